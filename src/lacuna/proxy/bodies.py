@@ -686,28 +686,36 @@ def _xml(fields: _Fields, prefix: str, text: str) -> str:
         return "xml"
     parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
     path: list[str] = []
-    try:
-        parser.feed(text)
+    with contextlib.suppress(ParseError):  # what parsed before an error is read
+        for at in range(0, len(text), XML_PIECE):  # (fed in pieces: elements read and freed)
+            parser.feed(text[at:at + XML_PIECE])
+            _xml_events(fields, prefix, parser, path)
         parser.close()
-    except ParseError:
-        pass  # what parsed before the error is in the events
-    with contextlib.suppress(ParseError):
-        for item in parser.read_events():
-            event, element = item[0], item[-1]
-            if not isinstance(element, Element):
-                continue  # (only start and end events were asked for)
-            tag = _local(element.tag)
-            if event == "start":
-                path.append(tag)
-                for name, value in element.attrib.items():
-                    fields.add(_join(prefix, ".".join([*path, _local(name)])), value)
-                continue
-            value = (element.text or "").strip()
-            if value and not len(element):  # a leaf's text (mixed content is in ``text``)
-                fields.add(_join(prefix, ".".join(path)), value)
-            path.pop()
-            element.clear()
+        _xml_events(fields, prefix, parser, path)
     return "xml"
+
+
+XML_PIECE = 64 * 1024  # characters of XML parsed at a time
+
+
+def _xml_events(fields: _Fields, prefix: str, parser: Any, path: list[str]) -> None:
+    """The elements ``parser`` read so far, as values by ``path`` (the open elements' names)."""
+    from xml.etree.ElementTree import Element
+
+    for item in parser.read_events():
+        event, element = item[0], item[-1]
+        if not isinstance(element, Element):
+            continue  # (only start and end events were asked for)
+        if event == "start":
+            path.append(_local(element.tag))
+            for name, value in element.attrib.items():
+                fields.add(_join(prefix, ".".join([*path, _local(name)])), value)
+            continue
+        value = (element.text or "").strip()
+        if value and not len(element):  # a leaf's text (mixed content is in ``text``)
+            fields.add(_join(prefix, ".".join(path)), value)
+        path.pop()
+        element.clear()
 
 
 def _local(tag: str) -> str:
