@@ -550,3 +550,23 @@ def test_the_record_names_what_the_request_sent(gate):
                                    headers={"content-type": "text/csv"}))
     assert [s.name for s in v.decision.operation.sources] == [
         "POST request (csv) from 10.0.0.5:4242"]
+
+
+@pytest.mark.parametrize("body", [
+    "".join(json.dumps(r) for r in RECORDS),  # documents one after another, a stream
+    json.dumps({"customers": RECORDS})[:-2] + ",]}",  # a trailing comma (JSON5)
+    "".join(json.dumps(r) for r in RECORDS) + '{"full_name": "Iv',  # a stream, cut
+])
+def test_json_a_lenient_receiver_reads_is_read_by_its_names(gate, body):
+    """Concatenated JSON documents, or JSON with a trailing comma, did not parse and was read
+    as words: records by their names passed as PUBLIC."""
+    p = read_body(body.encode(), "application/json")
+    assert p.format == "json"
+    assert [v for k, v in p.fields.items() if k.endswith("ssn")] == [
+        tuple(r["ssn"] for r in RECORDS)]
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/up",
+                                   headers={"content-type": "application/json"},
+                                   body=body.encode()))
+    assert v.status == 451
+    clean = read_body(b'{"region": "EU", "n": 1}{"region": "US", "n": 2}', "application/json")
+    assert clean.fields["region"] == ("EU", "US")

@@ -616,9 +616,35 @@ def _json(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
         if len(lines) > 1 and lines[0].lstrip().startswith("{"):
             return _ndjson(fields, prefix, text, truncated)
         _tokens(fields, prefix, text)  # cut JSON, or not JSON: its tokens still tell
-        return "text"
+        values = _lenient_json(text)
+        for value in values:  # and what a lenient receiver reads of it
+            _flatten(fields, prefix, value)
+        return "json" if values else "text"
     _flatten(fields, prefix, data)
     return "json"
+
+
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+_SPACE = re.compile(r"[\s\x1e]*")
+
+
+def _lenient_json(text: str) -> list[Any]:
+    """What lenient receivers read of ``text`` that is not one JSON document: JSON documents
+    one after another (``{...}{...}``, a stream), the start of a cut one's stream, or a
+    document with trailing commas (``[1, 2,]``, JSON5); empty when none of these."""
+    decoder = json.JSONDecoder(object_pairs_hook=_all_values)
+    values: list[Any] = []
+    at = 0
+    with contextlib.suppress(ValueError):
+        while (at := _SPACE.match(text, at).end()) < len(text):  # type: ignore[union-attr]
+            value, at = decoder.raw_decode(text, at)
+            values.append(value)
+        return values
+    fixed = _TRAILING_COMMA.sub(r"\1", text)
+    if fixed != text:
+        with contextlib.suppress(ValueError):
+            return [_json_loads(fixed)]
+    return values  # (the documents before what does not parse)
 
 
 def _flatten(fields: _Fields, path: str, data: Any) -> None:
