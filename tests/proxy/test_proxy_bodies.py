@@ -570,3 +570,19 @@ def test_json_a_lenient_receiver_reads_is_read_by_its_names(gate, body):
     assert v.status == 451
     clean = read_body(b'{"region": "EU", "n": 1}{"region": "US", "n": 2}', "application/json")
     assert clean.fields["region"] == ("EU", "US")
+
+
+def test_a_body_field_named_like_a_query_field_is_not_hidden_by_it(gate):
+    """A JSON key ``?q`` and the query's ``q`` are one field name: the query's values
+    replaced the body's, and the e-mails under the key passed."""
+    url = "https://api.external-service.com/up"
+    body = json.dumps({"?q": EMAILS}).encode()
+    v = gate.check(OutboundRequest(method="POST", url=url + "?q=hello", body=body,
+                                   headers={"content-type": "application/json"}))
+    assert v.status == 451
+    payload = gate.payload(OutboundRequest(method="POST", url=url + "?q=hello", body=body,
+                                           headers={"content-type": "application/json"}))
+    assert payload.fields["?q"] == (*EMAILS, "hello")
+    assert gate.check(OutboundRequest(
+        method="POST", url=url + "?q=hello", body=json.dumps({"?q": ["EU", "US"]}).encode(),
+        headers={"content-type": "application/json"})).forward

@@ -152,9 +152,8 @@ class Gate:
         query = read_query(urlsplit(request.url).query)
         if not query:
             return payload
-        fields = {**payload.fields, **query}
         fmt = payload.format if payload.format != "empty" else "query"
-        return replace(payload, fields=FrozenDict(fields), format=fmt)
+        return replace(payload, fields=_merged(payload.fields, query), format=fmt)
 
     @staticmethod
     def around(request: OutboundRequest) -> Payload:
@@ -162,8 +161,7 @@ class Gate:
         all but :data:`NOT_DATA`), its URL's path (``(path)``) and host name (``(host)``)."""
         headers = read_headers((k, v) for k, v in request.headers.items() if k not in NOT_DATA)
         path = urlsplit(request.url).path
-        return Payload(fields=FrozenDict({**headers, **read_path(path),
-                                          **read_host(_host(request.url))}),
+        return Payload(fields=_merged(headers, read_path(path), read_host(_host(request.url))),
                        format="headers")
 
     def host_refusal(self, request: OutboundRequest) -> Verdict | None:
@@ -241,9 +239,9 @@ class Gate:
             found, seen = self.classify(kept, match_on=around.fields)
             if found.tier is Tier.PUBLIC and not seen:
                 return Verdict(forward=True)  # headers and path carry nothing classified
-        lookup = {**payload.fields, **around.fields}
+        lookup = _merged(payload.fields, around.fields)
         if kept.fields:
-            payload = replace(payload, fields=FrozenDict({**payload.fields, **kept.fields}))
+            payload = replace(payload, fields=_merged(payload.fields, kept.fields))
         classification, matches = self.classify(payload, match_on=lookup)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
@@ -524,6 +522,16 @@ def _named_data(field_name: str) -> bool:
         return False
     kind = _by_name(field_name[len(HEADER):], _engine().version).classification
     return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
+
+
+def _merged(*parts: Mapping[str, tuple[str, ...]]) -> FrozenDict:
+    """Fields of several parts of a request; a name in two (a body's key ``?q`` and the query's
+    ``q``) has the values of both: one did not hide the other's."""
+    out: dict[str, tuple[str, ...]] = {}
+    for part in parts:
+        for name, values in part.items():
+            out[name] = (*out[name], *values) if name in out else tuple(values)
+    return FrozenDict(out)
 
 
 def _joined(a: Classification, b: Classification, where: str) -> Classification:
