@@ -5,6 +5,7 @@ lookup per request). A proxy in this process, so the resolver can be the test's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
@@ -62,7 +63,13 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, lookups: list[str],
     server = ProxyServer(lambda: Gate(Governor(loaded)), ca=CertificateAuthority(root / "ca"),
                          upstream_ssl=ssl.create_default_context(), max_inspect_bytes=65536,
                          max_body_bytes=1 << 20)
-    up = recording_upstream
+    with _serving(server):
+        yield f"http://127.0.0.1:{server.port}", recording_upstream
+
+
+@contextlib.contextmanager
+def _serving(server: ProxyServer) -> Iterator[None]:
+    """``server`` listening, on an event loop of its own thread, until the block ends."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
 
@@ -84,7 +91,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, lookups: list[str],
     thread.start()
     assert ready.wait(120)
     try:
-        yield f"http://127.0.0.1:{server.port}", up
+        yield
     finally:
         asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
@@ -156,3 +163,52 @@ def test_an_internal_name_that_carries_data_is_refused_before_it_is_resolved(pro
     r, got = _post(proxy, "files.internal", SALARIES)  # an ordinary internal name
     assert r.status_code == 200, r.text
     assert len(got) == 1
+
+
+def test_max_body_bytes_below_max_inspect_bytes_is_the_ceiling(tmp_path, recording_upstream):
+    """An administrator who lowers proxy.max_body_bytes below proxy.max_inspect_bytes: a body
+    between the two was held in memory and forwarded, past the ceiling the docs promise."""
+    config = tmp_path / "lacuna.yaml"
+    config.write_text(f"audit: {{url: 'sqlite:///{tmp_path / 'state.db'}'}}\n"
+                      "proxy: {fingerprints: false}\n")
+    loaded = load_config(config)
+    server = ProxyServer(lambda: Gate(Governor(loaded)), ca=CertificateAuthority(tmp_path / "ca"),
+                         upstream_ssl=ssl.create_default_context(), max_inspect_bytes=1 << 20,
+                         max_body_bytes=4096)
+    up = recording_upstream
+    with _serving(server):
+        proxies = {"http": f"http://127.0.0.1:{server.port}"}
+        big, small = f"/a/{uuid.uuid4().hex[:8]}", f"/a/{uuid.uuid4().hex[:8]}"
+        r = requests.post(f"http://127.0.0.1:{up.port}{big}", data=b"x" * 10_000,
+                          headers={"content-type": "text/plain"}, proxies=proxies, timeout=30)
+        assert r.status_code == 413, r.text
+        assert "proxy.max_body_bytes" in r.text
+        assert up.got(big) == []
+        r = requests.post(f"http://127.0.0.1:{up.port}{small}", data=b"region,n\nEU,1\n",
+                          headers={"content-type": "text/csv"}, proxies=proxies, timeout=30)
+        assert r.status_code == 200, r.text
+        assert [g.body for g in up.got(small)] == [b"region,n\nEU,1\n"]
+
+
+@pytest.mark.parametrize("answer", [b"", b"NOT HTTP AT ALL\r\n\r\n"])
+def test_an_upstream_without_a_valid_response_is_a_502(proxy, answer):
+    """An upstream that closes without answering, or answers what is not HTTP: the client's
+    connection was dropped without a word (the error went up to the connection)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(answer)
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        r = requests.get(f"http://127.0.0.1:{port}/x", proxies={"http": proxy[0]}, timeout=30)
+    finally:
+        thread.join(10)
+        listener.close()
+    assert r.status_code == 502
+    assert f"127.0.0.1:{port} sent no valid response" in r.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import zlib
 
 import pytest
@@ -218,3 +219,370 @@ def test_the_gate_fails_closed_when_it_breaks(gate, monkeypatch):
                                    headers={"accept": "application/json"}, body=CSV))
     assert v.status == 451
     assert "classifier exploded" in json.loads(v.body)["message"]
+
+
+RECORDS = [{"full_name": name, "ssn": ssn, "date_of_birth": dob} for name, ssn, dob in [
+    ("Ana Lopez", "123456789", "1980-01-12"), ("Bo Chen", "234567891", "1975-03-14"),
+    ("Carla Diaz", "345678912", "1991-07-19"), ("Dan Smith", "456789123", "1968-02-11"),
+    ("Eva Novak", "567891234", "1985-09-15"), ("Frank Meyer", "612345678", "1979-04-16"),
+    ("Gina Rossi", "523456789", "1990-05-17"), ("Hugo Kim", "434567891", "1962-06-18")]]
+
+
+def _xml(records: list[dict[str, str]], attributes: bool = False) -> bytes:
+    if attributes:
+        rows = "".join("<c " + " ".join(f'{k}="{v}"' for k, v in r.items()) + "/>"
+                       for r in records)
+    else:
+        rows = "".join("<p:c>" + "".join(f"<p:{k}>{v}</p:{k}>" for k, v in r.items())
+                       + "</p:c>\n" for r in records)
+    return f"<?xml version='1.0'?><export xmlns:p='urn:crm'>{rows}</export>".encode()
+
+
+def _yaml(records: list[dict[str, str]]) -> bytes:
+    return ("customers:\n" + "".join(
+        "- " + "\n  ".join(f"{k}: '{v}'" for k, v in r.items()) + "\n" for r in records)).encode()
+
+
+@pytest.mark.parametrize(("body", "content_type", "prefix"), [
+    (_xml(RECORDS), "application/xml", "export.c."),
+    (_xml(RECORDS, attributes=True), "text/xml", "export.c."),
+    (_xml(RECORDS), "application/soap+xml", "export.c."),
+    (_xml(RECORDS), "text/plain", "export.c."),  # sniffed: it starts with '<'
+    (_yaml(RECORDS), "application/yaml", "customers."),
+])
+def test_xml_and_yaml_records_are_read_by_their_names(gate, body, content_type, prefix):
+    """Records sent as XML or YAML are columns by their element, attribute or key names, as
+    the same records in JSON are: names, SSNs without dashes and birth dates were tokens of
+    free text, and passed as PUBLIC."""
+    p = read_body(body, content_type)
+    assert p.fields[prefix + "ssn"] == tuple(r["ssn"] for r in RECORDS)
+    assert p.fields[prefix + "full_name"][0] == "Ana Lopez"
+    assert "text" in p.fields  # and its text, as before (an e-mail in prose)
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/crm",
+                                   headers={"content-type": content_type}, body=body))
+    assert v.status == 451
+    assert v.decision is not None
+    assert v.decision.operation is not None
+    columns = v.decision.operation.classification.columns
+    assert {prefix + "ssn", prefix + "full_name"} <= set(columns)
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b"<report><region>EU</region><customers>1204</customers><region>US</region>"
+     b"<customers>877</customers></report>", "application/xml"),
+    (b"report:\n- {region: EU, customers: 1204}\n- {region: US, customers: 877}\n",
+     "application/yaml"),
+])
+def test_an_xml_or_yaml_aggregate_passes(gate, body, content_type):
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/crm",
+                                   headers={"content-type": content_type}, body=body))
+    assert v.forward
+    assert v.decision is not None
+    assert v.decision.allowed
+
+
+def test_hostile_xml_and_yaml_are_bounded():
+    """An entity bomb is its text; a cut document is read as far as it parses; YAML aliases
+    that name billions of nodes are walked to a bound; a YAML tag is not constructed."""
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "ana@example.com">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><l>&b;</l>')
+    assert "ana@example.com" in read_body(bomb, "application/xml").fields["text"]
+    cut = read_body(_xml(RECORDS)[:-60], "application/xml", truncated=True)
+    assert cut.fields["export.c.ssn"][:3] == tuple(r["ssn"] for r in RECORDS[:3])
+    aliases = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n"
+        for i in range(9))  # 9 ** 10 leaves
+    start = time.monotonic()
+    assert read_body(aliases.encode(), "application/yaml").format == "yaml"
+    assert time.monotonic() - start < 5
+    assert read_body(b"!!python/object/apply:os.system ['true']\n", "text/yaml").fields == {
+        "text": ("!!python/object/apply:os.system", "true"),
+        "lines": ("!!python/object/apply:os.system ['true']",)}
+
+
+def test_values_of_two_columns_in_one_field_take_the_stricter_class(gate):
+    """Ten order ids (an identifier column: PUBLIC) and three customer refs (PII) in one text:
+    the field matched only the column most of its values were seen in, the order ids, and the
+    refs passed as PUBLIC ('13 of 14 values were read from orders.csv')."""
+    from lacuna.proxy.fingerprints import store_for
+
+    store = store_for(gate.gov.config)
+    orders = [f"ORD-{7000 + i}" for i in range(10)]
+    refs = [f"CUST-{i}QX{i * 7}" for i in range(3)]
+    store.record("orders.csv", "order_id", ColumnClass(classification=ColumnKind.IDENTIFIER),
+                 orders)
+    store.record("customers.csv", "customer_ref",
+                 ColumnClass(classification=ColumnKind.PII, pii_type="name"), refs)
+    matches = store.match({"text": ["Shipped", *orders, "for", *refs]})
+    assert {(m.column, m.matched, m.checked) for m in matches} == {
+        ("order_id", 10, 14), ("customer_ref", 3, 14)}
+    url, headers = "https://api.external-service.com/notes", {"content-type": "text/plain"}
+    mixed = gate.check(OutboundRequest(method="POST", url=url, headers=headers, body=(
+        "Shipped " + " ".join(orders) + " for " + " ".join(refs)).encode()))
+    assert mixed.status == 451
+    assert mixed.decision is not None
+    reasons = "\n".join(mixed.decision.operation.classification.reasoning)
+    assert "3 of 14 values were read from customers.csv (column 'customer_ref', pii)" in reasons
+    assert "10 of 14 values were read from orders.csv" in reasons
+    ids = gate.check(OutboundRequest(method="POST", url=url, headers=headers, body=(
+        "Shipped " + " ".join(orders) + " for CUST-0QX0").encode()))  # (one ref: chance)
+    assert ids.forward
+    assert ids.decision is not None
+    assert ids.decision.allowed
+
+
+def test_the_host_check_fails_closed_when_it_breaks(gate, monkeypatch):
+    """A CONNECT target (or an internal name) whose check breaks is refused with the reason
+    and recorded: the exception went up to the connection, which closed without a word."""
+    def broken(_payload, **_options):
+        raise RuntimeError("fingerprint store unreachable")
+
+    monkeypatch.setattr(gate, "classify", broken)
+    host = "616e61406578616d706c652e636f6d.attacker.net"  # hex of an e-mail
+    v = gate.host_refusal(OutboundRequest(method="CONNECT", url=f"https://{host}:443/"))
+    assert v is not None
+    assert v.status == 451
+    assert "fingerprint store unreachable" in v.body.decode()
+    assert v.decision is not None
+    assert not v.decision.allowed
+    [row] = [r for r in gate.gov.audit.list(limit=None)
+             if "fingerprint store unreachable" in r.reasoning]
+    assert not row.allowed
+    assert row.action == "export"
+
+
+def test_a_byte_order_mark_names_the_encoding():
+    """JSON after a UTF-8 byte order mark (as Windows tools write it) did not parse and was
+    read as words: records by their names passed as PUBLIC. A UTF-16 body with its mark was
+    binary (refused, however clean)."""
+    records = json.dumps({"customers": RECORDS})
+    bom = read_body(b"\xef\xbb\xbf" + records.encode(), "application/json")
+    assert bom.format == "json"
+    assert bom.fields["customers.ssn"] == tuple(r["ssn"] for r in RECORDS)
+    csv = read_body(b"\xef\xbb\xbfssn,n\n123456789,1\n", "text/csv")
+    assert csv.fields["ssn"] == ("123456789",)  # (not '\ufeffssn')
+    wide = read_body(records.encode("utf-16"), "application/json")
+    assert wide.fields["customers.ssn"] == tuple(r["ssn"] for r in RECORDS)
+    assert read_body(json.dumps({"n": [3]}).encode("utf-32"), "application/json").fields[
+        "n"] == ("3",)
+
+
+@pytest.mark.parametrize(("encoded", "content_type"), [
+    (lambda text: text.encode("utf-16"), "text/csv"),
+    (lambda text: text.encode("utf-16-le"), "text/csv; charset=utf-16-le"),
+    (lambda text: text.encode("cp500"), "text/csv; charset=cp500"),
+])
+def test_a_long_body_in_an_encoding_its_scan_cannot_read_fails_closed(
+        tmp_path, proxy_yaml, encoded, content_type):
+    """The rest of a long body is scanned as UTF-8: UTF-16 or EBCDIC there is noise, so the
+    e-mails past the start of a long UTF-16 CSV were not found and it was forwarded. Such a
+    body is unreadable (proxy.unparsed); the same body in UTF-8 is scanned and allowed when
+    clean."""
+    from lacuna.config import load_config
+
+    gov = Governor(load_config(proxy_yaml(tmp_path, "{max_inspect_bytes: 4096, "
+                                                    "fingerprints: false}")))
+    gate = Gate(gov)
+    clean = "region,n\n" + "".join(f"EU,{i}\n" for i in range(2000))
+    leak = clean + "".join(f"EU,user{i}@example.com\n" for i in range(20))
+    try:
+        for text, allowed, encode in ((leak, False, encoded), (clean, True, str.encode)):
+            body = encode(text)
+            spooled = tmp_path / "body"
+            spooled.write_bytes(body)
+            v = gate.check(OutboundRequest(
+                method="POST", url="https://api.external-service.com/up",
+                headers={"content-type": content_type if not allowed else "text/csv"},
+                body=body[:4096], truncated=True, spooled=str(spooled), size=len(body)))
+            assert v.forward is allowed, v.body[:300]
+            assert v.decision is not None
+            assert v.decision.operation is not None
+            why = "\n".join(v.decision.operation.classification.reasoning)
+            assert ("the rest of a long body is scanned as UTF-8" in why) is not allowed
+    finally:
+        gov.close()
+
+
+def test_every_value_of_a_json_key_sent_twice_is_read(gate):
+    """``{"ssn": "123456789", "ssn": "-"}``: json.loads keeps the last value, a receiver may
+    keep the first (a streaming parser, one that refuses duplicates into its struct); every
+    value sent is read."""
+    twice = [f'{{"full_name": "{r["full_name"]}", "full_name": "-", "ssn": "{r["ssn"]}", '
+             f'"ssn": "-", "ssn": "n/a", "n": 1}}' for r in RECORDS]
+    body = ("[" + ", ".join(twice) + "]").encode()
+    p = read_body(body, "application/json")
+    assert p.fields["ssn"][:3] == (RECORDS[0]["ssn"], "-", "n/a")
+    assert p.fields["n"] == ("1",) * len(RECORDS)
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/crm",
+                                   headers={"content-type": "application/json"}, body=body))
+    assert v.status == 451
+    nd = read_body(b'{"e": "a@x.com", "e": "-"}\n{"e": "b@x.com"}\n', "application/x-ndjson")
+    assert nd.fields["e"] == ("a@x.com", "-", "b@x.com")
+    once = read_body(b'{"a": 1, "b": [2, 3]}', "application/json")  # (no key twice: as before)
+    assert once.fields == {"(keys)": ("a", "b"), "a": ("1",), "b": ("2", "3")}
+
+
+def test_a_header_named_for_personal_data_is_a_column(gate):
+    """``X-Customer-Name: Ana Lopez`` or ``X-Date-Of-Birth`` passed, while ``?full_name=`` and
+    ``?date_of_birth=`` were refused: a header became a column only when a value recognizer
+    validated its value. Its name now counts as a column's; ids and keys still pass."""
+    url = "https://api.external-service.com/v1/lookup"
+    for name, value, column in (
+            ("X-Customer-Name", "Ana Lopez", "x-customer-name"),
+            ("X-Date-Of-Birth", "1980-01-12", "x-date-of-birth"),
+            ("X-Patient-Diagnosis", "E11.9", "x-patient-diagnosis"),
+            ("X-Meta", '{"full_name": "Ana Lopez", "n": 1}', "x-meta.full_name")):
+        v = gate.check(OutboundRequest(method="GET", url=url, headers={name.lower(): value}))
+        assert v.status == 451, name
+        assert v.decision is not None
+        assert f"(header) {column}" in v.decision.operation.classification.columns
+    ordinary = {"x-api-key": "sk-9f8e7d6c5b4a39281706", "x-request-id": "7d1c9a52e3f04b6e",
+                "x-amz-security-token": "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5ufo6err7O3u7w==",
+                "x-csrf-token": "c2f9a0d1e6b34f7a", "x-customer-id": "10442",
+                "accept": "application/json", "user-agent": "python-requests/2.32.3"}
+    v = gate.check(OutboundRequest(method="GET", url=url, headers=ordinary))
+    assert v.forward, v.body[:300]
+
+
+def test_json_sent_as_one_value_is_read_by_its_names(gate):
+    """``json.dumps(records)`` as a JSON string, a form field, a query value or a multipart
+    field was one long value: its names were not columns, and records passed as PUBLIC."""
+    from urllib.parse import urlencode
+
+    inner = json.dumps(RECORDS)
+    url = "https://api.external-service.com/ingest"
+    sent = [
+        ("POST", url, "application/json", json.dumps({"payload": inner}).encode(), "payload."),
+        ("POST", url, "application/x-www-form-urlencoded",
+         urlencode({"payload": inner}).encode(), "payload."),
+        ("GET", url + "?" + urlencode({"q": inner}), "", b"", "?q."),
+        ("POST", url, "multipart/form-data; boundary=b1",
+         b'--b1\r\nContent-Disposition: form-data; name="meta"\r\n\r\n' + inner.encode()
+         + b"\r\n--b1--\r\n", "meta."),
+    ]
+    for method, target, content_type, body, prefix in sent:
+        v = gate.check(OutboundRequest(method=method, url=target, body=body,
+                                       headers={"content-type": content_type}))
+        assert v.status == 451, prefix
+        assert v.decision is not None
+        assert prefix + "ssn" in v.decision.operation.classification.columns
+    aggregate = json.dumps({"payload": json.dumps({"region": ["EU", "US"], "n": [3, 4]}),
+                            "note": "[draft]", "tags": "{}"}).encode()
+    v = gate.check(OutboundRequest(method="POST", url=url, body=aggregate,
+                                   headers={"content-type": "application/json"}))
+    assert v.forward
+    assert read_body(aggregate, "application/json").fields["payload.region"] == ("EU", "US")
+
+
+def test_csv_values_past_the_headers_names_are_read(gate):
+    """A row longer than its header: the values past the header's names were dropped, so
+    ``id`` over ``1,ana@example.com`` sent only ids, and passed."""
+    body = ("id\n" + "".join(f"{i},{e}\n" for i, e in enumerate(EMAILS))).encode()
+    p = read_body(body, "text/csv")
+    assert p.fields["column_1"] == tuple(EMAILS)
+    url = "https://api.external-service.com/up"
+    v = gate.check(OutboundRequest(method="POST", url=url, body=body,
+                                   headers={"content-type": "text/csv"}))
+    assert v.status == 451
+    clean = ("region\n" + "".join(f"EU,{i},{i * 3}\n" for i in range(20))).encode()
+    assert read_body(clean, "text/csv").fields["column_2"][:2] == ("0", "3")
+    assert gate.check(OutboundRequest(method="POST", url=url, body=clean,
+                                      headers={"content-type": "text/csv"})).forward
+
+
+def test_the_destination_is_the_host_connected_to(gate):
+    """A password in the URL and an '@' in its path: the destination was the whole URL
+    redacted, ``https://u:***@localhost/``, so a request to another host (resolved to a
+    private address) was decided, allowed and recorded as one to localhost: addresses made a
+    host internal by themselves. The userinfo is never sent (Host is the rest)."""
+    salaries = json.dumps({"salary": [50000, 62000, 71000]}).encode()
+    headers = {"content-type": "application/json"}
+    sneaky = "http://u:pw@10.1.2.3.nip.io/x@localhost/"
+    assert not gate.internal_by_name(sneaky)
+    v = gate.check(OutboundRequest(method="POST", url=sneaky, headers=headers, body=salaries,
+                                   addresses=("10.1.2.3",)))
+    assert not v.forward
+    assert v.decision is not None
+    assert v.decision.operation.destination.uri == "http://10.1.2.3.nip.io/x@localhost/"
+    plain = "http://u:pw@localhost:8080/x@a.b/"  # the allowed path: localhost, userinfo unsent
+    assert gate.internal_by_name(plain)
+    v = gate.check(OutboundRequest(method="POST", url=plain, headers=headers, body=salaries,
+                                   addresses=("127.0.0.1",)))
+    assert v.forward
+    assert v.decision is not None
+    assert v.decision.operation.destination.uri == "http://localhost:8080/x@a.b/"
+
+
+def test_compressed_values_inflate_to_a_bound_per_request(gate):
+    """Fifty values of base64(gzip) of a megabyte of words (a 100 KB body) held the decision
+    thread 10 s, and a 10 MiB body would have held it for a quarter of an hour. Past 4 MiB
+    inflated in all, the request is refused with the reason; a few compressed values are read."""
+    import base64
+
+    word = base64.b64encode(gzip.compress(b"word " * 200_000)).decode()
+    body = json.dumps({"items": [word] * 50}).encode()
+    url = "https://api.external-service.com/up"
+    start = time.monotonic()
+    v = gate.check(OutboundRequest(method="POST", url=url, body=body,
+                                   headers={"content-type": "application/json"}))
+    assert time.monotonic() - start < 5
+    assert v.status == 451
+    assert "inflate to more than 4194304 bytes in all" in v.body.decode()
+    csv = base64.b64encode(gzip.compress(CSV)).decode()
+    few = json.dumps({"a": csv, "b": csv, "c": word}).encode()
+    assert read_body(few, "application/json").fields["a.(decoded).email"] == (
+        "ana@example.com", "bo@example.org")
+    v = gate.check(OutboundRequest(method="POST", url=url, body=few,
+                                   headers={"content-type": "application/json"}))
+    assert v.status == 451  # (the e-mails)
+    assert "inflate to more than" not in v.body.decode()
+
+
+def test_the_record_names_what_the_request_sent(gate):
+    """A request refused for an e-mail in a header was recorded as from 'GET body (empty)'."""
+    url = "https://api.external-service.com/v1"
+    v = gate.check(OutboundRequest(method="GET", url=url, client="10.0.0.5:4242",
+                                   headers={"x-user-email": "ana.lopez@example.com"}))
+    assert v.status == 451
+    assert [s.name for s in v.decision.operation.sources] == [
+        "GET request (headers and path) from 10.0.0.5:4242"]
+    v = gate.check(OutboundRequest(method="POST", url=url, client="10.0.0.5:4242", body=CSV,
+                                   headers={"content-type": "text/csv"}))
+    assert [s.name for s in v.decision.operation.sources] == [
+        "POST request (csv) from 10.0.0.5:4242"]
+
+
+@pytest.mark.parametrize("body", [
+    "".join(json.dumps(r) for r in RECORDS),  # documents one after another, a stream
+    json.dumps({"customers": RECORDS})[:-2] + ",]}",  # a trailing comma (JSON5)
+    "".join(json.dumps(r) for r in RECORDS) + '{"full_name": "Iv',  # a stream, cut
+])
+def test_json_a_lenient_receiver_reads_is_read_by_its_names(gate, body):
+    """Concatenated JSON documents, or JSON with a trailing comma, did not parse and was read
+    as words: records by their names passed as PUBLIC."""
+    p = read_body(body.encode(), "application/json")
+    assert p.format == "json"
+    assert [v for k, v in p.fields.items() if k.endswith("ssn")] == [
+        tuple(r["ssn"] for r in RECORDS)]
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/up",
+                                   headers={"content-type": "application/json"},
+                                   body=body.encode()))
+    assert v.status == 451
+    clean = read_body(b'{"region": "EU", "n": 1}{"region": "US", "n": 2}', "application/json")
+    assert clean.fields["region"] == ("EU", "US")
+
+
+def test_a_body_field_named_like_a_query_field_is_not_hidden_by_it(gate):
+    """A JSON key ``?q`` and the query's ``q`` are one field name: the query's values
+    replaced the body's, and the e-mails under the key passed."""
+    url = "https://api.external-service.com/up"
+    body = json.dumps({"?q": EMAILS}).encode()
+    v = gate.check(OutboundRequest(method="POST", url=url + "?q=hello", body=body,
+                                   headers={"content-type": "application/json"}))
+    assert v.status == 451
+    payload = gate.payload(OutboundRequest(method="POST", url=url + "?q=hello", body=body,
+                                           headers={"content-type": "application/json"}))
+    assert payload.fields["?q"] == (*EMAILS, "hello")
+    assert gate.check(OutboundRequest(
+        method="POST", url=url + "?q=hello", body=json.dumps({"?q": ["EU", "US"]}).encode(),
+        headers={"content-type": "application/json"})).forward

@@ -284,3 +284,31 @@ def test_headers_inside_a_connect_tunnel_are_read(proxy_env):
     [got] = proxy_env.https.got(clean)
     assert got.headers["host"] == f"127.0.0.1:{proxy_env.https.port}"  # the tunnel's host
     assert got.headers["cookie"] == "theme=dark"
+
+
+def test_a_request_framed_twice_is_refused_and_one_framed_by_chunks_is_forwarded(proxy_env):
+    """Transfer-Encoding and Content-Length together: h11 reads the chunks, a server behind
+    that reads the length takes the rest of the body for a request of its own, one the proxy
+    never decided (its own path and Host). Such a request is refused (RFC 9112 6.3), never
+    forwarded; chunked alone is forwarded, its body whole."""
+    import re
+
+    smuggled = b"GET /admin HTTP/1.1\r\nhost: other.example\r\n\r\n"
+    body = b"region,n\nEU,1\n" + smuggled
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    both, alone = f"/evade/{uuid.uuid4().hex[:8]}", f"/evade/{uuid.uuid4().hex[:8]}"
+
+    def request(path: str, framing: bytes) -> bytes:
+        return (b"POST http://127.0.0.1:%d%s HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\n"
+                % (proxy_env.http.port, path.encode()) + framing + b"\r\n" + chunked)
+
+    out = _raw(proxy_env, request(both, b"content-length: 14\r\ntransfer-encoding: chunked\r\n"
+                                  ), 1)
+    assert re.findall(rb"HTTP/1.1 (\d+)", out) == [b"400"], out
+    assert b"Transfer-Encoding and Content-Length" in out
+    assert proxy_env.http.got(both) == []
+    out = _raw(proxy_env, request(alone, b"transfer-encoding: chunked\r\n"), 1)
+    assert re.findall(rb"HTTP/1.1 (\d+)", out) == [b"200"], out
+    [got] = proxy_env.http.got(alone)
+    assert got.body == body
+    assert "content-length" not in {k.lower() for k in got.headers}

@@ -1,14 +1,15 @@
 """Request bodies as fields of values: what the proxy classifies.
 
-:func:`read_body` turns an outbound body (JSON, NDJSON, CSV/TSV, form, multipart, text) into a
-:class:`Payload`: field name → the values sent under it, the shape the value recognizers and the
-fingerprint lookup work on. JSON is flattened by path (``customer.email``; list items share their
-parent's path; an object's keys, each once, as ``(keys)``: ``{email: score}`` sends e-mails),
-CSV by header, forms by key (a name without a value under ``(keys)``), multipart part by part
-(a file part by its own content type or its file name's extension, a form field by its name),
-free text as its distinct tokens (``text``) and its lines (``lines``, in pieces). Bytes sent
-are never read as nothing: a CSV that is all header is free text, a multipart body without a
-delimiter of its boundary is unreadable; a value that holds lines is read as a body too.
+:func:`read_body` turns an outbound body (JSON, NDJSON, CSV/TSV, XML, YAML, form, multipart,
+text) into a :class:`Payload`: field name → the values sent under it, the shape the value
+recognizers and the fingerprint lookup work on. JSON is flattened by path (``customer.email``;
+list items share their parent's path; an object's keys, each once, as ``(keys)``: ``{email:
+score}`` sends e-mails), CSV by header, XML and YAML by path too, forms by key (a name without a
+value under ``(keys)``), multipart part by part (a file part by its own content type or its file
+name's extension, a form field by its name), free text as its distinct tokens (``text``) and its
+lines (``lines``, in pieces). Bytes sent are never read as nothing: a CSV that is all header is
+free text, a multipart body without a delimiter of its boundary is unreadable; a value that holds
+lines is read as a body too.
 
 A body cut at ``proxy.max_inspect_bytes`` is read as far as it goes: CSV and NDJSON up to the
 last whole line, JSON (which cannot be parsed cut) as text tokens. What cannot be read at all
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import csv
 import functools
 import io
@@ -39,11 +41,13 @@ MAX_VALUES_PER_FIELD = 100_000  # classification samples far fewer; fingerprints
 LINE_PIECE = 2000  # free text's lines in pieces the classifier reads whole (it cuts at 2,048)
 LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole in the next
 KEYS = "(keys)"  # the field of a JSON object's keys and of form names sent without a value
+HEADER = "(header) "  # a request header's field: ``(header) x-customer-name``
 HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
 MIN_ENCODED = 12  # characters: shorter encoded values are words and small numbers, not data
 MAX_INFLATED_VALUE = 1024 * 1024  # bytes a compressed encoded value is read to, at most
+MAX_INFLATED_BODY = 4 * 1024 * 1024  # ... and the values of one request, in all
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _BASE32 = re.compile(r"(?:[A-Z2-7]+|[a-z2-7]+)={0,6}")  # one case: a DNS label's, or sent as is
@@ -84,6 +88,7 @@ class _Fields:
         self.data: dict[str, list[str]] = {}
         self.seen: dict[str, set[str]] = {}  # the tokens of free text already added, by field
         self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
+        self.inflated = [0]  # bytes compressed values (base64 of gzip) inflated to, in all
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
@@ -94,7 +99,10 @@ class _Fields:
             values.append(text)
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
-        decoded = _decoded(text)
+        elif _json_text(text):  # JSON in one value (``json.dumps(records)``): by its names
+            with contextlib.suppress(ValueError, RecursionError):
+                _flatten(self, name or "$", _json_loads(text))
+        decoded = _decoded(text, inflated=self.inflated)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
 
@@ -105,7 +113,7 @@ class _Fields:
         if self.groups >= MAX_GROUPS:
             return
         self.groups += 1
-        decoded = _pieces_decoded(values)
+        decoded = _pieces_decoded(values, self.inflated)
         if decoded is not None:
             _sniff(self, _join(name, DECODED), decoded, False)
 
@@ -231,6 +239,11 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
     if text is None:
         unreadable.append(f"{prefix or 'the body'}: binary data ({media or 'no content type'})")
         return "unreadable"
+    codec = _codec(body, options.get("charset"))
+    if truncated and not _ascii_compatible(codec):  # the scan of its rest reads UTF-8
+        unreadable.append(f"{prefix or 'the body'}: {codec} text longer than "
+                          "proxy.max_inspect_bytes (the rest of a long body is scanned as UTF-8)")
+        return "unreadable"
     if media == "application/x-www-form-urlencoded":
         _form(fields, prefix, text)
         return "form"
@@ -241,6 +254,10 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
         return _json(fields, prefix, text, truncated)
     if media in ("text/csv", "application/csv", "text/tab-separated-values"):
         return _csv(fields, prefix, text, truncated, "\t" if "tab" in media else None)
+    if media in ("application/xml", "text/xml") or media.endswith("+xml"):
+        return _xml(fields, prefix, text)
+    if media in _YAML:
+        return _yaml(fields, prefix, text)
     return _sniff(fields, prefix, text, truncated)
 
 
@@ -277,7 +294,7 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
     fields = _Fields()
     sent = []
     for name, value in headers:
-        field_name = f"(header) {name.lower()}"
+        field_name = f"{HEADER}{name.lower()}"
         fields.add(field_name, value)  # (one line: the value is its own ``lines``)
         for token in _token_values(value):
             fields.add_once(_join(field_name, "text"), token)
@@ -371,7 +388,7 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def _pieces_decoded(values: Iterable[str]) -> str | None:
+def _pieces_decoded(values: Iterable[str], inflated: list[int] | None = None) -> str | None:
     """What sibling ``values`` decode to together, when some are shorter than
     :data:`MIN_ENCODED` (longer ones are each decoded alone): joined, then decoded (an encoded
     value cut anywhere), or each decoded to text and the texts joined (each piece encoded
@@ -393,7 +410,7 @@ def _pieces_decoded(values: Iterable[str]) -> str | None:
             or min(len(p) for p in pieces) >= MIN_ENCODED):
         return None
     joined = "".join(pieces)
-    text = _decoded(joined) if "=" not in joined.rstrip("=") else None
+    text = _decoded(joined, inflated=inflated) if "=" not in joined.rstrip("=") else None
     if text is None:
         texts = [t for t in map(_piece_text, pieces) if t is not None]
         text = "".join(texts) if len(texts) >= MIN_PIECES else None
@@ -433,7 +450,8 @@ def _jwt_decoded(value: str) -> str | None:
     return "\n".join(texts) if json_seen else None
 
 
-def _decoded(value: str, *, cut: bool = False) -> str | None:
+def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
+             ) -> str | None:
     """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
     or holds percent-escapes: what a receiver can decode it to. None when it is none of these
     or decodes to binary (ids, hashes and keys decode to noise). Decoding always shortens a
@@ -458,23 +476,44 @@ def _decoded(value: str, *, cut: bool = False) -> str | None:
                     for ch in text[:4096])
         return text if noise <= 0.1 * min(len(text), 4096) else None
     if raw is not None:
-        return _decode(_uncompressed(raw), None)
+        return _decode(_uncompressed(raw, inflated), None)
     if _PERCENT.search(value):
         return unquote(value)
     return None
 
 
-def _uncompressed(raw: bytes) -> bytes:
+def _uncompressed(raw: bytes, inflated: list[int] | None = None) -> bytes:
     """``raw`` inflated when it is a gzip or zlib stream (``base64(gzip(csv))`` in a JSON
-    field is the CSV to a receiver), up to :data:`MAX_INFLATED_VALUE` bytes; else as it is."""
+    field is the CSV to a receiver), up to :data:`MAX_INFLATED_VALUE` bytes; else as it is.
+    ``inflated`` counts the bytes a body's values inflated to.
+
+    Raises:
+        TooMuchInflated: past :data:`MAX_INFLATED_BODY` in all (the gate fails closed).
+    """
     if raw[:2] == GZIP_MAGIC:
         coding = "gzip"
     elif len(raw) > 2 and raw[0] == 0x78 and (raw[0] << 8 | raw[1]) % 31 == 0:
         coding = "deflate"  # a zlib header: its check bits hold
     else:
         return raw
-    inflated = _inflate(raw, coding, MAX_INFLATED_VALUE)
-    return raw if inflated is None else inflated[0]
+    out = _inflate(raw, coding, MAX_INFLATED_VALUE)
+    if out is None:
+        return raw
+    if inflated is not None:
+        inflated[0] += len(out[0])
+        if inflated[0] > MAX_INFLATED_BODY:
+            raise TooMuchInflated(MAX_INFLATED_BODY)
+    return out[0]
+
+
+class TooMuchInflated(Exception):
+    """A body's compressed values inflate to more than the proxy reads (a few kilobytes of
+    gzip per value, each read to a megabyte, held the decision thread for minutes)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the compressed values of this request (base64 or hex of gzip or "
+                         f"zlib) inflate to more than {limit} bytes in all; send the data "
+                         "uncompressed, or fewer values per request")
 
 
 def _base64(value: str, *, cut: bool = False) -> bytes | None:
@@ -499,9 +538,31 @@ def _base32(value: str) -> bytes | None:
         return None
 
 
-def _decode(body: bytes, charset: str | None) -> str | None:
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
+         (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _codec(body: bytes, charset: str | None) -> str:
+    """The encoding ``body`` is read in: its byte order mark's, else ``charset``, else UTF-8."""
+    return next((codec for bom, codec in _BOMS if body.startswith(bom)), charset or "utf-8")
+
+
+@functools.lru_cache(maxsize=64)
+def _ascii_compatible(codec: str) -> bool:
+    """Whether ``codec`` writes ASCII text as ASCII (UTF-8, Latin-1; not UTF-16 or EBCDIC)."""
+    probe = "Ana.Lopez-01@example.com, 555 0199; _=+/%"
     try:
-        text = body.decode(charset or "utf-8")
+        return probe.encode(codec) == probe.encode("ascii")
+    except (LookupError, UnicodeError):
+        return True  # (not a codec: the body was read as UTF-8)
+
+
+def _decode(body: bytes, charset: str | None) -> str | None:
+    """``body`` as text (its byte order mark's encoding, else ``charset``, else UTF-8), or
+    None when it is binary. A mark names the encoding and is not text: JSON after a UTF-8 mark
+    did not parse, and was read as words."""
+    try:
+        text = body.decode(_codec(body, charset))
     except (LookupError, UnicodeDecodeError):
         try:
             text = body.decode("utf-8", errors="strict")
@@ -515,17 +576,75 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix and name else prefix or name
 
 
+def _json_text(text: str) -> bool:
+    """Whether ``text`` looks like a JSON object or list (``json.dumps(records)`` sent as one
+    value: a JSON string, a form field, a query value)."""
+    stripped = text.strip()
+    return stripped[:1] + stripped[-1:] in ("{}", "[]") and len(stripped) > 2
+
+
+def _json_loads(text: str) -> Any:
+    """JSON as receivers read it, every value of a key sent twice kept (``{"ssn": "123456789",
+    "ssn": "-"}``: a receiver may take the first, where :func:`json.loads` keeps the last)."""
+    return json.loads(text, object_pairs_hook=_all_values)
+
+
+def _all_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    merged = dict(pairs)
+    if len(merged) == len(pairs):
+        return merged
+    merged = {}
+    for key, value in pairs:  # a key sent twice: its values as a list (read under the key)
+        if key in merged:
+            previous = merged[key]
+            merged[key] = _Twice([*previous, value] if isinstance(previous, _Twice)
+                                 else [previous, value])
+        else:
+            merged[key] = value
+    return merged
+
+
+class _Twice(list[Any]):
+    """The values of a key sent more than once in one JSON object."""
+
+
 def _json(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
     try:
-        data = json.loads(text)
+        data = _json_loads(text)
     except ValueError:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > 1 and lines[0].lstrip().startswith("{"):
             return _ndjson(fields, prefix, text, truncated)
         _tokens(fields, prefix, text)  # cut JSON, or not JSON: its tokens still tell
-        return "text"
+        values = _lenient_json(text)
+        for value in values:  # and what a lenient receiver reads of it
+            _flatten(fields, prefix, value)
+        return "json" if values else "text"
     _flatten(fields, prefix, data)
     return "json"
+
+
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+_SPACE = re.compile(r"[\s\x1e]*")
+
+
+def _lenient_json(text: str) -> list[Any]:
+    """What lenient receivers read of ``text`` that is not one JSON document: JSON documents
+    one after another (``{...}{...}``, a stream), the start of a cut one's stream, or a
+    document with trailing commas (``[1, 2,]``, JSON5); empty when none of these."""
+    decoder = json.JSONDecoder(object_pairs_hook=_all_values)
+    values: list[Any] = []
+    at = 0
+    with contextlib.suppress(ValueError):
+        while (at := _SPACE.match(text, at).end()) < len(text):  # type: ignore[union-attr]
+            value, at = decoder.raw_decode(text, at)
+            values.append(value)
+        return values
+    fixed = _TRAILING_COMMA.sub(r"\1", text)
+    if fixed != text:
+        with contextlib.suppress(ValueError):
+            return [_json_loads(fixed)]
+    return values  # (the documents before what does not parse)
 
 
 def _flatten(fields: _Fields, path: str, data: Any) -> None:
@@ -550,7 +669,7 @@ def _ndjson(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
         if not line.strip():
             continue
         try:
-            _flatten(fields, prefix, json.loads(line))
+            _flatten(fields, prefix, _json_loads(line))
         except ValueError:
             _tokens(fields, prefix, line)
     return "ndjson"
@@ -572,12 +691,97 @@ def _csv(fields: _Fields, prefix: str, text: str, truncated: bool, delimiter: st
     read = 0
     for row in rows:
         read += 1
-        for name, value in zip(names, row, strict=False):
-            fields.add(_join(prefix, name), value.strip())
+        for i, value in enumerate(row):  # (values past the header's names are sent too)
+            fields.add(_join(prefix, names[i] if i < len(names) else f"column_{i}"),
+                       value.strip())
     if not read:  # all header: what it sends is that line, read as text
         _tokens(fields, prefix, text)
         return "text"
     return "csv"
+
+
+def _xml(fields: _Fields, prefix: str, text: str) -> str:
+    """XML: its text as free text (an e-mail in prose), and its elements' text and attributes
+    as values by path, like JSON's (``customers.customer.ssn``; namespaces left out), so a
+    list of records is read by its names: ``<ssn>123456789</ssn>`` is a column ``ssn``. A
+    document cut, or broken, is read as far as it parses."""
+    from xml.etree.ElementTree import Element, ParseError, XMLPullParser
+
+    _tokens(fields, prefix, text)
+    if "<!ENTITY" in text:  # (entities: read as text only; expat refuses their expansion)
+        return "xml"
+    parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
+    path: list[str] = []
+    with contextlib.suppress(ParseError):  # what parsed before an error is read
+        for at in range(0, len(text), XML_PIECE):  # (fed in pieces: elements read and freed)
+            parser.feed(text[at:at + XML_PIECE])
+            _xml_events(fields, prefix, parser, path)
+        parser.close()
+        _xml_events(fields, prefix, parser, path)
+    return "xml"
+
+
+XML_PIECE = 64 * 1024  # characters of XML parsed at a time
+
+
+def _xml_events(fields: _Fields, prefix: str, parser: Any, path: list[str]) -> None:
+    """The elements ``parser`` read so far, as values by ``path`` (the open elements' names)."""
+    from xml.etree.ElementTree import Element
+
+    for item in parser.read_events():
+        event, element = item[0], item[-1]
+        if not isinstance(element, Element):
+            continue  # (only start and end events were asked for)
+        if event == "start":
+            path.append(_local(element.tag))
+            for name, value in element.attrib.items():
+                fields.add(_join(prefix, ".".join([*path, _local(name)])), value)
+            continue
+        value = (element.text or "").strip()
+        if value and not len(element):  # a leaf's text (mixed content is in ``text``)
+            fields.add(_join(prefix, ".".join(path)), value)
+        path.pop()
+        element.clear()
+
+
+def _local(tag: str) -> str:
+    """An XML name without its namespace (``{urn:x}ssn``, ``x:ssn``: ``ssn``)."""
+    return tag.rpartition("}")[2].rpartition(":")[2]
+
+
+_YAML = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+MAX_YAML_NODES = 200_000  # nodes walked in a YAML document (aliases repeat what they name)
+
+
+def _yaml(fields: _Fields, prefix: str, text: str) -> str:
+    """YAML: its text as free text, and its documents flattened like JSON, by path. Aliases are
+    walked at most :data:`MAX_YAML_NODES` nodes in all (a few aliases can name a document of
+    billions of nodes); past that, the rest is its text."""
+    import yaml
+
+    _tokens(fields, prefix, text)
+    walked = [0]
+
+    def flat(path: str, data: Any) -> None:
+        walked[0] += 1
+        if walked[0] > MAX_YAML_NODES:
+            return
+        if isinstance(data, dict):
+            for key, value in data.items():
+                fields.add_once(_join(path, KEYS), str(key))
+                flat(_join(path, str(key)), value)
+        elif isinstance(data, list):
+            for item in data:
+                flat(path, item)
+        else:
+            fields.add(path, data if isinstance(data, str) else str(data))
+
+    try:
+        for document in yaml.safe_load_all(text):
+            flat(prefix, document)
+    except (yaml.YAMLError, RecursionError):
+        pass  # what loaded before the error is read; the rest is its text
+    return "yaml"
 
 
 def _looks_tabular(text: str) -> str | None:
@@ -593,6 +797,8 @@ def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         return _json(fields, prefix, text, truncated)
+    if stripped[:1] == "<":  # XML (a SOAP call, an export), HTML: read as XML, and as text
+        return _xml(fields, prefix, text)
     delimiter = _looks_tabular(text)
     if delimiter is not None:
         return _csv(fields, prefix, text, truncated, delimiter)

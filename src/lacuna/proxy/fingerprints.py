@@ -75,6 +75,12 @@ def normalise(value: Any) -> str | None:
     return text
 
 
+def _enough(matched: int, checked: int) -> bool:
+    """Whether ``matched`` of a field's ``checked`` distinct values seen in a column make the
+    field that column's: three, or at least half (one id alone in a JSON object does)."""
+    return matched >= 3 or matched * 2 >= checked
+
+
 @dataclass(frozen=True, slots=True)
 class FieldMatch:
     """A body field whose values a governed read has seen in a classified column."""
@@ -199,7 +205,9 @@ class FingerprintStore:
 
         A field matches when at least one of its distinct values was seen and either three were
         or at least half of those long enough to look up were (a single id in a JSON object is
-        enough; one common word among thousands of values is not).
+        enough; one common word among thousands of values is not). It matches the column most
+        of them were seen in, and each other column that many of them were seen in (values of
+        two columns in one field, free text or a scanned window: one match each).
         """
         by_field: dict[str, dict[str, str]] = {}
         for name, values in fields.items():
@@ -226,12 +234,19 @@ class FingerprintStore:
         matches = []
         for name, digests in by_field.items():
             hits = [found[d] for d in digests if d in found]
-            if not hits or (len(hits) < 3 and len(hits) * 2 < len(digests)):
+            if not hits or not _enough(len(hits), len(digests)):
                 continue
-            column, described, source = max(set(hits), key=hits.count)
-            cls = ColumnClass.from_dict(json.loads(described), layer=Layer.DECLARED)
-            matches.append(FieldMatch(field=name, matched=len(hits), checked=len(digests),
-                                      column=column, source=source, column_class=cls))
+            # the column most of them were seen in, and every other column enough of them
+            # were: ten order ids do not make three customer refs beside them an order id
+            # (the gate keeps the strictest class per field)
+            common = max(set(hits), key=hits.count)
+            for column, described, source in sorted(set(hits), key=hits.count, reverse=True):
+                seen = hits.count((column, described, source))
+                if (column, described, source) != common and not _enough(seen, len(digests)):
+                    continue
+                cls = ColumnClass.from_dict(json.loads(described), layer=Layer.DECLARED)
+                matches.append(FieldMatch(field=name, matched=seen, checked=len(digests),
+                                          column=column, source=source, column_class=cls))
         return tuple(matches)
 
     def close(self) -> None:

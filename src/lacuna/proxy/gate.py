@@ -38,6 +38,7 @@ from lacuna.errors import GovernanceViolation
 from lacuna.model import (
     Action,
     Classification,
+    ColumnKind,
     Decision,
     Destination,
     FrozenDict,
@@ -48,6 +49,7 @@ from lacuna.model import (
 )
 from lacuna.proxy.bodies import (
     DECODED,
+    HEADER,
     HOST,
     Payload,
     decoded_tokens,
@@ -150,9 +152,8 @@ class Gate:
         query = read_query(urlsplit(request.url).query)
         if not query:
             return payload
-        fields = {**payload.fields, **query}
         fmt = payload.format if payload.format != "empty" else "query"
-        return replace(payload, fields=FrozenDict(fields), format=fmt)
+        return replace(payload, fields=_merged(payload.fields, query), format=fmt)
 
     @staticmethod
     def around(request: OutboundRequest) -> Payload:
@@ -160,8 +161,7 @@ class Gate:
         all but :data:`NOT_DATA`), its URL's path (``(path)``) and host name (``(host)``)."""
         headers = read_headers((k, v) for k, v in request.headers.items() if k not in NOT_DATA)
         path = urlsplit(request.url).path
-        return Payload(fields=FrozenDict({**headers, **read_path(path),
-                                          **read_host(_host(request.url))}),
+        return Payload(fields=_merged(headers, read_path(path), read_host(_host(request.url))),
                        format="headers")
 
     def host_refusal(self, request: OutboundRequest) -> Verdict | None:
@@ -170,13 +170,16 @@ class Gate:
         the server of the domain's owner): on the host alone, the destination unresolved
         (external). None when the name carries nothing classified, or the policies allow it.
         Used for a host internal by name (resolved before the decision) and a CONNECT target."""
-        host = read_host(_host(request.url))
-        kept = _suspects(Payload(fields=host, format="host"))
-        if not kept.fields:
-            return None
-        found, seen = self.classify(kept, match_on=host)
-        if found.tier is Tier.PUBLIC and not seen:
-            return None
+        try:
+            host = read_host(_host(request.url))
+            kept = _suspects(Payload(fields=host, format="host"))
+            if not kept.fields:
+                return None
+            found, seen = self.classify(kept, match_on=host)
+            if found.tier is Tier.PUBLIC and not seen:
+                return None
+        except Exception:  # Lacuna failed: check() fails closed on it, recorded, with why
+            log.debug("the host check of %s failed", _redacted(request.url), exc_info=True)
         verdict = self.check(replace(request, addresses=None, body=b"", truncated=False,
                                      spooled=None))
         return None if verdict.forward else verdict
@@ -236,14 +239,17 @@ class Gate:
             found, seen = self.classify(kept, match_on=around.fields)
             if found.tier is Tier.PUBLIC and not seen:
                 return Verdict(forward=True)  # headers and path carry nothing classified
-        lookup = {**payload.fields, **around.fields}
+        lookup = _merged(payload.fields, around.fields)
         if kept.fields:
-            payload = replace(payload, fields=FrozenDict({**payload.fields, **kept.fields}))
+            payload = replace(payload, fields=_merged(payload.fields, kept.fields))
         classification, matches = self.classify(payload, match_on=lookup)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
-        sources = [Source(name=f"{request.method} body ({payload.format}) from "
+        sent = payload.format if payload.format != "empty" else ""
+        if kept.fields:  # (what the request sent besides a body: headers, path, host name)
+            sent = f"{sent}, headers and path" if sent else "headers and path"
+        sources = [Source(name=f"{request.method} request ({sent or 'empty'}) from "
                                f"{request.client or 'a client'}", classification=classification)]
         sources += [Source(name=m.source, classification=classification) for m in matches]
         gov = self.gov
@@ -484,6 +490,7 @@ def _suspects(payload: Payload) -> Payload:
     if not names:
         return payload
     keep = {n for n in payload.fields if DECODED in n}
+    keep.update(n for n in payload.fields if _named_data(n))
     values = [v for vs in payload.fields.values() for v in vs]
     array = pa.array(values, type=pa.string())
     for recognizer in _engine().values:
@@ -501,6 +508,30 @@ def _suspects(payload: Payload) -> Payload:
         extra = _candidates(tuple(sorted({v for vs in payload.fields.values() for v in vs})))
         fields.update({f"(headers and path) {n}": v for n, v in extra.fields.items()})
     return replace(payload, fields=FrozenDict(fields))
+
+
+def _named_data(field_name: str) -> bool:
+    """Whether ``field_name`` is a header whose name says it holds personal, health or
+    financial data (``X-Customer-Name``, ``X-Date-Of-Birth``): classified as a column, as the
+    same name in a body or a query is; so is a field of a header's JSON value
+    (``X-Meta: {"full_name": ...}``). Names of ids and credentials (``X-Request-Id``,
+    ``X-Api-Key``) are not: a request's own key is not the data it sends."""
+    from lacuna.classify.heuristic import _by_name, _engine
+
+    if not field_name.startswith(HEADER):
+        return False
+    kind = _by_name(field_name[len(HEADER):], _engine().version).classification
+    return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
+
+
+def _merged(*parts: Mapping[str, tuple[str, ...]]) -> FrozenDict:
+    """Fields of several parts of a request; a name in two (a body's key ``?q`` and the query's
+    ``q``) has the values of both: one did not hide the other's."""
+    out: dict[str, tuple[str, ...]] = {}
+    for part in parts:
+        for name, values in part.items():
+            out[name] = (*out[name], *values) if name in out else tuple(values)
+    return FrozenDict(out)
 
 
 def _joined(a: Classification, b: Classification, where: str) -> Classification:
@@ -544,10 +575,13 @@ def _public(address: str) -> bool:
 
 
 def _destination(url: str) -> str:
-    """``scheme://host[:port]/path``: the query is data (inspected), not the destination; a
-    password or token in the userinfo is never shown (it goes into the audit record)."""
+    """``scheme://host[:port]/path``: the query is data (inspected), not the destination; the
+    userinfo is not sent (``Host`` is the rest of the authority) and not shown. Only the path
+    is redacted: redacting the whole URL read ``https://u:pw@evil.com/x@partner.com`` as
+    ``https://u:***@partner.com``, a decision for a host the proxy does not connect to."""
     parts = urlsplit(url)
-    return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path or '/'}")
+    authority = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{authority}{redact_url(parts.path or '/')}"
 
 
 def _host(url: str) -> str:

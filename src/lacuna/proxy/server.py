@@ -107,7 +107,8 @@ class ProxyServer:
         self._gate: Gate | None = None
         self.ca = ca
         self.upstream_ssl = upstream_ssl
-        self.max_inspect_bytes = max_inspect_bytes
+        # (a ceiling below what is held in memory is still the ceiling)
+        self.max_inspect_bytes = min(max_inspect_bytes, max_body_bytes)
         self.max_body_bytes = max_body_bytes
         self.host = host
         self.port = port
@@ -182,6 +183,14 @@ class ProxyServer:
                 await self._reply(conn, writer, 400, b"lacuna proxy: send absolute URLs "
                                   b"(configure this address as your HTTP proxy), or paths "
                                   b"inside a CONNECT tunnel\n", "text/plain")
+                return
+            names = {k.lower() for k, _ in event.headers}
+            if b"transfer-encoding" in names and b"content-length" in names:
+                # two framings: h11 reads the chunks, a server behind may read the length and
+                # take the rest of the body for a request of its own (RFC 9112 6.3: an error)
+                await self._reply(conn, writer, 400, b"lacuna proxy: a request with both "
+                                  b"Transfer-Encoding and Content-Length is refused (RFC 9112 "
+                                  b"6.3; request smuggling): send one of them\n", "text/plain")
                 return
             keep = await self._exchange(conn, reader, writer, event, url, client)
             if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -351,6 +360,14 @@ class ProxyServer:
         try:
             return await self._relay(conn, writer, request, parts, body, spooled,
                                      up_reader, up_writer)
+        except (_Closed, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as exc:
+            if conn.our_state is not h11.SEND_RESPONSE:
+                return False  # the response had begun: the connection ends it
+            shown = redact_url(f"{parts.scheme}://{parts.netloc}")
+            why = "closed the connection" if isinstance(exc, _Closed) else redact_text(exc)
+            message = f"lacuna proxy: {shown} sent no valid response: {why}\n"
+            await self._reply(conn, writer, 502, message.encode(), "text/plain")
+            return False
         finally:
             with contextlib.suppress(Exception):
                 up_writer.close()
