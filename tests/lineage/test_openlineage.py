@@ -805,3 +805,32 @@ def test_a_failed_runs_error_is_stored_redacted() -> None:
     assert run.error is not None
     assert "Sup3rSecret" not in run.error
     assert run.error.startswith("OSError: cannot reach postgresql://etl:***@db.internal/crm")
+
+
+def test_every_recorded_runs_code_and_error_are_stored_with_secrets_masked(
+        sqlite_store: LineageStore) -> None:
+    """The store masks secrets in the code text and the error of every run it records,
+    whoever made the run: ``lacuna dbt record`` kept a model's compiled SQL as written, with the
+    password ``env_var()`` put into an ATTACH. The hash is the code's own; the rest of the text,
+    and a run without secrets, read back as written."""
+    from dataclasses import replace
+
+    sql = ("ATTACH 'postgresql://etl:Sup3rSecret@db.internal/crm' AS crm;\n"
+           "select customer_id, sum(amount) as total from crm.orders group by 1")
+    secret = replace(_run(RunStatus.FAILED, run_id="dbt-model"), code_text=sql,
+                     error="cannot reach postgresql://etl:Sup3rSecret@db.internal/crm",
+                     operation="dbt.model", method="dbt model (table)")
+    sqlite_store.record(secret)
+    plain = _run(run_id="plain")
+    sqlite_store.record(plain)
+    back = sqlite_store.get_run("dbt-model")
+    assert back is not None
+    assert back.code_text is not None
+    assert back.error is not None
+    assert "Sup3rSecret" not in back.code_text + back.error
+    assert back.code_text == sql.replace("Sup3rSecret", "***")
+    assert back.error == "cannot reach postgresql://etl:***@db.internal/crm"
+    assert back.code_hash == secret.code_hash
+    kept = sqlite_store.get_run("plain")
+    assert kept is not None
+    assert (kept.code_text, kept.error) == (plain.code_text, plain.error)

@@ -1095,6 +1095,12 @@ def _validate(run: Run) -> None:
 
 
 def _run_row(run: Run) -> dict[str, Any]:
+    """A run's row. Its code text and error are stored with secrets masked
+    (:func:`lacuna.redact.redact_text`), whoever recorded it: a dbt model's compiled SQL holds
+    what ``env_var()`` put into it (a connection string's password), a script registered with
+    ``register_lineage`` its keys; the code hash stays the code's own."""
+    from lacuna.redact import redact_text
+
     provenance = {
         "libraries": [list(pair) for pair in run.libraries],
         "quality_checks": list(run.quality_checks),
@@ -1112,8 +1118,10 @@ def _run_row(run: Run) -> dict[str, Any]:
         "ended_at": iso(run.ended_at) if run.ended_at else None,
         "purpose": run.purpose, "exception_id": run.exception_id, "method": run.method,
         "code_location": run.code_location, "code_hash": run.code_hash,
-        "code_text": run.code_text, "decision_id": run.decision_id, "policy_id": run.policy_id,
-        "error": run.error, "producer": run.producer, "provenance": text,
+        "code_text": redact_text(run.code_text) if run.code_text else run.code_text,
+        "decision_id": run.decision_id, "policy_id": run.policy_id,
+        "error": redact_text(run.error) if run.error else run.error,
+        "producer": run.producer, "provenance": text,
     }
 
 
