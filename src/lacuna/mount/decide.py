@@ -33,16 +33,20 @@ from typing import Any
 from lacuna._files import change_key
 from lacuna.classify import classify_frame, classify_text, read_sample
 from lacuna.classify.readers import file_format
-from lacuna.errors import ClassificationError, GovernanceViolation
+from lacuna.errors import ClassificationError, GovernanceViolation, StorageError
 from lacuna.governor import Governor
 from lacuna.lineage import clock
 from lacuna.lineage.records import DatasetRef, RunStatus
 from lacuna.lineage.sidecar import (
     SUFFIX,
     SidecarError,
+    declaration_at,
+    described,
     is_declaration,
     is_sidecar,
+    own_sidecar_paths,
     read_sidecar,
+    read_sidecars,
     sidecar_paths,
     write_label,
 )
@@ -64,7 +68,7 @@ log = logging.getLogger("lacuna.mount")
 
 # The mount's own rules (links, renames of the folders that decide where data is) are not a
 # policy's: their denials name this rule, so ``lacuna status`` and the audit trail say why.
-MOUNT_RULE_ID, MOUNT_RULE_TITLE = "lacuna.mount", "Governed mount: links and folder moves"
+MOUNT_RULE_ID, MOUNT_RULE_TITLE = "lacuna.mount", "Governed mount: links, folder moves and labels"
 SNIFF_BYTES = 256 * 1024  # of a file no data reader accepts, read as text
 MAX_CACHED = 4096  # classified files remembered by (size, mtime, sidecar mtime)
 HEURISTIC = ("lacuna:lineage", "heuristic")  # Run.extra marker: inputs are a guess by process
@@ -247,7 +251,9 @@ class MountGovernance:
         denial."""
         target = self.layout.backing(path)
         if is_metadata(path) and not self._outside(target):
-            if not is_declaration(data):
+            if is_declaration(data):
+                self.keep_label(path, pid, data, method="fuse.write")
+            else:
                 self.refuse(Action.WRITE, path, pid,
                             f"Cannot write {path}: a file named like a Lacuna sidecar "
                             f"(*{SUFFIX}) must be a classification declaration (a JSON object "
@@ -264,6 +270,7 @@ class MountGovernance:
                 # unreadable content: what the process read is the best evidence (fail closed)
                 for r in reads:
                     classification = stricter(classification, r.classification)
+            classification = self._copied(data, classification, reads)
             seen = self._clock(target, data, classification.tier, reads, before)
             dest = self.gov.destination(target)
             outside = dest.type is not DestinationType.GOVERNED_STORAGE
@@ -280,6 +287,97 @@ class MountGovernance:
             if not is_metadata(path):
                 self._label(target, op, reads, seen)
             self._lineage(op, target, reads, RunStatus.SUCCEEDED)
+
+    def _copied(self, data: str, found: Classification,
+                reads: tuple[Read, ...]) -> Classification:
+        """``found`` (from the written content) raised to the classification of a file the
+        process group read whose bytes ``data`` repeats exactly (``cp``, ``cat f > g``): a
+        copy is that file, so it keeps what the file was read as, its label included (a
+        memo labelled PROPRIETARY whose words look PUBLIC left through the outbox as PUBLIC).
+        A read that cannot be compared (gone, unreadable) counts as copied: fail closed."""
+        size = os.path.getsize(data)
+        for r in reads:
+            if r.classification.tier <= found.tier:
+                continue
+            try:
+                same = self._same_bytes(data, size, r.path)
+            except (OSError, StorageError) as exc:
+                log.warning("cannot compare %s with %s it read (taken as copied): %s", data,
+                            r.path, exc)
+                same = True
+            if same:
+                found = replace(r.classification, reasoning=(
+                    f"{r.classification.tier.value}: a copy of {r.path}, read as that",
+                    *r.classification.reasoning))
+        return found
+
+    def _same_bytes(self, data: str, size: int, source: str) -> bool:
+        """Whether ``data`` holds exactly the bytes of ``source`` (a sealed one's plaintext)."""
+        from lacuna.storage.sealed import is_sealed, plaintext_size
+
+        sealed = is_sealed(source)
+        if (plaintext_size(source) if sealed else os.path.getsize(source)) != size:
+            return False
+        with (self.unsealed(source) if sealed else open(source, "rb")) as theirs, \
+                open(data, "rb") as ours:
+            while True:
+                chunk = ours.read(1 << 20)
+                if theirs.read(len(chunk) or 1) != chunk:
+                    return False
+                if not chunk:
+                    return True
+
+    def keep_label(self, path: str, pid: int, new: str | None, *, method: str) -> None:
+        """Refuse to remove (``new`` None) or replace (by the declaration in file ``new``) the
+        sidecar at mount path ``path`` of a file in governed storage when that lowers the tier
+        the file is labelled with: its label is what a read of it (and so a ``cp`` of it out)
+        is decided on, and a file system call cannot say who may relabel data. Removing the
+        data file first (its label then describes nothing) and a label kept at least as high
+        (by the new declaration, or another sidecar of the file) are allowed. Raises on a
+        refusal (recorded)."""
+        side = self.layout.backing(path)
+        if not is_metadata(path) or self._outside(side):
+            return
+        for data in described(side):
+            if not os.path.lexists(data) or Path(side) not in own_sidecar_paths(data):
+                continue
+            try:
+                old = declaration_at(data, side)
+            except SidecarError:
+                old_tier: Tier | None = Tier.PROPRIETARY  # read fail closed as PROPRIETARY
+            else:
+                old_tier = None if old is None else old.classification.tier
+            if old_tier is None or old_tier is Tier.PUBLIC:
+                continue
+            kept: list[Tier] = []
+            for other in read_sidecars(data):
+                if other.path != Path(side):
+                    kept.append(other.classification.tier)
+            if new is not None:
+                try:
+                    replacing = declaration_at(data, new)
+                except SidecarError:
+                    replacing = None
+                if replacing is not None:
+                    kept.append(replacing.classification.tier)
+            if max(kept, default=Tier.PUBLIC) < old_tier:
+                verb = "remove" if new is None else "replace"
+                self.refuse(Action.WRITE, path, pid,
+                            f"Cannot {verb} {path}: it labels {os.path.basename(data)} "
+                            f"{old_tier.value}, and without it the file would be read (and "
+                            "copied out) as less. A label is not changed through the mount: "
+                            "delete or rewrite the data file itself (its label follows), or "
+                            "have a data steward relabel it.",
+                            method=method, sources=(data,), destination=side)
+
+    def unsealed(self, backing: str) -> io.BufferedReader:
+        """The plaintext of sealed file ``backing``, for the mount's own use only (comparing a
+        copy, putting a label in place): its read was decided before, or nothing of it
+        leaves the mount."""
+        from lacuna.keystore import keystore_for
+        from lacuna.storage.sealed import SealedReader
+
+        return io.BufferedReader(SealedReader(backing, keystore_for(self.gov.config)))
 
     # -- the mount's own refusals ----------------------------------------------------------------
 

@@ -38,7 +38,14 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
-from lacuna.lineage.sidecar import has_sidecar, own_sidecar_paths, sidecar_path, sidecar_paths
+from lacuna.lineage.sidecar import (
+    MAX_SIDECAR_BYTES,
+    has_sidecar,
+    is_declaration,
+    own_sidecar_paths,
+    sidecar_path,
+    sidecar_paths,
+)
 from lacuna.model import Action
 from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
@@ -368,8 +375,19 @@ class GovernedFS:
         return 0
 
     def unlink(self, path: str) -> int:
-        os.unlink(self._path(path))
+        backing = self._path(path)
+        self._keep_label(path, None, f"remove {path}", method="fuse.unlink")
+        os.unlink(backing)
         return 0
+
+    def _keep_label(self, path: str, new: str | None, what: str, *, method: str) -> None:
+        """A sidecar removed or replaced (by the file ``new``) keeps its file's label as high
+        (:meth:`MountGovernance.keep_label`); a refusal is EACCES, recorded."""
+        if not is_metadata(path):
+            return
+        pid = self._pid()
+        self._govern(lambda: self.governance.keep_label(path, pid, new, method=method), what,
+                     refusal=self._write_refusal(path, pid, method=method))
 
     def mknod(self, path: str, mode: int, dev: int) -> int:
         if self._outside(path):
@@ -452,6 +470,11 @@ class GovernedFS:
             self._refuse_root_change(old, root, f"move {old} to {new}", "Move",
                                      method="fuse.rename", sources=(src,), destination=dst)
         self._carry(old, src, f"rename {old} -> {new}", method="fuse.rename")
+        self._keep_label(old, None, f"rename {old} -> {new}", method="fuse.rename")
+        if self._unseal_label(old, new, src, dst):
+            return 0
+        if os.path.lexists(dst):
+            self._keep_label(new, src, f"rename {old} -> {new}", method="fuse.rename")
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
             self._label_follows(src, dst)
@@ -495,6 +518,37 @@ class GovernedFS:
                      f"rename {old} -> {new}",
                      refusal=self._write_refusal(new, pid, method="fuse.rename", sources=(src,)))
         return 0
+
+    def _unseal_label(self, old: str, new: str, src: str, dst: str) -> bool:
+        """Put a label written through the mount in place as a label: Lacuna writes a sidecar
+        as a temporary file renamed onto the sidecar's name (``write_sidecar``), and that
+        file, data by its name when it was closed, was sealed. A declaration under a sidecar
+        name in governed storage is plaintext (every reader of SOURCE reads it), so a sealed
+        one is decrypted into place (its read was decided as the rename's), and the
+        temporary file goes with its own label. Anything else renamed there stays as it is
+        (data, decided as data when read). Whether it was put in place."""
+        if (not is_metadata(new) or self._outside(new) or not os.path.isfile(src)
+                or not is_sealed(src)):
+            return False
+        folder = os.path.join(self.layout.staging, f"{os.getpid()}-{uuid.uuid4().hex}")
+        os.mkdir(folder, 0o700)
+        try:
+            plain = os.path.join(folder, os.path.basename(dst))
+            with self.governance.unsealed(src) as label, open(plain, "wb") as out:
+                out.write(label.read(MAX_SIDECAR_BYTES + 1))
+            if not is_declaration(plain):
+                return False
+            if os.path.lexists(dst):
+                self._keep_label(new, plain, f"rename {old} -> {new}", method="fuse.rename")
+            shutil.copymode(src, plain)
+            os.replace(plain, dst)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        os.unlink(src)
+        for side in own_sidecar_paths(src):
+            if side.is_file():
+                side.unlink(missing_ok=True)
+        return True
 
     def _carry(self, path: str, backing: str, what: str, *, method: str) -> None:
         """A rename or hard link gives what ``path`` holds a new name, where a read policy may
@@ -567,6 +621,7 @@ class GovernedFS:
             handle.dirty = True
             return 0
         backing = self._path(path)
+        self._keep_label(path, None, f"truncate {path}", method="fuse.truncate")
         if is_sealed(backing):
             if length:
                 msg = f"truncate of sealed {path} to {length} bytes: rewrite the file instead"
@@ -610,8 +665,11 @@ class GovernedFS:
                          refusal=self._read_refusal(path, backing, pid))
         before = self.governance.target_clock(backing) if writing else None
         if staging:
+            # dirty with O_TRUNC: a truncated file is a write even when nothing is written
+            # to it (``: > f``), or the open would leave the old content for a later append
             return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC, reader=reader,
-                               seal=self._seals(path), before=before)
+                               seal=self._seals(path), dirty=bool(flags & os.O_TRUNC),
+                               before=before)
         if reader is not None:  # served decrypted by read(); the kernel never sees ciphertext
             return self._add(Handle(-1, path, pid, False, reader=reader))
         fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
