@@ -189,3 +189,39 @@ def test_a_truncating_open_without_writes_empties_the_file(lf, where):
     done = _sh(m, f"cd {m.mnt} && echo again >> {rel}")
     assert done.returncode == 0, done.stderr
     assert (m.mnt / rel).read_text() == "again\n"  # not hello, then again
+
+
+@pytest.mark.parametrize("transport", ["mount", "libfuse_mount", "plain_mount"])
+def test_a_pending_write_is_read_as_decided(lf):
+    """A file still open for writing (its staged copy, or the file in place) is decided when
+    another program opens it for reading, as it is once written: ``restricted/`` is refused."""
+    m, folder = lf
+    data = (m.source / "customers.csv").read_text()
+    refused = m.mnt / "restricted" / f"{folder}-pending.csv"
+    allowed = m.mnt / folder / "pending.csv"
+    with open(refused, "w") as secret, open(allowed, "w") as fine:
+        secret.write(data)
+        secret.flush()
+        fine.write("city,count\nParis,3\n")
+        fine.flush()
+        done = m.run("setsid", "cat", str(refused))
+        assert done.returncode != 0
+        assert done.stdout == ""
+        assert "Permission denied" in done.stderr
+        done = m.run("setsid", "cat", str(allowed))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "city,count\nParis,3\n"
+    backing = str(m.source / "restricted" / refused.name)
+    [denied] = [
+        r
+        for r in _decisions(m, allowed=False, action="read")
+        if r.data["what"]["sources"] == [backing]
+    ]
+    assert denied.policy_id == "T-MOUNT-1"
+    assert denied.data["how"]["method"] == "fuse.open"
+    reads = [
+        r
+        for r in _decisions(m, allowed=True, action="read")
+        if r.data["what"]["sources"] == [str(m.source / folder / "pending.csv")]
+    ]
+    assert len(reads) == 1

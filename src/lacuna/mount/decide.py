@@ -183,16 +183,22 @@ class MountGovernance:
     # -- reads ---------------------------------------------------------------------------------
 
     def read(self, path: str, pid: int, *, method: str = "fuse.open",
-             remember: bool = True) -> None:
+             remember: bool = True, pending: str | None = None) -> None:
         """Decide a read of mount path ``path`` by process ``pid``; raises on a denial.
         ``remember``: the process read it (lineage); a rename or link that carries the file to
-        a new name is decided as its read too, but reads nothing."""
+        a new name is decided as its read too, but reads nothing. ``pending``: the staged copy
+        of a write to ``path`` not yet decided, which is what the open reads (classified
+        from its content, as its write will be)."""
         backing = self.layout.backing(path)
-        if is_metadata(path) and is_sidecar(backing):
+        if is_metadata(path) and (is_sidecar(backing) if pending is None
+                                  else is_declaration(pending)):
             return  # a label, not data; anything else under a label's name is read as data
         with self._lock:
             try:
-                classification, seen = self._read_as(backing)
+                if pending is None:
+                    classification, seen = self._read_as(backing)
+                else:
+                    classification, seen = self.classify_content(pending, backing), None
             except OSError:
                 return  # gone, or not a regular file: the open itself will say so
             op = self.gov.operation(

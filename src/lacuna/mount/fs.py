@@ -644,8 +644,17 @@ class GovernedFS:
             except FileNotFoundError:  # published and unstaged meanwhile: open the published
                 pass
             else:
+                pid = self._pid()
+                if flags & os.O_ACCMODE != os.O_WRONLY:  # what it reads is the pending copy
+                    try:
+                        self._govern(lambda: self.governance.read(
+                            path, pid, pending=f"/proc/self/fd/{fd}"), f"read {path}",
+                            refusal=self._read_refusal(path, backing, pid))
+                    except BaseException:
+                        os.close(fd)
+                        raise
                 writing = (flags & os.O_ACCMODE) in _WRITING
-                return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged,
+                return self._add(Handle(fd, path, pid, writing, staged=staged.staged,
                                        seal=staged.seal, before=staged.before))
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
