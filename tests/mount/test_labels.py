@@ -88,8 +88,11 @@ def test_a_copy_of_a_labelled_file_leaves_at_its_label(lf, sealed):
         assert done.returncode != 0, script
         assert "Permission denied" in done.stderr
         assert not out.exists()  # nothing arrives
+    # the writer in a session of its own: it read nothing, what it copies was read by another
+    _sh(m, f"cd {m.mnt} && cat {folder}/memo.txt | setsid sh -c 'cat > outbox/{out.name}'")
+    assert not out.exists()
     refused = _decisions(m, allowed=False, destination=str(out))
-    assert [r.tier for r in refused] == ["PROPRIETARY", "PROPRIETARY"]
+    assert [r.tier for r in refused] == ["PROPRIETARY"] * 3
     assert f"a copy of {memo}, read as that" in m.log.read_text()
     # allowed: a copy kept in governed storage keeps the label (and reads back byte for byte)
     done = _sh(m, f"cd {m.mnt} && cp {folder}/memo.txt {folder}/copy.txt")

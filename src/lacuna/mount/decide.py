@@ -276,7 +276,10 @@ class MountGovernance:
                 # unreadable content: what the process read is the best evidence (fail closed)
                 for r in reads:
                     classification = stricter(classification, r.classification)
-            classification = self._copied(data, classification, reads)
+            # a copy is what it copies, whichever program read what it copies (a pipe
+            # between two sessions, a copy made by a service)
+            classification = self._copied(data, classification,
+                                          self.tracker.everyone(exclude=target))
             seen = self._clock(target, data, classification.tier, reads, before)
             dest = self.gov.destination(target)
             outside = dest.type is not DestinationType.GOVERNED_STORAGE
@@ -296,19 +299,22 @@ class MountGovernance:
 
     def _copied(self, data: str, found: Classification,
                 reads: tuple[Read, ...]) -> Classification:
-        """``found`` (from the written content) raised to the classification of a file the
-        process group read whose bytes ``data`` repeats exactly (``cp``, ``cat f > g``): a
-        copy is that file, so it keeps what the file was read as, its label included (a
-        memo labelled PROPRIETARY whose words look PUBLIC left through the outbox as PUBLIC).
-        A read that cannot be compared (gone, unreadable) counts as copied: fail closed."""
+        """``found`` (from the written content) raised to the classification of a file read
+        through the mount (``reads``) whose bytes ``data`` repeats exactly (``cp``, ``cat f >
+        g``): a copy is that file, so it keeps what the file was read as, its label included
+        (a memo labelled PROPRIETARY whose words look PUBLIC left through the outbox as
+        PUBLIC). A file of the same size that cannot be compared (unreadable) counts as
+        copied: fail closed; one removed since it was read is not compared."""
         size = os.path.getsize(data)
         for r in reads:
             if r.classification.tier <= found.tier:
                 continue
             try:
                 same = self._same_bytes(data, size, r.path)
+            except FileNotFoundError:
+                same = False
             except (OSError, StorageError) as exc:
-                log.warning("cannot compare %s with %s it read (taken as copied): %s", data,
+                log.warning("cannot compare %s with %s (taken as a copy of it): %s", data,
                             r.path, exc)
                 same = True
             if same:
@@ -321,8 +327,11 @@ class MountGovernance:
         """Whether ``data`` holds exactly the bytes of ``source`` (a sealed one's plaintext)."""
         from lacuna.storage.sealed import is_sealed, plaintext_size
 
-        sealed = is_sealed(source)
-        if (plaintext_size(source) if sealed else os.path.getsize(source)) != size:
+        try:
+            sealed = is_sealed(source)
+            if (plaintext_size(source) if sealed else os.path.getsize(source)) != size:
+                return False
+        except (OSError, StorageError):  # gone, or not a file any more (damaged: not sized)
             return False
         with (self.unsealed(source) if sealed else open(source, "rb")) as theirs, \
                 open(data, "rb") as ours:
