@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from lacuna.audit import AuditStore
-from lacuna.lineage.sidecar import read_sidecar, sidecar_path, write_sidecar
+from lacuna.lineage.sidecar import read_declarations, read_sidecar, sidecar_path, write_sidecar
 from lacuna.model import Classification, Tier
 from lacuna.storage.sealed import is_sealed
 
@@ -228,3 +228,19 @@ def test_a_pending_write_is_read_as_decided(lf):
         if r.data["what"]["sources"] == [str(m.source / folder / "pending.csv")]
     ]
     assert len(reads) == 1
+
+
+@pytest.mark.parametrize("transport", ["mount", "libfuse_mount"])
+def test_a_renamed_folder_keeps_its_label(lf):
+    m, folder = lf
+    ds = m.source / folder / "ds"
+    ds.mkdir()
+    shutil.copy(m.source / "sales.csv", ds / "a.csv")
+    _label(ds, Tier.PROPRIETARY)
+    done = _sh(m, f"cd {m.mnt / folder} && mv ds ds2")
+    assert done.returncode == 0, done.stderr
+    assert not sidecar_path(ds).exists()  # no label left for a folder that is not there
+    [declared] = read_declarations(m.source / folder / "ds2")
+    assert declared.trusted, declared.problem
+    assert declared.classification.tier is Tier.PROPRIETARY
+    assert (m.mnt / folder / "ds2" / "a.csv").read_bytes() == (m.source / "sales.csv").read_bytes()

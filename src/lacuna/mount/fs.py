@@ -433,10 +433,11 @@ class GovernedFS:
 
     @staticmethod
     def _label_follows(src: str, dst: str, *, copy: bool = False) -> None:
-        """A file renamed (or linked, ``copy``) to a new name takes its sidecar along: its
-        label names its content, not its path, and a file without one is classified from
-        content alone (a gzip of customer data would be INTERNAL)."""
-        if is_metadata(dst) or not os.path.isfile(dst) or not has_sidecar(src):
+        """A file or folder renamed (or a file linked, ``copy``) to a new name takes its
+        sidecar along: its label names its content, not its path, and a file without one is
+        classified from content alone (a gzip of customer data would be INTERNAL); a
+        folder's label (a dataset's) is read for the folder's files."""
+        if is_metadata(dst) or not os.path.exists(dst) or not has_sidecar(src):
             return
         own, taken = own_sidecar_paths(src), set(own_sidecar_paths(dst))
         hidden = sidecar_path(src).is_file()
@@ -492,6 +493,7 @@ class GovernedFS:
                           "decided on its content.")
         if stat.S_ISDIR(st.st_mode):  # empty: nothing leaves
             os.rename(src, dst)
+            self._label_follows(src, dst)
             return 0
         if not stat.S_ISREG(st.st_mode):
             refuse_export(f"Cannot move {old} into the outside folder as {new}: it is a "
