@@ -146,6 +146,9 @@ def test_a_label_is_not_removed_or_lowered_through_the_mount(lf):
     )
     assert "DENIED write" in m.log.read_text()
     assert _sh(m, f"cp {m.mnt / folder / 'memo.txt'} {m.mnt}/outbox/").returncode != 0
+    # allowed: a lower label Lacuna signs for the file as it is (declared beats inferred)
+    _label(m.mnt / folder / "memo.txt", Tier.INTERNAL)  # write_sidecar: temp file, rename
+    assert json.loads(side.read_text())["classification"]["tier"] == "INTERNAL"
     # allowed: a label raised, and a label removed once its file is gone
     other = m.source / folder / "notes.txt"
     other.write_text(MEMO)

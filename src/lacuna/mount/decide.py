@@ -347,9 +347,9 @@ class MountGovernance:
         sidecar at mount path ``path`` of a file in governed storage when that lowers the tier
         the file is labelled with: its label is what a read of it (and so a ``cp`` of it out)
         is decided on, and a file system call cannot say who may relabel data. Removing the
-        data file first (its label then describes nothing) and a label kept at least as high
-        (by the new declaration, or another sidecar of the file) are allowed. Raises on a
-        refusal (recorded)."""
+        data file first (its label then describes nothing), a label kept at least as high
+        (by the new declaration, or another sidecar of the file) and a new declaration Lacuna
+        signed for the file as it is (trusted) are allowed. Raises on a refusal (recorded)."""
         side = self.layout.backing(path)
         if not is_metadata(path) or self._outside(side):
             return
@@ -373,6 +373,8 @@ class MountGovernance:
                     replacing = declaration_at(data, new)
                 except SidecarError:
                     replacing = None
+                if replacing is not None and replacing.trusted:
+                    continue  # Lacuna's declaration for this content: declared beats inferred
                 if replacing is not None:
                     kept.append(replacing.classification.tier)
             if max(kept, default=Tier.PUBLIC) < old_tier:
