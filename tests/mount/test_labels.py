@@ -247,3 +247,26 @@ def test_a_renamed_folder_keeps_its_label(lf):
     assert declared.trusted, declared.problem
     assert declared.classification.tier is Tier.PROPRIETARY
     assert (m.mnt / folder / "ds2" / "a.csv").read_bytes() == (m.source / "sales.csv").read_bytes()
+
+
+@pytest.mark.parametrize("transport", ["mount", "libfuse_mount"])
+def test_a_labelled_file_moved_out_is_decided_at_its_label(lf):
+    m, folder = lf
+    memo = m.source / folder / "memo.txt"
+    memo.write_text(MEMO)
+    _label(memo, Tier.PROPRIETARY)
+    out = m.source / "outbox" / f"{folder}-memo.txt"
+    done = _sh(m, f"mv {m.mnt / folder / 'memo.txt'} {m.mnt / 'outbox' / out.name}")
+    assert done.returncode != 0
+    assert "Permission denied" in done.stderr
+    assert not out.exists()
+    assert memo.read_text() == MEMO  # nothing moved
+    [refused] = _decisions(m, allowed=False, destination=str(out))
+    assert refused.tier == "PROPRIETARY"
+    assert refused.data["how"]["method"] == "fuse.rename"
+    # allowed: an unlabelled file whose content is PUBLIC moves out as it is
+    (m.source / folder / "note.txt").write_text(MEMO)
+    done = _sh(m, f"mv {m.mnt / folder / 'note.txt'} {m.mnt / 'outbox' / out.name}")
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == MEMO
+    assert not (m.source / folder / "note.txt").exists()

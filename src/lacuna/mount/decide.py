@@ -248,13 +248,16 @@ class MountGovernance:
         return clock.of_file(backing, self.gov.config)
 
     def write(self, path: str, data: str, pid: int, publish: Callable[[datetime], None], *,
-              before: datetime | None = None) -> None:
+              before: datetime | None = None, moved: bool = False,
+              method: str = "fuse.write") -> None:
         """Decide a file written through the mount: ``data`` holds its bytes (a staged copy for
         an outside destination or sealed storage, the backing file itself in plain governed
         storage). ``publish`` puts it in place, given the write's clock (``first_seen``, for a
         sealed header); it runs only when the write is allowed. ``before``: the clock the
-        target had when it was opened for writing (:meth:`target_clock`). Raises on a
-        denial."""
+        target had when it was opened for writing (:meth:`target_clock`). ``moved``: ``data``
+        is a file of governed storage renamed to ``path``, so it is at least what a read of it
+        sees (its label included). ``method``: how the write came (``fuse.rename``: a
+        move). Raises on a denial."""
         target = self.layout.backing(path)
         if is_metadata(path) and not self._outside(target):
             if is_declaration(data):
@@ -276,6 +279,8 @@ class MountGovernance:
                 # unreadable content: what the process read is the best evidence (fail closed)
                 for r in reads:
                     classification = stricter(classification, r.classification)
+            if moved:  # the file itself: as a read of it sees it, its label included
+                classification = stricter(classification, self.classify_file(data))
             # a copy is what it copies, whichever program read what it copies (a pipe
             # between two sessions, a copy made by a service)
             classification = self._copied(data, classification,
@@ -286,7 +291,7 @@ class MountGovernance:
             op = self.gov.operation(
                 Action.EXPORT if outside else Action.WRITE, classification,
                 sources=[Source(name=r.path, classification=r.classification) for r in reads],
-                destination=dest, method="fuse.write", code_location=_who(pid),
+                destination=dest, method=method, code_location=_who(pid),
             )
             try:
                 self._decide(lambda: self.gov.execute(op, lambda: publish(seen)), op, path)

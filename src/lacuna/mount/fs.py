@@ -516,7 +516,8 @@ class GovernedFS:
                           "without its export being decided on its content. Copy it instead "
                           "(cp), so the export is decided on its decrypted content.")
         pid = self._pid()
-        self._govern(lambda: self.governance.write(new, src, pid, lambda _: os.rename(src, dst)),
+        self._govern(lambda: self.governance.write(new, src, pid, lambda _: os.rename(src, dst),
+                                                   moved=True, method="fuse.rename"),
                      f"rename {old} -> {new}",
                      refusal=self._write_refusal(new, pid, method="fuse.rename", sources=(src,)))
         return 0
