@@ -109,6 +109,12 @@ def test_a_copy_of_a_labelled_file_leaves_at_its_label(lf, sealed):
     )
     assert done.returncode == 0, done.stderr
     assert (m.source / "outbox" / public).read_text() == "hello world\n"
+    # allowed: an empty file copies nothing, whatever empty file was read
+    (m.source / folder / "empty.txt").write_text("")
+    _label(m.source / folder / "empty.txt", Tier.PROPRIETARY)
+    done = _sh(m, f"cd {m.mnt} && cat {folder}/empty.txt && touch outbox/{folder}-empty.txt")
+    assert done.returncode == 0, done.stderr
+    assert (m.source / "outbox" / f"{folder}-empty.txt").read_text() == ""
 
 
 @pytest.mark.parametrize("transport", ["mount", "plain_mount"])

@@ -311,6 +311,8 @@ class MountGovernance:
         PUBLIC). A file of the same size that cannot be compared (unreadable) counts as
         copied: fail closed; one removed since it was read is not compared."""
         size = os.path.getsize(data)
+        if not size:  # nothing is copied (``touch``), whatever empty file was read
+            return found
         for r in reads:
             if r.classification.tier <= found.tier:
                 continue
