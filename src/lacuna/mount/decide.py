@@ -199,6 +199,8 @@ class MountGovernance:
                     classification, seen = self._read_as(backing)
                 else:
                     classification, seen = self.classify_content(pending, backing), None
+            except GovernanceViolation:  # (a PermissionError) a sealed file's read, refused
+                raise
             except OSError:
                 return  # gone, or not a regular file: the open itself will say so
             op = self.gov.operation(
