@@ -277,3 +277,26 @@ def test_a_labelled_file_moved_out_is_decided_at_its_label(lf):
     assert done.returncode == 0, done.stderr
     assert out.read_text() == MEMO
     assert not (m.source / folder / "note.txt").exists()
+
+
+@pytest.mark.parametrize("transport", ["mount", "libfuse_mount", "plain_mount"])
+def test_a_file_appended_to_keeps_its_label(lf):
+    m, folder = lf
+    memo, note = m.source / folder / "memo.txt", m.source / folder / "note.txt"
+    memo.write_text(MEMO)
+    note.write_text("the plan was approved\n")  # not memo's bytes: no copy of it
+    _label(memo, Tier.PROPRIETARY)
+    for name in ("memo.txt", "note.txt"):
+        done = _sh(m, f"echo and on wednesday >> {m.mnt / folder / name}")
+        assert done.returncode == 0, done.stderr
+        assert (m.mnt / folder / name).read_text().endswith("\nand on wednesday\n")
+    assert json.loads(sidecar_path(memo).read_text())["classification"]["tier"] == "PROPRIETARY"
+    assert json.loads(sidecar_path(note).read_text())["classification"]["tier"] == "PUBLIC"
+    done = _sh(m, f"cp {m.mnt / folder / 'memo.txt'} {m.mnt}/outbox/{folder}-m.txt", writes=False)
+    assert done.returncode != 0
+    assert not (m.source / "outbox" / f"{folder}-m.txt").exists()
+    done = _sh(m, f"cp {m.mnt / folder / 'note.txt'} {m.mnt}/outbox/{folder}-n.txt", writes=False)
+    assert done.returncode == 0, done.stderr
+    assert (m.source / "outbox" / f"{folder}-n.txt").read_text() == (
+        "the plan was approved\nand on wednesday\n"
+    )

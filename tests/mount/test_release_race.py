@@ -50,7 +50,7 @@ class StandInGovernance:
         return None
 
     def write(self, path: str, data: str, pid: int, publish: Callable[[datetime], None], *,
-              before: datetime | None = None) -> None:
+              before: datetime | None = None, **_: object) -> None:
         during, self.during = self.during, None
         if during is not None:
             during()

@@ -251,7 +251,7 @@ class MountGovernance:
 
     def write(self, path: str, data: str, pid: int, publish: Callable[[datetime], None], *,
               before: datetime | None = None, moved: bool = False,
-              method: str = "fuse.write") -> None:
+              method: str = "fuse.write", kept: Classification | None = None) -> None:
         """Decide a file written through the mount: ``data`` holds its bytes (a staged copy for
         an outside destination or sealed storage, the backing file itself in plain governed
         storage). ``publish`` puts it in place, given the write's clock (``first_seen``, for a
@@ -259,7 +259,8 @@ class MountGovernance:
         target had when it was opened for writing (:meth:`target_clock`). ``moved``: ``data``
         is a file of governed storage renamed to ``path``, so it is at least what a read of it
         sees (its label included). ``method``: how the write came (``fuse.rename``: a
-        move). Raises on a denial."""
+        move). ``kept``: what the file was when opened for a write that keeps its content
+        (an append): the written file is no less. Raises on a denial."""
         target = self.layout.backing(path)
         if is_metadata(path) and not self._outside(target):
             if is_declaration(data):
@@ -283,6 +284,8 @@ class MountGovernance:
                     classification = stricter(classification, r.classification)
             if moved:  # the file itself: as a read of it sees it, its label included
                 classification = stricter(classification, self.classify_file(data))
+            if kept is not None:  # appended to, or edited: still what it was, and more
+                classification = stricter(classification, kept)
             # a copy is what it copies, whichever program read what it copies (a pipe
             # between two sessions, a copy made by a service)
             classification = self._copied(data, classification,

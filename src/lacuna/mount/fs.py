@@ -46,7 +46,7 @@ from lacuna.lineage.sidecar import (
     sidecar_path,
     sidecar_paths,
 )
-from lacuna.model import Action
+from lacuna.model import Action, Classification
 from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
 from lacuna.mount.layout import MountLayout
@@ -141,6 +141,9 @@ class Handle:
     # truncated it or writes changed it (its sidecar says it only until then): the written
     # file keeps it (MountGovernance.write)
     before: datetime | None = None
+    # what its file was (as a read sees it, label included) when opened for a write that
+    # keeps its content (an append, an edit in place): the written file is no less
+    kept: Classification | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -658,7 +661,8 @@ class GovernedFS:
                         raise
                 writing = (flags & os.O_ACCMODE) in _WRITING
                 return self._add(Handle(fd, path, pid, writing, staged=staged.staged,
-                                       seal=staged.seal, before=staged.before))
+                                       seal=staged.seal, before=staged.before,
+                                       kept=staged.kept))
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
@@ -676,17 +680,34 @@ class GovernedFS:
             self._govern(lambda: self.governance.read(path, pid), f"read {path}",
                          refusal=self._read_refusal(path, backing, pid))
         before = self.governance.target_clock(backing) if writing else None
+        kept = (self._kept(path, backing, pid, reader)
+                if writing and not flags & os.O_TRUNC and os.path.isfile(backing) else None)
         if staging:
             # dirty with O_TRUNC: a truncated file is a write even when nothing is written
             # to it (``: > f``), or the open would leave the old content for a later append
             return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC, reader=reader,
                                seal=self._seals(path), dirty=bool(flags & os.O_TRUNC),
-                               before=before)
+                               before=before, kept=kept)
         if reader is not None:  # served decrypted by read(); the kernel never sees ciphertext
             return self._add(Handle(-1, path, pid, False, reader=reader))
         fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
         return self._add(Handle(fd, path, pid, writing, dirty=bool(flags & os.O_TRUNC),
-                                before=before))
+                                before=before, kept=kept))
+
+    def _kept(self, path: str, backing: str, pid: int, reader: Any) -> Classification | None:
+        """What the file at ``backing`` is before a write that keeps its content: a sealed
+        one's as its read was decided (``reader``), a plain one's as a read sees it (its
+        label included; cached by the read just decided). Lacuna failing: the open is
+        refused (fail closed)."""
+        if is_metadata(path):
+            return None
+        if reader is not None:
+            decided = getattr(reader.raw, "decided_on", None)
+            return decided if isinstance(decided, Classification) else None
+        found: list[Classification] = []
+        self._govern(lambda: found.append(self.governance.classify_file(backing)),
+                     f"write {path}", refusal=self._write_refusal(path, pid, method="fuse.open"))
+        return found[0]
 
     def create(self, path: str, mode: int, fi: int | None = None) -> int:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if fi is None else int(fi)
@@ -704,7 +725,7 @@ class GovernedFS:
 
     def _stage(self, path: str, pid: int, flags: int, *, copy: bool, mode: int = 0o644,
                reader: Any = None, seal: bool = False, dirty: bool = False,
-               before: datetime | None = None) -> int:
+               before: datetime | None = None, kept: Classification | None = None) -> int:
         """A write into a private plaintext copy, published only once it is allowed: to an
         outside folder as it is, into governed storage sealed (``seal``). ``reader`` is the
         decrypting reader of a sealed file whose content the write keeps (its read decided at
@@ -729,7 +750,7 @@ class GovernedFS:
         keep = flags & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_APPEND)
         fd = os.open(staged, keep | os.O_CREAT | (flags & (os.O_TRUNC | os.O_APPEND)), mode)
         return self._add(Handle(fd, path, pid, True, staged=staged, seal=seal, dirty=dirty,
-                                before=before))
+                                before=before, kept=kept))
 
     def _decrypt_into(self, staged: str, src: Any, mode: int) -> None:
         """The plaintext of a sealed file, for a write that keeps its content (its read was
@@ -939,7 +960,7 @@ class GovernedFS:
 
         try:
             self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish,
-                                                       before=handle.before),
+                                                       before=handle.before, kept=handle.kept),
                          f"write {handle.path}",
                          refusal=self._write_refusal(handle.path, handle.pid, method="fuse.write"))
         except FuseError:
