@@ -41,6 +41,7 @@ class StandInGovernance:
         self.during: Callable[[], None] | None = None
         self.decided: list[tuple[str, bytes]] = []
         self.refused: list[tuple[str, str, str]] = []  # (action, path, reason)
+        self.reads: list[str] = []  # reads decided (of a pending copy: its other opens)
 
     def _outside(self, backing: str) -> bool:  # every folder is outside
         return True
@@ -49,13 +50,16 @@ class StandInGovernance:
         return None
 
     def write(self, path: str, data: str, pid: int, publish: Callable[[datetime], None], *,
-              before: datetime | None = None) -> None:
+              before: datetime | None = None, **_: object) -> None:
         during, self.during = self.during, None
         if during is not None:
             during()
         with open(data, "rb") as fh:  # what the real governance classifies
             self.decided.append((path, fh.read()))
         publish(datetime.now(UTC))
+
+    def read(self, path: str, pid: int, **_: object) -> None:  # every read is allowed here
+        self.reads.append(path)
 
     def refuse(self, action: Action, path: str, pid: int, reason: str, **_: object) -> None:
         self.refused.append((action.value, path, reason))  # the real one records, then raises

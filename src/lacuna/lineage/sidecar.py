@@ -444,6 +444,19 @@ def read_sidecars(data_path: str | os.PathLike[str], *, opened: Any = None) -> l
     return found
 
 
+def declaration_at(data_path: str | os.PathLike[str],
+                   path: str | os.PathLike[str]) -> Sidecar | None:
+    """The declaration the file ``path`` would be as a sidecar of ``data_path`` (whatever
+    ``path`` is named: a label about to be put in place), with its trust; None when there is
+    no file at ``path``.
+
+    Raises:
+        SidecarError: as :func:`read_sidecar` (not a declaration).
+    """
+    raw_bytes = _read_bounded(Path(path))
+    return None if raw_bytes is None else _checked(data_path, Path(path), raw_bytes)
+
+
 def read_declarations(data_path: str | os.PathLike[str]) -> list[Sidecar]:
     """What the sidecars say about a file or folder a read names: its own
     (:func:`read_sidecars`), and for a folder those of the data files in it (written one by

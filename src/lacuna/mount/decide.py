@@ -33,16 +33,20 @@ from typing import Any
 from lacuna._files import change_key
 from lacuna.classify import classify_frame, classify_text, read_sample
 from lacuna.classify.readers import file_format
-from lacuna.errors import ClassificationError, GovernanceViolation
+from lacuna.errors import ClassificationError, GovernanceViolation, StorageError
 from lacuna.governor import Governor
 from lacuna.lineage import clock
 from lacuna.lineage.records import DatasetRef, RunStatus
 from lacuna.lineage.sidecar import (
     SUFFIX,
     SidecarError,
+    declaration_at,
+    described,
     is_declaration,
     is_sidecar,
+    own_sidecar_paths,
     read_sidecar,
+    read_sidecars,
     sidecar_paths,
     write_label,
 )
@@ -64,7 +68,7 @@ log = logging.getLogger("lacuna.mount")
 
 # The mount's own rules (links, renames of the folders that decide where data is) are not a
 # policy's: their denials name this rule, so ``lacuna status`` and the audit trail say why.
-MOUNT_RULE_ID, MOUNT_RULE_TITLE = "lacuna.mount", "Governed mount: links and folder moves"
+MOUNT_RULE_ID, MOUNT_RULE_TITLE = "lacuna.mount", "Governed mount: links, folder moves and labels"
 SNIFF_BYTES = 256 * 1024  # of a file no data reader accepts, read as text
 MAX_CACHED = 4096  # classified files remembered by (size, mtime, sidecar mtime)
 HEURISTIC = ("lacuna:lineage", "heuristic")  # Run.extra marker: inputs are a guess by process
@@ -179,16 +183,24 @@ class MountGovernance:
     # -- reads ---------------------------------------------------------------------------------
 
     def read(self, path: str, pid: int, *, method: str = "fuse.open",
-             remember: bool = True) -> None:
+             remember: bool = True, pending: str | None = None) -> None:
         """Decide a read of mount path ``path`` by process ``pid``; raises on a denial.
         ``remember``: the process read it (lineage); a rename or link that carries the file to
-        a new name is decided as its read too, but reads nothing."""
+        a new name is decided as its read too, but reads nothing. ``pending``: the staged copy
+        of a write to ``path`` not yet decided, which is what the open reads (classified
+        from its content, as its write will be)."""
         backing = self.layout.backing(path)
-        if is_metadata(path) and is_sidecar(backing):
+        if is_metadata(path) and (is_sidecar(backing) if pending is None
+                                  else is_declaration(pending)):
             return  # a label, not data; anything else under a label's name is read as data
         with self._lock:
             try:
-                classification, seen = self._read_as(backing)
+                if pending is None:
+                    classification, seen = self._read_as(backing)
+                else:
+                    classification, seen = self.classify_content(pending, backing), None
+            except GovernanceViolation:  # (a PermissionError) a sealed file's read, refused
+                raise
             except OSError:
                 return  # gone, or not a regular file: the open itself will say so
             op = self.gov.operation(
@@ -238,16 +250,22 @@ class MountGovernance:
         return clock.of_file(backing, self.gov.config)
 
     def write(self, path: str, data: str, pid: int, publish: Callable[[datetime], None], *,
-              before: datetime | None = None) -> None:
+              before: datetime | None = None, moved: bool = False,
+              method: str = "fuse.write", kept: Classification | None = None) -> None:
         """Decide a file written through the mount: ``data`` holds its bytes (a staged copy for
         an outside destination or sealed storage, the backing file itself in plain governed
         storage). ``publish`` puts it in place, given the write's clock (``first_seen``, for a
         sealed header); it runs only when the write is allowed. ``before``: the clock the
-        target had when it was opened for writing (:meth:`target_clock`). Raises on a
-        denial."""
+        target had when it was opened for writing (:meth:`target_clock`). ``moved``: ``data``
+        is a file of governed storage renamed to ``path``, so it is at least what a read of it
+        sees (its label included). ``method``: how the write came (``fuse.rename``: a
+        move). ``kept``: what the file was when opened for a write that keeps its content
+        (an append): the written file is no less. Raises on a denial."""
         target = self.layout.backing(path)
         if is_metadata(path) and not self._outside(target):
-            if not is_declaration(data):
+            if is_declaration(data):
+                self.keep_label(path, pid, data, method="fuse.write")
+            else:
                 self.refuse(Action.WRITE, path, pid,
                             f"Cannot write {path}: a file named like a Lacuna sidecar "
                             f"(*{SUFFIX}) must be a classification declaration (a JSON object "
@@ -264,13 +282,21 @@ class MountGovernance:
                 # unreadable content: what the process read is the best evidence (fail closed)
                 for r in reads:
                     classification = stricter(classification, r.classification)
+            if moved:  # the file itself: as a read of it sees it, its label included
+                classification = stricter(classification, self.classify_file(data))
+            if kept is not None:  # appended to, or edited: still what it was, and more
+                classification = stricter(classification, kept)
+            # a copy is what it copies, whichever program read what it copies (a pipe
+            # between two sessions, a copy made by a service)
+            classification = self._copied(data, classification,
+                                          self.tracker.everyone(exclude=target))
             seen = self._clock(target, data, classification.tier, reads, before)
             dest = self.gov.destination(target)
             outside = dest.type is not DestinationType.GOVERNED_STORAGE
             op = self.gov.operation(
                 Action.EXPORT if outside else Action.WRITE, classification,
                 sources=[Source(name=r.path, classification=r.classification) for r in reads],
-                destination=dest, method="fuse.write", code_location=_who(pid),
+                destination=dest, method=method, code_location=_who(pid),
             )
             try:
                 self._decide(lambda: self.gov.execute(op, lambda: publish(seen)), op, path)
@@ -280,6 +306,107 @@ class MountGovernance:
             if not is_metadata(path):
                 self._label(target, op, reads, seen)
             self._lineage(op, target, reads, RunStatus.SUCCEEDED)
+
+    def _copied(self, data: str, found: Classification,
+                reads: tuple[Read, ...]) -> Classification:
+        """``found`` (from the written content) raised to the classification of a file read
+        through the mount (``reads``) whose bytes ``data`` repeats exactly (``cp``, ``cat f >
+        g``): a copy is that file, so it keeps what the file was read as, its label included
+        (a memo labelled PROPRIETARY whose words look PUBLIC left through the outbox as
+        PUBLIC). A file of the same size that cannot be compared (unreadable) counts as
+        copied: fail closed; one removed since it was read is not compared."""
+        size = os.path.getsize(data)
+        if not size:  # nothing is copied (``touch``), whatever empty file was read
+            return found
+        for r in reads:
+            if r.classification.tier <= found.tier:
+                continue
+            try:
+                same = self._same_bytes(data, size, r.path)
+            except FileNotFoundError:
+                same = False
+            except (OSError, StorageError) as exc:
+                log.warning("cannot compare %s with %s (taken as a copy of it): %s", data,
+                            r.path, exc)
+                same = True
+            if same:
+                found = replace(r.classification, reasoning=(
+                    f"{r.classification.tier.value}: a copy of {r.path}, read as that",
+                    *r.classification.reasoning))
+        return found
+
+    def _same_bytes(self, data: str, size: int, source: str) -> bool:
+        """Whether ``data`` holds exactly the bytes of ``source`` (a sealed one's plaintext)."""
+        from lacuna.storage.sealed import is_sealed, plaintext_size
+
+        try:
+            sealed = is_sealed(source)
+            if (plaintext_size(source) if sealed else os.path.getsize(source)) != size:
+                return False
+        except (OSError, StorageError):  # gone, or not a file any more (damaged: not sized)
+            return False
+        with (self.unsealed(source) if sealed else open(source, "rb")) as theirs, \
+                open(data, "rb") as ours:
+            while True:
+                chunk = ours.read(1 << 20)
+                if theirs.read(len(chunk) or 1) != chunk:
+                    return False
+                if not chunk:
+                    return True
+
+    def keep_label(self, path: str, pid: int, new: str | None, *, method: str) -> None:
+        """Refuse to remove (``new`` None) or replace (by the declaration in file ``new``) the
+        sidecar at mount path ``path`` of a file in governed storage when that lowers the tier
+        the file is labelled with: its label is what a read of it (and so a ``cp`` of it out)
+        is decided on, and a file system call cannot say who may relabel data. Removing the
+        data file first (its label then describes nothing), a label kept at least as high
+        (by the new declaration, or another sidecar of the file) and a new declaration Lacuna
+        signed for the file as it is (trusted) are allowed. Raises on a refusal (recorded)."""
+        side = self.layout.backing(path)
+        if not is_metadata(path) or self._outside(side):
+            return
+        for data in described(side):
+            if not os.path.lexists(data) or Path(side) not in own_sidecar_paths(data):
+                continue
+            try:
+                old = declaration_at(data, side)
+            except SidecarError:
+                old_tier: Tier | None = Tier.PROPRIETARY  # read fail closed as PROPRIETARY
+            else:
+                old_tier = None if old is None else old.classification.tier
+            if old_tier is None or old_tier is Tier.PUBLIC:
+                continue
+            kept: list[Tier] = []
+            for other in read_sidecars(data):
+                if other.path != Path(side):
+                    kept.append(other.classification.tier)
+            if new is not None:
+                try:
+                    replacing = declaration_at(data, new)
+                except SidecarError:
+                    replacing = None
+                if replacing is not None and replacing.trusted:
+                    continue  # Lacuna's declaration for this content: declared beats inferred
+                if replacing is not None:
+                    kept.append(replacing.classification.tier)
+            if max(kept, default=Tier.PUBLIC) < old_tier:
+                verb = "remove" if new is None else "replace"
+                self.refuse(Action.WRITE, path, pid,
+                            f"Cannot {verb} {path}: it labels {os.path.basename(data)} "
+                            f"{old_tier.value}, and without it the file would be read (and "
+                            "copied out) as less. A label is not changed through the mount: "
+                            "delete or rewrite the data file itself (its label follows), or "
+                            "have a data steward relabel it.",
+                            method=method, sources=(data,), destination=side)
+
+    def unsealed(self, backing: str) -> io.BufferedReader:
+        """The plaintext of sealed file ``backing``, for the mount's own use only (comparing a
+        copy, putting a label in place): its read was decided before, or nothing of it
+        leaves the mount."""
+        from lacuna.keystore import keystore_for
+        from lacuna.storage.sealed import SealedReader
+
+        return io.BufferedReader(SealedReader(backing, keystore_for(self.gov.config)))
 
     # -- the mount's own refusals ----------------------------------------------------------------
 

@@ -38,8 +38,15 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
-from lacuna.lineage.sidecar import has_sidecar, own_sidecar_paths, sidecar_path, sidecar_paths
-from lacuna.model import Action
+from lacuna.lineage.sidecar import (
+    MAX_SIDECAR_BYTES,
+    has_sidecar,
+    is_declaration,
+    own_sidecar_paths,
+    sidecar_path,
+    sidecar_paths,
+)
+from lacuna.model import Action, Classification
 from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
 from lacuna.mount.layout import MountLayout
@@ -134,6 +141,9 @@ class Handle:
     # truncated it or writes changed it (its sidecar says it only until then): the written
     # file keeps it (MountGovernance.write)
     before: datetime | None = None
+    # what its file was (as a read sees it, label included) when opened for a write that
+    # keeps its content (an append, an edit in place): the written file is no less
+    kept: Classification | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -368,8 +378,19 @@ class GovernedFS:
         return 0
 
     def unlink(self, path: str) -> int:
-        os.unlink(self._path(path))
+        backing = self._path(path)
+        self._keep_label(path, None, f"remove {path}", method="fuse.unlink")
+        os.unlink(backing)
         return 0
+
+    def _keep_label(self, path: str, new: str | None, what: str, *, method: str) -> None:
+        """A sidecar removed or replaced (by the file ``new``) keeps its file's label as high
+        (:meth:`MountGovernance.keep_label`); a refusal is EACCES, recorded."""
+        if not is_metadata(path):
+            return
+        pid = self._pid()
+        self._govern(lambda: self.governance.keep_label(path, pid, new, method=method), what,
+                     refusal=self._write_refusal(path, pid, method=method))
 
     def mknod(self, path: str, mode: int, dev: int) -> int:
         if self._outside(path):
@@ -415,10 +436,11 @@ class GovernedFS:
 
     @staticmethod
     def _label_follows(src: str, dst: str, *, copy: bool = False) -> None:
-        """A file renamed (or linked, ``copy``) to a new name takes its sidecar along: its
-        label names its content, not its path, and a file without one is classified from
-        content alone (a gzip of customer data would be INTERNAL)."""
-        if is_metadata(dst) or not os.path.isfile(dst) or not has_sidecar(src):
+        """A file or folder renamed (or a file linked, ``copy``) to a new name takes its
+        sidecar along: its label names its content, not its path, and a file without one is
+        classified from content alone (a gzip of customer data would be INTERNAL); a
+        folder's label (a dataset's) is read for the folder's files."""
+        if is_metadata(dst) or not os.path.exists(dst) or not has_sidecar(src):
             return
         own, taken = own_sidecar_paths(src), set(own_sidecar_paths(dst))
         hidden = sidecar_path(src).is_file()
@@ -452,6 +474,11 @@ class GovernedFS:
             self._refuse_root_change(old, root, f"move {old} to {new}", "Move",
                                      method="fuse.rename", sources=(src,), destination=dst)
         self._carry(old, src, f"rename {old} -> {new}", method="fuse.rename")
+        self._keep_label(old, None, f"rename {old} -> {new}", method="fuse.rename")
+        if self._unseal_label(old, new, src, dst):
+            return 0
+        if os.path.lexists(dst):
+            self._keep_label(new, src, f"rename {old} -> {new}", method="fuse.rename")
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
             self._label_follows(src, dst)
@@ -469,6 +496,7 @@ class GovernedFS:
                           "decided on its content.")
         if stat.S_ISDIR(st.st_mode):  # empty: nothing leaves
             os.rename(src, dst)
+            self._label_follows(src, dst)
             return 0
         if not stat.S_ISREG(st.st_mode):
             refuse_export(f"Cannot move {old} into the outside folder as {new}: it is a "
@@ -491,10 +519,42 @@ class GovernedFS:
                           "without its export being decided on its content. Copy it instead "
                           "(cp), so the export is decided on its decrypted content.")
         pid = self._pid()
-        self._govern(lambda: self.governance.write(new, src, pid, lambda _: os.rename(src, dst)),
+        self._govern(lambda: self.governance.write(new, src, pid, lambda _: os.rename(src, dst),
+                                                   moved=True, method="fuse.rename"),
                      f"rename {old} -> {new}",
                      refusal=self._write_refusal(new, pid, method="fuse.rename", sources=(src,)))
         return 0
+
+    def _unseal_label(self, old: str, new: str, src: str, dst: str) -> bool:
+        """Put a label written through the mount in place as a label: Lacuna writes a sidecar
+        as a temporary file renamed onto the sidecar's name (``write_sidecar``), and that
+        file, data by its name when it was closed, was sealed. A declaration under a sidecar
+        name in governed storage is plaintext (every reader of SOURCE reads it), so a sealed
+        one is decrypted into place (its read was decided as the rename's), and the
+        temporary file goes with its own label. Anything else renamed there stays as it is
+        (data, decided as data when read). Whether it was put in place."""
+        if (not is_metadata(new) or self._outside(new) or not os.path.isfile(src)
+                or not is_sealed(src)):
+            return False
+        folder = os.path.join(self.layout.staging, f"{os.getpid()}-{uuid.uuid4().hex}")
+        os.mkdir(folder, 0o700)
+        try:
+            plain = os.path.join(folder, os.path.basename(dst))
+            with self.governance.unsealed(src) as label, open(plain, "wb") as out:
+                out.write(label.read(MAX_SIDECAR_BYTES + 1))
+            if not is_declaration(plain):
+                return False
+            if os.path.lexists(dst):
+                self._keep_label(new, plain, f"rename {old} -> {new}", method="fuse.rename")
+            shutil.copymode(src, plain)
+            os.replace(plain, dst)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        os.unlink(src)
+        for side in own_sidecar_paths(src):
+            if side.is_file():
+                side.unlink(missing_ok=True)
+        return True
 
     def _carry(self, path: str, backing: str, what: str, *, method: str) -> None:
         """A rename or hard link gives what ``path`` holds a new name, where a read policy may
@@ -567,6 +627,7 @@ class GovernedFS:
             handle.dirty = True
             return 0
         backing = self._path(path)
+        self._keep_label(path, None, f"truncate {path}", method="fuse.truncate")
         if is_sealed(backing):
             if length:
                 msg = f"truncate of sealed {path} to {length} bytes: rewrite the file instead"
@@ -589,9 +650,19 @@ class GovernedFS:
             except FileNotFoundError:  # published and unstaged meanwhile: open the published
                 pass
             else:
+                pid = self._pid()
+                if flags & os.O_ACCMODE != os.O_WRONLY:  # what it reads is the pending copy
+                    try:
+                        self._govern(lambda: self.governance.read(
+                            path, pid, pending=f"/proc/self/fd/{fd}"), f"read {path}",
+                            refusal=self._read_refusal(path, backing, pid))
+                    except BaseException:
+                        os.close(fd)
+                        raise
                 writing = (flags & os.O_ACCMODE) in _WRITING
-                return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged,
-                                       seal=staged.seal, before=staged.before))
+                return self._add(Handle(fd, path, pid, writing, staged=staged.staged,
+                                       seal=staged.seal, before=staged.before,
+                                       kept=staged.kept))
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
@@ -609,14 +680,34 @@ class GovernedFS:
             self._govern(lambda: self.governance.read(path, pid), f"read {path}",
                          refusal=self._read_refusal(path, backing, pid))
         before = self.governance.target_clock(backing) if writing else None
+        kept = (self._kept(path, backing, pid, reader)
+                if writing and not flags & os.O_TRUNC and os.path.isfile(backing) else None)
         if staging:
+            # dirty with O_TRUNC: a truncated file is a write even when nothing is written
+            # to it (``: > f``), or the open would leave the old content for a later append
             return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC, reader=reader,
-                               seal=self._seals(path), before=before)
+                               seal=self._seals(path), dirty=bool(flags & os.O_TRUNC),
+                               before=before, kept=kept)
         if reader is not None:  # served decrypted by read(); the kernel never sees ciphertext
             return self._add(Handle(-1, path, pid, False, reader=reader))
         fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
         return self._add(Handle(fd, path, pid, writing, dirty=bool(flags & os.O_TRUNC),
-                                before=before))
+                                before=before, kept=kept))
+
+    def _kept(self, path: str, backing: str, pid: int, reader: Any) -> Classification | None:
+        """What the file at ``backing`` is before a write that keeps its content: a sealed
+        one's as its read was decided (``reader``), a plain one's as a read sees it (its
+        label included; cached by the read just decided). Lacuna failing: the open is
+        refused (fail closed)."""
+        if is_metadata(path):
+            return None
+        if reader is not None:
+            decided = getattr(reader.raw, "decided_on", None)
+            return decided if isinstance(decided, Classification) else None
+        found: list[Classification] = []
+        self._govern(lambda: found.append(self.governance.classify_file(backing)),
+                     f"write {path}", refusal=self._write_refusal(path, pid, method="fuse.open"))
+        return found[0]
 
     def create(self, path: str, mode: int, fi: int | None = None) -> int:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if fi is None else int(fi)
@@ -634,7 +725,7 @@ class GovernedFS:
 
     def _stage(self, path: str, pid: int, flags: int, *, copy: bool, mode: int = 0o644,
                reader: Any = None, seal: bool = False, dirty: bool = False,
-               before: datetime | None = None) -> int:
+               before: datetime | None = None, kept: Classification | None = None) -> int:
         """A write into a private plaintext copy, published only once it is allowed: to an
         outside folder as it is, into governed storage sealed (``seal``). ``reader`` is the
         decrypting reader of a sealed file whose content the write keeps (its read decided at
@@ -659,7 +750,7 @@ class GovernedFS:
         keep = flags & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_APPEND)
         fd = os.open(staged, keep | os.O_CREAT | (flags & (os.O_TRUNC | os.O_APPEND)), mode)
         return self._add(Handle(fd, path, pid, True, staged=staged, seal=seal, dirty=dirty,
-                                before=before))
+                                before=before, kept=kept))
 
     def _decrypt_into(self, staged: str, src: Any, mode: int) -> None:
         """The plaintext of a sealed file, for a write that keeps its content (its read was
@@ -869,7 +960,7 @@ class GovernedFS:
 
         try:
             self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish,
-                                                       before=handle.before),
+                                                       before=handle.before, kept=handle.kept),
                          f"write {handle.path}",
                          refusal=self._write_refusal(handle.path, handle.pid, method="fuse.write"))
         except FuseError:

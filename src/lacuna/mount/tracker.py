@@ -77,3 +77,16 @@ class ReadTracker:
         with self._lock:
             found = self._groups.get(group, {})
             return tuple(r for r in found.values() if r.at >= cutoff and r.path != exclude)
+
+    def everyone(self, *, exclude: str | None = None) -> tuple[Read, ...]:
+        """What any process group read recently, each file once (its latest read), not
+        ``exclude`` itself."""
+        cutoff = time.monotonic() - self.window
+        latest: dict[str, Read] = {}
+        with self._lock:
+            for found in self._groups.values():
+                for r in found.values():
+                    if r.at >= cutoff and r.path != exclude and (
+                            r.path not in latest or latest[r.path].at < r.at):
+                        latest[r.path] = r
+        return tuple(latest.values())
