@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lacuna._files import change_key
 from lacuna.classify import classify_frame, classify_text, read_sample
@@ -63,6 +63,9 @@ from lacuna.model import (
 )
 from lacuna.mount.layout import MountLayout
 from lacuna.mount.tracker import Read, ReadTracker, process_name
+
+if TYPE_CHECKING:
+    from lacuna.retention.holds import Hold
 
 log = logging.getLogger("lacuna.mount")
 
@@ -107,6 +110,9 @@ class MountGovernance:
                                             datetime | None]] = OrderedDict()
         self._lock = threading.RLock()  # one decision at a time: the governor's steps are shared
         self._roots: tuple[str, ...] | None = None  # fixed while mounted: found once
+        # the legal holds retention obeys, by the state they were read in (:meth:`holds`)
+        self._holds: tuple[tuple[Any, ...], tuple[Hold, ...]] | None = None
+        self._holds_lock = threading.Lock()
 
     # -- classification ------------------------------------------------------------------------
 
@@ -275,6 +281,8 @@ class MountGovernance:
                             method="fuse.write", destination=target)
             publish(utcnow())
             return
+        if data != target and os.path.lexists(target):  # a staged copy would replace it
+            self.keep_held(f"write {path}", (path,), pid, method=method, destination=target)
         reads = self.tracker.reads(pid, exclude=target)
         with self._lock:
             classification = self.classify_content(data, target)
@@ -399,6 +407,81 @@ class MountGovernance:
                             "have a data steward relabel it.",
                             method=method, sources=(data,), destination=side)
 
+    # -- legal holds -----------------------------------------------------------------------------
+
+    def keep_held(self, what: str, paths: tuple[str, ...], pid: int, *, method: str,
+                  sources: tuple[str, ...] = (), destination: str | None = None) -> None:
+        """Refuse ``what`` (deleting, moving away, replacing or changing the content of what
+        each mount path of ``paths`` names) when a legal hold covers it, or it is a folder that
+        holds held data (:meth:`~lacuna.retention.holds.Hold.blocks`): held data is kept as
+        it is. The holds are retention's (:meth:`holds`); when they cannot be read, nothing
+        is done (fail closed). Raises on a refusal (recorded, naming the hold)."""
+        try:
+            holds = self.holds()
+        except Exception as exc:
+            log.error("could not read the legal holds (denied, fail closed): %s: %s",
+                      type(exc).__name__, exc)
+            self.refuse(Action.WRITE, paths[0], pid,
+                        f"Cannot {what}: the legal holds could not be read "
+                        f"({type(exc).__name__}: {exc}), and held data is not deleted, moved "
+                        "or changed through the mount, so nothing is (fail closed). Check that "
+                        "the state database beside the audit trail is readable (lacuna "
+                        "retention list-holds), then try again.",
+                        method=method, sources=sources, destination=destination)
+            raise  # (refuse() always raises)
+        for path in paths:
+            backing = self.layout.backing(path)
+            hold = next((h for h in holds if h.blocks(backing)), None)
+            if hold is not None:
+                self.refuse(Action.WRITE, path, pid, _held(what, path, backing, hold),
+                            method=method, sources=sources, destination=destination,
+                            rule=(f"retention.hold.{hold.id}", "Legal hold"))
+
+    def holds(self) -> tuple[Hold, ...]:
+        """The legal holds retention obeys (:func:`lacuna.retention.api.active_holds`: the
+        holds table's active rows and the holds placed on the audit trail and not released
+        there), read again only when the trail's retention records or the holds table
+        changed (:meth:`_holds_mark`): reading them scans the trail. A hold placed on a path
+        through this mount is compared as the file in SOURCE behind it. Raises when they
+        cannot be read."""
+        from lacuna.retention.api import active_holds, holds_of
+
+        with self._holds_lock:
+            if self._holds is None:  # the holds table exists from here on (the mark reads it)
+                holds_of(self.gov.config).close()
+            mark = self._holds_mark()
+            if self._holds is not None and self._holds[0] == mark:
+                return self._holds[1]
+            found = tuple(self._on_backing(h) for h in active_holds(self.gov))
+            self._holds = (mark, found)  # the mark from before the read: a change meanwhile
+            return found  # reads them again next time
+
+    def _holds_mark(self) -> tuple[Any, ...]:
+        """What the holds are read from, cheaply: the last retention record of the audit trail
+        (placing and releasing a hold are such records; ``action`` is indexed) and the rows of
+        the holds table (a few; also one changed by hand), in one read transaction."""
+        from sqlalchemy import func, select
+
+        from lacuna.audit.schema import records
+        from lacuna.retention.api import KIND
+        from lacuna.retention.holds import table
+
+        with self.gov.audit.snapshot() as conn:
+            last = conn.execute(select(func.max(records.c.seq))
+                                .where(records.c.action == KIND)).scalar()
+            rows = conn.execute(select(table.c.id, table.c.dataset, table.c.reason,
+                                       table.c.placed_by, table.c.released_at)
+                                .order_by(table.c.id)).all()
+        return (last, *(tuple(r) for r in rows))
+
+    def _on_backing(self, hold: Hold) -> Hold:
+        """``hold`` as the mount compares it: placed on a path through this mount, it names the
+        file or folder in SOURCE behind it (resolving the mount path would ask the mount)."""
+        mnt = self.layout.mountpoint.rstrip("/")
+        if hold.dataset == mnt or hold.dataset.startswith(mnt + "/"):
+            return replace(hold, dataset=self.layout.backing(hold.dataset[len(mnt):]))
+        return hold
+
     def unsealed(self, backing: str) -> io.BufferedReader:
         """The plaintext of sealed file ``backing``, for the mount's own use only (comparing a
         copy, putting a label in place): its read was decided before, or nothing of it
@@ -431,11 +514,13 @@ class MountGovernance:
         return next((r for r in self.roots() if r == here or r.startswith(here + "/")), None)
 
     def refuse(self, action: Action, path: str, pid: int, reason: str, *, method: str,
-               sources: tuple[str, ...] = (), destination: str | None = None) -> None:
+               sources: tuple[str, ...] = (), destination: str | None = None,
+               rule: tuple[str, str] = (MOUNT_RULE_ID, MOUNT_RULE_TITLE)) -> None:
         """Deny, record and log an operation the mount refuses by its own rule, not a policy's
         (a link out of governed storage, moving a destination root): a refusal is a governance
         decision like any other, so it is in the audit trail, the log and ``lacuna status``
-        with who asked (the caller's process), the paths and why. Always raises
+        with who asked (the caller's process), the paths and why; ``rule`` is the id and
+        title it is recorded under (a legal hold's: ``retention.hold.ID``). Always raises
         :class:`~lacuna.errors.GovernanceViolation`."""
         with self._lock:
             classification = unreadable("not classified: refused before any data moved")
@@ -448,7 +533,7 @@ class MountGovernance:
                 method=method, code_location=_who(pid),
             )
             decision = Decision(allowed=False, operation_id=op.id, reasoning=reason,
-                                policy_id=MOUNT_RULE_ID, policy_title=MOUNT_RULE_TITLE,
+                                policy_id=rule[0], policy_title=rule[1],
                                 operation=op)
             self.gov.record(decision)  # a failure is logged there; the refusal stands
 
@@ -533,6 +618,23 @@ def file_clock(backing: str, header: dict[str, Any] | None = None) -> datetime |
     except (SidecarError, OSError):
         declared = None
     return clock.earliest(declared, clock.of_header(header) if header is not None else None)
+
+
+def _held(what: str, path: str, backing: str, hold: Hold) -> str:
+    """Why the mount refuses ``what`` on ``path`` (``backing`` in SOURCE) under ``hold``, and
+    how to proceed."""
+    where = "is under" if hold.covers(backing) else "holds data under"
+    text = (f"Cannot {what}: {path} {where} legal hold {hold.id} on {hold.dataset} "
+            f"({hold.reason!r}), placed by {hold.placed_by} on {hold.placed_at:%Y-%m-%d}. "
+            "Held data is kept as it is: it is not deleted, moved, renamed or changed, through "
+            "the mount or otherwise (reading and copying it stay allowed). When the hold is no "
+            f"longer needed, ask {hold.placed_by} to release it (lacuna retention release "
+            f"{hold.id}), then try again.")
+    if hold.unrecorded:
+        text += (f" The holds table has this hold but the audit trail does not bear it out "
+                 f"({hold.unrecorded}); it keeps the data all the same until it is placed "
+                 "with lacuna retention hold or its row is removed.")
+    return text
 
 
 def _who(pid: int) -> str:

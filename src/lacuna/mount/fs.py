@@ -374,11 +374,15 @@ class GovernedFS:
         if root is not None:
             self._refuse_root_change(path, root, f"remove folder {path}", "Remove",
                                      method="fuse.rmdir", sources=(backing,))
+        self._keep_held(f"remove folder {path}", (path,), method="fuse.rmdir",
+                        sources=(backing,), destination=backing)
         os.rmdir(backing)
         return 0
 
     def unlink(self, path: str) -> int:
         backing = self._path(path)
+        self._keep_held(f"remove {path}", (path,), method="fuse.unlink", sources=(backing,),
+                        destination=backing)
         self._keep_label(path, None, f"remove {path}", method="fuse.unlink")
         os.unlink(backing)
         return 0
@@ -391,6 +395,17 @@ class GovernedFS:
         pid = self._pid()
         self._govern(lambda: self.governance.keep_label(path, pid, new, method=method), what,
                      refusal=self._write_refusal(path, pid, method=method))
+
+    def _keep_held(self, what: str, paths: tuple[str, ...], *, method: str,
+                   sources: tuple[str, ...] = (), destination: str | None = None) -> None:
+        """Held data (a legal hold's) is not deleted, moved away, replaced or changed through
+        the mount (:meth:`MountGovernance.keep_held`); a refusal is EACCES, recorded."""
+        pid = self._pid()
+        self._govern(lambda: self.governance.keep_held(what, paths, pid, method=method,
+                                                       sources=sources,
+                                                       destination=destination),
+                     what, refusal=self._write_refusal(paths[0], pid, method=method,
+                                                       sources=sources))
 
     def mknod(self, path: str, mode: int, dev: int) -> int:
         if self._outside(path):
@@ -473,6 +488,9 @@ class GovernedFS:
         if root is not None:
             self._refuse_root_change(old, root, f"move {old} to {new}", "Move",
                                      method="fuse.rename", sources=(src,), destination=dst)
+        # held data is neither moved away nor replaced (a folder holding some: not moved)
+        self._keep_held(f"move {old} to {new}", (old, new) if os.path.lexists(dst) else (old,),
+                        method="fuse.rename", sources=(src,), destination=dst)
         self._carry(old, src, f"rename {old} -> {new}", method="fuse.rename")
         self._keep_label(old, None, f"rename {old} -> {new}", method="fuse.rename")
         if self._unseal_label(old, new, src, dst):
@@ -622,6 +640,9 @@ class GovernedFS:
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         handle = self._handles.get(fh) if fh is not None else self._staged_at.get(path)
+        if os.path.lexists(self._path(path)):  # (a held file's open for writing is refused)
+            self._keep_held(f"truncate {path}", (path,), method="fuse.truncate",
+                            destination=self._path(path))
         if handle is not None and handle.writable:
             os.ftruncate(handle.fd, length)
             handle.dirty = True
@@ -651,6 +672,14 @@ class GovernedFS:
                 pass
             else:
                 pid = self._pid()
+                changes = (flags & os.O_ACCMODE) in _WRITING or bool(flags & os.O_TRUNC)
+                try:
+                    if changes and os.path.lexists(backing):
+                        self._keep_held(f"write {path}", (path,), method="fuse.open",
+                                        destination=backing)
+                except BaseException:
+                    os.close(fd)
+                    raise
                 if flags & os.O_ACCMODE != os.O_WRONLY:  # what it reads is the pending copy
                     try:
                         self._govern(lambda: self.governance.read(
@@ -666,6 +695,9 @@ class GovernedFS:
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
+        if writing and os.path.lexists(backing):  # a hold keeps content: not written to
+            self._keep_held(f"write {path}", (path,), method="fuse.open", sources=(backing,),
+                            destination=backing)
         sealed = os.path.isfile(backing) and is_sealed(backing)
         staging = writing and self._stages(path)
         reader: Any = None
@@ -712,6 +744,9 @@ class GovernedFS:
     def create(self, path: str, mode: int, fi: int | None = None) -> int:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if fi is None else int(fi)
         backing = self._path(path)
+        if os.path.lexists(backing):  # a create that would truncate a held file: refused
+            self._keep_held(f"write {path}", (path,), method="fuse.open", sources=(backing,),
+                            destination=backing)
         pid = self._pid()
         before = self.governance.target_clock(backing)  # before the create truncates it
         if self._stages(path):
