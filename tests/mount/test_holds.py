@@ -170,6 +170,24 @@ def test_a_held_folder_and_a_folder_holding_it_are_kept(transport, request, monk
     assert len(_refusals(m, hold)) == 7
 
 
+def test_a_staged_write_open_when_the_hold_is_placed_is_refused_at_close(mount, monkeypatch):
+    """A file opened for writing before its hold (sealed storage stages it): its close does
+    not put the new content in place."""
+    m = mount
+    rel, content = _new_file(m)
+    out = open(m.mnt / rel, "ab")  # noqa: SIM115
+    try:
+        out.write(b"2,written while the hold is placed\n")
+        hold = _hold(m, monkeypatch, m.source / rel, "late hold")
+    finally:
+        with pytest.raises(PermissionError):
+            out.close()
+    assert (m.source / rel).read_bytes() == content
+    assert (m.mnt / rel).read_bytes() == content
+    _assert_refused(m, hold, "fuse.write", "late hold")
+    _cli(m, monkeypatch, "release", hold)
+
+
 def test_a_hold_the_table_lost_still_holds_and_a_hand_made_row_keeps_data(plain_mount, monkeypatch):
     """The holds retention obeys: one placed on the audit trail whose row was removed by hand
     still holds; a row the trail does not bear out keeps data too (fail closed), saying so."""
