@@ -96,12 +96,18 @@ def test_a_held_file_is_not_removed_moved_replaced_or_written(transport, request
             open(mnt, mode).close()
     with pytest.raises(PermissionError):
         os.truncate(mnt, 0)
+    label = m.source / f".{rel}.lacuna.json"  # its label (classification, clock) stays too
+    label_bytes = label.read_bytes()
+    with pytest.raises(PermissionError):
+        os.unlink(m.mnt / label.name)
     # nothing changed; reading it stays allowed
     assert src.read_bytes() == on_disk
+    assert label.read_bytes() == label_bytes
     assert mnt.read_bytes() == content
     assert (m.source / other).exists()
     assert not (m.source / f"moved-{rel}").exists()
-    _assert_refused(m, hold, "fuse.unlink", reason)
+    recs = _assert_refused(m, hold, "fuse.unlink", reason, count=2)
+    assert any(f"is the label of {rel}, which is under legal hold" in r.reasoning for r in recs)
     _assert_refused(m, hold, "fuse.rename", reason, count=2)
     _assert_refused(m, hold, "fuse.open", reason, count=3)
     _assert_refused(m, hold, "fuse.truncate", reason)
@@ -117,7 +123,7 @@ def test_a_held_file_is_not_removed_moved_replaced_or_written(transport, request
     assert (m.mnt / f"moved-{rel}").read_bytes() == b"id,note\n9,rewritten\n"
     os.unlink(m.mnt / f"moved-{rel}")
     assert not (m.source / f"moved-{rel}").exists()
-    assert len(_refusals(m, hold)) == 7
+    assert len(_refusals(m, hold)) == 8
 
 
 @pytest.mark.parametrize("transport", ["mount", "libfuse_mount"])

@@ -431,9 +431,18 @@ class MountGovernance:
             raise  # (refuse() always raises)
         for path in paths:
             backing = self.layout.backing(path)
-            hold = next((h for h in holds if h.blocks(backing)), None)
-            if hold is not None:
-                self.refuse(Action.WRITE, path, pid, _held(what, path, backing, hold),
+            # a held file's own label (its classification and clock) is kept with it
+            labelled = [d for d in (described(backing) if is_metadata(path) else ())
+                        if os.path.lexists(d) and Path(backing) in own_sidecar_paths(d)]
+            for held in (backing, *labelled):
+                hold = next((h for h in holds if h.blocks(held)), None)
+                if hold is None:
+                    continue
+                if held != backing:
+                    where = f"is the label of {os.path.basename(held)}, which is under"
+                else:
+                    where = "is under" if hold.covers(backing) else "holds data under"
+                self.refuse(Action.WRITE, path, pid, _held(what, path, where, hold),
                             method=method, sources=sources, destination=destination,
                             rule=(f"retention.hold.{hold.id}", "Legal hold"))
 
@@ -620,10 +629,9 @@ def file_clock(backing: str, header: dict[str, Any] | None = None) -> datetime |
     return clock.earliest(declared, clock.of_header(header) if header is not None else None)
 
 
-def _held(what: str, path: str, backing: str, hold: Hold) -> str:
-    """Why the mount refuses ``what`` on ``path`` (``backing`` in SOURCE) under ``hold``, and
-    how to proceed."""
-    where = "is under" if hold.covers(backing) else "holds data under"
+def _held(what: str, path: str, where: str, hold: Hold) -> str:
+    """Why the mount refuses ``what`` on ``path`` (which ``where`` ``hold``), and how to
+    proceed."""
     text = (f"Cannot {what}: {path} {where} legal hold {hold.id} on {hold.dataset} "
             f"({hold.reason!r}), placed by {hold.placed_by} on {hold.placed_at:%Y-%m-%d}. "
             "Held data is kept as it is: it is not deleted, moved, renamed or changed, through "
