@@ -71,7 +71,16 @@ def _old_source(m, folder: str, name: str = "old.csv") -> Path:
 
 
 def _declared(path: Path) -> Sidecar:
-    declared = read_sidecar(path)
+    """The file's trusted declaration, once the mount has written it: the kernel's RELEASE,
+    which decides a write and signs its label, comes after ``close`` returns (asynchronous),
+    so on a loaded host the label read at once can still be the one before the write."""
+    deadline = time.monotonic() + 20
+    while True:
+        declared = read_sidecar(path)
+        if (declared is not None and declared.trusted and declared.first_seen is not None) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert declared is not None
     assert declared.trusted, declared.problem
     assert declared.first_seen is not None
