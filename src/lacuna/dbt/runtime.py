@@ -7,8 +7,9 @@
   ``redact`` blanks it (NULL), ``mask`` and ``hash`` apply Lacuna's anonymize strategies.
   :func:`transform_frame` does the same to one pandas frame.
 - **production**: :func:`authorize_read` decides whether a user may read a model: every
-  ``restrict`` rule on one of its columns must let the user through (one of its
-  ``requires_role``; without ``requires_role``, a clearance at least the column's tier), and a
+  rule but ``allow`` on one of its columns must let the user through (one of its
+  ``requires_role``; without it, a ``restrict`` rule asks a clearance at least the column's
+  tier and a masking rule admits nobody, reads returning stored values), and a
   ``critical`` column (or ``requires_approval``) needs an approved Lacuna exception for reading
   ``dbt://<project>/<model>``. :func:`read_model` reads a model's table through that check; SQL
   and server integrations call :func:`authorize_read` (or :func:`authorize_relation`) with the
@@ -402,7 +403,13 @@ def authorize_read(
             if not held & set(roles):
                 missing.append(f"column {name} ({', '.join(effect.policies)}) requires role "
                                f"{' or '.join(roles)}")
-        if not effect.role_sets and effect.action is Action.RESTRICT:
+        if effect.withheld:
+            missing.append(f"column {name} ({', '.join(effect.withheld)}) is "
+                           f"{effect.action.value} in production and Lacuna's reads return "
+                           "stored values: no reader may read it unmasked (read it through "
+                           "the consumption layer, lacuna generate cube, or give those rules "
+                           "requires_role)")
+        if effect.clearance:
             tier = (config.classification if config else _default_cls()).tier_for(
                 col.classification, col.sensitivity)
             if user.clearance < tier:
@@ -440,7 +447,7 @@ def user_roles(user: User) -> set[str]:
 
 def restricts(governance_plan: GovernancePlan, model: str) -> bool:
     """Whether any read of ``model`` is restricted in the plan's environment (production, a
-    ``restrict`` rule or an approval on one of its columns)."""
+    rule other than ``allow`` or an approval on one of its columns)."""
     if governance_plan.category != "production":
         return False
     return any(e.restricted or e.approval for _, e in governance_plan.checked(model).values())
