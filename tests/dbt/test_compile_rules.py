@@ -208,6 +208,26 @@ def test_compile_reports_a_declaration_that_would_lower_an_inherited_class(tmp_p
             if f.rule_id == "lacuna.classification.overruled"} == {"warning"}
 
 
+def test_compile_blocks_a_lower_declaration_on_a_python_model(tmp_path):
+    # Lacuna cannot trace Python: the declaration used to stand unchecked
+    public = {"meta": {"floe": {"classification": "public"}}}
+    pii = {"meta": {"floe": {"classification": "pii", "pii_type": "email"}}}
+    project = _project(tmp_path, [
+        _model("stg_people", {"id": {}, "email": pii}),
+        _model("py_people", {"contact": public}, parents=["model.p.stg_people"],
+               language="python", original_file_path="models/py_people.py",
+               compiled_code="def model(dbt, session):\n    return dbt.ref('stg_people')\n"),
+    ])
+    report = compile_project(project, load_gates({"minimum_test_coverage": 0,
+                                                  "enforcement": "strict"}, None))
+    [over] = [f for f in report.findings if f.rule_id == "lacuna.classification.overruled"]
+    assert (over.model_name, over.column, over.level.value) == ("py_people", "contact",
+                                                                "error")
+    assert "may hold pii/email" in over.message
+    assert "cannot trace" in over.fix
+    assert report.failed
+
+
 def test_compile_says_when_the_project_cannot_be_classified(tmp_path):
     bad = {"meta": {"floe": {"classification": "secretish"}}}
     project = _project(tmp_path, [_model("m", {"id": {}, "x": bad})])
