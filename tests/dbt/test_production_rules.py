@@ -167,3 +167,29 @@ def test_reads_are_decided_in_the_stricter_environment(
     if expected == "production":
         assert "requires role dpo" in decision.reasoning
         assert authorize_read(gp, "cust", DPO).allowed
+
+
+@pytest.mark.parametrize("rule", [
+    {"non_production": {"action": "restrict", "requires_role": ["dpo"]}},
+    {"staging": {"action": "restrict"}},
+    {"non_production": {"action": "synthesize", "requires_approval": True}},
+])
+def test_a_restrict_rule_outside_production_is_not_a_no_op(project: Any,
+                                                           rule: dict[str, Any]) -> None:
+    # restrict rewrites no table, and non-production reads were open: the rule did nothing
+    # (and requires_approval outside production was ignored)
+    gp, denied = _decide(project, {"pii": rule}, ANALYST, "staging")
+    assert not denied.allowed
+    assert "may not read cust in staging" in denied.reasoning
+    assert restricts(gp, "cust")
+    if rule.get("non_production", {}).get("requires_role"):
+        assert authorize_read(gp, "cust", DPO).allowed
+    elif "staging" in rule:
+        assert authorize_read(gp, "cust", CLEARED).allowed
+        # development has no rule here: open
+        assert _decide(project, {"pii": rule}, ANALYST, "development")[1].allowed
+    else:
+        assert "need approval (requires_approval)" in denied.reasoning
+    # masking rules rewrite non-production tables: their reads stay open
+    assert _decide(project, {"pii": {"non_production": {"action": "redact"}}}, ANALYST,
+                   "staging")[1].allowed

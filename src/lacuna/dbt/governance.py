@@ -221,26 +221,26 @@ class GovernanceConfig(Section):
         """What the policies do to one column in one environment (strictest rule wins)."""
         rules = self.rules_for(column, environment, config)
         action = Action.ALLOW
-        roles: list[tuple[str, ...]] = []
-        approval = False
         for _, rule in rules:
             if _ORDER.index(rule.action) > _ORDER.index(action):
                 action = rule.action
-            if rule.requires_role:  # never with allow (PolicyRule refuses it)
-                roles.append(rule.requires_role)
-            approval = approval or rule.requires_approval
         production = environment_category(environment) == "production"
+        # the rules a read must pass. Production: every rule but allow (a stricter, masking
+        # rule must never open what a restrict rule closed; Lacuna's reads return stored
+        # values, so a masking rule without requires_role admits no reader: the consumption
+        # layer masks). Non-production: restrict rules, which rewrite nothing, so their roles
+        # and clearance are checked there too (they were no-ops); masking rules rewrite tables
+        gating = [(k, r) for k, r in rules if r.action is not Action.ALLOW
+                  and (production or r.action is Action.RESTRICT)]
+        approval = any(r.requires_approval for _, r in rules)
         if production and column.sensitivity is Sensitivity.CRITICAL:
             approval = True  # ADR-0012: critical means explicit approval, always
-        # every rule but allow restricts a production read: a stricter (masking) rule must
-        # never open what a restrict rule closed; Lacuna's reads return stored values, so a
-        # masking rule without requires_role admits no reader (the consumption layer masks)
-        restricted = any(r.action is not Action.ALLOW for _, r in rules) or approval
         return ColumnEffect(
-            action=action, role_sets=tuple(roles), approval=approval,
-            restricted=restricted and production, policies=tuple(k for k, _ in rules),
-            clearance=any(r.action is Action.RESTRICT and not r.requires_role for _, r in rules),
-            withheld=tuple(k for k, r in rules if r.action.transforms and not r.requires_role))
+            action=action, role_sets=tuple(r.requires_role for _, r in gating if r.requires_role),
+            approval=approval, restricted=bool(gating) or approval,
+            policies=tuple(k for k, _ in rules),
+            clearance=any(r.action is Action.RESTRICT and not r.requires_role for _, r in gating),
+            withheld=tuple(k for k, r in gating if r.action.transforms and not r.requires_role))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -248,7 +248,9 @@ class ColumnEffect:
     action: Action
     role_sets: tuple[tuple[str, ...], ...] = ()  # a reader needs one role of each set
     approval: bool = False
-    restricted: bool = False  # production reads are checked
+    # reads are checked: in production any rule but allow, elsewhere a restrict rule (one
+    # that rewrites nothing), and requires_approval anywhere
+    restricted: bool = False
     policies: tuple[str, ...] = ()
     clearance: bool = False  # a restrict rule without requires_role: a clearance of its tier
     # the keys of masking rules without requires_role: production reads through Lacuna return
