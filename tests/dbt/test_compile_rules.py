@@ -266,3 +266,33 @@ def test_compile_warns_about_columns_lacuna_cannot_name(tmp_path):
     assert (found.model_name, found.level.value) == ("dim_people", "warning")
     assert "governed as pii (high)" in found.message
     assert "alias every output expression" in found.fix
+
+
+def test_compile_blocks_a_model_reading_a_source_without_columns(tmp_path):
+    # `select *` from a source whose YAML lists no columns built a model with no columns:
+    # public, no runtime effect, and compile said nothing
+    def source(columns):
+        return {"source.p.crm.customers": {
+            "unique_id": "source.p.crm.customers", "resource_type": "source",
+            "name": "customers", "source_name": "crm", "package_name": "p", "database": "db",
+            "schema": "crm", "identifier": "customers", "columns": columns}}
+
+    def compiled(sources, sql='select * from "db"."crm"."customers"'):
+        root = tmp_path / str(len(list(tmp_path.iterdir())))
+        root.mkdir()
+        project = _project(root, [
+            _model("stg_customers", {}, parents=["source.p.crm.customers"], database="db",
+                   compiled_code=sql)], sources=sources)
+        report = compile_project(project, load_gates({"minimum_test_coverage": 0,
+                                                      "enforcement": "strict"}, None))
+        return [f for f in report.findings if f.rule_id == "lacuna.classification.unknown"]
+
+    [found] = compiled(source({}))
+    assert found.level.value == "error"
+    assert found.model_name == "stg_customers"
+    assert "reads customers, whose columns Lacuna does not know" in found.message
+    assert "list the columns of customers" in found.fix
+    assert compiled(source({}), 'select email, ssn as ref from "db"."crm"."customers"')
+    email = {"name": "email", "meta": {"floe": {"classification": "pii"}}}
+    assert not compiled(source({"email": email}))  # listed: traced
+    assert not compiled(source({}), None)  # no compiled SQL yet (dbt parse): nothing to trace

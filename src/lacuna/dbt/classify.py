@@ -120,6 +120,9 @@ class NodeClassification:
     # something else). A built column the classification does not name takes it; None when
     # every output column is named
     unnamed: ColumnClass | None = None
+    # the parents whose columns Lacuna knows none of (a source whose YAML lists no columns):
+    # nothing the compiled SQL takes from them is governed here
+    unknown_reads: tuple[str, ...] = ()
 
     @property
     def undeclared(self) -> dict[str, ColumnClass]:
@@ -267,6 +270,10 @@ def _classify_node(
     order: list[str] = []
     guessed = False  # untraceable SQL: the parents' worst case, not a column's own lineage
     unnamed: ColumnClass | None = None
+    # parents of no known column (a source whose YAML lists none): whatever the SQL takes
+    # from them, traced or not, carries no class
+    unread = tuple(p.node.name for p in parents if not p.classification.columns) \
+        if node.compiled_sql else ()
     if parents or node.compiled_sql:  # SQL without parents may still read relations
         inherited_table = combine([p.classification for p in parents], config,
                                   names=[p.node.name for p in parents])
@@ -326,7 +333,7 @@ def _classify_node(
         node=node, classification=classification, declared=tuple(declared),
         inherited=tuple(n for n in names if n not in declared and n in traced),
         suggested=tuple(suggested), edges=edges, notes=tuple(notes),
-        overruled=tuple(overruled), unnamed=unnamed)
+        overruled=tuple(overruled), unnamed=unnamed, unknown_reads=unread)
 
 
 UNNAMED = re.compile(r"_col_\d+")  # sqlglot's name for an output it cannot name

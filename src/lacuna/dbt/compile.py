@@ -226,6 +226,15 @@ def _classification_findings(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Findi
                 model=node.unique_id, model_name=node.name, column=over.column,
                 path=ctx.path(node), message=f"model '{node.name}': {over.message}",
                 fix=over.fix))
+        if nc is not None and nc.unknown_reads:
+            out.append(Finding(
+                rule_id="lacuna.classification.unknown", level=Level.ERROR, step=2,
+                model=node.unique_id, model_name=node.name, path=ctx.path(node),
+                message=(f"model '{node.name}' reads {', '.join(nc.unknown_reads)}, whose "
+                         "columns Lacuna does not know (none listed in YAML): what it builds "
+                         "from them carries no class and no runtime effect"),
+                fix=(f"list the columns of {', '.join(nc.unknown_reads)} in its YAML, each "
+                     "with its classification (meta.floe), so the lineage can be traced")))
         unnamed = nc.unnamed if nc else None
         if unnamed is not None and unnamed.classification is not ColumnKind.PUBLIC:
             out.append(Finding(
