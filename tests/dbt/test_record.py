@@ -142,3 +142,17 @@ def test_a_decision_the_audit_trail_refused_is_not_a_silent_success(
     monkeypatch.undo()
     # the recorded path: nothing unrecorded (test_record_without_macros_...: exit 0)
     assert not record_run(built_copy).unrecorded
+
+
+def test_decisions_are_made_in_the_projects_environment(built_copy: Path) -> None:
+    # --environment's default is floe.yaml's environment, else lacuna.yaml's; record took
+    # lacuna.yaml's (development) for a project whose floe.yaml says production
+    floe = built_copy / "floe.yaml"
+    floe.write_text(floe.read_text(encoding="utf-8").replace(
+        "environment: development", "environment: production"), encoding="utf-8")
+    report = record_run(built_copy)
+    assert {n.decision.operation.environment for n in report.nodes
+            if n.decision and n.decision.operation} == {"production"}
+    given = record_run(built_copy, environment="staging")  # -e still decides
+    assert {n.decision.operation.environment for n in given.nodes
+            if n.decision and n.decision.operation} == {"staging"}

@@ -122,6 +122,10 @@ def record_run(
     raw_results = [r for r in results.get("results") or () if isinstance(r, Mapping)]
     checks = _test_results(project, raw_results)
     tracked = {r["node_id"] for r in hook_rows if r.get("event") == "node_built"}
+    if environment is None:  # as load_plan and --environment's help: floe.yaml's first
+        from lacuna.dbt.governance import load_governance
+
+        environment = load_governance(project.project_dir)[0].environment
     env = environment or gov.config.environment
     recorded = []
     for raw in raw_results:
