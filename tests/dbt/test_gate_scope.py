@@ -14,10 +14,19 @@ from lacuna.dbt.manifest import load_project
 duckdb = pytest.importorskip("duckdb")
 
 
-def _gate(scope: dict[str, Any], on_failure: str = "block",
-          columns: list[str] | None = None) -> dict[str, Any]:
-    return {"gates": [{"name": "g", "scope": scope, "on_failure": on_failure, "checks": [
-        {"type": "null_percentage", "columns": columns or ["*_id"], "max": 0}]}]}
+def _gate(
+    scope: dict[str, Any], on_failure: str = "block", columns: list[str] | None = None
+) -> dict[str, Any]:
+    return {
+        "gates": [
+            {
+                "name": "g",
+                "scope": scope,
+                "on_failure": on_failure,
+                "checks": [{"type": "null_percentage", "columns": columns or ["*_id"], "max": 0}],
+            }
+        ]
+    }
 
 
 @pytest.fixture
@@ -26,23 +35,24 @@ def project(tmp_path: Path, gen: Any) -> Any:
     return load_project(tmp_path, verify=False)
 
 
-@pytest.mark.parametrize("scope", [{"tags": ["stagng"]}, {"layer": "gold"},
-                                   {"models": ["stg_order"]}])
-def test_a_gate_whose_scope_covers_no_model_is_a_finding(project: Any,
-                                                         scope: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "scope", [{"tags": ["stagng"]}, {"layer": "gold"}, {"models": ["stg_order"]}]
+)
+def test_a_gate_whose_scope_covers_no_model_is_a_finding(
+    project: Any, scope: dict[str, Any]
+) -> None:
     report = compile_project(project, load_gates({"enforcement": "strict"}, _gate(scope)))
     [found] = [f for f in report.findings if f.rule_id == "lacuna.gate.scope"]
     assert found.level.value == "error"  # on_failure: block
     assert "gate 'g' applies to no model" in found.message
     assert report.failed
-    warn = compile_project(project, load_gates({"enforcement": "strict"},
-                                               _gate(scope, "warn")))
-    assert [f.level.value for f in warn.findings if f.rule_id == "lacuna.gate.scope"] == [
-        "warning"]
+    warn = compile_project(project, load_gates({"enforcement": "strict"}, _gate(scope, "warn")))
+    assert [f.level.value for f in warn.findings if f.rule_id == "lacuna.gate.scope"] == ["warning"]
 
 
-@pytest.mark.parametrize("scope", [{"tags": ["STAGING"]}, {"layer": "bronze"},
-                                   {"models": ["stg_*"]}, {}])
+@pytest.mark.parametrize(
+    "scope", [{"tags": ["STAGING"]}, {"layer": "bronze"}, {"models": ["stg_*"]}, {}]
+)
 def test_a_gate_that_covers_a_model_is_no_finding(project: Any, scope: dict[str, Any]) -> None:
     report = compile_project(project, load_gates({"enforcement": "strict"}, _gate(scope)))
     assert not [f for f in report.findings if f.rule_id == "lacuna.gate.scope"]

@@ -169,13 +169,17 @@ def test_reads_are_decided_in_the_stricter_environment(
         assert authorize_read(gp, "cust", DPO).allowed
 
 
-@pytest.mark.parametrize("rule", [
-    {"non_production": {"action": "restrict", "requires_role": ["dpo"]}},
-    {"staging": {"action": "restrict"}},
-    {"non_production": {"action": "synthesize", "requires_approval": True}},
-])
-def test_a_restrict_rule_outside_production_is_not_a_no_op(project: Any,
-                                                           rule: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"non_production": {"action": "restrict", "requires_role": ["dpo"]}},
+        {"staging": {"action": "restrict"}},
+        {"non_production": {"action": "synthesize", "requires_approval": True}},
+    ],
+)
+def test_a_restrict_rule_outside_production_is_not_a_no_op(
+    project: Any, rule: dict[str, Any]
+) -> None:
     # restrict rewrites no table, and non-production reads were open: the rule did nothing
     # (and requires_approval outside production was ignored)
     gp, denied = _decide(project, {"pii": rule}, ANALYST, "staging")
@@ -191,5 +195,6 @@ def test_a_restrict_rule_outside_production_is_not_a_no_op(project: Any,
     else:
         assert "need approval (requires_approval)" in denied.reasoning
     # masking rules rewrite non-production tables: their reads stay open
-    assert _decide(project, {"pii": {"non_production": {"action": "redact"}}}, ANALYST,
-                   "staging")[1].allowed
+    assert _decide(project, {"pii": {"non_production": {"action": "redact"}}}, ANALYST, "staging")[
+        1
+    ].allowed
