@@ -172,18 +172,56 @@ def test_a_masked_column_may_be_declared_public(tmp_path: Path, gen: SimpleNames
     assert not nc.overruled
 
 
-def test_untraceable_sql_keeps_declarations(tmp_path: Path, gen: SimpleNamespace) -> None:
-    """The fail-closed guess for SQL Lacuna cannot trace is the parents' worst case, not the
-    column's lineage: it fills undeclared columns and never overrules a declaration."""
+@pytest.mark.parametrize(("sql", "path"), [
+    ("select ((( from nowhere", "m.sql"),  # SQL Lacuna cannot parse
+    ('unpivot (select email from "db"."main"."src") on email into name k value contact',
+     "m.sql"),
+    ("def model(dbt, session):\n    return dbt.ref('src')\n", "m.py"),  # dbt compile'd
+    (None, "m.py"),  # a Python model after dbt parse
+])
+def test_untraceable_sql_overrules_a_lower_declaration(tmp_path: Path, gen: SimpleNamespace,
+                                                       sql: str | None, path: str) -> None:
+    """The fail-closed guess for code Lacuna cannot trace is the parents' worst case: what any
+    column may hold. A declaration below it was believed, so `email` renamed `contact` in a
+    Python model and declared public was public: untransformed in non-production copies and
+    in full in Cube. It is overruled (compile: an error); a declaration at least as strict
+    stands."""
+    model = gen.model("m", sql=sql, parents=("seed.p.src",),
+                      columns={"contact": gen.floe("public"), "id": gen.floe("identifier"),
+                               "diag": gen.floe("phi", sensitivity="critical"), "x": {}})
+    model[1]["original_file_path"] = f"models/{path}"
+    gen.write(tmp_path, gen.model("src", kind="seed", columns={"email": gen.floe(
+        "pii", pii_type="email", sensitivity="high")}), model)
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    columns = nc.classification.columns
+    assert columns["contact"].classification is ColumnKind.PII
+    assert columns["contact"].pii_type == "email"
+    assert columns["id"].classification is ColumnKind.PII
+    assert columns["x"].classification is ColumnKind.PII
+    # stricter than the guess: the declaration stands
+    assert columns["diag"].classification is ColumnKind.PHI
+    assert columns["diag"].layer is Layer.DECLARED
+    over = {o.column: o for o in nc.overruled}
+    assert set(over) == {"contact", "id"}
+    assert over["contact"].guessed
+    assert "may hold pii/email (high)" in over["contact"].message
+    assert "cannot trace" in over["contact"].fix
+
+
+def test_a_parsed_sql_model_without_compiled_sql_keeps_its_declarations(
+        tmp_path: Path, gen: SimpleNamespace) -> None:
+    """After `dbt parse` no model has compiled SQL: undeclared columns take the guess, and
+    declarations stand until `dbt compile` makes the SQL traceable (the note says so)."""
     gen.write(tmp_path,
               gen.model("src", kind="seed", columns={"email": gen.floe("pii", pii_type="email",
                                                                       sensitivity="high")}),
-              gen.model("m", sql="select ((( from nowhere", parents=("seed.p.src",),
+              gen.model("m", sql=None, parents=("seed.p.src",),
                         columns={"id": gen.floe("identifier"), "x": {}}))
     nc = classify_project(load_project(tmp_path, verify=False)).of("m")
     assert nc.classification.columns["id"].classification is ColumnKind.IDENTIFIER
     assert nc.classification.columns["x"].classification is ColumnKind.PII
     assert not nc.overruled
+    assert any("dbt compile" in n for n in nc.notes)
 
 
 def test_untraceable_sql_fails_closed(tmp_path: Path, gen: SimpleNamespace) -> None:

@@ -208,6 +208,26 @@ def test_compile_reports_a_declaration_that_would_lower_an_inherited_class(tmp_p
             if f.rule_id == "lacuna.classification.overruled"} == {"warning"}
 
 
+def test_compile_blocks_a_lower_declaration_on_a_python_model(tmp_path):
+    # Lacuna cannot trace Python: the declaration used to stand unchecked
+    public = {"meta": {"floe": {"classification": "public"}}}
+    pii = {"meta": {"floe": {"classification": "pii", "pii_type": "email"}}}
+    project = _project(tmp_path, [
+        _model("stg_people", {"id": {}, "email": pii}),
+        _model("py_people", {"contact": public}, parents=["model.p.stg_people"],
+               language="python", original_file_path="models/py_people.py",
+               compiled_code="def model(dbt, session):\n    return dbt.ref('stg_people')\n"),
+    ])
+    report = compile_project(project, load_gates({"minimum_test_coverage": 0,
+                                                  "enforcement": "strict"}, None))
+    [over] = [f for f in report.findings if f.rule_id == "lacuna.classification.overruled"]
+    assert (over.model_name, over.column, over.level.value) == ("py_people", "contact",
+                                                                "error")
+    assert "may hold pii/email" in over.message
+    assert "cannot trace" in over.fix
+    assert report.failed
+
+
 def test_compile_says_when_the_project_cannot_be_classified(tmp_path):
     bad = {"meta": {"floe": {"classification": "secretish"}}}
     project = _project(tmp_path, [_model("m", {"id": {}, "x": bad})])
@@ -246,3 +266,33 @@ def test_compile_warns_about_columns_lacuna_cannot_name(tmp_path):
     assert (found.model_name, found.level.value) == ("dim_people", "warning")
     assert "governed as pii (high)" in found.message
     assert "alias every output expression" in found.fix
+
+
+def test_compile_blocks_a_model_reading_a_source_without_columns(tmp_path):
+    # `select *` from a source whose YAML lists no columns built a model with no columns:
+    # public, no runtime effect, and compile said nothing
+    def source(columns):
+        return {"source.p.crm.customers": {
+            "unique_id": "source.p.crm.customers", "resource_type": "source",
+            "name": "customers", "source_name": "crm", "package_name": "p", "database": "db",
+            "schema": "crm", "identifier": "customers", "columns": columns}}
+
+    def compiled(sources, sql='select * from "db"."crm"."customers"'):
+        root = tmp_path / str(len(list(tmp_path.iterdir())))
+        root.mkdir()
+        project = _project(root, [
+            _model("stg_customers", {}, parents=["source.p.crm.customers"], database="db",
+                   compiled_code=sql)], sources=sources)
+        report = compile_project(project, load_gates({"minimum_test_coverage": 0,
+                                                      "enforcement": "strict"}, None))
+        return [f for f in report.findings if f.rule_id == "lacuna.classification.unknown"]
+
+    [found] = compiled(source({}))
+    assert found.level.value == "error"
+    assert found.model_name == "stg_customers"
+    assert "reads customers, whose columns Lacuna does not know" in found.message
+    assert "list the columns of customers" in found.fix
+    assert compiled(source({}), 'select email, ssn as ref from "db"."crm"."customers"')
+    email = {"name": "email", "meta": {"floe": {"classification": "pii"}}}
+    assert not compiled(source({"email": email}))  # listed: traced
+    assert not compiled(source({}), None)  # no compiled SQL yet (dbt parse): nothing to trace

@@ -111,3 +111,48 @@ def test_model_runs_emit_classification_facets_and_column_tags(built_copy: Path)
     assert ("email", "pii", "email") in tags
     lineage = facets["columnLineage"]["fields"]
     assert lineage["email"]["inputFields"][0]["name"] == "raw_customers"
+
+
+def test_a_decision_the_audit_trail_refused_is_not_a_silent_success(
+        built_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the audit store fails: the governor logs it and returns None; record used to print
+    # "allowed" and exit 0 with nothing on the trail
+    from lacuna.audit import AuditStore
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(AuditStore, "record", refuse)
+    report = record_run(built_copy)
+    assert report.nodes
+    assert len(report.unrecorded) == len(report.nodes)
+    assert all("audit trail could not be written" in (n.unrecorded or "")
+               for n in report.nodes)
+    out = runner.invoke(app, ["dbt", "record", "--project-dir", str(built_copy)])
+    assert out.exit_code == 1, out.output
+    text = " ".join(out.output.split())
+    assert "model.lacuna_example.gold_revenue: succeeded allowed DECISION NOT RECORDED" in text
+    assert "are not on the audit trail" in text
+    # the policies themselves fail: no decision, said so
+    monkeypatch.undo()
+    monkeypatch.setattr(type(current()), "decide", refuse)
+    broken = record_run(built_copy)
+    assert all(n.decision is None and "could not decide" in (n.unrecorded or "")
+               for n in broken.nodes)
+    monkeypatch.undo()
+    # the recorded path: nothing unrecorded (test_record_without_macros_...: exit 0)
+    assert not record_run(built_copy).unrecorded
+
+
+def test_decisions_are_made_in_the_projects_environment(built_copy: Path) -> None:
+    # --environment's default is floe.yaml's environment, else lacuna.yaml's; record took
+    # lacuna.yaml's (development) for a project whose floe.yaml says production
+    floe = built_copy / "floe.yaml"
+    floe.write_text(floe.read_text(encoding="utf-8").replace(
+        "environment: development", "environment: production"), encoding="utf-8")
+    report = record_run(built_copy)
+    assert {n.decision.operation.environment for n in report.nodes
+            if n.decision and n.decision.operation} == {"production"}
+    given = record_run(built_copy, environment="staging")  # -e still decides
+    assert {n.decision.operation.environment for n in given.nodes
+            if n.decision and n.decision.operation} == {"staging"}

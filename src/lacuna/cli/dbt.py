@@ -290,11 +290,18 @@ def record(
         verdict = "" if n.decision is None else (
             " allowed" if n.decision.allowed else f" DENIED: {n.decision.reasoning}")
         hook = "" if n.tracked or not report.hook_rows else " (no track_lineage hook)"
-        console.print(f"{n.unique_id}: {n.status}{verdict}{hook}", highlight=False, markup=False)
+        lost = "" if n.unrecorded is None else f" DECISION NOT RECORDED: {n.unrecorded}"
+        console.print(f"{n.unique_id}: {n.status}{verdict}{lost}{hook}", highlight=False,
+                      markup=False)
     console.print(f"recorded {len(report.nodes)} node run(s) of dbt invocation "
                   f"{report.invocation_id} ({report.hook_rows} hook row(s))", highlight=False,
                   markup=False)
-    raise typer.Exit(1 if report.denied else 0)
+    if report.unrecorded:
+        err_console.print(f"error: {len(report.unrecorded)} decision(s) are not on the audit "
+                          "trail; fix the audit store (lacuna.yaml's audit) or the policies and "
+                          "run lacuna dbt record again",
+                          highlight=False, markup=False)
+    raise typer.Exit(1 if report.denied or report.unrecorded else 0)
 
 
 @app.command("vars")

@@ -109,6 +109,11 @@ def _run(conn: Any, gate: str, on_failure: str, node: DbtNode, columns: dict[str
     if isinstance(check, NullPercentageCheck):
         matched = [c for c in columns if any(fnmatch.fnmatchcase(c.lower(), g.lower())
                                              for g in check.columns)]
+        named = [g for g in check.columns if not any(ch in g for ch in "*?[")]
+        missing = [g for g in named if g.lower() not in {c.lower() for c in columns}]
+        if missing:  # a column named outright (not a glob) must be there: a typo checks nothing
+            return result(False, f"no column {', '.join(missing)} in {rel}",
+                          f"null% <= {check.max:g} on {', '.join(missing)}")
         if not matched:
             return result(True, f"no column matches {list(check.columns)}",
                           f"null% <= {check.max:g}")

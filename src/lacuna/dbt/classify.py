@@ -70,16 +70,27 @@ class Overruled:
     column: str
     declared: ColumnClass
     inherited: ColumnClass
+    # the node's code could not be traced: ``inherited`` is the parents' most sensitive
+    # column, what the column may hold (a Python model, an UNPIVOT: `email` renamed where
+    # Lacuna cannot see it is no less an e-mail)
+    guessed: bool = False
 
     @property
     def message(self) -> str:
         d, i = self.declared, self.inherited
+        may = "may hold" if self.guessed else "inherits"
         return (f"{self.column}: declared {_label(d)} ({d.reasoning.removeprefix('declared in ')}"
-                f"), but it inherits {_label(i)} ({i.reasoning}); a declaration may raise a "
+                f"), but it {may} {_label(i)} ({i.reasoning}); a declaration may raise a "
                 f"column's class, never lower it, so it stays {_label(i)}")
 
     @property
     def fix(self) -> str:
+        if self.guessed:
+            return (f"Lacuna cannot trace this model's code, so it cannot see that "
+                    f"{self.column} no longer holds {self.inherited.classification.value} "
+                    "data: write it as SQL Lacuna traces (a keyed hash, a redaction or an "
+                    "aggregate it reads, see docs/lineage.md), or declare it at least "
+                    f"{_label(self.inherited)}")
         return (f"if {self.column} really no longer holds {self.inherited.classification.value} "
                 "data, make the SQL say so (a keyed hash, a redaction or an aggregate Lacuna "
                 "reads, see docs/lineage.md), or declare it at least "
@@ -109,6 +120,9 @@ class NodeClassification:
     # something else). A built column the classification does not name takes it; None when
     # every output column is named
     unnamed: ColumnClass | None = None
+    # the parents whose columns Lacuna knows none of (a source whose YAML lists no columns):
+    # nothing the compiled SQL takes from them is governed here
+    unknown_reads: tuple[str, ...] = ()
 
     @property
     def undeclared(self) -> dict[str, ColumnClass]:
@@ -256,6 +270,10 @@ def _classify_node(
     order: list[str] = []
     guessed = False  # untraceable SQL: the parents' worst case, not a column's own lineage
     unnamed: ColumnClass | None = None
+    # parents of no known column (a source whose YAML lists none): whatever the SQL takes
+    # from them, traced or not, carries no class
+    unread = tuple(p.node.name for p in parents if not p.classification.columns) \
+        if node.compiled_sql else ()
     if parents or node.compiled_sql:  # SQL without parents may still read relations
         inherited_table = combine([p.classification for p in parents], config,
                                   names=[p.node.name for p in parents])
@@ -293,8 +311,14 @@ def _classify_node(
     unknown = [n for n in names if n not in declared and n not in traced]
     if unknown:
         suggested = _suggest(node, unknown, sampler, config)
-    overruled = [] if guessed else [
-        Overruled(column=n, declared=declared[n], inherited=traced[n])
+    # untraceable code (SQL sqlglot cannot read, a Python model): the guess is what a column
+    # may hold, and a declaration below it is overruled as well (fail closed: `email as
+    # contact` in a Python model declared public). A SQL model whose manifest has no compiled
+    # SQL yet (`dbt parse`) keeps its declarations: `dbt compile` makes it traceable
+    checked = not guessed or bool(node.compiled_sql) or \
+        node.original_file_path.lower().endswith(".py")
+    overruled = [] if not checked else [
+        Overruled(column=n, declared=declared[n], inherited=traced[n], guessed=guessed)
         for n in declared if n in traced and _lowers(declared[n], traced[n], config)]
     for each in overruled:
         del declared[each.column]
@@ -309,7 +333,7 @@ def _classify_node(
         node=node, classification=classification, declared=tuple(declared),
         inherited=tuple(n for n in names if n not in declared and n in traced),
         suggested=tuple(suggested), edges=edges, notes=tuple(notes),
-        overruled=tuple(overruled), unnamed=unnamed)
+        overruled=tuple(overruled), unnamed=unnamed, unknown_reads=unread)
 
 
 UNNAMED = re.compile(r"_col_\d+")  # sqlglot's name for an output it cannot name

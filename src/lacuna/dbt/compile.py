@@ -186,6 +186,7 @@ def compile_project(
     findings[:0] = [*_classification_findings(ctx, models),
                     *(_layer_finding(layer, coverages) for layer in layers if not layer.ok)]
     findings.extend(_check_findings(checks))
+    findings.extend(_empty_gates(ctx, models))
     findings = [_apply_mode(f, mode) for f in findings]
     return CompileReport(
         project=project.name,
@@ -225,6 +226,15 @@ def _classification_findings(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Findi
                 model=node.unique_id, model_name=node.name, column=over.column,
                 path=ctx.path(node), message=f"model '{node.name}': {over.message}",
                 fix=over.fix))
+        if nc is not None and nc.unknown_reads:
+            out.append(Finding(
+                rule_id="lacuna.classification.unknown", level=Level.ERROR, step=2,
+                model=node.unique_id, model_name=node.name, path=ctx.path(node),
+                message=(f"model '{node.name}' reads {', '.join(nc.unknown_reads)}, whose "
+                         "columns Lacuna does not know (none listed in YAML): what it builds "
+                         "from them carries no class and no runtime effect"),
+                fix=(f"list the columns of {', '.join(nc.unknown_reads)} in its YAML, each "
+                     "with its classification (meta.floe), so the lineage can be traced")))
         unnamed = nc.unnamed if nc else None
         if unnamed is not None and unnamed.classification is not ColumnKind.PUBLIC:
             out.append(Finding(
@@ -647,6 +657,28 @@ def gate_applies(gate: Gate, node: DbtNode, gates: GatesConfig) -> bool:
     if scope.layer and detect_layer(node, gates.quality_gates.layer_detection) == scope.layer:
         return True
     return any(fnmatch.fnmatchcase(node.name, m) for m in scope.models)
+
+
+def _empty_gates(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Finding]:
+    """A gate whose scope covers no model checks nothing (a misspelt tag, a layer no model is
+    in): said at the gate's own level, never a silent pass."""
+    out = []
+    for gate in ctx.gates.quality.gates:
+        if not gate.checks or any(gate_applies(gate, n, ctx.gates) for n in models):
+            continue
+        scope = gate.scope
+        said = "; ".join(part for part in (
+            f"tags {list(scope.tags)}" if scope.tags else "",
+            f"layer {scope.layer}" if scope.layer else "",
+            f"models {list(scope.models)}" if scope.models else "") if part)
+        level = {"block": Level.ERROR, "warn": Level.WARNING}.get(gate.on_failure, Level.NOTE)
+        out.append(Finding(
+            rule_id="lacuna.gate.scope", level=level, step=4,
+            message=f"gate '{gate.name}' applies to no model of {ctx.project.name} ({said}): "
+                    "its checks check nothing",
+            fix=f"correct the scope of gate '{gate.name}' in floe.yaml (a model's tag, layer "
+                "or name), or remove the gate"))
+    return out
 
 
 def _check_findings(checks: Sequence[Any]) -> list[Finding]:

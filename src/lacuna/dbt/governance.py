@@ -114,6 +114,17 @@ class PolicyRule(Section):
             raise ValueError(msg)
         return v
 
+    @model_validator(mode="after")
+    def _roles_restrict(self) -> PolicyRule:
+        # `allow` admits every reader: roles under it would be read as a restriction by a
+        # reviewer and enforced by nothing
+        if self.action is Action.ALLOW and self.requires_role:
+            msg = (f"requires_role {list(self.requires_role)} with action allow: allow admits "
+                   "every reader, so the roles would restrict nothing; use action: restrict "
+                   "(or a masking action) with requires_role, or remove requires_role")
+            raise ValueError(msg)
+        return self
+
 
 class PolicyByEnvironment(Section):
     production: PolicyRule | None = None
@@ -165,12 +176,18 @@ class GovernanceConfig(Section):
     def _keys(cls, v: Any) -> Any:
         if isinstance(v, Mapping):
             out = {}
+            spelt: dict[str, Any] = {}
             for key, value in v.items():
                 norm = str(key).strip().lower()
                 if norm not in policy_keys():
                     msg = f"[key:{key}]"
                     raise ValueError(msg)
+                if norm in out:  # `pii:` and `PII:`: the later would silently replace the other
+                    msg = (f"policy keys {spelt[norm]!r} and {key!r} are the same key (keys are "
+                           "case-insensitive); merge their rules under one of them")
+                    raise ValueError(msg)
                 out[norm] = value
+                spelt[norm] = key
             return out
         return v
 
@@ -204,21 +221,26 @@ class GovernanceConfig(Section):
         """What the policies do to one column in one environment (strictest rule wins)."""
         rules = self.rules_for(column, environment, config)
         action = Action.ALLOW
-        roles: list[tuple[str, ...]] = []
-        approval = False
         for _, rule in rules:
             if _ORDER.index(rule.action) > _ORDER.index(action):
                 action = rule.action
-            if rule.action is Action.RESTRICT and rule.requires_role:
-                roles.append(rule.requires_role)
-            approval = approval or rule.requires_approval
         production = environment_category(environment) == "production"
+        # the rules a read must pass. Production: every rule but allow (a stricter, masking
+        # rule must never open what a restrict rule closed; Lacuna's reads return stored
+        # values, so a masking rule without requires_role admits no reader: the consumption
+        # layer masks). Non-production: restrict rules, which rewrite nothing, so their roles
+        # and clearance are checked there too (they were no-ops); masking rules rewrite tables
+        gating = [(k, r) for k, r in rules if r.action is not Action.ALLOW
+                  and (production or r.action is Action.RESTRICT)]
+        approval = any(r.requires_approval for _, r in rules)
         if production and column.sensitivity is Sensitivity.CRITICAL:
             approval = True  # ADR-0012: critical means explicit approval, always
-        restricted = any(r.action is Action.RESTRICT for _, r in rules) or approval
-        return ColumnEffect(action=action, role_sets=tuple(roles), approval=approval,
-                            restricted=restricted and production,
-                            policies=tuple(k for k, _ in rules))
+        return ColumnEffect(
+            action=action, role_sets=tuple(r.requires_role for _, r in gating if r.requires_role),
+            approval=approval, restricted=bool(gating) or approval,
+            policies=tuple(k for k, _ in rules),
+            clearance=any(r.action is Action.RESTRICT and not r.requires_role for _, r in gating),
+            withheld=tuple(k for k, r in gating if r.action.transforms and not r.requires_role))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,8 +248,14 @@ class ColumnEffect:
     action: Action
     role_sets: tuple[tuple[str, ...], ...] = ()  # a reader needs one role of each set
     approval: bool = False
-    restricted: bool = False  # production reads are checked
+    # reads are checked: in production any rule but allow, elsewhere a restrict rule (one
+    # that rewrites nothing), and requires_approval anywhere
+    restricted: bool = False
     policies: tuple[str, ...] = ()
+    clearance: bool = False  # a restrict rule without requires_role: a clearance of its tier
+    # the keys of masking rules without requires_role: production reads through Lacuna return
+    # stored values, so these admit no reader there (read the masked consumption layer)
+    withheld: tuple[str, ...] = ()
 
 
 def policy_keys() -> set[str]:

@@ -11,9 +11,9 @@ function :func:`~lacuna.dbt.runtime.read_model` uses:
   ``destination: dbt://<project>/<model>`` is checked for the caller (the token's roles), and
   the operation then carries the model's classification (never the client's) to the policy.
 
-A read in a production environment of a model with ``restrict`` rules is decided and recorded in
-the audit trail (``dbt://<project>/<model>`` as its destination), allowed or not; a denial names
-the missing role, clearance or approval and, in ``enforce`` mode, raises
+A read in a production environment of a model with rules other than ``allow`` is decided and
+recorded in the audit trail (``dbt://<project>/<model>`` as its destination), allowed or not; a
+denial names the missing role, clearance or approval and, in ``enforce`` mode, raises
 :class:`~lacuna.errors.GovernanceViolation`. A ``critical`` column needs an approved exception
 for ``dbt://<project>/<model>``: in SQL, read inside ``with lacuna.dbt.reads.approval(id):``.
 
@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lacuna.errors import ConfigError, GovernanceViolation
-from lacuna.model import Action, Decision, FrozenDict, Operation, User
+from lacuna.model import Action, Decision, FrozenDict, Operation, User, environment_category
 
 if TYPE_CHECKING:
     from lacuna.config import Config
+    from lacuna.dbt.governance import GovernanceConfig
     from lacuna.dbt.manifest import DbtNode, DbtProject
     from lacuna.dbt.runtime import GovernancePlan
     from lacuna.dbt.settings import DbtSettings
@@ -100,13 +101,26 @@ def configured_plan(config: Config) -> GovernancePlan | None:
     governance, where = load_governance(project_dir)
     if where == "defaults" and config.governance:
         governance = governance_from(config.governance, where=config.source or "<config>")
-    gp = load_plan(project_dir, environment=found.environment, governance=governance,
-                   config=config, verify=found.verify_manifest)
+    gp = load_plan(project_dir, environment=read_environment(found, governance, config),
+                   governance=governance, config=config, verify=found.verify_manifest)
     with _lock:
         if len(_plans) > 32:
             _plans.clear()
         _plans[key] = gp
     return gp
+
+
+def read_environment(found: DbtSettings, governance: GovernanceConfig, config: Config) -> str:
+    """The environment reads are decided in: ``dbt.environment`` when set; else production
+    when the project's governance environment or lacuna.yaml's ``environment`` is production
+    (the project's ``floe.yaml``, whose example says ``development`` for its own runs, must
+    not open what this configuration closes, nor the reverse); else the project's, else
+    lacuna.yaml's."""
+    if found.environment is not None:
+        return found.environment
+    named = [e for e in (governance.environment, config.environment) if e]
+    production = [e for e in named if environment_category(e) == "production"]
+    return (production or named or [config.environment])[0]
 
 
 def _mtime(path: Path) -> int:

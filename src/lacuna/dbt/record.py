@@ -57,6 +57,8 @@ class RecordedNode:
     status: str
     decision: Decision | None
     tracked: bool  # the lacuna.track_lineage() post-hook wrote a row for it
+    # why the decision is not on the audit trail (the policies or the audit store failed)
+    unrecorded: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +73,11 @@ class RecordReport:
     @property
     def denied(self) -> tuple[RecordedNode, ...]:
         return tuple(n for n in self.nodes if n.decision is not None and not n.decision.allowed)
+
+    @property
+    def unrecorded(self) -> tuple[RecordedNode, ...]:
+        """Nodes whose decision is not on the audit trail (``lacuna dbt record`` exits 1)."""
+        return tuple(n for n in self.nodes if n.unrecorded is not None)
 
 
 def run_id(invocation: str, unique_id: str) -> str:
@@ -115,6 +122,10 @@ def record_run(
     raw_results = [r for r in results.get("results") or () if isinstance(r, Mapping)]
     checks = _test_results(project, raw_results)
     tracked = {r["node_id"] for r in hook_rows if r.get("event") == "node_built"}
+    if environment is None:  # as load_plan and --environment's help: floe.yaml's first
+        from lacuna.dbt.governance import load_governance
+
+        environment = load_governance(project.project_dir)[0].environment
     env = environment or gov.config.environment
     recorded = []
     for raw in raw_results:
@@ -123,11 +134,13 @@ def record_run(
         status = str(raw.get("status") or "")
         if node is None or status not in _STATUS:
             continue  # tests (their results become quality checks), skipped nodes
-        run, decision = _run(gov, project, pc, node, raw, invocation, checks.get(uid, ()), env)
+        run, decision, why = _run(gov, project, pc, node, raw, invocation, checks.get(uid, ()),
+                                  env)
         gov.lineage_store.record(run)
         _emit(run, gov)
         recorded.append(RecordedNode(unique_id=uid, run_id=run.id, status=run.status.value,
-                                     decision=decision, tracked=uid in tracked))
+                                     decision=decision, tracked=uid in tracked,
+                                     unrecorded=why))
     return RecordReport(project=project.name, invocation_id=invocation, nodes=tuple(recorded),
                         hook_rows=len(hook_rows),
                         warehouse=str(warehouse) if warehouse is not None else None,
@@ -180,7 +193,7 @@ def _test_results(project: DbtProject, results: Sequence[Mapping[str, Any]]
 def _run(
     gov: Governor, project: DbtProject, pc: ProjectClassification, node: DbtNode,
     raw: Mapping[str, Any], invocation: str, checks: tuple[str, ...], environment: str,
-) -> tuple[Run, Decision | None]:
+) -> tuple[Run, Decision | None, str | None]:
     nc = pc.nodes[node.unique_id]
     target = node_ref(project, node)
     parents = [pc.nodes[p] for p in node.depends_on if p in pc.nodes]
@@ -194,7 +207,8 @@ def _run(
     edges = tuple(e for e in mapped if e is not None)
     started, ended = _timing(raw)
     status = _STATUS[str(raw.get("status"))]
-    decision = _decide(gov, project, node, nc.classification, parents, environment, status)
+    decision, why = _decide(gov, project, node, nc.classification, parents, environment,
+                            status)
     user = gov.config.user
     sql = node.compiled_sql or node.raw_sql
     run = Run(
@@ -212,7 +226,7 @@ def _run(
         error=(str(raw.get("message"))[:300] if status is RunStatus.FAILED else None),
         producer="dbt",
     )
-    return run, decision
+    return run, decision, why
 
 
 def _relation_key(node: DbtNode) -> str:
@@ -228,8 +242,11 @@ def _edge(e: ColumnEdge, target: DatasetRef, by_relation: Mapping[str, DatasetRe
 
 
 def _decide(gov: Governor, project: DbtProject, node: DbtNode, classification: Any,
-            parents: Sequence[Any], environment: str, status: RunStatus) -> Decision | None:
-    """The policies' answer on writing the node, recorded with dbt's outcome (never raises)."""
+            parents: Sequence[Any], environment: str, status: RunStatus
+            ) -> tuple[Decision | None, str | None]:
+    """The policies' answer on writing the node, recorded with dbt's outcome (never raises);
+    with why it is not on the audit trail when it is not (the run happened already: the
+    caller reports it, never as a silent success)."""
     operation = Operation(
         action=Action.WRITE, user=gov.config.user.to_user(), classification=classification,
         sources=tuple(Source(name=str(node_ref(project, p.node)),
@@ -242,15 +259,20 @@ def _decide(gov: Governor, project: DbtProject, node: DbtNode, classification: A
         code_location=node.original_file_path or None)
     try:
         decision = gov.decide(operation)
-        stored = gov.record(decision)
-        if stored is not None:
-            error = None if status is RunStatus.SUCCEEDED else RuntimeError("dbt reported error")
-            gov.audit.record_outcome(decision, operation, session=gov.session, of=stored.id,
-                                     error=error)
     except Exception as exc:  # the records are observers of a run that already happened
+        log.error("could not decide on %s: %s", node.unique_id, exc)
+        return None, f"the policies could not decide ({type(exc).__name__}: {exc})"
+    try:
+        stored = gov.record(decision)  # None: not written (logged by the governor)
+        if stored is None:
+            return decision, "the audit trail could not be written (see the log)"
+        error = None if status is RunStatus.SUCCEEDED else RuntimeError("dbt reported error")
+        gov.audit.record_outcome(decision, operation, session=gov.session, of=stored.id,
+                                 error=error)
+    except Exception as exc:
         log.error("could not record the decision for %s: %s", node.unique_id, exc)
-        return None
-    return decision
+        return decision, f"the audit trail could not be written ({type(exc).__name__}: {exc})"
+    return decision, None
 
 
 def _warehouse(project: DbtProject, database: str | Path | None, target: str | None

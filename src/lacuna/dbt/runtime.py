@@ -5,10 +5,13 @@
   ``pii_type`` (:func:`lacuna.anonymize.synthetic.generate`, keyed by ``seed``: the same
   original value gives the same synthetic value in every model, so joins still line up),
   ``redact`` blanks it (NULL), ``mask`` and ``hash`` apply Lacuna's anonymize strategies.
-  :func:`transform_frame` does the same to one pandas frame.
+  :func:`transform_frame` does the same to one pandas frame. ``restrict`` rewrites nothing,
+  so there :func:`authorize_read` checks its roles or clearance (and ``requires_approval``)
+  as in production.
 - **production**: :func:`authorize_read` decides whether a user may read a model: every
-  ``restrict`` rule on one of its columns must let the user through (one of its
-  ``requires_role``; without ``requires_role``, a clearance at least the column's tier), and a
+  rule but ``allow`` on one of its columns must let the user through (one of its
+  ``requires_role``; without it, a ``restrict`` rule asks a clearance at least the column's
+  tier and a masking rule admits nobody, reads returning stored values), and a
   ``critical`` column (or ``requires_approval``) needs an approved Lacuna exception for reading
   ``dbt://<project>/<model>``. :func:`read_model` reads a model's table through that check; SQL
   and server integrations call :func:`authorize_read` (or :func:`authorize_relation`) with the
@@ -388,7 +391,8 @@ def authorize_read(
     project = governance_plan.classification.project
     effects = governance_plan.checked(model)
     op_id = str(uuid.uuid4())
-    if governance_plan.category != "production":
+    if governance_plan.category != "production" and not any(
+            e.restricted for _, e in effects.values()):
         return Decision(allowed=True, operation_id=op_id, policy_id=POLICY_ID, reasoning=(
             f"{governance_plan.environment} is non_production: reads are not restricted "
             "(classified columns are synthesized or redacted instead)"))
@@ -402,7 +406,13 @@ def authorize_read(
             if not held & set(roles):
                 missing.append(f"column {name} ({', '.join(effect.policies)}) requires role "
                                f"{' or '.join(roles)}")
-        if not effect.role_sets and effect.action is Action.RESTRICT:
+        if effect.withheld:
+            missing.append(f"column {name} ({', '.join(effect.withheld)}) is "
+                           f"{effect.action.value} in production and Lacuna's reads return "
+                           "stored values: no reader may read it unmasked (read it through "
+                           "the consumption layer, lacuna generate cube, or give those rules "
+                           "requires_role)")
+        if effect.clearance:
             tier = (config.classification if config else _default_cls()).tier_for(
                 col.classification, col.sensitivity)
             if user.clearance < tier:
@@ -412,18 +422,23 @@ def authorize_read(
         if effect.approval:
             approval_for.append(name)
     if approval_for:
-        note = _approval(project, nc, user, exception_id, config, exceptions)
+        note = _approval(project, nc, user, exception_id, config, exceptions,
+                         environment=governance_plan.environment)
         if note is not None:
-            missing.append(f"column(s) {', '.join(approval_for)} are critical: reading "
+            what = "are critical" if governance_plan.category == "production" and any(
+                effects[n][0].sensitivity.value == "critical" for n in approval_for) \
+                else "need approval (requires_approval)"
+            missing.append(f"column(s) {', '.join(approval_for)} {what}: reading "
                            f"{dataset_uri(project, nc.node)} needs an explicit approval ({note})")
     if missing:
         return Decision(
             allowed=False, operation_id=op_id, policy_id=POLICY_ID,
-            policy_title="ADR-0012 production policies (governance.policies)",
+            policy_title=(f"ADR-0012 {governance_plan.category} policies "
+                          "(governance.policies)"),
             reasoning=(f"user {user.id} (role {user.role}) may not read {nc.node.name} in "
                        f"{governance_plan.environment}: " + "; ".join(missing)),
-            why=("production data: classified columns are restricted to the roles the "
-                 "governance section names",),
+            why=(f"{governance_plan.category} data: classified columns are restricted to the "
+                 "roles the governance section names",),
         )
     return Decision(allowed=True, operation_id=op_id, policy_id=POLICY_ID,
                     reasoning=f"user {user.id} (role {user.role}) may read {nc.node.name}")
@@ -439,10 +454,9 @@ def user_roles(user: User) -> set[str]:
 
 
 def restricts(governance_plan: GovernancePlan, model: str) -> bool:
-    """Whether any read of ``model`` is restricted in the plan's environment (production, a
-    ``restrict`` rule or an approval on one of its columns)."""
-    if governance_plan.category != "production":
-        return False
+    """Whether any read of ``model`` is restricted in the plan's environment (in production
+    a rule other than ``allow``, elsewhere a ``restrict`` rule, or an approval, on one of its
+    columns: :attr:`ColumnEffect.restricted`)."""
     return any(e.restricted or e.approval for _, e in governance_plan.checked(model).values())
 
 
@@ -454,7 +468,8 @@ def _default_cls() -> Any:
 
 def _approval(project: DbtProject, nc: NodeClassification, user: User,
               exception_id: str | None, config: Config | None,
-              exceptions: ExceptionStore | None = None) -> str | None:
+              exceptions: ExceptionStore | None = None,
+              environment: str = "production") -> str | None:
     """None when a verified, approved exception covers this read; else why not."""
     if not exception_id:
         return (f"request one: lacuna.request_exception(destination="
@@ -469,7 +484,7 @@ def _approval(project: DbtProject, nc: NodeClassification, user: User,
     operation = Operation(
         action=OpAction.READ, user=user, classification=nc.classification,
         destination=Destination(uri=uri, type=DestinationType.DATABASE, scope=Scope.INTERNAL),
-        environment="production", exception_id=exception_id, method="lacuna.dbt.read_model")
+        environment=environment, exception_id=exception_id, method="lacuna.dbt.read_model")
     store = exceptions if exceptions is not None else ExceptionStore(settings.audit_url)
     try:
         role, note = grant_for(store, operation, utcnow(), settings.stewards)

@@ -37,6 +37,9 @@ RULES: dict[str, tuple[str, str]] = {
                                     "A quality gate's null_percentage check failed."),
     "lacuna.gate.freshness": ("GateFreshness", "A quality gate's freshness check failed."),
     "lacuna.gate.unresolved": ("GateUnresolved", "A quality gate's check could not be run."),
+    "lacuna.gate.scope": ("GateCoversNoModel", "A quality gate's scope covers no model."),
+    "lacuna.classification.unknown": ("UnknownParentColumns",
+                                      "A model reads a source whose columns are not listed."),
 }
 
 

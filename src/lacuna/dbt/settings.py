@@ -5,8 +5,9 @@
     dbt:
       project_dir: ../analytics        # the dbt project (its target/manifest.json); relative
                                        # to this file
-      environment: production          # default: the project's governance.environment, else
-                                       # lacuna.yaml's environment
+      environment: production          # default: production when the project's
+                                       # governance.environment or lacuna.yaml's environment
+                                       # is; else the project's, else lacuna.yaml's
       verify_manifest: true            # false: believe the manifest without checking it
                                        # against the project's files (docs/dbt.md)
       warehouse: postgresql+psycopg://… # optional: the built tables (a SQLAlchemy URL); SQL
