@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
+from lacuna.classify.tokens import visible
 
 MAX_VALUE_CHARS = 2048
 # A value holding one of these is searched as free text: words, and values joined into one
@@ -228,6 +229,7 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
         values = pc.utf8_trim_whitespace(values)
     else:  # object, categorical, mixed: stringify scalars only, each cut short
         values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())
+    values = _visible(values)
     values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
     values = pc.drop_null(values)
     text = values[:0] if from_integers else pc.filter(
@@ -323,6 +325,20 @@ def _python_pattern(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
+def _visible(values: pa.Array) -> pa.Array:
+    """The values as they read (:func:`lacuna.classify.tokens.visible`): a zero-width space
+    inside an e-mail address, a fullwidth ``＠``, Arabic-Indic or fullwidth digits of a phone
+    number hide nothing from the patterns. Only values that are not ASCII are touched."""
+    if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+        return values
+    plain = [None if v is None or v.isascii() else visible(v) for v in values.to_pylist()]
+    if all(p is None for p in plain):
+        return values
+    merged = [p if p is not None else v for p, v in zip(plain, values.to_pylist(), strict=True)]
+    out = pa.array(merged, type=pa.string())
+    return pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(out, 0, MAX_VALUE_CHARS))
+
+
 def _distinct(values: pa.Array) -> tuple[pa.Array | None, pa.Array | None]:
     """The distinct values and each value's position among them, when at most a quarter of
     the values are distinct (else running the patterns over all of them is as cheap)."""
@@ -389,7 +405,15 @@ def _missing(value: Any) -> bool:
         return False
 
 
+_CONTAINERS = (list, tuple, set, frozenset, dict, np.ndarray)
+_MAX_PARTS = 256  # scalars read out of one nested value
+
+
 def _as_text(value: Any) -> str | None:
+    if isinstance(value, _CONTAINERS):
+        return _nested_text(value)
+    if isinstance(value, bytes):
+        value = value[:MAX_VALUE_CHARS * 4].decode("utf-8", "replace")
     if isinstance(value, str):
         text = value[:MAX_VALUE_CHARS].strip()
         # Lone surrogates (from bad decoding) cannot become UTF-8: replace them, keep the rest.
@@ -399,6 +423,29 @@ def _as_text(value: Any) -> str | None:
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return str(int(value)) if value.adjusted() < MAX_VALUE_CHARS else None
     return None  # containers, bytes, floats, dates: nothing a pattern here is about
+
+
+def _nested_text(value: Any) -> str | None:
+    """The scalars of a nested value (a list of addresses, a dict parsed from JSON, an Arrow
+    list or struct, a NumPy array from a Parquet list column) joined by ``", "``, so they are
+    searched as free text; at most ``_MAX_PARTS`` scalars and ``MAX_VALUE_CHARS`` characters."""
+    parts: list[str] = []
+    size = 0
+    stack: list[Any] = [value]
+    while stack and len(parts) < _MAX_PARTS and size < MAX_VALUE_CHARS:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(reversed(list(item.values())[:_MAX_PARTS]))
+        elif isinstance(item, np.ndarray):
+            stack.extend(reversed(item.ravel()[:_MAX_PARTS].tolist()))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item[:_MAX_PARTS]))
+        elif isinstance(item, (set, frozenset)):
+            stack.extend(sorted(map(str, item))[:_MAX_PARTS])
+        elif item is not None and (text := _as_text(item)):
+            parts.append(text)
+            size += len(text) + 2
+    return ", ".join(parts)[:MAX_VALUE_CHARS] or None
 
 
 @functools.cache

@@ -9,11 +9,17 @@ between letters and digits, then lower-cased::
 
 Patterns match whole tokens or runs of tokens, never substrings, so ``description`` and
 ``shipping`` do not contain ``ip`` and ``zipper`` is not ``zip``.
+
+A name that is not plain ASCII is read as it looks (:func:`visible`): compatibility forms
+folded (NFKC: ``ｅｍａｉｌ`` is ``email``), invisible format characters dropped (``s\u200bsn`` is
+``ssn``), digits of any script read as digits, and a word written in Cyrillic or Greek letters
+that look like Latin ones read as the Latin word (``еmail`` with a Cyrillic ``е``).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 # ASCII names: acronym before a capitalised word (IPAddress -> IP, Address), a capitalised or
@@ -21,6 +27,48 @@ from functools import lru_cache
 _ASCII_TOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # Other scripts have no reliable case boundaries here: split on punctuation and digits only.
 _UNICODE_TOKEN = re.compile(r"[^\W\d_]+|\d+")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a decimal digit of another script (Nd)
+# Unicode's format characters (category Cf), which draw nothing: a test holds this class to
+# unicodedata's.
+FORMAT_CHARACTERS = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f]"
+)
+_LETTERS = re.compile(r"[^\W\d_]+")
+# Cyrillic and Greek letters drawn like Latin ones (Unicode's confusables, the common ones).
+_LOOKALIKES = str.maketrans(
+    "аеорсухѕіјһԁԛԝӏАВЕКМНОРСТХУЅІЈαονιρκΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxsijhdqwlABEKMHOPCTXYSIJaovipkABEZHIKMNOPTYX",
+)
+
+
+def visible(text: str) -> str:
+    """``text`` as it reads on screen: NFKC, without format characters (zero-width spaces and
+    joiners, direction marks, soft hyphens), digits of every script as ASCII digits.
+
+    Example:
+        >>> visible("ｕｓｅｒ\u200b＠example.com"), visible("٠٧٩١١")
+        ('user@example.com', '07911')
+    """
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    text = FORMAT_CHARACTERS.sub("", text)
+    return _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), 0)), text)
+
+
+def _unconfused(text: str) -> str:
+    """Each word of ``text`` that only Latin look-alikes (Cyrillic ``е``, Greek ``ο``) keep from
+    being ASCII, in the Latin letters it shows."""
+
+    def fold(m: re.Match[str]) -> str:
+        word = m.group()
+        latin = word.translate(_LOOKALIKES)
+        return latin if latin.isascii() else word
+
+    return _LETTERS.sub(fold, text)
 
 
 @lru_cache(maxsize=65536)
@@ -45,6 +93,8 @@ def tokenize(text: str) -> tuple[str, ...]:
 def split_words(text: str) -> tuple[str, ...]:
     """:func:`tokenize` without its cache, for a caller that keeps its own (the name analyzer
     remembers each name's answer; a second cache of the same names only costs)."""
+    if not text.isascii():
+        text = _unconfused(visible(text))
     pattern = _ASCII_TOKEN if text.isascii() else _UNICODE_TOKEN
     return tuple(" ".join(pattern.findall(text)).lower().split())
 
