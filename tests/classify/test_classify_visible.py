@@ -159,3 +159,21 @@ def test_a_column_of_internationalised_addresses_is_pii():
     got = col([f"jörg{i}@müller-straße.de" for i in range(30)])
     assert (got.classification, got.pii_type) == (ColumnKind.PII, "email")
     assert col([f"müller-straße{i}.de" for i in range(30)]).classification == ColumnKind.PUBLIC
+
+
+@pytest.mark.parametrize(
+    ("values", "pii_type"),
+    [
+        (['"Ada Lovelace"', "'Alan Turing'", '"Grace Hopper"', "“Linus Torvalds”"] * 10, "name"),
+        ([f'"{e}"' for e in EMAILS], "email"),
+        (["'+1 415 555 0100'", '"+44 20 7946 0958"'] * 10, "phone"),
+    ],
+)
+def test_values_quoted_again_are_read_inside_their_quotes(values, pii_type):
+    got = col(values)
+    assert got.pii_type == pii_type
+    assert got.confidence >= 0.8
+
+
+def test_quoted_public_values_stay_public():
+    assert col(['"red"', "'green'", '"n/a"', "`blue`"] * 10).classification == ColumnKind.PUBLIC

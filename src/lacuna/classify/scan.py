@@ -47,6 +47,7 @@ MAX_VALUE_CHARS = 2048
 # (``",".join(emails)``, ``"a@x.org;b@y.org"``, ``"email=a@x.org"``, ``"<a@x.org>"``), whose
 # pieces a whole-value pattern does not match. RE2 syntax.
 TEXT_SEPARATORS = r"[\s,;|<>\"=:]"
+QUOTES = "\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb"  # trimmed from both ends of a value
 TEXT_MIN_HITS = 2  # free text: a column holds X when >= 2 sampled values contain a valid X ...
 TEXT_MIN_RATIO = 0.05  # ... or when >= 5% of them do (one hit in a 3-row sample counts)
 DISTINCT_MIN_VALUES = 256  # fewer values: patterns over them directly
@@ -230,6 +231,8 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
     else:  # object, categorical, mixed: stringify scalars only, each cut short
         values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())
     values = _visible(values)
+    # quoted again by an export ('"Ada Lovelace"', "'Alan Turing'"): the value is inside
+    values = pc.utf8_trim_whitespace(pc.utf8_trim(values, characters=QUOTES))
     values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
     values = pc.drop_null(values)
     text = values[:0] if from_integers else pc.filter(
