@@ -82,9 +82,13 @@ class LlmLayer(CascadeLayer):
                 msg = f"confidence {confidence!r} is not a number from 0 to 1"
                 raise ValueError(msg)
             confidence = float(confidence)
+            pii_type = answer.get("pii_type")
+            if pii_type is not None and pii_type not in (*prompt.PII_TYPES, "none", ""):
+                # a list, a number, a paragraph: it would be the column's pii_type in records
+                msg = f"pii_type {str(pii_type)[:40]!r} is not one of the schema's types"
+                raise ValueError(msg)
         except (KeyError, TypeError, ValueError, Exception) as exc:  # ConfigError from parse
             return unavailable(column, f"the answer does not follow the schema ({exc})")
-        pii_type = answer.get("pii_type")
         if pii_type in (None, "", "none") or kind not in (ColumnKind.PII, ColumnKind.PHI,
                                                           ColumnKind.FINANCIAL):
             pii_type = None
