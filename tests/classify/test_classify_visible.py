@@ -177,3 +177,16 @@ def test_values_quoted_again_are_read_inside_their_quotes(values, pii_type):
 
 def test_quoted_public_values_stay_public():
     assert col(['"red"', "'green'", '"n/a"', "`blue`"] * 10).classification == ColumnKind.PUBLIC
+
+
+def test_a_parquet_list_column_and_a_fullwidth_csv_read_from_files(tmp_path):
+    from lacuna.classify import classify
+
+    lists = tmp_path / "lists.parquet"
+    pd.DataFrame({"x": [[e] for e in EMAILS]}).to_parquet(lists)
+    assert pd.read_parquet(lists)["x"].map(list).tolist()[0] == [EMAILS[0]]  # as written
+    fullwidth = tmp_path / "fw.csv"
+    fullwidth.write_text("c\n" + "\n".join(e.replace("@", "＠") for e in EMAILS), "utf-8")
+    for path in (lists, fullwidth):
+        got = classify(str(path)).columns
+        assert [(c.classification, c.pii_type) for c in got.values()] == [(ColumnKind.PII, "email")]
