@@ -89,7 +89,9 @@ MAX_AGE = 125
 THING_SHARE = 0.3
 FLAG_PAIRS = (frozenset({"0", "1"}), frozenset({"yes", "no"}), frozenset({"y", "n"}),
               frozenset({"true", "false"}), frozenset({"t", "f"}))
-FLAG_EXEMPT = frozenset({"gender"})  # a 0/1 gender code is still a gender
+# a 0/1 gender code is still a gender; a yes/no trade union member or criminal record is the
+# special category itself
+FLAG_EXEMPT = frozenset({"gender", "special_category"})
 PER_PERSON = frozenset({"email", "phone", "name", "address", "ssn", "national_id", "passport",
                         "drivers_license", "card_number", "username", "ip_address", "device_id",
                         "vin", "iban", "bank_account"})

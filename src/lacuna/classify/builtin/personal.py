@@ -78,7 +78,8 @@ class NationalId(PhraseRecognizer):
                "national insurance number", "ni number", "nino", "tax id", "taxpayer id",
                "tax identification number", "identity number", "id card number",
                "personal id number", "personnummer", "aadhaar", "aadhar", "nric", "bsn",
-               "cpf", "pesel", "citizen id")
+               "cpf", "pesel", "citizen id", "nhs number", "nhs no", "chi number",
+               "medicare number")
     ambiguous = ("tin", "nin", "sin")
 
 
@@ -174,6 +175,41 @@ class Gender(PhraseRecognizer):
                     "geslacht", "gndr", "sex cd", "gender cd")
     ambiguous = ("genre",)  # French for gender; in English a music or film genre
     phrases = ("gender", "sex", "gender identity")
+
+
+@name_recognizer
+class SpecialCategory(PhraseRecognizer):
+    """GDPR's special categories (Art. 9: racial or ethnic origin, political opinions,
+    religious or philosophical beliefs, trade union membership, genetic and biometric data,
+    sex life or sexual orientation) and criminal convictions (Art. 10). Health data is
+    ``phi`` (``health_data``)."""
+
+    name, kind, pii_type, sensitivity = "special_category", PII, "special_category", HIGH
+    whether_is_personal = True
+    label = "a special category of personal data"
+    translations = (
+        "ethnie", "etnia", "etnicidad", "ethnische herkunft", "origine ethnique",
+        "herkunft ethnisch", "religione", "religión", "konfession", "religionszugehorigkeit",
+        "religionszugehörigkeit", "glaube", "confession religieuse", "culto", "gewerkschaft",
+        "gewerkschaftsmitglied", "syndicat", "sindicato", "sindacato", "vakbond",
+        "orientation sexuelle", "orientacion sexual", "orientación sexual",
+        "sexuelle orientierung", "orientamento sessuale", "parteizugehorigkeit",
+        "parteizugehörigkeit", "afiliacion politica", "opinion politique", "vorstrafen",
+        "casier judiciaire", "antecedentes penales", "casellario giudiziale", "strafregister",
+        "fingerabdruck", "empreinte digitale", "huella dactilar", "impronta digitale")
+    phrases = (
+        "ethnicity", "ethnic origin", "ethnic group", "ethnic background", "racial origin",
+        "race ethnicity", "religion", "religious belief", "religious affiliation",
+        "philosophical belief", "political opinion", "political opinions", "political party",
+        "political affiliation", "party affiliation", "party membership", "trade union",
+        "union member", "union membership", "sexual orientation", "sex life", "sexuality",
+        "biometric", "biometrics", "biometric data", "fingerprint image", "fingerprint template",
+        "fingerprint scan", "fingerprints", "face template", "facial image", "face encoding",
+        "iris scan", "retina scan", "voiceprint", "genetic data", "genotype", "dna sample",
+        "dna profile", "criminal record", "criminal records", "criminal conviction",
+        "criminal convictions", "criminal history", "convictions", "arrest record",
+        "offences", "offenses")
+    whole = ("race", "faith", "fingerprint", "dna", "genetic")
 
 
 @name_recognizer
