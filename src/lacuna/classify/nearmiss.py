@@ -89,9 +89,9 @@ MAX_AGE = 125
 THING_SHARE = 0.3
 FLAG_PAIRS = (frozenset({"0", "1"}), frozenset({"yes", "no"}), frozenset({"y", "n"}),
               frozenset({"true", "false"}), frozenset({"t", "f"}))
-# a 0/1 gender code is still a gender; a yes/no trade union member or criminal record is the
-# special category itself
-FLAG_EXEMPT = frozenset({"gender", "special_category"})
+# a 0/1 gender code is still a gender (and a yes/no under a name whose "whether" is personal,
+# union_member, is the fact itself: NameRecognizer.whether_is_personal, never vetoed)
+FLAG_EXEMPT = frozenset({"gender"})
 PER_PERSON = frozenset({"email", "phone", "name", "address", "ssn", "national_id", "passport",
                         "drivers_license", "card_number", "username", "ip_address", "device_id",
                         "vin", "iban", "bank_account"})
@@ -120,7 +120,8 @@ def veto(
     half): a few customers' e-mail addresses repeated over many rows are still e-mail addresses.
     """
     rec = name.match.recognizer
-    if name.descriptor or sample is None or rec.kind.value not in ("pii", "financial"):
+    if (name.descriptor or sample is None or rec.kind.value not in ("pii", "financial")
+            or rec.whether_is_personal):
         return None
     pii_type = rec.pii_type or rec.kind.value
     rules = CONFIRMED_BY.get(pii_type, frozenset())

@@ -177,39 +177,103 @@ class Gender(PhraseRecognizer):
     phrases = ("gender", "sex", "gender identity")
 
 
-@name_recognizer
-class SpecialCategory(PhraseRecognizer):
+class _SpecialCategory(PhraseRecognizer):
     """GDPR's special categories (Art. 9: racial or ethnic origin, political opinions,
     religious or philosophical beliefs, trade union membership, genetic and biometric data,
-    sex life or sexual orientation) and criminal convictions (Art. 10). Health data is
-    ``phi`` (``health_data``)."""
+    sex life or sexual orientation) and criminal convictions (Art. 10), one ``pii_type`` each.
+    Health data is ``phi`` (``health_data``)."""
 
-    name, kind, pii_type, sensitivity = "special_category", PII, "special_category", HIGH
+    kind, sensitivity = PII, HIGH
     whether_is_personal = True
-    label = "a special category of personal data"
-    translations = (
-        "ethnie", "etnia", "etnicidad", "ethnische herkunft", "origine ethnique",
-        "herkunft ethnisch", "religione", "religión", "konfession", "religionszugehorigkeit",
-        "religionszugehörigkeit", "glaube", "confession religieuse", "culto", "gewerkschaft",
-        "gewerkschaftsmitglied", "syndicat", "sindicato", "sindacato", "vakbond",
-        "orientation sexuelle", "orientacion sexual", "orientación sexual",
-        "sexuelle orientierung", "orientamento sessuale", "parteizugehorigkeit",
-        "parteizugehörigkeit", "afiliacion politica", "opinion politique", "vorstrafen",
-        "casier judiciaire", "antecedentes penales", "casellario giudiziale", "strafregister",
-        "fingerabdruck", "empreinte digitale", "huella dactilar", "impronta digitale")
-    phrases = (
-        "ethnicity", "ethnic origin", "ethnic group", "ethnic background", "racial origin",
-        "race ethnicity", "religion", "religious belief", "religious affiliation",
-        "philosophical belief", "political opinion", "political opinions", "political party",
-        "political affiliation", "party affiliation", "party membership", "trade union",
-        "union member", "union membership", "sexual orientation", "sex life", "sexuality",
-        "biometric", "biometrics", "biometric data", "fingerprint image", "fingerprint template",
-        "fingerprint scan", "fingerprints", "face template", "facial image", "face encoding",
-        "iris scan", "retina scan", "voiceprint", "genetic data", "genotype", "dna sample",
-        "dna profile", "criminal record", "criminal records", "criminal conviction",
-        "criminal convictions", "criminal history", "convictions", "arrest record",
-        "offences", "offenses")
-    whole = ("race", "faith", "fingerprint", "dna", "genetic")
+
+
+@name_recognizer
+class Ethnicity(_SpecialCategory):
+    """Racial or ethnic origin."""
+
+    name = pii_type = "ethnicity"
+    label = "a racial or ethnic origin"
+    translations = ("ethnie", "etnia", "etnicidad", "ethnische herkunft", "origine ethnique",
+                    "herkunft ethnisch", "etnische afkomst")
+    phrases = ("ethnicity", "ethnic origin", "ethnic group", "ethnic background",
+               "racial origin", "race ethnicity", "hispanic origin")
+    whole = ("race", "hispanic")
+
+
+@name_recognizer
+class Religion(_SpecialCategory):
+    """Religious or philosophical beliefs."""
+
+    name = pii_type = "religion"
+    label = "a religious or philosophical belief"
+    translations = ("religione", "religión", "konfession", "religionszugehorigkeit",
+                    "religionszugehörigkeit", "confession religieuse", "geloof")
+    phrases = ("religion", "religious belief", "religious affiliation", "religiousness",
+               "philosophical belief")
+    whole = ("faith", "religious")
+
+
+@name_recognizer
+class PoliticalOpinion(_SpecialCategory):
+    """Political opinions and party affiliation."""
+
+    name = pii_type = "political_opinion"
+    label = "a political opinion"
+    translations = ("parteizugehorigkeit", "parteizugehörigkeit", "afiliacion politica",
+                    "afiliación política", "opinion politique")
+    phrases = ("political opinion", "political opinions", "political party",
+               "political affiliation", "party affiliation", "party membership",
+               "voting intention")
+
+
+@name_recognizer
+class TradeUnion(_SpecialCategory):
+    """Trade union membership."""
+
+    name = pii_type = "trade_union"
+    label = "a trade union membership"
+    translations = ("gewerkschaft", "gewerkschaftsmitglied", "syndicat", "sindicato",
+                    "sindacato", "vakbond")
+    phrases = ("trade union", "union member", "union membership")
+
+
+@name_recognizer
+class SexualOrientation(_SpecialCategory):
+    """Sex life or sexual orientation."""
+
+    name = pii_type = "sexual_orientation"
+    label = "a sexual orientation"
+    translations = ("orientation sexuelle", "orientacion sexual", "orientación sexual",
+                    "sexuelle orientierung", "orientamento sessuale")
+    phrases = ("sexual orientation", "sex life", "sexuality")
+
+
+@name_recognizer
+class Biometric(_SpecialCategory):
+    """Biometric and genetic data."""
+
+    name = pii_type = "biometric"
+    label = "biometric or genetic data"
+    translations = ("fingerabdruck", "empreinte digitale", "huella dactilar",
+                    "impronta digitale")
+    phrases = ("biometric", "biometrics", "biometric data", "fingerprint image",
+               "fingerprint template", "fingerprint scan", "fingerprints", "face template",
+               "facial image", "face encoding", "iris scan", "retina scan", "voiceprint",
+               "genetic data", "genotype", "dna sample", "dna profile")
+    whole = ("fingerprint", "dna", "genetic")
+
+
+@name_recognizer
+class CriminalRecord(_SpecialCategory):
+    """Criminal convictions and offences (GDPR Art. 10)."""
+
+    name = pii_type = "criminal_record"
+    label = "a criminal record"
+    translations = ("vorstrafen", "casier judiciaire", "antecedentes penales",
+                    "casellario giudiziale", "strafregister")
+    phrases = ("criminal record", "criminal records", "criminal conviction",
+               "criminal convictions", "criminal history", "convictions", "arrest record",
+               "offences", "offenses")
 
 
 @name_recognizer

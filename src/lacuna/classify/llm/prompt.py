@@ -22,7 +22,8 @@ PII_TYPES = ("email", "phone", "name", "address", "postal_code", "ssn", "nationa
              "passport", "drivers_license", "card_number", "dob", "age", "gender", "username",
              "ip_address", "device_id", "vin", "diagnosis", "medical_record_number",
              "prescription", "health_data", "bank_account", "iban", "swift_bic", "credential",
-             "special_category")
+             "ethnicity", "religion", "political_opinion", "trade_union", "sexual_orientation",
+             "biometric", "criminal_record")
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
