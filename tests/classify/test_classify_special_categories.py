@@ -39,9 +39,20 @@ def test_special_categories_are_personal(name, values, pii_type):
 
 @pytest.mark.parametrize(
     "name",
-    ["race_time", "race_name", "horse_race", "race_condition", "file_fingerprint",
-     "genetic_algorithm", "party_size", "denomination", "religion_count", "ethnicity_pct",
-     "union_all", "event_race_date"],
+    [
+        "race_time",
+        "race_name",
+        "horse_race",
+        "race_condition",
+        "file_fingerprint",
+        "genetic_algorithm",
+        "party_size",
+        "denomination",
+        "religion_count",
+        "ethnicity_pct",
+        "union_all",
+        "event_race_date",
+    ],
 )
 def test_names_that_only_sound_alike_stay_public(name):
     assert col(name, ["a", "b", "c"] * 10).classification is ColumnKind.PUBLIC

@@ -59,14 +59,13 @@ def test_visible_reads_text_as_shown():
     assert tokens.visible("Müller 王秀英") == "Müller 王秀英"
 
 
-def test_format_characters_cover_every_cf_character():
-    shown = tokens.FORMAT_CHARACTERS
-    missing = [
-        hex(i)
-        for i in range(sys.maxunicode + 1)
-        if unicodedata.category(chr(i)) == "Cf" and not shown.fullmatch(chr(i))
-    ]
-    assert missing == []
+def test_format_characters_are_dropped_and_every_digit_is_read():
+    cf = [chr(i) for i in range(sys.maxunicode + 1) if unicodedata.category(chr(i)) == "Cf"]
+    assert [hex(ord(c)) for c in cf if tokens.visible("a" + c + "b") != "ab"] == []
+    nd = [chr(i) for i in range(128, sys.maxunicode + 1) if unicodedata.category(chr(i)) == "Nd"]
+    wrong = [hex(ord(c)) for c in nd if tokens.visible(c) != str(unicodedata.decimal(c))]
+    assert wrong == []
+    assert tokens.visible("\ufdfa" * 100, 50) == tokens.visible("\ufdfa" * 100)[:50]
 
 
 @pytest.mark.parametrize(
@@ -190,3 +189,11 @@ def test_a_parquet_list_column_and_a_fullwidth_csv_read_from_files(tmp_path):
     for path in (lists, fullwidth):
         got = classify(str(path)).columns
         assert [(c.classification, c.pii_type) for c in got.values()] == [(ColumnKind.PII, "email")]
+
+
+def test_a_value_that_nfkc_lengthens_is_still_cut():
+    from lacuna.classify.scan import MAX_VALUE_CHARS, column_sample
+
+    sample = column_sample("c", pd.Series(["\ufdfa" * 5000, "٣" * 5000 + "\u200b" * 10]))
+    assert sample.lengths[1] == MAX_VALUE_CHARS
+    assert sample.values.to_pylist()[1] == "3" * MAX_VALUE_CHARS

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -329,17 +330,37 @@ def _python_pattern(pattern: str) -> re.Pattern[str] | None:
 
 
 def _visible(values: pa.Array) -> pa.Array:
-    """The values as they read (:func:`lacuna.classify.tokens.visible`): a zero-width space
-    inside an e-mail address, a fullwidth ``＠``, Arabic-Indic or fullwidth digits of a phone
-    number hide nothing from the patterns. Only values that are not ASCII are touched."""
+    """The values as they read (the rule of :func:`lacuna.classify.tokens.visible`, in Arrow):
+    a zero-width space inside an e-mail address, a fullwidth ``＠``, Arabic-Indic or fullwidth
+    digits of a phone number hide nothing from the patterns. ASCII samples cost one check."""
     if pc.all(pc.string_is_ascii(values)).as_py() is not False:
         return values
-    plain = [None if v is None or v.isascii() else visible(v) for v in values.to_pylist()]
-    if all(p is None for p in plain):
-        return values
-    merged = [p if p is not None else v for p, v in zip(plain, values.to_pylist(), strict=True)]
-    out = pa.array(merged, type=pa.string())
-    return pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(out, 0, MAX_VALUE_CHARS))
+    # NFKC in Python (its quick check makes it ~100x faster than Arrow's utf8proc here)
+    plain = pa.array([v if v is None or v.isascii() else _nfkc(v) for v in values.to_pylist()],
+                     type=pa.string())
+    plain = pc.replace_substring_regex(plain, r"\p{Cf}", "")
+    digits = pc.fill_null(pc.match_substring_regex(plain, r"[^\P{Nd}0-9]"), False)
+    if pc.any(digits).as_py():  # digits of other scripts: those values only, in Python
+        read = [visible(v) if other else v
+                for v, other in zip(plain.to_pylist(), digits.to_pylist(), strict=True)]
+        plain = pa.array(read, type=pa.string())
+    return pc.utf8_trim_whitespace(plain)
+
+
+def _nfkc(value: str, piece: int = 256) -> str:
+    """NFKC of ``value``'s first ``MAX_VALUE_CHARS`` characters, normalized piece by piece
+    until that many are out: NFKC can lengthen a value 18-fold (U+FDFA), and the rest would
+    be cut anyway."""
+    if unicodedata.is_normalized("NFKC", value):
+        return value
+    out, size = [], 0
+    for start in range(0, len(value), piece):
+        if size >= MAX_VALUE_CHARS:
+            break
+        part = unicodedata.normalize("NFKC", value[start : start + piece])
+        out.append(part)
+        size += len(part)
+    return "".join(out)[:MAX_VALUE_CHARS]
 
 
 def _distinct(values: pa.Array) -> tuple[pa.Array | None, pa.Array | None]:
