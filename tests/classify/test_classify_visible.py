@@ -197,3 +197,35 @@ def test_a_value_that_nfkc_lengthens_is_still_cut():
     sample = column_sample("c", pd.Series(["\ufdfa" * 5000, "٣" * 5000 + "\u200b" * 10]))
     assert sample.lengths[1] == MAX_VALUE_CHARS
     assert sample.values.to_pylist()[1] == "3" * MAX_VALUE_CHARS
+
+
+@pytest.mark.parametrize(
+    ("name", "pii_type"),
+    [
+        ("телефон", "phone"),
+        ("фамилия", "name"),
+        ("имя", "name"),
+        ("дата_рождения", "dob"),
+        ("электронная почта", "email"),
+        ("電話番号", "phone"),
+        ("メールアドレス", "email"),
+        ("氏名", "name"),
+        ("住所", "address"),
+        ("生年月日", "dob"),
+        ("手机号", "phone"),
+        ("邮箱", "email"),
+        ("地址", "address"),
+        ("이메일", "email"),
+        ("전화번호", "phone"),
+        ("이름", "name"),
+        ("الاسم", "name"),
+        ("هاتف", "phone"),
+    ],
+)
+def test_common_names_in_other_scripts_are_known(name, pii_type):
+    assert classify_columns([name], cascade=False)[name].pii_type == pii_type
+
+
+@pytest.mark.parametrize("name", ["имя_файла", "商品名", "名称", "数量", "статус", "город"])
+def test_other_script_names_of_things_stay_public(name):
+    assert col(["a", "b"], name).classification == ColumnKind.PUBLIC

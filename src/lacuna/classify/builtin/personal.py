@@ -22,7 +22,9 @@ class Email(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "email", PII, "email", HIGH, 0.95
     label = "an e-mail address"
-    translations = ("correo", "correo electronico", "correo electrónico", "email adresse",
+    translations = ("электронная почта", "эл почта", "邮箱", "电子邮件", "电子邮箱",
+                    "メールアドレス", "メール", "이메일", "البريد الإلكتروني",
+                    "correo", "correo electronico", "correo electrónico", "email adresse",
                     "e mail adresse", "mail adresse", "courriel", "adresse email",
                     "adresse mail", "adresse electronique", "posta elettronica",
                     "indirizzo email", "endereco email", "email adres", "emailadres",
@@ -37,7 +39,10 @@ class Phone(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "phone", PII, "phone", HIGH
     label = "a phone number"
-    translations = ("telefono", "teléfono", "telefon", "telefonnummer", "tel nr", "handy",
+    translations = ("телефон", "номер телефона", "моб телефон", "电话", "电话号码", "手机",
+                    "手机号", "手机号码", "電話番号", "電話", "携帯電話", "携帯番号", "전화번호",
+                    "휴대폰", "هاتف", "رقم الهاتف",
+                    "telefono", "teléfono", "telefon", "telefonnummer", "tel nr", "handy",
                     "handynummer", "mobilnummer", "rufnummer", "movil", "móvil", "celular",
                     "numero telefono", "num telefono", "no telefono", "numero de telefono",
                     "téléphone", "telephone", "numero de telephone", "portable", "cellulare",
@@ -145,7 +150,8 @@ class DateOfBirth(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "dob", PII, "dob", HIGH
     label = "a date of birth"
-    translations = ("geburtsdatum", "geburtstag", "geb datum", "fecha de nacimiento",
+    translations = ("дата рождения", "出生日期", "生日", "生年月日", "생년월일", "تاريخ الميلاد",
+                    "geburtsdatum", "geburtstag", "geb datum", "fecha de nacimiento",
                     "fecha nacimiento", "fec nac", "nacimiento", "date de naissance",
                     "date naissance", "naissance", "data di nascita", "data nascita",
                     "data de nascimento", "geboortedatum", "birth dt", "dt of birth", "dt birth",
@@ -282,7 +288,8 @@ class PersonName(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "name", PII, "name", HIGH
     label = "a person's name"
-    translations = ("vorname", "nachname", "familienname", "apellido", "apellidos",
+    translations = ("фамилия", "фио", "отчество", "姓名", "氏名", "이름", "성명",
+                    "vorname", "nachname", "familienname", "apellido", "apellidos",
                     "primer apellido", "segundo apellido", "nombre completo", "nombre cliente",
                     "nombre del cliente", "nombre y apellidos", "prenom", "prénom",
                     "nom de famille", "nom complet", "nom client", "cognome", "nome completo",
@@ -298,7 +305,7 @@ class PersonName(PhraseRecognizer):
                "account holder name", "recipient name", "sender name", "beneficiary name",
                "applicant name", "student name", "guardian name", "spouse name", "legal name")
     ambiguous = ("initials", "display name")
-    whole = ("name", "nombre", "nom", "nome", "naam", "nm")
+    whole = ("name", "nombre", "nom", "nome", "naam", "nm", "имя", "名前", "名字", "الاسم")
 
 
 @name_recognizer
@@ -321,7 +328,8 @@ class Address(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "address", PII, "address", HIGH, 0.85
     label = "a street address"
-    translations = ("direccion", "dirección", "domicilio", "calle", "anschrift", "adresse",
+    translations = ("адрес", "地址", "住址", "住所", "주소", "العنوان",
+                    "direccion", "dirección", "domicilio", "calle", "anschrift", "adresse",
                     "strasse", "straße", "wohnadresse", "adresse postale", "indirizzo",
                     "endereco", "endereço", "morada", "adres", "straat", "woonadres",
                     "addr 1", "addr 2", "addr line 1", "street addr", "st addr", "home addr",
