@@ -226,3 +226,50 @@ def test_a_trickling_endpoint_costs_the_budget_and_no_more(stand_in):
     with pytest.raises(LlmUnavailable, match="no answer within 300 ms"):
         client.complete_json([], {}, budget_s=0.3)
     assert time.perf_counter() - started < 1.5  # the whole answer would take over 15 s
+
+
+@pytest.mark.parametrize("confidence", [float("nan"), float("inf"), 7, -0.2, "0.99", True, None,
+                                        [0.9]])
+def test_a_confidence_off_the_schema_keeps_the_stricter_earlier_answer(confidence):
+    earlier = ColumnClass(classification=ColumnKind.PII, pii_type="phone",
+                          sensitivity=Sensitivity.HIGH, confidence=0.6)
+    col = ColumnInput("col_7", ColumnClass(confidence=0.65, layer=Layer.EMBEDDING), None,
+                      (earlier,))
+    answer = {**ANSWER, "classification": "public", "pii_type": None,
+              "confidence": confidence}
+    out = LlmLayer(settings("http://127.0.0.1:9/v1"))._answer(col, answer, 0.01)
+    assert (out.classification, out.pii_type) == (ColumnKind.PII, "phone")
+    assert out.evidence[-1].rule == "llm:unavailable"
+    assert "confidence" in out.reasoning
+
+
+@pytest.mark.parametrize("confidence", [0, 1, 0.0, 0.85])
+def test_a_confidence_in_the_schema_is_taken(confidence):
+    col = ColumnInput("col_7", ColumnClass(confidence=0.5), None)
+    out = LlmLayer(settings("http://127.0.0.1:9/v1"))._answer(
+        col, {**ANSWER, "confidence": confidence}, 0.01)
+    assert (out.layer, out.confidence) == (Layer.LLM, float(confidence))
+
+
+@pytest.mark.parametrize("pii_type", [["email"], 5, {"a": 1}, "x" * 10_000, "email\nforged",
+                                      "credit card"])
+def test_a_pii_type_off_the_schema_keeps_the_stricter_earlier_answer(pii_type):
+    earlier = ColumnClass(classification=ColumnKind.PII, pii_type="phone",
+                          sensitivity=Sensitivity.HIGH, confidence=0.6)
+    col = ColumnInput("col_7", ColumnClass(confidence=0.65, layer=Layer.EMBEDDING), None,
+                      (earlier,))
+    out = LlmLayer(settings("http://127.0.0.1:9/v1"))._answer(
+        col, {**ANSWER, "pii_type": pii_type}, 0.01)
+    assert (out.classification, out.pii_type) == (ColumnKind.PII, "phone")
+    assert out.evidence[-1].rule == "llm:unavailable"
+    assert "pii_type" in out.reasoning
+    assert len(out.reasoning) < 400
+
+
+@pytest.mark.parametrize(("pii_type", "kept"), [("email", "email"), ("none", None), (None, None),
+                                                ("", None)])
+def test_a_pii_type_in_the_schema_is_taken(pii_type, kept):
+    col = ColumnInput("col_7", ColumnClass(confidence=0.5), None)
+    out = LlmLayer(settings("http://127.0.0.1:9/v1"))._answer(
+        col, {**ANSWER, "pii_type": pii_type}, 0.01)
+    assert (out.layer, out.classification, out.pii_type) == (Layer.LLM, ColumnKind.PII, kept)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lacuna.classify import classify, people
+from lacuna.classify import classify, classify_columns, people
+from lacuna.model import ColumnKind
 
 
 def _column(values: list[object], name: str = "x") -> tuple[str, str | None, tuple[str, ...]]:
@@ -116,3 +117,11 @@ def test_a_registered_name_list_extends_the_lookups():
         name_lists.register("test-invented")(
             lambda: NameList(given=frozenset({"zorvath"}), family=frozenset({"quillindra"})))
     assert people.name_strength("Zorvath Quillindra") == people.STRONG
+
+
+@pytest.mark.parametrize("word", ["unknown", "Unknown", "UNKNOWN", "anonymous", "unbekannt"])
+def test_placeholders_for_a_missing_value_are_not_names(word):
+    c = classify_columns(["x"], {"x": [word] * 30}, cascade=False)["x"]
+    assert c.classification is ColumnKind.PUBLIC, c.reasoning
+    assert classify_columns(["phone"], {"phone": [word] * 30 + ["+1 415 555 0100"]},
+                            cascade=False)["phone"].pii_type == "phone"

@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from lacuna.classify import classify, classify_columns, classify_frame, classify_path
 from lacuna.config import ClassificationConfig
@@ -66,3 +67,18 @@ def test_classify_path_includes_terms_in_the_path():
 
 def test_mapping_keys_need_not_be_strings():
     assert classify({1: ["ada@example.org"] * 3}).columns["1"].pii_type == "email"
+
+
+@pytest.mark.parametrize(("value", "found"), [
+    ("Falcon2024 roadmap", True), ("2024falcon", True), ("see ProjectFalcon deck", True),
+    ("FalconForecast.xlsx", True), ("q3-FALCON", True), ("FALCON_Q3", True),
+    ("F\u200balcon", True), ("Ｆａｌｃｏｎ", True),
+    ("falconry club", False), ("Falconry", False), ("unfalcon", False), ("theFalconry", False),
+])
+def test_term_in_values_is_found_where_a_name_would_find_it(value, found):
+    config = ClassificationConfig(sensitive_terms=["Falcon"])
+    c = classify_frame(pd.DataFrame({"memo": [value, "lunch"] * 5}), config=config,
+                       cascade=False)
+    assert (c.tier is Tier.PROPRIETARY) is found
+    named = classify([value.replace(" ", "_")], config=config)  # the same rule as a name
+    assert (named.tier is Tier.PROPRIETARY) is found

@@ -150,3 +150,33 @@ def test_explain_shows_the_near_miss(tmp_path, monkeypatch):
     assert "email: public" in out
     assert "✗ near miss: looked like an e-mail address, but every sampled value is a no/yes" in out
     assert "✗ near miss: looked like a payment card number" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "kind"),
+    [
+        ("bank_account", ["12345678", "87654321"] * 15, FIN),  # two customers' accounts
+        ("bank_account", [12345678, 87654321] * 15, FIN),
+        ("ssn", ["536 22 1234", "536 22 4321"] * 15, PII),  # a format the validator misses
+        ("username", ["ada.l", "alan_t", "grace.h"] * 10, PII),  # three admins in a log
+        ("username", ["alice", "bob", "carol"] * 10, PII),
+        ("passport", ["X1234567", "Y7654321", "Z1111111"] * 10, PII),
+    ],
+)
+def test_a_few_per_person_values_repeated_are_not_categories(name, values, kind):
+    c = col(name, values)
+    assert c.classification is kind, c.reasoning
+    assert not vetoed(c)
+    shown = {str(v) for v in values}
+    assert not any(v in c.reasoning for v in shown), c.reasoning  # no value quoted
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [("email", ["yes", "no", "maybe"] * 10), ("phone", ["home", "work", "mobile"] * 10),
+     ("iban", ["none", "pending"] * 15)],
+)
+def test_word_categories_still_veto(name, values):
+    c = col(name, values)
+    assert c.classification is PUBLIC, c.reasoning
+    assert "distinct categories" in vetoed(c)[0].detail

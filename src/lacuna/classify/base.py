@@ -75,6 +75,10 @@ class NameRecognizer(ABC):
     label: ClassVar[str]  # what the column holds, for reasoning: "an e-mail address"
     score: ClassVar[float] = 0.9
     generic: ClassVar[bool] = False  # "id", "key": loses to a sensitive match in the same name
+    # Whether a person has it is the sensitive fact itself (has_criminal_record,
+    # is_union_member, pregnancy_status): "has"/"is" and a flag or status word do not make
+    # such a name a descriptor.
+    whether_is_personal: ClassVar[bool] = False
 
     @abstractmethod
     def match(self, tokens: tuple[str, ...]) -> NameMatch | None:

@@ -21,9 +21,10 @@ from lacuna.classify.base import validator
 # Tried in order for numbers written without a country code. NANP (US) covers Canada as well.
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU", "BR")
 
+# Letters and digits of any script too (RFC 6531 addresses, IDN domains: jörg@müller.de)
 _EMAIL = re.compile(
-    r"(?P<local>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
-    r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+    r"(?P<local>[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*)"
+    r"@(?P<domain>(?:[^\W_](?:[^\W_]|-){0,62}(?<!-)\.)+[^\W\d_]{2,63})"
 )
 _NON_DIGITS = re.compile(r"[^0-9]")
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}$", re.IGNORECASE)

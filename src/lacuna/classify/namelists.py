@@ -93,6 +93,12 @@ _KINDS = (("first_name", "given"), ("first_romanized_name", "given"), ("middle_n
           ("suffix", "suffixes"))
 
 
+# Words a form puts where a value is missing; Faker's en lists hold "Unknown" among given
+# names (a column of "unknown" was pii/name)
+PLACEHOLDERS = ("unknown", "anonymous", "nobody", "unbekannt", "inconnu", "desconocido",
+                "sconosciuto", "onbekend", "desconhecido")
+
+
 @name_lists.register("faker")
 def _faker() -> NameList:
     return faker_names()
@@ -124,6 +130,7 @@ def faker_names(leave_out: frozenset[str] = frozenset()) -> NameList:
         things.extend(_words(getattr(provider, "all_colors", None)))
     for provider in _providers(lorem):
         things.extend(_words(getattr(provider, "word_list", None)))
+    things.extend(PLACEHOLDERS)
     return NameList(given=_folded(found["given"]), family=_folded(found["family"]),
                     titles=_folded(found["titles"]), suffixes=_folded(found["suffixes"]),
                     things=_folded(things))

@@ -37,6 +37,11 @@ META_SUFFIX = frozenset({
     "expiration", "exp", "bucket", "group", "band", "range", "bracket",
 })
 META_PREFIX = frozenset({"has", "is", "num", "n", "count", "cnt", "no"})
+# Words that ask whether, not what: no descriptor for a recognizer whose "whether" is personal
+# (NameRecognizer.whether_is_personal).
+WHETHER = frozenset({"has", "is", "flag", "status", "present", "exists", "confirmed",
+                     "verified", "valid", "validated", "missing", "available", "consent", "opt",
+                     "optin"})
 # Qualifier words anywhere outside the match: the column is a statistic or a band of the
 # personal value, not the value of one person ("Age65Plus", "piecesOfMailPerCap", "Age2IQ",
 # "median_age"). Not for financial matches: a median income is still an amount of money.
@@ -177,10 +182,11 @@ def _better(a: NameMatch, b: NameMatch) -> bool:
 def _descriptor(tokens: tuple[str, ...], match: NameMatch) -> str | None:
     if match.recognizer.kind is ColumnKind.PUBLIC:
         return None
+    whether = WHETHER if match.recognizer.whether_is_personal else frozenset()
     for token in tokens[match.end :]:
-        if token in META_SUFFIX:
+        if token in META_SUFFIX and token not in whether:
             return token
-    if match.start > 0 and tokens[0] in META_PREFIX:
+    if match.start > 0 and tokens[0] in META_PREFIX and tokens[0] not in whether:
         return tokens[0]
     if match.recognizer.kind is not ColumnKind.FINANCIAL:
         for token in (*tokens[: match.start], *tokens[match.end :]):

@@ -59,7 +59,8 @@ def near_miss(
 #    not the thing itself. Gender may be coded 0/1, so it is exempt.
 # 2. categories: at least ``MIN_VALUES`` values but at most ``MAX_CATEGORIES`` distinct ones,
 #    for types where every person has their own value and a validator says what a valid one
-#    is (e-mail, phone, card, ...; not names and addresses, see ``FUZZY``).
+#    is (e-mail, phone, card, ...; not names and addresses, see ``FUZZY``, nor usernames),
+#    when the values are words (``_CATEGORY``).
 # 3. numbers: decimal numbers, or whole numbers too short for the type (``cell`` = 1..4 is not
 #    a phone number, ``Cc7`` = 0/1 not a card number); names, e-mails, usernames, IP addresses
 #    are never bare numbers.
@@ -79,11 +80,18 @@ CONFIRMED_SHARE = 0.5
 # orders table stay names. They are vetoed only by their own rules (things, codes).
 FUZZY = frozenset({"name", "address"})
 MAX_CATEGORIES = 5
+# Categories are words (yes/no/maybe, north_east, home/work): a value with a digit or other
+# punctuation (12345678, 536 22 1234, ada.l) may be one person's own, repeated over rows.
+_CATEGORY = re.compile(r"[^\W\d_]+(?:[ _/-][^\W\d_]+)*")
+# Per-person values that are words themselves: a few distinct usernames are a few users.
+WORD_VALUES = frozenset({"username"})
 MAX_AGE = 125
 THING_SHARE = 0.3
 FLAG_PAIRS = (frozenset({"0", "1"}), frozenset({"yes", "no"}), frozenset({"y", "n"}),
               frozenset({"true", "false"}), frozenset({"t", "f"}))
-FLAG_EXEMPT = frozenset({"gender"})  # a 0/1 gender code is still a gender
+# a 0/1 gender code is still a gender (and a yes/no under a name whose "whether" is personal,
+# union_member, is the fact itself: NameRecognizer.whether_is_personal, never vetoed)
+FLAG_EXEMPT = frozenset({"gender"})
 PER_PERSON = frozenset({"email", "phone", "name", "address", "ssn", "national_id", "passport",
                         "drivers_license", "card_number", "username", "ip_address", "device_id",
                         "vin", "iban", "bank_account"})
@@ -112,7 +120,8 @@ def veto(
     half): a few customers' e-mail addresses repeated over many rows are still e-mail addresses.
     """
     rec = name.match.recognizer
-    if name.descriptor or sample is None or rec.kind.value not in ("pii", "financial"):
+    if (name.descriptor or sample is None or rec.kind.value not in ("pii", "financial")
+            or rec.whether_is_personal):
         return None
     pii_type = rec.pii_type or rec.kind.value
     rules = CONFIRMED_BY.get(pii_type, frozenset())
@@ -143,8 +152,9 @@ def _why_not(pii_type: str, sample: ColumnSample) -> str | None:
         return f"every sampled value is a {shown} flag: the column says whether, not what"
     if pii_type == "financial":
         return None
-    if (pii_type in PER_PERSON and pii_type not in FUZZY and n >= MIN_VALUES
-            and len(distinct) <= MAX_CATEGORIES):
+    if (pii_type in PER_PERSON and pii_type not in FUZZY | WORD_VALUES and n >= MIN_VALUES
+            and len(distinct) <= MAX_CATEGORIES
+            and all(_CATEGORY.fullmatch(v) for v in distinct)):
         return (f"{n} sampled values hold only {len(distinct)} distinct categories "
                 f"({', '.join(sorted(distinct)[:MAX_CATEGORIES])})")
     numeric = sample.from_integers

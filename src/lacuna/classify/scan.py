@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,12 +41,14 @@ import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
+from lacuna.classify.tokens import visible
 
 MAX_VALUE_CHARS = 2048
 # A value holding one of these is searched as free text: words, and values joined into one
 # (``",".join(emails)``, ``"a@x.org;b@y.org"``, ``"email=a@x.org"``, ``"<a@x.org>"``), whose
 # pieces a whole-value pattern does not match. RE2 syntax.
 TEXT_SEPARATORS = r"[\s,;|<>\"=:]"
+QUOTES = "\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb"  # trimmed from both ends of a value
 TEXT_MIN_HITS = 2  # free text: a column holds X when >= 2 sampled values contain a valid X ...
 TEXT_MIN_RATIO = 0.05  # ... or when >= 5% of them do (one hit in a 3-row sample counts)
 DISTINCT_MIN_VALUES = 256  # fewer values: patterns over them directly
@@ -228,6 +231,9 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
         values = pc.utf8_trim_whitespace(values)
     else:  # object, categorical, mixed: stringify scalars only, each cut short
         values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())
+    values = _visible(values)
+    # quoted again by an export ('"Ada Lovelace"', "'Alan Turing'"): the value is inside
+    values = pc.utf8_trim_whitespace(pc.utf8_trim(values, characters=QUOTES))
     values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
     values = pc.drop_null(values)
     text = values[:0] if from_integers else pc.filter(
@@ -323,6 +329,40 @@ def _python_pattern(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
+def _visible(values: pa.Array) -> pa.Array:
+    """The values as they read (the rule of :func:`lacuna.classify.tokens.visible`, in Arrow):
+    a zero-width space inside an e-mail address, a fullwidth ``＠``, Arabic-Indic or fullwidth
+    digits of a phone number hide nothing from the patterns. ASCII samples cost one check."""
+    if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+        return values
+    # NFKC in Python (its quick check makes it ~100x faster than Arrow's utf8proc here)
+    plain = pa.array([v if v is None or v.isascii() else _nfkc(v) for v in values.to_pylist()],
+                     type=pa.string())
+    plain = pc.replace_substring_regex(plain, r"\p{Cf}", "")
+    digits = pc.fill_null(pc.match_substring_regex(plain, r"[^\P{Nd}0-9]"), False)
+    if pc.any(digits).as_py():  # digits of other scripts: those values only, in Python
+        read = [visible(v) if other else v
+                for v, other in zip(plain.to_pylist(), digits.to_pylist(), strict=True)]
+        plain = pa.array(read, type=pa.string())
+    return pc.utf8_trim_whitespace(plain)
+
+
+def _nfkc(value: str, piece: int = 256) -> str:
+    """NFKC of ``value``'s first ``MAX_VALUE_CHARS`` characters, normalized piece by piece
+    until that many are out: NFKC can lengthen a value 18-fold (U+FDFA), and the rest would
+    be cut anyway."""
+    if unicodedata.is_normalized("NFKC", value):
+        return value
+    out, size = [], 0
+    for start in range(0, len(value), piece):
+        if size >= MAX_VALUE_CHARS:
+            break
+        part = unicodedata.normalize("NFKC", value[start : start + piece])
+        out.append(part)
+        size += len(part)
+    return "".join(out)[:MAX_VALUE_CHARS]
+
+
 def _distinct(values: pa.Array) -> tuple[pa.Array | None, pa.Array | None]:
     """The distinct values and each value's position among them, when at most a quarter of
     the values are distinct (else running the patterns over all of them is as cheap)."""
@@ -389,7 +429,15 @@ def _missing(value: Any) -> bool:
         return False
 
 
+_CONTAINERS = (list, tuple, set, frozenset, dict, np.ndarray)
+_MAX_PARTS = 256  # scalars read out of one nested value
+
+
 def _as_text(value: Any) -> str | None:
+    if isinstance(value, _CONTAINERS):
+        return _nested_text(value)
+    if isinstance(value, bytes):
+        value = value[:MAX_VALUE_CHARS * 4].decode("utf-8", "replace")
     if isinstance(value, str):
         text = value[:MAX_VALUE_CHARS].strip()
         # Lone surrogates (from bad decoding) cannot become UTF-8: replace them, keep the rest.
@@ -399,6 +447,29 @@ def _as_text(value: Any) -> str | None:
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return str(int(value)) if value.adjusted() < MAX_VALUE_CHARS else None
     return None  # containers, bytes, floats, dates: nothing a pattern here is about
+
+
+def _nested_text(value: Any) -> str | None:
+    """The scalars of a nested value (a list of addresses, a dict parsed from JSON, an Arrow
+    list or struct, a NumPy array from a Parquet list column) joined by ``", "``, so they are
+    searched as free text; at most ``_MAX_PARTS`` scalars and ``MAX_VALUE_CHARS`` characters."""
+    parts: list[str] = []
+    size = 0
+    stack: list[Any] = [value]
+    while stack and len(parts) < _MAX_PARTS and size < MAX_VALUE_CHARS:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(reversed(list(item.values())[:_MAX_PARTS]))
+        elif isinstance(item, np.ndarray):
+            stack.extend(reversed(item.ravel()[:_MAX_PARTS].tolist()))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item[:_MAX_PARTS]))
+        elif isinstance(item, (set, frozenset)):
+            stack.extend(sorted(map(str, item))[:_MAX_PARTS])
+        elif item is not None and (text := _as_text(item)):
+            parts.append(text)
+            size += len(text) + 2
+    return ", ".join(parts)[:MAX_VALUE_CHARS] or None
 
 
 @functools.cache

@@ -72,9 +72,18 @@ def compile_terms(terms: tuple[SensitiveTerm, ...]) -> tuple[CompiledTerm, ...]:
     for term in terms:
         tokens = tokenize(term.term)
         if tokens:
-            body = "[^0-9a-z]*".join(re.escape(t) for t in tokens)
-            out.append(CompiledTerm(term, tokens, f"(?i)(?:^|[^0-9a-z]){body}(?:[^0-9a-z]|$)"))
+            out.append(CompiledTerm(term, tokens, _value_pattern(tokens)))
     return tuple(out)
+
+
+def _value_pattern(tokens: tuple[str, ...]) -> str:
+    """An RE2 pattern finding ``tokens`` in a value where :func:`tokenize` would find them:
+    in any case between non-letters (``Falcon2024``, ``q3-FALCON``), or capitalized after
+    anything and before a non-lower-case letter (``ProjectFalcon``, ``FalconForecast``);
+    never inside a longer word (``falconry``)."""
+    anycase = "[^0-9a-z]*".join(re.escape(t) for t in tokens)
+    capital = "[^0-9A-Za-z]*".join(re.escape(t[:1].upper() + t[1:]) for t in tokens)
+    return f"(?i:(?:^|\\PL){anycase}(?:\\PL|$))|{capital}(?:[^\\p{{Ll}}]|$)"
 
 
 @lru_cache(maxsize=64)

@@ -65,6 +65,7 @@ class HealthData(PhraseRecognizer):
     """Other clinical facts about a person."""
 
     name, kind, pii_type, sensitivity = "health", PHI, "health_data", HIGH
+    whether_is_personal = True
     label = "health data"
     translations = ("blutgruppe", "grupo sanguineo", "groupe sanguin", "alergias", "allergien",
                     "tratamiento", "behandlung", "traitement", "lab value", "test result")

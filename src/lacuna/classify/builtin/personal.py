@@ -22,7 +22,9 @@ class Email(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "email", PII, "email", HIGH, 0.95
     label = "an e-mail address"
-    translations = ("correo", "correo electronico", "correo electrónico", "email adresse",
+    translations = ("электронная почта", "эл почта", "邮箱", "电子邮件", "电子邮箱",
+                    "メールアドレス", "メール", "이메일", "البريد الإلكتروني",
+                    "correo", "correo electronico", "correo electrónico", "email adresse",
                     "e mail adresse", "mail adresse", "courriel", "adresse email",
                     "adresse mail", "adresse electronique", "posta elettronica",
                     "indirizzo email", "endereco email", "email adres", "emailadres",
@@ -37,7 +39,10 @@ class Phone(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "phone", PII, "phone", HIGH
     label = "a phone number"
-    translations = ("telefono", "teléfono", "telefon", "telefonnummer", "tel nr", "handy",
+    translations = ("телефон", "номер телефона", "моб телефон", "电话", "电话号码", "手机",
+                    "手机号", "手机号码", "電話番号", "電話", "携帯電話", "携帯番号", "전화번호",
+                    "휴대폰", "هاتف", "رقم الهاتف",
+                    "telefono", "teléfono", "telefon", "telefonnummer", "tel nr", "handy",
                     "handynummer", "mobilnummer", "rufnummer", "movil", "móvil", "celular",
                     "numero telefono", "num telefono", "no telefono", "numero de telefono",
                     "téléphone", "telephone", "numero de telephone", "portable", "cellulare",
@@ -78,7 +83,8 @@ class NationalId(PhraseRecognizer):
                "national insurance number", "ni number", "nino", "tax id", "taxpayer id",
                "tax identification number", "identity number", "id card number",
                "personal id number", "personnummer", "aadhaar", "aadhar", "nric", "bsn",
-               "cpf", "pesel", "citizen id")
+               "cpf", "pesel", "citizen id", "nhs number", "nhs no", "chi number",
+               "medicare number")
     ambiguous = ("tin", "nin", "sin")
 
 
@@ -144,7 +150,8 @@ class DateOfBirth(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "dob", PII, "dob", HIGH
     label = "a date of birth"
-    translations = ("geburtsdatum", "geburtstag", "geb datum", "fecha de nacimiento",
+    translations = ("дата рождения", "出生日期", "生日", "生年月日", "생년월일", "تاريخ الميلاد",
+                    "geburtsdatum", "geburtstag", "geb datum", "fecha de nacimiento",
                     "fecha nacimiento", "fec nac", "nacimiento", "date de naissance",
                     "date naissance", "naissance", "data di nascita", "data nascita",
                     "data de nascimento", "geboortedatum", "birth dt", "dt of birth", "dt birth",
@@ -176,13 +183,113 @@ class Gender(PhraseRecognizer):
     phrases = ("gender", "sex", "gender identity")
 
 
+class _SpecialCategory(PhraseRecognizer):
+    """GDPR's special categories (Art. 9: racial or ethnic origin, political opinions,
+    religious or philosophical beliefs, trade union membership, genetic and biometric data,
+    sex life or sexual orientation) and criminal convictions (Art. 10), one ``pii_type`` each.
+    Health data is ``phi`` (``health_data``)."""
+
+    kind, sensitivity = PII, HIGH
+    whether_is_personal = True
+
+
+@name_recognizer
+class Ethnicity(_SpecialCategory):
+    """Racial or ethnic origin."""
+
+    name = pii_type = "ethnicity"
+    label = "a racial or ethnic origin"
+    translations = ("ethnie", "etnia", "etnicidad", "ethnische herkunft", "origine ethnique",
+                    "herkunft ethnisch", "etnische afkomst")
+    phrases = ("ethnicity", "ethnic origin", "ethnic group", "ethnic background",
+               "racial origin", "race ethnicity", "hispanic origin")
+    whole = ("race", "hispanic")
+
+
+@name_recognizer
+class Religion(_SpecialCategory):
+    """Religious or philosophical beliefs."""
+
+    name = pii_type = "religion"
+    label = "a religious or philosophical belief"
+    translations = ("religione", "religión", "konfession", "religionszugehorigkeit",
+                    "religionszugehörigkeit", "confession religieuse", "geloof")
+    phrases = ("religion", "religious belief", "religious affiliation", "religiousness",
+               "philosophical belief")
+    whole = ("faith", "religious")
+
+
+@name_recognizer
+class PoliticalOpinion(_SpecialCategory):
+    """Political opinions and party affiliation."""
+
+    name = pii_type = "political_opinion"
+    label = "a political opinion"
+    translations = ("parteizugehorigkeit", "parteizugehörigkeit", "afiliacion politica",
+                    "afiliación política", "opinion politique")
+    phrases = ("political opinion", "political opinions", "political party",
+               "political affiliation", "party affiliation", "party membership",
+               "voting intention")
+
+
+@name_recognizer
+class TradeUnion(_SpecialCategory):
+    """Trade union membership."""
+
+    name = pii_type = "trade_union"
+    label = "a trade union membership"
+    translations = ("gewerkschaft", "gewerkschaftsmitglied", "syndicat", "sindicato",
+                    "sindacato", "vakbond")
+    phrases = ("trade union", "union member", "union membership")
+
+
+@name_recognizer
+class SexualOrientation(_SpecialCategory):
+    """Sex life or sexual orientation."""
+
+    name = pii_type = "sexual_orientation"
+    label = "a sexual orientation"
+    translations = ("orientation sexuelle", "orientacion sexual", "orientación sexual",
+                    "sexuelle orientierung", "orientamento sessuale")
+    phrases = ("sexual orientation", "sex life", "sexuality")
+
+
+@name_recognizer
+class Biometric(_SpecialCategory):
+    """Biometric and genetic data."""
+
+    name = pii_type = "biometric"
+    label = "biometric or genetic data"
+    translations = ("fingerabdruck", "empreinte digitale", "huella dactilar",
+                    "impronta digitale")
+    phrases = ("biometric", "biometrics", "biometric data", "fingerprint image",
+               "fingerprint template", "fingerprint scan", "fingerprints", "face template",
+               "facial image", "face encoding", "iris scan", "retina scan", "voiceprint",
+               "genetic data", "genotype", "dna sample", "dna profile")
+    whole = ("fingerprint", "dna", "genetic")
+
+
+@name_recognizer
+class CriminalRecord(_SpecialCategory):
+    """Criminal convictions and offences (GDPR Art. 10)."""
+
+    name = pii_type = "criminal_record"
+    label = "a criminal record"
+    translations = ("vorstrafen", "casier judiciaire", "antecedentes penales",
+                    "casellario giudiziale", "strafregister")
+    phrases = ("criminal record", "criminal records", "criminal conviction",
+               "criminal convictions", "criminal history", "convictions", "arrest record",
+               "offences", "offenses")
+
+
 @name_recognizer
 class PersonName(PhraseRecognizer):
     """People's names. A bare ``name`` counts only when it is the whole column name."""
 
     name, kind, pii_type, sensitivity = "name", PII, "name", HIGH
     label = "a person's name"
-    translations = ("vorname", "nachname", "familienname", "apellido", "apellidos",
+    translations = ("фамилия", "фио", "отчество", "姓名", "氏名", "이름", "성명",
+                    "vorname", "nachname", "familienname", "apellido", "apellidos",
                     "primer apellido", "segundo apellido", "nombre completo", "nombre cliente",
                     "nombre del cliente", "nombre y apellidos", "prenom", "prénom",
                     "nom de famille", "nom complet", "nom client", "cognome", "nome completo",
@@ -198,7 +305,7 @@ class PersonName(PhraseRecognizer):
                "account holder name", "recipient name", "sender name", "beneficiary name",
                "applicant name", "student name", "guardian name", "spouse name", "legal name")
     ambiguous = ("initials", "display name")
-    whole = ("name", "nombre", "nom", "nome", "naam", "nm")
+    whole = ("name", "nombre", "nom", "nome", "naam", "nm", "имя", "名前", "名字", "الاسم")
 
 
 @name_recognizer
@@ -221,7 +328,8 @@ class Address(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "address", PII, "address", HIGH, 0.85
     label = "a street address"
-    translations = ("direccion", "dirección", "domicilio", "calle", "anschrift", "adresse",
+    translations = ("адрес", "地址", "住址", "住所", "주소", "العنوان",
+                    "direccion", "dirección", "domicilio", "calle", "anschrift", "adresse",
                     "strasse", "straße", "wohnadresse", "adresse postale", "indirizzo",
                     "endereco", "endereço", "morada", "adres", "straat", "woonadres",
                     "addr 1", "addr 2", "addr line 1", "street addr", "st addr", "home addr",

@@ -74,10 +74,21 @@ class LlmLayer(CascadeLayer):
         try:
             kind = ColumnKind.parse(answer["classification"])
             sensitivity = Sensitivity.parse(answer.get("sensitivity", "medium"))
-            confidence = float(answer.get("confidence", 0.5))
+            confidence = answer.get("confidence", 0.5)
+            # a number in [0, 1]: NaN (min/max would make it 1.0), 7, "0.9" or true are
+            # answers off the schema, not a certainty to trust
+            if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not (
+                    0.0 <= confidence <= 1.0):
+                msg = f"confidence {confidence!r} is not a number from 0 to 1"
+                raise ValueError(msg)
+            confidence = float(confidence)
+            pii_type = answer.get("pii_type")
+            if pii_type is not None and pii_type not in (*prompt.PII_TYPES, "none", ""):
+                # a list, a number, a paragraph: it would be the column's pii_type in records
+                msg = f"pii_type {str(pii_type)[:40]!r} is not one of the schema's types"
+                raise ValueError(msg)
         except (KeyError, TypeError, ValueError, Exception) as exc:  # ConfigError from parse
             return unavailable(column, f"the answer does not follow the schema ({exc})")
-        pii_type = answer.get("pii_type")
         if pii_type in (None, "", "none") or kind not in (ColumnKind.PII, ColumnKind.PHI,
                                                           ColumnKind.FINANCIAL):
             pii_type = None

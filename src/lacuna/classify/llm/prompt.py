@@ -21,7 +21,9 @@ MAX_CONTEXT = 20
 PII_TYPES = ("email", "phone", "name", "address", "postal_code", "ssn", "national_id",
              "passport", "drivers_license", "card_number", "dob", "age", "gender", "username",
              "ip_address", "device_id", "vin", "diagnosis", "medical_record_number",
-             "prescription", "health_data", "bank_account", "iban", "swift_bic", "credential")
+             "prescription", "health_data", "bank_account", "iban", "swift_bic", "credential",
+             "ethnicity", "religion", "political_opinion", "trade_union", "sexual_orientation",
+             "biometric", "criminal_record")
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -1,0 +1,231 @@
+"""Values and names read as they look: invisible characters, compatibility forms, digits of
+other scripts, Latin look-alike letters and nested values hide nothing from layer 1."""
+
+import sys
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from lacuna.classify import classify_columns, classify_frame, tokens
+from lacuna.classify.checks import is_email
+from lacuna.classify.tokens import tokenize
+from lacuna.model import ColumnKind
+
+EMAILS = [f"user{i}@example.com" for i in range(40)]
+
+
+def col(values, name="c1"):
+    return classify_columns([name], {name: values}, cascade=False)[name]
+
+
+@pytest.mark.parametrize(
+    ("values", "pii_type"),
+    [
+        ([e.replace("@", "\u200b@") for e in EMAILS], "email"),  # zero-width space
+        ([e.replace("@", "\u2060@\u200d") for e in EMAILS], "email"),  # word joiner, ZWJ
+        ([e.replace("@", "＠") for e in EMAILS], "email"),  # fullwidth at sign
+        (["\u202e" + e for e in EMAILS], "email"),  # a direction mark in front
+        (["+44 ٢٠ ٧٩٤٦ ٠٩٥٨", "+49 ٣٠ ١٢٣٤٥٦٧"] * 10, "phone"),  # Arabic-Indic digits
+        (["＋４４ ２０ ７９４６ ０９５８"] * 10, "phone"),  # fullwidth
+        (["１２３-４５-６７８９", "078-05-１１２０"] * 10, "ssn"),
+        (["DE89\u00ad3704\u00ad0044\u00ad0532\u00ad0130\u00ad00"] * 10, "iban"),  # soft hyphens
+    ],
+)
+def test_invisible_and_compatibility_characters_hide_nothing(values, pii_type):
+    got = col(values)
+    assert got.classification != ColumnKind.PUBLIC
+    assert got.pii_type == pii_type
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["١٢", "٣٤", "٥٦", "٧"] * 10,  # small quantities in Arabic-Indic digits
+        ["東京タワー", "ｶﾀｶﾅ", "大阪城", "富士山"] * 10,  # places, halfwidth katakana
+        ["ＡＢＣ", "ｘｙｚ", "status\u200bok"] * 10,
+        ["٢٠٢٤", "١٩٩٩"] * 10,  # years
+    ],
+)
+def test_other_scripts_stay_public(values):
+    assert col(values).classification == ColumnKind.PUBLIC
+
+
+def test_visible_reads_text_as_shown():
+    assert tokens.visible("ｕｓｅｒ\u200b＠example.com") == "user@example.com"
+    assert tokens.visible("٠٧٩١١ ۱۲ १२") == "07911 12 12"
+    assert tokens.visible("Müller 王秀英") == "Müller 王秀英"
+
+
+def test_format_characters_are_dropped_and_every_digit_is_read():
+    cf = [chr(i) for i in range(sys.maxunicode + 1) if unicodedata.category(chr(i)) == "Cf"]
+    assert [hex(ord(c)) for c in cf if tokens.visible("a" + c + "b") != "ab"] == []
+    nd = [chr(i) for i in range(128, sys.maxunicode + 1) if unicodedata.category(chr(i)) == "Nd"]
+    wrong = [hex(ord(c)) for c in nd if tokens.visible(c) != str(unicodedata.decimal(c))]
+    assert wrong == []
+    assert tokens.visible("\ufdfa" * 100, 50) == tokens.visible("\ufdfa" * 100)[:50]
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda e: [e],
+        lambda e: (e, "x"),
+        lambda e: {"contact": {"email": e}},
+        lambda e: np.array([e, "y"], dtype=object),
+        lambda e: {e},
+    ],
+)
+def test_nested_values_are_read(wrap):
+    got = col(pd.Series([wrap(e) for e in EMAILS], dtype=object))
+    assert (got.classification, got.pii_type) == (ColumnKind.PII, "email")
+
+
+def test_arrow_lists_and_structs_are_read():
+    lists = pd.Series([[e, "n/a"] for e in EMAILS], dtype=pd.ArrowDtype(pa.list_(pa.string())))
+    structs = pd.Series(
+        [{"e": e, "n": 1} for e in EMAILS],
+        dtype=pd.ArrowDtype(pa.struct([("e", pa.string()), ("n", pa.int64())])),
+    )
+    out = classify_frame(pd.DataFrame({"c1": lists, "c2": structs}), cascade=False).columns
+    assert {(c.classification, c.pii_type) for c in out.values()} == {(ColumnKind.PII, "email")}
+
+
+def test_nested_public_values_stay_public_and_huge_ones_are_bounded():
+    colours = pd.Series([["red", "green"], {"a": "blue"}, ("x", 3), np.array([1, 2])] * 10)
+    assert col(colours).classification == ColumnKind.PUBLIC
+    huge = [list(range(1_000_000)), [["a"] * 10_000] * 100]
+    assert col(pd.Series(huge, dtype=object)).classification == ColumnKind.PUBLIC
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("еmail", ("email",)),  # Cyrillic е
+        ("рһоnе", ("phone",)),  # Cyrillic р, һ, о, е
+        ("ѕѕn", ("ssn",)),
+        ("customerΕmail", ("customer", "email")),  # Greek Ε keeps the case boundary
+        ("s\u200bsn", ("ssn",)),
+        ("ｃｕｓｔｏｍｅｒＥｍａｉｌ", ("customer", "email")),
+        ("date\u00adof\u00adbirth", ("dateofbirth",)),  # soft hyphens join, as they show
+        # genuine other-script words keep their letters
+        ("телефон", ("телефон",)),
+        ("straße_nr", ("straße", "nr")),
+        ("氏名", ("氏名",)),
+        ("сорт_товара", ("сорт", "товара")),
+    ],
+)
+def test_names_are_read_as_they_look(name, words):
+    assert tokenize(name) == words
+
+
+@pytest.mark.parametrize(
+    "name", ["еmail", "рһоnе", "ѕѕn", "e\u200bmail_аddress", "ＳＳＮ", "date\u00adof\u00adbirth"]
+)
+def test_lookalike_names_are_not_public(name):
+    assert col(["a", "b", "c"], name).classification == ColumnKind.PII
+
+
+@pytest.mark.parametrize("name", ["ѕtаtuѕ", "сreated_аt", "ｑｕａｎｔｉｔｙ"])
+def test_lookalike_public_names_stay_public(name):
+    got = col(["a", "b", "c"], name)
+    assert got.classification == ColumnKind.PUBLIC
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("jörg.müller@müller.de", True),
+        ("иван@почта.рф", True),
+        ("ada@example.org", True),
+        ("a..b@example.org", False),
+        ("a@-x.org", False),
+        ("a@x-.org", False),
+        ("a@x_y.org", False),
+        ("x@y.c0m", False),
+        ("a@b", False),
+        ("a@" + "a" * 63 + ".org", True),
+        ("a@" + "a" * 64 + ".org", False),
+    ],
+)
+def test_internationalised_addresses(value, ok):
+    assert is_email(value) is ok
+
+
+def test_a_column_of_internationalised_addresses_is_pii():
+    got = col([f"jörg{i}@müller-straße.de" for i in range(30)])
+    assert (got.classification, got.pii_type) == (ColumnKind.PII, "email")
+    assert col([f"müller-straße{i}.de" for i in range(30)]).classification == ColumnKind.PUBLIC
+
+
+@pytest.mark.parametrize(
+    ("values", "pii_type"),
+    [
+        (['"Ada Lovelace"', "'Alan Turing'", '"Grace Hopper"', "“Linus Torvalds”"] * 10, "name"),
+        ([f'"{e}"' for e in EMAILS], "email"),
+        (["'+1 415 555 0100'", '"+44 20 7946 0958"'] * 10, "phone"),
+    ],
+)
+def test_values_quoted_again_are_read_inside_their_quotes(values, pii_type):
+    got = col(values)
+    assert got.pii_type == pii_type
+    assert got.confidence >= 0.8
+
+
+def test_quoted_public_values_stay_public():
+    assert col(['"red"', "'green'", '"n/a"', "`blue`"] * 10).classification == ColumnKind.PUBLIC
+
+
+def test_a_parquet_list_column_and_a_fullwidth_csv_read_from_files(tmp_path):
+    from lacuna.classify import classify
+
+    lists = tmp_path / "lists.parquet"
+    pd.DataFrame({"x": [[e] for e in EMAILS]}).to_parquet(lists)
+    assert pd.read_parquet(lists)["x"].map(list).tolist()[0] == [EMAILS[0]]  # as written
+    fullwidth = tmp_path / "fw.csv"
+    fullwidth.write_text("c\n" + "\n".join(e.replace("@", "＠") for e in EMAILS), "utf-8")
+    for path in (lists, fullwidth):
+        got = classify(str(path)).columns
+        assert [(c.classification, c.pii_type) for c in got.values()] == [(ColumnKind.PII, "email")]
+
+
+def test_a_value_that_nfkc_lengthens_is_still_cut():
+    from lacuna.classify.scan import MAX_VALUE_CHARS, column_sample
+
+    sample = column_sample("c", pd.Series(["\ufdfa" * 5000, "٣" * 5000 + "\u200b" * 10]))
+    assert sample.lengths[1] == MAX_VALUE_CHARS
+    assert sample.values.to_pylist()[1] == "3" * MAX_VALUE_CHARS
+
+
+@pytest.mark.parametrize(
+    ("name", "pii_type"),
+    [
+        ("телефон", "phone"),
+        ("фамилия", "name"),
+        ("имя", "name"),
+        ("дата_рождения", "dob"),
+        ("электронная почта", "email"),
+        ("電話番号", "phone"),
+        ("メールアドレス", "email"),
+        ("氏名", "name"),
+        ("住所", "address"),
+        ("生年月日", "dob"),
+        ("手机号", "phone"),
+        ("邮箱", "email"),
+        ("地址", "address"),
+        ("이메일", "email"),
+        ("전화번호", "phone"),
+        ("이름", "name"),
+        ("الاسم", "name"),
+        ("هاتف", "phone"),
+    ],
+)
+def test_common_names_in_other_scripts_are_known(name, pii_type):
+    assert classify_columns([name], cascade=False)[name].pii_type == pii_type
+
+
+@pytest.mark.parametrize("name", ["имя_файла", "商品名", "名称", "数量", "статус", "город"])
+def test_other_script_names_of_things_stay_public(name):
+    assert col(["a", "b"], name).classification == ColumnKind.PUBLIC
