@@ -50,6 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow._csv as pa_csv_lib
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as pa_ds
 import pyarrow.feather as pa_feather
@@ -58,9 +59,17 @@ import pyarrow.ipc as pa_ipc
 import pyarrow.orc as pa_orc
 import pyarrow.pandas_compat as pa_pandas
 import pyarrow.parquet as pq
+import pyarrow.parquet.core as pq_core
 
 from lacuna import _bypass
-from lacuna.integrations.frames.hooks import ClassHook, Hook, Hooks, outer, outermost
+from lacuna.integrations.frames.hooks import (
+    ClassHook,
+    Hook,
+    Hooks,
+    aliases,
+    outer,
+    outermost,
+)
 from lacuna.integrations.frames.io import (
     govern_read,
     govern_write,
@@ -519,7 +528,9 @@ def _hooks() -> list[Hook]:
         ("create_memory_map", _raw.always)]
     hooks += [Hook(pa, name, _raw.raw_function(f"pyarrow.{name}", writes), Action.EXPORT,
                    f"pyarrow.{name}") for name, writes in raw_functions]
-    return hooks
+    # the writers pyarrow exports under a second name (pa.RecordBatchFileWriter,
+    # pyarrow.parquet.core.write_table, pyarrow._csv.CSVWriter, pyarrow.lib.OSFile, ...)
+    return hooks + aliases(hooks, (pa, pq_core, pa_csv_lib, pa.lib))
 
 
 def _raw_class(method: str, writes: Callable[..., bool]) -> Make:
