@@ -1,0 +1,48 @@
+"""A string of several statements given to DuckDB (``execute``, ``sql``, the module's) is
+decided as a whole: one whose first word says no data flows (``BEGIN``, ``SET``,
+``PREPARE``) ran the ``COPY`` after it undecided, the customers' e-mails written to
+~/Downloads. Several statements that each move no data still run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lacuna.errors import GovernanceViolation
+
+duckdb = pytest.importorskip("duckdb")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "BEGIN; COPY c TO '{out}'; COMMIT",
+        "SET threads = 1; COPY (SELECT email FROM c) TO '{out}'",
+        "PREPARE p AS COPY c TO '{out}'; EXECUTE p",
+        "CHECKPOINT; COPY c TO '{out}' (FORMAT parquet)",
+    ],
+)
+@pytest.mark.parametrize("how", ["connection", "module"])
+def test_a_copy_after_a_statement_that_moves_nothing_is_denied(
+    downloads: Path, sandbox: Path, sql: str, how: str
+) -> None:
+    out = downloads / "c.csv"
+    con = duckdb.connect() if how == "connection" else duckdb.default_connection()
+    con.execute(f"CREATE OR REPLACE TABLE c AS SELECT * FROM '{sandbox / 'customers.csv'}'")
+    run = con.execute if how == "connection" else duckdb.execute
+    with pytest.raises(GovernanceViolation, match=r"[23] statements") as err:
+        run(sql.format(out=out))
+    assert err.value.decision.operation.classification.tier.value == "PROPRIETARY"
+    assert not out.exists()
+
+
+def test_statements_that_move_nothing_run_and_a_public_copy_alone_is_written(
+    downloads: Path,
+) -> None:
+    con = duckdb.connect()
+    con.execute("BEGIN; CREATE TABLE t (n INTEGER); COMMIT")  # CREATE without data: passes
+    con.execute("SET threads = 1; SET threads = 2;")
+    con.execute("INSERT INTO t VALUES (1), (2)")
+    con.execute(f"COPY t TO '{downloads / 'n.csv'}'")
+    assert (downloads / "n.csv").read_text().split() == ["n", "1", "2"]
