@@ -335,8 +335,8 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
                             columns=_written_columns(con, stmt.query, state), append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
-            and stmt.verb in ("create", "insert"):
-        home = _home(con, stmt.target, new=stmt.verb == "create")
+            and stmt.verb in ("create", "insert", "create_view"):
+        home = _home(con, stmt.target, new=stmt.verb != "insert")
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
             state, _ = statement_state(con, sql, known)
             return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}",
@@ -554,6 +554,9 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
     if back is not None:
         _hand_on(result, DataState(classification=back.classification, lineage=LineageNode(
             name=None, operation=method)))
+    if stmt is not None and stmt.verb == "create_view":  # a query, no rows: it holds what
+        _label_view(con, table, state)  # its query reads, the view's comment says so
+        return result
     with _bypass.bypass(), outermost():
         carried = state.classification if before is None else _appended(
             gov, db, table, before, state, method)
@@ -1038,14 +1041,15 @@ def _deriving(name: str) -> Make:
 _VIEW_MAKERS = frozenset({"create_view", "to_view"})
 
 
-def _label_view(rel: Any, view: str) -> None:
-    """``rel.create_view(view)``: the catalog view carries the relation's classification as its
+def _label_view(rel: Any, view: str, state: DataState | None = None) -> None:
+    """``rel.create_view(view)`` (or ``CREATE VIEW view AS …`` on a connection, ``rel``, whose
+    query has ``state``): the catalog view carries the relation's classification as its
     comment, as a table written into an in-memory database does, so a later ``SELECT … FROM
     view`` is decided on it (a comment only adds restrictions), not on its names and values."""
     from lacuna.sql.catalog import Database
     from lacuna.sql.tables import changed, comment_text
 
-    state = relation_state(rel)
+    state = relation_state(rel) if state is None else state
     url = url_of(rel)
     try:
         with _bypass.bypass(), outermost():
