@@ -174,8 +174,12 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             embeds = name in ("write_parquet", "sink_parquet") and not kwargs.get("use_pyarrow")
             # partition_by / pl.PartitionBy: polars writes a folder of files, and into one that
             # exists it adds the partitions' files and keeps the others (an append to it)
+            # (or pyarrow's, use_pyarrow=True with pyarrow_options={"partition_cols": [...]}:
+            # pyarrow.parquet.write_to_dataset, given a sealing stream, raised TypeError)
             partitioned = bool(kwargs.get("partition_by")) or _partitioned(
-                _arg(args, kwargs, keyword)) is not None
+                _arg(args, kwargs, keyword)) is not None or bool(
+                kwargs.get("use_pyarrow") and (kwargs.get("pyarrow_options") or {}).get(
+                    "partition_cols"))
 
             def run(declaration: dict[str, Any] | None, where: Any = None) -> Any:
                 kw = dict(kwargs)
