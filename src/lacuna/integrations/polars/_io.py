@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import json
 import os
 from collections.abc import Callable
@@ -25,7 +26,8 @@ from lacuna.integrations.frames.state import STATES
 from lacuna.integrations.polars._ops import columns_of, settings, state
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.sidecar import SUFFIX as SIDECAR_SUFFIX
-from lacuna.lineage.state import ATTRS_KEY
+from lacuna.lineage.state import ATTRS_KEY, DataState
+from lacuna.model import Tier
 
 # reader -> keyword of its source argument
 READERS = {
@@ -152,8 +154,49 @@ def _read(name: str, target: Any, result: Any, args: tuple[Any, ...],
         else:
             frame, rows = result.to_pandas(), None
     how = f"polars.{name}{args[1:]!r}{sorted(kwargs.items(), key=lambda kv: kv[0])!r}"
-    STATES.set(result, govern_read(method=f"polars.{name}", target=target, frame=frame,
-                                   rows=rows, embedded=embedded, how=how, decided=decided))
+    read = govern_read(method=f"polars.{name}", target=target, frame=frame, rows=rows,
+                       embedded=embedded, how=how, decided=decided)
+    STATES.set(result, _matched(name, target, result, read))
+
+
+# bytes in memory a frame was written into (no export) and a reader reads back
+_IN_MEMORY = (bytes, bytearray, memoryview, io.BytesIO)
+
+
+def _indexed(frame: Any) -> None:
+    """A governed frame written into memory (``write_parquet(io.BytesIO())``, ``serialize()``
+    returning bytes): not an export, but its columns are indexed by what they hold
+    (:func:`lacuna.integrations.pyarrow._arrays.mark_table`), as Arrow's are, so a frame read
+    back from those bytes holds what they held (:func:`_matched`)."""
+    if not isinstance(frame, pl.DataFrame):
+        return
+    current = state(frame)
+    if current.classification.tier is Tier.PUBLIC:
+        return
+    from lacuna.integrations.pyarrow import _arrays
+
+    with outermost(), _bypass.bypass():
+        table = frame.to_arrow()
+    _arrays.mark_table(table, current, how="merge")
+
+
+def _matched(name: str, target: Any, result: Any, read: DataState) -> DataState:
+    """A frame read from bytes in memory: each column that holds, by what it holds, values
+    recorded before (a governed frame or table written into memory, :func:`_indexed`) holds
+    them too; a salary renamed ``x`` through Parquet bytes was read as PUBLIC."""
+    if not isinstance(result, pl.DataFrame) or not isinstance(target, _IN_MEMORY):
+        return read
+    from lacuna.integrations.frames.placing import Placed, state_with_placed
+    from lacuna.integrations.pyarrow import _arrays
+
+    with outermost(), _bypass.bypass():
+        table = result.to_arrow()
+    found = _arrays.placed(table)
+    if not found:
+        return read
+    return state_with_placed(f"polars.{name}", read, columns_of(result),
+                             [Placed(column, tuple(sources)) for column, sources in found],
+                             derive=f"polars.{name}", label="bytes in memory")
 
 
 def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., Any]],
@@ -164,6 +207,7 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             purpose = kwargs.pop("purpose", None)
             target = _target(name, keyword, args, kwargs)
             if target is None:  # written into memory (a string, a buffer): not an export
+                _indexed(self)
                 with outermost():
                     return original(self, *args, **kwargs)
             current = state(self)
