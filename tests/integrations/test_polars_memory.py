@@ -71,3 +71,21 @@ def test_public_values_through_memory_are_written_and_read_back(
     assert governed_polars.classification(back).tier is Tier.PUBLIC
     back.write_csv(downloads / "p.csv")
     assert pl.read_csv(downloads / "p.csv").equals(public)
+
+
+def test_a_lazy_plan_serialized_to_bytes_is_the_plan_it_was(
+    salaries: pl.DataFrame, downloads: Path, sandbox: Path
+) -> None:
+    """``LazyFrame.deserialize`` of the bytes ``serialize()`` returned is a plan whose scans
+    read their files when collected, which Lacuna does not see: it was classified from the
+    values alone (PUBLIC). It is the plan serialized, with its state."""
+    plan = pl.scan_csv(sandbox / "kids.csv").select(pl.col("salary").alias("x"))
+    back = pl.LazyFrame.deserialize(io.BytesIO(plan.serialize()))
+    assert governed_polars.classification(back).tier is Tier.INTERNAL
+    with pytest.raises(GovernanceViolation, match="Cannot export INTERNAL"):
+        back.collect().write_csv(downloads / "x.csv")
+    public = pl.LazyFrame({"colour": ["red", "green"]}).select(pl.col("colour").alias("c"))
+    pl.LazyFrame.deserialize(io.BytesIO(public.serialize())).collect().write_csv(
+        downloads / "c.csv"
+    )
+    assert pl.read_csv(downloads / "c.csv").get_column("c").to_list() == ["red", "green"]

@@ -180,10 +180,56 @@ def _indexed(frame: Any) -> None:
     _arrays.mark_table(table, current, how="merge")
 
 
+class _Serialized:
+    """The states of frames ``serialize()`` returned as bytes or text, by a digest of those
+    (bounded: the last 1,000): ``deserialize`` of the same bytes is the same frame, or the same
+    lazy plan, whose scans read files when collected, unseen (a salary renamed ``x`` came back
+    PUBLIC)."""
+
+    def __init__(self, size: int = 1_000) -> None:
+        from collections import OrderedDict
+
+        self._states: OrderedDict[bytes, DataState] = OrderedDict()
+        self._size = size
+
+    @staticmethod
+    def _digest(data: Any) -> bytes | None:
+        import hashlib
+
+        if isinstance(data, (io.BytesIO, io.StringIO)):
+            data = data.getvalue()
+        if isinstance(data, str):
+            data = data.encode()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            return None
+        return hashlib.sha256(data).digest()
+
+    def remember(self, data: Any, current: DataState) -> None:
+        key = self._digest(data)
+        if key is None or current.classification.tier is Tier.PUBLIC:
+            return
+        self._states[key] = current
+        self._states.move_to_end(key)
+        while len(self._states) > self._size:
+            self._states.popitem(last=False)
+
+    def recall(self, data: Any) -> DataState | None:
+        key = self._digest(data)
+        return self._states.get(key) if key is not None else None
+
+
+_SERIALIZED = _Serialized()
+
+
 def _matched(name: str, target: Any, result: Any, read: DataState) -> DataState:
     """A frame read from bytes in memory: each column that holds, by what it holds, values
     recorded before (a governed frame or table written into memory, :func:`_indexed`) holds
-    them too; a salary renamed ``x`` through Parquet bytes was read as PUBLIC."""
+    them too; a salary renamed ``x`` through Parquet bytes was read as PUBLIC. Bytes
+    ``serialize()`` returned are the frame (or plan) serialized: its state."""
+    if name in DESERIALIZERS:
+        serialized = _SERIALIZED.recall(target)
+        if serialized is not None:
+            return serialized
     if not isinstance(result, pl.DataFrame) or not isinstance(target, _IN_MEMORY):
         return read
     from lacuna.integrations.frames.placing import Placed, state_with_placed
@@ -209,7 +255,10 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             if target is None:  # written into memory (a string, a buffer): not an export
                 _indexed(self)
                 with outermost():
-                    return original(self, *args, **kwargs)
+                    written = original(self, *args, **kwargs)
+                if name in SERIALIZERS:  # a plan's bytes: deserialized, it is this frame
+                    _SERIALIZED.remember(written, state(self))
+                return written
             current = state(self)
             columns = columns_of(self)
             rows = self.height if isinstance(self, pl.DataFrame) else None
