@@ -71,3 +71,88 @@ def test_a_sql_view_in_memory_carries_its_class_as_a_table_there_does(
     back = (downloads / "pv.csv").read_text().split()
     assert back[0] == "region"
     assert sorted(set(back[1:])) == ["AMER", "APAC", "EMEA", "LATAM"]
+
+
+def _salaries(sandbox: Path) -> Path:
+    (sandbox / "kids.csv").write_text(
+        "person_id,salary,region\n"
+        + "".join(f"P{i:03},{50000 + 137 * i},R{i % 4}\n" for i in range(60))
+    )
+    return sandbox / "kids.csv"
+
+
+@pytest.mark.parametrize("how", ["polars", "pandas", "arrow"])
+def test_a_registered_frame_keeps_its_class(downloads: Path, sandbox: Path, how: str) -> None:
+    """``con.register("t", frame)`` made a view DuckDB reads the frame through; a query of
+    ``t`` was classified from a sample of the view: salaries renamed ``x`` (round numbers under
+    a neutral name) were PUBLIC and went to ~/Downloads. The registered object's state now."""
+    import pandas as pd
+    import polars as pl
+
+    kids = _salaries(sandbox)
+    frame: object = {
+        "polars": lambda: pl.read_csv(kids).select(pl.col("salary").alias("x")),
+        "pandas": lambda: pd.read_csv(kids)[["salary"]].rename(columns={"salary": "x"}),
+        "arrow": lambda: pl.read_csv(kids).select(pl.col("salary").alias("x")).to_arrow(),
+    }[how]()
+    con = duckdb.connect()
+    con.register("t", frame)
+    with pytest.raises(GovernanceViolation, match="Cannot export INTERNAL"):
+        con.execute(f"COPY (SELECT x AS pay FROM t) TO '{downloads / 'x.csv'}'")
+    assert not (downloads / "x.csv").exists()
+    con.unregister("t")  # the name now reads a public frame
+    con.register("t", pd.DataFrame({"x": ["red", "green"]}))
+    con.execute(f"COPY t TO '{downloads / 'p.csv'}'")
+    assert (downloads / "p.csv").read_text().split() == ["x", "red", "green"]
+
+
+def test_arrow_readers_and_datasets_are_scanned_once_by_duckdb_not_by_lacuna(
+    downloads: Path, sandbox: Path
+) -> None:
+    """A record batch reader (registered, in ``FROM``, ``from_arrow``) or a dataset scanned by
+    name made Lacuna fail (its look consumed the reader: "already consumed"; a dataset has no
+    ``columns``): refused as an internal error even for public data. A reader of a tracked
+    table carries its state; an untracked one is PROPRIETARY (fail closed) and not read by
+    Lacuna; a dataset is classified from its first rows."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.dataset as pa_ds
+
+    (sandbox / "colours.csv").write_text("colour,size\n" + "red,1\ngreen,2\nblue,3\n" * 10)
+    public = pa_csv.read_csv(sandbox / "colours.csv")  # a governed read: tracked
+    con = duckdb.connect()
+    con.register("r", public.to_reader())
+    con.execute(f"COPY r TO '{downloads / 'r.csv'}'")
+    assert pa_csv.read_csv(downloads / "r.csv").num_rows == public.num_rows
+    rel = con.from_arrow(public.to_reader())
+    rel.write_csv(str(downloads / "f.csv"))
+    assert pa_csv.read_csv(downloads / "f.csv").num_rows == public.num_rows
+    dataset = pa_ds.dataset(sandbox / "colours.csv", format="csv")  # noqa: F841 (scanned by name)
+    con.execute(f"COPY (SELECT * FROM dataset) TO '{downloads / 'd.csv'}'")
+    assert pa_csv.read_csv(downloads / "d.csv").num_rows == public.num_rows
+    unseen = pa.RecordBatchReader.from_batches(  # noqa: F841 (scanned by name)
+        public.schema.remove_metadata(), public.to_batches()
+    )
+    with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+        con.execute(f"COPY (SELECT * FROM unseen) TO '{downloads / 'u.csv'}'")
+    assert not (downloads / "u.csv").exists()
+    customers = pa_ds.dataset(sandbox / "customers.csv", format="csv")  # noqa: F841
+    with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+        con.execute(f"COPY (SELECT email AS q FROM customers) TO '{downloads / 'c.csv'}'")
+
+
+def test_a_frame_registered_on_the_default_connection_keeps_its_class(
+    downloads: Path, sandbox: Path
+) -> None:
+    import polars as pl
+
+    kids = pl.read_csv(_salaries(sandbox)).select(pl.col("salary").alias("x"))
+    duckdb.register("kids_pay", kids)
+    try:
+        with pytest.raises(GovernanceViolation, match="Cannot export INTERNAL"):
+            duckdb.execute(f"COPY kids_pay TO '{downloads / 'x.csv'}'")
+        with pytest.raises(GovernanceViolation, match="Cannot export INTERNAL"):
+            duckdb.sql("SELECT x FROM kids_pay").pl().write_csv(downloads / "y.csv")
+    finally:
+        duckdb.unregister("kids_pay")
+    assert list(downloads.iterdir()) == []

@@ -96,6 +96,95 @@ class _Pending:
 
 
 PENDING = _Pending()
+
+
+class _Registered:
+    """The Python objects each connection's ``register(name, obj)`` made scannable as ``name``
+    (a view DuckDB reads the object through): a query naming it reads the object, with its
+    state, not a sample of the view (a salary renamed ``x`` registered from a governed frame
+    was classified from its values, PUBLIC; a record batch reader was consumed by the look).
+    Weakly per connection; the default connection's held (:class:`_Pending`)."""
+
+    def __init__(self) -> None:
+        self._connections: WeakRegistry[dict[str, Any]] = WeakRegistry()
+        self._default: tuple[Any, dict[str, Any]] | None = None
+
+    def _names(self, con: Any, *, create: bool) -> dict[str, Any] | None:
+        if con is duckdb.default_connection():
+            if self._default is None or self._default[0] is not con:
+                if not create:
+                    return None
+                self._default = (con, {})
+            return self._default[1]
+        found = self._connections.get(con)
+        if found is None and create:
+            found = {}
+            self._connections.set(con, found)
+        return found
+
+    def add(self, con: Any, name: str, obj: Any) -> None:
+        names = self._names(con, create=True)
+        if names is not None:
+            names[name.lower()] = obj
+
+    def remove(self, con: Any, name: str) -> None:
+        names = self._names(con, create=False)
+        if names is not None:
+            names.pop(name.lower(), None)
+
+    def get(self, con: Any, name: str) -> Any:
+        if not isinstance(con, duckdb.DuckDBPyConnection):
+            return None
+        names = self._names(con, create=False)
+        return None if names is None else names.get(name.lower())
+
+
+REGISTERED = _Registered()
+
+
+def _register(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``con.register(name, obj)``: DuckDB's own, then remembered (:class:`_Registered`)."""
+
+    def register(self: Any, view_name: Any, python_object: Any, *args: Any, **kw: Any) -> Any:
+        with outermost():
+            result = original(self, view_name, python_object, *args, **kw)
+        REGISTERED.add(self, str(view_name), python_object)
+        return result
+
+    return register
+
+
+def _unregister(original: Callable[..., Any]) -> Callable[..., Any]:
+    def unregister(self: Any, view_name: Any, *args: Any, **kw: Any) -> Any:
+        with outermost():
+            result = original(self, view_name, *args, **kw)
+        REGISTERED.remove(self, str(view_name))
+        return result
+
+    return unregister
+
+
+def _module_register(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``duckdb.register(name, obj, connection=None)``: on ``connection`` or the default."""
+
+    def register(view_name: Any, python_object: Any, *args: Any, **kw: Any) -> Any:
+        with outermost():
+            result = original(view_name, python_object, *args, **kw)
+        REGISTERED.add(kw.get("connection") or duckdb.default_connection(), str(view_name),
+                       python_object)
+        return result
+
+    return register
+
+
+def _module_unregister(original: Callable[..., Any]) -> Callable[..., Any]:
+    def unregister(view_name: Any, *args: Any, **kw: Any) -> Any:
+        with outermost():
+            result = original(view_name, *args, **kw)
+        REGISTERED.remove(kw.get("connection") or duckdb.default_connection(), str(view_name))
+        return result
+
+    return unregister
 # relations whose columns DuckDB knows only once they run (``rel.map(f)``): the states of
 # their inputs, combined into theirs when first asked (:func:`relation_state`)
 LATER: WeakRegistry[list[DataState]] = WeakRegistry()
@@ -164,9 +253,9 @@ def _object_state(obj: Any) -> DataState | None:
 
         return state(obj)
     if module.startswith("pyarrow"):
-        from lacuna.integrations.pyarrow import table_state
+        from lacuna.integrations.pyarrow import object_state
 
-        return table_state(obj)
+        return object_state(obj)  # a reader is not read: DuckDB scans it once, for the user
     return None
 
 
@@ -245,7 +334,9 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
                 f"PUBLIC: {table.db}.{table.name} is catalog metadata, not data",))
             continue
         found = (known or {}).get(name)
-        obj = _variable(name) if found is None and name == table.name else None  # by bare name
+        obj = REGISTERED.get(con, name) if found is None and name == table.name else None
+        if obj is None and found is None and name == table.name:
+            obj = _variable(name)  # by bare name
         if obj is not None:
             found = _object_state(obj)
         if found is None:
@@ -1299,6 +1390,10 @@ def _hooks() -> list[Hook]:
         specs.append((duckdb, name, _fetcher(True), Action.TRANSFORM))
     for name in ("from_df", "from_arrow"):
         specs.append((con, name, _from_object(name), Action.READ))
+    specs += [(con, "register", _register, Action.TRANSFORM),
+              (con, "unregister", _unregister, Action.TRANSFORM),
+              (duckdb, "register", _module_register, Action.TRANSFORM),
+              (duckdb, "unregister", _module_unregister, Action.TRANSFORM)]
     for name in ("table", "view", "table_function", "from_query"):
         specs.append((con, name, _as_statement(name), Action.READ))
     for name in ("from_csv_auto", "from_parquet"):

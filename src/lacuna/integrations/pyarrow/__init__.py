@@ -418,6 +418,19 @@ def _native_target(where: Any) -> str | None:
     return f"stream://pyarrow.{type(where).__name__}"
 
 
+def object_state(data: Any) -> DataState:
+    """The state of an Arrow object a query scans (DuckDB's ``FROM obj``, ``register``): a
+    table or record batch as :func:`table_state`; a dataset (or a scanner) from its tracked
+    state or its first rows; a record batch reader by its schema's token, or else PROPRIETARY
+    (fail closed): its rows can be read once only, and are the user's to read."""
+    if isinstance(data, (pa.Table, pa.RecordBatch)):
+        return table_state(data)
+    if hasattr(data, "schema") and hasattr(data, "head"):
+        return _dataset_state(data)
+    found = tracked(data)
+    return found if found is not None else _unseen(data)
+
+
 def _dataset_state(data: Any) -> DataState:
     found = tracked(data)
     if found is not None:
