@@ -156,3 +156,17 @@ def test_a_frame_registered_on_the_default_connection_keeps_its_class(
     finally:
         duckdb.unregister("kids_pay")
     assert list(downloads.iterdir()) == []
+
+
+def test_a_registered_name_replaced_by_a_view_is_read_as_the_view(
+    downloads: Path, sandbox: Path
+) -> None:
+    import pandas as pd
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE c AS SELECT * FROM '{sandbox / 'customers.csv'}'")
+    con.register("t", pd.DataFrame({"x": ["red", "green"]}))
+    con.execute("CREATE OR REPLACE TEMP VIEW t AS SELECT md5(email) AS x FROM c")
+    with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+        con.execute(f"COPY t TO '{downloads / 'x.csv'}'")
+    assert not (downloads / "x.csv").exists()

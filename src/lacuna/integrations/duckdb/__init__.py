@@ -334,11 +334,23 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
                 f"PUBLIC: {table.db}.{table.name} is catalog metadata, not data",))
             continue
         found = (known or {}).get(name)
-        obj = REGISTERED.get(con, name) if found is None and name == table.name else None
-        if obj is None and found is None and name == table.name:
-            obj = _variable(name)  # by bare name
+        registered = REGISTERED.get(con, name) if found is None and name == table.name else None
+        obj = registered if registered is not None else (
+            _variable(name) if found is None and name == table.name else None)  # by bare name
         if obj is not None:
             found = _object_state(obj)
+        if registered is not None and found is not None and hasattr(registered, "__len__"):
+            # the view may have been replaced since (CREATE OR REPLACE TEMP VIEW): what it
+            # holds now counts too (a reader, which has no length, is never sampled)
+            from dataclasses import replace as replaced
+
+            from lacuna.lineage.rules import combine
+
+            with _bypass.bypass(), outermost():
+                now = classify_table(gov, db, name)
+            if now is not None:
+                found = replaced(found, classification=combine(
+                    [found.classification, now], gov.config.classification))
         if found is None:
             with _bypass.bypass(), outermost():
                 c = classify_table(gov, db, name)
