@@ -142,49 +142,27 @@ class _Registered:
 REGISTERED = _Registered()
 
 
-def _register(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``con.register(name, obj)``: DuckDB's own, then remembered (:class:`_Registered`)."""
+def _registration(*, module: bool, adds: bool) -> Make:
+    """``con.register(name, obj)``/``con.unregister(name)`` (or the module's, on
+    ``connection=`` or the default connection): DuckDB's own, then remembered or forgotten
+    (:class:`_Registered`)."""
 
-    def register(self: Any, view_name: Any, python_object: Any, *args: Any, **kw: Any) -> Any:
-        with outermost():
-            result = original(self, view_name, python_object, *args, **kw)
-        REGISTERED.add(self, str(view_name), python_object)
-        return result
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kw: Any) -> Any:
+            with outermost():
+                result = original(*args, **kw)
+            con = (kw.get("connection") or duckdb.default_connection()) if module else args[0]
+            given = args if module else args[1:]
+            name = str(given[0] if given else kw.get("view_name"))
+            if adds:
+                REGISTERED.add(con, name, given[1] if len(given) > 1 else kw.get("python_object"))
+            else:
+                REGISTERED.remove(con, name)
+            return result
 
-    return register
+        return call
 
-
-def _unregister(original: Callable[..., Any]) -> Callable[..., Any]:
-    def unregister(self: Any, view_name: Any, *args: Any, **kw: Any) -> Any:
-        with outermost():
-            result = original(self, view_name, *args, **kw)
-        REGISTERED.remove(self, str(view_name))
-        return result
-
-    return unregister
-
-
-def _module_register(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``duckdb.register(name, obj, connection=None)``: on ``connection`` or the default."""
-
-    def register(view_name: Any, python_object: Any, *args: Any, **kw: Any) -> Any:
-        with outermost():
-            result = original(view_name, python_object, *args, **kw)
-        REGISTERED.add(kw.get("connection") or duckdb.default_connection(), str(view_name),
-                       python_object)
-        return result
-
-    return register
-
-
-def _module_unregister(original: Callable[..., Any]) -> Callable[..., Any]:
-    def unregister(view_name: Any, *args: Any, **kw: Any) -> Any:
-        with outermost():
-            result = original(view_name, *args, **kw)
-        REGISTERED.remove(kw.get("connection") or duckdb.default_connection(), str(view_name))
-        return result
-
-    return unregister
+    return make
 # relations whose columns DuckDB knows only once they run (``rel.map(f)``): the states of
 # their inputs, combined into theirs when first asked (:func:`relation_state`)
 LATER: WeakRegistry[list[DataState]] = WeakRegistry()
@@ -1402,10 +1380,8 @@ def _hooks() -> list[Hook]:
         specs.append((duckdb, name, _fetcher(True), Action.TRANSFORM))
     for name in ("from_df", "from_arrow"):
         specs.append((con, name, _from_object(name), Action.READ))
-    specs += [(con, "register", _register, Action.TRANSFORM),
-              (con, "unregister", _unregister, Action.TRANSFORM),
-              (duckdb, "register", _module_register, Action.TRANSFORM),
-              (duckdb, "unregister", _module_unregister, Action.TRANSFORM)]
+    specs += [(owner, name, _registration(module=owner is duckdb, adds=name == "register"),
+               Action.TRANSFORM) for owner in (con, duckdb) for name in ("register", "unregister")]
     for name in ("table", "view", "table_function", "from_query"):
         specs.append((con, name, _as_statement(name), Action.READ))
     for name in ("from_csv_auto", "from_parquet"):
