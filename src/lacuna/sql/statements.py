@@ -165,7 +165,8 @@ def analyse(sql: str, dialect: str) -> Statement:
     when each is and none is a query, else unknown (fail closed): a first word that says no
     data flows (``BEGIN; COPY t TO 'x.csv'``, ``PREPARE p AS COPY …; EXECUTE p``) said
     nothing of what follows, which ran undecided."""
-    parts = _statements(sql, dialect) if ";" in sql else None
+    parts = _statements(sql, dialect) if ";" in sql and _first_word(
+        sql, dialect) in _UNPARSED else None
     if parts is not None and len(parts) > 1:
         each = [analyse(part, dialect) for part in parts]
         if all(one.kind == "pass" and one.verb != "select" for one in each):
@@ -174,6 +175,20 @@ def analyse(sql: str, dialect: str) -> Statement:
             f"it holds {len(parts)} statements; send them one by one, so that each is "
             "decided"))
     return _analyse_one(sql, dialect)
+
+
+# first words whose statements are sorted without parsing the whole string (the others are
+# parsed, and several statements found there are unknown; a routine's body holds semicolons)
+_UNPARSED = PASS_WORDS | {"explain", "vacuum", "summarize", "show", "export"}
+
+
+def _first_word(sql: str, dialect: str) -> str:
+    match = _WORD.match(sql)
+    if match is not None:
+        return match.group(1).lower()
+    tokens = _tokens(sql, dialect) or []
+    first = next((t for t in tokens if t.token_type != TokenType.SEMICOLON), None)
+    return first.text.lower() if first is not None else ""
 
 
 def _statements(sql: str, dialect: str) -> list[str] | None:
