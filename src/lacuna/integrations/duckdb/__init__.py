@@ -142,6 +142,22 @@ class _Registered:
 REGISTERED = _Registered()
 
 
+def _with_view(gov: Any, registered: DataState, view: Classification, name: str) -> DataState:
+    """A registered object's state combined, column by column, with what its view ``name``
+    holds now (a COMBINE step the governor applies)."""
+    from lacuna.lineage.step import Step, StepInput, StepKind
+
+    inputs = (StepInput.of(registered), StepInput(classification=view, lineage=LineageNode(
+        name=name, operation="table")))
+    outputs = tuple(dict.fromkeys([*registered.classification.columns, *view.columns]))
+    column_map = {c: tuple((i, c) for i, held in enumerate(inputs)
+                           if c in held.classification.columns) for c in outputs}
+    step = Step(kind=StepKind.COMBINE, operation="duckdb.register", inputs=inputs,
+                outputs=outputs, column_map=column_map)
+    state: DataState = gov.inherit(step).state()
+    return state
+
+
 def _registration(*, module: bool, adds: bool) -> Make:
     """``con.register(name, obj)``/``con.unregister(name)`` (or the module's, on
     ``connection=`` or the default connection): DuckDB's own, then remembered or forgotten
@@ -320,15 +336,10 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
         if registered is not None and found is not None and hasattr(registered, "__len__"):
             # the view may have been replaced since (CREATE OR REPLACE TEMP VIEW): what it
             # holds now counts too (a reader, which has no length, is never sampled)
-            from dataclasses import replace as replaced
-
-            from lacuna.lineage.rules import combine
-
             with _bypass.bypass(), outermost():
                 now = classify_table(gov, db, name)
             if now is not None:
-                found = replaced(found, classification=combine(
-                    [found.classification, now], gov.config.classification))
+                found = _with_view(gov, found, now, f"{db.url}#{name}")
         if found is None:
             with _bypass.bypass(), outermost():
                 c = classify_table(gov, db, name)
