@@ -333,3 +333,26 @@ def test_delete_returning_through_pd_read_sql_fires_no_undecided_trigger(
     with engine.connect() as conn:  # the refused DELETE ran nothing
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM leavers").scalar() == 60
     engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "sqlite"])
+@pytest.mark.parametrize("sql", [
+    "BEGIN; COPY customers TO '/tmp/out.csv'; COMMIT",
+    "SET search_path = public; INSERT INTO t SELECT email FROM customers",
+    "PREPARE p AS COPY customers TO '/tmp/out.csv'; EXECUTE p",
+    "DROP TABLE IF EXISTS t; CREATE TABLE t AS SELECT email FROM customers",
+    "CHECKPOINT; SELECT email FROM customers",
+    "SELECT 1; SELECT 2",
+])
+def test_a_statement_after_one_that_moves_no_data_is_not_passed_with_it(sql, dialect):
+    """A first word that says no data flows (``BEGIN``, ``SET``, ``PREPARE``, ``DROP``) passed
+    the whole string: ``BEGIN; COPY customers TO 'x.csv'`` ran undecided through DuckDB."""
+    stmt = analyse(sql, dialect)
+    assert stmt.kind == "unknown"
+    assert "statements; send them one by one" in (stmt.problem or "")
+
+
+@pytest.mark.parametrize("sql", ["BEGIN; COMMIT", "SET a = 1; SET b = 2;", "BEGIN;",
+                                 "SET a = 1; -- ; x", "/* ; */ BEGIN"])
+def test_statements_that_each_move_no_data_still_pass(sql):
+    assert analyse(sql, "duckdb").kind == "pass"

@@ -161,7 +161,57 @@ def _copy_adds(stmt: exp.Copy) -> bool:
 @functools.lru_cache(maxsize=1024)
 def analyse(sql: str, dialect: str) -> Statement:
     """Sort ``sql`` (one statement) into a kind, with the tables it reads and writes (cached:
-    applications send the same statements again and again)."""
+    applications send the same statements again and again). Several statements are ``pass``
+    when each is and none is a query, else unknown (fail closed): a first word that says no
+    data flows (``BEGIN; COPY t TO 'x.csv'``, ``PREPARE p AS COPY …; EXECUTE p``) said
+    nothing of what follows, which ran undecided."""
+    parts = _statements(sql, dialect) if ";" in sql and _first_word(
+        sql, dialect) in _UNPARSED else None
+    if parts is not None and len(parts) > 1:
+        each = [analyse(part, dialect) for part in parts]
+        if all(one.kind == "pass" and one.verb != "select" for one in each):
+            return Statement(kind="pass", sql=sql, verb=each[0].verb)
+        return Statement(kind="unknown", sql=sql, verb=each[0].verb, problem=(
+            f"it holds {len(parts)} statements; send them one by one, so that each is "
+            "decided"))
+    return _analyse_one(sql, dialect)
+
+
+# first words whose statements are sorted without parsing the whole string (the others are
+# parsed, and several statements found there are unknown; a routine's body holds semicolons)
+_UNPARSED = PASS_WORDS | {"explain", "vacuum", "summarize", "show", "export"}
+
+
+def _first_word(sql: str, dialect: str) -> str:
+    match = _WORD.match(sql)
+    if match is not None:
+        return match.group(1).lower()
+    tokens = _tokens(sql, dialect) or []
+    first = next((t for t in tokens if t.token_type != TokenType.SEMICOLON), None)
+    return first.text.lower() if first is not None else ""
+
+
+def _statements(sql: str, dialect: str) -> list[str] | None:
+    """The statements ``sql`` holds, split at the semicolons its tokens hold (not those in a
+    string or a comment); None when it does not tokenize."""
+    tokens = _tokens(sql, dialect)
+    if tokens is None:
+        return None
+    parts: list[str] = []
+    start, seen = 0, False
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            if seen:
+                parts.append(sql[start:token.start])
+            start, seen = token.end + 1, False
+        else:
+            seen = True
+    if seen:
+        parts.append(sql[start:])
+    return parts
+
+
+def _analyse_one(sql: str, dialect: str) -> Statement:
     match = _WORD.match(sql)
     if match is not None:
         word, body = match.group(1).lower(), sql[match.start(1):]

@@ -96,6 +96,89 @@ class _Pending:
 
 
 PENDING = _Pending()
+
+
+class _Registered:
+    """The Python objects each connection's ``register(name, obj)`` made scannable as ``name``
+    (a view DuckDB reads the object through): a query naming it reads the object, with its
+    state, not a sample of the view (a salary renamed ``x`` registered from a governed frame
+    was classified from its values, PUBLIC; a record batch reader was consumed by the look).
+    Weakly per connection; the default connection's held (:class:`_Pending`)."""
+
+    def __init__(self) -> None:
+        self._connections: WeakRegistry[dict[str, Any]] = WeakRegistry()
+        self._default: tuple[Any, dict[str, Any]] | None = None
+
+    def _names(self, con: Any, *, create: bool) -> dict[str, Any] | None:
+        if con is duckdb.default_connection():
+            if self._default is None or self._default[0] is not con:
+                if not create:
+                    return None
+                self._default = (con, {})
+            return self._default[1]
+        found = self._connections.get(con)
+        if found is None and create:
+            found = {}
+            self._connections.set(con, found)
+        return found
+
+    def add(self, con: Any, name: str, obj: Any) -> None:
+        names = self._names(con, create=True)
+        if names is not None:
+            names[name.lower()] = obj
+
+    def remove(self, con: Any, name: str) -> None:
+        names = self._names(con, create=False)
+        if names is not None:
+            names.pop(name.lower(), None)
+
+    def get(self, con: Any, name: str) -> Any:
+        if not isinstance(con, duckdb.DuckDBPyConnection):
+            return None
+        names = self._names(con, create=False)
+        return None if names is None else names.get(name.lower())
+
+
+REGISTERED = _Registered()
+
+
+def _with_view(gov: Any, registered: DataState, view: Classification, name: str) -> DataState:
+    """A registered object's state combined, column by column, with what its view ``name``
+    holds now (a COMBINE step the governor applies)."""
+    from lacuna.lineage.step import Step, StepInput, StepKind
+
+    inputs = (StepInput.of(registered), StepInput(classification=view, lineage=LineageNode(
+        name=name, operation="table")))
+    outputs = tuple(dict.fromkeys([*registered.classification.columns, *view.columns]))
+    column_map = {c: tuple((i, c) for i, held in enumerate(inputs)
+                           if c in held.classification.columns) for c in outputs}
+    step = Step(kind=StepKind.COMBINE, operation="duckdb.register", inputs=inputs,
+                outputs=outputs, column_map=column_map)
+    state: DataState = gov.inherit(step).state()
+    return state
+
+
+def _registration(*, module: bool, adds: bool) -> Make:
+    """``con.register(name, obj)``/``con.unregister(name)`` (or the module's, on
+    ``connection=`` or the default connection): DuckDB's own, then remembered or forgotten
+    (:class:`_Registered`)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kw: Any) -> Any:
+            with outermost():
+                result = original(*args, **kw)
+            con = (kw.get("connection") or duckdb.default_connection()) if module else args[0]
+            given = args if module else args[1:]
+            name = str(given[0] if given else kw.get("view_name"))
+            if adds:
+                REGISTERED.add(con, name, given[1] if len(given) > 1 else kw.get("python_object"))
+            else:
+                REGISTERED.remove(con, name)
+            return result
+
+        return call
+
+    return make
 # relations whose columns DuckDB knows only once they run (``rel.map(f)``): the states of
 # their inputs, combined into theirs when first asked (:func:`relation_state`)
 LATER: WeakRegistry[list[DataState]] = WeakRegistry()
@@ -164,9 +247,9 @@ def _object_state(obj: Any) -> DataState | None:
 
         return state(obj)
     if module.startswith("pyarrow"):
-        from lacuna.integrations.pyarrow import table_state
+        from lacuna.integrations.pyarrow import object_state
 
-        return table_state(obj)
+        return object_state(obj)  # a reader is not read: DuckDB scans it once, for the user
     return None
 
 
@@ -245,9 +328,18 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
                 f"PUBLIC: {table.db}.{table.name} is catalog metadata, not data",))
             continue
         found = (known or {}).get(name)
-        obj = _variable(name) if found is None and name == table.name else None  # by bare name
+        registered = REGISTERED.get(con, name) if found is None and name == table.name else None
+        obj = registered if registered is not None else (
+            _variable(name) if found is None and name == table.name else None)  # by bare name
         if obj is not None:
             found = _object_state(obj)
+        if registered is not None and found is not None and hasattr(registered, "__len__"):
+            # the view may have been replaced since (CREATE OR REPLACE TEMP VIEW): what it
+            # holds now counts too (a reader, which has no length, is never sampled)
+            with _bypass.bypass(), outermost():
+                now = classify_table(gov, db, name)
+            if now is not None:
+                found = _with_view(gov, found, now, f"{db.url}#{name}")
         if found is None:
             with _bypass.bypass(), outermost():
                 c = classify_table(gov, db, name)
@@ -335,8 +427,8 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
                             columns=_written_columns(con, stmt.query, state), append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
-            and stmt.verb in ("create", "insert"):
-        home = _home(con, stmt.target, new=stmt.verb == "create")
+            and stmt.verb in ("create", "insert", "create_view"):
+        home = _home(con, stmt.target, new=stmt.verb != "insert")
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
             state, _ = statement_state(con, sql, known)
             return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}",
@@ -554,6 +646,9 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
     if back is not None:
         _hand_on(result, DataState(classification=back.classification, lineage=LineageNode(
             name=None, operation=method)))
+    if stmt is not None and stmt.verb == "create_view":  # a query, no rows: it holds what
+        _label_view(con, table, state)  # its query reads, the view's comment says so
+        return result
     with _bypass.bypass(), outermost():
         carried = state.classification if before is None else _appended(
             gov, db, table, before, state, method)
@@ -1038,14 +1133,15 @@ def _deriving(name: str) -> Make:
 _VIEW_MAKERS = frozenset({"create_view", "to_view"})
 
 
-def _label_view(rel: Any, view: str) -> None:
-    """``rel.create_view(view)``: the catalog view carries the relation's classification as its
+def _label_view(rel: Any, view: str, state: DataState | None = None) -> None:
+    """``rel.create_view(view)`` (or ``CREATE VIEW view AS …`` on a connection, ``rel``, whose
+    query has ``state``): the catalog view carries the relation's classification as its
     comment, as a table written into an in-memory database does, so a later ``SELECT … FROM
     view`` is decided on it (a comment only adds restrictions), not on its names and values."""
     from lacuna.sql.catalog import Database
     from lacuna.sql.tables import changed, comment_text
 
-    state = relation_state(rel)
+    state = relation_state(rel) if state is None else state
     url = url_of(rel)
     try:
         with _bypass.bypass(), outermost():
@@ -1295,6 +1391,8 @@ def _hooks() -> list[Hook]:
         specs.append((duckdb, name, _fetcher(True), Action.TRANSFORM))
     for name in ("from_df", "from_arrow"):
         specs.append((con, name, _from_object(name), Action.READ))
+    specs += [(owner, name, _registration(module=owner is duckdb, adds=name == "register"),
+               Action.TRANSFORM) for owner in (con, duckdb) for name in ("register", "unregister")]
     for name in ("table", "view", "table_function", "from_query"):
         specs.append((con, name, _as_statement(name), Action.READ))
     for name in ("from_csv_auto", "from_parquet"):

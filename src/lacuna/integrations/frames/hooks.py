@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lacuna.integrations.pandas._patch import Replacement, guard
+from lacuna.integrations.pandas._patch import Replacement, guard, unset
 from lacuna.model import Action
 
 _INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("lacuna_frames_inside",
@@ -119,6 +119,44 @@ class ClassHook(Hook):
 
     def build(self, original: Any) -> Any:
         return self.make(original)
+
+
+@dataclass(slots=True)
+class Alias(Hook):
+    """Another name the library gives a hooked attribute (``pyarrow.RecordBatchFileWriter`` is
+    ``pyarrow.ipc.RecordBatchFileWriter``, ``pyarrow.parquet.core.write_table`` is
+    ``pyarrow.parquet.write_table``): it holds the very replacement ``of`` installed, so the
+    other name governs as the hooked one does (it wrote past the decision). Installed only
+    while it names the original ``of`` wraps; a name that holds something else is left
+    alone."""
+
+    of: Replacement | None = None
+
+    def install(self) -> None:
+        if self.installed or self.of is None or not self.of.installed:
+            return
+        if vars(self.owner).get(self.name, unset()) is not self.of.wrapped():
+            return
+        self._replacement = None  # the hooked name's replacement now, never a stale one
+        Replacement.install(self)
+
+    def build(self, original: Any) -> Any:
+        return self.of.current() if self.of is not None else original
+
+
+def aliases(hooks: list[Hook], owners: tuple[Any, ...]) -> list[Hook]:
+    """An :class:`Alias` on each of ``owners`` (modules) for each export hook of ``hooks``
+    whose original it holds under the same name: the writers a library exports twice."""
+    found: list[Hook] = []
+    for hook in hooks:
+        if hook.action is not Action.EXPORT:
+            continue
+        original = vars(hook.owner).get(hook.name, unset())
+        for owner in owners:
+            if owner is not hook.owner and vars(owner).get(hook.name, unset()) is original:
+                found.append(Alias(owner, hook.name, hook.make, hook.action,
+                                   f"{owner.__name__}.{hook.name}", of=hook))
+    return found
 
 
 @dataclass

@@ -30,6 +30,12 @@ from lacuna.integrations.pandas._writers import NOT_WRITERS
 from lacuna.model import Action
 
 _MISSING = object()
+
+
+def unset() -> object:
+    """The marker of an attribute a :class:`Replacement` found absent."""
+    return _MISSING
+
 # what a governed writer accepts on top of pandas
 WRITER_KEYWORDS = ("exception_id", "purpose", "encrypt")
 _EXPORTS = ("put", "append", "close", "write")
@@ -64,6 +70,14 @@ class Replacement:
     def build(self, original: Any) -> Any:
         """The replacement for ``original`` (subclasses put it behind :func:`guard`)."""
         return self.make(original)
+
+    def wrapped(self) -> Any:
+        """The original the replacement was last built for (``unset()`` before any)."""
+        return self._wrapped
+
+    def current(self) -> Any:
+        """The replacement last built (None before any)."""
+        return self._replacement
 
     def install(self) -> None:
         if self.installed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import json
 import os
 from collections.abc import Callable
@@ -25,7 +26,8 @@ from lacuna.integrations.frames.state import STATES
 from lacuna.integrations.polars._ops import columns_of, settings, state
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.sidecar import SUFFIX as SIDECAR_SUFFIX
-from lacuna.lineage.state import ATTRS_KEY
+from lacuna.lineage.state import ATTRS_KEY, DataState
+from lacuna.model import Tier
 
 # reader -> keyword of its source argument
 READERS = {
@@ -152,8 +154,95 @@ def _read(name: str, target: Any, result: Any, args: tuple[Any, ...],
         else:
             frame, rows = result.to_pandas(), None
     how = f"polars.{name}{args[1:]!r}{sorted(kwargs.items(), key=lambda kv: kv[0])!r}"
-    STATES.set(result, govern_read(method=f"polars.{name}", target=target, frame=frame,
-                                   rows=rows, embedded=embedded, how=how, decided=decided))
+    read = govern_read(method=f"polars.{name}", target=target, frame=frame, rows=rows,
+                       embedded=embedded, how=how, decided=decided)
+    STATES.set(result, _matched(name, target, result, read))
+
+
+# bytes in memory a frame was written into (no export) and a reader reads back
+_IN_MEMORY = (bytes, bytearray, memoryview, io.BytesIO)
+
+
+def _indexed(frame: Any) -> None:
+    """A governed frame written into memory (``write_parquet(io.BytesIO())``, ``serialize()``
+    returning bytes): not an export, but its columns are indexed by what they hold
+    (:func:`lacuna.integrations.pyarrow._arrays.mark_table`), as Arrow's are, so a frame read
+    back from those bytes holds what they held (:func:`_matched`)."""
+    if not isinstance(frame, pl.DataFrame):
+        return
+    current = state(frame)
+    if current.classification.tier is Tier.PUBLIC:
+        return
+    from lacuna.integrations.pyarrow import _arrays
+
+    with outermost(), _bypass.bypass():
+        table = frame.to_arrow()
+    _arrays.mark_table(table, current, how="merge")
+
+
+class _Serialized:
+    """The states of frames ``serialize()`` returned as bytes or text, by a digest of those
+    (bounded: the last 1,000): ``deserialize`` of the same bytes is the same frame, or the same
+    lazy plan, whose scans read files when collected, unseen (a salary renamed ``x`` came back
+    PUBLIC)."""
+
+    def __init__(self, size: int = 1_000) -> None:
+        from collections import OrderedDict
+
+        self._states: OrderedDict[bytes, DataState] = OrderedDict()
+        self._size = size
+
+    @staticmethod
+    def _digest(data: Any) -> bytes | None:
+        import hashlib
+
+        if isinstance(data, (io.BytesIO, io.StringIO)):
+            data = data.getvalue()
+        if isinstance(data, str):
+            data = data.encode()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            return None
+        return hashlib.sha256(data).digest()
+
+    def remember(self, data: Any, current: DataState) -> None:
+        key = self._digest(data)
+        if key is None or current.classification.tier is Tier.PUBLIC:
+            return
+        self._states[key] = current
+        self._states.move_to_end(key)
+        while len(self._states) > self._size:
+            self._states.popitem(last=False)
+
+    def recall(self, data: Any) -> DataState | None:
+        key = self._digest(data)
+        return self._states.get(key) if key is not None else None
+
+
+_SERIALIZED = _Serialized()
+
+
+def _matched(name: str, target: Any, result: Any, read: DataState) -> DataState:
+    """A frame read from bytes in memory: each column that holds, by what it holds, values
+    recorded before (a governed frame or table written into memory, :func:`_indexed`) holds
+    them too; a salary renamed ``x`` through Parquet bytes was read as PUBLIC. Bytes
+    ``serialize()`` returned are the frame (or plan) serialized: its state."""
+    if name in DESERIALIZERS:
+        serialized = _SERIALIZED.recall(target)
+        if serialized is not None:
+            return serialized
+    if not isinstance(result, pl.DataFrame) or not isinstance(target, _IN_MEMORY):
+        return read
+    from lacuna.integrations.frames.placing import Placed, state_with_placed
+    from lacuna.integrations.pyarrow import _arrays
+
+    with outermost(), _bypass.bypass():
+        table = result.to_arrow()
+    found = _arrays.placed(table)
+    if not found:
+        return read
+    return state_with_placed(f"polars.{name}", read, columns_of(result),
+                             [Placed(column, tuple(sources)) for column, sources in found],
+                             derive=f"polars.{name}", label="bytes in memory")
 
 
 def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., Any]],
@@ -164,8 +253,12 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             purpose = kwargs.pop("purpose", None)
             target = _target(name, keyword, args, kwargs)
             if target is None:  # written into memory (a string, a buffer): not an export
+                _indexed(self)
                 with outermost():
-                    return original(self, *args, **kwargs)
+                    written = original(self, *args, **kwargs)
+                if name in SERIALIZERS:  # a plan's bytes: deserialized, it is this frame
+                    _SERIALIZED.remember(written, state(self))
+                return written
             current = state(self)
             columns = columns_of(self)
             rows = self.height if isinstance(self, pl.DataFrame) else None
@@ -174,8 +267,12 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             embeds = name in ("write_parquet", "sink_parquet") and not kwargs.get("use_pyarrow")
             # partition_by / pl.PartitionBy: polars writes a folder of files, and into one that
             # exists it adds the partitions' files and keeps the others (an append to it)
+            # (or pyarrow's, use_pyarrow=True with pyarrow_options={"partition_cols": [...]}:
+            # pyarrow.parquet.write_to_dataset, given a sealing stream, raised TypeError)
             partitioned = bool(kwargs.get("partition_by")) or _partitioned(
-                _arg(args, kwargs, keyword)) is not None
+                _arg(args, kwargs, keyword)) is not None or bool(
+                kwargs.get("use_pyarrow") and (kwargs.get("pyarrow_options") or {}).get(
+                    "partition_cols"))
 
             def run(declaration: dict[str, Any] | None, where: Any = None) -> Any:
                 kw = dict(kwargs)

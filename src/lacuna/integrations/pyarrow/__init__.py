@@ -50,6 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow._csv as pa_csv_lib
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as pa_ds
 import pyarrow.feather as pa_feather
@@ -58,9 +59,17 @@ import pyarrow.ipc as pa_ipc
 import pyarrow.orc as pa_orc
 import pyarrow.pandas_compat as pa_pandas
 import pyarrow.parquet as pq
+import pyarrow.parquet.core as pq_core
 
 from lacuna import _bypass
-from lacuna.integrations.frames.hooks import ClassHook, Hook, Hooks, outer, outermost
+from lacuna.integrations.frames.hooks import (
+    ClassHook,
+    Hook,
+    Hooks,
+    aliases,
+    outer,
+    outermost,
+)
 from lacuna.integrations.frames.io import (
     govern_read,
     govern_write,
@@ -409,6 +418,19 @@ def _native_target(where: Any) -> str | None:
     return f"stream://pyarrow.{type(where).__name__}"
 
 
+def object_state(data: Any) -> DataState:
+    """The state of an Arrow object a query scans (DuckDB's ``FROM obj``, ``register``): a
+    table or record batch as :func:`table_state`; a dataset (or a scanner) from its tracked
+    state or its first rows; a record batch reader by its schema's token, or else PROPRIETARY
+    (fail closed): its rows can be read once only, and are the user's to read."""
+    if isinstance(data, (pa.Table, pa.RecordBatch)):
+        return table_state(data)
+    if hasattr(data, "schema") and hasattr(data, "head"):
+        return _dataset_state(data)
+    found = tracked(data)
+    return found if found is not None else _unseen(data)
+
+
 def _dataset_state(data: Any) -> DataState:
     found = tracked(data)
     if found is not None:
@@ -519,7 +541,9 @@ def _hooks() -> list[Hook]:
         ("create_memory_map", _raw.always)]
     hooks += [Hook(pa, name, _raw.raw_function(f"pyarrow.{name}", writes), Action.EXPORT,
                    f"pyarrow.{name}") for name, writes in raw_functions]
-    return hooks
+    # the writers pyarrow exports under a second name (pa.RecordBatchFileWriter,
+    # pyarrow.parquet.core.write_table, pyarrow._csv.CSVWriter, pyarrow.lib.OSFile, ...)
+    return hooks + aliases(hooks, (pa, pq_core, pa_csv_lib, pa.lib))
 
 
 def _raw_class(method: str, writes: Callable[..., bool]) -> Make:
