@@ -270,6 +270,7 @@ def test_the_written_out_constructor_sets_every_declared_field() -> None:
         "policy_title": "T", "why": ["w"], "alternatives": [Alternative(title="a")],
         "steward": "s@example.com", "docs_url": "https://d", "policies": (),
         "engine_error": "e", "bundle_revision": "rev", "eval_ms": 1.5,
+        "exception_approved": True,
         "operation": Operation(action=Action.READ, user=User(id="a"),
                                classification=Classification()),
     }

@@ -44,7 +44,7 @@ from lacuna.exceptions.store import (
     grant_for,
 )
 from lacuna.exceptions.sweep import SweepReport, sweep
-from lacuna.model import Decision, Operation, utcnow
+from lacuna.model import Decision, Operation, Tier, utcnow
 
 log = logging.getLogger("lacuna.exceptions")
 
@@ -125,10 +125,13 @@ def request_exception(
     if subject is None and sources and read_source:
         subject = sources[0]
     deciding = _dry_run(subject, os.fspath(target), verb)
-    if tier == "UNKNOWN" and deciding is not None and deciding.operation is not None:
-        # a source path the dry run read and classified: the steward sees what it holds
-        tier = deciding.operation.classification.tier.value
-        tags = deciding.operation.classification.tags
+    if deciding is not None and deciding.operation is not None:
+        # what the operation will be decided on (a source path the dry run read, a frame's
+        # column labels its writer reads as values): the steward sees what it holds, and the
+        # grant covers no more (ExceptionGrant.covers)
+        dry = deciding.operation.classification
+        if tier == "UNKNOWN" or dry.tier > Tier(tier):
+            tier, tags = dry.tier.value, tuple(dict.fromkeys((*tags, *dry.tags)))
     request = ExceptionRequest(
         id="",
         requested_by=user.id,

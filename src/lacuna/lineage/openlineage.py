@@ -671,9 +671,12 @@ def _pair(pair: Any) -> tuple[str, Any]:
     openlineage-python's serialiser leaves out of the list (a run with one was emitted as an
     event that failed its schema, and its import rejected the whole run)."""
     if isinstance(pair, list | tuple) and len(pair) == 1:
-        return str(pair[0]), None
+        pair = (pair[0], None)
     key, value = pair  # anything else but a pair: ValueError, said as a malformed facet
-    return str(key), value
+    if not isinstance(key, str):
+        msg = f"a lacuna_run extra is named by a string, not {key!r}"
+        raise ValueError(msg)  # said as a malformed facet
+    return key, value
 
 
 def _fits(run: Run) -> Run:

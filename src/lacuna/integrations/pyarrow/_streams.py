@@ -276,6 +276,33 @@ def _never_plain(where: Any, method: str, exc: Exception) -> None:
         raise StorageError(msg) from exc
 
 
+def _sparks_own(where: Any) -> bool:
+    """Whether pyspark itself writes ``where``, a file in the active SparkContext's temporary
+    folder: ``createDataFrame(pandas_df)`` hands its Arrow batches to the JVM through such a
+    file, which Spark reads and deletes. That is no export (the DataFrame's class is the Spark
+    integration's business, :mod:`lacuna.spark`); decided as one, it was refused, and pyspark
+    fell back to its slow path with a warning. Only pyspark's own calls count (the first caller
+    outside pyarrow and Lacuna's hooks), into that folder only."""
+    import sys
+
+    from lacuna.integrations import callers
+    from lacuna.integrations.pandas._frames import file_path
+
+    if "pyspark" not in sys.modules:
+        return False
+    from pyspark import SparkContext
+
+    temp = getattr(SparkContext._active_spark_context, "_temp_dir", None)
+    path = os.fspath(where) if _governs(where) else file_path(where)
+    if not temp or path is None:
+        return False
+    if not os.path.realpath(path).startswith(os.path.realpath(temp) + os.sep):
+        return False
+    frame = callers.first_caller(callers.among(
+        (callers.GUARD,), packages=("pyarrow", "lacuna.integrations")))
+    return callers.module_of(frame).startswith("pyspark.")
+
+
 def governed_writer(original: Any, method: str, *, schema_at: int | None) -> type:
     """A subclass of the library's writer class ``original`` that governs a stream to a path
     (see the module docstring). ``schema_at``: the position of the ``schema`` argument after
@@ -288,7 +315,7 @@ def governed_writer(original: Any, method: str, *, schema_at: int | None) -> typ
         self._lacuna_stream = None
         named = None if _governs(where) else _sink_name(where)
         if inside() or _bypass.active() or not governing() or (
-                not _governs(where) and named is None):
+                not _governs(where) and named is None) or _sparks_own(where):
             with outermost():
                 original.__init__(self, where, *args, **kwargs)
             return
