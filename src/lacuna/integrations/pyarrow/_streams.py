@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -283,14 +284,12 @@ def _sparks_own(where: Any) -> bool:
     integration's business, :mod:`lacuna.spark`); decided as one, it was refused, and pyspark
     fell back to its slow path with a warning. Only pyspark's own calls count (the first caller
     outside pyarrow and Lacuna's hooks), into that folder only."""
-    import sys
+    if "pyspark" not in sys.modules:  # the common case: no Spark in this process
+        return False
+    from pyspark import SparkContext
 
     from lacuna.integrations import callers
     from lacuna.integrations.pandas._frames import file_path
-
-    if "pyspark" not in sys.modules:
-        return False
-    from pyspark import SparkContext
 
     temp = getattr(SparkContext._active_spark_context, "_temp_dir", None)
     path = os.fspath(where) if _governs(where) else file_path(where)
