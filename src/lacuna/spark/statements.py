@@ -236,8 +236,8 @@ def _using(spark: SparkSession, parsed: Any, bound: list[Parameter]) -> list[Par
             raise ValueError(msg)
         analysis_of = analyze(df, current())
         reads = [analysis_of.classification.columns.get(c) for c in analysis_of.columns]
-        if len(reads) != len(values):
-            msg = f"{len(values)} values, {len(reads)} columns analysed"
+        if not len(args) == len(values) == len(reads):
+            msg = f"{len(args)} arguments, {len(values)} values, {len(reads)} columns analysed"
             raise ValueError(msg)
     except Exception as exc:
         if type(exc).__module__.startswith("pyspark"):
