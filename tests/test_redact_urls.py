@@ -47,6 +47,10 @@ def free_port() -> int:
     # what stays as it is: a user name alone, a port, an "@" in the path, plain text
     ("postgresql://lacuna@db/x", "postgresql://lacuna@db/x"),
     ("https://host:8080/users/@me", "https://host:8080/users/@me"),
+    # an "@" in the path after a real userinfo: the host shown is the one connected to
+    (f"http://u:{SECRET}@host/x@localhost", "http://u:***@host/x@localhost"),
+    (f"https://u:{SECRET}@api.example/a/b@c/d?x=1", "https://u:***@api.example/a/b@c/d?x=1"),
+    (f"https://{'ghp_0123456789abcdefABCDEF0123'}@github.com/u/@me", "https://***@github.com/u/@me"),
     ("http://h/x?email=a@b.example&page=2", "http://h/x?email=a@b.example&page=2"),
     ("sqlite:////var/lib/lacuna/audit.db", "sqlite:////var/lib/lacuna/audit.db"),
     ("not a url", "not a url"),

@@ -113,10 +113,13 @@ def _redact_userinfo(text: str) -> str:
         return text
     start += 2
     rest = text[start:]
-    # the userinfo ends at the last "@" before the query or fragment (a password may hold "/"
-    # or "@"); with none there, at the last "@" at all (a password may hold "?" or "#")
-    end = min([i for i in (rest.find("?"), rest.find("#")) if i >= 0] or [len(rest)])
-    at = rest.rfind("@", 0, end)
+    # the userinfo ends at the last "@" of the authority (RFC 3986: up to the first "/", "?"
+    # or "#"), so an "@" in the path leaves the host shown as it is; with none there, a
+    # password that holds "/" or "@" ends at the last "@" before the query or fragment, and
+    # one that holds "?" or "#" at the last "@" at all (in doubt, more is masked)
+    at = rest.rfind("@", 0, _first(rest, "/?#"))
+    if at < 0:
+        at = rest.rfind("@", 0, _first(rest, "?#"))
     if at < 0:
         at = rest.rfind("@")
     if at < 0:
@@ -133,6 +136,11 @@ def _redact_userinfo(text: str) -> str:
     else:
         shown = MASK  # a lone token (``https://<token>@host``), or in doubt
     return f"{text[:start]}{shown}{rest[at:]}"
+
+
+def _first(text: str, stops: str) -> int:
+    """Where the first of ``stops`` is in ``text`` (its length when none is)."""
+    return min([i for i in map(text.find, stops) if i >= 0] or [len(text)])
 
 
 def _secret_after_colon(head: str) -> bool:
