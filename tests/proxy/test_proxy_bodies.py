@@ -210,6 +210,44 @@ def test_query_strings_are_data_and_bodyless_requests_are_not_decided(gate):
     assert plain.decision is None
 
 
+def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, tmp_path):
+    """The path is inspected as data, and recorded without its values: an e-mail or a card
+    number in it is ``***`` in the destination decided, its reasoning, and the audit record;
+    the route around them stays (which endpoint was called is what an auditor reads)."""
+    from lacuna.audit import AuditStore
+
+    url = ("https://api.external-service.com/v1/users/ana.silva%40example.com/cards/"
+           "4111111111111111/export")
+    refused = gate.check(OutboundRequest(method="GET", url=url))
+    assert refused.status == 451
+    dest = refused.decision.operation.destination
+    assert dest.uri == "https://api.external-service.com/v1/users/***/cards/***/export"
+    assert dest.path == "/v1/users/***/cards/***/export"
+    assert "ana.silva" not in dest.reasoning
+    assert "/users/***/cards/***" in dest.reasoning
+    assert "ana.silva" not in refused.decision.reasoning + refused.body.decode()
+    internal = gate.check(OutboundRequest(
+        method="POST", url="http://localhost:8080/users/bo.chen@example.org",
+        headers={"content-type": "application/json"}, body=b'{"note": "hi"}',
+        addresses=("127.0.0.1",)))
+    assert internal.decision.operation.destination.scope == "internal"  # matched unmasked
+    assert internal.decision.operation.destination.uri == "http://localhost:8080/users/***"
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        text = "".join(repr(r.data) for r in store.list(limit=None))
+    finally:
+        store.close()
+    assert "/users/***/cards/***/export" in text
+    assert "localhost:8080/users/***" in text
+    for value in ("ana.silva", "example.com/cards", "4111111111111111", "bo.chen"):
+        assert value not in text
+    plain = gate.check(OutboundRequest(  # a route without values is recorded as it is
+        method="POST", url="https://api.external-service.com/v1/reports/weekly",
+        headers={"content-type": "application/json"}, body=b'{"region": "EU"}'))
+    assert plain.decision.operation.destination.uri == (
+        "https://api.external-service.com/v1/reports/weekly")
+
+
 def test_the_gate_fails_closed_when_it_breaks(gate, monkeypatch):
     def broken(_payload, **_options):  # (the gate passes match_on=)
         raise RuntimeError("classifier exploded")

@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
@@ -61,7 +61,7 @@ from lacuna.proxy.bodies import (
     read_path,
     read_query,
 )
-from lacuna.redact import redact_url
+from lacuna.redact import MASK, redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -254,7 +254,7 @@ class Gate:
         sources += [Source(name=m.source, classification=classification) for m in matches]
         gov = self.gov
         named = gov.destination(_destination(request.url))
-        destination = _by_address(request, named)
+        destination = _shown(_by_address(request, named))
         op = gov.operation(
             Action.EXPORT, classification, sources=_unique_sources(sources),
             destination=destination,
@@ -477,12 +477,6 @@ def _suspects(payload: Payload) -> Payload:
     The others (a user agent, an accept list, a session id) cannot be classified by their
     values, and their names are header names, not a table's columns. A host's labels
     (:data:`HOST`) never are: only what they decode to."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from lacuna.classify.heuristic import _engine
-    from lacuna.classify.scan import PatternRecognizer
-
     if HOST in payload.fields:  # a host's labels are ids: what they decode to is kept
         payload = replace(payload, fields=FrozenDict(
             {n: v for n, v in payload.fields.items() if n != HOST}))
@@ -492,13 +486,7 @@ def _suspects(payload: Payload) -> Payload:
     keep = {n for n in payload.fields if DECODED in n}
     keep.update(n for n in payload.fields if _named_data(n))
     values = [v for vs in payload.fields.values() for v in vs]
-    array = pa.array(values, type=pa.string())
-    for recognizer in _engine().values:
-        if not isinstance(recognizer, PatternRecognizer) or recognizer.weak_only:
-            continue  # (a weak format supports a column's name, never decides alone)
-        found = pc.match_substring_regex(array, f"^(?:{recognizer.prefilter})$").to_pylist()
-        keep.update(n for n, v, hit in zip(names, values, found, strict=True)
-                    if hit and n not in keep and recognizer._check([v])[1])
+    keep.update(n for n, hit in zip(names, _validated(values), strict=True) if hit)
     fields = {n: v for n, v in payload.fields.items() if n in keep}
     if (fields and all(DECODED in n for n in fields)
             and sum(len(v) for v in fields.values()) <= FEW_DECODED):
@@ -508,6 +496,29 @@ def _suspects(payload: Payload) -> Payload:
         extra = _candidates(tuple(sorted({v for vs in payload.fields.values() for v in vs})))
         fields.update({f"(headers and path) {n}": v for n, v in extra.fields.items()})
     return replace(payload, fields=FrozenDict(fields))
+
+
+def _validated(values: list[str]) -> list[bool]:
+    """For each of ``values``, whether some strong value recognizer validates it whole (its
+    pattern and its check: an e-mail, a card number; a weak format never decides alone)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lacuna.classify.heuristic import _engine
+    from lacuna.classify.scan import PatternRecognizer
+
+    hits = [False] * len(values)
+    if not values:
+        return hits
+    array = pa.array(values, type=pa.string())
+    for recognizer in _engine().values:
+        if not isinstance(recognizer, PatternRecognizer) or recognizer.weak_only:
+            continue
+        found = pc.match_substring_regex(array, f"^(?:{recognizer.prefilter})$").to_pylist()
+        for i, (value, hit) in enumerate(zip(values, found, strict=True)):
+            if hit and not hits[i] and recognizer._check([value])[1]:
+                hits[i] = True
+    return hits
 
 
 def _named_data(field_name: str) -> bool:
@@ -584,6 +595,29 @@ def _destination(url: str) -> str:
     return f"{parts.scheme}://{authority}{redact_url(parts.path or '/')}"
 
 
+def _shown(dest: Destination) -> Destination:
+    """``dest`` as it is decided and recorded: with the data values in its path masked
+    (:func:`_masked_path`). Matched against ``destinations`` unmasked (a root may name an id)."""
+    parts = urlsplit(dest.uri)
+    masked = _masked_path(parts.path)
+    if masked == parts.path:
+        return dest
+    uri = dest.uri.replace(parts.path, masked, 1)
+    return replace(dest, uri=uri, path=dest.path and _masked_path(dest.path),
+                   reasoning=dest.reasoning.replace(dest.uri, uri))
+
+
+def _masked_path(path: str) -> str:
+    """``path`` with each segment a value recognizer validates (``/u/ana@example.com``)
+    replaced by ``***``: the path is inspected as data, and data values never enter the audit
+    trail or a log line (the destination is matched and recorded without them)."""
+    segments = path.split("/")
+    decoded = [unquote(s) for s in segments]
+    flags = iter(_validated([d for d in decoded if d]))
+    return "/".join(MASK if d and next(flags) else s
+                    for s, d in zip(segments, decoded, strict=True))
+
+
 def _host(url: str) -> str:
     """``url``'s host name as sent (``hostname`` is lower-cased: base64url labels are not)."""
     netloc = urlsplit(url).netloc.rpartition("@")[2]
@@ -595,7 +629,8 @@ def _host(url: str) -> str:
 def _redacted(url: str) -> str:
     from lacuna.destinations import redact
 
-    return redact(_destination(url))
+    parts = urlsplit(_destination(url))
+    return redact(parts._replace(path=_masked_path(parts.path)).geturl())
 
 
 def _unique_sources(sources: list[Source]) -> list[Source]:
