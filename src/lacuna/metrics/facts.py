@@ -7,6 +7,7 @@ not decisions). Feedback and survey answers are audit events of ``kind`` ``feedb
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,27 +58,41 @@ class SurveyFact:
     score: int
 
 
-def _section(body: dict[str, Any], name: str) -> dict[str, Any]:
+def section(body: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """``body[name]`` when it is an object, else empty (a record written by an older or
+    hostile writer may hold anything there)."""
     value = body.get(name)
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, Mapping) else {}
 
 
-def decision(record: AuditRecord, body: dict[str, Any]) -> DecisionFact:
-    who, what, dec = _section(body, "who"), _section(body, "what"), _section(body, "decision")
+def decision(record: AuditRecord, body: Mapping[str, Any]) -> DecisionFact:
+    """A stored decision record as the metrics see it: who, what and when from the record's
+    own columns, the rest from its body (:func:`from_body`)."""
+    return from_body(body, record_id=record.id, when=record.timestamp, user=record.user_id,
+                     action=record.action, allowed=record.allowed, policy_id=record.policy_id)
+
+
+def from_body(body: Mapping[str, Any], *, record_id: str, when: datetime, user: str,
+              action: str, allowed: bool, policy_id: str | None) -> DecisionFact:
+    """A decision record's body as the metrics see it, with the fields a store keeps in
+    columns given (the one reading of a body: :func:`decision`, and the rollup's
+    :func:`lacuna.metrics.rollup.fact_from_body`)."""
+    who, what, dec = section(body, "who"), section(body, "what"), section(body, "decision")
+    why = section(body, "why")
     policies = dec.get("policies") or []
     return DecisionFact(
-        record_id=record.id, operation_id=str(body.get("operation_id") or record.id),
-        when=record.timestamp, user=record.user_id, role=str(who.get("role") or ""),
-        action=record.action, sources=tuple(str(s) for s in what.get("sources") or ()),
-        destination=what.get("destination"), tier=what.get("tier"), allowed=record.allowed,
-        policy_id=record.policy_id,
+        record_id=record_id, operation_id=str(body.get("operation_id") or record_id),
+        when=when, user=user, role=str(who.get("role") or ""), action=action,
+        sources=tuple(str(s) for s in what.get("sources") or ()),
+        destination=what.get("destination"), tier=what.get("tier"), allowed=allowed,
+        policy_id=policy_id,
         packages=tuple(str(p.get("package")) for p in policies if isinstance(p, dict)),
         policy_ids=tuple(str(p.get("id")) for p in policies
                          if isinstance(p, dict) and p.get("id")),
         columns=tuple(str(c) for c in (what.get("columns") or {})),
         engine_error=dec.get("engine_error"),
-        exception_id=_section(body, "why").get("exception_id"),
-        exception_approved=_section(body, "why").get("exception_approved") is True,
+        exception_id=why.get("exception_id"),
+        exception_approved=why.get("exception_approved") is True,
     )
 
 
@@ -93,13 +108,13 @@ def classify(records: list[AuditRecord]) -> tuple[
         if kind is None:
             decisions.append(decision(record, body))
         elif kind == FEEDBACK:
-            fb = _section(body, FEEDBACK)
+            fb = section(body, FEEDBACK)
             feedback.append(FeedbackFact(
                 decision_record_id=str(fb.get("decision_record_id")), when=record.timestamp,
                 user=record.user_id, false_positive=bool(fb.get("false_positive")),
                 comment=str(fb.get("comment") or ""), policy_id=record.policy_id))
         elif kind == SURVEY:
-            score = _section(body, SURVEY).get("score")
+            score = section(body, SURVEY).get("score")
             if isinstance(score, int):
                 survey.append(SurveyFact(when=record.timestamp, user=record.user_id, score=score))
     return decisions, feedback, survey

@@ -11,6 +11,7 @@ sensitive term drove the tier, a suggested change to ``classification.sensitive_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.audit.record import event_body
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.identity.names import canonical_name
-from lacuna.metrics.facts import FEEDBACK
+from lacuna.metrics.facts import FEEDBACK, section
 
 if TYPE_CHECKING:
     from lacuna.audit.record import AuditRecord
@@ -100,11 +101,6 @@ def _yaml_key(text: str) -> str:
     return text if plain else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _section(body: dict[str, Any], name: str) -> dict[str, Any]:
-    value = body.get(name)
-    return value if isinstance(value, dict) else {}
-
-
 def review_queue(
     *,
     governor: Governor | None = None,
@@ -126,16 +122,16 @@ def review_queue(
     gov = governor or current()
     latest: dict[tuple[str, str], AuditRecord] = {}
     for record in sorted(gov.audit.list(limit=None, action=FEEDBACK), key=lambda r: r.seq):
-        fb = _section(record.data, FEEDBACK)
+        fb = section(record.data, FEEDBACK)
         if record.data.get("kind") == FEEDBACK:
             latest[(str(fb.get("decision_record_id")), record.user_id)] = record
     reviews: dict[str, Review] = {}
     for record in sorted(gov.audit.list(limit=None, action=REVIEW), key=lambda r: r.seq):
-        detail = _section(record.data, REVIEW)
+        detail = section(record.data, REVIEW)
         reviews[str(detail.get("feedback_id"))] = _review(record, detail)
     items = []
     for record in latest.values():
-        fb = _section(record.data, FEEDBACK)
+        fb = section(record.data, FEEDBACK)
         if not fb.get("false_positive"):
             continue
         target = gov.audit.get(str(fb.get("decision_record_id")))
@@ -189,12 +185,12 @@ def review_page(
     while True:
         batch = gov.audit.list(limit=PAGE_READ, action=FEEDBACK, before=cursor,
                                policy_id=policy or None)
-        reports: list[tuple[AuditRecord, dict[str, Any]]] = []
+        reports: list[tuple[AuditRecord, Mapping[str, Any]]] = []
         for record in batch:
             cursor = record.seq
             if record.data.get("kind") != FEEDBACK:
                 continue
-            fb = _section(record.data, FEEDBACK)
+            fb = section(record.data, FEEDBACK)
             key = (str(fb.get("decision_record_id")), record.user_id)
             if key in seen:  # an older word of this reporter on this decision
                 continue
@@ -233,21 +229,21 @@ def _reviews_of(gov: Governor, reports: list[AuditRecord]) -> dict[str, Review]:
     records = gov.audit.list(limit=None, action=REVIEW, after=min(r.seq for r in reports),
                              naming=("feedback_id", sorted(wanted)))
     for record in sorted(records, key=lambda r: r.seq):  # the latest review counts
-        detail = _section(record.data, REVIEW)
+        detail = section(record.data, REVIEW)
         if str(detail.get("feedback_id")) in wanted:  # not another field that names it
             reviews[str(detail.get("feedback_id"))] = _review(record, detail)
     return reviews
 
 
-def _review(record: AuditRecord, detail: dict[str, Any]) -> Review:
+def _review(record: AuditRecord, detail: Mapping[str, Any]) -> Review:
     return Review(verdict=str(detail.get("verdict")), by=record.user_id,
                   comment=str(detail.get("comment") or ""), when=record.timestamp)
 
 
-def _item(record: AuditRecord, fb: dict[str, Any], target: AuditRecord,
+def _item(record: AuditRecord, fb: Mapping[str, Any], target: AuditRecord,
           review: Review | None) -> ReviewItem:
     body = target.data
-    what, dec = _section(body, "what"), _section(body, "decision")
+    what, dec = section(body, "what"), section(body, "decision")
     return ReviewItem(
         feedback_id=record.id, reported_by=record.user_id, reported_at=record.timestamp,
         comment=str(fb.get("comment") or ""), decision_id=target.id,
@@ -287,17 +283,17 @@ def review_report(
         raise ConfigError(msg)
     gov = governor or current()
     record = gov.audit.get(feedback_id)
-    fb = _section(record.data, FEEDBACK) if record is not None else {}
+    fb = section(record.data, FEEDBACK) if record is not None else {}
     if record is None or record.data.get("kind") != FEEDBACK or not fb.get("false_positive"):
         msg = (f"no false-positive report {feedback_id!r} in {gov.audit.where}: pick one from "
                "the review queue (/console/review).")
         raise ReportNotFound(msg)
     user = reviewer[0]
 
-    def event(kind: str, allowed: bool, reasoning: str, section: dict[str, Any]) -> AuditRecord:
+    def event(kind: str, allowed: bool, reasoning: str, detail: dict[str, Any]) -> AuditRecord:
         return gov.audit.record_event(event_body(
             kind, user=reviewer, session=gov.session, what={"action": kind}, allowed=allowed,
-            policy_id=record.policy_id, reasoning=reasoning, detail=section))
+            policy_id=record.policy_id, reasoning=reasoning, detail=detail))
 
     if canonical_name(user) == canonical_name(record.user_id):
         msg = (f"{user} filed report {feedback_id} and cannot review it: another steward "

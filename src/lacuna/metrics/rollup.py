@@ -52,7 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from lacuna.audit.record import iso
-from lacuna.metrics import compute
+from lacuna.metrics import compute, facts
 from lacuna.metrics.facts import DecisionFact
 from lacuna.metrics.scopes import Key, Scope, key_of, scope_id, scopes, within
 
@@ -129,29 +129,13 @@ def hour_of(when: str) -> str:
     return when[:13]
 
 
-def _section(body: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = body.get(name)
-    return value if type(value) is dict or isinstance(value, Mapping) else {}
-
-
 def fact_from_body(body: Mapping[str, Any]) -> DecisionFact:
     """A decision record's body as the metrics see it (what :func:`facts.decision` gives)."""
-    who, what, dec = _section(body, "who"), _section(body, "what"), _section(body, "decision")
-    policies = dec.get("policies") or []
-    return DecisionFact(
-        record_id=str(body["id"]), operation_id=str(body.get("operation_id") or body["id"]),
-        when=datetime.fromisoformat(str(body["when"])), user=str(who.get("user_id") or ""),
-        role=str(who.get("role") or ""), action=str(what.get("action") or ""),
-        sources=tuple(str(s) for s in what.get("sources") or ()),
-        destination=what.get("destination"), tier=what.get("tier"),
-        allowed=bool(dec.get("allowed")), policy_id=dec.get("policy_id"),
-        packages=tuple(str(p.get("package")) for p in policies if isinstance(p, dict)),
-        policy_ids=tuple(str(p.get("id")) for p in policies
-                         if isinstance(p, dict) and p.get("id")),
-        columns=tuple(str(c) for c in (what.get("columns") or {})),
-        engine_error=dec.get("engine_error"),
-        exception_id=_section(body, "why").get("exception_id"),
-        exception_approved=_section(body, "why").get("exception_approved") is True)
+    who, what, dec = (facts.section(body, name) for name in ("who", "what", "decision"))
+    return facts.from_body(
+        body, record_id=str(body["id"]), when=datetime.fromisoformat(str(body["when"])),
+        user=str(who.get("user_id") or ""), action=str(what.get("action") or ""),
+        allowed=bool(dec.get("allowed")), policy_id=dec.get("policy_id"))
 
 
 def _dump(d: DecisionFact, k: Key) -> str:
