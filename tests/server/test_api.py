@@ -1078,3 +1078,94 @@ def test_impact_walks_a_bounded_graph_and_says_when_there_is_more(app_client) ->
     assert {d["dataset"] for d in cut["datasets"]} <= {d["dataset"] for d in full["datasets"]}
     assert client.get("/api/v1/lineage/impact", headers=h("ana"), params={
         "dataset": "/impact/root.csv", "limit": 10**9}).status_code == 422
+
+
+def test_a_caller_never_acts_with_the_servers_own_clearance(app_client) -> None:
+    """The server's lacuna.yaml ``user:`` section is whoever runs a process with that file, not
+    a token's holder: its clearance was every caller's, so ``user: {clearance: PROPRIETARY}``
+    on the server let any analyst through the dbt ``restrict`` rules that ask a clearance.
+    A caller has User's default (INTERNAL), or the server's when that is lower, in a decide
+    (:func:`bound`) and in the exception verbs (:func:`acting_as`) alike."""
+    from types import SimpleNamespace
+
+    from lacuna.governor import Governor
+    from lacuna.identity import Principal
+    from lacuna.model import Tier
+    from lacuna.remote.wire import parse_operation
+    from lacuna.server.routes_api import bound
+    from lacuna.server.routes_state import acting_as
+
+    gov = app_client.state.governor
+    ana = Principal("ana", ("analyst", "data_steward"))
+    for server, expected in ((Tier.PROPRIETARY, Tier.INTERNAL), (Tier.INTERNAL, Tier.INTERNAL),
+                             (Tier.PUBLIC, Tier.PUBLIC)):
+        user = gov.config.user.model_copy(update={
+            "clearance": server, "department": "board", "attributes": {"level": "exec"}})
+        state = SimpleNamespace(
+            governor=Governor(gov.config.model_copy(update={"user": user}), engine=gov.engine,
+                              audit=gov.audit),
+            destination=app_client.state.destination)
+        op = bound(state, parse_operation({"action": "read"}), ana)
+        assert op.user.clearance is expected, server
+        assert (op.user.id, op.user.role, op.user.department, dict(op.user.attributes)) == (
+            "ana", "analyst", None, {"roles": ["analyst", "data_steward"]})
+        with acting_as(state, ana) as acting:
+            acted = acting.config.user.to_user()
+        assert acted == op.user, server
+
+
+@pytest.mark.parametrize("environment", ["bogus", "PRODUCTION", "prod", " production"])
+def test_an_unknown_environment_is_refused_not_decided_as_an_engine_failure(
+        app_client, environment: str) -> None:
+    """An environment Lacuna does not know reached the policy input's category, which failed
+    the decision as a policy engine error: recorded on the trail and counted as one. It is the
+    request that is wrong (422, nothing recorded), on the route and the fast lane alike."""
+    audit = app_client.state.governor.audit
+    before = len(audit.list(limit=None))
+    for _ in range(2):  # the second is the fast lane's (the token is cached by the first)
+        r = app_client.client.post("/api/v1/decide", json={"operation": _op(
+            app_client, "DOWNLOADS/env.csv", environment=environment)},
+            headers=app_client.headers("ana"))
+        assert r.status_code == 422, r.text
+        assert "operation.environment" in r.text
+        assert "production" in r.text
+    assert len(audit.list(limit=None)) == before
+    for known in ("production", "staging", "development"):
+        r = app_client.client.post("/api/v1/decide", json={"operation": _op(
+            app_client, "DOWNLOADS/env.csv", environment=known)},
+            headers=app_client.headers("ana"))
+        assert r.status_code == 200, r.text
+        decision = r.json()["decision"]
+        assert decision["engine_error"] is None, decision
+        assert decision["reasoning"].startswith("Cannot export PROPRIETARY")
+        record = audit.get(r.json()["audit"]["id"])
+        assert record is not None
+        assert record.data["what"]["environment"] == known
+
+
+def test_an_audit_search_beyond_the_calendar_in_utc_is_answered_not_500(app_client) -> None:
+    _a_denial_and_a_401(app_client)
+    jane = app_client.headers("jane")
+    everything = app_client.client.get("/api/v1/audit", headers=jane,
+                                       params={"since": "0001-01-01T00:00:00+01:00"})
+    assert everything.status_code == 200, everything.text
+    assert everything.json()["records"]
+    assert everything.json() == app_client.client.get("/api/v1/audit", headers=jane).json()
+    later = app_client.client.get("/api/v1/audit", headers=jane,
+                                  params={"since": "9999-12-31T23:59:59-01:00"})
+    assert later.status_code == 200, later.text
+    assert later.json() == {"records": [], "truncated": False}
+
+
+def test_a_deny_keeps_the_stewards_conditions_in_its_comment(app_client) -> None:
+    r = app_client.client.post("/api/v1/exceptions", json={
+        "destination": _op(app_client, "DOWNLOADS/cond.csv")["destination"],
+        "purpose": "Board of Directors Q4 customer metrics presentation",
+        "business_justification": "The board meets on Thursday"},
+        headers=app_client.headers("ana"))
+    assert r.status_code == 201, r.text
+    r = app_client.client.post(f"/api/v1/exceptions/{r.json()['id']}/deny", json={
+        "comment": "Not like this", "conditions": ["Aggregate it first"]},
+        headers=app_client.headers("jane"))
+    assert r.status_code == 200, r.text
+    assert r.json()["comment"] == "Not like this. Conditions: Aggregate it first"

@@ -108,11 +108,17 @@ class ShownJSON(JSONResponse):
 
 @contextmanager
 def acting_as(state: ServerState, principal: Principal) -> Iterator[Any]:
-    """A governor sharing the server's engine and stores, whose user is ``principal``."""
+    """A governor sharing the server's engine and stores, whose user is ``principal`` as
+    :func:`~lacuna.server.routes_api.caller` makes them (never the server's own clearance,
+    department or attributes)."""
     from lacuna.governor import Governor, scoped
+    from lacuna.server.routes_api import caller
 
     gov = state.governor
-    user = gov.config.user.model_copy(update={"id": principal.name, "role": principal.role})
+    who = caller(state, principal)
+    user = gov.config.user.model_copy(update={
+        "id": who.id, "role": who.role, "clearance": who.clearance, "department": None,
+        "attributes": dict(who.attributes)})
     config = gov.config.model_copy(update={"user": user})
     acting = Governor(config, engine=gov.engine, audit=gov.audit)
     acting._exceptions = gov.exceptions  # the same store (no second connection pool)
@@ -255,7 +261,8 @@ def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Requ
     _deny_needs_steward_role(request, state, principal, exception_id)
     try:
         with acting_as(state, principal):
-            decided = deny_exception(exception_id, comment=_comment(body))
+            decided = deny_exception(exception_id, comment=decision_note(
+                body.comment, tuple(body.conditions)))
     except (ExceptionNotAuthorized, ExceptionNotFound) as exc:
         if _not_yours(state, principal, exception_id):
             raise HTTPException(404, f"no exception {exception_id!r} of yours") from None
@@ -352,10 +359,17 @@ def exception_settle(exception_id: str, body: SettleBody, request: Request,
             "records_before": [w.to_dict() for w in before]}
 
 
-def _comment(body: ExceptionDecisionBody) -> str | None:
-    parts = [body.comment] if body.comment else []
-    parts += [f"condition: {c}" for c in body.conditions]
-    return "; ".join(parts) or None
+def decision_note(comment: str | None, conditions: tuple[str, ...]) -> str | None:
+    """A decision's comment with the conditions the steward gave kept in it, so the record
+    says what the steward required: the comment of a deny or revoke (the API's and the
+    console's, which has one form for every verdict: conditions typed there and then denied
+    were dropped), and the console's approvals' note (their conditions are also stored
+    apart)."""
+    note = (comment or "").strip()
+    if conditions:
+        listed = "; ".join(conditions)
+        note = f"{note.rstrip('.')}. Conditions: {listed}" if note else f"Conditions: {listed}"
+    return note or None
 
 
 # -- lineage ------------------------------------------------------------------------------------
