@@ -1169,3 +1169,25 @@ def test_a_deny_keeps_the_stewards_conditions_in_its_comment(app_client) -> None
         headers=app_client.headers("jane"))
     assert r.status_code == 200, r.text
     assert r.json()["comment"] == "Not like this. Conditions: Aggregate it first"
+
+
+def test_an_uploads_name_is_read_for_its_kind_only(app_client) -> None:
+    """The server's copy was named by the upload's last two suffixes: a long one in the
+    middle (``a.<300 letters>.csv``) made a name the disk refused, a 500. Only the kind is
+    kept now, gzip's inner kind included, in any case."""
+    import gzip
+
+    h = app_client.headers("ana")
+    csv = b"customer_id,email\n1,a@example.com\n2,b@example.org\n"
+    for name, body in ((f"a.{'b' * 300}.csv", csv), ("Q4.Export.CSV", csv),
+                       (f"a.{'b' * 300}.csv.gz", gzip.compress(csv)),
+                       ("customers.TSV.GZ", gzip.compress(csv.replace(b",", b"\t")))):
+        r = app_client.client.post("/api/v1/classify/file", files={"file": (name, body)},
+                                   headers=h)
+        assert r.status_code == 200, (name[:20], r.text)
+        assert r.json()["name"] == name
+        assert r.json()["classification"]["columns"]["email"]["pii_type"] == "email", name[:20]
+    for name in ("notes.txt", "a.csv.txt", "archive.tar"):
+        r = app_client.client.post("/api/v1/classify/file", files={"file": (name, csv)},
+                                   headers=h)
+        assert r.status_code == 415, (name, r.text)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lacuna.errors import ConfigError
+from lacuna.identity.names import canonical_name
 from lacuna.identity.principal import ROLES, AuthenticationError, Principal
 
 
@@ -64,12 +65,22 @@ class OidcVerifier:
         except jwt.PyJWTError as exc:
             msg = f"bearer token rejected: {exc}"
             raise AuthenticationError(msg) from None
-        raw = claims.get(s.roles_claim) or ()
-        roles = raw.split() if isinstance(raw, str) else [str(r) for r in raw]
-        known = tuple(r for r in roles if r in ROLES)
+        known = tuple(r for r in _listed(claims.get(s.roles_claim)) if r in ROLES)
         name = claims.get(s.name_claim)
-        if not name or not known:
-            msg = (f"bearer token has no {s.name_claim!r} or no Lacuna role in "
-                   f"{s.roles_claim!r} (one of: {', '.join(ROLES)})")
+        if not isinstance(name, str) or not canonical_name(name) or not known:
+            msg = (f"bearer token has no {s.name_claim!r} (a name, as text with a visible "
+                   f"character) or no Lacuna role in {s.roles_claim!r} (one of: "
+                   f"{', '.join(ROLES)}, as a list or a space-separated text)")
             raise AuthenticationError(msg)
-        return Principal(str(name), known, expires=float(claims["exp"]))
+        return Principal(name, known, expires=float(claims["exp"]))
+
+
+def _listed(raw: Any) -> list[str]:
+    """A roles claim's roles: a space-separated text or a list of texts. Anything else (a
+    number, an object, a list of objects) names none: a number was iterated (a 500 instead
+    of a 401), an object's keys were read as roles."""
+    if isinstance(raw, str):
+        return raw.split()
+    if isinstance(raw, list):
+        return [r for r in raw if isinstance(r, str)]
+    return []

@@ -45,8 +45,8 @@ def classify_file(file: UploadFile, request: Request, _: AnyUser) -> dict[str, A
 
     gov = state_of(request).governor
     name = Path(file.filename or "upload.csv").name
-    suffix = "".join(Path(name).suffixes[-2:]) or ".csv"
-    if not name.lower().endswith(SUFFIXES):
+    suffix = _suffix(name)
+    if suffix is None:
         raise HTTPException(415, f"cannot classify {name!r}: send one of {', '.join(SUFFIXES)}")
     with tempfile.TemporaryDirectory(prefix="lacuna-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
@@ -59,6 +59,19 @@ def classify_file(file: UploadFile, request: Request, _: AnyUser) -> dict[str, A
             msg = str(exc).replace(str(path), name).replace(path.name, name)
             raise ClassificationError(msg) from None
     return {"name": name, "classification": result.to_dict()}
+
+
+def _suffix(name: str) -> str | None:
+    """The kind of file ``name`` says it is, as the server's copy is named (``.csv``,
+    ``.csv.gz``, ...), or None when it is none :data:`SUFFIXES` knows. Only a known suffix is
+    kept: the name's last two suffixes were, and a long one in the middle
+    (``a.<300 letters>.csv``) made a file name the disk refused (a 500)."""
+    lower = name.lower()
+    kind = next((s for s in SUFFIXES if lower.endswith(s)), None)
+    if kind == ".gz":
+        inner = Path(lower[: -len(kind)]).suffix
+        return f"{inner}{kind}" if inner in SUFFIXES else kind
+    return kind
 
 
 def operation_for(state: ServerState, body: OperationBody, principal: Principal) -> Operation:
