@@ -1191,3 +1191,36 @@ def test_an_uploads_name_is_read_for_its_kind_only(app_client) -> None:
         r = app_client.client.post("/api/v1/classify/file", files={"file": (name, csv)},
                                    headers=h)
         assert r.status_code == 415, (name, r.text)
+
+
+def test_an_operation_id_taken_by_another_caller_does_not_take_the_feedback_link(
+        app_client) -> None:
+    """A violation's feedback link names the operation id, which a client chooses
+    (``operation.id``). Another caller who learnt one (a pasted violation message) and decided
+    an operation under it had the newest decision of that id: the link then showed theirs,
+    and its owner was refused feedback on their own denial (403). The caller's own decision of
+    that id is the one shown and reported."""
+    import uuid
+
+    victim, other = app_client.headers("carla"), app_client.headers("ana")
+    op_id = uuid.uuid4().hex
+    for h in (victim, other):
+        r = app_client.client.post("/api/v1/decide", json={"operation": _op(
+            app_client, "DOWNLOADS/taken.csv", id=op_id)}, headers=h)
+        assert r.status_code == 200, r.text
+    page = app_client.client.get(f"/console/feedback/{op_id}", headers=victim)
+    assert page.status_code == 200, page.text[:300]
+    assert "carla" in page.text
+    answer = app_client.client.post(f"/console/feedback/{op_id}", headers=victim,
+                                    data={"verdict": "false_positive", "comment": "mine"},
+                                    follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:300]
+    audit = app_client.state.governor.audit
+    reported = audit.get(answer.headers["location"].split("/")[-1].split("?")[0])
+    assert reported is not None
+    assert reported.user_id == "carla"
+    assert reported.data["operation_id"] == op_id
+    # the other caller still finds their own; a steward, who owns neither, the newest
+    mine = app_client.client.get(f"/console/feedback/{op_id}", headers=other)
+    assert mine.status_code == 200
+    assert "carla" not in mine.text

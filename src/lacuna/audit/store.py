@@ -744,9 +744,12 @@ class AuditStore:
         allowed, denied = found.get(True, 0), found.get(False, 0)
         return {"records": allowed + denied, "allowed": allowed, "denied": denied}
 
-    def of_operation(self, operation_id: str) -> AuditRecord | None:
+    def of_operation(self, operation_id: str, *, user: str | None = None
+                     ) -> AuditRecord | None:
         """The newest decision record of the operation with this id (what a violation message
-        calls the decision id), or None.
+        calls the decision id), or None; with ``user``, the newest of that user's (names
+        compared as :func:`lacuna.identity.same_name` does): a server's clients choose their
+        operation ids, so another caller may have decided one under the same id.
 
         The database picks the candidates with the indexed ``operation_id`` column (audit
         layout 3; :func:`~lacuna.audit.record.indexed_operation_id`), newest first; each
@@ -763,9 +766,12 @@ class AuditStore:
             needle = '"operation_id":' + json.dumps(operation_id, ensure_ascii=False)
             where = records.c.body.contains(needle, autoescape=True)
         stmt = select(*READ_COLUMNS).where(where).order_by(records.c.seq.desc())
+        from lacuna.identity.names import same_name
+
         for row in self._read(stmt):
             record = _to_record(row)
-            if "kind" not in record.data and record.data.get("operation_id") == operation_id:
+            if ("kind" not in record.data and record.data.get("operation_id") == operation_id
+                    and (user is None or same_name(record.user_id, user))):
                 return record
         return None
 
