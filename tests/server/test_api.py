@@ -1080,12 +1080,12 @@ def test_impact_walks_a_bounded_graph_and_says_when_there_is_more(app_client) ->
         "dataset": "/impact/root.csv", "limit": 10**9}).status_code == 422
 
 
-def test_a_caller_never_acts_with_the_servers_own_clearance(app_client) -> None:
-    """The server's lacuna.yaml ``user:`` section is whoever runs a process with that file, not
-    a token's holder: its clearance was every caller's, so ``user: {clearance: PROPRIETARY}``
-    on the server let any analyst through the dbt ``restrict`` rules that ask a clearance.
-    A caller has User's default (INTERNAL), or the server's when that is lower, in a decide
-    (:func:`bound`) and in the exception verbs (:func:`acting_as`) alike."""
+def test_the_exception_verbs_act_as_the_caller_a_decide_acts_as(app_client) -> None:
+    """The verbs (a request's dry run among them) acted with the server's own ``user:``
+    section (lacuna.yaml) under the caller's name: its department and attributes, which
+    policies read, were every requester's, while a decide gives the caller none of them. Both
+    act as :func:`caller` now: the caller's name and roles, and the server's clearance (a
+    token carries none: docs/server.md)."""
     from types import SimpleNamespace
 
     from lacuna.governor import Governor
@@ -1097,21 +1097,20 @@ def test_a_caller_never_acts_with_the_servers_own_clearance(app_client) -> None:
 
     gov = app_client.state.governor
     ana = Principal("ana", ("analyst", "data_steward"))
-    for server, expected in ((Tier.PROPRIETARY, Tier.INTERNAL), (Tier.INTERNAL, Tier.INTERNAL),
-                             (Tier.PUBLIC, Tier.PUBLIC)):
+    for clearance in (Tier.PROPRIETARY, Tier.PUBLIC):
         user = gov.config.user.model_copy(update={
-            "clearance": server, "department": "board", "attributes": {"level": "exec"}})
+            "clearance": clearance, "department": "board", "attributes": {"level": "exec"}})
         state = SimpleNamespace(
             governor=Governor(gov.config.model_copy(update={"user": user}), engine=gov.engine,
                               audit=gov.audit),
             destination=app_client.state.destination)
         op = bound(state, parse_operation({"action": "read"}), ana)
-        assert op.user.clearance is expected, server
-        assert (op.user.id, op.user.role, op.user.department, dict(op.user.attributes)) == (
-            "ana", "analyst", None, {"roles": ["analyst", "data_steward"]})
+        assert (op.user.id, op.user.role, op.user.clearance, op.user.department,
+                dict(op.user.attributes)) == (
+            "ana", "analyst", clearance, None, {"roles": ["analyst", "data_steward"]})
         with acting_as(state, ana) as acting:
             acted = acting.config.user.to_user()
-        assert acted == op.user, server
+        assert acted == op.user, clearance
 
 
 @pytest.mark.parametrize("environment", ["bogus", "PRODUCTION", "prod", " production"])

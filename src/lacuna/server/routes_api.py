@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Request, UploadFile
 from lacuna.dbt.reads import is_model_uri
 from lacuna.errors import ClassificationError
 from lacuna.identity import Principal, same_name
-from lacuna.model import Action, Classification, Decision, Operation, Tier, User
+from lacuna.model import Action, Classification, Decision, Operation, User
 from lacuna.remote.wire import WireOperation, decision_to_wire, parse_operation
 from lacuna.server.schemas import ClassifyRequest, DecideRequest, OperationBody, OutcomeBody
 from lacuna.server.security import AnyUser, state_of
@@ -83,21 +83,15 @@ def operation_for(state: ServerState, body: OperationBody, principal: Principal)
     return bound(state, parsed, principal)
 
 
-# The clearance of a caller the server knows no clearance of: User's default (INTERNAL).
-CALLER_CLEARANCE = Tier.INTERNAL
-
-
 def caller(state: ServerState, principal: Principal) -> User:
     """The user an authenticated caller acts as: their name, their roles (the first is the
     policy input's ``role``; all of them in ``attributes.roles``, which ``dbt.roles`` reads)
-    and a clearance of :data:`CALLER_CLEARANCE`, or the server's ``user.clearance`` when that
-    is lower. Nothing else of the server's own ``user:`` section (lacuna.yaml) applies: it
-    describes whoever runs a process with that file, not a token's holder. Given to every
-    caller, its clearance let each one through the dbt ``restrict`` rules that ask one
-    (docs/dbt.md), an analyst reading PROPRIETARY columns because the server's file said
-    ``clearance: PROPRIETARY``."""
-    clearance = min(state.governor.config.user.clearance, CALLER_CLEARANCE)
-    return User(id=principal.name, role=principal.role, clearance=clearance,
+    and the server's ``user.clearance`` (lacuna.yaml; a token carries none, so it is every
+    caller's: docs/server.md). Nothing else of the server's own ``user:`` section applies (its
+    ``department`` and ``attributes`` describe whoever runs a process with that file, not a
+    token's holder): one user for a decide and for the exception verbs' dry run alike."""
+    return User(id=principal.name, role=principal.role,
+                clearance=state.governor.config.user.clearance,
                 attributes={"roles": list(principal.roles)})
 
 

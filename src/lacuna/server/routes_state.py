@@ -109,8 +109,8 @@ class ShownJSON(JSONResponse):
 @contextmanager
 def acting_as(state: ServerState, principal: Principal) -> Iterator[Any]:
     """A governor sharing the server's engine and stores, whose user is ``principal`` as
-    :func:`~lacuna.server.routes_api.caller` makes them (never the server's own clearance,
-    department or attributes)."""
+    :func:`~lacuna.server.routes_api.caller` makes them, as a decide does (never the
+    server's own department or attributes)."""
     from lacuna.governor import Governor, scoped
     from lacuna.server.routes_api import caller
 
