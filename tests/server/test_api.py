@@ -1223,3 +1223,35 @@ def test_an_operation_id_taken_by_another_caller_does_not_take_the_feedback_link
     mine = app_client.client.get(f"/console/feedback/{op_id}", headers=other)
     assert mine.status_code == 200
     assert "carla" not in mine.text
+
+
+def test_an_audit_search_for_a_person_finds_every_spelling_of_their_name(app_client) -> None:
+    """The trail keeps a name as it was authenticated or declared (a notebook's LACUNA_USER
+    ``Jane``, the server's token user ``jane``), and Lacuna takes them for one person
+    (docs/server.md, "One name, one person"): a search by exact name left the others out.
+    A look-alike of another script is another person and stays out."""
+    import uuid
+
+    audit = app_client.state.governor.audit
+    tag = uuid.uuid4().hex[:8]
+    spellings = [f"jane.{tag}", f"Jane.{tag}", f"\uff4a\uff41\uff4e\uff45.{tag}"]
+    other = f"\u0458ane.{tag}"  # a Cyrillic je: another person
+    for name in (*spellings, other):
+        op = Operation(action=Action.EXPORT, user=User(id=name, role="analyst"),
+                       classification=Classification())
+        audit.record(app_client.state.governor.decide(op), op, session="test")
+    for asked in (spellings[0], spellings[1], f" JANE.{tag.upper()} "):
+        r = app_client.client.get("/api/v1/audit", params={"user": asked},
+                                  headers=app_client.headers("carla"))
+        assert r.status_code == 200, r.text
+        assert sorted(x["who"]["user_id"] for x in r.json()["records"]) == sorted(spellings)
+    page = app_client.client.get("/console/audit", params={"user": spellings[1]},
+                                 headers=app_client.headers("carla"))
+    assert page.status_code == 200
+    rows = page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    for name in spellings:
+        assert name in rows
+    assert other not in rows
+    r = app_client.client.get("/api/v1/audit", params={"user": other},
+                              headers=app_client.headers("carla"))
+    assert [x["who"]["user_id"] for x in r.json()["records"]] == [other]

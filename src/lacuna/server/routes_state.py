@@ -56,9 +56,11 @@ def audit_search(request: Request, _: Auditor, user: str | None = None,
                  limit: int = Query(default=paging.AUDIT_RECORDS.default, ge=1,
                                     le=paging.AUDIT_RECORDS.maximum)) -> dict[str, Any]:
     """Newest first; ``denied`` keeps only denials; ``since`` is ISO-8601; ``truncated`` says
-    more records match than ``limit``."""
+    more records match than ``limit``. ``user`` is a person: every spelling of their name the
+    trail holds (``Jane``, ``jane``: :meth:`AuditStore.spellings`)."""
     audit = state_of(request).governor.audit
-    page = paging.newest(lambda n: audit.list(limit=n, denied_only=denied, user=user,
+    names = audit.spellings(user) if user else None
+    page = paging.newest(lambda n: audit.list(limit=n, denied_only=denied, user=names,
                                               action=action, since=since), limit)
     return {"records": [r.to_dict() for r in page.items], "truncated": page.more}
 
