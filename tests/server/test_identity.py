@@ -272,6 +272,8 @@ def test_a_user_is_not_created_when_the_trail_cannot_record_it(
     ({"preferred_username": 42}, "preferred_username"),
     ({"preferred_username": "\u200b"}, "preferred_username"),  # nobody: same_name never holds
     ({"preferred_username": "  "}, "preferred_username"),
+    ({"preferred_username": "kim\nuser ana: approved"}, "preferred_username"),
+    ({"preferred_username": "kim\x1b[8m"}, "preferred_username"),
 ])
 def test_an_oidc_claim_of_another_shape_is_refused_not_crashed(
         oidc: tuple[OidcVerifier, rsa.RSAPrivateKey], tmp_path: Path, claims: dict[str, Any],

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from lacuna.errors import ConfigError
 from lacuna.identity.names import canonical_name
@@ -67,12 +68,22 @@ class OidcVerifier:
             raise AuthenticationError(msg) from None
         known = tuple(r for r in _listed(claims.get(s.roles_claim)) if r in ROLES)
         name = claims.get(s.name_claim)
-        if not isinstance(name, str) or not canonical_name(name) or not known:
+        if not _a_name(name) or not known:
             msg = (f"bearer token has no {s.name_claim!r} (a name, as text with a visible "
-                   f"character) or no Lacuna role in {s.roles_claim!r} (one of: "
-                   f"{', '.join(ROLES)}, as a list or a space-separated text)")
+                   f"character and no control character) or no Lacuna role in "
+                   f"{s.roles_claim!r} (one of: {', '.join(ROLES)}, as a list or a "
+                   "space-separated text)")
             raise AuthenticationError(msg)
         return Principal(name, known, expires=float(claims["exp"]))
+
+
+def _a_name(name: Any) -> TypeGuard[str]:
+    """Whether a name claim names someone: text with a visible character (its canonical form
+    is not empty: an empty one is nobody, whom no comparison of names finds) and no control
+    character (a line break or an escape sequence would travel to the trail, the logs and a
+    reviewer's terminal as the acting user's name)."""
+    return (isinstance(name, str) and bool(canonical_name(name))
+            and not any(unicodedata.category(c) == "Cc" for c in name))
 
 
 def _listed(raw: Any) -> list[str]:
