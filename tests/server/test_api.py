@@ -1255,3 +1255,23 @@ def test_an_audit_search_for_a_person_finds_every_spelling_of_their_name(app_cli
     r = app_client.client.get("/api/v1/audit", params={"user": other},
                               headers=app_client.headers("carla"))
     assert [x["who"]["user_id"] for x in r.json()["records"]] == [other]
+
+
+@pytest.mark.parametrize("path", ["upstream", "downstream", "impact"])
+def test_a_lineage_query_does_not_read_a_name_against_the_servers_folders(
+        app_client, path: str) -> None:
+    """``?dataset=~`` answered with the server's home folder as the graph's root, and a
+    relative path with the server's working folder: any caller learnt where those are, and
+    neither names a file a client recorded (clients record absolute paths)."""
+    import os
+
+    for dataset in ("~", "~/x.csv", "data/x.csv", ".", ""):
+        r = app_client.client.get(f"/api/v1/lineage/{path}", params={"dataset": dataset},
+                                  headers=app_client.headers("ana"))
+        assert r.status_code == 422, (dataset, r.text)
+        assert os.path.expanduser("~") not in r.text
+        assert os.getcwd() not in r.text
+    for dataset in ("/data/x.csv", "s3://bucket/x.csv", "postgresql://db/crm#customers"):
+        r = app_client.client.get(f"/api/v1/lineage/{path}", params={"dataset": dataset},
+                                  headers=app_client.headers("ana"))
+        assert r.status_code == 200, (dataset, r.text)

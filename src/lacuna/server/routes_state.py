@@ -383,13 +383,29 @@ GRAPH_LIMIT = 1000
 GRAPH_LIMIT_MAX = 10_000
 
 
+def _dataset(dataset: str) -> Any:
+    """The dataset a lineage query names: a URI, ``<database URL>#<table>`` or an absolute
+    path, as clients record them (their paths made absolute on their machine). A relative
+    path or ``~`` would be read against the server's own working folder and home, which
+    names no client's file and told any caller where those are (``?dataset=~``); 422."""
+    import os
+
+    from lacuna.lineage.api import as_ref
+
+    text = dataset.strip()
+    if "://" not in text and not os.path.isabs(text):
+        raise HTTPException(422, f"dataset {dataset!r} is not a URI or an absolute path: name "
+                                 "it as it was recorded (a relative path or ~ would be read "
+                                 "against the server's own folders, not yours)")
+    return as_ref(text)
+
+
 def _graph(request: Request, dataset: str, direction: str, depth: int | None,
            limit: int) -> dict[str, Any]:
     from lacuna.cli.lineage import graph_to_dict
-    from lacuna.lineage.api import as_ref
 
     store = state_of(request).governor.lineage_store
-    ref = as_ref(dataset)
+    ref = _dataset(dataset)
     walk = store.upstream if direction == "upstream" else store.downstream
     return graph_to_dict(walk(ref, depth, limit=limit))
 
@@ -419,11 +435,10 @@ def lineage_impact(request: Request, _: AnyUser, dataset: str, tag: str | None =
     the whole graph was walked for every request), those carrying ``tag`` or, without one,
     personal data by the server's ``classification.personal_tags``; ``truncated`` when more
     datasets are downstream than were looked at."""
-    from lacuna.lineage.api import as_ref
     from lacuna.lineage.store import impacted
 
     gov = state_of(request).governor
-    ref = as_ref(dataset)
+    ref = _dataset(dataset)
     graph = gov.lineage_store.downstream(ref, limit=limit)
     hits = impacted(graph, ref, tag, gov.config.classification.personal_tags)
     return {"dataset": dataset, "tag": tag, "truncated": graph.truncated,
