@@ -739,3 +739,53 @@ def test_metrics_count_requests_by_status_in_the_database(app_and_tokens):
     _file(gov.exceptions, 1, status=Status.DENIED)
     m = compute(gov.audit, gov.exceptions, now=datetime.now(UTC))
     assert (m.pending, m.approved, m.requests) == (3, 2, 6)
+
+
+def test_conditions_typed_with_a_deny_are_kept_in_its_comment(app_and_tokens, tmp_path):
+    """The decide form has one conditions field for both buttons: a steward who typed them and
+    denied lost them (only approve used them), while the API's deny keeps them in the
+    comment. Approved, they are the grant's and the comment stays the comment."""
+    import lacuna
+    from lacuna.config import config_from_dict
+
+    app, tokens, _ = app_and_tokens
+    lacuna.enable(config_from_dict({"user": {"id": "alice", "role": "data_analyst"},
+                                    "stewards": {"default": ["sam"]},
+                                    "audit": {"url": app.state.lacuna.db}}))
+    ids = [lacuna.request_exception(
+        operation={"action": "export", "source": "crm/customers.csv",
+                   "destination": str(tmp_path / f"out{n}.csv")},
+        purpose="Quarterly churn review with the retention team", approver="sam").id
+        for n in range(2)]
+    steward = sign_in(app, tokens["sam"])
+    page = steward.get("/console/exceptions").text
+    store = app.state.lacuna.governor.exceptions
+    for exception_id, verdict in zip(ids, ("deny", "approve"), strict=True):
+        answer = steward.post(f"/console/exceptions/{exception_id}/decide",
+                              data={"csrf_token": csrf_of(page), "decision": verdict,
+                                    "comment": "Not in this form.",
+                                    "conditions": "Aggregate it first\nAsk again with a DPIA"},
+                              follow_redirects=False)
+        assert answer.status_code == 303, answer.text
+    denied, approved = (store.get(i) for i in ids)
+    assert denied.status.value == "denied"
+    assert denied.comment == ("Not in this form. Conditions: Aggregate it first; "
+                                       "Ask again with a DPIA")
+    assert approved.status.value == "approved"
+    assert approved.comment == "Not in this form."
+    assert approved.approval_conditions == ("Aggregate it first", "Ask again with a DPIA")
+    assert "Ask again with a DPIA" in steward.get(f"/console/exceptions/{ids[0]}").text
+
+
+def test_audit_times_beyond_the_calendar_in_utc_are_answered_not_500(app_and_tokens):
+    """0001-01-01T00:00+01:00 is before the first instant a datetime holds in UTC: converting
+    it failed the page with a 500 (OverflowError)."""
+    app, tokens, _ = app_and_tokens
+    officer = sign_in(app, tokens["carol"])
+    officer.get("/console/audit", params={"user": "nobody"})  # a 403-free read: a record
+    everything = officer.get("/console/audit", params={"since": "0001-01-01T00:00+01:00",
+                                                       "until": "9999-12-31T23:59-01:00"})
+    assert everything.status_code == 200, everything.text[:300]
+    assert everything.text.count("<tr") == officer.get("/console/audit").text.count("<tr")
+    nothing = officer.get("/console/audit", params={"since": "9999-12-31T23:59-01:00"})
+    assert nothing.status_code == 200

@@ -1078,3 +1078,200 @@ def test_impact_walks_a_bounded_graph_and_says_when_there_is_more(app_client) ->
     assert {d["dataset"] for d in cut["datasets"]} <= {d["dataset"] for d in full["datasets"]}
     assert client.get("/api/v1/lineage/impact", headers=h("ana"), params={
         "dataset": "/impact/root.csv", "limit": 10**9}).status_code == 422
+
+
+def test_the_exception_verbs_act_as_the_caller_a_decide_acts_as(app_client) -> None:
+    """The verbs (a request's dry run among them) acted with the server's own ``user:``
+    section (lacuna.yaml) under the caller's name: its department and attributes, which
+    policies read, were every requester's, while a decide gives the caller none of them. Both
+    act as :func:`caller` now: the caller's name and roles, and the server's clearance (a
+    token carries none: docs/server.md)."""
+    from types import SimpleNamespace
+
+    from lacuna.governor import Governor
+    from lacuna.identity import Principal
+    from lacuna.model import Tier
+    from lacuna.remote.wire import parse_operation
+    from lacuna.server.routes_api import bound
+    from lacuna.server.routes_state import acting_as
+
+    gov = app_client.state.governor
+    ana = Principal("ana", ("analyst", "data_steward"))
+    for clearance in (Tier.PROPRIETARY, Tier.PUBLIC):
+        user = gov.config.user.model_copy(update={
+            "clearance": clearance, "department": "board", "attributes": {"level": "exec"}})
+        state = SimpleNamespace(
+            governor=Governor(gov.config.model_copy(update={"user": user}), engine=gov.engine,
+                              audit=gov.audit),
+            destination=app_client.state.destination)
+        op = bound(state, parse_operation({"action": "read"}), ana)
+        assert (op.user.id, op.user.role, op.user.clearance, op.user.department,
+                dict(op.user.attributes)) == (
+            "ana", "analyst", clearance, None, {"roles": ["analyst", "data_steward"]})
+        with acting_as(state, ana) as acting:
+            acted = acting.config.user.to_user()
+        assert acted == op.user, clearance
+
+
+@pytest.mark.parametrize("environment", ["bogus", "PRODUCTION", "prod", " production"])
+def test_an_unknown_environment_is_refused_not_decided_as_an_engine_failure(
+        app_client, environment: str) -> None:
+    """An environment Lacuna does not know reached the policy input's category, which failed
+    the decision as a policy engine error: recorded on the trail and counted as one. It is the
+    request that is wrong (422, nothing recorded), on the route and the fast lane alike."""
+    audit = app_client.state.governor.audit
+    before = len(audit.list(limit=None))
+    for _ in range(2):  # the second is the fast lane's (the token is cached by the first)
+        r = app_client.client.post("/api/v1/decide", json={"operation": _op(
+            app_client, "DOWNLOADS/env.csv", environment=environment)},
+            headers=app_client.headers("ana"))
+        assert r.status_code == 422, r.text
+        assert "operation.environment" in r.text
+        assert "production" in r.text
+    assert len(audit.list(limit=None)) == before
+    for known in ("production", "staging", "development"):
+        r = app_client.client.post("/api/v1/decide", json={"operation": _op(
+            app_client, "DOWNLOADS/env.csv", environment=known)},
+            headers=app_client.headers("ana"))
+        assert r.status_code == 200, r.text
+        decision = r.json()["decision"]
+        assert decision["engine_error"] is None, decision
+        assert decision["reasoning"].startswith("Cannot export PROPRIETARY")
+        record = audit.get(r.json()["audit"]["id"])
+        assert record is not None
+        assert record.data["what"]["environment"] == known
+
+
+def test_an_audit_search_beyond_the_calendar_in_utc_is_answered_not_500(app_client) -> None:
+    _a_denial_and_a_401(app_client)
+    jane = app_client.headers("jane")
+    everything = app_client.client.get("/api/v1/audit", headers=jane,
+                                       params={"since": "0001-01-01T00:00:00+01:00"})
+    assert everything.status_code == 200, everything.text
+    assert everything.json()["records"]
+    assert everything.json() == app_client.client.get("/api/v1/audit", headers=jane).json()
+    later = app_client.client.get("/api/v1/audit", headers=jane,
+                                  params={"since": "9999-12-31T23:59:59-01:00"})
+    assert later.status_code == 200, later.text
+    assert later.json() == {"records": [], "truncated": False}
+
+
+def test_a_deny_keeps_the_stewards_conditions_in_its_comment(app_client) -> None:
+    r = app_client.client.post("/api/v1/exceptions", json={
+        "destination": _op(app_client, "DOWNLOADS/cond.csv")["destination"],
+        "purpose": "Board of Directors Q4 customer metrics presentation",
+        "business_justification": "The board meets on Thursday"},
+        headers=app_client.headers("ana"))
+    assert r.status_code == 201, r.text
+    r = app_client.client.post(f"/api/v1/exceptions/{r.json()['id']}/deny", json={
+        "comment": "Not like this", "conditions": ["Aggregate it first"]},
+        headers=app_client.headers("jane"))
+    assert r.status_code == 200, r.text
+    assert r.json()["comment"] == "Not like this. Conditions: Aggregate it first"
+
+
+def test_an_uploads_name_is_read_for_its_kind_only(app_client) -> None:
+    """The server's copy was named by the upload's last two suffixes: a long one in the
+    middle (``a.<300 letters>.csv``) made a name the disk refused, a 500. Only the kind is
+    kept now, gzip's inner kind included, in any case."""
+    import gzip
+
+    h = app_client.headers("ana")
+    csv = b"customer_id,email\n1,a@example.com\n2,b@example.org\n"
+    for name, body in ((f"a.{'b' * 300}.csv", csv), ("Q4.Export.CSV", csv),
+                       (f"a.{'b' * 300}.csv.gz", gzip.compress(csv)),
+                       ("customers.TSV.GZ", gzip.compress(csv.replace(b",", b"\t")))):
+        r = app_client.client.post("/api/v1/classify/file", files={"file": (name, body)},
+                                   headers=h)
+        assert r.status_code == 200, (name[:20], r.text)
+        assert r.json()["name"] == name
+        assert r.json()["classification"]["columns"]["email"]["pii_type"] == "email", name[:20]
+    for name in ("notes.txt", "a.csv.txt", "archive.tar"):
+        r = app_client.client.post("/api/v1/classify/file", files={"file": (name, csv)},
+                                   headers=h)
+        assert r.status_code == 415, (name, r.text)
+
+
+def test_an_operation_id_taken_by_another_caller_does_not_take_the_feedback_link(
+        app_client) -> None:
+    """A violation's feedback link names the operation id, which a client chooses
+    (``operation.id``). Another caller who learnt one (a pasted violation message) and decided
+    an operation under it had the newest decision of that id: the link then showed theirs,
+    and its owner was refused feedback on their own denial (403). The caller's own decision of
+    that id is the one shown and reported."""
+    import uuid
+
+    victim, other = app_client.headers("carla"), app_client.headers("ana")
+    op_id = uuid.uuid4().hex
+    for h in (victim, other):
+        r = app_client.client.post("/api/v1/decide", json={"operation": _op(
+            app_client, "DOWNLOADS/taken.csv", id=op_id)}, headers=h)
+        assert r.status_code == 200, r.text
+    page = app_client.client.get(f"/console/feedback/{op_id}", headers=victim)
+    assert page.status_code == 200, page.text[:300]
+    assert "carla" in page.text
+    answer = app_client.client.post(f"/console/feedback/{op_id}", headers=victim,
+                                    data={"verdict": "false_positive", "comment": "mine"},
+                                    follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:300]
+    audit = app_client.state.governor.audit
+    reported = audit.get(answer.headers["location"].split("/")[-1].split("?")[0])
+    assert reported is not None
+    assert reported.user_id == "carla"
+    assert reported.data["operation_id"] == op_id
+    # the other caller still finds their own; a steward, who owns neither, the newest
+    mine = app_client.client.get(f"/console/feedback/{op_id}", headers=other)
+    assert mine.status_code == 200
+    assert "carla" not in mine.text
+
+
+def test_an_audit_search_for_a_person_finds_every_spelling_of_their_name(app_client) -> None:
+    """The trail keeps a name as it was authenticated or declared (a notebook's LACUNA_USER
+    ``Jane``, the server's token user ``jane``), and Lacuna takes them for one person
+    (docs/server.md, "One name, one person"): a search by exact name left the others out.
+    A look-alike of another script is another person and stays out."""
+    import uuid
+
+    audit = app_client.state.governor.audit
+    tag = uuid.uuid4().hex[:8]
+    spellings = [f"jane.{tag}", f"Jane.{tag}", f"\uff4a\uff41\uff4e\uff45.{tag}"]
+    other = f"\u0458ane.{tag}"  # a Cyrillic je: another person
+    for name in (*spellings, other):
+        op = Operation(action=Action.EXPORT, user=User(id=name, role="analyst"),
+                       classification=Classification())
+        audit.record(app_client.state.governor.decide(op), op, session="test")
+    for asked in (spellings[0], spellings[1], f" JANE.{tag.upper()} "):
+        r = app_client.client.get("/api/v1/audit", params={"user": asked},
+                                  headers=app_client.headers("carla"))
+        assert r.status_code == 200, r.text
+        assert sorted(x["who"]["user_id"] for x in r.json()["records"]) == sorted(spellings)
+    page = app_client.client.get("/console/audit", params={"user": spellings[1]},
+                                 headers=app_client.headers("carla"))
+    assert page.status_code == 200
+    rows = page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    for name in spellings:
+        assert name in rows
+    assert other not in rows
+    r = app_client.client.get("/api/v1/audit", params={"user": other},
+                              headers=app_client.headers("carla"))
+    assert [x["who"]["user_id"] for x in r.json()["records"]] == [other]
+
+
+@pytest.mark.parametrize("path", ["upstream", "downstream", "impact"])
+def test_a_lineage_query_does_not_read_a_name_against_the_servers_folders(
+        app_client, path: str) -> None:
+    """``?dataset=~`` answered with the server's home folder as the graph's root, and a
+    relative path with the server's working folder: any caller learnt where those are, and
+    neither names a file a client recorded (clients record absolute paths)."""
+    import os
+
+    for dataset in ("~", "~/x.csv", "data/x.csv", ".", ""):
+        r = app_client.client.get(f"/api/v1/lineage/{path}", params={"dataset": dataset},
+                                  headers=app_client.headers("ana"))
+        assert r.status_code == 422, (dataset, r.text)
+        assert os.path.expanduser("~") not in r.text
+        assert os.getcwd() not in r.text
+    for dataset in ("/data/x.csv", "s3://bucket/x.csv", "postgresql://db/crm#customers"):
+        r = app_client.client.get(f"/api/v1/lineage/{path}", params={"dataset": dataset},
+                                  headers=app_client.headers("ana"))
+        assert r.status_code == 200, (dataset, r.text)

@@ -9,6 +9,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -260,3 +261,28 @@ def test_a_user_is_not_created_when_the_trail_cannot_record_it(
         assert users.authenticate(token).name == "ana"
     finally:
         users.close()
+
+
+@pytest.mark.parametrize(("claims", "why"), [
+    ({"roles": 5}, "no Lacuna role"),  # a number was iterated: a TypeError, a 500
+    ({"roles": {"data_steward": False}}, "no Lacuna role"),  # an object's keys were roles
+    ({"roles": [["data_steward"]]}, "no Lacuna role"),
+    ({"preferred_username": ["sam"]}, "preferred_username"),  # was the text "['sam']"
+    ({"preferred_username": {"n": "sam"}}, "preferred_username"),
+    ({"preferred_username": 42}, "preferred_username"),
+    ({"preferred_username": "\u200b"}, "preferred_username"),  # nobody: same_name never holds
+    ({"preferred_username": "  "}, "preferred_username"),
+    ({"preferred_username": "kim\nuser ana: approved"}, "preferred_username"),
+    ({"preferred_username": "kim\x1b[8m"}, "preferred_username"),
+])
+def test_an_oidc_claim_of_another_shape_is_refused_not_crashed(
+        oidc: tuple[OidcVerifier, rsa.RSAPrivateKey], tmp_path: Path, claims: dict[str, Any],
+        why: str) -> None:
+    verifier, key = oidc
+    auth = Authenticator(UserStore(f"sqlite:///{tmp_path / 's.db'}"), verifier)
+    with pytest.raises(AuthenticationError, match=why):
+        auth.authenticate(_jwt(key, **claims))
+    # the shapes an issuer does send still work: a list, or a space-separated text
+    for roles in (["analyst", 7, "data_steward"], "analyst data_steward"):
+        assert auth.authenticate(_jwt(key, roles=roles)) == Principal(
+            "sam@example.com", ("analyst", "data_steward"))

@@ -60,7 +60,11 @@ def iso(ts: datetime) -> str:
         return ts.isoformat(timespec="microseconds")
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+    try:
+        return ts.astimezone(UTC).isoformat(timespec="microseconds")
+    except OverflowError:  # before year 1 or after 9999 in UTC (a search's 0001-01-01T00:00+01:00)
+        edge = datetime.min if ts.year == 1 else datetime.max  # sorts as that instant would
+        return edge.replace(tzinfo=UTC).isoformat(timespec="microseconds")
 
 
 def canonical_json(body: Mapping[str, Any], *, plain: bool = False) -> str:

@@ -678,7 +678,7 @@ class AuditStore:
         *,
         limit: int | None = 50,
         denied_only: bool = False,
-        user: str | None = None,
+        user: str | Sequence[str] | None = None,
         action: str | None = None,
         since: datetime | str | None = None,
         before: int | None = None,
@@ -691,7 +691,7 @@ class AuditStore:
         Args:
             limit: at most this many records (None: all).
             denied_only: only denials.
-            user: only this user id.
+            user: only this user id (or these: :meth:`spellings` gives a person's).
             action: only this action (``read``, ``write``, ``export``, ``transform``).
             since: only operations at or after this instant (a datetime or ISO-8601 string;
                 naive values are taken as UTC).
@@ -719,8 +719,10 @@ class AuditStore:
                 key + json.dumps(v, ensure_ascii=False), autoescape=True) for v in values)))
         if denied_only:
             stmt = stmt.where(records.c.allowed.is_(False))
-        if user is not None:
+        if isinstance(user, str):
             stmt = stmt.where(records.c.user_id == user)
+        elif user is not None:
+            stmt = stmt.where(records.c.user_id.in_(builtins.list(user)))
         if action is not None:
             stmt = stmt.where(records.c.action == action)
         if since is not None:
@@ -728,6 +730,18 @@ class AuditStore:
         if limit is not None:
             stmt = stmt.limit(max(int(limit), 0))
         return [_to_record(row) for row in self._read(stmt)]
+
+    def spellings(self, name: str) -> builtins.list[str]:
+        """The user ids on the trail that name the person ``name`` names (compared as
+        :func:`lacuna.identity.same_name` does: ``Jane``, ``jane`` and fullwidth ``ｊａｎｅ``
+        are one person), ``name`` itself first: what a search for a person's records filters
+        by. The trail keeps each name as it was authenticated or declared, so an exact match
+        left a person's other spellings out. Read from the indexed ``user_id`` column."""
+        from lacuna.identity.names import same_name
+
+        found = [str(u) for (u,) in self._read(select(records.c.user_id).distinct())
+                 if u is not None and str(u) != name and same_name(str(u), name)]
+        return [name, *sorted(found)]
 
     def policy_ids(self, *, action: str) -> builtins.list[str]:
         """The policy ids that records of ``action`` name, sorted, found by the database (no
@@ -744,9 +758,12 @@ class AuditStore:
         allowed, denied = found.get(True, 0), found.get(False, 0)
         return {"records": allowed + denied, "allowed": allowed, "denied": denied}
 
-    def of_operation(self, operation_id: str) -> AuditRecord | None:
+    def of_operation(self, operation_id: str, *, user: str | None = None
+                     ) -> AuditRecord | None:
         """The newest decision record of the operation with this id (what a violation message
-        calls the decision id), or None.
+        calls the decision id), or None; with ``user``, the newest of that user's (names
+        compared as :func:`lacuna.identity.same_name` does): a server's clients choose their
+        operation ids, so another caller may have decided one under the same id.
 
         The database picks the candidates with the indexed ``operation_id`` column (audit
         layout 3; :func:`~lacuna.audit.record.indexed_operation_id`), newest first; each
@@ -763,9 +780,12 @@ class AuditStore:
             needle = '"operation_id":' + json.dumps(operation_id, ensure_ascii=False)
             where = records.c.body.contains(needle, autoescape=True)
         stmt = select(*READ_COLUMNS).where(where).order_by(records.c.seq.desc())
+        from lacuna.identity.names import same_name
+
         for row in self._read(stmt):
             record = _to_record(row)
-            if "kind" not in record.data and record.data.get("operation_id") == operation_id:
+            if ("kind" not in record.data and record.data.get("operation_id") == operation_id
+                    and (user is None or same_name(record.user_id, user))):
                 return record
         return None
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from lacuna.errors import ConfigError
+from lacuna.identity.names import canonical_name
 from lacuna.identity.principal import ROLES, AuthenticationError, Principal
 
 
@@ -64,12 +66,32 @@ class OidcVerifier:
         except jwt.PyJWTError as exc:
             msg = f"bearer token rejected: {exc}"
             raise AuthenticationError(msg) from None
-        raw = claims.get(s.roles_claim) or ()
-        roles = raw.split() if isinstance(raw, str) else [str(r) for r in raw]
-        known = tuple(r for r in roles if r in ROLES)
+        known = tuple(r for r in _listed(claims.get(s.roles_claim)) if r in ROLES)
         name = claims.get(s.name_claim)
-        if not name or not known:
-            msg = (f"bearer token has no {s.name_claim!r} or no Lacuna role in "
-                   f"{s.roles_claim!r} (one of: {', '.join(ROLES)})")
+        if not _a_name(name) or not known:
+            msg = (f"bearer token has no {s.name_claim!r} (a name, as text with a visible "
+                   f"character and no control character) or no Lacuna role in "
+                   f"{s.roles_claim!r} (one of: {', '.join(ROLES)}, as a list or a "
+                   "space-separated text)")
             raise AuthenticationError(msg)
-        return Principal(str(name), known, expires=float(claims["exp"]))
+        return Principal(name, known, expires=float(claims["exp"]))
+
+
+def _a_name(name: Any) -> TypeGuard[str]:
+    """Whether a name claim names someone: text with a visible character (its canonical form
+    is not empty: an empty one is nobody, whom no comparison of names finds) and no control
+    character (a line break or an escape sequence would travel to the trail, the logs and a
+    reviewer's terminal as the acting user's name)."""
+    return (isinstance(name, str) and bool(canonical_name(name))
+            and not any(unicodedata.category(c) == "Cc" for c in name))
+
+
+def _listed(raw: Any) -> list[str]:
+    """A roles claim's roles: a space-separated text or a list of texts. Anything else (a
+    number, an object, a list of objects) names none: a number was iterated (a 500 instead
+    of a 401), an object's keys were read as roles."""
+    if isinstance(raw, str):
+        return raw.split()
+    if isinstance(raw, list):
+        return [r for r in raw if isinstance(r, str)]
+    return []

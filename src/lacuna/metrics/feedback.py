@@ -33,8 +33,12 @@ def _gov(governor: Governor | None) -> Governor:
     return governor or current()
 
 
-def find_decision(decision_id: str, governor: Governor | None = None) -> AuditRecord:
-    """The decision record with this record id or operation id.
+def find_decision(decision_id: str, governor: Governor | None = None, *,
+                  user: str | None = None) -> AuditRecord:
+    """The decision record with this record id or operation id. By operation id, ``user``'s
+    own decision of it first when there is one (a server's clients choose operation ids:
+    another caller who decided one under the id of ``user``'s denial made the newest), else
+    the newest.
 
     Raises:
         DecisionNotFound: no decision record has that id.
@@ -43,7 +47,8 @@ def find_decision(decision_id: str, governor: Governor | None = None) -> AuditRe
     record = gov.audit.get(decision_id)
     if record is not None and record.kind == "decision" and "kind" not in record.data:
         return record
-    record = gov.audit.of_operation(decision_id)
+    record = (gov.audit.of_operation(decision_id, user=user) if user else None) or (
+        gov.audit.of_operation(decision_id))
     if record is not None:
         return record
     msg = (f"no decision {decision_id!r} in the audit trail {gov.audit.where}: use the id shown "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from lacuna.errors import ConfigError
 from lacuna.model import (
     Action,
     Alternative,
@@ -26,6 +27,7 @@ from lacuna.model import (
     PolicyRef,
     Source,
     User,
+    environment_category,
 )
 
 _OPERATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -90,7 +92,7 @@ def parse_operation(body: Mapping[str, Any]) -> WireOperation:
         "action": action,
         "classification": classification,
         "sources": sources,
-        "environment": str(body.get("environment") or "development"),
+        "environment": _environment(body.get("environment")),
         "purpose": _text(body.get("purpose")),
         "exception_id": _text(body.get("exception_id")),
         "method": str(body.get("method") or ""),
@@ -105,6 +107,24 @@ def parse_operation(body: Mapping[str, Any]) -> WireOperation:
         fields["id"] = op_id
     return WireOperation(fields=MappingProxyType(fields),
                          destination=str(target) if target else None)
+
+
+def _environment(value: Any) -> str:
+    """The operation's environment, one Lacuna knows (``development`` when not given): an
+    unknown one reached the policy input's ``environment_category``, which failed the
+    decision as a policy engine error (recorded and counted as one) instead of refusing the
+    request that named it.
+
+    Raises:
+        ValueError: not an environment Lacuna knows (the message lists them).
+    """
+    environment = str(value or "development")
+    try:
+        environment_category(environment)
+    except ConfigError as exc:
+        msg = f"operation.environment: {exc}"
+        raise ValueError(msg) from None
+    return environment
 
 
 def _text(value: Any) -> str | None:

@@ -45,8 +45,8 @@ def classify_file(file: UploadFile, request: Request, _: AnyUser) -> dict[str, A
 
     gov = state_of(request).governor
     name = Path(file.filename or "upload.csv").name
-    suffix = "".join(Path(name).suffixes[-2:]) or ".csv"
-    if not name.lower().endswith(SUFFIXES):
+    suffix = _suffix(name)
+    if suffix is None:
         raise HTTPException(415, f"cannot classify {name!r}: send one of {', '.join(SUFFIXES)}")
     with tempfile.TemporaryDirectory(prefix="lacuna-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
@@ -61,6 +61,19 @@ def classify_file(file: UploadFile, request: Request, _: AnyUser) -> dict[str, A
     return {"name": name, "classification": result.to_dict()}
 
 
+def _suffix(name: str) -> str | None:
+    """The kind of file ``name`` says it is, as the server's copy is named (``.csv``,
+    ``.csv.gz``, ...), or None when it is none :data:`SUFFIXES` knows. Only a known suffix is
+    kept: the name's last two suffixes were, and a long one in the middle
+    (``a.<300 letters>.csv``) made a file name the disk refused (a 500)."""
+    lower = name.lower()
+    kind = next((s for s in SUFFIXES if lower.endswith(s)), None)
+    if kind == ".gz":
+        inner = Path(lower[: -len(kind)]).suffix
+        return f"{inner}{kind}" if inner in SUFFIXES else kind
+    return kind
+
+
 def operation_for(state: ServerState, body: OperationBody, principal: Principal) -> Operation:
     """The body's operation, acted by ``principal`` (never the body's ``user``)."""
     try:
@@ -70,11 +83,22 @@ def operation_for(state: ServerState, body: OperationBody, principal: Principal)
     return bound(state, parsed, principal)
 
 
-def bound(state: ServerState, parsed: WireOperation, principal: Principal) -> Operation:
-    """``parsed`` acted by ``principal``, its destination classified by the server."""
-    user = User(id=principal.name, role=principal.role,
+def caller(state: ServerState, principal: Principal) -> User:
+    """The user an authenticated caller acts as: their name, their roles (the first is the
+    policy input's ``role``; all of them in ``attributes.roles``, which ``dbt.roles`` reads)
+    and the server's ``user.clearance`` (lacuna.yaml; a token carries none, so it is every
+    caller's: docs/server.md). Nothing else of the server's own ``user:`` section applies (its
+    ``department`` and ``attributes`` describe whoever runs a process with that file, not a
+    token's holder): one user for a decide and for the exception verbs' dry run alike."""
+    return User(id=principal.name, role=principal.role,
                 clearance=state.governor.config.user.clearance,
                 attributes={"roles": list(principal.roles)})
+
+
+def bound(state: ServerState, parsed: WireOperation, principal: Principal) -> Operation:
+    """``parsed`` acted by ``principal`` (:func:`caller`), its destination classified by the
+    server."""
+    user = caller(state, principal)
     try:
         return parsed.bind(user=user, destination=state.destination)
     except (ValueError, KeyError, TypeError) as exc:

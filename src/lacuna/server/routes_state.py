@@ -56,9 +56,11 @@ def audit_search(request: Request, _: Auditor, user: str | None = None,
                  limit: int = Query(default=paging.AUDIT_RECORDS.default, ge=1,
                                     le=paging.AUDIT_RECORDS.maximum)) -> dict[str, Any]:
     """Newest first; ``denied`` keeps only denials; ``since`` is ISO-8601; ``truncated`` says
-    more records match than ``limit``."""
+    more records match than ``limit``. ``user`` is a person: every spelling of their name the
+    trail holds (``Jane``, ``jane``: :meth:`AuditStore.spellings`)."""
     audit = state_of(request).governor.audit
-    page = paging.newest(lambda n: audit.list(limit=n, denied_only=denied, user=user,
+    names = audit.spellings(user) if user else None
+    page = paging.newest(lambda n: audit.list(limit=n, denied_only=denied, user=names,
                                               action=action, since=since), limit)
     return {"records": [r.to_dict() for r in page.items], "truncated": page.more}
 
@@ -108,11 +110,17 @@ class ShownJSON(JSONResponse):
 
 @contextmanager
 def acting_as(state: ServerState, principal: Principal) -> Iterator[Any]:
-    """A governor sharing the server's engine and stores, whose user is ``principal``."""
+    """A governor sharing the server's engine and stores, whose user is ``principal`` as
+    :func:`~lacuna.server.routes_api.caller` makes them, as a decide does (never the
+    server's own department or attributes)."""
     from lacuna.governor import Governor, scoped
+    from lacuna.server.routes_api import caller
 
     gov = state.governor
-    user = gov.config.user.model_copy(update={"id": principal.name, "role": principal.role})
+    who = caller(state, principal)
+    user = gov.config.user.model_copy(update={
+        "id": who.id, "role": who.role, "clearance": who.clearance, "department": None,
+        "attributes": dict(who.attributes)})
     config = gov.config.model_copy(update={"user": user})
     acting = Governor(config, engine=gov.engine, audit=gov.audit)
     acting._exceptions = gov.exceptions  # the same store (no second connection pool)
@@ -255,7 +263,8 @@ def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Requ
     _deny_needs_steward_role(request, state, principal, exception_id)
     try:
         with acting_as(state, principal):
-            decided = deny_exception(exception_id, comment=_comment(body))
+            decided = deny_exception(exception_id, comment=decision_note(
+                body.comment, tuple(body.conditions)))
     except (ExceptionNotAuthorized, ExceptionNotFound) as exc:
         if _not_yours(state, principal, exception_id):
             raise HTTPException(404, f"no exception {exception_id!r} of yours") from None
@@ -352,10 +361,17 @@ def exception_settle(exception_id: str, body: SettleBody, request: Request,
             "records_before": [w.to_dict() for w in before]}
 
 
-def _comment(body: ExceptionDecisionBody) -> str | None:
-    parts = [body.comment] if body.comment else []
-    parts += [f"condition: {c}" for c in body.conditions]
-    return "; ".join(parts) or None
+def decision_note(comment: str | None, conditions: tuple[str, ...]) -> str | None:
+    """A decision's comment with the conditions the steward gave kept in it, so the record
+    says what the steward required: the comment of a deny or revoke (the API's and the
+    console's, which has one form for every verdict: conditions typed there and then denied
+    were dropped), and the console's approvals' note (their conditions are also stored
+    apart)."""
+    note = (comment or "").strip()
+    if conditions:
+        listed = "; ".join(conditions)
+        note = f"{note.rstrip('.')}. Conditions: {listed}" if note else f"Conditions: {listed}"
+    return note or None
 
 
 # -- lineage ------------------------------------------------------------------------------------
@@ -367,13 +383,29 @@ GRAPH_LIMIT = 1000
 GRAPH_LIMIT_MAX = 10_000
 
 
+def _dataset(dataset: str) -> Any:
+    """The dataset a lineage query names: a URI, ``<database URL>#<table>`` or an absolute
+    path, as clients record them (their paths made absolute on their machine). A relative
+    path or ``~`` would be read against the server's own working folder and home, which
+    names no client's file and told any caller where those are (``?dataset=~``); 422."""
+    import os
+
+    from lacuna.lineage.api import as_ref
+
+    text = dataset.strip()
+    if "://" not in text and not os.path.isabs(text):
+        raise HTTPException(422, f"dataset {dataset!r} is not a URI or an absolute path: name "
+                                 "it as it was recorded (a relative path or ~ would be read "
+                                 "against the server's own folders, not yours)")
+    return as_ref(text)
+
+
 def _graph(request: Request, dataset: str, direction: str, depth: int | None,
            limit: int) -> dict[str, Any]:
     from lacuna.cli.lineage import graph_to_dict
-    from lacuna.lineage.api import as_ref
 
     store = state_of(request).governor.lineage_store
-    ref = as_ref(dataset)
+    ref = _dataset(dataset)
     walk = store.upstream if direction == "upstream" else store.downstream
     return graph_to_dict(walk(ref, depth, limit=limit))
 
@@ -403,11 +435,10 @@ def lineage_impact(request: Request, _: AnyUser, dataset: str, tag: str | None =
     the whole graph was walked for every request), those carrying ``tag`` or, without one,
     personal data by the server's ``classification.personal_tags``; ``truncated`` when more
     datasets are downstream than were looked at."""
-    from lacuna.lineage.api import as_ref
     from lacuna.lineage.store import impacted
 
     gov = state_of(request).governor
-    ref = as_ref(dataset)
+    ref = _dataset(dataset)
     graph = gov.lineage_store.downstream(ref, limit=limit)
     hits = impacted(graph, ref, tag, gov.config.classification.personal_tags)
     return {"dataset": dataset, "tag": tag, "truncated": graph.truncated,

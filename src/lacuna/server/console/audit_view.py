@@ -166,8 +166,8 @@ def search(store: AuditStore, filters: AuditFilters) -> tuple[list[AuditRow], bo
     """Records matching ``filters``, newest first, at most ``filters.limit``; and whether more
     match."""
     stmt = select(records).order_by(records.c.seq.desc())
-    if filters.user:
-        stmt = stmt.where(records.c.user_id == filters.user)
+    if filters.user:  # a person: every spelling of their name on the trail (Jane, jane)
+        stmt = stmt.where(records.c.user_id.in_(store.spellings(filters.user)))
     if filters.decision:
         stmt = stmt.where(records.c.allowed.is_(filters.decision == "allowed"))
     if filters.policy:

@@ -119,16 +119,6 @@ def queue(store: ExceptionStore, *, identity: str, stewards: StewardsConfig, now
             return Queue(items=tuple(items), more=False, limit=limit, before=before)
 
 
-def decision_note(comment: str, conditions: tuple[str, ...]) -> str | None:
-    """The decision's comment; conditions the steward sets on approval are kept in it, so the
-    record says what the steward required."""
-    note = comment.strip()
-    if conditions:
-        listed = "; ".join(conditions)
-        note = f"{note.rstrip('.')}. Conditions: {listed}" if note else f"Conditions: {listed}"
-    return note or None
-
-
 def history(request: ExceptionRequest, uses: list[AuditRow], now: datetime
             ) -> list[HistoryEvent]:
     """The timeline of one exception, oldest first."""

@@ -48,7 +48,7 @@ def feedback_page(request: Request, decision_id: str, session: AnyRole,
 
     gov = server_state(request).governor
     try:
-        record = find_decision(decision_id, gov)
+        record = find_decision(decision_id, gov, user=session.name)
     except DecisionNotFound:
         return not_found(request, session, "No such decision", NO_DECISION)
     if not same_name(record.user_id, session.name) and not session.has(STEWARD, COMPLIANCE):
@@ -74,7 +74,7 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
     gov = server_state(request).governor
 
     def report() -> Any:
-        record = find_decision(decision_id, gov)
+        record = find_decision(decision_id, gov, user=session.name)
         if not same_name(record.user_id, session.name) and not session.has(STEWARD, COMPLIANCE):
             refuse(request, session, 403, f"{session.name} may give feedback only on their "
                    "own decisions")

@@ -172,8 +172,8 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
     store's rules decide who may, and each step (or refusal) is audited and announced."""
     from lacuna.exceptions import approve_exception, deny_exception, revoke_exception
     from lacuna.identity import Principal
-    from lacuna.server.console.exceptions_view import STATUS_FILTERS, decision_note, queue
-    from lacuna.server.routes_state import acting_as
+    from lacuna.server.console.exceptions_view import STATUS_FILTERS, queue
+    from lacuna.server.routes_state import acting_as, decision_note
 
     fields = await csrf_form(request, session)
     verdict = fields.get("decision", "")
@@ -181,7 +181,9 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
         refuse(request, session, 400, "decision must be approve, deny or revoke")
     conditions = tuple(line.strip() for line in fields.get("conditions", "").splitlines()
                        if line.strip())
-    note = decision_note(fields.get("comment", ""), ())
+    # Approved, the conditions are the grant's (stored apart); denied or revoked, they are
+    # kept in the comment (as the API's deny keeps them), never dropped.
+    note = decision_note(fields.get("comment", ""), () if verdict == "approve" else conditions)
     state = server_state(request)
 
     def act() -> None:
