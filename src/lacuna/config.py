@@ -223,6 +223,13 @@ class PolicyConfig(Section):
     eval_budget_ms: int = Field(default=500, ge=1)
     isolation: Literal["auto", "process", "none"] = "auto"  # where the budget is enforced
 
+    @field_validator("decision_log", mode="before")
+    @classmethod
+    def _log_unless_told(cls, v: Any) -> Any:
+        # `decision_log:` with nothing under it (every line commented out) is YAML's null:
+        # the defaults, not a log turned off unseen; only `type: none` turns it off.
+        return {} if v is None else v
+
 
 class ClassRule(Section):
     """What a column class implies for its table: a tier and tags."""
