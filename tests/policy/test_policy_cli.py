@@ -162,6 +162,17 @@ def test_cli_bad_input_file_exits_2(tmp_path: Path) -> None:
     assert "not valid JSON/YAML" in result.output
 
 
+def test_cli_input_nested_too_deeply_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"  # YAML takes the same path (PyYAML is slow to get there)
+    path.write_text("[" * 1_500 + "]" * 1_500, encoding="utf-8")
+    for command in ("eval", "explain"):
+        result = run(command, "--input", str(path))
+        assert result.exit_code == 2, result.output
+        assert "nested too deeply" in result.output
+    path.write_text('{"action": "read"}', encoding="utf-8")  # the allowed path still reads
+    assert run("eval", "--input", str(path)).exit_code == 0
+
+
 def test_cli_explain_says_which_rules_fired_and_why(tmp_path: Path) -> None:
     doc = {**DOWNLOADS, "source": {"classification": "PROPRIETARY",
                                    "tags": ["MARKETING"]},
