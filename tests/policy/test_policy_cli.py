@@ -173,6 +173,23 @@ def test_cli_input_nested_too_deeply_exits_2(tmp_path: Path) -> None:
     assert run("eval", "--input", str(path)).exit_code == 0
 
 
+def test_cli_explain_says_a_non_boolean_applies_fails_the_decision(write_bundle,
+                                                                   tmp_path: Path) -> None:
+    root = write_bundle({
+        "a.rego": 'package a\n\nimport rego.v1\n\napplies := "yes"\n'
+                  'deny contains "no export" if input.action == "export"\n',
+        "b.rego": 'package b\n\nimport rego.v1\n\napplies := input.action == "read"\n'
+                  "allow := true\n",
+    })
+    result = run("explain", "--dir", str(root), "--input",
+                 str(write_input(tmp_path, {"action": "export"})))
+    assert result.exit_code == 1
+    assert 'its applies rule is "yes", not a boolean: the decision fails (fail closed)' in (
+        result.output)
+    assert "its applies rule is false\n" in result.output  # a boolean false: does not apply
+    assert "DENIED: the engine failed (fail closed): data.a.applies is " in result.output
+
+
 def test_cli_explain_says_which_rules_fired_and_why(tmp_path: Path) -> None:
     doc = {**DOWNLOADS, "source": {"classification": "PROPRIETARY",
                                    "tags": ["MARKETING"]},
