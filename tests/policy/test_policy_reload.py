@@ -292,3 +292,32 @@ def test_an_unreadable_policy_file_is_a_policy_error_and_rejected(write_bundle,
     (root / "pipe.rego").unlink()
     assert settled(watcher) is False  # the same files as the bundle in use: nothing to swap
     assert watcher.last_error is None
+
+
+def test_a_data_file_nested_too_deeply_is_rejected_once(write_bundle, caplog,
+                                                        monkeypatch) -> None:
+    root = write_bundle({"p.rego": ALLOW_READ})
+    (root / "x").mkdir()
+    (root / "x" / "data.json").write_text("[" * 5000 + "]" * 5000, encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"data\.json: nested too deeply to read"):
+        PolicyEngine(root)
+    (root / "x" / "data.json").write_text('{"limit": 1}', encoding="utf-8")
+    engine = PolicyEngine(root)
+    assert engine.data["x"] == {"limit": 1}
+    watcher = PolicyWatcher(engine)
+    touch_later(root / "x" / "data.json", "[" * 5000 + "]" * 5000)
+    with caplog.at_level(logging.ERROR, logger="lacuna.policy.watch"):
+        assert settled(watcher) is False
+        assert watcher.check() is False
+    assert [r.levelname for r in caplog.records] == ["ERROR"]  # once, no traceback
+    assert "nested too deeply" in str(watcher.last_error)
+    # anything a reload raises is a rejection, reported once, never a dead watcher
+    monkeypatch.setattr(engine, "reload", lambda **_: (_ for _ in ()).throw(MemoryError()))
+    touch_later(root / "x" / "data.json", '{"limit": 2}')
+    assert settled(watcher) is False
+    assert "could not be loaded (MemoryError" in str(watcher.last_error)
+    monkeypatch.undo()
+    touch_later(root / "x" / "data.json", '{"limit": 3}')
+    assert settled(watcher) is True
+    assert engine.data["x"] == {"limit": 3}
+    assert watcher.last_error is None

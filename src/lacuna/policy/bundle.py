@@ -278,6 +278,9 @@ def _parse_data(text: str, shown: str) -> Any:
         where = f"{shown}:{line}:{col}" if mark else shown
         msg = f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}. Fix the syntax there."
         raise PolicyError(msg, path=shown, line=line, column=col) from None
+    except RecursionError:
+        msg = f"{shown}: nested too deeply to read; flatten the data document."
+        raise PolicyError(msg, path=shown) from None
 
 
 def _merge(into: dict[str, Any], at: tuple[str, ...], doc: Any, shown: str,

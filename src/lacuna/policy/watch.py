@@ -92,13 +92,16 @@ class PolicyWatcher:
         except BundleChanging:  # written to while read: the next polls see it settle
             self._pending = None
             return False
-        except PolicyError as exc:
+        except Exception as exc:  # a PolicyError; anything else is a rejection too, reported
+            # once, not as a traceback every poll (and its traceback is not kept)
+            error = exc if isinstance(exc, PolicyError) else PolicyError(
+                f"the policy bundle could not be loaded ({type(exc).__name__}: {exc})")
             self._seen, self._pending = current, None  # this version is reported once
-            self.last_error = exc
+            self.last_error = error
             log.error("policy bundle %s changed but was REJECTED; still deciding with revision "
-                      "%s. Fix it and save again:\n%s", self.root, old, exc)
+                      "%s. Fix it and save again:\n%s", self.root, old, error)
             if self.on_error is not None:
-                self.on_error(exc)
+                self.on_error(error)
             return False
         self._seen, self._pending = current, None
         self.last_error = None
