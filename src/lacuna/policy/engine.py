@@ -53,7 +53,12 @@ from lacuna.errors import PolicyError
 from lacuna.model import Explanation
 from lacuna.policy.aggregate import DATA_API_PATH, aggregator_source
 from lacuna.policy.analysis import input_paths, nondeterministic_calls, parse
-from lacuna.policy.budget import ISOLATION_MODES, BudgetExceeded, IsolatedEvaluator
+from lacuna.policy.budget import (
+    ISOLATION_MODES,
+    MAX_BUDGET_MS,
+    BudgetExceeded,
+    IsolatedEvaluator,
+)
 from lacuna.policy.bundle import Bundle, RegoModule, builtin, default_bundle_root, read_bundle
 from lacuna.policy.cache import DecisionCache, input_trie, prune
 from lacuna.policy.compile import PolicyPackage, all_packages, compile_bundle
@@ -129,11 +134,12 @@ class PolicyEngine:
         eval_budget_ms: float = 500,
         isolation: str = "auto",
     ) -> None:
-        if isolation not in ISOLATION_MODES or eval_budget_ms <= 0:
+        if isolation not in ISOLATION_MODES or not 0 < eval_budget_ms <= MAX_BUDGET_MS:
             from lacuna.errors import ConfigError
 
             msg = (f"policy.isolation must be one of {', '.join(ISOLATION_MODES)} (got "
-                   f"{isolation!r}) and policy.eval_budget_ms positive (got {eval_budget_ms}).")
+                   f"{isolation!r}) and policy.eval_budget_ms positive, at most "
+                   f"{MAX_BUDGET_MS} (got {eval_budget_ms}).")
             raise ConfigError(msg)
         self.eval_budget_s = eval_budget_ms / 1000.0
         self.isolation = isolation
