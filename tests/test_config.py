@@ -146,3 +146,24 @@ def test_a_single_value_where_a_list_belongs_says_list(tmp_path):
     assert "valid tuple" not in str(err.value)
     path.write_text("destinations:\n  governed: [/gov]\n")  # the fix it names is accepted
     assert load_config(path).destinations.governed == ("/gov",)
+
+
+def test_an_empty_decision_log_section_keeps_logging_only_none_turns_it_off(tmp_path):
+    from lacuna.policy.factory import decision_log_from_config
+    from lacuna.policy.log_sinks import SqlDecisionLog
+
+    path = tmp_path / "lacuna.yaml"
+    audit = f"audit:\n  url: sqlite:///{tmp_path / 'state.db'}\n"
+    # every line under decision_log: commented out is YAML null, not "off"
+    path.write_text(audit + "policy:\n  decision_log:\n  #  type: http\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.policy.decision_log is not None
+    assert config.policy.decision_log.type == "sql"
+    sink = decision_log_from_config(config)
+    assert isinstance(sink, SqlDecisionLog)
+    sink.close()
+    path.write_text(audit + "policy:\n  decision_log:\n    type: none\n", encoding="utf-8")
+    assert decision_log_from_config(load_config(path)) is None  # the one way to turn it off
+    path.write_text(audit + "policy:\n  decision_log: {type: sql, batch_size: 7}\n",
+                    encoding="utf-8")
+    assert load_config(path).policy.decision_log.batch_size == 7

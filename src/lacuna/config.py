@@ -220,8 +220,15 @@ class PolicyConfig(Section):
     watch: bool = False  # reload policy.dir when its files change
     watch_interval_ms: int = Field(default=1000, ge=50)
     # Embedded engine: a decision that evaluates longer is denied (see docs/policies.md).
-    eval_budget_ms: int = Field(default=500, ge=1)
+    eval_budget_ms: int = Field(default=500, ge=1, le=600_000)  # budget.MAX_BUDGET_MS
     isolation: Literal["auto", "process", "none"] = "auto"  # where the budget is enforced
+
+    @field_validator("decision_log", mode="before")
+    @classmethod
+    def _log_unless_told(cls, v: Any) -> Any:
+        # `decision_log:` with nothing under it (every line commented out) is YAML's null:
+        # the defaults, not a log turned off unseen; only `type: none` turns it off.
+        return {} if v is None else v
 
 
 class ClassRule(Section):

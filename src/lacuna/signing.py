@@ -98,13 +98,22 @@ class Signer:
         return f"{ALGORITHM}:{self.key_id}:{self.digest(payload)}"
 
     def verify(self, payload: Payload, signature: str | None) -> bool:
-        """Whether ``signature`` is this key's signature of ``payload`` (constant time)."""
+        """Whether ``signature`` is this key's signature of ``payload`` (constant time).
+
+        Never raises: a digest that is not ASCII (``hmac.compare_digest`` refuses to compare
+        such text) or a payload that has no canonical form (a NaN, keys that do not sort) was
+        not signed by this key, so the answer is ``False``."""
         if not signature or not isinstance(signature, str):
             return False
         parts = signature.split(":")
-        if len(parts) != 3 or parts[0] != ALGORITHM or parts[1] != self.key_id:
+        if (len(parts) != 3 or parts[0] != ALGORITHM or parts[1] != self.key_id
+                or not parts[2].isascii()):
             return False
-        return hmac.compare_digest(parts[2], self.digest(payload))
+        try:
+            expected = self.digest(payload)
+        except (TypeError, ValueError):
+            return False
+        return hmac.compare_digest(parts[2], expected)
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,3 +254,25 @@ def test_the_log_tells_databases_apart(tmp_path: Path) -> None:
     mine, foreign = pick(logged, None)
     assert (mine and mine.seq, foreign and foreign.seq) == (1, 9)
     assert [cp.seq for cp in log.valid("decision_log", KEY)] == [5]
+
+
+@pytest.mark.parametrize("digest", ["\u00e9" * 64, "\ud800", "\uff10" * 64, "ab\x00cd"],
+                         ids=["accented", "lone-surrogate", "fullwidth-digits", "nul"])
+def test_a_signature_that_is_not_hex_does_not_verify_and_does_not_raise(digest: str) -> None:
+    signer = Signer(b"k" * 32)
+    keyring = Keyring(Signer(b"r" * 32), (signer,))
+    good = signer.sign({"a": 1})
+    forged = f"hmac-sha256:{signer.key_id}:{digest}"
+    assert signer.verify({"a": 1}, good)
+    assert keyring.verify({"a": 1}, good)  # the allowed path, through a retired key
+    assert not signer.verify({"a": 1}, forged)
+    assert not keyring.verify({"a": 1}, forged)
+
+
+def test_a_payload_without_a_canonical_form_does_not_verify() -> None:
+    signer = Signer(b"k" * 32)
+    signature = signer.sign({"a": 1})
+    assert not signer.verify({"a": float("nan")}, signature)  # JSON has no NaN
+    assert not signer.verify({1: "x", "b": 2}, signature)  # keys that do not sort
+    with pytest.raises(ValueError, match="JSON compliant"):
+        signer.sign({"a": float("nan")})  # signing still refuses it loudly

@@ -89,6 +89,20 @@ def test_process_isolation_gives_the_same_decisions(write_bundle) -> None:
             b.allowed, b.reasoning, b.policy_id, b.why, b.alternatives)
 
 
+def test_a_budget_past_ten_minutes_is_refused_not_every_decision_denied() -> None:
+    # 10**15 ms validated, then every isolated decision was denied: "timestamp out of range
+    # for platform time_t" (select's timeout)
+    with pytest.raises(ConfigError, match=r"policy\.eval_budget_ms.*less than or equal to "
+                                          "600000"):
+        config_from_dict({"policy": {"eval_budget_ms": 10**15, "isolation": "process"}})
+    with pytest.raises(ConfigError, match=r"eval_budget_ms positive, at most 600000"):
+        PolicyEngine(None, eval_budget_ms=10**15)
+    config = config_from_dict({"policy": {"eval_budget_ms": 600_000, "isolation": "process"}})
+    engine = PolicyEngine.from_config(config)  # the largest budget decides
+    decision = engine.evaluate({"action": "read"})
+    assert decision.allowed, decision.engine_error
+
+
 def test_budget_and_isolation_come_from_config(tmp_path) -> None:
     config = config_from_dict({"policy": {"eval_budget_ms": 250, "isolation": "process"}})
     engine = PolicyEngine.from_config(config)

@@ -162,6 +162,34 @@ def test_cli_bad_input_file_exits_2(tmp_path: Path) -> None:
     assert "not valid JSON/YAML" in result.output
 
 
+def test_cli_input_nested_too_deeply_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"  # YAML takes the same path (PyYAML is slow to get there)
+    path.write_text("[" * 1_500 + "]" * 1_500, encoding="utf-8")
+    for command in ("eval", "explain"):
+        result = run(command, "--input", str(path))
+        assert result.exit_code == 2, result.output
+        assert "nested too deeply" in result.output
+    path.write_text('{"action": "read"}', encoding="utf-8")  # the allowed path still reads
+    assert run("eval", "--input", str(path)).exit_code == 0
+
+
+def test_cli_explain_says_a_non_boolean_applies_fails_the_decision(write_bundle,
+                                                                   tmp_path: Path) -> None:
+    root = write_bundle({
+        "a.rego": 'package a\n\nimport rego.v1\n\napplies := "yes"\n'
+                  'deny contains "no export" if input.action == "export"\n',
+        "b.rego": 'package b\n\nimport rego.v1\n\napplies := input.action == "read"\n'
+                  "allow := true\n",
+    })
+    result = run("explain", "--dir", str(root), "--input",
+                 str(write_input(tmp_path, {"action": "export"})))
+    assert result.exit_code == 1
+    assert 'its applies rule is "yes", not a boolean: the decision fails (fail closed)' in (
+        result.output)
+    assert "its applies rule is false\n" in result.output  # a boolean false: does not apply
+    assert "DENIED: the engine failed (fail closed): data.a.applies is " in result.output
+
+
 def test_cli_explain_says_which_rules_fired_and_why(tmp_path: Path) -> None:
     doc = {**DOWNLOADS, "source": {"classification": "PROPRIETARY",
                                    "tags": ["MARKETING"]},

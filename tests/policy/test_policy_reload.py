@@ -14,6 +14,8 @@ import pytest
 from lacuna.config import Config
 from lacuna.errors import PolicyError
 from lacuna.policy import PolicyEngine
+from lacuna.policy.check import check_bundle
+from lacuna.policy.engine import BundleChanging
 from lacuna.policy.watch import PolicyWatcher
 
 ALLOW_READ = 'package p\n\nimport rego.v1\n\nallow if input.action == "read"\n'
@@ -29,6 +31,12 @@ def touch_later(path: Path, text: str) -> None:
         os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
 
 
+def settled(watcher: PolicyWatcher) -> bool:
+    """Two polls: the first sees the change, the second loads it (the files held still)."""
+    assert watcher.check() is False
+    return watcher.check()
+
+
 def test_reload_accepts_a_good_change(write_bundle) -> None:
     root = write_bundle({"p.rego": ALLOW_READ})
     engine = PolicyEngine(root)
@@ -38,6 +46,8 @@ def test_reload_accepts_a_good_change(write_bundle) -> None:
     assert not engine.evaluate({"action": "export"}).allowed
     assert watcher.check() is False  # nothing changed
     touch_later(root / "p.rego", ALLOW_ALL)
+    assert watcher.check() is False  # seen, not loaded until it holds still for a poll
+    assert engine.revision == old
     assert watcher.check() is True
     assert engine.revision != old
     decision = engine.evaluate({"action": "export"})
@@ -54,7 +64,8 @@ def test_reload_rejects_a_bundle_that_does_not_compile(write_bundle, caplog) -> 
     old = engine.revision
     touch_later(root / "p.rego", BROKEN)
     with caplog.at_level(logging.ERROR, logger="lacuna.policy.watch"):
-        assert watcher.check() is False
+        assert settled(watcher) is False
+        assert watcher.check() is False  # reported once
     assert engine.revision == old
     assert engine.evaluate({"action": "read"}).allowed  # the old bundle still decides
     [record] = caplog.records
@@ -64,7 +75,7 @@ def test_reload_rejects_a_bundle_that_does_not_compile(write_bundle, caplog) -> 
     assert f"{root / 'p.rego'}:7:1: expecting expression" in message
     assert watcher.last_error is errors[0]
     touch_later(root / "p.rego", ALLOW_ALL)  # fixed: accepted
-    assert watcher.check() is True
+    assert settled(watcher) is True
     assert watcher.last_error is None
     assert engine.evaluate({"action": "export"}).allowed
 
@@ -75,10 +86,10 @@ def test_reload_picks_up_new_and_deleted_files(write_bundle) -> None:
     watcher = PolicyWatcher(engine)
     (root / "q.rego").write_text('package q\n\nimport rego.v1\n\ndeny contains "no" if true\n',
                                  encoding="utf-8")
-    assert watcher.check()
+    assert settled(watcher)
     assert [p.name for p in engine.packages] == ["p", "q"]
     (root / "q.rego").unlink()
-    assert watcher.check()
+    assert settled(watcher)
     assert [p.name for p in engine.packages] == ["p"]
 
 
@@ -161,3 +172,152 @@ def test_revision_outside_git_is_the_content_hash(write_bundle) -> None:
 def test_revision_of_the_shipped_bundle_is_its_content_hash() -> None:
     engine = PolicyEngine.from_config(Config())  # inside this git checkout, still a hash
     assert engine.revision == engine.bundle.digest
+
+
+DENY_EXPORT = ('deny contains "no PROPRIETARY export" if '
+               'input.source.classification == "PROPRIETARY"\n')
+PROPRIETARY_EXPORT = {"action": "export", "source": {"classification": "PROPRIETARY"}}
+
+
+def test_a_bundle_half_written_is_never_loaded(write_bundle) -> None:
+    # The deny moves from a.rego to b.rego, file by file (an editor, git pull, a copy): the
+    # state between the two writes compiles but denies nothing.
+    root = write_bundle({"a.rego": f"package a\n\nimport rego.v1\n\n{DENY_EXPORT}",
+                         "b.rego": "package b\n\nimport rego.v1\n\nallow := true\n"})
+    engine = PolicyEngine(root)
+    watcher = PolicyWatcher(engine)
+    touch_later(root / "a.rego", "package a\n\nimport rego.v1\n\nx := 1\n")
+    assert watcher.check() is False  # between the two writes
+    assert not engine.evaluate(PROPRIETARY_EXPORT).allowed
+    touch_later(root / "b.rego", f"package b\n\nimport rego.v1\n\nallow := true\n{DENY_EXPORT}")
+    assert watcher.check() is False  # changed again: not settled yet
+    assert not engine.evaluate(PROPRIETARY_EXPORT).allowed
+    assert watcher.check() is True  # the whole edit, held still for a poll
+    denied = engine.evaluate(PROPRIETARY_EXPORT)
+    assert not denied.allowed
+    assert [p.package for p in denied.policies if p.effect == "deny"] == ["b"]
+    assert engine.evaluate({"action": "read"}).allowed
+
+
+def test_a_bundle_written_to_while_read_is_not_swapped_in(write_bundle, monkeypatch) -> None:
+    root = write_bundle({"p.rego": ALLOW_READ})
+    engine = PolicyEngine(root)
+    old = engine.revision
+    with pytest.raises(BundleChanging, match="changed while it was being read; still deciding"):
+        engine.reload(unchanged=lambda: False)
+    touch_later(root / "p.rego", ALLOW_ALL)
+    with pytest.raises(BundleChanging):
+        engine.reload(unchanged=lambda: False)
+    assert engine.revision == old
+    assert not engine.evaluate({"action": "export"}).allowed
+    watcher = PolicyWatcher(engine)
+    touch_later(root / "p.rego", ALLOW_READ + "\nx := 1\n")
+    assert watcher.check() is False
+    calls = iter([False])  # the files move under the reader once, then hold still
+    real = engine.reload
+
+    def racing(*, unchanged):
+        return real(unchanged=lambda: next(calls, True) and unchanged())
+
+    monkeypatch.setattr(engine, "reload", racing)
+    assert watcher.check() is False
+    assert watcher.last_error is None
+    assert engine.revision == old
+    assert watcher.check() is False  # seen again, then
+    assert watcher.check() is True
+    assert engine.revision != old
+
+
+def test_an_edit_git_status_does_not_report_is_reloaded_and_marked_dirty(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "p.rego").write_text(ALLOW_ALL, encoding="utf-8")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "policies")
+    commit = git(repo, "rev-parse", "HEAD")
+    engine = PolicyEngine(repo)
+    watcher = PolicyWatcher(engine)
+    assert engine.revision == commit
+    assert engine.evaluate(PROPRIETARY_EXPORT).allowed
+    git(repo, "update-index", "--skip-worktree", "p.rego")
+    touch_later(repo / "p.rego", ALLOW_ALL + DENY_EXPORT)  # tightened
+    assert git(repo, "status", "--porcelain") == ""
+    assert settled(watcher) is True
+    assert not engine.evaluate(PROPRIETARY_EXPORT).allowed
+    assert engine.revision == f"{commit}+dirty.{engine.bundle.digest}"
+    assert engine.evaluate(PROPRIETARY_EXPORT).bundle_revision == engine.revision
+    git(repo, "update-index", "--no-skip-worktree", "p.rego")
+    git(repo, "commit", "-q", "-am", "tighten")
+    assert PolicyEngine(repo).revision == git(repo, "rev-parse", "HEAD")  # clean again
+
+
+def test_policies_in_a_linked_folder_are_watched(tmp_path: Path, write_bundle) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "s.rego").write_text("package s\n\nimport rego.v1\n\nallow := true\n",
+                                   encoding="utf-8")
+    root = write_bundle({"p.rego": ALLOW_READ})
+    (root / "shared").symlink_to(shared, target_is_directory=True)
+    (root / "loop").symlink_to(root, target_is_directory=True)  # walked once, not forever
+    engine = PolicyEngine(root)
+    assert [p.name for p in engine.packages] == ["p", "s"]
+    watcher = PolicyWatcher(engine)
+    touch_later(shared / "s.rego", f"package s\n\nimport rego.v1\n\nallow := true\n{DENY_EXPORT}")
+    assert settled(watcher) is True
+    assert not engine.evaluate(PROPRIETARY_EXPORT).allowed
+
+
+def test_an_unreadable_policy_file_is_a_policy_error_and_rejected(write_bundle,
+                                                                  caplog) -> None:
+    root = write_bundle({"p.rego": ALLOW_READ})
+    (root / "gone.rego").symlink_to(root / "nowhere.rego")
+    with pytest.raises(PolicyError, match=r"gone\.rego: cannot read this policy file: it is a "
+                                          "dangling link"):
+        PolicyEngine(root)
+    report = check_bundle(root)
+    assert not report.ok
+    assert "dangling link" in str(report.errors[0])
+    (root / "gone.rego").unlink()
+    engine = PolicyEngine(root)
+    watcher = PolicyWatcher(engine)
+    (root / "dir.rego").mkdir()  # a folder under a policy's name is walked, not read
+    os.mkfifo(root / "pipe.rego")  # never opened: it would block the watcher
+    with caplog.at_level(logging.ERROR, logger="lacuna.policy.watch"):
+        assert settled(watcher) is False
+    assert watcher.last_error is not None
+    assert "pipe.rego: cannot read this policy file: it is not a regular file" in str(
+        watcher.last_error)
+    assert "was REJECTED" in caplog.text
+    (root / "pipe.rego").unlink()
+    assert settled(watcher) is False  # the same files as the bundle in use: nothing to swap
+    assert watcher.last_error is None
+
+
+def test_a_data_file_nested_too_deeply_is_rejected_once(write_bundle, caplog,
+                                                        monkeypatch) -> None:
+    root = write_bundle({"p.rego": ALLOW_READ})
+    (root / "x").mkdir()
+    (root / "x" / "data.json").write_text("[" * 5000 + "]" * 5000, encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"data\.json: nested too deeply to read"):
+        PolicyEngine(root)
+    (root / "x" / "data.json").write_text('{"limit": 1}', encoding="utf-8")
+    engine = PolicyEngine(root)
+    assert engine.data["x"] == {"limit": 1}
+    watcher = PolicyWatcher(engine)
+    touch_later(root / "x" / "data.json", "[" * 5000 + "]" * 5000)
+    with caplog.at_level(logging.ERROR, logger="lacuna.policy.watch"):
+        assert settled(watcher) is False
+        assert watcher.check() is False
+    assert [r.levelname for r in caplog.records] == ["ERROR"]  # once, no traceback
+    assert "nested too deeply" in str(watcher.last_error)
+    # anything a reload raises is a rejection, reported once, never a dead watcher
+    monkeypatch.setattr(engine, "reload", lambda **_: (_ for _ in ()).throw(MemoryError()))
+    touch_later(root / "x" / "data.json", '{"limit": 2}')
+    assert settled(watcher) is False
+    assert "could not be loaded (MemoryError" in str(watcher.last_error)
+    monkeypatch.undo()
+    touch_later(root / "x" / "data.json", '{"limit": 3}')
+    assert settled(watcher) is True
+    assert engine.data["x"] == {"limit": 3}
+    assert watcher.last_error is None

@@ -18,7 +18,7 @@ import policy_seed_cases as seed_cases
 import pytest
 
 from lacuna.config import Config
-from lacuna.errors import ConfigError
+from lacuna.errors import ConfigError, PolicyError
 from lacuna.model import Decision
 from lacuna.policy import MemoryDecisionLog, PolicyEngine
 from lacuna.policy.aggregate import RULE, aggregator_source
@@ -79,7 +79,6 @@ PROTOCOL_EDGES = {
     "deny_false": "deny := false\nallow := true\n",
     "deny_undefined": "deny := true if input.never\nallow := true\n",
     "empty_set_and_allow": 'deny contains "x" if input.never\nallow := true\n',
-    "allow_not_true": 'allow := "yes"\n',
     "applies_false": "applies := false\nallow := true\n",
 }
 
@@ -100,6 +99,67 @@ def test_aggregator_rego_matches_the_python_protocol(write_bundle, body: str) ->
         from_rego = json.loads(rego.eval_rule_as_json(RULE))
         from_python = collect(rego, engine.packages, action)
         assert from_rego == {**from_python, "revision": engine.revision}
+
+
+NOT_BOOLEAN = {  # a package whose intent is unknown: a denial naming it, on every path
+    "applies_string_lifts_no_deny": (
+        'applies := "yes"\ndeny contains "no export" if input.action == "export"\n', "applies"),
+    "applies_null": ('applies := null\ndeny contains "no" if true\n', "applies"),
+    "applies_number_with_actions": (
+        'metadata := {"actions": ["export"]}\napplies := 1\ndeny contains "no" if true\n',
+        "applies"),
+    "allow_string": ('allow := "true"\n', "allow"),
+    "allow_object": ('allow := {"ok": true}\n', "allow"),
+}
+
+
+@pytest.mark.parametrize(("body", "rule"), NOT_BOOLEAN.values(), ids=NOT_BOOLEAN.keys())
+def test_a_non_boolean_applies_or_allow_denies_loudly_everywhere(write_bundle, standin,
+                                                                  body: str, rule: str) -> None:
+    root = write_bundle({
+        "a.rego": f"package a\n\nimport rego.v1\n\n{body}",
+        "b.rego": "package b\n\nimport rego.v1\n\nallow := true\n",  # would allow alone
+    })
+    doc = {"action": "export", "source": {"classification": "PROPRIETARY"}}
+    embedded = PolicyEngine(root, cache_size=16)
+    isolated = PolicyEngine(root, isolation="process", cache_size=0)
+    remote = RemoteEngine(standin(embedded).url, retries=0)
+    for engine in (embedded, embedded, isolated, remote):  # the second: not from a cache
+        decision = engine.evaluate(doc)
+        assert decision.allowed is False
+        assert decision.engine_error is not None
+        assert f"data.a.{rule} is " in decision.engine_error
+        assert "not a boolean" in decision.engine_error
+    assert embedded.cache is not None
+    assert len(embedded.cache) == 0
+    # the aggregator (the worker's and a remote OPA's protocol) says it too
+    rego = compile_bundle(embedded.bundle, embedded.data)
+    rego.add_policy("lacuna/decision.rego", embedded.aggregator())
+    rego.set_input_json(json.dumps(doc))
+    errors = json.loads(rego.eval_rule_as_json(RULE))["errors"]
+    assert len(errors) == 1
+    assert f"data.a.{rule} is " in errors[0]
+    with pytest.raises(PolicyError, match=f"data.a.{rule} is "):
+        collect(rego, embedded.packages, "export")
+
+
+def test_boolean_applies_and_allow_still_decide(write_bundle) -> None:
+    root = write_bundle({
+        "a.rego": 'package a\n\nimport rego.v1\n\napplies := input.action == "export"\n'
+                  'deny contains "no export" if input.source.classification == "PROPRIETARY"\n',
+        "b.rego": 'package b\n\nimport rego.v1\n\nallow := input.action != "delete"\n',
+    })
+    for isolation in ("none", "process"):
+        engine = PolicyEngine(root, isolation=isolation)
+        proprietary = {"classification": "PROPRIETARY"}
+        assert engine.evaluate({"action": "read", "source": proprietary}).allowed
+        denied = engine.evaluate({"action": "export", "source": proprietary})
+        assert not denied.allowed
+        assert denied.engine_error is None
+        assert denied.reasoning == "no export"
+        refused = engine.evaluate({"action": "delete"})  # allow := false: no vote
+        assert not refused.allowed
+        assert refused.engine_error is None
 
 
 def free_port() -> int:

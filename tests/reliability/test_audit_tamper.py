@@ -185,6 +185,16 @@ def _append_forged(t: Trail) -> None:
           ("UPDATE lacuna_audit_head SET seq = ?, hash = ?", (seq + 1, new)))
 
 
+def _sign_in_non_ascii(t: Trail) -> None:
+    # The last record's signature names this installation's key (its id is public) but its
+    # digest is not hex: verify must call it forged, not raise (hmac.compare_digest refuses
+    # non-ASCII text).
+    seq, _, _, _, signature = t.rows()[-1]
+    algorithm, key, _ = signature.split(":")
+    t.sql(("UPDATE lacuna_audit SET signature = ? WHERE seq = ?",
+           (f"{algorithm}:{key}:" + "\u00e9" * 64, seq)),)
+
+
 def _delete_database(t: Trail) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{t.db}{suffix}").unlink(missing_ok=True)
@@ -228,6 +238,7 @@ CASES: dict[str, tuple[Callable[[Trail], None], str]] = {
     "rebuild with another key": (_rebuild, "not this installation's key"),
     "fork from an older copy": (_fork, "rebuilt or forked"),
     "append a forged record": (_append_forged, "not this installation's key"),
+    "a signature that is not hex": (_sign_in_non_ascii, "signature does not match"),
     "delete the database": (_delete_database, "is gone"),
     "drop the tables": (_empty_database, "emptied or replaced"),
     "empty the file": (_zero_database, "emptied or replaced"),

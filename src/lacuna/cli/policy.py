@@ -96,6 +96,9 @@ def _read_input(path: Path) -> Any:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         _fail(f"error: input {path} is not valid JSON/YAML ({exc}).", 2)
+    except RecursionError:
+        _fail(f"error: input {path} is nested too deeply to read; a policy input is a few "
+              "levels of objects and arrays.", 2)
 
 
 @app.command()

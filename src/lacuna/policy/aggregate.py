@@ -58,6 +58,11 @@ nonempty(x) if {{
 \tnot is_null(x)
 \tcount(x) > 0
 }}
+
+# What makes the decision fail; each package adds its own below (empty: nothing fails).
+errors contains msg if {{
+\tsome msg in []
+}}
 """
 
 _FOOTER = """
@@ -85,10 +90,15 @@ else := votes[0]["package"] if count(votes) > 0
 
 default explanation := {{}}
 
-decision := {{
+decided := {{
 \t"revision": revision, "count": count_packages, "allowed": allowed,
 \t"deciding": deciding, "votes": votes, "explanation": explanation,
 }}
+
+# `applies` or `allow` that is not a boolean: the decision fails (a denial naming it).
+decision := decided if count(errors) == 0
+
+decision := object.union(decided, {{"errors": sort(errors)}}) if count(errors) > 0
 
 packages := {packages_json}
 
@@ -128,6 +138,11 @@ def _package_rules(i: int, package: PolicyPackage) -> str:
         lines.append(f"{p}_applies if {{\n\t" + "\n\t".join(conditions) + "\n}")
     else:
         lines.append(f"{p}_applies := true")
+    if package.has_applies:
+        acts = conditions[:1] if package.actions is not None else []
+        lines.append(_not_boolean(package.name, "applies", acts))
+    if "allow" in package.rules:
+        lines.append(_not_boolean(package.name, "allow", [f"{p}_applies", f"not {p}_denying"]))
     if "deny" in package.rules:
         lines.append(f"{p}_deny := {ref}.deny if {p}_applies")
         lines.append(f"{p}_denying if nonempty({p}_deny)")
@@ -158,6 +173,18 @@ def _package_rules(i: int, package: PolicyPackage) -> str:
     if "allow" not in package.rules:
         lines.append(f"{p}_allow := false")
     return "\n\n".join(lines) + "\n"
+
+
+def _not_boolean(package: str, rule: str, conditions: list[str]) -> str:
+    """An ``errors`` entry when ``rule`` of ``package`` is defined but not a boolean (the
+    message :class:`lacuna.policy.decide.NotABoolean` gives in-process)."""
+    what = "applies" if rule == "applies" else "allows"
+    text = (f"data.{package}.{rule} is %s, not a boolean (true or false): Lacuna cannot tell "
+            f"whether the package {what}, so it denies; make {rule} a boolean rule "
+            f"(`{rule} if {{ ... }}`)")
+    body = "\n\t".join([*conditions, f"v := {data_ref(package)}.{rule}", "not is_boolean(v)",
+                        f"msg := sprintf({json.dumps(text)}, [json.marshal(v)])"])
+    return f"errors contains msg if {{\n\t{body}\n}}"
 
 
 def data_ref(package: str) -> str:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from lacuna.policy.compile import PolicyPackage
 
 ISOLATION_MODES = ("auto", "process", "none")
+MAX_BUDGET_MS = 600_000  # ten minutes: past that a budget is no bound (and past the OS's timers)
 _STARTUP_S = 30.0  # starting a worker: python + regorus + compiling the bundle
 _WORKER = Path(__file__).with_name("_rego_worker.py")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -123,10 +124,11 @@ def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bund
     data: dict[str, Any] = {}
     owners: dict[tuple[str, ...], str] = {}
     relpaths: list[str] = []
-    for rel, item in _walk(root, ()):
+    contents: dict[str, bytes] = {}
+    for rel, item in walk(root):
         relpath = "/".join(rel)
         relpaths.append(relpath)
-        raw = item.read_bytes()
+        raw = contents[relpath] = _read(item)
         digest.update(relpath.encode() + b"\0" + raw + b"\0")
         shown = str(item)
         if rel[-1].endswith(".rego"):
@@ -146,7 +148,7 @@ def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bund
     names = tuple(relpaths)
     on_disk = None if builtin(root) else Path(str(root))
     return Bundle(root=str(root), modules=tuple(parsed), data=data, digest=content_hash,
-                  files=names, revision=bundle_revision(on_disk, content_hash, names))
+                  files=names, revision=bundle_revision(on_disk, content_hash, names, contents))
 
 
 @releasing_engines
@@ -207,16 +209,51 @@ def _declared_version(source: str) -> RegoVersion | None:
     return None
 
 
-def _walk(
-    folder: Traversable, rel: tuple[str, ...]
-) -> Iterator[tuple[tuple[str, ...], Traversable]]:
-    for item in sorted(folder.iterdir(), key=lambda t: t.name):
+def walk(root: Traversable) -> Iterator[tuple[tuple[str, ...], Traversable]]:
+    """``(relative parts, file)`` of every bundle file under ``root``, in sorted order: what
+    :func:`read_bundle` reads and :class:`lacuna.policy.watch.PolicyWatcher` watches.
+    Symbolically linked folders are followed, each real folder once.
+
+    Raises:
+        PolicyError: a folder cannot be listed.
+    """
+    return _walk(root, (), set())
+
+
+def _walk(folder: Traversable, rel: tuple[str, ...],
+          seen: set[str]) -> Iterator[tuple[tuple[str, ...], Traversable]]:
+    if isinstance(folder, Path):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back to a folder already walked (a loop)
+            return
+        seen.add(real)
+    try:
+        items = sorted(folder.iterdir(), key=lambda t: t.name)
+    except OSError as exc:
+        msg = f"{folder}: cannot list the policy folder ({exc.strerror or exc})."
+        raise PolicyError(msg, path=str(folder)) from None
+    for item in items:
         if item.name.startswith(".") or item.name == "__pycache__":  # hidden, editor temp files
             continue
         if item.is_dir():
-            yield from _walk(item, (*rel, item.name))
+            yield from _walk(item, (*rel, item.name), seen)
         elif item.name.endswith(".rego") or item.name in DATA_FILES:
             yield (*rel, item.name), item
+
+
+def _read(item: Traversable) -> bytes:
+    """A bundle file's bytes; a file that cannot be read (gone, a dangling link, a folder or
+    a pipe under a policy's name, no permission) is a :class:`PolicyError` naming it."""
+    if isinstance(item, Path) and not item.is_file():
+        what = "a dangling link" if item.is_symlink() and not item.exists() else (
+            "gone" if not item.exists() else "not a regular file")
+        msg = f"{item}: cannot read this policy file: it is {what}. Remove it or fix it."
+        raise PolicyError(msg, path=str(item))
+    try:
+        return item.read_bytes()
+    except OSError as exc:
+        msg = f"{item}: cannot read this policy file ({exc.strerror or exc}). Fix or remove it."
+        raise PolicyError(msg, path=str(item)) from None
 
 
 def _decode(raw: bytes, shown: str) -> str:
@@ -241,6 +278,9 @@ def _parse_data(text: str, shown: str) -> Any:
         where = f"{shown}:{line}:{col}" if mark else shown
         msg = f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}. Fix the syntax there."
         raise PolicyError(msg, path=shown, line=line, column=col) from None
+    except RecursionError:
+        msg = f"{shown}: nested too deeply to read; flatten the data document."
+        raise PolicyError(msg, path=shown) from None
 
 
 def _merge(into: dict[str, Any], at: tuple[str, ...], doc: Any, shown: str,

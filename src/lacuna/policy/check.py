@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from regorus import Engine
 
 from lacuna.errors import PolicyError
-from lacuna.policy.bundle import RegoModule, _decode, _parse_data, _walk, add_module
+from lacuna.policy.bundle import RegoModule, _decode, _parse_data, _read, add_module, walk
 from lacuna.policy.compile import compile_bundle
 
 if TYPE_CHECKING:
@@ -49,11 +49,15 @@ def check_bundle(root: Traversable | Path, **engine_args: Any) -> CheckReport:
     errors: list[PolicyError] = []
     count = 0
     version = str(engine_args.get("rego_version", "auto"))
-    for rel, item in _walk(root, ()):
+    try:
+        found = list(walk(root))
+    except PolicyError as exc:
+        return CheckReport(files=0, errors=(exc,))
+    for rel, item in found:
         count += 1
         shown = str(item)
         try:
-            text = _decode(item.read_bytes(), shown)
+            text = _decode(_read(item), shown)
             if rel[-1].endswith(".rego"):
                 add_module(Engine(), RegoModule(path=shown, relpath="/".join(rel), source=text),
                            version)

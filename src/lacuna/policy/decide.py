@@ -13,7 +13,8 @@ means it applies to everything.
 **Vote.** For each applicable package (sorted by name) the engine reads ``deny`` (a set or array
 of messages, a message, or ``true``) and, unless it denies, ``allow`` (only ``true`` counts). A
 package votes deny when ``deny`` is ``true``, a number, or a non-empty collection or message
-(:func:`nonempty`); else allow when ``allow`` is ``true``; else none.
+(:func:`nonempty`); else allow when ``allow`` is ``true``; else none. An ``applies`` or
+``allow`` that is defined but not a boolean fails the decision (:class:`NotABoolean`).
 
 **Combination** (the OPA convention, deny overrides)::
 
@@ -51,6 +52,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lacuna.errors import PolicyError
 from lacuna.model import Alternative, Decision, Explanation
 from lacuna.policy.compile import UNDEFINED, PolicyPackage
 from lacuna.policy.diagnostics import diagnose
@@ -127,15 +129,24 @@ def collect(engine: Engine, packages: Sequence[PolicyPackage], action: Any,
         if actions is not None and action not in actions:
             continue
         name = where[0] = package.name
-        if package.has_applies and engine.eval_rule(f"data.{name}.applies") is not True:
-            continue
+        if package.has_applies:
+            applies = engine.eval_rule_as_json(f"data.{name}.applies")
+            if applies != "true":
+                if applies in ("false", UNDEFINED):
+                    continue
+                raise NotABoolean(name, "applies", applies)
         deny = _rule(engine, package, "deny") if "deny" in package.rules else None
         if nonempty(deny):
             votes.append({"package": name, "effect": "deny", "deny": deny})
-        elif "allow" in package.rules and engine.eval_rule(f"data.{name}.allow") is True:
+            deciders[name] = package
+            continue
+        allow = engine.eval_rule(f"data.{name}.allow") if "allow" in package.rules else None
+        if allow is True:
             votes.append({"package": name, "effect": "allow"})
-        else:
+        elif allow is None or allow is False:
             votes.append({"package": name, "effect": "none"})
+        else:
+            raise NotABoolean(name, "allow", dumps(allow))
         deciders[name] = package
     denying = [v["package"] for v in votes if v["effect"] == "deny"]
     allowing = [v["package"] for v in votes if v["effect"] == "allow"]
@@ -154,6 +165,20 @@ def collect(engine: Engine, packages: Sequence[PolicyPackage], action: Any,
         explanation = {r: _rule(engine, package, r) for r in wanted}
     return {"count": len(packages), "allowed": allowed, "deciding": deciding, "votes": votes,
             "explanation": explanation}
+
+
+class NotABoolean(PolicyError):
+    """``applies`` or ``allow`` evaluated to something other than a boolean: the package's
+    intent is unknown, so the decision is an engine failure (a denial), never a guess. A
+    non-boolean ``applies`` read as "does not apply" would silently lift the package's deny."""
+
+    def __init__(self, package: str, rule: str, value_json: str) -> None:
+        shown = value_json if len(value_json) <= 80 else f"{value_json[:77]}..."
+        what = "applies" if rule == "applies" else "allows"
+        super().__init__(
+            f"data.{package}.{rule} is {shown}, not a boolean (true or false): Lacuna cannot "
+            f"tell whether the package {what}, so it denies; make {rule} a boolean rule "
+            f"(`{rule} if {{ ... }}`)")
 
 
 def nonempty(value: Any) -> bool:
@@ -182,6 +207,10 @@ def build(result: Mapping[str, Any], lookup: Callable[[str], PolicyPackage],
         operation: the decided operation, when there is one.
         lazy: a denial's explanation, evaluated when read, instead of the result's.
     """
+    errors = result.get("errors")
+    if errors:  # the aggregator's NotABoolean: an applies/allow that is not a boolean
+        raise PolicyError("; ".join(str(e) for e in errors) if isinstance(errors, list)
+                          else str(errors))
     votes = result.get("votes") or []
     if not votes:
         decision = _no_policy(doc.get("action"), int(result.get("count") or 0), operation_id,

@@ -49,10 +49,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lacuna.errors import PolicyError
 from lacuna.model import Explanation
 from lacuna.policy.aggregate import DATA_API_PATH, aggregator_source
 from lacuna.policy.analysis import input_paths, nondeterministic_calls, parse
-from lacuna.policy.budget import ISOLATION_MODES, BudgetExceeded, IsolatedEvaluator
+from lacuna.policy.budget import (
+    ISOLATION_MODES,
+    MAX_BUDGET_MS,
+    BudgetExceeded,
+    IsolatedEvaluator,
+)
 from lacuna.policy.bundle import Bundle, RegoModule, builtin, default_bundle_root, read_bundle
 from lacuna.policy.cache import DecisionCache, input_trie, prune
 from lacuna.policy.compile import PolicyPackage, all_packages, compile_bundle
@@ -128,11 +134,12 @@ class PolicyEngine:
         eval_budget_ms: float = 500,
         isolation: str = "auto",
     ) -> None:
-        if isolation not in ISOLATION_MODES or eval_budget_ms <= 0:
+        if isolation not in ISOLATION_MODES or not 0 < eval_budget_ms <= MAX_BUDGET_MS:
             from lacuna.errors import ConfigError
 
             msg = (f"policy.isolation must be one of {', '.join(ISOLATION_MODES)} (got "
-                   f"{isolation!r}) and policy.eval_budget_ms positive (got {eval_budget_ms}).")
+                   f"{isolation!r}) and policy.eval_budget_ms positive, at most "
+                   f"{MAX_BUDGET_MS} (got {eval_budget_ms}).")
             raise ConfigError(msg)
         self.eval_budget_s = eval_budget_ms / 1000.0
         self.isolation = isolation
@@ -386,8 +393,13 @@ class PolicyEngine:
         state = self._state
         return run_tests(state.bundle, state.data, coverage=coverage)
 
-    def reload(self) -> str:
+    def reload(self, *, unchanged: Callable[[], bool] | None = None) -> str:
         """Read and compile the bundle again, then swap it in atomically.
+
+        Args:
+            unchanged: asked after the files were read; ``False`` (they changed meanwhile, so
+                what was read may mix two versions) keeps the bundle in use and raises
+                :class:`BundleChanging`.
 
         Returns:
             The revision in use afterwards (unchanged when the files are the same).
@@ -398,7 +410,14 @@ class PolicyEngine:
         """
         with self._reload_lock:
             loaded = self._load()
-            if loaded.bundle.revision != self._state.bundle.revision:
+            if unchanged is not None and not unchanged():
+                msg = (f"policy bundle {self._root} changed while it was being read; still "
+                       f"deciding with revision {self._state.bundle.revision}")
+                raise BundleChanging(msg)
+            old = self._state.bundle
+            # the content too: a revision that claims a commit can hide an edit git does not
+            # report (a file marked skip-worktree or assume-unchanged)
+            if (loaded.bundle.revision, loaded.bundle.digest) != (old.revision, old.digest):
                 self._state = loaded
         return self._state.bundle.revision
 
@@ -437,6 +456,10 @@ class PolicyEngine:
     def __repr__(self) -> str:
         return (f"PolicyEngine(root={self._state.bundle.root!r}, revision={self.revision!r}, "
                 f"packages={[p.name for p in self.packages]!r})")
+
+
+class BundleChanging(PolicyError):
+    """The bundle's files changed while :meth:`PolicyEngine.reload` read them: not swapped in."""
 
 
 class _Explainer:

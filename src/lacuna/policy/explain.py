@@ -95,6 +95,9 @@ def _applies(rego: Any, package: PolicyPackage, action: Any) -> tuple[bool, str]
     reasons = [f"metadata.actions includes {action!r}"] if package.actions is not None else []
     if package.has_applies:
         value, _ = _evaluate(rego, f"data.{package.name}.applies")
+        if value not in ("true", "false", "undefined") and not value.startswith("error: "):
+            return False, (f"its applies rule is {value}, not a boolean: the decision fails "
+                           "(fail closed)")
         if value != "true":
             return False, f"its applies rule is {value}"
         reasons.append("its applies rule is true")

@@ -10,6 +10,7 @@ the shape the generated aggregator (:mod:`lacuna.policy.aggregate`) returns, str
 * ``result.metadata`` is an object with an object for every voting package;
 * ``result.deciding`` is ``null`` or a voting package; ``explanation`` an object; ``revision``
   a string or ``null``; ``count`` a non-negative integer when present;
+* no ``errors`` (the aggregator lists an ``applies`` or ``allow`` that is not a boolean);
 * **deny votes win**: ``allowed`` must equal "some package allows and none denies"; an answer
   that says ``allowed: true`` beside a ``deny`` vote (or without any ``allow``) is refused.
 
@@ -60,6 +61,11 @@ def check_result(result: Any) -> None:
     """
     if not isinstance(result, Mapping):
         msg = f"result is a JSON {_kind(result)}, not an object"
+        raise InvalidAnswer(msg)
+    errors = result.get("errors")
+    if errors:  # the aggregator's verdict that a policy answered what it cannot mean
+        shown = "; ".join(str(e) for e in errors) if isinstance(errors, list) else _show(errors)
+        msg = f"the policies failed: {shown}"
         raise InvalidAnswer(msg)
     allowed = result.get("allowed")
     if not isinstance(allowed, bool):

@@ -8,6 +8,13 @@ use the new bundle, and the decision cache starts empty. A bundle that fails to 
 is rejected: the engine keeps the old bundle, and the watcher logs at ERROR what is wrong and
 where (``file:line:column``), once per broken version of the files.
 
+**Only a settled bundle is loaded.** A change is loaded once the files have stayed the same
+for one whole poll, and only if they did not change while they were read. An editor saving
+several files, ``git pull`` or a copy writing them one by one goes through states that may
+compile but lack a rule (a ``deny`` moved from one file to another, half a file): loading one
+of those would decide with a looser policy until the next poll. Write files atomically (to a
+temporary name, then rename) or expect a change to take effect one or two polls later.
+
 Polling needs no extra dependency and works on every file system (network mounts, containers'
 bind mounts) where change notifications are unreliable; a poll of a small bundle costs well
 under a millisecond.
@@ -26,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lacuna.errors import PolicyError
-from lacuna.policy.bundle import DATA_FILES
+from lacuna.policy.bundle import walk
 
 if TYPE_CHECKING:
     from lacuna.policy.engine import PolicyEngine
@@ -63,25 +70,40 @@ class PolicyWatcher:
         self.on_error = on_error
         self.last_error: PolicyError | None = None
         self._seen = self._fingerprint()
+        self._pending: Fingerprint | None = None  # a change seen once, waiting to hold still
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def check(self) -> bool:
-        """Poll once; reload if the files changed. Returns whether a new bundle is in use."""
+        """Poll once; reload if the files changed and have stayed the same since the last
+        poll. Returns whether a new bundle is in use."""
+        from lacuna.policy.engine import BundleChanging
+
         current = self._fingerprint()
         if current == self._seen:
+            self._pending = None
             return False
-        self._seen = current
+        if current != self._pending:  # changed since the last poll: wait for it to settle
+            self._pending = current
+            return False
         old = self.engine.revision
         try:
-            new = self.engine.reload()
-        except PolicyError as exc:
-            self.last_error = exc
-            log.error("policy bundle %s changed but was REJECTED; still deciding with revision "
-                      "%s. Fix it and save again:\n%s", self.root, old, exc)
-            if self.on_error is not None:
-                self.on_error(exc)
+            new = self.engine.reload(unchanged=lambda: self._fingerprint() == current)
+        except BundleChanging:  # written to while read: the next polls see it settle
+            self._pending = None
             return False
+        except Exception as exc:  # a PolicyError; anything else is a rejection too, reported
+            # once, not as a traceback every poll (and its traceback is not kept)
+            error = exc if isinstance(exc, PolicyError) else PolicyError(
+                f"the policy bundle could not be loaded ({type(exc).__name__}: {exc})")
+            self._seen, self._pending = current, None  # this version is reported once
+            self.last_error = error
+            log.error("policy bundle %s changed but was REJECTED; still deciding with revision "
+                      "%s. Fix it and save again:\n%s", self.root, old, error)
+            if self.on_error is not None:
+                self.on_error(error)
+            return False
+        self._seen, self._pending = current, None
         self.last_error = None
         if new == old:
             return False
@@ -120,20 +142,17 @@ class PolicyWatcher:
                 log.exception("policy watcher for %s failed while polling", self.root)
 
     def _fingerprint(self) -> Fingerprint:
+        """Name, modification time and size of every file the bundle reads (the same walk,
+        symbolically linked folders included); a file that cannot be read counts as such."""
         out = []
         try:
-            paths = sorted(self.root.rglob("*"))
-        except OSError:
-            return ()
-        for path in paths:
-            rel = path.relative_to(self.root)
-            if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-                continue
-            if not (path.name.endswith(".rego") or path.name in DATA_FILES):
-                continue
-            try:
-                st = path.stat()
-            except OSError:  # deleted between listing and stat: the next poll sees it
-                continue
-            out.append((rel.as_posix(), st.st_mtime_ns, st.st_size))
+            for rel, path in walk(self.root):
+                try:
+                    st = Path(str(path)).stat()
+                except OSError:  # gone, or a dangling link: loading it fails, loudly
+                    out.append(("/".join(rel), -1, -1))
+                    continue
+                out.append(("/".join(rel), st.st_mtime_ns, st.st_size))
+        except PolicyError:  # the folder cannot be listed: a state of its own
+            return (("", -1, -1),)
         return tuple(out)
