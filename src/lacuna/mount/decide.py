@@ -423,15 +423,17 @@ class MountGovernance:
             self.refuse(Action.WRITE, paths[0], pid, reason, method=method, sources=sources,
                         destination=destination, rule=rule)
 
+        def unanswered(which: str, exc: Exception, check: str = "") -> None:
+            log.error("could not read %s (denied, fail closed): %s: %s", which,
+                      type(exc).__name__, exc)
+            refuse(f"Cannot {what}: {which} could not be read ({type(exc).__name__}: {exc}), "
+                   "and held data is not deleted, moved or changed through the mount, so "
+                   f"nothing is (fail closed). {self._holds_help()}{check}, then try again.")
+
         try:
             holds = self.holds()
         except Exception as exc:
-            log.error("could not read the legal holds (denied, fail closed): %s: %s",
-                      type(exc).__name__, exc)
-            refuse(f"Cannot {what}: the legal holds could not be read "
-                   f"({type(exc).__name__}: {exc}), and held data is not deleted, moved or "
-                   f"changed through the mount, so nothing is (fail closed). "
-                   f"{self._holds_help()}, then try again.")
+            unanswered("the legal holds", exc)
             raise  # (refuse() always raises)
         covered: list[str] = []
         for path in paths:
@@ -453,13 +455,8 @@ class MountGovernance:
         try:
             ruled = self.keeping().rule_hold(covered) if covered else None
         except Exception as exc:
-            log.error("could not ask the retention rules (denied, fail closed): %s: %s",
-                      type(exc).__name__, exc)
-            refuse(f"Cannot {what}: the retention rules that may hold it could not be asked "
-                   f"({type(exc).__name__}: {exc}), and held data is not deleted, moved or "
-                   f"changed through the mount, so nothing is (fail closed). "
-                   f"{self._holds_help()} and that the policy bundle compiles (lacuna "
-                   "retention plan), then try again.")
+            unanswered("the retention rules that may hold it", exc,
+                       " and that the policy bundle compiles (lacuna retention plan)")
             raise
         if ruled is not None:
             refuse(_ruled(what, paths[0], self._mount_path(ruled.path), ruled),
