@@ -27,6 +27,7 @@ HEAVY_FIXTURES = {
     "mount": "mount",
     "libfuse_mount": "mount",
     "plain_mount": "mount",
+    "server_mount": "mount",
     "proxy_env": "proxy",
 }
 

@@ -37,6 +37,23 @@ deny contains "Files under restricted/ may be read by data stewards only" if {
 """
 
 
+# Retention rules every mount's bundle carries (docs/retention.md, "Rego overrides"): data under
+# an inquiry/ folder is held; a conflicting/ folder's rule fails to evaluate (kept, fail closed).
+RETENTION_POLICY = """\
+package governance.mount_retention
+
+import rego.v1
+
+retention := {"hold": true, "reason": "regulator inquiry 2026-04"} if {
+	contains(input.dataset.path, "/inquiry/")
+}
+
+retention := "30d" if contains(input.dataset.path, "/conflicting/")
+
+retention := "60d" if contains(input.dataset.path, "/conflicting/")
+"""
+
+
 @dataclass(frozen=True)
 class Mount:
     root: Path  # the test's folder
@@ -78,6 +95,16 @@ def plain_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
     yield from serve_mount(tmp_path_factory.mktemp("plain"), "storage: {encrypt: false}\n")
 
 
+def write_policies(root: Path) -> Path:
+    """The mounts' policy bundle in ``root``: the default one, a restricted folder, and the
+    retention rules above."""
+    policies = root / "policies"
+    shutil.copytree(Path(str(resources.files("lacuna") / "policies" / "default")), policies)
+    (policies / "governance" / "mount_restricted.rego").write_text(RESTRICTED_POLICY)
+    (policies / "governance" / "mount_retention.rego").write_text(RETENTION_POLICY)
+    return policies
+
+
 def serve_mount(root: Path, settings: str = "") -> Iterator[Mount]:
     """A governed mount of a fresh data folder in ``root``; ``settings``: more lacuna.yaml."""
     reason = _skip_reason()
@@ -89,9 +116,7 @@ def serve_mount(root: Path, settings: str = "") -> Iterator[Mount]:
     for name in ("customers.csv", "sales.csv"):
         shutil.copy(resources.files("lacuna") / "data" / name, source / name)
     shutil.copy(source / "customers.csv", source / "restricted" / "customers.csv")
-    policies = root / "policies"
-    shutil.copytree(Path(str(resources.files("lacuna") / "policies" / "default")), policies)
-    (policies / "governance" / "mount_restricted.rego").write_text(RESTRICTED_POLICY)
+    policies = write_policies(root)
     audit_url = f"sqlite:///{root / 'state.db'}"
     config = root / "lacuna.yaml"
     config.write_text(
@@ -122,3 +147,92 @@ def serve_mount(root: Path, settings: str = "") -> Iterator[Mount]:
         except subprocess.TimeoutExpired:
             proc.kill()
             subprocess.run(["fusermount3", "-uz", str(mnt)], check=False, capture_output=True)
+
+
+@dataclass(frozen=True)
+class ServerMount:
+    """A mount whose governor records to a live Lacuna server (``server:``)."""
+
+    mount: Mount
+    url: str
+    server_config: Path  # the server's lacuna.yaml (its state database, its bundle)
+    server_home: Path  # the server's LACUNA_HOME (its signing key)
+    token: str  # the mount's: analyst_alice, an analyst
+
+
+@pytest.fixture(scope="session")
+def server_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerMount]:
+    """A live ``lacuna serve`` (its own state database and the mounts' bundle) and a mount
+    configured with ``server:`` that governs through it."""
+    from lacuna.identity import UserStore
+    from live_server import free_port, wait_healthy
+
+    if _skip_reason() is not None:
+        pytest.skip(f"no FUSE here: {_skip_reason()}")
+    root = tmp_path_factory.mktemp("server-mount")
+    side = root / "server"
+    side.mkdir()
+    db = f"sqlite:///{side / 'state.db'}"
+    config = side / "lacuna.yaml"
+    config.write_text(
+        f"audit: {{url: '{db}'}}\npolicy: {{dir: '{write_policies(side)}'}}\n"
+        "lineage: {openlineage: {enabled: false}}\n"
+    )
+    home = side / "home"
+    env = {
+        **os.environ,
+        "LACUNA_HOME": str(home),
+        "RUST_BACKTRACE": "0",
+        "LACUNA_EMBEDDINGS_BUILD": "never",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+    }
+    env.pop("LACUNA_CONFIG", None)
+    from lacuna import keyfile
+    from lacuna.signing import Keyring, Signer
+
+    keyring = Keyring(
+        Signer(
+            keyfile.load_or_create_key(
+                home / "signing.key", what="signing key", env_name="LACUNA_SIGNING_KEY"
+            )
+        )
+    )
+    users = UserStore(db, keyring=keyring)
+    token = users.add("analyst_alice", roles=("analyst",), replace=True)
+    users.close()
+    port = free_port()
+    log = side / "server.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lacuna",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                db,
+                "--config",
+                str(config),
+                "--workers",
+                "1",
+            ],
+            env=env,
+            cwd=side,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        client = root / "client"
+        client.mkdir()
+        for m in serve_mount(client, f"server: {{url: '{url}', token: '{token}'}}\n"):
+            yield ServerMount(mount=m, url=url, server_config=config, server_home=home, token=token)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

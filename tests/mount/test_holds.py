@@ -296,7 +296,7 @@ def test_holds_that_cannot_be_read_refuse_and_say_so(sandbox, sandbox_config, mo
         msg = "database is locked"
         raise sqlite3.OperationalError(msg)
 
-    monkeypatch.setattr(governance, "_holds_mark", broken)
+    monkeypatch.setattr(governance.keeping(), "mark", broken)
     with pytest.raises(GovernanceViolation) as caught:
         governance.keep_held("remove /a.csv", ("/a.csv",), os.getpid(), method="fuse.unlink")
     message = caught.value.decision.reasoning

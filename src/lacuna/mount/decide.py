@@ -66,6 +66,7 @@ from lacuna.mount.tracker import Read, ReadTracker, process_name
 
 if TYPE_CHECKING:
     from lacuna.retention.holds import Hold
+    from lacuna.retention.keeping import Keeping, RuleHold
 
 log = logging.getLogger("lacuna.mount")
 
@@ -110,8 +111,8 @@ class MountGovernance:
                                             datetime | None]] = OrderedDict()
         self._lock = threading.RLock()  # one decision at a time: the governor's steps are shared
         self._roots: tuple[str, ...] | None = None  # fixed while mounted: found once
-        # the legal holds retention obeys, by the state they were read in (:meth:`holds`)
-        self._holds: tuple[tuple[Any, ...], tuple[Hold, ...]] | None = None
+        # where the holds retention obeys come from (:meth:`keeping`), made once
+        self._keeping: Keeping | None = None
         self._holds_lock = threading.Lock()
 
     # -- classification ------------------------------------------------------------------------
@@ -413,27 +414,34 @@ class MountGovernance:
                   sources: tuple[str, ...] = (), destination: str | None = None) -> None:
         """Refuse ``what`` (deleting, moving away, replacing or changing the content of what
         each mount path of ``paths`` names) when a legal hold covers it, or it is a folder that
-        holds held data (:meth:`~lacuna.retention.holds.Hold.blocks`): held data is kept as
-        it is. The holds are retention's (:meth:`holds`); when they cannot be read, nothing
-        is done (fail closed). Raises on a refusal (recorded, naming the hold)."""
+        holds held data (:meth:`~lacuna.retention.holds.Hold.blocks`), or a Rego retention rule
+        holds a governed item there (``retention := {"hold": true, ...}``): held data is kept
+        as it is. Retention decides what is held (:meth:`keeping`); when it cannot say,
+        nothing is done (fail closed). Raises on a refusal (recorded, naming the hold)."""
+        def refuse(reason: str, rule: tuple[str, str] = (MOUNT_RULE_ID, MOUNT_RULE_TITLE)
+                   ) -> None:
+            self.refuse(Action.WRITE, paths[0], pid, reason, method=method, sources=sources,
+                        destination=destination, rule=rule)
+
+        def unanswered(which: str, exc: Exception, check: str = "") -> None:
+            log.error("could not read %s (denied, fail closed): %s: %s", which,
+                      type(exc).__name__, exc)
+            refuse(f"Cannot {what}: {which} could not be read ({type(exc).__name__}: {exc}), "
+                   "and held data is not deleted, moved or changed through the mount, so "
+                   f"nothing is (fail closed). {self._holds_help()}{check}, then try again.")
+
         try:
             holds = self.holds()
         except Exception as exc:
-            log.error("could not read the legal holds (denied, fail closed): %s: %s",
-                      type(exc).__name__, exc)
-            self.refuse(Action.WRITE, paths[0], pid,
-                        f"Cannot {what}: the legal holds could not be read "
-                        f"({type(exc).__name__}: {exc}), and held data is not deleted, moved "
-                        "or changed through the mount, so nothing is (fail closed). Check that "
-                        "the state database beside the audit trail is readable (lacuna "
-                        "retention list-holds), then try again.",
-                        method=method, sources=sources, destination=destination)
+            unanswered("the legal holds", exc)
             raise  # (refuse() always raises)
+        covered: list[str] = []
         for path in paths:
             backing = self.layout.backing(path)
             # a held file's own label (its classification and clock) is kept with it
             labelled = [d for d in (described(backing) if is_metadata(path) else ())
                         if os.path.lexists(d) and Path(backing) in own_sidecar_paths(d)]
+            covered.extend(labelled if is_metadata(path) else (backing,))
             for held in (backing, *labelled):
                 hold = next((h for h in holds if h.blocks(held)), None)
                 if hold is None:
@@ -442,46 +450,57 @@ class MountGovernance:
                     where = f"is the label of {os.path.basename(held)}, which is under"
                 else:
                     where = "is under" if hold.covers(backing) else "holds data under"
-                self.refuse(Action.WRITE, path, pid, _held(what, path, where, hold),
-                            method=method, sources=sources, destination=destination,
-                            rule=(f"retention.hold.{hold.id}", "Legal hold"))
+                refuse(_held(what, path, where, hold), (f"retention.hold.{hold.id}",
+                                                        "Legal hold"))
+        try:
+            ruled = self.keeping().rule_hold(covered) if covered else None
+        except Exception as exc:
+            unanswered("the retention rules that may hold it", exc,
+                       " and that the policy bundle compiles (lacuna retention plan)")
+            raise
+        if ruled is not None:
+            refuse(_ruled(what, paths[0], self._mount_path(ruled.path), ruled),
+                   (ruled.policy_id, "Legal hold from policy"))
+
+    def _holds_help(self) -> str:
+        if self.gov.config.server is not None:
+            return (f"Check that the Lacuna server ({self.gov.config.server.url}) runs and "
+                    "answers GET /api/v1/retention/holds for this token (lacuna retention "
+                    "list-holds)")
+        return ("Check that the state database beside the audit trail is readable (lacuna "
+                "retention list-holds)")
+
+    def _mount_path(self, backing: str) -> str:
+        """``backing`` (a file in SOURCE) as its mount path, for messages."""
+        source = self.layout.source.rstrip("/")
+        if backing == source or backing.startswith(source + "/"):
+            return "/" + backing[len(source):].lstrip("/")
+        return backing
 
     def holds(self) -> tuple[Hold, ...]:
-        """The legal holds retention obeys (:func:`lacuna.retention.api.active_holds`: the
-        holds table's active rows and the holds placed on the audit trail and not released
-        there), read again only when the trail's retention records or the holds table
-        changed (:meth:`_holds_mark`): reading them scans the trail. A hold placed on a path
-        through this mount is compared as the file in SOURCE behind it. Raises when they
-        cannot be read."""
-        from lacuna.retention.api import active_holds, holds_of
+        """The legal holds retention obeys (:meth:`keeping`: the holds table's active rows and
+        the holds placed on the audit trail and not released there), read again only when
+        they may have changed. A hold placed on a path through this mount is compared as the
+        file in SOURCE behind it. Raises when they cannot be read."""
+        return tuple(self._on_backing(h) for h in self.keeping().holds())
 
+    def keeping(self) -> Keeping:
+        """Where the holds come from: the state store beside the audit trail, or the Lacuna
+        server this mount's governor records to (``server:``, ``GET /api/v1/retention/holds``)."""
         with self._holds_lock:
-            if self._holds is None:  # the holds table exists from here on (the mark reads it)
-                holds_of(self.gov.config).close()
-            mark = self._holds_mark()
-            if self._holds is not None and self._holds[0] == mark:
-                return self._holds[1]
-            found = tuple(self._on_backing(h) for h in active_holds(self.gov))
-            self._holds = (mark, found)  # the mark from before the read: a change meanwhile
-            return found  # reads them again next time
+            if self._keeping is None:
+                if self.gov.config.server is not None:
+                    from lacuna.remote.client import ServerKeeping
 
-    def _holds_mark(self) -> tuple[Any, ...]:
-        """What the holds are read from, cheaply: the last retention record of the audit trail
-        (placing and releasing a hold are such records; ``action`` is indexed) and the rows of
-        the holds table (a few; also one changed by hand), in one read transaction."""
-        from sqlalchemy import func, select
+                    self._keeping = ServerKeeping(self.gov.engine.client,  # type: ignore[attr-defined]
+                                                  self.gov.config)
+                else:
+                    from lacuna.retention.keeping import LocalKeeping
 
-        from lacuna.audit.schema import records
-        from lacuna.retention.api import KIND
-        from lacuna.retention.holds import table
-
-        with self.gov.audit.snapshot() as conn:
-            last = conn.execute(select(func.max(records.c.seq))
-                                .where(records.c.action == KIND)).scalar()
-            rows = conn.execute(select(table.c.id, table.c.dataset, table.c.reason,
-                                       table.c.placed_by, table.c.released_at)
-                                .order_by(table.c.id)).all()
-        return (last, *(tuple(r) for r in rows))
+                    engine = self.gov.engine
+                    self._keeping = LocalKeeping(
+                        self.gov, revision=lambda: getattr(engine, "revision", None))
+            return self._keeping
 
     def _on_backing(self, hold: Hold) -> Hold:
         """``hold`` as the mount compares it: placed on a path through this mount, it names the
@@ -627,6 +646,21 @@ def file_clock(backing: str, header: dict[str, Any] | None = None) -> datetime |
     except (SidecarError, OSError):
         declared = None
     return clock.earliest(declared, clock.of_header(header) if header is not None else None)
+
+
+def _ruled(what: str, path: str, item: str, ruled: RuleHold) -> str:
+    """Why the mount refuses ``what`` on ``path`` when a Rego retention rule holds ``item``
+    (or failed on it), and how to proceed."""
+    if ruled.error is not None:
+        return (f"Cannot {what}: the retention rules could not decide whether {item} is held "
+                f"({ruled.error}), so it is kept as it is (fail closed), as retention keeps "
+                "it. Fix the rule (lacuna retention plan shows the error), then try again.")
+    held = "is" if item == path else f"holds {item}, which is"
+    return (f"Cannot {what}: {path} {held} held by the retention rule of policy package "
+            f"{ruled.package} ({ruled.reason!r}). Held data is not deleted, moved away, "
+            "replaced or changed, through the mount or otherwise (reading and copying it stay "
+            "allowed). When it is no longer needed, ask the owners of the policy bundle to "
+            "lift that rule, then try again.")
 
 
 def _held(what: str, path: str, where: str, hold: Hold) -> str:

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.lineage.sidecar import (
@@ -53,6 +53,9 @@ from lacuna.mount.layout import MountLayout
 from lacuna.storage import is_sealed, seals, write_governed
 from lacuna.storage.frames import sweep
 from lacuna.storage.sealed import plaintext_size
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 log = logging.getLogger("lacuna.mount")
 
@@ -376,7 +379,9 @@ class GovernedFS:
                                      method="fuse.rmdir", sources=(backing,))
         self._keep_held(f"remove folder {path}", (path,), method="fuse.rmdir",
                         sources=(backing,), destination=backing)
+        labels = self._labels_of(path, backing)
         os.rmdir(backing)
+        self._label_goes(path, labels)
         return 0
 
     def unlink(self, path: str) -> int:
@@ -384,8 +389,31 @@ class GovernedFS:
         self._keep_held(f"remove {path}", (path,), method="fuse.unlink", sources=(backing,),
                         destination=backing)
         self._keep_label(path, None, f"remove {path}", method="fuse.unlink")
+        labels = self._labels_of(path, backing)
         os.unlink(backing)
+        self._label_goes(path, labels)
         return 0
+
+    @staticmethod
+    def _labels_of(path: str, backing: str) -> tuple[Path, ...]:
+        """The label (sidecar) files of data file or folder ``backing``, found before it goes:
+        its own names only (``.x``'s, never its sibling ``x``'s), none for a sidecar."""
+        if is_metadata(path):
+            return ()
+        return tuple(p for p in own_sidecar_paths(backing) if p.is_file())
+
+    def _label_goes(self, path: str, labels: tuple[Path, ...]) -> None:
+        """Data removed through the mount takes its label along (as retention's delete does):
+        a label left behind would be read for the next file of that name. Logged; a label
+        that cannot be removed is logged as an error (the data is gone)."""
+        for label in labels:
+            try:
+                label.unlink(missing_ok=True)
+            except OSError as exc:
+                log.error("removed %s but not its label %s: %s; remove it by hand", path,
+                          label, exc)
+                continue
+            log.info("removed %s with its label %s", path, label.name)
 
     def _keep_label(self, path: str, new: str | None, what: str, *, method: str) -> None:
         """A sidecar removed or replaced (by the file ``new``) keeps its file's label as high

@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from lacuna.exceptions.model import ExceptionRequest, Status
     from lacuna.lineage.records import Run
     from lacuna.model import Operation
+    from lacuna.retention.holds import Hold
+    from lacuna.retention.keeping import RuleHold
 
 log = logging.getLogger("lacuna.remote")
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
@@ -310,6 +312,157 @@ class ServerExceptions:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+class ServerKeeping:
+    """What retention holds, as the server says (:class:`lacuna.retention.keeping.Keeping`):
+    the legal holds from ``GET /api/v1/retention/holds``, kept until the server says their
+    ``version`` changed, and the Rego retention rules' holds from ``POST
+    /api/v1/retention/rule-holds`` on the items described here (the data is on this host;
+    the server's policy bundle decides). Any failure raises: the caller refuses (fail
+    closed)."""
+
+    PATH = "/api/v1/retention/holds"
+
+    def __init__(self, client: ServerClient, config: Config) -> None:
+        self.client = client
+        self.config = config
+        self._known: tuple[str, tuple[Hold, ...], tuple[str, ...]] | None = None
+        self._lock = threading.Lock()
+
+    def holds(self) -> tuple[Hold, ...]:
+        """The active holds.
+
+        Raises:
+            ServerUnavailable: no answer, or not one of holds.
+        """
+        return self._ask()[1]
+
+    def _ask(self) -> tuple[str, tuple[Hold, ...], tuple[str, ...]]:
+        with self._lock:
+            known = self._known
+        query = f"?known={_q(known[0])}" if known is not None else ""
+        answer = self.client.call("GET", f"{self.PATH}{query}")
+        try:
+            if not isinstance(answer, Mapping) or not isinstance(answer.get("version"), str):
+                msg = "not an object with a version"
+                raise ValueError(msg)
+            packages = answer.get("rule_packages")
+            if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
+                msg = "rule_packages is not a list of names"
+                raise ValueError(msg)
+            if answer.get("unchanged") is True and known is not None \
+                    and known[0] == answer["version"]:
+                found = (known[0], known[1], tuple(packages))
+            else:
+                holds = answer.get("holds")
+                if not isinstance(holds, list):
+                    msg = "holds is not a list"
+                    raise ValueError(msg)
+                found = (answer["version"], tuple(hold_from_wire(h) for h in holds),
+                         tuple(packages))
+        except (ValueError, TypeError, KeyError) as exc:
+            msg = (f"Lacuna server {self.client.shown} answered GET {self.PATH} with something "
+                   f"that is not the legal holds ({exc})")
+            raise ServerUnavailable(msg) from None
+        with self._lock:
+            self._known = found
+        return found
+
+    def rule_hold(self, paths: Sequence[str]) -> RuleHold | None:
+        """The first governed item at or under ``paths`` that the server's retention rules
+        hold (or fail on), asked in batches; none when the server's bundle has no
+        ``retention`` rule.
+
+        Raises:
+            ServerUnavailable: no answer, or not one answer per item.
+        """
+        from lacuna.retention.keeping import RuleHold, items_at, rule_input
+        from lacuna.server.schemas import RULE_ITEMS
+
+        known = self._known or self._ask()
+        if not known[2]:
+            return None
+        now = utcnow()
+        batch: list[dict[str, Any]] = []
+        items = (rule_input(i, now) for p in paths for i in items_at(self.config, p))
+        while True:
+            batch = [doc["dataset"] for _, doc in zip(range(RULE_ITEMS), items, strict=False)]
+            if not batch:
+                return None
+            answer = self.client.call("POST", "/api/v1/retention/rule-holds",
+                                      {"items": batch})
+            answers = answer.get("answers") if isinstance(answer, Mapping) else None
+            if not isinstance(answers, list) or len(answers) != len(batch):
+                msg = (f"Lacuna server {self.client.shown} answered POST "
+                       "/api/v1/retention/rule-holds with something that is not one answer "
+                       "per item")
+                raise ServerUnavailable(msg)
+            for sent, got in zip(batch, answers, strict=True):
+                if got is None:
+                    continue
+                if not isinstance(got, Mapping) or not isinstance(got.get("package"), str):
+                    msg = (f"Lacuna server {self.client.shown} answered POST "
+                           "/api/v1/retention/rule-holds with an answer that is not a hold")
+                    raise ServerUnavailable(msg)
+                error = got.get("error")
+                return RuleHold(path=str(sent["path"]), package=got["package"],
+                                reason=str(got.get("reason") or ""),
+                                error=None if error is None else str(error))
+
+
+def hold_from_wire(data: Any) -> Hold:
+    """A hold as the server sends it (:meth:`Hold.to_dict` and ``unrecorded``).
+
+    Raises:
+        ValueError: a field is missing or not of its type.
+    """
+    from lacuna.retention.holds import Hold
+
+    if not isinstance(data, Mapping):
+        msg = "a hold is not an object"
+        raise ValueError(msg)
+    text = {k: data.get(k) for k in ("id", "dataset", "reason", "placed_by")}
+    for key, value in text.items():
+        if not isinstance(value, str) or not value:
+            msg = f"a hold's {key} is not text"
+            raise ValueError(msg)
+    optional = {k: data.get(k) for k in ("released_by", "released_at", "unrecorded")}
+    if any(v is not None and not isinstance(v, str) for v in optional.values()):
+        msg = "a hold's released_by, released_at or unrecorded is not text"
+        raise ValueError(msg)
+    placed = datetime.fromisoformat(str(data.get("placed_at")))
+    released = (datetime.fromisoformat(optional["released_at"])
+                if optional["released_at"] else None)
+    return Hold(id=text["id"], dataset=text["dataset"], reason=text["reason"],  # type: ignore[arg-type]
+                placed_by=text["placed_by"], placed_at=placed,  # type: ignore[arg-type]
+                released_by=optional["released_by"], released_at=released,
+                unrecorded=optional["unrecorded"])
+
+
+def server_holds(config: Config, *, include_released: bool = False) -> list[Hold]:
+    """The holds of the server ``config`` names: the active ones, or with
+    ``include_released`` the whole history (a data steward's or compliance officer's).
+
+    Raises:
+        LacunaError: no answer, or not one of holds.
+    """
+    client = ServerClient(config.server)
+    try:
+        if not include_released:
+            return list(ServerKeeping(client, config).holds())
+        answer = client.call("GET", f"{ServerKeeping.PATH}?all=true")
+        holds = answer.get("holds") if isinstance(answer, Mapping) else None
+        if not isinstance(holds, list):
+            msg = "holds is not a list"
+            raise ValueError(msg)
+        return [hold_from_wire(h) for h in holds]
+    except ValueError as exc:
+        msg = (f"Lacuna server {client.shown} answered GET {ServerKeeping.PATH} with something "
+               f"that is not the legal holds ({exc})")
+        raise ServerUnavailable(msg) from None
+    finally:
+        client.close()
 
 
 def _decision_in(answer: Any, operation: Operation) -> Decision:

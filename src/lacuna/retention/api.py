@@ -411,7 +411,12 @@ def release_hold(ctx: Context, dataset: str) -> Hold:
 
 
 def list_holds(config: Config, *, include_released: bool = False) -> list[Hold]:
-    """Active holds (and released ones with ``include_released``), oldest first."""
+    """Active holds (and released ones with ``include_released``), oldest first; those of the
+    Lacuna server ``config`` names (``server:``), when it names one."""
+    if config.server is not None:
+        from lacuna.remote.client import server_holds
+
+        return server_holds(config, include_released=include_released)
     store = holds_of(config)
     try:
         return store.list(include_released=include_released)

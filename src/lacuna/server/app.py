@@ -95,12 +95,19 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
     )
     app.state.lacuna = state
     _errors(app)
-    from lacuna.server import routes_api, routes_opa, routes_ops, routes_state
+    from lacuna.server import (
+        routes_api,
+        routes_opa,
+        routes_ops,
+        routes_retention,
+        routes_state,
+    )
 
     app.include_router(routes_ops.router)
     app.include_router(routes_api.router)
     app.include_router(routes_opa.router)
     app.include_router(routes_state.router)
+    app.include_router(routes_retention.router)
     if importlib.util.find_spec("lacuna.server.console") is not None:  # the steward console
         console = importlib.import_module("lacuna.server.console")
         console.install(app)

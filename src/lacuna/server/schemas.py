@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -15,6 +16,7 @@ from lacuna.exceptions.authority import (
 
 MAX_COLUMNS = 2000
 MAX_SAMPLES = 1000
+RULE_ITEMS = 1000  # governed items one question about Rego retention holds carries
 
 
 RESERVED_SESSION_PREFIX = "lacuna-"
@@ -151,6 +153,32 @@ class SettleBody(_Body):
 class DismissBody(_Body):
     reason: str = Field(min_length=1, max_length=TEXT_LIMITS["reason"],
                         description="What the steward checked (for the record).")
+
+
+class RetentionItemBody(_Body):
+    """One governed item as a ``retention`` rule sees it (``input.dataset``: docs/retention.md)."""
+
+    path: str = Field(min_length=1, max_length=4096)
+    kind: Literal["file"] = "file"
+    tier: str = Field(max_length=32)
+    tags: list[str] = Field(default_factory=list, max_length=256)
+    written_at: datetime
+    clock: datetime
+    written_by: str | None = Field(default=None, max_length=255)
+    age_days: float | None = Field(default=None, description="Ignored: counted from `clock` "
+                                   "at the server's time.")
+    exception_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("path", "tags")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        return text_only(value, "the item")
+
+
+class RuleHoldsBody(_Body):
+    """Governed items a delete, move or write would take with it (the mount's)."""
+
+    items: list[RetentionItemBody] = Field(max_length=RULE_ITEMS)
 
 
 class OutcomeBody(_Body):

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from lacuna.governor import Governor
     from lacuna.model import Destination
     from lacuna.policy.engine import PolicyEngine
+    from lacuna.retention.keeping import LocalKeeping
     from lacuna.server.opa import OpaData
     from lacuna.server.settings import ServerSettings
 
@@ -65,6 +66,9 @@ class ServerState:
     # the audit trail's verification: one walk at a time, answers reused for an interval
     _verifier: TrailVerifier | None = None
     _verifier_made: threading.Lock = field(default_factory=threading.Lock)
+    # the holds retention obeys, cached (lacuna.retention.keeping), for the retention routes
+    _keeping: LocalKeeping | None = None
+    _keeping_made: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def verifier(self) -> TrailVerifier:
@@ -75,6 +79,19 @@ class ServerState:
                 self._verifier = TrailVerifier(
                     self.governor.audit, interval_s=self.settings.audit_verify_interval_s)
             return self._verifier
+
+    @property
+    def keeping(self) -> LocalKeeping:
+        """The legal holds and Rego retention rules of the governor's state and bundle,
+        cached as the mount caches them (made on first use, once)."""
+        from lacuna.retention.keeping import LocalKeeping
+
+        with self._keeping_made:
+            if self._keeping is None:
+                engine = self.governor.engine
+                self._keeping = LocalKeeping(
+                    self.governor, revision=lambda: getattr(engine, "revision", None))
+            return self._keeping
 
     def destination(self, target: str) -> Destination:
         """The governor's classification of ``target``, remembered for ``DESTINATION_TTL_S``
