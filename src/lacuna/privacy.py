@@ -264,6 +264,32 @@ def _named(df: pd.DataFrame, names: Sequence[str]) -> list[tuple[str, pd.Series]
             if str(label) in wanted]
 
 
+def named_or_level(df: pd.DataFrame, names: Sequence[str]) -> list[tuple[str, pd.Series]]:
+    """:func:`_named`, then each named index level that is one of ``names`` and no column's
+    label (``to_csv`` writes it beside the columns)."""
+    import pandas as pd
+
+    columns = _named(df, names)
+    levels = set(names) - {n for n, _ in columns}
+    columns += [(str(name), pd.Series(df.index.get_level_values(i)))
+                for i, name in enumerate(df.index.names)
+                if name is not None and str(name) in levels]
+    return columns
+
+
+def _levels_as_columns(df: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """``df`` with its index levels named in ``names`` (and by no column) made columns."""
+    from lacuna._bypass import bypass
+
+    labels = {str(c) for c in df.columns}
+    levels = [i for i, n in enumerate(df.index.names)
+              if n is not None and str(n) in names and str(n) not in labels]
+    if not levels:
+        return df
+    with bypass():
+        return df.reset_index(level=levels)
+
+
 def _first_of_each(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with text labels and only the first column of each label (for advice)."""
     from lacuna._bypass import bypass
@@ -594,7 +620,10 @@ def guard(
     (pseudonymised): the quasi-identifier columns keep (or get) a personal class, the source
     floor and tags stay, and the reasoning says which quasi-identifiers to generalise.
     """
-    names = [str(c) for c in out.columns]
+    # the named index levels too: to_csv writes them, so an occupation made the index is as
+    # much a quasi-identifier as the column was (before, it was left out of the count)
+    names = list(dict.fromkeys([*(str(c) for c in out.columns),
+                                *(str(n) for n in out.index.names if n is not None)]))
     qis = guard_needed(source, names, config, result)
     if not qis or len(out) == 0:
         return result
@@ -602,12 +631,13 @@ def guard(
     views = [_codes(_retained(values, _pii_type(source, q),
                               (_treated_with(result.columns.get(q)) or strategy)
                               if q in treated else ""))
-             for q, values in _named(out, qis)]  # by position: labels may repeat or be ints
+             for q, values in named_or_level(out, qis)]  # by position: labels may repeat
     sizes = _sizes(_group_keys(views, len(out)))
     k = int(sizes.min()) if len(sizes) else 0
 
     def advice() -> str:
-        return report(_first_of_each(source_frame), qis, target_k=target, config=config).advice
+        frame = _levels_as_columns(source_frame, qis)
+        return report(_first_of_each(frame), qis, target_k=target, config=config).advice
 
     return guard_for_k(k, source, result, qis, config, advice)
 
