@@ -125,6 +125,19 @@ def test_ip_address_keeps_the_subnet() -> None:
             ipaddress.ip_network(f"{a}/{prefix}", strict=False)
 
 
+def test_an_ipv4_address_padded_with_a_no_break_space_gets_a_synthetic_host() -> None:
+    """The IPv4 pattern knows ASCII spaces only: "81.2.69.10\u00a0" went to the fallback, which
+    returned the address Python read from it as it was (real, in a column called public)."""
+    padded = [f"81.2.69.{i}\u00a0" for i in range(10, 40)]
+    out = lacuna.synthesize(pd.DataFrame({"ip_address": padded}), seed=5)["ip_address"]
+    got = [ipaddress.ip_address(value) for value in out]
+    assert all(ip in ipaddress.ip_network("81.2.69.0/24") for ip in got)  # the subnet stays
+    kept = sum(str(ip) == old.strip() for ip, old in zip(got, padded, strict=True))
+    assert kept < 5  # a random host matches 1 time in 254: 30 matched before
+    again = lacuna.synthesize(pd.DataFrame({"ip_address": padded}), seed=5)["ip_address"]
+    assert again.tolist() == out.tolist()  # deterministic per seed and value
+
+
 def test_ssn_format_valid_and_injective() -> None:
     values = [f"{a:03d}-{g:02d}-{s:04d}" for a in range(1, 900, 37) for g in (1, 50, 99)
               for s in (1, 4321, 9999) if a != 666]
