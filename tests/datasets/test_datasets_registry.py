@@ -329,3 +329,27 @@ def test_rows_picked_out_of_a_k_anonymous_dataset_are_checked_again(sandbox, ena
     with pytest.raises(GovernanceViolation, match="not anonymous any more"):
         df.iloc[[7]].to_csv(one, index=False)
     assert not one.exists()
+
+
+def test_a_dataset_whose_copy_would_replace_its_source_is_refused(sandbox, enabled):
+    """``customers`` from ``<datasets folder>/customers.parquet``: the build wrote the anonymized
+    copy over the source, and the raw data was gone."""
+    folder = sandbox / "governed" / "workspace" / "datasets"
+    folder.mkdir(parents=True)
+    pd.read_csv(sandbox / "customers.csv").to_parquet(folder / "customers.parquet")
+    before = (folder / "customers.parquet").read_bytes()
+    os.symlink(folder / "customers.parquet", sandbox / "linked.parquet")
+    enabled()
+    for source in (folder / "customers.parquet", sandbox / "linked.parquet"):
+        with pytest.raises(DatasetError, match=r"which is its source file.*another name"):
+            lacuna.datasets.register("customers", source, approved_by=STEWARD)
+    assert (folder / "customers.parquet").read_bytes() == before
+    with pytest.raises(DatasetNotFound):
+        lacuna.datasets.show("customers")
+    # another name: built beside its source, which stays as it was
+    entry = lacuna.datasets.register("customers_anonymized", folder / "customers.parquet",
+                                     approved_by=STEWARD)
+    assert (folder / "customers.parquet").read_bytes() == before
+    got = lacuna.datasets.get("customers_anonymized")
+    assert len(got) == entry.rows == len(pd.read_parquet(folder / "customers.parquet"))
+    assert get_state(got).classification.tier == lacuna.Tier.PUBLIC

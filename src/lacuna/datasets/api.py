@@ -316,6 +316,8 @@ def _entry(
         raise DatasetError(msg)
     parsed, _ = parse_transform(transform)
     user = config.user.id
+    location = governed_folder(config) / f"{name}.parquet"
+    _refuse_own_source(name, path, location)
     return Dataset(
         name=name,
         source=str(path),
@@ -324,12 +326,34 @@ def _entry(
         approved_by=str(approved_by or "").strip(),
         approval=approval(str(approved_by or ""), user, config),
         refresh=check_refresh(refresh),
-        location=str(governed_folder(config) / f"{name}.parquet"),
+        location=str(location),
         registered_by=user,
         registered_at=utcnow(),
         description=" ".join(description.split()),
         declared_in=declared_in,
     )
+
+
+def _refuse_own_source(name: str, source: Path, location: Path) -> None:
+    """Refuse a dataset whose copy would be written over its own source (``customers`` from
+    ``<datasets folder>/customers.parquet``): the build replaced the raw file with the
+    anonymized copy, and the source data was gone.
+
+    Raises:
+        DatasetError: the copy's location is the source file (by path, link or inode).
+    """
+    same = os.path.realpath(location) == os.path.realpath(source)
+    if not same and location.exists():
+        try:
+            same = os.path.samefile(location, source)
+        except OSError:
+            same = True  # cannot tell: fail closed rather than risk the source
+    if same:
+        msg = (f"dataset {name!r}: its copy would be written to {str(location)!r}, which is "
+               "its source file, so building it would replace the source data. Register it "
+               f"under another name (e.g. '{name}_anonymized') or move the source out of "
+               f"{str(location.parent)!r}. Nothing was registered.")
+        raise DatasetError(msg)
 
 
 def _declared(config: Config, name: str, spec: DatasetSpec) -> Dataset:
