@@ -440,6 +440,9 @@ def test_a_quasi_identifier_in_the_index_joins_the_check_inside_anonymize(govern
     assert got.columns["occupation"].is_personal
     assert "occupation" in got.reasoning[0]
     assert "occupation →" in got.reasoning[0]  # the advice names the level too
+    rep = privacy.report(people.set_index("occupation"))  # the report reads it too
+    assert "occupation" in rep.quasi_identifiers
+    assert rep.k == 1
     target = governed / "Downloads" / "indexed.csv"
     with pytest.raises(GovernanceViolation):
         anon.to_csv(target)

@@ -204,7 +204,9 @@ def report(
     target = target_k if target_k is not None else config.classification.k_anonymity
     with bypass():
         classification = effective_state(df, config.classification).classification
-        df = _text_labels(df)
+        # named index levels are read like columns (to_csv writes them beside the columns)
+        df = _text_labels(_levels_as_columns(df, [str(n) for n in df.index.names
+                                                  if n is not None]))
     names = list(df.columns)
     qis = tuple(quasi_identifiers) if quasi_identifiers is not None else \
         pick_quasi_identifiers(classification, names)
