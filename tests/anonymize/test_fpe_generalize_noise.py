@@ -187,6 +187,22 @@ def test_generalize_by_pii_type() -> None:
     assert get_state(out).classification.personal_columns == ()  # type: ignore[union-attr]
 
 
+def test_generalize_reads_a_date_of_birth_written_as_a_number() -> None:
+    """pandas read 1987 (or 19870615) as nanoseconds after 1970: every year of birth became
+    1970-01-01 and everyone the same age band, called anonymous."""
+    years = [1987, 2001, 19870615, None, 12345, 1e15, 1987.5]
+    df = classified(pd.DataFrame({"dob": years * 2}), dob="dob")
+    pinned = type("Pinned", (GeneralizeStrategy,), {"today": date(2026, 1, 1)})
+    ages = pinned().age_bands(df["dob"])
+    assert ages.tolist()[:3] == ["30-39", "20-29", "30-39"]
+    assert ages.isna().tolist()[3:7] == [True] * 4  # no date: nulled, never a made-up band
+    out = anonymize(df, ["dob"], strategy="generalize", config=K2)
+    assert out["dob"].notna().sum() == 6
+    assert "6 unparseable values nulled" in column(out, "dob").reasoning
+    ints = classified(pd.DataFrame({"dob": [1987, 2001] * 2}), dob="dob")
+    assert pinned().age_bands(ints["dob"]).tolist() == ["30-39", "20-29"] * 2
+
+
 def test_noise_is_laplace_with_the_epsilon_recorded() -> None:
     config = config_from_dict({"anonymize": {"epsilon": 0.5, "noise_sensitivity": 2.0}})
     values = [1000.0] * 1000 + [None]
