@@ -150,6 +150,26 @@ def test_hash_and_fpe_are_deterministic_across_processes(home: Path) -> None:
     assert fpe != ["123-45-6789", "234-56-7890"]
 
 
+@pytest.mark.parametrize(("values", "why"), [
+    (["٤١٥٥٥٥٠١٧٨", "+1 415-555-0199"], "digits other than 0-9"),
+    (["1" * 60, "415-555-0199"], "at most 56 digits"),
+    (["4" * 58 + "7"], "at most 56 digits"),  # a card: the payload without its check digit
+])
+def test_fpe_refuses_digits_outside_its_domain_naming_the_column(values: list[str],
+                                                                 why: str) -> None:
+    """Arabic-Indic digits or more than 56 digits were a bare ValueError from the cipher
+    ("FF3-1 takes strings of 6 to 56 digits") naming neither the column nor what to do."""
+    pii_type = "credit_card" if len(values) == 1 else "phone"
+    df = classified(pd.DataFrame({"contact": values}), contact=pii_type)
+    with pytest.raises(FpeError, match=rf"column 'contact' with fpe.*{why}.*hash, tokenize"):
+        anonymize(df, ["contact"], strategy="fpe")
+    ok = classified(pd.DataFrame({"contact": ["+1 415-555-0199", "1" * 56]}), contact="phone")
+    out = anonymize(ok, ["contact"], strategy="fpe")  # the domain's edge still encrypts
+    assert len(out["contact"][1]) == 56
+    assert re.fullmatch(r"\+\d \d{3}-\d{3}-\d{4}", out["contact"][0])
+    assert out["contact"].tolist() != ok["contact"].tolist()
+
+
 K2 = config_from_dict({"classification": {"k_anonymity": 2}})
 
 
