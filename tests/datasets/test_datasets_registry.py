@@ -353,3 +353,35 @@ def test_a_dataset_whose_copy_would_replace_its_source_is_refused(sandbox, enabl
     got = lacuna.datasets.get("customers_anonymized")
     assert len(got) == entry.rows == len(pd.read_parquet(folder / "customers.parquet"))
     assert get_state(got).classification.tier == lacuna.Tier.PUBLIC
+
+
+def test_a_dataset_whose_approver_is_no_longer_a_steward_is_not_served(sandbox, home, enabled):
+    """The approval was checked once, when registering: with its steward taken off
+    ``stewards:``, the dataset was still served, refreshed and offered in denials."""
+    if "stewards" not in Config.model_fields:
+        pytest.skip("no steward list in this configuration")
+    enabled()
+    lacuna.datasets.register("customers_anonymized", "customers.csv", approved_by=STEWARD)
+    df = pd.read_csv("customers.csv")
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        df.to_csv("~/Downloads/out.csv")
+    assert "customers_anonymized" in err.value.decision.alternatives[0].title
+    enabled(stewards={"default": ["new.steward@example.com"]})
+    with pytest.raises(DatasetNotApproved, match=r"'customers_anonymized' is not served: it was "
+                       r"approved by steward@example.com.*not an entitled steward.*register it "
+                       r"again"):
+        lacuna.datasets.get("customers_anonymized")
+    with pytest.raises(DatasetNotApproved):
+        lacuna.datasets.refresh("customers_anonymized")
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        df.to_csv("~/Downloads/out.csv")
+    assert not any("customers_anonymized" in a.title for a in err.value.decision.alternatives)
+    assert lacuna.datasets.show("customers_anonymized").approved_by == STEWARD  # still listed
+    assert not (home / "Downloads" / "out.csv").exists()
+    # approved again by a steward: served as before
+    lacuna.datasets.register("customers_anonymized", "customers.csv",
+                             approved_by="new.steward@example.com")
+    got = lacuna.datasets.get("customers_anonymized")
+    assert get_state(got).classification.tier == lacuna.Tier.PUBLIC
+    got.to_csv("~/Downloads/out.csv")
+    assert len(pd.read_csv(home / "Downloads" / "out.csv")) == len(df)

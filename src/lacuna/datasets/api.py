@@ -248,7 +248,8 @@ def refresh(name: str | None = None) -> list[Dataset]:
     gov = current()
     with open_store(gov.config.audit_url) as store:
         names = [check_name(name)] if name else [d.name for d in list_datasets()]
-        return [store.put(materialise(lookup(store, n, gov.config), gov)) for n in names]
+        return [store.put(materialise(still_approved(lookup(store, n, gov.config), gov.config),
+                                      gov)) for n in names]
 
 
 # -- internals ---------------------------------------------------------------------------------
@@ -270,8 +271,32 @@ def lookup(store: DatasetStore, name: str, config: Config) -> Dataset:
     return store.put(wanted)
 
 
+def still_approved(entry: Dataset, config: Config) -> Dataset:
+    """``entry`` when its approver is still entitled to approve it (the check ``register``
+    made): a steward taken off ``stewards:`` in lacuna.yaml (who left, or was listed by
+    mistake) no longer vouches for what the dataset serves. Before, the approval was checked
+    once, when registering, and the dataset was served and offered for ever after.
+
+    Raises:
+        DatasetNotApproved: the approver is no longer an entitled steward (the message says
+            how to have it approved again).
+    """
+    if entry.approval != "steward":
+        return entry
+    try:
+        approval(entry.approved_by, entry.registered_by, config)
+    except DatasetNotApproved as exc:
+        msg = (f"dataset {entry.name!r} is not served: it was approved by "
+               f"{entry.approved_by}, and {exc} Once a steward has approved it, register it "
+               f"again: lacuna datasets register {entry.name} ... --approved-by <steward>.")
+        raise DatasetNotApproved(msg) from None
+    return entry
+
+
 def fresh(store: DatasetStore, entry: Dataset, gov: Governor) -> Dataset:
-    """``entry`` with a materialised copy that its refresh policy accepts."""
+    """``entry`` with a materialised copy that its refresh policy accepts, its approver still
+    entitled (:func:`still_approved`)."""
+    still_approved(entry, gov.config)
     if not entry.built or entry.classification is None or not _intact(entry):
         return store.put(materialise(entry, gov))
     known = entry.source_fingerprint
