@@ -121,6 +121,19 @@ def test_an_entry_edited_in_the_state_database_is_refused_not_served(sandbox, ho
     with pytest.raises(DatasetTampered, match="carries no Lacuna signature"):
         lacuna.datasets.show("c")
     lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)  # the way back
+    # another dataset's signed entry copied into this row: refused, not served under this name
+    lacuna.datasets.register("raw", "customers.csv", {"email": "keep"}, approved_by=STEWARD)
+    db = sqlite3.connect(sandbox / "audit.db")
+    good = db.execute("SELECT body FROM lacuna_datasets WHERE name='c'").fetchone()[0]
+    other = db.execute("SELECT body FROM lacuna_datasets WHERE name='raw'").fetchone()[0]
+    db.execute("UPDATE lacuna_datasets SET body=? WHERE name='c'", (other,))
+    db.commit()
+    with pytest.raises(DatasetTampered, match=r"'c' holds the signed entry of dataset 'raw'"):
+        lacuna.datasets.get("c")
+    assert [d.name for d in lacuna.datasets.list()] == ["raw"]
+    db.execute("UPDATE lacuna_datasets SET body=? WHERE name='c'", (good,))  # put back
+    db.commit()
+    db.close()
     df = lacuna.datasets.get("c")
     raw = pd.read_csv(sandbox / "customers.csv")
     assert not set(df["email"]) & set(raw["email"])
