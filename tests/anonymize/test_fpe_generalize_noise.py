@@ -292,6 +292,22 @@ def test_noise_with_an_absurd_epsilon_never_declassifies_a_personal_column() -> 
     assert cls.classification is ColumnKind.PUBLIC
 
 
+def test_noise_of_an_infinite_scale_is_a_config_error_saying_what_to_set() -> None:
+    """noise_sensitivity: .inf (or a scale that overflows) was an OpenDPException with an
+    empty message, naming neither the setting nor what to do."""
+    df = classified(pd.DataFrame({"age": [30.0, 41.0, 52.0]}), age="age")
+    for settings in ({"noise_sensitivity": float("inf")},
+                     {"noise_sensitivity": 1e308, "epsilon": 1e-10}):
+        config = config_from_dict({"anonymize": settings})
+        with pytest.raises(ConfigError, match=r"scale inf.*noise_sensitivity.*finite positive "
+                                              r"numbers.*Nothing was anonymized"):
+            anonymize(df, ["age"], strategy="noise", config=config)
+    fine = config_from_dict({"anonymize": {"noise_sensitivity": 100, "epsilon": 1}})
+    out = anonymize(df, ["age"], strategy="noise", config=fine)
+    assert out["age"].notna().all()
+    assert column(out, "age").classification is ColumnKind.PUBLIC
+
+
 def test_noise_on_one_value_never_declassifies() -> None:
     """With one row (one person picked out) or rows that all hold the same number there is no
     spread, so the sensitivity check accepted anything: Bob's age 42 left as 42.3, called public."""
