@@ -179,6 +179,38 @@ def test_a_value_first_tokenized_from_a_non_personal_column_is_restored_as_perso
     assert got.classification is ColumnKind.IDENTIFIER
 
 
+def test_tokens_of_a_phi_and_a_pii_column_together_are_restored_as_phi(db: str) -> None:
+    """A column holding tokens of two origins was restored as plain ``pii``: the diagnoses
+    among them lost their PHI class and its tags."""
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, Tier
+
+    gov = governor(db, "analyst")
+
+    def tokens(kind: ColumnKind, pii_type: str, values: list[str]) -> pd.DataFrame:
+        frame = attach(pd.DataFrame({"v": values}), Classification(
+            tier=Tier.PROPRIETARY, columns={"v": ColumnClass(
+                classification=kind, pii_type=pii_type, sensitivity=Sensitivity.HIGH)}),
+            LineageNode(name=f"{pii_type}.csv", operation="read_csv"))
+        return anonymize(frame, ["v"], strategy="tokenize", config=gov.config)
+
+    phi = tokens(ColumnKind.PHI, "diagnosis", ["HIV positive", "type 2 diabetes"])
+    pii = tokens(ColumnKind.PII, "email", ["a@corp.example", "b@corp.example"])
+    officer = governor(db, "privacy_officer")
+    both = detokenize(pd.concat([pii, phi], ignore_index=True), ["v"], governor=officer)
+    assert both["v"].tolist() == ["a@corp.example", "b@corp.example", "HIV positive",
+                                  "type 2 diabetes"]
+    got = get_state(both).classification  # type: ignore[union-attr]
+    assert (got.columns["v"].classification, got.columns["v"].pii_type) == (ColumnKind.PHI,
+                                                                           "diagnosis")
+    phi_tags = set(officer.config.classification.rule_for(ColumnKind.PHI).tags)
+    assert phi_tags <= set(got.tags)
+    one = get_state(detokenize(pii, ["v"], governor=officer)).classification  # type: ignore
+    assert (one.columns["v"].classification, one.columns["v"].pii_type) == (ColumnKind.PII,
+                                                                           "email")
+
+
 def test_unauthorised_role_is_denied_with_the_fix_and_audited(
     customers: pd.DataFrame, db: str
 ) -> None:
