@@ -443,6 +443,9 @@ def test_a_quasi_identifier_in_the_index_joins_the_check_inside_anonymize(govern
     rep = privacy.report(people.set_index("occupation"))  # the report reads it too
     assert "occupation" in rep.quasi_identifiers
     assert rep.k == 1
+    fixed = lacuna.anonymize(rep.generalize(people.set_index("occupation")))  # and generalises
+    assert fixed.index.name == "occupation"
+    assert _tracked(fixed).tier == Tier.PUBLIC
     target = governed / "Downloads" / "indexed.csv"
     with pytest.raises(GovernanceViolation):
         anon.to_csv(target)

@@ -503,10 +503,24 @@ def apply_levels(df: pd.DataFrame, levels: Mapping[str, int],
                  types: Mapping[str, str | None], k: int = 5) -> pd.DataFrame:
     """``df`` with each column in ``levels`` generalised to that ladder level (0 = as is; past
     the ladder's end = suppressed)."""
+    import pandas as pd
+
     out = df.copy()
     for pos, label in enumerate(df.columns):  # by position: labels may repeat or be ints
         if level := levels.get(str(label), 0):
             out.isetitem(pos, _level(df.iloc[:, pos], types.get(str(label)), level, k))
+    # a named index level no column shares is generalised there (report reads it as a column)
+    labels, names = {str(c) for c in df.columns}, list(df.index.names)
+    arrays = [df.index.get_level_values(i) for i in range(df.index.nlevels)]
+    changed = False
+    for i, name in enumerate(names):
+        if name is not None and str(name) not in labels and levels.get(str(name), 0):
+            done = _level(pd.Series(arrays[i]), types.get(str(name)), levels[str(name)], k)
+            arrays[i] = pd.Index(done.to_numpy(), name=name)
+            changed = True
+    if changed:
+        out.index = pd.MultiIndex.from_arrays(arrays, names=names) if len(arrays) > 1 \
+            else arrays[0]
     return out
 
 
