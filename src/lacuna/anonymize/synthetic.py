@@ -285,11 +285,16 @@ def _prose(arr: pa.LargeStringArray, pii_type: str) -> pa.Array | None:
 
     if pii_type not in _SPANS:
         return None
-    spaced = pc.fill_null(pc.match_substring(arr, " "), False)
+    # any white space or separator (a tab, a no-break space): with " " only, "Jane\tSmith\t
+    # 81.2.69.10" was no sentence, and the fallback kept the name in a column called public
+    spaced = pc.fill_null(pc.match_substring_regex(arr, _SPACE), False)
     if not pc.any(spaced).as_py():
         return None
     prose = pc.and_(spaced, pc.fill_null(pc.match_substring_regex(arr, r"\pL{3}"), False))
     return prose if pc.any(prose).as_py() else None
+
+
+_SPACE = r"[\s\p{Z}]"  # RE2's \s is ASCII only: also every Unicode separator (U+00A0, U+3000)
 
 
 def _names(_arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
@@ -542,8 +547,9 @@ def _other_ip(value: str, bits: int, host: int) -> str:
     Before, such an IPv4 address came out as it went in, in a column called public."""
     try:
         address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return "".join(_SCRAMBLE_DIGITS[(bits >> (i % 60)) % 10] if c.isdigit() else c
+    except ValueError:  # not an address: every letter and digit replaced, never kept
+        return "".join(_SCRAMBLE_DIGITS[(bits >> (i % 60)) % 10] if c.isdigit()
+                       else _scramble_letter(c, bits >> (i % 60)) if c.isalpha() else c
                        for i, c in enumerate(value))
     if isinstance(address, ipaddress.IPv6Address):
         net = int(address) >> 64 << 64
@@ -552,6 +558,11 @@ def _other_ip(value: str, bits: int, host: int) -> str:
 
 
 _SCRAMBLE_DIGITS = "0123456789"
+
+
+def _scramble_letter(c: str, bits: int) -> str:
+    letter = _ASCII_LETTERS[bits % 26]
+    return letter.upper() if c.isupper() else letter
 
 
 def _as_of() -> date:
@@ -658,7 +669,7 @@ def _free_text(arr: pa.LargeStringArray, key: bytes) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    spaced = pc.fill_null(pc.match_substring_regex(arr, r"\s"), False)
+    spaced = pc.fill_null(pc.match_substring_regex(arr, _SPACE), False)
     texts: list[Any] = arr.to_pylist()
     for pii_type, pattern in _SPANS.items():
         compiled = re.compile(pattern)
