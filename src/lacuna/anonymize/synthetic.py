@@ -669,7 +669,7 @@ def _free_text(arr: pa.LargeStringArray, key: bytes) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    spaced = pc.fill_null(pc.match_substring_regex(arr, _SPACE), False)
+    spaced = pc.fill_null(pc.match_substring_regex(arr, r"\s"), False)
     texts: list[Any] = arr.to_pylist()
     for pii_type, pattern in _SPANS.items():
         compiled = re.compile(pattern)
