@@ -417,3 +417,44 @@ def test_rows_picked_out_after_the_quasi_identifier_became_the_index_are_checked
     with pytest.raises(GovernanceViolation):
         one.to_csv(governed / "Downloads" / "one.csv")
     assert not (governed / "Downloads" / "one.csv").exists()
+
+
+def test_a_quasi_identifier_in_the_index_joins_the_check_inside_anonymize(governed) -> None:
+    """anonymize counted k over the frame's columns only: an occupation made the index
+    (which to_csv writes) beside a date of birth generalised to groups of 10 gave a PUBLIC
+    release in which every row was unique over age band and occupation."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import Tier
+
+    n = 40
+    people = pd.DataFrame(
+        {
+            "email": [f"u{i}@corp.example" for i in range(n)],
+            "date_of_birth": [f"198{i % 3}-0{i % 9 + 1}-1{i % 9}" for i in range(n)],
+            "occupation": [f"job {i}" for i in range(n)],
+        }
+    )
+    anon = lacuna.anonymize(people.set_index("occupation"))
+    got = _tracked(anon)
+    assert got.tier == Tier.PROPRIETARY
+    assert got.columns["occupation"].is_personal
+    assert "occupation" in got.reasoning[0]
+    assert "occupation →" in got.reasoning[0]  # the advice names the level too
+    rep = privacy.report(people.set_index("occupation"))  # the report reads it too
+    assert "occupation" in rep.quasi_identifiers
+    assert rep.k == 1
+    fixed = lacuna.anonymize(rep.generalize(people.set_index("occupation")))  # and generalises
+    assert fixed.index.name == "occupation"
+    assert _tracked(fixed).tier == Tier.PUBLIC
+    target = governed / "Downloads" / "indexed.csv"
+    with pytest.raises(GovernanceViolation):
+        anon.to_csv(target)
+    assert not target.exists()
+    # an index level whose groups keep k rows stays anonymous, and the release reads back
+    coarse = people.assign(occupation=[f"job {i % 4}" for i in range(n)])
+    released = lacuna.anonymize(coarse.set_index("occupation"))
+    assert _tracked(released).tier == Tier.PUBLIC
+    released.to_csv(governed / "Downloads" / "coarse.csv")
+    back = pd.read_csv(governed / "Downloads" / "coarse.csv", index_col="occupation")
+    assert back.index.tolist() == coarse["occupation"].tolist()
+    assert back["email"].tolist() == released["email"].tolist()

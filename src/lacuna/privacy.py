@@ -204,7 +204,9 @@ def report(
     target = target_k if target_k is not None else config.classification.k_anonymity
     with bypass():
         classification = effective_state(df, config.classification).classification
-        df = _text_labels(df)
+        # named index levels are read like columns (to_csv writes them beside the columns)
+        df = _text_labels(_levels_as_columns(df, [str(n) for n in df.index.names
+                                                  if n is not None]))
     names = list(df.columns)
     qis = tuple(quasi_identifiers) if quasi_identifiers is not None else \
         pick_quasi_identifiers(classification, names)
@@ -262,6 +264,32 @@ def _named(df: pd.DataFrame, names: Sequence[str]) -> list[tuple[str, pd.Series]
     wanted = set(names)
     return [(str(label), df.iloc[:, pos]) for pos, label in enumerate(df.columns)
             if str(label) in wanted]
+
+
+def named_or_level(df: pd.DataFrame, names: Sequence[str]) -> list[tuple[str, pd.Series]]:
+    """:func:`_named`, then each named index level that is one of ``names`` and no column's
+    label (``to_csv`` writes it beside the columns)."""
+    import pandas as pd
+
+    columns = _named(df, names)
+    levels = set(names) - {n for n, _ in columns}
+    columns += [(str(name), pd.Series(df.index.get_level_values(i)))
+                for i, name in enumerate(df.index.names)
+                if name is not None and str(name) in levels]
+    return columns
+
+
+def _levels_as_columns(df: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """``df`` with its index levels named in ``names`` (and by no column) made columns."""
+    from lacuna._bypass import bypass
+
+    labels = {str(c) for c in df.columns}
+    levels = [i for i, n in enumerate(df.index.names)
+              if n is not None and str(n) in names and str(n) not in labels]
+    if not levels:
+        return df
+    with bypass():
+        return df.reset_index(level=levels)
 
 
 def _first_of_each(df: pd.DataFrame) -> pd.DataFrame:
@@ -475,10 +503,24 @@ def apply_levels(df: pd.DataFrame, levels: Mapping[str, int],
                  types: Mapping[str, str | None], k: int = 5) -> pd.DataFrame:
     """``df`` with each column in ``levels`` generalised to that ladder level (0 = as is; past
     the ladder's end = suppressed)."""
+    import pandas as pd
+
     out = df.copy()
     for pos, label in enumerate(df.columns):  # by position: labels may repeat or be ints
         if level := levels.get(str(label), 0):
             out.isetitem(pos, _level(df.iloc[:, pos], types.get(str(label)), level, k))
+    # a named index level no column shares is generalised there (report reads it as a column)
+    labels, names = {str(c) for c in df.columns}, list(df.index.names)
+    arrays = [df.index.get_level_values(i) for i in range(df.index.nlevels)]
+    changed = False
+    for i, name in enumerate(names):
+        if name is not None and str(name) not in labels and levels.get(str(name), 0):
+            done = _level(pd.Series(arrays[i]), types.get(str(name)), levels[str(name)], k)
+            arrays[i] = pd.Index(done.to_numpy(), name=name)
+            changed = True
+    if changed:
+        out.index = pd.MultiIndex.from_arrays(arrays, names=names) if len(arrays) > 1 \
+            else arrays[0]
     return out
 
 
@@ -594,7 +636,10 @@ def guard(
     (pseudonymised): the quasi-identifier columns keep (or get) a personal class, the source
     floor and tags stay, and the reasoning says which quasi-identifiers to generalise.
     """
-    names = [str(c) for c in out.columns]
+    # the named index levels too: to_csv writes them, so an occupation made the index is as
+    # much a quasi-identifier as the column was (before, it was left out of the count)
+    names = list(dict.fromkeys([*(str(c) for c in out.columns),
+                                *(str(n) for n in out.index.names if n is not None)]))
     qis = guard_needed(source, names, config, result)
     if not qis or len(out) == 0:
         return result
@@ -602,12 +647,13 @@ def guard(
     views = [_codes(_retained(values, _pii_type(source, q),
                               (_treated_with(result.columns.get(q)) or strategy)
                               if q in treated else ""))
-             for q, values in _named(out, qis)]  # by position: labels may repeat or be ints
+             for q, values in named_or_level(out, qis)]  # by position: labels may repeat
     sizes = _sizes(_group_keys(views, len(out)))
     k = int(sizes.min()) if len(sizes) else 0
 
     def advice() -> str:
-        return report(_first_of_each(source_frame), qis, target_k=target, config=config).advice
+        frame = _levels_as_columns(source_frame, qis)
+        return report(_first_of_each(frame), qis, target_k=target, config=config).advice
 
     return guard_for_k(k, source, result, qis, config, advice)
 

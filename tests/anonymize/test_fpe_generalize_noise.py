@@ -150,6 +150,26 @@ def test_hash_and_fpe_are_deterministic_across_processes(home: Path) -> None:
     assert fpe != ["123-45-6789", "234-56-7890"]
 
 
+@pytest.mark.parametrize(("values", "why"), [
+    (["٤١٥٥٥٥٠١٧٨", "+1 415-555-0199"], "digits other than 0-9"),
+    (["1" * 60, "415-555-0199"], "at most 56 digits"),
+    (["4" * 58 + "7"], "at most 56 digits"),  # a card: the payload without its check digit
+])
+def test_fpe_refuses_digits_outside_its_domain_naming_the_column(values: list[str],
+                                                                 why: str) -> None:
+    """Arabic-Indic digits or more than 56 digits were a bare ValueError from the cipher
+    ("FF3-1 takes strings of 6 to 56 digits") naming neither the column nor what to do."""
+    pii_type = "credit_card" if len(values) == 1 else "phone"
+    df = classified(pd.DataFrame({"contact": values}), contact=pii_type)
+    with pytest.raises(FpeError, match=rf"column 'contact' with fpe.*{why}.*hash, tokenize"):
+        anonymize(df, ["contact"], strategy="fpe")
+    ok = classified(pd.DataFrame({"contact": ["+1 415-555-0199", "1" * 56]}), contact="phone")
+    out = anonymize(ok, ["contact"], strategy="fpe")  # the domain's edge still encrypts
+    assert len(out["contact"][1]) == 56
+    assert re.fullmatch(r"\+\d \d{3}-\d{3}-\d{4}", out["contact"][0])
+    assert out["contact"].tolist() != ok["contact"].tolist()
+
+
 K2 = config_from_dict({"classification": {"k_anonymity": 2}})
 
 
@@ -185,6 +205,22 @@ def test_generalize_by_pii_type() -> None:
         ColumnKind.IDENTIFIER, "quasi_identifier", Sensitivity.LOW)
     assert "2 unparseable values nulled" in column(out, "ip").reasoning
     assert get_state(out).classification.personal_columns == ()  # type: ignore[union-attr]
+
+
+def test_generalize_reads_a_date_of_birth_written_as_a_number() -> None:
+    """pandas read 1987 (or 19870615) as nanoseconds after 1970: every year of birth became
+    1970-01-01 and everyone the same age band, called anonymous."""
+    years = [1987, 2001, 19870615, None, 12345, 1e15, 1987.5]
+    df = classified(pd.DataFrame({"dob": years * 2}), dob="dob")
+    pinned = type("Pinned", (GeneralizeStrategy,), {"today": date(2026, 1, 1)})
+    ages = pinned().age_bands(df["dob"])
+    assert ages.tolist()[:3] == ["30-39", "20-29", "30-39"]
+    assert ages.isna().tolist()[3:7] == [True] * 4  # no date: nulled, never a made-up band
+    out = anonymize(df, ["dob"], strategy="generalize", config=K2)
+    assert out["dob"].notna().sum() == 6
+    assert "6 unparseable values nulled" in column(out, "dob").reasoning
+    ints = classified(pd.DataFrame({"dob": [1987, 2001] * 2}), dob="dob")
+    assert pinned().age_bands(ints["dob"]).tolist() == ["30-39", "20-29"] * 2
 
 
 def test_noise_is_laplace_with_the_epsilon_recorded() -> None:
@@ -254,6 +290,22 @@ def test_noise_with_an_absurd_epsilon_never_declassifies_a_personal_column() -> 
     at_cap = config_from_dict({"anonymize": {"epsilon": 10, "noise_sensitivity": 100}})
     cls = column(anonymize(df, ["age"], strategy="noise", config=at_cap), "age")
     assert cls.classification is ColumnKind.PUBLIC
+
+
+def test_noise_of_an_infinite_scale_is_a_config_error_saying_what_to_set() -> None:
+    """noise_sensitivity: .inf (or a scale that overflows) was an OpenDPException with an
+    empty message, naming neither the setting nor what to do."""
+    df = classified(pd.DataFrame({"age": [30.0, 41.0, 52.0]}), age="age")
+    for settings in ({"noise_sensitivity": float("inf")},
+                     {"noise_sensitivity": 1e308, "epsilon": 1e-10}):
+        config = config_from_dict({"anonymize": settings})
+        with pytest.raises(ConfigError, match=r"scale inf.*noise_sensitivity.*finite positive "
+                                              r"numbers.*Nothing was anonymized"):
+            anonymize(df, ["age"], strategy="noise", config=config)
+    fine = config_from_dict({"anonymize": {"noise_sensitivity": 100, "epsilon": 1}})
+    out = anonymize(df, ["age"], strategy="noise", config=fine)
+    assert out["age"].notna().all()
+    assert column(out, "age").classification is ColumnKind.PUBLIC
 
 
 def test_noise_on_one_value_never_declassifies() -> None:

@@ -125,6 +125,46 @@ def test_ip_address_keeps_the_subnet() -> None:
             ipaddress.ip_network(f"{a}/{prefix}", strict=False)
 
 
+def test_an_ipv4_address_padded_with_a_no_break_space_gets_a_synthetic_host() -> None:
+    """The IPv4 pattern knows ASCII spaces only: "81.2.69.10\u00a0" went to the fallback, which
+    returned the address Python read from it as it was (real, in a column called public)."""
+    padded = [f"81.2.69.{i}\u00a0" for i in range(10, 40)]
+    out = lacuna.synthesize(pd.DataFrame({"ip_address": padded}), seed=5)["ip_address"]
+    got = [ipaddress.ip_address(value) for value in out]
+    assert all(ip in ipaddress.ip_network("81.2.69.0/24") for ip in got)  # the subnet stays
+    kept = sum(str(ip) == old.strip() for ip, old in zip(got, padded, strict=True))
+    assert kept < 5  # a random host matches 1 time in 254: 30 matched before
+    again = lacuna.synthesize(pd.DataFrame({"ip_address": padded}), seed=5)["ip_address"]
+    assert again.tolist() == out.tolist()  # deterministic per seed and value
+
+
+def test_an_ip_column_holding_names_is_never_released_with_them() -> None:
+    """Only an ASCII space made a sentence: "Jane\tSmith\t81.2.69.10" (a tab, a no-break
+    space) went to the fallback for values that are no address, which replaced the digits
+    only, and the name came out in a column called public (k held: five visits each)."""
+    ip = ColumnClass(classification=ColumnKind.PII, pii_type="ip_address",
+                     sensitivity=Sensitivity.MEDIUM)
+
+    def visits(values: list[str]) -> pd.DataFrame:
+        df = pd.DataFrame({"ip_address": values * 5})
+        set_state(df, DataState(classification=Classification(
+            tier=Tier.PROPRIETARY, tags=("PII",), columns={"ip_address": ip}),
+            lineage=LineageNode(name="visits.csv", operation="read_csv")))
+        return df
+
+    spaced = visits([f"Jane\tSmith\t81.2.69.{i}" for i in range(5)]
+                    + [f"Bob\u00a0Jones\u00a010.0.0.{i}" for i in range(5)])
+    out = lacuna.synthesize(spaced, seed=3)
+    got = get_state(out).classification  # type: ignore[union-attr]
+    assert got.columns["ip_address"].is_personal  # free text: only the addresses replaced
+    assert got.tier == Tier.PROPRIETARY
+    joined = visits([f"host-jane-smith-{i}" for i in range(10)])  # no address, no spaces
+    out = lacuna.synthesize(joined, seed=3)
+    assert not any("jane" in v or "smith" in v for v in out["ip_address"])
+    assert all(re.fullmatch(r"[a-z]{4}-[a-z]{4}-[a-z]{5}-\d", v) for v in out["ip_address"])
+    assert get_state(out).classification.tier == Tier.PUBLIC  # type: ignore[union-attr]
+
+
 def test_ssn_format_valid_and_injective() -> None:
     values = [f"{a:03d}-{g:02d}-{s:04d}" for a in range(1, 900, 37) for g in (1, 50, 99)
               for s in (1, 4321, 9999) if a != 666]

@@ -137,6 +137,80 @@ def test_rows_sealed_before_origins_were_bound_still_open_but_never_lower(
     assert "PII" in cls.tags
 
 
+def test_a_value_first_tokenized_from_a_non_personal_column_is_restored_as_personal(
+        db: str) -> None:
+    """A value keeps one token, and its vault row kept the origin of the first column it was
+    tokenized from: phone numbers used as account references (``identifier``) and then
+    tokenized from a ``pii:phone`` column were restored by detokenize as identifiers, PUBLIC."""
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, Tier
+
+    gov = governor(db, "analyst")
+    phones = ["+1 415-555-0178", "+1 415-555-0199"]
+    refs = attach(pd.DataFrame({"account_ref": phones}), Classification(
+        tier=Tier.PUBLIC, columns={"account_ref": ColumnClass(
+            classification=ColumnKind.IDENTIFIER, sensitivity=Sensitivity.LOW)}),
+        LineageNode(name="accounts.csv", operation="read_csv"))
+    first = anonymize(refs, ["account_ref"], strategy="tokenize", config=gov.config)
+    people = attach(pd.DataFrame({"phone": phones}), Classification(
+        tier=Tier.PROPRIETARY, tags=("PII",), columns={"phone": ColumnClass(
+            classification=ColumnKind.PII, pii_type="phone", sensitivity=Sensitivity.HIGH)}),
+        LineageNode(name="people.csv", operation="read_csv"))
+    second = anonymize(people, ["phone"], strategy="tokenize", config=gov.config)
+    assert second["phone"].tolist() == first["account_ref"].tolist()  # one token: joins work
+    officer = governor(db, "privacy_officer")
+    for frame, name in ((second, "phone"), (first, "account_ref")):
+        back = detokenize(frame, [name], governor=officer)
+        assert back[name].tolist() == phones
+        cls = get_state(back).classification  # type: ignore[union-attr]
+        assert cls.columns[name].classification is ColumnKind.PII
+        assert cls.columns[name].pii_type == "phone"
+        assert cls.tier >= Tier.PROPRIETARY
+    # values only ever tokenized from a non-personal column keep their own origin
+    other = attach(pd.DataFrame({"account_ref": ["ACC-000123"]}), Classification(
+        tier=Tier.PUBLIC, columns={"account_ref": ColumnClass(
+            classification=ColumnKind.IDENTIFIER, sensitivity=Sensitivity.LOW)}),
+        LineageNode(name="accounts.csv", operation="read_csv"))
+    back = detokenize(anonymize(other, ["account_ref"], strategy="tokenize", config=gov.config),
+                      ["account_ref"], governor=officer)
+    got = get_state(back).classification.columns["account_ref"]  # type: ignore[union-attr]
+    assert back["account_ref"].tolist() == ["ACC-000123"]
+    assert got.classification is ColumnKind.IDENTIFIER
+
+
+def test_tokens_of_a_phi_and_a_pii_column_together_are_restored_as_phi(db: str) -> None:
+    """A column holding tokens of two origins was restored as plain ``pii``: the diagnoses
+    among them lost their PHI class and its tags."""
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, Tier
+
+    gov = governor(db, "analyst")
+
+    def tokens(kind: ColumnKind, pii_type: str, values: list[str]) -> pd.DataFrame:
+        frame = attach(pd.DataFrame({"v": values}), Classification(
+            tier=Tier.PROPRIETARY, columns={"v": ColumnClass(
+                classification=kind, pii_type=pii_type, sensitivity=Sensitivity.HIGH)}),
+            LineageNode(name=f"{pii_type}.csv", operation="read_csv"))
+        return anonymize(frame, ["v"], strategy="tokenize", config=gov.config)
+
+    phi = tokens(ColumnKind.PHI, "diagnosis", ["HIV positive", "type 2 diabetes"])
+    pii = tokens(ColumnKind.PII, "email", ["a@corp.example", "b@corp.example"])
+    officer = governor(db, "privacy_officer")
+    both = detokenize(pd.concat([pii, phi], ignore_index=True), ["v"], governor=officer)
+    assert both["v"].tolist() == ["a@corp.example", "b@corp.example", "HIV positive",
+                                  "type 2 diabetes"]
+    got = get_state(both).classification  # type: ignore[union-attr]
+    assert (got.columns["v"].classification, got.columns["v"].pii_type) == (ColumnKind.PHI,
+                                                                           "diagnosis")
+    phi_tags = set(officer.config.classification.rule_for(ColumnKind.PHI).tags)
+    assert phi_tags <= set(got.tags)
+    one = get_state(detokenize(pii, ["v"], governor=officer)).classification  # type: ignore
+    assert (one.columns["v"].classification, one.columns["v"].pii_type) == (ColumnKind.PII,
+                                                                           "email")
+
+
 def test_unauthorised_role_is_denied_with_the_fix_and_audited(
     customers: pd.DataFrame, db: str
 ) -> None:

@@ -121,6 +121,19 @@ def test_an_entry_edited_in_the_state_database_is_refused_not_served(sandbox, ho
     with pytest.raises(DatasetTampered, match="carries no Lacuna signature"):
         lacuna.datasets.show("c")
     lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)  # the way back
+    # another dataset's signed entry copied into this row: refused, not served under this name
+    lacuna.datasets.register("raw", "customers.csv", {"email": "keep"}, approved_by=STEWARD)
+    db = sqlite3.connect(sandbox / "audit.db")
+    good = db.execute("SELECT body FROM lacuna_datasets WHERE name='c'").fetchone()[0]
+    other = db.execute("SELECT body FROM lacuna_datasets WHERE name='raw'").fetchone()[0]
+    db.execute("UPDATE lacuna_datasets SET body=? WHERE name='c'", (other,))
+    db.commit()
+    with pytest.raises(DatasetTampered, match=r"'c' holds the signed entry of dataset 'raw'"):
+        lacuna.datasets.get("c")
+    assert [d.name for d in lacuna.datasets.list()] == ["raw"]
+    db.execute("UPDATE lacuna_datasets SET body=? WHERE name='c'", (good,))  # put back
+    db.commit()
+    db.close()
     df = lacuna.datasets.get("c")
     raw = pd.read_csv(sandbox / "customers.csv")
     assert not set(df["email"]) & set(raw["email"])
@@ -329,3 +342,59 @@ def test_rows_picked_out_of_a_k_anonymous_dataset_are_checked_again(sandbox, ena
     with pytest.raises(GovernanceViolation, match="not anonymous any more"):
         df.iloc[[7]].to_csv(one, index=False)
     assert not one.exists()
+
+
+def test_a_dataset_whose_copy_would_replace_its_source_is_refused(sandbox, enabled):
+    """``customers`` from ``<datasets folder>/customers.parquet``: the build wrote the anonymized
+    copy over the source, and the raw data was gone."""
+    folder = sandbox / "governed" / "workspace" / "datasets"
+    folder.mkdir(parents=True)
+    pd.read_csv(sandbox / "customers.csv").to_parquet(folder / "customers.parquet")
+    before = (folder / "customers.parquet").read_bytes()
+    os.symlink(folder / "customers.parquet", sandbox / "linked.parquet")
+    enabled()
+    for source in (folder / "customers.parquet", sandbox / "linked.parquet"):
+        with pytest.raises(DatasetError, match=r"which is its source file.*another name"):
+            lacuna.datasets.register("customers", source, approved_by=STEWARD)
+    assert (folder / "customers.parquet").read_bytes() == before
+    with pytest.raises(DatasetNotFound):
+        lacuna.datasets.show("customers")
+    # another name: built beside its source, which stays as it was
+    entry = lacuna.datasets.register("customers_anonymized", folder / "customers.parquet",
+                                     approved_by=STEWARD)
+    assert (folder / "customers.parquet").read_bytes() == before
+    got = lacuna.datasets.get("customers_anonymized")
+    assert len(got) == entry.rows == len(pd.read_parquet(folder / "customers.parquet"))
+    assert get_state(got).classification.tier == lacuna.Tier.PUBLIC
+
+
+def test_a_dataset_whose_approver_is_no_longer_a_steward_is_not_served(sandbox, home, enabled):
+    """The approval was checked once, when registering: with its steward taken off
+    ``stewards:``, the dataset was still served, refreshed and offered in denials."""
+    if "stewards" not in Config.model_fields:
+        pytest.skip("no steward list in this configuration")
+    enabled()
+    lacuna.datasets.register("customers_anonymized", "customers.csv", approved_by=STEWARD)
+    df = pd.read_csv("customers.csv")
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        df.to_csv("~/Downloads/out.csv")
+    assert "customers_anonymized" in err.value.decision.alternatives[0].title
+    enabled(stewards={"default": ["new.steward@example.com"]})
+    with pytest.raises(DatasetNotApproved, match=r"'customers_anonymized' is not served: it was "
+                       r"approved by steward@example.com.*not an entitled steward.*register it "
+                       r"again"):
+        lacuna.datasets.get("customers_anonymized")
+    with pytest.raises(DatasetNotApproved):
+        lacuna.datasets.refresh("customers_anonymized")
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        df.to_csv("~/Downloads/out.csv")
+    assert not any("customers_anonymized" in a.title for a in err.value.decision.alternatives)
+    assert lacuna.datasets.show("customers_anonymized").approved_by == STEWARD  # still listed
+    assert not (home / "Downloads" / "out.csv").exists()
+    # approved again by a steward: served as before
+    lacuna.datasets.register("customers_anonymized", "customers.csv",
+                             approved_by="new.steward@example.com")
+    got = lacuna.datasets.get("customers_anonymized")
+    assert get_state(got).classification.tier == lacuna.Tier.PUBLIC
+    got.to_csv("~/Downloads/out.csv")
+    assert len(pd.read_csv(home / "Downloads" / "out.csv")) == len(df)

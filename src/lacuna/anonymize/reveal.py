@@ -101,8 +101,7 @@ def detokenize(
             resolved = vault.resolve(list(text), column=str(name))
             out.isetitem(pos, fill(values, mask, np.asarray(
                 [resolved.values[t] for t in text], dtype=object)))
-            origins = set(resolved.origins.values())
-            results[str(name)] = _restored(origins.pop() if len(origins) == 1 else "pii")
+            results[str(name)] = _strictest(set(resolved.origins.values()), config)
         source = state.classification
         restored = {**source.columns, **results}
         result = rollup(restored, config.classification, floor=source.floor,
@@ -112,6 +111,17 @@ def detokenize(
         attach(out, result, lineage,  # revealed columns are no longer masked
                origins=revealed_origins(state.origins, list(results)))
     return out
+
+
+def _strictest(origins: set[str], config: Any) -> ColumnClass:
+    """The class of a column whose tokens came from ``origins``: the most restrictive of them
+    (tier, then sensitivity, then PHI over PII), ``pii`` without any. Before, tokens of two
+    origins (a PHI column's beside a PII column's) were restored as plain ``pii``, losing the
+    PHI class and its tags."""
+    classes = [_restored(o) for o in sorted(origins)] or [_restored("pii")]
+    cc = config.classification
+    return max(classes, key=lambda c: (cc.tier_for(c.classification, c.sensitivity).rank,
+                                       c.sensitivity.rank, c.classification is ColumnKind.PHI))
 
 
 def _restored(origin: str) -> ColumnClass:

@@ -285,11 +285,16 @@ def _prose(arr: pa.LargeStringArray, pii_type: str) -> pa.Array | None:
 
     if pii_type not in _SPANS:
         return None
-    spaced = pc.fill_null(pc.match_substring(arr, " "), False)
+    # any white space or separator (a tab, a no-break space): with " " only, "Jane\tSmith\t
+    # 81.2.69.10" was no sentence, and the fallback kept the name in a column called public
+    spaced = pc.fill_null(pc.match_substring_regex(arr, _SPACE), False)
     if not pc.any(spaced).as_py():
         return None
     prose = pc.and_(spaced, pc.fill_null(pc.match_substring_regex(arr, r"\pL{3}"), False))
     return prose if pc.any(prose).as_py() else None
+
+
+_SPACE = r"[\s\p{Z}]"  # RE2's \s is ASCII only: also every Unicode separator (U+00A0, U+3000)
 
 
 def _names(_arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
@@ -522,8 +527,8 @@ def _ips(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     v4 = pc.fill_null(pc.match_substring_regex(arr, r"^\s*[0-9]{1,3}(\.[0-9]{1,3}){3}\s*$"),
                       False)
     prefix = pc.replace_substring_regex(pc.utf8_trim_whitespace(arr), r"[0-9]+$", "")
-    host = pc.cast(pa.array((draw(seeds, 5) % np.uint64(254) + np.uint64(1)).astype(np.int64)),
-                   pa.large_string())
+    hosts = (draw(seeds, 5) % np.uint64(254) + np.uint64(1)).astype(np.int64)
+    host = pc.cast(pa.array(hosts), pa.large_string())
     out = pc.binary_join_element_wise(prefix, host, _lit(""))
     if pc.all(pc.or_kleene(v4, pc.is_null(arr))).as_py():
         return out
@@ -531,23 +536,33 @@ def _ips(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     bits = draw(seeds, 6).tolist()
     for i, (value, is_v4) in enumerate(zip(arr.to_pylist(), v4.to_pylist(), strict=True)):
         if value is not None and not is_v4:
-            texts[i] = _other_ip(value, bits[i])
+            texts[i] = _other_ip(value, bits[i], int(hosts[i]))
     return pa.array(texts, type=pa.large_string())
 
 
-def _other_ip(value: str, bits: int) -> str:
+def _other_ip(value: str, bits: int, host: int) -> str:
+    """A value the IPv4 pattern did not match: an IPv6 address keeps its /64, an IPv4 one
+    Python still reads (padded with a space the pattern does not know, such as a no-break
+    space) its /24 with ``host`` as the last byte, anything else has its digits scrambled.
+    Before, such an IPv4 address came out as it went in, in a column called public."""
     try:
         address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return "".join(_SCRAMBLE_DIGITS[(bits >> (i % 60)) % 10] if c.isdigit() else c
+    except ValueError:  # not an address: every letter and digit replaced, never kept
+        return "".join(_SCRAMBLE_DIGITS[(bits >> (i % 60)) % 10] if c.isdigit()
+                       else _scramble_letter(c, bits >> (i % 60)) if c.isalpha() else c
                        for i, c in enumerate(value))
     if isinstance(address, ipaddress.IPv6Address):
         net = int(address) >> 64 << 64
         return str(ipaddress.IPv6Address(net | (bits & (2**64 - 1)) or 1))
-    return str(address)
+    return str(ipaddress.IPv4Address(int(address) >> 8 << 8 | host))
 
 
 _SCRAMBLE_DIGITS = "0123456789"
+
+
+def _scramble_letter(c: str, bits: int) -> str:
+    letter = _ASCII_LETTERS[bits % 26]
+    return letter.upper() if c.isupper() else letter
 
 
 def _as_of() -> date:

@@ -113,6 +113,18 @@ def _open(key: Key, sealed: str, token: str, origin: str) -> str:
     return cipher.decrypt_and_verify(ct, tag).decode("utf-8", "surrogatepass")
 
 
+def restores_personal(origin: str) -> bool:
+    """Whether :func:`lacuna.detokenize` restores values of ``origin`` as personal data: pii,
+    phi, and what it does not trust to be anything else (public, unclassified)."""
+    from lacuna.model import ColumnKind
+
+    try:
+        kind = ColumnKind.parse(origin.partition(":")[0])
+    except Exception:  # unclassified: restored as pii
+        return True
+    return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.PUBLIC)
+
+
 def _legacy(origin: str) -> str:
     """The origin of a row sealed before origins were bound: trusted only to raise (a
     non-personal origin may have been edited, so it is read as ``pii``)."""
@@ -143,9 +155,14 @@ class Vault:
         try:
             for _attempt in range(5):
                 found = self._lookup(key, digests)
+                if restores_personal(origin):
+                    self._raise(key, {d: (found[d][0], v)
+                                      for d, v in zip(digests, values, strict=True)
+                                      if d in found and not restores_personal(found[d][1])},
+                                origin)
                 missing = {d: v for d, v in zip(digests, values, strict=True) if d not in found}
                 if not missing:
-                    return [found[d] for d in digests], key
+                    return [found[d][0] for d in digests], key
                 now = utcnow().isoformat()
                 rows = []
                 for d, v in missing.items():
@@ -167,16 +184,33 @@ class Vault:
                "applied.")
         raise AuditError(msg)
 
-    def _lookup(self, key: Key, digests: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def _lookup(self, key: Key, digests: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """digest → (token, origin) of the values this key version already tokenized."""
+        found: dict[str, tuple[str, str]] = {}
         wanted = list(dict.fromkeys(digests))
         with self.engine.connect() as conn:
             for chunk in _chunks(wanted):
-                stmt = select(table.c.digest, table.c.token).where(
+                stmt = select(table.c.digest, table.c.token, table.c.origin).where(
                     table.c.key_id == key.ref.id, table.c.key_version == key.ref.version,
                     table.c.digest.in_(chunk))
-                found.update({row.digest: row.token for row in conn.execute(stmt)})
+                found.update({row.digest: (row.token, row.origin)
+                              for row in conn.execute(stmt)})
         return found
+
+    def _raise(self, key: Key, rows: dict[str, tuple[str, str]], origin: str) -> None:
+        """Seal again, under the personal ``origin``, the values (digest → (token, value))
+        whose token was made from a column detokenize restores as not personal: a value keeps
+        one token (joins still work), and its record says it is personal data. Before, a phone
+        number tokenized first from an ``identifier`` column and then from a ``pii:phone`` one
+        was restored as an identifier, PUBLIC."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            for token, value in rows.values():
+                conn.execute(table.update().where(
+                    table.c.token == token, table.c.key_id == key.ref.id,
+                    table.c.key_version == key.ref.version,
+                ).values(sealed=_seal(key, value, token, origin), origin=origin))
 
     def resolve(self, tokens: Sequence[str], *, column: str) -> Resolved:
         """The values behind ``tokens``. Raises UnknownTokenError for any token not held."""

@@ -81,7 +81,8 @@ def register(
     ] = None,
     owner: Annotated[str | None, typer.Option(help="Who answers for it.")] = None,
     refresh: Annotated[
-        str, typer.Option(help="on_read, manual, or a schedule string (stored).")
+        str, typer.Option(help="on_read, manual, or a schedule string (run by the scheduler "
+                          "lacuna serve starts).")
     ] = "on_read",
     description: Annotated[str, typer.Option(help="What it is for.")] = "",
     config: ConfigOption = None,

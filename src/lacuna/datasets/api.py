@@ -248,7 +248,8 @@ def refresh(name: str | None = None) -> list[Dataset]:
     gov = current()
     with open_store(gov.config.audit_url) as store:
         names = [check_name(name)] if name else [d.name for d in list_datasets()]
-        return [store.put(materialise(lookup(store, n, gov.config), gov)) for n in names]
+        return [store.put(materialise(still_approved(lookup(store, n, gov.config), gov.config),
+                                      gov)) for n in names]
 
 
 # -- internals ---------------------------------------------------------------------------------
@@ -270,8 +271,32 @@ def lookup(store: DatasetStore, name: str, config: Config) -> Dataset:
     return store.put(wanted)
 
 
+def still_approved(entry: Dataset, config: Config) -> Dataset:
+    """``entry`` when its approver is still entitled to approve it (the check ``register``
+    made): a steward taken off ``stewards:`` in lacuna.yaml (who left, or was listed by
+    mistake) no longer vouches for what the dataset serves. Before, the approval was checked
+    once, when registering, and the dataset was served and offered for ever after.
+
+    Raises:
+        DatasetNotApproved: the approver is no longer an entitled steward (the message says
+            how to have it approved again).
+    """
+    if entry.approval != "steward":
+        return entry
+    try:
+        approval(entry.approved_by, entry.registered_by, config)
+    except DatasetNotApproved as exc:
+        msg = (f"dataset {entry.name!r} is not served: it was approved by "
+               f"{entry.approved_by}, and {exc} Once a steward has approved it, register it "
+               f"again: lacuna datasets register {entry.name} ... --approved-by <steward>.")
+        raise DatasetNotApproved(msg) from None
+    return entry
+
+
 def fresh(store: DatasetStore, entry: Dataset, gov: Governor) -> Dataset:
-    """``entry`` with a materialised copy that its refresh policy accepts."""
+    """``entry`` with a materialised copy that its refresh policy accepts, its approver still
+    entitled (:func:`still_approved`)."""
+    still_approved(entry, gov.config)
     if not entry.built or entry.classification is None or not _intact(entry):
         return store.put(materialise(entry, gov))
     known = entry.source_fingerprint
@@ -316,6 +341,8 @@ def _entry(
         raise DatasetError(msg)
     parsed, _ = parse_transform(transform)
     user = config.user.id
+    location = governed_folder(config) / f"{name}.parquet"
+    _refuse_own_source(name, path, location)
     return Dataset(
         name=name,
         source=str(path),
@@ -324,12 +351,34 @@ def _entry(
         approved_by=str(approved_by or "").strip(),
         approval=approval(str(approved_by or ""), user, config),
         refresh=check_refresh(refresh),
-        location=str(governed_folder(config) / f"{name}.parquet"),
+        location=str(location),
         registered_by=user,
         registered_at=utcnow(),
         description=" ".join(description.split()),
         declared_in=declared_in,
     )
+
+
+def _refuse_own_source(name: str, source: Path, location: Path) -> None:
+    """Refuse a dataset whose copy would be written over its own source (``customers`` from
+    ``<datasets folder>/customers.parquet``): the build replaced the raw file with the
+    anonymized copy, and the source data was gone.
+
+    Raises:
+        DatasetError: the copy's location is the source file (by path, link or inode).
+    """
+    same = os.path.realpath(location) == os.path.realpath(source)
+    if not same and location.exists():
+        try:
+            same = os.path.samefile(location, source)
+        except OSError:
+            same = True  # cannot tell: fail closed rather than risk the source
+    if same:
+        msg = (f"dataset {name!r}: its copy would be written to {str(location)!r}, which is "
+               "its source file, so building it would replace the source data. Register it "
+               f"under another name (e.g. '{name}_anonymized') or move the source out of "
+               f"{str(location.parent)!r}. Nothing was registered.")
+        raise DatasetError(msg)
 
 
 def _declared(config: Config, name: str, spec: DatasetSpec) -> Dataset:

@@ -125,6 +125,12 @@ class DatasetStore(Keyed):
                    "(lacuna.datasets.register(...) or lacuna datasets register; a dataset "
                    "declared in lacuna.yaml is registered again on its next use).")
             raise DatasetTampered(msg, name=name)
+        if entry.get("name") != name:  # another dataset's signed entry, copied into this row
+            msg = (f"registered dataset {name!r} holds the signed entry of dataset "
+                   f"{entry.get('name')!r}: its row in the state database (table "
+                   "lacuna_datasets) was copied from another outside Lacuna, so it is not "
+                   "served or offered. Check who changed it, then register it again.")
+            raise DatasetTampered(msg, name=name)
         return Dataset.from_dict(entry)
 
     def delete(self, name: str) -> bool:

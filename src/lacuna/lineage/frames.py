@@ -132,7 +132,7 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
     moved content dropped the mark): before, ``anon.set_index("zip_code").iloc[[7]]`` was
     PUBLIC.
     """
-    from lacuna.privacy import _is_quasi, _named, guard_for_k, k_of
+    from lacuna.privacy import _is_quasi, guard_for_k, k_of, named_or_level
 
     def was_marked(name: str, column: ColumnClass) -> bool:
         before = stored.columns.get(name) if stored is not None else None
@@ -149,11 +149,7 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
     if not marked or not (set(marked) & set(changed) or joined) or len(df) == 0:
         return classification
     with _bypass.bypass():
-        columns = _named(df, [*marked, *joined])
-        levels = {*marked, *joined} - {n for n, _ in columns}
-        columns += [(str(name), pd.Series(df.index.get_level_values(i)))
-                    for i, name in enumerate(df.index.names)
-                    if name is not None and str(name) in levels]
+        columns = named_or_level(df, [*marked, *joined])
         if not columns:
             return classification
         k = k_of([v for _, v in columns], len(df))

@@ -106,12 +106,14 @@ def transform_digits(digits: Sequence[str], pii_type: str | None,
             if len(value) - 1 < MIN_DIGITS:
                 msg = f"a card number needs at least {MIN_DIGITS + 1} digits"
                 raise FpeError(msg, digits=len(value))
+        _refuse_outside_domain(digits)
         payloads = step([value[:-1] for value in digits])
         return [payload + luhn_digit(payload) for payload in payloads]
     for value in digits:
         if len(value) < MIN_DIGITS:
             msg = f"at least {MIN_DIGITS} digits are needed"
             raise FpeError(msg, digits=len(value))
+    _refuse_outside_domain(digits)
     out = step(digits)
     if pii_type in SSN_TYPES:
         # Cycle walking: a valid SSN is re-encrypted until the result is one too, so the mapping
@@ -123,6 +125,25 @@ def transform_digits(digits: Sequence[str], pii_type: str | None,
                 out[i] = value
             walking = [i for i in walking if not ssn_ok(out[i])]
     return out
+
+
+def _refuse_outside_domain(digits: Sequence[str]) -> None:
+    """FF3-1 here takes ASCII digits, at most ``MAX_DIGITS`` of them: other digits (Arabic-Indic,
+    full-width) or longer values were a bare ``ValueError`` from the cipher that named neither
+    the column nor what to do.
+
+    Raises:
+        FpeError: a value has digits other than 0-9, or more than ``MAX_DIGITS`` digits.
+    """
+    from lacuna.anonymize.builtin.ff3_batch import MAX_DIGITS
+
+    for value in digits:
+        if not value.isascii():
+            msg = "digits other than 0-9 (another script's digits) are not encrypted"
+            raise FpeError(msg, digits=len(value))
+        if len(value) > MAX_DIGITS:
+            msg = f"at most {MAX_DIGITS} digits can be encrypted"
+            raise FpeError(msg, digits=len(value))
 
 
 def _convert(

@@ -85,7 +85,24 @@ class GeneralizeStrategy(Strategy):
 
         if pd.api.types.is_datetime64_any_dtype(values.dtype):
             return values
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            return self._numeric_dates(values)
         return pd.to_datetime(values, errors="coerce", format="mixed")
+
+    @staticmethod
+    def _numeric_dates(values: pd.Series) -> pd.Series:
+        """Dates written as numbers: a year (``1987``) or ``YYYYMMDD`` (``19870615``); any other
+        number is no date (null). pandas read them as nanoseconds after 1970, so every year of
+        birth became 1970-01-01 and one age band for everyone."""
+        import numpy as np
+        import pandas as pd
+
+        numbers = pd.to_numeric(values, errors="coerce").astype(float)
+        whole = numbers.where(np.isfinite(numbers) & (numbers == np.floor(numbers)))
+        text = whole.astype("Int64").astype("string")
+        year = pd.to_datetime(text.where(text.str.len() == 4), errors="coerce", format="%Y")
+        day = pd.to_datetime(text.where(text.str.len() == 8), errors="coerce", format="%Y%m%d")
+        return year.fillna(day)
 
     def age_bands(self, values: pd.Series) -> pd.Series:
         import numpy as np

@@ -49,8 +49,15 @@ def laplace(scale: float, sensitivity: float) -> tuple[Any, float]:
         raise ConfigError(msg) from None
     dp.enable_features("contrib")
     space = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l1_distance(T=float)
-    measurement = space >> dp.m.then_laplace(scale=scale)
-    return measurement, float(measurement.map(d_in=sensitivity))
+    try:
+        measurement = space >> dp.m.then_laplace(scale=scale)
+        return measurement, float(measurement.map(d_in=sensitivity))
+    except dp.OpenDPException as exc:  # an infinite scale or sensitivity: an empty message
+        said = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        msg = (f"cannot add Laplace noise of scale {scale:g} (anonymize.noise_sensitivity="
+               f"{sensitivity:g} / anonymize.epsilon): OpenDP refuses it ({said}). Set both to "
+               "finite positive numbers in lacuna.yaml. Nothing was anonymized.")
+        raise ConfigError(msg) from None
 
 
 def _check_declassifiable(column: str, before: ColumnClass | None, numbers: pd.Series,
