@@ -158,3 +158,28 @@ def test_cli_list_shows_values_as_text_never_markup_or_terminal_codes(
                                      "\x1b[2K\x1b[1A.csv"])
     assert by_dataset.exit_code == 0, by_dataset.output
     assert "ann[bold]" in by_dataset.output
+
+
+def test_cli_verify_names_a_decision_log_column_edited_away_from_its_body(
+        filled: AuditStore, db_url: str) -> None:
+    """``lacuna policy log --operation`` searches the operation_id column: an edit there hid
+    the decision while verify said the decision log was intact."""
+    from lacuna.model import Decision
+    from lacuna.policy import log_sinks
+    from lacuna.policy.decision_log import DecisionEvent, to_records
+
+    sink = log_sinks.SqlDecisionLog(db_url)
+    try:
+        sink.write(to_records([DecisionEvent(
+            Decision(allowed=False, operation_id=f"op-{k}", reasoning="no"), {"k": k},
+            "lacuna/decision/result", 1_764_732_600_000_000_000 + k, 1) for k in range(3)],
+            {}))
+    finally:
+        sink.close()
+    assert runner.invoke(app, ["verify", "--db", db_url]).exit_code == 0
+    with sqlite3.connect(filled.path) as conn:  # type: ignore[arg-type]
+        conn.execute("UPDATE lacuna_decision_log SET operation_id = 'op-x' WHERE seq = 2")
+    result = runner.invoke(app, ["verify", "--db", db_url])
+    assert result.exit_code == 1, result.output
+    assert "decision log TAMPERED: decision-log record #2's column(s) operation_id" in (
+        result.output)

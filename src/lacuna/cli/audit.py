@@ -293,7 +293,7 @@ def _verify_decision_log_against(store: AuditStore, checkpoint: Path | None,
     from lacuna.audit import ledger
     from lacuna.audit.record import VerifyReport
     from lacuna.audit.verify import pick
-    from lacuna.policy.log_sinks import heads, table
+    from lacuna.policy.log_sinks import derived_columns, heads, table
     from lacuna.state import database_id
 
     with store.snapshot() as conn:
@@ -331,7 +331,7 @@ def _verify_decision_log_against(store: AuditStore, checkpoint: Path | None,
             return VerifyReport(ok=False, checked=0, problem=(
                 f"the decision log's head table {heads.name} was deleted."))
         return ledger.verify_ledger(conn, table, heads, store.keyring, checkpoint, read,
-                                    log=log)
+                                    log=log, columns=derived_columns)
 
 
 def _migrated(names: set[str]) -> str | None:
