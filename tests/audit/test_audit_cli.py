@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable
@@ -183,3 +184,34 @@ def test_cli_verify_names_a_decision_log_column_edited_away_from_its_body(
     assert result.exit_code == 1, result.output
     assert "decision log TAMPERED: decision-log record #2's column(s) operation_id" in (
         result.output)
+
+
+def test_a_name_that_is_not_utf8_is_recorded_listed_and_read_back_exactly(
+        store: AuditStore, db_url: str, mk: Any) -> None:
+    """A file name byte that is not UTF-8 (``os`` decodes it as a lone surrogate) in a source
+    and a destination: the append failed in the metrics' rollup (UnicodeEncodeError, not even
+    an AuditError), and ``list --json`` stopped halfway. Now both round-trip exactly, with
+    unicode, control characters and a large body beside them."""
+    from lacuna.model import Classification, Source
+
+    names = ["/governed/b\udcffd.csv", "ünïcødé/日本.csv", "esc\x1b[2J\u202e\x9b.csv",
+             "x" * 100_000]
+    for name in names:
+        op = dataclasses.replace(mk.op(destination=name), purpose="Q4 [board] report",
+                                 sources=(Source(name=name, classification=Classification()),))
+        store.record(mk.decision(op), op, session="s")
+    assert store.verify().ok
+    assert store.counts()["denied"] == len(names)
+    result = runner.invoke(app, ["list", "--db", db_url, "--json"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")[:-1]
+    assert [json.loads(line) for line in lines] == [r.to_dict() for r in store.list(limit=9)]
+    assert [json.loads(line)["what"]["destination"] for line in lines] == names[::-1]
+    assert "\u202e" not in result.stdout  # shown escaped
+    assert "\x9b" not in result.stdout
+    table = runner.invoke(app, ["list", "--db", db_url])
+    assert table.exit_code == 0, table.output
+    assert "b\\udcffd.csv" in table.output.replace("\n", "")
+    by_file = runner.invoke(app, ["list", "--db", db_url, "--dataset", names[0]])
+    assert by_file.exit_code == 0, by_file.output
+    assert "Q4 [board] report" in by_file.output  # the purpose as written, escaped once
