@@ -215,3 +215,20 @@ def test_a_name_that_is_not_utf8_is_recorded_listed_and_read_back_exactly(
     by_file = runner.invoke(app, ["list", "--db", db_url, "--dataset", names[0]])
     assert by_file.exit_code == 0, by_file.output
     assert "Q4 [board] report" in by_file.output  # the purpose as written, escaped once
+
+
+@pytest.mark.parametrize("since", ["99999999999d", "1000000w", "9" * 5000 + "d"])
+def test_cli_list_since_longer_ago_than_a_date_reaches_lists_everything(
+        filled: AuditStore, db_url: str, since: str) -> None:
+    """It was an OverflowError traceback (or int()'s digit-limit message)."""
+    result = runner.invoke(app, ["list", "--db", db_url, "--json", "--since", since])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.split("\n")[:-1]) == 6
+
+
+def test_cli_list_since_takes_ascii_digits_only(filled: AuditStore, db_url: str) -> None:
+    result = runner.invoke(app, ["list", "--db", db_url, "--since", "\u0661\u0662d"])
+    assert result.exit_code == 2
+    assert "neither a duration" in result.output
+    assert len(runner.invoke(app, ["list", "--db", db_url, "--json", "--since", "0000090d"]
+                             ).stdout.split("\n")[:-1]) == 6
