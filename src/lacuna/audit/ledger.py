@@ -320,6 +320,9 @@ def _check(row: Any, seq: int, prev: str, keyring: Keyring,
            columns: Derived | None = None) -> str | None:
     if row.seq == seq and (wrong := not_text(row, seq, "decision-log record")) is not None:
         return wrong
+    if row.seq < seq:  # read in seq order from #1: only a number below 1 comes first
+        return (f"a decision-log record numbered #{row.seq} lies outside the chain (which "
+                "starts at #1): it was inserted outside Lacuna.")
     if row.seq != seq:
         return (f"decision-log record #{seq} is missing (the sequence jumps to #{row.seq}): "
                 "records were deleted.")
