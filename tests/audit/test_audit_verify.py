@@ -335,3 +335,15 @@ def test_verify_reports_a_hash_link_stored_as_a_blob(full: AuditStore, column: s
     report = full.verify()
     assert (report.ok, report.first_bad) == (False, 4)
     assert f"record #4's {column} is not stored as text" in report.problem
+
+
+@pytest.mark.parametrize("value", ["'x'", "2.5", "X'0a'"])
+def test_verify_names_a_head_row_edited_to_what_lacuna_never_writes(
+        full: AuditStore, value: str) -> None:
+    """A head seq of 'x' made verify fail with a TypeError (str > int); 2.5 read as
+    "2.5 record(s) before it are intact"."""
+    with raw(full) as conn:
+        conn.execute(f"UPDATE lacuna_audit_head SET seq = {value}")
+    report = full.verify()
+    assert (report.ok, report.first_bad, report.checked) == (False, None, N)
+    assert "the head row of the audit trail holds seq" in report.problem

@@ -209,6 +209,11 @@ def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
         return VerifyReport(ok=False, checked=checked, first_bad=None, head=prev,
                             problem="the head row of the audit trail is missing: it was deleted. "
                                     "The records themselves are intact.")
+    if type(top.seq) is not int or not isinstance(top.hash, str):
+        return VerifyReport(ok=False, checked=checked, first_bad=None, head=prev, problem=(
+            f"the head row of the audit trail holds seq {top.seq!r} and hash {top.hash!r}, "
+            "not the number and text Lacuna writes: it was edited outside Lacuna. The "
+            "records themselves are intact."))
     if top.seq > last:
         return VerifyReport(ok=False, checked=checked, first_bad=last + 1, head=prev,
                             problem=(f"the trail ends at #{last} but its head says #{top.seq}: "
