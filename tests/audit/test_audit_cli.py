@@ -232,3 +232,18 @@ def test_cli_list_since_takes_ascii_digits_only(filled: AuditStore, db_url: str)
     assert "neither a duration" in result.output
     assert len(runner.invoke(app, ["list", "--db", db_url, "--json", "--since", "0000090d"]
                              ).stdout.split("\n")[:-1]) == 6
+
+
+def test_cli_list_shows_a_record_whose_body_is_nested_too_deep(filled: AuditStore,
+                                                                 db_url: str) -> None:
+    """A body rewritten to JSON nested past the parser's depth made every listing that held
+    it fail with a RecursionError; it is listed with what its columns say, and verify names
+    it."""
+    with sqlite3.connect(filled.path) as conn:  # type: ignore[arg-type]
+        conn.execute("UPDATE lacuna_audit SET body = ? WHERE seq = 2", ("[" * 100_000,))
+    for args in (["list"], ["list", "--json"], ["list", "--dataset", "x"]):
+        result = runner.invoke(app, [*args, "--db", db_url])
+        assert result.exit_code == 0, result.output
+    verify = runner.invoke(app, ["verify", "--db", db_url])
+    assert verify.exit_code == 1
+    assert "TAMPERED at record #2" in verify.output

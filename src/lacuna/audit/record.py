@@ -305,10 +305,11 @@ class AuditRecord:
 
     @property
     def data(self) -> dict[str, Any]:
-        """The parsed body; ``{}`` if it is not valid JSON (``verify()`` reports that)."""
+        """The parsed body; ``{}`` if it is not valid JSON, or nested too deep to parse
+        (``verify()`` reports that)."""
         try:
             value = json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
         return value if isinstance(value, dict) else {}
 
