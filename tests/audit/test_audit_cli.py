@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable
@@ -158,3 +159,91 @@ def test_cli_list_shows_values_as_text_never_markup_or_terminal_codes(
                                      "\x1b[2K\x1b[1A.csv"])
     assert by_dataset.exit_code == 0, by_dataset.output
     assert "ann[bold]" in by_dataset.output
+
+
+def test_cli_verify_names_a_decision_log_column_edited_away_from_its_body(
+        filled: AuditStore, db_url: str) -> None:
+    """``lacuna policy log --operation`` searches the operation_id column: an edit there hid
+    the decision while verify said the decision log was intact."""
+    from lacuna.model import Decision
+    from lacuna.policy import log_sinks
+    from lacuna.policy.decision_log import DecisionEvent, to_records
+
+    sink = log_sinks.SqlDecisionLog(db_url)
+    try:
+        sink.write(to_records([DecisionEvent(
+            Decision(allowed=False, operation_id=f"op-{k}", reasoning="no"), {"k": k},
+            "lacuna/decision/result", 1_764_732_600_000_000_000 + k, 1) for k in range(3)],
+            {}))
+    finally:
+        sink.close()
+    assert runner.invoke(app, ["verify", "--db", db_url]).exit_code == 0
+    with sqlite3.connect(filled.path) as conn:  # type: ignore[arg-type]
+        conn.execute("UPDATE lacuna_decision_log SET operation_id = 'op-x' WHERE seq = 2")
+    result = runner.invoke(app, ["verify", "--db", db_url])
+    assert result.exit_code == 1, result.output
+    assert "decision log TAMPERED: decision-log record #2's column(s) operation_id" in (
+        result.output)
+
+
+def test_a_name_that_is_not_utf8_is_recorded_listed_and_read_back_exactly(
+        store: AuditStore, db_url: str, mk: Any) -> None:
+    """A file name byte that is not UTF-8 (``os`` decodes it as a lone surrogate) in a source
+    and a destination: the append failed in the metrics' rollup (UnicodeEncodeError, not even
+    an AuditError), and ``list --json`` stopped halfway. Now both round-trip exactly, with
+    unicode, control characters and a large body beside them."""
+    from lacuna.model import Classification, Source
+
+    names = ["/governed/b\udcffd.csv", "ünïcødé/日本.csv", "esc\x1b[2J\u202e\x9b.csv",
+             "x" * 100_000]
+    for name in names:
+        op = dataclasses.replace(mk.op(destination=name), purpose="Q4 [board] report",
+                                 sources=(Source(name=name, classification=Classification()),))
+        store.record(mk.decision(op), op, session="s")
+    assert store.verify().ok
+    assert store.counts()["denied"] == len(names)
+    result = runner.invoke(app, ["list", "--db", db_url, "--json"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")[:-1]
+    assert [json.loads(line) for line in lines] == [r.to_dict() for r in store.list(limit=9)]
+    assert [json.loads(line)["what"]["destination"] for line in lines] == names[::-1]
+    assert "\u202e" not in result.stdout  # shown escaped
+    assert "\x9b" not in result.stdout
+    table = runner.invoke(app, ["list", "--db", db_url])
+    assert table.exit_code == 0, table.output
+    assert "b\\udcffd.csv" in table.output.replace("\n", "")
+    by_file = runner.invoke(app, ["list", "--db", db_url, "--dataset", names[0]])
+    assert by_file.exit_code == 0, by_file.output
+    assert "Q4 [board] report" in by_file.output  # the purpose as written, escaped once
+
+
+@pytest.mark.parametrize("since", ["99999999999d", "1000000w", "9" * 5000 + "d"])
+def test_cli_list_since_longer_ago_than_a_date_reaches_lists_everything(
+        filled: AuditStore, db_url: str, since: str) -> None:
+    """It was an OverflowError traceback (or int()'s digit-limit message)."""
+    result = runner.invoke(app, ["list", "--db", db_url, "--json", "--since", since])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.split("\n")[:-1]) == 6
+
+
+def test_cli_list_since_takes_ascii_digits_only(filled: AuditStore, db_url: str) -> None:
+    result = runner.invoke(app, ["list", "--db", db_url, "--since", "\u0661\u0662d"])
+    assert result.exit_code == 2
+    assert "neither a duration" in result.output
+    assert len(runner.invoke(app, ["list", "--db", db_url, "--json", "--since", "0000090d"]
+                             ).stdout.split("\n")[:-1]) == 6
+
+
+def test_cli_list_shows_a_record_whose_body_is_nested_too_deep(filled: AuditStore,
+                                                                 db_url: str) -> None:
+    """A body rewritten to JSON nested past the parser's depth made every listing that held
+    it fail with a RecursionError; it is listed with what its columns say, and verify names
+    it."""
+    with sqlite3.connect(filled.path) as conn:  # type: ignore[arg-type]
+        conn.execute("UPDATE lacuna_audit SET body = ? WHERE seq = 2", ("[" * 100_000,))
+    for args in (["list"], ["list", "--json"], ["list", "--dataset", "x"]):
+        result = runner.invoke(app, [*args, "--db", db_url])
+        assert result.exit_code == 0, result.output
+    verify = runner.invoke(app, ["verify", "--db", db_url])
+    assert verify.exit_code == 1
+    assert "TAMPERED at record #2" in verify.output

@@ -399,3 +399,28 @@ def test_a_cascade_that_lets_a_later_layer_decide_is_marked_as_loosening(tmp_pat
     assert [c.loosens for c in lowered] == [
         "the confidence layer 1 (heuristics) must reach changed from 0.8 to 0.5: more of its "
         "unsure answers stand, where a later layer may have found more"]
+
+
+def test_a_configuration_event_edited_to_claim_the_new_revision_does_not_hide_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The newest configuration event decides whether a changed configuration is recorded:
+    its body edited (without the key) to name the loosened revision kept the loosening off
+    the trail. Only an intact event is relied on, so the change is recorded against it."""
+    import sqlite3
+
+    strict, loose = _config(tmp_path), _config(tmp_path, mode="observe")
+    _export(Governor(_config(tmp_path, classification={"k_anonymity": 10})), tmp_path / "o.csv")
+    _export(Governor(strict), tmp_path / "o.csv")  # back to the defaults: an event too
+    old, new = revision(snapshot(strict)), revision(snapshot(loose))
+    with sqlite3.connect(tmp_path / "audit.db") as conn:
+        conn.execute("UPDATE lacuna_audit SET body = replace(body, ?, ?) WHERE action = ? AND "
+                     "seq = (SELECT max(seq) FROM lacuna_audit WHERE action = ?)",
+                     (old, new, ACTION, ACTION))
+    _export(Governor(loose), tmp_path / "o.csv")
+    events = [b for b in _trail(tmp_path) if b.get("kind") == KIND]
+    assert len(events) == 3
+    assert events[-1][KIND]["revision"] == new
+    assert events[-1][KIND]["previous"] == revision(snapshot(
+        _config(tmp_path, classification={"k_anonymity": 10})))  # the last intact one
+    assert "mode" in {c["path"] for c in events[-1][KIND]["changes"] if c["loosens"]}
+    assert "(a configuration event) is not intact" in caplog.text

@@ -30,8 +30,11 @@ def test_checkpoint_file_only_moves_forward(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text", [b"", b"garbage", b'{"kind": "other"}', b'{"kind": '
-                                  b'"lacuna-checkpoint", "seq": "1"}', b"[1, 2]"])
+                                  b'"lacuna-checkpoint", "seq": "1"}', b"[1, 2]",
+                                  b"[" * 100_000, b'{"a":' * 100_000, b"\xff\xfe"])
 def test_garbage_is_not_a_checkpoint(text: bytes) -> None:
+    """Whoever can append to the checkpoint log (every writer) can append any line: one
+    nested too deep for ``json`` raised RecursionError out of verify."""
     assert Checkpoint.parse(text or b"-") is None
 
 

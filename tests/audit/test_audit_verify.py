@@ -286,3 +286,64 @@ def test_intact_records_relies_only_on_records_intact_in_the_chain(full: AuditSt
     assert 5 not in got  # its predecessor #4 is not the one it linked to
     assert 8 not in got
     assert set(got) >= {1, 3, 6, 9, 10}
+
+
+@pytest.mark.parametrize("seq", [0, -7])
+def test_verify_detects_a_record_numbered_outside_the_chain(full: AuditStore, seq: int) -> None:
+    """A row numbered below #1 is never reached by the walk from #1, yet ``list`` shows it and
+    ``of_operation`` may find it: a forged decision that verify said nothing about."""
+    with raw(full) as conn:
+        cols = [c[1] for c in conn.execute("PRAGMA table_info(lacuna_audit)")]
+        row = dict(zip(cols, conn.execute("SELECT * FROM lacuna_audit WHERE seq = 2").fetchone(),
+                       strict=True))
+        row.update(seq=seq, id="f" * 32)
+        conn.execute(f"INSERT INTO lacuna_audit ({', '.join(row)}) "
+                     f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    assert seq in [r.seq for r in full.list(limit=N + 1)]  # what an auditor would be shown
+    report = full.verify()
+    assert (report.ok, report.first_bad, report.checked) == (False, None, N)
+    assert f"a record numbered #{seq} lies outside the chain" in report.problem
+
+
+@pytest.mark.parametrize("value", ["''", "X''", "2", "'abc'", "0.5"])
+def test_verify_detects_allowed_column_that_only_reads_as_a_boolean(
+        full: AuditStore, value: str) -> None:
+    """SQLite keeps any value in the BOOLEAN column; ``''`` reads back as False, so a denial
+    (#2) matched its body while ``--denied`` and the counts (``allowed = 0``) lost it."""
+    with raw(full) as conn:
+        conn.execute(f"UPDATE lacuna_audit SET allowed = {value} WHERE seq IN (2, 3)")
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, 2)
+    assert "column(s) allowed differ" in report.problem
+
+
+def test_verify_keeps_both_stored_booleans(full: AuditStore) -> None:
+    """The allowed path: 0 and 1 as Lacuna writes them (and a record appended after) verify,
+    and the denied ones are all listed."""
+    with raw(full) as conn:
+        stored = {v for (v,) in conn.execute("SELECT DISTINCT allowed FROM lacuna_audit")}
+    assert stored == {0, 1}
+    assert full.verify().ok
+    assert len(full.list(limit=N, denied_only=True)) == N // 2
+
+
+@pytest.mark.parametrize("column", ["body", "prev_hash", "hash"])
+def test_verify_reports_a_hash_link_stored_as_a_blob(full: AuditStore, column: str) -> None:
+    """The same bytes as a BLOB: a finding naming the record, not a TypeError traceback."""
+    with raw(full) as conn:
+        conn.execute(f"UPDATE lacuna_audit SET {column} = CAST({column} AS BLOB) WHERE seq = 4")
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, 4)
+    assert f"record #4's {column} is not stored as text" in report.problem
+
+
+@pytest.mark.parametrize("value", ["'x'", "2.5", "X'0a'"])
+def test_verify_names_a_head_row_edited_to_what_lacuna_never_writes(
+        full: AuditStore, value: str) -> None:
+    """A head seq of 'x' made verify fail with a TypeError (str > int); 2.5 read as
+    "2.5 record(s) before it are intact"."""
+    with raw(full) as conn:
+        conn.execute(f"UPDATE lacuna_audit_head SET seq = {value}")
+    report = full.verify()
+    assert (report.ok, report.first_bad, report.checked) == (False, None, N)
+    assert "the head row of the audit trail holds seq" in report.problem

@@ -1275,3 +1275,27 @@ def test_a_lineage_query_does_not_read_a_name_against_the_servers_folders(
         r = app_client.client.get(f"/api/v1/lineage/{path}", params={"dataset": dataset},
                                   headers=app_client.headers("ana"))
         assert r.status_code == 200, (dataset, r.text)
+
+
+def test_audit_records_naming_a_file_that_is_not_utf8_are_served(app_client) -> None:
+    """A file name byte that is not UTF-8 (``os`` decodes it as a lone surrogate) recorded in
+    a decision made every audit page that held the record a 500 (UnicodeEncodeError in the
+    JSON response). It is served escaped, and reads back as the same string."""
+    from lacuna.model import Action, Classification, Decision, Operation, Source, User
+
+    name = "/governed/b\udcffd\u202e.csv"
+    op = Operation(action=Action.READ, user=User(id="ana", role="data_analyst"),
+                   classification=Classification(),
+                   sources=(Source(name=name, classification=Classification()),))
+    stored = app_client.state.governor.audit.record(
+        Decision(allowed=True, operation_id=op.id, reasoning="ok", operation=op), op,
+        session="s")
+    client, h = app_client.client, app_client.headers
+    one = client.get(f"/api/v1/audit/{stored.id}", headers=h("carla"))
+    assert one.status_code == 200, one.text
+    assert "\\udcff" in one.text
+    assert "\\u202e" in one.text  # shown escaped: it would reorder what curl prints
+    assert one.json()["what"]["sources"] == [name]
+    page = client.get("/api/v1/audit", params={"user": "ana"}, headers=h("carla"))
+    assert page.status_code == 200, page.text
+    assert name in [s for r in page.json()["records"] for s in r["what"]["sources"]]

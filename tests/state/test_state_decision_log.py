@@ -33,7 +33,7 @@ def _verify(sink: log_sinks.SqlDecisionLog, url: str) -> tuple[bool, int, str | 
     checkpoint = ledger.checkpoint_path(log_sinks.sqlite_file(log_sinks.parse_url(url)))
     with sink._engine.connect() as conn:
         report = ledger.verify_ledger(conn, log_sinks.table, log_sinks.heads, default_keyring(),
-                                      checkpoint)
+                                      checkpoint, columns=log_sinks.derived_columns)
     return report.ok, report.checked, report.problem or None
 
 
@@ -163,5 +163,51 @@ def test_a_failing_batch_writes_nothing_and_is_dropped(state_url: str, home: Pat
         with sink._engine.connect() as conn:
             count = conn.execute(select(func.count()).select_from(log_sinks.table)).scalar()
         assert count == 5
+    finally:
+        sink.close()
+
+
+def test_verify_compares_each_column_with_its_body(state_url: str, home: Path) -> None:
+    """An edited operation_id column hid a decision from ``lacuna policy log --operation``
+    while verify said intact: each column the writer copies from the record is checked."""
+    sink = log_sinks.SqlDecisionLog(state_url)
+    try:
+        sink.write(_records("a", 4))
+        assert _verify(sink, state_url) == (True, 4, None)  # every column as written
+        t = log_sinks.table
+        for column, value in (("operation_id", "op-elsewhere"), ("revision", None),
+                              ("path", "x"), ("allowed", True)):
+            with sink._engine.begin() as conn:
+                before = conn.execute(select(t.c[column]).where(t.c.seq == 3)).scalar()
+                if column == "allowed":
+                    value = not before
+                conn.execute(t.update().where(t.c.seq == 3).values({column: value}))
+            ok, checked, problem = _verify(sink, state_url)
+            assert (ok, checked) == (False, 2)
+            assert f"record #3's column(s) {column} differ from its hashed body" in str(problem)
+            with sink._engine.begin() as conn:
+                conn.execute(t.update().where(t.c.seq == 3).values({column: before}))
+            assert _verify(sink, state_url) == (True, 4, None)
+        assert sink.records(operation_id="op-a-2")[0]["result"]["operation_id"] == "op-a-2"
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("edit", ["allowed = ''", "body = CAST(body AS BLOB)", "seq = -3"])
+def test_verify_reports_what_sqlite_stores_but_lacuna_never_writes(
+        tmp_path: Path, home: Path, edit: str) -> None:
+    """``''`` reads back as False (a denial) but no ``allowed = 0`` finds it; a BLOB body
+    made verify fail with a TypeError: both are named findings."""
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    sink = log_sinks.SqlDecisionLog(url)
+    try:
+        sink.write(_records("a", 3))  # k = 0 is a denial
+        with sink._engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE lacuna_decision_log SET {edit} WHERE seq = 1")
+        ok, checked, problem = _verify(sink, url)
+        assert (ok, checked) == (False, 0)
+        expected = {"a": "allowed differ", "b": "body is not stored as text",
+                    "s": "a decision-log record numbered #-3 lies outside the chain"}[edit[0]]
+        assert expected in str(problem)
     finally:
         sink.close()

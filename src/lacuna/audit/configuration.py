@@ -37,6 +37,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -49,12 +50,15 @@ from lacuna.errors import LacunaError
 from lacuna.model import Tier
 from lacuna.redact import credentials, redact_url
 
+log = logging.getLogger("lacuna.audit")
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from lacuna.audit.record import AuditRecord
     from lacuna.audit.store import AuditStore
     from lacuna.config import Config
+    from lacuna.signing import Keyring
 
 KIND = "config"
 ACTION = "configure"
@@ -459,18 +463,30 @@ def _loosens(path: str, was: Any, now: Any, before: Mapping[str, Any],
 
 # -- on the trail -------------------------------------------------------------------------------
 
-def latest(conn: Connection) -> dict[str, Any] | None:
-    """The body of the trail's newest configuration event, read on ``conn``; None: none."""
+def latest(conn: Connection, keyring: Keyring) -> dict[str, Any] | None:
+    """The body of the trail's newest configuration event that is intact in the chain
+    (:func:`lacuna.audit.verify.intact_records`), read on ``conn``; None: none. A newer one
+    that is not intact (its body edited to claim the revision now in use, or forged without
+    the key) would have kept a changed configuration off the trail: it is passed over, so
+    the change is recorded against the last intact event."""
     from sqlalchemy import select
 
     from lacuna.audit.schema import records
+    from lacuna.audit.verify import intact_records, record_columns
 
-    row = conn.execute(select(records.c.body).where(records.c.action == ACTION)
-                       .order_by(records.c.seq.desc()).limit(1)).first()
-    if row is None:
-        return None
-    body: dict[str, Any] = json.loads(row[0])
-    return body if body.get("kind") == KIND else None
+    rows = conn.execute(select(*record_columns()).where(records.c.action == ACTION)
+                        .order_by(records.c.seq.desc())).all()
+    good = {int(r.seq) for r in intact_records(conn, rows, keyring)} if rows else set()
+    for row in rows:
+        if int(row.seq) not in good:
+            log.error("audit record #%s (a configuration event) is not intact in the chain "
+                      "(edited, or forged without the key): not relied on, the configuration "
+                      "is compared with an earlier one; run lacuna audit verify", row.seq)
+            continue
+        body = json.loads(row.body)
+        if isinstance(body, dict) and body.get("kind") == KIND:
+            return body
+    return None
 
 
 def record_configuration(store: AuditStore, config: Config, *, user: Any, session: str
@@ -494,7 +510,7 @@ def record_configuration(store: AuditStore, config: Config, *, user: Any, sessio
                                 "settings": settings, "previous": None, "changes": []})
 
     def present(conn: Connection) -> bool:
-        before = latest(conn)
+        before = latest(conn, store.keyring)
         if before is not None:
             was, was_rev = before[KIND].get("settings"), before[KIND].get("revision")
         else:

@@ -20,12 +20,23 @@ more than SQLite's own insert of the row.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+    update,
+)
 
 from lacuna.audit.checkpoint import (
     Checkpoint,
@@ -35,13 +46,25 @@ from lacuna.audit.checkpoint import (
 )
 from lacuna.audit.record import GENESIS_HASH, VerifyReport, chain_hash, iso, link_payload
 from lacuna.audit.schema import insert_rows
-from lacuna.audit.verify import check_signature, describe, other_chain, other_database, pick
+from lacuna.audit.verify import (
+    check_signature,
+    describe,
+    not_text,
+    other_chain,
+    other_database,
+    pick,
+    stored_boolean,
+)
 from lacuna.model import utcnow
 from lacuna.signing import Keyring
 from lacuna.state import database_id
 
 CHAIN = "decision_log"
 CHAIN_COLUMNS = ("seq", "prev_hash", "hash", "signature")
+
+#: The columns a row copies from its hashed body, by name, as the writer derives them (None:
+#: the body is not a record): e.g. :func:`lacuna.policy.log_sinks.derived_columns`.
+Derived = Callable[[str], Mapping[str, Any] | None]
 
 
 def chain_columns() -> list[Column[Any]]:
@@ -203,7 +226,8 @@ def write_checkpoint(file: CheckpointFile | None, seq: int, digest: str, keyring
 def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring,
                   checkpoint: Path | None,
                   read: tuple[bool, Checkpoint | None] | None = None, *,
-                  log: tuple[Path, tuple[Checkpoint, ...]] | None = None) -> VerifyReport:
+                  log: tuple[Path, tuple[Checkpoint, ...]] | None = None,
+                  columns: Derived | None = None) -> VerifyReport:
     """Recompute the decision log's chain, signatures, head and checkpoints.
 
     ``read`` is the checkpoint as read before ``conn``'s snapshot began (``(exists,
@@ -212,7 +236,9 @@ def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring
     external checkpoint log (``audit.checkpoint_log``) and its validly signed decision-log
     checkpoints, read before the snapshot too. Every checkpoint must name this state
     database's id (:mod:`lacuna.state.database_id`) or none (written before checkpoints named
-    their database)."""
+    their database). ``columns`` derives a row's other columns from its body: each must
+    equal its body's (an edited ``operation_id`` hides the decision from ``lacuna policy log
+    --operation``), and a boolean column must hold a boolean as stored."""
     unchained = conn.execute(select(table.c.decision_id).where(table.c.seq.is_(None))
                              .limit(1)).first()
     if unchained is not None:
@@ -220,10 +246,11 @@ def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring
             f"decision-log record {unchained.decision_id} is not chained: it was inserted "
             "outside Lacuna (or written before the decision log was chained)."))
     seq, prev, checked = 1, GENESIS_HASH, 0
-    rows = conn.execute(select(table.c.seq, table.c.body, table.c.prev_hash, table.c.hash,
-                               table.c.signature).order_by(table.c.seq))
+    rows = conn.execute(select(*table.c, *(stored_boolean(c) for c in table.c
+                                           if isinstance(c.type, Boolean)))
+                        .order_by(table.c.seq))
     for row in rows:
-        problem = _check(row, seq, prev, keyring)
+        problem = _check(row, seq, prev, keyring, columns)
         if problem is not None:
             return VerifyReport(ok=False, checked=checked, first_bad=seq,
                                 problem=problem, head=prev)
@@ -289,14 +316,33 @@ def _against(conn: Connection, table: Table, cp: Checkpoint, where: object, chec
     return None
 
 
-def _check(row: Any, seq: int, prev: str, keyring: Keyring) -> str | None:
+def _check(row: Any, seq: int, prev: str, keyring: Keyring,
+           columns: Derived | None = None) -> str | None:
+    if row.seq == seq and (wrong := not_text(row, seq, "decision-log record")) is not None:
+        return wrong
+    if row.seq < seq:  # read in seq order from #1: only a number below 1 comes first
+        return (f"a decision-log record numbered #{row.seq} lies outside the chain (which "
+                "starts at #1): it was inserted outside Lacuna.")
     if row.seq != seq:
         return (f"decision-log record #{seq} is missing (the sequence jumps to #{row.seq}): "
                 "records were deleted.")
     if row.prev_hash != prev:
         return (f"decision-log record #{seq} does not link to #{seq - 1}: #{seq - 1} was "
-                "rewritten or #{seq} forged.")
+                f"rewritten or #{seq} forged.")
     if chain_hash(row.prev_hash, row.body) != row.hash:
         return f"decision-log record #{seq} was modified after it was written."
     problem = check_signature(keyring, CHAIN, seq, row.hash, row.signature)
-    return None if problem is None else "decision-log " + problem
+    if problem is not None:
+        return "decision-log " + problem
+    if columns is None:
+        return None
+    expected = columns(row.body)
+    if expected is None:
+        return f"decision-log record #{seq} is not a JSON record: it was forged."
+    bad = [name for name, value in expected.items() if getattr(row, name) != value
+           or getattr(row, f"{name}_stored", True) is not True]
+    if not bad:
+        return None
+    return (f"decision-log record #{seq}'s column(s) {', '.join(bad)} differ from its hashed "
+            "body: they were edited after it was written (a search by operation id or "
+            "revision could miss it). The body holds the true values.")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from lacuna.audit.record import AuditRecord
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+)\s*([smhdw])\s*$", re.ASCII)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -22,8 +22,14 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     """``90d`` / ``12h`` / ``30m`` / ``2w`` back from now, or an ISO date or time (UTC)."""
     match = _DURATION.match(text)
     if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return (now or datetime.now(UTC)) - delta
+        digits = match.group(1).lstrip("0") or "0"
+        try:  # longer ago than a datetime reaches (year 1): every record
+            if len(digits) > 12:
+                raise OverflowError(digits)
+            return (now or datetime.now(UTC)) - timedelta(
+                **{_UNITS[match.group(2)]: int(digits)})
+        except OverflowError:
+            return datetime.min.replace(tzinfo=UTC)
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -86,13 +86,22 @@ def canonical_json(body: Mapping[str, Any], *, plain: bool = False) -> str:
             return orjson.dumps(body, option=ORJSON_CANONICAL).decode("utf-8")
         except TypeError:  # orjson.JSONEncodeError: a type it writes another way, or refuses
             pass
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return escape_surrogates(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 # json.dumps(ensure_ascii=False) leaves a lone surrogate as it is, and UTF-8 cannot encode it;
 # outside string literals the JSON text has none
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate (a file name that is not UTF-8, as ``os`` decodes
+    it: ``bad\\udcff.csv``) written as its ``\\uXXXX`` escape, so it can be stored as UTF-8;
+    any other text unchanged (and returned as it is when it is ASCII)."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 # orjson's options for canonical text: sorted keys, and every type it would write another way
@@ -296,10 +305,11 @@ class AuditRecord:
 
     @property
     def data(self) -> dict[str, Any]:
-        """The parsed body; ``{}`` if it is not valid JSON (``verify()`` reports that)."""
+        """The parsed body; ``{}`` if it is not valid JSON, or nested too deep to parse
+        (``verify()`` reports that)."""
         try:
             value = json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
         return value if isinstance(value, dict) else {}
 

@@ -6,6 +6,8 @@ links to the one before it). The checks, in order, for each record ``#n``:
 =====================================  ==========================================================
 check                                  what a failure means
 =====================================  ==========================================================
+the stored hash link is text           ``#n``'s body or hashes were rewritten outside Lacuna
+                                       (e.g. stored as a BLOB)
 ``seq`` is the previous ``seq + 1``    ``#n`` (and maybe more) was deleted
 ``prev_hash`` = hash of ``#n-1``       ``#n-1`` was rewritten with a recomputed hash, or ``#n``
                                        was forged or moved; reported as ``#n-1``
@@ -14,16 +16,20 @@ signature verifies with the keyring    ``#n`` was forged, or the chain re-hashed
                                        without the signing key (or signed with another key)
 body is JSON and says ``seq`` = n      ``#n`` was forged or reordered
 indexed columns equal the body         ``#n``'s columns (user, action, allowed, ...) were edited
+                                       (``allowed`` must be a stored boolean: another value
+                                       that reads as one hides ``#n`` from ``--denied``)
 ``operation_id`` column = the body's   ``#n``'s operation id column (layout 3) was edited: a
                                        decision-id lookup (``of_operation``) could miss ``#n``
 =====================================  ==========================================================
 
 Then the head row (last ``seq`` and ``hash``, written with every append) must equal the last
-record. Finally the trail is compared with its signed checkpoints, kept outside the database
-(:mod:`lacuna.audit.checkpoint`): a missing or unsigned checkpoint, a trail that ends before the
-checkpoint's ``seq`` (truncated, emptied, deleted, an older copy restored) or whose record at
-that ``seq`` has another hash (rebuilt, forked) fails. What the checks prove depends on who can
-read the signing key: see ``docs/audit.md``.
+record, and no record may lie outside the chain (a ``seq`` below 1, which the walk from ``#1``
+never reads but ``list`` and ``of_operation`` would show). Finally the trail is compared with
+its signed checkpoints, kept outside the database (:mod:`lacuna.audit.checkpoint`): a missing
+or unsigned checkpoint, a trail that ends before the checkpoint's ``seq`` (truncated, emptied,
+deleted, an older copy restored) or whose record at that ``seq`` has another hash (rebuilt,
+forked) fails. What the checks prove depends on who can read the signing key: see
+``docs/audit.md``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Column, Connection, inspect, select
+from sqlalchemy.sql.elements import Label
 
 from lacuna.audit.checkpoint import Checkpoint
 from lacuna.audit.record import (
@@ -48,6 +55,28 @@ from lacuna.signing import Keyring, signature_key_id
 BATCH = 2000
 
 
+def stored_boolean(column: Column[bool]) -> Label[bool]:
+    """Whether a boolean column holds a boolean as stored (SQLite: 0 or 1). SQLite keeps
+    whatever is written into a ``BOOLEAN`` column (``''``, ``X''``, ``2``, ``'abc'``) and the
+    driver reads some of those as the right ``bool``, while ``WHERE allowed = 0`` (``audit
+    list --denied``, the metrics' counts) does not match them: such a value is an edit. Read
+    beside the column, labelled ``<name>_stored``; PostgreSQL's ``boolean`` holds nothing
+    else, so it is always true there."""
+    return column.in_([True, False]).label(f"{column.name}_stored")
+
+
+def not_text(row: Any, seq: int, chain: str = "record") -> str | None:
+    """Why record ``#seq``'s hash link is not what Lacuna writes (``body``, ``prev_hash`` and
+    ``hash`` as text), or None. A BLOB holding the same bytes is an edit too, and would
+    otherwise make the hash check fail with a ``TypeError`` instead of a finding."""
+    wrong = [name for name in ("body", "prev_hash", "hash")
+             if not isinstance(getattr(row, name), str)]
+    if not wrong:
+        return None
+    return (f"{chain} #{seq}'s {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not "
+            "stored as text (Lacuna writes text): the record was rewritten outside Lacuna.")
+
+
 def _mismatched_columns(row: Any, body: dict[str, Any]) -> list[str]:
     who, what, decision = body.get("who", {}), body.get("what", {}), body.get("decision", {})
     expected = {
@@ -58,7 +87,10 @@ def _mismatched_columns(row: Any, body: dict[str, Any]) -> list[str]:
         "allowed": decision.get("allowed"),
         "policy_id": decision.get("policy_id"),
     }
-    return [name for name, value in expected.items() if getattr(row, name) != value]
+    bad = [name for name, value in expected.items() if getattr(row, name) != value]
+    if "allowed" not in bad and getattr(row, "allowed_stored", True) is not True:
+        bad.append("allowed")
+    return bad
 
 
 def check_signature(keyring: Keyring, chain: str, seq: int, digest: str,
@@ -81,6 +113,8 @@ def check_signature(keyring: Keyring, chain: str, seq: int, digest: str,
 
 def _check_row(row: Any, seq: int, prev: str, keyring: Keyring) -> tuple[int, str] | None:
     """``(first_bad, problem)`` for one record, or None when it is intact."""
+    if row.seq == seq and (wrong := not_text(row, seq)) is not None:
+        return seq, wrong
     if row.seq != seq:
         gap = f"#{seq}" if row.seq == seq + 1 else f"#{seq}–#{row.seq - 1}"
         return seq, (f"record {gap} is missing: the sequence jumps from #{seq - 1} to #{row.seq}. "
@@ -146,15 +180,17 @@ def intact_records(conn: Connection, rows: Sequence[Any], keyring: Keyring) -> l
 
 
 def record_columns() -> list[Any]:
-    """The columns :func:`intact_records` needs: every one but ``operation_id``."""
-    return [c for c in records.c if c.name != "operation_id"]
+    """The columns :func:`intact_records` needs: every one but ``operation_id``, and whether
+    ``allowed`` holds a boolean as stored (:func:`stored_boolean`)."""
+    return [*(c for c in records.c if c.name != "operation_id"), stored_boolean(records.c.allowed)]
 
 
 def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
     """Walk the whole chain in ``seq`` order, in batches, inside the caller's transaction."""
     top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
     present = {c["name"] for c in inspect(conn).get_columns(records.name)}
-    columns = [c for c in records.c if c.name != "operation_id" or c.name in present]
+    columns = [*(c for c in records.c if c.name != "operation_id" or c.name in present),
+               stored_boolean(records.c.allowed)]
     seq, prev, checked = 1, GENESIS_HASH, 0
     while True:
         rows = conn.execute(
@@ -173,6 +209,11 @@ def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
         return VerifyReport(ok=False, checked=checked, first_bad=None, head=prev,
                             problem="the head row of the audit trail is missing: it was deleted. "
                                     "The records themselves are intact.")
+    if type(top.seq) is not int or not isinstance(top.hash, str):
+        return VerifyReport(ok=False, checked=checked, first_bad=None, head=prev, problem=(
+            f"the head row of the audit trail holds seq {top.seq!r} and hash {top.hash!r}, "
+            "not the number and text Lacuna writes: it was edited outside Lacuna. The "
+            "records themselves are intact."))
     if top.seq > last:
         return VerifyReport(ok=False, checked=checked, first_bad=last + 1, head=prev,
                             problem=(f"the trail ends at #{last} but its head says #{top.seq}: "
@@ -185,6 +226,13 @@ def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
         return VerifyReport(ok=False, checked=checked, first_bad=last or None, head=prev,
                             problem=(f"the last record (#{last}) does not match the head's hash: "
                                      "it was rewritten with a recomputed hash."))
+    stray = conn.execute(select(records.c.seq).where(records.c.seq < 1)
+                         .order_by(records.c.seq).limit(1)).first()
+    if stray is not None:
+        return VerifyReport(ok=False, checked=checked, first_bad=None, head=prev, problem=(
+            f"a record numbered #{stray.seq} lies outside the chain (which starts at #1): it "
+            "was inserted outside Lacuna, and `lacuna audit list` or a lookup by decision id "
+            "would show it as a record."))
     return VerifyReport(ok=True, checked=checked, head=prev)
 
 

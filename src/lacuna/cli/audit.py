@@ -45,6 +45,19 @@ ConfigOption = Annotated[
 ]
 
 
+def _json(value: object, *, indent: int | None = None) -> str:
+    """``value`` as JSON text that any UTF-8 output can carry: non-ASCII as it is, a lone
+    surrogate (a file name that is not UTF-8, as the trail keeps it) and the characters that
+    would change the screen (DEL, C1 controls, bidirectional overrides) as their ``\\uXXXX``
+    escapes, which read back as the same string (a surrogate stopped ``--json`` with a
+    UnicodeEncodeError halfway through the listing)."""
+    from lacuna.audit.record import escape_surrogates
+    from lacuna.exceptions.shown import json_visible
+
+    return json_visible(escape_surrogates(json.dumps(value, indent=indent, sort_keys=True,
+                                                     ensure_ascii=False)))
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
                                soft_wrap=True)
@@ -140,7 +153,7 @@ def list_(
         found = touching(found, dataset)[:limit]
     if as_json:
         for rec in found:
-            typer.echo(json.dumps(rec.to_dict(), sort_keys=True, ensure_ascii=False))
+            typer.echo(_json(rec.to_dict()))
         return
     if not found:
         typer.echo("No matching audit records.")
@@ -217,15 +230,14 @@ def config_(
             why = "matches several revisions" if found else "is on no configuration event"
             msg = f"revision {show!r} {why} of {store.where}; `lacuna audit config` lists them."
             raise _fail(msg)
-        typer.echo(json.dumps(settings, indent=2, sort_keys=True, ensure_ascii=False))
+        typer.echo(_json(settings, indent=2))
         return
     if as_json:
         for e in events:
-            typer.echo(json.dumps({"seq": e.seq, "when": e.when, "user": e.user_id,
-                                   "revision": e.revision, "source": e.source,
-                                   "previous": e.previous,
-                                   "changes": [c.to_dict() for c in e.changes]},
-                                  sort_keys=True, ensure_ascii=False))
+            typer.echo(_json({"seq": e.seq, "when": e.when, "user": e.user_id,
+                              "revision": e.revision, "source": e.source,
+                              "previous": e.previous,
+                              "changes": [c.to_dict() for c in e.changes]}))
         return
     out = Console(highlight=False, soft_wrap=True)
     if not events:
@@ -251,16 +263,18 @@ def config_(
 def _visible(text: str) -> str:
     """``text`` for one terminal line: rich markup escaped, control characters and
     bidirectional overrides written as escapes (a setting's name in lacuna.yaml, a file name,
-    may hold an ESC sequence that would rewrite the lines above it)."""
+    may hold an ESC sequence that would rewrite the lines above it), and so is a lone
+    surrogate (a file name that is not UTF-8), which no terminal can be sent."""
+    from lacuna.audit.record import escape_surrogates
     from lacuna.exceptions.shown import visible
 
-    return escape(visible(text, one_line=True))
+    return escape(escape_surrogates(visible(text, one_line=True)))
 
 
 def _part(rec: AuditRecord, section: str, name: str) -> str:
     part = rec.data.get(section)
     value = part.get(name) if isinstance(part, dict) else None
-    return escape(str(value)) if value else "—"
+    return str(value) if value else "—"  # shown through _visible, which escapes it once
 
 
 def _verify_decision_log(store: AuditStore) -> VerifyReport | None:
@@ -293,7 +307,7 @@ def _verify_decision_log_against(store: AuditStore, checkpoint: Path | None,
     from lacuna.audit import ledger
     from lacuna.audit.record import VerifyReport
     from lacuna.audit.verify import pick
-    from lacuna.policy.log_sinks import heads, table
+    from lacuna.policy.log_sinks import derived_columns, heads, table
     from lacuna.state import database_id
 
     with store.snapshot() as conn:
@@ -331,7 +345,7 @@ def _verify_decision_log_against(store: AuditStore, checkpoint: Path | None,
             return VerifyReport(ok=False, checked=0, problem=(
                 f"the decision log's head table {heads.name} was deleted."))
         return ledger.verify_ledger(conn, table, heads, store.keyring, checkpoint, read,
-                                    log=log)
+                                    log=log, columns=derived_columns)
 
 
 def _migrated(names: set[str]) -> str | None:

@@ -51,7 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from lacuna.audit.record import iso
+from lacuna.audit.record import escape_surrogates, iso
 from lacuna.metrics import compute, facts
 from lacuna.metrics.facts import DecisionFact
 from lacuna.metrics.scopes import Key, Scope, key_of, scope_id, scopes, within
@@ -290,17 +290,26 @@ class _Exec:
 
     def __call__(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
         if self.raw:
-            return list(self.conn.execute(sql, dict(params)).fetchall())
-        result = self.conn.execute(text(sql), dict(params))
+            return list(self.conn.execute(sql, _bindable(params)).fetchall())
+        result = self.conn.execute(text(sql), _bindable(params))
         return list(result.all()) if result.returns_rows else []
 
     def many(self, sql: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
+        rows = [_bindable(row) for row in rows]
         if self.raw:
             self.conn.executemany(sql, rows)
         else:
             self.conn.execute(text(sql), rows)
+
+
+def _bindable(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with lone surrogates in their text escaped (a source or destination named
+    by a file name that is not UTF-8): the driver cannot encode them, and the append whose
+    rollup this is failed with a UnicodeEncodeError. The name is kept as the record's JSON
+    text spells it."""
+    return {k: escape_surrogates(v) if isinstance(v, str) else v for k, v in params.items()}
 
 
 def _trim(entries: list[Pending]) -> bool:

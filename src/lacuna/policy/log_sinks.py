@@ -217,6 +217,18 @@ def row_values(record: Mapping[str, Any]) -> tuple[Any, ...]:
             body_text(record))
 
 
+def derived_columns(body: str) -> dict[str, Any] | None:
+    """The columns a row copies from its record (:func:`row_values` but the body), as read
+    back from its stored ``body``, or None when that is not a record (for
+    :func:`lacuna.audit.ledger.verify_ledger`: each column must equal its body's)."""
+    try:
+        record = json.loads(body)
+        values = row_values(record) if isinstance(record, dict) else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return None if values is None else dict(zip(ROW_COLUMNS[:-1], values[:-1], strict=True))
+
+
 def record_revision(record: Mapping[str, Any]) -> str | None:
     """The first bundle's revision in a record (Lacuna writes one bundle)."""
     bundles: Mapping[str, Any] = record.get("bundles") or {}

@@ -8,6 +8,7 @@ unchanged.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -46,10 +47,27 @@ router = APIRouter(prefix="/api/v1")
 log = logging.getLogger("lacuna.server")
 LOWERING_REFUSED = "lacuna.lineage.raise_only"  # the policy id of an audited refused lowering
 
+
+class ShownJSON(JSONResponse):
+    """JSON whose control characters and bidirectional overrides are ``\\uXXXX`` escapes
+    (:func:`lacuna.exceptions.shown.json_visible`): the same values, safe to print. A request
+    stored before they were refused may hold them, and ``curl`` prints the body as it is. A
+    lone surrogate (an audit record naming a file whose name is not UTF-8) is escaped too:
+    UTF-8 cannot carry it, and the plain JSON response failed (a 500 for the whole page)."""
+
+    def render(self, content: Any) -> bytes:
+        from lacuna.audit.record import escape_surrogates
+        from lacuna.exceptions.shown import json_visible
+
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json_visible(escape_surrogates(text)).encode("utf-8")
+
+
 # -- audit --------------------------------------------------------------------------------------
 
 
-@router.get("/audit", tags=["audit"], summary="Search the audit trail")
+@router.get("/audit", tags=["audit"], summary="Search the audit trail",
+            response_class=ShownJSON)
 def audit_search(request: Request, _: Auditor, user: str | None = None,
                  action: str | None = None, denied: bool = False,
                  since: datetime | None = None,
@@ -79,7 +97,8 @@ def audit_verify(request: Request, _: Auditor) -> dict[str, Any]:
 _MAX_SEQ = 2**63 - 1  # a seq is a signed 64-bit integer in SQLite and PostgreSQL
 
 
-@router.get("/audit/{record_id}", tags=["audit"], summary="One audit record (id or seq)")
+@router.get("/audit/{record_id}", tags=["audit"], summary="One audit record (id or seq)",
+            response_class=ShownJSON)
 def audit_get(record_id: str, request: Request, _: Auditor) -> dict[str, Any]:
     key: str | int = record_id
     if record_id.isascii() and record_id.isdigit():
@@ -95,17 +114,6 @@ def audit_get(record_id: str, request: Request, _: Auditor) -> dict[str, Any]:
 # -- exceptions ---------------------------------------------------------------------------------
 
 _verbs = threading.Lock()  # the verbs read the process's current governor: one at a time
-
-
-class ShownJSON(JSONResponse):
-    """JSON whose control characters and bidirectional overrides are ``\\uXXXX`` escapes
-    (:func:`lacuna.exceptions.shown.json_visible`): the same values, safe to print. A request
-    stored before they were refused may hold them, and ``curl`` prints the body as it is."""
-
-    def render(self, content: Any) -> bytes:
-        from lacuna.exceptions.shown import json_visible
-
-        return json_visible(super().render(content).decode("utf-8")).encode("utf-8")
 
 
 @contextmanager
