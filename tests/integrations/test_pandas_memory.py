@@ -96,3 +96,38 @@ def test_public_values_through_memory_are_written_and_read_back(
     back.to_csv(downloads / "p.csv", index=False)
     assert pd.read_csv(downloads / "p.csv").equals(public)
     assert (downloads / ".p.csv.lacuna.json").exists()
+
+
+def test_an_excel_writer_into_memory_or_a_stream(salaries: pd.DataFrame, downloads: Path) -> None:
+    """``pd.ExcelWriter(io.BytesIO())`` (a workbook made for a download, say) names no file:
+    its ``__fspath__`` is ``''``, which was decided as the destination ``''``, an internal error
+    that denied every such write. Into memory it is no export; into a stream with no path (a zip
+    member) personal data is denied and public data written."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer) as writer:
+        salaries.to_excel(writer, index=False)
+    back = pd.read_excel(io.BytesIO(buffer.getvalue()))
+    assert back.equals(salaries)
+    assert back.lacuna.classification.tier >= salaries.lacuna.classification.tier
+    public = salaries[["region"]]
+    for frame, name in ((salaries, "pay.zip"), (public, "public.zip")):
+        denied = frame is salaries
+        with zipfile.ZipFile(downloads / name, "w") as zf, zf.open("book", "w") as member:
+            writer = pd.ExcelWriter(member)
+            try:
+                if denied:
+                    with pytest.raises(GovernanceViolation, match="stream://python"):
+                        frame.to_excel(writer, index=False)
+                else:
+                    frame.to_excel(writer, index=False)
+            finally:
+                writer.close()
+        with zipfile.ZipFile(downloads / name) as zf:
+            book = pd.read_excel(io.BytesIO(zf.read("book"))) if not denied else None
+            raw = zf.read("book")
+        with zipfile.ZipFile(io.BytesIO(raw)) as xlsx:  # no salary in any part of the book
+            assert not any(b"50137" in xlsx.read(n) for n in xlsx.namelist())
+        if book is not None:
+            assert book.equals(public)

@@ -514,6 +514,10 @@ def write_target(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         return f"iceberg://{catalog or 'default'}/{table}"
     target = args[spec.position] if len(args) > spec.position else kwargs.get(spec.keyword)
     named = _file_of(target)
+    if isinstance(named, pd.ExcelWriter) and not os.fspath(named):  # into a file object
+        # with no name (its __fspath__ is ''): it was decided as a destination '' (an internal
+        # error, so pd.ExcelWriter(io.BytesIO()) failed); named as the object it writes into
+        return stream_name(getattr(getattr(named, "_handles", None), "handle", None))
     if named is None or (not isinstance(named, (str, os.PathLike)) and file_path(named) is None):
         return stream_name(named)  # None: to a string or an in-memory buffer
     return target
