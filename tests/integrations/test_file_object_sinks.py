@@ -259,3 +259,22 @@ def test_pandas_text_writers_into_streams_and_standard_output(
             w.close()
             assert r.read() == public.to_csv(index=False).encode()
     assert not list(Path.cwd().glob("*stdout*"))
+
+
+def test_standard_output_shown_to_the_user_is_no_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sys.stdout`` in a notebook (ipykernel's ``OutStream``, its descriptor the kernel's
+    pipe, if any) is shown to the user, as ``print()`` is; the same object elsewhere is not."""
+    import sys
+
+    from lacuna.integrations.pandas import _frames
+
+    class OutStream(_Collecting):
+        def fileno(self) -> int:
+            raise io.UnsupportedOperation("fileno")
+
+    OutStream.__module__ = "ipykernel.iostream"
+    cell = OutStream()
+    assert _frames.stream_name(cell) == "stream://python.OutStream"
+    monkeypatch.setattr(sys, "stdout", cell)
+    assert _frames.stream_name(cell) is None
+    assert _frames.stream_name(io.StringIO()) is None

@@ -96,6 +96,8 @@ def stream_name(target: Any) -> str | None:
     if pa is not None and isinstance(target, pa.NativeFile):
         return None
     shown = any(target is s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__))
+    if shown and type(target).__module__.startswith("ipykernel"):
+        return None  # a notebook's output cell (its descriptor, if any, is the kernel's pipe)
     try:
         fd = target.fileno()
         mode = os.fstat(fd).st_mode if isinstance(fd, int) else None
