@@ -459,6 +459,9 @@ DISGUISED: dict[str, Callable[[pd.DataFrame], Any]] = {
     # like the public input column kept that column's class)
     "apply-rows": lambda d: _disguised(d).apply(
         lambda row: pd.Series({"region": row["code1"]}), axis=1),
+    # a tracked column made the header: the column labels Index carries its class
+    "columns=": lambda d: pd.DataFrame(columns=_disguised(d)["code1"], index=[0]).fillna(0),
+    "index-to-header": lambda d: _disguised(d).set_index("code1")[["region"]].T,
 }
 
 
@@ -527,6 +530,10 @@ def test_reshapes_of_public_columns_stay_public(customers, downloads):
     assert rows.lacuna_classification.tier is Tier.PUBLIC, rows.lacuna.explain()
     rows.to_csv(downloads / "rows.csv")  # allowed, read back
     assert pd.read_csv(downloads / "rows.csv", index_col=0).equals(rows)
+    header = pd.DataFrame(columns=customers["region"].head(3), index=[0]).fillna(0)
+    assert header.lacuna_classification.tier is Tier.PUBLIC, header.lacuna.explain()
+    header.to_csv(downloads / "header.csv", index=False)  # a public column's values as labels
+    assert list(pd.read_csv(downloads / "header.csv").columns) == ["AMER", "APAC", "LATAM"]
 
 
 def test_value_counts_follow_the_aggregation_rule(project):
