@@ -150,3 +150,131 @@ def test_a_frame_read_through_lacuna_writes_into_an_in_memory_buffer(governed: P
     with _bypass.bypass():
         back = pd.read_parquet(io.BytesIO(buffer.getvalue()))
     pd.testing.assert_frame_equal(back, frame)
+
+
+class _Collecting:
+    """A stream of the caller's (a network upload, say): only a ``write`` method."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def closed(self) -> bool:  # pyarrow asks
+        return False
+
+    def getvalue(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def _into_zip_member(archive: Path, write: Callable[[BinaryIO], Any]) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as zf, zf.open("member", "w") as member:
+        write(member)  # type: ignore[arg-type]
+
+
+def _member(archive: Path) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(archive) as zf:
+        return zf.read("member") if "member" in zf.namelist() else b""
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_stream_with_no_path_is_an_unmanaged_place_not_memory(
+    downloads: Path, writer: str
+) -> None:
+    """A zip member, a stream of the caller's and a socket have no path and are no buffer
+    either: they were taken for memory, so personal data went into ~/Downloads/people.zip, or
+    over a socket, undecided. They are unmanaged places now; public data is written."""
+    import socket
+
+    archive = downloads / "people.zip"
+    with pytest.raises(GovernanceViolation) as denied:
+        _into_zip_member(archive, lambda m: WRITERS[writer](_people(), m))
+    assert "stream://python." in str(denied.value)
+    assert _member(archive) == b""
+    collected = _Collecting()
+    with pytest.raises(GovernanceViolation):
+        WRITERS[writer](_people(), collected)  # type: ignore[arg-type]
+    assert collected.getvalue() == b""
+    left, right = socket.socketpair()
+    with left, right, left.makefile("wb") as sent, pytest.raises(GovernanceViolation) as over:
+        WRITERS[writer](_people(), sent)
+    assert "stream://socket." in str(over.value)
+    with _bypass.bypass():
+        plain = io.BytesIO()
+        WRITERS[writer](_public(), plain)
+    public = downloads / "public.zip"
+    _into_zip_member(public, lambda m: WRITERS[writer](_public(), m))
+    collected = _Collecting()
+    WRITERS[writer](_public(), collected)  # type: ignore[arg-type]
+    if writer.startswith(("ipc.", "csv.")):  # no declaration embedded: the very same bytes
+        assert _member(public) == plain.getvalue() == collected.getvalue()
+    read = READERS.get(writer, pq.read_table)
+    copies = [downloads / name for name in ("plain.bin", "member.bin", "collected.bin")]
+    for copy, written in zip(
+        copies, (plain.getvalue(), _member(public), collected.getvalue()), strict=True
+    ):
+        copy.write_bytes(written)
+    expected, *backs = (read(c).replace_schema_metadata(None) for c in copies)
+    assert all(back.equals(expected) for back in backs)
+
+
+def test_pandas_text_writers_into_streams_and_standard_output(
+    downloads: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pandas' text writers into a pipe, a zip member or ``sys.stdout`` (a pipe here, as when
+    a script's output is piped on): personal data denied with nothing written; public data
+    written as pandas writes it. ``sys.stdout``'s name ``'<stdout>'`` was taken for a file in
+    the working folder: public data was printed, then writing its sidecar failed (an internal
+    error)."""
+    import sys
+
+    people, public = _people().to_pandas(), _public().to_pandas()
+    archive = downloads / "people.zip"
+    with pytest.raises(GovernanceViolation):
+        _into_zip_member(archive, lambda m: people.to_json(m))
+    assert _member(archive) == b""
+    _into_zip_member(archive, lambda m: public.to_json(m))
+    assert _member(archive) == public.to_json().encode()
+    for stdout in (False, True):
+        read, write = os.pipe()
+        with os.fdopen(read, "rb") as r, open(write, "w") as w:
+            if stdout:  # as Python makes sys.stdout
+                w.buffer.raw.name = "<stdout>"  # type: ignore[attr-defined]
+                monkeypatch.setattr(sys, "stdout", w)
+            with pytest.raises(GovernanceViolation) as denied:
+                people.to_csv(w, index=False)
+            assert f"stream://pipe.{write}" in str(denied.value)
+            public.to_csv(w, index=False)
+            monkeypatch.setattr(sys, "stdout", sys.__stdout__)
+            w.close()
+            assert r.read() == public.to_csv(index=False).encode()
+    assert not list(Path.cwd().glob("*stdout*"))
+
+
+def test_standard_output_shown_to_the_user_is_no_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sys.stdout`` in a notebook (ipykernel's ``OutStream``, its descriptor the kernel's
+    pipe, if any) is shown to the user, as ``print()`` is; the same object elsewhere is not."""
+    import sys
+
+    from lacuna.integrations.pandas import _frames
+
+    class OutStream(_Collecting):
+        def fileno(self) -> int:
+            raise io.UnsupportedOperation("fileno")
+
+    OutStream.__module__ = "ipykernel.iostream"
+    cell = OutStream()
+    assert _frames.stream_name(cell) == "stream://python.OutStream"
+    monkeypatch.setattr(sys, "stdout", cell)
+    assert _frames.stream_name(cell) is None
+    assert _frames.stream_name(io.StringIO()) is None

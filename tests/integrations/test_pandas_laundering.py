@@ -441,6 +441,39 @@ def test_reshapes_keep_the_state_of_their_inputs(visits, downloads, route):
     assert not target.exists()
 
 
+def _disguised(d: pd.DataFrame) -> pd.DataFrame:
+    """The e-mail addresses made unrecognisable by their values (reversed, '@' and '.'
+    replaced) by tracked Series methods, beside the public region: only tracking keeps them."""
+    hidden = d["email"].str[::-1].str.replace("@", "#").str.replace(".", "_")
+    return d[["customer_id", "region"]].assign(code1=hidden)
+
+
+DISGUISED: dict[str, Callable[[pd.DataFrame], Any]] = {
+    # melted by pandas' own melt (not pd.melt): built without attrs, they were PUBLIC
+    "wide_to_long": lambda d: pd.wide_to_long(
+        _disguised(d)[["customer_id", "code1"]], "code", i="customer_id", j="n"),
+    "wide_to_long-by-keyword": lambda d: pd.wide_to_long(
+        df=_disguised(d)[["customer_id", "code1"]], stubnames="code", i="customer_id", j="n"),
+    "lreshape": lambda d: pd.lreshape(_disguised(d), {"code": ["code1"]}),
+    # a row function: any output column may hold any column of the row (the output named
+    # like the public input column kept that column's class)
+    "apply-rows": lambda d: _disguised(d).apply(
+        lambda row: pd.Series({"region": row["code1"]}), axis=1),
+    # a tracked column made the header: the column labels Index carries its class
+    "columns=": lambda d: pd.DataFrame(columns=_disguised(d)["code1"], index=[0]).fillna(0),
+    "index-to-header": lambda d: _disguised(d).set_index("code1")[["region"]].T,
+}
+
+
+@pytest.mark.parametrize("route", DISGUISED, ids=list(DISGUISED))
+def test_unrecognisable_values_keep_their_class_through_reshapes(customers, downloads, route):
+    reshaped = DISGUISED[route](customers)
+    assert reshaped.lacuna_classification.tier is Tier.PROPRIETARY, reshaped.lacuna.explain()
+    with pytest.raises(GovernanceViolation):
+        reshaped.to_csv(downloads / "x.csv")
+    assert not (downloads / "x.csv").exists()
+
+
 CALLBACKS: dict[str, Callable[[pd.DataFrame, Callable[[Any], Any]], Any]] = {
     "groupby-apply": lambda d, f: d.groupby("region").apply(f),
     "groupby-agg": lambda d, f: d.groupby("region").agg(f),
@@ -492,6 +525,15 @@ def test_reshapes_of_public_columns_stay_public(customers, downloads):
     assert pd.read_csv(downloads / "latest.csv", index_col=0).equals(latest)
     firsts = customers.groupby("region")["signup_date"].transform("min")
     assert firsts.lacuna_classification.tier is Tier.PUBLIC, firsts.lacuna.explain()
+    rows = customers[["region", "signup_date"]].apply(
+        lambda row: pd.Series({"when": row["region"] + " " + row["signup_date"]}), axis=1)
+    assert rows.lacuna_classification.tier is Tier.PUBLIC, rows.lacuna.explain()
+    rows.to_csv(downloads / "rows.csv")  # allowed, read back
+    assert pd.read_csv(downloads / "rows.csv", index_col=0).equals(rows)
+    header = pd.DataFrame(columns=customers["region"].head(3), index=[0]).fillna(0)
+    assert header.lacuna_classification.tier is Tier.PUBLIC, header.lacuna.explain()
+    header.to_csv(downloads / "header.csv", index=False)  # a public column's values as labels
+    assert list(pd.read_csv(downloads / "header.csv").columns) == ["AMER", "APAC", "LATAM"]
 
 
 def test_value_counts_follow_the_aggregation_rule(project):

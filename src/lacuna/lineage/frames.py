@@ -214,7 +214,16 @@ def with_header(obj: pd.DataFrame | pd.Series, state: DataState, config: Classif
     """
     with _bypass.bypass():
         found = header.read_header(obj, config, written=written, index=index)
-    state = _with_written(state, dict(found.classes), config)
+    classes = dict(found.classes)
+    # labels taken from a tracked column (pd.DataFrame(columns=s), an index made of a column
+    # turned into the header by .T): the Index carries its class, which values made
+    # unrecognisable do not show (they left as PUBLIC)
+    carried = index_content(obj.columns) if isinstance(obj, pd.DataFrame) else None
+    if carried is not None and written is None:
+        before = classes.get(header.HEADER)
+        classes[header.HEADER] = (carried.column if before is None
+                                  else rules.held(carried.column, before, config))
+    state = _with_written(state, classes, config)
     columns = [label_of(obj)] if isinstance(obj, pd.Series) else [str(c) for c in obj.columns]
     names = found.names(columns, [None if n is None else str(n) for n in obj.index.names])
     return named_state(state, names)

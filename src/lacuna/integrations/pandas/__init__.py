@@ -185,7 +185,7 @@ def _patches() -> list[Replacement]:
         *(Patch(pd, m, wrap_conversion) for m in ("to_datetime", "to_numeric", "to_timedelta")),
         *(Patch(owner, m, _inheriting(m)) for owner in (pd.DataFrame, pd.Series)
           for m in ("agg", "aggregate")),
-        Patch(pd.Series, "apply", _inheriting("apply")),
+        *(Patch(owner, "apply", _inheriting("apply")) for owner in (pd.Series, pd.DataFrame)),
         # pandas finds an expression's names ``level`` frames up: one frame added, no guard
         Replacement(pd, "eval", wrap_eval),
         Replacement(pd.DataFrame, "eval", wrap_frame_eval),

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dis
 import functools
+import io
 import os
+import re
 import stat
 import sys
+import tempfile
 from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
@@ -29,6 +32,8 @@ _NO_NAME = object()
 # (personal data is denied there), refused outright where governed storage is sealed
 # (:func:`lacuna.storage.refuse_unnamed_file`)
 UNNAMED_FILE = "stream://file-descriptor."
+# the names Python gives streams that are no file (sys.stdout's '<stdout>', '<fdopen>')
+_PSEUDO_NAME = re.compile(r"<[^<>/]*>")
 _PROC_FD = "/proc/self/fd"  # Linux: a link per open descriptor to the file it is open on
 
 
@@ -48,6 +53,8 @@ def file_path(target: Any) -> str | None:
     if wrapped is not None:
         return file_path(wrapped)
     name = getattr(target, "name", _NO_NAME)
+    if isinstance(name, str) and _PSEUDO_NAME.fullmatch(name) and not os.path.lexists(name):
+        name = _NO_NAME  # sys.stdout's '<stdout>' names no file: its descriptor tells
     if isinstance(name, str):
         return name
     if isinstance(name, bytes):
@@ -64,6 +71,46 @@ def file_path(target: Any) -> str | None:
             return None
         return _descriptor_path(fd) if isinstance(fd, int) else None
     return None
+
+
+# what a writer may write into without exporting: buffers the caller holds in this process
+_MEMORY = (io.StringIO, io.BytesIO, tempfile.SpooledTemporaryFile)
+_STREAM_KINDS = ((stat.S_ISFIFO, "pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"))
+
+
+def stream_name(target: Any) -> str | None:
+    """A file object a writer writes into that is neither a file with a path
+    (:func:`file_path`) nor a buffer in memory: an export to an unmanaged place named
+    ``stream://pipe.<fd>``, ``stream://socket.<fd>``, ``stream://device.<fd>`` (by what its
+    descriptor is open on) or ``stream://python.<type>`` (a ``zipfile`` member, an object of
+    the caller's with a ``write`` method): personal data is denied there. Those were taken for
+    memory, so a frame of e-mail addresses written into a zip member in ~/Downloads, a socket
+    or a pipe was written undecided. None for memory (``io.BytesIO``, ``io.StringIO``, a
+    ``SpooledTemporaryFile``, a file deleted since it was opened), the terminal or notebook
+    ``sys.stdout`` shows (as ``print()`` is), a path or a non-stream; pyarrow's own streams are
+    named by the pyarrow integration."""
+    if (isinstance(target, (str, bytes, os.PathLike, *_MEMORY))
+            or not callable(getattr(target, "write", None)) or file_path(target) is not None):
+        return None
+    pa = sys.modules.get("pyarrow")
+    if pa is not None and isinstance(target, pa.NativeFile):
+        return None
+    shown = any(target is s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__))
+    if shown and type(target).__module__.startswith("ipykernel"):
+        return None  # a notebook's output cell (its descriptor, if any, is the kernel's pipe)
+    try:
+        fd = target.fileno()
+        mode = os.fstat(fd).st_mode if isinstance(fd, int) else None
+    except Exception:  # io.UnsupportedOperation, a closed file: no descriptor behind it
+        return None if shown else f"stream://python.{type(target).__name__}"
+    if mode is None:
+        return f"stream://python.{type(target).__name__}"
+    if stat.S_ISREG(mode):  # a file no path reaches (deleted since it was opened)
+        return None
+    if shown and os.isatty(fd):
+        return None
+    kind = next((k for test, k in _STREAM_KINDS if test(mode)), "python")
+    return f"stream://{kind}.{fd}"
 
 
 def _python_file_handle(target: Any) -> Any:

@@ -36,6 +36,7 @@ from lacuna.integrations.pandas._frames import (
     code_location,
     display_name,
     file_path,
+    stream_name,
     user_frame,
     variable_name,
 )
@@ -55,8 +56,8 @@ from lacuna.lineage.sidecar import (
     is_local,
     write_label,
 )
-from lacuna.lineage.state import ATTRS_KEY, LineageNode
-from lacuna.model import Action, Classification, DestinationType, FrozenDict, Source
+from lacuna.lineage.state import ATTRS_KEY, DataState, LineageNode, get_state, set_state
+from lacuna.model import Action, Classification, DestinationType, FrozenDict, Source, Tier
 from lacuna.proxy.fingerprints import record_read
 from lacuna.redact import redact_url
 
@@ -316,8 +317,11 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
     )
     path = os.fspath(target) if local else None
     embedded = data.attrs.pop(ATTRS_KEY, None)  # Parquet metadata, or a pickled state
+    # a frame pickled with its state (pickle.dumps, then read_pickle): never trusted, so it
+    # only restricts (below); it was ignored, so a salary renamed x came back PUBLIC
+    pickled = embedded if isinstance(embedded, DataState) else None
     if not isinstance(embedded, dict):
-        embedded = None  # a pickled DataState is never trusted: the values and sidecar decide
+        embedded = None
     frame = data.to_frame() if isinstance(data, pd.Series) else data
     with _bypass.bypass():
         classification, upstream, run_id, raised, seen = gov.classify_read_raised(
@@ -329,6 +333,11 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         classification, _ = restrict(declared, classification,
                                      gov.config.classification, where="the SQL's lineage")
         upstream = tuple(str(s) for s in sql.sources)
+    if pickled is not None:
+        from lacuna.lineage.sidecar import restrict
+
+        classification, _ = restrict(pickled.classification, classification,
+                                     gov.config.classification, where="the pickled state")
     with _bypass.bypass():  # the labels that are values: records name them by position
         names = frame_names(frame, read_header(frame, gov.config.classification))
     if before is not None:  # a later chunk: never below what the earlier ones showed
@@ -360,7 +369,71 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
             raised=raised if sql is None else None, first_seen=seen)
     attach(data, unnamed(classification, names), node,
            origins=read_origins(ref, labels(data), names))
+    if reader not in SQL_READERS and _in_memory(target):
+        _matched(reader, data)
     return Read(classification=classification, node=node, decided=decided)
+
+
+def _in_memory(target: Any) -> bool:
+    """A reader's source that is no file: a buffer (``io.BytesIO``, ``io.StringIO``), bytes."""
+    return (target is not None and not isinstance(target, (str, os.PathLike, pd.HDFStore))
+            and file_path(target) is None)
+
+
+def _arrow(data: pd.DataFrame | pd.Series) -> Any:
+    """``data`` as an Arrow table, its index levels as columns (None: Arrow cannot hold it)."""
+    import pyarrow as pa
+
+    frame = _without_state(data, None)  # pyarrow would warn that it cannot keep the state
+    try:
+        with _bypass.bypass():
+            if isinstance(frame, pd.Series):
+                frame = frame.to_frame()
+            return pa.Table.from_pandas(frame, preserve_index=True)
+    except (pa.ArrowException, TypeError, ValueError):  # mixed objects: classified by values
+        return None
+
+
+def _indexed(data: Any) -> None:
+    """A governed frame written into memory (``to_csv()``, ``to_parquet()`` returning bytes, a
+    writer given an ``io.BytesIO``): not an export, but its columns are indexed by what they
+    hold, as Arrow's and polars' are (:func:`lacuna.integrations.pyarrow._arrays.mark_table`),
+    so a frame read back from that memory holds what they held (:func:`_matched`): a salary
+    renamed ``x`` and read back from ``to_parquet()``'s bytes was PUBLIC."""
+    if not isinstance(data, (pd.DataFrame, pd.Series)):
+        return
+    from lacuna.governor import current
+
+    state = effective_state(data, current().config.classification)
+    if state.classification.tier is Tier.PUBLIC:
+        return
+    table = _arrow(data)
+    if table is not None:
+        from lacuna.integrations.pyarrow import _arrays
+
+        _arrays.mark_table(table, state, how="merge")
+
+
+def _matched(reader: str, data: pd.DataFrame | pd.Series) -> None:
+    """A frame read from memory: each column (or named index level) that holds, by what it
+    holds, values of a governed frame written into memory before (:func:`_indexed`) holds them
+    too, added to what the read found (never lower)."""
+    from lacuna.integrations.pyarrow import _arrays
+
+    read = get_state(data)
+    if read is None or not _arrays.recording():
+        return
+    table = _arrow(data)
+    names = labels(data)
+    found = [(c, s) for c, s in _arrays.placed(table) if c in names] if table is not None else []
+    if not found:
+        return
+    from lacuna.integrations.frames.placing import Placed, state_with_placed
+    from lacuna.integrations.frames.placing import Source as Held
+
+    placed = [Placed(c, (Held(read, (c,)), *sources)) for c, sources in found]  # read's kept
+    set_state(data, state_with_placed(f"pandas.{reader}", read, names, placed,
+                                      derive=f"pandas.{reader}", label="bytes in memory"))
 
 
 def _parents(gov: Any, path: str | None, run_id: str | None, upstream: tuple[str, ...],
@@ -441,8 +514,12 @@ def write_target(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         return f"iceberg://{catalog or 'default'}/{table}"
     target = args[spec.position] if len(args) > spec.position else kwargs.get(spec.keyword)
     named = _file_of(target)
+    if isinstance(named, pd.ExcelWriter) and not os.fspath(named):  # into a file object
+        # with no name (its __fspath__ is ''): it was decided as a destination '' (an internal
+        # error, so pd.ExcelWriter(io.BytesIO()) failed); named as the object it writes into
+        return stream_name(getattr(getattr(named, "_handles", None), "handle", None))
     if named is None or (not isinstance(named, (str, os.PathLike)) and file_path(named) is None):
-        return None  # to a string or an in-memory buffer
+        return stream_name(named)  # None: to a string or an in-memory buffer
     return target
 
 
@@ -784,6 +861,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         target = write_target(spec, args, kwargs)
         if target is None:  # into memory: not an export, written as pandas writes it
             _no_plaintext(encrypt, spec.method)
+            _indexed(_data_of(self))
             with _bypass.bypass():  # Lacuna's state in ``attrs`` is no part of the output
                 return original(_without_state(self, None), *args, **kwargs)
         if spec.kind == "sql":  # a SQLite or DuckDB file in sealed governed storage: refused

@@ -40,7 +40,7 @@ from lacuna.lineage.content import label_of
 from lacuna.lineage.frames import attach, effective_state, grouped_state, labels
 from lacuna.lineage.state import DataState, get_state
 from lacuna.lineage.step import ColumnMap, Step, StepInput, StepKind
-from lacuna.model import Action
+from lacuna.model import Action, FrozenDict
 
 GROUPBY_METHODS = (
     "agg",
@@ -235,6 +235,11 @@ def _first_input(data: Any, *_: Any, **__: Any) -> list[Any]:
     return [data]
 
 
+def _named_input(keyword: str) -> Callable[..., list[Any]]:
+    """The frame a function takes first, by position or by its ``keyword``."""
+    return lambda *args, **kwargs: [args[0] if args else kwargs.get(keyword)]
+
+
 def _crosstab_inputs(
     index: Any, columns: Any, values: Any = None, *_: Any, **__: Any
 ) -> list[Any]:
@@ -252,6 +257,10 @@ RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "melt": _joining("melt", _first_input),
     "cut": _joining("cut", _first_input),
     "qcut": _joining("qcut", _first_input),
+    # melted by pandas' own melt, not pd.melt: built without attrs (a renamed e-mail column
+    # reshaped long left as PUBLIC)
+    "wide_to_long": _joining("wide_to_long", _named_input("df")),
+    "lreshape": _joining("lreshape", _named_input("data")),
 }
 FRAME_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     # DataFrame methods
@@ -301,8 +310,12 @@ def wrap_aggregation(method: str, original: Callable[..., Any]) -> Callable[...,
     def aggregation(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = original(self, *args, **kwargs)
         known = get_state(self)
+        # df.apply(f, axis=1): f sees the whole row, so any output column may hold any input
+        # column (pd.Series({"region": row["email"]}) kept pandas' attrs: region was PUBLIC)
+        rowwise = (method == "apply" and isinstance(self, pd.DataFrame)
+                   and (args[1] if len(args) > 1 else kwargs.get("axis", 0)) in (1, "columns"))
         if (_bypass.active() or known is None or not isinstance(result, (pd.DataFrame, pd.Series))
-                or get_state(result) is known):
+                or (get_state(result) is known and not rowwise)):
             return result
         func = args[0] if args else kwargs.get("func")
         with _bypass.bypass():
@@ -312,9 +325,12 @@ def wrap_aggregation(method: str, original: Callable[..., Any]) -> Callable[...,
                 source = self[picked] if picked else self
             states = [effective_state(source, settings(), recheck=False)]
             own = get_state(result)  # what pandas or an inner hook gave it: kept, never lowered
-            if own is not None:
+            if own is not None and own is not known:
                 states.append(own)
-            return _inherited_from(result, states, f"{type(self).__name__}.{method}")
+            every = tuple((i, c) for i, st in enumerate(states) for c in st.classification.columns)
+            column_map = FrozenDict({o: every for o in labels(result)}) if rowwise else None
+            return _inherited_from(result, states, f"{type(self).__name__}.{method}",
+                                   column_map)
 
     return aggregation
 

@@ -377,10 +377,11 @@ def _target(name: str, keyword: str, args: tuple[Any, ...], kwargs: dict[str, An
         return target
     if name in TABLE_WRITERS:  # a table object (deltalake.DeltaTable): never an in-memory write
         return str(getattr(target, "table_uri", None) or f"delta://{type(target).__name__}")
-    from lacuna.integrations.pandas._frames import file_path
+    from lacuna.integrations.pandas._frames import file_path, stream_name
 
-    # an open file object with a path is governed like that path; a buffer is memory
-    return target if file_path(target) is not None else None
+    # an open file object with a path is governed like that path; a buffer is memory; any
+    # other stream (a zip member, a socket, a pipe) an unmanaged place (_frames.stream_name)
+    return target if file_path(target) is not None else stream_name(target)
 
 
 # -- conversions --------------------------------------------------------------------------------

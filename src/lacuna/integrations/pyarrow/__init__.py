@@ -408,10 +408,15 @@ def _native_target(where: Any) -> str | None:
     """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.PythonFile`` over a
     buffer, a buffered or compressed stream over a file, a ``pyarrow.fs`` stream): an export
     to an unmanaged place named ``stream://pyarrow.<type>``, so personal data is denied there,
-    never written undecided. None for anything else, and for streams into memory."""
-    if not isinstance(where, pa.NativeFile) or isinstance(where, _MEMORY_STREAMS):
+    never written undecided. A Python stream with no path (a zip member, a socket, a pipe):
+    as :func:`lacuna.integrations.pandas._frames.stream_name` names it. None for anything
+    else, and for streams into memory."""
+    from lacuna.integrations.pandas._frames import file_path, stream_name
+
+    if not isinstance(where, pa.NativeFile):
+        return stream_name(where)
+    if isinstance(where, _MEMORY_STREAMS):
         return None
-    from lacuna.integrations.pandas._frames import file_path
 
     if file_path(where) is not None:
         return None  # named by its path (pa.OSFile: its descriptor's), as a Python file object
