@@ -122,7 +122,8 @@ def retire(
             shown = ", ".join(str(p) for p in still[:5]) + (" …" if len(still) > 5 else "")
             why = (f"{len(still)} sealed file(s) are wrapped only by {name} v{version} and "
                    f"could not be opened after it is retired ({shown}). Run `lacuna storage "
-                   "rewrap` first.")
+                   "rewrap` first (a file that vanished while it was checked was being "
+                   "written: run the retirement again).")
             raise refuse(why, 1)
     if (shared or not storage_key) and not force:
         uses = "exception files encrypted with it" if shared else (

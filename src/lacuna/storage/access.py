@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lacuna.errors import StorageError
+from lacuna.errors import LacunaError, StorageError
 from lacuna.keystore import FileKeyBackend, keystore_for
 from lacuna.model import Action, Classification, DestinationType, Source, Tier, User, utcnow
 from lacuna.storage.sealed import SealedReader, SealedWriter, is_sealed, read_header
@@ -269,7 +269,7 @@ def declared_classification(path: str, *, opened: Any = None) -> Classification:
     except sc.SidecarError as exc:
         found, problem = None, str(exc)
     if found is not None and problem is None:
-        return found.classification
+        return _not_below_header(found.classification, path, opened)
     why = problem if found is not None else "it has no classification sidecar"
     # The tags sealed into its header (PII, GDPR, ...) stay: without them a policy that denies
     # reads by tag let the file out. The header is authenticated when the file is decrypted,
@@ -283,6 +283,34 @@ def declared_classification(path: str, *, opened: Any = None) -> Classification:
         reasoning=(f"PROPRIETARY (fail closed): the declaration of {path} cannot be trusted: "
                    f"{why}{kept}",),
     )
+
+
+def _not_below_header(declared: Classification, path: str, opened: Any) -> Classification:
+    """``declared`` (a trusted sidecar's classification) raised to the tier and tags sealed into
+    the file's header when it was written. They agree for every file Lacuna wrote; a sidecar
+    signed over another file than the one written with it (a sealed file of PII swapped in at
+    the path between its write and the signing of its sidecar, or during a re-wrap's
+    re-signing) would otherwise decide its read at the lower class. The header is
+    authenticated when the file is decrypted, so one edited to say less decrypts nothing."""
+    from lacuna.storage.sealed import sealed_label
+
+    name, tags = sealed_label(opened if opened is not None else path)
+    tier = declared.tier
+    if name is not None:
+        try:
+            tier = Tier.parse(name)
+        except (ValueError, LacunaError):
+            tier = Tier.PROPRIETARY  # a header this Lacuna did not write: fail closed
+    more = tuple(t for t in tags or () if t.upper() not in declared.tags)
+    if tier <= declared.tier and not more:
+        return declared
+    top = max(tier, declared.tier)
+    said = f"{tier}" + (f" ({', '.join(tags or ())})" if tags else "")
+    return replace(
+        declared, tier=top, floor=max(declared.floor, top), tags=(*declared.tags, *more),
+        table_tags=(*declared.table_tags, *more),
+        reasoning=(*declared.reasoning, f"{top}: the sealed header of {path} says its data was "
+                   f"written as {said}, more than its sidecar declares; the header is kept"))
 
 
 def refuse_plaintext_output(what: str, output: str | os.PathLike[str], config: Config) -> None:
