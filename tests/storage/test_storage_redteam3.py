@@ -4,6 +4,7 @@ the re-wrap's re-signing."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,12 +16,10 @@ from lacuna.model import Tier
 from storage.conftest import customers
 
 
-def _swapped_in_while_signing(vault: Path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
+def _swapped_in_while_signing(vault: Path, monkeypatch, secret: Path) -> Path:  # type: ignore[no-untyped-def]
     """public.csv written (PUBLIC); between its sealed rename and the signing of its sidecar,
-    the attacker (who owns the files) copies a sealed file of customers over it: the sidecar,
-    signed over what the path then holds, says PUBLIC of the customers' file."""
-    secret = vault / "customers.csv"
-    customers().to_csv(secret, index=False)
+    the attacker (who owns the files) copies the sealed file ``secret`` over it: the sidecar,
+    signed over what the path then holds, says PUBLIC of that file."""
     fingerprint = sc.fingerprint
 
     def racing(path, **kwargs):  # type: ignore[no-untyped-def]
@@ -31,23 +30,44 @@ def _swapped_in_while_signing(vault: Path, monkeypatch) -> Path:  # type: ignore
     monkeypatch.setattr(sc, "fingerprint", racing)
     pd.DataFrame({"n": [1, 2]}).to_csv(vault / "public.csv", index=False)
     monkeypatch.setattr(sc, "fingerprint", fingerprint)
+    signed = json.loads(sc.sidecar_path(vault / "public.csv").read_text())
+    assert signed["classification"]["tier"] == "PUBLIC"
     found = sc.read_sidecar(vault / "public.csv")
     assert found is not None
-    assert found.trusted
-    assert found.classification.tier is Tier.PUBLIC
+    assert found.trusted  # a genuine signature, over the wrong file
     return vault / "public.csv"
 
 
 def test_a_read_is_never_decided_below_the_class_sealed_into_the_header(
-    vault: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    laundered = _swapped_in_while_signing(vault, monkeypatch)
+        vault: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    customers().to_csv(vault / "customers.csv", index=False)
+    laundered = _swapped_in_while_signing(vault, monkeypatch, vault / "customers.csv")
     with storage.open_governed(laundered) as fh:  # `lacuna storage cat`, the mount: no values
         decided = fh.raw.decided_on  # type: ignore[attr-defined]
         assert b"ann@example.com" in fh.read()
     assert decided.tier is Tier.PROPRIETARY
     assert {"PII", "GDPR"} <= set(decided.tags)
     assert any("sealed header" in r for r in decided.reasoning)
+
+
+def test_a_frame_read_from_it_keeps_the_class_sealed_into_the_header(
+        vault: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Values that show nothing (codes whose class came from where they were derived): the
+    frame pandas returns was labelled PUBLIC, as the sidecar said, so it could leave as public
+    data."""
+    from lacuna.governor import current
+    from lacuna.model import Classification
+
+    secret = vault / "codes.csv"
+    writer = storage.open_sealed_writer(secret, method="test", gov=current(), classification=(
+        Classification(tier=Tier.PROPRIETARY, tags=("PII",))))
+    writer.write(b"n\n7\n9\n")
+    writer.close()
+    laundered = _swapped_in_while_signing(vault, monkeypatch, secret)
+    back = pd.read_csv(laundered)
+    assert back["n"].tolist() == [7, 9]
+    assert back.lacuna_classification.tier is Tier.PROPRIETARY  # type: ignore[attr-defined]
+    assert "PII" in back.lacuna_classification.tags  # type: ignore[attr-defined]
 
 
 def test_an_honest_read_is_decided_on_its_sidecar_as_before(vault: Path) -> None:
@@ -133,3 +153,74 @@ def test_retirement_is_refused_when_a_sealed_write_lands_while_it_checks(
     assert still
     assert str(still[0]).endswith(".sealing")
     assert path.exists()
+
+
+def _nested_header(path: Path, magic: bytes, size: int) -> None:
+    """A file that starts like a sealed file (or envelope) whose header is ``size`` bytes of
+    "[": deeper than json decodes (RecursionError, which nothing caught)."""
+    import struct
+
+    text = b"[" * size
+    path.write_bytes(magic + struct.pack(">I", len(text)) + text + b" " * 800)
+
+
+def test_a_header_nested_too_deep_is_a_damaged_file_not_a_crash(
+        vault: Path, tmp_path: Path) -> None:
+    """`lacuna storage rewrap` stopped with a traceback at such a file, leaving every file
+    after it on the old key; `keys retire` crashed too. Now it is a damaged file: reported,
+    the others re-wrapped, the retirement refused."""
+    import pytest
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+    from lacuna.crypto import DecryptionError, decrypt
+    from lacuna.errors import StorageError
+    from lacuna.storage.sealed import MAGIC, read_header, wrapping_keys
+
+    customers().to_csv(vault / "z_good.csv", index=False)
+    _nested_header(vault / "a_evil.csv", MAGIC, 16000)
+    with pytest.raises(StorageError, match="damaged sealed-file header"):
+        read_header(vault / "a_evil.csv")
+    with pytest.raises(DecryptionError, match="damaged Lacuna encryption header"):
+        decrypt(b"LACUNAE1" + (20000).to_bytes(4, "big") + b"[" * 20000, None)  # type: ignore[arg-type]
+    runner, config = CliRunner(), ["-c", str(tmp_path / "lacuna.yaml")]
+    assert runner.invoke(app, ["keys", "rotate", *config]).exit_code == 0
+    rewrap = runner.invoke(app, ["storage", "rewrap", *config])
+    assert rewrap.exit_code == 1
+    assert rewrap.exception is None or isinstance(rewrap.exception, SystemExit)
+    assert "1 of 2 sealed file(s) re-wrapped" in rewrap.output
+    assert [k.version for k in wrapping_keys(vault / "z_good.csv")] == [2]
+    retire = runner.invoke(app, ["keys", "retire", "1", *config])
+    assert retire.exit_code == 1
+    assert "a_evil.csv" in retire.output
+    assert pd.read_csv(vault / "z_good.csv").equals(customers())
+
+
+def test_a_governed_write_never_replaces_a_file_under_legal_hold(vault: Path) -> None:
+    """The mount refuses to write held data ("a hold keeps content"); pandas replaced it (and
+    an append re-sealed it) without a word. Refused now, the held file as it was; a new file in
+    a held folder is written (and held from then on), and once released the file is written."""
+    import pytest
+
+    from lacuna.errors import StorageError
+    from lacuna.governor import current
+    from lacuna.retention import place_hold, release_hold
+
+    legal = vault / "legal"
+    legal.mkdir()
+    held = legal / "customers.csv"
+    customers().to_csv(held, index=False)
+    before = held.read_bytes()
+    place_hold(current(), str(legal), reason="litigation 2026-17")
+    with pytest.raises(StorageError, match=r"under legal hold .*litigation 2026-17"):
+        pd.DataFrame({"n": [1]}).to_csv(held, index=False)
+    with pytest.raises(StorageError, match="under legal hold"):
+        customers().to_csv(held, index=False, header=False, mode="a")
+    assert held.read_bytes() == before
+    pd.testing.assert_frame_equal(pd.read_csv(held), customers())
+    fresh = pd.DataFrame({"n": [1, 2]})
+    fresh.to_csv(legal / "new.csv", index=False)  # a new file in the held folder
+    pd.testing.assert_frame_equal(pd.read_csv(legal / "new.csv"), fresh)
+    release_hold(current(), str(legal))
+    fresh.to_csv(held, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(held), fresh)

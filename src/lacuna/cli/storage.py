@@ -92,8 +92,9 @@ def retire(
 ) -> None:
     """Destroy an old version of a key: its material is removed from the key store and its
     number is never reused. For storage.key_id it is refused while a sealed file under the
-    governed roots is wrapped only by that version (run `lacuna storage rewrap` first); any
-    other key needs --force, since what it made cannot be found to check."""
+    governed roots (or retention.archive_dir) is wrapped only by that version (run `lacuna
+    storage rewrap` first); any other key needs --force, since what it made cannot be found
+    to check."""
     from lacuna.errors import ConfigError
     from lacuna.keystore import keystore_for
     from lacuna.storage.rotation import local_roots, wrapped_only_by
@@ -145,7 +146,8 @@ def retire(
 @storage_app.command("rewrap")
 def rewrap_command(
     roots: Annotated[list[Path] | None, typer.Argument(
-        help="Governed folders or files (default: every local destinations.governed root).")]
+        help="Governed folders or files (default: every local destinations.governed root and "
+             "retention.archive_dir).")]
     = None,
     config: ConfigOption = None,
 ) -> None:

@@ -91,6 +91,7 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
     settings = g.config.storage
     keystore = keystore_for(g.config)
     refuse_a_new_key(f"cannot seal {os.fspath(path)}", keystore, settings.key_id, g)
+    refuse_held(path, g)
     return SealedWriter(path, keystore, key_id=settings.key_id, meta=meta,
                         segment=settings.segment_bytes)
 
@@ -119,6 +120,37 @@ def refuse_a_new_key(what: str, keystore: KeyStore, key_id: str, gov: Governor) 
            f"storage holds files sealed with it (e.g. {found}). A new key would not open "
            "them. Restore the key from a backup, or point the configuration at the key store "
            "that holds it (anonymize.keystore, anonymize.key_dir). Nothing was written.")
+    raise StorageError(msg)
+
+
+def refuse_held(path: str | os.PathLike[str], gov: Governor) -> None:
+    """A sealed write that would replace (or re-seal, for an append) a file under a legal hold
+    is refused, as the governed mount refuses it: a hold keeps content, and the file's old
+    content would be gone. A new file in a held folder is written (and held from then on).
+    The holds are the ones retention obeys (:func:`lacuna.retention.api.active_holds`).
+
+    Raises:
+        StorageError: the file exists and an active hold covers it, or the holds cannot be
+            read (fail closed: nothing is written).
+    """
+    where = os.path.abspath(os.fspath(path))
+    if not os.path.lexists(where):
+        return
+    from lacuna.retention.api import active_holds
+
+    try:
+        hold = next((h for h in active_holds(gov) if h.covers(where)), None)
+    except Exception as exc:  # the holds table or the trail unreadable: fail closed
+        msg = (f"cannot write {where}: the legal holds that may cover it cannot be read "
+               f"({type(exc).__name__}: {exc}). Nothing was written; fix the audit database "
+               "(audit.url) and write again.")
+        raise StorageError(msg) from exc
+    if hold is None:
+        return
+    msg = (f"cannot write {where}: it is under legal hold {hold.id} ({hold.reason}; placed on "
+           f"{hold.dataset} by {hold.placed_by} at {hold.placed_at:%Y-%m-%d}), and writing it "
+           "would replace the held content. Write to another path, or ask whoever placed the "
+           f"hold to release it (lacuna retention release {hold.id}). Nothing was written.")
     raise StorageError(msg)
 
 
@@ -269,7 +301,7 @@ def declared_classification(path: str, *, opened: Any = None) -> Classification:
     except sc.SidecarError as exc:
         found, problem = None, str(exc)
     if found is not None and problem is None:
-        return _not_below_header(found.classification, path, opened)
+        return found.classification  # never below its sealed header's (not_below_header)
     why = problem if found is not None else "it has no classification sidecar"
     # The tags sealed into its header (PII, GDPR, ...) stay: without them a policy that denies
     # reads by tag let the file out. The header is authenticated when the file is decrypted,
@@ -285,13 +317,14 @@ def declared_classification(path: str, *, opened: Any = None) -> Classification:
     )
 
 
-def _not_below_header(declared: Classification, path: str, opened: Any) -> Classification:
+def not_below_header(declared: Classification, path: str, opened: Any = None) -> Classification:
     """``declared`` (a trusted sidecar's classification) raised to the tier and tags sealed into
-    the file's header when it was written. They agree for every file Lacuna wrote; a sidecar
-    signed over another file than the one written with it (a sealed file of PII swapped in at
-    the path between its write and the signing of its sidecar, or during a re-wrap's
-    re-signing) would otherwise decide its read at the lower class. The header is
-    authenticated when the file is decrypted, so one edited to say less decrypts nothing."""
+    the header of the file at ``path`` (held ``opened``) when it was written; as it is for
+    anything else. They agree for every file Lacuna wrote; a sidecar signed over another file
+    than the one written with it (a sealed file of PII swapped in at the path between its write
+    and the signing of its sidecar, or during a re-wrap's re-signing) would otherwise declare it
+    at the lower class, to every reader and to retention. The sidecar binds the header's bytes,
+    and the header is authenticated when the file is decrypted."""
     from lacuna.storage.sealed import sealed_label
 
     name, tags = sealed_label(opened if opened is not None else path)

@@ -45,9 +45,25 @@ class Rewrapped:
 
 
 def local_roots(gov: Governor) -> tuple[Path, ...]:
-    """The governed roots of the configuration that are local folders."""
-    return tuple(Path(os.path.expanduser(r)) for r in gov.config.destinations.governed
-                 if "://" not in r and r.strip())
+    """The governed roots of the configuration that are local folders, and retention's
+    ``archive_dir`` when it lies outside them: archived files stay sealed with the key that
+    sealed them, so re-wrapping, retiring a key version and making a new key must see them
+    (a retirement that did not crypto-shredded the archive).
+
+    Raises:
+        ConfigError: the ``retention:`` section is invalid (its archive is not known).
+    """
+    from lacuna.retention.api import settings_of
+
+    roots = [Path(os.path.expanduser(r)) for r in gov.config.destinations.governed
+             if "://" not in r and r.strip()]
+    archive = settings_of(gov.config).archive_dir
+    if archive and "://" not in archive:
+        where = os.path.realpath(os.path.expanduser(archive))
+        if not any(where == (top := os.path.realpath(r)) or where.startswith(top + os.sep)
+                   for r in roots):
+            roots.append(Path(os.path.expanduser(archive)))
+    return tuple(roots)
 
 
 def sealed_files(roots: Iterable[Path], vanished: list[Path] | None = None) -> Iterator[Path]:

@@ -557,7 +557,8 @@ def _parse(fh: Any, where: str) -> tuple[SealedHeader, bytes, int,
         if raw["alg"] != ALGORITHM or not 0 < header.segment <= 64 * 1024 * 1024:
             raise ValueError(raw["alg"])
         bytes.fromhex(str(raw["nonce_prefix"]))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    # RecursionError: a header of 16 KiB of "[" nests deeper than json decodes
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         msg = f"{where} has a damaged sealed-file header ({type(exc).__name__}). Restore it."
         raise StorageError(msg) from None
     slots = [_read_slot(fh.read(SLOT_BYTES)) for _ in range(2)]
