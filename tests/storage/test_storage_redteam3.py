@@ -224,3 +224,36 @@ def test_a_governed_write_never_replaces_a_file_under_legal_hold(vault: Path) ->
     release_hold(current(), str(legal))
     fresh.to_csv(held, index=False)
     pd.testing.assert_frame_equal(pd.read_csv(held), fresh)
+
+
+def test_a_dataset_write_never_deletes_a_held_file_of_its_folder(vault: Path) -> None:
+    """pyarrow's write_dataset(existing_data_behavior="delete_matching") deletes the files of
+    the partitions it writes: those were deleted from governed storage under a legal hold too.
+    Refused now, the folder as it was; without the hold, the same write goes through."""
+    import pyarrow as pa
+    import pyarrow.dataset as pa_ds
+    import pytest
+
+    from lacuna.errors import StorageError
+    from lacuna.governor import current
+    from lacuna.retention import place_hold, release_hold
+
+    table = pa.table({"part": ["a", "b"], "n": [1, 2]})
+    folder = vault / "ds"
+
+    def write(t: pa.Table, **options: object) -> None:
+        pa_ds.write_dataset(t, folder, format="parquet", partitioning=["part"],
+                            partitioning_flavor="hive", **options)  # type: ignore[arg-type]
+
+    write(table)
+    held = next((folder / "part=a").iterdir())
+    place_hold(current(), str(held), reason="subpoena 7")
+    again = dict(existing_data_behavior="delete_matching", basename_template="new-{i}.parquet")
+    with pytest.raises(StorageError, match="under legal hold"):
+        write(table.slice(0, 1), **again)
+    assert held.exists()
+    assert sorted(p.name for p in (folder / "part=a").iterdir()) == [held.name]
+    release_hold(current(), str(held))
+    write(table.slice(0, 1), **again)
+    assert [p.name for p in (folder / "part=a").iterdir()] == ["new-0.parquet"]
+    assert pa_ds.dataset(folder, partitioning="hive").to_table().num_rows == 2

@@ -91,7 +91,7 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
     settings = g.config.storage
     keystore = keystore_for(g.config)
     refuse_a_new_key(f"cannot seal {os.fspath(path)}", keystore, settings.key_id, g)
-    refuse_held(path, g)
+    refuse_held(path, gov=g)
     return SealedWriter(path, keystore, key_id=settings.key_id, meta=meta,
                         segment=settings.segment_bytes)
 
@@ -123,30 +123,33 @@ def refuse_a_new_key(what: str, keystore: KeyStore, key_id: str, gov: Governor) 
     raise StorageError(msg)
 
 
-def refuse_held(path: str | os.PathLike[str], gov: Governor) -> None:
+def refuse_held(*paths: str | os.PathLike[str], gov: Governor) -> None:
     """A sealed write that would replace (or re-seal, for an append) a file under a legal hold
     is refused, as the governed mount refuses it: a hold keeps content, and the file's old
     content would be gone. A new file in a held folder is written (and held from then on).
     The holds are the ones retention obeys (:func:`lacuna.retention.api.active_holds`).
 
     Raises:
-        StorageError: the file exists and an active hold covers it, or the holds cannot be
+        StorageError: a file exists and an active hold covers it, or the holds cannot be
             read (fail closed: nothing is written).
     """
-    where = os.path.abspath(os.fspath(path))
-    if not os.path.lexists(where):
+    there = [os.path.abspath(os.fspath(p)) for p in paths]
+    there = [p for p in there if os.path.lexists(p)]
+    if not there:
         return
     from lacuna.retention.api import active_holds
 
     try:
-        hold = next((h for h in active_holds(gov) if h.covers(where)), None)
+        holds = active_holds(gov)
     except Exception as exc:  # the holds table or the trail unreadable: fail closed
-        msg = (f"cannot write {where}: the legal holds that may cover it cannot be read "
+        msg = (f"cannot write {there[0]}: the legal holds that may cover it cannot be read "
                f"({type(exc).__name__}: {exc}). Nothing was written; fix the audit database "
                "(audit.url) and write again.")
         raise StorageError(msg) from exc
-    if hold is None:
+    found = next(((p, h) for p in there for h in holds if h.covers(p)), None)
+    if found is None:
         return
+    where, hold = found
     msg = (f"cannot write {where}: it is under legal hold {hold.id} ({hold.reason}; placed on "
            f"{hold.dataset} by {hold.placed_by} at {hold.placed_at:%Y-%m-%d}), and writing it "
            "would replace the held content. Write to another path, or ask whoever placed the "
