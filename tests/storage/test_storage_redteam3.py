@@ -257,3 +257,35 @@ def test_a_dataset_write_never_deletes_a_held_file_of_its_folder(vault: Path) ->
     write(table.slice(0, 1), **again)
     assert [p.name for p in (folder / "part=a").iterdir()] == ["new-0.parquet"]
     assert pa_ds.dataset(folder, partitioning="hive").to_table().num_rows == 2
+
+
+def test_a_key_version_is_never_retired_off_the_record(vault: Path, tmp_path: Path,
+                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`lacuna keys retire` destroyed the material first and recorded it after: with the audit
+    trail unwritable, the crypto-shredding happened with no record. Now nothing is retired;
+    once the trail is writable it is, and recorded."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+    from lacuna.errors import AuditError
+    from lacuna.governor import current
+    from lacuna.keystore import keystore_for
+    from lacuna.storage import rotation
+
+    customers().to_csv(vault / "customers.csv", index=False)
+    runner, config = CliRunner(), ["-c", str(tmp_path / "lacuna.yaml")]
+    assert runner.invoke(app, ["keys", "rotate", *config]).exit_code == 0
+    assert runner.invoke(app, ["storage", "rewrap", *config]).exit_code == 0
+
+    def unwritable(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise AuditError("database is locked")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rotation, "audit_event", unwritable)
+        failed = runner.invoke(app, ["keys", "retire", "1", *config])
+    assert failed.exit_code != 0
+    backend = keystore_for(current().config).backend
+    assert backend.versions("storage") == (1, 2)
+    assert runner.invoke(app, ["keys", "retire", "1", *config]).exit_code == 0
+    assert backend.versions("storage") == (2,)
+    pd.testing.assert_frame_equal(pd.read_csv(vault / "customers.csv"), customers())

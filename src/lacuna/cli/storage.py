@@ -133,11 +133,14 @@ def retire(
                f"and after retiring v{version} they can no longer be opened or re-derived. "
                "Pass --force if that is what you want (crypto-shredding).")
         raise refuse(why, 1)
+    # recorded first: key material is never destroyed off the record (an audit trail that
+    # cannot be written leaves the version in place); a retirement that then fails is recorded
+    # as refused after it
+    _event(gov, "key_retire", detail)
     try:
         store.retire(name, version)
     except ConfigError as exc:
         raise refuse(str(exc), 2) from None
-    _event(gov, "key_retire", detail)
     typer.echo(f"{name}: v{version} retired ({store.backend.name} key store); its material is "
                "gone from the key store (a process running now, such as lacuna serve, holds it "
                "until it restarts).")
