@@ -127,7 +127,9 @@ def refuse_held(*paths: str | os.PathLike[str], gov: Governor) -> None:
     """A sealed write that would replace (or re-seal, for an append) a file under a legal hold
     is refused, as the governed mount refuses it: a hold keeps content, and the file's old
     content would be gone. A new file in a held folder is written (and held from then on).
-    The holds are the ones retention obeys (:func:`lacuna.retention.api.active_holds`).
+    The holds are those placed on the audit trail and not released there
+    (:func:`lacuna.retention.api.recorded_holds`; what retention obeys, less a row only in the
+    holds table, which retention reports as an error rather than obeys).
 
     Raises:
         StorageError: a file exists and an active hold covers it, or the holds cannot be
@@ -137,10 +139,10 @@ def refuse_held(*paths: str | os.PathLike[str], gov: Governor) -> None:
     there = [p for p in there if os.path.lexists(p)]
     if not there:
         return
-    from lacuna.retention.api import active_holds
+    from lacuna.retention.api import recorded_holds
 
     try:
-        holds = active_holds(gov)
+        holds = recorded_holds(gov)
     except Exception as exc:  # the holds table or the trail unreadable: fail closed
         msg = (f"cannot write {there[0]}: the legal holds that may cover it cannot be read "
                f"({type(exc).__name__}: {exc}). Nothing was written; fix the audit database "
