@@ -39,7 +39,8 @@ def _swapped_in_while_signing(vault: Path, monkeypatch, secret: Path) -> Path:  
 
 
 def test_a_read_is_never_decided_below_the_class_sealed_into_the_header(
-        vault: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    vault: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     customers().to_csv(vault / "customers.csv", index=False)
     laundered = _swapped_in_while_signing(vault, monkeypatch, vault / "customers.csv")
     with storage.open_governed(laundered) as fh:  # `lacuna storage cat`, the mount: no values
@@ -51,7 +52,8 @@ def test_a_read_is_never_decided_below_the_class_sealed_into_the_header(
 
 
 def test_a_frame_read_from_it_keeps_the_class_sealed_into_the_header(
-        vault: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    vault: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """Values that show nothing (codes whose class came from where they were derived): the
     frame pandas returns was labelled PUBLIC, as the sidecar said, so it could leave as public
     data."""
@@ -59,8 +61,12 @@ def test_a_frame_read_from_it_keeps_the_class_sealed_into_the_header(
     from lacuna.model import Classification
 
     secret = vault / "codes.csv"
-    writer = storage.open_sealed_writer(secret, method="test", gov=current(), classification=(
-        Classification(tier=Tier.PROPRIETARY, tags=("PII",))))
+    writer = storage.open_sealed_writer(
+        secret,
+        method="test",
+        gov=current(),
+        classification=(Classification(tier=Tier.PROPRIETARY, tags=("PII",))),
+    )
     writer.write(b"n\n7\n9\n")
     writer.close()
     laundered = _swapped_in_while_signing(vault, monkeypatch, secret)
@@ -165,7 +171,8 @@ def _nested_header(path: Path, magic: bytes, size: int) -> None:
 
 
 def test_a_header_nested_too_deep_is_a_damaged_file_not_a_crash(
-        vault: Path, tmp_path: Path) -> None:
+    vault: Path, tmp_path: Path
+) -> None:
     """`lacuna storage rewrap` stopped with a traceback at such a file, leaving every file
     after it on the old key; `keys retire` crashed too. Now it is a damaged file: reported,
     the others re-wrapped, the retirement refused."""
@@ -242,8 +249,14 @@ def test_a_dataset_write_never_deletes_a_held_file_of_its_folder(vault: Path) ->
     folder = vault / "ds"
 
     def write(t: pa.Table, **options: object) -> None:
-        pa_ds.write_dataset(t, folder, format="parquet", partitioning=["part"],
-                            partitioning_flavor="hive", **options)  # type: ignore[arg-type]
+        pa_ds.write_dataset(
+            t,
+            folder,
+            format="parquet",
+            partitioning=["part"],
+            partitioning_flavor="hive",
+            **options,
+        )  # type: ignore[arg-type]
 
     write(table)
     held = next((folder / "part=a").iterdir())
@@ -259,8 +272,9 @@ def test_a_dataset_write_never_deletes_a_held_file_of_its_folder(vault: Path) ->
     assert pa_ds.dataset(folder, partitioning="hive").to_table().num_rows == 2
 
 
-def test_a_key_version_is_never_retired_off_the_record(vault: Path, tmp_path: Path,
-                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_version_is_never_retired_off_the_record(
+    vault: Path, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """`lacuna keys retire` destroyed the material first and recorded it after: with the audit
     trail unwritable, the crypto-shredding happened with no record. Now nothing is retired;
     once the trail is writable it is, and recorded."""
