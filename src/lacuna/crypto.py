@@ -175,7 +175,8 @@ def _parse(blob: bytes, where: str) -> tuple[EnvelopeHeader, dict[str, Any], byt
             meta=dict(raw.get("meta") or {}),
             algorithm=str(raw["alg"]),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    # RecursionError: a header of nested "[" deeper than json decodes
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         msg = f"{where} has a damaged Lacuna encryption header ({type(exc).__name__})."
         raise DecryptionError(msg) from None
     if header.algorithm != ALGORITHM:

@@ -325,3 +325,62 @@ def test_the_allowed_path_round_trips_from_write_to_expiry(project):
     assert new.exists()
     assert read_sidecar(new).trusted  # type: ignore[union-attr]
     pd.testing.assert_frame_equal(read_back(new), source)
+
+
+def test_a_sidecar_signed_lower_than_the_sealed_header_does_not_spare_the_file(project):
+    """INTERNAL sales data sealed 4 years ago (INTERNAL: at most 3 years), whose sidecar was
+    signed PUBLIC (a sealed file swapped in while a public write signed its sidecar: a genuine
+    signature over the wrong file). PUBLIC has no maximum: it was kept for good."""
+    from lacuna.lineage.sidecar import write_sidecar
+    from lacuna.model import Classification, Tier
+
+    old = write_at(project, years_ago(4), "sales.csv", "old_sales.csv")
+    assert _actions(project)[str(old)] == "delete"
+    declared = read_sidecar(old)
+    assert declared is not None
+    with time_machine.travel(years_ago(4), tick=False):
+        write_sidecar(old, Classification(tier=Tier.PUBLIC), written_at=declared.written_at)
+    assert read_sidecar(old).trusted  # type: ignore[union-attr]
+    plan = json.loads(run(project, "retention", "plan", "--json").stdout)
+    entry = next(e for e in plan["entries"] if e["path"] == str(old))
+    assert entry["action"] == "delete"
+    assert entry["tier"] == "INTERNAL"
+
+
+def test_a_sidecar_that_agrees_with_its_header_is_planned_as_before(project):
+    kept = write_at(project, years_ago(0.5), "sales.csv", "new_sales.csv")
+    plan = json.loads(run(project, "retention", "plan", "--json").stdout)
+    entry = next(e for e in plan["entries"] if e["path"] == str(kept))
+    assert (entry["action"], entry["tier"]) == ("keep", "INTERNAL")
+    assert entry["known_from"].startswith("signed sidecar")
+
+
+def test_archived_sealed_files_are_rewrapped_and_never_shredded_by_a_key_retirement(project):
+    """sales.csv (sealed under storage v1) archived to retention.archive_dir, outside the
+    governed root; then keys rotate, storage rewrap, keys retire 1. The re-wrap did not see the
+    archive and the retirement did not check it: the archived data was crypto-shredded. Now
+    the archive is re-wrapped with the governed roots, and read back whole."""
+    from lacuna.storage.sealed import wrapping_keys
+
+    raw = yaml.safe_load((project / "lacuna.yaml").read_text())
+    archive = project / "archive"
+    raw["retention"] = {"tiers": {"INTERNAL": {"max": "3y", "on_expiry": "archive"}},
+                        "archive_dir": str(archive)}
+    (project / "lacuna.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    write_at(project, years_ago(5), "sales.csv", "sales.csv")
+    assert run(project, "retention", "apply").returncode == 0
+    archived = archive / "sales.csv"
+    assert [k.version for k in wrapping_keys(archived)] == [1]
+    assert run(project, "keys", "rotate", "storage").returncode == 0
+    refused = run(project, "keys", "retire", "1")  # the archive still needs v1
+    assert refused.returncode == 1
+    rewrap = run(project, "storage", "rewrap")
+    assert rewrap.returncode == 0, rewrap.stdout
+    assert [k.version for k in wrapping_keys(archived)] == [2]
+    assert run(project, "keys", "retire", "1").returncode == 0
+    lacuna.enable(str(project / "lacuna.yaml"))
+    try:
+        back = pd.read_csv(archived)
+    finally:
+        lacuna.disable()
+    pd.testing.assert_frame_equal(back, pd.read_csv(project / "sales.csv"))

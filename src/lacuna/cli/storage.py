@@ -92,8 +92,9 @@ def retire(
 ) -> None:
     """Destroy an old version of a key: its material is removed from the key store and its
     number is never reused. For storage.key_id it is refused while a sealed file under the
-    governed roots is wrapped only by that version (run `lacuna storage rewrap` first); any
-    other key needs --force, since what it made cannot be found to check."""
+    governed roots (or retention.archive_dir) is wrapped only by that version (run `lacuna
+    storage rewrap` first); any other key needs --force, since what it made cannot be found
+    to check."""
     from lacuna.errors import ConfigError
     from lacuna.keystore import keystore_for
     from lacuna.storage.rotation import local_roots, wrapped_only_by
@@ -122,7 +123,8 @@ def retire(
             shown = ", ".join(str(p) for p in still[:5]) + (" …" if len(still) > 5 else "")
             why = (f"{len(still)} sealed file(s) are wrapped only by {name} v{version} and "
                    f"could not be opened after it is retired ({shown}). Run `lacuna storage "
-                   "rewrap` first.")
+                   "rewrap` first (a file that vanished while it was checked was being "
+                   "written: run the retirement again).")
             raise refuse(why, 1)
     if (shared or not storage_key) and not force:
         uses = "exception files encrypted with it" if shared else (
@@ -131,11 +133,14 @@ def retire(
                f"and after retiring v{version} they can no longer be opened or re-derived. "
                "Pass --force if that is what you want (crypto-shredding).")
         raise refuse(why, 1)
+    # recorded first: key material is never destroyed off the record (an audit trail that
+    # cannot be written leaves the version in place); a retirement that then fails is recorded
+    # as refused after it
+    _event(gov, "key_retire", detail)
     try:
         store.retire(name, version)
     except ConfigError as exc:
         raise refuse(str(exc), 2) from None
-    _event(gov, "key_retire", detail)
     typer.echo(f"{name}: v{version} retired ({store.backend.name} key store); its material is "
                "gone from the key store (a process running now, such as lacuna serve, holds it "
                "until it restarts).")
@@ -144,7 +149,8 @@ def retire(
 @storage_app.command("rewrap")
 def rewrap_command(
     roots: Annotated[list[Path] | None, typer.Argument(
-        help="Governed folders or files (default: every local destinations.governed root).")]
+        help="Governed folders or files (default: every local destinations.governed root and "
+             "retention.archive_dir).")]
     = None,
     config: ConfigOption = None,
 ) -> None:

@@ -567,7 +567,13 @@ def _checked(data_path: str | os.PathLike[str], path: Path, raw_bytes: bytes,
             same = False
         return "verified" if same else "stale"
 
-    return _declaration(raw, path=path, where=str(path), trust=_trust(raw, bound))
+    found = _declaration(raw, path=path, where=str(path), trust=_trust(raw, bound))
+    if not found.trusted:
+        return found
+    from lacuna.storage.access import not_below_header
+
+    return replace(found, classification=not_below_header(
+        found.classification, os.fspath(data_path), opened))
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lacuna.errors import StorageError
+from lacuna.errors import LacunaError, StorageError
 from lacuna.keystore import FileKeyBackend, keystore_for
 from lacuna.model import Action, Classification, DestinationType, Source, Tier, User, utcnow
 from lacuna.storage.sealed import SealedReader, SealedWriter, is_sealed, read_header
@@ -91,6 +91,7 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
     settings = g.config.storage
     keystore = keystore_for(g.config)
     refuse_a_new_key(f"cannot seal {os.fspath(path)}", keystore, settings.key_id, g)
+    refuse_held(path, gov=g)
     return SealedWriter(path, keystore, key_id=settings.key_id, meta=meta,
                         segment=settings.segment_bytes)
 
@@ -119,6 +120,42 @@ def refuse_a_new_key(what: str, keystore: KeyStore, key_id: str, gov: Governor) 
            f"storage holds files sealed with it (e.g. {found}). A new key would not open "
            "them. Restore the key from a backup, or point the configuration at the key store "
            "that holds it (anonymize.keystore, anonymize.key_dir). Nothing was written.")
+    raise StorageError(msg)
+
+
+def refuse_held(*paths: str | os.PathLike[str], gov: Governor) -> None:
+    """A sealed write that would replace (or re-seal, for an append) a file under a legal hold
+    is refused, as the governed mount refuses it: a hold keeps content, and the file's old
+    content would be gone. A new file in a held folder is written (and held from then on).
+    The holds are those placed on the audit trail and not released there
+    (:func:`lacuna.retention.api.recorded_holds`; what retention obeys, less a row only in the
+    holds table, which retention reports as an error rather than obeys).
+
+    Raises:
+        StorageError: a file exists and an active hold covers it, or the holds cannot be
+            read (fail closed: nothing is written).
+    """
+    there = [os.path.abspath(os.fspath(p)) for p in paths]
+    there = [p for p in there if os.path.lexists(p)]
+    if not there:
+        return
+    from lacuna.retention.api import recorded_holds
+
+    try:
+        holds = recorded_holds(gov)
+    except Exception as exc:  # the holds table or the trail unreadable: fail closed
+        msg = (f"cannot write {there[0]}: the legal holds that may cover it cannot be read "
+               f"({type(exc).__name__}: {exc}). Nothing was written; fix the audit database "
+               "(audit.url) and write again.")
+        raise StorageError(msg) from exc
+    found = next(((p, h) for p in there for h in holds if h.covers(p)), None)
+    if found is None:
+        return
+    where, hold = found
+    msg = (f"cannot write {where}: it is under legal hold {hold.id} ({hold.reason}; placed on "
+           f"{hold.dataset} by {hold.placed_by} at {hold.placed_at:%Y-%m-%d}), and writing it "
+           "would replace the held content. Write to another path, or ask whoever placed the "
+           f"hold to release it (lacuna retention release {hold.id}). Nothing was written.")
     raise StorageError(msg)
 
 
@@ -269,7 +306,7 @@ def declared_classification(path: str, *, opened: Any = None) -> Classification:
     except sc.SidecarError as exc:
         found, problem = None, str(exc)
     if found is not None and problem is None:
-        return found.classification
+        return found.classification  # never below its sealed header's (not_below_header)
     why = problem if found is not None else "it has no classification sidecar"
     # The tags sealed into its header (PII, GDPR, ...) stay: without them a policy that denies
     # reads by tag let the file out. The header is authenticated when the file is decrypted,
@@ -283,6 +320,35 @@ def declared_classification(path: str, *, opened: Any = None) -> Classification:
         reasoning=(f"PROPRIETARY (fail closed): the declaration of {path} cannot be trusted: "
                    f"{why}{kept}",),
     )
+
+
+def not_below_header(declared: Classification, path: str, opened: Any = None) -> Classification:
+    """``declared`` (a trusted sidecar's classification) raised to the tier and tags sealed into
+    the header of the file at ``path`` (held ``opened``) when it was written; as it is for
+    anything else. They agree for every file Lacuna wrote; a sidecar signed over another file
+    than the one written with it (a sealed file of PII swapped in at the path between its write
+    and the signing of its sidecar, or during a re-wrap's re-signing) would otherwise declare it
+    at the lower class, to every reader and to retention. The sidecar binds the header's bytes,
+    and the header is authenticated when the file is decrypted."""
+    from lacuna.storage.sealed import sealed_label
+
+    name, tags = sealed_label(opened if opened is not None else path)
+    tier = declared.tier
+    if name is not None:
+        try:
+            tier = Tier.parse(name)
+        except (ValueError, LacunaError):
+            tier = Tier.PROPRIETARY  # a header this Lacuna did not write: fail closed
+    more = tuple(t for t in tags or () if t.upper() not in declared.tags)
+    if tier <= declared.tier and not more:
+        return declared
+    top = max(tier, declared.tier)
+    said = f"{tier}" + (f" ({', '.join(tags or ())})" if tags else "")
+    return replace(
+        declared, tier=top, floor=max(declared.floor, top), tags=(*declared.tags, *more),
+        table_tags=(*declared.table_tags, *more),
+        reasoning=(*declared.reasoning, f"{top}: the sealed header of {path} says its data was "
+                   f"written as {said}, more than its sidecar declares; the header is kept"))
 
 
 def refuse_plaintext_output(what: str, output: str | os.PathLike[str], config: Config) -> None:

@@ -50,6 +50,7 @@ from lacuna.errors import StorageError
 from lacuna.storage.access import (
     open_governed,
     open_sealed_writer,
+    refuse_held,
     refuse_unnamed_file,
     seals,
     write_governed,
@@ -210,7 +211,7 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
         with users_paths({staged: path, folder: os.path.dirname(os.path.abspath(path))}):
             result = write(staged)
         if os.path.isdir(staged):
-            _settle(staged, path, there)
+            _settle(staged, path, there, g)
             seal_tree(staged, path, method=method, classification=classification, gov=g,
                       first_seen=seen)
         elif os.path.isfile(staged):
@@ -280,9 +281,15 @@ def _mirror(path: str, staged: str) -> dict[str, tuple[int, int, int] | None]:
     return there
 
 
-def _settle(staged: str, path: str, there: dict[str, tuple[int, int, int] | None]) -> None:
+def _settle(staged: str, path: str, there: dict[str, tuple[int, int, int] | None],
+            gov: Governor) -> None:
     """After the library wrote ``staged``: a file whose stand-in it deleted is deleted from
-    ``path``; a stand-in it left untouched is dropped (the file in ``path`` stays as it is)."""
+    ``path``; a stand-in it left untouched is dropped (the file in ``path`` stays as it is).
+    Nothing is deleted or replaced when a file it would delete or rewrite is under a legal
+    hold (:func:`~lacuna.storage.access.refuse_held`: ``StorageError``)."""
+    touched = [os.path.join(path, rel) for rel, identity in there.items()
+               if _stat(os.path.join(staged, rel)) != identity]
+    refuse_held(*touched, gov=gov)
     for rel, identity in there.items():
         stand_in = os.path.join(staged, rel)
         if not os.path.lexists(stand_in):

@@ -45,13 +45,32 @@ class Rewrapped:
 
 
 def local_roots(gov: Governor) -> tuple[Path, ...]:
-    """The governed roots of the configuration that are local folders."""
-    return tuple(Path(os.path.expanduser(r)) for r in gov.config.destinations.governed
-                 if "://" not in r and r.strip())
+    """The governed roots of the configuration that are local folders, and retention's
+    ``archive_dir`` when it lies outside them: archived files stay sealed with the key that
+    sealed them, so re-wrapping, retiring a key version and making a new key must see them
+    (a retirement that did not crypto-shredded the archive).
+
+    Raises:
+        ConfigError: the ``retention:`` section is invalid (its archive is not known).
+    """
+    from lacuna.retention.api import settings_of
+
+    roots = [Path(os.path.expanduser(r)) for r in gov.config.destinations.governed
+             if "://" not in r and r.strip()]
+    archive = settings_of(gov.config).archive_dir
+    if archive and "://" not in archive:
+        where = os.path.realpath(os.path.expanduser(archive))
+        if not any(where == (top := os.path.realpath(r)) or where.startswith(top + os.sep)
+                   for r in roots):
+            roots.append(Path(os.path.expanduser(archive)))
+    return tuple(roots)
 
 
-def sealed_files(roots: Iterable[Path]) -> Iterator[Path]:
-    """Every sealed file under ``roots`` (sorted, symlinks not followed)."""
+def sealed_files(roots: Iterable[Path], vanished: list[Path] | None = None) -> Iterator[Path]:
+    """Every sealed file under ``roots`` (sorted, symlinks not followed). ``vanished``: where
+    to list the files the walk found but that were gone when they were looked at (a sealed
+    write in flight renames its temporary file into place: the walk may see neither name as a
+    sealed file)."""
     for root in roots:
         if root.is_file():
             if is_sealed(root):
@@ -60,8 +79,12 @@ def sealed_files(roots: Iterable[Path]) -> Iterator[Path]:
         for folder, _, names in sorted(os.walk(root)):
             for name in sorted(names):
                 path = Path(folder) / name
-                if not path.is_symlink() and is_sealed(path):
+                if path.is_symlink():
+                    continue
+                if is_sealed(path):
                     yield path
+                elif vanished is not None and not os.path.lexists(path):
+                    vanished.append(path)
 
 
 def rewrap_files(gov: Governor, roots: Iterable[Path]) -> list[Rewrapped]:
@@ -93,12 +116,15 @@ def wrapped_only_by(roots: Iterable[Path], key_id: str, version: int,
     """The sealed files under ``roots`` that only version ``version`` of ``key_id`` opens
     (no other key slot holds a version ``live(key id)`` still has: a slot of a retired or
     missing version opens nothing): what retiring it would make unreadable. A file that cannot
-    be read is counted (fail closed)."""
+    be read is counted (fail closed), and so is a file that vanished while the roots were
+    walked: a sealed write renaming its temporary file into place, which may be wrapped by
+    that version (the retirement is refused; run it again)."""
     from lacuna.storage.sealed import wrapping_keys
 
     versions: dict[str, set[int]] = {}  # read once per key id, not once per file
-    found = []
-    for path in sealed_files(roots):
+    found: list[Path] = []
+    vanished: list[Path] = []
+    for path in sealed_files(roots, vanished):
         try:
             keys = wrapping_keys(path)
             others = [k for k in keys if (k.id, k.version) != (key_id, version)
@@ -108,7 +134,7 @@ def wrapped_only_by(roots: Iterable[Path], key_id: str, version: int,
             continue
         if not others:
             found.append(path)
-    return found
+    return found + vanished
 
 
 def _trusted(path: Path) -> sc.Sidecar | None:

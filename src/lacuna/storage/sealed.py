@@ -103,6 +103,9 @@ class SealedWriter(io.RawIOBase):
         fixed = MAGIC + _U32.pack(len(text)) + text
         self._aad = hashlib.sha256(fixed).digest()
         slot = _slot(kek, data_key, self.file_id)
+        # kept to wrap the data key again at close when its key version was retired meanwhile
+        self._keystore, self._kek, self._data_key = keystore, kek.ref, data_key
+        self._slots_at = len(fixed)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".sealing",
                                    dir=self.target.parent)
         self._tmp = Path(tmp)
@@ -185,6 +188,7 @@ class SealedWriter(io.RawIOBase):
             return
         try:
             self._seal_last()
+            self._wrap_with_a_live_key()
             os.fsync(self._fh.fileno())
             self._fh.close()
             os.replace(self._tmp, self.target)
@@ -193,6 +197,24 @@ class SealedWriter(io.RawIOBase):
             raise
         self._done = True
         super().close()
+
+    def _wrap_with_a_live_key(self) -> None:
+        """Before the file appears: when the key version that wrapped its data key was retired
+        (or removed) while it was written (``lacuna keys rotate``, ``storage rewrap`` and
+        ``keys retire`` run meanwhile: the retirement's check saw no file of that version, as
+        this one was not in place yet), the data key is wrapped again with the current
+        version; else the file would appear sealed under a key that no longer exists, its
+        data lost."""
+        ref = self._kek
+        try:
+            if ref.version in self._keystore.backend.versions(ref.id):
+                return
+        except LacunaError:
+            pass  # the key store cannot say: wrap with what it says is current, or fail
+        kek = self._keystore.current(ref.id)
+        os.pwrite(self._fh.fileno(), _slot(kek, self._data_key, self.file_id) + _BLANK,
+                  self._slots_at)
+        self._kek = kek.ref
 
     def discard(self) -> None:
         """Abandon the write: the temporary file is removed, the target is untouched."""
@@ -397,12 +419,14 @@ def wrapping_keys(path: str | os.PathLike[str]) -> tuple[KeyRef, ...]:
     return tuple(s[0] for s in slots if s is not None)
 
 
-def sealed_tags(source: str | os.PathLike[str] | Any) -> tuple[str, ...] | None:
-    """The classification tags sealed into a file's header when it was written (``PII``,
-    ``GDPR``, ...), from a path or an open binary file (read from its start, its position put
-    back); None when the header records none (a file sealed before tags were) or is not
-    readable. Not authenticated here: every segment authenticates the header when decrypted,
-    so a read decided on tags taken out of it decrypts nothing."""
+def sealed_label(source: str | os.PathLike[str] | Any) -> tuple[str | None,
+                                                                tuple[str, ...] | None]:
+    """The tier and classification tags sealed into a file's header when it was written
+    (``"PROPRIETARY"``, ``("PII", "GDPR")``), from a path or an open binary file (read from its
+    start, its position put back); each None when the header records none (a file sealed
+    before tags were, a mount write) or is not readable. Not authenticated here: every segment
+    authenticates the header when decrypted, so a read decided on a label taken out of it
+    decrypts nothing."""
     try:
         if isinstance(source, (str, os.PathLike)):
             with open(source, "rb") as fh:
@@ -415,11 +439,16 @@ def sealed_tags(source: str | os.PathLike[str] | Any) -> tuple[str, ...] | None:
             finally:
                 source.seek(at)
     except (OSError, StorageError):
-        return None
-    tags = header.meta.get("tags")
-    if not isinstance(tags, list):
-        return None
-    return tuple(dict.fromkeys(str(t)[:64] for t in tags[:64] if isinstance(t, str)))
+        return None, None
+    tier, tags = header.meta.get("tier"), header.meta.get("tags")
+    return (str(tier)[:32] if isinstance(tier, str) and tier else None,
+            tuple(dict.fromkeys(str(t)[:64] for t in tags[:64] if isinstance(t, str)))
+            if isinstance(tags, list) else None)
+
+
+def sealed_tags(source: str | os.PathLike[str] | Any) -> tuple[str, ...] | None:
+    """The classification tags of :func:`sealed_label`."""
+    return sealed_label(source)[1]
 
 
 def plaintext_size(path: str | os.PathLike[str]) -> int:
@@ -528,7 +557,8 @@ def _parse(fh: Any, where: str) -> tuple[SealedHeader, bytes, int,
         if raw["alg"] != ALGORITHM or not 0 < header.segment <= 64 * 1024 * 1024:
             raise ValueError(raw["alg"])
         bytes.fromhex(str(raw["nonce_prefix"]))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    # RecursionError: a header of 16 KiB of "[" nests deeper than json decodes
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         msg = f"{where} has a damaged sealed-file header ({type(exc).__name__}). Restore it."
         raise StorageError(msg) from None
     slots = [_read_slot(fh.read(SLOT_BYTES)) for _ in range(2)]
