@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from lacuna.lineage.step import Step, StepResult
     from lacuna.lineage.store import LineageStore
     from lacuna.policy import DecisionEngine, PolicyWatcher
+    from lacuna.retention.keeping import Keeping
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -142,6 +143,7 @@ class Governor:
         self._watcher: PolicyWatcher | None = None
         self._cascade: ClassifySettings | None = None
         self._file_cache: FileClassificationCache | None = None
+        self._keeping: Keeping | None = None
         self._settings_hash: str | None = None
         # the configuration as recorded on the audit trail (JSON, to compare); None: not yet
         self._recorded_as: str | None = None
@@ -219,6 +221,26 @@ class Governor:
             return self._once("_exceptions",  # type: ignore
                               lambda: ServerExceptions(engine.client))  # type: ignore
         return self._once("_exceptions", lambda: ExceptionStore(self.config.audit_url))
+
+    @property
+    def keeping(self) -> Keeping:
+        """What retention holds (legal holds and Rego ``retention`` rules), cached: the state
+        store beside the audit trail and this bundle's rules, or the Lacuna server this governor
+        records to (``server:``, ``/api/v1/retention/...``). The one source the governed mount,
+        governed writes and the server ask."""
+        if self.config.server is not None:
+            from lacuna.remote.client import ServerKeeping
+
+            engine = self.engine  # built first: _once's lock is not reentrant
+            return self._once("_keeping", lambda: ServerKeeping(
+                engine.client, self.config))  # type: ignore[attr-defined]
+
+        def local() -> Keeping:
+            from lacuna.retention.keeping import LocalKeeping
+
+            return LocalKeeping(self, revision=lambda: getattr(self._engine, "revision", None))
+
+        return self._once("_keeping", local)
 
     @property
     def cascade(self) -> ClassifySettings:

@@ -114,3 +114,54 @@ def test_a_server_that_does_not_answer_refuses_and_says_what_to_check(sandbox, s
     assert f"Check that the Lacuna server ({url}) runs and answers GET " in message
     assert "fail closed" in message
     assert (source / "a.csv").exists()
+
+
+def test_a_server_mode_governed_write_obeys_the_servers_holds(server_mount, monkeypatch, tmp_path):
+    """Governed writes from Python with ``server:`` ask the server's holds, as the mount does
+    (``Governor.keeping``): an overwrite of an unheld sealed file goes through (it was refused:
+    the holds were read from a local trail a server-mode governor does not have), one under a
+    hold placed on the server, or under its Rego rule, is refused and the file kept."""
+    import pandas as pd
+    import yaml
+
+    import lacuna
+    from lacuna.errors import StorageError
+
+    sm = server_mount
+    root = tmp_path / "governed"
+    (root / "inquiry").mkdir(parents=True)
+    config = tmp_path / "lacuna.yaml"
+    config.write_text(yaml.safe_dump({
+        "server": {"url": sm.url, "token": sm.token},
+        "destinations": {"governed": [f"{root}/"]},
+        "lineage": {"openlineage": {"enabled": False}},
+    }))
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "home"))
+    frame = pd.DataFrame({"region": ["EU", "US"], "n": [1, 2]})
+    other = pd.DataFrame({"region": ["APAC"], "n": [3]})
+    lacuna.enable(str(config))
+    try:
+        free, ruled = root / "weekly.csv", root / "inquiry" / "weekly.csv"
+        for path in (free, ruled):
+            frame.to_csv(path, index=False)  # new files: written
+        other.to_csv(free, index=False)  # replaced: no hold covers it
+        pd.testing.assert_frame_equal(pd.read_csv(free), other)
+        with pytest.raises(StorageError, match="regulator inquiry 2026-04"):
+            other.to_csv(ruled, index=False)
+        pd.testing.assert_frame_equal(pd.read_csv(ruled), frame)
+        hold = _retention(sm.server_config, sm.server_home, monkeypatch, "hold", str(free),
+                          "--reason", "audit 2026-12").split()[1]
+        monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "home"))
+        lacuna.enable(str(config))  # (the CLI run in this process governed with its own)
+        try:
+            with pytest.raises(StorageError, match=f"under legal hold {hold}"):
+                frame.to_csv(free, index=False)
+            pd.testing.assert_frame_equal(pd.read_csv(free), other)
+        finally:
+            _retention(sm.server_config, sm.server_home, monkeypatch, "release", hold)
+            monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "home"))
+            lacuna.enable(str(config))
+        frame.to_csv(free, index=False)  # released on the server: written
+        pd.testing.assert_frame_equal(pd.read_csv(free), frame)
+    finally:
+        lacuna.disable()

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+import lacuna
 from lacuna import storage
 from lacuna.lineage import sidecar as sc
 from lacuna.model import Tier
-from storage.conftest import customers
+from storage.conftest import customers, write_config
 
 
 def _swapped_in_while_signing(vault: Path, monkeypatch, secret: Path) -> Path:  # type: ignore[no-untyped-def]
@@ -201,6 +202,48 @@ def test_a_header_nested_too_deep_is_a_damaged_file_not_a_crash(
     assert retire.exit_code == 1
     assert "a_evil.csv" in retire.output
     assert pd.read_csv(vault / "z_good.csv").equals(customers())
+
+
+def test_a_retention_rule_hold_refuses_a_governed_overwrite_as_the_mount_does(
+        tmp_path: Path) -> None:
+    """Holds of Rego ``retention`` rules (``"hold": true``) keep content for governed writes as
+    they do for the mount (one source: ``Governor.keeping``); a rule that fails keeps it too.
+    Before, pandas replaced a file such a rule held. A path no rule holds is written."""
+    import shutil
+    from importlib import resources
+
+    import pytest
+
+    from lacuna.errors import StorageError
+
+    policies = tmp_path / "policies"
+    shutil.copytree(Path(str(resources.files("lacuna") / "policies" / "default")), policies)
+    (policies / "governance" / "inquiry.rego").write_text(
+        "package governance.inquiry\n\nimport rego.v1\n\n"
+        'retention := {"hold": true, "reason": "regulator inquiry"} if {\n'
+        '\tcontains(input.dataset.path, "/inquiry/")\n}\n\n'
+        'retention := "30d" if contains(input.dataset.path, "/conflicting/")\n\n'
+        'retention := "60d" if contains(input.dataset.path, "/conflicting/")\n')
+    config = write_config(tmp_path, policy={"dir": str(policies)})
+    root = tmp_path / "governed" / "workspace"
+    lacuna.enable(str(config))
+    try:
+        for folder, why in (("inquiry", "regulator inquiry"), ("conflicting", "failed on it")):
+            (root / folder).mkdir()
+            held = root / folder / "customers.csv"
+            customers().to_csv(held, index=False)  # a new file: written
+            before = held.read_bytes()
+            with pytest.raises(StorageError, match=why):
+                pd.DataFrame({"n": [1]}).to_csv(held, index=False)
+            assert held.read_bytes() == before
+            pd.testing.assert_frame_equal(pd.read_csv(held), customers())
+        free = root / "customers.csv"
+        customers().to_csv(free, index=False)
+        fresh = pd.DataFrame({"n": [1, 2]})
+        fresh.to_csv(free, index=False)  # no rule holds it: replaced
+        pd.testing.assert_frame_equal(pd.read_csv(free), fresh)
+    finally:
+        lacuna.disable()
 
 
 def test_a_governed_write_never_replaces_a_file_under_legal_hold(vault: Path) -> None:

@@ -112,8 +112,6 @@ class MountGovernance:
         self._lock = threading.RLock()  # one decision at a time: the governor's steps are shared
         self._roots: tuple[str, ...] | None = None  # fixed while mounted: found once
         # where the holds retention obeys come from (:meth:`keeping`), made once
-        self._keeping: Keeping | None = None
-        self._holds_lock = threading.Lock()
 
     # -- classification ------------------------------------------------------------------------
 
@@ -487,20 +485,7 @@ class MountGovernance:
     def keeping(self) -> Keeping:
         """Where the holds come from: the state store beside the audit trail, or the Lacuna
         server this mount's governor records to (``server:``, ``GET /api/v1/retention/holds``)."""
-        with self._holds_lock:
-            if self._keeping is None:
-                if self.gov.config.server is not None:
-                    from lacuna.remote.client import ServerKeeping
-
-                    self._keeping = ServerKeeping(self.gov.engine.client,  # type: ignore[attr-defined]
-                                                  self.gov.config)
-                else:
-                    from lacuna.retention.keeping import LocalKeeping
-
-                    engine = self.gov.engine
-                    self._keeping = LocalKeeping(
-                        self.gov, revision=lambda: getattr(engine, "revision", None))
-            return self._keeping
+        return self.gov.keeping
 
     def _on_backing(self, hold: Hold) -> Hold:
         """``hold`` as the mount compares it: placed on a path through this mount, it names the

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from lacuna.audit import AuditRecord
     from lacuna.config import Config
     from lacuna.exceptions.model import ExceptionRequest, Status
+    from lacuna.exceptions.store import WrittenFile
     from lacuna.lineage.records import Run
     from lacuna.model import Operation
     from lacuna.retention.holds import Hold
@@ -303,6 +304,29 @@ class ServerExceptions:
 
     def verified(self, request: ExceptionRequest) -> bool:  # noqa: ARG002
         return False  # grants are checked by the server, never on the client
+
+    def pending_named(self, *names: str) -> tuple[WrittenFile, ...]:  # noqa: ARG002
+        """No written-file records: a client with ``server:`` cannot make one
+        (:meth:`record_file`), so none holds a file it replaces (the sweep answers for the
+        server's own records, and reports a file replaced since)."""
+        return ()
+
+    def record_file(self, exception_id: str, path: str, **_: Any) -> WrittenFile:
+        """Refused: the server has no route for a client's written-file records yet, and a file
+        written under an exception must be one the sweep can delete when the exception ends.
+
+        Raises:
+            ExceptionNotAuthorized: always (nothing is written).
+        """
+        from lacuna.exceptions.authority import ExceptionNotAuthorized
+
+        msg = (f"cannot write {path} under exception {exception_id} with server: configured: "
+               "Lacuna records each file written under an exception for the sweep that deletes "
+               "it when the exception ends, and the Lacuna server "
+               f"({self.client.shown}) does not take those records from clients yet. Write it "
+               "on the server's host, or to encrypted governed storage (no exception needed). "
+               "Nothing was written.")
+        raise ExceptionNotAuthorized(msg)
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:

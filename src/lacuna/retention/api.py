@@ -464,13 +464,6 @@ def active_holds(ctx: Context) -> list[Hold]:
     return sorted(holds, key=lambda h: h.unrecorded is not None)
 
 
-def recorded_holds(ctx: Context) -> list[Hold]:
-    """The holds placed on the audit trail and not released there (records that verify),
-    without the holds table: what a governed write obeys (one query, no second database
-    engine per write). A row only in the table holds nothing silently (:func:`active_holds`)."""
-    return _trail_holds(ctx)[0]
-
-
 def _trail_holds(ctx: Context) -> tuple[list[Hold], set[str]]:
     """Holds placed on the audit trail and not released there, and the ids of every hold
     ever placed there, from records that verify."""
@@ -516,4 +509,4 @@ def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
 
 __all__ = ["LOCK_NAME", "ApplyReport", "Context", "RetentionError", "active_holds", "apply",
            "apply_if_free", "applying", "build_plan", "list_holds", "lock_path", "place_hold",
-           "recorded_holds", "release_hold", "settings_of"]
+           "release_hold", "settings_of"]

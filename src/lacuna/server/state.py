@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lacuna.identity import (
     Authenticator,
@@ -67,8 +67,6 @@ class ServerState:
     _verifier: TrailVerifier | None = None
     _verifier_made: threading.Lock = field(default_factory=threading.Lock)
     # the holds retention obeys, cached (lacuna.retention.keeping), for the retention routes
-    _keeping: LocalKeeping | None = None
-    _keeping_made: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def verifier(self) -> TrailVerifier:
@@ -83,15 +81,9 @@ class ServerState:
     @property
     def keeping(self) -> LocalKeeping:
         """The legal holds and Rego retention rules of the governor's state and bundle,
-        cached as the mount caches them (made on first use, once)."""
-        from lacuna.retention.keeping import LocalKeeping
-
-        with self._keeping_made:
-            if self._keeping is None:
-                engine = self.governor.engine
-                self._keeping = LocalKeeping(
-                    self.governor, revision=lambda: getattr(engine, "revision", None))
-            return self._keeping
+        cached (:attr:`lacuna.governor.Governor.keeping`: a server's governor keeps its own
+        state, never a ``server:`` of its own)."""
+        return cast("LocalKeeping", self.governor.keeping)
 
     def destination(self, target: str) -> Destination:
         """The governor's classification of ``target``, remembered for ``DESTINATION_TTL_S``

@@ -124,31 +124,40 @@ def refuse_a_new_key(what: str, keystore: KeyStore, key_id: str, gov: Governor) 
 
 
 def refuse_held(*paths: str | os.PathLike[str], gov: Governor) -> None:
-    """A sealed write that would replace (or re-seal, for an append) a file under a legal hold
-    is refused, as the governed mount refuses it: a hold keeps content, and the file's old
-    content would be gone. A new file in a held folder is written (and held from then on).
-    The holds are those placed on the audit trail and not released there
-    (:func:`lacuna.retention.api.recorded_holds`; what retention obeys, less a row only in the
-    holds table, which retention reports as an error rather than obeys).
+    """A sealed write that would replace (or re-seal, for an append) a file under a legal hold,
+    or one a Rego ``retention`` rule holds, is refused, as the governed mount refuses it: a
+    hold keeps content, and the file's old content would be gone. A new file in a held folder
+    is written (and held from then on). Retention says what is held
+    (:attr:`lacuna.governor.Governor.keeping`: this state store and bundle, or the Lacuna
+    server this governor records to).
 
     Raises:
-        StorageError: a file exists and an active hold covers it, or the holds cannot be
-            read (fail closed: nothing is written).
+        StorageError: a file exists and a hold covers it, or the holds cannot be read (fail
+            closed: nothing is written).
     """
     there = [os.path.abspath(os.fspath(p)) for p in paths]
     there = [p for p in there if os.path.lexists(p)]
     if not there:
         return
-    from lacuna.retention.api import recorded_holds
-
     try:
-        holds = recorded_holds(gov)
-    except Exception as exc:  # the holds table or the trail unreadable: fail closed
-        msg = (f"cannot write {there[0]}: the legal holds that may cover it cannot be read "
-               f"({type(exc).__name__}: {exc}). Nothing was written; fix the audit database "
-               "(audit.url) and write again.")
+        keeping = gov.keeping
+        holds = keeping.holds()
+        found = next(((p, h) for p in there for h in holds if h.covers(p)), None)
+        ruled = keeping.rule_hold(there) if found is None else None
+    except Exception as exc:  # the state store, the server or the bundle: fail closed
+        msg = (f"cannot write {there[0]}: the holds that may cover it (legal holds, retention "
+               f"rules) cannot be read ({type(exc).__name__}: {exc}). Nothing was written; "
+               "check them with lacuna retention list-holds and lacuna retention plan, fix "
+               "what they report, and write again.")
         raise StorageError(msg) from exc
-    found = next(((p, h) for p in there for h in holds if h.covers(p)), None)
+    if ruled is not None:
+        why = (f"the retention rule {ruled.package} failed on it ({ruled.error}), which keeps "
+               "it" if ruled.error else f"a retention rule holds it ({ruled.package}: "
+               f"{ruled.reason})")
+        msg = (f"cannot write {ruled.path}: {why}, and writing it would replace the held "
+               "content. Write to another path, or ask the policy's owners about the rule "
+               "(lacuna retention plan shows it). Nothing was written.")
+        raise StorageError(msg)
     if found is None:
         return
     where, hold = found
