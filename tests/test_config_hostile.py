@@ -100,9 +100,13 @@ def test_reads_stay_fast_at_the_term_limits(tmp_path):
     frame = pd.DataFrame({"note": [f"meeting about {terms[7]} #{i}" for i in range(1000)],
                           "city": ["Paris"] * 1000})
     frame.to_csv(tmp_path / "notes.csv", index=False)
+    frame.assign(note=[f"meeting about {terms[9]} #{i}" for i in range(1000)]).to_csv(
+        tmp_path / "again.csv", index=False)  # other rows: classified, not found in a cache
     lacuna.enable(str(tmp_path / "lacuna.yaml"))
+    pd.read_csv(tmp_path / "notes.csv")  # the engine and the classifier built once (slow
+    # under a loaded CI host, and not what this guards)
     started = time.perf_counter()
-    read = pd.read_csv(tmp_path / "notes.csv")
+    read = pd.read_csv(tmp_path / "again.csv")
     elapsed = time.perf_counter() - started
     from lacuna.lineage.state import get_state
 

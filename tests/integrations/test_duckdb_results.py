@@ -32,6 +32,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result"
 Make = Callable[[pd.DataFrame, str], pd.DataFrame]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_default_connection() -> None:
+    """Each case on a default connection of its own: a fetch with a count leaves the module's
+    connection with an unfinished result (DuckDB's ResourceInUseException for the next case
+    that uses it, in whatever order a worker runs them)."""
+    duckdb.set_default_connection(duckdb.connect())
+
+
 @pytest.fixture
 def kids(sandbox: Path) -> pd.DataFrame:
     (sandbox / "kids.csv").write_text("person_id,date_of_birth,salary,region\n" + "".join(

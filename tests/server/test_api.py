@@ -1298,4 +1298,5 @@ def test_audit_records_naming_a_file_that_is_not_utf8_are_served(app_client) -> 
     assert one.json()["what"]["sources"] == [name]
     page = client.get("/api/v1/audit", params={"user": "ana"}, headers=h("carla"))
     assert page.status_code == 200, page.text
-    assert name in [s for r in page.json()["records"] for s in r["what"]["sources"]]
+    # (other tests' records of ana share the trail: events carry no sources)
+    assert name in [s for r in page.json()["records"] for s in r["what"].get("sources", ())]
