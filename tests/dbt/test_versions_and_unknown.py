@@ -19,6 +19,7 @@ from lacuna.dbt.classify import classify_project
 from lacuna.dbt.compile import compile_project
 from lacuna.dbt.consumption import load_consumption, plan_access
 from lacuna.dbt.cube import generate_cube
+from lacuna.dbt.evidence import names_node
 from lacuna.dbt.gates import load_gates
 from lacuna.dbt.manifest import load_project
 from lacuna.dbt.reads import model_read
@@ -258,3 +259,13 @@ def test_declared_source_columns_lift_the_unknown(tmp_path: Path, gen: Any) -> N
     assert declared.unnamed is None
     assert declared.classification.columns["city"].classification.value == "public"
     assert declared.classification.columns["email"].classification.value == "pii"
+
+
+def test_evidence_names_a_version_not_another(dbt_extras: Any) -> None:
+    project = load_project(dbt_extras.dir)
+    v1, v2 = project.nodes[V1], project.nodes[V2]
+    assert names_node(f"read dbt://{P}/dim_contacts.v1.", v1, P)
+    assert not names_node(f"read dbt://{P}/dim_contacts.v2", v1, P)
+    assert not names_node(f"read dbt://{P}/dim_contacts", v1, P)  # the latest is v2
+    assert names_node(f"read dbt://{P}/dim_contacts", v2, P)
+    assert names_node(f"read dbt://{P}/dim_contacts.v2", v2, P)
