@@ -80,6 +80,37 @@ def dbt_built(dbt_with_deps: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                         build_output=done.stdout)
 
 
+def add_extras(project: Path) -> Path:
+    """Two models the example lacks, under ``models/extras``: ``dim_contacts``, versioned (v1
+    builds customer_id and city, v2, the latest, customer_id and the e-mail), and
+    ``crm_customers``, ``select *`` from a source whose YAML lists no columns (the hooks'
+    own table, there from on-run-start)."""
+    folder = project / "models" / "extras"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dim_contacts_v1.sql").write_text(
+        "select customer_id, city from {{ ref('raw_customers') }}\n", encoding="utf-8")
+    (folder / "dim_contacts_v2.sql").write_text(
+        "select customer_id, email from {{ ref('raw_customers') }}\n", encoding="utf-8")
+    (folder / "crm_customers.sql").write_text(
+        "select * from {{ source('crm', 'customers') }}\n", encoding="utf-8")
+    (folder / "schema.yml").write_text(
+        "version: 2\nsources:\n  - name: crm\n    schema: lacuna_audit\n    tables:\n"
+        "      - name: customers\n        identifier: lacuna_events\n"
+        "models:\n  - name: dim_contacts\n    versions:\n      - v: 1\n      - v: 2\n",
+        encoding="utf-8")
+    return project
+
+
+@pytest.fixture(scope="session")
+def dbt_extras(dbt_with_deps: Path, tmp_path_factory: pytest.TempPathFactory) -> BuiltProject:
+    """``dbt build`` of the example project with :func:`add_extras`, once per session."""
+    project = tmp_path_factory.mktemp("dbt-extras") / "dbt_project"
+    shutil.copytree(dbt_with_deps, project, symlinks=True)
+    done = run_dbt(["build"], add_extras(project))
+    return BuiltProject(dir=project, warehouse=project / "target" / "warehouse.duckdb",
+                        build_output=done.stdout)
+
+
 @pytest.fixture
 def built_copy(dbt_built: BuiltProject, tmp_path: Path) -> Path:
     """A private copy of the built project (manifest, run results, warehouse) to change."""

@@ -297,6 +297,16 @@ def _classify_node(
         else:
             traced, edges, order = traced_out
             unnamed = _unnamed(node, traced, config, notes)
+    opaque: ColumnClass | None = None
+    if unread:  # fail closed until the parents' columns are declared
+        opaque = _unknown(node, unread, notes)
+        floor = max(floor, config.tier_for(opaque.classification, opaque.sensitivity))
+        reasons = (*reasons, f"PROPRIETARY (fail closed): {node.name} reads "
+                   f"{', '.join(unread)}, whose columns Lacuna does not know")
+        # a `*` Lacuna could not expand is no column: the built ones take `opaque` (unnamed)
+        traced = {n: c for n, c in traced.items() if n != "*"}
+        order = [n for n in order if n != "*"]
+        unnamed = _most_sensitive([c for c in (unnamed, opaque) if c is not None], config)
     # one column per name, case aside: warehouses fold the case of identifiers, and dbt's YAML
     # may spell a column otherwise than the SQL builds it (`Member_Code` for member_code): the
     # first spelling (the SQL's, the CSV header's) is the column's, and what is declared or
@@ -326,6 +336,8 @@ def _classify_node(
     columns: dict[str, ColumnClass] = {}
     for name in names:
         columns[name] = declared.get(name) or traced.get(name) or suggested[name]
+        if opaque is not None and name not in declared:
+            columns[name] = _most_sensitive([columns[name], opaque], config) or opaque
     layer = Layer.DECLARED if declared else (Layer.INHERITED if traced else Layer.HEURISTIC)
     classification = rollup(columns, config, floor=floor, extra_tags=tags, reasoning=reasons,
                             layer=layer)
@@ -337,6 +349,24 @@ def _classify_node(
 
 
 UNNAMED = re.compile(r"_col_\d+")  # sqlglot's name for an output it cannot name
+UNKNOWN_NOTE = "whose YAML lists no columns"  # in the note of _unknown
+
+
+def _unknown(node: DbtNode, unread: Sequence[str], notes: list[str]) -> ColumnClass:
+    """The class of what a node takes from parents of no known column (a source whose YAML
+    lists none): unknown, so governed as PROPRIETARY personal data (pii, high) until they are
+    declared; with a note that says what to declare."""
+    parents = ", ".join(unread)
+    why = (f"{node.name} reads {parents}, {UNKNOWN_NOTE}: Lacuna does not know what it "
+           "holds, so every column it may take from there is governed as pii (high, "
+           f"PROPRIETARY) until they are declared: list the columns of {parents} in its YAML "
+           "with their meta.floe classification (public ones too), then run `dbt parse`")
+    notes.append(why)
+    return ColumnClass(classification=ColumnKind.PII, sensitivity=Sensitivity.HIGH,
+                       confidence=0.0, layer=Layer.INHERITED,
+                       reasoning=f"unknown (fail closed): {why}",
+                       evidence=(Evidence(source="dbt", rule="dbt:unknown-columns",
+                                          detail=f"{node.name} reads {parents}"),))
 
 
 def _unnamed(node: DbtNode, traced: Mapping[str, ColumnClass], config: ClassificationConfig,

@@ -223,24 +223,25 @@ def _classification_findings(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Findi
         for over in nc.overruled if nc else ():
             out.append(Finding(
                 rule_id="lacuna.classification.overruled", level=Level.ERROR, step=2,
-                model=node.unique_id, model_name=node.name, column=over.column,
-                path=ctx.path(node), message=f"model '{node.name}': {over.message}",
+                model=node.unique_id, model_name=node.dataset_name, column=over.column,
+                path=ctx.path(node), message=f"model '{node.dataset_name}': {over.message}",
                 fix=over.fix))
         if nc is not None and nc.unknown_reads:
             out.append(Finding(
                 rule_id="lacuna.classification.unknown", level=Level.ERROR, step=2,
-                model=node.unique_id, model_name=node.name, path=ctx.path(node),
-                message=(f"model '{node.name}' reads {', '.join(nc.unknown_reads)}, whose "
+                model=node.unique_id, model_name=node.dataset_name, path=ctx.path(node),
+                message=(f"model '{node.dataset_name}' reads {', '.join(nc.unknown_reads)}, whose "
                          "columns Lacuna does not know (none listed in YAML): what it builds "
-                         "from them carries no class and no runtime effect"),
+                         "from them is governed as unknown (pii, high: PROPRIETARY) until "
+                         "they are declared"),
                 fix=(f"list the columns of {', '.join(nc.unknown_reads)} in its YAML, each "
                      "with its classification (meta.floe), so the lineage can be traced")))
         unnamed = nc.unnamed if nc else None
         if unnamed is not None and unnamed.classification is not ColumnKind.PUBLIC:
             out.append(Finding(
                 rule_id="lacuna.classification.unnamed", level=Level.WARNING, step=2,
-                model=node.unique_id, model_name=node.name, path=ctx.path(node),
-                message=(f"model '{node.name}' builds columns Lacuna cannot name (SQL it "
+                model=node.unique_id, model_name=node.dataset_name, path=ctx.path(node),
+                message=(f"model '{node.dataset_name}' builds columns Lacuna cannot name (SQL it "
                          "cannot trace, an expression without an alias, or a pattern of "
                          f"columns): they are governed as {unnamed.classification.value} "
                          f"({unnamed.sensitivity.value}), the most sensitive they may hold"),
@@ -348,7 +349,7 @@ def _check_model(ctx: _Ctx, node: DbtNode) -> tuple[ModelCoverage, list[Finding]
             missing.append(test)
             findings.append(_finding(node, layer, path, test, problem))
     cov = ModelCoverage(
-        unique_id=node.unique_id, name=node.name, layer=layer, path=path,
+        unique_id=node.unique_id, name=node.dataset_name, layer=layer, path=path,
         columns=columns, tested_columns=tuple(c for c in columns if c.lower() in tested),
         minimum_coverage=minimum, required_tests=tuple(required), missing_tests=tuple(missing),
         escalation=level, primary_key=pk)
@@ -360,8 +361,8 @@ def _check_model(ctx: _Ctx, node: DbtNode) -> tuple[ModelCoverage, list[Finding]
             "no columns are documented"
         findings.insert(0, Finding(
             rule_id="lacuna.coverage.model", level=Level.ERROR, model=node.unique_id,
-            model_name=node.name, layer=layer, path=path,
-            message=(f"model '{node.name}': {cov.coverage:.0f}% coverage "
+            model_name=node.dataset_name, layer=layer, path=path,
+            message=(f"model '{node.dataset_name}': {cov.coverage:.0f}% coverage "
                      f"(min: {minimum:.0f}%{why}); missing tests for: {untested}"),
             fix=(f"document the columns of {node.name} in {path} and add at least one test "
                  "to each (not_null, unique, accepted_values, relationships, ...)")))
@@ -375,9 +376,9 @@ def _finding(node: DbtNode, layer: str | None, path: str, test: str,
             "encryption_verified": "lacuna.evidence.encryption_verified"}.get(
         test, "lacuna.tests.primary_key" if problem.no_pk else "lacuna.tests.missing")
     return Finding(
-        rule_id=rule, level=Level.ERROR, model=node.unique_id, model_name=node.name,
+        rule_id=rule, level=Level.ERROR, model=node.unique_id, model_name=node.dataset_name,
         column=problem.column, layer=layer, path=path, step=4,
-        message=f"model '{node.name}' lacks required `{test}`: {problem.why}",
+        message=f"model '{node.dataset_name}' lacks required `{test}`: {problem.why}",
         fix=problem.fix)
 
 

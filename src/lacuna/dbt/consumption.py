@@ -267,7 +267,9 @@ def _model_access(node: DbtNode, classification: Classification, roles: list[str
             policies=tuple(k for k, _ in rules), action=action.value if action else None,
             visibility=visibility, primary_key=name.lower() in pk,
             approval=approval or any(r.requires_approval for _, r in rules)))
-    return ModelAccess(unique_id=node.unique_id, name=node.name, database=node.database,
+    # a model's version is a cube of its own (`dim_v2`: one file, one policy per version)
+    name = node.dataset_name.replace(".", "_")
+    return ModelAccess(unique_id=node.unique_id, name=name, database=node.database,
                        schema=node.schema, table=node.table, description=node.description,
                        columns=tuple(columns), row_filters=filters,
                        unnamed=({} if unnamed is None else

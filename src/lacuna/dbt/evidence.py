@@ -59,7 +59,11 @@ def names_node(text: str, node: DbtNode, project: str | None = None) -> bool:
     ``project``, the root project's name, only that project's: ``dbt://other/<model>`` is
     another project's model of the same name)."""
     where = re.escape(project.lower()) if project else r"[^/\s]+"
-    uri = re.compile(rf"dbt://{where}/{re.escape(node.name.lower())}(?![a-z0-9_])")
+    # a model's version is <model>.v<version>; the latest also its plain name (not another
+    # version's: dbt://p/dim.v1 does not name dim.v2)
+    names = {node.dataset_name, node.name} if node.is_latest else {node.dataset_name}
+    uri = re.compile(rf"dbt://{where}/(?:{'|'.join(re.escape(n.lower()) for n in names)})"
+                     r"(?!\.?[a-z0-9_])")
     return _mentions(text, names_for(node)) or uri.search(text.lower()) is not None
 
 

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -110,12 +111,25 @@ class DbtNode:
     source_name: str | None = None  # a source table's source (``sources: - name:``)
     checksum: tuple[str, str] | None = None  # dbt's (hash name, value) of original_file_path
     version: str | None = None  # a versioned model's version
+    latest_version: str | None = None  # its model's latest version (what ref('name') reads)
     freshness: bool = False  # a source with a freshness check (warn_after or error_after)
 
     @property
     def table(self) -> str:
         """The relation's name in the warehouse (alias, or identifier for a source)."""
         return self.alias or self.name
+
+    @property
+    def dataset_name(self) -> str:
+        """The node's own name in records, reads and lineage: its ``name``, and for a version
+        of a versioned model ``<name>.v<version>`` (the end of dbt's unique id), so that no
+        two versions share one name (``dbt://<project>/dim_customers.v2``)."""
+        return f"{self.name}.v{self.version}" if self.version is not None else self.name
+
+    @property
+    def is_latest(self) -> bool:
+        """Not versioned, or the version an unpinned ``ref('name')`` reads."""
+        return self.version is None or self.version == self.latest_version
 
     def column_tests(self, column: str) -> tuple[DbtTest, ...]:
         """The tests of one column (matched case-insensitively, as warehouses do)."""
@@ -153,14 +167,19 @@ class DbtProject:
         return self.of_type("model")
 
     def node(self, name_or_id: str) -> DbtNode:
-        """A node by unique id, or by name (the project's own node first)."""
+        """A node by unique id, or by name (the project's own node first). A version of a
+        versioned model is ``<name>.v<version>``; its plain name is its latest version, as an
+        unpinned ``ref('name')`` in dbt (``latest_version``, else the greatest version)."""
         found = self.nodes.get(name_or_id)
         if found is not None:
             return found
-        matches = [n for n in self.nodes.values() if n.name == name_or_id]
+        matches = [n for n in self.nodes.values() if n.dataset_name == name_or_id]
+        if not matches:
+            named = [n for n in self.nodes.values() if n.name == name_or_id]
+            matches = [n for n in named if n.version is None] or _latest(named)
         matches.sort(key=lambda n: (n.package_name != self.name, n.resource_type != "model"))
         if not matches:
-            known = ", ".join(sorted(n.name for n in self.models)[:20])
+            known = ", ".join(sorted(n.dataset_name for n in self.models)[:20])
             msg = (f"no model, seed, snapshot or source named {name_or_id!r} in dbt project "
                    f"{self.name!r} ({self.manifest_path}); models: {known or 'none'}")
             raise ManifestError(msg)
@@ -185,6 +204,31 @@ class DbtProject:
             stack.extend((p, False) for p in reversed(remaining[uid]) if p not in done)
         for uid in order:
             yield self.nodes[uid]
+
+
+def version_order(a: str, b: str) -> int:
+    """dbt's order of two versions: as numbers when both are, else as text
+    (``UnparsedVersion.__lt__``)."""
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return (a > b) - (a < b)
+    return (x > y) - (x < y)
+
+
+def _latest(versions: Sequence[DbtNode]) -> list[DbtNode]:
+    """The latest of the versions of one model (per package): its ``latest_version``, else the
+    greatest version (fail closed on a manifest without ``latest_version``: never an older
+    version's classification for what ``ref('name')`` reads)."""
+    out = []
+    for package in dict.fromkeys(n.package_name for n in versions):
+        mine = [n for n in versions if n.package_name == package and n.version is not None]
+        named = [n for n in mine if n.is_latest]
+        if not named and mine:
+            key = functools.cmp_to_key(version_order)
+            named = [max(mine, key=lambda n: key(n.version or ""))]
+        out += named
+    return out
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -444,6 +488,7 @@ def _node(uid: str, raw: Mapping[str, Any]) -> DbtNode:
         source_name=_opt_str(raw.get("source_name")) if kind == "source" else None,
         checksum=_checksum(raw.get("checksum")),
         version=_opt_str(raw.get("version")),
+        latest_version=_opt_str(raw.get("latest_version")),
         freshness=kind == "source" and _fresh(raw.get("freshness")),
     )
 

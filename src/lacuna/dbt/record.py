@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lacuna.dbt.classify import (
+    UNKNOWN_NOTE,
     ProjectClassification,
     classify_project,
     seed_sampler,
@@ -86,8 +87,9 @@ def run_id(invocation: str, unique_id: str) -> str:
 
 
 def node_ref(project: DbtProject, node: DbtNode) -> DatasetRef:
-    """The lineage store's name of a dbt node: ``dbt://<project>/<node name>``."""
-    return DatasetRef(f"dbt://{project.name}", node.name)
+    """The lineage store's name of a dbt node: ``dbt://<project>/<node name>`` (a model's
+    version: ``<name>.v<version>``, :attr:`DbtNode.dataset_name`)."""
+    return DatasetRef(f"dbt://{project.name}", node.dataset_name)
 
 
 def record_run(
@@ -141,6 +143,10 @@ def record_run(
         recorded.append(RecordedNode(unique_id=uid, run_id=run.id, status=run.status.value,
                                      decision=decision, tracked=uid in tracked,
                                      unrecorded=why))
+    # fail closed, and say so: what a model takes from parents of no known column is
+    # recorded as unknown (pii, high) until those columns are declared
+    notes += tuple(note for r in recorded for note in pc.nodes[r.unique_id].notes
+                   if UNKNOWN_NOTE in note)
     return RecordReport(project=project.name, invocation_id=invocation, nodes=tuple(recorded),
                         hook_rows=len(hook_rows),
                         warehouse=str(warehouse) if warehouse is not None else None,

@@ -371,8 +371,9 @@ def _relation(node: DbtNode) -> str:
 
 
 def dataset_uri(project: DbtProject, node: DbtNode) -> str:
-    """How an approval (a Lacuna exception) names a model: ``dbt://<project>/<model>``."""
-    return f"dbt://{project.name}/{node.name}"
+    """How an approval (a Lacuna exception) names a model: ``dbt://<project>/<model>`` (a
+    model's version: ``<model>.v<version>``, :attr:`DbtNode.dataset_name`)."""
+    return f"dbt://{project.name}/{node.dataset_name}"
 
 
 def authorize_read(
@@ -430,18 +431,23 @@ def authorize_read(
                 else "need approval (requires_approval)"
             missing.append(f"column(s) {', '.join(approval_for)} {what}: reading "
                            f"{dataset_uri(project, nc.node)} needs an explicit approval ({note})")
+    if missing and nc.unknown_reads:  # say what would let Lacuna know the columns
+        missing.append(f"{nc.node.dataset_name} reads {', '.join(nc.unknown_reads)}, whose "
+                       "YAML lists no columns, so Lacuna governs what it takes from there as "
+                       "pii (high, PROPRIETARY): list those columns with their meta.floe "
+                       "classification in the YAML, then run `dbt parse`")
     if missing:
         return Decision(
             allowed=False, operation_id=op_id, policy_id=POLICY_ID,
             policy_title=(f"ADR-0012 {governance_plan.category} policies "
                           "(governance.policies)"),
-            reasoning=(f"user {user.id} (role {user.role}) may not read {nc.node.name} in "
+            reasoning=(f"user {user.id} (role {user.role}) may not read {nc.node.dataset_name} in "
                        f"{governance_plan.environment}: " + "; ".join(missing)),
             why=(f"{governance_plan.category} data: classified columns are restricted to the "
                  "roles the governance section names",),
         )
     return Decision(allowed=True, operation_id=op_id, policy_id=POLICY_ID,
-                    reasoning=f"user {user.id} (role {user.role}) may read {nc.node.name}")
+                    reasoning=f"user {user.id} (role {user.role}) may read {nc.node.dataset_name}")
 
 
 def user_roles(user: User) -> set[str]:

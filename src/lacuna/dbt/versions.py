@@ -14,17 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lacuna.dbt.manifest import DbtNode, DbtProject
+from lacuna.dbt.manifest import DbtNode, DbtProject, version_order
 from lacuna.dbt.properties import as_list, resource_files
 from lacuna.dbt.verify_nodes import Mismatch, _Package
-
-
-def _order(a: str, b: str) -> int:
-    try:
-        x, y = float(a), float(b)
-    except ValueError:
-        return (a > b) - (a < b)
-    return (x > y) - (x < y)
 
 
 def _declared(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -39,7 +31,7 @@ def latest(data: Mapping[str, Any]) -> str | None:
         return None
     if data.get("latest_version") is not None:
         return str(data["latest_version"])
-    return max((str(v["v"]) for v in versions), key=functools.cmp_to_key(_order))
+    return max((str(v["v"]) for v in versions), key=functools.cmp_to_key(version_order))
 
 
 def latest_versions(pkg: _Package) -> dict[tuple[str, str], str]:
