@@ -92,17 +92,6 @@ deny contains msg if {
 	msg := concat("", ["Cannot ", input.action, " PROPRIETARY data to ", phrase])
 }
 
-# A tier this policy does not know (a raw input's "proprietary", "CONFIDENTIAL", or none) is a
-# hard `deny` too: without it no rule here would deny, and a domain policy's allow could grant
-# data whose tier nobody checked (fail closed). Lacuna's own inputs always carry a known tier.
-deny contains msg if {
-	not input.source.classification in {"PUBLIC", "INTERNAL", "PROPRIETARY"}
-	msg := concat("", [
-		"Cannot ", input.action, " data of classification ", json.marshal(object.get(input.source, "classification", null)),
-		": the tiers are PUBLIC, INTERNAL and PROPRIETARY (send one of them, in capitals)",
-	])
-}
-
 # The destination as `deny` names it, or "" when PROPRIETARY data may go there: the seed's
 # `not approved_destination`, `not exception_granted` and `destination_phrase` in one else-chain
 # (export_test.rego checks that they agree). `deny` runs on every export, and each rule it
