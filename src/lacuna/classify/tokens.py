@@ -68,9 +68,15 @@ def visible(text: str, limit: int | None = None) -> str:
     return unicodedata.normalize("NFKC", text)[:limit].translate(_plain_table())
 
 
-def _unconfused(text: str) -> str:
+def unconfused(text: str) -> str:
     """Each word of ``text`` that only Latin look-alikes (Cyrillic ``е``, Greek ``ο``) keep from
-    being ASCII, in the Latin letters it shows."""
+    being ASCII, in the Latin letters it shows (names here; values in
+    :func:`lacuna.classify.scan.column_sample`).
+
+    Example:
+        >>> unconfused("\u0430na@ex\u0430mple.com"), unconfused("Иванов")
+        ('ana@example.com', 'Иванов')
+    """
 
     def fold(m: re.Match[str]) -> str:
         word = m.group()
@@ -103,7 +109,7 @@ def split_words(text: str) -> tuple[str, ...]:
     """:func:`tokenize` without its cache, for a caller that keeps its own (the name analyzer
     remembers each name's answer; a second cache of the same names only costs)."""
     if not text.isascii():
-        text = _unconfused(visible(text))
+        text = unconfused(visible(text))
     pattern = _ASCII_TOKEN if text.isascii() else _UNICODE_TOKEN
     return tuple(" ".join(pattern.findall(text)).lower().split())
 
