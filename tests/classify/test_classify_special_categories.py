@@ -1,6 +1,7 @@
 """GDPR's special categories (Art. 9) and criminal convictions (Art. 10) by column name: each
 was PUBLIC, so a table of religions, ethnic origins or criminal records left for anywhere."""
 
+import pandas as pd
 import pytest
 
 from lacuna.classify import classify, classify_columns
@@ -145,8 +146,6 @@ def test_special_categories_are_recognized_from_values(name, values, kind, pii_t
 
 def test_a_large_frame_and_a_file_of_religions_are_personal(tmp_path):
     """Sampled from 5,000 rows, and read back from a CSV written with a neutral header."""
-    import pandas as pd
-
     frame = pd.DataFrame({"id": range(5000), "c7": (RELIGIONS * 500)})
     got = classify(frame)
     assert got.columns["c7"].pii_type == "religion"
@@ -156,6 +155,22 @@ def test_a_large_frame_and_a_file_of_religions_are_personal(tmp_path):
     back = classify(path)
     assert back.columns["c7"].pii_type == "religion"
     assert back.columns["id"].classification is not ColumnKind.PII
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        pd.Series(["Catholic", "Muslim", "Jewish", "None", "Hindu"] * 200),  # periodic
+        pd.Series(pd.Categorical(["Catholic", "Muslim", "Jewish", "None", "Hindu"] * 200)),
+        pd.Series(["Muslim"] * 500 + ["Catholic"] * 500, dtype="string"),  # sorted
+    ],
+)
+def test_every_sampled_value_is_counted(series):
+    """An evenly spaced subset of a periodic column sees one answer (was PUBLIC); a
+    categorical column or Arrow strings hold the same answers."""
+    c = classify_columns(["c7"], {"c7": series}, cascade=False)["c7"]
+    assert c.pii_type == "religion", c.reasoning
+    assert classify(pd.DataFrame({"c7": series})).columns["c7"].pii_type == "religion"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,9 @@ import re
 from collections import Counter
 from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lacuna.classify.base import ValueMatch, ValueRecognizer, value_recognizer
 from lacuna.classify.namelists import PLACEHOLDERS as _MISSING
@@ -29,7 +31,7 @@ from lacuna.model import ColumnKind, Sensitivity
 
 MIN_SHARE = 0.6  # of the values that are not placeholders
 MIN_HITS = 3
-MAX_CHECKS = 200  # values looked at, evenly spaced
+TOP = 64  # the commonest distinct values looked at
 MAX_CHARS = 48  # a longer value is text, not an answer from a list
 PLACEHOLDERS = frozenset(
     {
@@ -113,30 +115,26 @@ _LAST: list[tuple[ColumnSample, Counter[str], int]] = []
 
 
 def _answers(sample: ColumnSample) -> tuple[Counter[str], int]:
-    """How often each short value occurs among at most ``MAX_CHECKS`` evenly spaced sampled
-    values, lower-cased with its spaces collapsed, and how many values were looked at: once
-    per sample for every category (the recognizers run one after another on a sample)."""
+    """How often each of the ``TOP`` commonest sampled values occurs, lower-cased with its
+    spaces collapsed, and how many values there are: counted over every sampled value (an
+    evenly spaced subset of a periodic column sees one answer only), once per sample for every
+    category (the recognizers run one after another on a sample). The rarer values count as
+    no answer: a column whose commonest values are not mostly a vocabulary's is not of it."""
     if _LAST and _LAST[0][0] is sample:
         return _LAST[0][1], _LAST[0][2]
-    values = _picked(sample)
-    raw = Counter(v for v in values if len(v) <= MAX_CHARS)
+    counted = pc.value_counts(sample.values)
+    counts = counted.field("counts").to_numpy()
+    top = np.argsort(-counts, kind="stable")[:TOP]
+    if counts[top].sum() < MIN_SHARE * len(sample):  # too spread out to be answers from a list
+        _LAST[:] = [(sample, Counter(), len(sample))]
+        return _LAST[0][1], len(sample)
+    values = counted.field("values").take(pa.array(top)).to_pylist()
     answers: Counter[str] = Counter()
-    for value, count in raw.items():
-        answers[_SPACES.sub(" ", value.lower())] += count
-    _LAST[:] = [(sample, answers, len(values))]
-    return answers, len(values)
-
-
-def _picked(sample: ColumnSample) -> list[str]:
-    """At most ``MAX_CHECKS`` sampled values, evenly spaced, as Python strings."""
-    if sample.strings is not None and len(sample.strings) <= MAX_CHECKS:
-        return list(sample.strings)
-    n = len(sample.values)
-    if n <= MAX_CHECKS:
-        return sample.values.to_pylist()  # type: ignore[no-any-return]
-    step = n / MAX_CHECKS
-    picked = pa.array([int(i * step) for i in range(MAX_CHECKS)])
-    return sample.values.take(picked).to_pylist()  # type: ignore[no-any-return]
+    for value, count in zip(values, counts[top].tolist(), strict=True):
+        if len(value) <= MAX_CHARS:
+            answers[_SPACES.sub(" ", value.lower())] += count
+    _LAST[:] = [(sample, answers, len(sample))]
+    return answers, len(sample)
 
 
 @value_recognizer
