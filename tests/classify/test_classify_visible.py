@@ -319,3 +319,14 @@ def test_russian_names_are_still_read_as_russian_names():
     assert col(values).pii_type == "name"
     assert tokens.unconfused("Иванов") == "Иванов"
     assert tokens.unconfused("\u0430na@ex\u0430mple.com") == "ana@example.com"
+
+
+def test_text_in_cyrillic_or_greek_is_not_read_as_latin():
+    """Only a look-alike touching a Latin letter, a digit or '@' marks a value for folding: a
+    Russian sentence keeps its words (a preposition "с" is not the Latin "c")."""
+    got = col(["Встреча с клиентом в офисе.", "Заказ оформлен."] * 10)
+    assert got.classification == ColumnKind.PUBLIC
+    from lacuna.classify.scan import column_sample
+
+    sample = column_sample("c1", pd.Series(["Встреча с клиентом.", "D\u041589 0000"]))
+    assert sample.values.to_pylist() == ["Встреча с клиентом.", "DE89 0000"]

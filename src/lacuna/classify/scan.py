@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
-from lacuna.classify.tokens import unconfused, visible
+from lacuna.classify.tokens import LOOKALIKE_LETTERS, unconfused, visible
 
 MAX_VALUE_CHARS = 2048
 # A value holding one of these is searched as free text: words, and values joined into one
@@ -354,13 +354,17 @@ def _visible(values: pa.Array) -> pa.Array:
         plain = pa.array(read, type=pa.string())
     # Cyrillic or Greek letters drawn like Latin ones (a Cyrillic "а" in "аna@example.com",
     # "Е" in an IBAN): each word they alone keep from being ASCII, in the Latin it shows.
-    # Words of those scripts (Иванов) stay; values without such letters cost one RE2 pass.
-    confusable = pc.fill_null(pc.match_substring_regex(plain, r"[\p{Cyrillic}\p{Greek}]"), False)
+    # Only values where one touches a Latin letter, a digit or "@" are read in Python:
+    # text in those scripts (Иванов, a Russian sentence) costs one RE2 pass.
+    confusable = pc.fill_null(pc.match_substring_regex(plain, _MIXED), False)
     if pc.any(confusable).as_py():
         read = [unconfused(v) if other else v
                 for v, other in zip(plain.to_pylist(), confusable.to_pylist(), strict=True)]
         plain = pa.array(read, type=pa.string())
     return pc.utf8_trim_whitespace(plain)
+
+
+_MIXED = f"[{LOOKALIKE_LETTERS}][A-Za-z0-9@]|[A-Za-z0-9@][{LOOKALIKE_LETTERS}]"
 
 
 def _nfkc(value: str, piece: int = 256) -> str:

@@ -30,10 +30,8 @@ _ASCII_TOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _UNICODE_TOKEN = re.compile(r"[^\W\d_]+|\d+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 # Cyrillic and Greek letters drawn like Latin ones (Unicode's confusables, the common ones).
-_LOOKALIKES = str.maketrans(
-    "аеорсухѕіјһԁԛԝӏАВЕКМНОРСТХУЅІЈαονιρκΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
-    "aeopcyxsijhdqwlABEKMHOPCTXYSIJaovipkABEZHIKMNOPTYX",
-)
+LOOKALIKE_LETTERS = "аеорсухѕіјһԁԛԝӏАВЕКМНОРСТХУЅІЈαονιρκΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
+_LOOKALIKES = str.maketrans(LOOKALIKE_LETTERS, "aeopcyxsijhdqwlABEKMHOPCTXYSIJaovipkABEZHIKMNOPTYX")
 # Where Unicode puts format characters (Cf) and decimal digits (Nd) outside ASCII.
 _SCANNED = (range(0x80, 0x20000), range(0xE0000, 0xE0080))
 
