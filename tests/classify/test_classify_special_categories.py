@@ -127,6 +127,13 @@ SPECIAL_VALUES = [
         ColumnKind.PII,
         "religion",
     ),
+    # answers with qualifiers, as a survey export writes them (heplots/TIPI)
+    (
+        ["Christian (Catholic)", "Christian (Protestant)", "Agnostic", "Muslim - Sunni"] * 5,
+        ColumnKind.PII,
+        "religion",
+    ),
+    (["White/Hispanic", "Black/Non-Hispanic", "Asian", "White"] * 5, ColumnKind.PII, "ethnicity"),
     # a Cyrillic С and Р: read as the Latin letters they look like
     (
         ["\u0421atholic", "Muslim", "\u0420rotestant", "Jewish", "Hindu"] * 4,
@@ -190,6 +197,8 @@ def test_every_sampled_value_is_counted(series):
         ["member", "non-member"] * 15,  # a membership flag says nothing of a union
         ["Orthodox", "Reform", "Conservative"] * 10,  # ambiguous only
         ["Cancer", "Depression", "Anxiety"] * 10,  # ambiguous only
+        ["red/white", "black (matte)", "green, blue"] * 10,  # qualifiers of ambiguous words
+        ["The Catholic Church (Rome)", "Catholic, and proud", "Muslim, since 2001"] * 10,
     ],
 )
 def test_public_values_that_sound_alike_stay_public(values):

@@ -8,7 +8,8 @@ religion. A column is of a category when, over its sampled values:
 
 * at least ``MIN_SHARE`` of the values that are not placeholders (``none``, ``n/a``,
   ``prefer not to say``: :data:`PLACEHOLDERS`) are words of its vocabulary, at least
-  ``MIN_HITS`` values (a column of free text is mostly other values);
+  ``MIN_HITS`` values (a column of free text is mostly other values); an answer with a
+  qualifier (``Christian (Catholic)``, ``White/Hispanic``) counts by any of its parts;
 * at least two distinct words of it occur, one of them unambiguous: ``White``/``Black`` alone
   are chess pieces or colours, ``Green``/``Labour``/``Independent`` ordinary words,
   ``Cancer`` a star sign, ``Stroke`` a swimming term, ``Christian`` a given name.
@@ -73,6 +74,13 @@ PLACEHOLDERS = frozenset(
     }
 )
 _SPACES = re.compile(r"[\s_]+")
+# An answer with its qualifier ("Christian (Catholic)", "White/Hispanic", "Muslim - Sunni"):
+# the whole answer or any of its parts
+_PARTS = re.compile(r"[()/]| - ")
+
+
+def _parts(word: str) -> tuple[str, ...]:
+    return (word, *(p.strip() for p in _PARTS.split(word) if p.strip()))
 
 
 def _words(text: str) -> frozenset[str]:
@@ -96,9 +104,10 @@ class _VocabularyRecognizer(ValueRecognizer):
         hits = sure = blank = 0
         seen = 0
         for word, count in answers.items():
-            if word in self.words:
+            parts = (word,) if not _PARTS.search(word) else _parts(word)
+            if any(p in self.words for p in parts):
                 hits, sure, seen = hits + count, sure + count, seen + 1
-            elif word in self.ambiguous:
+            elif any(p in self.ambiguous for p in parts):
                 hits, seen = hits + count, seen + 1
             elif word in PLACEHOLDERS:
                 blank += count
