@@ -18,7 +18,6 @@ religion. A column is of a category when, over its sampled values:
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import ClassVar
 
 import numpy as np
@@ -32,7 +31,7 @@ from lacuna.model import ColumnKind, Sensitivity
 
 MIN_SHARE = 0.6  # of the values that are not placeholders
 MIN_HITS = 3
-TOP = 64  # the commonest distinct values looked at
+TOP = 32  # the commonest distinct values looked at
 MAX_CHARS = 48  # a longer value is text, not an answer from a list
 PLACEHOLDERS = frozenset(
     {
@@ -80,7 +79,10 @@ _PARTS = re.compile(r"[()/]| - ")
 
 
 def _parts(word: str) -> tuple[str, ...]:
-    return (word, *(p.strip() for p in _PARTS.split(word) if p.strip()))
+    """The parts of a qualified answer; none for a plain one."""
+    if not _PARTS.search(word):
+        return ()
+    return tuple(p.strip() for p in _PARTS.split(word) if p.strip())
 
 
 def _words(text: str) -> frozenset[str]:
@@ -103,11 +105,10 @@ class _VocabularyRecognizer(ValueRecognizer):
         answers, m = _answers(sample)
         hits = sure = blank = 0
         seen = 0
-        for word, count in answers.items():
-            parts = (word,) if not _PARTS.search(word) else _parts(word)
-            if any(p in self.words for p in parts):
+        for word, (count, parts) in answers.items():
+            if word in self.words or (parts and not self.words.isdisjoint(parts)):
                 hits, sure, seen = hits + count, sure + count, seen + 1
-            elif any(p in self.ambiguous for p in parts):
+            elif word in self.ambiguous or (parts and not self.ambiguous.isdisjoint(parts)):
                 hits, seen = hits + count, seen + 1
             elif word in PLACEHOLDERS:
                 blank += count
@@ -120,10 +121,11 @@ class _VocabularyRecognizer(ValueRecognizer):
         return ValueMatch(self, "column", hits / m, n, m, round(score, 4))
 
 
-_LAST: list[tuple[ColumnSample, Counter[str], int]] = []
+_Answers = dict[str, tuple[int, tuple[str, ...]]]  # answer: (how often, its parts)
+_LAST: list[tuple[ColumnSample, _Answers, int]] = []
 
 
-def _answers(sample: ColumnSample) -> tuple[Counter[str], int]:
+def _answers(sample: ColumnSample) -> tuple[_Answers, int]:
     """How often each of the ``TOP`` commonest sampled values occurs, lower-cased with its
     spaces collapsed, and how many values there are: counted over every sampled value (an
     evenly spaced subset of a periodic column sees one answer only), once per sample for every
@@ -135,13 +137,15 @@ def _answers(sample: ColumnSample) -> tuple[Counter[str], int]:
     counts = counted.field("counts").to_numpy()
     top = np.argsort(-counts, kind="stable")[:TOP]
     if counts[top].sum() < MIN_SHARE * len(sample):  # too spread out to be answers from a list
-        _LAST[:] = [(sample, Counter(), len(sample))]
+        _LAST[:] = [(sample, {}, len(sample))]
         return _LAST[0][1], len(sample)
     values = counted.field("values").take(pa.array(top)).to_pylist()
-    answers: Counter[str] = Counter()
+    answers: _Answers = {}
     for value, count in zip(values, counts[top].tolist(), strict=True):
         if len(value) <= MAX_CHARS:
-            answers[_SPACES.sub(" ", value.lower())] += count
+            word = _SPACES.sub(" ", value.lower())
+            before = answers.get(word)
+            answers[word] = (count + (before[0] if before else 0), _parts(word))
     _LAST[:] = [(sample, answers, len(sample))]
     return answers, len(sample)
 
