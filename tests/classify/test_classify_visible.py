@@ -229,3 +229,104 @@ def test_common_names_in_other_scripts_are_known(name, pii_type):
 @pytest.mark.parametrize("name", ["имя_файла", "商品名", "名称", "数量", "статус", "город"])
 def test_other_script_names_of_things_stay_public(name):
     assert col(["a", "b"], name).classification == ColumnKind.PUBLIC
+
+
+# --- e-mail addresses written out; look-alike letters inside values ----------------------
+
+SPELLED = [
+    "ana dot lopez at example dot com",
+    "bob(at)example(dot)org",
+    "carl [at] mail [dot] de",
+    "dora AT example DOT net",
+    "eve (at) corp (dot) co (dot) uk",
+    "fred at example.com",
+    "gina{at}example{dot}io",
+    "hank@example dot com",
+]
+
+
+@pytest.mark.parametrize("values", [SPELLED * 3, [f"write to {v} please" for v in SPELLED]])
+def test_email_addresses_written_out_are_personal(values):
+    got = col(values)
+    assert (got.classification, got.pii_type) == (ColumnKind.PII, "email"), got.reasoning
+    assert any(e.rule == "value:email_spelled" for e in got.evidence)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["arrived at noon", "meeting at 5 pm", "look at the dot", "at home", "dot"] * 6,
+        ["Paris at night", "Dot at the beach", "seen at London dot"] * 10,
+        ["(at) risk", "[dot] matrix", "Ana"] * 10,
+    ],
+)
+def test_words_at_and_dot_in_public_text_stay_public(values):
+    assert col(values).classification == ColumnKind.PUBLIC
+
+
+def test_a_column_named_email_of_written_out_addresses_is_not_a_near_miss():
+    got = col(SPELLED * 3, "email")
+    assert got.pii_type == "email"
+    assert not any(e.rule.startswith("near-miss") for e in got.evidence)
+
+
+LOOKALIKE_VALUES = [
+    # IBANs with a Cyrillic В, Е, А: no IBAN pattern matched them
+    (
+        ["\u0412\u041571096123456769", "D\u041589370400440532013000", "NL91\u0410BNA0417164300"]
+        * 6,
+        "iban",
+    ),
+    # names written entirely in look-alikes: Аdа Lоvеlасе
+    (
+        [
+            "\u0410d\u0430 L\u043ev\u0435l\u0430\u0441\u0435",
+            "\u0410l\u0430n Turing",
+            "Gr\u0430\u0441\u0435 H\u043epp\u0435r",
+            "\u041a\u0430th\u0435rin\u0435 J\u043ehns\u043en",
+        ]
+        * 5,
+        "name",
+    ),
+    # Greek look-alikes in e-mail addresses (ο, α, ν, ι)
+    ([f"\u03bfwner{i}@ex\u03b1mple.com" for i in range(20)], "email"),
+    # a fullwidth e-mail address
+    ([f"ｕｓｅｒ{i}@ｅｘａｍｐｌｅ.ｃｏｍ" for i in range(20)], "email"),
+]
+
+
+@pytest.mark.parametrize(("values", "pii_type"), LOOKALIKE_VALUES)
+def test_lookalike_letters_inside_values_hide_nothing(values, pii_type):
+    got = col(values)
+    assert got.pii_type == pii_type, got.reasoning
+    assert got.classification != ColumnKind.PUBLIC
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["Москва", "Санкт-Петербург", "Новосибирск", "сор", "рос"] * 6,  # Russian places
+        ["αβγ", "κιν", "Αθήνα", "ορος"] * 6,  # Greek words
+        ["Βερολίνο", "Ρώμη", "Παρίσι"] * 10,
+    ],
+)
+def test_cyrillic_and_greek_public_values_stay_public(values):
+    assert col(values).classification == ColumnKind.PUBLIC
+
+
+def test_russian_names_are_still_read_as_russian_names():
+    values = ["Иванов Иван", "Петрова Анна", "Смирнов Сергей", "Кузнецова Ольга"] * 5
+    assert col(values).pii_type == "name"
+    assert tokens.unconfused("Иванов") == "Иванов"
+    assert tokens.unconfused("\u0430na@ex\u0430mple.com") == "ana@example.com"
+
+
+def test_text_in_cyrillic_or_greek_is_not_read_as_latin():
+    """Only a look-alike touching a Latin letter, a digit or '@' marks a value for folding: a
+    Russian sentence keeps its words (a preposition "с" is not the Latin "c")."""
+    got = col(["Встреча с клиентом в офисе.", "Заказ оформлен."] * 10)
+    assert got.classification == ColumnKind.PUBLIC
+    from lacuna.classify.scan import column_sample
+
+    sample = column_sample("c1", pd.Series(["Встреча с клиентом.", "D\u041589 0000"]))
+    assert sample.values.to_pylist() == ["Встреча с клиентом.", "DE89 0000"]

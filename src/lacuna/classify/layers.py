@@ -77,7 +77,7 @@ class CascadeLayer(ABC):
 # Value recognizers that confirm a type: when values were scanned and none of these fired, a
 # name-only answer of that type is a near miss ("reads as a phone, but no value parses").
 CONFIRMED_BY: dict[str, frozenset[str]] = {
-    "email": frozenset({"email"}),
+    "email": frozenset({"email", "email_spelled"}),
     "phone": frozenset({"phone"}),
     "card_number": frozenset({"card_number"}),
     "iban": frozenset({"iban"}),

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
-from lacuna.classify.tokens import visible
+from lacuna.classify.tokens import LOOKALIKE_LETTERS, unconfused, visible
 
 MAX_VALUE_CHARS = 2048
 # A value holding one of these is searched as free text: words, and values joined into one
@@ -234,6 +234,13 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
     values = _visible(values)
     # quoted again by an export ('"Ada Lovelace"', "'Alan Turing'"): the value is inside
     values = pc.utf8_trim_whitespace(pc.utf8_trim(values, characters=QUOTES))
+    return read_sample(name, values, from_integers=from_integers)
+
+
+def read_sample(name: str, values: pa.Array, *, from_integers: bool = False) -> ColumnSample:
+    """The sample of values already read as they show (:func:`column_sample`'s last step; a
+    recognizer that reads values another way, such as e-mail addresses written out, builds
+    its sample of them here)."""
     values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
     values = pc.drop_null(values)
     text = values[:0] if from_integers else pc.filter(
@@ -332,7 +339,8 @@ def _python_pattern(pattern: str) -> re.Pattern[str] | None:
 def _visible(values: pa.Array) -> pa.Array:
     """The values as they read (the rule of :func:`lacuna.classify.tokens.visible`, in Arrow):
     a zero-width space inside an e-mail address, a fullwidth ``＠``, Arabic-Indic or fullwidth
-    digits of a phone number hide nothing from the patterns. ASCII samples cost one check."""
+    digits of a phone number, Cyrillic or Greek look-alike letters hide nothing from the
+    patterns. ASCII samples cost one check."""
     if pc.all(pc.string_is_ascii(values)).as_py() is not False:
         return values
     # NFKC in Python (its quick check makes it ~100x faster than Arrow's utf8proc here)
@@ -344,7 +352,19 @@ def _visible(values: pa.Array) -> pa.Array:
         read = [visible(v) if other else v
                 for v, other in zip(plain.to_pylist(), digits.to_pylist(), strict=True)]
         plain = pa.array(read, type=pa.string())
+    # Cyrillic or Greek letters drawn like Latin ones (a Cyrillic "а" in "аna@example.com",
+    # "Е" in an IBAN): each word they alone keep from being ASCII, in the Latin it shows.
+    # Only values where one touches a Latin letter, a digit or "@" are read in Python:
+    # text in those scripts (Иванов, a Russian sentence) costs one RE2 pass.
+    confusable = pc.fill_null(pc.match_substring_regex(plain, _MIXED), False)
+    if pc.any(confusable).as_py():
+        read = [unconfused(v) if other else v
+                for v, other in zip(plain.to_pylist(), confusable.to_pylist(), strict=True)]
+        plain = pa.array(read, type=pa.string())
     return pc.utf8_trim_whitespace(plain)
+
+
+_MIXED = f"[{LOOKALIKE_LETTERS}][A-Za-z0-9@]|[A-Za-z0-9@][{LOOKALIKE_LETTERS}]"
 
 
 def _nfkc(value: str, piece: int = 256) -> str:

@@ -30,10 +30,8 @@ _ASCII_TOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _UNICODE_TOKEN = re.compile(r"[^\W\d_]+|\d+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 # Cyrillic and Greek letters drawn like Latin ones (Unicode's confusables, the common ones).
-_LOOKALIKES = str.maketrans(
-    "аеорсухѕіјһԁԛԝӏАВЕКМНОРСТХУЅІЈαονιρκΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
-    "aeopcyxsijhdqwlABEKMHOPCTXYSIJaovipkABEZHIKMNOPTYX",
-)
+LOOKALIKE_LETTERS = "аеорсухѕіјһԁԛԝӏАВЕКМНОРСТХУЅІЈαονιρκΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
+_LOOKALIKES = str.maketrans(LOOKALIKE_LETTERS, "aeopcyxsijhdqwlABEKMHOPCTXYSIJaovipkABEZHIKMNOPTYX")
 # Where Unicode puts format characters (Cf) and decimal digits (Nd) outside ASCII.
 _SCANNED = (range(0x80, 0x20000), range(0xE0000, 0xE0080))
 
@@ -68,9 +66,15 @@ def visible(text: str, limit: int | None = None) -> str:
     return unicodedata.normalize("NFKC", text)[:limit].translate(_plain_table())
 
 
-def _unconfused(text: str) -> str:
+def unconfused(text: str) -> str:
     """Each word of ``text`` that only Latin look-alikes (Cyrillic ``е``, Greek ``ο``) keep from
-    being ASCII, in the Latin letters it shows."""
+    being ASCII, in the Latin letters it shows (names here; values in
+    :func:`lacuna.classify.scan.column_sample`).
+
+    Example:
+        >>> unconfused("\u0430na@ex\u0430mple.com"), unconfused("Иванов")
+        ('ana@example.com', 'Иванов')
+    """
 
     def fold(m: re.Match[str]) -> str:
         word = m.group()
@@ -103,7 +107,7 @@ def split_words(text: str) -> tuple[str, ...]:
     """:func:`tokenize` without its cache, for a caller that keeps its own (the name analyzer
     remembers each name's answer; a second cache of the same names only costs)."""
     if not text.isascii():
-        text = _unconfused(visible(text))
+        text = unconfused(visible(text))
     pattern = _ASCII_TOKEN if text.isascii() else _UNICODE_TOKEN
     return tuple(" ".join(pattern.findall(text)).lower().split())
 

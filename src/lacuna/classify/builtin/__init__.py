@@ -12,10 +12,19 @@ from lacuna.classify.builtin import (
     id_values,
     people_values,
     personal,
+    special_values,
     values,
 )
 
-__all__ = ["business", "extra_names", "id_values", "people_values", "personal", "values"]
+__all__ = [
+    "business",
+    "extra_names",
+    "id_values",
+    "people_values",
+    "personal",
+    "special_values",
+    "values",
+]
 from lacuna.classify.scan import vet_patterns as _vet_patterns
 
 # The built-in recognizers' patterns run in Python's re over small samples (bounded on short

@@ -8,8 +8,10 @@ that kind of value; free text needs fewer (see ``PatternRecognizer``).
 
 from __future__ import annotations
 
-from lacuna.classify.base import value_recognizer
-from lacuna.classify.scan import PatternRecognizer
+import pyarrow.compute as pc
+
+from lacuna.classify.base import ValueMatch, value_recognizer
+from lacuna.classify.scan import ColumnSample, PatternRecognizer, read_sample
 from lacuna.model import ColumnKind, Sensitivity
 
 PII, FIN = ColumnKind.PII, ColumnKind.FINANCIAL
@@ -27,6 +29,33 @@ class EmailValues(PatternRecognizer):
     validator = "email"
     strength = 0.95
     sparse_hits = 5  # a handful of real addresses among filler values ("n/a") is still PII
+
+
+# An address written out to dodge harvesters: "ana dot lopez at example dot com",
+# "ana(at)example(dot)com", "ana [at] example [dot] com". RE2 syntax.
+SPELLED = r"(?i)(?:\s*[\[({<]\s*(?:at|dot)\s*[\])}>]\s*|\s+(?:at|dot)\s+)"
+_SPELLED_AT = r"(?i)\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+"
+_SPELLED_DOT = r"(?i)\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+"
+
+
+@value_recognizer
+class SpelledEmailValues(EmailValues):
+    """E-mail addresses written out (``ana dot lopez at example dot com``, ``ana(at)example(dot)
+    com``): the words read back as ``@`` and ``.``, then judged as :class:`EmailValues` judges
+    (the same validator and shares). A value merely holding the word "at" reads as
+    ``arrived@noon``, which no validator passes."""
+
+    name = "email_spelled"
+    label = "e-mail addresses written out (ana at example dot com)"
+
+    def scan(self, sample: ColumnSample) -> ValueMatch | None:
+        if not len(sample) or sample.from_integers or not sample.count(SPELLED):
+            return None
+        read = pc.replace_substring_regex(sample.values, _SPELLED_AT, "@")
+        if not pc.any(pc.match_substring(read, "@")).as_py():
+            return None  # "dot" alone ("polka dot dress") spells no address
+        read = pc.replace_substring_regex(read, _SPELLED_DOT, ".")
+        return super().scan(read_sample(sample.name, read))
 
 
 @value_recognizer
