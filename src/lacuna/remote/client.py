@@ -57,6 +57,27 @@ class ServerUnavailable(LacunaError):
     """The Lacuna server gave no usable answer (the message says why and what to do)."""
 
 
+class NotOnThisHost(LacunaError):
+    """A command that reads this host's state database, with ``server:`` configured: the
+    decisions, audit records and lineage are the server's (the message says where to look)."""
+
+
+def refuse_local_state(config: Config, command: str, instead: str) -> None:
+    """Refuse ``command`` when ``config`` governs through a Lacuna server: it reads this
+    host's state database (``audit.url``), which a server's client never writes, so its
+    answer (no records, an intact empty trail, no lineage) would be about nothing.
+
+    Raises:
+        NotOnThisHost: ``config.server`` is set (the message names the server and ``instead``).
+    """
+    if config.server is None:
+        return
+    msg = (f"{command} reads this host's state database, but lacuna.yaml governs through the "
+           f"Lacuna server {redact_url(str(config.server.url))} (server:): its decisions, audit "
+           f"records and lineage are recorded there, not here. {instead}")
+    raise NotOnThisHost(msg)
+
+
 class ServerClient:
     """An authenticated JSON client for one Lacuna server (thread-safe)."""
 
