@@ -128,3 +128,30 @@ def test_lineage_import_refuses_and_db_still_reads_a_local_database(tmp_path, mo
     result = runner.invoke(app, ["audit", "list", "--db", local, "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "server:" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args", [["feedback", "0123abcd", "--false-positive", "ids only"], ["survey", "4"]]
+)
+def test_feedback_and_survey_refuse_naming_the_console(args, tmp_path, monkeypatch) -> None:
+    config = _config(tmp_path, monkeypatch)
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2, out
+    assert f"Lacuna server {URL} (server:)" in out
+    assert "/console/feedback/<decision id>" in out
+    assert "AttributeError" not in out
+
+
+def test_feedback_in_python_refuses_and_appends_nothing(monkeypatch) -> None:
+    from lacuna.metrics import answer_survey, report_feedback, survey_due
+
+    gov = _governor(monkeypatch)
+    for call in (
+        lambda: report_feedback("0123abcd", false_positive=True, comment="x", governor=gov),
+        lambda: answer_survey(4, governor=gov),
+        lambda: survey_due("last_30_days", governor=gov),
+    ):
+        with pytest.raises(LacunaError, match="/console/feedback/"):
+            call()
+    gov.close()
