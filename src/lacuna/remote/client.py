@@ -318,7 +318,24 @@ class ServerExceptions:
         return [e for e in items if user is None or same_name(e.requested_by, user)]
 
     def decide(self, exception_id: str, *, approve: bool, by: str, stewards: Any,  # noqa: ARG002
-               comment: str | None = None, start: datetime | None = None) -> ExceptionRequest:  # noqa: ARG002
+               comment: str | None = None, start: datetime | None = None,  # noqa: ARG002
+               revoke: bool = False) -> ExceptionRequest:
+        """Approve, deny or (``revoke``) end an approved exception, as the token's user; the
+        server checks who may, and audits it. Its ``deny`` also revokes an approved one, so
+        a revoke first checks that it is approved (as the local store refuses anything else:
+        a revoke of a pending request must not deny it).
+
+        Raises:
+            LacunaError: no answer, refused by the server, or (revoke) not approved.
+        """
+        from lacuna.exceptions.model import Status
+
+        if revoke:
+            current = self.get(exception_id)
+            if current.status is not Status.APPROVED:
+                msg = (f"exception {exception_id} is {current.status.value}; only an approved "
+                       "exception can be revoked.")
+                raise LacunaError(msg)
         verb = "approve" if approve else "deny"
         return _exception(self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/{verb}",
                                      {"comment": comment}))
