@@ -203,8 +203,11 @@ def test_with_a_server_the_denial_links_to_the_console_feedback_page(tmp_path):
     url = "https://governance.example.com:8443/console/feedback/op%2F1%202"
     assert exc.feedback is not None
     assert exc.feedback.console_url == url
-    assert str(exc).splitlines()[-1] == f"Or on the console: {url}"
+    assert str(exc).splitlines()[-1] == f"Report a false positive: {url}"
+    # the command would refuse: the decision is on the server's trail, not this host's
+    assert "lacuna feedback" not in str(exc)
     assert f"href='{url}'" in exc._repr_html_()
+    assert "lacuna feedback" not in exc._repr_html_()
 
 
 def test_rich_panel_wraps_long_reasons_instead_of_cutting_them():

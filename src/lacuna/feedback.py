@@ -14,8 +14,9 @@ One layout, four renderers: plain text (exception messages, logs), rich (termina
     Steward: ...
     Documentation: ...
 
-Denials end with how to report a false positive: the decision id, the ``lacuna feedback``
-command and, when a Lacuna server is configured, the console's feedback page for the decision.
+Denials end with how to report a false positive: the decision id and the ``lacuna feedback``
+command or, when a Lacuna server is configured (``server:``: the decision is on its trail), the
+console's feedback page for the decision.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ _CODE_INDENT = "   "
 
 @dataclass(frozen=True, slots=True)
 class FeedbackLink:
-    """How to say a decision was wrong: its id, the CLI command and the console page (when a
-    Lacuna server is configured)."""
+    """How to say a decision was wrong: its id, the CLI command or (when a Lacuna server is
+    configured) the console page."""
 
     decision_id: str
     console_url: str | None = None
@@ -152,10 +153,10 @@ def _code_block(alt: Alternative) -> str | None:
 def _feedback_rows(link: FeedbackLink | None) -> list[tuple[str, str]]:
     if link is None:
         return []
-    rows = [("Decision", link.decision_id), ("Report a false positive", link.command)]
-    if link.console_url:
-        rows.append(("Or on the console", link.console_url))
-    return rows
+    # with a server, its console: the decision and its trail are there (lacuna feedback
+    # refuses, naming this page)
+    return [("Decision", link.decision_id),
+            ("Report a false positive", link.console_url or link.command)]
 
 
 def render_text(decision: Decision, *, feedback: FeedbackLink | None = None) -> str:
@@ -265,12 +266,12 @@ def render_html(decision: Decision, *, feedback: FeedbackLink | None = None) -> 
     if foot:
         out.append("<div style='color:#57606a'>" + " · ".join(foot) + "</div>")
     if feedback is not None:
-        link = (f" or <a href='{e(feedback.console_url)}' target='_blank' rel='noopener'>"
-                "report it on the console</a>" if feedback.console_url else "")
+        how = (f"<a href='{e(feedback.console_url)}' target='_blank' rel='noopener'>"
+               "report it on the console</a>" if feedback.console_url
+               else f"run <code>{e(feedback.command)}</code>")
         out.append(
             f"<div class='lacuna-feedback' style='color:#57606a;margin-top:.4em'>Decision "
-            f"<code>{e(feedback.decision_id)}</code>. Wrong decision? Run "
-            f"<code>{e(feedback.command)}</code>{link}.</div>")
+            f"<code>{e(feedback.decision_id)}</code>. Wrong decision? {how}.</div>")
     out.append("</div>")
     return "".join(out)
 

@@ -830,8 +830,9 @@ class Governor:
         if self.config.server is not None:
             from lacuna.remote.client import ServerLineage
 
+            engine = self.engine  # built first: _once's lock is not reentrant
             return self._once("_remote_lineage", lambda: ServerLineage(  # type: ignore
-                self.engine.client, self.config.lineage.openlineage.namespace))  # type: ignore
+                engine.client, self.config.lineage.openlineage.namespace))  # type: ignore
         return store_at(self.config.audit_url)
 
     def _lineage_outcome(
@@ -913,6 +914,8 @@ class Governor:
         from lacuna.lineage.api import store_exists
         from lacuna.lineage.recording import restore_declared
 
+        if self.config.server is not None:
+            return None  # the server's store answers no content lookups (docs/server.md)
         try:
             if not store_exists(self.config.audit_url):
                 return None  # nothing was ever recorded there; do not create it by looking
@@ -927,6 +930,8 @@ class Governor:
         :func:`lacuna.lineage.recording.lineage_from_store`); empty when unknown."""
         if not path and not run_id:
             return ()
+        if self.config.server is not None:  # not asked of the server: the sidecar's sources
+            return ()  # name the parents (docs/server.md, "Clients govern through it")
         from lacuna.lineage.recording import lineage_from_store
         from lacuna.lineage.records import DatasetRef
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lacuna.errors import AuditError, ConfigError
+from lacuna.errors import AuditError, ConfigError, LacunaError
 from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
@@ -68,11 +68,19 @@ def _url(db: str | None, config: Path | None) -> str:
     if db:
         return db
     from lacuna.config import load_config
+    from lacuna.remote.client import refuse_local_state
 
     try:
-        return load_config(config).audit_url
-    except ConfigError as exc:
+        loaded = load_config(config)
+        refuse_local_state(loaded, "lacuna audit", _ON_THE_SERVER)
+    except LacunaError as exc:
         raise _fail(str(exc)) from None
+    return loaded.audit_url
+
+
+_ON_THE_SERVER = ("Read the trail there: GET /api/v1/audit, /api/v1/audit/verify (a data "
+                  "steward's or compliance officer's token) or the console's audit page "
+                  "(/console/audit); --db reads a local database on purpose.")
 
 
 def _checkpoint_log(config: Path | None) -> Path | None:

@@ -64,9 +64,13 @@ def _open(db: str | None, config: Path | None) -> LineageStore | None:
     from lacuna.audit.schema import parse_url, sqlite_file
     from lacuna.config import load_config
     from lacuna.lineage.store import LineageStore
+    from lacuna.remote.client import refuse_local_state
 
     try:
-        url = db or load_config(config).audit_url
+        if db is None:
+            loaded = load_config(config)
+            refuse_local_state(loaded, "lacuna lineage", _ON_THE_SERVER)
+        url = db or loaded.audit_url
         path = sqlite_file(parse_url(url))
         if path is not None and not path.exists():
             return None
@@ -75,6 +79,12 @@ def _open(db: str | None, config: Path | None) -> LineageStore | None:
         return LineageStore(url)
     except (ConfigError, LacunaError) as exc:
         raise _fail(str(exc)) from None
+
+
+_ON_THE_SERVER = ("Ask the server: GET /api/v1/lineage/upstream, /downstream or /impact "
+                  "(?dataset=<absolute path or URI>), /api/v1/lineage/completeness, "
+                  "/api/v1/lineage/runs, or the console's lineage page (/console/lineage); "
+                  "--db reads a local database on purpose.")
 
 
 def _holds_lineage(url: str) -> bool:
@@ -265,9 +275,15 @@ def import_(
     from lacuna.config import load_config
     from lacuna.lineage.ol_import import import_events
     from lacuna.lineage.store import LineageStore
+    from lacuna.remote.client import refuse_local_state
 
     try:
         cfg = load_config(config)
+        if db is None:
+            refuse_local_state(cfg, "lacuna lineage import", "Send the events there: POST "
+                               "/api/v1/lineage, one event per request (an analyst's or a data "
+                               "steward's token); --db imports into a local database on "
+                               "purpose.")
         url = db or cfg.audit_url
         path = sqlite_file(parse_url(url))
         if path is None or path.exists():

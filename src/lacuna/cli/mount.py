@@ -67,7 +67,17 @@ def status(
         from lacuna.governor import Governor
 
         use(Governor(build_config(str(config))))
+    from lacuna.errors import LacunaError
+    from lacuna.remote.client import refuse_local_state
+
     gov = current()
+    try:
+        refuse_local_state(gov.config, "lacuna status", "Your denials are there: GET "
+                           "/api/v1/audit?user=<you> (a data steward's or compliance "
+                           "officer's token), or the console's audit page (/console/audit).")
+    except LacunaError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     user = gov.config.user.to_user().id
     found = [r for r in gov.audit.list(limit=limit, denied_only=True, user=user)
              if r.kind == "decision"]

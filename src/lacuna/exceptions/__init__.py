@@ -163,10 +163,13 @@ def request_exception(
 
 def _announce(gov: Any, request: ExceptionRequest, event: str,
               detail: dict[str, Any] | None = None) -> None:
-    """Audit one step and notify the people concerned; neither ever fails the step."""
+    """Audit one step and notify the people concerned; neither ever fails the step. A client
+    of a Lacuna server does neither: the server took the step, and audited and announced it."""
     from lacuna.exceptions import events
     from lacuna.exceptions.notify import announce
 
+    if gov.config.server is not None:
+        return
     events.audit(gov, event, request, detail=detail)
     try:
         announce(gov, request, event)
@@ -255,6 +258,8 @@ def _refusals_audited(gov: Any, exception_id: str, step: str,
     try:
         return decide()
     except LacunaError as exc:
+        if gov.config.server is not None:  # the server refused it, and audited the refusal
+            raise
         events.audit(gov, f"{step}-refused", None, exception_id=exception_id, allowed=False,
                      detail={"error": str(exc)})
         raise

@@ -127,7 +127,12 @@ class GovernanceMetrics:
 
         self.period = parse_period(period, now=now)
         self.filters = Filters(domain=domain, policy=policy, user_group=user_group, tier=tier)
+        from lacuna.remote.client import refuse_local_state
+
         gov = governor or current()
+        refuse_local_state(gov.config, "governance metrics", "Read them there: GET "
+                           "/api/v1/metrics (a data steward's or compliance officer's token) "
+                           "or the console's metrics page (/console/metrics).")
         requests = [r for r in gov.exceptions.list()
                     if r.created_at in self.period and self.filters.keep_exception(r)]
         lineage = gov.lineage_store.completeness()

@@ -28,9 +28,20 @@ class DecisionNotFound(LacunaError, LookupError):
 
 
 def _gov(governor: Governor | None) -> Governor:
-    from lacuna.governor import current
+    """The governor feedback and survey answers are recorded with; refused with ``server:``
+    (they find and append records of this host's trail, and the decisions are the server's).
 
-    return governor or current()
+    Raises:
+        NotOnThisHost: ``server:`` is configured.
+    """
+    from lacuna.governor import current
+    from lacuna.remote.client import refuse_local_state
+
+    gov = governor or current()
+    refuse_local_state(gov.config, "feedback and the survey", "Give feedback on the server's "
+                       "console: /console/feedback/<decision id> (signed in as yourself); the "
+                       "survey is not taken over the server.")
+    return gov
 
 
 def find_decision(decision_id: str, governor: Governor | None = None, *,

@@ -57,6 +57,27 @@ class ServerUnavailable(LacunaError):
     """The Lacuna server gave no usable answer (the message says why and what to do)."""
 
 
+class NotOnThisHost(LacunaError):
+    """A command that reads this host's state database, with ``server:`` configured: the
+    decisions, audit records and lineage are the server's (the message says where to look)."""
+
+
+def refuse_local_state(config: Config, command: str, instead: str) -> None:
+    """Refuse ``command`` when ``config`` governs through a Lacuna server: it reads this
+    host's state database (``audit.url``), which a server's client never writes, so its
+    answer (no records, an intact empty trail, no lineage) would be about nothing.
+
+    Raises:
+        NotOnThisHost: ``config.server`` is set (the message names the server and ``instead``).
+    """
+    if config.server is None:
+        return
+    msg = (f"{command} reads this host's state database, but lacuna.yaml governs through the "
+           f"Lacuna server {redact_url(str(config.server.url))} (server:): its decisions, audit "
+           f"records and lineage are recorded there, not here. {instead}")
+    raise NotOnThisHost(msg)
+
+
 class ServerClient:
     """An authenticated JSON client for one Lacuna server (thread-safe)."""
 
@@ -297,7 +318,24 @@ class ServerExceptions:
         return [e for e in items if user is None or same_name(e.requested_by, user)]
 
     def decide(self, exception_id: str, *, approve: bool, by: str, stewards: Any,  # noqa: ARG002
-               comment: str | None = None, start: datetime | None = None) -> ExceptionRequest:  # noqa: ARG002
+               comment: str | None = None, start: datetime | None = None,  # noqa: ARG002
+               revoke: bool = False) -> ExceptionRequest:
+        """Approve, deny or (``revoke``) end an approved exception, as the token's user; the
+        server checks who may, and audits it. Its ``deny`` also revokes an approved one, so
+        a revoke first checks that it is approved (as the local store refuses anything else:
+        a revoke of a pending request must not deny it).
+
+        Raises:
+            LacunaError: no answer, refused by the server, or (revoke) not approved.
+        """
+        from lacuna.exceptions.model import Status
+
+        if revoke:
+            current = self.get(exception_id)
+            if current.status is not Status.APPROVED:
+                msg = (f"exception {exception_id} is {current.status.value}; only an approved "
+                       "exception can be revoked.")
+                raise LacunaError(msg)
         verb = "approve" if approve else "deny"
         return _exception(self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/{verb}",
                                      {"comment": comment}))

@@ -1,0 +1,157 @@
+"""A client configured with ``server:`` keeps no local trail, lineage or metrics: what reads
+them refuses, naming the server (never an AttributeError, a hang or an answer about nothing);
+the governor's lineage store comes without a deadlock and asks no local store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lacuna.cli import app
+from lacuna.config import config_from_dict
+from lacuna.errors import LacunaError
+from lacuna.governor import Governor
+from lacuna.remote.client import ServerLineage
+
+URL = "http://127.0.0.1:9"  # never asked: none of these reaches the server
+
+
+def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LACUNA_TOKEN", "lac_example")
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "home"))
+    path = tmp_path / "lacuna.yaml"
+    path.write_text(
+        yaml.safe_dump({"server": {"url": URL}, "lineage": {"openlineage": {"enabled": False}}}),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _governor(monkeypatch: pytest.MonkeyPatch) -> Governor:
+    monkeypatch.setenv("LACUNA_TOKEN", "lac_example")
+    return Governor(
+        config_from_dict({"server": {"url": URL}, "lineage": {"openlineage": {"enabled": False}}})
+    )
+
+
+def test_the_lineage_store_asked_first_comes_without_a_deadlock(monkeypatch) -> None:
+    gov = _governor(monkeypatch)
+    got: list[object] = []
+    asker = threading.Thread(target=lambda: got.append(gov.lineage_store), daemon=True)
+    asker.start()
+    asker.join(10)  # before: the engine was built inside _once's non-reentrant lock: forever
+    assert not asker.is_alive(), "Governor.lineage_store deadlocked"
+    assert isinstance(got[0], ServerLineage)
+    assert got[0].client is gov.engine.client  # one client, one breaker
+    gov.close()
+
+
+def test_a_read_asks_no_local_store_and_logs_no_error(monkeypatch, tmp_path, caplog) -> None:
+    from lacuna.lineage.store import LineageStore
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path))
+    gov = _governor(monkeypatch)
+    _ = gov.engine  # (the deadlock above is another test's)
+    LineageStore(gov.config.audit_url).close()  # a local store exists (an earlier local use)
+    data = tmp_path / "c.csv"
+    data.write_text("a\n1\n", encoding="utf-8")
+    with caplog.at_level(logging.DEBUG, logger="lacuna"):
+        assert gov.restore_lineage(str(data), None) == ()
+        assert gov.restore_lineage(str(data), "run-1") == ()
+        assert gov._restore_from_store(str(data)) is None
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert gov._remote_lineage is None  # not even built: nothing asked it
+    gov.close()
+
+
+def test_metrics_in_python_refuse_naming_the_server(monkeypatch) -> None:
+    from lacuna.metrics import GovernanceMetrics
+
+    gov = _governor(monkeypatch)
+    with pytest.raises(
+        LacunaError,
+        match=r"Lacuna server http://127\.0\.0\.1:9 .*"
+        r"/api/v1/metrics",
+    ):
+        GovernanceMetrics("last_30_days", governor=gov)
+    gov.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["audit", "list"], "/api/v1/audit"),
+        (["audit", "verify"], "/api/v1/audit/verify"),
+        (["audit", "config"], "/api/v1/audit"),
+        (["lineage", "show", "/data/c.csv"], "/api/v1/lineage/upstream"),
+        (["lineage", "runs"], "/api/v1/lineage/runs"),
+        (["lineage", "completeness"], "/api/v1/lineage/completeness"),
+        (["lineage", "impact", "/data/c.csv"], "/api/v1/lineage/"),
+        (["metrics"], "/api/v1/metrics"),
+        (["status"], "/api/v1/audit?user="),
+    ],
+)
+def test_commands_reading_local_state_refuse_naming_the_server(
+    args, where, tmp_path, monkeypatch
+) -> None:
+    config = _config(tmp_path, monkeypatch)
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2, out
+    assert f"Lacuna server {URL} (server:)" in out, out
+    assert where in out, out
+    assert "Traceback" not in out
+    assert "AttributeError" not in out
+
+
+def test_lineage_import_refuses_and_db_still_reads_a_local_database(tmp_path, monkeypatch) -> None:
+    config = _config(tmp_path, monkeypatch)
+    events = tmp_path / "events.jsonl"
+    events.write_text("", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["lineage", "import", str(events), "--config", str(config)])
+    assert result.exit_code == 2
+    assert "POST /api/v1/lineage" in " ".join(result.output.split())
+    assert not (tmp_path / "home" / "audit.db").exists()  # nothing created here
+    local = f"sqlite:///{tmp_path / 'local.db'}"  # --db: a local database, on purpose
+    result = runner.invoke(
+        app, ["lineage", "import", str(events), "--db", local, "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["lineage", "runs", "--db", local, "--config", str(config)])
+    assert "server:" not in result.output
+    result = runner.invoke(app, ["audit", "list", "--db", local, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "server:" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args", [["feedback", "0123abcd", "--false-positive", "ids only"], ["survey", "4"]]
+)
+def test_feedback_and_survey_refuse_naming_the_console(args, tmp_path, monkeypatch) -> None:
+    config = _config(tmp_path, monkeypatch)
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2, out
+    assert f"Lacuna server {URL} (server:)" in out
+    assert "/console/feedback/<decision id>" in out
+    assert "AttributeError" not in out
+
+
+def test_feedback_in_python_refuses_and_appends_nothing(monkeypatch) -> None:
+    from lacuna.metrics import answer_survey, report_feedback, survey_due
+
+    gov = _governor(monkeypatch)
+    for call in (
+        lambda: report_feedback("0123abcd", false_positive=True, comment="x", governor=gov),
+        lambda: answer_survey(4, governor=gov),
+        lambda: survey_due("last_30_days", governor=gov),
+    ):
+        with pytest.raises(LacunaError, match="/console/feedback/"):
+            call()
+    gov.close()
