@@ -241,6 +241,9 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
     assert "localhost:8080/users/***" in text
     for value in ("ana.silva", "example.com/cards", "4111111111111111", "bo.chen"):
         assert value not in text
+    by_address = gate.check(OutboundRequest(  # the host spelled like a masked segment stays
+        method="GET", url="http://203.0.113.9/203.0.113.9/ana.silva%40example.com"))
+    assert by_address.decision.operation.destination.uri == "http://203.0.113.9/***/***"
     plain = gate.check(OutboundRequest(  # a route without values is recorded as it is
         method="POST", url="https://api.external-service.com/v1/reports/weekly",
         headers={"content-type": "application/json"}, body=b'{"region": "EU"}'))

@@ -602,7 +602,7 @@ def _shown(dest: Destination) -> Destination:
     masked = _masked_path(parts.path)
     if masked == parts.path:
         return dest
-    uri = dest.uri.replace(parts.path, masked, 1)
+    uri = parts._replace(path=masked).geturl()
     return replace(dest, uri=uri, path=dest.path and _masked_path(dest.path),
                    reasoning=dest.reasoning.replace(dest.uri, uri))
 
