@@ -166,8 +166,7 @@ def test_an_open_file_unlinked_through_the_mount_keeps_reading(passthrough):
 
 
 @pytest.mark.parametrize("raw", [b" -x;rm -rf ~ .csv", "d\u00e9j\u00e0 vu.csv".encode(),
-                                 b"n" * 230 + b".csv", b"a'b\"c$(id)`x`.csv",
-                                 b"caf\xe9-latin1.csv"])  # not UTF-8: recorded escaped
+                                 b"n" * 230 + b".csv", b"a'b\"c$(id)`x`.csv"])
 def test_odd_names_round_trip(passthrough, raw):
     m = passthrough
     folder = os.fsencode(m.mnt / "work")
@@ -187,11 +186,11 @@ def test_odd_names_round_trip(passthrough, raw):
     assert raw not in os.listdir(folder)
 
 
-@pytest.mark.parametrize("raw", [b"new\nline.csv", b"\x1b[31mred.csv"])
+@pytest.mark.parametrize("raw", [b"new\nline.csv", b"caf\xe9-latin1.csv", b"\x1b[31mred.csv"])
 def test_names_lacuna_cannot_record_are_refused_and_nothing_is_written(passthrough, raw):
-    """Control characters: the audit trail could not name the file, so the write is refused
-    (fail closed), not written unrecorded. (A name that is not UTF-8 is recorded, escaped:
-    :func:`test_odd_names_round_trip`.)"""
+    """Control characters and names that are not UTF-8: the audit trail (control characters)
+    or the labels and lineage records (not UTF-8) could not name the file, so the write is
+    refused (fail closed), not written unrecorded."""
     m = passthrough
     folder = os.fsencode(m.mnt / "work")
     os.makedirs(folder, exist_ok=True)

@@ -85,6 +85,9 @@ def _load(directory: str | None, config_path: Path | None) -> PolicyEngine:
         _fail(f"error: {exc}", 1)
 
 
+MAX_INPUT_DEPTH = 100  # nested objects and arrays in an --input
+
+
 def _read_input(path: Path) -> Any:
     import yaml  # type: ignore[import-untyped, unused-ignore]
 
@@ -92,13 +95,25 @@ def _read_input(path: Path) -> Any:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
     except OSError as exc:
         _fail(f"error: cannot read input {path} ({exc.strerror}).", 2)
+    deep = (f"error: input {path} is nested too deeply to read (more than {MAX_INPUT_DEPTH} "
+            "levels); a policy input is a few levels of objects and arrays.")
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        value = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         _fail(f"error: input {path} is not valid JSON/YAML ({exc}).", 2)
     except RecursionError:
-        _fail(f"error: input {path} is nested too deeply to read; a policy input is a few "
-              "levels of objects and arrays.", 2)
+        _fail(deep, 2)
+    # also when this process's recursion limit let the reader through: the engine's is lower
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_INPUT_DEPTH:
+            _fail(deep, 2)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
 
 
 @app.command()

@@ -196,11 +196,14 @@ class GovernedFS:
 
     def _outside(self, path: str) -> bool:
         """Whether ``path`` is in an outside folder; a path Lacuna cannot place (a control
-        character in its name, ...) is refused here: fail closed."""
+        character in its name, a name that is not UTF-8, ...) is refused here: fail closed.
+        (A name that is not UTF-8 reaches the audit trail escaped, but no label or lineage
+        record can hold it: written, it broke the labels of files written after it.)"""
         hit = self._placed.get(path)
         if hit is not None:  # the roots are fixed while mounted: one resolution per path
             return hit
         try:
+            path.encode("utf-8")
             outside = self.governance._outside(self.layout.backing(path))
         except Exception as exc:
             log.error("cannot place %r (denied, fail closed): %s", path, exc)
