@@ -199,10 +199,19 @@ def test_a_truncating_open_without_writes_empties_the_file(lf, where):
     rel = f"{folder}/t.txt" if where == "governed" else f"outbox/{folder}-t.txt"
     done = _sh(m, f"cd {m.mnt} && echo hello > {rel} && : > {rel}")
     assert done.returncode == 0, done.stderr
-    assert (m.mnt / rel).read_text() == ""
+    assert _settled(m.mnt / rel, "") == ""
     done = _sh(m, f"cd {m.mnt} && echo again >> {rel}")
     assert done.returncode == 0, done.stderr
-    assert (m.mnt / rel).read_text() == "again\n"  # not hello, then again
+    assert _settled(m.mnt / rel, "again\n") == "again\n"  # not hello, then again
+
+
+def _settled(path, expected: str, timeout: float = 10.0) -> str:
+    """``path``'s text once it reads ``expected``, or as it reads at ``timeout``: the kernel's
+    RELEASE of the last close is asynchronous, and a loaded host takes longer than _sh waits."""
+    deadline = time.monotonic() + timeout
+    while (text := path.read_text()) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return text
 
 
 @pytest.mark.parametrize("transport", ["mount", "libfuse_mount", "plain_mount"])
