@@ -59,6 +59,7 @@ MAX_GROUPS = 4096  # groups of siblings tried per body: a large JSON body's firs
 MIN_JOINED = 8  # characters of pieces joined, at least: the base64 of a 6-byte e-mail
 MIN_JOINED_TEXT = 6  # characters they decode to, at least (``a@b.io``)
 HOST = "(host)"  # a host name's labels
+PATH = "(path)"  # a URL path's segments and their tokens
 JOINED = "(joined)"  # the sibling values of a query, form, object or header, joined
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _ESCAPED_BREAK = re.compile(r"\\[nrt]")
@@ -315,10 +316,10 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
     fields = _Fields()
     segments = [unquote(s) for s in path.split("/") if s]
     for segment in segments:
-        fields.add("(path)", segment)
+        fields.add(PATH, segment)
     if segments:
-        _tokens(fields, "(path)", "\n".join(segments))
-        fields.add_pieces(f"(path) {JOINED}", segments)
+        _tokens(fields, PATH, "\n".join(segments))
+        fields.add_pieces(f"{PATH} {JOINED}", segments)
     return fields.payload("path", False, []).fields
 
 

@@ -28,7 +28,7 @@ import json
 import logging
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -51,6 +51,7 @@ from lacuna.proxy.bodies import (
     DECODED,
     HEADER,
     HOST,
+    PATH,
     Payload,
     decoded_tokens,
     distinct_tokens,
@@ -65,7 +66,9 @@ from lacuna.redact import MASK, redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
+    from lacuna.classify.scan import PatternRecognizer
     from lacuna.governor import Governor
     from lacuna.proxy.fingerprints import FieldMatch
 
@@ -254,7 +257,9 @@ class Gate:
         sources += [Source(name=m.source, classification=classification) for m in matches]
         gov = self.gov
         named = gov.destination(_destination(request.url))
-        destination = _shown(_by_address(request, named))
+        destination = _by_address(request, named)
+        if any(n.startswith(PATH) for n in kept.fields):  # a value in the path: masked
+            destination = _shown(destination)
         op = gov.operation(
             Action.EXPORT, classification, sources=_unique_sources(sources),
             destination=destination,
@@ -452,23 +457,32 @@ def _candidates(values: tuple[str, ...]) -> Payload:
     recognizer judges a field by the share of its values it validates, so e-mails among a
     window of clean rows would be below its threshold; among the values shaped like e-mails
     they are all there is. Fields are named neutrally: a name must not vouch for the values."""
+    if not values:
+        return Payload(format="text")
+    fields = {}
+    for n, _, array, shaped in _shaped(values):
+        found = array.filter(shaped)
+        if len(found):
+            fields[f"values {n}"] = tuple(found.to_pylist())
+    return Payload(format="text", fields=FrozenDict(fields))
+
+
+def _shaped(values: Sequence[str]) -> Iterator[tuple[int, PatternRecognizer, pa.Array,
+                                                     pa.BooleanArray]]:
+    """Each strong value recognizer (its position among the engine's), ``values`` as an Arrow
+    array, and which of them its prefilter accepts whole: a weak format supports a column's
+    name, never decides alone."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from lacuna.classify.heuristic import _engine
     from lacuna.classify.scan import PatternRecognizer
 
-    if not values:
-        return Payload(format="text")
     array = pa.array(values, type=pa.string())
-    fields = {}
     for n, recognizer in enumerate(_engine().values):
-        if not isinstance(recognizer, PatternRecognizer) or recognizer.weak_only:
-            continue  # (a weak format supports a column's name, never decides alone)
-        found = array.filter(pc.match_substring_regex(array, f"^(?:{recognizer.prefilter})$"))
-        if len(found):
-            fields[f"values {n}"] = tuple(found.to_pylist())
-    return Payload(format="text", fields=FrozenDict(fields))
+        if isinstance(recognizer, PatternRecognizer) and not recognizer.weak_only:
+            yield n, recognizer, array, pc.match_substring_regex(
+                array, f"^(?:{recognizer.prefilter})$")
 
 
 def _suspects(payload: Payload) -> Payload:
@@ -486,7 +500,8 @@ def _suspects(payload: Payload) -> Payload:
     keep = {n for n in payload.fields if DECODED in n}
     keep.update(n for n in payload.fields if _named_data(n))
     values = [v for vs in payload.fields.values() for v in vs]
-    keep.update(n for n, hit in zip(names, _validated(values), strict=True) if hit)
+    validated = _validated(values, [n in keep for n in names])  # (kept ones: not again)
+    keep.update(n for n, hit in zip(names, validated, strict=True) if hit)
     fields = {n: v for n, v in payload.fields.items() if n in keep}
     if (fields and all(DECODED in n for n in fields)
             and sum(len(v) for v in fields.values()) <= FEW_DECODED):
@@ -498,24 +513,15 @@ def _suspects(payload: Payload) -> Payload:
     return replace(payload, fields=FrozenDict(fields))
 
 
-def _validated(values: list[str]) -> list[bool]:
+def _validated(values: list[str], known: list[bool] | None = None) -> list[bool]:
     """For each of ``values``, whether some strong value recognizer validates it whole (its
-    pattern and its check: an e-mail, a card number; a weak format never decides alone)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from lacuna.classify.heuristic import _engine
-    from lacuna.classify.scan import PatternRecognizer
-
-    hits = [False] * len(values)
+    pattern and its check: an e-mail, a card number). ``known``: those already decided
+    (true), which are not checked again."""
+    hits = list(known) if known is not None else [False] * len(values)
     if not values:
         return hits
-    array = pa.array(values, type=pa.string())
-    for recognizer in _engine().values:
-        if not isinstance(recognizer, PatternRecognizer) or recognizer.weak_only:
-            continue
-        found = pc.match_substring_regex(array, f"^(?:{recognizer.prefilter})$").to_pylist()
-        for i, (value, hit) in enumerate(zip(values, found, strict=True)):
+    for _, recognizer, _, shaped in _shaped(values):
+        for i, (value, hit) in enumerate(zip(values, shaped.to_pylist(), strict=True)):
             if hit and not hits[i] and recognizer._check([value])[1]:
                 hits[i] = True
     return hits
