@@ -148,7 +148,9 @@ class Governor:
         # the configuration as recorded on the audit trail (JSON, to compare); None: not yet
         self._recorded_as: str | None = None
         self._config_failure: Exception | None = None  # why it could not be recorded
-        self._lock = threading.Lock()
+        # reentrant: one collaborator's build may ask for another (a server's audit store, its
+        # engine's client), on the same thread
+        self._lock = threading.RLock()
         self._configuring(audit)
         # Whether the code that asks runs in this process, on this stack: the suggested
         # alternatives then use its name for lacuna. A server deciding for clients sets False.
@@ -205,8 +207,7 @@ class Governor:
         if self.config.server is not None:
             from lacuna.remote.client import ServerAudit
 
-            engine = self.engine  # built first: _once's lock is not reentrant
-            return self._once("_audit", lambda: ServerAudit(engine))  # type: ignore
+            return self._once("_audit", lambda: ServerAudit(self.engine))  # type: ignore
         return self._once("_audit", lambda: self._configuring(AuditStore(
             self.config.audit_url, checkpoint_log=self.config.audit.checkpoint_log)))
 
@@ -217,9 +218,8 @@ class Governor:
         if self.config.server is not None:
             from lacuna.remote.client import ServerExceptions
 
-            engine = self.engine  # built first: _once's lock is not reentrant
             return self._once("_exceptions",  # type: ignore
-                              lambda: ServerExceptions(engine.client))  # type: ignore
+                              lambda: ServerExceptions(self.engine.client))  # type: ignore
         return self._once("_exceptions", lambda: ExceptionStore(self.config.audit_url))
 
     @property
@@ -231,9 +231,8 @@ class Governor:
         if self.config.server is not None:
             from lacuna.remote.client import ServerKeeping
 
-            engine = self.engine  # built first: _once's lock is not reentrant
             return self._once("_keeping", lambda: ServerKeeping(
-                engine.client, self.config))  # type: ignore[attr-defined]
+                self.engine.client, self.config))  # type: ignore[attr-defined]
 
         def local() -> Keeping:
             from lacuna.retention.keeping import LocalKeeping
@@ -830,9 +829,8 @@ class Governor:
         if self.config.server is not None:
             from lacuna.remote.client import ServerLineage
 
-            engine = self.engine  # built first: _once's lock is not reentrant
             return self._once("_remote_lineage", lambda: ServerLineage(  # type: ignore
-                engine.client, self.config.lineage.openlineage.namespace))  # type: ignore
+                self.engine.client, self.config.lineage.openlineage.namespace))  # type: ignore
         return store_at(self.config.audit_url)
 
     def _lineage_outcome(
