@@ -6,10 +6,10 @@ start-up with file and line) and then answers :meth:`PolicyEngine.decide` with a
 
 regorus engines cannot cross threads (the binding is ``unsendable``: one dropped on another
 thread raises and leaks): each thread that decides gets its own engine, compiled from the same
-checked bundle on its first decision, and kept in that thread's own slot
-(:data:`_THREAD_ENGINES`), never in the ``PolicyEngine``. So dropping a ``PolicyEngine`` (a
-reconfigured governor) on any thread releases no regorus engine there: each thread discards its
-stale engines itself on its next decision, or when it ends.
+checked bundle on its first decision, and kept in that thread's own slot (a
+:class:`~lacuna.policy.unsendable.ThreadSlot`), never in the ``PolicyEngine``. So dropping a
+``PolicyEngine`` (a reconfigured governor) on any thread releases no regorus engine there: each
+thread discards its stale engines itself on its next decision, or when it ends.
 
 The engine adds one data document of its own, ``data.lacuna``, from the configuration, so that
 policies can refer to configured places instead of hard-coding them::
@@ -67,7 +67,7 @@ from lacuna.policy.decision_log import DecisionEvent
 from lacuna.policy.inputs import build_input, build_pruned_input
 from lacuna.policy.jsontext import dumps
 from lacuna.policy.rego_tests import RegoTestReport, run_tests
-from lacuna.policy.unsendable import releasing_engines
+from lacuna.policy.unsendable import ThreadSlot, releasing_engines
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,9 @@ class PolicyEngine:
         self.docs_url = docs_url
         self.decision_log = decision_log
         self.cache_size = cache_size
-        self._key = _Key()  # this engine's slot in each thread's engines; weakly referenced
+        # each thread's engine and its generation, released on that thread (regorus engines
+        # are unsendable); a decision's explainer refers to the slot weakly
+        self._key: ThreadSlot[tuple[int, Engine]] = ThreadSlot()
         self._generations = itertools.count(1)
         self._reload_lock = threading.Lock()
         self._state = self._load()
@@ -437,7 +439,7 @@ class PolicyEngine:
         if self.cache_size > 0 and not calls:
             cache = DecisionCache(paths, self.cache_size)
         generation = next(self._generations)
-        _keep(self._key, generation, engine)  # this thread's engine for the new generation
+        self._key.set((generation, engine))  # this thread's engine for the new generation
         packages = tuple(p for p in everything if p.votes)
         explainer = _Explainer(weakref.ref(self._key), bundle, data, generation)
         return _Loaded(bundle=bundle, data=data, everything=everything, packages=packages,
@@ -446,11 +448,11 @@ class PolicyEngine:
                        explainer=explainer)
 
     def _engine(self, state: _Loaded) -> Engine:
-        held = _held().get(id(self._key))
-        if held is not None and held[0]() is self._key and held[1] == state.generation:
-            return held[2]
+        held = self._key.get()
+        if held is not None and held[0] == state.generation:
+            return held[1]
         engine = compile_bundle(state.bundle, state.data)
-        _keep(self._key, state.generation, engine)
+        self._key.set((state.generation, engine))
         return engine
 
     def __repr__(self) -> str:
@@ -470,8 +472,8 @@ class _Explainer:
 
     __slots__ = ("_bundle", "_data", "_generation", "_key")
 
-    def __init__(self, key: weakref.ref[_Key], bundle: Bundle, data: Mapping[str, Any],
-                 generation: int) -> None:
+    def __init__(self, key: weakref.ref[ThreadSlot[tuple[int, Engine]]], bundle: Bundle,
+                 data: Mapping[str, Any], generation: int) -> None:
         self._key, self._bundle, self._data, self._generation = key, bundle, data, generation
 
     def __call__(self, text: str, package: PolicyPackage) -> Explanation:
@@ -485,47 +487,21 @@ class _Explainer:
         return Explanation(compute)
 
 
-def _engine_for(key: _Key | None, bundle: Bundle, data: Mapping[str, Any],
-                generation: int) -> Engine:
+def _engine_for(key: ThreadSlot[tuple[int, Engine]] | None, bundle: Bundle,
+                data: Mapping[str, Any], generation: int) -> Engine:
     """This thread's engine for ``bundle`` (of ``generation``), compiled here if it has none
     (kept for next time unless the thread already holds a newer generation)."""
-    held = _held().get(id(key)) if key is not None else None
-    if held is not None and held[0]() is key and held[1] == generation:
-        return held[2]
+    held = key.get() if key is not None else None
+    if held is not None and held[0] == generation:
+        return held[1]
     engine = compile_bundle(bundle, data)
-    if key is not None and (held is None or held[0]() is not key or held[1] < generation):
-        _keep(key, generation, engine)
+    if key is not None and (held is None or held[0] < generation):
+        key.set((generation, engine))
     return engine
 
 
 def _over_budget(decision: Decision) -> bool:
     return bool(decision.engine_error) and "budget" in (decision.engine_error or "")
-
-
-class _Key:
-    """A weakly referenceable token standing for one ``PolicyEngine`` in the thread slots."""
-
-    __slots__ = ("__weakref__",)
-
-
-_THREAD_ENGINES = threading.local()  # per thread: {id(key): (weakref(key), generation, Engine)}
-
-
-def _held() -> dict[int, tuple[weakref.ref[_Key], int, Engine]]:
-    held: dict[int, tuple[weakref.ref[_Key], int, Engine]] | None = getattr(
-        _THREAD_ENGINES, "held", None)
-    if held is None:
-        held = _THREAD_ENGINES.held = {}
-    return held
-
-
-def _keep(key: _Key, generation: int, engine: Engine) -> None:
-    """Hold ``engine`` in this thread's slot for ``key``; drop, on this thread, the engines of
-    older generations and of ``PolicyEngine`` objects that no longer exist."""
-    held = _held()
-    for k in [k for k, (ref, _, _) in held.items() if ref() is None]:
-        del held[k]  # released here, on the thread that created it
-    held[id(key)] = (weakref.ref(key), generation, engine)
 
 
 def settings_from_config(config: Config) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
+from lacuna.policy.unsendable import ThreadSlot
 
 if TYPE_CHECKING:
     from lacuna.config import Config
@@ -126,9 +127,9 @@ class LocalKeeping:
         self._revision = revision  # () -> the policy engine's bundle revision, or None
         self._holds: tuple[tuple[Any, ...], tuple[Hold, ...]] | None = None
         self._holds_lock = threading.Lock()
-        # a regorus engine is used only on the thread that made it: one compiled copy per
-        # thread (as lacuna.policy.engine keeps its engines), each with its revision
-        self._rules = threading.local()
+        # a regorus engine is used, and dropped, only on the thread that made it: one compiled
+        # copy per thread (as lacuna.policy.engine keeps its engines), each with its revision
+        self._rules: ThreadSlot[tuple[Any, RetentionRules]] = ThreadSlot()
 
     def holds(self) -> tuple[Hold, ...]:
         return self.versioned()[1]
@@ -182,10 +183,10 @@ class LocalKeeping:
         from lacuna.retention.rules import RetentionRules
 
         key = self._revision() if self._revision is not None else None
-        mine: tuple[Any, RetentionRules] | None = getattr(self._rules, "compiled", None)
+        mine = self._rules.get()
         if mine is None or mine[0] != key:
             mine = (key, RetentionRules(self.ctx.config))
-            self._rules.compiled = mine
+            self._rules.set(mine)
         return mine[1]
 
     def packages(self) -> tuple[str, ...]:

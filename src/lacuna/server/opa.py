@@ -38,6 +38,7 @@ from lacuna.errors import PolicyError
 from lacuna.model import ordered_id
 from lacuna.policy.aggregate import FILENAME
 from lacuna.policy.bundle import RegoModule, add_module
+from lacuna.policy.unsendable import ThreadSlot
 
 if TYPE_CHECKING:
     from lacuna.policy.engine import PolicyEngine
@@ -80,7 +81,7 @@ class OpaData:
         self.uploaded: dict[str, str] = {}
         self._generation = 0
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._local: ThreadSlot[tuple[tuple[str, int], Engine]] = ThreadSlot()
         self._answers: OrderedDict[tuple[str, str], tuple[Any, bytes | None]] = OrderedDict()
         self._answers_of: tuple[str, int] | None = None
 
@@ -107,11 +108,11 @@ class OpaData:
 
     def _current(self) -> Engine:
         key = (self.engine.revision, self._generation)
-        if getattr(self._local, "key", None) != key:
-            self._local.engine = self._build(dict(self.uploaded))
-            self._local.key = key
-        engine: Engine = self._local.engine
-        return engine
+        mine = self._local.get()
+        if mine is None or mine[0] != key:
+            mine = (key, self._build(dict(self.uploaded)))
+            self._local.set(mine)
+        return mine[1]
 
     def evaluate(self, path: str, input_doc: Any | None) -> tuple[Any, str]:
         """``(result or None when undefined, decision_id)``.
