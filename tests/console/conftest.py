@@ -114,7 +114,6 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def notebook(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch):
     """Switch this process to a notebook user governed on the server's state."""
-    import gc
 
     import lacuna
     from lacuna.config import config_from_dict
@@ -123,7 +122,6 @@ def notebook(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(live_server.folder)
 
     def as_user(user: str, role: str = "data_analyst") -> None:
-        gc.collect()
         lacuna.enable(config_from_dict(live_server.config(user, role)))
 
     yield as_user

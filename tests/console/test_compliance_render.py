@@ -8,7 +8,6 @@ PNG of page 1), as the console's screenshots are.
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,6 @@ def _quarter(sandbox, sandbox_config) -> dict[str, int]:
     done = {"denied": 0, "allowed": 0, "exceptions": 0}
     down, work = sandbox / "Downloads", sandbox / "governed" / "workspace"
     for u, (user, role) in enumerate(USERS.items()):
-        gc.collect()
         lacuna.enable(sandbox_config(user={"id": user, "role": role},
                                      stewards={"default": ["steward@example.com"]}))
         for week in range(u, 13, 4):

@@ -8,7 +8,6 @@ other variants reach the same store calls."""
 
 from __future__ import annotations
 
-import gc
 import io
 import os
 import threading
@@ -44,7 +43,6 @@ def state_url(request: pytest.FixtureRequest, sandbox: Path) -> str:
 @pytest.fixture
 def as_user(sandbox_config, governed, state_url):
     def switch(user_id: str) -> None:
-        gc.collect()
         lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
                                      stewards={"default": [STEWARD]},
                                      audit={"url": state_url}))

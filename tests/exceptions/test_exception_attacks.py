@@ -4,7 +4,6 @@ honoured, and each says why."""
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sqlite3
@@ -31,7 +30,6 @@ def customers(governed):
 def as_user(sandbox_config):
     def switch(user_id: str, stewards: dict | None = None) -> None:
         chosen = {"default": [STEWARD]} if stewards is None else stewards
-        gc.collect()  # drop the previous governor's Rego engine here, on its own thread
         lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
                                      stewards=chosen))
 

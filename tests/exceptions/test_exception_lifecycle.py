@@ -3,7 +3,6 @@ exception → decrypt → expiry → sweep deletes the file; history, audit, rep
 
 from __future__ import annotations
 
-import gc
 import io
 import json
 from datetime import timedelta
@@ -25,7 +24,6 @@ PURPOSE = "Board of Directors Q4 customer metrics presentation"
 @pytest.fixture
 def as_user(sandbox_config, governed):
     def switch(user_id: str) -> None:
-        gc.collect()  # drop the previous governor's Rego engine here, on its own thread
         lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
                                      stewards={"default": [STEWARD]}))
 

@@ -4,7 +4,6 @@ A channel that fails is logged and audited and never fails the request."""
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import socket
@@ -72,7 +71,6 @@ def _free_port() -> int:
 
 
 def enable(sandbox_config, user: str, notify: dict) -> None:
-    gc.collect()
     lacuna.enable(sandbox_config(user={"id": user, "role": "data_analyst"},
                                  stewards={"default": [STEWARD]},
                                  exceptions={"notify": notify}))

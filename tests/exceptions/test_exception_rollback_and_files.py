@@ -4,7 +4,6 @@ a row inserted for another file, a directory). None of it is acted on; each is r
 
 from __future__ import annotations
 
-import gc
 import os
 import sqlite3
 from datetime import timedelta
@@ -23,7 +22,6 @@ PURPOSE = "Board of Directors Q4 customer metrics presentation"
 @pytest.fixture
 def as_user(sandbox_config):
     def switch(user_id: str) -> None:
-        gc.collect()
         lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
                                      stewards={"default": [STEWARD]}))
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import gc
-
 import pandas as pd
 import pytest
 
@@ -18,7 +16,6 @@ PURPOSE = "Board of Directors Q4 customer counts per region"
 @pytest.fixture
 def as_user(sandbox_config):
     def switch(user_id: str) -> None:
-        gc.collect()  # drop the previous governor's Rego engine here, on its own thread
         lacuna.enable(
             sandbox_config(
                 user={"id": user_id, "role": "data_analyst"}, stewards={"default": [STEWARD]}

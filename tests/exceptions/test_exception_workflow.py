@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from datetime import timedelta
 
 import pandas as pd
@@ -28,7 +27,6 @@ def as_user(sandbox_config):
     """Switch the process to another identity (same state database, same stewards)."""
 
     def switch(user_id: str) -> None:
-        gc.collect()  # drop the previous governor's Rego engine here, on its own thread
         lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
                                      stewards={"default": [STEWARD]}))
 

@@ -3,7 +3,6 @@ sweep and the registered datasets' stored refresh schedules) run for real."""
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -85,7 +84,6 @@ def test_start_stop_on_a_thread():
 
 def test_lacunas_jobs_sweep_and_refresh_datasets(sandbox, sandbox_config):
     def as_user(user: str) -> None:
-        gc.collect()
         lacuna.enable(sandbox_config(user={"id": user, "role": "data_analyst"},
                                      stewards={"default": [STEWARD]},
                                      exceptions={"sweep_interval_seconds": 3600}))

@@ -121,14 +121,12 @@ def test_an_approved_exceptions_write_is_not_a_workaround(governed, sandbox_conf
     the user named, not whether a grant covered the write); the record says so now
     (``why.exception_approved``), and both the records and the rollups read it. A write that
     names an id no grant honours still counts, in both."""
-    import gc
 
     from lacuna.audit import AuditStore
 
     steward = "jane.smith@example.com"
 
     def as_user(user_id: str) -> None:
-        gc.collect()  # drop the previous governor's Rego engine here, on its own thread
         lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
                                      stewards={"default": [steward]}))
 

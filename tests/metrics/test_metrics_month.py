@@ -3,7 +3,6 @@ values computed here independently (from the scenario and from the raw SQLite ro
 
 from __future__ import annotations
 
-import gc
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -38,7 +37,6 @@ def _at(when: datetime) -> time_machine.travel:
 
 
 def _switch(sandbox_config, user: str) -> None:
-    gc.collect()
     lacuna.enable(sandbox_config(user={"id": user, "role": USERS[user]},
                                  stewards={"default": ["steward@example.com"]}))
 

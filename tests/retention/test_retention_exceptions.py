@@ -3,7 +3,6 @@ a legal hold keeps them."""
 
 from __future__ import annotations
 
-import gc
 from datetime import timedelta
 
 import pandas as pd
@@ -20,7 +19,6 @@ STEWARD = "jane.smith@example.com"
 
 
 def _switch(sandbox_config, user_id: str) -> None:
-    gc.collect()  # drop the previous governor's Rego engine here, on its own thread
     lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
                                  stewards={"default": [STEWARD]}))
 
