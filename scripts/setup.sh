@@ -8,7 +8,8 @@
 # With the `dev` extra (the test suite) it also provides what the tests drive for real:
 #   - Debian packages: chromium (the console's browser tests), fuse3 (the governed mount),
 #     postgresql (the state suite on a live server); installed with apt-get when missing
-#     and when this runs as root, else named with the command to run;
+#     and when this runs as root (in the background, beside pip), else named with the command
+#     to run;
 #   - .venv-dbt: dbt-core<1.12 with dbt-duckdb in a venv of its own (dbt pins pathspec<0.13,
 #     which breaks mypy in the main venv). Lacuna runs dbt as a program ($LACUNA_DBT or this one).
 #     On a clean machine it installs in the background while .venv does (each about a minute).
@@ -18,6 +19,28 @@ PYTHON="${PYTHON:-python3}"
 EXTRAS="${LACUNA_EXTRAS:-}"
 dev=0
 [[ ",$EXTRAS," == *",dev,"* ]] && dev=1
+
+# Debian packages first, in the background too: apt and pip each take about a minute on a
+# clean machine, and neither needs the other
+apt_pid=""
+if [ "$dev" = 1 ]; then
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+  command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      (
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+          "${missing[@]}" >/dev/null
+      ) &
+      apt_pid=$!
+    else
+      echo "setup: tests that need ${missing[*]} will skip; install with: sudo apt-get install -y ${missing[*]}" >&2
+    fi
+  fi
+fi
 
 dbt_pid=""
 if [ "$dev" = 1 ] && [ ! -x .venv-dbt/bin/dbt ]; then
@@ -47,22 +70,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ "$dev" = 1 ]; then
-  missing=()
-  [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
-  command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
-  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
-  if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    else
-      echo "setup: tests that need ${missing[*]} will skip; install with: sudo apt-get install -y ${missing[*]}" >&2
-    fi
-  fi
-fi
 if [ -n "$dbt_pid" ]; then
   if ! wait "$dbt_pid"; then
     echo "setup: installing dbt in .venv-dbt failed (see above); remove .venv-dbt and run again" >&2
+    exit 1
+  fi
+fi
+if [ -n "$apt_pid" ]; then
+  if ! wait "$apt_pid"; then
+    echo "setup: apt-get install ${missing[*]} failed (see above); run it by hand and again" >&2
     exit 1
   fi
 fi
