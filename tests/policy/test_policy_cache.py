@@ -85,3 +85,44 @@ def test_cache_can_be_turned_off() -> None:
     engine = PolicyEngine.from_config(Config(), cache_size=0)
     assert engine.cache is None
     assert engine.decide(op()).allowed
+
+
+def test_a_bundles_analysis_is_reused_only_for_the_same_modules_and_data(tmp_path) -> None:
+    """A new engine over the same modules and data reuses the first one's analysis (packages,
+    metadata, input paths); any change to a file, a file's place or the data is analysed anew,
+    and malformed metadata is refused every time, never remembered as fine."""
+    import pytest
+
+    from lacuna.errors import PolicyError
+
+    root = tmp_path / "bundle"
+    root.mkdir()
+    rule = (f"package p\n\n{HEAD}metadata := {{\"severity\": \"high\"}}\n\n"
+            "deny contains \"no\" if input.x\n")
+    (root / "p.rego").write_text(rule)
+    first = PolicyEngine(root)
+    again = PolicyEngine(root)
+    assert again.packages == first.packages
+    assert again.packages[0] is first.packages[0]  # shared, not walked again
+    assert again.packages[0].metadata["severity"] == "high"
+
+    (root / "p.rego").write_text(rule.replace("high", "low").replace("input.x", "input.y"))
+    edited = PolicyEngine(root)
+    assert edited.packages[0].metadata["severity"] == "low"
+    assert edited.cache is not None
+    assert edited.cache.key({"y": 1}) != edited.cache.key({"y": 2})
+    assert first.cache is not None
+    assert first.cache.key({"y": 1}) == first.cache.key({"y": 2})
+
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "q.rego").write_text(rule)
+    assert PolicyEngine(moved).packages[0].files != first.packages[0].files
+
+    other_data = PolicyEngine(root, settings={"docs_url": "https://docs.example/"})
+    assert other_data.packages[0] is not edited.packages[0]
+
+    (root / "p.rego").write_text(rule.replace('{"severity": "high"}', '"not an object"'))
+    for _ in range(2):
+        with pytest.raises(PolicyError, match="metadata"):
+            PolicyEngine(root)
