@@ -321,3 +321,23 @@ def test_a_data_file_nested_too_deeply_is_rejected_once(write_bundle, caplog,
     assert settled(watcher) is True
     assert engine.data["x"] == {"limit": 3}
     assert watcher.last_error is None
+
+
+def test_an_edit_that_keeps_size_and_modification_time_is_reloaded(write_bundle) -> None:
+    """``touch -r``, ``cp -p`` or an editor that restores the modification time: the same
+    size and mtime, other rules. The change time moves all the same (no user can set it)."""
+    strict = 'package p\n\nimport rego.v1\n\nallow if input.action == "xxxx"\n'
+    loose = 'package p\n\nimport rego.v1\n\nallow if input.action == "read"\n'
+    assert len(strict) == len(loose)
+    root = write_bundle({"p.rego": strict})
+    engine = PolicyEngine(root)
+    watcher = PolicyWatcher(engine)
+    path = root / "p.rego"
+    st = path.stat()
+    time.sleep(0.01)  # a change time of its own (ns clocks; coarse ones tick in ~4 ms)
+    path.write_text(loose, encoding="utf-8")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert not engine.evaluate({"action": "read"}).allowed
+    assert settled(watcher)
+    assert engine.evaluate({"action": "read"}).allowed  # the edited rules are the ones used

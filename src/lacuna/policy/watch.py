@@ -1,7 +1,10 @@
 """Live policies: notice changed policy files and reload the engine, atomically.
 
 :class:`PolicyWatcher` polls the bundle folder (every ``interval_s``, 1 s by default) for a
-change in any ``.rego`` or data file's name, size or modification time. On a change it calls
+change in any ``.rego`` or data file's name, size, modification time, change time or inode
+(an edit that keeps the size and sets the modification time back, ``cp -p`` or ``touch -r``,
+still moves the change time, which no user can set; a file replaced by a rename is another
+inode). On a change it calls
 :meth:`PolicyEngine.reload`, which reads and compiles the whole bundle again and swaps it in
 only when that succeeds: decisions in flight finish on the bundle they started with, new ones
 use the new bundle, and the decision cache starts empty. A bundle that fails to load or compile
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     from lacuna.policy.engine import PolicyEngine
 
 log = logging.getLogger(__name__)
-Fingerprint = tuple[tuple[str, int, int], ...]
+Fingerprint = tuple[tuple[str, int, int, int, int], ...]
 
 
 class PolicyWatcher:
@@ -142,17 +145,19 @@ class PolicyWatcher:
                 log.exception("policy watcher for %s failed while polling", self.root)
 
     def _fingerprint(self) -> Fingerprint:
-        """Name, modification time and size of every file the bundle reads (the same walk,
-        symbolically linked folders included); a file that cannot be read counts as such."""
+        """Name, modification and change times, size and inode of every file the bundle reads
+        (the same walk, symbolically linked folders included); a file that cannot be read
+        counts as such."""
         out = []
         try:
             for rel, path in walk(self.root):
                 try:
                     st = Path(str(path)).stat()
                 except OSError:  # gone, or a dangling link: loading it fails, loudly
-                    out.append(("/".join(rel), -1, -1))
+                    out.append(("/".join(rel), -1, -1, -1, -1))
                     continue
-                out.append(("/".join(rel), st.st_mtime_ns, st.st_size))
+                out.append(("/".join(rel), st.st_mtime_ns, st.st_ctime_ns, st.st_size,
+                            st.st_ino))
         except PolicyError:  # the folder cannot be listed: a state of its own
-            return (("", -1, -1),)
+            return (("", -1, -1, -1, -1),)
         return tuple(out)
