@@ -341,3 +341,27 @@ def test_an_edit_that_keeps_size_and_modification_time_is_reloaded(write_bundle)
     assert not engine.evaluate({"action": "read"}).allowed
     assert settled(watcher)
     assert engine.evaluate({"action": "read"}).allowed  # the edited rules are the ones used
+
+
+@pytest.mark.parametrize("limit", [None, 20_000])
+def test_a_data_file_nested_past_the_engines_depth_is_a_policy_error_whatever_the_limit(
+        write_bundle, limit) -> None:
+    """200 levels: Python reads it (and with a raised recursion limit, as Spark's planner or
+    another library may leave it, 5,000 too), the engine does not. Always a PolicyError that
+    names the file, never the engine's bare RuntimeError."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    root = write_bundle({"p.rego": ALLOW_READ})
+    (root / "x").mkdir()
+    for depth in (200, 5000):
+        (root / "x" / "data.json").write_text("[" * depth + "]" * depth, encoding="utf-8")
+        try:
+            if limit is not None:
+                sys.setrecursionlimit(limit)
+            with pytest.raises(PolicyError, match=r"data\.json: nested too deeply to read"):
+                PolicyEngine(root)
+        finally:
+            sys.setrecursionlimit(before)
+    (root / "x" / "data.json").write_text("[" * 100 + "]" * 100, encoding="utf-8")
+    assert PolicyEngine(root).evaluate({"action": "read"}).allowed  # 100 levels: fine

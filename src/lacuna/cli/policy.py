@@ -85,17 +85,16 @@ def _load(directory: str | None, config_path: Path | None) -> PolicyEngine:
         _fail(f"error: {exc}", 1)
 
 
-MAX_INPUT_DEPTH = 100  # nested objects and arrays in an --input
-
-
 def _read_input(path: Path) -> Any:
     import yaml  # type: ignore[import-untyped, unused-ignore]
+
+    from lacuna.policy.jsontext import MAX_DEPTH, too_deep
 
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
     except OSError as exc:
         _fail(f"error: cannot read input {path} ({exc.strerror}).", 2)
-    deep = (f"error: input {path} is nested too deeply to read (more than {MAX_INPUT_DEPTH} "
+    deep = (f"error: input {path} is nested too deeply to read (more than {MAX_DEPTH} "
             "levels); a policy input is a few levels of objects and arrays.")
     try:
         value = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -103,16 +102,8 @@ def _read_input(path: Path) -> Any:
         _fail(f"error: input {path} is not valid JSON/YAML ({exc}).", 2)
     except RecursionError:
         _fail(deep, 2)
-    # also when this process's recursion limit let the reader through: the engine's is lower
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_INPUT_DEPTH:
-            _fail(deep, 2)
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+    if too_deep(value):  # also when this process's recursion limit let the reader through
+        _fail(deep, 2)
     return value
 
 

@@ -34,6 +34,7 @@ from regorus import Engine
 
 from lacuna.errors import PolicyError
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.jsontext import MAX_DEPTH, too_deep
 from lacuna.policy.revision import bundle_revision
 from lacuna.policy.unsendable import releasing_engines
 
@@ -265,10 +266,13 @@ def _decode(raw: bytes, shown: str) -> str:
 
 
 def _parse_data(text: str, shown: str) -> Any:
+    deep = (f"{shown}: nested too deeply to read (more than {MAX_DEPTH} levels of objects and "
+            "arrays); flatten the data document.")
     try:
-        if shown.endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)
+        doc = json.loads(text) if shown.endswith(".json") else yaml.safe_load(text)
+        if too_deep(doc):  # also when this process's recursion limit let the reader through
+            raise PolicyError(deep, path=shown)
+        return doc
     except json.JSONDecodeError as exc:
         msg = f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}. Fix the syntax there."
         raise PolicyError(msg, path=shown, line=exc.lineno, column=exc.colno) from None
@@ -279,8 +283,7 @@ def _parse_data(text: str, shown: str) -> Any:
         msg = f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}. Fix the syntax there."
         raise PolicyError(msg, path=shown, line=line, column=col) from None
     except RecursionError:
-        msg = f"{shown}: nested too deeply to read; flatten the data document."
-        raise PolicyError(msg, path=shown) from None
+        raise PolicyError(deep, path=shown) from None
 
 
 def _merge(into: dict[str, Any], at: tuple[str, ...], doc: Any, shown: str,

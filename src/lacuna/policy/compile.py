@@ -21,6 +21,7 @@ from lacuna.policy.analysis import rule_names
 from lacuna.policy.annotations import Annotation, package_metadata, parse_annotations
 from lacuna.policy.bundle import add_module
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.jsontext import MAX_DEPTH
 from lacuna.policy.unsendable import releasing_engines
 
 if TYPE_CHECKING:
@@ -104,7 +105,12 @@ def compile_bundle(bundle: Bundle, data: Mapping[str, Any], *, tests: bool = Fal
     engine = Engine()
     for module in bundle.modules if tests else bundle.policy_modules:
         add_module(engine, module, module.rego_version)
-    engine.add_data_json(json.dumps(data))
+    try:
+        engine.add_data_json(json.dumps(data))
+    except Exception as exc:  # regorus raises RuntimeError (a document deeper than it reads)
+        msg = (f"the policy bundle's data could not be loaded into the engine ({exc}). Check "
+               f"the bundle's data files (.json/.yaml): at most {MAX_DEPTH} levels of nesting.")
+        raise PolicyError(msg) from None
     try:
         engine.eval_query("true")
     except Exception as exc:  # regorus raises RuntimeError; translate whatever it raises

@@ -16,6 +16,24 @@ import orjson
 
 _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
+MAX_DEPTH = 100
+"""Nested objects and arrays a document given to the engine (a bundle's data, an input) may
+have: regorus reads JSON up to 128 levels, and a policy document needs a few."""
+
+
+def too_deep(doc: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``doc`` nests objects and arrays more than ``limit`` levels (walked without
+    recursion: the answer does not depend on this process's recursion limit)."""
+    stack = [(doc, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict)
+                                                  else item))
+    return False
+
 
 def dumps(doc: Any) -> str:
     """Compact JSON text of ``doc`` (key order as given)."""
