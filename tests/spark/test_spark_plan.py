@@ -139,3 +139,38 @@ def test_a_classified_pandas_frame_keeps_its_classification(gspark):
     assert job_ids(gspark) == before  # declared by pandas: no sample job
     assert c.tier is Tier.PROPRIETARY
     assert c.columns["email"].pii_type == "email"
+
+
+def test_walking_plans_on_two_threads_never_leaves_the_recursion_limit_raised():
+    """Thread A raises the limit, B enters, A leaves (B still walks: the limit stays raised),
+    B leaves: the limit is the one from before. Each thread putting back what it saw left it
+    at 10,000 for good when they interleaved."""
+    import sys
+    import threading
+
+    from lacuna.spark.plan import deep_recursion
+
+    before = sys.getrecursionlimit()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+
+    def a() -> None:
+        with deep_recursion():
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(10)
+        with deep_recursion():
+            b_in.set()
+            a_out.wait(10)
+            seen["b, after a left"] = sys.getrecursionlimit()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen == {"b, after a left": max(before, 10_000)}
+    assert sys.getrecursionlimit() == before

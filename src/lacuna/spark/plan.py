@@ -24,7 +24,9 @@ everything (fail closed). Column lineage follows the same attribute ids down to 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -449,6 +451,30 @@ def _by_label(names: Mapping[int, str], classes: Mapping[int, ColumnClass],
     return out
 
 
+_DEEP_LOCK = threading.Lock()
+_deep = [0, 0]  # [threads inside deep_recursion, the limit to put back when the last leaves]
+
+
+@contextmanager
+def deep_recursion(limit: int = 10_000) -> Iterator[None]:
+    """Raise the process's recursion limit to at least ``limit`` while a plan is walked (a
+    plan nests one level per operator). The limit is process-wide: it is raised by the first
+    thread in and put back by the last one out, so threads walking plans together never
+    leave it raised, nor lower it under another one's walk."""
+    with _DEEP_LOCK:
+        if _deep[0] == 0:
+            _deep[1] = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_deep[1], limit))
+        _deep[0] += 1
+    try:
+        yield
+    finally:
+        with _DEEP_LOCK:
+            _deep[0] -= 1
+            if _deep[0] == 0:
+                sys.setrecursionlimit(_deep[1])
+
+
 def analyze(df: DataFrame, gov: Governor) -> Analysis:
     """The classification of ``df``, its sources and its column lineage."""
     from lacuna.spark.statements import has_parameters
@@ -458,12 +484,8 @@ def analyze(df: DataFrame, gov: Governor) -> Analysis:
     text = str(plan.toString()).lower()
     translator.hidden = ("variablereference(" in text or "subquery#" in text
                          or has_parameters(df.sparkSession))
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10_000))
-    try:
+    with deep_recursion():
         state = translator.visit(plan)
-    finally:
-        sys.setrecursionlimit(limit)
     lineage: dict[str, frozenset[Origin]] = {}
     for i, name in state.names.items():
         lineage[name] = lineage.get(name, frozenset()) | state.origins.get(i, frozenset())
