@@ -866,10 +866,18 @@ def _from_body(body: str, exception_id: str = "?") -> ExceptionRequest:
             data[key] = tuple(data.get(key) or ())
         data["history"] = tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ())
         data["status"] = Status(data["status"])
-        return ExceptionRequest(**data)
+        request = ExceptionRequest(**data)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         msg = (
             f"exception {exception_id} in the exceptions table is not a request Lacuna wrote "
             f"({type(exc).__name__}); it is ignored. Remove the row or file a new request."
         )
         raise MalformedException(msg) from None
+    if exception_id != "?" and request.id != exception_id:
+        # a signed body copied under another id: its revocation on the trail is of its own id
+        # (ended_on_trail), so the copy would be a revoked grant honoured again
+        msg = (f"exception {exception_id} in the exceptions table is not a request Lacuna "
+               f"wrote (it holds the signed record of {request.id}, copied there outside "
+               "Lacuna); it is ignored. Remove the row or file a new request.")
+        raise MalformedException(msg)
+    return request
