@@ -157,3 +157,51 @@ def test_an_approved_exceptions_write_is_not_a_workaround(governed, sandbox_conf
         renamed.to_csv(governed / "Downloads" / "other.csv", exception_id=exc.id)
     for exact in (True, None):
         assert GovernanceMetrics("last_7_days", exact=exact).workaround_attempts == 1, exact
+
+
+def test_a_row_lacuna_did_not_write_is_said_not_fatal_to_metrics_and_reports(governed):
+    """One row of the exceptions table that is not a request Lacuna wrote (garbage, or another
+    request's signed body under its id) stopped ``lacuna metrics``, insights, the compliance
+    report, ``lacuna exceptions list`` and ``report`` with a traceback ("it is ignored", the
+    message said). Now the others are counted and listed, and the broken rows are said."""
+    import json
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+    from lacuna.exceptions.report import build
+    from lacuna.governor import current
+    from lacuna.metrics import compliance_report, insights
+
+    customers = pd.read_csv("customers.csv")
+    filed = [lacuna.request_exception(data=customers, destination=str(governed / f"d{i}.csv"),
+                                      purpose=PURPOSE, approver="jane.smith@example.com")
+             for i in range(3)]
+    conn = sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
+    conn.execute("update lacuna_exceptions set body = 'garbage' where id = ?", (filed[0].id,))
+    (copied,) = conn.execute("select body from lacuna_exceptions where id = ?",
+                             (filed[2].id,)).fetchone()
+    conn.execute("update lacuna_exceptions set body = ? where id = ?", (copied, filed[1].id))
+    conn.close()
+    for exact in (True, None):
+        counts = GovernanceMetrics("last_7_days", exact=exact).counts["exception_rate"]
+        assert counts["exception_requests"] == 1  # the one readable request, recounted
+        assert counts["unreadable_requests"] == 2
+    assert insights("last_7_days") is not None
+    assert filed[2].id in compliance_report("last_7_days").to_text()
+    report = build(current())
+    assert [i["id"] for i in report.items] == [filed[2].id]
+    assert len(report.unreadable) == 2 and filed[1].id in report.unreadable[1]
+    assert f"UNREADABLE: exception {filed[0].id}" in report.text()
+    assert json.loads(report.to_json())["unreadable"] == list(report.unreadable)
+    (governed / "lacuna.yaml").write_text(f"audit: {{url: 'sqlite:///{governed / 'audit.db'}'}}\n")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["exceptions", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    lines = [json.loads(line) for line in listed.output.splitlines()]
+    assert [line.get("id") for line in lines] == [filed[2].id, None, None]
+    assert filed[1].id in lines[2]["error"] and lines[2]["verified"] is False
+    table = runner.invoke(app, ["exceptions", "list"])
+    assert table.exit_code == 0, table.output
+    assert " ".join(table.output.split()).count("NOT HONOURED: exception") == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from lacuna.model import Operation
     from lacuna.signing import Keyring
 
+log = logging.getLogger("lacuna.exceptions")
 metadata = MetaData()
 table = Table(
     "lacuna_exceptions",
@@ -233,11 +235,17 @@ class ExceptionStore(Keyed):
     def list(
         self, *, status: Status | Iterable[Status] | None = None, user: str | None = None,
         limit: int | None = None, before: str | None = None,
+        unreadable: builtins.list[MalformedException] | None = None,
     ) -> list[ExceptionRequest]:
         """The requests (of ``status``, or of any of several, filed by ``user``) in the order
         they were filed; ``limit``: only the newest ``limit`` of them (still oldest first);
         ``before``: only those filed before the request with this id (the next page of a list
-        read newest first: pass the oldest id shown)."""
+        read newest first: pass the oldest id shown).
+
+        A row that is not a request Lacuna wrote (garbage, a naive time, another request's
+        body) is left out, not fatal: one such row must not stop every list, report and metric
+        of the others. Each is logged as a warning and, when ``unreadable`` is given, appended
+        to it (reports say how many and which)."""
         # EXC-<year>-<n>: by year, then number (EXC-2026-1000 after EXC-2026-999)
         filed = (table.c.year, func.length(table.c.id), table.c.id)
         # ``user``: one person whatever the spelling (authority.same_identity), so the names
@@ -264,7 +272,15 @@ class ExceptionStore(Keyed):
                                  else _of_user(conn, conn.execute(query).all(), user, limit))
         if limit is not None:
             rows.reverse()
-        return [_from_body(row.body, row.id) for row in rows]
+        out: builtins.list[ExceptionRequest] = []
+        for row in rows:
+            try:
+                out.append(_from_body(row.body, row.id))
+            except MalformedException as exc:
+                log.warning("%s", exc)
+                if unreadable is not None:
+                    unreadable.append(exc)
+        return out
 
     def counts(self) -> dict[str, int]:
         """How many requests there are in each status, counted by the database (no request is
