@@ -105,6 +105,17 @@ def test_periods_past_the_calendar_or_empty_are_config_errors():
     assert parse_period("last_1_day").label == "last_1_day"
 
 
+@pytest.mark.parametrize("bucket_days", [0, -1, 0.5, True, "7"])
+def test_a_time_series_bucket_that_never_moves_on_is_a_config_error(bucket_days):
+    """``time_series(bucket_days=0)`` (or less) never left the period's start: it ran
+    forever. A bucket is a whole number of days, at least one."""
+    from lacuna.errors import ConfigError
+    from lacuna.metrics import time_series
+
+    with pytest.raises(ConfigError, match="bucket_days must be a whole number"):
+        time_series("last_7_days", bucket_days=bucket_days, governor=object())  # type: ignore
+
+
 def test_cli_period_past_the_calendar_is_a_usage_error(governed):
     from typer.testing import CliRunner
 

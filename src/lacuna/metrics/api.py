@@ -305,10 +305,16 @@ def time_series(
     user_group: str | None = None,
     tier: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The metrics per bucket of ``bucket_days`` across the period (oldest first), for charts:
-    ``[{"start": ..., "end": ..., "violation_rate": ..., ...}, ...]``."""
+    """The metrics per bucket of ``bucket_days`` (a whole number, at least 1; else a
+    :class:`ConfigError`) across the period (oldest first), the last bucket cut at the
+    period's end, for charts: ``[{"start": ..., "end": ..., "violation_rate": ..., ...}, ...]``."""
     from datetime import timedelta
 
+    if isinstance(bucket_days, bool) or not isinstance(bucket_days, int) or bucket_days < 1:
+        # 0 (or less) never moved past the period's start: the loop below ran forever
+        msg = (f"time_series: bucket_days must be a whole number of days, at least 1, got "
+               f"{bucket_days!r}: e.g. bucket_days=1 (daily) or 7 (weekly).")
+        raise ConfigError(msg)
     whole = parse_period(period, now=now)
     out = []
     start = whole.start
