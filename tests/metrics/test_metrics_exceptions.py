@@ -216,3 +216,55 @@ def test_a_row_lacuna_did_not_write_is_said_not_fatal_to_metrics_and_reports(gov
     table = runner.invoke(app, ["exceptions", "list"])
     assert table.exit_code == 0, table.output
     assert " ".join(table.output.split()).count("NOT HONOURED: exception") == 2
+
+
+def test_the_compliance_report_marks_rows_lacuna_did_not_decide(governed, sandbox_config):
+    """The compliance report listed every row of the exceptions table as decided: a row
+    inserted by hand ("approved by the CISO", no signature) and an approved body written back
+    over its revocation read to the auditor as approved grants. Each says now that it is not
+    verified and not honoured, in text, HTML and JSON; a real grant stays verified."""
+    import json
+    import sqlite3
+    from datetime import timedelta
+
+    from lacuna.metrics import compliance_report
+    from lacuna.model import utcnow
+
+    steward = "jane.smith@example.com"
+
+    def as_user(user_id: str) -> None:
+        lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
+                                     stewards={"default": [steward]}))
+
+    as_user("analyst_alice")
+    customers = pd.read_csv("customers.csv")
+    kept, revoked = (lacuna.request_exception(
+        data=customers, destination=str(governed / "Downloads" / name), purpose=PURPOSE,
+        approver=steward) for name in ("kept.csv", "revoked.csv"))
+    as_user(steward)
+    lacuna.approve_exception(kept.id)
+    lacuna.approve_exception(revoked.id)
+    conn = sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
+    (granted,) = conn.execute("select body from lacuna_exceptions where id = ?",
+                              (revoked.id,)).fetchone()
+    lacuna.revoke_exception(revoked.id)
+    conn.execute("update lacuna_exceptions set body = ?, status = 'approved' where id = ?",
+                 (granted, revoked.id))
+    now = utcnow()
+    forged = {**json.loads(granted), "id": "EXC-2026-900", "decided_by": "ciso@example.com",
+              "created_at": now.isoformat(), "signature": None,
+              "valid_until": (now + timedelta(days=30)).isoformat()}
+    conn.execute("insert into lacuna_exceptions (id, year, requested_by, status, "
+                 "duration_hours, body) values (?, ?, ?, ?, ?, ?)",
+                 ("EXC-2026-900", "2026", "analyst_alice", "approved", 24.0, json.dumps(forged)))
+    conn.close()
+    report = compliance_report("last_7_days")
+    rows = {x["id"]: x for x in json.loads(report.to_json())["exceptions"]}
+    assert rows[kept.id]["verified"] is True and rows[kept.id]["untrusted"] is None
+    assert rows[revoked.id]["verified"] is False
+    assert "revoked (the audit trail records it)" in rows[revoked.id]["untrusted"]
+    assert rows["EXC-2026-900"]["verified"] is False
+    assert "carries no Lacuna signature" in rows["EXC-2026-900"]["untrusted"]
+    text, page = report.to_text(), report.to_html()
+    assert text.count("NOT VERIFIED, not honoured") == 2
+    assert page.count("NOT VERIFIED, not honoured") == 2
