@@ -203,7 +203,8 @@ def test_a_row_lacuna_did_not_write_is_said_not_fatal_to_metrics_and_reports(gov
     assert filed[2].id in compliance_report("last_7_days").to_text()
     report = build(current())
     assert [i["id"] for i in report.items] == [filed[2].id]
-    assert len(report.unreadable) == 2 and filed[1].id in report.unreadable[1]
+    assert len(report.unreadable) == 2
+    assert filed[1].id in report.unreadable[1]
     assert f"UNREADABLE: exception {filed[0].id}" in report.text()
     assert json.loads(report.to_json())["unreadable"] == list(report.unreadable)
     (governed / "lacuna.yaml").write_text(f"audit: {{url: 'sqlite:///{governed / 'audit.db'}'}}\n")
@@ -212,7 +213,8 @@ def test_a_row_lacuna_did_not_write_is_said_not_fatal_to_metrics_and_reports(gov
     assert listed.exit_code == 0, listed.output
     lines = [json.loads(line) for line in listed.output.splitlines()]
     assert [line.get("id") for line in lines] == [filed[2].id, None, None]
-    assert filed[1].id in lines[2]["error"] and lines[2]["verified"] is False
+    assert filed[1].id in lines[2]["error"]
+    assert lines[2]["verified"] is False
     table = runner.invoke(app, ["exceptions", "list"])
     assert table.exit_code == 0, table.output
     assert " ".join(table.output.split()).count("NOT HONOURED: exception") == 2
@@ -260,7 +262,8 @@ def test_the_compliance_report_marks_rows_lacuna_did_not_decide(governed, sandbo
     conn.close()
     report = compliance_report("last_7_days")
     rows = {x["id"]: x for x in json.loads(report.to_json())["exceptions"]}
-    assert rows[kept.id]["verified"] is True and rows[kept.id]["untrusted"] is None
+    assert rows[kept.id]["verified"] is True
+    assert rows[kept.id]["untrusted"] is None
     assert rows[revoked.id]["verified"] is False
     assert "revoked (the audit trail records it)" in rows[revoked.id]["untrusted"]
     assert rows["EXC-2026-900"]["verified"] is False

@@ -235,7 +235,7 @@ class ExceptionStore(Keyed):
     def list(
         self, *, status: Status | Iterable[Status] | None = None, user: str | None = None,
         limit: int | None = None, before: str | None = None,
-        unreadable: builtins.list[MalformedException] | None = None,
+        unreadable: builtins.list[Exception] | None = None,
     ) -> list[ExceptionRequest]:
         """The requests (of ``status``, or of any of several, filed by ``user``) in the order
         they were filed; ``limit``: only the newest ``limit`` of them (still oldest first);
