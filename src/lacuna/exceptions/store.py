@@ -342,6 +342,7 @@ class ExceptionStore(Keyed):
                 # a start without a time zone is UTC (as the CLI's --start): a naive window
                 # compared with no clock Lacuna reads, and stopped every sweep
                 begin = now if start is None else as_utc(start)
+                until = _window_end(exception_id, begin, current.duration_hours, now)
                 updated = replace(
                     current,
                     status=Status.APPROVED,
@@ -351,7 +352,7 @@ class ExceptionStore(Keyed):
                     comment=comment,
                     approval_conditions=conditions,
                     valid_from=begin,
-                    valid_until=begin + timedelta(hours=current.duration_hours),
+                    valid_until=until,
                 )
             else:
                 updated = replace(
@@ -843,6 +844,24 @@ def grant_for(
             f"exception {exception_id} applies under {approver}'s conditions: "
             + "; ".join(request.approval_conditions))
     return request.decided_role, None
+
+
+def _window_end(exception_id: str, begin: datetime, hours: float, now: datetime) -> datetime:
+    """The end of a grant starting at ``begin``; a :class:`ConfigError` for a start more than
+    a year (the longest window, ``MAX_DURATION_HOURS``) from now, or past the calendar. An
+    exception is a time-bound answer to a request made now: a start typed as 2062 for 2026
+    was a grant waiting decades for its use (and 9999-12-31 an OverflowError traceback)."""
+    latest = now + timedelta(hours=authority.MAX_DURATION_HOURS)
+    try:
+        until = begin + timedelta(hours=hours)
+    except OverflowError:
+        until = None
+    if until is None or begin > latest:
+        msg = (f"exception {exception_id}: a start of {begin:%Y-%m-%d %H:%M} UTC is more than a "
+               f"year away (latest {latest:%Y-%m-%d %H:%M} UTC): approve it to start now (no "
+               "--start) or at a time within the year; a later need is a new request then.")
+        raise ConfigError(msg)
+    return until
 
 
 def rolled_back_note(request: ExceptionRequest, ended: str) -> str:
