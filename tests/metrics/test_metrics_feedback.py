@@ -215,12 +215,22 @@ def test_review_queue_items_verdicts_and_withdrawn_reports(governed):
     assert refused.data["feedback_review_refused"] == {"feedback_id": first.id,
                                                       "verdict": "accepted"}
     assert [i.status for i in review_queue()] == ["open"]  # a refusal is not a review
+    # nor does the person denied review another's report on their denial (an accomplice's)
+    other = report_feedback(ops[0], false_positive=True, comment="ids only",
+                            reporter=("bob", "data_analyst"))
+    with pytest.raises(ReviewNotAuthorized, match=f"was denied decision .* {other.id}"):
+        review_report(other.id, verdict="accept", reviewer=(reporter.upper(), "data_steward"))
+    refusals = current().audit.list(limit=None, action="feedback_review_refused")
+    assert len(refusals) == 2
+    assert {"feedback_id": other.id, "verdict": "accepted"} in [
+        r.data["feedback_review_refused"] for r in refusals]
+    review_report(other.id, verdict="reject", comment="bob is wrong", reviewer=("sam", "x"))
     review_report(first.id, verdict="reject", comment="policy is right", reviewer=("sam", "x"))
     review_report(first.id, verdict="accept", comment="on second look", reviewer=("sue", "x"))
     assert review_queue() == []  # no open report left
     [done] = review_queue(status="accepted")
     assert (done.review.by, done.review.comment) == ("sue", "on second look")
-    assert review_queue(status="rejected") == []
+    assert [i.feedback_id for i in review_queue(status="rejected")] == [other.id]
     assert current().audit.verify().ok  # reviews are chained like everything else
 
 
