@@ -142,6 +142,23 @@ def test_audit_gap_lowers_audit_completeness(governed, monkeypatch):
     assert intercepted == audited + 1
     assert m.audit_completeness == round(100 * audited / intercepted, 2) < 100
     assert m.flags["audit_completeness"] is Flag.MISSED
+    # an audited operation missing from the decision log (dropped) must not hide the
+    # unaudited one: the rollups took the larger of the two counts (100 %), the records
+    # their union, as the definition says
+    import sqlite3
+
+    current().engine.decision_log.flush()
+    conn = sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
+    (dropped,) = conn.execute("select operation_id from lacuna_audit where operation_id is not "
+                              "null order by seq limit 1").fetchone()
+    assert conn.execute("delete from lacuna_decision_log where operation_id = ?",
+                        (dropped,)).rowcount == 1
+    conn.close()
+    exact, rolled = (GovernanceMetrics(exact=e) for e in (True, False))
+    assert rolled.source == "rollups"
+    assert rolled.counts["audit_completeness"] == exact.counts["audit_completeness"] == {
+        "audited": audited, "intercepted": audited + 1}
+    assert rolled.audit_completeness == exact.audit_completeness < 100
 
 
 def test_cli_unknown_decision(governed):
