@@ -218,6 +218,25 @@ def test_a_row_lacuna_did_not_write_is_said_not_fatal_to_metrics_and_reports(gov
     table = runner.invoke(app, ["exceptions", "list"])
     assert table.exit_code == 0, table.output
     assert " ".join(table.output.split()).count("NOT HONOURED: exception") == 2
+    # the console's queue, a page at a time: the broken rows neither end the pages early
+    # nor stop them moving on (a page of broken rows alone read the same page forever)
+    from lacuna.model import utcnow
+    from lacuna.server.console.exceptions_view import queue
+
+    older = lacuna.request_exception(data=customers, destination=str(governed / "old.csv"),
+                                     purpose=PURPOSE, approver="jane.smith@example.com")
+    conn = sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
+    for i in range(2):  # two more broken rows, newer than every other
+        conn.execute("insert into lacuna_exceptions (id, year, requested_by, status, "
+                     "duration_hours, body) values (?, '2026', 'x', 'pending', 1.0, 'garbage')",
+                     (f"EXC-2026-{900 + i}",))
+    conn.close()
+    store, stewards = current().exceptions, current().config.stewards
+    for limit in (1, 2, 5):
+        page = queue(store, identity="jane.smith@example.com", stewards=stewards,
+                     now=utcnow(), status="all", limit=limit)
+        assert [i.request.id for i in page.items] == [older.id, filed[2].id][:limit]
+        assert page.more is (limit < 2)
 
 
 def test_the_compliance_report_marks_rows_lacuna_did_not_decide(governed, sandbox_config):

@@ -278,6 +278,7 @@ class ExceptionStore(Keyed):
                 out.append(_from_body(row.body, row.id))
             except MalformedException as exc:
                 log.warning("%s", exc)
+                exc.exception_id = str(row.id)  # which row (pages read on past it)
                 if unreadable is not None:
                     unreadable.append(exc)
         return out
@@ -873,6 +874,8 @@ def rolled_back_note(request: ExceptionRequest, ended: str) -> str:
 
 class MalformedException(LacunaError):
     """A row of the exceptions table that is not a request Lacuna wrote."""
+
+    exception_id: str | None = None  # the row's id, when it is known
 
 
 def _naive(exception_id: str, key: str) -> MalformedException:
