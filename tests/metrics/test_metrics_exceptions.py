@@ -12,6 +12,17 @@ import lacuna
 from lacuna.metrics import GovernanceMetrics
 
 PURPOSE = "Board of Directors Q4 customer metrics presentation"
+STEWARD = "jane.smith@example.com"
+
+
+def _switcher(sandbox_config):
+    """``as_user(id)``: enable Lacuna as that user, an analyst, with STEWARD the steward."""
+
+    def as_user(user_id: str) -> None:
+        lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
+                                     stewards={"default": [STEWARD]}))
+
+    return as_user
 
 
 def test_the_domain_filter_counts_the_requests_of_its_denials(governed):
@@ -135,12 +146,8 @@ def test_an_approved_exceptions_write_is_not_a_workaround(governed, sandbox_conf
 
     from lacuna.audit import AuditStore
 
-    steward = "jane.smith@example.com"
-
-    def as_user(user_id: str) -> None:
-        lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
-                                     stewards={"default": [steward]}))
-
+    steward = STEWARD
+    as_user = _switcher(sandbox_config)
     as_user("analyst_alice")
     customers = pd.read_csv("customers.csv")
     target = governed / "Downloads" / "board.csv"
@@ -251,12 +258,8 @@ def test_the_compliance_report_marks_rows_lacuna_did_not_decide(governed, sandbo
     from lacuna.metrics import compliance_report
     from lacuna.model import utcnow
 
-    steward = "jane.smith@example.com"
-
-    def as_user(user_id: str) -> None:
-        lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
-                                     stewards={"default": [steward]}))
-
+    steward = STEWARD
+    as_user = _switcher(sandbox_config)
     as_user("analyst_alice")
     customers = pd.read_csv("customers.csv")
     kept, revoked = (lacuna.request_exception(
