@@ -524,3 +524,31 @@ def test_a_justification_with_a_terminal_escape_is_refused(as_user, customers, t
     from lacuna.governor import current
 
     assert current().exceptions.get(ok.id).business_justification == "line next"  # folded
+
+
+def test_a_signed_grant_under_another_row_id_is_not_honoured(as_user, customers, target,
+                                                              governed, request_):
+    """The signed body of a grant, revoked, copied into a row of another id: its signature
+    still verifies, but the trail's revocation is of its own id. The row's id must be the
+    body's, or a revoked grant is honoured again under an id nobody revoked (and the sweep
+    never ends its files)."""
+    as_user(STEWARD)
+    lacuna.approve_exception(request_.id)
+    granted = body_of(governed, request_.id)
+    lacuna.revoke_exception(request_.id, comment="project cancelled")
+    alias = "EXC-2026-950"
+    conn = db(governed)
+    conn.execute(
+        "insert into lacuna_exceptions (id, year, requested_by, status, duration_hours, body) "
+        "values (?, ?, ?, ?, ?, ?)",
+        (alias, "2026", "analyst_alice", "approved", 1.0, json.dumps(granted)))
+    conn.close()
+    as_user("analyst_alice")
+    why = denied_why(customers, target, alias)
+    assert any(alias in w and request_.id in w and "not a request Lacuna wrote" in w
+               for w in why), why
+    from lacuna.governor import current
+
+    with pytest.raises(lacuna.exceptions.MalformedException, match=request_.id):
+        current().exceptions.get(alias)
+    assert current().exceptions.get(request_.id).status is Status.REVOKED  # its own row reads

@@ -170,3 +170,40 @@ def test_a_request_names_one_approver_not_an_address_list(sandbox, sandbox_confi
     sent = notify_module.notify(current().config.exceptions.notify, stored, "requested")
     assert [(d.channel, d.ok) for d in sent] == [("log", True), ("email", False)]
     assert len(mails) == 1
+
+
+def test_a_request_is_sent_to_an_approver_only_when_they_may_decide_it(
+        sandbox, sandbox_config, smtp_sink, webhook):
+    """The approver is the requester's free text: a request naming an outside address had the
+    installation's mail server (and webhook) carry the requester's words, as "[Lacuna]
+    Exception ... awaits your decision", to any address. It goes to the stewards who may
+    decide it instead; one naming such a steward still goes to them alone."""
+    port, mails = smtp_sink
+    url, posts = webhook
+    notify = {"webhook": url,
+              "email": {"host": "127.0.0.1", "port": port, "sender": "lacuna@example.com"}}
+    lacuna.enable(sandbox_config(user={"id": "alice@example.com", "role": "data_analyst"},
+                                 stewards={"default": [STEWARD, "bob.steward@example.com"]},
+                                 exceptions={"notify": notify}))
+    op = {"action": "export", "source": "customers.csv", "destination": "Downloads/b.csv"}
+    outside = lacuna.request_exception(operation=op, purpose=PURPOSE,
+                                       approver="victim@elsewhere.example")
+    entitled = [STEWARD, "bob.steward@example.com", "data-governance@example.com"]  # + policy's
+    assert [m["to"] for m in mails] == [entitled]
+    assert posts[0]["body"]["recipients"] == entitled
+    assert current().exceptions.get(outside.id).approver == "victim@elsewhere.example"  # as asked
+    lacuna.request_exception(operation=op, purpose=PURPOSE, approver="Bob.Steward@example.com")
+    assert mails[1]["to"] == ["Bob.Steward@example.com"]
+    # nobody may decide it: nobody outside is told, and the failure is said and audited
+    lacuna.enable(sandbox_config(user={"id": "alice@example.com", "role": "data_analyst"},
+                                 stewards={"default": []}, exceptions={"notify": notify}))
+    lone = lacuna.request_exception(  # no source: no policy (and its steward) is looked up
+        operation={"action": "export", "destination": "Downloads/c.csv"}, purpose=PURPOSE,
+        approver="victim@elsewhere.example")
+    assert len(mails) == 2
+    assert posts[-1]["body"]["recipients"] == []
+    failed = [r.data["exception"] for r in current().audit.list(limit=None)
+              if r.data.get("kind") == "exception" and r.data["what"]["event"] == "notify-failed"
+              and r.data["what"]["exception_id"] == lone.id]
+    assert [f["channel"] for f in failed] == ["email"]
+    assert "no steward may decide" in failed[0]["error"]

@@ -180,3 +180,32 @@ def test_the_report_counts_the_uses_a_grant_covered_not_every_id_named(as_user, 
     assert len(named) == 5  # the trail keeps what each named
     (item,) = build(current()).to_dict()["exceptions"]
     assert item["uses"] == 2
+
+
+def test_an_approval_starting_more_than_a_year_away_is_refused(as_user, governed):
+    """``--start 2062-...`` (for 2026) made a grant that waited decades for its use, and a
+    start of 9999-12-31 stopped with an OverflowError traceback: both are refused, audited,
+    and the request stays pending; a start within the year is taken as given."""
+    from datetime import UTC, datetime, timedelta
+
+    from lacuna.errors import ConfigError
+    from lacuna.exceptions import Status
+    from lacuna.governor import current
+    from lacuna.model import utcnow
+
+    exc = lacuna.request_exception(destination=str(governed / "Downloads" / "later.csv"),
+                                   purpose=PURPOSE, approver=STEWARD, duration_hours=2)
+    as_user(STEWARD)
+    for start in (utcnow() + timedelta(days=366), datetime(9999, 12, 31, 23, tzinfo=UTC)):
+        with pytest.raises(ConfigError, match="more than a year away"):
+            lacuna.approve_exception(exc.id, start=start)
+    assert current().exceptions.get(exc.id).status is Status.PENDING
+    refused = [r for r in current().audit.list(limit=None)
+               if r.data.get("kind") == "exception"
+               and r.data["what"]["event"] == "approve-refused"]
+    assert len(refused) == 2
+    start = (utcnow() + timedelta(days=364)).replace(microsecond=0)
+    granted = lacuna.approve_exception(exc.id, start=start)
+    stored = current().exceptions.get(exc.id)
+    assert (stored.valid_from, stored.valid_until) == (start, start + timedelta(hours=2))
+    assert (granted.valid_from, granted.valid_until) == (stored.valid_from, stored.valid_until)

@@ -12,6 +12,17 @@ import lacuna
 from lacuna.metrics import GovernanceMetrics
 
 PURPOSE = "Board of Directors Q4 customer metrics presentation"
+STEWARD = "jane.smith@example.com"
+
+
+def _switcher(sandbox_config):
+    """``as_user(id)``: enable Lacuna as that user, an analyst, with STEWARD the steward."""
+
+    def as_user(user_id: str) -> None:
+        lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
+                                     stewards={"default": [STEWARD]}))
+
+    return as_user
 
 
 def test_the_domain_filter_counts_the_requests_of_its_denials(governed):
@@ -105,6 +116,17 @@ def test_periods_past_the_calendar_or_empty_are_config_errors():
     assert parse_period("last_1_day").label == "last_1_day"
 
 
+@pytest.mark.parametrize("bucket_days", [0, -1, 0.5, True, "7"])
+def test_a_time_series_bucket_that_never_moves_on_is_a_config_error(bucket_days):
+    """``time_series(bucket_days=0)`` (or less) never left the period's start: it ran
+    forever. A bucket is a whole number of days, at least one."""
+    from lacuna.errors import ConfigError
+    from lacuna.metrics import time_series
+
+    with pytest.raises(ConfigError, match="bucket_days must be a whole number"):
+        time_series("last_7_days", bucket_days=bucket_days, governor=object())  # type: ignore
+
+
 def test_cli_period_past_the_calendar_is_a_usage_error(governed):
     from typer.testing import CliRunner
 
@@ -124,12 +146,8 @@ def test_an_approved_exceptions_write_is_not_a_workaround(governed, sandbox_conf
 
     from lacuna.audit import AuditStore
 
-    steward = "jane.smith@example.com"
-
-    def as_user(user_id: str) -> None:
-        lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
-                                     stewards={"default": [steward]}))
-
+    steward = STEWARD
+    as_user = _switcher(sandbox_config)
     as_user("analyst_alice")
     customers = pd.read_csv("customers.csv")
     target = governed / "Downloads" / "board.csv"
@@ -157,3 +175,121 @@ def test_an_approved_exceptions_write_is_not_a_workaround(governed, sandbox_conf
         renamed.to_csv(governed / "Downloads" / "other.csv", exception_id=exc.id)
     for exact in (True, None):
         assert GovernanceMetrics("last_7_days", exact=exact).workaround_attempts == 1, exact
+
+
+def test_a_row_lacuna_did_not_write_is_said_not_fatal_to_metrics_and_reports(governed):
+    """One row of the exceptions table that is not a request Lacuna wrote (garbage, or another
+    request's signed body under its id) stopped ``lacuna metrics``, insights, the compliance
+    report, ``lacuna exceptions list`` and ``report`` with a traceback ("it is ignored", the
+    message said). Now the others are counted and listed, and the broken rows are said."""
+    import json
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+    from lacuna.exceptions.report import build
+    from lacuna.governor import current
+    from lacuna.metrics import compliance_report, insights
+
+    customers = pd.read_csv("customers.csv")
+    filed = [lacuna.request_exception(data=customers, destination=str(governed / f"d{i}.csv"),
+                                      purpose=PURPOSE, approver="jane.smith@example.com")
+             for i in range(3)]
+    conn = sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
+    conn.execute("update lacuna_exceptions set body = 'garbage' where id = ?", (filed[0].id,))
+    (copied,) = conn.execute("select body from lacuna_exceptions where id = ?",
+                             (filed[2].id,)).fetchone()
+    conn.execute("update lacuna_exceptions set body = ? where id = ?", (copied, filed[1].id))
+    conn.close()
+    for exact in (True, None):
+        counts = GovernanceMetrics("last_7_days", exact=exact).counts["exception_rate"]
+        assert counts["exception_requests"] == 1  # the one readable request, recounted
+        assert counts["unreadable_requests"] == 2
+    assert insights("last_7_days") is not None
+    assert filed[2].id in compliance_report("last_7_days").to_text()
+    report = build(current())
+    assert [i["id"] for i in report.items] == [filed[2].id]
+    assert len(report.unreadable) == 2
+    assert filed[1].id in report.unreadable[1]
+    assert f"UNREADABLE: exception {filed[0].id}" in report.text()
+    assert json.loads(report.to_json())["unreadable"] == list(report.unreadable)
+    (governed / "lacuna.yaml").write_text(f"audit: {{url: 'sqlite:///{governed / 'audit.db'}'}}\n")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["exceptions", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    lines = [json.loads(line) for line in listed.output.splitlines()]
+    assert [line.get("id") for line in lines] == [filed[2].id, None, None]
+    assert filed[1].id in lines[2]["error"]
+    assert lines[2]["verified"] is False
+    table = runner.invoke(app, ["exceptions", "list"])
+    assert table.exit_code == 0, table.output
+    assert " ".join(table.output.split()).count("NOT HONOURED: exception") == 2
+    # the console's queue, a page at a time: the broken rows neither end the pages early
+    # nor stop them moving on (a page of broken rows alone read the same page forever)
+    from lacuna.model import utcnow
+    from lacuna.server.console.exceptions_view import queue
+
+    older = lacuna.request_exception(data=customers, destination=str(governed / "old.csv"),
+                                     purpose=PURPOSE, approver="jane.smith@example.com")
+    conn = sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
+    for i in range(2):  # two more broken rows, newer than every other
+        conn.execute("insert into lacuna_exceptions (id, year, requested_by, status, "
+                     "duration_hours, body) values (?, '2026', 'x', 'pending', 1.0, 'garbage')",
+                     (f"EXC-2026-{900 + i}",))
+    conn.close()
+    store, stewards = current().exceptions, current().config.stewards
+    for limit in (1, 2, 5):
+        page = queue(store, identity="jane.smith@example.com", stewards=stewards,
+                     now=utcnow(), status="all", limit=limit)
+        assert [i.request.id for i in page.items] == [older.id, filed[2].id][:limit]
+        assert page.more is (limit < 2)
+
+
+def test_the_compliance_report_marks_rows_lacuna_did_not_decide(governed, sandbox_config):
+    """The compliance report listed every row of the exceptions table as decided: a row
+    inserted by hand ("approved by the CISO", no signature) and an approved body written back
+    over its revocation read to the auditor as approved grants. Each says now that it is not
+    verified and not honoured, in text, HTML and JSON; a real grant stays verified."""
+    import json
+    import sqlite3
+    from datetime import timedelta
+
+    from lacuna.metrics import compliance_report
+    from lacuna.model import utcnow
+
+    steward = STEWARD
+    as_user = _switcher(sandbox_config)
+    as_user("analyst_alice")
+    customers = pd.read_csv("customers.csv")
+    kept, revoked = (lacuna.request_exception(
+        data=customers, destination=str(governed / "Downloads" / name), purpose=PURPOSE,
+        approver=steward) for name in ("kept.csv", "revoked.csv"))
+    as_user(steward)
+    lacuna.approve_exception(kept.id)
+    lacuna.approve_exception(revoked.id)
+    conn = sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
+    (granted,) = conn.execute("select body from lacuna_exceptions where id = ?",
+                              (revoked.id,)).fetchone()
+    lacuna.revoke_exception(revoked.id)
+    conn.execute("update lacuna_exceptions set body = ?, status = 'approved' where id = ?",
+                 (granted, revoked.id))
+    now = utcnow()
+    forged = {**json.loads(granted), "id": "EXC-2026-900", "decided_by": "ciso@example.com",
+              "created_at": now.isoformat(), "signature": None,
+              "valid_until": (now + timedelta(days=30)).isoformat()}
+    conn.execute("insert into lacuna_exceptions (id, year, requested_by, status, "
+                 "duration_hours, body) values (?, ?, ?, ?, ?, ?)",
+                 ("EXC-2026-900", "2026", "analyst_alice", "approved", 24.0, json.dumps(forged)))
+    conn.close()
+    report = compliance_report("last_7_days")
+    rows = {x["id"]: x for x in json.loads(report.to_json())["exceptions"]}
+    assert rows[kept.id]["verified"] is True
+    assert rows[kept.id]["untrusted"] is None
+    assert rows[revoked.id]["verified"] is False
+    assert "revoked (the audit trail records it)" in rows[revoked.id]["untrusted"]
+    assert rows["EXC-2026-900"]["verified"] is False
+    assert "carries no Lacuna signature" in rows["EXC-2026-900"]["untrusted"]
+    text, page = report.to_text(), report.to_html()
+    assert text.count("NOT VERIFIED, not honoured") == 2
+    assert page.count("NOT VERIFIED, not honoured") == 2

@@ -142,6 +142,23 @@ def test_audit_gap_lowers_audit_completeness(governed, monkeypatch):
     assert intercepted == audited + 1
     assert m.audit_completeness == round(100 * audited / intercepted, 2) < 100
     assert m.flags["audit_completeness"] is Flag.MISSED
+    # an audited operation missing from the decision log (dropped) must not hide the
+    # unaudited one: the rollups took the larger of the two counts (100 %), the records
+    # their union, as the definition says
+    import sqlite3
+
+    current().engine.decision_log.flush()
+    conn = sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
+    (dropped,) = conn.execute("select operation_id from lacuna_audit where operation_id is not "
+                              "null order by seq limit 1").fetchone()
+    assert conn.execute("delete from lacuna_decision_log where operation_id = ?",
+                        (dropped,)).rowcount == 1
+    conn.close()
+    exact, rolled = (GovernanceMetrics(exact=e) for e in (True, False))
+    assert rolled.source == "rollups"
+    assert rolled.counts["audit_completeness"] == exact.counts["audit_completeness"] == {
+        "audited": audited, "intercepted": audited + 1}
+    assert rolled.audit_completeness == exact.audit_completeness < 100
 
 
 def test_cli_unknown_decision(governed):
@@ -215,12 +232,22 @@ def test_review_queue_items_verdicts_and_withdrawn_reports(governed):
     assert refused.data["feedback_review_refused"] == {"feedback_id": first.id,
                                                       "verdict": "accepted"}
     assert [i.status for i in review_queue()] == ["open"]  # a refusal is not a review
+    # nor does the person denied review another's report on their denial (an accomplice's)
+    other = report_feedback(ops[0], false_positive=True, comment="ids only",
+                            reporter=("bob", "data_analyst"))
+    with pytest.raises(ReviewNotAuthorized, match=f"was denied decision .* {other.id}"):
+        review_report(other.id, verdict="accept", reviewer=(reporter.upper(), "data_steward"))
+    refusals = current().audit.list(limit=None, action="feedback_review_refused")
+    assert len(refusals) == 2
+    assert {"feedback_id": other.id, "verdict": "accepted"} in [
+        r.data["feedback_review_refused"] for r in refusals]
+    review_report(other.id, verdict="reject", comment="bob is wrong", reviewer=("sam", "x"))
     review_report(first.id, verdict="reject", comment="policy is right", reviewer=("sam", "x"))
     review_report(first.id, verdict="accept", comment="on second look", reviewer=("sue", "x"))
     assert review_queue() == []  # no open report left
     [done] = review_queue(status="accepted")
     assert (done.review.by, done.review.comment) == ("sue", "on second look")
-    assert review_queue(status="rejected") == []
+    assert [i.feedback_id for i in review_queue(status="rejected")] == [other.id]
     assert current().audit.verify().ok  # reviews are chained like everything else
 
 

@@ -67,7 +67,7 @@ def list_(
 ) -> None:
     """List exception requests, oldest first."""
     from lacuna.exceptions import Status
-    from lacuna.exceptions.shown import json_visible, visible_fields
+    from lacuna.exceptions.shown import json_visible, visible, visible_fields
     from lacuna.governor import current
 
     _configure(config)
@@ -78,11 +78,14 @@ def list_(
         msg = f"unknown status {status!r}; use one of: {allowed}"
         raise typer.BadParameter(msg) from None
     store = current().exceptions
-    items = _decided(lambda: store.list(status=wanted))
+    unreadable: list[Exception] = []  # rows Lacuna did not write: said, not fatal to the list
+    items = _decided(lambda: store.list(status=wanted, unreadable=unreadable))
     if as_json:  # the same values; a control character is written as its \u escape
         for item in items:
             typer.echo(json_visible(json.dumps({**item.to_dict(),
                                                 "verified": store.verified(item)})))
+        for broken in unreadable:
+            typer.echo(json_visible(json.dumps({"verified": False, "error": str(broken)})))
         return
     table = Table(title="Exceptions", title_justify="left")
     for header in ("id", "status", "requested by", "destination", "purpose", "valid until",
@@ -96,6 +99,9 @@ def list_(
             until, "yes" if store.verified(item) else "NO: not honoured",
         )
     console.print(table)
+    for broken in unreadable:
+        console.print(f"NOT HONOURED: {visible(str(broken), one_line=True)}", highlight=False,
+                      markup=False)
 
 
 @app.command()

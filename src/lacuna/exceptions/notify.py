@@ -29,7 +29,7 @@ from lacuna.exceptions.model import ExceptionRequest, Status
 from lacuna.redact import redact_text
 
 if TYPE_CHECKING:
-    from lacuna.config import EmailNotifyConfig, NotifyConfig
+    from lacuna.config import EmailNotifyConfig, NotifyConfig, StewardsConfig
     from lacuna.exceptions.context import Context
 
 log = logging.getLogger("lacuna.exceptions")
@@ -44,11 +44,24 @@ class Delivery:
     detail: str = ""
 
 
-def recipients(request: ExceptionRequest, event: str) -> tuple[str, ...]:
-    """Who hears about ``event``: the approver for a new request, the requester afterwards."""
-    if event == "requested":
+def recipients(request: ExceptionRequest, event: str,
+               stewards: StewardsConfig | None = None) -> tuple[str, ...]:
+    """Who hears about ``event``: the approver for a new request, the requester afterwards.
+
+    With ``stewards``, a new request goes to the approver it names only when they may decide
+    it (:func:`lacuna.exceptions.authority.approvers`), else to those who may: the approver
+    is the requester's free text, and the installation's mail server and webhook would carry
+    the requester's words, under Lacuna's name, to any address they typed."""
+    from lacuna.exceptions.authority import approvers, same_identity
+
+    if event != "requested":
+        return (request.requested_by,)
+    if stewards is None:
         return (request.approver,)
-    return (request.requested_by,)
+    entitled = approvers(request, stewards)
+    if any(same_identity(request.approver, who) for who in entitled):
+        return (request.approver,)
+    return entitled
 
 
 def subject(request: ExceptionRequest, event: str) -> str:
@@ -78,12 +91,15 @@ def text(request: ExceptionRequest, event: str) -> str:
     return f"{request}\n"
 
 
-def notify(config: NotifyConfig, request: ExceptionRequest, event: str) -> list[Delivery]:
-    """Send ``event`` about ``request`` on every configured channel; never raises."""
-    who = recipients(request, event)
+def notify(config: NotifyConfig, request: ExceptionRequest, event: str,
+           stewards: StewardsConfig | None = None) -> list[Delivery]:
+    """Send ``event`` about ``request`` on every configured channel (to
+    :func:`recipients`); never raises."""
+    who = recipients(request, event, stewards)
     out: list[Delivery] = []
     if config.log:
-        log.info("exception %s %s; notifying %s", request.id, event, ", ".join(who))
+        log.info("exception %s %s; notifying %s", request.id, event,
+                 ", ".join(who) or "nobody (no steward may decide it)")
         out.append(Delivery("log", True))
     if config.webhook:
         out.append(_guard("webhook", lambda: _webhook(config, request, event, who)))
@@ -101,7 +117,7 @@ def announce(gov: Context, request: ExceptionRequest, event: str) -> list[Delive
     record (the request or decision itself stands)."""
     from lacuna.exceptions import events
 
-    deliveries = notify(gov.config.exceptions.notify, request, event)
+    deliveries = notify(gov.config.exceptions.notify, request, event, gov.config.stewards)
     for failed in (d for d in deliveries if not d.ok):
         events.audit(gov, "notify-failed", request, allowed=False,
                      detail={"channel": failed.channel, "error": failed.detail,
@@ -148,7 +164,8 @@ def _email(config: EmailNotifyConfig, request: ExceptionRequest, event: str,
     # list ("a@x, b@y"), which the To header would send to all
     to = [w for w in who if _one_address(w)] + [c for c in config.cc if "@" in c]
     if not to:
-        msg = f"no e-mail address among {', '.join(who)}"
+        msg = (f"no e-mail address among {', '.join(who)}" if who else
+               "nobody to tell: no steward may decide this request (stewards: in lacuna.yaml)")
         raise ValueError(msg)
     message = EmailMessage()
     message["From"] = config.sender

@@ -22,6 +22,8 @@ class ExceptionsReport:
     since: datetime | None
     generated_at: datetime
     items: tuple[dict[str, Any], ...]
+    # rows of the exceptions table that are not requests Lacuna wrote (each one's message)
+    unreadable: tuple[str, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -43,6 +45,7 @@ class ExceptionsReport:
             "files_not_deleted": sum(1 for i in self.items for f in i["files"]
                                      if f["deleted_at"] is None),
             "exceptions": list(self.items),
+            "unreadable": list(self.unreadable),
         }
 
     def to_json(self) -> str:
@@ -57,6 +60,7 @@ class ExceptionsReport:
                  + "(" + ", ".join(f"{k} {v}" for k, v in d["by_status"].items() if v) + ")",
                  f"Used {d['uses']} time(s); {d['files_written']} file(s) written under an "
                  f"exception, {d['files_not_deleted']} not deleted yet."]
+        lines += [f"UNREADABLE: {why}" for why in self.unreadable]
         if d["median_hours_to_decision"] is not None:
             lines.append(f"Median time to decision: {d['median_hours_to_decision']:.2f} h")
         for i in self.items:
@@ -99,13 +103,15 @@ def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:
     store = gov.exceptions
     uses = _uses(gov, since)
     items = []
-    for request in store.list():
+    unreadable: list[Exception] = []
+    for request in store.list(unreadable=unreadable):
         if since is not None and request.created_at < since:
             continue
         items.append(_item(request, store.verified(request), _used(request, uses),
                            [_file({**f.to_dict(), "verified": store.file_verified(f)}, request)
                             for f in store.files(request.id)]))
-    return ExceptionsReport(since=since, generated_at=utcnow(), items=tuple(items))
+    return ExceptionsReport(since=since, generated_at=utcnow(), items=tuple(items),
+                            unreadable=tuple(str(e) for e in unreadable))
 
 
 def _file(f: dict[str, Any], r: ExceptionRequest) -> dict[str, Any]:

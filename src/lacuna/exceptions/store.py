@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from lacuna.model import Operation
     from lacuna.signing import Keyring
 
+log = logging.getLogger("lacuna.exceptions")
 metadata = MetaData()
 table = Table(
     "lacuna_exceptions",
@@ -233,11 +235,17 @@ class ExceptionStore(Keyed):
     def list(
         self, *, status: Status | Iterable[Status] | None = None, user: str | None = None,
         limit: int | None = None, before: str | None = None,
+        unreadable: builtins.list[Exception] | None = None,
     ) -> list[ExceptionRequest]:
         """The requests (of ``status``, or of any of several, filed by ``user``) in the order
         they were filed; ``limit``: only the newest ``limit`` of them (still oldest first);
         ``before``: only those filed before the request with this id (the next page of a list
-        read newest first: pass the oldest id shown)."""
+        read newest first: pass the oldest id shown).
+
+        A row that is not a request Lacuna wrote (garbage, a naive time, another request's
+        body) is left out, not fatal: one such row must not stop every list, report and metric
+        of the others. Each is logged as a warning and, when ``unreadable`` is given, appended
+        to it (reports say how many and which)."""
         # EXC-<year>-<n>: by year, then number (EXC-2026-1000 after EXC-2026-999)
         filed = (table.c.year, func.length(table.c.id), table.c.id)
         # ``user``: one person whatever the spelling (authority.same_identity), so the names
@@ -264,7 +272,16 @@ class ExceptionStore(Keyed):
                                  else _of_user(conn, conn.execute(query).all(), user, limit))
         if limit is not None:
             rows.reverse()
-        return [_from_body(row.body, row.id) for row in rows]
+        out: builtins.list[ExceptionRequest] = []
+        for row in rows:
+            try:
+                out.append(_from_body(row.body, row.id))
+            except MalformedException as exc:
+                log.warning("%s", exc)
+                exc.exception_id = str(row.id)  # which row (pages read on past it)
+                if unreadable is not None:
+                    unreadable.append(exc)
+        return out
 
     def counts(self) -> dict[str, int]:
         """How many requests there are in each status, counted by the database (no request is
@@ -326,6 +343,7 @@ class ExceptionStore(Keyed):
                 # a start without a time zone is UTC (as the CLI's --start): a naive window
                 # compared with no clock Lacuna reads, and stopped every sweep
                 begin = now if start is None else as_utc(start)
+                until = _window_end(exception_id, begin, current.duration_hours, now)
                 updated = replace(
                     current,
                     status=Status.APPROVED,
@@ -335,7 +353,7 @@ class ExceptionStore(Keyed):
                     comment=comment,
                     approval_conditions=conditions,
                     valid_from=begin,
-                    valid_until=begin + timedelta(hours=current.duration_hours),
+                    valid_until=until,
                 )
             else:
                 updated = replace(
@@ -829,6 +847,24 @@ def grant_for(
     return request.decided_role, None
 
 
+def _window_end(exception_id: str, begin: datetime, hours: float, now: datetime) -> datetime:
+    """The end of a grant starting at ``begin``; a :class:`ConfigError` for a start more than
+    a year (the longest window, ``MAX_DURATION_HOURS``) from now, or past the calendar. An
+    exception is a time-bound answer to a request made now: a start typed as 2062 for 2026
+    was a grant waiting decades for its use (and 9999-12-31 an OverflowError traceback)."""
+    latest = now + timedelta(hours=authority.MAX_DURATION_HOURS)
+    try:
+        until = begin + timedelta(hours=hours)
+    except OverflowError:
+        until = None
+    if until is None or begin > latest:
+        msg = (f"exception {exception_id}: a start of {begin:%Y-%m-%d %H:%M} UTC is more than a "
+               f"year away (latest {latest:%Y-%m-%d %H:%M} UTC): approve it to start now (no "
+               "--start) or at a time within the year; a later need is a new request then.")
+        raise ConfigError(msg)
+    return until
+
+
 def rolled_back_note(request: ExceptionRequest, ended: str) -> str:
     """Why a row the audit trail says has ended is not honoured."""
     return (f"exception {request.id} was {ended} (the audit trail records it), but its row in "
@@ -838,6 +874,8 @@ def rolled_back_note(request: ExceptionRequest, ended: str) -> str:
 
 class MalformedException(LacunaError):
     """A row of the exceptions table that is not a request Lacuna wrote."""
+
+    exception_id: str | None = None  # the row's id, when it is known
 
 
 def _naive(exception_id: str, key: str) -> MalformedException:
@@ -866,10 +904,18 @@ def _from_body(body: str, exception_id: str = "?") -> ExceptionRequest:
             data[key] = tuple(data.get(key) or ())
         data["history"] = tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ())
         data["status"] = Status(data["status"])
-        return ExceptionRequest(**data)
+        request = ExceptionRequest(**data)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         msg = (
             f"exception {exception_id} in the exceptions table is not a request Lacuna wrote "
             f"({type(exc).__name__}); it is ignored. Remove the row or file a new request."
         )
         raise MalformedException(msg) from None
+    if exception_id != "?" and request.id != exception_id:
+        # a signed body copied under another id: its revocation on the trail is of its own id
+        # (ended_on_trail), so the copy would be a revoked grant honoured again
+        msg = (f"exception {exception_id} in the exceptions table is not a request Lacuna "
+               f"wrote (it holds the signed record of {request.id}, copied there outside "
+               "Lacuna); it is ignored. Remove the row or file a new request.")
+        raise MalformedException(msg)
+    return request

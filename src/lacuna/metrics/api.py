@@ -133,7 +133,10 @@ class GovernanceMetrics:
         refuse_local_state(gov.config, "governance metrics", "Read them there: GET "
                            "/api/v1/metrics (a data steward's or compliance officer's token) "
                            "or the console's metrics page (/console/metrics).")
-        requests = [r for r in gov.exceptions.list()
+        # a row that is not a request Lacuna wrote has no time to count it by: it is said
+        # (counts' unreadable_requests), not a crash of every metric
+        unreadable: list[Exception] = []
+        requests = [r for r in gov.exceptions.list(unreadable=unreadable)
                     if r.created_at in self.period and self.filters.keep_exception(r)]
         lineage = gov.lineage_store.completeness()
         fast = None
@@ -169,7 +172,9 @@ class GovernanceMetrics:
             "false_positive_rate": {"reported_false_positive": n.false_positives,
                                     "denials": n.denials},
             "avg_resolution_time_minutes": {"resolved": n.resolved, "denials": n.denials},
-            "exception_rate": {"exception_requests": len(requests), "decisions": n.decisions},
+            "exception_rate": {"exception_requests": len(requests), "decisions": n.decisions,
+                               **({"unreadable_requests": len(unreadable)} if unreadable
+                                  else {})},
             "user_satisfaction": {"respondents": len({s.user for s in n.survey})},
             "workaround_attempts": {"attempts": n.workarounds},
             "data_coverage_percent": {"covered_assets": n.covered, "assets": n.assets},
@@ -300,10 +305,16 @@ def time_series(
     user_group: str | None = None,
     tier: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The metrics per bucket of ``bucket_days`` across the period (oldest first), for charts:
-    ``[{"start": ..., "end": ..., "violation_rate": ..., ...}, ...]``."""
+    """The metrics per bucket of ``bucket_days`` (a whole number, at least 1; else a
+    :class:`ConfigError`) across the period (oldest first), the last bucket cut at the
+    period's end, for charts: ``[{"start": ..., "end": ..., "violation_rate": ..., ...}, ...]``."""
     from datetime import timedelta
 
+    if isinstance(bucket_days, bool) or not isinstance(bucket_days, int) or bucket_days < 1:
+        # 0 (or less) never moved past the period's start: the loop below ran forever
+        msg = (f"time_series: bucket_days must be a whole number of days, at least 1, got "
+               f"{bucket_days!r}: e.g. bucket_days=1 (daily) or 7 (weekly).")
+        raise ConfigError(msg)
     whole = parse_period(period, now=now)
     out = []
     start = whole.start

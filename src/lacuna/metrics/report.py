@@ -22,6 +22,7 @@ from lacuna.model import utcnow
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from lacuna.exceptions.model import ExceptionRequest
     from lacuna.governor import Governor
 
 
@@ -90,6 +91,8 @@ class ComplianceReport:
             lines.append(f"  {e['id']} {e['status']} {e['requested_by']} → {e['destination']}"
                          f" (policy {e['policy_id']}); approver {e['decided_by'] or e['approver']}")
             lines.append(f"    justification: {e['business_justification'] or e['purpose']}")
+            if e.get("untrusted"):
+                lines.append(f"    NOT VERIFIED, not honoured: {e['untrusted']}")
         lin = self.lineage
         lines += ["", f"Lineage completeness: {lin['complete']}/{lin['derived']} derived datasets; "
                   f"PROPRIETARY {lin['proprietary_complete']}/{lin['proprietary_derived']}"]
@@ -101,7 +104,10 @@ class ComplianceReport:
             f"<tr class='{e(f)}'><td>{e(n)}</td><td>{e(v)}</td><td>{e(t)}</td><td>{e(f)}</td></tr>"
             for n, v, t, f in self._metric_rows())
         exc_rows = "".join(
-            f"<tr><td>{e(x['id'])}</td><td>{e(x['status'])}</td><td>{e(x['requested_by'])}</td>"
+            f"<tr><td>{e(x['id'])}</td><td>{e(x['status'])}"
+            + (f"<br><span class='missed'>NOT VERIFIED, not honoured: {e(x['untrusted'])}</span>"
+               if x.get("untrusted") else "")
+            + f"</td><td>{e(x['requested_by'])}</td>"
             f"<td>{e(str(x['policy_id']))}</td><td class='path'>{e(x['destination'])}</td>"
             f"<td>{e(x['business_justification'] or x['purpose'])}</td>"
             f"<td>{e(str(x['decided_by'] or x['approver']))}</td></tr>"
@@ -148,6 +154,27 @@ exclusive). Generated {self.generated_at:%Y-%m-%d %H:%M} UTC.</p>
         from lacuna.metrics.pdf import html_to_pdf
 
         return html_to_pdf(self.to_html(), output)
+
+
+def _untrusted(gov: Governor, request: ExceptionRequest) -> str | None:
+    """Why ``request``'s row is not what Lacuna decided (the governor would not honour it), or
+    None: its signature does not verify (inserted or edited by hand), or the audit trail
+    records an end (revoked, denied, expired) of a row that says pending or approved (an older
+    signed body written back). An auditor reads a forged "approved" row as what it is."""
+    from lacuna.exceptions.authority import not_verified_note
+    from lacuna.exceptions.model import Status
+    from lacuna.exceptions.store import TrailUnreadable, rolled_back_note
+
+    store = gov.exceptions
+    if not store.verified(request):
+        return not_verified_note(request)
+    if request.status not in (Status.PENDING, Status.APPROVED):
+        return None
+    try:
+        ended = store.ended_on_trail(request.id)
+    except TrailUnreadable as exc:
+        return f"exception {request.id} could not be checked against the audit trail ({exc})"
+    return None if ended is None else rolled_back_note(request, ended)
 
 
 def _bars(rows: tuple[tuple[str, int, int], ...]) -> str:
@@ -199,9 +226,11 @@ def compliance_report(
                              key=lambda r: (-r[2], -r[1], r[0])))
     fields = ("id", "status", "requested_by", "policy_id", "destination", "purpose",
               "business_justification", "approver", "decided_by", "created_at", "valid_until")
-    exceptions = tuple({f: (v.isoformat() if isinstance(v := getattr(r, f), datetime) else
-                            str(v.value) if f == "status" else v) for f in fields}
-                       for r in gov.exceptions.list() if r.created_at in window)
+    exceptions = tuple({**{f: (v.isoformat() if isinstance(v := getattr(r, f), datetime) else
+                               str(v.value) if f == "status" else v) for f in fields},
+                        "verified": why is None, "untrusted": why}
+                       for r in gov.exceptions.list() if r.created_at in window
+                       for why in (_untrusted(gov, r),))
     verify = gov.audit.verify()
     lineage = gov.lineage_store.completeness().to_dict()
     return ComplianceReport(period=window, generated_at=utcnow(), metrics=m.to_dict(),

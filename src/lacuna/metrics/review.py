@@ -295,9 +295,18 @@ def review_report(
             kind, user=reviewer, session=gov.session, what={"action": kind}, allowed=allowed,
             policy_id=record.policy_id, reasoning=reasoning, detail=detail))
 
+    denied = gov.audit.get(str(fb.get("decision_record_id") or ""))
+    msg = ""
     if canonical_name(user) == canonical_name(record.user_id):
         msg = (f"{user} filed report {feedback_id} and cannot review it: another steward "
                "decides whether the policy or classification needs a change.")
+    elif denied is not None and canonical_name(user) == canonical_name(denied.user_id):
+        # a report filed by someone else on one's own denial: accepting it is deciding that
+        # one's own refused operation should have gone (as a requester never approves)
+        msg = (f"{user} was denied decision {denied.id}, which report {feedback_id} is about, "
+               "and cannot review it: another steward decides whether the policy or "
+               "classification needs a change.")
+    if msg:
         # refused, and on the record (not a review: the queue skips it)
         event(REVIEW_REFUSED, False, msg,
               {"feedback_id": feedback_id, "verdict": VERDICTS[verdict]})

@@ -100,7 +100,12 @@ def queue(store: ExceptionStore, *, identity: str, stewards: StewardsConfig, now
     items: list[QueueItem] = []
     cursor = before or None
     while True:
-        batch = store.list(status=stored, user=only_user, limit=limit + 1, before=cursor)
+        # a row Lacuna did not write is left out of the batch (and logged): it still counts
+        # for whether older rows exist, and the next batch reads on past it
+        unreadable: list[Exception] = []
+        batch = store.list(status=stored, user=only_user, limit=limit + 1, before=cursor,
+                           unreadable=unreadable)
+        skipped = [i for e in unreadable if (i := getattr(e, "exception_id", None))]
         for request in reversed(batch):
             cursor = request.id
             state = state_of(request, now)
@@ -115,8 +120,15 @@ def queue(store: ExceptionStore, *, identity: str, stewards: StewardsConfig, now
             items.append(QueueItem(request=request, state=state, can_decide=can, why_not=why,
                                    entitled=approvers(request, stewards),
                                    can_revoke=right and state == "approved"))
-        if len(batch) <= limit:
+        if len(batch) + len(unreadable) <= limit:
             return Queue(items=tuple(items), more=False, limit=limit, before=before)
+        cursor = min([*skipped, *([cursor] if batch else [])], key=_filed, default=cursor)
+
+
+def _filed(exception_id: str | None) -> tuple[str, int, str]:
+    """The order requests were filed in (ExceptionStore.list's: year, then number)."""
+    text = exception_id or ""
+    return (text.removeprefix("EXC-")[:4], len(text), text)
 
 
 def history(request: ExceptionRequest, uses: list[AuditRow], now: datetime
