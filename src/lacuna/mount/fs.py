@@ -670,13 +670,16 @@ class GovernedFS:
         return "/" + os.path.relpath(root, self.layout.source)
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
-        handle = self._handles.get(fh) if fh is not None else self._staged_at.get(path)
+        handle = self._handles.get(fh) if fh is not None else None
         if os.path.lexists(self._path(path)):  # (a held file's open for writing is refused)
             self._keep_held(f"truncate {path}", (path,), method="fuse.truncate",
                             destination=self._path(path))
         if handle is not None and handle.writable:
             os.ftruncate(handle.fd, length)
             handle.dirty = True
+            return 0
+        if fh is None and path in self._staged_at:
+            self._truncate_pending(path, length)
             return 0
         backing = self._path(path)
         self._keep_label(path, None, f"truncate {path}", method="fuse.truncate")
@@ -690,6 +693,21 @@ class GovernedFS:
             return 0
         os.truncate(backing, length)
         return 0
+
+    def _truncate_pending(self, path: str, length: int) -> None:
+        """Truncate a path whose staged write is pending (``truncate -s``, or a truncating
+        open that the kernel sends as a truncation first) as an open of its own: it shares the
+        staged copy and is decided at its close, or at the close of a writer still open on the
+        copy. (Marking the pending writer dirty lost the truncation when that writer's release
+        had already decided, and its descriptor could already be closed, its number reused.)"""
+        fh = self.open(path, os.O_WRONLY | (os.O_TRUNC if length == 0 else 0))
+        try:
+            handle = self._handle(fh)
+            os.ftruncate(handle.fd, length)
+            handle.dirty = True
+            self.flush(path, fh)
+        finally:
+            self.release(path, fh)
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -720,9 +738,12 @@ class GovernedFS:
                         os.close(fd)
                         raise
                 writing = (flags & os.O_ACCMODE) in _WRITING
+                # dirty with O_TRUNC: it emptied the copy, a write even when nothing follows
+                # (``echo a > f; : > f``, the first open's release late): decided at its close,
+                # or the copy's earlier decision stays published (its snapshot before this)
                 return self._add(Handle(fd, path, pid, writing, staged=staged.staged,
-                                       seal=staged.seal, before=staged.before,
-                                       kept=staged.kept))
+                                       seal=staged.seal, dirty=bool(flags & os.O_TRUNC),
+                                       before=staged.before, kept=staged.kept))
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
@@ -1076,9 +1097,7 @@ class GovernedFS:
             try:
                 if handle.writable and not handle.denied and (
                         handle.dirty or (handle.passthrough and self._changed(handle))):
-                    sharing = self._sharing(handle)
-                    for other in sharing:  # still open on the same staged copy: their close
-                        other.dirty = True  # decides all of it, as it is then
+                    sharing = self._sharing(handle)  # their close decides all of it
                     try:  # written after its last close: decide now (the program cannot hear)
                         if not sharing:
                             self._decide_write(handle)
@@ -1108,12 +1127,19 @@ class GovernedFS:
 
     def _sharing(self, handle: Handle) -> list[Handle]:
         """The other open handles writing the same staged copy as ``handle`` whose close is
-        still to come (one being released decides what it wrote on its own)."""
+        still to come (one being released decides what it wrote on its own), each marked
+        dirty, so that its close decides the copy as it is then. Found and marked under the
+        lock ``release`` sets ``releasing`` with: an open whose release began meanwhile was
+        marked after it had looked (``echo a > f; : > f``, both releases at once), and no
+        one decided the truncation (the file kept ``a``)."""
         if handle.staged is None:
             return []
         with self._lock:
-            return [h for h in self._handles.values() if h is not handle
-                    and h.staged == handle.staged and h.writable and not h.releasing]
+            others = [h for h in self._handles.values() if h is not handle
+                      and h.staged == handle.staged and h.writable and not h.releasing]
+            for other in others:
+                other.dirty = True
+            return others
 
     def _unstage(self, handle: Handle, fh: int) -> None:
         """Unlist ``handle``; remove its staged copy unless another open (or release) of it
