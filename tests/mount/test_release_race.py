@@ -39,6 +39,7 @@ class StandInGovernance:
     def __init__(self, layout: MountLayout) -> None:
         self.layout = layout
         self.during: Callable[[], None] | None = None
+        self.holding: Callable[[], None] | None = None
         self.decided: list[tuple[str, bytes]] = []
         self.refused: list[tuple[str, str, str]] = []  # (action, path, reason)
         self.reads: list[str] = []  # reads decided (of a pending copy: its other opens)
@@ -65,7 +66,10 @@ class StandInGovernance:
         return None
 
     def keep_held(self, what: str, paths: tuple[str, ...], pid: int, **_: object) -> None:
-        """Nothing is held here."""
+        """Nothing is held here; runs ``holding`` (if set) while it looks."""
+        holding, self.holding = self.holding, None
+        if holding is not None:
+            holding()
 
     def refuse(self, action: Action, path: str, pid: int, reason: str, **_: object) -> None:
         self.refused.append((action.value, path, reason))  # the real one records, then raises
@@ -185,6 +189,28 @@ def test_a_truncation_released_at_once_with_the_writer_is_not_lost(fs):
     files.release("/f.txt", truncator)
     assert _published(files, "f.txt") == b""
     assert governance.decided[-1] == ("/f.txt", b"")
+    assert os.listdir(files.layout.staging) == []
+
+
+def test_an_open_of_a_pending_copy_keeps_it_while_the_writer_is_released(fs):
+    """``echo hello > f; : > f; cat f``: the writer's release came while the truncating open
+    was being decided (its hold looked up); it found no other open of the copy yet and
+    removed it. The truncation went to a removed copy, and ``cat`` fell back to the file as
+    published before it: it read hello."""
+    files, governance = fs
+    writer = files.create("/f.txt", 0o644)
+    files.write("/f.txt", b"hello\n", 0, writer)
+    files.flush("/f.txt", writer)
+    governance.holding = lambda: files.release("/f.txt", writer)
+    truncator = files.open("/f.txt", os.O_WRONLY | os.O_TRUNC)
+    assert governance.holding is None  # the writer was released in the middle of the open
+    files.flush("/f.txt", truncator)
+    reader = files.open("/f.txt", os.O_RDONLY)
+    assert files.read("/f.txt", 100, 0, reader) == b""
+    assert files.getattr("/f.txt")["st_size"] == 0
+    files.release("/f.txt", reader)
+    files.release("/f.txt", truncator)
+    assert _published(files, "f.txt") == b""
     assert os.listdir(files.layout.staging) == []
 
 

@@ -713,37 +713,24 @@ class GovernedFS:
 
     def open(self, path: str, flags: int) -> int:
         backing = self._path(path)
-        staged = self._staged_at.get(path)
-        if staged is not None:  # opened again while its staged write is pending
+        joined = self._join_pending(path, flags)
+        if joined is not None:  # opened again while its staged write is pending
+            fh, handle = joined
             try:
-                fd = os.open(staged.staged or backing, flags & ~(os.O_CREAT | os.O_EXCL))
-            except FileNotFoundError:  # published and unstaged meanwhile: open the published
-                pass
-            else:
-                pid = self._pid()
-                changes = (flags & os.O_ACCMODE) in _WRITING or bool(flags & os.O_TRUNC)
-                try:
-                    if changes and os.path.lexists(backing):
-                        self._keep_held(f"write {path}", (path,), method="fuse.open",
-                                        destination=backing)
-                except BaseException:
-                    os.close(fd)
-                    raise
+                if (handle.writable or flags & os.O_TRUNC) and os.path.lexists(backing):
+                    self._keep_held(f"write {path}", (path,), method="fuse.open",
+                                    destination=backing)
                 if flags & os.O_ACCMODE != os.O_WRONLY:  # what it reads is the pending copy
-                    try:
-                        self._govern(lambda: self.governance.read(
-                            path, pid, pending=f"/proc/self/fd/{fd}"), f"read {path}",
-                            refusal=self._read_refusal(path, backing, pid))
-                    except BaseException:
-                        os.close(fd)
-                        raise
-                writing = (flags & os.O_ACCMODE) in _WRITING
-                # dirty with O_TRUNC: it emptied the copy, a write even when nothing follows
-                # (``echo a > f; : > f``, the first open's release late): decided at its close,
-                # or the copy's earlier decision stays published (its snapshot before this)
-                return self._add(Handle(fd, path, pid, writing, staged=staged.staged,
-                                       seal=staged.seal, dirty=bool(flags & os.O_TRUNC),
-                                       before=staged.before, kept=staged.kept))
+                    self._govern(lambda: self.governance.read(
+                        path, handle.pid, pending=f"/proc/self/fd/{handle.fd}"),
+                        f"read {path}", refusal=self._read_refusal(path, backing, handle.pid))
+            except BaseException:
+                os.close(handle.fd)
+                self._unstage(handle, fh)
+                raise
+            with self._lock:
+                handle.releasing = False  # decided: one of the copy's opens from now on
+            return fh
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
@@ -777,6 +764,33 @@ class GovernedFS:
         fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
         return self._add(Handle(fd, path, pid, writing, dirty=bool(flags & os.O_TRUNC),
                                 before=before, kept=kept))
+
+    def _join_pending(self, path: str, flags: int) -> tuple[int, Handle] | None:
+        """An open of ``path`` while its staged write is pending: the staged copy opened and
+        the open listed at once, under the lock ``_unstage`` removes a copy with, so the copy
+        is not removed once found (it was, by the last other open's release meanwhile: this
+        open then wrote a removed copy, and a reader fell back to the file as published
+        before, ``echo hello > f; : > f; cat f`` read hello). Listed as ``releasing`` until
+        its open is decided: no other release leaves its decision to an open that may yet be
+        refused. None when nothing is pending (published and unstaged meanwhile)."""
+        with self._lock:
+            staged = self._staged_at.get(path)
+            if staged is None or staged.staged is None:
+                return None
+            try:
+                fd = os.open(staged.staged, flags & ~(os.O_CREAT | os.O_EXCL))
+            except FileNotFoundError:
+                return None
+            # dirty with O_TRUNC: it emptied the copy, a write even when nothing follows
+            # (``echo a > f; : > f``, the first open's release late): decided at its close,
+            # or the copy's earlier decision stays published (its snapshot before this)
+            handle = Handle(fd, path, self._pid(), (flags & os.O_ACCMODE) in _WRITING,
+                            staged=staged.staged, seal=staged.seal,
+                            dirty=bool(flags & os.O_TRUNC), before=staged.before,
+                            kept=staged.kept, releasing=True)
+            fh, self._next = self._next, self._next + 1
+            self._handles[fh] = handle
+        return fh, handle
 
     def _kept(self, path: str, backing: str, pid: int, reader: Any) -> Classification | None:
         """What the file at ``backing`` is before a write that keeps its content: a sealed
