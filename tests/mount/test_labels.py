@@ -67,14 +67,6 @@ def _text(path) -> str | None:
         return None
 
 
-def _released(m, name: str) -> None:
-    """Wait until no staged copy of a file named ``name`` is left: every open writing it
-    through the mount has been released (its decisions made, its label written)."""
-    staging = m.source / ".lacuna-staging"
-    left = _until(lambda: list(staging.glob(f"*/{name}")), lambda found: not found)
-    assert not left, left
-
-
 def _decisions(m, *, allowed: bool, **match):
     store = AuditStore(m.audit_url)
     try:
@@ -98,7 +90,7 @@ def test_a_copy_of_a_labelled_file_leaves_at_its_label(lf, sealed):
     memo = m.source / folder / "memo.txt"
     if sealed:  # written through the mount: sealed where storage encrypts
         (m.mnt / folder / "memo.txt").write_text(MEMO)
-        _released(m, "memo.txt")
+        m.settled("memo.txt")
     else:
         memo.write_text(MEMO)
     _label(memo, Tier.PROPRIETARY)
@@ -205,7 +197,7 @@ def test_a_label_is_not_removed_or_lowered_through_the_mount(lf):
 def test_a_label_written_through_the_mount_is_a_label_on_disk(lf):
     m, folder = lf
     (m.mnt / folder / "small.csv").write_text("a,b\n1,2\n")
-    _released(m, "small.csv")
+    m.settled("small.csv")
     _label(m.mnt / folder / "small.csv", Tier.PROPRIETARY)  # write_sidecar: temp file, rename
     side = sidecar_path(m.source / folder / "small.csv")
     assert not is_sealed(side)  # plaintext JSON, as every reader of SOURCE reads a label
@@ -234,7 +226,7 @@ def test_a_truncating_open_without_writes_empties_the_file(lf, where):
             f"&& [ ! -s {rel} ] || echo \"$i: $(cat {rel})\"; done")
     done = _sh(m, f"cd {m.mnt} && {loop}")
     assert (done.returncode, done.stdout) == (0, ""), done.stderr
-    _released(m, rel.rsplit("/", 1)[1])  # what is published once every release is in
+    m.settled(rel.rsplit("/", 1)[1])  # what is published once every release is in
     assert (m.mnt / rel).read_text() == ""
     done = _sh(m, f"cd {m.mnt} && echo again >> {rel}")
     assert done.returncode == 0, done.stderr
