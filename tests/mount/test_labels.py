@@ -326,6 +326,14 @@ def test_a_file_appended_to_keeps_its_label(lf):
         assert (m.mnt / folder / name).read_text().endswith("\nand on wednesday\n")
     assert json.loads(sidecar_path(memo).read_text())["classification"]["tier"] == "PROPRIETARY"
     assert json.loads(sidecar_path(note).read_text())["classification"]["tier"] == "PUBLIC"
+    # while another program still holds it open appending (its staged copy pending), the
+    # memo is read as what it was and more, not as its words: a copy of it is not exported
+    out = m.source / "outbox" / f"{folder}-held.txt"
+    done = _sh(m, f"cd {m.mnt / folder} && exec 3>>memo.txt && echo and friday >&3 && "
+                  f"setsid cp memo.txt {m.mnt}/outbox/{out.name}; r=$?; exec 3>&-; exit $r")
+    assert done.returncode != 0, "a copy of the labelled memo left while it was appended to"
+    assert not out.exists()
+    assert (m.mnt / folder / "memo.txt").read_text().endswith("\nand friday\n")
     done = _sh(m, f"cp {m.mnt / folder / 'memo.txt'} {m.mnt}/outbox/{folder}-m.txt")
     assert done.returncode != 0
     assert not (m.source / "outbox" / f"{folder}-m.txt").exists()

@@ -722,7 +722,8 @@ class GovernedFS:
                                     destination=backing)
                 if flags & os.O_ACCMODE != os.O_WRONLY:  # what it reads is the pending copy
                     self._govern(lambda: self.governance.read(
-                        path, handle.pid, pending=f"/proc/self/fd/{handle.fd}"),
+                        path, handle.pid, pending=f"/proc/self/fd/{handle.fd}",
+                        kept=handle.kept),
                         f"read {path}", refusal=self._read_refusal(path, backing, handle.pid))
             except BaseException:
                 os.close(handle.fd)
