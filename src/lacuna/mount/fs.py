@@ -678,8 +678,7 @@ class GovernedFS:
             os.ftruncate(handle.fd, length)
             handle.dirty = True
             return 0
-        if fh is None and path in self._staged_at:
-            self._truncate_pending(path, length)
+        if fh is None and self._truncate_pending(path, length):
             return 0
         backing = self._path(path)
         self._keep_label(path, None, f"truncate {path}", method="fuse.truncate")
@@ -694,20 +693,26 @@ class GovernedFS:
         os.truncate(backing, length)
         return 0
 
-    def _truncate_pending(self, path: str, length: int) -> None:
+    def _truncate_pending(self, path: str, length: int) -> bool:
         """Truncate a path whose staged write is pending (``truncate -s``, or a truncating
         open that the kernel sends as a truncation first) as an open of its own: it shares the
         staged copy and is decided at its close, or at the close of a writer still open on the
         copy. (Marking the pending writer dirty lost the truncation when that writer's release
-        had already decided, and its descriptor could already be closed, its number reused.)"""
-        fh = self.open(path, os.O_WRONLY | (os.O_TRUNC if length == 0 else 0))
+        had already decided, and its descriptor could already be closed, its number reused.)
+        Whether a write was pending (the caller's hold check is this open's)."""
+        joined = self._join_pending(path, os.O_WRONLY)
+        if joined is None:
+            return False
+        fh, handle = joined
+        with self._lock:
+            handle.releasing = False
         try:
-            handle = self._handle(fh)
             os.ftruncate(handle.fd, length)
             handle.dirty = True
             self.flush(path, fh)
         finally:
             self.release(path, fh)
+        return True
 
     # -- files -----------------------------------------------------------------------------------
 
