@@ -68,6 +68,29 @@ class Mount:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               cwd=self.root, check=False)
 
+    def settled(self, name: str | None = None, timeout: float = 15) -> None:
+        """Wait until the mount holds no file named ``name`` open (its backing file or its
+        staged copy; no name: no file of SOURCE at all): every open of it through the mount
+        has been released, and what a release
+        decides is decided and recorded (the kernel's RELEASE comes after ``close`` returns,
+        asynchronously; a release closes its descriptor last). Polled, never a fixed sleep."""
+        deadline = time.monotonic() + timeout
+        while (held := self._holding(name)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not held, f"the mount still holds {held} open after {timeout} s"
+
+    def _holding(self, name: str | None) -> list[str]:
+        held = []
+        under = str(self.source) + "/"
+        for fd in Path(f"/proc/{self.pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd).removesuffix(" (deleted)")
+            except OSError:  # closed meanwhile
+                continue
+            if target.endswith("/" + name) if name else target.startswith(under):
+                held.append(target)
+        return held
+
 
 def _skip_reason() -> str | None:
     missing = fuse_missing()

@@ -12,7 +12,6 @@ read is decided at ``open`` and has no outcome record (the kernel reads the byte
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -27,8 +26,8 @@ SEALED = {"mount": True, "libfuse_mount": True, "plain_mount": False}
 
 def _records(m, path):
     """The decisions about ``path`` (a backing path) and their outcomes, oldest first, once
-    the kernel's asynchronous RELEASE of the last close has been served."""
-    time.sleep(0.5)
+    the kernel's asynchronous RELEASE of every close of it has been served."""
+    m.settled(path.name)
     store = AuditStore(m.audit_url)
     try:
         everything = store.list(limit=None)
@@ -188,11 +187,5 @@ def test_a_new_file_appears_with_one_decision_even_empty(transport, how, request
     assert path.exists(), f"{how}: the new file is not there"
     assert path.read_text() == ("a,b\n1,2\n" if how == "cp" else "")
     # an empty file is decided at its release, which the kernel sends after close returns
-    deadline = time.monotonic() + 15
-    while True:
-        found = [r for r in _records(m, backing) if r.action == "write"]
-        if len(found) >= 2 or time.monotonic() > deadline:
-            break
-    time.sleep(0.5)  # nothing more comes
     found = [r for r in _records(m, backing) if r.action == "write"]
     assert _kinds(found) == ["decision write", "outcome write"], how

@@ -49,7 +49,7 @@ def _sh(m, script: str) -> None:
     done = subprocess.run(["sh", "-c", script], cwd=m.mnt, capture_output=True, text=True,
                           timeout=60, check=False, start_new_session=True)
     assert done.returncode == 0, done.stderr
-    time.sleep(0.3)  # the kernel's RELEASE of the last close is asynchronous
+    m.settled()  # the kernel's RELEASE of the last close is asynchronous
 
 
 def _old_source(m, folder: str, name: str = "old.csv") -> Path:

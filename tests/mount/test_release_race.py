@@ -39,6 +39,7 @@ class StandInGovernance:
     def __init__(self, layout: MountLayout) -> None:
         self.layout = layout
         self.during: Callable[[], None] | None = None
+        self.holding: Callable[[], None] | None = None
         self.decided: list[tuple[str, bytes]] = []
         self.refused: list[tuple[str, str, str]] = []  # (action, path, reason)
         self.reads: list[str] = []  # reads decided (of a pending copy: its other opens)
@@ -60,6 +61,15 @@ class StandInGovernance:
 
     def read(self, path: str, pid: int, **_: object) -> None:  # every read is allowed here
         self.reads.append(path)
+
+    def classify_file(self, backing: str) -> None:  # what an append keeps: nothing here
+        return None
+
+    def keep_held(self, what: str, paths: tuple[str, ...], pid: int, **_: object) -> None:
+        """Nothing is held here; runs ``holding`` (if set) while it looks."""
+        holding, self.holding = self.holding, None
+        if holding is not None:
+            holding()
 
     def refuse(self, action: Action, path: str, pid: int, reason: str, **_: object) -> None:
         self.refused.append((action.value, path, reason))  # the real one records, then raises
@@ -123,6 +133,109 @@ def test_a_second_writer_still_open_decides_what_it_wrote_after(fs):
     assert governance.decided[-1] == ("/two.csv", b"a\nb\n")
     assert (Path(files.layout.source) / "two.csv").read_bytes() == b"a\nb\n"
     assert os.listdir(files.layout.staging) == []
+
+
+def _published(files: GovernedFS, name: str) -> bytes:
+    return (Path(files.layout.source) / name).read_bytes()
+
+
+@pytest.mark.parametrize("first_released", ["writer", "truncator"])
+def test_a_truncation_after_a_close_wins_whichever_release_comes_first(fs, first_released):
+    """``echo hello > f; : > f; echo again >> f``: each open of the second and third program
+    comes while the first's RELEASE is still on its way (asynchronous), so each shares its
+    staged copy. The truncating open was not a write there: nothing decided it, and the
+    first's decision (hello) stayed published whatever came after. The content follows the
+    order of the closes, whatever the order of the releases."""
+    files, governance = fs
+    writer = files.create("/f.txt", 0o644)
+    files.write("/f.txt", b"hello\n", 0, writer)
+    files.flush("/f.txt", writer)  # its close: hello decided and published
+    assert _published(files, "f.txt") == b"hello\n"
+    truncator = files.open("/f.txt", os.O_WRONLY | os.O_TRUNC)  # writer not released yet
+    files.flush("/f.txt", truncator)
+    for fh in (writer, truncator) if first_released == "writer" else (truncator, writer):
+        files.release("/f.txt", fh)
+    assert _published(files, "f.txt") == b""
+    assert governance.decided[-1] == ("/f.txt", b"")
+    appender = files.open("/f.txt", os.O_WRONLY | os.O_APPEND)
+    files.write("/f.txt", b"again\n", 0, appender)
+    files.flush("/f.txt", appender)
+    files.release("/f.txt", appender)
+    assert _published(files, "f.txt") == b"again\n"  # not hello, then again
+    assert governance.decided[-1] == ("/f.txt", b"again\n")
+    assert os.listdir(files.layout.staging) == []
+
+
+def test_a_truncation_released_at_once_with_the_writer_is_not_lost(fs):
+    """The two releases of ``echo hello > f; : > f`` at once: the truncator's found the writer
+    still open on the copy and left the decision to its close, but the writer's release had
+    begun and looked meanwhile (nothing written since its decision): no one decided the
+    truncation, and the file kept hello (1 in ~15 under a loop of the shell's)."""
+    files, governance = fs
+    writer = files.create("/f.txt", 0o644)
+    files.write("/f.txt", b"hello\n", 0, writer)
+    files.flush("/f.txt", writer)
+    truncator = files.open("/f.txt", os.O_WRONLY | os.O_TRUNC)
+    files.flush("/f.txt", truncator)
+    sharing = files._sharing
+
+    def writer_released_meanwhile(handle):
+        files._sharing = sharing  # type: ignore[method-assign]
+        found = sharing(handle)
+        files.release("/f.txt", writer)  # between the truncator's look and what follows
+        return found
+
+    files._sharing = writer_released_meanwhile  # type: ignore[method-assign]
+    files.release("/f.txt", truncator)
+    assert _published(files, "f.txt") == b""
+    assert governance.decided[-1] == ("/f.txt", b"")
+    assert os.listdir(files.layout.staging) == []
+
+
+def test_an_open_of_a_pending_copy_keeps_it_while_the_writer_is_released(fs):
+    """``echo hello > f; : > f; cat f``: the writer's release came while the truncating open
+    was being decided (its hold looked up); it found no other open of the copy yet and
+    removed it. The truncation went to a removed copy, and ``cat`` fell back to the file as
+    published before it: it read hello."""
+    files, governance = fs
+    writer = files.create("/f.txt", 0o644)
+    files.write("/f.txt", b"hello\n", 0, writer)
+    files.flush("/f.txt", writer)
+    governance.holding = lambda: files.release("/f.txt", writer)
+    truncator = files.open("/f.txt", os.O_WRONLY | os.O_TRUNC)
+    assert governance.holding is None  # the writer was released in the middle of the open
+    files.flush("/f.txt", truncator)
+    reader = files.open("/f.txt", os.O_RDONLY)
+    assert files.read("/f.txt", 100, 0, reader) == b""
+    assert files.getattr("/f.txt")["st_size"] == 0
+    files.release("/f.txt", reader)
+    files.release("/f.txt", truncator)
+    assert _published(files, "f.txt") == b""
+    assert os.listdir(files.layout.staging) == []
+
+
+def test_a_truncation_during_the_writers_release_is_not_lost(fs):
+    """``truncate -s 0 f`` (a truncation without an open: SETATTR) while the writer's release
+    is closing its copy: it marked the writer dirty after the writer had decided, and
+    truncated the writer's descriptor, already closed (its number free for another file)."""
+    files, governance = fs
+    writer = files.create("/f.txt", 0o644)
+    files.write("/f.txt", b"hello\n", 0, writer)
+    files.flush("/f.txt", writer)
+    unstage = files._unstage
+
+    def truncated_meanwhile(handle, fh):  # the writer's descriptor is closed by now
+        files._unstage = unstage  # type: ignore[method-assign]
+        files.truncate("/f.txt", 0)
+        unstage(handle, fh)
+
+    files._unstage = truncated_meanwhile  # type: ignore[method-assign]
+    files.release("/f.txt", writer)
+    assert _published(files, "f.txt") == b""
+    assert governance.decided[-1] == ("/f.txt", b"")
+    assert os.listdir(files.layout.staging) == []
+    files.truncate("/f.txt", 0)  # nothing pending: the file itself (allowed, still empty)
+    assert _published(files, "f.txt") == b""
 
 
 def test_lacuna_failing_to_decide_is_a_recorded_refusal(fs):

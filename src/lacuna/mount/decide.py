@@ -188,12 +188,16 @@ class MountGovernance:
     # -- reads ---------------------------------------------------------------------------------
 
     def read(self, path: str, pid: int, *, method: str = "fuse.open",
-             remember: bool = True, pending: str | None = None) -> None:
+             remember: bool = True, pending: str | None = None,
+             kept: Classification | None = None) -> None:
         """Decide a read of mount path ``path`` by process ``pid``; raises on a denial.
         ``remember``: the process read it (lineage); a rename or link that carries the file to
         a new name is decided as its read too, but reads nothing. ``pending``: the staged copy
-        of a write to ``path`` not yet decided, which is what the open reads (classified
-        from its content, as its write will be)."""
+        of a write to ``path`` not yet decided, which is what the open reads, classified as
+        its write will be: its content, at least ``kept`` (what the file was when opened for
+        a write that keeps its content, an append: a memo labelled PROPRIETARY, appended to
+        by a program that still held it open, was read as its words, PUBLIC, and cp exported
+        it)."""
         backing = self.layout.backing(path)
         if is_metadata(path) and (is_sidecar(backing) if pending is None
                                   else is_declaration(pending)):
@@ -204,6 +208,8 @@ class MountGovernance:
                     classification, seen = self._read_as(backing)
                 else:
                     classification, seen = self.classify_content(pending, backing), None
+                    if kept is not None:
+                        classification = stricter(classification, kept)
             except GovernanceViolation:  # (a PermissionError) a sealed file's read, refused
                 raise
             except OSError:

@@ -670,13 +670,15 @@ class GovernedFS:
         return "/" + os.path.relpath(root, self.layout.source)
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
-        handle = self._handles.get(fh) if fh is not None else self._staged_at.get(path)
+        handle = self._handles.get(fh) if fh is not None else None
         if os.path.lexists(self._path(path)):  # (a held file's open for writing is refused)
             self._keep_held(f"truncate {path}", (path,), method="fuse.truncate",
                             destination=self._path(path))
         if handle is not None and handle.writable:
             os.ftruncate(handle.fd, length)
             handle.dirty = True
+            return 0
+        if fh is None and self._truncate_pending(path, length):
             return 0
         backing = self._path(path)
         self._keep_label(path, None, f"truncate {path}", method="fuse.truncate")
@@ -691,38 +693,50 @@ class GovernedFS:
         os.truncate(backing, length)
         return 0
 
+    def _truncate_pending(self, path: str, length: int) -> bool:
+        """Truncate a path whose staged write is pending (``truncate -s``, or a truncating
+        open that the kernel sends as a truncation first) as an open of its own: it shares the
+        staged copy and is decided at its close, or at the close of a writer still open on the
+        copy. (Marking the pending writer dirty lost the truncation when that writer's release
+        had already decided, and its descriptor could already be closed, its number reused.)
+        Whether a write was pending (the caller's hold check is this open's)."""
+        joined = self._join_pending(path, os.O_WRONLY)
+        if joined is None:
+            return False
+        fh, handle = joined
+        with self._lock:
+            handle.releasing = False
+        try:
+            os.ftruncate(handle.fd, length)
+            handle.dirty = True
+            self.flush(path, fh)
+        finally:
+            self.release(path, fh)
+        return True
+
     # -- files -----------------------------------------------------------------------------------
 
     def open(self, path: str, flags: int) -> int:
         backing = self._path(path)
-        staged = self._staged_at.get(path)
-        if staged is not None:  # opened again while its staged write is pending
+        joined = self._join_pending(path, flags)
+        if joined is not None:  # opened again while its staged write is pending
+            fh, handle = joined
             try:
-                fd = os.open(staged.staged or backing, flags & ~(os.O_CREAT | os.O_EXCL))
-            except FileNotFoundError:  # published and unstaged meanwhile: open the published
-                pass
-            else:
-                pid = self._pid()
-                changes = (flags & os.O_ACCMODE) in _WRITING or bool(flags & os.O_TRUNC)
-                try:
-                    if changes and os.path.lexists(backing):
-                        self._keep_held(f"write {path}", (path,), method="fuse.open",
-                                        destination=backing)
-                except BaseException:
-                    os.close(fd)
-                    raise
+                if (handle.writable or flags & os.O_TRUNC) and os.path.lexists(backing):
+                    self._keep_held(f"write {path}", (path,), method="fuse.open",
+                                    destination=backing)
                 if flags & os.O_ACCMODE != os.O_WRONLY:  # what it reads is the pending copy
-                    try:
-                        self._govern(lambda: self.governance.read(
-                            path, pid, pending=f"/proc/self/fd/{fd}"), f"read {path}",
-                            refusal=self._read_refusal(path, backing, pid))
-                    except BaseException:
-                        os.close(fd)
-                        raise
-                writing = (flags & os.O_ACCMODE) in _WRITING
-                return self._add(Handle(fd, path, pid, writing, staged=staged.staged,
-                                       seal=staged.seal, before=staged.before,
-                                       kept=staged.kept))
+                    self._govern(lambda: self.governance.read(
+                        path, handle.pid, pending=f"/proc/self/fd/{handle.fd}",
+                        kept=handle.kept),
+                        f"read {path}", refusal=self._read_refusal(path, backing, handle.pid))
+            except BaseException:
+                os.close(handle.fd)
+                self._unstage(handle, fh)
+                raise
+            with self._lock:
+                handle.releasing = False  # decided: one of the copy's opens from now on
+            return fh
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
@@ -756,6 +770,33 @@ class GovernedFS:
         fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
         return self._add(Handle(fd, path, pid, writing, dirty=bool(flags & os.O_TRUNC),
                                 before=before, kept=kept))
+
+    def _join_pending(self, path: str, flags: int) -> tuple[int, Handle] | None:
+        """An open of ``path`` while its staged write is pending: the staged copy opened and
+        the open listed at once, under the lock ``_unstage`` removes a copy with, so the copy
+        is not removed once found (it was, by the last other open's release meanwhile: this
+        open then wrote a removed copy, and a reader fell back to the file as published
+        before, ``echo hello > f; : > f; cat f`` read hello). Listed as ``releasing`` until
+        its open is decided: no other release leaves its decision to an open that may yet be
+        refused. None when nothing is pending (published and unstaged meanwhile)."""
+        with self._lock:
+            staged = self._staged_at.get(path)
+            if staged is None or staged.staged is None:
+                return None
+            try:
+                fd = os.open(staged.staged, flags & ~(os.O_CREAT | os.O_EXCL))
+            except FileNotFoundError:
+                return None
+            # dirty with O_TRUNC: it emptied the copy, a write even when nothing follows
+            # (``echo a > f; : > f``, the first open's release late): decided at its close,
+            # or the copy's earlier decision stays published (its snapshot before this)
+            handle = Handle(fd, path, self._pid(), (flags & os.O_ACCMODE) in _WRITING,
+                            staged=staged.staged, seal=staged.seal,
+                            dirty=bool(flags & os.O_TRUNC), before=staged.before,
+                            kept=staged.kept, releasing=True)
+            fh, self._next = self._next, self._next + 1
+            self._handles[fh] = handle
+        return fh, handle
 
     def _kept(self, path: str, backing: str, pid: int, reader: Any) -> Classification | None:
         """What the file at ``backing`` is before a write that keeps its content: a sealed
@@ -1076,9 +1117,7 @@ class GovernedFS:
             try:
                 if handle.writable and not handle.denied and (
                         handle.dirty or (handle.passthrough and self._changed(handle))):
-                    sharing = self._sharing(handle)
-                    for other in sharing:  # still open on the same staged copy: their close
-                        other.dirty = True  # decides all of it, as it is then
+                    sharing = self._sharing(handle)  # their close decides all of it
                     try:  # written after its last close: decide now (the program cannot hear)
                         if not sharing:
                             self._decide_write(handle)
@@ -1108,12 +1147,19 @@ class GovernedFS:
 
     def _sharing(self, handle: Handle) -> list[Handle]:
         """The other open handles writing the same staged copy as ``handle`` whose close is
-        still to come (one being released decides what it wrote on its own)."""
+        still to come (one being released decides what it wrote on its own), each marked
+        dirty, so that its close decides the copy as it is then. Found and marked under the
+        lock ``release`` sets ``releasing`` with: an open whose release began meanwhile was
+        marked after it had looked (``echo a > f; : > f``, both releases at once), and no
+        one decided the truncation (the file kept ``a``)."""
         if handle.staged is None:
             return []
         with self._lock:
-            return [h for h in self._handles.values() if h is not handle
-                    and h.staged == handle.staged and h.writable and not h.releasing]
+            others = [h for h in self._handles.values() if h is not handle
+                      and h.staged == handle.staged and h.writable and not h.releasing]
+            for other in others:
+                other.dirty = True
+            return others
 
     def _unstage(self, handle: Handle, fh: int) -> None:
         """Unlist ``handle``; remove its staged copy unless another open (or release) of it
