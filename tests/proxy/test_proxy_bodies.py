@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import time
@@ -232,6 +233,16 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         addresses=("127.0.0.1",)))
     assert internal.decision.operation.destination.scope == "internal"  # matched unmasked
     assert internal.decision.operation.destination.uri == "http://localhost:8080/users/***"
+    # a value inside a segment (before a parameter, in a list, after a scheme, upper-case with
+    # a full stop, base64): the segment was recorded as sent, the e-mail in the audit trail
+    encoded = base64.b64encode(b"ana.silva@example.com").decode()
+    for segment in ("ana.silva@example.com;v=1", "ana.silva@example.com,bo.chen@example.org",
+                    "mailto:ana.silva@example.com", "ANA.SILVA@EXAMPLE.COM.", encoded):
+        inside = gate.check(OutboundRequest(
+            method="GET", url=f"https://api.external-service.com/v1/users/{segment}/export"))
+        assert inside.status == 451, segment
+        assert inside.decision.operation.destination.uri == (
+            "https://api.external-service.com/v1/users/***/export"), segment
     store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
     try:
         text = "".join(repr(r.data) for r in store.list(limit=None))
@@ -239,7 +250,8 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         store.close()
     assert "/users/***/cards/***/export" in text
     assert "localhost:8080/users/***" in text
-    for value in ("ana.silva", "example.com/cards", "4111111111111111", "bo.chen"):
+    for value in ("ana.silva", "ANA.SILVA", "example.com/cards", "4111111111111111", "bo.chen",
+                  encoded):
         assert value not in text
     by_address = gate.check(OutboundRequest(  # the host spelled like a masked segment stays
         method="GET", url="http://203.0.113.9/203.0.113.9/ana.silva%40example.com"))
@@ -249,6 +261,25 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         headers={"content-type": "application/json"}, body=b'{"region": "EU"}'))
     assert plain.decision.operation.destination.uri == (
         "https://api.external-service.com/v1/reports/weekly")
+
+
+def test_a_value_after_a_colon_in_a_header_or_the_path_is_read(gate):
+    """``mailto:ana@example.com`` in a header or a path segment: the token is no e-mail as a
+    whole, so neither was classified and the request passed without a decision; in the query
+    it was refused. Its parts are values too; ordinary colons (times, ports, URLs) pass."""
+    url = "https://api.external-service.com/v1"
+    for where in ("x-contact", "path"):
+        for value in ("mailto:ana.silva@example.com", "to:ana.silva@example.com"):
+            request = (OutboundRequest(method="GET", url=f"{url}/{value}") if where == "path"
+                       else OutboundRequest(method="GET", url=url, headers={where: value}))
+            v = gate.check(request)
+            assert v.status == 451, (where, value)
+            assert "ana.silva" not in repr(v.decision.to_dict())
+    ordinary = {"date": "Sun, 06 Dec 2026 13:50:00 GMT", "referer": "https://example.com/a:b",
+                "x-forwarded-host": "localhost:8080", "x-time": "12:30:45"}
+    v = gate.check(OutboundRequest(method="GET", url=f"{url}/at/12:30/a:b", headers=ordinary))
+    assert v.forward
+    assert v.decision is None
 
 
 def test_the_gate_fails_closed_when_it_breaks(gate, monkeypatch):

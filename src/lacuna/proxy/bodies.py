@@ -297,7 +297,7 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
     for name, value in headers:
         field_name = f"{HEADER}{name.lower()}"
         fields.add(field_name, value)  # (one line: the value is its own ``lines``)
-        for token in _token_values(value):
+        for token in _colon_values(value):
             fields.add_once(_join(field_name, "text"), token)
         for part in {name.lower(), *re.split(r"[-_.]", name.lower())}:  # a name is sent too
             fields.add_once(HEADER_NAMES, part)
@@ -319,6 +319,8 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
         fields.add(PATH, segment)
     if segments:
         _tokens(fields, PATH, "\n".join(segments))
+        for value in _colon_values("\n".join(segments)):
+            fields.add_once(_join(PATH, "text"), value)
         fields.add_pieces(f"{PATH} {JOINED}", segments)
     return fields.payload("path", False, []).fields
 
@@ -816,6 +818,24 @@ def distinct_tokens(data: bytes) -> tuple[str, ...]:
 def _token_values(text: str) -> Iterator[str]:
     """Free text's values: each token, without the full stop or colon that ends it."""
     return (token.strip(".:") for token in _TOKEN.findall(text))
+
+
+def _colon_values(text: str) -> Iterator[str]:
+    """:func:`_token_values` of ``text`` and the parts of a token joined by colons
+    (``mailto:ana@example.com``, ``to:ana@example.com``): a header's or a path's values are
+    classified only when a recognizer validates one whole, and such a token is not one."""
+    for token in _token_values(text):
+        yield token
+        if ":" in token:
+            yield from (part.strip(".") for part in token.split(":") if part.strip("."))
+
+
+def segment_values(segment: str) -> tuple[str, ...]:
+    """The values one (percent-decoded) path segment sends: itself, its tokens and their parts
+    (:func:`_colon_values`), and what it decodes to (:func:`decoded_tokens`). The gate masks
+    the segment in what it records when a recognizer validates any of them."""
+    values = (segment, *_colon_values(segment))
+    return tuple(dict.fromkeys((*values, *decoded_tokens(values))))
 
 
 def _tokens(fields: _Fields, prefix: str, text: str) -> None:

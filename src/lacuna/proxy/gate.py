@@ -61,6 +61,7 @@ from lacuna.proxy.bodies import (
     read_host,
     read_path,
     read_query,
+    segment_values,
 )
 from lacuna.redact import MASK, redact_url
 
@@ -614,14 +615,16 @@ def _shown(dest: Destination) -> Destination:
 
 
 def _masked_path(path: str) -> str:
-    """``path`` with each segment a value recognizer validates (``/u/ana@example.com``)
-    replaced by ``***``: the path is inspected as data, and data values never enter the audit
-    trail or a log line (the destination is matched and recorded without them)."""
+    """``path`` with each segment that holds a value a value recognizer validates replaced by
+    ``***``: the segment itself (``/u/ana@example.com``), one of its tokens
+    (``/u/ana@example.com;v=1``, ``/u/mailto:ana@example.com``) or what it decodes to (base64
+    of an e-mail): the path is inspected as data, and data values never enter the audit trail
+    or a log line (the destination is matched and recorded without them)."""
     segments = path.split("/")
-    decoded = [unquote(s) for s in segments]
-    flags = iter(_validated([d for d in decoded if d]))
-    return "/".join(MASK if d and next(flags) else s
-                    for s, d in zip(segments, decoded, strict=True))
+    values = [segment_values(unquote(s)) if s else () for s in segments]
+    hits = iter(_validated([v for vs in values for v in vs]))
+    flags = [any([next(hits) for _ in vs]) for vs in values]  # (a list: every hit is read)
+    return "/".join(MASK if flag else s for s, flag in zip(segments, flags, strict=True))
 
 
 def _host(url: str) -> str:
