@@ -181,8 +181,9 @@ class ProxyServer:
             url = self._url(target, origin)
             if url is None:
                 await self._reply(conn, writer, 400, b"lacuna proxy: send absolute URLs "
-                                  b"(configure this address as your HTTP proxy), or paths "
-                                  b"inside a CONNECT tunnel\n", "text/plain")
+                                  b"with a valid host and port (configure this address as "
+                                  b"your HTTP proxy), or paths inside a CONNECT tunnel\n",
+                                  "text/plain")
                 return
             names = {k.lower() for k, _ in event.headers}
             if b"transfer-encoding" in names and b"content-length" in names:
@@ -199,16 +200,23 @@ class ProxyServer:
 
     @staticmethod
     def _url(target: str, origin: _Origin | None) -> str | None:
+        """The URL a request's ``target`` names (in a tunnel: on the tunnel's host); None
+        when it names none, or not one the proxy can connect to (``http://[::1/``, a port out
+        of range): the client is answered 400, where the connection was dropped unanswered."""
+        if origin is None or not target.startswith("/"):  # absolute form
+            try:
+                parts = urlsplit(target)
+                parts.port  # noqa: B018 (a ValueError: a port out of range or not a number)
+            except ValueError:
+                return None
         if origin is not None:
             if not target.startswith("/"):  # absolute form: the tunnel's host, its path
-                parts = urlsplit(target)
                 if parts.scheme not in ("http", "https") or not parts.hostname:
                     return None  # (``evil.com:443``, ``*``: not a path on this host)
                 target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             default = 443 if origin.scheme == "https" else 80
             port = "" if origin.port == default else f":{origin.port}"
             return f"{origin.scheme}://{origin.host}{port}{target}"
-        parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return None
         return target
@@ -217,7 +225,7 @@ class ProxyServer:
                        writer: asyncio.StreamWriter, client: str | None, target: str) -> None:
         host, _, port = target.rpartition(":")
         host = host.strip("[]")
-        if not host or not port.isdigit():
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
             await self._reply(conn, writer, 400, b"lacuna proxy: CONNECT host:port\n",
                               "text/plain")
             return
