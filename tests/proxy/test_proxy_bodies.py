@@ -243,6 +243,12 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         assert inside.status == 451, segment
         assert inside.decision.operation.destination.uri == (
             "https://api.external-service.com/v1/users/***/export"), segment
+    too_large = gate.too_large(OutboundRequest(  # a 413 (past proxy.max_body_bytes) too
+        method="POST", url="https://api.external-service.com/v1/users/bo.chen%40example.org/x",
+        headers={"content-type": "text/csv"}, body=CSV, truncated=True), 1024)
+    assert too_large.status == 413
+    assert too_large.decision.operation.destination.uri == (
+        "https://api.external-service.com/v1/users/***/x")
     store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
     try:
         text = "".join(repr(r.data) for r in store.list(limit=None))

@@ -214,7 +214,7 @@ class Gate:
             Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
                 f"PROPRIETARY (fail closed): the body is longer than {limit} bytes "
                 "(proxy.max_body_bytes) and was not inspected",)),
-            destination=self.destination(request),
+            destination=_shown(self.destination(request)),  # (data in the path: masked)
             method=f"http.{request.method}", code_location=request.client,
         )
         decision = Decision(
