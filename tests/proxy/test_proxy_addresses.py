@@ -180,6 +180,27 @@ def test_a_target_that_names_no_connectable_url_is_a_400(proxy):
     assert [r.path for r in up.received[before:]] == ["/ok"]
 
 
+def test_a_request_h11_cannot_read_is_a_400_that_quotes_none_of_it(proxy, caplog):
+    """A header line or a chunk h11 rejects: the connection was dropped unanswered, and the
+    log line quoted the bytes (``illegal header line: b'X-Email ana@example.com'``)."""
+    import logging
+
+    url, up = proxy
+    before = len(up.received)
+    head = f"POST http://localhost:{up.port}/bad HTTP/1.1\r\nhost: x\r\n"
+    with caplog.at_level(logging.INFO, logger="lacuna.proxy.server"):
+        for rest, why in [("X-Email ana.silva@example.com\r\n\r\n", b"illegal header line"),
+                          ("transfer-encoding: chunked\r\n\r\n5\r\nhelloXXana.silva@example.com"
+                           "\r\n", b"malformed chunk footer")]:
+            answer = _raw(url, (head + rest).encode())
+            assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+            assert why in answer
+            assert b"ana.silva" not in answer
+    assert "bad request" in caplog.text
+    assert "ana.silva" not in caplog.text
+    assert up.received[before:] == []
+
+
 def test_an_internal_name_that_carries_data_is_refused_before_it_is_resolved(proxy, lookups):
     """A host internal by name is resolved before the decision (which checks its addresses):
     a name that carries data is decided first, unresolved (external), and never looked up."""

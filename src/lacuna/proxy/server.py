@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -87,6 +88,16 @@ async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, event: h11.E
 
 def _text(value: bytes) -> str:
     return value.decode("latin-1")
+
+
+_QUOTED = re.compile(r":? (?:bytearray\()?b['\"].*", re.DOTALL)
+
+
+def _without_data(exc: h11.ProtocolError) -> str:
+    """What h11 could not read, without the bytes it quotes (``illegal header line:
+    b'X-Email ana@example.com'``): a request's lines are data, never written to a log line or
+    echoed."""
+    return _QUOTED.sub("", str(exc)) or type(exc).__name__
 
 
 class ProxyServer:
@@ -159,7 +170,7 @@ class ProxyServer:
         except (_Closed, ConnectionError, asyncio.IncompleteReadError):
             pass
         except h11.RemoteProtocolError as exc:
-            log.info("bad request from %s: %s", client, exc)
+            log.info("bad request from %s: %s", client, _without_data(exc))
         except Exception:  # one connection's failure never stops the proxy
             log.exception("proxy connection from %s failed", client)
         finally:
@@ -169,6 +180,19 @@ class ProxyServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      client: str | None, origin: _Origin | None) -> None:
         conn = h11.Connection(h11.SERVER)
+        try:
+            await self._requests(conn, reader, writer, client, origin)
+        except h11.RemoteProtocolError as exc:  # what h11 cannot read: a 400 that says why
+            why = _without_data(exc)
+            log.info("bad request from %s: %s", client, why)
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                with contextlib.suppress(Exception):
+                    await self._reply(conn, writer, 400, f"lacuna proxy: bad request: {why}; "
+                                      "nothing was forwarded\n".encode(), "text/plain")
+
+    async def _requests(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter, client: str | None,
+                        origin: _Origin | None) -> None:
         while True:
             event = await _next_event(conn, reader)
             if not isinstance(event, h11.Request):
