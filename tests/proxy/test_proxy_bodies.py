@@ -378,6 +378,23 @@ def test_hostile_xml_and_yaml_are_bounded():
         "lines": ("!!python/object/apply:os.system ['true']",)}
 
 
+def test_json_nested_deeper_than_the_parser_goes_is_unreadable():
+    """JSON nested past Python's recursion limit (a body, or one value of a body) made the
+    gate fail with a RecursionError ('Lacuna failed', decided on nothing it read); a receiver
+    in another language parses it. Now it is unreadable (proxy.unparsed) and its tokens are
+    read; JSON a few hundred levels deep is still read by its names."""
+    emails = json.dumps(EMAILS)
+    for body in ("[" * 100_000 + emails + "]" * 100_000,
+                 json.dumps({"v": "[" * 5000 + emails + "]" * 5000})):
+        p = read_body(body.encode(), "application/json")
+        assert p.unreadable == ("data nested too deep to parse (JSON, XML or YAML)",)
+        assert set(EMAILS) <= {t for v in p.fields.values() for x in v for t in x.split('"')}
+    nested = read_body(('{"a":' * 300 + json.dumps({"email": EMAILS}) + "}" * 300).encode(),
+                       "application/json")
+    assert not nested.unreadable
+    assert nested.fields[".".join(["a"] * 300 + ["email"])] == tuple(EMAILS)
+
+
 def test_values_of_two_columns_in_one_field_take_the_stricter_class(gate):
     """Ten order ids (an identifier column: PUBLIC) and three customer refs (PII) in one text:
     the field matched only the column most of its values were seen in, the order ids, and the

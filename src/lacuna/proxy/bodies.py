@@ -90,6 +90,7 @@ class _Fields:
         self.seen: dict[str, set[str]] = {}  # the tokens of free text already added, by field
         self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
         self.inflated = [0]  # bytes compressed values (base64 of gzip) inflated to, in all
+        self.too_deep = False  # a value nested deeper than the parsers go (fail closed)
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
@@ -101,8 +102,12 @@ class _Fields:
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
         elif _json_text(text):  # JSON in one value (``json.dumps(records)``): by its names
-            with contextlib.suppress(ValueError, RecursionError):
+            try:
                 _flatten(self, name or "$", _json_loads(text))
+            except RecursionError:  # (the body is then unreadable: read_body)
+                self.too_deep = True
+            except ValueError:
+                pass
         decoded = _decoded(text, inflated=self.inflated)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
@@ -146,7 +151,14 @@ def read_body(body: bytes, content_type: str | None, *, encoding: str | None = N
         truncated = truncated or cut
     if not body:
         return Payload(truncated=truncated)
-    fmt = _read_into(fields, "", body, content_type, truncated, unreadable)
+    try:
+        fmt = _read_into(fields, "", body, content_type, truncated, unreadable)
+    except RecursionError:  # nested deeper than the parsers go: unreadable, its tokens read
+        fields, fmt = _Fields(), "unreadable"
+        fields.too_deep = True
+        _tokens(fields, "", body.decode("utf-8", "replace"))
+    if fields.too_deep:  # (a receiver that parses it reads what Lacuna did not)
+        unreadable.append("data nested too deep to parse (JSON, XML or YAML)")
     return fields.payload(fmt, truncated, unreadable)
 
 
