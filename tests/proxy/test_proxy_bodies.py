@@ -395,6 +395,21 @@ def test_json_nested_deeper_than_the_parser_goes_is_unreadable():
     assert nested.fields[".".join(["a"] * 300 + ["email"])] == tuple(EMAILS)
 
 
+@pytest.mark.parametrize("at", ["&#64;", "&#x40;", "&commat;"])
+def test_character_references_are_read_as_the_receiver_decodes_them(at):
+    """An e-mail written ``ana&#64;example.com`` (HTML's usual spelling of an address): ``&``
+    and ``;`` end a token, so free text (HTML, XML that does not parse) and the scan of a long
+    body's rest read ``ana``, ``#64``, ``example.com``; what they mean is read too."""
+    from lacuna.proxy.bodies import distinct_tokens
+
+    text = "".join(f"<li>{e.replace('@', at)}</li>\n" for e in EMAILS)
+    assert set(EMAILS) <= set(distinct_tokens(f"<p>{text}</p>".encode()))  # (the scan)
+    html = read_body(f"<html><body><ul>{text}</ul><br></body></html>".encode(), "text/html")
+    assert set(EMAILS) <= set(html.fields["text"])
+    plain = distinct_tokens(b"fish &amp; chips; a&b; R&D;")  # (&amp; decodes to a separator)
+    assert plain == ("D", "R", "a", "amp", "b", "chips", "fish")
+
+
 def test_values_of_two_columns_in_one_field_take_the_stricter_class(gate):
     """Ten order ids (an identifier column: PUBLIC) and three customer refs (PII) in one text:
     the field matched only the column most of its values were seen in, the order ids, and the

@@ -823,8 +823,26 @@ def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
 
 def distinct_tokens(data: bytes) -> tuple[str, ...]:
     """The distinct tokens of ``data`` read as text, sorted: free text's values as
-    :func:`read_body` finds them (the proxy scans a long body's rest with them)."""
-    return tuple(sorted(set(_token_values(data.decode("utf-8", "replace"))) - {""}))
+    :func:`read_body` finds them (the proxy scans a long body's rest with them), and the
+    tokens of its text with HTML/XML character references decoded (:func:`_unescaped`)."""
+    text = data.decode("utf-8", "replace")
+    unescaped = _unescaped(text)
+    tokens = set(_token_values(text))
+    if unescaped is not None:
+        tokens.update(_token_values(unescaped))
+    return tuple(sorted(tokens - {""}))
+
+
+_CHAR_REF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _unescaped(text: str) -> str | None:
+    """``text`` with its HTML/XML character references decoded (``ana&#64;example.com``,
+    ``&#x40;``, ``&commat;``), as an HTML or XML receiver reads it; None when it has none.
+    They end a token (``&`` and ``;`` separate tokens), so they are decoded before."""
+    import html
+
+    return html.unescape(text) if _CHAR_REF.search(text) else None
 
 
 def _token_values(text: str) -> Iterator[str]:
@@ -854,7 +872,8 @@ def _tokens(fields: _Fields, prefix: str, text: str) -> None:
     """Free text: one value per token (an e-mail, an id, a card number stays whole: what the
     fingerprints match), and its lines (``lines``, in overlapping pieces the classifier reads
     whole), where the recognizers find values inside text however many words surround them."""
-    for value in _token_values(text):
+    unescaped = _unescaped(text)  # (an e-mail as ana&#64;example.com: HTML, or XML cut)
+    for value in itertools.chain(_token_values(text), _token_values(unescaped or "")):
         fields.add_once(_join(prefix, "text"), value)
     for line in text.splitlines():
         line = line.strip()
