@@ -395,6 +395,39 @@ def test_json_nested_deeper_than_the_parser_goes_is_unreadable():
     assert nested.fields[".".join(["a"] * 300 + ["email"])] == tuple(EMAILS)
 
 
+def test_data_in_a_fields_name_is_masked_in_the_decision_and_the_trail(gate, tmp_path):
+    """A JSON key, a form name or a CSV header can be data (records keyed by e-mail): each
+    field became a column named by it, and the column names (with the classifier's reasoning,
+    'No name pattern matched 'ana@...'') were written to the audit trail in clear. They are
+    classified as sent and recorded with the values masked."""
+    from lacuna.audit import AuditStore
+
+    keyed = {e: {"plan": "gold", "seats": i} for i, e in enumerate(EMAILS)}
+    for body, content_type in [(json.dumps(keyed), "application/json"),
+                               ("&".join(f"{e}=1" for e in EMAILS),
+                                "application/x-www-form-urlencoded"),
+                               (",".join(EMAILS) + "\n" + ",".join("1" * len(EMAILS)) + "\n",
+                                "text/csv")]:
+        v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                                       headers={"content-type": content_type},
+                                       body=body.encode()))
+        assert v.status == 451, content_type
+        shown = repr(v.decision.to_dict()) + v.body.decode()
+        assert "user1@" not in shown, content_type
+        assert "@example" not in "".join(v.decision.operation.classification.columns)
+    plain = gate.check(OutboundRequest(  # names without values are shown as they are
+        method="POST", url="https://api.external-service.com/x",
+        headers={"content-type": "application/json"},
+        body=json.dumps({"order_2024": [{"email": e} for e in EMAILS]}).encode()))
+    assert "order_2024.email" in plain.decision.operation.classification.columns
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        text = "".join(repr(r.data) for r in store.list(limit=None))
+    finally:
+        store.close()
+    assert "user1@" not in text
+
+
 @pytest.mark.parametrize("at", ["&#64;", "&#x40;", "&commat;"])
 def test_character_references_are_read_as_the_receiver_decodes_them(at):
     """An e-mail written ``ana&#64;example.com`` (HTML's usual spelling of an address): ``&``

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ from lacuna.errors import GovernanceViolation
 from lacuna.model import (
     Action,
     Classification,
+    ColumnClass,
     ColumnKind,
     Decision,
     Destination,
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lacuna.classify.scan import PatternRecognizer
+    from lacuna.config import Config
     from lacuna.governor import Governor
     from lacuna.proxy.fingerprints import FieldMatch
 
@@ -250,6 +253,7 @@ class Gate:
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
+        classification = _masked_names(classification, self.gov.config)
         sent = payload.format if payload.format != "empty" else ""
         if kept.fields:  # (what the request sent besides a body: headers, path, host name)
             sent = f"{sent}, headers and path" if sent else "headers and path"
@@ -540,6 +544,50 @@ def _named_data(field_name: str) -> bool:
         return False
     kind = _by_name(field_name[len(HEADER):], _engine().version).classification
     return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
+
+
+def _masked_names(found: Classification, config: Config) -> Classification:
+    """``found`` with each value a strong value recognizer finds and validates in a column's
+    name replaced by ``***`` wherever the name is shown (the column, its reasoning and
+    evidence, the reasoning): a field's name can be data (``{"ana@example.com": {"plan":
+    ...}}`` is field ``ana@example.com.plan``; a form name, a CSV header), classified as sent,
+    and data values never enter the audit trail. Columns whose names become one keep the
+    stricter class."""
+    from lacuna.classify.heuristic import _engine
+    from lacuna.classify.rollup import column_tier
+    from lacuna.classify.scan import PatternRecognizer
+
+    names = [n for n in found.columns if _MAYBE_DATA.search(n)]  # (each value has one)
+    if not names:
+        return found
+    values: set[str] = set()
+    for r in _engine().values:
+        if isinstance(r, PatternRecognizer) and r.search and not r.weak_only:
+            pattern = re.compile(r.search)
+            candidates = {m.group("value") for n in names for m in pattern.finditer(n)}
+            values.update(v for v in candidates - {None} if r._check([v])[1])
+    if not values:
+        return found
+    longest = sorted(values, key=len, reverse=True)
+
+    def mask(text: str) -> str:
+        for value in longest:
+            text = text.replace(value, MASK)
+        return text
+
+    columns: dict[str, ColumnClass] = {}
+    for name, column in found.columns.items():
+        column = replace(column, reasoning=mask(column.reasoning), evidence=tuple(
+            replace(e, detail=mask(e.detail)) for e in column.evidence))
+        shown = mask(name)
+        if shown not in columns or (column_tier(column, config.classification)
+                                    > column_tier(columns[shown], config.classification)):
+            columns[shown] = column
+    return replace(found, columns=FrozenDict(columns),
+                   reasoning=tuple(mask(r) for r in found.reasoning))
+
+
+_MAYBE_DATA = re.compile(r"[0-9@]")
 
 
 def _merged(*parts: Mapping[str, tuple[str, ...]]) -> FrozenDict:
