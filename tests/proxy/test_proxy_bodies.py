@@ -299,6 +299,28 @@ def test_the_gate_fails_closed_when_it_breaks(gate, monkeypatch):
     assert "classifier exploded" in json.loads(v.body)["message"]
 
 
+def test_a_failure_that_cannot_be_recorded_is_logged_without_the_data(gate, monkeypatch,
+                                                                      caplog):
+    """The log line of a failure decision the audit trail did not take showed the URL with
+    its query and path as sent (``?email=ana@...``, ``/u/ana@...``)."""
+    import logging
+
+    def broken(*_args, **_options):
+        raise RuntimeError("exploded")
+
+    monkeypatch.setattr(gate, "classify", broken)
+    monkeypatch.setattr(gate.gov, "record", broken)
+    with caplog.at_level(logging.ERROR, logger="lacuna.proxy.gate"):
+        v = gate.check(OutboundRequest(
+            method="GET", url="https://api.external-service.com/u/ana.silva%40example.com/x"
+                              "?email=bo.chen%40example.org&q=1"))
+    assert v.status == 451
+    assert "could not record the failure decision for" in caplog.text
+    assert "https://api.external-service.com/u/***/x" in caplog.text
+    assert "ana.silva" not in caplog.text
+    assert "bo.chen" not in caplog.text
+
+
 RECORDS = [{"full_name": name, "ssn": ssn, "date_of_birth": dob} for name, ssn, dob in [
     ("Ana Lopez", "123456789", "1980-01-12"), ("Bo Chen", "234567891", "1975-03-14"),
     ("Carla Diaz", "345678912", "1991-07-19"), ("Dan Smith", "456789123", "1968-02-11"),

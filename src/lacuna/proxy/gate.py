@@ -141,7 +141,8 @@ class Gate:
             try:
                 self.gov.record(decision)
             except Exception:  # recording is best effort here
-                log.error("could not record the failure decision for %s", redact_url(request.url))
+                log.error("could not record the failure decision for %s",
+                          _redacted(request.url))  # (no query, the path's values masked)
             if self.gov.config.mode == "enforce":
                 return self._refuse(request, decision)
             log.warning("forwarding %s %s ungoverned (mode %s): %s", request.method,
