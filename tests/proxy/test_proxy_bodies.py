@@ -243,6 +243,13 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         assert inside.status == 451, segment
         assert inside.decision.operation.destination.uri == (
             "https://api.external-service.com/v1/users/***/export"), segment
+    pieces = [encoded[i:i + 4] for i in range(0, len(encoded), 4)]  # (decoded joined)
+    cut = gate.check(OutboundRequest(method="GET", url=(
+        f"https://api.external-service.com/v1/users/{'/'.join(pieces)}/export")))
+    assert cut.status == 451
+    assert cut.decision.operation.destination.uri == (
+        "https://api.external-service.com/v1/users/" + "/".join(["***"] * len(pieces))
+        + "/export")
     too_large = gate.too_large(OutboundRequest(  # a 413 (past proxy.max_body_bytes) too
         method="POST", url="https://api.external-service.com/v1/users/bo.chen%40example.org/x",
         headers={"content-type": "text/csv"}, body=CSV, truncated=True), 1024)
@@ -257,7 +264,7 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
     assert "/users/***/cards/***/export" in text
     assert "localhost:8080/users/***" in text
     for value in ("ana.silva", "ANA.SILVA", "example.com/cards", "4111111111111111", "bo.chen",
-                  encoded):
+                  encoded, "/".join(pieces[1:3])):
         assert value not in text
     by_address = gate.check(OutboundRequest(  # the host spelled like a masked segment stays
         method="GET", url="http://203.0.113.9/203.0.113.9/ana.silva%40example.com"))

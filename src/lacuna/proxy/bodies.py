@@ -432,6 +432,21 @@ def _pieces_decoded(values: Iterable[str], inflated: list[int] | None = None) ->
     return text if text is not None and len(text.strip()) >= MIN_JOINED_TEXT else None
 
 
+def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    """The tokens sibling ``values`` decode to together (:func:`_pieces_decoded`; none when
+    they do not), and which values are pieces of it: every piece when they decode joined,
+    else those that decode to text alone. The gate masks those pieces of a path it records."""
+    text = _pieces_decoded(values)
+    if text is None:
+        return (), tuple(False for _ in values)
+    pieces = [bool(v.strip()) and bool(_BASE64.fullmatch(v.strip())) for v in values]
+    joined = "".join(v.strip() for v, piece in zip(values, pieces, strict=True) if piece)
+    if "=" in joined.rstrip("=") or _decoded(joined) is None:  # (each piece alone)
+        pieces = [piece and _piece_text(v.strip()) is not None
+                  for v, piece in zip(values, pieces, strict=True)]
+    return tuple(dict.fromkeys(t for t in _token_values(text) if t)), tuple(pieces)
+
+
 @functools.lru_cache(maxsize=65536)  # pieces repeat: a JSON body's codes, names, statuses
 def _piece_text(piece: str) -> str | None:
     """One piece of an encoded value decoded to text (hex, else base64 or base64url), or None:

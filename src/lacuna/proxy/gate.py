@@ -58,6 +58,7 @@ from lacuna.proxy.bodies import (
     decoded_tokens,
     distinct_tokens,
     inflate,
+    joined_pieces,
     read_body,
     read_headers,
     read_host,
@@ -670,9 +671,16 @@ def _masked_path(path: str) -> str:
     of an e-mail): the path is inspected as data, and data values never enter the audit trail
     or a log line (the destination is matched and recorded without them)."""
     segments = path.split("/")
-    values = [segment_values(unquote(s)) if s else () for s in segments]
-    hits = iter(_validated([v for vs in values for v in vs]))
+    decoded = [unquote(s) for s in segments]
+    values = [segment_values(d) if d else () for d in decoded]
+    # an encoded value cut into pieces over segments (/YW5h/LnNp/...): its pieces are masked
+    tokens, pieces = joined_pieces([d for d in decoded if d])
+    hits = iter(_validated([*(v for vs in values for v in vs), *tokens]))
     flags = [any([next(hits) for _ in vs]) for vs in values]  # (a list: every hit is read)
+    if any(list(hits)):  # (the joined tokens' hits)
+        piece = iter(pieces)
+        flags = [(next(piece) if d else False) or flag
+                 for d, flag in zip(decoded, flags, strict=True)]
     return "/".join(MASK if flag else s for s, flag in zip(segments, flags, strict=True))
 
 
