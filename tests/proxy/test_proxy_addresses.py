@@ -151,6 +151,56 @@ def test_a_tunnel_request_is_for_the_tunnels_host(proxy):
         assert ProxyServer._url(target, origin) is None, target
 
 
+def _raw(proxy_url: str, request: bytes) -> bytes:
+    """``request`` sent to the proxy as bytes; its answer, up to the connection's end."""
+    host, port = proxy_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_target_that_names_no_connectable_url_is_a_400(proxy):
+    """An absolute URL that does not parse (``http://[::1/x``) or names a port out of range,
+    and a CONNECT to such a port: the connection was dropped without an answer (a traceback in
+    the proxy's log) or the tunnel opened; now each is answered 400, nothing forwarded."""
+    url, up = proxy
+    before = len(up.received)
+    for target in (b"http://[::1/x", b"http://localhost:99999/x", b"http://localhost:8o/x"):
+        answer = _raw(url, b"GET " + target + b" HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 400"), (target, answer[:80])
+        assert b"valid host and port" in answer
+    answer = _raw(url, b"CONNECT localhost:99999 HTTP/1.1\r\nhost: localhost:99999\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+    allowed = _raw(url, f"GET http://localhost:{up.port}/ok HTTP/1.1\r\nhost: x\r\n"
+                   "connection: close\r\n\r\n".encode())
+    assert allowed.startswith(b"HTTP/1.1 200"), allowed[:80]
+    assert [r.path for r in up.received[before:]] == ["/ok"]
+
+
+def test_a_request_h11_cannot_read_is_a_400_that_quotes_none_of_it(proxy, caplog):
+    """A header line or a chunk h11 rejects: the connection was dropped unanswered, and the
+    log line quoted the bytes (``illegal header line: b'X-Email ana@example.com'``)."""
+    import logging
+
+    url, up = proxy
+    before = len(up.received)
+    head = f"POST http://localhost:{up.port}/bad HTTP/1.1\r\nhost: x\r\n"
+    with caplog.at_level(logging.INFO, logger="lacuna.proxy.server"):
+        for rest, why in [("X-Email ana.silva@example.com\r\n\r\n", b"illegal header line"),
+                          ("transfer-encoding: chunked\r\n\r\n5\r\nhelloXXana.silva@example.com"
+                           "\r\n", b"malformed chunk footer")]:
+            answer = _raw(url, (head + rest).encode())
+            assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+            assert why in answer
+            assert b"ana.silva" not in answer
+    assert "bad request" in caplog.text
+    assert "ana.silva" not in caplog.text
+    assert up.received[before:] == []
+
+
 def test_an_internal_name_that_carries_data_is_refused_before_it_is_resolved(proxy, lookups):
     """A host internal by name is resolved before the decision (which checks its addresses):
     a name that carries data is decided first, unresolved (external), and never looked up."""

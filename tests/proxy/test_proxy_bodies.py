@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import time
@@ -232,6 +233,29 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         addresses=("127.0.0.1",)))
     assert internal.decision.operation.destination.scope == "internal"  # matched unmasked
     assert internal.decision.operation.destination.uri == "http://localhost:8080/users/***"
+    # a value inside a segment (before a parameter, in a list, after a scheme, upper-case with
+    # a full stop, base64): the segment was recorded as sent, the e-mail in the audit trail
+    encoded = base64.b64encode(b"ana.silva@example.com").decode()
+    for segment in ("ana.silva@example.com;v=1", "ana.silva@example.com,bo.chen@example.org",
+                    "mailto:ana.silva@example.com", "ANA.SILVA@EXAMPLE.COM.", encoded):
+        inside = gate.check(OutboundRequest(
+            method="GET", url=f"https://api.external-service.com/v1/users/{segment}/export"))
+        assert inside.status == 451, segment
+        assert inside.decision.operation.destination.uri == (
+            "https://api.external-service.com/v1/users/***/export"), segment
+    pieces = [encoded[i:i + 4] for i in range(0, len(encoded), 4)]  # (decoded joined)
+    cut = gate.check(OutboundRequest(method="GET", url=(
+        f"https://api.external-service.com/v1/users/{'/'.join(pieces)}/export")))
+    assert cut.status == 451
+    assert cut.decision.operation.destination.uri == (
+        "https://api.external-service.com/v1/users/" + "/".join(["***"] * len(pieces))
+        + "/export")
+    too_large = gate.too_large(OutboundRequest(  # a 413 (past proxy.max_body_bytes) too
+        method="POST", url="https://api.external-service.com/v1/users/bo.chen%40example.org/x",
+        headers={"content-type": "text/csv"}, body=CSV, truncated=True), 1024)
+    assert too_large.status == 413
+    assert too_large.decision.operation.destination.uri == (
+        "https://api.external-service.com/v1/users/***/x")
     store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
     try:
         text = "".join(repr(r.data) for r in store.list(limit=None))
@@ -239,7 +263,8 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         store.close()
     assert "/users/***/cards/***/export" in text
     assert "localhost:8080/users/***" in text
-    for value in ("ana.silva", "example.com/cards", "4111111111111111", "bo.chen"):
+    for value in ("ana.silva", "ANA.SILVA", "example.com/cards", "4111111111111111", "bo.chen",
+                  encoded, "/".join(pieces[1:3])):
         assert value not in text
     by_address = gate.check(OutboundRequest(  # the host spelled like a masked segment stays
         method="GET", url="http://203.0.113.9/203.0.113.9/ana.silva%40example.com"))
@@ -251,6 +276,25 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         "https://api.external-service.com/v1/reports/weekly")
 
 
+def test_a_value_after_a_colon_in_a_header_or_the_path_is_read(gate):
+    """``mailto:ana@example.com`` in a header or a path segment: the token is no e-mail as a
+    whole, so neither was classified and the request passed without a decision; in the query
+    it was refused. Its parts are values too; ordinary colons (times, ports, URLs) pass."""
+    url = "https://api.external-service.com/v1"
+    for where in ("x-contact", "path"):
+        for value in ("mailto:ana.silva@example.com", "to:ana.silva@example.com"):
+            request = (OutboundRequest(method="GET", url=f"{url}/{value}") if where == "path"
+                       else OutboundRequest(method="GET", url=url, headers={where: value}))
+            v = gate.check(request)
+            assert v.status == 451, (where, value)
+            assert "ana.silva" not in repr(v.decision.to_dict())
+    ordinary = {"date": "Sun, 06 Dec 2026 13:50:00 GMT", "referer": "https://example.com/a:b",
+                "x-forwarded-host": "localhost:8080", "x-time": "12:30:45"}
+    v = gate.check(OutboundRequest(method="GET", url=f"{url}/at/12:30/a:b", headers=ordinary))
+    assert v.forward
+    assert v.decision is None
+
+
 def test_the_gate_fails_closed_when_it_breaks(gate, monkeypatch):
     def broken(_payload, **_options):  # (the gate passes match_on=)
         raise RuntimeError("classifier exploded")
@@ -260,6 +304,28 @@ def test_the_gate_fails_closed_when_it_breaks(gate, monkeypatch):
                                    headers={"accept": "application/json"}, body=CSV))
     assert v.status == 451
     assert "classifier exploded" in json.loads(v.body)["message"]
+
+
+def test_a_failure_that_cannot_be_recorded_is_logged_without_the_data(gate, monkeypatch,
+                                                                      caplog):
+    """The log line of a failure decision the audit trail did not take showed the URL with
+    its query and path as sent (``?email=ana@...``, ``/u/ana@...``)."""
+    import logging
+
+    def broken(*_args, **_options):
+        raise RuntimeError("exploded")
+
+    monkeypatch.setattr(gate, "classify", broken)
+    monkeypatch.setattr(gate.gov, "record", broken)
+    with caplog.at_level(logging.ERROR, logger="lacuna.proxy.gate"):
+        v = gate.check(OutboundRequest(
+            method="GET", url="https://api.external-service.com/u/ana.silva%40example.com/x"
+                              "?email=bo.chen%40example.org&q=1"))
+    assert v.status == 451
+    assert "could not record the failure decision for" in caplog.text
+    assert "https://api.external-service.com/u/***/x" in caplog.text
+    assert "ana.silva" not in caplog.text
+    assert "bo.chen" not in caplog.text
 
 
 RECORDS = [{"full_name": name, "ssn": ssn, "date_of_birth": dob} for name, ssn, dob in [
@@ -339,6 +405,71 @@ def test_hostile_xml_and_yaml_are_bounded():
     assert read_body(b"!!python/object/apply:os.system ['true']\n", "text/yaml").fields == {
         "text": ("!!python/object/apply:os.system", "true"),
         "lines": ("!!python/object/apply:os.system ['true']",)}
+
+
+def test_json_nested_deeper_than_the_parser_goes_is_unreadable():
+    """JSON nested past Python's recursion limit (a body, or one value of a body) made the
+    gate fail with a RecursionError ('Lacuna failed', decided on nothing it read); a receiver
+    in another language parses it. Now it is unreadable (proxy.unparsed) and its tokens are
+    read; JSON a few hundred levels deep is still read by its names."""
+    emails = json.dumps(EMAILS)
+    for body in ("[" * 100_000 + emails + "]" * 100_000,
+                 json.dumps({"v": "[" * 5000 + emails + "]" * 5000})):
+        p = read_body(body.encode(), "application/json")
+        assert p.unreadable == ("data nested too deep to parse (JSON, XML or YAML)",)
+        assert set(EMAILS) <= {t for v in p.fields.values() for x in v for t in x.split('"')}
+    nested = read_body(('{"a":' * 300 + json.dumps({"email": EMAILS}) + "}" * 300).encode(),
+                       "application/json")
+    assert not nested.unreadable
+    assert nested.fields[".".join(["a"] * 300 + ["email"])] == tuple(EMAILS)
+
+
+def test_data_in_a_fields_name_is_masked_in_the_decision_and_the_trail(gate, tmp_path):
+    """A JSON key, a form name or a CSV header can be data (records keyed by e-mail): each
+    field became a column named by it, and the column names (with the classifier's reasoning,
+    'No name pattern matched 'ana@...'') were written to the audit trail in clear. They are
+    classified as sent and recorded with the values masked."""
+    from lacuna.audit import AuditStore
+
+    keyed = {e: {"plan": "gold", "seats": i} for i, e in enumerate(EMAILS)}
+    for body, content_type in [(json.dumps(keyed), "application/json"),
+                               ("&".join(f"{e}=1" for e in EMAILS),
+                                "application/x-www-form-urlencoded"),
+                               (",".join(EMAILS) + "\n" + ",".join("1" * len(EMAILS)) + "\n",
+                                "text/csv")]:
+        v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                                       headers={"content-type": content_type},
+                                       body=body.encode()))
+        assert v.status == 451, content_type
+        shown = repr(v.decision.to_dict()) + v.body.decode()
+        assert "user1@" not in shown, content_type
+        assert "@example" not in "".join(v.decision.operation.classification.columns)
+    plain = gate.check(OutboundRequest(  # names without values are shown as they are
+        method="POST", url="https://api.external-service.com/x",
+        headers={"content-type": "application/json"},
+        body=json.dumps({"order_2024": [{"email": e} for e in EMAILS]}).encode()))
+    assert "order_2024.email" in plain.decision.operation.classification.columns
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        text = "".join(repr(r.data) for r in store.list(limit=None))
+    finally:
+        store.close()
+    assert "user1@" not in text
+
+
+@pytest.mark.parametrize("at", ["&#64;", "&#x40;", "&commat;"])
+def test_character_references_are_read_as_the_receiver_decodes_them(at):
+    """An e-mail written ``ana&#64;example.com`` (HTML's usual spelling of an address): ``&``
+    and ``;`` end a token, so free text (HTML, XML that does not parse) and the scan of a long
+    body's rest read ``ana``, ``#64``, ``example.com``; what they mean is read too."""
+    from lacuna.proxy.bodies import distinct_tokens
+
+    text = "".join(f"<li>{e.replace('@', at)}</li>\n" for e in EMAILS)
+    assert set(EMAILS) <= set(distinct_tokens(f"<p>{text}</p>".encode()))  # (the scan)
+    html = read_body(f"<html><body><ul>{text}</ul><br></body></html>".encode(), "text/html")
+    assert set(EMAILS) <= set(html.fields["text"])
+    plain = distinct_tokens(b"fish &amp; chips; a&b; R&D;")  # (&amp; decodes to a separator)
+    assert plain == ("D", "R", "a", "amp", "b", "chips", "fish")
 
 
 def test_values_of_two_columns_in_one_field_take_the_stricter_class(gate):

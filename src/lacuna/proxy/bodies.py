@@ -90,6 +90,7 @@ class _Fields:
         self.seen: dict[str, set[str]] = {}  # the tokens of free text already added, by field
         self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
         self.inflated = [0]  # bytes compressed values (base64 of gzip) inflated to, in all
+        self.too_deep = False  # a value nested deeper than the parsers go (fail closed)
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
@@ -101,8 +102,12 @@ class _Fields:
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
         elif _json_text(text):  # JSON in one value (``json.dumps(records)``): by its names
-            with contextlib.suppress(ValueError, RecursionError):
+            try:
                 _flatten(self, name or "$", _json_loads(text))
+            except RecursionError:  # (the body is then unreadable: read_body)
+                self.too_deep = True
+            except ValueError:
+                pass
         decoded = _decoded(text, inflated=self.inflated)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
@@ -146,7 +151,14 @@ def read_body(body: bytes, content_type: str | None, *, encoding: str | None = N
         truncated = truncated or cut
     if not body:
         return Payload(truncated=truncated)
-    fmt = _read_into(fields, "", body, content_type, truncated, unreadable)
+    try:
+        fmt = _read_into(fields, "", body, content_type, truncated, unreadable)
+    except RecursionError:  # nested deeper than the parsers go: unreadable, its tokens read
+        fields, fmt = _Fields(), "unreadable"
+        fields.too_deep = True
+        _tokens(fields, "", body.decode("utf-8", "replace"))
+    if fields.too_deep:  # (a receiver that parses it reads what Lacuna did not)
+        unreadable.append("data nested too deep to parse (JSON, XML or YAML)")
     return fields.payload(fmt, truncated, unreadable)
 
 
@@ -297,7 +309,7 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
     for name, value in headers:
         field_name = f"{HEADER}{name.lower()}"
         fields.add(field_name, value)  # (one line: the value is its own ``lines``)
-        for token in _token_values(value):
+        for token in _colon_values(value):
             fields.add_once(_join(field_name, "text"), token)
         for part in {name.lower(), *re.split(r"[-_.]", name.lower())}:  # a name is sent too
             fields.add_once(HEADER_NAMES, part)
@@ -319,6 +331,8 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
         fields.add(PATH, segment)
     if segments:
         _tokens(fields, PATH, "\n".join(segments))
+        for value in _colon_values("\n".join(segments)):
+            fields.add_once(_join(PATH, "text"), value)
         fields.add_pieces(f"{PATH} {JOINED}", segments)
     return fields.payload("path", False, []).fields
 
@@ -416,6 +430,21 @@ def _pieces_decoded(values: Iterable[str], inflated: list[int] | None = None) ->
         texts = [t for t in map(_piece_text, pieces) if t is not None]
         text = "".join(texts) if len(texts) >= MIN_PIECES else None
     return text if text is not None and len(text.strip()) >= MIN_JOINED_TEXT else None
+
+
+def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    """The tokens sibling ``values`` decode to together (:func:`_pieces_decoded`; none when
+    they do not), and which values are pieces of it: every piece when they decode joined,
+    else those that decode to text alone. The gate masks those pieces of a path it records."""
+    text = _pieces_decoded(values)
+    if text is None:
+        return (), tuple(False for _ in values)
+    pieces = [bool(v.strip()) and bool(_BASE64.fullmatch(v.strip())) for v in values]
+    joined = "".join(v.strip() for v, piece in zip(values, pieces, strict=True) if piece)
+    if "=" in joined.rstrip("=") or _decoded(joined) is None:  # (each piece alone)
+        pieces = [piece and _piece_text(v.strip()) is not None
+                  for v, piece in zip(values, pieces, strict=True)]
+    return tuple(dict.fromkeys(t for t in _token_values(text) if t)), tuple(pieces)
 
 
 @functools.lru_cache(maxsize=65536)  # pieces repeat: a JSON body's codes, names, statuses
@@ -809,8 +838,26 @@ def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
 
 def distinct_tokens(data: bytes) -> tuple[str, ...]:
     """The distinct tokens of ``data`` read as text, sorted: free text's values as
-    :func:`read_body` finds them (the proxy scans a long body's rest with them)."""
-    return tuple(sorted(set(_token_values(data.decode("utf-8", "replace"))) - {""}))
+    :func:`read_body` finds them (the proxy scans a long body's rest with them), and the
+    tokens of its text with HTML/XML character references decoded (:func:`_unescaped`)."""
+    text = data.decode("utf-8", "replace")
+    unescaped = _unescaped(text)
+    tokens = set(_token_values(text))
+    if unescaped is not None:
+        tokens.update(_token_values(unescaped))
+    return tuple(sorted(tokens - {""}))
+
+
+_CHAR_REF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _unescaped(text: str) -> str | None:
+    """``text`` with its HTML/XML character references decoded (``ana&#64;example.com``,
+    ``&#x40;``, ``&commat;``), as an HTML or XML receiver reads it; None when it has none.
+    They end a token (``&`` and ``;`` separate tokens), so they are decoded before."""
+    import html
+
+    return html.unescape(text) if _CHAR_REF.search(text) else None
 
 
 def _token_values(text: str) -> Iterator[str]:
@@ -818,11 +865,30 @@ def _token_values(text: str) -> Iterator[str]:
     return (token.strip(".:") for token in _TOKEN.findall(text))
 
 
+def _colon_values(text: str) -> Iterator[str]:
+    """:func:`_token_values` of ``text`` and the parts of a token joined by colons
+    (``mailto:ana@example.com``, ``to:ana@example.com``): a header's or a path's values are
+    classified only when a recognizer validates one whole, and such a token is not one."""
+    for token in _token_values(text):
+        yield token
+        if ":" in token:
+            yield from (part.strip(".") for part in token.split(":") if part.strip("."))
+
+
+def segment_values(segment: str) -> tuple[str, ...]:
+    """The values one (percent-decoded) path segment sends: itself, its tokens and their parts
+    (:func:`_colon_values`), and what it decodes to (:func:`decoded_tokens`). The gate masks
+    the segment in what it records when a recognizer validates any of them."""
+    values = (segment, *_colon_values(segment))
+    return tuple(dict.fromkeys((*values, *decoded_tokens(values))))
+
+
 def _tokens(fields: _Fields, prefix: str, text: str) -> None:
     """Free text: one value per token (an e-mail, an id, a card number stays whole: what the
     fingerprints match), and its lines (``lines``, in overlapping pieces the classifier reads
     whole), where the recognizers find values inside text however many words surround them."""
-    for value in _token_values(text):
+    unescaped = _unescaped(text)  # (an e-mail as ana&#64;example.com: HTML, or XML cut)
+    for value in itertools.chain(_token_values(text), _token_values(unescaped or "")):
         fields.add_once(_join(prefix, "text"), value)
     for line in text.splitlines():
         line = line.strip()

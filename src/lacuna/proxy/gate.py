@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ from lacuna.errors import GovernanceViolation
 from lacuna.model import (
     Action,
     Classification,
+    ColumnClass,
     ColumnKind,
     Decision,
     Destination,
@@ -56,11 +58,13 @@ from lacuna.proxy.bodies import (
     decoded_tokens,
     distinct_tokens,
     inflate,
+    joined_pieces,
     read_body,
     read_headers,
     read_host,
     read_path,
     read_query,
+    segment_values,
 )
 from lacuna.redact import MASK, redact_url
 
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lacuna.classify.scan import PatternRecognizer
+    from lacuna.config import Config
     from lacuna.governor import Governor
     from lacuna.proxy.fingerprints import FieldMatch
 
@@ -137,7 +142,8 @@ class Gate:
             try:
                 self.gov.record(decision)
             except Exception:  # recording is best effort here
-                log.error("could not record the failure decision for %s", redact_url(request.url))
+                log.error("could not record the failure decision for %s",
+                          _redacted(request.url))  # (no query, the path's values masked)
             if self.gov.config.mode == "enforce":
                 return self._refuse(request, decision)
             log.warning("forwarding %s %s ungoverned (mode %s): %s", request.method,
@@ -213,7 +219,7 @@ class Gate:
             Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
                 f"PROPRIETARY (fail closed): the body is longer than {limit} bytes "
                 "(proxy.max_body_bytes) and was not inspected",)),
-            destination=self.destination(request),
+            destination=_shown(self.destination(request)),  # (data in the path: masked)
             method=f"http.{request.method}", code_location=request.client,
         )
         decision = Decision(
@@ -249,6 +255,7 @@ class Gate:
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
+        classification = _masked_names(classification, self.gov.config)
         sent = payload.format if payload.format != "empty" else ""
         if kept.fields:  # (what the request sent besides a body: headers, path, host name)
             sent = f"{sent}, headers and path" if sent else "headers and path"
@@ -541,6 +548,50 @@ def _named_data(field_name: str) -> bool:
     return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
 
 
+def _masked_names(found: Classification, config: Config) -> Classification:
+    """``found`` with each value a strong value recognizer finds and validates in a column's
+    name replaced by ``***`` wherever the name is shown (the column, its reasoning and
+    evidence, the reasoning): a field's name can be data (``{"ana@example.com": {"plan":
+    ...}}`` is field ``ana@example.com.plan``; a form name, a CSV header), classified as sent,
+    and data values never enter the audit trail. Columns whose names become one keep the
+    stricter class."""
+    from lacuna.classify.heuristic import _engine
+    from lacuna.classify.rollup import column_tier
+    from lacuna.classify.scan import PatternRecognizer
+
+    names = [n for n in found.columns if _MAYBE_DATA.search(n)]  # (each value has one)
+    if not names:
+        return found
+    values: set[str] = set()
+    for r in _engine().values:
+        if isinstance(r, PatternRecognizer) and r.search and not r.weak_only:
+            pattern = re.compile(r.search)
+            candidates = {m.group("value") for n in names for m in pattern.finditer(n)}
+            values.update(v for v in candidates - {None} if r._check([v])[1])
+    if not values:
+        return found
+    longest = sorted(values, key=len, reverse=True)
+
+    def mask(text: str) -> str:
+        for value in longest:
+            text = text.replace(value, MASK)
+        return text
+
+    columns: dict[str, ColumnClass] = {}
+    for name, column in found.columns.items():
+        column = replace(column, reasoning=mask(column.reasoning), evidence=tuple(
+            replace(e, detail=mask(e.detail)) for e in column.evidence))
+        shown = mask(name)
+        if shown not in columns or (column_tier(column, config.classification)
+                                    > column_tier(columns[shown], config.classification)):
+            columns[shown] = column
+    return replace(found, columns=FrozenDict(columns),
+                   reasoning=tuple(mask(r) for r in found.reasoning))
+
+
+_MAYBE_DATA = re.compile(r"[0-9@]")
+
+
 def _merged(*parts: Mapping[str, tuple[str, ...]]) -> FrozenDict:
     """Fields of several parts of a request; a name in two (a body's key ``?q`` and the query's
     ``q``) has the values of both: one did not hide the other's."""
@@ -614,14 +665,23 @@ def _shown(dest: Destination) -> Destination:
 
 
 def _masked_path(path: str) -> str:
-    """``path`` with each segment a value recognizer validates (``/u/ana@example.com``)
-    replaced by ``***``: the path is inspected as data, and data values never enter the audit
-    trail or a log line (the destination is matched and recorded without them)."""
+    """``path`` with each segment that holds a value a value recognizer validates replaced by
+    ``***``: the segment itself (``/u/ana@example.com``), one of its tokens
+    (``/u/ana@example.com;v=1``, ``/u/mailto:ana@example.com``) or what it decodes to (base64
+    of an e-mail): the path is inspected as data, and data values never enter the audit trail
+    or a log line (the destination is matched and recorded without them)."""
     segments = path.split("/")
     decoded = [unquote(s) for s in segments]
-    flags = iter(_validated([d for d in decoded if d]))
-    return "/".join(MASK if d and next(flags) else s
-                    for s, d in zip(segments, decoded, strict=True))
+    values = [segment_values(d) if d else () for d in decoded]
+    # an encoded value cut into pieces over segments (/YW5h/LnNp/...): its pieces are masked
+    tokens, pieces = joined_pieces([d for d in decoded if d])
+    hits = iter(_validated([*(v for vs in values for v in vs), *tokens]))
+    flags = [any([next(hits) for _ in vs]) for vs in values]  # (a list: every hit is read)
+    if any(list(hits)):  # (the joined tokens' hits)
+        piece = iter(pieces)
+        flags = [(next(piece) if d else False) or flag
+                 for d, flag in zip(decoded, flags, strict=True)]
+    return "/".join(MASK if flag else s for s, flag in zip(segments, flags, strict=True))
 
 
 def _host(url: str) -> str:

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -87,6 +88,16 @@ async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, event: h11.E
 
 def _text(value: bytes) -> str:
     return value.decode("latin-1")
+
+
+_QUOTED = re.compile(r":? (?:bytearray\()?b['\"].*", re.DOTALL)
+
+
+def _without_data(exc: h11.ProtocolError) -> str:
+    """What h11 could not read, without the bytes it quotes (``illegal header line:
+    b'X-Email ana@example.com'``): a request's lines are data, never written to a log line or
+    echoed."""
+    return _QUOTED.sub("", str(exc)) or type(exc).__name__
 
 
 class ProxyServer:
@@ -159,7 +170,7 @@ class ProxyServer:
         except (_Closed, ConnectionError, asyncio.IncompleteReadError):
             pass
         except h11.RemoteProtocolError as exc:
-            log.info("bad request from %s: %s", client, exc)
+            log.info("bad request from %s: %s", client, _without_data(exc))
         except Exception:  # one connection's failure never stops the proxy
             log.exception("proxy connection from %s failed", client)
         finally:
@@ -169,6 +180,19 @@ class ProxyServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      client: str | None, origin: _Origin | None) -> None:
         conn = h11.Connection(h11.SERVER)
+        try:
+            await self._requests(conn, reader, writer, client, origin)
+        except h11.RemoteProtocolError as exc:  # what h11 cannot read: a 400 that says why
+            why = _without_data(exc)
+            log.info("bad request from %s: %s", client, why)
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                with contextlib.suppress(Exception):
+                    await self._reply(conn, writer, 400, f"lacuna proxy: bad request: {why}; "
+                                      "nothing was forwarded\n".encode(), "text/plain")
+
+    async def _requests(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter, client: str | None,
+                        origin: _Origin | None) -> None:
         while True:
             event = await _next_event(conn, reader)
             if not isinstance(event, h11.Request):
@@ -181,8 +205,9 @@ class ProxyServer:
             url = self._url(target, origin)
             if url is None:
                 await self._reply(conn, writer, 400, b"lacuna proxy: send absolute URLs "
-                                  b"(configure this address as your HTTP proxy), or paths "
-                                  b"inside a CONNECT tunnel\n", "text/plain")
+                                  b"with a valid host and port (configure this address as "
+                                  b"your HTTP proxy), or paths inside a CONNECT tunnel\n",
+                                  "text/plain")
                 return
             names = {k.lower() for k, _ in event.headers}
             if b"transfer-encoding" in names and b"content-length" in names:
@@ -199,16 +224,23 @@ class ProxyServer:
 
     @staticmethod
     def _url(target: str, origin: _Origin | None) -> str | None:
+        """The URL a request's ``target`` names (in a tunnel: on the tunnel's host); None
+        when it names none, or not one the proxy can connect to (``http://[::1/``, a port out
+        of range): the client is answered 400, where the connection was dropped unanswered."""
+        if origin is None or not target.startswith("/"):  # absolute form
+            try:
+                parts = urlsplit(target)
+                parts.port  # noqa: B018 (a ValueError: a port out of range or not a number)
+            except ValueError:
+                return None
         if origin is not None:
             if not target.startswith("/"):  # absolute form: the tunnel's host, its path
-                parts = urlsplit(target)
                 if parts.scheme not in ("http", "https") or not parts.hostname:
                     return None  # (``evil.com:443``, ``*``: not a path on this host)
                 target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             default = 443 if origin.scheme == "https" else 80
             port = "" if origin.port == default else f":{origin.port}"
             return f"{origin.scheme}://{origin.host}{port}{target}"
-        parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return None
         return target
@@ -217,7 +249,7 @@ class ProxyServer:
                        writer: asyncio.StreamWriter, client: str | None, target: str) -> None:
         host, _, port = target.rpartition(":")
         host = host.strip("[]")
-        if not host or not port.isdigit():
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
             await self._reply(conn, writer, 400, b"lacuna proxy: CONNECT host:port\n",
                               "text/plain")
             return
