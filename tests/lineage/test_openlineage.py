@@ -345,6 +345,47 @@ def test_emission_failures_are_logged_never_raised(tmp_path: Path,
     assert "through http" in text
 
 
+class _Held:
+    """A transport that sends nothing until released (an endpoint that does not answer)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.sent: list[Any] = []
+
+    def emit(self, event: Any) -> None:
+        self.release.wait(10)
+        self.sent.append(event)
+
+
+def test_runs_left_unsent_at_exit_are_said_not_dropped_silently(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """At interpreter exit, flush_all gave queued runs 5 s per emitter and then let them go
+    without a word (an HTTP collector that hangs lost every event, unsaid). What is left is
+    now named in a warning, within one deadline for all emitters; what was sent is not."""
+    held, fine = _config(tmp_path, type="file", path="held.jsonl"), _config(
+        tmp_path, type="file", path="fine.jsonl")
+    stuck = ol_emit.emitter_for(held)
+    assert stuck is not None
+    transport = _Held()
+    stuck.transport = transport  # type: ignore[assignment]
+    try:
+        ol_emit.emit_run(_run(), held)
+        ol_emit.emit_run(_run(run_id="8" * 32), fine)
+        with caplog.at_level(logging.WARNING, logger="lacuna.lineage.openlineage"):
+            began = time.perf_counter()
+            assert ol_emit.flush_all(0.3) is False
+            assert time.perf_counter() - began < 2.0
+        assert "1 runs not yet sent through the file transport" in caplog.text
+        assert str(tmp_path / "held.jsonl") in caplog.text
+        assert str(tmp_path / "fine.jsonl") not in caplog.text
+        assert len((tmp_path / "fine.jsonl").read_text().splitlines()) == 2  # sent, read back
+    finally:
+        transport.release.set()
+    assert stuck.flush(10)
+    assert [e.eventType.value for e in transport.sent] == ["START", "COMPLETE"]
+    assert stuck.pending == 0
+
+
 def test_transport_configuration_is_validated(tmp_path: Path) -> None:
     from lacuna.errors import ConfigError
 

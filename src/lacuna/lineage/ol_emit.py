@@ -145,6 +145,11 @@ class Emitter:
             finally:
                 self._queue.task_done()
 
+    @property
+    def pending(self) -> int:
+        """Runs queued or being sent."""
+        return self._queue.unfinished_tasks
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait up to ``timeout`` seconds for queued runs; True when all were handled."""
         if self._thread is None:
@@ -202,10 +207,27 @@ def after_run_recorded(run: Run, config: Config) -> None:
     emit_run(run, config)
 
 
-def flush_all(timeout: float = 5.0) -> None:
-    """Give queued runs up to ``timeout`` seconds (also at interpreter exit)."""
+def flush_all(timeout: float = 5.0) -> bool:
+    """Give queued runs up to ``timeout`` seconds in all (also at interpreter exit); True when
+    every run was handled. Runs still waiting are said in a warning naming the transport: at
+    exit their events are lost (their record stays in the lineage store). They went silently,
+    and each emitter had its own ``timeout``, so exit waited that long once per emitter."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    done = True
     for emitter in list(_emitters.values()):
-        emitter.flush(timeout)
+        if emitter.flush(max(0.0, deadline - time.monotonic())):
+            continue
+        done = False
+        t = emitter.config.transport
+        where = redact_text(t.url or "") if t.type == "http" else str(events_path(emitter.config))
+        log.warning("OpenLineage: %d runs not yet sent through the %s transport (%s) after %g s; "
+                    "at exit their events are lost (the runs stay in the lineage store: lacuna "
+                    "lineage runs). Check that the endpoint answers within lineage.openlineage."
+                    "transport.timeout", emitter.pending, t.type,
+                    where if t.type != "console" else "stderr", timeout)
+    return done
 
 
 atexit.register(flush_all, 5.0)
