@@ -375,7 +375,7 @@ def test_runs_left_unsent_at_exit_are_said_not_dropped_silently(
             began = time.perf_counter()
             assert ol_emit.flush_all(0.3) is False
             assert time.perf_counter() - began < 2.0
-        assert "1 runs not yet sent through the file transport" in caplog.text
+        assert "1 run(s) not yet sent through the file transport" in caplog.text
         assert str(tmp_path / "held.jsonl") in caplog.text
         assert str(tmp_path / "fine.jsonl") not in caplog.text
         assert len((tmp_path / "fine.jsonl").read_text().splitlines()) == 2  # sent, read back
@@ -384,6 +384,50 @@ def test_runs_left_unsent_at_exit_are_said_not_dropped_silently(
     assert stuck.flush(10)
     assert [e.eventType.value for e in transport.sent] == ["START", "COMPLETE"]
     assert stuck.pending == 0
+
+
+def test_a_forked_child_emits_even_if_the_parent_was_sending(tmp_path: Path) -> None:
+    """multiprocessing forks on Linux: a child forked while the parent's sender held the
+    emitter's lock (a slow collector) waited for ever on its first governed run. The child
+    starts afresh, sends its own run, and does not send the parent's again."""
+    config = _config(tmp_path, type="file", path="forked.jsonl")
+    emitter = ol_emit.emitter_for(config)
+    assert emitter is not None
+    held = _Held()
+    emitter.transport = held  # type: ignore[assignment]
+    ol_emit.emit_run(_run(), config)
+    deadline = time.monotonic() + 5
+    while not emitter._lock.locked() and time.monotonic() < deadline:  # the send is under way
+        time.sleep(0.01)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: emit one run, report what was sent
+        try:
+            held.release.set()  # the child's own copy: its sends go through at once
+            ol_emit.emit_run(_run(run_id="9" * 32), config)
+            done = ol_emit.emitter_for(config).flush(3)  # type: ignore[union-attr]
+            ids = sorted({e.run.runId for e in held.sent})
+            os.write(write, json.dumps([done, ids]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    import select
+    import signal
+
+    ready: list[Any] = []
+    try:
+        with os.fdopen(read) as answer:
+            ready = select.select([answer], [], [], 5)[0]  # the child hung: it never answers
+            done, ids = json.loads(answer.read()) if ready else (False, [])
+    finally:
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        held.release.set()
+    assert done is True
+    assert ids == [ol_run_id("9" * 32)]
+    assert emitter.flush(10)
+    assert {e.run.runId for e in held.sent} == {ol_run_id(_run().id)}
 
 
 def test_transport_configuration_is_validated(tmp_path: Path) -> None:
