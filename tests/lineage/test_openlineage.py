@@ -755,6 +755,36 @@ def test_every_classification_an_event_carries_counts_the_strictest_kept() -> No
     assert low == _people({"lacuna_classification": facet})
 
 
+@pytest.mark.parametrize(("first", "then", "kept"), [
+    ("pii", "public", "pii"),        # a later event of the run lowered it: the earlier stands
+    ("public", "pii", "pii"),        # the allowed direction: a later event raises
+    ("financial", "financial", "financial"),
+])
+def test_an_earlier_event_of_the_run_still_counts(first: str, then: str, kept: str) -> None:
+    """A run's events were merged dataset by dataset, the later replacing the earlier: a
+    START saying the column is pii and a COMPLETE saying public made a public claim (recorded
+    as such where the store knew nothing). Every event of the run counts; later ones raise."""
+    def event(state: str, second: int, kind: str) -> dict[str, Any]:
+        column = {"classification": kind, "sensitivity": "high" if kind == "pii" else "low"}
+        tier = {"pii": "PROPRIETARY", "financial": "INTERNAL"}.get(kind, "PUBLIC")
+        return {"eventType": state, "eventTime": f"2026-01-01T00:00:0{second}Z",
+                "producer": "other", "run": {"runId": "22222222-2222-4222-8222-222222222222"},
+                "job": {"namespace": "other", "name": "load"},
+                "outputs": [{"namespace": "s3://lake", "name": "people.csv", "facets": {
+                    "lacuna_classification": {"tier": tier, "columns": {"id": column}}}}]}
+
+    (run,) = events_to_runs([event("START", 1, first), event("COMPLETE", 2, then)])
+    got = run.outputs[0].classification
+    assert got.columns["id"].classification.value == kept
+    assert got.tier is (Tier.PROPRIETARY if kept == "pii" else
+                        Tier.INTERNAL if kept == "financial" else Tier.PUBLIC)
+    with LineageStore("sqlite://") as store:  # read back as stored
+        store.record(run, trusted=False)
+        stored = store.latest(DatasetRef("s3://lake", "people.csv"))
+    assert stored is not None
+    assert stored.classification.columns["id"].classification.value == kept
+
+
 def test_a_job_namespace_holding_a_slash_keeps_the_job_name_whole() -> None:
     """Spark's listener names its job namespace spark://host:7077: the job was split at the
     first "/", so the run's operation became '/cluster-a:7077/etl.load' and, without a

@@ -594,6 +594,14 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
         for i, ds in enumerate(datasets):
             version = _version(ds, f"{direction}[{i}]", config, producer)
             old = target.get(version.dataset)
+            if (old is not None and old.classification.confidence > 0
+                    and version.classification.confidence > 0):
+                # what an earlier event of the run said still counts: a later one only raises
+                # (a START saying pii and a COMPLETE saying public made a public claim)
+                before = old.classification
+                version = replace(version, classification=_raised(
+                    version.classification, (before.columns,), before.tier,
+                    (*before.table_tags, *before.tags), config))
             if old is None or version.classification.confidence > 0 or not old.columns:
                 target[version.dataset] = version
             if direction == "outputs":
