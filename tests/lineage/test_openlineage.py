@@ -785,6 +785,21 @@ def test_an_earlier_event_of_the_run_still_counts(first: str, then: str, kept: s
     assert stored.classification.columns["id"].classification.value == kept
 
 
+def test_a_lacuna_facets_tier_is_at_least_what_its_columns_give() -> None:
+    """docs/lineage.md: the tier and tags follow from the columns. A lacuna_classification
+    facet saying tier PUBLIC beside an ssn column of class pii was taken as PUBLIC, without
+    the PII tag; a facet that agrees with its columns is kept as it is."""
+    ssn = {"classification": "pii", "pii_type": "ssn", "sensitivity": "high"}
+    said = _people({"lacuna_classification": {"tier": "PUBLIC", "columns": {"ssn": ssn}}})
+    assert said.tier is Tier.PROPRIETARY
+    assert "PII" in said.tags
+    assert "raised to what its columns give" in " ".join(said.reasoning)
+    region = {"classification": "public", "sensitivity": "low"}
+    fine = {"tier": "PUBLIC", "tags": [], "reasoning": ["checked"], "columns": {"region": region}}
+    kept = _people({"lacuna_classification": fine})
+    assert (kept.tier, kept.tags, kept.reasoning) == (Tier.PUBLIC, (), ("checked",))
+
+
 def test_a_job_namespace_holding_a_slash_keeps_the_job_name_whole() -> None:
     """Spark's listener names its job namespace spark://host:7077: the job was split at the
     first "/", so the run's operation became '/cluster-a:7077/etl.load' and, without a
