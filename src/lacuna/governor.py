@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import sys
 import threading
 import uuid
@@ -268,7 +269,19 @@ class Governor:
         cached by path, size, mtime, content fingerprint and frame shape
         (:mod:`lacuna.classify.filecache`): re-reading an unchanged file does not classify it
         again. Declarations are read every time.
+
+        A Parquet file's embedded declaration is read here when not given (``frame`` is then a
+        sample, so it only restricts): a copy without its sidecar, in a store that never
+        recorded it, was classified from its values alone by ``lacuna.check``, ``lacuna
+        classify`` and ``register_lineage`` (a column declared financial came back PUBLIC).
         """
+        if embedded is None and name is not None:
+            from lacuna.classify.readers import file_format
+
+            if file_format(name) == "parquet":
+                from lacuna.lineage.sidecar import parquet_declaration
+
+                embedded = parquet_declaration(os.path.expanduser(name))
         classification, sources, _ = self.classify_read(name, frame, embedded=embedded, how=how)
         return classification, sources
 

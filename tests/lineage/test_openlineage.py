@@ -345,6 +345,91 @@ def test_emission_failures_are_logged_never_raised(tmp_path: Path,
     assert "through http" in text
 
 
+class _Held:
+    """A transport that sends nothing until released (an endpoint that does not answer)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.sent: list[Any] = []
+
+    def emit(self, event: Any) -> None:
+        self.release.wait(10)
+        self.sent.append(event)
+
+
+def test_runs_left_unsent_at_exit_are_said_not_dropped_silently(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """At interpreter exit, flush_all gave queued runs 5 s per emitter and then let them go
+    without a word (an HTTP collector that hangs lost every event, unsaid). What is left is
+    now named in a warning, within one deadline for all emitters; what was sent is not."""
+    held, fine = _config(tmp_path, type="file", path="held.jsonl"), _config(
+        tmp_path, type="file", path="fine.jsonl")
+    stuck = ol_emit.emitter_for(held)
+    assert stuck is not None
+    transport = _Held()
+    stuck.transport = transport  # type: ignore[assignment]
+    try:
+        ol_emit.emit_run(_run(), held)
+        ol_emit.emit_run(_run(run_id="8" * 32), fine)
+        with caplog.at_level(logging.WARNING, logger="lacuna.lineage.openlineage"):
+            began = time.perf_counter()
+            assert ol_emit.flush_all(0.3) is False
+            assert time.perf_counter() - began < 2.0
+        assert "1 run(s) not yet sent through the file transport" in caplog.text
+        assert str(tmp_path / "held.jsonl") in caplog.text
+        assert str(tmp_path / "fine.jsonl") not in caplog.text
+        assert len((tmp_path / "fine.jsonl").read_text().splitlines()) == 2  # sent, read back
+    finally:
+        transport.release.set()
+    assert stuck.flush(10)
+    assert [e.eventType.value for e in transport.sent] == ["START", "COMPLETE"]
+    assert stuck.pending == 0
+
+
+def test_a_forked_child_emits_even_if_the_parent_was_sending(tmp_path: Path) -> None:
+    """multiprocessing forks on Linux: a child forked while the parent's sender held the
+    emitter's lock (a slow collector) waited for ever on its first governed run. The child
+    starts afresh, sends its own run, and does not send the parent's again."""
+    config = _config(tmp_path, type="file", path="forked.jsonl")
+    emitter = ol_emit.emitter_for(config)
+    assert emitter is not None
+    held = _Held()
+    emitter.transport = held  # type: ignore[assignment]
+    ol_emit.emit_run(_run(), config)
+    deadline = time.monotonic() + 5
+    while not emitter._lock.locked() and time.monotonic() < deadline:  # the send is under way
+        time.sleep(0.01)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: emit one run, report what was sent
+        try:
+            held.release.set()  # the child's own copy: its sends go through at once
+            ol_emit.emit_run(_run(run_id="9" * 32), config)
+            done = ol_emit.emitter_for(config).flush(3)  # type: ignore[union-attr]
+            ids = sorted({e.run.runId for e in held.sent})
+            os.write(write, json.dumps([done, ids]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    import select
+    import signal
+
+    ready: list[Any] = []
+    try:
+        with os.fdopen(read) as answer:
+            ready = select.select([answer], [], [], 5)[0]  # the child hung: it never answers
+            done, ids = json.loads(answer.read()) if ready else (False, [])
+    finally:
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        held.release.set()
+    assert done is True
+    assert ids == [ol_run_id("9" * 32)]
+    assert emitter.flush(10)
+    assert {e.run.runId for e in held.sent} == {ol_run_id(_run().id)}
+
+
 def test_transport_configuration_is_validated(tmp_path: Path) -> None:
     from lacuna.errors import ConfigError
 
@@ -668,6 +753,51 @@ def test_every_classification_an_event_carries_counts_the_strictest_kept() -> No
         "tags": {"tags": [{"key": "tier", "value": "PUBLIC"},
                           {"key": "classification", "value": "public", "field": "email"}]}})
     assert low == _people({"lacuna_classification": facet})
+
+
+@pytest.mark.parametrize(("first", "then", "kept"), [
+    ("pii", "public", "pii"),        # a later event of the run lowered it: the earlier stands
+    ("public", "pii", "pii"),        # the allowed direction: a later event raises
+    ("financial", "financial", "financial"),
+])
+def test_an_earlier_event_of_the_run_still_counts(first: str, then: str, kept: str) -> None:
+    """A run's events were merged dataset by dataset, the later replacing the earlier: a
+    START saying the column is pii and a COMPLETE saying public made a public claim (recorded
+    as such where the store knew nothing). Every event of the run counts; later ones raise."""
+    def event(state: str, second: int, kind: str) -> dict[str, Any]:
+        column = {"classification": kind, "sensitivity": "high" if kind == "pii" else "low"}
+        tier = {"pii": "PROPRIETARY", "financial": "INTERNAL"}.get(kind, "PUBLIC")
+        return {"eventType": state, "eventTime": f"2026-01-01T00:00:0{second}Z",
+                "producer": "other", "run": {"runId": "22222222-2222-4222-8222-222222222222"},
+                "job": {"namespace": "other", "name": "load"},
+                "outputs": [{"namespace": "s3://lake", "name": "people.csv", "facets": {
+                    "lacuna_classification": {"tier": tier, "columns": {"id": column}}}}]}
+
+    (run,) = events_to_runs([event("START", 1, first), event("COMPLETE", 2, then)])
+    got = run.outputs[0].classification
+    assert got.columns["id"].classification.value == kept
+    assert got.tier is (Tier.PROPRIETARY if kept == "pii" else
+                        Tier.INTERNAL if kept == "financial" else Tier.PUBLIC)
+    with LineageStore("sqlite://") as store:  # read back as stored
+        store.record(run, trusted=False)
+        stored = store.latest(DatasetRef("s3://lake", "people.csv"))
+    assert stored is not None
+    assert stored.classification.columns["id"].classification.value == kept
+
+
+def test_a_lacuna_facets_tier_is_at_least_what_its_columns_give() -> None:
+    """docs/lineage.md: the tier and tags follow from the columns. A lacuna_classification
+    facet saying tier PUBLIC beside an ssn column of class pii was taken as PUBLIC, without
+    the PII tag; a facet that agrees with its columns is kept as it is."""
+    ssn = {"classification": "pii", "pii_type": "ssn", "sensitivity": "high"}
+    said = _people({"lacuna_classification": {"tier": "PUBLIC", "columns": {"ssn": ssn}}})
+    assert said.tier is Tier.PROPRIETARY
+    assert "PII" in said.tags
+    assert "raised to what its columns give" in " ".join(said.reasoning)
+    region = {"classification": "public", "sensitivity": "low"}
+    fine = {"tier": "PUBLIC", "tags": [], "reasoning": ["checked"], "columns": {"region": region}}
+    kept = _people({"lacuna_classification": fine})
+    assert (kept.tier, kept.tags, kept.reasoning) == (Tier.PUBLIC, (), ("checked",))
 
 
 def test_a_job_namespace_holding_a_slash_keeps_the_job_name_whole() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,53 @@ def test_bad_calls_fail_clearly_and_record_nothing(files: Path, kwargs: dict[str
     with pytest.raises(LineageError, match=message):
         lacuna.register_lineage(**kwargs)  # type: ignore[arg-type]
     assert lineage.current_store().runs() == []
+
+
+def _parquet_declaring(path: Path, column: str, kind: str) -> None:
+    """A Parquet file carrying a signed declaration of ``column`` as ``kind`` in its
+    metadata, and no sidecar (copied here from a project whose store never saw it)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lacuna.lineage import sidecar as sc
+    from lacuna.lineage.content import digests
+    from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity
+
+    frame = pd.DataFrame({"region": ["north", "south", "east"], column: ["A", "B", "A"]})
+    declared = Classification(
+        tier=Tier.INTERNAL if kind == "financial" else Tier.PUBLIC,
+        tags=("FINANCIAL",) if kind == "financial" else (),
+        columns={column: ColumnClass(classification=ColumnKind(kind),
+                                     sensitivity=Sensitivity.MEDIUM)})
+    body = sc.embedded_declaration(declared, columns=list(frame.columns), rows=len(frame),
+                                   values=digests(frame))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = {b"PANDAS_ATTRS": json.dumps({"lacuna": body}).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+@pytest.mark.parametrize("kind", ["financial", "public"])
+def test_a_parquet_sources_embedded_declaration_is_read_not_only_its_values(
+        files: Path, kind: str) -> None:
+    """register_lineage, lacuna.check and `lacuna classify` classified a Parquet file from a
+    sample of its values alone: its embedded declaration (a column declared financial whose
+    values are codes) was never read, so a copy without its sidecar inherited and was checked
+    as PUBLIC. The declaration is read; with a sample it only restricts, so a public one
+    changes nothing."""
+    _parquet_declaring(files / "codes.parquet", "bucket", kind)
+    run = lacuna.register_lineage(source="codes.parquet", destination="s3://lake/codes.csv",
+                                  operation="copy")
+    source, out = run.inputs[0].classification, run.outputs[0].classification
+    stored = lineage.current_store().latest(DatasetRef.of("s3://lake/codes.csv"))
+    assert stored is not None
+    decision = lacuna.check(str(files / "codes.parquet"), "s3://public-bucket/codes.csv")
+    if kind == "financial":
+        assert source.columns["bucket"].classification.value == "financial"
+        assert out.tier is stored.classification.tier is Tier.INTERNAL
+        assert "FINANCIAL" in stored.classification.tags
+        assert not decision.allowed
+    else:  # the allowed path: a public declaration over public values stays public
+        assert source.columns["bucket"].classification.value == "public"
+        assert out.tier is stored.classification.tier is Tier.PUBLIC
+        assert decision.allowed

@@ -145,6 +145,17 @@ class Emitter:
             finally:
                 self._queue.task_done()
 
+    def _forked(self) -> None:
+        """Start afresh in a forked child (see :func:`_after_fork_in_child`)."""
+        self._queue = queue.Queue(QUEUE_SIZE)
+        self._lock = threading.Lock()
+        self._thread = None
+
+    @property
+    def pending(self) -> int:
+        """Runs queued or being sent."""
+        return self._queue.unfinished_tasks
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait up to ``timeout`` seconds for queued runs; True when all were handled."""
         if self._thread is None:
@@ -202,13 +213,43 @@ def after_run_recorded(run: Run, config: Config) -> None:
     emit_run(run, config)
 
 
-def flush_all(timeout: float = 5.0) -> None:
-    """Give queued runs up to ``timeout`` seconds (also at interpreter exit)."""
+def flush_all(timeout: float = 5.0) -> bool:
+    """Give queued runs up to ``timeout`` seconds in all (also at interpreter exit); True when
+    every run was handled. Runs still waiting are said in a warning naming the transport: at
+    exit their events are lost (their record stays in the lineage store). They went silently,
+    and each emitter had its own ``timeout``, so exit waited that long once per emitter."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    done = True
     for emitter in list(_emitters.values()):
-        emitter.flush(timeout)
+        if emitter.flush(max(0.0, deadline - time.monotonic())):
+            continue
+        done = False
+        t = emitter.config.transport
+        where = redact_text(t.url or "") if t.type == "http" else str(events_path(emitter.config))
+        hint = (" Check that the endpoint answers within lineage.openlineage.transport.timeout."
+                if t.type == "http" else "")
+        log.warning("OpenLineage: %d run(s) not yet sent through the %s transport (%s) after "
+                    "%g s; at exit their events are lost (the runs stay in the lineage store: "
+                    "lacuna lineage runs).%s", emitter.pending, t.type,
+                    where if t.type != "console" else "stderr", timeout, hint)
+    return done
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (multiprocessing's default start on Linux) has no sender thread, and a
+    lock the parent's thread held at the fork (sending an event to a slow collector) stays
+    held for ever: the child's first governed run waited on it for ever. Every emitter starts
+    afresh there; the runs the parent had queued are the parent's to send (not sent twice)."""
+    global _emitters_lock
+    _emitters_lock = threading.Lock()
+    for emitter in _emitters.values():
+        emitter._forked()
 
 
 atexit.register(flush_all, 5.0)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = ["Emitter", "after_run_recorded", "emit_run", "emitter_for", "events_path",
            "existing_emitter", "flush_all", "make_transport"]

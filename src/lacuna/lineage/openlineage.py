@@ -335,6 +335,7 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
     lacuna = facets.get(CLASSIFICATION_FACET)
     if isinstance(lacuna, Mapping) and "tier" in lacuna:
         base, fp = _lacuna_facet(lacuna)
+        base = _at_least_its_columns(base, config)
     floe_columns: dict[str, ColumnClass] | None = None
     tag_columns: dict[str, ColumnClass] = {}
     floe = next((f for k, f in facets.items() if isinstance(f, Mapping) and (
@@ -363,6 +364,23 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
         assert floe_columns is not None
         base, floe_columns = _rollup(floe_columns, config, Tier.PUBLIC, (), reason), None
     return _raised(base, (floe_columns or {}, tag_columns), floor, table_tags, config), fp
+
+
+def _at_least_its_columns(c: Classification, config: ClassificationConfig) -> Classification:
+    """``c`` with the tier and tags its columns give by ``classification.mapping`` when it says
+    less: a facet saying tier PUBLIC with an ``ssn`` column of class pii was stored PUBLIC,
+    without the PII tag, for whatever reads the tier."""
+    from lacuna.classify.rollup import rollup
+    from lacuna.model import unique
+
+    rolled = rollup(c.columns, config, floor=c.floor, extra_tags=c.table_tags,
+                    reasoning=list(c.reasoning), layer=c.layer)
+    tags = unique([*c.tags, *rolled.tags])
+    if rolled.tier <= c.tier and tuple(tags) == tuple(c.tags):
+        return c
+    return replace(c, tier=max(c.tier, rolled.tier), tags=tuple(tags), reasoning=(
+        *c.reasoning, f"tier {c.tier.value} raised to what its columns give: {rolled.tier.value}"
+        f"{' (tags ' + ', '.join(rolled.tags) + ')' if rolled.tags else ''}"))
 
 
 def _lacuna_facet(lacuna: Mapping[str, Any]) -> tuple[Classification, str | None]:
@@ -594,6 +612,14 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
         for i, ds in enumerate(datasets):
             version = _version(ds, f"{direction}[{i}]", config, producer)
             old = target.get(version.dataset)
+            if (old is not None and old.classification.confidence > 0
+                    and version.classification.confidence > 0):
+                # what an earlier event of the run said still counts: a later one only raises
+                # (a START saying pii and a COMPLETE saying public made a public claim)
+                before = old.classification
+                version = replace(version, classification=_raised(
+                    version.classification, (before.columns,), before.tier,
+                    (*before.table_tags, *before.tags), config))
             if old is None or version.classification.confidence > 0 or not old.columns:
                 target[version.dataset] = version
             if direction == "outputs":

@@ -56,6 +56,7 @@ from typing import Any, Literal
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ClassificationError
 from lacuna.lineage.clock import aware
+from lacuna.lineage.state import ATTRS_KEY
 from lacuna.model import SCHEMA_VERSION, Classification, Layer, utcnow
 
 log = logging.getLogger(__name__)
@@ -678,6 +679,36 @@ def write_label(
 
 
 # -- declarations embedded in the data file (Parquet key-value metadata) -----------------------
+
+# pandas keeps ``DataFrame.attrs`` in this Parquet key-value entry; Lacuna's declaration is the
+# ``lacuna`` entry inside it, so a file written by any of pandas, polars or pyarrow carries the
+# same declaration, read back by all three.
+PARQUET_KEY = b"PANDAS_ATTRS"
+
+
+def parquet_declaration(path: str | None) -> dict[str, Any] | None:
+    """The declaration embedded in a local Parquet file's metadata, or None."""
+    if path is None or not os.path.isfile(path):
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception:
+        return None
+    return metadata_declaration(meta)
+
+
+def metadata_declaration(meta: Any) -> dict[str, Any] | None:
+    """The declaration inside Arrow/Parquet key-value metadata (bytes keys), or None."""
+    raw = (meta or {}).get(PARQUET_KEY)
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw).get(ATTRS_KEY)
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _shape(columns: Sequence[Any], rows: int) -> dict[str, Any]:

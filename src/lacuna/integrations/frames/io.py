@@ -34,15 +34,16 @@ from lacuna.lineage import clock
 from lacuna.lineage.frames import read_origins, with_labels
 from lacuna.lineage.recording import Produced, column_edges, inputs_of
 from lacuna.lineage.records import DatasetRef
-from lacuna.lineage.sidecar import embedded_declaration, is_local, write_label
+from lacuna.lineage.sidecar import (
+    PARQUET_KEY,
+    embedded_declaration,
+    is_local,
+    write_label,
+)
 from lacuna.lineage.state import ATTRS_KEY, DataState, LineageNode
 from lacuna.model import Action, Classification, DestinationType, Source
 from lacuna.storage import frames as sealed_frames
 
-# pandas keeps ``DataFrame.attrs`` in this Parquet key-value entry; Lacuna's declaration is the
-# ``lacuna`` entry inside it, so a file written by any of pandas, polars or pyarrow carries the
-# same declaration, read back by all three.
-PARQUET_KEY = b"PANDAS_ATTRS"
 _SIDECAR_TYPES = (DestinationType.FILE, DestinationType.GOVERNED_STORAGE)
 T = TypeVar("T")
 
@@ -63,31 +64,6 @@ def local_path(target: Any) -> str | None:
     if isinstance(target, (str, os.PathLike)) and is_local(target):
         return os.path.expanduser(os.fspath(target))
     return None
-
-
-def parquet_declaration(path: str | None) -> dict[str, Any] | None:
-    """The declaration embedded in a local Parquet file's metadata, or None."""
-    if path is None or not os.path.isfile(path):
-        return None
-    import pyarrow.parquet as pq
-
-    try:
-        meta = pq.read_schema(path).metadata or {}
-    except Exception:
-        return None
-    return metadata_declaration(meta)
-
-
-def metadata_declaration(meta: Any) -> dict[str, Any] | None:
-    """The declaration inside Arrow/Parquet key-value metadata (bytes keys), or None."""
-    raw = (meta or {}).get(PARQUET_KEY)
-    if raw is None:
-        return None
-    try:
-        found = json.loads(raw).get(ATTRS_KEY)
-    except (ValueError, AttributeError):
-        return None
-    return found if isinstance(found, dict) else None
 
 
 def metadata_with(declaration: dict[str, Any] | None, meta: Any = None) -> dict[bytes, bytes]:

@@ -15,16 +15,15 @@ import polars as pl
 from lacuna import _bypass
 from lacuna.integrations.frames.hooks import outermost
 from lacuna.integrations.frames.io import (
-    PARQUET_KEY,
     govern_read,
     govern_write,
     local_path,
-    parquet_declaration,
     read_source,
 )
 from lacuna.integrations.frames.state import STATES
 from lacuna.integrations.polars._ops import columns_of, settings, state
 from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.sidecar import PARQUET_KEY, parquet_declaration
 from lacuna.lineage.sidecar import SUFFIX as SIDECAR_SUFFIX
 from lacuna.lineage.state import ATTRS_KEY, DataState
 from lacuna.model import Tier

@@ -73,7 +73,6 @@ from lacuna.integrations.frames.hooks import (
 from lacuna.integrations.frames.io import (
     govern_read,
     govern_write,
-    metadata_declaration,
     metadata_with,
     read_source,
 )
@@ -81,6 +80,7 @@ from lacuna.integrations.frames.placing import Placed, Source, state_with_placed
 from lacuna.integrations.frames.state import STATES, effective
 from lacuna.integrations.pyarrow import _arrays, _compute, _copies, _raw, _streams
 from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.sidecar import metadata_declaration
 from lacuna.lineage.state import DataState
 from lacuna.model import Action, Classification
 
