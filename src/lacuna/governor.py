@@ -506,6 +506,8 @@ class Governor:
         """A Lacuna server's complete decision (grants, alternatives; recorded there when
         ``record``). The engine never raises; a failure is its fail-closed denial."""
         decision = self.engine.decide(operation, log=record)  # type: ignore[call-arg]
+        if decision.operation is not None and decision.operation.id == operation.id:
+            return decision  # with the classification the server decided on and recorded
         return decision.evolve(operation=operation)
 
     def _registered_datasets(self, decision: Decision) -> Decision:

@@ -202,7 +202,7 @@ def decide(body: DecideRequest, request: Request, principal: AnyUser) -> dict[st
     operation = operation_for(state, body.operation, principal)
     decision, audit = decide_and_record(state, operation, record=body.record,
                                         session=body.session)
-    return {"decision": decision_to_wire(decision), "audit": audit}
+    return {"decision": decision_to_wire(decision, operation), "audit": audit}
 
 
 @router.post("/audit/outcomes", tags=["audit"], status_code=201,
