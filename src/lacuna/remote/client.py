@@ -358,13 +358,7 @@ class ServerExceptions:
         """
         from lacuna.exceptions.authority import ExceptionNotAuthorized
 
-        msg = (f"cannot write {path} under exception {exception_id} with server: configured: "
-               "Lacuna records each file written under an exception for the sweep that deletes "
-               "it when the exception ends, and the Lacuna server "
-               f"({self.client.shown}) does not take those records from clients yet. Write it "
-               "on the server's host, or to encrypted governed storage (no exception needed). "
-               "Nothing was written.")
-        raise ExceptionNotAuthorized(msg)
+        raise ExceptionNotAuthorized(unrecordable_write(self.client.shown, exception_id, path))
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:
@@ -374,6 +368,17 @@ class ServerExceptions:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+def unrecordable_write(server: str, exception_id: str, path: str) -> str:
+    """Why a client with ``server:`` cannot write ``path`` under ``exception_id``, and what
+    to do instead (the writers refuse before deciding: lacuna.exceptions.files)."""
+    return (f"cannot write {path} under exception {exception_id} with server: configured: "
+            "Lacuna records each file written under an exception for the sweep that deletes "
+            f"it when the exception ends, and the Lacuna server ({server}) does not take those "
+            "records from clients yet. Write it on the server's host (a lacuna.yaml without "
+            "server:, on the server's state database), or to governed storage (no exception "
+            "needed). Nothing was decided or written.")
 
 
 class ServerKeeping:

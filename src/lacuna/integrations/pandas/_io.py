@@ -1047,15 +1047,32 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                       held=held, first_seen=seen)
             return result
 
+        from lacuna.exceptions import files
+
         try:  # an enforced denial raises here: nothing is written (the denied run is recorded)
+            refuse_unrecordable_write(gov, exception_id, name)
             return gov.execute(op, run, produced=produced)
-        except GovernanceViolation:
+        except (GovernanceViolation, files.ExceptionNotAuthorized):
             if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
                 with _LABEL_LOCK:
                     _DENIED.add(target)
             raise
 
     return writer
+
+
+def refuse_unrecordable_write(gov: Any, exception_id: str | None, name: str) -> None:
+    """Refuse a write under an exception that cannot be recorded for the sweep (``server:``),
+    before it is decided: the answer to the user's call."""
+    from lacuna.exceptions import files
+
+    try:
+        files.refuse_unrecordable(gov, exception_id, name)
+    except files.ExceptionNotAuthorized as exc:
+        from lacuna.integrations.pandas._patch import users_error
+
+        users_error(exc)
+        raise
 
 
 def _sql_side_effects(gov: Any, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
