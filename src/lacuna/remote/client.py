@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from lacuna.exceptions.model import ExceptionRequest, Status
     from lacuna.exceptions.store import WrittenFile
     from lacuna.lineage.records import Run
-    from lacuna.model import Operation
+    from lacuna.model import Classification, Operation
     from lacuna.retention.holds import Hold
     from lacuna.retention.keeping import RuleHold
 
@@ -277,6 +277,32 @@ class ServerLineage:
                 self.client.call("POST", "/api/v1/lineage", json.loads(Serde.to_json(event)))
         except ServerUnavailable as exc:
             raise LineageError(str(exc)) from None
+
+    def known(self, path: str) -> Classification | None:
+        """What the server's lineage store knows of the file at ``path`` (by its name and its
+        content's fingerprint: ``GET /api/v1/lineage/known``); None when nothing.
+
+        Raises:
+            LineageError: no answer, or not a classification.
+        """
+        from lacuna.lineage.recording import file_fingerprint
+        from lacuna.lineage.records import DatasetRef
+        from lacuna.model import Classification
+
+        ref = DatasetRef.of(path)
+        fp = file_fingerprint(ref)
+        query = f"?dataset={_q(str(ref))}" + (f"&fingerprint={_q(fp)}" if fp else "")
+        try:
+            answer = self.client.call("GET", f"/api/v1/lineage/known{query}")
+            if not isinstance(answer, Mapping) or "classification" not in answer:
+                msg = "not an object with a classification"
+                raise ValueError(msg)
+            found = answer["classification"]
+            return None if found is None else Classification.from_dict(found)
+        except (ServerUnavailable, ValueError, TypeError, LacunaError) as exc:
+            msg = (f"could not ask the Lacuna server {self.client.shown} what it knows of "
+                   f"{path}: {exc}")
+            raise LineageError(msg) from None
 
     def runs(self, *_: Any, **__: Any) -> list[Run]:
         return []
