@@ -226,6 +226,9 @@ class ServerAudit:
         from lacuna.audit import AuditRecord
 
         stored = self.engine.recorded(operation.id)
+        if stored is None and decision.denied and not decision.engine_error \
+                and decision.policy_id:  # refused here, by this client's own rule
+            stored = self._refusal(decision, operation, session)
         if stored is None:
             msg = (f"the governance server {self.engine.client.shown} did not record decision "
                    f"{operation.id} ({decision.engine_error or 'no audit record returned'})")
@@ -234,6 +237,26 @@ class ServerAudit:
                            user_id=operation.user.id, action=operation.action.value,
                            allowed=decision.allowed, policy_id=decision.policy_id, body="{}",
                            prev_hash="", hash=str(stored.get("hash") or ""))
+
+    def _refusal(self, decision: Decision, operation: Operation, session: str
+                 ) -> dict[str, Any] | None:
+        """Record on the server a denial this client made by its own rule (the governed
+        mount's, a legal hold's: ``POST /api/v1/audit/refusals``); the record's id, seq and
+        hash, or None (logged) when the server did not take it."""
+        try:
+            answer = self.engine.client.call("POST", "/api/v1/audit/refusals", {
+                "operation": operation_to_wire(operation), "reasoning": decision.reasoning,
+                "policy_id": decision.policy_id, "policy_title": decision.policy_title,
+                "session": session or None})
+            audit = answer.get("audit") if isinstance(answer, Mapping) else None
+            if not isinstance(audit, Mapping) or "seq" not in audit or "id" not in audit:
+                msg = "the answer names no audit record"
+                raise ValueError(msg)
+            return dict(audit)
+        except (ServerUnavailable, ValueError) as exc:
+            log.error("could not record refusal %s on the governance server: %s",
+                      operation.id, exc)
+            return None
 
     def record_outcome(self, decision: Decision, operation: Operation, *, session: str, of: str,  # noqa: ARG002
                        error: BaseException | None = None, mode: str | None = None) -> None:
