@@ -1323,8 +1323,10 @@ def test_a_client_records_only_its_own_rules_refusals(app_client, policy_id, sta
     decision = decision_from_wire(r.json()["decision"])
     assert not decision.allowed
     record = store.get(r.json()["audit"]["id"])  # read back
-    assert record is not None and record.user_id == "ana"  # the token's, not the body's
-    assert record.allowed is False and record.policy_id == policy_id
+    assert record is not None
+    assert record.user_id == "ana"  # the token's, not the body's
+    assert record.allowed is False
+    assert record.policy_id == policy_id
     assert record.data["who"]["session"] == "mnt-1"
     assert record.data["decision"]["reasoning"] == (
         f"Cannot remove /held.csv: legal hold [refused on the client by its own rule "

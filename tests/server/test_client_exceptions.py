@@ -101,7 +101,8 @@ def test_a_write_under_an_exception_is_refused_before_it_is_decided(
                    headers=live.headers("jane")).raise_for_status()
         for kwargs in ({}, {"encrypt": True}):
             with pytest.raises(ExceptionNotAuthorized, match=(
-                    rf"under exception {exc.id} with server: configured.*server's host")) as refused:
+                    rf"under exception {exc.id} with server: configured.*server's host")
+                               ) as refused:
                 frame.to_csv(target, index=False, exception_id=exc.id, **kwargs)
     assert not target.exists()  # warn mode did not run it either
     records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 200},

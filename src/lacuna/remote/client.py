@@ -217,7 +217,7 @@ class ServerAudit:
     def __init__(self, engine: ServerEngine) -> None:
         self.engine = engine
 
-    def record(self, decision: Decision, operation: Operation, *, session: str) -> AuditRecord:  # noqa: ARG002
+    def record(self, decision: Decision, operation: Operation, *, session: str) -> AuditRecord:
         """The record the server wrote for this decision.
 
         Raises:

@@ -203,11 +203,11 @@ def _held(operation: Operation, held: Any) -> Operation:
     """
     from dataclasses import replace
 
-    if not isinstance(held, Mapping):
-        msg = f"decision field 'held' must be an object, not {type(held).__name__}"
+    if not isinstance(held, Mapping) or not isinstance(held.get("classification"), Mapping):
+        msg = "decision field 'held' must be an object with a classification object"
         raise ValueError(msg)
     try:
-        classification = Classification.from_dict(held.get("classification"))
+        classification = Classification.from_dict(held["classification"])
         sources = tuple(
             Source(name=str(s["name"]),
                    classification=Classification.from_dict(s.get("classification") or {}))

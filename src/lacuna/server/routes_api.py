@@ -232,8 +232,9 @@ def refusal(body: RefusalBody, request: Request, principal: AnyUser) -> dict[str
     """A denial a client with ``server:`` made by a rule of its own (the governed mount's
     ``lacuna.mount``, a legal hold's ``retention.hold.ID``, a retention rule package of this
     server's bundle, the egress proxy's ``lacuna.proxy``), recorded as the caller's: denied,
-    its reasoning saying the client reported it. Only denials of those rules: another policy id is a 422
-    (a client cannot put denials of the server's policies on the trail), and nothing allowed
+    its reasoning saying the client reported it. Only denials of those rules: another policy
+    id is a 422 (a client cannot put denials of the server's policies on the trail), and
+    nothing allowed
     is ever taken from a client. The answer is the decide route's."""
     state = state_of(request)
     if not _client_rule(state, body.policy_id):
