@@ -760,6 +760,9 @@ def test_outcomes_are_appended_to_the_callers_own_decisions(app_client) -> None:
     assert stored.outcome_of == of
     assert stored.status == "failed"
     assert stored.user_id == "ana"
+    # the client's error type and message, as in-process (error_type was RuntimeError)
+    assert stored.data["outcome"]["error_type"] == "OSError"
+    assert stored.data["outcome"]["error"] == "disk full"
 
 
 def test_an_outcome_is_appended_only_to_a_decision_not_to_an_event(app_client) -> None:

@@ -277,7 +277,7 @@ def outcome(body: OutcomeBody, request: Request, principal: AnyUser) -> dict[str
         raise HTTPException(409, f"decision record {body.of!r} denied the operation: in "
                                  "enforce mode it did not run, so it has no outcome to record "
                                  "(one that ran anyway in warn or observe mode says so: mode)")
-    error = RuntimeError(body.error) if body.error else None
+    error = client_error(body.error) if body.error else None
     stored = state.governor.audit.record_outcome_once(
         decision, operation, session=body.session or record.data["who"].get("session") or "",
         of=body.of, error=error, mode=None if decision.allowed else body.mode)
@@ -286,6 +286,17 @@ def outcome(body: OutcomeBody, request: Request, principal: AnyUser) -> dict[str
         raise HTTPException(409, f"decision record {body.of!r} already has its outcome: an "
                                  "operation runs once (decide again for another run)")
     return {"id": stored.id, "seq": stored.seq, "hash": stored.hash}
+
+
+def client_error(text: str) -> Exception:
+    """The error a client reports as ``"Type: message"`` (``ServerAudit.record_outcome``),
+    kept as that type's name and message on the outcome (as in-process: ``error_type``
+    ``OSError``, ``error`` ``disk full``). Every outcome said ``RuntimeError`` with the client's
+    type repeated in the message. Text without a type is a ``RuntimeError``'s message."""
+    name, sep, message = text.partition(": ")
+    if sep and len(name) <= 100 and all(part.isidentifier() for part in name.split(".")):
+        return type(name.rsplit(".", 1)[-1], (RuntimeError,), {})(message)
+    return RuntimeError(text)
 
 
 def _from_record(state: ServerState, data: dict[str, Any]) -> tuple[Decision, Operation]:
