@@ -137,3 +137,20 @@ def test_a_read_the_server_cannot_answer_about_is_proprietary(monkeypatch, tmp_p
     assert c.tier.value == "PROPRIETARY"  # fail closed, saying why
     assert "could not ask the Lacuna server" in c.reasoning[0]
     gov.close()
+
+
+def test_a_remote_name_is_not_sent_to_ask_what_the_server_knows(monkeypatch) -> None:
+    from lacuna.remote.client import ServerLineage
+
+    asked: list[str] = []
+
+    class Client:
+        shown = "http://lacuna"
+
+        def call(self, method: str, path: str, body: Any = None) -> Any:
+            asked.append(path)
+            return {"classification": None}
+
+    lineage = ServerLineage(Client(), "ns")  # type: ignore[arg-type]
+    assert lineage.known("https://user:secret@data.example.com/a.csv") is None
+    assert asked == []  # its credentials never leave in a query

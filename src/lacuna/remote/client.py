@@ -302,8 +302,9 @@ class ServerLineage:
             raise LineageError(str(exc)) from None
 
     def known(self, path: str) -> Classification | None:
-        """What the server's lineage store knows of the file at ``path`` (by its name and its
-        content's fingerprint: ``GET /api/v1/lineage/known``); None when nothing.
+        """What the server's lineage store knows of the local file at ``path`` (by its name and
+        its content's fingerprint: ``GET /api/v1/lineage/known``); None when nothing, or when
+        ``path`` is not a local file.
 
         Raises:
             LineageError: no answer, or not a classification.
@@ -313,6 +314,8 @@ class ServerLineage:
         from lacuna.model import Classification
 
         ref = DatasetRef.of(path)
+        if ref.namespace != "file":  # a URL's name may hold its credentials: not sent (the
+            return None  # server holds a remote source by its name when it decides)
         fp = file_fingerprint(ref)
         query = f"?dataset={_q(str(ref))}" + (f"&fingerprint={_q(fp)}" if fp else "")
         try:

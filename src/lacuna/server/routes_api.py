@@ -295,7 +295,8 @@ def client_error(text: str) -> Exception:
     type repeated in the message. Text without a type is a ``RuntimeError``'s message."""
     name, sep, message = text.partition(": ")
     if sep and len(name) <= 100 and all(part.isidentifier() for part in name.split(".")):
-        return type(name.rsplit(".", 1)[-1], (RuntimeError,), {})(message)
+        kind: type[RuntimeError] = type(name.rsplit(".", 1)[-1], (RuntimeError,), {})
+        return kind(message)
     return RuntimeError(text)
 
 
