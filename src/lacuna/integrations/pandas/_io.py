@@ -1047,12 +1047,10 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                       held=held, first_seen=seen)
             return result
 
-        from lacuna.exceptions import files
-
         try:  # an enforced denial raises here: nothing is written (the denied run is recorded)
-            refuse_unrecordable_write(gov, exception_id, name)
+            refuse_unrecordable_write(gov, exception_id, name, target)
             return gov.execute(op, run, produced=produced)
-        except (GovernanceViolation, files.ExceptionNotAuthorized):
+        except GovernanceViolation:
             if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
                 with _LABEL_LOCK:
                     _DENIED.add(target)
@@ -1061,9 +1059,11 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
     return writer
 
 
-def refuse_unrecordable_write(gov: Any, exception_id: str | None, name: str) -> None:
+def refuse_unrecordable_write(gov: Any, exception_id: str | None, name: str,
+                              target: Any = None) -> None:
     """Refuse a write under an exception that cannot be recorded for the sweep (``server:``),
-    before it is decided: the answer to the user's call."""
+    before it is decided: the answer to the user's call (an ExcelWriter or HDFStore
+    ``target`` does not save what it holds on close either)."""
     from lacuna.exceptions import files
 
     try:
@@ -1071,6 +1071,9 @@ def refuse_unrecordable_write(gov: Any, exception_id: str | None, name: str) -> 
     except files.ExceptionNotAuthorized as exc:
         from lacuna.integrations.pandas._patch import users_error
 
+        if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
+            with _LABEL_LOCK:
+                _DENIED.add(target)
         users_error(exc)
         raise
 
