@@ -374,9 +374,31 @@ class Governor:
             result = replace(result, reasoning=(note, *result.reasoning))
         if raised is not None and len(declarations) > 1:  # restricted further: not attributed
             raised = None
+        if name and self.config.server is not None:
+            result = self._server_known(name, result)
         sources = unique(s for d in declarations for s in d.sources)
         return (result, sources, trusted.run_id if trusted is not None else None, raised,
                 of_declaration(trusted))
+
+    def _server_known(self, name: str, result: Classification) -> Classification:
+        """``result`` (a read's class from its values and sidecar) raised to what the Lacuna
+        server's lineage store knows of the file, by name and content (a sidecar the file's
+        owner deleted or wrote lowers nothing the server knows); PROPRIETARY when the server
+        cannot say (fail closed)."""
+        from lacuna.lineage import sidecar as sc
+
+        where = f"the Lacuna server's lineage store ({name})"
+        try:
+            known = self.lineage_store.known(name)  # type: ignore[attr-defined]
+        except Exception as exc:
+            log.error("%s", exc)
+            return replace(result, tier=max(result.tier, Tier.PROPRIETARY),
+                           floor=max(result.floor, Tier.PROPRIETARY),
+                           reasoning=(f"PROPRIETARY (fail closed): {exc}", *result.reasoning))
+        if known is None:
+            return result
+        raised, _ = sc.restrict(known, result, self.config.classification, where=where)
+        return raised
 
     def _declared_raise(self, name: str | None, declared: Classification, run_id: str | None
                         ) -> tuple[Classification, Raised | None]:
@@ -519,6 +541,8 @@ class Governor:
         """A Lacuna server's complete decision (grants, alternatives; recorded there when
         ``record``). The engine never raises; a failure is its fail-closed denial."""
         decision = self.engine.decide(operation, log=record)  # type: ignore[call-arg]
+        if decision.operation is not None and decision.operation.id == operation.id:
+            return decision  # with the classification the server decided on and recorded
         return decision.evolve(operation=operation)
 
     def _registered_datasets(self, decision: Decision) -> Decision:

@@ -60,6 +60,12 @@ def test_a_server_mode_mount_obeys_the_servers_holds(server_mount, monkeypatch):
     assert (m.mnt / held).read_bytes() == held_content  # reading stays allowed
     log = m.log.read_text()
     assert f"legal hold {hold} on {m.source / held} ({reason!r})" in log
+    # each refusal is on the server's trail, as the mount's user (before: none was)
+    refused = _server_records(sm, f"retention.hold.{hold}")
+    assert len(refused) == 3, [r.data for r in refused]
+    assert {r.user_id for r in refused} == {"analyst_alice"}
+    assert not any(r.allowed for r in refused)
+    assert all(reason in r.data["decision"]["reasoning"] for r in refused)
 
     # `lacuna retention list-holds` with the client's configuration asks the server
     listed = json.loads(_retention(m.config, m.root / "home", monkeypatch, "list-holds", "--json"))
@@ -80,6 +86,10 @@ def test_a_server_mode_mount_obeys_the_servers_holds(server_mount, monkeypatch):
         f"/{ruled} is held by the retention rule of policy package "
         "governance.mount_retention ('regulator inquiry 2026-04')"
     ) in m.log.read_text()
+    ruled_records = [r for r in _server_records(sm, "governance.mount_retention")
+                     if ruled in r.data["decision"]["reasoning"] or case in
+                     r.data["decision"]["reasoning"]]
+    assert len(ruled_records) >= 2
 
     # released on the server: the next call goes through
     _retention(sm.server_config, sm.server_home, monkeypatch, "release", hold)
@@ -87,6 +97,20 @@ def test_a_server_mode_mount_obeys_the_servers_holds(server_mount, monkeypatch):
     assert not (m.source / held).exists()
     listed = json.loads(_retention(m.config, m.root / "home", monkeypatch, "list-holds", "--json"))
     assert listed == []
+
+
+def _server_records(sm, policy_id):
+    """The server's decision records of ``policy_id``, read from its state database."""
+    import yaml
+
+    from lacuna.audit import AuditStore
+
+    db = yaml.safe_load(sm.server_config.read_text())["audit"]["url"]
+    store = AuditStore(db)
+    try:
+        return [r for r in store.list(limit=100, policy_id=policy_id) if r.kind == "decision"]
+    finally:
+        store.close()
 
 
 def test_a_server_that_does_not_answer_refuses_and_says_what_to_check(sandbox, sandbox_config):

@@ -760,6 +760,9 @@ def test_outcomes_are_appended_to_the_callers_own_decisions(app_client) -> None:
     assert stored.outcome_of == of
     assert stored.status == "failed"
     assert stored.user_id == "ana"
+    # the client's error type and message, as in-process (error_type was RuntimeError)
+    assert stored.data["outcome"]["error_type"] == "OSError"
+    assert stored.data["outcome"]["error"] == "disk full"
 
 
 def test_an_outcome_is_appended_only_to_a_decision_not_to_an_event(app_client) -> None:
@@ -1300,3 +1303,34 @@ def test_audit_records_naming_a_file_that_is_not_utf8_are_served(app_client) -> 
     assert page.status_code == 200, page.text
     # (other tests' records of ana share the trail: events carry no sources)
     assert name in [s for r in page.json()["records"] for s in r["what"].get("sources", ())]
+
+
+@pytest.mark.parametrize(("policy_id", "status"), [
+    ("lacuna.mount", 201), ("retention.hold.H-7", 201), ("P-2024-001", 422),
+    ("retention.hold.", 422), ("lacuna.server.http_401", 422)])
+def test_a_client_records_only_its_own_rules_refusals(app_client, policy_id, status) -> None:
+    """``POST /api/v1/audit/refusals``: a denial a client made by its own rule (the mount's, a
+    legal hold's) is recorded as the caller's, denied and named so; a denial of another
+    policy (the server's own, its refusals) is a 422 with nothing recorded."""
+    store = app_client.state.governor.audit
+    before = len(store.list(limit=None))
+    body = {"operation": _op(app_client, "DOWNLOADS/held.csv", action="write", user="jane"),
+            "reasoning": "Cannot remove /held.csv: legal hold", "policy_id": policy_id,
+            "policy_title": "Legal hold", "session": "mnt-1"}
+    r = app_client.client.post("/api/v1/audit/refusals", json=body,
+                               headers=app_client.headers("ana"))
+    assert r.status_code == status, r.text
+    if status == 422:
+        assert len(store.list(limit=None)) == before
+        return
+    decision = decision_from_wire(r.json()["decision"])
+    assert not decision.allowed
+    record = store.get(r.json()["audit"]["id"])  # read back
+    assert record is not None
+    assert record.user_id == "ana"  # the token's, not the body's
+    assert record.allowed is False
+    assert record.policy_id == policy_id
+    assert record.data["who"]["session"] == "mnt-1"
+    assert record.data["decision"]["reasoning"] == (
+        f"Cannot remove /held.csv: legal hold [refused on the client by its own rule "
+        f"{policy_id}; recorded as the client reported it]")

@@ -80,3 +80,40 @@ def test_request_and_revoke_over_the_server(live, monkeypatch, tmp_path, caplog)
     assert gov.exceptions.get(first.id).status.value == "revoked"  # read back
     assert _events(live, first.id) == ["requested", "approved", "revoked"]
     gov.close()
+
+
+@pytest.mark.parametrize("mode", ["enforce", "warn"])
+def test_a_write_under_an_exception_is_refused_before_it_is_decided(
+        live, monkeypatch, tmp_path, mode) -> None:
+    from lacuna.exceptions.authority import ExceptionNotAuthorized
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    frame = pd.DataFrame({"name": ["Ann Lee"], "email": ["ann@example.com"]})
+    target = live.root / "Downloads" / f"board-{mode}.csv"
+    config = config_from_dict({
+        "server": {"url": live.url, "token": live.tokens["ana"], "deadline_ms": 8000,
+                   "timeout_ms": 6000},
+        "lineage": {"openlineage": {"enabled": False}}, "mode": mode})
+    with lacuna.governed(config):
+        exc = lacuna.request_exception(data=frame, destination=str(target), approver="jane",
+                                       purpose="Board Q4 presentation for the CFO")
+        httpx.post(f"{live.url}/api/v1/exceptions/{exc.id}/approve", json={"comment": "ok"},
+                   headers=live.headers("jane")).raise_for_status()
+        for kwargs in ({}, {"encrypt": True}):
+            with pytest.raises(ExceptionNotAuthorized, match=(
+                    rf"under exception {exc.id} with server: configured.*server's host")
+                               ) as refused:
+                frame.to_csv(target, index=False, exception_id=exc.id, **kwargs)
+    assert not target.exists()  # warn mode did not run it either
+    records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 200},
+                        headers=live.headers("carla")).json()["records"]
+    # before: decided and recorded allowed under the grant, then refused (a failed outcome)
+    assert not [r for r in records if r["what"].get("destination") == str(target)
+                and r.get("kind") != "exception"]
+    assert current_status(live, exc.id) == "approved"  # the grant is untouched
+    assert "Nothing was decided or written" in str(refused.value)
+
+
+def current_status(live: Any, exception_id: str) -> str:
+    answer = httpx.get(f"{live.url}/api/v1/exceptions/{exception_id}", headers=live.headers("ana"))
+    return str(answer.json()["status"])

@@ -82,6 +82,11 @@ def _decision(**fields: Any) -> bytes:
         (_decision(engine_error=["x"]), "'engine_error' must be text or null"),
         (_decision(why="a reason"), "'why' must be a list"),
         (_decision(operation_id="someone-elses-operation"), "is for operation"),
+        (_decision(held=["PUBLIC"]), "'held' must be an object"),
+        (_decision(held={"sources": []}), "'held' must be an object with a classification"),
+        (_decision(held={"classification": {"tier": "SECRETISH"}}), "'held' is not a"),
+        (_decision(held={"classification": {}, "sources": [{"nom": "x"}]}), "'held' is not a"),
+        (_decision(held={"classification": {}, "sources": "a.csv"}), "'sources' must be a list"),
     ],
 )
 def test_an_answer_that_is_not_this_decision_is_a_loud_denial(

@@ -237,6 +237,25 @@ __all__ = ["DISCARDED", "DecryptionRefused", "ExceptionNotAuthorized", "decrypt"
            "refuse_unsweepable", "remember", "write_sealed", "written"]
 
 
+def refuse_unrecordable(gov: Context, exception_id: str | None, target: str) -> None:
+    """Refuse, before anything is decided, a write under ``exception_id`` that this governor
+    could not record for the sweep: with ``server:`` the Lacuna server holds the grant but
+    takes no written-file records from clients (:meth:`lacuna.remote.client.ServerExceptions.
+    record_file`), so the write would be decided (and recorded on the server as allowed under
+    the grant) only to be refused afterwards. Nothing when there is no exception or no server.
+
+    Raises:
+        ExceptionNotAuthorized: ``server:`` is configured (the message says what to do).
+    """
+    if not exception_id or gov.config.server is None:
+        return
+    from lacuna.redact import redact_url
+    from lacuna.remote.client import unrecordable_write
+
+    raise ExceptionNotAuthorized(unrecordable_write(
+        redact_url(str(gov.config.server.url)), exception_id, target))
+
+
 def refuse_unsweepable(exception_id: str, target: str, method: str) -> ExceptionNotAuthorized:
     """The refusal of a write under ``exception_id`` to ``target``, which is not a local file
     or folder (an object store, a catalog table, a database, a buffer or a stream): the sweep

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from lacuna.exceptions.model import ExceptionRequest, Status
     from lacuna.exceptions.store import WrittenFile
     from lacuna.lineage.records import Run
-    from lacuna.model import Operation
+    from lacuna.model import Classification, Operation
     from lacuna.retention.holds import Hold
     from lacuna.retention.keeping import RuleHold
 
@@ -217,7 +217,7 @@ class ServerAudit:
     def __init__(self, engine: ServerEngine) -> None:
         self.engine = engine
 
-    def record(self, decision: Decision, operation: Operation, *, session: str) -> AuditRecord:  # noqa: ARG002
+    def record(self, decision: Decision, operation: Operation, *, session: str) -> AuditRecord:
         """The record the server wrote for this decision.
 
         Raises:
@@ -226,6 +226,9 @@ class ServerAudit:
         from lacuna.audit import AuditRecord
 
         stored = self.engine.recorded(operation.id)
+        if stored is None and decision.denied and not decision.engine_error \
+                and decision.policy_id:  # refused here, by this client's own rule
+            stored = self._refusal(decision, operation, session)
         if stored is None:
             msg = (f"the governance server {self.engine.client.shown} did not record decision "
                    f"{operation.id} ({decision.engine_error or 'no audit record returned'})")
@@ -234,6 +237,26 @@ class ServerAudit:
                            user_id=operation.user.id, action=operation.action.value,
                            allowed=decision.allowed, policy_id=decision.policy_id, body="{}",
                            prev_hash="", hash=str(stored.get("hash") or ""))
+
+    def _refusal(self, decision: Decision, operation: Operation, session: str
+                 ) -> dict[str, Any] | None:
+        """Record on the server a denial this client made by its own rule (the governed
+        mount's, a legal hold's: ``POST /api/v1/audit/refusals``); the record's id, seq and
+        hash, or None (logged) when the server did not take it."""
+        try:
+            answer = self.engine.client.call("POST", "/api/v1/audit/refusals", {
+                "operation": operation_to_wire(operation), "reasoning": decision.reasoning,
+                "policy_id": decision.policy_id, "policy_title": decision.policy_title,
+                "session": session or None})
+            audit = answer.get("audit") if isinstance(answer, Mapping) else None
+            if not isinstance(audit, Mapping) or "seq" not in audit or "id" not in audit:
+                msg = "the answer names no audit record"
+                raise ValueError(msg)
+            return dict(audit)
+        except (ServerUnavailable, ValueError) as exc:
+            log.error("could not record refusal %s on the governance server: %s",
+                      operation.id, exc)
+            return None
 
     def record_outcome(self, decision: Decision, operation: Operation, *, session: str, of: str,  # noqa: ARG002
                        error: BaseException | None = None, mode: str | None = None) -> None:
@@ -277,6 +300,35 @@ class ServerLineage:
                 self.client.call("POST", "/api/v1/lineage", json.loads(Serde.to_json(event)))
         except ServerUnavailable as exc:
             raise LineageError(str(exc)) from None
+
+    def known(self, path: str) -> Classification | None:
+        """What the server's lineage store knows of the local file at ``path`` (by its name and
+        its content's fingerprint: ``GET /api/v1/lineage/known``); None when nothing, or when
+        ``path`` is not a local file.
+
+        Raises:
+            LineageError: no answer, or not a classification.
+        """
+        from lacuna.lineage.recording import file_fingerprint
+        from lacuna.lineage.records import DatasetRef
+        from lacuna.model import Classification
+
+        ref = DatasetRef.of(path)
+        if ref.namespace != "file":  # a URL's name may hold its credentials: not sent (the
+            return None  # server holds a remote source by its name when it decides)
+        fp = file_fingerprint(ref)
+        query = f"?dataset={_q(str(ref))}" + (f"&fingerprint={_q(fp)}" if fp else "")
+        try:
+            answer = self.client.call("GET", f"/api/v1/lineage/known{query}")
+            if not isinstance(answer, Mapping) or "classification" not in answer:
+                msg = "not an object with a classification"
+                raise ValueError(msg)
+            found = answer["classification"]
+            return None if found is None else Classification.from_dict(found)
+        except (ServerUnavailable, ValueError, TypeError, LacunaError) as exc:
+            msg = (f"could not ask the Lacuna server {self.client.shown} what it knows of "
+                   f"{path}: {exc}")
+            raise LineageError(msg) from None
 
     def runs(self, *_: Any, **__: Any) -> list[Run]:
         return []
@@ -358,13 +410,7 @@ class ServerExceptions:
         """
         from lacuna.exceptions.authority import ExceptionNotAuthorized
 
-        msg = (f"cannot write {path} under exception {exception_id} with server: configured: "
-               "Lacuna records each file written under an exception for the sweep that deletes "
-               "it when the exception ends, and the Lacuna server "
-               f"({self.client.shown}) does not take those records from clients yet. Write it "
-               "on the server's host, or to encrypted governed storage (no exception needed). "
-               "Nothing was written.")
-        raise ExceptionNotAuthorized(msg)
+        raise ExceptionNotAuthorized(unrecordable_write(self.client.shown, exception_id, path))
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:
@@ -374,6 +420,17 @@ class ServerExceptions:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+def unrecordable_write(server: str, exception_id: str, path: str) -> str:
+    """Why a client with ``server:`` cannot write ``path`` under ``exception_id``, and what
+    to do instead (the writers refuse before deciding: lacuna.exceptions.files)."""
+    return (f"cannot write {path} under exception {exception_id} with server: configured: "
+            "Lacuna records each file written under an exception for the sweep that deletes "
+            f"it when the exception ends, and the Lacuna server ({server}) does not take those "
+            "records from clients yet. Write it on the server's host (a lacuna.yaml without "
+            "server:, on the server's state database), or to governed storage (no exception "
+            "needed). Nothing was decided or written.")
 
 
 class ServerKeeping:

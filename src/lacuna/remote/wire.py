@@ -131,8 +131,12 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def decision_to_wire(decision: Decision) -> dict[str, Any]:
-    """Every field of ``decision`` (its operation summarised as ``Decision.to_dict`` does)."""
+def decision_to_wire(decision: Decision, sent: Operation | None = None) -> dict[str, Any]:
+    """Every field of ``decision`` (its operation summarised as ``Decision.to_dict`` does).
+    With ``sent`` (the operation as the client sent it): when the server decided on other
+    classifications (its lineage store knew more of a source, a dbt model's columns), the
+    ``held`` classification and sources it decided and recorded, so the client shows the
+    class the record names, not the one it claimed."""
     out = decision.rendered(
         [{"title": a.title, "code": a.code, "note": a.note, "kind": a.kind,
           "params": dict(a.params)} for a in decision.alternatives],
@@ -140,6 +144,12 @@ def decision_to_wire(decision: Decision) -> dict[str, Any]:
           "version": p.version, "compliance": list(p.compliance), "effect": p.effect}
          for p in decision.policies])
     out["eval_ms"] = decision.eval_ms
+    op = decision.operation
+    if sent is not None and op is not None and (
+            op.classification is not sent.classification or op.sources is not sent.sources):
+        out["held"] = {"classification": op.classification.to_dict(),
+                       "sources": [{"name": s.name, "classification": s.classification.to_dict()}
+                                   for s in op.sources]}
     return out
 
 
@@ -154,6 +164,8 @@ def decision_from_wire(data: Mapping[str, Any], operation: Operation | None = No
     if not isinstance(allowed, bool):
         msg = f"decision.allowed must be true or false, not {allowed!r}"
         raise ValueError(msg)
+    if operation is not None and data.get("held") is not None:
+        operation = _held(operation, data["held"])
     return Decision(
         allowed=allowed,
         operation_id=str(data.get("operation_id") or (operation.id if operation else "")),
@@ -180,6 +192,30 @@ def decision_from_wire(data: Mapping[str, Any], operation: Operation | None = No
         exception_approved=data.get("exception_approved") is True,
         operation=operation,
     )
+
+
+def _held(operation: Operation, held: Any) -> Operation:
+    """``operation`` with the classification and sources the server decided on (``held`` of
+    :func:`decision_to_wire`).
+
+    Raises:
+        ValueError: ``held`` is not an object with a classification and a list of sources.
+    """
+    from dataclasses import replace
+
+    if not isinstance(held, Mapping) or not isinstance(held.get("classification"), Mapping):
+        msg = "decision field 'held' must be an object with a classification object"
+        raise ValueError(msg)
+    try:
+        classification = Classification.from_dict(held["classification"])
+        sources = tuple(
+            Source(name=str(s["name"]),
+                   classification=Classification.from_dict(s.get("classification") or {}))
+            for s in _objects(held, "sources"))
+    except (TypeError, KeyError, ConfigError) as exc:
+        msg = f"decision field 'held' is not a classification and sources ({exc})"
+        raise ValueError(msg) from None
+    return replace(operation, classification=classification, sources=sources)
 
 
 # A server's answer is checked field by field: a number, list or object where text belongs

@@ -39,7 +39,7 @@ from lacuna.server.bodies import DecideBody, parse
 
 if TYPE_CHECKING:
     from lacuna.audit.group import GroupCommit
-    from lacuna.model import Decision
+    from lacuna.model import Decision, Operation
     from lacuna.server.state import ServerState
 
 
@@ -190,7 +190,7 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal
     def run() -> bytes:
         decision, audit = decide_and_record(state, operation, record=request.record,
                                             session=request.session)
-        return _answer(decision, audit)
+        return _answer(decision, audit, operation)
 
     writer = state.audit_writer
     dbt_read = (operation.destination is not None
@@ -210,13 +210,14 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal
     if request.record and writer is not None:
         stored, failure = await _recorded(state, writer, decision,
                                           request.session or state.governor.session)
-    return _answer(*answered(state, decision, stored, failure, started))
+    return _answer(*answered(state, decision, stored, failure, started), operation)
 
 
-def _answer(decision: Decision, audit: dict[str, Any] | None) -> bytes:
+def _answer(decision: Decision, audit: dict[str, Any] | None, sent: Operation) -> bytes:
     from lacuna.remote.wire import decision_to_wire
 
-    return orjson.dumps({"decision": decision_to_wire(decision), "audit": audit}, default=str)
+    return orjson.dumps({"decision": decision_to_wire(decision, sent), "audit": audit},
+                        default=str)
 
 
 async def _recorded(state: ServerState, writer: GroupCommit, decision: Decision, session: str

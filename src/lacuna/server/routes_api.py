@@ -16,7 +16,13 @@ from lacuna.errors import ClassificationError
 from lacuna.identity import Principal, same_name
 from lacuna.model import Action, Classification, Decision, Operation, User
 from lacuna.remote.wire import WireOperation, decision_to_wire, parse_operation
-from lacuna.server.schemas import ClassifyRequest, DecideRequest, OperationBody, OutcomeBody
+from lacuna.server.schemas import (
+    ClassifyRequest,
+    DecideRequest,
+    OperationBody,
+    OutcomeBody,
+    RefusalBody,
+)
 from lacuna.server.security import AnyUser, state_of
 from lacuna.server.state import ServerState
 
@@ -202,6 +208,50 @@ def decide(body: DecideRequest, request: Request, principal: AnyUser) -> dict[st
     operation = operation_for(state, body.operation, principal)
     decision, audit = decide_and_record(state, operation, record=body.record,
                                         session=body.session)
+    return {"decision": decision_to_wire(decision, operation), "audit": audit}
+
+
+# The rules a client refuses by itself (lacuna.mount.decide, lacuna.proxy.gate), as
+# ``POST /api/v1/audit/refusals`` takes them; and a retention rule package of this server's
+CLIENT_RULES = ("lacuna.mount", "lacuna.proxy")
+
+
+def _client_rule(state: ServerState, policy_id: str) -> bool:
+    if policy_id in CLIENT_RULES or (policy_id.startswith("retention.hold.")
+                                     and len(policy_id) > len("retention.hold.")):
+        return True
+    try:
+        return policy_id in state.keeping.packages()
+    except Exception:  # the packages cannot be read: not one of them (fail closed)
+        return False
+
+
+@router.post("/audit/refusals", tags=["audit"], status_code=201,
+             summary="Record a denial the client made by its own rule")
+def refusal(body: RefusalBody, request: Request, principal: AnyUser) -> dict[str, Any]:
+    """A denial a client with ``server:`` made by a rule of its own (the governed mount's
+    ``lacuna.mount``, a legal hold's ``retention.hold.ID``, a retention rule package of this
+    server's bundle, the egress proxy's ``lacuna.proxy``), recorded as the caller's: denied,
+    its reasoning saying the client reported it. Only denials of those rules: another policy
+    id is a 422 (a client cannot put denials of the server's policies on the trail), and
+    nothing allowed
+    is ever taken from a client. The answer is the decide route's."""
+    state = state_of(request)
+    if not _client_rule(state, body.policy_id):
+        raise HTTPException(422, f"policy_id {body.policy_id[:80]!r} is not a rule a client "
+                                 f"refuses by ({', '.join(CLIENT_RULES)}, retention.hold.ID, "
+                                 "or a retention rule package of this server's bundle)")
+    operation = operation_for(state, body.operation, principal)
+    started = time.perf_counter()
+    decision = Decision(
+        allowed=False, operation_id=operation.id, operation=operation,
+        reasoning=(f"{body.reasoning} [refused on the client by its own rule "
+                   f"{body.policy_id}; recorded as the client reported it]"),
+        policy_id=body.policy_id, policy_title=body.policy_title)
+    stored, failure = _record(state, decision, body.session or state.governor.session)
+    if failure is not None:
+        raise HTTPException(503, f"the refusal could not be recorded: {failure}")
+    decision, audit = answered(state, decision, stored, None, started)
     return {"decision": decision_to_wire(decision), "audit": audit}
 
 
@@ -227,7 +277,7 @@ def outcome(body: OutcomeBody, request: Request, principal: AnyUser) -> dict[str
         raise HTTPException(409, f"decision record {body.of!r} denied the operation: in "
                                  "enforce mode it did not run, so it has no outcome to record "
                                  "(one that ran anyway in warn or observe mode says so: mode)")
-    error = RuntimeError(body.error) if body.error else None
+    error = client_error(body.error) if body.error else None
     stored = state.governor.audit.record_outcome_once(
         decision, operation, session=body.session or record.data["who"].get("session") or "",
         of=body.of, error=error, mode=None if decision.allowed else body.mode)
@@ -236,6 +286,18 @@ def outcome(body: OutcomeBody, request: Request, principal: AnyUser) -> dict[str
         raise HTTPException(409, f"decision record {body.of!r} already has its outcome: an "
                                  "operation runs once (decide again for another run)")
     return {"id": stored.id, "seq": stored.seq, "hash": stored.hash}
+
+
+def client_error(text: str) -> Exception:
+    """The error a client reports as ``"Type: message"`` (``ServerAudit.record_outcome``),
+    kept as that type's name and message on the outcome (as in-process: ``error_type``
+    ``OSError``, ``error`` ``disk full``). Every outcome said ``RuntimeError`` with the client's
+    type repeated in the message. Text without a type is a ``RuntimeError``'s message."""
+    name, sep, message = text.partition(": ")
+    if sep and len(name) <= 100 and all(part.isidentifier() for part in name.split(".")):
+        kind: type[RuntimeError] = type(name.rsplit(".", 1)[-1], (RuntimeError,), {})
+        return kind(message)
+    return RuntimeError(text)
 
 
 def _from_record(state: ServerState, data: dict[str, Any]) -> tuple[Decision, Operation]:

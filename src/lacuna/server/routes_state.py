@@ -434,6 +434,27 @@ def lineage_downstream(request: Request, _: AnyUser, dataset: str,
     return _graph(request, dataset, "downstream", depth, limit)
 
 
+@router.get("/lineage/known", tags=["lineage"],
+            summary="What the lineage store knows of a dataset's class (by name and content)")
+def lineage_known(request: Request, _: AnyUser, dataset: str,
+                  fingerprint: str | None = Query(default=None, max_length=200)
+                  ) -> dict[str, Any]:
+    """The stricter of the dataset's latest version and the newest version with this content
+    ``fingerprint`` (anywhere: a copy), as a ``POST /api/v1/decide`` holds a source to it
+    (:func:`lacuna.lineage.claims.known_of`); ``classification`` null when the store knows
+    neither. A client with ``server:`` reads a file's class with it, so a sidecar deleted or
+    written by the file's owner cannot lower what the server knows."""
+    from lacuna.lineage.claims import known_of
+    from lacuna.lineage.records import DatasetVersion
+
+    gov = state_of(request).governor
+    ref = _dataset(dataset)
+    known = known_of(gov.lineage_store, DatasetVersion(
+        dataset=ref, classification=Classification(), fingerprint=fingerprint or None),
+        gov.config.classification)
+    return {"dataset": str(ref), "classification": known.to_dict() if known else None}
+
+
 @router.get("/lineage/impact", tags=["lineage"],
             summary="Downstream datasets (optionally only those carrying a tag)")
 def lineage_impact(request: Request, _: AnyUser, dataset: str, tag: str | None = None,

@@ -181,6 +181,24 @@ class RuleHoldsBody(_Body):
     items: list[RetentionItemBody] = Field(max_length=RULE_ITEMS)
 
 
+class RefusalBody(_Body):
+    """A denial a client made by its own rule (the governed mount's, the egress proxy's, a
+    retention hold's), to be recorded as the caller's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: OperationBody
+    reasoning: str = Field(min_length=1, max_length=4000)
+    policy_id: str = Field(min_length=1, max_length=200)
+    policy_title: str | None = Field(default=None, max_length=200)
+    session: str | None = Field(default=None, max_length=64)
+
+    @field_validator("session")
+    @classmethod
+    def _not_lacunas(cls, value: str | None) -> str | None:
+        return client_session(value)
+
+
 class OutcomeBody(_Body):
     of: str = Field(max_length=64, description="The decision's audit record id.")
     error: str | None = Field(default=None, max_length=4000,

@@ -1,0 +1,156 @@
+"""A client with ``server:`` shows the decision the server made and recorded: when the server's
+lineage store knows a source better than the client claims (its sidecar deleted, a copy, a
+hand-written claim), the server decides on what it knows, and the denial the user reads names
+that class, not the client's (it said ``Classification: PUBLIC`` above a reason about
+PROPRIETARY data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+import lacuna
+from lacuna.config import config_from_dict
+from lacuna.errors import GovernanceViolation
+from lacuna.governor import current
+from lacuna.model import Action, Classification, Source
+
+
+def _config(live: Any, user: str) -> Any:
+    return config_from_dict({
+        "server": {"url": live.url, "token": live.tokens[user], "deadline_ms": 8000,
+                   "timeout_ms": 6000},
+        "lineage": {"openlineage": {"enabled": False}},
+        "destinations": {"governed": [f"{live.root / 'governed'}/"],
+                         "unmanaged": [str(live.root / "Downloads")]},
+    })
+
+
+def _record(live: Any, operation_id: str) -> dict[str, Any]:
+    records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 50},
+                        headers=live.headers("carla")).json()["records"]
+    return next(r for r in records
+                if r.get("operation_id") == operation_id and r.get("kind") != "outcome")
+
+
+def test_a_denial_names_the_class_the_server_decided_and_recorded(
+        live, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    target = live.root / "governed" / "held-customers.csv"
+    with lacuna.governed(_config(live, "ana")):
+        pd.DataFrame({"name": ["Ann Lee", "Bob Stone"],
+                      "email": ["ann@example.com", "bob@example.com"]}).to_csv(target, index=False)
+        gov = current()
+        claimed = Classification()  # what a read without its sidecar may say: PUBLIC
+        export = gov.operation(Action.EXPORT, claimed,
+                               sources=[Source(name=str(target), classification=claimed)],
+                               destination=gov.destination(str(live.root / "Downloads" / "x.csv")),
+                               method="test.export")
+        with pytest.raises(GovernanceViolation) as denied:
+            gov.govern(export)
+        copy = gov.operation(Action.WRITE, claimed,
+                             sources=[Source(name=str(target), classification=claimed)],
+                             destination=gov.destination(str(live.root / "governed" / "y.csv")),
+                             method="test.write")
+        allowed = gov.govern(copy)
+    text = str(denied.value)
+    recorded = _record(live, export.id)
+    assert recorded["what"]["tier"] == "PROPRIETARY"  # what the server decided on
+    assert "Classification: PROPRIETARY" in text  # before: Classification: PUBLIC
+    assert "Classification: PUBLIC" not in text
+    assert "Tags: (none)" not in text
+    assert denied.value.decision.operation.classification.tier.value == "PROPRIETARY"
+    assert denied.value.decision.operation.sources[0].classification.tier.value == "PROPRIETARY"
+    # the allowed path: the decision carries the class the server recorded too
+    assert allowed.allowed
+    assert allowed.operation.classification.tier.value == "PROPRIETARY"
+    assert _record(live, copy.id)["what"]["tier"] == "PROPRIETARY"
+    # a claim the server does not raise keeps the client's own classification object
+    plain = gov.operation(Action.WRITE, claimed,
+                          destination=gov.destination(str(live.root / "governed" / "z.csv")),
+                          method="test.plain")
+    assert gov.decide(plain).operation.classification is claimed
+
+
+def _claim(live: Any, path: Any, run_id: str) -> None:
+    """A run on the server's lineage store saying ``path``'s content (its fingerprint) is
+    PROPRIETARY personal data (a claim may only raise: as any client's recorded write)."""
+    from lacuna.lineage.recording import file_fingerprint
+    from lacuna.lineage.records import DatasetRef
+
+    facet = {"_producer": "https://example.com/t", "_schemaURL": "https://lacuna.dev/spec/"
+             "facets/1-0-0/LacunaClassificationDatasetFacet.json", "tier": "PROPRIETARY",
+             "tags": ["PII"], "columns": {"region": {"classification": "pii",
+                                                     "sensitivity": "high"}},
+             "fingerprint": file_fingerprint(DatasetRef.of(str(path)))}
+    for kind in ("START", "COMPLETE"):
+        httpx.post(f"{live.url}/api/v1/lineage", headers=live.headers("ana"), json={
+            "producer": "https://example.com/t", "eventType": kind,
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "eventTime": "2026-12-02T10:00:00Z", "run": {"runId": run_id},
+            "job": {"namespace": "t", "name": "w"},
+            "outputs": [{"namespace": "file", "name": str(path),
+                         "facets": {"lacuna_classification": facet}}]}).raise_for_status()
+
+
+def test_a_read_takes_what_the_server_knows_of_the_file_not_only_its_sidecar(
+        live, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    known = live.root / "governed" / "regions-known.csv"
+    known.write_text("region\nnorth\nsouth\n", encoding="utf-8")
+    _claim(live, known, "3f1c1d0e-7a4b-4c2e-9a41-0d6a1f2b3c01")
+    copy = tmp_path / "copy.csv"  # the same content elsewhere, no sidecar: by fingerprint
+    copy.write_bytes(known.read_bytes())
+    plain = tmp_path / "plain.csv"  # content the server knows nothing of
+    plain.write_text("region\neast\nwest\n", encoding="utf-8")
+    with lacuna.governed(_config(live, "ana")):
+        for path in (known, copy):
+            frame = pd.read_csv(path)
+            # before: PUBLIC (the values alone), and the copy exported to Downloads
+            assert frame.lacuna.classification.tier.value == "PROPRIETARY", path
+            assert "PII" in frame.lacuna.classification.tags
+            with pytest.raises(GovernanceViolation):
+                frame.to_csv(live.root / "Downloads" / "regions-out.csv", index=False)
+        assert not (live.root / "Downloads" / "regions-out.csv").exists()
+        free = pd.read_csv(plain)  # the allowed path: unknown content keeps its own class
+        assert free.lacuna.classification.tier.value == "PUBLIC"
+        out = live.root / "Downloads" / "plain-out.csv"
+        free.to_csv(out, index=False)
+    assert out.read_text(encoding="utf-8") == plain.read_text(encoding="utf-8")
+
+
+def test_a_read_the_server_cannot_answer_about_is_proprietary(monkeypatch, tmp_path) -> None:
+    from lacuna.governor import Governor
+
+    monkeypatch.setenv("LACUNA_TOKEN", "lac_example")
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path))
+    gov = Governor(config_from_dict({
+        "server": {"url": "http://127.0.0.1:9", "deadline_ms": 300, "timeout_ms": 200,
+                   "retries": 0},
+        "lineage": {"openlineage": {"enabled": False}}}))
+    data = tmp_path / "r.csv"
+    data.write_text("region\nnorth\n", encoding="utf-8")
+    c, *_ = gov.classify_read_raised(str(data), pd.read_csv(data))
+    assert c.tier.value == "PROPRIETARY"  # fail closed, saying why
+    assert "could not ask the Lacuna server" in c.reasoning[0]
+    gov.close()
+
+
+def test_a_remote_name_is_not_sent_to_ask_what_the_server_knows(monkeypatch) -> None:
+    from lacuna.remote.client import ServerLineage
+
+    asked: list[str] = []
+
+    class Client:
+        shown = "http://lacuna"
+
+        def call(self, method: str, path: str, body: Any = None) -> Any:
+            asked.append(path)
+            return {"classification": None}
+
+    lineage = ServerLineage(Client(), "ns")  # type: ignore[arg-type]
+    assert lineage.known("https://user:secret@data.example.com/a.csv") is None
+    assert asked == []  # its credentials never leave in a query
