@@ -64,6 +64,17 @@ def test_sql_parameters_are_bound_with_their_class(gspark, governed):
         )
     assert job_ids(spark) == before
     assert not _wrote(down)
+    # the same value written in the query (SQL text, F.lit) read as a constant: PUBLIC, and
+    # written to ~/Downloads; now classified by its value ('note' above stays public). An
+    # address never bound on this session: a bound one is remembered (see above)
+    written_only = "written.only.7@example.org"
+    for written in (spark.sql(f"SELECT '{written_only}' AS v, 'note' AS w"),
+                    spark.sql("SELECT 1 AS n").select(F.lit(written_only).alias("v"))):
+        assert _column(written, "v") == "pii"
+        with pytest.raises(lacuna.GovernanceViolation, match="unmanaged"):
+            written.write.csv(str(down / "literal"))
+    assert job_ids(spark) == before
+    assert not _wrote(down)
     # the allowed paths: Column values bound, into a governed folder and, when nothing in them
     # is personal, to ~/Downloads; read back
     spark.sql(
