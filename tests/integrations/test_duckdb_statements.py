@@ -37,6 +37,34 @@ def test_a_copy_after_a_statement_that_moves_nothing_is_denied(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("how", ["execute", "sql", "module", "query="])
+def test_a_statement_object_is_decided_as_its_text(
+    downloads: Path, sandbox: Path, how: str
+) -> None:
+    """``con.execute(con.extract_statements("COPY c TO '~/Downloads/…'")[0])`` ran the
+    ``duckdb.Statement`` undecided (it is not a string): the customers were written to
+    ~/Downloads. It is now decided and run as its text; a public one is written and read back,
+    and a query's result carries its class."""
+    from lacuna.integrations.duckdb import classification
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE c AS SELECT * FROM '{sandbox / 'customers.csv'}'")
+    run = {"execute": con.execute, "sql": con.sql, "module": duckdb.execute,
+           "query=": lambda s: con.execute(query=s)}[how]
+    if how == "module":
+        duckdb.execute(f"CREATE OR REPLACE TABLE c AS SELECT * FROM '{sandbox / 'customers.csv'}'")
+    out = downloads / "c.csv"
+    with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+        run(con.extract_statements(f"COPY (SELECT email FROM c) TO '{out}';")[0])
+    assert not out.exists()
+    run(con.extract_statements(f"COPY (SELECT DISTINCT region FROM c ORDER BY 1) TO '{out}'")[0])
+    assert out.read_text().split() == ["region", "AMER", "APAC", "EMEA", "LATAM"]
+    if how == "sql":
+        rel = run(con.extract_statements("SELECT email AS x FROM c; SELECT 1")[0])
+        assert classification(rel).tier.value == "PROPRIETARY"
+        assert len(rel.fetchall()) == 60
+
+
 def test_statements_that_move_nothing_run_and_a_public_copy_alone_is_written(
     downloads: Path,
 ) -> None:

@@ -6,6 +6,7 @@ checked on the denied path and the allowed one (read back)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -63,6 +64,17 @@ def test_sql_parameters_are_bound_with_their_class(gspark, governed):
         )
     assert job_ids(spark) == before
     assert not _wrote(down)
+    # the same value written in the query (SQL text, F.lit) read as a constant: PUBLIC, and
+    # written to ~/Downloads; now classified by its value ('note' above stays public). An
+    # address never bound on this session: a bound one is remembered (see above)
+    written_only = "written.only.7@example.org"
+    for written in (spark.sql(f"SELECT '{written_only}' AS v, 'note' AS w"),
+                    spark.sql("SELECT 1 AS n").select(F.lit(written_only).alias("v"))):
+        assert _column(written, "v") == "pii"
+        with pytest.raises(lacuna.GovernanceViolation, match="unmanaged"):
+            written.write.csv(str(down / "literal"))
+    assert job_ids(spark) == before
+    assert not _wrote(down)
     # the allowed paths: Column values bound, into a governed folder and, when nothing in them
     # is personal, to ~/Downloads; read back
     spark.sql(
@@ -77,6 +89,38 @@ def test_sql_parameters_are_bound_with_their_class(gspark, governed):
         [F.lit("north"), F.array(F.lit(1), F.lit(2))],
     )
     assert [tuple(r) for r in spark.read.json(str(down / "ok")).collect()] == [([1, 2], "north")]
+
+
+def test_remembered_parameters_are_bounded_per_session_and_fail_closed(monkeypatch):
+    """The parameter values a session bound were kept in one process-wide mapping that only
+    grew (a loop binding a million e-mails kept a million classes, and each plan walk scanned
+    every key). They are kept per session, one shared class object per kind, at most
+    ``MAX_PARAMETERS``; past that a literal the session no longer tells apart takes the
+    strictest class bound (fail closed), never PUBLIC. No Spark needed: the bookkeeping only."""
+    from lacuna.config import ClassificationConfig
+    from lacuna.model import ColumnClass, ColumnKind, Sensitivity
+    from lacuna.spark import statements
+
+    monkeypatch.setattr(statements, "MAX_PARAMETERS", 2)
+    monkeypatch.setattr(statements, "_PARAMETERS", {})
+    config = ClassificationConfig()
+    mail = ColumnClass(classification=ColumnKind.PII, sensitivity=Sensitivity.HIGH,
+                       pii_type="email", reasoning="an e-mail")
+    money = ColumnClass(classification=ColumnKind.FINANCIAL, reasoning="an amount")
+    with statements._VARIABLES_LOCK:
+        statements.keep_parameter(1, "'a@x.org'", mail, config)
+        statements.keep_parameter(1, "'b@x.org'", replace(mail), config)  # same kind: shared
+        statements.keep_parameter(1, "'c@x.org'", money, config)  # one too many
+        statements.keep_parameter(1, "'d@x.org'", mail, config)
+    held = statements._PARAMETERS[1]
+    assert len(held.values) == 2
+    assert held.values["'a@x.org'"] is held.values["'b@x.org'"]
+    assert statements.remembered_parameter(1, "'a@x.org'") is held.values["'a@x.org'"]
+    unknown = statements.remembered_parameter(1, "'EMEA'")  # any literal now: the strictest
+    assert unknown is not None
+    assert unknown.classification is ColumnKind.PII
+    assert "no longer tells them apart" in unknown.reasoning
+    assert statements.remembered_parameter(2, "'a@x.org'") is None  # another session: none
 
 
 def test_a_partition_with_its_own_location_is_not_the_labelled_table(gspark, governed):

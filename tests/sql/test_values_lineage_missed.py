@@ -301,3 +301,76 @@ def test_postgresql_columns_one_case_apart_keep_the_stricter_class(make_db, gove
             read = conn.exec_driver_sql(f"SELECT {column} FROM t3")
             assert len(read.fetchall()) == 60
             assert lacuna.sql.classification(read).personal_columns, column
+
+
+MAIL = "kira.kowalski1@example.com"
+SCHEMA = {"customers": {"customer_id": "identifier", "email": "pii:email", "region": "public"},
+          "t": {"a": "public", "b": "public"}}
+
+
+@pytest.mark.parametrize(
+    ("sql", "parameters", "column", "dialect"),
+    [
+        (f"SELECT '{MAIL}' AS x, region FROM customers", None, "x", "duckdb"),
+        ("SELECT ? AS x, region FROM customers", [MAIL], "x", "sqlite"),
+        ("SELECT :e AS x FROM customers", {"e": MAIL}, "x", "postgres"),
+        ("SELECT region || $1 AS x FROM customers", ["123-45-6789"], "x", "postgres"),
+        (f"SELECT *, '{MAIL}' AS x FROM customers", None, "x", "duckdb"),
+        (f"SELECT region AS x FROM customers UNION ALL SELECT '{MAIL}'", None, "x", "duckdb"),
+        (f"WITH c AS (SELECT '{MAIL}' AS m) SELECT m AS x FROM c", None, "x", "duckdb"),
+        ("INSERT INTO t (a, b) SELECT region, ? FROM customers", [MAIL], "b", "sqlite"),
+        ("UPDATE t SET b = ?", [MAIL], "b", "sqlite"),
+    ],
+)
+def test_a_value_written_or_bound_in_the_statement_keeps_its_class(
+        sql, parameters, column, dialect):
+    """A literal, or a value bound to a parameter, that an output column holds read as a
+    constant: ``COPY (SELECT ? AS x) TO '~/Downloads/…'`` with an e-mail bound was PUBLIC and
+    written, where ``INSERT … VALUES (?)`` of it was PII. It is now classified by its value."""
+    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect=dialect, parameters=parameters)
+    found = out.classification.columns[column]
+    assert found.is_personal, found
+    assert "a value written or bound in the statement" in found.reasoning
+    assert out.classification.tier.name == "PROPRIETARY"
+
+
+@pytest.mark.parametrize(
+    ("sql", "parameters", "dialect"),
+    [
+        ("SELECT 'redacted' AS email, region FROM customers", None, "duckdb"),  # by value
+        (f"SELECT region FROM customers WHERE email = '{MAIL}'", None, "duckdb"),  # a condition
+        ("SELECT region FROM customers WHERE email = ?", [MAIL], "sqlite"),
+        ("SELECT ? AS region, count(*) AS n FROM customers", ["EMEA"], "sqlite"),
+        ("SELECT md5(email || :k) AS h FROM customers", {"k": MAIL}, "postgres"),  # a key
+    ],
+)
+def test_public_values_and_conditions_stay_public(sql, parameters, dialect):
+    """The allowed path: a public value, a value in a condition (no value leaves) and a key
+    bound to a keyed hash (its digest leaves, the key does not) change nothing."""
+    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect=dialect, parameters=parameters)
+    assert not out.classification.personal_columns, out.classification.columns
+    assert out.classification.tier.name == "PUBLIC"
+
+
+def test_a_bound_e_mail_is_not_copied_out_as_public(sandbox, governed):
+    """Through DuckDB's Python API (the values written into the SQL) and a ``sqlite3``
+    connection (bound): the e-mail is refused, a public value is written and read back."""
+    import sqlite3
+
+    duckdb = pytest.importorskip("duckdb")
+    out = sandbox / "Downloads" / "v.csv"
+    con = duckdb.connect()
+    for query, value in [("SELECT ? AS x", [MAIL]), ("SELECT $e AS x", {"e": MAIL})]:
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute(f"COPY ({query}) TO '{out}' (HEADER)", value)
+        assert not out.exists()
+    con.execute(f"COPY (SELECT ? AS region) TO '{out}' (HEADER)", ["EMEA"])
+    assert _rows(out) == [["EMEA"]]
+    db = sqlite3.connect(sandbox / "w.db")
+    db.execute("CREATE TABLE t (a TEXT)")
+    with pytest.raises(GovernanceViolation):
+        db.execute("INSERT INTO t SELECT ?", [MAIL])
+    db.execute("INSERT INTO t SELECT ?", ["EMEA"])
+    db.commit()
+    assert db.execute("SELECT a FROM t").fetchall() == [("EMEA",)]
+    db.close()

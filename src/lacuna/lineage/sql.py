@@ -35,6 +35,7 @@ from lacuna.lineage.sql_classes import classify_outputs
 from lacuna.lineage.sql_masking import NO_KEYS, BoundKeys, bound_keys
 from lacuna.lineage.sql_schema import Schema, SchemaInput, build_schema
 from lacuna.lineage.sql_trace import Flow, Tracer, merge_kinds, output_names, rejoin
+from lacuna.lineage.sql_values import with_values
 from lacuna.model import Classification
 
 DIALECTS = ("ansi", "postgres", "duckdb", "spark", "snowflake")  # tested; sqlglot knows more
@@ -76,6 +77,7 @@ def classify_sql(
     origins: Mapping[str, str] | None = None,
     parameters: Any = None,
     keys: BoundKeys | None = None,
+    parameter_sets: Any = None,
 ) -> SqlLineage:
     """Classify a SQL statement's output per column, with its column lineage.
 
@@ -99,6 +101,10 @@ def classify_sql(
             short value, it is an unkeyed hash and the column keeps its class (fail closed).
         keys: instead of ``parameters``, which parameters hold a key
             (:func:`lacuna.lineage.sql_masking.bound_keys`, for many parameter sets).
+        parameter_sets: instead of ``parameters``, the sets an ``executemany`` runs with.
+            A literal written in the SQL or a value bound to a parameter that an output
+            column holds is classified by value (:mod:`lacuna.lineage.sql_values`): that
+            column is at least that strict (before, ``SELECT ? AS x`` of an e-mail was PUBLIC).
 
     Returns:
         A :class:`SqlLineage`.
@@ -136,6 +142,12 @@ def classify_sql(
     flows = rejoin(flows, tables)  # different pieces of one column put it back together
     edges = _edges(flows, names, tables, target)
     classification = classify_outputs(flows, names, tables, config, sources)
+    # literals and bound values are constants to the lineage; they are data to the class
+    classification = _with_values(
+        classification, statement, names, tables, config, keys, literals=True,
+        parameter_sets=parameter_sets if parameter_sets is not None
+        else [parameters] if parameters is not None else [],
+    )  # fmt: skip
     return SqlLineage(
         classification=classification,
         edges=edges,
@@ -144,6 +156,39 @@ def classify_sql(
         columns=tuple(names),
         statement=statement.kind,
     )
+
+
+def _with_values(
+    classification: Classification, statement: _Statement, names: list[str], tables: Schema,
+    config: ClassificationConfig, keys: BoundKeys, *, literals: bool, parameter_sets: Any,
+) -> Classification:
+    assigned = (
+        [tables.show(tables.norm(a)) for a in statement.assigned]
+        if statement.assigned is not None else None
+    )  # fmt: skip
+    return with_values(
+        classification, statement.query, names, config=config, keys=keys,
+        parameter_sets=list(parameter_sets or ()), literals=literals, assigned=assigned,
+    )
+
+
+def bound_values(
+    lineage: SqlLineage, sql: str, *, dialect: str, parameter_sets: Any,
+    config: ClassificationConfig, keys: BoundKeys = NO_KEYS,
+) -> Classification:
+    """``lineage``'s classification (of ``sql``, made by :func:`classify_sql` without its
+    parameters) with each output column at least as strict as the values bound to the
+    parameters it holds (``parameter_sets``: the sets the statement runs with), classified by
+    value (:mod:`lacuna.lineage.sql_values`). Kept apart from :func:`classify_sql` so that a
+    statement's lineage is traced once whatever values it runs with."""
+    if not parameter_sets:
+        return lineage.classification
+    name = (dialect or "ansi").lower()
+    dia = Dialect.get_or_raise(None if name == "ansi" else name)
+    tables = build_schema({}, dia, name, None)
+    statement = _parse(sql, dia, tables)
+    return _with_values(lineage.classification, statement, list(lineage.columns), tables,
+                        config, keys, literals=False, parameter_sets=parameter_sets)
 
 
 def _parse(sql: str, dia: Dialect, tables: Schema) -> _Statement:
@@ -356,4 +401,4 @@ def _edges(
     return tuple(edges)
 
 
-__all__ = ["DIALECTS", "SqlLineage", "classify_sql"]
+__all__ = ["DIALECTS", "SqlLineage", "bound_values", "classify_sql"]

@@ -115,6 +115,8 @@ class _Translator:
         # LATERAL subqueries (see _hidden)
         self.hidden = False
         self._subqueries: dict[int, _State] = {}
+        # the plan's string literals that are not PUBLIC by value (see literal_classes)
+        self.literals: dict[str, ColumnClass] = {}
 
     # -- nodes ---------------------------------------------------------------------------------
 
@@ -391,8 +393,10 @@ class _Translator:
                 found.append(_State(rollup({"variable": cls}, self.config),
                                     {-1: "variable"}, {-1: cls}, {-1: frozenset()}))
                 continue
-            if kind == "Literal":  # a value bound as a statement's parameter
+            if kind == "Literal":  # a value bound as a statement's parameter, or written
                 bound = parameter_class(self.spark, e)
+                if bound is None and self.literals:
+                    bound = self.literals.get(str(e.toString()))
                 if bound is not None:
                     found.append(_State(rollup({"parameter": bound}, self.config),
                                         {-1: "parameter"}, {-1: bound}, {-1: frozenset()}))
@@ -482,8 +486,9 @@ def analyze(df: DataFrame, gov: Governor) -> Analysis:
     plan = _jvm.analyzed(df)
     translator = _Translator(gov, df.sparkSession)
     text = str(plan.toString()).lower()
+    translator.literals = literal_classes(plan, translator.config)
     translator.hidden = ("variablereference(" in text or "subquery#" in text
-                         or has_parameters(df.sparkSession))
+                         or has_parameters(df.sparkSession) or bool(translator.literals))
     with deep_recursion():
         state = translator.visit(plan)
     lineage: dict[str, frozenset[Origin]] = {}
@@ -496,6 +501,58 @@ def analyze(df: DataFrame, gov: Governor) -> Analysis:
         c = _with_reason(c, f"sources: {sources}")
     return Analysis(classification=c, columns=tuple(state.names.values()),
                     leaves=tuple(translator.leaves), lineage=lineage)
+
+
+MAX_LITERALS = 200  # distinct string literals of one plan classified by value
+_LITERALS: dict[tuple[str, int], ColumnClass | None] = {}  # (value, id(config)) -> its class
+
+
+def literal_classes(plan: Any, config: ClassificationConfig) -> dict[str, ColumnClass]:
+    """The string literals written in ``plan``'s expressions (``F.lit(email)``, ``SELECT
+    'ann@example.org' AS x``) that are not PUBLIC by value, each with its class (classified as
+    a pandas column of that one value is; read from the plan's JSON in one call to the JVM).
+    Before, a literal read as a constant: an e-mail written in the query left as PUBLIC, while
+    the same value bound as a parameter or in ``VALUES`` did not."""
+    import json
+
+    import pandas as pd
+
+    from lacuna import _bypass
+    from lacuna.classify.heuristic import classify_frame
+
+    try:
+        tree = json.loads(str(plan.toJSON()))
+    except Exception:  # a node Spark cannot write as JSON: parameters and variables still count
+        return {}
+    values: list[str] = []
+    stack: list[Any] = [tree]
+    while stack and len(values) < MAX_LITERALS:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if str(node.get("class", "")).endswith(".Literal") and isinstance(
+                    node.get("value"), str) and str(node.get("dataType", "")).startswith(
+                    ("string", "varchar", "char")):
+                if node["value"] not in values:
+                    values.append(node["value"])
+            else:
+                stack.extend(v for v in node.values() if isinstance(v, (list, dict)))
+    found: dict[str, ColumnClass] = {}
+    for value in values:
+        key = (value, id(config))
+        if key not in _LITERALS:
+            with _bypass.bypass():
+                c = classify_frame(pd.DataFrame({"value": [value]}), config=config,
+                                   cascade=False).columns.get("value")
+            if len(_LITERALS) >= 4096:
+                _LITERALS.clear()
+            _LITERALS[key] = c if c is not None and c.classification is not \
+                ColumnKind.PUBLIC else None
+        cls = _LITERALS[key]
+        if cls is not None:
+            found[value] = replace(cls, reasoning=f"a value written in the query: {cls.reasoning}")
+    return found
 
 
 def _with_reason(c: Classification, line: str) -> Classification:

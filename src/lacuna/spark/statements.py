@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lacuna import _bypass
@@ -215,7 +215,6 @@ def _using(spark: SparkSession, parsed: Any, bound: list[Parameter]) -> list[Par
         return []
     from lacuna.errors import IntegrationError
     from lacuna.governor import current
-    from lacuna.lineage.rules import stricter
     from lacuna.spark.plan import analyze
 
     jvm = spark._jvm
@@ -256,8 +255,7 @@ def _using(spark: SparkSession, parsed: Any, bound: list[Parameter]) -> list[Par
             if p.expression.value() is None or read is None:
                 continue
             if read.classification is not ColumnKind.PUBLIC:
-                text = str(p.expression.sql())
-                _PARAMETERS[(key, text)] = stricter(_PARAMETERS.get((key, text)), read, config)
+                keep_parameter(key, str(p.expression.sql()), read, config)
     return using
 
 
@@ -311,8 +309,53 @@ def parameters(spark: SparkSession, params: Any) -> list[Parameter]:
         raise IntegrationError(msg) from exc
 
 
-# (session, a parameter value's SQL text) -> the class of that value (not PUBLIC only)
-_PARAMETERS: dict[tuple[int, str], ColumnClass] = {}
+MAX_PARAMETERS = 100_000  # distinct parameter values remembered per session
+
+
+@dataclass(slots=True)
+class _Remembered:
+    """A session's parameter values that are not PUBLIC: each value's SQL text -> its class
+    (one shared object per kind of class), at most :data:`MAX_PARAMETERS` of them; past that,
+    ``overflow``: the strictest class of those no longer told apart, which every literal of
+    the session then takes (fail closed: the memory is bounded, a value is never forgotten)."""
+
+    values: dict[str, ColumnClass]
+    overflow: ColumnClass | None = None
+
+
+# session -> its parameter values' classes; _VARIABLES_LOCK guards it
+_PARAMETERS: dict[int, _Remembered] = {}
+_KINDS: dict[tuple[Any, ...], ColumnClass] = {}  # one object per kind of class, not per value
+
+
+def keep_parameter(session: int, text: str, cls: ColumnClass, config: Any) -> None:
+    """Remember that the literal ``text`` was bound on ``session`` with class ``cls`` (the
+    stricter of it and what was remembered); the caller holds ``_VARIABLES_LOCK``. Before,
+    every value was kept in one mapping for the process's life: a session binding a million
+    e-mails kept a million entries, and each plan walk scanned them all."""
+    from lacuna.lineage.rules import stricter
+
+    held = _PARAMETERS.setdefault(session, _Remembered(values={}))
+    kind = (cls.classification, cls.pii_type, cls.sensitivity, cls.layer)
+    shared = _KINDS.setdefault(kind, cls)
+    if text in held.values or len(held.values) < MAX_PARAMETERS:
+        held.values[text] = stricter(held.values.get(text), shared, config)
+        return
+    held.overflow = replace(stricter(held.overflow, shared, config), reasoning=(
+        f"more than {MAX_PARAMETERS:,} distinct values that are not PUBLIC were bound as "
+        "parameters on this Spark session; Lacuna no longer tells them apart, so every literal "
+        "takes the strictest class of those (fail closed): run such statements in a new "
+        f"session, or bind fewer distinct values ({shared.reasoning})"))
+
+
+def remembered_parameter(session: int, text: str) -> ColumnClass | None:
+    """The class remembered for the literal ``text`` on ``session`` (None: none, or PUBLIC)."""
+    with _VARIABLES_LOCK:
+        held = _PARAMETERS.get(session)
+        if held is None:
+            return None
+        found = held.values.get(text)
+        return found if found is not None else held.overflow
 
 
 def remember_parameters(spark: SparkSession, bound: list[Parameter]) -> None:
@@ -351,23 +394,22 @@ def remember_parameters(spark: SparkSession, bound: list[Parameter]) -> None:
         if _jvm.kind(p.resolved) == "Literal" and whole is not None:
             found.setdefault(str(p.resolved.sql()), whole)
         with _VARIABLES_LOCK:
-            _PARAMETERS.update({(key, text): cls for text, cls in found.items()})
+            for text, cls in found.items():
+                keep_parameter(key, text, cls, config)
 
 
 def parameter_class(spark: SparkSession, literal: Any) -> ColumnClass | None:
     """The class remembered for a literal that was a parameter's value on this session (None:
     it was none, or a PUBLIC one)."""
-    with _VARIABLES_LOCK:
-        if not _PARAMETERS:
-            return None
-        return _PARAMETERS.get((_session(spark), str(literal.sql())))
+    if not _PARAMETERS:
+        return None
+    return remembered_parameter(_session(spark), str(literal.sql()))
 
 
 def has_parameters(spark: SparkSession) -> bool:
     """Whether a parameter that is not PUBLIC was bound on this session."""
-    key = _session(spark)
     with _VARIABLES_LOCK:
-        return any(k[0] == key for k in _PARAMETERS)
+        return _session(spark) in _PARAMETERS
 
 
 def _literals(expr: Any) -> list[Any]:

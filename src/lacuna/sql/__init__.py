@@ -120,6 +120,7 @@ def query_classification(con: Any, sql: Any, parameters: Any = None) -> SqlRead 
     from lacuna.governor import current
     from lacuna.lineage.sql_masking import bound_keys
     from lacuna.sql.catalog import quote
+    from lacuna.sql.govern import parameter_sets
 
     text = statement_text(con, sql)
     if text is None:
@@ -132,7 +133,7 @@ def query_classification(con: Any, sql: Any, parameters: Any = None) -> SqlRead 
             return None
         bound = statement_parameters(con, sql, parameters)
         if bound is not None:
-            stmt = replace(stmt, keys=bound_keys(bound))
+            stmt = replace(stmt, keys=bound_keys(bound), bound=parameter_sets(bound))
         return read_of(current(), db, stmt)
 
 

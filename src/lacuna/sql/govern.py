@@ -125,7 +125,8 @@ def run_governed(
     stmt = analyse(sql, db.dialect)
     if parameters is not None and not stmt.values:  # a hash keyed by a parameter masks
         # only with a key bound to it (VALUES … are classified by the values themselves)
-        stmt = replace(stmt, keys=bound_keys(parameters, many=many))
+        stmt = replace(stmt, keys=bound_keys(parameters, many=many),
+                       bound=parameter_sets(parameters, many=many))
     method = f"sql.{db.dialect}.{stmt.verb}"
     refuse_database_statement(stmt, db.dialect, method)
     if db.dialect == "postgres" and stmt.verb in FIRES_EVENT_TRIGGERS and stmt.kind != "unknown":
@@ -481,8 +482,25 @@ def read_of(gov: Governor, db: Database, stmt: Statement, *,
     lineage, problem = _lineage(gov, db, stmt, tables or {})
     if lineage is None:
         return SqlRead(classification=_unknown(problem), statement=stmt.sql)
-    return SqlRead(classification=_untracked(db, stmt, lineage.classification),
+    classification = lineage.classification
+    if stmt.bound:  # SELECT ? AS x: what is bound to it is data (the lineage: a constant)
+        from lacuna.lineage.sql import bound_values
+
+        classification = bound_values(lineage, stmt.query or stmt.sql, dialect=db.dialect,
+                                      parameter_sets=stmt.bound, keys=stmt.keys,
+                                      config=gov.config.classification)
+    return SqlRead(classification=_untracked(db, stmt, classification),
                    sources=lineage.sources, edges=lineage.edges, statement=stmt.sql)
+
+
+def parameter_sets(parameters: Any, *, many: bool = False) -> tuple[Any, ...]:
+    """The parameter sets a statement runs with (``many``: an ``executemany``'s), at most
+    :data:`MAX_SAMPLED_PARAMETERS` of them: what :attr:`Statement.bound` holds."""
+    if parameters is None:
+        return ()
+    if many and isinstance(parameters, Sequence) and not isinstance(parameters, (str, bytes)):
+        return tuple(parameters[:MAX_SAMPLED_PARAMETERS])
+    return (parameters,)
 
 
 def _untracked(db: Database, stmt: Statement, c: Classification) -> Classification:
@@ -787,6 +805,6 @@ def _location() -> str | None:
 
 
 __all__ = ["FIRES_EVENT_TRIGGERS", "FIRES_TRIGGERS", "SqlRead", "event_fired", "event_triggering",
-           "fired_by", "opaque_routines", "read_of", "refuse_database_statement", "returned",
-           "run_governed", "triggering",
+           "fired_by", "opaque_routines", "parameter_sets", "read_of",
+           "refuse_database_statement", "returned", "run_governed", "triggering",
            "ungovernable", "written_into"]

@@ -35,8 +35,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import sqlglot
 from sqlglot import exp
@@ -136,6 +136,8 @@ class Statement:
     functions: tuple[str, ...] = ()  # functions sqlglot does not know (maybe the user's own)
     fires: tuple[str, ...] = ()  # more tables whose triggers it fires (``TRUNCATE a, b``)
     keys: BoundKeys = NO_KEYS  # the parameters it runs with that hold a key (a keyed hash)
+    # the parameter sets it runs with (at most MAX_SAMPLED_PARAMETERS): their values are data
+    bound: tuple[Any, ...] = field(default=(), compare=False)
     # tables left out of ``reads`` only for a catalog-like name (``pg_x``, ``duckdb_x``): the
     # hook asks the database which are its users' tables (``CREATE TABLE pg_x`` is allowed)
     catalog_like: tuple[str, ...] = ()

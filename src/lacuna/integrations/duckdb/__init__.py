@@ -376,10 +376,14 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                    known: dict[str, DataState] | None = None) -> Any:
     from lacuna.sql.statements import analyse
 
-    sql = args[0] if args else kwargs.get("query")
+    sql = _text(args[0] if args else kwargs.get("query"))
     if not isinstance(sql, str):
         with outermost():
             return original(con, *args, **kwargs)
+    if args:  # a Statement runs as its text: what was decided is what runs
+        args = (sql, *args[1:])
+    else:
+        kwargs = {**kwargs, "query": sql}
     stmt = analyse(sql, "duckdb")
     params = args[1] if len(args) > 1 else kwargs.get("parameters")
     if params is not None and _analysed(stmt) and stmt.placeholders:
@@ -451,6 +455,17 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         _hand_on(result, DataState(classification=read.classification, lineage=LineageNode(
             name=None, operation="duckdb.sql")))
     return result
+
+
+def _text(query: Any) -> Any:
+    """A statement's SQL: ``query`` itself, or the text of a :class:`duckdb.Statement` (from
+    ``con.extract_statements``), which DuckDB's ``execute``/``sql``/``query`` also run. Before,
+    a Statement ran undecided: ``con.execute(con.extract_statements("COPY customers TO
+    '~/Downloads/c.csv'")[0])`` wrote the customers."""
+    statement = getattr(duckdb, "Statement", None)
+    if statement is not None and isinstance(query, statement):
+        return str(query.query)
+    return query
 
 
 def _hand_on(result: Any, state: DataState) -> None:
