@@ -243,3 +243,29 @@ def test_command_lists_show_each_summary_on_one_line() -> None:
               for name, cmd in group.commands.items()
               if "\n" in (cmd.short_help or cmd.help or "").strip().split("\n\n")[0]]
     assert not broken, f"summaries broken over lines in a command list: {broken}"
+
+
+def test_status_finds_denials_behind_newer_denied_records(governed, capsys):
+    """Outcomes of denied operations and refused exception steps are denied records too: a
+    limit on the records read (not on the decisions shown) answered "No denials for ...";
+    -n counts denials, as --help says."""
+    import pandas as pd
+
+    import lacuna
+    from lacuna.cli.mount import status
+
+    df = pd.DataFrame({"email": ["ann@example.com", "bob@example.org", "eve@example.net"]})
+    with pytest.raises(lacuna.GovernanceViolation):
+        df.to_csv("Downloads/first.csv")
+    with pytest.warns(lacuna.GovernanceWarning), lacuna.governed(mode="warn"):
+        df.to_csv("Downloads/second.csv")  # denied, ran: its outcome is the newest denied record
+    capsys.readouterr()
+    for n, names in ((1, ["second.csv"]), (2, ["second.csv", "first.csv"]),
+                     (5, ["second.csv", "first.csv"])):
+        status(limit=n, as_json=True)
+        shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [r["what"]["destination"].rsplit("/", 1)[-1] for r in shown] == names
+        assert all(not r["decision"]["allowed"] for r in shown)
+    status(limit=1)
+    text = capsys.readouterr().out
+    assert "second.csv" in text and "No denials" not in text
