@@ -268,4 +268,5 @@ def test_status_finds_denials_behind_newer_denied_records(governed, capsys):
         assert all(not r["decision"]["allowed"] for r in shown)
     status(limit=1)
     text = capsys.readouterr().out
-    assert "second.csv" in text and "No denials" not in text
+    assert "second.csv" in text
+    assert "No denials" not in text

@@ -457,7 +457,8 @@ def test_decrypted_output_never_lands_in_sealed_governed_storage(as_user, reques
     # (it outlived the exception, recorded nowhere)
     report = lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
     assert {str(target), str(outside)} <= set(report.deleted)
-    assert not outside.exists() and not target.exists()
+    assert not outside.exists()
+    assert not target.exists()
 
 
 def test_one_broken_row_does_not_stop_the_sweep_for_the_others(as_user, request_, customers,

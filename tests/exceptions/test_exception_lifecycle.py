@@ -268,7 +268,8 @@ def test_cli_full_route(governed, monkeypatch):
     run(STEWARD, "exceptions", "revoke", exc_id, "--comment", "done")
     swept = json.loads(run(STEWARD, "exceptions", "sweep", "--json"))
     assert sorted(swept["deleted"]) == sorted([str(target), str(plain)])  # the plaintext too
-    assert not target.exists() and not plain.exists()
+    assert not target.exists()
+    assert not plain.exists()
     assert "settled" in run(STEWARD, "exceptions", "settle", exc_id, str(target), "--reason",
                             "checked: the sweep deleted it")
     report = json.loads(run("auditor", "exceptions", "report", "--json"))
