@@ -114,9 +114,12 @@ def test_unreadable_input_is_a_clear_error(data):
     assert "nope.csv" in str(result.exception)
 
 
-def test_demo_runs_the_whole_scenario():
-    result = runner.invoke(app, ["demo"], env={"COLUMNS": "120"})
+def test_demo_runs_the_whole_scenario(tmp_path):
+    (tmp_path / "kept").mkdir()  # --keep: an empty folder is used and kept
+    result = runner.invoke(app, ["demo", "--keep", "kept"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "kept" / "customers.csv").is_file()
+    assert (tmp_path / "kept" / "audit.db").is_file()
     for expected in (
         "PROPRIETARY",
         "['PII', 'GDPR', 'FINANCIAL']",
@@ -134,6 +137,19 @@ def test_demo_runs_the_whole_scenario():
     assert re.search(r"^ *1 .* configure .* configuration [0-9a-f]{16}: \d+ setting\(s\) changed",
                      table, re.MULTILINE), table
     assert re.search(r"^ *5 .* allowed .*\n *6 .* done \(#5\)", table, re.MULTILINE), table
+
+
+def test_demo_keep_refuses_a_folder_with_files(tmp_path):
+    """`lacuna demo --keep .` in a project folder replaced its customers.csv and sales.csv
+    with the samples: a folder that holds anything is refused, nothing written."""
+    (tmp_path / "customers.csv").write_text("my,own\n1,2\n")
+    result = runner.invoke(app, ["demo", "--keep", "."], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "is not empty" in result.output
+    assert "Choose a new or empty folder for --keep" in result.output
+    assert (tmp_path / "customers.csv").read_text() == "my,own\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "customers.csv"]
 
 
 def test_demo_writes_nothing_outside_its_sandbox(tmp_path):

@@ -132,7 +132,8 @@ def _usable_destination(to: str) -> None:
 def demo(
     keep: Annotated[
         Path | None,
-        typer.Option(help="Run in this folder and keep the files (default: a temporary folder)."),
+        typer.Option(help="Run in this folder (new or empty) and keep the files (default: a "
+                     "temporary folder)."),
     ] = None,
 ) -> None:
     """Run the seed's scenario on bundled sample data: classify, join, aggregate, a denied
