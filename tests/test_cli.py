@@ -105,6 +105,33 @@ def test_errors_exit_2_with_the_file_named(data, capsys):
     assert "lacuna.yaml" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("files", "says"), [
+    ({}, "holds no .rego policy files"),
+    ({"a.rego": 'package x\ndeny contains "x" if { true\n'}, "a.rego:3:1"),
+])
+def test_check_with_a_policy_folder_that_does_not_load_is_a_configuration_error(
+        data, monkeypatch, capsys, files, says):
+    """README: exit 2 for a configuration error. A broken policy.dir was a fail-closed denial
+    (exit 1, a box saying 'Governance could not decide' and a traceback on stderr)."""
+    from lacuna.cli import main
+
+    (data / "policies").mkdir()
+    for name, text in files.items():
+        (data / "policies" / name).write_text(text)
+    (data / "lacuna.yaml").write_text("policy: {dir: policies}\n")
+    monkeypatch.setattr("sys.argv", ["lacuna", "check", "customers.csv", "--to", "out.csv"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert says in err
+    assert "Traceback" not in err
+    shutil.rmtree(data / "policies")  # README: lacuna policy init policies/, then it loads
+    assert runner.invoke(app, ["policy", "init", "policies/"]).exit_code == 0
+    allowed = runner.invoke(app, ["check", "sales.csv", "--to", "/governed/workspace/s.csv"])
+    assert allowed.exit_code == 0, allowed.output
+
+
 def test_unreadable_input_is_a_clear_error(data):
     from lacuna.errors import ClassificationError
 
