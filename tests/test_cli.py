@@ -105,6 +105,33 @@ def test_errors_exit_2_with_the_file_named(data, capsys):
     assert "lacuna.yaml" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("files", "says"), [
+    ({}, "holds no .rego policy files"),
+    ({"a.rego": 'package x\ndeny contains "x" if { true\n'}, "a.rego:3:1"),
+])
+def test_check_with_a_policy_folder_that_does_not_load_is_a_configuration_error(
+        data, monkeypatch, capsys, files, says):
+    """README: exit 2 for a configuration error. A broken policy.dir was a fail-closed denial
+    (exit 1, a box saying 'Governance could not decide' and a traceback on stderr)."""
+    from lacuna.cli import main
+
+    (data / "policies").mkdir()
+    for name, text in files.items():
+        (data / "policies" / name).write_text(text)
+    (data / "lacuna.yaml").write_text("policy: {dir: policies}\n")
+    monkeypatch.setattr("sys.argv", ["lacuna", "check", "customers.csv", "--to", "out.csv"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert says in err
+    assert "Traceback" not in err
+    shutil.rmtree(data / "policies")  # README: lacuna policy init policies/, then it loads
+    assert runner.invoke(app, ["policy", "init", "policies/"]).exit_code == 0
+    allowed = runner.invoke(app, ["check", "sales.csv", "--to", "/governed/workspace/s.csv"])
+    assert allowed.exit_code == 0, allowed.output
+
+
 def test_unreadable_input_is_a_clear_error(data):
     from lacuna.errors import ClassificationError
 
@@ -114,9 +141,12 @@ def test_unreadable_input_is_a_clear_error(data):
     assert "nope.csv" in str(result.exception)
 
 
-def test_demo_runs_the_whole_scenario():
-    result = runner.invoke(app, ["demo"], env={"COLUMNS": "120"})
+def test_demo_runs_the_whole_scenario(tmp_path):
+    (tmp_path / "kept").mkdir()  # --keep: an empty folder is used and kept
+    result = runner.invoke(app, ["demo", "--keep", "kept"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "kept" / "customers.csv").is_file()
+    assert (tmp_path / "kept" / "audit.db").is_file()
     for expected in (
         "PROPRIETARY",
         "['PII', 'GDPR', 'FINANCIAL']",
@@ -134,6 +164,19 @@ def test_demo_runs_the_whole_scenario():
     assert re.search(r"^ *1 .* configure .* configuration [0-9a-f]{16}: \d+ setting\(s\) changed",
                      table, re.MULTILINE), table
     assert re.search(r"^ *5 .* allowed .*\n *6 .* done \(#5\)", table, re.MULTILINE), table
+
+
+def test_demo_keep_refuses_a_folder_with_files(tmp_path):
+    """`lacuna demo --keep .` in a project folder replaced its customers.csv and sales.csv
+    with the samples: a folder that holds anything is refused, nothing written."""
+    (tmp_path / "customers.csv").write_text("my,own\n1,2\n")
+    result = runner.invoke(app, ["demo", "--keep", "."], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "is not empty" in result.output
+    assert "Choose a new or empty folder for --keep" in result.output
+    assert (tmp_path / "customers.csv").read_text() == "my,own\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "customers.csv"]
 
 
 def test_demo_writes_nothing_outside_its_sandbox(tmp_path):
@@ -243,3 +286,30 @@ def test_command_lists_show_each_summary_on_one_line() -> None:
               for name, cmd in group.commands.items()
               if "\n" in (cmd.short_help or cmd.help or "").strip().split("\n\n")[0]]
     assert not broken, f"summaries broken over lines in a command list: {broken}"
+
+
+def test_status_finds_denials_behind_newer_denied_records(governed, capsys):
+    """Outcomes of denied operations and refused exception steps are denied records too: a
+    limit on the records read (not on the decisions shown) answered "No denials for ...";
+    -n counts denials, as --help says."""
+    import pandas as pd
+
+    import lacuna
+    from lacuna.cli.mount import status
+
+    df = pd.DataFrame({"email": ["ann@example.com", "bob@example.org", "eve@example.net"]})
+    with pytest.raises(lacuna.GovernanceViolation):
+        df.to_csv("Downloads/first.csv")
+    with pytest.warns(lacuna.GovernanceWarning), lacuna.governed(mode="warn"):
+        df.to_csv("Downloads/second.csv")  # denied, ran: its outcome is the newest denied record
+    capsys.readouterr()
+    for n, names in ((1, ["second.csv"]), (2, ["second.csv", "first.csv"]),
+                     (5, ["second.csv", "first.csv"])):
+        status(limit=n, as_json=True)
+        shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [r["what"]["destination"].rsplit("/", 1)[-1] for r in shown] == names
+        assert all(not r["decision"]["allowed"] for r in shown)
+    status(limit=1)
+    text = capsys.readouterr().out
+    assert "second.csv" in text
+    assert "No denials" not in text

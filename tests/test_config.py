@@ -74,8 +74,16 @@ def test_policy_dir_resolves_relative_to_the_file_and_must_exist(tmp_path):
 
 
 def test_missing_explicit_file_and_bad_env_var(tmp_path, monkeypatch):
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist") as missing:
         load_config(tmp_path / "nope.yaml")
+    # the fix for a caller in Python too (it said only "drop the --config option")
+    assert "lacuna.enable" in str(missing.value)
+    assert "--config" in str(missing.value)
+    (tmp_path / "proj").mkdir()  # a folder was said not to exist
+    with pytest.raises(ConfigError, match="is a folder, not a file: name the lacuna"):
+        load_config(tmp_path / "proj")
+    (tmp_path / "proj" / "lacuna.yaml").write_text("mode: warn\n")
+    assert load_config(tmp_path / "proj" / "lacuna.yaml").mode == "warn"
     monkeypatch.setenv("LACUNA_CONFIG", str(tmp_path / "gone.yaml"))
     with pytest.raises(ConfigError, match="LACUNA_CONFIG"):
         load_config()

@@ -198,3 +198,18 @@ def test_server_endpoint_table_matches_routes() -> None:
             documented.add((method, re.sub(r"\{[^}]+\}", "{}", path)))
     assert documented - routes == set(), f"documented, not served: {documented - routes}"
     assert routes - documented == set(), f"served, not documented: {routes - documented}"
+
+
+def test_readme_first_example_prints_what_its_comments_say(governed, monkeypatch, capsys):
+    """README's opening snippet, run as written on the bundled samples (under the sandbox's
+    configuration: its lacuna.enable() is that one): the printed lines are its comments'
+    values and the export to ~/Downloads is refused with nothing written."""
+    monkeypatch.setenv("HOME", str(governed))
+    text = (ROOT / "README.md").read_text("utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "lacuna.enable()\n" in code
+    printed = [m.group(1) for m in re.finditer(r"#\s+(PROPRIETARY|\[.*?\])", code)]
+    with pytest.raises(lacuna.GovernanceViolation, match="Cannot export PROPRIETARY"):
+        exec(compile(code.replace("lacuna.enable()\n", "\n"), "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == printed
+    assert not (governed / "Downloads" / "customers.csv").exists()

@@ -276,3 +276,30 @@ def test_a_credential_beside_a_long_token_run_is_masked_and_the_run_kept() -> No
     blob = "QUJD" * 5000  # a base64 payload of 20,000 characters
     text = f"upload of {blob} refused for AKIAIOSFODNN7EXAMPLE"
     assert redact_text(text) == f"upload of {blob} refused for ***"
+
+
+def test_loading_the_credential_plugins_keeps_the_process_warnings_shown(monkeypatch) -> None:
+    """detect-secrets calls logging.captureWarnings(True) on import: every later warning (warn
+    mode's GovernanceWarning too) went to a logger that shows nothing."""
+    import sys
+    import warnings
+
+    import lacuna.redact as redact
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "detect_secrets"]:
+        monkeypatch.delitem(sys.modules, name)  # restored afterwards: the import runs again here
+
+    def shown(*args: object, **kwargs: object) -> None: ...
+
+    logging.captureWarnings(False)  # a clean start whatever this test process imported before
+    monkeypatch.setattr(warnings, "showwarning", shown)
+    redact._plugins.cache_clear()
+    try:
+        assert redact._plugins()
+        assert warnings.showwarning is shown
+        logging.captureWarnings(True)  # the user's own choice still works and is undone
+        assert warnings.showwarning is not shown
+        logging.captureWarnings(False)
+        assert warnings.showwarning is shown
+    finally:
+        redact._plugins.cache_clear()

@@ -720,7 +720,11 @@ def _find(path: str | os.PathLike[str] | None) -> Path | None:
     if path is not None:
         p = Path(path).expanduser()
         if not p.is_file():
-            msg = f"config file {str(p)!r} does not exist. Create it or drop the --config option."
+            what = ("is a folder, not a file: name the lacuna.yaml in it" if p.is_dir() else
+                    "does not exist: create it, or name an existing lacuna.yaml")
+            msg = (f"config file {str(p)!r} {what} (--config on the command line; the path "
+                   "given to lacuna.enable or load_config in Python), or leave the path out to "
+                   "search the current folder.")
             raise ConfigError(msg)
         return p
     env = os.environ.get("LACUNA_CONFIG")

@@ -101,6 +101,14 @@ def run(console: Console, *, keep: Path | None = None) -> int:
     from lacuna.feedback import render_rich
 
     sandbox = Path(keep).resolve() if keep else Path(tempfile.mkdtemp(prefix="lacuna-demo-"))
+    if keep and sandbox.is_dir() and any(sandbox.iterdir()):
+        # the demo writes customers.csv, sales.csv, audit.db, Downloads/ and governed/ there:
+        # a folder of your own (--keep .) lost its files of those names
+        console.print(f"error: {sandbox} is not empty; the demo writes its sample files, "
+                      "audit trail and folders there and would replace yours. Nothing was "
+                      "written. Choose a new or empty folder for --keep.",
+                      markup=False, highlight=False)
+        return 2
     sandbox.mkdir(parents=True, exist_ok=True)
     for name in SAMPLES:
         (sandbox / name).write_bytes((resources.files("lacuna") / "data" / name).read_bytes())

@@ -22,7 +22,9 @@ npm, PyPI or OpenAI token, a private key block, ..., found by detect-secrets' fo
 
 from __future__ import annotations
 
+import logging
 import re
+import warnings
 from functools import cache
 from typing import Any
 from urllib.parse import unquote
@@ -87,8 +89,19 @@ def _found(text: str) -> list[tuple[str, str]]:
 
 @cache
 def _plugins() -> tuple[Any, ...]:
-    """One instance of each format plugin (imported on first need: ~0.1 s)."""
-    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    """One instance of each format plugin (imported on first need: ~0.1 s).
+
+    Importing detect-secrets calls ``logging.captureWarnings(True)``: every warning after it,
+    warn mode's ``GovernanceWarning`` included, went to a logger that shows nothing. The
+    process's own warning display is put back.
+    """
+    shown = warnings.showwarning
+    try:
+        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    finally:
+        if warnings.showwarning is not shown:
+            logging.captureWarnings(False)
+            warnings.showwarning = shown
 
     plugins: list[Any] = list(get_mapping_from_secret_type_to_class().values())
     return tuple(plugin() for plugin in plugins if plugin.__name__ not in _NOT_FORMATS)

@@ -453,6 +453,12 @@ def test_decrypted_output_never_lands_in_sealed_governed_storage(as_user, reques
     outside = governed / "plain.csv"
     lacuna.decrypt(target, outside)
     pd.testing.assert_frame_equal(pd.read_csv(outside), customers)
+    # the plaintext lives no longer than the exception: the sweep deletes it with the file
+    # (it outlived the exception, recorded nowhere)
+    report = lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
+    assert {str(target), str(outside)} <= set(report.deleted)
+    assert not outside.exists()
+    assert not target.exists()
 
 
 def test_one_broken_row_does_not_stop_the_sweep_for_the_others(as_user, request_, customers,

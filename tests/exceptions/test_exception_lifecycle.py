@@ -267,8 +267,9 @@ def test_cli_full_route(governed, monkeypatch):
     assert "not entitled" in run("bob", "exceptions", "revoke", exc_id, code=1)
     run(STEWARD, "exceptions", "revoke", exc_id, "--comment", "done")
     swept = json.loads(run(STEWARD, "exceptions", "sweep", "--json"))
-    assert swept["deleted"] == [str(target)]
+    assert sorted(swept["deleted"]) == sorted([str(target), str(plain)])  # the plaintext too
     assert not target.exists()
+    assert not plain.exists()
     assert "settled" in run(STEWARD, "exceptions", "settle", exc_id, str(target), "--reason",
                             "checked: the sweep deleted it")
     report = json.loads(run("auditor", "exceptions", "report", "--json"))

@@ -43,6 +43,17 @@ def test_show_draws_the_upstream_tree_with_tiers_tags_and_columns(recorded: Path
     assert any("email ← customers.csv.email (identity)" in line for line in lines)
 
 
+def test_show_lists_a_column_edge_once_however_many_runs_recorded_it(recorded: Path) -> None:
+    """The same job run again (a notebook re-run) repeated every column edge per run."""
+    lacuna.register_lineage(source=["customers.csv", "sales.csv"], destination="joined.parquet",
+                            operation="join", columns={"email": ("customers.csv", "email")})
+    for args in (["s3://lake/report.csv"], ["customers.csv", "--downstream"]):
+        result = runner.invoke(app, ["lineage", "show", *args, "--columns"])
+        assert result.exit_code == 0, result.output
+        arrow = "email ← customers.csv.email" if len(args) == 1 else "email → joined.parquet.email"
+        assert sum(arrow in line for line in result.output.splitlines()) == 1, result.output
+
+
 def test_show_formats_and_depth(recorded: Path) -> None:
     out = runner.invoke(app, ["lineage", "show", "customers.csv", "--downstream", "--format",
                               "json"])

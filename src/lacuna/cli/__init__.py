@@ -107,6 +107,14 @@ def check(
     user_over = {k: v for k, v in (("id", user), ("role", role)) if v}
     _configure(config, user=user_over, environment=environment)
     _usable_destination(to)
+    from lacuna.governor import current
+
+    gov = current()
+    if gov.config.server is None and not gov.config.policy.server:
+        # a policy folder that does not load is a configuration error (exit 2, one line naming
+        # the file and the fix), not a decision: it was a fail-closed "denied" (exit 1) with a
+        # traceback on stderr
+        gov.engine  # noqa: B018
     decision = lacuna.check(str(source), to, action=action, purpose=purpose)
     if as_json:
         typer.echo(render_json(decision))
@@ -132,7 +140,8 @@ def _usable_destination(to: str) -> None:
 def demo(
     keep: Annotated[
         Path | None,
-        typer.Option(help="Run in this folder and keep the files (default: a temporary folder)."),
+        typer.Option(help="Run in this folder (new or empty) and keep the files (default: a "
+                     "temporary folder)."),
     ] = None,
 ) -> None:
     """Run the seed's scenario on bundled sample data: classify, join, aggregate, a denied

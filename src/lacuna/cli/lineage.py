@@ -460,13 +460,17 @@ def to_trees(graph: LineageGraph, *, columns: bool = False, width: int = 80) -> 
         return sorted(adjacent.get(ref, ()))
 
     def with_columns(node: Tree, ref: DatasetRef) -> Tree:
-        for e in by_end.get(ref, ()):
+        shown: set[str] = set()  # each run's edges are in the graph: a file written by ten
+        for e in by_end.get(ref, ()):  # runs of one job listed every column ten times
             arrow = (f"{e.target_column} ← {e.source.name.rsplit('/', 1)[-1]}."
                      f"{e.source_column}" if upstream else
                      f"{e.source_column} → {e.target.name.rsplit('/', 1)[-1]}."
                      f"{e.target_column}")
             how = e.kind.value + (f": {e.description}" if e.description else "")
-            node.add(f"[cyan]{escape(arrow)}[/cyan] [dim]({escape(how)})[/dim]")
+            line = f"[cyan]{escape(arrow)}[/cyan] [dim]({escape(how)})[/dim]"
+            if line not in shown:
+                shown.add(line)
+                node.add(line)
         return node
 
     while later:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -79,8 +79,17 @@ def status(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     user = gov.config.user.to_user().id
-    found = [r for r in gov.audit.list(limit=limit, denied_only=True, user=user)
-             if r.kind == "decision"]
+    # denied records are outcomes and events too: page until `limit` decisions (a limit on the
+    # records answered "No denials" behind a newer outcome or exception refusal)
+    found: list[Any] = []
+    page, before = max(limit, 100), None
+    while len(found) < limit:
+        rows = gov.audit.list(limit=page, denied_only=True, user=user, before=before)
+        found += [r for r in rows if r.kind == "decision"]
+        if len(rows) < page:
+            break
+        before = rows[-1].seq
+    found = found[:limit]
     if as_json:
         for rec in found:
             typer.echo(json.dumps(rec.to_dict(), sort_keys=True, ensure_ascii=False))

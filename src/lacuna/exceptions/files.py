@@ -147,7 +147,8 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
 
     Args:
         path: the encrypted file.
-        output: also write the plaintext there (mode 0600).
+        output: also write the plaintext there (mode 0600); for a file written under an
+            exception, recorded under it: the sweep deletes it when the exception ends.
 
     Returns:
         The plaintext bytes (``pd.read_csv(io.BytesIO(lacuna.decrypt(p)))``).
@@ -186,10 +187,16 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
         raise DecryptionRefused(msg)
     if output is not None:
         target = Path(_local(output))
+        # the plaintext of a file written under an exception lives no longer than the
+        # exception: recorded for the sweep like the file itself (it outlived it, untracked)
+        record = (remember(gov, str(exception_id), target, encrypted=False)
+                  if exception_id else None)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
         with os.fdopen(fd, "wb") as fh:
             fh.write(plain)
+        if record is not None:
+            written(gov, record)
     return plain
 
 
