@@ -258,30 +258,17 @@ def test_a_policy_error_raised_on_a_thread_carries_no_engine_to_another(
     assert seen == []
 
 
-def test_the_data_apis_engines_stay_on_their_thread_when_the_server_state_goes(
-        sandbox_config, monkeypatch):
+def test_the_data_apis_engines_stay_on_their_thread_when_the_server_state_goes(sandbox_config):
     """The OPA Data API compiles one engine per request thread; the server state dropped on
     another thread (a reconfiguration, the collector) must not drop those engines there."""
     from lacuna.server.opa import OpaData
+    from thread_drops import unraisables_when_dropped_elsewhere
 
-    gc.collect()  # earlier tests' garbage is theirs, not this test's: collect it before listening
-    seen = _unraisable(monkeypatch)
     config = sandbox_config()
-    held = [OpaData(PolicyEngine.from_config(config, cache_size=0))]
-    answered, dropped = threading.Event(), threading.Event()
 
-    def worker() -> None:
-        result, _ = held[0].evaluate("lacuna/settings", None)  # compiles this thread's engine
+    def use(opa: OpaData) -> None:
+        result, _ = opa.evaluate("lacuna/settings", None)  # compiles the worker's engine
         assert result is None or isinstance(result, dict)
-        answered.set()
-        dropped.wait(30)
 
-    t = threading.Thread(target=worker)
-    t.start()
-    assert answered.wait(60)
-    held.clear()  # the last reference: dropped here, on the main thread
-    gc.collect()
-    dropped.set()
-    t.join(60)
-    gc.collect()
-    assert seen == []
+    assert unraisables_when_dropped_elsewhere(
+        lambda: OpaData(PolicyEngine.from_config(config, cache_size=0)), use) == []

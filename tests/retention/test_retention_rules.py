@@ -270,32 +270,16 @@ def test_a_plan_failing_on_a_thread_carries_no_engine_to_another(project, monkey
     assert seen == []
 
 
-def test_the_keepings_rules_stay_on_their_thread_when_the_governor_goes(project, monkeypatch):
+def test_the_keepings_rules_stay_on_their_thread_when_the_governor_goes(project):
     """A governor's retention rules compiled on a worker thread (a mount or server request),
     the governor then dropped on another thread (a reconfiguration, the collector): the rules'
     regorus engine is released on the worker, never on the thread that drops the governor."""
-    import gc
-    import sys
-    import threading
+    from thread_drops import unraisables_when_dropped_elsewhere
 
     _bundle_with(project, REGO)
-    gc.collect()  # earlier tests' garbage is theirs, not this test's: collect it before listening
-    seen: list[object] = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_value))
-    held = [Governor(load_config(project / "lacuna.yaml"))]
-    compiled, dropped = threading.Event(), threading.Event()
 
-    def worker() -> None:
-        assert held[0].keeping.packages() == ("governance.retention",)  # compiled here
-        compiled.set()
-        dropped.wait(30)
+    def use(gov: Governor) -> None:
+        assert gov.keeping.packages() == ("governance.retention",)  # compiled on the worker
 
-    t = threading.Thread(target=worker)
-    t.start()
-    assert compiled.wait(60)
-    held.clear()  # the last reference: dropped here, on the main thread
-    gc.collect()
-    dropped.set()
-    t.join(60)
-    gc.collect()
-    assert seen == []
+    assert unraisables_when_dropped_elsewhere(
+        lambda: Governor(load_config(project / "lacuna.yaml")), use) == []
