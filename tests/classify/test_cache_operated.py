@@ -208,3 +208,26 @@ def test_a_row_written_or_moved_by_hand_is_not_believed(tmp_path):
     writer.put("k-notes", "notes", pii)
     assert AnswerCache(url, keyring=keys).get("k-notes") == pii
     engine.dispose()
+
+
+def test_an_answer_for_a_name_that_is_data_stays_in_memory(tmp_path):
+    """A JSON key ``ana@example.com`` (a proxy body keyed by e-mail, a CSV header): its answer
+    is not written to the state store, whose rows keep the name and the reasoning; an ordinary
+    name beside it is, and both are answered in this process."""
+    import sqlalchemy as sa
+
+    from lacuna.signing import Keyring, Signer
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    keys = Keyring(Signer(bytes(range(32))))
+    pii = ColumnClass.from_dict(ANSWER, layer=Layer.LLM)
+    cache = AnswerCache(url, keyring=keys)
+    cache.put_many([("k-mail", "ana.lopez@example.com.plan", pii), ("k-notes", "notes", pii),
+                    ("k-phone", "+1 415 555 0134", pii)])
+    assert cache.get_many(["k-mail", "k-notes", "k-phone"]) == {
+        "k-mail": pii, "k-notes": pii, "k-phone": pii}
+    with sa.create_engine(url).connect() as conn:
+        stored = conn.execute(sa.text("SELECT key, name, body FROM lacuna_classify_cache")).all()
+    assert [(k, n) for k, n, _ in stored] == [("k-notes", "notes")]
+    assert not any("ana.lopez" in b or "555" in b for _, _, b in stored)
+    assert AnswerCache(url, keyring=keys).get("k-notes") == pii  # read back in a new process

@@ -5,7 +5,10 @@ layer 2 or 3 is stored under its column name, the signature of its values' shape
 (:func:`lacuna.classify.shapes.signature`) and a fingerprint of the settings that produced it,
 so the next time the same column comes by — in this process or another — it costs a dict
 lookup (memory) or one indexed row read (the state store, table ``lacuna_classify_cache``).
-Answers given because the LLM was unavailable are never stored: the next call asks again.
+Answers given because the LLM was unavailable are never stored: the next call asks again, and
+neither are answers for a column whose name is itself data (an e-mail address as a JSON key,
+a form field or a CSV header: :func:`lacuna.classify.heuristic.data_in_names`), kept in memory
+only.
 
 The memory tier holds ``classification.cache.size`` answers (least recently used first out);
 hits and misses are counted per tier (:mod:`lacuna.classify.cachestats`) and :meth:`stats`
@@ -190,11 +193,19 @@ class AnswerCache(Keyed):
         self.put_many([(key, name, answer)])
 
     def put_many(self, items: list[tuple[str, str, ColumnClass]]) -> None:
-        """Remember several answers, and store them in one transaction."""
+        """Remember several answers, and store them in one transaction (except those for a
+        name that is itself data, ``ana@example.com`` as a JSON key: kept in memory only, as
+        data values never enter the state store)."""
+        from lacuna.classify.heuristic import data_in_names
+
         for key, _, answer in items:
             self._remember(key, answer)
         if self._engine is None or not items:
             return
+        if data := data_in_names({n for _, n, _ in items}):
+            items = [i for i in items if not any(v in i[1] for v in data)]
+            if not items:
+                return
         try:
             rows = [{"key": k, "name": n[:255], "layer": a.layer.value,
                      "body": self._signed(k, a)} for k, n, a in items]

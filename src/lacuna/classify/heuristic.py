@@ -10,6 +10,7 @@ sensitive terms' floor and tags.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
@@ -26,7 +27,13 @@ from lacuna.classify.declared import apply_declared
 from lacuna.classify.names import NameAnalyzer
 from lacuna.classify.paths import classify_path
 from lacuna.classify.rollup import rollup
-from lacuna.classify.scan import ColumnSample, column_sample, sample_frame, sample_values
+from lacuna.classify.scan import (
+    ColumnSample,
+    PatternRecognizer,
+    column_sample,
+    sample_frame,
+    sample_values,
+)
 from lacuna.classify.settings import ClassifySettings, from_config
 from lacuna.classify.shapes import fingerprint
 from lacuna.config import ClassificationConfig
@@ -68,6 +75,25 @@ def _engine_for(version: tuple[int, int]) -> _Engine:
 def _by_name(name: str, _version: tuple[int, int]) -> ColumnClass:
     """A column class from the name alone: immutable, so cached per name (the < 1 ms path)."""
     return combine(name, _engine_for(_version).names.analyze(name, remember=False), (), None)
+
+
+_MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a digit or an "@"
+
+
+def data_in_names(names: Iterable[str]) -> set[str]:
+    """The values a strong value recognizer finds, and validates, inside column names: a
+    name can be data (a JSON key ``ana@example.com``, a form field, a CSV header). Such a name
+    is not shown as it is in records, and not stored (:mod:`lacuna.classify.cache`)."""
+    suspects = [n for n in names if _MAYBE_DATA.search(n)]
+    if not suspects:
+        return set()
+    values: set[str] = set()
+    for r in _engine().values:
+        if isinstance(r, PatternRecognizer) and r.search and not r.weak_only:
+            pattern = re.compile(r.search)
+            candidates = {m.group("value") for n in suspects for m in pattern.finditer(n)}
+            values.update(v for v in candidates - {None} if r._check([v])[1])
+    return values
 
 
 @dataclass(slots=True)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import re
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -555,19 +554,10 @@ def _masked_names(found: Classification, config: Config) -> Classification:
     ...}}`` is field ``ana@example.com.plan``; a form name, a CSV header), classified as sent,
     and data values never enter the audit trail. Columns whose names become one keep the
     stricter class."""
-    from lacuna.classify.heuristic import _engine
+    from lacuna.classify.heuristic import data_in_names
     from lacuna.classify.rollup import column_tier
-    from lacuna.classify.scan import PatternRecognizer
 
-    names = [n for n in found.columns if _MAYBE_DATA.search(n)]  # (each value has one)
-    if not names:
-        return found
-    values: set[str] = set()
-    for r in _engine().values:
-        if isinstance(r, PatternRecognizer) and r.search and not r.weak_only:
-            pattern = re.compile(r.search)
-            candidates = {m.group("value") for n in names for m in pattern.finditer(n)}
-            values.update(v for v in candidates - {None} if r._check([v])[1])
+    values = data_in_names(found.columns)
     if not values:
         return found
     longest = sorted(values, key=len, reverse=True)
@@ -587,9 +577,6 @@ def _masked_names(found: Classification, config: Config) -> Classification:
             columns[shown] = column
     return replace(found, columns=FrozenDict(columns),
                    reasoning=tuple(mask(r) for r in found.reasoning))
-
-
-_MAYBE_DATA = re.compile(r"[0-9@]")
 
 
 def _merged(*parts: Mapping[str, tuple[str, ...]]) -> FrozenDict:
