@@ -245,14 +245,21 @@ def completeness(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
-    console.print(f"Lineage completeness: {result.ratio:.1%} "
-                  f"({result.complete} of {result.derived} derived datasets)", highlight=False)
-    console.print(f"PROPRIETARY datasets: {result.proprietary_ratio:.1%} "
-                  f"({result.proprietary_complete} of {result.proprietary_derived})",
+    console.print("Lineage completeness: "
+                  f"{_share(result.complete, result.derived, ' derived datasets')}",
+                  highlight=False)
+    console.print("PROPRIETARY datasets: "
+                  f"{_share(result.proprietary_complete, result.proprietary_derived)}",
                   highlight=False)
     console.print(f"Sources (only read, never produced): {result.sources}", highlight=False)
     for ref in result.incomplete:
         console.print(f"  incomplete: {escape(str(ref))}", highlight=False)
+
+
+def _share(done: int, of: int, what: str = "") -> str:
+    """``75.0% (3 of 4<what>)``; ``none yet (0 of 0<what>)`` when there is nothing to count
+    (no share of nothing is 100%)."""
+    return f"{done / of:.1%} ({done} of {of}{what})" if of else f"none yet (0 of 0{what})"
 
 
 @app.command("import")
