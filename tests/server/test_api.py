@@ -1334,3 +1334,33 @@ def test_a_client_records_only_its_own_rules_refusals(app_client, policy_id, sta
     assert record.data["decision"]["reasoning"] == (
         f"Cannot remove /held.csv: legal hold [refused on the client by its own rule "
         f"{policy_id}; recorded as the client reported it]")
+
+
+def test_an_unreadable_row_in_the_exception_list_is_named_and_does_not_hide_older_ones(
+        app_client) -> None:
+    """A row that is not a request Lacuna wrote is left out of ``GET /api/v1/exceptions``; it
+    still counts against ``limit``, so ``truncated`` says older ones exist, and its id is
+    listed under ``unreadable`` for the auditor."""
+    from sqlalchemy import update
+
+    from lacuna.exceptions.store import table
+
+    app_client.tokens["unr"] = app_client.state.users.add("unr", roles=["analyst"])
+    h = app_client.headers("unr")
+    ids = []
+    for purpose in ["Board of Directors Q4 deck", "Regulator's annual sample",
+                    "Auditor's extract"]:
+        r = app_client.client.post("/api/v1/exceptions", headers=h, json={
+            "destination": "/tmp/x.csv", "purpose": purpose, "approver": "jane"})
+        assert r.status_code in (200, 201), r.text
+        ids.append(r.json()["id"])
+    store = app_client.state.governor.exceptions
+    with store._engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == ids[-1]).values(body="garbage"))
+    one = app_client.client.get("/api/v1/exceptions?limit=1", headers=h).json()
+    assert [e["id"] for e in one["exceptions"]] == [ids[1]]
+    assert one["unreadable"] == [ids[-1]]
+    assert one["truncated"] is True  # the oldest was not shown
+    every = app_client.client.get("/api/v1/exceptions", headers=h).json()
+    assert [e["id"] for e in every["exceptions"]] == ids[:2]
+    assert (every["unreadable"], every["truncated"]) == ([ids[-1]], False)

@@ -209,7 +209,9 @@ def exception_list(request: Request, principal: AnyUser, status: str | None = No
                                      le=paging.EXCEPTIONS.maximum)
                    ) -> dict[str, Any]:
     """Stewards, compliance officers and admins see all; others see their own. The newest
-    ``limit`` in the order they were filed; ``truncated`` says there are older ones."""
+    ``limit`` in the order they were filed; ``truncated`` says there are older ones;
+    ``unreadable`` lists the ids of rows among them that are not requests Lacuna wrote (left
+    out, and counted against ``limit``: read the next page with a smaller one)."""
     from lacuna.exceptions import Status
 
     try:
@@ -219,8 +221,17 @@ def exception_list(request: Request, principal: AnyUser, status: str | None = No
                             ) from None
     user = None if _sees_all(principal) else principal.name
     store = state_of(request).governor.exceptions
-    page = paging.newest(lambda n: store.list(status=wanted, user=user, limit=n)[::-1], limit)
-    return {"exceptions": [e.to_dict() for e in reversed(page.items)], "truncated": page.more}
+    unreadable: list[Exception] = []
+
+    def read(n: int) -> list[Any]:
+        unreadable.clear()
+        return store.list(status=wanted, user=user, limit=n, unreadable=unreadable)[::-1]
+
+    page = paging.newest(read, limit)
+    # the rows read include the unreadable ones: limit + 1 rows read means older ones exist
+    more = page.more or len(page.items) + len(unreadable) > limit
+    return {"exceptions": [e.to_dict() for e in reversed(page.items)], "truncated": more,
+            "unreadable": [str(getattr(e, "exception_id", "")) for e in unreadable]}
 
 
 @router.get("/exceptions/{exception_id}", tags=["exceptions"], summary="One exception",
