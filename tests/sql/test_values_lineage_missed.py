@@ -338,6 +338,8 @@ def test_a_value_written_or_bound_in_the_statement_keeps_its_class(
     ("sql", "parameters", "dialect"),
     [
         ("SELECT 'redacted' AS email, region FROM customers", None, "duckdb"),  # by value
+        # a constant written in code: a word list is no evidence ('Denver' is a city)
+        ("SELECT 'Denver' AS city, 'Maria' AS team, region FROM customers", None, "duckdb"),
         (f"SELECT region FROM customers WHERE email = '{MAIL}'", None, "duckdb"),  # a condition
         ("SELECT region FROM customers WHERE email = ?", [MAIL], "sqlite"),
         ("SELECT ? AS region, count(*) AS n FROM customers", ["EMEA"], "sqlite"),

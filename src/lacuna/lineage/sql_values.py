@@ -6,7 +6,9 @@ Column lineage reads them as constants (no input column), so before,
 written in the SQL, as DuckDB's Python API binds values) was PUBLIC and written, while the same
 value through ``INSERT … VALUES (?)`` was PII. Each output column now takes at least the class
 of the values its expression holds, classified by value as a column of a pandas read is (not by
-the output column's name: ``'redacted' AS email`` is not an e-mail); values in a nested query,
+the output column's name: ``'redacted' AS email`` is not an e-mail); a literal written in the
+SQL counts only when a strong recognizer validates it (``'Denver' AS city`` is a constant in
+code, not a person's name by a word list); values in a nested query,
 a CTE or ``VALUES`` may reach any column, so they count for every output (fail closed).
 Conditions (``WHERE``, ``ON``, ``HAVING``) carry no values out and are not read; nor is a
 parameter bound to a key (its hash is a pseudonym, the key does not leave).
@@ -112,7 +114,7 @@ def _held(root: exp.Expr, parameter_sets: Sequence[Any], literals: bool, keys: B
     values: list[str] = []
     for node in root.walk(prune=lambda n: isinstance(n, (exp.Subquery, exp.Select))
                           and n is not root):
-        if isinstance(node, exp.Literal) and literals:
+        if isinstance(node, exp.Literal) and literals and _holds_data(str(node.this)):
             values.append(str(node.this))
         elif isinstance(node, (exp.Placeholder, exp.Parameter)):
             label = str(node.name).lstrip(":$@") or "?"
@@ -120,6 +122,16 @@ def _held(root: exp.Expr, parameter_sets: Sequence[Any], literals: bool, keys: B
                 continue  # a key for a pseudonym: its hash leaves, the key does not
             values.extend(_bound(label, parameter_sets))
     return values
+
+
+def _holds_data(literal: str) -> bool:
+    """Whether a literal written in the SQL holds a value a strong recognizer validates (an
+    e-mail, a phone or card number, ...). A word list is no evidence for a constant someone
+    wrote in code: ``'Denver' AS city`` is a city, not a person's name (a bound value, which
+    is data, is classified in full)."""
+    from lacuna.classify.heuristic import data_in_names
+
+    return bool(data_in_names([literal]))
 
 
 def _hashed(node: exp.Expr, root: exp.Expr) -> bool:

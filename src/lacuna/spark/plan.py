@@ -509,8 +509,9 @@ _LITERALS: dict[tuple[str, int], ColumnClass | None] = {}  # (value, id(config))
 
 def literal_classes(plan: Any, config: ClassificationConfig) -> dict[str, ColumnClass]:
     """The string literals written in ``plan``'s expressions (``F.lit(email)``, ``SELECT
-    'ann@example.org' AS x``) that are not PUBLIC by value, each with its class (classified as
-    a pandas column of that one value is; read from the plan's JSON in one call to the JVM).
+    'ann@example.org' AS x``) that hold a value a strong recognizer validates, each with its
+    class (classified as a pandas column of that one value is; read from the plan's JSON in one
+    call to the JVM; a word list is no evidence for a constant: ``'Denver'`` is a city).
     Before, a literal read as a constant: an e-mail written in the query left as PUBLIC, while
     the same value bound as a parameter or in ``VALUES`` did not."""
     import json
@@ -518,7 +519,7 @@ def literal_classes(plan: Any, config: ClassificationConfig) -> dict[str, Column
     import pandas as pd
 
     from lacuna import _bypass
-    from lacuna.classify.heuristic import classify_frame
+    from lacuna.classify.heuristic import classify_frame, data_in_names
 
     try:
         tree = json.loads(str(plan.toJSON()))
@@ -534,8 +535,8 @@ def literal_classes(plan: Any, config: ClassificationConfig) -> dict[str, Column
             if str(node.get("class", "")).endswith(".Literal") and isinstance(
                     node.get("value"), str) and str(node.get("dataType", "")).startswith(
                     ("string", "varchar", "char")):
-                if node["value"] not in values:
-                    values.append(node["value"])
+                if node["value"] not in values and data_in_names([node["value"]]):
+                    values.append(node["value"])  # strong evidence only (sql_values)
             else:
                 stack.extend(v for v in node.values() if isinstance(v, (list, dict)))
     found: dict[str, ColumnClass] = {}
