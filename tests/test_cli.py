@@ -66,16 +66,23 @@ def test_check_exit_codes(data):
     assert internal.exit_code == 1
 
 
-@pytest.mark.parametrize("to", ["", "   ", "s3://", "/tmp/a\x00b.csv"])
-def test_check_with_no_usable_destination_is_a_usage_error(data, to, monkeypatch, capsys):
-    """Exit 2 with what is wrong with --to: not a fail-closed denial (exit 1) and a traceback."""
+def _check_exit(monkeypatch: pytest.MonkeyPatch, to: str) -> int | str | None:
+    """``lacuna check customers.csv --to <to>`` as the console script runs it (``main()``, so
+    the exit code and stderr are the user's), with its exit code."""
     from lacuna.cli import main
 
     monkeypatch.setattr("sys.argv", ["lacuna", "check", "customers.csv", "--to", to])
     with pytest.raises(SystemExit) as exit_:
         main()
+    return exit_.value.code
+
+
+@pytest.mark.parametrize("to", ["", "   ", "s3://", "/tmp/a\x00b.csv"])
+def test_check_with_no_usable_destination_is_a_usage_error(data, to, monkeypatch, capsys):
+    """Exit 2 with what is wrong with --to: not a fail-closed denial (exit 1) and a traceback."""
+    code = _check_exit(monkeypatch, to)
     out = capsys.readouterr()
-    assert exit_.value.code == 2, out
+    assert code == 2, out
     flat = " ".join((out.out + out.err).split())
     assert "configuration error: --to" in flat
     assert "is not a destination:" in flat
@@ -88,20 +95,9 @@ def test_check_does_not_write_anything(data):
     assert not (data / "out.csv").exists()
 
 
-def test_errors_exit_2_with_the_file_named(data, capsys):
-    import sys
-
-    from lacuna.cli import main
-
+def test_errors_exit_2_with_the_file_named(data, monkeypatch, capsys):
     (data / "lacuna.yaml").write_text("mode: [\n")
-    sys_argv = sys.argv
-    sys.argv = ["lacuna", "check", "customers.csv", "--to", "x.csv"]
-    try:
-        with pytest.raises(SystemExit) as exit_:
-            main()
-    finally:
-        sys.argv = sys_argv
-    assert exit_.value.code == 2
+    assert _check_exit(monkeypatch, "x.csv") == 2
     assert "lacuna.yaml" in capsys.readouterr().err
 
 
@@ -113,16 +109,11 @@ def test_check_with_a_policy_folder_that_does_not_load_is_a_configuration_error(
         data, monkeypatch, capsys, files, says):
     """README: exit 2 for a configuration error. A broken policy.dir was a fail-closed denial
     (exit 1, a box saying 'Governance could not decide' and a traceback on stderr)."""
-    from lacuna.cli import main
-
     (data / "policies").mkdir()
     for name, text in files.items():
         (data / "policies" / name).write_text(text)
     (data / "lacuna.yaml").write_text("policy: {dir: policies}\n")
-    monkeypatch.setattr("sys.argv", ["lacuna", "check", "customers.csv", "--to", "out.csv"])
-    with pytest.raises(SystemExit) as exit_:
-        main()
-    assert exit_.value.code == 2
+    assert _check_exit(monkeypatch, "out.csv") == 2
     err = " ".join(capsys.readouterr().err.split())
     assert says in err
     assert "Traceback" not in err
@@ -201,19 +192,13 @@ def test_demo_writes_nothing_outside_its_sandbox(tmp_path):
 def test_a_configuration_error_is_printed_as_written_not_as_rich_markup(data, monkeypatch,
                                                                          capsys):
     """The message's [a, b] (and any [bracketed] text from the file) reaches the terminal."""
-    from lacuna.cli import main
-
     (data / "lacuna.yaml").write_text("destinations:\n  governed: /gov\n")
-    monkeypatch.setattr("sys.argv", ["lacuna", "check", "customers.csv", "--to", "out.csv"])
-    with pytest.raises(SystemExit) as exit_:
-        main()
-    assert exit_.value.code == 2
+    assert _check_exit(monkeypatch, "out.csv") == 2
     said = " ".join(capsys.readouterr().err.split())
     assert "configuration error:" in said
     assert "expected a list (e.g. [a, b]; one item: [a])" in said
     (data / "lacuna.yaml").write_text('"[bold]mode": warn\n')  # the key as the file spells it
-    with pytest.raises(SystemExit):
-        main()
+    assert _check_exit(monkeypatch, "out.csv") == 2
     assert "[bold]mode: unknown setting" in " ".join(capsys.readouterr().err.split())
 
 
