@@ -172,3 +172,23 @@ def test_a_file_mapped_for_writing_is_not_moved_into_the_outbox(plain_mount):
     [rec] = [r for r in _records(m, "fuse.rename")
              if r.destination == str(m.source / "outbox" / name)]
     assert "open for writing" in rec.reasoning
+
+
+@pytest.mark.parametrize("transport", ["mount", "libfuse_mount"])
+def test_a_name_removed_or_moved_while_a_program_writes_it_acts_at_once(transport, request):
+    """rm and mv act on the name while a program still writes the file (its write staged in
+    the outbox until its close): rm failed (nothing published yet) and the close published
+    the file anyway; mv failed the same way (see test_release_race for every ordering)."""
+    m = request.getfixturevalue(transport)
+    tag = uuid.uuid4().hex[:6]
+    result = _sh(m, f"exec 3> outbox/rm-{tag}.csv; echo 'city,visits' >&3; "
+                    f"rm outbox/rm-{tag}.csv; ls outbox; echo 'Oslo,3' >&3; exec 3>&-; "
+                    f"exec 4> outbox/mv-{tag}.csv; echo 'city,visits' >&4; "
+                    f"mv outbox/mv-{tag}.csv outbox/moved-{tag}.csv; echo 'Lima,5' >&4; "
+                    "exec 4>&-")
+    assert result.returncode == 0, result.stderr
+    assert f"rm-{tag}.csv" not in result.stdout.split()
+    m.settled()
+    assert not (m.source / "outbox" / f"rm-{tag}.csv").exists()
+    assert not (m.source / "outbox" / f"mv-{tag}.csv").exists()
+    assert (m.mnt / "outbox" / f"moved-{tag}.csv").read_text() == "city,visits\nLima,5\n"

@@ -65,6 +65,9 @@ class StandInGovernance:
     def classify_file(self, backing: str) -> None:  # what an append keeps: nothing here
         return None
 
+    def root_within(self, backing: str) -> None:  # no destination folder to keep in place
+        return None
+
     def keep_held(self, what: str, paths: tuple[str, ...], pid: int, **_: object) -> None:
         """Nothing is held here; runs ``holding`` (if set) while it looks."""
         holding, self.holding = self.holding, None
@@ -342,3 +345,129 @@ def test_staged_plaintext_a_killed_mount_left_is_removed_when_the_mount_starts(f
     files.release("/new.csv", writer)
     assert (Path(files.layout.source) / "new.csv").read_bytes() == b"id,email\n1,a@example.com\n"
     assert os.listdir(staging) == [legacy.name]
+
+
+# -- a name removed or moved while its write is pending ------------------------------------------
+#
+# A program's close decides and publishes its write, but the kernel's RELEASE comes later
+# (asynchronously): until then the path's staged copy is pending, listed and opened in its
+# place. ``rm`` or ``mv`` of the name meanwhile (``echo x > f; rm f``) must act on the name as a
+# file system would: the name is gone (or moved) at once, and the pending copy never comes back
+# under the old name.
+
+
+def _names(files: GovernedFS, folder: str = "/") -> set[str]:
+    return set(files.readdir(folder, 0)) - {".", ".."}
+
+
+def test_a_removed_name_whose_write_was_closed_but_not_released_is_gone(fs):
+    """``echo x > f; rm f; echo y >> f``: listed and opened after rm, the pending copy came
+    back (cat read x; the append published x then y under a name just removed)."""
+    files, governance = fs
+    writer = files.create("/f.csv", 0o644)
+    files.write("/f.csv", b"id,email\n1,a@example.com\n", 0, writer)
+    files.flush("/f.csv", writer)  # the close: decided and published; RELEASE still to come
+    files.unlink("/f.csv")
+    assert "f.csv" not in _names(files)
+    with pytest.raises(FileNotFoundError):
+        files.getattr("/f.csv")
+    appender = files.create("/f.csv", 0o644, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    files.write("/f.csv", b"id\n2\n", 0, appender)
+    files.release("/f.csv", writer)  # the first program's RELEASE, late
+    files.flush("/f.csv", appender)
+    files.release("/f.csv", appender)
+    assert _published(files, "f.csv") == b"id\n2\n"
+    assert governance.decided[-1] == ("/f.csv", b"id\n2\n")
+    assert os.listdir(files.layout.staging) == []
+
+
+def test_a_new_file_removed_while_its_writer_is_open_is_never_published(fs):
+    """rm of a file a program is still writing, never closed yet: on a file system the name is
+    gone and what the program writes has no name. rm failed (ENOENT: nothing published yet)
+    while ls listed the file, and the writer's close published it under the removed name."""
+    files, governance = fs
+    writer = files.create("/open.csv", 0o644)
+    files.write("/open.csv", b"id,email\n1,a@example.com\n", 0, writer)
+    assert files.unlink("/open.csv") == 0
+    assert "open.csv" not in _names(files)
+    files.write("/open.csv", b"2,b@example.com\n", 25, writer)  # still writing, nameless
+    files.flush("/open.csv", writer)
+    files.release("/open.csv", writer)
+    assert not (Path(files.layout.source) / "open.csv").exists()
+    assert governance.decided == []  # nothing left: nothing to decide
+    assert os.listdir(files.layout.staging) == []
+    with pytest.raises(FileNotFoundError):
+        files.unlink("/open.csv")  # gone: a second rm is ENOENT, as on any file system
+
+
+def test_a_rewrite_of_a_published_file_removed_while_open_does_not_bring_it_back(fs):
+    files, governance = fs
+    first = files.create("/r.csv", 0o644)
+    files.write("/r.csv", b"old\n", 0, first)
+    files.flush("/r.csv", first)
+    files.release("/r.csv", first)
+    editor = files.open("/r.csv", os.O_WRONLY | os.O_APPEND)  # stages a copy of old
+    files.write("/r.csv", b"new\n", 0, editor)
+    files.unlink("/r.csv")
+    files.flush("/r.csv", editor)
+    files.release("/r.csv", editor)
+    assert not (Path(files.layout.source) / "r.csv").exists()
+    assert [path for path, _ in governance.decided] == ["/r.csv"]  # the first write only
+    assert os.listdir(files.layout.staging) == []
+
+
+def test_a_folder_holding_a_pending_write_is_not_empty(fs):
+    files, _ = fs
+    files.mkdir("/d", 0o755)
+    writer = files.create("/d/f.csv", 0o644)
+    with pytest.raises(OSError, match="not empty"):
+        files.rmdir("/d")
+    files.flush("/d/f.csv", writer)
+    files.release("/d/f.csv", writer)
+    assert _published(files, "d/f.csv") == b""
+
+
+def test_a_name_moved_while_its_writer_is_open_is_published_under_the_new_name(fs):
+    """``mv`` of a file still being written: the open file moves with its name (a program
+    writing a log that is rotated), so its close publishes under the new name, decided there.
+    The move failed (ENOENT) for a new file, or the close put the write back under the old
+    name beside the moved published content."""
+    files, governance = fs
+    writer = files.create("/log.txt", 0o644)
+    files.write("/log.txt", b"one\n", 0, writer)
+    files.rename("/log.txt", "/log.1")
+    assert _names(files) == {"log.1"}
+    files.write("/log.txt", b"two\n", 4, writer)
+    files.flush("/log.txt", writer)
+    files.release("/log.txt", writer)
+    assert _names(files) == {"log.1"}
+    assert _published(files, "log.1") == b"one\ntwo\n"
+    assert governance.decided == [("/log.1", b"one\ntwo\n")]
+    assert os.listdir(files.layout.staging) == []
+
+
+def test_a_published_file_moved_while_rewritten_keeps_one_name(fs):
+    files, governance = fs
+    first = files.create("/a.csv", 0o644)
+    files.write("/a.csv", b"old\n", 0, first)
+    files.flush("/a.csv", first)  # published; its RELEASE still to come
+    files.rename("/a.csv", "/b.csv")
+    files.write("/a.csv", b"more\n", 4, first)  # written after its close
+    files.release("/a.csv", first)
+    assert _names(files) == {"b.csv"}
+    assert _published(files, "b.csv") == b"old\nmore\n"
+    assert governance.decided[-1] == ("/b.csv", b"old\nmore\n")
+
+
+def test_a_folder_moved_with_a_pending_write_in_it_takes_it_along(fs):
+    files, governance = fs
+    files.mkdir("/d", 0o755)
+    writer = files.create("/d/f.csv", 0o644)
+    files.write("/d/f.csv", b"x\n", 0, writer)
+    files.rename("/d", "/e")
+    assert _names(files, "/e") == {"f.csv"}
+    files.flush("/d/f.csv", writer)
+    files.release("/d/f.csv", writer)
+    assert _published(files, "e/f.csv") == b"x\n"
+    assert not (Path(files.layout.source) / "d").exists()
+    assert governance.decided == [("/e/f.csv", b"x\n")]

@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -147,6 +148,9 @@ class Handle:
     # what its file was (as a read sees it, label included) when opened for a write that
     # keeps its content (an append, an edit in place): the written file is no less
     kept: Classification | None = None
+    # its staged copy's name was removed while it was open (``rm``): what it writes has no
+    # name any more, so nothing of it is decided or published (as an unlinked file's data)
+    gone: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -383,6 +387,10 @@ class GovernedFS:
         self._keep_held(f"remove folder {path}", (path,), method="fuse.rmdir",
                         sources=(backing,), destination=backing)
         labels = self._labels_of(path, backing)
+        prefix = path.rstrip("/") + "/"
+        with self._lock:
+            if any(p.startswith(prefix) for p in self._staged_at):  # a file in it is pending
+                raise FuseError(errno.ENOTEMPTY)
         os.rmdir(backing)
         self._label_goes(path, labels)
         return 0
@@ -393,9 +401,52 @@ class GovernedFS:
                         destination=backing)
         self._keep_label(path, None, f"remove {path}", method="fuse.unlink")
         labels = self._labels_of(path, backing)
-        os.unlink(backing)
+        with self._pending(path) as pending:  # no publish of the copy in between
+            try:
+                os.unlink(backing)
+            except FileNotFoundError:
+                if not pending:  # nothing published yet: removing the name is enough
+                    raise
+            for handle in pending:
+                handle.gone = True
+            with self._lock:
+                if self._staged_at.get(path) in pending:
+                    del self._staged_at[path]
         self._label_goes(path, labels)
         return 0
+
+    @contextmanager
+    def _pending(self, path: str) -> Iterator[list[Handle]]:
+        """The open handles of every staged copy pending at ``path`` or under it (a folder),
+        with the decision lock of each copy held: no close publishes a copy while its name is
+        removed or moved (``rm``, ``mv``, which act on the name at once, as on any file
+        system: the program still writing keeps writing the same file)."""
+        prefix = path.rstrip("/") + "/"
+        with self._lock:
+            copies = {h.staged for p, h in self._staged_at.items()
+                      if h.staged is not None and (p == path or p.startswith(prefix))}
+            locks = [self._deciding.setdefault(c, threading.Lock()) for c in sorted(copies)]
+        with ExitStack() as stack:
+            for lock in locks:  # sorted: two moves of overlapping folders take them in turn
+                stack.enter_context(lock)
+            with self._lock:
+                pending = [h for h in self._handles.values() if h.staged in copies]
+            yield pending
+
+    def _move_pending(self, old: str, new: str, pending: list[Handle]) -> None:
+        """The pending writes at ``old`` (or under it) now go to ``new``: decided and
+        published there when their programs close, sealed or not as ``new`` is."""
+        moved: dict[str, str] = {}
+        for handle in pending:
+            if handle.path == old or handle.path.startswith(old.rstrip("/") + "/"):
+                moved[handle.path] = new + handle.path[len(old):]
+                handle.path = moved[handle.path]
+                handle.seal = self._seals(handle.path)
+        with self._lock:
+            for was, now in moved.items():
+                staged = self._staged_at.pop(was, None)
+                if staged is not None:
+                    self._staged_at[now] = staged
 
     @staticmethod
     def _labels_of(path: str, backing: str) -> tuple[Path, ...]:
@@ -513,7 +564,9 @@ class GovernedFS:
         (moving it would change where data written there goes); every other rename is
         decided by what it carries where: within governed storage, within or out of an
         outside folder, allowed; from governed storage into an outside folder, an ``export``
-        of the file (an empty folder carries nothing; a non-empty one is refused)."""
+        of the file (an empty folder carries nothing; a non-empty one is refused). A write
+        still pending at ``old`` (or in it) moves along: decided and published at ``new``
+        when its program closes it."""
         src, dst = self._path(old), self._path(new)
         root = self.governance.root_within(src) or self.governance.root_within(dst)
         if root is not None:
@@ -522,16 +575,29 @@ class GovernedFS:
         # held data is neither moved away nor replaced (a folder holding some: not moved)
         self._keep_held(f"move {old} to {new}", (old, new) if os.path.lexists(dst) else (old,),
                         method="fuse.rename", sources=(src,), destination=dst)
+        with self._pending(old) as pending:  # writes still to be published move along
+            if pending and not os.path.lexists(src):  # only pending: nothing published yet
+                if os.path.isdir(dst):
+                    raise FuseError(errno.EISDIR)
+                if not os.path.isdir(os.path.dirname(dst)):
+                    raise FuseError(errno.ENOENT)
+            else:
+                self._rename(old, new, src, dst)
+            self._move_pending(old, new, pending)
+        return 0
+
+    def _rename(self, old: str, new: str, src: str, dst: str) -> None:
+        """:meth:`rename` of what is published at ``old``."""
         self._carry(old, src, f"rename {old} -> {new}", method="fuse.rename")
         self._keep_label(old, None, f"rename {old} -> {new}", method="fuse.rename")
         if self._unseal_label(old, new, src, dst):
-            return 0
+            return
         if os.path.lexists(dst):
             self._keep_label(new, src, f"rename {old} -> {new}", method="fuse.rename")
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
             self._label_follows(src, dst)
-            return 0
+            return
 
         def refuse_export(reason: str) -> NoReturn:
             self._refuse(Action.EXPORT, old, f"rename {old} -> {new}", reason,
@@ -546,7 +612,7 @@ class GovernedFS:
         if stat.S_ISDIR(st.st_mode):  # empty: nothing leaves
             os.rename(src, dst)
             self._label_follows(src, dst)
-            return 0
+            return
         if not stat.S_ISREG(st.st_mode):
             refuse_export(f"Cannot move {old} into the outside folder as {new}: it is a "
                           "symbolic link or special file, not a copy Lacuna can decide (it "
@@ -572,7 +638,6 @@ class GovernedFS:
                                                    moved=True, method="fuse.rename"),
                      f"rename {old} -> {new}",
                      refusal=self._write_refusal(new, pid, method="fuse.rename", sources=(src,)))
-        return 0
 
     def _unseal_label(self, old: str, new: str, src: str, dst: str) -> bool:
         """Put a label written through the mount in place as a label: Lacuna writes a sidecar
@@ -1028,6 +1093,9 @@ class GovernedFS:
         with self._lock:
             deciding = self._deciding.setdefault(handle.staged, threading.Lock())
         with deciding:  # two opens of one staged copy closing at once: one decision each turn
+            if handle.gone:  # its name was removed: nothing to publish, nothing leaves
+                handle.dirty = False
+                return
             if handle.denied:  # the other's was refused meanwhile: the same export, not anew
                 msg = f"write {handle.path}: its export was denied"
                 raise _denied(msg)
