@@ -91,6 +91,19 @@ def test_feedback_python_and_cli(governed, monkeypatch):
     assert "missed" in text.output
     assert runner.invoke(app, ["metrics", "--check"]).exit_code == 1
     assert runner.invoke(app, ["metrics", "--period", "soon"]).exit_code == 2
+    # a misspelt filter counted nothing and met every target (exit 0): said, and exit 2
+    for args, hint in ((["--policy", "P-2024-01"], "did you mean P-2024-001"),
+                       (["--user-group", "analist"], "did you mean analyst"),
+                       (["--domain", "exprot"], "did you mean export")):
+        out = runner.invoke(app, ["metrics", "--check", *args])
+        assert out.exit_code == 2, (args, out.output)
+        assert "check the spelling" in out.output
+        assert hint in out.output
+    # a known value with a quiet period is a warning, and the check goes on
+    out = runner.invoke(app, ["metrics", "--check", "--policy", "P-2024-001",
+                              "--period", "2020-01"])
+    assert out.exit_code in (0, 1), out.output
+    assert "widen --period" in out.output
 
 
 def test_survey_once_per_period(governed):

@@ -1,7 +1,8 @@
 """``lacuna metrics``, ``lacuna feedback`` and ``lacuna survey``: measure and improve.
 
 Exit codes: 0 ok, 1 a metric missed its target (``--check``), 2 usage, configuration or
-database error.
+database error, or (``--check``) a filter that matched nothing and names a value Lacuna does
+not know (misspelt).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -18,6 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from lacuna.errors import ConfigError, LacunaError
+
+if TYPE_CHECKING:
+    from lacuna.metrics import GovernanceMetrics
 
 app = typer.Typer(
     help="Governance metrics of a period, against the seed's targets.",
@@ -57,7 +61,8 @@ def metrics(
     user_group: Annotated[str | None, typer.Option(help="Only this role.")] = None,
     tier: Annotated[str | None, typer.Option(help="Only this tier.")] = None,
     check: Annotated[bool, typer.Option(
-        "--check", help="Exit 1 when a metric missed its target.")] = False,
+        "--check", help="Exit 1 when a metric missed its target; 2 when a filter matched "
+        "nothing and names a policy, domain or role Lacuna does not know.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """The seed's governance metrics for a period, each with its target and flag."""
@@ -86,6 +91,13 @@ def metrics(
             table.add_row(name, str(getattr(m, name)), TARGETS[name].text,
                           f"[{style}]{flag.value}[/]")
         console.print(table)
+    misspelt = False
+    for warning, unknown in _unmatched_filters(m):
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(warning)}", highlight=False,
+                                   soft_wrap=True)
+        misspelt = misspelt or unknown
+    if check and misspelt:  # a misspelt filter counts nothing and meets every target
+        raise typer.Exit(2)
     if check and any(f is Flag.MISSED for f in m.flags.values()):
         raise typer.Exit(1)
 
@@ -213,3 +225,62 @@ def compliance(
         return
     output.write_text(text, encoding="utf-8")
     console.print(f"wrote {output} ({fmt.value}, {report.period.label})", highlight=False)
+
+
+def _unmatched_filters(m: GovernanceMetrics) -> list[tuple[str, bool]]:
+    """A warning for each filter of ``m`` when nothing of its period matched the filters (no
+    decision, no exception request), with whether the filter names a value Lacuna does not
+    know: a policy id or domain the policy bundle does not have, a role that is neither
+    Lacuna's nor the configured user's. ``--check`` exits 2 on such a value (a misspelt
+    ``--policy`` used to count nothing and pass); a known value that only had a quiet period
+    is a warning."""
+    counts = m.counts
+    if (not m.filters.to_dict() or counts["violation_rate"]["decisions"]
+            or counts["exception_rate"]["exception_requests"]):
+        return []
+    from difflib import get_close_matches
+
+    known = _known_filter_values()
+    filters = m.filters.to_dict()
+    misspelt: list[tuple[str, bool]] = []
+    for name, value in filters.items():
+        options = known.get(name)  # (the tier was validated before: Tier.parse)
+        if options is None or value in options:
+            continue
+        near = get_close_matches(value, sorted(options), n=3)
+        misspelt.append((
+            f"--{name.replace('_', '-')} {value}: nothing in {m.period.label} matched it, and "
+            f"it is not a {name.replace('_', ' ')} Lacuna knows "
+            + (f"(did you mean {', '.join(near)}?)" if near else
+               f"(known: {', '.join(sorted(options)[:12])})") + "; check the spelling", True))
+    if misspelt:
+        return misspelt
+    given = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in filters.items())
+    return [(f"{given}: nothing in {m.period.label} matched; widen --period if that is not "
+             "what you expected", False)]
+
+
+def _known_filter_values() -> dict[str, set[str]]:
+    """What each filter may name: every role, policy id and domain a decision of the trail
+    was counted under (the rollups), the loaded bundle's policy ids and domains, the
+    stewards' policies and domains, Lacuna's roles and the configured user's. A filter whose
+    values cannot all be known here (rollups incomplete; a policy engine without packages) is
+    left out."""
+    from lacuna.governor import current
+    from lacuna.identity import ROLES
+    from lacuna.metrics import rollup
+
+    gov = current()
+    with gov.audit.engine.connect() as conn:
+        seen = rollup.seen(conn)
+    if seen is None:
+        return {}
+    known = {"user_group": seen["user_group"] | {*ROLES, gov.config.user.role}}
+    packages = getattr(gov.engine, "packages", None)
+    if packages is not None:
+        known["policy"] = (seen["policy"] | set(gov.config.stewards.policies)
+                           | {str(p.metadata["id"]) for p in packages if p.metadata.get("id")})
+        known["domain"] = (seen["domain"] | set(gov.config.stewards.domains)
+                           | {p.name for p in packages}
+                           | {p.name.rsplit(".", 1)[-1] for p in packages})
+    return known

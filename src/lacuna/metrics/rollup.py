@@ -500,6 +500,21 @@ def complete(conn: Connection) -> bool:
     return row is not None and row.from_seq == 0
 
 
+def seen(conn: Connection) -> dict[str, set[str]] | None:
+    """Every role, policy id and policy domain (package and its last segment) a decision of
+    the trail was counted under, at any time; None when the rollups do not cover the whole
+    trail (then not everything the trail holds is here)."""
+    if not complete(conn):
+        return None
+    found: dict[str, set[str]] = {}
+    for column, name in ((hourly.c.role, "user_group"), (hourly.c.policy, "policy"),
+                         (hourly.c.domains, "domain")):
+        values = {v for (v,) in conn.execute(select(column).distinct()) if v}
+        found[name] = ({d for v in values for d in v.split("|") if d} if name == "domain"
+                       else values)
+    return found
+
+
 # -- rebuild -----------------------------------------------------------------------------------
 
 def rebuild(store: AuditStore, *, batch: int = 50_000) -> int:
