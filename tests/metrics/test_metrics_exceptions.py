@@ -50,6 +50,46 @@ def test_the_domain_filter_counts_the_requests_of_its_denials(governed):
     assert current().exceptions.verified(stored)
 
 
+def test_a_request_deleted_from_the_state_database_still_counts(governed):
+    """The exception rate counted the exceptions table's rows: the requester, who owns the
+    state database, deleted theirs and the rate went down with nothing to say so. The audit
+    trail's ``requested`` event (hash-chained, verified) counts it, filters included; the
+    insights count it for its policy too."""
+    import sqlite3
+
+    from lacuna.audit import AuditStore
+    from lacuna.metrics import insights
+
+    customers = pd.read_csv("customers.csv")
+    target = governed / "Downloads" / "board.csv"
+    with pytest.raises(lacuna.GovernanceViolation):
+        customers.to_csv(target)
+    exc = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                   approver="jane.smith@example.com")
+    store = AuditStore(f"sqlite:///{governed / 'audit.db'}")
+    try:
+        (event,) = [r for r in store.list(limit=None, action="exception")]
+    finally:
+        store.close()
+    assert event.data["exception"]["tier"] == exc.tier  # what the filters select it by
+    assert event.data["exception"]["packages"] == ["governance.export"]
+
+    def counted(**filters: str) -> list[int]:
+        return [GovernanceMetrics("last_7_days", exact=exact, **filters)
+                .counts["exception_rate"]["exception_requests"] for exact in (True, None)]
+
+    before = {k: counted(**v) for k, v in (("all", {}), ("domain", {"domain": "export"}),
+                                           ("tier", {"tier": exc.tier}))}
+    assert before == {"all": [1, 1], "domain": [1, 1], "tier": [1, 1]}
+    with sqlite3.connect(governed / "audit.db") as conn:
+        conn.execute("delete from lacuna_exceptions where id = ?", (exc.id,))
+    assert {k: counted(**v) for k, v in (("all", {}), ("domain", {"domain": "export"}),
+                                         ("tier", {"tier": exc.tier}))} == before
+    assert counted(domain="baseline") == [0, 0]
+    (policy,) = [p for p in insights("last_7_days").policies if p.policy_id == exc.policy_id]
+    assert policy.exception_requests == 1
+
+
 def test_the_compliance_report_shows_a_hostile_destination_as_escapes(governed):
     """A destination is never checked for control characters (a real path may hold them): the
     text and HTML reports show them as escapes instead of handing them to the auditor's
@@ -204,7 +244,7 @@ def test_a_row_lacuna_did_not_write_is_said_not_fatal_to_metrics_and_reports(gov
     conn.close()
     for exact in (True, None):
         counts = GovernanceMetrics("last_7_days", exact=exact).counts["exception_rate"]
-        assert counts["exception_requests"] == 1  # the one readable request, recounted
+        assert counts["exception_requests"] == 3  # the trail holds all three requests
         assert counts["unreadable_requests"] == 2
     assert insights("last_7_days") is not None
     assert filed[2].id in compliance_report("last_7_days").to_text()

@@ -157,7 +157,9 @@ def request_exception(
         "purpose": stored.purpose, "approver": stored.approver,
         "business_justification": stored.business_justification,
         "conditions": list(stored.conditions), "duration_hours": stored.duration_hours,
-        "sources": list(stored.sources)})
+        "sources": list(stored.sources),
+        # what the metrics' filters select a request by (lacuna.metrics.requests)
+        "tier": stored.tier, "packages": list(stored.packages), "domains": list(stored.domains)})
     return stored
 
 

@@ -13,11 +13,12 @@ from lacuna.errors import ConfigError
 from lacuna.metrics import compute
 from lacuna.metrics.facts import DecisionFact, SurveyFact, classify
 from lacuna.metrics.period import Period, parse_period
+from lacuna.metrics.requests import requests_in
 from lacuna.metrics.targets import TARGETS, Flag
 
 if TYPE_CHECKING:
-    from lacuna.exceptions.model import ExceptionRequest
     from lacuna.governor import Governor
+    from lacuna.metrics.requests import RequestFact
 
 METRICS = tuple(TARGETS)
 
@@ -58,10 +59,10 @@ class Filters:
             return False
         return self.domain is None or self._domain_of(d.packages)
 
-    def keep_exception(self, r: ExceptionRequest) -> bool:
+    def keep_exception(self, r: RequestFact) -> bool:
         if self.policy is not None and r.policy_id != self.policy:
             return False
-        if self.user_group is not None and r.requester_role != self.user_group:
+        if self.user_group is not None and r.role != self.user_group:
             return False
         if self.tier is not None and r.tier.upper() != self.tier.upper():
             return False
@@ -133,11 +134,10 @@ class GovernanceMetrics:
         refuse_local_state(gov.config, "governance metrics", "Read them there: GET "
                            "/api/v1/metrics (a data steward's or compliance officer's token) "
                            "or the console's metrics page (/console/metrics).")
-        # a row that is not a request Lacuna wrote has no time to count it by: it is said
-        # (counts' unreadable_requests), not a crash of every metric
-        unreadable: list[Exception] = []
-        requests = [r for r in gov.exceptions.list(unreadable=unreadable)
-                    if r.created_at in self.period and self.filters.keep_exception(r)]
+        # from the audit trail first (a row deleted from the exceptions table still counts);
+        # a row that is not a request Lacuna wrote is said (counts' unreadable_requests)
+        filed = requests_in(gov, self.period)
+        requests = [r for r in filed.facts if self.filters.keep_exception(r)]
         lineage = gov.lineage_store.completeness()
         fast = None
         if not exact:
@@ -173,8 +173,8 @@ class GovernanceMetrics:
                                     "denials": n.denials},
             "avg_resolution_time_minutes": {"resolved": n.resolved, "denials": n.denials},
             "exception_rate": {"exception_requests": len(requests), "decisions": n.decisions,
-                               **({"unreadable_requests": len(unreadable)} if unreadable
-                                  else {})},
+                               **({"unreadable_requests": filed.unreadable}
+                                  if filed.unreadable else {})},
             "user_satisfaction": {"respondents": len({s.user for s in n.survey})},
             "workaround_attempts": {"attempts": n.workarounds},
             "data_coverage_percent": {"covered_assets": n.covered, "assets": n.assets},

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.metrics import compute
 from lacuna.metrics.facts import classify
 from lacuna.metrics.period import Period, parse_period
+from lacuna.metrics.requests import requests_in
 from lacuna.metrics.targets import TARGETS, Flag
 
 if TYPE_CHECKING:
@@ -103,8 +104,7 @@ def insights(
     decisions, feedback, survey = classify(records)
     denials = [d for d in decisions if not d.allowed]
     fps = compute.false_positives(denials, feedback)
-    requests = Counter(r.policy_id for r in gov.exceptions.list()
-                       if r.created_at in window and r.policy_id)
+    requests = Counter(r.policy_id for r in requests_in(gov, window).facts if r.policy_id)
     ids = sorted({p for d in decisions for p in d.policy_ids} | {
         d.policy_id for d in denials if d.policy_id})
     out = []
