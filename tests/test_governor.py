@@ -23,6 +23,51 @@ def test_broken_policy_fails_at_enable_with_file_and_line(tmp_path, sandbox_conf
     assert "broken.rego:5" in str(err.value) or "broken.rego:4" in str(err.value)
 
 
+_BROKEN_REGO = "package governance.x\nimport rego.v1\nallow if {\n  input.x ==\n}\n"
+
+
+@pytest.mark.parametrize(("yaml", "files", "expected"), [
+    ("classification:\n  k_anonymty: 5\n", {}, ("lacuna.yaml:3", "did you mean 'k_anonymity'")),
+    ("policy: {dir: nope/}\n", {}, ("lacuna.yaml:2", "is not a folder")),
+    ("policy: {dir: p/}\n", {"p/broken.rego": _BROKEN_REGO}, ("broken.rego:",)),
+    ("policy: {dir: p/}\n", {"p/README.md": "no rego"}, ("holds no .rego policy files",)),
+], ids=["typo", "missing-dir", "broken-rego", "no-rego"])
+def test_enable_without_arguments_checks_lacuna_yaml_and_the_bundle(sandbox, yaml, files, expected):
+    """``lacuna.enable()`` reads ``lacuna.yaml`` from the current folder and compiles its bundle
+    at once: a mistake in either is raised there, naming the file (and line), and nothing is
+    governed; it was reported only at the first governed operation, as a fail-closed denial."""
+    from lacuna.errors import ConfigError
+
+    (sandbox / "lacuna.yaml").write_text(f"audit: {{url: 'sqlite:///audit.db'}}\n{yaml}")
+    for name, text in files.items():
+        (sandbox / name).parent.mkdir(exist_ok=True)
+        (sandbox / name).write_text(text)
+    with pytest.raises((ConfigError, PolicyError)) as err:
+        lacuna.enable()
+    for part in expected:
+        assert part in str(err.value)
+    assert not lacuna.enabled()
+    with pytest.raises((ConfigError, PolicyError)):  # governed() says the same at its start
+        with lacuna.governed():
+            pass
+
+
+def test_enable_without_arguments_governs_under_a_valid_lacuna_yaml(sandbox):
+    policies = sandbox / "p"
+    policies.mkdir()
+    (policies / "ok.rego").write_text("package governance.base\nimport rego.v1\n"
+                                      "metadata := {\"id\": \"BASE\"}\nallow := true\n")
+    (sandbox / "lacuna.yaml").write_text("audit: {url: 'sqlite:///audit.db'}\n"
+                                         "user: {id: ann, role: data_analyst}\npolicy: {dir: p/}\n")
+    lacuna.enable()
+    from lacuna.governor import current
+
+    assert current()._engine is not None  # compiled by enable(), not at the first read
+    assert len(pd.read_csv("sales.csv")) == 240
+    record = current().audit.list(limit=1)[0]
+    assert (record.allowed, record.user_id, record.policy_id) == (True, "ann", "BASE")
+
+
 class _ExplodingEngine:
     revision = "test"
 

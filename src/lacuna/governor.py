@@ -1122,6 +1122,12 @@ def existing() -> Governor | None:
     return scope.governor if scope is not None else _CURRENT
 
 
+def process_governor() -> Governor:
+    """The process-wide governor, whatever ``governed()`` block this context is in (created
+    from ``lacuna.yaml`` on first use: ``ConfigError`` when it is invalid)."""
+    return _process_governor()
+
+
 def _process_governor() -> Governor:
     global _CURRENT
     if _CURRENT is None:

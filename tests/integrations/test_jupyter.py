@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 IPython = pytest.importorskip("IPython", reason="IPython is part of the dev extra")
+from IPython.core.error import UsageError  # noqa: E402 - after the skip
 
 
 @pytest.fixture
@@ -22,12 +23,18 @@ def test_load_ext_governs_pandas_and_magics_configure(shell, sandbox, capsys):
 
     shell.run_line_magic("load_ext", "lacuna")
     assert lacuna.enabled()
+    with pytest.raises(UsageError, match="holds no .rego policy files"):  # said at once
+        shell.run_line_magic("lacuna", f"config --policy-dir {sandbox}")
+    policies = sandbox / "policies"
+    policies.mkdir()
+    (policies / "base.rego").write_text("package governance.base\nimport rego.v1\n"
+                                        "allow := true\n")
     shell.run_line_magic(
-        "lacuna", f"config --user bob --role data_analyst --mode warn --policy-dir {sandbox}"
+        "lacuna", f"config --user bob --role data_analyst --mode warn --policy-dir {policies}"
     )
     out = capsys.readouterr().out
     assert "user:        bob (role data_analyst" in out
-    assert f"policies:    {sandbox}" in out
+    assert f"policies:    {policies}" in out
     assert "config file: (none: settings given in code or by %lacuna config)" in out
     shell.run_line_magic("lacuna", "status")
     assert "Lacuna: ON (mode warn)" in capsys.readouterr().out
