@@ -182,6 +182,10 @@ def _break_classification(monkeypatch):
 
 
 def test_internal_error_in_enforce_is_a_denial_that_names_it(sandbox, sandbox_config, monkeypatch):
+    import importlib
+
+    classify = importlib.import_module("lacuna.classify")
+    original = classify.classify_frame
     lacuna.enable(sandbox_config())
     calls = _break_classification(monkeypatch)
     with pytest.raises(GovernanceViolation) as err:
@@ -191,11 +195,38 @@ def test_internal_error_in_enforce_is_a_denial_that_names_it(sandbox, sandbox_co
     assert "Lacuna failed while governing pandas.read_csv" in message
     assert "AttributeError" in message
     assert "To report it" in message
+    # the class is a fail-closed guess, and says so: it read 'Classification: PROPRIETARY',
+    # 'Tags: (none)', as if the data had been found proprietary
+    assert "Classification: PROPRIETARY\n" not in message
+    assert ("Classification: PROPRIETARY assumed (fail closed: Lacuna could not decide; the "
+            "data was not found to be PROPRIETARY)") in message
+    assert "Tags: (unknown)" in message
+    assert "How Lacuna classified it" not in message
+    assert err.value.decision.to_dict()["classification_assumed"].startswith(
+        "the data's class is unknown: Lacuna failed before it could decide (AttributeError")
     from lacuna.governor import current
 
     denial = current().audit.list(limit=1)[0]  # the denial is on the record too
     assert denial.allowed is False
     assert "AttributeError" in denial.reasoning
+    assert denial.tier == "PROPRIETARY"
+    assert "was not found to be PROPRIETARY" in (denial.tier_assumed or "")
+    assert "AttributeError" in (denial.tier_assumed or "")
+    assert current().audit.verify().ok  # the added field is hashed like the rest
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    listed = CliRunner().invoke(app, ["audit", "list", "--db", f"sqlite:///{sandbox / 'audit.db'}"],
+                                env={"COLUMNS": "200"})
+    assert "PROPRIETARY (assumed)" in listed.output
+    # a denial whose class was found carries no such mark, in the message or on the record
+    monkeypatch.setattr(classify, "classify_frame", original)
+    with pytest.raises(GovernanceViolation) as found:
+        pd.read_csv("customers.csv").to_csv(sandbox / "Downloads" / "c.csv")
+    assert "Classification: PROPRIETARY\n" in str(found.value)
+    assert "classification_assumed" not in found.value.decision.to_dict()
+    assert current().audit.list(limit=1, denied_only=True)[0].tier_assumed is None
 
 
 @pytest.mark.parametrize("mode", ["warn", "observe"])
