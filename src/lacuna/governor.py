@@ -1126,6 +1126,11 @@ def existing() -> Governor | None:
     return scope.governor if scope is not None else _CURRENT
 
 
+def existing_process() -> Governor | None:
+    """The process-wide governor, or None when none has been made yet (never creates one)."""
+    return _CURRENT
+
+
 def process_governor() -> Governor:
     """The process-wide governor, whatever ``governed()`` block this context is in (created
     from ``lacuna.yaml`` on first use: ``ConfigError`` when it is invalid)."""
