@@ -47,9 +47,8 @@ def test_enable_without_arguments_checks_lacuna_yaml_and_the_bundle(sandbox, yam
     for part in expected:
         assert part in str(err.value)
     assert not lacuna.enabled()
-    with pytest.raises((ConfigError, PolicyError)):  # governed() says the same at its start
-        with lacuna.governed():
-            pass
+    with pytest.raises((ConfigError, PolicyError)), lacuna.governed():  # so does governed()
+        pass
 
 
 def test_enable_without_arguments_governs_under_a_valid_lacuna_yaml(sandbox):

@@ -23,7 +23,7 @@ def test_load_ext_governs_pandas_and_magics_configure(shell, sandbox, capsys):
 
     shell.run_line_magic("load_ext", "lacuna")
     assert lacuna.enabled()
-    with pytest.raises(UsageError, match="holds no .rego policy files"):  # said at once
+    with pytest.raises(UsageError, match=r"holds no \.rego policy files"):  # said at once
         shell.run_line_magic("lacuna", f"config --policy-dir {sandbox}")
     policies = sandbox / "policies"
     policies.mkdir()

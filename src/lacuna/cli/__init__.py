@@ -47,7 +47,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option(  # noqa: ARG001 - the callback handles it
+    version: Annotated[bool, typer.Option(
         "--version", is_eager=True, callback=_print_version,
         help="Print Lacuna's and Python's versions and exit (for a bug report).")] = False,
 ) -> None:
