@@ -33,6 +33,19 @@ def test_classify_table_and_json(data):
     assert set(json.loads(result.output)) == {"customers.csv", "sales.csv"}
 
 
+def test_version_prints_what_a_bug_report_asks_for():
+    """A fail-closed denial says to send 'the output of `lacuna --version`': it was 'No such
+    option: --version' (exit 2)."""
+    from lacuna.governor import REPORT_HINT
+
+    assert "lacuna --version" in REPORT_HINT
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"lacuna \S+( \(not installed\))?, Python 3\.\d+\.\d+\n", result.output)
+    assert runner.invoke(app, ["--help"]).output.count("--version") == 1
+    assert runner.invoke(app, ["classify", "--help"]).exit_code == 0  # commands unchanged
+
+
 def test_classify_explain_shows_evidence(data):
     result = runner.invoke(app, ["classify", "customers.csv", "--explain"])
     assert result.exit_code == 0

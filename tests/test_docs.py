@@ -124,6 +124,27 @@ def test_cli_commands_in_docs_exist(doc: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_cli_commands_in_messages_exist() -> None:
+    """Every `lacuna …` command Lacuna's own messages quote (a denial's how-to-fix, a report
+    hint, --help text) is in the CLI: a fail-closed denial asked for `lacuna --version`, which
+    was 'No such option'."""
+    import typer
+
+    from lacuna.cli import app
+
+    root = typer.main.get_command(app)
+    problems, seen = [], 0
+    for path in sorted((ROOT / "src" / "lacuna").rglob("*.py")):
+        text = path.read_text("utf-8")
+        for m in re.finditer(rf"`{_ENV_PREFIX}(lacuna\s+[^`{{}}\n]+)`", text):
+            seen += 1
+            if why := command_problem(root, m.group(1)):
+                line = text[:m.start()].count("\n") + 1
+                problems.append(f"{path.relative_to(ROOT)}:{line}: {why}: {m.group(1)}")
+    assert seen > 100  # the scan finds them (about 200)
+    assert not problems, "\n".join(problems)
+
+
 def _yaml_blocks(text: str) -> list[tuple[int, str]]:
     return [(text[:m.start()].count("\n") + 2, m.group(1))
             for m in re.finditer(r"^```ya?ml\n(.*?)^```", text, re.S | re.M)]

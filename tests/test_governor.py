@@ -23,6 +23,50 @@ def test_broken_policy_fails_at_enable_with_file_and_line(tmp_path, sandbox_conf
     assert "broken.rego:5" in str(err.value) or "broken.rego:4" in str(err.value)
 
 
+_BROKEN_REGO = "package governance.x\nimport rego.v1\nallow if {\n  input.x ==\n}\n"
+
+
+@pytest.mark.parametrize(("yaml", "files", "expected"), [
+    ("classification:\n  k_anonymty: 5\n", {}, ("lacuna.yaml:3", "did you mean 'k_anonymity'")),
+    ("policy: {dir: nope/}\n", {}, ("lacuna.yaml:2", "is not a folder")),
+    ("policy: {dir: p/}\n", {"p/broken.rego": _BROKEN_REGO}, ("broken.rego:",)),
+    ("policy: {dir: p/}\n", {"p/README.md": "no rego"}, ("holds no .rego policy files",)),
+], ids=["typo", "missing-dir", "broken-rego", "no-rego"])
+def test_enable_without_arguments_checks_lacuna_yaml_and_the_bundle(sandbox, yaml, files, expected):
+    """``lacuna.enable()`` reads ``lacuna.yaml`` from the current folder and compiles its bundle
+    at once: a mistake in either is raised there, naming the file (and line), and nothing is
+    governed; it was reported only at the first governed operation, as a fail-closed denial."""
+    from lacuna.errors import ConfigError
+
+    (sandbox / "lacuna.yaml").write_text(f"audit: {{url: 'sqlite:///audit.db'}}\n{yaml}")
+    for name, text in files.items():
+        (sandbox / name).parent.mkdir(exist_ok=True)
+        (sandbox / name).write_text(text)
+    with pytest.raises((ConfigError, PolicyError)) as err:
+        lacuna.enable()
+    for part in expected:
+        assert part in str(err.value)
+    assert not lacuna.enabled()
+    with pytest.raises((ConfigError, PolicyError)), lacuna.governed():  # so does governed()
+        pass
+
+
+def test_enable_without_arguments_governs_under_a_valid_lacuna_yaml(sandbox):
+    policies = sandbox / "p"
+    policies.mkdir()
+    (policies / "ok.rego").write_text("package governance.base\nimport rego.v1\n"
+                                      "metadata := {\"id\": \"BASE\"}\nallow := true\n")
+    (sandbox / "lacuna.yaml").write_text("audit: {url: 'sqlite:///audit.db'}\n"
+                                         "user: {id: ann, role: data_analyst}\npolicy: {dir: p/}\n")
+    lacuna.enable()
+    from lacuna.governor import current
+
+    assert current()._engine is not None  # compiled by enable(), not at the first read
+    assert len(pd.read_csv("sales.csv")) == 240
+    record = current().audit.list(limit=1)[0]
+    assert (record.allowed, record.user_id, record.policy_id) == (True, "ann", "BASE")
+
+
 class _ExplodingEngine:
     revision = "test"
 
@@ -137,6 +181,10 @@ def _break_classification(monkeypatch):
 
 
 def test_internal_error_in_enforce_is_a_denial_that_names_it(sandbox, sandbox_config, monkeypatch):
+    import importlib
+
+    classify = importlib.import_module("lacuna.classify")
+    original = classify.classify_frame
     lacuna.enable(sandbox_config())
     calls = _break_classification(monkeypatch)
     with pytest.raises(GovernanceViolation) as err:
@@ -146,11 +194,38 @@ def test_internal_error_in_enforce_is_a_denial_that_names_it(sandbox, sandbox_co
     assert "Lacuna failed while governing pandas.read_csv" in message
     assert "AttributeError" in message
     assert "To report it" in message
+    # the class is a fail-closed guess, and says so: it read 'Classification: PROPRIETARY',
+    # 'Tags: (none)', as if the data had been found proprietary
+    assert "Classification: PROPRIETARY\n" not in message
+    assert ("Classification: PROPRIETARY assumed (fail closed: Lacuna could not decide; the "
+            "data was not found to be PROPRIETARY)") in message
+    assert "Tags: (unknown)" in message
+    assert "How Lacuna classified it" not in message
+    assert err.value.decision.to_dict()["classification_assumed"].startswith(
+        "the data's class is unknown: Lacuna failed before it could decide (AttributeError")
     from lacuna.governor import current
 
     denial = current().audit.list(limit=1)[0]  # the denial is on the record too
     assert denial.allowed is False
     assert "AttributeError" in denial.reasoning
+    assert denial.tier == "PROPRIETARY"
+    assert "was not found to be PROPRIETARY" in (denial.tier_assumed or "")
+    assert "AttributeError" in (denial.tier_assumed or "")
+    assert current().audit.verify().ok  # the added field is hashed like the rest
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    listed = CliRunner().invoke(app, ["audit", "list", "--db", f"sqlite:///{sandbox / 'audit.db'}"],
+                                env={"COLUMNS": "200"})
+    assert "PROPRIETARY (assumed)" in listed.output
+    # a denial whose class was found carries no such mark, in the message or on the record
+    monkeypatch.setattr(classify, "classify_frame", original)
+    with pytest.raises(GovernanceViolation) as found:
+        pd.read_csv("customers.csv").to_csv(sandbox / "Downloads" / "c.csv")
+    assert "Classification: PROPRIETARY\n" in str(found.value)
+    assert "classification_assumed" not in found.value.decision.to_dict()
+    assert current().audit.list(limit=1, denied_only=True)[0].tier_assumed is None
 
 
 @pytest.mark.parametrize("mode", ["warn", "observe"])

@@ -51,8 +51,10 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         **overrides: settings to override, e.g. ``mode="warn"`` or ``user={"role": "analyst"}``.
 
     Raises:
-        ConfigError: the configuration is invalid.
-        PolicyError: the configured policy bundle does not compile (file, line and column).
+        ConfigError: the configuration is invalid (``lacuna.yaml`` is read here when no
+            governor was made yet: its file, line and key).
+        PolicyError: the configured policy bundle does not compile or cannot be read (file,
+            line and column); nothing is governed then.
 
     Example:
         >>> import lacuna
@@ -61,9 +63,18 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         True
         >>> lacuna.disable()
     """
+    made_now = False
     if config is not None or overrides:
         gov = _governor.configure(config, **overrides)
-        gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails here, with file:line
+    else:  # the process-wide governor, read from lacuna.yaml now: a typo in it fails here
+        made_now = _governor.existing_process() is None
+        gov = _governor.process_governor()
+    try:
+        gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails here, file:line
+    except BaseException:
+        if made_now:  # the next enable() reads lacuna.yaml again, as it may have been fixed
+            _governor.reset()
+        raise
     _pandas_integration().install()
     for integration in _frame_integrations():
         integration.install()
@@ -147,6 +158,7 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
             raise
     else:
         gov = _governor.current()
+        gov.engine  # noqa: B018 - as in enable(): a broken bundle fails here, not at first use
     integrations = [_pandas_integration(), *_frame_integrations()]
     _install_sql()
     held = []

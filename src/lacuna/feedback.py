@@ -98,7 +98,12 @@ def _head(decision: Decision) -> list[tuple[str, str]]:
     """The labelled fields above "Why this matters", in the seed's order."""
     op = decision.operation
     rows = [("Action", _action_line(decision)), ("Reason", decision.reasoning)]
-    if op is not None:
+    if op is not None and op.classification.assumed:  # a fail-closed guess, not a finding
+        tier = op.classification.tier.value
+        rows.append(("Classification", f"{tier} assumed (fail closed: Lacuna could not decide; "
+                     f"the data was not found to be {tier})"))
+        rows.append(("Tags", "(unknown)"))
+    elif op is not None:
         rows.append(("Classification", op.classification.tier.value))
         rows.append(("Tags", ", ".join(op.classification.tags) or "(none)"))
     if decision.engine_error:
@@ -115,6 +120,8 @@ def _evidence(decision: Decision) -> tuple[str, list[str]]:
     if op is None or decision.allowed:
         return "", []
     c = op.classification
+    if c.assumed:  # nothing was found: the head says why the tier is assumed
+        return "", []
     drivers = ("pii", "phi", "financial")  # the classes that raise a table's tier
     sensitive = [(name, col) for name, col in c.columns.items() if col.classification in drivers]
     sensitive.sort(key=lambda item: item[1].sensitivity, reverse=True)

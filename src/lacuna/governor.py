@@ -1010,6 +1010,10 @@ class Governor:
         detail = _describe(exc)
         log.error("Lacuna failed while governing %s: %s", method, detail, exc_info=exc)
         after = " after the operation ran" if ran else ""
+        strictest = Tier.PROPRIETARY
+        assumed = (f"the data's class is unknown: Lacuna failed before it could decide "
+                   f"({detail}), so the strictest class, {strictest.value}, is assumed (fail "
+                   f"closed); the data was not found to be {strictest.value}")
         decision = Decision(
             allowed=False,
             operation_id=uuid.uuid4().hex,
@@ -1028,7 +1032,7 @@ class Governor:
         with contextlib.suppress(Exception):  # the user's settings may be what is failing
             op = self.operation(
                 action,
-                Classification(tier=Tier.PROPRIETARY, reasoning=(f"unknown: {detail}",)),
+                Classification(tier=strictest, assumed=assumed, reasoning=(assumed,)),
                 method=method,
             )
             decision = replace(decision, operation_id=op.id, operation=op)
@@ -1120,6 +1124,17 @@ def existing() -> Governor | None:
     creates one: for code that only wants to read settings, e.g. error messages)."""
     scope = _SCOPE.get()
     return scope.governor if scope is not None else _CURRENT
+
+
+def existing_process() -> Governor | None:
+    """The process-wide governor, or None when none has been made yet (never creates one)."""
+    return _CURRENT
+
+
+def process_governor() -> Governor:
+    """The process-wide governor, whatever ``governed()`` block this context is in (created
+    from ``lacuna.yaml`` on first use: ``ConfigError`` when it is invalid)."""
+    return _process_governor()
 
 
 def _process_governor() -> Governor:

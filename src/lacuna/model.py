@@ -360,6 +360,10 @@ class Classification:
     confidence: float = 1.0
     reasoning: tuple[str, ...] = ()
     layer: Layer = Layer.HEURISTIC
+    # Why the tier is assumed rather than found: a fail-closed denial of data Lacuna could not
+    # classify or decide on takes the strictest tier (None: the tier is what was found). Set by
+    # Lacuna only; never read from a file or a client (from_dict), never in to_dict's lineage.
+    assumed: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.columns, FrozenDict):
@@ -852,6 +856,8 @@ class Decision:
             "action": op.action.value if op else None,
             "destination": op.destination.uri if op and op.destination else None,
             "classification": op.classification.tier.value if op else None,
+            **({"classification_assumed": op.classification.assumed}
+               if op is not None and op.classification.assumed else {}),
             "tags": list(op.classification.tags) if op else [],
             "reasoning": self.reasoning,
             "why": list(self.why),

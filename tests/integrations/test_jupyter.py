@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 IPython = pytest.importorskip("IPython", reason="IPython is part of the dev extra")
+from IPython.core.error import UsageError  # noqa: E402 - after the skip
 
 
 @pytest.fixture
@@ -22,17 +23,49 @@ def test_load_ext_governs_pandas_and_magics_configure(shell, sandbox, capsys):
 
     shell.run_line_magic("load_ext", "lacuna")
     assert lacuna.enabled()
+    with pytest.raises(UsageError, match=r"holds no \.rego policy files"):  # said at once
+        shell.run_line_magic("lacuna", f"config --policy-dir {sandbox}")
+    policies = sandbox / "policies"
+    policies.mkdir()
+    (policies / "base.rego").write_text("package governance.base\nimport rego.v1\n"
+                                        "allow := true\n")
     shell.run_line_magic(
-        "lacuna", f"config --user bob --role data_analyst --mode warn --policy-dir {sandbox}"
+        "lacuna", f"config --user bob --role data_analyst --mode warn --policy-dir {policies}"
     )
     out = capsys.readouterr().out
     assert "user:        bob (role data_analyst" in out
-    assert f"policies:    {sandbox}" in out
+    assert f"policies:    {policies}" in out
     assert "config file: (none: settings given in code or by %lacuna config)" in out
     shell.run_line_magic("lacuna", "status")
     assert "Lacuna: ON (mode warn)" in capsys.readouterr().out
     shell.run_line_magic("lacuna", "off")
     assert not lacuna.enabled()
+
+
+@pytest.mark.parametrize(("yaml", "says"), [
+    ("mode: enforce\nclassification:\n  k_anonymty: 5\n", r"lacuna.yaml:3: .*k_anonymty"),
+    ("policy: {dir: p/}\n", r"broken.rego:5:1: expecting expression"),
+], ids=["typo", "broken-rego"])
+def test_load_ext_under_a_broken_lacuna_yaml_says_so_in_one_line(shell, sandbox, yaml, says):
+    """%load_ext lacuna reads lacuna.yaml and compiles its bundle: a mistake is IPython's
+    one-line UsageError naming the file and line (it loaded silently, then every read was
+    denied); once lacuna.yaml is fixed, loading again reads it again."""
+    import lacuna
+
+    (sandbox / "p").mkdir()
+    (sandbox / "p" / "broken.rego").write_text("package governance.x\nimport rego.v1\n"
+                                               "allow if {\n  input.x ==\n}\n")
+    (sandbox / "lacuna.yaml").write_text(yaml)
+    with pytest.raises(UsageError, match=says) as err:
+        shell.run_line_magic("load_ext", "lacuna")
+    assert "%load_ext lacuna again" in str(err.value)
+    assert not lacuna.enabled()
+    (sandbox / "lacuna.yaml").write_text("mode: warn\n")  # fixed: loads and governs
+    shell.run_line_magic("load_ext", "lacuna")
+    assert lacuna.enabled()
+    from lacuna.governor import current
+
+    assert current().config.mode == "warn"
 
 
 def test_violation_in_a_cell_shows_the_learning_moment(shell, sandbox, sandbox_config, capsys):

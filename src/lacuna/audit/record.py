@@ -9,7 +9,8 @@ Body, ``schema_version`` "1"::
     {"schema_version": "1", "id": ..., "seq": 7, "operation_id": ...,
      "who":  {"user_id", "role", "session"},
      "what": {"action", "sources", "destination", "environment", "tier", "tags",
-              "columns": {"<column>": "<class>[:<pii_type>]", ...}, "column_count"},
+              "columns": {"<column>": "<class>[:<pii_type>]", ...}, "column_count",
+              "tier_assumed" (only on a fail-closed denial: why the tier is assumed)},
      "when": "2026-01-20T14:00:00.000000+00:00", "recorded_at": "<same format>",
      "why":  {"purpose", "exception_id", "exception_approved"},
      "how":  {"method", "code_location"},
@@ -189,6 +190,9 @@ def build_body(
             "tags": list(p.tags),
             "columns": _column_summary(operation),
             "column_count": len(operation.classification.columns),
+            # a fail-closed denial's tier is a guess, not what the data was found to be
+            **({"tier_assumed": operation.classification.assumed}
+               if operation.classification.assumed else {}),
         },
         "when": iso(p.timestamp),
         "recorded_at": recorded_at if isinstance(recorded_at, str) else iso(recorded_at),
@@ -325,6 +329,11 @@ class AuditRecord:
     @property
     def tier(self) -> str | None:
         return self._field("what", "tier")
+
+    @property
+    def tier_assumed(self) -> str | None:
+        """Why ``tier`` was assumed (a fail-closed denial of data of unknown class), or None."""
+        return self._field("what", "tier_assumed")
 
     @property
     def policy_title(self) -> str | None:

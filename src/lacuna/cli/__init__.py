@@ -32,6 +32,29 @@ ConfigOption = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import platform
+
+        from lacuna import __version__
+        from lacuna._version import lacuna_version
+
+        installed = lacuna_version()  # the package metadata's, as provenance records it
+        shown = installed if installed != "unknown" else f"{__version__} (not installed)"
+        typer.echo(f"lacuna {shown}, Python {platform.python_version()}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print Lacuna's and Python's versions and exit (for a bug report).")] = False,
+) -> None:
+    """Self-service data governance: classify data, check operations against policy, read the
+    audit trail."""
+
+
 def _configure(config: Path | None, **overrides: Any) -> None:
     from lacuna.governor import configure
 

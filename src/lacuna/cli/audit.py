@@ -198,7 +198,8 @@ def list_(
         what = rec.destination or (rec.reasoning if rec.data.get("kind") not in (
             None, "outcome") and rec.reasoning else "—")
         table.add_row(str(rec.seq), when, _visible(rec.user_id), _visible(rec.action),
-                      _visible(what), _visible(rec.tier or "—"), decision, outcome,
+                      _visible(what), _visible(f"{rec.tier} (assumed)" if rec.tier_assumed
+                                               else rec.tier or "—"), decision, outcome,
                       _visible(rec.policy_id or "—"))
     Console().print(table)
 

@@ -160,7 +160,14 @@ def load(ipython: Any) -> None:
 
     ipython.register_magic_function(_magic, "line", "lacuna")
     ipython.set_custom_exc((GovernanceViolation,), _show_violation)
-    api.enable()
+    try:  # lacuna.yaml and its policy bundle are read now: a mistake is said in one line
+        api.enable()
+    except LacunaError as exc:
+        from IPython.core.error import UsageError
+
+        msg = (f"{exc}\nNothing is governed yet: fix it, then run %load_ext lacuna again (or "
+               "%lacuna config ... to choose other settings).")
+        raise UsageError(msg) from None
 
 
 def unload(ipython: Any) -> None:
