@@ -10,6 +10,7 @@ import pytest
 
 from lacuna.audit import AuditStore
 from lacuna.audit.record import chain_hash, link_payload
+from lacuna.audit.verify import verify_chain
 from lacuna.errors import AuditError
 
 N = 10
@@ -347,3 +348,89 @@ def test_verify_names_a_head_row_edited_to_what_lacuna_never_writes(
     report = full.verify()
     assert (report.ok, report.first_bad, report.checked) == (False, None, N)
     assert "the head row of the audit trail holds seq" in report.problem
+
+
+def test_verify_passes_intact_records_on_its_fast_path(
+        full: AuditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An intact record written by Lacuna is checked by ``_intact`` alone (the full check,
+    which builds the report, is for records it cannot pass)."""
+    from lacuna.audit import verify
+
+    def full_check(*args: Any) -> None:
+        raise AssertionError(f"an intact record took the slow path: #{args[1]}")
+
+    monkeypatch.setattr(verify, "_check_row", full_check)
+    report = full.verify()
+    assert (report.ok, report.checked) == (True, N)
+
+
+def test_verify_sends_what_its_fast_path_cannot_pass_to_the_full_check(
+        db_url: str, home: Path, mk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record signed with a retired key, and a body orjson does not read (a file name that is
+    not UTF-8, stored as a lone surrogate's escape), are intact: the full check passes them,
+    and only them."""
+    from dataclasses import replace
+
+    from lacuna.audit import verify
+    from lacuna.model import Source
+    from lacuna.signing import Keyring, Signer
+
+    old, new = Signer(b"o" * 32), Signer(b"n" * 32)
+    first = AuditStore(db_url, keyring=Keyring(old))
+    op = mk.op()
+    first.record(mk.decision(op), op, session="s1")
+    first.close()
+    store = AuditStore(db_url, keyring=Keyring(new, (old,)))
+    op = mk.op()
+    op = replace(op, sources=(Source(name="bad\udcff.csv", classification=op.classification),))
+    store.record(mk.decision(op), op, session="s1")
+    op = mk.op()
+    store.record(mk.decision(op), op, session="s1")
+    seen: list[int] = []
+    check = verify._check_row
+
+    def counted(row: Any, seq: int, prev: str, keyring: Keyring) -> Any:
+        seen.append(seq)
+        return check(row, seq, prev, keyring)
+
+    monkeypatch.setattr(verify, "_check_row", counted)
+    report = store.verify()
+    store.close()
+    assert (report.ok, report.checked, seen) == (True, 3, [1, 2])
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    # a key holder's forgeries of what Lacuna never writes: orjson reads the first two
+    # differently from json (a huge integer as a float; the fast path must not pass it), the
+    # third is an object where the body's parts are; each is named, not a traceback
+    (lambda b: b.replace('"user_id":"user1"', '"user_id":100000000000000000000001'),
+     "column(s) user_id differ"),
+    (lambda b: b.replace('"seq":2', '"seq":2.0'), None),
+    (lambda b: b.replace('"who":{', '"who":"x","w":{'), "column(s) user_id differ"),
+])
+def test_verify_reads_a_signed_body_as_json_reads_it(
+        full: AuditStore, edit: Callable[[str], str], problem: str | None) -> None:
+    _, body, _ = rows(full)[2]
+    forged = edit(body)
+    assert forged != body
+    with raw(full) as conn:
+        conn.execute("UPDATE lacuna_audit SET body = ?, hash = ? WHERE seq = 2",
+                     (forged, chain_hash(rows(full)[1][2], forged)))
+        resign(full, conn, 2)
+        for seq in range(3, N + 1):  # the chain re-linked and re-signed after it
+            (prev,) = conn.execute("SELECT hash FROM lacuna_audit WHERE seq = ?",
+                                   (seq - 1,)).fetchone()
+            (text,) = conn.execute("SELECT body FROM lacuna_audit WHERE seq = ?",
+                                   (seq,)).fetchone()
+            conn.execute("UPDATE lacuna_audit SET prev_hash = ?, hash = ? WHERE seq = ?",
+                         (prev, chain_hash(prev, text), seq))
+            resign(full, conn, seq)
+        conn.execute("UPDATE lacuna_audit_head SET hash = (SELECT hash FROM lacuna_audit "
+                     "WHERE seq = ?)", (N,))
+    with full.snapshot() as conn:  # the chain alone (its checkpoint names the old #10)
+        report = verify_chain(conn, full.keyring)
+    if problem is None:  # json reads 2.0 == 2: the body says its seq (as before)
+        assert (report.ok, report.checked) == (True, N)
+    else:
+        assert (report.ok, report.first_bad) == (False, 2)
+        assert problem in report.problem
