@@ -37,11 +37,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from sqlalchemy import Column, Connection, inspect, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import Label
 
 from lacuna.audit.checkpoint import Checkpoint
@@ -238,8 +241,49 @@ def record_columns() -> list[Any]:
     return [*(c for c in records.c if c.name != "operation_id"), stored_boolean(records.c.allowed)]
 
 
+def _text_or_bytes(raw: bytes) -> str | bytes:
+    """SQLite text as ``str``, or as the stored bytes when they are not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def undecodable(exc: OperationalError) -> bool:
+    """Whether SQLite's driver refused a read over a text value that is not UTF-8 ("Could not
+    decode to UTF-8"): SQLite keeps whatever bytes are written into a text column."""
+    return isinstance(exc.orig, sqlite3.OperationalError) and "decode" in str(exc.orig)
+
+
+@contextmanager
+def lenient_text(conn: Connection) -> Iterator[None]:
+    """Within: ``conn`` (SQLite) reads a text value that is not UTF-8 as its bytes, so a check
+    names the record holding it (a hash link not stored as text, a column that differs from
+    its body) instead of failing to read the whole table (:func:`undecodable`)."""
+    raw = conn.connection.dbapi_connection
+    if not isinstance(raw, sqlite3.Connection):
+        yield
+        return
+    before = raw.text_factory
+    raw.text_factory = _text_or_bytes
+    try:
+        yield
+    finally:
+        raw.text_factory = before
+
+
 def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
     """Walk the whole chain in ``seq`` order, in batches, inside the caller's transaction."""
+    try:
+        return _walk(conn, keyring)
+    except OperationalError as exc:
+        if not undecodable(exc):
+            raise
+    with lenient_text(conn):  # walked again (a value not UTF-8 is an edit: now it is named)
+        return _walk(conn, keyring)
+
+
+def _walk(conn: Connection, keyring: Keyring) -> VerifyReport:
     top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
     present = {c["name"] for c in inspect(conn).get_columns(records.name)}
     # read in _FAST's order (operation_id last, absent before layout 3)
