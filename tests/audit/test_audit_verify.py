@@ -434,3 +434,46 @@ def test_verify_reads_a_signed_body_as_json_reads_it(
     else:
         assert (report.ok, report.first_bad) == (False, 2)
         assert problem in report.problem
+
+
+def test_verify_and_append_give_up_on_a_checkpoint_file_locked_for_too_long(
+        full: AuditStore, mk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone who can open the checkpoint file can hold its lock (``flock -x ... sleep
+    infinity``): verify and every append waited forever. Now they wait ``LOCK_WAIT_S`` and say
+    which file and how to find its holder; a lock let go within it is waited for."""
+    import contextlib
+    import fcntl
+    import os
+    import threading
+
+    from lacuna.audit import checkpoint
+
+    assert full.checkpoint_path is not None
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 0.05, raising=False)
+    fd = os.open(full.checkpoint_path, os.O_RDONLY)
+    release = threading.Timer(1.0, os.close, (fd,))  # what the old code waited for
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        release.start()
+        with pytest.raises(AuditError, match=r"locked by another process for 0.05 s.*fuser -v"):
+            full.verify()
+        op = mk.op()
+        with pytest.raises(AuditError, match=r"audit checkpoint file .* locked"):
+            full.record(mk.decision(op), op, session="s1")
+    finally:
+        release.cancel()
+        with contextlib.suppress(OSError):  # closed by the timer already
+            os.close(fd)
+    # the allowed path: a holder that lets go in time is waited for
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 10.0)
+    fd = os.open(full.checkpoint_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    threading.Timer(0.05, os.close, (fd,)).start()
+    report = full.verify()
+    assert (report.ok, report.checked) == (True, N + 1)  # the append committed; its
+    assert f"checkpoint #{N}" in report.checkpoint  # checkpoint could not move on
+    op = mk.op()
+    full.record(mk.decision(op), op, session="s1")
+    report = full.verify()
+    assert (report.ok, report.checked) == (True, N + 2)
+    assert f"checkpoint #{N + 2}" in report.checkpoint
