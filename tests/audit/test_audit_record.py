@@ -6,6 +6,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -92,3 +93,26 @@ def test_credentials_in_a_source_or_destination_name_never_reach_the_trail(
         "https://files.example.com/up?token=***&part=1", *plain]
     assert "wJalrXUtnFEMI" not in rec.body
     assert store.verify().ok
+
+
+@pytest.mark.parametrize(("error", "kept", "secret"), [
+    (ConnectionError("cannot reach https://ann:hunter2@files.example.com/x (refused)"),
+     "cannot reach https://ann:***@files.example.com/x (refused)", "hunter2"),
+    # the cut at 300 characters came first: a token across it was kept in part
+    (RuntimeError("x" * 280 + " https://h/up?token=abcdef1234567890abcdef"), None, "abcdef"),
+    (FileNotFoundError(2, "No such file or directory", "/tmp/ünï=1 @x.csv"),
+     "[Errno 2] No such file or directory: /tmp/ünï=1 @x.csv", None),
+])
+def test_an_outcome_error_keeps_no_credential(store: Any, mk: Any, error: BaseException,
+                                              kept: str | None, secret: str | None) -> None:
+    op = mk.op()
+    decision = mk.decision(op, allowed=True)
+    stored = store.record(decision, op, session="s")
+    store.record_outcome(decision, op, session="s", of=stored.id, error=error)
+    (rec,) = store.list(limit=1)
+    text = rec.data["outcome"]["error"]
+    if kept is not None:
+        assert text == kept
+    if secret is not None:
+        assert secret not in rec.body
+    assert len(text) <= 300
