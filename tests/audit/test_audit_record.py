@@ -99,7 +99,7 @@ def test_credentials_in_a_source_or_destination_name_never_reach_the_trail(
     (ConnectionError("cannot reach https://ann:hunter2@files.example.com/x (refused)"),
      "cannot reach https://ann:***@files.example.com/x (refused)", "hunter2"),
     # the cut at 300 characters came first: a token across it was kept in part
-    (RuntimeError("x" * 280 + " https://h/up?token=abcdef1234567890abcdef"), None, "abcdef"),
+    (RuntimeError("x" * 270 + " https://h/up?token=abcdef1234567890abcdef"), None, "abcdef"),
     (FileNotFoundError(2, "No such file or directory", "/tmp/ünï=1 @x.csv"),
      "[Errno 2] No such file or directory: /tmp/ünï=1 @x.csv", None),
 ])
