@@ -103,10 +103,35 @@ def contended(url: str, n: int, writers: int) -> float:
     return time.time() - start
 
 
+def verify_only(n: int, runs: int = 3) -> None:
+    """``verify()`` of a trail of ``n`` records (written once with ``record_many``): wall and
+    CPU seconds per run. CPU (``time.process_time``) is the steadier figure on a shared host."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'audit.db'}"
+        store = AuditStore(url)
+        for start in range(0, n, 1000):
+            store.record_many([(*make_pair(i), "bench")
+                               for i in range(start, min(n, start + 1000))])
+        for _ in range(runs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            report = store.verify()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            assert report.ok, report.problem
+            assert report.checked == n, report.checked
+            print(f"| `verify()` | {n:,} records | {wall:.2f} s wall | {cpu:.2f} s CPU | "
+                  f"{cpu / n * 1e6:.1f} µs CPU/record |")
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer records, for CI")
+    parser.add_argument("--verify-records", type=int, default=None, metavar="N",
+                        help="only time verify() of a trail of N records (wall and CPU)")
     args = parser.parse_args()
+    if args.verify_records:
+        verify_only(args.verify_records)
+        return
     n = 2_000 if args.quick else 20_000
     n_contended = 500 if args.quick else 5_000
     reads = 100 if args.quick else 500

@@ -876,6 +876,19 @@ class Decision:
 _DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
 
 
+def _shown(name: str) -> str:
+    """A source's or destination's name as the audit trail keeps it: a password or token in its
+    userinfo and secret-looking ``name=value`` pairs masked (:func:`lacuna.redact.redact_url`).
+    The integrations name what they govern redacted already; a client of the server names its
+    sources itself, and the trail is kept for years and cannot drop a record. A name without
+    ``@`` or ``=`` holds neither and is kept as it is."""
+    if "@" not in name and "=" not in name:
+        return name
+    from lacuna.redact import redact_url
+
+    return redact_url(name)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Provenance:
     """Who did what, when, why and how: the audit record's body."""
@@ -900,8 +913,8 @@ class Provenance:
             role=operation.user.role,
             session=session,
             action=operation.action.value,
-            sources=tuple(s.name for s in operation.sources),
-            destination=operation.destination.uri if operation.destination else None,
+            sources=tuple(_shown(s.name) for s in operation.sources),
+            destination=_shown(operation.destination.uri) if operation.destination else None,
             tier=operation.classification.tier.value,
             tags=operation.classification.tags,
             timestamp=operation.timestamp,

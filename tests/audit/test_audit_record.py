@@ -6,6 +6,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,3 +66,53 @@ def test_a_name_that_is_not_utf8_is_written_escaped_and_reads_back_the_same() ->
     ordinary = {"what": {"dataset": "/governed/ok.csv", "note": "café"}}
     assert canonical_json(ordinary) == json.dumps(ordinary, sort_keys=True,
                                                   separators=(",", ":"), ensure_ascii=False)
+
+
+def test_credentials_in_a_source_or_destination_name_never_reach_the_trail(
+        store: Any, mk: Any) -> None:
+    """A client of the server names its sources itself: ``postgresql://ann:hunter2@db/...``
+    was kept on the trail, which cannot drop a record, and listed to its readers. Names that
+    hold no secret (hive partitions, an ``@`` in a path, unicode) read back exactly."""
+    from dataclasses import replace
+
+    from lacuna.model import Destination, DestinationType, Scope, Source
+
+    secret = ("postgresql://ann:hunter2@db/prod.customers",
+              "https://files.example.com/up?token=abcdef123456&part=1")
+    plain = ("/data/year=2024/month=01/sales.parquet", "/users/@me/ünïcødé 日本.csv",
+             "customers.csv")
+    op = mk.op()
+    op = replace(op, sources=tuple(Source(name=n, classification=op.classification)
+                                   for n in (*secret, *plain)),
+                 destination=Destination(uri="s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI@bucket/x",
+                                         type=DestinationType.OBJECT_STORE, scope=Scope.EXTERNAL))
+    store.record(mk.decision(op), op, session="s1")
+    (rec,) = store.list(limit=1)
+    assert rec.data["what"]["sources"] == [
+        "postgresql://ann:***@db/prod.customers",
+        "https://files.example.com/up?token=***&part=1", *plain]
+    assert "wJalrXUtnFEMI" not in rec.body
+    assert store.verify().ok
+
+
+@pytest.mark.parametrize(("error", "kept", "secret"), [
+    (ConnectionError("cannot reach https://ann:hunter2@files.example.com/x (refused)"),
+     "cannot reach https://ann:***@files.example.com/x (refused)", "hunter2"),
+    # the cut at 300 characters came first: a token across it was kept in part
+    (RuntimeError("x" * 270 + " https://h/up?token=abcdef1234567890abcdef"), None, "abcdef"),
+    (FileNotFoundError(2, "No such file or directory", "/tmp/ünï=1 @x.csv"),
+     "[Errno 2] No such file or directory: /tmp/ünï=1 @x.csv", None),
+])
+def test_an_outcome_error_keeps_no_credential(store: Any, mk: Any, error: BaseException,
+                                              kept: str | None, secret: str | None) -> None:
+    op = mk.op()
+    decision = mk.decision(op, allowed=True)
+    stored = store.record(decision, op, session="s")
+    store.record_outcome(decision, op, session="s", of=stored.id, error=error)
+    (rec,) = store.list(limit=1)
+    text = rec.data["outcome"]["error"]
+    if kept is not None:
+        assert text == kept
+    if secret is not None:
+        assert secret not in rec.body
+    assert len(text) <= 300

@@ -10,6 +10,7 @@ import pytest
 
 from lacuna.audit import AuditStore
 from lacuna.audit.record import chain_hash, link_payload
+from lacuna.audit.verify import verify_chain
 from lacuna.errors import AuditError
 
 N = 10
@@ -347,3 +348,171 @@ def test_verify_names_a_head_row_edited_to_what_lacuna_never_writes(
     report = full.verify()
     assert (report.ok, report.first_bad, report.checked) == (False, None, N)
     assert "the head row of the audit trail holds seq" in report.problem
+
+
+def test_verify_passes_intact_records_on_its_fast_path(
+        full: AuditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An intact record written by Lacuna is checked by ``_intact`` alone (the full check,
+    which builds the report, is for records it cannot pass)."""
+    from lacuna.audit import verify
+
+    def full_check(*args: Any) -> None:
+        raise AssertionError(f"an intact record took the slow path: #{args[1]}")
+
+    monkeypatch.setattr(verify, "_check_row", full_check)
+    report = full.verify()
+    assert (report.ok, report.checked) == (True, N)
+
+
+def test_verify_sends_what_its_fast_path_cannot_pass_to_the_full_check(
+        db_url: str, home: Path, mk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record signed with a retired key, and a body orjson does not read (a file name that is
+    not UTF-8, stored as a lone surrogate's escape), are intact: the full check passes them,
+    and only them."""
+    from dataclasses import replace
+
+    from lacuna.audit import verify
+    from lacuna.model import Source
+    from lacuna.signing import Keyring, Signer
+
+    old, new = Signer(b"o" * 32), Signer(b"n" * 32)
+    first = AuditStore(db_url, keyring=Keyring(old))
+    op = mk.op()
+    first.record(mk.decision(op), op, session="s1")
+    first.close()
+    store = AuditStore(db_url, keyring=Keyring(new, (old,)))
+    op = mk.op()
+    op = replace(op, sources=(Source(name="bad\udcff.csv", classification=op.classification),))
+    store.record(mk.decision(op), op, session="s1")
+    op = mk.op()
+    store.record(mk.decision(op), op, session="s1")
+    seen: list[int] = []
+    check = verify._check_row
+
+    def counted(row: Any, seq: int, prev: str, keyring: Keyring) -> Any:
+        seen.append(seq)
+        return check(row, seq, prev, keyring)
+
+    monkeypatch.setattr(verify, "_check_row", counted)
+    report = store.verify()
+    store.close()
+    assert (report.ok, report.checked, seen) == (True, 3, [1, 2])
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    # a key holder's forgeries of what Lacuna never writes: orjson reads the first two
+    # differently from json (a huge integer as a float; the fast path must not pass it), the
+    # third is an object where the body's parts are; each is named, not a traceback
+    (lambda b: b.replace('"user_id":"user1"', '"user_id":100000000000000000000001'),
+     "column(s) user_id differ"),
+    (lambda b: b.replace('"seq":2', '"seq":2.0'), None),
+    (lambda b: b.replace('"who":{', '"who":"x","w":{'), "column(s) user_id differ"),
+])
+def test_verify_reads_a_signed_body_as_json_reads_it(
+        full: AuditStore, edit: Callable[[str], str], problem: str | None) -> None:
+    _, body, _ = rows(full)[2]
+    forged = edit(body)
+    assert forged != body
+    with raw(full) as conn:
+        conn.execute("UPDATE lacuna_audit SET body = ?, hash = ? WHERE seq = 2",
+                     (forged, chain_hash(rows(full)[1][2], forged)))
+        resign(full, conn, 2)
+        for seq in range(3, N + 1):  # the chain re-linked and re-signed after it
+            (prev,) = conn.execute("SELECT hash FROM lacuna_audit WHERE seq = ?",
+                                   (seq - 1,)).fetchone()
+            (text,) = conn.execute("SELECT body FROM lacuna_audit WHERE seq = ?",
+                                   (seq,)).fetchone()
+            conn.execute("UPDATE lacuna_audit SET prev_hash = ?, hash = ? WHERE seq = ?",
+                         (prev, chain_hash(prev, text), seq))
+            resign(full, conn, seq)
+        conn.execute("UPDATE lacuna_audit_head SET hash = (SELECT hash FROM lacuna_audit "
+                     "WHERE seq = ?)", (N,))
+    with full.snapshot() as conn:  # the chain alone (its checkpoint names the old #10)
+        report = verify_chain(conn, full.keyring)
+    if problem is None:  # json reads 2.0 == 2: the body says its seq (as before)
+        assert (report.ok, report.checked) == (True, N)
+    else:
+        assert (report.ok, report.first_bad) == (False, 2)
+        assert problem in report.problem
+
+
+def test_verify_and_append_give_up_on_a_checkpoint_file_locked_for_too_long(
+        full: AuditStore, mk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone who can open the checkpoint file can hold its lock (``flock -x ... sleep
+    infinity``): verify and every append waited forever. Now they wait ``LOCK_WAIT_S`` and say
+    which file and how to find its holder; a lock let go within it is waited for."""
+    import contextlib
+    import fcntl
+    import os
+    import threading
+
+    from lacuna.audit import checkpoint
+
+    assert full.checkpoint_path is not None
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 0.05, raising=False)
+    fd = os.open(full.checkpoint_path, os.O_RDONLY)
+    release = threading.Timer(1.0, os.close, (fd,))  # what the old code waited for
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        release.start()
+        with pytest.raises(AuditError, match=r"locked by another process for 0.05 s.*fuser -v"):
+            full.verify()
+        op = mk.op()
+        with pytest.raises(AuditError, match=r"audit checkpoint file .* locked"):
+            full.record(mk.decision(op), op, session="s1")
+    finally:
+        release.cancel()
+        with contextlib.suppress(OSError):  # closed by the timer already
+            os.close(fd)
+    # the allowed path: a holder that lets go in time is waited for
+    monkeypatch.setattr(checkpoint, "LOCK_WAIT_S", 10.0)
+    fd = os.open(full.checkpoint_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    threading.Timer(0.05, os.close, (fd,)).start()
+    report = full.verify()
+    assert (report.ok, report.checked) == (True, N + 1)  # the append committed; its
+    assert f"checkpoint #{N}" in report.checkpoint  # checkpoint could not move on
+    op = mk.op()
+    full.record(mk.decision(op), op, session="s1")
+    report = full.verify()
+    assert (report.ok, report.checked) == (True, N + 2)
+    assert f"checkpoint #{N + 2}" in report.checkpoint
+
+
+def test_a_checkpoint_log_checks_the_signatures_verify_can_pick_not_every_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log holds a line per append: verify checked every line's signature (100,000 lines,
+    1.3 s of CPU). It picks per database the highest seq, so only those are checked, from the
+    top down past forged ones; what it picks is what it picked from every valid line."""
+    from lacuna.audit.checkpoint import Checkpoint, CheckpointLog
+    from lacuna.audit.verify import pick
+    from lacuna.signing import Keyring, Signer
+
+    keyring, forger = Keyring(Signer(b"k" * 32)), Keyring(Signer(b"f" * 32))
+    lines: list[Checkpoint] = []
+    for seq in range(40):
+        for database in ("a", "b", None):
+            lines.append(Checkpoint(chain="audit", seq=seq, hash=f"{seq:064x}", time="t",
+                                    database=database).signed(keyring))
+    lines += [Checkpoint(chain="audit", seq=99, hash="0" * 64, time="t", database=d)
+              .signed(forger) for d in ("a", "c")]  # forged, highest: passed over
+    lines.append(Checkpoint(chain="audit", seq=39, hash="1" * 64, time="t2", database="a")
+                 .signed(keyring))  # an equal seq later in the log: the first one counts
+    lines.append(Checkpoint(chain="decision_log", seq=500, hash="2" * 64, time="t",
+                            database="a").signed(keyring))
+    path = tmp_path / "cp.log"
+    path.write_bytes(b"".join(cp.line() for cp in lines) + b"garbage\n")
+    every = tuple(cp for cp in lines if cp.chain == "audit" and cp.valid(keyring))
+    checked: list[Checkpoint] = []
+    real = Checkpoint.valid
+
+    def counted(self: Checkpoint, ring: Keyring) -> bool:
+        checked.append(self)
+        return real(self, ring)
+
+    monkeypatch.setattr(Checkpoint, "valid", counted)
+    got = CheckpointLog(path).valid("audit", keyring)
+    assert len(checked) <= 5  # three databases and the two forged lines above them
+    for database in ("a", "b", "c", None):
+        assert pick(got, database) == pick(every, database)
+    assert pick(got, "a")[0] == lines[39 * 3]  # seq 39 of "a", not the later equal one

@@ -223,6 +223,10 @@ def _forge_checkpoint_then_truncate(t: Trail) -> None:
     t.checkpoint.write_text(json.dumps(data).ljust(511) + "\n")
 
 
+def _sql(statement: str) -> Callable[[Trail], None]:
+    return lambda t: t.sql((statement, ()))
+
+
 def _delete_everything_local(t: Trail) -> None:
     # Database and its checkpoint gone: only the external checkpoint log remains.
     _delete_database(t)
@@ -245,6 +249,14 @@ CASES: dict[str, tuple[Callable[[Trail], None], str]] = {
     "truncate, delete checkpoint": (_delete_checkpoint_then_truncate, "is missing"),
     "truncate, forge checkpoint": (_forge_checkpoint_then_truncate, "not signed"),
     "delete database and checkpoint": (_delete_everything_local, "is gone"),
+    # SQLite keeps bytes that are not UTF-8 in a text column, and its driver refused to read
+    # the whole trail over one (exit 2, "cannot read", no record named)
+    "a body that is not UTF-8": (_sql("UPDATE lacuna_audit SET body = "
+                                      "CAST(X'7bff7d' AS TEXT) WHERE seq = 1"),
+                                 "at record #1: record #1's body is not stored as text"),
+    "a last user column not UTF-8": (_sql(f"UPDATE lacuna_audit SET user_id = "
+                                          f"CAST(X'61ff' AS TEXT) WHERE seq = {N}"),
+                                     f"record #{N}'s column(s) user_id differ"),
 }
 
 
@@ -323,6 +335,9 @@ DECISION_CASES: dict[str, tuple[str, str]] = {
     "truncate the decision log": ("DELETE FROM lacuna_decision_log WHERE seq > 5",
                                   "were deleted"),
     "drop the decision log": ("DROP TABLE lacuna_decision_log", "it was deleted"),
+    "a body that is not UTF-8": ("UPDATE lacuna_decision_log SET body = "
+                                 "CAST(X'7bff7d' AS TEXT) WHERE seq = 3",
+                                 "decision-log record #3's body is not stored as text"),
 }
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import OperationalError
 
 from lacuna.audit.checkpoint import (
     Checkpoint,
@@ -49,11 +50,13 @@ from lacuna.audit.schema import insert_rows
 from lacuna.audit.verify import (
     check_signature,
     describe,
+    lenient_text,
     not_text,
     other_chain,
     other_database,
     pick,
     stored_boolean,
+    undecodable,
 )
 from lacuna.model import utcnow
 from lacuna.signing import Keyring
@@ -239,6 +242,21 @@ def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring
     their database). ``columns`` derives a row's other columns from its body: each must
     equal its body's (an edited ``operation_id`` hides the decision from ``lacuna policy log
     --operation``), and a boolean column must hold a boolean as stored."""
+    args = (conn, table, heads, keyring, checkpoint, read)
+    try:
+        return _verify_ledger(*args, log=log, columns=columns)
+    except OperationalError as exc:
+        if not undecodable(exc):
+            raise
+    with lenient_text(conn):  # verified again: a value not UTF-8 is an edit, now named
+        return _verify_ledger(*args, log=log, columns=columns)
+
+
+def _verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring,
+                   checkpoint: Path | None,
+                   read: tuple[bool, Checkpoint | None] | None = None, *,
+                   log: tuple[Path, tuple[Checkpoint, ...]] | None = None,
+                   columns: Derived | None = None) -> VerifyReport:
     unchained = conn.execute(select(table.c.decision_id).where(table.c.seq.is_(None))
                              .limit(1)).first()
     if unchained is not None:

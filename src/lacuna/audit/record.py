@@ -33,7 +33,8 @@ repeats the decision's ``who``, ``what.action``/``destination`` and ``decision.a
 ``when`` is the moment the operation finished. A decision record without an outcome record is
 an operation that was allowed to start and never reported back (the process died while it ran).
 The error message is the exception's first line (for ``OSError``: errno, reason and file name),
-cut to 300 characters; no data values are put there by Lacuna.
+cut to 300 characters once credentials in it (a URL's password or token) are masked; no data
+values are put there by Lacuna.
 """
 
 from __future__ import annotations
@@ -222,11 +223,18 @@ ERROR_CHARS = 300
 
 
 def _error_text(error: BaseException) -> str:
+    """The error's first line (an ``OSError``: errno, reason, file name), credentials masked
+    (:func:`lacuna.redact.redact_text`: a driver's or HTTP client's message may carry a URL's
+    password or token) before it is cut to :data:`ERROR_CHARS`, so no part of one is kept."""
+    from lacuna.redact import redact_text
+
     if isinstance(error, OSError) and error.strerror:
         name = f": {error.filename}" if error.filename is not None else ""
-        return f"[Errno {error.errno}] {error.strerror}{name}"[:ERROR_CHARS]
-    lines = str(error).strip().splitlines()
-    return lines[0][:ERROR_CHARS] if lines else ""
+        text = f"[Errno {error.errno}] {error.strerror}{name}"
+    else:
+        lines = str(error).strip().splitlines()
+        text = lines[0] if lines else ""
+    return redact_text(text)[:ERROR_CHARS]
 
 
 def event_body(kind: str, *, user: Any, session: str, what: Mapping[str, Any],

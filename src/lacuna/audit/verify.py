@@ -34,11 +34,17 @@ forked) fails. What the checks prove depends on who can read the signing key: se
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Column, Connection, inspect, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import Label
 
 from lacuna.audit.checkpoint import Checkpoint
@@ -50,7 +56,7 @@ from lacuna.audit.record import (
     link_payload,
 )
 from lacuna.audit.schema import head, records
-from lacuna.signing import Keyring, signature_key_id
+from lacuna.signing import Keyring, Signer, signature_key_id
 
 BATCH = 2000
 
@@ -77,8 +83,15 @@ def not_text(row: Any, seq: int, chain: str = "record") -> str | None:
             "stored as text (Lacuna writes text): the record was rewritten outside Lacuna.")
 
 
+def _part(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """``body[name]`` when it is an object, else ``{}`` (a body forged with a string there
+    reads as its columns' values missing, not as an ``AttributeError``)."""
+    part = body.get(name)
+    return part if isinstance(part, dict) else {}
+
+
 def _mismatched_columns(row: Any, body: dict[str, Any]) -> list[str]:
-    who, what, decision = body.get("who", {}), body.get("what", {}), body.get("decision", {})
+    who, what, decision = _part(body, "who"), _part(body, "what"), _part(body, "decision")
     expected = {
         "id": body.get("id"),
         "timestamp": body.get("when"),
@@ -156,6 +169,49 @@ def _check_row(row: Any, seq: int, prev: str, keyring: Keyring) -> tuple[int, st
     return None
 
 
+def _intact(row: Any, seq: int, prev: str, signer: Signer) -> bool:
+    """Whether record ``#seq`` (a row of :func:`verify_chain`'s columns, in their order) passes
+    every check of :func:`_check_row` in the usual case: text columns of the types Lacuna
+    writes, signed with the current key, a body ``orjson`` reads. It is :func:`verify_chain`'s
+    fast path (a third of the time per record: one tuple unpack instead of a dozen attribute
+    reads, ``orjson`` instead of ``json``, no report built): True only when ``_check_row``
+    would find nothing; False sends the row to ``_check_row``, which decides and names what is
+    wrong (a retired key's signature, a body only ``json`` reads, e.g. a non-UTF-8 file name's
+    escape, are intact there)."""
+    (row_seq, rid, timestamp, user_id, action, allowed, allowed_stored, policy_id, body,
+     prev_hash, digest, signature, *operation_id) = row
+    if (row_seq != seq or prev_hash != prev or type(body) is not str
+            or type(digest) is not str or type(signature) is not str
+            or not signature.isascii()
+            or hashlib.sha256((prev + body).encode("utf-8")).hexdigest() != digest
+            or not hmac.compare_digest(signature,
+                                       signer.sign(link_payload("audit", seq, digest)))):
+        return False
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    if type(parsed) is not dict:
+        return False
+    who, what, decision = parsed.get("who"), parsed.get("what"), parsed.get("decision")
+    if type(who) is not dict or type(what) is not dict or type(decision) is not dict:
+        return False
+    body_seq, body_allowed, body_policy = (parsed.get("seq"), decision.get("allowed"),
+                                           decision.get("policy_id"))
+    # every value compared is of the type Lacuna writes, so orjson's reading of the body
+    # (a huge integer as a float) can only send a row to _check_row, never pass it
+    if (type(body_seq) is not int or body_seq != seq or type(rid) is not str
+            or rid != parsed.get("id") or type(timestamp) is not str
+            or timestamp != parsed.get("when") or type(user_id) is not str
+            or user_id != who.get("user_id") or type(action) is not str
+            or action != what.get("action") or type(allowed) is not bool
+            or allowed is not body_allowed or allowed_stored is not True
+            or (policy_id != body_policy if type(policy_id) is str
+                else policy_id is not None or body_policy is not None)):
+        return False
+    return not operation_id or operation_id[0] == indexed_operation_id(parsed)
+
+
 def intact_records(conn: Connection, rows: Sequence[Any], keyring: Keyring) -> list[Any]:
     """Of ``rows`` (records read with every column but ``operation_id``), the ones that pass
     :func:`verify_chain`'s checks of one record: their body matches their hash and is signed,
@@ -185,22 +241,68 @@ def record_columns() -> list[Any]:
     return [*(c for c in records.c if c.name != "operation_id"), stored_boolean(records.c.allowed)]
 
 
+def _text_or_bytes(raw: bytes) -> str | bytes:
+    """SQLite text as ``str``, or as the stored bytes when they are not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def undecodable(exc: OperationalError) -> bool:
+    """Whether SQLite's driver refused a read over a text value that is not UTF-8 ("Could not
+    decode to UTF-8"): SQLite keeps whatever bytes are written into a text column."""
+    return isinstance(exc.orig, sqlite3.OperationalError) and "decode" in str(exc.orig)
+
+
+@contextmanager
+def lenient_text(conn: Connection) -> Iterator[None]:
+    """Within: ``conn`` (SQLite) reads a text value that is not UTF-8 as its bytes, so a check
+    names the record holding it (a hash link not stored as text, a column that differs from
+    its body) instead of failing to read the whole table (:func:`undecodable`)."""
+    raw = conn.connection.dbapi_connection
+    if not isinstance(raw, sqlite3.Connection):
+        yield
+        return
+    before = raw.text_factory
+    raw.text_factory = _text_or_bytes
+    try:
+        yield
+    finally:
+        raw.text_factory = before
+
+
 def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
     """Walk the whole chain in ``seq`` order, in batches, inside the caller's transaction."""
+    try:
+        return _walk(conn, keyring)
+    except OperationalError as exc:
+        if not undecodable(exc):
+            raise
+    with lenient_text(conn):  # walked again (a value not UTF-8 is an edit: now it is named)
+        return _walk(conn, keyring)
+
+
+def _walk(conn: Connection, keyring: Keyring) -> VerifyReport:
     top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
     present = {c["name"] for c in inspect(conn).get_columns(records.name)}
-    columns = [*(c for c in records.c if c.name != "operation_id" or c.name in present),
-               stored_boolean(records.c.allowed)]
+    # read in _FAST's order (operation_id last, absent before layout 3)
+    c = records.c
+    columns = [c.seq, c.id, c.timestamp, c.user_id, c.action, c.allowed,
+               stored_boolean(c.allowed), c.policy_id, c.body, c.prev_hash, c.hash, c.signature,
+               *([c.operation_id] if "operation_id" in present else [])]
+    signer = keyring.current
     seq, prev, checked = 1, GENESIS_HASH, 0
     while True:
         rows = conn.execute(
             select(*columns).where(records.c.seq >= seq).order_by(records.c.seq).limit(BATCH)
         ).all()
         for row in rows:
-            failure = _check_row(row, seq, prev, keyring)
-            if failure is not None:
-                return VerifyReport(ok=False, checked=checked, first_bad=failure[0],
-                                    problem=failure[1], head=prev)
+            if not _intact(row, seq, prev, signer):
+                failure = _check_row(row, seq, prev, keyring)
+                if failure is not None:
+                    return VerifyReport(ok=False, checked=checked, first_bad=failure[0],
+                                        problem=failure[1], head=prev)
             seq, prev, checked = seq + 1, row.hash, checked + 1
         if len(rows) < BATCH:
             break
