@@ -799,12 +799,15 @@ class Governor:
         take, or a failure before deciding, raises ``GovernanceViolation`` in ``warn`` and
         ``observe`` too.
         """
+        from lacuna.lineage.sidecar import decided_on
+
         try:
-            finish = self.begin(operation, produced=produced, recorded=recorded)
+            finish, decision = self._begin(operation, produced=produced, recorded=recorded)
         except _Undecided:  # warn / observe: internal_error warned
             return run()
-        try:
-            result = run()
+        try:  # what it labels carries the class it was decided and recorded on
+            with decided_on(_held(decision, operation), self.config.classification):
+                result = run()
         except BaseException as exc:
             finish(exc)
             raise
@@ -825,6 +828,11 @@ class Governor:
                 with ``recorded`` (else, in ``warn`` and ``observe``, the internal
                 ``_Undecided``: the caller runs unrecorded).
         """
+        return self._begin(operation, produced=produced, recorded=recorded)[0]
+
+    def _begin(self, operation: Operation, *, produced: Produced | None, recorded: bool
+               ) -> tuple[Callable[[BaseException | None], None], Decision]:
+        """:meth:`begin`, and the decision made."""
         try:
             decision, stored = self._govern(operation, recorded=recorded)
         except GovernanceViolation as exc:
@@ -846,7 +854,7 @@ class Governor:
                 status = "succeeded" if error is None else "failed"
                 self._lineage_outcome(produced, operation, decision, status, error)
 
-        return finish
+        return finish, decision
 
     # -- step 3: lineage ---------------------------------------------------------------------
 
@@ -876,8 +884,14 @@ class Governor:
     ) -> None:
         from lacuna.lineage.recording import run_for
         from lacuna.lineage.records import RunStatus
+        from lacuna.lineage.sidecar import as_decided, decided_on
 
         try:
+            held = _held(decision, operation)
+            if held is not None:  # the output is what the server decided it on, no less
+                with decided_on(held, self.config.classification):
+                    produced = replace(produced, classification=as_decided(
+                        produced.classification))
             run = run_for(produced, operation, decision, status=RunStatus(status),
                           session=self.session, error=error,
                           config=self.config.classification)
@@ -1104,6 +1118,16 @@ _ENABLED = False  # process-wide: lacuna.enable() / disable()
 _SCOPE: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
     "lacuna_scope", default=None
 )
+
+
+def _held(decision: Decision, operation: Operation) -> Classification | None:
+    """The class a Lacuna server decided ``operation`` on when it is not the one sent (its
+    lineage store knew more of a source: the decision's ``held`` operation); else None."""
+    decided = decision.operation
+    if decided is None or decided.id != operation.id \
+            or decided.classification is operation.classification:
+        return None
+    return decided.classification
 
 
 def current() -> Governor:

@@ -154,3 +154,36 @@ def test_a_remote_name_is_not_sent_to_ask_what_the_server_knows(monkeypatch) -> 
     lineage = ServerLineage(Client(), "ns")  # type: ignore[arg-type]
     assert lineage.known("https://user:secret@data.example.com/a.csv") is None
     assert asked == []  # its credentials never leave in a query
+
+
+def test_a_written_file_carries_the_class_the_server_decided_on(
+        live, monkeypatch, tmp_path) -> None:
+    """The server learnt more of a source after the client read it (another writer, a claim):
+    the write is decided and recorded at the server's class, and its label (the sidecar a
+    later local read trusts) and its lineage output say that class, not the client's view."""
+    from lacuna.lineage.sidecar import read_sidecar, sidecar_paths
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    source = live.root / "governed" / "regions-late.csv"
+    source.write_text("region\neast\nnorth\n", encoding="utf-8")
+    out = live.root / "governed" / "regions-late-out.csv"
+    plain = _config(live, "ana")  # a plaintext file and its sidecar (not sealed storage)
+    plain = plain.model_copy(update={"storage": plain.storage.model_copy(
+        update={"encrypt": False})})
+    with lacuna.governed(plain):
+        frame = pd.read_csv(source)
+        assert frame.lacuna.classification.tier.value == "PUBLIC"  # nothing known yet
+        _claim(live, source, "3f1c1d0e-7a4b-4c2e-9a41-0d6a1f2b3c02")  # the server learns
+        frame.to_csv(out, index=False)  # allowed (governed), decided as PROPRIETARY
+        label = read_sidecar(out)
+        assert label is not None
+        assert label.trusted
+        assert label.classification.tier.value == "PROPRIETARY"  # before: PUBLIC
+        assert "PII" in label.classification.tags
+        assert label.classification.columns["region"].classification.value == "pii"
+        assert pd.read_csv(out).lacuna.classification.tier.value == "PROPRIETARY"
+        for side in sidecar_paths(out):
+            side.unlink(missing_ok=True)  # the file's owner deletes the label:
+        assert read_sidecar(out) is None  # the server's lineage store still knows the output
+        assert pd.read_csv(out).lacuna.classification.tier.value == "PROPRIETARY"
+    assert out.read_text(encoding="utf-8") == "region\neast\nnorth\n"  # written as asked

@@ -1148,6 +1148,9 @@ def label(
     decided as (a sealed file re-sealed), a part of the new declaration. ``first_seen``: the
     write's clock (:func:`write_clock`; a store's sidecar takes the earliest of its puts')."""
     if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
+        from lacuna.lineage.sidecar import as_decided
+
+        classification = as_decided(classification)  # its sidecar is written on close
         with _LABEL_LOCK:
             _PENDING.setdefault(target, []).append((classification, sources, user, run_id))
             if first_seen is not None:
