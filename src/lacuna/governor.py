@@ -974,13 +974,27 @@ class Governor:
                       path, exc)
             return None
 
+    def read_parents(self, path: str | None, run_id: str | None, upstream: Sequence[str]
+                     ) -> tuple[LineageNode, ...]:
+        """Where the data of a file read came from: its upstream lineage from the store (the
+        run ``run_id`` that wrote it, else its producing runs), else the ``upstream`` its
+        sidecar names. With ``server:``, the server's lineage store only: the sidecar is the
+        file owner's to delete or write (and to sign, with their own key), so names it lists
+        are not parents; a file the server knows no parents of is its own source, which the
+        server holds a decision to (docs/server.md)."""
+        if self.config.server is not None:
+            return self.restore_lineage(path, None)
+        parents = self.restore_lineage(path, run_id) if (run_id or upstream) else ()
+        return parents or tuple(LineageNode(name=s, operation="export") for s in upstream)
+
     def restore_lineage(self, path: str | None, run_id: str | None) -> tuple[LineageNode, ...]:
         """The upstream lineage of a file being read, from the store (see
-        :func:`lacuna.lineage.recording.lineage_from_store`); empty when unknown."""
+        :func:`lacuna.lineage.recording.lineage_from_store`); empty when unknown. With
+        ``server:``, the server's (``GET /api/v1/lineage/upstream``, by the file's name)."""
         if not path and not run_id:
             return ()
-        if self.config.server is not None:  # not asked of the server: the sidecar's sources
-            return ()  # name the parents (docs/server.md, "Clients govern through it")
+        if self.config.server is not None:
+            return self._server_parents(path)
         from lacuna.lineage.recording import lineage_from_store
         from lacuna.lineage.records import DatasetRef
 
@@ -990,6 +1004,25 @@ class Governor:
         except Exception as exc:
             log.error("could not read the lineage of %s from the lineage store: %s",
                       path or run_id, exc)
+            return ()
+
+    def _server_parents(self, path: str | None) -> tuple[LineageNode, ...]:
+        """The parents the Lacuna server's lineage store records for the local file ``path``
+        (none for a URL: its name may hold credentials, as in ``ServerLineage.known``);
+        empty, logged, when it cannot answer (the file is then its own source)."""
+        from lacuna.lineage.recording import lineage_from_graph
+        from lacuna.lineage.records import DatasetRef
+
+        if not path:
+            return ()
+        try:
+            ref = DatasetRef.of(path)
+            if ref.namespace != "file":
+                return ()
+            graph = self.lineage_store.upstream(ref)
+            return lineage_from_graph(graph, ref)
+        except Exception as exc:
+            log.error("could not read the lineage of %s from the Lacuna server: %s", path, exc)
             return ()
 
     def _outcome(

@@ -29,6 +29,14 @@ def _config(live: Any, user: str) -> Any:
     })
 
 
+def _plain(live: Any, user: str) -> Any:
+    """:func:`_config`, writing plaintext files and their sidecars under the governed folder
+    (not sealed storage: the session's other clients sealed there with their own keys)."""
+    config = _config(live, user)
+    return config.model_copy(update={"storage": config.storage.model_copy(
+        update={"encrypt": False})})
+
+
 def _record(live: Any, operation_id: str) -> dict[str, Any]:
     records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 50},
                         headers=live.headers("carla")).json()["records"]
@@ -167,10 +175,7 @@ def test_a_written_file_carries_the_class_the_server_decided_on(
     source = live.root / "governed" / "regions-late.csv"
     source.write_text("region\neast\nnorth\n", encoding="utf-8")
     out = live.root / "governed" / "regions-late-out.csv"
-    plain = _config(live, "ana")  # a plaintext file and its sidecar (not sealed storage)
-    plain = plain.model_copy(update={"storage": plain.storage.model_copy(
-        update={"encrypt": False})})
-    with lacuna.governed(plain):
+    with lacuna.governed(_plain(live, "ana")):
         frame = pd.read_csv(source)
         assert frame.lacuna.classification.tier.value == "PUBLIC"  # nothing known yet
         _claim(live, source, "3f1c1d0e-7a4b-4c2e-9a41-0d6a1f2b3c02")  # the server learns
@@ -187,3 +192,39 @@ def test_a_written_file_carries_the_class_the_server_decided_on(
         assert read_sidecar(out) is None  # the server's lineage store still knows the output
         assert pd.read_csv(out).lacuna.classification.tier.value == "PROPRIETARY"
     assert out.read_text(encoding="utf-8") == "region\neast\nnorth\n"  # written as asked
+
+
+def test_a_read_takes_its_parents_from_the_server_not_from_a_sidecar_its_owner_wrote(
+        live, monkeypatch, tmp_path) -> None:
+    """The file's owner signs its sidecar with their own key: a sidecar naming other sources
+    (or none at all) hid what the data derives from in every later write's lineage and
+    decision (its sources were the names the sidecar listed, or the file alone)."""
+    from lacuna.lineage.sidecar import read_sidecar, sidecar_paths, write_sidecar
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    origin = live.root / "governed" / "parents-origin.csv"
+    origin.write_text("region\neast\nnorth\n", encoding="utf-8")
+    out = live.root / "governed" / "parents-out.csv"
+    elsewhere = str(tmp_path / "harmless.csv")
+    with lacuna.governed(_plain(live, "ana")):
+        pd.read_csv(origin).to_csv(out, index=False)  # the server records out <- origin
+        assert pd.read_csv(out).lacuna.lineage.sources == (str(origin),)  # the allowed path
+        label = read_sidecar(out)
+        assert label is not None
+        write_sidecar(out, label.classification, sources=(elsewhere,), written_by="ana")
+        assert read_sidecar(out).trusted  # signed with the owner's key: the client trusts it
+        forged = pd.read_csv(out)
+        assert forged.lacuna.lineage.sources == (str(origin),)  # before: harmless.csv
+        for side in sidecar_paths(out):
+            side.unlink(missing_ok=True)
+        bare = pd.read_csv(out)
+        assert bare.lacuna.lineage.sources == (str(origin),)  # before: the file alone
+        graph = httpx.get(f"{live.url}/api/v1/lineage/upstream", params={"dataset": str(out)},
+                          headers=live.headers("ana")).json()
+        assert {n["dataset"] for n in graph["nodes"]} == {str(out), str(origin)}
+        again = live.root / "governed" / "parents-again.csv"
+        bare.to_csv(again, index=False)  # its decision names origin as its source
+    up = httpx.get(f"{live.url}/api/v1/lineage/upstream", params={"dataset": str(again)},
+                   headers=live.headers("ana")).json()
+    assert str(origin) in {n["dataset"] for n in up["nodes"]}
+    assert elsewhere not in {n["dataset"] for n in up["nodes"]}

@@ -442,8 +442,7 @@ def _parents(gov: Any, path: str | None, run_id: str | None, upstream: tuple[str
     store, else the sidecar's sources; a query, the tables its lineage reads."""
     if sql is not None:
         return tuple(LineageNode(name=str(s), operation="source", ref=s) for s in sql.sources)
-    parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
-    return parents or tuple(LineageNode(name=s, operation="export") for s in upstream)
+    return gov.read_parents(path, run_id, upstream)
 
 
 def _covered(found: Classification, decided: Classification | None) -> bool:
