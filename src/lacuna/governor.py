@@ -597,6 +597,25 @@ class Governor:
 
     # -- step 5: feedback & record ---------------------------------------------------------------
 
+    def record_decided(self, operation: Operation,
+                       amend: Callable[[Decision], Decision] | None = None
+                       ) -> tuple[Decision, AuditRecord | None]:
+        """Decide ``operation`` and record the decision, the mode not applied: an operation
+        that already ran (a Spark write outside the Python API, a dbt run's models) or an event
+        (Spark governance switched off). ``amend``: what this process says of the decision (a
+        note that it ran ungoverned), recorded in-process. With ``server:``, the server decides
+        and records in one request (it is the audit of record; a decision this process made
+        and then sent as a record is not one it takes): ``amend`` changes what this process
+        reports, the server's record names the operation's method. The record is None when it
+        could not be written (logged, as :meth:`record`)."""
+        if getattr(self.engine, "complete_decisions", False):
+            decision = self._server_decision(operation, record=True)
+        else:
+            decision = self.decide(operation)
+        if amend is not None:
+            decision = amend(decision)
+        return decision, self.record(decision)
+
     def record(self, decision: Decision) -> AuditRecord | None:
         """Append a decision to the audit trail; ``None`` when it could not be written (logged).
 

@@ -228,3 +228,42 @@ def test_a_read_takes_its_parents_from_the_server_not_from_a_sidecar_its_owner_w
                    headers=live.headers("ana")).json()
     assert str(origin) in {n["dataset"] for n in up["nodes"]}
     assert elsewhere not in {n["dataset"] for n in up["nodes"]}
+
+
+def test_a_decision_made_after_the_fact_is_decided_and_recorded_on_the_server(
+        live, monkeypatch, tmp_path) -> None:
+    """What a client decides and records after the operation ran (the Spark query listener's
+    ungoverned writes, a dbt run's models) and the events it records (Spark governance
+    switched off) are on the server's trail: a decision made with record false and then
+    handed to the audit was refused there (a 422 for a denial, 'no audit record' for an
+    allowed one) and logged 'did not record' on no trail."""
+    from types import SimpleNamespace
+
+    from lacuna.spark.session import _record_switch_off
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    with lacuna.governed(_config(live, "ana")):
+        gov = current()
+        pii = Classification.from_dict({"tier": "PROPRIETARY", "tags": ["PII"]})
+        export = gov.operation(Action.EXPORT, pii, method="spark.ungoverned (test)",
+                               destination=gov.destination(str(live.root / "Downloads" / "u")))
+        denied, stored = gov.record_decided(export, lambda d: d.evolve(reasoning="flagged"))
+        kept = gov.operation(Action.WRITE, Classification(), method="dbt.model (test)",
+                             destination=gov.destination(str(live.root / "governed" / "m")))
+        allowed, kept_stored = gov.record_decided(kept)
+        spark = SimpleNamespace(sparkContext=SimpleNamespace(applicationId="app-test-1"))
+        _record_switch_off(spark, "spark.lacuna.enabled")  # type: ignore[arg-type]
+    assert not denied.allowed
+    assert denied.reasoning == "flagged"  # what this process reports
+    assert allowed.allowed
+    assert stored is not None
+    assert kept_stored is not None
+    assert _record(live, export.id)["decision"]["allowed"] is False  # on the server's trail
+    assert _record(live, kept.id)["decision"]["allowed"] is True
+    records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 50},
+                        headers=live.headers("carla")).json()["records"]
+    switched = [r for r in records
+                if (r.get("how") or {}).get("method")
+                == "spark.conf.set(spark.lacuna.enabled=false)"]
+    assert len(switched) == 1
+    assert switched[0]["who"]["user_id"] == "ana"
