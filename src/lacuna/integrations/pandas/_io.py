@@ -438,11 +438,13 @@ def _matched(reader: str, data: pd.DataFrame | pd.Series) -> None:
 
 def _parents(gov: Any, path: str | None, run_id: str | None, upstream: tuple[str, ...],
              sql: Any) -> tuple[LineageNode, ...]:
-    """Where a read's data came from: a file Lacuna wrote, its full upstream lineage from the
-    store, else the sidecar's sources; a query, the tables its lineage reads."""
+    """Where a read's data came from: a file's (:meth:`Governor.read_parents`: its upstream
+    lineage from the store, else the sidecar's sources), a query's: the tables its lineage
+    reads."""
     if sql is not None:
         return tuple(LineageNode(name=str(s), operation="source", ref=s) for s in sql.sources)
-    return gov.read_parents(path, run_id, upstream)
+    parents: tuple[LineageNode, ...] = gov.read_parents(path, run_id, upstream)
+    return parents
 
 
 def _covered(found: Classification, decided: Classification | None) -> bool:
