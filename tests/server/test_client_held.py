@@ -267,3 +267,32 @@ def test_a_decision_made_after_the_fact_is_decided_and_recorded_on_the_server(
                 == "spark.conf.set(spark.lacuna.enabled=false)"]
     assert len(switched) == 1
     assert switched[0]["who"]["user_id"] == "ana"
+
+
+def test_a_file_whose_name_is_not_utf8_is_read_and_written_through_the_server(
+        live, monkeypatch, tmp_path) -> None:
+    """``os`` decodes such a name with lone surrogates, which the server refuses (422): the
+    read was denied as a failure of the server, its lineage was never recorded, and a copy's
+    label could not be signed after the copy was written."""
+    import os
+
+    from lacuna.lineage.sidecar import read_sidecar
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    folder = os.fsencode(str(live.root / "governed"))
+    name = os.fsdecode(os.path.join(folder, b"r\xe9gions.csv"))
+    with open(name, "w", encoding="utf-8") as fh:
+        fh.write("region\neast\nnorth\n")
+    copy = live.root / "governed" / "regions-utf8-copy.csv"
+    with lacuna.governed(_plain(live, "ana")):
+        frame = pd.read_csv(name)  # before: GovernanceViolation (HTTP 422, fail closed)
+        assert frame.lacuna.classification.tier.value == "PUBLIC"
+        frame.to_csv(copy, index=False)
+        label = read_sidecar(copy)
+        assert label is not None
+        assert label.trusted  # signed, with the name among its sources
+        assert label.sources == (name,)
+        back = pd.read_csv(copy)  # its parent, as the server recorded the run
+        assert [p.ref.name for p in back.lacuna.lineage.node.parents] == [
+            name.encode("utf-8", "backslashreplace").decode()]
+    assert copy.read_text(encoding="utf-8") == "region\neast\nnorth\n"

@@ -36,8 +36,9 @@ from lacuna.errors import AuditError, ConfigError, LacunaError, LineageError
 from lacuna.http import CircuitBreaker, HttpClient, HttpFailure, HttpSettings, message
 from lacuna.identity.names import same_name
 from lacuna.model import Decision, utcnow
+from lacuna.policy.jsontext import escaped
 from lacuna.redact import redact_text, redact_url
-from lacuna.remote.wire import decision_from_wire, operation_to_wire
+from lacuna.remote.wire import decision_from_wire, operation_to_wire, wire_name
 
 if TYPE_CHECKING:
     from lacuna.audit import AuditRecord
@@ -116,9 +117,9 @@ class ServerClient:
         """
         where = f"Lacuna server {self.shown}"
         try:
-            response = self._http.request(
-                method, f"{self.url}{path}",
-                content=None if body is None else _encode(body).encode("utf-8"))
+            response = self._http.request(  # a name that is not UTF-8 as its escape: the
+                method, f"{self.url}{path}",  # server refuses a lone surrogate (a 422 denial)
+                content=None if body is None else _encode(escaped(body)).encode("utf-8"))
         except HttpFailure as exc:
             what = "unreachable" if exc.kind == "unreachable" else "did not answer"
             msg = f"{where} {what} ({exc}) for {method} {path}"
@@ -318,7 +319,7 @@ class ServerLineage:
         if ref.namespace != "file":  # a URL's name may hold its credentials: not sent (the
             return None  # server holds a remote source by its name when it decides)
         fp = file_fingerprint(ref)
-        query = f"?dataset={_q(str(ref))}" + (f"&fingerprint={_q(fp)}" if fp else "")
+        query = f"?dataset={_q(wire_name(str(ref)))}" + (f"&fingerprint={_q(fp)}" if fp else "")
         try:
             answer = self.client.call("GET", f"/api/v1/lineage/known{query}")
             if not isinstance(answer, Mapping) or "classification" not in answer:
@@ -343,14 +344,14 @@ class ServerLineage:
         from lacuna.lineage.records import DatasetRef, DatasetVersion
         from lacuna.model import Classification, Tier
 
-        query = f"?dataset={_q(str(dataset))}" + (f"&depth={depth}" if depth else "")
+        query = f"?dataset={_q(wire_name(str(dataset)))}" + (f"&depth={depth}" if depth else "")
         try:
             answer = self.client.call("GET", f"/api/v1/lineage/upstream{query}")
             if not isinstance(answer, Mapping) or not isinstance(answer.get("nodes"), list) \
                     or not isinstance(answer.get("edges"), list):
                 msg = "not an object with nodes and edges"
                 raise ValueError(msg)
-            refs: dict[str, DatasetRef] = {str(dataset): dataset}
+            refs: dict[str, DatasetRef] = {wire_name(str(dataset)): dataset}
             nodes: dict[DatasetRef, DatasetVersion | None] = {}
             depths: dict[DatasetRef, int] = {}
             for n in answer["nodes"]:
