@@ -282,7 +282,7 @@ def test_a_file_whose_name_is_not_utf8_is_read_and_written_through_the_server(
     folder = os.fsencode(str(live.root / "governed"))
     name = os.fsdecode(os.path.join(folder, b"r\xe9gions.csv"))
     with open(name, "w", encoding="utf-8") as fh:
-        fh.write("region\neast\nnorth\n")
+        fh.write("region\nsouth-west\ncentral\n")  # content no other test has claimed
     copy = live.root / "governed" / "regions-utf8-copy.csv"
     with lacuna.governed(_plain(live, "ana")):
         frame = pd.read_csv(name)  # before: GovernanceViolation (HTTP 422, fail closed)
@@ -295,4 +295,4 @@ def test_a_file_whose_name_is_not_utf8_is_read_and_written_through_the_server(
         back = pd.read_csv(copy)  # its parent, as the server recorded the run
         assert [p.ref.name for p in back.lacuna.lineage.node.parents] == [
             name.encode("utf-8", "backslashreplace").decode()]
-    assert copy.read_text(encoding="utf-8") == "region\neast\nnorth\n"
+    assert copy.read_text(encoding="utf-8") == "region\nsouth-west\ncentral\n"
