@@ -597,6 +597,25 @@ class Governor:
 
     # -- step 5: feedback & record ---------------------------------------------------------------
 
+    def record_decided(self, operation: Operation,
+                       amend: Callable[[Decision], Decision] | None = None
+                       ) -> tuple[Decision, AuditRecord | None]:
+        """Decide ``operation`` and record the decision, the mode not applied: an operation
+        that already ran (a Spark write outside the Python API, a dbt run's models) or an event
+        (Spark governance switched off). ``amend``: what this process says of the decision (a
+        note that it ran ungoverned), recorded in-process. With ``server:``, the server decides
+        and records in one request (it is the audit of record; a decision this process made
+        and then sent as a record is not one it takes): ``amend`` changes what this process
+        reports, the server's record names the operation's method. The record is None when it
+        could not be written (logged, as :meth:`record`)."""
+        if getattr(self.engine, "complete_decisions", False):
+            decision = self._server_decision(operation, record=True)
+        else:
+            decision = self.decide(operation)
+        if amend is not None:
+            decision = amend(decision)
+        return decision, self.record(decision)
+
     def record(self, decision: Decision) -> AuditRecord | None:
         """Append a decision to the audit trail; ``None`` when it could not be written (logged).
 
@@ -799,12 +818,15 @@ class Governor:
         take, or a failure before deciding, raises ``GovernanceViolation`` in ``warn`` and
         ``observe`` too.
         """
+        from lacuna.lineage.sidecar import decided_on
+
         try:
-            finish = self.begin(operation, produced=produced, recorded=recorded)
+            finish, decision = self._begin(operation, produced=produced, recorded=recorded)
         except _Undecided:  # warn / observe: internal_error warned
             return run()
-        try:
-            result = run()
+        try:  # what it labels carries the class it was decided and recorded on
+            with decided_on(_held(decision, operation), self.config.classification):
+                result = run()
         except BaseException as exc:
             finish(exc)
             raise
@@ -825,6 +847,11 @@ class Governor:
                 with ``recorded`` (else, in ``warn`` and ``observe``, the internal
                 ``_Undecided``: the caller runs unrecorded).
         """
+        return self._begin(operation, produced=produced, recorded=recorded)[0]
+
+    def _begin(self, operation: Operation, *, produced: Produced | None, recorded: bool
+               ) -> tuple[Callable[[BaseException | None], None], Decision]:
+        """:meth:`begin`, and the decision made."""
         try:
             decision, stored = self._govern(operation, recorded=recorded)
         except GovernanceViolation as exc:
@@ -846,7 +873,7 @@ class Governor:
                 status = "succeeded" if error is None else "failed"
                 self._lineage_outcome(produced, operation, decision, status, error)
 
-        return finish
+        return finish, decision
 
     # -- step 3: lineage ---------------------------------------------------------------------
 
@@ -876,8 +903,14 @@ class Governor:
     ) -> None:
         from lacuna.lineage.recording import run_for
         from lacuna.lineage.records import RunStatus
+        from lacuna.lineage.sidecar import as_decided, decided_on
 
         try:
+            held = _held(decision, operation)
+            if held is not None:  # the output is what the server decided it on, no less
+                with decided_on(held, self.config.classification):
+                    produced = replace(produced, classification=as_decided(
+                        produced.classification))
             run = run_for(produced, operation, decision, status=RunStatus(status),
                           session=self.session, error=error,
                           config=self.config.classification)
@@ -960,13 +993,27 @@ class Governor:
                       path, exc)
             return None
 
+    def read_parents(self, path: str | None, run_id: str | None, upstream: Sequence[str]
+                     ) -> tuple[LineageNode, ...]:
+        """Where the data of a file read came from: its upstream lineage from the store (the
+        run ``run_id`` that wrote it, else its producing runs), else the ``upstream`` its
+        sidecar names. With ``server:``, the server's lineage store only: the sidecar is the
+        file owner's to delete or write (and to sign, with their own key), so names it lists
+        are not parents; a file the server knows no parents of is its own source, which the
+        server holds a decision to (docs/server.md)."""
+        if self.config.server is not None:
+            return self.restore_lineage(path, None)
+        parents = self.restore_lineage(path, run_id) if (run_id or upstream) else ()
+        return parents or tuple(LineageNode(name=s, operation="export") for s in upstream)
+
     def restore_lineage(self, path: str | None, run_id: str | None) -> tuple[LineageNode, ...]:
         """The upstream lineage of a file being read, from the store (see
-        :func:`lacuna.lineage.recording.lineage_from_store`); empty when unknown."""
+        :func:`lacuna.lineage.recording.lineage_from_store`); empty when unknown. With
+        ``server:``, the server's (``GET /api/v1/lineage/upstream``, by the file's name)."""
         if not path and not run_id:
             return ()
-        if self.config.server is not None:  # not asked of the server: the sidecar's sources
-            return ()  # name the parents (docs/server.md, "Clients govern through it")
+        if self.config.server is not None:
+            return self._server_parents(path)
         from lacuna.lineage.recording import lineage_from_store
         from lacuna.lineage.records import DatasetRef
 
@@ -976,6 +1023,25 @@ class Governor:
         except Exception as exc:
             log.error("could not read the lineage of %s from the lineage store: %s",
                       path or run_id, exc)
+            return ()
+
+    def _server_parents(self, path: str | None) -> tuple[LineageNode, ...]:
+        """The parents the Lacuna server's lineage store records for the local file ``path``
+        (none for a URL: its name may hold credentials, as in ``ServerLineage.known``);
+        empty, logged, when it cannot answer (the file is then its own source)."""
+        from lacuna.lineage.recording import lineage_from_graph
+        from lacuna.lineage.records import DatasetRef
+
+        if not path:
+            return ()
+        try:
+            ref = DatasetRef.of(path)
+            if ref.namespace != "file":
+                return ()
+            graph = self.lineage_store.upstream(ref)
+            return lineage_from_graph(graph, ref)
+        except Exception as exc:
+            log.error("could not read the lineage of %s from the Lacuna server: %s", path, exc)
             return ()
 
     def _outcome(
@@ -1108,6 +1174,16 @@ _ENABLED = False  # process-wide: lacuna.enable() / disable()
 _SCOPE: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
     "lacuna_scope", default=None
 )
+
+
+def _held(decision: Decision, operation: Operation) -> Classification | None:
+    """The class a Lacuna server decided ``operation`` on when it is not the one sent (its
+    lineage store knew more of a source: the decision's ``held`` operation); else None."""
+    decided = decision.operation
+    if decided is None or decided.id != operation.id \
+            or decided.classification is operation.classification:
+        return None
+    return decided.classification
 
 
 def current() -> Governor:

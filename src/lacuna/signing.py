@@ -50,14 +50,17 @@ Payload = bytes | str | Mapping[str, Any]
 
 def canonical(payload: Payload) -> bytes:
     """The exact bytes that are signed: bytes as given, text as UTF-8, mappings as canonical
-    JSON (sorted keys, no whitespace, non-ASCII kept)."""
+    JSON (sorted keys, no whitespace, non-ASCII kept). A lone surrogate (a file name that is
+    not UTF-8, as ``os`` decodes it, among a sidecar's sources) is encoded as it is
+    (``surrogatepass``): text without one signs as before, and such a label could not be
+    signed at all (UnicodeEncodeError after the file was written)."""
     if isinstance(payload, bytes):
         return payload
     if isinstance(payload, str):
-        return payload.encode("utf-8")
+        return payload.encode("utf-8", "surrogatepass")
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False, default=str)
-    return text.encode("utf-8")
+    return text.encode("utf-8", "surrogatepass")
 
 
 def key_id(key: bytes) -> str:

@@ -219,6 +219,8 @@ def dbt_server(dbt_built: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         return httpx.request(method, url + path, json=body, timeout=30,
                              headers={"Authorization": f"Bearer {tokens[user]}"})
 
+    call.url = url  # type: ignore[attr-defined]  # for a client with server: (below)
+    call.tokens = tokens  # type: ignore[attr-defined]
     yield call
     proc.terminate()
     try:
@@ -273,6 +275,56 @@ def test_a_model_read_is_a_model_read_however_its_scheme_is_spelled(dbt_server: 
         assert critical["allowed"] is False, (scheme, critical["reasoning"])
     assert _decide(dbt_server, "olga", "gold_customer_orders", scheme="DBT")[
         "decision"]["allowed"] is True
+
+
+def _on_server(call: Any, operation_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The server's audit records of these operations (a steward reads every caller's)."""
+    records = call("carl", "GET", "/api/v1/audit?limit=200").json()["records"]
+    return {r["operation_id"]: r for r in records
+            if r.get("operation_id") in operation_ids and r.get("kind") != "outcome"}
+
+
+def test_a_client_with_server_has_its_model_reads_decided_and_recorded_there(
+        dbt_server: Any, dbt_built: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """A client with ``server:`` and a ``dbt:`` section: its SQL and read_model reads of
+    models are the server's to decide and record (they were decided here, a denial recorded
+    nowhere, 'did not record' logged, and an allowed read denied for want of a record)."""
+    from lacuna.dbt.runtime import read_model
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+
+    def client(user: str) -> Governor:
+        return configure(config_from_dict({
+            "server": {"url": dbt_server.url, "token": dbt_server.tokens[user],
+                       "deadline_ms": 20000, "timeout_ms": 15000},
+            "lineage": {"openlineage": {"enabled": False}},
+            "dbt": {"project_dir": str(dbt_built.dir), "environment": "production"}}))
+
+    client("ana")
+    engine = _duckdb(dbt_built.dir)
+    with engine.connect() as con:
+        with pytest.raises(GovernanceViolation) as denied:
+            con.execute(sa.text("select email_address from gold_customer_orders")).fetchall()
+        assert con.execute(sa.text("select * from gold_revenue")).fetchall()  # allowed
+    with pytest.raises(GovernanceViolation) as denied_read:
+        read_model(dbt_built.dir, "gold_customer_orders")
+    ids = {denied.value.decision.operation_id, denied_read.value.decision.operation_id}
+    on_server = _on_server(dbt_server, ids)
+    assert set(on_server) == ids  # before: on no trail
+    for record in on_server.values():
+        assert record["decision"]["allowed"] is False
+        assert record["who"]["user_id"] == "ana"
+        assert record["what"]["destination"] == "dbt://lacuna_example/gold_customer_orders"
+    assert ROLE_NAMED in denied.value.decision.reasoning
+    client("olga")  # the allowed path: read, and recorded on the server too
+    frame = read_model(dbt_built.dir, "gold_customer_orders")
+    assert len(frame) > 0
+    records = dbt_server("carl", "GET", "/api/v1/audit?limit=50").json()["records"]
+    assert any(r["who"]["user_id"] == "olga" and r["decision"]["allowed"] is True
+               and r["what"]["destination"] == "dbt://lacuna_example/gold_customer_orders"
+               and r["how"]["method"] == "lacuna.dbt.read_model"
+               for r in records if r.get("kind") != "outcome"), records[:3]
 
 
 def test_server_critical_read_needs_an_approved_exception(dbt_server: Any) -> None:

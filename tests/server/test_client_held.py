@@ -29,6 +29,14 @@ def _config(live: Any, user: str) -> Any:
     })
 
 
+def _plain(live: Any, user: str) -> Any:
+    """:func:`_config`, writing plaintext files and their sidecars under the governed folder
+    (not sealed storage: the session's other clients sealed there with their own keys)."""
+    config = _config(live, user)
+    return config.model_copy(update={"storage": config.storage.model_copy(
+        update={"encrypt": False})})
+
+
 def _record(live: Any, operation_id: str) -> dict[str, Any]:
     records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 50},
                         headers=live.headers("carla")).json()["records"]
@@ -154,3 +162,137 @@ def test_a_remote_name_is_not_sent_to_ask_what_the_server_knows(monkeypatch) -> 
     lineage = ServerLineage(Client(), "ns")  # type: ignore[arg-type]
     assert lineage.known("https://user:secret@data.example.com/a.csv") is None
     assert asked == []  # its credentials never leave in a query
+
+
+def test_a_written_file_carries_the_class_the_server_decided_on(
+        live, monkeypatch, tmp_path) -> None:
+    """The server learnt more of a source after the client read it (another writer, a claim):
+    the write is decided and recorded at the server's class, and its label (the sidecar a
+    later local read trusts) and its lineage output say that class, not the client's view."""
+    from lacuna.lineage.sidecar import read_sidecar, sidecar_paths
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    source = live.root / "governed" / "regions-late.csv"
+    source.write_text("region\neast\nnorth\n", encoding="utf-8")
+    out = live.root / "governed" / "regions-late-out.csv"
+    with lacuna.governed(_plain(live, "ana")):
+        frame = pd.read_csv(source)
+        assert frame.lacuna.classification.tier.value == "PUBLIC"  # nothing known yet
+        _claim(live, source, "3f1c1d0e-7a4b-4c2e-9a41-0d6a1f2b3c02")  # the server learns
+        frame.to_csv(out, index=False)  # allowed (governed), decided as PROPRIETARY
+        label = read_sidecar(out)
+        assert label is not None
+        assert label.trusted
+        assert label.classification.tier.value == "PROPRIETARY"  # before: PUBLIC
+        assert "PII" in label.classification.tags
+        assert label.classification.columns["region"].classification.value == "pii"
+        assert pd.read_csv(out).lacuna.classification.tier.value == "PROPRIETARY"
+        for side in sidecar_paths(out):
+            side.unlink(missing_ok=True)  # the file's owner deletes the label:
+        assert read_sidecar(out) is None  # the server's lineage store still knows the output
+        assert pd.read_csv(out).lacuna.classification.tier.value == "PROPRIETARY"
+    assert out.read_text(encoding="utf-8") == "region\neast\nnorth\n"  # written as asked
+
+
+def test_a_read_takes_its_parents_from_the_server_not_from_a_sidecar_its_owner_wrote(
+        live, monkeypatch, tmp_path) -> None:
+    """The file's owner signs its sidecar with their own key: a sidecar naming other sources
+    (or none at all) hid what the data derives from in every later write's lineage and
+    decision (its sources were the names the sidecar listed, or the file alone)."""
+    from lacuna.lineage.sidecar import read_sidecar, sidecar_paths, write_sidecar
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    origin = live.root / "governed" / "parents-origin.csv"
+    origin.write_text("region\neast\nnorth\n", encoding="utf-8")
+    out = live.root / "governed" / "parents-out.csv"
+    elsewhere = str(tmp_path / "harmless.csv")
+    with lacuna.governed(_plain(live, "ana")):
+        pd.read_csv(origin).to_csv(out, index=False)  # the server records out <- origin
+        assert pd.read_csv(out).lacuna.lineage.sources == (str(origin),)  # the allowed path
+        label = read_sidecar(out)
+        assert label is not None
+        write_sidecar(out, label.classification, sources=(elsewhere,), written_by="ana")
+        assert read_sidecar(out).trusted  # signed with the owner's key: the client trusts it
+        forged = pd.read_csv(out)
+        assert forged.lacuna.lineage.sources == (str(origin),)  # before: harmless.csv
+        for side in sidecar_paths(out):
+            side.unlink(missing_ok=True)
+        bare = pd.read_csv(out)
+        assert bare.lacuna.lineage.sources == (str(origin),)  # before: the file alone
+        graph = httpx.get(f"{live.url}/api/v1/lineage/upstream", params={"dataset": str(out)},
+                          headers=live.headers("ana")).json()
+        assert {n["dataset"] for n in graph["nodes"]} == {str(out), str(origin)}
+        again = live.root / "governed" / "parents-again.csv"
+        bare.to_csv(again, index=False)  # its decision names origin as its source
+    up = httpx.get(f"{live.url}/api/v1/lineage/upstream", params={"dataset": str(again)},
+                   headers=live.headers("ana")).json()
+    assert str(origin) in {n["dataset"] for n in up["nodes"]}
+    assert elsewhere not in {n["dataset"] for n in up["nodes"]}
+
+
+def test_a_decision_made_after_the_fact_is_decided_and_recorded_on_the_server(
+        live, monkeypatch, tmp_path) -> None:
+    """What a client decides and records after the operation ran (the Spark query listener's
+    ungoverned writes, a dbt run's models) and the events it records (Spark governance
+    switched off) are on the server's trail: a decision made with record false and then
+    handed to the audit was refused there (a 422 for a denial, 'no audit record' for an
+    allowed one) and logged 'did not record' on no trail."""
+    from types import SimpleNamespace
+
+    from lacuna.spark.session import _record_switch_off
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    with lacuna.governed(_config(live, "ana")):
+        gov = current()
+        pii = Classification.from_dict({"tier": "PROPRIETARY", "tags": ["PII"]})
+        export = gov.operation(Action.EXPORT, pii, method="spark.ungoverned (test)",
+                               destination=gov.destination(str(live.root / "Downloads" / "u")))
+        denied, stored = gov.record_decided(export, lambda d: d.evolve(reasoning="flagged"))
+        kept = gov.operation(Action.WRITE, Classification(), method="dbt.model (test)",
+                             destination=gov.destination(str(live.root / "governed" / "m")))
+        allowed, kept_stored = gov.record_decided(kept)
+        spark = SimpleNamespace(sparkContext=SimpleNamespace(applicationId="app-test-1"))
+        _record_switch_off(spark, "spark.lacuna.enabled")  # type: ignore[arg-type]
+    assert not denied.allowed
+    assert denied.reasoning == "flagged"  # what this process reports
+    assert allowed.allowed
+    assert stored is not None
+    assert kept_stored is not None
+    assert _record(live, export.id)["decision"]["allowed"] is False  # on the server's trail
+    assert _record(live, kept.id)["decision"]["allowed"] is True
+    records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 50},
+                        headers=live.headers("carla")).json()["records"]
+    switched = [r for r in records
+                if (r.get("how") or {}).get("method")
+                == "spark.conf.set(spark.lacuna.enabled=false)"]
+    assert len(switched) == 1
+    assert switched[0]["who"]["user_id"] == "ana"
+
+
+def test_a_file_whose_name_is_not_utf8_is_read_and_written_through_the_server(
+        live, monkeypatch, tmp_path) -> None:
+    """``os`` decodes such a name with lone surrogates, which the server refuses (422): the
+    read was denied as a failure of the server, its lineage was never recorded, and a copy's
+    label could not be signed after the copy was written."""
+    import os
+
+    from lacuna.lineage.sidecar import read_sidecar
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    folder = os.fsencode(str(live.root / "governed"))
+    name = os.fsdecode(os.path.join(folder, b"r\xe9gions.csv"))
+    with open(name, "w", encoding="utf-8") as fh:
+        fh.write("region\nsouth-west\ncentral\n")  # content no other test has claimed
+    copy = live.root / "governed" / "regions-utf8-copy.csv"
+    with lacuna.governed(_plain(live, "ana")):
+        frame = pd.read_csv(name)  # before: GovernanceViolation (HTTP 422, fail closed)
+        assert frame.lacuna.classification.tier.value == "PUBLIC"
+        frame.to_csv(copy, index=False)
+        label = read_sidecar(copy)
+        assert label is not None
+        assert label.trusted  # signed, with the name among its sources
+        assert label.sources == (name,)
+        back = pd.read_csv(copy)  # its parent, as the server recorded the run
+        assert [p.ref.name for p in back.lacuna.lineage.node.parents] == [
+            name.encode("utf-8", "backslashreplace").decode()]
+    assert copy.read_text(encoding="utf-8") == "region\nsouth-west\ncentral\n"

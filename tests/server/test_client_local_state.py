@@ -61,11 +61,15 @@ def test_a_read_asks_no_local_store_and_logs_no_error(monkeypatch, tmp_path, cap
     data = tmp_path / "c.csv"
     data.write_text("a\n1\n", encoding="utf-8")
     with caplog.at_level(logging.DEBUG, logger="lacuna"):
-        assert gov.restore_lineage(str(data), None) == ()
-        assert gov.restore_lineage(str(data), "run-1") == ()
         assert gov._restore_from_store(str(data)) is None
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     assert gov._remote_lineage is None  # not even built: nothing asked it
+    # a read's parents are the server's to say (unreachable here: none, and the log says
+    # why), never the local store's
+    with caplog.at_level(logging.DEBUG, logger="lacuna"):
+        assert gov.restore_lineage(str(data), "run-1") == ()
+    assert "could not read the lineage of" in caplog.text
+    assert "from the Lacuna server" in caplog.text
     gov.close()
 
 

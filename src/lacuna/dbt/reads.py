@@ -163,7 +163,12 @@ def check_relations(gov: Governor, relations: Iterable[str], *, url: str | None,
         gov.internal_error(exc, action=Action.READ, method=method)
         return
     for decision in decisions:
-        _apply(gov, decision)
+        if gov.config.server is not None and decision.operation is not None:
+            # the server decides a dbt:// read by its own plan and the token's roles, and
+            # records it (a decision made here is not one its trail takes from a client)
+            gov.govern(decision.operation)
+        else:
+            _apply(gov, decision)
 
 
 def _decide(gov: Governor, names: list[str], *, url: str | None, method: str,

@@ -263,13 +263,12 @@ def _decide(gov: Governor, project: DbtProject, node: DbtNode, classification: A
                                 classification_support=True),
         environment=environment, method=f"dbt.{node.resource_type}",
         code_location=node.original_file_path or None)
-    try:
-        decision = gov.decide(operation)
+    try:  # with server:, decided and recorded there in one request
+        decision, stored = gov.record_decided(operation)
     except Exception as exc:  # the records are observers of a run that already happened
         log.error("could not decide on %s: %s", node.unique_id, exc)
         return None, f"the policies could not decide ({type(exc).__name__}: {exc})"
     try:
-        stored = gov.record(decision)  # None: not written (logged by the governor)
         if stored is None:
             return decision, "the audit trail could not be written (see the log)"
         error = None if status is RunStatus.SUCCEEDED else RuntimeError("dbt reported error")

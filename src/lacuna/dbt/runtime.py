@@ -544,14 +544,19 @@ def read_model(
     Raises:
         GovernanceViolation: the read is denied; the message names the missing role.
     """
-    from lacuna.config import load_config
+    from lacuna.governor import current
 
-    config = load_config()
+    gov = current()  # the governor that records the read decides with its configuration
+    config = gov.config
     gp = governance_plan or load_plan(project_dir, environment=environment, config=config,
                                       target=target)
     who = user or config.user.to_user()
-    decision = authorize_read(gp, model, who, exception_id=exception_id, config=config)
-    decision = _audit(decision, gp, model, who)
+    if config.server is not None:  # the server decides (its plan, the token's roles), records
+        decision = gov.govern(read_operation(gp, model, who, method="lacuna.dbt.read_model",
+                                             exception_id=exception_id))
+    else:
+        decision = authorize_read(gp, model, who, exception_id=exception_id, config=config)
+        decision = _audit(decision, gp, model, who)
     if not decision.allowed:
         raise GovernanceViolation(decision)
     node = gp.classification.project.node(model)

@@ -43,6 +43,7 @@ from lacuna.redact import redact_text
 
 if TYPE_CHECKING:
     from lacuna.config import ClassificationConfig
+    from lacuna.lineage.graph import LineageGraph
     from lacuna.lineage.store import LineageStore
 
 MAX_RESTORED_NODES = 500  # a read restores at most this many upstream datasets as nodes
@@ -238,10 +239,23 @@ def lineage_from_store(
     return tuple(_node(store, ref, built) for ref in roots)
 
 
+def lineage_from_graph(graph: LineageGraph, dataset: DatasetRef) -> tuple[LineageNode, ...]:
+    """:func:`lineage_from_store` from one upstream ``graph`` of ``dataset`` already walked
+    (a Lacuna server's answer: one request, not one per parent)."""
+    built: dict[DatasetRef, LineageNode] = {}
+    _built(graph, built)
+    return tuple(built.get(p) or LineageNode(name=display(p), operation="source", ref=p)
+                 for p in graph.parents(dataset))
+
+
 def _node(
     store: LineageStore, ref: DatasetRef, built: dict[DatasetRef, LineageNode]
 ) -> LineageNode:
-    graph = store.upstream(ref)
+    _built(store.upstream(ref), built)
+    return built.get(ref) or LineageNode(name=display(ref), operation="source", ref=ref)
+
+
+def _built(graph: LineageGraph, built: dict[DatasetRef, LineageNode]) -> None:
     # build bottom-up: deepest first, so each node's parents exist when it is made
     for dataset in sorted(graph.nodes, key=lambda d: -graph.depths.get(d, 0)):
         if dataset in built:
@@ -254,7 +268,6 @@ def _node(
             name=display(dataset), operation="stored" if parents else "source", parents=parents,
             ref=dataset, classification=version.classification if version else None,
         )
-    return built.get(ref) or LineageNode(name=display(ref), operation="source", ref=ref)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,9 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -579,12 +581,42 @@ def _checked(data_path: str | os.PathLike[str], path: Path, raw_bytes: bytes,
 
 # -- writing -----------------------------------------------------------------------------------
 
+# The class the operation now running was decided on, when that is more than its integration
+# computed (a Lacuna server's lineage store knew more of a source: the ``held`` class of its
+# decide answer, which its audit record names); set by Governor.execute while the operation runs.
+_DECIDED: ContextVar[tuple[Classification, ClassificationConfig] | None] = ContextVar(
+    "lacuna_decided_class", default=None)
+
+
+@contextmanager
+def decided_on(decided: Classification | None, config: ClassificationConfig) -> Iterator[None]:
+    """While the block runs, every label written (a sidecar, an embedded declaration, a sealed
+    header: :func:`as_decided`) carries at least ``decided`` (None: what it is given)."""
+    token = _DECIDED.set(None if decided is None else (decided, config))
+    try:
+        yield
+    finally:
+        _DECIDED.reset(token)
+
+
+def as_decided(classification: Classification) -> Classification:
+    """``classification`` raised to the class the running operation was decided on (see
+    :func:`decided_on`; only raises, as an untrusted declaration does: :func:`restrict`), so a
+    label never says less than the decision recorded for the write."""
+    found = _DECIDED.get()
+    if found is None:
+        return classification
+    decided, config = found
+    return restrict(decided, classification, config,
+                    where="the decision recorded for this write")[0]
+
 
 def _body(
     classification: Classification, sources: Sequence[str], written_by: str | None,
     run_id: str | None = None, written_at: datetime | None = None, *, combined: bool = False,
     first_seen: datetime | None = None,
 ) -> dict[str, Any]:
+    classification = as_decided(classification)
     written = written_at or utcnow()
     # never later than the write itself: a clock that is not known is the write's
     seen = written if first_seen is None or aware(first_seen) > aware(written) else first_seen

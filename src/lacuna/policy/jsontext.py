@@ -56,15 +56,16 @@ def _encode(doc: Any, option: int) -> bytes:
     except TypeError as exc:
         if "surrogates" not in str(exc):
             raise
-        return orjson.dumps(_escaped(doc), default=str, option=option)
+        return orjson.dumps(escaped(doc), default=str, option=option)
 
 
-def _escaped(value: Any) -> Any:
-    """``value`` with every string made valid UTF-8 (lone surrogates as ``\\udcXX`` text)."""
+def escaped(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8 (lone surrogates as ``\\udcXX`` text):
+    what a JSON reader elsewhere takes as text (a Lacuna server refuses a lone surrogate)."""
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {_escaped(k): _escaped(v) for k, v in value.items()}
+        return {escaped(k): escaped(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_escaped(v) for v in value]
+        return [escaped(v) for v in value]
     return value

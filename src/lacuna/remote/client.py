@@ -36,15 +36,17 @@ from lacuna.errors import AuditError, ConfigError, LacunaError, LineageError
 from lacuna.http import CircuitBreaker, HttpClient, HttpFailure, HttpSettings, message
 from lacuna.identity.names import same_name
 from lacuna.model import Decision, utcnow
+from lacuna.policy.jsontext import escaped
 from lacuna.redact import redact_text, redact_url
-from lacuna.remote.wire import decision_from_wire, operation_to_wire
+from lacuna.remote.wire import decision_from_wire, operation_to_wire, wire_name
 
 if TYPE_CHECKING:
     from lacuna.audit import AuditRecord
     from lacuna.config import Config
     from lacuna.exceptions.model import ExceptionRequest, Status
     from lacuna.exceptions.store import WrittenFile
-    from lacuna.lineage.records import Run
+    from lacuna.lineage.graph import LineageGraph
+    from lacuna.lineage.records import DatasetRef, Run
     from lacuna.model import Classification, Operation
     from lacuna.retention.holds import Hold
     from lacuna.retention.keeping import RuleHold
@@ -115,9 +117,9 @@ class ServerClient:
         """
         where = f"Lacuna server {self.shown}"
         try:
-            response = self._http.request(
-                method, f"{self.url}{path}",
-                content=None if body is None else _encode(body).encode("utf-8"))
+            response = self._http.request(  # a name that is not UTF-8 as its escape: the
+                method, f"{self.url}{path}",  # server refuses a lone surrogate (a 422 denial)
+                content=None if body is None else _encode(escaped(body)).encode("utf-8"))
         except HttpFailure as exc:
             what = "unreachable" if exc.kind == "unreachable" else "did not answer"
             msg = f"{where} {what} ({exc}) for {method} {path}"
@@ -317,7 +319,7 @@ class ServerLineage:
         if ref.namespace != "file":  # a URL's name may hold its credentials: not sent (the
             return None  # server holds a remote source by its name when it decides)
         fp = file_fingerprint(ref)
-        query = f"?dataset={_q(str(ref))}" + (f"&fingerprint={_q(fp)}" if fp else "")
+        query = f"?dataset={_q(wire_name(str(ref)))}" + (f"&fingerprint={_q(fp)}" if fp else "")
         try:
             answer = self.client.call("GET", f"/api/v1/lineage/known{query}")
             if not isinstance(answer, Mapping) or "classification" not in answer:
@@ -329,6 +331,45 @@ class ServerLineage:
             msg = (f"could not ask the Lacuna server {self.client.shown} what it knows of "
                    f"{path}: {exc}")
             raise LineageError(msg) from None
+
+    def upstream(self, dataset: DatasetRef, depth: int | None = None) -> LineageGraph:
+        """What the server's lineage store says ``dataset`` was derived from (``GET
+        /api/v1/lineage/upstream``: at most its default limit of datasets, the nearest first),
+        each dataset with the tier and tags of its latest version.
+
+        Raises:
+            LineageError: no answer, or not a lineage graph.
+        """
+        from lacuna.lineage.graph import Direction, LineageEdge, LineageGraph
+        from lacuna.lineage.records import DatasetRef, DatasetVersion
+        from lacuna.model import Classification, Tier
+
+        query = f"?dataset={_q(wire_name(str(dataset)))}" + (f"&depth={depth}" if depth else "")
+        try:
+            answer = self.client.call("GET", f"/api/v1/lineage/upstream{query}")
+            if not isinstance(answer, Mapping) or not isinstance(answer.get("nodes"), list) \
+                    or not isinstance(answer.get("edges"), list):
+                msg = "not an object with nodes and edges"
+                raise ValueError(msg)
+            refs: dict[str, DatasetRef] = {wire_name(str(dataset)): dataset}
+            nodes: dict[DatasetRef, DatasetVersion | None] = {}
+            depths: dict[DatasetRef, int] = {}
+            for n in answer["nodes"]:
+                ref = DatasetRef(namespace=str(n["namespace"]), name=str(n["name"]))
+                refs[str(n["dataset"])] = ref
+                depths[ref] = int(n.get("depth") or 0)
+                nodes[ref] = None if n.get("tier") is None else DatasetVersion(
+                    dataset=ref, classification=Classification(
+                        tier=Tier(n["tier"]), tags=tuple(str(t) for t in n.get("tags") or ())))
+            edges = tuple(LineageEdge(parent=refs[str(e["parent"])], child=refs[str(e["child"])],
+                                      run_id=str(e.get("run") or ""))
+                          for e in answer["edges"])
+        except (ServerUnavailable, ValueError, TypeError, KeyError, AttributeError) as exc:
+            msg = (f"could not ask the Lacuna server {self.client.shown} what {dataset} was "
+                   f"derived from: {exc}")
+            raise LineageError(msg) from None
+        return LineageGraph(root=dataset, direction=Direction.UPSTREAM, nodes=nodes,
+                            depths=depths, edges=edges, truncated=answer.get("truncated") is True)
 
     def runs(self, *_: Any, **__: Any) -> list[Run]:
         return []

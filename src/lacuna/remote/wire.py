@@ -51,6 +51,15 @@ def operation_to_wire(operation: Operation) -> dict[str, Any]:
     }
 
 
+def wire_name(name: str) -> str:
+    """A dataset's name as a client with ``server:`` sends it in a query: a lone surrogate (a
+    file name that is not UTF-8, as ``os`` decodes it) written as its ``\\uXXXX`` escape, as
+    in a body (:meth:`lacuna.remote.client.ServerClient.call`) and as the server stores it."""
+    from lacuna.audit.record import escape_surrogates
+
+    return escape_surrogates(name)
+
+
 @dataclass(frozen=True, slots=True)
 class WireOperation:
     """An operation's wire fields, parsed and checked, before who acts and where it goes are

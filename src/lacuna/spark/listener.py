@@ -25,6 +25,7 @@ from lacuna.spark import _jvm
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from lacuna.model import Decision
     from lacuna.spark.writes import Target
 
 log = logging.getLogger(__name__)
@@ -204,16 +205,19 @@ def _flag_ungoverned(spark: SparkSession, target: Target, query: Any, command: s
         destination=writes.destination(gov, target),
         method=f"spark.{command} ({UNGOVERNED}: ran outside lacuna.spark's Python API)",
     )
-    decision = gov.decide(op)
-    verdict = "allowed" if decision.allowed else "DENIED"
-    flagged = replace(
-        decision,
-        reasoning=(f"UNGOVERNED write to {target.name}: it ran before Lacuna could decide "
-                   f"(a write outside lacuna.spark's Python API); policy would have {verdict} "
-                   f"it: {decision.reasoning}"),
-        why=(*decision.why, f"{UNGOVERNED}: caught by the Spark query listener after it ran"),
-    )
-    gov.record(flagged)
+
+    def flag(decision: Decision) -> Decision:
+        verdict = "allowed" if decision.allowed else "DENIED"
+        return replace(
+            decision,
+            reasoning=(f"UNGOVERNED write to {target.name}: it ran before Lacuna could decide "
+                       f"(a write outside lacuna.spark's Python API); policy would have "
+                       f"{verdict} it: {decision.reasoning}"),
+            why=(*decision.why, f"{UNGOVERNED}: caught by the Spark query listener after it "
+                 "ran"),
+        )
+
+    flagged, _ = gov.record_decided(op, flag)  # with server:, decided and recorded there
     log.warning("%s", flagged.reasoning)
     produced = Produced(
         operation=f"spark.{UNGOVERNED}", inputs=writes._inputs(analysis),

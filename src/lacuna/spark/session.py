@@ -171,12 +171,15 @@ def _record_switch_off(spark: SparkSession, key: str) -> None:
                  f"with {method}: its reads and writes are no longer decided before they run; "
                  "writes are still recorded as UNGOVERNED by the query listener")
     log.warning("%s", reasoning)
+    why = ("Set spark.lacuna.enabled back to true (or call lacuna.spark.enable(spark)) to "
+           "govern the session again.",)
     try:
         gov = current()
         op = gov.operation(Action.TRANSFORM, Classification(tier=Tier.PUBLIC), method=method)
-        gov.record(Decision(allowed=True, operation_id=op.id, reasoning=reasoning,
-                            why=("Set spark.lacuna.enabled back to true (or call "
-                                 "lacuna.spark.enable(spark)) to govern the session again.",),
-                            operation=op))
+        if gov.config.server is not None:  # an event the server records: its decide of it
+            gov.record_decided(op)  # (the method names the switch), never a client's record
+        else:
+            gov.record(Decision(allowed=True, operation_id=op.id, reasoning=reasoning, why=why,
+                                operation=op))
     except Exception as exc:  # recording is best effort: the setting is the user's
         log.error("could not record that Spark governance was switched off: %s", exc)

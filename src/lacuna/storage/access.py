@@ -86,6 +86,9 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
                             "name": os.path.basename(os.fspath(path)),
                             "written_at": now.isoformat(), "first_seen": seen.isoformat()}
     if classification is not None:
+        from lacuna.lineage.sidecar import as_decided
+
+        classification = as_decided(classification)  # never below the recorded decision
         meta["tier"] = classification.tier.value
         meta["tags"] = list(classification.tags)  # what a read without a sidecar keeps
     settings = g.config.storage

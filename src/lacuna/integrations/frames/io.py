@@ -120,9 +120,7 @@ def govern_read(
                        method=method, code_location=code_location(user_frame()))
     if not _covered(classification, decided):
         gov.govern(op)
-    parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
-    if not parents:
-        parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
+    parents = gov.read_parents(path, run_id, upstream)
     ref = dataset_ref(path if path is not None else target)
     node = LineageNode(name=label, operation=method.rsplit(".", 1)[-1], parents=parents,
                        ref=ref, classification=classification, raised=raised,

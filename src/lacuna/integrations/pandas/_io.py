@@ -438,12 +438,13 @@ def _matched(reader: str, data: pd.DataFrame | pd.Series) -> None:
 
 def _parents(gov: Any, path: str | None, run_id: str | None, upstream: tuple[str, ...],
              sql: Any) -> tuple[LineageNode, ...]:
-    """Where a read's data came from: a file Lacuna wrote, its full upstream lineage from the
-    store, else the sidecar's sources; a query, the tables its lineage reads."""
+    """Where a read's data came from: a file's (:meth:`Governor.read_parents`: its upstream
+    lineage from the store, else the sidecar's sources), a query's: the tables its lineage
+    reads."""
     if sql is not None:
         return tuple(LineageNode(name=str(s), operation="source", ref=s) for s in sql.sources)
-    parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
-    return parents or tuple(LineageNode(name=s, operation="export") for s in upstream)
+    parents: tuple[LineageNode, ...] = gov.read_parents(path, run_id, upstream)
+    return parents
 
 
 def _covered(found: Classification, decided: Classification | None) -> bool:
@@ -1148,6 +1149,9 @@ def label(
     decided as (a sealed file re-sealed), a part of the new declaration. ``first_seen``: the
     write's clock (:func:`write_clock`; a store's sidecar takes the earliest of its puts')."""
     if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
+        from lacuna.lineage.sidecar import as_decided
+
+        classification = as_decided(classification)  # its sidecar is written on close
         with _LABEL_LOCK:
             _PENDING.setdefault(target, []).append((classification, sources, user, run_id))
             if first_seen is not None:
