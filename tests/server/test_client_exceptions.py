@@ -225,6 +225,10 @@ def test_the_client_sweep_deletes_the_file_once_the_exception_ends(
         again = lacuna.sweep_exceptions()  # idempotent
     assert str(target) not in again.deleted
     assert not [f for f in again.failed if str(target) in f]
+    shown = _show(live, exc.id, tmp_path)  # AttributeError: ServerExceptions.files before
+    assert f"{target} (plain, ana): deleted" in shown.replace("\n", "")
+    assert "not honoured" not in shown
+    assert "signature" not in shown
     rows = _file_rows(live, exc.id)
     assert len(rows) == 2
     assert all(w.deleted_at is not None for w in rows)
@@ -233,6 +237,24 @@ def test_the_client_sweep_deletes_the_file_once_the_exception_ends(
     assert events[-4:] == ["file-written", "file-written", "revoked", "file-deleted"]
     deleted = [r for r in _trail(live, exc.id) if r["what"].get("event") == "file-deleted"]
     assert deleted[0]["who"]["user_id"] == "ana"
+
+
+def _show(live: Any, exception_id: str, tmp_path: Any) -> str:
+    """``lacuna exceptions show`` as the analyst, with ``server:`` (exit 0)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    config = tmp_path / "client.yaml"
+    config.write_text(yaml.safe_dump({
+        "server": {"url": live.url, "token": live.tokens["ana"], "deadline_ms": 8000,
+                   "timeout_ms": 6000}, "lineage": {"openlineage": {"enabled": False}}}),
+        encoding="utf-8")
+    result = CliRunner().invoke(app, ["exceptions", "show", exception_id, "--config",
+                                      str(config)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, (result.output, result.exception)
+    return str(result.output)
 
 
 def test_a_file_replaced_after_the_write_is_reported_not_deleted(

@@ -120,17 +120,26 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
         lines = [visible(line, terminal=True)  # an indented line: none reads as a field
                  for line in item.business_justification.split("\n")]
         console.print("Justification: " + "\n  ".join(lines), highlight=False)
-    written = store.files(item.id)
+    written = _decided(lambda: store.files(item.id))
     if written:
+        from lacuna.exceptions.files import on_client, this_host
+
         console.print("Files written under it:", highlight=False)
         for f in written:
-            state = (f"deleted {f.deleted_at:%Y-%m-%d %H:%M}" if f.deleted_at
-                     else "on disk" if Path(f.path).exists()
-                     else "not on disk (the write failed, or it was moved or deleted)")
+            client = on_client(f.path)  # a server's record of a client's file
+            if f.deleted_at:
+                state = f"deleted {f.deleted_at:%Y-%m-%d %H:%M}"
+            elif client is not None and client[0] != this_host():
+                state = f"not deleted (on {client[0]}, not this machine)"
+            elif Path(f.path if client is None else client[1]).exists():
+                state = "on disk"
+            else:
+                state = "not on disk (the write failed, or it was moved or deleted)"
             kind = "encrypted" if f.encrypted else "plain"
             console.print(visible(f"  {f.path} ({kind}, {f.written_by}): {state}",
                                   one_line=True), highlight=False)
-    if not store.verified(item):
+    # with server: the server checks grants (and answers for its rows), never this client
+    if not getattr(store, "remote", False) and not store.verified(item):
         console.print(f"✗ {not_verified_note(item)}", style="red", highlight=False)
 
 

@@ -412,6 +412,34 @@ class ServerExceptions:
 
     remote = True  # files written under an exception are recorded and audited by the server
 
+    def files(self, exception_id: str) -> builtins.list[WrittenFile]:
+        """The server's records of the files written under ``exception_id`` (a client's as
+        ``file://<host><path>``: lacuna.exceptions.files.on_client).
+
+        Raises:
+            LacunaError: no answer, or not a list of records.
+        """
+        from lacuna.exceptions.store import WrittenFile
+
+        answer = self._call("GET", f"/api/v1/exceptions/{_q(exception_id)}/files")
+        found = answer.get("files") if isinstance(answer, Mapping) else None
+        try:
+            if not isinstance(found, list):
+                raise TypeError
+            return [WrittenFile(
+                exception_id=str(f["exception_id"]), path=str(f["path"]),
+                written_by=str(f["written_by"]),
+                written_at=datetime.fromisoformat(str(f["written_at"])),
+                encrypted=bool(f["encrypted"]), directory=bool(f.get("directory")),
+                deleted_at=(datetime.fromisoformat(str(f["deleted_at"]))
+                            if f.get("deleted_at") else None),
+                identity=f.get("identity") if isinstance(f.get("identity"), str) else None)
+                for f in found]
+        except (TypeError, KeyError, ValueError):
+            msg = (f"Lacuna server {self.client.shown} answered GET /api/v1/exceptions/"
+                   f"{exception_id}/files with something that is not a list of file records")
+            raise LacunaError(msg) from None
+
     def record_file(self, exception_id: str, path: str, *, written_by: str, encrypted: bool,
                     directory: bool = False, **_: Any) -> WrittenFile:
         """Report ``path`` (this host's, absolute) to the server, before it is written, as

@@ -182,6 +182,21 @@ def exception_file(exception_id: str, body: FileReportBody, request: Request,
     return written.to_dict()
 
 
+@router.get("/exceptions/{exception_id}/files", tags=["exceptions"], response_class=ShownJSON,
+            summary="The files written under an exception (its requester, or who sees all)")
+def exception_files(exception_id: str, request: Request, principal: AnyUser) -> dict[str, Any]:
+    """Each record as stored, with whether it verifies; another's exception and none are the
+    same 404 to a caller who sees only their own (as ``GET /exceptions/{id}``)."""
+    from lacuna.server.routes_state import _visible
+
+    state = state_of(request)
+    if _visible(state, principal, exception_id) is None:
+        raise HTTPException(404, f"no exception {exception_id!r} of yours")
+    store = state.governor.exceptions
+    return {"files": [{**w.to_dict(), "verified": store.file_verified(w)}
+                      for w in store.files(exception_id)]}
+
+
 @router.get("/exceptions/files/due", tags=["exceptions"], response_class=ShownJSON,
             summary="Your files on a host whose exception ended (for that host's sweep)")
 def exception_files_due(host: str, request: Request, principal: AnyUser) -> dict[str, Any]:
@@ -245,16 +260,20 @@ def exception_file_swept(exception_id: str, body: SweptBody, request: Request,
         store.mark_deleted(exception_id, where, now)
     detail = {"path": where, "host": body.host, "by": SWEEPER, "client": principal.name,
               "detail": body.detail}
+    comment = where if body.step == "file-deleted" else f"{where}: {body.detail}"
+    # a missing file is noted and audited once (as the local sweep does), then only reported
+    again = body.step == "file-missing" and any(
+        h.event == body.step and h.comment == comment for h in item.history)
+    recorded = None
     with acting_as(state, principal) as acting:
-        if body.step in ("file-deleted", "file-missing") and store.verified(item):
-            comment = where if body.step == "file-deleted" else f"{where}: {body.detail}"
-            if body.step == "file-deleted" or not any(
-                    h.event == body.step and h.comment == comment for h in item.history):
-                store.note(exception_id, body.step, by=SWEEPER, comment=comment, now=now)
-        recorded = events.audit(acting, body.step, item,
-                                allowed=body.step == "file-deleted", detail=detail)
+        if body.step in ("file-deleted", "file-missing") and not again \
+                and store.verified(item):
+            store.note(exception_id, body.step, by=SWEEPER, comment=comment, now=now)
+        if not again:
+            recorded = events.audit(acting, body.step, item,
+                                    allowed=body.step == "file-deleted", detail=detail)
     return {"exception_id": exception_id, "path": body.path, "step": body.step,
-            "recorded": recorded is not None}
+            "recorded": recorded is not None or again}
 
 
 @router.post("/exceptions/{exception_id}/decrypt", tags=["exceptions"],
