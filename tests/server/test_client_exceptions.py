@@ -239,6 +239,26 @@ def test_the_client_sweep_deletes_the_file_once_the_exception_ends(
     assert deleted[0]["who"]["user_id"] == "ana"
 
 
+def test_a_polars_write_is_recorded_and_an_append_refused_saying_why(
+        live, monkeypatch, tmp_path) -> None:
+    import polars as pl
+
+    from lacuna.exceptions.appends import AppendRefused
+    from lacuna.exceptions.files import on_host, this_host
+
+    config, frame, (target, exc) = _granted(live, "enforce", "frames.csv", tmp_path,
+                                            monkeypatch)
+    with lacuna.governed(config):
+        pl.from_pandas(frame).write_csv(target, exception_id=exc.id)
+        assert pl.read_csv(target).to_pandas().equals(frame)
+        # before: 'the file was not written under EXC-…' (it was: the client holds no records)
+        with pytest.raises(AppendRefused, match="records of the files written under an "
+                           "exception are the server's"):
+            frame.to_csv(target, mode="a", header=False, index=False, exception_id=exc.id)
+    assert pl.read_csv(target).height == 1
+    assert [w.path for w in _file_rows(live, exc.id)] == [on_host(this_host(), str(target))]
+
+
 def _show(live: Any, exception_id: str, tmp_path: Any) -> str:
     """``lacuna exceptions show`` as the analyst, with ``server:`` (exit 0)."""
     import yaml
