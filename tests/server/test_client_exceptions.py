@@ -292,6 +292,19 @@ def test_a_file_replaced_after_the_write_is_reported_not_deleted(
     events = [r["what"].get("event") for r in _trail(live, exc.id)]
     assert events[-1] == "file-delete-failed"
     assert _file_rows(live, exc.id)[0].deleted_at is None
+    from lacuna.exceptions import settle_file
+
+    with lacuna.governed(config), pytest.raises(LacunaError, match="403"):  # not ana
+        settle_file(exc.id, target, reason="checked it myself")
+    jane = config.model_copy(update={"server": config.server.model_copy(
+        update={"token": live.tokens["jane"]})})
+    with lacuna.governed(jane):  # AttributeError before (ServerExceptions.files)
+        before = settle_file(exc.id, target, reason="checked: not the board data")
+    assert [w.written_by for w in before] == ["ana"]
+    assert _file_rows(live, exc.id)[0].deleted_at is not None  # read back
+    with lacuna.governed(config):
+        assert lacuna.sweep_exceptions().failed == ()  # settled: not reported again
+    assert target.exists()  # settling deletes nothing
 
 
 def test_a_server_that_does_not_record_the_file_refuses_the_write(

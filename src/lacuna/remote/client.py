@@ -419,10 +419,29 @@ class ServerExceptions:
         Raises:
             LacunaError: no answer, or not a list of records.
         """
+
+        path = f"/api/v1/exceptions/{_q(exception_id)}/files"
+        answer = self._call("GET", path)
+        return self._records(answer.get("files") if isinstance(answer, Mapping) else None,
+                             f"GET {path}")
+
+    def settle(self, exception_id: str, path: str, reason: str) -> builtins.list[WrittenFile]:
+        """Settle ``path`` (as the server records it: a client's file as
+        ``file://<host><path>``) under ``exception_id`` on the server, as the token's user
+        (``POST /api/v1/exceptions/{id}/settle``: a data steward; it checks who may and
+        audits it); the records as they were.
+
+        Raises:
+            LacunaError: no answer, or refused.
+        """
+        route = f"/api/v1/exceptions/{_q(exception_id)}/settle"
+        answer = self._call("POST", route, {"path": path, "reason": reason})
+        return self._records(answer.get("records_before") if isinstance(answer, Mapping)
+                             else None, f"POST {route}")
+
+    def _records(self, found: Any, what: str) -> builtins.list[WrittenFile]:
         from lacuna.exceptions.store import WrittenFile
 
-        answer = self._call("GET", f"/api/v1/exceptions/{_q(exception_id)}/files")
-        found = answer.get("files") if isinstance(answer, Mapping) else None
         try:
             if not isinstance(found, list):
                 raise TypeError
@@ -436,8 +455,8 @@ class ServerExceptions:
                 identity=f.get("identity") if isinstance(f.get("identity"), str) else None)
                 for f in found]
         except (TypeError, KeyError, ValueError):
-            msg = (f"Lacuna server {self.client.shown} answered GET /api/v1/exceptions/"
-                   f"{exception_id}/files with something that is not a list of file records")
+            msg = (f"Lacuna server {self.client.shown} answered {what} with something that is "
+                   "not a list of file records")
             raise LacunaError(msg) from None
 
     def record_file(self, exception_id: str, path: str, *, written_by: str, encrypted: bool,
