@@ -162,6 +162,17 @@ def test_a_write_under_an_approved_exception_works_and_is_recorded_on_the_server
     assert decisions[-1]["decision"]["allowed"]
     assert decisions[-1]["why"]["exception_approved"] is True
     assert decisions[-1]["who"]["user_id"] == "ana"
+    if mode == "warn":
+        return
+    from lacuna.exceptions.files import DecryptionRefused
+
+    httpx.post(f"{live.url}/api/v1/exceptions/{exc2.id}/deny", json={"comment": "over"},
+               headers=live.headers("jane")).raise_for_status()
+    with lacuna.governed(config2), pytest.raises(DecryptionRefused, match="revoked"):
+        lacuna.decrypt(sealed)
+    refused = [r for r in _trail(live, exc2.id) if r["what"].get("event") == "decrypt"]
+    assert refused[-1]["decision"]["allowed"] is False
+    assert "revoked" in refused[-1]["exception"]["refused"]
 
 
 def test_another_users_token_neither_uses_nor_reports_files_for_the_exception(
@@ -226,6 +237,8 @@ def test_the_client_sweep_deletes_the_file_once_the_exception_ends(
     assert str(target) not in again.deleted
     assert not [f for f in again.failed if str(target) in f]
     shown = _show(live, exc.id, tmp_path)  # AttributeError: ServerExceptions.files before
+    report = _show(live, "", tmp_path, "report", code=1)  # AttributeError before
+    assert "reads this host's state database" in report.replace("\n", " ")
     assert f"{target} (plain, ana): deleted" in shown.replace("\n", "")
     assert "not honoured" not in shown
     assert "signature" not in shown
@@ -259,8 +272,9 @@ def test_a_polars_write_is_recorded_and_an_append_refused_saying_why(
     assert [w.path for w in _file_rows(live, exc.id)] == [on_host(this_host(), str(target))]
 
 
-def _show(live: Any, exception_id: str, tmp_path: Any) -> str:
-    """``lacuna exceptions show`` as the analyst, with ``server:`` (exit 0)."""
+def _show(live: Any, exception_id: str, tmp_path: Any, verb: str = "show",
+          code: int = 0) -> str:
+    """``lacuna exceptions show`` (or ``verb``) as the analyst, with ``server:``."""
     import yaml
     from typer.testing import CliRunner
 
@@ -271,9 +285,9 @@ def _show(live: Any, exception_id: str, tmp_path: Any) -> str:
         "server": {"url": live.url, "token": live.tokens["ana"], "deadline_ms": 8000,
                    "timeout_ms": 6000}, "lineage": {"openlineage": {"enabled": False}}}),
         encoding="utf-8")
-    result = CliRunner().invoke(app, ["exceptions", "show", exception_id, "--config",
-                                      str(config)], env={"COLUMNS": "400"})
-    assert result.exit_code == 0, (result.output, result.exception)
+    result = CliRunner().invoke(app, ["exceptions", verb, *([exception_id] * bool(
+        exception_id)), "--config", str(config)], env={"COLUMNS": "400"})
+    assert result.exit_code == code, (result.output, result.exception)
     return str(result.output)
 
 
