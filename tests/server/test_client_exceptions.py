@@ -173,6 +173,12 @@ def test_a_write_under_an_approved_exception_works_and_is_recorded_on_the_server
     refused = [r for r in _trail(live, exc2.id) if r["what"].get("event") == "decrypt"]
     assert refused[-1]["decision"]["allowed"] is False
     assert "revoked" in refused[-1]["exception"]["refused"]
+    plain_sealed = live.root / "governed" / f"sealed-plain-{mode}.csv"
+    with lacuna.governed(config2):
+        pd.DataFrame({"region": ["north"]}).to_csv(plain_sealed, index=False, encrypt=True)
+        # before: 'the audit trail could not record … Fix the audit trail (audit.url …)'
+        with pytest.raises(DecryptionRefused, match="written without an exception"):
+            lacuna.decrypt(plain_sealed)
 
 
 def test_another_users_token_neither_uses_nor_reports_files_for_the_exception(

@@ -174,7 +174,14 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
                      detail={"path": os.path.abspath(where), "refused": str(exc)})
         raise
     exception_id = header.meta.get("exception_id")
-    if exception_id and getattr(gov.exceptions, "remote", False):  # the server judges it
+    if getattr(gov.exceptions, "remote", False):  # the server judges it
+        if not exception_id:
+            msg = (f"cannot decrypt {where}: it was written without an exception, and with "
+                   "server: configured such a decryption could not be judged or recorded on "
+                   "the server's trail (its route takes files written under an exception); "
+                   "no plaintext is released unrecorded. Decrypt it where it was governed "
+                   "without server:, or ask a steward.")
+            raise DecryptionRefused(msg)
         return _decrypted_by_server(gov, where, plain, header.meta, str(exception_id), output)
     why = _refusal(gov, header.meta, exception_id)
     detail = {"path": os.path.abspath(where), "key": str(header.key),
