@@ -244,6 +244,10 @@ def test_the_client_sweep_deletes_the_file_once_the_exception_ends(
     assert not [f for f in again.failed if str(target) in f]
     shown = _show(live, exc.id, tmp_path)  # AttributeError: ServerExceptions.files before
     report = _show(live, "", tmp_path, "report", code=1)  # AttributeError before
+    listed = _show(live, "", tmp_path, "list")  # TypeError before (unreadable=)
+    assert exc.id in listed
+    assert "by the server" in listed
+    assert "NO: not honoured" not in listed
     assert "reads this host's state database" in report.replace("\n", " ")
     assert f"{target} (plain, ana): deleted" in shown.replace("\n", "")
     assert "not honoured" not in shown

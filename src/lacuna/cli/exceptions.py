@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -80,10 +80,15 @@ def list_(
     store = current().exceptions
     unreadable: list[Exception] = []  # rows Lacuna did not write: said, not fatal to the list
     items = _decided(lambda: store.list(status=wanted, unreadable=unreadable))
+    remote = getattr(store, "remote", False)  # server: it checks the grants, not this client
+
+    def verified(item: Any) -> bool | None:
+        return None if remote else bool(store.verified(item))
+
     if as_json:  # the same values; a control character is written as its \u escape
         for item in items:
             typer.echo(json_visible(json.dumps({**item.to_dict(),
-                                                "verified": store.verified(item)})))
+                                                "verified": verified(item)})))
         for broken in unreadable:
             typer.echo(json_visible(json.dumps({"verified": False, "error": str(broken)})))
         return
@@ -96,7 +101,8 @@ def list_(
         shown = visible_fields(item)  # a request stored before control characters were
         table.add_row(                 # refused shows them as escapes, on one line
             shown.id, shown.status.value, shown.requested_by, shown.destination, shown.purpose,
-            until, "yes" if store.verified(item) else "NO: not honoured",
+            until, "by the server" if remote else "yes" if verified(item)
+            else "NO: not honoured",
         )
     console.print(table)
     for broken in unreadable:

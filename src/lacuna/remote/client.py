@@ -367,14 +367,20 @@ class ServerExceptions:
     def get(self, exception_id: str) -> ExceptionRequest:
         return _exception(self._call("GET", f"/api/v1/exceptions/{_q(exception_id)}"))
 
-    def list(self, *, status: Status | None = None, user: str | None = None
-             ) -> list[ExceptionRequest]:
+    def list(self, *, status: Status | None = None, user: str | None = None,
+             unreadable: builtins.list[Exception] | None = None) -> list[ExceptionRequest]:
+        """The server's list (``unreadable``: the rows it left out, said, as the local store
+        says them)."""
         query = f"?status={status.value}" if status is not None else ""
         answer = self._call("GET", f"/api/v1/exceptions{query}")
         if not isinstance(answer, Mapping) or not isinstance(answer.get("exceptions"), list):
             msg = (f"Lacuna server {self.client.shown} answered GET /api/v1/exceptions with "
                    "something that is not a list of exceptions")
             raise LacunaError(msg)
+        if unreadable is not None:
+            unreadable.extend(LacunaError(
+                f"exception {str(i)[:64]}: its row on the server is not a request Lacuna "
+                "wrote (left out by the server)") for i in answer.get("unreadable") or ())
         items = [_exception(e) for e in answer["exceptions"]]
         return [e for e in items if user is None or same_name(e.requested_by, user)]
 
