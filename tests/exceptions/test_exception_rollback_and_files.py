@@ -589,3 +589,7 @@ def test_a_server_clients_file_records_are_left_to_that_hosts_sweep(as_user, cus
     assert mine.exists()
     pending = [w for w in gov.exceptions.files(exc.id) if w.deleted_at is None]
     assert [w.path for w in pending] == [client]  # open until the client's sweep says
+    from lacuna.retention.inventory import exception_files
+
+    # nor does retention take it for a file here (a relative 'file:/laptop/...' path)
+    assert not list(exception_files(gov.exceptions, utcnow() + timedelta(hours=2)))

@@ -209,6 +209,8 @@ def test_another_users_token_neither_uses_nor_reports_files_for_the_exception(
     assert httpx.post(url, json=made_up, headers=live.headers("ana")).status_code == 403
     bad_host = {**body, "host": "../etc"}
     assert httpx.post(url, json=bad_host, headers=live.headers("ana")).status_code == 422
+    dotted = {**body, "path": f"{target.parent}/../Downloads/{target.name}"}
+    assert httpx.post(url, json=dotted, headers=live.headers("ana")).status_code == 422
     assert len(_file_rows(live, exc.id)) == 1  # the write's own record, nothing else
     # nor ask another user's files to sweep, nor close them
     due = httpx.get(f"{live.url}/api/v1/exceptions/files/due", params={"host": this_host()},

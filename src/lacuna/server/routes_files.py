@@ -57,8 +57,8 @@ def _host(value: str) -> str:
 
 
 def _absolute(value: str) -> str:
-    if not value.startswith("/") or "\x00" in value:
-        msg = "path must be an absolute path on the client"
+    if not value.startswith("/") or "\x00" in value or os.path.normpath(value) != value:
+        msg = "path must be an absolute, normalised path on the client (no '.' or '..')"
         raise ValueError(msg)
     return value
 
