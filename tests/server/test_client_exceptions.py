@@ -376,3 +376,20 @@ def test_a_server_down_refuses_the_write_within_its_deadline(monkeypatch, tmp_pa
 def current_status(live: Any, exception_id: str) -> str:
     answer = httpx.get(f"{live.url}/api/v1/exceptions/{exception_id}", headers=live.headers("ana"))
     return str(answer.json()["status"])
+
+
+@pytest.mark.parametrize(("destination", "path", "same"), [
+    ("/home/ana/Downloads/x.csv", "/home/ana/Downloads/x.csv", True),
+    ("~/Downloads/x.csv", "/home/ana/Downloads/x.csv", True),  # the client's ~, not the server's
+    ("file:///home/ana/out", "/home/ana/out", True),  # Spark names a folder so
+    ("file:/home/ana/out", "/home/ana/out", True),
+    ("Downloads/x.csv", "/home/ana/Downloads/x.csv", True),  # relative to the client's folder
+    ("/home/ana/Downloads/x.csv", "/home/ana/Downloads/y.csv", False),
+    ("x.csv", "/home/ana/Downloads/notx.csv", False),
+    ("/home/ana/Downloads/x.csv", "/etc/x.csv", False),
+    (None, "/home/ana/x.csv", False),
+])
+def test_a_reported_file_is_the_decisions_destination(destination, path, same) -> None:
+    from lacuna.server.routes_files import _destination_is
+
+    assert _destination_is(destination, path) is same
