@@ -173,6 +173,15 @@ def test_a_write_under_an_approved_exception_works_and_is_recorded_on_the_server
     refused = [r for r in _trail(live, exc2.id) if r["what"].get("event") == "decrypt"]
     assert refused[-1]["decision"]["allowed"] is False
     assert "revoked" in refused[-1]["exception"]["refused"]
+    # a steward may still read it; their plaintext copy is theirs to sweep (404 before)
+    jane = config2.model_copy(update={"server": config2.server.model_copy(
+        update={"token": live.tokens["jane"]})})
+    copy = tmp_path / f"jane-{mode}.csv"
+    with lacuna.governed(jane):
+        assert lacuna.decrypt(sealed, copy) == got
+        assert lacuna.sweep_exceptions().deleted == (str(copy),)
+    assert not copy.exists()
+    assert sealed.exists()  # ana's, for ana's sweep
     plain_sealed = live.root / "governed" / f"sealed-plain-{mode}.csv"
     with lacuna.governed(config2):
         pd.DataFrame({"region": ["north"]}).to_csv(plain_sealed, index=False, encrypt=True)

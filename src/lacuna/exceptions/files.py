@@ -228,6 +228,13 @@ def _decrypted_by_server(gov: Context, where: str, plain: bytes, meta: dict[str,
         raise DecryptionRefused(msg)
     if target is not None:
         _write_plain(target, plain)
+        try:  # what was written: the sweep deletes that file, whenever it was made
+            gov.exceptions.copy_written(  # type: ignore[attr-defined]
+                exception_id, os.path.abspath(where), target,
+                identity(os.lstat(target), directory=False))
+        except (OSError, LacunaError) as exc:
+            log.error("could not record what was written at %s under exception %s: %s",
+                      target, exception_id, exc)
     return plain
 
 

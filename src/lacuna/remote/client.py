@@ -571,6 +571,18 @@ class ServerExceptions:
             raise LacunaError(msg)
         return None if answer["allowed"] else str(answer.get("refused") or "refused")
 
+    def copy_written(self, exception_id: str, path: str, output: str, identity: str) -> None:
+        """Add to the server's record of the decrypted copy ``output`` what was written.
+
+        Raises:
+            LacunaError: no answer, or refused.
+        """
+        from lacuna.exceptions.files import this_host
+
+        self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/decrypt", {
+            "path": path, "written_by": "", "host": this_host(), "output": output,
+            "identity": identity})
+
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:
             return self.client.call(method, path, body)

@@ -88,6 +88,8 @@ class DecryptBody(_Body):
     written_by: str = Field(max_length=255)
     host: HostName
     output: ClientPath | None = None
+    identity: str | None = Field(default=None, max_length=200,
+                                 description="Once the copy is written: what it is.")
 
 
 def _own(request: Request, state: ServerState, principal: Principal, exception_id: str
@@ -239,17 +241,25 @@ def exception_files_due(host: str, request: Request, principal: AnyUser) -> dict
              summary="What your host's sweep did with a file written under the exception")
 def exception_file_swept(exception_id: str, body: SweptBody, request: Request,
                          principal: AnyUser) -> dict[str, Any]:
+    from lacuna.errors import LacunaError
     from lacuna.exceptions import events
     from lacuna.exceptions.files import on_host
     from lacuna.exceptions.sweep import over
+    from lacuna.server.security import audit_refusal
 
     state = state_of(request)
-    item = _own(request, state, principal, exception_id)
     store = state.governor.exceptions
     where = on_host(body.host, body.path)
-    records = [w for w in store.files(exception_id, pending_only=True)
-               if w.path == where and same_name(w.written_by, principal.name)]
+    try:  # the caller's own records only: the requester's writes, a steward's decrypted copy
+        item = store.get(exception_id)
+        records = [w for w in store.files(exception_id, pending_only=True)
+                   if w.path == where and same_name(w.written_by, principal.name)]
+    except LacunaError:
+        records = []
     if not records:
+        audit_refusal(state, request, 404, f"{principal.name} reported a sweep step for "
+                      f"{body.path} on {body.host} under exception {exception_id}, which "
+                      "records no such file of theirs", principal)
         raise HTTPException(404, f"no open record of {body.path} on {body.host} under "
                             f"exception {exception_id} of yours")
     now = utcnow()
@@ -285,6 +295,8 @@ def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
     from lacuna.exceptions.files import _refusal, on_host
 
     state = state_of(request)
+    if body.identity is not None:  # the copy was written: what it is, on its open record
+        return _copy_written(state, principal, exception_id, body)
     detail: dict[str, Any] = {"path": on_host(body.host, body.path),
                               "header_written_by": body.written_by}
     item = _own(request, state, principal, exception_id) if not principal.has(
@@ -323,3 +335,21 @@ def _requester(state: ServerState, exception_id: str) -> str:
         return state.governor.exceptions.get(exception_id).requested_by
     except LacunaError:
         return ""
+
+
+def _copy_written(state: ServerState, principal: Principal, exception_id: str,
+                  body: DecryptBody) -> dict[str, Any]:
+    """Add to the caller's open record of a decrypted copy what was written (the sweep then
+    deletes that file, however late it was made)."""
+    from lacuna.exceptions.files import on_host
+
+    store = state.governor.exceptions
+    where = on_host(body.host, body.output or "")
+    found = [w for w in store.files(exception_id, pending_only=True)
+             if body.output and w.path == where and w.identity is None
+             and same_name(w.written_by, principal.name) and store.file_verified(w)]
+    if not found:
+        raise HTTPException(409, f"no open record of {body.output} on {body.host} under "
+                            f"exception {exception_id} awaits what was written")
+    store.record_identity(found[-1], str(body.identity))
+    return {"allowed": True}
