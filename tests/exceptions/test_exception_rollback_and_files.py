@@ -565,3 +565,31 @@ def test_a_settled_file_of_a_good_record_is_left_to_the_steward(as_user, custome
     report = _sweep_later()
     assert (report.deleted, report.failed) == ((), ())
     assert target.exists()
+
+
+def test_a_server_clients_file_records_are_left_to_that_hosts_sweep(as_user, customers,
+                                                                     target, governed):
+    """On a server, a client's file is recorded as file://<host><path> (docs/exceptions.md,
+    "Server mode"): the server's sweep neither deletes a file of its own at that path nor
+    reports the client's file missing every sweep (that host's sweep answers for it)."""
+    from lacuna.exceptions import events
+    from lacuna.governor import current
+
+    exc = granted(as_user, customers, target)
+    mine = governed / "same-path-here.csv"
+    mine.write_text("the server's own file\n")
+    gov = current()
+    client = "file://laptop" + str(mine)
+    gov.exceptions.record_file(exc.id, client, written_by="analyst_alice", encrypted=False)
+    events.audit(gov, "file-written", None, exception_id=exc.id, detail={"path": client})
+    report = _sweep_later()
+    assert report.deleted == (str(target),)  # the file written here, as before
+    assert report.missing == ()
+    assert report.failed == ()
+    assert mine.exists()
+    pending = [w for w in gov.exceptions.files(exc.id) if w.deleted_at is None]
+    assert [w.path for w in pending] == [client]  # open until the client's sweep says
+    from lacuna.retention.inventory import exception_files
+
+    # nor does retention take it for a file here (a relative 'file:/laptop/...' path)
+    assert not list(exception_files(gov.exceptions, utcnow() + timedelta(hours=2)))

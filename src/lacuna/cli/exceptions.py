@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -80,10 +80,15 @@ def list_(
     store = current().exceptions
     unreadable: list[Exception] = []  # rows Lacuna did not write: said, not fatal to the list
     items = _decided(lambda: store.list(status=wanted, unreadable=unreadable))
+    remote = getattr(store, "remote", False)  # server: it checks the grants, not this client
+
+    def verified(item: Any) -> bool | None:
+        return None if remote else bool(store.verified(item))
+
     if as_json:  # the same values; a control character is written as its \u escape
         for item in items:
             typer.echo(json_visible(json.dumps({**item.to_dict(),
-                                                "verified": store.verified(item)})))
+                                                "verified": verified(item)})))
         for broken in unreadable:
             typer.echo(json_visible(json.dumps({"verified": False, "error": str(broken)})))
         return
@@ -96,7 +101,8 @@ def list_(
         shown = visible_fields(item)  # a request stored before control characters were
         table.add_row(                 # refused shows them as escapes, on one line
             shown.id, shown.status.value, shown.requested_by, shown.destination, shown.purpose,
-            until, "yes" if store.verified(item) else "NO: not honoured",
+            until, "by the server" if remote else "yes" if verified(item)
+            else "NO: not honoured",
         )
     console.print(table)
     for broken in unreadable:
@@ -120,17 +126,26 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
         lines = [visible(line, terminal=True)  # an indented line: none reads as a field
                  for line in item.business_justification.split("\n")]
         console.print("Justification: " + "\n  ".join(lines), highlight=False)
-    written = store.files(item.id)
+    written = _decided(lambda: store.files(item.id))
     if written:
+        from lacuna.exceptions.files import on_client, this_host
+
         console.print("Files written under it:", highlight=False)
         for f in written:
-            state = (f"deleted {f.deleted_at:%Y-%m-%d %H:%M}" if f.deleted_at
-                     else "on disk" if Path(f.path).exists()
-                     else "not on disk (the write failed, or it was moved or deleted)")
+            client = on_client(f.path)  # a server's record of a client's file
+            if f.deleted_at:
+                state = f"deleted {f.deleted_at:%Y-%m-%d %H:%M}"
+            elif client is not None and client[0] != this_host():
+                state = f"not deleted (on {client[0]}, not this machine)"
+            elif Path(f.path if client is None else client[1]).exists():
+                state = "on disk"
+            else:
+                state = "not on disk (the write failed, or it was moved or deleted)"
             kind = "encrypted" if f.encrypted else "plain"
             console.print(visible(f"  {f.path} ({kind}, {f.written_by}): {state}",
                                   one_line=True), highlight=False)
-    if not store.verified(item):
+    # with server: the server checks grants (and answers for its rows), never this client
+    if not getattr(store, "remote", False) and not store.verified(item):
         console.print(f"✗ {not_verified_note(item)}", style="red", highlight=False)
 
 

@@ -363,6 +363,13 @@ def settle_file(exception_id: str, path: str | os.PathLike[str], *, reason: str,
     store = gov.exceptions
     target = os.fspath(path)
     why = " ".join(str(reason or "").split())
+    if getattr(store, "remote", False):  # with server: the server settles, checks, audits
+        from lacuna.exceptions.files import on_client, on_host, this_host
+
+        _identity(by)
+        if on_client(target) is None:  # a file of this machine, as its sweep reports it
+            target = on_host(this_host(), os.path.abspath(os.path.expanduser(target)))
+        return tuple(store.settle(exception_id, target, why))  # type: ignore[attr-defined]
     try:
         if not why:
             msg = ("settling a file needs a reason: say what you checked and what you did with "

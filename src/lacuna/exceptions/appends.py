@@ -146,6 +146,15 @@ def check_append(gov: Context, path: str | os.PathLike[str], exception_id: str |
     where = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if not os.path.lexists(where):
         return
+    if exception_id is not None and getattr(gov.exceptions, "remote", False):
+        msg = (f"{method}: appending to {where} under exception {exception_id} is refused: "
+               "with server: configured, the records of the files written under an exception "
+               "are the server's, and this client cannot check that the file is the one "
+               f"written under {exception_id} (an append to any other file would have the "
+               "sweep delete rows the exception does not cover). Write the whole file again "
+               "(mode=\"w\"), or these rows to a new file under the exception. Nothing was "
+               "written.")
+        raise AppendRefused(msg, path=where, exception_id=exception_id)
     found = holders(gov, where)
     other = next((h for h in found if h.request.id != exception_id), None)
     how = "without an exception" if exception_id is None else f"under exception {exception_id}"

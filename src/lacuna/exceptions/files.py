@@ -69,6 +69,8 @@ def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
         raise ExceptionNotAuthorized(msg)
     record = gov.exceptions.record_file(exception_id, where, written_by=gov.config.user.id,
                                         encrypted=encrypted, directory=directory)
+    if getattr(gov.exceptions, "remote", False):  # the server recorded and audited it
+        return record
     detail = {"path": where, "encrypted": encrypted, "directory": directory}
     if events.audit(gov, "file-written", None, exception_id=exception_id,
                     detail=detail) is None:
@@ -172,6 +174,15 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
                      detail={"path": os.path.abspath(where), "refused": str(exc)})
         raise
     exception_id = header.meta.get("exception_id")
+    if getattr(gov.exceptions, "remote", False):  # the server judges it
+        if not exception_id:
+            msg = (f"cannot decrypt {where}: it was written without an exception, and with "
+                   "server: configured such a decryption could not be judged or recorded on "
+                   "the server's trail (its route takes files written under an exception); "
+                   "no plaintext is released unrecorded. Decrypt it where it was governed "
+                   "without server:, or ask a steward.")
+            raise DecryptionRefused(msg)
+        return _decrypted_by_server(gov, where, plain, header.meta, str(exception_id), output)
     why = _refusal(gov, header.meta, exception_id)
     detail = {"path": os.path.abspath(where), "key": str(header.key),
               "written_by": header.meta.get("written_by")}
@@ -191,13 +202,48 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
         # exception: recorded for the sweep like the file itself (it outlived it, untracked)
         record = (remember(gov, str(exception_id), target, encrypted=False)
                   if exception_id else None)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(plain)
+        _write_plain(target, plain)
         if record is not None:
             written(gov, record)
     return plain
+
+
+def _decrypted_by_server(gov: Context, where: str, plain: bytes, meta: dict[str, Any],
+                         exception_id: str, output: str | os.PathLike[str] | None) -> bytes:
+    """:func:`decrypt` with ``server:``: the server judges who may (the rule of
+    :func:`_refusal`, on its own record of the exception) and audits it; a plaintext copy
+    (``output``) is recorded on the server under the exception before it is written, so this
+    host's sweep deletes it when the exception ends. Nothing is decrypted when the server
+    refuses or cannot be asked."""
+    target = os.path.abspath(_local(output)) if output is not None else None
+    try:
+        why = gov.exceptions.decrypt_refusal(  # type: ignore[attr-defined]
+            exception_id, os.path.abspath(where), str(meta.get("written_by") or ""), target)
+    except LacunaError as exc:
+        msg = (f"cannot decrypt {where}: the Lacuna server could not check or record the "
+               f"decryption ({exc}); no plaintext is released unrecorded.")
+        raise DecryptionRefused(msg) from None
+    if why is not None:
+        msg = f"cannot decrypt {where}: {why}"
+        raise DecryptionRefused(msg)
+    if target is not None:
+        _write_plain(target, plain)
+        try:  # what was written: the sweep deletes that file, whenever it was made
+            gov.exceptions.copy_written(  # type: ignore[attr-defined]
+                exception_id, os.path.abspath(where), target,
+                identity(os.lstat(target), directory=False))
+        except (OSError, LacunaError) as exc:
+            log.error("could not record what was written at %s under exception %s: %s",
+                      target, exception_id, exc)
+    return plain
+
+
+def _write_plain(target: str | os.PathLike[str], plain: bytes) -> None:
+    """Write a decrypted copy, mode 0600 (also over an existing file)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(plain)
 
 
 def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | None:
@@ -241,26 +287,36 @@ def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | Non
 
 
 __all__ = ["DISCARDED", "DecryptionRefused", "ExceptionNotAuthorized", "decrypt", "discarded",
-           "refuse_unsweepable", "remember", "write_sealed", "written"]
+           "on_client", "on_host", "refuse_unsweepable", "remember", "this_host",
+           "write_sealed", "written"]
 
 
-def refuse_unrecordable(gov: Context, exception_id: str | None, target: str) -> None:
-    """Refuse, before anything is decided, a write under ``exception_id`` that this governor
-    could not record for the sweep: with ``server:`` the Lacuna server holds the grant but
-    takes no written-file records from clients (:meth:`lacuna.remote.client.ServerExceptions.
-    record_file`), so the write would be decided (and recorded on the server as allowed under
-    the grant) only to be refused afterwards. Nothing when there is no exception or no server.
+# -- files a server's client wrote (``server:``): recorded on the server, swept by the client --
 
-    Raises:
-        ExceptionNotAuthorized: ``server:`` is configured (the message says what to do).
-    """
-    if not exception_id or gov.config.server is None:
-        return
-    from lacuna.redact import redact_url
-    from lacuna.remote.client import unrecordable_write
+CLIENT_FILE = "file://"  # a record's path on the server: file://<host>/<absolute path>
 
-    raise ExceptionNotAuthorized(unrecordable_write(
-        redact_url(str(gov.config.server.url)), exception_id, target))
+
+def this_host() -> str:
+    """The name this machine reports to a Lacuna server for the files it writes under an
+    exception (its sweep later asks for the files written from this name)."""
+    import socket
+
+    return socket.gethostname() or "localhost"
+
+
+def on_host(host: str, path: str) -> str:
+    """How the server records ``path`` written on ``host`` (never a path on its own disk)."""
+    return f"{CLIENT_FILE}{host}{path}"
+
+
+def on_client(path: str) -> tuple[str, str] | None:
+    """The host and local path of a record made for a server's client, or None for a file on
+    this machine (its records hold absolute paths, which never start so)."""
+    if not path.startswith(CLIENT_FILE):
+        return None
+    host, sep, rest = path[len(CLIENT_FILE):].partition("/")
+    return (host, sep + rest) if sep else None
+
 
 
 def refuse_unsweepable(exception_id: str, target: str, method: str) -> ExceptionNotAuthorized:

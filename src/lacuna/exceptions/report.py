@@ -98,7 +98,19 @@ class ExceptionsReport:
 
 
 def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:
+    """The report (``lacuna exceptions report``).
+
+    Raises:
+        NotOnThisHost: ``server:`` is configured: the uses, signatures and file records it
+            reads are the server's (run it on the server's host).
+    """
     from lacuna.model import utcnow
+    from lacuna.remote.client import refuse_local_state
+
+    refuse_local_state(gov.config, "lacuna exceptions report", (
+        "Run it on the server's host (a lacuna.yaml without server:, on the server's state "
+        "database); GET /api/v1/exceptions and GET /api/v1/exceptions/{id}/files answer "
+        "from a client."))
 
     store = gov.exceptions
     uses = _uses(gov, since)

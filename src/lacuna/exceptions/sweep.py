@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING
 from lacuna._files import identity, whole_folder
 from lacuna.errors import LacunaError
 from lacuna.exceptions import authority, events
+from lacuna.exceptions.files import on_client
 from lacuna.exceptions.model import Status
 from lacuna.exceptions.store import TrailUnreadable
 from lacuna.model import as_utc, utcnow
@@ -126,7 +127,11 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
 
     at = utcnow() if now is None else as_utc(now)  # a naive now= is UTC
     store = gov.exceptions
-    rows = store.files()
+    if getattr(store, "remote", False):  # server: this host's files, the server's word
+        return _sweep_here(gov, at)
+    # the records of files a server's clients wrote are swept on those hosts (their
+    # `lacuna exceptions sweep`), never here: the path names a file on another machine
+    rows = [w for w in store.files() if on_client(w.path) is None]
     verified = [store.file_verified(w) for w in rows]  # one signature check per row
     good = [w for w, ok in zip(rows, verified, strict=True) if ok]
     pending_ids = {w.exception_id for w in good if w.deleted_at is None}
@@ -355,6 +360,8 @@ def _unrecorded(store: ExceptionStore, at: datetime, good: list[WrittenFile],
         return
     recorded = {(w.exception_id, w.path) for w in good}
     for exception_id, path in sorted(on_trail - recorded - set(bad)):
+        if on_client(path) is not None:  # a client's: its host's sweep answers for it
+            continue
         why = untrusted.get(exception_id)
         if why is None and exception_id not in ended:
             request, why = _judge(store, exception_id)
@@ -441,4 +448,91 @@ def _missing(gov: Context, request: ExceptionRequest, path: str, at: datetime, *
                  detail={"path": path, "by": SWEEPER, "deleted": False, "why": why})
 
 
-__all__ = ["MISSING", "SweepReport", "not_written_there", "sweep"]
+def _sweep_here(gov: Context, at: datetime) -> SweepReport:
+    """The sweep of a server's client (``server:``): the server says which of this user's
+    files written on this host are due (their exception ended, or cannot be trusted), this
+    host deletes them by the rules above (a link, a file that is not the one written, a legal
+    hold: not deleted) and tells the server each step, which it audits. Exceptions are marked
+    expired by the server's own sweep (its scheduler)."""
+    from lacuna.exceptions.files import this_host
+
+    store = gov.exceptions
+    host = this_host()
+    deleted: list[str] = []
+    missing: list[str] = []
+    failed: list[str] = []
+    held: list[str] = []
+    holds = list(gov.keeping.holds())  # type: ignore[attr-defined]  # the server's
+
+    def tell(exception_id: str, path: str, step: str, detail: str) -> None:
+        try:
+            store.swept(exception_id, host, path, step, detail)  # type: ignore[attr-defined]
+        except LacunaError as exc:  # the step stands; the server's record of it does not
+            failed.append(f"{path}: {step} could not be recorded on the server ({exc})")
+            log.error("could not tell the server of %s of %s (exception %s): %s", step, path,
+                      exception_id, exc)
+
+    for due in store.due_files(host):  # type: ignore[attr-defined]
+        exception_id, path = str(due["exception_id"]), str(due["path"])
+        if due.get("untrusted"):
+            failed.append(f"{path}: {due['untrusted']}")
+            log.error("file %s was not deleted: %s", path, due["untrusted"])
+            tell(exception_id, path, "file-delete-failed", str(due["untrusted"]))
+            continue
+        linked = _link_target(path)
+        if linked is not None:
+            missing.append(path)
+            tell(exception_id, path, "file-missing", linked)
+            continue
+        directory = bool(due.get("directory"))
+        request = store.get(exception_id)
+        other = not_written_there(path, _due_records(due, directory), request)
+        if other is not None:
+            failed.append(f"{path}: {other}")
+            log.error("file %s was not deleted: %s", path, other)
+            tell(exception_id, path, "file-delete-failed", other)
+            continue
+        hold = next((h for h in holds if h.lost or h.blocks(path)), None)
+        if hold is not None:
+            why = (HELD if not hold.lost else LOST_HOLD).format(
+                id=hold.id, reason=hold.reason, dataset=hold.dataset)
+            held.append(f"{path}: {why}")
+            tell(exception_id, path, "file-held", why)
+            continue
+        try:
+            links = _remove(path, directory=directory)
+        except FileNotFoundError:
+            missing.append(path)
+            log.warning("file %s written under exception %s: %s", path, exception_id, MISSING)
+            tell(exception_id, path, "file-missing", MISSING)
+            continue
+        except OSError as exc:
+            failed.append(f"{path}: {exc}")
+            log.error("could not delete %s (exception %s ended): %s", path, exception_id, exc)
+            tell(exception_id, path, "file-delete-failed", str(exc))
+            continue
+        deleted.append(path)
+        if links > 1:
+            failed.append(f"{path}: {HARD_LINKED.format(n=links - 1)}")
+        tell(exception_id, path, "file-deleted",
+             "" if links <= 1 else HARD_LINKED.format(n=links - 1))
+    return SweepReport(deleted=tuple(deleted), missing=tuple(missing), failed=tuple(failed),
+                       held=tuple(held), at=at)
+
+
+def _due_records(due: dict[str, object], directory: bool) -> list[WrittenFile]:
+    """A due file's records as the server answered them (what each write said it wrote),
+    for :func:`not_written_there`."""
+    from lacuna.exceptions.store import WrittenFile
+
+    found = due.get("identities")
+    return [WrittenFile(exception_id=str(due["exception_id"]), path=str(due["path"]),
+                        written_by="", written_at=utcnow(), encrypted=False,
+                        directory=directory, identity=i if isinstance(i, str) else None)
+            for i in (found if isinstance(found, list) else [None])]
+
+
+judge = _judge  # the server's due-files route judges an exception as the sweep does
+over = _over
+
+__all__ = ["MISSING", "SweepReport", "judge", "not_written_there", "over", "sweep"]

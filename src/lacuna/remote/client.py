@@ -21,6 +21,8 @@ denies at once for ``breaker_reset_ms``.
 
 from __future__ import annotations
 
+import builtins
+import contextvars
 import json
 import logging
 import os
@@ -52,6 +54,10 @@ if TYPE_CHECKING:
     from lacuna.retention.keeping import RuleHold
 
 log = logging.getLogger("lacuna.remote")
+# the operation the server last allowed under an exception in this context (its id, the
+# exception's): the write that follows reports its file under that decision
+_ALLOWED: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "lacuna_server_allowed", default=None)
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
@@ -185,6 +191,9 @@ class ServerEngine:
             self.client.breaker.failure(detail)
             return self._failure(operation, started, detail)
         self.client.breaker.success()
+        if log:  # a write that follows reports its file under this decision, or none
+            _ALLOWED.set((operation.id, operation.exception_id)
+                         if decision.allowed and operation.exception_id else None)
         audit = answer.get("audit")
         if log and isinstance(audit, Mapping):
             with self._lock:
@@ -399,14 +408,20 @@ class ServerExceptions:
     def get(self, exception_id: str) -> ExceptionRequest:
         return _exception(self._call("GET", f"/api/v1/exceptions/{_q(exception_id)}"))
 
-    def list(self, *, status: Status | None = None, user: str | None = None
-             ) -> list[ExceptionRequest]:
+    def list(self, *, status: Status | None = None, user: str | None = None,
+             unreadable: builtins.list[Exception] | None = None) -> list[ExceptionRequest]:
+        """The server's list (``unreadable``: the rows it left out, said, as the local store
+        says them)."""
         query = f"?status={status.value}" if status is not None else ""
         answer = self._call("GET", f"/api/v1/exceptions{query}")
         if not isinstance(answer, Mapping) or not isinstance(answer.get("exceptions"), list):
             msg = (f"Lacuna server {self.client.shown} answered GET /api/v1/exceptions with "
                    "something that is not a list of exceptions")
             raise LacunaError(msg)
+        if unreadable is not None:
+            unreadable.extend(LacunaError(
+                f"exception {str(i)[:64]}: its row on the server is not a request Lacuna "
+                "wrote (left out by the server)") for i in answer.get("unreadable") or ())
         items = [_exception(e) for e in answer["exceptions"]]
         return [e for e in items if user is None or same_name(e.requested_by, user)]
 
@@ -437,21 +452,177 @@ class ServerExceptions:
         return False  # grants are checked by the server, never on the client
 
     def pending_named(self, *names: str) -> tuple[WrittenFile, ...]:  # noqa: ARG002
-        """No written-file records: a client with ``server:`` cannot make one
-        (:meth:`record_file`), so none holds a file it replaces (the sweep answers for the
-        server's own records, and reports a file replaced since)."""
+        """None held here: the records of this client's files are the server's
+        (:meth:`record_file`), so an append checks against none (an append under an
+        exception to a file that exists is refused: lacuna.exceptions.appends)."""
         return ()
 
-    def record_file(self, exception_id: str, path: str, **_: Any) -> WrittenFile:
-        """Refused: the server has no route for a client's written-file records yet, and a file
-        written under an exception must be one the sweep can delete when the exception ends.
+    remote = True  # files written under an exception are recorded and audited by the server
+
+    def files(self, exception_id: str) -> builtins.list[WrittenFile]:
+        """The server's records of the files written under ``exception_id`` (a client's as
+        ``file://<host><path>``: lacuna.exceptions.files.on_client).
 
         Raises:
-            ExceptionNotAuthorized: always (nothing is written).
+            LacunaError: no answer, or not a list of records.
         """
+
+        path = f"/api/v1/exceptions/{_q(exception_id)}/files"
+        answer = self._call("GET", path)
+        return self._records(answer.get("files") if isinstance(answer, Mapping) else None,
+                             f"GET {path}")
+
+    def settle(self, exception_id: str, path: str, reason: str) -> builtins.list[WrittenFile]:
+        """Settle ``path`` (as the server records it: a client's file as
+        ``file://<host><path>``) under ``exception_id`` on the server, as the token's user
+        (``POST /api/v1/exceptions/{id}/settle``: a data steward; it checks who may and
+        audits it); the records as they were.
+
+        Raises:
+            LacunaError: no answer, or refused.
+        """
+        route = f"/api/v1/exceptions/{_q(exception_id)}/settle"
+        answer = self._call("POST", route, {"path": path, "reason": reason})
+        return self._records(answer.get("records_before") if isinstance(answer, Mapping)
+                             else None, f"POST {route}")
+
+    def _records(self, found: Any, what: str) -> builtins.list[WrittenFile]:
+        from lacuna.exceptions.store import WrittenFile
+
+        try:
+            if not isinstance(found, list):
+                raise TypeError
+            return [WrittenFile(
+                exception_id=str(f["exception_id"]), path=str(f["path"]),
+                written_by=str(f["written_by"]),
+                written_at=datetime.fromisoformat(str(f["written_at"])),
+                encrypted=bool(f["encrypted"]), directory=bool(f.get("directory")),
+                deleted_at=(datetime.fromisoformat(str(f["deleted_at"]))
+                            if f.get("deleted_at") else None),
+                identity=f.get("identity") if isinstance(f.get("identity"), str) else None)
+                for f in found]
+        except (TypeError, KeyError, ValueError):
+            msg = (f"Lacuna server {self.client.shown} answered {what} with something that is "
+                   "not a list of file records")
+            raise LacunaError(msg) from None
+
+    def record_file(self, exception_id: str, path: str, *, written_by: str, encrypted: bool,
+                    directory: bool = False, **_: Any) -> WrittenFile:
+        """Report ``path`` (this host's, absolute) to the server, before it is written, as
+        written under ``exception_id`` by the operation the server just allowed under it in
+        this context: the server checks it (the token's user is the exception's requester,
+        the decision is theirs, allowed under it, recent, of this destination), records it
+        and audits ``file-written``; ``lacuna exceptions sweep`` on this host deletes it when
+        the exception ends.
+
+        Raises:
+            ExceptionNotAuthorized: no such decision here, or the server refused or could not
+                be asked (fail closed: nothing is written).
+        """
+        from lacuna.exceptions.files import this_host
+        from lacuna.exceptions.store import WrittenFile
+
+        allowed = _ALLOWED.get()
+        if allowed is None or allowed[1] != exception_id:
+            raise _unrecorded(self.client.shown, exception_id, path, (
+                "the server allowed no operation under it in this call (a write under an "
+                "exception is reported with the decision that allowed it)"))
+        host = this_host()
+        self._report(exception_id, path, {
+            "operation_id": allowed[0], "host": host, "path": path, "encrypted": encrypted,
+            "directory": directory})
+        return WrittenFile(exception_id=exception_id, path=path, written_by=written_by,
+                           written_at=utcnow(), encrypted=encrypted, directory=directory)
+
+    def record_identity(self, written: WrittenFile, identity: str) -> WrittenFile:
+        """Add to the server's record of ``written`` what was written (after the write, under
+        the same decision).
+
+        Raises:
+            ExceptionNotAuthorized: not recorded (the caller logs it; the client sweep then
+                deletes the file only if it was not modified after the exception ended).
+        """
+        from dataclasses import replace
+
+        from lacuna.exceptions.files import this_host
+
+        allowed = _ALLOWED.get()
+        if allowed is None or allowed[1] != written.exception_id:
+            raise _unrecorded(self.client.shown, written.exception_id, written.path,
+                              "no decision under it in this call")
+        self._report(written.exception_id, written.path, {
+            "operation_id": allowed[0], "host": this_host(), "path": written.path,
+            "encrypted": written.encrypted, "directory": written.directory,
+            "identity": identity})
+        return replace(written, identity=identity)
+
+    def _report(self, exception_id: str, path: str, body: dict[str, Any]) -> None:
         from lacuna.exceptions.authority import ExceptionNotAuthorized
 
-        raise ExceptionNotAuthorized(unrecordable_write(self.client.shown, exception_id, path))
+        try:
+            self.client.call("POST", f"/api/v1/exceptions/{_q(exception_id)}/files", body)
+        except ServerUnavailable as exc:
+            raise ExceptionNotAuthorized(str(_unrecorded(
+                self.client.shown, exception_id, path, str(exc)))) from None
+
+    def due_files(self, host: str) -> builtins.list[dict[str, Any]]:
+        """This user's files written on ``host`` under exceptions that ended (or whose
+        record the server cannot trust): what the sweep on this host answers for.
+
+        Raises:
+            LacunaError: no answer, or not a list of files.
+        """
+        answer = self._call("GET", f"/api/v1/exceptions/files/due?host={_q(host)}")
+        found = answer.get("files") if isinstance(answer, Mapping) else None
+        if not isinstance(found, list) or not all(
+                isinstance(f, Mapping) and isinstance(f.get("exception_id"), str)
+                and isinstance(f.get("path"), str) for f in found):
+            msg = (f"Lacuna server {self.client.shown} answered GET /api/v1/exceptions/files/"
+                   "due with something that is not a list of files")
+            raise LacunaError(msg)
+        return [dict(f) for f in found]
+
+    def swept(self, exception_id: str, host: str, path: str, step: str, detail: str) -> None:
+        """Tell the server what this host's sweep did with a file (it audits the step and,
+        for ``file-deleted``, closes the record).
+
+        Raises:
+            LacunaError: no answer, or refused.
+        """
+        self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/files/swept",
+                   {"host": host, "path": path, "step": step, "detail": detail[:2000]})
+
+    def decrypt_refusal(self, exception_id: str, path: str, written_by: str,
+                        output: str | None) -> str | None:
+        """Why the token's user may not decrypt ``path`` (written under ``exception_id`` by
+        ``written_by``), as the server judges and audits it (``decrypt``), or None; with
+        ``output``, the plaintext copy is recorded under the exception on the server, as the
+        file itself (the sweep here deletes it).
+
+        Raises:
+            LacunaError: no answer (nothing is decrypted then).
+        """
+        from lacuna.exceptions.files import this_host
+
+        answer = self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/decrypt", {
+            "path": path, "written_by": written_by, "host": this_host(), "output": output})
+        if not isinstance(answer, Mapping) or not isinstance(answer.get("allowed"), bool):
+            msg = (f"Lacuna server {self.client.shown} answered the decryption check with "
+                   "something that is not an answer")
+            raise LacunaError(msg)
+        return None if answer["allowed"] else str(answer.get("refused") or "refused")
+
+    def copy_written(self, exception_id: str, path: str, output: str, identity: str) -> None:
+        """Add to the server's record of the decrypted copy ``output`` what was written.
+
+        Raises:
+            LacunaError: no answer, or refused.
+        """
+        from lacuna.exceptions.files import this_host
+
+        self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/decrypt", {
+            "path": path, "written_by": "", "host": this_host(), "output": output,
+            "identity": identity})
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:
@@ -463,15 +634,16 @@ class ServerExceptions:
         """Nothing to close."""
 
 
-def unrecordable_write(server: str, exception_id: str, path: str) -> str:
-    """Why a client with ``server:`` cannot write ``path`` under ``exception_id``, and what
-    to do instead (the writers refuse before deciding: lacuna.exceptions.files)."""
-    return (f"cannot write {path} under exception {exception_id} with server: configured: "
-            "Lacuna records each file written under an exception for the sweep that deletes "
-            f"it when the exception ends, and the Lacuna server ({server}) does not take those "
-            "records from clients yet. Write it on the server's host (a lacuna.yaml without "
-            "server:, on the server's state database), or to governed storage (no exception "
-            "needed). Nothing was decided or written.")
+def _unrecorded(server: str, exception_id: str, path: str, why: str) -> Exception:
+    """The refusal of a write under ``exception_id`` whose file the server did not record."""
+    from lacuna.exceptions.authority import ExceptionNotAuthorized
+
+    return ExceptionNotAuthorized(
+        f"cannot write {path} under exception {exception_id}: the Lacuna server ({server}) "
+        f"did not record it ({why}), and a file written under an exception must be on the "
+        "server's record for the sweep to delete it when the exception ends. Check that the "
+        "server runs and that you write under your own approved exception, then try again. "
+        "Nothing was written.")
 
 
 class ServerKeeping:

@@ -288,12 +288,15 @@ def _from_header(path: str, root: str | None, settings: RetentionSettings,
 def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:
     """Files written under exceptions that have ended (window past, revoked, denied, expired),
     from records that verify (a record that does not is kept and reported by the sweep)."""
+    from lacuna.exceptions.files import on_client
     from lacuna.exceptions.model import Status
     from lacuna.exceptions.sweep import not_written_there
 
     requests: dict[str, ExceptionRequest | None] = {}
+    # one that does not verify is never acted on (the sweep reports it); a server's record of
+    # a client's file names a file on that host (file://<host><path>), never one here
     good = [w for w in store.files(pending_only=True)
-            if store.file_verified(w)]  # one that does not is never acted on (the sweep reports it)
+            if on_client(w.path) is None and store.file_verified(w)]
     for written in good:
         if written.exception_id not in requests:
             try:

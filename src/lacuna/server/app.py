@@ -97,6 +97,7 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
     _errors(app)
     from lacuna.server import (
         routes_api,
+        routes_files,
         routes_opa,
         routes_ops,
         routes_retention,
@@ -107,6 +108,7 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
     app.include_router(routes_api.router)
     app.include_router(routes_opa.router)
     app.include_router(routes_state.router)
+    app.include_router(routes_files.router)
     app.include_router(routes_retention.router)
     if importlib.util.find_spec("lacuna.server.console") is not None:  # the steward console
         console = importlib.import_module("lacuna.server.console")

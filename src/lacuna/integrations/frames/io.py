@@ -288,9 +288,6 @@ def govern_write(
                         gov.config.classification, first_seen=seen)
         return result
 
-    from lacuna.integrations.pandas._io import refuse_unrecordable_write
-
-    refuse_unrecordable_write(gov, exception_id, name)  # before deciding (server:)
     return gov.execute(op, go, produced=produced)
 
 

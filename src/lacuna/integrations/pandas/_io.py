@@ -1049,7 +1049,6 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             return result
 
         try:  # an enforced denial raises here: nothing is written (the denied run is recorded)
-            refuse_unrecordable_write(gov, exception_id, name, target)
             return gov.execute(op, run, produced=produced)
         except GovernanceViolation:
             if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
@@ -1058,25 +1057,6 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             raise
 
     return writer
-
-
-def refuse_unrecordable_write(gov: Any, exception_id: str | None, name: str,
-                              target: Any = None) -> None:
-    """Refuse a write under an exception that cannot be recorded for the sweep (``server:``),
-    before it is decided: the answer to the user's call (an ExcelWriter or HDFStore
-    ``target`` does not save what it holds on close either)."""
-    from lacuna.exceptions import files
-
-    try:
-        files.refuse_unrecordable(gov, exception_id, name)
-    except files.ExceptionNotAuthorized as exc:
-        from lacuna.integrations.pandas._patch import users_error
-
-        if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
-            with _LABEL_LOCK:
-                _DENIED.add(target)
-        users_error(exc)
-        raise
 
 
 def _sql_side_effects(gov: Any, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -1,0 +1,355 @@
+"""Files a client (``server:`` in its lacuna.yaml) writes under an exception: the server
+records them, and the client's sweep deletes them when the exception ends.
+
+- ``POST /api/v1/exceptions/{id}/files``: a client reports the file it is about to write (and,
+  with ``identity``, what it wrote) under the decision the server just allowed under the
+  exception. Only the exception's own requester, for a decision of theirs recorded on this
+  trail as allowed under a verified grant of that exception, made in the last
+  :data:`REPORT_WINDOW_S` seconds, whose destination is the reported file: the server records
+  it (``lacuna_exception_files``, signed, as ``file://<host><path>``, never a path on its own
+  disk) and audits ``file-written``.
+- ``GET /api/v1/exceptions/files/due?host=H``: the caller's files written on ``H`` under
+  exceptions that have ended (or whose record cannot be trusted): what ``lacuna exceptions
+  sweep`` on that host deletes (or reports).
+- ``POST /api/v1/exceptions/{id}/files/swept``: what that sweep did with one of them, audited
+  as the caller (``file-deleted`` closes the record; only once the exception has ended).
+- ``POST /api/v1/exceptions/{id}/decrypt``: whether the caller may decrypt a file written
+  under the exception (the rule of :func:`lacuna.exceptions.files.decrypt`), audited
+  (``decrypt``); a plaintext copy (``output``) is recorded under the exception like the file.
+
+The server cannot see a client's disk: it records what the client reports and audits what its
+sweep says it did. What that guarantees, and what it cannot: docs/exceptions.md, "Server mode".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import AfterValidator, Field
+
+from lacuna.exceptions.authority import TEXT_LIMITS
+from lacuna.identity import DATA_STEWARD, Principal, same_name
+from lacuna.model import utcnow
+from lacuna.server.routes_state import ShownJSON, acting_as
+from lacuna.server.schemas import _Body
+from lacuna.server.security import AnyUser, refuse, state_of
+
+if TYPE_CHECKING:
+    from lacuna.exceptions import ExceptionRequest
+    from lacuna.server.state import ServerState
+
+router = APIRouter(prefix="/api/v1")
+REPORT_WINDOW_S = 600  # a file is reported under a decision made at most this long ago
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+SWEEPER = "lacuna-sweep"
+
+
+def _host(value: str) -> str:
+    if not _HOST.fullmatch(value):
+        msg = "host must be a host name (letters, digits, '.', '_', '-')"
+        raise ValueError(msg)
+    return value
+
+
+def _absolute(value: str) -> str:
+    if not value.startswith("/") or "\x00" in value or os.path.normpath(value) != value:
+        msg = "path must be an absolute, normalised path on the client (no '.' or '..')"
+        raise ValueError(msg)
+    return value
+
+
+HostName = Annotated[str, Field(max_length=253), AfterValidator(_host)]
+ClientPath = Annotated[str, Field(max_length=4096), AfterValidator(_absolute)]
+
+
+class FileReportBody(_Body):
+    operation_id: str = Field(min_length=1, max_length=256)
+    host: HostName
+    path: ClientPath
+    encrypted: bool = False
+    directory: bool = False
+    identity: str | None = Field(default=None, max_length=200)
+
+
+class SweptBody(_Body):
+    host: HostName
+    path: ClientPath
+    step: Literal["file-deleted", "file-missing", "file-delete-failed", "file-held"]
+    detail: str = Field(default="", max_length=TEXT_LIMITS["reason"])
+
+
+class DecryptBody(_Body):
+    path: ClientPath
+    written_by: str = Field(max_length=255)
+    host: HostName
+    output: ClientPath | None = None
+    identity: str | None = Field(default=None, max_length=200,
+                                 description="Once the copy is written: what it is.")
+
+
+def _own(request: Request, state: ServerState, principal: Principal, exception_id: str
+         ) -> ExceptionRequest:
+    """The exception, when ``principal`` requested it (a steward does not write under
+    another's grant either); another's or none is the same audited 404."""
+    from lacuna.errors import LacunaError
+    from lacuna.server.security import audit_refusal
+
+    try:
+        item = state.governor.exceptions.get(exception_id)
+    except LacunaError:
+        item = None
+    if item is None or not same_name(item.requested_by, principal.name):
+        audit_refusal(state, request, 404, f"{principal.name} reported a file under exception "
+                      f"{exception_id}, which is not theirs", principal)
+        raise HTTPException(404, f"no exception {exception_id!r} of yours")
+    return item
+
+
+def _destination_is(destination: str | None, path: str) -> bool:
+    """Whether a decision's destination (as the client named it) is the reported absolute
+    path: the same path, or (relative, or under ``~``) the path's end."""
+    if not destination:
+        return False
+    if destination.startswith("file:"):  # Spark names a local folder so
+        destination = urllib.parse.unquote(urllib.parse.urlsplit(destination).path)
+    named = os.path.normpath(destination.removeprefix("~/") if destination.startswith("~/")
+                             else destination)
+    path = os.path.normpath(path)
+    if os.path.isabs(named):
+        return named == path
+    return path.endswith("/" + named)
+
+
+def _decision_refusal(state: ServerState, principal: Principal, exception_id: str,
+                      body: FileReportBody) -> str | None:
+    """Why ``body`` is not a file the server just allowed ``principal`` to write under the
+    exception, or None."""
+    record = state.governor.audit.of_operation(body.operation_id, user=principal.name)
+    if record is None:
+        return f"no decision {body.operation_id} of {principal.name} is on the audit trail"
+    why = record.data.get("why") or {}
+    if not record.allowed or why.get("exception_id") != exception_id \
+            or why.get("exception_approved") is not True:
+        return (f"decision {body.operation_id} did not allow a write under exception "
+                f"{exception_id}")
+    if utcnow() - record.timestamp > timedelta(seconds=REPORT_WINDOW_S):
+        return (f"decision {body.operation_id} was made more than {REPORT_WINDOW_S} s ago; "
+                "a file is reported with the decision that allowed its write")
+    if not _destination_is(record.destination, body.path):
+        return (f"decision {body.operation_id} allowed a write to {record.destination}, not "
+                f"{body.path}")
+    return None
+
+
+@router.post("/exceptions/{exception_id}/files", tags=["exceptions"], status_code=201,
+             response_class=ShownJSON,
+             summary="Report a file written under your exception (before and after the write)")
+def exception_file(exception_id: str, body: FileReportBody, request: Request,
+                   principal: AnyUser) -> dict[str, Any]:
+    from lacuna.exceptions import events
+    from lacuna.exceptions.files import on_host
+
+    state = state_of(request)
+    _own(request, state, principal, exception_id)
+    why = _decision_refusal(state, principal, exception_id, body)
+    if why is not None:
+        refuse(request, state, 403, f"file {body.path} on {body.host} is not recorded under "
+               f"exception {exception_id}: {why}", principal)
+    store = state.governor.exceptions
+    where = on_host(body.host, body.path)
+    if body.identity is not None:  # after the write: what was written, on its open record
+        found = [w for w in store.files(exception_id) if w.path == where
+                 and w.deleted_at is None and w.identity is None
+                 and same_name(w.written_by, principal.name) and store.file_verified(w)]
+        if not found:
+            raise HTTPException(409, f"no open record of {body.path} on {body.host} under "
+                                f"exception {exception_id} awaits what was written")
+        return store.record_identity(found[-1], body.identity).to_dict()
+    written = store.record_file(exception_id, where, written_by=principal.name,
+                                encrypted=body.encrypted, directory=body.directory)
+    with acting_as(state, principal) as acting:
+        recorded = events.audit(acting, "file-written", None, exception_id=exception_id,
+                                detail={"path": where, "host": body.host,
+                                        "operation_id": body.operation_id,
+                                        "encrypted": body.encrypted,
+                                        "directory": body.directory})
+    if recorded is None:  # the client writes nothing (the record stays: reported missing)
+        raise HTTPException(503, "the audit trail could not record the file (logged); "
+                            "nothing may be written")
+    return written.to_dict()
+
+
+@router.get("/exceptions/{exception_id}/files", tags=["exceptions"], response_class=ShownJSON,
+            summary="The files written under an exception (its requester, or who sees all)")
+def exception_files(exception_id: str, request: Request, principal: AnyUser) -> dict[str, Any]:
+    """Each record as stored, with whether it verifies; another's exception and none are the
+    same 404 to a caller who sees only their own (as ``GET /exceptions/{id}``)."""
+    from lacuna.server.routes_state import _visible
+
+    state = state_of(request)
+    if _visible(state, principal, exception_id) is None:
+        raise HTTPException(404, f"no exception {exception_id!r} of yours")
+    store = state.governor.exceptions
+    return {"files": [{**w.to_dict(), "verified": store.file_verified(w)}
+                      for w in store.files(exception_id)]}
+
+
+@router.get("/exceptions/files/due", tags=["exceptions"], response_class=ShownJSON,
+            summary="Your files on a host whose exception ended (for that host's sweep)")
+def exception_files_due(host: str, request: Request, principal: AnyUser) -> dict[str, Any]:
+    from lacuna.exceptions.files import on_client
+    from lacuna.exceptions.sweep import judge, over
+
+    try:
+        _host(host)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    store = state_of(request).governor.exceptions
+    at = utcnow()
+    judged: dict[str, tuple[Any, str | None]] = {}
+    due: dict[tuple[str, str], dict[str, Any]] = {}  # one per file: written twice, swept once
+    for written in store.files(pending_only=True):
+        where = on_client(written.path)
+        if where is None or where[0] != host or not same_name(written.written_by,
+                                                                principal.name):
+            continue
+        untrusted = None
+        if not store.file_verified(written):
+            untrusted = written.not_verified_note()
+        else:
+            if written.exception_id not in judged:
+                judged[written.exception_id] = judge(store, written.exception_id)
+            item, untrusted = judged[written.exception_id]
+            if item is not None and not over(item, at):
+                continue
+        entry = due.setdefault((written.exception_id, where[1]), {
+            "exception_id": written.exception_id, "path": where[1], "directory": False,
+            "identities": [], "untrusted": None})
+        entry["directory"] = entry["directory"] or written.directory
+        entry["identities"].append(written.identity)  # None: the write did not say
+        entry["untrusted"] = entry["untrusted"] or untrusted
+    return {"files": list(due.values())}
+
+
+@router.post("/exceptions/{exception_id}/files/swept", tags=["exceptions"],
+             response_class=ShownJSON,
+             summary="What your host's sweep did with a file written under the exception")
+def exception_file_swept(exception_id: str, body: SweptBody, request: Request,
+                         principal: AnyUser) -> dict[str, Any]:
+    from lacuna.errors import LacunaError
+    from lacuna.exceptions import events
+    from lacuna.exceptions.files import on_host
+    from lacuna.exceptions.sweep import over
+    from lacuna.server.security import audit_refusal
+
+    state = state_of(request)
+    store = state.governor.exceptions
+    where = on_host(body.host, body.path)
+    try:  # the caller's own records only: the requester's writes, a steward's decrypted copy
+        item = store.get(exception_id)
+        records = [w for w in store.files(exception_id, pending_only=True)
+                   if w.path == where and same_name(w.written_by, principal.name)]
+    except LacunaError:
+        records = []
+    if not records:
+        audit_refusal(state, request, 404, f"{principal.name} reported a sweep step for "
+                      f"{body.path} on {body.host} under exception {exception_id}, which "
+                      "records no such file of theirs", principal)
+        raise HTTPException(404, f"no open record of {body.path} on {body.host} under "
+                            f"exception {exception_id} of yours")
+    now = utcnow()
+    if body.step == "file-deleted":
+        if not (store.verified(item) and over(item, now)):
+            raise HTTPException(409, f"exception {exception_id} has not ended: its files are "
+                                "not due for deletion, and their records stay open")
+        store.mark_deleted(exception_id, where, now)
+    detail = {"path": where, "host": body.host, "by": SWEEPER, "client": principal.name,
+              "detail": body.detail}
+    comment = where if body.step == "file-deleted" else f"{where}: {body.detail}"
+    # a missing file is noted and audited once (as the local sweep does), then only reported
+    again = body.step == "file-missing" and any(
+        h.event == body.step and h.comment == comment for h in item.history)
+    recorded = None
+    with acting_as(state, principal) as acting:
+        if body.step in ("file-deleted", "file-missing") and not again \
+                and store.verified(item):
+            store.note(exception_id, body.step, by=SWEEPER, comment=comment, now=now)
+        if not again:
+            recorded = events.audit(acting, body.step, item,
+                                    allowed=body.step == "file-deleted", detail=detail)
+    return {"exception_id": exception_id, "path": body.path, "step": body.step,
+            "recorded": recorded is not None or again}
+
+
+@router.post("/exceptions/{exception_id}/decrypt", tags=["exceptions"],
+             response_class=ShownJSON,
+             summary="May you decrypt a file written under the exception (audited)")
+def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
+                      principal: AnyUser) -> dict[str, Any]:
+    from lacuna.exceptions import events
+    from lacuna.exceptions.files import _refusal, on_host
+
+    state = state_of(request)
+    if body.identity is not None:  # the copy was written: what it is, on its open record
+        return _copy_written(state, principal, exception_id, body)
+    detail: dict[str, Any] = {"path": on_host(body.host, body.path),
+                              "header_written_by": body.written_by}
+    item = _own(request, state, principal, exception_id) if not principal.has(
+        DATA_STEWARD) else None
+    with acting_as(state, principal) as acting:
+        # the writer is the exception's requester (only they report files under it), not
+        # the name in the file's header: the client's own user.id, which its owner chooses
+        writer = item.requested_by if item is not None else _requester(state, exception_id)
+        why = _refusal(acting, {"written_by": writer}, exception_id)
+        if why is not None:
+            events.audit(acting, "decrypt", None, exception_id=exception_id, allowed=False,
+                         detail={**detail, "refused": why})
+            return {"allowed": False, "refused": why}
+        if body.output is not None:
+            detail["output"] = on_host(body.host, body.output)
+            acting.exceptions.record_file(exception_id, detail["output"],
+                                          written_by=principal.name, encrypted=False)
+        if events.audit(acting, "decrypt", None, exception_id=exception_id,
+                        detail=detail) is None:
+            return {"allowed": False, "refused": "the audit trail could not record this "
+                    "decryption (logged); no plaintext is released unrecorded"}
+        if body.output is not None and events.audit(
+                acting, "file-written", None, exception_id=exception_id,
+                detail={"path": detail["output"], "host": body.host, "encrypted": False,
+                        "directory": False, "decrypted_from": detail["path"]}) is None:
+            return {"allowed": False, "refused": "the audit trail could not record the "
+                    "plaintext copy (logged); nothing is decrypted"}
+    return {"allowed": True}
+
+
+def _requester(state: ServerState, exception_id: str) -> str:
+    """Who requested ``exception_id`` (empty when it cannot be read: the check refuses)."""
+    from lacuna.errors import LacunaError
+
+    try:
+        return state.governor.exceptions.get(exception_id).requested_by
+    except LacunaError:
+        return ""
+
+
+def _copy_written(state: ServerState, principal: Principal, exception_id: str,
+                  body: DecryptBody) -> dict[str, Any]:
+    """Add to the caller's open record of a decrypted copy what was written (the sweep then
+    deletes that file, however late it was made)."""
+    from lacuna.exceptions.files import on_host
+
+    store = state.governor.exceptions
+    where = on_host(body.host, body.output or "")
+    found = [w for w in store.files(exception_id, pending_only=True)
+             if body.output and w.path == where and w.identity is None
+             and same_name(w.written_by, principal.name) and store.file_verified(w)]
+    if not found:
+        raise HTTPException(409, f"no open record of {body.output} on {body.host} under "
+                            f"exception {exception_id} awaits what was written")
+    store.record_identity(found[-1], str(body.identity))
+    return {"allowed": True}
