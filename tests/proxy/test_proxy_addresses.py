@@ -326,13 +326,15 @@ def test_a_client_that_stops_or_trickles_is_refused_408_and_recorded(quick):
                     break
             answer = _answer(sock)
         assert answer.startswith(b"HTTP/1.1 408 "), answer
-        assert setting.encode() in answer and b"nothing was forwarded" in answer
+        assert setting.encode() in answer
+        assert b"nothing was forwarded" in answer
         assert b"connection: close" in answer.lower()
     with socket.create_connection(("127.0.0.1", server.port)) as sock:  # headers cut
         sock.sendall(b"POST http://127.0.0.1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Cut: ab")
         answer = _answer(sock)
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer
-    assert b"proxy.client_timeout" in answer and b"ana.silva" not in answer
+    assert b"proxy.client_timeout" in answer
+    assert b"ana.silva" not in answer
     with socket.create_connection(("127.0.0.1", server.port)) as sock:  # idle: closed
         assert _answer(sock) == b""
     assert up.received[before:] == []
@@ -340,8 +342,10 @@ def test_a_client_that_stops_or_trickles_is_refused_408_and_recorded(quick):
     text = "".join(r.body for r in refused)
     assert len(refused) == 2, text
     assert not any(r.allowed for r in refused)
-    assert "proxy.client_timeout" in text and "proxy.request_timeout" in text
-    assert "/t/***" in text and "ana.silva" not in text
+    assert "proxy.client_timeout" in text
+    assert "proxy.request_timeout" in text
+    assert "/t/***" in text
+    assert "ana.silva" not in text
 
 
 def test_a_slow_but_steady_request_and_a_kept_alive_connection_still_pass(quick):
@@ -423,4 +427,4 @@ def test_the_timeouts_are_read_from_lacuna_yaml(tmp_path):
         assert server.timeouts == Timeouts(client=2.5, request=60, connect=3, upstream=7)
     finally:
         server.close()
-    assert build.__module__ and Timeouts() == Timeouts(30, 300, 10, 120)  # the documented ones
+    assert Timeouts() == Timeouts(30, 300, 10, 120)  # the documented defaults

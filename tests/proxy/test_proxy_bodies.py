@@ -758,3 +758,53 @@ def test_a_body_field_named_like_a_query_field_is_not_hidden_by_it(gate):
     assert gate.check(OutboundRequest(
         method="POST", url=url + "?q=hello", body=json.dumps({"?q": ["EU", "US"]}).encode(),
         headers={"content-type": "application/json"})).forward
+
+
+UNEVEN_EMAIL = base64.b64encode(b"ana.lopez@example.com").decode()  # YW5hLmxvcGV6QGV4...
+_E, _U = UNEVEN_EMAIL, base64.urlsafe_b64encode(b"ana.lopez@example.com").decode().rstrip("=")
+UNEVEN = [  # an encoded e-mail cut where its quads are not, among values that misalign it
+    f"/v1/users/{_E[:5]}/{_E[5:11]}/{_E[11:18]}/{_E[18:]}/export",
+    f"/u/{_E[:3]}/{_E[3:10]}/{_E[10:]}",
+    f"/u/{_E[:14]}/{_E[14:]}",  # both long enough to be decoded alone
+    f"/api/v2/{_U[:13]}/{_U[13:]}/x",
+]
+
+
+def test_an_encoded_value_cut_unevenly_over_the_path_query_or_headers_is_read(gate, tmp_path):
+    """Pieces of base64 whose boundaries are not whole quads, after segments that are base64
+    too (``v1``, ``users``) or each 12 characters or more: the joined group decoded to noise,
+    so the e-mail passed, and its pieces were recorded as sent. Every run of adjacent pieces
+    is tried now; ordinary paths, queries and headers of ids, words and hashes still pass."""
+    from lacuna.audit import AuditStore
+
+    url = "https://api.external-service.com"
+    e = UNEVEN_EMAIL
+    sent = [OutboundRequest(method="GET", url=url + path) for path in UNEVEN] + [
+        OutboundRequest(method="GET", url=f"{url}/q?lang=en&a={e[:5]}&b={e[5:13]}&c={e[13:]}"),
+        OutboundRequest(method="GET", url=f"{url}/h", headers={
+            "x-lang": "en", "x-a": e[:5], "x-b": e[5:13], "x-c": e[13:]}),
+        OutboundRequest(method="GET", url=f"{url}/c", headers={
+            "cookie": f"lang=en; a={e[:5]}; b={e[5:13]}; c={e[13:]}"})]
+    recorded = []
+    for request in sent:
+        v = gate.check(request)
+        assert (v.status, v.forward) == (451, False), request
+        recorded.append(v.decision.operation.destination.uri)
+    assert recorded[:4] == [f"{url}/v1/users/***/***/***/***/export", f"{url}/u/***/***/***",
+                            f"{url}/u/***/***", f"{url}/api/v2/***/***/x"]
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        text = "".join(r.body for r in store.list(limit=None))
+    finally:
+        store.close()
+    for piece in (e[5:11], e[11:18], e[3:10], e[14:], "ana.lopez"):
+        assert piece not in text
+    for path in ("/img/YWJj/ZGVm/aGk=.png", "/YWJj/ZGVm/Z2hp/amts/bW5v",
+                 "/v1/objects/9f86d081884c7d659a2feaa0c55ad015/versions/3",
+                 "/repos/python/cpython/commits/3f2a9c1d7e/files",
+                 "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s",
+                 "/static/js/main.8f3a2b1c.chunk.js?v=2&lang=en&page=3",
+                 "/v2/library/ubuntu/manifests/sha256:0a1b2c3d4e5f"):
+        v = gate.check(OutboundRequest(method="GET", url=url + path, headers={
+            "cookie": "_gid=GA1.2.98765.17; theme=dark; lang=en; sid=YWJj; a=1; b=2"}))
+        assert v.forward, (path, v.body[:300])

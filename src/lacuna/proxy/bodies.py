@@ -30,7 +30,7 @@ import json
 import quopri
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -58,6 +58,7 @@ MAX_JOINED = 8192  # characters of pieces joined, at most
 MAX_GROUPS = 4096  # groups of siblings tried per body: a large JSON body's first objects
 MIN_JOINED = 8  # characters of pieces joined, at least: the base64 of a 6-byte e-mail
 MIN_JOINED_TEXT = 6  # characters they decode to, at least (``a@b.io``)
+MAX_STRETCH = 16  # adjacent pieces of a URL's or the headers' group one stretch joins, at most
 HOST = "(host)"  # a host name's labels
 PATH = "(path)"  # a URL path's segments and their tokens
 JOINED = "(joined)"  # the sibling values of a query, form, object or header, joined
@@ -112,16 +113,22 @@ class _Fields:
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
 
-    def add_pieces(self, name: str, values: Iterable[str]) -> None:
+    def add_pieces(self, name: str, values: Iterable[str], *, stretches: bool = False
+                   ) -> None:
         """``values`` (siblings: one query's, form's, object's, header's), joined and read
         decoded under ``name.(decoded)`` when together they decode to text: an encoded value
-        cut into pieces shorter than :data:`MIN_ENCODED`, each sent alone."""
+        cut into pieces shorter than :data:`MIN_ENCODED`, each sent alone. ``stretches``: also
+        every run of adjacent ones that decodes joined (:func:`piece_stretches`)."""
         if self.groups >= MAX_GROUPS:
             return
         self.groups += 1
+        values = list(values)
         decoded = _pieces_decoded(values, self.inflated)
         if decoded is not None:
             _sniff(self, _join(name, DECODED), decoded, False)
+        for _, text in piece_stretches(values, self.inflated) if stretches else ():
+            if text != decoded:
+                _sniff(self, _join(name, DECODED), text, False)
 
     def add_once(self, name: str, value: str) -> None:
         """A token of free text, once per field: words and markup repeat, so counting each
@@ -294,7 +301,7 @@ def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
             fields.add(f"?{key}", value)
         elif key:
             fields.add_once(f"?{KEYS}", key)
-    fields.add_pieces(f"?{JOINED}", (value or key for key, value in pairs))
+    fields.add_pieces(f"?{JOINED}", (value or key for key, value in pairs), stretches=True)
     return fields.payload("query", False, []).fields
 
 
@@ -316,9 +323,11 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
         # a header's pieces: a cookie's values (``a=YW5h; b=QGV4``), or its words
         pairs = [p.partition("=") for p in re.split(r"[;&,]", value) if p.strip()]
         fields.add_pieces(_join(field_name, JOINED), (v or k for k, _, v in pairs)
-                          if all(sep for _, sep, _ in pairs) else value.split())
+                          if all(sep for _, sep, _ in pairs) else value.split(),
+                          stretches=True)
         sent.append(value)
-    fields.add_pieces(f"(headers) {JOINED}", sent)  # pieces sent as headers of their own
+    fields.add_pieces(f"(headers) {JOINED}", sent,  # pieces sent as headers of their own
+                      stretches=True)
     return fields.payload("headers", False, []).fields
 
 
@@ -333,7 +342,7 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
         _tokens(fields, PATH, "\n".join(segments))
         for value in _colon_values("\n".join(segments)):
             fields.add_once(_join(PATH, "text"), value)
-        fields.add_pieces(f"{PATH} {JOINED}", segments)
+        fields.add_pieces(f"{PATH} {JOINED}", segments, stretches=True)
     return fields.payload("path", False, []).fields
 
 
@@ -355,7 +364,7 @@ def read_host(host: str) -> Mapping[str, tuple[str, ...]]:
     for label in labels:
         fields.add_once(HOST, label)
     sub = labels[:-2]  # under the registered domain: what its owner's DNS server is asked
-    fields.add_pieces(f"{HOST} {JOINED}", sub)
+    fields.add_pieces(f"{HOST} {JOINED}", sub, stretches=True)
     for n, label in enumerate(sub):  # a label ``at`` between a name and a whole domain
         if label.lower() == "at" and 0 < n < len(sub) - 2:
             spelled = ".".join(sub[:n]) + "@" + ".".join(sub[n + 1:])
@@ -433,18 +442,55 @@ def _pieces_decoded(values: Iterable[str], inflated: list[int] | None = None) ->
 
 
 def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
-    """The tokens sibling ``values`` decode to together (:func:`_pieces_decoded`; none when
-    they do not), and which values are pieces of it: every piece when they decode joined,
-    else those that decode to text alone. The gate masks those pieces of a path it records."""
+    """The tokens sibling ``values`` decode to together (:func:`_pieces_decoded`, and the
+    stretches of :func:`piece_stretches`; none when they do not), and which values are pieces
+    of it: every piece when they decode joined, else those that decode to text alone, and
+    those of a stretch. The gate masks those pieces of a path it records."""
     text = _pieces_decoded(values)
-    if text is None:
-        return (), tuple(False for _ in values)
     pieces = [bool(v.strip()) and bool(_BASE64.fullmatch(v.strip())) for v in values]
-    joined = "".join(v.strip() for v, piece in zip(values, pieces, strict=True) if piece)
-    if "=" in joined.rstrip("=") or _decoded(joined) is None:  # (each piece alone)
-        pieces = [piece and _piece_text(v.strip()) is not None
-                  for v, piece in zip(values, pieces, strict=True)]
-    return tuple(dict.fromkeys(t for t in _token_values(text) if t)), tuple(pieces)
+    if text is None:
+        pieces = [False for _ in values]
+    else:
+        joined = "".join(v.strip() for v, piece in zip(values, pieces, strict=True) if piece)
+        if "=" in joined.rstrip("=") or _decoded(joined) is None:  # (each piece alone)
+            pieces = [piece and _piece_text(v.strip()) is not None
+                      for v, piece in zip(values, pieces, strict=True)]
+    texts = [text] if text is not None else []
+    for stretch, decoded in piece_stretches(values):
+        texts.append(decoded)
+        for k in stretch:
+            pieces[k] = True
+    tokens = (t for text in texts for t in _token_values(text) if t)
+    return tuple(dict.fromkeys(tokens)), tuple(pieces)
+
+
+def piece_stretches(values: Sequence[str], inflated: list[int] | None = None
+                    ) -> list[tuple[tuple[int, ...], str]]:
+    """Stretches of adjacent sibling ``values`` that decode to text joined, with the indexes
+    of the values each joins: an encoded value cut anywhere among others that misalign the
+    whole group (``/v1/users/YW5hL/mxvcGV/6QGV4YW/1wbGUuY29t/export``: ``v1``, ``users`` and
+    ``export`` are base64 too), or cut into pieces each long enough to be decoded alone
+    (``/u/YW5hLmxvcGV6QG/V4YW1wbGUuY29t``). From each start the longest stretch of at most
+    :data:`MAX_STRETCH` pieces, none inside one found; values that are not base64 or hex are
+    skipped, as in :func:`_pieces_decoded`. For a request's path, query, headers and host
+    name: a body's thousands of groups would cost seconds."""
+    index = [k for k, v in enumerate(values) if v.strip() and _BASE64.fullmatch(v.strip())]
+    pieces = [values[k].strip() for k in index]
+    if len(pieces) > MAX_PIECES or sum(map(len, pieces)) > MAX_JOINED:
+        return []
+    found: list[tuple[tuple[int, ...], str]] = []
+    end = 0
+    for i in range(len(pieces) - 1):
+        for j in range(min(len(pieces), i + MAX_STRETCH), max(i + 1, end), -1):
+            joined = "".join(pieces[i:j])
+            if len(joined) < MIN_ENCODED or "=" in joined.rstrip("="):
+                continue
+            text = _decoded(joined, inflated=inflated)
+            if text is not None and len(text.strip()) >= MIN_JOINED_TEXT:
+                found.append((tuple(index[i:j]), text))
+                end = j
+                break
+    return found
 
 
 @functools.lru_cache(maxsize=65536)  # pieces repeat: a JSON body's codes, names, statuses
