@@ -808,3 +808,28 @@ def test_an_encoded_value_cut_unevenly_over_the_path_query_or_headers_is_read(ga
         v = gate.check(OutboundRequest(method="GET", url=url + path, headers={
             "cookie": "_gid=GA1.2.98765.17; theme=dark; lang=en; sid=YWJj; a=1; b=2"}))
         assert v.forward, (path, v.body[:300])
+
+
+def test_a_body_not_read_whole_is_refused_when_lacuna_fails_too(gate, monkeypatch, tmp_path):
+    """The 413 (past proxy.max_body_bytes) and the 408 (a body that did not arrive whole) when
+    building the decision fails: the exception went up to the connection, which was dropped
+    without an answer. Refused all the same, with the failure's reason, and recorded."""
+    from lacuna.audit import AuditStore
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the destination rules cannot be read")
+
+    monkeypatch.setattr(gate, "destination", broken)
+    request = OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                              headers={"content-type": "text/csv"}, body=CSV, truncated=True)
+    for verdict, status in ((gate.too_large(request, 1024), 413),
+                            (gate.timed_out(request, "the client sent nothing"), 408)):
+        assert (verdict.forward, verdict.status) == (False, status)
+        assert b"the destination rules cannot be read" in verdict.body
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        denied = [r for r in store.list(limit=None) if not r.allowed]
+    finally:
+        store.close()
+    assert len(denied) == 2
+    assert all("the destination rules cannot be read" in r.body for r in denied)

@@ -239,16 +239,23 @@ class Gate:
                 logged: str) -> Verdict:
         """A refusal, recorded, of a request whose body was not read whole (``what``)."""
         gov = self.gov
-        op = gov.operation(
-            Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
-                f"PROPRIETARY (fail closed): {what}, and was not inspected",)),
-            destination=_shown(self.destination(request)),  # (data in the path: masked)
-            method=f"http.{request.method}", code_location=request.client,
-        )
-        decision = Decision(
-            allowed=False, operation_id=op.id, policy_id=PROXY_RULE_ID,
-            policy_title=PROXY_RULE_TITLE, operation=op, reasoning=reasoning)
-        gov.record(decision)  # a failure is logged there; the refusal stands
+        try:
+            op = gov.operation(
+                Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
+                    f"PROPRIETARY (fail closed): {what}, and was not inspected",)),
+                destination=_shown(self.destination(request)),  # (data in the path: masked)
+                method=f"http.{request.method}", code_location=request.client,
+            )
+            decision = Decision(
+                allowed=False, operation_id=op.id, policy_id=PROXY_RULE_ID,
+                policy_title=PROXY_RULE_TITLE, operation=op, reasoning=reasoning)
+        except Exception as exc:  # Lacuna failed: refused all the same (in every mode), why said
+            decision = gov.failure_decision(exc, action=Action.EXPORT,
+                                            method=f"http.{request.method}")
+        try:
+            gov.record(decision)  # a failure is logged there; the refusal stands
+        except Exception:
+            log.error("could not record the refusal of %s", _redacted(request.url))
         log.warning("refused %s %s: %s", request.method, _redacted(request.url), logged)
         return replace(self._refuse(request, decision), status=status)
 
