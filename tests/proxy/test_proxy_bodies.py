@@ -539,6 +539,34 @@ def test_a_byte_order_mark_names_the_encoding():
         "n"] == ("3",)
 
 
+@pytest.mark.parametrize("charset", ["utf-16", "utf-16-be", "utf-32-le", "cp500"])
+def test_utf8_bytes_under_a_charset_that_is_not_ascii_are_read_both_ways(gate, charset):
+    """UTF-8 bytes sent with ``charset=utf-16`` (or EBCDIC): read as the charset says, they are
+    CJK or accented noise, and the e-mails passed, but a receiver that does not honour the
+    charset reads them. Both readings are read; a body that is UTF-16 indeed is not doubled,
+    and an aggregate so sent still passes. A charset whose decoder raises a UnicodeError
+    (punycode) made Lacuna fail; it is read as UTF-8."""
+    csv = b"id,email\n1,ana.lopez@example.com\n2,bo.chen@example.org\n3,li.wei@example.net\n"
+    csv += b" " * (len(csv) % 4)  # (whole UTF-16 and UTF-32 units)
+    read = read_body(csv, f"text/csv; charset={charset}")
+    assert read.fields["email"] == ("ana.lopez@example.com", "bo.chen@example.org",
+                                    "li.wei@example.net")
+    refused = gate.check(OutboundRequest(
+        method="POST", url="https://api.external-service.com/x",
+        headers={"content-type": f"text/csv; charset={charset}"}, body=csv))
+    assert (refused.forward, refused.status) == (False, 451)
+    aggregate = b"region,n\nEU,3\nUS,5\n" + b" " * 2
+    allowed = gate.check(OutboundRequest(
+        method="POST", url="https://api.external-service.com/x",
+        headers={"content-type": f"text/csv; charset={charset}"}, body=aggregate))
+    assert allowed.forward, allowed.body[:300]
+    if charset.startswith("utf-16"):
+        wide = read_body("id,n\n1,2\n".encode(charset), f"text/csv; charset={charset}")
+        assert wide.fields == {"id": ("1",), "n": ("2",)}
+    assert read_body(csv, "text/csv; charset=punycode").fields["email"][0] == (
+        "ana.lopez@example.com")
+
+
 @pytest.mark.parametrize(("encoded", "content_type"), [
     (lambda text: text.encode("utf-16"), "text/csv"),
     (lambda text: text.encode("utf-16-le"), "text/csv; charset=utf-16-le"),

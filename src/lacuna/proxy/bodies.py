@@ -256,10 +256,18 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
     if media == "multipart/form-data" or media.startswith("multipart/"):
         return _multipart(fields, prefix, body, options.get("boundary"), truncated, unreadable)
     text = _decode(body, options.get("charset"))
+    codec = _codec(body, options.get("charset"))
+    if (not truncated and not _ascii_compatible(codec)
+            and _decode(body, "utf-8") not in (None, text)):
+        # a charset that does not write ASCII as ASCII (utf-16, cp500) over bytes that are
+        # UTF-8 text: a receiver that does not honour it reads those (CSV of e-mails sent
+        # with charset=utf-16 was read as CJK noise and passed); both are read
+        fmt = _read_into(fields, prefix, body, media, truncated, unreadable)
+        if text is None:
+            return fmt
     if text is None:
         unreadable.append(f"{prefix or 'the body'}: binary data ({media or 'no content type'})")
         return "unreadable"
-    codec = _codec(body, options.get("charset"))
     if truncated and not _ascii_compatible(codec):  # the scan of its rest reads UTF-8
         unreadable.append(f"{prefix or 'the body'}: {codec} text longer than "
                           "proxy.max_inspect_bytes (the rest of a long body is scanned as UTF-8)")
@@ -639,7 +647,7 @@ def _decode(body: bytes, charset: str | None) -> str | None:
     did not parse, and was read as words."""
     try:
         text = body.decode(_codec(body, charset))
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, UnicodeError):  # (punycode raises a UnicodeError)
         try:
             text = body.decode("utf-8", errors="strict")
         except UnicodeDecodeError:
