@@ -428,3 +428,24 @@ def test_the_timeouts_are_read_from_lacuna_yaml(tmp_path):
     finally:
         server.close()
     assert Timeouts() == Timeouts(30, 300, 10, 120)  # the documented defaults
+
+
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("10.1.2.3", True),
+                                              ("127.0.0.1", False), ("::1", False)])
+def test_listening_beyond_loopback_is_warned(tmp_path, monkeypatch, host, warned):
+    """``lacuna proxy --host 0.0.0.0`` said nothing: anyone who reaches the port sends as the
+    configured user, and reaches this machine's internal hosts (localhost is one)."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    started = []
+    monkeypatch.setattr("lacuna.proxy.server.run", lambda *a, **k: started.append(k["host"]))
+    config = tmp_path / "lacuna.yaml"
+    config.write_text("user: {id: analyst_alice, role: data_analyst}\n"
+                      f"audit: {{url: 'sqlite:///{tmp_path / 'state.db'}'}}\n")
+    result = CliRunner().invoke(app, ["proxy", "--host", host, "--port", "0", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert started == [host]
+    assert ("not only on loopback" in result.output) is warned, result.output
+    assert ("sends as analyst_alice" in result.output) is warned
