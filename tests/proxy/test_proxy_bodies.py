@@ -861,3 +861,43 @@ def test_a_body_not_read_whole_is_refused_when_lacuna_fails_too(gate, monkeypatc
         store.close()
     assert len(denied) == 2
     assert all("the destination rules cannot be read" in r.body for r in denied)
+
+
+MISLABELLED = {  # records whose names say what they are (the values alone are too few)
+    "csv": b"full_name,ssn\nAna Lopez,123456789\nBo Chen,987654321\n",
+    "form": b"full_name=Ana+Lopez&ssn=123456789&full_name=Bo+Chen&ssn=987654321",
+    "json": json.dumps([{"full_name": "Ana Lopez", "ssn": "123456789"},
+                        {"full_name": "Bo Chen", "ssn": "987654321"}]).encode(),
+    "xml": b"<r><p><full_name>Ana Lopez</full_name><ssn>123456789</ssn></p>"
+           b"<p><full_name>Bo Chen</full_name><ssn>987654321</ssn></p></r>",
+}
+
+
+@pytest.mark.parametrize(("shape", "content_type"), [
+    ("csv", "application/json"), ("form", "application/json"), ("json", "text/csv"),
+    ("xml", "application/x-www-form-urlencoded"), ("form", None), ("form", "text/plain"),
+    ("csv", "application/xml"),
+])
+def test_a_body_labelled_one_format_and_shaped_as_another_is_read_as_both(
+        gate, shape, content_type):
+    """A CSV sent as ``application/json``, a form as JSON or without a type, JSON as CSV: read
+    only as labelled, the names were lost (tokens of text, or one CSV column named by the
+    JSON's first line) and the records passed; a receiver that reads the body as it looks, or
+    ignores the label, gets them. Read as labelled and as it looks; a clean body so sent
+    passes, and a body that is what its label says is read once."""
+    body = MISLABELLED[shape]
+    headers = {"content-type": content_type} if content_type else {}
+    read = read_body(body, content_type)
+    ssn = {v for name, values in read.fields.items() if name.rsplit(".", 1)[-1] == "ssn"
+           for v in values}  # (XML by path: r.p.ssn)
+    assert ssn >= {"123456789", "987654321"}, dict(read.fields)
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                                   headers=headers, body=body))
+    assert (v.forward, v.status) == (False, 451)
+    clean = {"csv": b"region,n\nEU,3\nUS,5\n", "form": b"region=EU&n=3",
+             "json": b'[{"region": "EU", "n": 3}]', "xml": b"<r><region>EU</region></r>"}
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                                   headers=headers, body=clean[shape]))
+    assert v.forward, v.body[:300]
+    assert read_body(MISLABELLED["json"], "application/json").fields["ssn"] == (
+        "123456789", "987654321")  # (read once)

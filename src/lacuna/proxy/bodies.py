@@ -272,21 +272,35 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
         unreadable.append(f"{prefix or 'the body'}: {codec} text longer than "
                           "proxy.max_inspect_bytes (the rest of a long body is scanned as UTF-8)")
         return "unreadable"
+    declared = _declared(fields, prefix, text, truncated, media)
+    if declared is None:
+        return _sniff(fields, prefix, text, truncated)
+    fmt, kind = declared
+    looks = _looks(text)
+    if looks not in ("text", kind):  # labelled one thing, shaped as another: a receiver
+        _sniff(fields, prefix, text, truncated)  # may read it as it looks (read both)
+    return fmt
+
+
+def _declared(fields: _Fields, prefix: str, text: str, truncated: bool, media: str
+              ) -> tuple[str, str] | None:
+    """``text`` read as its content type ``media`` says: the format read, and the shape such a
+    body has (:func:`_looks`); None for a type that names no format (text, octet-stream)."""
     if media == "application/x-www-form-urlencoded":
         _form(fields, prefix, text)
-        return "form"
+        return "form", "form"
     if media in ("application/x-ndjson", "application/jsonl", "application/json-seq",
                  "application/x-jsonlines"):
-        return _ndjson(fields, prefix, text, truncated)
+        return _ndjson(fields, prefix, text, truncated), "json"
     if media == "application/json" or media.endswith("+json"):
-        return _json(fields, prefix, text, truncated)
+        return _json(fields, prefix, text, truncated), "json"
     if media in ("text/csv", "application/csv", "text/tab-separated-values"):
-        return _csv(fields, prefix, text, truncated, "\t" if "tab" in media else None)
+        return _csv(fields, prefix, text, truncated, "\t" if "tab" in media else None), "csv"
     if media in ("application/xml", "text/xml") or media.endswith("+xml"):
-        return _xml(fields, prefix, text)
-    if media in _YAML:
-        return _yaml(fields, prefix, text)
-    return _sniff(fields, prefix, text, truncated)
+        return _xml(fields, prefix, text), "xml"
+    if media in _YAML:  # (JSON is YAML: a YAML reader reads it)
+        return _yaml(fields, prefix, text), "json" if _looks(text) == "json" else "yaml"
+    return None
 
 
 def _form(fields: _Fields, prefix: str, text: str) -> None:
@@ -877,15 +891,32 @@ def _looks_tabular(text: str) -> str | None:
     return None
 
 
-def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
+_FORM = re.compile(r"[^\s=&]+=[^\s&]*(?:&[^\s=&]+=[^\s&]*)+&?")  # two pairs or more
+
+
+def _looks(text: str) -> str:
+    """The shape of ``text``: ``json``, ``xml``, ``csv``, ``form`` (``a=1&b=2``) or ``text``."""
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
+        return "json"
+    if stripped[:1] == "<":
+        return "xml"
+    if _looks_tabular(text) is not None:
+        return "csv"
+    head = text.strip()[:4096]  # (a long form: its start)
+    return "form" if _FORM.match(head) and not any(c.isspace() for c in head) else "text"
+
+
+def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
+    looks = _looks(text)
+    if looks == "json":
         return _json(fields, prefix, text, truncated)
-    if stripped[:1] == "<":  # XML (a SOAP call, an export), HTML: read as XML, and as text
+    if looks == "xml":  # XML (a SOAP call, an export), HTML: read as XML, and as text
         return _xml(fields, prefix, text)
-    delimiter = _looks_tabular(text)
-    if delimiter is not None:
-        return _csv(fields, prefix, text, truncated, delimiter)
+    if looks == "csv":
+        return _csv(fields, prefix, text, truncated, _looks_tabular(text))
+    if looks == "form":  # a form sent without its type (``data=urlencode(...)``), and text
+        _form(fields, prefix, text)
     _tokens(fields, prefix, text)
     return "text"
 
