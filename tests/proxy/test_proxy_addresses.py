@@ -337,6 +337,9 @@ def test_a_client_that_stops_or_trickles_is_refused_408_and_recorded(quick):
     assert b"ana.silva" not in answer
     with socket.create_connection(("127.0.0.1", server.port)) as sock:  # idle: closed
         assert _answer(sock) == b""
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:  # a tunnel, no TLS
+        sock.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        assert _answer(sock) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
     assert up.received[before:] == []
     refused = [r for r in _records(url) if r.policy_id == "lacuna.proxy"]
     text = "".join(r.body for r in refused)
