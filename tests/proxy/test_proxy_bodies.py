@@ -901,3 +901,28 @@ def test_a_body_labelled_one_format_and_shaped_as_another_is_read_as_both(
     assert v.forward, v.body[:300]
     assert read_body(MISLABELLED["json"], "application/json").fields["ssn"] == (
         "123456789", "987654321")  # (read once)
+
+
+def test_graphql_literal_arguments_are_read_by_name(gate):
+    """A GraphQL document's literal arguments (``createUser(fullName: "Ana Lopez", ssn:
+    "123456789")``) were one string of the JSON field ``query``: a GraphQL server reads them
+    by name, the proxy did not, and records that only their names make personal passed.
+    Read as ``query.ssn``; ordinary queries (owners, repositories, ids, enums) pass."""
+    url = "https://api.external-service.com/graphql"
+    refused = ('mutation { a: createUser(fullName: "Ana Lopez", ssn: "123456789", '
+               'input: {dateOfBirth: "1990-02-03"}) { id } b: createUser(fullName: "Bo Chen", '
+               'ssn: "987654321", input: {dateOfBirth: "1985-07-08"}) { id } }')
+    read = read_body(json.dumps({"query": refused}).encode(), "application/json")
+    assert read.fields["query.ssn"] == ("123456789", "987654321")
+    assert read.fields["query.dateOfBirth"] == ("1990-02-03", "1985-07-08")
+    v = gate.check(OutboundRequest(method="POST", url=url, headers={
+        "content-type": "application/json"}, body=json.dumps({"query": refused}).encode()))
+    assert (v.forward, v.status) == (False, 451)
+    for query in ('query { repository(owner: "python", name: "cpython") { stargazerCount } }',
+                  '{ search(query: "language:python", type: REPOSITORY, first: 10) { n } }',
+                  'mutation { addStar(input: {starrableId: "MDEwOlJlcG9zaXRvcnkx"}) { id } }'):
+        v = gate.check(OutboundRequest(method="POST", url=url, headers={
+            "content-type": "application/json"}, body=json.dumps({"query": query}).encode()))
+        assert v.forward, (query, v.body[:300])
+    assert "note.n" not in read_body(json.dumps({"note": "Time: 10:30 {a(n: 1)}"}).encode(),
+                                     "application/json").fields  # (prose is no GraphQL)

@@ -100,6 +100,10 @@ class _Fields:
         values = self.data.setdefault(name or "$", [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
+        if _GRAPHQL.match(text):  # a GraphQL document: its literal arguments, by name
+            for arg, literal in _GRAPHQL_ARG.findall(text[:MAX_GRAPHQL]):
+                with contextlib.suppress(ValueError):
+                    self.add(_join(name or "$", arg), json.loads(literal))
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
         elif _json_text(text):  # JSON in one value (``json.dumps(records)``): by its names
@@ -672,6 +676,15 @@ def _decode(body: bytes, charset: str | None) -> str | None:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix and name else prefix or name
+
+
+# a GraphQL document (``{"query": "mutation { createUser(ssn: \"123456789\") { id } }"}``): an
+# operation, then a selection whose first field takes arguments or a selection of its own
+_GRAPHQL = re.compile(r"\s*(?:(?:query|mutation|subscription)\b[^{]*)?\{\s*"
+                      r"[A-Za-z_]\w*(?:\s*:\s*[A-Za-z_]\w*)?\s*[({]")
+_GRAPHQL_ARG = re.compile(r"\b([A-Za-z_]\w*)\s*:\s*(\"(?:[^\"\\\n]|\\.)*\"|"
+                          r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b)")
+MAX_GRAPHQL = 1024 * 1024  # characters of a GraphQL document whose arguments are read
 
 
 def _json_text(text: str) -> bool:
