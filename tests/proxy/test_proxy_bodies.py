@@ -870,13 +870,16 @@ MISLABELLED = {  # records whose names say what they are (the values alone are t
                         {"full_name": "Bo Chen", "ssn": "987654321"}]).encode(),
     "xml": b"<r><p><full_name>Ana Lopez</full_name><ssn>123456789</ssn></p>"
            b"<p><full_name>Bo Chen</full_name><ssn>987654321</ssn></p></r>",
+    "yaml": b"- full_name: Ana Lopez\n  ssn: '123456789'\n- full_name: Bo Chen\n"
+            b"  ssn: '987654321'\n",  # (yaml.dump(records), posted as data=)
 }
 
 
 @pytest.mark.parametrize(("shape", "content_type"), [
     ("csv", "application/json"), ("form", "application/json"), ("json", "text/csv"),
     ("xml", "application/x-www-form-urlencoded"), ("form", None), ("form", "text/plain"),
-    ("csv", "application/xml"),
+    ("csv", "application/xml"), ("yaml", None), ("yaml", "text/plain"),
+    ("yaml", "application/json"),
 ])
 def test_a_body_labelled_one_format_and_shaped_as_another_is_read_as_both(
         gate, shape, content_type):
@@ -895,7 +898,8 @@ def test_a_body_labelled_one_format_and_shaped_as_another_is_read_as_both(
                                    headers=headers, body=body))
     assert (v.forward, v.status) == (False, 451)
     clean = {"csv": b"region,n\nEU,3\nUS,5\n", "form": b"region=EU&n=3",
-             "json": b'[{"region": "EU", "n": 3}]', "xml": b"<r><region>EU</region></r>"}
+             "json": b'[{"region": "EU", "n": 3}]', "xml": b"<r><region>EU</region></r>",
+             "yaml": b"- region: EU\n  n: 3\n- region: US\n  n: 5\n"}
     v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
                                    headers=headers, body=clean[shape]))
     assert v.forward, v.body[:300]

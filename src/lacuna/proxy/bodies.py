@@ -907,8 +907,12 @@ def _looks_tabular(text: str) -> str | None:
 _FORM = re.compile(r"[^\s=&]+=[^\s&]*(?:&[^\s=&]+=[^\s&]*)+&?")  # two pairs or more
 
 
+_YAML_LINE = re.compile(r"\s*(?:-\s+)?[A-Za-z_][\w .-]*:(?:\s|$)|\s*-\s+\S")
+
+
 def _looks(text: str) -> str:
-    """The shape of ``text``: ``json``, ``xml``, ``csv``, ``form`` (``a=1&b=2``) or ``text``."""
+    """The shape of ``text``: ``json``, ``xml``, ``csv``, ``form`` (``a=1&b=2``), ``yaml``
+    (lines of ``key: value`` and ``- item``, as ``yaml.dump(records)`` writes) or ``text``."""
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         return "json"
@@ -917,7 +921,12 @@ def _looks(text: str) -> str:
     if _looks_tabular(text) is not None:
         return "csv"
     head = text.strip()[:4096]  # (a long form: its start)
-    return "form" if _FORM.match(head) and not any(c.isspace() for c in head) else "text"
+    if _FORM.match(head) and not any(c.isspace() for c in head):
+        return "form"
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    if len(lines) > 1 and all(_YAML_LINE.match(line) for line in lines):
+        return "yaml"
+    return "text"
 
 
 def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
@@ -928,6 +937,8 @@ def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
         return _xml(fields, prefix, text)
     if looks == "csv":
         return _csv(fields, prefix, text, truncated, _looks_tabular(text))
+    if looks == "yaml":  # (``data=yaml.dump(records)``: by its keys, and as text)
+        return _yaml(fields, prefix, text)
     if looks == "form":  # a form sent without its type (``data=urlencode(...)``), and text
         _form(fields, prefix, text)
     _tokens(fields, prefix, text)
