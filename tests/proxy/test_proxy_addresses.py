@@ -452,3 +452,17 @@ def test_listening_beyond_loopback_is_warned(tmp_path, monkeypatch, host, warned
     assert started == [host]
     assert ("not only on loopback" in result.output) is warned, result.output
     assert ("sends as analyst_alice" in result.output) is warned
+
+
+def test_a_tunnels_tls_handshake_is_never_lost(quick):
+    """The client's TLS hello follows the proxy's 200 at once: a pause between the two (a
+    drain awaited under a timeout) let it be read as plain data, and one handshake in four or
+    five hung until the client gave up. Twenty tunnels in a row all shake hands."""
+    server, _, _ = quick
+    trust = ssl.create_default_context(cafile=str(server.ca.cert_path))
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n")
+            assert sock.recv(1024) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
+            with trust.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+                assert tls.version() is not None  # (the handshake ended)
