@@ -524,6 +524,13 @@ class ProxyConfig(Section):
     fingerprint_writes: Literal["wait", "background"] = "wait"
     upstream_ca: Path | None = None  # CA bundle for HTTPS upstreams; None: the system's
     ca_dir: Path | None = None  # the proxy's own CA; None: $LACUNA_HOME/proxy
+    # seconds: a client's longest silence while its request is read (or between requests on
+    # a kept-alive connection), and the longest a request's headers and body take to arrive;
+    # an upstream's connection (TCP and TLS) and its longest silence once the request is sent
+    client_timeout: float = Field(default=30.0, gt=0)
+    request_timeout: float = Field(default=300.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    upstream_timeout: float = Field(default=120.0, gt=0)
 
 
 class DatasetSpec(Section):

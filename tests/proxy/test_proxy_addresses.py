@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import select
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +23,7 @@ from lacuna.config import load_config
 from lacuna.governor import Governor
 from lacuna.proxy.ca import CertificateAuthority
 from lacuna.proxy.gate import Gate
-from lacuna.proxy.server import ProxyServer
+from lacuna.proxy.server import ProxyServer, Timeouts
 
 SALARIES = {"salary": [50000, 62000, 71000]}  # INTERNAL data: internal hosts only
 
@@ -262,3 +264,205 @@ def test_an_upstream_without_a_valid_response_is_a_502(proxy, answer):
         listener.close()
     assert r.status_code == 502
     assert f"127.0.0.1:{port} sent no valid response" in r.text
+
+
+QUICK = Timeouts(client=0.4, request=1.0, connect=0.4, upstream=0.4)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory, recording_upstream: Any
+          ) -> Iterator[tuple[ProxyServer, Any, str]]:
+    """A proxy with short timeouts (:data:`QUICK`), its upstream and its audit database."""
+    root = tmp_path_factory.mktemp("proxy-timeouts")
+    config = root / "lacuna.yaml"
+    url = f"sqlite:///{root / 'state.db'}"
+    config.write_text(f"audit: {{url: '{url}'}}\nproxy: {{fingerprints: false}}\n")
+    loaded = load_config(config)
+    server = ProxyServer(lambda: Gate(Governor(loaded)), ca=CertificateAuthority(root / "ca"),
+                         upstream_ssl=ssl.create_default_context(), max_inspect_bytes=4096,
+                         max_body_bytes=1 << 20, timeouts=QUICK)
+    with _serving(server):
+        yield server, recording_upstream, url
+
+
+def _answer(sock: socket.socket, within: float = 10.0) -> bytes:
+    """All ``sock`` receives until the proxy closes it (``within`` seconds at most)."""
+    sock.settimeout(within)
+    out = b""
+    with contextlib.suppress(ConnectionError):
+        while data := sock.recv(65536):
+            out += data
+    return out
+
+
+def _records(url: str) -> list[Any]:
+    from lacuna.audit import AuditStore
+
+    store = AuditStore(url)
+    try:
+        return list(store.list(limit=None))
+    finally:
+        store.close()
+
+
+def test_a_client_that_stops_or_trickles_is_refused_408_and_recorded(quick):
+    """Slowloris: a client that sent part of a body, or trickles it a byte at a time, held a
+    proxy connection forever. Refused 408 (nothing forwarded: the body was never decided),
+    recorded as a denial, the path's e-mail masked; the slow head and the idle connection end."""
+    server, up, url = quick
+    before = len(up.received)
+    head = (f"POST http://127.0.0.1:{up.port}/t/ana.silva@example.com HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{up.port}\r\nContent-Length: 1000\r\n\r\n").encode()
+    for trickle, setting in ((False, "proxy.client_timeout"), (True, "proxy.request_timeout")):
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(head + b"region,n\n")
+            deadline = time.monotonic() + 3 * QUICK.request
+            while trickle and time.monotonic() < deadline:  # a byte well within client_timeout
+                try:
+                    sock.sendall(b"x")
+                except OSError:
+                    break  # (refused: the proxy closed the connection)
+                if select.select([sock], [], [], QUICK.client / 4)[0]:
+                    break
+            answer = _answer(sock)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert setting.encode() in answer
+        assert b"nothing was forwarded" in answer
+        assert b"connection: close" in answer.lower()
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:  # headers cut
+        sock.sendall(b"POST http://127.0.0.1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Cut: ab")
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer
+    assert b"proxy.client_timeout" in answer
+    assert b"ana.silva" not in answer
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:  # idle: closed
+        assert _answer(sock) == b""
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:  # a tunnel, no TLS
+        sock.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        assert _answer(sock) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
+    assert up.received[before:] == []
+    refused = [r for r in _records(url) if r.policy_id == "lacuna.proxy"]
+    text = "".join(r.body for r in refused)
+    assert len(refused) == 2, text
+    assert not any(r.allowed for r in refused)
+    assert "proxy.client_timeout" in text
+    assert "proxy.request_timeout" in text
+    assert "/t/***" in text
+    assert "ana.silva" not in text
+
+
+def test_a_slow_but_steady_request_and_a_kept_alive_connection_still_pass(quick):
+    """The allowed path under the timeouts: a body sent in pieces with pauses shorter than
+    proxy.client_timeout arrives byte for byte, and a second request on the same connection
+    after a pause is served."""
+    server, up, _ = quick
+    body = b"region,n\n" + b"".join(b"EU,%d\n" % n for n in range(2000))  # past the 4 KiB held
+    path = f"/steady/{uuid.uuid4().hex[:8]}"
+    head = (f"POST http://127.0.0.1:{up.port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{up.port}\r\n"
+            f"Content-Type: text/csv\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.settimeout(10)
+        sock.sendall(head)
+        for start in range(0, len(body), len(body) // 3 + 1):
+            time.sleep(QUICK.client / 4)  # (a pause the test is about, shorter than the limit)
+            sock.sendall(body[start:start + len(body) // 3 + 1])
+        reader = sock.makefile("rb")
+        first = _response(reader)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        time.sleep(QUICK.client / 2)
+        again = (f"GET http://127.0.0.1:{up.port}{path}/2 HTTP/1.1\r\n"
+                 f"Host: 127.0.0.1:{up.port}\r\n\r\n").encode()
+        sock.sendall(again)
+        second = _response(reader)
+        assert second.startswith(b"HTTP/1.1 200"), second
+    assert [g.body for g in up.got(path)] == [body]
+    assert len(up.got(f"{path}/2")) == 1
+
+
+def _response(reader: Any) -> bytes:
+    """One response (framed by its Content-Length) from the file ``reader`` of a socket."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = reader.readline()
+        assert line, head
+        head += line
+    length = next(int(v) for k, _, v in (h.partition(b":") for h in head.split(b"\r\n"))
+                  if k.lower() == b"content-length")
+    return head + reader.read(length)
+
+
+def test_a_silent_upstream_is_a_504(quick):
+    """An upstream that accepts and never answers (or never finishes TLS) held the client's
+    connection and the proxy's forever: 504 with the setting that bounds it."""
+    server, _, _ = quick
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    try:
+        for scheme, setting in (("http", "proxy.upstream_timeout"),
+                                ("https", "proxy.connect_timeout")):
+            r = requests.get(f"{scheme}://127.0.0.1:{port}/x", timeout=30,
+                             proxies={"http": f"http://127.0.0.1:{server.port}"}) \
+                if scheme == "http" else _absolute_get(server.port, f"https://127.0.0.1:{port}/x")
+            status, text = (r.status_code, r.text) if scheme == "http" else r
+            assert status == 504, text
+            assert setting in text
+    finally:
+        listener.close()
+
+
+def _absolute_get(proxy_port: int, url: str) -> tuple[int, str]:
+    """``GET url`` in absolute form to the proxy (an https URL the proxy connects to with TLS)."""
+    with socket.create_connection(("127.0.0.1", proxy_port)) as sock:
+        sock.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        answer = _answer(sock).decode()
+    return int(answer.split()[1]), answer
+
+
+def test_the_timeouts_are_read_from_lacuna_yaml(tmp_path):
+    from lacuna.proxy.server import build
+
+    config = tmp_path / "lacuna.yaml"
+    config.write_text(f"audit: {{url: 'sqlite:///{tmp_path / 'state.db'}'}}\n"
+                      f"proxy: {{ca_dir: '{tmp_path / 'ca'}', client_timeout: 2.5, "
+                      "request_timeout: 60, connect_timeout: 3, upstream_timeout: 7}\n")
+    server = build(load_config(config))
+    try:
+        assert server.timeouts == Timeouts(client=2.5, request=60, connect=3, upstream=7)
+    finally:
+        server.close()
+    assert Timeouts() == Timeouts(30, 300, 10, 120)  # the documented defaults
+
+
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("10.1.2.3", True),
+                                              ("127.0.0.1", False), ("::1", False)])
+def test_listening_beyond_loopback_is_warned(tmp_path, monkeypatch, host, warned):
+    """``lacuna proxy --host 0.0.0.0`` said nothing: anyone who reaches the port sends as the
+    configured user, and reaches this machine's internal hosts (localhost is one)."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    started = []
+    monkeypatch.setattr("lacuna.proxy.server.run", lambda *a, **k: started.append(k["host"]))
+    config = tmp_path / "lacuna.yaml"
+    config.write_text("user: {id: analyst_alice, role: data_analyst}\n"
+                      f"audit: {{url: 'sqlite:///{tmp_path / 'state.db'}'}}\n")
+    result = CliRunner().invoke(app, ["proxy", "--host", host, "--port", "0", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert started == [host]
+    assert ("not only on loopback" in result.output) is warned, result.output
+    assert ("sends as analyst_alice" in result.output) is warned
+
+
+def test_a_tunnels_tls_handshake_is_never_lost(quick):
+    """The client's TLS hello follows the proxy's 200 at once: a pause between the two (a
+    drain awaited under a timeout) let it be read as plain data, and one handshake in four or
+    five hung until the client gave up. Twenty tunnels in a row all shake hands."""
+    server, _, _ = quick
+    trust = ssl.create_default_context(cafile=str(server.ca.cert_path))
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n")
+            assert sock.recv(1024) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
+            with trust.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+                assert tls.version() is not None  # (the handshake ended)

@@ -539,6 +539,34 @@ def test_a_byte_order_mark_names_the_encoding():
         "n"] == ("3",)
 
 
+@pytest.mark.parametrize("charset", ["utf-16", "utf-16-be", "utf-32-le", "cp500"])
+def test_utf8_bytes_under_a_charset_that_is_not_ascii_are_read_both_ways(gate, charset):
+    """UTF-8 bytes sent with ``charset=utf-16`` (or EBCDIC): read as the charset says, they are
+    CJK or accented noise, and the e-mails passed, but a receiver that does not honour the
+    charset reads them. Both readings are read; a body that is UTF-16 indeed is not doubled,
+    and an aggregate so sent still passes. A charset whose decoder raises a UnicodeError
+    (punycode) made Lacuna fail; it is read as UTF-8."""
+    csv = b"id,email\n1,ana.lopez@example.com\n2,bo.chen@example.org\n3,li.wei@example.net\n"
+    csv += b" " * (len(csv) % 4)  # (whole UTF-16 and UTF-32 units)
+    read = read_body(csv, f"text/csv; charset={charset}")
+    assert read.fields["email"] == ("ana.lopez@example.com", "bo.chen@example.org",
+                                    "li.wei@example.net")
+    refused = gate.check(OutboundRequest(
+        method="POST", url="https://api.external-service.com/x",
+        headers={"content-type": f"text/csv; charset={charset}"}, body=csv))
+    assert (refused.forward, refused.status) == (False, 451)
+    aggregate = b"region,n\nEU,3\nUS,5\n" + b" " * 2
+    allowed = gate.check(OutboundRequest(
+        method="POST", url="https://api.external-service.com/x",
+        headers={"content-type": f"text/csv; charset={charset}"}, body=aggregate))
+    assert allowed.forward, allowed.body[:300]
+    if charset.startswith("utf-16"):
+        wide = read_body("id,n\n1,2\n".encode(charset), f"text/csv; charset={charset}")
+        assert wide.fields == {"id": ("1",), "n": ("2",)}
+    assert read_body(csv, "text/csv; charset=punycode").fields["email"][0] == (
+        "ana.lopez@example.com")
+
+
 @pytest.mark.parametrize(("encoded", "content_type"), [
     (lambda text: text.encode("utf-16"), "text/csv"),
     (lambda text: text.encode("utf-16-le"), "text/csv; charset=utf-16-le"),
@@ -758,3 +786,147 @@ def test_a_body_field_named_like_a_query_field_is_not_hidden_by_it(gate):
     assert gate.check(OutboundRequest(
         method="POST", url=url + "?q=hello", body=json.dumps({"?q": ["EU", "US"]}).encode(),
         headers={"content-type": "application/json"})).forward
+
+
+UNEVEN_EMAIL = base64.b64encode(b"ana.lopez@example.com").decode()  # YW5hLmxvcGV6QGV4...
+_E, _U = UNEVEN_EMAIL, base64.urlsafe_b64encode(b"ana.lopez@example.com").decode().rstrip("=")
+UNEVEN = [  # an encoded e-mail cut where its quads are not, among values that misalign it
+    f"/v1/users/{_E[:5]}/{_E[5:11]}/{_E[11:18]}/{_E[18:]}/export",
+    f"/u/{_E[:3]}/{_E[3:10]}/{_E[10:]}",
+    f"/u/{_E[:14]}/{_E[14:]}",  # both long enough to be decoded alone
+    f"/api/v2/{_U[:13]}/{_U[13:]}/x",
+]
+
+
+def test_an_encoded_value_cut_unevenly_over_the_path_query_or_headers_is_read(gate, tmp_path):
+    """Pieces of base64 whose boundaries are not whole quads, after segments that are base64
+    too (``v1``, ``users``) or each 12 characters or more: the joined group decoded to noise,
+    so the e-mail passed, and its pieces were recorded as sent. Every run of adjacent pieces
+    is tried now; ordinary paths, queries and headers of ids, words and hashes still pass."""
+    from lacuna.audit import AuditStore
+
+    url = "https://api.external-service.com"
+    e = UNEVEN_EMAIL
+    sent = [OutboundRequest(method="GET", url=url + path) for path in UNEVEN] + [
+        OutboundRequest(method="GET", url=f"{url}/q?lang=en&a={e[:5]}&b={e[5:13]}&c={e[13:]}"),
+        OutboundRequest(method="GET", url=f"{url}/h", headers={
+            "x-lang": "en", "x-a": e[:5], "x-b": e[5:13], "x-c": e[13:]}),
+        OutboundRequest(method="GET", url=f"{url}/c", headers={
+            "cookie": f"lang=en; a={e[:5]}; b={e[5:13]}; c={e[13:]}"})]
+    recorded = []
+    for request in sent:
+        v = gate.check(request)
+        assert (v.status, v.forward) == (451, False), request
+        recorded.append(v.decision.operation.destination.uri)
+    assert recorded[:4] == [f"{url}/v1/users/***/***/***/***/export", f"{url}/u/***/***/***",
+                            f"{url}/u/***/***", f"{url}/api/v2/***/***/x"]
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        text = "".join(r.body for r in store.list(limit=None))
+    finally:
+        store.close()
+    for piece in (e[5:11], e[11:18], e[3:10], e[14:], "ana.lopez"):
+        assert piece not in text
+    for path in ("/img/YWJj/ZGVm/aGk=.png", "/YWJj/ZGVm/Z2hp/amts/bW5v",
+                 "/v1/objects/9f86d081884c7d659a2feaa0c55ad015/versions/3",
+                 "/repos/python/cpython/commits/3f2a9c1d7e/files",
+                 "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s",
+                 "/static/js/main.8f3a2b1c.chunk.js?v=2&lang=en&page=3",
+                 "/v2/library/ubuntu/manifests/sha256:0a1b2c3d4e5f"):
+        v = gate.check(OutboundRequest(method="GET", url=url + path, headers={
+            "cookie": "_gid=GA1.2.98765.17; theme=dark; lang=en; sid=YWJj; a=1; b=2"}))
+        assert v.forward, (path, v.body[:300])
+
+
+def test_a_body_not_read_whole_is_refused_when_lacuna_fails_too(gate, monkeypatch, tmp_path):
+    """The 413 (past proxy.max_body_bytes) and the 408 (a body that did not arrive whole) when
+    building the decision fails: the exception went up to the connection, which was dropped
+    without an answer. Refused all the same, with the failure's reason, and recorded."""
+    from lacuna.audit import AuditStore
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the destination rules cannot be read")
+
+    monkeypatch.setattr(gate, "destination", broken)
+    request = OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                              headers={"content-type": "text/csv"}, body=CSV, truncated=True)
+    for verdict, status in ((gate.too_large(request, 1024), 413),
+                            (gate.timed_out(request, "the client sent nothing"), 408)):
+        assert (verdict.forward, verdict.status) == (False, status)
+        assert b"the destination rules cannot be read" in verdict.body
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        denied = [r for r in store.list(limit=None) if not r.allowed]
+    finally:
+        store.close()
+    assert len(denied) == 2
+    assert all("the destination rules cannot be read" in r.body for r in denied)
+
+
+MISLABELLED = {  # records whose names say what they are (the values alone are too few)
+    "csv": b"full_name,ssn\nAna Lopez,123456789\nBo Chen,987654321\n",
+    "form": b"full_name=Ana+Lopez&ssn=123456789&full_name=Bo+Chen&ssn=987654321",
+    "json": json.dumps([{"full_name": "Ana Lopez", "ssn": "123456789"},
+                        {"full_name": "Bo Chen", "ssn": "987654321"}]).encode(),
+    "xml": b"<r><p><full_name>Ana Lopez</full_name><ssn>123456789</ssn></p>"
+           b"<p><full_name>Bo Chen</full_name><ssn>987654321</ssn></p></r>",
+    "yaml": b"- full_name: Ana Lopez\n  ssn: '123456789'\n- full_name: Bo Chen\n"
+            b"  ssn: '987654321'\n",  # (yaml.dump(records), posted as data=)
+}
+
+
+@pytest.mark.parametrize(("shape", "content_type"), [
+    ("csv", "application/json"), ("form", "application/json"), ("json", "text/csv"),
+    ("xml", "application/x-www-form-urlencoded"), ("form", None), ("form", "text/plain"),
+    ("csv", "application/xml"), ("yaml", None), ("yaml", "text/plain"),
+    ("yaml", "application/json"),
+])
+def test_a_body_labelled_one_format_and_shaped_as_another_is_read_as_both(
+        gate, shape, content_type):
+    """A CSV sent as ``application/json``, a form as JSON or without a type, JSON as CSV: read
+    only as labelled, the names were lost (tokens of text, or one CSV column named by the
+    JSON's first line) and the records passed; a receiver that reads the body as it looks, or
+    ignores the label, gets them. Read as labelled and as it looks; a clean body so sent
+    passes, and a body that is what its label says is read once."""
+    body = MISLABELLED[shape]
+    headers = {"content-type": content_type} if content_type else {}
+    read = read_body(body, content_type)
+    ssn = {v for name, values in read.fields.items() if name.rsplit(".", 1)[-1] == "ssn"
+           for v in values}  # (XML by path: r.p.ssn)
+    assert ssn >= {"123456789", "987654321"}, dict(read.fields)
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                                   headers=headers, body=body))
+    assert (v.forward, v.status) == (False, 451)
+    clean = {"csv": b"region,n\nEU,3\nUS,5\n", "form": b"region=EU&n=3",
+             "json": b'[{"region": "EU", "n": 3}]', "xml": b"<r><region>EU</region></r>",
+             "yaml": b"- region: EU\n  n: 3\n- region: US\n  n: 5\n"}
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                                   headers=headers, body=clean[shape]))
+    assert v.forward, v.body[:300]
+    assert read_body(MISLABELLED["json"], "application/json").fields["ssn"] == (
+        "123456789", "987654321")  # (read once)
+
+
+def test_graphql_literal_arguments_are_read_by_name(gate):
+    """A GraphQL document's literal arguments (``createUser(fullName: "Ana Lopez", ssn:
+    "123456789")``) were one string of the JSON field ``query``: a GraphQL server reads them
+    by name, the proxy did not, and records that only their names make personal passed.
+    Read as ``query.ssn``; ordinary queries (owners, repositories, ids, enums) pass."""
+    url = "https://api.external-service.com/graphql"
+    refused = ('mutation { a: createUser(fullName: "Ana Lopez", ssn: "123456789", '
+               'input: {dateOfBirth: "1990-02-03"}) { id } b: createUser(fullName: "Bo Chen", '
+               'ssn: "987654321", input: {dateOfBirth: "1985-07-08"}) { id } }')
+    read = read_body(json.dumps({"query": refused}).encode(), "application/json")
+    assert read.fields["query.ssn"] == ("123456789", "987654321")
+    assert read.fields["query.dateOfBirth"] == ("1990-02-03", "1985-07-08")
+    v = gate.check(OutboundRequest(method="POST", url=url, headers={
+        "content-type": "application/json"}, body=json.dumps({"query": refused}).encode()))
+    assert (v.forward, v.status) == (False, 451)
+    for query in ('query { repository(owner: "python", name: "cpython") { stargazerCount } }',
+                  '{ search(query: "language:python", type: REPOSITORY, first: 10) { n } }',
+                  'mutation { addStar(input: {starrableId: "MDEwOlJlcG9zaXRvcnkx"}) { id } }'):
+        v = gate.check(OutboundRequest(method="POST", url=url, headers={
+            "content-type": "application/json"}, body=json.dumps({"query": query}).encode()))
+        assert v.forward, (query, v.body[:300])
+    assert "note.n" not in read_body(json.dumps({"note": "Time: 10:30 {a(n: 1)}"}).encode(),
+                                     "application/json").fields  # (prose is no GraphQL)

@@ -19,22 +19,41 @@ ConfigOption = Annotated[
 def proxy(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 8080,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help=(
+        "Interface to listen on. Another than loopback lets anyone who reaches it send as "
+        "the configured user, to this machine's internal hosts too: firewall it."))
+    ] = "127.0.0.1",
     config: ConfigOption = None,
 ) -> None:
-    """Run the egress proxy: request bodies carrying classified data are decided as exports."""
+    """Run the egress proxy: requests carrying classified data (in the body, query, headers,
+    path or host name) are decided as exports."""
     if ctx.invoked_subcommand is not None:
         return
     from lacuna.config import load_config
     from lacuna.proxy.server import ProxyServer, run
 
     loaded = load_config(config)
+    if not _loopback(host):
+        typer.echo(f"warning: the proxy listens on {host}, not only on loopback: anyone who "
+                   f"reaches it sends as {loaded.user.id}, and reaches the hosts internal to "
+                   "this machine (destinations.internal_hosts); firewall the port", err=True)
 
     def ready(server: ProxyServer) -> None:
         print(f"lacuna proxy listening on http://{server.host}:{server.port} "
               f"(mode {loaded.mode}; CA: {server.ca.cert_path})", flush=True)
 
     run(loaded, host=host, port=port, ready=ready)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @app.command("ca")

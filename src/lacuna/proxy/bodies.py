@@ -30,7 +30,7 @@ import json
 import quopri
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -58,6 +58,7 @@ MAX_JOINED = 8192  # characters of pieces joined, at most
 MAX_GROUPS = 4096  # groups of siblings tried per body: a large JSON body's first objects
 MIN_JOINED = 8  # characters of pieces joined, at least: the base64 of a 6-byte e-mail
 MIN_JOINED_TEXT = 6  # characters they decode to, at least (``a@b.io``)
+MAX_STRETCH = 16  # adjacent pieces of a URL's or the headers' group one stretch joins, at most
 HOST = "(host)"  # a host name's labels
 PATH = "(path)"  # a URL path's segments and their tokens
 JOINED = "(joined)"  # the sibling values of a query, form, object or header, joined
@@ -99,6 +100,10 @@ class _Fields:
         values = self.data.setdefault(name or "$", [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
+        if _GRAPHQL.match(text):  # a GraphQL document: its literal arguments, by name
+            for arg, literal in _GRAPHQL_ARG.findall(text[:MAX_GRAPHQL]):
+                with contextlib.suppress(ValueError):
+                    self.add(_join(name or "$", arg), json.loads(literal))
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
         elif _json_text(text):  # JSON in one value (``json.dumps(records)``): by its names
@@ -112,16 +117,22 @@ class _Fields:
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
 
-    def add_pieces(self, name: str, values: Iterable[str]) -> None:
+    def add_pieces(self, name: str, values: Iterable[str], *, stretches: bool = False
+                   ) -> None:
         """``values`` (siblings: one query's, form's, object's, header's), joined and read
         decoded under ``name.(decoded)`` when together they decode to text: an encoded value
-        cut into pieces shorter than :data:`MIN_ENCODED`, each sent alone."""
+        cut into pieces shorter than :data:`MIN_ENCODED`, each sent alone. ``stretches``: also
+        every run of adjacent ones that decodes joined (:func:`piece_stretches`)."""
         if self.groups >= MAX_GROUPS:
             return
         self.groups += 1
+        values = list(values)
         decoded = _pieces_decoded(values, self.inflated)
         if decoded is not None:
             _sniff(self, _join(name, DECODED), decoded, False)
+        for _, text in piece_stretches(values, self.inflated) if stretches else ():
+            if text != decoded:
+                _sniff(self, _join(name, DECODED), text, False)
 
     def add_once(self, name: str, value: str) -> None:
         """A token of free text, once per field: words and markup repeat, so counting each
@@ -249,29 +260,51 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
     if media == "multipart/form-data" or media.startswith("multipart/"):
         return _multipart(fields, prefix, body, options.get("boundary"), truncated, unreadable)
     text = _decode(body, options.get("charset"))
+    codec = _codec(body, options.get("charset"))
+    if (not truncated and not _ascii_compatible(codec)
+            and _decode(body, "utf-8") not in (None, text)):
+        # a charset that does not write ASCII as ASCII (utf-16, cp500) over bytes that are
+        # UTF-8 text: a receiver that does not honour it reads those (CSV of e-mails sent
+        # with charset=utf-16 was read as CJK noise and passed); both are read
+        fmt = _read_into(fields, prefix, body, media, truncated, unreadable)
+        if text is None:
+            return fmt
     if text is None:
         unreadable.append(f"{prefix or 'the body'}: binary data ({media or 'no content type'})")
         return "unreadable"
-    codec = _codec(body, options.get("charset"))
     if truncated and not _ascii_compatible(codec):  # the scan of its rest reads UTF-8
         unreadable.append(f"{prefix or 'the body'}: {codec} text longer than "
                           "proxy.max_inspect_bytes (the rest of a long body is scanned as UTF-8)")
         return "unreadable"
+    declared = _declared(fields, prefix, text, truncated, media)
+    if declared is None:
+        return _sniff(fields, prefix, text, truncated)
+    fmt, kind = declared
+    looks = _looks(text)
+    if looks not in ("text", kind):  # labelled one thing, shaped as another: a receiver
+        _sniff(fields, prefix, text, truncated)  # may read it as it looks (read both)
+    return fmt
+
+
+def _declared(fields: _Fields, prefix: str, text: str, truncated: bool, media: str
+              ) -> tuple[str, str] | None:
+    """``text`` read as its content type ``media`` says: the format read, and the shape such a
+    body has (:func:`_looks`); None for a type that names no format (text, octet-stream)."""
     if media == "application/x-www-form-urlencoded":
         _form(fields, prefix, text)
-        return "form"
+        return "form", "form"
     if media in ("application/x-ndjson", "application/jsonl", "application/json-seq",
                  "application/x-jsonlines"):
-        return _ndjson(fields, prefix, text, truncated)
+        return _ndjson(fields, prefix, text, truncated), "json"
     if media == "application/json" or media.endswith("+json"):
-        return _json(fields, prefix, text, truncated)
+        return _json(fields, prefix, text, truncated), "json"
     if media in ("text/csv", "application/csv", "text/tab-separated-values"):
-        return _csv(fields, prefix, text, truncated, "\t" if "tab" in media else None)
+        return _csv(fields, prefix, text, truncated, "\t" if "tab" in media else None), "csv"
     if media in ("application/xml", "text/xml") or media.endswith("+xml"):
-        return _xml(fields, prefix, text)
-    if media in _YAML:
-        return _yaml(fields, prefix, text)
-    return _sniff(fields, prefix, text, truncated)
+        return _xml(fields, prefix, text), "xml"
+    if media in _YAML:  # (JSON is YAML: a YAML reader reads it)
+        return _yaml(fields, prefix, text), "json" if _looks(text) == "json" else "yaml"
+    return None
 
 
 def _form(fields: _Fields, prefix: str, text: str) -> None:
@@ -294,7 +327,7 @@ def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
             fields.add(f"?{key}", value)
         elif key:
             fields.add_once(f"?{KEYS}", key)
-    fields.add_pieces(f"?{JOINED}", (value or key for key, value in pairs))
+    fields.add_pieces(f"?{JOINED}", (value or key for key, value in pairs), stretches=True)
     return fields.payload("query", False, []).fields
 
 
@@ -316,9 +349,11 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
         # a header's pieces: a cookie's values (``a=YW5h; b=QGV4``), or its words
         pairs = [p.partition("=") for p in re.split(r"[;&,]", value) if p.strip()]
         fields.add_pieces(_join(field_name, JOINED), (v or k for k, _, v in pairs)
-                          if all(sep for _, sep, _ in pairs) else value.split())
+                          if all(sep for _, sep, _ in pairs) else value.split(),
+                          stretches=True)
         sent.append(value)
-    fields.add_pieces(f"(headers) {JOINED}", sent)  # pieces sent as headers of their own
+    fields.add_pieces(f"(headers) {JOINED}", sent,  # pieces sent as headers of their own
+                      stretches=True)
     return fields.payload("headers", False, []).fields
 
 
@@ -333,7 +368,7 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
         _tokens(fields, PATH, "\n".join(segments))
         for value in _colon_values("\n".join(segments)):
             fields.add_once(_join(PATH, "text"), value)
-        fields.add_pieces(f"{PATH} {JOINED}", segments)
+        fields.add_pieces(f"{PATH} {JOINED}", segments, stretches=True)
     return fields.payload("path", False, []).fields
 
 
@@ -355,7 +390,7 @@ def read_host(host: str) -> Mapping[str, tuple[str, ...]]:
     for label in labels:
         fields.add_once(HOST, label)
     sub = labels[:-2]  # under the registered domain: what its owner's DNS server is asked
-    fields.add_pieces(f"{HOST} {JOINED}", sub)
+    fields.add_pieces(f"{HOST} {JOINED}", sub, stretches=True)
     for n, label in enumerate(sub):  # a label ``at`` between a name and a whole domain
         if label.lower() == "at" and 0 < n < len(sub) - 2:
             spelled = ".".join(sub[:n]) + "@" + ".".join(sub[n + 1:])
@@ -433,18 +468,55 @@ def _pieces_decoded(values: Iterable[str], inflated: list[int] | None = None) ->
 
 
 def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
-    """The tokens sibling ``values`` decode to together (:func:`_pieces_decoded`; none when
-    they do not), and which values are pieces of it: every piece when they decode joined,
-    else those that decode to text alone. The gate masks those pieces of a path it records."""
+    """The tokens sibling ``values`` decode to together (:func:`_pieces_decoded`, and the
+    stretches of :func:`piece_stretches`; none when they do not), and which values are pieces
+    of it: every piece when they decode joined, else those that decode to text alone, and
+    those of a stretch. The gate masks those pieces of a path it records."""
     text = _pieces_decoded(values)
-    if text is None:
-        return (), tuple(False for _ in values)
     pieces = [bool(v.strip()) and bool(_BASE64.fullmatch(v.strip())) for v in values]
-    joined = "".join(v.strip() for v, piece in zip(values, pieces, strict=True) if piece)
-    if "=" in joined.rstrip("=") or _decoded(joined) is None:  # (each piece alone)
-        pieces = [piece and _piece_text(v.strip()) is not None
-                  for v, piece in zip(values, pieces, strict=True)]
-    return tuple(dict.fromkeys(t for t in _token_values(text) if t)), tuple(pieces)
+    if text is None:
+        pieces = [False for _ in values]
+    else:
+        joined = "".join(v.strip() for v, piece in zip(values, pieces, strict=True) if piece)
+        if "=" in joined.rstrip("=") or _decoded(joined) is None:  # (each piece alone)
+            pieces = [piece and _piece_text(v.strip()) is not None
+                      for v, piece in zip(values, pieces, strict=True)]
+    texts = [text] if text is not None else []
+    for stretch, decoded in piece_stretches(values):
+        texts.append(decoded)
+        for k in stretch:
+            pieces[k] = True
+    tokens = (t for text in texts for t in _token_values(text) if t)
+    return tuple(dict.fromkeys(tokens)), tuple(pieces)
+
+
+def piece_stretches(values: Sequence[str], inflated: list[int] | None = None
+                    ) -> list[tuple[tuple[int, ...], str]]:
+    """Stretches of adjacent sibling ``values`` that decode to text joined, with the indexes
+    of the values each joins: an encoded value cut anywhere among others that misalign the
+    whole group (``/v1/users/YW5hL/mxvcGV/6QGV4YW/1wbGUuY29t/export``: ``v1``, ``users`` and
+    ``export`` are base64 too), or cut into pieces each long enough to be decoded alone
+    (``/u/YW5hLmxvcGV6QG/V4YW1wbGUuY29t``). From each start the longest stretch of at most
+    :data:`MAX_STRETCH` pieces, none inside one found; values that are not base64 or hex are
+    skipped, as in :func:`_pieces_decoded`. For a request's path, query, headers and host
+    name: a body's thousands of groups would cost seconds."""
+    index = [k for k, v in enumerate(values) if v.strip() and _BASE64.fullmatch(v.strip())]
+    pieces = [values[k].strip() for k in index]
+    if len(pieces) > MAX_PIECES or sum(map(len, pieces)) > MAX_JOINED:
+        return []
+    found: list[tuple[tuple[int, ...], str]] = []
+    end = 0
+    for i in range(len(pieces) - 1):
+        for j in range(min(len(pieces), i + MAX_STRETCH), max(i + 1, end), -1):
+            joined = "".join(pieces[i:j])
+            if len(joined) < MIN_ENCODED or "=" in joined.rstrip("="):
+                continue
+            text = _decoded(joined, inflated=inflated)
+            if text is not None and len(text.strip()) >= MIN_JOINED_TEXT:
+                found.append((tuple(index[i:j]), text))
+                end = j
+                break
+    return found
 
 
 @functools.lru_cache(maxsize=65536)  # pieces repeat: a JSON body's codes, names, statuses
@@ -593,7 +665,7 @@ def _decode(body: bytes, charset: str | None) -> str | None:
     did not parse, and was read as words."""
     try:
         text = body.decode(_codec(body, charset))
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, UnicodeError):  # (punycode raises a UnicodeError)
         try:
             text = body.decode("utf-8", errors="strict")
         except UnicodeDecodeError:
@@ -604,6 +676,15 @@ def _decode(body: bytes, charset: str | None) -> str | None:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix and name else prefix or name
+
+
+# a GraphQL document (``{"query": "mutation { createUser(ssn: \"123456789\") { id } }"}``): an
+# operation, then a selection whose first field takes arguments or a selection of its own
+_GRAPHQL = re.compile(r"\s*(?:(?:query|mutation|subscription)\b[^{]*)?\{\s*"
+                      r"[A-Za-z_]\w*(?:\s*:\s*[A-Za-z_]\w*)?\s*[({]")
+_GRAPHQL_ARG = re.compile(r"\b([A-Za-z_]\w*)\s*:\s*(\"(?:[^\"\\\n]|\\.)*\"|"
+                          r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b)")
+MAX_GRAPHQL = 1024 * 1024  # characters of a GraphQL document whose arguments are read
 
 
 def _json_text(text: str) -> bool:
@@ -823,15 +904,43 @@ def _looks_tabular(text: str) -> str | None:
     return None
 
 
-def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
+_FORM = re.compile(r"[^\s=&]+=[^\s&]*(?:&[^\s=&]+=[^\s&]*)+&?")  # two pairs or more
+
+
+_YAML_LINE = re.compile(r"\s*(?:-\s+)?[A-Za-z_][\w .-]*:(?:\s|$)|\s*-\s+\S")
+
+
+def _looks(text: str) -> str:
+    """The shape of ``text``: ``json``, ``xml``, ``csv``, ``form`` (``a=1&b=2``), ``yaml``
+    (lines of ``key: value`` and ``- item``, as ``yaml.dump(records)`` writes) or ``text``."""
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
+        return "json"
+    if stripped[:1] == "<":
+        return "xml"
+    if _looks_tabular(text) is not None:
+        return "csv"
+    head = text.strip()[:4096]  # (a long form: its start)
+    if _FORM.match(head) and not any(c.isspace() for c in head):
+        return "form"
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    if len(lines) > 1 and all(_YAML_LINE.match(line) for line in lines):
+        return "yaml"
+    return "text"
+
+
+def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
+    looks = _looks(text)
+    if looks == "json":
         return _json(fields, prefix, text, truncated)
-    if stripped[:1] == "<":  # XML (a SOAP call, an export), HTML: read as XML, and as text
+    if looks == "xml":  # XML (a SOAP call, an export), HTML: read as XML, and as text
         return _xml(fields, prefix, text)
-    delimiter = _looks_tabular(text)
-    if delimiter is not None:
-        return _csv(fields, prefix, text, truncated, delimiter)
+    if looks == "csv":
+        return _csv(fields, prefix, text, truncated, _looks_tabular(text))
+    if looks == "yaml":  # (``data=yaml.dump(records)``: by its keys, and as text)
+        return _yaml(fields, prefix, text)
+    if looks == "form":  # a form sent without its type (``data=urlencode(...)``), and text
+        _form(fields, prefix, text)
     _tokens(fields, prefix, text)
     return "text"
 

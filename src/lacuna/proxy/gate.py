@@ -18,7 +18,8 @@ a decision. When Lacuna itself fails, ``enforce`` refuses (fail closed).
 A body longer than ``proxy.max_inspect_bytes`` arrives spooled (:mod:`lacuna.proxy.server`): its
 start is read by its type as above, its rest scanned as text in overlapping windows
 (:meth:`Gate._beyond`), and the request decided on both. One longer than
-``proxy.max_body_bytes`` is refused with a 413 (:meth:`Gate.too_large`), recorded.
+``proxy.max_body_bytes`` is refused with a 413 (:meth:`Gate.too_large`), recorded; one whose body
+does not arrive whole in time with a 408 (:meth:`Gate.timed_out`), recorded.
 """
 
 from __future__ import annotations
@@ -79,12 +80,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STATUS_DENIED = 451  # Unavailable For Legal Reasons (RFC 7725)
 STATUS_TOO_LARGE = 413  # Content Too Large: beyond proxy.max_body_bytes, never forwarded
+STATUS_TIMED_OUT = 408  # Request Timeout: the body did not arrive whole in time, never forwarded
 SCAN_WINDOW = 256 * 1024  # a spooled body is scanned in windows of this many bytes ...
 SCAN_OVERLAP = 4096  # ... overlapping by this much, so a value cut at a window's end is whole
 FEW_DECODED = 32  # decoded values (a JWT's claims, a host's labels) classified as they are
 CACHED_CHARS = 16 * 1024  # a payload of at most this many characters has its classification ...
 CACHED_PAYLOADS = 512  # ... remembered, for this many payloads (the least recently used go)
-PROXY_RULE_ID, PROXY_RULE_TITLE = "lacuna.proxy", "Egress proxy: request body size"
+PROXY_RULE_ID, PROXY_RULE_TITLE = "lacuna.proxy", "Egress proxy: request body not read whole"
 # headers the proxy does not forward as sent (hop-by-hop ones, and Host: it is written from the
 # URL), and the framing h11 checks: every other header is read as data
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authorization",
@@ -213,25 +215,49 @@ class Gate:
     def too_large(self, request: OutboundRequest, limit: int) -> Verdict:
         """The refusal of a body longer than ``proxy.max_body_bytes`` (``limit``): 413, recorded
         like any denial. Never forwarded: past the ceiling Lacuna cannot inspect it all."""
+        return self._unread(
+            request, STATUS_TOO_LARGE,
+            f"the body is longer than {limit} bytes (proxy.max_body_bytes)",
+            f"Cannot send a request body longer than {limit} bytes through the proxy "
+            "(proxy.max_body_bytes): Lacuna inspects every byte it forwards, and does not "
+            "hold more. Send the data in smaller requests, or ask an administrator to raise "
+            "proxy.max_body_bytes in lacuna.yaml.",
+            f"body larger than proxy.max_body_bytes ({limit})")
+
+    def timed_out(self, request: OutboundRequest, why: str) -> Verdict:
+        """The refusal of a request whose body did not arrive whole in time (``why``: which
+        timeout, ``proxy.client_timeout`` or ``proxy.request_timeout``): 408, recorded like
+        any denial. Never forwarded: Lacuna decides on the whole body, and did not get it."""
+        return self._unread(
+            request, STATUS_TIMED_OUT, f"the body did not arrive whole: {why}",
+            f"Cannot forward a request whose body did not arrive whole: {why}. Lacuna decides "
+            "on the whole body before a byte is forwarded; nothing was forwarded. Send the "
+            "body without pauses, or ask an administrator to raise the timeout in lacuna.yaml.",
+            f"the body did not arrive whole ({why})")
+
+    def _unread(self, request: OutboundRequest, status: int, what: str, reasoning: str,
+                logged: str) -> Verdict:
+        """A refusal, recorded, of a request whose body was not read whole (``what``)."""
         gov = self.gov
-        op = gov.operation(
-            Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
-                f"PROPRIETARY (fail closed): the body is longer than {limit} bytes "
-                "(proxy.max_body_bytes) and was not inspected",)),
-            destination=_shown(self.destination(request)),  # (data in the path: masked)
-            method=f"http.{request.method}", code_location=request.client,
-        )
-        decision = Decision(
-            allowed=False, operation_id=op.id, policy_id=PROXY_RULE_ID,
-            policy_title=PROXY_RULE_TITLE, operation=op,
-            reasoning=(f"Cannot send a request body longer than {limit} bytes through the proxy "
-                       "(proxy.max_body_bytes): Lacuna inspects every byte it forwards, and "
-                       "does not hold more. Send the data in smaller requests, or ask an "
-                       "administrator to raise proxy.max_body_bytes in lacuna.yaml."))
-        gov.record(decision)  # a failure is logged there; the refusal stands
-        log.warning("refused %s %s: body larger than proxy.max_body_bytes (%d)",
-                    request.method, _redacted(request.url), limit)
-        return replace(self._refuse(request, decision), status=STATUS_TOO_LARGE)
+        try:
+            op = gov.operation(
+                Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
+                    f"PROPRIETARY (fail closed): {what}, and was not inspected",)),
+                destination=_shown(self.destination(request)),  # (data in the path: masked)
+                method=f"http.{request.method}", code_location=request.client,
+            )
+            decision = Decision(
+                allowed=False, operation_id=op.id, policy_id=PROXY_RULE_ID,
+                policy_title=PROXY_RULE_TITLE, operation=op, reasoning=reasoning)
+        except Exception as exc:  # Lacuna failed: refused all the same (in every mode), why said
+            decision = gov.failure_decision(exc, action=Action.EXPORT,
+                                            method=f"http.{request.method}")
+        try:
+            gov.record(decision)  # a failure is logged there; the refusal stands
+        except Exception:
+            log.error("could not record the refusal of %s", _redacted(request.url))
+        log.warning("refused %s %s: %s", request.method, _redacted(request.url), logged)
+        return replace(self._refuse(request, decision), status=status)
 
     def _check(self, request: OutboundRequest) -> Verdict:
         payload = self.payload(request)

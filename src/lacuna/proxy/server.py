@@ -35,10 +35,10 @@ import shutil
 import socket
 import ssl
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 import h11
@@ -54,10 +54,58 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
 _HOP = frozenset(h.encode() for h in HOP_BY_HOP)
+_T = TypeVar("_T")
 
 
 class _Closed(Exception):
     """The peer went away."""
+
+
+class _TimedOut(Exception):
+    """A peer was silent too long, or a request took too long to arrive (the message says
+    which, and the setting that bounds it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds no peer can hold a connection past (``proxy.*_timeout`` in lacuna.yaml).
+
+    Attributes:
+        client: a client's longest silence while its request is read or its answer written,
+            and between requests on a kept-alive connection (``proxy.client_timeout``).
+        request: the longest one request's headers and body take to arrive, however they
+            trickle (``proxy.request_timeout``).
+        connect: an upstream's connection, TCP and TLS (``proxy.connect_timeout``).
+        upstream: an upstream's longest silence while the request is sent or the response
+            awaited and read (``proxy.upstream_timeout``).
+    """
+
+    client: float = 30.0
+    request: float = 300.0
+    connect: float = 10.0
+    upstream: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    """How long one read or write may wait: ``idle`` seconds (``idle_why`` when they pass), and
+    until ``until`` (the loop's time; ``until_why``) at the latest."""
+
+    idle: float
+    idle_why: str
+    until: float | None = None
+    until_why: str = ""
+
+    async def __call__(self, awaitable: Awaitable[_T]) -> _T:
+        wait, why = self.idle, self.idle_why
+        if self.until is not None:
+            left = self.until - asyncio.get_running_loop().time()
+            if left < wait:
+                wait, why = max(left, 0.0), self.until_why
+        try:
+            return await asyncio.wait_for(awaitable, wait)
+        except TimeoutError:
+            raise _TimedOut(why) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +115,13 @@ class _Origin:
     port: int
 
 
-async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> object:
+async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader,
+                      wait: _Wait | None = None) -> object:
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
-            data = await reader.read(READ_CHUNK)
+            read = reader.read(READ_CHUNK)
+            data = await (wait(read) if wait is not None else read)
             conn.receive_data(data)
             continue
         if isinstance(event, h11.ConnectionClosed):
@@ -79,11 +129,12 @@ async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> obj
         return event
 
 
-async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, event: h11.Event) -> None:
+async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, event: h11.Event,
+                wait: _Wait | None = None) -> None:
     data = conn.send(event)
     if data:
         writer.write(data)
-        await writer.drain()
+        await (wait(writer.drain()) if wait is not None else writer.drain())
 
 
 def _text(value: bytes) -> str:
@@ -109,11 +160,13 @@ class ProxyServer:
         upstream_ssl: how upstream HTTPS servers are verified.
         max_inspect_bytes: how much of a body is held in memory (and parsed by its type).
         max_body_bytes: the longest body the proxy spools and inspects; longer ones are refused.
+        timeouts: how long a client or an upstream may hold a connection (:class:`Timeouts`).
     """
 
     def __init__(self, gate: Callable[[], Gate], *, ca: CertificateAuthority,
                  upstream_ssl: ssl.SSLContext, max_inspect_bytes: int, max_body_bytes: int,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0,
+                 timeouts: Timeouts = Timeouts()) -> None:
         self._make_gate = gate
         self._gate: Gate | None = None
         self.ca = ca
@@ -123,6 +176,7 @@ class ProxyServer:
         self.max_body_bytes = max_body_bytes
         self.host = host
         self.port = port
+        self.timeouts = timeouts
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lacuna-proxy")
         self._server: asyncio.Server | None = None
 
@@ -160,6 +214,23 @@ class ProxyServer:
     def _too_large(self, request: OutboundRequest) -> Verdict:
         return self._gate_now().too_large(request, self.max_body_bytes)
 
+    def _timed_out(self, request: OutboundRequest, why: str) -> Verdict:
+        return self._gate_now().timed_out(request, why)
+
+    def _client_wait(self, until: float | None = None) -> _Wait:
+        """A client's reads and writes: ``proxy.client_timeout`` of silence, and a request's
+        headers and body by ``until`` (``proxy.request_timeout`` after it began)."""
+        t = self.timeouts
+        return _Wait(t.client, f"the client sent or read nothing for {t.client:g} s "
+                     "(proxy.client_timeout)", until,
+                     f"the request did not arrive whole within {t.request:g} s "
+                     "(proxy.request_timeout)")
+
+    def _upstream_wait(self) -> _Wait:
+        t = self.timeouts
+        return _Wait(t.upstream, f"sent or read nothing for {t.upstream:g} s "
+                     "(proxy.upstream_timeout)")
+
     # -- one client connection -------------------------------------------------------------------
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -169,6 +240,8 @@ class ProxyServer:
             await self._serve(reader, writer, client, None)
         except (_Closed, ConnectionError, asyncio.IncompleteReadError):
             pass
+        except _TimedOut as exc:
+            log.info("connection from %s closed: %s", client, exc)
         except h11.RemoteProtocolError as exc:
             log.info("bad request from %s: %s", client, _without_data(exc))
         except Exception:  # one connection's failure never stops the proxy
@@ -193,8 +266,23 @@ class ProxyServer:
     async def _requests(self, conn: h11.Connection, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter, client: str | None,
                         origin: _Origin | None) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            event = await _next_event(conn, reader)
+            until = loop.time() + self.timeouts.request  # this request's headers and body
+            try:
+                event = await _next_event(conn, reader, self._client_wait(until))
+            except _TimedOut as exc:
+                if conn.their_state is h11.IDLE and not conn.trailing_data[0]:
+                    return  # an idle connection (nothing of a request sent): closed
+                log.info("request from %s refused: %s", client, exc)
+                # (h11 answers only a request it has read: the 408 is written as it is)
+                message = f"lacuna proxy: {exc}: its headers were not read; nothing was " \
+                          "forwarded\n"
+                writer.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
+                             b"x-lacuna-proxy: error\r\nconnection: close\r\n"
+                             b"content-length: %d\r\n\r\n%s" % (len(message), message.encode()))
+                await self._client_wait()(writer.drain())
+                return
             if not isinstance(event, h11.Request):
                 return
             method = _text(event.method)
@@ -217,7 +305,7 @@ class ProxyServer:
                                   b"Transfer-Encoding and Content-Length is refused (RFC 9112 "
                                   b"6.3; request smuggling): send one of them\n", "text/plain")
                 return
-            keep = await self._exchange(conn, reader, writer, event, url, client)
+            keep = await self._exchange(conn, reader, writer, event, url, client, until)
             if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
@@ -264,9 +352,12 @@ class ProxyServer:
             await self._reply(conn, writer, refusal.status, refusal.body, refusal.content_type)
             return
         writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        # no pause between the answer and start_tls (a drain under wait_for, a task of its
+        # own, let the client's hello arrive first, read as plain data: one handshake in
+        # five hung); a client that never says hello is closed after proxy.client_timeout
         await writer.drain()
         ctx = self.ca.context_for(host)
-        await writer.start_tls(ctx)
+        await writer.start_tls(ctx, ssl_handshake_timeout=self.timeouts.client)
         await self._serve(reader, writer, client, _Origin("https", host, int(port)))
 
     async def _reply(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int,
@@ -275,36 +366,43 @@ class ProxyServer:
                    ("x-lacuna-proxy", "refused" if status == 451 else "error")]
         if conn.their_state is not h11.DONE:
             headers.append(("connection", "close"))  # the rest of the body is never read
-        await _send(conn, writer, h11.Response(status_code=status, headers=headers))
-        await _send(conn, writer, h11.Data(data=body))
-        await _send(conn, writer, h11.EndOfMessage())
+        wait = self._client_wait()
+        await _send(conn, writer, h11.Response(status_code=status, headers=headers), wait)
+        await _send(conn, writer, h11.Data(data=body), wait)
+        await _send(conn, writer, h11.EndOfMessage(), wait)
 
     async def _exchange(self, conn: h11.Connection, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter, request: h11.Request, url: str,
-                        client: str | None) -> bool:
+                        client: str | None, until: float | None = None) -> bool:
         """Read, decide, forward or refuse one request. True when the connection may go on."""
         body = bytearray()
         ended = False
-        if conn.they_are_waiting_for_100_continue:
-            await _send(conn, writer, h11.InformationalResponse(status_code=100, headers=[]))
-        while len(body) <= self.max_inspect_bytes:
-            event = await _next_event(conn, reader)
-            if isinstance(event, h11.EndOfMessage):
-                ended = True
-                break
-            if isinstance(event, h11.Data):
-                body += event.data
-        truncated = not ended
-        inspected = bytes(body[: self.max_inspect_bytes]) if truncated else bytes(body)
         joined: dict[str, str] = {}  # a header sent twice is both (Content-Encoding: a list)
         for k, v in request.headers:
             name = _text(k).lower()
             joined[name] = f"{joined[name]}, {_text(v)}" if name in joined else _text(v)
         headers = FrozenDict(joined)
         loop = asyncio.get_running_loop()
-        addresses = None  # a host internal by name: decided on the addresses connected to
         outbound = OutboundRequest(method=_text(request.method), url=url, headers=headers,
-                                   body=inspected, truncated=truncated, client=client)
+                                   client=client)
+        wait = self._client_wait(until)
+        try:
+            if conn.they_are_waiting_for_100_continue:
+                await _send(conn, writer, h11.InformationalResponse(status_code=100,
+                                                                     headers=[]), wait)
+            while len(body) <= self.max_inspect_bytes:
+                event = await _next_event(conn, reader, wait)
+                if isinstance(event, h11.EndOfMessage):
+                    ended = True
+                    break
+                if isinstance(event, h11.Data):
+                    body += event.data
+        except _TimedOut as exc:  # the body did not arrive whole: refused, recorded
+            return await self._late(conn, writer, outbound, str(exc))
+        truncated = not ended
+        inspected = bytes(body[: self.max_inspect_bytes]) if truncated else bytes(body)
+        addresses = None  # a host internal by name: decided on the addresses connected to
+        outbound = replace(outbound, body=inspected, truncated=truncated)
         if await loop.run_in_executor(self._executor, self._internal_by_name, url):
             # a name is sent to DNS when it is resolved: one that carries data is decided first
             refusal = await loop.run_in_executor(self._executor, self._host_refusal, outbound)
@@ -324,7 +422,10 @@ class ProxyServer:
                                        addresses)
         with _Spool() as spool:
             spool.write(body)
-            whole = await self._spool_rest(conn, reader, spool)
+            try:
+                whole = await self._spool_rest(conn, reader, spool, wait)
+            except _TimedOut as exc:
+                return await self._late(conn, writer, outbound, str(exc))
             if not whole:  # past proxy.max_body_bytes: refused, the rest never read
                 verdict = await loop.run_in_executor(self._executor, self._too_large, outbound)
                 await self._reply(conn, writer, verdict.status, verdict.body,
@@ -340,13 +441,22 @@ class ProxyServer:
             return await self._forward(conn, writer, request, url, b"", spool.path,
                                        addresses)
 
+    async def _late(self, conn: h11.Connection, writer: asyncio.StreamWriter,
+                    outbound: OutboundRequest, why: str) -> bool:
+        """Refuse (408, recorded) a request whose body did not arrive whole in time: Lacuna
+        decides on the whole body. The connection ends (the rest is never read)."""
+        verdict = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._timed_out, outbound, why)
+        await self._reply(conn, writer, verdict.status, verdict.body, verdict.content_type)
+        return False
+
     async def _spool_rest(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                          spool: _Spool) -> bool:
+                          spool: _Spool, wait: _Wait | None = None) -> bool:
         """The rest of the body into ``spool``; False once it passes ``max_body_bytes``."""
         while True:
             if spool.size > self.max_body_bytes:
                 return False
-            event = await _next_event(conn, reader)
+            event = await _next_event(conn, reader, wait)
             if isinstance(event, h11.EndOfMessage):
                 return True
             if isinstance(event, h11.Data):
@@ -376,29 +486,38 @@ class ProxyServer:
         if addresses is None:
             addresses = await self._resolve(url)
         failure: BaseException = OSError(f"{host!r} does not resolve to an address")
+        connect = _Wait(self.timeouts.connect, f"no connection within "
+                        f"{self.timeouts.connect:g} s (proxy.connect_timeout)")
         for address in addresses:  # the decided addresses, in the resolver's order
             try:
-                up_reader, up_writer = await asyncio.open_connection(
+                up_reader, up_writer = await connect(asyncio.open_connection(
                     address, port, ssl=self.upstream_ssl if https else None,
-                    server_hostname=host if https else None)
+                    server_hostname=host if https else None))
                 break
-            except (OSError, ssl.SSLError) as exc:
+            except (OSError, ssl.SSLError, _TimedOut) as exc:
                 failure = exc
         else:
             shown = redact_url(f"{parts.scheme}://{parts.netloc}")
             message = f"lacuna proxy: cannot reach {shown}: {redact_text(failure)}\n"
-            await self._reply(conn, writer, 502, message.encode(), "text/plain")
+            status = 504 if isinstance(failure, _TimedOut) else 502
+            await self._reply(conn, writer, status, message.encode(), "text/plain")
             return False
         try:
             return await self._relay(conn, writer, request, parts, body, spooled,
                                      up_reader, up_writer)
-        except (_Closed, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as exc:
-            if conn.our_state is not h11.SEND_RESPONSE:
-                return False  # the response had begun: the connection ends it
+        except (_Closed, h11.ProtocolError, OSError, asyncio.IncompleteReadError,
+                _TimedOut) as exc:
             shown = redact_url(f"{parts.scheme}://{parts.netloc}")
+            if conn.our_state is not h11.SEND_RESPONSE:  # the response had begun: the
+                log.info("response from %s cut: %s", shown, redact_text(exc))  # connection
+                return False  # ends it
             why = "closed the connection" if isinstance(exc, _Closed) else redact_text(exc)
             message = f"lacuna proxy: {shown} sent no valid response: {why}\n"
-            await self._reply(conn, writer, 502, message.encode(), "text/plain")
+            status = 502
+            if isinstance(exc, _TimedOut):  # (the request was decided, and sent)
+                message, status = f"lacuna proxy: {shown} {why}; no response\n", 504
+            log.warning("%s %s: %s", request.method.decode("latin-1"), shown, message.strip())
+            await self._reply(conn, writer, status, message.encode(), "text/plain")
             return False
         finally:
             with contextlib.suppress(Exception):
@@ -416,27 +535,28 @@ class ProxyServer:
         authority = parts.netloc.rpartition("@")[2].encode("latin-1")
         headers = [(b"host", authority)] + [
             (k, v) for k, v in request.headers if k.lower() not in _HOP and k.lower() != b"host"]
+        up, down = self._upstream_wait(), self._client_wait()
         await _send(upstream, up_writer, h11.Request(
-            method=request.method, target=target.encode("latin-1"), headers=headers))
+            method=request.method, target=target.encode("latin-1"), headers=headers), up)
         if body:
-            await _send(upstream, up_writer, h11.Data(data=body))
+            await _send(upstream, up_writer, h11.Data(data=body), up)
         if spooled is not None:  # the whole body, inspected, from its private file
             with open(spooled, "rb") as fh:
                 while chunk := fh.read(READ_CHUNK):
-                    await _send(upstream, up_writer, h11.Data(data=chunk))
-        await _send(upstream, up_writer, h11.EndOfMessage())
+                    await _send(upstream, up_writer, h11.Data(data=chunk), up)
+        await _send(upstream, up_writer, h11.EndOfMessage(), up)
         while True:
-            event = await _next_event(upstream, up_reader)
+            event = await _next_event(upstream, up_reader, up)
             if isinstance(event, h11.InformationalResponse):
                 continue
             if isinstance(event, h11.Response):
                 out = [(k, v) for k, v in event.headers if k.lower() not in _HOP]
                 await _send(conn, writer, h11.Response(
-                    status_code=event.status_code, headers=out, reason=event.reason))
+                    status_code=event.status_code, headers=out, reason=event.reason), down)
             elif isinstance(event, h11.Data):
-                await _send(conn, writer, h11.Data(data=event.data))
+                await _send(conn, writer, h11.Data(data=event.data), down)
             elif isinstance(event, h11.EndOfMessage):
-                await _send(conn, writer, h11.EndOfMessage())
+                await _send(conn, writer, h11.EndOfMessage(), down)
                 return True
 
 
@@ -477,7 +597,9 @@ def build(config: Config, *, host: str = "127.0.0.1", port: int = 0) -> ProxySer
     return ProxyServer(gate, ca=CertificateAuthority(ca_folder(settings.ca_dir)),
                        upstream_ssl=ssl.create_default_context(cafile=cafile),
                        max_inspect_bytes=settings.max_inspect_bytes,
-                       max_body_bytes=settings.max_body_bytes, host=host, port=port)
+                       max_body_bytes=settings.max_body_bytes, host=host, port=port,
+                       timeouts=Timeouts(settings.client_timeout, settings.request_timeout,
+                                         settings.connect_timeout, settings.upstream_timeout))
 
 
 def run(config: Config, *, host: str, port: int,
