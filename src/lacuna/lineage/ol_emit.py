@@ -261,7 +261,14 @@ class Emitter:
             rows, after = outbox.claim(store, self.destination, after=after,
                                        max_attempts=max_attempts)
             for row in rows:
-                run = store.get_run(row.run_id)
+                try:
+                    run = store.get_run(row.run_id)
+                except Exception as exc:  # a row the store cannot read: the others still go
+                    log.warning("OpenLineage: run %s is pending in %s but could not be read "
+                                "there: %s", row.run_id, store.where, redact_text(exc))
+                    self._settle(store, row.run_id, sent=False, failed=True)
+                    failed += 1
+                    continue
                 if run is None:
                     log.warning("OpenLineage: run %s is pending in %s but not recorded there: "
                                 "nothing to send, dropped from the outbox", row.run_id,

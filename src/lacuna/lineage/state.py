@@ -44,6 +44,11 @@ class LineageNode:
     def __deepcopy__(self, memo: dict[int, Any]) -> LineageNode:
         return self
 
+    def __hash__(self) -> int:
+        """By ``id`` (nodes that compare equal share it): the generated hash hashed every
+        parent, every path of them, exponential in a lineage that shares nodes."""
+        return hash(self.id)
+
     def roots(self) -> tuple[str, ...]:
         """The source datasets this one derives from, in first-seen order, without repeats.
 
