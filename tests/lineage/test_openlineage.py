@@ -1123,3 +1123,29 @@ def test_who_may_take_a_pending_run(tmp_path: Path) -> None:
         done = emitter.resend(store, max_attempts=None)
         assert (done.sent, done.failed) == (0, 1)
         assert outbox.counts(store) == {emitter.destination: 1}  # the failed one, kept
+
+
+def test_a_pending_run_the_store_cannot_read_holds_up_no_other(tmp_path: Path) -> None:
+    """A pending run whose stored row does not load (edited by hand) stopped the re-send at
+    that row, for every process: it is counted failed and the rest are sent."""
+    from sqlalchemy import update
+
+    from lacuna.lineage import outbox
+    from lacuna.lineage.schema import runs
+
+    config = _config(tmp_path, type="file", path=str(tmp_path / "good.jsonl"))
+    sender = ol_emit.emitter_for(config)
+    assert sender is not None
+    assert sender.destination is not None
+    with LineageStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        for run_id in ("0" * 32, "6" * 32):
+            store.record(_run(run_id=run_id), pending=(sender.destination, 0))
+        with store._transaction(write=True) as conn:  # left by a process that is gone
+            conn.execute(update(outbox.outbox).values(claimed_by=None))
+            conn.execute(update(runs).where(runs.c.id == "0" * 32).values(provenance="{"))
+        done = sender.resend(store)
+        assert (done.sent, done.failed) == (1, 1)
+        assert outbox.counts(store) == {sender.destination: 1}
+    sent = [json.loads(x) for x in (tmp_path / "good.jsonl").read_text().splitlines()]
+    assert [(e["run"]["runId"], e["eventType"]) for e in sent] == [
+        (ol_run_id("6" * 32), "START"), (ol_run_id("6" * 32), "COMPLETE")]
