@@ -1100,6 +1100,8 @@ def test_who_may_take_a_pending_run(tmp_path: Path) -> None:
     assert outbox.claimable(f"{host}:{gone}::x", fresh, now)
     assert outbox.claimable(f"{host}:1:not-its-start:x", fresh, now)  # pid reused
     assert outbox.claimable(f"{host}:nope", fresh, now)
+    assert outbox.claimable(f"{host}:0::x", fresh, now)  # kill(0) would find a group alive
+    assert outbox.claimable(f"{host}:-1::x", fresh, now)
     assert not outbox.claimable("elsewhere:12:34:x", fresh, now)
     assert outbox.claimable("elsewhere:12:34:x", stale, now)
 

@@ -75,6 +75,8 @@ def _alive(token: str) -> bool | None:
         return None
     try:
         pid = int(pid_text)
+        if pid <= 0:  # 0 and -1 name a process group, all processes: no claimer
+            return False
         os.kill(pid, 0)
     except (ValueError, OverflowError, ProcessLookupError):
         return False  # a malformed token is nobody's
