@@ -1151,3 +1151,37 @@ def test_a_pending_run_the_store_cannot_read_holds_up_no_other(tmp_path: Path) -
     sent = [json.loads(x) for x in (tmp_path / "good.jsonl").read_text().splitlines()]
     assert [(e["run"]["runId"], e["eventType"]) for e in sent] == [
         (ol_run_id("6" * 32), "START"), (ol_run_id("6" * 32), "COMPLETE")]
+
+
+def test_a_run_dropped_from_a_full_queue_stays_pending(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full queue dropped a run and its events for good; now it is dropped from memory
+    only: released in the outbox, and a re-send sends it (read back from the file)."""
+    from lacuna.lineage import outbox
+
+    monkeypatch.setattr(ol_emit, "QUEUE_SIZE", 1)
+    events = tmp_path / "full.jsonl"
+    config = _config(tmp_path, type="file", path=str(events))
+    emitter = ol_emit.emitter_for(config)
+    assert emitter is not None
+    real, held = emitter.transport, _Held()
+    emitter.transport = held  # type: ignore[assignment]
+    with LineageStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        try:
+            for n, run_id in enumerate(("a" * 32, "b" * 32, "c" * 32)):
+                run = _run(run_id=run_id)
+                store.record(run, **ol_emit.pending(store, config))
+                ol_emit.after_run_recorded(run, config, store)
+                deadline = time.monotonic() + 5
+                while n == 0 and not emitter._lock.locked() and time.monotonic() < deadline:
+                    time.sleep(0.01)  # the first is being sent: the queue holds one more
+        finally:
+            held.release.set()
+        assert emitter.flush(10)
+        assert emitter.dropped == 1
+        assert outbox.counts(store) == {emitter.destination: 1}
+        emitter.transport = real
+        assert emitter.resend(store).sent == 1
+        assert outbox.counts(store) == {}
+    assert [json.loads(x)["run"]["runId"] for x in events.read_text().splitlines()] == [
+        ol_run_id("c" * 32)] * 2
