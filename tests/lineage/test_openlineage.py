@@ -1061,6 +1061,10 @@ def test_a_live_processes_pending_runs_are_its_own(tmp_path: Path, store_url: st
         run = _run(run_id="4" * 32)
         store.record(run, **ol_emit.pending(store, config))
         ol_emit.after_run_recorded(run, config, store)
+        deadline = time.monotonic() + 10  # this store's first run started a re-send: done
+        while time.monotonic() < deadline and any(
+                t.name == "lacuna-openlineage-resend" for t in threading.enumerate()):
+            time.sleep(0.01)
         try:
             def other() -> list[Any]:
                 with LineageStore(store_url) as mine:

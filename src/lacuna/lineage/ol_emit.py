@@ -198,10 +198,11 @@ class Emitter:
         """Clear ``run_id`` from the outbox once sent, else give it back; never raises."""
         assert self.destination is not None
         try:
-            if sent:
-                outbox.clear(store, run_id, self.destination)
-            else:
-                outbox.release(store, run_id, self.destination, failed=failed)
+            with _no_fork:
+                if sent:
+                    outbox.clear(store, run_id, self.destination)
+                else:
+                    outbox.release(store, run_id, self.destination, failed=failed)
         except Exception as exc:
             log.warning("OpenLineage: could not update the outbox of %s for run %s: %s",
                         store.where, run_id, redact_text(exc))
@@ -258,11 +259,13 @@ class Emitter:
         while after is not None:
             if deadline is not None and time.monotonic() > deadline:
                 return Resent(sent, failed, timed_out=True)
-            rows, after = outbox.claim(store, self.destination, after=after,
-                                       max_attempts=max_attempts)
+            with _no_fork:
+                rows, after = outbox.claim(store, self.destination, after=after,
+                                           max_attempts=max_attempts)
             for row in rows:
                 try:
-                    run = store.get_run(row.run_id)
+                    with _no_fork:
+                        run = store.get_run(row.run_id)
                 except Exception as exc:  # a row the store cannot read: the others still go
                     log.warning("OpenLineage: run %s is pending in %s but could not be read "
                                 "there: %s", row.run_id, store.where, redact_text(exc))
@@ -273,7 +276,8 @@ class Emitter:
                     log.warning("OpenLineage: run %s is pending in %s but not recorded there: "
                                 "nothing to send, dropped from the outbox", row.run_id,
                                 store.where)
-                    outbox.clear(store, row.run_id, self.destination)
+                    with _no_fork:
+                        outbox.clear(store, row.run_id, self.destination)
                     continue
                 ok = self._emit_now(run, self._written(run.id, row.mark))
                 self._settle(store, run.id, sent=ok, failed=not ok)
@@ -340,6 +344,11 @@ class Emitter:
 
 _emitters: dict[str, Emitter] = {}
 _emitters_lock = threading.Lock()
+# Held by the sender threads around their calls into the state database (the outbox) and by
+# os.fork: a child forked while a sender thread was inside SQLite inherits SQLite's process-wide
+# mutexes held by a thread it does not have, and its first open of the same file waited for
+# ever (multiprocessing forks on Linux). A fork waits for that call to end instead.
+_no_fork = threading.Lock()
 
 
 def emitter_for(config: Config) -> Emitter | None:
@@ -415,15 +424,25 @@ def _after_fork_in_child() -> None:
     lock the parent's thread held at the fork (sending an event to a slow collector) stays
     held for ever: the child's first governed run waited on it for ever. Every emitter starts
     afresh there; the runs the parent had queued are the parent's to send (not sent twice)."""
-    global _emitters_lock
+    global _emitters_lock, _no_fork
     _emitters_lock = threading.Lock()
+    _no_fork = threading.Lock()
     outbox.forked()
     for emitter in _emitters.values():
         emitter._forked()
 
 
 atexit.register(flush_all, 5.0)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def _before_fork() -> None:
+    _no_fork.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _no_fork.release()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)
 
 __all__ = ["Emitter", "Resent", "after_run_recorded", "destination", "emit_run", "emitter_for",
            "events_path", "existing_emitter", "flush_all", "make_transport", "pending"]
