@@ -922,14 +922,18 @@ class Governor:
     def _record_lineage(self, run: Run) -> None:
         """Record one governed run: the one hook every producing operation goes through.
         Like the audit trail, the store fails on its own: logged loudly, never breaks the job."""
+        from lacuna.lineage.ol_emit import after_run_recorded, pending
+
+        store: Any = None
         try:
-            self.lineage_store.record(run)
+            store = self.lineage_store
+            # marked pending for OpenLineage in the same transaction (lacuna.lineage.outbox)
+            store.record(run, **pending(store, self.config))
         except Exception as exc:
+            store = None
             log.error("could not record lineage run %s (%s) in the lineage store: %s",
                       run.id, run.operation, exc)
-        from lacuna.lineage.ol_emit import after_run_recorded
-
-        after_run_recorded(run, self.config)  # OpenLineage out: queued, never raises
+        after_run_recorded(run, self.config, store)  # OpenLineage out: queued, never raises
 
     def _restored(self, restored: Restored, inferred: Classification
                   ) -> tuple[Classification, Raised | None]:

@@ -964,3 +964,228 @@ def test_every_recorded_runs_code_and_error_are_stored_with_secrets_masked(
     kept = sqlite_store.get_run("plain")
     assert kept is not None
     assert (kept.code_text, kept.error) == (plain.code_text, plain.error)
+
+
+# -- the outbox: runs of a process that died before sending them -------------------------------
+
+
+def _forked(child: Any, timeout: float = 10) -> Any:
+    """Run ``child()`` in a forked process; the JSON it returns once it has done its part, then
+    the child is SIGKILLed (a process killed, or OOM-killed, before its sender got to its runs)."""
+    import select
+    import signal
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, json.dumps(child()).encode() + b"\n")
+            time.sleep(60)  # killed here
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        with os.fdopen(read) as answer:
+            ready = select.select([answer], [], [], timeout)[0]
+            return json.loads(answer.readline()) if ready else None
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _yaml(tmp_path: Path, **transport: Any) -> Path:
+    import yaml
+
+    path = tmp_path / "lacuna.yaml"
+    path.write_text(yaml.safe_dump({"lineage": {"openlineage": {"transport": transport}}}))
+    return path
+
+
+def test_a_killed_processes_runs_are_sent_by_the_next_once(tmp_path: Path) -> None:
+    """The sender is a thread fed from memory: a process SIGKILLed after recording a run but
+    before its sender sent it lost the run's events for good (the run stayed in the store).
+    It is pending in the outbox; `lacuna lineage flush` (or the next governed process) sends
+    it, the file transport never twice, nor an event the file already holds."""
+    events = tmp_path / "ol.jsonl"
+    config_path = _yaml(tmp_path, type="file", path=str(events))
+    config = _config(tmp_path, type="file", path=str(events))
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+
+    def child() -> list[str]:
+        emitter = ol_emit.emitter_for(config)
+        assert emitter is not None
+        emitter.transport = _Held()  # type: ignore[assignment]  # a collector that hangs
+        ids = []
+        with LineageStore(url) as store:
+            for run_id in ("1" * 32, "2" * 32):
+                run = _run(run_id=run_id)
+                store.record(run, **ol_emit.pending(store, config))
+                ol_emit.after_run_recorded(run, config, store)
+                ids.append(run.id)
+        return ids
+
+    assert _forked(child) == ["1" * 32, "2" * 32]
+    assert not events.exists()  # nothing was sent before the kill
+    # the second run's START reached the file before the kill
+    start = event_to_dict(run_to_events(_run(run_id="2" * 32))[0])
+    events.write_text(json.dumps(start) + "\n")
+    with LineageStore(url) as store:  # another transport's row is not this one's to send
+        store.record(_run(run_id="3" * 32), pending=("f" * 32, None))
+    result = runner.invoke(app, ["lineage", "flush", "--db", url, "--config", str(config_path),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"sent": 2, "failed": 0, "timed_out": False,
+                                         "pending": 0, "pending_other_transports": 1}
+    sent = [json.loads(x) for x in events.read_text().splitlines()]
+    assert sorted((e["run"]["runId"], e["eventType"]) for e in sent) == sorted(
+        (ol_run_id(i * 32), t) for i in "12" for t in ("START", "COMPLETE"))
+    assert all(problems(e) == [] for e in sent)
+    again = runner.invoke(app, ["lineage", "flush", "--db", url, "--config", str(config_path)])
+    assert again.exit_code == 0, again.output
+    assert "sent 0 pending run(s) through the file transport" in again.output
+    assert "1 pending for other transports" in again.output
+    assert len(events.read_text().splitlines()) == 4  # nothing sent twice
+
+
+def test_a_live_processes_pending_runs_are_its_own(tmp_path: Path, store_url: str) -> None:
+    """Two live processes never both send a run: one recording with a collector that hangs
+    holds its runs; another's re-send leaves them; once sent, the outbox is empty."""
+    from lacuna.lineage import outbox
+
+    config = _config(tmp_path, type="file", path=str(tmp_path / "live.jsonl"))
+    emitter = ol_emit.emitter_for(config)
+    assert emitter is not None
+    held = _Held()
+    emitter.transport = held  # type: ignore[assignment]
+    with LineageStore(store_url) as store:
+        run = _run(run_id="4" * 32)
+        store.record(run, **ol_emit.pending(store, config))
+        ol_emit.after_run_recorded(run, config, store)
+        deadline = time.monotonic() + 10  # this store's first run started a re-send: done
+        while time.monotonic() < deadline and any(
+                t.name == "lacuna-openlineage-resend" for t in threading.enumerate()):
+            time.sleep(0.01)
+        try:
+            def other() -> list[Any]:
+                with LineageStore(store_url) as mine:
+                    done = ol_emit.emitter_for(config).resend(mine)  # type: ignore[union-attr]
+                    return [done.sent, done.failed, outbox.counts(mine)]
+
+            assert _forked(other) == [0, 0, {emitter.destination: 1}]
+        finally:
+            held.release.set()
+        assert emitter.flush(10)
+        assert [e.eventType.value for e in held.sent] == ["START", "COMPLETE"]
+        assert outbox.counts(store) == {}  # cleared once the transport took them
+
+
+def test_who_may_take_a_pending_run(tmp_path: Path) -> None:
+    """A row is claimable when nobody holds it, when its process is gone (here or a malformed
+    token), or when another host's claim is older than the lease; never this process's own
+    or a live one's. A failed send keeps it pending (released, counted); a row naming no
+    recorded run is dropped, nothing sent."""
+    import socket
+    from datetime import timedelta
+
+    from lacuna.lineage import outbox
+    from lacuna.model import utcnow
+
+    now = utcnow()
+    fresh, stale = (now - timedelta(seconds=5)).isoformat(), (
+        now - timedelta(seconds=outbox.LEASE + 5)).isoformat()
+    gone = os.fork()
+    if gone == 0:
+        os._exit(0)
+    os.waitpid(gone, 0)
+    host = socket.gethostname()
+    assert outbox.claimable(None, None, now)
+    assert not outbox.claimable(outbox.owner(), fresh, now)
+    assert not outbox.claimable(f"{host}:1:{outbox._started(1)}:x", fresh, now)  # init lives
+    assert outbox.claimable(f"{host}:{gone}::x", fresh, now)
+    assert outbox.claimable(f"{host}:1:not-its-start:x", fresh, now)  # pid reused
+    assert outbox.claimable(f"{host}:nope", fresh, now)
+    assert outbox.claimable(f"{host}:0::x", fresh, now)  # kill(0) would find a group alive
+    assert outbox.claimable(f"{host}:-1::x", fresh, now)
+    assert not outbox.claimable("elsewhere:12:34:x", fresh, now)
+    assert outbox.claimable("elsewhere:12:34:x", stale, now)
+
+    (tmp_path / "taken").mkdir()  # the file transport's path is a directory: sends fail
+    config = _config(tmp_path, type="file", path="taken")
+    emitter = ol_emit.emitter_for(config)
+    assert emitter is not None
+    assert emitter.destination is not None
+    with LineageStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        run = _run(run_id="5" * 32)
+        store.record(run, **ol_emit.pending(store, config))
+        ol_emit.after_run_recorded(run, config, store)
+        assert emitter.flush(10)
+        with store._transaction(write=False) as conn:
+            row = conn.execute(outbox.outbox.select()).one()
+        assert (row.run_id, row.claimed_by, row.attempts) == (run.id, None, 1)
+        with store._transaction(write=True) as conn:  # forged: no such run recorded
+            conn.execute(outbox.outbox.insert().values(
+                run_id="no-such-run", destination=emitter.destination, created=fresh,
+                attempts=0))
+        done = emitter.resend(store, max_attempts=None)
+        assert (done.sent, done.failed) == (0, 1)
+        assert outbox.counts(store) == {emitter.destination: 1}  # the failed one, kept
+
+
+def test_a_pending_run_the_store_cannot_read_holds_up_no_other(tmp_path: Path) -> None:
+    """A pending run whose stored row does not load (edited by hand) stopped the re-send at
+    that row, for every process: it is counted failed and the rest are sent."""
+    from sqlalchemy import update
+
+    from lacuna.lineage import outbox
+    from lacuna.lineage.schema import runs
+
+    config = _config(tmp_path, type="file", path=str(tmp_path / "good.jsonl"))
+    sender = ol_emit.emitter_for(config)
+    assert sender is not None
+    assert sender.destination is not None
+    with LineageStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        for run_id in ("0" * 32, "6" * 32):
+            store.record(_run(run_id=run_id), pending=(sender.destination, 0))
+        with store._transaction(write=True) as conn:  # left by a process that is gone
+            conn.execute(update(outbox.outbox).values(claimed_by=None))
+            conn.execute(update(runs).where(runs.c.id == "0" * 32).values(provenance="{"))
+        done = sender.resend(store)
+        assert (done.sent, done.failed) == (1, 1)
+        assert outbox.counts(store) == {sender.destination: 1}
+    sent = [json.loads(x) for x in (tmp_path / "good.jsonl").read_text().splitlines()]
+    assert [(e["run"]["runId"], e["eventType"]) for e in sent] == [
+        (ol_run_id("6" * 32), "START"), (ol_run_id("6" * 32), "COMPLETE")]
+
+
+def test_a_run_dropped_from_a_full_queue_stays_pending(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full queue dropped a run and its events for good; now it is dropped from memory
+    only: released in the outbox, and a re-send sends it (read back from the file)."""
+    from lacuna.lineage import outbox
+
+    monkeypatch.setattr(ol_emit, "QUEUE_SIZE", 1)
+    events = tmp_path / "full.jsonl"
+    config = _config(tmp_path, type="file", path=str(events))
+    emitter = ol_emit.emitter_for(config)
+    assert emitter is not None
+    real, held = emitter.transport, _Held()
+    emitter.transport = held  # type: ignore[assignment]
+    with LineageStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        try:
+            for n, run_id in enumerate(("a" * 32, "b" * 32, "c" * 32)):
+                run = _run(run_id=run_id)
+                store.record(run, **ol_emit.pending(store, config))
+                ol_emit.after_run_recorded(run, config, store)
+                deadline = time.monotonic() + 5
+                while n == 0 and not emitter._lock.locked() and time.monotonic() < deadline:
+                    time.sleep(0.01)  # the first is being sent: the queue holds one more
+        finally:
+            held.release.set()
+        assert emitter.flush(10)
+        assert emitter.dropped == 1
+        assert outbox.counts(store) == {emitter.destination: 1}
+        emitter.transport = real
+        assert emitter.resend(store).sent == 1
+        assert outbox.counts(store) == {}
+    assert [json.loads(x)["run"]["runId"] for x in events.read_text().splitlines()] == [
+        ol_run_id("c" * 32)] * 2

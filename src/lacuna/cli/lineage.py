@@ -1,5 +1,6 @@
 """``lacuna lineage``: draw a dataset's lineage, list the impact of a source, report completeness,
-list runs, import OpenLineage events, dismiss an ingested claim (a steward).
+list runs, import OpenLineage events, send pending ones (flush), dismiss an ingested claim (a
+steward).
 
 Exit codes: 0 ok, 1 nothing recorded for that dataset, 2 a usage, configuration or database
 error.
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Query the lineage store: upstream and downstream graphs, impact, completeness, runs; "
-         "import OpenLineage events; dismiss a wrong ingested claim.",
+         "import OpenLineage events; send pending ones (flush); dismiss a wrong ingested claim.",
     no_args_is_help=True,
 )
 console = Console()
@@ -353,6 +354,70 @@ def runs(
                       escape(r.user_id), escape(r.producer), escape(r.operation),
                       r.status.value, escape(", ".join(str(v.dataset) for v in r.outputs)))
     console.print(table)
+
+
+@app.command()
+def flush(
+    timeout: Annotated[float, typer.Option(min=0.1, help="Stop claiming runs after this many "
+                                                         "seconds.")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Send the OpenLineage events of runs left pending in the state database (a process
+    killed, or ended, before its background sender sent them) through the transport in
+    lacuna.yaml. Runs a live process still holds are left to it; the file transport skips
+    events it already holds. Exit 1 when some could not be sent (still pending)."""
+    from lacuna.config import load_config
+    from lacuna.lineage import ol_emit, outbox
+
+    try:
+        loaded = load_config(config)
+    except (ConfigError, LacunaError) as exc:
+        raise _fail(str(exc)) from None
+    ol = loaded.lineage.openlineage
+    if not ol.enabled or ol.transport.type == "console":
+        why = ("OpenLineage is off (lineage.openlineage.enabled: false)" if not ol.enabled
+               else "the console transport keeps nothing to send again")
+        msg = f"{why} in {loaded.source or 'the configuration'}: nothing to flush."
+        raise _fail(msg)
+    store = _open(db, config)
+    result, left = ol_emit.Resent(), {}
+    if store is not None:
+        emitter = ol_emit.emitter_for(loaded)
+        assert emitter is not None
+        try:
+            with store:
+                result = emitter.resend(store, max_attempts=None, timeout=timeout)
+                left = outbox.counts(store)
+        except LacunaError as exc:
+            raise _fail(str(exc)) from None
+        ours = left.pop(emitter.destination or "", 0)
+    else:
+        ours = 0
+    where = ol.transport.url if ol.transport.type == "http" else str(ol_emit.events_path(ol))
+    others = sum(left.values())
+    if as_json:
+        typer.echo(json.dumps({"sent": result.sent, "failed": result.failed,
+                               "timed_out": result.timed_out, "pending": ours,
+                               "pending_other_transports": others}, indent=2))
+    else:
+        from lacuna.redact import redact_url
+
+        console.print(f"sent {result.sent} pending run(s) through the {ol.transport.type} "
+                      f"transport ({escape(redact_url(where or ''))})", highlight=False)
+        if result.failed:
+            console.print(f"  {result.failed} could not be sent (still pending; the warnings "
+                          "above say why): run `lacuna lineage flush` again", highlight=False)
+        if ours > result.failed:
+            console.print(f"  {ours - result.failed} still pending for this transport, held "
+                          "by a live process (it sends them) or left at the --timeout",
+                          highlight=False)
+        if others:
+            console.print(f"  {others} pending for other transports: a process configured "
+                          "with that transport sends them", highlight=False)
+    if result.failed or result.timed_out:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -38,6 +38,7 @@ from lacuna.dbt.classify import (
 )
 from lacuna.dbt.manifest import RUN_RESULTS, DbtNode, DbtProject, load_project, read_json
 from lacuna.dbt.warehouse import sampler as warehouse_sampler
+from lacuna.lineage.ol_emit import after_run_recorded, pending
 from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion, Run, RunStatus
 from lacuna.model import Action, Decision, Destination, DestinationType, Operation, Scope, Source
 
@@ -138,8 +139,9 @@ def record_run(
             continue  # tests (their results become quality checks), skipped nodes
         run, decision, why = _run(gov, project, pc, node, raw, invocation, checks.get(uid, ()),
                                   env)
-        gov.lineage_store.record(run)
-        _emit(run, gov)
+        store = gov.lineage_store
+        store.record(run, **pending(store, gov.config))  # pending: lacuna.lineage.outbox
+        after_run_recorded(run, gov.config, store)  # queued; never raises
         recorded.append(RecordedNode(unique_id=uid, run_id=run.id, status=run.status.value,
                                      decision=decision, tracked=uid in tracked,
                                      unrecorded=why))
@@ -151,12 +153,6 @@ def record_run(
                         hook_rows=len(hook_rows),
                         warehouse=str(warehouse) if warehouse is not None else None,
                         notes=notes)
-
-
-def _emit(run: Run, gov: Governor) -> None:
-    from lacuna.lineage.ol_emit import after_run_recorded
-
-    after_run_recorded(run, gov.config)  # queued; never raises
 
 
 def _time(value: Any) -> datetime | None:

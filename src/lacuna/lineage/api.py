@@ -260,10 +260,10 @@ def register_lineage(
     # (name a public file as the source of a copy of customers.csv, and a trusted version
     # would restore the copy as PUBLIC). Stored untrusted, the inherited class only raises
     # what the destination's own content shows when it is read (lacuna.lineage.claims).
-    lineage.record(run, trusted=False)
-    from lacuna.lineage.ol_emit import after_run_recorded
+    from lacuna.lineage.ol_emit import after_run_recorded, pending
 
-    after_run_recorded(run, gov.config)  # OpenLineage out; never raises
+    lineage.record(run, trusted=False, **pending(lineage, gov.config))
+    after_run_recorded(run, gov.config, lineage)  # OpenLineage out; never raises
     return run
 
 

@@ -9,27 +9,40 @@ up to 5 seconds at interpreter exit (:func:`flush_all` waits on demand). Every f
 on ``lacuna.lineage.openlineage`` and swallowed: lineage export is an observer, not a gate (the
 decision was already made and logged).
 
-The governor calls :func:`after_run_recorded` right after it records a run in the lineage store.
+What is queued in memory dies with the process, so a run recorded in a lineage store is also
+marked pending there (:func:`pending`, in the transaction that records it: the outbox,
+:mod:`lacuna.lineage.outbox`) and cleared once the transport accepted its events. The first run
+a process records in a store starts a background re-send of what earlier, dead processes left
+pending for the same transport (:meth:`Emitter.resend`; ``lacuna lineage flush`` on demand).
+
+The governor records a run with ``store.record(run, **pending(store, config))`` and then calls
+:func:`after_run_recorded` with the store it recorded in.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import json
 import logging
 import os
 import queue
 import sys
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lacuna.config import Config, OpenLineageConfig, lacuna_home
+from lacuna.lineage import outbox
 from lacuna.redact import redact_text
 
 if TYPE_CHECKING:
     from openlineage.client.transport import Transport
 
     from lacuna.lineage.records import Run
+    from lacuna.lineage.store import LineageStore
 
 log = logging.getLogger("lacuna.lineage.openlineage")
 
@@ -80,32 +93,80 @@ def make_transport(config: OpenLineageConfig) -> Transport:
     return FileTransport(FileConfig(log_file_path=str(path), append=True))
 
 
+def destination(config: OpenLineageConfig) -> str | None:
+    """The outbox's name for where ``config`` sends events (a digest of the transport's
+    configuration and the file's path), or None for ``console``, which keeps nothing to re-send
+    (another process's stderr is not where the events were meant to go)."""
+    if config.transport.type == "console":
+        return None
+    key = config.model_dump_json() + str(events_path(config))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def pending(store: Any, config: Config) -> dict[str, Any]:
+    """``LineageStore.record``'s keyword marking the run pending for this configuration's
+    OpenLineage transport; empty when nothing is emitted or ``store`` is not a local or
+    PostgreSQL lineage store (a Lacuna server records a client's runs itself)."""
+    from lacuna.lineage.store import LineageStore
+
+    ol = config.lineage.openlineage
+    if not ol.enabled or not isinstance(store, LineageStore):
+        return {}
+    dest = destination(ol)
+    if dest is None:
+        return {}
+    offset = outbox.file_size(events_path(ol)) if ol.transport.type == "file" else None
+    return {"pending": (dest, offset)}
+
+
+@dataclass(frozen=True, slots=True)
+class Resent:
+    """What :meth:`Emitter.resend` did: runs sent, runs whose send failed (still pending),
+    and whether it stopped at its deadline with rows left to look at."""
+
+    sent: int = 0
+    failed: int = 0
+    timed_out: bool = False
+
+
 class Emitter:
     """Turns runs into events and hands them to one transport, off the caller's thread."""
 
     def __init__(self, config: OpenLineageConfig) -> None:
         self.config = config
         self.transport = make_transport(config)
+        self.destination = destination(config)
         self._queue: queue.Queue[Any] = queue.Queue(QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._swept: set[int] = set()  # stores whose outbox this process re-sent
         self.sent = 0
         self.failed = 0
         self.dropped = 0
 
-    def emit_run(self, run: Run) -> None:
+    def emit_run(self, run: Run, store: LineageStore | None = None) -> None:
         """Queue ``run`` for the background thread, which builds and sends its START and
         COMPLETE/FAIL events; never raises, never waits (building and serialising the events
-        costs a few milliseconds in openlineage-python, too much for the host's hot path)."""
+        costs a few milliseconds in openlineage-python, too much for the host's hot path).
+        With ``store``, the store that marked it pending: cleared there once sent, and the
+        first run of a store starts a background re-send of its pending runs."""
         self._start()
+        if store is not None and self.destination is not None:
+            self._sweep(store)
         try:
-            self._queue.put_nowait(run)
+            self._queue.put_nowait((run, store))
         except queue.Full:
             self.dropped += 1
-            log.warning("OpenLineage: %d runs waiting for the %s transport; dropped run %s",
-                        QUEUE_SIZE, self.config.transport.type, run.id)
+            log.warning("OpenLineage: %d runs waiting for the %s transport; dropped run %s "
+                        "from memory (%s)", QUEUE_SIZE, self.config.transport.type, run.id,
+                        "still pending in the lineage store: `lacuna lineage flush` sends it"
+                        if store is not None else "its events are lost")
+            if store is not None:
+                self._settle(store, run.id, sent=False, failed=False)
 
-    def _emit_now(self, run: Run) -> None:
+    def _emit_now(self, run: Run, skip: frozenset[str] = frozenset()) -> bool:
+        """Build and send ``run``'s events but those of a type in ``skip``; True when the
+        transport accepted every one."""
         try:
             from lacuna.lineage.openlineage import run_to_events
 
@@ -113,20 +174,38 @@ class Emitter:
         except Exception:
             log.warning("OpenLineage: could not build events for run %s", run.id, exc_info=True)
             self.failed += 1
-            return
+            return False
+        ok = True
         for event in events:
-            self._send(event)
+            if getattr(event.eventType, "value", None) not in skip:
+                ok = self._send(event) and ok
+        return ok
 
-    def _send(self, event: Any) -> None:
+    def _send(self, event: Any) -> bool:
         try:
             with self._lock:
                 self.transport.emit(event)
             self.sent += 1
+            return True
         except Exception as exc:
             self.failed += 1
             log.warning("OpenLineage: could not emit a %s event of run %s through %s: %s",
                         getattr(event.eventType, "value", "?"), event.run.runId,
                         self.config.transport.type, redact_text(exc))
+            return False
+
+    def _settle(self, store: LineageStore, run_id: str, *, sent: bool, failed: bool) -> None:
+        """Clear ``run_id`` from the outbox once sent, else give it back; never raises."""
+        assert self.destination is not None
+        try:
+            with _no_fork:
+                if sent:
+                    outbox.clear(store, run_id, self.destination)
+                else:
+                    outbox.release(store, run_id, self.destination, failed=failed)
+        except Exception as exc:
+            log.warning("OpenLineage: could not update the outbox of %s for run %s: %s",
+                        store.where, run_id, redact_text(exc))
 
     def _start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -139,17 +218,110 @@ class Emitter:
 
     def _work(self) -> None:
         while True:
-            run = self._queue.get()
+            run, store = self._queue.get()
             try:
-                self._emit_now(run)
+                ok = self._emit_now(run)
+                if store is not None and self.destination is not None:
+                    self._settle(store, run.id, sent=ok, failed=not ok)
             finally:
                 self._queue.task_done()
+
+    def _sweep(self, store: LineageStore) -> None:
+        """Re-send, once per store and process, in the background, what dead processes left."""
+        if id(store) in self._swept:
+            return
+        self._swept.add(id(store))
+
+        def sweep() -> None:
+            try:
+                self.resend(store)
+            except Exception as exc:
+                log.warning("OpenLineage: could not re-send the runs pending in %s: %s",
+                            store.where, redact_text(exc))
+
+        threading.Thread(target=sweep, daemon=True, name="lacuna-openlineage-resend").start()
+
+    def resend(self, store: LineageStore, *, max_attempts: int | None = outbox.MAX_ATTEMPTS,
+               timeout: float | None = None) -> Resent:
+        """Send the runs pending in ``store`` for this transport that no live process holds
+        (see :mod:`lacuna.lineage.outbox`), on this thread; the file transport skips events it
+        already holds (a run's runId and eventType). ``max_attempts``: skip runs that failed
+        that often (None: try all); ``timeout``: stop claiming after that many seconds.
+
+        Raises:
+            LineageError: the store could not be read or written.
+        """
+        if self.destination is None:
+            return Resent()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sent = failed = 0
+        after: str | None = ""
+        while after is not None:
+            if deadline is not None and time.monotonic() > deadline:
+                return Resent(sent, failed, timed_out=True)
+            with _no_fork:
+                rows, after = outbox.claim(store, self.destination, after=after,
+                                           max_attempts=max_attempts)
+            for row in rows:
+                try:
+                    with _no_fork:
+                        run = store.get_run(row.run_id)
+                except Exception as exc:  # a row the store cannot read: the others still go
+                    log.warning("OpenLineage: run %s is pending in %s but could not be read "
+                                "there: %s", row.run_id, store.where, redact_text(exc))
+                    self._settle(store, row.run_id, sent=False, failed=True)
+                    failed += 1
+                    continue
+                if run is None:
+                    log.warning("OpenLineage: run %s is pending in %s but not recorded there: "
+                                "nothing to send, dropped from the outbox", row.run_id,
+                                store.where)
+                    with _no_fork:
+                        outbox.clear(store, row.run_id, self.destination)
+                    continue
+                ok = self._emit_now(run, self._written(run.id, row.mark))
+                self._settle(store, run.id, sent=ok, failed=not ok)
+                sent, failed = sent + ok, failed + (not ok)
+        if sent or failed:
+            log.warning("OpenLineage: re-sent %d run(s) left pending in %s by a process that "
+                        "ended before sending them%s", sent, store.where,
+                        f"; {failed} failed again (still pending)" if failed else "")
+        return Resent(sent, failed)
+
+    def _written(self, run_id: str, mark: int | None) -> frozenset[str]:
+        """The event types of ``run_id`` the file transport's file already holds, read from
+        ``mark`` on (its size when the run was recorded; from the start when the file is
+        shorter now, rotated or truncated)."""
+        if self.config.transport.type != "file":
+            return frozenset()
+        from lacuna.lineage.openlineage import ol_run_id
+
+        wanted = ol_run_id(run_id)
+        found: set[str] = set()
+        path = events_path(self.config)
+        try:
+            with path.open("rb") as f:
+                if mark and os.fstat(f.fileno()).st_size >= mark:
+                    f.seek(mark)
+                for line in f:
+                    if wanted.encode() not in line:
+                        continue
+                    try:
+                        event = json.loads(line)
+                        if event["run"]["runId"] == wanted:
+                            found.add(str(event["eventType"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line cut short by a kill, or not an event
+        except OSError:
+            pass
+        return frozenset(found)
 
     def _forked(self) -> None:
         """Start afresh in a forked child (see :func:`_after_fork_in_child`)."""
         self._queue = queue.Queue(QUEUE_SIZE)
         self._lock = threading.Lock()
         self._thread = None
+        self._swept = set()
 
     @property
     def pending(self) -> int:
@@ -172,6 +344,11 @@ class Emitter:
 
 _emitters: dict[str, Emitter] = {}
 _emitters_lock = threading.Lock()
+# Held by the sender threads around their calls into the state database (the outbox) and by
+# os.fork: a child forked while a sender thread was inside SQLite inherits SQLite's process-wide
+# mutexes held by a thread it does not have, and its first open of the same file waited for
+# ever (multiprocessing forks on Linux). A fork waits for that call to end instead.
+_no_fork = threading.Lock()
 
 
 def emitter_for(config: Config) -> Emitter | None:
@@ -196,8 +373,9 @@ def existing_emitter(config: Config) -> Emitter | None:
         return _emitters.get(ol.model_dump_json() + str(events_path(ol)))
 
 
-def emit_run(run: Run, config: Config) -> None:
-    """Emit ``run``'s OpenLineage events through the configured transport. Never raises."""
+def emit_run(run: Run, config: Config, store: LineageStore | None = None) -> None:
+    """Emit ``run``'s OpenLineage events through the configured transport (``store``: the
+    lineage store that marked it pending, see :func:`pending`). Never raises."""
     try:
         emitter = emitter_for(config)
     except Exception:
@@ -205,21 +383,23 @@ def emit_run(run: Run, config: Config) -> None:
                     config.source or "the configuration", exc_info=True)
         return
     if emitter is not None:
-        emitter.emit_run(run)
+        emitter.emit_run(run, store)
 
 
-def after_run_recorded(run: Run, config: Config) -> None:
-    """The governor's hook: call right after ``LineageStore.record(run)`` on the export path."""
-    emit_run(run, config)
+def after_run_recorded(run: Run, config: Config, store: Any = None) -> None:
+    """The governor's hook: call right after ``store.record(run, **pending(store, config))``
+    on the export path, with the store when it recorded the run (None when it failed)."""
+    from lacuna.lineage.store import LineageStore
+
+    emit_run(run, config, store if isinstance(store, LineageStore) else None)
 
 
 def flush_all(timeout: float = 5.0) -> bool:
     """Give queued runs up to ``timeout`` seconds in all (also at interpreter exit); True when
-    every run was handled. Runs still waiting are said in a warning naming the transport: at
-    exit their events are lost (their record stays in the lineage store). They went silently,
-    and each emitter had its own ``timeout``, so exit waited that long once per emitter."""
-    import time
-
+    every run was handled. Runs still waiting are said in a warning naming the transport: a
+    run recorded in a lineage store stays pending in its outbox (the next governed process or
+    ``lacuna lineage flush`` sends it), others are lost at exit. One deadline for all
+    emitters (each had its own ``timeout``, so exit waited that long once per emitter)."""
     deadline = time.monotonic() + timeout
     done = True
     for emitter in list(_emitters.values()):
@@ -230,10 +410,12 @@ def flush_all(timeout: float = 5.0) -> bool:
         where = redact_text(t.url or "") if t.type == "http" else str(events_path(emitter.config))
         hint = (" Check that the endpoint answers within lineage.openlineage.transport.timeout."
                 if t.type == "http" else "")
+        fate = ("at exit their events are lost" if emitter.destination is None else
+                "those recorded in a lineage store stay pending in its outbox: the next "
+                "governed process or `lacuna lineage flush` sends them")
         log.warning("OpenLineage: %d run(s) not yet sent through the %s transport (%s) after "
-                    "%g s; at exit their events are lost (the runs stay in the lineage store: "
-                    "lacuna lineage runs).%s", emitter.pending, t.type,
-                    where if t.type != "console" else "stderr", timeout, hint)
+                    "%g s; %s.%s", emitter.pending, t.type,
+                    where if t.type != "console" else "stderr", timeout, fate, hint)
     return done
 
 
@@ -242,14 +424,25 @@ def _after_fork_in_child() -> None:
     lock the parent's thread held at the fork (sending an event to a slow collector) stays
     held for ever: the child's first governed run waited on it for ever. Every emitter starts
     afresh there; the runs the parent had queued are the parent's to send (not sent twice)."""
-    global _emitters_lock
+    global _emitters_lock, _no_fork
     _emitters_lock = threading.Lock()
+    _no_fork = threading.Lock()
+    outbox.forked()
     for emitter in _emitters.values():
         emitter._forked()
 
 
 atexit.register(flush_all, 5.0)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def _before_fork() -> None:
+    _no_fork.acquire()
 
-__all__ = ["Emitter", "after_run_recorded", "emit_run", "emitter_for", "events_path",
-           "existing_emitter", "flush_all", "make_transport"]
+
+def _after_fork_in_parent() -> None:
+    _no_fork.release()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)
+
+__all__ = ["Emitter", "Resent", "after_run_recorded", "destination", "emit_run", "emitter_for",
+           "events_path", "existing_emitter", "flush_all", "make_transport", "pending"]

@@ -28,6 +28,7 @@ step, when the layout first changes (Alembic is not used: one ordered list of st
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -150,4 +151,19 @@ column_edges = Table(
     Index("ix_lacuna_lineage_column_edges_target", "target_id"),
     Index("ix_lacuna_lineage_column_edges_source", "source_id"),
     Index("ix_lacuna_lineage_column_edges_run", "run_id"),
+)
+
+# Runs whose OpenLineage events a transport has not yet accepted (:mod:`lacuna.lineage.outbox`,
+# migration 0014): marked in the transaction that records the run, cleared once sent, so a
+# process killed before its background sender got to them leaves them for the next one.
+outbox = Table(
+    "lacuna_lineage_outbox",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("destination", String(64), primary_key=True),  # which transport (a digest)
+    Column("created", String(40), nullable=False),
+    Column("claimed_by", String(255)),  # the process sending it (host:pid:start:nonce)
+    Column("claimed_at", String(40)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("mark", BigInteger),  # the file transport's size when recorded: its lines come after
 )

@@ -47,7 +47,7 @@ from lacuna.errors import (
     RunOwnedError,
     UnknownRunError,
 )
-from lacuna.lineage import attribution, queries
+from lacuna.lineage import attribution, outbox, queries
 from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
 from lacuna.lineage.records import (
     ColumnEdge,
@@ -281,7 +281,8 @@ class LineageStore(Keyed):
 
     # -- write -------------------------------------------------------------------------------
 
-    def record(self, run: Run, *, trusted: bool = True, owner: str | None = None) -> None:
+    def record(self, run: Run, *, trusted: bool = True, owner: str | None = None,
+               pending: tuple[str, int | None] | None = None) -> None:
         """Store one run: its provenance, the versions it read and wrote, its edges.
 
         A run that did not succeed (denied, failed) is kept with its intended outputs, but those
@@ -301,6 +302,10 @@ class LineageStore(Keyed):
         recorded replaced by an untrusted one (its user sending a claim under its id would
         delete what the pipeline computed).
 
+        With ``pending`` (an OpenLineage destination and the file transport's size), the run is
+        marked pending in the outbox in the same transaction (:mod:`lacuna.lineage.outbox`):
+        its events are re-sent if this process dies before its sender gets to them.
+
         Raises:
             RunOwnedError: ``owner`` is given and another user recorded this run id; or the run
                 is untrusted and Lacuna's pipeline recorded this run id.
@@ -316,6 +321,8 @@ class LineageStore(Keyed):
                 if _replaceable(conn, run.id, trusted=trusted):
                     self._forget(conn, run.id)
                 self._insert_run(conn, run, trusted=trusted)
+                if pending is not None:
+                    outbox.mark(conn, run.id, *pending)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "write to")) from exc
 

@@ -13,6 +13,8 @@ from lacuna.lineage.frames import effective_state, reported, written_state
 from lacuna.lineage.state import LineageNode
 from lacuna.model import Classification, ColumnClass
 
+REPR_PATHS = 50  # paths a Lineage's repr lists
+
 
 @dataclass(frozen=True, slots=True)
 class Lineage:
@@ -30,10 +32,13 @@ class Lineage:
 
     def __repr__(self) -> str:
         paths = []
-        for path in self.node.paths():
+        found = self.node.paths(limit=REPR_PATHS + 1)  # their count is exponential in depth
+        for path in found[:REPR_PATHS]:
             steps = [path[0].name or path[0].operation]
             steps += [f"[{n.operation}]" for n in path[1:]]
             paths.append(" → ".join([*steps, self.label]))
+        if len(found) > REPR_PATHS:
+            paths.append(f"… more paths (the first {REPR_PATHS} are shown)")
         return "Lineage(\n  " + "\n  ".join(paths) + "\n)"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython shows str(), like print
