@@ -148,7 +148,7 @@ def anonymize(
             impl = strategies.get(chosen)()
             context = Context(column=str(name), column_class=before,
                               key=lambda: get_key().material, config=config)
-            out.isetitem(pos, impl.apply(df.iloc[:, pos], context))
+            out.isetitem(pos, impl.apply(_plain(df.iloc[:, pos]), context))
             if chosen == "hash":
                 context.notes.append(f"keyed HMAC-SHA256, {get_key().ref}")
             results[str(name)] = impl.classify(before, context.notes)
@@ -175,6 +175,17 @@ def anonymize(
         attach(out, result, lineage,  # with fingerprints of the anonymized content
                origins=masked_origins(source_state.origins, used))  # masking column edges
     return out
+
+
+def _plain(values: pd.Series) -> pd.Series:
+    """``values`` as the strategies read them: a categorical column as its categories' dtype
+    (the values themselves). Before, ``generalize`` read categorical ages as dates (every age
+    became ``1970-01``) and ``synthesize`` turned categorical dates of birth into nulls."""
+    import pandas as pd
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype(values.cat.categories.dtype)
+    return values
 
 
 def _columns_to_treat(
