@@ -172,6 +172,53 @@ def test_a_copy_replaced_with_the_same_size_and_mtime_is_rebuilt(sandbox, enable
     assert not set(df["email"]) & set(raw["email"])  # rebuilt from the source, not served
 
 
+@pytest.mark.parametrize("when", ["after the check", "while built"])
+def test_a_copy_written_between_its_check_and_its_read_is_never_served(
+        sandbox, enabled, monkeypatch, when):
+    """The copy was hashed, then read again (get), or written, then hashed (the build): raw
+    rows put there in between were served, or recorded as the build, with the dataset's
+    lower class."""
+    import lacuna.datasets.api as api
+    from lacuna.lineage import sidecar
+
+    enabled(storage={"encrypt": False})
+    entry = lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD,
+                                     build=when == "after the check")
+    with _off():
+        raw = pd.read_csv(sandbox / "customers.csv")
+    planted: list[str] = []
+
+    def plant(location: str) -> None:
+        if not planted:  # once: the rebuild after it is left alone
+            planted.append(location)
+            with _off():
+                raw.to_parquet(location)
+
+    if when == "after the check":
+        real_fresh = api.fresh
+
+        def fresh(store, e, gov):  # type: ignore[no-untyped-def]
+            checked = real_fresh(store, e, gov)
+            plant(checked.location)
+            return checked
+
+        monkeypatch.setattr(api, "fresh", fresh)
+    else:
+        real_sidecar = sidecar.write_sidecar
+
+        def write_sidecar(target, *args, **kwargs):  # type: ignore[no-untyped-def]
+            plant(str(target))
+            return real_sidecar(target, *args, **kwargs)
+
+        monkeypatch.setattr(sidecar, "write_sidecar", write_sidecar)
+    df = lacuna.datasets.get("c")
+    assert planted == [entry.location]
+    assert not set(df["email"]) & set(raw["email"])  # checked, rebuilt, read: never the raw
+    assert len(df) == len(raw)
+    assert get_state(df).classification.tier == lacuna.Tier.PUBLIC
+    assert lacuna.datasets.get("c")["email"].tolist() == df["email"].tolist()  # round trip
+
+
 def test_a_deleted_source_fails_loudly(sandbox, enabled):
     enabled()
     lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)
