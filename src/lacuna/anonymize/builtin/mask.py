@@ -13,8 +13,8 @@ Separators stay, so a masked phone number still looks like one (letters beside t
 a name written after the number, are masked too); a one-character value becomes ``*``. Anything
 else keeps its first character and three stars, whatever its length: ``J*******`` kept the length
 of the name (with its initial, the key to match a masked name to a staff list) and ``1*****`` the
-magnitude of a salary. The last digits are shown only when at least as many stay hidden (``*2345`` would show most of a partial
-SSN ``12345``): a shorter value has every digit masked.
+magnitude of a salary. The last digits are shown only when at least as many stay hidden
+(``*2345`` would show most of a partial SSN ``12345``): a shorter value has every digit masked.
 
 Classification: ``public``, but a column whose last digits stay (phone, SSN, card, IBAN, bank
 account) is a quasi-identifier (``identifier``, ``pii_type`` ``quasi_identifier``): the frame is
