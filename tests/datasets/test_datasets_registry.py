@@ -219,6 +219,32 @@ def test_a_copy_written_between_its_check_and_its_read_is_never_served(
     assert lacuna.datasets.get("c")["email"].tolist() == df["email"].tolist()  # round trip
 
 
+def test_a_dataset_built_under_other_classification_settings_is_built_again(sandbox, enabled):
+    """The build's class was served whatever the settings became: built under k=5, it stayed
+    PUBLIC after k_anonymity was raised to 50, and its pseudonyms stayed PUBLIC after
+    identifiers were mapped to INTERNAL (also with refresh: manual)."""
+    rows = 60
+    with _off():
+        pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(rows)],
+                      "date_of_birth": ["1980-05-05", "1990-05-05"] * (rows // 2),
+                      "zip_code": ["94107", "10001", "94110"] * (rows // 3)},
+                     ).to_csv(sandbox / "people.csv", index=False)
+    enabled()
+    lacuna.datasets.register("people", "people.csv", approved_by=STEWARD, refresh="manual")
+    built = lacuna.datasets.get("people")
+    assert get_state(built).classification.tier == lacuna.Tier.PUBLIC  # k=10 >= 5
+    enabled(classification={"k_anonymity": 50})
+    strict = get_state(lacuna.datasets.get("people")).classification
+    assert strict.tier > lacuna.Tier.PUBLIC
+    assert set(strict.personal_columns) == {"date_of_birth", "zip_code"}
+    assert "not anonymous: k=10 < 50" in " ".join(strict.reasoning)
+    enabled(classification={"mapping": {"identifier": {"tier": "INTERNAL"}}})
+    again = lacuna.datasets.get("people")
+    assert get_state(again).classification.tier == lacuna.Tier.INTERNAL
+    assert again["email"].tolist() == built["email"].tolist()  # the same key, the same data
+    assert lacuna.datasets.show("people").built_at is not None
+
+
 def test_a_deleted_source_fails_loudly(sandbox, enabled):
     enabled()
     lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)

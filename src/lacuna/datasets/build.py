@@ -29,6 +29,7 @@ from lacuna.datasets.registry import (
     Fingerprint,
     fingerprint,
     registered_callable,
+    rules_of,
 )
 from lacuna.model import utcnow
 
@@ -231,6 +232,7 @@ def _materialise(entry: Dataset, gov: Governor) -> Dataset:
         classification=state.classification,
         columns=tuple(str(c) for c in result.columns),
         rows=len(result),
+        rules=rules_of(config),
     )
 
 
