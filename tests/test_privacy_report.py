@@ -243,6 +243,26 @@ def test_lists_dicts_and_huge_numbers_in_quasi_identifiers_are_counted_not_a_cra
     assert privacy.report(ages).k_after is not None
 
 
+@pytest.mark.parametrize("column", ["latitude", "home_lng", "geohash", "gpsCoordinates",
+                                    "department"])
+def test_where_a_person_is_joins_the_check_beside_a_zip_code(column: str) -> None:
+    """A latitude (or a geohash, a department) per person beside a ZIP code: only the ZIP was
+    counted (k=40), and each person's coordinates, a home address, came out PUBLIC."""
+    df = customers(40)[["email", "zip_code"]].assign(zip_code="94107")
+    df[column] = [f"{37.7 + i / 1000:.4f}" for i in range(40)]
+    how = {"email": "hash", "zip_code": "generalize"}
+    state = get_state(lacuna.anonymize(df, strategy=how, key="0123456789abcdef"))
+    assert state is not None
+    assert column in state.classification.personal_columns
+    assert f"not anonymous: k=1 < 5 over quasi-identifiers zip_code, {column}" in \
+        state.classification.reasoning[0]
+    assert column in privacy.report(df).quasi_identifiers
+    df[column] = "37.7"  # the allowed path: one shared value, k=40
+    state = get_state(lacuna.anonymize(df, strategy=how, key="0123456789abcdef"))
+    assert state is not None
+    assert not state.classification.personal_columns
+
+
 def test_many_quasi_identifiers_do_not_hang_the_search() -> None:
     """The search sorted the whole lattice before trying its first vector: 3**24 level vectors
     for 24 columns named like a city, so ``anonymize`` (whose advice runs the search) hung and

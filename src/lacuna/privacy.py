@@ -41,7 +41,9 @@ QUASI_TYPES = frozenset({"dob", "age", "gender", "postal_code", "quasi_identifie
 _QUASI_WORDS = re.compile(
     r"(?:^|_)(?:city|town|county|zip|zipcode|postcode|postal"
     r"|job|jobtitle|occupation|profession|employer|race|ethnicity|ethnic|nationality|citizenship"
-    r"|marital|religion|birthyear|yob|age|sex|gender)(?:_|$)")
+    r"|marital|religion|birthyear|yob|age|sex|gender|department|dept"
+    # where a person is: a latitude and longitude beside a ZIP code are a home address
+    r"|lat|latitude|lon|lng|longitude|geohash|coordinates|coords|gps|geolocation)(?:_|$)")
 _SUPPRESSED = "*"
 
 
