@@ -263,6 +263,22 @@ def test_where_a_person_is_joins_the_check_beside_a_zip_code(column: str) -> Non
     assert not state.classification.personal_columns
 
 
+def test_categorical_quasi_identifiers_get_advice_not_a_crash() -> None:
+    """Categorical quasi-identifiers (read_parquet of category columns) failed the advice's
+    search inside anonymize: "Unordered Categoricals can only compare equality or not"."""
+    df = customers(100)[["email", "zip_code", "gender"]]
+    df["age"] = pd.Series(np.arange(100) % 60 + 20).astype("category")
+    df = df.astype({"zip_code": "category", "gender": "category"})
+    state = get_state(lacuna.anonymize(df, strategy={"email": "hash", "zip_code": "generalize"},
+                                       key="0123456789abcdef"))
+    assert state is not None
+    assert "not anonymous: k=1 < 5" in state.classification.reasoning[0]
+    assert "generalise" in state.classification.reasoning[0]
+    rep = privacy.report(df)
+    fixed = rep.generalize(df)
+    assert privacy.report(fixed, list(rep.quasi_identifiers)).k == rep.k_after >= 5
+
+
 def test_many_quasi_identifiers_do_not_hang_the_search() -> None:
     """The search sorted the whole lattice before trying its first vector: 3**24 level vectors
     for 24 columns named like a city, so ``anonymize`` (whose advice runs the search) hung and

@@ -398,19 +398,37 @@ def hashable(values: pd.Series) -> pd.Series:
     return values.map(_held, na_action="ignore")
 
 
+def plain(values: pd.Series) -> pd.Series:
+    """``values`` as their own dtype: a categorical column as its categories' dtype (the values
+    themselves). Before, ``generalize`` read categorical ages as dates (every age became
+    ``1970-01``), ``synthesize`` nulled categorical dates of birth, and the advice of
+    ``report`` failed on them ("Unordered Categoricals can only compare equality or not")."""
+    import pandas as pd
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype(values.cat.categories.dtype)
+    return values
+
+
 def _hashable_columns(df: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """``df`` with the columns ``names`` (by label) made :func:`hashable` where they need it."""
+    """``df`` with the columns ``names`` (by label) made :func:`plain`, and :func:`hashable`
+    where they need it."""
     import pandas as pd
 
     from lacuna._bypass import bypass
 
     fixed = {}
     for name in dict.fromkeys(names):
-        if name in df.columns and df[name].dtype == object:
+        if name not in df.columns:
+            continue
+        column = plain(df[name])
+        if column is not df[name]:
+            fixed[name] = column
+        if column.dtype == object:
             try:
-                pd.factorize(df[name])
+                pd.factorize(column)
             except TypeError:
-                fixed[name] = hashable(df[name])
+                fixed[name] = hashable(column)
     if not fixed:
         return df
     with bypass():
@@ -588,6 +606,7 @@ def _level(values: pd.Series, pii_type: str | None, level: int, k: int) -> pd.Se
 
     if level == 0:
         return values
+    values = plain(values)  # a categorical column's rungs are of its values
     ladder = _ladder(pii_type, values)
     if level > len(ladder):
         return pd.Series(_SUPPRESSED, index=values.index, dtype="string", name=values.name)

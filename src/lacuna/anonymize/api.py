@@ -120,6 +120,8 @@ def anonymize(
         for name in strategy.values():
             strategies.get(name)
     config = config if config is not None else active_config()
+    from lacuna.privacy import plain
+
     with bypass():
         source_state = effective_state(df, config.classification)  # the frame as it is now
         source = source_state.classification
@@ -148,7 +150,8 @@ def anonymize(
             impl = strategies.get(chosen)()
             context = Context(column=str(name), column_class=before,
                               key=lambda: get_key().material, config=config)
-            out.isetitem(pos, impl.apply(_plain(df.iloc[:, pos]), context))
+            # a categorical column as its values (lacuna.privacy.plain)
+            out.isetitem(pos, impl.apply(plain(df.iloc[:, pos]), context))
             if chosen == "hash":
                 context.notes.append(f"keyed HMAC-SHA256, {get_key().ref}")
             results[str(name)] = impl.classify(before, context.notes)
@@ -175,17 +178,6 @@ def anonymize(
         attach(out, result, lineage,  # with fingerprints of the anonymized content
                origins=masked_origins(source_state.origins, used))  # masking column edges
     return out
-
-
-def _plain(values: pd.Series) -> pd.Series:
-    """``values`` as the strategies read them: a categorical column as its categories' dtype
-    (the values themselves). Before, ``generalize`` read categorical ages as dates (every age
-    became ``1970-01``) and ``synthesize`` turned categorical dates of birth into nulls."""
-    import pandas as pd
-
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.astype(values.cat.categories.dtype)
-    return values
 
 
 def _columns_to_treat(
