@@ -219,6 +219,36 @@ def test_a_copy_written_between_its_check_and_its_read_is_never_served(
     assert lacuna.datasets.get("c")["email"].tolist() == df["email"].tolist()  # round trip
 
 
+def test_a_copy_replaced_while_built_is_not_signed_as_the_dataset(sandbox, enabled,
+                                                                    monkeypatch):
+    """The sidecar signed whatever the copy's path held when it was written: raw rows put
+    there between the write and the signature were read back from the location as PUBLIC."""
+    from lacuna.lineage import sidecar
+
+    enabled(storage={"encrypt": False})
+    with _off():
+        raw = pd.read_csv(sandbox / "customers.csv")
+    real_sidecar = sidecar.write_sidecar
+
+    def write_sidecar(target, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with _off():
+            raw.to_parquet(target)
+        return real_sidecar(target, *args, **kwargs)
+
+    monkeypatch.setattr(sidecar, "write_sidecar", write_sidecar)
+    entry = lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)
+    monkeypatch.setattr(sidecar, "write_sidecar", real_sidecar)
+    planted = pd.read_parquet(entry.location)  # a governed read of the location itself
+    assert planted["email"].tolist() == raw["email"].tolist()
+    assert get_state(planted).classification.tier > lacuna.Tier.PUBLIC
+    assert "email" in get_state(planted).classification.personal_columns
+    served = lacuna.datasets.get("c")  # rebuilt: signed and served as built
+    assert not set(served["email"]) & set(raw["email"])
+    again = pd.read_parquet(entry.location)
+    assert get_state(again).classification.tier == lacuna.Tier.PUBLIC
+    assert again["email"].tolist() == served["email"].tolist()
+
+
 def test_a_dataset_built_under_other_classification_settings_is_built_again(sandbox, enabled):
     """The build's class was served whatever the settings became: built under k=5, it stayed
     PUBLIC after k_anonymity was raised to 50, and its pseudonyms stayed PUBLIC after

@@ -219,11 +219,13 @@ def _materialise(entry: Dataset, gov: Governor) -> Dataset:
         storage.write_governed(target, lambda fh: _to_parquet(clean, fh),
                                method="lacuna.datasets.build",
                                classification=state.classification, gov=gov, first_seen=seen)
-        built = fingerprint(target)
+        built, written = fingerprint(target), None
     else:  # the hash of the bytes written, never of whatever is at the location afterwards
-        built = _export_plain(entry, clean, target, state.classification, gov)
+        written = _export_plain(entry, clean, target, state.classification, gov)
+        built = Fingerprint(size=len(written), mtime_ns=os.stat(target).st_mtime_ns,
+                            sha256=hashlib.sha256(written).hexdigest())
     sidecar.write_sidecar(target, state.classification, sources=(entry.source,),
-                          written_by=config.user.id, first_seen=seen)
+                          written_by=config.user.id, first_seen=seen, written=written)
     return replace(
         entry,
         built_at=utcnow(),
@@ -242,7 +244,7 @@ def _to_parquet(frame: pd.DataFrame, where: Any) -> None:
 
 
 def _export_plain(entry: Dataset, clean: pd.DataFrame, target: Path,
-                  classification: Classification, gov: Governor) -> Fingerprint:
+                  classification: Classification, gov: Governor) -> bytes:
     """A copy outside sealed storage is an export like any other write there: decided on the
     built classification and audited (method ``lacuna.datasets.build``) before anything is
     written. Otherwise ``datasets.root: ~/Downloads`` with a ``keep`` transform wrote raw
@@ -255,11 +257,11 @@ def _export_plain(entry: Dataset, clean: pd.DataFrame, target: Path,
     return gov.execute(op, lambda: _write_plain(clean, target))
 
 
-def _write_plain(clean: pd.DataFrame, target: Path) -> Fingerprint:
+def _write_plain(clean: pd.DataFrame, target: Path) -> bytes:
     """Outside sealed storage (``datasets.root`` elsewhere, or ``storage.encrypt: false``):
-    a plain Parquet file, written atomically. Its fingerprint is of the bytes written: taken
-    from the file afterwards, rows its owner put there in the meantime were recorded as the
-    build and served with its class."""
+    a plain Parquet file, written atomically; the bytes written, which the entry's fingerprint
+    and the sidecar's signature bind (taken from the file afterwards, rows its owner put there
+    in the meantime were recorded as the build, signed as its class and served so)."""
     import io
 
     buffer = io.BytesIO()
@@ -270,9 +272,8 @@ def _write_plain(clean: pd.DataFrame, target: Path) -> Fingerprint:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        mtime = os.stat(tmp).st_mtime_ns
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return Fingerprint(size=len(data), mtime_ns=mtime, sha256=hashlib.sha256(data).hexdigest())
+    return data
