@@ -213,6 +213,72 @@ def test_integer_column_labels_are_read_as_the_classification_names_them() -> No
     assert privacy.report(generalised, ["1", "2", "3"]).meets_target
 
 
+def test_lists_dicts_and_huge_numbers_in_quasi_identifiers_are_counted_not_a_crash() -> None:
+    """read_json makes lists and dicts of arrays and objects: pandas cannot group them, and
+    anonymize and report failed with "unhashable type: 'list'"; an age of 1e308 or inf failed
+    the advice's number bands ("cannot safely cast"). They are groups by their content."""
+    df = customers(40)[["email", "zip_code", "gender"]]
+    df["city"] = [["SF", "LA"], {"a": 1}] * 20  # two cities, alternating
+    df["zip_code"] = "94107"
+    out = lacuna.anonymize(df, strategy="hash", key="0123456789abcdef")
+    state = get_state(out)
+    assert state is not None
+    assert not state.classification.personal_columns  # k>=5 over zip, gender and city
+    assert out["city"].tolist() == df["city"].tolist()  # kept as they were
+    rep = privacy.report(df)
+    k = df.assign(city=df["city"].map(repr)).groupby(["gender", "city"]).size().min()
+    assert (rep.k, "city" in rep.quasi_identifiers) == (k, True)
+    assert k >= 5
+    assert "['SF', 'LA']" in rep.text or "{'a': 1}" in rep.text
+    # one list per person: k=1, personal (a list never equals its text, nor another's)
+    df["city"] = [[i % 20, 1] for i in range(39)] + ["[0, 1]"]
+    state = get_state(lacuna.anonymize(df, ["email"], strategy="hash", key="0123456789abcdef"))
+    assert state is not None
+    assert "not anonymous: k=1 < 5" in state.classification.reasoning[0]
+    assert privacy.report(df).k == 1
+    ages = customers(40)[["email", "zip_code"]].assign(age=[np.inf, -np.inf, 1e308, 30.0] * 10)
+    state = get_state(lacuna.anonymize(ages, strategy="hash", key="0123456789abcdef"))
+    assert state is not None
+    assert "not anonymous" in state.classification.reasoning[0]  # the advice ran too
+    assert privacy.report(ages).k_after is not None
+
+
+@pytest.mark.parametrize("column", ["latitude", "home_lng", "geohash", "gpsCoordinates",
+                                    "department"])
+def test_where_a_person_is_joins_the_check_beside_a_zip_code(column: str) -> None:
+    """A latitude (or a geohash, a department) per person beside a ZIP code: only the ZIP was
+    counted (k=40), and each person's coordinates, a home address, came out PUBLIC."""
+    df = customers(40)[["email", "zip_code"]].assign(zip_code="94107")
+    df[column] = [f"{37.7 + i / 1000:.4f}" for i in range(40)]
+    how = {"email": "hash", "zip_code": "generalize"}
+    state = get_state(lacuna.anonymize(df, strategy=how, key="0123456789abcdef"))
+    assert state is not None
+    assert column in state.classification.personal_columns
+    assert f"not anonymous: k=1 < 5 over quasi-identifiers zip_code, {column}" in \
+        state.classification.reasoning[0]
+    assert column in privacy.report(df).quasi_identifiers
+    df[column] = "37.7"  # the allowed path: one shared value, k=40
+    state = get_state(lacuna.anonymize(df, strategy=how, key="0123456789abcdef"))
+    assert state is not None
+    assert not state.classification.personal_columns
+
+
+def test_categorical_quasi_identifiers_get_advice_not_a_crash() -> None:
+    """Categorical quasi-identifiers (read_parquet of category columns) failed the advice's
+    search inside anonymize: "Unordered Categoricals can only compare equality or not"."""
+    df = customers(100)[["email", "zip_code", "gender"]]
+    df["age"] = pd.Series(np.arange(100) % 60 + 20).astype("category")
+    df = df.astype({"zip_code": "category", "gender": "category"})
+    state = get_state(lacuna.anonymize(df, strategy={"email": "hash", "zip_code": "generalize"},
+                                       key="0123456789abcdef"))
+    assert state is not None
+    assert "not anonymous: k=1 < 5" in state.classification.reasoning[0]
+    assert "generalise" in state.classification.reasoning[0]
+    rep = privacy.report(df)
+    fixed = rep.generalize(df)
+    assert privacy.report(fixed, list(rep.quasi_identifiers)).k == rep.k_after >= 5
+
+
 def test_many_quasi_identifiers_do_not_hang_the_search() -> None:
     """The search sorted the whole lattice before trying its first vector: 3**24 level vectors
     for 24 columns named like a city, so ``anonymize`` (whose advice runs the search) hung and

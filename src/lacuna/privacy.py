@@ -41,7 +41,9 @@ QUASI_TYPES = frozenset({"dob", "age", "gender", "postal_code", "quasi_identifie
 _QUASI_WORDS = re.compile(
     r"(?:^|_)(?:city|town|county|zip|zipcode|postcode|postal"
     r"|job|jobtitle|occupation|profession|employer|race|ethnicity|ethnic|nationality|citizenship"
-    r"|marital|religion|birthyear|yob|age|sex|gender)(?:_|$)")
+    r"|marital|religion|birthyear|yob|age|sex|gender|department|dept"
+    # where a person is: a latitude and longitude beside a ZIP code are a home address
+    r"|lat|latitude|lon|lng|longitude|geohash|coordinates|coords|gps|geolocation)(?:_|$)")
 _SUPPRESSED = "*"
 
 
@@ -223,6 +225,8 @@ def report(
     direct = tuple(c for c in names if c not in qis and c not in sensitive
                    and (col := classification.columns.get(c)) is not None and col.is_personal)
     types = {c: _pii_type(classification, c) for c in qis}
+    with bypass():
+        df = _hashable_columns(df, [*qis, *sensitive])
     codes = {c: _codes(df[c]) for c in qis}
     keys = _group_keys(list(codes.values()), len(df))
     sizes = _sizes(keys)
@@ -357,8 +361,78 @@ def k_of(values: Sequence[pd.Series], rows: int) -> int:
 def _codes(values: pd.Series) -> np.ndarray:
     import pandas as pd
 
-    codes: np.ndarray = pd.factorize(values, use_na_sentinel=False)[0]
+    try:
+        codes: np.ndarray = pd.factorize(values, use_na_sentinel=False)[0]
+    except TypeError:  # lists or dicts (read_json of arrays): equal by their content
+        codes = pd.factorize(hashable(values), use_na_sentinel=False)[0]
     return codes
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """An unhashable cell (a list, a dict, a set) as a group value: equal to another when its
+    type and text are, never to a plain string; prints as the value."""
+
+    kind: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _held(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return _Held(type(value).__name__, repr(value))
+    return value
+
+
+def hashable(values: pd.Series) -> pd.Series:
+    """``values`` with every unhashable cell (a list, a dict: what ``read_json`` makes of
+    arrays and objects) as a value that groups by its content. pandas refused to group them
+    (``TypeError: unhashable type: 'list'``): ``anonymize`` and ``report`` failed on a frame
+    with such a quasi-identifier or sensitive column."""
+    if values.dtype != object:
+        return values
+    return values.map(_held, na_action="ignore")
+
+
+def plain(values: pd.Series) -> pd.Series:
+    """``values`` as their own dtype: a categorical column as its categories' dtype (the values
+    themselves). Before, ``generalize`` read categorical ages as dates (every age became
+    ``1970-01``), ``synthesize`` nulled categorical dates of birth, and the advice of
+    ``report`` failed on them ("Unordered Categoricals can only compare equality or not")."""
+    import pandas as pd
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype(values.cat.categories.dtype)
+    return values
+
+
+def _hashable_columns(df: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """``df`` with the columns ``names`` (by label) made :func:`plain`, and :func:`hashable`
+    where they need it."""
+    import pandas as pd
+
+    from lacuna._bypass import bypass
+
+    fixed = {}
+    for name in dict.fromkeys(names):
+        if name not in df.columns:
+            continue
+        column = plain(df[name])
+        if column is not df[name]:
+            fixed[name] = column
+        if column.dtype == object:
+            try:
+                pd.factorize(column)
+            except TypeError:
+                fixed[name] = hashable(column)
+    if not fixed:
+        return df
+    with bypass():
+        return df.assign(**fixed)
 
 
 def _group_keys(codes: list[np.ndarray], rows: int) -> np.ndarray:
@@ -484,7 +558,10 @@ def _to_datetime(values: pd.Series) -> pd.Series:
 def _number_band(values: pd.Series, width: int) -> pd.Series:
     import pandas as pd
 
-    numbers = pd.to_numeric(values, errors="coerce")
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    # no band for an infinite number or one past int64 (the cast raised a TypeError, which
+    # failed anonymize's advice): null, as an unparseable value is
+    numbers = numbers.where(numbers.abs() < 2.0 ** 62)
     low = (numbers // width * width).astype("Int64")
     return low.astype("string") + "-" + (low + width - 1).astype("string")
 
@@ -529,6 +606,7 @@ def _level(values: pd.Series, pii_type: str | None, level: int, k: int) -> pd.Se
 
     if level == 0:
         return values
+    values = plain(values)  # a categorical column's rungs are of its values
     ladder = _ladder(pii_type, values)
     if level > len(ladder):
         return pd.Series(_SUPPRESSED, index=values.index, dtype="string", name=values.name)

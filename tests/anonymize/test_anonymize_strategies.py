@@ -77,13 +77,16 @@ def test_hash_all_null_column() -> None:
         ("12345678", "ssn", "****5678"),
         ("123-45-6789", "ssn", "***-**-6789"),
         ("4111 1111 1111 1111", "credit_card", "**** **** **** 1111"),
-        ("Jane Doe", "name", "J*******"),
-        ("n/a", "phone", "n**"),  # no digits: generic
+        ("Jane Doe", "name", "J***"),
+        ("n/a", "phone", "n***"),  # no digits: generic
         # a name beside the number was kept, the column re-classified public
         ("+1 555 123 4000 (Jane Smith)", "phone", "+* *** *** **00 (**** *****)"),
         ("SSN 123-45-6789", "ssn", "*** ***-**-6789"),
         ("X", None, "*"),
-        ("not an@email", None, "n***********"),
+        ("not an@email", None, "n***"),
+        # the length stayed: with the initial, it matched a masked name to a staff list
+        ("Jonathan Livingstone-Smythe", "name", "J***"),
+        ("123456", None, "1***"),  # a salary's magnitude
     ],
 )
 def test_mask_keeps_shape_hints(value: str, pii_type: str | None, expected: str) -> None:
@@ -92,7 +95,7 @@ def test_mask_keeps_shape_hints(value: str, pii_type: str | None, expected: str)
 
 def test_mask_non_strings_and_nulls() -> None:
     out = MaskStrategy().apply(pd.Series([12345, None, 7], dtype=object), ctx())
-    assert out.tolist() == ["1****", None, "*"]
+    assert out.tolist() == ["1***", None, "*"]
 
 
 def test_redact_replaces_every_value_and_keeps_nulls() -> None:

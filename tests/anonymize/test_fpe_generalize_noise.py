@@ -223,6 +223,31 @@ def test_generalize_reads_a_date_of_birth_written_as_a_number() -> None:
     assert pinned().age_bands(ints["dob"]).tolist() == ["30-39", "20-29"] * 2
 
 
+@pytest.mark.parametrize("dtype", ["category", "string", object])
+def test_generalize_and_synthesize_keep_ages_and_dates_held_as_text_or_categories(
+        dtype: object) -> None:
+    """Categorical ages were read as dates (every age 1970-01), ages as text were nulled (no
+    date), and synthesize turned categorical dates of birth into nulls: data lost on the
+    allowed path, reported as generalised."""
+    raw = pd.DataFrame({"age": ["31", "42", None, "57"] * 2,
+                        "dob": ["1987-06-15", "1990-01-02", None, "1960-03-04"] * 2})
+    cat = raw.astype(dtype)  # type: ignore[call-overload]
+    if dtype == "category":  # the ages' categories are numbers, as read_csv(dtype=...) makes
+        cat["age"] = pd.to_numeric(raw["age"]).astype("category")
+    df = classified(cat, age="age", dob="dob")
+    out = anonymize(df, ["age"], strategy="generalize", config=K2)
+    assert [None if pd.isna(v) else v for v in out["age"]] == ["30-39", "40-49", None,
+                                                               "50-59"] * 2
+    assert "unparseable" not in column(out, "age").reasoning
+    fake = anonymize(df, ["dob"], strategy="synthesize", config=K2)
+    assert fake["dob"].notna().tolist() == [True, True, False, True] * 2
+    assert not set(fake["dob"].dropna().astype(str)) & set(raw["dob"].dropna())
+    # text that is a date stays a date: "1987" and "20240317" as before
+    dates = classified(pd.DataFrame({"seen": ["1987", "20240317"] * 2}), seen="date")
+    assert anonymize(dates, ["seen"], strategy="generalize", config=K2)["seen"].tolist() == [
+        "1987-01", "2024-03"] * 2
+
+
 def test_noise_is_laplace_with_the_epsilon_recorded() -> None:
     config = config_from_dict({"anonymize": {"epsilon": 0.5, "noise_sensitivity": 2.0}})
     values = [1000.0] * 1000 + [None]

@@ -172,6 +172,109 @@ def test_a_copy_replaced_with_the_same_size_and_mtime_is_rebuilt(sandbox, enable
     assert not set(df["email"]) & set(raw["email"])  # rebuilt from the source, not served
 
 
+@pytest.mark.parametrize("when", ["after the check", "while built"])
+def test_a_copy_written_between_its_check_and_its_read_is_never_served(
+        sandbox, enabled, monkeypatch, when):
+    """The copy was hashed, then read again (get), or written, then hashed (the build): raw
+    rows put there in between were served, or recorded as the build, with the dataset's
+    lower class."""
+    import lacuna.datasets.api as api
+    from lacuna.lineage import sidecar
+
+    enabled(storage={"encrypt": False})
+    entry = lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD,
+                                     build=when == "after the check")
+    with _off():
+        raw = pd.read_csv(sandbox / "customers.csv")
+    planted: list[str] = []
+
+    def plant(location: str) -> None:
+        if not planted:  # once: the rebuild after it is left alone
+            planted.append(location)
+            with _off():
+                raw.to_parquet(location)
+
+    if when == "after the check":
+        real_fresh = api.fresh
+
+        def fresh(store, e, gov):  # type: ignore[no-untyped-def]
+            checked = real_fresh(store, e, gov)
+            plant(checked.location)
+            return checked
+
+        monkeypatch.setattr(api, "fresh", fresh)
+    else:
+        real_sidecar = sidecar.write_sidecar
+
+        def write_sidecar(target, *args, **kwargs):  # type: ignore[no-untyped-def]
+            plant(str(target))
+            return real_sidecar(target, *args, **kwargs)
+
+        monkeypatch.setattr(sidecar, "write_sidecar", write_sidecar)
+    df = lacuna.datasets.get("c")
+    assert planted == [entry.location]
+    assert not set(df["email"]) & set(raw["email"])  # checked, rebuilt, read: never the raw
+    assert len(df) == len(raw)
+    assert get_state(df).classification.tier == lacuna.Tier.PUBLIC
+    assert lacuna.datasets.get("c")["email"].tolist() == df["email"].tolist()  # round trip
+
+
+def test_a_copy_replaced_while_built_is_not_signed_as_the_dataset(sandbox, enabled,
+                                                                    monkeypatch):
+    """The sidecar signed whatever the copy's path held when it was written: raw rows put
+    there between the write and the signature were read back from the location as PUBLIC."""
+    from lacuna.lineage import sidecar
+
+    enabled(storage={"encrypt": False})
+    with _off():
+        raw = pd.read_csv(sandbox / "customers.csv")
+    real_sidecar = sidecar.write_sidecar
+
+    def write_sidecar(target, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with _off():
+            raw.to_parquet(target)
+        return real_sidecar(target, *args, **kwargs)
+
+    monkeypatch.setattr(sidecar, "write_sidecar", write_sidecar)
+    entry = lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)
+    monkeypatch.setattr(sidecar, "write_sidecar", real_sidecar)
+    planted = pd.read_parquet(entry.location)  # a governed read of the location itself
+    assert planted["email"].tolist() == raw["email"].tolist()
+    assert get_state(planted).classification.tier > lacuna.Tier.PUBLIC
+    assert "email" in get_state(planted).classification.personal_columns
+    served = lacuna.datasets.get("c")  # rebuilt: signed and served as built
+    assert not set(served["email"]) & set(raw["email"])
+    again = pd.read_parquet(entry.location)
+    assert get_state(again).classification.tier == lacuna.Tier.PUBLIC
+    assert again["email"].tolist() == served["email"].tolist()
+
+
+def test_a_dataset_built_under_other_classification_settings_is_built_again(sandbox, enabled):
+    """The build's class was served whatever the settings became: built under k=5, it stayed
+    PUBLIC after k_anonymity was raised to 50, and its pseudonyms stayed PUBLIC after
+    identifiers were mapped to INTERNAL (also with refresh: manual)."""
+    rows = 60
+    with _off():
+        pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(rows)],
+                      "date_of_birth": ["1980-05-05", "1990-05-05"] * (rows // 2),
+                      "zip_code": ["94107", "10001", "94110"] * (rows // 3)},
+                     ).to_csv(sandbox / "people.csv", index=False)
+    enabled()
+    lacuna.datasets.register("people", "people.csv", approved_by=STEWARD, refresh="manual")
+    built = lacuna.datasets.get("people")
+    assert get_state(built).classification.tier == lacuna.Tier.PUBLIC  # k=10 >= 5
+    enabled(classification={"k_anonymity": 50})
+    strict = get_state(lacuna.datasets.get("people")).classification
+    assert strict.tier > lacuna.Tier.PUBLIC
+    assert set(strict.personal_columns) == {"date_of_birth", "zip_code"}
+    assert "not anonymous: k=10 < 50" in " ".join(strict.reasoning)
+    enabled(classification={"mapping": {"identifier": {"tier": "INTERNAL"}}})
+    again = lacuna.datasets.get("people")
+    assert get_state(again).classification.tier == lacuna.Tier.INTERNAL
+    assert again["email"].tolist() == built["email"].tolist()  # the same key, the same data
+    assert lacuna.datasets.show("people").built_at is not None
+
+
 def test_a_deleted_source_fails_loudly(sandbox, enabled):
     enabled()
     lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)

@@ -120,6 +120,8 @@ def anonymize(
         for name in strategy.values():
             strategies.get(name)
     config = config if config is not None else active_config()
+    from lacuna.privacy import plain
+
     with bypass():
         source_state = effective_state(df, config.classification)  # the frame as it is now
         source = source_state.classification
@@ -148,7 +150,8 @@ def anonymize(
             impl = strategies.get(chosen)()
             context = Context(column=str(name), column_class=before,
                               key=lambda: get_key().material, config=config)
-            out.isetitem(pos, impl.apply(df.iloc[:, pos], context))
+            # a categorical column as its values (lacuna.privacy.plain)
+            out.isetitem(pos, impl.apply(plain(df.iloc[:, pos]), context))
             if chosen == "hash":
                 context.notes.append(f"keyed HMAC-SHA256, {get_key().ref}")
             results[str(name)] = impl.classify(before, context.notes)

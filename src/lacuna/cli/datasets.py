@@ -35,7 +35,8 @@ def _transform(transform: str, columns: list[str] | None) -> str | dict[str, str
     for item in columns:
         name, sep, strategy = item.partition("=")
         if not sep or not name.strip() or not strategy.strip():
-            msg = f"--column takes COLUMN=STRATEGY (e.g. email=hash, notes=drop), got {item!r}"
+            msg = ("--column takes COLUMN=STRATEGY, COLUMN=drop or COLUMN=keep (e.g. "
+                   f"email=hash, notes=drop, region=keep), got {item!r}")
             raise typer.BadParameter(msg)
         mapping[name.strip()] = strategy.strip()
     return mapping
@@ -76,8 +77,9 @@ def register(
                           "column (hash, mask, redact, ...).")
     ] = "anonymize",
     column: Annotated[
-        list[str] | None, typer.Option(help="COLUMN=STRATEGY or COLUMN=drop (repeatable); "
-                                       "replaces --transform.")
+        list[str] | None, typer.Option(help="COLUMN=STRATEGY, COLUMN=drop or COLUMN=keep "
+                                       "(repeatable; columns not named are kept); replaces "
+                                       "--transform.")
     ] = None,
     owner: Annotated[str | None, typer.Option(help="Who answers for it.")] = None,
     refresh: Annotated[

@@ -10,6 +10,7 @@ columns it makes safe.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -25,8 +26,10 @@ from lacuna.datasets.registry import (
     KEEP,
     Dataset,
     DatasetError,
+    Fingerprint,
     fingerprint,
     registered_callable,
+    rules_of,
 )
 from lacuna.model import utcnow
 
@@ -216,18 +219,22 @@ def _materialise(entry: Dataset, gov: Governor) -> Dataset:
         storage.write_governed(target, lambda fh: _to_parquet(clean, fh),
                                method="lacuna.datasets.build",
                                classification=state.classification, gov=gov, first_seen=seen)
-    else:
-        _export_plain(entry, clean, target, state.classification, gov)
+        built, written = fingerprint(target), None
+    else:  # the hash of the bytes written, never of whatever is at the location afterwards
+        written = _export_plain(entry, clean, target, state.classification, gov)
+        built = Fingerprint(size=len(written), mtime_ns=os.stat(target).st_mtime_ns,
+                            sha256=hashlib.sha256(written).hexdigest())
     sidecar.write_sidecar(target, state.classification, sources=(entry.source,),
-                          written_by=config.user.id, first_seen=seen)
+                          written_by=config.user.id, first_seen=seen, written=written)
     return replace(
         entry,
         built_at=utcnow(),
         source_fingerprint=known,
-        output_fingerprint=fingerprint(target),
+        output_fingerprint=built,
         classification=state.classification,
         columns=tuple(str(c) for c in result.columns),
         rows=len(result),
+        rules=rules_of(config),
     )
 
 
@@ -237,7 +244,7 @@ def _to_parquet(frame: pd.DataFrame, where: Any) -> None:
 
 
 def _export_plain(entry: Dataset, clean: pd.DataFrame, target: Path,
-                  classification: Classification, gov: Governor) -> None:
+                  classification: Classification, gov: Governor) -> bytes:
     """A copy outside sealed storage is an export like any other write there: decided on the
     built classification and audited (method ``lacuna.datasets.build``) before anything is
     written. Otherwise ``datasets.root: ~/Downloads`` with a ``keep`` transform wrote raw
@@ -247,18 +254,26 @@ def _export_plain(entry: Dataset, clean: pd.DataFrame, target: Path,
     op = gov.operation(Action.EXPORT, classification,
                        sources=(Source(name=entry.source, classification=classification),),
                        destination=gov.destination(str(target)), method="lacuna.datasets.build")
-    gov.execute(op, lambda: _write_plain(clean, target))
+    return gov.execute(op, lambda: _write_plain(clean, target))
 
 
-def _write_plain(clean: pd.DataFrame, target: Path) -> None:
+def _write_plain(clean: pd.DataFrame, target: Path) -> bytes:
     """Outside sealed storage (``datasets.root`` elsewhere, or ``storage.encrypt: false``):
-    a plain Parquet file, written atomically."""
+    a plain Parquet file, written atomically; the bytes written, which the entry's fingerprint
+    and the sidecar's signature bind (taken from the file afterwards, rows its owner put there
+    in the meantime were recorded as the build, signed as its class and served so)."""
+    import io
+
+    buffer = io.BytesIO()
+    _to_parquet(clean, buffer)
+    data = buffer.getvalue()
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".parquet.tmp",
                                dir=target.parent)
-    os.close(fd)
     try:
-        _to_parquet(clean, tmp)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return data

@@ -30,6 +30,8 @@ from lacuna.model import Classification
 if TYPE_CHECKING:
     import pandas as pd
 
+    from lacuna.config import Config
+
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
 ON_READ, MANUAL = "on_read", "manual"
 DROP, KEEP = "drop", "keep"
@@ -177,6 +179,7 @@ class Dataset:
     classification: Classification | None = None
     columns: tuple[str, ...] = ()
     rows: int | None = None
+    rules: str | None = None  # rules_of(config) the build was classified under
 
     @property
     def built(self) -> bool:
@@ -201,7 +204,7 @@ class Dataset:
             "output_fingerprint": (self.output_fingerprint.to_dict()
                                    if self.output_fingerprint else None),
             "classification": self.classification.to_dict() if self.classification else None,
-            "columns": list(self.columns), "rows": self.rows,
+            "columns": list(self.columns), "rows": self.rows, "rules": self.rules,
         }
 
     @classmethod
@@ -223,7 +226,18 @@ class Dataset:
             output_fingerprint=Fingerprint.from_dict(out) if out else None,
             classification=Classification.from_dict(cls_) if cls_ else None,
             columns=tuple(data.get("columns") or ()), rows=data.get("rows"),
+            rules=data.get("rules"),
         )
+
+
+def rules_of(config: Config) -> str:
+    """A digest of the settings a build's classification follows: ``classification`` (the
+    mapping of kinds to tiers, ``k_anonymity``, ...) and ``anonymize`` (the strategies, epsilon).
+    A build made under other settings is made again (:func:`lacuna.datasets.api.fresh`): before,
+    a dataset built under k=5 stayed PUBLIC after a steward raised ``k_anonymity`` to 50, and
+    its pseudonyms after identifiers were mapped to INTERNAL."""
+    text = config.classification.model_dump_json() + config.anonymize.model_dump_json()
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_name(name: str) -> str:

@@ -231,6 +231,17 @@ def fingerprint_open(fh: Any, *, sealed: bool = True) -> dict[str, Any]:
     return {"size": size, "blake3": _blake3(fh), "mode": "blake3"}
 
 
+def fingerprint_bytes(data: bytes) -> dict[str, Any]:
+    """:func:`fingerprint` of a plain file that holds ``data`` (a writer's own bytes, so the
+    check binds what it wrote, not what the path holds afterwards)."""
+    if len(data) <= FULL_HASH_BYTES:
+        return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "mode": "full"}
+    from blake3 import blake3
+
+    return {"size": len(data), "blake3": str(blake3(data, max_threads=1).hexdigest()),
+            "mode": "blake3"}
+
+
 def _blake3(fh: Any) -> str:
     """BLAKE3 of an open file from its position on, read in 1 MiB blocks (one thread: the
     hashing releases the GIL, the process's other threads go on)."""
@@ -646,9 +657,12 @@ def write_sidecar(
     written_at: datetime | None = None,
     combined: bool = False,
     first_seen: datetime | None = None,
+    written: bytes | None = None,
 ) -> Path:
     """Write the signed sidecar of an existing data file atomically (temp file + rename), so a
-    crash never leaves half a file. The signature binds the declaration to the file's content.
+    crash never leaves half a file. The signature binds the declaration to the file's content:
+    ``written``, the bytes the caller wrote there (a plain file), when given; else what the file
+    holds now (which another writer may have replaced since).
     ``written_at`` (default: now) is when the data was written: signing a sidecar again for
     the same data (a key re-wrap) keeps it, since retention counts from it. ``combined``: the
     declaration is more than run ``run_id``'s output class (:func:`write_label`), signed
@@ -657,7 +671,7 @@ def write_sidecar(
     path = sidecar_path(data_path)
     body = _body(classification, sources, written_by, run_id, written_at, combined=combined,
                  first_seen=first_seen)
-    body["content"] = fingerprint(data_path)
+    body["content"] = fingerprint(data_path) if written is None else fingerprint_bytes(written)
     body["signature"] = _signer().sign(body)
     fd, tmp = tempfile.mkstemp(prefix=".lacuna-", suffix=".tmp", dir=path.parent)
     try:

@@ -67,6 +67,8 @@ class GeneralizeStrategy(Strategy):
         elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
                 values.dtype):
             out, what = self.ranges(values), f"ranges of {self.number_width:g}"
+        elif (numbers := self._text_numbers(values, pii_type)) is not None:
+            out, what = self.ranges(numbers), f"ranges of {self.number_width:g}"
         else:
             out, what = self.dates(values), f"dates to {self.date_unit}"
         lost = int((values.notna() & out.isna()).sum())
@@ -103,6 +105,23 @@ class GeneralizeStrategy(Strategy):
         year = pd.to_datetime(text.where(text.str.len() == 4), errors="coerce", format="%Y")
         day = pd.to_datetime(text.where(text.str.len() == 8), errors="coerce", format="%Y%m%d")
         return year.fillna(day)
+
+    def _text_numbers(self, values: pd.Series, pii_type: str) -> pd.Series | None:
+        """Numbers written as text (ages read with ``dtype=str``, from JSON, or typed as
+        strings), as numbers: for an ``age`` column, or when every value is a number that is
+        no date. Before, they went to the date rule, which nulled every age ("31" is no date)
+        while the column was reported generalised."""
+        import pandas as pd
+
+        present = values.notna()
+        if not present.any():
+            return None
+        numbers = pd.to_numeric(values.where(present).astype(object), errors="coerce")
+        if not numbers[present].notna().all():
+            return None
+        if pii_type != "age" and self._dates(values)[present].notna().all():
+            return None  # "20240317" or "1987": dates, as before
+        return numbers.astype(float)
 
     def age_bands(self, values: pd.Series) -> pd.Series:
         import numpy as np

@@ -6,13 +6,15 @@ value                       masked                    rule
 ``jane@example.com``  ``j***@e***.com``         any value shaped like an e-mail
 ``+1 555-123-4567``   ``+* ***-***-**67``       ``pii_type`` phone: last 2 digits
 ``123-45-6789``       ``***-**-6789``           ssn, credit card, IBAN: last 4 digits
-``Jane Doe``          ``J*******``              anything else: first character
+``Jane Doe``          ``J***``                  anything else: first character
 ==================  ========================  ============================
 
 Separators stay, so a masked phone number still looks like one (letters beside the digits, such as
-a name written after the number, are masked too); a one-character value becomes ``*``. The last
-digits are shown only when at least as many stay hidden (``*2345`` would show most of a partial
-SSN ``12345``): a shorter value has every digit masked.
+a name written after the number, are masked too); a one-character value becomes ``*``. Anything
+else keeps its first character and three stars, whatever its length: ``J*******`` kept the length
+of the name (with its initial, the key to match a masked name to a staff list) and ``1*****`` the
+magnitude of a salary. The last digits are shown only when at least as many stay hidden
+(``*2345`` would show most of a partial SSN ``12345``): a shorter value has every digit masked.
 
 Classification: ``public``, but a column whose last digits stay (phone, SSN, card, IBAN, bank
 account) is a quasi-identifier (``identifier``, ``pii_type`` ``quasi_identifier``): the frame is
@@ -89,7 +91,7 @@ class MaskStrategy(Strategy):
 
     @staticmethod
     def generic(text: pd.Series) -> pd.Series:
-        """First character, then one ``*`` per remaining character; ``*`` for one character."""
-        stars = text.str.slice(1).str.replace(r"(?s).", "*", regex=True)
-        out = text.str.slice(0, 1) + stars
+        """First character, then ``***`` whatever the length (the length of a name, with its
+        initial, singled people out of a staff list); ``*`` for one character."""
+        out = text.str.slice(0, 1) + "***"
         return out.where(text.str.len() > 1, "*")
