@@ -252,12 +252,50 @@ def test_email_addresses_written_out_are_personal(values):
     assert any(e.rule == "value:email_spelled" for e in got.evidence)
 
 
+USERS = ["ana", "bob.lee", "carl_92", "dora", "eve-k", "fred", "gina.m", "hank7"]
+
+
+@pytest.mark.parametrize(
+    ("at", "dot"),
+    [
+        ("AT", "DOT"),  # anaATexampleDOTcom
+        ("_AT_", "_DOT_"),
+        ("_at_", "_dot_"),
+        ("-at-", "-dot-"),
+        ("__at__", "__dot__"),
+        (" [@] ", " [.] "),
+        ("(@)", "."),
+        (" @ ", "."),
+        ("@", "[.]"),  # defanged: ana@example[.]com
+    ],
+)
+@pytest.mark.parametrize("in_text", [False, True])
+def test_email_addresses_written_out_without_spaces_or_brackets_are_personal(at, dot, in_text):
+    """Each form was PUBLIC: the joined words (AT/DOT in capitals, between underscores or
+    hyphens) and a bracketed or spaced '@' or '.' hid the addresses from the e-mail pattern."""
+    values = [f"{u}{at}example{i}{dot}co{dot}uk" for i, u in enumerate(USERS)] * 2
+    if in_text:
+        values = [f"please write to {v} today" for v in values]
+    got = col(values)
+    assert (got.classification, got.pii_type) == (ColumnKind.PII, "email"), got.reasoning
+    assert any(e.rule == "value:email_spelled" for e in got.evidence)
+
+
 @pytest.mark.parametrize(
     "values",
     [
         ["arrived at noon", "meeting at 5 pm", "look at the dot", "at home", "dot"] * 6,
         ["Paris at night", "Dot at the beach", "seen at London dot"] * 10,
         ["(at) risk", "[dot] matrix", "Ana"] * 10,
+        # words and identifiers holding AT and DOT: product names, URLs, camelCase, files
+        ["CATalog Pro", "DOTnet Runtime", "ATtack Helicopter", "myATtack", "getATtribute",
+         "isATtachedDOTvisible", "formATtingDOTtemplate", "userATdomainDOThelper", "toDOTnet",
+         "www.CATalogDOTcom.com", "myATMDOTlocator"] * 3,
+        ["https://stay-at-home.org", "www.made-at-home.co.uk", "eat-at-joes.com",
+         "polka-dot-dress.com", "report_created_at_2024.csv", "updated_at_dot",
+         "looked_at_dot_matrix", "stay_at_home_dot_com_rate", "backup_at_noon.sql",
+         "clicked_at_dot_com_bubble", "img-at-dot-1.png"] * 3,
+        ["meet @ noon", "price @ 5 each", "[.] bullet", "end (.) here"] * 8,
     ],
 )
 def test_words_at_and_dot_in_public_text_stay_public(values):

@@ -86,12 +86,15 @@ class ColumnSample:
     def __len__(self) -> int:
         return len(self.values)
 
-    def any_contains(self, literal: str) -> bool:
-        """Whether any value contains ``literal``."""
+    def any_contains(self, literal: str, *, ignore_case: bool = False) -> bool:
+        """Whether any value contains ``literal`` (in any case: ``ignore_case``, for a
+        lower-case ``literal``)."""
         if self.strings is not None:
+            if ignore_case:
+                return any(literal in v.lower() for v in self.strings)
             return any(literal in v for v in self.strings)
         values = self.values if self.distinct is None else self.distinct
-        return bool(pc.any(pc.match_substring(values, literal)).as_py())
+        return bool(pc.any(pc.match_substring(values, literal, ignore_case=ignore_case)).as_py())
 
     def fullmatches(self, pattern: str) -> list[str]:
         """The values that ``pattern`` matches entirely."""
