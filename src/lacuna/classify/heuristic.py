@@ -77,6 +77,20 @@ def _by_name(name: str, _version: tuple[int, int]) -> ColumnClass:
     return combine(name, _engine_for(_version).names.analyze(name, remember=False), (), None)
 
 
+def strong_recognizers() -> tuple[tuple[int, PatternRecognizer], ...]:
+    """The value recognizers whose format with its check decides alone (a pattern and a
+    validator; not the weak formats, which only support a column's name), each with its
+    position among the engine's value recognizers: what finds data in a column's name
+    (:func:`data_in_names`) and in what the proxy sends (``lacuna.proxy.gate``)."""
+    return _strong((len(name_recognizers), len(value_recognizers)))
+
+
+@cache
+def _strong(version: tuple[int, int]) -> tuple[tuple[int, PatternRecognizer], ...]:
+    return tuple((n, r) for n, r in enumerate(_engine_for(version).values)
+                 if isinstance(r, PatternRecognizer) and not r.weak_only)
+
+
 _MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a digit or an "@"
 
 
@@ -88,8 +102,8 @@ def data_in_names(names: Iterable[str]) -> set[str]:
     if not suspects:
         return set()
     values: set[str] = set()
-    for r in _engine().values:
-        if isinstance(r, PatternRecognizer) and r.search and not r.weak_only:
+    for _, r in strong_recognizers():
+        if r.search:  # found inside a name, as in free text
             pattern = re.compile(r.search)
             candidates = {m.group("value") for n in suspects for m in pattern.finditer(n)}
             values.update(v for v in candidates - {None} if r._check([v])[1])

@@ -481,14 +481,12 @@ def _shaped(values: Sequence[str]) -> Iterator[tuple[int, PatternRecognizer, pa.
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from lacuna.classify.heuristic import _engine
-    from lacuna.classify.scan import PatternRecognizer
+    from lacuna.classify.heuristic import strong_recognizers
 
     array = pa.array(values, type=pa.string())
-    for n, recognizer in enumerate(_engine().values):
-        if isinstance(recognizer, PatternRecognizer) and not recognizer.weak_only:
-            yield n, recognizer, array, pc.match_substring_regex(
-                array, f"^(?:{recognizer.prefilter})$")
+    for n, recognizer in strong_recognizers():
+        yield n, recognizer, array, pc.match_substring_regex(
+            array, f"^(?:{recognizer.prefilter})$")
 
 
 def _suspects(payload: Payload) -> Payload:
