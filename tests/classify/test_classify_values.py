@@ -256,3 +256,17 @@ def test_one_set_of_strong_recognizers_for_names_and_the_proxy():
     assert _validated(values) == [True, True, False]
     names = ["ana@example.com", "id", "card 4111 1111 1111 1111", "12 apples"]
     assert data_in_names(names) == {"ana@example.com", "4111 1111 1111 1111"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ana[at]example[dot]com", "anaATexampleDOTcom", "ana_at_example_dot_com",
+     "ana@example[.]com", "+44 2O 7946 O958", "\u0430na@example.com", "ｕｓｅｒ＠example.com"],
+)
+def test_a_name_that_holds_data_as_values_are_read_is_data(name):
+    """Each was not data in a name (so stored in the answer cache's rows, shown in the proxy's
+    records, a SQL literal holding it not classified), though the same value is in a column."""
+    from lacuna.classify.heuristic import data_in_names
+
+    assert name in data_in_names(["id", name, "created_at"])
+    assert data_in_names(["id", "created_at", "polka dot", "ISO 9001", "", "CATalog"]) == set()

@@ -97,8 +97,19 @@ _MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a dig
 def data_in_names(names: Iterable[str]) -> set[str]:
     """The values a strong value recognizer finds, and validates, inside column names: a
     name can be data (a JSON key ``ana@example.com``, a form field, a CSV header). Such a name
-    is not shown as it is in records, and not stored (:mod:`lacuna.classify.cache`)."""
-    suspects = [n for n in names if _MAYBE_DATA.search(n)]
+    is not shown as it is in records, and not stored (:mod:`lacuna.classify.cache`). A name
+    that holds data only as values are read (:func:`lacuna.classify.scan.column_sample`: a
+    look-alike letter, an address written out, ``ana[at]example[dot]com``,
+    ``+44 2O 7946 O958``) is itself the value found."""
+    names = [str(n) for n in names]
+    values = _found_in(n for n in names if _MAYBE_DATA.search(n))
+    shown = _names_read(names)
+    values.update(n for n, read in shown.items() if _found_in([read]))
+    return values
+
+
+def _found_in(names: Iterable[str]) -> set[str]:
+    suspects = list(names)
     if not suspects:
         return set()
     values: set[str] = set()
@@ -108,6 +119,26 @@ def data_in_names(names: Iterable[str]) -> set[str]:
             candidates = {m.group("value") for n in suspects for m in pattern.finditer(n)}
             values.update(v for v in candidates - {None} if r._check([v])[1])
     return values
+
+
+def _names_read(names: list[str]) -> dict[str, str]:
+    """Each name that reads otherwise than it is written, as the value scan reads it (a
+    :class:`ColumnSample`'s values, e-mail addresses written out read back)."""
+    if not names:
+        return {}
+    shown = _read(names)
+    pairs = (zip(names, shown, strict=True) if shown is not None  # else a name read as
+             else [(n, r[0]) for n in names if (r := _read([n]))])  # nothing: one by one
+    return {n: r for n, r in pairs if r != n}
+
+
+def _read(names: list[str]) -> list[str] | None:
+    from lacuna.classify.builtin.values import spelled_out
+
+    sample = column_sample("names", pd.Series(names, dtype=object))
+    read = spelled_out(sample)
+    shown: list[str] = (sample.values if read is None else read).to_pylist()
+    return shown if len(shown) == len(names) else None
 
 
 @dataclass(slots=True)

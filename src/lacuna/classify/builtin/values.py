@@ -8,6 +8,7 @@ that kind of value; free text needs fewer (see ``PatternRecognizer``).
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from lacuna.classify.base import ValueMatch, value_recognizer
@@ -72,24 +73,31 @@ class SpelledEmailValues(EmailValues):
     def scan(self, sample: ColumnSample) -> ValueMatch | None:
         if not len(sample) or sample.from_integers:
             return None
-        spelled = sample.count(SPELLED)
-        joined = sample.any_contains("dot", ignore_case=True) and sample.count(_JOINED)
-        if not spelled and not joined:
-            return None
-        read = sample.values
-        if joined:  # only the values that write both words joined: others keep their "AT"
-            mask = pc.match_substring_regex(read, _JOINED)
-            rewritten = read
-            for pattern, replacement in _JOINED_READ:
-                rewritten = pc.replace_substring_regex(rewritten, pattern, replacement)
-            read = pc.if_else(mask, rewritten, read)
-        if spelled:
-            read = pc.replace_substring_regex(read, _SPELLED_AT, "@")
-        if not pc.any(pc.match_substring(read, "@")).as_py():
-            return None  # "dot" alone ("polka dot dress") spells no address
-        if spelled:
-            read = pc.replace_substring_regex(read, _SPELLED_DOT, ".")
-        return super().scan(read_sample(sample.name, read))
+        read = spelled_out(sample)
+        return None if read is None else super().scan(read_sample(sample.name, read))
+
+
+def spelled_out(sample: ColumnSample) -> pa.Array | None:
+    """``sample``'s values with e-mail addresses written out read back (``@`` and ``.`` for
+    the words); ``None`` when none is written out."""
+    spelled = sample.count(SPELLED)
+    joined = sample.any_contains("dot", ignore_case=True) and sample.count(_JOINED)
+    if not spelled and not joined:
+        return None
+    read = sample.values
+    if joined:  # only the values that write both words joined: others keep their "AT"
+        mask = pc.match_substring_regex(read, _JOINED)
+        rewritten = read
+        for pattern, replacement in _JOINED_READ:
+            rewritten = pc.replace_substring_regex(rewritten, pattern, replacement)
+        read = pc.if_else(mask, rewritten, read)
+    if spelled:
+        read = pc.replace_substring_regex(read, _SPELLED_AT, "@")
+    if not pc.any(pc.match_substring(read, "@")).as_py():
+        return None  # "dot" alone ("polka dot dress") spells no address
+    if spelled:
+        read = pc.replace_substring_regex(read, _SPELLED_DOT, ".")
+    return read
 
 
 @value_recognizer
