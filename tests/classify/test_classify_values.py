@@ -261,7 +261,8 @@ def test_one_set_of_strong_recognizers_for_names_and_the_proxy():
 @pytest.mark.parametrize(
     "name",
     ["ana[at]example[dot]com", "anaATexampleDOTcom", "ana_at_example_dot_com",
-     "ana@example[.]com", "+44 2O 7946 O958", "\u0430na@example.com", "ｕｓｅｒ＠example.com"],
+     "ana@example[.]com", "+44 2O 7946 O958", "\u0430na@example.com", "ｕｓｅｒ＠example.com",
+     "host 192.168.O.1", "ana dot lopez at example dot com"],
 )
 def test_a_name_that_holds_data_as_values_are_read_is_data(name):
     """Each was not data in a name (so stored in the answer cache's rows, shown in the proxy's

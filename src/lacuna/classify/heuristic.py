@@ -92,6 +92,11 @@ def _strong(version: tuple[int, int]) -> tuple[tuple[int, PatternRecognizer], ..
 
 
 _MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a digit or an "@"
+# an ASCII name the value scan may read otherwise: an "@", "at" or "dot" set off (an address
+# written out), a letter drawn like a digit beside a digit or a dotted digit, quotes or
+# spaces around it
+_MAYBE_READ = re.compile(r"@|(?i:[\[({<]\s*(?:at|dot|\.)|\sat\s|[_-]at[_-])|[a-z0-9]AT[a-z0-9]"
+                         r"|[0-9][OoIl]|[OoIl][0-9]|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$")
 
 
 def data_in_names(names: Iterable[str]) -> set[str]:
@@ -103,7 +108,7 @@ def data_in_names(names: Iterable[str]) -> set[str]:
     ``+44 2O 7946 O958``) is itself the value found."""
     names = [str(n) for n in names]
     values = _found_in(n for n in names if _MAYBE_DATA.search(n))
-    shown = _names_read(names)
+    shown = _names_read([n for n in names if not n.isascii() or _MAYBE_READ.search(n)])
     values.update(n for n, read in shown.items() if _found_in([read]))
     return values
 
