@@ -108,8 +108,7 @@ def data_in_names(names: Iterable[str]) -> set[str]:
     ``+44 2O 7946 O958``) is itself the value found."""
     names = [str(n) for n in names]
     values = _found_in(n for n in names if _MAYBE_DATA.search(n))
-    shown = _names_read([n for n in names if not n.isascii() or _MAYBE_READ.search(n)])
-    values.update(n for n, read in shown.items() if _found_in([read]))
+    values.update(n for n, read in read_otherwise(names).items() if _found_in([read]))
     return values
 
 
@@ -126,9 +125,11 @@ def _found_in(names: Iterable[str]) -> set[str]:
     return values
 
 
-def _names_read(names: list[str]) -> dict[str, str]:
-    """Each name that reads otherwise than it is written, as the value scan reads it (a
-    :class:`ColumnSample`'s values, e-mail addresses written out read back)."""
+def read_otherwise(texts: Iterable[str]) -> dict[str, str]:
+    """Each of ``texts`` (names, a request's header values) that the value scan reads otherwise
+    than it is written, as it reads it (a :class:`ColumnSample`'s values, e-mail addresses
+    written out read back: ``ana[at]example[dot]com`` is ``ana@example.com``)."""
+    names = list(dict.fromkeys(t for t in texts if not t.isascii() or _MAYBE_READ.search(t)))
     if not names:
         return {}
     shown = _read(names)
