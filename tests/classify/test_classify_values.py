@@ -236,3 +236,38 @@ def test_values_never_appear_in_reasoning_or_evidence():
     text = repr(c) + str(c.to_dict())
     assert secret not in text
     assert "536-90-4399" not in text
+
+
+def test_one_set_of_strong_recognizers_for_names_and_the_proxy():
+    """Data found in column names (records, the answer cache) and in what the proxy sends is
+    found by the same recognizers: those that decide alone, never a weak format."""
+    from lacuna.classify.heuristic import _engine, data_in_names, strong_recognizers
+    from lacuna.classify.scan import PatternRecognizer
+    from lacuna.proxy.gate import _shaped, _validated
+
+    strong = strong_recognizers()
+    engine = _engine().values
+    assert [r for _, r in strong] == [
+        r for r in engine if isinstance(r, PatternRecognizer) and not r.weak_only]
+    assert all(engine[n] is r for n, r in strong)
+    assert {"email", "phone", "card_number", "iban"} <= {r.name for _, r in strong}
+    values = ["ana@example.com", "4111 1111 1111 1111", "12 apples"]
+    assert [n for n, *_ in _shaped(values)] == [n for n, _ in strong]
+    assert _validated(values) == [True, True, False]
+    names = ["ana@example.com", "id", "card 4111 1111 1111 1111", "12 apples"]
+    assert data_in_names(names) == {"ana@example.com", "4111 1111 1111 1111"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ana[at]example[dot]com", "anaATexampleDOTcom", "ana_at_example_dot_com",
+     "ana@example[.]com", "+44 2O 7946 O958", "\u0430na@example.com", "ｕｓｅｒ＠example.com",
+     "host 192.168.O.1", "ana dot lopez at example dot com"],
+)
+def test_a_name_that_holds_data_as_values_are_read_is_data(name):
+    """Each was not data in a name (so stored in the answer cache's rows, shown in the proxy's
+    records, a SQL literal holding it not classified), though the same value is in a column."""
+    from lacuna.classify.heuristic import data_in_names
+
+    assert name in data_in_names(["id", name, "created_at"])
+    assert data_in_names(["id", "created_at", "polka dot", "ISO 9001", "", "CATalog"]) == set()

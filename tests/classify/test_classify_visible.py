@@ -252,12 +252,50 @@ def test_email_addresses_written_out_are_personal(values):
     assert any(e.rule == "value:email_spelled" for e in got.evidence)
 
 
+USERS = ["ana", "bob.lee", "carl_92", "dora", "eve-k", "fred", "gina.m", "hank7"]
+
+
+@pytest.mark.parametrize(
+    ("at", "dot"),
+    [
+        ("AT", "DOT"),  # anaATexampleDOTcom
+        ("_AT_", "_DOT_"),
+        ("_at_", "_dot_"),
+        ("-at-", "-dot-"),
+        ("__at__", "__dot__"),
+        (" [@] ", " [.] "),
+        ("(@)", "."),
+        (" @ ", "."),
+        ("@", "[.]"),  # defanged: ana@example[.]com
+    ],
+)
+@pytest.mark.parametrize("in_text", [False, True])
+def test_email_addresses_written_out_without_spaces_or_brackets_are_personal(at, dot, in_text):
+    """Each form was PUBLIC: the joined words (AT/DOT in capitals, between underscores or
+    hyphens) and a bracketed or spaced '@' or '.' hid the addresses from the e-mail pattern."""
+    values = [f"{u}{at}example{i}{dot}co{dot}uk" for i, u in enumerate(USERS)] * 2
+    if in_text:
+        values = [f"please write to {v} today" for v in values]
+    got = col(values)
+    assert (got.classification, got.pii_type) == (ColumnKind.PII, "email"), got.reasoning
+    assert any(e.rule == "value:email_spelled" for e in got.evidence)
+
+
 @pytest.mark.parametrize(
     "values",
     [
         ["arrived at noon", "meeting at 5 pm", "look at the dot", "at home", "dot"] * 6,
         ["Paris at night", "Dot at the beach", "seen at London dot"] * 10,
         ["(at) risk", "[dot] matrix", "Ana"] * 10,
+        # words and identifiers holding AT and DOT: product names, URLs, camelCase, files
+        ["CATalog Pro", "DOTnet Runtime", "ATtack Helicopter", "myATtack", "getATtribute",
+         "isATtachedDOTvisible", "formATtingDOTtemplate", "userATdomainDOThelper", "toDOTnet",
+         "www.CATalogDOTcom.com", "myATMDOTlocator"] * 3,
+        ["https://stay-at-home.org", "www.made-at-home.co.uk", "eat-at-joes.com",
+         "polka-dot-dress.com", "report_created_at_2024.csv", "updated_at_dot",
+         "looked_at_dot_matrix", "stay_at_home_dot_com_rate", "backup_at_noon.sql",
+         "clicked_at_dot_com_bubble", "img-at-dot-1.png"] * 3,
+        ["meet @ noon", "price @ 5 each", "[.] bullet", "end (.) here"] * 8,
     ],
 )
 def test_words_at_and_dot_in_public_text_stay_public(values):
@@ -300,6 +338,70 @@ def test_lookalike_letters_inside_values_hide_nothing(values, pii_type):
     got = col(values)
     assert got.pii_type == pii_type, got.reasoning
     assert got.classification != ColumnKind.PUBLIC
+
+
+PHONES = ["+44 20 7946 0958", "+44 20 7946 0123", "+1 415 555 0100", "+49 30 1234 5670",
+          "+33 1 42 68 53 00", "(415) 555-0132", "+44 161 496 0000", "+1 212 555 0199",
+          "+44 121 496 0101", "+61 2 9374 4000", "+1 312 555 0111", "+44 113 496 0010"]
+
+
+def _disguised(values, digits, letter):
+    changed = [v.translate(str.maketrans(digits, letter * len(digits))) for v in values]
+    return [v for v, was in zip(changed, values, strict=True) if v != was]
+
+
+@pytest.mark.parametrize(
+    ("values", "pii_type"),
+    [
+        (_disguised(PHONES, "0", "O"), "phone"),  # Latin O for zero
+        (_disguised(PHONES, "0", "o"), "phone"),
+        (_disguised(PHONES, "0", "\u041e"), "phone"),  # Cyrillic О
+        (_disguised(PHONES, "0", "\u043e"), "phone"),  # Cyrillic о
+        (_disguised(PHONES, "0", "\u039f"), "phone"),  # Greek Ο
+        (_disguised(PHONES, "1", "l"), "phone"),  # l for one
+        (_disguised(PHONES, "1", "I"), "phone"),
+        (_disguised(PHONES, "1", "\u0406"), "phone"),  # Cyrillic І
+        (_disguised(PHONES, "1", "\u04cf"), "phone"),  # Cyrillic palochka
+        (["536-9O-4399", "4O1-2O-3456", "61O-12-34O9", "3O1-O4-556O"] * 4, "ssn"),
+        (["4O12 8888 8888 l88l", "5lO5 lO5l O5lO 5lOO"] * 4, "card_number"),
+        (["192.168.O.1", "10.120.3O.40", "172.16.O.25"] * 4, "ip_address"),
+    ],
+)
+@pytest.mark.parametrize("in_text", [False, True])
+def test_letters_drawn_like_digits_inside_numbers_hide_nothing(values, pii_type, in_text):
+    """Each was PUBLIC: an O (Latin, Cyrillic, Greek) for 0 or an l/I for 1 inside the
+    number kept every pattern from matching it."""
+    if in_text:
+        values = [f"call or write, ref: {v} today" for v in values]
+    got = col(values)
+    assert got.pii_type == pii_type, got.reasoning
+    assert got.classification != ColumnKind.PUBLIC
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["C6H12O6", "H2O", "CO2", "C2H5OH", "Fe2O3", "SiO2 1000000"] * 4,
+        ["ISO 9001:2015", "ISO 27001:2013", "IEC 61508-1:2010", "ISO/IEC 17025:2017"] * 4,
+        ["SKU-1O0-2000", "AB-10O-99", "ITEM 100l 2000000", "X1O0", "PO-100234-O1"] * 4,
+        ["Flight 1O1 departs at 10:OO from gate 12345", "Order 1O of 2O, ref 99887766",
+         "Boeing 7O7 and Airbus 32O first flew in 1957 and 1987", "Windows 1O Pro build 19045",
+         "Room lO1, floor 2, building 334455", "the lOl of 2024 and 2025"] * 4,
+        ["v1.0.1", "1.O.2-rc1 build 123456", "2.l.O", "10.0.19045.1234", "3.11.O"] * 4,
+        ["10:OO", "12:3O-14:OO", "O9:15 to 17:45 on 2024-01-02", "lOO ml", "Tank 100l"] * 4,
+    ],
+)
+def test_letters_beside_digits_in_public_values_stay_public(values):
+    assert col(values).classification == ColumnKind.PUBLIC
+
+
+def test_undisguised_reads_digits_only_inside_numbers():
+    assert tokens.undisguised("+44 2O 7946 O958") == "+44 20 7946 0958"
+    assert tokens.undisguised("ref 4O1-2O-3456") == "ref 401-20-3456"
+    assert tokens.undisguised("192.168.O.1") == "192.168.0.1"
+    for kept in ("ISO 9001, OX1 2JD, SO15 2JX", "Tank 100l", "lOl 2024", "Fe2O3 and 123456",
+                 "I was 12345678", "4lll llll llll llll", "id_1O0 123456", "O-RING 12X3456"):
+        assert tokens.undisguised(kept) == kept
 
 
 @pytest.mark.parametrize(

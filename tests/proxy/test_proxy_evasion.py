@@ -127,7 +127,11 @@ def test_data_in_headers_and_the_path_is_read(proxy_env):
                           ({"x-data": base64.b64encode(EMAILS).decode()}, ""),
                           ({"referer": f"https://a.example/?e={three}"}, ""),
                           ({"authorization": f"Bearer {three}"}, ""),
-                          ({}, "/" + three.replace(",", "/"))]:
+                          ({}, "/" + three.replace(",", "/")),
+                          # as classification reads values: written out, look-alike digits
+                          ({"x-c": "ana.silva[at]example[dot]com"}, ""),
+                          ({"x-c": "ana_AT_example_DOT_com"}, ""),
+                          ({"x-c": "+44 2O 7946 O958"}, "")]:
         r, got = _post(proxy_env, headers=headers, query=path, method="GET")
         assert r.status_code == 451, (headers, path)
         assert got == []

@@ -77,23 +77,74 @@ def _by_name(name: str, _version: tuple[int, int]) -> ColumnClass:
     return combine(name, _engine_for(_version).names.analyze(name, remember=False), (), None)
 
 
+def strong_recognizers() -> tuple[tuple[int, PatternRecognizer], ...]:
+    """The value recognizers whose format with its check decides alone (a pattern and a
+    validator; not the weak formats, which only support a column's name), each with its
+    position among the engine's value recognizers: what finds data in a column's name
+    (:func:`data_in_names`) and in what the proxy sends (``lacuna.proxy.gate``)."""
+    return _strong((len(name_recognizers), len(value_recognizers)))
+
+
+@cache
+def _strong(version: tuple[int, int]) -> tuple[tuple[int, PatternRecognizer], ...]:
+    return tuple((n, r) for n, r in enumerate(_engine_for(version).values)
+                 if isinstance(r, PatternRecognizer) and not r.weak_only)
+
+
 _MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a digit or an "@"
+# an ASCII name the value scan may read otherwise: an "@", "at" or "dot" set off (an address
+# written out), a letter drawn like a digit beside a digit or a dotted digit, quotes or
+# spaces around it
+_MAYBE_READ = re.compile(r"@|(?i:[\[({<]\s*(?:at|dot|\.)|\sat\s|[_-]at[_-])|[a-z0-9]AT[a-z0-9]"
+                         r"|[0-9][OoIl]|[OoIl][0-9]|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$")
 
 
 def data_in_names(names: Iterable[str]) -> set[str]:
     """The values a strong value recognizer finds, and validates, inside column names: a
     name can be data (a JSON key ``ana@example.com``, a form field, a CSV header). Such a name
-    is not shown as it is in records, and not stored (:mod:`lacuna.classify.cache`)."""
-    suspects = [n for n in names if _MAYBE_DATA.search(n)]
+    is not shown as it is in records, and not stored (:mod:`lacuna.classify.cache`). A name
+    that holds data only as values are read (:func:`lacuna.classify.scan.column_sample`: a
+    look-alike letter, an address written out, ``ana[at]example[dot]com``,
+    ``+44 2O 7946 O958``) is itself the value found."""
+    names = [str(n) for n in names]
+    values = _found_in(n for n in names if _MAYBE_DATA.search(n))
+    values.update(n for n, read in read_otherwise(names).items() if _found_in([read]))
+    return values
+
+
+def _found_in(names: Iterable[str]) -> set[str]:
+    suspects = list(names)
     if not suspects:
         return set()
     values: set[str] = set()
-    for r in _engine().values:
-        if isinstance(r, PatternRecognizer) and r.search and not r.weak_only:
+    for _, r in strong_recognizers():
+        if r.search:  # found inside a name, as in free text
             pattern = re.compile(r.search)
             candidates = {m.group("value") for n in suspects for m in pattern.finditer(n)}
             values.update(v for v in candidates - {None} if r._check([v])[1])
     return values
+
+
+def read_otherwise(texts: Iterable[str]) -> dict[str, str]:
+    """Each of ``texts`` (names, a request's header values) that the value scan reads otherwise
+    than it is written, as it reads it (a :class:`ColumnSample`'s values, e-mail addresses
+    written out read back: ``ana[at]example[dot]com`` is ``ana@example.com``)."""
+    names = list(dict.fromkeys(t for t in texts if not t.isascii() or _MAYBE_READ.search(t)))
+    if not names:
+        return {}
+    shown = _read(names)
+    pairs = (zip(names, shown, strict=True) if shown is not None  # else a name read as
+             else [(n, r[0]) for n in names if (r := _read([n]))])  # nothing: one by one
+    return {n: r for n, r in pairs if r != n}
+
+
+def _read(names: list[str]) -> list[str] | None:
+    from lacuna.classify.builtin.values import spelled_out
+
+    sample = column_sample("names", pd.Series(names, dtype=object))
+    read = spelled_out(sample)
+    shown: list[str] = (sample.values if read is None else read).to_pylist()
+    return shown if len(shown) == len(names) else None
 
 
 @dataclass(slots=True)

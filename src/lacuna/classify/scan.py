@@ -41,7 +41,13 @@ import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
-from lacuna.classify.tokens import LOOKALIKE_LETTERS, unconfused, visible
+from lacuna.classify.tokens import (
+    DIGIT_LOOKALIKES,
+    LOOKALIKE_LETTERS,
+    unconfused,
+    undisguised,
+    visible,
+)
 
 MAX_VALUE_CHARS = 2048
 # A value holding one of these is searched as free text: words, and values joined into one
@@ -86,12 +92,15 @@ class ColumnSample:
     def __len__(self) -> int:
         return len(self.values)
 
-    def any_contains(self, literal: str) -> bool:
-        """Whether any value contains ``literal``."""
+    def any_contains(self, literal: str, *, ignore_case: bool = False) -> bool:
+        """Whether any value contains ``literal`` (in any case: ``ignore_case``, for a
+        lower-case ``literal``)."""
         if self.strings is not None:
+            if ignore_case:
+                return any(literal in v.lower() for v in self.strings)
             return any(literal in v for v in self.strings)
         values = self.values if self.distinct is None else self.distinct
-        return bool(pc.any(pc.match_substring(values, literal)).as_py())
+        return bool(pc.any(pc.match_substring(values, literal, ignore_case=ignore_case)).as_py())
 
     def fullmatches(self, pattern: str) -> list[str]:
         """The values that ``pattern`` matches entirely."""
@@ -340,9 +349,10 @@ def _visible(values: pa.Array) -> pa.Array:
     """The values as they read (the rule of :func:`lacuna.classify.tokens.visible`, in Arrow):
     a zero-width space inside an e-mail address, a fullwidth ``＠``, Arabic-Indic or fullwidth
     digits of a phone number, Cyrillic or Greek look-alike letters hide nothing from the
-    patterns. ASCII samples cost one check."""
+    patterns; nor do letters drawn like the digits 0 and 1 among digits (``+44 2O 7946 O958``,
+    :func:`lacuna.classify.tokens.undisguised`). ASCII samples cost two RE2 passes."""
     if pc.all(pc.string_is_ascii(values)).as_py() is not False:
-        return values
+        return _undisguised(values)
     # NFKC in Python (its quick check makes it ~100x faster than Arrow's utf8proc here)
     plain = pa.array([v if v is None or v.isascii() else _nfkc(v) for v in values.to_pylist()],
                      type=pa.string())
@@ -361,10 +371,27 @@ def _visible(values: pa.Array) -> pa.Array:
         read = [unconfused(v) if other else v
                 for v, other in zip(plain.to_pylist(), confusable.to_pylist(), strict=True)]
         plain = pa.array(read, type=pa.string())
-    return pc.utf8_trim_whitespace(plain)
+    return pc.utf8_trim_whitespace(_undisguised(plain))
 
 
 _MIXED = f"[{LOOKALIKE_LETTERS}][A-Za-z0-9@]|[A-Za-z0-9@][{LOOKALIKE_LETTERS}]"
+# a look-alike touching a digit in a run of digits and look-alikes that no letter touches,
+# or a group of them between dots or dashes among digits (192.168.O.1)
+_DISGUISED = (f"(?:^|[^A-Za-z_])[0-9{DIGIT_LOOKALIKES}]*"
+              f"(?:[0-9][{DIGIT_LOOKALIKES}]|[{DIGIT_LOOKALIKES}][0-9])"
+              f"[0-9{DIGIT_LOOKALIKES}]*(?:$|[^A-Za-z_])"
+              f"|[0-9][.:/-][{DIGIT_LOOKALIKES}]+[.:/-][0-9{DIGIT_LOOKALIKES}]")
+
+
+def _undisguised(values: pa.Array) -> pa.Array:
+    """``values`` with letters drawn like digits read as digits among digits
+    (:func:`lacuna.classify.tokens.undisguised`): only values where such a letter touches a
+    digit are read in Python."""
+    touching = pc.fill_null(pc.match_substring_regex(values, _DISGUISED), False)
+    if not pc.any(touching).as_py():
+        return values
+    read = [undisguised(v) for v in pc.filter(values, touching).to_pylist()]
+    return pc.replace_with_mask(values, touching, pa.array(read, type=pa.string()))
 
 
 def _nfkc(value: str, piece: int = 256) -> str:

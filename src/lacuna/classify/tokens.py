@@ -84,6 +84,60 @@ def unconfused(text: str) -> str:
     return _LETTERS.sub(fold, text)
 
 
+# Letters drawn like the digits 0 and 1 (Cyrillic and Greek ones are Latin after
+# :func:`unconfused`), read as those digits inside a run of digits (:func:`undisguised`).
+DIGIT_LOOKALIKES = "OoIl"
+_AS_DIGITS = str.maketrans(DIGIT_LOOKALIKES, "0011")
+_DIGITISH = re.compile(f"[0-9{DIGIT_LOOKALIKES}]+")
+DISGUISED_MIN_DIGITS = 6  # real digits a value needs before letters among them are digits
+
+
+def undisguised(text: str) -> str:
+    """``text`` with each ``O``/``o`` read as 0 and ``I``/``l`` as 1 where it stands in a run
+    of digits that no other letter touches (``+44 2O 7946 O958``, ``O78-O5-112O``; a group of
+    look-alikes alone between dots or dashes among digits: ``192.168.O.1``), when
+    ``text`` holds at least ``DISGUISED_MIN_DIGITS`` real digits and no more look-alikes
+    than digits: a number that dodges a pattern with a letter drawn like a digit. Words
+    (``ISO 9001``, ``Boeing 7O7``, ``OX1 2JD``, ``100l``) keep their letters.
+
+    Example:
+        >>> undisguised("+44 2O 7946 O958"), undisguised("ISO 9001, OX1 2JD")
+        ('+44 20 7946 0958', 'ISO 9001, OX1 2JD')
+    """
+    digits = sum(c.isdigit() for c in text if c.isascii())
+    if digits < DISGUISED_MIN_DIGITS:
+        return text
+    out: list[str] = []
+    last = folded = 0
+    for m in _DIGITISH.finditer(text):
+        run, start, end = m.group(), m.start(), m.end()
+        if run.isdigit():
+            continue
+        if _in_word(text, start - 1) or _in_word(text, end):
+            continue  # part of a word: SO15, ISO9001, A10O, id_1O0
+        if not any(c.isdigit() for c in run) and not _between_digits(text, start, end):
+            continue  # a word of its own: "I", "O"; but 192.168.O.1
+        out += (text[last:start], run.translate(_AS_DIGITS))
+        folded += len(run) - sum(c.isdigit() for c in run)
+        last = end
+    if not out or folded > digits:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _in_word(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and (text[i].isalpha() or text[i] == "_")
+
+
+def _between_digits(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` stands between two of ``.-/:``, each after or before a digit
+    (or a look-alike): a group of a dotted or dashed number (``192.168.O.1``, ``12-OO-34``)."""
+    near = f"0123456789{DIGIT_LOOKALIKES}"
+    return (start >= 2 and end + 1 < len(text) and text[start - 1] in ".-/:"
+            and text[end] in ".-/:" and text[start - 2] in near and text[end + 1] in near)
+
+
 @lru_cache(maxsize=65536)
 def tokenize(text: str) -> tuple[str, ...]:
     """Split a column name (or any label) into lower-case word tokens.

@@ -507,14 +507,12 @@ def _shaped(values: Sequence[str]) -> Iterator[tuple[int, PatternRecognizer, pa.
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from lacuna.classify.heuristic import _engine
-    from lacuna.classify.scan import PatternRecognizer
+    from lacuna.classify.heuristic import strong_recognizers
 
     array = pa.array(values, type=pa.string())
-    for n, recognizer in enumerate(_engine().values):
-        if isinstance(recognizer, PatternRecognizer) and not recognizer.weak_only:
-            yield n, recognizer, array, pc.match_substring_regex(
-                array, f"^(?:{recognizer.prefilter})$")
+    for n, recognizer in strong_recognizers():
+        yield n, recognizer, array, pc.match_substring_regex(
+            array, f"^(?:{recognizer.prefilter})$")
 
 
 def _suspects(payload: Payload) -> Payload:
@@ -545,10 +543,11 @@ def _suspects(payload: Payload) -> Payload:
     return replace(payload, fields=FrozenDict(fields))
 
 
-def _validated(values: list[str], known: list[bool] | None = None) -> list[bool]:
+def _validated(values: list[str], known: list[bool] | None = None, *, read: bool = True
+               ) -> list[bool]:
     """For each of ``values``, whether some strong value recognizer validates it whole (its
-    pattern and its check: an e-mail, a card number). ``known``: those already decided
-    (true), which are not checked again."""
+    pattern and its check: an e-mail, a card number), as written or as classification reads
+    it (``read``). ``known``: those already decided (true), which are not checked again."""
     hits = list(known) if known is not None else [False] * len(values)
     if not values:
         return hits
@@ -556,6 +555,13 @@ def _validated(values: list[str], known: list[bool] | None = None) -> list[bool]
         for i, (value, hit) in enumerate(zip(values, shaped.to_pylist(), strict=True)):
             if hit and not hits[i] and recognizer._check([value])[1]:
                 hits[i] = True
+    if read:  # a value as classification reads it (ana[at]example[dot]com, +44 2O 7946 O958)
+        from lacuna.classify.heuristic import read_otherwise
+
+        shown = read_otherwise(v for v, hit in zip(values, hits, strict=True) if not hit)
+        if shown:
+            found = dict(zip(shown, _validated(list(shown.values()), read=False), strict=True))
+            hits = [hit or found.get(v, False) for v, hit in zip(values, hits, strict=True)]
     return hits
 
 

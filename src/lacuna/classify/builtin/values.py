@@ -8,6 +8,7 @@ that kind of value; free text needs fewer (see ``PatternRecognizer``).
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from lacuna.classify.base import ValueMatch, value_recognizer
@@ -32,30 +33,71 @@ class EmailValues(PatternRecognizer):
 
 
 # An address written out to dodge harvesters: "ana dot lopez at example dot com",
-# "ana(at)example(dot)com", "ana [at] example [dot] com". RE2 syntax.
-SPELLED = r"(?i)(?:\s*[\[({<]\s*(?:at|dot)\s*[\])}>]\s*|\s+(?:at|dot)\s+)"
-_SPELLED_AT = r"(?i)\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+"
-_SPELLED_DOT = r"(?i)\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+"
+# "ana(at)example(dot)com", "ana [at] example [dot] com", "ana [@] example [.] com",
+# "ana @ example.com". RE2 syntax.
+_AT = r"\s*[\[({<]\s*(?:at|@)\s*[\])}>]\s*|\s+at\s+|\s+@\s+"
+_DOT = r"\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+"
+SPELLED = f"(?i){_AT}|{_DOT}"
+_SPELLED_AT = f"(?i){_AT}"
+_SPELLED_DOT = f"(?i){_DOT}"
+# Written out without spaces or brackets, "at" and "dot" only count together, as one whole
+# word ending in a top-level domain, set off as words are in an identifier: in capitals
+# after lower-case letters or digits ("anaATexampleDOTcom"; "CATalog", "DOTnet", "myATtack",
+# "isATtachedDOTvisible" spell no address), or between underscores or hyphens
+# ("ana_AT_example_DOT_com", "ana-at-example-dot-co-dot-uk"; a domain such as
+# "stay-at-home.org" or a file "created_at_2024.csv" writes no "dot"). RE2 syntax.
+_TLD = (r"(?:[a-z]{2}|com|org|net|edu|gov|mil|int|info|biz|name|pro|mobi|app|dev|email"
+        r"|online|site|xyz|tech)")
+_JOINED = (
+    r"(?:^|[^A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*[a-z0-9]AT[a-z0-9][a-z0-9-]*"
+    rf"(?:(?:DOT|\.)[a-z0-9][a-z0-9-]*)*DOT{_TLD}(?:$|[^A-Za-z0-9._-])"
+    r"|(?i:(?:^|[^a-z0-9._%+-])[a-z0-9._%+-]*[a-z0-9][_-]{1,2}at[_-]{1,2}[a-z0-9][a-z0-9-]*"
+    rf"(?:(?:[_-]{{1,2}}dot[_-]{{1,2}}|\.)[a-z0-9][a-z0-9-]*)*[_-]{{1,2}}dot[_-]{{1,2}}{_TLD}"
+    r"(?:$|[^a-z0-9._-]))")
+_JOINED_READ = (
+    (r"([a-z0-9])AT([a-z0-9])", r"\1@\2"), (r"([a-z0-9])DOT([a-z0-9])", r"\1.\2"),
+    (r"(?i)([a-z0-9])[_-]{1,2}at[_-]{1,2}([a-z0-9])", r"\1@\2"),
+    (r"(?i)([a-z0-9])[_-]{1,2}dot[_-]{1,2}([a-z0-9])", r"\1.\2"))
 
 
 @value_recognizer
 class SpelledEmailValues(EmailValues):
     """E-mail addresses written out (``ana dot lopez at example dot com``, ``ana(at)example(dot)
-    com``): the words read back as ``@`` and ``.``, then judged as :class:`EmailValues` judges
-    (the same validator and shares). A value merely holding the word "at" reads as
-    ``arrived@noon``, which no validator passes."""
+    com``, ``anaATexampleDOTcom``, ``ana_at_example_dot_com``): the words read back as ``@``
+    and ``.``, then judged as :class:`EmailValues` judges (the same validator and shares). A
+    value merely holding the word "at" reads as ``arrived@noon``, which no validator passes."""
 
     name = "email_spelled"
     label = "e-mail addresses written out (ana at example dot com)"
 
     def scan(self, sample: ColumnSample) -> ValueMatch | None:
-        if not len(sample) or sample.from_integers or not sample.count(SPELLED):
+        if not len(sample) or sample.from_integers:
             return None
-        read = pc.replace_substring_regex(sample.values, _SPELLED_AT, "@")
-        if not pc.any(pc.match_substring(read, "@")).as_py():
-            return None  # "dot" alone ("polka dot dress") spells no address
+        read = spelled_out(sample)
+        return None if read is None else super().scan(read_sample(sample.name, read))
+
+
+def spelled_out(sample: ColumnSample) -> pa.Array | None:
+    """``sample``'s values with e-mail addresses written out read back (``@`` and ``.`` for
+    the words); ``None`` when none is written out."""
+    spelled = sample.count(SPELLED)
+    joined = sample.any_contains("dot", ignore_case=True) and sample.count(_JOINED)
+    if not spelled and not joined:
+        return None
+    read = sample.values
+    if joined:  # only the values that write both words joined: others keep their "AT"
+        mask = pc.match_substring_regex(read, _JOINED)
+        rewritten = read
+        for pattern, replacement in _JOINED_READ:
+            rewritten = pc.replace_substring_regex(rewritten, pattern, replacement)
+        read = pc.if_else(mask, rewritten, read)
+    if spelled:
+        read = pc.replace_substring_regex(read, _SPELLED_AT, "@")
+    if not pc.any(pc.match_substring(read, "@")).as_py():
+        return None  # "dot" alone ("polka dot dress") spells no address
+    if spelled:
         read = pc.replace_substring_regex(read, _SPELLED_DOT, ".")
-        return super().scan(read_sample(sample.name, read))
+    return read
 
 
 @value_recognizer
