@@ -1008,7 +1008,11 @@ class Governor:
         if self.config.server is not None:
             return self.restore_lineage(path, None)
         parents = self.restore_lineage(path, run_id) if (run_id or upstream) else ()
-        return parents or tuple(LineageNode(name=s, operation="export") for s in upstream)
+        if parents or not upstream:
+            return parents
+        from lacuna.lineage.state import LineageNode
+
+        return tuple(LineageNode(name=s, operation="export") for s in upstream)
 
     def restore_lineage(self, path: str | None, run_id: str | None) -> tuple[LineageNode, ...]:
         """The upstream lineage of a file being read, from the store (see
