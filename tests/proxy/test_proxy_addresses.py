@@ -85,9 +85,12 @@ def _serving(server: ProxyServer) -> Iterator[None]:
 
     async def stop() -> None:
         server.close()
-        for task in asyncio.all_tasks():
-            if task is not asyncio.current_task():
-                task.cancel()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:  # their connections closed (their finally: blocks)
+            await asyncio.wait(tasks, timeout=10)
+        await asyncio.sleep(0)  # and the transports' last callbacks run
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
