@@ -249,9 +249,6 @@ class ProxyServer:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
-                # the socket is closed by the loop's next turn: wait for it here, so that a
-                # proxy stopped meanwhile leaves no transport open (ResourceWarning)
-                await asyncio.wait_for(writer.wait_closed(), self.timeouts.client)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      client: str | None, origin: _Origin | None) -> None:
