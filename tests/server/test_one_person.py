@@ -57,6 +57,49 @@ def test_a_local_user_named_as_another_in_other_case_is_refused(tmp_path: Path) 
         users.close()
 
 
+def test_a_user_is_added_while_the_server_commits(tmp_path: Path, monkeypatch) -> None:
+    """``lacuna users add`` reads the namesakes, then writes the row: begun DEFERRED, a commit
+    of the running server in between (its group commit, its decision log) failed it at once
+    with "database is locked" (SQLite cannot make a stale read a write, nor waits for it). It
+    takes the write lock first now (``lacuna.audit.schema.writing``): the server's write
+    waits its turn, both land."""
+    import sqlite3
+    import threading
+
+    from lacuna.identity import users as users_module
+
+    db = tmp_path / "s.db"
+    users = UserStore(f"sqlite:///{db}")
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table served (n integer)")
+    committed = threading.Event()
+
+    def server_commits() -> None:
+        conn = sqlite3.connect(db, timeout=30)
+        conn.execute("insert into served values (1)")
+        conn.commit()
+        conn.close()
+        committed.set()
+
+    thread = threading.Thread(target=server_commits)
+    namesakes = users_module._namesakes
+
+    def meanwhile(conn: Any, name: str) -> list[str]:
+        found = namesakes(conn, name)  # the read; the server commits before the write
+        thread.start()
+        committed.wait(0.5)  # at once when nothing holds the write lock (the old DEFERRED)
+        return found
+
+    monkeypatch.setattr(users_module, "_namesakes", meanwhile)
+    try:
+        token = users.add("jane", roles=["data_steward"])
+        thread.join(30)
+        assert committed.is_set()
+        assert users.authenticate(token).name == "jane"
+    finally:
+        users.close()
+
+
 def _request(requested_by: str) -> ExceptionRequest:
     return ExceptionRequest(
         id="EXC-2026-900", requested_by=requested_by, requester_role="data_steward",

@@ -35,6 +35,7 @@ from urllib.parse import quote
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Engine,
     Index,
     Integer,
@@ -209,6 +210,20 @@ def _sqlite_events(engine: Engine, *, memory: bool, read_only: bool = False) -> 
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """One write transaction on ``engine`` that takes SQLite's write lock first (``BEGIN
+    IMMEDIATE``, waiting for it within the busy timeout; other databases: their ``BEGIN``).
+
+    A transaction that reads before it writes must begin so: begun ``DEFERRED``, a commit of
+    any other connection between its first read and its first write (another process, a
+    server's group commit, this process's OpenLineage outbox thread) makes SQLite answer
+    ``database is locked`` at once: a stale read snapshot cannot become a write, and no busy
+    timeout applies to that."""
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        yield conn
 
 
 SYNCHRONOUS = "NORMAL"  # in WAL mode: a commit survives kill -9; see docs/audit.md

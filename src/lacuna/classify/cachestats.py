@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from lacuna.audit.schema import writing
+
 log = logging.getLogger(__name__)
 LAYERS = ("file", "memory", "store")
 
@@ -76,7 +78,7 @@ def flush(engine: Any) -> None:
     if not pending:
         return
     try:
-        with engine.begin() as conn:
+        with writing(engine) as conn:
             stored = {r.counter for r in conn.execute(
                 select(table.c.counter).where(table.c.counter.in_(list(pending))))}
             for name, n in pending.items():

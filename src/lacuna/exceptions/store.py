@@ -12,8 +12,7 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from lacuna.audit.schema import open_state_database
+from lacuna.audit.schema import open_state_database, writing
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.exceptions import authority
 from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status
@@ -44,8 +43,6 @@ from lacuna.signing import Keyed
 from lacuna.state.locks import serialize
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from lacuna.config import StewardsConfig
     from lacuna.model import Operation
     from lacuna.signing import Keyring
@@ -184,17 +181,6 @@ class ExceptionStore(Keyed):
     def __init__(self, url: str, keyring: Keyring | None = None) -> None:
         self._engine = open_state_database(url, metadata)
         self._keyring = keyring
-
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        """A write transaction that takes SQLite's write lock first (``BEGIN IMMEDIATE``). One
-        begun ``DEFERRED`` that reads before it writes (``mark_deleted``) failed at once with
-        "database is locked" when another connection had committed since its read began
-        (another process, or this one's OpenLineage outbox thread): SQLite cannot move a stale
-        read snapshot up to a write, and does not wait for that (no busy timeout)."""
-        with (self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
-              conn.begin()):
-            yield conn
 
     def add(self, request: ExceptionRequest) -> ExceptionRequest:
         """Store a new request, numbering it ``EXC-<year>-<n>`` (the next free number of its
@@ -404,7 +390,7 @@ class ExceptionStore(Keyed):
         """Sign ``updated`` and store it if the row is still in ``current``'s state."""
         exception_id = current.id
         updated = authority.sign(updated, self.keyring)
-        with self._writing() as conn:
+        with writing(self._engine) as conn:
             changed = conn.execute(
                 table.update()
                 .where(table.c.id == exception_id, table.c.status == current.status.value)
@@ -496,7 +482,7 @@ class ExceptionStore(Keyed):
         seen_at = (now or utcnow()).isoformat()
         signature = self.keyring.sign(_end_payload(exception_id, event, seen_at,
                                                    self._trail_origin()))
-        with self._writing() as conn:  # replaces a mark that did not verify
+        with writing(self._engine) as conn:  # replaces a mark that did not verify
             conn.execute(ends_table.delete().where(ends_table.c.exception_id == exception_id))
             conn.execute(ends_table.insert().values(exception_id=exception_id, event=event,
                                                     seen_at=seen_at, signature=signature))
@@ -542,7 +528,7 @@ class ExceptionStore(Keyed):
                               written_at=now or utcnow(), encrypted=encrypted,
                               directory=directory)
         written = replace(written, signature=self.keyring.sign(written.payload()))
-        with self._writing() as conn:
+        with writing(self._engine) as conn:
             conn.execute(files_table.insert().values(
                 exception_id=exception_id, path=path, written_by=written_by,
                 written_at=written.written_at.isoformat(), encrypted=encrypted,
@@ -557,7 +543,7 @@ class ExceptionStore(Keyed):
             return written
         done = replace(written, identity=identity)
         done = replace(done, signature=self.keyring.sign(done.payload()))
-        with self._writing() as conn:
+        with writing(self._engine) as conn:
             conn.execute(files_table.update().where(
                 files_table.c.exception_id == written.exception_id,
                 files_table.c.path == written.path,
@@ -581,7 +567,7 @@ class ExceptionStore(Keyed):
             return written
         done = replace(written, identity=identity)
         done = replace(done, signature=self.keyring.sign(done.payload()))
-        with self._writing() as conn:
+        with writing(self._engine) as conn:
             moved = conn.execute(files_table.update().where(
                 files_table.c.exception_id == written.exception_id,
                 files_table.c.path == written.path,
@@ -634,7 +620,7 @@ class ExceptionStore(Keyed):
         deletion time is part of what is signed). A record that does not verify is left as it
         is: the sweep keeps reporting it."""
         at = now.isoformat()
-        with self._writing() as conn:
+        with writing(self._engine) as conn:
             rows = list(conn.execute(select(files_table).where(
                 files_table.c.exception_id == exception_id, files_table.c.path == path,
                 files_table.c.deleted_at.is_(None))))
@@ -653,7 +639,7 @@ class ExceptionStore(Keyed):
         under the exception, meanwhile) is left open. Returns how many were closed."""
         at = now.isoformat()
         closed = 0
-        with self._writing() as conn:
+        with writing(self._engine) as conn:
             for written in records:
                 if not self.file_verified(written) or written.deleted_at is not None:
                     continue
@@ -676,7 +662,7 @@ class ExceptionStore(Keyed):
         recorded, deleted. The sweep then neither deletes nor reports it. Returns the records
         as they were, each with whether it verified (for the audit trail)."""
         at = now.isoformat()
-        with self._writing() as conn:
+        with writing(self._engine) as conn:
             rows = list(conn.execute(select(files_table).where(
                 files_table.c.exception_id == exception_id, files_table.c.path == path)))
             before = [(_written(row), self.file_verified(_written(row))) for row in rows]

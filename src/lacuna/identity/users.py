@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Integer, delete, func, select, update
 
-from lacuna.audit.schema import open_state_database
+from lacuna.audit.schema import open_state_database, writing
 from lacuna.errors import AuditError, ConfigError
 from lacuna.identity._rows import (
     SIGNED,
@@ -187,7 +187,7 @@ class UserStore(Keyed):
         values = {"roles": made.roles, "token_sha256": made.token_sha256,
                   "created_at": made.created_at, "disabled": False,
                   "signature": self._signed(made)}
-        with self._engine.begin() as conn:
+        with writing(self._engine) as conn:
             others = [n for n in _namesakes(conn, name) if n != name]
             if others:
                 msg = (f"user name {name!r} is the same person as the existing user "
@@ -220,7 +220,7 @@ class UserStore(Keyed):
             self._trail.record_issue(name, event, made.created_at, list(checked), by)
         except Exception as exc:
             if not exists:  # nothing issued: the row goes, and the caller is told
-                with self._engine.begin() as conn:
+                with writing(self._engine) as conn:
                     conn.execute(delete(users_table).where(
                         users_table.c.name == name,
                         users_table.c.created_at == made.created_at))
@@ -245,7 +245,7 @@ class UserStore(Keyed):
         """Stop ``name``'s token from working (the user row stays for the record, signed as
         disabled: whatever else it holds, a disabled row lets nobody in)."""
         self._cache.clear()
-        with self._engine.begin() as conn:
+        with writing(self._engine) as conn:
             row = conn.execute(select(users_table).where(users_table.c.name == name)).first()
             if row is None:
                 msg = f"no user {name!r}; list them with: lacuna users list"
@@ -328,7 +328,7 @@ class UserStore(Keyed):
             log.error("%s", msg)
             raise AuditError(msg) from exc
         signed: _Records = []
-        with self._engine.begin() as conn:
+        with writing(self._engine) as conn:
             for r, roles in pending:
                 same = (users_table.c.signature.is_(None) if r.signature is None
                         else users_table.c.signature == r.signature)
