@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select, update
 
+from lacuna.audit.schema import writing
 from lacuna.identity._rows import _Rows, _stamp, _Values, sessions_table
 from lacuna.identity.tokens import token_digest
 from lacuna.identity.trail import IDENTITY_KIND, SESSION_ACTION, _operator
@@ -167,7 +168,7 @@ class SessionStore:
         and the trail records it. Returns whether a live session was ended."""
         if not sid:
             return False
-        with self._engine.begin() as conn:
+        with writing(self._engine) as conn:  # end_in reads, then writes
             ended = self.end_in(conn, sessions_table.c.id_sha256 == token_digest(sid))
         if ended:
             self.record_ends(ended, why)
@@ -175,7 +176,7 @@ class SessionStore:
 
     def end_sessions(self, name: str, *, by: Any = None) -> int:
         """End every console session of ``name`` (the user was disabled); how many were live."""
-        with self._engine.begin() as conn:
+        with writing(self._engine) as conn:
             ended = self.end_in(conn, sessions_table.c.name == name)
         if ended:
             self.record_ends(ended, "user disabled", by if by is not None
