@@ -77,15 +77,14 @@ def test_requests_are_listed_in_the_order_they_were_filed_past_999(tmp_path):
 def test_a_deletion_is_marked_while_another_connection_writes(tmp_path, monkeypatch):
     """``mark_deleted`` reads the file's records, then marks them: begun DEFERRED, a commit of
     another connection in between (another process; this process's OpenLineage outbox thread)
-    made SQLite answer "database is locked" at once (a stale read cannot become a write, and
-    no busy timeout applies), and the sweep failed (seen once in a full run). Its transaction
-    now takes the write lock first: the other writer waits its turn, both land."""
-    import sqlite3
-    import threading
+    made SQLite answer "database is locked" at once, and the sweep failed (seen once in a full
+    run). Its transaction now takes the write lock first: the other writer waits its turn,
+    both land."""
     from datetime import timedelta
 
     from lacuna.exceptions import ExceptionRequest, ExceptionStore
     from lacuna.model import utcnow
+    from sqlite_meanwhile import CommitMeanwhile
 
     db = tmp_path / "state.db"
     store = ExceptionStore(f"sqlite:///{db}")
@@ -96,30 +95,17 @@ def test_a_deletion_is_marked_while_another_connection_writes(tmp_path, monkeypa
         approver="steward@example.com", duration_hours=1.0, conditions=(),
         created_at=utcnow()))
     store.record_file(made.id, "/tmp/x.csv", written_by="alice", encrypted=False)
-    with sqlite3.connect(db) as conn:
-        conn.execute("create table other (n integer)")
-    committed = threading.Event()
-
-    def other_writer() -> None:
-        conn = sqlite3.connect(db, timeout=30)
-        conn.execute("insert into other values (1)")
-        conn.commit()
-        conn.close()
-        committed.set()
-
-    thread = threading.Thread(target=other_writer)
+    meanwhile = CommitMeanwhile(db)
     verified = store.file_verified
 
-    def between_read_and_write(written):  # the other connection writes meanwhile
-        thread.start()
-        committed.wait(0.5)  # at once when nothing holds the write lock (the old DEFERRED)
+    def between_read_and_write(written):
+        meanwhile()
         return verified(written)
 
     monkeypatch.setattr(store, "file_verified", between_read_and_write)
     store.mark_deleted(made.id, "/tmp/x.csv", utcnow() + timedelta(hours=2))
-    thread.join(30)
     monkeypatch.undo()
-    assert committed.is_set()
+    assert meanwhile.landed()
     (written,) = store.files(made.id)
     assert written.deleted_at is not None
     assert store.file_verified(written)  # signed again with its deletion time

@@ -60,41 +60,25 @@ def test_a_local_user_named_as_another_in_other_case_is_refused(tmp_path: Path) 
 def test_a_user_is_added_while_the_server_commits(tmp_path: Path, monkeypatch) -> None:
     """``lacuna users add`` reads the namesakes, then writes the row: begun DEFERRED, a commit
     of the running server in between (its group commit, its decision log) failed it at once
-    with "database is locked" (SQLite cannot make a stale read a write, nor waits for it). It
-    takes the write lock first now (``lacuna.audit.schema.writing``): the server's write
-    waits its turn, both land."""
-    import sqlite3
-    import threading
-
+    with "database is locked". It takes the write lock first now
+    (``lacuna.audit.schema.writing``): the server's write waits its turn, both land."""
     from lacuna.identity import users as users_module
+    from sqlite_meanwhile import CommitMeanwhile
 
     db = tmp_path / "s.db"
     users = UserStore(f"sqlite:///{db}")
-    with sqlite3.connect(db) as conn:
-        conn.execute("create table served (n integer)")
-    committed = threading.Event()
-
-    def server_commits() -> None:
-        conn = sqlite3.connect(db, timeout=30)
-        conn.execute("insert into served values (1)")
-        conn.commit()
-        conn.close()
-        committed.set()
-
-    thread = threading.Thread(target=server_commits)
+    meanwhile = CommitMeanwhile(db)
     namesakes = users_module._namesakes
 
-    def meanwhile(conn: Any, name: str) -> list[str]:
+    def read_then_commit(conn: Any, name: str) -> list[str]:
         found = namesakes(conn, name)  # the read; the server commits before the write
-        thread.start()
-        committed.wait(0.5)  # at once when nothing holds the write lock (the old DEFERRED)
+        meanwhile()
         return found
 
-    monkeypatch.setattr(users_module, "_namesakes", meanwhile)
+    monkeypatch.setattr(users_module, "_namesakes", read_then_commit)
     try:
         token = users.add("jane", roles=["data_steward"])
-        thread.join(30)
-        assert committed.is_set()
+        assert meanwhile.landed()
         assert users.authenticate(token).name == "jane"
     finally:
         users.close()
