@@ -5,21 +5,27 @@ from __future__ import annotations
 import json
 
 
-def test_rows_signed_before_history_existed_still_verify(tmp_path):
-    """A grant written by the previous release (no ``history`` in its body) stays honoured."""
-    import sqlite3
-
-    from lacuna.exceptions import ExceptionRequest, ExceptionStore
-    from lacuna.exceptions.authority import PAYLOAD_KIND
+def _request():
+    from lacuna.exceptions import ExceptionRequest
     from lacuna.model import utcnow
 
-    store = ExceptionStore(f"sqlite:///{tmp_path / 'state.db'}")
-    made = store.add(ExceptionRequest(
+    return ExceptionRequest(
         id="", requested_by="alice", requester_role="analyst", action="export",
         destination="/tmp/x.csv", sources=(), tier="PUBLIC", tags=(),
         purpose="Quarterly board presentation of metrics", business_justification="",
         approver="steward@example.com", duration_hours=1.0, conditions=(),
-        created_at=utcnow()))
+        created_at=utcnow())
+
+
+def test_rows_signed_before_history_existed_still_verify(tmp_path):
+    """A grant written by the previous release (no ``history`` in its body) stays honoured."""
+    import sqlite3
+
+    from lacuna.exceptions import ExceptionStore
+    from lacuna.exceptions.authority import PAYLOAD_KIND
+
+    store = ExceptionStore(f"sqlite:///{tmp_path / 'state.db'}")
+    made = store.add(_request())
     old = made.to_dict()
     del old["history"], old["signature"]
     old.pop("approval_conditions", None)  # nor approval conditions, which came later still
@@ -82,18 +88,13 @@ def test_a_deletion_is_marked_while_another_connection_writes(tmp_path, monkeypa
     both land."""
     from datetime import timedelta
 
-    from lacuna.exceptions import ExceptionRequest, ExceptionStore
+    from lacuna.exceptions import ExceptionStore
     from lacuna.model import utcnow
     from sqlite_meanwhile import CommitMeanwhile
 
     db = tmp_path / "state.db"
     store = ExceptionStore(f"sqlite:///{db}")
-    made = store.add(ExceptionRequest(
-        id="", requested_by="alice", requester_role="analyst", action="export",
-        destination="/tmp/x.csv", sources=(), tier="PUBLIC", tags=(),
-        purpose="Quarterly board presentation of metrics", business_justification="",
-        approver="steward@example.com", duration_hours=1.0, conditions=(),
-        created_at=utcnow()))
+    made = store.add(_request())
     store.record_file(made.id, "/tmp/x.csv", written_by="alice", encrypted=False)
     meanwhile = CommitMeanwhile(db)
     verified = store.file_verified
