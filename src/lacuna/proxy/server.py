@@ -179,6 +179,7 @@ class ProxyServer:
         self.timeouts = timeouts
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lacuna-proxy")
         self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.StreamWriter] = set()  # open client connections
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._client, self.host, self.port)
@@ -193,8 +194,13 @@ class ProxyServer:
             await self._server.serve_forever()
 
     def close(self) -> None:
+        """Stop listening and drop every open client connection (on the proxy's loop): a
+        stopped proxy holds no socket open, whatever its handlers were waiting for."""
         if self._server is not None:
             self._server.close()
+        for writer in list(self._clients):
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
         self._executor.shutdown(wait=False)
 
     def _gate_now(self) -> Gate:
@@ -236,6 +242,7 @@ class ProxyServer:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else None
+        self._clients.add(writer)
         try:
             await self._serve(reader, writer, client, None)
         except (_Closed, ConnectionError, asyncio.IncompleteReadError):
@@ -247,6 +254,7 @@ class ProxyServer:
         except Exception:  # one connection's failure never stops the proxy
             log.exception("proxy connection from %s failed", client)
         finally:
+            self._clients.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
