@@ -41,6 +41,7 @@ from lacuna.server.security import AnyUser, refuse, state_of
 
 if TYPE_CHECKING:
     from lacuna.exceptions import ExceptionRequest
+    from lacuna.exceptions.store import WrittenFile
     from lacuna.server.state import ServerState
 
 router = APIRouter(prefix="/api/v1")
@@ -163,13 +164,8 @@ def exception_file(exception_id: str, body: FileReportBody, request: Request,
     store = state.governor.exceptions
     where = on_host(body.host, body.path)
     if body.identity is not None:  # after the write: what was written, on its open record
-        found = [w for w in store.files(exception_id) if w.path == where
-                 and w.deleted_at is None and w.identity is None
-                 and same_name(w.written_by, principal.name) and store.file_verified(w)]
-        if not found:
-            raise HTTPException(409, f"no open record of {body.path} on {body.host} under "
-                                f"exception {exception_id} awaits what was written")
-        return store.record_identity(found[-1], body.identity).to_dict()
+        return _identified(state, principal, exception_id, body.host, body.path,
+                           body.identity).to_dict()
     written = store.record_file(exception_id, where, written_by=principal.name,
                                 encrypted=body.encrypted, directory=body.directory)
     with acting_as(state, principal) as acting:
@@ -341,15 +337,25 @@ def _copy_written(state: ServerState, principal: Principal, exception_id: str,
                   body: DecryptBody) -> dict[str, Any]:
     """Add to the caller's open record of a decrypted copy what was written (the sweep then
     deletes that file, however late it was made)."""
+    if not body.output:
+        raise HTTPException(409, f"no open record on {body.host} under exception "
+                            f"{exception_id} awaits what was written: name the copy (output)")
+    _identified(state, principal, exception_id, body.host, body.output, str(body.identity))
+    return {"allowed": True}
+
+
+def _identified(state: ServerState, principal: Principal, exception_id: str, host: str,
+                path: str, identity: str) -> WrittenFile:
+    """The caller's open, verified record of ``path`` on ``host`` under the exception that
+    does not say yet what was written, now saying ``identity`` (a 409 when there is none)."""
     from lacuna.exceptions.files import on_host
 
     store = state.governor.exceptions
-    where = on_host(body.host, body.output or "")
+    where = on_host(host, path)
     found = [w for w in store.files(exception_id, pending_only=True)
-             if body.output and w.path == where and w.identity is None
+             if w.path == where and w.identity is None
              and same_name(w.written_by, principal.name) and store.file_verified(w)]
     if not found:
-        raise HTTPException(409, f"no open record of {body.output} on {body.host} under "
+        raise HTTPException(409, f"no open record of {path} on {host} under "
                             f"exception {exception_id} awaits what was written")
-    store.record_identity(found[-1], str(body.identity))
-    return {"allowed": True}
+    return store.record_identity(found[-1], identity)
