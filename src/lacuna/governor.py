@@ -1006,7 +1006,7 @@ class Governor:
         are not parents; a file the server knows no parents of is its own source, which the
         server holds a decision to (docs/server.md)."""
         if self.config.server is not None:
-            return self.restore_lineage(path, None)
+            return self._server_parents(path)
         parents = self.restore_lineage(path, run_id) if (run_id or upstream) else ()
         if parents or not upstream:
             return parents
