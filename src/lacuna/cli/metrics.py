@@ -234,14 +234,13 @@ def _unmatched_filters(m: GovernanceMetrics) -> list[tuple[str, bool]]:
     Lacuna's nor the configured user's. ``--check`` exits 2 on such a value (a misspelt
     ``--policy`` used to count nothing and pass); a known value that only had a quiet period
     is a warning."""
-    counts = m.counts
-    if (not m.filters.to_dict() or counts["violation_rate"]["decisions"]
+    counts, filters = m.counts, m.filters.to_dict()
+    if (not filters or counts["violation_rate"]["decisions"]
             or counts["exception_rate"]["exception_requests"]):
         return []
     from difflib import get_close_matches
 
     known = _known_filter_values()
-    filters = m.filters.to_dict()
     misspelt: list[tuple[str, bool]] = []
     for name, value in filters.items():
         options = known.get(name)  # (the tier was validated before: Tier.parse)
@@ -249,15 +248,20 @@ def _unmatched_filters(m: GovernanceMetrics) -> list[tuple[str, bool]]:
             continue
         near = get_close_matches(value, sorted(options), n=3)
         misspelt.append((
-            f"--{name.replace('_', '-')} {value}: nothing in {m.period.label} matched it, and "
-            f"it is not a {name.replace('_', ' ')} Lacuna knows "
+            f"{_option(name)} {value}: nothing in {m.period.label} matched it, and it is not "
+            f"a {name.replace('_', ' ')} Lacuna knows "
             + (f"(did you mean {', '.join(near)}?)" if near else
                f"(known: {', '.join(sorted(options)[:12])})") + "; check the spelling", True))
     if misspelt:
         return misspelt
-    given = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in filters.items())
+    given = " ".join(f"{_option(k)} {v}" for k, v in filters.items())
     return [(f"{given}: nothing in {m.period.label} matched; widen --period if that is not "
              "what you expected", False)]
+
+
+def _option(name: str) -> str:
+    """A filter's CLI option (``user_group``: ``--user-group``)."""
+    return "--" + name.replace("_", "-")
 
 
 def _known_filter_values() -> dict[str, set[str]]:
