@@ -154,6 +154,11 @@ class Handle:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _within(path: str, name: str) -> bool:
+    """Whether mount path ``path`` is ``name`` or under it (a folder)."""
+    return path == name or path.startswith(name.rstrip("/") + "/")
+
+
 def _denied(what: str) -> FuseError:
     log.debug("EACCES: %s", what)
     return FuseError(errno.EACCES)
@@ -387,9 +392,8 @@ class GovernedFS:
         self._keep_held(f"remove folder {path}", (path,), method="fuse.rmdir",
                         sources=(backing,), destination=backing)
         labels = self._labels_of(path, backing)
-        prefix = path.rstrip("/") + "/"
         with self._lock:
-            if any(p.startswith(prefix) for p in self._staged_at):  # a file in it is pending
+            if any(_within(p, path) for p in self._staged_at):  # a file in it is pending
                 raise FuseError(errno.ENOTEMPTY)
         os.rmdir(backing)
         self._label_goes(path, labels)
@@ -421,10 +425,9 @@ class GovernedFS:
         with the decision lock of each copy held: no close publishes a copy while its name is
         removed or moved (``rm``, ``mv``, which act on the name at once, as on any file
         system: the program still writing keeps writing the same file)."""
-        prefix = path.rstrip("/") + "/"
         with self._lock:
             copies = {h.staged for p, h in self._staged_at.items()
-                      if h.staged is not None and (p == path or p.startswith(prefix))}
+                      if h.staged is not None and _within(p, path)}
             locks = [self._deciding.setdefault(c, threading.Lock()) for c in sorted(copies)]
         with ExitStack() as stack:
             for lock in locks:  # sorted: two moves of overlapping folders take them in turn
@@ -438,7 +441,7 @@ class GovernedFS:
         published there when their programs close, sealed or not as ``new`` is."""
         moved: dict[str, str] = {}
         for handle in pending:
-            if handle.path == old or handle.path.startswith(old.rstrip("/") + "/"):
+            if _within(handle.path, old):
                 moved[handle.path] = new + handle.path[len(old):]
                 handle.path = moved[handle.path]
                 handle.seal = self._seals(handle.path)
