@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # shared fixture modules, e.g. f
 pytest_plugins = (
     "fixtures_postgres",  # postgres_url: one PostgreSQL cluster per session
     "xdist_groups",  # each heavy session component on one xdist worker
+    "report_text",  # reports xdist can send, whatever text a failing test held
 )
 
 os.environ.setdefault("RUST_BACKTRACE", "0")
