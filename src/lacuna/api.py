@@ -63,18 +63,7 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         True
         >>> lacuna.disable()
     """
-    made_now = False
-    if config is not None or overrides:
-        gov = _governor.configure(config, **overrides)
-    else:  # the process-wide governor, read from lacuna.yaml now: a typo in it fails here
-        made_now = _governor.existing_process() is None
-        gov = _governor.process_governor()
-    try:
-        gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails here, file:line
-    except BaseException:
-        if made_now:  # the next enable() reads lacuna.yaml again, as it may have been fixed
-            _governor.reset()
-        raise
+    _governor.ready(config, **overrides)
     _pandas_integration().install()
     for integration in _frame_integrations():
         integration.install()

@@ -1301,6 +1301,33 @@ def configure(config: Config | str | None = None, **overrides: Any) -> Governor:
     return use(Governor(build_config(config, **overrides)))
 
 
+def ready(config: Config | str | None = None, **overrides: Any) -> Governor:
+    """The process-wide governor with its policy bundle compiled, for the ``enable()`` calls:
+    ``configure(config, **overrides)`` when either is given, else the current one (read from
+    ``lacuna.yaml`` now when none was made yet), so a typo or a broken policy fails here, at
+    enable time, with its file and line, and not at the first read.
+
+    Raises:
+        ConfigError: the configuration is invalid.
+        PolicyError: the policy bundle does not compile or cannot be read. A governor this
+            call read from ``lacuna.yaml`` is forgotten again: the next call reads the file anew,
+            as it may have been fixed.
+    """
+    made_now = False
+    if config is not None or overrides:
+        gov = configure(config, **overrides)
+    else:
+        made_now = existing_process() is None
+        gov = process_governor()
+    try:
+        gov.engine  # noqa: B018 - compiles the bundle
+    except BaseException:
+        if made_now:
+            reset()
+        raise
+    return gov
+
+
 def use(gov: Governor) -> Governor:
     """Make ``gov`` the process-wide governor (tests, embedding applications).
 

@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 import lacuna
 import lacuna.spark
+from lacuna.errors import ConfigError, PolicyError
 from lacuna.model import Tier
 from lacuna.spark._jvm import job_ids
 
@@ -83,3 +84,28 @@ def _stem(name: str) -> str:
     for suffix in (".csv", ".parquet", ".json"):
         base = base.removesuffix(suffix)
     return base.rsplit(".", 1)[-1]
+
+
+@pytest.mark.parametrize(("yaml", "files", "expected"), [
+    ("policy: {dir: p/}\n",
+     {"p/broken.rego": "package governance.x\nimport rego.v1\nallow if {\n  input.x ==\n}\n"},
+     (PolicyError, "broken.rego:")),
+    ("classification:\n  k_anonymty: 5\n", {}, (ConfigError, "lacuna.yaml:2: .*did you mean")),
+])
+def test_enable_reads_lacuna_yaml_and_compiles_the_bundle_first(spark, sandbox, yaml, files,
+                                                                 expected):
+    """``lacuna.spark.enable(spark)`` with no configuration reads ``lacuna.yaml`` and compiles its
+    policy bundle then, as ``lacuna.enable()`` does: a typo or a broken policy fails at enable,
+    naming the file and line, and the session stays ungoverned (it used to fail only at the
+    first read or write, as a fail-closed denial)."""
+    from lacuna.spark.session import governed
+
+    (sandbox / "lacuna.yaml").write_text(yaml, encoding="utf-8")
+    for name, text in files.items():
+        (sandbox / name).parent.mkdir(parents=True, exist_ok=True)
+        (sandbox / name).write_text(text, encoding="utf-8")
+    error, where = expected
+    with pytest.raises(error, match=where):
+        lacuna.spark.enable(spark)
+    assert not governed(spark)
+    assert lacuna.governor.existing_process() is None  # the next enable reads the file anew

@@ -80,7 +80,10 @@ def enable(spark: SparkSession | None = None, config: Config | str | None = None
     says so), ``…lacuna.policy_server`` sends decisions to that server.
 
     Raises:
-        ConfigError: a key has a value that is not a boolean or a URL.
+        ConfigError: a key has a value that is not a boolean or a URL, or the configuration
+            (``config``, ``overrides`` or ``lacuna.yaml``) is invalid.
+        PolicyError: the policy bundle does not compile or cannot be read (file and line);
+            the session is then left ungoverned, as it was.
     """
     from pyspark.sql import SparkSession
 
@@ -102,9 +105,9 @@ def enable(spark: SparkSession | None = None, config: Config | str | None = None
             governor.current().config)
         policy = base.policy.model_dump(exclude_none=True)
         policy["server"] = {**policy.get("server", {}), "url": server}
-        governor.configure(base, policy=policy)
-    elif config is not None or overrides:
-        governor.configure(config, **overrides)
+        governor.ready(base, policy=policy)
+    else:  # lacuna.yaml is read and its policy bundle compiled now: a typo fails here
+        governor.ready(config, **overrides)
     patches.install()
     with _LOCK:
         known = _key(spark) in _SESSIONS
