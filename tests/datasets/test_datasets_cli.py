@@ -76,6 +76,35 @@ def test_register_list_show_refresh(cli):
         refreshed.stdout)
 
 
+def test_list_and_show_say_a_class_was_decided_under_other_settings(sandbox, cli):
+    """``list`` and ``show`` print the stored class; after a steward changed the classification
+    settings (k_anonymity) they showed the build's PUBLIC as if current, until the next get
+    rebuilt it. They say so now, and how to rebuild."""
+    import lacuna
+
+    assert cli("register", "c", "customers.csv", "--approved-by", STEWARD).returncode == 0
+    assert json.loads(cli("list", "--json").stdout)["built_under_other_settings"] is False
+    assert "other settings" not in cli("list").stdout
+    config = sandbox / "lacuna.yaml"
+    config.write_text(config.read_text(encoding="utf-8")
+                      + "classification: {k_anonymity: 500}\n", encoding="utf-8")
+    listed = cli("list")
+    assert "PUBLIC (built under other settings)" in listed.stdout
+    assert "lacuna datasets refresh c" in listed.stdout
+    assert json.loads(cli("list", "--json").stdout)["built_under_other_settings"] is True
+    shown = cli("show", "c")
+    assert "classification: PUBLIC (ANONYMIZED) (built under other settings)" in shown.stdout
+    assert "The next get rebuilds it" in shown.stdout
+    assert json.loads(cli("show", "c", "--json").stdout)["built_under_other_settings"] is True
+    built = json.loads(cli("show", "c", "--json").stdout)["built_at"]
+    lacuna.governor.configure()  # the new lacuna.yaml: the get rebuilds it under k=500
+    assert lacuna.datasets.get("c") is not None
+    rebuilt = json.loads(cli("show", "c", "--json").stdout)
+    assert rebuilt["built_under_other_settings"] is False
+    assert rebuilt["built_at"] > built
+    assert "other settings" not in cli("list").stdout
+
+
 def test_errors_are_one_line_and_exit_2(sandbox, cli):
     from lacuna.datasets import DatasetNotApproved
 

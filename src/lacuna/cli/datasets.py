@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from lacuna.config import Config
     from lacuna.datasets import Dataset
 
 app = typer.Typer(no_args_is_help=True, help="Register and use pre-approved derived datasets.")
@@ -22,10 +23,17 @@ ConfigOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
 
 
-def _configure(config: Path | None) -> None:
+def _configure(config: Path | None) -> Config:
     from lacuna.governor import configure
 
-    configure(str(config) if config else None)
+    return configure(str(config) if config else None).config
+
+
+# a class decided under other classification/anonymize settings than the current ones
+STALE = "built under other settings"
+STALE_HINT = ("{what} built under other classification or anonymize settings than the current "
+              "ones: its class is not what they give. The next get rebuilds it; to rebuild "
+              "now: lacuna datasets refresh {name}")
 
 
 def _transform(transform: str, columns: list[str] | None) -> str | dict[str, str]:
@@ -42,9 +50,10 @@ def _transform(transform: str, columns: list[str] | None) -> str | dict[str, str
     return mapping
 
 
-def describe(d: Dataset) -> list[tuple[str, str]]:
+def describe(d: Dataset, config: Config) -> list[tuple[str, str]]:
     """The fields ``show`` prints, in order."""
     c = d.classification
+    stale = f" ({STALE})" if d.built_under_other_settings(config) else ""
     approval = ("an entitled steward" if d.approval == "steward"
                 else "recorded, not verified: no stewards are configured")
     built = f"{d.built_at:%Y-%m-%d %H:%M:%S} UTC, {d.rows} rows" if d.built_at else "not yet"
@@ -60,7 +69,7 @@ def describe(d: Dataset) -> list[tuple[str, str]]:
                        + (f", declared in {d.declared_in}" if d.declared_in else "")),
         ("built", built),
         ("classification", f"{c.tier.value}" + (f" ({', '.join(c.tags)})" if c.tags else "")
-                           if c else "not yet built"),
+                           + stale if c else "not yet built"),
         ("columns", ", ".join(d.columns) or "not yet built"),
         ("lineage", f"{d.source} → {d.transform.kind} → {d.name}"),
         ("description", d.description or "-"),
@@ -106,21 +115,30 @@ def list_(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """List registered datasets (those declared in lacuna.yaml included)."""
     import lacuna
 
-    _configure(config)
+    settings = _configure(config)
     items = lacuna.datasets.list()
     if as_json:
         for item in items:
-            typer.echo(json.dumps(item.to_dict()))
+            typer.echo(json.dumps({**item.to_dict(), "built_under_other_settings":
+                                   item.built_under_other_settings(settings)}))
         return
     table = Table(title="Registered datasets", title_justify="left")
     for header in ("name", "source", "transform", "tier", "approved by", "refresh", "built"):
         table.add_column(header, overflow="fold")
+    stale = [d.name for d in items if d.built_under_other_settings(settings)]
     for d in items:
         tier = d.classification.tier.value if d.classification else ""
+        if d.name in stale:
+            tier += f" ({STALE})"
         built = f"{d.built_at:%Y-%m-%d %H:%M}" if d.built_at else "not yet"
         table.add_row(d.name, d.source, d.transform.describe(), tier, d.approved_by, d.refresh,
                       built)
     console.print(table)
+    if stale:
+        console.print(STALE_HINT.format(what=", ".join(stale) + (" was" if len(stale) == 1
+                                                                  else " were"),
+                                        name=stale[0] if len(stale) == 1 else "NAME"),
+                      highlight=False, markup=False)
 
 
 @app.command()
@@ -128,13 +146,17 @@ def show(name: str, as_json: JsonOption = False, config: ConfigOption = None) ->
     """Show one dataset: source, transform, approval, refresh, classification, last build."""
     import lacuna
 
-    _configure(config)
+    settings = _configure(config)
     entry = lacuna.datasets.show(name)
     if as_json:
-        typer.echo(json.dumps(entry.to_dict(), indent=2))
+        typer.echo(json.dumps({**entry.to_dict(), "built_under_other_settings":
+                               entry.built_under_other_settings(settings)}, indent=2))
         return
-    for key, value in describe(entry):
+    for key, value in describe(entry, settings):
         console.print(f"{key + ':':<16}{value}", highlight=False, markup=False)
+    if entry.built_under_other_settings(settings):
+        console.print(STALE_HINT.format(what=f"{entry.name} was", name=entry.name),
+                      highlight=False, markup=False)
 
 
 @app.command("refresh")

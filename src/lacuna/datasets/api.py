@@ -31,7 +31,6 @@ from lacuna.datasets.registry import (
     fingerprint,
     parse_transform,
     remember_callable,
-    rules_of,
 )
 from lacuna.datasets.store import DatasetStore, DatasetTampered, open_store
 from lacuna.identity.names import canonical_name
@@ -323,7 +322,7 @@ def fresh(store: DatasetStore, entry: Dataset, gov: Governor) -> Dataset:
     still_approved(entry, gov.config)
     if not entry.built or entry.classification is None or not _intact(entry):
         return store.put(materialise(entry, gov))
-    if entry.rules != rules_of(gov.config):
+    if entry.built_under_other_settings(gov.config):
         # classified under other settings (k_anonymity, the mapping, the strategies): rebuilt
         # whatever the refresh policy, never served with a class those settings no longer give
         log.info("dataset %s: the classification or anonymize settings changed since it was "

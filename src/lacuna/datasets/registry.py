@@ -185,6 +185,12 @@ class Dataset:
     def built(self) -> bool:
         return self.built_at is not None and Path(self.location).is_file()
 
+    def built_under_other_settings(self, config: Config) -> bool:
+        """Whether its class was decided under other ``classification``/``anonymize`` settings
+        than ``config``'s (:func:`rules_of`): that class is not what these settings give, and
+        the next ``get`` rebuilds it (:func:`lacuna.datasets.api.fresh`)."""
+        return self.classification is not None and self.rules != rules_of(config)
+
     def definition(self) -> tuple[Any, ...]:
         """What a declaration changes (a changed one re-registers the dataset)."""
         return (self.source, self.transform, self.owner, self.approved_by, self.refresh,
