@@ -23,7 +23,7 @@ import getpass
 import importlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -581,6 +581,9 @@ class Config(Section):
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)
     mount: MountConfig = Field(default_factory=MountConfig)
     server: LacunaServerConfig | None = None  # govern through a Lacuna server (lacuna serve)
+    # A Lacuna server's callers' clearances: tier -> user names or server roles, e.g.
+    # {PROPRIETARY: [olga, data_steward]}; a caller listed nowhere has INTERNAL (clearance_of)
+    clearances: dict[Tier, tuple[str, ...]] = Field(default_factory=dict)
     docs_url: str = "https://governance.example.com/policies/"
     # ADR-0012's governance: section (policies per class/sensitivity and environment); validated
     # by lacuna.dbt.governance, which owns that model (docs/dbt.md)
@@ -591,6 +594,21 @@ class Config(Section):
     # retention by tier and dataset, validated by lacuna.retention.settings (docs/retention.md)
     retention: dict[str, Any] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)  # the file this came from
+
+    @field_validator("clearances", mode="before")
+    @classmethod
+    def _clearance_tiers(cls, v: Any) -> Any:
+        if not isinstance(v, Mapping):
+            return v  # pydantic says what is wrong with it
+        return {parsed(Tier.parse, tier): names for tier, names in v.items()}
+
+    def clearance_of(self, name: str, roles: Iterable[str]) -> Tier:
+        """A server caller's clearance: the highest tier whose ``clearances`` entry lists
+        ``name`` or one of ``roles``; ``INTERNAL`` when none does. Never the server's own
+        ``user.clearance``, which is the clearance of whoever runs a process with this file."""
+        holder = {name, *roles}
+        listed = [tier for tier, names in self.clearances.items() if holder & set(names)]
+        return max(listed) if listed else Tier.INTERNAL
 
     @field_validator("environment")
     @classmethod

@@ -189,7 +189,7 @@ def dbt_server(dbt_built: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     config = root / "lacuna.yaml"
     config.write_text(yaml.safe_dump({
         "stewards": {"default": ["jane"]},
-        "user": {"clearance": "PROPRIETARY"},
+        "clearances": {"PROPRIETARY": ["analyst", "data_steward", "compliance_officer"]},
         "lineage": {"openlineage": {"enabled": False}},
         "dbt": {"project_dir": str(dbt_built.dir), "environment": "production",
                 "roles": {"data_owner": ["olga"], "compliance": ["compliance_officer"]}},

@@ -1083,12 +1083,13 @@ def test_impact_walks_a_bounded_graph_and_says_when_there_is_more(app_client) ->
         "dataset": "/impact/root.csv", "limit": 10**9}).status_code == 422
 
 
-def test_the_exception_verbs_act_as_the_caller_a_decide_acts_as(app_client) -> None:
+def test_the_exception_verbs_act_as_the_caller_a_decide_acts_as(app_client, tmp_path) -> None:
     """The verbs (a request's dry run among them) acted with the server's own ``user:``
     section (lacuna.yaml) under the caller's name: its department and attributes, which
     policies read, were every requester's, while a decide gives the caller none of them. Both
-    act as :func:`caller` now: the caller's name and roles, and the server's clearance (a
-    token carries none: docs/server.md)."""
+    act as :func:`caller` now: the caller's name and roles, and the clearance ``clearances:``
+    gives them. The server's own ``user.clearance`` was every caller's clearance (so one
+    PROPRIETARY there let every analyst through a dbt ``restrict`` rule); it is no one's now."""
     from types import SimpleNamespace
 
     from lacuna.governor import Governor
@@ -1100,20 +1101,48 @@ def test_the_exception_verbs_act_as_the_caller_a_decide_acts_as(app_client) -> N
 
     gov = app_client.state.governor
     ana = Principal("ana", ("analyst", "data_steward"))
-    for clearance in (Tier.PROPRIETARY, Tier.PUBLIC):
+    bob = Principal("bob", ("analyst",))
+    cases = [  # (the server's user.clearance, clearances:, ana's clearance, bob's)
+        (Tier.PROPRIETARY, {}, Tier.INTERNAL, Tier.INTERNAL),
+        (Tier.PUBLIC, {}, Tier.INTERNAL, Tier.INTERNAL),
+        (Tier.INTERNAL, {"PROPRIETARY": ["data_steward"]}, Tier.PROPRIETARY, Tier.INTERNAL),
+        (Tier.INTERNAL, {"proprietary": ["bob"], "PUBLIC": ["analyst"]}, Tier.PUBLIC,
+         Tier.PROPRIETARY),  # the highest that lists them; a tier in any case
+    ]
+    for server_clearance, clearances, ana_has, bob_has in cases:
         user = gov.config.user.model_copy(update={
-            "clearance": clearance, "department": "board", "attributes": {"level": "exec"}})
+            "clearance": server_clearance, "department": "board",
+            "attributes": {"level": "exec"}})
+        config = gov.config.model_validate({  # a trail of its own: other settings
+            **gov.config.model_dump(exclude={"source"}), "clearances": clearances,
+            "audit": {"url": f"sqlite:///{tmp_path / 'audit.db'}"}})
         state = SimpleNamespace(
-            governor=Governor(gov.config.model_copy(update={"user": user}), engine=gov.engine,
-                              audit=gov.audit),
+            governor=Governor(config.model_copy(update={"user": user}), engine=gov.engine),
             destination=app_client.state.destination)
-        op = bound(state, parse_operation({"action": "read"}), ana)
-        assert (op.user.id, op.user.role, op.user.clearance, op.user.department,
-                dict(op.user.attributes)) == (
-            "ana", "analyst", clearance, None, {"roles": ["analyst", "data_steward"]})
-        with acting_as(state, ana) as acting:
-            acted = acting.config.user.to_user()
-        assert acted == op.user, clearance
+        for who, has in ((ana, ana_has), (bob, bob_has)):
+            op = bound(state, parse_operation({"action": "read"}), who)
+            assert (op.user.id, op.user.role, op.user.clearance, op.user.department,
+                    dict(op.user.attributes)) == (
+                who.name, "analyst", has, None, {"roles": list(who.roles)}), clearances
+            with acting_as(state, who) as acting:
+                acted = acting.config.user.to_user()
+            assert acted == op.user, clearances
+        state.governor.close()
+
+
+def test_clearances_name_tiers_and_the_server_says_an_unused_user_clearance(caplog) -> None:
+    from lacuna.config import config_from_dict
+    from lacuna.errors import ConfigError
+    from lacuna.server.state import warn_unused_clearance
+
+    with pytest.raises(ConfigError, match="clearances"):
+        config_from_dict({"clearances": {"SECRET": ["ana"]}})
+    with caplog.at_level("WARNING", logger="lacuna.server"):
+        warn_unused_clearance(config_from_dict({"user": {"clearance": "INTERNAL"}}))
+        assert not caplog.records
+        warn_unused_clearance(config_from_dict({"user": {"clearance": "PROPRIETARY"}}))
+    assert "is not a caller's clearance" in caplog.text
+    assert "clearances: {PROPRIETARY: [data_steward]}" in caplog.text
 
 
 @pytest.mark.parametrize("environment", ["bogus", "PRODUCTION", "prod", " production"])

@@ -92,12 +92,14 @@ def operation_for(state: ServerState, body: OperationBody, principal: Principal)
 def caller(state: ServerState, principal: Principal) -> User:
     """The user an authenticated caller acts as: their name, their roles (the first is the
     policy input's ``role``; all of them in ``attributes.roles``, which ``dbt.roles`` reads)
-    and the server's ``user.clearance`` (lacuna.yaml; a token carries none, so it is every
-    caller's: docs/server.md). Nothing else of the server's own ``user:`` section applies (its
-    ``department`` and ``attributes`` describe whoever runs a process with that file, not a
-    token's holder): one user for a decide and for the exception verbs' dry run alike."""
+    and the clearance the server's ``clearances:`` gives their name or roles (lacuna.yaml;
+    ``INTERNAL`` when it lists neither: :meth:`~lacuna.config.Config.clearance_of`). Nothing
+    of the server's own ``user:`` section applies (its ``clearance``, ``department`` and
+    ``attributes`` describe whoever runs a process with that file, not a token's holder): one
+    user for a decide and for the exception verbs' dry run alike."""
+    config = state.governor.config
     return User(id=principal.name, role=principal.role,
-                clearance=state.governor.config.user.clearance,
+                clearance=config.clearance_of(principal.name, principal.roles),
                 attributes={"roles": list(principal.roles)})
 
 

@@ -155,6 +155,7 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
 
     governor = Governor(config if config is not None else server_config(settings))
     governor.local_callers = False  # the callers' code is theirs: no stack walk per denial
+    warn_unused_clearance(governor.config)
     engine = governor.engine
     if not isinstance(engine, PolicyEngine):  # pragma: no cover - server_config prevents it
         msg = "the server must decide with its own embedded policy engine"
@@ -184,6 +185,19 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
                        audit_writer=audit_writer,
                        refusals=RefusalBudget(settings.audit_refusals_burst,
                                               settings.audit_refusals_per_minute))
+
+
+def warn_unused_clearance(config: Any) -> None:
+    """Say so when the server's ``user.clearance`` is above the default: it was every caller's
+    clearance before callers had their own (``clearances:``), and is no one's now."""
+    from lacuna.model import Tier
+
+    if config.user.clearance > Tier.INTERNAL:
+        log.warning("user.clearance: %s in %s is not a caller's clearance: callers have "
+                    "INTERNAL unless lacuna.yaml's clearances: lists their name or server role "
+                    "(e.g. clearances: {%s: [data_steward]}; docs/server.md)",
+                    config.user.clearance.value, config.source or "the server's lacuna.yaml",
+                    config.user.clearance.value)
 
 
 def steward_names(governor: Any) -> list[str]:
