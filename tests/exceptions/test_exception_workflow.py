@@ -124,6 +124,15 @@ def test_deny_revoke_and_unknown(customers, governed, as_user):
     with pytest.raises(lacuna.GovernanceViolation) as unknown:
         customers.to_csv(governed / "Downloads" / "z.csv", exception_id="EXC-1999-001")
     assert "exception EXC-1999-001 does not exist" in unknown.value.decision.why
+    # ids are case-sensitive; the id meant is named (the decision still denies)
+    as_user(STEWARD)
+    with pytest.raises(ExceptionNotFound, match=f"Did you mean '{exc2.id}'"):
+        lacuna.approve_exception(f" {exc2.id.lower()}")
+    as_user("analyst_alice")
+    with pytest.raises(lacuna.GovernanceViolation) as typed:
+        customers.to_csv(governed / "Downloads" / "z.csv", exception_id=exc2.id.lower())
+    assert (f"exception {exc2.id.lower()} does not exist; did you mean '{exc2.id}'? Exception "
+            "ids are case-sensitive.") in typed.value.decision.why
 
 
 def test_requester_may_withdraw_their_own(customers, governed, as_user):

@@ -171,7 +171,12 @@ class TrailUnreadable(LacunaError):
 
 
 class ExceptionNotFound(LacunaError, LookupError):
-    """No exception with that id."""
+    """No exception with that id; ``meant`` is the stored id it differs from only by case or
+    surrounding space, if any."""
+
+    def __init__(self, message: str, meant: str | None = None) -> None:
+        super().__init__(message)
+        self.meant = meant
 
 
 class ExceptionStore(Keyed):
@@ -224,9 +229,22 @@ class ExceptionStore(Keyed):
         with self._engine.connect() as conn:
             row = conn.execute(select(table.c.body).where(table.c.id == exception_id)).first()
         if row is None:
-            msg = f"no exception {exception_id!r}. List them with: lacuna exceptions list"
-            raise ExceptionNotFound(msg)
+            raise self._not_found(exception_id)
         return _from_body(row.body, exception_id)
+
+    def _not_found(self, exception_id: str) -> ExceptionNotFound:
+        """The error for an id nothing is stored under, naming the id it was likely meant to
+        be (ids are case-sensitive: ``exc-2026-001`` is not ``EXC-2026-001``, and space around
+        one counts)."""
+        msg = f"no exception {exception_id!r}."
+        wanted = exception_id.strip().upper() if isinstance(exception_id, str) else None
+        if wanted and wanted != exception_id:
+            with self._engine.connect() as conn:
+                near = conn.execute(select(table.c.id).where(table.c.id == wanted)).first()
+            if near is not None:
+                return ExceptionNotFound(f"{msg} Did you mean {near.id!r}? Exception ids are "
+                                         "case-sensitive.", meant=near.id)
+        return ExceptionNotFound(f"{msg} List them with: lacuna exceptions list")
 
     def verified(self, request: ExceptionRequest) -> bool:
         """Whether ``request`` carries this installation's signature over all of its fields."""
@@ -815,8 +833,10 @@ def grant_for(
         return None, None
     try:
         request = store.get(exception_id)
-    except ExceptionNotFound:
-        return None, f"exception {exception_id} does not exist"
+    except ExceptionNotFound as exc:
+        return None, f"exception {exception_id} does not exist" + (
+            f"; did you mean {exc.meant!r}? Exception ids are case-sensitive."
+            if exc.meant else "")
     except MalformedException as exc:
         return None, str(exc)
     if not store.verified(request):
