@@ -247,3 +247,54 @@ def test_cli_list_shows_a_record_whose_body_is_nested_too_deep(filled: AuditStor
     verify = runner.invoke(app, ["verify", "--db", db_url])
     assert verify.exit_code == 1
     assert "TAMPERED at record #2" in verify.output
+
+
+def test_values_that_are_not_utf8_in_the_database_are_listed_escaped_and_found(
+        filled: AuditStore, db_url: str) -> None:
+    """SQLite keeps bytes that are not UTF-8 in a text column (written around Lacuna); its
+    driver refused the whole read, so ``list`` (table, JSON, by dataset) and every search
+    failed with 'cannot read the audit trail' and showed nothing. Now the records are listed
+    with such a byte escaped (``\\udcff``), a search by the name as listed finds its record,
+    and verify still names the edit."""
+    with sqlite3.connect(filled.path) as conn:  # type: ignore[arg-type]
+        conn.execute("UPDATE lacuna_audit SET user_id = CAST(X'62ff6f62' AS TEXT) "
+                     "WHERE seq = 2")
+        conn.execute("UPDATE lacuna_audit SET body = CAST(REPLACE(body, "
+                     "'~/Downloads/export.csv', 'q4-' || X'fe' || '.csv') AS TEXT) "
+                     "WHERE seq = 3")
+    table = runner.invoke(app, ["list", "--db", db_url])
+    assert table.exit_code == 0, table.output
+    flat = "".join(table.output.split())
+    assert "b\\udcffob" in flat
+    assert "q4-\\udcfe.csv" in flat
+    listed = runner.invoke(app, ["list", "--db", db_url, "--json"])
+    assert listed.exit_code == 0, listed.output
+    lines = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["seq"] for r in lines] == [6, 5, 4, 3, 2, 1]
+    assert lines[3]["what"]["destination"] == "q4-\udcfe.csv"  # reads back as listed
+    assert "\\udcfe" in listed.stdout
+    for args, seqs in ((["--user", "b\udcffob"], [2]), (["--user", "b\udcfe"], []),
+                       (["--user", "\ud800"], []), (["--dataset", "q4-\udcfe.csv"], [3])):
+        found = runner.invoke(app, ["list", "--db", db_url, "--json", *args])
+        assert found.exit_code == 0, (args, found.output)
+        assert [json.loads(x)["seq"] for x in found.stdout.splitlines()] == seqs, args
+    verify = runner.invoke(app, ["verify", "--db", db_url])
+    assert verify.exit_code == 1
+    assert "TAMPERED at record #2: record #2's column(s) user_id" in verify.output
+
+
+def test_a_user_id_that_is_not_utf8_is_refused_by_name_not_a_unicode_error(
+        store: AuditStore, mk: Any) -> None:
+    """The indexed ``user_id`` column cannot hold a lone surrogate: the append failed with
+    the driver's UnicodeEncodeError, no AuditError (a governor could not say what failed)."""
+    from lacuna.errors import AuditError
+
+    op = mk.op(user="b\udcffob")
+    with pytest.raises(AuditError, match=r"the user id 'b\\udcffob' is not UTF-8 text"):
+        store.record(mk.decision(op), op, session="s")
+    assert store.list() == []
+    good = mk.op(destination="/data/b\udcffd.csv")
+    stored = store.record(mk.decision(good), good, session="s")
+    assert [r.id for r in store.list(naming=("destination", ["/data/b\udcffd.csv"]))] == [
+        stored.id]
+    assert store.verify().ok

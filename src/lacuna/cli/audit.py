@@ -51,11 +51,9 @@ def _json(value: object, *, indent: int | None = None) -> str:
     would change the screen (DEL, C1 controls, bidirectional overrides) as their ``\\uXXXX``
     escapes, which read back as the same string (a surrogate stopped ``--json`` with a
     UnicodeEncodeError halfway through the listing)."""
-    from lacuna.audit.record import escape_surrogates
     from lacuna.exceptions.shown import json_visible
 
-    return json_visible(escape_surrogates(json.dumps(value, indent=indent, sort_keys=True,
-                                                     ensure_ascii=False)))
+    return json_visible(json.dumps(value, indent=indent, sort_keys=True, ensure_ascii=False))
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -274,10 +272,9 @@ def _visible(text: str) -> str:
     bidirectional overrides written as escapes (a setting's name in lacuna.yaml, a file name,
     may hold an ESC sequence that would rewrite the lines above it), and so is a lone
     surrogate (a file name that is not UTF-8), which no terminal can be sent."""
-    from lacuna.audit.record import escape_surrogates
     from lacuna.exceptions.shown import visible
 
-    return escape(escape_surrogates(visible(text, one_line=True)))
+    return escape(visible(text, one_line=True))
 
 
 def _part(rec: AuditRecord, section: str, name: str) -> str:

@@ -56,11 +56,10 @@ class ShownJSON(JSONResponse):
     UTF-8 cannot carry it, and the plain JSON response failed (a 500 for the whole page)."""
 
     def render(self, content: Any) -> bytes:
-        from lacuna.audit.record import escape_surrogates
         from lacuna.exceptions.shown import json_visible
 
         text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return json_visible(escape_surrogates(text)).encode("utf-8")
+        return json_visible(text).encode("utf-8")
 
 
 # -- audit --------------------------------------------------------------------------------------
