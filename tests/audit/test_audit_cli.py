@@ -298,3 +298,45 @@ def test_a_user_id_that_is_not_utf8_is_refused_by_name_not_a_unicode_error(
     assert [r.id for r in store.list(naming=("destination", ["/data/b\udcffd.csv"]))] == [
         stored.id]
     assert store.verify().ok
+
+
+def test_cli_list_refuses_an_action_no_record_can_have(filled: AuditStore,
+                                                        db_url: str) -> None:
+    """``--action exprt`` listed nothing and exited 0, as if nobody had exported anything.
+    An action that is neither an operation's, an event's, nor on the trail exits 2 naming
+    the valid ones (also where there is no trail yet); any spelling of a valid one lists its
+    records."""
+    from lacuna.audit.record import event_body
+
+    filled.record_event(event_body("future", user=("ann", "analyst"), session="s",
+                                   what={"action": "future_event"}, reasoning="r"))
+    for action in ("exprt", "frobnicate", "e\udcff"):
+        for url in (db_url, db_url + ".none"):
+            result = runner.invoke(app, ["list", "--db", url, "--json", "--action", action])
+            assert result.exit_code == 2, result.output
+            assert "is not an action of the audit trail" in result.output
+            assert "export, feedback" in result.output
+            assert ("future_event" in result.output) is (url == db_url)  # the trail's own
+            assert ("did you mean export?" in result.output) is (action == "exprt")
+    for action, seqs in (("export", [6, 5, 4, 3, 2, 1]), ("EXPORT", [6, 5, 4, 3, 2, 1]),
+                         ("survey", []),
+                         ("future_event", [7])):  # a newer Lacuna's, on the trail: taken
+        result = runner.invoke(app, ["list", "--db", db_url, "--json", "--action", action])
+        assert result.exit_code == 0, result.output
+        assert [json.loads(x)["seq"] for x in result.stdout.splitlines()] == seqs
+
+
+def test_the_event_actions_audit_list_takes_are_the_ones_lacuna_records() -> None:
+    """``--action`` takes each event's action: a new kind of event left out would be refused
+    on a trail that has none of it yet."""
+    from lacuna.audit import configuration
+    from lacuna.audit.queries import EVENT_ACTIONS
+    from lacuna.exceptions import events
+    from lacuna.identity import trail
+    from lacuna.lineage import dismiss
+    from lacuna.metrics import facts, review
+    from lacuna.retention import api
+
+    assert {configuration.ACTION, trail.IDENTITY_ACTION, trail.SESSION_ACTION, events.ACTION,
+            api.KIND, facts.FEEDBACK, facts.SURVEY, review.REVIEW, review.REVIEW_REFUSED,
+            dismiss.ACTION, "key_management"} == EVENT_ACTIONS

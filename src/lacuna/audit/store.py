@@ -765,6 +765,11 @@ class AuditStore:
                  if u is not None and str(u) != name and same_name(str(u), name)]
         return [name, *sorted(found)]
 
+    def actions(self) -> builtins.list[str]:
+        """The actions the trail's records hold, sorted (the indexed ``action`` column)."""
+        return sorted(str(a) for (a,) in self.rows(select(records.c.action).distinct())
+                      if a is not None)
+
     def policy_ids(self, *, action: str) -> builtins.list[str]:
         """The policy ids that records of ``action`` name, sorted, found by the database (no
         record is read into memory)."""

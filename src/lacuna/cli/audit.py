@@ -122,7 +122,10 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N records.")] = 50,
     denied: Annotated[bool, typer.Option("--denied", help="Only denied operations.")] = False,
     user: Annotated[str | None, typer.Option("--user", help="Only this user id.")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
+    action: Annotated[str | None, typer.Option(
+        "--action", help="Only this action: read, write, export, transform, or an event's "
+                         "(exception, configure, feedback, ...; a name that is neither is "
+                         "refused with the list).")] = None,
     dataset: Annotated[str | None, typer.Option(
         "--dataset", metavar="PATH",
         help="Only operations on this file or dataset (read from or written to): who read "
@@ -136,7 +139,7 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """List audit records, newest first."""
-    from lacuna.audit.queries import parse_since, touching
+    from lacuna.audit.queries import check_action, parse_since, touching
 
     url = _url(db, config)
     try:
@@ -144,6 +147,13 @@ def list_(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     store = _open(url)
+    try:
+        if action is not None:
+            action = check_action(action, None if store is None else store.actions)
+    except (ValueError, AuditError) as exc:
+        if store is not None:
+            store.close()
+        raise _fail(str(exc)) from None
     if store is None:
         if not as_json:
             typer.echo(f"No audit records yet ({redact_url(url)}).")

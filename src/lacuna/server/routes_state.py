@@ -74,8 +74,16 @@ def audit_search(request: Request, _: Auditor, user: str | None = None,
                                     le=paging.AUDIT_RECORDS.maximum)) -> dict[str, Any]:
     """Newest first; ``denied`` keeps only denials; ``since`` is ISO-8601; ``truncated`` says
     more records match than ``limit``. ``user`` is a person: every spelling of their name the
-    trail holds (``Jane``, ``jane``: :meth:`AuditStore.spellings`)."""
+    trail holds (``Jane``, ``jane``: :meth:`AuditStore.spellings`). An ``action`` that is
+    none the trail records is a 422 naming the valid ones (a misspelt one matched nothing)."""
+    from lacuna.audit.queries import check_action
+
     audit = state_of(request).governor.audit
+    if action is not None:
+        try:
+            action = check_action(action, audit.actions)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
     names = audit.spellings(user) if user else None
     page = paging.newest(lambda n: audit.list(limit=n, denied_only=denied, user=names,
                                               action=action, since=since), limit)
