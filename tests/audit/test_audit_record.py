@@ -93,6 +93,13 @@ def test_credentials_in_a_source_or_destination_name_never_reach_the_trail(
         "https://files.example.com/up?token=***&part=1", *plain]
     assert "wJalrXUtnFEMI" not in rec.body
     assert store.verify().ok
+    # who read it, asked by the name as the reader wrote it (it found nothing: the trail
+    # holds the name masked)
+    from lacuna.audit.queries import touching
+
+    for name in (*secret, "s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI@bucket/x", plain[0]):
+        assert [r.id for r in touching(store.list(), name)] == [rec.id], name
+    assert touching(store.list(), "postgresql://ann:other@db/prod.customers.x") == []
 
 
 @pytest.mark.parametrize(("error", "kept", "secret"), [

@@ -84,9 +84,15 @@ def check_action(value: str, on_trail: Callable[[], Sequence[str]] | None = None
 
 
 def names_of(path: str) -> frozenset[str]:
-    """How the trail may name ``path``: as given, absolute, and resolved (symlinks, ``..``)."""
+    """How the trail may name ``path``: as given, absolute, and resolved (symlinks, ``..``),
+    and with its credentials masked as the trail keeps names (:func:`lacuna.redact.
+    redact_name`: ``postgresql://ann:***@db/crm`` for ``postgresql://ann:hunter2@db/crm``, which
+    found nothing)."""
+    from lacuna.redact import redact_name
+
     expanded = os.path.expanduser(path)
-    return frozenset({path, expanded, os.path.abspath(expanded), os.path.realpath(expanded)})
+    return frozenset({path, redact_name(path), expanded, os.path.abspath(expanded),
+                      os.path.realpath(expanded)})
 
 
 def touching(records: Sequence[AuditRecord], path: str) -> list[AuditRecord]:
