@@ -226,6 +226,15 @@ def test_cli_list_since_longer_ago_than_a_date_reaches_lists_everything(
     assert len(result.stdout.split("\n")[:-1]) == 6
 
 
+@pytest.mark.parametrize("args", [["list", "-n", str(2**64)], ["config", "-n", str(10**30)]])
+def test_cli_a_limit_past_a_64_bit_integer_lists_everything(filled: AuditStore, db_url: str,
+                                                            args: list[str]) -> None:
+    """It was an OverflowError traceback (SQLite's LIMIT is a 64-bit integer)."""
+    result = runner.invoke(app, [*args, "--db", db_url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == (6 if args[0] == "list" else 0)
+
+
 def test_cli_list_since_takes_ascii_digits_only(filled: AuditStore, db_url: str) -> None:
     result = runner.invoke(app, ["list", "--db", db_url, "--since", "\u0661\u0662d"])
     assert result.exit_code == 2

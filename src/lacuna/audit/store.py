@@ -112,6 +112,7 @@ _SQL_INTO = ("lacuna_audit (seq, id, timestamp, user_id, action, allowed, policy
              "prev_hash, hash, signature, operation_id)")
 _SQL_UPDATE_HEAD = "UPDATE lacuna_audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UNSET: Any = object()
+_MOST_ROWS = 2**63 - 1  # a LIMIT SQLite and PostgreSQL take (a bigger one was an OverflowError)
 # What a read returns: every column but the derived index column (layout 3), so a read-only
 # store reads a trail that no writer has migrated yet, as it did before layout 3.
 READ_COLUMNS = tuple(c for c in records.c if c.name != "operation_id")
@@ -749,8 +750,8 @@ class AuditStore:
             stmt = stmt.where(_holds(records.c.action, [action]))
         if since is not None:
             stmt = stmt.where(records.c.timestamp >= iso(_as_datetime(since)))
-        if limit is not None:
-            stmt = stmt.limit(max(int(limit), 0))
+        if limit is not None:  # past a 64-bit integer (-n 2**64): as many as there are
+            stmt = stmt.limit(min(max(int(limit), 0), _MOST_ROWS))
         return [_to_record(row) for row in self.rows(stmt)]
 
     def spellings(self, name: str) -> builtins.list[str]:
