@@ -349,3 +349,32 @@ def test_the_event_actions_audit_list_takes_are_the_ones_lacuna_records() -> Non
     assert {configuration.ACTION, trail.IDENTITY_ACTION, trail.SESSION_ACTION, events.ACTION,
             api.KIND, facts.FEEDBACK, facts.SURVEY, review.REVIEW, review.REVIEW_REFUSED,
             dismiss.ACTION, "key_management"} == EVENT_ACTIONS
+
+
+def test_cli_config_lists_configuration_events_of_another_shape(store: AuditStore,
+                                                                db_url: str) -> None:
+    """A configuration event edited or forged into another shape (a change without a path,
+    changes that are no list, a source that is no text, markup in ``previous``) stopped
+    ``lacuna audit config`` (and --json, --show) with a KeyError traceback; verify names the
+    edit, and the listing shows what the events hold."""
+    from lacuna.audit.record import event_body
+
+    for detail in (
+            {"revision": "abc1", "source": 5, "previous": "[/]", "settings": {"mode": "x"},
+             "changes": [{"path": "mode", "before": "enforce", "after": "observe",
+                          "loosens": "lowered"}]},
+            {"revision": "abd2", "previous": "p", "changes": "oops", "settings": []},
+            {"revision": "abe3", "previous": "p", "changes": [{"before": 1}, 7]}):
+        store.record_event(event_body("config", user=("ann", "x"), session="s", detail=detail,
+                                      what={"action": "configure"}, reasoning="r"))
+    listed = runner.invoke(app, ["config", "--db", db_url])
+    assert listed.exit_code == 0, listed.output
+    assert "since [/]" in listed.output
+    assert 'mode: "enforce" -> "observe" (LOOSENS: lowered)' in listed.output
+    as_json = runner.invoke(app, ["config", "--db", db_url, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert [json.loads(x)["revision"] for x in as_json.stdout.splitlines()] == [
+        "abe3", "abd2", "abc1"]
+    shown = runner.invoke(app, ["config", "--db", db_url, "--show", "abc"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == {"mode": "x"}

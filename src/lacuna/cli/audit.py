@@ -269,7 +269,7 @@ def config_(
         out.print(head)
         if e.previous is None:
             continue
-        since = f"  {len(e.changes)} change(s) since {e.previous}"
+        since = f"  {len(e.changes)} change(s) since {_visible(e.previous)}"
         loose = len(e.loosened)
         out.print(since + (f", [bold red]{loose} loosen governance[/]" if loose else ""))
         for c in e.changes:
