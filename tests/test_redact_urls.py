@@ -303,3 +303,18 @@ def test_loading_the_credential_plugins_keeps_the_process_warnings_shown(monkeyp
         assert warnings.showwarning is shown
     finally:
         redact._plugins.cache_clear()
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("called with Authorization: Bearer abcdef1234567890xyz", "called with Authorization: "
+     "Bearer ***"),
+    ("header 'authorization: basic dXNlcjpodW50ZXIy'", "header 'authorization: basic ***'"),
+    # what only names the scheme stays as written
+    ("basic authentication failed; use a Bearer Token", None),
+    ("bearer tokens expire after an hour", None),
+])
+def test_an_authorization_schemes_credential_in_free_text_is_masked(
+        text: str, shown: str | None) -> None:
+    """A purpose or comment quoting a request's header kept the bearer token on the trail
+    (``redact_text`` masked URLs, ``name=value`` pairs and known formats only)."""
+    assert redact_text(text) == (text if shown is None else shown)

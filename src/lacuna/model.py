@@ -878,15 +878,24 @@ _DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
 
 def _shown(name: str) -> str:
     """A source's or destination's name as the audit trail keeps it: a password or token in its
-    userinfo and secret-looking ``name=value`` pairs masked (:func:`lacuna.redact.redact_url`).
+    userinfo and secret-looking ``name=value`` pairs masked (:func:`lacuna.redact.redact_name`).
     The integrations name what they govern redacted already; a client of the server names its
-    sources itself, and the trail is kept for years and cannot drop a record. A name without
-    ``@`` or ``=`` holds neither and is kept as it is."""
-    if "@" not in name and "=" not in name:
-        return name
-    from lacuna.redact import redact_url
+    sources itself, and the trail is kept for years and cannot drop a record."""
+    from lacuna.redact import redact_name
 
-    return redact_url(name)
+    return redact_name(name)
+
+
+def _said(text: str | None) -> str | None:
+    """Free text the trail keeps (a purpose, a code location, a host call's name: a client of
+    the server sends them as it likes) with credentials masked as in an error message
+    (:func:`lacuna.redact.redact_text`: a URL's password or token, ``token=...``, ``Bearer
+    ...``, a known credential's format such as an AWS access key)."""
+    if not text:
+        return text
+    from lacuna.redact import redact_text
+
+    return redact_text(text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -918,7 +927,7 @@ class Provenance:
             tier=operation.classification.tier.value,
             tags=operation.classification.tags,
             timestamp=operation.timestamp,
-            purpose=operation.purpose,
-            method=operation.method,
-            code_location=operation.code_location,
+            purpose=_said(operation.purpose),
+            method=_said(operation.method) or "",
+            code_location=_said(operation.code_location),
         )

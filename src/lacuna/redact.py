@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -40,6 +40,10 @@ _USER = re.compile(r"^[A-Za-z0-9._%+-]{1,32}$")
 _TOKENISH = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_-]{20,}$")
 # a URL inside free text: a scheme, then everything up to white space or a quote
 _IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+# an HTTP Authorization scheme's credential in free text (``Authorization: Bearer <token>``):
+# one word of 8 or more token characters, not all lower-case letters ("basic authentication")
+_AUTH_SCHEME = re.compile(r"(?P<scheme>\b(?i:bearer|basic))(?P<space>\s+)"
+                          r"(?=\S*[\dA-Z+/=._~-])[\w+/=.~-]{8,}")
 MASK = "***"
 
 # detect-secrets' plugins that find a secret by what it is next to, or by how random it looks
@@ -66,10 +70,27 @@ def redact_url(url: object) -> str:
     return _redact_pairs(_redact_userinfo(str(url)))
 
 
+def redact_name(name: str) -> str:
+    """A dataset's or file's name (a source, a destination) as the audit trail keeps it:
+    :func:`redact_url`, for a name that holds ``@`` or ``=`` (one without holds neither a
+    userinfo nor a ``name=value`` pair, and is kept as it is)."""
+    if "@" not in name and "=" not in name:
+        return name
+    return redact_url(name)
+
+
 def redact_text(text: object) -> str:
-    """``text`` with every URL in it redacted (:func:`redact_url`) and secret-looking
-    ``name=value`` pairs masked: for messages Lacuna does not write itself (an exception)."""
-    out = _IN_TEXT.sub(lambda m: _redact_userinfo(m.group(0)), str(text))
+    """``text`` with every URL in it redacted (:func:`redact_url`), secret-looking
+    ``name=value`` pairs and an ``Authorization`` scheme's credential (``Bearer ***``)
+    masked: for text Lacuna does not write itself (an exception's message, a purpose or code
+    location a client sends, a comment)."""
+    return _redacted_text(str(text))
+
+
+@lru_cache(maxsize=4096)  # a process repeats its texts (code locations, purposes, messages)
+def _redacted_text(text: str) -> str:
+    out = _IN_TEXT.sub(lambda m: _redact_userinfo(m.group(0)), text)
+    out = _AUTH_SCHEME.sub(lambda m: f"{m['scheme']}{m['space']}{MASK}", out)
     return _mask_credentials(_redact_pairs(out))
 
 
@@ -172,4 +193,4 @@ def _redact_pairs(text: str) -> str:
     return _PAIR.sub(mask, text)
 
 
-__all__ = ["credentials", "redact_text", "redact_url"]
+__all__ = ["credentials", "redact_name", "redact_text", "redact_url"]

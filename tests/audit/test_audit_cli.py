@@ -226,6 +226,15 @@ def test_cli_list_since_longer_ago_than_a_date_reaches_lists_everything(
     assert len(result.stdout.split("\n")[:-1]) == 6
 
 
+@pytest.mark.parametrize("args", [["list", "-n", str(2**64)], ["config", "-n", str(10**30)]])
+def test_cli_a_limit_past_a_64_bit_integer_lists_everything(filled: AuditStore, db_url: str,
+                                                            args: list[str]) -> None:
+    """It was an OverflowError traceback (SQLite's LIMIT is a 64-bit integer)."""
+    result = runner.invoke(app, [*args, "--db", db_url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == (6 if args[0] == "list" else 0)
+
+
 def test_cli_list_since_takes_ascii_digits_only(filled: AuditStore, db_url: str) -> None:
     result = runner.invoke(app, ["list", "--db", db_url, "--since", "\u0661\u0662d"])
     assert result.exit_code == 2
@@ -247,3 +256,125 @@ def test_cli_list_shows_a_record_whose_body_is_nested_too_deep(filled: AuditStor
     verify = runner.invoke(app, ["verify", "--db", db_url])
     assert verify.exit_code == 1
     assert "TAMPERED at record #2" in verify.output
+
+
+def test_values_that_are_not_utf8_in_the_database_are_listed_escaped_and_found(
+        filled: AuditStore, db_url: str) -> None:
+    """SQLite keeps bytes that are not UTF-8 in a text column (written around Lacuna); its
+    driver refused the whole read, so ``list`` (table, JSON, by dataset) and every search
+    failed with 'cannot read the audit trail' and showed nothing. Now the records are listed
+    with such a byte escaped (``\\udcff``), a search by the name as listed finds its record,
+    and verify still names the edit."""
+    with sqlite3.connect(filled.path) as conn:  # type: ignore[arg-type]
+        conn.execute("UPDATE lacuna_audit SET user_id = CAST(X'62ff6f62' AS TEXT) "
+                     "WHERE seq = 2")
+        conn.execute("UPDATE lacuna_audit SET body = CAST(REPLACE(body, "
+                     "'~/Downloads/export.csv', 'q4-' || X'fe' || '.csv') AS TEXT) "
+                     "WHERE seq = 3")
+    table = runner.invoke(app, ["list", "--db", db_url])
+    assert table.exit_code == 0, table.output
+    flat = "".join(table.output.split())
+    assert "b\\udcffob" in flat
+    assert "q4-\\udcfe.csv" in flat
+    listed = runner.invoke(app, ["list", "--db", db_url, "--json"])
+    assert listed.exit_code == 0, listed.output
+    lines = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["seq"] for r in lines] == [6, 5, 4, 3, 2, 1]
+    assert lines[3]["what"]["destination"] == "q4-\udcfe.csv"  # reads back as listed
+    assert "\\udcfe" in listed.stdout
+    for args, seqs in ((["--user", "b\udcffob"], [2]), (["--user", "b\udcfe"], []),
+                       (["--user", "\ud800"], []), (["--dataset", "q4-\udcfe.csv"], [3])):
+        found = runner.invoke(app, ["list", "--db", db_url, "--json", *args])
+        assert found.exit_code == 0, (args, found.output)
+        assert [json.loads(x)["seq"] for x in found.stdout.splitlines()] == seqs, args
+    verify = runner.invoke(app, ["verify", "--db", db_url])
+    assert verify.exit_code == 1
+    assert "TAMPERED at record #2: record #2's column(s) user_id" in verify.output
+
+
+def test_a_user_id_that_is_not_utf8_is_refused_by_name_not_a_unicode_error(
+        store: AuditStore, mk: Any) -> None:
+    """The indexed ``user_id`` column cannot hold a lone surrogate: the append failed with
+    the driver's UnicodeEncodeError, no AuditError (a governor could not say what failed)."""
+    from lacuna.errors import AuditError
+
+    op = mk.op(user="b\udcffob")
+    with pytest.raises(AuditError, match=r"the user id 'b\\udcffob' is not UTF-8 text"):
+        store.record(mk.decision(op), op, session="s")
+    assert store.list() == []
+    good = mk.op(destination="/data/b\udcffd.csv")
+    stored = store.record(mk.decision(good), good, session="s")
+    assert [r.id for r in store.list(naming=("destination", ["/data/b\udcffd.csv"]))] == [
+        stored.id]
+    assert store.verify().ok
+
+
+def test_cli_list_refuses_an_action_no_record_can_have(filled: AuditStore,
+                                                        db_url: str) -> None:
+    """``--action exprt`` listed nothing and exited 0, as if nobody had exported anything.
+    An action that is neither an operation's, an event's, nor on the trail exits 2 naming
+    the valid ones (also where there is no trail yet); any spelling of a valid one lists its
+    records."""
+    from lacuna.audit.record import event_body
+
+    filled.record_event(event_body("future", user=("ann", "analyst"), session="s",
+                                   what={"action": "future_event"}, reasoning="r"))
+    for action in ("exprt", "frobnicate", "e\udcff"):
+        for url in (db_url, db_url + ".none"):
+            result = runner.invoke(app, ["list", "--db", url, "--json", "--action", action])
+            assert result.exit_code == 2, result.output
+            assert "is not an action of the audit trail" in result.output
+            assert "export, feedback" in result.output
+            assert ("future_event" in result.output) is (url == db_url)  # the trail's own
+            assert ("did you mean export?" in result.output) is (action == "exprt")
+    for action, seqs in (("export", [6, 5, 4, 3, 2, 1]), ("EXPORT", [6, 5, 4, 3, 2, 1]),
+                         ("survey", []),
+                         ("future_event", [7])):  # a newer Lacuna's, on the trail: taken
+        result = runner.invoke(app, ["list", "--db", db_url, "--json", "--action", action])
+        assert result.exit_code == 0, result.output
+        assert [json.loads(x)["seq"] for x in result.stdout.splitlines()] == seqs
+
+
+def test_the_event_actions_audit_list_takes_are_the_ones_lacuna_records() -> None:
+    """``--action`` takes each event's action: a new kind of event left out would be refused
+    on a trail that has none of it yet."""
+    from lacuna.audit import configuration
+    from lacuna.audit.queries import EVENT_ACTIONS
+    from lacuna.exceptions import events
+    from lacuna.identity import trail
+    from lacuna.lineage import dismiss
+    from lacuna.metrics import facts, review
+    from lacuna.retention import api
+
+    assert {configuration.ACTION, trail.IDENTITY_ACTION, trail.SESSION_ACTION, events.ACTION,
+            api.KIND, facts.FEEDBACK, facts.SURVEY, review.REVIEW, review.REVIEW_REFUSED,
+            dismiss.ACTION, "key_management"} == EVENT_ACTIONS
+
+
+def test_cli_config_lists_configuration_events_of_another_shape(store: AuditStore,
+                                                                db_url: str) -> None:
+    """A configuration event edited or forged into another shape (a change without a path,
+    changes that are no list, a source that is no text, markup in ``previous``) stopped
+    ``lacuna audit config`` (and --json, --show) with a KeyError traceback; verify names the
+    edit, and the listing shows what the events hold."""
+    from lacuna.audit.record import event_body
+
+    for detail in (
+            {"revision": "abc1", "source": 5, "previous": "[/]", "settings": {"mode": "x"},
+             "changes": [{"path": "mode", "before": "enforce", "after": "observe",
+                          "loosens": "lowered"}]},
+            {"revision": "abd2", "previous": "p", "changes": "oops", "settings": []},
+            {"revision": "abe3", "previous": "p", "changes": [{"before": 1}, 7]}):
+        store.record_event(event_body("config", user=("ann", "x"), session="s", detail=detail,
+                                      what={"action": "configure"}, reasoning="r"))
+    listed = runner.invoke(app, ["config", "--db", db_url])
+    assert listed.exit_code == 0, listed.output
+    assert "since [/]" in listed.output
+    assert 'mode: "enforce" -> "observe" (LOOSENS: lowered)' in listed.output
+    as_json = runner.invoke(app, ["config", "--db", db_url, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert [json.loads(x)["revision"] for x in as_json.stdout.splitlines()] == [
+        "abe3", "abd2", "abc1"]
+    shown = runner.invoke(app, ["config", "--db", db_url, "--show", "abc"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == {"mode": "x"}

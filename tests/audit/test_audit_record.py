@@ -93,6 +93,13 @@ def test_credentials_in_a_source_or_destination_name_never_reach_the_trail(
         "https://files.example.com/up?token=***&part=1", *plain]
     assert "wJalrXUtnFEMI" not in rec.body
     assert store.verify().ok
+    # who read it, asked by the name as the reader wrote it (it found nothing: the trail
+    # holds the name masked)
+    from lacuna.audit.queries import touching
+
+    for name in (*secret, "s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI@bucket/x", plain[0]):
+        assert [r.id for r in touching(store.list(), name)] == [rec.id], name
+    assert touching(store.list(), "postgresql://ann:other@db/prod.customers.x") == []
 
 
 @pytest.mark.parametrize(("error", "kept", "secret"), [
@@ -116,3 +123,77 @@ def test_an_outcome_error_keeps_no_credential(store: Any, mk: Any, error: BaseEx
     if secret is not None:
         assert secret not in rec.body
     assert len(text) <= 300
+
+
+# A credential in each shape free text carries it in, and what must stay of the text.
+_SAID = [("reload https://ann:hunter2@db.example.com/q4 with Bearer abcdef1234567890xyz",
+          "reload https://ann:***@db.example.com/q4 with Bearer ***"),
+         ("job at s3://bucket/x?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20260101 line 3",
+          "job at s3://bucket/x?X-Amz-Credential=*** line 3"),
+         ("key AKIAIOSFODNN7EXAMPLE for the copy", "key *** for the copy"),
+         ("token ghp_0123456789abcdefABCDEF0123456789abcd, see /data/year=2024/q4.csv",
+          "token ***, see /data/year=2024/q4.csv")]
+_SECRETS = ("hunter2", "abcdef1234567890xyz", "AKIAIOSFODNN7EXAMPLE", "ghp_0123456789abcdef")
+
+
+def test_free_text_of_a_decision_and_its_outcome_keeps_no_credential(store: Any,
+                                                                      mk: Any) -> None:
+    """The purpose, code location and host call a client sends, and a reasoning or engine
+    error quoting what failed, reached the trail as written while its sources and destination
+    were masked. Masked as an error message is (redact_text); the rest reads back exactly."""
+    from dataclasses import replace
+
+    from lacuna.model import Decision
+
+    for (text, shown) in _SAID:
+        op = replace(mk.op(), purpose=text, code_location=text, method=text)
+        decision = Decision(allowed=True, operation_id=op.id, reasoning=text,
+                            engine_error=f"HTTPError: {text}", operation=op)
+        stored = store.record(decision, op, session="s")
+        store.record_outcome(decision, op, session="s", of=stored.id)
+        for rec in store.list(limit=2):
+            assert not any(s in rec.body for s in _SECRETS), rec.body
+            assert rec.data["how"] == {"code_location": shown, "method": shown}
+        body = store.get(stored.id).data  # type: ignore[union-attr]
+        assert (body["why"]["purpose"], body["decision"]["reasoning"],
+                body["decision"]["engine_error"]) == (shown, shown, f"HTTPError: {shown}")
+    plain = replace(mk.op(), purpose="Q4 board report (ünïcødé)", code_location="a.py:7")
+    store.record(mk.decision(plain), plain, session="s")
+    (rec,) = store.list(limit=1)
+    assert (rec.data["why"]["purpose"], rec.data["how"]["code_location"]) == (
+        "Q4 board report (ünïcødé)", "a.py:7")
+    assert store.verify().ok
+
+
+def test_free_text_of_an_event_keeps_no_credential_and_its_paths_as_written(
+        store: Any) -> None:
+    """An exception request's purpose, justification, conditions, destination and sources, a
+    feedback comment, a refusal's error: as written on the trail. Paths the sweep and
+    retention find files by (``path``, ``dataset``) and ids stay exactly as written."""
+    from lacuna.audit.record import event_body
+    from lacuna.exceptions.events import event_body as exception_event
+
+    text, shown = _SAID[0]
+    requested = exception_event(
+        "requested", user_id="ann", role="analyst", session="s", exception_id="EX-1",
+        destination="https://ann:hunter2@files.example.com/out.csv", detail={
+            "purpose": text, "business_justification": text, "conditions": [text, "keep"],
+            "sources": ["postgresql://ann:hunter2@db/crm", "crm.csv"],
+            "path": "/data/token=abc123/part.csv", "error": text})
+    feedback = event_body("feedback", user=("ann", "analyst"), session="s",
+                          what={"action": "feedback"}, reasoning=f"reported: {text}",
+                          detail={"comment": text, "decision_record_id": "0" * 32})
+    for body in (requested, feedback):
+        rec = store.record_event(body)
+        assert not any(s in rec.body for s in _SECRETS), rec.body
+    ex, fb = (r.data for r in store.list(limit=2)[::-1])
+    assert ex["what"]["destination"] == "https://ann:***@files.example.com/out.csv"
+    assert ex["exception"] == {
+        "purpose": shown, "business_justification": shown, "conditions": [shown, "keep"],
+        "sources": ["postgresql://ann:***@db/crm", "crm.csv"],
+        "path": "/data/token=abc123/part.csv", "error": shown}
+    assert (ex["why"], ex["what"]["exception_id"]) == ({"exception_id": "EX-1"}, "EX-1")
+    assert (fb["feedback"]["comment"], fb["decision"]["reasoning"]) == (
+        shown, f"reported: {shown}")
+    assert fb["feedback"]["decision_record_id"] == "0" * 32
+    assert store.verify().ok

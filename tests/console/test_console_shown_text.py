@@ -120,3 +120,36 @@ def test_str_of_an_old_request_is_one_line_per_field(stored):
         body = notification(request, event)
         _safe(body)
         assert "Purpose: Churn review\\x1b[2K\\rAPPROVED BY THE CISO" in body.splitlines()
+
+
+def test_audit_page_and_api_show_text_that_is_not_utf8_escaped(app_and_tokens):
+    """A record naming a file whose name is not UTF-8 (a lone surrogate, kept escaped in the
+    body) made the console's audit page a 500 (the page could not be encoded), and a text
+    column holding bytes that are not UTF-8 (written around Lacuna) a 400 'cannot read the
+    audit trail' for the page and ``GET /api/v1/audit``. Both are shown, escaped."""
+    import dataclasses
+    import sqlite3
+
+    from tests.audit.conftest import make_decision, make_operation
+
+    app, tokens, _ = app_and_tokens
+    audit = app.state.lacuna.governor.audit
+    op = dataclasses.replace(make_operation(destination="/data/b\udcffd.csv"),
+                             purpose="Q4 p\udcffurpose")
+    audit.record(make_decision(op), op, session="s")
+    officer = sign_in(app, tokens["carol"])
+    page = officer.get("/console/audit")
+    assert page.status_code == 200
+    assert "b\\udcffd.csv" in page.text
+    with sqlite3.connect(audit.path) as conn:
+        conn.execute("UPDATE lacuna_audit SET user_id = CAST(X'62ff6f62' AS TEXT) "
+                     "WHERE seq = (SELECT MAX(seq) FROM lacuna_audit)")
+    page = officer.get("/console/audit")
+    assert page.status_code == 200
+    assert "b\\udcffob" in page.text
+    api = TestClient(app).get("/api/v1/audit",
+                              headers={"Authorization": f"Bearer {tokens['carol']}"})
+    assert api.status_code == 200
+    newest = api.json()["records"][0]
+    assert (newest["what"]["destination"], newest["why"]["purpose"]) == (
+        "/data/b\udcffd.csv", "Q4 p\udcffurpose")

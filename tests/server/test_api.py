@@ -326,6 +326,13 @@ def test_audit_search_and_verify(app_client) -> None:
     verify = client.get("/api/v1/audit/verify", headers=h("carla")).json()
     assert verify["ok"] is True
     assert verify["checked"] >= len(records)
+    # a misspelt action matched nothing, as if nobody had exported: a 422 naming the valid ones
+    typo = client.get("/api/v1/audit", params={"action": "exprt"}, headers=h("carla"))
+    assert typo.status_code == 422
+    assert "did you mean export?" in typo.text
+    spelt = client.get("/api/v1/audit", params={"action": "Export"}, headers=h("carla"))
+    assert spelt.status_code == 200
+    assert {x["what"]["action"] for x in spelt.json()["records"]} <= {"export"}
 
 
 

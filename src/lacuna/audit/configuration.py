@@ -553,18 +553,28 @@ class ConfigEvent:
 
 
 def history(store: AuditStore, *, limit: int | None = 20) -> list[ConfigEvent]:
-    """The trail's configuration events, newest first."""
+    """The trail's configuration events, newest first. An event edited or forged into
+    another shape (a change without a path, a source that is no text: ``lacuna audit
+    verify`` names it) is listed with what it holds: it stopped ``lacuna audit config`` with a
+    KeyError or TypeError traceback."""
     out = []
     for rec in store.list(limit=limit, action=ACTION):
         detail = rec.data.get(KIND)
         if rec.data.get("kind") != KIND or not isinstance(detail, Mapping):
             continue
+        changes = detail.get("changes")
+        settings = detail.get("settings")
         out.append(ConfigEvent(
             seq=rec.seq, when=str(rec.data.get("when")), user_id=rec.user_id,
-            revision=str(detail.get("revision")), source=detail.get("source"),
-            previous=detail.get("previous"),
-            changes=tuple(Change(c["path"], c.get("before"), c.get("after"),
-                                 c.get("loosens") or "")
-                          for c in detail.get("changes") or ()),
-            settings=detail.get("settings") or {}))
+            revision=str(detail.get("revision")), source=_text(detail.get("source")),
+            previous=_text(detail.get("previous")),
+            changes=tuple(Change(str(c.get("path")), c.get("before"), c.get("after"),
+                                 str(c.get("loosens") or ""))
+                          for c in (changes if isinstance(changes, list) else ())
+                          if isinstance(c, Mapping)),
+            settings=settings if isinstance(settings, Mapping) else {}))
     return out
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -51,6 +51,7 @@ from typing import Any
 import orjson
 
 from lacuna.model import ColumnKind, Decision, Operation, Provenance, utcnow
+from lacuna.redact import redact_name, redact_text
 
 RECORD_SCHEMA_VERSION = "1"
 GENESIS_HASH = "0" * 64  # the prev_hash of the first record
@@ -204,13 +205,14 @@ def build_body(
             "allowed": decision.allowed,
             "policy_id": decision.policy_id,
             "policy_title": decision.policy_title,
-            "reasoning": decision.reasoning,
+            "reasoning": redact_text(decision.reasoning),  # may quote what failed
             "steward": decision.steward,
             "alternatives": [a.title for a in decision.alternatives],
             "policies": [
                 {"package": r.package, "id": r.id, "effect": r.effect} for r in decision.policies
             ],
-            "engine_error": decision.engine_error,
+            "engine_error": (None if decision.engine_error is None
+                             else redact_text(decision.engine_error)),
             "bundle_revision": decision.bundle_revision,
             "config_revision": config_revision,
             "eval_ms": round(float(decision.eval_ms), 3),
@@ -226,8 +228,6 @@ def _error_text(error: BaseException) -> str:
     """The error's first line (an ``OSError``: errno, reason, file name), credentials masked
     (:func:`lacuna.redact.redact_text`: a driver's or HTTP client's message may carry a URL's
     password or token) before it is cut to :data:`ERROR_CHARS`, so no part of one is kept."""
-    from lacuna.redact import redact_text
-
     if isinstance(error, OSError) and error.strerror:
         name = f": {error.filename}" if error.filename is not None else ""
         text = f"[Errno {error.errno}] {error.strerror}{name}"
@@ -237,6 +237,14 @@ def _error_text(error: BaseException) -> str:
     return redact_text(text)[:ERROR_CHARS]
 
 
+# What events keep of what people and other programs wrote (a purpose, a justification, a
+# comment, an error's message), in ``why`` and ``detail``: masked as error messages are
+# (redact_text). Other values (ids, and the paths the sweep and retention find files by) are
+# kept as written; a ``destination`` and ``sources`` are masked as a decision's are.
+FREE_TEXT = frozenset({"purpose", "business_justification", "conditions", "comment", "reason",
+                       "error", "refused"})
+
+
 def event_body(kind: str, *, user: Any, session: str, what: Mapping[str, Any],
                reasoning: str, allowed: bool = True, policy_id: str | None = None,
                why: Mapping[str, Any] | None = None,
@@ -244,19 +252,38 @@ def event_body(kind: str, *, user: Any, session: str, what: Mapping[str, Any],
     """The body of an audit event that is not a policy decision (``AuditStore.record_event``
     fills in ``id`` and ``seq``): ``user`` (a ``UserConfig``, or a ``(user id, role)`` pair)
     in ``session`` did ``what`` (its ``action``, ``event``, ``destination`` None unless given),
-    now; the decision it stands for; and ``detail`` under the key ``kind``."""
+    now; the decision it stands for; and ``detail`` under the key ``kind``. Credentials in
+    free text (:data:`FREE_TEXT`, the reasoning) and in names are masked."""
     user_id, role = user if isinstance(user, tuple) else (user.id, user.role)
     now = iso(utcnow())
     body: dict[str, Any] = {
         "schema_version": RECORD_SCHEMA_VERSION, "kind": kind,
         "who": {"user_id": user_id, "role": role, "session": session},
-        "what": {"destination": None, **what},
-        "when": now, "recorded_at": now, "why": dict(why or {}),
-        "decision": {"allowed": allowed, "policy_id": policy_id, "reasoning": reasoning},
+        "what": _masked({"destination": None, **what}),
+        "when": now, "recorded_at": now, "why": _masked(why or {}),
+        "decision": {"allowed": allowed, "policy_id": policy_id,
+                     "reasoning": redact_text(reasoning)},
     }
     if detail is not None:
-        body[kind] = detail
+        body[kind] = _masked(detail)
     return body
+
+
+def _masked(part: Mapping[str, Any]) -> dict[str, Any]:
+    """``part`` with its :data:`FREE_TEXT` values masked (:func:`lacuna.redact.redact_text`)
+    and its ``destination`` and ``sources`` masked as a decision's names are
+    (:func:`lacuna.redact.redact_name`), strings and lists of strings alike."""
+    out = dict(part)
+    for key, value in part.items():
+        mask = (redact_text if key in FREE_TEXT else
+                redact_name if key in ("destination", "sources") else None)
+        if mask is None:
+            continue
+        if isinstance(value, str):
+            out[key] = mask(value)
+        elif isinstance(value, list | tuple):
+            out[key] = [mask(v) if isinstance(v, str) else v for v in value]
+    return out
 
 
 def build_outcome_body(

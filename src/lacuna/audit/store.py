@@ -34,8 +34,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, inspect, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    Text,
+    cast,
+    false,
+    func,
+    insert,
+    inspect,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from lacuna.audit.checkpoint import (
     Checkpoint,
@@ -53,6 +67,7 @@ from lacuna.audit.record import (
     build_outcome_body,
     canonical_json,
     chain_hash,
+    escape_surrogates,
     indexed_operation_id,
     iso,
     link_payload,
@@ -72,7 +87,13 @@ from lacuna.audit.schema import (
     write_transaction,
 )
 from lacuna.audit.turn import Turn
-from lacuna.audit.verify import Seen, compare_checkpoint, verify_chain
+from lacuna.audit.verify import (
+    Seen,
+    compare_checkpoint,
+    lenient_text,
+    undecodable,
+    verify_chain,
+)
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.errors import AuditError, ConfigError
 from lacuna.model import Decision, Operation, ordered_id, ordered_ids, utcnow
@@ -91,6 +112,7 @@ _SQL_INTO = ("lacuna_audit (seq, id, timestamp, user_id, action, allowed, policy
              "prev_hash, hash, signature, operation_id)")
 _SQL_UPDATE_HEAD = "UPDATE lacuna_audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UNSET: Any = object()
+_MOST_ROWS = 2**63 - 1  # a LIMIT SQLite and PostgreSQL take (a bigger one was an OverflowError)
 # What a read returns: every column but the derived index column (layout 3), so a read-only
 # store reads a trail that no writer has migrated yet, as it did before layout 3.
 READ_COLUMNS = tuple(c for c in records.c if c.name != "operation_id")
@@ -379,6 +401,8 @@ class AuditStore:
         prepared = []
         for body in bodies:
             who, what, dec = body["who"], body["what"], body["decision"]
+            _column_text(who["user_id"], "user id", self.where)
+            _column_text(what["action"], "action", self.where)
             prepared.append((body, {
                 "id": body["id"], "timestamp": body["when"], "user_id": who["user_id"],
                 "action": what["action"], "allowed": dec["allowed"],
@@ -709,27 +733,26 @@ class AuditStore:
         if after is not None:
             stmt = stmt.where(records.c.seq > after)
         if policy_id is not None:
-            stmt = stmt.where(records.c.policy_id == policy_id)
+            stmt = stmt.where(_holds(records.c.policy_id, [policy_id]))
         if naming is not None:
             field, values = naming
             if not values:
                 return []
             key = json.dumps(field, ensure_ascii=False) + ":"  # the canonical text's form
             stmt = stmt.where(or_(*(records.c.body.contains(
-                key + json.dumps(v, ensure_ascii=False), autoescape=True) for v in values)))
+                key + _json_text(v), autoescape=True) for v in values)))
         if denied_only:
             stmt = stmt.where(records.c.allowed.is_(False))
-        if isinstance(user, str):
-            stmt = stmt.where(records.c.user_id == user)
-        elif user is not None:
-            stmt = stmt.where(records.c.user_id.in_(builtins.list(user)))
+        if user is not None:
+            stmt = stmt.where(_holds(records.c.user_id, [user] if isinstance(user, str)
+                                     else builtins.list(user)))
         if action is not None:
-            stmt = stmt.where(records.c.action == action)
+            stmt = stmt.where(_holds(records.c.action, [action]))
         if since is not None:
             stmt = stmt.where(records.c.timestamp >= iso(_as_datetime(since)))
-        if limit is not None:
-            stmt = stmt.limit(max(int(limit), 0))
-        return [_to_record(row) for row in self._read(stmt)]
+        if limit is not None:  # past a 64-bit integer (-n 2**64): as many as there are
+            stmt = stmt.limit(min(max(int(limit), 0), _MOST_ROWS))
+        return [_to_record(row) for row in self.rows(stmt)]
 
     def spellings(self, name: str) -> builtins.list[str]:
         """The user ids on the trail that name the person ``name`` names (compared as
@@ -739,22 +762,27 @@ class AuditStore:
         left a person's other spellings out. Read from the indexed ``user_id`` column."""
         from lacuna.identity.names import same_name
 
-        found = [str(u) for (u,) in self._read(select(records.c.user_id).distinct())
+        found = [str(u) for (u,) in self.rows(select(records.c.user_id).distinct())
                  if u is not None and str(u) != name and same_name(str(u), name)]
         return [name, *sorted(found)]
+
+    def actions(self) -> builtins.list[str]:
+        """The actions the trail's records hold, sorted (the indexed ``action`` column)."""
+        return sorted(str(a) for (a,) in self.rows(select(records.c.action).distinct())
+                      if a is not None)
 
     def policy_ids(self, *, action: str) -> builtins.list[str]:
         """The policy ids that records of ``action`` name, sorted, found by the database (no
         record is read into memory)."""
         stmt = (select(records.c.policy_id).distinct()
                 .where(records.c.action == action, records.c.policy_id.is_not(None)))
-        return sorted(str(row[0]) for row in self._read(stmt) if row[0])
+        return sorted(str(row[0]) for row in self.rows(stmt) if row[0])
 
     def counts(self) -> dict[str, int]:
         """How many records the trail holds, and how many of them allowed and denied what they
         record, counted by the database (no record is read into memory)."""
         stmt = select(records.c.allowed, func.count()).group_by(records.c.allowed)
-        found = {bool(allowed): int(n) for allowed, n in self._read(stmt)}
+        found = {bool(allowed): int(n) for allowed, n in self.rows(stmt)}
         allowed, denied = found.get(True, 0), found.get(False, 0)
         return {"records": allowed + denied, "allowed": allowed, "denied": denied}
 
@@ -777,12 +805,12 @@ class AuditStore:
         if len(operation_id) <= OPERATION_ID_INDEXED and not self._unindexed():
             where = records.c.operation_id == operation_id
         else:
-            needle = '"operation_id":' + json.dumps(operation_id, ensure_ascii=False)
+            needle = '"operation_id":' + _json_text(operation_id)
             where = records.c.body.contains(needle, autoescape=True)
         stmt = select(*READ_COLUMNS).where(where).order_by(records.c.seq.desc())
         from lacuna.identity.names import same_name
 
-        for row in self._read(stmt):
+        for row in self.rows(stmt):
             record = _to_record(row)
             if ("kind" not in record.data and record.data.get("operation_id") == operation_id
                     and (user is None or same_name(record.user_id, user))):
@@ -805,7 +833,7 @@ class AuditStore:
     def get(self, record_id: str | int) -> AuditRecord | None:
         """One record by its id (a hex string) or its ``seq`` (an int); None when absent."""
         column = records.c.seq if isinstance(record_id, int) else records.c.id
-        rows = self._read(select(*READ_COLUMNS).where(column == record_id))
+        rows = self.rows(select(*READ_COLUMNS).where(column == record_id))
         return _to_record(rows[0]) if rows else None
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, AuditRecord]:
@@ -813,7 +841,7 @@ class AuditStore:
         out."""
         if not record_ids:
             return {}
-        rows = self._read(select(*READ_COLUMNS).where(records.c.id.in_(set(record_ids))))
+        rows = self.rows(select(*READ_COLUMNS).where(records.c.id.in_(set(record_ids))))
         return {record.id: record for record in map(_to_record, rows)}
 
     def verify(self) -> VerifyReport:
@@ -882,14 +910,29 @@ class AuditStore:
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AuditError(self._explain(exc, "read")) from exc
 
-    def _read(self, stmt: Any) -> builtins.list[Any]:
+    def rows(self, stmt: Any) -> builtins.list[Any]:
+        """The rows of a read of the trail's tables (``stmt``), in one read transaction. A
+        text value SQLite holds that is not UTF-8 (written around Lacuna: its driver refused
+        the whole read over one) is read with each such byte as a lone surrogate, which every
+        display shows escaped (``\\udcff``) and ``verify()`` names as an edit.
+
+        Raises:
+            AuditError: the database cannot be read.
+        """
         try:
             with self._transaction(write=False) as conn:
                 if self.read_only and not inspect(conn).has_table(records.name):
                     return []  # a file another process has only just created: nothing yet
-                return list(conn.execute(stmt).all())
+                try:
+                    return list(conn.execute(stmt).all())
+                except OperationalError as exc:
+                    if not undecodable(exc):
+                        raise
+                with lenient_text(conn, shown=True):
+                    return list(conn.execute(stmt).all())
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AuditError(self._explain(exc, "read")) from exc
+
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -961,6 +1004,42 @@ def _as_datetime(value: datetime | str) -> datetime:
         raise AuditError(msg) from None
 
 
+def _column_text(value: object, name: str, where: str) -> None:
+    """Refuse a value for an indexed column that is not UTF-8 text (a lone surrogate: a user
+    id from an environment variable holding a byte that is not UTF-8): the body would keep it
+    escaped, but the column cannot hold it, and the driver's UnicodeEncodeError was no
+    AuditError (nothing said what or where)."""
+    if isinstance(value, str) and escape_surrogates(value) != value:
+        msg = (f"cannot append to the audit trail {where}: the {name} {value!a} is not UTF-8 "
+               "text (it holds a byte that is not UTF-8, as the operating system passes one "
+               "on); nothing was recorded. Name it in UTF-8 (user.id in lacuna.yaml or "
+               "$LACUNA_USER for the user).")
+        raise AuditError(msg)
+
+
+def _json_text(value: str) -> str:
+    """``value`` as the canonical body text writes it (:func:`canonical_json`: a lone surrogate
+    as its ``\\uXXXX`` escape), for a search of the stored bodies."""
+    return escape_surrogates(json.dumps(value, ensure_ascii=False))
+
+
+def _holds(column: Any, values: Sequence[str]) -> Any:
+    """``column`` holds one of ``values``. A value with a lone surrogate (a name that is not
+    UTF-8, as :meth:`AuditStore.rows` reads one back and ``list`` shows it) cannot be sent as
+    text: it is looked for as the bytes it stands for (SQLite keeps them in a text column; a
+    PostgreSQL text column never holds them, so nothing matches there), and one that stands
+    for no bytes matches nothing. It stopped ``lacuna audit list --user`` with a
+    UnicodeEncodeError."""
+    text = [v for v in values if escape_surrogates(v) == v]
+    terms: builtins.list[Any] = [column.in_(text)] if text else []
+    for value in values:
+        if value not in text:
+            with contextlib.suppress(UnicodeEncodeError):  # \ud800: no bytes read as it
+                raw = value.encode("utf-8", "surrogateescape")
+                terms.append(column == cast(literal(raw, LargeBinary), Text))
+    return or_(*terms) if terms else false()
+
+
 def _parse_time(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
@@ -982,7 +1061,7 @@ def _has_outcome(conn: Connection, of: str) -> bool:
     found = conn.execute(select(records.c.seq).where(records.c.id == of)).first()
     if found is None:
         return False
-    needle = '"of":' + json.dumps(of, ensure_ascii=False)
+    needle = '"of":' + _json_text(of)
     stmt = select(*READ_COLUMNS).where(records.c.seq > found.seq,
                                        records.c.body.contains(needle, autoescape=True))
     return any(r.kind == OUTCOME and r.outcome_of == of

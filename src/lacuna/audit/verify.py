@@ -249,6 +249,12 @@ def _text_or_bytes(raw: bytes) -> str | bytes:
         return raw
 
 
+def _text_escaped(raw: bytes) -> str:
+    """SQLite text as ``str``, a byte that is not UTF-8 as a lone surrogate (``\\udcff``, as
+    ``os`` decodes a file name's): for showing, where the value is shown escaped."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def undecodable(exc: OperationalError) -> bool:
     """Whether SQLite's driver refused a read over a text value that is not UTF-8 ("Could not
     decode to UTF-8"): SQLite keeps whatever bytes are written into a text column."""
@@ -256,16 +262,18 @@ def undecodable(exc: OperationalError) -> bool:
 
 
 @contextmanager
-def lenient_text(conn: Connection) -> Iterator[None]:
+def lenient_text(conn: Connection, *, shown: bool = False) -> Iterator[None]:
     """Within: ``conn`` (SQLite) reads a text value that is not UTF-8 as its bytes, so a check
     names the record holding it (a hash link not stored as text, a column that differs from
-    its body) instead of failing to read the whole table (:func:`undecodable`)."""
+    its body) instead of failing to read the whole table (:func:`undecodable`). ``shown``: as
+    text with each such byte a lone surrogate instead, for a reader that shows records
+    (``lacuna audit list``, the console): they are shown escaped, and verify names them."""
     raw = conn.connection.dbapi_connection
     if not isinstance(raw, sqlite3.Connection):
         yield
         return
     before = raw.text_factory
-    raw.text_factory = _text_or_bytes
+    raw.text_factory = _text_escaped if shown else _text_or_bytes
     try:
         yield
     finally:

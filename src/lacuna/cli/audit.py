@@ -51,11 +51,9 @@ def _json(value: object, *, indent: int | None = None) -> str:
     would change the screen (DEL, C1 controls, bidirectional overrides) as their ``\\uXXXX``
     escapes, which read back as the same string (a surrogate stopped ``--json`` with a
     UnicodeEncodeError halfway through the listing)."""
-    from lacuna.audit.record import escape_surrogates
     from lacuna.exceptions.shown import json_visible
 
-    return json_visible(escape_surrogates(json.dumps(value, indent=indent, sort_keys=True,
-                                                     ensure_ascii=False)))
+    return json_visible(json.dumps(value, indent=indent, sort_keys=True, ensure_ascii=False))
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -124,7 +122,10 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N records.")] = 50,
     denied: Annotated[bool, typer.Option("--denied", help="Only denied operations.")] = False,
     user: Annotated[str | None, typer.Option("--user", help="Only this user id.")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
+    action: Annotated[str | None, typer.Option(
+        "--action", help="Only this action: read, write, export, transform, or an event's "
+                         "(exception, configure, feedback, ...; a name that is neither is "
+                         "refused with the list).")] = None,
     dataset: Annotated[str | None, typer.Option(
         "--dataset", metavar="PATH",
         help="Only operations on this file or dataset (read from or written to): who read "
@@ -138,7 +139,7 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """List audit records, newest first."""
-    from lacuna.audit.queries import parse_since, touching
+    from lacuna.audit.queries import check_action, parse_since, touching
 
     url = _url(db, config)
     try:
@@ -146,6 +147,13 @@ def list_(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     store = _open(url)
+    try:
+        if action is not None:
+            action = check_action(action, None if store is None else store.actions)
+    except (ValueError, AuditError) as exc:
+        if store is not None:
+            store.close()
+        raise _fail(str(exc)) from None
     if store is None:
         if not as_json:
             typer.echo(f"No audit records yet ({redact_url(url)}).")
@@ -261,7 +269,7 @@ def config_(
         out.print(head)
         if e.previous is None:
             continue
-        since = f"  {len(e.changes)} change(s) since {e.previous}"
+        since = f"  {len(e.changes)} change(s) since {_visible(e.previous)}"
         loose = len(e.loosened)
         out.print(since + (f", [bold red]{loose} loosen governance[/]" if loose else ""))
         for c in e.changes:
@@ -274,10 +282,9 @@ def _visible(text: str) -> str:
     bidirectional overrides written as escapes (a setting's name in lacuna.yaml, a file name,
     may hold an ESC sequence that would rewrite the lines above it), and so is a lone
     surrogate (a file name that is not UTF-8), which no terminal can be sent."""
-    from lacuna.audit.record import escape_surrogates
     from lacuna.exceptions.shown import visible
 
-    return escape(escape_surrogates(visible(text, one_line=True)))
+    return escape(visible(text, one_line=True))
 
 
 def _part(rec: AuditRecord, section: str, name: str) -> str:

@@ -17,8 +17,12 @@ from typing import Any, TypeVar
 # Control codes (tab and the line breaks aside), DEL, the C1 controls (U+009B is a terminal's
 # CSI), and the bidirectional overrides and isolates.
 HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_TERMINAL = re.compile(f"{HIDDEN.pattern[:-1]}\r]")  # a lone CR rewrites the line too
-_ONE_LINE = re.compile(f"{HIDDEN.pattern[:-1]}\r\n]")  # a line break starts a fake line
+# What is shown escaped: those, and a lone surrogate (a file name's byte that is not UTF-8, as
+# ``os`` decodes it, or one read back from a store), which no UTF-8 page, terminal or JSON
+# text can carry: a page that held one failed whole (the console's audit page was a 500).
+ESCAPED = re.compile(f"{HIDDEN.pattern[:-1]}\ud800-\udfff]")
+_TERMINAL = re.compile(f"{ESCAPED.pattern[:-1]}\r]")  # a lone CR rewrites the line too
+_ONE_LINE = re.compile(f"{ESCAPED.pattern[:-1]}\r\n]")  # a line break starts a fake line
 _NAMED = {"\n": "\\n", "\r": "\\r"}
 
 T = TypeVar("T")
@@ -33,15 +37,16 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def visible(text: str, *, terminal: bool = False, one_line: bool = False) -> str:
-    """``text`` with each :data:`HIDDEN` character written as its escape (``\\x1b``,
-    ``\\u202e``); for a ``terminal`` also carriage returns (``\\r``), and for ``one_line``
-    text (a table cell, a ``Field: value`` line) also line feeds (``\\n``). Tabs stay.
+    """``text`` with each :data:`ESCAPED` character written as its escape (``\\x1b``,
+    ``\\u202e``, ``\\udcff``); for a ``terminal`` also carriage returns (``\\r``), and for
+    ``one_line`` text (a table cell, a ``Field: value`` line) also line feeds (``\\n``). Tabs
+    stay.
 
     Example:
         >>> visible("ok\\x1b[2K\\rapproved by the CISO", terminal=True)
         'ok\\\\x1b[2K\\\\rapproved by the CISO'
     """
-    pattern = _ONE_LINE if one_line else _TERMINAL if terminal else HIDDEN
+    pattern = _ONE_LINE if one_line else _TERMINAL if terminal else ESCAPED
     return pattern.sub(_escape, text)
 
 
@@ -73,7 +78,8 @@ def _shown(value: Any, one_line: bool) -> Any:
 
 
 def json_visible(text: str) -> str:
-    """JSON text with each :data:`HIDDEN` character written as its ``\\uXXXX`` escape: the
-    same JSON value, safe to print (``json.dumps`` escapes only the C0 controls, and
-    ``ensure_ascii=False`` keeps DEL, the C1 controls and the bidirectional overrides)."""
-    return HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    """JSON text with each :data:`ESCAPED` character written as its ``\\uXXXX`` escape: the
+    same JSON value, safe to print and to encode as UTF-8 (``json.dumps`` escapes only the C0
+    controls, and ``ensure_ascii=False`` keeps DEL, the C1 controls, the bidirectional
+    overrides and lone surrogates; outside string literals JSON text holds none of them)."""
+    return ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -56,11 +56,10 @@ class ShownJSON(JSONResponse):
     UTF-8 cannot carry it, and the plain JSON response failed (a 500 for the whole page)."""
 
     def render(self, content: Any) -> bytes:
-        from lacuna.audit.record import escape_surrogates
         from lacuna.exceptions.shown import json_visible
 
         text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return json_visible(escape_surrogates(text)).encode("utf-8")
+        return json_visible(text).encode("utf-8")
 
 
 # -- audit --------------------------------------------------------------------------------------
@@ -75,8 +74,16 @@ def audit_search(request: Request, _: Auditor, user: str | None = None,
                                     le=paging.AUDIT_RECORDS.maximum)) -> dict[str, Any]:
     """Newest first; ``denied`` keeps only denials; ``since`` is ISO-8601; ``truncated`` says
     more records match than ``limit``. ``user`` is a person: every spelling of their name the
-    trail holds (``Jane``, ``jane``: :meth:`AuditStore.spellings`)."""
+    trail holds (``Jane``, ``jane``: :meth:`AuditStore.spellings`). An ``action`` that is
+    none the trail records is a 422 naming the valid ones (a misspelt one matched nothing)."""
+    from lacuna.audit.queries import check_action
+
     audit = state_of(request).governor.audit
+    if action is not None:
+        try:
+            action = check_action(action, audit.actions)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
     names = audit.spellings(user) if user else None
     page = paging.newest(lambda n: audit.list(limit=n, denied_only=denied, user=names,
                                               action=action, since=since), limit)

@@ -142,7 +142,7 @@ def _rows(store: AuditStore, stmt: Any) -> list[Any]:
     with store.snapshot() as conn:
         if not inspect(conn).has_table(records.name):
             return []
-        return list(conn.execute(stmt).all())
+    return store.rows(stmt)  # a value that is not UTF-8 read to be shown escaped
 
 
 def _record(row: Any) -> AuditRecord:

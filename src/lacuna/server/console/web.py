@@ -84,12 +84,14 @@ def templates() -> Environment:
 def _visible(value: Any) -> Any:
     """Every value a page shows, its control characters and bidirectional overrides written as
     escapes (an exception request stored before they were refused, a producer's text): HTML
-    escaping leaves them, and a browser would hide them or reorder the text around them."""
+    escaping leaves them, and a browser would hide them or reorder the text around them. A
+    lone surrogate (an audit record naming a file whose name is not UTF-8) too: the page could
+    not be encoded, and failed whole."""
     from markupsafe import Markup
 
-    from lacuna.exceptions.shown import HIDDEN, visible
+    from lacuna.exceptions.shown import ESCAPED, visible
 
-    if not isinstance(value, str) or HIDDEN.search(value) is None:
+    if not isinstance(value, str) or ESCAPED.search(value) is None:
         return value
     shown = visible(value)  # escapes are ASCII text: still safe markup if the value was
     return Markup(shown) if isinstance(value, Markup) else shown
