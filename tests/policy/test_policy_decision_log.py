@@ -360,3 +360,41 @@ def test_a_batch_is_linked_before_the_turn_and_again_only_when_the_head_moved(
     for sink in (mine, other):
         sink.close()
     store.close()
+
+
+def test_a_decisions_log_record_masks_the_credentials_the_audit_trail_masks() -> None:
+    """A password or token in an export's URL or a source's name, a token in the purpose, an
+    AWS key in the code location: the audit trail masked them, the decision log (a second
+    copy of the same operation) kept them as sent, in its input and in the result's repeat of
+    the destination."""
+    from lacuna.model import Destination, DestinationType, Scope, Source
+
+    sink = MemoryDecisionLog()
+    engine = PolicyEngine.from_config(Config(), decision_log=sink)
+    secret = Classification(tier=Tier.PROPRIETARY, tags=("PII",))
+    url = "https://ann:hunter2@files.example.com/up/x.csv?token=abc123"
+    engine.decide(Operation(
+        action=Action.EXPORT, user=User(id="alice"), classification=secret,
+        sources=(Source(name="postgresql://bob:s3cret@db/crm", classification=secret),),
+        destination=Destination(uri=url, type=DestinationType.HTTP, scope=Scope.EXTERNAL,
+                                path=url),
+        purpose="upload with Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig",
+        code_location="nb.py:3 AKIAIOSFODNN7EXAMPLE"))
+    public = read_op()  # nothing to mask: the record holds the input as it was
+    engine.decide(public)
+    assert sink.flush()
+    masked, plain = sink.records
+    text = json.dumps(masked)
+    for secret_text in ("hunter2", "abc123", "s3cret", "eyJhbGciOiJIUzI1NiJ9",
+                        "AKIAIOSFODNN7EXAMPLE"):
+        assert secret_text not in text, secret_text
+    masked_url = "https://ann:***@files.example.com/up/x.csv?token=***"
+    assert masked["input"]["destination"]["uri"] == masked_url
+    assert masked["input"]["destination"]["path"] == masked_url
+    assert masked["input"]["source"]["names"] == ["postgresql://bob:***@db/crm"]
+    assert masked["input"]["purpose"] == "upload with Bearer ***"
+    assert masked["input"]["context"]["code_location"] == "nb.py:3 ***"
+    assert masked["result"]["destination"] == masked_url
+    assert masked["result"]["allowed"] is False  # the decision itself is as it was made
+    assert plain["input"]["action"] == "read"
+    assert plain["result"]["operation_id"] == public.id

@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 
 from lacuna._version import lacuna_version
 from lacuna.model import Decision, ordered_id, ordered_ids
+from lacuna.redact import redact_name, redact_text
 
 log = logging.getLogger(__name__)
 INSTANCE_ID = uuid.uuid4().hex  # labels.id: this process
@@ -81,17 +82,96 @@ def record_labels(labels: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def _record(event: DecisionEvent, decision_id: str, labels: Mapping[str, str]
             ) -> dict[str, Any]:
+    doc, result = masked(event.input, event.decision.to_dict())
     return {
         "decision_id": decision_id,  # time-ordered: see ordered_id
         "timestamp": iso_timestamp(event.timestamp_ns),
         "path": event.path,
-        "input": event.input,
-        "result": event.decision.to_dict(),
+        "input": doc,
+        "result": result,
         "bundles": {BUNDLE_NAME: {"revision": event.decision.bundle_revision or ""}},
         "metrics": {"timer_rego_query_eval_ns": event.eval_ns,
                     "counter_lacuna_cache_hit": int(event.cache_hit), **event.extra_metrics},
         "labels": dict(labels),  # each record its own (a sink may keep and change them)
     }
+
+
+# Where a policy input (Lacuna's shape, docs/policies.md) holds names of data (a password or a
+# token in a URL: redact_name) and a client's free text (redact_text), as the audit trail masks
+# them (lacuna.audit.store): the decision log is a second copy of the same operation.
+_INPUT_NAMES = {"destination": ("uri", "path", "path_prefix"), "source": ("names",),
+                "lineage": None}
+_INPUT_TEXTS = {"purpose": None, "context": ("code_location", "call")}
+
+
+def masked(doc: Mapping[str, Any], result: dict[str, Any]
+           ) -> tuple[Mapping[str, Any], dict[str, Any]]:
+    """A decision's input and result as its log record keeps them: the credentials in the
+    input's names (destination, sources, lineage) and free text (purpose, code location)
+    masked, and each masked name masked wherever the result repeats it (``destination``, a
+    reason). Before, a password in an export's URL, a token in a purpose or an AWS key in a
+    code location was kept in the log as sent, while the audit trail masked it. ``doc`` and
+    ``result`` come back as they are when nothing was masked (the common case: no copy)."""
+    changed: dict[str, str] = {}
+    doc = _masked_fields(doc, _INPUT_NAMES, redact_name, changed)
+    doc = _masked_fields(doc, _INPUT_TEXTS, redact_text, changed)
+    if changed:
+        result = _replaced(result, changed)
+    return doc, result
+
+
+def _masked_fields(doc: Mapping[str, Any], fields: Mapping[str, tuple[str, ...] | None],
+                   mask: Any, changed: dict[str, str]) -> Mapping[str, Any]:
+    """``doc`` with ``mask`` applied to ``fields`` (top-level key -> the keys under it, None for
+    the value itself; a string or a list of strings), copied only where something changed."""
+    out: dict[str, Any] | None = None
+    for key, inner in fields.items():
+        value = doc.get(key)
+        if inner is None:
+            new = _masked_value(value, mask, changed)
+        elif isinstance(value, Mapping):
+            updates = {k: m for k in inner
+                       if (m := _masked_value(value.get(k), mask, changed)) is not value.get(k)}
+            new = {**value, **updates} if updates else value
+        else:
+            continue
+        if new is not value:
+            out = dict(doc) if out is None else out
+            out[key] = new
+    return doc if out is None else out
+
+
+def _masked_value(value: Any, mask: Any, changed: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        masked_text: str = mask(value)
+        if masked_text == value:
+            return value
+        changed[value] = masked_text
+        return masked_text
+    if isinstance(value, (list, tuple)):
+        out: list[Any] | None = None
+        for i, item in enumerate(value):
+            if isinstance(item, str) and (new := mask(item)) != item:
+                changed[item] = new
+                out = list(value) if out is None else out
+                out[i] = new
+        return value if out is None else out
+    return value
+
+
+def _replaced(value: Any, changed: Mapping[str, str]) -> Any:
+    """``value`` (a decision's ``to_dict()``) with every text in ``changed`` replaced by its
+    masked form, in every string of it."""
+    if isinstance(value, str):
+        for raw, masked_text in changed.items():
+            if raw in value:
+                value = value.replace(raw, masked_text)
+        return value
+    if isinstance(value, Mapping):
+        return {k: _replaced(v, changed) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_replaced(v, changed) for v in value]
+    return value
 
 
 def iso_timestamp(timestamp_ns: int) -> str:
