@@ -924,6 +924,22 @@ class LineageStore(Keyed):
         ``limit``, the nearest ``limit`` datasets (``truncated`` says when there are more)."""
         return self._walk(dataset, Direction.UPSTREAM, depth, limit)
 
+    def upstream_of(self, datasets: Sequence[DatasetRef], *, limit: int | None = None
+                    ) -> LineageGraph:
+        """Everything the ``datasets`` were derived from, walked together: each at depth 0
+        (the graph's ``root`` is the first), a few queries however many they are (one
+        :meth:`upstream` each made a walk per dataset). With ``limit``, the nearest ``limit``
+        datasets beyond them. Without column edges."""
+        if not datasets:
+            msg = "upstream_of needs at least one dataset."
+            raise LineageError(msg)
+        try:
+            with self._transaction(write=False) as conn:
+                return queries.walk_from(conn, datasets, Direction.UPSTREAM, limit,
+                                         resolve=self._version)
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
     def downstream(self, dataset: DatasetRef, depth: int | None = None, *,
                    limit: int | None = None) -> LineageGraph:
         """Everything derived from ``dataset``, transitively, up to ``depth`` hops; with
