@@ -386,6 +386,32 @@ def test_path_over_a_wide_graph_is_one_pass_over_its_edges(
     assert found[0].parent.name.startswith("/src/")  # origins first
 
 
+def test_an_export_of_a_frame_doubled_on_itself_names_its_inputs_at_once() -> None:
+    """The inputs a governed write records are the nearest named nodes of the frame's
+    lineage: a frame concatenated with itself (pd.concat([df, df])) shares its node twice, and
+    the walk took every path (2^n: 16 doublings took 5 s at the export, 25 hours); a chain of
+    unnamed steps past the recursion limit raised RecursionError. First seen first, once."""
+    import time
+
+    from lacuna.lineage.recording import inputs_of
+    from lacuna.lineage.state import LineageNode
+
+    public = Classification(tier=Tier.PUBLIC)
+    a = LineageNode(name="/d/a.csv", operation="read_csv", ref=DatasetRef.of("/d/a.csv"))
+    b = LineageNode(name="/d/b.csv", operation="read_csv", ref=DatasetRef.of("/d/b.csv"))
+    node = LineageNode(name=None, operation="merge", parents=(
+        LineageNode(name=None, operation="assign", parents=(b,)), a, b))
+    for _ in range(60):
+        node = LineageNode(name=None, operation="concat", parents=(node, node))
+    began = time.perf_counter()
+    assert [v.dataset for v in inputs_of(node, public)] == [b.ref, a.ref]
+    chain = LineageNode(name=None, operation="frame")
+    for _ in range(5000):
+        chain = LineageNode(name=None, operation="filter", parents=(chain,))
+    assert [v.dataset for v in inputs_of(chain, public)] == [DatasetRef.unknown("frame")]
+    assert time.perf_counter() - began < 1.0
+
+
 def test_a_read_of_a_ladder_of_runs_names_its_sources_at_once(tmp_path: Path) -> None:
     """Each day's file made from the two days before it: the lineage restored from the store
     shares nodes, and LineageNode.roots() walked every path (2^n: 38 days took 70 s, and an
