@@ -144,6 +144,7 @@ class Emitter:
         self._lock = threading.Lock()
         self._swept: set[int] = set()  # stores whose outbox this process re-sent
         self._sweeping = threading.Lock()
+        self._asked: set[str] = set()  # state databases resend_pending started a re-send of
         self.sent = 0
         self.failed = 0
         self.dropped = 0
@@ -340,6 +341,7 @@ class Emitter:
         self._thread = None
         self._swept = set()
         self._sweeping = threading.Lock()
+        self._asked = set()
 
     @property
     def pending(self) -> int:
@@ -417,6 +419,10 @@ def resend_pending(config: Config, open_store: Callable[[], LineageStore]) -> No
                     config.source or "the configuration", exc_info=True)
         return
     if emitter is not None and emitter.destination is not None:
+        with emitter._sweeping:  # once per state database: no thread for each governor
+            if config.audit_url in emitter._asked:
+                return
+            emitter._asked.add(config.audit_url)
         emitter.sweep(open_store)
 
 
