@@ -393,15 +393,20 @@ def existing_emitter(config: Config) -> Emitter | None:
         return _emitters.get(ol.model_dump_json() + str(events_path(ol)))
 
 
-def emit_run(run: Run, config: Config, store: LineageStore | None = None) -> None:
-    """Emit ``run``'s OpenLineage events through the configured transport (``store``: the
-    lineage store that marked it pending, see :func:`pending`). Never raises."""
+def _emitter(config: Config) -> Emitter | None:
+    """:func:`emitter_for`, a transport that cannot be set up logged (None), never raised."""
     try:
-        emitter = emitter_for(config)
+        return emitter_for(config)
     except Exception:
         log.warning("OpenLineage: the transport in %s could not be set up",
                     config.source or "the configuration", exc_info=True)
-        return
+        return None
+
+
+def emit_run(run: Run, config: Config, store: LineageStore | None = None) -> None:
+    """Emit ``run``'s OpenLineage events through the configured transport (``store``: the
+    lineage store that marked it pending, see :func:`pending`). Never raises."""
+    emitter = _emitter(config)
     if emitter is not None:
         emitter.emit_run(run, store)
 
@@ -412,12 +417,7 @@ def resend_pending(config: Config, open_store: Callable[[], LineageStore]) -> No
     process's first governed operation of any kind, so a process that only reads (and records
     no run) sends what a killed one left too. Once per store and process; never raises, never
     waits."""
-    try:
-        emitter = emitter_for(config)
-    except Exception:
-        log.warning("OpenLineage: the transport in %s could not be set up",
-                    config.source or "the configuration", exc_info=True)
-        return
+    emitter = _emitter(config)
     if emitter is not None and emitter.destination is not None:
         with emitter._sweeping:  # once per state database: no thread for each governor
             if config.audit_url in emitter._asked:
