@@ -149,6 +149,7 @@ class Governor:
         # the configuration as recorded on the audit trail (JSON, to compare); None: not yet
         self._recorded_as: str | None = None
         self._config_failure: Exception | None = None  # why it could not be recorded
+        self._resend_asked = False  # whether the OpenLineage re-send was started (_resend)
         # reentrant: one collaborator's build may ask for another (a server's audit store, its
         # engine's client), on the same thread
         self._lock = threading.RLock()
@@ -721,12 +722,33 @@ class Governor:
         assert decision.operation is not None
         try:
             self._config_changed()
-            return self.audit.record(decision, decision.operation, session=self.session), None
+            stored = self.audit.record(decision, decision.operation, session=self.session)
         except Exception as exc:  # the audit sink fails independently (logged loudly)
             log.error(
                 "could not append decision %s to the audit trail: %s", decision.operation_id, exc
             )
             return None, exc
+        self._resend()
+        return stored, None
+
+    def _resend(self) -> None:
+        """At the first governed operation this governor records (a read too, which records
+        no lineage run), start the background re-send of the OpenLineage events dead processes
+        left pending in its state database (:func:`lacuna.lineage.ol_emit.resend_pending`);
+        before, only a process that recorded a run started it. Never raises."""
+        if self._resend_asked:
+            return
+        self._resend_asked = True
+        if self.config.server is not None:  # the server records (and sends) the runs
+            return
+        try:
+            from lacuna.lineage.api import store_exists
+            from lacuna.lineage.ol_emit import resend_pending
+
+            if self.config.lineage.openlineage.enabled and store_exists(self.config.audit_url):
+                resend_pending(self.config, lambda: self.lineage_store)
+        except Exception as exc:
+            log.warning("could not start the OpenLineage re-send: %s", exc)
 
     def govern(self, operation: Operation, *, decision: Decision | None = None) -> Decision:
         """Decide, record, and apply the mode. Raises GovernanceViolation on an enforced denial,

@@ -1189,3 +1189,47 @@ def test_a_run_dropped_from_a_full_queue_stays_pending(tmp_path: Path,
         assert outbox.counts(store) == {}
     assert [json.loads(x)["run"]["runId"] for x in events.read_text().splitlines()] == [
         ol_run_id("c" * 32)] * 2
+
+
+def test_a_process_that_only_reads_sends_what_a_killed_one_left(
+        tmp_path: Path, sandbox_config: Any) -> None:
+    """A process that never recorded a run never started the re-send: what a killed process
+    left pending waited for the next writer or a manual flush. Its first governed operation of
+    any kind (a read's decision here) starts it, in the background; a run a live process holds
+    (init, here) is still left to it, and nothing is sent twice."""
+    import socket
+
+    from sqlalchemy import update
+
+    from lacuna.governor import Governor
+    from lacuna.lineage import outbox
+    from lacuna.model import Action
+
+    events = tmp_path / "reader.jsonl"
+    config = sandbox_config(lineage={"openlineage": {"transport": {
+        "type": "file", "path": str(events)}}})
+    dest = ol_emit.destination(config.lineage.openlineage)
+    assert dest is not None
+    gone = os.fork()
+    if gone == 0:
+        os._exit(0)
+    os.waitpid(gone, 0)
+    host = socket.gethostname()
+    with LineageStore(config.audit_url) as store:
+        for run_id, holder in (("7" * 32, f"{host}:{gone}::x"),
+                               ("8" * 32, f"{host}:1:{outbox._started(1)}:x")):
+            store.record(_run(run_id=run_id), pending=(dest, 0))
+            with store._transaction(write=True) as conn:
+                conn.execute(update(outbox.outbox).where(outbox.outbox.c.run_id == run_id)
+                             .values(claimed_by=holder))
+        gov = Governor(config)
+        for _ in range(2):  # started once, however many operations follow
+            gov.govern(gov.operation(Action.READ, Classification(tier=Tier.PUBLIC)))
+        deadline = time.monotonic() + 10
+        while outbox.counts(store) != {dest: 1} and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert outbox.counts(store) == {dest: 1}  # the live process's run stays its own
+    sent = [json.loads(x) for x in events.read_text().splitlines()]
+    assert [(e["run"]["runId"], e["eventType"]) for e in sent] == [
+        (ol_run_id("7" * 32), "START"), (ol_run_id("7" * 32), "COMPLETE")]
+    assert all(problems(e) == [] for e in sent)

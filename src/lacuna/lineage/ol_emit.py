@@ -11,9 +11,10 @@ decision was already made and logged).
 
 What is queued in memory dies with the process, so a run recorded in a lineage store is also
 marked pending there (:func:`pending`, in the transaction that records it: the outbox,
-:mod:`lacuna.lineage.outbox`) and cleared once the transport accepted its events. The first run
-a process records in a store starts a background re-send of what earlier, dead processes left
-pending for the same transport (:meth:`Emitter.resend`; ``lacuna lineage flush`` on demand).
+:mod:`lacuna.lineage.outbox`) and cleared once the transport accepted its events. A process's
+first governed operation (:func:`resend_pending`: a read too) and the first run it records in a
+store start a background re-send of what earlier, dead processes left pending for the same
+transport (:meth:`Emitter.resend`; ``lacuna lineage flush`` on demand).
 
 The governor records a run with ``store.record(run, **pending(store, config))`` and then calls
 :func:`after_run_recorded` with the store it recorded in.
@@ -39,6 +40,8 @@ from lacuna.lineage import outbox
 from lacuna.redact import redact_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from openlineage.client.transport import Transport
 
     from lacuna.lineage.records import Run
@@ -140,6 +143,8 @@ class Emitter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._swept: set[int] = set()  # stores whose outbox this process re-sent
+        self._sweeping = threading.Lock()
+        self._asked: set[str] = set()  # state databases resend_pending started a re-send of
         self.sent = 0
         self.failed = 0
         self.dropped = 0
@@ -228,16 +233,29 @@ class Emitter:
 
     def _sweep(self, store: LineageStore) -> None:
         """Re-send, once per store and process, in the background, what dead processes left."""
-        if id(store) in self._swept:
-            return
-        self._swept.add(id(store))
+        if id(store) not in self._swept:
+            self.sweep(lambda: store)
+
+    def sweep(self, open_store: Callable[[], LineageStore]) -> None:
+        """Start the re-send of the store ``open_store`` opens (on the background thread: a
+        first open runs the state database's migrations), unless this process already re-sent
+        that store; never raises, never waits. Rows are claimed (:func:`outbox.claim`), so a
+        run another live process holds is left to it."""
 
         def sweep() -> None:
+            where = "the lineage store"
             try:
+                with _no_fork:
+                    store = open_store()
+                where = store.where
+                with self._sweeping:
+                    if id(store) in self._swept:
+                        return
+                    self._swept.add(id(store))
                 self.resend(store)
             except Exception as exc:
                 log.warning("OpenLineage: could not re-send the runs pending in %s: %s",
-                            store.where, redact_text(exc))
+                            where, redact_text(exc))
 
         threading.Thread(target=sweep, daemon=True, name="lacuna-openlineage-resend").start()
 
@@ -322,6 +340,8 @@ class Emitter:
         self._lock = threading.Lock()
         self._thread = None
         self._swept = set()
+        self._sweeping = threading.Lock()
+        self._asked = set()
 
     @property
     def pending(self) -> int:
@@ -373,17 +393,37 @@ def existing_emitter(config: Config) -> Emitter | None:
         return _emitters.get(ol.model_dump_json() + str(events_path(ol)))
 
 
-def emit_run(run: Run, config: Config, store: LineageStore | None = None) -> None:
-    """Emit ``run``'s OpenLineage events through the configured transport (``store``: the
-    lineage store that marked it pending, see :func:`pending`). Never raises."""
+def _emitter(config: Config) -> Emitter | None:
+    """:func:`emitter_for`, a transport that cannot be set up logged (None), never raised."""
     try:
-        emitter = emitter_for(config)
+        return emitter_for(config)
     except Exception:
         log.warning("OpenLineage: the transport in %s could not be set up",
                     config.source or "the configuration", exc_info=True)
-        return
+        return None
+
+
+def emit_run(run: Run, config: Config, store: LineageStore | None = None) -> None:
+    """Emit ``run``'s OpenLineage events through the configured transport (``store``: the
+    lineage store that marked it pending, see :func:`pending`). Never raises."""
+    emitter = _emitter(config)
     if emitter is not None:
         emitter.emit_run(run, store)
+
+
+def resend_pending(config: Config, open_store: Callable[[], LineageStore]) -> None:
+    """Start, in the background, the re-send of the runs dead processes left pending for this
+    configuration's transport in the store ``open_store`` opens: the governor calls it at a
+    process's first governed operation of any kind, so a process that only reads (and records
+    no run) sends what a killed one left too. Once per store and process; never raises, never
+    waits."""
+    emitter = _emitter(config)
+    if emitter is not None and emitter.destination is not None:
+        with emitter._sweeping:  # once per state database: no thread for each governor
+            if config.audit_url in emitter._asked:
+                return
+            emitter._asked.add(config.audit_url)
+        emitter.sweep(open_store)
 
 
 def after_run_recorded(run: Run, config: Config, store: Any = None) -> None:
@@ -445,4 +485,5 @@ os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
                     after_in_child=_after_fork_in_child)
 
 __all__ = ["Emitter", "Resent", "after_run_recorded", "destination", "emit_run", "emitter_for",
-           "events_path", "existing_emitter", "flush_all", "make_transport", "pending"]
+           "events_path", "existing_emitter", "flush_all", "make_transport", "pending",
+           "resend_pending"]

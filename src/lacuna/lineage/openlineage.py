@@ -219,10 +219,13 @@ def run_to_events(run: Run, *, namespace: str = "lacuna") -> list[event_v2.RunEv
     job = event_v2.Job(namespace=namespace, name=run.operation, facets=job_facets)
     inputs = [event_v2.InputDataset(namespace=v.dataset.namespace, name=v.dataset.name,
                                     facets=_dataset_facets(v)) for v in run.inputs]
+    into: dict[DatasetRef, list[ColumnEdge]] = {}  # grouped once, not scanned per output
+    for e in run.column_edges:
+        into.setdefault(e.target, []).append(e)
     outputs = []
     for v in run.outputs:
         facets = _dataset_facets(v)
-        lineage = _column_lineage(v.dataset, run.column_edges)
+        lineage = _column_lineage(v.dataset, into.get(v.dataset, ()))
         if lineage is not None:
             facets["columnLineage"] = lineage
         outputs.append(event_v2.OutputDataset(namespace=v.dataset.namespace, name=v.dataset.name,

@@ -214,11 +214,20 @@ def column_edges(
 
 
 def _frontier(node: LineageNode) -> Iterable[LineageNode]:
-    if node.ref is not None or not node.parents:
-        yield node
-        return
-    for parent in node.parents:
-        yield from _frontier(parent)
+    """The nearest named nodes (and unnamed sources) above ``node``, in the order a depth-first
+    walk meets them, each node visited once and without recursion: a frame concatenated with
+    itself shares its node twice, and walking every path took 2^n (16 doublings: 5 s at the
+    export, 25: hours); a chain of 1,000 unnamed steps raised RecursionError."""
+    stack, seen = [node], set()
+    while stack:
+        at = stack.pop()
+        if id(at) in seen:
+            continue
+        seen.add(id(at))
+        if at.ref is not None or not at.parents:
+            yield at
+        else:
+            stack.extend(reversed(at.parents))
 
 
 def lineage_from_store(
@@ -226,7 +235,9 @@ def lineage_from_store(
 ) -> tuple[LineageNode, ...]:
     """The parents of a dataset being read, rebuilt from the store: the inputs of the run that
     wrote it (found by ``run_id``, else the dataset's latest producing run), each with its own
-    upstream, transitively. Empty when the store knows nothing about it."""
+    upstream, transitively (the nearest :data:`MAX_RESTORED_NODES` datasets beyond them).
+    Empty when the store knows nothing about it. One walk for all the inputs together (a
+    few queries: one each made 10,000 walks for a run that read 10,000 files)."""
     run = store.get_run(run_id) if run_id else None
     if run is not None:
         roots = tuple(v.dataset for v in run.inputs)
@@ -235,39 +246,59 @@ def lineage_from_store(
         roots = graph.parents(dataset)
     else:
         return ()
-    built: dict[DatasetRef, LineageNode] = {}
-    return tuple(_node(store, ref, built) for ref in roots)
+    if not roots:
+        return ()
+    built = _built(store.upstream_of(roots, limit=MAX_RESTORED_NODES), roots)
+    return tuple(built[ref] for ref in roots)
 
 
 def lineage_from_graph(graph: LineageGraph, dataset: DatasetRef) -> tuple[LineageNode, ...]:
     """:func:`lineage_from_store` from one upstream ``graph`` of ``dataset`` already walked
     (a Lacuna server's answer: one request, not one per parent)."""
+    roots = graph.parents(dataset)
+    built = _built(graph, roots, MAX_RESTORED_NODES)
+    return tuple(built[ref] for ref in roots)
+
+
+def _built(graph: LineageGraph, roots: Iterable[DatasetRef], limit: int | None = None
+           ) -> dict[DatasetRef, LineageNode]:
+    """``roots`` and their ancestors in ``graph`` as lineage nodes, each built once (shared)
+    after its parents: depth first from each root, without recursion. A parent on the way
+    to it (a cycle, in rows written by hand) is left out of its parents. With ``limit``,
+    ancestors beyond that many are not followed (a node reached then is a source)."""
+    into: dict[DatasetRef, set[DatasetRef]] = {}
+    for edge in graph.edges:
+        into.setdefault(edge.child, set()).add(edge.parent)
+    parents_of = {child: sorted(found) for child, found in into.items()}
     built: dict[DatasetRef, LineageNode] = {}
-    _built(graph, built)
-    return tuple(built.get(p) or LineageNode(name=display(p), operation="source", ref=p)
-                 for p in graph.parents(dataset))
+    wanted = dict.fromkeys(roots)
+    budget = None if limit is None else len(wanted) + limit
 
+    def make(ref: DatasetRef) -> None:
+        version = graph.nodes.get(ref)
+        parents = tuple(built[p] for p in parents_of.get(ref, ()) if p in built)
+        built[ref] = LineageNode(
+            name=display(ref), operation="stored" if parents else "source", parents=parents,
+            ref=ref, classification=version.classification if version else None)
 
-def _node(
-    store: LineageStore, ref: DatasetRef, built: dict[DatasetRef, LineageNode]
-) -> LineageNode:
-    _built(store.upstream(ref), built)
-    return built.get(ref) or LineageNode(name=display(ref), operation="source", ref=ref)
-
-
-def _built(graph: LineageGraph, built: dict[DatasetRef, LineageNode]) -> None:
-    # build bottom-up: deepest first, so each node's parents exist when it is made
-    for dataset in sorted(graph.nodes, key=lambda d: -graph.depths.get(d, 0)):
-        if dataset in built:
+    for root in wanted:
+        if root in built:
             continue
-        if len(built) >= MAX_RESTORED_NODES:
-            break
-        version = graph.nodes.get(dataset)
-        parents = tuple(built[p] for p in graph.parents(dataset) if p in built)
-        built[dataset] = LineageNode(
-            name=display(dataset), operation="stored" if parents else "source", parents=parents,
-            ref=dataset, classification=version.classification if version else None,
-        )
+        stack = [(root, iter(parents_of.get(root, ())))]
+        on_stack = {root}
+        while stack:
+            ref, pending = stack[-1]
+            nxt = None
+            if budget is None or len(built) + len(on_stack) < budget:
+                nxt = next((p for p in pending if p not in built and p not in on_stack), None)
+            if nxt is None:
+                stack.pop()
+                on_stack.discard(ref)
+                make(ref)
+            else:
+                stack.append((nxt, iter(parents_of.get(nxt, ()))))
+                on_stack.add(nxt)
+    return built
 
 
 @dataclass(frozen=True, slots=True)
