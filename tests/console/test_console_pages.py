@@ -4,6 +4,7 @@ authentication, roles, CSRF, filters and rendering that the browser tests do not
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -141,6 +142,13 @@ def test_lineage_of_an_unknown_dataset_says_so(app_and_tokens):
     answer = analyst.get("/console/lineage", params={"dataset": "/nowhere/at/all.csv"})
     assert answer.status_code == 404
     assert "No lineage is recorded for /nowhere/at/all.csv" in answer.text
+    # Read as the API reads it: a relative path or ~ named the server's own folders, and a
+    # URL Python cannot split was a 500
+    for text in ("~", "data/x.csv", "postgresql://db:abc/crm", "s3://[::1/x.csv"):
+        answer = analyst.get("/console/lineage", params={"dataset": text})
+        assert answer.status_code == 400, (text, answer.text[:300])
+        assert "Dataset not read" in answer.text and "No lineage is recorded" not in answer.text
+        assert os.path.expanduser("~") not in answer.text
 
 
 def test_pages_escape_what_they_show(app_and_tokens):

@@ -1260,23 +1260,28 @@ def test_an_audit_search_for_a_person_finds_every_spelling_of_their_name(app_cli
     assert [x["who"]["user_id"] for x in r.json()["records"]] == [other]
 
 
-@pytest.mark.parametrize("path", ["upstream", "downstream", "impact"])
+@pytest.mark.parametrize("path", ["upstream", "downstream", "impact", "known", "runs"])
 def test_a_lineage_query_does_not_read_a_name_against_the_servers_folders(
         app_client, path: str) -> None:
     """``?dataset=~`` answered with the server's home folder as the graph's root, and a
     relative path with the server's working folder: any caller learnt where those are, and
-    neither names a file a client recorded (clients record absolute paths)."""
+    neither names a file a client recorded (clients record absolute paths). A URL Python
+    cannot split (a port that is not a number, an unclosed IPv6 bracket) was a 500."""
     import os
 
-    for dataset in ("~", "~/x.csv", "data/x.csv", ".", ""):
+    who = app_client.headers("carla" if path == "runs" else "ana")  # runs: auditors'
+    bad = ("~", "~/x.csv", "data/x.csv", ".", *([""] if path != "runs" else []),
+           "postgresql://db:abc/crm#customers", "s3://[::1/x.csv", "postgres://db:99999/crm")
+    for dataset in bad:
         r = app_client.client.get(f"/api/v1/lineage/{path}", params={"dataset": dataset},
-                                  headers=app_client.headers("ana"))
+                                  headers=who)
         assert r.status_code == 422, (dataset, r.text)
         assert os.path.expanduser("~") not in r.text
         assert os.getcwd() not in r.text
-    for dataset in ("/data/x.csv", "s3://bucket/x.csv", "postgresql://db/crm#customers"):
+    for dataset in ("/data/x.csv", "s3://bucket/x.csv", "postgresql://db/crm#customers",
+                    "postgresql://db:5433/crm#customers"):
         r = app_client.client.get(f"/api/v1/lineage/{path}", params={"dataset": dataset},
-                                  headers=app_client.headers("ana"))
+                                  headers=who)
         assert r.status_code == 200, (dataset, r.text)
 
 
