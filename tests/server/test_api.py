@@ -1013,6 +1013,31 @@ def test_exception_text_that_would_steer_a_reviewers_screen_is_refused(app_clien
     assert back["approval_conditions"] == ["aggregate only"]
 
 
+def test_an_exception_for_an_action_lacuna_does_not_decide_is_refused(app_client) -> None:
+    """A request's action was stored as sent: 10,000 letters, a bidirectional override or a
+    word no grant covers (``ExceptionGrant.covers`` compares it with the operation's) became
+    a request stewards were asked to approve, which could cover nothing. Refused and named,
+    before anything is stored; each action Lacuna decides is taken and read back."""
+    client, h = app_client.client, app_client.headers
+    store = app_client.state.governor.exceptions
+    before = len(store.list(limit=None))
+    base = {"destination": "/tmp/x.csv", "purpose": PURPOSE}
+    for action in ("x" * 10_000, "export\u202e", "EXPORT", "delete"):
+        r = client.post("/api/v1/exceptions", headers=h("ana"), json={**base, "action": action})
+        assert r.status_code == 400, (action[:20], r.text[:200])
+        assert "is not one Lacuna decides" in r.json()["message"]
+        assert len(r.text) < 1000
+        r = client.post("/api/v1/exceptions", headers=h("ana"), json={  # as a decide's
+            "operation": {"action": action, "destination": "/tmp/x.csv"}, "purpose": PURPOSE})
+        assert r.status_code == 422, (action[:20], r.text[:200])
+    assert len(store.list(limit=None)) == before
+    for action in ("read", "write", "export", "transform"):
+        r = client.post("/api/v1/exceptions", headers=h("ana"), json={**base, "action": action})
+        assert r.status_code == 201, r.text
+        back = client.get(f"/api/v1/exceptions/{r.json()['id']}", headers=h("ana")).json()
+        assert back["action"] == action
+
+
 def test_an_unknown_exception_and_anothers_answer_alike(app_client) -> None:
     """404 for an id nobody filed (was 400: ``ExceptionNotFound`` is a LacunaError and a
     LookupError), and to a caller who sees only their own, the same answer for another's

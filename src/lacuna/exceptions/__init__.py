@@ -26,6 +26,7 @@ from lacuna.exceptions.appends import AppendRefused
 from lacuna.exceptions.authority import (
     ExceptionNotAuthorized,
     approvers,
+    check_action,
     check_approver,
     check_conditions,
     check_duration,
@@ -90,8 +91,9 @@ def request_exception(
         The pending request; ``str()`` explains what happens next.
 
     Raises:
-        ConfigError: no destination, an empty or placeholder purpose, or a duration under a
-            minute or over a year.
+        ConfigError: no destination, an empty or placeholder purpose, an action Lacuna does
+            not decide (read, write, export, transform), or a duration under a minute or
+            over a year.
     """
 
     op = dict(operation or {})
@@ -104,6 +106,7 @@ def request_exception(
     check_text("business_justification", business_justification)
     check_approver(approver)
     conditions = check_conditions(conditions)
+    verb = check_action(str(op.get("action") or action))
     gov = current_host()
     sources: tuple[str, ...] = ()
     tier, tags = "UNKNOWN", tuple[str, ...]()
@@ -120,7 +123,6 @@ def request_exception(
     elif op.get("source"):
         sources = (str(op["source"]),)
     user = gov.config.user
-    verb = str(op.get("action") or action)
     subject: Any = data if data is not None else known
     if subject is None and sources and read_source:
         subject = sources[0]
