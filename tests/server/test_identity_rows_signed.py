@@ -595,3 +595,29 @@ def test_user_changes_are_listed_by_lacuna_audit_list(served: Served) -> None:
     assert shown.exit_code == 0, shown.output
     assert f"user {name}: disabled" in shown.stdout
     assert f"user {name}: created (analyst)" in shown.stdout
+
+
+def test_a_nul_in_an_address_is_refused_before_any_store_reads_it(served: Served) -> None:
+    """PostgreSQL refuses a NUL in any text parameter: an exception id or a file route's id
+    holding ``%00`` was a 500, and an audit, lineage or feedback search a 400 whose message
+    named the state database's URL (host, port, user, database), to any caller, the
+    console's pages answering with that JSON. No id, name or filter holds one: refused
+    before any route, on both databases; without the NUL the routes answer as before."""
+    jane = served.headers(served.tokens["jane"])
+    where = served.db.rsplit("@", 1)[-1].rsplit("/", 1)[0]  # host:port, or the folder
+    asks = [("/api/v1/exceptions/EXC-2026-001%00", None),
+            ("/api/v1/exceptions/EXC-2026-001%00/files", None),
+            ("/api/v1/audit", {"user": "ana\x00"}), ("/api/v1/audit/a%00b", None),
+            ("/api/v1/lineage/upstream", {"dataset": "/data/a\x00.csv"}),
+            ("/console/exceptions/EXC-2026-001%00", None),  # (a bearer token signs in too)
+            ("/console/feedback/a%00b", None), ("/console/audit", {"dataset": "a\x00"})]
+    for path, params in asks:
+        answer = served.client.get(path, params=params, headers=jane)
+        assert answer.status_code == 400, (path, answer.status_code, answer.text[:200])
+        assert answer.json()["code"] == "BadRequest"
+        assert where not in answer.text
+    for path, params in asks:  # the allowed path: the same routes without it
+        clean = path.replace("%00", "")
+        params = {k: v.replace("\x00", "") for k, v in (params or {}).items()}
+        answer = served.client.get(clean, params=params, headers=jane)
+        assert answer.status_code in (200, 404), (clean, answer.status_code, answer.text[:200])
