@@ -621,3 +621,32 @@ def test_a_nul_in_an_address_is_refused_before_any_store_reads_it(served: Served
         params = {k: v.replace("\x00", "") for k, v in (params or {}).items()}
         answer = served.client.get(clean, params=params, headers=jane)
         assert answer.status_code in (200, 404), (clean, answer.status_code, answer.text[:200])
+
+
+def test_an_error_never_tells_a_caller_where_the_state_database_is(served: Served) -> None:
+    """A NUL in a body's id (PostgreSQL refuses it in any parameter) made the store's error
+    the answer: 'cannot read the audit trail postgresql+psycopg://lacuna@host:port/db: …',
+    to any caller. The answer says "the server's state database" instead (the log keeps it);
+    the same bodies without the NUL are answered as before."""
+    ana = served.headers(served.tokens["ana"])
+    where = served.state.governor.audit.where
+    made = served.client.post("/api/v1/exceptions", headers=ana, json={
+        "destination": "/tmp/x.csv", "purpose": "Board of Directors quarterly metrics deck"})
+    assert made.status_code == 201, made.text
+    eid = made.json()["id"]
+    for path, body in (("/api/v1/audit/outcomes", {"of": "a\x00"}),
+                       (f"/api/v1/exceptions/{eid}/files",
+                        {"operation_id": "a\x00", "host": "h", "path": "/tmp/x.csv"})):
+        answer = served.client.post(path, headers=ana, json=body)
+        assert answer.status_code in (400, 403, 404), (path, answer.text[:300])
+        assert where not in answer.text and "127.0.0.1" not in answer.text, answer.text[:300]
+        clean = {k: v.replace("\x00", "") for k, v in body.items()}
+        again = served.client.post(path, headers=ana, json=clean)
+        assert again.status_code in (403, 404), (path, again.text[:300])
+    from starlette.requests import Request
+
+    from lacuna.server.app import unplaced
+
+    request = Request({"type": "http", "app": served.client.app.app, "headers": []})
+    told = unplaced(request, ValueError(f"cannot read the audit trail {where}: gone"))
+    assert told == "cannot read the audit trail the server's state database: gone"

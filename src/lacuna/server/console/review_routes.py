@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lacuna.errors import LacunaError
 from lacuna.identity import same_name
-from lacuna.server.app import status_of
+from lacuna.server.app import status_of, unplaced
 from lacuna.server.console.session import Session
 from lacuna.server.console.web import (
     COMPLIANCE,
@@ -102,7 +102,7 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
         record = None
     except LacunaError as exc:
         return render(request, "error.html", session, status=status_of(exc),
-                      title="Not recorded", heading="Feedback not recorded", message=str(exc))
+                      title="Not recorded", heading="Feedback not recorded", message=unplaced(request, exc))
     if record is None:  # none, or another's (answered alike)
         return not_found(request, session, "No such decision", NO_DECISION)
     done = "fp" if verdict == "false_positive" else "ok"
@@ -163,9 +163,9 @@ async def decide_report(request: Request, feedback_id: str, session: Reviewer) -
     except ReviewNotAuthorized as exc:
         return render(request, "error.html", session, status=status_of(exc),
                       title="Not yours to review", heading="Review not recorded",
-                      message=str(exc))
+                      message=unplaced(request, exc))
     except LacunaError as exc:
         return render(request, "error.html", session, status=status_of(exc), title="Not done",
-                      heading="Review not recorded", message=str(exc))
+                      heading="Review not recorded", message=unplaced(request, exc))
     return RedirectResponse(f"/console/review?status=all&done={VERDICTS[verdict]}",
                             status_code=303)

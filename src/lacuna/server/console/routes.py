@@ -200,7 +200,7 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
         # worker thread may hold): off the event loop, or every request of the server waits.
         await run_in_threadpool(act)
     except (LacunaError, PermissionError) as exc:  # audited by lacuna.exceptions
-        from lacuna.server.app import status_of
+        from lacuna.server.app import status_of, unplaced
 
         gov = state.governor
         page = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
@@ -210,7 +210,7 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
                       active="/console/exceptions", title="Exceptions", page=page,
                       items=page.items,
                       statuses=STATUS_FILTERS, shown="pending", can_decide=True,
-                      flash=f"Not done: {exc}", flash_kind="error")
+                      flash=f"Not done: {unplaced(request, exc)}", flash_kind="error")
     return RedirectResponse(f"/console/exceptions?status=all&done={verdict}&id={exception_id}",
                             status_code=303)
 
