@@ -102,7 +102,8 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
         record = None
     except LacunaError as exc:
         return render(request, "error.html", session, status=status_of(exc),
-                      title="Not recorded", heading="Feedback not recorded", message=unplaced(request, exc))
+                      title="Not recorded", heading="Feedback not recorded",
+                      message=unplaced(request, exc))
     if record is None:  # none, or another's (answered alike)
         return not_found(request, session, "No such decision", NO_DECISION)
     done = "fp" if verdict == "false_positive" else "ok"
