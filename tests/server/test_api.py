@@ -1016,7 +1016,8 @@ def test_exception_text_that_would_steer_a_reviewers_screen_is_refused(app_clien
 def test_an_exception_for_an_action_lacuna_does_not_decide_is_refused(app_client) -> None:
     """A request's action was stored as sent: 10,000 letters, a bidirectional override or a
     word no grant covers (``ExceptionGrant.covers`` compares it with the operation's) became
-    a request stewards were asked to approve, which could cover nothing. Refused and named,
+    a request stewards were asked to approve, which could cover nothing; so did a
+    destination no decide can name (a NUL, an escape, a malformed URL). Refused and named,
     before anything is stored; each action Lacuna decides is taken and read back."""
     client, h = app_client.client, app_client.headers
     store = app_client.state.governor.exceptions
@@ -1030,6 +1031,11 @@ def test_an_exception_for_an_action_lacuna_does_not_decide_is_refused(app_client
         r = client.post("/api/v1/exceptions", headers=h("ana"), json={  # as a decide's
             "operation": {"action": action, "destination": "/tmp/x.csv"}, "purpose": PURPOSE})
         assert r.status_code == 422, (action[:20], r.text[:200])
+    for destination in ("/tmp/a\x00b.csv", "/tmp/a\x1b[2Kb.csv", "s3://[::1/x.csv"):
+        r = client.post("/api/v1/exceptions", headers=h("ana"),  # no decide could name it
+                        json={**base, "destination": destination})
+        assert r.status_code == 400, (destination, r.text[:200])
+        assert r.json()["code"] == "IntegrationError"
     assert len(store.list(limit=None)) == before
     for action in ("read", "write", "export", "transform"):
         r = client.post("/api/v1/exceptions", headers=h("ana"), json={**base, "action": action})

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from lacuna.destinations import classify_destination
 from lacuna.errors import ConfigError
 from lacuna.exceptions.appends import AppendRefused
 from lacuna.exceptions.authority import (
@@ -94,6 +95,8 @@ def request_exception(
         ConfigError: no destination, an empty or placeholder purpose, an action Lacuna does
             not decide (read, write, export, transform), or a duration under a minute or
             over a year.
+        IntegrationError: a destination no decision can name (a control character, a URL
+            that is not valid), as a decide refuses it.
     """
 
     op = dict(operation or {})
@@ -108,6 +111,9 @@ def request_exception(
     conditions = check_conditions(conditions)
     verb = check_action(str(op.get("action") or action))
     gov = current_host()
+    # a target no decision can name (a control character, a malformed URL) is no grant's: as a
+    # decide classifies it, or the IntegrationError saying why not
+    classify_destination(os.fspath(target), gov.config.destinations)
     sources: tuple[str, ...] = ()
     tier, tags = "UNKNOWN", tuple[str, ...]()
     if data is not None:
