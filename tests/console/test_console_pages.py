@@ -846,3 +846,29 @@ def test_feedback_is_recorded_on_the_decision_the_page_shows(app_and_tokens):
     assert len(gov.audit.list(limit=None, action="feedback")) == 1  # the steward's alone
     refused = [r.reasoning for r in gov.audit.list(limit=None, denied_only=True, user="alice")]
     assert sum("feedback only on their own decisions" in r for r in refused) == 4
+
+
+def test_the_policies_page_shows_no_server_folder(tmp_path):
+    """The policies page is everyone's: a bundle kept outside a ``policies`` folder showed
+    each test's absolute path (``/srv/…/rego/governance/x_test.rego:11``) to any analyst.
+    Locations and files are shown under the bundle's folder; its tests still run and read
+    back with their places."""
+    from datetime import UTC, datetime
+
+    from lacuna.policy import PolicyEngine
+    from lacuna.server.console.policies_view import TestResults, packages
+
+    root = tmp_path / "srv-secret" / "rego"
+    (root / "gov").mkdir(parents=True)
+    (root / "gov" / "p.rego").write_text(
+        "package gov.p\n\nimport rego.v1\n\ndefault allow := false\n", encoding="utf-8")
+    (root / "gov" / "p_test.rego").write_text(
+        "package gov.p_test\n\nimport rego.v1\n\ntest_denies if {\n"
+        "\tnot data.gov.p.allow\n}\n", encoding="utf-8")
+    engine = PolicyEngine(root)
+    run = TestResults().run(engine, datetime.now(UTC))
+    assert [(r.rule, r.passed) for r in run.rows] == [("data.gov.p_test.test_denies", True)]
+    shown = [r.location for r in run.rows] + [f for p in packages(engine) for f in p["files"]]
+    assert shown, "nothing to look at"
+    assert all("srv-secret" not in s and not s.startswith("/") for s in shown), shown
+    assert run.rows[0].location.startswith("gov/p_test.rego:")
