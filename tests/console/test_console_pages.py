@@ -4,6 +4,7 @@ authentication, roles, CSRF, filters and rendering that the browser tests do not
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -141,6 +142,14 @@ def test_lineage_of_an_unknown_dataset_says_so(app_and_tokens):
     answer = analyst.get("/console/lineage", params={"dataset": "/nowhere/at/all.csv"})
     assert answer.status_code == 404
     assert "No lineage is recorded for /nowhere/at/all.csv" in answer.text
+    # Read as the API reads it: a relative path or ~ named the server's own folders, and a
+    # URL Python cannot split was a 500
+    for text in ("~", "data/x.csv", "postgresql://db:abc/crm", "s3://[::1/x.csv"):
+        answer = analyst.get("/console/lineage", params={"dataset": text})
+        assert answer.status_code == 400, (text, answer.text[:300])
+        assert "Dataset not read" in answer.text
+        assert "No lineage is recorded" not in answer.text
+        assert os.path.expanduser("~") not in answer.text
 
 
 def test_pages_escape_what_they_show(app_and_tokens):
@@ -789,3 +798,77 @@ def test_audit_times_beyond_the_calendar_in_utc_are_answered_not_500(app_and_tok
     assert everything.text.count("<tr") == officer.get("/console/audit").text.count("<tr")
     nothing = officer.get("/console/audit", params={"since": "9999-12-31T23:59-01:00"})
     assert nothing.status_code == 200
+
+
+def test_feedback_is_recorded_on_the_decision_the_page_shows(app_and_tokens):
+    """Clients choose operation ids, and the page's address names one: an id holding ``?``
+    (``%3F`` in the link) showed that decision, but its form posted to the address's text
+    cut at the ``?``, another decision, which took the feedback. The form names the record
+    shown."""
+    import html
+    from urllib.parse import quote
+
+    from lacuna.model import Action, Classification, Decision, Operation, Tier, User
+
+    app, tokens, _ = app_and_tokens
+    gov = app.state.lacuna.governor
+    recorded = {}
+    for user, op_id in (("alice", "shared"), ("bob", "shared?x=1")):
+        op = Operation(id=op_id, action=Action.EXPORT, user=User(id=user, role="analyst"),
+                       classification=Classification(tier=Tier.PROPRIETARY), method="test")
+        recorded[user] = gov.audit.record(Decision(allowed=False, operation_id=op.id,
+                                                   reasoning="denied", policy_id="P-1",
+                                                   operation=op), op, session="nb")
+    steward = sign_in(app, tokens["sam"])
+    page = steward.get(f"/console/feedback/{quote('shared?x=1', safe='')}")
+    assert page.status_code == 200
+    assert "shared?x=1" in html.unescape(page.text)  # bob's decision is the one shown
+    action = html.unescape(re.search(r'<form class="card" method="post" action="([^"]+)"',
+                                     page.text).group(1))
+    sent = steward.post(action, data={"csrf_token": csrf_of(page.text),
+                                      "verdict": "false_positive", "comment": "fine"},
+                        follow_redirects=False)
+    assert sent.status_code == 303, sent.text[:300]
+    (feedback,) = gov.audit.list(limit=None, action="feedback")
+    assert feedback.data["feedback"]["decision_record_id"] == recorded["bob"].id
+    # An analyst opening another's decision gets the 404 of an id nobody recorded (the page
+    # said 403, which told which ids exist), on the page and the form alike; audited.
+    analyst = sign_in(app, tokens["alice"])
+    assert analyst.get(f"/console/feedback/{recorded['alice'].id}").status_code == 200
+    page = analyst.get(f"/console/feedback/{recorded['alice'].id}")
+    for address in (recorded["bob"].id, quote("shared?x=1", safe=""), "no-such-decision"):
+        shown = analyst.get(f"/console/feedback/{address}")
+        assert (shown.status_code, "No such decision") == (404, shown.text.split(
+            "<h1>")[1].split("</h1>")[0]), address
+        sent = analyst.post(f"/console/feedback/{address}", data={
+            "csrf_token": csrf_of(page.text), "verdict": "correct"}, follow_redirects=False)
+        assert sent.status_code == 404, address
+    assert len(gov.audit.list(limit=None, action="feedback")) == 1  # the steward's alone
+    refused = [r.reasoning for r in gov.audit.list(limit=None, denied_only=True, user="alice")]
+    assert sum("feedback only on their own decisions" in r for r in refused) == 4
+
+
+def test_the_policies_page_shows_no_server_folder(tmp_path):
+    """The policies page is everyone's: a bundle kept outside a ``policies`` folder showed
+    each test's absolute path (``/srv/…/rego/governance/x_test.rego:11``) to any analyst.
+    Locations and files are shown under the bundle's folder; its tests still run and read
+    back with their places."""
+    from datetime import UTC, datetime
+
+    from lacuna.policy import PolicyEngine
+    from lacuna.server.console.policies_view import TestResults, packages
+
+    root = tmp_path / "srv-secret" / "rego"
+    (root / "gov").mkdir(parents=True)
+    (root / "gov" / "p.rego").write_text(
+        "package gov.p\n\nimport rego.v1\n\ndefault allow := false\n", encoding="utf-8")
+    (root / "gov" / "p_test.rego").write_text(
+        "package gov.p_test\n\nimport rego.v1\n\ntest_denies if {\n"
+        "\tnot data.gov.p.allow\n}\n", encoding="utf-8")
+    engine = PolicyEngine(root)
+    run = TestResults().run(engine, datetime.now(UTC))
+    assert [(r.rule, r.passed) for r in run.rows] == [("data.gov.p_test.test_denies", True)]
+    shown = [r.location for r in run.rows] + [f for p in packages(engine) for f in p["files"]]
+    assert shown, "nothing to look at"
+    assert all("srv-secret" not in s and not s.startswith("/") for s in shown), shown
+    assert run.rows[0].location.startswith("gov/p_test.rego:")

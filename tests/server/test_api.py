@@ -1020,6 +1020,37 @@ def test_exception_text_that_would_steer_a_reviewers_screen_is_refused(app_clien
     assert back["approval_conditions"] == ["aggregate only"]
 
 
+def test_an_exception_for_an_action_lacuna_does_not_decide_is_refused(app_client) -> None:
+    """A request's action was stored as sent: 10,000 letters, a bidirectional override or a
+    word no grant covers (``ExceptionGrant.covers`` compares it with the operation's) became
+    a request stewards were asked to approve, which could cover nothing; so did a
+    destination no decide can name (a NUL, an escape, a malformed URL). Refused and named,
+    before anything is stored; each action Lacuna decides is taken and read back."""
+    client, h = app_client.client, app_client.headers
+    store = app_client.state.governor.exceptions
+    before = len(store.list(limit=None))
+    base = {"destination": "/tmp/x.csv", "purpose": PURPOSE}
+    for action in ("x" * 10_000, "export\u202e", "EXPORT", "delete"):
+        r = client.post("/api/v1/exceptions", headers=h("ana"), json={**base, "action": action})
+        assert r.status_code == 400, (action[:20], r.text[:200])
+        assert "is not one Lacuna decides" in r.json()["message"]
+        assert len(r.text) < 1000
+        r = client.post("/api/v1/exceptions", headers=h("ana"), json={  # as a decide's
+            "operation": {"action": action, "destination": "/tmp/x.csv"}, "purpose": PURPOSE})
+        assert r.status_code == 422, (action[:20], r.text[:200])
+    for destination in ("/tmp/a\x00b.csv", "/tmp/a\x1b[2Kb.csv", "s3://[::1/x.csv"):
+        r = client.post("/api/v1/exceptions", headers=h("ana"),  # no decide could name it
+                        json={**base, "destination": destination})
+        assert r.status_code == 400, (destination, r.text[:200])
+        assert r.json()["code"] == "IntegrationError"
+    assert len(store.list(limit=None)) == before
+    for action in ("read", "write", "export", "transform"):
+        r = client.post("/api/v1/exceptions", headers=h("ana"), json={**base, "action": action})
+        assert r.status_code == 201, r.text
+        back = client.get(f"/api/v1/exceptions/{r.json()['id']}", headers=h("ana")).json()
+        assert back["action"] == action
+
+
 def test_an_unknown_exception_and_anothers_answer_alike(app_client) -> None:
     """404 for an id nobody filed (was 400: ``ExceptionNotFound`` is a LacunaError and a
     LookupError), and to a caller who sees only their own, the same answer for another's
@@ -1296,23 +1327,28 @@ def test_an_audit_search_for_a_person_finds_every_spelling_of_their_name(app_cli
     assert [x["who"]["user_id"] for x in r.json()["records"]] == [other]
 
 
-@pytest.mark.parametrize("path", ["upstream", "downstream", "impact"])
+@pytest.mark.parametrize("path", ["upstream", "downstream", "impact", "known", "runs"])
 def test_a_lineage_query_does_not_read_a_name_against_the_servers_folders(
         app_client, path: str) -> None:
     """``?dataset=~`` answered with the server's home folder as the graph's root, and a
     relative path with the server's working folder: any caller learnt where those are, and
-    neither names a file a client recorded (clients record absolute paths)."""
+    neither names a file a client recorded (clients record absolute paths). A URL Python
+    cannot split (a port that is not a number, an unclosed IPv6 bracket) was a 500."""
     import os
 
-    for dataset in ("~", "~/x.csv", "data/x.csv", ".", ""):
+    who = app_client.headers("carla" if path == "runs" else "ana")  # runs: auditors'
+    bad = ("~", "~/x.csv", "data/x.csv", ".", *([""] if path != "runs" else []),
+           "postgresql://db:abc/crm#customers", "s3://[::1/x.csv", "postgres://db:99999/crm")
+    for dataset in bad:
         r = app_client.client.get(f"/api/v1/lineage/{path}", params={"dataset": dataset},
-                                  headers=app_client.headers("ana"))
+                                  headers=who)
         assert r.status_code == 422, (dataset, r.text)
         assert os.path.expanduser("~") not in r.text
         assert os.getcwd() not in r.text
-    for dataset in ("/data/x.csv", "s3://bucket/x.csv", "postgresql://db/crm#customers"):
+    for dataset in ("/data/x.csv", "s3://bucket/x.csv", "postgresql://db/crm#customers",
+                    "postgresql://db:5433/crm#customers"):
         r = app_client.client.get(f"/api/v1/lineage/{path}", params={"dataset": dataset},
-                                  headers=app_client.headers("ana"))
+                                  headers=who)
         assert r.status_code == 200, (dataset, r.text)
 
 

@@ -595,3 +595,59 @@ def test_user_changes_are_listed_by_lacuna_audit_list(served: Served) -> None:
     assert shown.exit_code == 0, shown.output
     assert f"user {name}: disabled" in shown.stdout
     assert f"user {name}: created (analyst)" in shown.stdout
+
+
+def test_a_nul_in_an_address_is_refused_before_any_store_reads_it(served: Served) -> None:
+    """PostgreSQL refuses a NUL in any text parameter: an exception id or a file route's id
+    holding ``%00`` was a 500, and an audit, lineage or feedback search a 400 whose message
+    named the state database's URL (host, port, user, database), to any caller, the
+    console's pages answering with that JSON. No id, name or filter holds one: refused
+    before any route, on both databases; without the NUL the routes answer as before."""
+    jane = served.headers(served.tokens["jane"])
+    where = served.db.rsplit("@", 1)[-1].rsplit("/", 1)[0]  # host:port, or the folder
+    asks = [("/api/v1/exceptions/EXC-2026-001%00", None),
+            ("/api/v1/exceptions/EXC-2026-001%00/files", None),
+            ("/api/v1/audit", {"user": "ana\x00"}), ("/api/v1/audit/a%00b", None),
+            ("/api/v1/lineage/upstream", {"dataset": "/data/a\x00.csv"}),
+            ("/console/exceptions/EXC-2026-001%00", None),  # (a bearer token signs in too)
+            ("/console/feedback/a%00b", None), ("/console/audit", {"dataset": "a\x00"})]
+    for path, params in asks:
+        answer = served.client.get(path, params=params, headers=jane)
+        assert answer.status_code == 400, (path, answer.status_code, answer.text[:200])
+        assert answer.json()["code"] == "BadRequest"
+        assert where not in answer.text
+    for path, params in asks:  # the allowed path: the same routes without it
+        clean = path.replace("%00", "")
+        params = {k: v.replace("\x00", "") for k, v in (params or {}).items()}
+        answer = served.client.get(clean, params=params, headers=jane)
+        assert answer.status_code in (200, 404), (clean, answer.status_code, answer.text[:200])
+
+
+def test_an_error_never_tells_a_caller_where_the_state_database_is(served: Served) -> None:
+    """A NUL in a body's id (PostgreSQL refuses it in any parameter) made the store's error
+    the answer: 'cannot read the audit trail postgresql+psycopg://lacuna@host:port/db: …',
+    to any caller. The answer says "the server's state database" instead (the log keeps it);
+    the same bodies without the NUL are answered as before."""
+    ana = served.headers(served.tokens["ana"])
+    where = served.state.governor.audit.where
+    made = served.client.post("/api/v1/exceptions", headers=ana, json={
+        "destination": "/tmp/x.csv", "purpose": "Board of Directors quarterly metrics deck"})
+    assert made.status_code == 201, made.text
+    eid = made.json()["id"]
+    for path, body in (("/api/v1/audit/outcomes", {"of": "a\x00"}),
+                       (f"/api/v1/exceptions/{eid}/files",
+                        {"operation_id": "a\x00", "host": "h", "path": "/tmp/x.csv"})):
+        answer = served.client.post(path, headers=ana, json=body)
+        assert answer.status_code in (400, 403, 404), (path, answer.text[:300])
+        assert where not in answer.text, answer.text[:300]
+        assert "127.0.0.1" not in answer.text
+        clean = {k: v.replace("\x00", "") for k, v in body.items()}
+        again = served.client.post(path, headers=ana, json=clean)
+        assert again.status_code in (403, 404), (path, again.text[:300])
+    from starlette.requests import Request
+
+    from lacuna.server.app import unplaced
+
+    request = Request({"type": "http", "app": served.client.app.app, "headers": []})
+    told = unplaced(request, ValueError(f"cannot read the audit trail {where}: gone"))
+    assert told == "cannot read the audit trail the server's state database: gone"

@@ -21,11 +21,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from lacuna.destinations import classify_destination
 from lacuna.errors import ConfigError
 from lacuna.exceptions.appends import AppendRefused
 from lacuna.exceptions.authority import (
     ExceptionNotAuthorized,
     approvers,
+    check_action,
     check_approver,
     check_conditions,
     check_duration,
@@ -90,8 +92,11 @@ def request_exception(
         The pending request; ``str()`` explains what happens next.
 
     Raises:
-        ConfigError: no destination, an empty or placeholder purpose, or a duration under a
-            minute or over a year.
+        ConfigError: no destination, an empty or placeholder purpose, an action Lacuna does
+            not decide (read, write, export, transform), or a duration under a minute or
+            over a year.
+        IntegrationError: a destination no decision can name (a control character, a URL
+            that is not valid), as a decide refuses it.
     """
 
     op = dict(operation or {})
@@ -104,7 +109,11 @@ def request_exception(
     check_text("business_justification", business_justification)
     check_approver(approver)
     conditions = check_conditions(conditions)
+    verb = check_action(str(op.get("action") or action))
     gov = current_host()
+    # a target no decision can name (a control character, a malformed URL) is no grant's: as a
+    # decide classifies it, or the IntegrationError saying why not
+    classify_destination(os.fspath(target), gov.config.destinations)
     sources: tuple[str, ...] = ()
     tier, tags = "UNKNOWN", tuple[str, ...]()
     if data is not None:
@@ -120,7 +129,6 @@ def request_exception(
     elif op.get("source"):
         sources = (str(op["source"]),)
     user = gov.config.user
-    verb = str(op.get("action") or action)
     subject: Any = data if data is not None else known
     if subject is None and sources and read_source:
         subject = sources[0]

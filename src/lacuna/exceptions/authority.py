@@ -79,6 +79,21 @@ MIN_DURATION_HOURS = 1 / 60
 MAX_DURATION_HOURS = 24 * 365
 
 
+def check_action(action: str) -> str:
+    """The action a request covers: one Lacuna decides (``read``, ``write``, ``export``,
+    ``transform``); a :class:`ConfigError` otherwise. A grant covers only its own action
+    (:meth:`ExceptionGrant.covers`), so a request for another word covered nothing, and was
+    stored and shown to stewards as written (any length, any character)."""
+    from lacuna.model import Action
+
+    if action not in {a.value for a in Action}:
+        shown = action if len(action) <= 40 else action[:40] + "…"
+        msg = (f"the action {shown!r} is not one Lacuna decides: ask for "
+               f"{', '.join(a.value for a in Action)}.")
+        raise ConfigError(msg)
+    return action
+
+
 def check_duration(hours: float) -> float:
     """The window in hours; a :class:`ConfigError` for one under a minute or over a year."""
     try:

@@ -139,7 +139,12 @@ def as_ref(target: Target) -> DatasetRef:
         msg = (f"a dataset is a path, URI or DatasetRef, not {target!r}: e.g. 'raw_data.csv', "
                "'s3://bucket/key' or 'postgresql://host/db#table'.")
         raise LineageError(msg)
-    return DatasetRef.of(target)
+    try:
+        return DatasetRef.of(target)
+    except ValueError as exc:  # a URL Python cannot split: a port that is not a number, ...
+        msg = (f"dataset {os.fspath(target)!r} is not a URL Lacuna can read ({exc}): e.g. "
+               "'s3://bucket/key' or 'postgresql://host:5432/db#table'.")
+        raise LineageError(msg) from None
 
 
 def upstream(dataset: Target, depth: int | None = None, *,

@@ -155,8 +155,8 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
 
 def _errors(app: FastAPI) -> None:
     """Lacuna's errors as JSON with a status that fits; never a traceback to the client."""
-    async def reply(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"code": type(exc).__name__, "message": str(exc)},
+    async def reply(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"code": type(exc).__name__, "message": unplaced(request, exc)},
                             status_code=status_of(exc))
 
     for kind, _status in _STATUS:
@@ -172,6 +172,22 @@ def _errors(app: FastAPI) -> None:
                         media_type="application/json")
 
     app.add_exception_handler(RequestValidationError, invalid)
+
+
+def unplaced(request: Request, exc: Exception) -> str:
+    """An error's message as a caller is told it: where the server keeps its state (the state
+    database's URL or file, as the stores' messages name it) said as "the server's state
+    database". A store that could not be read (a NUL PostgreSQL refuses, the database down)
+    told any caller its host, port, account and database, or the server's folders; the log
+    keeps the whole message."""
+    text = str(exc)
+    state = getattr(request.app.state, "lacuna", None)
+    if state is None:
+        return text
+    places = {state.governor.audit.where, _safe_url(state.db), state.db}
+    for where in sorted((p for p in places if p), key=len, reverse=True):
+        text = text.replace(where, "the server's state database")
+    return text
 
 
 def status_of(exc: Exception) -> int:

@@ -409,21 +409,38 @@ GRAPH_LIMIT = 1000
 GRAPH_LIMIT_MAX = 10_000
 
 
-def _dataset(dataset: str) -> Any:
+def client_dataset(dataset: str) -> Any:
     """The dataset a lineage query names: a URI, ``<database URL>#<table>`` or an absolute
     path, as clients record them (their paths made absolute on their machine). A relative
     path or ``~`` would be read against the server's own working folder and home, which
-    names no client's file and told any caller where those are (``?dataset=~``); 422."""
+    names no client's file and told any caller where those are (``?dataset=~``). The API
+    and the console's lineage page ask it alike.
+
+    Raises:
+        LineageError: neither, or a URL that cannot be read (a port that is not a number).
+    """
     import os
 
+    from lacuna.errors import LineageError
     from lacuna.lineage.api import as_ref
 
     text = dataset.strip()
     if "://" not in text and not os.path.isabs(text):
-        raise HTTPException(422, f"dataset {dataset!r} is not a URI or an absolute path: name "
-                                 "it as it was recorded (a relative path or ~ would be read "
-                                 "against the server's own folders, not yours)")
+        msg = (f"dataset {dataset!r} is not a URI or an absolute path: name it as it was "
+               "recorded (a relative path or ~ would be read against the server's own "
+               "folders, not yours)")
+        raise LineageError(msg)
     return as_ref(text)
+
+
+def _dataset(dataset: str) -> Any:
+    """:func:`client_dataset`, or a 422 saying what is wrong with it."""
+    from lacuna.errors import LineageError
+
+    try:
+        return client_dataset(dataset)
+    except LineageError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def _graph(request: Request, dataset: str, direction: str, depth: int | None,
@@ -504,10 +521,8 @@ def lineage_runs(request: Request, _: Auditor, dataset: str | None = None,
                  limit: int = Query(default=paging.LINEAGE_RUNS.default, ge=1,
                                     le=paging.LINEAGE_RUNS.maximum)) -> dict[str, Any]:
     """Newest first; ``truncated`` says more runs exist than ``limit``."""
-    from lacuna.lineage.api import as_ref
-
     store = state_of(request).governor.lineage_store
-    ref = as_ref(dataset) if dataset else None
+    ref = _dataset(dataset) if dataset else None
     page = paging.newest(lambda n: store.runs(ref, limit=n), limit)
     runs = page.items
     return {"truncated": page.more, "runs": [

@@ -50,11 +50,21 @@ def key_of(ref: DatasetRef) -> str:
 
 
 def ref_of(key: str) -> DatasetRef:
-    """The dataset a page parameter names: ``namespace|name``, or a path or URI."""
+    """The dataset a page parameter names: ``namespace|name`` (the page's own links), or a
+    URI or an absolute path as the API takes it
+    (:func:`lacuna.server.routes_state.client_dataset`).
+
+    Raises:
+        LineageError: a relative path or ``~`` (the server's own folders would be read), or
+            a URL that cannot be read.
+    """
+    from lacuna.server.routes_state import client_dataset
+
     namespace, sep, name = key.partition("|")
     if sep and namespace and name:
         return DatasetRef(namespace, name)
-    return DatasetRef.of(key)
+    ref: DatasetRef = client_dataset(key)
+    return ref
 
 
 def _node(graph: LineageGraph, ref: DatasetRef, hops: int) -> Node:

@@ -59,7 +59,8 @@ class TestResults:
         revision = engine.revision
         try:
             report = engine.run_tests()
-            rows = tuple(TestRow(rule=r.rule, passed=r.passed, location=_short(r.location),
+            root = engine.bundle.root
+            rows = tuple(TestRow(rule=r.rule, passed=r.passed, location=_short(r.location, root),
                                  failure=r.failure or "", duration_ms=r.duration_ms)
                          for r in report)
             result = TestRun(revision=revision, at=now, rows=rows)
@@ -70,9 +71,18 @@ class TestResults:
         return result
 
 
-def _short(location: str) -> str:
+def _short(location: str, root: str = "") -> str:
+    """Where a test or a file is, as every signed-in person may read it: under the package
+    folder (``.../policies/``), else relative to the bundle's folder, else its file name. The
+    page is everyone's: a bundle kept elsewhere showed the server's folders
+    (``/srv/…/rego/governance/x_test.rego:11``) to any analyst."""
+    from lacuna.policy.render import relative
+
     marker = "/policies/"
-    return location.split(marker, 1)[1] if marker in location else location
+    if marker in location:
+        return location.split(marker, 1)[1]
+    shown = relative(location, root) if root else location
+    return shown.rsplit("/", 1)[-1] if shown.startswith("/") else shown
 
 
 def packages(engine: PolicyEngine) -> list[dict[str, Any]]:
@@ -81,5 +91,5 @@ def packages(engine: PolicyEngine) -> list[dict[str, Any]]:
 
     rows = package_rows(engine)
     for row in rows:
-        row["files"] = [_short(f) for f in row["files"]]
+        row["files"] = [_short(f, engine.bundle.root) for f in row["files"]]
     return sorted(rows, key=lambda r: r["package"])

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lacuna.errors import LacunaError
 from lacuna.identity import same_name
-from lacuna.server.app import status_of
+from lacuna.server.app import status_of, unplaced
 from lacuna.server.console.session import Session
 from lacuna.server.console.web import (
     COMPLIANCE,
@@ -39,6 +39,21 @@ def _role(session: Session) -> str:
     return session.roles[0] if session.roles else ""
 
 
+def _not_theirs(request: Request, session: Session, record: Any) -> bool:
+    """Whether ``record`` is another's decision, which ``session`` (not a steward or a
+    compliance officer) may not see: answered as no decision is (404), so the page does not
+    say which ids exist (as an exception's page does); the attempt is audited."""
+    if same_name(record.user_id, session.name) or session.has(STEWARD, COMPLIANCE):
+        return False
+    from lacuna.identity import Principal
+    from lacuna.server.security import audit_refusal
+
+    audit_refusal(server_state(request), request, 404, f"{session.name} may give feedback "
+                  "only on their own decisions (answered as not found)",
+                  Principal(session.name, session.roles))
+    return True
+
+
 @router.get("/feedback/{decision_id}")
 def feedback_page(request: Request, decision_id: str, session: AnyRole,
                   done: str = "") -> Response:
@@ -51,15 +66,14 @@ def feedback_page(request: Request, decision_id: str, session: AnyRole,
         record = find_decision(decision_id, gov, user=session.name)
     except DecisionNotFound:
         return not_found(request, session, "No such decision", NO_DECISION)
-    if not same_name(record.user_id, session.name) and not session.has(STEWARD, COMPLIANCE):
-        refuse(request, session, 403, f"{session.name} may give feedback only on their own "
-               "decisions")
+    if _not_theirs(request, session, record):
+        return not_found(request, session, "No such decision", NO_DECISION)
     fact = decision(record, record.data)
     reasoning = str((record.data.get("decision") or {}).get("reasoning") or "")
     flash = {"fp": "Thank you: reported as a false positive; the policy owners will review it.",
              "ok": "Thank you: recorded that this decision was right."}.get(done)
     return render(request, "feedback.html", session, active="", title="Decision feedback",
-                  d=fact, record=record, reasoning=reasoning, decision_id=decision_id,
+                  d=fact, record=record, reasoning=reasoning,
                   flash=flash)
 
 
@@ -75,9 +89,8 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
 
     def report() -> Any:
         record = find_decision(decision_id, gov, user=session.name)
-        if not same_name(record.user_id, session.name) and not session.has(STEWARD, COMPLIANCE):
-            refuse(request, session, 403, f"{session.name} may give feedback only on their "
-                   "own decisions")
+        if _not_theirs(request, session, record):
+            return None
         report_feedback(record.id, false_positive=verdict == "false_positive",
                         comment=fields.get("comment", "").strip(), governor=gov,
                         reporter=(session.name, _role(session)))
@@ -86,10 +99,13 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
     try:  # reads and an audit append: off the event loop (every request would wait on them)
         record = await run_in_threadpool(report)
     except DecisionNotFound:
-        return not_found(request, session, "No such decision", NO_DECISION)
+        record = None
     except LacunaError as exc:
         return render(request, "error.html", session, status=status_of(exc),
-                      title="Not recorded", heading="Feedback not recorded", message=str(exc))
+                      title="Not recorded", heading="Feedback not recorded",
+                      message=unplaced(request, exc))
+    if record is None:  # none, or another's (answered alike)
+        return not_found(request, session, "No such decision", NO_DECISION)
     done = "fp" if verdict == "false_positive" else "ok"
     return RedirectResponse(f"/console/feedback/{record.id}?done={done}", status_code=303)
 
@@ -148,9 +164,9 @@ async def decide_report(request: Request, feedback_id: str, session: Reviewer) -
     except ReviewNotAuthorized as exc:
         return render(request, "error.html", session, status=status_of(exc),
                       title="Not yours to review", heading="Review not recorded",
-                      message=str(exc))
+                      message=unplaced(request, exc))
     except LacunaError as exc:
         return render(request, "error.html", session, status=status_of(exc), title="Not done",
-                      heading="Review not recorded", message=str(exc))
+                      heading="Review not recorded", message=unplaced(request, exc))
     return RedirectResponse(f"/console/review?status=all&done={VERDICTS[verdict]}",
                             status_code=303)

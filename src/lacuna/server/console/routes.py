@@ -200,7 +200,7 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
         # worker thread may hold): off the event loop, or every request of the server waits.
         await run_in_threadpool(act)
     except (LacunaError, PermissionError) as exc:  # audited by lacuna.exceptions
-        from lacuna.server.app import status_of
+        from lacuna.server.app import status_of, unplaced
 
         gov = state.governor
         page = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
@@ -210,7 +210,7 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
                       active="/console/exceptions", title="Exceptions", page=page,
                       items=page.items,
                       statuses=STATUS_FILTERS, shown="pending", can_decide=True,
-                      flash=f"Not done: {exc}", flash_kind="error")
+                      flash=f"Not done: {unplaced(request, exc)}", flash_kind="error")
     return RedirectResponse(f"/console/exceptions?status=all&done={verdict}&id={exception_id}",
                             status_code=303)
 
@@ -286,18 +286,25 @@ def _local(value: object) -> str:
 
 @router.get("/lineage")
 def lineage(request: Request, session: AnyRole, dataset: str = "") -> Response:
+    from lacuna.errors import LineageError
     from lacuna.server.console.lineage_view import build, known_datasets, ref_of
 
     store = server_state(request).governor.lineage_store
-    view = None
+    view, flash = None, None
     text = dataset.strip()
     if text:
-        ref = ref_of(text)
-        if store.latest(ref) is not None or store.runs(ref, limit=1):
-            view = build(store, ref)
+        try:  # as the API reads it (never against the server's own folders), or the picker's
+            ref = ref_of(text)
+        except LineageError as exc:
+            flash = f"Dataset not read: {exc}"
+        else:
+            if store.latest(ref) is not None or store.runs(ref, limit=1):
+                view = build(store, ref)
+    status = 400 if flash else 404 if text and view is None else 200
     return render(request, "lineage.html", session, active="/console/lineage", title="Lineage",
-                  view=view, dataset_text=text, known=known_datasets(store),
-                  status=404 if text and view is None else 200)
+                  view=view, dataset_text=text,
+                  known=known_datasets(store), status=status, flash=flash,
+                  flash_kind="error" if flash else None)
 
 
 # -- policies ----------------------------------------------------------------------------------
