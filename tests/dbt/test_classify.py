@@ -269,6 +269,45 @@ def test_bad_declaration_names_file_and_column(tmp_path: Path, gen: SimpleNamesp
         classify_project(load_project(tmp_path, verify=False))
 
 
+@pytest.mark.parametrize(("meta", "match"), [
+    ({"floe": {"pii_type": "email"}}, r"meta\.floe declares pii_type but no classification"),
+    ({"lacuna": {"sensitivity": "high"}},
+     r"meta\.lacuna declares sensitivity but no classification"),
+    ({"floe": "pii"}, r"meta\.floe is 'pii', not a mapping"),
+    ({"lacuna": ["pii"]}, r"meta\.lacuna is \['pii'\], not a mapping"),
+])
+def test_a_declaration_without_a_class_fails_closed(tmp_path: Path, gen: SimpleNamespace,
+                                                    meta: dict[str, Any], match: str) -> None:
+    """A column meta block that names no class (`floe: {pii_type: email}`) read as declared
+    public (low), over what the column's name or values suggest, and a block that is no
+    mapping (`floe: pii`) was skipped: both are errors naming file, column and the fix."""
+    gen.write(tmp_path, gen.model("m", kind="seed", columns={"email": {"meta": meta}}))
+    with pytest.raises(ConfigError, match=rf"^models/schema\.yml: m\.email: {match}") as info:
+        classify_project(load_project(tmp_path, verify=False))
+    assert "classification" in str(info.value)
+
+
+@pytest.mark.parametrize("spec", [
+    {"tags": ["pii"], "meta": {"floe": {"pii_type": "email"}}},
+    {"meta": {"classification": "pii", "floe": {"pii_type": "email"}}},
+    {"config": {"tags": ["PII"], "meta": {"lacuna": {"pii_type": "email"}}}},
+])
+def test_a_block_without_a_class_takes_the_columns_tag_or_flat_class(
+        tmp_path: Path, gen: SimpleNamespace, spec: dict[str, Any]) -> None:
+    """`tags: [pii]` with `floe: {pii_type: email}` declares pii/email: the tag was dropped
+    for the block, and the block's missing class read as public."""
+    gen.write(tmp_path, gen.model("m", kind="seed", columns={"contact": spec}),
+              gen.model("d", sql='select contact as c from "db"."main"."m"',
+                        parents=("seed.p.m",)))
+    pc = classify_project(load_project(tmp_path, verify=False))
+    col = pc.classification("m").columns["contact"]
+    assert (col.classification, col.pii_type, col.sensitivity, col.layer) == (
+        ColumnKind.PII, "email", Sensitivity.HIGH, Layer.DECLARED)
+    assert pc.classification("m").tier is Tier.PROPRIETARY
+    down = pc.classification("d").columns["c"]  # and downstream it stays so
+    assert (down.classification, down.pii_type) == (ColumnKind.PII, "email")
+
+
 def test_cli_classify_json_samples_the_warehouse(dbt_built: Any) -> None:
     import json
 

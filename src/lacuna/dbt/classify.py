@@ -159,17 +159,33 @@ def declaration(column: DbtColumn) -> tuple[dict[str, Any], str] | None:
         if isinstance(block, Mapping) and block:
             merged.update(block)
             source = f"meta.{namespace}"
-    if not merged and isinstance(column.meta.get("classification"), str):
+        elif block not in (None, "", [], {}) and not isinstance(block, Mapping):
+            # `floe: pii` declares something Lacuna cannot read: declared_column says so
+            merged[f"meta.{namespace}"] = block
+            source = f"meta.{namespace}"
+    flat: dict[str, Any] = {}
+    if isinstance(column.meta.get("classification"), str):
         try:
             ColumnKind.parse(column.meta["classification"])
         except ConfigError:
             pass  # a tier name on a column is a table-level word; not a column class
         else:
-            merged = {k: column.meta[k] for k in ("classification", "pii_type", "sensitivity")
-                      if k in column.meta}
-            source = "meta"
+            flat = {k: column.meta[k] for k in ("classification", "pii_type", "sensitivity")
+                    if k in column.meta}
+    tagged = [t.lower() for t in column.tags if t.lower() in {k.value for k in ColumnKind}]
+    if merged and "classification" not in merged:
+        # a namespace block of `pii_type`/`sensitivity` alone takes its class from the flat
+        # meta or a column tag (`tags: [pii]` + `floe: {pii_type: email}`); with neither,
+        # declared_column refuses it (it must not default to public)
+        if "classification" in flat:
+            merged["classification"] = flat["classification"]
+            source += " + meta"
+        elif tagged:
+            merged["classification"] = tagged[0]
+            source += " + tags"
+    if not merged and flat:
+        merged, source = flat, "meta"
     if not merged:
-        tagged = [t.lower() for t in column.tags if t.lower() in {k.value for k in ColumnKind}]
         if not tagged:
             return None
         merged = {"classification": tagged[0]}
@@ -190,8 +206,23 @@ def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
     merged, source = found
     # a column's meta is written in the node's properties YAML (dbt's patch_path), not its SQL
     where = node.patch_path or node.original_file_path or node.unique_id
+    fix = "see docs/dbt.md for the floe:/lacuna: column meta"
+    for namespace in NAMESPACES:
+        if f"meta.{namespace}" in merged:
+            msg = (f"{where}: {node.name}.{column.name}: meta.{namespace} is "
+                   f"{merged[f'meta.{namespace}']!r}, not a mapping; write it as "
+                   f"`{namespace}: {{classification: <class>, pii_type: ..., sensitivity: ...}}`"
+                   f"; {fix}")
+            raise ConfigError(msg)
+    if "classification" not in merged:
+        # fail closed: `floe: {pii_type: email}` without a class must not read as public
+        allowed = ", ".join(k.value for k in ColumnKind)
+        msg = (f"{where}: {node.name}.{column.name}: {source} declares "
+               f"{', '.join(sorted(merged)) or 'nothing'} but no classification; add "
+               f"`classification:` ({allowed}) to it; {fix}")
+        raise ConfigError(msg)
     try:
-        kind = ColumnKind.parse(merged.get("classification", "public"))
+        kind = ColumnKind.parse(merged["classification"])
         data = {"sensitivity": DEFAULT_SENSITIVITY[kind].value, **merged}
         declared = ColumnClass.from_dict(data, layer=Layer.DECLARED)
     except (ConfigError, ValueError, TypeError) as exc:
