@@ -98,6 +98,37 @@ def test_production_read_denied_with_the_role_named(dbt_built: Any) -> None:
                           environment="production")) > 0
 
 
+@pytest.mark.parametrize("model", ["gold_customer_orders", "gold_revenue"])
+def test_a_read_the_audit_trail_does_not_take_is_denied(dbt_built: Any, model: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_model recorded its decision as an observer: an allowed production read whose
+    record the trail refused returned the rows all the same, in enforce mode (where nothing
+    runs unrecorded, as SQL reads of the same model). Now it is denied, saying why; with
+    the trail back the same read returns the rows and its record reads back."""
+    from lacuna.errors import AuditError
+    from lacuna.governor import current
+
+    owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)
+    gov = current()
+    gp = load_plan(dbt_built.dir, environment="production", config=gov.config)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AuditError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(gov.audit, "record", refuse)
+        with pytest.raises(GovernanceViolation) as info:
+            read_model(dbt_built.dir, model, user=owner, governance_plan=gp)
+    assert "audit trail could not record" in info.value.decision.reasoning
+    assert "disk full" in " ".join(info.value.decision.why)
+    frame = read_model(dbt_built.dir, model, user=owner, governance_plan=gp)
+    assert len(frame) > 0
+    [rec] = [r for r in gov.audit.list(limit=50, user="ann")
+             if r.data["what"]["destination"] == f"dbt://lacuna_example/{model}"]
+    assert rec.allowed
+    assert rec.data["how"]["method"] == "lacuna.dbt.read_model"
+
+
 def test_critical_columns_need_an_approval(dbt_built: Any) -> None:
     gp = load_plan(dbt_built.dir, environment="production")
     owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)

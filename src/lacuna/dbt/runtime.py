@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -555,8 +555,14 @@ def read_model(
         decision = gov.govern(read_operation(gp, model, who, method="lacuna.dbt.read_model",
                                              exception_id=exception_id))
     else:
-        decision = authorize_read(gp, model, who, exception_id=exception_id, config=config)
-        decision = _audit(decision, gp, model, who)
+        decision = authorize_read(gp, model, who, exception_id=exception_id, config=config,
+                                  exceptions=gov.exceptions)
+        # recorded, then the mode, as the governor does every operation: in enforce mode an
+        # allowed read the audit trail did not take is denied (nothing runs unrecorded)
+        operation = read_operation(gp, model, who, method="lacuna.dbt.read_model",
+                                   operation_id=decision.operation_id,
+                                   exception_id=exception_id)
+        decision = gov.govern(operation, decision=replace(decision, operation=operation))
     if not decision.allowed:
         raise GovernanceViolation(decision)
     node = gp.classification.project.node(model)
@@ -594,18 +600,6 @@ def read_operation(gp: GovernancePlan, model: str, user: User, *, method: str,
         code_location=code_location, **extra)
 
 
-def _audit(decision: Decision, gp: GovernancePlan, model: str, user: User) -> Decision:
-    """Record the read decision in the audit trail (never raises: the trail is an observer;
-    the decision stands either way)."""
-    from dataclasses import replace
-
-    from lacuna.governor import current
-
-    operation = read_operation(gp, model, user, method="lacuna.dbt.read_model",
-                               operation_id=decision.operation_id)
-    recorded = replace(decision, operation=operation)
-    current().record(recorded)  # never raises: a failed write is logged by the governor
-    return recorded
 
 
 def govern_vars(gp: GovernancePlan, *, seed: str = "lacuna") -> dict[str, Any]:
