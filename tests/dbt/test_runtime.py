@@ -129,6 +129,28 @@ def test_a_read_the_audit_trail_does_not_take_is_denied(dbt_built: Any, model: s
     assert rec.data["how"]["method"] == "lacuna.dbt.read_model"
 
 
+def test_a_production_lacuna_yaml_is_not_opened_by_the_projects_floe_yaml(
+        built_copy: Path, tmp_path: Path) -> None:
+    """The host's lacuna.yaml says production and the project's floe.yaml (the example's)
+    development: without -e, read_model read in development (an analyst got the e-mails)
+    and apply_environment rewrote the production tables (the e-mails redacted for good).
+    The default is production when either file says so, as SQL reads already decided."""
+    (tmp_path / "lacuna.yaml").write_text("environment: production\n", encoding="utf-8")
+    db = built_copy / "target" / "warehouse.duckdb"
+    emails = _rows(db, "select email from main.bronze_customers order by customer_id")
+    analyst = User(id="bob", role="analyst")
+    with pytest.raises(GovernanceViolation, match="in production: .*requires role data_owner"):
+        read_model(built_copy, "gold_customer_orders", user=analyst)
+    with pytest.raises(ConfigError, match="'production' is production"):
+        apply_environment(built_copy, seed=7)
+    assert _rows(db, "select email from main.bronze_customers order by customer_id") == emails
+    assert load_plan(built_copy).environment == "production"
+    # the allowed path: a reader with the role reads it; -e still names an environment
+    owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)
+    assert len(read_model(built_copy, "gold_customer_orders", user=owner)) > 0
+    assert load_plan(built_copy, environment="staging").environment == "staging"
+
+
 def test_critical_columns_need_an_approval(dbt_built: Any) -> None:
     gp = load_plan(dbt_built.dir, environment="production")
     owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)

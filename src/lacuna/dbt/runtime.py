@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.dbt.classify import UNNAMED as UNNAMED_COLUMN
 from lacuna.dbt.classify import NodeClassification, ProjectClassification, classify_project
-from lacuna.dbt.governance import Action, ColumnEffect, GovernanceConfig, load_governance
+from lacuna.dbt.governance import (
+    Action,
+    ColumnEffect,
+    GovernanceConfig,
+    default_environment,
+    load_governance,
+)
 from lacuna.dbt.manifest import DbtNode, DbtProject, load_project
 from lacuna.errors import ConfigError, GovernanceViolation, IntegrationError
 from lacuna.model import (
@@ -146,7 +152,9 @@ def load_plan(
     target: str | None = None,
 ) -> GovernancePlan:
     """Load the project, its classification and governance, and plan for ``environment``
-    (default: the governance section's, else lacuna.yaml's ``environment``); ``verify``: check
+    (default: production when the governance section's or lacuna.yaml's ``environment`` is,
+    else the section's, else lacuna.yaml's: :func:`~lacuna.dbt.governance.default_environment`
+    ); ``verify``: check
     the manifest against the project's files, ``target``: the profile's output dbt ran with
     (:func:`lacuna.dbt.manifest.load_project`)."""
     project = load_project(project_dir, verify=verify, target=target)
@@ -156,7 +164,7 @@ def load_plan(
         from lacuna.config import load_config
 
         config = load_config()
-    env = environment or governance.environment or config.environment
+    env = environment or default_environment(governance, config.environment)
     pc = classify_project(project, config.classification)
     return plan(pc, governance, env, config)
 
