@@ -308,6 +308,59 @@ def test_a_block_without_a_class_takes_the_columns_tag_or_flat_class(
     assert (down.classification, down.pii_type) == (ColumnKind.PII, "email")
 
 
+@pytest.mark.parametrize(("sql", "outside"), [
+    # a hard-coded table joined to a public parent: the parent's worst case (public) stood
+    # for it, so the ssn it joins in was public
+    ('select p.name, s.ssn from "db"."main"."pub" p join "db"."hr"."people" s using (id)',
+     "db.hr.people"),
+    ('select p.name, s.* from "db"."main"."pub" p join hr.people s using (id)', "hr.people"),
+    ("select p.name, s.v as ssn from \"db\".\"main\".\"pub\" p, "
+     "read_parquet('/hr/ssn.parquet') s", "READ_PARQUET('/hr/ssn.parquet')"),
+])
+def test_a_relation_outside_the_project_is_unknown(tmp_path: Path, gen: SimpleNamespace,
+                                                   sql: str, outside: str) -> None:
+    gen.write(tmp_path, gen.model("pub", kind="seed", columns={
+        "name": gen.floe("public"), "id": gen.floe("identifier")}),
+        gen.model("m", sql=sql, parents=("seed.p.pub",), columns={"ssn": {}}))
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    assert nc.unknown_reads == (f"{outside} (outside the project)",)
+    assert nc.classification.tier is Tier.PROPRIETARY
+    ssn = nc.classification.columns["ssn"]
+    assert (ssn.classification, ssn.sensitivity) == (ColumnKind.PII, Sensitivity.HIGH)
+    assert nc.unnamed is not None and nc.unnamed.classification is ColumnKind.PII
+    assert any("as a dbt source" in n for n in nc.notes)
+
+
+@pytest.mark.parametrize("sql", [
+    # an incremental model reading its own table ({{ this }}): not outside the project
+    'select id, name from "db"."main"."pub" where id > (select max(id) from "db"."main"."m")',
+    'select p.id, p.name from "db"."main"."pub" p, range(3) r',  # generated rows
+])
+def test_its_own_table_and_generated_rows_are_not_outside(tmp_path: Path, gen: SimpleNamespace,
+                                                         sql: str) -> None:
+    gen.write(tmp_path, gen.model("pub", kind="seed", columns={
+        "name": gen.floe("public"), "id": gen.floe("identifier")}),
+        gen.model("m", sql=sql, parents=("seed.p.pub",)))
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    assert nc.unknown_reads == ()
+    assert nc.classification.tier is Tier.PUBLIC
+    assert {"id", "name"} <= set(nc.classification.columns)
+    assert not any("outside the project" in n for n in nc.notes)
+
+
+def test_a_project_relation_read_outside_depends_on_is_guessed_from(
+        tmp_path: Path, gen: SimpleNamespace) -> None:
+    """SQL Lacuna cannot trace (it reads its own table) that names a project relation
+    without ref(): no parent, so no guess, and the e-mail it took was public."""
+    gen.write(tmp_path, gen.model("src", kind="seed", columns={"email": gen.floe(
+        "pii", pii_type="email", sensitivity="high")}),
+        gen.model("m", sql='select email as c from "db"."main"."src" union all '
+                           'select c from "db"."main"."m"'))
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    assert nc.unknown_reads == ()
+    assert nc.classification.columns["c"].classification is ColumnKind.PII
+
+
 def test_cli_classify_json_samples_the_warehouse(dbt_built: Any) -> None:
     import json
 

@@ -300,3 +300,10 @@ def test_compile_blocks_a_model_reading_a_source_without_columns(tmp_path):
     email = {"name": "email", "meta": {"floe": {"classification": "pii"}}}
     assert not compiled(source({"email": email}))  # listed: traced
     assert not compiled(source({}), None)  # no compiled SQL yet (dbt parse): nothing to trace
+    # a relation no node of the project builds is as unknown (it was public): a hard-coded
+    # table joined to a declared source, a file read
+    for sql in ('select c.email, h.ssn from "db"."crm"."customers" c join raw.hr_people h '
+                "using (email)", "select * from read_parquet('/hr/people.parquet')"):
+        [outside] = compiled(source({"email": email}), sql)
+        assert "(outside the project)" in outside.message
+        assert "as a dbt source" in outside.fix

@@ -314,6 +314,17 @@ def _classify_node(
         if isinstance(traced_out, str):
             guessed = True
             notes.append(traced_out)
+            # what it reads outside the project (a hard-coded table, read_parquet('…')) is no
+            # parent: the parents' worst case says nothing of it (fail closed: unknown); a
+            # project relation it names outside depends_on is a parent of the guess
+            foreign, named = _sql_reads(project, node, done or {})
+            unread = (*unread, *foreign)
+            ids = {p.node.unique_id for p in parents}
+            extra = [n for n in named if n.node.unique_id not in ids]
+            if extra:
+                inherited_table = combine([p.classification for p in (*parents, *extra)],
+                                          config, names=[p.node.name for p in
+                                                         (*parents, *extra)])
             # fail closed: the table is at least as sensitive as its most sensitive parent
             # (the join rule), also when its columns are listed nowhere; and every undeclared
             # column may carry anything a parent carried
@@ -381,17 +392,76 @@ def _classify_node(
 
 UNNAMED = re.compile(r"_col_\d+")  # sqlglot's name for an output it cannot name
 UNKNOWN_NOTE = "whose YAML lists no columns"  # in the note of _unknown
+FOREIGN_NOTE = "outside the project"  # a relation no node builds, in unknown_reads' names
+# table functions that read no stored data (a generated series, an unnested list)
+_GENERATED = ("GenerateSeries", "GenerateDateArray", "GenerateTimestampArray", "Unnest")
+
+
+def _sql_reads(project: DbtProject, node: DbtNode, done: Mapping[str, NodeClassification]
+               ) -> tuple[tuple[str, ...], list[NodeClassification]]:
+    """What ``node``'s compiled SQL reads: the relations no node of the project builds (a
+    hard-coded ``raw.customers``, ``read_parquet('/hr/people.parquet')``), each as ``<name>
+    (outside the project)``, whose columns Lacuna knows nothing of; and the classified nodes
+    it names. Its own relation (an incremental model's ``{{ this }}``) and CTEs are not
+    foreign. SQL sqlglot cannot parse names nothing here, unless the node has no parent whose
+    worst case stands for it."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    sql = node.compiled_sql
+    if not sql or node.original_file_path.lower().endswith(".py"):
+        return (), []
+    dialect = project.adapter_type or None
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except (SqlglotError, ValueError):
+        return ((), []) if node.depends_on else ((f"what its SQL reads ({FOREIGN_NOTE}: "
+                                                  "Lacuna cannot parse it)",), [])
+    known = {uid: tuple(p.lower() for p in (n.database, n.schema, n.table) if p)
+             for uid, n in [*((u, c.node) for u, c in done.items()),
+                            (node.unique_id, node)]}
+    out: list[str] = []
+    named: dict[str, NodeClassification] = {}
+    for statement in statements:
+        ctes = {c.alias_or_name.lower() for c in statement.find_all(exp.CTE)}
+        for table in statement.find_all(exp.Table):
+            if not table.name:  # a table function
+                if type(table.this).__name__ not in _GENERATED:
+                    out.append(f"{table.this.sql(dialect=dialect)} ({FOREIGN_NOTE})")
+                continue
+            parts = tuple(p.lower() for p in (table.catalog, table.db, table.name) if p)
+            if len(parts) == 1 and parts[0] in ctes:
+                continue
+            hits = [uid for uid, k in known.items()
+                    if len(parts) <= len(k) and k[-len(parts):] == parts]
+            if not hits:
+                out.append(f"{'.'.join(parts)} ({FOREIGN_NOTE})")
+            named.update((uid, done[uid]) for uid in hits if uid in done)
+    return tuple(dict.fromkeys(out)), list(named.values())
+
+
+def unknown_fix(unread: Sequence[str]) -> str:
+    """How to let Lacuna know the columns of ``unread`` (NodeClassification.unknown_reads)."""
+    if any(FOREIGN_NOTE in u for u in unread):
+        return ("declare each relation outside the project as a dbt source with its columns "
+                "and their meta.floe classification (public ones too), read it through "
+                "source(), list the columns of a source whose YAML lists none, then run "
+                "`dbt parse`")
+    return (f"list the columns of {', '.join(unread)} in its YAML with their meta.floe "
+            "classification (public ones too), then run `dbt parse`")
 
 
 def _unknown(node: DbtNode, unread: Sequence[str], notes: list[str]) -> ColumnClass:
     """The class of what a node takes from parents of no known column (a source whose YAML
-    lists none): unknown, so governed as PROPRIETARY personal data (pii, high) until they are
-    declared; with a note that says what to declare."""
+    lists none) or relations outside the project: unknown, so governed as PROPRIETARY
+    personal data (pii, high) until they are declared; with a note that says what to
+    declare."""
     parents = ", ".join(unread)
-    why = (f"{node.name} reads {parents}, {UNKNOWN_NOTE}: Lacuna does not know what it "
-           "holds, so every column it may take from there is governed as pii (high, "
-           f"PROPRIETARY) until they are declared: list the columns of {parents} in its YAML "
-           "with their meta.floe classification (public ones too), then run `dbt parse`")
+    outside = f" or {FOREIGN_NOTE}" if any(FOREIGN_NOTE in u for u in unread) else ""
+    why = (f"{node.name} reads {parents}, {UNKNOWN_NOTE}{outside}: Lacuna does not know "
+           "what it holds, so every column it may take from there is governed as pii (high, "
+           f"PROPRIETARY) until they are declared: {unknown_fix(unread)}")
     notes.append(why)
     return ColumnClass(classification=ColumnKind.PII, sensitivity=Sensitivity.HIGH,
                        confidence=0.0, layer=Layer.INHERITED,

@@ -30,8 +30,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from lacuna.dbt.classify import (
+    FOREIGN_NOTE,
+    NodeClassification,
+    ProjectClassification,
+    classify_project,
+    unknown_fix,
+)
 from lacuna.dbt.classify import UNNAMED as UNNAMED_COLUMN
-from lacuna.dbt.classify import NodeClassification, ProjectClassification, classify_project
 from lacuna.dbt.governance import (
     Action,
     ColumnEffect,
@@ -440,10 +446,13 @@ def authorize_read(
             missing.append(f"column(s) {', '.join(approval_for)} {what}: reading "
                            f"{dataset_uri(project, nc.node)} needs an explicit approval ({note})")
     if missing and nc.unknown_reads:  # say what would let Lacuna know the columns
+        foreign = any(FOREIGN_NOTE in r for r in nc.unknown_reads)
         missing.append(f"{nc.node.dataset_name} reads {', '.join(nc.unknown_reads)}, whose "
-                       "YAML lists no columns, so Lacuna governs what it takes from there as "
-                       "pii (high, PROPRIETARY): list those columns with their meta.floe "
-                       "classification in the YAML, then run `dbt parse`")
+                       + ("columns Lacuna does not know" if foreign else "YAML lists no columns")
+                       + ", so Lacuna governs what it takes from there as pii (high, "
+                       "PROPRIETARY): " + (unknown_fix(nc.unknown_reads) if foreign else
+                                           "list those columns with their meta.floe "
+                                           "classification in the YAML, then run `dbt parse`"))
     if missing:
         return Decision(
             allowed=False, operation_id=op_id, policy_id=POLICY_ID,
