@@ -275,12 +275,17 @@ def test_bad_declaration_names_file_and_column(tmp_path: Path, gen: SimpleNamesp
      r"meta\.lacuna declares sensitivity but no classification"),
     ({"floe": "pii"}, r"meta\.floe is 'pii', not a mapping"),
     ({"lacuna": ["pii"]}, r"meta\.lacuna is \['pii'\], not a mapping"),
+    # a flat class that is no column class was skipped: the column fell to the guess
+    ({"classification": "PROPRIETARY"},
+     r"meta: unknown column classification 'PROPRIETARY'.* is a table tier"),
+    ({"classification": "confidential"}, r"meta: unknown column classification 'confidential'"),
 ])
 def test_a_declaration_without_a_class_fails_closed(tmp_path: Path, gen: SimpleNamespace,
                                                     meta: dict[str, Any], match: str) -> None:
     """A column meta block that names no class (`floe: {pii_type: email}`) read as declared
     public (low), over what the column's name or values suggest, and a block that is no
-    mapping (`floe: pii`) was skipped: both are errors naming file, column and the fix."""
+    mapping (`floe: pii`) or a flat word that is no column class was skipped: all are errors
+    naming file, column and the fix."""
     gen.write(tmp_path, gen.model("m", kind="seed", columns={"email": {"meta": meta}}))
     with pytest.raises(ConfigError, match=rf"^models/schema\.yml: m\.email: {match}") as info:
         classify_project(load_project(tmp_path, verify=False))

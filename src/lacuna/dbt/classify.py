@@ -164,14 +164,12 @@ def declaration(column: DbtColumn) -> tuple[dict[str, Any], str] | None:
             merged[f"meta.{namespace}"] = block
             source = f"meta.{namespace}"
     flat: dict[str, Any] = {}
-    if isinstance(column.meta.get("classification"), str):
-        try:
-            ColumnKind.parse(column.meta["classification"])
-        except ConfigError:
-            pass  # a tier name on a column is a table-level word; not a column class
-        else:
-            flat = {k: column.meta[k] for k in ("classification", "pii_type", "sensitivity")
-                    if k in column.meta}
+    value = column.meta.get("classification")
+    if isinstance(value, str) and value.strip():
+        # a word that is no column class (a tier, `confidential`) is refused by
+        # declared_column, never skipped: the column would fall to the classifier's guess
+        flat = {k: column.meta[k] for k in ("classification", "pii_type", "sensitivity")
+                if k in column.meta}
     tagged = [t.lower() for t in column.tags if t.lower() in {k.value for k in ColumnKind}]
     if merged and "classification" not in merged:
         # a namespace block of `pii_type`/`sensitivity` alone takes its class from the flat
@@ -226,8 +224,16 @@ def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
         data = {"sensitivity": DEFAULT_SENSITIVITY[kind].value, **merged}
         declared = ColumnClass.from_dict(data, layer=Layer.DECLARED)
     except (ConfigError, ValueError, TypeError) as exc:
-        msg = (f"{where}: {node.name}.{column.name}: {source}: {exc}; see docs/dbt.md for the "
-               "floe:/lacuna: column meta")
+        hint = ""
+        try:
+            tier = Tier.parse(merged["classification"])
+        except (ConfigError, ValueError, TypeError):
+            pass
+        else:  # a table's word on a column
+            hint = (f" ({tier.value} is a table tier: on a column write the column's class, "
+                    f"or set the tier in {node.name}'s own meta)")
+        msg = (f"{where}: {node.name}.{column.name}: {source}: {exc}{hint}; see docs/dbt.md "
+               "for the floe:/lacuna: column meta")
         raise ConfigError(msg) from None
     return replace(declared, confidence=1.0, reasoning=f"declared in dbt {source} ({where})",
                    evidence=(Evidence(source="declared", rule=f"dbt:{source}",
