@@ -332,7 +332,8 @@ def test_a_relation_outside_the_project_is_unknown(tmp_path: Path, gen: SimpleNa
     assert nc.classification.tier is Tier.PROPRIETARY
     ssn = nc.classification.columns["ssn"]
     assert (ssn.classification, ssn.sensitivity) == (ColumnKind.PII, Sensitivity.HIGH)
-    assert nc.unnamed is not None and nc.unnamed.classification is ColumnKind.PII
+    assert nc.unnamed is not None
+    assert nc.unnamed.classification is ColumnKind.PII
     assert any("as a dbt source" in n for n in nc.notes)
 
 
@@ -364,6 +365,27 @@ def test_a_project_relation_read_outside_depends_on_is_guessed_from(
     nc = classify_project(load_project(tmp_path, verify=False)).of("m")
     assert nc.unknown_reads == ()
     assert nc.classification.columns["c"].classification is ColumnKind.PII
+
+
+def test_sql_nested_too_deep_is_untraceable_not_a_crash(tmp_path: Path,
+                                                        gen: SimpleNamespace) -> None:
+    """Compiled SQL nested deeper than Python's stack raised RecursionError out of
+    classify_project: lacuna dbt classify/record/read crashed. It is untraceable SQL now:
+    the parents' worst case, a lower declaration overruled, a stricter one standing."""
+    depth = 300
+    sql = ('select email as contact, email as e2 from ' + '(select * from ' * depth
+           + '"db"."main"."src"' + ') t' * depth)
+    gen.write(tmp_path, gen.model("src", kind="seed", columns={"email": gen.floe(
+        "pii", pii_type="email", sensitivity="high")}),
+        gen.model("m", sql=sql, parents=("seed.p.src",), columns={
+            "contact": gen.floe("public"), "e2": gen.floe("pii", sensitivity="critical")}))
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    assert any("nested too deep" in n for n in nc.notes)
+    cols = nc.classification.columns
+    assert (cols["contact"].classification, cols["contact"].pii_type) == (ColumnKind.PII,
+                                                                          "email")
+    assert [o.column for o in nc.overruled] == ["contact"]
+    assert (cols["e2"].sensitivity, cols["e2"].layer) == (Sensitivity.CRITICAL, Layer.DECLARED)
 
 
 def test_cli_classify_json_samples_the_warehouse(dbt_built: Any) -> None:

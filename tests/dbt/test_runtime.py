@@ -139,7 +139,7 @@ def test_a_production_lacuna_yaml_is_not_opened_by_the_projects_floe_yaml(
     db = built_copy / "target" / "warehouse.duckdb"
     emails = _rows(db, "select email from main.bronze_customers order by customer_id")
     analyst = User(id="bob", role="analyst")
-    with pytest.raises(GovernanceViolation, match="in production: .*requires role data_owner"):
+    with pytest.raises(GovernanceViolation, match=r"in production: .*requires role data_owner"):
         read_model(built_copy, "gold_customer_orders", user=analyst)
     with pytest.raises(ConfigError, match="'production' is production"):
         apply_environment(built_copy, seed=7)

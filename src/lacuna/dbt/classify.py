@@ -421,7 +421,7 @@ def _sql_reads(project: DbtProject, node: DbtNode, done: Mapping[str, NodeClassi
     dialect = project.adapter_type or None
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-    except (SqlglotError, ValueError):
+    except (SqlglotError, ValueError, RecursionError):
         return ((), []) if node.depends_on else ((f"what its SQL reads ({FOREIGN_NOTE}: "
                                                   "Lacuna cannot parse it)",), [])
     known = {uid: tuple(p.lower() for p in (n.database, n.schema, n.table) if p)
@@ -552,6 +552,9 @@ def _trace(
     try:
         out = classify_sql(node.compiled_sql, schema=_schema(reads), dialect=dialect,
                            namespace=project.adapter_type or "dbt", config=config)
+    except RecursionError:  # nested deeper than Python's stack: untraceable, fail closed
+        return (f"{node.name}: compiled SQL could not be traced (nested too deep for Lacuna "
+                "to read: flatten its subqueries into CTEs)")
     except LacunaError as exc:
         if len(reads) == len(done):
             return f"{node.name}: compiled SQL could not be traced ({exc})"
@@ -559,7 +562,7 @@ def _trace(
             out = classify_sql(node.compiled_sql, schema=_schema(done.values()),
                                dialect=dialect, namespace=project.adapter_type or "dbt",
                                config=config)
-        except LacunaError:
+        except (LacunaError, RecursionError):
             return f"{node.name}: compiled SQL could not be traced ({exc})"
     result = {name: replace(col, layer=Layer.INHERITED)
               for name, col in out.classification.columns.items()}
@@ -579,7 +582,7 @@ def _output_names(project: DbtProject, node: DbtNode, parent_columns: Iterable[s
         return []
     try:
         parsed = sqlglot.parse_one(node.compiled_sql, read=project.adapter_type or None)
-    except (SqlglotError, ValueError):
+    except (SqlglotError, ValueError, RecursionError):
         return []
     if not isinstance(parsed, exp.Query):  # not a query: nothing it names
         return []
