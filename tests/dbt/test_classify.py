@@ -269,6 +269,125 @@ def test_bad_declaration_names_file_and_column(tmp_path: Path, gen: SimpleNamesp
         classify_project(load_project(tmp_path, verify=False))
 
 
+@pytest.mark.parametrize(("meta", "match"), [
+    ({"floe": {"pii_type": "email"}}, r"meta\.floe declares pii_type but no classification"),
+    ({"lacuna": {"sensitivity": "high"}},
+     r"meta\.lacuna declares sensitivity but no classification"),
+    ({"floe": "pii"}, r"meta\.floe is 'pii', not a mapping"),
+    ({"lacuna": ["pii"]}, r"meta\.lacuna is \['pii'\], not a mapping"),
+    # a flat class that is no column class was skipped: the column fell to the guess
+    ({"classification": "PROPRIETARY"},
+     r"meta: unknown column classification 'PROPRIETARY'.* is a table tier"),
+    ({"classification": "confidential"}, r"meta: unknown column classification 'confidential'"),
+])
+def test_a_declaration_without_a_class_fails_closed(tmp_path: Path, gen: SimpleNamespace,
+                                                    meta: dict[str, Any], match: str) -> None:
+    """A column meta block that names no class (`floe: {pii_type: email}`) read as declared
+    public (low), over what the column's name or values suggest, and a block that is no
+    mapping (`floe: pii`) or a flat word that is no column class was skipped: all are errors
+    naming file, column and the fix."""
+    gen.write(tmp_path, gen.model("m", kind="seed", columns={"email": {"meta": meta}}))
+    with pytest.raises(ConfigError, match=rf"^models/schema\.yml: m\.email: {match}") as info:
+        classify_project(load_project(tmp_path, verify=False))
+    assert "classification" in str(info.value)
+
+
+@pytest.mark.parametrize("spec", [
+    {"tags": ["pii"], "meta": {"floe": {"pii_type": "email"}}},
+    {"meta": {"classification": "pii", "floe": {"pii_type": "email"}}},
+    {"config": {"tags": ["PII"], "meta": {"lacuna": {"pii_type": "email"}}}},
+])
+def test_a_block_without_a_class_takes_the_columns_tag_or_flat_class(
+        tmp_path: Path, gen: SimpleNamespace, spec: dict[str, Any]) -> None:
+    """`tags: [pii]` with `floe: {pii_type: email}` declares pii/email: the tag was dropped
+    for the block, and the block's missing class read as public."""
+    gen.write(tmp_path, gen.model("m", kind="seed", columns={"contact": spec}),
+              gen.model("d", sql='select contact as c from "db"."main"."m"',
+                        parents=("seed.p.m",)))
+    pc = classify_project(load_project(tmp_path, verify=False))
+    col = pc.classification("m").columns["contact"]
+    assert (col.classification, col.pii_type, col.sensitivity, col.layer) == (
+        ColumnKind.PII, "email", Sensitivity.HIGH, Layer.DECLARED)
+    assert pc.classification("m").tier is Tier.PROPRIETARY
+    down = pc.classification("d").columns["c"]  # and downstream it stays so
+    assert (down.classification, down.pii_type) == (ColumnKind.PII, "email")
+
+
+@pytest.mark.parametrize(("sql", "outside"), [
+    # a hard-coded table joined to a public parent: the parent's worst case (public) stood
+    # for it, so the ssn it joins in was public
+    ('select p.name, s.ssn from "db"."main"."pub" p join "db"."hr"."people" s using (id)',
+     "db.hr.people"),
+    ('select p.name, s.* from "db"."main"."pub" p join hr.people s using (id)', "hr.people"),
+    ("select p.name, s.v as ssn from \"db\".\"main\".\"pub\" p, "
+     "read_parquet('/hr/ssn.parquet') s", "READ_PARQUET('/hr/ssn.parquet')"),
+])
+def test_a_relation_outside_the_project_is_unknown(tmp_path: Path, gen: SimpleNamespace,
+                                                   sql: str, outside: str) -> None:
+    gen.write(tmp_path, gen.model("pub", kind="seed", columns={
+        "name": gen.floe("public"), "id": gen.floe("identifier")}),
+        gen.model("m", sql=sql, parents=("seed.p.pub",), columns={"ssn": {}}))
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    assert nc.unknown_reads == (f"{outside} (outside the project)",)
+    assert nc.classification.tier is Tier.PROPRIETARY
+    ssn = nc.classification.columns["ssn"]
+    assert (ssn.classification, ssn.sensitivity) == (ColumnKind.PII, Sensitivity.HIGH)
+    assert nc.unnamed is not None
+    assert nc.unnamed.classification is ColumnKind.PII
+    assert any("as a dbt source" in n for n in nc.notes)
+
+
+@pytest.mark.parametrize("sql", [
+    # an incremental model reading its own table ({{ this }}): not outside the project
+    'select id, name from "db"."main"."pub" where id > (select max(id) from "db"."main"."m")',
+    'select p.id, p.name from "db"."main"."pub" p, range(3) r',  # generated rows
+])
+def test_its_own_table_and_generated_rows_are_not_outside(tmp_path: Path, gen: SimpleNamespace,
+                                                         sql: str) -> None:
+    gen.write(tmp_path, gen.model("pub", kind="seed", columns={
+        "name": gen.floe("public"), "id": gen.floe("identifier")}),
+        gen.model("m", sql=sql, parents=("seed.p.pub",)))
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    assert nc.unknown_reads == ()
+    assert nc.classification.tier is Tier.PUBLIC
+    assert {"id", "name"} <= set(nc.classification.columns)
+    assert not any("outside the project" in n for n in nc.notes)
+
+
+def test_a_project_relation_read_outside_depends_on_is_guessed_from(
+        tmp_path: Path, gen: SimpleNamespace) -> None:
+    """SQL Lacuna cannot trace (it reads its own table) that names a project relation
+    without ref(): no parent, so no guess, and the e-mail it took was public."""
+    gen.write(tmp_path, gen.model("src", kind="seed", columns={"email": gen.floe(
+        "pii", pii_type="email", sensitivity="high")}),
+        gen.model("m", sql='select email as c from "db"."main"."src" union all '
+                           'select c from "db"."main"."m"'))
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    assert nc.unknown_reads == ()
+    assert nc.classification.columns["c"].classification is ColumnKind.PII
+
+
+def test_sql_nested_too_deep_is_untraceable_not_a_crash(tmp_path: Path,
+                                                        gen: SimpleNamespace) -> None:
+    """Compiled SQL nested deeper than Python's stack raised RecursionError out of
+    classify_project: lacuna dbt classify/record/read crashed. It is untraceable SQL now:
+    the parents' worst case, a lower declaration overruled, a stricter one standing."""
+    depth = 300
+    sql = ('select email as contact, email as e2 from ' + '(select * from ' * depth
+           + '"db"."main"."src"' + ') t' * depth)
+    gen.write(tmp_path, gen.model("src", kind="seed", columns={"email": gen.floe(
+        "pii", pii_type="email", sensitivity="high")}),
+        gen.model("m", sql=sql, parents=("seed.p.src",), columns={
+            "contact": gen.floe("public"), "e2": gen.floe("pii", sensitivity="critical")}))
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    assert any("nested too deep" in n for n in nc.notes)
+    cols = nc.classification.columns
+    assert (cols["contact"].classification, cols["contact"].pii_type) == (ColumnKind.PII,
+                                                                          "email")
+    assert [o.column for o in nc.overruled] == ["contact"]
+    assert (cols["e2"].sensitivity, cols["e2"].layer) == (Sensitivity.CRITICAL, Layer.DECLARED)
+
+
 def test_cli_classify_json_samples_the_warehouse(dbt_built: Any) -> None:
     import json
 

@@ -228,12 +228,16 @@ def test_compile_blocks_a_lower_declaration_on_a_python_model(tmp_path):
     assert report.failed
 
 
-def test_compile_says_when_the_project_cannot_be_classified(tmp_path):
-    bad = {"meta": {"floe": {"classification": "secretish"}}}
+@pytest.mark.parametrize(("bad", "said"), [
+    ({"meta": {"floe": {"classification": "secretish"}}}, "secretish"),
+    # a class left out is no `public` (it was: the column read as public, low)
+    ({"meta": {"floe": {"pii_type": "email", "sensitivity": "high"}}}, "no classification"),
+])
+def test_compile_says_when_the_project_cannot_be_classified(tmp_path, bad, said):
     project = _project(tmp_path, [_model("m", {"id": {}, "x": bad})])
     report = compile_project(project, load_gates({"minimum_test_coverage": 0}, None))
     [failed] = [f for f in report.findings if f.rule_id == "lacuna.classification.failed"]
-    assert "secretish" in failed.message
+    assert said in failed.message
     assert "declared meta only" in failed.message
 
 
@@ -296,3 +300,10 @@ def test_compile_blocks_a_model_reading_a_source_without_columns(tmp_path):
     email = {"name": "email", "meta": {"floe": {"classification": "pii"}}}
     assert not compiled(source({"email": email}))  # listed: traced
     assert not compiled(source({}), None)  # no compiled SQL yet (dbt parse): nothing to trace
+    # a relation no node of the project builds is as unknown (it was public): a hard-coded
+    # table joined to a declared source, a file read
+    for sql in ('select c.email, h.ssn from "db"."crm"."customers" c join raw.hr_people h '
+                "using (email)", "select * from read_parquet('/hr/people.parquet')"):
+        [outside] = compiled(source({"email": email}), sql)
+        assert "(outside the project)" in outside.message
+        assert "as a dbt source" in outside.fix

@@ -98,6 +98,59 @@ def test_production_read_denied_with_the_role_named(dbt_built: Any) -> None:
                           environment="production")) > 0
 
 
+@pytest.mark.parametrize("model", ["gold_customer_orders", "gold_revenue"])
+def test_a_read_the_audit_trail_does_not_take_is_denied(dbt_built: Any, model: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_model recorded its decision as an observer: an allowed production read whose
+    record the trail refused returned the rows all the same, in enforce mode (where nothing
+    runs unrecorded, as SQL reads of the same model). Now it is denied, saying why; with
+    the trail back the same read returns the rows and its record reads back."""
+    from lacuna.errors import AuditError
+    from lacuna.governor import current
+
+    owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)
+    gov = current()
+    gp = load_plan(dbt_built.dir, environment="production", config=gov.config)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AuditError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(gov.audit, "record", refuse)
+        with pytest.raises(GovernanceViolation) as info:
+            read_model(dbt_built.dir, model, user=owner, governance_plan=gp)
+    assert "audit trail could not record" in info.value.decision.reasoning
+    assert "disk full" in " ".join(info.value.decision.why)
+    frame = read_model(dbt_built.dir, model, user=owner, governance_plan=gp)
+    assert len(frame) > 0
+    [rec] = [r for r in gov.audit.list(limit=50, user="ann")
+             if r.data["what"]["destination"] == f"dbt://lacuna_example/{model}"]
+    assert rec.allowed
+    assert rec.data["how"]["method"] == "lacuna.dbt.read_model"
+
+
+def test_a_production_lacuna_yaml_is_not_opened_by_the_projects_floe_yaml(
+        built_copy: Path, tmp_path: Path) -> None:
+    """The host's lacuna.yaml says production and the project's floe.yaml (the example's)
+    development: without -e, read_model read in development (an analyst got the e-mails)
+    and apply_environment rewrote the production tables (the e-mails redacted for good).
+    The default is production when either file says so, as SQL reads already decided."""
+    (tmp_path / "lacuna.yaml").write_text("environment: production\n", encoding="utf-8")
+    db = built_copy / "target" / "warehouse.duckdb"
+    emails = _rows(db, "select email from main.bronze_customers order by customer_id")
+    analyst = User(id="bob", role="analyst")
+    with pytest.raises(GovernanceViolation, match=r"in production: .*requires role data_owner"):
+        read_model(built_copy, "gold_customer_orders", user=analyst)
+    with pytest.raises(ConfigError, match="'production' is production"):
+        apply_environment(built_copy, seed=7)
+    assert _rows(db, "select email from main.bronze_customers order by customer_id") == emails
+    assert load_plan(built_copy).environment == "production"
+    # the allowed path: a reader with the role reads it; -e still names an environment
+    owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)
+    assert len(read_model(built_copy, "gold_customer_orders", user=owner)) > 0
+    assert load_plan(built_copy, environment="staging").environment == "staging"
+
+
 def test_critical_columns_need_an_approval(dbt_built: Any) -> None:
     gp = load_plan(dbt_built.dir, environment="production")
     owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)

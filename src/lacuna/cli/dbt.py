@@ -30,8 +30,9 @@ ConfigOption = Annotated[
 Environment = Annotated[
     str | None,
     typer.Option("--environment", "-e",
-                 help="development, preview, staging or production (default: floe.yaml's "
-                      "environment, else lacuna.yaml's)."),
+                 help="development, preview, staging or production (default: production "
+                      "when floe.yaml's or lacuna.yaml's environment is; else floe.yaml's, "
+                      "else lacuna.yaml's)."),
 ]
 
 

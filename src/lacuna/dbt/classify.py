@@ -159,17 +159,31 @@ def declaration(column: DbtColumn) -> tuple[dict[str, Any], str] | None:
         if isinstance(block, Mapping) and block:
             merged.update(block)
             source = f"meta.{namespace}"
-    if not merged and isinstance(column.meta.get("classification"), str):
-        try:
-            ColumnKind.parse(column.meta["classification"])
-        except ConfigError:
-            pass  # a tier name on a column is a table-level word; not a column class
-        else:
-            merged = {k: column.meta[k] for k in ("classification", "pii_type", "sensitivity")
-                      if k in column.meta}
-            source = "meta"
+        elif block not in (None, "", [], {}) and not isinstance(block, Mapping):
+            # `floe: pii` declares something Lacuna cannot read: declared_column says so
+            merged[f"meta.{namespace}"] = block
+            source = f"meta.{namespace}"
+    flat: dict[str, Any] = {}
+    value = column.meta.get("classification")
+    if isinstance(value, str) and value.strip():
+        # a word that is no column class (a tier, `confidential`) is refused by
+        # declared_column, never skipped: the column would fall to the classifier's guess
+        flat = {k: column.meta[k] for k in ("classification", "pii_type", "sensitivity")
+                if k in column.meta}
+    tagged = [t.lower() for t in column.tags if t.lower() in {k.value for k in ColumnKind}]
+    if merged and "classification" not in merged:
+        # a namespace block of `pii_type`/`sensitivity` alone takes its class from the flat
+        # meta or a column tag (`tags: [pii]` + `floe: {pii_type: email}`); with neither,
+        # declared_column refuses it (it must not default to public)
+        if "classification" in flat:
+            merged["classification"] = flat["classification"]
+            source += " + meta"
+        elif tagged:
+            merged["classification"] = tagged[0]
+            source += " + tags"
+    if not merged and flat:
+        merged, source = flat, "meta"
     if not merged:
-        tagged = [t.lower() for t in column.tags if t.lower() in {k.value for k in ColumnKind}]
         if not tagged:
             return None
         merged = {"classification": tagged[0]}
@@ -190,13 +204,36 @@ def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
     merged, source = found
     # a column's meta is written in the node's properties YAML (dbt's patch_path), not its SQL
     where = node.patch_path or node.original_file_path or node.unique_id
+    fix = "see docs/dbt.md for the floe:/lacuna: column meta"
+    for namespace in NAMESPACES:
+        if f"meta.{namespace}" in merged:
+            msg = (f"{where}: {node.name}.{column.name}: meta.{namespace} is "
+                   f"{merged[f'meta.{namespace}']!r}, not a mapping; write it as "
+                   f"`{namespace}: {{classification: <class>, pii_type: ..., sensitivity: ...}}`"
+                   f"; {fix}")
+            raise ConfigError(msg)
+    if "classification" not in merged:
+        # fail closed: `floe: {pii_type: email}` without a class must not read as public
+        allowed = ", ".join(k.value for k in ColumnKind)
+        msg = (f"{where}: {node.name}.{column.name}: {source} declares "
+               f"{', '.join(sorted(merged)) or 'nothing'} but no classification; add "
+               f"`classification:` ({allowed}) to it; {fix}")
+        raise ConfigError(msg)
     try:
-        kind = ColumnKind.parse(merged.get("classification", "public"))
+        kind = ColumnKind.parse(merged["classification"])
         data = {"sensitivity": DEFAULT_SENSITIVITY[kind].value, **merged}
         declared = ColumnClass.from_dict(data, layer=Layer.DECLARED)
     except (ConfigError, ValueError, TypeError) as exc:
-        msg = (f"{where}: {node.name}.{column.name}: {source}: {exc}; see docs/dbt.md for the "
-               "floe:/lacuna: column meta")
+        hint = ""
+        try:
+            tier = Tier.parse(merged["classification"])
+        except (ConfigError, ValueError, TypeError):
+            pass
+        else:  # a table's word on a column
+            hint = (f" ({tier.value} is a table tier: on a column write the column's class, "
+                    f"or set the tier in {node.name}'s own meta)")
+        msg = (f"{where}: {node.name}.{column.name}: {source}: {exc}{hint}; see docs/dbt.md "
+               "for the floe:/lacuna: column meta")
         raise ConfigError(msg) from None
     return replace(declared, confidence=1.0, reasoning=f"declared in dbt {source} ({where})",
                    evidence=(Evidence(source="declared", rule=f"dbt:{source}",
@@ -283,6 +320,17 @@ def _classify_node(
         if isinstance(traced_out, str):
             guessed = True
             notes.append(traced_out)
+            # what it reads outside the project (a hard-coded table, read_parquet('…')) is no
+            # parent: the parents' worst case says nothing of it (fail closed: unknown); a
+            # project relation it names outside depends_on is a parent of the guess
+            foreign, named = _sql_reads(project, node, done or {})
+            unread = (*unread, *foreign)
+            ids = {p.node.unique_id for p in parents}
+            extra = [n for n in named if n.node.unique_id not in ids]
+            if extra:
+                inherited_table = combine([p.classification for p in (*parents, *extra)],
+                                          config, names=[p.node.name for p in
+                                                         (*parents, *extra)])
             # fail closed: the table is at least as sensitive as its most sensitive parent
             # (the join rule), also when its columns are listed nowhere; and every undeclared
             # column may carry anything a parent carried
@@ -350,17 +398,76 @@ def _classify_node(
 
 UNNAMED = re.compile(r"_col_\d+")  # sqlglot's name for an output it cannot name
 UNKNOWN_NOTE = "whose YAML lists no columns"  # in the note of _unknown
+FOREIGN_NOTE = "outside the project"  # a relation no node builds, in unknown_reads' names
+# table functions that read no stored data (a generated series, an unnested list)
+_GENERATED = ("GenerateSeries", "GenerateDateArray", "GenerateTimestampArray", "Unnest")
+
+
+def _sql_reads(project: DbtProject, node: DbtNode, done: Mapping[str, NodeClassification]
+               ) -> tuple[tuple[str, ...], list[NodeClassification]]:
+    """What ``node``'s compiled SQL reads: the relations no node of the project builds (a
+    hard-coded ``raw.customers``, ``read_parquet('/hr/people.parquet')``), each as ``<name>
+    (outside the project)``, whose columns Lacuna knows nothing of; and the classified nodes
+    it names. Its own relation (an incremental model's ``{{ this }}``) and CTEs are not
+    foreign. SQL sqlglot cannot parse names nothing here, unless the node has no parent whose
+    worst case stands for it."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    sql = node.compiled_sql
+    if not sql or node.original_file_path.lower().endswith(".py"):
+        return (), []
+    dialect = project.adapter_type or None
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except (SqlglotError, ValueError, RecursionError):
+        return ((), []) if node.depends_on else ((f"what its SQL reads ({FOREIGN_NOTE}: "
+                                                  "Lacuna cannot parse it)",), [])
+    known = {uid: tuple(p.lower() for p in (n.database, n.schema, n.table) if p)
+             for uid, n in [*((u, c.node) for u, c in done.items()),
+                            (node.unique_id, node)]}
+    out: list[str] = []
+    named: dict[str, NodeClassification] = {}
+    for statement in statements:
+        ctes = {c.alias_or_name.lower() for c in statement.find_all(exp.CTE)}
+        for table in statement.find_all(exp.Table):
+            if not table.name:  # a table function
+                if type(table.this).__name__ not in _GENERATED:
+                    out.append(f"{table.this.sql(dialect=dialect)} ({FOREIGN_NOTE})")
+                continue
+            parts = tuple(p.lower() for p in (table.catalog, table.db, table.name) if p)
+            if len(parts) == 1 and parts[0] in ctes:
+                continue
+            hits = [uid for uid, k in known.items()
+                    if len(parts) <= len(k) and k[-len(parts):] == parts]
+            if not hits:
+                out.append(f"{'.'.join(parts)} ({FOREIGN_NOTE})")
+            named.update((uid, done[uid]) for uid in hits if uid in done)
+    return tuple(dict.fromkeys(out)), list(named.values())
+
+
+def unknown_fix(unread: Sequence[str]) -> str:
+    """How to let Lacuna know the columns of ``unread`` (NodeClassification.unknown_reads)."""
+    if any(FOREIGN_NOTE in u for u in unread):
+        return ("declare each relation outside the project as a dbt source with its columns "
+                "and their meta.floe classification (public ones too), read it through "
+                "source(), list the columns of a source whose YAML lists none, then run "
+                "`dbt parse`")
+    return (f"list the columns of {', '.join(unread)} in its YAML with their meta.floe "
+            "classification (public ones too), then run `dbt parse`")
 
 
 def _unknown(node: DbtNode, unread: Sequence[str], notes: list[str]) -> ColumnClass:
     """The class of what a node takes from parents of no known column (a source whose YAML
-    lists none): unknown, so governed as PROPRIETARY personal data (pii, high) until they are
-    declared; with a note that says what to declare."""
+    lists none) or relations outside the project: unknown, so governed as PROPRIETARY
+    personal data (pii, high) until they are declared; with a note that says what to
+    declare."""
     parents = ", ".join(unread)
-    why = (f"{node.name} reads {parents}, {UNKNOWN_NOTE}: Lacuna does not know what it "
-           "holds, so every column it may take from there is governed as pii (high, "
-           f"PROPRIETARY) until they are declared: list the columns of {parents} in its YAML "
-           "with their meta.floe classification (public ones too), then run `dbt parse`")
+    outside = f" or {FOREIGN_NOTE}" if any(FOREIGN_NOTE in u for u in unread) else ""
+    why = (f"{node.name} reads {parents}, {UNKNOWN_NOTE}{outside}: Lacuna does not know "
+           "what it holds, so every column it may take from there is governed as pii (high, "
+           f"PROPRIETARY) until they are declared: {unknown_fix(unread)}")
     notes.append(why)
     return ColumnClass(classification=ColumnKind.PII, sensitivity=Sensitivity.HIGH,
                        confidence=0.0, layer=Layer.INHERITED,
@@ -445,6 +552,9 @@ def _trace(
     try:
         out = classify_sql(node.compiled_sql, schema=_schema(reads), dialect=dialect,
                            namespace=project.adapter_type or "dbt", config=config)
+    except RecursionError:  # nested deeper than Python's stack: untraceable, fail closed
+        return (f"{node.name}: compiled SQL could not be traced (nested too deep for Lacuna "
+                "to read: flatten its subqueries into CTEs)")
     except LacunaError as exc:
         if len(reads) == len(done):
             return f"{node.name}: compiled SQL could not be traced ({exc})"
@@ -452,7 +562,7 @@ def _trace(
             out = classify_sql(node.compiled_sql, schema=_schema(done.values()),
                                dialect=dialect, namespace=project.adapter_type or "dbt",
                                config=config)
-        except LacunaError:
+        except (LacunaError, RecursionError):
             return f"{node.name}: compiled SQL could not be traced ({exc})"
     result = {name: replace(col, layer=Layer.INHERITED)
               for name, col in out.classification.columns.items()}
@@ -472,7 +582,7 @@ def _output_names(project: DbtProject, node: DbtNode, parent_columns: Iterable[s
         return []
     try:
         parsed = sqlglot.parse_one(node.compiled_sql, read=project.adapter_type or None)
-    except (SqlglotError, ValueError):
+    except (SqlglotError, ValueError, RecursionError):
         return []
     if not isinstance(parsed, exp.Query):  # not a query: nothing it names
         return []

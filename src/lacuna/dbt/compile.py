@@ -210,6 +210,8 @@ def compile_project(
 def _classification_findings(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Finding]:
     """A classification that could not be computed (escalation then rests on declared meta
     alone), and every declaration lower than what its column inherits."""
+    from lacuna.dbt.classify import unknown_fix
+
     pc = ctx.classification
     if isinstance(pc, str):
         return [Finding(
@@ -231,11 +233,10 @@ def _classification_findings(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Findi
                 rule_id="lacuna.classification.unknown", level=Level.ERROR, step=2,
                 model=node.unique_id, model_name=node.dataset_name, path=ctx.path(node),
                 message=(f"model '{node.dataset_name}' reads {', '.join(nc.unknown_reads)}, whose "
-                         "columns Lacuna does not know (none listed in YAML): what it builds "
-                         "from them is governed as unknown (pii, high: PROPRIETARY) until "
-                         "they are declared"),
-                fix=(f"list the columns of {', '.join(nc.unknown_reads)} in its YAML, each "
-                     "with its classification (meta.floe), so the lineage can be traced")))
+                         "columns Lacuna does not know (none listed in YAML, or no node of "
+                         "the project): what it builds from them is governed as unknown (pii, "
+                         "high: PROPRIETARY) until they are declared"),
+                fix=unknown_fix(nc.unknown_reads)))
         unnamed = nc.unnamed if nc else None
         if unnamed is not None and unnamed.classification is not ColumnKind.PUBLIC:
             out.append(Finding(

@@ -258,6 +258,17 @@ class ColumnEffect:
     withheld: tuple[str, ...] = ()
 
 
+def default_environment(governance: GovernanceConfig, configured: str | None) -> str:
+    """The environment a project's rules apply in when no command names one: production when
+    the project's governance environment (floe.yaml's) or ``configured`` (lacuna.yaml's) is
+    production, so neither file opens what the other closes (floe.yaml's example says
+    ``development`` for its own runs; a production host's lacuna.yaml says ``production``);
+    else the project's, else ``configured``."""
+    named = [e for e in (governance.environment, configured) if e]
+    production = [e for e in named if environment_category(e) == "production"]
+    return (production or named or ["development"])[0]
+
+
 def policy_keys() -> set[str]:
     levels = [s.value for s in Sensitivity]
     return ({k.value for k in ColumnKind} | set(levels) | {f"{s}_sensitivity" for s in levels}

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lacuna.errors import ConfigError, GovernanceViolation
-from lacuna.model import Action, Decision, FrozenDict, Operation, User, environment_category
+from lacuna.model import Action, Decision, FrozenDict, Operation, User
 
 if TYPE_CHECKING:
     from lacuna.config import Config
@@ -116,11 +116,11 @@ def read_environment(found: DbtSettings, governance: GovernanceConfig, config: C
     (the project's ``floe.yaml``, whose example says ``development`` for its own runs, must
     not open what this configuration closes, nor the reverse); else the project's, else
     lacuna.yaml's."""
+    from lacuna.dbt.governance import default_environment
+
     if found.environment is not None:
         return found.environment
-    named = [e for e in (governance.environment, config.environment) if e]
-    production = [e for e in named if environment_category(e) == "production"]
-    return (production or named or [config.environment])[0]
+    return default_environment(governance, config.environment)
 
 
 def _mtime(path: Path) -> int:

@@ -125,11 +125,12 @@ def record_run(
     raw_results = [r for r in results.get("results") or () if isinstance(r, Mapping)]
     checks = _test_results(project, raw_results)
     tracked = {r["node_id"] for r in hook_rows if r.get("event") == "node_built"}
-    if environment is None:  # as load_plan and --environment's help: floe.yaml's first
-        from lacuna.dbt.governance import load_governance
+    if environment is None:  # as load_plan and --environment's help
+        from lacuna.dbt.governance import default_environment, load_governance
 
-        environment = load_governance(project.project_dir)[0].environment
-    env = environment or gov.config.environment
+        environment = default_environment(load_governance(project.project_dir)[0],
+                                          gov.config.environment)
+    env = environment
     recorded = []
     for raw in raw_results:
         uid = str(raw.get("unique_id") or "")

@@ -25,14 +25,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from lacuna.dbt.classify import (
+    FOREIGN_NOTE,
+    NodeClassification,
+    ProjectClassification,
+    classify_project,
+    unknown_fix,
+)
 from lacuna.dbt.classify import UNNAMED as UNNAMED_COLUMN
-from lacuna.dbt.classify import NodeClassification, ProjectClassification, classify_project
-from lacuna.dbt.governance import Action, ColumnEffect, GovernanceConfig, load_governance
+from lacuna.dbt.governance import (
+    Action,
+    ColumnEffect,
+    GovernanceConfig,
+    default_environment,
+    load_governance,
+)
 from lacuna.dbt.manifest import DbtNode, DbtProject, load_project
 from lacuna.errors import ConfigError, GovernanceViolation, IntegrationError
 from lacuna.model import (
@@ -146,7 +158,9 @@ def load_plan(
     target: str | None = None,
 ) -> GovernancePlan:
     """Load the project, its classification and governance, and plan for ``environment``
-    (default: the governance section's, else lacuna.yaml's ``environment``); ``verify``: check
+    (default: production when the governance section's or lacuna.yaml's ``environment`` is,
+    else the section's, else lacuna.yaml's: :func:`~lacuna.dbt.governance.default_environment`
+    ); ``verify``: check
     the manifest against the project's files, ``target``: the profile's output dbt ran with
     (:func:`lacuna.dbt.manifest.load_project`)."""
     project = load_project(project_dir, verify=verify, target=target)
@@ -156,7 +170,7 @@ def load_plan(
         from lacuna.config import load_config
 
         config = load_config()
-    env = environment or governance.environment or config.environment
+    env = environment or default_environment(governance, config.environment)
     pc = classify_project(project, config.classification)
     return plan(pc, governance, env, config)
 
@@ -432,10 +446,13 @@ def authorize_read(
             missing.append(f"column(s) {', '.join(approval_for)} {what}: reading "
                            f"{dataset_uri(project, nc.node)} needs an explicit approval ({note})")
     if missing and nc.unknown_reads:  # say what would let Lacuna know the columns
+        foreign = any(FOREIGN_NOTE in r for r in nc.unknown_reads)
         missing.append(f"{nc.node.dataset_name} reads {', '.join(nc.unknown_reads)}, whose "
-                       "YAML lists no columns, so Lacuna governs what it takes from there as "
-                       "pii (high, PROPRIETARY): list those columns with their meta.floe "
-                       "classification in the YAML, then run `dbt parse`")
+                       + ("columns Lacuna does not know" if foreign else "YAML lists no columns")
+                       + ", so Lacuna governs what it takes from there as pii (high, "
+                       "PROPRIETARY): " + (unknown_fix(nc.unknown_reads) if foreign else
+                                           "list those columns with their meta.floe "
+                                           "classification in the YAML, then run `dbt parse`"))
     if missing:
         return Decision(
             allowed=False, operation_id=op_id, policy_id=POLICY_ID,
@@ -555,8 +572,14 @@ def read_model(
         decision = gov.govern(read_operation(gp, model, who, method="lacuna.dbt.read_model",
                                              exception_id=exception_id))
     else:
-        decision = authorize_read(gp, model, who, exception_id=exception_id, config=config)
-        decision = _audit(decision, gp, model, who)
+        decision = authorize_read(gp, model, who, exception_id=exception_id, config=config,
+                                  exceptions=gov.exceptions)
+        # recorded, then the mode, as the governor does every operation: in enforce mode an
+        # allowed read the audit trail did not take is denied (nothing runs unrecorded)
+        operation = read_operation(gp, model, who, method="lacuna.dbt.read_model",
+                                   operation_id=decision.operation_id,
+                                   exception_id=exception_id)
+        decision = gov.govern(operation, decision=replace(decision, operation=operation))
     if not decision.allowed:
         raise GovernanceViolation(decision)
     node = gp.classification.project.node(model)
@@ -594,18 +617,6 @@ def read_operation(gp: GovernancePlan, model: str, user: User, *, method: str,
         code_location=code_location, **extra)
 
 
-def _audit(decision: Decision, gp: GovernancePlan, model: str, user: User) -> Decision:
-    """Record the read decision in the audit trail (never raises: the trail is an observer;
-    the decision stands either way)."""
-    from dataclasses import replace
-
-    from lacuna.governor import current
-
-    operation = read_operation(gp, model, user, method="lacuna.dbt.read_model",
-                               operation_id=decision.operation_id)
-    recorded = replace(decision, operation=operation)
-    current().record(recorded)  # never raises: a failed write is logged by the governor
-    return recorded
 
 
 def govern_vars(gp: GovernancePlan, *, seed: str = "lacuna") -> dict[str, Any]:
