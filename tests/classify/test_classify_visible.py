@@ -275,6 +275,7 @@ USERS = ["ana", "bob.lee", "carl_92", "dora", "eve-k", "fred", "gina.m", "hank7"
         ("%40", "."),  # percent-encoded, as in a logged URL's query
         ("&#64;", "."),  # HTML entities
         ("&#x40;", "."),
+        ("&commat;", "."),
         (" at ", "DOT"),  # one word spaced, the other joined
         ("AT", " dot "),
         ("@", "DOT"),

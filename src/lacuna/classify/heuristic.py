@@ -96,7 +96,7 @@ _MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a dig
 # an ASCII name the value scan may read otherwise: an "@", "at" or "dot" set off (an address
 # written out), a letter drawn like a digit beside a digit or a dotted digit, quotes or
 # spaces around it
-_MAYBE_READ = re.compile(r"@|(?i:[\[({<#]\s*(?:at|dot|\.)|\sat\s|[_-]at[_-]|\(a\)|%40|&#)"
+_MAYBE_READ = re.compile(r"@|(?i:[\[({<#]\s*(?:at|dot|\.)|\sat\s|[_-]at[_-]|\(a\)|%40|&#|&commat;)"
                          rf"|[a-z0-9]AT[a-z0-9]|[0-9][{DIGIT_LOOKALIKES}]|[{DIGIT_LOOKALIKES}][0-9]"
                          r"|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$")
 

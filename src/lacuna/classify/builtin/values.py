@@ -35,8 +35,9 @@ class EmailValues(PatternRecognizer):
 # An address written out to dodge harvesters: "ana dot lopez at example dot com",
 # "ana(at)example(dot)com", "ana [at] example [dot] com", "ana#at#example#dot#com",
 # "ana [@] example [.] com", "ana @ example.com"; an "@" percent-encoded ("ana%40example.com"
-# in a logged URL) or an HTML entity ("ana&#64;example.com"). RE2 syntax.
-_AT = r"\s*[\[({<#]\s*(?:at|@)\s*[\])}>#]\s*|\s+at\s+|\s+@\s+|%40|&#0*64;|&#x0*40;"
+# in a logged URL) or an HTML entity ("ana&#64;example.com", "ana&commat;example.com").
+# RE2 syntax.
+_AT = r"\s*[\[({<#]\s*(?:at|@)\s*[\])}>#]\s*|\s+at\s+|\s+@\s+|%40|&#0*64;|&#x0*40;|&commat;"
 _DOT = r"\s*[\[({<#]\s*(?:dot|\.)\s*[\])}>#]\s*|\s+dot\s+"
 # "ana(a)example.com": only between the characters of an address, never set off by spaces
 # (a list's "(a) example.com" is no address)
