@@ -412,6 +412,28 @@ def test_letters_drawn_like_digits_inside_numbers_hide_nothing(values, pii_type,
     assert got.classification != ColumnKind.PUBLIC
 
 
+# French IBANs whose account number holds a letter drawn like a digit: valid as written
+FR_IBANS = ["FR87 3000 6000 0100 0123 4O56 795", "FR32 1009 6000 0100 0123 4B56 761",
+            "FR37 3000 4000 0100 0123 S456 749", "FR62 3000 6000 0100 01Z3 4567 845",
+            "FR42 2004 1000 0100 012B 4S67 811"]
+
+
+@pytest.mark.parametrize("iban", FR_IBANS)
+@pytest.mark.parametrize("in_text", [False, True])
+def test_a_value_valid_as_written_keeps_its_letters(iban, in_text):
+    """Letters among digits were read as digits even in a value valid as written: these
+    IBANs then failed their check and the column was PUBLIC (with an O since letters drawn
+    like digits were read, with S, B and Z too once they were)."""
+    values = [iban] * 3
+    if in_text:
+        values = [f"pay to {v} by Friday" for v in values]
+    got = col(values)
+    assert (got.classification, got.pii_type) == (ColumnKind.FINANCIAL, "iban"), got.reasoning
+    text = f"+44 2O 7946 O958 or {FR_IBANS[1]}"  # the phone is read, the IBAN kept
+    start = text.index("FR")
+    assert tokens.undisguised(text, [(start, len(text))]) == f"+44 20 7946 0958 or {FR_IBANS[1]}"
+
+
 @pytest.mark.parametrize(
     "values",
     [

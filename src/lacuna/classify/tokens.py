@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 # ASCII names: acronym before a capitalised word (IPAddress -> IP, Address), a capitalised or
@@ -98,14 +99,16 @@ _DIGITISH = re.compile(f"[0-9{DIGIT_LOOKALIKES}]+")
 DISGUISED_MIN_DIGITS = 6  # real digits a value needs before letters among them are digits
 
 
-def undisguised(text: str) -> str:
+def undisguised(text: str, kept: Sequence[tuple[int, int]] = ()) -> str:
     """``text`` with each ``O``/``o`` read as 0, ``I``/``l`` as 1, ``S`` as 5, ``B`` as 8 and
     ``Z`` as 2 where it stands in a run of digits that no other letter touches
     (``+44 2O 7946 O958``, ``O78-O5-112O``, ``4S32 8B1Z``; a group of ``O``/``I``/``l`` alone
     between dots or dashes among digits: ``192.168.O.1``), when ``text`` holds at least
     ``DISGUISED_MIN_DIGITS`` real digits and no more look-alikes than digits: a number that
     dodges a pattern with a letter drawn like a digit. Words (``ISO 9001``, ``Boeing 7O7``,
-    ``OX1 2JD``, ``100l``, ``Galaxy S23``, ``B2B``) keep their letters.
+    ``OX1 2JD``, ``100l``, ``Galaxy S23``, ``B2B``) keep their letters, and so do the spans
+    ``kept`` (``(start, end)``: a value valid as written, such as an IBAN whose account
+    number holds a letter).
 
     Example:
         >>> undisguised("+44 2O 7946 O958"), undisguised("ISO 9001, OX1 2JD")
@@ -118,7 +121,7 @@ def undisguised(text: str) -> str:
     last = folded = 0
     for m in _DIGITISH.finditer(text):
         run, start, end = m.group(), m.start(), m.end()
-        if run.isdigit():
+        if run.isdigit() or any(a < end and start < b for a, b in kept):
             continue
         if _in_word(text, start - 1) or _in_word(text, end):
             continue  # part of a word: SO15, ISO9001, A10O, id_1O0
