@@ -267,12 +267,28 @@ USERS = ["ana", "bob.lee", "carl_92", "dora", "eve-k", "fred", "gina.m", "hank7"
         ("(@)", "."),
         (" @ ", "."),
         ("@", "[.]"),  # defanged: ana@example[.]com
+        ("AT", "."),  # anaATexample.co.uk: AT without DOT
+        ("#at#", "#dot#"),
+        ("#AT#", "."),
+        ("(a)", "."),  # ana(a)example.co.uk
+        ("(A)", "[.]"),
+        ("%40", "."),  # percent-encoded, as in a logged URL's query
+        ("&#64;", "."),  # HTML entities
+        ("&#x40;", "."),
+        ("&commat;", "."),
+        (" at ", "DOT"),  # one word spaced, the other joined
+        ("AT", " dot "),
+        ("@", "DOT"),
+        (" At ", " DoT "),  # mixed case
+        ("(at)", "DOT"),
     ],
 )
 @pytest.mark.parametrize("in_text", [False, True])
 def test_email_addresses_written_out_without_spaces_or_brackets_are_personal(at, dot, in_text):
     """Each form was PUBLIC: the joined words (AT/DOT in capitals, between underscores or
-    hyphens) and a bracketed or spaced '@' or '.' hid the addresses from the e-mail pattern."""
+    hyphens) and a bracketed or spaced '@' or '.' hid the addresses from the e-mail pattern;
+    so did AT before a real dot, #at#, (a), %40, &#64; and one word joined, the other
+    spaced."""
     values = [f"{u}{at}example{i}{dot}co{dot}uk" for i, u in enumerate(USERS)] * 2
     if in_text:
         values = [f"please write to {v} today" for v in values]
@@ -296,6 +312,14 @@ def test_email_addresses_written_out_without_spaces_or_brackets_are_personal(at,
          "looked_at_dot_matrix", "stay_at_home_dot_com_rate", "backup_at_noon.sql",
          "clicked_at_dot_com_bubble", "img-at-dot-1.png"] * 3,
         ["meet @ noon", "price @ 5 each", "[.] bullet", "end (.) here"] * 8,
+        # AT in capitals before a real dot: files, code, brands
+        ["sendATcommand.py", "parseATresponse.js", "getATMstatus.py", "CATalog.com",
+         "DATA.gov", "STATE.org", "AT&T.com", "lastSeenAT.de", "https://example.com/fooATbar",
+         "isATtached.md", "runATstartup.sh", "x.py"] * 3,
+        # (a) in lists, #at# in tags, %40 in numbers
+        ["(a) example.com is ours", "item (a) foo.org", "see (a) and (b) in mail.com",
+         "Part (a) of the form", "#at# the end", "issue #at#123", "tags: #at #dot",
+         "100%40", "rate 5%40 of test.com", "&#64; sign", "(a)example.com"] * 3,
     ],
 )
 def test_words_at_and_dot_in_public_text_stay_public(values):
@@ -365,6 +389,16 @@ def _disguised(values, digits, letter):
         (["536-9O-4399", "4O1-2O-3456", "61O-12-34O9", "3O1-O4-556O"] * 4, "ssn"),
         (["4O12 8888 8888 l88l", "5lO5 lO5l O5lO 5lOO"] * 4, "card_number"),
         (["192.168.O.1", "10.120.3O.40", "172.16.O.25"] * 4, "ip_address"),
+        # S for five, B for eight, Z for two (+49 30 1234 S670: "+49 30 1234" is a number)
+        (_disguised(PHONES[:3] + PHONES[4:], "5", "S"), "phone"),
+        (_disguised(PHONES, "8", "B"), "phone"),
+        (_disguised(PHONES, "2", "Z"), "phone"),
+        (_disguised(PHONES[:3] + PHONES[4:], "5", "Ѕ"), "phone"),  # Cyrillic Ѕ
+        (_disguised(PHONES, "8", "В"), "phone"),  # Cyrillic В
+        (["4S32 O1S1 1Z83 O366", "4S2S BB1Z 34S6 7B9O", "S1Z3 4S67 B9O1 Z346",
+          "4BZZ 3S1Z 34S6 7B94"] * 4, "card_number"),
+        (["DE89 37O4 OO44 OS32 O13O OO", "GB82 WEST 1Z34 S69B 7654 3Z",
+          "DE89 37O4 OO44 O5BZ O13O OO"] * 4, "iban"),
     ],
 )
 @pytest.mark.parametrize("in_text", [False, True])
@@ -378,6 +412,28 @@ def test_letters_drawn_like_digits_inside_numbers_hide_nothing(values, pii_type,
     assert got.classification != ColumnKind.PUBLIC
 
 
+# French IBANs whose account number holds a letter drawn like a digit: valid as written
+FR_IBANS = ["FR87 3000 6000 0100 0123 4O56 795", "FR32 1009 6000 0100 0123 4B56 761",
+            "FR37 3000 4000 0100 0123 S456 749", "FR62 3000 6000 0100 01Z3 4567 845",
+            "FR42 2004 1000 0100 012B 4S67 811"]
+
+
+@pytest.mark.parametrize("iban", FR_IBANS)
+@pytest.mark.parametrize("in_text", [False, True])
+def test_a_value_valid_as_written_keeps_its_letters(iban, in_text):
+    """Letters among digits were read as digits even in a value valid as written: these
+    IBANs then failed their check and the column was PUBLIC (with an O since letters drawn
+    like digits were read, with S, B and Z too once they were)."""
+    values = [iban] * 3
+    if in_text:
+        values = [f"pay to {v} by Friday" for v in values]
+    got = col(values)
+    assert (got.classification, got.pii_type) == (ColumnKind.FINANCIAL, "iban"), got.reasoning
+    text = f"+44 2O 7946 O958 or {FR_IBANS[1]}"  # the phone is read, the IBAN kept
+    start = text.index("FR")
+    assert tokens.undisguised(text, [(start, len(text))]) == f"+44 20 7946 0958 or {FR_IBANS[1]}"
+
+
 @pytest.mark.parametrize(
     "values",
     [
@@ -389,6 +445,13 @@ def test_letters_drawn_like_digits_inside_numbers_hide_nothing(values, pii_type,
          "Room lO1, floor 2, building 334455", "the lOl of 2024 and 2025"] * 4,
         ["v1.0.1", "1.O.2-rc1 build 123456", "2.l.O", "10.0.19045.1234", "3.11.O"] * 4,
         ["10:OO", "12:3O-14:OO", "O9:15 to 17:45 on 2024-01-02", "lOO ml", "Tank 100l"] * 4,
+        # S, B, Z beginning or ending the code of a thing, in values of many digits
+        ["Samsung Galaxy S23 Ultra 256GB 1234567", "BMW Z4 M40i 2023 123456",
+         "Vitamin B12 1000mg 60 caps 123456", "B737-800 S/N 123456", "B2B 123456 789",
+         "Block 12B, build 1234567", "S3 bucket 20240101", "SOS ref 1234567",
+         "Birmingham B15 1AY 0123456", "5G 4G 3G 1800 2100"] * 4,
+        ["978-3-16-148410-0", "0-306-40615-2", "ISBN 978-0-306-40615-7", "SKU-12S3",
+         "AB-1234-XYZ", "SB-12-34", "Catch-22 9780684833392"] * 4,
     ],
 )
 def test_letters_beside_digits_in_public_values_stay_public(values):
@@ -400,8 +463,13 @@ def test_undisguised_reads_digits_only_inside_numbers():
     assert tokens.undisguised("ref 4O1-2O-3456") == "ref 401-20-3456"
     assert tokens.undisguised("192.168.O.1") == "192.168.0.1"
     for kept in ("ISO 9001, OX1 2JD, SO15 2JX", "Tank 100l", "lOl 2024", "Fe2O3 and 123456",
-                 "I was 12345678", "4lll llll llll llll", "id_1O0 123456", "O-RING 12X3456"):
+                 "I was 12345678", "4lll llll llll llll", "id_1O0 123456", "O-RING 12X3456",
+                 "Galaxy S23 1234567", "Z4 2023 123456", "B12 1000mg 123456", "B2B 123456",
+                 "Apt 12B, 1234567", "SOS 123456", "5555 SSSS SSSS 4444"):
         assert tokens.undisguised(kept) == kept
+    assert tokens.undisguised("+44 20 7946 O9SB") == "+44 20 7946 0958"
+    assert tokens.undisguised("+44 B0 7946 0958") == "+44 80 7946 0958"
+    assert tokens.undisguised("4S2S BB1Z 34S6 7B9O") == "4525 8812 3456 7890"
 
 
 @pytest.mark.parametrize(

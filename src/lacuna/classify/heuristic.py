@@ -36,6 +36,7 @@ from lacuna.classify.scan import (
 )
 from lacuna.classify.settings import ClassifySettings, from_config
 from lacuna.classify.shapes import fingerprint
+from lacuna.classify.tokens import DIGIT_LOOKALIKES
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ClassificationError
 from lacuna.model import Classification, ColumnClass, Tier, unique
@@ -95,8 +96,9 @@ _MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a dig
 # an ASCII name the value scan may read otherwise: an "@", "at" or "dot" set off (an address
 # written out), a letter drawn like a digit beside a digit or a dotted digit, quotes or
 # spaces around it
-_MAYBE_READ = re.compile(r"@|(?i:[\[({<]\s*(?:at|dot|\.)|\sat\s|[_-]at[_-])|[a-z0-9]AT[a-z0-9]"
-                         r"|[0-9][OoIl]|[OoIl][0-9]|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$")
+_MAYBE_READ = re.compile(r"@|(?i:[\[({<#]\s*(?:at|dot|\.)|\sat\s|[_-]at[_-]|\(a\)|%40|&#|&commat;)"
+                         rf"|[a-z0-9]AT[a-z0-9]|[0-9][{DIGIT_LOOKALIKES}]|[{DIGIT_LOOKALIKES}][0-9]"
+                         r"|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$")
 
 
 def data_in_names(names: Iterable[str]) -> set[str]:

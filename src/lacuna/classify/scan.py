@@ -390,8 +390,52 @@ def _undisguised(values: pa.Array) -> pa.Array:
     touching = pc.fill_null(pc.match_substring_regex(values, _DISGUISED), False)
     if not pc.any(touching).as_py():
         return values
-    read = [undisguised(v) for v in pc.filter(values, touching).to_pylist()]
+    read = [_read_as_digits(v) for v in pc.filter(values, touching).to_pylist()]
     return pc.replace_with_mask(values, touching, pa.array(read, type=pa.string()))
+
+
+def _read_as_digits(value: str) -> str:
+    read = undisguised(value)
+    if read == value or not (kept := _valid_as_written(value)):
+        return read
+    return undisguised(value, kept)
+
+
+def _valid_as_written(value: str) -> list[tuple[int, int]]:
+    """The spans of ``value`` that a strong value recognizer finds and validates as they are
+    written, holding a letter drawn like a digit: read as written, never as digits (a French
+    IBAN's account number ``0123 4B56`` read as ``0123 4856`` fails its check, and the IBAN
+    was PUBLIC)."""
+    spans = []
+    for search, gate, check in _lettered():
+        if gate and gate not in value:
+            continue
+        for m in search.finditer(value):
+            found = m.group("value")
+            if found and any(c in DIGIT_LOOKALIKES for c in found) and check([found])[1]:
+                spans.append(m.span("value"))
+    return spans
+
+
+_LETTERS_IN_PATTERN = re.compile(r"A-Z|a-z|A-F|a-f|\\w")
+_LETTERED: list[Any] = [None, ()]  # the strong recognizers, and their searches below
+
+
+def _lettered() -> tuple[tuple[re.Pattern[str], str | None, Any], ...]:
+    """The free-text searches of the strong value recognizers that can find letters (e-mail,
+    IBAN, IPv6, a street address; not a phone number's), each once, with its gate and
+    validation; built again when the recognizers change."""
+    from lacuna.classify.heuristic import strong_recognizers
+
+    recognizers = strong_recognizers()
+    if _LETTERED[0] is not recognizers:
+        out, seen = [], set()
+        for _, r in recognizers:
+            if r.search and r.search not in seen and _LETTERS_IN_PATTERN.search(r.search):
+                seen.add(r.search)
+                out.append((re.compile(r.search), r.gate, r._check))
+        _LETTERED[:] = [recognizers, tuple(out)]
+    return _LETTERED[1]  # type: ignore[no-any-return]
 
 
 def _nfkc(value: str, piece: int = 256) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 # ASCII names: acronym before a capitalised word (IPAddress -> IP, Address), a capitalised or
@@ -84,21 +85,30 @@ def unconfused(text: str) -> str:
     return _LETTERS.sub(fold, text)
 
 
-# Letters drawn like the digits 0 and 1 (Cyrillic and Greek ones are Latin after
+# Letters drawn like digits (0, 1, 5, 8, 2; Cyrillic and Greek ones are Latin after
 # :func:`unconfused`), read as those digits inside a run of digits (:func:`undisguised`).
-DIGIT_LOOKALIKES = "OoIl"
-_AS_DIGITS = str.maketrans(DIGIT_LOOKALIKES, "0011")
+# ``G``/``g`` (6, 9) are not: units and names end in them (5G, 100g, 16GB).
+DIGIT_LOOKALIKES = "OoIlSBZ"
+_AS_DIGITS = str.maketrans(DIGIT_LOOKALIKES, "0011582")
+_ALONE = frozenset("OoIl")  # a group of these alone among digits is read too (192.168.O.1)
+# these begin and end names of things (Galaxy S23, BMW Z4, B2B, 12B): at a run's edge only
+# where the run continues a number, a group of digits beside it across one separator
+_EDGE = frozenset("SBZ")
+_GROUP_SEPARATORS = frozenset(" .-/()")
 _DIGITISH = re.compile(f"[0-9{DIGIT_LOOKALIKES}]+")
 DISGUISED_MIN_DIGITS = 6  # real digits a value needs before letters among them are digits
 
 
-def undisguised(text: str) -> str:
-    """``text`` with each ``O``/``o`` read as 0 and ``I``/``l`` as 1 where it stands in a run
-    of digits that no other letter touches (``+44 2O 7946 O958``, ``O78-O5-112O``; a group of
-    look-alikes alone between dots or dashes among digits: ``192.168.O.1``), when
-    ``text`` holds at least ``DISGUISED_MIN_DIGITS`` real digits and no more look-alikes
-    than digits: a number that dodges a pattern with a letter drawn like a digit. Words
-    (``ISO 9001``, ``Boeing 7O7``, ``OX1 2JD``, ``100l``) keep their letters.
+def undisguised(text: str, kept: Sequence[tuple[int, int]] = ()) -> str:
+    """``text`` with each ``O``/``o`` read as 0, ``I``/``l`` as 1, ``S`` as 5, ``B`` as 8 and
+    ``Z`` as 2 where it stands in a run of digits that no other letter touches
+    (``+44 2O 7946 O958``, ``O78-O5-112O``, ``4S32 8B1Z``; a group of ``O``/``I``/``l`` alone
+    between dots or dashes among digits: ``192.168.O.1``), when ``text`` holds at least
+    ``DISGUISED_MIN_DIGITS`` real digits and no more look-alikes than digits: a number that
+    dodges a pattern with a letter drawn like a digit. Words (``ISO 9001``, ``Boeing 7O7``,
+    ``OX1 2JD``, ``100l``, ``Galaxy S23``, ``B2B``) keep their letters, and so do the spans
+    ``kept`` (``(start, end)``: a value valid as written, such as an IBAN whose account
+    number holds a letter).
 
     Example:
         >>> undisguised("+44 2O 7946 O958"), undisguised("ISO 9001, OX1 2JD")
@@ -111,12 +121,15 @@ def undisguised(text: str) -> str:
     last = folded = 0
     for m in _DIGITISH.finditer(text):
         run, start, end = m.group(), m.start(), m.end()
-        if run.isdigit():
+        if run.isdigit() or any(a < end and start < b for a, b in kept):
             continue
         if _in_word(text, start - 1) or _in_word(text, end):
             continue  # part of a word: SO15, ISO9001, A10O, id_1O0
-        if not any(c.isdigit() for c in run) and not _between_digits(text, start, end):
-            continue  # a word of its own: "I", "O"; but 192.168.O.1
+        if not any(c.isdigit() for c in run) and not (
+                _ALONE.issuperset(run) and _between_digits(text, start, end)):
+            continue  # a word of its own: "I", "O", "SOS"; but 192.168.O.1
+        if not _edges_in_number(text, run, start, end):
+            continue  # S23, Z4, B12 1000mg, B2B: a name's code, not a number's group
         out += (text[last:start], run.translate(_AS_DIGITS))
         folded += len(run) - sum(c.isdigit() for c in run)
         last = end
@@ -124,6 +137,22 @@ def undisguised(text: str) -> str:
         return text
     out.append(text[last:])
     return "".join(out)
+
+
+def _edges_in_number(text: str, run: str, start: int, end: int) -> bool:
+    """Whether an ``S``, ``B`` or ``Z`` at an edge of ``run`` (``text[start:end]``) stands in a
+    number: beside a group of digits across one separator on that side (``+44 B0 7946``), or
+    at the end of a run that follows such a group (``7946 O9SB``)."""
+    after_group = _group_at(text, start - 1, -1)
+    return ((run[0] not in _EDGE or after_group)
+            and (run[-1] not in _EDGE or after_group or _group_at(text, end, 1)))
+
+
+def _group_at(text: str, i: int, step: int) -> bool:
+    """Whether ``text[i]`` is a separator with a digit (or look-alike) beyond it."""
+    j = i + step
+    return (0 <= i < len(text) and 0 <= j < len(text) and text[i] in _GROUP_SEPARATORS
+            and (text[j].isdigit() or text[j] in DIGIT_LOOKALIKES))
 
 
 def _in_word(text: str, i: int) -> bool:

@@ -33,24 +33,38 @@ class EmailValues(PatternRecognizer):
 
 
 # An address written out to dodge harvesters: "ana dot lopez at example dot com",
-# "ana(at)example(dot)com", "ana [at] example [dot] com", "ana [@] example [.] com",
-# "ana @ example.com". RE2 syntax.
-_AT = r"\s*[\[({<]\s*(?:at|@)\s*[\])}>]\s*|\s+at\s+|\s+@\s+"
-_DOT = r"\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+"
-SPELLED = f"(?i){_AT}|{_DOT}"
+# "ana(at)example(dot)com", "ana [at] example [dot] com", "ana#at#example#dot#com",
+# "ana [@] example [.] com", "ana @ example.com"; an "@" percent-encoded ("ana%40example.com"
+# in a logged URL) or an HTML entity ("ana&#64;example.com", "ana&commat;example.com").
+# RE2 syntax.
+_AT = r"\s*[\[({<#]\s*(?:at|@)\s*[\])}>#]\s*|\s+at\s+|\s+@\s+|%40|&#0*64;|&#x0*40;|&commat;"
+_DOT = r"\s*[\[({<#]\s*(?:dot|\.)\s*[\])}>#]\s*|\s+dot\s+"
+# "ana(a)example.com": only between the characters of an address, never set off by spaces
+# (a list's "(a) example.com" is no address)
+_A = r"([A-Za-z0-9._%+-])\([aA]\)([A-Za-z0-9])"
+SPELLED = f"(?i){_AT}|{_DOT}|{_A}"
 _SPELLED_AT = f"(?i){_AT}"
 _SPELLED_DOT = f"(?i){_DOT}"
-# Written out without spaces or brackets, "at" and "dot" only count together, as one whole
-# word ending in a top-level domain, set off as words are in an identifier: in capitals
-# after lower-case letters or digits ("anaATexampleDOTcom"; "CATalog", "DOTnet", "myATtack",
+# Written out without spaces or brackets, "at" and "dot" count as one whole word ending in
+# a top-level domain, set off as words are in an identifier: in capitals after lower-case
+# letters or digits ("anaATexampleDOTcom"; "CATalog", "DOTnet", "myATtack",
 # "isATtachedDOTvisible" spell no address), or between underscores or hyphens
 # ("ana_AT_example_DOT_com", "ana-at-example-dot-co-dot-uk"; a domain such as
-# "stay-at-home.org" or a file "created_at_2024.csv" writes no "dot"). RE2 syntax.
+# "stay-at-home.org" or a file "created_at_2024.csv" writes no "dot"). Read after the
+# spaced and bracketed words, so either may be written one way and the other another
+# ("ana at exampleDOTcom", "anaATexample dot com"). An "AT" in capitals before a real dot
+# ("anaATexample.com") needs a top-level domain mail is sent to, not a file's extension
+# ("sendATcommand.py"). RE2 syntax.
 _TLD = (r"(?:[a-z]{2}|com|org|net|edu|gov|mil|int|info|biz|name|pro|mobi|app|dev|email"
         r"|online|site|xyz|tech)")
+_MAIL_TLD = (r"(?:com|org|net|edu|gov|mil|int|info|biz|name|pro|mobi|app|dev|email|online"
+             r"|site|xyz|tech|eu|de|uk|fr|it|es|nl|be|ch|at|se|no|dk|fi|pt|pl|cz|ie|ru|ua"
+             r"|jp|cn|kr|in|au|nz|ca|us|br|mx|ar|za|gr|tr|il)")
 _JOINED = (
-    r"(?:^|[^A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*[a-z0-9]AT[a-z0-9][a-z0-9-]*"
+    r"(?:^|[^A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*[a-z0-9](?:AT|@)[a-z0-9][a-z0-9-]*"
     rf"(?:(?:DOT|\.)[a-z0-9][a-z0-9-]*)*DOT{_TLD}(?:$|[^A-Za-z0-9._-])"
+    r"|(?:^|[^A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*[a-z0-9]AT[a-z0-9][a-z0-9-]*"
+    rf"(?:(?:DOT|\.)[a-z0-9][a-z0-9-]*)*\.{_MAIL_TLD}(?:$|[^A-Za-z0-9._-])"
     r"|(?i:(?:^|[^a-z0-9._%+-])[a-z0-9._%+-]*[a-z0-9][_-]{1,2}at[_-]{1,2}[a-z0-9][a-z0-9-]*"
     rf"(?:(?:[_-]{{1,2}}dot[_-]{{1,2}}|\.)[a-z0-9][a-z0-9-]*)*[_-]{{1,2}}dot[_-]{{1,2}}{_TLD}"
     r"(?:$|[^a-z0-9._-]))")
@@ -81,22 +95,26 @@ def spelled_out(sample: ColumnSample) -> pa.Array | None:
     """``sample``'s values with e-mail addresses written out read back (``@`` and ``.`` for
     the words); ``None`` when none is written out."""
     spelled = sample.count(SPELLED)
-    joined = sample.any_contains("dot", ignore_case=True) and sample.count(_JOINED)
-    if not spelled and not joined:
+    # the joined words are in capitals, or hold "dot" (ana_at_example_dot_com)
+    caps = sample.any_contains("AT") or sample.any_contains("dot", ignore_case=True)
+    if not spelled and not caps:
         return None
     read = sample.values
-    if joined:  # only the values that write both words joined: others keep their "AT"
-        mask = pc.match_substring_regex(read, _JOINED)
-        rewritten = read
-        for pattern, replacement in _JOINED_READ:
-            rewritten = pc.replace_substring_regex(rewritten, pattern, replacement)
-        read = pc.if_else(mask, rewritten, read)
     if spelled:
         read = pc.replace_substring_regex(read, _SPELLED_AT, "@")
+        read = pc.replace_substring_regex(read, _A, r"\1@\2")
+        read = pc.replace_substring_regex(read, _SPELLED_DOT, ".")
+    if caps:  # only the values that write the words joined: others keep their "AT"
+        mask = pc.fill_null(pc.match_substring_regex(read, _JOINED), False)
+        if pc.any(mask).as_py():
+            rewritten = read
+            for pattern, replacement in _JOINED_READ:
+                rewritten = pc.replace_substring_regex(rewritten, pattern, replacement)
+            read = pc.if_else(mask, rewritten, read)
+        elif not spelled:
+            return None
     if not pc.any(pc.match_substring(read, "@")).as_py():
         return None  # "dot" alone ("polka dot dress") spells no address
-    if spelled:
-        read = pc.replace_substring_regex(read, _SPELLED_DOT, ".")
     return read
 
 
