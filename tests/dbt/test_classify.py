@@ -313,6 +313,27 @@ def test_a_block_without_a_class_takes_the_columns_tag_or_flat_class(
     assert (down.classification, down.pii_type) == (ColumnKind.PII, "email")
 
 
+@pytest.mark.parametrize(("spec", "kind"), [
+    ({"tags": ["pii"], "meta": {"floe": {"classification": "public"}}}, ColumnKind.PII),
+    ({"meta": {"classification": "pii", "floe": {"classification": "identifier"}}},
+     ColumnKind.PII),
+    ({"meta": {"floe": {"classification": "phi"}, "lacuna": {"classification": "public"}}},
+     ColumnKind.PHI),
+    ({"tags": ["financial"], "meta": {"lacuna": {"classification": "public"}}},
+     ColumnKind.FINANCIAL),
+    ({"tags": ["public"], "meta": {"floe": {"classification": "pii"}}}, ColumnKind.PII),
+])
+def test_declarations_that_disagree_hold_the_strictest(
+        tmp_path: Path, gen: SimpleNamespace, spec: dict[str, Any], kind: ColumnKind) -> None:
+    """`tags: [pii]` beside `floe: {classification: public}` declared public (the block won
+    over the tag, and `lacuna:` over `floe:` whatever each said): a column declared personal
+    anywhere is personal."""
+    gen.write(tmp_path, gen.model("m", kind="seed", columns={"contact": spec}))
+    col = classify_project(load_project(tmp_path, verify=False)).classification(
+        "m").columns["contact"]
+    assert (col.classification, col.layer) == (kind, Layer.DECLARED), col.reasoning
+
+
 @pytest.mark.parametrize(("sql", "outside"), [
     # a hard-coded table joined to a public parent: the parent's worst case (public) stood
     # for it, so the ssn it joins in was public

@@ -188,7 +188,36 @@ def declaration(column: DbtColumn) -> tuple[dict[str, Any], str] | None:
             return None
         merged = {"classification": tagged[0]}
         source = "tags"
+    stricter = _strictest([*(column.meta[n].get("classification") for n in NAMESPACES
+                             if isinstance(column.meta.get(n), Mapping)),
+                           flat.get("classification"), *tagged], merged.get("classification"))
+    if stricter is not None:
+        # declarations that disagree: the strictest holds (`tags: [pii]` beside
+        # `floe: {classification: public}` read as public before)
+        merged = {**merged, "classification": stricter}
+        source += f" (stricter {stricter} of the column's declarations)"
     return merged, source
+
+
+# how strict each column class is, for declarations of one column that disagree
+_STRICTNESS = {ColumnKind.PUBLIC: 0, ColumnKind.IDENTIFIER: 1, ColumnKind.FINANCIAL: 2,
+               ColumnKind.PII: 3, ColumnKind.PHI: 3}
+
+
+def _strictest(declared: list[Any], chosen: Any) -> str | None:
+    """The class among ``declared`` stricter than ``chosen``, or None when none is (or
+    ``chosen`` is no class: :func:`declared_column` refuses it)."""
+    def rank(value: Any) -> int:
+        try:
+            return _STRICTNESS[ColumnKind.parse(value)]
+        except (ConfigError, ValueError, TypeError):
+            return -1
+
+    floor = rank(chosen)
+    if floor < 0:
+        return None
+    best = max(declared, key=rank, default=None)
+    return ColumnKind.parse(best).value if best is not None and rank(best) > floor else None
 
 
 def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
