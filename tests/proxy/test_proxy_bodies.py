@@ -930,3 +930,88 @@ def test_graphql_literal_arguments_are_read_by_name(gate):
         assert v.forward, (query, v.body[:300])
     assert "note.n" not in read_body(json.dumps({"note": "Time: 10:30 {a(n: 1)}"}).encode(),
                                      "application/json").fields  # (prose is no GraphQL)
+
+
+def test_graphql_block_strings_and_a_document_sent_as_its_own_body_are_read_by_name(gate):
+    """A GraphQL block string (three quotes: ``ssn: \"\"\"123456789\"\"\"``) did not match the
+    string literal, and a document sent as the body itself (``application/graphql``) was only
+    words: the records passed. Both are read by name; an ordinary comment's block string and a
+    query sent so pass."""
+    url = "https://api.external-service.com/graphql"
+    q = '"' * 3
+    mutation = (f'mutation {{ a: createUser(fullName: {q}Ana Lopez{q}, ssn: {q}123456789{q}, '
+                f'dateOfBirth: {q}1990-02-03{q}) {{ id }} b: createUser(fullName: {q}Bo Chen{q}, '
+                f'ssn: {q}987654321{q}, dateOfBirth: {q}1985-07-08{q}) {{ id }} }}')
+    read = read_body(json.dumps({"query": mutation}).encode(), "application/json")
+    assert read.fields["query.ssn"] == ("123456789", "987654321")
+    raw = mutation.replace(q, '"').encode()
+    assert read_body(raw, "application/graphql").fields["ssn"] == ("123456789", "987654321")
+    indented = f'mutation {{ note(body: {q}\n    first line\n    \\{q} quoted\n  {q}) {{ id }} }}'
+    assert read_body(json.dumps({"query": indented}).encode(), "application/json").fields[
+        "query.body"] == ('first line\n' + q + ' quoted',)  # (as a GraphQL server reads it)
+    for body, content_type in ((json.dumps({"query": mutation}).encode(), "application/json"),
+                               (raw, "application/graphql")):
+        v = gate.check(OutboundRequest(method="POST", url=url, headers={
+            "content-type": content_type}, body=body))
+        assert (v.forward, v.status) == (False, 451), content_type
+    ordinary = (json.dumps({"query": f'mutation {{ addComment(input: {{subjectId: "MDU6SXNzdWUx",'
+                                     f' body: {q}Looks good.\n    Thanks!{q}}}) {{ id }} }}'}),
+                'query { repository(owner: "python", name: "cpython") { stargazerCount } }')
+    for body, content_type in zip(ordinary, ("application/json", "application/graphql"),
+                                  strict=True):
+        v = gate.check(OutboundRequest(method="POST", url=url, headers={
+            "content-type": content_type}, body=body.encode()))
+        assert v.forward, v.body[:300]
+
+
+_RECORDS = json.dumps({"customers": [
+    {"full_name": "Ana Lopez", "ssn": "123456789", "date_of_birth": "1990-02-03"},
+    {"full_name": "Bo Chen", "ssn": "987654321", "date_of_birth": "1985-07-08"}]})
+_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>A&nbsp;B</title>{}</head></html>'
+
+
+_SETTINGS = _PAGE.format(  # (ordinary: settings, schema.org, a release, code, an attribute's)
+    '<script type="application/json">{"theme": "dark", "features": ["search", "export"], '
+    '"apiBase": "/v1", "locale": "en-GB"}</script><script type="application/ld+json">'
+    '{"@context": "https://schema.org", "@type": "Organization", "url": "https://example.com"}'
+    '</script><script>window.__CONFIG__ = {"release": "2024.11.3"}; var o = {a: 1}; '
+    'f({"k": "v"}, [1, 2]);</script><div data-props="{&quot;page&quot;: 3}"></div>')
+
+
+@pytest.mark.parametrize(("body", "content_type", "field"), [
+    (_PAGE.format(f'<script type="application/json">{_RECORDS}</script>'), "text/html", "ssn"),
+    (_PAGE.format(f"<script>window.__DATA__ = {_RECORDS};</script>"), "text/html", "ssn"),
+    (f"window.__DATA__ = {_RECORDS};\nrender(window.__DATA__);\n", "application/javascript",
+     "ssn"),
+    (_PAGE.format('<div data-props="{}"></div>'.format(_RECORDS.replace('"', "&quot;"))),
+     "text/html", "ssn"),
+    (_SETTINGS, "text/html", "page"),
+])
+def test_json_embedded_in_html_or_javascript_is_read_by_its_names(gate, body, content_type,
+                                                                  field):
+    """JSON in an HTML page's ``<script type="application/json">``, assigned in a script
+    (``window.__DATA__ = {...}``) or in an attribute, HTML-escaped: HTML is rarely XML (a
+    ``<meta>`` not closed, ``&nbsp;``), so it was read as words, and records whose names make
+    them personal passed. Read by their names under ``(script)``; a page of ordinary JSON
+    passes."""
+    read = read_body(body.encode(), content_type)
+    assert any(name.startswith("(script)") and name.endswith(f".{field}")
+               for name in read.fields), list(read.fields)
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                                   headers={"content-type": content_type}, body=body.encode()))
+    assert v.forward is (field != "ssn"), v.body[:500]
+    assert v.status == (451 if field == "ssn" else 0)
+
+
+def test_json_embedded_in_html_is_read_within_bounds():
+    """Hostile pages: a value that never ends, a place to start on every few characters,
+    nesting past the parser's depth. Each place is parsed from a piece of the text (an error
+    counts the lines before it: the whole text per place was quadratic), within a budget; too
+    deep is unreadable, as a JSON body is."""
+    never = "<html><script>" + 'x=["' + "a" * 300_000 + '"' + 'y=["ab,' * 5000
+    started = time.perf_counter()
+    assert read_body(never.encode(), "text/html").unreadable == ()
+    assert read_body(("<p>" + "(=[" * 200_000).encode(), "text/html").unreadable == ()
+    assert time.perf_counter() - started < 5
+    deep = read_body(("<script>x = " + "[" * 5000).encode(), "text/html")
+    assert deep.unreadable == ("data nested too deep to parse (JSON, XML or YAML)",)
