@@ -473,3 +473,54 @@ def test_a_tunnels_tls_handshake_is_never_lost(quick):
             assert sock.recv(1024) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
             with trust.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
                 assert tls.version() is not None  # (the handshake ended)
+
+
+def _handshake(ctx: ssl.SSLContext, trust: ssl.SSLContext, host: str) -> str | None:
+    """A TLS handshake in memory between a server with ``ctx`` and a client trusting
+    ``trust`` that asks for ``host``: the certificate's version of TLS, once it shook hands."""
+    server_in, server_out, client_in, client_out = (ssl.MemoryBIO() for _ in range(4))
+    server = ctx.wrap_bio(server_in, server_out, server_side=True)
+    client = trust.wrap_bio(client_in, client_out, server_hostname=host)
+    for _ in range(10):
+        for side in (client, server):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                side.do_handshake()
+        server_in.write(client_out.read())
+        client_in.write(server_out.read())
+    return client.version()
+
+
+def test_per_host_certificates_are_bounded_and_leave_no_files(tmp_path):
+    """Each CONNECT host got a TLS context kept for ever and a certificate and a copy of the
+    leaf key in ca_dir/hosts: a client naming many hosts (a crawler, a random subdomain each
+    time) grew the proxy's memory and disk without limit. The last ``max_contexts`` are kept,
+    nothing is left on disk per host, and a host issued again still shakes hands."""
+    ca = CertificateAuthority(tmp_path / "ca")
+    ca.max_contexts = 3
+    trust = ssl.create_default_context(cafile=str(ca.cert_path))
+    hosts = [f"h{n}.example.com" for n in range(7)]
+    for host in hosts:
+        assert _handshake(ca.context_for(host), trust, host) is not None
+    assert list(ca._contexts) == hosts[-3:]
+    assert sorted(p.name for p in (tmp_path / "ca").iterdir()) == ["ca-key.pem", "ca.pem"]
+    ca.context_for(hosts[-3])  # (used: the most recent)
+    assert _handshake(ca.context_for(hosts[0]), trust, hosts[0]) is not None
+    assert list(ca._contexts) == [hosts[-1], hosts[-3], hosts[0]]
+    (tmp_path / "ca" / "hosts").mkdir()  # an earlier version's per-host files: removed
+    (tmp_path / "ca" / "hosts" / "a.com-key.pem").write_text("key")
+    CertificateAuthority(tmp_path / "ca")
+    assert not (tmp_path / "ca" / "hosts").exists()
+
+
+def test_a_connect_to_a_long_host_name_shakes_hands(quick):
+    """A host name of 251 characters (DNS allows 253) made the per-host key file's name too
+    long: the tunnel was answered 200, then dropped with a traceback in the log. Nothing is
+    written per host now: the handshake ends."""
+    server, _, _ = quick
+    host = ".".join(["a" * 61] * 4) + ".com"
+    trust = ssl.create_default_context(cafile=str(server.ca.cert_path))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
+        assert sock.recv(1024) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
+        with trust.wrap_socket(sock, server_hostname=host) as tls:
+            assert tls.version() is not None

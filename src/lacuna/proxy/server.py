@@ -359,12 +359,19 @@ class ProxyServer:
         if refusal is not None:
             await self._reply(conn, writer, refusal.status, refusal.body, refusal.content_type)
             return
+        try:  # (before the answer: a name no certificate can hold is a 400, not a dropped
+            ctx = self.ca.context_for(host)  # tunnel and a traceback)
+        except (ValueError, OSError) as exc:
+            log.info("CONNECT from %s refused: no certificate for its host: %s", client,
+                     type(exc).__name__)
+            await self._reply(conn, writer, 400, b"lacuna proxy: CONNECT to a host name no "
+                              b"certificate can hold\n", "text/plain")
+            return
         writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         # no pause between the answer and start_tls (a drain under wait_for, a task of its
         # own, let the client's hello arrive first, read as plain data: one handshake in
         # five hung); a client that never says hello is closed after proxy.client_timeout
         await writer.drain()
-        ctx = self.ca.context_for(host)
         await writer.start_tls(ctx, ssl_handshake_timeout=self.timeouts.client)
         await self._serve(reader, writer, client, _Origin("https", host, int(port)))
 
