@@ -14,12 +14,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import requests
 
-from lacuna.config import load_config
+from lacuna.config import ProxyConfig, load_config
 from lacuna.governor import Governor
 from lacuna.proxy.ca import CertificateAuthority
 from lacuna.proxy.gate import Gate
@@ -437,7 +438,8 @@ def test_the_timeouts_are_read_from_lacuna_yaml(tmp_path):
         assert server.timeouts == Timeouts(client=2.5, request=60, connect=3, upstream=7)
     finally:
         server.close()
-    assert Timeouts() == Timeouts(30, 300, 10, 120)  # the documented defaults
+    assert Timeouts() == Timeouts.of(ProxyConfig())  # one source of the defaults
+    assert Timeouts() == Timeouts(30, 300, 10, 120)  # (the documented ones)
 
 
 @pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("10.1.2.3", True),
@@ -524,3 +526,54 @@ def test_a_connect_to_a_long_host_name_shakes_hands(quick):
         assert sock.recv(1024) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
         with trust.wrap_socket(sock, server_hostname=host) as tls:
             assert tls.version() is not None
+
+
+def test_a_request_behind_a_long_decision_is_refused_503_in_time_and_recorded(quick,
+                                                                               monkeypatch):
+    """Decisions run one at a time: a request behind another's scan (minutes for a body of
+    hundreds of megabytes) waited for it without limit. Not taken up within
+    proxy.request_timeout it is refused 503 (never forwarded: it was not decided) and
+    recorded once the decision thread is free; the request being decided, and the ones after
+    it, pass as before."""
+    server, up, url = quick
+    monkeypatch.setattr(server, "timeouts", replace(QUICK, request=0.3))
+    entered, release = threading.Event(), threading.Event()
+    decide = server._decide
+
+    def slow(request):  # type: ignore[no-untyped-def]
+        if "x-slow" in request.headers:
+            entered.set()
+            release.wait(10)
+        return decide(request)
+
+    monkeypatch.setattr(server, "_decide", slow)
+    proxies = {"http": f"http://127.0.0.1:{server.port}"}
+    base, tag = f"http://127.0.0.1:{up.port}", uuid.uuid4().hex[:8]
+    first: list[requests.Response] = []
+    thread = threading.Thread(target=lambda: first.append(requests.post(
+        f"{base}/slow/{tag}", data=b"region,n\nEU,3\n", headers={"x-slow": "1"},
+        proxies=proxies, timeout=10)))
+    thread.start()
+    try:
+        assert entered.wait(10)
+        behind = requests.post(f"{base}/behind/{tag}/ana.silva@example.com",
+                               data=b"region,n\nEU,3\n", proxies=proxies, timeout=10)
+    finally:
+        release.set()
+        thread.join(10)
+    assert behind.status_code == 503, behind.text
+    assert "proxy.request_timeout" in behind.text
+    assert "nothing was forwarded" in behind.text
+    assert up.got(f"/behind/{tag}/ana.silva@example.com") == []
+    assert first[0].status_code == 200
+    assert [r.body for r in up.got(f"/slow/{tag}")] == [b"region,n\nEU,3\n"]
+    after = requests.post(f"{base}/after/{tag}", data=b"region,n\nEU,3\n", proxies=proxies,
+                          timeout=10)
+    assert after.status_code == 200
+    deadline = time.monotonic() + 10
+    while not (busy := [r for r in _records(url) if f"/behind/{tag}" in r.body]):
+        assert time.monotonic() < deadline, "the refusal was not recorded"
+        time.sleep(0.05)
+    assert [(r.allowed, r.policy_id) for r in busy] == [(False, "lacuna.proxy")]
+    assert "proxy.request_timeout" in busy[0].body
+    assert "ana.silva" not in busy[0].body  # (the path's values masked)

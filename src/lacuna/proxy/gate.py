@@ -81,12 +81,14 @@ log = logging.getLogger(__name__)
 STATUS_DENIED = 451  # Unavailable For Legal Reasons (RFC 7725)
 STATUS_TOO_LARGE = 413  # Content Too Large: beyond proxy.max_body_bytes, never forwarded
 STATUS_TIMED_OUT = 408  # Request Timeout: the body did not arrive whole in time, never forwarded
+STATUS_BUSY = 503  # Service Unavailable: not taken up for a decision in time, never forwarded
 SCAN_WINDOW = 256 * 1024  # a spooled body is scanned in windows of this many bytes ...
 SCAN_OVERLAP = 4096  # ... overlapping by this much, so a value cut at a window's end is whole
 FEW_DECODED = 32  # decoded values (a JWT's claims, a host's labels) classified as they are
 CACHED_CHARS = 16 * 1024  # a payload of at most this many characters has its classification ...
 CACHED_PAYLOADS = 512  # ... remembered, for this many payloads (the least recently used go)
 PROXY_RULE_ID, PROXY_RULE_TITLE = "lacuna.proxy", "Egress proxy: request body not read whole"
+BUSY_RULE_TITLE = "Egress proxy: request not decided in time"
 # headers the proxy does not forward as sent (hop-by-hop ones, and Host: it is written from the
 # URL), and the framing h11 checks: every other header is read as data
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authorization",
@@ -235,9 +237,20 @@ class Gate:
             "body without pauses, or ask an administrator to raise the timeout in lacuna.yaml.",
             f"the body did not arrive whole ({why})")
 
+    def busy(self, request: OutboundRequest, why: str) -> Verdict:
+        """The refusal of a request the proxy did not take up for a decision in time (``why``:
+        it was deciding others, ``proxy.request_timeout``): 503, recorded like any denial.
+        Never forwarded: it was not decided."""
+        return self._unread(
+            request, STATUS_BUSY, f"it was not decided: {why}",
+            f"Cannot forward a request that was not decided: {why}. Nothing was forwarded. "
+            "Send it again later, or ask an administrator to raise proxy.request_timeout in "
+            "lacuna.yaml.", f"not decided ({why})", title=BUSY_RULE_TITLE)
+
     def _unread(self, request: OutboundRequest, status: int, what: str, reasoning: str,
-                logged: str) -> Verdict:
-        """A refusal, recorded, of a request whose body was not read whole (``what``)."""
+                logged: str, title: str = PROXY_RULE_TITLE) -> Verdict:
+        """A refusal, recorded, of a request whose body was not read whole, or that was not
+        decided (``what``)."""
         gov = self.gov
         try:
             op = gov.operation(
@@ -248,7 +261,7 @@ class Gate:
             )
             decision = Decision(
                 allowed=False, operation_id=op.id, policy_id=PROXY_RULE_ID,
-                policy_title=PROXY_RULE_TITLE, operation=op, reasoning=reasoning)
+                policy_title=title, operation=op, reasoning=reasoning)
         except Exception as exc:  # Lacuna failed: refused all the same (in every mode), why said
             decision = gov.failure_decision(exc, action=Action.EXPORT,
                                             method=f"http.{request.method}")
