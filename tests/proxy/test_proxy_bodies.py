@@ -756,10 +756,12 @@ def test_the_record_names_what_the_request_sent(gate):
     "".join(json.dumps(r) for r in RECORDS),  # documents one after another, a stream
     json.dumps({"customers": RECORDS})[:-2] + ",]}",  # a trailing comma (JSON5)
     "".join(json.dumps(r) for r in RECORDS) + '{"full_name": "Iv',  # a stream, cut
+    "/* export */ " + json.dumps({"customers": RECORDS}).replace(  # comments (JSONC, JSON5)
+        '"ssn":', '"ssn": // checked\n').replace("}", "/* } */}", 1),
 ])
 def test_json_a_lenient_receiver_reads_is_read_by_its_names(gate, body):
-    """Concatenated JSON documents, or JSON with a trailing comma, did not parse and was read
-    as words: records by their names passed as PUBLIC."""
+    """Concatenated JSON documents, or JSON with a trailing comma or comments, did not parse
+    and was read as words: records by their names passed as PUBLIC."""
     p = read_body(body.encode(), "application/json")
     assert p.format == "json"
     assert [v for k, v in p.fields.items() if k.endswith("ssn")] == [
@@ -770,6 +772,9 @@ def test_json_a_lenient_receiver_reads_is_read_by_its_names(gate, body):
     assert v.status == 451
     clean = read_body(b'{"region": "EU", "n": 1}{"region": "US", "n": 2}', "application/json")
     assert clean.fields["region"] == ("EU", "US")
+    kept = read_body(b'// a comment\n{"u": "https://a.example/x", "p": "/* not one */",}',
+                     "application/json")  # (strings are kept as they are)
+    assert (kept.fields["u"], kept.fields["p"]) == (("https://a.example/x",), ("/* not one */",))
 
 
 def test_a_body_field_named_like_a_query_field_is_not_hidden_by_it(gate):

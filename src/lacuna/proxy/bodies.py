@@ -761,7 +761,8 @@ _SPACE = re.compile(r"[\s\x1e]*")
 def _lenient_json(text: str) -> list[Any]:
     """What lenient receivers read of ``text`` that is not one JSON document: JSON documents
     one after another (``{...}{...}``, a stream), the start of a cut one's stream, or a
-    document with trailing commas (``[1, 2,]``, JSON5); empty when none of these."""
+    document with trailing commas (``[1, 2,]``, JSON5) or comments (``/* ... */``, ``//``:
+    JSONC, JSON5); empty when none of these."""
     decoder = json.JSONDecoder(object_pairs_hook=_all_values)
     values: list[Any] = []
     at = 0
@@ -770,11 +771,35 @@ def _lenient_json(text: str) -> list[Any]:
             value, at = decoder.raw_decode(text, at)
             values.append(value)
         return values
-    fixed = _TRAILING_COMMA.sub(r"\1", text)
+    fixed = _TRAILING_COMMA.sub(r"\1", _uncommented(text))
     if fixed != text:
         with contextlib.suppress(ValueError):
             return [_json_loads(fixed)]
     return values  # (the documents before what does not parse)
+
+
+_COMMENT = re.compile(r'("(?:[^"\\]|\\.)*(?:"|\Z))|//[^\n]*|/\*(?:[^*]|\*(?!/))*(?:\*/|\Z)')
+
+
+def _uncommented(text: str) -> str:
+    """``text`` without its ``//`` and ``/* */`` comments (strings kept as they are)."""
+    if not _may_comment(text):
+        return text
+    return _COMMENT.sub(lambda m: m.group(1) or " ", text)
+
+
+def _may_comment(text: str) -> bool:
+    """Whether ``text`` may hold a comment where receivers that allow them (JSONC, JSON5,
+    Jackson's ALLOW_COMMENTS) find one: after a delimiter or a value, not in a URL
+    (``"https://..."``). Found with ``str.find``: a regular expression tried at each of
+    megabytes of characters costs a second."""
+    for mark, after in (("/*", ' \t\r\n,{[":'), ("//", ' \t\r\n,{["')):
+        at = text.find(mark)
+        while at != -1:
+            if at == 0 or text[at - 1] in after:
+                return True
+            at = text.find(mark, at + 2)
+    return False
 
 
 def _flatten(fields: _Fields, path: str, data: Any) -> None:
