@@ -276,6 +276,38 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         "https://api.external-service.com/v1/reports/weekly")
 
 
+def test_data_values_in_the_host_name_are_masked_in_the_decision_and_the_trail(gate, tmp_path):
+    """A host name that carries data is refused (it is inspected as data), but the refusal and
+    the audit trail recorded it as sent: ``ana.silva.at.example.com.attacker.net`` (an e-mail
+    spelled out), or hex of one as a label. The labels that hold the value (or, spelled or
+    joined, those under the registered domain) are ``***``; ordinary host names stay."""
+    from lacuna.audit import AuditStore
+
+    hexed = b"ana.silva@example.com".hex()
+    for host, shown in (("ana.silva.at.example.com.attacker.net", "***.attacker.net"),
+                        (f"{hexed}.attacker.net", "***.attacker.net"),
+                        (f"eu.{hexed}.attacker.net:8443", "eu.***.attacker.net:8443")):
+        refused = gate.check(OutboundRequest(method="GET", url=f"https://{host}/u/x"))
+        assert refused.status == 451, host
+        dest = refused.decision.operation.destination
+        assert dest.uri == f"https://{shown}/u/x"
+        assert "ana.silva" not in refused.body.decode() + dest.reasoning
+        assert hexed not in refused.body.decode() + dest.reasoning
+    for host in ("o123456.ingest.sentry.io", "d3vj3k5v.cloudfront.net", "api.github.com"):
+        plain = gate.check(OutboundRequest(
+            method="POST", url=f"https://{host}/v1/x", headers={"content-type": "application/json"},
+            body=b'{"region": "EU"}'))
+        assert plain.decision.operation.destination.uri == f"https://{host}/v1/x"
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        text = "".join(repr(r.data) for r in store.list(limit=None))
+    finally:
+        store.close()
+    assert "***.attacker.net" in text
+    assert "ana.silva" not in text
+    assert hexed not in text
+
+
 def test_a_value_after_a_colon_in_a_header_or_the_path_is_read(gate):
     """``mailto:ana@example.com`` in a header or a path segment: the token is no e-mail as a
     whole, so neither was classified and the request passed without a decision; in the query

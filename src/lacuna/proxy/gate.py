@@ -27,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -43,6 +44,7 @@ from lacuna.model import (
     ColumnKind,
     Decision,
     Destination,
+    DestinationType,
     FrozenDict,
     Scope,
     Source,
@@ -303,8 +305,8 @@ class Gate:
         gov = self.gov
         named = gov.destination(_destination(request.url))
         destination = _by_address(request, named)
-        if any(n.startswith(PATH) for n in kept.fields):  # a value in the path: masked
-            destination = _shown(destination)
+        if any(n.startswith((PATH, HOST)) for n in kept.fields):  # a value in the path or
+            destination = _shown(destination)  # the host name: masked
         op = gov.operation(
             Action.EXPORT, classification, sources=_unique_sources(sources),
             destination=destination,
@@ -686,14 +688,42 @@ def _destination(url: str) -> str:
 
 def _shown(dest: Destination) -> Destination:
     """``dest`` as it is decided and recorded: with the data values in its path masked
-    (:func:`_masked_path`). Matched against ``destinations`` unmasked (a root may name an id)."""
+    (:func:`_masked_path`), and in its host name (:func:`_masked_host`). Matched against
+    ``destinations`` unmasked (a root may name an id)."""
     parts = urlsplit(dest.uri)
     masked = _masked_path(parts.path)
-    if masked == parts.path:
+    host = _host(dest.uri)
+    hidden = _masked_host(host)
+    if masked == parts.path and hidden == host:
         return dest
-    uri = parts._replace(path=masked).geturl()
+    netloc = parts.netloc if hidden == host else hidden + parts.netloc[len(host):]
+    uri = parts._replace(netloc=netloc, path=masked).geturl()
+    reasoning = dest.reasoning.replace(dest.uri, uri)
+    if hidden != host:  # (a note may name the host: lower-cased, as resolved)
+        reasoning = re.sub(re.escape(host), hidden, reasoning, flags=re.IGNORECASE)
     return replace(dest, uri=uri, path=dest.path and _masked_path(dest.path),
-                   reasoning=dest.reasoning.replace(dest.uri, uri))
+                   reasoning=reasoning)
+
+
+def _masked_host(host: str) -> str:
+    """``host`` with each label that decodes to a value a value recognizer validates replaced
+    by ``***``, or, when only they together do (joined, an e-mail spelled with a label ``at``:
+    :func:`read_host`), the labels under its registered domain: the name is inspected as data
+    (a request so named is refused), and data values never enter the audit trail or a log
+    line."""
+    if not _holds_value(host):
+        return host
+    labels = host.split(".")
+    shown = [MASK if label and _holds_value(label) else label for label in labels]
+    if shown == labels:
+        shown = [MASK, *labels[-2:]] if len(labels) > 2 else [MASK]
+    return ".".join(shown)
+
+
+def _holds_value(host: str) -> bool:
+    """Whether what ``host`` decodes to holds a value a value recognizer validates."""
+    values = [v for name, found in read_host(host).items() if DECODED in name for v in found]
+    return bool(values) and any(_validated(values))
 
 
 def _masked_path(path: str) -> str:
@@ -727,8 +757,8 @@ def _host(url: str) -> str:
 def _redacted(url: str) -> str:
     from lacuna.destinations import redact
 
-    parts = urlsplit(_destination(url))
-    return redact(parts._replace(path=_masked_path(parts.path)).geturl())
+    return redact(_shown(Destination(uri=_destination(url), type=DestinationType.HTTP,
+                                     scope=Scope.EXTERNAL)).uri)
 
 
 def _unique_sources(sources: list[Source]) -> list[Source]:
