@@ -1000,7 +1000,7 @@ EMBEDDED_PIECE = 4096  # characters of text a value is first parsed from (then 1
 # where JSON embedded in HTML or JavaScript starts: a script's content (``<script
 # type="application/json">``), a value assigned or passed (``window.__DATA__ = {...}``,
 # ``f({...})``), an attribute's (``data-props='{...}'``)
-_EMBEDDED = re.compile(r"[=(:,>\"']\s*([\[{])")
+_EMBEDDED = re.compile(r"[=(:,>\"']\s*([\[{])|JSON\.parse\(\s*(\")")  # (and JSON.parse("..."))
 _ATTRIBUTE = re.compile(r"=\s*\"\s*([\[{][^\"<>]*)\"")  # an attribute's: data-x="{&quot;..."
 
 
@@ -1021,18 +1021,22 @@ def _embedded(fields: _Fields, prefix: str, text: str) -> None:
     for source in texts:
         budget, end = 8 * len(source) + EMBEDDED_PIECE, 0
         for tried, found in enumerate(_EMBEDDED.finditer(source)):
-            at = found.start(1)
+            at = found.start(1) if found.group(1) else found.start(2)
             if at < end:
                 continue  # (inside a value already read)
             if tried >= MAX_EMBEDDED or budget <= 0:
                 break
             try:
                 value, end, spent = _json_at(decoder, source, at, budget)
+                budget -= spent
+                if isinstance(value, str) and _json_text(value):  # JSON.parse("{\"...")
+                    value = _json_loads(value)
             except RecursionError:
                 fields.too_deep = True
                 return
-            budget -= spent
-            if value:
+            except ValueError:
+                continue
+            if value and isinstance(value, (dict, list)):
                 _flatten(fields, _join(prefix, SCRIPT), value)
 
 
