@@ -266,6 +266,9 @@ class ProxyServer:
         job = self._executor.submit(run)
         try:
             await asyncio.wait_for(asyncio.shield(started), self.timeouts.request)
+        except asyncio.CancelledError:  # (the proxy stops: a call not begun is dropped)
+            job.cancel()
+            raise
         except TimeoutError:
             if job.cancel():  # (False: it started meanwhile, and is awaited)
                 msg = (f"the proxy did not take it up for a decision within "
