@@ -1021,6 +1021,8 @@ _SETTINGS = _PAGE.format(  # (ordinary: settings, schema.org, a release, code, a
     (f"window.__DATA__ = {_RECORDS};\nrender(window.__DATA__);\n", "application/javascript",
      "ssn"),
     (f"window.__DATA__ = JSON.parse({json.dumps(_RECORDS)});", "application/javascript", "ssn"),
+    (json.dumps({"page": _PAGE.format(f"<script>window.__DATA__ = {_RECORDS};</script>")}),
+     "application/json", "ssn"),  # (a page on one line, in a value)
     (_PAGE.format('<div data-props="{}"></div>'.format(_RECORDS.replace('"', "&quot;"))),
      "text/html", "ssn"),
     (_SETTINGS, "text/html", "page"),
@@ -1033,7 +1035,7 @@ def test_json_embedded_in_html_or_javascript_is_read_by_its_names(gate, body, co
     records whose names make them personal passed. Read by their names under ``(script)``; a
     page of ordinary JSON passes."""
     read = read_body(body.encode(), content_type)
-    assert any(name.startswith("(script)") and name.endswith(f".{field}")
+    assert any("(script)" in name and name.endswith(f".{field}")
                for name in read.fields), list(read.fields)
     v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
                                    headers={"content-type": content_type}, body=body.encode()))

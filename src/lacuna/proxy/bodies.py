@@ -105,6 +105,8 @@ class _Fields:
             _sniff(self, name or "$", text, False)
         elif _graphql(self, name or "$", text):  # a GraphQL document: its arguments by name
             pass
+        elif "<script" in text and not name.endswith("lines"):  # a page on one line: its JSON
+            _embedded(self, name or "$", text)  # (a text's lines: read with the text)
         elif _json_text(text):  # JSON in one value (``json.dumps(records)``): by its names
             try:
                 _flatten(self, name or "$", _json_loads(text))
