@@ -1055,3 +1055,27 @@ def test_json_embedded_in_html_is_read_within_bounds():
     assert time.perf_counter() - started < 2  # (each place parsed from the whole text: 20 s)
     deep = read_body(("<script>x = " + "[" * 5000).encode(), "text/html")
     assert deep.unreadable == ("data nested too deep to parse (JSON, XML or YAML)",)
+
+
+def test_an_object_keyed_by_row_numbers_is_read_as_a_list(gate):
+    """``json=df.to_dict()`` sends ``{column: {"0": value, "1": value, ...}}``: each row was a
+    field of one value (``region.0``, ``region.1``, ...), hundreds of columns classified one
+    by one (300 rows took seconds of the decision thread), and a clean aggregate was refused.
+    Keys that are row numbers share their object's path, as a list's items do."""
+    rows = 60
+    clean = {"region": {str(i): ["EU", "US"][i % 2] for i in range(rows)},
+             "n": {str(i): i * 3 for i in range(rows)}}
+    read = read_body(json.dumps(clean).encode(), "application/json")
+    assert {"n", "region"} <= set(read.fields)
+    assert not any(name.split(".")[-1].isdecimal() for name in read.fields)
+    assert len(read.fields["region"]) == rows
+    url, headers = "https://api.external-service.com/x", {"content-type": "application/json"}
+    v = gate.check(OutboundRequest(method="POST", url=url, headers=headers,
+                                   body=json.dumps(clean).encode()))
+    assert v.forward, v.body[:500]
+    emails = {"email": {str(i): f"user{i}@example.com" for i in range(rows)}}
+    v = gate.check(OutboundRequest(method="POST", url=url, headers=headers,
+                                   body=json.dumps(emails).encode()))
+    assert (v.forward, v.status) == (False, 451)
+    assert read_body(b'{"users": {"u1": {"plan": "pro"}}}', "application/json").fields[
+        "users.u1.plan"] == ("pro",)  # (other keys name their values)

@@ -808,7 +808,9 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
     if isinstance(data, dict):
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
-            _flatten(fields, _join(path, str(key)), value)
+            # an object keyed by row numbers (``df.to_dict()``: {column: {"0": ..., "1": ...}})
+            # is a list: its values share its path (a column each was hundreds of one value)
+            _flatten(fields, path if str(key).isdecimal() else _join(path, str(key)), value)
         fields.add_pieces(_join(path, JOINED), (v for v in data.values() if isinstance(v, str)))
     elif isinstance(data, list):
         for item in data:
