@@ -804,13 +804,18 @@ def _may_comment(text: str) -> bool:
     return False
 
 
+MAX_ROW_DIGITS = 6  # an object's keys read as row numbers: up to a million rows
+
+
 def _flatten(fields: _Fields, path: str, data: Any) -> None:
     if isinstance(data, dict):
+        # an object keyed by row numbers (``df.to_dict()``: {column: {"0": ..., "1": ...}}) is
+        # a list: its values share its path (a column each was hundreds of one value); longer
+        # numbers name their values (an SSN, a phone or card number as a key is data in a name)
+        rows = all(str(key).isdecimal() and len(str(key)) <= MAX_ROW_DIGITS for key in data)
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
-            # an object keyed by row numbers (``df.to_dict()``: {column: {"0": ..., "1": ...}})
-            # is a list: its values share its path (a column each was hundreds of one value)
-            _flatten(fields, path if str(key).isdecimal() else _join(path, str(key)), value)
+            _flatten(fields, path if rows else _join(path, str(key)), value)
         fields.add_pieces(_join(path, JOINED), (v for v in data.values() if isinstance(v, str)))
     elif isinstance(data, list):
         for item in data:
