@@ -525,7 +525,8 @@ class ProxyConfig(Section):
     upstream_ca: Path | None = None  # CA bundle for HTTPS upstreams; None: the system's
     ca_dir: Path | None = None  # the proxy's own CA; None: $LACUNA_HOME/proxy
     # seconds: a client's longest silence while its request is read (or between requests on
-    # a kept-alive connection), and the longest a request's headers and body take to arrive;
+    # a kept-alive connection), and the longest a request's headers and body take to arrive
+    # (and then the longest it waits for the decision thread: 503, recorded);
     # an upstream's connection (TCP and TLS) and its longest silence once the request is sent
     client_timeout: float = Field(default=30.0, gt=0)
     request_timeout: float = Field(default=300.0, gt=0)

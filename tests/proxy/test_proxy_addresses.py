@@ -14,12 +14,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import requests
 
-from lacuna.config import load_config
+from lacuna.config import ProxyConfig, load_config
 from lacuna.governor import Governor
 from lacuna.proxy.ca import CertificateAuthority
 from lacuna.proxy.gate import Gate
@@ -437,7 +438,8 @@ def test_the_timeouts_are_read_from_lacuna_yaml(tmp_path):
         assert server.timeouts == Timeouts(client=2.5, request=60, connect=3, upstream=7)
     finally:
         server.close()
-    assert Timeouts() == Timeouts(30, 300, 10, 120)  # the documented defaults
+    assert Timeouts() == Timeouts.of(ProxyConfig())  # one source of the defaults
+    assert Timeouts() == Timeouts(30, 300, 10, 120)  # (the documented ones)
 
 
 @pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("10.1.2.3", True),
@@ -473,3 +475,105 @@ def test_a_tunnels_tls_handshake_is_never_lost(quick):
             assert sock.recv(1024) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
             with trust.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
                 assert tls.version() is not None  # (the handshake ended)
+
+
+def _handshake(ctx: ssl.SSLContext, trust: ssl.SSLContext, host: str) -> str | None:
+    """A TLS handshake in memory between a server with ``ctx`` and a client trusting
+    ``trust`` that asks for ``host``: the certificate's version of TLS, once it shook hands."""
+    server_in, server_out, client_in, client_out = (ssl.MemoryBIO() for _ in range(4))
+    server = ctx.wrap_bio(server_in, server_out, server_side=True)
+    client = trust.wrap_bio(client_in, client_out, server_hostname=host)
+    for _ in range(10):
+        for side in (client, server):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                side.do_handshake()
+        server_in.write(client_out.read())
+        client_in.write(server_out.read())
+    return client.version()
+
+
+def test_per_host_certificates_are_bounded_and_leave_no_files(tmp_path):
+    """Each CONNECT host got a TLS context kept for ever and a certificate and a copy of the
+    leaf key in ca_dir/hosts: a client naming many hosts (a crawler, a random subdomain each
+    time) grew the proxy's memory and disk without limit. The last ``max_contexts`` are kept,
+    nothing is left on disk per host, and a host issued again still shakes hands."""
+    ca = CertificateAuthority(tmp_path / "ca")
+    ca.max_contexts = 3
+    trust = ssl.create_default_context(cafile=str(ca.cert_path))
+    hosts = [f"h{n}.example.com" for n in range(7)]
+    for host in hosts:
+        assert _handshake(ca.context_for(host), trust, host) is not None
+    assert list(ca._contexts) == hosts[-3:]
+    assert sorted(p.name for p in (tmp_path / "ca").iterdir()) == ["ca-key.pem", "ca.pem"]
+    ca.context_for(hosts[-3])  # (used: the most recent)
+    assert _handshake(ca.context_for(hosts[0]), trust, hosts[0]) is not None
+    assert list(ca._contexts) == [hosts[-1], hosts[-3], hosts[0]]
+    (tmp_path / "ca" / "hosts").mkdir()  # an earlier version's per-host files: removed
+    (tmp_path / "ca" / "hosts" / "a.com-key.pem").write_text("key")
+    CertificateAuthority(tmp_path / "ca")
+    assert not (tmp_path / "ca" / "hosts").exists()
+
+
+def test_a_connect_to_a_long_host_name_shakes_hands(quick):
+    """A host name of 251 characters (DNS allows 253) made the per-host key file's name too
+    long: the tunnel was answered 200, then dropped with a traceback in the log. Nothing is
+    written per host now: the handshake ends."""
+    server, _, _ = quick
+    host = ".".join(["a" * 61] * 4) + ".com"
+    trust = ssl.create_default_context(cafile=str(server.ca.cert_path))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
+        assert sock.recv(1024) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
+        with trust.wrap_socket(sock, server_hostname=host) as tls:
+            assert tls.version() is not None
+
+
+def test_a_request_behind_a_long_decision_is_refused_503_in_time_and_recorded(quick,
+                                                                               monkeypatch):
+    """Decisions run one at a time: a request behind another's scan (minutes for a body of
+    hundreds of megabytes) waited for it without limit. Not taken up within
+    proxy.request_timeout it is refused 503 (never forwarded: it was not decided) and
+    recorded once the decision thread is free; the request being decided, and the ones after
+    it, pass as before."""
+    server, up, url = quick
+    monkeypatch.setattr(server, "timeouts", replace(QUICK, request=0.3))
+    entered, release = threading.Event(), threading.Event()
+    decide = server._decide
+
+    def slow(request):  # type: ignore[no-untyped-def]
+        if "x-slow" in request.headers:
+            entered.set()
+            release.wait(10)
+        return decide(request)
+
+    monkeypatch.setattr(server, "_decide", slow)
+    proxies = {"http": f"http://127.0.0.1:{server.port}"}
+    base, tag = f"http://127.0.0.1:{up.port}", uuid.uuid4().hex[:8]
+    first: list[requests.Response] = []
+    thread = threading.Thread(target=lambda: first.append(requests.post(
+        f"{base}/slow/{tag}", data=b"region,n\nEU,3\n", headers={"x-slow": "1"},
+        proxies=proxies, timeout=10)))
+    thread.start()
+    try:
+        assert entered.wait(10)
+        behind = requests.post(f"{base}/behind/{tag}/ana.silva@example.com",
+                               data=b"region,n\nEU,3\n", proxies=proxies, timeout=10)
+    finally:
+        release.set()
+        thread.join(10)
+    assert behind.status_code == 503, behind.text
+    assert "proxy.request_timeout" in behind.text
+    assert "nothing was forwarded" in behind.text
+    assert up.got(f"/behind/{tag}/ana.silva@example.com") == []
+    assert first[0].status_code == 200
+    assert [r.body for r in up.got(f"/slow/{tag}")] == [b"region,n\nEU,3\n"]
+    after = requests.post(f"{base}/after/{tag}", data=b"region,n\nEU,3\n", proxies=proxies,
+                          timeout=10)
+    assert after.status_code == 200
+    deadline = time.monotonic() + 10
+    while not (busy := [r for r in _records(url) if f"/behind/{tag}" in r.body]):
+        assert time.monotonic() < deadline, "the refusal was not recorded"
+        time.sleep(0.05)
+    assert [(r.allowed, r.policy_id) for r in busy] == [(False, "lacuna.proxy")]
+    assert "proxy.request_timeout" in busy[0].body
+    assert "ana.silva" not in busy[0].body  # (the path's values masked)

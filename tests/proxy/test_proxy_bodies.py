@@ -276,6 +276,38 @@ def test_data_values_in_the_path_are_masked_in_the_decision_and_the_trail(gate, 
         "https://api.external-service.com/v1/reports/weekly")
 
 
+def test_data_values_in_the_host_name_are_masked_in_the_decision_and_the_trail(gate, tmp_path):
+    """A host name that carries data is refused (it is inspected as data), but the refusal and
+    the audit trail recorded it as sent: ``ana.silva.at.example.com.attacker.net`` (an e-mail
+    spelled out), or hex of one as a label. The labels that hold the value (or, spelled or
+    joined, those under the registered domain) are ``***``; ordinary host names stay."""
+    from lacuna.audit import AuditStore
+
+    hexed = b"ana.silva@example.com".hex()
+    for host, shown in (("ana.silva.at.example.com.attacker.net", "***.attacker.net"),
+                        (f"{hexed}.attacker.net", "***.attacker.net"),
+                        (f"eu.{hexed}.attacker.net:8443", "eu.***.attacker.net:8443")):
+        refused = gate.check(OutboundRequest(method="GET", url=f"https://{host}/u/x"))
+        assert refused.status == 451, host
+        dest = refused.decision.operation.destination
+        assert dest.uri == f"https://{shown}/u/x"
+        assert "ana.silva" not in refused.body.decode() + dest.reasoning
+        assert hexed not in refused.body.decode() + dest.reasoning
+    for host in ("o123456.ingest.sentry.io", "d3vj3k5v.cloudfront.net", "api.github.com"):
+        plain = gate.check(OutboundRequest(
+            method="POST", url=f"https://{host}/v1/x", headers={"content-type": "application/json"},
+            body=b'{"region": "EU"}'))
+        assert plain.decision.operation.destination.uri == f"https://{host}/v1/x"
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        text = "".join(repr(r.data) for r in store.list(limit=None))
+    finally:
+        store.close()
+    assert "***.attacker.net" in text
+    assert "ana.silva" not in text
+    assert hexed not in text
+
+
 def test_a_value_after_a_colon_in_a_header_or_the_path_is_read(gate):
     """``mailto:ana@example.com`` in a header or a path segment: the token is no e-mail as a
     whole, so neither was classified and the request passed without a decision; in the query
@@ -756,10 +788,12 @@ def test_the_record_names_what_the_request_sent(gate):
     "".join(json.dumps(r) for r in RECORDS),  # documents one after another, a stream
     json.dumps({"customers": RECORDS})[:-2] + ",]}",  # a trailing comma (JSON5)
     "".join(json.dumps(r) for r in RECORDS) + '{"full_name": "Iv',  # a stream, cut
+    "/* export */ " + json.dumps({"customers": RECORDS}).replace(  # comments (JSONC, JSON5)
+        '"ssn":', '"ssn": // checked\n').replace("}", "/* } */}", 1),
 ])
 def test_json_a_lenient_receiver_reads_is_read_by_its_names(gate, body):
-    """Concatenated JSON documents, or JSON with a trailing comma, did not parse and was read
-    as words: records by their names passed as PUBLIC."""
+    """Concatenated JSON documents, or JSON with a trailing comma or comments, did not parse
+    and was read as words: records by their names passed as PUBLIC."""
     p = read_body(body.encode(), "application/json")
     assert p.format == "json"
     assert [v for k, v in p.fields.items() if k.endswith("ssn")] == [
@@ -770,6 +804,9 @@ def test_json_a_lenient_receiver_reads_is_read_by_its_names(gate, body):
     assert v.status == 451
     clean = read_body(b'{"region": "EU", "n": 1}{"region": "US", "n": 2}', "application/json")
     assert clean.fields["region"] == ("EU", "US")
+    kept = read_body(b'// a comment\n{"u": "https://a.example/x", "p": "/* not one */",}',
+                     "application/json")  # (strings are kept as they are)
+    assert (kept.fields["u"], kept.fields["p"]) == (("https://a.example/x",), ("/* not one */",))
 
 
 def test_a_body_field_named_like_a_query_field_is_not_hidden_by_it(gate):
@@ -930,3 +967,121 @@ def test_graphql_literal_arguments_are_read_by_name(gate):
         assert v.forward, (query, v.body[:300])
     assert "note.n" not in read_body(json.dumps({"note": "Time: 10:30 {a(n: 1)}"}).encode(),
                                      "application/json").fields  # (prose is no GraphQL)
+
+
+def test_graphql_block_strings_and_a_document_sent_as_its_own_body_are_read_by_name(gate):
+    """A GraphQL block string (three quotes: ``ssn: \"\"\"123456789\"\"\"``) did not match the
+    string literal, and a document sent as the body itself (``application/graphql``) was only
+    words: the records passed. Both are read by name; an ordinary comment's block string and a
+    query sent so pass."""
+    url = "https://api.external-service.com/graphql"
+    q = '"' * 3
+    mutation = (f'mutation {{ a: createUser(fullName: {q}Ana Lopez{q}, ssn: {q}123456789{q}, '
+                f'dateOfBirth: {q}1990-02-03{q}) {{ id }} b: createUser(fullName: {q}Bo Chen{q}, '
+                f'ssn: {q}987654321{q}, dateOfBirth: {q}1985-07-08{q}) {{ id }} }}')
+    read = read_body(json.dumps({"query": mutation}).encode(), "application/json")
+    assert read.fields["query.ssn"] == ("123456789", "987654321")
+    raw = mutation.replace(q, '"').encode()
+    assert read_body(raw, "application/graphql").fields["ssn"] == ("123456789", "987654321")
+    indented = f'mutation {{ note(body: {q}\n    first line\n    \\{q} quoted\n  {q}) {{ id }} }}'
+    assert read_body(json.dumps({"query": indented}).encode(), "application/json").fields[
+        "query.body"] == ('first line\n' + q + ' quoted',)  # (as a GraphQL server reads it)
+    for body, content_type in ((json.dumps({"query": mutation}).encode(), "application/json"),
+                               (raw, "application/graphql")):
+        v = gate.check(OutboundRequest(method="POST", url=url, headers={
+            "content-type": content_type}, body=body))
+        assert (v.forward, v.status) == (False, 451), content_type
+    ordinary = (json.dumps({"query": f'mutation {{ addComment(input: {{subjectId: "MDU6SXNzdWUx",'
+                                     f' body: {q}Looks good.\n    Thanks!{q}}}) {{ id }} }}'}),
+                'query { repository(owner: "python", name: "cpython") { stargazerCount } }')
+    for body, content_type in zip(ordinary, ("application/json", "application/graphql"),
+                                  strict=True):
+        v = gate.check(OutboundRequest(method="POST", url=url, headers={
+            "content-type": content_type}, body=body.encode()))
+        assert v.forward, v.body[:300]
+
+
+_RECORDS = json.dumps({"customers": [
+    {"full_name": "Ana Lopez", "ssn": "123456789", "date_of_birth": "1990-02-03"},
+    {"full_name": "Bo Chen", "ssn": "987654321", "date_of_birth": "1985-07-08"}]})
+_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>A&nbsp;B</title>{}</head></html>'
+
+
+_SETTINGS = _PAGE.format(  # (ordinary: settings, schema.org, a release, code, an attribute's)
+    '<script type="application/json">{"theme": "dark", "features": ["search", "export"], '
+    '"apiBase": "/v1", "locale": "en-GB"}</script><script type="application/ld+json">'
+    '{"@context": "https://schema.org", "@type": "Organization", "url": "https://example.com"}'
+    '</script><script>window.__CONFIG__ = {"release": "2024.11.3"}; var o = {a: 1}; '
+    'f({"k": "v"}, [1, 2]);</script><div data-props="{&quot;page&quot;: 3}"></div>')
+
+
+@pytest.mark.parametrize(("body", "content_type", "field"), [
+    (_PAGE.format(f'<script type="application/json">{_RECORDS}</script>'), "text/html", "ssn"),
+    (_PAGE.format(f"<script>window.__DATA__ = {_RECORDS};</script>"), "text/html", "ssn"),
+    (f"window.__DATA__ = {_RECORDS};\nrender(window.__DATA__);\n", "application/javascript",
+     "ssn"),
+    (f"window.__DATA__ = JSON.parse({json.dumps(_RECORDS)});", "application/javascript", "ssn"),
+    (json.dumps({"page": _PAGE.format(f"<script>window.__DATA__ = {_RECORDS};</script>")}),
+     "application/json", "ssn"),  # (a page on one line, in a value)
+    (_PAGE.format('<div data-props="{}"></div>'.format(_RECORDS.replace('"', "&quot;"))),
+     "text/html", "ssn"),
+    (_SETTINGS, "text/html", "page"),
+])
+def test_json_embedded_in_html_or_javascript_is_read_by_its_names(gate, body, content_type,
+                                                                  field):
+    """JSON in an HTML page's ``<script type="application/json">``, assigned in a script
+    (``window.__DATA__ = {...}``, or ``JSON.parse("...")``) or in an attribute, HTML-escaped:
+    HTML is rarely XML (a ``<meta>`` not closed, ``&nbsp;``), so it was read as words, and
+    records whose names make them personal passed. Read by their names under ``(script)``; a
+    page of ordinary JSON passes."""
+    read = read_body(body.encode(), content_type)
+    assert any("(script)" in name and name.endswith(f".{field}")
+               for name in read.fields), list(read.fields)
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/x",
+                                   headers={"content-type": content_type}, body=body.encode()))
+    assert v.forward is (field != "ssn"), v.body[:500]
+    assert v.status == (451 if field == "ssn" else 0)
+
+
+def test_json_embedded_in_html_is_read_within_bounds():
+    """Hostile pages: a value that never ends, a place to start on every few characters,
+    nesting past the parser's depth. Each place is parsed from a piece of the text (an error
+    counts the lines before it: the whole text per place was quadratic), within a budget; too
+    deep is unreadable, as a JSON body is."""
+    never = "<html><script>" + 'x=["' + "a" * 50_000 + '"' + 'y=["ab,' * 5000
+    started = time.perf_counter()
+    assert read_body(never.encode(), "text/html").unreadable == ()
+    assert read_body(("<p>" + "(=[" * 20_000).encode(), "text/html").unreadable == ()
+    assert time.perf_counter() - started < 2  # (each place parsed from the whole text: 20 s)
+    deep = read_body(("<script>x = " + "[" * 5000).encode(), "text/html")
+    assert deep.unreadable == ("data nested too deep to parse (JSON, XML or YAML)",)
+
+
+def test_an_object_keyed_by_row_numbers_is_read_as_a_list(gate):
+    """``json=df.to_dict()`` sends ``{column: {"0": value, "1": value, ...}}``: each row was a
+    field of one value (``region.0``, ``region.1``, ...), hundreds of columns classified one
+    by one (300 rows took seconds of the decision thread), and a clean aggregate was refused.
+    Keys that are row numbers share their object's path, as a list's items do."""
+    rows = 60
+    clean = {"region": {str(i): ["EU", "US"][i % 2] for i in range(rows)},
+             "n": {str(i): i * 3 for i in range(rows)}}
+    read = read_body(json.dumps(clean).encode(), "application/json")
+    assert {"n", "region"} <= set(read.fields)
+    assert not any(name.split(".")[-1].isdecimal() for name in read.fields)
+    assert len(read.fields["region"]) == rows
+    url, headers = "https://api.external-service.com/x", {"content-type": "application/json"}
+    v = gate.check(OutboundRequest(method="POST", url=url, headers=headers,
+                                   body=json.dumps(clean).encode()))
+    assert v.forward, v.body[:500]
+    emails = {"email": {str(i): f"user{i}@example.com" for i in range(rows)}}
+    v = gate.check(OutboundRequest(method="POST", url=url, headers=headers,
+                                   body=json.dumps(emails).encode()))
+    assert (v.forward, v.status) == (False, 451)
+    assert read_body(b'{"users": {"u1": {"plan": "pro"}}}', "application/json").fields[
+        "users.u1.plan"] == ("pro",)  # (other keys name their values)
+    for keys in (("123456789", "987654321"), ("14155552671", "442079460958", "4915112345678")):
+        v = gate.check(OutboundRequest(  # (longer numbers too: data in a name, refused)
+            method="POST", url=url, headers=headers,
+            body=json.dumps({k: {"plan": p} for k, p in zip(keys, ("pro", "basic", "x"),
+                                                             strict=False)}).encode()))
+        assert (v.forward, v.status) == (False, 451), keys

@@ -24,6 +24,7 @@ import binascii
 import contextlib
 import csv
 import functools
+import inspect
 import io
 import itertools
 import json
@@ -100,12 +101,12 @@ class _Fields:
         values = self.data.setdefault(name or "$", [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
-        if _GRAPHQL.match(text):  # a GraphQL document: its literal arguments, by name
-            for arg, literal in _GRAPHQL_ARG.findall(text[:MAX_GRAPHQL]):
-                with contextlib.suppress(ValueError):
-                    self.add(_join(name or "$", arg), json.loads(literal))
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
+        elif _graphql(self, name or "$", text):  # a GraphQL document: its arguments by name
+            pass
+        elif "<script" in text and not name.endswith("lines"):  # a page on one line: its JSON
+            _embedded(self, name or "$", text)  # (a text's lines: read with the text)
         elif _json_text(text):  # JSON in one value (``json.dumps(records)``): by its names
             try:
                 _flatten(self, name or "$", _json_loads(text))
@@ -682,9 +683,29 @@ def _join(prefix: str, name: str) -> str:
 # operation, then a selection whose first field takes arguments or a selection of its own
 _GRAPHQL = re.compile(r"\s*(?:(?:query|mutation|subscription)\b[^{]*)?\{\s*"
                       r"[A-Za-z_]\w*(?:\s*:\s*[A-Za-z_]\w*)?\s*[({]")
-_GRAPHQL_ARG = re.compile(r"\b([A-Za-z_]\w*)\s*:\s*(\"(?:[^\"\\\n]|\\.)*\"|"
-                          r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b)")
+_GRAPHQL_ARG = re.compile(r"\b([A-Za-z_]\w*)\s*:\s*(\"\"\"(?:\\\"\"\"|(?!\"\"\")[\s\S])*\"\"\"|"
+                          r"\"(?:[^\"\\\n]|\\.)*\"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b)")
 MAX_GRAPHQL = 1024 * 1024  # characters of a GraphQL document whose arguments are read
+_BLOCK = '"' * 3  # a GraphQL block string's quotes
+
+
+def _graphql(fields: _Fields, name: str, text: str) -> bool:
+    """A GraphQL document's literal arguments, by name (``createUser(ssn: "123456789")``:
+    ``name.ssn``), as a GraphQL server reads them: strings, numbers and block strings (in
+    three quotes: their lines, the common indentation removed, an escaped triple quote a
+    quote). False when ``text`` is no GraphQL document."""
+    if not _GRAPHQL.match(text):
+        return False
+    for arg, literal in _GRAPHQL_ARG.findall(text[:MAX_GRAPHQL]):
+        if literal.startswith(_BLOCK):
+            value: Any = inspect.cleandoc(literal[3:-3].replace("\\" + _BLOCK, _BLOCK))
+        else:
+            try:
+                value = json.loads(literal)
+            except ValueError:
+                continue
+        fields.add(_join(name, arg), value)
+    return True
 
 
 def _json_text(text: str) -> bool:
@@ -742,7 +763,8 @@ _SPACE = re.compile(r"[\s\x1e]*")
 def _lenient_json(text: str) -> list[Any]:
     """What lenient receivers read of ``text`` that is not one JSON document: JSON documents
     one after another (``{...}{...}``, a stream), the start of a cut one's stream, or a
-    document with trailing commas (``[1, 2,]``, JSON5); empty when none of these."""
+    document with trailing commas (``[1, 2,]``, JSON5) or comments (``/* ... */``, ``//``:
+    JSONC, JSON5); empty when none of these."""
     decoder = json.JSONDecoder(object_pairs_hook=_all_values)
     values: list[Any] = []
     at = 0
@@ -751,18 +773,49 @@ def _lenient_json(text: str) -> list[Any]:
             value, at = decoder.raw_decode(text, at)
             values.append(value)
         return values
-    fixed = _TRAILING_COMMA.sub(r"\1", text)
+    fixed = _TRAILING_COMMA.sub(r"\1", _uncommented(text))
     if fixed != text:
         with contextlib.suppress(ValueError):
             return [_json_loads(fixed)]
     return values  # (the documents before what does not parse)
 
 
+_COMMENT = re.compile(r'("(?:[^"\\]|\\.)*(?:"|\Z))|//[^\n]*|/\*(?:[^*]|\*(?!/))*(?:\*/|\Z)')
+
+
+def _uncommented(text: str) -> str:
+    """``text`` without its ``//`` and ``/* */`` comments (strings kept as they are)."""
+    if not _may_comment(text):
+        return text
+    return _COMMENT.sub(lambda m: m.group(1) or " ", text)
+
+
+def _may_comment(text: str) -> bool:
+    """Whether ``text`` may hold a comment where receivers that allow them (JSONC, JSON5,
+    Jackson's ALLOW_COMMENTS) find one: after a delimiter or a value, not in a URL
+    (``"https://..."``). Found with ``str.find``: a regular expression tried at each of
+    megabytes of characters costs a second."""
+    for mark, after in (("/*", ' \t\r\n,{[":'), ("//", ' \t\r\n,{["')):
+        at = text.find(mark)
+        while at != -1:
+            if at == 0 or text[at - 1] in after:
+                return True
+            at = text.find(mark, at + 2)
+    return False
+
+
+MAX_ROW_DIGITS = 6  # an object's keys read as row numbers: up to a million rows
+
+
 def _flatten(fields: _Fields, path: str, data: Any) -> None:
     if isinstance(data, dict):
+        # an object keyed by row numbers (``df.to_dict()``: {column: {"0": ..., "1": ...}}) is
+        # a list: its values share its path (a column each was hundreds of one value); longer
+        # numbers name their values (an SSN, a phone or card number as a key is data in a name)
+        rows = all(str(key).isdecimal() and len(str(key)) <= MAX_ROW_DIGITS for key in data)
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
-            _flatten(fields, _join(path, str(key)), value)
+            _flatten(fields, path if rows else _join(path, str(key)), value)
         fields.add_pieces(_join(path, JOINED), (v for v in data.values() if isinstance(v, str)))
     elif isinstance(data, list):
         for item in data:
@@ -931,6 +984,11 @@ def _looks(text: str) -> str:
 
 def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
     looks = _looks(text)
+    if looks in ("json", "text"):  # a GraphQL document (``application/graphql``, a value)
+        _graphql(fields, prefix, text)
+    if looks in ("xml", "csv", "form", "text"):  # an HTML page's or a script's JSON (a
+        # script's lines can look like a table: statements end with a ;)
+        _embedded(fields, prefix, text)
     if looks == "json":
         return _json(fields, prefix, text, truncated)
     if looks == "xml":  # XML (a SOAP call, an export), HTML: read as XML, and as text
@@ -943,6 +1001,76 @@ def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
         _form(fields, prefix, text)
     _tokens(fields, prefix, text)
     return "text"
+
+
+SCRIPT = "(script)"  # JSON embedded in an HTML page or a script, by its names
+MAX_EMBEDDED = 4096  # places JSON may start in one text, tried at most
+EMBEDDED_PIECE = 4096  # characters of text a value is first parsed from (then 16 times more)
+# where JSON embedded in HTML or JavaScript starts: a script's content (``<script
+# type="application/json">``), a value assigned or passed (``window.__DATA__ = {...}``,
+# ``f({...})``), an attribute's (``data-props='{...}'``)
+_EMBEDDED = re.compile(r"[=(:,>\"']\s*([\[{])|JSON\.parse\(\s*(\")")  # (and JSON.parse("..."))
+_ATTRIBUTE = re.compile(r"=\s*\"\s*([\[{][^\"<>]*)\"")  # an attribute's: data-x="{&quot;..."
+
+
+def _embedded(fields: _Fields, prefix: str, text: str) -> None:
+    """The JSON objects and lists embedded in HTML or JavaScript ``text``, by their names under
+    ``prefix.(script)`` (``(script).customers.ssn``), as the page's scripts read them: as text
+    only, records in ``<script type="application/json">`` or ``window.__DATA__ = {...}`` were
+    words. Bounded: :data:`MAX_EMBEDDED` places tried, and about eight times the text's length
+    read in all (:func:`_json_at`). A value nested deeper than the parser goes is unreadable
+    (fail closed)."""
+    import html
+
+    decoder = json.JSONDecoder(object_pairs_hook=_all_values)
+    texts = [text]  # and attributes' JSON HTML-escaped (``data-props="{&quot;ssn&quot;...``)
+    escaped = (m.group(1) for m in _ATTRIBUTE.finditer(text) if "&" in m.group(1))
+    texts += ["=" + html.unescape(value)  # (a value, as assigned)
+              for value in itertools.islice(escaped, MAX_EMBEDDED)]
+    for source in texts:
+        budget, end = 8 * len(source) + EMBEDDED_PIECE, 0
+        for tried, found in enumerate(_EMBEDDED.finditer(source)):
+            at = found.start(1) if found.group(1) else found.start(2)
+            if at < end:
+                continue  # (inside a value already read)
+            if tried >= MAX_EMBEDDED or budget <= 0:
+                break
+            try:
+                value, end, spent = _json_at(decoder, source, at, budget)
+                budget -= spent
+                if isinstance(value, str) and _json_text(value):  # JSON.parse("{\"...")
+                    value = _json_loads(value)
+            except RecursionError:
+                fields.too_deep = True
+                return
+            except ValueError:
+                continue
+            if value and isinstance(value, (dict, list)):
+                _flatten(fields, _join(prefix, SCRIPT), value)
+
+
+def _json_at(decoder: json.JSONDecoder, text: str, at: int, budget: int
+             ) -> tuple[Any, int, int]:
+    """The JSON value that starts at ``at`` in ``text`` (None when none does), where it ends,
+    and the characters it cost to find out. Parsed from a piece of :data:`EMBEDDED_PIECE`
+    characters, then from one 16 times longer while it runs past the piece's end, within
+    ``budget``: the parser reads, and an error counts the lines of, the text it is given, so
+    each place tried in the whole text would cost its length."""
+    size, spent = EMBEDDED_PIECE, 0
+    while True:
+        piece = text[at:at + size]
+        spent += len(piece)
+        try:
+            value, end = decoder.raw_decode(piece)
+        except json.JSONDecodeError as exc:
+            spent += exc.pos
+            cut = at + len(piece) < len(text) and (
+                exc.pos >= len(piece) - 1 or exc.msg.startswith("Unterminated"))
+            if not cut or spent >= budget:
+                return None, at, spent
+            size *= 16
+            continue
+        return value, at + end, spent
 
 
 def distinct_tokens(data: bytes) -> tuple[str, ...]:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import shutil
 import ssl
+import tempfile
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from cryptography import x509
@@ -34,13 +37,17 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 class CertificateAuthority:
-    """The CA in ``folder``, created there on first use; issues per-host TLS contexts."""
+    """The CA in ``folder``, created there on first use; issues per-host TLS contexts, the
+    last :attr:`max_contexts` hosts' kept in memory (a client that names many hosts does not
+    grow the proxy's memory), none on disk."""
+
+    max_contexts = 256  # per-host TLS contexts kept (the least recently used go)
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.cert_path = folder / "ca.pem"
         self.key_path = folder / "ca-key.pem"
-        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._contexts: OrderedDict[str, ssl.SSLContext] = OrderedDict()
         self._lock = threading.Lock()
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -57,6 +64,8 @@ class CertificateAuthority:
             raise ConfigError(msg)
         self.key = key
         self._leaf_key = ec.generate_private_key(ec.SECP256R1())
+        # per-host certificates and keys an earlier version kept, one pair per host named
+        shutil.rmtree(folder / "hosts", ignore_errors=True)
 
     def _create(self) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -91,6 +100,9 @@ class CertificateAuthority:
             ctx = self._contexts.get(host)
             if ctx is None:
                 ctx = self._contexts[host] = self._issue(host)
+                while len(self._contexts) > self.max_contexts:
+                    self._contexts.popitem(last=False)
+            self._contexts.move_to_end(host)
             return ctx
 
     def _issue(self, host: str) -> ssl.SSLContext:
@@ -113,16 +125,16 @@ class CertificateAuthority:
                 self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
-        hosts = self.folder / "hosts"
-        hosts.mkdir(exist_ok=True, mode=0o700)
-        safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
-        chain, key = hosts / f"{safe}.pem", hosts / f"{safe}-key.pem"
-        chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + self.pem())
-        _write_private(key, self._leaf_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(chain, key)
+        # (ssl loads a certificate and its key only from files: written to a private folder
+        # in the CA's, loaded, removed; nothing is left per host)
+        with tempfile.TemporaryDirectory(prefix=".issue-", dir=self.folder) as private:
+            chain, key = Path(private) / "cert.pem", Path(private) / "key.pem"
+            chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + self.pem())
+            _write_private(key, self._leaf_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(chain, key)
         ctx.set_alpn_protocols(["http/1.1"])
         return ctx
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -43,6 +44,7 @@ from lacuna.model import (
     ColumnKind,
     Decision,
     Destination,
+    DestinationType,
     FrozenDict,
     Scope,
     Source,
@@ -81,12 +83,14 @@ log = logging.getLogger(__name__)
 STATUS_DENIED = 451  # Unavailable For Legal Reasons (RFC 7725)
 STATUS_TOO_LARGE = 413  # Content Too Large: beyond proxy.max_body_bytes, never forwarded
 STATUS_TIMED_OUT = 408  # Request Timeout: the body did not arrive whole in time, never forwarded
+STATUS_BUSY = 503  # Service Unavailable: not taken up for a decision in time, never forwarded
 SCAN_WINDOW = 256 * 1024  # a spooled body is scanned in windows of this many bytes ...
 SCAN_OVERLAP = 4096  # ... overlapping by this much, so a value cut at a window's end is whole
 FEW_DECODED = 32  # decoded values (a JWT's claims, a host's labels) classified as they are
 CACHED_CHARS = 16 * 1024  # a payload of at most this many characters has its classification ...
 CACHED_PAYLOADS = 512  # ... remembered, for this many payloads (the least recently used go)
 PROXY_RULE_ID, PROXY_RULE_TITLE = "lacuna.proxy", "Egress proxy: request body not read whole"
+BUSY_RULE_TITLE = "Egress proxy: request not decided in time"
 # headers the proxy does not forward as sent (hop-by-hop ones, and Host: it is written from the
 # URL), and the framing h11 checks: every other header is read as data
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authorization",
@@ -235,9 +239,20 @@ class Gate:
             "body without pauses, or ask an administrator to raise the timeout in lacuna.yaml.",
             f"the body did not arrive whole ({why})")
 
+    def busy(self, request: OutboundRequest, why: str) -> Verdict:
+        """The refusal of a request the proxy did not take up for a decision in time (``why``:
+        it was deciding others, ``proxy.request_timeout``): 503, recorded like any denial.
+        Never forwarded: it was not decided."""
+        return self._unread(
+            request, STATUS_BUSY, f"it was not decided: {why}",
+            f"Cannot forward a request that was not decided: {why}. Nothing was forwarded. "
+            "Send it again later, or ask an administrator to raise proxy.request_timeout in "
+            "lacuna.yaml.", f"not decided ({why})", title=BUSY_RULE_TITLE)
+
     def _unread(self, request: OutboundRequest, status: int, what: str, reasoning: str,
-                logged: str) -> Verdict:
-        """A refusal, recorded, of a request whose body was not read whole (``what``)."""
+                logged: str, title: str = PROXY_RULE_TITLE) -> Verdict:
+        """A refusal, recorded, of a request whose body was not read whole, or that was not
+        decided (``what``)."""
         gov = self.gov
         try:
             op = gov.operation(
@@ -248,7 +263,7 @@ class Gate:
             )
             decision = Decision(
                 allowed=False, operation_id=op.id, policy_id=PROXY_RULE_ID,
-                policy_title=PROXY_RULE_TITLE, operation=op, reasoning=reasoning)
+                policy_title=title, operation=op, reasoning=reasoning)
         except Exception as exc:  # Lacuna failed: refused all the same (in every mode), why said
             decision = gov.failure_decision(exc, action=Action.EXPORT,
                                             method=f"http.{request.method}")
@@ -290,8 +305,8 @@ class Gate:
         gov = self.gov
         named = gov.destination(_destination(request.url))
         destination = _by_address(request, named)
-        if any(n.startswith(PATH) for n in kept.fields):  # a value in the path: masked
-            destination = _shown(destination)
+        if any(n.startswith((PATH, HOST)) for n in kept.fields):  # a value in the path or
+            destination = _shown(destination)  # the host name: masked
         op = gov.operation(
             Action.EXPORT, classification, sources=_unique_sources(sources),
             destination=destination,
@@ -673,14 +688,42 @@ def _destination(url: str) -> str:
 
 def _shown(dest: Destination) -> Destination:
     """``dest`` as it is decided and recorded: with the data values in its path masked
-    (:func:`_masked_path`). Matched against ``destinations`` unmasked (a root may name an id)."""
+    (:func:`_masked_path`), and in its host name (:func:`_masked_host`). Matched against
+    ``destinations`` unmasked (a root may name an id)."""
     parts = urlsplit(dest.uri)
     masked = _masked_path(parts.path)
-    if masked == parts.path:
+    host = _host(dest.uri)
+    hidden = _masked_host(host)
+    if masked == parts.path and hidden == host:
         return dest
-    uri = parts._replace(path=masked).geturl()
+    netloc = parts.netloc if hidden == host else hidden + parts.netloc[len(host):]
+    uri = parts._replace(netloc=netloc, path=masked).geturl()
+    reasoning = dest.reasoning.replace(dest.uri, uri)
+    if hidden != host:  # (a note may name the host: lower-cased, as resolved)
+        reasoning = re.sub(re.escape(host), hidden, reasoning, flags=re.IGNORECASE)
     return replace(dest, uri=uri, path=dest.path and _masked_path(dest.path),
-                   reasoning=dest.reasoning.replace(dest.uri, uri))
+                   reasoning=reasoning)
+
+
+def _masked_host(host: str) -> str:
+    """``host`` with each label that decodes to a value a value recognizer validates replaced
+    by ``***``, or, when only they together do (joined, an e-mail spelled with a label ``at``:
+    :func:`read_host`), the labels under its registered domain: the name is inspected as data
+    (a request so named is refused), and data values never enter the audit trail or a log
+    line."""
+    if not _holds_value(host):
+        return host
+    labels = host.split(".")
+    shown = [MASK if label and _holds_value(label) else label for label in labels]
+    if shown == labels:
+        shown = [MASK, *labels[-2:]] if len(labels) > 2 else [MASK]
+    return ".".join(shown)
+
+
+def _holds_value(host: str) -> bool:
+    """Whether what ``host`` decodes to holds a value a value recognizer validates."""
+    values = [v for name, found in read_host(host).items() if DECODED in name for v in found]
+    return bool(values) and any(_validated(values))
 
 
 def _masked_path(path: str) -> str:
@@ -714,8 +757,8 @@ def _host(url: str) -> str:
 def _redacted(url: str) -> str:
     from lacuna.destinations import redact
 
-    parts = urlsplit(_destination(url))
-    return redact(parts._replace(path=_masked_path(parts.path)).geturl())
+    return redact(_shown(Destination(uri=_destination(url), type=DestinationType.HTTP,
+                                     scope=Scope.EXTERNAL)).uri)
 
 
 def _unique_sources(sources: list[Source]) -> list[Source]:

@@ -36,13 +36,14 @@ import socket
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 import h11
 
+from lacuna.config import ProxyConfig
 from lacuna.model import FrozenDict
 from lacuna.proxy.ca import CertificateAuthority
 from lacuna.proxy.gate import HOP_BY_HOP, Gate, OutboundRequest, Verdict
@@ -66,6 +67,11 @@ class _TimedOut(Exception):
     which, and the setting that bounds it)."""
 
 
+class _Busy(Exception):
+    """The decision thread did not take a request up in time (it was deciding others: a long
+    body's scan); the request was not decided, and is refused."""
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """Seconds no peer can hold a connection past (``proxy.*_timeout`` in lacuna.yaml).
@@ -74,16 +80,24 @@ class Timeouts:
         client: a client's longest silence while its request is read or its answer written,
             and between requests on a kept-alive connection (``proxy.client_timeout``).
         request: the longest one request's headers and body take to arrive, however they
-            trickle (``proxy.request_timeout``).
+            trickle, and the longest it then waits for the decision thread to take it up
+            (``proxy.request_timeout``).
         connect: an upstream's connection, TCP and TLS (``proxy.connect_timeout``).
         upstream: an upstream's longest silence while the request is sent or the response
             awaited and read (``proxy.upstream_timeout``).
     """
 
-    client: float = 30.0
-    request: float = 300.0
-    connect: float = 10.0
-    upstream: float = 120.0
+    # (the defaults are lacuna.yaml's: ProxyConfig's, the one source of them)
+    client: float = ProxyConfig.model_fields["client_timeout"].default
+    request: float = ProxyConfig.model_fields["request_timeout"].default
+    connect: float = ProxyConfig.model_fields["connect_timeout"].default
+    upstream: float = ProxyConfig.model_fields["upstream_timeout"].default
+
+    @classmethod
+    def of(cls, settings: ProxyConfig) -> Timeouts:
+        """The timeouts ``settings`` (lacuna.yaml's ``proxy:``) configure."""
+        return cls(client=settings.client_timeout, request=settings.request_timeout,
+                   connect=settings.connect_timeout, upstream=settings.upstream_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +163,17 @@ def _without_data(exc: h11.ProtocolError) -> str:
     b'X-Email ana@example.com'``): a request's lines are data, never written to a log line or
     echoed."""
     return _QUOTED.sub("", str(exc)) or type(exc).__name__
+
+
+def _done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _logged(job: Future[Verdict]) -> None:
+    """A job nobody awaits: its failure is logged."""
+    if not job.cancelled() and job.exception() is not None:
+        log.error("the proxy's decision thread failed", exc_info=job.exception())
 
 
 class ProxyServer:
@@ -222,6 +247,49 @@ class ProxyServer:
 
     def _timed_out(self, request: OutboundRequest, why: str) -> Verdict:
         return self._gate_now().timed_out(request, why)
+
+    def _busy_record(self, request: OutboundRequest, why: str) -> Verdict:
+        return self._gate_now().busy(request, why)
+
+    async def _on_thread(self, call: Callable[..., _T], *args: object) -> _T:
+        """``call(*args)`` on the decision thread, once it takes it up: within
+        ``proxy.request_timeout``, else :class:`_Busy` and the call is dropped, never run (a
+        request behind another's scan of hundreds of megabytes waited without limit)."""
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[None] = loop.create_future()
+
+        def run() -> _T:
+            with contextlib.suppress(RuntimeError):  # (the proxy stopped: the loop closed)
+                loop.call_soon_threadsafe(_done, started)
+            return call(*args)
+
+        job = self._executor.submit(run)
+        try:
+            await asyncio.wait_for(asyncio.shield(started), self.timeouts.request)
+        except asyncio.CancelledError:  # (the proxy stops: a call not begun is dropped)
+            job.cancel()
+            raise
+        except TimeoutError:
+            if job.cancel():  # (False: it started meanwhile, and is awaited)
+                msg = (f"the proxy did not take it up for a decision within "
+                       f"{self.timeouts.request:g} s (proxy.request_timeout): it was deciding "
+                       "other requests")
+                raise _Busy(msg) from None
+        return await asyncio.wrap_future(job)
+
+    async def _busy(self, conn: h11.Connection, writer: asyncio.StreamWriter,
+                    request: OutboundRequest, why: str) -> bool:
+        """Refuse (503) a request the decision thread did not take up in time: it was not
+        decided, so nothing is forwarded (fail closed). Recorded as a denial once the thread
+        is free (the Governor lives there); the connection ends."""
+        job = self._executor.submit(self._busy_record, request, why)
+        job.add_done_callback(_logged)
+        log.warning("refused %s from %s: %s", request.method, request.client, why)
+        await self._reply(conn, writer, 503, f"lacuna proxy: the request was not decided: "
+                          f"{why}; nothing was forwarded. Send it again later, or ask an "
+                          "administrator to raise proxy.request_timeout in lacuna.yaml\n"
+                          .encode(), "text/plain")
+        return False
 
     def _client_wait(self, until: float | None = None) -> _Wait:
         """A client's reads and writes: ``proxy.client_timeout`` of silence, and a request's
@@ -354,17 +422,27 @@ class ProxyServer:
         shown = f"[{host}]" if ":" in host else host
         connect = OutboundRequest(method="CONNECT", url=f"https://{shown}:{port}/",
                                   client=client)
-        refusal = await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._host_refusal, connect)
+        try:
+            refusal = await self._on_thread(self._host_refusal, connect)
+        except _Busy as exc:
+            await self._busy(conn, writer, connect, str(exc))
+            return
         if refusal is not None:
             await self._reply(conn, writer, refusal.status, refusal.body, refusal.content_type)
+            return
+        try:  # (before the answer: a name no certificate can hold is a 400, not a dropped
+            ctx = self.ca.context_for(host)  # tunnel and a traceback)
+        except (ValueError, OSError) as exc:
+            log.info("CONNECT from %s refused: no certificate for its host: %s", client,
+                     type(exc).__name__)
+            await self._reply(conn, writer, 400, b"lacuna proxy: CONNECT to a host name no "
+                              b"certificate can hold\n", "text/plain")
             return
         writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         # no pause between the answer and start_tls (a drain under wait_for, a task of its
         # own, let the client's hello arrive first, read as plain data: one handshake in
         # five hung); a client that never says hello is closed after proxy.client_timeout
         await writer.drain()
-        ctx = self.ca.context_for(host)
         await writer.start_tls(ctx, ssl_handshake_timeout=self.timeouts.client)
         await self._serve(reader, writer, client, _Origin("https", host, int(port)))
 
@@ -390,7 +468,6 @@ class ProxyServer:
             name = _text(k).lower()
             joined[name] = f"{joined[name]}, {_text(v)}" if name in joined else _text(v)
         headers = FrozenDict(joined)
-        loop = asyncio.get_running_loop()
         outbound = OutboundRequest(method=_text(request.method), url=url, headers=headers,
                                    client=client)
         wait = self._client_wait(until)
@@ -409,11 +486,22 @@ class ProxyServer:
             return await self._late(conn, writer, outbound, str(exc))
         truncated = not ended
         inspected = bytes(body[: self.max_inspect_bytes]) if truncated else bytes(body)
-        addresses = None  # a host internal by name: decided on the addresses connected to
         outbound = replace(outbound, body=inspected, truncated=truncated)
-        if await loop.run_in_executor(self._executor, self._internal_by_name, url):
+        try:
+            return await self._decided(conn, reader, writer, request, outbound, body, wait)
+        except _Busy as exc:  # not decided in time: refused (503), recorded
+            return await self._busy(conn, writer, outbound, str(exc))
+
+    async def _decided(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter, request: h11.Request,
+                       outbound: OutboundRequest, body: bytearray, wait: _Wait) -> bool:
+        """Decide ``outbound`` (its body's start read into ``body``; the rest, when it was
+        cut, spooled first), then forward or refuse it."""
+        url, ended, truncated = outbound.url, not outbound.truncated, outbound.truncated
+        addresses = None  # a host internal by name: decided on the addresses connected to
+        if await self._on_thread(self._internal_by_name, url):
             # a name is sent to DNS when it is resolved: one that carries data is decided first
-            refusal = await loop.run_in_executor(self._executor, self._host_refusal, outbound)
+            refusal = await self._on_thread(self._host_refusal, outbound)
             if refusal is not None:
                 await self._reply(conn, writer, refusal.status, refusal.body,
                                   refusal.content_type)
@@ -421,7 +509,7 @@ class ProxyServer:
             addresses = await self._resolve(url)
             outbound = replace(outbound, addresses=addresses)
         if not truncated:
-            verdict = await loop.run_in_executor(self._executor, self._decide, outbound)
+            verdict = await self._on_thread(self._decide, outbound)
             if not verdict.forward:
                 await self._reply(conn, writer, verdict.status, verdict.body,
                                   verdict.content_type)
@@ -435,13 +523,13 @@ class ProxyServer:
             except _TimedOut as exc:
                 return await self._late(conn, writer, outbound, str(exc))
             if not whole:  # past proxy.max_body_bytes: refused, the rest never read
-                verdict = await loop.run_in_executor(self._executor, self._too_large, outbound)
+                verdict = await self._on_thread(self._too_large, outbound)
                 await self._reply(conn, writer, verdict.status, verdict.body,
                                   verdict.content_type)
                 return False
             spool.done()
             outbound = replace(outbound, spooled=spool.path, size=spool.size)
-            verdict = await loop.run_in_executor(self._executor, self._decide, outbound)
+            verdict = await self._on_thread(self._decide, outbound)
             if not verdict.forward:
                 await self._reply(conn, writer, verdict.status, verdict.body,
                                   verdict.content_type)
@@ -453,8 +541,10 @@ class ProxyServer:
                     outbound: OutboundRequest, why: str) -> bool:
         """Refuse (408, recorded) a request whose body did not arrive whole in time: Lacuna
         decides on the whole body. The connection ends (the rest is never read)."""
-        verdict = await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._timed_out, outbound, why)
+        try:
+            verdict = await self._on_thread(self._timed_out, outbound, why)
+        except _Busy as exc:
+            return await self._busy(conn, writer, outbound, f"{why}; and {exc}")
         await self._reply(conn, writer, verdict.status, verdict.body, verdict.content_type)
         return False
 
@@ -606,8 +696,7 @@ def build(config: Config, *, host: str = "127.0.0.1", port: int = 0) -> ProxySer
                        upstream_ssl=ssl.create_default_context(cafile=cafile),
                        max_inspect_bytes=settings.max_inspect_bytes,
                        max_body_bytes=settings.max_body_bytes, host=host, port=port,
-                       timeouts=Timeouts(settings.client_timeout, settings.request_timeout,
-                                         settings.connect_timeout, settings.upstream_timeout))
+                       timeouts=Timeouts.of(settings))
 
 
 def run(config: Config, *, host: str, port: int,
