@@ -320,22 +320,47 @@ class ServerLineage:
         Raises:
             LineageError: no answer, or not a classification.
         """
+        return self.knows(path)[0]
+
+    def first_seen(self, path: str) -> datetime | None:
+        """The retention clock the server keeps for the local file at ``path`` (recorded when
+        it allowed a write there: :mod:`lacuna.lineage.seen`); None when it allowed none, or
+        when ``path`` is not a local file.
+
+        Raises:
+            LineageError: no answer, or not a time.
+        """
+        return self.knows(path, content=False)[1]
+
+    def knows(self, path: str, *, content: bool = True
+              ) -> tuple[Classification | None, datetime | None]:
+        """:meth:`known` and :meth:`first_seen` in one request (``content``: send the file's
+        fingerprint, so that a copy is known by its content).
+
+        Raises:
+            LineageError: no answer, or not a classification and a time.
+        """
+        from lacuna.lineage.clock import aware
         from lacuna.lineage.recording import file_fingerprint
         from lacuna.lineage.records import DatasetRef
         from lacuna.model import Classification
 
         ref = DatasetRef.of(path)
         if ref.namespace != "file":  # a URL's name may hold its credentials: not sent (the
-            return None  # server holds a remote source by its name when it decides)
-        fp = file_fingerprint(ref)
+            return None, None  # server holds a remote source by its name when it decides)
+        fp = file_fingerprint(ref) if content else None
         query = f"?dataset={_q(wire_name(str(ref)))}" + (f"&fingerprint={_q(fp)}" if fp else "")
         try:
             answer = self.client.call("GET", f"/api/v1/lineage/known{query}")
             if not isinstance(answer, Mapping) or "classification" not in answer:
                 msg = "not an object with a classification"
                 raise ValueError(msg)
-            found = answer["classification"]
-            return None if found is None else Classification.from_dict(found)
+            found, seen = answer["classification"], answer.get("first_seen")
+            when = aware(seen) if isinstance(seen, str) else None
+            if seen is not None and when is None:
+                msg = f"first_seen {str(seen)[:40]!r} is not a time"
+                raise ValueError(msg)
+            return (None if found is None else Classification.from_dict(found)), when
         except (ServerUnavailable, ValueError, TypeError, LacunaError) as exc:
             msg = (f"could not ask the Lacuna server {self.client.shown} what it knows of "
                    f"{path}: {exc}")
@@ -770,6 +795,26 @@ def hold_from_wire(data: Any) -> Hold:
                 placed_by=text["placed_by"], placed_at=placed,  # type: ignore[arg-type]
                 released_by=optional["released_by"], released_at=released,
                 unrecorded=optional["unrecorded"])
+
+
+def server_first_seen(config: Config, path: str) -> datetime | None:
+    """The retention clock the server ``config`` names keeps for the local file at ``path``
+    (:meth:`ServerLineage.first_seen`), asked with the governor's client when ``config`` is
+    the current governor's.
+
+    Raises:
+        LineageError: no answer, or not a time.
+    """
+    from lacuna.governor import existing
+
+    gov = existing()
+    if gov is not None and gov.config.server is config.server:
+        return gov.lineage_store.first_seen(path)  # type: ignore[attr-defined, no-any-return]
+    client = ServerClient(config.server)
+    try:
+        return ServerLineage(client, config.lineage.openlineage.namespace).first_seen(path)
+    finally:
+        client.close()
 
 
 def server_holds(config: Config, *, include_released: bool = False) -> list[Hold]:

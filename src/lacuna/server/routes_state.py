@@ -454,16 +454,22 @@ def lineage_known(request: Request, _: AnyUser, dataset: str,
     ``fingerprint`` (anywhere: a copy), as a ``POST /api/v1/decide`` holds a source to it
     (:func:`lacuna.lineage.claims.known_of`); ``classification`` null when the store knows
     neither. A client with ``server:`` reads a file's class with it, so a sidecar deleted or
-    written by the file's owner cannot lower what the server knows."""
+    written by the file's owner cannot lower what the server knows. ``first_seen``: the
+    dataset's retention clock as the server recorded it when it allowed a write there
+    (:mod:`lacuna.lineage.seen`), null when it allowed none; a client with ``server:`` takes
+    it instead of its sidecar's."""
     from lacuna.lineage.claims import known_of
     from lacuna.lineage.records import DatasetVersion
+    from lacuna.lineage.seen import first_seen
 
     gov = state_of(request).governor
     ref = _dataset(dataset)
     known = known_of(gov.lineage_store, DatasetVersion(
         dataset=ref, classification=Classification(), fingerprint=fingerprint or None),
         gov.config.classification)
-    return {"dataset": str(ref), "classification": known.to_dict() if known else None}
+    seen = first_seen(gov.lineage_store, ref)
+    return {"dataset": str(ref), "classification": known.to_dict() if known else None,
+            "first_seen": seen.isoformat() if seen is not None else None}
 
 
 @router.get("/lineage/impact", tags=["lineage"],
@@ -627,11 +633,24 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
             raise HTTPException(409, str(exc)) from None
         if refused:
             _audit_refused_lowering(request, principal, run, refused)
+        _clocks(gov, run)
     answer: dict[str, Any] = {"recorded": run.id if run is not None else None,
                               "refused": list(refused)}
     if moved:
         answer["moved"] = moved
     return answer
+
+
+def _clocks(gov: Any, run: Any) -> None:
+    """A recorded run's local outputs take their inputs' retention clocks (only earlier:
+    :func:`lacuna.lineage.seen.record_run`); the run stays recorded when that fails (logged:
+    the output keeps the clock its write's decision recorded)."""
+    from lacuna.lineage.seen import record_run
+
+    try:
+        record_run(gov.lineage_store, run)
+    except Exception as exc:
+        log.error("could not carry run %s's input clocks to its outputs: %s", run.id, exc)
 
 
 def _ingest_as(gov: Any, run: Any, principal: Principal
