@@ -182,12 +182,29 @@ def test_a_write_under_an_approved_exception_works_and_is_recorded_on_the_server
         assert lacuna.sweep_exceptions().deleted == (str(copy),)
     assert not copy.exists()
     assert sealed.exists()  # ana's, for ana's sweep
+    # a file sealed without an exception: its writer (as the server's trail names them) may
+    # decrypt it, audited there (before: refused, 'written without an exception')
     plain_sealed = live.root / "governed" / f"sealed-plain-{mode}.csv"
+    region = pd.DataFrame({"region": ["north"]})
+    out = tmp_path / "sealed-plain-out.csv"
     with lacuna.governed(config2):
-        pd.DataFrame({"region": ["north"]}).to_csv(plain_sealed, index=False, encrypt=True)
-        # before: 'the audit trail could not record … Fix the audit trail (audit.url …)'
-        with pytest.raises(DecryptionRefused, match="written without an exception"):
-            lacuna.decrypt(plain_sealed)
+        region.to_csv(plain_sealed, index=False, encrypt=True)
+        assert b"north" not in plain_sealed.read_bytes()
+        pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(lacuna.decrypt(plain_sealed,
+                                                                               out))), region)
+    pd.testing.assert_frame_equal(pd.read_csv(out), region)
+    carla = config2.model_copy(update={"server": config2.server.model_copy(
+        update={"token": live.tokens["carla"]})})  # not its writer, not a default steward
+    with lacuna.governed(carla), pytest.raises(DecryptionRefused, match="written by ana"):
+        lacuna.decrypt(plain_sealed)
+    with lacuna.governed(jane):
+        assert pd.read_csv(io.BytesIO(lacuna.decrypt(plain_sealed))).equals(region)
+    records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 100},
+                        headers=live.headers("carla")).json()["records"]
+    decrypts = [(r["who"]["user_id"], r["decision"]["allowed"]) for r in reversed(records)
+                if r.get("kind") == "exception" and r["what"].get("event") == "decrypt"
+                and r["exception"].get("path", "").endswith(str(plain_sealed))]
+    assert decrypts == [("ana", True), ("carla", False), ("jane", True)]
 
 
 def test_another_users_token_neither_uses_nor_reports_files_for_the_exception(

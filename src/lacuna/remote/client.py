@@ -617,11 +617,12 @@ class ServerExceptions:
         self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/files/swept",
                    {"host": host, "path": path, "step": step, "detail": detail[:2000]})
 
-    def decrypt_refusal(self, exception_id: str, path: str, written_by: str,
+    def decrypt_refusal(self, exception_id: str | None, path: str, written_by: str,
                         output: str | None) -> str | None:
-        """Why the token's user may not decrypt ``path`` (written under ``exception_id`` by
-        ``written_by``), as the server judges and audits it (``decrypt``), or None; with
-        ``output``, the plaintext copy is recorded under the exception on the server, as the
+        """Why the token's user may not decrypt ``path`` (written under ``exception_id``, or
+        sealed without one, None: ``POST /api/v1/decrypt``; ``written_by``: its header's
+        name), as the server judges and audits it (``decrypt``), or None; with ``output``
+        under an exception, the plaintext copy is recorded under it on the server, as the
         file itself (the sweep here deletes it).
 
         Raises:
@@ -629,7 +630,9 @@ class ServerExceptions:
         """
         from lacuna.exceptions.files import this_host
 
-        answer = self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/decrypt", {
+        route = ("/api/v1/decrypt" if exception_id is None
+                 else f"/api/v1/exceptions/{_q(exception_id)}/decrypt")
+        answer = self._call("POST", route, {
             "path": path, "written_by": written_by, "host": this_host(), "output": output})
         if not isinstance(answer, Mapping) or not isinstance(answer.get("allowed"), bool):
             msg = (f"Lacuna server {self.client.shown} answered the decryption check with "
