@@ -290,8 +290,13 @@ def test_the_client_sweep_deletes_the_file_once_the_exception_ends(
     assert deleted[0]["who"]["user_id"] == "ana"
 
 
-def test_a_polars_write_is_recorded_and_an_append_refused_saying_why(
+def test_a_polars_write_is_recorded_and_an_append_under_it_works(
         live, monkeypatch, tmp_path) -> None:
+    """An append under the exception to the file written under it is checked against the
+    server's records of it (the sweep's test: what is there is what one of them says was
+    written) and recorded again; a file that is not the one written is refused. Before, every
+    append under an exception was refused with server: configured; an HDFStore opened under
+    one was refused at its open (reported to the server before any decision allowed it)."""
     import polars as pl
 
     from lacuna.exceptions.appends import AppendRefused
@@ -299,15 +304,37 @@ def test_a_polars_write_is_recorded_and_an_append_refused_saying_why(
 
     config, frame, (target, exc) = _granted(live, "enforce", "frames.csv", tmp_path,
                                             monkeypatch)
+    here = on_host(this_host(), str(target))
     with lacuna.governed(config):
         pl.from_pandas(frame).write_csv(target, exception_id=exc.id)
         assert pl.read_csv(target).to_pandas().equals(frame)
-        # before: 'the file was not written under EXC-…' (it was: the client holds no records)
-        with pytest.raises(AppendRefused, match="records of the files written under an "
-                           "exception are the server's"):
+        frame.to_csv(target, mode="a", header=False, index=False, exception_id=exc.id)
+        assert pd.read_csv(target).equals(pd.concat([frame, frame], ignore_index=True))
+        target.write_text(target.read_text(encoding="utf-8") + "Eve,eve@example.com\n",
+                          encoding="utf-8")  # changed by hand: not the file written under it
+        with pytest.raises(AppendRefused, match="was not written under"):
             frame.to_csv(target, mode="a", header=False, index=False, exception_id=exc.id)
-    assert pl.read_csv(target).height == 1
-    assert [w.path for w in _file_rows(live, exc.id)] == [on_host(this_host(), str(target))]
+    assert pl.read_csv(target).height == 3
+    rows = _file_rows(live, exc.id)
+    assert [w.path for w in rows] == [here, here]  # the write and the append, each recorded
+    assert all(w.identity is not None for w in rows)
+    store_path = target.with_name("frames-store.h5")
+    config2, _, (_, exc2) = _granted(live, "enforce", "frames-store.h5", tmp_path, monkeypatch)
+    with lacuna.governed(config2):
+        with pd.HDFStore(store_path, mode="w", exception_id=exc2.id) as store:
+            store.put("a", frame, exception_id=exc2.id, track_times=False)
+            store.put("b", frame, exception_id=exc2.id, track_times=False)
+        with pd.HDFStore(store_path, mode="r") as store:
+            assert store["a"].equals(frame)
+            assert store["b"].equals(frame)
+    rows = _file_rows(live, exc2.id)
+    assert [w.path for w in rows] == [on_host(this_host(), str(store_path))]
+    assert rows[0].identity is not None  # completed on close: what the sweep deletes
+    httpx.post(f"{live.url}/api/v1/exceptions/{exc2.id}/deny", json={"comment": "over"},
+               headers=live.headers("jane")).raise_for_status()
+    with lacuna.governed(config2):
+        assert str(store_path) in lacuna.sweep_exceptions().deleted
+    assert not store_path.exists()
 
 
 def _show(live: Any, exception_id: str, tmp_path: Any, verb: str = "show",
