@@ -348,3 +348,43 @@ def test_a_files_retention_clock_is_the_servers_not_its_sidecars(
         assert first_seen(store, DatasetRef.of(str(target))) == old
     finally:
         store.close()
+
+
+def test_a_workbook_written_in_parts_is_known_by_its_content(
+        live, monkeypatch, tmp_path) -> None:
+    """An ExcelWriter's sheets are recorded as runs before the file is complete; on close the
+    client gives their outputs the file's fingerprint on the server, so a copy under another
+    name is known by its content (it logged 'ServerLineage has no attribute set_fingerprint'
+    on every close, and the server never knew the content). Only the run's own user may, and
+    only once; a workbook whose every sheet was denied closes without a file."""
+    from lacuna.lineage.recording import file_fingerprint
+    from lacuna.lineage.records import DatasetRef
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    book = live.root / "governed" / "parts.xlsx"
+    denied = live.root / "Downloads" / "parts-denied.xlsx"
+    people = pd.DataFrame({"name": ["Ann Lee"], "email": ["ann@example.com"]})
+    regions = pd.DataFrame({"region": ["east", "north"]})
+    with lacuna.governed(_plain(live, "ana")):
+        with pd.ExcelWriter(book, engine="openpyxl") as writer:
+            people.to_excel(writer, sheet_name="people", index=False)
+            regions.to_excel(writer, sheet_name="regions", index=False)
+        back = pd.read_excel(book, sheet_name=None)
+        with (pd.ExcelWriter(denied, engine="openpyxl") as writer,
+              pytest.raises(GovernanceViolation)):
+            people.to_excel(writer, sheet_name="people", index=False)
+    assert not denied.exists()
+    assert back["people"].equals(people)
+    assert back["regions"].equals(regions)
+    fp = file_fingerprint(DatasetRef.of(str(book)))
+    known = httpx.get(f"{live.url}/api/v1/lineage/known", headers=live.headers("ana"), params={
+        "dataset": str(tmp_path / "renamed.xlsx"), "fingerprint": fp}).json()
+    assert known["classification"]["tier"] == "PROPRIETARY"  # before: null (not known)
+    runs = httpx.get(f"{live.url}/api/v1/lineage/runs", headers=live.headers("carla"),
+                     params={"dataset": str(book)}).json()["runs"]
+    assert runs
+    for user in ("jane", "ana"):  # another's run; the run's own user once it has one
+        answer = httpx.post(f"{live.url}/api/v1/lineage/runs/{runs[0]['id']}/fingerprint",
+                            headers=live.headers(user),
+                            json={"dataset": str(book), "fingerprint": "sha256:0"})
+        assert answer.status_code == 404

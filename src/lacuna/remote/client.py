@@ -322,6 +322,23 @@ class ServerLineage:
         """
         return self.knows(path)[0]
 
+    def set_fingerprint(self, run_id: str, dataset: DatasetRef, fingerprint: str) -> int:
+        """Give run ``run_id``'s output ``dataset`` (a file completed after the run was sent:
+        an ExcelWriter or HDFStore closed) its content fingerprint on the server (``POST
+        /api/v1/lineage/runs/{id}/fingerprint``); how many versions were updated.
+
+        Raises:
+            LineageError: no answer, or refused.
+        """
+        try:
+            answer = self.client.call(
+                "POST", f"/api/v1/lineage/runs/{_q(run_id)}/fingerprint",
+                {"dataset": wire_name(str(dataset)), "fingerprint": fingerprint})
+        except ServerUnavailable as exc:
+            raise LineageError(str(exc)) from None
+        updated = answer.get("updated") if isinstance(answer, Mapping) else None
+        return updated if isinstance(updated, int) else 0
+
     def first_seen(self, path: str) -> datetime | None:
         """The retention clock the server keeps for the local file at ``path`` (recorded when
         it allowed a write there: :mod:`lacuna.lineage.seen`); None when it allowed none, or
