@@ -98,6 +98,12 @@ def test_metrics_in_python_refuse_naming_the_server(monkeypatch) -> None:
         (["lineage", "impact", "/data/c.csv"], "/api/v1/lineage/"),
         (["metrics"], "/api/v1/metrics"),
         (["status"], "/api/v1/audit?user="),
+        (["retention", "plan"], "/api/v1/retention/holds"),  # AttributeError before
+        (["retention", "apply"], "/api/v1/retention/holds"),
+        # before: a hold in this host's holds table, obeyed by nothing (the mount and
+        # writes ask the server's holds)
+        (["retention", "hold", "/data/c.csv", "--reason", "litigation"], "server's host"),
+        (["retention", "release", "/data/c.csv"], "server's host"),
     ],
 )
 def test_commands_reading_local_state_refuse_naming_the_server(
