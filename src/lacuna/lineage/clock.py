@@ -148,7 +148,8 @@ def of_file(path: str, config: Config | None = None) -> datetime | None:
     if config is not None and config.server is not None:
         from lacuna.remote.client import server_first_seen
 
-        return server_first_seen(config, os.path.abspath(path))
+        # a URL is no local file (the server is not asked: its name may hold credentials)
+        return None if "://" in path else server_first_seen(config, os.path.abspath(path))
     keystore = None
     if config is not None and os.path.isfile(path):
         from lacuna.keystore import keystore_for
