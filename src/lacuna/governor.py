@@ -375,31 +375,35 @@ class Governor:
             result = replace(result, reasoning=(note, *result.reasoning))
         if raised is not None and len(declarations) > 1:  # restricted further: not attributed
             raised = None
+        seen = of_declaration(trusted)
         if name and self.config.server is not None:
-            result = self._server_known(name, result)
+            result, seen = self._server_known(name, result)
         sources = unique(s for d in declarations for s in d.sources)
         return (result, sources, trusted.run_id if trusted is not None else None, raised,
-                of_declaration(trusted))
+                seen)
 
-    def _server_known(self, name: str, result: Classification) -> Classification:
+    def _server_known(self, name: str, result: Classification
+                      ) -> tuple[Classification, datetime | None]:
         """``result`` (a read's class from its values and sidecar) raised to what the Lacuna
         server's lineage store knows of the file, by name and content (a sidecar the file's
         owner deleted or wrote lowers nothing the server knows); PROPRIETARY when the server
-        cannot say (fail closed)."""
+        cannot say (fail closed). With the file's retention clock as the server keeps it, never
+        its sidecar's (signed with its owner's own key: :mod:`lacuna.lineage.seen`)."""
         from lacuna.lineage import sidecar as sc
 
         where = f"the Lacuna server's lineage store ({name})"
         try:
-            known = self.lineage_store.known(name)  # type: ignore[attr-defined]
+            known, seen = self.lineage_store.knows(name)  # type: ignore[attr-defined]
         except Exception as exc:
             log.error("%s", exc)
             return replace(result, tier=max(result.tier, Tier.PROPRIETARY),
                            floor=max(result.floor, Tier.PROPRIETARY),
-                           reasoning=(f"PROPRIETARY (fail closed): {exc}", *result.reasoning))
+                           reasoning=(f"PROPRIETARY (fail closed): {exc}", *result.reasoning)
+                           ), None
         if known is None:
-            return result
+            return result, seen
         raised, _ = sc.restrict(known, result, self.config.classification, where=where)
-        return raised
+        return raised, seen
 
     def _declared_raise(self, name: str | None, declared: Classification, run_id: str | None
                         ) -> tuple[Classification, Raised | None]:

@@ -182,12 +182,29 @@ def test_a_write_under_an_approved_exception_works_and_is_recorded_on_the_server
         assert lacuna.sweep_exceptions().deleted == (str(copy),)
     assert not copy.exists()
     assert sealed.exists()  # ana's, for ana's sweep
+    # a file sealed without an exception: its writer (as the server's trail names them) may
+    # decrypt it, audited there (before: refused, 'written without an exception')
     plain_sealed = live.root / "governed" / f"sealed-plain-{mode}.csv"
+    region = pd.DataFrame({"region": ["north"]})
+    out = tmp_path / "sealed-plain-out.csv"
     with lacuna.governed(config2):
-        pd.DataFrame({"region": ["north"]}).to_csv(plain_sealed, index=False, encrypt=True)
-        # before: 'the audit trail could not record … Fix the audit trail (audit.url …)'
-        with pytest.raises(DecryptionRefused, match="written without an exception"):
-            lacuna.decrypt(plain_sealed)
+        region.to_csv(plain_sealed, index=False, encrypt=True)
+        assert b"north" not in plain_sealed.read_bytes()
+        pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(lacuna.decrypt(plain_sealed,
+                                                                               out))), region)
+    pd.testing.assert_frame_equal(pd.read_csv(out), region)
+    carla = config2.model_copy(update={"server": config2.server.model_copy(
+        update={"token": live.tokens["carla"]})})  # not its writer, not a default steward
+    with lacuna.governed(carla), pytest.raises(DecryptionRefused, match="written by ana"):
+        lacuna.decrypt(plain_sealed)
+    with lacuna.governed(jane):
+        assert pd.read_csv(io.BytesIO(lacuna.decrypt(plain_sealed))).equals(region)
+    records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 100},
+                        headers=live.headers("carla")).json()["records"]
+    decrypts = [(r["who"]["user_id"], r["decision"]["allowed"]) for r in reversed(records)
+                if r.get("kind") == "exception" and r["what"].get("event") == "decrypt"
+                and r["exception"].get("path", "").endswith(str(plain_sealed))]
+    assert decrypts == [("ana", True), ("carla", False), ("jane", True)]
 
 
 def test_another_users_token_neither_uses_nor_reports_files_for_the_exception(
@@ -273,8 +290,13 @@ def test_the_client_sweep_deletes_the_file_once_the_exception_ends(
     assert deleted[0]["who"]["user_id"] == "ana"
 
 
-def test_a_polars_write_is_recorded_and_an_append_refused_saying_why(
+def test_a_polars_write_is_recorded_and_an_append_under_it_works(
         live, monkeypatch, tmp_path) -> None:
+    """An append under the exception to the file written under it is checked against the
+    server's records of it (the sweep's test: what is there is what one of them says was
+    written) and recorded again; a file that is not the one written is refused. Before, every
+    append under an exception was refused with server: configured; an HDFStore opened under
+    one was refused at its open (reported to the server before any decision allowed it)."""
     import polars as pl
 
     from lacuna.exceptions.appends import AppendRefused
@@ -282,15 +304,37 @@ def test_a_polars_write_is_recorded_and_an_append_refused_saying_why(
 
     config, frame, (target, exc) = _granted(live, "enforce", "frames.csv", tmp_path,
                                             monkeypatch)
+    here = on_host(this_host(), str(target))
     with lacuna.governed(config):
         pl.from_pandas(frame).write_csv(target, exception_id=exc.id)
         assert pl.read_csv(target).to_pandas().equals(frame)
-        # before: 'the file was not written under EXC-…' (it was: the client holds no records)
-        with pytest.raises(AppendRefused, match="records of the files written under an "
-                           "exception are the server's"):
+        frame.to_csv(target, mode="a", header=False, index=False, exception_id=exc.id)
+        assert pd.read_csv(target).equals(pd.concat([frame, frame], ignore_index=True))
+        target.write_text(target.read_text(encoding="utf-8") + "Eve,eve@example.com\n",
+                          encoding="utf-8")  # changed by hand: not the file written under it
+        with pytest.raises(AppendRefused, match="was not written under"):
             frame.to_csv(target, mode="a", header=False, index=False, exception_id=exc.id)
-    assert pl.read_csv(target).height == 1
-    assert [w.path for w in _file_rows(live, exc.id)] == [on_host(this_host(), str(target))]
+    assert pl.read_csv(target).height == 3
+    rows = _file_rows(live, exc.id)
+    assert [w.path for w in rows] == [here, here]  # the write and the append, each recorded
+    assert all(w.identity is not None for w in rows)
+    store_path = target.with_name("frames-store.h5")
+    config2, _, (_, exc2) = _granted(live, "enforce", "frames-store.h5", tmp_path, monkeypatch)
+    with lacuna.governed(config2):
+        with pd.HDFStore(store_path, mode="w", exception_id=exc2.id) as store:
+            store.put("a", frame, exception_id=exc2.id, track_times=False)
+            store.put("b", frame, exception_id=exc2.id, track_times=False)
+        with pd.HDFStore(store_path, mode="r") as store:
+            assert store["a"].equals(frame)
+            assert store["b"].equals(frame)
+    rows = _file_rows(live, exc2.id)
+    assert [w.path for w in rows] == [on_host(this_host(), str(store_path))]
+    assert rows[0].identity is not None  # completed on close: what the sweep deletes
+    httpx.post(f"{live.url}/api/v1/exceptions/{exc2.id}/deny", json={"comment": "over"},
+               headers=live.headers("jane")).raise_for_status()
+    with lacuna.governed(config2):
+        assert str(store_path) in lacuna.sweep_exceptions().deleted
+    assert not store_path.exists()
 
 
 def _show(live: Any, exception_id: str, tmp_path: Any, verb: str = "show",

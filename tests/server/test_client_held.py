@@ -296,3 +296,95 @@ def test_a_file_whose_name_is_not_utf8_is_read_and_written_through_the_server(
         assert [p.ref.name for p in back.lacuna.lineage.node.parents] == [
             name.encode("utf-8", "backslashreplace").decode()]
     assert copy.read_text(encoding="utf-8") == "region\nsouth-west\ncentral\n"
+
+
+def test_a_files_retention_clock_is_the_servers_not_its_sidecars(
+        live, monkeypatch, tmp_path) -> None:
+    """The server records a written file's clock (when its data was first seen) and a client
+    takes it, not its sidecar's: the owner deleting the sidecar, or signing one with a later
+    first_seen with their own key, restarted the clock retention counts from (the file kept
+    past its window). A copy takes its source's clock from the server too."""
+    from datetime import UTC, datetime
+
+    from lacuna.lineage.records import DatasetRef
+    from lacuna.lineage.seen import first_seen, saw
+    from lacuna.lineage.sidecar import read_sidecar, sidecar_paths, write_sidecar
+    from lacuna.lineage.store import LineageStore
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    target = live.root / "governed" / "clock-kept.csv"
+    copy = live.root / "governed" / "clock-copy.csv"
+    frame = pd.DataFrame({"region": ["east", "north"]})
+    with lacuna.governed(_plain(live, "ana")):
+        frame.to_csv(target, index=False)  # the allowed path: the server records its clock
+        label = read_sidecar(target)
+        assert label is not None
+        assert label.trusted
+        recorded = httpx.get(f"{live.url}/api/v1/lineage/known",
+                             params={"dataset": str(target)}, headers=live.headers("ana"))
+        seen = datetime.fromisoformat(recorded.json()["first_seen"])
+        assert abs((seen - label.first_seen).total_seconds()) < 1  # the same clock
+        old = datetime(2022, 12, 5, tzinfo=UTC)  # as if the data were written in 2022
+        store = LineageStore(live.db)
+        try:
+            saw(store, DatasetRef.of(str(target)), old)
+        finally:
+            store.close()
+        for side in sidecar_paths(target):
+            side.unlink(missing_ok=True)  # the owner deletes the label, and writes again
+        frame.to_csv(target, index=False)
+        assert read_sidecar(target).first_seen == old  # before: now (the clock restarted)
+        # a sidecar signed by the owner's own key with a later clock says nothing of it
+        write_sidecar(target, label.classification, written_by="ana",
+                      first_seen=datetime.now(UTC))
+        pd.read_csv(target).to_csv(copy, index=False)
+        assert read_sidecar(copy).first_seen == old  # a copy is as old as its source
+        assert pd.read_csv(target).to_csv(target, index=False) is None
+        assert read_sidecar(target).first_seen == old
+    assert pd.read_csv(copy).equals(frame)  # written as asked
+    store = LineageStore(live.db)
+    try:
+        assert first_seen(store, DatasetRef.of(str(copy))) == old  # kept by the server
+        assert first_seen(store, DatasetRef.of(str(target))) == old
+    finally:
+        store.close()
+
+
+def test_a_workbook_written_in_parts_is_known_by_its_content(
+        live, monkeypatch, tmp_path) -> None:
+    """An ExcelWriter's sheets are recorded as runs before the file is complete; on close the
+    client gives their outputs the file's fingerprint on the server, so a copy under another
+    name is known by its content (it logged 'ServerLineage has no attribute set_fingerprint'
+    on every close, and the server never knew the content). Only the run's own user may, and
+    only once; a workbook whose every sheet was denied closes without a file."""
+    from lacuna.lineage.recording import file_fingerprint
+    from lacuna.lineage.records import DatasetRef
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
+    book = live.root / "governed" / "parts.xlsx"
+    denied = live.root / "Downloads" / "parts-denied.xlsx"
+    people = pd.DataFrame({"name": ["Ann Lee"], "email": ["ann@example.com"]})
+    regions = pd.DataFrame({"region": ["east", "north"]})
+    with lacuna.governed(_plain(live, "ana")):
+        with pd.ExcelWriter(book, engine="openpyxl") as writer:
+            people.to_excel(writer, sheet_name="people", index=False)
+            regions.to_excel(writer, sheet_name="regions", index=False)
+        back = pd.read_excel(book, sheet_name=None)
+        with (pd.ExcelWriter(denied, engine="openpyxl") as writer,
+              pytest.raises(GovernanceViolation)):
+            people.to_excel(writer, sheet_name="people", index=False)
+    assert not denied.exists()
+    assert back["people"].equals(people)
+    assert back["regions"].equals(regions)
+    fp = file_fingerprint(DatasetRef.of(str(book)))
+    known = httpx.get(f"{live.url}/api/v1/lineage/known", headers=live.headers("ana"), params={
+        "dataset": str(tmp_path / "renamed.xlsx"), "fingerprint": fp}).json()
+    assert known["classification"]["tier"] == "PROPRIETARY"  # before: null (not known)
+    runs = httpx.get(f"{live.url}/api/v1/lineage/runs", headers=live.headers("carla"),
+                     params={"dataset": str(book)}).json()["runs"]
+    assert runs
+    for user in ("jane", "ana"):  # another's run; the run's own user once it has one
+        answer = httpx.post(f"{live.url}/api/v1/lineage/runs/{runs[0]['id']}/fingerprint",
+                            headers=live.headers(user),
+                            json={"dataset": str(book), "fingerprint": "sha256:0"})
+        assert answer.status_code == 404

@@ -98,6 +98,12 @@ def test_metrics_in_python_refuse_naming_the_server(monkeypatch) -> None:
         (["lineage", "impact", "/data/c.csv"], "/api/v1/lineage/"),
         (["metrics"], "/api/v1/metrics"),
         (["status"], "/api/v1/audit?user="),
+        (["retention", "plan"], "/api/v1/retention/holds"),  # AttributeError before
+        (["retention", "apply"], "/api/v1/retention/holds"),
+        # before: a hold in this host's holds table, obeyed by nothing (the mount and
+        # writes ask the server's holds)
+        (["retention", "hold", "/data/c.csv", "--reason", "litigation"], "server's host"),
+        (["retention", "release", "/data/c.csv"], "server's host"),
     ],
 )
 def test_commands_reading_local_state_refuse_naming_the_server(
@@ -158,4 +164,28 @@ def test_feedback_in_python_refuses_and_appends_nothing(monkeypatch) -> None:
     ):
         with pytest.raises(LacunaError, match="/console/feedback/"):
             call()
+    gov.close()
+
+
+def test_a_files_clock_is_asked_of_the_server_never_its_sidecar(monkeypatch, tmp_path) -> None:
+    """With server:, a file's retention clock is the server's (lacuna.lineage.seen): a server
+    that cannot answer fails the read of it loudly (its sidecar, signed with the owner's own
+    key, is not taken instead), and a URL is never sent."""
+    from datetime import UTC, datetime
+
+    from lacuna.errors import LineageError
+    from lacuna.lineage import clock
+    from lacuna.lineage.sidecar import write_sidecar
+    from lacuna.model import Classification
+
+    gov = _governor(monkeypatch)
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "home"))
+    data = tmp_path / "c.csv"
+    data.write_text("a\n1\n", encoding="utf-8")
+    write_sidecar(data, Classification(), written_by="ana",
+                  first_seen=datetime(2030, 1, 1, tzinfo=UTC))
+    assert clock.of_file(str(data)) is not None  # without server: the sidecar's clock
+    with pytest.raises(LineageError, match=r"could not ask the Lacuna server"):
+        clock.of_file(str(data), gov.config)
+    assert clock.of_file("s3://user:secret@bucket/c.csv", gov.config) is None
     gov.close()

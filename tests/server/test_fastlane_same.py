@@ -241,3 +241,61 @@ def test_a_body_not_said_to_be_json_is_refused_every_time(app_client, kind) -> N
     assert codes == [422, 422, 422]
     ok = {**h, "content-type": "application/json; charset=utf-8"}
     assert app_client.client.post("/api/v1/decide", content=body, headers=ok).status_code == 200
+
+
+def test_an_allowed_write_records_its_destinations_retention_clock(app_client) -> None:
+    """The server keeps a written file's clock (lacuna.lineage.seen), on the fast lane too:
+    the first allowed write starts it, a later write keeps it, a copy takes its source's, and
+    a denial or a dry run records none."""
+    from datetime import datetime
+
+    governed = app_client.state.governor.config.destinations.governed[0]
+    downloads = app_client.state.governor.config.destinations.unmanaged[0]
+    first, copy = f"{governed}clock-a.csv", f"{governed}clock-b.csv"
+
+    def decide(body: dict[str, Any]) -> bool:
+        answer = app_client.client.post("/api/v1/decide", json=body,
+                                        headers=app_client.headers("ana"))
+        assert answer.status_code == 200, answer.text
+        return bool(answer.json()["decision"]["allowed"])
+
+    def seen(path: str) -> str | None:
+        answer = app_client.client.get("/api/v1/lineage/known", params={"dataset": path},
+                                       headers=app_client.headers("ana"))
+        return answer.json()["first_seen"]
+
+    assert decide({"operation": {"action": "write", "classification": PUBLIC,
+                                 "destination": first}})  # no sources: the fast lane's case
+    started = seen(first)
+    assert started is not None
+    assert decide({"operation": {"action": "write", "classification": PUBLIC,
+                                 "destination": first}})
+    assert seen(first) == started  # written again: the clock does not restart
+    assert decide({"operation": {"action": "write", "classification": PUBLIC,
+                                 "destination": copy, "sources": [
+                                     {"name": first, "classification": PUBLIC}]}})
+    assert seen(copy) == started  # a copy is as old as its source
+    assert not decide({"operation": {"action": "export", "classification": PII,
+                                     "destination": f"{downloads}/clock-c.csv"}})
+    assert decide({"operation": {"action": "write", "classification": PUBLIC,
+                                 "destination": f"{governed}clock-d.csv"}, "record": False})
+    assert seen(f"{downloads}/clock-c.csv") is None  # denied: nothing written
+    assert seen(f"{governed}clock-d.csv") is None  # a dry run writes nothing
+    assert datetime.fromisoformat(started).tzinfo is not None
+
+
+def test_a_write_whose_clock_cannot_be_recorded_is_denied(app_client, monkeypatch) -> None:
+    """Fail closed: a file whose retention clock the server cannot keep could outlive its
+    window, so its write is denied, and said so."""
+    from lacuna.lineage import seen
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(seen, "record_write", broken)
+    governed = app_client.state.governor.config.destinations.governed[0]
+    answer = app_client.client.post("/api/v1/decide", headers=app_client.headers("ana"), json={
+        "operation": {"action": "write", "classification": PUBLIC,
+                      "destination": f"{governed}clock-broken.csv"}}).json()["decision"]
+    assert answer["allowed"] is False
+    assert "retention clock is kept by the server" in answer["reasoning"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -27,6 +30,20 @@ def _gov(config: Path | None):  # type: ignore[no-untyped-def]
     from lacuna.governor import configure
 
     return configure(str(config) if config else None)
+
+
+@contextlib.contextmanager
+def _here() -> Iterator[None]:
+    """A command refused with ``server:`` (retention's trail and holds are the server's):
+    its message and exit 2, as the other commands reading local state."""
+    from lacuna.remote.client import NotOnThisHost
+
+    try:
+        yield
+    except NotOnThisHost as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}",
+                                   highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _when(text: str | None) -> datetime | None:
@@ -63,7 +80,8 @@ def plan_command(
     recorded by an earlier apply, is to review; a changed rule is shown with the previous one."""
     from lacuna.retention import build_plan
 
-    plan = build_plan(_gov(config), now=_when(as_of))
+    with _here():
+        plan = build_plan(_gov(config), now=_when(as_of))
     if as_json:
         typer.echo(json.dumps(plan.to_dict(), indent=2))
         return
@@ -84,7 +102,8 @@ def apply_command(as_json: JsonOption = False, config: ConfigOption = None) -> N
     trusted evidence, or it was already due under a rule an earlier apply recorded)."""
     from lacuna.retention import apply
 
-    report = apply(_gov(config))
+    with _here():
+        report = apply(_gov(config))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -107,7 +126,8 @@ def hold_command(
     """Place a legal hold: the dataset is never deleted or archived until released."""
     from lacuna.retention import place_hold
 
-    hold = place_hold(_gov(config), dataset, reason=reason)
+    with _here():
+        hold = place_hold(_gov(config), dataset, reason=reason)
     console.print(f"hold {hold.id} placed on {hold.dataset}: {hold.reason}", highlight=False,
                   markup=False)
 
@@ -120,7 +140,8 @@ def release_command(
     """Release a legal hold."""
     from lacuna.retention import release_hold
 
-    hold = release_hold(_gov(config), dataset)
+    with _here():
+        hold = release_hold(_gov(config), dataset)
     console.print(f"hold {hold.id} on {hold.dataset} released", highlight=False, markup=False)
 
 

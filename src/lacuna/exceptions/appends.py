@@ -147,15 +147,9 @@ def check_append(gov: Context, path: str | os.PathLike[str], exception_id: str |
     if not os.path.lexists(where):
         return
     if exception_id is not None and getattr(gov.exceptions, "remote", False):
-        msg = (f"{method}: appending to {where} under exception {exception_id} is refused: "
-               "with server: configured, the records of the files written under an exception "
-               "are the server's, and this client cannot check that the file is the one "
-               f"written under {exception_id} (an append to any other file would have the "
-               "sweep delete rows the exception does not cover). Write the whole file again "
-               "(mode=\"w\"), or these rows to a new file under the exception. Nothing was "
-               "written.")
-        raise AppendRefused(msg, path=where, exception_id=exception_id)
-    found = holders(gov, where)
+        found = _server_holder(gov, where, exception_id, method)
+    else:
+        found = holders(gov, where)
     other = next((h for h in found if h.request.id != exception_id), None)
     how = "without an exception" if exception_id is None else f"under exception {exception_id}"
     if other is not None:
@@ -184,6 +178,33 @@ def check_append(gov: Context, path: str | os.PathLike[str], exception_id: str |
                "these rows to a new file under the exception (a path that does not exist "
                "yet). Nothing was written.")
         raise AppendRefused(msg, path=where, exception_id=exception_id)
+
+
+def _server_holder(gov: Context, where: str, exception_id: str, method: str) -> list[Holder]:
+    """With ``server:``: ``exception_id`` as the holder of ``where`` when the server's records
+    of the files written under it name this host's ``where`` (open) and what is there now is
+    what one of them says was written (the sweep's own test, :func:`not_written_there`); none
+    otherwise (the append is then refused as not written under it). The grant itself is the
+    server's to check, as it decides the append.
+
+    Raises:
+        AppendRefused: the server could not be asked (fail closed: nothing is written).
+    """
+    from lacuna.exceptions.files import on_client, this_host
+
+    here = this_host()
+    try:
+        records = [w for w in gov.exceptions.files(exception_id)
+                   if w.deleted_at is None and on_client(w.path) == (here, where)]
+        request = gov.exceptions.get(exception_id) if records else None
+    except LacunaError as exc:
+        msg = (f"{method}: appending to {where} under exception {exception_id} is refused: "
+               f"the Lacuna server could not say which files were written under it ({exc}). "
+               "Nothing was written.")
+        raise AppendRefused(msg, path=where, exception_id=exception_id) from None
+    if request is None or not_written_there(where, records, request) is not None:
+        return []
+    return [Holder(request, tuple(records))]
 
 
 def follow(gov: Context, found: list[Holder], path: str | os.PathLike[str]) -> None:

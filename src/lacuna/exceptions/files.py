@@ -175,14 +175,8 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
         raise
     exception_id = header.meta.get("exception_id")
     if getattr(gov.exceptions, "remote", False):  # the server judges it
-        if not exception_id:
-            msg = (f"cannot decrypt {where}: it was written without an exception, and with "
-                   "server: configured such a decryption could not be judged or recorded on "
-                   "the server's trail (its route takes files written under an exception); "
-                   "no plaintext is released unrecorded. Decrypt it where it was governed "
-                   "without server:, or ask a steward.")
-            raise DecryptionRefused(msg)
-        return _decrypted_by_server(gov, where, plain, header.meta, str(exception_id), output)
+        return _decrypted_by_server(gov, where, plain, header.meta,
+                                    str(exception_id) if exception_id else None, output)
     why = _refusal(gov, header.meta, exception_id)
     detail = {"path": os.path.abspath(where), "key": str(header.key),
               "written_by": header.meta.get("written_by")}
@@ -209,11 +203,13 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
 
 
 def _decrypted_by_server(gov: Context, where: str, plain: bytes, meta: dict[str, Any],
-                         exception_id: str, output: str | os.PathLike[str] | None) -> bytes:
+                         exception_id: str | None, output: str | os.PathLike[str] | None
+                         ) -> bytes:
     """:func:`decrypt` with ``server:``: the server judges who may (the rule of
-    :func:`_refusal`, on its own record of the exception) and audits it; a plaintext copy
-    (``output``) is recorded on the server under the exception before it is written, so this
-    host's sweep deletes it when the exception ends. Nothing is decrypted when the server
+    :func:`_refusal`, on its own record of the exception, or, for a file sealed without one,
+    of who its trail says wrote it) and audits it; a plaintext copy (``output``) of a file
+    written under an exception is recorded on the server under it before it is written, so
+    this host's sweep deletes it when the exception ends. Nothing is decrypted when the server
     refuses or cannot be asked."""
     target = os.path.abspath(_local(output)) if output is not None else None
     try:
@@ -228,6 +224,7 @@ def _decrypted_by_server(gov: Context, where: str, plain: bytes, meta: dict[str,
         raise DecryptionRefused(msg)
     if target is not None:
         _write_plain(target, plain)
+    if target is not None and exception_id is not None:
         try:  # what was written: the sweep deletes that file, whenever it was made
             gov.exceptions.copy_written(  # type: ignore[attr-defined]
                 exception_id, os.path.abspath(where), target,

@@ -13,7 +13,8 @@ The audit trail applies the rule to its records (:mod:`lacuna.retention.trail`: 
 reads); a governed write applies it to the lineage of the frame it writes
 (:func:`from_lineage`) and to its destination's trusted declaration (:func:`existing`), and
 carries the result in the signed sidecar and the sealed header (``first_seen``), so the clock
-follows the file when it is renamed by hand, and a copy made in another session.
+follows the file when it is renamed by hand, and a copy made in another session. With
+``server:``, a file's clock is the one the Lacuna server recorded (:mod:`lacuna.lineage.seen`).
 """
 
 from __future__ import annotations
@@ -136,8 +137,19 @@ def from_lineage(node: LineageNode, tier: Tier) -> datetime | None:
 
 def of_file(path: str, config: Config | None = None) -> datetime | None:
     """:func:`existing` for the local file at ``path``, a sealed one's header opened with the
-    key store of ``config`` (none asked for a file that is not sealed)."""
+    key store of ``config`` (none asked for a file that is not sealed). With ``server:`` in
+    ``config``, the clock the Lacuna server keeps for it (:mod:`lacuna.lineage.seen`), never
+    its sidecar's or header's, which its owner can delete or sign again with their own key.
+
+    Raises:
+        LineageError: with ``server:``, the server did not answer.
+    """
     path = os.path.expanduser(path)
+    if config is not None and config.server is not None:
+        from lacuna.remote.client import server_first_seen
+
+        # a URL is no local file (the server is not asked: its name may hold credentials)
+        return None if "://" in path else server_first_seen(config, os.path.abspath(path))
     keystore = None
     if config is not None and os.path.isfile(path):
         from lacuna.keystore import keystore_for

@@ -167,3 +167,14 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("mark", BigInteger),  # the file transport's size when recorded: its lines come after
 )
+
+# When the store first saw a dataset's data written (:mod:`lacuna.lineage.seen`, migration
+# 0015): the retention clock a Lacuna server keeps for its clients' files, which their sidecars
+# (signed with their owners' own keys) cannot reset. Only ever moved earlier.
+first_seen = Table(
+    "lacuna_lineage_first_seen",
+    metadata,
+    Column("namespace", String(1024), primary_key=True),
+    Column("name", String(2048), primary_key=True),
+    Column("first_seen", String(40), nullable=False),
+)

@@ -320,22 +320,64 @@ class ServerLineage:
         Raises:
             LineageError: no answer, or not a classification.
         """
+        return self.knows(path)[0]
+
+    def set_fingerprint(self, run_id: str, dataset: DatasetRef, fingerprint: str) -> int:
+        """Give run ``run_id``'s output ``dataset`` (a file completed after the run was sent:
+        an ExcelWriter or HDFStore closed) its content fingerprint on the server (``POST
+        /api/v1/lineage/runs/{id}/fingerprint``); how many versions were updated.
+
+        Raises:
+            LineageError: no answer, or refused.
+        """
+        try:
+            answer = self.client.call(
+                "POST", f"/api/v1/lineage/runs/{_q(run_id)}/fingerprint",
+                {"dataset": wire_name(str(dataset)), "fingerprint": fingerprint})
+        except ServerUnavailable as exc:
+            raise LineageError(str(exc)) from None
+        updated = answer.get("updated") if isinstance(answer, Mapping) else None
+        return updated if isinstance(updated, int) else 0
+
+    def first_seen(self, path: str) -> datetime | None:
+        """The retention clock the server keeps for the local file at ``path`` (recorded when
+        it allowed a write there: :mod:`lacuna.lineage.seen`); None when it allowed none, or
+        when ``path`` is not a local file.
+
+        Raises:
+            LineageError: no answer, or not a time.
+        """
+        return self.knows(path, content=False)[1]
+
+    def knows(self, path: str, *, content: bool = True
+              ) -> tuple[Classification | None, datetime | None]:
+        """:meth:`known` and :meth:`first_seen` in one request (``content``: send the file's
+        fingerprint, so that a copy is known by its content).
+
+        Raises:
+            LineageError: no answer, or not a classification and a time.
+        """
+        from lacuna.lineage.clock import aware
         from lacuna.lineage.recording import file_fingerprint
         from lacuna.lineage.records import DatasetRef
         from lacuna.model import Classification
 
         ref = DatasetRef.of(path)
         if ref.namespace != "file":  # a URL's name may hold its credentials: not sent (the
-            return None  # server holds a remote source by its name when it decides)
-        fp = file_fingerprint(ref)
+            return None, None  # server holds a remote source by its name when it decides)
+        fp = file_fingerprint(ref) if content else None
         query = f"?dataset={_q(wire_name(str(ref)))}" + (f"&fingerprint={_q(fp)}" if fp else "")
         try:
             answer = self.client.call("GET", f"/api/v1/lineage/known{query}")
             if not isinstance(answer, Mapping) or "classification" not in answer:
                 msg = "not an object with a classification"
                 raise ValueError(msg)
-            found = answer["classification"]
-            return None if found is None else Classification.from_dict(found)
+            found, seen = answer["classification"], answer.get("first_seen")
+            when = aware(seen) if isinstance(seen, str) else None
+            if seen is not None and when is None:
+                msg = f"first_seen {str(seen)[:40]!r} is not a time"
+                raise ValueError(msg)
+            return (None if found is None else Classification.from_dict(found)), when
         except (ServerUnavailable, ValueError, TypeError, LacunaError) as exc:
             msg = (f"could not ask the Lacuna server {self.client.shown} what it knows of "
                    f"{path}: {exc}")
@@ -592,11 +634,12 @@ class ServerExceptions:
         self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/files/swept",
                    {"host": host, "path": path, "step": step, "detail": detail[:2000]})
 
-    def decrypt_refusal(self, exception_id: str, path: str, written_by: str,
+    def decrypt_refusal(self, exception_id: str | None, path: str, written_by: str,
                         output: str | None) -> str | None:
-        """Why the token's user may not decrypt ``path`` (written under ``exception_id`` by
-        ``written_by``), as the server judges and audits it (``decrypt``), or None; with
-        ``output``, the plaintext copy is recorded under the exception on the server, as the
+        """Why the token's user may not decrypt ``path`` (written under ``exception_id``, or
+        sealed without one, None: ``POST /api/v1/decrypt``; ``written_by``: its header's
+        name), as the server judges and audits it (``decrypt``), or None; with ``output``
+        under an exception, the plaintext copy is recorded under it on the server, as the
         file itself (the sweep here deletes it).
 
         Raises:
@@ -604,7 +647,9 @@ class ServerExceptions:
         """
         from lacuna.exceptions.files import this_host
 
-        answer = self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/decrypt", {
+        route = ("/api/v1/decrypt" if exception_id is None
+                 else f"/api/v1/exceptions/{_q(exception_id)}/decrypt")
+        answer = self._call("POST", route, {
             "path": path, "written_by": written_by, "host": this_host(), "output": output})
         if not isinstance(answer, Mapping) or not isinstance(answer.get("allowed"), bool):
             msg = (f"Lacuna server {self.client.shown} answered the decryption check with "
@@ -770,6 +815,26 @@ def hold_from_wire(data: Any) -> Hold:
                 placed_by=text["placed_by"], placed_at=placed,  # type: ignore[arg-type]
                 released_by=optional["released_by"], released_at=released,
                 unrecorded=optional["unrecorded"])
+
+
+def server_first_seen(config: Config, path: str) -> datetime | None:
+    """The retention clock the server ``config`` names keeps for the local file at ``path``
+    (:meth:`ServerLineage.first_seen`), asked with the governor's client when ``config`` is
+    the current governor's.
+
+    Raises:
+        LineageError: no answer, or not a time.
+    """
+    from lacuna.governor import existing
+
+    gov = existing()
+    if gov is not None and gov.config.server is config.server:
+        return gov.lineage_store.first_seen(path)  # type: ignore[attr-defined, no-any-return]
+    client = ServerClient(config.server)
+    try:
+        return ServerLineage(client, config.lineage.openlineage.namespace).first_seen(path)
+    finally:
+        client.close()
 
 
 def server_holds(config: Config, *, include_released: bool = False) -> list[Hold]:

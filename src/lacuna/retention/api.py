@@ -77,6 +77,7 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
     from lacuna.keystore import keystore_for
     from lacuna.retention.rules import RetentionRules
 
+    _on_this_host(ctx, "lacuna retention plan|apply")
     at = now or utcnow()
     config = ctx.config
     settings = settings_of(config)
@@ -100,6 +101,19 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
     return Plan(now=at, entries=_linked_elsewhere(entries),
                 rules_revision=rules.revision if rules else None,
                 rego_packages=rules.packages if rules else ())
+
+
+def _on_this_host(ctx: Context, command: str) -> None:
+    """Refuse ``command`` with ``server:``: retention reads and writes this host's audit trail
+    and holds table, which a server's client does not keep (its plan crashed on the server's
+    trail; a hold placed here was obeyed by nothing, the mount and writes asking the
+    server's holds)."""
+    from lacuna.remote.client import refuse_local_state
+
+    refuse_local_state(ctx.config, command, "Run it on the server's host (its "
+                       "retention.schedule applies retention there); GET "
+                       "/api/v1/retention/holds lists the holds it obeys (lacuna retention "
+                       "list-holds here).")
 
 
 def _first_seen(item: Item, trail: Evidence) -> Item:
@@ -371,7 +385,9 @@ def place_hold(ctx: Context, dataset: str, *, reason: str) -> Hold:
 
     Raises:
         HoldError: no reason, or already held.
+        NotOnThisHost: ``server:`` is configured (holds are placed on the server's host).
     """
+    _on_this_host(ctx, "lacuna retention hold")
     store = holds_of(ctx.config)
     try:
         hold = store.place(dataset, reason=reason, by=ctx.config.user.id)
@@ -387,7 +403,9 @@ def release_hold(ctx: Context, dataset: str) -> Hold:
     Raises:
         HoldError: no active hold matches.
         AuditError: the release cannot be recorded: the hold stays in place.
+        NotOnThisHost: ``server:`` is configured (holds are released on the server's host).
     """
+    _on_this_host(ctx, "lacuna retention release")
     store = holds_of(ctx.config)
     try:
         found: Hold | None

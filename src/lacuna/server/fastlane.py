@@ -180,6 +180,7 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal
                   ) -> bytes | None:
     """The decide route's answer, or ``None`` when the operation is not valid (FastAPI's route
     answers 422 and says why)."""
+    from lacuna.lineage.seen import clocks
     from lacuna.server.routes_api import answered, bound, decide_and_record
 
     try:
@@ -196,10 +197,11 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal
     dbt_read = (operation.destination is not None
                 and is_model_uri(operation.destination.uri))
     if (operation.sources or operation.exception_id or dbt_read
-            or (request.record and writer is None)):
-        # May read the state database (registered datasets, exception grants), a dbt
-        # project's manifest (a model's restrict rules) or append synchronously: on a worker
-        # thread, off the event loop, through decide_and_record.
+            or (request.record and (writer is None or clocks(operation)))):
+        # May read the state database (registered datasets, exception grants, a written
+        # file's retention clock), a dbt project's manifest (a model's restrict rules) or
+        # append synchronously: on a worker thread, off the event loop, through
+        # decide_and_record.
         return await to_thread.run_sync(run)
     # CPU only, tens to hundreds of microseconds: on the event loop, where a hop to a worker
     # thread and back would cost more than the decision. A recorded decision waits for its

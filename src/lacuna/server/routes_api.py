@@ -129,8 +129,28 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     decision = denial if denial is not None else gov.decide(operation)
     stored, failure = None, None
     if record:
+        decision = clocked(state, decision)
         stored, failure = _record(state, decision, session or gov.session)
     return answered(state, decision, stored, failure, started)
+
+
+def clocked(state: ServerState, decision: Decision) -> Decision:
+    """``decision``, once an allowed write's local destination has its retention clock
+    recorded in the lineage store (:func:`lacuna.lineage.seen.record_write`: the client's
+    sidecar is its owner's word, so the server keeps the clock); a denial when it cannot be
+    recorded (fail closed: a file whose clock is not kept could outlive its window)."""
+    from lacuna.lineage.seen import record_write
+
+    if not decision.allowed or decision.operation is None:
+        return decision
+    try:
+        record_write(state.governor.lineage_store, decision.operation)
+    except Exception as exc:
+        log.error("could not record the retention clock of operation %s's destination; "
+                  "denying (fail closed): %s", decision.operation_id, exc)
+        return state.governor._unrecorded(
+            decision, exc, rule="a file's retention clock is kept by the server")
+    return decision
 
 
 def held_sources(state: ServerState, operation: Operation) -> tuple[Operation, Decision | None]:

@@ -16,6 +16,8 @@ records them, and the client's sweep deletes them when the exception ends.
 - ``POST /api/v1/exceptions/{id}/decrypt``: whether the caller may decrypt a file written
   under the exception (the rule of :func:`lacuna.exceptions.files.decrypt`), audited
   (``decrypt``); a plaintext copy (``output``) is recorded under the exception like the file.
+- ``POST /api/v1/decrypt``: the same for a sealed file written without an exception (only its
+  writer, as this server's trail names them, or a default steward), audited (``decrypt``).
 
 The server cannot see a client's disk: it records what the client reports and audits what its
 sweep says it did. What that guarantees, and what it cannot: docs/exceptions.md, "Server mode".
@@ -321,6 +323,53 @@ def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
             return {"allowed": False, "refused": "the audit trail could not record the "
                     "plaintext copy (logged); nothing is decrypted"}
     return {"allowed": True}
+
+
+@router.post("/decrypt", tags=["exceptions"], response_class=ShownJSON,
+             summary="May you decrypt a sealed file written without an exception (audited)")
+def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> dict[str, Any]:
+    """Whether the caller may decrypt ``path``, a file governed storage sealed on the client
+    without an exception: the rule of :func:`lacuna.exceptions.files.decrypt` (its writer or
+    a default steward), audited (``decrypt``) either way. The writer is who this server's
+    trail says last wrote that path (the newest allowed write or export decision naming it),
+    not the name in the file's header (the client's own ``user.id``, which its owner
+    chooses); a path the trail names no write of is a default steward's to decrypt."""
+    from lacuna.exceptions import events
+    from lacuna.exceptions.files import _refusal, on_host
+
+    state = state_of(request)
+    detail: dict[str, Any] = {"path": on_host(body.host, body.path),
+                              "header_written_by": body.written_by}
+    if body.output is not None:
+        detail["output"] = on_host(body.host, body.output)
+    with acting_as(state, principal) as acting:
+        writer = _last_writer(state, body.path)
+        why = _refusal(acting, {"written_by": writer}, None)
+        if why is not None and not writer:
+            why = (f"this server's audit trail names no allowed write of {body.path} on "
+                   f"{body.host}; only a default steward may read it (you are "
+                   f"{principal.name}).")
+        if why is not None:
+            events.audit(acting, "decrypt", None, allowed=False,
+                         detail={**detail, "refused": why})
+            return {"allowed": False, "refused": why}
+        if events.audit(acting, "decrypt", None, detail=detail) is None:
+            return {"allowed": False, "refused": "the audit trail could not record this "
+                    "decryption (logged); no plaintext is released unrecorded"}
+    return {"allowed": True}
+
+
+_WRITES = ("write", "export")
+
+
+def _last_writer(state: ServerState, path: str) -> str:
+    """Who made the newest allowed write or export decision to ``path`` on this server's
+    trail (empty: none)."""
+    for record in state.governor.audit.list(limit=None, naming=("destination", [path])):
+        if (record.kind == "decision" and record.allowed and record.action in _WRITES
+                and record.destination == path):
+            return record.user_id
+    return ""
 
 
 def _requester(state: ServerState, exception_id: str) -> str:

@@ -28,6 +28,7 @@ from lacuna.server.schemas import (
     DismissBody,
     ExceptionDecisionBody,
     ExceptionRequestBody,
+    FingerprintBody,
     SettleBody,
 )
 from lacuna.server.security import (
@@ -478,16 +479,22 @@ def lineage_known(request: Request, _: AnyUser, dataset: str,
     ``fingerprint`` (anywhere: a copy), as a ``POST /api/v1/decide`` holds a source to it
     (:func:`lacuna.lineage.claims.known_of`); ``classification`` null when the store knows
     neither. A client with ``server:`` reads a file's class with it, so a sidecar deleted or
-    written by the file's owner cannot lower what the server knows."""
+    written by the file's owner cannot lower what the server knows. ``first_seen``: the
+    dataset's retention clock as the server recorded it when it allowed a write there
+    (:mod:`lacuna.lineage.seen`), null when it allowed none; a client with ``server:`` takes
+    it instead of its sidecar's."""
     from lacuna.lineage.claims import known_of
     from lacuna.lineage.records import DatasetVersion
+    from lacuna.lineage.seen import first_seen
 
     gov = state_of(request).governor
     ref = _dataset(dataset)
     known = known_of(gov.lineage_store, DatasetVersion(
         dataset=ref, classification=Classification(), fingerprint=fingerprint or None),
         gov.config.classification)
-    return {"dataset": str(ref), "classification": known.to_dict() if known else None}
+    seen = first_seen(gov.lineage_store, ref)
+    return {"dataset": str(ref), "classification": known.to_dict() if known else None,
+            "first_seen": seen.isoformat() if seen is not None else None}
 
 
 @router.get("/lineage/impact", tags=["lineage"],
@@ -557,6 +564,40 @@ def lineage_dismiss(run_id: str, body: DismissBody, request: Request, principal:
     except NotDismissableError as exc:
         raise HTTPException(409, str(exc)) from None
     return done.to_dict()
+
+
+@router.post("/lineage/runs/{run_id:path}/fingerprint", tags=["lineage"],
+             summary="The content fingerprint of a run's output completed after it ran")
+def lineage_fingerprint(run_id: str, body: FingerprintBody, request: Request,
+                        principal: Producer) -> dict[str, Any]:
+    """A file written in parts (an ExcelWriter's sheets, an HDFStore's puts) is complete only
+    once closed, after its runs were recorded without a fingerprint: the caller's own run
+    gives its output version that fingerprint (:meth:`LineageStore.set_fingerprint`), so a
+    copy of the file is known by its content as any other. Only the run's user, only an
+    output of the run that has none yet (404 otherwise), and never one that would lower what
+    the store knows of that content (409: a fingerprint is a claim about the content, which
+    may only raise, as an ingested run's)."""
+    from lacuna.lineage.claims import at_least
+
+    gov = state_of(request).governor
+    store = gov.lineage_store
+    ref = _dataset(body.dataset)
+    run = store.get_run(run_id)
+    out = next((v for v in (run.outputs if run is not None else ())
+                if v.dataset == ref and v.fingerprint is None), None)
+    if run is None or out is None or not same_name(run.user_id, principal.name):
+        raise HTTPException(404, f"no run {run_id[:80]!r} of yours wrote {str(ref)[:200]!r} "
+                                 "without a fingerprint")
+    known = store.by_fingerprint(body.fingerprint)
+    if known is not None:
+        kept, _ = at_least(out.classification, known.classification,
+                           gov.config.classification, what=str(ref))
+        if kept is not out.classification:
+            raise HTTPException(409, f"the store knows more of that content than run "
+                                     f"{run_id[:80]}'s output {str(ref)[:200]} says: its "
+                                     "fingerprint would lower it; nothing was changed")
+    return {"run_id": run_id, "dataset": str(ref),
+            "updated": store.set_fingerprint(run_id, ref, body.fingerprint)}
 
 
 class _Pending:
@@ -649,11 +690,24 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
             raise HTTPException(409, str(exc)) from None
         if refused:
             _audit_refused_lowering(request, principal, run, refused)
+        _clocks(gov, run)
     answer: dict[str, Any] = {"recorded": run.id if run is not None else None,
                               "refused": list(refused)}
     if moved:
         answer["moved"] = moved
     return answer
+
+
+def _clocks(gov: Any, run: Any) -> None:
+    """A recorded run's local outputs take their inputs' retention clocks (only earlier:
+    :func:`lacuna.lineage.seen.record_run`); the run stays recorded when that fails (logged:
+    the output keeps the clock its write's decision recorded)."""
+    from lacuna.lineage.seen import record_run
+
+    try:
+        record_run(gov.lineage_store, run)
+    except Exception as exc:
+        log.error("could not carry run %s's input clocks to its outputs: %s", run.id, exc)
 
 
 def _ingest_as(gov: Any, run: Any, principal: Principal

@@ -155,6 +155,13 @@ class DismissBody(_Body):
                         description="What the steward checked (for the record).")
 
 
+class FingerprintBody(_Body):
+    dataset: str = Field(min_length=1, max_length=4096,
+                         description="The run's output, as its events named it.")
+    fingerprint: str = Field(min_length=1, max_length=200,
+                             description="Its content's fingerprint, once it was complete.")
+
+
 class RetentionItemBody(_Body):
     """One governed item as a ``retention`` rule sees it (``input.dataset``: docs/retention.md)."""
 

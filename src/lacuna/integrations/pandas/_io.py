@@ -985,7 +985,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             from lacuna.exceptions import appends, files
 
             added_to = _appended_file(spec, target, kwargs)
-            if added_to is not None:  # under the lock of a re-seal
+            if added_to is not None and not _stores.opened_under(gov, target, exception_id):
+                # under the lock of a re-seal
                 try:  # the sweep must still answer for the file: see exceptions/appends.py
                     appends.check_append(gov, added_to, exception_id,
                                          method=op.method or "write")

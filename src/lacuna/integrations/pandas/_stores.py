@@ -221,7 +221,11 @@ def wrap_hdf_open(original: Callable[..., Any]) -> Callable[..., Any]:
                     opened.replaced = appends.replacing(gov, where, exception_id)
                 else:  # opened for writing in place: an append to the file as it is
                     appends.check_append(gov, where, exception_id, method=method)
-                if exception_id and where is not None:  # before PyTables creates or opens it
+                # before PyTables creates or opens it; with server: at the first put, under
+                # the decision that allowed it (the server records a file only so), and
+                # before the put writes its data (record_put)
+                if (exception_id and where is not None
+                        and not getattr(gov.exceptions, "remote", False)):
                     opened.records.append(
                         files.remember(gov, exception_id, where, encrypted=False))
             except files.ExceptionNotAuthorized as exc:  # AppendRefused too: the call's answer
@@ -322,6 +326,19 @@ def discard(gov: Any, target: Any) -> None:
         closed(gov, target, saved=False)
 
 
+def opened_under(gov: Any, target: Any, exception_id: str | None) -> bool:
+    """Whether a put under ``exception_id`` into ``target`` adds to the file this process
+    opened under it, with ``server:`` (an ``HDFStore``): its open checked the append already
+    (:func:`wrap_hdf_open`), and the server records the file at the first put, under the
+    decision that allowed it, so until then no record of it can answer for it."""
+    if not exception_id or not isinstance(target, pd.HDFStore) or not getattr(
+            gov.exceptions, "remote", False):
+        return False
+    with _LOCK:
+        opened = _OPENED.get(target)
+    return opened is not None and opened.exception_id == exception_id
+
+
 def keeps_file(target: Any) -> bool:
     """Whether closing ``target`` must not re-save its file: an ``ExcelWriter`` in append mode
     into which no governed put was made (every one refused or denied), on a file written under
@@ -345,6 +362,7 @@ __all__ = [
     "excel_appends",
     "keeps_file",
     "opened_clock",
+    "opened_under",
     "put_done",
     "record_put",
     "store_exception",
