@@ -90,14 +90,17 @@ def test_a_request_deleted_from_the_state_database_still_counts(governed):
     assert policy.exception_requests == 1
 
 
-def test_the_compliance_report_shows_a_hostile_destination_as_escapes(governed):
-    """A destination is never checked for control characters (a real path may hold them): the
-    text and HTML reports show them as escapes instead of handing them to the auditor's
-    terminal (ESC, CR) or page (U+202E); the data keeps them as written."""
+def test_the_compliance_report_shows_a_hostile_destination_as_escapes(governed, monkeypatch):
+    """A request's destination with control characters (stored before requests were held to
+    what a decide accepts, or by an older Lacuna): the text and HTML reports show them as
+    escapes instead of handing them to the auditor's terminal (ESC, CR) or page (U+202E); the
+    data keeps them as written."""
+    import lacuna.exceptions
     from lacuna.metrics import compliance_report
 
     customers = pd.read_csv("customers.csv")
     name = "x\x1b[2K\rapproved by the CISO\u202e.csv"
+    monkeypatch.setattr(lacuna.exceptions, "classify_destination", lambda *_: None)
     exc = lacuna.request_exception(
         data=customers,
         destination=str(governed / "Downloads" / name),

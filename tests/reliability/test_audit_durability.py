@@ -120,6 +120,8 @@ class Pipe:
 
 @pytest.fixture
 def pipe() -> Iterator[Pipe]:
+    """The children's pipe; every test here forks them, once no re-send thread runs."""
+    _quiesce()
     p = Pipe()
     yield p
     with contextlib.suppress(OSError):
@@ -132,6 +134,18 @@ def _on_disk(db: Path) -> dict[int, str]:
         return dict(conn.execute("SELECT seq, user_id FROM lacuna_audit"))
     finally:
         conn.close()
+
+
+def _quiesce(deadline_s: float = 30.0) -> None:
+    """Wait for the short-lived background threads earlier tests of this worker started (the
+    OpenLineage re-send of each governed test's state database) to end: ``fork`` copies only
+    the calling thread, so a lock another thread held at that instant (SQLAlchemy's, sqlite's)
+    stays held in every child, which then hangs. A run with one at fork time committed 120
+    records in 6 s, and its reader never finished a verify."""
+    deadline = time.monotonic() + deadline_s
+    while any(t.name.startswith("lacuna-openlineage-resend") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a re-send thread is still running after 30 s"
+        time.sleep(0.01)
 
 
 def test_kill_9_loses_no_committed_record(tmp_path: Path, pipe: Pipe) -> None:

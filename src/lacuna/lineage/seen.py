@@ -53,7 +53,11 @@ def first_seen(store: LineageStore, ref: DatasetRef) -> datetime | None:
 def saw(store: LineageStore, ref: DatasetRef, at: datetime, *, again: bool = True
         ) -> datetime:
     """Record that ``ref``'s data was seen at ``at``: its clock becomes the earlier of the one
-    it had and ``at``; the clock it has now."""
+    it had and ``at``; the clock it has now. A clock already at or before ``at`` (every write
+    to a file after its first) is only read: no write transaction on the decision's path."""
+    had = first_seen(store, ref)
+    if had is not None and had <= at:
+        return had
     where = (table.c.namespace == ref.namespace, table.c.name == ref.name)
     try:
         with store._lock, store._transaction(write=True) as conn:
