@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import lacuna
-from lacuna.errors import ConfigError, LacunaError
+from lacuna.errors import ConfigError, LacunaError, StorageError
 from lacuna.exceptions import DecryptionRefused, ExceptionNotAuthorized, Status
 from lacuna.governor import current
 from lacuna.model import utcnow
@@ -79,6 +79,10 @@ def test_seed_flow_encrypted_export_decrypt_expire_sweep(governed, as_user, cust
     assert b"customer_id" not in raw
     back = pd.read_csv(io.BytesIO(lacuna.decrypt(target)))
     pd.testing.assert_frame_equal(back, customers)
+    # a governed read of the envelope itself says how to read it (it was a UnicodeDecodeError
+    # from deep in pandas' parser)
+    with pytest.raises(StorageError, match=r"written with encrypt=True.*lacuna decrypt"):
+        pd.read_csv(target)
 
     parquet = governed / "Downloads" / "board_report.parquet"
     p_exc = seed_request(parquet)
@@ -90,6 +94,8 @@ def test_seed_flow_encrypted_export_decrypt_expire_sweep(governed, as_user, cust
     assert not parquet.read_bytes().endswith(b"PAR1")  # not a Parquet file any more
     back = pd.read_parquet(io.BytesIO(lacuna.decrypt(parquet)))
     pd.testing.assert_frame_equal(back, customers)
+    with pytest.raises(StorageError, match="lacuna decrypt"):
+        pd.read_parquet(parquet)
 
     as_user("mallory")  # another user may not decrypt it
     with pytest.raises(DecryptionRefused, match="written by analyst_alice"):

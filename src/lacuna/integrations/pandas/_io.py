@@ -28,7 +28,7 @@ from pandas.io.formats.style import Styler
 
 from lacuna import _bypass, storage
 from lacuna.classify.header import frame_names, read_header, unnamed
-from lacuna.errors import ConfigError, GovernanceViolation
+from lacuna.errors import ConfigError, GovernanceViolation, StorageError
 from lacuna.integrations.frames.io import dataset_ref, read_source, value_digests
 from lacuna.integrations.pandas import _stores
 from lacuna.integrations.pandas._chunks import ChunkReader, is_chunked, never_weaker
@@ -87,6 +87,25 @@ log = logging.getLogger("lacuna.integrations.pandas")
 _SIDECAR_TYPES = (DestinationType.FILE, DestinationType.GOVERNED_STORAGE)
 
 
+def _enveloped(target: str | os.PathLike[str]) -> bool:
+    """Whether ``target`` is a file written with ``encrypt=True`` (:mod:`lacuna.crypto`'s
+    envelope, which a reader cannot read as it is: only ``lacuna decrypt`` opens it)."""
+    from lacuna.crypto import is_encrypted
+
+    path = os.path.expanduser(os.fspath(target))
+    return os.path.isfile(path) and is_encrypted(path)
+
+
+def _enveloped_error(name: str, target: str | os.PathLike[str]) -> StorageError:
+    path = os.fspath(target)
+    return StorageError(  # passes through the hooks as it is, as a sealed file's errors do
+        f"pd.{name}({path!r}): the file was written with encrypt=True (Lacuna's encrypted "
+        "envelope): pandas cannot read it as it is, and it read it as bytes before. Decrypt a "
+        f"copy first, which is decided and audited (its writer or a steward): lacuna decrypt "
+        f"{path} -o <copy>, or lacuna.decrypt(path, output), then read the copy "
+        "(docs/exceptions.md).")
+
+
 def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     keyword = READERS[name]
 
@@ -121,6 +140,8 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         elif (isinstance(target, (str, os.PathLike)) and is_local(target)
                 and storage.is_sealed(os.path.expanduser(os.fspath(target)))):
             result, decided, closing = _read_sealed(name, original, target, args, kwargs)
+        elif isinstance(target, (str, os.PathLike)) and is_local(target) and _enveloped(target):
+            raise _enveloped_error(name, target)
         elif _sealed_folder(target):  # pd.read_parquet(folder) of sealed files
             result, decided = _read_sealed_folder(name, original, target, args, kwargs)
         else:
