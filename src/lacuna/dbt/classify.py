@@ -31,6 +31,7 @@ from typing import Any
 
 from lacuna.classify.declared import DEFAULT_SENSITIVITY
 from lacuna.classify.heuristic import classify_columns
+from lacuna.classify.names import PRECEDENCE
 from lacuna.classify.rollup import rollup
 from lacuna.config import ClassificationConfig
 from lacuna.dbt.manifest import DbtColumn, DbtNode, DbtProject
@@ -199,17 +200,13 @@ def declaration(column: DbtColumn) -> tuple[dict[str, Any], str] | None:
     return merged, source
 
 
-# how strict each column class is, for declarations of one column that disagree
-_STRICTNESS = {ColumnKind.PUBLIC: 0, ColumnKind.IDENTIFIER: 1, ColumnKind.FINANCIAL: 2,
-               ColumnKind.PII: 3, ColumnKind.PHI: 3}
-
-
 def _strictest(declared: list[Any], chosen: Any) -> str | None:
-    """The class among ``declared`` stricter than ``chosen``, or None when none is (or
-    ``chosen`` is no class: :func:`declared_column` refuses it)."""
+    """The class among ``declared`` stricter than ``chosen`` (by the classifier's
+    :data:`~lacuna.classify.names.PRECEDENCE`: the more protective class wins), or None when
+    none is (or ``chosen`` is no class: :func:`declared_column` refuses it)."""
     def rank(value: Any) -> int:
         try:
-            return _STRICTNESS[ColumnKind.parse(value)]
+            return PRECEDENCE[ColumnKind.parse(value)]
         except (ConfigError, ValueError, TypeError):
             return -1
 
