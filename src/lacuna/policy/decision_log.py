@@ -33,7 +33,7 @@ import uuid
 import weakref
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -121,7 +121,7 @@ def masked(doc: Mapping[str, Any], result: dict[str, Any]
 
 
 def _masked_fields(doc: Mapping[str, Any], fields: Mapping[str, tuple[str, ...] | None],
-                   mask: Any, changed: dict[str, str]) -> Mapping[str, Any]:
+                   mask: Callable[[str], str], changed: dict[str, str]) -> Mapping[str, Any]:
     """``doc`` with ``mask`` applied to ``fields`` (top-level key -> the keys under it, None for
     the value itself; a string or a list of strings), copied only where something changed."""
     out: dict[str, Any] | None = None
@@ -141,9 +141,9 @@ def _masked_fields(doc: Mapping[str, Any], fields: Mapping[str, tuple[str, ...] 
     return doc if out is None else out
 
 
-def _masked_value(value: Any, mask: Any, changed: dict[str, str]) -> Any:
+def _masked_value(value: Any, mask: Callable[[str], str], changed: dict[str, str]) -> Any:
     if isinstance(value, str):
-        masked_text: str = mask(value)
+        masked_text = mask(value)
         if masked_text == value:
             return value
         changed[value] = masked_text
