@@ -29,6 +29,7 @@ and refuses calls at once for ``reset_s`` seconds, then lets one trial call thro
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 import time
@@ -40,11 +41,23 @@ from typing import Any
 
 import httpx
 
+from lacuna._forks import keep, renew_in_child
 from lacuna.redact import redact_text
 
 # Workers that run requests while their callers wait with a deadline. A worker abandoned at the
 # deadline ends on its own soon after (its phase timeouts are capped by the same deadline).
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lacuna-http")
+
+
+def _new_pool_in_child() -> None:
+    """A forked child has none of the pool's threads, but the pool counted its idle ones: a
+    request was queued for a worker that never came, and timed out (a remote decision denied
+    after its whole deadline). The child gets a pool of its own."""
+    global _POOL
+    _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lacuna-http")
+
+
+os.register_at_fork(after_in_child=_new_pool_in_child)
 RETRY_STATUSES = frozenset({429, 502, 503, 504, 500})
 
 
@@ -131,14 +144,30 @@ class HttpClient:
         self.settings = s = settings or HttpSettings()
         # Loading CA certificates costs 0.1-0.5 s: once per process (and CA file), and not at
         # all for a client that only speaks plain http (``https=False``: no TLS to verify).
-        verify: bool | ssl.SSLContext = _tls_context(s.ca_file) if https and s.verify else False
-        self._client = httpx.Client(
+        self._verify: bool | ssl.SSLContext = (_tls_context(s.ca_file) if https and s.verify
+                                               else False)
+        self._client = self._new_client()
+        self._closed = False
+        self._lock = threading.Lock()
+        renew_in_child(self)
+
+    def _new_client(self) -> httpx.Client:
+        s = self.settings
+        return httpx.Client(
             timeout=httpx.Timeout(s.timeout_s),
             limits=httpx.Limits(max_connections=s.max_connections,
                                 max_keepalive_connections=s.max_connections),
-            verify=verify, headers=dict(s.headers), follow_redirects=False)
-        self._closed = False
+            verify=self._verify, headers=dict(s.headers), follow_redirects=False)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child opens connections of its own (:mod:`lacuna._forks`): on the
+        parent's kept-alive ones, the two processes' requests and answers would interleave
+        (one could read the answer meant for the other). The parent's are kept open, unused:
+        closing a TLS connection here would end the parent's session."""
+        keep(self._client)
         self._lock = threading.Lock()
+        if not self._closed:
+            self._client = self._new_client()
 
     def request(self, method: str, url: str, *, content: bytes | None = None,
                 headers: Mapping[str, str] | None = None,

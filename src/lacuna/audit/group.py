@@ -56,6 +56,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from lacuna._forks import no_fork, renew_in_child
 from lacuna.audit.store import StoreBusy
 from lacuna.errors import AuditError
 
@@ -94,9 +95,25 @@ class GroupCommit:
         self._inline = store.appends_without_waiting
         self._scheduled: set[asyncio.AbstractEventLoop] = set()  # loops with a drain pending
         self.inline_groups = 0  # groups committed on an event loop (for tests and benchmarks)
-        self._thread = threading.Thread(target=self._run, name="lacuna-audit-group-commit",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = self._start_writer()
+        renew_in_child(self)
+
+    def _start_writer(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="lacuna-audit-group-commit",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child gets its own writer and queue (:mod:`lacuna._forks`): the parent's
+        queued records are its callers', answered by its writer; the child's would have
+        waited for a writer thread it does not have."""
+        self._items = deque()
+        self._wake = threading.Condition(threading.Lock())
+        self._committing = threading.Lock()
+        self._scheduled = set()
+        if not self._closed:
+            self._thread = self._start_writer()
 
     def submit(self, decision: Decision, operation: Operation, *, session: str
                ) -> Future[AuditRecord]:
@@ -213,7 +230,9 @@ class GroupCommit:
     def _commit(self, group: Sequence[_Item], *, wait: bool = True
                 ) -> list[tuple[Any, AuditRecord | None, BaseException | None]]:
         try:
-            stored = self.store.record_many([(d, o, s) for d, o, s, _ in group], wait=wait)
+            with no_fork():  # a child forked meanwhile would inherit SQLite's locks taken
+                stored = self.store.record_many([(d, o, s) for d, o, s, _ in group],
+                                                wait=wait)
         except StoreBusy:
             raise
         except BaseException as exc:  # every caller of the group learns it was not recorded

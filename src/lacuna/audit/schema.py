@@ -51,6 +51,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from lacuna._forks import fresh_pool_in_child
 from lacuna.errors import AuditError
 from lacuna.redact import redact_url
 
@@ -187,6 +188,8 @@ def build_engine(url: URL, *, read_only: bool = False) -> Engine:
         raise AuditError(msg) from None
     if is_sqlite:
         _sqlite_events(engine, memory=path is None, read_only=read_only)
+    if path is not None or not is_sqlite:  # (an in-memory database is the child's own copy)
+        fresh_pool_in_child(engine)
     return engine
 
 

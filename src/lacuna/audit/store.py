@@ -51,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from lacuna._forks import keep, renew_in_child
 from lacuna.audit.checkpoint import (
     Checkpoint,
     CheckpointFile,
@@ -175,6 +176,7 @@ class AuditStore:
         self._raw_pid = 0
         self._turn = Turn(None if read_only else self.path)  # see turn()
         self._wal: WalCheckpointer | None = None  # see checkpoint_in_background()
+        renew_in_child(self)
         try:
             if not read_only:
                 self._init_schema()
@@ -598,6 +600,15 @@ class AuditStore:
                    f"({exc.strerror}); `lacuna audit verify` will report the gap. Fix the "
                    "checkpoint file's permissions or free disk space.")
             raise AuditError(msg) from exc
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child appends on a connection of its own (:mod:`lacuna._forks`); the
+        parent's append connection is kept, unused and open, for the parent."""
+        keep(self._raw)
+        self._raw = None
+        self._raw_pid = 0
+        self._lock = threading.Lock()
+        self._first_lock = threading.RLock()
 
     def _drop_raw(self) -> None:
         raw, self._raw = self._raw, None

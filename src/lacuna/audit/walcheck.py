@@ -28,6 +28,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from lacuna._forks import no_fork
+
 log = logging.getLogger(__name__)
 BACKSTOP_PAGES = 16_000  # ~64 MB of log before a commit checkpoints by itself
 INTERVAL_S = 0.1
@@ -86,7 +88,8 @@ class WalCheckpointer:
                     continue
                 self._pending = False
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    with no_fork():  # a child would inherit SQLite's locks taken
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.runs += 1
                 except sqlite3.Error as exc:  # busy or gone: the next commit asks again
                     log.debug("WAL checkpoint of %s skipped: %s", self.path, exc)

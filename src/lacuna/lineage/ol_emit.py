@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lacuna._forks import at_child_exit, keep, no_fork
 from lacuna.config import Config, OpenLineageConfig, lacuna_home
 from lacuna.lineage import outbox
 from lacuna.redact import redact_text
@@ -203,7 +204,7 @@ class Emitter:
         """Clear ``run_id`` from the outbox once sent, else give it back; never raises."""
         assert self.destination is not None
         try:
-            with _no_fork:
+            with no_fork():
                 if sent:
                     outbox.clear(store, run_id, self.destination)
                 else:
@@ -220,6 +221,8 @@ class Emitter:
                 self._thread = threading.Thread(target=self._work, daemon=True,
                                                 name="lacuna-openlineage")
                 self._thread.start()
+                # a multiprocessing child ends with os._exit, which runs no atexit handler
+                at_child_exit(lambda: self.flush(2.0))
 
     def _work(self) -> None:
         while True:
@@ -245,7 +248,7 @@ class Emitter:
         def sweep() -> None:
             where = "the lineage store"
             try:
-                with _no_fork:
+                with no_fork():
                     store = open_store()
                 where = store.where
                 with self._sweeping:
@@ -277,12 +280,12 @@ class Emitter:
         while after is not None:
             if deadline is not None and time.monotonic() > deadline:
                 return Resent(sent, failed, timed_out=True)
-            with _no_fork:
+            with no_fork():
                 rows, after = outbox.claim(store, self.destination, after=after,
                                            max_attempts=max_attempts)
             for row in rows:
                 try:
-                    with _no_fork:
+                    with no_fork():
                         run = store.get_run(row.run_id)
                 except Exception as exc:  # a row the store cannot read: the others still go
                     log.warning("OpenLineage: run %s is pending in %s but could not be read "
@@ -294,7 +297,7 @@ class Emitter:
                     log.warning("OpenLineage: run %s is pending in %s but not recorded there: "
                                 "nothing to send, dropped from the outbox", row.run_id,
                                 store.where)
-                    with _no_fork:
+                    with no_fork():
                         outbox.clear(store, row.run_id, self.destination)
                     continue
                 ok = self._emit_now(run, self._written(run.id, row.mark))
@@ -336,6 +339,9 @@ class Emitter:
 
     def _forked(self) -> None:
         """Start afresh in a forked child (see :func:`_after_fork_in_child`)."""
+        if self.config.transport.type == "http":  # the parent's kept-alive connections
+            keep(self.transport)
+            self.transport = make_transport(self.config)
         self._queue = queue.Queue(QUEUE_SIZE)
         self._lock = threading.Lock()
         self._thread = None
@@ -364,11 +370,6 @@ class Emitter:
 
 _emitters: dict[str, Emitter] = {}
 _emitters_lock = threading.Lock()
-# Held by the sender threads around their calls into the state database (the outbox) and by
-# os.fork: a child forked while a sender thread was inside SQLite inherits SQLite's process-wide
-# mutexes held by a thread it does not have, and its first open of the same file waited for
-# ever (multiprocessing forks on Linux). A fork waits for that call to end instead.
-_no_fork = threading.Lock()
 
 
 def emitter_for(config: Config) -> Emitter | None:
@@ -464,25 +465,15 @@ def _after_fork_in_child() -> None:
     lock the parent's thread held at the fork (sending an event to a slow collector) stays
     held for ever: the child's first governed run waited on it for ever. Every emitter starts
     afresh there; the runs the parent had queued are the parent's to send (not sent twice)."""
-    global _emitters_lock, _no_fork
+    global _emitters_lock
     _emitters_lock = threading.Lock()
-    _no_fork = threading.Lock()
     outbox.forked()
     for emitter in _emitters.values():
         emitter._forked()
 
 
 atexit.register(flush_all, 5.0)
-def _before_fork() -> None:
-    _no_fork.acquire()
-
-
-def _after_fork_in_parent() -> None:
-    _no_fork.release()
-
-
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                    after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = ["Emitter", "Resent", "after_run_recorded", "destination", "emit_run", "emitter_for",
            "events_path", "existing_emitter", "flush_all", "make_transport", "pending",

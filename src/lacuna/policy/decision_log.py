@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from lacuna._forks import at_child_exit, renew_in_child
 from lacuna._version import lacuna_version
 from lacuna.model import Decision, ordered_id, ordered_ids
 from lacuna.redact import redact_name, redact_text
@@ -234,6 +235,19 @@ class DecisionLogSink(ABC):
         # and the writer's: ``+=`` is not atomic across threads, and /metrics reports them
         self._counting = threading.Lock()
         self._closed = False
+        renew_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts afresh (:mod:`lacuna._forks`): an empty queue, no writer
+        thread until its first decision. What the parent had queued is the parent's to write,
+        not written twice; before, the child's decisions were queued for a thread it does not
+        have, and lost."""
+        self._items = deque()
+        self._wake = threading.Event()
+        self._thread = None
+        self._start_lock = threading.Lock()
+        self._counting = threading.Lock()
+        self.dropped = self.written = 0
 
     @abstractmethod
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
@@ -291,6 +305,8 @@ class DecisionLogSink(ABC):
             self._thread.start()
             ref = weakref.ref(self)
             atexit.register(lambda: (s := ref()) is not None and s.flush(2.0))
+            # a multiprocessing child ends with os._exit, which runs no atexit handler
+            at_child_exit(lambda: (s := ref()) is not None and s.flush(2.0))
 
     def _run(self) -> None:
         while True:

@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, inspect, select
 from sqlalchemy.engine import Engine
 
+from lacuna._forks import no_fork
 from lacuna.audit import ledger
 from lacuna.audit.checkpoint import CheckpointLog
 from lacuna.audit.record import ORJSON_CANONICAL
@@ -122,11 +123,12 @@ class SqlDecisionLog(DecisionLogSink):
             raise AuditError(database_id.missing(f"the decision log in {self.where}"))
         rows = [row_values(r) for r in records]
         wal = self._wal
-        if self._sqlite is not None:
-            seq, digest = self._append_sqlite(self._sqlite, rows, wal)
-        else:
-            with self._turn.hold():
-                seq, digest = self._append_sqlalchemy(rows, wal)
+        with no_fork():  # a child forked meanwhile would inherit SQLite's locks taken
+            if self._sqlite is not None:
+                seq, digest = self._append_sqlite(self._sqlite, rows, wal)
+            else:
+                with self._turn.hold():
+                    seq, digest = self._append_sqlalchemy(rows, wal)
         if wal is not None:
             wal.committed()
         ledger.write_checkpoint(self._checkpoint, seq, digest, self._keyring,

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lacuna._forks import renew_in_child
 from lacuna.errors import PolicyError
 from lacuna.policy.bundle import walk
 
@@ -76,6 +77,7 @@ class PolicyWatcher:
         self._pending: Fingerprint | None = None  # a change seen once, waiting to hold still
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        renew_in_child(self)
 
     def check(self) -> bool:
         """Poll once; reload if the files changed and have stayed the same since the last
@@ -123,6 +125,15 @@ class PolicyWatcher:
                                             daemon=True)
             self._thread.start()
         return self
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child polls too (:mod:`lacuna._forks`): the parent's thread is not there,
+        and a long-lived child (a pre-forked worker) decided with the policies of its fork
+        for ever."""
+        if self._thread is not None and not self._stop.is_set():
+            self._stop = threading.Event()
+            self._thread = None
+            self.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop polling (waits for the thread to finish)."""
