@@ -1,15 +1,31 @@
 """Every route is authenticated and role-checked: the route table is walked, so a new endpoint
-without ``require_role`` (and not in the public allowlist) fails here."""
+without ``require_role`` (and not in the public allowlist) fails here. And with the state
+database out of reach, every API route and console page answers 503 saying the server's
+database is unavailable (never its URL or file, never 400 or the sign-in form), the cause is
+in the server's log, and the same requests answer as before once it is back."""
 
 from __future__ import annotations
 
+import gc
+import logging
 import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy import exc as sa
+from sqlalchemy.engine import Engine
 
+from lacuna.errors import AuditError, ConfigError, LineageError
 from lacuna.identity import ROLES
+from lacuna.server.app import state_unavailable
 from lacuna.server.console import PUBLIC_PATHS as CONSOLE_PUBLIC  # sign-in form, stylesheet
+from lacuna.server.outer import serving
 from lacuna.server.security import PUBLIC_PATHS
 
 
@@ -104,3 +120,133 @@ def test_health_is_public_and_docs_are_served(app_client):
     assert "/api/v1/decide" in spec["paths"]
     assert "/v1/data/{path}" in spec["paths"]
     assert client.get("/metrics").status_code == 401
+
+
+# -- the state database out of reach ----------------------------------------------------------
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@contextmanager
+def database_down(app_client: Any, error: str = "unable to open database file"
+                  ) -> Iterator[None]:
+    """Every connection to the app's state database fails with ``error`` as SQLite's driver
+    raises it (the pools emptied, so no connection opened before is reused), then works
+    again."""
+    db = str(app_client.state.db)
+    engines = [e for e in gc.get_objects()
+               if isinstance(e, Engine) and e.url.render_as_string(False) == db]
+    assert engines
+
+    def fail(*_: Any, **__: Any) -> None:
+        raise sqlite3.OperationalError(error)
+
+    for engine in engines:
+        event.listen(engine, "do_connect", fail)
+        engine.dispose()
+    app_client.state.governor.audit._drop_raw()
+    app_client.state.users._cache.clear()  # no token is taken on trust from before
+    try:
+        yield
+    finally:
+        for engine in engines:
+            event.remove(engine, "do_connect", fail)
+
+
+def _signed_in(app_client: Any, user: str) -> TestClient:
+    client = TestClient(serving(app_client.app))
+    form = client.get("/console/login")
+    answer = client.post("/console/login", data={
+        "csrf_token": CSRF.search(form.text).group(1), "token": app_client.tokens[user]},
+        follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def _secret_free(text: str, app_client: Any) -> None:
+    root = str(app_client.state.db).removeprefix("sqlite:///")
+    assert root not in text
+    assert "sqlite" not in text.lower()
+    assert "unable to open" not in text
+
+
+API = ("/api/v1/audit", "/api/v1/exceptions", "/api/v1/audit/verify")
+PAGES = ("/console/exceptions", "/console/audit")
+
+
+def test_state_database_down_is_a_503_on_the_api_and_the_console(app_client, caplog) -> None:
+    carla = _signed_in(app_client, "carla")
+    headers = app_client.headers("carla")
+    with database_down(app_client), caplog.at_level(logging.ERROR, logger="lacuna.server"):
+        for path in API:  # stores' errors (AuditError) and a driver's error let through
+            answer = app_client.client.get(path, headers=headers)
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.json()["code"] == "StateUnavailable"
+            assert "the server's state database is unavailable" in answer.json()["message"]
+            assert answer.headers["retry-after"]
+            _secret_free(answer.text, app_client)
+        for path in PAGES:  # the session cannot be checked: 503, not the sign-in form
+            page = carla.get(path, follow_redirects=False)
+            assert page.status_code == 503, (path, page.text[:200])
+            assert "The server&#39;s database is unavailable" in page.text
+            assert "Sign in ·" not in page.text
+            _secret_free(page.text, app_client)
+        # a token not seen before: not a 401 (it may be good), the database is down
+        answer = app_client.client.get("/api/v1/audit", headers=app_client.headers("jane"))
+        assert answer.status_code == 503, answer.text
+        form = TestClient(serving(app_client.app)).get("/console/login")
+        login = TestClient(serving(app_client.app), cookies=form.cookies).post(
+            "/console/login", data={"csrf_token": CSRF.search(form.text).group(1),
+                                    "token": app_client.tokens["jane"]})
+        assert login.status_code == 503, login.text[:200]
+        # the server's log keeps the cause and the request
+        logged = [r.getMessage() for r in caplog.records if "HTTP 503" in r.getMessage()]
+        assert any("GET /api/v1/audit" in m and "unable to open database file" in m
+                   for m in logged)
+        assert any("GET /console/audit" in m for m in logged)
+
+    for path in API:  # back: answered as before, in the same session
+        assert app_client.client.get(path, headers=headers).status_code == 200, path
+    for path in PAGES:
+        assert carla.get(path).status_code == 200, path
+
+
+def test_a_locked_state_database_is_a_503(app_client) -> None:
+    with database_down(app_client, "database is locked"):
+        answer = app_client.client.get("/api/v1/exceptions", headers=app_client.headers("ana"))
+    assert answer.status_code == 503, answer.text
+
+
+def _wrapped(inner: BaseException, outer: Exception, *, hide: bool) -> Exception:
+    try:
+        try:
+            raise inner
+        except BaseException as exc:
+            if hide:
+                raise outer from None
+            raise outer from exc
+    except Exception as caught:
+        return caught
+
+
+def _driver(kind: type[sa.DBAPIError], text: str) -> sa.DBAPIError:
+    return kind("SELECT 1", {}, sqlite3.OperationalError(text))
+
+
+@pytest.mark.parametrize(("error", "down"), [
+    (_wrapped(_driver(sa.OperationalError, "could not connect"), AuditError("x"), hide=False),
+     True),
+    (_wrapped(_driver(sa.OperationalError, "locked"), LineageError("x"), hide=True), True),
+    (_wrapped(sqlite3.DatabaseError("file is not a database"), AuditError("x"), hide=False),
+     True),
+    (sa.InterfaceError("SELECT 1", {}, Exception("connection closed")), True),
+    (sa.TimeoutError("QueuePool limit reached"), True),
+    (_driver(sa.DataError, "NUL character"), False),  # the caller's value, refused
+    (_driver(sa.IntegrityError, "UNIQUE constraint failed"), False),
+    (_wrapped(_driver(sa.IntegrityError, "UNIQUE"), ConfigError("x"), hide=False), False),
+    (AuditError("the chain is broken at seq 4"), False),
+    (ConfigError("bad filter"), False),
+])
+def test_state_unavailable_tells_the_database_out_of_reach_from_other_errors(
+        error: Exception, down: bool) -> None:
+    assert (state_unavailable(error) is not None) is down

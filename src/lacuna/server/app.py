@@ -22,6 +22,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 import lacuna
 from lacuna.errors import ConfigError, GovernanceViolation, LacunaError, PolicyError
@@ -155,12 +157,25 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
 
 def _errors(app: FastAPI) -> None:
     """Lacuna's errors as JSON with a status that fits; never a traceback to the client."""
-    async def reply(request: Request, exc: Exception) -> JSONResponse:
+    async def reply(request: Request, exc: Exception) -> Response:
+        if state_unavailable(exc) is not None:
+            return unavailable(request, exc)
         return JSONResponse({"code": type(exc).__name__, "message": unplaced(request, exc)},
                             status_code=status_of(exc))
 
     for kind, _status in _STATUS:
         app.add_exception_handler(kind, reply)
+
+    async def driver(request: Request, exc: Exception) -> Response:
+        # A store that let its driver's error through (the users table, a session check):
+        # the database being out of reach is a 503 like any other; anything else stays the
+        # unhandled error it was (a 500, logged with its traceback).
+        if state_unavailable(exc) is None:
+            raise exc
+        return unavailable(request, exc)
+
+    app.add_exception_handler(SQLAlchemyError, driver)
+    app.add_exception_handler(sqlite3.Error, driver)
 
     async def invalid(_: Request, exc: Exception) -> Response:
         # FastAPI's 422, but rendered by orjson: a NaN or Infinity the body held (Python's
@@ -179,7 +194,11 @@ def unplaced(request: Request, exc: Exception) -> str:
     database's URL or file, as the stores' messages name it) said as "the server's state
     database". A store that could not be read (a NUL PostgreSQL refuses, the database down)
     told any caller its host, port, account and database, or the server's folders; the log
-    keeps the whole message."""
+    keeps the whole message. An error of the database being out of reach
+    (:func:`state_unavailable`) is told as :data:`UNAVAILABLE` alone, and logged here."""
+    if state_unavailable(exc) is not None:
+        _log_unavailable(request, exc)
+        return UNAVAILABLE
     text = str(exc)
     state = getattr(request.app.state, "lacuna", None)
     if state is None:
@@ -191,9 +210,87 @@ def unplaced(request: Request, exc: Exception) -> str:
 
 
 def status_of(exc: Exception) -> int:
-    """The HTTP status of one of Lacuna's errors: that of the first kind in :data:`_STATUS`
-    it is an instance of."""
+    """The HTTP status of one of Lacuna's errors: 503 when it comes of the state database
+    being out of reach (:func:`state_unavailable`), else that of the first kind in
+    :data:`_STATUS` it is an instance of."""
+    if state_unavailable(exc) is not None:
+        return 503
     return next(status for kind, status in _STATUS if isinstance(exc, kind))
+
+
+UNAVAILABLE = ("the server's state database is unavailable (it could not be reached, stayed "
+               "locked, or its driver failed). Try again in a moment; if it persists, tell "
+               "the server's operator (the server's log has the cause under this answer's "
+               "X-Request-ID)")
+RETRY_AFTER_S = 5
+
+
+def state_unavailable(exc: BaseException) -> BaseException | None:
+    """The driver error that made ``exc``, when it says the state database is out of reach:
+    down or unreachable, locked beyond the busy timeout, out of pool connections, not a
+    database any more, or another failure of the database or its driver (SQLAlchemy's
+    ``OperationalError``, ``InterfaceError``, ``InternalError``, a bare ``DatabaseError``,
+    a pool ``TimeoutError``, and sqlite3's). The stores wrap these in their own errors
+    (``AuditError``, ``LineageError``, ...), some ``from None``: the chain is walked through
+    causes and contexts. A value the database refused (``DataError``), a conflict
+    (``IntegrityError``) or a wrong statement (``ProgrammingError``) is not: the caller or the
+    code is at fault, not the database's availability."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen or len(seen) > 32:
+            continue
+        seen.add(id(current))
+        if _out_of_reach(current):
+            return current
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return None
+
+
+def _out_of_reach(exc: BaseException) -> bool:
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.InternalError
+                  | sa.TimeoutError | sa.DisconnectionError):
+        return True
+    if type(exc) is sa.DatabaseError:  # e.g. "file is not a database"; not its subclasses
+        return True
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.InterfaceError
+                  | sqlite3.InternalError):
+        return True
+    return type(exc) is sqlite3.DatabaseError
+
+
+def unavailable(request: Request, exc: BaseException) -> Response:
+    """The 503 of a request the state database failed: the same words to every caller (never
+    the database's URL, host or file, nor the driver's text), the whole error in the server's
+    log. A console page gets it as a page (:data:`UNAVAILABLE_PAGE` on the app's state, which
+    the console installs)."""
+    _log_unavailable(request, exc)
+    page = getattr(request.app.state, UNAVAILABLE_PAGE, None)
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if page is not None and request.url.path.startswith("/console"):
+        response: Response = page(request, UNAVAILABLE)
+    else:
+        response = JSONResponse({"code": "StateUnavailable", "message": UNAVAILABLE},
+                                status_code=503)
+    response.headers.update(headers)
+    return response
+
+
+def _log_unavailable(request: Request, exc: BaseException) -> None:
+    """One error line: the request, the store's message and the driver's own first line
+    (never SQLAlchemy's rendering of the statement's parameters, which hold the values)."""
+    cause = state_unavailable(exc) or exc
+    driver = str(getattr(cause, "orig", None) or cause).splitlines()[0] if str(cause) else ""
+    told = "" if isinstance(exc, SQLAlchemyError | sqlite3.Error) else f"{exc} "
+    log.error("HTTP 503 for %s %s (request %s): the state database is unavailable: %s(%s: %s)",
+              request.method, request.url.path, request.scope.get("lacuna.request_id"), told,
+              type(cause).__name__, driver)
+
+
+UNAVAILABLE_PAGE = "lacuna_unavailable_page"  # app.state: (request, message) -> a 503 page
 
 
 ECHO_LIMIT = 256  # bytes of a rejected value a 422 repeats back

@@ -40,8 +40,15 @@ def install(app: FastAPI) -> None:
         return render(request, "error.html", current_session(request), status=exc.status_code,
                       title=heading, heading=heading, message=str(exc.detail))
 
+    def _unavailable(request: Request, message: str) -> Response:
+        # no session shown: reading it needs the database that just failed
+        return render(request, "error.html", None, status=503, title="Unavailable",
+                      heading="The server's database is unavailable", message=message)
+
+    from lacuna.server.app import UNAVAILABLE_PAGE
     from lacuna.server.console.review_routes import router as review_router
 
+    setattr(app.state, UNAVAILABLE_PAGE, _unavailable)  # the app's 503s of console pages
     app.add_exception_handler(ConsoleRefusal, _refused)
     app.include_router(router)
     app.include_router(review_router)

@@ -128,6 +128,10 @@ def current_session(request: Request) -> Session | None:
     try:
         state = users.session_state(session.sid, session.name)
     except Exception as exc:  # the sessions table cannot be read: no session (fail closed)
+        from lacuna.server.app import state_unavailable
+
+        if state_unavailable(exc) is not None:  # a 503 saying so, not the sign-in form
+            raise
         log.error("cannot check console session of %s; treating it as signed out: %s",
                   session.name, exc)
         state = "none"
