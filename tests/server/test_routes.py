@@ -250,3 +250,56 @@ def _driver(kind: type[sa.DBAPIError], text: str) -> sa.DBAPIError:
 def test_state_unavailable_tells_the_database_out_of_reach_from_other_errors(
         error: Exception, down: bool) -> None:
     assert (state_unavailable(error) is not None) is down
+
+
+# -- a console session is of the kind its credential was ---------------------------------------
+
+def _claims(client: TestClient) -> dict[str, Any]:
+    import base64
+    import json
+
+    from lacuna.server.console.session import COOKIE
+
+    data = client.cookies.get(COOKIE).rsplit(".", 1)[0]
+    return dict(json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))))
+
+
+def test_a_legacy_api_token_signs_in_a_token_session_never_an_oidc_one(app_client,
+                                                                        monkeypatch) -> None:
+    """The sign-in took a token without the ``lac_`` prefix (one made before it) for an OIDC
+    token: its session was never checked against the users table again, so a user removed
+    from it stayed signed in. The kind is the authenticator's now."""
+    import secrets
+
+    from sqlalchemy import delete
+
+    from lacuna.identity import users as users_module
+    from lacuna.identity._rows import users_table
+
+    name = f"old-timer-{secrets.token_hex(3)}"
+    monkeypatch.setattr(users_module, "new_token", lambda: secrets.token_urlsafe(32))
+    legacy = app_client.state.users.add(name, roles=("data_steward",))
+    assert not legacy.startswith("lac_")
+    app_client.tokens[name] = legacy
+    try:
+        old = _signed_in(app_client, name)
+        modern = _signed_in(app_client, "joe")
+    finally:
+        del app_client.tokens[name]
+    assert _claims(old)["v"] == _claims(modern)["v"] == "token"
+    assert old.get("/console/audit").status_code == 200
+    with app_client.state.users._engine.begin() as conn:  # the user removed
+        conn.execute(delete(users_table).where(users_table.c.name == name))
+    answer = old.get("/console/audit", follow_redirects=False)
+    assert answer.status_code == 401, answer.text[:200]
+    assert modern.get("/console/audit").status_code == 200
+
+
+@pytest.mark.parametrize("via", ["bearer", "oidc ", "TOKEN", ""])
+def test_a_session_cookie_of_no_known_kind_signs_in_nobody(via: str) -> None:
+    from lacuna.server.console.session import SessionCodec
+
+    codec = SessionCodec(b"k" * 32)
+    assert codec.load(codec.dump(codec.new("sam", ("admin",), "token"))) is not None
+    assert codec.load(codec.dump(codec.new("sam", ("admin",), "oidc"))) is not None
+    assert codec.load(codec.dump(codec.new("sam", ("admin",), via))) is None

@@ -10,7 +10,7 @@ from typing import Any, TypeGuard
 
 from lacuna.errors import ConfigError
 from lacuna.identity.names import canonical_name
-from lacuna.identity.principal import ROLES, AuthenticationError, Principal
+from lacuna.identity.principal import ROLES, VIA_OIDC, AuthenticationError, Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class OidcVerifier:
                    f"{s.roles_claim!r} (one of: {', '.join(ROLES)}, as a list or a "
                    "space-separated text)")
             raise AuthenticationError(msg)
-        return Principal(name, known, expires=float(claims["exp"]))
+        return Principal(name, known, expires=float(claims["exp"]), via=VIA_OIDC)
 
 
 def _a_name(name: Any) -> TypeGuard[str]:

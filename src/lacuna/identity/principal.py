@@ -13,6 +13,12 @@ COMPLIANCE_OFFICER = "compliance_officer"
 ADMIN = "admin"
 ROLES: tuple[str, ...] = (ANALYST, DATA_STEWARD, COMPLIANCE_OFFICER, ADMIN)
 
+# What a principal's credential was, as the store that accepted it says (never guessed from
+# the credential's text: an API token made before tokens had their ``lac_`` prefix is still an
+# API token). A console session keeps it, and checks the caller anew by it on every request.
+VIA_TOKEN = "token"  # an API token of the users table (lacuna users add)
+VIA_OIDC = "oidc"  # a JWT from the configured OIDC issuer
+
 
 class AuthenticationError(LacunaError):
     """The request's credentials are missing, unknown, expired or malformed (HTTP 401)."""
@@ -35,6 +41,10 @@ class Principal:
     # When the credential stops being accepted (epoch seconds): an OIDC token's ``exp``. None
     # for an API token, which holds until it is revoked. Not part of the identity.
     expires: float | None = field(default=None, compare=False, repr=False)
+    # :data:`VIA_TOKEN` or :data:`VIA_OIDC` when a credential was checked; "" for a principal
+    # made from something else (a session, the acting user of a verb). Not part of the
+    # identity either.
+    via: str = field(default="", compare=False, repr=False)
 
     def has(self, *roles: str) -> bool:
         """Whether the caller holds any of ``roles`` (``admin`` holds them all)."""

@@ -29,7 +29,7 @@ from lacuna.identity._rows import (
 )
 from lacuna.identity.check import IdentityReport, check_rows
 from lacuna.identity.names import canonical_name
-from lacuna.identity.principal import AuthenticationError, Principal, check_roles
+from lacuna.identity.principal import VIA_TOKEN, AuthenticationError, Principal, check_roles
 from lacuna.identity.sessions import SessionStore
 from lacuna.identity.tokens import new_token, token_digest
 from lacuna.identity.trail import NOT_GRANDFATHERED, ON_TRAIL, UserTrail, _operator
@@ -380,7 +380,7 @@ class UserStore(Keyed):
             msg = f"user {row.name!r} is disabled; ask an admin"
             raise AuthenticationError(msg)
         self._trail.check_current(row)
-        principal = Principal(row.name, tuple(json.loads(row.roles)))
+        principal = Principal(row.name, tuple(json.loads(row.roles)), via=VIA_TOKEN)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (principal, now + self.CACHE_S)

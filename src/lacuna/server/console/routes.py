@@ -15,7 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.identity import same_name
 from lacuna.server.console import charts
-from lacuna.server.console.session import COOKIE, LIFETIME_S, Session, login_csrf, same
+from lacuna.server.console.session import (
+    COOKIE,
+    COOKIE_VIAS,
+    LIFETIME_S,
+    Session,
+    login_csrf,
+    same,
+)
 from lacuna.server.console.web import (
     ADMIN,
     COMPLIANCE,
@@ -95,7 +102,14 @@ async def login(request: Request) -> Response:
         return login_page(request, status=401, next_url=next_url,
                           flash="That token was not accepted. Check it, or ask an admin for "
                                 "a new one (lacuna users add NAME --role ROLE).")
-    via = "token" if token.startswith("lac_") else "oidc"
+    # The kind of credential, as the store that accepted it says (never from the token's
+    # text: an API token made before the "lac_" prefix was an OIDC session, which is never
+    # checked against the users table again), and only a kind a session knows how to check.
+    via = principal.via
+    if via not in COOKIE_VIAS:
+        refuse(request, None, 401, f"console sign-in: the credential of {principal.name!r} is "
+               f"of no kind a console session can check ({via!r}); sign in with an API token "
+               "or an OIDC access token")
     previous = codec.load(get_cookie(request, COOKIE))
     if previous is not None and previous.sid:  # a shared browser: the last person's session
         await run_in_threadpool(  # ends, not just its cookie (and the trail records it)

@@ -25,9 +25,17 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from lacuna.identity.principal import VIA_OIDC, VIA_TOKEN
+
 COOKIE = "lacuna_console"
 LIFETIME_S = 8 * 3600
 _CONTEXT = b"lacuna-console-session-v1"
+# How a session signed in: the principal's credential kind as the store that accepted it says
+# (:data:`lacuna.identity.VIA_TOKEN`, :data:`lacuna.identity.VIA_OIDC`); a cookie carries only
+# these. ``BEARER`` is a request's own ``Authorization`` header, never a cookie: a cookie that
+# says it (or anything else) signs in nobody.
+TOKEN, OIDC, BEARER = VIA_TOKEN, VIA_OIDC, "bearer"
+COOKIE_VIAS = frozenset({TOKEN, OIDC})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +44,7 @@ class Session:
 
     name: str
     roles: tuple[str, ...]
-    via: str  # "token" (API token) or "oidc" (a JWT from the configured issuer)
+    via: str  # TOKEN (an API token), OIDC (a JWT from the configured issuer) or BEARER
     expires: float
     csrf: str  # the per-session CSRF secret (random hex)
     sid: str = ""  # the server-side session's id (lacuna_console_sessions); "" for a bearer
@@ -83,6 +91,8 @@ class SessionCodec:
                               via=str(body["v"]), expires=float(body["e"]), csrf=str(body["c"]),
                               sid=str(body.get("s") or ""))
         except (ValueError, KeyError, TypeError):
+            return None
+        if session.via not in COOKIE_VIAS:
             return None
         return session if session.expires > time.time() else None
 

@@ -22,7 +22,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from lacuna.server.console.policies_view import TestResults
-from lacuna.server.console.session import COOKIE, Session, SessionCodec
+from lacuna.server.console.session import BEARER, COOKIE, OIDC, TOKEN, Session, SessionCodec
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -119,7 +119,7 @@ def current_session(request: Request) -> Session | None:
             principal = server_state(request).authenticator.authenticate(token)
         except AuthenticationError as exc:
             refuse(request, None, 401, str(exc))
-        return Session(name=principal.name, roles=principal.roles, via="bearer",
+        return Session(name=principal.name, roles=principal.roles, via=BEARER,
                        expires=float("inf"), csrf="")
     session = console_state(request).codec.load(get_cookie(request, COOKIE))
     if session is None:
@@ -144,16 +144,22 @@ def current_session(request: Request) -> Session | None:
         return None
     if state != "live":
         return None  # signed out (a copy of the cookie), expired, or never started here
-    if session.via == "token":
-        try:
-            found = users.principal_of(session.name)
-        except AuthenticationError as exc:  # the user's row does not verify: nobody
-            _unverified(request, str(exc))
-            return None
-        if found is None:
-            return None  # the user was removed or disabled: the session ends
-        if found.roles != session.roles:  # roles changed: today's, in the same session
-            session = replace(session, roles=found.roles)  # (its sid: sign-out ends it)
+    if session.via == OIDC:  # the issuer's word, until the token's exp (the session's end)
+        return session
+    if session.via != TOKEN:  # no other kind is ever in a cookie (SessionCodec.load)
+        log.error("refused console session of %r: it says it signed in by %r, which no "
+                  "session is", session.name, session.via)
+        return None
+    # an API token's: the user as the users table has them now, on every request
+    try:
+        found = users.principal_of(session.name)
+    except AuthenticationError as exc:  # the user's row does not verify: nobody
+        _unverified(request, str(exc))
+        return None
+    if found is None:
+        return None  # the user was removed or disabled: the session ends
+    if found.roles != session.roles:  # roles changed: today's, in the same session
+        session = replace(session, roles=found.roles)  # (its sid: sign-out ends it)
     return session
 
 
@@ -205,7 +211,7 @@ async def check_csrf(request: Request, session: Session) -> dict[str, str]:
     """The form's fields, once its CSRF token matches the session's (403 otherwise)."""
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    if session.via == "bearer":
+    if session.via == BEARER:
         return fields  # not an ambient credential: a forged cross-site form cannot carry it
     if from_elsewhere(request):
         refuse(request, session, 403, "this form was posted from another site; use the "
