@@ -516,3 +516,22 @@ def test_a_checkpoint_log_checks_the_signatures_verify_can_pick_not_every_line(
     for database in ("a", "b", "c", None):
         assert pick(got, database) == pick(every, database)
     assert pick(got, "a")[0] == lines[39 * 3]  # seq 39 of "a", not the later equal one
+
+
+def test_verify_reports_a_head_row_whose_layout_version_was_edited(full: AuditStore) -> None:
+    """A head row's layout_version edited upward (to 99) was reported intact: a writer of
+    this version refuses to open such a trail, yet verify vouched for it."""
+    assert full.verify().ok  # the trail as Lacuna wrote it
+    for value, says in (
+            ("99", "audit layout 99, but this Lacuna reads layouts up to 3"),
+            ("4", "audit layout 4, but this Lacuna reads layouts up to 3"),
+            ("2", "layout 2, but the records' columns are layout 3"),
+            ("3.5", "holds layout_version 3.5, not the number Lacuna writes")):
+        with raw(full) as conn:
+            conn.execute(f"UPDATE lacuna_audit_head SET layout_version = {value}")
+        report = full.verify()
+        assert (report.ok, report.first_bad, report.checked) == (False, None, N), value
+        assert says in report.problem
+    with raw(full) as conn:  # put back as Lacuna wrote it: intact again
+        conn.execute("UPDATE lacuna_audit_head SET layout_version = 3")
+    assert full.verify().ok

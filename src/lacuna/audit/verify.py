@@ -55,7 +55,7 @@ from lacuna.audit.record import (
     indexed_operation_id,
     link_payload,
 )
-from lacuna.audit.schema import head, records
+from lacuna.audit.schema import LAYOUT_VERSION, head, records
 from lacuna.signing import Keyring, Signer, signature_key_id
 
 BATCH = 2000
@@ -292,7 +292,10 @@ def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
 
 
 def _walk(conn: Connection, keyring: Keyring) -> VerifyReport:
-    top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
+    marked = "layout_version" in {c["name"] for c in inspect(conn).get_columns(head.name)}
+    top = conn.execute(select(head.c.seq, head.c.hash,
+                              *([head.c.layout_version] if marked else []))
+                       .where(head.c.id == 1)).first()
     present = {c["name"] for c in inspect(conn).get_columns(records.name)}
     # read in _FAST's order (operation_id last, absent before layout 3)
     c = records.c
@@ -324,6 +327,10 @@ def _walk(conn: Connection, keyring: Keyring) -> VerifyReport:
             f"the head row of the audit trail holds seq {top.seq!r} and hash {top.hash!r}, "
             "not the number and text Lacuna writes: it was edited outside Lacuna. The "
             "records themselves are intact."))
+    wrong_layout = _layout_problem(top.layout_version if marked else None, present)
+    if wrong_layout is not None:
+        return VerifyReport(ok=False, checked=checked, first_bad=None, head=prev,
+                            problem=wrong_layout)
     if top.seq > last:
         return VerifyReport(ok=False, checked=checked, first_bad=last + 1, head=prev,
                             problem=(f"the trail ends at #{last} but its head says #{top.seq}: "
@@ -344,6 +351,31 @@ def _walk(conn: Connection, keyring: Keyring) -> VerifyReport:
             "was inserted outside Lacuna, and `lacuna audit list` or a lookup by decision id "
             "would show it as a record."))
     return VerifyReport(ok=True, checked=checked, head=prev)
+
+
+def _layout_problem(layout: Any, present: set[str]) -> str | None:
+    """Why the head row's ``layout_version`` is not what Lacuna writes beside these records'
+    columns, or None. Lacuna sets it with the columns it names, in one transaction: 1 (no
+    ``signature``), 2 (``signature``), 3 (and ``operation_id``). A higher one than this Lacuna
+    knows is a trail a newer Lacuna wrote, or an edit; either way it is not reported intact
+    (a writer of this version refuses to open it, and the version that wrote it is the one to
+    verify it). Another number, or a value that is not a number, is an edit."""
+    found = 1 if "signature" not in present else 3 if "operation_id" in present else 2
+    if type(layout) is not int:
+        return (f"the head row of the audit trail holds layout_version {layout!r}, not the "
+                f"number Lacuna writes (the records' columns are layout {found}): it was edited "
+                "outside Lacuna. The records themselves are intact.")
+    if layout > LAYOUT_VERSION:
+        return (f"the head row says the trail is audit layout {layout}, but this Lacuna reads "
+                f"layouts up to {LAYOUT_VERSION} (and the records' columns are layout {found}): "
+                "either a newer Lacuna wrote it (verify it with that version: lacuna --version "
+                "names yours) or the head row was edited outside Lacuna. It is not verified "
+                "as intact.")
+    if layout != found:
+        return (f"the head row says the trail is audit layout {layout}, but the records' "
+                f"columns are layout {found}: Lacuna changes both together, so the head row "
+                "was edited outside Lacuna. The records themselves are intact.")
+    return None
 
 
 #: What verify knows of one place checkpoints are kept: a checkpoint file's one checkpoint (None
