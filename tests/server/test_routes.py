@@ -10,6 +10,7 @@ import gc
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -141,16 +142,20 @@ def database_down(app_client: Any, error: str = "unable to open database file"
     def fail(*_: Any, **__: Any) -> None:
         raise sqlite3.OperationalError(error)
 
+    users = app_client.state.users
     for engine in engines:
         event.listen(engine, "do_connect", fail)
         engine.dispose()
     app_client.state.governor.audit._drop_raw()
-    app_client.state.users._cache.clear()  # no token is taken on trust from before
+    # the users table was checked a moment ago: tokens used before stay accepted (as for up
+    # to UserStore.CHECK_S), so requests reach their routes, whatever the machine's speed
+    users._check_at = time.monotonic() + 3600
     try:
         yield
     finally:
         for engine in engines:
             event.remove(engine, "do_connect", fail)
+        users._check_at = 0.0
 
 
 def _signed_in(app_client: Any, user: str) -> TestClient:
@@ -175,8 +180,12 @@ PAGES = ("/console/exceptions", "/console/audit")
 
 
 def test_state_database_down_is_a_503_on_the_api_and_the_console(app_client, caplog) -> None:
+    import secrets
+
     carla = _signed_in(app_client, "carla")
     headers = app_client.headers("carla")
+    assert app_client.client.get("/api/v1/exceptions", headers=headers).status_code == 200
+    unseen = app_client.state.users.add(f"new-{secrets.token_hex(3)}", roles=("analyst",))
     with database_down(app_client), caplog.at_level(logging.ERROR, logger="lacuna.server"):
         for path in API:  # stores' errors (AuditError) and a driver's error let through
             answer = app_client.client.get(path, headers=headers)
@@ -192,12 +201,13 @@ def test_state_database_down_is_a_503_on_the_api_and_the_console(app_client, cap
             assert "Sign in ·" not in page.text
             _secret_free(page.text, app_client)
         # a token not seen before: not a 401 (it may be good), the database is down
-        answer = app_client.client.get("/api/v1/audit", headers=app_client.headers("jane"))
+        answer = app_client.client.get("/api/v1/audit",
+                                       headers={"Authorization": f"Bearer {unseen}"})
         assert answer.status_code == 503, answer.text
         form = TestClient(serving(app_client.app)).get("/console/login")
         login = TestClient(serving(app_client.app), cookies=form.cookies).post(
             "/console/login", data={"csrf_token": CSRF.search(form.text).group(1),
-                                    "token": app_client.tokens["jane"]})
+                                    "token": unseen})
         assert login.status_code == 503, login.text[:200]
         # the server's log keeps the cause and the request
         logged = [r.getMessage() for r in caplog.records if "HTTP 503" in r.getMessage()]
@@ -212,9 +222,32 @@ def test_state_database_down_is_a_503_on_the_api_and_the_console(app_client, cap
 
 
 def test_a_locked_state_database_is_a_503(app_client) -> None:
+    assert app_client.client.get("/api/v1/exceptions",
+                                 headers=app_client.headers("ana")).status_code == 200
     with database_down(app_client, "database is locked"):
         answer = app_client.client.get("/api/v1/exceptions", headers=app_client.headers("ana"))
     assert answer.status_code == 503, answer.text
+
+
+def test_one_who_sees_only_their_own_is_told_the_database_is_down_not_not_theirs(
+        app_client, monkeypatch) -> None:
+    """A store error that comes of the database out of reach was "no exception of yours"
+    (404, and for a file report an audited refusal) to an analyst; another store error
+    still is."""
+    store = app_client.state.governor.exceptions
+    down = _wrapped(_driver(sa.OperationalError, "could not connect"),
+                    AuditError("the trail could not be read"), hide=True)
+    for error, status in ((down, 503), (AuditError("a row Lacuna did not write"), 404)):
+        def get(_: str, error: Exception = error) -> Any:
+            raise error
+
+        monkeypatch.setattr(store, "get", get)
+        for method, path, body in (
+                ("GET", "/api/v1/exceptions/EXC-2026-001", None),
+                ("GET", "/api/v1/exceptions/EXC-2026-001/files", None)):
+            answer = app_client.client.request(method, path, json=body,
+                                               headers=app_client.headers("ana"))
+            assert answer.status_code == status, (path, answer.text)
 
 
 def _wrapped(inner: BaseException, outer: Exception, *, hide: bool) -> Exception:

@@ -100,11 +100,14 @@ def _own(request: Request, state: ServerState, principal: Principal, exception_i
     """The exception, when ``principal`` requested it (a steward does not write under
     another's grant either); another's or none is the same audited 404."""
     from lacuna.errors import LacunaError
+    from lacuna.server.app import state_unavailable
     from lacuna.server.security import audit_refusal
 
     try:
         item = state.governor.exceptions.get(exception_id)
-    except LacunaError:
+    except LacunaError as exc:
+        if state_unavailable(exc) is not None:  # a 503, not an audited "not yours"
+            raise
         item = None
     if item is None or not same_name(item.requested_by, principal.name):
         audit_refusal(state, request, 404, f"{principal.name} reported a file under exception "
@@ -252,7 +255,11 @@ def exception_file_swept(exception_id: str, body: SweptBody, request: Request,
         item = store.get(exception_id)
         records = [w for w in store.files(exception_id, pending_only=True)
                    if w.path == where and same_name(w.written_by, principal.name)]
-    except LacunaError:
+    except LacunaError as exc:
+        from lacuna.server.app import state_unavailable
+
+        if state_unavailable(exc) is not None:  # a 503, not an audited "no such record"
+            raise
         records = []
     if not records:
         audit_refusal(state, request, 404, f"{principal.name} reported a sweep step for "
@@ -375,10 +382,13 @@ def _last_writer(state: ServerState, path: str) -> str:
 def _requester(state: ServerState, exception_id: str) -> str:
     """Who requested ``exception_id`` (empty when it cannot be read: the check refuses)."""
     from lacuna.errors import LacunaError
+    from lacuna.server.app import state_unavailable
 
     try:
         return state.governor.exceptions.get(exception_id).requested_by
-    except LacunaError:
+    except LacunaError as exc:
+        if state_unavailable(exc) is not None:
+            raise
         return ""
 
 

@@ -318,7 +318,11 @@ def _deny_needs_steward_role(request: Request, state: ServerState, principal: Pr
         item = state.governor.exceptions.get(exception_id)
         capacity = authorize(item, principal.name, state.governor.config.stewards,
                              approve=False)
-    except LacunaError:
+    except LacunaError as exc:
+        from lacuna.server.app import state_unavailable
+
+        if state_unavailable(exc) is not None:
+            raise
         return
     if capacity != STEWARD_ROLE:
         return
@@ -347,12 +351,13 @@ def _visible(state: ServerState, principal: Principal, exception_id: str
     for none alike, to a caller who sees only their own (a row that does not read too: not
     theirs to learn about). Whoever sees all gets the store's errors."""
     from lacuna.errors import LacunaError
+    from lacuna.server.app import state_unavailable
 
     try:
         item = state.governor.exceptions.get(exception_id)
-    except LacunaError:
-        if _sees_all(principal):
-            raise
+    except LacunaError as exc:
+        if _sees_all(principal) or state_unavailable(exc) is not None:
+            raise  # (the database out of reach is a 503 to anyone, not "not yours")
         return None
     if not _sees_all(principal) and not same_name(item.requested_by, principal.name):
         return None
