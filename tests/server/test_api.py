@@ -1436,3 +1436,46 @@ def test_an_unreadable_row_in_the_exception_list_is_named_and_does_not_hide_olde
     every = app_client.client.get("/api/v1/exceptions", headers=h).json()
     assert [e["id"] for e in every["exceptions"]] == ids[:2]
     assert (every["unreadable"], every["truncated"]) == ([ids[-1]], False)
+
+
+def test_an_unrecorded_decision_never_tells_the_caller_where_the_state_database_is(
+        app_client, monkeypatch) -> None:
+    """An allowed decision the trail could not take is denied (fail closed), and its ``why``
+    and ``engine_error`` repeated the store's error, which names the state database's file or
+    URL, to any caller; so did a client refusal's 503."""
+    import asyncio
+
+    from lacuna.errors import AuditError
+
+    state = app_client.state
+    where = state.governor.audit.where
+    public = {**_op(app_client, "DOWNLOADS/open.csv"), "classification": {"tier": "PUBLIC"}}
+    ok = app_client.client.post("/api/v1/decide", json={"operation": public},
+                                headers=app_client.headers("ana"))
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["decision"]["allowed"] is True  # recorded: allowed
+    locked = (f"cannot append to the audit trail {where}: another process held its lock for "
+              "too long (database is locked). Retry; if it persists, look for a stuck process.")
+
+    def fail(*_: Any, **__: Any) -> Any:
+        raise AuditError(locked)
+
+    def fail_async(*_: Any, **__: Any) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(AuditError(locked))
+        return future
+
+    monkeypatch.setattr(state.audit_writer, "record", fail)
+    monkeypatch.setattr(state.audit_writer, "submit_async", fail_async)
+    monkeypatch.setattr(state.governor.audit, "record", fail)
+    answer = app_client.client.post("/api/v1/decide", json={"operation": public},
+                                    headers=app_client.headers("ana"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["decision"]["allowed"] is False  # unrecorded: denied
+    assert "the server's state database" in answer.text
+    assert where not in answer.text
+    refusal = app_client.client.post("/api/v1/audit/refusals", json={
+        "operation": public, "policy_id": "lacuna.mount", "reasoning": "not mounted"},
+        headers=app_client.headers("ana"))
+    assert refusal.status_code == 503, refusal.text
+    assert where not in refusal.text

@@ -199,10 +199,13 @@ def unplaced(request: Request, exc: Exception) -> str:
     if state_unavailable(exc) is not None:
         _log_unavailable(request, exc)
         return UNAVAILABLE
-    text = str(exc)
     state = getattr(request.app.state, "lacuna", None)
-    if state is None:
-        return text
+    return str(exc) if state is None else placeless(state, str(exc))
+
+
+def placeless(state: ServerState, text: str) -> str:
+    """``text`` with where the server keeps its state (the state database's URL, with or
+    without its password, or its file) said as "the server's state database"."""
     places = {state.governor.audit.where, _safe_url(state.db), state.db}
     for where in sorted((p for p in places if p), key=len, reverse=True):
         text = text.replace(where, "the server's state database")

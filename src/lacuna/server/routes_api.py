@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, UploadFile
 
 from lacuna.dbt.reads import is_model_uri
-from lacuna.errors import ClassificationError
+from lacuna.errors import AuditError, ClassificationError
 from lacuna.identity import Principal, same_name
 from lacuna.model import Action, Classification, Decision, Operation, User
 from lacuna.remote.wire import WireOperation, decision_to_wire, parse_operation
@@ -185,7 +185,7 @@ def answered(state: ServerState, decision: Decision, stored: Any, failure: Excep
     """The decision as answered (an allowed one that could not be recorded is denied: fail
     closed), counted in the metrics, with its audit record's id, seq and hash."""
     if failure is not None and decision.allowed:
-        decision = state.governor._unrecorded(decision, failure)
+        decision = state.governor._unrecorded(decision, told(state, failure))
     seconds = time.perf_counter() - started
     state.metrics.decision("error" if decision.engine_error else (
         "allowed" if decision.allowed else "denied"), seconds)
@@ -206,6 +206,19 @@ def _record(state: ServerState, decision: Decision, session: str) -> tuple[Any, 
     except Exception as exc:
         return appended(state, decision, None, exc)
     return appended(state, decision, stored, None)
+
+
+def told(state: ServerState, failure: Exception) -> Exception:
+    """A failed append as the caller is told it (the log keeps ``failure`` whole): the
+    denial's ``why`` and ``engine_error`` repeated the store's message, which names the state
+    database's file or URL (host, port, account, database), to any caller. The database out
+    of reach is said as :data:`lacuna.server.app.UNAVAILABLE`; elsewhere the place is "the
+    server's state database"."""
+    from lacuna.server.app import UNAVAILABLE, placeless, state_unavailable
+
+    text = UNAVAILABLE if state_unavailable(failure) is not None else placeless(
+        state, str(failure))
+    return failure if text == str(failure) else AuditError(text)
 
 
 def appended(state: ServerState, decision: Decision, stored: Any, failure: Exception | None
@@ -271,7 +284,7 @@ def refusal(body: RefusalBody, request: Request, principal: AnyUser) -> dict[str
         policy_id=body.policy_id, policy_title=body.policy_title)
     stored, failure = _record(state, decision, body.session or state.governor.session)
     if failure is not None:
-        raise HTTPException(503, f"the refusal could not be recorded: {failure}")
+        raise HTTPException(503, f"the refusal could not be recorded: {told(state, failure)}")
     decision, audit = answered(state, decision, stored, None, started)
     return {"decision": decision_to_wire(decision), "audit": audit}
 
