@@ -336,3 +336,19 @@ def test_a_session_cookie_of_no_known_kind_signs_in_nobody(via: str) -> None:
     assert codec.load(codec.dump(codec.new("sam", ("admin",), "token"))) is not None
     assert codec.load(codec.dump(codec.new("sam", ("admin",), "oidc"))) is not None
     assert codec.load(codec.dump(codec.new("sam", ("admin",), via))) is None
+
+
+def test_the_503_is_logged_whatever_the_driver_says(app_client, caplog) -> None:
+    """An error with empty text (a driver's bare exception) is logged, not a second error
+    inside the handler (a 500)."""
+    from starlette.requests import Request
+
+    from lacuna.server.app import unavailable
+
+    request = Request({"type": "http", "app": app_client.app, "headers": [], "method": "GET",
+                       "path": "/api/v1/audit", "query_string": b""})
+    for error in (sa.OperationalError("SELECT 1", {}, sqlite3.OperationalError("")),
+                  sqlite3.OperationalError("")):
+        with caplog.at_level(logging.ERROR, logger="lacuna.server"):
+            assert unavailable(request, error).status_code == 503
+    assert sum("HTTP 503 for GET /api/v1/audit" in r.getMessage() for r in caplog.records) == 2

@@ -286,7 +286,7 @@ def _log_unavailable(request: Request, exc: BaseException) -> None:
     """One error line: the request, the store's message and the driver's own first line
     (never SQLAlchemy's rendering of the statement's parameters, which hold the values)."""
     cause = state_unavailable(exc) or exc
-    driver = str(getattr(cause, "orig", None) or cause).splitlines()[0] if str(cause) else ""
+    driver = (str(getattr(cause, "orig", None) or cause).splitlines() or [""])[0]
     told = "" if isinstance(exc, SQLAlchemyError | sqlite3.Error) else f"{exc} "
     log.error("HTTP 503 for %s %s (request %s): the state database is unavailable: %s(%s: %s)",
               request.method, request.url.path, request.scope.get("lacuna.request_id"), told,
