@@ -521,6 +521,14 @@ def test_an_oidc_session_ends_when_its_token_does(tmp_path, monkeypatch):
     # its session is over at once.
     late = sign_in(app, token(-10))
     assert late.get("/console/audit", follow_redirects=False).status_code == 401
+    # A local user given the same name since (sign-in refuses that): the session ends too,
+    # or two people would be one identity until the token expires.
+    users = app.state.lacuna.users
+    users.add("Sam@example.com", roles=("analyst",))
+    answer = steward.get("/console/audit", follow_redirects=False)
+    assert answer.status_code == 401
+    refused = app.state.lacuna.governor.audit.list(denied_only=True, limit=5)
+    assert any("a local Lacuna user now has that name" in r.reasoning for r in refused)
 
 
 def test_not_found_pages_repeat_neither_the_address_nor_the_store(app_and_tokens):

@@ -145,6 +145,15 @@ def current_session(request: Request) -> Session | None:
     if state != "live":
         return None  # signed out (a copy of the cookie), expired, or never started here
     if session.via == OIDC:  # the issuer's word, until the token's exp (the session's end)
+        # ... unless a local user now has the name (made since it signed in): sign-in refuses
+        # that (two people, one identity on the trail and in approvals), and so does a session
+        if users.namesakes(session.name):
+            _unverified(request, f"the console session of {session.name!r} signed in through "
+                        "the OIDC issuer, but a local Lacuna user now has that name (lacuna "
+                        "users list), so two people would be one identity: it signs in nobody. "
+                        "Rename or disable the local user, or set oidc.name_claim to a claim "
+                        "no local user name can equal, then sign in again")
+            return None
         return session
     if session.via != TOKEN:  # no other kind is ever in a cookie (SessionCodec.load)
         log.error("refused console session of %r: it says it signed in by %r, which no "
