@@ -385,7 +385,8 @@ def _status(rec: AuditRecord) -> str:
 def verify(db: DbOption = None, config: ConfigOption = None) -> None:
     """Recompute the hash chain, check signatures and checkpoints, and check the user and
     console session rows beside the trail: exit 0 when intact, 1 when a record was edited,
-    removed or forged, the trail was truncated, rebuilt or deleted, or a user or session row
+    removed or forged, the trail was truncated, rebuilt or deleted, its head row names a
+    layout other than its records' (a newer Lacuna's, or an edit), or a user or session row
     does not verify (its signature, or the trail's record of it)."""
     url = _url(db, config)
     store = _open(url, checkpoint_log=_checkpoint_log(config))
