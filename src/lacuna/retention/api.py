@@ -131,11 +131,23 @@ def _first_seen(item: Item, trail: Evidence) -> Item:
 
 
 def _linked_elsewhere(entries: list[Entry]) -> tuple[Entry, ...]:
-    """Due files whose data has more hard links than the plan deletes: deleting the governed
-    name would leave the data readable under another name (outside the governed root, or
-    under a name retention does not see), so it would outlive its window while the trail said
-    deleted. Such an entry is an **error** (kept, ``apply`` exits 1) naming how many links
-    are left and how to find them."""
+    """Due files whose data has more hard links than the plan deletes, and due symbolic links
+    to data that is not an item of the plan (moved out of the governed root, a link left in
+    its place): deleting (or archiving) the governed name would leave the data readable
+    under another name, so it would outlive its window while the trail said deleted. Such an
+    entry is an **error** (kept, ``apply`` exits 1) naming where the data is and what to do.
+    A link to data the plan itself decides about (another governed file) is deleted as
+    before: that data keeps its own entry."""
+    governed: set[str] | None = None  # the resolved paths of the items (made on first need)
+
+    def an_item(real: str) -> bool:
+        nonlocal governed
+        if governed is None:
+            governed = {os.path.realpath(e.item.path) for e in entries
+                        if e.item.kind == "file" and not os.path.islink(e.item.path)}
+        # the file itself, or a folder dataset (one item) that holds it
+        return real in governed or any(str(up) in governed for up in Path(real).parents)
+
     def inode(e: Entry) -> tuple[int, int] | None:
         st = e.item.stat
         return (st[4], st[3]) if e.item.kind == "file" and st is not None else None
@@ -166,6 +178,17 @@ def _linked_elsewhere(entries: list[Entry]) -> tuple[Entry, ...]:
                     f"deleting {e.item.path} would not delete the data. Find them (find / "
                     f"-xdev -samefile {e.item.path}), remove them, then apply again "
                     f"({e.reason})"))
+            elif st is not None and stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(e.item.path)
+                if not an_item(real):
+                    done = EVENTS[e.action]
+                    e = replace(e, action="error", reason=(
+                        f"not {done}: it is a symbolic link to {real}, which is not a governed "
+                        f"item (outside the governed roots, or a name retention does not "
+                        f"see), so {'deleting' if e.action == 'delete' else 'archiving'} the "
+                        f"link would leave the data there. Move the data back in place of the "
+                        f"link (mv {real} {e.item.path}) or delete it, then apply again "
+                        f"({e.reason})"))
         out.append(e)
     return tuple(out)
 
