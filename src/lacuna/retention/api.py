@@ -28,7 +28,14 @@ from lacuna.audit.turn import Turn
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
 from lacuna.policy.unsendable import releasing_engines
-from lacuna.retention.holds import Hold, HoldError, HoldStore, dataset_key, released
+from lacuna.retention.holds import (
+    Hold,
+    HoldError,
+    HoldStore,
+    dataset_key,
+    identity_of,
+    released,
+)
 from lacuna.retention.inventory import (
     Item,
     audit_trail,
@@ -416,6 +423,7 @@ def place_hold(ctx: Context, dataset: str, *, reason: str) -> Hold:
         hold = store.place(dataset, reason=reason, by=ctx.config.user.id)
     finally:
         store.close()
+    hold = replace(hold, identity=identity_of(hold.dataset))
     _hold_event(ctx, "hold-placed", hold)
     return hold
 
@@ -483,8 +491,9 @@ def active_holds(ctx: Context) -> list[Hold]:
     finally:
         store.close()
     trail, ever = _trail_holds(ctx)
-    on_trail = {h.id for h in trail}
-    holds = [h for h in table if h.id in on_trail]
+    on_trail = {h.id: h for h in trail}
+    # the table's row, with the identity the trail recorded of what it held
+    holds = [replace(h, identity=on_trail[h.id].identity) for h in table if h.id in on_trail]
     for hold in table:
         if hold.id in on_trail:
             continue
@@ -527,10 +536,13 @@ def _trail_holds(ctx: Context) -> tuple[list[Hold], set[str]]:
             body = json.loads(row.body)
             event, held = body["what"]["event"], body["retention"]
             if event == "hold-placed":
+                node = held.get("identity")
                 placed[held["id"]] = Hold(
                     id=held["id"], dataset=held["dataset"], reason=held["reason"],
                     placed_by=held["placed_by"],
-                    placed_at=datetime.fromisoformat(held["placed_at"]))
+                    placed_at=datetime.fromisoformat(held["placed_at"]),
+                    identity=(int(node[0]), int(node[1])) if isinstance(node, list)
+                    and len(node) == 2 else None)
                 ever.add(held["id"])
             elif event == "hold-released":
                 placed.pop(held["id"], None)
@@ -545,7 +557,8 @@ def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
         what={"action": KIND, "event": event, "dataset": hold.dataset,
               "destination": hold.dataset},
         why={"reason": hold.reason}, policy_id=f"retention.hold.{hold.id}",
-        reasoning=f"{event}: {hold.reason}", detail=hold.to_dict()))
+        reasoning=f"{event}: {hold.reason}", detail={
+            **hold.to_dict(), **({"identity": list(hold.identity)} if hold.identity else {})}))
 
 
 __all__ = ["LOCK_NAME", "ApplyReport", "Context", "RetentionError", "active_holds", "apply",
