@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
@@ -53,8 +53,10 @@ class Hold:
     # silently, its items are errors (retention.plan.unresolved)
     unrecorded: str | None = None
     # the device and inode of the held file or folder when the hold was placed (recorded on
-    # the audit trail with the placing): the hold follows the data under another name
-    identity: tuple[int, int] | None = None
+    # the audit trail with the placing): the hold follows the data under another name. Local
+    # to the host that placed it (a server's holds reach its clients without it), so not part
+    # of what makes two holds the same hold
+    identity: tuple[int, int] | None = field(default=None, compare=False)
 
     @property
     def active(self) -> bool:
