@@ -123,7 +123,8 @@ def test_a_hold_on_a_path_that_does_not_exist_is_refused(project):
 
 def test_renaming_a_held_folder_deletes_nothing(project):
     """The folder under hold is renamed: the hold no longer names where the data is, so
-    nothing is deleted (error, exit 1) until the hold is placed where the data is now."""
+    nothing is deleted (error, exit 1) until the hold is placed where the data is now. The
+    held data itself is held still: the hold follows its folder's device and inode."""
     held = write_at(project, years_ago(4), "sales.csv", "legal/old_sales.csv")
     other = write_at(project, years_ago(4), "sales.csv", "old_sales.csv")
     assert run(project, "retention", "hold", str(held.parent), "--reason",
@@ -132,9 +133,9 @@ def test_renaming_a_held_folder_deletes_nothing(project):
     held.parent.rename(moved)
     plan = json.loads(run(project, "retention", "plan", "--json").stdout)
     entries = {e["path"]: e for e in plan["entries"]}
-    assert entries[str(moved / held.name)]["action"] == "error"
-    assert "no longer exists" in entries[str(moved / held.name)]["reason"]
+    assert entries[str(moved / held.name)]["action"] == "hold"
     assert entries[str(other)]["action"] == "error"
+    assert "no longer exists" in entries[str(other)]["reason"]
     done = run(project, "retention", "apply", "--json")
     assert done.returncode == 1
     assert (moved / held.name).exists()
@@ -146,6 +147,27 @@ def test_renaming_a_held_folder_deletes_nothing(project):
     assert done.returncode == 0, done.stdout
     assert json.loads(done.stdout)["deleted"] == [str(other)]
     assert (moved / held.name).exists()
+
+
+def test_a_held_file_renamed_and_replaced_at_its_path_stays_held(project):
+    """The held file is renamed (a backup by hand, an editor's save) and another file is
+    written at the held path, so the hold is not lost: the held data under its new name was
+    deleted when due. The hold follows the data (its device and inode, recorded on the audit
+    trail when it was placed); the new file at the path is held too."""
+    held = write_at(project, years_ago(4), "sales.csv", "report.csv")
+    other = write_at(project, years_ago(4), "sales.csv", "other.csv")
+    assert run(project, "retention", "hold", str(held), "--reason",
+               "litigation 2026-17").returncode == 0
+    backup = held.with_name("report.csv.bak")
+    os.rename(held, backup)
+    write_at(project, years_ago(0), "sales.csv", "report.csv")
+    actions = _actions(project)
+    assert (actions[str(backup)], actions[str(held)], actions[str(other)]) == (
+        "hold", "hold", "delete")
+    done = run(project, "retention", "apply", "--json")
+    assert done.returncode == 0, done.stdout
+    assert backup.exists()
+    assert not other.exists()
 
 
 def test_a_hold_on_a_file_covers_its_other_names(project):

@@ -227,3 +227,39 @@ def test_storage_status_of_a_mistyped_path_says_no_such_file(vault: Path) -> Non
     assert f"{plain}: NOT sealed" in said
     ok = runner.invoke(app, ["storage", "status", str(path)])
     assert ok.exit_code == 0, ok.output
+
+
+def test_a_rewrap_signs_no_sidecar_over_a_file_written_meanwhile(vault: Path, monkeypatch) -> None:
+    """A write replaces the file while it is re-wrapped, its own sidecar not signed yet: the
+    re-wrap signed the old file's sidecar (its class, its write time and clock) over the new
+    file, which then read as trusted old data. Now that sidecar stays as it was, untrusted
+    for the new file (read as PROPRIETARY until its writer signs its own); an undisturbed
+    re-wrap leaves the sidecar trusted, and byte for byte as it was (it binds the sealed
+    header, which a re-wrap does not change)."""
+    import os
+    import shutil
+
+    from lacuna.lineage import sidecar as sc
+    from lacuna.storage import rotation
+
+    pd.DataFrame({"n": [1, 2]}).to_csv(vault / "a.csv", index=False)
+    pd.DataFrame({"n": [3, 4]}).to_csv(vault / "b.csv", index=False)
+    customers().to_csv(vault / "secret.csv", index=False)
+    signed = sc.sidecar_path(vault / "b.csv").read_bytes()
+    keystore_for(current().config).rotate("storage")
+    real = rotation.rewrap
+
+    def racing(path, keystore, *, key_id):  # type: ignore[no-untyped-def]
+        done = real(path, keystore, key_id=key_id)
+        if Path(path).name == "a.csv":  # a sealed write renames its file into place
+            shutil.copyfile(vault / "secret.csv", vault / ".a.csv.sealing")
+            os.replace(vault / ".a.csv.sealing", path)
+        return done
+
+    monkeypatch.setattr(rotation, "rewrap", racing)
+    done = rotation.rewrap_files(current(), [vault / "a.csv", vault / "b.csv"])
+    assert [(r.error, r.changed) for r in done] == [(None, True), (None, True)]
+    assert not _trusted(vault / "a.csv")
+    assert _trusted(vault / "b.csv")
+    assert sc.sidecar_path(vault / "b.csv").read_bytes() == signed
+    assert sealed.read_header(vault / "b.csv").key.version == 2

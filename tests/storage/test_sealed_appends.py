@@ -172,3 +172,20 @@ def test_concurrent_appends_keep_every_row(governed: Path) -> None:
     assert sorted(back["n"]) == sorted([0, *(i * 100 + j + 1 for i in range(threads)
                                              for j in range(each))])
     assert sc.read_sidecar(target).trusted
+
+
+@pytest.mark.parametrize("encoding", ["UTF_8_SIG", "utf-16"])
+def test_an_append_seals_the_bytes_pandas_appends_to_a_plain_file(governed: Path,
+                                                                 encoding: str) -> None:
+    """What a sealed append holds is what pandas' own append writes to a plain file: in
+    ``utf-8-sig`` the byte order mark starts the file only (it was written again before the
+    appended rows, whose first value read back as "\\ufeffZürich")."""
+    data = pd.DataFrame({"city": ["Zürich", "Oslo"], "n": [1, 2]})
+    plain = governed / "Downloads" / "plain.csv"
+    target = governed / "governed" / "workspace" / "sig.csv"
+    for path in (plain, target):
+        data.to_csv(path, index=False, encoding=encoding)
+        data.to_csv(path, index=False, header=False, mode="a", encoding=encoding)
+    assert storage.read_governed(target) == plain.read_bytes()
+    back = pd.read_csv(target, encoding=encoding)
+    assert back["city"].tolist() == ["Zürich", "Oslo", "Zürich", "Oslo"]

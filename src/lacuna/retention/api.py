@@ -28,7 +28,14 @@ from lacuna.audit.turn import Turn
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
 from lacuna.policy.unsendable import releasing_engines
-from lacuna.retention.holds import Hold, HoldError, HoldStore, dataset_key, released
+from lacuna.retention.holds import (
+    Hold,
+    HoldError,
+    HoldStore,
+    dataset_key,
+    identity_of,
+    released,
+)
 from lacuna.retention.inventory import (
     Item,
     audit_trail,
@@ -131,11 +138,23 @@ def _first_seen(item: Item, trail: Evidence) -> Item:
 
 
 def _linked_elsewhere(entries: list[Entry]) -> tuple[Entry, ...]:
-    """Due files whose data has more hard links than the plan deletes: deleting the governed
-    name would leave the data readable under another name (outside the governed root, or
-    under a name retention does not see), so it would outlive its window while the trail said
-    deleted. Such an entry is an **error** (kept, ``apply`` exits 1) naming how many links
-    are left and how to find them."""
+    """Due files whose data has more hard links than the plan deletes, and due symbolic links
+    to data that is not an item of the plan (moved out of the governed root, a link left in
+    its place): deleting (or archiving) the governed name would leave the data readable
+    under another name, so it would outlive its window while the trail said deleted. Such an
+    entry is an **error** (kept, ``apply`` exits 1) naming where the data is and what to do.
+    A link to data the plan itself decides about (another governed file) is deleted as
+    before: that data keeps its own entry."""
+    governed: set[str] | None = None  # the resolved paths of the items (made on first need)
+
+    def an_item(real: str) -> bool:
+        nonlocal governed
+        if governed is None:
+            governed = {os.path.realpath(e.item.path) for e in entries
+                        if e.item.kind == "file" and not os.path.islink(e.item.path)}
+        # the file itself, or a folder dataset (one item) that holds it
+        return real in governed or any(str(up) in governed for up in Path(real).parents)
+
     def inode(e: Entry) -> tuple[int, int] | None:
         st = e.item.stat
         return (st[4], st[3]) if e.item.kind == "file" and st is not None else None
@@ -166,6 +185,17 @@ def _linked_elsewhere(entries: list[Entry]) -> tuple[Entry, ...]:
                     f"deleting {e.item.path} would not delete the data. Find them (find / "
                     f"-xdev -samefile {e.item.path}), remove them, then apply again "
                     f"({e.reason})"))
+            elif st is not None and stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(e.item.path)
+                if not an_item(real):
+                    done = EVENTS[e.action]
+                    e = replace(e, action="error", reason=(
+                        f"not {done}: it is a symbolic link to {real}, which is not a governed "
+                        f"item (outside the governed roots, or a name retention does not "
+                        f"see), so {'deleting' if e.action == 'delete' else 'archiving'} the "
+                        f"link would leave the data there. Move the data back in place of the "
+                        f"link (mv {real} {e.item.path}) or delete it, then apply again "
+                        f"({e.reason})"))
         out.append(e)
     return tuple(out)
 
@@ -393,6 +423,7 @@ def place_hold(ctx: Context, dataset: str, *, reason: str) -> Hold:
         hold = store.place(dataset, reason=reason, by=ctx.config.user.id)
     finally:
         store.close()
+    hold = replace(hold, identity=identity_of(hold.dataset))
     _hold_event(ctx, "hold-placed", hold)
     return hold
 
@@ -460,8 +491,9 @@ def active_holds(ctx: Context) -> list[Hold]:
     finally:
         store.close()
     trail, ever = _trail_holds(ctx)
-    on_trail = {h.id for h in trail}
-    holds = [h for h in table if h.id in on_trail]
+    on_trail = {h.id: h for h in trail}
+    # the table's row, with the identity the trail recorded of what it held
+    holds = [replace(h, identity=on_trail[h.id].identity) for h in table if h.id in on_trail]
     for hold in table:
         if hold.id in on_trail:
             continue
@@ -504,10 +536,13 @@ def _trail_holds(ctx: Context) -> tuple[list[Hold], set[str]]:
             body = json.loads(row.body)
             event, held = body["what"]["event"], body["retention"]
             if event == "hold-placed":
+                node = held.get("identity")
                 placed[held["id"]] = Hold(
                     id=held["id"], dataset=held["dataset"], reason=held["reason"],
                     placed_by=held["placed_by"],
-                    placed_at=datetime.fromisoformat(held["placed_at"]))
+                    placed_at=datetime.fromisoformat(held["placed_at"]),
+                    identity=(int(node[0]), int(node[1])) if isinstance(node, list)
+                    and len(node) == 2 else None)
                 ever.add(held["id"])
             elif event == "hold-released":
                 placed.pop(held["id"], None)
@@ -522,7 +557,8 @@ def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
         what={"action": KIND, "event": event, "dataset": hold.dataset,
               "destination": hold.dataset},
         why={"reason": hold.reason}, policy_id=f"retention.hold.{hold.id}",
-        reasoning=f"{event}: {hold.reason}", detail=hold.to_dict()))
+        reasoning=f"{event}: {hold.reason}", detail={
+            **hold.to_dict(), **({"identity": list(hold.identity)} if hold.identity else {})}))
 
 
 __all__ = ["LOCK_NAME", "ApplyReport", "Context", "RetentionError", "active_holds", "apply",

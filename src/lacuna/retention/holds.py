@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
@@ -52,6 +52,11 @@ class Hold:
     # hand, or whose placing could not be recorded): such a hold keeps data but never
     # silently, its items are errors (retention.plan.unresolved)
     unrecorded: str | None = None
+    # the device and inode of the held file or folder when the hold was placed (recorded on
+    # the audit trail with the placing): the hold follows the data under another name. Local
+    # to the host that placed it (a server's holds reach its clients without it), so not part
+    # of what makes two holds the same hold
+    identity: tuple[int, int] | None = field(default=None, compare=False)
 
     @property
     def active(self) -> bool:
@@ -81,19 +86,24 @@ class Hold:
     def _same_file(self, path: str) -> bool:
         """Whether ``path`` or a folder above it is the held file or folder itself, spelled
         otherwise (another case on a case-insensitive file system, a bind mount, a hard link
-        to a held file): compared by device and inode."""
+        to a held file), or renamed since the hold was placed (its recorded ``identity``:
+        renamed by hand, another file written at the held path): compared by device and
+        inode."""
         if "://" in self.dataset or "://" in path:
             return False
+        held = {self.identity} if self.identity is not None else set()
         try:
             st = os.stat(self.dataset)
+            held.add((st.st_dev, st.st_ino))
         except OSError:
+            pass
+        if not held:
             return False
-        held = (st.st_dev, st.st_ino)
         here = os.path.abspath(path)
         while True:
             try:
                 st = os.stat(here)
-                if (st.st_dev, st.st_ino) == held:
+                if (st.st_dev, st.st_ino) in held:
                     return True
             except OSError:
                 pass
@@ -224,6 +234,17 @@ def _near(path: str) -> str:
     return f"; did you mean {os.path.join(parent, same[0])}?" if same else ""
 
 
+def identity_of(dataset: str) -> tuple[int, int] | None:
+    """The device and inode of a local held path now (None: a URL, or nothing there)."""
+    if "://" in dataset:
+        return None
+    try:
+        st = os.stat(dataset)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def released(hold: Hold, by: str, at: datetime) -> Hold:
     return Hold(id=hold.id, dataset=hold.dataset, reason=hold.reason, placed_by=hold.placed_by,
                 placed_at=hold.placed_at, released_by=by, released_at=at)
@@ -236,4 +257,4 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-__all__ = ["Hold", "HoldError", "HoldStore", "dataset_key", "released", "table"]
+__all__ = ["Hold", "HoldError", "HoldStore", "dataset_key", "identity_of", "released", "table"]

@@ -176,6 +176,7 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
     # owner cannot set (os.utime sets it to now), so a modification time set into the future
     # does not keep a file forever
     mtime = datetime.fromtimestamp(min(st.st_mtime, st.st_ctime), UTC)
+    changed = datetime.fromtimestamp(st.st_ctime, UTC)
     if declared is _UNREAD:
         try:
             declared = read_sidecar(path)
@@ -184,7 +185,8 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
 
     def header(why: str) -> Item | None:
         sealed = sealed_origin(path, keystore)
-        return None if sealed is None else _from_header(path, root, settings, sealed, key, why)
+        return None if sealed is None else _not_after(
+            _from_header(path, root, settings, sealed, key, why), changed)
 
     if isinstance(declared, SidecarError):
         why = f"sidecar unusable ({_first_line(declared)})"
@@ -202,10 +204,10 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
     if written.tzinfo is None:
         written = written.replace(tzinfo=UTC)
     if declared.trusted:
-        return _seen(Item(kind="file", path=path, tier=c.tier, tags=tuple(c.tags),
-                          written_at=written, written_by=declared.written_by,
-                          known_from="signed sidecar", root=root, stat=key),
-                     *_trusted_clock(path, declared))
+        return _not_after(_seen(Item(kind="file", path=path, tier=c.tier, tags=tuple(c.tags),
+                                     written_at=written, written_by=declared.written_by,
+                                     known_from="signed sidecar", root=root, stat=key),
+                                *_trusted_clock(path, declared)), changed)
     why = f"untrusted sidecar ({declared.problem})"
     item = header(why)
     if item is not None:
@@ -223,6 +225,23 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
                 known_from=f"{why}: treated as {tier}, dated "
                 "by the later of its declared write time and modification time", root=root,
                 stat=key, unverified=why)
+
+
+def _not_after(item: Item, changed: datetime) -> Item:
+    """``item`` dated no later than ``changed``, the file's inode change time, when its clock
+    (signed or sealed, but taken from the writing process's clock) is later than that by more
+    than :data:`SIDECAR_SLACK`. The kernel sets the change time at every write, rename and
+    ``chmod``, and no process can set it: the data was there by then. A file written by a
+    process whose clock was set ahead (``faketime``, a clock changed for the write) declared a
+    write time years away, and was kept past its window in silence (inside its minimum until
+    then)."""
+    if item.clock <= changed + SIDECAR_SLACK:
+        return item
+    base = item.known_from.removesuffix(item.seen_note)
+    return replace(item, written_at=changed, first_seen=None, seen_note="", known_from=(
+        f"{base}; dated {changed:%Y-%m-%d} by its inode change time, as it declares "
+        f"{item.clock:%Y-%m-%d}, later than the file last changed (written by a process whose "
+        "clock was ahead)"))
 
 
 def _seen(item: Item, at: datetime | None, how: str) -> Item:

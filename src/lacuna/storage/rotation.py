@@ -4,9 +4,11 @@ version, without rewriting any payload.
 ``lacuna keys rotate storage`` adds a key version (new files use it; old ones stay readable
 with the version that wrapped them); ``lacuna storage rewrap [ROOT]`` then moves every sealed
 file under the governed roots to the current version, in place (two key slots: the new wrap is
-written and synced before the old one is blanked). A file's signed sidecar binds its content,
-so a sidecar that was trusted before the re-wrap is signed again after it, with the write time
-it declared (retention counts from it: a re-wrap must not restart a file's retention).
+written and synced before the old one is blanked). A file's signed sidecar binds its sealed
+header and last tag, which a re-wrap leaves as they are; one signed before that (binding the
+file's bytes) and trusted before the re-wrap is signed again after it, with the write time it
+declared (retention counts from it: a re-wrap must not restart a file's retention), unless a
+write replaced the file meanwhile (never signed over the new file).
 The re-wrap writes the file in place, which moves its modification time: the records of a file
 written under an exception move with it (:func:`lacuna.exceptions.appends.follow`), so the
 sweep still deletes it when the exception ends.
@@ -97,10 +99,17 @@ def rewrap_files(gov: Governor, roots: Iterable[Path]) -> list[Rewrapped]:
         try:
             trusted = _trusted(path)
             held = appends.holders(gov, path)  # written under an exception: see below
+            node = _node(path)
             before, after = rewrap(path, keystore, key_id=key_id)
             if held:  # the re-wrap moved its modification time: the records follow the file
                 appends.follow(gov, held, path)
-            if trusted is not None and before != after:
+            # Signed again only when the re-wrap made it stale (a sidecar binding the file's
+            # bytes, from before sidecars bound the sealed header), and only over the file
+            # that was re-wrapped: a write that replaced it meanwhile (its own sidecar not
+            # signed yet) would otherwise get this file's class and clock, signed: read at the
+            # old class, deleted by the old clock
+            if (trusted is not None and before != after and _trusted(path) is None
+                    and _node(path) == node):
                 sc.write_sidecar(path, trusted.classification, sources=trusted.sources,
                                  written_by=trusted.written_by, run_id=trusted.run_id,
                                  written_at=trusted.written_at, combined=trusted.combined,
@@ -135,6 +144,15 @@ def wrapped_only_by(roots: Iterable[Path], key_id: str, version: int,
         if not others:
             found.append(path)
     return found + vanished
+
+
+def _node(path: Path) -> tuple[int, int] | None:
+    """The device and inode ``path`` names now (None: nothing there)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _trusted(path: Path) -> sc.Sidecar | None:

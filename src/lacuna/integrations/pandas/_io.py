@@ -8,6 +8,7 @@ classification travels with the file.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import hashlib
@@ -671,14 +672,29 @@ def _into_stream(original: Callable[..., Any], spec: Writer, owner: Any, frame_o
     call = _retarget(spec, args, kw, buffer)
     function = getattr(type(owner), spec.method)
     compression = _infer_compression(function, spec.method, (owner, *call), kw, path)
-    if spec.method == "to_csv" and compression is None and start:
+    if spec.method == "to_csv" and compression is None:
         try:
             encoding = _signature(function).bind_partial(owner, *call, **kw).arguments.get(
                 "encoding")
         except TypeError:
             encoding = None
-        buffer.write(storage.byte_order_mark(encoding))
+        if start:
+            buffer.write(storage.byte_order_mark(encoding))
+        elif _codec(encoding) == "utf-8-sig" and "encoding" in kw:
+            # the utf-8-sig codec writes its mark at the start of every stream it encodes, and
+            # an append's rows go into a fresh one after what the file holds: the mark landed
+            # mid-file (the first appended value read back starting with U+FEFF). pandas
+            # appending to the file itself writes none there (seekable, not at its start)
+            kw["encoding"] = "utf-8"
     return original(frame_out, *call, **kw)
+
+
+def _codec(encoding: Any) -> str | None:
+    """The codec's canonical name (``"utf-8-sig"`` for ``"UTF_8_SIG"``), None when unknown."""
+    try:
+        return codecs.lookup(encoding).name if isinstance(encoding, str) else None
+    except LookupError:
+        return None
 
 
 # Writers whose append (mode="a") into sealed storage is re-sealing the file with what it holds
