@@ -364,6 +364,7 @@ class Gate:
         from lacuna.classify.rollup import column_tier, rollup
 
         config = self.gov.config.classification
+        payload = _capped(payload, self.settings.max_fields)
         inferred = self._inferred(payload)
         matches: tuple[FieldMatch, ...] = ()
         lookup = payload.fields if match_on is None else match_on
@@ -530,6 +531,42 @@ def _shaped(values: Sequence[str]) -> Iterator[tuple[int, PatternRecognizer, pa.
             array, f"^(?:{recognizer.prefilter})$")
 
 
+OVERFLOW = "(past max_fields)"  # the values and names of the fields past proxy.max_fields
+
+
+def _capped(payload: Payload, limit: int) -> Payload:
+    """``payload`` with at most ``limit`` fields classified each as a column: those whose name
+    reads as personal, health or financial data first, then the others in the order sent.
+    The rest (their values and their names, which can be data: ``?123-45-6789=1``) are read
+    as the scan of a long body's rest reads text (:func:`_candidates`: the values each strong
+    value recognizer's pattern accepts, as a field of their own), and the payload is unread in
+    part (``proxy.unparsed``; fail closed): each column costs the classifier milliseconds, and
+    1,500 fields held the proxy's one decision thread for 10 s, the requests behind refused."""
+    if len(payload.fields) <= limit:
+        return payload
+    names = list(payload.fields)
+    first = sorted(range(len(names)), key=lambda i: (not _data_by_name(names[i]), i))[:limit]
+    kept = {names[i] for i in first}
+    rest = [n for n in names if n not in kept]
+    values = {v for n in rest for v in payload.fields[n]} | set(rest)
+    pooled = _candidates(tuple(sorted(values)))
+    fields = {n: v for n, v in payload.fields.items() if n in kept}
+    fields.update({f"{OVERFLOW} {n}": v for n, v in pooled.fields.items()})
+    why = (f"{len(rest)} fields past the first {limit} (proxy.max_fields: send fewer fields "
+           "per request, or raise it); their values and names were scanned as text, not each "
+           "classified")
+    return replace(payload, fields=FrozenDict(fields), unreadable=(*payload.unreadable, why))
+
+
+def _data_by_name(field_name: str) -> bool:
+    """Whether ``field_name``'s last part reads as personal, health or financial data by
+    name alone (cached per name by the classifier)."""
+    from lacuna.classify.heuristic import _by_name, _engine
+
+    kind = _by_name(field_name.rpartition(".")[2].lstrip("?"), _engine().version).classification
+    return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
+
+
 def _suspects(payload: Payload) -> Payload:
     """The fields of ``payload`` worth classifying: decoded content (a file in a header), or
     a value some value recognizer validates (an e-mail in a cookie: its pattern and its check).
@@ -648,15 +685,27 @@ def _joined(a: Classification, b: Classification, where: str) -> Classification:
                    reasoning=(*a.reasoning, *(f"{where}: {r}" for r in b.reasoning)))
 
 
+_NUMERIC = frozenset("0123456789+-.eE \t\n\r_,infatyINFATY")  # what pandas may read as a number
+
+
 def _frame(payload: Payload) -> pd.DataFrame:
+    """``payload``'s fields as columns (counts stay numbers), each padded to the longest one
+    as pandas pads columns of different lengths. Built padded, and ``to_numeric`` tried only
+    on values that may be numbers: aligning 1,500 one-value columns cost 2.5 s."""
     import pandas as pd
 
-    columns = {}
+    length = max((len(v) for v in payload.fields.values()), default=0)
+    index = pd.RangeIndex(length)
+    columns: dict[str, pd.Series] = {}
     for name, values in payload.fields.items():
-        column = pd.Series(values, dtype="string")
-        numbers = pd.to_numeric(column, errors="coerce")
-        columns[name] = numbers if not numbers.isna().any() else column  # counts stay numbers
-    return pd.DataFrame(columns)
+        if all(_NUMERIC.issuperset(v) for v in values):
+            numbers = pd.to_numeric(pd.Series(values, dtype="string"), errors="coerce")
+            if not numbers.isna().any():
+                columns[name] = numbers.reindex(index) if len(values) < length else numbers
+                continue
+        padded = [*values, *([None] * (length - len(values)))]
+        columns[name] = pd.Series(pd.array(padded, dtype="string"), index=index, copy=False)
+    return pd.DataFrame(columns, index=index, copy=False)
 
 
 def _public(address: str) -> bool:
