@@ -47,6 +47,7 @@ from lacuna.model import (
     DestinationType,
     FrozenDict,
     Scope,
+    Sensitivity,
     Source,
     Tier,
     unique,
@@ -55,6 +56,8 @@ from lacuna.proxy.bodies import (
     DECODED,
     HEADER,
     HOST,
+    KEYS,
+    MAX_ROW_DIGITS,
     PATH,
     Payload,
     decoded_tokens,
@@ -285,12 +288,13 @@ class Gate:
                 and request.spooled is None):
             if not around.fields:
                 return Verdict(forward=True)  # nothing is sent: nothing to decide
-            found, seen = self.classify(kept, match_on=around.fields)
+            found, seen = self.classify(_named(kept, around.fields), match_on=around.fields)
             if found.tier is Tier.PUBLIC and not seen:
                 return Verdict(forward=True)  # headers and path carry nothing classified
         lookup = _merged(payload.fields, around.fields)
         if kept.fields:
             payload = replace(payload, fields=_merged(payload.fields, kept.fields))
+        payload = _named(payload, lookup)
         classification, matches = self.classify(payload, match_on=lookup)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
@@ -374,6 +378,10 @@ class Gate:
             matches = store_for(self.gov.config).match(lookup)
         columns = dict(inferred.columns)
         notes = []
+        numbers = _numbers_as_data(payload.fields.get(NUMBERS_IN_NAMES, ()))
+        if numbers is not None:  # (bare digits: weak as values; as names, fail closed)
+            columns[NUMBERS_IN_NAMES] = numbers
+            notes.append(f"{NUMBERS_IN_NAMES}: {numbers.reasoning}")
         for m in matches:
             seen = replace(m.column_class, reasoning=(
                 f"{m.matched} of {m.checked} values were read from {m.source} "
@@ -390,7 +398,7 @@ class Gate:
         if payload.truncated:
             reasoning.append(f"the first {self.settings.max_inspect_bytes} bytes of the body "
                              "were read by its type (proxy.max_inspect_bytes), the rest as text")
-        if not matches and floor == inferred.floor:
+        if not matches and numbers is None and floor == inferred.floor:
             return replace(inferred, reasoning=tuple(reasoning)), ()
         result = rollup(columns, config, floor=floor, extra_tags=inferred.table_tags,
                         reasoning=(*notes, *reasoning), layer=inferred.layer)
@@ -529,6 +537,71 @@ def _shaped(values: Sequence[str]) -> Iterator[tuple[int, PatternRecognizer, pa.
     for n, recognizer in strong_recognizers():
         yield n, recognizer, array, pc.match_substring_regex(
             array, f"^(?:{recognizer.prefilter})$")
+
+
+IN_NAMES = "(in field names)"  # the values found inside the names of a request's fields
+
+
+def _named(payload: Payload, sent: Mapping[str, tuple[str, ...]]) -> Payload:
+    """``payload`` with the values a strong value recognizer finds and validates inside the
+    names of the fields ``sent`` (:func:`lacuna.classify.heuristic.data_in_names`) as a field
+    of their own, :data:`IN_NAMES`: a key or a parameter's name carries data too (``?123-45-
+    6789=1&234-56-7890=1``, ``{"user_123-45-6789": {...}}``, ``X-Ssn-123-45-6789: 1``), and
+    only its name said so, which a column's name never does as a value. Their own field: among
+    the other keys of an object (``(keys)``) a few would be below a recognizer's share."""
+    from lacuna.classify.heuristic import data_in_names
+
+    found = data_in_names(sent)
+    numbers = sorted({part for name, values in sent.items()
+                      for part in (*_name_parts(name), *(values if name.endswith(KEYS) else ()))
+                      if _long_number(part)})
+    more = {IN_NAMES: tuple(sorted(found))} if found else {}
+    if numbers:
+        more[NUMBERS_IN_NAMES] = tuple(numbers)
+    return replace(payload, fields=_merged(payload.fields, more)) if more else payload
+
+
+NUMBERS_IN_NAMES = "(numbers in field names)"  # keys and names that are long numbers
+
+
+def _name_parts(name: str) -> list[str]:
+    """The parts of a field's name (a path's keys, a query's or a form's name)."""
+    return [part.lstrip("?") for part in name.split(".")]
+
+
+def _long_number(text: str) -> bool:
+    """Whether ``text`` is a number longer than a row number (:data:`MAX_ROW_DIGITS`) and not
+    an epoch time in seconds or milliseconds (a time series' keys)."""
+    digits = text.removeprefix("+")
+    return (digits.isdecimal() and digits.isascii() and MAX_ROW_DIGITS < len(digits) <= 19
+            and not (len(digits) in (10, 13) and digits[0] == "1" and text == digits))
+
+
+def _numbers_as_data(numbers: Sequence[str]) -> ColumnClass | None:
+    """The class of the long numbers sent as keys or names (``{"123456789": {...}}``,
+    ``?14155552671=1``) that a strong value recognizer validates bare (an SSN, a card or
+    phone number), the strictest kind found; None when none does. Bare digits are weak as a
+    column's values (an id column of nine digits is no SSN column), and they were read as
+    such under ``(keys)`` (a name that reads as an identifier): an object keyed by SSNs whose
+    values said nothing passed. A number that names a record is data in a name: fail closed."""
+    if not numbers:
+        return None
+    best: tuple[int, ColumnClass] | None = None
+    for _, recognizer, _, shaped in _shaped(numbers):
+        hits = [v for v, ok in zip(numbers, shaped.to_pylist(), strict=True)
+                if ok and recognizer._check([v])[1]]
+        if not hits:
+            continue
+        rank = list(Sensitivity).index(recognizer.sensitivity)
+        if best is not None and best[0] >= rank:
+            continue
+        best = (rank, ColumnClass(
+            classification=recognizer.kind, pii_type=recognizer.pii_type,
+            sensitivity=recognizer.sensitivity, confidence=0.9, reasoning=(
+                f"{len(hits)} of {len(numbers)} numbers sent as keys or field names are valid "
+                f"{recognizer.label} (bare digits: weak as values; as a name that a record is "
+                "filed under, data in a name, fail closed)")))
+    return None if best is None else best[1]
 
 
 OVERFLOW = "(past max_fields)"  # the values and names of the fields past proxy.max_fields
