@@ -14,11 +14,13 @@ EXTERNAL = "https://api.external-service.com/v1"
 MAX_FIELDS = 8
 
 
-@pytest.fixture
-def gate(tmp_path):
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory):
+    """One gate for the module (a governor each costs ~0.3 s): its decisions only add records."""
+    root = tmp_path_factory.mktemp("fields")
     config = config_from_dict({
         "destinations": {"internal_hosts": ["localhost"]},
-        "audit": {"url": f"sqlite:///{tmp_path / 'audit.db'}"},
+        "audit": {"url": f"sqlite:///{root / 'audit.db'}"},
         "proxy": {"max_fields": MAX_FIELDS},
     })
     gov = Governor(config)
@@ -64,27 +66,80 @@ def test_data_past_max_fields_is_still_found(gate):
     assert named.columns["ssn"].pii_type == "ssn"  # (bare digits: the name decides)
 
 
-def test_many_fields_are_classified_as_at_most_max_fields_columns(tmp_path, monkeypatch):
-    """1,500 distinct form fields: the classifier is given at most the default
-    ``proxy.max_fields`` columns, and a few more for the pooled rest (each field a column took
-    6-12 s, the decision thread held)."""
+def test_many_fields_are_classified_as_at_most_max_fields_columns(gate, monkeypatch):
+    """Hundreds of distinct form fields: the classifier is given at most ``proxy.max_fields``
+    columns, and a few more for the pooled rest (each field a column: 1,500 took 6-12 s, the
+    decision thread held)."""
     from lacuna.model import Classification
 
-    config = config_from_dict({"audit": {"url": f"sqlite:///{tmp_path / 'audit.db'}"}})
-    gov = Governor(config)
     widths = []
 
     def classify_read(_source, frame):
         widths.append(len(frame.columns))
         return Classification(), None
 
-    monkeypatch.setattr(gov, "classify_read", classify_read)
-    try:
-        form = "&".join(f"field{i}x=v{i}" for i in range(1500)).encode()
-        verdict = _post(Gate(gov), form, "application/x-www-form-urlencoded")
-        assert verdict.status == 451
-        limit = config.proxy.max_fields
-        assert limit < widths[0] <= limit + 16  # (+ a field per strong value recognizer)
-        assert f"fields past the first {limit}" in verdict.body.decode()
-    finally:
-        gov.close()
+    monkeypatch.setattr(gate.gov, "classify_read", classify_read)
+    form = "&".join(f"field{i}x=v{i}" for i in range(300)).encode()
+    verdict = _post(gate, form, "application/x-www-form-urlencoded")
+    assert verdict.status == 451
+    assert MAX_FIELDS < widths[0] <= MAX_FIELDS + 16  # (+ a field per strong value recognizer)
+    assert f"fields past the first {MAX_FIELDS}" in verdict.body.decode()
+
+
+def test_max_fields_defaults_to_256():
+    assert config_from_dict({}).proxy.max_fields == 256
+
+
+@pytest.mark.parametrize(("body", "content_type", "query"), [
+    (b"", "text/plain", "123-45-6789=1&234-56-7890=1"),  # a query's names
+    (b"123-45-6789=gold&234-56-7890=gold", "application/x-www-form-urlencoded", ""),  # a form's
+    (_json({"user_123-45-6789": {"plan": "gold"}, "user_234-56-7890": {"plan": "gold"}}),
+     "application/json", ""),  # inside an object's keys
+    (_json({"123-45-6789": {"plan": "gold"}, "234-56-7890": {"plan": "gold"}}),
+     "application/json", ""),  # an object keyed by SSNs, its values all alike
+    (_json({"123456789": {"plan": "gold"}, "234567890": {"plan": "gold"}}),
+     "application/json", ""),  # ... written as bare digits (weak as values, not as names)
+    (b"", "text/plain", "123456789=1&234567890=1"),
+    (_json({"accounts": {"4111111111111111": 1, "5500005555555559": 1}}), "application/json", ""),
+])
+def test_data_in_the_names_of_fields_is_classified_as_data(gate, body, content_type, query):
+    """A parameter's or a key's name that is, or holds, a value a recognizer validates is sent
+    data: a query, a form or an object keyed by SSNs with uninformative values was PUBLIC (only
+    the names carried the SSNs, and a name is not a value)."""
+    url = EXTERNAL + (f"?{query}" if query else "")
+    refused = _post(gate, body, content_type, url=url)
+    assert refused.status == 451
+    found = refused.decision.operation.classification
+    assert {"ssn", "card_number"} & {c.pii_type for c in found.columns.values()}
+    assert "123-45-6789" not in refused.body.decode()  # (named, never shown)
+
+
+def test_names_of_fields_without_data_pass(gate):
+    """Order numbers, dates, versions, short ids and epoch times in names are not data: the
+    request goes."""
+    for url, body in ((EXTERNAL + "?page=2&sort=desc&v1.2.3=on", b""),
+                      (EXTERNAL, _json({"ORD-2024-001": {"qty": 1}, "2024-01-31": {"qty": 2}})),
+                      (EXTERNAL, _json({"1234567": {"qty": 1}, "2345678": {"qty": 2}})),
+                      (EXTERNAL, _json({"1700000000": 3.2, "1700000060123": 3.4})),
+                      (EXTERNAL, _json({"20240131": 1, "20240201": 2}))):
+        assert _post(gate, body, url=url).forward, url
+
+
+@pytest.mark.parametrize("keys", [{"beta": True}, {"beta": 1, "alpha": 2, "delta": 3},
+                                  {"link": "x", "date": "2024-01-31"}])
+def test_words_that_are_rare_family_names_are_not_names_as_keys(gate, keys):
+    """``{"beta": true}``: ``beta`` is a family name in one of Faker's locales, and a single such
+    word in the object's keys (``(keys)``) read as a column of people's names, the request
+    refused. Such words count only in bulk (five values at least)."""
+    assert _post(gate, _json(keys)).forward
+
+
+@pytest.mark.parametrize("keys", [
+    {"ana": 3, "john": 5},  # given names: as keys, what each counts is a person's
+    {"Ana Lopez": 1, "John Smith": 2},
+    {n: 1 for n in ("Schmidt", "Müller", "Schneider", "Fischer", "Weber", "Wagner")},  # in bulk
+])
+def test_names_of_people_as_keys_are_still_found(gate, keys):
+    refused = _post(gate, _json(keys))
+    assert refused.status == 451
+    assert refused.decision.operation.classification.columns["(keys)"].pii_type == "name"
