@@ -299,7 +299,9 @@ class Gate:
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
-        classification = _masked_names(classification, self.gov.config)
+        classification = _masked_names(  # (and the numbers validated as data in names)
+            classification, self.gov.config,
+            _numbers_as_data(payload.fields.get(NUMBERS_IN_NAMES, ()))[1])
         sent = payload.format if payload.format != "empty" else ""
         if kept.fields:  # (what the request sent besides a body: headers, path, host name)
             sent = f"{sent}, headers and path" if sent else "headers and path"
@@ -378,7 +380,7 @@ class Gate:
             matches = store_for(self.gov.config).match(lookup)
         columns = dict(inferred.columns)
         notes = []
-        numbers = _numbers_as_data(payload.fields.get(NUMBERS_IN_NAMES, ()))
+        numbers, _ = _numbers_as_data(payload.fields.get(NUMBERS_IN_NAMES, ()))
         if numbers is not None:  # (bare digits: weak as values; as names, fail closed)
             columns[NUMBERS_IN_NAMES] = numbers
             notes.append(f"{NUMBERS_IN_NAMES}: {numbers.reasoning}")
@@ -577,19 +579,22 @@ def _long_number(text: str) -> bool:
             and not (len(digits) in (10, 13) and digits[0] == "1" and text == digits))
 
 
-def _numbers_as_data(numbers: Sequence[str]) -> ColumnClass | None:
+def _numbers_as_data(numbers: Sequence[str]) -> tuple[ColumnClass | None, tuple[str, ...]]:
     """The class of the long numbers sent as keys or names (``{"123456789": {...}}``,
     ``?14155552671=1``) that a strong value recognizer validates bare (an SSN, a card or
     phone number), the strictest kind found; None when none does. Bare digits are weak as a
     column's values (an id column of nine digits is no SSN column), and they were read as
     such under ``(keys)`` (a name that reads as an identifier): an object keyed by SSNs whose
-    values said nothing passed. A number that names a record is data in a name: fail closed."""
+    values said nothing passed. A number that names a record is data in a name: fail closed.
+    With the numbers validated, which are masked wherever a name is shown."""
     if not numbers:
-        return None
+        return None, ()
     best: tuple[int, ColumnClass] | None = None
+    validated: set[str] = set()
     for _, recognizer, _, shaped in _shaped(numbers):
         hits = [v for v, ok in zip(numbers, shaped.to_pylist(), strict=True)
                 if ok and recognizer._check([v])[1]]
+        validated.update(hits)
         if not hits:
             continue
         rank = list(Sensitivity).index(recognizer.sensitivity)
@@ -598,10 +603,10 @@ def _numbers_as_data(numbers: Sequence[str]) -> ColumnClass | None:
         best = (rank, ColumnClass(
             classification=recognizer.kind, pii_type=recognizer.pii_type,
             sensitivity=recognizer.sensitivity, confidence=0.9, reasoning=(
-                f"{len(hits)} of {len(numbers)} numbers sent as keys or field names are valid "
+                f"{len(hits)} of {len(numbers)} numbers sent as keys or field names are "
                 f"{recognizer.label} (bare digits: weak as values; as a name that a record is "
                 "filed under, data in a name, fail closed)")))
-    return None if best is None else best[1]
+    return (None if best is None else best[1]), tuple(sorted(validated))
 
 
 OVERFLOW = "(past max_fields)"  # the values and names of the fields past proxy.max_fields
@@ -704,17 +709,19 @@ def _named_data(field_name: str) -> bool:
     return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
 
 
-def _masked_names(found: Classification, config: Config) -> Classification:
+def _masked_names(found: Classification, config: Config, also: Iterable[str] = ()
+                  ) -> Classification:
     """``found`` with each value a strong value recognizer finds and validates in a column's
     name replaced by ``***`` wherever the name is shown (the column, its reasoning and
     evidence, the reasoning): a field's name can be data (``{"ana@example.com": {"plan":
     ...}}`` is field ``ana@example.com.plan``; a form name, a CSV header), classified as sent,
     and data values never enter the audit trail. Columns whose names become one keep the
-    stricter class."""
+    stricter class. ``also``: more values to mask (numbers sent as keys that a recognizer
+    validates bare, :func:`_numbers_as_data`)."""
     from lacuna.classify.heuristic import data_in_names
     from lacuna.classify.rollup import column_tier
 
-    values = data_in_names(found.columns)
+    values = data_in_names(found.columns) | set(also)  # (``also``: bare numbers validated)
     if not values:
         return found
     longest = sorted(values, key=len, reverse=True)
