@@ -145,3 +145,14 @@ def test_names_of_people_as_keys_are_still_found(gate, keys):
     refused = _post(gate, _json(keys))
     assert refused.status == 451
     assert refused.decision.operation.classification.columns["(keys)"].pii_type == "name"
+
+
+@pytest.mark.parametrize("name", ["x-ssn-123-45-6789", "x-123456789"])
+def test_data_in_a_header_name_is_classified_as_data(gate, name):
+    """A header's name is sent too: an SSN joined to its words by dashes, or a number that a
+    recognizer validates, was not found (the patterns do not take a value a dash joins to a
+    word; the name's parts were only looked up in the fingerprints)."""
+    refused = gate.check(OutboundRequest(method="GET", url=EXTERNAL, headers={name: "1"}))
+    assert refused.status == 451
+    assert gate.check(OutboundRequest(method="GET", url=EXTERNAL,  # (a request id: goes)
+                                      headers={"x-request-id": "1234567890123"})).forward

@@ -55,6 +55,7 @@ from lacuna.model import (
 from lacuna.proxy.bodies import (
     DECODED,
     HEADER,
+    HEADER_NAMES,
     HOST,
     KEYS,
     MAX_ROW_DIGITS,
@@ -553,9 +554,11 @@ def _named(payload: Payload, sent: Mapping[str, tuple[str, ...]]) -> Payload:
     the other keys of an object (``(keys)``) a few would be below a recognizer's share."""
     from lacuna.classify.heuristic import data_in_names
 
-    found = data_in_names(sent)
+    found = data_in_names([*sent, *(_LETTER_SEPARATOR.sub(" ", n) for n in sent)])
     numbers = sorted({part for name, values in sent.items()
-                      for part in (*_name_parts(name), *(values if name.endswith(KEYS) else ()))
+                      for part in (*_name_parts(name),
+                                   *(values if name.endswith(KEYS) or name == HEADER_NAMES
+                                     else ()))
                       if _long_number(part)})
     more = {IN_NAMES: tuple(sorted(found))} if found else {}
     if numbers:
@@ -563,6 +566,9 @@ def _named(payload: Payload, sent: Mapping[str, tuple[str, ...]]) -> Payload:
     return replace(payload, fields=_merged(payload.fields, more)) if more else payload
 
 
+# a separator beside a letter (``X-Ssn-123-45-6789``: the recognizers' patterns do not take a
+# value that a dash joins to a word), read as a space; separators between digits stay
+_LETTER_SEPARATOR = re.compile(r"(?<=[^\W\d_])[-_.]|[-_.](?=[^\W\d_])")
 NUMBERS_IN_NAMES = "(numbers in field names)"  # keys and names that are long numbers
 
 
