@@ -156,3 +156,22 @@ def test_data_in_a_header_name_is_classified_as_data(gate, name):
     assert refused.status == 451
     assert gate.check(OutboundRequest(method="GET", url=EXTERNAL,  # (a request id: goes)
                                       headers={"x-request-id": "1234567890123"})).forward
+
+
+def test_a_map_of_many_records_is_read_as_a_list(gate):
+    """``{id: {...}}`` of hundreds of records was a field per record and key, past
+    ``proxy.max_fields`` (refused as unread in part): its records now share its path, its keys
+    under ``(keys)``; a clean one goes, one with e-mails is refused."""
+    import uuid
+
+    from lacuna.proxy.bodies import MAP_KEYS, read_body
+
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(MAP_KEYS + 1)]
+    clean = _json({k: {"plan": "gold", "qty": i} for i, k in enumerate(ids)})
+    assert set(read_body(clean, "application/json").fields) == {"(keys)", "plan", "qty"}
+    assert _post(gate, clean).forward
+    emails = _json({k: {"plan": "gold", "contact": f"user{i}@example.com"}
+                    for i, k in enumerate(ids)})
+    assert _post(gate, emails).status == 451
+    few = read_body(_json({"db": {"host": "a"}, "cache": {"host": "b"}}), "application/json")
+    assert set(few.fields) >= {"db.host", "cache.host"}  # (a few keys name their values)
