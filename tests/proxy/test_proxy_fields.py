@@ -175,3 +175,12 @@ def test_a_map_of_many_records_is_read_as_a_list(gate):
     assert _post(gate, emails).status == 451
     few = read_body(_json({"db": {"host": "a"}, "cache": {"host": "b"}}), "application/json")
     assert set(few.fields) >= {"db.host", "cache.host"}  # (a few keys name their values)
+
+
+def test_numbers_as_keys_are_classified_past_max_fields(gate):
+    """The data found in names is classified as a column of its own however many fields come
+    before it: past the limit a bare-digit SSN pooled with the rest is weak."""
+    fields = {f"setting_{i}": f"value {i}" for i in range(3 * MAX_FIELDS)}
+    found = _post(gate, _json({**fields, "123456789": {"plan": "gold"}})
+                  ).decision.operation.classification
+    assert found.columns["(numbers in field names)"].pii_type == "ssn"

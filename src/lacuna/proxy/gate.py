@@ -620,7 +620,8 @@ OVERFLOW = "(past max_fields)"  # the values and names of the fields past proxy.
 
 def _capped(payload: Payload, limit: int) -> Payload:
     """``payload`` with at most ``limit`` fields classified each as a column: those whose name
-    reads as personal, health or financial data first, then the others in the order sent.
+    reads as personal, health or financial data first (and the data found in names,
+    :func:`_named`), then the others in the order sent.
     The rest (their values and their names, which can be data: ``?123-45-6789=1``) are read
     as the scan of a long body's rest reads text (:func:`_candidates`: the values each strong
     value recognizer's pattern accepts, as a field of their own), and the payload is unread in
@@ -629,7 +630,8 @@ def _capped(payload: Payload, limit: int) -> Payload:
     if len(payload.fields) <= limit:
         return payload
     names = list(payload.fields)
-    first = sorted(range(len(names)), key=lambda i: (not _data_by_name(names[i]), i))[:limit]
+    first = sorted(range(len(names)), key=lambda i: (  # (what was found in names: kept too)
+        names[i] not in (IN_NAMES, NUMBERS_IN_NAMES) and not _data_by_name(names[i]), i))[:limit]
     kept = {names[i] for i in first}
     rest = [n for n in names if n not in kept]
     values = {v for n in rest for v in payload.fields[n]} | set(rest)
