@@ -516,6 +516,9 @@ class ProxyConfig(Section):
     # this ceiling; a larger body is refused (413), never forwarded uninspected
     max_body_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     unparsed: Literal["deny", "allow"] = "deny"  # a body it cannot read, to a non-internal host
+    # distinct fields of one request classified each as a column; past it the rest are scanned
+    # by their values and names only, and the request is unread in part (``unparsed``)
+    max_fields: int = Field(default=256, gt=0)
     fingerprints: bool = True  # keyed hashes of classified values seen by governed reads
     fingerprint_sample: int = Field(default=1000, ge=0)  # values hashed per classified column
     # wait: a governed read returns once its fingerprints are committed (the proxy, in any

@@ -1080,8 +1080,7 @@ def test_an_object_keyed_by_row_numbers_is_read_as_a_list(gate):
     assert read_body(b'{"users": {"u1": {"plan": "pro"}}}', "application/json").fields[
         "users.u1.plan"] == ("pro",)  # (other keys name their values)
     for keys in (("123456789", "987654321"), ("14155552671", "442079460958", "4915112345678")):
-        v = gate.check(OutboundRequest(  # (longer numbers too: data in a name, refused)
-            method="POST", url=url, headers=headers,
-            body=json.dumps({k: {"plan": p} for k, p in zip(keys, ("pro", "basic", "x"),
-                                                             strict=False)}).encode()))
+        v = gate.check(OutboundRequest(  # (longer numbers too: data in a name, refused, and
+            method="POST", url=url, headers=headers,  # by the keys: the values are all alike)
+            body=json.dumps({k: {"plan": "pro"} for k in keys}).encode()))
         assert (v.forward, v.status) == (False, 451), keys

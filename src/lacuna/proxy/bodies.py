@@ -805,14 +805,18 @@ def _may_comment(text: str) -> bool:
 
 
 MAX_ROW_DIGITS = 6  # an object's keys read as row numbers: up to a million rows
+MAP_KEYS = 64  # an object of more keys than this, each naming an object, is a map of records
 
 
 def _flatten(fields: _Fields, path: str, data: Any) -> None:
     if isinstance(data, dict):
-        # an object keyed by row numbers (``df.to_dict()``: {column: {"0": ..., "1": ...}}) is
-        # a list: its values share its path (a column each was hundreds of one value); longer
-        # numbers name their values (an SSN, a phone or card number as a key is data in a name)
-        rows = all(str(key).isdecimal() and len(str(key)) <= MAX_ROW_DIGITS for key in data)
+        # an object keyed by numbers (``df.to_dict()``: {column: {"0": ..., "1": ...}}; ids,
+        # SSNs) or a map of many records (``{id: {...}}``) is a list: its values share its
+        # path (a column each was hundreds of one value, past proxy.max_fields); its keys are
+        # under ``(keys)``, where the gate reads longer numbers as data in a name (an SSN, a
+        # phone or card number as a key)
+        rows = all(str(key).isdecimal() for key in data) or (
+            len(data) > MAP_KEYS and all(isinstance(v, dict) for v in data.values()))
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
             _flatten(fields, path if rows else _join(path, str(key)), value)

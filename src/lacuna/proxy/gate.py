@@ -47,6 +47,7 @@ from lacuna.model import (
     DestinationType,
     FrozenDict,
     Scope,
+    Sensitivity,
     Source,
     Tier,
     unique,
@@ -54,7 +55,10 @@ from lacuna.model import (
 from lacuna.proxy.bodies import (
     DECODED,
     HEADER,
+    HEADER_NAMES,
     HOST,
+    KEYS,
+    MAX_ROW_DIGITS,
     PATH,
     Payload,
     decoded_tokens,
@@ -285,17 +289,20 @@ class Gate:
                 and request.spooled is None):
             if not around.fields:
                 return Verdict(forward=True)  # nothing is sent: nothing to decide
-            found, seen = self.classify(kept, match_on=around.fields)
+            found, seen = self.classify(_named(kept, around.fields), match_on=around.fields)
             if found.tier is Tier.PUBLIC and not seen:
                 return Verdict(forward=True)  # headers and path carry nothing classified
         lookup = _merged(payload.fields, around.fields)
         if kept.fields:
             payload = replace(payload, fields=_merged(payload.fields, kept.fields))
+        payload = _named(payload, lookup)
         classification, matches = self.classify(payload, match_on=lookup)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
-        classification = _masked_names(classification, self.gov.config)
+        classification = _masked_names(  # (and the numbers validated as data in names)
+            classification, self.gov.config,
+            _numbers_as_data(payload.fields.get(NUMBERS_IN_NAMES, ()))[1])
         sent = payload.format if payload.format != "empty" else ""
         if kept.fields:  # (what the request sent besides a body: headers, path, host name)
             sent = f"{sent}, headers and path" if sent else "headers and path"
@@ -364,6 +371,7 @@ class Gate:
         from lacuna.classify.rollup import column_tier, rollup
 
         config = self.gov.config.classification
+        payload = _capped(payload, self.settings.max_fields)
         inferred = self._inferred(payload)
         matches: tuple[FieldMatch, ...] = ()
         lookup = payload.fields if match_on is None else match_on
@@ -373,6 +381,10 @@ class Gate:
             matches = store_for(self.gov.config).match(lookup)
         columns = dict(inferred.columns)
         notes = []
+        numbers, _ = _numbers_as_data(payload.fields.get(NUMBERS_IN_NAMES, ()))
+        if numbers is not None:  # (bare digits: weak as values; as names, fail closed)
+            columns[NUMBERS_IN_NAMES] = numbers
+            notes.append(f"{NUMBERS_IN_NAMES}: {numbers.reasoning}")
         for m in matches:
             seen = replace(m.column_class, reasoning=(
                 f"{m.matched} of {m.checked} values were read from {m.source} "
@@ -389,7 +401,7 @@ class Gate:
         if payload.truncated:
             reasoning.append(f"the first {self.settings.max_inspect_bytes} bytes of the body "
                              "were read by its type (proxy.max_inspect_bytes), the rest as text")
-        if not matches and floor == inferred.floor:
+        if not matches and numbers is None and floor == inferred.floor:
             return replace(inferred, reasoning=tuple(reasoning)), ()
         result = rollup(columns, config, floor=floor, extra_tags=inferred.table_tags,
                         reasoning=(*notes, *reasoning), layer=inferred.layer)
@@ -530,6 +542,117 @@ def _shaped(values: Sequence[str]) -> Iterator[tuple[int, PatternRecognizer, pa.
             array, f"^(?:{recognizer.prefilter})$")
 
 
+IN_NAMES = "(in field names)"  # the values found inside the names of a request's fields
+
+
+def _named(payload: Payload, sent: Mapping[str, tuple[str, ...]]) -> Payload:
+    """``payload`` with the values a strong value recognizer finds and validates inside the
+    names of the fields ``sent`` (:func:`lacuna.classify.heuristic.data_in_names`) as a field
+    of their own, :data:`IN_NAMES`: a key or a parameter's name carries data too (``?123-45-
+    6789=1&234-56-7890=1``, ``{"user_123-45-6789": {...}}``, ``X-Ssn-123-45-6789: 1``), and
+    only its name said so, which a column's name never does as a value. Their own field: among
+    the other keys of an object (``(keys)``) a few would be below a recognizer's share."""
+    from lacuna.classify.heuristic import data_in_names
+
+    found = data_in_names([*sent, *(_LETTER_SEPARATOR.sub(" ", n) for n in sent)])
+    numbers = sorted({part for name, values in sent.items()
+                      for part in (*_name_parts(name),
+                                   *(values if name.endswith(KEYS) or name == HEADER_NAMES
+                                     else ()))
+                      if _long_number(part)})
+    more = {IN_NAMES: tuple(sorted(found))} if found else {}
+    if numbers:
+        more[NUMBERS_IN_NAMES] = tuple(numbers)
+    return replace(payload, fields=_merged(payload.fields, more)) if more else payload
+
+
+# a separator beside a letter (``X-Ssn-123-45-6789``: the recognizers' patterns do not take a
+# value that a dash joins to a word), read as a space; separators between digits stay
+_LETTER_SEPARATOR = re.compile(r"(?<=[^\W\d_])[-_.]|[-_.](?=[^\W\d_])")
+NUMBERS_IN_NAMES = "(numbers in field names)"  # keys and names that are long numbers
+
+
+def _name_parts(name: str) -> list[str]:
+    """The parts of a field's name (a path's keys, a query's or a form's name)."""
+    return [part.lstrip("?") for part in name.split(".")]
+
+
+def _long_number(text: str) -> bool:
+    """Whether ``text`` is a number longer than a row number (:data:`MAX_ROW_DIGITS`) and not
+    an epoch time in seconds or milliseconds (a time series' keys)."""
+    digits = text.removeprefix("+")
+    return (digits.isdecimal() and digits.isascii() and MAX_ROW_DIGITS < len(digits) <= 19
+            and not (len(digits) in (10, 13) and digits[0] == "1" and text == digits))
+
+
+def _numbers_as_data(numbers: Sequence[str]) -> tuple[ColumnClass | None, tuple[str, ...]]:
+    """The class of the long numbers sent as keys or names (``{"123456789": {...}}``,
+    ``?14155552671=1``) that a strong value recognizer validates bare (an SSN, a card or
+    phone number), the strictest kind found; None when none does. Bare digits are weak as a
+    column's values (an id column of nine digits is no SSN column), and they were read as
+    such under ``(keys)`` (a name that reads as an identifier): an object keyed by SSNs whose
+    values said nothing passed. A number that names a record is data in a name: fail closed.
+    With the numbers validated, which are masked wherever a name is shown."""
+    if not numbers:
+        return None, ()
+    best: tuple[int, ColumnClass] | None = None
+    validated: set[str] = set()
+    for _, recognizer, _, shaped in _shaped(numbers):
+        hits = [v for v, ok in zip(numbers, shaped.to_pylist(), strict=True)
+                if ok and recognizer._check([v])[1]]
+        validated.update(hits)
+        if not hits:
+            continue
+        rank = list(Sensitivity).index(recognizer.sensitivity)
+        if best is not None and best[0] >= rank:
+            continue
+        best = (rank, ColumnClass(
+            classification=recognizer.kind, pii_type=recognizer.pii_type,
+            sensitivity=recognizer.sensitivity, confidence=0.9, reasoning=(
+                f"{len(hits)} of {len(numbers)} numbers sent as keys or field names are "
+                f"{recognizer.label} (bare digits: weak as values; as a name that a record is "
+                "filed under, data in a name, fail closed)")))
+    return (None if best is None else best[1]), tuple(sorted(validated))
+
+
+OVERFLOW = "(past max_fields)"  # the values and names of the fields past proxy.max_fields
+
+
+def _capped(payload: Payload, limit: int) -> Payload:
+    """``payload`` with at most ``limit`` fields classified each as a column: those whose name
+    reads as personal, health or financial data first (and the data found in names,
+    :func:`_named`), then the others in the order sent.
+    The rest (their values and their names, which can be data: ``?123-45-6789=1``) are read
+    as the scan of a long body's rest reads text (:func:`_candidates`: the values each strong
+    value recognizer's pattern accepts, as a field of their own), and the payload is unread in
+    part (``proxy.unparsed``; fail closed): each column costs the classifier milliseconds, and
+    1,500 fields held the proxy's one decision thread for 10 s, the requests behind refused."""
+    if len(payload.fields) <= limit:
+        return payload
+    names = list(payload.fields)
+    first = sorted(range(len(names)), key=lambda i: (  # (what was found in names: kept too)
+        names[i] not in (IN_NAMES, NUMBERS_IN_NAMES) and not _data_by_name(names[i]), i))[:limit]
+    kept = {names[i] for i in first}
+    rest = [n for n in names if n not in kept]
+    values = {v for n in rest for v in payload.fields[n]} | set(rest)
+    pooled = _candidates(tuple(sorted(values)))
+    fields = {n: v for n, v in payload.fields.items() if n in kept}
+    fields.update({f"{OVERFLOW} {n}": v for n, v in pooled.fields.items()})
+    why = (f"{len(rest)} fields past the first {limit} (proxy.max_fields: send fewer fields "
+           "per request, or raise it); their values and names were scanned as text, not each "
+           "classified")
+    return replace(payload, fields=FrozenDict(fields), unreadable=(*payload.unreadable, why))
+
+
+def _data_by_name(field_name: str) -> bool:
+    """Whether ``field_name``'s last part reads as personal, health or financial data by
+    name alone (cached per name by the classifier)."""
+    from lacuna.classify.heuristic import _by_name, _engine
+
+    kind = _by_name(field_name.rpartition(".")[2].lstrip("?"), _engine().version).classification
+    return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
+
+
 def _suspects(payload: Payload) -> Payload:
     """The fields of ``payload`` worth classifying: decoded content (a file in a header), or
     a value some value recognizer validates (an e-mail in a cookie: its pattern and its check).
@@ -594,17 +717,19 @@ def _named_data(field_name: str) -> bool:
     return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
 
 
-def _masked_names(found: Classification, config: Config) -> Classification:
+def _masked_names(found: Classification, config: Config, also: Iterable[str] = ()
+                  ) -> Classification:
     """``found`` with each value a strong value recognizer finds and validates in a column's
     name replaced by ``***`` wherever the name is shown (the column, its reasoning and
     evidence, the reasoning): a field's name can be data (``{"ana@example.com": {"plan":
     ...}}`` is field ``ana@example.com.plan``; a form name, a CSV header), classified as sent,
     and data values never enter the audit trail. Columns whose names become one keep the
-    stricter class."""
+    stricter class. ``also``: more values to mask (numbers sent as keys that a recognizer
+    validates bare, :func:`_numbers_as_data`)."""
     from lacuna.classify.heuristic import data_in_names
     from lacuna.classify.rollup import column_tier
 
-    values = data_in_names(found.columns)
+    values = data_in_names(found.columns) | set(also)  # (``also``: bare numbers validated)
     if not values:
         return found
     longest = sorted(values, key=len, reverse=True)
@@ -648,15 +773,27 @@ def _joined(a: Classification, b: Classification, where: str) -> Classification:
                    reasoning=(*a.reasoning, *(f"{where}: {r}" for r in b.reasoning)))
 
 
+_NUMERIC = frozenset("0123456789+-.eE \t\n\r_,infatyINFATY")  # what pandas may read as a number
+
+
 def _frame(payload: Payload) -> pd.DataFrame:
+    """``payload``'s fields as columns (counts stay numbers), each padded to the longest one
+    as pandas pads columns of different lengths. Built padded, and ``to_numeric`` tried only
+    on values that may be numbers: aligning 1,500 one-value columns cost 2.5 s."""
     import pandas as pd
 
-    columns = {}
+    length = max((len(v) for v in payload.fields.values()), default=0)
+    index = pd.RangeIndex(length)
+    columns: dict[str, pd.Series] = {}
     for name, values in payload.fields.items():
-        column = pd.Series(values, dtype="string")
-        numbers = pd.to_numeric(column, errors="coerce")
-        columns[name] = numbers if not numbers.isna().any() else column  # counts stay numbers
-    return pd.DataFrame(columns)
+        if all(_NUMERIC.issuperset(v) for v in values):
+            numbers = pd.to_numeric(pd.Series(values, dtype="string"), errors="coerce")
+            if not numbers.isna().any():
+                columns[name] = numbers.reindex(index) if len(values) < length else numbers
+                continue
+        padded = [*values, *([None] * (length - len(values)))]
+        columns[name] = pd.Series(pd.array(padded, dtype="string"), index=index, copy=False)
+    return pd.DataFrame(columns, index=index, copy=False)
 
 
 def _public(address: str) -> bool:

@@ -40,13 +40,16 @@ class PersonNameValues(ValueRecognizer):
     given name alone) decide as before: half of them, or 15 % among 80 % name-shaped values.
     Weak ones — one known word that is not a shipped given name, as in a column of family
     names (``Schmidt``, ``Yılmaz``, ``Иванов``) — count only in bulk: strong and weak together
-    at least ``WEAK_SHARE`` of the values, with 80 % name-shaped.
+    at least ``WEAK_SHARE`` of the values, with 80 % name-shaped, among ``WEAK_BULK``
+    name-shaped values at least: a word or three is no bulk (``beta``, ``delta`` and ``link``
+    are family names in some locale; a JSON object's one key ``beta`` was people's names).
     """
 
     name, kind, pii_type, sensitivity = "person_name", PII, "name", Sensitivity.HIGH
     label = "people's names (known given or family names)"
     strength: ClassVar[float] = 0.85
     WEAK_SHARE: ClassVar[float] = 0.6
+    WEAK_BULK: ClassVar[int] = 5
 
     def scan(self, sample: ColumnSample) -> ValueMatch | None:
         n = len(sample)
@@ -66,7 +69,8 @@ class PersonNameValues(ValueRecognizer):
         if ratio >= 0.5 or (shape_ratio >= 0.8 and ratio >= 0.15):
             score = self.strength * (0.6 + 0.4 * max(ratio, shape_ratio * 0.9))
             return ValueMatch(self, "column", ratio, n, len(picked), round(score, 4))
-        if shape_ratio >= 0.8 and known_ratio >= self.WEAK_SHARE:
+        if (shape_ratio >= 0.8 and known_ratio >= self.WEAK_SHARE
+                and len(picked) >= self.WEAK_BULK):
             score = self.strength * (0.6 + 0.2 * known_ratio)
             return ValueMatch(self, "column", known_ratio, n, len(picked), round(score, 4))
         if shape_ratio >= 0.8 and ratio >= 0.05:
