@@ -32,7 +32,15 @@ def test_development_synthesizes_and_redacts_keeping_joins(built_copy: Path,
                        "order by customer_id")
     joined_before = _rows(db, "select count(*) from main.silver_orders o join "
                               "main.silver_customers c using (customer_id)")
+    from lacuna.dbt.record import record_run
+
+    untreated = record_run(built_copy, environment="development").denied
+    assert "model.lacuna_example.bronze_customers" in {n.unique_id for n in untreated}
     report = apply_environment(built_copy, environment="development", seed=7)
+    # what apply treated vouches for the build: recorded as allowed now (test_record.py:
+    # the denial without it); for another environment it vouches for nothing
+    assert not record_run(built_copy, environment="development").denied
+    assert record_run(built_copy, environment="staging").denied
     assert report.tables['"main"."bronze_customers"']["first_name"] == "synthesize"
     assert report.tables['"main"."bronze_customers"']["email"] == "redact"  # high_sensitivity
     after = _rows(db, "select customer_id, first_name, email from main.bronze_customers "
@@ -145,10 +153,15 @@ def test_a_production_lacuna_yaml_is_not_opened_by_the_projects_floe_yaml(
         apply_environment(built_copy, seed=7)
     assert _rows(db, "select email from main.bronze_customers order by customer_id") == emails
     assert load_plan(built_copy).environment == "production"
-    # the allowed path: a reader with the role reads it; -e still names an environment
+    # the allowed path: a reader with the role reads it
     owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)
     assert len(read_model(built_copy, "gold_customer_orders", user=owner)) > 0
-    assert load_plan(built_copy, environment="staging").environment == "staging"
+    # production is pinned: -e may name it, not another environment (it named any, so
+    # `-e development` read production's tables unmasked: test_governance.py)
+    assert load_plan(built_copy, environment="production").environment == "production"
+    with pytest.raises(ConfigError, match=r"environment 'staging' refused: .*lacuna\.yaml "
+                                          r"\(environment: production\) pins this host"):
+        load_plan(built_copy, environment="staging")
 
 
 def test_critical_columns_need_an_approval(dbt_built: Any) -> None:
