@@ -32,15 +32,21 @@ def test_development_synthesizes_and_redacts_keeping_joins(built_copy: Path,
                        "order by customer_id")
     joined_before = _rows(db, "select count(*) from main.silver_orders o join "
                               "main.silver_customers c using (customer_id)")
+    from lacuna.dbt.manifest import load_project
     from lacuna.dbt.record import record_run
+    from lacuna.dbt.runtime import applied
 
-    untreated = record_run(built_copy, environment="development").denied
-    assert "model.lacuna_example.bronze_customers" in {n.unique_id for n in untreated}
     report = apply_environment(built_copy, environment="development", seed=7)
     # what apply treated vouches for the build: recorded as allowed now (test_record.py:
-    # the denial without it); for another environment it vouches for nothing
-    assert not record_run(built_copy, environment="development").denied
-    assert record_run(built_copy, environment="staging").denied
+    # the denial without it); for another environment or dbt run it vouches for nothing
+    recorded = record_run(built_copy, environment="development")
+    assert recorded.nodes
+    assert not recorded.denied
+    project = load_project(built_copy)
+    assert applied(project, recorded.invocation_id, "development")[
+        "model.lacuna_example.bronze_customers"] >= {"email", "first_name"}
+    assert applied(project, recorded.invocation_id, "staging") == {}
+    assert applied(project, "another-dbt-run", "development") == {}
     assert report.tables['"main"."bronze_customers"']["first_name"] == "synthesize"
     assert report.tables['"main"."bronze_customers"']["email"] == "redact"  # high_sensitivity
     after = _rows(db, "select customer_id, first_name, email from main.bronze_customers "
@@ -236,6 +242,15 @@ def test_govern_post_hook_applies_the_policies_in_the_warehouse(built_copy: Path
     governed = _rows(db, "select count(*) from lacuna_audit.lacuna_events "
                          "where event = 'node_governed'")
     assert governed[0][0] >= 1
+    # the hook's rows vouch for the build it treated: recorded as allowed (without them,
+    # denied: test_record.py)
+    from lacuna.dbt.record import record_run
+
+    recorded = record_run(built_copy, environment="development")
+    assert {n.unique_id for n in recorded.nodes} == {
+        "seed.lacuna_example.raw_customers", "model.lacuna_example.bronze_customers",
+        "model.lacuna_example.silver_customers"}
+    assert not recorded.denied
     # production: nothing to rewrite
     prod = govern_vars(load_plan(built_copy, environment="production"))
     assert prod["lacuna_governance"]["actions"] == {}

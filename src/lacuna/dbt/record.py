@@ -139,8 +139,9 @@ def record_run(
         environment = default_environment(governance, gov.config.environment,
                                           pinned=production_pin(gov.config, project_dir))
     env = environment
-    required = _required(plan(pc, governance, env, gov.config))
-    governed = _governed(project, hook_rows, invocation, env)
+    gp = plan(pc, governance, env, gov.config)
+    required = _required(gp)
+    treated = _Treated.of(project, gp, hook_rows, invocation) if required else None
     recorded = []
     for raw in raw_results:
         uid = str(raw.get("unique_id") or "")
@@ -148,7 +149,7 @@ def record_run(
         status = str(raw.get("status") or "")
         if node is None or status not in _STATUS:
             continue  # tests (their results become quality checks), skipped nodes
-        untreated = _untreated(required.get(uid, {}), governed.get(uid))
+        untreated = treated.untreated(uid, required.get(uid, {})) if treated else {}
         run, decision, why = _run(gov, project, pc, node, raw, invocation, checks.get(uid, ()),
                                   env, untreated)
         store = gov.lineage_store
@@ -311,32 +312,57 @@ def _required(gp: GovernancePlan) -> dict[str, dict[str, str]]:
     return out
 
 
-def _governed(project: DbtProject, hook_rows: Sequence[Mapping[str, Any]], invocation: str,
-              environment: str) -> dict[str, set[str]]:
-    """Per node, the columns (lower case) Lacuna treated in this dbt invocation for
-    ``environment``: the ``lacuna.govern()`` post-hook's ``node_governed`` rows, and what
-    ``lacuna dbt apply`` did after the build (:data:`lacuna.dbt.runtime.APPLIED`)."""
-    from lacuna.dbt.runtime import applied
+@dataclass(frozen=True, slots=True)
+class _Treated:
+    """What Lacuna did to this dbt invocation's tables in the plan's environment: the
+    ``lacuna.govern()`` post-hook's ``node_governed`` rows (the columns it rewrote per node;
+    ``hooked``: whether the build ran with the hook's vars at all), what the hook was asked
+    (:func:`lacuna.dbt.runtime.govern_vars`: a column treated upstream is not asked again)
+    and what ``lacuna dbt apply`` rewrote after the build (:func:`lacuna.dbt.runtime.applied`)."""
 
-    out: dict[str, set[str]] = {}
-    for row in hook_rows:
-        detail = row.get("detail")
-        if row.get("event") == "node_governed" and row.get("status") == environment \
-                and isinstance(detail, Mapping):
-            out.setdefault(str(row.get("node_id")), set()).update(
-                str(c).lower() for c in detail)
-    for uid, cols in applied(project, invocation, environment).items():
-        out.setdefault(uid, set()).update(c.lower() for c in cols)
-    return out
+    hook: dict[str, set[str]]
+    hooked: bool
+    asked: Mapping[str, Mapping[str, Any]]
+    apply: dict[str, set[str]]
 
+    @classmethod
+    def of(cls, project: DbtProject, gp: GovernancePlan,
+           hook_rows: Sequence[Mapping[str, Any]], invocation: str) -> _Treated:
+        from lacuna.dbt.runtime import applied, govern_vars
 
-def _untreated(required: Mapping[str, str], treated: set[str] | None) -> dict[str, str]:
-    """The required columns no treatment covered; all of them when the build had none (the
-    columns Lacuna cannot name are covered by any treatment of the node: the hook and apply
-    treat each built column the classification does not name)."""
-    if treated is None:
-        return dict(required)
-    return {c: a for c, a in required.items() if c not in treated and c != UNNAMED.lower()}
+        hook: dict[str, set[str]] = {}
+        hooked = False
+        for row in hook_rows:
+            detail = row.get("detail")
+            if row.get("event") == "node_governed" and row.get("status") == gp.environment:
+                hooked = True
+                if isinstance(detail, Mapping):
+                    hook.setdefault(str(row.get("node_id")), set()).update(
+                        str(c).lower() for c in detail)
+        asked = govern_vars(gp)["lacuna_governance"]["actions"]
+        done = {uid: {c.lower() for c in cols}
+                for uid, cols in applied(project, invocation, gp.environment).items()}
+        return cls(hook=hook, hooked=hooked, asked=asked, apply=done)
+
+    def untreated(self, uid: str, required: Mapping[str, str]) -> dict[str, str]:
+        """The columns of ``required`` (lower case: action) nothing vouches for: none when
+        apply rewrote them all, or when the build ran with the hook and the hook rewrote
+        every column it was asked to for this node (a column treated upstream is not asked;
+        the columns Lacuna cannot name, ``*``, count as rewritten by any row of the node)."""
+        if not required:
+            return {}
+        unnamed = UNNAMED.lower()
+        done = self.apply.get(uid)
+        if done is not None and all(c in done or c == unnamed for c in required):
+            return {}
+        if self.hooked:
+            asked = self.asked.get(uid, {})
+            ask = {c.lower() for c in asked if c != "*"}
+            rows = self.hook.get(uid)
+            if (rows is not None and ask <= rows) or not asked:
+                return {}
+        done = (done or set()) | self.hook.get(uid, set())
+        return {c: a for c, a in required.items() if c not in done} or dict(required)
 
 
 def _ungoverned(decision: Decision, node: DbtNode, untreated: Mapping[str, str],
