@@ -47,6 +47,10 @@ def test_development_synthesizes_and_redacts_keeping_joins(built_copy: Path,
         "model.lacuna_example.bronze_customers"] >= {"email", "first_name"}
     assert applied(project, recorded.invocation_id, "staging") == {}
     assert applied(project, "another-dbt-run", "development") == {}
+    # an apply to another file (a copy of the warehouse) vouches for nothing in this one
+    assert applied(project, recorded.invocation_id, "development", db)
+    assert applied(project, recorded.invocation_id, "development",
+                   built_copy / "copy.duckdb") == {}
     assert report.tables['"main"."bronze_customers"']["first_name"] == "synthesize"
     assert report.tables['"main"."bronze_customers"']["email"] == "redact"  # high_sensitivity
     after = _rows(db, "select customer_id, first_name, email from main.bronze_customers "

@@ -141,7 +141,12 @@ def record_run(
     env = environment
     gp = plan(pc, governance, env, gov.config)
     required = _required(gp)
-    treated = _Treated.of(project, gp, hook_rows, invocation) if required else None
+    treated = None
+    if required:
+        from lacuna.dbt.runtime import configured_warehouse
+
+        where = warehouse or configured_warehouse(project, gov.config)
+        treated = _Treated.of(project, gp, hook_rows, invocation, where)
     recorded = []
     for raw in raw_results:
         uid = str(raw.get("unique_id") or "")
@@ -327,7 +332,8 @@ class _Treated:
 
     @classmethod
     def of(cls, project: DbtProject, gp: GovernancePlan,
-           hook_rows: Sequence[Mapping[str, Any]], invocation: str) -> _Treated:
+           hook_rows: Sequence[Mapping[str, Any]], invocation: str,
+           warehouse: Path | str | None) -> _Treated:
         from lacuna.dbt.runtime import applied, govern_vars
 
         hook: dict[str, set[str]] = {}
@@ -341,7 +347,8 @@ class _Treated:
                         str(c).lower() for c in detail)
         asked = govern_vars(gp)["lacuna_governance"]["actions"]
         done = {uid: {c.lower() for c in cols}
-                for uid, cols in applied(project, invocation, gp.environment).items()}
+                for uid, cols in applied(project, invocation, gp.environment,
+                                         warehouse).items()}
         return cls(hook=hook, hooked=hooked, asked=asked, apply=done)
 
     def untreated(self, uid: str, required: Mapping[str, str]) -> dict[str, str]:

@@ -248,9 +248,10 @@ def _invocation(project: DbtProject) -> str | None:
 
 
 def _mark_applied(project: DbtProject, environment: str,
-                  nodes: Mapping[str, Mapping[str, str]]) -> None:
-    """Note what apply treated, for the dbt invocation that built the tables (merged with an
-    earlier apply of the same invocation and environment)."""
+                  nodes: Mapping[str, Mapping[str, str]], database: str) -> None:
+    """Note what apply treated, in which warehouse (``database``: :func:`_where`), for the
+    dbt invocation that built the tables (merged with an earlier apply of the same
+    invocation, environment and warehouse)."""
     import json
 
     invocation = _invocation(project)
@@ -260,24 +261,40 @@ def _mark_applied(project: DbtProject, environment: str,
     done: dict[str, dict[str, str]] = {}
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
-        if old.get("invocation_id") == invocation and old.get("environment") == environment:
+        if (old.get("invocation_id"), old.get("environment"), old.get("database")) \
+                == (invocation, environment, database):
             done = {str(k): dict(v) for k, v in old["nodes"].items()}
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         pass
     for uid, cols in nodes.items():
         done.setdefault(uid, {}).update(cols)
     path.write_text(json.dumps({"invocation_id": invocation, "environment": environment,
-                                "nodes": done}, indent=1), encoding="utf-8")
+                                "database": database, "nodes": done}, indent=1),
+                    encoding="utf-8")
 
 
-def applied(project: DbtProject, invocation: str, environment: str) -> dict[str, set[str]]:
+def _where(database: str | Path) -> str:
+    """How apply's note and record name a warehouse: a DuckDB file's resolved path, a URL
+    without its password."""
+    text = str(database)
+    if isinstance(database, Path) or text.startswith("duckdb:///"):
+        return str(Path(text.removeprefix("duckdb:///").split("?")[0]).resolve())
+    return redact_url(text)
+
+
+def applied(project: DbtProject, invocation: str, environment: str,
+            database: str | Path | None = None) -> dict[str, set[str]]:
     """Per node, the columns ``lacuna dbt apply`` treated for ``environment`` after dbt
-    invocation ``invocation`` (:data:`APPLIED`); empty when it did not run for them."""
+    invocation ``invocation`` (:data:`APPLIED`), in ``database`` when given (a DuckDB
+    file's path or a warehouse URL: an apply to a copy of the warehouse vouches for
+    nothing); empty when it did not run for them."""
     import json
 
     try:
         raw = json.loads((project.target_dir / APPLIED).read_text(encoding="utf-8"))
         if raw.get("invocation_id") != invocation or raw.get("environment") != environment:
+            return {}
+        if database is not None and raw.get("database") != _where(database):
             return {}
         return {str(uid): {str(c) for c in cols} for uid, cols in raw["nodes"].items()}
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
@@ -348,7 +365,7 @@ def apply_environment(
             treated[node.unique_id] = done
     finally:
         con.close()
-    _mark_applied(project, gp.environment, treated)
+    _mark_applied(project, gp.environment, treated, _where(Path(path)))
     return ApplyReport(environment=gp.environment, database=str(path),
                        tables=MappingProxyType(tables), skipped=tuple(skipped))
 
@@ -374,7 +391,7 @@ def _apply_sql(gp: GovernancePlan, warehouse: Any, seed: int | str | bytes) -> A
     finally:
         if engine is not warehouse:
             engine.dispose()  # ours: close its pooled connections (DuckDB locks the file)
-    _mark_applied(gp.classification.project, gp.environment, treated)
+    _mark_applied(gp.classification.project, gp.environment, treated, _where(str(engine.url)))
     return ApplyReport(environment=gp.environment,
                        database=redact_url(engine.url),
                        tables=MappingProxyType(tables), skipped=tuple(skipped))
