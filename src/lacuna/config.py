@@ -904,7 +904,7 @@ def _from_floe(raw: Any, path: Path) -> dict[str, Any]:
     if lacuna is not None and not isinstance(lacuna, Mapping):
         msg = f"{path}: governance.lacuna must be a mapping of settings"
         raise ConfigError(msg)
-    if isinstance(gov, Mapping):
+    if isinstance(gov, Mapping) and "governance" in raw:  # a section, even empty: the ADR's
         out.setdefault("governance", {k: v for k, v in gov.items() if k != "lacuna"})
     cls = gov.get("classification") if isinstance(gov, Mapping) else None
     if isinstance(cls, Mapping) and cls.get("source"):

@@ -555,3 +555,30 @@ def test_cli_classify_prints_column_names_as_written(tmp_path: Path,
                                      "--no-verify-manifest"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "[bold]email" in table.output
+
+
+@pytest.mark.parametrize(("expression", "kind", "pii_type"), [
+    ("left(ssn, 4)", ColumnKind.PII, "ssn"),  # a prefix of a direct identifier keeps its class
+    ("right(ssn, 4)", ColumnKind.PII, "ssn"),
+    ("substr(ssn, 6, 4)", ColumnKind.PII, "ssn"),
+    ("substring(email, 1, 3)", ColumnKind.PII, "email"),
+    ("left(zip, 3)", ColumnKind.PUBLIC, None),  # of a quasi-identifier: a generalisation
+    ("extract(year from dob)", ColumnKind.PUBLIC, None),  # not a cut: as before
+])
+def test_a_cut_of_a_direct_identifier_keeps_its_class(tmp_path: Path, gen: SimpleNamespace,
+                                                      expression: str, kind: ColumnKind,
+                                                      pii_type: str | None) -> None:
+    gen.write(tmp_path,
+              gen.model("src", kind="seed", columns={
+                  "ssn": gen.floe("pii", pii_type="ssn", sensitivity="critical"),
+                  "email": gen.floe("pii", pii_type="email", sensitivity="high"),
+                  "zip": gen.floe("pii", pii_type="zip", sensitivity="medium"),
+                  "dob": gen.floe("pii", pii_type="dob", sensitivity="high")}),
+              gen.model("m", sql=f'select {expression} as x from "db"."main"."src"',
+                        parents=("seed.p.src",)))
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
+    col = nc.classification.columns["x"]
+    assert (col.classification, col.pii_type) == (kind, pii_type)
+    if kind is ColumnKind.PII:
+        assert "direct identifier" in col.reasoning
+        assert nc.classification.tier is Tier.PROPRIETARY

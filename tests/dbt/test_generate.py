@@ -252,8 +252,11 @@ def test_generate_cli_writes_both(dbt_built, tmp_path):
 
 def test_generate_fails_closed_on_bad_input(example):
     project, classes = example
+    # no roles anywhere (an empty section is the ADR's defaults, which name data_owner and
+    # compliance: a rule without requires_role names none)
+    unnamed = governance_from({"policies": {"pii": {"production": {"action": "restrict"}}}})
     with pytest.raises(ConfigError, match="no roles to generate access for"):
-        plan_access(project, ConsumptionConfig(), governance_from({}), classification=classes)
+        plan_access(project, ConsumptionConfig(), unnamed, classification=classes)
     bad = ConsumptionConfig.model_validate(
         {"roles": {"a": ""}, "row_filters": [{"models": ["gold_revenue"], "member": "region",
                                                "user_attribute": "region"}]})

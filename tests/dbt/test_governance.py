@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +158,155 @@ def test_a_malformed_rule_fails_closed(tmp_path: Path, rule: str, match: str) ->
     (tmp_path / "floe.yaml").write_text("governance:\n  policies:\n    pii:\n" + rule)
     with pytest.raises(ConfigError, match=match):
         load_governance(tmp_path)
+
+
+LOW = ColumnClass(classification=ColumnKind.PUBLIC, sensitivity=Sensitivity.LOW)
+
+
+@pytest.mark.parametrize("section", [
+    "governance: {}\n",
+    "governance:\n",  # nothing under it: a section all the same
+    "governance:\n  classification: {source: dbt_meta}\n",
+    "governance:\n  policies: {}\n",
+])
+def test_an_empty_governance_section_means_the_adr_defaults(tmp_path: Path,
+                                                            section: str) -> None:
+    # it meant "no rules": high and medium columns were open in production and left raw in
+    # development
+    (tmp_path / "floe.yaml").write_text("name: p\n" + section)
+    gov, where = load_governance(tmp_path)
+    assert where.endswith("floe.yaml")
+    high = gov.effect(EMAIL, "production")  # strict access
+    assert (high.action, high.role_sets) == (Action.RESTRICT, (("data_owner", "compliance"),))
+    assert gov.effect(EMAIL, "development").action is Action.REDACT
+    medium = gov.effect(NAME, "production")  # role-based access: a clearance of its tier
+    assert (medium.action, medium.clearance, medium.role_sets) == (Action.RESTRICT, True, ())
+    assert gov.effect(NAME, "staging").restricted
+    critical = gov.effect(SSN, "production")  # explicit approval
+    assert critical.approval
+    assert critical.role_sets == (("data_owner", "compliance"),)
+    assert gov.effect(SSN, "preview").action is Action.REDACT
+    low = gov.effect(LOW, "production")  # no restrictions
+    assert (low.restricted, low.policies) == (False, ())
+
+
+def test_named_policies_replace_the_adr_defaults_and_no_section_applies_nothing(
+        tmp_path: Path) -> None:
+    (tmp_path / "floe.yaml").write_text(
+        "governance:\n  policies:\n    pii: {production: {action: restrict}}\n")
+    gov, _ = load_governance(tmp_path)
+    assert gov.effect(EMAIL, "production").role_sets == ()
+    assert not gov.effect(EMAIL, "development").restricted
+    (tmp_path / "floe.yaml").write_text("name: p\n")  # no section: nothing to apply
+    gov, where = load_governance(tmp_path)
+    assert (where, gov.policies) == ("defaults", {})
+
+
+def test_an_empty_lacuna_yaml_section_governs_sql_reads_with_the_adr_defaults(
+        tmp_path: Path, gen: Any) -> None:
+    from lacuna.dbt.reads import configured_plan
+    from lacuna.dbt.runtime import authorize_read
+    from lacuna.model import Tier, User
+
+    project = tmp_path / "project"
+    gen.write(project, gen.model("m", sql="select email from x", columns={
+        "email": gen.floe("pii", pii_type="email", sensitivity="high")}))
+    (tmp_path / "lacuna.yaml").write_text(
+        "environment: production\ngovernance: {}\n"
+        f"dbt: {{project_dir: {project}, verify_manifest: false}}\n")
+    config = load_config(tmp_path / "lacuna.yaml")
+    gp = configured_plan(config)
+    assert gp is not None
+    analyst = User(id="bob", role="analyst", clearance=Tier.PROPRIETARY)
+    owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)
+    denied = authorize_read(gp, "m", analyst, config=config)
+    assert not denied.allowed
+    assert "requires role data_owner or compliance" in denied.reasoning
+    assert authorize_read(gp, "m", owner, config=config).allowed
+
+
+def _pinned(tmp_path: Path, gen: Any, config: str) -> tuple[Path, Any]:
+    project = tmp_path / "project"
+    gen.write(project, gen.model("m", sql="select email from x", columns={
+        "email": gen.floe("pii", pii_type="email", sensitivity="high")}))
+    (project / "floe.yaml").write_text(  # the project's own default: development
+        "environment: development\ngovernance:\n  policies:\n    high_sensitivity:\n"
+        "      production: {action: restrict, requires_role: data_owner}\n"
+        "      non_production: {action: redact}\n")
+    (tmp_path / "lacuna.yaml").write_text(config.format(project=project))
+    return project, load_config(tmp_path / "lacuna.yaml")
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ("environment: production\n", "environment: production"),
+    ("dbt: {{project_dir: {project}, environment: production}}\n",
+     "dbt.environment: production"),
+])
+@pytest.mark.parametrize("claimed", ["development", "preview", "staging"])
+def test_a_production_pin_refuses_another_environment(tmp_path: Path, gen: Any, config: str,
+                                                      key: str, claimed: str) -> None:
+    # -e development beat lacuna.yaml's production: an analyst read production data
+    # unmasked (non-production reads are open) by claiming development
+    from lacuna.dbt.runtime import authorize_read, load_plan
+    from lacuna.model import User
+
+    project, cfg = _pinned(tmp_path, gen, config)
+    with pytest.raises(ConfigError) as info:
+        load_plan(project, environment=claimed, config=cfg, verify=False)
+    message = str(info.value)
+    assert f"environment {claimed!r} refused" in message
+    assert f"lacuna.yaml ({key}) pins this host to production" in message
+    assert "Leave out -e/--environment" in message
+    # the allowed path: production, named or not, and its rules
+    for named in ("production", None):
+        gp = load_plan(project, environment=named, config=cfg, verify=False)
+        assert gp.environment == "production"
+        assert not authorize_read(gp, "m", User(id="bob", role="analyst"), config=cfg).allowed
+        assert authorize_read(gp, "m", User(id="ann", role="data_owner"), config=cfg).allowed
+
+
+def test_without_a_production_pin_the_environment_is_named_freely(tmp_path: Path,
+                                                                  gen: Any) -> None:
+    from lacuna.dbt.runtime import load_plan
+
+    project, cfg = _pinned(tmp_path, gen, "environment: staging\n")
+    assert load_plan(project, environment="development", config=cfg,
+                     verify=False).environment == "development"
+    assert load_plan(project, environment="production", config=cfg,
+                     verify=False).environment == "production"
+    # a dbt.environment pin is for its own project only
+    other, cfg = _pinned(tmp_path / "o", gen,
+                         "dbt: {{project_dir: /elsewhere, environment: production}}\n")
+    assert load_plan(other, environment="development", config=cfg,
+                     verify=False).environment == "development"
+
+
+def test_lacuna_dbt_refuses_the_claim_with_exit_2(tmp_path: Path, gen: Any) -> None:
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    project, _ = _pinned(tmp_path, gen, "environment: production\n")
+    out = CliRunner().invoke(app, ["dbt", "policies", "--project-dir", str(project), "-e",
+                                   "development", "-c", str(tmp_path / "lacuna.yaml"),
+                                   "--no-verify-manifest"], env={"COLUMNS": "300"})
+    # main() prints a ConfigError as one line and exits 2
+    assert isinstance(out.exception, ConfigError), out.output
+    assert "environment 'development' refused" in str(out.exception)
+
+
+def test_a_dbt_environment_for_the_project_is_the_most_specific_setting(
+        tmp_path: Path, gen: Any) -> None:
+    # as SQL reads decide (read_environment): dbt.environment for this project, else
+    # environment
+    from lacuna.dbt.reads import configured_plan
+    from lacuna.dbt.runtime import load_plan
+
+    project, cfg = _pinned(tmp_path, gen, "environment: production\n"
+                           "dbt: {{project_dir: {project}, environment: development, "
+                           "verify_manifest: false}}\n")
+    plan = configured_plan(cfg)
+    assert plan is not None
+    assert plan.environment == "development"
+    assert load_plan(project, environment="staging", config=cfg,
+                     verify=False).environment == "staging"

@@ -67,13 +67,23 @@ def test_record_without_macros_uses_run_results_only(built_copy: Path) -> None:
     con.execute("drop table lacuna_audit.lacuna_events")
     con.close()
     out = runner.invoke(app, ["dbt", "record", "--project-dir", str(built_copy)])
-    assert out.exit_code == 0, out.output  # every write allowed by the default policies
     text = " ".join(out.output.split())  # unwrapped: the console's width is not ours to set
     assert "(0 hook row(s))" in text
-    assert "model.lacuna_example.gold_revenue: succeeded allowed" in text
+    assert "model.lacuna_example.gold_revenue: succeeded allowed" in text  # nothing to treat
+    # built in development without lacuna.govern() or lacuna dbt apply: the e-mails and names
+    # the policies redact and synthesize there may be raw, so nothing vouches for the build
+    # (it was recorded as allowed)
+    assert "model.lacuna_example.bronze_customers: succeeded DENIED: bronze_customers was " \
+           "built in development without Lacuna's treatment of" in text
+    assert out.exit_code == 1, out.output
     report = record_run(built_copy)
     assert report.hook_rows == 0
     assert len(report.nodes) >= 8
+    [bronze] = [n for n in report.nodes if n.unique_id.endswith(".bronze_customers")]
+    assert bronze.decision is not None
+    assert "email (redact)" in bronze.decision.reasoning
+    assert "lacuna dbt apply -e development" in " ".join(bronze.decision.why)
+    assert not bronze.unrecorded  # the denial is on the audit trail
 
 
 @cache

@@ -32,7 +32,25 @@ def test_development_synthesizes_and_redacts_keeping_joins(built_copy: Path,
                        "order by customer_id")
     joined_before = _rows(db, "select count(*) from main.silver_orders o join "
                               "main.silver_customers c using (customer_id)")
+    from lacuna.dbt.manifest import load_project
+    from lacuna.dbt.record import record_run
+    from lacuna.dbt.runtime import applied
+
     report = apply_environment(built_copy, environment="development", seed=7)
+    # what apply treated vouches for the build: recorded as allowed now (test_record.py:
+    # the denial without it); for another environment or dbt run it vouches for nothing
+    recorded = record_run(built_copy, environment="development")
+    assert recorded.nodes
+    assert not recorded.denied
+    project = load_project(built_copy)
+    assert applied(project, recorded.invocation_id, "development")[
+        "model.lacuna_example.bronze_customers"] >= {"email", "first_name"}
+    assert applied(project, recorded.invocation_id, "staging") == {}
+    assert applied(project, "another-dbt-run", "development") == {}
+    # an apply to another file (a copy of the warehouse) vouches for nothing in this one
+    assert applied(project, recorded.invocation_id, "development", db)
+    assert applied(project, recorded.invocation_id, "development",
+                   built_copy / "copy.duckdb") == {}
     assert report.tables['"main"."bronze_customers"']["first_name"] == "synthesize"
     assert report.tables['"main"."bronze_customers"']["email"] == "redact"  # high_sensitivity
     after = _rows(db, "select customer_id, first_name, email from main.bronze_customers "
@@ -145,10 +163,15 @@ def test_a_production_lacuna_yaml_is_not_opened_by_the_projects_floe_yaml(
         apply_environment(built_copy, seed=7)
     assert _rows(db, "select email from main.bronze_customers order by customer_id") == emails
     assert load_plan(built_copy).environment == "production"
-    # the allowed path: a reader with the role reads it; -e still names an environment
+    # the allowed path: a reader with the role reads it
     owner = User(id="ann", role="data_owner", clearance=Tier.PROPRIETARY)
     assert len(read_model(built_copy, "gold_customer_orders", user=owner)) > 0
-    assert load_plan(built_copy, environment="staging").environment == "staging"
+    # production is pinned: -e may name it, not another environment (it named any, so
+    # `-e development` read production's tables unmasked: test_governance.py)
+    assert load_plan(built_copy, environment="production").environment == "production"
+    with pytest.raises(ConfigError, match=r"environment 'staging' refused: .*lacuna\.yaml "
+                                          r"\(environment: production\) pins this host"):
+        load_plan(built_copy, environment="staging")
 
 
 def test_critical_columns_need_an_approval(dbt_built: Any) -> None:
@@ -223,6 +246,15 @@ def test_govern_post_hook_applies_the_policies_in_the_warehouse(built_copy: Path
     governed = _rows(db, "select count(*) from lacuna_audit.lacuna_events "
                          "where event = 'node_governed'")
     assert governed[0][0] >= 1
+    # the hook's rows vouch for the build it treated: recorded as allowed (without them,
+    # denied: test_record.py)
+    from lacuna.dbt.record import record_run
+
+    recorded = record_run(built_copy, environment="development")
+    assert {n.unique_id for n in recorded.nodes} == {
+        "seed.lacuna_example.raw_customers", "model.lacuna_example.bronze_customers",
+        "model.lacuna_example.silver_customers"}
+    assert not recorded.denied
     # production: nothing to rewrite
     prod = govern_vars(load_plan(built_copy, environment="production"))
     assert prod["lacuna_governance"]["actions"] == {}

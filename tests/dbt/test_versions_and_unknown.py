@@ -205,8 +205,11 @@ def test_a_model_of_unknown_columns_is_governed_as_unknown(dbt_extras: Any, tmp_
     # SQL too
     with _duckdb(dbt_extras.dir).connect() as con, pytest.raises(GovernanceViolation):
         con.execute(sa.text("select event from main.crm_customers")).fetchall()
-    # non-production: every built column is rewritten (the hook expands "*")
-    dev = govern_vars(_plan(dbt_extras.dir, "development"))
+    # non-production: every built column is rewritten (the hook expands "*"); planned with
+    # a configuration that does not pin production (this one does: -e is refused)
+    from lacuna.config import Config
+
+    dev = govern_vars(load_plan(dbt_extras.dir, environment="development", config=Config()))
     assert dev["lacuna_governance"]["actions"][CRM]["*"][0] == "redact"
 
 

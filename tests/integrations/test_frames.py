@@ -567,8 +567,8 @@ def test_duckdb_insert_returning_into_an_in_memory_table_is_that_write(folder: P
 @pytest.mark.parametrize("database", [":memory:", "warehouse.duckdb"])
 def test_duckdb_pieces_stored_in_different_tables_rejoin_the_column(folder: Path,
                                                                      database: str) -> None:
-    """Each table keeps 4 characters of the e-mail (a generalisation: public); a statement that
-    puts two different pieces back together carries the e-mail's class (in memory the pieces
+    """Each table keeps 4 characters of the address (a generalisation: public); a statement
+    that puts two different pieces back together carries the address's class (in memory the pieces
     are remembered by the tables' comments, in a file by the lineage store too)."""
     customers = str(folder / "customers.csv")
     con = duckdb.connect(database if database == ":memory:" else str(folder / database))
@@ -578,12 +578,12 @@ def test_duckdb_pieces_stored_in_different_tables_rejoin_the_column(folder: Path
             source = "c"
         else:
             source = f"'{customers}'"
-        for name, piece in (("a", "left(email, 4)"), ("b", "substring(email, 5, 4)"),
-                            ("a2", "left(email, 4)")):
+        for name, piece in (("a", "left(address, 4)"), ("b", "substring(address, 5, 4)"),
+                            ("a2", "left(address, 4)")):
             con.execute(f"CREATE TABLE {name} AS SELECT customer_id, {piece} AS s FROM {source}")
         joined = con.sql("SELECT a.s || b.s AS e FROM a JOIN b USING (customer_id)")
         e = governed_duckdb.classification(joined).columns["e"]
-        assert (e.classification.value, e.pii_type) == ("pii", "email")
+        assert (e.classification.value, e.pii_type) == ("pii", "address")
         with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
             con.execute(f"COPY (SELECT a.s || b.s FROM a JOIN b USING (customer_id)) "
                         f"TO '{folder / 'leak.csv'}'")

@@ -17,7 +17,9 @@ from lacuna.errors import GovernanceViolation
 from lacuna.model import Classification, ColumnKind
 from lacuna.sql.tables import COMMENT_PREFIX, table_ref
 
-EMAIL_PIECES = [f"substr(email, {n}, 4)" for n in range(1, 33, 4)]
+# an address, a quasi-identifier: a short cut of it generalises (one of an e-mail, a direct
+# identifier, keeps its class and is no piece)
+ADDRESS_PIECES = [f"substr(address, {n}, 4)" for n in range(1, 25, 4)]
 # SQLite has no left() or right(): substr cuts the same pieces there
 PREFIX = {"sqlite": "substr(zip, 1, 3)", "duckdb": "left(zip, 3)"}
 SUFFIX = {"sqlite": "substr(zip, 3, 3)", "duckdb": "right(zip, 3)"}
@@ -70,8 +72,8 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.mark.parametrize(("source", "pieces", "pii_type"), [
     ("people", [PREFIX, SUFFIX], "postal_code"),
-    ("customers", EMAIL_PIECES[:2], "email"),
-    ("customers", EMAIL_PIECES, "email"),  # 4 characters per table, eight tables
+    ("customers", ADDRESS_PIECES[:2], "address"),
+    ("customers", ADDRESS_PIECES, "address"),  # 4 characters per table, six tables
 ])
 def test_pieces_from_different_tables_rejoin_the_column(
         kind, source, pieces, pii_type, sandbox, make_db, governed_engine):

@@ -32,7 +32,8 @@ Environment = Annotated[
     typer.Option("--environment", "-e",
                  help="development, preview, staging or production (default: production "
                       "when floe.yaml's or lacuna.yaml's environment is; else floe.yaml's, "
-                      "else lacuna.yaml's)."),
+                      "else lacuna.yaml's). Where lacuna.yaml says production (environment "
+                      "or dbt.environment), another environment is refused."),
 ]
 
 

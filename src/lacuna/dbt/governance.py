@@ -44,7 +44,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -59,6 +59,9 @@ from lacuna.model import (
     environment_category,
 )
 from lacuna.sections import Key, Origin, Section, validate_section
+
+if TYPE_CHECKING:
+    from lacuna.config import Config
 
 CATEGORIES = ("production", "non_production")
 ENVIRONMENTS = tuple(ENVIRONMENT_CATEGORY)
@@ -82,6 +85,26 @@ class Action(enum.StrEnum):
 
 
 _ORDER = list(Action)
+
+# ADR-0012's sensitivity table as policies: what a ``governance:`` section that names no
+# policies means (``governance: {}``, ``governance:`` alone, a section with quality gates
+# only). low: no restrictions; medium: role-based access (a restrict rule: a reader needs a
+# clearance of the column's tier); high: strict access (data_owner or compliance, the roles of
+# the ADR's own high_sensitivity example) and, outside production, redacted (its example's
+# non_production action); critical: as high, and explicit approval. Reads of restricted
+# models are recorded on the audit trail ("+ audit"). A project that wants other rules names
+# them: any policy key replaces all of these.
+ADR_DEFAULT_POLICIES: dict[str, dict[str, dict[str, Any]]] = {
+    "medium_sensitivity": {"production": {"action": "restrict"},
+                           "non_production": {"action": "restrict"}},
+    "high_sensitivity": {
+        "production": {"action": "restrict", "requires_role": ["data_owner", "compliance"]},
+        "non_production": {"action": "redact"}},
+    "critical_sensitivity": {
+        "production": {"action": "restrict", "requires_role": ["data_owner", "compliance"],
+                       "requires_approval": True},
+        "non_production": {"action": "redact"}},
+}
 
 
 
@@ -258,15 +281,66 @@ class ColumnEffect:
     withheld: tuple[str, ...] = ()
 
 
-def default_environment(governance: GovernanceConfig, configured: str | None) -> str:
+def default_environment(governance: GovernanceConfig, configured: str | None, *,
+                        pinned: str | None = None) -> str:
     """The environment a project's rules apply in when no command names one: production when
-    the project's governance environment (floe.yaml's) or ``configured`` (lacuna.yaml's) is
+    the configuration pins it (``pinned``: :func:`production_pin`), or when the project's
+    governance environment (floe.yaml's) or ``configured`` (lacuna.yaml's) is
     production, so neither file opens what the other closes (floe.yaml's example says
     ``development`` for its own runs; a production host's lacuna.yaml says ``production``);
     else the project's, else ``configured``."""
+    if pinned:
+        return "production"
     named = [e for e in (governance.environment, configured) if e]
     production = [e for e in named if environment_category(e) == "production"]
     return (production or named or ["development"])[0]
+
+
+def production_pin(config: Config, project_dir: str | os.PathLike[str]) -> str | None:
+    """Where the configuration pins this project to production, or None. The most specific
+    setting decides, as it does for SQL reads (:func:`lacuna.dbt.reads.read_environment`):
+    lacuna.yaml's ``dbt.environment`` when its ``dbt.project_dir`` is this project, else its
+    ``environment``. The project's own ``floe.yaml`` environment is a default, not a pin."""
+    where = config.source or "the configuration"
+    from lacuna.dbt.settings import dbt_settings_from
+
+    try:
+        found = dbt_settings_from(config.dbt, where=where)
+    except ConfigError:
+        found = None  # reported where the section is used
+    if found is not None and found.environment is not None:
+        try:
+            same = found.project_path(config.source).resolve() == Path(project_dir).resolve()
+        except OSError:
+            same = False
+        if same:
+            production = environment_category(found.environment) == "production"
+            return f"{where} (dbt.environment: {found.environment})" if production else None
+    if environment_category(config.environment) == "production":
+        return f"{where} (environment: {config.environment})"
+    return None
+
+
+def check_environment(requested: str | None, config: Config,
+                      project_dir: str | os.PathLike[str]) -> None:
+    """Refuse a non-production ``requested`` environment (``-e``, ``environment=``) where
+    the configuration pins production (:func:`production_pin`): production data would be
+    read unmasked, left raw or recorded as allowed under rules the host does not run.
+
+    Raises:
+        ConfigError: naming the requested environment, the pin's file and key, and the fix.
+    """
+    if requested is None or environment_category(requested) == "production":
+        return
+    pin = production_pin(config, project_dir)
+    if pin is None:
+        return
+    msg = (f"environment {requested!r} refused: {pin} pins this host to production, and "
+           "production's rules apply whatever a command names. Leave out -e/--environment "
+           "(environment=) to work in production; to work in another environment, change "
+           "that setting in the file (an audited change of the configuration) or use the "
+           "configuration of a host that holds that environment's data (-c / LACUNA_CONFIG)")
+    raise ConfigError(msg)
 
 
 def policy_keys() -> set[str]:
@@ -283,12 +357,18 @@ def governance_from(raw: Any, *, where: str = "<config>",
                     origin: Origin | None = None) -> GovernanceConfig:
     """Validate a ``governance:`` mapping.
 
+    A section that names no policies (no ``policies:``, or an empty one) gets
+    :data:`ADR_DEFAULT_POLICIES`: an empty section means the ADR's defaults, never "no rules".
+    ``raw`` None is no section at all (nothing to apply).
+
     Raises:
         ConfigError: an unknown key (with the nearest valid one) or a bad value, naming the
             file, the line when known, and the path.
     """
     if raw is None:
         return GovernanceConfig()
+    if isinstance(raw, Mapping) and raw.get("policies") in (None, {}):
+        raw = {**raw, "policies": ADR_DEFAULT_POLICIES}
     return validate_section(GovernanceConfig, raw, prefix=prefix, origin=origin or Origin(where),
                             title="governance section", docs="docs/dbt.md",
                             special=_policy_key)
@@ -329,7 +409,9 @@ def load_governance(project_dir: str | Path = ".", *,
     for path, raw, lines in config_files(project_dir, config=config):
         if not isinstance(raw, Mapping) or "governance" not in raw:
             continue
-        gov = governance_from(raw["governance"], origin=Origin(str(path), lines))
+        # `governance:` with nothing under it is a section too: the ADR's defaults
+        section = {} if raw["governance"] is None else raw["governance"]
+        gov = governance_from(section, origin=Origin(str(path), lines))
         env = raw.get("environment")
         if env is not None and (not isinstance(env, str) or env not in ENVIRONMENT_CATEGORY):
             # fail closed: an environment Lacuna cannot read (`prod`, `Production`) must not

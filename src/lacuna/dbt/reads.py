@@ -99,7 +99,8 @@ def configured_plan(config: Config) -> GovernancePlan | None:
     from lacuna.dbt.runtime import load_plan
 
     governance, where = load_governance(project_dir)
-    if where == "defaults" and config.governance:
+    if where == "defaults" and "governance" in config.model_fields_set:
+        # lacuna.yaml's section, even empty (`governance: {}`: the ADR's defaults)
         governance = governance_from(config.governance, where=config.source or "<config>")
     gp = load_plan(project_dir, environment=read_environment(found, governance, config),
                    governance=governance, config=config, verify=found.verify_manifest)

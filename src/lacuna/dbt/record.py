@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,8 @@ from lacuna.dbt.classify import (
     seed_sampler,
 )
 from lacuna.dbt.manifest import RUN_RESULTS, DbtNode, DbtProject, load_project, read_json
+from lacuna.dbt.runtime import POLICY_ID as GOVERNANCE_POLICY
+from lacuna.dbt.runtime import UNNAMED, GovernancePlan, plan
 from lacuna.dbt.warehouse import sampler as warehouse_sampler
 from lacuna.lineage.ol_emit import after_run_recorded, pending
 from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion, Run, RunStatus
@@ -109,9 +111,16 @@ def record_run(
         ConfigError: ``database`` is given and is not a file. Any other missing warehouse is a
             note on the report (the run's records do not need it).
     """
+    from lacuna.dbt.governance import (
+        check_environment,
+        default_environment,
+        load_governance,
+        production_pin,
+    )
     from lacuna.governor import current
 
     gov = governor or current()
+    check_environment(environment, gov.config, project_dir)  # as load_plan
     project = load_project(project_dir, target=target)
     results = read_json(project.target_dir / RUN_RESULTS, what="dbt run results",
                         project_dir=project.project_dir)
@@ -125,12 +134,19 @@ def record_run(
     raw_results = [r for r in results.get("results") or () if isinstance(r, Mapping)]
     checks = _test_results(project, raw_results)
     tracked = {r["node_id"] for r in hook_rows if r.get("event") == "node_built"}
+    governance, _ = load_governance(project.project_dir)
     if environment is None:  # as load_plan and --environment's help
-        from lacuna.dbt.governance import default_environment, load_governance
-
-        environment = default_environment(load_governance(project.project_dir)[0],
-                                          gov.config.environment)
+        environment = default_environment(governance, gov.config.environment,
+                                          pinned=production_pin(gov.config, project_dir))
     env = environment
+    gp = plan(pc, governance, env, gov.config)
+    required = _required(gp)
+    treated = None
+    if required:
+        from lacuna.dbt.runtime import configured_warehouse
+
+        where = warehouse or configured_warehouse(project, gov.config)
+        treated = _Treated.of(project, gp, hook_rows, invocation, where)
     recorded = []
     for raw in raw_results:
         uid = str(raw.get("unique_id") or "")
@@ -138,8 +154,9 @@ def record_run(
         status = str(raw.get("status") or "")
         if node is None or status not in _STATUS:
             continue  # tests (their results become quality checks), skipped nodes
+        untreated = treated.untreated(uid, required.get(uid, {})) if treated else {}
         run, decision, why = _run(gov, project, pc, node, raw, invocation, checks.get(uid, ()),
-                                  env)
+                                  env, untreated)
         store = gov.lineage_store
         store.record(run, **pending(store, gov.config))  # pending: lacuna.lineage.outbox
         after_run_recorded(run, gov.config, store)  # queued; never raises
@@ -196,6 +213,7 @@ def _test_results(project: DbtProject, results: Sequence[Mapping[str, Any]]
 def _run(
     gov: Governor, project: DbtProject, pc: ProjectClassification, node: DbtNode,
     raw: Mapping[str, Any], invocation: str, checks: tuple[str, ...], environment: str,
+    untreated: Mapping[str, str] | None = None,
 ) -> tuple[Run, Decision | None, str | None]:
     nc = pc.nodes[node.unique_id]
     target = node_ref(project, node)
@@ -210,8 +228,12 @@ def _run(
     edges = tuple(e for e in mapped if e is not None)
     started, ended = _timing(raw)
     status = _STATUS[str(raw.get("status"))]
+    amend = None
+    if untreated and status is RunStatus.SUCCEEDED:
+        def amend(decision: Decision) -> Decision:
+            return _ungoverned(decision, node, untreated, environment, invocation)
     decision, why = _decide(gov, project, node, nc.classification, parents, environment,
-                            status)
+                            status, amend)
     user = gov.config.user
     sql = node.compiled_sql or node.raw_sql
     run = Run(
@@ -245,7 +267,8 @@ def _edge(e: ColumnEdge, target: DatasetRef, by_relation: Mapping[str, DatasetRe
 
 
 def _decide(gov: Governor, project: DbtProject, node: DbtNode, classification: Any,
-            parents: Sequence[Any], environment: str, status: RunStatus
+            parents: Sequence[Any], environment: str, status: RunStatus,
+            amend: Callable[[Decision], Decision] | None = None,
             ) -> tuple[Decision | None, str | None]:
     """The policies' answer on writing the node, recorded with dbt's outcome (never raises);
     with why it is not on the audit trail when it is not (the run happened already: the
@@ -261,7 +284,7 @@ def _decide(gov: Governor, project: DbtProject, node: DbtNode, classification: A
         environment=environment, method=f"dbt.{node.resource_type}",
         code_location=node.original_file_path or None)
     try:  # with server:, decided and recorded there in one request
-        decision, stored = gov.record_decided(operation)
+        decision, stored = gov.record_decided(operation, amend)
     except Exception as exc:  # the records are observers of a run that already happened
         log.error("could not decide on %s: %s", node.unique_id, exc)
         return None, f"the policies could not decide ({type(exc).__name__}: {exc})"
@@ -275,6 +298,95 @@ def _decide(gov: Governor, project: DbtProject, node: DbtNode, classification: A
         log.error("could not record the decision for %s: %s", node.unique_id, exc)
         return decision, f"the audit trail could not be written ({type(exc).__name__}: {exc})"
     return decision, None
+
+
+# -- a non-production build Lacuna did not treat ---------------------------------------------
+
+
+def _required(gp: GovernancePlan) -> dict[str, dict[str, str]]:
+    """Per node, the columns (lower case) the plan's environment rewrites, with the action:
+    what a build must have gone through Lacuna for. Production rewrites nothing."""
+    if gp.category == "production":
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for uid in gp.classification.nodes:
+        cols = {name.lower(): effect.action.value
+                for name, (_, effect) in gp.checked(uid).items() if effect.action.transforms}
+        if cols:
+            out[uid] = cols
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Treated:
+    """What Lacuna did to this dbt invocation's tables in the plan's environment: the
+    ``lacuna.govern()`` post-hook's ``node_governed`` rows (the columns it rewrote per node;
+    ``hooked``: whether the build ran with the hook's vars at all), what the hook was asked
+    (:func:`lacuna.dbt.runtime.govern_vars`: a column treated upstream is not asked again)
+    and what ``lacuna dbt apply`` rewrote after the build (:func:`lacuna.dbt.runtime.applied`)."""
+
+    hook: dict[str, set[str]]
+    hooked: bool
+    asked: Mapping[str, Mapping[str, Any]]
+    apply: dict[str, set[str]]
+
+    @classmethod
+    def of(cls, project: DbtProject, gp: GovernancePlan,
+           hook_rows: Sequence[Mapping[str, Any]], invocation: str,
+           warehouse: Path | str | None) -> _Treated:
+        from lacuna.dbt.runtime import applied, govern_vars
+
+        hook: dict[str, set[str]] = {}
+        hooked = False
+        for row in hook_rows:
+            detail = row.get("detail")
+            if row.get("event") == "node_governed" and row.get("status") == gp.environment:
+                hooked = True
+                if isinstance(detail, Mapping):
+                    hook.setdefault(str(row.get("node_id")), set()).update(
+                        str(c).lower() for c in detail)
+        asked = govern_vars(gp)["lacuna_governance"]["actions"]
+        done = {uid: {c.lower() for c in cols}
+                for uid, cols in applied(project, invocation, gp.environment,
+                                         warehouse).items()}
+        return cls(hook=hook, hooked=hooked, asked=asked, apply=done)
+
+    def untreated(self, uid: str, required: Mapping[str, str]) -> dict[str, str]:
+        """The columns of ``required`` (lower case: action) nothing vouches for: none when
+        apply rewrote them all, or when the build ran with the hook and the hook rewrote
+        every column it was asked to for this node (a column treated upstream is not asked;
+        the columns Lacuna cannot name, ``*``, count as rewritten by any row of the node)."""
+        if not required:
+            return {}
+        unnamed = UNNAMED.lower()
+        done = self.apply.get(uid)
+        if done is not None and all(c in done or c == unnamed for c in required):
+            return {}
+        if self.hooked:
+            asked = self.asked.get(uid, {})
+            ask = {c.lower() for c in asked if c != "*"}
+            rows = self.hook.get(uid)
+            if (rows is not None and ask <= rows) or not asked:
+                return {}
+        done = (done or set()) | self.hook.get(uid, set())
+        return {c: a for c, a in required.items() if c not in done} or dict(required)
+
+
+def _ungoverned(decision: Decision, node: DbtNode, untreated: Mapping[str, str],
+                environment: str, invocation: str) -> Decision:
+    """A denial: the build may have left these columns raw, so nothing vouches for it."""
+    cols = ", ".join(f"{c} ({a})" for c, a in sorted(untreated.items()))
+    return replace(
+        decision, allowed=False, policy_id=GOVERNANCE_POLICY,
+        policy_title=f"ADR-0012 non_production policies in {environment} (governance.policies)",
+        reasoning=(f"{node.dataset_name} was built in {environment} without Lacuna's treatment "
+                   f"of {cols}: the policies rewrite them there, and neither the "
+                   "lacuna.govern() post-hook nor lacuna dbt apply treated them in dbt "
+                   f"invocation {invocation}, so the relation may hold them raw"),
+        why=(f"build through Lacuna: dbt build --vars \"$(lacuna dbt vars -e {environment})\" "
+             f"(the lacuna.govern() post-hook), or run lacuna dbt apply -e {environment} after "
+             "dbt build; then run lacuna dbt record again",),
+        alternatives=(), policies=())
 
 
 def _warehouse(project: DbtProject, database: str | Path | None, target: str | None

@@ -42,8 +42,10 @@ from lacuna.dbt.governance import (
     Action,
     ColumnEffect,
     GovernanceConfig,
+    check_environment,
     default_environment,
     load_governance,
+    production_pin,
 )
 from lacuna.dbt.manifest import DbtNode, DbtProject, load_project
 from lacuna.errors import ConfigError, GovernanceViolation, IntegrationError
@@ -170,7 +172,9 @@ def load_plan(
         from lacuna.config import load_config
 
         config = load_config()
-    env = environment or default_environment(governance, config.environment)
+    check_environment(environment, config, project_dir)  # a production host stays there
+    env = environment or default_environment(governance, config.environment,
+                                             pinned=production_pin(config, project_dir))
     pc = classify_project(project, config.classification)
     return plan(pc, governance, env, config)
 
@@ -226,6 +230,77 @@ def _anonymized(frame: pd.DataFrame, column: str, strategy: str) -> Any:
     return anonymize(frame, [column], strategy)[column]
 
 
+# What `lacuna dbt apply` treated, for `lacuna dbt record` (target/, next to run_results.json):
+# {"invocation_id": dbt's, "environment": ..., "nodes": {unique_id: {column: action}}}
+APPLIED = "lacuna_applied.json"
+
+
+def _invocation(project: DbtProject) -> str | None:
+    """The id of the dbt invocation whose results are in target/ (None without them)."""
+    import json
+
+    try:
+        raw = json.loads((project.target_dir / "run_results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = (raw.get("metadata") or {}).get("invocation_id") if isinstance(raw, dict) else None
+    return str(found) if found else None
+
+
+def _mark_applied(project: DbtProject, environment: str,
+                  nodes: Mapping[str, Mapping[str, str]], database: str) -> None:
+    """Note what apply treated, in which warehouse (``database``: :func:`_where`), for the
+    dbt invocation that built the tables (merged with an earlier apply of the same
+    invocation, environment and warehouse)."""
+    import json
+
+    invocation = _invocation(project)
+    if invocation is None:
+        return  # no run to vouch for: `lacuna dbt record` needs run_results.json anyway
+    path = project.target_dir / APPLIED
+    done: dict[str, dict[str, str]] = {}
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if (old.get("invocation_id"), old.get("environment"), old.get("database")) \
+                == (invocation, environment, database):
+            done = {str(k): dict(v) for k, v in old["nodes"].items()}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        pass
+    for uid, cols in nodes.items():
+        done.setdefault(uid, {}).update(cols)
+    path.write_text(json.dumps({"invocation_id": invocation, "environment": environment,
+                                "database": database, "nodes": done}, indent=1),
+                    encoding="utf-8")
+
+
+def _where(database: str | Path) -> str:
+    """How apply's note and record name a warehouse: a DuckDB file's resolved path, a URL
+    without its password."""
+    text = str(database)
+    if isinstance(database, Path) or text.startswith("duckdb:///"):
+        return str(Path(text.removeprefix("duckdb:///").split("?")[0]).resolve())
+    return redact_url(text)
+
+
+def applied(project: DbtProject, invocation: str, environment: str,
+            database: str | Path | None = None) -> dict[str, set[str]]:
+    """Per node, the columns ``lacuna dbt apply`` treated for ``environment`` after dbt
+    invocation ``invocation`` (:data:`APPLIED`), in ``database`` when given (a DuckDB
+    file's path or a warehouse URL: an apply to a copy of the warehouse vouches for
+    nothing); empty when it did not run for them."""
+    import json
+
+    try:
+        raw = json.loads((project.target_dir / APPLIED).read_text(encoding="utf-8"))
+        if raw.get("invocation_id") != invocation or raw.get("environment") != environment:
+            return {}
+        if database is not None and raw.get("database") != _where(database):
+            return {}
+        return {str(uid): {str(c) for c in cols} for uid, cols in raw["nodes"].items()}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return {}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApplyReport:
     environment: str
@@ -267,6 +342,7 @@ def apply_environment(
         return _apply_sql(gp, warehouse, seed)
     con, path = _connect(project, database, read_only=False, target=target)
     tables: dict[str, Mapping[str, str]] = {}
+    treated: dict[str, Mapping[str, str]] = {}
     skipped: list[str] = []
     try:
         for node in project.topological():
@@ -286,8 +362,10 @@ def apply_environment(
                         f"select {select} from lacuna_governed_frame")
             con.unregister("lacuna_governed_frame")
             tables[relation] = MappingProxyType(done)
+            treated[node.unique_id] = done
     finally:
         con.close()
+    _mark_applied(project, gp.environment, treated, _where(Path(path)))
     return ApplyReport(environment=gp.environment, database=str(path),
                        tables=MappingProxyType(tables), skipped=tuple(skipped))
 
@@ -297,6 +375,7 @@ def _apply_sql(gp: GovernancePlan, warehouse: Any, seed: int | str | bytes) -> A
 
     engine = wh.engine_for(warehouse)
     tables: dict[str, Mapping[str, str]] = {}
+    treated: dict[str, Mapping[str, str]] = {}
     skipped: list[str] = []
     try:
         for node in gp.classification.project.topological():
@@ -308,9 +387,11 @@ def _apply_sql(gp: GovernancePlan, warehouse: Any, seed: int | str | bytes) -> A
                 continue
             done = wh.rewrite_columns(engine, node, gp.for_table(node, built), seed=seed)
             tables[wh.relation(engine, node)] = MappingProxyType(done)
+            treated[node.unique_id] = done
     finally:
         if engine is not warehouse:
             engine.dispose()  # ours: close its pooled connections (DuckDB locks the file)
+    _mark_applied(gp.classification.project, gp.environment, treated, _where(str(engine.url)))
     return ApplyReport(environment=gp.environment,
                        database=redact_url(engine.url),
                        tables=MappingProxyType(tables), skipped=tuple(skipped))

@@ -31,7 +31,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from lacuna.config import ClassificationConfig
 from lacuna.errors import LineageError
 from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind
-from lacuna.lineage.sql_classes import classify_outputs
+from lacuna.lineage.sql_classes import classify_outputs, identifier_cuts
 from lacuna.lineage.sql_masking import NO_KEYS, BoundKeys, bound_keys
 from lacuna.lineage.sql_schema import Schema, SchemaInput, build_schema
 from lacuna.lineage.sql_trace import Flow, Tracer, merge_kinds, output_names, rejoin
@@ -140,6 +140,7 @@ def classify_sql(
         keys = bound_keys(parameters) if parameters is not None else NO_KEYS
     flows, names, sources = _trace(statement, tables, config, keys)
     flows = rejoin(flows, tables)  # different pieces of one column put it back together
+    flows = identifier_cuts(flows, tables)  # left(ssn, 4) is no generalisation
     edges = _edges(flows, names, tables, target)
     classification = classify_outputs(flows, names, tables, config, sources)
     # literals and bound values are constants to the lineage; they are data to the class

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,16 @@ from lacuna.model import (
 if TYPE_CHECKING:
     from lacuna.config import ClassificationConfig
     from lacuna.lineage.sql_schema import Schema, Table
+
+# The personal-data types whose short prefix or suffix generalises: quasi-identifiers, which
+# point at a person only together with other columns (``left(zip, 3)``: a region). Of any
+# other personal column (a direct identifier: ``ssn``, ``email``, ``phone``, ``name``, a type
+# Lacuna does not know, or none) a cut keeps the class: ``right(ssn, 4)`` is what a bank asks
+# to identify you, ``left(email, 4)`` with a domain names a person. Dates generalise by
+# date_trunc/extract, not by a cut.
+QUASI_IDENTIFIERS = frozenset({"zip", "zip_code", "postal_code", "postcode", "address",
+                               "street_address", "city", "state", "region", "country"})
+_CUT = re.compile(r"generalisation \((left|right|substring), ")
 
 
 def classify_outputs(
@@ -189,6 +200,25 @@ def _classify_column(
         )
     detail = "masked non-personal input" if masked else "a constant or a row count: no input value"
     return ColumnClass(reasoning=detail, layer=Layer.INHERITED), [], False, ""
+
+
+def identifier_cuts(flows: list[list[Flow]], tables: Schema) -> list[list[Flow]]:
+    """Take the masking away from a prefix or suffix (left/right/substring) of a personal
+    column that is no quasi-identifier (:data:`QUASI_IDENTIFIERS`): ``left(ssn, 4)`` carries
+    the ssn's class, in the lineage's edges as in the output's classification."""
+    return [[_uncut(flow, tables) for flow in column] for column in flows]
+
+
+def _uncut(flow: Flow, tables: Schema) -> Flow:
+    if flow.kind is not EdgeKind.MASKING or not flow.table or not _CUT.search(flow.description):
+        return flow
+    col = source_class(tables, flow)
+    if col is None or not col.is_personal or (col.pii_type or "").lower() in QUASI_IDENTIFIERS:
+        return flow
+    return replace(flow, kind=EdgeKind.TRANSFORMATION, piece="", description=(
+        f"{flow.description}: a prefix or suffix of a direct identifier "
+        f"({col.pii_type or col.classification.value}) is no generalisation; it keeps the "
+        "class"))
 
 
 def _is_aggregate(flow: Flow) -> bool:
