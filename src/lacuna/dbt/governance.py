@@ -92,8 +92,9 @@ _ORDER = list(Action)
 # clearance of the column's tier); high: strict access (data_owner or compliance, the roles of
 # the ADR's own high_sensitivity example) and, outside production, redacted (its example's
 # non_production action); critical: as high, and explicit approval. Reads of restricted
-# models are recorded on the audit trail ("+ audit"). A project that wants other rules names
-# them: any policy key replaces all of these.
+# models are recorded on the audit trail ("+ audit"). A project that names only sensitivity
+# levels keeps these for the levels it does not name; one that names a class or tier key has
+# its own scheme, and none of these apply.
 ADR_DEFAULT_POLICIES: dict[str, dict[str, dict[str, Any]]] = {
     "medium_sensitivity": {"production": {"action": "restrict"},
                            "non_production": {"action": "restrict"}},
@@ -352,6 +353,21 @@ def policy_keys() -> set[str]:
 # -- loading -----------------------------------------------------------------------------------
 
 
+def _level(key: Any) -> str | None:
+    """The sensitivity level a policy key names (``high`` for ``high`` and
+    ``High_Sensitivity``), or None for a class or tier key."""
+    text = str(key).strip().lower().removesuffix("_sensitivity")
+    return text if text in {s.value for s in Sensitivity} else None
+
+
+def _with_default_levels(named: Mapping[Any, Any]) -> dict[Any, Any]:
+    """``named`` (sensitivity keys only) with the ADR's default for each level it does not
+    name: a section that names only ``low`` does not open high and critical columns."""
+    levels = {_level(k) for k in named}
+    return {**{k: v for k, v in ADR_DEFAULT_POLICIES.items() if _level(k) not in levels},
+            **named}
+
+
 def governance_from(raw: Any, *, where: str = "<config>",
                     prefix: tuple[str, ...] = ("governance",),
                     origin: Origin | None = None) -> GovernanceConfig:
@@ -367,8 +383,12 @@ def governance_from(raw: Any, *, where: str = "<config>",
     """
     if raw is None:
         return GovernanceConfig()
-    if isinstance(raw, Mapping) and raw.get("policies") in (None, {}):
-        raw = {**raw, "policies": ADR_DEFAULT_POLICIES}
+    if isinstance(raw, Mapping):
+        named = raw.get("policies")
+        if named in (None, {}):
+            raw = {**raw, "policies": ADR_DEFAULT_POLICIES}
+        elif isinstance(named, Mapping) and all(_level(k) is not None for k in named):
+            raw = {**raw, "policies": _with_default_levels(named)}
     return validate_section(GovernanceConfig, raw, prefix=prefix, origin=origin or Origin(where),
                             title="governance section", docs="docs/dbt.md",
                             special=_policy_key)
