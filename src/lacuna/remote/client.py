@@ -86,10 +86,29 @@ def refuse_local_state(config: Config, command: str, instead: str) -> None:
     raise NotOnThisHost(msg)
 
 
+def host_name(host: str | None = None) -> str:
+    """This machine's name (``host``: another) as a client names itself to a server in every
+    request (:data:`~lacuna.lineage.seen.HOST_HEADER`): the paths its operations name are
+    this host's, and so are the retention clocks the server keeps for them. Percent-encoded
+    (a header is ASCII, and no ``/`` may end the host of ``file://<host>/<path>``); a name
+    longer than 255 characters so is sent as a digest of it."""
+    import hashlib
+
+    from lacuna.exceptions.files import this_host
+
+    name = urllib.parse.quote(this_host() if host is None else host, safe="")
+    if len(name) <= 255:
+        return name
+    return "sha256-" + hashlib.sha256(name.encode()).hexdigest()
+
+
 class ServerClient:
-    """An authenticated JSON client for one Lacuna server (thread-safe)."""
+    """An authenticated JSON client for one Lacuna server (thread-safe). Every request names
+    this host (:func:`host_name`)."""
 
     def __init__(self, settings: Any) -> None:
+        from lacuna.lineage.seen import HOST_HEADER
+
         url = str(settings.url).rstrip("/")
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -111,7 +130,7 @@ class ServerClient:
             retries=settings.retries, max_body_bytes=8 << 20,
             max_connections=10, verify=settings.tls_verify, ca_file=settings.ca_file,
             headers=(("Content-Type", "application/json"),
-                     ("Authorization", f"Bearer {token}"))),
+                     ("Authorization", f"Bearer {token}"), (HOST_HEADER, host_name()))),
             https=parsed.scheme == "https")
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
@@ -340,14 +359,15 @@ class ServerLineage:
         return updated if isinstance(updated, int) else 0
 
     def first_seen(self, path: str) -> datetime | None:
-        """The retention clock the server keeps for the local file at ``path`` (recorded when
-        it allowed a write there: :mod:`lacuna.lineage.seen`); None when it allowed none, or
-        when ``path`` is not a local file.
+        """The retention clock the server keeps for the local file at ``path`` on this host
+        (recorded when it allowed a write there), or its content's when that is earlier (a
+        copy made by hand: :mod:`lacuna.lineage.seen`); None when it knows neither, or when
+        ``path`` is not a local file.
 
         Raises:
             LineageError: no answer, or not a time.
         """
-        return self.knows(path, content=False)[1]
+        return self.knows(path)[1]
 
     def knows(self, path: str, *, content: bool = True
               ) -> tuple[Classification | None, datetime | None]:
