@@ -102,3 +102,43 @@ def test_a_write_whose_clock_the_server_cannot_say_is_refused_cleanly(
     assert len(refused) == 3
     assert all("could not ask the Lacuna server" in r.getMessage() for r in refused)
     assert all(r.exc_info is None for r in refused)  # no traceback
+
+
+def test_a_sealed_truncation_the_server_cannot_decide_is_refused_cleanly(
+        sandbox, sandbox_config, monkeypatch, caplog):
+    """The server answered the mount's own hold check and the file's clock, then went away:
+    the sealed write a truncation is (``: > f``) cannot read the holds, and the truncation is
+    EACCES with one log line (before: its StorageError escaped the file system: EIO and a
+    traceback); the file is as it was."""
+    import errno
+
+    from lacuna.config import LacunaServerConfig
+    from lacuna.governor import Governor
+    from lacuna.mount.decide import MountGovernance
+    from lacuna.mount.fs import FuseError, GovernedFS
+    from lacuna.mount.layout import MountLayout, mount_config
+    from lacuna.storage import write_governed
+    from live_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    server = LacunaServerConfig(url=url, token="t", deadline_ms=300, retries=0)
+    source, mnt = sandbox / "governed" / "workspace", sandbox / "mnt"
+    mnt.mkdir()
+    layout = MountLayout.of(source, mnt)
+    local = mount_config(sandbox_config(), layout)
+    write_governed(str(source / "a.csv"), lambda out: out.write(b"id\n1\n"), method="test",
+                   gov=Governor(local))
+    before = (source / "a.csv").read_bytes()
+    governance = MountGovernance(Governor(local.model_copy(update={"server": server})), layout)
+    monkeypatch.setattr(governance, "keep_held", lambda *_, **__: None)  # answered: none
+    monkeypatch.setattr(governance, "target_clock", lambda _: None)  # answered: no clock
+    fs = GovernedFS(governance)
+    caplog.set_level(logging.ERROR, "lacuna.mount")
+    with pytest.raises(FuseError) as caught:
+        fs.truncate("/a.csv", 0)
+    assert caught.value.errno == errno.EACCES
+    assert (source / "a.csv").read_bytes() == before
+    refused = [r for r in caplog.records if "could not govern truncate /a.csv" in r.getMessage()]
+    assert len(refused) == 1
+    assert "the holds that may cover it" in refused[0].getMessage()
+    assert refused[0].exc_info is None

@@ -768,9 +768,15 @@ class GovernedFS:
             if length:
                 msg = f"truncate of sealed {path} to {length} bytes: rewrite the file instead"
                 raise _denied(msg)
-            seen = self._clock_before(path, backing, self._pid(), method="fuse.truncate")
-            write_governed(backing, lambda _: None, method="fuse.truncate",
-                           gov=self.governance.gov, first_seen=seen)
+            pid = self._pid()
+            seen = self._clock_before(path, backing, pid, method="fuse.truncate")
+            # decided (and its holds asked again) by the sealed write: a denial or Lacuna
+            # failing there (a server gone since) is EACCES, as for any write, never an
+            # exception out of the file system
+            self._govern(lambda: write_governed(backing, lambda _: None, method="fuse.truncate",
+                                                gov=self.governance.gov, first_seen=seen),
+                         f"truncate {path}",
+                         refusal=self._write_refusal(path, pid, method="fuse.truncate"))
             return 0
         os.truncate(backing, length)
         return 0
