@@ -735,6 +735,15 @@ class ServerKeeping:
         """
         return self._ask()[1]
 
+    @staticmethod
+    def _clocked(lineage: ServerLineage, item: Any) -> Any:
+        """``item`` with the server's clock for it (:func:`_server_clock`).
+
+        Raises:
+            LineageError: the server did not answer it (the caller refuses: fail closed).
+        """
+        return _server_clock(item, lineage.first_seen(item.path))
+
     def _ask(self) -> tuple[str, tuple[Hold, ...], tuple[str, ...]]:
         with self._lock:
             known = self._known
@@ -769,7 +778,10 @@ class ServerKeeping:
     def rule_hold(self, paths: Sequence[str]) -> RuleHold | None:
         """The first governed item at or under ``paths`` that the server's retention rules
         hold (or fail on), asked in batches; none when the server's bundle has no
-        ``retention`` rule.
+        ``retention`` rule. An item's clock (the age a rule sees) is the one the server keeps
+        for it (:meth:`ServerLineage.first_seen`) when it keeps one, not its sidecar's: a
+        sidecar signed by the owner's own key saying the data is older than it is took it
+        out of a rule holding recent data, and its deletion went through.
 
         Raises:
             ServerUnavailable: no answer, or not one answer per item.
@@ -782,7 +794,9 @@ class ServerKeeping:
             return None
         now = utcnow()
         batch: list[dict[str, Any]] = []
-        items = (rule_input(i, now) for p in paths for i in items_at(self.config, p))
+        lineage = ServerLineage(self.client, self.config.lineage.openlineage.namespace)
+        items = (rule_input(self._clocked(lineage, i), now)
+                 for p in paths for i in items_at(self.config, p))
         while True:
             batch = [doc["dataset"] for _, doc in zip(range(RULE_ITEMS), items, strict=False)]
             if not batch:
@@ -806,6 +820,21 @@ class ServerKeeping:
                 return RuleHold(path=str(sent["path"]), package=got["package"],
                                 reason=str(got.get("reason") or ""),
                                 error=None if error is None else str(error))
+
+
+def _server_clock(item: Any, seen: datetime | None) -> Any:
+    """``item`` (described from its sidecar, signed with the owner's own key) with the clock
+    the server keeps for it, ``seen``, when it keeps one: its ``clock`` is then ``seen``."""
+    from dataclasses import replace
+
+    if seen is None:
+        return item
+    note = "; its clock is the Lacuna server's"
+    if seen <= item.written_at:
+        return replace(item, first_seen=seen, seen_note=note,
+                       known_from=item.known_from.removesuffix(item.seen_note) + note)
+    return replace(item, written_at=seen, first_seen=None, seen_note=note,
+                   known_from=item.known_from.removesuffix(item.seen_note) + note)
 
 
 def hold_from_wire(data: Any) -> Hold:
