@@ -188,7 +188,9 @@ def test_a_rule_sees_the_servers_clock_not_the_owners_sidecar(tmp_path, monkeypa
     server keeps for it: a sidecar the owner signed with their own key saying the data is
     years old took it out of a rule holding recent data (before: its clock was sent as
     the rule's ``clock``). Without a server clock the sidecar's stands; a server that does
-    not answer the clock is an error (the mount refuses: fail closed)."""
+    not answer the clock is an error (the mount refuses: fail closed). The tier and tags a
+    rule sees are at least what the server knows of the file (a sidecar saying INTERNAL
+    took PII data out of a rule holding personal data)."""
     from datetime import UTC, datetime
 
     from lacuna.errors import LineageError
@@ -221,9 +223,14 @@ def test_a_rule_sees_the_servers_clock_not_the_owners_sidecar(tmp_path, monkeypa
     try:
         assert keeping.rule_hold([str(data)]) is None
         assert datetime.fromisoformat(sent[-1]["clock"]) == server_clock
+        assert (sent[-1]["tier"], sent[-1]["tags"]) == ("INTERNAL", [])
         known["first_seen"] = None  # the server keeps none: the sidecar's is all there is
         keeping.rule_hold([str(data)])
         assert datetime.fromisoformat(sent[-1]["clock"]) == forged
+        # the server knows the data is personal: the sidecar's INTERNAL is not what is sent
+        known["classification"] = {"tier": "PROPRIETARY", "tags": ["PII"]}
+        keeping.rule_hold([str(data)])
+        assert (sent[-1]["tier"], sent[-1]["tags"]) == ("PROPRIETARY", ["PII"])
         known["down"] = True
         with pytest.raises(LineageError, match="could not ask the Lacuna server"):
             keeping.rule_hold([str(data)])

@@ -737,12 +737,22 @@ class ServerKeeping:
 
     @staticmethod
     def _clocked(lineage: ServerLineage, item: Any) -> Any:
-        """``item`` with the server's clock for it (:func:`_server_clock`).
+        """``item`` with the server's clock for it (:func:`_server_clock`) and at least the
+        tier and tags the server's lineage store knows of it (by name and content): a
+        sidecar signed by the owner saying PII data is PUBLIC took it out of a rule holding
+        personal data.
 
         Raises:
             LineageError: the server did not answer it (the caller refuses: fail closed).
         """
-        return _server_clock(item, lineage.first_seen(item.path))
+        from dataclasses import replace
+
+        known, seen = lineage.knows(item.path)
+        if known is not None and (known.tier > item.tier
+                                  or not set(known.tags) <= set(item.tags)):
+            item = replace(item, tier=max(item.tier, known.tier),
+                           tags=tuple(dict.fromkeys((*item.tags, *known.tags))))
+        return _server_clock(item, seen)
 
     def _ask(self) -> tuple[str, tuple[Hold, ...], tuple[str, ...]]:
         with self._lock:
@@ -779,9 +789,10 @@ class ServerKeeping:
         """The first governed item at or under ``paths`` that the server's retention rules
         hold (or fail on), asked in batches; none when the server's bundle has no
         ``retention`` rule. An item's clock (the age a rule sees) is the one the server keeps
-        for it (:meth:`ServerLineage.first_seen`) when it keeps one, not its sidecar's: a
-        sidecar signed by the owner's own key saying the data is older than it is took it
-        out of a rule holding recent data, and its deletion went through.
+        for it (:meth:`ServerLineage.knows`) when it keeps one, not its sidecar's: a sidecar
+        signed by the owner's own key saying the data is older than it is took it out of a
+        rule holding recent data, and its deletion went through. Its tier and tags are at
+        least what the server knows of it.
 
         Raises:
             ServerUnavailable: no answer, or not one answer per item.
