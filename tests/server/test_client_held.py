@@ -310,6 +310,7 @@ def test_a_files_retention_clock_is_the_servers_not_its_sidecars(
     from lacuna.lineage.seen import first_seen, saw
     from lacuna.lineage.sidecar import read_sidecar, sidecar_paths, write_sidecar
     from lacuna.lineage.store import LineageStore
+    from lacuna.remote.client import host_name
 
     monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "client-home"))
     target = live.root / "governed" / "clock-kept.csv"
@@ -321,13 +322,14 @@ def test_a_files_retention_clock_is_the_servers_not_its_sidecars(
         assert label is not None
         assert label.trusted
         recorded = httpx.get(f"{live.url}/api/v1/lineage/known",
-                             params={"dataset": str(target)}, headers=live.headers("ana"))
+                             params={"dataset": str(target)},
+                             headers={**live.headers("ana"), "X-Lacuna-Host": host_name()})
         seen = datetime.fromisoformat(recorded.json()["first_seen"])
         assert abs((seen - label.first_seen).total_seconds()) < 1  # the same clock
         old = datetime(2022, 12, 5, tzinfo=UTC)  # as if the data were written in 2022
         store = LineageStore(live.db)
         try:
-            saw(store, DatasetRef.of(str(target)), old)
+            saw(store, DatasetRef(f"file://{host_name()}", str(target)), old)  # this host's
         finally:
             store.close()
         for side in sidecar_paths(target):
@@ -344,8 +346,10 @@ def test_a_files_retention_clock_is_the_servers_not_its_sidecars(
     assert pd.read_csv(copy).equals(frame)  # written as asked
     store = LineageStore(live.db)
     try:
-        assert first_seen(store, DatasetRef.of(str(copy))) == old  # kept by the server
-        assert first_seen(store, DatasetRef.of(str(target))) == old
+        # kept by the server, as this host's files (file://<host> + path)
+        assert first_seen(store, DatasetRef(f"file://{host_name()}", str(copy))) == old
+        assert first_seen(store, DatasetRef(f"file://{host_name()}", str(target))) == old
+        assert first_seen(store, DatasetRef.of(str(copy))) is None  # no other host's
     finally:
         store.close()
 

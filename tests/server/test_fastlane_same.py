@@ -327,3 +327,126 @@ def test_a_denied_write_is_decided_and_recorded_on_the_event_loop(app_client, mo
         assert answer.json()["decision"]["allowed"] is allowed
         assert answer.json()["audit"] is not None  # recorded either way
         assert hops == ([] if not allowed else ["clocked"]), hops
+
+
+def _clock_of(app_client: Any, path: str, host: str | None, fingerprint: str | None = None
+              ) -> str | None:
+    """The clock ``GET /api/v1/lineage/known`` answers for ``path`` asked from ``host``."""
+    h = app_client.headers("ana")
+    if host is not None:
+        h = {**h, "X-Lacuna-Host": host}
+    params = {"dataset": path, **({"fingerprint": fingerprint} if fingerprint else {})}
+    answer = app_client.client.get("/api/v1/lineage/known", params=params, headers=h)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["first_seen"]
+
+
+@pytest.mark.parametrize("sources", [False, True], ids=["event-loop", "worker-thread"])
+def test_two_hosts_writing_one_path_keep_two_clocks(app_client, sources) -> None:
+    """The server keys a file's retention clock by the client's host (X-Lacuna-Host) and its
+    path: host-b writing /…/report.csv does not take the (older) clock of host-a's file of
+    that name, and host-a's keeps its own (before: one clock per path, shared). On the fast
+    lane's event loop and on its worker thread (a write with sources) alike."""
+    from datetime import UTC, datetime
+
+    from lacuna.lineage.records import DatasetRef
+    from lacuna.lineage.seen import saw
+
+    governed = app_client.state.governor.config.destinations.governed[0]
+    path = f"{governed}hosts-{sources}/report.csv"
+    src = f"{governed}hosts-{sources}/input.csv"
+    store = app_client.state.governor.lineage_store
+    old = datetime(2021, 3, 4, tzinfo=UTC)
+
+    def write(host: str) -> None:
+        op: dict[str, Any] = {"action": "write", "classification": PUBLIC, "destination": path}
+        if sources:
+            op["sources"] = [{"name": src, "classification": PUBLIC}]
+        answer = app_client.client.post("/api/v1/decide", json={"operation": op}, headers={
+            **app_client.headers("ana"), "X-Lacuna-Host": host})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["decision"]["allowed"] is True
+
+    write("host-a")
+    # host-a's file holds data from 2021 (the dataset file://host-a + path)
+    saw(store, DatasetRef("file://host-a", path), old)
+    assert _clock_of(app_client, path, "host-a") == old.isoformat()
+    assert _clock_of(app_client, path, "host-b") is None  # nothing written there yet
+    write("host-b")
+    b = _clock_of(app_client, path, "host-b")
+    assert b is not None
+    assert datetime.fromisoformat(b) > old  # its own clock, started now
+    assert _clock_of(app_client, path, "host-a") == old.isoformat()
+    # a host's source is its own: host-b's input.csv is not host-a's
+    saw(store, DatasetRef("file://host-a", src), old)
+    write("host-b")
+    assert _clock_of(app_client, path, "host-b") == b
+
+
+def test_a_clock_recorded_without_a_host_still_counts_for_the_path(app_client) -> None:
+    """A clock recorded before clients named their host (or by one that names none) is the
+    path's on every host: an upgrade never makes a clock later. A header that is not a host
+    name is refused (422) on both lanes, and nothing is recorded."""
+    from datetime import UTC, datetime
+
+    from lacuna.lineage.records import DatasetRef
+    from lacuna.lineage.seen import saw
+
+    governed = app_client.state.governor.config.destinations.governed[0]
+    path = f"{governed}legacy/report.csv"
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    saw(app_client.state.governor.lineage_store, DatasetRef.of(path), old)
+    assert _clock_of(app_client, path, "host-c") == old.isoformat()
+    assert _clock_of(app_client, path, None) == old.isoformat()
+    bad = {**app_client.headers("ana"), "X-Lacuna-Host": "a/b"}
+    answer = app_client.client.post("/api/v1/decide", headers=bad, json={"operation": {
+        "action": "write", "classification": PUBLIC, "destination": f"{governed}legacy/x.csv"}})
+    assert answer.status_code == 422
+    assert "X-Lacuna-Host" in answer.json()["detail"]
+    assert _clock_of(app_client, f"{governed}legacy/x.csv", None) is None
+    assert app_client.client.get("/api/v1/lineage/known", headers=bad, params={
+        "dataset": path}).status_code == 422
+
+
+def test_a_copy_by_hand_takes_the_clock_of_its_content(app_client) -> None:
+    """``cp a.csv b.csv`` is no governed write, so the server saw no write of b.csv: asked
+    with b.csv's content fingerprint, it answers the clock of that content (recorded when a
+    run's output was recorded with it), and b.csv keeps it, so a write derived from b.csv
+    takes it too (before: null, and the derived file's clock started at its write). Other
+    content, or no fingerprint, is not that clock."""
+    from datetime import UTC, datetime
+
+    from openlineage.client.serde import Serde
+
+    from lacuna.lineage.openlineage import run_to_events
+    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.lineage.seen import saw
+    from lacuna.model import Classification
+
+    governed = app_client.state.governor.config.destinations.governed[0]
+    original, copy, derived = (f"{governed}hand/{n}.csv" for n in ("a", "b", "c"))
+    store = app_client.state.governor.lineage_store
+    fp = "sha256:" + "ab" * 32
+    h = {**app_client.headers("ana"), "X-Lacuna-Host": "host-a"}
+    old = datetime(2022, 5, 6, tzinfo=UTC)
+
+    def decide(destination: str, sources: list[str]) -> None:
+        answer = app_client.client.post("/api/v1/decide", headers=h, json={"operation": {
+            "action": "write", "classification": PUBLIC, "destination": destination,
+            "sources": [{"name": s, "classification": PUBLIC} for s in sources]}})
+        assert answer.json()["decision"]["allowed"] is True, answer.text
+
+    decide(original, [])
+    saw(store, DatasetRef("file://host-a", original), old)
+    run = Run(id="6d1c7a52-0f43-4b8e-9a71-3c2d1e0f9a8b", operation="export",
+              status=RunStatus.SUCCEEDED, user_id="ana", outputs=(DatasetVersion(
+                  dataset=DatasetRef.of(original), classification=Classification(),
+                  fingerprint=fp),))
+    for event in run_to_events(run):
+        assert app_client.client.post("/api/v1/lineage", headers=h, json=json.loads(
+            Serde.to_json(event))).status_code == 201
+    assert _clock_of(app_client, copy, "host-a") is None  # by name: never written
+    assert _clock_of(app_client, copy, "host-a", "sha256:" + "cd" * 32) is None
+    assert _clock_of(app_client, copy, "host-a", fp) == old.isoformat()  # by its content
+    decide(derived, [copy])  # derived from the copy: as old as it
+    assert _clock_of(app_client, derived, "host-a") == old.isoformat()

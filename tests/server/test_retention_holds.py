@@ -4,6 +4,7 @@ and the client a mount in server mode reads them with (:class:`ServerKeeping`)."
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -180,3 +181,58 @@ def test_an_answer_that_is_not_holds_is_an_error(answer, monkeypatch):
     with pytest.raises(ServerUnavailable, match="is not the legal holds"):
         ServerKeeping(client, load_config(None)).holds()
     client.close()
+
+
+def test_a_rule_sees_the_servers_clock_not_the_owners_sidecar(tmp_path, monkeypatch):
+    """A retention rule's input for a file the mount is asked to delete carries the clock the
+    server keeps for it: a sidecar the owner signed with their own key saying the data is
+    years old took it out of a rule holding recent data (before: its clock was sent as
+    the rule's ``clock``). Without a server clock the sidecar's stands; a server that does
+    not answer the clock is an error (the mount refuses: fail closed). The tier and tags a
+    rule sees are at least what the server knows of the file (a sidecar saying INTERNAL
+    took PII data out of a rule holding personal data)."""
+    from datetime import UTC, datetime
+
+    from lacuna.errors import LineageError
+    from lacuna.lineage.sidecar import write_sidecar
+    from lacuna.model import Classification, Tier
+
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "home"))
+    data = tmp_path / "recent.csv"
+    data.write_text("id\n1\n", encoding="utf-8")
+    forged = datetime(2019, 1, 1, tzinfo=UTC)
+    write_sidecar(data, Classification(tier=Tier.INTERNAL), written_by="ana", first_seen=forged)
+    server_clock = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    known: dict[str, Any] = {"classification": None, "first_seen": server_clock.isoformat()}
+    sent: list[dict[str, Any]] = []
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        if path.startswith(HOLDS):
+            return {"version": "v", "rule_packages": ["governance.recent"], "holds": []}
+        if path.startswith("/api/v1/lineage/known"):
+            if known.get("down"):
+                raise ServerUnavailable("unreachable")
+            return known
+        assert (method, path) == ("POST", "/api/v1/retention/rule-holds")
+        sent.extend(body["items"])
+        return {"answers": [None] * len(body["items"])}
+
+    client = ServerClient(LacunaServerConfig(url="http://127.0.0.1:9", token="t"))
+    monkeypatch.setattr(client, "call", call)
+    keeping = ServerKeeping(client, load_config(None))
+    try:
+        assert keeping.rule_hold([str(data)]) is None
+        assert datetime.fromisoformat(sent[-1]["clock"]) == server_clock
+        assert (sent[-1]["tier"], sent[-1]["tags"]) == ("INTERNAL", [])
+        known["first_seen"] = None  # the server keeps none: the sidecar's is all there is
+        keeping.rule_hold([str(data)])
+        assert datetime.fromisoformat(sent[-1]["clock"]) == forged
+        # the server knows the data is personal: the sidecar's INTERNAL is not what is sent
+        known["classification"] = {"tier": "PROPRIETARY", "tags": ["PII"]}
+        keeping.rule_hold([str(data)])
+        assert (sent[-1]["tier"], sent[-1]["tags"]) == ("PROPRIETARY", ["PII"])
+        known["down"] = True
+        with pytest.raises(LineageError, match="could not ask the Lacuna server"):
+            keeping.rule_hold([str(data)])
+    finally:
+        client.close()

@@ -9,10 +9,27 @@ clock. The server records a destination's clock when it allows a write there
 sources the write derives from at a tier no higher than its own, and the server's time. A
 clock only ever moves earlier. ``GET /api/v1/lineage/known`` answers it, and a client with
 ``server:`` takes it instead of its sidecar's (:func:`lacuna.lineage.clock.of_file`).
+
+**Whose file.** ``/data/out.csv`` on one client host is not ``/data/out.csv`` on another: a
+client names its host (``X-Lacuna-Host``, :data:`HOST_HEADER`), and the server keys the clock of
+a local path written there as the dataset ``file://<host>`` + path (:func:`on_host`, the name
+the server gives a client's exception files too). A clock recorded without a host (before
+hosts were sent, or by a client that sends none) is kept under ``file`` + path, and still
+counts for that path on every host (:func:`first_seen`): it was the path's clock before, and a
+clock is never made later.
+
+**A copy by hand.** ``cp a.csv b.csv`` is no governed write: the server never saw ``b.csv``
+written. Its data is ``a.csv``'s all the same, so a content has a clock too: when a run's
+output is recorded with its content fingerprint, that content takes the output's clock
+(:func:`record_run`, :func:`record_content`). A file asked of with its fingerprint
+(:func:`known`) has the earlier of its name's clock and its content's, and its name keeps it
+(a write derived from the copy then takes it, as from the original).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,25 +46,63 @@ if TYPE_CHECKING:
     from lacuna.lineage.records import Run
     from lacuna.lineage.store import LineageStore
 
+log = logging.getLogger("lacuna.lineage")
 WRITES = (Action.WRITE, Action.EXPORT)
+LOCAL = "file"  # a local path's namespace, host not known
+# the header a client with ``server:`` names its host in, on every request
+HOST_HEADER = "X-Lacuna-Host"
+# a host as a client sends it (its name percent-encoded: lacuna.remote.client.host_name)
+_HOST = re.compile(r"^[A-Za-z0-9._~%-]{1,255}$")
+# where a content's clock is kept (its fingerprint as the name): no dataset namespace is
+# this (DatasetRef.of gives a path without "://" the namespace "file")
+CONTENT = "lacuna:content"
 
 
-def file_ref(name: str | None) -> DatasetRef | None:
+def valid_host(host: str) -> bool:
+    """Whether ``host`` is a host as a client names it (:data:`HOST_HEADER`)."""
+    return bool(_HOST.match(host))
+
+
+def on_host(ref: DatasetRef, host: str | None) -> DatasetRef:
+    """The dataset whose clock is ``ref``'s, a local path, written on ``host``:
+    ``file://<host>`` + path (``ref`` itself without a host, or when it is no local path)."""
+    if host is None or ref.namespace != LOCAL:
+        return ref
+    return DatasetRef(f"file://{host}", ref.name)
+
+
+def file_ref(name: str | None, host: str | None = None) -> DatasetRef | None:
     """The dataset a local path or ``file:`` URI names (None for anything else: a table, a
-    URL, a relative path, which no clock is kept for)."""
+    URL, a relative path, which no clock is kept for), on ``host`` (:func:`on_host`)."""
     import os
 
     if not name or ("://" not in name and not os.path.isabs(name)):
         return None
     ref = DatasetRef.of(name)
-    return ref if ref.namespace == "file" else None
+    return on_host(ref, host) if ref.namespace == LOCAL else None
 
 
-def first_seen(store: LineageStore, ref: DatasetRef) -> datetime | None:
-    """The clock the store keeps for ``ref``; None when it saw no write there."""
+def content_ref(fingerprint: str) -> DatasetRef:
+    """Where the clock of the content with this fingerprint is kept."""
+    return DatasetRef(CONTENT, fingerprint)
+
+
+def _kept(store: LineageStore, ref: DatasetRef) -> datetime | None:
+    """The clock recorded for ``ref`` itself."""
     row = store._read(select(table.c.first_seen).where(
         table.c.namespace == ref.namespace, table.c.name == ref.name))
     return aware(row[0][0]) if row else None
+
+
+def first_seen(store: LineageStore, ref: DatasetRef) -> datetime | None:
+    """The clock the store keeps for ``ref``; None when it saw no write there. A host's file
+    (``file://<host>``) also has the clock recorded for its path without a host (see the
+    module docstring), when that is earlier."""
+    if not ref.namespace.startswith("file://"):
+        return _kept(store, ref)
+    rows = store._read(select(table.c.first_seen).where(  # one query: on a decision's path
+        table.c.namespace.in_((ref.namespace, LOCAL)), table.c.name == ref.name))
+    return earliest(*(aware(r[0]) for r in rows))
 
 
 def saw(store: LineageStore, ref: DatasetRef, at: datetime, *, again: bool = True
@@ -77,49 +132,84 @@ def saw(store: LineageStore, ref: DatasetRef, at: datetime, *, again: bool = Tru
         return saw(store, ref, at, again=False)
 
 
+def known(store: LineageStore, ref: DatasetRef, fingerprint: str | None) -> datetime | None:
+    """The clock of the file ``ref`` holding the content ``fingerprint`` (None: not known):
+    the earlier of its own and its content's (a copy by hand is as old as what it copies).
+    When the content's is earlier, ``ref`` keeps it from now on (only earlier, as always),
+    so that a write derived from the file takes it too; failing to record that is logged,
+    the answer stands."""
+    own = first_seen(store, ref)
+    if not fingerprint:
+        return own
+    content = _kept(store, content_ref(fingerprint))
+    if content is None or (own is not None and own <= content):
+        return own
+    if ref.namespace == LOCAL or ref.namespace.startswith("file://"):
+        try:
+            saw(store, ref, content)
+        except Exception as exc:
+            log.error("could not record that %s holds content first seen at %s: %s", ref,
+                      content.isoformat(), exc)
+    return content
+
+
+def record_content(store: LineageStore, ref: DatasetRef, fingerprint: str | None) -> None:
+    """The content ``fingerprint``, just recorded as ``ref``'s, takes ``ref``'s clock (only
+    earlier): a copy of it made by hand is then as old as it."""
+    if not fingerprint:
+        return
+    at = first_seen(store, ref)
+    if at is not None:
+        saw(store, content_ref(fingerprint), at)
+
+
 def clocks(operation: Operation) -> bool:
     """Whether ``operation`` writes a local file, whose clock an allowed decision records."""
     return (operation.action in WRITES and operation.destination is not None
             and file_ref(operation.destination.uri) is not None)
 
 
-def record_write(store: LineageStore, operation: Operation, *,
+def record_write(store: LineageStore, operation: Operation, *, host: str | None = None,
                  now: datetime | None = None) -> datetime | None:
-    """The clock of an allowed write ``operation``'s local destination, recorded (see the
-    module docstring); None when it writes no local file. ``operation``'s sources carry the
-    classes the server held them to."""
+    """The clock of an allowed write ``operation``'s local destination on ``host``, recorded
+    (see the module docstring); None when it writes no local file. ``operation``'s sources
+    carry the classes the server held them to; its local ones are files on ``host`` too."""
     if not clocks(operation):
         return None
     assert operation.destination is not None
-    target = file_ref(operation.destination.uri)
+    target = file_ref(operation.destination.uri, host)
     assert target is not None
     tier = operation.classification.tier
     derived = [first_seen(store, ref) for s in operation.sources
-               if takes(s.classification.tier, tier) and (ref := file_ref(s.name)) is not None
-               and ref != target]
+               if takes(s.classification.tier, tier)
+               and (ref := file_ref(s.name, host)) is not None and ref != target]
     at = earliest(now or utcnow(), *derived)
     assert at is not None
     return saw(store, target, at)
 
 
-def record_run(store: LineageStore, run: Run) -> None:
+def record_run(store: LineageStore, run: Run, *, host: str | None = None) -> None:
     """A succeeded run's local outputs take the clocks of its inputs at a tier no higher than
     theirs (a copy is as old as its source: a write's decision names only the roots of its
     data's lineage, the run names the files read). Only ever earlier: a run can make its
-    outputs due sooner, never later."""
+    outputs due sooner, never later. Its local datasets are files on ``host``. An output
+    recorded with its content fingerprint gives that content its clock
+    (:func:`record_content`)."""
     from lacuna.lineage.records import RunStatus
 
     if run.status is not RunStatus.SUCCEEDED:
         return
     for out in run.outputs:
-        target = out.dataset
-        if target.namespace != "file":
+        if out.dataset.namespace != LOCAL:
             continue
-        at = earliest(*(first_seen(store, i.dataset) for i in run.inputs
-                        if i.dataset.namespace == "file" and i.dataset != target
+        target = on_host(out.dataset, host)
+        at = earliest(*(first_seen(store, on_host(i.dataset, host)) for i in run.inputs
+                        if i.dataset.namespace == LOCAL and i.dataset != out.dataset
                         and takes(i.classification.tier, out.classification.tier)))
         if at is not None:
             saw(store, target, at)
+        record_content(store, target, out.fingerprint)
 
 
-__all__ = ["clocks", "file_ref", "first_seen", "record_run", "record_write", "saw"]
+__all__ = ["CONTENT", "HOST_HEADER", "clocks", "content_ref", "file_ref", "first_seen", "known",
+           "on_host", "record_content", "record_run", "record_write", "saw", "valid_host"]

@@ -11,7 +11,8 @@ A written file carries the retention clock (``first_seen``, :mod:`lacuna.lineage
 its sidecar and, sealed, in its header: the earliest of the clock its path had before the
 write (read when the file was opened for writing, before the open truncated it), the clocks
 of what the writing process group read at a tier no higher than the write's (as each file's
-trusted sidecar or authenticated sealed header said when it was read), and now.
+trusted sidecar or authenticated sealed header said when it was read; with ``server:``, as the
+Lacuna server said: :meth:`MountGovernance.clock_of`), and now.
 
 Denials raise :class:`~lacuna.errors.GovernanceViolation` (the file system turns it into
 ``EACCES``) and are logged with the full message; ``lacuna status`` lists them for the user.
@@ -120,8 +121,8 @@ class MountGovernance:
         return self._read_as(backing)[0]
 
     def _read_as(self, backing: str) -> tuple[Classification, datetime | None]:
-        """:meth:`classify_file`, and when the file's data was first seen (its trusted
-        sidecar's clock: :func:`file_clock`), cached together by the file's version."""
+        """:meth:`classify_file`, and when the file's data was first seen (:meth:`clock_of`),
+        cached together by the file's version."""
         st = os.stat(backing)
         key = (change_key(st), *(_mtime(side) for side in sidecar_paths(backing)))
         with self._lock:
@@ -129,7 +130,7 @@ class MountGovernance:
             if hit is not None and hit[0] == key:
                 return hit[1], hit[2]
             found = self._classify(backing, backing, declared=True)
-            seen = file_clock(backing)
+            seen = self.clock_of(backing)
             self._cache[backing] = (key, found, seen)
             self._cache.move_to_end(backing)
             while len(self._cache) > MAX_CACHED:
@@ -247,8 +248,24 @@ class MountGovernance:
         if remember and isinstance(decided, Classification):
             header = getattr(reader.raw, "header", None)  # authenticated when it opened
             meta = dict(header.meta) if header is not None else None
-            self.tracker.saw(pid, backing, decided, file_clock(backing, meta))
+            self.tracker.saw(pid, backing, decided, self.clock_of(backing, meta))
         return reader
+
+    def clock_of(self, backing: str, header: dict[str, Any] | None = None) -> datetime | None:
+        """When the data of ``backing``, just read, was first seen: its trusted sidecar's or
+        authenticated sealed ``header``'s clock (:func:`file_clock`); with ``server:``, the
+        clock the Lacuna server keeps for the file or its content, never its sidecar's or
+        header's, which the file's owner can sign again with their own key
+        (:func:`lacuna.lineage.clock.of_file`). Raises when the server does not answer: the
+        read is refused (fail closed), as it would be without the server's decision."""
+        if self.gov.config.server is not None:
+            from lacuna.remote.client import ServerLineage
+
+            store = self.gov.lineage_store
+            if isinstance(store, ServerLineage):  # the governor's own client
+                return store.first_seen(backing)
+            return clock.of_file(backing, self.gov.config)
+        return file_clock(backing, header)
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.errors import GovernanceViolation, LacunaError, StorageError
 from lacuna.lineage.sidecar import (
     MAX_SIDECAR_BYTES,
     has_sidecar,
@@ -252,9 +252,11 @@ class GovernedFS:
             raise _denied(what) from None
         except FuseError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # Lacuna's own failure (a server down): its message says
+            # it all; anything else is a fault here, logged with where it happened
             log.error("could not govern %s (denied, fail closed): %s: %s", what,
-                      type(exc).__name__, exc, exc_info=exc)
+                      type(exc).__name__, exc,
+                      exc_info=None if isinstance(exc, LacunaError) else exc)
             if refusal is not None:
                 self._record_failure(refusal, what, exc)
             raise _denied(what) from exc
@@ -270,6 +272,18 @@ class GovernedFS:
         except Exception as again:  # the trail is failing too: the log is all that is left
             log.error("could not record the refusal of %s either: %s: %s", what,
                       type(again).__name__, again)
+
+    def _clock_before(self, path: str, backing: str, pid: int, *, method: str
+                      ) -> datetime | None:
+        """The retention clock ``backing`` has before it is written
+        (:meth:`MountGovernance.target_clock`), read before the open truncates it. Lacuna
+        failing to read it (with ``server:``, a server that does not answer) refuses the
+        write: ``EACCES``, logged and recorded (fail closed: a write without its clock would
+        restart it)."""
+        found: list[datetime | None] = []
+        self._govern(lambda: found.append(self.governance.target_clock(backing)),
+                     f"write {path}", refusal=self._write_refusal(path, pid, method=method))
+        return found[0]
 
     def _read_refusal(self, path: str, backing: str, pid: int, *,
                       method: str = "fuse.open") -> Callable[[str], None]:
@@ -754,9 +768,15 @@ class GovernedFS:
             if length:
                 msg = f"truncate of sealed {path} to {length} bytes: rewrite the file instead"
                 raise _denied(msg)
-            write_governed(backing, lambda _: None, method="fuse.truncate",
-                           gov=self.governance.gov,
-                           first_seen=self.governance.target_clock(backing))
+            pid = self._pid()
+            seen = self._clock_before(path, backing, pid, method="fuse.truncate")
+            # decided (and its holds asked again) by the sealed write: a denial or Lacuna
+            # failing there (a server gone since) is EACCES, as for any write, never an
+            # exception out of the file system
+            self._govern(lambda: write_governed(backing, lambda _: None, method="fuse.truncate",
+                                                gov=self.governance.gov, first_seen=seen),
+                         f"truncate {path}",
+                         refusal=self._write_refusal(path, pid, method="fuse.truncate"))
             return 0
         os.truncate(backing, length)
         return 0
@@ -824,7 +844,8 @@ class GovernedFS:
         elif access != os.O_WRONLY and os.path.isfile(backing):
             self._govern(lambda: self.governance.read(path, pid), f"read {path}",
                          refusal=self._read_refusal(path, backing, pid))
-        before = self.governance.target_clock(backing) if writing else None
+        before = (self._clock_before(path, backing, pid, method="fuse.open") if writing
+                  else None)
         kept = (self._kept(path, backing, pid, reader)
                 if writing and not flags & os.O_TRUNC and os.path.isfile(backing) else None)
         if staging:
@@ -888,7 +909,8 @@ class GovernedFS:
             self._keep_held(f"write {path}", (path,), method="fuse.open", sources=(backing,),
                             destination=backing)
         pid = self._pid()
-        before = self.governance.target_clock(backing)  # before the create truncates it
+        # before the create truncates it
+        before = self._clock_before(path, backing, pid, method="fuse.open")
         if self._stages(path):
             if flags & os.O_EXCL and os.path.exists(backing):
                 raise FuseError(errno.EEXIST)

@@ -86,10 +86,29 @@ def refuse_local_state(config: Config, command: str, instead: str) -> None:
     raise NotOnThisHost(msg)
 
 
+def host_name(host: str | None = None) -> str:
+    """This machine's name (``host``: another) as a client names itself to a server in every
+    request (:data:`~lacuna.lineage.seen.HOST_HEADER`): the paths its operations name are
+    this host's, and so are the retention clocks the server keeps for them. Percent-encoded
+    (a header is ASCII, and no ``/`` may end the host of ``file://<host>/<path>``); a name
+    longer than 255 characters so is sent as a digest of it."""
+    import hashlib
+
+    from lacuna.exceptions.files import this_host
+
+    name = urllib.parse.quote(this_host() if host is None else host, safe="")
+    if len(name) <= 255:
+        return name
+    return "sha256-" + hashlib.sha256(name.encode()).hexdigest()
+
+
 class ServerClient:
-    """An authenticated JSON client for one Lacuna server (thread-safe)."""
+    """An authenticated JSON client for one Lacuna server (thread-safe). Every request names
+    this host (:func:`host_name`)."""
 
     def __init__(self, settings: Any) -> None:
+        from lacuna.lineage.seen import HOST_HEADER
+
         url = str(settings.url).rstrip("/")
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -111,7 +130,7 @@ class ServerClient:
             retries=settings.retries, max_body_bytes=8 << 20,
             max_connections=10, verify=settings.tls_verify, ca_file=settings.ca_file,
             headers=(("Content-Type", "application/json"),
-                     ("Authorization", f"Bearer {token}"))),
+                     ("Authorization", f"Bearer {token}"), (HOST_HEADER, host_name()))),
             https=parsed.scheme == "https")
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
@@ -340,14 +359,15 @@ class ServerLineage:
         return updated if isinstance(updated, int) else 0
 
     def first_seen(self, path: str) -> datetime | None:
-        """The retention clock the server keeps for the local file at ``path`` (recorded when
-        it allowed a write there: :mod:`lacuna.lineage.seen`); None when it allowed none, or
-        when ``path`` is not a local file.
+        """The retention clock the server keeps for the local file at ``path`` on this host
+        (recorded when it allowed a write there), or its content's when that is earlier (a
+        copy made by hand: :mod:`lacuna.lineage.seen`); None when it knows neither, or when
+        ``path`` is not a local file.
 
         Raises:
             LineageError: no answer, or not a time.
         """
-        return self.knows(path, content=False)[1]
+        return self.knows(path)[1]
 
     def knows(self, path: str, *, content: bool = True
               ) -> tuple[Classification | None, datetime | None]:
@@ -715,6 +735,25 @@ class ServerKeeping:
         """
         return self._ask()[1]
 
+    @staticmethod
+    def _clocked(lineage: ServerLineage, item: Any) -> Any:
+        """``item`` with the server's clock for it (:func:`_server_clock`) and at least the
+        tier and tags the server's lineage store knows of it (by name and content): a
+        sidecar signed by the owner saying PII data is PUBLIC took it out of a rule holding
+        personal data.
+
+        Raises:
+            LineageError: the server did not answer it (the caller refuses: fail closed).
+        """
+        from dataclasses import replace
+
+        known, seen = lineage.knows(item.path)
+        if known is not None and (known.tier > item.tier
+                                  or not set(known.tags) <= set(item.tags)):
+            item = replace(item, tier=max(item.tier, known.tier),
+                           tags=tuple(dict.fromkeys((*item.tags, *known.tags))))
+        return _server_clock(item, seen)
+
     def _ask(self) -> tuple[str, tuple[Hold, ...], tuple[str, ...]]:
         with self._lock:
             known = self._known
@@ -749,7 +788,11 @@ class ServerKeeping:
     def rule_hold(self, paths: Sequence[str]) -> RuleHold | None:
         """The first governed item at or under ``paths`` that the server's retention rules
         hold (or fail on), asked in batches; none when the server's bundle has no
-        ``retention`` rule.
+        ``retention`` rule. An item's clock (the age a rule sees) is the one the server keeps
+        for it (:meth:`ServerLineage.knows`) when it keeps one, not its sidecar's: a sidecar
+        signed by the owner's own key saying the data is older than it is took it out of a
+        rule holding recent data, and its deletion went through. Its tier and tags are at
+        least what the server knows of it.
 
         Raises:
             ServerUnavailable: no answer, or not one answer per item.
@@ -762,7 +805,9 @@ class ServerKeeping:
             return None
         now = utcnow()
         batch: list[dict[str, Any]] = []
-        items = (rule_input(i, now) for p in paths for i in items_at(self.config, p))
+        lineage = ServerLineage(self.client, self.config.lineage.openlineage.namespace)
+        items = (rule_input(self._clocked(lineage, i), now)
+                 for p in paths for i in items_at(self.config, p))
         while True:
             batch = [doc["dataset"] for _, doc in zip(range(RULE_ITEMS), items, strict=False)]
             if not batch:
@@ -786,6 +831,21 @@ class ServerKeeping:
                 return RuleHold(path=str(sent["path"]), package=got["package"],
                                 reason=str(got.get("reason") or ""),
                                 error=None if error is None else str(error))
+
+
+def _server_clock(item: Any, seen: datetime | None) -> Any:
+    """``item`` (described from its sidecar, signed with the owner's own key) with the clock
+    the server keeps for it, ``seen``, when it keeps one: its ``clock`` is then ``seen``."""
+    from dataclasses import replace
+
+    if seen is None:
+        return item
+    note = "; its clock is the Lacuna server's"
+    if seen <= item.written_at:
+        return replace(item, first_seen=seen, seen_note=note,
+                       known_from=item.known_from.removesuffix(item.seen_note) + note)
+    return replace(item, written_at=seen, first_seen=None, seen_note=note,
+                   known_from=item.known_from.removesuffix(item.seen_note) + note)
 
 
 def hold_from_wire(data: Any) -> Hold:

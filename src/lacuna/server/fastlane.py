@@ -145,8 +145,12 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
                 await fallback(replay(raw, receive))
                 return
             state.bodies.put(principal.name, raw, parsed)
+        valid, host = _host(scope)
+        if not valid:  # a host header that is not a host: FastAPI answers 422
+            await fallback(replay(raw, receive))
+            return
         scope.setdefault("state", {})["principal"] = principal  # for the access log
-        answer = await _decide(state, parsed, principal)
+        answer = await _decide(state, parsed, principal, host)
         if answer is None:
             await fallback(replay(raw, receive))
             return
@@ -167,6 +171,19 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
     await respond(send, status, out)
 
 
+def _host(scope: Scope) -> tuple[bool, str | None]:
+    """Whether the host header is valid, and the host the client names
+    (``routes_api.client_host``; None when it names none)."""
+    from lacuna.lineage.seen import HOST_HEADER, valid_host
+
+    wanted = HOST_HEADER.lower().encode()
+    for name, value in scope.get("headers") or ():
+        if name == wanted:
+            host = value.decode("latin-1")
+            return valid_host(host), host
+    return True, None
+
+
 def _parsed(raw: bytes) -> DecideBody | None:
     """The decide body validated, or ``None`` (not JSON, not an object, not valid)."""
     try:
@@ -176,10 +193,10 @@ def _parsed(raw: bytes) -> DecideBody | None:
     return parse(body) if isinstance(body, dict) else None
 
 
-async def _decide(state: ServerState, request: DecideBody, principal: Principal
-                  ) -> bytes | None:
+async def _decide(state: ServerState, request: DecideBody, principal: Principal,
+                  host: str | None = None) -> bytes | None:
     """The decide route's answer, or ``None`` when the operation is not valid (FastAPI's route
-    answers 422 and says why)."""
+    answers 422 and says why). ``host``: the client's, whose file a write's clock is for."""
     from lacuna.lineage.seen import clocks
     from lacuna.server.routes_api import answered, bound, clocked, decide_and_record
 
@@ -190,7 +207,7 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal
 
     def run() -> bytes:
         decision, audit = decide_and_record(state, operation, record=request.record,
-                                            session=request.session)
+                                            session=request.session, host=host)
         return _answer(decision, audit, operation)
 
     writer = state.audit_writer
@@ -213,7 +230,7 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal
         # first time) in the lineage store, on a worker thread. Only then: a denied write, the
         # usual answer to a write that matters, keeps the event loop and its inline commits
         # (making every recorded write hop to a thread halved the decisions/s).
-        decision = await to_thread.run_sync(clocked, state, decision)
+        decision = await to_thread.run_sync(clocked, state, decision, host)
     if request.record and writer is not None:
         stored, failure = await _recorded(state, writer, decision,
                                           request.session or state.governor.session)

@@ -113,11 +113,33 @@ def bound(state: ServerState, parsed: WireOperation, principal: Principal) -> Op
         raise HTTPException(422, f"invalid operation: {exc}") from None
 
 
+def client_host(request: Request) -> str | None:
+    """The host a client names itself in :data:`~lacuna.lineage.seen.HOST_HEADER` (whose
+    local paths its operations name: the retention clocks of its files are its own), None
+    when it names none.
+
+    Raises:
+        HTTPException: 422, a header that is not a host name as a client sends it.
+    """
+    from lacuna.lineage.seen import HOST_HEADER, valid_host
+
+    host = request.headers.get(HOST_HEADER)
+    if host is None:
+        return None
+    if not valid_host(host):
+        raise HTTPException(422, f"header {HOST_HEADER} {host[:80]!r} is not a host name: "
+                                 "1 to 255 letters, digits or ._~%- (a client with server: "
+                                 "sends its percent-encoded host name)")
+    return host
+
+
 def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
-                      session: str | None) -> tuple[Decision, dict[str, Any] | None]:
+                      session: str | None, host: str | None = None
+                      ) -> tuple[Decision, dict[str, Any] | None]:
     """Decide with the server's governor (exception grants, alternatives included) and, with
     ``record``, append it to the audit trail: an allowed decision that cannot be recorded
-    becomes a denial (fail closed)."""
+    becomes a denial (fail closed). ``host``: the client's (:func:`client_host`), whose file
+    an allowed write's clock is recorded for."""
     gov = state.governor
     started = time.perf_counter()
     operation, denial = held_sources(state, operation)
@@ -129,22 +151,22 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     decision = denial if denial is not None else gov.decide(operation)
     stored, failure = None, None
     if record:
-        decision = clocked(state, decision)
+        decision = clocked(state, decision, host)
         stored, failure = _record(state, decision, session or gov.session)
     return answered(state, decision, stored, failure, started)
 
 
-def clocked(state: ServerState, decision: Decision) -> Decision:
-    """``decision``, once an allowed write's local destination has its retention clock
-    recorded in the lineage store (:func:`lacuna.lineage.seen.record_write`: the client's
-    sidecar is its owner's word, so the server keeps the clock); a denial when it cannot be
-    recorded (fail closed: a file whose clock is not kept could outlive its window)."""
+def clocked(state: ServerState, decision: Decision, host: str | None = None) -> Decision:
+    """``decision``, once an allowed write's local destination (a file on ``host``) has its
+    retention clock recorded in the lineage store (:func:`lacuna.lineage.seen.record_write`:
+    the client's sidecar is its owner's word, so the server keeps the clock); a denial when
+    it cannot be recorded (fail closed: a file whose clock is not kept could outlive its window)."""
     from lacuna.lineage.seen import record_write
 
     if not decision.allowed or decision.operation is None:
         return decision
     try:
-        record_write(state.governor.lineage_store, decision.operation)
+        record_write(state.governor.lineage_store, decision.operation, host=host)
     except Exception as exc:
         log.error("could not record the retention clock of operation %s's destination; "
                   "denying (fail closed): %s", decision.operation_id, exc)
@@ -240,9 +262,10 @@ def decide(body: DecideRequest, request: Request, principal: AnyUser) -> dict[st
     this operation. With ``record`` (the default) the decision is on the audit trail before
     the answer is sent; ``audit`` names the record."""
     state = state_of(request)
+    host = client_host(request)
     operation = operation_for(state, body.operation, principal)
     decision, audit = decide_and_record(state, operation, record=body.record,
-                                        session=body.session)
+                                        session=body.session, host=host)
     return {"decision": decision_to_wire(decision, operation), "audit": audit}
 
 

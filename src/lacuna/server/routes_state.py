@@ -485,19 +485,23 @@ def lineage_known(request: Request, _: AnyUser, dataset: str,
     (:func:`lacuna.lineage.claims.known_of`); ``classification`` null when the store knows
     neither. A client with ``server:`` reads a file's class with it, so a sidecar deleted or
     written by the file's owner cannot lower what the server knows. ``first_seen``: the
-    dataset's retention clock as the server recorded it when it allowed a write there
-    (:mod:`lacuna.lineage.seen`), null when it allowed none; a client with ``server:`` takes
-    it instead of its sidecar's."""
+    dataset's retention clock as the server recorded it when it allowed a write there, on
+    the caller's host (``X-Lacuna-Host``), or the clock of its content (``fingerprint``: a
+    copy made by hand) when that is earlier (:mod:`lacuna.lineage.seen`); null when neither
+    is known. A client with ``server:`` takes it instead of its sidecar's."""
     from lacuna.lineage.claims import known_of
     from lacuna.lineage.records import DatasetVersion
-    from lacuna.lineage.seen import first_seen
+    from lacuna.lineage.seen import known as known_clock
+    from lacuna.lineage.seen import on_host
+    from lacuna.server.routes_api import client_host
 
     gov = state_of(request).governor
     ref = _dataset(dataset)
+    host = client_host(request)
     known = known_of(gov.lineage_store, DatasetVersion(
         dataset=ref, classification=Classification(), fingerprint=fingerprint or None),
         gov.config.classification)
-    seen = first_seen(gov.lineage_store, ref)
+    seen = known_clock(gov.lineage_store, on_host(ref, host), fingerprint or None)
     return {"dataset": str(ref), "classification": known.to_dict() if known else None,
             "first_seen": seen.isoformat() if seen is not None else None}
 
@@ -583,10 +587,12 @@ def lineage_fingerprint(run_id: str, body: FingerprintBody, request: Request,
     the store knows of that content (409: a fingerprint is a claim about the content, which
     may only raise, as an ingested run's)."""
     from lacuna.lineage.claims import at_least
+    from lacuna.server.routes_api import client_host
 
     gov = state_of(request).governor
     store = gov.lineage_store
     ref = _dataset(body.dataset)
+    host = client_host(request)
     run = store.get_run(run_id)
     out = next((v for v in (run.outputs if run is not None else ())
                 if v.dataset == ref and v.fingerprint is None), None)
@@ -601,8 +607,21 @@ def lineage_fingerprint(run_id: str, body: FingerprintBody, request: Request,
             raise HTTPException(409, f"the store knows more of that content than run "
                                      f"{run_id[:80]}'s output {str(ref)[:200]} says: its "
                                      "fingerprint would lower it; nothing was changed")
-    return {"run_id": run_id, "dataset": str(ref),
-            "updated": store.set_fingerprint(run_id, ref, body.fingerprint)}
+    updated = store.set_fingerprint(run_id, ref, body.fingerprint)
+    _content_clock(store, ref, body.fingerprint, host)
+    return {"run_id": run_id, "dataset": str(ref), "updated": updated}
+
+
+def _content_clock(store: Any, ref: Any, fingerprint: str, host: str | None) -> None:
+    """The content ``fingerprint`` of the file ``ref`` on ``host`` takes that file's retention
+    clock (:func:`lacuna.lineage.seen.record_content`: a copy of it made by hand is as old);
+    logged when it cannot be recorded (the fingerprint stands)."""
+    from lacuna.lineage.seen import on_host, record_content
+
+    try:
+        record_content(store, on_host(ref, host), fingerprint)
+    except Exception as exc:
+        log.error("could not give the content of %s its retention clock: %s", ref, exc)
 
 
 class _Pending:
@@ -657,8 +676,10 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     ``refused``. The answer: ``{"recorded": run id or null while the run is open,
     "refused": [...]}``."""
     from lacuna.lineage.openlineage import EventError, finish, merge_event
+    from lacuna.server.routes_api import client_host
     from lacuna.server.schemas import text_only
 
+    host = client_host(request)  # (refused before anything is taken)
     try:
         text_only(event, "the OpenLineage event")
     except ValueError as exc:
@@ -695,7 +716,7 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
             raise HTTPException(409, str(exc)) from None
         if refused:
             _audit_refused_lowering(request, principal, run, refused)
-        _clocks(gov, run)
+        _clocks(gov, run, host)
     answer: dict[str, Any] = {"recorded": run.id if run is not None else None,
                               "refused": list(refused)}
     if moved:
@@ -703,14 +724,15 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     return answer
 
 
-def _clocks(gov: Any, run: Any) -> None:
-    """A recorded run's local outputs take their inputs' retention clocks (only earlier:
-    :func:`lacuna.lineage.seen.record_run`); the run stays recorded when that fails (logged:
+def _clocks(gov: Any, run: Any, host: str | None) -> None:
+    """A recorded run's local outputs (files on the caller's ``host``) take their inputs'
+    retention clocks (only earlier), and their contents their clocks
+    (:func:`lacuna.lineage.seen.record_run`); the run stays recorded when that fails (logged:
     the output keeps the clock its write's decision recorded)."""
     from lacuna.lineage.seen import record_run
 
     try:
-        record_run(gov.lineage_store, run)
+        record_run(gov.lineage_store, run, host=host)
     except Exception as exc:
         log.error("could not carry run %s's input clocks to its outputs: %s", run.id, exc)
 
