@@ -202,6 +202,21 @@ def test_named_policies_replace_the_adr_defaults_and_no_section_applies_nothing(
     assert (where, gov.policies) == ("defaults", {})
 
 
+def test_naming_some_sensitivity_levels_keeps_the_defaults_of_the_others(
+        tmp_path: Path) -> None:
+    # naming only `low` replaced every default: high and critical columns were open again
+    (tmp_path / "floe.yaml").write_text(
+        "governance:\n  policies:\n    low: {production: {action: allow}}\n"
+        "    High_Sensitivity: {production: {action: mask}}\n")
+    gov, _ = load_governance(tmp_path)
+    assert gov.effect(EMAIL, "production").action is Action.MASK  # named: the project's rule
+    assert gov.effect(EMAIL, "development").restricted is False  # named level: no default
+    critical = gov.effect(SSN, "production")  # not named: the ADR's default
+    assert (critical.action, critical.approval) == (Action.RESTRICT, True)
+    assert gov.effect(NAME, "staging").restricted
+    assert not gov.effect(LOW, "production").restricted
+
+
 def test_an_empty_lacuna_yaml_section_governs_sql_reads_with_the_adr_defaults(
         tmp_path: Path, gen: Any) -> None:
     from lacuna.dbt.reads import configured_plan
