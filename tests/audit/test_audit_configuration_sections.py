@@ -33,6 +33,19 @@ def _loosened(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
     return {p: why for p, why in _marks(before, after).items() if why}
 
 
+def _gone(key: str, production: str, elsewhere: str) -> dict[str, str]:
+    path = f"governance.policies.{key}"
+    return {f"{path}.production.action": f"policy {key} in production: the rule is gone (was "
+            f"{production})",
+            f"{path}.non_production.action": f"policy {key} in development, preview, staging: "
+            f"the rule is gone (was {elsewhere})"}
+
+
+# an empty governance section is the ADR's default rules (recorded as such): all of them gone
+ADR_GONE = {**_gone("medium_sensitivity", "restrict", "restrict"),
+            **_gone("high_sensitivity", "restrict", "redact"),
+            **_gone("critical_sensitivity", "restrict", "redact")}
+
 # (case, stricter configuration, looser configuration, {path: the mark it gets})
 CASES = [
     ("a tier's max raised", {}, {"retention": {"tiers": {"internal": {"min": "1y", "max": "5y"}}}},
@@ -110,6 +123,7 @@ CASES = [
          "action": "restrict", "requires_role": ["data_owner", "analyst"]}}}}},
      {"governance.policies.PII.production.action": "policy pii in production: roles added to "
       "requires_role: analyst, requires_approval turned off"}),
+    ("the section that stood for the ADR's defaults removed", {"governance": {}}, {}, ADR_GONE),
     ("the project's environment leaves production",
      {"governance": {"environment": "production"}}, {"governance": {"environment": "staging"}},
      {"governance.environment": "the project's environment changed from production to staging "
@@ -194,6 +208,21 @@ def test_each_rule_marks_the_loosening_and_not_the_way_back(
         "purpose", "user.department", "server.url", "retention.archive_dir",  # by design
         "dbt.project_dir", "policy.server.path")}
     assert unmarked == {}  # ... and tightens them
+
+
+def test_an_empty_governance_section_is_recorded_as_the_rules_it_stands_for() -> None:
+    """``governance: {}`` is the ADR's default rules (docs/dbt.md): the snapshot recorded it as
+    ``{}``, the same as no section at all, so replacing the defaults with looser rules of the
+    project's, or removing the section, changed nothing on the trail."""
+    assert _loosened({"governance": {}}, {"governance": {"policies": {
+        "pii": {"production": {"action": "mask"}}}}}) == ADR_GONE  # a scheme of its own
+    assert _loosened({"governance": {}}, {"governance": {"policies": {
+        "high": {"production": {"action": "mask"}}}}}) == {
+            k: v for k, v in ADR_GONE.items() if "high_" in k}
+    assert _loosened({"governance": {}}, {"governance": {"policies": {
+        "low": {"production": {"action": "allow"}}}}}) == {}  # the other levels' defaults stay
+    assert _marks({}, {"governance": {}}) != {}  # the defaults taking effect: listed, not loosening
+    assert _loosened({}, {"governance": {}}) == {}
 
 
 def test_the_order_of_datasets_is_in_the_revision_and_on_the_trail(tmp_path: Path) -> None:

@@ -98,6 +98,10 @@ def snapshot(config: Config) -> dict[str, Any]:
     and the file they were read from (relative paths in it, a dbt project's or a dataset's
     source, resolve against its folder)."""
     raw = config.model_dump(mode="json")
+    if "governance" in config.model_fields_set:  # a section, even empty: the rules in force
+        from lacuna.dbt.governance import in_force
+
+        raw["governance"] = in_force(raw["governance"])
     for section, key in _NOT_GOVERNING_PATHS:
         raw.get(section, {}).pop(key, None)
     if config.source and not config.source.startswith("<"):  # "<config>": given in code

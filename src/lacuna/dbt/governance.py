@@ -38,6 +38,7 @@ An unknown key is an error naming its path and the nearest valid key.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import enum
 import os
@@ -353,6 +354,20 @@ def policy_keys() -> set[str]:
 # -- loading -----------------------------------------------------------------------------------
 
 
+def in_force(raw: Any) -> Any:
+    """A ``governance:`` mapping with the policies it stands for: none named (``{}``, no
+    ``policies:``, ``policies: {}``) is :data:`ADR_DEFAULT_POLICIES`; only sensitivity levels
+    named keep the defaults of the others. Anything else as it is (validated later)."""
+    if not isinstance(raw, Mapping):
+        return raw
+    named = raw.get("policies")
+    if named in (None, {}):
+        return {**raw, "policies": copy.deepcopy(ADR_DEFAULT_POLICIES)}
+    if isinstance(named, Mapping) and all(_level(k) is not None for k in named):
+        return {**raw, "policies": _with_default_levels(named)}
+    return raw
+
+
 def _level(key: Any) -> str | None:
     """The sensitivity level a policy key names (``high`` for ``high`` and
     ``High_Sensitivity``), or None for a class or tier key."""
@@ -364,8 +379,8 @@ def _with_default_levels(named: Mapping[Any, Any]) -> dict[Any, Any]:
     """``named`` (sensitivity keys only) with the ADR's default for each level it does not
     name: a section that names only ``low`` does not open high and critical columns."""
     levels = {_level(k) for k in named}
-    return {**{k: v for k, v in ADR_DEFAULT_POLICIES.items() if _level(k) not in levels},
-            **named}
+    return {**{k: copy.deepcopy(v) for k, v in ADR_DEFAULT_POLICIES.items()
+               if _level(k) not in levels}, **named}
 
 
 def governance_from(raw: Any, *, where: str = "<config>",
@@ -383,13 +398,8 @@ def governance_from(raw: Any, *, where: str = "<config>",
     """
     if raw is None:
         return GovernanceConfig()
-    if isinstance(raw, Mapping):
-        named = raw.get("policies")
-        if named in (None, {}):
-            raw = {**raw, "policies": ADR_DEFAULT_POLICIES}
-        elif isinstance(named, Mapping) and all(_level(k) is not None for k in named):
-            raw = {**raw, "policies": _with_default_levels(named)}
-    return validate_section(GovernanceConfig, raw, prefix=prefix, origin=origin or Origin(where),
+    return validate_section(GovernanceConfig, in_force(raw), prefix=prefix,
+                            origin=origin or Origin(where),
                             title="governance section", docs="docs/dbt.md",
                             special=_policy_key)
 
