@@ -281,6 +281,28 @@ USERS = ["ana", "bob.lee", "carl_92", "dora", "eve-k", "fred", "gina.m", "hank7"
         ("@", "DOT"),
         (" At ", " DoT "),  # mixed case
         ("(at)", "DOT"),
+        # each was PUBLIC too: spaces around the dots, the "@" encoded twice or more, the
+        # sign named, encoded as HTML twice or in a JSON string
+        (" @ ", " . "),  # ana @ example . co . uk
+        ("@ ", " . "),
+        (" @", " . "),
+        ("@ ", "."),
+        (" at ", " . "),
+        (" [at] ", " . "),
+        (" @ ", " .  "),
+        ("%2540", "."),  # percent-encoded twice
+        ("%252540", "%252E"),
+        ("%40", "%2e"),
+        ("(at-sign)", "."),
+        (" (at sign) ", " (dot) "),
+        ("[at-symbol]", "."),
+        ("{atsign}", "."),
+        (" (arroba) ", "."),
+        (" at sign ", " dot "),
+        ("&amp;#64;", "."),
+        ("&amp;amp;#x40;", "&#46;"),
+        ("\\u0040", "."),
+        ("\\x40", "\\u002e"),
     ],
 )
 @pytest.mark.parametrize("in_text", [False, True])
@@ -320,6 +342,18 @@ def test_email_addresses_written_out_without_spaces_or_brackets_are_personal(at,
         ["(a) example.com is ours", "item (a) foo.org", "see (a) and (b) in mail.com",
          "Part (a) of the form", "#at# the end", "issue #at#123", "tags: #at #dot",
          "100%40", "rate 5%40 of test.com", "&#64; sign", "(a)example.com"] * 3,
+        # spaced dots: prose, versions, prices and sentences after an "@" or an "at"
+        ["meet me @ 5 . then", "see you @ noon . ok", "lunch @ home . It was fine",
+         "back @ work . in the end", "release @ 1 . 2", "python @ 3 . 11", "2 @ $5 . 00",
+         "qty 10 @ 1 . 99 each"] * 4,
+        ["we arrived at home . it was late", "i looked at it . in the end",
+         "stay at the office . no way", "he is at school . be there",
+         "they met at Harvard . us too", "we met at noon. Net income rose",
+         "Email me at home. Com is short", "seen at work. De facto"] * 4,
+        # a mention, the sign named in prose, encodings that encode no address
+        ["follow us @acme.com", "thanks @bob.smith", "cc @ana", "the at sign is used",
+         "(at sign) denotes a user", "stop at sign 5", "50%2540", "a%252Eb", "\\u0040 is @",
+         "path%2Efile", "&amp;#64; sign", "la arroba es un signo"] * 3,
     ],
 )
 def test_words_at_and_dot_in_public_text_stay_public(values):
