@@ -105,7 +105,7 @@ def spelled_out(sample: ColumnSample) -> pa.Array | None:
     spelled = sample.count(SPELLED)
     # the joined words are in capitals, or hold "dot" (ana_at_example_dot_com)
     caps = sample.any_contains("AT") or sample.any_contains("dot", ignore_case=True)
-    spaced = sample.count(_SPACED_HINT)
+    spaced = sample.any_contains("@") and bool(sample.count(_SPACED_HINT))
     if not spelled and not caps and not spaced:
         return None
     read, changed = sample.values, bool(spelled)
@@ -173,8 +173,10 @@ class PhoneValues(PatternRecognizer):
     name, kind, pii_type, sensitivity = "phone", PII, "phone", Sensitivity.HIGH
     label = "valid phone numbers"
     numeric = True
-    prefilter = r"[+(]?[0-9][0-9 ().-]{5,20}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,6})?"
-    search = (r"(?P<value>(?:\+|00)[1-9][0-9 ().-]{7,16}[0-9]"
+    # groups split by slashes (030/1234567, as German numbers are written), underscores,
+    # asterisks or tildes too: the validator reads those as spaces
+    prefilter = r"[+(]?[0-9][0-9 \t()./_*~-]{5,20}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,6})?"
+    search = (r"(?P<value>(?:\+|00)[1-9][0-9 ()./-]{7,18}[0-9]"
               r"|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4})")
     bare = r"[0-9]+"
     validator = "phone"
@@ -190,8 +192,12 @@ class SsnValues(PatternRecognizer):
     name, kind, pii_type, sensitivity = "ssn", PII, "ssn", Sensitivity.CRITICAL
     label = "valid US Social Security numbers"
     numeric = True
-    prefilter = r"[0-9]{3}-?[0-9]{2}-?[0-9]{4}"
-    search = r"(?:^|[^0-9-])(?P<value>[0-9]{3}-[0-9]{2}-[0-9]{4})(?:[^0-9-]|$)"
+    # dashes, or spaces, dots, slashes or underscores (536 90 4399, 536.90.4399), spaced or
+    # not; in free text the same separator twice, and not spaces (030 123 45 6789 is a
+    # phone number)
+    prefilter = r"[0-9]{3}[ \t./_-]{0,3}[0-9]{2}[ \t./_-]{0,3}[0-9]{4}"
+    search = (r"(?:^|[^0-9./_-])(?P<value>[0-9]{3}(?:-[0-9]{2}-|\.[0-9]{2}\.|/[0-9]{2}/"
+              r"|_[0-9]{2}_| - [0-9]{2} - )[0-9]{4})(?:$|[^0-9./_-]|[./_-](?:$|[^0-9]))")
     bare = r"[0-9]{9}"
     validator = "us_ssn"
     min_ratio = 0.5
@@ -204,8 +210,14 @@ class CardValues(PatternRecognizer):
     name, kind, pii_type, sensitivity = "card_number", PII, "card_number", Sensitivity.CRITICAL
     label = "Luhn-valid payment card numbers"
     numeric = True
-    prefilter = r"[0-9][0-9 -]{11,21}[0-9]"
-    search = r"(?:^|[^0-9])(?P<value>(?:[0-9][ -]?){12,18}[0-9])"
+    # groups split by spaces or dashes, or by dots, slashes, underscores, asterisks, bars or
+    # tildes, spaced or not (4111.1111.1111.1111, 4111 - 1111 - ...): the validator reads
+    # the digits. In free text the other separators only between groups of four (or
+    # American Express's 4-6-5), so a list of decimals (36.5 37.1 38.2 ...) is no number.
+    prefilter = r"[0-9](?:[0-9]|[ \t./_*|~-]){11,30}[0-9]"
+    search = (r"(?:^|[^0-9])(?P<value>(?:[0-9][ -]?){12,18}[0-9]"
+              r"|[0-9]{4}(?:(?:[./_*|~]| [-./] )[0-9]{4}){2,3}(?:(?:[./_*|~]| [-./] )[0-9]{1,3})?"
+              r"|[0-9]{4}(?:[./_*|~]| [-./] )[0-9]{6}(?:[./_*|~]| [-./] )[0-9]{4,5})")
     validator = "luhn_card"
 
 
@@ -215,9 +227,11 @@ class IbanValues(PatternRecognizer):
 
     name, kind, pii_type, sensitivity = "iban", FIN, "iban", Sensitivity.HIGH
     label = "valid IBANs"
-    prefilter = r"[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ]{11,40}"
+    # groups split by spaces, dashes or dots (the validator drops them), in either case
+    prefilter = r"[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 .-]{11,40}"
     search = (r"(?:^|[^A-Za-z0-9])"
-              r"(?P<value>[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)")
+              r"(?P<value>[A-Z]{2}[0-9]{2}(?:[ .-]?[A-Z0-9]{4}){2,7}(?:[ .-]?[A-Z0-9]{1,3})?"
+              r"|[a-z]{2}[0-9]{2}(?:[ .-]?[a-z0-9]{4}){2,7}(?:[ .-]?[a-z0-9]{1,3})?)")
     validator = "iban"
     strength = 0.95
 
