@@ -316,7 +316,11 @@ def test_email_addresses_written_out_without_spaces_or_brackets_are_personal(at,
         values = [f"please write to {v} today" for v in values]
     got = col(values)
     assert (got.classification, got.pii_type) == (ColumnKind.PII, "email"), got.reasoning
-    assert any(e.rule == "value:email_spelled" for e in got.evidence)
+    # an encoded "@" (%40, &#64;, \u0040) is decoded as the value is read, before any
+    # pattern: the address is then found as written
+    encoded = any(c in at for c in "%&\\")
+    assert any(e.rule == ("value:email" if encoded else "value:email_spelled")
+               for e in got.evidence)
 
 
 @pytest.mark.parametrize(

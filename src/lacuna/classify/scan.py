@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
+from lacuna.classify.encoded import decoded
 from lacuna.classify.tokens import (
     DIGIT_LOOKALIKES,
     LOOKALIKE_LETTERS,
@@ -240,6 +241,8 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
         values = pc.utf8_trim_whitespace(values)
     else:  # object, categorical, mixed: stringify scalars only, each cut short
         values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())
+    if not from_integers:  # percent-encoded, escaped, base64 or hex: read decoded
+        values = decoded(values)
     values = _visible(values)
     # quoted again by an export ('"Ada Lovelace"', "'Alan Turing'"): the value is inside
     values = pc.utf8_trim_whitespace(pc.utf8_trim(values, characters=QUOTES))
