@@ -45,6 +45,12 @@ def b64(text):
         ([quote(quote(c, safe=""), safe="") for c in CARDS], "card_number"),  # %2520
         (["".join(f"\\u{ord(ch):04x}" for ch in e) for e in EMAILS], "email"),
         ([f"to: {quote(e, safe='')} (sent)" for e in EMAILS], "email"),
+        # HTML tags and comments splitting the address, the ideographic full stop as a dot
+        ([e.replace("@", "<span>@</span>") for e in EMAILS], "email"),
+        ([e.replace("@", "<!-- x -->@<b></b>") for e in EMAILS], "email"),
+        ([f"<p>write to {e.replace('@', '<i>@</i>')}</p>" for e in EMAILS], "email"),
+        ([e.replace(".", "\u3002") for e in EMAILS], "email"),
+        ([f"Ana <{e}>" for e in EMAILS], "email"),  # angle brackets: no tag
     ],
 )
 def test_encoded_values_are_read_decoded(values, pii_type):
@@ -70,6 +76,8 @@ _R = random.Random(7)
         [b64("The quick brown fox jumps"), b64("status: shipped"), b64("hello world")] * 8,
         [f"https://example.com/search?q=hello%20world&page={i}" for i in range(32)],
         ["Fish &amp; Chips", "caf&eacute; au lait", "5 &lt; 6", "\\u00e9t\\u00e9"] * 8,
+        ["<p>Order <b>shipped</b></p>", "x<y and y>z", "<br/>done", "a <!-- note --> b",
+         "これは。テストです。", "<a href='/help'>help</a>"] * 6,
     ],
 )
 def test_encoded_public_values_stay_public(values):

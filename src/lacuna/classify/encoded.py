@@ -2,12 +2,14 @@
 
 A user who owns the data can encode a column before writing it: percent-encoding as a logged
 URL writes it (``ana%40example.com``, ``%2B44%2020%207946%200958``), HTML character references
-(``&#97;&#110;&#97;&#64;example.com``), JSON or C escapes (``\\u0040``), base64
+(``&#97;&#110;&#97;&#64;example.com``), JSON or C escapes (``\\u0040``), HTML tags
+splitting a value (``ana<span>@</span>example.com``), base64
 (``YW5hQGV4YW1wbGUuY29t``) or hex (``616e61406578616d706c652e636f6d``). Each hid the value
 from every recognizer. :func:`decoded` reads such values back before any pattern runs:
 
-- percent-encoding, character references and escapes in any value that holds them, decoded
-  up to ``MAX_ROUNDS`` times (``%2540`` is ``%40`` is ``@``);
+- percent-encoding, character references, escapes and HTML tags and comments (never one
+  holding an ``@``: ``<ana@example.com>`` is an address) in any value that holds them,
+  decoded up to ``MAX_ROUNDS`` times (``%2540`` is ``%40`` is ``@``);
 - base64 and hex only as whole values, and only in a column where at least a quarter of the
   first ``PROBE`` values (and at least two) decode to printable text: random tokens, hashes
   and ids decode to bytes that are not text (nine random bytes are printable ASCII about
@@ -35,7 +37,11 @@ PROBE = 32  # values tried as base64 and hex before decoding a whole column
 MIN_DECODED = 4  # characters a decoded value needs to count as text
 # Percent-encoding, a character reference, a JSON or C escape: RE2 (the gate over a sample)
 # and Python (the reading) alike.
-ESCAPED = r"%[0-9A-Fa-f]{2}|&#?[0-9A-Za-z]{2,8};|\\[ux][0-9A-Fa-f]{2}"
+ESCAPED = r"%[0-9A-Fa-f]{2}|&#?[0-9A-Za-z]{2,8};|\\[ux][0-9A-Fa-f]{2}|<[/!A-Za-z]"
+# An HTML tag or comment splitting a value ("ana<span>@</span>example.com",
+# "ana<!-- -->@example.com"); never one holding an "@" ("Ana <ana@example.com>" is an
+# address in angle brackets, not a tag).
+_TAG = re.compile(r"<!--.{0,200}?-->|</?[A-Za-z][A-Za-z0-9]{0,20}(?:\s[^<>@]{0,200})?/?>")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _REFERENCE = re.compile(r"&#?[0-9A-Za-z]{2,8};")
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})")
@@ -71,6 +77,8 @@ def _unescaped(values: pa.Array) -> pa.Array:
 
 
 def _unescape(value: str) -> str:
+    if "<" in value:
+        value = _TAG.sub("", value)
     if _PERCENT.search(value):
         value = unquote_plus(value, errors="replace")
     if _REFERENCE.search(value):

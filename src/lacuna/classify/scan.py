@@ -364,6 +364,9 @@ def _visible(values: pa.Array) -> pa.Array:
     # dashes of every kind and the minus sign as "-" (4111–1111–1111–1111 with en dashes, a
     # non-breaking hyphen in 536‑90‑4399, as a word processor writes them)
     plain = pc.replace_substring_regex(plain, r"[\p{Pd}\x{2212}]", "-")
+    # the ideographic full stop as a dot: browsers and mail clients read it as one between
+    # a domain's labels (ana@example。com)
+    plain = pc.replace_substring(plain, "\u3002", ".")
     digits = pc.fill_null(pc.match_substring_regex(plain, r"[^\P{Nd}0-9]"), False)
     if pc.any(digits).as_py():  # digits of other scripts: those values only, in Python
         read = [visible(v) if other else v
