@@ -264,7 +264,9 @@ def test_one_set_of_strong_recognizers_for_names_and_the_proxy():
      "ana@example[.]com", "+44 2O 7946 O958", "\u0430na@example.com", "ｕｓｅｒ＠example.com",
      "host 192.168.O.1", "ana dot lopez at example dot com", "anaATexample.com",
      "ana#at#example.com", "ana(a)example.com", "ana%40example.com", "ana&#64;example.com",
-     "ana at exampleDOTcom", "+44 20 79S6 O9SB", "card 4S2S BB1Z 34S6 7B9O"],
+     "ana at exampleDOTcom", "+44 20 79S6 O9SB", "card 4S2S BB1Z 34S6 7B9O",
+     "ana @ example . com", "ana%2540example.com", "ana(at-sign)example.com",
+     "ana [at sign] example [dot] com", "ana&amp;#64;example.com"],
 )
 def test_a_name_that_holds_data_as_values_are_read_is_data(name):
     """Each was not data in a name (so stored in the answer cache's rows, shown in the proxy's
@@ -274,4 +276,5 @@ def test_a_name_that_holds_data_as_values_are_read_is_data(name):
     assert name in data_in_names(["id", name, "created_at"])
     assert data_in_names(["id", "created_at", "polka dot", "ISO 9001", "", "CATalog",
                           "sendATcommand.py", "part (a)", "B2B", "Q1Sales", "S3Bucket",
-                          "galaxy_S23_1234567"]) == set()
+                          "galaxy_S23_1234567", "meet me @ 5 . then", "v1 . 2",
+                          "at sign"]) == set()

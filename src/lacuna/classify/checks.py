@@ -27,6 +27,8 @@ _EMAIL = re.compile(
     r"@(?P<domain>(?:[^\W_](?:[^\W_]|-){0,62}(?<!-)\.)+[^\W\d_]{2,63})"
 )
 _NON_DIGITS = re.compile(r"[^0-9]")
+_PHONE_SEPARATORS = re.compile(r"[_*~\t]")  # libphonenumber reads none of these as a gap
+_SSN_SEPARATORS = re.compile(r"[\s./_-]+")
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}$", re.IGNORECASE)
 
 
@@ -89,7 +91,8 @@ def is_iban(text: str) -> bool:
 
 @validator("us_ssn")
 def is_us_ssn(text: str) -> bool:
-    """A US Social Security Number as the SSA issues them.
+    """A US Social Security Number as the SSA issues them, its groups split by dashes,
+    spaces, dots, slashes or underscores.
 
     Area not 000, 666 or 9xx; group not 00; serial not 0000; not a publicly misused number
     (078-05-1120 and the like).
@@ -98,7 +101,7 @@ def is_us_ssn(text: str) -> bool:
         >>> is_us_ssn("536-90-4399"), is_us_ssn("666-12-3456"), is_us_ssn("123-00-4567")
         (True, False, False)
     """
-    return bool(_ssn.is_valid(text))
+    return bool(_ssn.is_valid(_SSN_SEPARATORS.sub("-", text.strip())))
 
 
 @validator("bic")
@@ -138,9 +141,20 @@ def is_phone(text: str) -> bool:
 
     ``+``/``00``-prefixed numbers are checked against their own country; others against
     ``PHONE_REGIONS`` in turn and must have at least 10 digits, so dates (8 digits), short
-    codes and zip+4 codes are not phones. IPv4 addresses are never phones.
+    codes and zip+4 codes are not phones. IPv4 addresses are never phones. Groups split by
+    slashes, underscores, asterisks or tildes count only after a ``+``, ``00`` or a trunk
+    ``0`` (``+44/20/7946/0958``, ``030/1234567``): unprefixed, such digits are stamps and
+    paths (``20210419_012738``, ``844/85/2319``).
+
+    Example:
+        >>> is_phone("030/12345678"), is_phone("+44_20_7946_0958"), is_phone("2021_0419_0127")
+        (True, True, False)
     """
-    text = _EXTENSION.sub("", text).replace("(0)", "")  # "x41586", "ext. 12"; "+44(0)20 ..."
+    if (_PHONE_SEPARATORS.search(text) or "/" in text) and not text.lstrip("( ").startswith(
+            ("+", "0")):
+        return False  # 20210419_012738, 844/85/2319: a stamp, a path, a fraction
+    # "x41586", "ext. 12"; "+44(0)20 ..."
+    text = _EXTENSION.sub("", _PHONE_SEPARATORS.sub(" ", text)).replace("(0)", "")
     digits = _NON_DIGITS.sub("", text)
     if not 7 <= len(digits) <= 15 or is_ipv4(text):
         return False

@@ -93,10 +93,11 @@ def _strong(version: tuple[int, int]) -> tuple[tuple[int, PatternRecognizer], ..
 
 
 _MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a digit or an "@"
-# an ASCII name the value scan may read otherwise: an "@", "at" or "dot" set off (an address
-# written out), a letter drawn like a digit beside a digit or a dotted digit, quotes or
-# spaces around it
-_MAYBE_READ = re.compile(r"@|(?i:[\[({<#]\s*(?:at|dot|\.)|\sat\s|[_-]at[_-]|\(a\)|%40|&#|&commat;)"
+# an ASCII name the value scan may read otherwise: an "@", "at" or "dot" set off or encoded
+# (an address written out: "ana(at-sign)example.com", "ana%2540example.com"), a letter
+# drawn like a digit beside a digit or a dotted digit, quotes or spaces around it
+_MAYBE_READ = re.compile(r"@|(?i:[\[({<#]\s*(?:at|dot|\.|arroba)|\sat[\s_-]|[_-]at[_-]|\(a\)"
+                         r"|%(?:25)*40|&#|&amp;|&commat;|\\u0*40|\\x40)"
                          rf"|[a-z0-9]AT[a-z0-9]|[0-9][{DIGIT_LOOKALIKES}]|[{DIGIT_LOOKALIKES}][0-9]"
                          r"|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$")
 

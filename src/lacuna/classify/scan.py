@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
+from lacuna.classify.encoded import decoded
 from lacuna.classify.tokens import (
     DIGIT_LOOKALIKES,
     LOOKALIKE_LETTERS,
@@ -240,6 +241,8 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
         values = pc.utf8_trim_whitespace(values)
     else:  # object, categorical, mixed: stringify scalars only, each cut short
         values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())
+    if not from_integers:  # percent-encoded, escaped, base64 or hex: read decoded
+        values = decoded(values)
     values = _visible(values)
     # quoted again by an export ('"Ada Lovelace"', "'Alan Turing'"): the value is inside
     values = pc.utf8_trim_whitespace(pc.utf8_trim(values, characters=QUOTES))
@@ -348,7 +351,8 @@ def _python_pattern(pattern: str) -> re.Pattern[str] | None:
 def _visible(values: pa.Array) -> pa.Array:
     """The values as they read (the rule of :func:`lacuna.classify.tokens.visible`, in Arrow):
     a zero-width space inside an e-mail address, a fullwidth ``＠``, Arabic-Indic or fullwidth
-    digits of a phone number, Cyrillic or Greek look-alike letters hide nothing from the
+    digits of a phone number, an en dash between a card number's groups, Cyrillic or Greek
+    look-alike letters hide nothing from the
     patterns; nor do letters drawn like the digits 0 and 1 among digits (``+44 2O 7946 O958``,
     :func:`lacuna.classify.tokens.undisguised`). ASCII samples cost two RE2 passes."""
     if pc.all(pc.string_is_ascii(values)).as_py() is not False:
@@ -357,6 +361,12 @@ def _visible(values: pa.Array) -> pa.Array:
     plain = pa.array([v if v is None or v.isascii() else _nfkc(v) for v in values.to_pylist()],
                      type=pa.string())
     plain = pc.replace_substring_regex(plain, r"\p{Cf}", "")
+    # dashes of every kind and the minus sign as "-" (4111–1111–1111–1111 with en dashes, a
+    # non-breaking hyphen in 536‑90‑4399, as a word processor writes them)
+    plain = pc.replace_substring_regex(plain, r"[\p{Pd}\x{2212}]", "-")
+    # the ideographic full stop as a dot: browsers and mail clients read it as one between
+    # a domain's labels (ana@example。com)
+    plain = pc.replace_substring(plain, "\u3002", ".")
     digits = pc.fill_null(pc.match_substring_regex(plain, r"[^\P{Nd}0-9]"), False)
     if pc.any(digits).as_py():  # digits of other scripts: those values only, in Python
         read = [visible(v) if other else v

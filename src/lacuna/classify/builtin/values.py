@@ -8,6 +8,8 @@ that kind of value; free text needs fewer (see ``PatternRecognizer``).
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -34,11 +36,17 @@ class EmailValues(PatternRecognizer):
 
 # An address written out to dodge harvesters: "ana dot lopez at example dot com",
 # "ana(at)example(dot)com", "ana [at] example [dot] com", "ana#at#example#dot#com",
-# "ana [@] example [.] com", "ana @ example.com"; an "@" percent-encoded ("ana%40example.com"
-# in a logged URL) or an HTML entity ("ana&#64;example.com", "ana&commat;example.com").
+# "ana [@] example [.] com", "ana @ example.com", the sign named ("ana(at-sign)example.com",
+# "ana [at symbol] example.com", "ana (arroba) example.com", "ana at sign example.com");
+# an "@" or "." encoded once or more, as a logged URL (percent: "ana%40example.com",
+# "ana%2540example%252Ecom"), HTML ("ana&#64;example.com", "ana&commat;example.com",
+# "ana&amp;#64;example.com") or a JSON or C string ("ana\u0040example.com") encodes it.
 # RE2 syntax.
-_AT = r"\s*[\[({<#]\s*(?:at|@)\s*[\])}>#]\s*|\s+at\s+|\s+@\s+|%40|&#0*64;|&#x0*40;|&commat;"
-_DOT = r"\s*[\[({<#]\s*(?:dot|\.)\s*[\])}>#]\s*|\s+dot\s+"
+_SIGN = r"(?:[\s_-]?(?:sign|symbol))"
+_AT = (r"\s*[\[({<#]\s*(?:at" + _SIGN + r"?|@|arroba)\s*[\])}>#]\s*|\s+at" + _SIGN
+       + r"?\s+|\s+@\s+|%(?:25)*40|&(?:amp;)*(?:#0*64;|#x0*40;|commat;)|\\u0*40|\\x40")
+_DOT = (r"\s*[\[({<#]\s*(?:dot|\.)\s*[\])}>#]\s*|\s+dot\s+|%(?:25)*2e"
+        r"|&(?:amp;)*(?:#0*46;|#x0*2e;|period;)|\\u0*2e|\\x2e")
 # "ana(a)example.com": only between the characters of an address, never set off by spaces
 # (a list's "(a) example.com" is no address)
 _A = r"([A-Za-z0-9._%+-])\([aA]\)([A-Za-z0-9])"
@@ -93,13 +101,14 @@ class SpelledEmailValues(EmailValues):
 
 def spelled_out(sample: ColumnSample) -> pa.Array | None:
     """``sample``'s values with e-mail addresses written out read back (``@`` and ``.`` for
-    the words); ``None`` when none is written out."""
+    the words, spaces around them dropped); ``None`` when none is written out."""
     spelled = sample.count(SPELLED)
     # the joined words are in capitals, or hold "dot" (ana_at_example_dot_com)
     caps = sample.any_contains("AT") or sample.any_contains("dot", ignore_case=True)
-    if not spelled and not caps:
+    spaced = sample.any_contains("@") and bool(sample.count(_SPACED_HINT))
+    if not spelled and not caps and not spaced:
         return None
-    read = sample.values
+    read, changed = sample.values, bool(spelled)
     if spelled:
         read = pc.replace_substring_regex(read, _SPELLED_AT, "@")
         read = pc.replace_substring_regex(read, _A, r"\1@\2")
@@ -110,12 +119,51 @@ def spelled_out(sample: ColumnSample) -> pa.Array | None:
             rewritten = read
             for pattern, replacement in _JOINED_READ:
                 rewritten = pc.replace_substring_regex(rewritten, pattern, replacement)
-            read = pc.if_else(mask, rewritten, read)
-        elif not spelled:
-            return None
+            read, changed = pc.if_else(mask, rewritten, read), True
+    if not changed and not spaced:
+        return None
     if not pc.any(pc.match_substring(read, "@")).as_py():
         return None  # "dot" alone ("polka dot dress") spells no address
-    return read
+    read, closed = _closed_up(read)
+    return read if changed or closed else None
+
+
+# Spaces around the "@" or the dots of a domain ("ana @ example . com", "ana@ example.com",
+# "ana @example . co . uk"; the "@" may have been a word read back above): read closed up
+# only from an "@" through a top-level domain mail goes to, in lower case or capitals, that
+# is no English word ("it", "in", "no", "be", "us", "at" start sentences), only when a space
+# follows the "@" or stands before a dot of the domain (a dot with a space after it alone
+# ends a sentence: "we met at noon. Net income rose"), so prose ("meet me @ 5 . then",
+# "back @ home . It was"), versions ("release @ 1 . 2") and a mention ("follow us
+# @acme.com") keep their spaces. The hint (RE2) picks the values; the reading (Python's
+# re) runs on those only.
+_SPACED_HINT = r"@\s|\s@|@[A-Za-z0-9.-]*[A-Za-z0-9-]\s+\."
+_SPACED_TLD = ("com|org|net|edu|gov|mil|info|biz|mobi|email|xyz|io|co|eu|de|uk|fr|es|nl|ch"
+               "|se|dk|fi|pt|pl|cz|ie|ru|ua|jp|cn|kr|au|nz|ca|br|mx|ar|za|gr|tr|il")
+_SPACED_DOMAIN = re.compile(
+    r"\s*@(\s*[A-Za-z0-9-]{1,63}(?:(?:\s+\.\s*|\.)[A-Za-z0-9-]{1,63}){0,8}"
+    rf"(?:\s+\.\s*|\.)(?:{_SPACED_TLD}|{_SPACED_TLD.upper()}))(?![A-Za-z0-9-])")
+_SPACE = re.compile(r"\s+")
+
+
+def _closed_up(values: pa.Array) -> tuple[pa.Array, bool]:
+    """``values`` with the spaces of spaced addresses (``_SPACED_DOMAIN``) dropped, and
+    whether any was."""
+    hinted = pc.fill_null(pc.match_substring_regex(values, _SPACED_HINT), False)
+    if not pc.any(hinted).as_py():
+        return values, False
+    picked = pc.filter(values, hinted).to_pylist()
+    read = [_SPACED_DOMAIN.sub(_close_up, v) for v in picked]
+    if read == picked:
+        return values, False
+    return pc.replace_with_mask(values, hinted, pa.array(read, type=pa.string())), True
+
+
+def _close_up(m: re.Match[str]) -> str:
+    domain = m.group(1)
+    if not any(c.isspace() for c in domain):
+        return m.group()  # "us @acme.com": a mention, not an address spaced out
+    return "@" + _SPACE.sub("", domain)
 
 
 @value_recognizer
@@ -125,8 +173,10 @@ class PhoneValues(PatternRecognizer):
     name, kind, pii_type, sensitivity = "phone", PII, "phone", Sensitivity.HIGH
     label = "valid phone numbers"
     numeric = True
-    prefilter = r"[+(]?[0-9][0-9 ().-]{5,20}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,6})?"
-    search = (r"(?P<value>(?:\+|00)[1-9][0-9 ().-]{7,16}[0-9]"
+    # groups split by slashes (030/1234567, as German numbers are written), underscores,
+    # asterisks or tildes too: the validator reads those as spaces
+    prefilter = r"[+(]?[0-9][0-9 \t()./_*~-]{5,20}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,6})?"
+    search = (r"(?P<value>(?:\+|00)[1-9][0-9 ()./-]{7,18}[0-9]"
               r"|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4})")
     bare = r"[0-9]+"
     validator = "phone"
@@ -142,8 +192,12 @@ class SsnValues(PatternRecognizer):
     name, kind, pii_type, sensitivity = "ssn", PII, "ssn", Sensitivity.CRITICAL
     label = "valid US Social Security numbers"
     numeric = True
-    prefilter = r"[0-9]{3}-?[0-9]{2}-?[0-9]{4}"
-    search = r"(?:^|[^0-9-])(?P<value>[0-9]{3}-[0-9]{2}-[0-9]{4})(?:[^0-9-]|$)"
+    # dashes, or spaces, dots, slashes or underscores (536 90 4399, 536.90.4399), spaced or
+    # not; in free text the same separator twice, and not spaces (030 123 45 6789 is a
+    # phone number)
+    prefilter = r"[0-9]{3}[ \t./_-]{0,3}[0-9]{2}[ \t./_-]{0,3}[0-9]{4}"
+    search = (r"(?:^|[^0-9./_-])(?P<value>[0-9]{3}(?:-[0-9]{2}-|\.[0-9]{2}\.|/[0-9]{2}/"
+              r"|_[0-9]{2}_| - [0-9]{2} - )[0-9]{4})(?:$|[^0-9./_-]|[./_-](?:$|[^0-9]))")
     bare = r"[0-9]{9}"
     validator = "us_ssn"
     min_ratio = 0.5
@@ -156,8 +210,14 @@ class CardValues(PatternRecognizer):
     name, kind, pii_type, sensitivity = "card_number", PII, "card_number", Sensitivity.CRITICAL
     label = "Luhn-valid payment card numbers"
     numeric = True
-    prefilter = r"[0-9][0-9 -]{11,21}[0-9]"
-    search = r"(?:^|[^0-9])(?P<value>(?:[0-9][ -]?){12,18}[0-9])"
+    # groups split by spaces or dashes, or by dots, slashes, underscores, asterisks, bars or
+    # tildes, spaced or not (4111.1111.1111.1111, 4111 - 1111 - ...): the validator reads
+    # the digits. In free text the other separators only between groups of four (or
+    # American Express's 4-6-5), so a list of decimals (36.5 37.1 38.2 ...) is no number.
+    prefilter = r"[0-9](?:[0-9]|[ \t./_*|~-]){11,30}[0-9]"
+    search = (r"(?:^|[^0-9])(?P<value>(?:[0-9][ -]?){12,18}[0-9]"
+              r"|[0-9]{4}(?:(?:[./_*|~]| [-./] )[0-9]{4}){2,3}(?:(?:[./_*|~]| [-./] )[0-9]{1,3})?"
+              r"|[0-9]{4}(?:[./_*|~]| [-./] )[0-9]{6}(?:[./_*|~]| [-./] )[0-9]{4,5})")
     validator = "luhn_card"
 
 
@@ -167,9 +227,11 @@ class IbanValues(PatternRecognizer):
 
     name, kind, pii_type, sensitivity = "iban", FIN, "iban", Sensitivity.HIGH
     label = "valid IBANs"
-    prefilter = r"[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ]{11,40}"
+    # groups split by spaces, dashes or dots (the validator drops them), in either case
+    prefilter = r"[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 .-]{11,40}"
     search = (r"(?:^|[^A-Za-z0-9])"
-              r"(?P<value>[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)")
+              r"(?P<value>[A-Z]{2}[0-9]{2}(?:[ .-]?[A-Z0-9]{4}){2,7}(?:[ .-]?[A-Z0-9]{1,3})?"
+              r"|[a-z]{2}[0-9]{2}(?:[ .-]?[a-z0-9]{4}){2,7}(?:[ .-]?[a-z0-9]{1,3})?)")
     validator = "iban"
     strength = 0.95
 
