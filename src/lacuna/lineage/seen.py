@@ -13,6 +13,7 @@ clock only ever moves earlier. ``GET /api/v1/lineage/known`` answers it, and a c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from lacuna.model import Action, Operation, utcnow
 if TYPE_CHECKING:
     from lacuna.lineage.records import Run
     from lacuna.lineage.store import LineageStore
+    from lacuna.model import Tier
 
 WRITES = (Action.WRITE, Action.EXPORT)
 
@@ -48,6 +50,28 @@ def first_seen(store: LineageStore, ref: DatasetRef) -> datetime | None:
     row = store._read(select(table.c.first_seen).where(
         table.c.namespace == ref.namespace, table.c.name == ref.name))
     return aware(row[0][0]) if row else None
+
+
+CHUNK = 500  # names per IN list (well within SQLite's oldest limit of 999 parameters)
+
+
+def first_seen_of(store: LineageStore, refs: Iterable[DatasetRef]) -> dict[DatasetRef, datetime]:
+    """The clocks the store keeps for those of ``refs`` it saw a write to: one query per
+    namespace and :data:`CHUNK` names (one per input and output made a run of 1,000 inputs and
+    1,000 outputs a million queries on the server's request path)."""
+    by_namespace: dict[str, list[str]] = {}
+    for ref in dict.fromkeys(refs):
+        by_namespace.setdefault(ref.namespace, []).append(ref.name)
+    found: dict[DatasetRef, datetime] = {}
+    for namespace, names in by_namespace.items():
+        for start in range(0, len(names), CHUNK):
+            for name, at in store._read(select(table.c.name, table.c.first_seen).where(
+                    table.c.namespace == namespace,
+                    table.c.name.in_(names[start:start + CHUNK]))):
+                when = aware(at)
+                if when is not None:
+                    found[DatasetRef(namespace, name)] = when
+    return found
 
 
 def saw(store: LineageStore, ref: DatasetRef, at: datetime, *, again: bool = True
@@ -94,10 +118,11 @@ def record_write(store: LineageStore, operation: Operation, *,
     target = file_ref(operation.destination.uri)
     assert target is not None
     tier = operation.classification.tier
-    derived = [first_seen(store, ref) for s in operation.sources
-               if takes(s.classification.tier, tier) and (ref := file_ref(s.name)) is not None
-               and ref != target]
-    at = earliest(now or utcnow(), *derived)
+    derived = first_seen_of(store, [
+        ref for s in operation.sources
+        if takes(s.classification.tier, tier) and (ref := file_ref(s.name)) is not None
+        and ref != target])
+    at = earliest(now or utcnow(), *derived.values())
     assert at is not None
     return saw(store, target, at)
 
@@ -111,15 +136,32 @@ def record_run(store: LineageStore, run: Run) -> None:
 
     if run.status is not RunStatus.SUCCEEDED:
         return
-    for out in run.outputs:
+    outputs = [out for out in run.outputs if out.dataset.namespace == "file"]
+    inputs = [i for i in run.inputs if i.dataset.namespace == "file"]
+    if not outputs or not inputs:
+        return
+    clocks = first_seen_of(store, [i.dataset for i in inputs])
+    # per input tier, its two earliest clocks: an output takes the earliest of the tiers it
+    # takes, past itself (a run that reads and writes one file); one pass over the inputs and
+    # one over the outputs (each output against each input was 10,000 x 10,000 for an
+    # OpenLineage run of that size)
+    best: dict[Tier, list[tuple[datetime, DatasetRef]]] = {}
+    for i in inputs:
+        at = clocks.get(i.dataset)
+        if at is not None:
+            kept = best.setdefault(i.classification.tier, [])
+            if (at, i.dataset) not in kept:
+                kept.append((at, i.dataset))
+                kept.sort(key=lambda pair: pair[0])
+                del kept[2:]
+    for out in outputs:
         target = out.dataset
-        if target.namespace != "file":
-            continue
-        at = earliest(*(first_seen(store, i.dataset) for i in run.inputs
-                        if i.dataset.namespace == "file" and i.dataset != target
-                        and takes(i.classification.tier, out.classification.tier)))
+        at = earliest(*(next((when for when, ref in kept if ref != target), None)
+                        for tier, kept in best.items()
+                        if takes(tier, out.classification.tier)))
         if at is not None:
             saw(store, target, at)
 
 
-__all__ = ["clocks", "file_ref", "first_seen", "record_run", "record_write", "saw"]
+__all__ = ["clocks", "file_ref", "first_seen", "first_seen_of", "record_run", "record_write",
+           "saw"]
