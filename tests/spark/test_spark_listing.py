@@ -149,3 +149,26 @@ def test_a_folder_that_just_changed_or_a_dangling_link_is_listed_every_time(
     target.write_bytes(b"e-mails")  # the link now leads to a file: no folder of `other` changed
     assert _version(other) != before
     assert len(walks) == 4
+
+
+def test_listings_are_kept_within_a_bound(tmp_path: Path, walks: list[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listings are held in memory: past ``_MAX_LISTED`` entries in all, none is kept longer
+    (each folder's then listed on every operation, as before)."""
+    monkeypatch.setattr(sources, "_MAX_LISTED", 3)
+    big, small = _partitioned(tmp_path / "big"), tmp_path / "small"
+    (big / "region=EU" / "part-1.parquet").write_bytes(b"x")  # 3 files: kept
+    (small / "p=1").mkdir(parents=True)
+    (small / "p=1" / "part-0.parquet").write_bytes(b"x")
+    for _ in range(2):
+        _version(big)
+    assert len(walks) == 1
+    for _ in range(2):
+        _version(small)  # 3 + 1 entries: the others are dropped to keep it
+    _version(big)
+    assert walks[1:] == [str(small), str(big)]
+    (big / "region=US" / "part-1.parquet").write_bytes(b"x")
+    monkeypatch.setattr(sources, "_clock", lambda: time.time_ns() + 20_000_000_000)
+    _version(big)
+    _version(big)  # 4 entries: never kept
+    assert walks[3:] == [str(big), str(big)]

@@ -315,6 +315,7 @@ class _Listing:
 # one overwritten in place changes no folder.
 _LISTINGS: dict[str, _Listing] = {}
 _MAX_LISTINGS = 1024
+_MAX_LISTED = 1_000_000  # entries kept across all listings (memory), all dropped past it
 _RACY_NS = 2_000_000_000
 _clock = time.time_ns  # the listing's own stamp (tests move it)
 
@@ -351,8 +352,9 @@ def _listed(folder: str) -> tuple[tuple[str, str], ...]:
     with _LOCK:
         if not keep:
             _LISTINGS.pop(folder, None)
-        else:
-            if len(_LISTINGS) >= _MAX_LISTINGS:
+        elif len(entries) <= _MAX_LISTED:
+            if (len(_LISTINGS) >= _MAX_LISTINGS or len(entries) + sum(
+                    len(kept.entries) for kept in _LISTINGS.values()) > _MAX_LISTED):
                 _LISTINGS.clear()
             _LISTINGS[folder] = _Listing(entries, folders)
     return entries
