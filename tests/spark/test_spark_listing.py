@@ -137,7 +137,8 @@ def test_a_folder_that_just_changed_or_a_dangling_link_is_listed_every_time(
     tick and keep its stamp; a symlink that leads nowhere can come to lead to a file without
     any folder changing. Neither listing is kept."""
     folder = _partitioned(tmp_path)
-    monkeypatch.setattr(sources, "_clock", time.time_ns)  # the real clock: just made
+    changed = (folder / "region=US").stat().st_ctime_ns
+    monkeypatch.setattr(sources, "_clock", lambda: changed + 1_000_000_000)  # 1 s after
     _version(folder)
     _version(folder)
     assert len(walks) == 2
