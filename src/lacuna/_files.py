@@ -73,14 +73,17 @@ def whole_folder(path: str, *, recorded_folder: bool) -> bool:
     return True
 
 
-def read_tree(folder: str) -> list[tuple[str, str, str]]:
+def read_tree(folder: str, folders: list[str] | None = None) -> list[tuple[str, str, str]]:
     """What a reader of ``folder`` (pyarrow, Spark) reads: ``(name below the folder, path,
     kind)`` in order, for every file (``file``), through symlinked folders as those readers
     follow them, a symlink that leads nowhere (``dangling``) and one that leads back into what
-    is being walked (``cycle``, not walked again)."""
+    is being walked (``cycle``, not walked again). ``folders``: every folder walked is added
+    to it (a caller keeping the listing checks them for a change instead of walking again)."""
     out: list[tuple[str, str, str]] = []
     walking = {os.path.realpath(folder)}
     for root, dirs, files in os.walk(folder, followlinks=True):
+        if folders is not None:
+            folders.append(root)
         dirs.sort()
         for name in list(dirs):
             path = os.path.join(root, name)

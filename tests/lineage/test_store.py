@@ -484,3 +484,86 @@ def test_a_read_of_a_ladder_of_runs_names_its_sources_at_once(tmp_path: Path) ->
     assert both.roots() == ("a", "b")
     assert [[n.name for n in p] for p in both.paths()] == [["a", None], ["b", None],
                                                            ["b", None, None]]
+
+
+def _statements(store: LineageStore, r: Run) -> int:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def listen(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        store.record(r)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
+    return len(seen)
+
+
+def test_recording_a_run_costs_a_few_statements_however_many_inputs(
+        store: LineageStore) -> None:
+    """Recording a run ran about six statements per input (its dataset looked up, inserted and
+    looked up again, its latest version, a new version, a run_io row): 6,000 for a frame built
+    from 1,000 files. A few per run now, plus one per chunk of rows: as many for 20 inputs as
+    for 2, whether the inputs are new or read again, and in as many namespaces (buckets)."""
+    from dataclasses import replace
+
+    counts = {}
+    for n in (2, 20):
+        inputs = [version(f"n{n}/in{i}.csv", Tier.PROPRIETARY if i % 2 else Tier.INTERNAL,
+                          pii=i % 3 == 0) for i in range(n)]
+        inputs = [replace(x, dataset=DatasetRef(f"s3://bucket{i}", x.dataset.name))
+                  if i % 2 else x for i, x in enumerate(inputs)]
+        edges = tuple(ColumnEdge(source=v.dataset, source_column="id", target=ref(f"n{n}/o.csv"),
+                                 target_column="id", kind=EdgeKind.IDENTITY, description="")
+                      for v in inputs)
+        first = run(f"first{n}", inputs, [version(f"n{n}/o.csv")], column_edges=edges)
+        again = run(f"again{n}", inputs, [version(f"n{n}/o2.csv")])
+        counts[n] = (_statements(store, first), _statements(store, again))
+        assert store.get_run(first.id) == first
+        assert store.get_run(again.id) == again
+    assert counts[20] == counts[2], counts
+    assert max(counts[2]) <= 15, counts
+
+
+def test_recording_in_chunks_stores_what_one_statement_does(
+        store: LineageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IN lists and inserts split in chunks (of 3 here: 500 in use) store the same run: each
+    input's version found or created once, a dataset read twice with different classes kept
+    as two versions, read again unchanged as the same version, and its edges."""
+    from sqlalchemy import func, select
+
+    from lacuna.lineage import store as module
+    from lacuna.lineage.schema import run_io, versions
+
+    monkeypatch.setattr(module, "_CHUNK", 3)
+    monkeypatch.setattr(module, "_NAMESPACES", 2)
+    inputs = [version(f"in{i}.csv", Tier.PROPRIETARY if i % 2 else Tier.INTERNAL)
+              for i in range(8)]
+    inputs[5:8] = [DatasetVersion(dataset=DatasetRef(f"s3://b{i}", "in.csv"),
+                                  classification=x.classification, columns=x.columns)
+                   for i, x in enumerate(inputs[5:8])]
+    inputs.append(version("in1.csv", Tier.PROPRIETARY, ("PII",), pii=True))  # read twice
+    edges = (ColumnEdge(source=inputs[7].dataset, source_column="id", target=ref("out.csv"),
+                        target_column="id", kind=EdgeKind.IDENTITY, description=""),)
+    first = run("r1", inputs, [version("out.csv"), version("out2.csv")], column_edges=edges)
+    store.record(first)
+    assert store.get_run("r1") == first
+    assert store.latest(ref("in1.csv")) == inputs[-1]
+    assert store.column_edges() == list(edges)
+    again = run("r2", inputs[:8], [version("out3.csv")], at=T0 + timedelta(hours=1))
+    store.record(again)
+    assert store.get_run("r2") == again
+
+    def count(stmt: object) -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    # r1: 9 input versions and 2 outputs; r2 reads in1.csv as it was before r1's second read
+    # (a new version) and the 7 others unchanged (the same versions), and writes one
+    assert count(select(func.count()).select_from(versions)) == 9 + 2 + 1 + 1
+    assert count(select(func.count()).select_from(run_io).where(run_io.c.run_id == "r2")) == 9
+    assert store.upstream(ref("out3.csv"), 1).parents(ref("out3.csv")) == tuple(
+        sorted(v.dataset for v in inputs[:8]))
