@@ -38,7 +38,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class _Gate:
 _gate = _Gate()
 
 
-def no_fork() -> Any:
+def no_fork() -> AbstractContextManager[None]:
     """A context manager: held around a background thread's calls into SQLite or another
     library whose process-wide locks a child must not inherit taken."""
     return _gate.inside()

@@ -109,7 +109,6 @@ ADR_DEFAULT_POLICIES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-
 class PolicyRule(Section):
     action: Action = Action.RESTRICT
     requires_role: tuple[str, ...] = ()
