@@ -136,6 +136,15 @@ def test_words_that_are_rare_family_names_are_not_names_as_keys(gate, keys):
     assert _post(gate, _json(keys)).forward
 
 
+@pytest.mark.parametrize("keys", [{"max": 10, "min": 1}, {"max": 10}, {"grace": 3, "limit": 5},
+                                  {"bill": "x", "page": 1}])
+def test_field_names_that_are_also_given_names_are_field_names(gate, keys):
+    """``{"max": 10, "min": 1}`` was refused as people's names: ``max`` is a given name, and
+    half of the keys was enough. Among the names of fields one given name is a field; an
+    object keyed by people has several (below)."""
+    assert _post(gate, _json(keys)).forward
+
+
 @pytest.mark.parametrize("keys", [
     {"ana": 3, "john": 5},  # given names: as keys, what each counts is a person's
     {"Ana Lopez": 1, "John Smith": 2},

@@ -57,6 +57,10 @@ MAX_VALUE_CHARS = 2048
 TEXT_SEPARATORS = r"[\s,;|<>\"=:]"
 QUOTES = "\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb"  # trimmed from both ends of a value
 TEXT_MIN_HITS = 2  # free text: a column holds X when >= 2 sampled values contain a valid X ...
+#: the name (or the end of the name) of a column whose values are the names of fields: an
+#: object's keys, form names sent without a value (the proxy's ``(keys)``). Words there are
+#: field names first: ``max``, ``grace`` and ``bill`` are given names too.
+FIELD_NAMES = "(keys)"
 TEXT_MIN_RATIO = 0.05  # ... or when >= 5% of them do (one hit in a 3-row sample counts)
 DISTINCT_MIN_VALUES = 256  # fewer values: patterns over them directly
 PROBE = 24  # candidates validated before giving up on a recognizer that matched none of them

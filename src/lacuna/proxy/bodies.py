@@ -36,12 +36,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from lacuna.classify.scan import FIELD_NAMES
 from lacuna.model import FrozenDict
 
 MAX_VALUES_PER_FIELD = 100_000  # classification samples far fewer; fingerprints look up these
 LINE_PIECE = 2000  # free text's lines in pieces the classifier reads whole (it cuts at 2,048)
 LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole in the next
-KEYS = "(keys)"  # the field of a JSON object's keys and of form names sent without a value
+KEYS = FIELD_NAMES  # the field of a JSON object's keys and of form names sent without a value
 HEADER = "(header) "  # a request header's field: ``(header) x-customer-name``
 HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from lacuna.classify import people
 from lacuna.classify.base import ValueMatch, ValueRecognizer, value_recognizer
-from lacuna.classify.scan import ColumnSample, PatternRecognizer
+from lacuna.classify.scan import FIELD_NAMES, ColumnSample, PatternRecognizer
 from lacuna.model import ColumnKind, Sensitivity
 
 PII = ColumnKind.PII
@@ -66,14 +66,18 @@ class PersonNameValues(ValueRecognizer):
         known = sum(1 for c in picked if levels[c] >= people.WEAK)
         scale = count / len(picked) / n
         shape_ratio, ratio, known_ratio = shaped * scale, valid * scale, known * scale
-        if ratio >= 0.5 or (shape_ratio >= 0.8 and ratio >= 0.15):
+        # The names of fields: one given name among them is a field (``{"max": 10, "min":
+        # 1}``, ``?grace=3``); an object keyed by people has several, or many family names.
+        lone = sample.name.endswith(FIELD_NAMES) and sum(
+            1 for level in levels.values() if level == people.STRONG) < 2
+        if not lone and (ratio >= 0.5 or (shape_ratio >= 0.8 and ratio >= 0.15)):
             score = self.strength * (0.6 + 0.4 * max(ratio, shape_ratio * 0.9))
             return ValueMatch(self, "column", ratio, n, len(picked), round(score, 4))
         if (shape_ratio >= 0.8 and known_ratio >= self.WEAK_SHARE
                 and len(picked) >= self.WEAK_BULK):
             score = self.strength * (0.6 + 0.2 * known_ratio)
             return ValueMatch(self, "column", known_ratio, n, len(picked), round(score, 4))
-        if shape_ratio >= 0.8 and ratio >= 0.05:
+        if not lone and shape_ratio >= 0.8 and ratio >= 0.05:
             return ValueMatch(self, "column", ratio, n, len(picked), 0.4, weak=True)
         return None
 
