@@ -229,6 +229,20 @@ def test_storage_status_of_a_mistyped_path_says_no_such_file(vault: Path) -> Non
     assert ok.exit_code == 0, ok.output
 
 
+def test_storage_status_of_a_damaged_header_exits_1(vault: Path) -> None:
+    """A sealed file whose header no longer reads was listed as damaged, exit 0: a script
+    checking its files saw nothing wrong."""
+    path = vault / "customers.csv"
+    customers().to_csv(path, index=False)
+    broken = vault / "broken.csv"
+    broken.write_bytes(path.read_bytes()[:12])  # the magic, then nothing of the header
+    result = runner.invoke(app, ["storage", "status", str(broken), str(path)])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert f"{broken}: damaged" in said
+    assert f"{path}: sealed, key storage v1" in said  # the others are still reported
+
+
 def test_a_rewrap_signs_no_sidecar_over_a_file_written_meanwhile(vault: Path, monkeypatch) -> None:
     """A write replaces the file while it is re-wrapped, its own sidecar not signed yet: the
     re-wrap signed the old file's sidecar (its class, its write time and clock) over the new

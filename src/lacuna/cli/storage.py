@@ -183,11 +183,11 @@ def status(
     paths: Annotated[list[Path], typer.Argument(help="Files under a governed root.")],
 ) -> None:
     """Whether each file is sealed, and with which key version (nothing is decrypted). Exit 2
-    when a path is not a file."""
+    when a path is not a file, 1 when a sealed file's header is damaged."""
     from lacuna.errors import StorageError
     from lacuna.storage import is_sealed, read_header
 
-    missing = False
+    missing = damaged = False
     for path in paths:
         if not path.is_file():  # a mistyped path is not "NOT sealed"
             err.print(f"{escape(str(path))}: no such file: check the path", highlight=False)
@@ -200,12 +200,13 @@ def status(
             h = read_header(path)
         except StorageError as exc:
             typer.echo(f"{path}: damaged ({exc})")
+            damaged = True
             continue
         meta = h.meta
         typer.echo(f"{path}: sealed, {h.key}, written by {meta.get('written_by')} "
                    f"with {meta.get('method')} at {meta.get('written_at')}")
-    if missing:
-        raise typer.Exit(2)
+    if missing or damaged:  # (each path reported first)
+        raise typer.Exit(2 if missing else 1)
 
 
 @storage_app.command("cat")
