@@ -146,7 +146,7 @@ class HttpClient:
         # all for a client that only speaks plain http (``https=False``: no TLS to verify).
         self._verify: bool | ssl.SSLContext = (_tls_context(s.ca_file) if https and s.verify
                                                else False)
-        self._client = self._new_client()
+        self._client: httpx.Client | None = self._new_client()
         self._closed = False
         self._lock = threading.Lock()
         renew_in_child(self)
@@ -159,6 +159,15 @@ class HttpClient:
                                 max_keepalive_connections=s.max_connections),
             verify=self._verify, headers=dict(s.headers), follow_redirects=False)
 
+    def _http(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._new_client()
+                client = self._client
+        return client
+
     def _after_fork_in_child(self) -> None:
         """A forked child opens connections of its own (:mod:`lacuna._forks`): on the
         parent's kept-alive ones, the two processes' requests and answers would interleave
@@ -166,8 +175,7 @@ class HttpClient:
         closing a TLS connection here would end the parent's session."""
         keep(self._client)
         self._lock = threading.Lock()
-        if not self._closed:
-            self._client = self._new_client()
+        self._client = None  # made at the child's first request (a fork stays cheap)
 
     def request(self, method: str, url: str, *, content: bytes | None = None,
                 headers: Mapping[str, str] | None = None,
@@ -232,7 +240,7 @@ class HttpClient:
         timeout = httpx.Timeout(min(self.settings.timeout_s, left))
         cap = self.settings.max_body_bytes
         try:
-            with self._client.stream(method, url, content=content, headers=headers,
+            with self._http().stream(method, url, content=content, headers=headers,
                                      timeout=timeout) as response:
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > cap:
@@ -268,7 +276,8 @@ class HttpClient:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._client.close()
+                if self._client is not None:
+                    self._client.close()
 
     def __enter__(self) -> HttpClient:
         return self

@@ -37,6 +37,7 @@ pytestmark = pytest.mark.reliability
 ctx = mp.get_context("fork")
 DURATION_S = float(os.environ.get("LACUNA_RELIABILITY_SECONDS", "6"))
 WRITERS = 3
+LATE_S = 30.0
 
 
 def _say(fd: int, text: str) -> None:
@@ -173,9 +174,13 @@ def test_kill_9_loses_no_committed_record(tmp_path: Path, pipe: Pipe) -> None:
         assert time.monotonic() < deadline, "no writer committed a record within 60 s"
         time.sleep(0.01)
     stop_at = time.monotonic() + DURATION_S
-    reader = ctx.Process(target=_reader, args=(url, db, pipe.w, stop_at))
+    # The reader verifies for as long as writers run: at least DURATION_S, and on a loaded
+    # host until its first verify ends (up to LATE_S more; a reader that never verifies fails)
+    late = stop_at + LATE_S
+    reader = ctx.Process(target=_reader, args=(url, db, pipe.w, late))
     reader.start()
-    while time.monotonic() < stop_at:
+    while time.monotonic() < stop_at or (
+            "V" not in pipe.lines and reader.is_alive() and time.monotonic() < late):
         time.sleep(rng.uniform(0.02, 0.3))
         for p in [p for p in alive if not p.is_alive()]:
             p.join()
@@ -189,7 +194,7 @@ def test_kill_9_loses_no_committed_record(tmp_path: Path, pipe: Pipe) -> None:
             spawn()
     for p in alive:
         kills += _kill(p)
-    reader.join(30)
+    _kill(reader)  # (it only reads)
     pipe.close()
 
     errors = [line for line in pipe.lines if line.startswith("E ")]

@@ -95,7 +95,7 @@ class GroupCommit:
         self._inline = store.appends_without_waiting
         self._scheduled: set[asyncio.AbstractEventLoop] = set()  # loops with a drain pending
         self.inline_groups = 0  # groups committed on an event loop (for tests and benchmarks)
-        self._thread = self._start_writer()
+        self._thread: threading.Thread | None = self._start_writer()
         renew_in_child(self)
 
     def _start_writer(self) -> threading.Thread:
@@ -112,8 +112,7 @@ class GroupCommit:
         self._wake = threading.Condition(threading.Lock())
         self._committing = threading.Lock()
         self._scheduled = set()
-        if not self._closed:
-            self._thread = self._start_writer()
+        self._thread = None  # started at the child's first record (a fork stays cheap)
 
     def submit(self, decision: Decision, operation: Operation, *, session: str
                ) -> Future[AuditRecord]:
@@ -141,6 +140,8 @@ class GroupCommit:
         with self._wake:
             if self._closed:
                 return False
+            if self._thread is None:  # a forked child's first record
+                self._thread = self._start_writer()
             self._items.append(item)
             if loop is not None:
                 if loop not in self._scheduled:
@@ -206,7 +207,8 @@ class GroupCommit:
         with self._wake:
             self._closed = True
             self._wake.notify()
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:
