@@ -123,12 +123,11 @@ class SqlDecisionLog(DecisionLogSink):
             raise AuditError(database_id.missing(f"the decision log in {self.where}"))
         rows = [row_values(r) for r in records]
         wal = self._wal
-        with no_fork():  # a child forked meanwhile would inherit SQLite's locks taken
-            if self._sqlite is not None:
-                seq, digest = self._append_sqlite(self._sqlite, rows, wal)
-            else:
-                with self._turn.hold():
-                    seq, digest = self._append_sqlalchemy(rows, wal)
+        if self._sqlite is not None:
+            seq, digest = self._append_sqlite(self._sqlite, rows, wal)
+        else:
+            with self._turn.hold(), no_fork():
+                seq, digest = self._append_sqlalchemy(rows, wal)
         if wal is not None:
             wal.committed()
         ledger.write_checkpoint(self._checkpoint, seq, digest, self._keyring,
@@ -139,19 +138,25 @@ class SqlDecisionLog(DecisionLogSink):
         """The batch hashed and signed first, after the head as it is now, then written in
         the writers' turn (which then covers only the SQL; the audit trail's writers wait
         on it: lacuna.audit.turn)."""
-        raw = self._engine.raw_connection()  # pooled, configured by the engine's events
+        # Each call into SQLite holds no_fork() (a child forked meanwhile would inherit
+        # SQLite's locks taken); the writers' turn is waited for outside it, so that a fork
+        # never waits on another process.
+        with no_fork():
+            raw = self._engine.raw_connection()  # pooled, configured by the engine's events
         try:
             conn = raw.driver_connection  # autocommit mode: BEGIN and COMMIT are ours
             if not isinstance(conn, sqlite3.Connection):  # pragma: no cover - another driver
                 msg = f"{table.name}: expected an sqlite3 connection, got {type(conn)}"
                 raise TypeError(msg)
-            if wal is not None:  # this pooled connection leaves checkpoints to ``wal``
-                conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-            ahead = ledger.link_ahead(conn, sql, rows, self._keyring)
-            with self._turn.hold(), write_transaction(conn):
+            with no_fork():
+                if wal is not None:  # this pooled connection leaves checkpoints to ``wal``
+                    conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+                ahead = ledger.link_ahead(conn, sql, rows, self._keyring)
+            with self._turn.hold(), no_fork(), write_transaction(conn):
                 head = ledger.append_chained_sqlite(conn, sql, rows, self._keyring, ahead)
         finally:
-            raw.close()  # back to the pool
+            with no_fork():
+                raw.close()  # back to the pool
         return head
 
     def _append_sqlalchemy(self, rows: list[tuple[Any, ...]], wal: WalCheckpointer | None
