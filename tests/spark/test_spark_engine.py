@@ -218,5 +218,7 @@ def test_a_refused_noise_release_leaves_no_checkpointed_rows(gspark, governed):
     persisted = set(gspark.sparkContext._jsc.getPersistentRDDs().keySet())
     with pytest.raises(BudgetExhausted):
         lacuna.anonymize(df, ["age"], strategy="noise", config=config)
-    assert set(gspark.sparkContext._jsc.getPersistentRDDs().keySet()) == persisted
+    # none persisted since (Spark's cleaner may unpersist an earlier test's rows meanwhile:
+    # a full run saw one go, and the test compared the sets for equality)
+    assert set(gspark.sparkContext._jsc.getPersistentRDDs().keySet()) <= persisted
     assert len(kept.toPandas()) == 4  # the release that was spent still reads
