@@ -44,9 +44,15 @@ import httpx
 from lacuna._forks import keep, renew_in_child
 from lacuna.redact import redact_text
 
-# Workers that run requests while their callers wait with a deadline. A worker abandoned at the
-# deadline ends on its own soon after (its phase timeouts are capped by the same deadline).
-_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lacuna-http")
+
+def _new_pool() -> ThreadPoolExecutor:
+    """Workers that run requests while their callers wait with a deadline. A worker abandoned
+    at the deadline ends on its own soon after (its phase timeouts are capped by the same
+    deadline)."""
+    return ThreadPoolExecutor(max_workers=16, thread_name_prefix="lacuna-http")
+
+
+_POOL = _new_pool()
 
 
 def _new_pool_in_child() -> None:
@@ -54,7 +60,7 @@ def _new_pool_in_child() -> None:
     request was queued for a worker that never came, and timed out (a remote decision denied
     after its whole deadline). The child gets a pool of its own."""
     global _POOL
-    _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lacuna-http")
+    _POOL = _new_pool()
 
 
 os.register_at_fork(after_in_child=_new_pool_in_child)
@@ -175,7 +181,8 @@ class HttpClient:
         closing a TLS connection here would end the parent's session."""
         keep(self._client)
         self._lock = threading.Lock()
-        self._client = None  # made at the child's first request (a fork stays cheap)
+        if not self._closed:  # (a closed client stays closed)
+            self._client = None  # made at the child's first request (a fork stays cheap)
 
     def request(self, method: str, url: str, *, content: bytes | None = None,
                 headers: Mapping[str, str] | None = None,

@@ -304,9 +304,14 @@ class DecisionLogSink(ABC):
                                             f"{self.name}", daemon=True)
             self._thread.start()
             ref = weakref.ref(self)
-            atexit.register(lambda: (s := ref()) is not None and s.flush(2.0))
+
+            def flush_at_exit() -> None:
+                if (sink := ref()) is not None:
+                    sink.flush(2.0)
+
+            atexit.register(flush_at_exit)
             # a multiprocessing child ends with os._exit, which runs no atexit handler
-            at_child_exit(lambda: (s := ref()) is not None and s.flush(2.0))
+            at_child_exit(flush_at_exit)
 
     def _run(self) -> None:
         while True:
