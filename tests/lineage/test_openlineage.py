@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from typer.testing import CliRunner
 
+from forking import in_child
 from lacuna.cli import app
 from lacuna.config import config_from_dict
 from lacuna.lineage import ol_emit, ol_import
@@ -399,31 +400,18 @@ def test_a_forked_child_emits_even_if_the_parent_was_sending(tmp_path: Path) -> 
     deadline = time.monotonic() + 5
     while not emitter._lock.locked() and time.monotonic() < deadline:  # the send is under way
         time.sleep(0.01)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: emit one run, report what was sent
-        try:
-            held.release.set()  # the child's own copy: its sends go through at once
-            ol_emit.emit_run(_run(run_id="9" * 32), config)
-            done = ol_emit.emitter_for(config).flush(3)  # type: ignore[union-attr]
-            ids = sorted({e.run.runId for e in held.sent})
-            os.write(write, json.dumps([done, ids]).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    import select
-    import signal
+    def child() -> Any:  # emit one run, report what was sent
+        held.release.set()  # the child's own copy: its sends go through at once
+        ol_emit.emit_run(_run(run_id="9" * 32), config)
+        done = ol_emit.emitter_for(config).flush(3)  # type: ignore[union-attr]
+        return [done, sorted({e.run.runId for e in held.sent})]
 
-    ready: list[Any] = []
     try:
-        with os.fdopen(read) as answer:
-            ready = select.select([answer], [], [], 5)[0]  # the child hung: it never answers
-            done, ids = json.loads(answer.read()) if ready else (False, [])
+        answer = in_child(child, timeout=5)  # None: the child hung, it never answered
     finally:
-        if not ready:
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
         held.release.set()
+    assert isinstance(answer, list), answer
+    done, ids = answer
     assert done is True
     assert ids == [ol_run_id("9" * 32)]
     assert emitter.flush(10)

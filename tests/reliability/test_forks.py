@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import select
-import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 import lacuna
+from forking import in_child
 from lacuna import _forks
 from lacuna.audit import AuditStore
 from lacuna.audit.group import GroupCommit
@@ -35,30 +34,6 @@ from lacuna.http import HttpClient, HttpSettings
 from lacuna.model import Action, Classification, Decision, Operation, User
 
 pytestmark = pytest.mark.reliability
-
-
-def _in_child(child: Callable[[], Any], timeout: float = 30) -> Any:
-    """Run ``child()`` in an ``os.fork``ed process and return the JSON it returns (None when it
-    did not answer within ``timeout``: it hung, and is killed)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.write(write, json.dumps(child()).encode())
-        except BaseException as exc:
-            os.write(write, json.dumps({"error": repr(exc)}).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    ready: list[Any] = []
-    try:
-        with os.fdopen(read) as answer:
-            ready = select.select([answer], [], [], timeout)[0]
-            return json.loads(answer.read()) if ready else None
-    finally:
-        if not ready:
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
 
 
 def _reads_twice_and_writes(folder: str) -> None:
@@ -137,7 +112,7 @@ def test_a_child_appends_on_its_own_connections_and_both_chains_hold(tmp_path: P
             store.record(*_decision("child"), session="s")
         return {"fresh_pool": fresh, "seen": len(store.list(limit=100))}
 
-    assert _in_child(child) == {"fresh_pool": True, "seen": 4}
+    assert in_child(child) == {"fresh_pool": True, "seen": 4}
     store.record(*_decision("parent"), session="s")
     assert store._engine.pool is pool
     assert [r.user_id for r in reversed(store.list(limit=100))] == [
@@ -158,7 +133,7 @@ def test_a_group_commit_child_gets_its_own_writer(tmp_path: Path) -> None:
         record = group.record(*_decision("child"), session="s", timeout=10)
         return {"user": record.user_id, "s": time.monotonic() - started}
 
-    answer = _in_child(child)
+    answer = in_child(child)
     assert answer is not None
     assert answer.get("user") == "child", answer
     assert answer["s"] < 5
@@ -213,7 +188,7 @@ def test_a_childs_http_calls_go_out_on_its_own_connection(
         port = json.loads(client.request("GET", url).body)["port"]
         return {"port": port, "s": time.monotonic() - started}
 
-    answer = _in_child(child)
+    answer = in_child(child)
     assert answer is not None
     assert "error" not in answer, answer
     assert answer["port"] != parent_port
@@ -238,12 +213,12 @@ def test_a_fork_waits_for_background_threads_to_leave_the_database() -> None:
     thread = threading.Thread(target=background)
     thread.start()
     assert inside.wait(5)
-    answer = _in_child(lambda: {"left_before_fork": left.is_set()})
+    answer = in_child(lambda: {"left_before_fork": left.is_set()})
     thread.join()
     assert answer == {"left_before_fork": True}
     with _forks.no_fork():  # open again in the parent, and usable in a child
         pass
-    assert _in_child(lambda: _enter_no_fork()) == {"entered": True}
+    assert in_child(lambda: _enter_no_fork()) == {"entered": True}
 
 
 def _enter_no_fork() -> dict[str, bool]:
@@ -266,7 +241,7 @@ def test_one_component_failing_to_renew_does_not_stop_the_others(
     broken, counted = Broken(), Counted()
     _forks.renew_in_child(broken)
     _forks.renew_in_child(counted)
-    assert _in_child(lambda: {"renewed": Counted.renewed}) == {"renewed": True}
+    assert in_child(lambda: {"renewed": Counted.renewed}) == {"renewed": True}
     del broken, counted
 
 
@@ -294,4 +269,4 @@ def test_a_childs_policy_watcher_still_reloads(tmp_path: Path) -> None:
                 time.sleep(0.02)
             return {"before": before, "reloaded": False}
 
-        assert _in_child(child) == {"before": False, "reloaded": True}
+        assert in_child(child) == {"before": False, "reloaded": True}
