@@ -7,12 +7,16 @@ time; a remembered body is bound to each caller, never to the one who sent it fi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from lacuna.errors import ConfigError
 from lacuna.server import fastlane
 from lacuna.server.bodies import MAX_BODY_BYTES, Bodies, DecideBody, parse
+from lacuna.server.hosts import HostBindings
 
 PII = {"tier": "PROPRIETARY", "tags": ["PII", "GDPR"],
        "columns": {"email": {"classification": "pii", "pii_type": "email",
@@ -450,3 +454,112 @@ def test_a_copy_by_hand_takes_the_clock_of_its_content(app_client) -> None:
     assert _clock_of(app_client, copy, "host-a", fp) == old.isoformat()  # by its content
     decide(derived, [copy])  # derived from the copy: as old as it
     assert _clock_of(app_client, derived, "host-a") == old.isoformat()
+
+
+# -- which client hosts a caller may speak for (client_hosts, lacuna.server.hosts) -------------
+
+@pytest.fixture
+def bound(app_client: Any) -> Iterator[Any]:
+    """``app_client`` with ana bound to ``ana-laptop`` and jane to ``j-1`` and ``j-2``; joe
+    (like everyone else) unbound."""
+    state = app_client.state
+    before = state._hosts
+    state._hosts = HostBindings({"ana": ["ana-laptop"], "Jane": ["j-1", "j-2"]})
+    try:
+        yield app_client
+    finally:
+        state._hosts = before
+
+
+def _headers(app: Any, user: str, host: str | None) -> dict[str, str]:
+    h = app.headers(user)
+    return h if host is None else {**h, "X-Lacuna-Host": host}
+
+
+def _decide_write(app: Any, user: str, host: str | None, path: str) -> Any:
+    return app.client.post("/api/v1/decide", headers=_headers(app, user, host), json={
+        "operation": {"action": "write", "classification": PUBLIC, "destination": path}})
+
+
+def _known(app: Any, user: str, host: str | None, path: str) -> Any:
+    return app.client.get("/api/v1/lineage/known", params={"dataset": path},
+                          headers=_headers(app, user, host))
+
+
+def _refused_403(app: Any, user: str, path: str) -> int:
+    return sum(1 for r in app.state.governor.audit.list(limit=200)
+               if r.policy_id == "lacuna.server.http_403" and r.user_id == user
+               and path in (r.data.get("how") or {}).get("method", ""))
+
+
+def test_a_bound_user_speaks_only_for_their_hosts(bound) -> None:
+    """ana, bound to ana-laptop: her writes' clocks are kept under that host whatever case
+    she spells it in, or when she names none; naming another host is a 403, audited, on the
+    fast lane (her token seen) and the route alike, and nothing is recorded for that host
+    (before: any host was taken on her word, so she could read or move its clocks)."""
+    from lacuna.lineage.records import DatasetRef
+    from lacuna.lineage.seen import first_seen, saw
+
+    store = bound.state.governor.lineage_store
+    path = f"{bound.state.governor.config.destinations.governed[0]}bound/out.csv"
+    old = datetime(2021, 1, 2, tzinfo=UTC)
+    assert _decide_write(bound, "ana", "ana-laptop", path).json()["decision"]["allowed"] is True
+    saw(store, DatasetRef("file://ana-laptop", path), old)
+    for host in ("ana-laptop", "ANA-Laptop", None):  # one host, one clock
+        answer = _known(bound, "ana", host, path)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["first_seen"] == old.isoformat()
+    before = _refused_403(bound, "ana", "/api/v1/decide")
+    for _ in range(2):  # the first and a cached token's request (the fast lane) alike
+        answer = _decide_write(bound, "ana", "joe-desktop", path)
+        assert answer.status_code == 403, answer.text
+        assert "ana-laptop" in answer.json()["detail"]
+    assert _refused_403(bound, "ana", "/api/v1/decide") == before + 2
+    assert first_seen(store, DatasetRef("file://joe-desktop", path)) is None
+    assert _known(bound, "ana", "joe-desktop", path).status_code == 403
+    due = bound.client.get("/api/v1/exceptions/files/due", params={"host": "joe-desktop"},
+                           headers=bound.headers("ana"))
+    assert due.status_code == 403, due.text
+    due = bound.client.get("/api/v1/exceptions/files/due", params={"host": "ana-laptop"},
+                           headers=bound.headers("ana"))
+    assert due.status_code == 200, due.text
+
+
+def test_a_bound_host_is_its_users_alone_and_the_unbound_are_believed(bound) -> None:
+    """joe is bound to nothing: a host the setting binds to ana (any spelling) is a 403 to
+    him, any other host he names is his word, as before the setting."""
+    path = f"{bound.state.governor.config.destinations.governed[0]}bound/joe.csv"
+    for host in ("ana-laptop", "ANA-LAPTOP"):
+        assert _decide_write(bound, "joe", host, path).status_code == 403
+        assert _known(bound, "joe", host, path).status_code == 403
+    answer = _decide_write(bound, "joe", "joe-desktop", path)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["decision"]["allowed"] is True
+    assert _known(bound, "joe", "joe-desktop", path).json()["first_seen"] is not None
+    assert _known(bound, "joe", None, path).json()["first_seen"] is None  # host-less: none
+
+
+def test_a_user_bound_to_several_hosts_names_one(bound) -> None:
+    """jane (bound as Jane: names compare canonically) speaks for j-1 and j-2: either is
+    taken, none is a 422 (no host-less clock, which would count on every host), another a
+    403."""
+    path = f"{bound.state.governor.config.destinations.governed[0]}bound/jane.csv"
+    for host in ("j-1", "j-2"):
+        assert _known(bound, "jane", host, path).status_code == 200
+    answer = _known(bound, "jane", None, path)
+    assert answer.status_code == 422
+    assert "j-1, j-2" in answer.json()["detail"]
+    assert _decide_write(bound, "jane", None, path).status_code == 422
+    assert _decide_write(bound, "jane", "j-3", path).status_code == 403
+
+
+def test_client_hosts_settings_are_checked_at_start() -> None:
+    """A user bound to no host, or a host no client can send, stops the start, named."""
+    from lacuna.server.settings import load_settings
+
+    settings = load_settings(environ={}, client_hosts={"ana": ["ana-laptop", "büro 1"]})
+    assert HostBindings(settings.client_hosts).hosts_of("ANA") == ("ana-laptop",
+                                                                   "b%C3%BCro%201")
+    for bad in ({"ana": []}, {"ana": [""]}, {"ana": ["x" * 300]}):
+        with pytest.raises(ConfigError, match="client_hosts"):
+            load_settings(environ={}, client_hosts=bad)

@@ -36,6 +36,7 @@ from lacuna.dbt.reads import is_model_uri
 from lacuna.errors import AuditError
 from lacuna.identity import ROLES, Principal
 from lacuna.server.bodies import DecideBody, parse
+from lacuna.server.hosts import HostRefused
 
 if TYPE_CHECKING:
     from lacuna.audit.group import GroupCommit
@@ -147,6 +148,11 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
             state.bodies.put(principal.name, raw, parsed)
         valid, host = _host(scope)
         if not valid:  # a host header that is not a host: FastAPI answers 422
+            await fallback(replay(raw, receive))
+            return
+        try:  # the host as the server's client_hosts lets the caller speak for it
+            host = state.hosts.speaks_for(principal.name, host)[0]
+        except HostRefused:  # FastAPI answers it (and audits a 403)
             await fallback(replay(raw, receive))
             return
         scope.setdefault("state", {})["principal"] = principal  # for the access log

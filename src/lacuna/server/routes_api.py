@@ -115,22 +115,44 @@ def bound(state: ServerState, parsed: WireOperation, principal: Principal) -> Op
 
 def client_host(request: Request) -> str | None:
     """The host a client names itself in :data:`~lacuna.lineage.seen.HOST_HEADER` (whose
-    local paths its operations name: the retention clocks of its files are its own), None
-    when it names none.
+    local paths its operations name: the retention clocks of its files are its own), as the
+    server's ``client_hosts`` lets the caller speak for it (:mod:`lacuna.server.hosts`: a
+    bound caller's own host when it names none); None when it names none and is unbound.
+    Call it after the route's role check (it reads the caller from ``request.state``).
 
     Raises:
-        HTTPException: 422, a header that is not a host name as a client sends it.
+        HTTPException: 422, a header that is not a host name as a client sends it, or none
+            from a caller bound to several hosts; 403 (audited), a host the caller may not
+            speak for.
     """
     from lacuna.lineage.seen import HOST_HEADER, valid_host
 
     host = request.headers.get(HOST_HEADER)
-    if host is None:
-        return None
-    if not valid_host(host):
+    if host is not None and not valid_host(host):
         raise HTTPException(422, f"header {HOST_HEADER} {host[:80]!r} is not a host name: "
                                  "1 to 255 letters, digits or ._~%- (a client with server: "
                                  "sends its percent-encoded host name)")
-    return host
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # every route that calls this checks the role first
+        msg = "client_host called before the caller was authenticated"
+        raise RuntimeError(msg)
+    return speaking_for(request, principal, host)
+
+
+def speaking_for(request: Request, principal: Principal, host: str | None) -> str | None:
+    """``host`` (a client's, None: not named) as ``principal`` may speak for it
+    (:meth:`lacuna.server.hosts.HostBindings.speaks_for`); a refusal is raised as its HTTP
+    answer, a 403 audited as every refusal is."""
+    from lacuna.server.hosts import HostRefused
+    from lacuna.server.security import refuse
+
+    state = state_of(request)
+    try:
+        return state.hosts.speaks_for(principal.name, host)[0]
+    except HostRefused as exc:
+        if exc.status == 403:
+            refuse(request, state, 403, exc.detail, principal)
+        raise HTTPException(exc.status, exc.detail) from None
 
 
 def decide_and_record(state: ServerState, operation: Operation, *, record: bool,

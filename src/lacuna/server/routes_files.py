@@ -37,6 +37,7 @@ from pydantic import AfterValidator, Field
 from lacuna.exceptions.authority import TEXT_LIMITS
 from lacuna.identity import DATA_STEWARD, Principal, same_name
 from lacuna.model import utcnow
+from lacuna.server.routes_api import speaking_for
 from lacuna.server.routes_state import ShownJSON, acting_as
 from lacuna.server.schemas import _Body
 from lacuna.server.security import AnyUser, refuse, state_of
@@ -161,6 +162,7 @@ def exception_file(exception_id: str, body: FileReportBody, request: Request,
     from lacuna.exceptions.files import on_host
 
     state = state_of(request)
+    speaking_for(request, principal, body.host)
     _own(request, state, principal, exception_id)
     why = _decision_refusal(state, principal, exception_id, body)
     if why is not None:
@@ -210,6 +212,7 @@ def exception_files_due(host: str, request: Request, principal: AnyUser) -> dict
         _host(host)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    speaking_for(request, principal, host)
     store = state_of(request).governor.exceptions
     at = utcnow()
     judged: dict[str, tuple[Any, str | None]] = {}
@@ -249,6 +252,7 @@ def exception_file_swept(exception_id: str, body: SweptBody, request: Request,
     from lacuna.server.security import audit_refusal
 
     state = state_of(request)
+    speaking_for(request, principal, body.host)
     store = state.governor.exceptions
     where = on_host(body.host, body.path)
     try:  # the caller's own records only: the requester's writes, a steward's decrypted copy
@@ -300,6 +304,7 @@ def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
     from lacuna.exceptions.files import _refusal, on_host
 
     state = state_of(request)
+    speaking_for(request, principal, body.host)
     if body.identity is not None:  # the copy was written: what it is, on its open record
         return _copy_written(state, principal, exception_id, body)
     detail: dict[str, Any] = {"path": on_host(body.host, body.path),
@@ -345,6 +350,7 @@ def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> d
     from lacuna.exceptions.files import _refusal, on_host
 
     state = state_of(request)
+    speaking_for(request, principal, body.host)
     detail: dict[str, Any] = {"path": on_host(body.host, body.path),
                               "header_written_by": body.written_by}
     if body.output is not None:

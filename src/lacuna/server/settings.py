@@ -15,6 +15,7 @@ File (``lacuna serve --settings server.yaml`` or ``LACUNA_SERVER_SETTINGS``)::
     audit_verify_interval_s: 60                # audit/verify walks the trail at most this often
     oidc: {issuer: https://idp.example.com/, audience: lacuna, jwks_file: jwks.json,
            roles_claim: roles, name_claim: preferred_username}
+    client_hosts: {ana: [ana-laptop], etl-bot: [etl-1, etl-2]}   # X-Lacuna-Host a user may send
 
 Environment: ``LACUNA_SERVER_HOST``, ``_PORT``, ``_DB``, ``_POLICY_DIR``, ``_CONFIG``,
 ``_MAX_BODY_BYTES``, ``_TRUSTED_PROXIES``, ``_LOG_JSON``, ``_ACCESS_LOG``,
@@ -77,6 +78,32 @@ class ServerSettings(Section):
     # retention.schedule is set) in the server process.
     scheduler: bool = True
     oidc: OidcConfig | None = None
+    # The client hosts each user may speak for (X-Lacuna-Host): user -> host names. A bound
+    # user may name only theirs, and a bound host is theirs alone (lacuna.server.hosts).
+    client_hosts: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("client_hosts")
+    @classmethod
+    def _client_hosts(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Each user names at least one host, each a host name as a client sends it, so a
+        typo fails the start instead of refusing every request of that user."""
+        import urllib.parse
+
+        from lacuna.lineage.seen import valid_host
+
+        for user, hosts in value.items():
+            if not user.strip():
+                msg = "a user name is empty"
+                raise ValueError(msg)
+            if not hosts:
+                msg = f"user {user!r} is bound to no host: list at least one, or leave them out"
+                raise ValueError(msg)
+            for host in hosts:
+                if not host or not valid_host(urllib.parse.quote(host, safe="")):
+                    msg = (f"user {user!r}: {host[:80]!r} is not a host name (the name the "
+                           "client's machine reports, at most 255 characters)")
+                    raise ValueError(msg)
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -22,6 +22,7 @@ from lacuna.identity import (
     UserStore,
 )
 from lacuna.server.bodies import Bodies
+from lacuna.server.hosts import HostBindings
 from lacuna.server.metrics import Metrics
 from lacuna.server.refusals import RefusalBudget
 from lacuna.server.verifier import TrailVerifier
@@ -67,6 +68,15 @@ class ServerState:
     _verifier: TrailVerifier | None = None
     _verifier_made: threading.Lock = field(default_factory=threading.Lock)
     # the holds retention obeys, cached (lacuna.retention.keeping), for the retention routes
+    # the client hosts each user may speak for (settings.client_hosts), made on first use
+    _hosts: HostBindings | None = None
+
+    @property
+    def hosts(self) -> HostBindings:
+        """Which client hosts each user may name (:mod:`lacuna.server.hosts`)."""
+        if self._hosts is None:
+            self._hosts = HostBindings(self.settings.client_hosts)
+        return self._hosts
 
     @property
     def verifier(self) -> TrailVerifier:
