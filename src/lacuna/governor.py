@@ -317,7 +317,7 @@ class Governor:
         from lacuna.classify import classify_frame
         from lacuna.lineage import attribution
         from lacuna.lineage import sidecar as sc
-        from lacuna.lineage.clock import of_declaration
+        from lacuna.lineage.clock import earliest, of_declaration
 
         key = self._file_key(name, frame, how) if how is not None else None
         inferred = self.file_cache.get(key) if key else None
@@ -377,7 +377,10 @@ class Governor:
             raised = None
         seen = of_declaration(trusted)
         if name and self.config.server is not None:
-            result, seen = self._server_known(name, result)
+            # the server's clock, or the trusted sidecar's when that is earlier: the owner's
+            # word may only make it earlier (a host renamed keeps it: docs/server.md)
+            result, kept = self._server_known(name, result)
+            seen = earliest(seen, kept)
         sources = unique(s for d in declarations for s in d.sources)
         return (result, sources, trusted.run_id if trusted is not None else None, raised,
                 seen)

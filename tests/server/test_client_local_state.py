@@ -189,3 +189,46 @@ def test_a_files_clock_is_asked_of_the_server_never_its_sidecar(monkeypatch, tmp
         clock.of_file(str(data), gov.config)
     assert clock.of_file("s3://user:secret@bucket/c.csv", gov.config) is None
     gov.close()
+
+
+def test_a_files_clock_is_the_earlier_of_the_servers_and_its_trusted_sidecars(
+        monkeypatch, tmp_path) -> None:
+    """The owner's sidecar never makes the server's clock later, but its signed clock, when
+    earlier, wins (it can only make the file due sooner): a host renamed, whose files the
+    server keeps no clock for under the new name, keeps their clocks (before: the server's
+    null, so a write there started the clock again). A sidecar that does not verify says
+    nothing. For a write's clock (clock.of_file) and a read's (the governor) alike."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from lacuna.lineage import clock
+    from lacuna.lineage.sidecar import write_sidecar
+    from lacuna.model import Classification
+    from lacuna.remote import client as remote
+
+    gov = _governor(monkeypatch)
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "home"))
+    data = tmp_path / "c.csv"
+    data.write_text("a\n1\n", encoding="utf-8")
+    old, mid, new = (datetime(y, 1, 1, tzinfo=UTC) for y in (2020, 2022, 2024))
+    write_sidecar(data, Classification(), written_by="ana", first_seen=mid)
+    server: list[datetime | None] = [None]
+    monkeypatch.setattr(remote, "server_first_seen", lambda config, path: server[0])
+    monkeypatch.setattr(ServerLineage, "knows",
+                        lambda self, path, content=True: (None, server[0]))
+    frame = pd.DataFrame({"a": [1]})
+
+    def read() -> datetime | None:
+        return gov.classify_read_raised(str(data), frame)[4]
+
+    for kept, expected in ((None, mid), (new, mid), (old, old)):
+        server[0] = kept
+        assert clock.of_file(str(data), gov.config) == expected, kept
+        assert read() == expected, kept
+    data.write_text("a\n2\n", encoding="utf-8")  # the sidecar no longer verifies
+    gov.file_cache.clear()
+    server[0] = new
+    assert clock.of_file(str(data), gov.config) == new
+    assert read() == new
+    gov.close()

@@ -563,3 +563,38 @@ def test_client_hosts_settings_are_checked_at_start() -> None:
     for bad in ({"ana": []}, {"ana": [""]}, {"ana": ["x" * 300]}):
         with pytest.raises(ConfigError, match="client_hosts"):
             load_settings(environ={}, client_hosts=bad)
+
+
+def test_a_host_renamed_keeps_its_files_clocks_by_their_content(app_client) -> None:
+    """A host renamed (old-name -> new-name) names paths the server keeps no clock for under
+    the new name; asked with the file's fingerprint, as a client asks, the server answers the
+    clock of that content (recorded with the write's run) and keeps it for the new name, so a
+    write there afterwards does not start it again: the earlier clock wins. Without the
+    fingerprint nothing is known of the new name (the client then takes its sidecar's, when
+    trusted: tests/server/test_client_local_state.py)."""
+    from openlineage.client.serde import Serde
+
+    from lacuna.lineage.openlineage import run_to_events
+    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.lineage.seen import saw
+    from lacuna.model import Classification
+
+    path = f"{app_client.state.governor.config.destinations.governed[0]}renamed/out.csv"
+    store = app_client.state.governor.lineage_store
+    fp = "sha256:" + "5e" * 32
+    old = datetime(2021, 7, 8, tzinfo=UTC)
+    assert _decide_write(app_client, "ana", "old-name", path).json()["decision"]["allowed"]
+    saw(store, DatasetRef("file://old-name", path), old)
+    run = Run(id="0b5d1e1c-56b5-4c4e-a0a1-7d3f1d2c9e10", operation="export",
+              status=RunStatus.SUCCEEDED, user_id="ana", outputs=(DatasetVersion(
+                  dataset=DatasetRef.of(path), classification=Classification(),
+                  fingerprint=fp),))
+    for event in run_to_events(run):
+        assert app_client.client.post("/api/v1/lineage", json=json.loads(Serde.to_json(
+            event)), headers=_headers(app_client, "ana", "old-name")).status_code == 201
+    assert _known(app_client, "ana", "new-name", path).json()["first_seen"] is None
+    answer = app_client.client.get("/api/v1/lineage/known", params={
+        "dataset": path, "fingerprint": fp}, headers=_headers(app_client, "ana", "new-name"))
+    assert answer.json()["first_seen"] == old.isoformat()
+    assert _decide_write(app_client, "ana", "new-name", path).json()["decision"]["allowed"]
+    assert _known(app_client, "ana", "new-name", path).json()["first_seen"] == old.isoformat()

@@ -138,8 +138,10 @@ def from_lineage(node: LineageNode, tier: Tier) -> datetime | None:
 def of_file(path: str, config: Config | None = None) -> datetime | None:
     """:func:`existing` for the local file at ``path``, a sealed one's header opened with the
     key store of ``config`` (none asked for a file that is not sealed). With ``server:`` in
-    ``config``, the clock the Lacuna server keeps for it (:mod:`lacuna.lineage.seen`), never
-    its sidecar's or header's, which its owner can delete or sign again with their own key.
+    ``config``, the clock the Lacuna server keeps for it (:mod:`lacuna.lineage.seen`), or its
+    sidecar's or header's when that is earlier: its owner can delete them or sign them again
+    with their own key, so they never make the server's clock later, but they only ever make
+    it earlier (stricter), and they carry it where the server's is lost (a host renamed).
 
     Raises:
         LineageError: with ``server:``, the server did not answer.
@@ -149,7 +151,19 @@ def of_file(path: str, config: Config | None = None) -> datetime | None:
         from lacuna.remote.client import server_first_seen
 
         # a URL is no local file (the server is not asked: its name may hold credentials)
-        return None if "://" in path else server_first_seen(config, os.path.abspath(path))
+        if "://" in path:
+            return None
+        kept = server_first_seen(config, os.path.abspath(path))
+        try:  # the server's clock stands without it
+            local = _local_clock(path, config)
+        except Exception:
+            local = None
+        return earliest(kept, local)
+    return _local_clock(path, config)
+
+
+def _local_clock(path: str, config: Config | None) -> datetime | None:
+    """:func:`existing` with ``config``'s key store for a sealed file."""
     keystore = None
     if config is not None and os.path.isfile(path):
         from lacuna.keystore import keystore_for
