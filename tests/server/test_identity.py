@@ -286,3 +286,31 @@ def test_an_oidc_claim_of_another_shape_is_refused_not_crashed(
     for roles in (["analyst", 7, "data_steward"], "analyst data_steward"):
         assert auth.authenticate(_jwt(key, roles=roles)) == Principal(
             "sam@example.com", ("analyst", "data_steward"))
+
+
+def test_a_credential_without_the_api_token_prefix_is_never_looked_up_as_one(
+        oidc: tuple[OidcVerifier, rsa.RSAPrivateKey], tmp_path: Path, monkeypatch) -> None:
+    """Which store checks a bearer credential is decided by its form alone, the same with OIDC
+    configured and without: ``lac_…`` is an API token (the users table), anything else an
+    OIDC token, refused (401) where no issuer is configured. Before, without OIDC, a
+    credential of any form was hashed and looked up, so a users row holding the digest of a
+    prefix-less token signed in there, and stopped signing in once OIDC was configured."""
+    from lacuna.identity import users as users_module
+
+    verifier, key = oidc
+    users = UserStore(f"sqlite:///{tmp_path / 's.db'}")
+    monkeypatch.setattr(users_module, "new_token", lambda: "legacy-0123456789abcdef")
+    legacy = users.add("old@example.com", roles=["analyst"])  # a signed row, as Lacuna writes
+    monkeypatch.undo()
+    token = users.add("ana@example.com", roles=["analyst"])
+    for auth in (Authenticator(users), Authenticator(users, verifier)):
+        assert auth.authenticate(token) == Principal("ana@example.com", ("analyst",))
+        with pytest.raises(AuthenticationError):
+            auth.authenticate(legacy)
+        with pytest.raises(AuthenticationError):
+            auth.authenticate("not-a-token")
+    with pytest.raises(AuthenticationError, match=r"not a Lacuna API token.*no OIDC"):
+        Authenticator(users).authenticate(legacy)
+    assert Authenticator(users, verifier).authenticate(_jwt(key)).name == "sam@example.com"
+    with pytest.raises(AuthenticationError, match="not a Lacuna API token"):
+        Authenticator(users).authenticate(_jwt(key))  # a JWT where no issuer is configured

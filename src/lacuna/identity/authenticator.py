@@ -22,6 +22,13 @@ log = logging.getLogger("lacuna.identity")
 class Authenticator:
     """API tokens first, then OIDC/JWT when configured. One per server.
 
+    Which store a bearer credential is checked against is decided by its form alone, the
+    same with or without OIDC: an API token starts with :data:`TOKEN_PREFIX` (every token
+    Lacuna has issued does) and is looked up in the users table, nothing else is; anything
+    else is an OIDC access token when an issuer is configured, and refused (401) otherwise.
+    So a credential is never tried against both, and a string that is not a Lacuna token is
+    not hashed and looked up where no token of that form was ever stored.
+
     ``stewards`` gives the steward names the server's configuration and policies list: a
     bearer token whose name is canonically one of them but spelt otherwise (``JOE`` for the
     steward ``joe``) is refused, as is one whose name is canonically a local user's
@@ -42,8 +49,13 @@ class Authenticator:
         if not token:
             msg = "no credentials: send Authorization: Bearer <token>"
             raise AuthenticationError(msg)
-        if token.startswith(TOKEN_PREFIX) or self.oidc is None:
+        if token.startswith(TOKEN_PREFIX):
             return self.users.authenticate(token)
+        if self.oidc is None:
+            msg = (f"bearer token refused: it is not a Lacuna API token (they start with "
+                   f"{TOKEN_PREFIX!r}: lacuna users add NAME --role ROLE prints one), and this "
+                   "server accepts no OIDC tokens (no oidc: in its settings)")
+            raise AuthenticationError(msg)
         principal = self.oidc.authenticate(token)
         claim = self.oidc.settings.name_claim
         local = self.users.namesakes(principal.name)
