@@ -362,7 +362,7 @@ class Governor:
             restored = self._restore_from_store(name)
             if restored is not None:  # the store knows this exact content
                 c, raised = self._restored(restored, inferred)
-                return c, (), restored.run_id, raised, None
+                return c, (), restored.run_id, raised, self._restored_clock(restored)
         for declaration in declarations:
             if declaration.trusted:
                 continue
@@ -1007,6 +1007,28 @@ class Governor:
             else:
                 claims.extend(restored.claims)
         return result, attribution.of(own, claims, result=result)
+
+    def _restored_clock(self, restored: Restored) -> datetime | None:
+        """When the content of a file read without a declaration was first seen, as the
+        local store knows it (a copy made by hand: ``cp a.csv b.csv``): the earlier of the
+        trusted clock of the file Lacuna wrote it to (a path's clock only ever moves earlier,
+        so it is no later than this content's) and the time of the run that wrote it (the
+        content existed then). As old as what it copies, as a Lacuna server answers by the
+        content's fingerprint (:mod:`lacuna.lineage.seen`); None when neither is known (any
+        failure is logged)."""
+        from lacuna.lineage.clock import earliest, existing
+
+        if restored.version is None or restored.run_id is None:
+            return None  # only an ingested claim knows this content: no clock of Lacuna's
+        try:
+            run = self.lineage_store.get_run(restored.run_id)
+            original = restored.version.dataset
+            kept = existing(original.name) if original.namespace == "file" else None
+            return earliest(kept, run.started_at if run is not None else None)
+        except Exception as exc:
+            log.error("could not read when the content of run %s's output was first seen: %s",
+                      restored.run_id, exc)
+            return None
 
     def _restore_from_store(self, path: str) -> Restored | None:
         """A file read without a declaration: what the store recorded for exactly this content

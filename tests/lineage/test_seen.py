@@ -123,3 +123,34 @@ def test_a_writes_clock_reads_its_sources_together(store: LineageStore) -> None:
         counts.append(_counted(store, lambda op=op: seen.record_write(store, op, now=now)))
         assert seen.first_seen(store, ref(f"out{n}.csv")) == T0 + timedelta(days=1)
     assert counts[0] == counts[1], counts
+
+
+def test_a_copy_by_hand_is_as_old_as_its_content_in_local_mode_too(governed: Path) -> None:
+    """Without ``server:``, a copy made by hand (``cp a.csv b.csv``: no sidecar) is read with
+    the clock the local store knows of its content (the clock of the file Lacuna wrote it to,
+    and no later than that write), as a server answers by the content's fingerprint; and a
+    write derived from the copy takes it (before: no clock, so the derived file's started at
+    its write). Other content has none."""
+    import shutil
+
+    import pandas as pd
+    import time_machine
+
+    from lacuna.governor import current
+    from lacuna.lineage.sidecar import read_sidecar
+
+    original = governed / "governed" / "workspace" / "a.csv"
+    written = datetime(2022, 3, 4, tzinfo=UTC)
+    with time_machine.travel(written, tick=False):
+        pd.DataFrame({"n": [1, 2]}).to_csv(original, index=False)
+    copy, other = governed / "b.csv", governed / "c.csv"
+    shutil.copyfile(original, copy)
+    other.write_text("n\n3\n", encoding="utf-8")
+    gov = current()
+    assert gov.classify_read_raised(str(copy), pd.read_csv(copy))[4] == written
+    assert gov.classify_read_raised(str(other), pd.read_csv(other))[4] is None
+    derived = governed / "governed" / "workspace" / "d.csv"
+    pd.read_csv(copy).to_csv(derived, index=False)
+    declared = read_sidecar(derived)
+    assert declared is not None
+    assert declared.first_seen == written
