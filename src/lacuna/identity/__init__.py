@@ -93,6 +93,7 @@ from lacuna.identity.principal import (
     AuthenticationError,
     AuthorizationError,
     Principal,
+    UnknownTokenError,
     UnverifiedIdentityError,
     check_roles,
 )
@@ -145,6 +146,7 @@ __all__ = [
     "OidcVerifier",
     "Principal",
     "SessionStore",
+    "UnknownTokenError",
     "UnverifiedIdentityError",
     "UserRecord",
     "UserStore",

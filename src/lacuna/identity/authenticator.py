@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from lacuna.identity.names import same_name
-from lacuna.identity.principal import AuthenticationError, Principal
+from lacuna.identity.principal import AuthenticationError, Principal, UnknownTokenError
 from lacuna.identity.tokens import TOKEN_PREFIX
 
 if TYPE_CHECKING:
@@ -22,12 +22,12 @@ log = logging.getLogger("lacuna.identity")
 class Authenticator:
     """API tokens first, then OIDC/JWT when configured. One per server.
 
-    Which store a bearer credential is checked against is decided by its form alone, the
-    same with or without OIDC: an API token starts with :data:`TOKEN_PREFIX` (every token
-    Lacuna has issued does) and is looked up in the users table, nothing else is; anything
-    else is an OIDC access token when an issuer is configured, and refused (401) otherwise.
-    So a credential is never tried against both, and a string that is not a Lacuna token is
-    not hashed and looked up where no token of that form was ever stored.
+    The rule, the same with OIDC configured and without: a credential whose digest a users
+    row holds is that user's API token (a ``lac_…`` token, or one made before tokens had the
+    prefix, which the users table holds as any other); a ``lac_…`` token is never anything
+    else; any other credential no row holds is an OIDC token when an issuer is configured,
+    and refused (401) when none is. Before, with OIDC on, a prefix-less API token went to the
+    JWT check alone and was refused, though it signed in without OIDC.
 
     ``stewards`` gives the steward names the server's configuration and policies list: a
     bearer token whose name is canonically one of them but spelt otherwise (``JOE`` for the
@@ -49,13 +49,12 @@ class Authenticator:
         if not token:
             msg = "no credentials: send Authorization: Bearer <token>"
             raise AuthenticationError(msg)
-        if token.startswith(TOKEN_PREFIX):
+        if token.startswith(TOKEN_PREFIX) or self.oidc is None:
             return self.users.authenticate(token)
-        if self.oidc is None:
-            msg = (f"bearer token refused: it is not a Lacuna API token (they start with "
-                   f"{TOKEN_PREFIX!r}: lacuna users add NAME --role ROLE prints one), and this "
-                   "server accepts no OIDC tokens (no oidc: in its settings)")
-            raise AuthenticationError(msg)
+        try:  # an API token made before the prefix: the users table is its authority
+            return self.users.authenticate(token)
+        except UnknownTokenError:  # no row holds it (a row that does and refuses stands)
+            pass
         principal = self.oidc.authenticate(token)
         claim = self.oidc.settings.name_claim
         local = self.users.namesakes(principal.name)

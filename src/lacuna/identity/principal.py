@@ -24,6 +24,11 @@ class AuthenticationError(LacunaError):
     """The request's credentials are missing, unknown, expired or malformed (HTTP 401)."""
 
 
+class UnknownTokenError(AuthenticationError):
+    """No users row holds this API token's digest (a credential of another kind may still
+    be accepted: :class:`~lacuna.identity.authenticator.Authenticator`)."""
+
+
 class UnverifiedIdentityError(AuthenticationError):
     """A user or session row whose signature does not verify: it authenticates nobody."""
 

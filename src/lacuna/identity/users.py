@@ -29,7 +29,13 @@ from lacuna.identity._rows import (
 )
 from lacuna.identity.check import IdentityReport, check_rows
 from lacuna.identity.names import canonical_name
-from lacuna.identity.principal import VIA_TOKEN, AuthenticationError, Principal, check_roles
+from lacuna.identity.principal import (
+    VIA_TOKEN,
+    AuthenticationError,
+    Principal,
+    UnknownTokenError,
+    check_roles,
+)
 from lacuna.identity.sessions import SessionStore
 from lacuna.identity.tokens import new_token, token_digest
 from lacuna.identity.trail import NOT_GRANDFATHERED, ON_TRAIL, UserTrail, _operator
@@ -372,7 +378,7 @@ class UserStore(Keyed):
                 users_table.c.token_sha256 == digest)).first()
         if row is None or not hmac.compare_digest(row.token_sha256, digest):
             msg = "unknown API token; ask an admin for one (lacuna users add NAME --role ROLE)"
-            raise AuthenticationError(msg)
+            raise UnknownTokenError(msg)
         state = self._rows.user_state(row)
         if state != SIGNED:
             raise self._rows.refuse(row, state)
