@@ -301,3 +301,40 @@ def test_a_warn_mode_client_records_that_a_denied_export_ran(live: Any) -> None:
     [ran] = [r for r in mine if r.get("kind") == "outcome"]
     assert ran["outcome"]["of"] == denials[0]["id"]
     assert (ran["outcome"]["status"], ran["outcome"]["mode"]) == ("succeeded", "warn")
+
+
+def test_a_sealed_files_decryption_is_not_taken_by_deciding_a_write_to_its_path(
+        app_client) -> None:
+    """``POST /api/v1/decrypt``: the writer of a sealed file is who this server's trail says
+    wrote its path. A decision is only asked for, not proof of a write, and the newest one's
+    user was taken as the writer: an analyst who decided a write to another's path (writing
+    nothing) was allowed to decrypt that file, and its writer refused. When the trail names
+    allowed writes of the path by more than one user, neither is its writer (a default
+    steward decides); the one writer is allowed, others refused, either way audited."""
+    import secrets
+
+    governed = app_client.state.governor.config.destinations.governed[0]
+    path = f"{governed}sealed-{secrets.token_hex(3)}.csv"
+    mallory = app_client.state.users.add(f"mallory-{secrets.token_hex(3)}", roles=("analyst",))
+    hm = {"Authorization": f"Bearer {mallory}"}
+
+    def decide(headers: dict[str, str]) -> None:
+        answer = app_client.client.post("/api/v1/decide", headers=headers, json={"operation": {
+            "action": "write", "classification": {"tier": "PUBLIC"}, "destination": path}})
+        assert answer.json()["decision"]["allowed"] is True, answer.text
+
+    def may(headers: dict[str, str]) -> dict[str, Any]:
+        answer = app_client.client.post("/api/v1/decrypt", headers=headers, json={
+            "path": path, "written_by": "ana", "host": "ana-laptop"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    decide(app_client.headers("ana"))
+    assert may(app_client.headers("ana")) == {"allowed": True}
+    assert may(hm)["allowed"] is False
+    decide(hm)  # mallory asks to write ana's path (and writes nothing)
+    taken = may(hm)
+    assert taken["allowed"] is False
+    assert "more than one user" in taken["refused"]
+    assert may(app_client.headers("ana"))["allowed"] is False  # whose file: not known now
+    assert may(app_client.headers("jane")) == {"allowed": True}  # a default steward

@@ -35,7 +35,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import AfterValidator, Field
 
 from lacuna.exceptions.authority import TEXT_LIMITS
-from lacuna.identity import DATA_STEWARD, Principal, same_name
+from lacuna.identity import DATA_STEWARD, Principal, canonical_name, same_name
 from lacuna.model import utcnow
 from lacuna.server.routes_api import speaking_for
 from lacuna.server.routes_state import ShownJSON, acting_as
@@ -343,9 +343,10 @@ def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> d
     """Whether the caller may decrypt ``path``, a file governed storage sealed on the client
     without an exception: the rule of :func:`lacuna.exceptions.files.decrypt` (its writer or
     a default steward), audited (``decrypt``) either way. The writer is who this server's
-    trail says last wrote that path (the newest allowed write or export decision naming it),
-    not the name in the file's header (the client's own ``user.id``, which its owner
-    chooses); a path the trail names no write of is a default steward's to decrypt."""
+    trail says wrote that path (the one user whose allowed write or export decisions name
+    it: :func:`_last_writer`), not the name in the file's header (the client's own
+    ``user.id``, which its owner chooses); a path the trail names no write of, or writes of
+    by several users, is a default steward's to decrypt."""
     from lacuna.exceptions import events
     from lacuna.exceptions.files import _refusal, on_host
 
@@ -356,9 +357,14 @@ def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> d
     if body.output is not None:
         detail["output"] = on_host(body.host, body.output)
     with acting_as(state, principal) as acting:
-        writer = _last_writer(state, body.path)
+        writer, others = _last_writer(state, body.path)
         why = _refusal(acting, {"written_by": writer}, None)
-        if why is not None and not writer:
+        if why is not None and others:
+            why = (f"this server's audit trail names allowed writes of {body.path} by more "
+                   f"than one user ({', '.join(others[:5])}), so it cannot tell whose file "
+                   "this is; only a default steward may read it (you are "
+                   f"{principal.name}).")
+        elif why is not None and not writer:
             why = (f"this server's audit trail names no allowed write of {body.path} on "
                    f"{body.host}; only a default steward may read it (you are "
                    f"{principal.name}).")
@@ -375,14 +381,21 @@ def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> d
 _WRITES = ("write", "export")
 
 
-def _last_writer(state: ServerState, path: str) -> str:
-    """Who made the newest allowed write or export decision to ``path`` on this server's
-    trail (empty: none)."""
+def _last_writer(state: ServerState, path: str) -> tuple[str, list[str]]:
+    """Who wrote ``path``, as this server's trail says: the one user whose allowed write or
+    export decisions name it (empty: none), and, when more than one user's do, none and all
+    of them. A decision is only asked for, not proof of a write: the newest one's user was
+    taken as the writer, so anyone could decide a write to another's path (without writing
+    it) and be allowed to decrypt that file, and its writer refused (fail closed: a steward
+    decides when the trail names several)."""
+    users: dict[str, str] = {}
     for record in state.governor.audit.list(limit=None, naming=("destination", [path])):
         if (record.kind == "decision" and record.allowed and record.action in _WRITES
                 and record.destination == path):
-            return record.user_id
-    return ""
+            users.setdefault(canonical_name(record.user_id), record.user_id)
+    if len(users) == 1:
+        return next(iter(users.values())), []
+    return "", sorted(users.values())
 
 
 def _requester(state: ServerState, exception_id: str) -> str:
