@@ -199,3 +199,34 @@ def test_one_person_whatever_the_spelling_sees_and_is_covered_by_their_request(
     assert r.json()["status"] == "revoked"
     assert r.json()["history"][-1]["by"] == "LEE"
     assert c.state.governor.exceptions.get(filed["id"]).status.value == "revoked"
+
+
+def test_an_api_token_made_before_the_prefix_signs_in_with_oidc_configured(
+        idp_client, monkeypatch) -> None:
+    """With an OIDC issuer configured, an API token without the ``lac_`` prefix (made before
+    it) is its user's, as without OIDC: on the API, as a console bearer and at the console's
+    sign-in (a token session). Before, it was taken for a JWT and refused (401); a string
+    no users row holds is still the issuer's to judge (401 here)."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from lacuna.identity import users as users_module
+    from lacuna.server.outer import serving
+
+    monkeypatch.setattr(users_module, "new_token", lambda: "legacy-abcdefabcdef0123456789")
+    legacy = idp_client.state.users.add("old-timer", roles=("data_steward",))
+    monkeypatch.undo()
+    bearer = {"Authorization": f"Bearer {legacy}"}
+    assert idp_client.client.get("/api/v1/exceptions", headers=bearer).status_code == 200
+    assert idp_client.client.get("/console/audit", headers=bearer).status_code == 200
+    browser = TestClient(serving(idp_client.app))
+    form = browser.get("/console/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf is not None
+    answer = browser.post("/console/login", data={"csrf_token": csrf.group(1),
+                                                  "token": legacy}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:300]
+    assert browser.get("/console/audit").status_code == 200
+    assert idp_client.client.get("/api/v1/exceptions", headers={
+        "Authorization": "Bearer legacy-not-issued"}).status_code == 401
