@@ -517,6 +517,10 @@ def test_a_bound_user_speaks_only_for_their_hosts(bound) -> None:
     assert _refused_403(bound, "ana", "/api/v1/decide") == before + 2
     assert first_seen(store, DatasetRef("file://joe-desktop", path)) is None
     assert _known(bound, "ana", "joe-desktop", path).status_code == 403
+    unnamed = path.replace("out.csv", "unnamed.csv")  # no header, fast lane: her one host
+    assert _decide_write(bound, "ana", None, unnamed).json()["decision"]["allowed"] is True
+    assert first_seen(store, DatasetRef("file://ana-laptop", unnamed)) is not None
+    assert first_seen(store, DatasetRef.of(unnamed)) is None  # no host-less clock
     due = bound.client.get("/api/v1/exceptions/files/due", params={"host": "joe-desktop"},
                            headers=bound.headers("ana"))
     assert due.status_code == 403, due.text
