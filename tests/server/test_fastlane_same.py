@@ -536,6 +536,14 @@ def test_a_bound_host_is_its_users_alone_and_the_unbound_are_believed(bound) -> 
     for host in ("ana-laptop", "ANA-LAPTOP"):
         assert _decide_write(bound, "joe", host, path).status_code == 403
         assert _known(bound, "joe", host, path).status_code == 403
+    # nor by naming the host in the dataset, as the server keys its clocks
+    named = f"file://ana-laptop{path}"
+    assert _known(bound, "joe", None, named).status_code == 403
+    assert bound.client.post("/api/v1/lineage/runs/any-run/fingerprint", headers=_headers(
+        bound, "joe", None), json={"dataset": named, "fingerprint": "sha256:" + "0" * 64}
+    ).status_code == 403
+    assert _known(bound, "ana", None, named).status_code == 200
+    assert _known(bound, "ana", None, f"file://joe-desktop{path}").status_code == 403
     answer = _decide_write(bound, "joe", "joe-desktop", path)
     assert answer.status_code == 200, answer.text
     assert answer.json()["decision"]["allowed"] is True

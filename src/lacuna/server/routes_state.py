@@ -439,6 +439,18 @@ def client_dataset(dataset: str) -> Any:
     return as_ref(text)
 
 
+def _named_host(request: Request, ref: Any) -> None:
+    """A dataset named as a host's file (``file://<host>/path``: how the server keys a
+    client host's clocks, :func:`lacuna.lineage.seen.on_host`) is asked of or recorded for
+    only by a caller who may speak for that host, as the host header is
+    (:func:`lacuna.server.routes_api.speaking_for`: a 403, audited): else the header's rule
+    was bypassed by naming the host in the dataset."""
+    from lacuna.server.routes_api import speaking_for
+
+    if ref.namespace.startswith("file://"):
+        speaking_for(request, request.state.principal, ref.namespace[len("file://"):])
+
+
 def _dataset(dataset: str) -> Any:
     """:func:`client_dataset`, or a 422 saying what is wrong with it."""
     from lacuna.errors import LineageError
@@ -498,6 +510,7 @@ def lineage_known(request: Request, _: AnyUser, dataset: str,
     gov = state_of(request).governor
     ref = _dataset(dataset)
     host = client_host(request)
+    _named_host(request, ref)
     known = known_of(gov.lineage_store, DatasetVersion(
         dataset=ref, classification=Classification(), fingerprint=fingerprint or None),
         gov.config.classification)
@@ -593,6 +606,7 @@ def lineage_fingerprint(run_id: str, body: FingerprintBody, request: Request,
     store = gov.lineage_store
     ref = _dataset(body.dataset)
     host = client_host(request)
+    _named_host(request, ref)
     run = store.get_run(run_id)
     out = next((v for v in (run.outputs if run is not None else ())
                 if v.dataset == ref and v.fingerprint is None), None)
