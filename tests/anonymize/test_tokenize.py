@@ -179,6 +179,50 @@ def test_a_value_first_tokenized_from_a_non_personal_column_is_restored_as_perso
     assert got.classification is ColumnKind.IDENTIFIER
 
 
+def test_a_value_keeps_the_strictest_origin_it_was_tokenized_from(db: str) -> None:
+    """A value keeps one token, and its vault row kept the first origin unless that one was
+    not personal: a patient's name tokenized from a ``pii`` table, then from a ``phi`` one, was
+    restored from the PHI table as ``pii`` (its PHI and HIPAA tags gone), and an account number
+    tokenized as an ``identifier``, then from a ``financial`` column, came back PUBLIC."""
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, Tier
+
+    gov = governor(db, "analyst")
+    officer = governor(db, "privacy_officer")
+
+    def tokens(kind: ColumnKind, pii_type: str | None, values: list[str]) -> pd.DataFrame:
+        frame = attach(pd.DataFrame({"v": values}), Classification(
+            tier=Tier.PROPRIETARY, columns={"v": ColumnClass(
+                classification=kind, pii_type=pii_type, sensitivity=Sensitivity.HIGH)}),
+            LineageNode(name=f"{kind}.csv", operation="read_csv"))
+        return anonymize(frame, ["v"], strategy="tokenize", config=gov.config)
+
+    def restored(frame: pd.DataFrame) -> tuple[ColumnKind, set[str]]:
+        got = get_state(detokenize(frame, ["v"], governor=officer)).classification
+        assert got is not None
+        return got.columns["v"].classification, set(got.tags)
+
+    names = ["Jane Roe", "Bob Poe"]
+    pii = tokens(ColumnKind.PII, "name", names)
+    phi = tokens(ColumnKind.PHI, "name", names)
+    assert phi["v"].tolist() == pii["v"].tolist()  # one token per value: joins work
+    phi_tags = set(officer.config.classification.rule_for(ColumnKind.PHI).tags)
+    for frame in (phi, pii):  # the record says PHI now, from either table
+        kind, tags = restored(frame)
+        assert kind is ColumnKind.PHI
+        assert phi_tags <= tags
+    assert restored(tokens(ColumnKind.PII, "name", names))[0] is ColumnKind.PHI  # never lowered
+
+    accounts = ["ACC-000123", "ACC-000456"]
+    ids = tokens(ColumnKind.IDENTIFIER, None, accounts)
+    assert restored(ids)[0] is ColumnKind.IDENTIFIER  # only ever an identifier: as it was
+    money = tokens(ColumnKind.FINANCIAL, None, accounts)
+    assert money["v"].tolist() == ids["v"].tolist()
+    assert restored(money)[0] is ColumnKind.FINANCIAL
+    assert restored(ids)[0] is ColumnKind.FINANCIAL
+
+
 def test_tokens_of_a_phi_and_a_pii_column_together_are_restored_as_phi(db: str) -> None:
     """A column holding tokens of two origins was restored as plain ``pii``: the diagnoses
     among them lost their PHI class and its tags."""

@@ -48,7 +48,8 @@ class TokenizeStrategy(Strategy):
             return fill(values, mask, [])
         codes, uniques = pd.factorize(text)
         vault = Vault(context.settings().audit_url, context.keystore())
-        tokens, key = vault.tokenize([str(u) for u in uniques], describe(context.column_class))
+        tokens, key = vault.tokenize([str(u) for u in uniques], describe(context.column_class),
+                                     config=context.settings())
         context.notes.append(f"vault {key.ref}")
         return fill(values, mask, np.asarray(tokens, dtype=object)[codes])
 
