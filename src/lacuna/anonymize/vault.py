@@ -33,6 +33,7 @@ from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
     from lacuna.config import Config
+    from lacuna.model import ColumnClass, ColumnKind, Sensitivity
 
 KEY_ID = "vault"
 TOKEN_PREFIX = "tok_"
@@ -118,24 +119,47 @@ def _open(key: Key, sealed: str, token: str, origin: str) -> str:
 
 
 # The order of what detokenize restores, beside the tier the configuration gives each kind (a
-# public or unclassified origin is restored as pii: :func:`lacuna.anonymize.reveal._restored`).
+# public or unclassified origin is restored as pii: :func:`parse_origin`).
 _KIND_ORDER = {"identifier": 0, "financial": 1, "pii": 2, "phi": 3}
+# Appended to the origin of a column of sensitivity critical (``pii:ssn#critical``): the tier
+# comes from the sensitivity too (``classification.critical_tier``), and an ``identifier``
+# column of credentials (API keys) is PROPRIETARY only because it is critical.
+CRITICAL_MARK = "#critical"
 
 
-def strictness(origin: str, config: Config | None = None) -> tuple[int, int]:
-    """How restrictive ``origin`` is as detokenize restores it: the tier the configuration
-    gives its kind, then PHI over PII over financial over identifier. A value's vault row
-    keeps the strictest origin any column tokenized it from (:meth:`Vault.tokenize`)."""
+def origin_of(column: ColumnClass | None) -> str:
+    """What the vault records a value was: ``pii:email``, ``identifier:credential#critical``."""
+    from lacuna.anonymize.base import describe
+    from lacuna.model import Sensitivity
+
+    critical = column is not None and column.sensitivity is Sensitivity.CRITICAL
+    return describe(column) + (CRITICAL_MARK if critical else "")
+
+
+def parse_origin(origin: str) -> tuple[ColumnKind, str | None, Sensitivity]:
+    """The kind, ``pii_type`` and sensitivity detokenize restores a value of ``origin`` as:
+    what it was, never less than personal when it was public or unclassified (a tokenized
+    value was protected for a reason), and of sensitivity high unless it was critical."""
     from lacuna.model import ColumnKind, Sensitivity
 
+    critical = origin.endswith(CRITICAL_MARK)
+    kind_text, _, pii_type = origin.removesuffix(CRITICAL_MARK).partition(":")
     try:
-        kind = ColumnKind.parse(origin.partition(":")[0])
-    except Exception:  # unclassified: restored as pii
-        kind = ColumnKind.PII
+        kind = ColumnKind.parse(kind_text)
+    except Exception:  # unclassified before: treat as personal (fail closed)
+        kind, pii_type = ColumnKind.PII, ""
     if kind is ColumnKind.PUBLIC:
         kind = ColumnKind.PII
-    tier = config.classification.tier_for(kind, Sensitivity.HIGH).rank if config else 0
-    return tier, _KIND_ORDER.get(kind.value, _KIND_ORDER["pii"])
+    return kind, pii_type or None, Sensitivity.CRITICAL if critical else Sensitivity.HIGH
+
+
+def strictness(origin: str, config: Config | None = None) -> tuple[int, int, int]:
+    """How restrictive ``origin`` is as detokenize restores it: the tier the configuration
+    gives it, its sensitivity, then PHI over PII over financial over identifier. A value's
+    vault row keeps the strictest origin any column tokenized it from (:meth:`Vault.tokenize`)."""
+    kind, _, sensitivity = parse_origin(origin)
+    tier = config.classification.tier_for(kind, sensitivity).rank if config else 0
+    return tier, sensitivity.rank, _KIND_ORDER.get(kind.value, _KIND_ORDER["pii"])
 
 
 def _legacy(origin: str) -> str:
