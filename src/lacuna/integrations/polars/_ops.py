@@ -52,9 +52,40 @@ def sample(obj: Frame, rows: int) -> Callable[[Sequence[str]], pd.DataFrame]:
 
 
 def state(obj: Frame, config: ClassificationConfig | None = None) -> DataState:
-    """The effective state of a polars frame (see :func:`lacuna.integrations.frames.effective`)."""
+    """The effective state of a polars frame (see :func:`lacuna.integrations.frames.effective`),
+    with k-anonymity counted again on the rows it holds (:func:`_k_again`)."""
     config = config or settings()
-    return effective(STATES.get(obj), columns_of(obj), sample(obj, config.sample_rows), config)
+    found = effective(STATES.get(obj), columns_of(obj), sample(obj, config.sample_rows), config)
+    return _k_again(obj, found, config)
+
+
+def _k_again(obj: Frame, found: DataState, config: ClassificationConfig) -> DataState:
+    """``found`` once k is counted on the rows ``obj`` holds, when it has quasi-identifiers
+    a k-anonymity check marked (:func:`lacuna.lineage.frames._k_of_subset`, as for pandas).
+
+    A filter, ``head`` or ``gather`` keeps its parent's state, and polars frames have no
+    content fingerprints to see that rows went: one person's row of a k-anonymous registered
+    dataset (``lacuna.datasets.get(..., engine="polars").filter(...)``) was PUBLIC and written
+    to ~/Downloads, also through ``to_pandas()``. Only the quasi-identifier columns are read."""
+    from dataclasses import replace
+
+    from lacuna.lineage.frames import _k_of_subset
+    from lacuna.privacy import _is_quasi
+
+    columns = found.classification.columns
+    present = set(columns_of(obj))
+    if not any(c.quasi_identifier is not None and not c.is_personal and n in present
+               for n, c in columns.items()):
+        return found
+    names = [n for n, c in columns.items()
+             if n in present and not c.is_personal and (c.quasi_identifier is not None
+                                                        or _is_quasi(n, c))]
+    with outermost(), _bypass.bypass():
+        picked = obj.select([pl.col(n) for n in names])
+        eager = picked.collect() if isinstance(picked, pl.LazyFrame) else picked
+        values = eager.to_pandas()
+    counted = _k_of_subset(values, found.classification, names, config)
+    return found if counted is found.classification else replace(found, classification=counted)
 
 
 def settled(frame: Frame) -> DataState | None:
