@@ -190,8 +190,15 @@ class Vault:
         """One token per value (in order), creating the missing ones; and the key used.
 
         A value already in the vault under a less restrictive origin (:func:`strictness` under
-        ``config``) has its record raised to ``origin``."""
-        key = self.keys.current(KEY_ID)
+        ``config``) has its record raised to ``origin``.
+
+        Raises:
+            ConfigError: the vault key is guessable (:func:`lacuna.anonymize.keys.checked`):
+                whoever holds the state database could open every value sealed under it.
+        """
+        from lacuna.anonymize.keys import checked
+
+        key = checked(self.keys.current(KEY_ID))
         digests = [_digest(key, v) for v in values]
         rank = strictness(origin, config)
         try:
