@@ -14,7 +14,7 @@ import polars as pl
 from lacuna import _bypass
 from lacuna.config import ClassificationConfig
 from lacuna.integrations.frames.hooks import outermost
-from lacuna.integrations.frames.state import STATES, effective
+from lacuna.integrations.frames.state import STATES, effective, k_again
 from lacuna.lineage.state import DataState
 from lacuna.lineage.step import ColumnMap, Step, StepInput, StepKind
 from lacuna.model import FrozenDict
@@ -60,32 +60,17 @@ def state(obj: Frame, config: ClassificationConfig | None = None) -> DataState:
 
 
 def _k_again(obj: Frame, found: DataState, config: ClassificationConfig) -> DataState:
-    """``found`` once k is counted on the rows ``obj`` holds, when it has quasi-identifiers
-    a k-anonymity check marked (:func:`lacuna.lineage.frames._k_of_subset`, as for pandas).
+    """k counted again on the rows ``obj`` holds (:func:`lacuna.integrations.frames.state
+    .k_again`): a filter or ``head`` of a k-anonymous frame kept its verdict."""
 
-    A filter, ``head`` or ``gather`` keeps its parent's state, and polars frames have no
-    content fingerprints to see that rows went: one person's row of a k-anonymous registered
-    dataset (``lacuna.datasets.get(..., engine="polars").filter(...)``) was PUBLIC and written
-    to ~/Downloads, also through ``to_pandas()``. Only the quasi-identifier columns are read."""
-    from dataclasses import replace
+    def read(names: Sequence[str]) -> pd.DataFrame:
+        with outermost():
+            picked = obj.select([pl.col(n) for n in names])
+            eager = picked.collect() if isinstance(picked, pl.LazyFrame) else picked
+            values: pd.DataFrame = eager.to_pandas()
+        return values
 
-    from lacuna.lineage.frames import _k_of_subset
-    from lacuna.privacy import _is_quasi
-
-    columns = found.classification.columns
-    present = set(columns_of(obj))
-    if not any(c.quasi_identifier is not None and not c.is_personal and n in present
-               for n, c in columns.items()):
-        return found
-    names = [n for n, c in columns.items()
-             if n in present and not c.is_personal and (c.quasi_identifier is not None
-                                                        or _is_quasi(n, c))]
-    with outermost(), _bypass.bypass():
-        picked = obj.select([pl.col(n) for n in names])
-        eager = picked.collect() if isinstance(picked, pl.LazyFrame) else picked
-        values = eager.to_pandas()
-    counted = _k_of_subset(values, found.classification, names, config)
-    return found if counted is found.classification else replace(found, classification=counted)
+    return k_again(found, columns_of(obj), read, config)
 
 
 def settled(frame: Frame) -> DataState | None:
