@@ -297,10 +297,11 @@ def test_a_column_named_like_an_index_level_stays_personal_while_the_index_holds
 
 
 def test_rows_taken_out_of_a_k_anonymous_release_as_arrow_are_counted_again(governed) -> None:
-    """An Arrow slice or take keeps its table's state, and Arrow tables carry no content
-    fingerprints: one person's row of a k-anonymous release (a ZIP band per 6 people) was
-    PUBLIC and written to Downloads."""
+    """An Arrow slice or take (a DuckDB relation's ``limit``) keeps its table's state, and
+    neither carries content fingerprints: one person's row of a k-anonymous release (a ZIP
+    band per 6 people) was PUBLIC and written to Downloads."""
     pa = pytest.importorskip("pyarrow")
+    duckdb = pytest.importorskip("duckdb")
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -328,3 +329,8 @@ def test_rows_taken_out_of_a_k_anonymous_release_as_arrow_are_counted_again(gove
             pacsv.write_csv(rows, downloads / f"{how}.csv")
         assert not (downloads / f"{how}.parquet").exists()
         assert not (downloads / f"{how}.csv").exists()
+    relation = duckdb.from_df(out)
+    relation.write_csv(str(downloads / "all.csv"))  # the whole release: allowed
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        relation.limit(1).write_csv(str(downloads / "limit.csv"))
+    assert not (downloads / "limit.csv").exists()
