@@ -294,3 +294,43 @@ def test_a_column_named_like_an_index_level_stays_personal_while_the_index_holds
     back = pd.read_csv(target)
     assert back.columns.tolist() == ["contact", "email", "n"]
     assert set(back["contact"]) == set(back["email"]) == {"[REDACTED]"}
+
+
+def test_rows_taken_out_of_a_k_anonymous_release_as_arrow_are_counted_again(governed) -> None:
+    """An Arrow slice or take (a DuckDB relation's ``limit``) keeps its table's state, and
+    neither carries content fingerprints: one person's row of a k-anonymous release (a ZIP
+    band per 6 people) was PUBLIC and written to Downloads."""
+    pa = pytest.importorskip("pyarrow")
+    duckdb = pytest.importorskip("duckdb")
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from lacuna.errors import GovernanceViolation
+
+    n = 60
+    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                        "zip_code": [f"9410{i % 10}" for i in range(n)],
+                        "plan": ["a", "b", "c"] * (n // 3)})
+    with _bypass.bypass():
+        raw.to_csv(governed / "people.csv", index=False)
+    people = pd.read_csv(governed / "people.csv")
+    out = anonymize(people, strategy={"email": "redact", "zip_code": "generalize"})
+    assert state(out).classification.tier == Tier.PUBLIC
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    downloads = governed / "Downloads"
+    pq.write_table(table, downloads / "all.parquet")  # the whole release: allowed
+    assert pq.read_table(downloads / "all.parquet").num_rows == n
+    pq.write_table(table.filter(pa.compute.equal(table["plan"], "a")),  # k=20: allowed
+                   downloads / "plan_a.parquet")
+    for how, rows in (("slice", table.slice(7, 1)), ("take", table.take([7, 8]))):
+        with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+            pq.write_table(rows, downloads / f"{how}.parquet")
+        with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+            pacsv.write_csv(rows, downloads / f"{how}.csv")
+        assert not (downloads / f"{how}.parquet").exists()
+        assert not (downloads / f"{how}.csv").exists()
+    relation = duckdb.from_df(out)
+    relation.write_csv(str(downloads / "all.csv"))  # the whole release: allowed
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        relation.limit(1).write_csv(str(downloads / "limit.csv"))
+    assert not (downloads / "limit.csv").exists()

@@ -224,3 +224,19 @@ def test_strong_store_keys_still_pseudonymise_and_rotation_fixes_a_weak_one(
                     config=config_from_dict({"anonymize": {"keystore": "env"}}))
     assert "key anonymize v1 (env)" in get_state(env).classification.columns[  # type: ignore[union-attr]
         "email"].reasoning
+
+
+def test_a_guessable_vault_key_is_refused_and_rotation_fixes_it(home: Path) -> None:
+    """The vault key seals the values behind tokens: under 32 zero bytes whoever holds the
+    state database (a backup, a shared server's database) opened every one of them, while the
+    tokens were called pseudonyms. It was never checked."""
+    from lacuna.config import load_config
+    from lacuna.keystore import keystore_for
+
+    _key_file(home, "vault", "1 " + "00" * 32 + "\n")
+    with pytest.raises(ConfigError, match=r"key file vault\.key \(version 1\) has only 1 distinct"
+                                          r".*rotate\('vault'\)"):
+        anonymize(PEOPLE, ["email"], strategy="tokenize")
+    keystore_for(load_config()).rotate("vault")  # the fix the message names
+    out = anonymize(PEOPLE, ["email"], strategy="tokenize")
+    assert out["email"].str.fullmatch(r"tok_[0-9a-f]{16}").all()

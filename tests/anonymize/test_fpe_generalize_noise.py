@@ -116,6 +116,39 @@ def test_fpe_keeps_phone_extensions_and_round_trips_them(home: Path) -> None:
     assert back.tolist() == phones
 
 
+def test_decrypted_fpe_values_are_classified_as_they_were(home: Path, governed: Path) -> None:
+    """``decrypt`` returned the values with the encrypted column's ``identifier`` class: real
+    account numbers put back in the frame, or made a frame of their own, were PUBLIC (and
+    written to Downloads: bare digits are nothing the values classifier recognises)."""
+    from lacuna.errors import GovernanceViolation
+
+    accounts = [f"{4100200300 + 7919 * i}" for i in range(8)]
+    df = classified(pd.DataFrame({"acct": accounts, "n": range(8)}), acct="bank_account")
+    out = anonymize(df, ["acct"], strategy="fpe")
+    assert get_state(out).classification.tier == Tier.PUBLIC  # type: ignore[union-attr]
+    back = decrypt(out["acct"], pii_type="bank_account", version=1,
+                   keys=KeyStore(FileKeyBackend(home)))
+    assert back.tolist() == accounts
+    again = out.assign(acct=back)
+    for frame in (again, back.to_frame(), pd.DataFrame({"acct": back})):
+        got = column(frame, "acct")
+        assert (got.classification, got.pii_type) == (ColumnKind.PII, "bank_account")
+        assert get_state(frame).classification.tier >= Tier.PROPRIETARY  # type: ignore
+    target = governed / "Downloads" / "accounts.csv"
+    with pytest.raises(GovernanceViolation):
+        again.to_csv(target, index=False)
+    assert not target.exists()
+    # a column that was no personal data before fpe comes back as what it was
+    ids = pd.DataFrame({"ref": accounts})
+    set_state(ids, DataState(classification=Classification(tier=Tier.PUBLIC, columns={
+        "ref": ColumnClass(classification=ColumnKind.IDENTIFIER)}),
+        lineage=LineageNode(name="refs.csv", operation="read_csv")))
+    refs = decrypt(anonymize(ids, ["ref"], strategy="fpe")["ref"], pii_type=None, version=1,
+                   keys=KeyStore(FileKeyBackend(home)))
+    assert refs.tolist() == accounts
+    assert column(refs.to_frame(), "ref").classification is ColumnKind.IDENTIFIER
+
+
 def test_fpe_rotation_keeps_old_values_decryptable(home: Path) -> None:
     ssns = valid_ssns(20)
     df = classified(pd.DataFrame({"ssn": ssns}), ssn="ssn")

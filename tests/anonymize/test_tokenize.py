@@ -179,6 +179,91 @@ def test_a_value_first_tokenized_from_a_non_personal_column_is_restored_as_perso
     assert got.classification is ColumnKind.IDENTIFIER
 
 
+def test_a_value_keeps_the_strictest_origin_it_was_tokenized_from(db: str) -> None:
+    """A value keeps one token, and its vault row kept the first origin unless that one was
+    not personal: a patient's name tokenized from a ``pii`` table, then from a ``phi`` one, was
+    restored from the PHI table as ``pii`` (its PHI and HIPAA tags gone), and an account number
+    tokenized as an ``identifier``, then from a ``financial`` column, came back PUBLIC."""
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, Tier
+
+    gov = governor(db, "analyst")
+    officer = governor(db, "privacy_officer")
+
+    def tokens(kind: ColumnKind, pii_type: str | None, values: list[str]) -> pd.DataFrame:
+        frame = attach(pd.DataFrame({"v": values}), Classification(
+            tier=Tier.PROPRIETARY, columns={"v": ColumnClass(
+                classification=kind, pii_type=pii_type, sensitivity=Sensitivity.HIGH)}),
+            LineageNode(name=f"{kind}.csv", operation="read_csv"))
+        return anonymize(frame, ["v"], strategy="tokenize", config=gov.config)
+
+    def restored(frame: pd.DataFrame) -> tuple[ColumnKind, set[str]]:
+        got = get_state(detokenize(frame, ["v"], governor=officer)).classification
+        assert got is not None
+        return got.columns["v"].classification, set(got.tags)
+
+    names = ["Jane Roe", "Bob Poe"]
+    pii = tokens(ColumnKind.PII, "name", names)
+    phi = tokens(ColumnKind.PHI, "name", names)
+    assert phi["v"].tolist() == pii["v"].tolist()  # one token per value: joins work
+    phi_tags = set(officer.config.classification.rule_for(ColumnKind.PHI).tags)
+    for frame in (phi, pii):  # the record says PHI now, from either table
+        kind, tags = restored(frame)
+        assert kind is ColumnKind.PHI
+        assert phi_tags <= tags
+    assert restored(tokens(ColumnKind.PII, "name", names))[0] is ColumnKind.PHI  # never lowered
+
+    accounts = ["ACC-000123", "ACC-000456"]
+    ids = tokens(ColumnKind.IDENTIFIER, None, accounts)
+    assert restored(ids)[0] is ColumnKind.IDENTIFIER  # only ever an identifier: as it was
+    money = tokens(ColumnKind.FINANCIAL, None, accounts)
+    assert money["v"].tolist() == ids["v"].tolist()
+    assert restored(money)[0] is ColumnKind.FINANCIAL
+    assert restored(ids)[0] is ColumnKind.FINANCIAL
+
+
+def test_a_critical_column_is_restored_critical(db: str) -> None:
+    """The vault recorded only kind and type (``identifier:credential``) and detokenize restored
+    every value at sensitivity high: API keys, an ``identifier`` column PROPRIETARY only because
+    it is critical, came back PUBLIC, fit for ~/Downloads."""
+    from lacuna.classify.rollup import rollup
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import ColumnClass, Tier
+
+    gov, officer = governor(db, "analyst"), governor(db, "privacy_officer")
+    cc = gov.config.classification
+
+    def round_trip(column: ColumnClass, values: list[str]) -> ColumnClass:
+        source = rollup({"v": column}, cc)
+        frame = attach(pd.DataFrame({"v": values}), source,
+                       LineageNode(name="keys.csv", operation="read_csv"))
+        out = anonymize(frame, ["v"], strategy="tokenize", config=gov.config)
+        back = detokenize(out, ["v"], governor=officer)
+        assert back["v"].tolist() == values
+        got = get_state(back).classification
+        assert got is not None
+        assert got.tier >= source.tier
+        return got.columns["v"]
+
+    keys = ["sk_live_4eC39HqLyjWDarjtT1zdp7dc", "sk_live_9fQ12PzLmnWDarjtT1zdp7xy"]
+    got = round_trip(ColumnClass(classification=ColumnKind.IDENTIFIER, pii_type="credential",
+                                 sensitivity=Sensitivity.CRITICAL), keys)
+    assert (got.classification, got.pii_type, got.sensitivity) == (
+        ColumnKind.IDENTIFIER, "credential", Sensitivity.CRITICAL)
+    assert cc.tier_for(got.classification, got.sensitivity) >= Tier.PROPRIETARY
+    # not critical: restored as it was, still PUBLIC for an identifier
+    got = round_trip(ColumnClass(classification=ColumnKind.IDENTIFIER, pii_type="sku",
+                                 sensitivity=Sensitivity.LOW), ["SKU-1", "SKU-2"])
+    assert (got.classification, got.sensitivity) == (ColumnKind.IDENTIFIER, Sensitivity.HIGH)
+    assert cc.tier_for(got.classification, got.sensitivity) is Tier.PUBLIC
+    # a value tokenized before from a column that was not critical is raised
+    got = round_trip(ColumnClass(classification=ColumnKind.IDENTIFIER, pii_type="sku",
+                                 sensitivity=Sensitivity.CRITICAL), ["SKU-1"])
+    assert got.sensitivity is Sensitivity.CRITICAL
+
+
 def test_tokens_of_a_phi_and_a_pii_column_together_are_restored_as_phi(db: str) -> None:
     """A column holding tokens of two origins was restored as plain ``pii``: the diagnoses
     among them lost their PHI class and its tags."""

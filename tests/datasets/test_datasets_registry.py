@@ -447,6 +447,39 @@ def test_rows_picked_out_of_a_k_anonymous_dataset_are_checked_again(sandbox, ena
     assert not one.exists()
 
 
+def test_rows_picked_out_of_a_k_anonymous_dataset_read_by_polars_are_checked_again(
+        sandbox, enabled, home):
+    """A polars filter (or ``head``) keeps its parent's state and polars frames carry no content
+    fingerprints, so one person's row of ``get(..., engine="polars")`` was PUBLIC and written
+    to Downloads, directly or through ``to_pandas()``."""
+    pl = pytest.importorskip("polars", reason="polars is not installed (lacuna[polars])")
+    from lacuna.errors import GovernanceViolation
+
+    enabled()
+    n = 60
+    people = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                           "zip_code": [f"9410{i % 10}" for i in range(n)],
+                           "plan": ["a", "b", "c"] * (n // 3)})
+    with _off():
+        people.to_csv(sandbox / "people.csv", index=False)
+    lacuna.datasets.register("people_anon", "people.csv",
+                             {"email": "redact", "zip_code": "generalize"}, approved_by=STEWARD)
+    df = lacuna.datasets.get("people_anon", engine="polars")
+    downloads = home / "Downloads"
+    df.write_csv(downloads / "people.csv")  # the whole dataset: allowed
+    assert pl.read_csv(downloads / "people.csv").height == n
+    df.filter(pl.col("plan") == "a").write_csv(downloads / "plan_a.csv")  # k=20: allowed
+    picked = {"filter": df.filter(pl.col("email").is_not_null()).slice(7, 1),
+              "head": df.head(3), "lazy": df.lazy().head(1).collect()}
+    for how, frame in picked.items():
+        target = downloads / f"{how}.csv"
+        with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+            frame.write_csv(target)
+        with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+            frame.to_pandas().to_csv(target, index=False)
+        assert not target.exists()
+
+
 def test_a_dataset_whose_copy_would_replace_its_source_is_refused(sandbox, enabled):
     """``customers`` from ``<datasets folder>/customers.parquet``: the build wrote the anonymized
     copy over the source, and the raw data was gone."""

@@ -20,11 +20,9 @@ from lacuna.model import (
     ANONYMIZED,
     Action,
     ColumnClass,
-    ColumnKind,
     Decision,
     Evidence,
     Layer,
-    Sensitivity,
 )
 from lacuna.redact import redact_url
 
@@ -115,26 +113,25 @@ def detokenize(
 
 def _strictest(origins: set[str], config: Any) -> ColumnClass:
     """The class of a column whose tokens came from ``origins``: the most restrictive of them
-    (tier, then sensitivity, then PHI over PII), ``pii`` without any. Before, tokens of two
-    origins (a PHI column's beside a PII column's) were restored as plain ``pii``, losing the
-    PHI class and its tags."""
-    classes = [_restored(o) for o in sorted(origins)] or [_restored("pii")]
-    cc = config.classification
-    return max(classes, key=lambda c: (cc.tier_for(c.classification, c.sensitivity).rank,
-                                       c.sensitivity.rank, c.classification is ColumnKind.PHI))
+    (:func:`lacuna.anonymize.vault.strictness`: tier, then sensitivity, then PHI over PII over
+    financial over identifier), ``pii`` without any. Before, tokens of two origins (a PHI
+    column's beside a PII column's) were restored as plain ``pii``, losing the PHI class and
+    its tags."""
+    from lacuna.anonymize.vault import strictness
+
+    return _restored(max(sorted(origins), key=lambda o: strictness(o, config)) if origins
+                     else "pii")
 
 
 def _restored(origin: str) -> ColumnClass:
-    kind, _, pii_type = origin.partition(":")
-    try:
-        column_kind = ColumnKind.parse(kind)
-    except Exception:  # unclassified before: treat as personal (fail closed)
-        column_kind, pii_type = ColumnKind.PII, ""
-    if column_kind is ColumnKind.PUBLIC:
-        column_kind = ColumnKind.PII  # a tokenized value was protected for a reason
+    from lacuna.anonymize.vault import CRITICAL_MARK, parse_origin
+
+    kind, pii_type, sensitivity = parse_origin(origin)
+    said = origin.removesuffix(CRITICAL_MARK) + (
+        " (sensitivity critical)" if origin.endswith(CRITICAL_MARK) else "")
     return ColumnClass(
-        classification=column_kind, pii_type=pii_type or None, sensitivity=Sensitivity.HIGH,
-        reasoning=f"detokenized: the vault says the values were {origin}", layer=Layer.DECLARED,
+        classification=kind, pii_type=pii_type, sensitivity=sensitivity,
+        reasoning=f"detokenized: the vault says the values were {said}", layer=Layer.DECLARED,
         evidence=(Evidence(source="anonymize", rule="detokenize",
-                           detail=f"restored from the token vault; was {origin}"),),
+                           detail=f"restored from the token vault; was {said}"),),
     )

@@ -19,6 +19,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint, select
 from sqlalchemy.engine import Engine
@@ -29,6 +30,10 @@ from lacuna.errors import AuditError, ClassificationError
 from lacuna.keystore import Key, KeyStore
 from lacuna.model import utcnow
 from lacuna.redact import redact_url
+
+if TYPE_CHECKING:
+    from lacuna.config import Config
+    from lacuna.model import ColumnClass, ColumnKind, Sensitivity
 
 KEY_ID = "vault"
 TOKEN_PREFIX = "tok_"
@@ -113,16 +118,48 @@ def _open(key: Key, sealed: str, token: str, origin: str) -> str:
     return cipher.decrypt_and_verify(ct, tag).decode("utf-8", "surrogatepass")
 
 
-def restores_personal(origin: str) -> bool:
-    """Whether :func:`lacuna.detokenize` restores values of ``origin`` as personal data: pii,
-    phi, and what it does not trust to be anything else (public, unclassified)."""
-    from lacuna.model import ColumnKind
+# The order of what detokenize restores, beside the tier the configuration gives each kind (a
+# public or unclassified origin is restored as pii: :func:`parse_origin`).
+_KIND_ORDER = {"identifier": 0, "financial": 1, "pii": 2, "phi": 3}
+# Appended to the origin of a column of sensitivity critical (``pii:ssn#critical``): the tier
+# comes from the sensitivity too (``classification.critical_tier``), and an ``identifier``
+# column of credentials (API keys) is PROPRIETARY only because it is critical.
+CRITICAL_MARK = "#critical"
 
+
+def origin_of(column: ColumnClass | None) -> str:
+    """What the vault records a value was: ``pii:email``, ``identifier:credential#critical``."""
+    from lacuna.anonymize.base import describe
+    from lacuna.model import Sensitivity
+
+    critical = column is not None and column.sensitivity is Sensitivity.CRITICAL
+    return describe(column) + (CRITICAL_MARK if critical else "")
+
+
+def parse_origin(origin: str) -> tuple[ColumnKind, str | None, Sensitivity]:
+    """The kind, ``pii_type`` and sensitivity detokenize restores a value of ``origin`` as:
+    what it was, never less than personal when it was public or unclassified (a tokenized
+    value was protected for a reason), and of sensitivity high unless it was critical."""
+    from lacuna.model import ColumnKind, Sensitivity
+
+    critical = origin.endswith(CRITICAL_MARK)
+    kind_text, _, pii_type = origin.removesuffix(CRITICAL_MARK).partition(":")
     try:
-        kind = ColumnKind.parse(origin.partition(":")[0])
-    except Exception:  # unclassified: restored as pii
-        return True
-    return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.PUBLIC)
+        kind = ColumnKind.parse(kind_text)
+    except Exception:  # unclassified before: treat as personal (fail closed)
+        kind, pii_type = ColumnKind.PII, ""
+    if kind is ColumnKind.PUBLIC:
+        kind = ColumnKind.PII
+    return kind, pii_type or None, Sensitivity.CRITICAL if critical else Sensitivity.HIGH
+
+
+def strictness(origin: str, config: Config | None = None) -> tuple[int, int, int]:
+    """How restrictive ``origin`` is as detokenize restores it: the tier the configuration
+    gives it, its sensitivity, then PHI over PII over financial over identifier. A value's
+    vault row keeps the strictest origin any column tokenized it from (:meth:`Vault.tokenize`)."""
+    kind, _, sensitivity = parse_origin(origin)
+    tier = config.classification.tier_for(kind, sensitivity).rank if config else 0
+    return tier, sensitivity.rank, _KIND_ORDER.get(kind.value, _KIND_ORDER["pii"])
 
 
 def _legacy(origin: str) -> str:
@@ -148,18 +185,29 @@ class Vault:
     def engine(self) -> Engine:
         return _engine(self.url)
 
-    def tokenize(self, values: Sequence[str], origin: str) -> tuple[list[str], Key]:
-        """One token per value (in order), creating the missing ones; and the key used."""
-        key = self.keys.current(KEY_ID)
+    def tokenize(self, values: Sequence[str], origin: str, *, config: Config | None = None
+                 ) -> tuple[list[str], Key]:
+        """One token per value (in order), creating the missing ones; and the key used.
+
+        A value already in the vault under a less restrictive origin (:func:`strictness` under
+        ``config``) has its record raised to ``origin``.
+
+        Raises:
+            ConfigError: the vault key is guessable (:func:`lacuna.anonymize.keys.checked`):
+                whoever holds the state database could open every value sealed under it.
+        """
+        from lacuna.anonymize.keys import checked
+
+        key = checked(self.keys.current(KEY_ID))
         digests = [_digest(key, v) for v in values]
+        rank = strictness(origin, config)
         try:
             for _attempt in range(5):
                 found = self._lookup(key, digests)
-                if restores_personal(origin):
-                    self._raise(key, {d: (found[d][0], v)
-                                      for d, v in zip(digests, values, strict=True)
-                                      if d in found and not restores_personal(found[d][1])},
-                                origin)
+                self._raise(key, {d: (found[d][0], v)
+                                  for d, v in zip(digests, values, strict=True)
+                                  if d in found and rank > strictness(found[d][1], config)},
+                            origin)
                 missing = {d: v for d, v in zip(digests, values, strict=True) if d not in found}
                 if not missing:
                     return [found[d][0] for d in digests], key
@@ -185,24 +233,29 @@ class Vault:
         raise AuditError(msg)
 
     def _lookup(self, key: Key, digests: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """digest → (token, origin) of the values this key version already tokenized."""
+        """digest → (token, origin) of the values this key version already tokenized; the
+        origin as detokenize reads it (that of a row sealed before origins were bound is
+        trusted only to raise: :func:`_legacy`)."""
         found: dict[str, tuple[str, str]] = {}
         wanted = list(dict.fromkeys(digests))
         with self.engine.connect() as conn:
             for chunk in _chunks(wanted):
-                stmt = select(table.c.digest, table.c.token, table.c.origin).where(
+                stmt = select(table.c.digest, table.c.token, table.c.origin,
+                              table.c.sealed).where(
                     table.c.key_id == key.ref.id, table.c.key_version == key.ref.version,
                     table.c.digest.in_(chunk))
-                found.update({row.digest: (row.token, row.origin)
-                              for row in conn.execute(stmt)})
+                found.update({row.digest: (row.token, row.origin if str(row.sealed).startswith(
+                    BOUND) else _legacy(row.origin)) for row in conn.execute(stmt)})
         return found
 
     def _raise(self, key: Key, rows: dict[str, tuple[str, str]], origin: str) -> None:
-        """Seal again, under the personal ``origin``, the values (digest → (token, value))
-        whose token was made from a column detokenize restores as not personal: a value keeps
-        one token (joins still work), and its record says it is personal data. Before, a phone
-        number tokenized first from an ``identifier`` column and then from a ``pii:phone`` one
-        was restored as an identifier, PUBLIC."""
+        """Seal again, under the stricter ``origin``, the values (digest → (token, value))
+        whose token was made from a less restrictive column: a value keeps one token (joins
+        still work), and its record says the strictest it was. Before, a phone number
+        tokenized first from an ``identifier`` column and then from a ``pii:phone`` one was
+        restored as an identifier, PUBLIC; a patient's name tokenized from a ``pii`` column,
+        then from a ``phi`` one, was restored from the PHI table as ``pii``, without its PHI
+        and HIPAA tags (and an ``identifier`` first, ``financial`` next, as PUBLIC)."""
         if not rows:
             return
         with self.engine.begin() as conn:

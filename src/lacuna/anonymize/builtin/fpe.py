@@ -236,6 +236,61 @@ def decrypt(
 
     The version is in the column's reasoning (``key fpe v2``); old versions stay in the key store
     after rotation.
+
+    The result is classified as what the values were before ``fpe`` (the ``was pii:ssn`` its
+    reasoning records; personal data when that cannot be read): the encrypted column's
+    ``identifier`` class came along with the values, so decrypted account numbers put back in
+    the frame (or made a frame of their own) were PUBLIC and could be exported.
     """
     key = keys.get(KEY_ID, version)
-    return _convert(values, column, pii_type, key, decrypt=True)
+    out = _convert(values, column, pii_type, key, decrypt=True)
+    return _revealed(out, values, column, pii_type)
+
+
+def _revealed(out: pd.Series, values: pd.Series, column: str, pii_type: str | None
+              ) -> pd.Series:
+    """``out`` (decrypted ``values``) with the class its values had before ``fpe``."""
+    from lacuna._bypass import bypass
+    from lacuna.anonymize.vault import parse_origin
+    from lacuna.classify.rollup import rollup
+    from lacuna.config import active_config
+    from lacuna.lineage.frames import attach, revealed_origins
+    from lacuna.lineage.state import LineageNode, get_state
+    from lacuna.model import ANONYMIZED, ColumnClass, Evidence, Layer, Tier
+
+    with bypass():
+        state = get_state(values)
+    name = str(values.name) if values.name is not None else column
+    before = state.classification.columns.get(name) if state is not None else None
+    was = _was(before) or (f"pii:{pii_type}" if pii_type else "pii")
+    kind, was_type, sensitivity = parse_origin(was)
+    restored = ColumnClass(
+        classification=kind, pii_type=was_type or pii_type, sensitivity=sensitivity,
+        confidence=1.0, reasoning=f"decrypted from fpe: the values are {was} again",
+        layer=Layer.DECLARED, evidence=(Evidence(source="anonymize", rule="fpe.decrypt",
+                                                 detail=f"decrypted with the fpe key; was {was}"),))
+    source = state.classification if state is not None else None
+    columns = {**(source.columns if source is not None else {}), name: restored}
+    classification = rollup(
+        columns, active_config().classification,
+        floor=source.floor if source is not None else Tier.PUBLIC,
+        extra_tags=[t for t in source.tags if t != ANONYMIZED] if source is not None else [],
+        reasoning=[f"decrypted {name} with fpe"], layer=Layer.INHERITED)
+    lineage = LineageNode(name=None, operation="fpe.decrypt",
+                          parents=(state.lineage,) if state is not None else ())
+    with bypass():
+        return attach(out, classification, lineage, origins=revealed_origins(
+            state.origins, [name]) if state is not None else None)
+
+
+def _was(column: ColumnClass | None) -> str | None:
+    """What an ``fpe`` column was before (``pii:ssn``), from its evidence; a column that is
+    not fpe output: its own class when personal, else unknown (``None``)."""
+    from lacuna.anonymize.base import describe
+
+    if column is None:
+        return None
+    for e in column.evidence:
+        if e.rule == "anonymize:fpe" and "was " in e.detail:
+            return e.detail.rsplit("was ", 1)[1].strip() or None
+    return describe(column) if column.is_personal else None

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from lacuna.anonymize.base import (
     Context,
     Strategy,
-    describe,
     fill,
     output_class,
     present_text,
@@ -41,14 +40,15 @@ class TokenizeStrategy(Strategy):
         import numpy as np
         import pandas as pd
 
-        from lacuna.anonymize.vault import Vault
+        from lacuna.anonymize.vault import Vault, origin_of
 
         mask, text = present_text(values)
         if text.empty:
             return fill(values, mask, [])
         codes, uniques = pd.factorize(text)
         vault = Vault(context.settings().audit_url, context.keystore())
-        tokens, key = vault.tokenize([str(u) for u in uniques], describe(context.column_class))
+        tokens, key = vault.tokenize([str(u) for u in uniques], origin_of(context.column_class),
+                                     config=context.settings())
         context.notes.append(f"vault {key.ref}")
         return fill(values, mask, np.asarray(tokens, dtype=object)[codes])
 

@@ -59,7 +59,7 @@ from lacuna import _bypass
 from lacuna.classify.header import is_pseudo
 from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
 from lacuna.integrations.frames.io import govern_read, govern_write, read_source
-from lacuna.integrations.frames.state import STATES, WeakRegistry, effective
+from lacuna.integrations.frames.state import STATES, WeakRegistry, effective, k_again
 from lacuna.lineage.frames import attach, effective_state, with_labels
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import Action, Classification, Source, Tier
@@ -216,13 +216,18 @@ def relation_state(rel: Any) -> DataState:
         with _bypass.bypass(), outermost():
             return rel.limit(config.sample_rows).df()[list(names)]
 
+    def read(names: Any) -> Any:
+        with _bypass.bypass(), outermost():
+            return rel.df()[list(names)]
+
     found = STATES.get(rel)
     state = effective(found, list(rel.columns), sample, config)
     later = LATER.get(rel) if found is None else None
     if later:  # rel.map(f): what f made of its input, known once its columns are
         state = _strictest("map", [str(c) for c in rel.columns], [*later, state])
         STATES.set(rel, state)
-    return state
+    # a LIMIT or WHERE of a k-anonymous frame: k counted again on the rows it gives
+    return k_again(state, [str(c) for c in rel.columns], read, config)
 
 
 def classification(rel: Any) -> Classification:

@@ -109,3 +109,32 @@ def effective(
         if state is not None:
             set_state(frame, replace(state, fingerprints={}))
         return effective_state(frame, config, recheck=False)
+
+
+def k_again(found: DataState, columns: Sequence[str],
+            read: Callable[[Sequence[str]], pd.DataFrame],
+            config: ClassificationConfig) -> DataState:
+    """``found`` once k is counted on the rows the frame holds now, when it has
+    quasi-identifiers a k-anonymity check marked (:func:`lacuna.lineage.frames._k_of_subset`,
+    as for pandas); ``read(names)`` gives those columns' values, every row, as pandas.
+
+    A filter, ``head``, ``slice`` or ``take`` keeps its parent's state, and these frames have
+    no content fingerprints to see that rows went: one person's row of a k-anonymous release
+    (``lacuna.datasets.get(..., engine="polars").filter(...)``, ``pa.Table.from_pandas(anon)
+    .slice(7, 1)``) was PUBLIC and written to ~/Downloads. Only the quasi-identifier columns
+    are read, and only for such frames."""
+    from lacuna.lineage.frames import _k_of_subset
+    from lacuna.privacy import _is_quasi
+
+    classes = found.classification.columns
+    present = {str(c) for c in columns}
+    if not any(c.quasi_identifier is not None and not c.is_personal and n in present
+               for n, c in classes.items()):
+        return found
+    names = [n for n, c in classes.items()
+             if n in present and not c.is_personal and (c.quasi_identifier is not None
+                                                        or _is_quasi(n, c))]
+    with _bypass.bypass():
+        values = read(names)
+    counted = _k_of_subset(values, found.classification, names, config)
+    return found if counted is found.classification else replace(found, classification=counted)

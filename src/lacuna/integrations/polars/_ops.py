@@ -14,7 +14,7 @@ import polars as pl
 from lacuna import _bypass
 from lacuna.config import ClassificationConfig
 from lacuna.integrations.frames.hooks import outermost
-from lacuna.integrations.frames.state import STATES, effective
+from lacuna.integrations.frames.state import STATES, effective, k_again
 from lacuna.lineage.state import DataState
 from lacuna.lineage.step import ColumnMap, Step, StepInput, StepKind
 from lacuna.model import FrozenDict
@@ -52,9 +52,25 @@ def sample(obj: Frame, rows: int) -> Callable[[Sequence[str]], pd.DataFrame]:
 
 
 def state(obj: Frame, config: ClassificationConfig | None = None) -> DataState:
-    """The effective state of a polars frame (see :func:`lacuna.integrations.frames.effective`)."""
+    """The effective state of a polars frame (see :func:`lacuna.integrations.frames.effective`),
+    with k-anonymity counted again on the rows it holds (:func:`_k_again`)."""
     config = config or settings()
-    return effective(STATES.get(obj), columns_of(obj), sample(obj, config.sample_rows), config)
+    found = effective(STATES.get(obj), columns_of(obj), sample(obj, config.sample_rows), config)
+    return _k_again(obj, found, config)
+
+
+def _k_again(obj: Frame, found: DataState, config: ClassificationConfig) -> DataState:
+    """k counted again on the rows ``obj`` holds (:func:`lacuna.integrations.frames.state
+    .k_again`): a filter or ``head`` of a k-anonymous frame kept its verdict."""
+
+    def read(names: Sequence[str]) -> pd.DataFrame:
+        with outermost():
+            picked = obj.select([pl.col(n) for n in names])
+            eager = picked.collect() if isinstance(picked, pl.LazyFrame) else picked
+            values: pd.DataFrame = eager.to_pandas()
+        return values
+
+    return k_again(found, columns_of(obj), read, config)
 
 
 def settled(frame: Frame) -> DataState | None:

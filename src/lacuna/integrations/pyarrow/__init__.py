@@ -77,7 +77,7 @@ from lacuna.integrations.frames.io import (
     read_source,
 )
 from lacuna.integrations.frames.placing import Placed, Source, state_with_placed
-from lacuna.integrations.frames.state import STATES, effective
+from lacuna.integrations.frames.state import STATES, effective, k_again
 from lacuna.integrations.pyarrow import _arrays, _compute, _copies, _raw, _streams
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.sidecar import metadata_declaration
@@ -133,7 +133,10 @@ def table_state(table: Any) -> DataState:
             picked = picked.take(pa.array(range(0, n, step))[: config.sample_rows])
         return as_pandas(picked)
 
-    return effective(found, table.schema.names, sample, config)
+    current = effective(found, table.schema.names, sample, config)
+    # a slice or take of a k-anonymous table: k counted again on its rows
+    return k_again(current, table.schema.names, lambda names: as_pandas(table.select(names)),
+                   config)
 
 
 def _with_arrays(table: Any, state: DataState | None) -> DataState | None:
