@@ -20,7 +20,11 @@ replaced):
   governs (and seals) the local file the path names;
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
   ``pyarrow.feather.read_table`` and ``read_feather`` (a pandas frame: its attrs carry the
-  state), ``pyarrow.dataset.dataset`` (its tables keep the state);
+  state), ``pyarrow.dataset.dataset`` (its tables keep the state), ``pyarrow.parquet
+  .read_pandas``, ``read_metadata`` and ``read_schema``; on a sealed governed file also the
+  readers that keep their source open (``pyarrow.parquet.ParquetFile``, ``pyarrow.orc.ORCFile``,
+  ``pyarrow.csv.open_csv``: :mod:`._sealed`), and ``pyarrow.parquet.ParquetDataset`` is refused
+  there (it opens its files by path itself);
 - conversions: ``pa.Table.from_pandas`` / ``pa.table(df)`` and ``Table.to_pandas`` go through
   ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions;
 - joins and group-bys: ``Table.join``/``join_asof``, ``Dataset.join`` and
@@ -78,7 +82,7 @@ from lacuna.integrations.frames.io import (
 )
 from lacuna.integrations.frames.placing import Placed, Source, state_with_placed
 from lacuna.integrations.frames.state import STATES, effective
-from lacuna.integrations.pyarrow import _arrays, _compute, _copies, _raw, _streams
+from lacuna.integrations.pyarrow import _arrays, _compute, _copies, _raw, _sealed, _streams
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.sidecar import metadata_declaration
 from lacuna.lineage.state import DataState
@@ -208,6 +212,8 @@ def _reader(method: str) -> Make:
             def call(plain: Any) -> Any:  # source, or a sealed file's plaintext
                 if plain is not source and method in _DECOMPRESSING:
                     plain = _decompressed(plain, source)
+                if plain is not source:  # the stream is the file a local file system names
+                    kwargs.pop("filesystem", None)
                 with outermost():
                     return original(plain, *args, **kwargs)
 
@@ -501,6 +507,12 @@ def _hooks() -> list[Hook]:
         (pa_ds, "dataset", _dataset, Action.READ),
         (pa_ipc, "open_file", _opener("pyarrow.ipc.open_file"), Action.READ),
         (pa_ipc, "open_stream", _opener("pyarrow.ipc.open_stream"), Action.READ),
+        # read_table under its other name: read_pandas calls pyarrow.parquet.core's
+        (pq, "read_pandas", _reader("pyarrow.parquet.read_pandas"), Action.READ),
+        # metadata and schema: read from the decrypted stream (the footer only), not a table
+        (pq, "read_metadata", _reader("pyarrow.parquet.read_metadata"), Action.READ),
+        (pq, "read_schema", _reader("pyarrow.parquet.read_schema"), Action.READ),
+        (pa_csv, "open_csv", _sealed.streaming_opener(_decompressed), Action.READ),
         (pq, "write_table", _writer("pyarrow.parquet.write_table", True), Action.EXPORT),
         (pa_csv, "write_csv", _writer("pyarrow.csv.write_csv", False), Action.EXPORT),
         (pa_feather, "write_feather", _writer("pyarrow.feather.write_feather", False),
@@ -530,6 +542,15 @@ def _hooks() -> list[Hook]:
     hooks += [ClassHook(owner, name, _stream(f"{owner.__name__}.{name}", schema_at),
                         Action.EXPORT, f"{owner.__name__}.{name}")
               for owner, name, schema_at in streams]
+    # readers that keep their source open: a sealed file's decrypted stream (:mod:`._sealed`)
+    files: list[tuple[Any, str, tuple[str, ...]]] = [
+        (pq, "ParquetFile", ("read", "read_row_group", "read_row_groups")),
+        (pa_orc, "ORCFile", ("read", "read_stripe"))]
+    hooks += [ClassHook(owner, name, _file_class(f"{owner.__name__}.{name}", reads),
+                        Action.READ, f"{owner.__name__}.{name}")
+              for owner, name, reads in files]
+    hooks.append(ClassHook(pq, "ParquetDataset", _refusing_class("pyarrow.parquet.ParquetDataset"),
+                           Action.READ, "pyarrow.parquet.ParquetDataset"))
     # raw byte streams to a path: refused under a governed root (:mod:`._raw`)
     raw_classes: list[tuple[str, Callable[..., bool]]] = [
         ("OSFile", _raw.mode_writes), ("CompressedOutputStream", _raw.always)]
@@ -563,6 +584,31 @@ def _filesystem_class(label: str) -> Make:
         return _raw.filesystem_class(original, label)
 
     return make
+
+
+def _file_class(method: str, reads: tuple[str, ...]) -> Make:
+    def make(original: Any) -> Any:
+        return _sealed.file_class(original, method, reads, _classified)
+
+    return make
+
+
+def _refusing_class(method: str) -> Make:
+    def make(original: Any) -> Any:
+        return _sealed.refusing_class(original, method)
+
+    return make
+
+
+def _classified(result: Any, source: Any, method: str, decided: Any) -> Any:
+    """A table a reader kept on a sealed file returned (``ParquetFile.read``): classified, the
+    read recorded (decided again only when the values show more than the decision at open
+    covered) and the state carried, as :func:`_reader`'s tables."""
+    if not isinstance(result, pa.Table):
+        return result
+    state = govern_read(method=method, target=source, frame=as_pandas(result),
+                        embedded=metadata_declaration(result.schema.metadata), decided=decided)
+    return carrying(result, state)
 
 
 def _stream(method: str, schema_at: int | None) -> Make:
