@@ -118,7 +118,7 @@ def retire(
         raise refuse(str(exc), 2) from None
     if storage_key:
         still = wrapped_only_by([r for r in local_roots(gov) if r.exists()], name, version,
-                                store.backend.versions)
+                                store.backend.versions, keystore=store)
         if still:
             shown = ", ".join(str(p) for p in still[:5]) + (" …" if len(still) > 5 else "")
             why = (f"{len(still)} sealed file(s) are wrapped only by {name} v{version} and "

@@ -459,6 +459,30 @@ def wrapping_keys(path: str | os.PathLike[str]) -> tuple[KeyRef, ...]:
     return tuple(s[0] for s in slots if s is not None)
 
 
+def unwrapping_keys(path: str | os.PathLike[str], keystore: KeyStore) -> tuple[KeyRef, ...]:
+    """The keys of a sealed file's live slots that ``keystore`` holds and that do unwrap its
+    data key (a slot is bound to the file id and its key version): the ways in that work. A
+    slot that only names a key (written by hand into the free slot, torn, of a retired
+    version, copied from another file) is not one: ``lacuna keys retire`` counts a file only
+    another way in opens as still needing nothing of the version it retires."""
+    where = os.fspath(path)
+    with open(where, "rb") as fh:
+        parsed = _parse(fh, where)
+    found = []
+    for slot in parsed.slots:
+        if slot is None:
+            continue
+        ref, wrapped, nonce = slot
+        try:
+            kek = keystore.get(ref.id, ref.version)
+            AESGCM(_aes(kek.material)).decrypt(nonce, wrapped,
+                                               _wrap_aad(parsed.header.file_id, ref))
+        except (LacunaError, InvalidTag, ValueError):
+            continue
+        found.append(ref)
+    return tuple(found)
+
+
 def sealed_label(source: str | os.PathLike[str] | Any) -> tuple[str | None,
                                                                 tuple[str, ...] | None]:
     """The tier and classification tags sealed into a file's header when it was written
