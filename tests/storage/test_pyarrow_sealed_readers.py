@@ -127,3 +127,33 @@ def test_parquet_dataset_is_refused_on_sealed_files_and_works_elsewhere(
         pq.write_table(pa.Table.from_pandas(customers(), preserve_index=False),
                        plain / "c.parquet")
     assert pq.ParquetDataset(str(plain / "c.parquet")).read().num_rows == 4
+
+
+def test_the_bytes_of_a_sealed_file_are_refused_with_what_to_do(
+        vault: Path, tmp_path: Path) -> None:
+    """An open file, an Arrow memory map or the bytes of a sealed file were parsed as
+    ciphertext (pyarrow's "Parquet magic bytes not found", a CSV parse error of garbage)."""
+    import io
+
+    import polars as pl
+
+    _write(vault)
+    path = vault / "c.parquet"
+    with open(path, "rb") as a, open(path, "rb") as b:
+        reads: list[Callable[[], Any]] = [
+            lambda: pq.read_table(a),
+            lambda: pq.ParquetFile(b),
+            lambda: pq.read_metadata(pa.memory_map(str(path))),
+            lambda: pa_csv.read_csv(pa.memory_map(str(vault / "c.csv"))),
+            lambda: pl.read_parquet(path.read_bytes()),
+        ]
+        for read in reads:
+            with pytest.raises(StorageError, match="Pass the file's path instead"):
+                read()
+        assert a.tell() == 0  # looked at, put back
+    with _bypass.bypass():
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(customers(), preserve_index=False), buffer)
+    buffer.seek(0)
+    assert pq.read_table(buffer).num_rows == 4  # a stream of plaintext reads as it is
+    assert pl.read_parquet(buffer.getvalue()).height == 4

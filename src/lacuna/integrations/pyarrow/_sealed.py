@@ -66,6 +66,7 @@ def open_source(source: Any, method: str, kwargs: dict[str, Any]) -> Any | None:
             return None
     files = frames.sealed_files(target)
     if not files:
+        frames.refuse_sealed_bytes(target, method)  # an open file on one: never ciphertext
         return None
     path = local_path(target)
     if path is None or not os.path.isfile(path) or len(files) != 1:
