@@ -1,5 +1,6 @@
 """pyarrow's other readers on sealed governed files: ``ParquetFile``, ``read_metadata``,
-``read_schema``, ``read_pandas``, ``csv.open_csv`` and ``orc.ORCFile`` read the plaintext as
+``read_schema``, ``read_pandas``, ``csv.open_csv``, ``orc.ORCFile``, ``json.read_json`` and
+``open_json``, ``ipc.RecordBatchFileReader`` and ``RecordBatchStreamReader`` read the plaintext as
 ``pq.read_table`` does (decided and audited before anything is decrypted; tables carry the
 classification), a denied read is a ``GovernanceViolation`` with nothing decrypted, and
 ``ParquetDataset`` (which opens files by path itself) is refused with what to use instead,
@@ -12,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.ipc as pa_ipc
+import pyarrow.json as pa_json
 import pyarrow.orc as pa_orc
 import pyarrow.parquet as pq
 import pytest
@@ -28,11 +32,25 @@ from lacuna.storage import sealed
 from storage.conftest import customers, write_config
 
 
-def _write(root: Path) -> None:
+def _write(root: Path, *only: str) -> None:
+    """The test files (``only`` those of these names) sealed under ``root``."""
     table = pa.Table.from_pandas(customers(), preserve_index=False)
-    pq.write_table(table, root / "c.parquet")
-    pa_csv.write_csv(table, str(root / "c.csv"))
-    pa_orc.write_table(table, str(root / "c.orc"))
+    writes: dict[str, Callable[[Path], Any]] = {
+        "c.parquet": lambda p: pq.write_table(table, p),
+        "c.csv": lambda p: pa_csv.write_csv(table, str(p)),
+        "c.orc": lambda p: pa_orc.write_table(table, str(p)),
+        "c.arrow": lambda p: _ipc(pa_ipc.new_file, p, table),
+        "c.arrows": lambda p: _ipc(pa_ipc.new_stream, p, table),
+        "c.ndjson": lambda p: pl.from_pandas(customers()).write_ndjson(p),
+    }
+    for name, write in writes.items():
+        if not only or name in only:
+            write(root / name)
+
+
+def _ipc(new: Callable[..., Any], path: Path, table: pa.Table) -> None:
+    with new(str(path), table.schema) as writer:
+        writer.write_table(table)
 
 
 def _rows(result: Any) -> pd.DataFrame:
@@ -48,11 +66,20 @@ READS: dict[str, tuple[str, Callable[[Path], Any]]] = {
     "read_pandas": ("c.parquet", lambda p: pq.read_pandas(p)),
     "open_csv": ("c.csv", lambda p: pa_csv.open_csv(str(p)).read_all()),
     "ORCFile.read": ("c.orc", lambda p: pa_orc.ORCFile(str(p)).read()),
+    "RecordBatchFileReader": ("c.arrow", lambda p: pa_ipc.RecordBatchFileReader(str(p))
+                              .read_all()),
+    "RecordBatchStreamReader": ("c.arrows", lambda p: pa_ipc.RecordBatchStreamReader(str(p))
+                                .read_all()),
+    "read_json": ("c.ndjson", lambda p: pa_json.read_json(str(p))),
+    "open_json": ("c.ndjson", lambda p: pa_json.open_json(str(p)).read_all()),
 }
 METHODS = {"ParquetFile.read": "pyarrow.parquet.ParquetFile",
            "ParquetFile.read_row_group": "pyarrow.parquet.ParquetFile",
            "read_pandas": "pyarrow.parquet.read_pandas", "open_csv": "pyarrow.csv.open_csv",
-           "ORCFile.read": "pyarrow.orc.ORCFile"}
+           "ORCFile.read": "pyarrow.orc.ORCFile",
+           "RecordBatchFileReader": "pyarrow.ipc.RecordBatchFileReader",
+           "RecordBatchStreamReader": "pyarrow.ipc.RecordBatchStreamReader",
+           "read_json": "pyarrow.json.read_json", "open_json": "pyarrow.json.open_json"}
 
 
 def _read_methods() -> list[str]:
@@ -76,7 +103,7 @@ def test_a_sealed_file_reads_back_through_each_reader(vault: Path) -> None:
 
 
 def test_parquet_file_close_puts_the_outcome_on_the_trail(vault: Path) -> None:
-    _write(vault)
+    _write(vault, "c.parquet")
     with pq.ParquetFile(vault / "c.parquet") as pf:
         assert pf.metadata.num_columns == 4
         assert pf.read().num_rows == 4
@@ -101,21 +128,20 @@ def test_a_denied_read_decrypts_nothing(tmp_path: Path, monkeypatch: pytest.Monk
 
         monkeypatch.setattr(sealed.SealedReader, "__init__", spy)
         reads = {**READS, "read_metadata": ("c.parquet", lambda p: pq.read_metadata(p))}
-        for name, (file, read) in reads.items():
-            with lacuna.governed(user={"id": "carl", "role": "contractor"}), pytest.raises(
-                    GovernanceViolation, match="contractors may not read"):
-                read(root / file)
-            assert opened == [], name  # denied before anything was opened for decryption
-            assert read(root / file) is not None  # the analyst may
-            assert len(opened) == 1, name
-            opened.clear()
+        with lacuna.governed(user={"id": "carl", "role": "contractor"}):
+            for name, (file, read) in reads.items():
+                with pytest.raises(GovernanceViolation, match="contractors may not read"):
+                    read(root / file)
+                assert opened == [], name  # denied before anything was opened for decryption
+        assert pq.ParquetFile(root / "c.parquet").read().num_rows == 4  # the analyst may
+        assert len(opened) == 1
     finally:
         lacuna.disable()
 
 
 def test_parquet_dataset_is_refused_on_sealed_files_and_works_elsewhere(
         vault: Path, tmp_path: Path) -> None:
-    _write(vault)
+    _write(vault, "c.parquet")
     for target in (vault / "c.parquet", vault):
         with pytest.raises(StorageError, match=r"ciphertext.*pq\.read_table\(path\)"):
             pq.ParquetDataset(str(target))
@@ -135,9 +161,7 @@ def test_the_bytes_of_a_sealed_file_are_refused_with_what_to_do(
     ciphertext (pyarrow's "Parquet magic bytes not found", a CSV parse error of garbage)."""
     import io
 
-    import polars as pl
-
-    _write(vault)
+    _write(vault, "c.parquet", "c.csv")
     path = vault / "c.parquet"
     with open(path, "rb") as a, open(path, "rb") as b:
         reads: list[Callable[[], Any]] = [

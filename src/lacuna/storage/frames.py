@@ -84,7 +84,7 @@ STREAM_READERS = frozenset({
     "pyarrow.parquet.read_table", "pyarrow.csv.read_csv", "pyarrow.feather.read_table",
     "pyarrow.orc.read_table", "pyarrow.ipc.open_file", "pyarrow.ipc.open_stream",
     "pyarrow.parquet.read_pandas", "pyarrow.parquet.read_metadata",
-    "pyarrow.parquet.read_schema",
+    "pyarrow.parquet.read_schema", "pyarrow.json.read_json",
 })
 _SCRATCH_PARENT = "/dev/shm"  # a private mkdtemp folder inside it, mode 0700
 _SCRATCH_PREFIX = "lacuna-plain-"  # then the process id, "-", mkdtemp's random part

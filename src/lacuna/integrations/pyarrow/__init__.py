@@ -23,7 +23,8 @@ replaced):
   state), ``pyarrow.dataset.dataset`` (its tables keep the state), ``pyarrow.parquet
   .read_pandas``, ``read_metadata`` and ``read_schema``; on a sealed governed file also the
   readers that keep their source open (``pyarrow.parquet.ParquetFile``, ``pyarrow.orc.ORCFile``,
-  ``pyarrow.csv.open_csv``: :mod:`._sealed`), and ``pyarrow.parquet.ParquetDataset`` is refused
+  ``pyarrow.ipc.RecordBatchFileReader``/``RecordBatchStreamReader``, ``pyarrow.csv.open_csv``,
+  ``pyarrow.json.open_json``: :mod:`._sealed`), and ``pyarrow.parquet.ParquetDataset`` is refused
   there (it opens its files by path itself);
 - conversions: ``pa.Table.from_pandas`` / ``pa.table(df)`` and ``Table.to_pandas`` go through
   ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions;
@@ -60,6 +61,7 @@ import pyarrow.dataset as pa_ds
 import pyarrow.feather as pa_feather
 import pyarrow.fs as pa_fs
 import pyarrow.ipc as pa_ipc
+import pyarrow.json as pa_json
 import pyarrow.orc as pa_orc
 import pyarrow.pandas_compat as pa_pandas
 import pyarrow.parquet as pq
@@ -239,7 +241,7 @@ _IN_MEMORY = (pa.Buffer, pa.BufferReader, io.BytesIO, bytes, bytearray, memoryvi
 
 # readers that decompress a file named like a compressed one (x.csv.gz), which they cannot do
 # on a sealed file's decrypted stream: Lacuna does it as they would
-_DECOMPRESSING = frozenset({"pyarrow.csv.read_csv"})
+_DECOMPRESSING = frozenset({"pyarrow.csv.read_csv", "pyarrow.json.read_json"})
 
 
 def _decompressed(stream: Any, source: Any) -> Any:
@@ -512,7 +514,11 @@ def _hooks() -> list[Hook]:
         # metadata and schema: read from the decrypted stream (the footer only), not a table
         (pq, "read_metadata", _reader("pyarrow.parquet.read_metadata"), Action.READ),
         (pq, "read_schema", _reader("pyarrow.parquet.read_schema"), Action.READ),
-        (pa_csv, "open_csv", _sealed.streaming_opener(_decompressed), Action.READ),
+        (pa_json, "read_json", _reader("pyarrow.json.read_json"), Action.READ),
+        (pa_csv, "open_csv", _sealed.streaming_opener("pyarrow.csv.open_csv", _decompressed),
+         Action.READ),
+        (pa_json, "open_json", _sealed.streaming_opener("pyarrow.json.open_json",
+                                                        _decompressed), Action.READ),
         (pq, "write_table", _writer("pyarrow.parquet.write_table", True), Action.EXPORT),
         (pa_csv, "write_csv", _writer("pyarrow.csv.write_csv", False), Action.EXPORT),
         (pa_feather, "write_feather", _writer("pyarrow.feather.write_feather", False),
@@ -545,7 +551,9 @@ def _hooks() -> list[Hook]:
     # readers that keep their source open: a sealed file's decrypted stream (:mod:`._sealed`)
     files: list[tuple[Any, str, tuple[str, ...]]] = [
         (pq, "ParquetFile", ("read", "read_row_group", "read_row_groups")),
-        (pa_orc, "ORCFile", ("read", "read_stripe"))]
+        (pa_orc, "ORCFile", ("read", "read_stripe")),
+        (pa_ipc, "RecordBatchFileReader", ("read_all",)),
+        (pa_ipc, "RecordBatchStreamReader", ("read_all",))]
     hooks += [ClassHook(owner, name, _file_class(f"{owner.__name__}.{name}", reads),
                         Action.READ, f"{owner.__name__}.{name}")
               for owner, name, reads in files]

@@ -10,8 +10,10 @@ the call returns:
   anything is decrypted; the tables its ``read`` methods return are classified and carry the
   state, as ``pq.read_table``'s do; ``close()`` closes the stream, which puts the read's
   outcome on the audit trail);
-- ``pyarrow.csv.open_csv`` (a streaming reader over the decrypted stream, decompressed by the
-  file's name as pyarrow does a file: ``x.csv.gz``).
+- ``pyarrow.ipc.RecordBatchFileReader`` and ``RecordBatchStreamReader`` made directly (as
+  the classes above; ``ipc.open_file`` and ``open_stream`` are hooked as functions);
+- ``pyarrow.csv.open_csv`` and ``pyarrow.json.open_json`` (a streaming reader over the
+  decrypted stream, decompressed by the file's name as pyarrow does a file: ``x.csv.gz``).
 
 ``pyarrow.parquet.ParquetDataset`` opens its files by path itself (one fragment per file, read
 lazily), which cannot be given a decrypted stream: on a sealed file or a folder holding one it
@@ -177,13 +179,15 @@ def refusing_class(original: Any, method: str) -> type:
         "__init__": __init__, "__doc__": original.__doc__, "__module__": original.__module__})
 
 
-def streaming_opener(decompressed: Callable[[Any, Any], Any]) -> Callable[..., Any]:
-    """``pyarrow.csv.open_csv``'s hook maker: a sealed file is read from its decrypted stream,
-    which the returned reader keeps (``decompressed(stream, source)``: by the file's name)."""
+def streaming_opener(method: str, decompressed: Callable[[Any, Any], Any]
+                     ) -> Callable[..., Any]:
+    """The hook maker of ``pyarrow.csv.open_csv`` and ``pyarrow.json.open_json`` (``method``):
+    a sealed file is read from its decrypted stream, which the returned reader keeps
+    (``decompressed(stream, source)``: by the file's name, as pyarrow does a file)."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def open_(source: Any, *args: Any, **kwargs: Any) -> Any:
-            stream = open_source(source, "pyarrow.csv.open_csv", kwargs)
+            stream = open_source(source, method, kwargs)
             if stream is None:
                 with outermost():
                     return original(source, *args, **kwargs)
