@@ -100,6 +100,14 @@ def test_a_sealed_file_reads_back_through_each_reader(vault: Path) -> None:
     assert pq.read_schema(str(path)).names == list(customers().columns)
     assert {"pyarrow.parquet.read_metadata", "pyarrow.parquet.read_schema"} <= set(
         _read_methods())
+    # a path on a SubTreeFileSystem over the local one is the local file (it was read as
+    # ciphertext by read_table and read_metadata)
+    import pyarrow.fs as pa_fs
+
+    tree = pa_fs.SubTreeFileSystem(str(vault), pa_fs.LocalFileSystem())
+    assert pq.read_table("c.parquet", filesystem=tree).num_rows == 4
+    assert pq.read_metadata("c.parquet", filesystem=tree).num_rows == 4
+    assert pq.ParquetFile("c.parquet", filesystem=tree).read().num_rows == 4
 
 
 def test_parquet_file_close_puts_the_outcome_on_the_trail(vault: Path) -> None:

@@ -211,20 +211,28 @@ def carrying(result: Any, state: DataState) -> Any:
 def _reader(method: str) -> Make:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def read(source: Any, *args: Any, **kwargs: Any) -> Any:
-            def call(plain: Any) -> Any:  # source, or a sealed file's plaintext
-                if plain is not source and method in _DECOMPRESSING:
-                    plain = _decompressed(plain, source)
-                if plain is not source:  # the stream is the file a local file system names
+            # a path on a local file system (``filesystem=LocalFileSystem()``, a
+            # ``SubTreeFileSystem`` over one) is read as the local file it names
+            given = kwargs.get("filesystem")
+            local = _raw.local_file(given, source) if given is not None else None
+            where = local if local is not None else source
+
+            def call(plain: Any) -> Any:  # where, or a sealed file's plaintext
+                if plain is where:  # not sealed: pyarrow reads what it was given
+                    plain = source
+                else:  # the stream is the file (a local file system's path names)
                     kwargs.pop("filesystem", None)
+                    if method in _DECOMPRESSING:
+                        plain = _decompressed(plain, where)
                 with outermost():
                     return original(plain, *args, **kwargs)
 
-            table, decided = read_source(source, call, method=method)
+            table, decided = read_source(where, call, method=method)
             if not isinstance(table, pa.Table):
                 return table
             embedded = metadata_declaration(table.schema.metadata)
             frame = as_pandas(table)
-            state = govern_read(method=method, target=source, frame=frame, embedded=embedded,
+            state = govern_read(method=method, target=where, frame=frame, embedded=embedded,
                                 decided=decided)
             table = carrying(table, state)
             if isinstance(source, _IN_MEMORY):  # bytes written to memory and read back
