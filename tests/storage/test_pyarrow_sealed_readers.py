@@ -16,6 +16,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.dataset as pa_ds
 import pyarrow.ipc as pa_ipc
 import pyarrow.json as pa_json
 import pyarrow.orc as pa_orc
@@ -108,6 +109,7 @@ def test_a_sealed_file_reads_back_through_each_reader(vault: Path) -> None:
     assert pq.read_table("c.parquet", filesystem=tree).num_rows == 4
     assert pq.read_metadata("c.parquet", filesystem=tree).num_rows == 4
     assert pq.ParquetFile("c.parquet", filesystem=tree).read().num_rows == 4
+    assert pa_ds.dataset("c.parquet", filesystem=tree).to_table().num_rows == 4
 
 
 def test_parquet_file_close_puts_the_outcome_on_the_trail(vault: Path) -> None:

@@ -307,7 +307,15 @@ def _opener(method: str) -> Make:
 
 def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
     def dataset(source: Any, *args: Any, **kwargs: Any) -> Any:
-        def call(plain: Any) -> Any:  # source, or sealed files' plaintext (read whole)
+        given = kwargs.get("filesystem")  # a local file system's path: the local file
+        local = _raw.local_file(given, source) if given is not None else None
+        where = local if local is not None else source
+
+        def call(plain: Any) -> Any:  # where, or sealed files' plaintext (a private copy)
+            if plain is where:
+                plain = source
+            elif local is not None:  # the copy's path is on the local file system
+                kwargs.pop("filesystem", None)
             with outermost():
                 return original(plain, *args, **kwargs)
 
@@ -315,7 +323,7 @@ def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
             with outermost(), _bypass.bypass():
                 return original(found.to_table())
 
-        found, decided = read_source(source, call, method="pyarrow.dataset.dataset",
+        found, decided = read_source(where, call, method="pyarrow.dataset.dataset",
                                      materialise=in_memory)
         if not isinstance(source, (str, list)) and not hasattr(source, "__fspath__"):
             return found
@@ -323,7 +331,7 @@ def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
         with _bypass.bypass():
             frame = as_pandas(found.head(config.sample_rows))
         embedded = metadata_declaration(found.schema.metadata)
-        state = govern_read(method="pyarrow.dataset.dataset", target=source, frame=frame,
+        state = govern_read(method="pyarrow.dataset.dataset", target=where, frame=frame,
                             rows=-1, embedded=embedded, decided=decided)
         try:
             return found.replace_schema(_tokened(found.schema, state))
