@@ -545,9 +545,9 @@ def refuse_sealed_bytes(source: Any, method: str) -> None:
     name = getattr(source, "name", None)
     shown = f" on {os.fsdecode(name)}" if isinstance(name, (str, bytes)) else ""
     msg = (f"{method} was given the bytes of a sealed governed file ({type(source).__name__}"
-           f"{shown}), which it would read as ciphertext. Pass the file's path instead (e.g. "
-           "pq.read_table(path), pl.read_parquet(path)): it is decrypted there, decided and "
-           "audited. Nothing was read.")
+           f"{shown}), which it would read as ciphertext. Pass the file's path to the reader "
+           "instead (pd.read_csv(path), pq.read_table(path), pl.read_parquet(path), ...): it "
+           "is decrypted there, decided and audited. Nothing was read.")
     raise StorageError(msg)
 
 
