@@ -131,7 +131,8 @@ def file_class(original: Any, method: str, reads: tuple[str, ...],
         except BaseException:
             stream.close()
             raise
-        self._lacuna_read = (source, stream)
+        # the sealed file's real path (a SubTreeFileSystem's path names it relative)
+        self._lacuna_read = (getattr(stream.raw, "name", source), stream)
 
     def reading(name: str) -> Callable[..., Any]:
         plain = getattr(original, name)
