@@ -101,3 +101,4 @@ def test_the_header_parser_and_the_reader_agree(vault: Path) -> None:
                 look(target)
     assert sealed.plaintext_size(path) == len(customers().to_csv(index=False).encode())
     assert sealed.check(path) == sealed.read_header(path)
+

@@ -33,6 +33,7 @@ import os
 import secrets
 import struct
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -84,9 +85,13 @@ class SealedWriter(io.RawIOBase):
     writer is garbage-collected unclosed)."""
 
     def __init__(self, path: str | os.PathLike[str], keystore: KeyStore, *, key_id: str,
-                 meta: dict[str, Any] | None = None, segment: int = SEGMENT_BYTES) -> None:
+                 meta: dict[str, Any] | None = None, segment: int = SEGMENT_BYTES,
+                 before_publish: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.target = Path(path)
+        # called once the file is sealed, before it replaces what is at ``path`` (raising
+        # discards it): what the write was checked against at open may have changed since
+        self._before_publish = before_publish
         kek = keystore.current(key_id)
         data_key = AESGCM.generate_key(bit_length=256)
         self._aead = AESGCM(data_key)
@@ -191,6 +196,8 @@ class SealedWriter(io.RawIOBase):
             self._wrap_with_a_live_key()
             os.fsync(self._fh.fileno())
             self._fh.close()
+            if self._before_publish is not None:
+                self._before_publish()
             os.replace(self._tmp, self.target)
         except BaseException:
             self.discard()
