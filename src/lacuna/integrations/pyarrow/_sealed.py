@@ -72,7 +72,8 @@ def open_source(source: Any, method: str, kwargs: dict[str, Any]) -> Any | None:
         return None
     path = local_path(target)
     if path is None or not os.path.isfile(path) or len(files) != 1:
-        msg = (f"{method} reads one file; {os.fspath(target)} holds sealed governed files "
+        shown = target if isinstance(target, (list, tuple)) else os.fspath(target)
+        msg = (f"{method} reads one file; {shown} holds sealed governed files "
                f"({len(files)}), which it would read as ciphertext. Read them with "
                f"{' or '.join(_DECRYPTING[::2])}, which decrypt them (decided and audited). "
                "Nothing was read.")
@@ -94,7 +95,7 @@ def refuse_sealed(source: Any, method: str, kwargs: dict[str, Any]) -> None:
     target = source if given is None else local_file(given, source)
     if target is None or not frames.sealed_files(target):
         return
-    shown = target if isinstance(target, list) else os.fspath(target)
+    shown = target if isinstance(target, (list, tuple)) else os.fspath(target)
     msg = (f"{method} opens its files by path itself and would read ciphertext: {shown} is "
            f"(or holds) a sealed governed file. Read it with {' or '.join(_DECRYPTING[::2])} "
            "(filters= and columns= as here), which decrypt it (decided and audited). Nothing "
