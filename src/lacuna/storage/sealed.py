@@ -310,7 +310,11 @@ class SealedReader(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._layout.size}[whence]
+        bases = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._layout.size}
+        if whence not in bases:  # as io's streams say it (a KeyError escaped before)
+            msg = f"invalid whence ({whence}, should be 0, 1 or 2)"
+            raise ValueError(msg)
+        base = bases[whence]
         if base + offset < 0:
             msg = "negative seek position"
             raise ValueError(msg)
