@@ -149,9 +149,15 @@ def test_a_denied_read_decrypts_nothing(tmp_path: Path, monkeypatch: pytest.Monk
         lacuna.disable()
 
 
-def test_parquet_dataset_is_refused_on_sealed_files_and_works_elsewhere(
+def test_what_cannot_decrypt_a_sealed_file_is_refused_with_what_to_do(
         vault: Path, tmp_path: Path) -> None:
-    _write(vault, "c.parquet")
+    """ParquetDataset (which opens its files by path itself) and a one-file reader given a
+    folder, an open file, an Arrow memory map or the bytes of a sealed file parsed ciphertext
+    (pyarrow's "Parquet magic bytes not found", a CSV parse error of garbage); each works on
+    plaintext."""
+    import io
+
+    _write(vault, "c.parquet", "c.csv")
     for target in (vault / "c.parquet", vault):
         with pytest.raises(StorageError, match=r"ciphertext.*pq\.read_table\(path\)"):
             pq.ParquetDataset(str(target))
@@ -163,15 +169,6 @@ def test_parquet_dataset_is_refused_on_sealed_files_and_works_elsewhere(
         pq.write_table(pa.Table.from_pandas(customers(), preserve_index=False),
                        plain / "c.parquet")
     assert pq.ParquetDataset(str(plain / "c.parquet")).read().num_rows == 4
-
-
-def test_the_bytes_of_a_sealed_file_are_refused_with_what_to_do(
-        vault: Path, tmp_path: Path) -> None:
-    """An open file, an Arrow memory map or the bytes of a sealed file were parsed as
-    ciphertext (pyarrow's "Parquet magic bytes not found", a CSV parse error of garbage)."""
-    import io
-
-    _write(vault, "c.parquet", "c.csv")
     path = vault / "c.parquet"
     with open(path, "rb") as a, open(path, "rb") as b:
         reads: list[Callable[[], Any]] = [

@@ -29,7 +29,8 @@ def _status(*paths: Path) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.split())
 
 
-def test_storage_status_reports_a_truncated_body_as_damaged(vault: Path) -> None:
+def test_storage_status_reports_a_truncated_body_as_damaged_as_every_reader_does(
+        vault: Path) -> None:
     path = vault / "customers.csv"
     customers().to_csv(path, index=False)
     multi = vault / "multi.bin"  # four segments of 64 bytes: 64, 64, 64, 8
@@ -52,6 +53,23 @@ def test_storage_status_reports_a_truncated_body_as_damaged(vault: Path) -> None
         assert f"{vault / name}.csv: damaged" in said, name
     assert f"{path}: sealed, key storage v1" in said  # the others are still reported
     assert _status(path, multi)[0] == 0  # whole files are fine
+    # the nonce prefix was checked by a second parse at open only: `status` (read_header)
+    # called a file sealed that no read could open, and plaintext_size sized a file cut
+    # inside its last tag (0 bytes) that every read refuses as truncated
+    store = keystore_for(current().config)
+    bad = {"short_prefix": _with_header(whole, nonce_prefix="00" * 6),
+           "in_tag": whole[:_body(path) + 10]}
+    for name, data in bad.items():
+        target = vault / name
+        target.write_bytes(data)
+        for look in (sealed.read_header, sealed.plaintext_size, sealed.check,
+                     lambda p: sealed.SealedReader(p, store)):
+            if name == "in_tag" and look is sealed.read_header:
+                continue  # the header alone is intact: read_header does not look further
+            with pytest.raises(sealed.StorageError):
+                look(target)
+    assert sealed.plaintext_size(path) == len(customers().to_csv(index=False).encode())
+    assert sealed.check(path) == sealed.read_header(path)
 
 
 def test_storage_status_says_a_file_it_cannot_verify_is_not_fine(
@@ -78,27 +96,3 @@ def _with_header(raw: bytes, **changes: object) -> bytes:
     header = {**json.loads(raw[start:start + size]), **changes}
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     return sealed.MAGIC + struct.pack(">I", len(text)) + text + raw[start + size:]
-
-
-def test_the_header_parser_and_the_reader_agree(vault: Path) -> None:
-    """The nonce prefix was checked by a second parse at open only: `status` (read_header)
-    called a file sealed that no read could open, and plaintext_size sized a file cut inside
-    its last tag (0 bytes) that every read refuses as truncated."""
-    path = vault / "customers.csv"
-    customers().to_csv(path, index=False)
-    whole = path.read_bytes()
-    store = keystore_for(current().config)
-    bad = {"short_prefix": _with_header(whole, nonce_prefix="00" * 6),
-           "in_tag": whole[:_body(path) + 10]}
-    for name, data in bad.items():
-        target = vault / name
-        target.write_bytes(data)
-        for look in (sealed.read_header, sealed.plaintext_size, sealed.check,
-                     lambda p: sealed.SealedReader(p, store)):
-            if name == "in_tag" and look is sealed.read_header:
-                continue  # the header alone is intact: read_header does not look further
-            with pytest.raises(sealed.StorageError):
-                look(target)
-    assert sealed.plaintext_size(path) == len(customers().to_csv(index=False).encode())
-    assert sealed.check(path) == sealed.read_header(path)
-
