@@ -127,3 +127,38 @@ def test_a_slot_of_an_already_retired_version_does_not_count_as_a_way_in(
     assert "wrapped only by storage v1" in refused.output
     store._cache.clear()
     pd.testing.assert_frame_equal(pd.read_csv(path), df)  # still readable, with v1
+
+
+def test_a_slot_that_only_names_a_live_version_does_not_count_as_a_way_in(
+        vault: Path, tmp_path: Path) -> None:
+    """Someone who owns the files (not the key) writes a slot naming storage v2 into a v1
+    file's free slot: `keys retire 1` counted it as another way in, destroyed v1, and the file
+    could never be read again. Now only a slot that unwraps the data key counts."""
+    import json
+
+    from lacuna.storage import sealed
+
+    df = customers()
+    path = vault / "customers.csv"
+    df.to_csv(path, index=False)
+    store = keystore_for(current().config)
+    store.rotate("storage")
+    raw = bytearray(path.read_bytes())
+    with open(path, "rb") as fh:
+        body = sealed._parse(fh, str(path))[2]
+    forged = json.dumps({"key": {"id": "storage", "version": 2, "backend": "file"},
+                         "wrapped": "00" * 48, "nonce": "00" * 12}).encode()
+    free = body - sealed.SLOT_BYTES  # slot 1: blank after a first write
+    assert raw[free:body].strip() == b""
+    raw[free:body] = forged.ljust(sealed.SLOT_BYTES, b" ")
+    path.write_bytes(bytes(raw))
+    assert sorted(k.version for k in sealed.wrapping_keys(path)) == [1, 2]
+    refused = _cli(tmp_path, "keys", "retire", "1")
+    assert refused.exit_code == 1, refused.output
+    assert "wrapped only by storage v1" in refused.output
+    pd.testing.assert_frame_equal(pd.read_csv(path), df)  # still readable, with v1
+    assert _cli(tmp_path, "storage", "rewrap").exit_code == 0  # the allowed way
+    assert [k.version for k in sealed.unwrapping_keys(path, store)] == [2]
+    assert _cli(tmp_path, "keys", "retire", "1").exit_code == 0
+    store._cache.clear()
+    pd.testing.assert_frame_equal(pd.read_csv(path), df)

@@ -159,7 +159,7 @@ def test_an_interrupted_rewrap_leaves_every_sidecar_trusted(vault: Path, monkeyp
             with open(path, "r+b") as fh:  # the new slot is written, the old one still live
                 layout = sealed._open(fh, str(path), keystore)
                 fh.seek(0)
-                _, _, body, _ = sealed._parse(fh, str(path))
+                body = sealed._parse(fh, str(path)).body
                 fh.seek(body - sealed.SLOT_BYTES)
                 fh.write(sealed._slot(keystore.current(key_id), layout.data_key,
                                       layout.header.file_id))

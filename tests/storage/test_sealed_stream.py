@@ -73,3 +73,13 @@ def test_a_file_ending_on_a_boundary_cannot_lose_its_last_segment(tmp_path, keys
     path.write_bytes(whole + whole[-(SEG + TAG_BYTES):])  # append a copy of the last one
     with pytest.raises(StorageError, match="does not authenticate"):
         SealedReader(path, keys)
+
+
+def test_a_seek_with_an_unknown_whence_is_a_value_error(tmp_path, keys):
+    path = tmp_path / "f.bin"
+    _seal(path, keys, b"abcdef", [])
+    with SealedReader(path, keys) as raw:
+        with pytest.raises(ValueError, match="invalid whence"):  # was a KeyError
+            raw.seek(0, 3)
+        assert raw.seek(-2, io.SEEK_END) == 4
+        assert raw.read() == b"ef"

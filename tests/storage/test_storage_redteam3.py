@@ -346,3 +346,30 @@ def test_a_key_version_is_never_retired_off_the_record(
     assert runner.invoke(app, ["keys", "retire", "1", *config]).exit_code == 0
     assert backend.versions("storage") == (2,)
     pd.testing.assert_frame_equal(pd.read_csv(vault / "customers.csv"), customers())
+
+
+def test_a_hold_placed_while_a_sealed_write_runs_keeps_the_held_file(vault: Path) -> None:
+    """The hold was checked when the sealing stream was opened only: a hold placed while a
+    (long) write ran did not stop it replacing the held file at close."""
+    import pytest
+
+    from lacuna import storage
+    from lacuna.errors import StorageError
+    from lacuna.governor import current
+    from lacuna.retention import place_hold, release_hold
+
+    held = vault / "customers.csv"
+    customers().to_csv(held, index=False)
+    before = held.read_bytes()
+    writer = storage.open_sealed_writer(held, method="test", gov=current())
+    writer.write(b"n\n1\n")
+    place_hold(current(), str(held), reason="litigation 2026-18")
+    with pytest.raises(StorageError, match=r"under legal hold .*litigation 2026-18"):
+        writer.close()
+    assert held.read_bytes() == before
+    assert not [p for p in vault.iterdir() if p.name.endswith(".sealing")]  # nothing left
+    release_hold(current(), str(held))
+    writer = storage.open_sealed_writer(held, method="test", gov=current())
+    writer.write(b"n\n1\n")
+    writer.close()  # no hold: it goes through
+    assert storage.read_governed(held) == b"n\n1\n"

@@ -118,7 +118,7 @@ def retire(
         raise refuse(str(exc), 2) from None
     if storage_key:
         still = wrapped_only_by([r for r in local_roots(gov) if r.exists()], name, version,
-                                store.backend.versions)
+                                store.backend.versions, keystore=store)
         if still:
             shown = ", ".join(str(p) for p in still[:5]) + (" …" if len(still) > 5 else "")
             why = (f"{len(still)} sealed file(s) are wrapped only by {name} v{version} and "
@@ -181,13 +181,20 @@ def rewrap_command(
 @storage_app.command("status")
 def status(
     paths: Annotated[list[Path], typer.Argument(help="Files under a governed root.")],
+    config: ConfigOption = None,
 ) -> None:
-    """Whether each file is sealed, and with which key version (nothing is decrypted). Exit 2
-    when a path is not a file, 1 when a sealed file's header is damaged."""
-    from lacuna.errors import StorageError
-    from lacuna.storage import is_sealed, read_header
+    """Whether each file is sealed and whole, and with which key version (no plaintext is
+    shown). A sealed file is checked without reading it: its header, a key slot and a length
+    whole segments give, then its last segment is authenticated with the configured key store
+    (one segment read), so a file truncated anywhere is damaged. Exit 2 when a path is not a
+    file, 1 when a sealed file is damaged or cannot be verified (its key is not in the key
+    store)."""
+    from lacuna.errors import LacunaError, StorageError
+    from lacuna.keystore import keystore_for
+    from lacuna.storage.sealed import check, is_sealed, verify
 
     missing = damaged = False
+    store = None
     for path in paths:
         if not path.is_file():  # a mistyped path is not "NOT sealed"
             err.print(f"{escape(str(path))}: no such file: check the path", highlight=False)
@@ -197,9 +204,21 @@ def status(
             typer.echo(f"{path}: NOT sealed (plaintext, or not a file Lacuna wrote)")
             continue
         try:
-            h = read_header(path)
-        except StorageError as exc:
+            h = check(path)  # no key: the header, a slot, the length
+        except (StorageError, OSError) as exc:
             typer.echo(f"{path}: damaged ({exc})")
+            damaged = True
+            continue
+        if store is None:
+            try:
+                store = keystore_for(_governor(config).config)
+            except LacunaError as exc:  # the configuration: usage, not a damaged file
+                err.print(f"cannot verify sealed files: {escape(str(exc))}", highlight=False)
+                raise typer.Exit(2) from None
+        try:
+            verify(path, store)  # the last segment authenticates (truncated at a boundary)
+        except (LacunaError, OSError) as exc:
+            typer.echo(f"{path}: damaged or not verifiable here, {h.key} ({exc})")
             damaged = True
             continue
         meta = h.meta

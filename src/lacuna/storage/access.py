@@ -95,8 +95,11 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
     keystore = keystore_for(g.config)
     refuse_a_new_key(f"cannot seal {os.fspath(path)}", keystore, settings.key_id, g)
     refuse_held(path, gov=g)
+    # and again before the sealed file replaces the old one: a hold placed while it was
+    # written (a long write) keeps the content it holds
     return SealedWriter(path, keystore, key_id=settings.key_id, meta=meta,
-                        segment=settings.segment_bytes)
+                        segment=settings.segment_bytes,
+                        before_publish=lambda: refuse_held(path, gov=g))
 
 
 def refuse_a_new_key(what: str, keystore: KeyStore, key_id: str, gov: Governor) -> None:

@@ -83,6 +83,8 @@ STREAM_READERS = frozenset({
     "polars.deserialize",
     "pyarrow.parquet.read_table", "pyarrow.csv.read_csv", "pyarrow.feather.read_table",
     "pyarrow.orc.read_table", "pyarrow.ipc.open_file", "pyarrow.ipc.open_stream",
+    "pyarrow.parquet.read_pandas", "pyarrow.parquet.read_metadata",
+    "pyarrow.parquet.read_schema", "pyarrow.json.read_json",
 })
 _SCRATCH_PARENT = "/dev/shm"  # a private mkdtemp folder inside it, mode 0700
 _SCRATCH_PREFIX = "lacuna-plain-"  # then the process id, "-", mkdtemp's random part
@@ -483,6 +485,7 @@ def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
     """
     files = sealed_files(target)
     if not files:
+        refuse_sealed_bytes(target, method)
         return read(target), None
     g = _gov(gov)
     listed = isinstance(target, (list, tuple))
@@ -506,6 +509,46 @@ def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
     finally:
         for handle in handles:
             handle.close()
+
+
+_IN_MEMORY = (bytes, bytearray, memoryview)
+
+
+def refuse_sealed_bytes(source: Any, method: str) -> None:
+    """A reader given the bytes of a sealed file (an open file object, an Arrow stream or
+    memory map, bytes in memory) would parse ciphertext: refused, saying how to read it. The
+    first bytes are looked at where that is free (a seekable stream is put back where it
+    was; a pipe is left alone).
+
+    Raises:
+        StorageError: ``source`` starts with the sealed-file magic.
+    """
+    from lacuna.storage.sealed import MAGIC
+
+    head: Any = b""
+    try:
+        if isinstance(source, _IN_MEMORY):
+            head = bytes(memoryview(source)[:len(MAGIC)])
+        elif callable(getattr(source, "to_pybytes", None)) and not hasattr(source, "read"):
+            head = memoryview(source)[:len(MAGIC)].tobytes()  # a pa.Buffer
+        elif callable(getattr(source, "read", None)) and callable(
+                getattr(source, "seekable", None)) and source.seekable():
+            at = source.tell()
+            try:
+                head = source.read(len(MAGIC))
+            finally:
+                source.seek(at)
+    except Exception:  # not a stream Lacuna can look into: the reader's own business
+        return
+    if not isinstance(head, (bytes, bytearray)) or bytes(head) != MAGIC:
+        return
+    name = getattr(source, "name", None)
+    shown = f" on {os.fsdecode(name)}" if isinstance(name, (str, bytes)) else ""
+    msg = (f"{method} was given the bytes of a sealed governed file ({type(source).__name__}"
+           f"{shown}), which it would read as ciphertext. Pass the file's path to the reader "
+           "instead (pd.read_csv(path), pq.read_table(path), pl.read_parquet(path), ...): it "
+           "is decrypted there, decided and audited. Nothing was read.")
+    raise StorageError(msg)
 
 
 def refuse_sealed_in_sql(target: Any, engine: str,

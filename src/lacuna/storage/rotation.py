@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.exceptions import appends
-from lacuna.keystore import KeyRef, keystore_for
+from lacuna.keystore import KeyRef, KeyStore, keystore_for
 from lacuna.lineage import sidecar as sc
 from lacuna.storage.sealed import is_sealed, rewrap
 
@@ -121,21 +121,26 @@ def rewrap_files(gov: Governor, roots: Iterable[Path]) -> list[Rewrapped]:
 
 
 def wrapped_only_by(roots: Iterable[Path], key_id: str, version: int,
-                    live: Callable[[str], Iterable[int]]) -> list[Path]:
+                    live: Callable[[str], Iterable[int]], *,
+                    keystore: KeyStore | None = None) -> list[Path]:
     """The sealed files under ``roots`` that only version ``version`` of ``key_id`` opens
     (no other key slot holds a version ``live(key id)`` still has: a slot of a retired or
-    missing version opens nothing): what retiring it would make unreadable. A file that cannot
-    be read is counted (fail closed), and so is a file that vanished while the roots were
-    walked: a sealed write renaming its temporary file into place, which may be wrapped by
-    that version (the retirement is refused; run it again)."""
-    from lacuna.storage.sealed import wrapping_keys
+    missing version opens nothing): what retiring it would make unreadable. With
+    ``keystore``, another slot counts only when it does unwrap the file's data key: a slot
+    that merely names a live version (written by hand into the free slot by someone who owns
+    the files, not the key) would otherwise let the retirement destroy the only key that
+    opens the file. A file that cannot be read is counted (fail closed), and so is a file that
+    vanished while the roots were walked: a sealed write renaming its temporary file into
+    place, which may be wrapped by that version (the retirement is refused; run it again)."""
+    from lacuna.storage.sealed import unwrapping_keys, wrapping_keys
 
     versions: dict[str, set[int]] = {}  # read once per key id, not once per file
     found: list[Path] = []
     vanished: list[Path] = []
     for path in sealed_files(roots, vanished):
         try:
-            keys = wrapping_keys(path)
+            keys = (wrapping_keys(path) if keystore is None
+                    else unwrapping_keys(path, keystore))
             others = [k for k in keys if (k.id, k.version) != (key_id, version)
                       and k.version in versions.setdefault(k.id, set(live(k.id)))]
         except (LacunaError, OSError):

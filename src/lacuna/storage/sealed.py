@@ -33,9 +33,10 @@ import os
 import secrets
 import struct
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -84,9 +85,13 @@ class SealedWriter(io.RawIOBase):
     writer is garbage-collected unclosed)."""
 
     def __init__(self, path: str | os.PathLike[str], keystore: KeyStore, *, key_id: str,
-                 meta: dict[str, Any] | None = None, segment: int = SEGMENT_BYTES) -> None:
+                 meta: dict[str, Any] | None = None, segment: int = SEGMENT_BYTES,
+                 before_publish: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.target = Path(path)
+        # called once the file is sealed, before it replaces what is at ``path`` (raising
+        # discards it): what the write was checked against at open may have changed since
+        self._before_publish = before_publish
         kek = keystore.current(key_id)
         data_key = AESGCM.generate_key(bit_length=256)
         self._aead = AESGCM(data_key)
@@ -191,6 +196,8 @@ class SealedWriter(io.RawIOBase):
             self._wrap_with_a_live_key()
             os.fsync(self._fh.fileno())
             self._fh.close()
+            if self._before_publish is not None:
+                self._before_publish()
             os.replace(self._tmp, self.target)
         except BaseException:
             self.discard()
@@ -303,7 +310,11 @@ class SealedReader(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._layout.size}[whence]
+        bases = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._layout.size}
+        if whence not in bases:  # as io's streams say it (a KeyError escaped before)
+            msg = f"invalid whence ({whence}, should be 0, 1 or 2)"
+            raise ValueError(msg)
+        base = bases[whence]
         if base + offset < 0:
             msg = "negative seek position"
             raise ValueError(msg)
@@ -403,20 +414,84 @@ class SealedReader(io.RawIOBase):
 def read_header(path: str | os.PathLike[str]) -> SealedHeader:
     """The header of a sealed file and the key in its live slot (not authenticated)."""
     with open(path, "rb") as fh:
-        header, _, _, slots = _parse(fh, os.fspath(path))
-    live = [s for s in slots if s is not None]
+        parsed = _parse(fh, os.fspath(path))
+    return _with_key(parsed.header, _live(parsed, os.fspath(path))[0][0])
+
+
+def check(path: str | os.PathLike[str]) -> SealedHeader:
+    """:func:`read_header`, and whether the sealed data has the length whole segments give:
+    a file cut inside its last segment's tag (or right after its key slots) is found without
+    a key and without reading it (``lacuna storage status``). A cut elsewhere needs the key:
+    :func:`verify`.
+
+    Raises:
+        StorageError: not a sealed file, a damaged header, no key slot, or truncated.
+    """
+    where = os.fspath(path)
+    with open(where, "rb") as fh:
+        parsed = _parse(fh, where)
+        length = os.fstat(fh.fileno()).st_size - parsed.body
+    live = _live(parsed, where)
+    _extent(where, length, parsed.header.segment)
+    return _with_key(parsed.header, live[0][0])
+
+
+def verify(path: str | os.PathLike[str], keystore: KeyStore) -> SealedHeader:
+    """:func:`check`, then the key slot unwrapped and the last segment authenticated with
+    ``keystore`` (the header too, which every segment authenticates): a file truncated
+    anywhere, even at a segment boundary, or extended, fails here. Reads the header, the key
+    slots and one segment; the plaintext decrypted is thrown away, never returned.
+
+    Raises:
+        StorageError: :func:`check`'s, the key is not in ``keystore``, or the last segment does
+            not authenticate (truncated, extended or altered).
+    """
+    check(path)
+    reader = SealedReader(path, keystore)  # opening authenticates the last segment
+    try:
+        return reader.header
+    finally:
+        reader.close()
+
+
+def _live(parsed: _Parsed, where: str) -> list[tuple[KeyRef, bytes, bytes]]:
+    live = [s for s in parsed.slots if s is not None]
     if not live:
-        msg = f"{os.fspath(path)} has no key slot: its data key is lost."
+        msg = f"{where} has no key slot: its data key is lost."
         raise StorageError(msg)
-    return _with_key(header, live[0][0])
+    return live
 
 
 def wrapping_keys(path: str | os.PathLike[str]) -> tuple[KeyRef, ...]:
     """The keys in a sealed file's live slots (one, or two while a re-wrap is under way):
     any of them opens it."""
     with open(path, "rb") as fh:
-        slots = _parse(fh, os.fspath(path))[3]
+        slots = _parse(fh, os.fspath(path)).slots
     return tuple(s[0] for s in slots if s is not None)
+
+
+def unwrapping_keys(path: str | os.PathLike[str], keystore: KeyStore) -> tuple[KeyRef, ...]:
+    """The keys of a sealed file's live slots that ``keystore`` holds and that do unwrap its
+    data key (a slot is bound to the file id and its key version): the ways in that work. A
+    slot that only names a key (written by hand into the free slot, torn, of a retired
+    version, copied from another file) is not one: ``lacuna keys retire`` counts a file only
+    another way in opens as still needing nothing of the version it retires."""
+    where = os.fspath(path)
+    with open(where, "rb") as fh:
+        parsed = _parse(fh, where)
+    found = []
+    for slot in parsed.slots:
+        if slot is None:
+            continue
+        ref, wrapped, nonce = slot
+        try:
+            kek = keystore.get(ref.id, ref.version)
+            AESGCM(_aes(kek.material)).decrypt(nonce, wrapped,
+                                               _wrap_aad(parsed.header.file_id, ref))
+        except (LacunaError, InvalidTag, ValueError):
+            continue
+        found.append(ref)
+    return tuple(found)
 
 
 def sealed_label(source: str | os.PathLike[str] | Any) -> tuple[str | None,
@@ -430,12 +505,12 @@ def sealed_label(source: str | os.PathLike[str] | Any) -> tuple[str | None,
     try:
         if isinstance(source, (str, os.PathLike)):
             with open(source, "rb") as fh:
-                header = _parse(fh, os.fspath(source))[0]
+                header = _parse(fh, os.fspath(source)).header
         else:
             at = source.tell()
             source.seek(0)
             try:
-                header = _parse(source, getattr(source, "name", "a sealed file"))[0]
+                header = _parse(source, getattr(source, "name", "a sealed file")).header
             finally:
                 source.seek(at)
     except (OSError, StorageError):
@@ -453,13 +528,17 @@ def sealed_tags(source: str | os.PathLike[str] | Any) -> tuple[str, ...] | None:
 
 def plaintext_size(path: str | os.PathLike[str]) -> int:
     """The plaintext size of a sealed file, from its header and length (no key needed, not
-    authenticated: what a file system reports as the file's size)."""
-    with open(path, "rb") as fh:
-        header, _, body, _ = _parse(fh, os.fspath(path))
-        length = os.fstat(fh.fileno()).st_size - body
-    step = header.segment + TAG_BYTES
-    segments = -(-length // step) if length > 0 else 0
-    return max(length - segments * TAG_BYTES, 0)
+    authenticated: what a file system reports as the file's size).
+
+    Raises:
+        StorageError: not a sealed file, a damaged header, or a length no sealed file has
+            (truncated inside its last tag): the same rule as a read's (:func:`_extent`).
+    """
+    where = os.fspath(path)
+    with open(where, "rb") as fh:
+        parsed = _parse(fh, where)
+        length = os.fstat(fh.fileno()).st_size - parsed.body
+    return _extent(where, length, parsed.header.segment)[1]
 
 
 def content_digest(path: str | os.PathLike[str]) -> str:
@@ -468,9 +547,9 @@ def content_digest(path: str | os.PathLike[str]) -> str:
     No key needed; the hash of what is on disk, never of plaintext."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        _, fixed, body, _ = _parse(fh, os.fspath(path))
-        digest.update(fixed)
-        fh.seek(body)
+        parsed = _parse(fh, os.fspath(path))
+        digest.update(parsed.fixed)
+        fh.seek(parsed.body)
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -483,16 +562,16 @@ def identity_digest(fh: Any) -> str | None:
     (an edited payload fails on read). Key slots are left out: a re-wrap does not change it."""
     fh.seek(0)
     try:
-        _, fixed, body, _ = _parse(fh, "")
+        parsed = _parse(fh, "")
     except StorageError:
         return None
     end = os.fstat(fh.fileno()).st_size
-    tail = os.pread(fh.fileno(), TAG_BYTES, max(end - TAG_BYTES, body))
-    return hashlib.sha256(fixed + tail).hexdigest()
+    tail = os.pread(fh.fileno(), TAG_BYTES, max(end - TAG_BYTES, parsed.body))
+    return hashlib.sha256(parsed.fixed + tail).hexdigest()
 
 
 def _open(fh: Any, where: str, keystore: KeyStore) -> _Layout:
-    header, fixed, body, slots = _parse(fh, where)
+    header, fixed, body, slots, prefix = _parse(fh, where)
     data_key, ref, problems = None, None, []
     for slot in sorted((s for s in slots if s is not None), key=lambda s: -s[0].version):
         ref = slot[0]
@@ -514,31 +593,40 @@ def _open(fh: Any, where: str, keystore: KeyStore) -> _Layout:
                "(anonymize.keystore / key_dir).")
         raise StorageError(msg)
     fh.seek(0, io.SEEK_END)
-    length = fh.tell() - body
-    seg = header.segment
-    segments = -(-length // (seg + TAG_BYTES)) if length > 0 else 0
-    tail = length - (segments - 1) * (seg + TAG_BYTES) if segments else 0
+    segments, size = _extent(where, fh.tell() - body, header.segment)
+    return _Layout(header=_with_key(header, ref), aad=hashlib.sha256(fixed).digest(),
+                   prefix=prefix, data_key=data_key, body=body, segments=segments, size=size)
+
+
+def _extent(where: str, length: int, segment: int) -> tuple[int, int]:
+    """The number of segments and the plaintext size of ``length`` bytes of sealed data: every
+    segment but the last is ``segment + TAG_BYTES`` bytes, the last one 1 to that many, and at
+    least its tag (an empty file is one empty segment).
+
+    Raises:
+        StorageError: no length sealed data has (cut after the key slots, inside a tag).
+    """
+    step = segment + TAG_BYTES
+    segments = -(-length // step) if length > 0 else 0
+    tail = length - (segments - 1) * step if segments else 0
     if segments == 0 or tail < TAG_BYTES:
         msg = (f"cannot read {where}: it was truncated after it was written ({length} bytes of "
                "sealed data, not a whole segment). Restore it from a backup.")
         raise StorageError(msg)
-    size = length - segments * TAG_BYTES
-    return _Layout(header=_with_key(header, ref), aad=hashlib.sha256(fixed).digest(),
-                   prefix=_prefix_of(fixed, where), data_key=data_key, body=body,
-                   segments=segments, size=size)
+    return segments, length - segments * TAG_BYTES
 
 
-def _prefix_of(fixed: bytes, where: str) -> bytes:
-    raw = json.loads(fixed[len(MAGIC) + _U32.size:])
-    prefix = bytes.fromhex(str(raw["nonce_prefix"]))
-    if len(prefix) != 7:
-        msg = f"{where} has a damaged header (nonce prefix)."
-        raise StorageError(msg)
-    return prefix
+class _Parsed(NamedTuple):
+    """A sealed file's header as :func:`_parse` read it: the one parser of the format."""
+
+    header: SealedHeader  # its key is not set: the slots say which keys wrap the data key
+    fixed: bytes  # magic, length and header bytes: what every segment authenticates
+    body: int  # offset of segment 0
+    slots: list[tuple[KeyRef, bytes, bytes] | None]
+    prefix: bytes  # the nonce prefix (7 bytes)
 
 
-def _parse(fh: Any, where: str) -> tuple[SealedHeader, bytes, int,
-                                         list[tuple[KeyRef, bytes, bytes] | None]]:
+def _parse(fh: Any, where: str) -> _Parsed:
     head = fh.read(len(MAGIC) + _U32.size)
     if not head.startswith(MAGIC) or len(head) < len(MAGIC) + _U32.size:
         msg = (f"{where} is not a sealed governed file (it does not start with "
@@ -554,15 +642,16 @@ def _parse(fh: Any, where: str) -> tuple[SealedHeader, bytes, int,
         raw = json.loads(text)
         header = SealedHeader(file_id=str(raw["file_id"]), key=KeyRef("", 0),
                               segment=int(raw["segment"]), meta=dict(raw.get("meta") or {}))
-        if raw["alg"] != ALGORITHM or not 0 < header.segment <= 64 * 1024 * 1024:
+        prefix = bytes.fromhex(str(raw["nonce_prefix"]))
+        if (raw["alg"] != ALGORITHM or not 0 < header.segment <= 64 * 1024 * 1024
+                or len(prefix) != 7):
             raise ValueError(raw["alg"])
-        bytes.fromhex(str(raw["nonce_prefix"]))
     # RecursionError: a header of 16 KiB of "[" nests deeper than json decodes
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         msg = f"{where} has a damaged sealed-file header ({type(exc).__name__}). Restore it."
         raise StorageError(msg) from None
     slots = [_read_slot(fh.read(SLOT_BYTES)) for _ in range(2)]
-    return header, head + text, len(head) + size + 2 * SLOT_BYTES, slots
+    return _Parsed(header, head + text, len(head) + size + 2 * SLOT_BYTES, slots, prefix)
 
 
 def _read_slot(raw: bytes) -> tuple[KeyRef, bytes, bytes] | None:
@@ -593,7 +682,7 @@ def rewrap(path: str | os.PathLike[str], keystore: KeyStore, *, key_id: str) -> 
     with open(where, "r+b") as fh:
         layout = _open(fh, where, keystore)
         fh.seek(0)
-        _, _, body, slots = _parse(fh, where)
+        _, _, body, slots, _ = _parse(fh, where)
         kek = keystore.current(key_id)
         old = layout.header.key
         if old == kek.ref and sum(s is not None for s in slots) == 1:

@@ -146,6 +146,10 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         elif _sealed_folder(target):  # pd.read_parquet(folder) of sealed files
             result, decided = _read_sealed_folder(name, original, target, args, kwargs)
         else:
+            if statement is None and name not in SQL_READERS:  # an open sealed file: refused
+                from lacuna.storage.frames import refuse_sealed_bytes
+
+                refuse_sealed_bytes(target, f"pandas.{name}")
             with _bypass.bypass():
                 result = original(*args, **kwargs)
         label = display_name(target)

@@ -20,7 +20,12 @@ replaced):
   governs (and seals) the local file the path names;
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
   ``pyarrow.feather.read_table`` and ``read_feather`` (a pandas frame: its attrs carry the
-  state), ``pyarrow.dataset.dataset`` (its tables keep the state);
+  state), ``pyarrow.dataset.dataset`` (its tables keep the state), ``pyarrow.parquet
+  .read_pandas``, ``read_metadata`` and ``read_schema``; on a sealed governed file also the
+  readers that keep their source open (``pyarrow.parquet.ParquetFile``, ``pyarrow.orc.ORCFile``,
+  ``pyarrow.ipc.RecordBatchFileReader``/``RecordBatchStreamReader``, ``pyarrow.csv.open_csv``,
+  ``pyarrow.json.open_json``: :mod:`._sealed`), and ``pyarrow.parquet.ParquetDataset`` is refused
+  there (it opens its files by path itself);
 - conversions: ``pa.Table.from_pandas`` / ``pa.table(df)`` and ``Table.to_pandas`` go through
   ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions;
 - joins and group-bys: ``Table.join``/``join_asof``, ``Dataset.join`` and
@@ -56,6 +61,7 @@ import pyarrow.dataset as pa_ds
 import pyarrow.feather as pa_feather
 import pyarrow.fs as pa_fs
 import pyarrow.ipc as pa_ipc
+import pyarrow.json as pa_json
 import pyarrow.orc as pa_orc
 import pyarrow.pandas_compat as pa_pandas
 import pyarrow.parquet as pq
@@ -78,7 +84,7 @@ from lacuna.integrations.frames.io import (
 )
 from lacuna.integrations.frames.placing import Placed, Source, state_with_placed
 from lacuna.integrations.frames.state import STATES, effective, k_again
-from lacuna.integrations.pyarrow import _arrays, _compute, _copies, _raw, _streams
+from lacuna.integrations.pyarrow import _arrays, _compute, _copies, _raw, _sealed, _streams
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.sidecar import metadata_declaration
 from lacuna.lineage.state import DataState
@@ -208,18 +214,28 @@ def carrying(result: Any, state: DataState) -> Any:
 def _reader(method: str) -> Make:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def read(source: Any, *args: Any, **kwargs: Any) -> Any:
-            def call(plain: Any) -> Any:  # source, or a sealed file's plaintext
-                if plain is not source and method in _DECOMPRESSING:
-                    plain = _decompressed(plain, source)
+            # a path on a local file system (``filesystem=LocalFileSystem()``, a
+            # ``SubTreeFileSystem`` over one) is read as the local file it names
+            given = kwargs.get("filesystem")
+            local = _raw.local_file(given, source) if given is not None else None
+            where = local if local is not None else source
+
+            def call(plain: Any) -> Any:  # where, or a sealed file's plaintext
+                if plain is where:  # not sealed: pyarrow reads what it was given
+                    plain = source
+                else:  # the stream is the file (a local file system's path names)
+                    kwargs.pop("filesystem", None)
+                    if method in _DECOMPRESSING:
+                        plain = _decompressed(plain, where)
                 with outermost():
                     return original(plain, *args, **kwargs)
 
-            table, decided = read_source(source, call, method=method)
+            table, decided = read_source(where, call, method=method)
             if not isinstance(table, pa.Table):
                 return table
             embedded = metadata_declaration(table.schema.metadata)
             frame = as_pandas(table)
-            state = govern_read(method=method, target=source, frame=frame, embedded=embedded,
+            state = govern_read(method=method, target=where, frame=frame, embedded=embedded,
                                 decided=decided)
             table = carrying(table, state)
             if isinstance(source, _IN_MEMORY):  # bytes written to memory and read back
@@ -236,7 +252,7 @@ _IN_MEMORY = (pa.Buffer, pa.BufferReader, io.BytesIO, bytes, bytearray, memoryvi
 
 # readers that decompress a file named like a compressed one (x.csv.gz), which they cannot do
 # on a sealed file's decrypted stream: Lacuna does it as they would
-_DECOMPRESSING = frozenset({"pyarrow.csv.read_csv"})
+_DECOMPRESSING = frozenset({"pyarrow.csv.read_csv", "pyarrow.json.read_json"})
 
 
 def _decompressed(stream: Any, source: Any) -> Any:
@@ -294,7 +310,15 @@ def _opener(method: str) -> Make:
 
 def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
     def dataset(source: Any, *args: Any, **kwargs: Any) -> Any:
-        def call(plain: Any) -> Any:  # source, or sealed files' plaintext (read whole)
+        given = kwargs.get("filesystem")  # a local file system's path: the local file
+        local = _raw.local_file(given, source) if given is not None else None
+        where = local if local is not None else source
+
+        def call(plain: Any) -> Any:  # where, or sealed files' plaintext (a private copy)
+            if plain is where:
+                plain = source
+            elif local is not None:  # the copy's path is on the local file system
+                kwargs.pop("filesystem", None)
             with outermost():
                 return original(plain, *args, **kwargs)
 
@@ -302,7 +326,7 @@ def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
             with outermost(), _bypass.bypass():
                 return original(found.to_table())
 
-        found, decided = read_source(source, call, method="pyarrow.dataset.dataset",
+        found, decided = read_source(where, call, method="pyarrow.dataset.dataset",
                                      materialise=in_memory)
         if not isinstance(source, (str, list)) and not hasattr(source, "__fspath__"):
             return found
@@ -310,7 +334,7 @@ def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
         with _bypass.bypass():
             frame = as_pandas(found.head(config.sample_rows))
         embedded = metadata_declaration(found.schema.metadata)
-        state = govern_read(method="pyarrow.dataset.dataset", target=source, frame=frame,
+        state = govern_read(method="pyarrow.dataset.dataset", target=where, frame=frame,
                             rows=-1, embedded=embedded, decided=decided)
         try:
             return found.replace_schema(_tokened(found.schema, state))
@@ -504,6 +528,16 @@ def _hooks() -> list[Hook]:
         (pa_ds, "dataset", _dataset, Action.READ),
         (pa_ipc, "open_file", _opener("pyarrow.ipc.open_file"), Action.READ),
         (pa_ipc, "open_stream", _opener("pyarrow.ipc.open_stream"), Action.READ),
+        # read_table under its other name: read_pandas calls pyarrow.parquet.core's
+        (pq, "read_pandas", _reader("pyarrow.parquet.read_pandas"), Action.READ),
+        # metadata and schema: read from the decrypted stream (the footer only), not a table
+        (pq, "read_metadata", _reader("pyarrow.parquet.read_metadata"), Action.READ),
+        (pq, "read_schema", _reader("pyarrow.parquet.read_schema"), Action.READ),
+        (pa_json, "read_json", _reader("pyarrow.json.read_json"), Action.READ),
+        (pa_csv, "open_csv", _sealed.streaming_opener("pyarrow.csv.open_csv", _decompressed),
+         Action.READ),
+        (pa_json, "open_json", _sealed.streaming_opener("pyarrow.json.open_json",
+                                                        _decompressed), Action.READ),
         (pq, "write_table", _writer("pyarrow.parquet.write_table", True), Action.EXPORT),
         (pa_csv, "write_csv", _writer("pyarrow.csv.write_csv", False), Action.EXPORT),
         (pa_feather, "write_feather", _writer("pyarrow.feather.write_feather", False),
@@ -533,6 +567,17 @@ def _hooks() -> list[Hook]:
     hooks += [ClassHook(owner, name, _stream(f"{owner.__name__}.{name}", schema_at),
                         Action.EXPORT, f"{owner.__name__}.{name}")
               for owner, name, schema_at in streams]
+    # readers that keep their source open: a sealed file's decrypted stream (:mod:`._sealed`)
+    files: list[tuple[Any, str, tuple[str, ...]]] = [
+        (pq, "ParquetFile", ("read", "read_row_group", "read_row_groups")),
+        (pa_orc, "ORCFile", ("read", "read_stripe")),
+        (pa_ipc, "RecordBatchFileReader", ("read_all",)),
+        (pa_ipc, "RecordBatchStreamReader", ("read_all",))]
+    hooks += [ClassHook(owner, name, _file_class(f"{owner.__name__}.{name}", reads),
+                        Action.READ, f"{owner.__name__}.{name}")
+              for owner, name, reads in files]
+    hooks.append(ClassHook(pq, "ParquetDataset", _refusing_class("pyarrow.parquet.ParquetDataset"),
+                           Action.READ, "pyarrow.parquet.ParquetDataset"))
     # raw byte streams to a path: refused under a governed root (:mod:`._raw`)
     raw_classes: list[tuple[str, Callable[..., bool]]] = [
         ("OSFile", _raw.mode_writes), ("CompressedOutputStream", _raw.always)]
@@ -566,6 +611,31 @@ def _filesystem_class(label: str) -> Make:
         return _raw.filesystem_class(original, label)
 
     return make
+
+
+def _file_class(method: str, reads: tuple[str, ...]) -> Make:
+    def make(original: Any) -> Any:
+        return _sealed.file_class(original, method, reads, _classified)
+
+    return make
+
+
+def _refusing_class(method: str) -> Make:
+    def make(original: Any) -> Any:
+        return _sealed.refusing_class(original, method)
+
+    return make
+
+
+def _classified(result: Any, source: Any, method: str, decided: Any) -> Any:
+    """A table a reader kept on a sealed file returned (``ParquetFile.read``): classified, the
+    read recorded (decided again only when the values show more than the decision at open
+    covered) and the state carried, as :func:`_reader`'s tables."""
+    if not isinstance(result, pa.Table):
+        return result
+    state = govern_read(method=method, target=source, frame=as_pandas(result),
+                        embedded=metadata_declaration(result.schema.metadata), decided=decided)
+    return carrying(result, state)
 
 
 def _stream(method: str, schema_at: int | None) -> Make:

@@ -1,0 +1,191 @@
+"""pyarrow's other readers on sealed governed files: ``ParquetFile``, ``read_metadata``,
+``read_schema``, ``read_pandas``, ``csv.open_csv``, ``orc.ORCFile``, ``json.read_json`` and
+``open_json``, ``ipc.RecordBatchFileReader`` and ``RecordBatchStreamReader`` read the plaintext as
+``pq.read_table`` does (decided and audited before anything is decrypted; tables carry the
+classification), a denied read is a ``GovernanceViolation`` with nothing decrypted, and
+``ParquetDataset`` (which opens files by path itself) is refused with what to use instead,
+never left to parse ciphertext."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.dataset as pa_ds
+import pyarrow.ipc as pa_ipc
+import pyarrow.json as pa_json
+import pyarrow.orc as pa_orc
+import pyarrow.parquet as pq
+import pytest
+
+import lacuna
+from bundles import contractor_denying_bundle
+from lacuna import _bypass
+from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.governor import current
+from lacuna.integrations import pyarrow as lpyarrow
+from lacuna.storage import sealed
+from storage.conftest import customers, write_config
+
+
+def _write(root: Path, *only: str) -> None:
+    """The test files (``only`` those of these names) sealed under ``root``."""
+    table = pa.Table.from_pandas(customers(), preserve_index=False)
+    writes: dict[str, Callable[[Path], Any]] = {
+        "c.parquet": lambda p: pq.write_table(table, p),
+        "c.csv": lambda p: pa_csv.write_csv(table, str(p)),
+        "c.orc": lambda p: pa_orc.write_table(table, str(p)),
+        "c.arrow": lambda p: _ipc(pa_ipc.new_file, p, table),
+        "c.arrows": lambda p: _ipc(pa_ipc.new_stream, p, table),
+        "c.ndjson": lambda p: pl.from_pandas(customers()).write_ndjson(p),
+    }
+    for name, write in writes.items():
+        if not only or name in only:
+            write(root / name)
+
+
+def _ipc(new: Callable[..., Any], path: Path, table: pa.Table) -> None:
+    with new(str(path), table.schema) as writer:
+        writer.write_table(table)
+
+
+def _rows(result: Any) -> pd.DataFrame:
+    if isinstance(result, pa.RecordBatch):
+        result = pa.Table.from_batches([result])
+    return result.to_pandas()
+
+
+READS: dict[str, tuple[str, Callable[[Path], Any]]] = {
+    "ParquetFile.read": ("c.parquet", lambda p: pq.ParquetFile(p).read()),
+    "ParquetFile.read_row_group": ("c.parquet", lambda p: pq.ParquetFile(str(p))
+                                   .read_row_group(0)),
+    "read_pandas": ("c.parquet", lambda p: pq.read_pandas(p)),
+    "open_csv": ("c.csv", lambda p: pa_csv.open_csv(str(p)).read_all()),
+    "ORCFile.read": ("c.orc", lambda p: pa_orc.ORCFile(str(p)).read()),
+    "RecordBatchFileReader": ("c.arrow", lambda p: pa_ipc.RecordBatchFileReader(str(p))
+                              .read_all()),
+    "RecordBatchStreamReader": ("c.arrows", lambda p: pa_ipc.RecordBatchStreamReader(str(p))
+                                .read_all()),
+    "read_json": ("c.ndjson", lambda p: pa_json.read_json(str(p))),
+    "open_json": ("c.ndjson", lambda p: pa_json.open_json(str(p)).read_all()),
+}
+METHODS = {"ParquetFile.read": "pyarrow.parquet.ParquetFile",
+           "ParquetFile.read_row_group": "pyarrow.parquet.ParquetFile",
+           "read_pandas": "pyarrow.parquet.read_pandas", "open_csv": "pyarrow.csv.open_csv",
+           "ORCFile.read": "pyarrow.orc.ORCFile",
+           "RecordBatchFileReader": "pyarrow.ipc.RecordBatchFileReader",
+           "RecordBatchStreamReader": "pyarrow.ipc.RecordBatchStreamReader",
+           "read_json": "pyarrow.json.read_json", "open_json": "pyarrow.json.open_json"}
+
+
+def _read_methods() -> list[str]:
+    return [r.data["how"]["method"] for r in current().audit.list(limit=None, action="read")
+            if r.data.get("kind") != "outcome"]
+
+
+def test_a_sealed_file_reads_back_through_each_reader(vault: Path) -> None:
+    _write(vault)
+    for name, (file, read) in READS.items():
+        assert (vault / file).read_bytes().startswith(sealed.MAGIC)
+        result = read(vault / file)
+        pd.testing.assert_frame_equal(_rows(result), customers(), check_dtype=False)
+        assert METHODS[name] in _read_methods(), name  # decided and audited as this reader
+        assert "PII" in lpyarrow.classification(result).tags, name  # it carries its class
+    path = vault / "c.parquet"
+    assert pq.read_metadata(path).num_rows == 4
+    assert pq.read_schema(str(path)).names == list(customers().columns)
+    assert {"pyarrow.parquet.read_metadata", "pyarrow.parquet.read_schema"} <= set(
+        _read_methods())
+    # a path on a SubTreeFileSystem over the local one is the local file (it was read as
+    # ciphertext by read_table and read_metadata)
+    import pyarrow.fs as pa_fs
+
+    tree = pa_fs.SubTreeFileSystem(str(vault), pa_fs.LocalFileSystem())
+    assert pq.read_table("c.parquet", filesystem=tree).num_rows == 4
+    assert pq.read_metadata("c.parquet", filesystem=tree).num_rows == 4
+    assert pq.ParquetFile("c.parquet", filesystem=tree).read().num_rows == 4
+    assert pa_ds.dataset("c.parquet", filesystem=tree).to_table().num_rows == 4
+
+
+def test_parquet_file_close_puts_the_outcome_on_the_trail(vault: Path) -> None:
+    _write(vault, "c.parquet")
+    with pq.ParquetFile(vault / "c.parquet") as pf:
+        assert pf.metadata.num_columns == 4
+        assert pf.read().num_rows == 4
+    records = current().audit.list(limit=None, action="read")
+    outcomes = [r.data["outcome"]["status"] for r in records if r.data.get("kind") == "outcome"]
+    assert outcomes == ["succeeded"]
+    assert pf._lacuna_read[1].closed  # the decrypted stream went with the reader
+
+
+def test_a_denied_read_decrypts_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = contractor_denying_bundle(tmp_path)
+    lacuna.enable(str(write_config(tmp_path, policy={"dir": str(bundle)})))
+    try:
+        root = tmp_path / "governed" / "workspace"
+        _write(root)
+        opened: list[object] = []
+        original = sealed.SealedReader.__init__
+
+        def spy(self: sealed.SealedReader, *args: Any, **kwargs: Any) -> None:
+            opened.append(args[0])
+            original(self, *args, **kwargs)
+
+        monkeypatch.setattr(sealed.SealedReader, "__init__", spy)
+        reads = {**READS, "read_metadata": ("c.parquet", lambda p: pq.read_metadata(p))}
+        with lacuna.governed(user={"id": "carl", "role": "contractor"}):
+            for name, (file, read) in reads.items():
+                with pytest.raises(GovernanceViolation, match="contractors may not read"):
+                    read(root / file)
+                assert opened == [], name  # denied before anything was opened for decryption
+        assert pq.ParquetFile(root / "c.parquet").read().num_rows == 4  # the analyst may
+        assert len(opened) == 1
+    finally:
+        lacuna.disable()
+
+
+def test_what_cannot_decrypt_a_sealed_file_is_refused_with_what_to_do(
+        vault: Path, tmp_path: Path) -> None:
+    """ParquetDataset (which opens its files by path itself) and a one-file reader given a
+    folder, an open file, an Arrow memory map or the bytes of a sealed file parsed ciphertext
+    (pyarrow's "Parquet magic bytes not found", a CSV parse error of garbage); each works on
+    plaintext."""
+    import io
+
+    _write(vault, "c.parquet", "c.csv")
+    for target in (vault / "c.parquet", vault):
+        with pytest.raises(StorageError, match=r"ciphertext.*pq\.read_table\(path\)"):
+            pq.ParquetDataset(str(target))
+    with pytest.raises(StorageError, match="reads one file"):
+        pq.ParquetFile(str(vault))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with _bypass.bypass():
+        pq.write_table(pa.Table.from_pandas(customers(), preserve_index=False),
+                       plain / "c.parquet")
+    assert pq.ParquetDataset(str(plain / "c.parquet")).read().num_rows == 4
+    path = vault / "c.parquet"
+    with open(path, "rb") as a, open(path, "rb") as b:
+        reads: list[Callable[[], Any]] = [
+            lambda: pq.read_table(a),
+            lambda: pq.ParquetFile(b),
+            lambda: pq.read_metadata(pa.memory_map(str(path))),
+            lambda: pa_csv.read_csv(pa.memory_map(str(vault / "c.csv"))),
+            lambda: pl.read_parquet(path.read_bytes()),
+            lambda: pd.read_parquet(io.BytesIO(path.read_bytes())),
+        ]
+        for read in reads:
+            with pytest.raises(StorageError, match="Pass the file's path to the reader"):
+                read()
+        assert a.tell() == 0  # looked at, put back
+    with _bypass.bypass():
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(customers(), preserve_index=False), buffer)
+    buffer.seek(0)
+    assert pq.read_table(buffer).num_rows == 4  # a stream of plaintext reads as it is
+    assert pl.read_parquet(buffer.getvalue()).height == 4
