@@ -773,6 +773,41 @@ def test_an_earlier_event_of_the_run_still_counts(first: str, then: str, kept: s
     assert stored.classification.columns["id"].classification.value == kept
 
 
+@pytest.mark.parametrize(("first", "then", "tier", "columns"), [
+    # a later event saying confidence 0 (or nothing) does not lower what an earlier one said
+    ({"tier": "PROPRIETARY", "tags": ["PII"]}, {"tier": "PUBLIC", "confidence": 0},
+     "PROPRIETARY", ()),
+    ({"tier": "PROPRIETARY", "tags": ["PII"], "confidence": 0}, {"tier": "PUBLIC"},
+     "PROPRIETARY", ()),
+    ({"tier": "PROPRIETARY", "tags": ["PII"]}, None, "PROPRIETARY", ("id",)),
+    # the allowed paths: an earlier event that said nothing, a later one that raises
+    (None, {"tier": "PUBLIC"}, "PUBLIC", ()),
+    ({"tier": "PUBLIC", "confidence": 0}, {"tier": "INTERNAL"}, "INTERNAL", ()),
+    ({"tier": "INTERNAL", "confidence": 0}, {"tier": "PROPRIETARY", "confidence": 0},
+     "PROPRIETARY", ()),
+])
+def test_an_earlier_event_counts_whatever_confidence_the_later_one_says(
+        first: dict[str, Any] | None, then: dict[str, Any] | None, tier: str,
+        columns: tuple[str, ...]) -> None:
+    """A run's events were merged by confidence: only where both said more than 0 did the
+    earlier raise the later, so a COMPLETE with ``confidence: 0`` (or without any facet) after
+    a START saying PROPRIETARY/PII, or a START with confidence 0, left a PUBLIC claim."""
+    def event(state: str, second: int, facet: dict[str, Any] | None) -> dict[str, Any]:
+        facets: dict[str, Any] = {} if facet is None else {"lacuna_classification": facet}
+        if facet is None:
+            facets["schema"] = {"fields": [{"name": "id"}]}
+        return {"eventType": state, "eventTime": f"2026-01-01T00:00:0{second}Z",
+                "producer": "other", "run": {"runId": "22222222-2222-4222-8222-222222222222"},
+                "job": {"namespace": "other", "name": "load"},
+                "outputs": [{"namespace": "s3://lake", "name": "people.csv", "facets": facets}]}
+
+    (run,) = events_to_runs([event("START", 1, first), event("COMPLETE", 2, then)])
+    (got,) = run.outputs
+    assert got.classification.tier.value == tier
+    assert ("PII" in got.classification.tags) == ("PII" in (first or {}).get("tags", ()))
+    assert got.columns == columns
+
+
 def test_a_lacuna_facets_tier_is_at_least_what_its_columns_give() -> None:
     """docs/lineage.md: the tier and tags follow from the columns. A lacuna_classification
     facet saying tier PUBLIC beside an ssn column of class pii was taken as PUBLIC, without
