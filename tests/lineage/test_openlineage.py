@@ -835,6 +835,36 @@ def test_a_job_namespace_holding_a_slash_keeps_the_job_name_whole() -> None:
     assert (run.operation, run.producer) == ("etl.load", "spark://cluster-a:7077")
 
 
+def test_a_runs_dataset_edges_are_bounded_like_its_column_edges(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every input of a succeeded run is an edge to every output: an event of 10,000 inputs and
+    10,000 outputs (within the per-event bounds) made 100,000,000 edge rows, one of 1,000 x
+    1,000 (82 kB) held the state database's write lock for 40 s. Bounded at MAX_EDGES, over
+    the run's events together; a run within it is merged."""
+    from lacuna.config import ClassificationConfig
+    from lacuna.lineage import openlineage
+    from lacuna.lineage.openlineage import merge_event
+
+    monkeypatch.setattr(openlineage, "MAX_EDGES", 12)
+    config = ClassificationConfig()
+
+    def event(state: str, run_id: str, inputs: int, outputs: int) -> dict[str, Any]:
+        return {"eventType": state, "eventTime": "2026-01-01T00:00:00Z", "producer": "p",
+                "run": {"runId": run_id}, "job": {"namespace": "j", "name": "j"},
+                "inputs": [{"namespace": "s3://b", "name": f"i{i}"} for i in range(inputs)],
+                "outputs": [{"namespace": "s3://b", "name": f"o{i}"} for i in range(outputs)]}
+
+    (run,) = events_to_runs([event("COMPLETE", "ok", 4, 3)])  # 12: the most
+    assert (len(run.inputs), len(run.outputs)) == (4, 3)
+    with pytest.raises(EventError, match=r"16 dataset edges \(inputs x outputs\).*at most 12"):
+        events_to_runs([event("COMPLETE", "wide", 4, 4)])
+    pending: dict[str, Any] = {}
+    merge_event(pending, event("START", "split", 4, 0), config)
+    with pytest.raises(EventError, match="split the job"):  # its events together
+        merge_event(pending, event("COMPLETE", "split", 0, 4), config)
+    assert len(pending["split"].outputs) == 0  # the rejected event left the run as it was
+
+
 def test_hostile_input_is_reported_by_file_and_line(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    sqlite_store: LineageStore) -> None:
