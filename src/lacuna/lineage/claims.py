@@ -98,6 +98,8 @@ def known_of_all(store: LineageStore, versions: Sequence[DatasetVersion],
     """:func:`known_of` of each of ``versions``, in order, read together: a few statements
     however many there are (:meth:`LineageStore.known`), so a run of 1,000 datasets costs a
     handful of queries, not two per dataset."""
+    if not versions:
+        return []
     latest, by_content = store.known([v.dataset for v in versions],
                                      [v.fingerprint for v in versions if v.fingerprint])
     out: list[Classification | None] = []

@@ -620,6 +620,8 @@ class LineageStore(Keyed):
         Raises:
             LineageError: the database could not be read.
         """
+        if not refs and not fingerprints:
+            return {}, {}
         try:
             with self._transaction(write=False) as conn:
                 ids = _lookup_datasets(conn, list(dict.fromkeys(refs)))
