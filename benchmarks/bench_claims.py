@@ -86,7 +86,7 @@ def main(argv: list[str]) -> None:
     if args.quick:
         args.sizes, args.repeat = [10, 100], 1
     logging.getLogger("lacuna").setLevel(logging.ERROR)  # a refusal is logged per run
-    print("## Holding ingested claims to the lineage store\n")
+    print("## Holding ingested claims to the store\n")
     print("`benchmarks/bench_claims.py`: a claim run lowering N datasets the pipeline recorded, "
           "held to the store (`guard`) and recorded untrusted (`ingest`); median of "
           f"{args.repeat} run(s).\n")
