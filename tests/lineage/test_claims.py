@@ -301,14 +301,16 @@ def test_guard_holds_a_run_to_the_store_in_a_few_statements_however_many_dataset
                                     _version("own-dismissed", PUBLIC),
                                     _version("own-standing", PUBLIC))))
         ingest(run("claim-raise", (_version("raised", PII, "sha256:r"),)), store, CONFIG)
-        ingest(run("claim-a", (_version("elsewhere-a", PII),)), store, CONFIG)
+        ingest(run("claim-a", (_version("elsewhere-a", PII, "sha256:2"),)), store, CONFIG)
         ingest(run("claim-b", (_version("elsewhere-b", PII),)), store, CONFIG)
         store.record(run("derived", (  # Lacuna's own versions a standing claim raised
             _version("own-dismissed", PII, raised=Raised(own=PUBLIC, claims=(("claim-a", PII),))),
             _version("own-standing", PII, raised=Raised(own=PUBLIC, claims=(("claim-b", PII),))),
         )))
         store.dismiss("claim-a")
-        store.record(run("failed", (_version("never", PII),), status=RunStatus.FAILED))
+        store.record(run("failed", (_version("never", PII),  # newer, not standing: skipped
+                                    _version("failed-1", PUBLIC, "sha256:1")),
+                         status=RunStatus.FAILED))
         claimed = (
             *(_version(f"pii{i}", PUBLIC, f"sha256:{i}") for i in range(7)),
             _version("copy-of-pii3", PUBLIC, "sha256:3"),  # the same content, renamed

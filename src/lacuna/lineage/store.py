@@ -133,7 +133,25 @@ def _newest_by(column: Any, name: str) -> Any:
 
 
 _NEWEST_OF_DATASETS = _newest_by(versions.c.dataset_id, "dataset_ids")
-_NEWEST_OF_FINGERPRINTS = _newest_by(versions.c.fingerprint, "fingerprints")
+
+
+def _newest_of_fingerprints() -> Any:
+    """The newest standing version row of each fingerprint in the expanding parameter
+    ``fingerprints``: for each one, the versions of that content newest first, from the
+    fingerprint index, up to the first standing one (as :meth:`LineageStore.by_fingerprint`
+    reads one). A ``max(id)`` grouped by fingerprint read every version row of each content:
+    one shared by 200,000 versions (an empty file's, or claims made to slow the guard down)
+    cost 140 ms a run instead of about 1 ms."""
+    wanted = (select(versions.c.fingerprint.label("fp"))
+              .where(versions.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+              .distinct().subquery("wanted"))
+    newest = versions.alias("newest")
+    first = (select(newest.c.id).where(newest.c.fingerprint == wanted.c.fp, standing(newest))
+             .order_by(newest.c.id.desc()).limit(1).scalar_subquery())
+    return queries.version_select().where(versions.c.id.in_(select(first).select_from(wanted)))
+
+
+_NEWEST_OF_FINGERPRINTS = _newest_of_fingerprints()
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
