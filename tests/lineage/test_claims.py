@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from lacuna.config import ClassificationConfig
 from lacuna.lineage.claims import at_least, ingest
 from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
@@ -262,3 +264,100 @@ def test_a_claim_flipped_to_trusted_by_hand_can_still_be_dismissed(store_url: st
         latest = store.latest(REF)
         assert latest is not None
         assert _public(latest.classification)
+
+
+def _version(name: str, c: Classification, fingerprint: str | None = None,
+             raised: object = None) -> DatasetVersion:
+    return DatasetVersion(dataset=DatasetRef("file", f"/data/{name}.csv"), classification=c,
+                          fingerprint=fingerprint, raised=raised)  # type: ignore[arg-type]
+
+
+def test_guard_holds_a_run_to_the_store_in_a_few_statements_however_many_datasets(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ingested run of 1,000 datasets was held to the store by two reads per dataset (about
+    4,000 statements, seconds of the server's time per event). What the store knows is now read
+    for all of them together, in pages (here of 3, to cross page edges), and holds each one to
+    exactly what the single reads say: the dataset's newest version (a claim's raise, a
+    trusted version's attributed raise, standing or dismissed), its content anywhere, nothing
+    for an intended output of a failed run or an unknown dataset."""
+    from sqlalchemy import event
+
+    import lacuna.lineage.store as store_module
+    from lacuna.lineage.attribution import Raised
+    from lacuna.lineage.claims import guard, known_of_all
+
+    monkeypatch.setattr(store_module, "_CHUNK", 3)
+    now = datetime.now(UTC)
+
+    def run(run_id: str, outputs: tuple[DatasetVersion, ...], inputs: tuple[DatasetVersion, ...]
+            = (), status: RunStatus = RunStatus.SUCCEEDED) -> Run:
+        return Run(id=run_id, operation="x", status=status, inputs=inputs, outputs=outputs,
+                   user_id="ana", role="analyst", session="s", started_at=now, ended_at=now)
+
+    with LineageStore(store_url) as store:
+        store.record(run("pipeline", tuple(
+            _version(f"pii{i}", PII, f"sha256:{i}") for i in range(7))))
+        store.record(run("public", (_version("raised", PUBLIC, "sha256:r"),
+                                    _version("own-dismissed", PUBLIC),
+                                    _version("own-standing", PUBLIC))))
+        ingest(run("claim-raise", (_version("raised", PII, "sha256:r"),)), store, CONFIG)
+        ingest(run("claim-a", (_version("elsewhere-a", PII, "sha256:2"),)), store, CONFIG)
+        ingest(run("claim-b", (_version("elsewhere-b", PII),)), store, CONFIG)
+        store.record(run("derived", (  # Lacuna's own versions a standing claim raised
+            _version("own-dismissed", PII, raised=Raised(own=PUBLIC, claims=(("claim-a", PII),))),
+            _version("own-standing", PII, raised=Raised(own=PUBLIC, claims=(("claim-b", PII),))),
+        )))
+        store.dismiss("claim-a")
+        store.record(run("failed", (_version("never", PII),  # newer, not standing: skipped
+                                    _version("failed-1", PUBLIC, "sha256:1")),
+                         status=RunStatus.FAILED))
+        claimed = (
+            *(_version(f"pii{i}", PUBLIC, f"sha256:{i}") for i in range(7)),
+            _version("copy-of-pii3", PUBLIC, "sha256:3"),  # the same content, renamed
+            _version("pii5", PUBLIC),  # no fingerprint: held by its name
+            _version("raised", PUBLIC), _version("own-dismissed", PUBLIC),
+            _version("own-standing", PUBLIC), _version("never", PUBLIC),
+            _version("unknown", PUBLIC, "sha256:unknown"))
+        # What the single reads say (known_of as it was: latest and by_fingerprint, one each)
+        from lacuna.lineage.rules import combine
+
+        def single(v: DatasetVersion) -> Classification | None:
+            found = [k.classification for k in (
+                store.latest(v.dataset),
+                store.by_fingerprint(v.fingerprint) if v.fingerprint else None) if k]
+            return None if not found else found[0] if len(found) == 1 else combine(found, CONFIG)
+
+        expected = [single(v) for v in claimed]
+        assert known_of_all(store, claimed, CONFIG) == expected
+        by_name = dict(zip([v.dataset.name for v in claimed], expected, strict=False))
+        assert by_name["/data/copy-of-pii3.csv"] == PII  # its content is known
+        assert by_name["/data/raised.csv"].tier.value == "PROPRIETARY"  # the claim's raise
+        assert by_name["/data/own-standing.csv"].tier.value == "PROPRIETARY"
+        assert by_name["/data/own-dismissed.csv"].tier.value == "PUBLIC"  # dismissed: own
+        assert by_name["/data/never.csv"] is None
+        assert by_name["/data/unknown.csv"] is None
+
+        inputs, outputs = claimed[:7], claimed[7:]
+        held, refused = guard(run("ingested", outputs, inputs), store, CONFIG)
+        want: list[str] = []
+        for v, known, h in zip(claimed, expected, (*held.inputs, *held.outputs), strict=True):
+            kept, notes = at_least(v.classification, known, CONFIG, what=str(v.dataset))
+            want.extend(notes)
+            assert (h.dataset, h.classification) == (v.dataset, kept)
+        assert refused == tuple(dict.fromkeys(want))
+        assert any("/data/copy-of-pii3.csv: tier PUBLIC refused" in r for r in refused)
+        assert not any("own-dismissed" in r or "unknown" in r or "never" in r for r in refused)
+        # a failed run's intended outputs are left alone, its inputs held
+        failed, notes = guard(run("f", outputs, inputs, RunStatus.FAILED), store, CONFIG)
+        assert failed.outputs == outputs
+        assert notes == tuple(r for r in refused if any(f"{v.dataset}:" in r for v in inputs))
+
+        statements: list[str] = []
+        event.listen(store.engine, "before_cursor_execute",
+                     lambda *a: statements.append(a[2]))
+        monkeypatch.setattr(store_module, "_CHUNK", 500)
+        guard(run("small", (claimed[0], claimed[10])), store, CONFIG)  # one attributed
+        few = len(statements)
+        statements.clear()
+        guard(run("large", claimed), store, CONFIG)
+        assert len(statements) == few, statements  # not one read per dataset

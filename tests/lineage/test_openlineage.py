@@ -773,6 +773,41 @@ def test_an_earlier_event_of_the_run_still_counts(first: str, then: str, kept: s
     assert stored.classification.columns["id"].classification.value == kept
 
 
+@pytest.mark.parametrize(("first", "then", "tier", "columns"), [
+    # a later event saying confidence 0 (or nothing) does not lower what an earlier one said
+    ({"tier": "PROPRIETARY", "tags": ["PII"]}, {"tier": "PUBLIC", "confidence": 0},
+     "PROPRIETARY", ()),
+    ({"tier": "PROPRIETARY", "tags": ["PII"], "confidence": 0}, {"tier": "PUBLIC"},
+     "PROPRIETARY", ()),
+    ({"tier": "PROPRIETARY", "tags": ["PII"]}, None, "PROPRIETARY", ("id",)),
+    # the allowed paths: an earlier event that said nothing, a later one that raises
+    (None, {"tier": "PUBLIC"}, "PUBLIC", ()),
+    ({"tier": "PUBLIC", "confidence": 0}, {"tier": "INTERNAL"}, "INTERNAL", ()),
+    ({"tier": "INTERNAL", "confidence": 0}, {"tier": "PROPRIETARY", "confidence": 0},
+     "PROPRIETARY", ()),
+])
+def test_an_earlier_event_counts_whatever_confidence_the_later_one_says(
+        first: dict[str, Any] | None, then: dict[str, Any] | None, tier: str,
+        columns: tuple[str, ...]) -> None:
+    """A run's events were merged by confidence: only where both said more than 0 did the
+    earlier raise the later, so a COMPLETE with ``confidence: 0`` (or without any facet) after
+    a START saying PROPRIETARY/PII, or a START with confidence 0, left a PUBLIC claim."""
+    def event(state: str, second: int, facet: dict[str, Any] | None) -> dict[str, Any]:
+        facets: dict[str, Any] = {} if facet is None else {"lacuna_classification": facet}
+        if facet is None:
+            facets["schema"] = {"fields": [{"name": "id"}]}
+        return {"eventType": state, "eventTime": f"2026-01-01T00:00:0{second}Z",
+                "producer": "other", "run": {"runId": "22222222-2222-4222-8222-222222222222"},
+                "job": {"namespace": "other", "name": "load"},
+                "outputs": [{"namespace": "s3://lake", "name": "people.csv", "facets": facets}]}
+
+    (run,) = events_to_runs([event("START", 1, first), event("COMPLETE", 2, then)])
+    (got,) = run.outputs
+    assert got.classification.tier.value == tier
+    assert ("PII" in got.classification.tags) == ("PII" in (first or {}).get("tags", ()))
+    assert got.columns == columns
+
+
 def test_a_lacuna_facets_tier_is_at_least_what_its_columns_give() -> None:
     """docs/lineage.md: the tier and tags follow from the columns. A lacuna_classification
     facet saying tier PUBLIC beside an ssn column of class pii was taken as PUBLIC, without
@@ -798,6 +833,36 @@ def test_a_job_namespace_holding_a_slash_keeps_the_job_name_whole() -> None:
         "job": {"namespace": "spark://cluster-a:7077", "name": "etl.load"},
         "outputs": [{"namespace": "file", "name": "/lake/out"}]}])
     assert (run.operation, run.producer) == ("etl.load", "spark://cluster-a:7077")
+
+
+def test_a_runs_dataset_edges_are_bounded_like_its_column_edges(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every input of a succeeded run is an edge to every output: an event of 10,000 inputs and
+    10,000 outputs (within the per-event bounds) made 100,000,000 edge rows, one of 1,000 x
+    1,000 (82 kB) held the state database's write lock for 40 s. Bounded at MAX_EDGES, over
+    the run's events together; a run within it is merged."""
+    from lacuna.config import ClassificationConfig
+    from lacuna.lineage import openlineage
+    from lacuna.lineage.openlineage import merge_event
+
+    monkeypatch.setattr(openlineage, "MAX_EDGES", 12)
+    config = ClassificationConfig()
+
+    def event(state: str, run_id: str, inputs: int, outputs: int) -> dict[str, Any]:
+        return {"eventType": state, "eventTime": "2026-01-01T00:00:00Z", "producer": "p",
+                "run": {"runId": run_id}, "job": {"namespace": "j", "name": "j"},
+                "inputs": [{"namespace": "s3://b", "name": f"i{i}"} for i in range(inputs)],
+                "outputs": [{"namespace": "s3://b", "name": f"o{i}"} for i in range(outputs)]}
+
+    (run,) = events_to_runs([event("COMPLETE", "ok", 4, 3)])  # 12: the most
+    assert (len(run.inputs), len(run.outputs)) == (4, 3)
+    with pytest.raises(EventError, match=r"16 dataset edges \(inputs x outputs\).*at most 12"):
+        events_to_runs([event("COMPLETE", "wide", 4, 4)])
+    pending: dict[str, Any] = {}
+    merge_event(pending, event("START", "split", 4, 0), config)
+    with pytest.raises(EventError, match="split the job"):  # its events together
+        merge_event(pending, event("COMPLETE", "split", 0, 4), config)
+    assert len(pending["split"].outputs) == 0  # the rejected event left the run as it was
 
 
 def test_hostile_input_is_reported_by_file_and_line(tmp_path: Path,

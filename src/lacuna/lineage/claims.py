@@ -37,6 +37,8 @@ from lacuna.lineage.rules import combine, held
 from lacuna.model import Classification, Operation, Source, unique
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lacuna.config import ClassificationConfig
     from lacuna.lineage.store import LineageStore
 
@@ -88,33 +90,49 @@ def known_of(store: LineageStore, version: DatasetVersion,
     """What ``store`` knows of ``version``'s dataset and content, trusted or raised by an
     earlier claim: the stricter of the dataset's latest version and the newest version with the
     same fingerprint; None when it knows neither."""
-    found = [v.classification for v in (
-        store.latest(version.dataset),
-        store.by_fingerprint(version.fingerprint) if version.fingerprint else None,
-    ) if v is not None]
-    if not found:
-        return None
-    return found[0] if len(found) == 1 else combine(found, config)
+    return known_of_all(store, (version,), config)[0]
+
+
+def known_of_all(store: LineageStore, versions: Sequence[DatasetVersion],
+                 config: ClassificationConfig) -> list[Classification | None]:
+    """:func:`known_of` of each of ``versions``, in order, read together: a few statements
+    however many there are (:meth:`LineageStore.known`), so a run of 1,000 datasets costs a
+    handful of queries, not two per dataset."""
+    if not versions:
+        return []
+    latest, by_content = store.known([v.dataset for v in versions],
+                                     [v.fingerprint for v in versions if v.fingerprint])
+    out: list[Classification | None] = []
+    for version in versions:
+        found = [v.classification for v in (
+            latest.get(version.dataset),
+            by_content.get(version.fingerprint) if version.fingerprint else None,
+        ) if v is not None]
+        out.append(None if not found else found[0] if len(found) == 1
+                   else combine(found, config))
+    return out
 
 
 def guard(run: Run, store: LineageStore, config: ClassificationConfig
           ) -> tuple[Run, tuple[str, ...]]:
     """``run`` with every input and output classification raised to at least what ``store``
-    knows, and the lowerings refused (see the module docstring)."""
+    knows, and the lowerings refused (see the module docstring). What the store knows is read
+    once for all of the run's datasets (:func:`known_of_all`)."""
     refused: list[str] = []
+    # A run that did not succeed produced nothing: its intended outputs are never a dataset's
+    # state (LineageStore.record), so there is nothing to hold them to.
+    produced = run.status is RunStatus.SUCCEEDED
+    checked = (*run.inputs, *run.outputs) if produced else run.inputs
+    known = iter(known_of_all(store, checked, config))
 
     def held(version: DatasetVersion) -> DatasetVersion:
-        known = known_of(store, version, config)
-        kept, notes = at_least(version.classification, known, config,
+        kept, notes = at_least(version.classification, next(known), config,
                                what=str(version.dataset))
         refused.extend(notes)
         return version if kept is version.classification else replace(
             version, classification=kept)
 
     inputs = tuple(held(v) for v in run.inputs)
-    # A run that did not succeed produced nothing: its intended outputs are never a dataset's
-    # state (LineageStore.record), so there is nothing to hold them to.
-    produced = run.status is RunStatus.SUCCEEDED
     outputs = tuple(held(v) for v in run.outputs) if produced else run.outputs
     if not refused:
         return run, ()
@@ -161,16 +179,21 @@ def hold_sources(operation: Operation, store: LineageStore, config: Classificati
 
     if not operation.sources:
         return operation, ()
+    refs: list[DatasetRef | None] = []
+    for source in operation.sources:
+        try:
+            refs.append(DatasetRef.of(source.name))
+        except Exception:  # not a name the store could hold (an in-memory label): nothing known
+            refs.append(None)
+    latest, _ = store.known([ref for ref in refs if ref is not None])
     refused: list[str] = []
     sources: list[Source] = []
     known_lowered: list[Classification] = []
-    for source in operation.sources:
-        try:
-            ref = DatasetRef.of(source.name)
-        except Exception:  # not a name the store could hold (an in-memory label): nothing known
+    for source, ref in zip(operation.sources, refs, strict=True):
+        if ref is None:
             sources.append(source)
             continue
-        version = store.latest(ref)
+        version = latest.get(ref)
         kept, notes = at_least(source.classification,
                                version.classification if version else None, config,
                                what=f"source {source.name}")
@@ -187,4 +210,4 @@ def hold_sources(operation: Operation, store: LineageStore, config: Classificati
     return replace(operation, sources=tuple(sources), classification=raised), tuple(refused)
 
 
-__all__ = ["at_least", "guard", "hold_sources", "ingest", "known_of"]
+__all__ = ["at_least", "guard", "hold_sources", "ingest", "known_of", "known_of_all"]

@@ -565,6 +565,18 @@ def _edges(target: DatasetRef, facet: Any) -> list[ColumnEdge]:
     return out
 
 
+def _declares(c: Classification) -> bool:
+    """Whether an event's classification of a dataset says anything: a confidence above 0, or
+    anything above the lowest class (a tier, floor, tag or column class). Deciding by the
+    confidence alone let a run's later event lower what an earlier one said by sending
+    ``confidence: 0`` (or a facet-less dataset replace a tier-only claim): the earlier event
+    did not count."""
+    return (c.confidence > 0 or c.tier > Tier.PUBLIC or c.floor > Tier.PUBLIC or bool(c.tags)
+            or bool(c.table_tags) or any(
+                col.classification is not ColumnKind.PUBLIC or col.pii_type
+                or col.sensitivity > Sensitivity.LOW for col in c.columns.values()))
+
+
 def merge_event(pending: dict[str, _Pending], event: Any, config: ClassificationConfig) -> None:
     """Fold one event (a decoded JSON object) into the runs being gathered. A rejected event
     leaves its run as it was: nothing of it is merged.
@@ -615,24 +627,33 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
         for i, ds in enumerate(datasets):
             version = _version(ds, f"{direction}[{i}]", config, producer)
             old = target.get(version.dataset)
-            if (old is not None and old.classification.confidence > 0
-                    and version.classification.confidence > 0):
-                # what an earlier event of the run said still counts: a later one only raises
-                # (a START saying pii and a COMPLETE saying public made a public claim)
-                before = old.classification
-                version = replace(version, classification=_raised(
-                    version.classification, (before.columns,), before.tier,
-                    (*before.table_tags, *before.tags), config))
-            if old is None or version.classification.confidence > 0 or not old.columns:
+            if old is not None and _declares(old.classification):
+                if _declares(version.classification):
+                    # what an earlier event of the run said still counts: a later one only
+                    # raises (a START saying pii and a COMPLETE saying public made a public
+                    # claim)
+                    before = old.classification
+                    version = replace(version, classification=_raised(
+                        version.classification, (before.columns,), before.tier,
+                        (*before.table_tags, *before.tags), config))
+                else:  # this event says nothing of its class: the earlier one stands
+                    version = replace(old, columns=old.columns or version.columns,
+                                      fingerprint=old.fingerprint or version.fingerprint)
+            if old is None or _declares(version.classification) or not old.columns:
                 target[version.dataset] = version
             if direction == "outputs":
                 facets = ds.get("facets") or {}
                 if "columnLineage" in facets:
                     for e in _edges(version.dataset, facets["columnLineage"]):
                         p.edges[(e.source, e.source_column, e.target, e.target_column)] = e
+    # A succeeded run's dataset edges are every input to every output: 10,000 of each (what
+    # the bounds above allow) made 100,000,000 edge rows, one 82 kB event of 1,000 x 1,000
+    # held the state database's write lock for 40 s. Bounded as its column edges are.
     for what, have, most in (("inputs", len(p.inputs), MAX_DATASETS),
                              ("outputs", len(p.outputs), MAX_DATASETS),
-                             ("column edges", len(p.edges), MAX_EDGES)):
+                             ("column edges", len(p.edges), MAX_EDGES),
+                             ("dataset edges (inputs x outputs)", len(p.inputs) * len(p.outputs),
+                              MAX_EDGES)):
         if have > most:  # events of one run add up: bounded like one event
             msg = (f"run {rid} would have {have} {what} over its events (at most {most}); "
                    "split the job into several runs")
