@@ -102,9 +102,21 @@ def test_a_public_column_copied_into_polars_still_exports(staff, downloads):
     assert _broken(TO_POLARS, staff, _polars_csv, read, downloads) == []
 
 
+def _csv_in_memory(table: Any) -> Any:
+    """Written as CSV bytes in memory (no export) and read back by Arrow: pandas' text is
+    ``large_string``, what Arrow's CSV reader gives back ``string``."""
+    import pyarrow.csv as pa_csv
+
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink)
+    return pa_csv.read_csv(pa.BufferReader(sink.getvalue()))
+
+
 # a pandas frame with one column, "code" -> an Arrow table holding it, through a polars frame
-# handed to Arrow by the Arrow PyCapsule interface (polars' own export, not ``to_arrow``)
+# handed to Arrow by the Arrow PyCapsule interface (polars' own export, not ``to_arrow``), or
+# through bytes in memory
 TO_ARROW: dict[str, Callable[[pd.DataFrame], Any]] = {
+    "CSV bytes in memory": lambda f: _csv_in_memory(pa.Table.from_pandas(f, preserve_index=False)),
     "table(polars)": lambda f: pa.table(pl.from_pandas(f)),
     "RecordBatchReader.from_stream(polars)": lambda f: pa.RecordBatchReader.from_stream(
         pl.from_pandas(f)).read_all(),

@@ -159,7 +159,7 @@ def _read(name: str, target: Any, result: Any, args: tuple[Any, ...],
 
 
 # bytes in memory a frame was written into (no export) and a reader reads back
-_IN_MEMORY = (bytes, bytearray, memoryview, io.BytesIO)
+_IN_MEMORY = (bytes, bytearray, memoryview, io.BytesIO, io.StringIO)
 
 
 def _indexed(frame: Any) -> None:

@@ -99,8 +99,13 @@ def taken_of(series: Any) -> Taken | None:
 
         found = origin(series)
         if found:
-            return Taken(tuple(sorted(found, key=lambda s: (s.state.lineage.name, s.columns))))
+            return Taken(tuple(sorted(found, key=_source_order)))
     return _pandas_taken(series)
+
+
+def _source_order(source: Source) -> tuple[str, tuple[str, ...]]:
+    """A stable order of sources (an intermediate result's lineage node has no name)."""
+    return source.state.lineage.name or "", source.columns
 
 
 def _pandas_taken(series: Any) -> Taken | None:
