@@ -198,7 +198,10 @@ def _content(values: Any) -> bytes | None:
     at = sorted({0, n - 1, *(n * k // _SPREAD for k in range(1, _SPREAD))})
     try:
         with _bypass.bypass(), outermost():
-            picked = values.take(at).to_pylist()
+            if _kind(values.type) == values.type:
+                picked = values.take(at).to_pylist()
+            else:  # text or bytes: views (polars' string_view) have no ``take`` kernel
+                picked = [values[i].as_py() for i in at]
     except (pa.ArrowException, TypeError, ValueError):  # a type Arrow cannot take from
         return None
     seen = repr((str(_kind(values.type)), n, values.null_count, picked)).encode()
