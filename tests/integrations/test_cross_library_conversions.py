@@ -155,7 +155,16 @@ TO_PANDAS: dict[str, Callable[[pd.DataFrame], Any]] = {
     "DataFrame({name: Arrow column})": lambda f: pd.DataFrame(
         {"code": pa.Table.from_pandas(f)["code"]}),
     "Series(Arrow column)": lambda f: pd.Series(pa.Table.from_pandas(f)["code"]).to_frame(),
+    "api.interchange.from_dataframe(polars)": lambda f: _interchange(pl.from_pandas(f)),
 }
+
+
+def _interchange(frame: Any) -> pd.DataFrame:
+    import warnings
+
+    with warnings.catch_warnings():  # pandas 3 deprecates the interchange protocol
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pd.api.interchange.from_dataframe(frame)
 
 
 def _pandas_csv(frame: Any, target: Path) -> None:
