@@ -209,3 +209,35 @@ def test_an_approval_starting_more_than_a_year_away_is_refused(as_user, governed
     stored = current().exceptions.get(exc.id)
     assert (stored.valid_from, stored.valid_until) == (start, start + timedelta(hours=2))
     assert (granted.valid_from, granted.valid_until) == (stored.valid_from, stored.valid_until)
+
+
+def test_a_grant_for_personal_data_does_not_let_health_data_of_the_same_tier_leave(
+        as_user, governed):
+    """The tier alone was compared: a grant for customers.csv's PII (PROPRIETARY: PII, GDPR)
+    let a diagnosis column added to the same rows (PROPRIETARY too: PHI, HIPAA) leave under
+    it. A tag the request did not record is data the steward never approved."""
+    customers = pd.read_csv("customers.csv")
+    target = governed / "Downloads" / "board.csv"
+    exc = lacuna.request_exception(
+        data=customers, destination=str(target), purpose=PURPOSE, approver=STEWARD, duration_hours=1
+    )
+    assert "PHI" not in exc.tags
+    as_user(STEWARD)
+    assert lacuna.approve_exception(exc.id).status is Status.APPROVED
+    as_user("analyst_alice")
+    customers = pd.read_csv("customers.csv")
+    health = customers.copy()
+    health["diagnosis"] = (["HIV positive", "asthma", "diabetes", "depression"]
+                           * len(customers))[: len(customers)]
+    assert health.lacuna_classification.tier.value == exc.tier  # the same tier
+    with pytest.raises(lacuna.GovernanceViolation) as denied:
+        health.to_csv(target, exception_id=exc.id, index=False)
+    why = " ".join(denied.value.decision.why)
+    assert f"exception {exc.id} was requested for data tagged {', '.join(exc.tags)}" in why
+    assert "this data is also PHI" in why
+    assert not target.exists()
+    # what was approved still goes, and a narrower frame of it too
+    customers.to_csv(target, exception_id=exc.id, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(target), customers)
+    customers[["customer_id", "email"]].to_csv(target, exception_id=exc.id, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(target), customers[["customer_id", "email"]])

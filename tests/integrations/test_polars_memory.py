@@ -37,6 +37,8 @@ TRIPS = {
     "ipc stream": _through(lambda f, b: f.write_ipc_stream(b), lambda b: pl.read_ipc_stream(b)),
     "csv": _through(lambda f, b: f.write_csv(b), lambda b: pl.read_csv(b)),
     "serialize": lambda f: pl.DataFrame.deserialize(io.BytesIO(f.serialize())),
+    # text returned by a writer given no file, read back from a StringIO (it was not matched)
+    "csv text": lambda f: pl.read_csv(io.StringIO(f.write_csv())),
 }
 
 

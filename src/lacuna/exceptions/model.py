@@ -160,7 +160,8 @@ class ExceptionRequest:
 
     def _wider_than_requested(self, operation: Operation) -> str | None:
         """Why ``operation``'s data is more restricted than the data the steward approved
-        (its tier above the tier recorded with the request), else None. The same sources can
+        (its tier above the tier recorded with the request, or a tag the request did not
+        record), else None. The same sources can
         hold data of another tier (the request was for an aggregate, the write is of the raw
         rows): a grant never lets data leave at a tier nobody approved. A request filed
         without a known classification (``UNKNOWN``: the server knew nothing of its source)
@@ -170,11 +171,23 @@ class ExceptionRequest:
         except ValueError:
             return None
         actual = operation.classification.tier
-        if actual <= granted:
+        if actual > granted:
+            return (f"exception {self.id} was requested for {granted.value} data; this data "
+                    f"is {actual.value}: request an exception for this data (or write the data "
+                    "the steward approved)")
+        # the same tier can hold other kinds of data: a grant for customers' PII (PII, GDPR)
+        # let a health column added to the same rows (PHI, HIPAA) leave under it. A tag the
+        # request did not record is data nobody approved; DERIVED_FROM_X of a granted X is
+        # what is left of X after an aggregation, less than was approved.
+        granted_tags = set(self.tags)
+        extra = [t for t in operation.classification.tags if t not in granted_tags and not (
+            t.startswith("DERIVED_FROM_") and t.removeprefix("DERIVED_FROM_") in granted_tags)]
+        if not extra:
             return None
-        return (f"exception {self.id} was requested for {granted.value} data; this data is "
-                f"{actual.value}: request an exception for this data (or write the data the "
-                "steward approved)")
+        held = ", ".join(self.tags) if self.tags else "no tags"
+        return (f"exception {self.id} was requested for data tagged {held}; this data is also "
+                f"{', '.join(extra)}: request an exception for this data (or write the data "
+                "the steward approved)")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

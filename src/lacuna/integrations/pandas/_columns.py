@@ -34,7 +34,7 @@ from lacuna.governor import governing
 from lacuna.integrations.pandas._frames import governed_here, settings
 from lacuna.lineage import frames
 from lacuna.lineage.content import label_of
-from lacuna.lineage.state import get_state, set_state
+from lacuna.lineage.state import DataState, get_state, set_state
 
 
 class ColumnsAxis:
@@ -114,7 +114,11 @@ def wrap_series_init(original: Callable[..., Any]) -> Callable[..., Any]:
         original(self, data, *args, **kwargs)
         if isinstance(data, pd.Index):
             _from_index(self, data)
-        elif isinstance(data, pd.Series) and get_state(self) is None:
+        elif not isinstance(data, pd.Series):
+            if type(data).__module__.startswith(("polars", "pyarrow")) and governed_here() \
+                    and (content := foreign_content(data)) is not None:
+                frames.carry(self, content, settings())  # a polars Series, an Arrow array
+        elif get_state(self) is None:
             state = get_state(data)
             if state is not None and governed_here():
                 if frames.content_of(data) is not None:
@@ -325,6 +329,52 @@ def _is_mask(key: Any) -> bool:
     return isinstance(key, list) and bool(key) and all(isinstance(k, bool) for k in key)
 
 
+def foreign(data: Any) -> tuple[DataState, list[Any]] | None:
+    """The state and column names of a governed polars frame or Series, or Arrow table, record
+    batch or array, handed to pandas (``pd.DataFrame(polars_frame)``, ``pd.Series(s)``,
+    ``pd.DataFrame({"x": s})``): pandas copies the values through Arrow and keeps nothing
+    else, so a salary renamed ``x`` came out PUBLIC. None for anything else, or for such an
+    object Lacuna never saw (it is classified from its values, as any new data). Costs a
+    look at the type's module for other data (``pd.Series`` is built everywhere)."""
+    top = type(data).__module__.partition(".")[0]
+    if top == "polars":
+        import polars as pl
+
+        from lacuna.integrations.frames.state import STATES
+
+        if isinstance(data, (pl.DataFrame, pl.LazyFrame)) and STATES.get(data) is not None:
+            from lacuna.integrations.polars._ops import columns_of, state
+
+            return state(data, settings()), list(columns_of(data))
+        if isinstance(data, pl.Series):
+            from lacuna.integrations.polars._series import SERIES, series_state
+
+            taken = SERIES.get(data)
+            if taken is not None and taken.sources:
+                return series_state(taken, data.name), [data.name]
+    elif top == "pyarrow":
+        import pyarrow as pa
+
+        from lacuna.integrations.pyarrow import table_state, tracked
+        from lacuna.integrations.pyarrow._arrays import origin
+
+        if isinstance(data, (pa.Table, pa.RecordBatch)):
+            if tracked(data) is not None or any(origin(c) for c in data.columns):
+                return table_state(data), [str(n) for n in data.schema.names]
+        elif isinstance(data, (pa.Array, pa.ChunkedArray)) and origin(data):
+            return table_state(pa.table({"values": data})), ["values"]
+    return None
+
+
+def foreign_content(value: Any) -> frames.Content | None:
+    """The tracked content of a polars Series or Arrow array (:func:`foreign`) put under a
+    label; its rows may be others than were fingerprinted (the boundary re-checks them)."""
+    found = foreign(value)
+    if found is None or len(found[1]) != 1:
+        return None
+    return frames.content_in(found[0], str(found[1][0]), fingerprinted=False)
+
+
 def wrap_init(original: Callable[..., Any]) -> Callable[..., Any]:
     """``pd.DataFrame(data, ...)``: a dict of Series (``pd.DataFrame({"code": s})``,
     ``DataFrame.from_dict``) or a list of them (one row each) is built without their ``attrs``:
@@ -340,6 +390,9 @@ def wrap_init(original: Callable[..., Any]) -> Callable[..., Any]:
             return
         if isinstance(data, pd.DataFrame):
             _from_frame(self, data, same=not args and not kwargs)
+        elif (found := foreign(data)) is not None:  # a polars frame, an Arrow table
+            _from_state(self, found[0], found[1], same=not args and not kwargs,
+                        anywhere=True)
         elif isinstance(data, (Mapping, list, tuple)) and data:
             contents = _constructed(self, data)
             if contents:
@@ -353,13 +406,28 @@ def _from_frame(frame: pd.DataFrame, data: pd.DataFrame, *, same: bool) -> None:
     ``columns=``, ``index=``, ...), else each kept column's content without its fingerprint
     (the rows may differ: the boundary re-checks the values, never lower)."""
     state = get_state(data)
-    if state is None or get_state(frame) is not None:
+    if state is not None:
+        _from_state(frame, state, list(data.columns), same=same)
+
+
+def _from_state(frame: pd.DataFrame, state: DataState, names: list[Any], *, same: bool,
+                anywhere: bool = False) -> None:
+    """``frame`` built from a table of columns ``names`` whose state is ``state``.
+    ``anywhere``: its values may be under any label (pandas iterates a polars frame as a list
+    of rows, one per column: ``pd.DataFrame(polars_frame)`` is the frame transposed), so a
+    label that is not one of ``names`` takes the strictest class of them all."""
+    if get_state(frame) is not None:
         return
-    if same and list(frame.columns) == list(data.columns):
+    if same and list(frame.columns) == names:
         set_state(frame, state)
         return
-    found = ((str(c), frames.content_in(state, str(c), fingerprinted=False))
-             for c in frame.columns)
+    found = [(str(c), frames.content_in(state, str(c), fingerprinted=False))
+             for c in frame.columns]
+    if anywhere:
+        every = [c for c in (frames.content_in(state, str(n), fingerprinted=False)
+                             for n in names) if c is not None]
+        strictest = frames.strictest(every, settings()) if every else None
+        found = [(label, content or strictest) for label, content in found]
     contents = [(label, content) for label, content in found if content is not None]
     if contents:
         frames.assign(frame, contents, settings())
@@ -370,8 +438,9 @@ def _constructed(frame: pd.DataFrame, data: Mapping[Any, Any] | list[Any] | tupl
     """The labels of a new frame with the tracked content each received."""
     labels = {str(c) for c in frame.columns}
     if isinstance(data, Mapping):  # a column per key
-        found = ((str(k), frames.content_of(v)) for k, v in data.items()
-                 if isinstance(v, (pd.Series, pd.DataFrame, pd.Index)) and str(k) in labels)
+        found = ((str(k), frames.content_of(v)
+                  if isinstance(v, (pd.Series, pd.DataFrame, pd.Index)) else foreign_content(v))
+                 for k, v in data.items() if str(k) in labels)
         return [(k, c) for k, c in found if c is not None]
     rows = [frames.content_of(v) for v in data if isinstance(v, pd.Series)]  # a row per Series
     tracked = [c for c in rows if c is not None]

@@ -357,6 +357,11 @@ def _hooks() -> list[Hook]:
             add(owner, name, _io.wrap_writer(name, keyword, label), Action.EXPORT)
     add(pl, "from_pandas", _io.wrap_from_pandas)
     add(pl, "from_arrow", _io.wrap_from_arrow)
+    add(pl, "from_dataframe", _io.wrap_from_dataframe)
+    for exporter in (pl.DataFrame, pl.Series):  # every call, nested too (_io.wrap_arrow_export)
+        if hasattr(exporter, "__arrow_c_stream__"):
+            hooks.append(Hook(exporter, "__arrow_c_stream__", _io.wrap_arrow_export,
+                              Action.TRANSFORM, f"polars.{exporter.__name__}.__arrow_c_stream__"))
     add(pl.DataFrame, "to_pandas", _io.wrap_to_pandas)
     add(pl.DataFrame, "to_arrow", _io.wrap_to_arrow)
     add(pl, "concat", _concat)

@@ -159,7 +159,7 @@ def _read(name: str, target: Any, result: Any, args: tuple[Any, ...],
 
 
 # bytes in memory a frame was written into (no export) and a reader reads back
-_IN_MEMORY = (bytes, bytearray, memoryview, io.BytesIO)
+_IN_MEMORY = (bytes, bytearray, memoryview, io.BytesIO, io.StringIO)
 
 
 def _indexed(frame: Any) -> None:
@@ -396,9 +396,46 @@ def wrap_from_pandas(original: Callable[..., Any]) -> Callable[..., Any]:
 
         if isinstance(data, (pd.DataFrame, pd.Series)) and isinstance(result, pl.DataFrame):
             STATES.set(result, effective_state(data, settings()))
+        elif isinstance(data, pd.Series) and isinstance(result, pl.Series):
+            from lacuna.integrations.polars._series import SERIES, taken_of
+
+            values = taken_of(data)  # a Series comes out of a Series: it holds what that held
+            if values is not None:
+                SERIES.set(result, values)
         return result
 
     return from_pandas
+
+
+def wrap_from_dataframe(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pl.from_dataframe`` (the dataframe interchange protocol, or Arrow's C stream): the
+    frame keeps the state of the governed pandas frame, Arrow table or polars frame it was
+    made from; polars copies the values and nothing else, so a salary renamed ``x`` came
+    out PUBLIC."""
+
+    def from_dataframe(df: Any, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.integrations.pandas._io import _without_state
+        from lacuna.integrations.polars._series import foreign_state
+
+        # a pandas frame is exported through Arrow, which serialises ``attrs`` (and warned
+        # that Lacuna's state is not JSON): it is given the frame without the state
+        with outermost():
+            result = original(_without_state(df, None), *args, **kwargs)
+        if not isinstance(result, pl.DataFrame):
+            return result
+        if isinstance(df, (pl.DataFrame, pl.LazyFrame)):
+            found = STATES.get(df)
+            if found is not None:
+                STATES.set(result, found)
+            return result
+        copied = foreign_state(df)
+        if copied is not None:
+            from lacuna.integrations.polars._ops import moved
+
+            moved(copied[0], copied[1], result, "polars.from_dataframe")
+        return result
+
+    return from_dataframe
 
 
 def wrap_from_arrow(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -437,6 +474,50 @@ def wrap_to_pandas(original: Callable[..., Any]) -> Callable[..., Any]:
         return attach(result, current.classification, current.lineage, origins=current.origins)
 
     return to_pandas
+
+
+def wrap_arrow_export(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DataFrame.__arrow_c_stream__`` / ``Series.__arrow_c_stream__`` (the Arrow PyCapsule
+    interface: ``pa.table(df)``, ``pa.chunked_array(s)``, ``pa.RecordBatchReader.from_stream``,
+    any Arrow consumer): the buffers polars hands out are recorded first as the columns they
+    hold (:mod:`lacuna.integrations.pyarrow._arrays`), so the Arrow table or array made of
+    them keeps their class; it was classified from its names and values alone, and a salary
+    renamed ``x`` left as PUBLIC. The export itself is polars' own, unchanged. Not behind the
+    outermost-call rule: pyarrow's hooked functions (``pa.array``) export from inside."""
+
+    def export(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _record_export(self)
+        return original(self, *args, **kwargs)
+
+    return export
+
+
+def _record_export(obj: Any) -> None:
+    """Record the Arrow buffers of a tracked polars frame or Series as what they hold: the
+    buffers of ``to_arrow`` at the newest compatibility level are the very ones polars
+    exports (string views and all, no copy)."""
+    import sys
+
+    if "pyarrow" not in sys.modules:  # nothing can import the stream into pyarrow
+        return
+    from lacuna.integrations.polars._series import SERIES
+    from lacuna.integrations.pyarrow import _arrays
+
+    newest = pl.CompatLevel.newest()
+    if isinstance(obj, pl.DataFrame):
+        if STATES.get(obj) is None:
+            return
+        current = state(obj)
+        with outermost(), _bypass.bypass():
+            table = obj.to_arrow(compat_level=newest)
+        _arrays.mark_table(table, current, how="merge")
+    elif isinstance(obj, pl.Series):
+        taken = SERIES.get(obj)
+        if taken is None or not taken.sources:
+            return
+        with outermost(), _bypass.bypass():
+            values = obj.to_arrow(compat_level=newest)
+        _arrays.mark(values, taken.sources, how="merge")
 
 
 def wrap_to_arrow(original: Callable[..., Any]) -> Callable[..., Any]:

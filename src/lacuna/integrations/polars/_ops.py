@@ -266,6 +266,15 @@ def relabelled(frame: pl.DataFrame, old: Sequence[str]) -> None:
         _moved(tracked, old, frame, "polars.columns")
 
 
+def moved(tracked: DataState, old: Sequence[str], result: Frame, operation: str) -> None:
+    """``result`` holds the columns ``old`` of a frame whose state is ``tracked``, in that
+    order, under its own names (a copy: the same names, or others given by a schema)."""
+    if list(old) == columns_of(result):
+        STATES.set(result, tracked)
+        return
+    _moved(tracked, old, result, operation)
+
+
 def _moved(tracked: DataState, old: Sequence[str], result: Frame, operation: str) -> None:
     new = columns_of(result)
     if len(old) != len(new):

@@ -21,6 +21,7 @@ both through ``Governor.inherit``, so the decision, the audit record and the lin
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,8 @@ from lacuna.integrations.frames.placing import Placed, Source, derived, state_wi
 from lacuna.integrations.frames.state import STATES, WeakRegistry
 from lacuna.integrations.polars import _ops
 from lacuna.integrations.polars._ops import _flatten, columns_of, state
-from lacuna.lineage.state import DataState
+from lacuna.lineage.frames import effective_state
+from lacuna.lineage.state import DataState, get_state
 from lacuna.lineage.step import Step, StepInput, StepKind
 from lacuna.model import FrozenDict
 
@@ -97,7 +99,50 @@ def taken_of(series: Any) -> Taken | None:
 
         found = origin(series)
         if found:
-            return Taken(tuple(sorted(found, key=lambda s: (s.state.lineage.name, s.columns))))
+            return Taken(tuple(sorted(found, key=_source_order)))
+    return _pandas_taken(series)
+
+
+def _source_order(source: Source) -> tuple[str, tuple[str, ...]]:
+    """A stable order of sources (an intermediate result's lineage node has no name)."""
+    return source.state.lineage.name or "", source.columns
+
+
+def _pandas_taken(series: Any) -> Taken | None:
+    """A governed pandas Series (``pl.Series(s)``, ``pl.DataFrame({"x": s})``,
+    ``pl.from_pandas(s)``): the column it holds, with its frame's state. polars copies the
+    values and keeps nothing of pandas' ``attrs``, so a religion renamed ``code`` left as
+    PUBLIC. A pandas Series Lacuna never saw is classified from its values, as polars' are."""
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(series, pd.Series) or get_state(series) is None:
+        return None
+    whole = effective_state(series, _ops.settings())
+    names = list(whole.classification.columns)
+    name = str(series.name) if str(series.name) in names else (names[0] if len(names) == 1
+                                                               else None)
+    if name is None:  # the state does not say which column: all of it (fail closed)
+        return Taken((Source(whole, tuple(names)),))
+    return Taken((Source(whole, (name,)),))
+
+
+def foreign_state(data: Any) -> tuple[DataState, list[str]] | None:
+    """The state of a governed pandas DataFrame or Arrow table (or record batch) polars is
+    given to copy (``pl.DataFrame(data)``, ``pl.LazyFrame(data)``, ``pl.from_dataframe``), with
+    its column names in order; None when ``data`` is neither, or is one Lacuna never saw (it
+    is classified from its values, as any new frame)."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(data, pd.DataFrame):
+        if get_state(data) is None:
+            return None
+        return effective_state(data, _ops.settings()), [str(c) for c in data.columns]
+    if type(data).__module__ == "pyarrow.lib" and hasattr(data, "schema") and \
+            hasattr(data, "column"):
+        from lacuna.integrations.pyarrow import table_state, tracked
+        from lacuna.integrations.pyarrow._arrays import origin
+
+        if tracked(data) is None and not any(origin(c) for c in data.columns):
+            return None
+        return table_state(data), [str(n) for n in data.schema.names]
     return None
 
 
@@ -252,6 +297,11 @@ def place(operation: str, target: DataState | None, result: Any,
                                     derive="polars.Series", label="polars Series"))
 
 
+def series_state(values: Taken, name: str) -> DataState:
+    """The state of a Series on its own: a one-column frame (``to_pandas``, ``pd.Series(s)``)."""
+    return _series_state(values, name)
+
+
 def _series_state(values: Taken, name: str) -> DataState:
     """The state of a Series on its own (``to_pandas``): a one-column frame."""
     from lacuna.governor import current
@@ -338,6 +388,10 @@ def built(frame: Any, data: Any, kwargs: Mapping[str, Any], operation: str) -> N
     not walked: only as many items as the frame has columns are looked at."""
     if isinstance(data, (pl.DataFrame, pl.LazyFrame)):  # a copy, renamed by a schema maybe
         _ops.rename(data, frame)
+        return
+    copied = foreign_state(data)
+    if copied is not None:  # a pandas frame or Arrow table: copied, renamed by a schema maybe
+        _ops.moved(copied[0], copied[1], frame, operation)
         return
     if data is None or isinstance(data, (str, bytes)):
         return

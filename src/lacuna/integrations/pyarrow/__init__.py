@@ -88,7 +88,7 @@ from lacuna.integrations.pyarrow import _arrays, _compute, _copies, _raw, _seale
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.sidecar import metadata_declaration
 from lacuna.lineage.state import DataState
-from lacuna.model import Action, Classification
+from lacuna.model import Action, Classification, Tier
 
 TOKEN_KEY = b"lacuna.state"
 MAX_TOKENS = 10_000
@@ -152,7 +152,7 @@ def _with_arrays(table: Any, state: DataState | None) -> DataState | None:
     ``COMBINE`` step), as polars does for a Series placed in a frame
     (:func:`lacuna.integrations.frames.placing.state_with_placed`). A tracked table's chunks not
     recorded yet are recorded as its columns in the same pass (:func:`._arrays.placed`)."""
-    moved = [Placed(name, sorted(sources, key=lambda s: (s.state.lineage.name, s.columns)))
+    moved = [Placed(name, sorted(sources, key=lambda s: (s.state.lineage.name or "", s.columns)))
              for name, sources in _arrays.placed(table, state)
              if state is None or sources != {Source(state, (name,))}]
     if not moved:
@@ -358,6 +358,7 @@ def _writer(method: str, embeds: bool) -> Make:
                        if kwargs.get("filesystem") is not None else None)
             target = on_disk if on_disk is not None else _native_target(where)
             if target is None and not _named_sink(where):
+                _indexed(data)  # written into memory: not an export
                 with outermost():
                     return original(data, where, *args, **kwargs)
             import pandas as pd
@@ -399,6 +400,21 @@ def _writer(method: str, embeds: bool) -> Make:
         return write
 
     return make
+
+
+def _indexed(data: Any) -> None:
+    """A governed table written into memory (``pa.BufferOutputStream``, ``io.BytesIO``): not an
+    export, but its columns are indexed by what they hold (:func:`._arrays.mark_table`), so a
+    table read back from those bytes holds what they held (:func:`._arrays.matched`); a
+    religion renamed ``code`` through CSV bytes in memory came back PUBLIC. A table Lacuna
+    never saw, or a public one, costs nothing more."""
+    if not isinstance(data, (pa.Table, pa.RecordBatch)):
+        return
+    if tracked(data) is None and not any(_arrays.origin(c) for c in data.columns):
+        return
+    state = table_state(data)
+    if state.classification.tier is not Tier.PUBLIC:
+        _arrays.mark_table(data, state, how="merge")
 
 
 # writers of a folder of files (``base_dir``/``root_path``), recorded as a folder under an

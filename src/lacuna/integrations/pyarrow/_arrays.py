@@ -165,8 +165,22 @@ _LOOKS: Counter[_Look] = Counter()  # the entries' first looks
 _SIZES: Counter[tuple[Any, int]] = Counter()  # and their types and lengths: cheaper still
 
 
+def _kind(type_: Any) -> Any:
+    """The type values are indexed under: text is text and bytes are bytes whatever their
+    layout (pandas hands Arrow ``large_string``, Arrow's CSV reader gives ``string``, polars
+    ``string_view``), so a religion renamed ``code`` written as CSV bytes in memory and read
+    back by Arrow was not matched, and came back PUBLIC."""
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_) or (
+            hasattr(pa.types, "is_string_view") and pa.types.is_string_view(type_)):
+        return pa.string()
+    if pa.types.is_binary(type_) or pa.types.is_large_binary(type_) or (
+            hasattr(pa.types, "is_binary_view") and pa.types.is_binary_view(type_)):
+        return pa.binary()
+    return type_
+
+
 def _look(values: Any) -> _Look | None:
-    """The first look at what ``values`` hold: type, length, first value."""
+    """The first look at what ``values`` hold: type (:func:`_kind`), length, first value."""
     n = len(values)
     if n < 2 or pa.types.is_nested(values.type) or pa.types.is_dictionary(values.type):
         return None
@@ -174,7 +188,7 @@ def _look(values: Any) -> _Look | None:
         first = values[0].as_py()
     except (pa.ArrowException, TypeError, ValueError):  # a type with no Python value
         return None
-    return values.type, n, hash(repr(first))
+    return _kind(values.type), n, hash(repr(first))
 
 
 def _content(values: Any) -> bytes | None:
@@ -184,10 +198,13 @@ def _content(values: Any) -> bytes | None:
     at = sorted({0, n - 1, *(n * k // _SPREAD for k in range(1, _SPREAD))})
     try:
         with _bypass.bypass(), outermost():
-            picked = values.take(at).to_pylist()
+            if _kind(values.type) == values.type:
+                picked = values.take(at).to_pylist()
+            else:  # text or bytes: views (polars' string_view) have no ``take`` kernel
+                picked = [values[i].as_py() for i in at]
     except (pa.ArrowException, TypeError, ValueError):  # a type Arrow cannot take from
         return None
-    seen = repr((str(values.type), n, values.null_count, picked)).encode()
+    seen = repr((str(_kind(values.type)), n, values.null_count, picked)).encode()
     return hashlib.blake2b(seen, digest_size=16).digest()
 
 
@@ -219,7 +236,7 @@ def _by_content(values: Any) -> frozenset[Source]:
     """The sources of values whose buffers Lacuna never saw, matched by what they hold: those
     that class the values above public only (a match is evidence for a stricter class, never
     for a laxer one than their names and values give)."""
-    if not _SIZES or (values.type, len(values)) not in _SIZES:
+    if not _SIZES or (_kind(values.type), len(values)) not in _SIZES:
         return frozenset()
     look = _look(values)
     if look is None or look not in _LOOKS:

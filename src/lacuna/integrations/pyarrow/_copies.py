@@ -84,6 +84,13 @@ def array(original: Callable[..., Any]) -> Callable[..., Any]:
             result = original(obj, *args, **kwargs)
         if recording() and isinstance(obj, (pa.Array, pa.ChunkedArray)):
             mark(result, origin(obj, deep=True), how="merge", deep=True)
+        elif recording() and type(obj).__module__.startswith("polars."):
+            # a polars Series, whose buffers Lacuna records as polars exports them: read them
+            # again, without a copy, to find what they hold (only polars: another producer's
+            # stream may be one that can be read once, a reader)
+            with outermost():
+                shared = pa.chunked_array(obj)
+            mark(result, origin(shared, deep=True), how="merge", deep=True)
         return result
 
     return call
