@@ -20,7 +20,12 @@ import pandas as pd
 
 from lacuna.classify import builtin
 from lacuna.classify import terms as _terms
-from lacuna.classify.base import ValueRecognizer, name_recognizers, value_recognizers
+from lacuna.classify.base import (
+    ValueRecognizer,
+    name_recognizers,
+    validators,
+    value_recognizers,
+)
 from lacuna.classify.cascade import cascade_for
 from lacuna.classify.combine import combine
 from lacuna.classify.declared import apply_declared
@@ -125,7 +130,17 @@ def _found_in(names: Iterable[str]) -> set[str]:
             pattern = re.compile(r.search)
             candidates = {m.group("value") for n in suspects for m in pattern.finditer(n)}
             values.update(v for v in candidates - {None} if r._check([v])[1])
+    ssn = validators.get("us_ssn")
+    values.update(v for n in suspects for m in _SPACED_SSN.finditer(n)
+                  if ssn(v := m.group("value")))
     return values
+
+
+# An SSN's groups split by spaces inside a name ("123 45 6789", "user 123 45 6789", a JSON
+# key or a query's name): free text's SSN search leaves them out ("030 123 45 6789" is a
+# phone number), so only where no other digits are beside the three groups.
+_SPACED_SSN = re.compile(r"(?<![0-9])(?<![0-9][ \t])"
+                         r"(?P<value>[0-9]{3}[ \t]{1,3}[0-9]{2}[ \t]{1,3}[0-9]{4})(?![ \t]?[0-9])")
 
 
 def read_otherwise(texts: Iterable[str]) -> dict[str, str]:

@@ -554,7 +554,11 @@ def _named(payload: Payload, sent: Mapping[str, tuple[str, ...]]) -> Payload:
     the other keys of an object (``(keys)``) a few would be below a recognizer's share."""
     from lacuna.classify.heuristic import data_in_names
 
-    found = data_in_names([*sent, *(_LETTER_SEPARATOR.sub(" ", n) for n in sent)])
+    # an object's keys are names too: a map of many records has them only under ``(keys)``,
+    # where one SSN among a hundred ids was below every share (and spaced, not found at all)
+    keys = {k for name, values in sent.items() if name.endswith(KEYS) for k in values}
+    names = {*sent, *keys}
+    found = data_in_names([*names, *(_LETTER_SEPARATOR.sub(" ", n) for n in names)])
     numbers = sorted({part for name, values in sent.items()
                       for part in (*_name_parts(name),
                                    *(values if name.endswith(KEYS) or name == HEADER_NAMES

@@ -1,0 +1,106 @@
+"""Values spelled out to slip past the patterns, read as they spell: one character at a time,
+digits as words.
+
+A user who owns the data can write a value with a separator between every character
+(``a n a @ e x a m p l e . c o m``, ``4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1``, one character per
+line) or its digits as English words (``four one one one ...``, ``plus four four two zero
+...``). Each was PUBLIC: no pattern takes a value split at every character, nor words.
+:func:`read_spelled` reads such runs back before any pattern runs:
+
+- a run of at least ``MIN_RUN`` single characters split by one and the same separator (a
+  space, a tab, a line break, ``.``, ``-``, ``_``, ``/``, ``|``, ``*``, ``~``), not glued to a
+  letter or digit before it, is read joined (``4 1 1 1`` is ``4111``);
+- a run of at least ``MIN_RUN`` English digit words (``zero``/``oh`` to ``nine``, split by
+  spaces, commas or dashes; after ``plus``: a ``+``) is read as its digits. Counting
+  (``one two three four five six seven eight nine``) is prose, not a number: a run whose
+  digits go up or down by one at every step is left as written.
+
+A run of digits alone is read in the layout its length is written in (nine digits as an SSN's
+``536-90-4399``, ten as ``415-555-0100``, 13-19 in groups of four): bare digits are weak
+evidence (an id column of nine digits is no SSN column), and a number spelled out one
+character or one word at a time is no id column. The validators still judge every value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MIN_RUN = 7  # characters or digit words in a run read as one value
+_SEPARATORS = r"\r\n|[ \t\n._/|*~-]"
+# RE2: a value that may hold a run (MIN_RUN single characters split by separators)
+_RUN_HINT = (r"(?:^|[^A-Za-z0-9])" + r"\S(?:\r\n|[ \t\n._/|*~-])" * (MIN_RUN - 1) + r"\S")
+_RUN = re.compile(rf"(?<![^\W_])\S({_SEPARATORS})(?:\S\1){{{MIN_RUN - 2},}}\S")
+_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_DIGIT_OF = {w: str(i) for i, w in enumerate(_WORDS)} | {"oh": "0"}
+_WORD = "(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_WORD_HINT = "(?i)" + r"\b" + (_WORD + r"[\s,-]+") * (MIN_RUN - 1) + _WORD + r"\b"
+_WORD_RUN = re.compile(
+    rf"(?i)\b(?:(plus)[\s,-]+)?({_WORD}(?:[\s,-]+{_WORD}){{{MIN_RUN - 1},}})\b")
+_WORD_SPLIT = re.compile(r"[\s,-]+")
+
+
+def read_spelled(values: pa.Array) -> pa.Array:
+    """``values`` with runs spelled one character or one digit word at a time read as they
+    spell (see the module docstring).
+
+    Example:
+        >>> read_spelled(pa.array(["a n a @ e x a m p l e . c o m", "a b c", "plain"])).to_pylist()
+        ['ana@example.com', 'a b c', 'plain']
+    """
+    values = _read(values, _RUN_HINT, _joined)
+    return _read(values, _WORD_HINT, _digits)
+
+
+def _read(values: pa.Array, hint: str, reader: Callable[[str], str]) -> pa.Array:
+    hit = pc.fill_null(pc.match_substring_regex(values, hint), False)
+    if not pc.any(hit).as_py():
+        return values
+    picked = pc.filter(values, hit).to_pylist()
+    read = [reader(v) for v in picked]
+    if read == picked:
+        return values
+    return pc.replace_with_mask(values, hit, pa.array(read, type=pa.string()))
+
+
+def _joined(value: str) -> str:
+    return _RUN.sub(lambda m: _laid_out(m.group()[:: len(m.group(1)) + 1]), value)
+
+
+def _digits(value: str) -> str:
+    def spelled(m: re.Match[str]) -> str:
+        digits = "".join(_DIGIT_OF[w.lower()] for w in _WORD_SPLIT.split(m.group(2)))
+        if _counting(digits):
+            return m.group()
+        return ("+" + digits) if m.group(1) else _laid_out(digits)
+
+    return _WORD_RUN.sub(spelled, value)
+
+
+def _counting(digits: str) -> bool:
+    """Whether every digit is one more, or every one one less, than the one before."""
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(digits)}
+    return steps in ({1}, {9})
+
+
+def _laid_out(text: str) -> str:
+    """Digits alone in the layout numbers of their length are written in; anything else as
+    it is."""
+    if not text.isdigit() or not text.isascii() or _counting(text):
+        return text
+    n = len(text)
+    if n == 9:
+        return f"{text[:3]}-{text[3:5]}-{text[5:]}"
+    if n == 10:
+        return f"{text[:3]}-{text[3:6]}-{text[6:]}"
+    if n == 11 and text[0] == "1":
+        return f"1-{text[1:4]}-{text[4:7]}-{text[7:]}"
+    if n == 11 and text[0] == "0":
+        return f"{text[:5]} {text[5:]}"
+    if 13 <= n <= 19:
+        return " ".join(text[i : i + 4] for i in range(0, n, 4))
+    return text
