@@ -227,7 +227,27 @@ def test_spaced_ssns_in_keys_and_names_are_refused(gate, body, query):
     {"030 123 45 6789": "x"},  # a phone number's groups, not an SSN's
     {"order 123 45 6789 0": 1, "x": 2},
     {**{f"id{i:05d}": {"plan": "gold"} for i in range(100)}, "batch 2024 01 15": {"n": 1}},
+    {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}},  # a path of single letters
+    {"v1.2.3.4.5.6.7": 1, "one two three four five six seven": 2},
 ])
 def test_spaced_digit_groups_that_are_no_ssn_are_not_in_field_names(gate, keys):
     found = _post(gate, _json(keys)).decision.operation.classification
     assert "(in field names)" not in found.columns
+
+
+@pytest.mark.parametrize(("body", "query", "kind"), [
+    (_json({**{f"id{i:05d}": {"plan": "gold"} for i in range(100)},
+            " ".join("4111111111111111"): {"plan": "gold"}}), "", "card_number"),
+    (_json({**{f"id{i:05d}": {"plan": "gold"} for i in range(100)},
+            " ".join(["four", *["one"] * 15]): {"plan": "gold"}}), "", "card_number"),
+    (_json({**{f"id{i:05d}": {"plan": "gold"} for i in range(100)},
+            " ".join("ana@example.com"): {"plan": "gold"}}), "", "email"),
+    (b"", "5-3-6-9-0-4-3-9-9=1", "ssn"),  # a query's name, a digit at a time
+])
+def test_names_spelled_a_character_at_a_time_are_refused(gate, body, query, kind):
+    """A key or a name spelled one character or one digit word at a time was read as
+    written by the field-name check (and a map's keys were only under ``(keys)``)."""
+    url = EXTERNAL + (f"?{query}" if query else "")
+    refused = _post(gate, body, "text/plain" if query else "application/json", url=url)
+    assert refused.status == 451
+    assert refused.decision.operation.classification.columns["(in field names)"].pii_type == kind

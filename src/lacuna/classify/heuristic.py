@@ -101,10 +101,14 @@ _MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a dig
 # an ASCII name the value scan may read otherwise: an "@", "at" or "dot" set off or encoded
 # (an address written out: "ana(at-sign)example.com", "ana%2540example.com"), a letter
 # drawn like a digit beside a digit or a dotted digit, quotes or spaces around it
+_DIGIT_WORD = "(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _MAYBE_READ = re.compile(r"@|(?i:[\[({<#]\s*(?:at|dot|\.|arroba)|\sat[\s_-]|[_-]at[_-]|\(a\)"
                          r"|%(?:25)*40|&#|&amp;|&commat;|\\u0*40|\\x40)"
                          rf"|[a-z0-9]AT[a-z0-9]|[0-9][{DIGIT_LOOKALIKES}]|[{DIGIT_LOOKALIKES}][0-9]"
-                         r"|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$")
+                         r"|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$"
+                         # spelled a character or a digit word at a time (lacuna.classify.spelled)
+                         r"|[0-9](?:[ \t\n._/|*~-][0-9]){6}"
+                         rf"|(?i:\b(?:{_DIGIT_WORD}[\s,-]+){{6}}{_DIGIT_WORD}\b)")
 
 
 def data_in_names(names: Iterable[str]) -> set[str]:

@@ -557,7 +557,8 @@ def _named(payload: Payload, sent: Mapping[str, tuple[str, ...]]) -> Payload:
     # an object's keys are names too: a map of many records has them only under ``(keys)``,
     # where one SSN among a hundred ids was below every share (and spaced, not found at all)
     keys = {k for name, values in sent.items() if name.endswith(KEYS) for k in values}
-    names = {*sent, *keys}
+    names = {*(n.removeprefix("?") for n in sent), *keys}  # (a query's "?": a name's own
+    # first character, glued to a value read otherwise: "?5-3-6-9-0-4-3-9-9" is "?536-90-4399")
     found = data_in_names([*names, *(_LETTER_SEPARATOR.sub(" ", n) for n in names)])
     numbers = sorted({part for name, values in sent.items()
                       for part in (*_name_parts(name),
