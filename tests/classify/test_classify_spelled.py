@@ -152,3 +152,26 @@ def test_iban_separators_and_trailing_characters(text, valid):
 ])
 def test_ni_numbers_with_dots(text, valid):
     assert is_national_id(text) is valid
+
+
+@pytest.mark.parametrize(("values", "pii_type"), [
+    (list("ana@example.com"), "email"),  # one character per cell
+    (list("DE89370400440532013000"), "iban"),
+])
+def test_a_value_spelled_down_a_column_is_found(values, pii_type):
+    got = col(values)
+    assert got.pii_type == pii_type, got.reasoning
+    assert "one character each" in got.reasoning
+
+
+@pytest.mark.parametrize("values", [
+    list("MFFMFMMFMF"),  # a gender code (stays a gender, never a value spelled down)
+    list("YNNYYNYN"), list("ABCABCDAB"),  # flags, grades
+    list("4111111111111111"), list("536904399"),  # single digits: ratings, counts
+    list("a1b2c3d4e5"),
+    [*list("ana@example.com"), "xy"],  # not every value one character
+])
+def test_single_characters_that_spell_no_value_are_not_read_down(values):
+    got = col(values)
+    assert "one character each" not in got.reasoning
+    assert got.pii_type in (None, "gender"), got.reasoning

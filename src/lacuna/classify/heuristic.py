@@ -36,11 +36,13 @@ from lacuna.classify.scan import (
     ColumnSample,
     PatternRecognizer,
     column_sample,
+    read_sample,
     sample_frame,
     sample_values,
 )
 from lacuna.classify.settings import ClassifySettings, from_config
 from lacuna.classify.shapes import fingerprint
+from lacuna.classify.spelled import spelled_down
 from lacuna.classify.tokens import DIGIT_LOOKALIKES
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ClassificationError
@@ -239,6 +241,11 @@ def _columns(
             known = _VALUE_MEMO.get(key) if key else None
             if known is None:
                 matches = [m for r in engine.values if (m := r.scan(sample))]
+                if (down := spelled_down(sample.values)) is not None:  # a character a cell
+                    spelled = read_sample(name, down)
+                    matches += [replace(m, mode="down", ratio=1.0, sampled=len(sample))
+                                for _, r in strong_recognizers()
+                                if (m := r.scan(spelled)) and not m.below]
                 known = combine(name, engine.names.analyze(name), matches, sample)
                 if key:
                     if len(_VALUE_MEMO) >= _MEMO_SIZE:

@@ -15,6 +15,14 @@ line) or its digits as English words (``four one one one ...``, ``plus four four
   (``one two three four five six seven eight nine``) is prose, not a number: a run whose
   digits go up or down by one at every step is left as written.
 
+A value spelled down a column, one character per cell (``a``, ``n``, ``a``, ``@``, ... in
+consecutive rows), is read by :func:`spelled_down`: a column whose every sampled value is one
+character, at least ``MIN_RUN`` of them, is also read as the one value they spell in order,
+when that holds a letter and something else (an ``@``, a digit, a ``+``): a column of single
+digits (ratings, counts) or of single letters (``M``/``F``, ``Y``/``N``, grades) spells no
+value, and a column of nine or sixteen single digits would read as an SSN or a card number
+as often as its digits happen to pass the check.
+
 A run of digits alone is read in the layout its length is written in (nine digits as an SSN's
 ``536-90-4399``, ten as ``415-555-0100``, 13-19 in groups of four): bare digits are weak
 evidence (an id column of nine digits is no SSN column), and a number spelled out one
@@ -25,7 +33,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,7 +45,9 @@ _RUN = re.compile(rf"(?<![^\W_])\S({_SEPARATORS})(?:\S\1){{{MIN_RUN - 2},}}\S")
 _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _DIGIT_OF = {w: str(i) for i, w in enumerate(_WORDS)} | {"oh": "0"}
 _WORD = "(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
-_WORD_HINT = "(?i)" + r"\b" + (_WORD + r"[\s,-]+") * (MIN_RUN - 1) + _WORD + r"\b"
+# RE2, one pass (pyarrow compiles a pattern on every call: a hint of seven digit words cost
+# three times what two do): a value that may hold either kind of run; Python's re reads them
+_HINT = f"{_RUN_HINT}|(?i:{_WORD}[\\s,-]+{_WORD})"
 _WORD_RUN = re.compile(
     rf"(?i)\b(?:(plus)[\s,-]+)?({_WORD}(?:[\s,-]+{_WORD}){{{MIN_RUN - 1},}})\b")
 _WORD_SPLIT = re.compile(r"[\s,-]+")
@@ -52,16 +61,11 @@ def read_spelled(values: pa.Array) -> pa.Array:
         >>> read_spelled(pa.array(["a n a @ e x a m p l e . c o m", "a b c", "plain"])).to_pylist()
         ['ana@example.com', 'a b c', 'plain']
     """
-    values = _read(values, _RUN_HINT, _joined)
-    return _read(values, _WORD_HINT, _digits)
-
-
-def _read(values: pa.Array, hint: str, reader: Callable[[str], str]) -> pa.Array:
-    hit = pc.fill_null(pc.match_substring_regex(values, hint), False)
+    hit = pc.fill_null(pc.match_substring_regex(values, _HINT), False)
     if not pc.any(hit).as_py():
         return values
     picked = pc.filter(values, hit).to_pylist()
-    read = [reader(v) for v in picked]
+    read = [_digits(_joined(v)) for v in picked]
     if read == picked:
         return values
     return pc.replace_with_mask(values, hit, pa.array(read, type=pa.string()))
@@ -104,3 +108,27 @@ def _laid_out(text: str) -> str:
     if 13 <= n <= 19:
         return " ".join(text[i : i + 4] for i in range(0, n, 4))
     return text
+
+
+MAX_DOWN = 320  # cells read as one value: an e-mail address is at most 254 characters
+
+
+def spelled_down(values: pa.Array) -> pa.Array | None:
+    """The one value ``values`` spell when every one is a single character (see the module
+    docstring), as a one-value array; ``None`` otherwise.
+
+    Example:
+        >>> spelled_down(pa.array(list("ana@example.com"))).to_pylist()
+        ['ana@example.com']
+        >>> spelled_down(pa.array(list("MFFMFMMF"))) is None
+        True
+    """
+    n = len(values)
+    if not MIN_RUN <= n <= MAX_DOWN or values.null_count:
+        return None
+    if pc.max(pc.utf8_length(values)).as_py() != 1:
+        return None
+    text = "".join(values.to_pylist())
+    if not any(c.isalpha() for c in text) or all(c.isalpha() for c in text):
+        return None
+    return pa.array([text], type=pa.string())
