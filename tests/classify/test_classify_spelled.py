@@ -47,7 +47,13 @@ def grouped(iban, sep):
         (["-".join("4000056655665556783")] * 4, "card_number"),  # 19 digits
         ([" ".join(s) for s in SSNS], "ssn"),  # 5 3 6 9 0 4 3 9 9
         (["_".join(s) for s in SSNS], "ssn"),
+        (["  ".join(e) for e in EMAILS], "email"),  # two spaces between the characters
+        (["\n\n".join(e) for e in EMAILS], "email"),  # a blank line between them
         ([spelled(c) for c in CARDS], "card_number"),  # four one one one ...
+        ([spelled(c).replace("one one", "double one").replace("five five", "double five")
+          for c in CARDS], "card_number"),  # four double one ...
+        ([" ".join(d if i % 2 else WORDS[int(d)] for i, d in enumerate(c)) for c in CARDS],
+         "card_number"),  # four 1 one 1 ...
         ([spelled(s) for s in SSNS], "ssn"),
         ([spelled(p) for p in PHONES], "phone"),  # plus four four two zero ...
         ([spelled(p).replace(" ", ", ").upper() for p in PHONES], "phone"),
@@ -124,6 +130,8 @@ def test_read_spelled_leaves_values_without_runs_unchanged():
     assert read_spelled(values).to_pylist() == [
         "ana@example.com", "a b c", "plain", None, "one two three four five six seven",
         "536-90-4399"]
+    assert read_spelled(pa.array(["I had 2 3 4 5 6 7 8 apples", "1 2 3 4 5 6 7 8 9 10"])
+                        ).to_pylist() == ["I had 2345678 apples", "123456789 10"]
     same = pa.array(["nothing here", "1.2.3.4"])
     assert read_spelled(same) is same  # (no run: the array itself, no copy)
 

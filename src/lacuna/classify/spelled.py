@@ -7,11 +7,13 @@ line) or its digits as English words (``four one one one ...``, ``plus four four
 ...``). Each was PUBLIC: no pattern takes a value split at every character, nor words.
 :func:`read_spelled` reads such runs back before any pattern runs:
 
-- a run of at least ``MIN_RUN`` single characters split by one and the same separator (a
-  space, a tab, a line break, ``.``, ``-``, ``_``, ``/``, ``|``, ``*``, ``~``), not glued to a
-  letter or digit before it, is read joined (``4 1 1 1`` is ``4111``);
-- a run of at least ``MIN_RUN`` English digit words (``zero``/``oh`` to ``nine``, split by
-  spaces, commas or dashes; after ``plus``: a ``+``) is read as its digits. Counting
+- a run of at least ``MIN_RUN`` single characters split by one and the same separator (one
+  to three spaces, a tab or two, one or two line breaks, ``.``, ``-``, ``_``, ``/``, ``|``,
+  ``*``, ``~``), not glued to a letter or digit on either side, is read joined (``4 1 1 1``
+  is ``4111``);
+- a run of at least ``MIN_RUN`` English digit words (``zero``/``oh`` to ``nine``, ``double``
+  or ``triple`` one, digits among them; split by spaces, commas or dashes; after ``plus``: a
+  ``+``) is read as its digits. Counting
   (``one two three four five six seven eight nine``) is prose, not a number: a run whose
   digits go up or down by one at every step is left as written.
 
@@ -38,19 +40,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 MIN_RUN = 7  # characters or digit words in a run read as one value
-_SEPARATORS = r"\r\n|[ \t\n._/|*~-]"
+_SEPARATORS = r" {1,3}|\t{1,2}|(?:\r?\n){1,2}|[._/|*~-]"
 # RE2: a value that may hold a run (MIN_RUN single characters split by separators)
-_RUN_HINT = (r"(?:^|[^A-Za-z0-9])" + r"\S(?:\r\n|[ \t\n._/|*~-])" * (MIN_RUN - 1) + r"\S")
-_RUN = re.compile(rf"(?<![^\W_])\S({_SEPARATORS})(?:\S\1){{{MIN_RUN - 2},}}\S")
+_RUN_HINT = (r"(?:^|[^A-Za-z0-9])"
+             + r"\S(?: {1,3}|\t{1,2}|(?:\r?\n){1,2}|[._/|*~-])" * (MIN_RUN - 1) + r"\S")
+_RUN = re.compile(rf"(?<![^\W_])\S({_SEPARATORS})(?:\S\1){{{MIN_RUN - 2},}}\S(?![^\W_])")
 _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _DIGIT_OF = {w: str(i) for i, w in enumerate(_WORDS)} | {"oh": "0"}
 _WORD = "(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+# a digit word, "double" or "triple" one ("double seven": 77, as phone numbers are read out),
+# or a digit among them ("four 1 one one")
+_TOKEN = rf"(?:(?:double|triple)[\s-]+{_WORD}|{_WORD}|[0-9])"
 # RE2, one pass (pyarrow compiles a pattern on every call: a hint of seven digit words cost
 # three times what two do): a value that may hold either kind of run; Python's re reads them
-_HINT = f"{_RUN_HINT}|(?i:{_WORD}[\\s,-]+{_WORD})"
+_HINT = f"{_RUN_HINT}|(?i:{_WORD}[\\s,-]+(?:{_WORD}|[0-9]|double|triple))"
 _WORD_RUN = re.compile(
-    rf"(?i)\b(?:(plus)[\s,-]+)?({_WORD}(?:[\s,-]+{_WORD}){{{MIN_RUN - 1},}})\b")
+    rf"(?i)\b(?:(plus)[\s,-]+)?({_TOKEN}(?:[\s,-]+{_TOKEN}){{{MIN_RUN - 1},}})\b")
 _WORD_SPLIT = re.compile(r"[\s,-]+")
+_TIMES = {"double": 2, "triple": 3}
 
 
 def read_spelled(values: pa.Array) -> pa.Array:
@@ -77,7 +84,17 @@ def _joined(value: str) -> str:
 
 def _digits(value: str) -> str:
     def spelled(m: re.Match[str]) -> str:
-        digits = "".join(_DIGIT_OF[w.lower()] for w in _WORD_SPLIT.split(m.group(2)))
+        words = _WORD_SPLIT.split(m.group(2).lower())
+        if all(w.isdigit() for w in words):
+            return m.group()  # digits alone: read (or not) as written, no word among them
+        parts, times = list[str](), 1
+        for w in words:
+            if w in _TIMES:
+                times = _TIMES[w]
+                continue
+            parts.append((w if w.isdigit() else _DIGIT_OF[w]) * times)
+            times = 1
+        digits = "".join(parts)
         if _counting(digits):
             return m.group()
         return ("+" + digits) if m.group(1) else _laid_out(digits)
