@@ -193,3 +193,61 @@ def test_numbers_as_keys_are_classified_past_max_fields(gate):
     found = _post(gate, _json({**fields, "123456789": {"plan": "gold"}})
                   ).decision.operation.classification
     assert found.columns["(numbers in field names)"].pii_type == "ssn"
+
+
+_SPACED = ["123 45 6789", "234 56 7890"]
+
+
+@pytest.mark.parametrize(("body", "query"), [
+    (_json({f"user {s}": {"plan": "gold"} for s in _SPACED}), ""),  # a key holding one
+    (_json({f"user_{_SPACED[0]}": {"plan": "gold"}}), ""),
+    (_json({"a": {"b": {_SPACED[0]: 1, "x": 1, "y": 2, "z": 3}}}), ""),  # one among keys
+    (b"", "123%2045%206789=1&234+56+7890=1"),  # a query's names
+    # a map of many records (its keys only under "(keys)"): one SSN among a hundred ids,
+    # spaced or dashed, was below every share
+    (_json({**{f"id{i:05d}": {"plan": "gold"} for i in range(100)},
+            f"user {_SPACED[0]}": {"plan": "gold"}}), ""),
+    (_json({**{f"id{i:05d}": {"plan": "gold"} for i in range(100)},
+            "user 123-45-6789": {"plan": "gold"}}), ""),
+])
+def test_spaced_ssns_in_keys_and_names_are_refused(gate, body, query):
+    """An SSN whose groups are split by spaces, in a key or a parameter's name, passed: the
+    field-name check searched names as free text, where spaced groups are not an SSN
+    (``030 123 45 6789`` is a phone number)."""
+    url = EXTERNAL + (f"?{query}" if query else "")
+    refused = _post(gate, body, "text/plain" if query else "application/json", url=url)
+    assert refused.status == 451
+    found = refused.decision.operation.classification
+    assert found.columns["(in field names)"].pii_type == "ssn"
+    shown = refused.body.decode() + json.dumps(refused.decision.to_dict())
+    assert "45 6789" not in shown  # (masked wherever a name is shown)
+
+
+@pytest.mark.parametrize("keys", [
+    {"030 123 45 6789": "x"},  # a phone number's groups, not an SSN's
+    {"order 123 45 6789 0": 1, "x": 2},
+    {**{f"id{i:05d}": {"plan": "gold"} for i in range(100)}, "batch 2024 01 15": {"n": 1}},
+    {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}},  # a path of single letters
+    {"v1.2.3.4.5.6.7": 1, "one two three four five six seven": 2},
+])
+def test_spaced_digit_groups_that_are_no_ssn_are_not_in_field_names(gate, keys):
+    found = _post(gate, _json(keys)).decision.operation.classification
+    assert "(in field names)" not in found.columns
+
+
+@pytest.mark.parametrize(("body", "query", "kind"), [
+    (_json({**{f"id{i:05d}": {"plan": "gold"} for i in range(100)},
+            " ".join("4111111111111111"): {"plan": "gold"}}), "", "card_number"),
+    (_json({**{f"id{i:05d}": {"plan": "gold"} for i in range(100)},
+            " ".join(["four", *["one"] * 15]): {"plan": "gold"}}), "", "card_number"),
+    (_json({**{f"id{i:05d}": {"plan": "gold"} for i in range(100)},
+            " ".join("ana@example.com"): {"plan": "gold"}}), "", "email"),
+    (b"", "5-3-6-9-0-4-3-9-9=1", "ssn"),  # a query's name, a digit at a time
+])
+def test_names_spelled_a_character_at_a_time_are_refused(gate, body, query, kind):
+    """A key or a name spelled one character or one digit word at a time was read as
+    written by the field-name check (and a map's keys were only under ``(keys)``)."""
+    url = EXTERNAL + (f"?{query}" if query else "")
+    refused = _post(gate, body, "text/plain" if query else "application/json", url=url)
+    assert refused.status == 451
+    assert refused.decision.operation.classification.columns["(in field names)"].pii_type == kind

@@ -44,7 +44,8 @@ class ValueMatch:
     """What a value recognizer found in a sample: shares and counts, never the values."""
 
     recognizer: ValueRecognizer
-    mode: str  # "column": the values are X; "text": free text containing X
+    mode: str  # "column": the values are X; "text": free text containing X; "down": the
+    # values, one character each, spell X read in order
     ratio: float  # share of sampled non-null values that hold a valid X
     sampled: int  # sampled non-null values
     checked: int  # candidates run through the validator
@@ -61,6 +62,8 @@ class ValueMatch:
         sampled = f"{self.sampled} sampled value" + ("" if one else "s")
         if self.mode == "text":
             return f"{pct} of {sampled} contain{'s' if one else ''} {what} (free text)"
+        if self.mode == "down":  # (lacuna.classify.spelled.spelled_down)
+            return f"the {sampled}, one character each, spell {what} read down the column"
         weak = " (bare digits: weak)" if self.weak else ""
         return f"{pct} of {sampled} {'is' if one else 'are'} {what}{weak}"
 

@@ -7,6 +7,7 @@ and returns a bool; none raises.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -14,6 +15,7 @@ import phonenumbers
 from stdnum import bic as _bic
 from stdnum import iban as _iban
 from stdnum import luhn as _luhn
+from stdnum import numdb as _numdb
 from stdnum.us import ssn as _ssn
 
 from lacuna.classify.base import validator
@@ -29,6 +31,13 @@ _EMAIL = re.compile(
 _NON_DIGITS = re.compile(r"[^0-9]")
 _PHONE_SEPARATORS = re.compile(r"[_*~\t]")  # libphonenumber reads none of these as a gap
 _SSN_SEPARATORS = re.compile(r"[\s./_-]+")
+_IBAN_SEPARATORS = re.compile(r"[\s./_-]+")
+_IBAN_STRUCTURE = re.compile(r"([1-9][0-9]*)!")
+# A number written with dots alone and no "+", "00" or trunk "0": a phone number only in the
+# North American layout (555.123.4567, 1.555.123.4567); other dotted digit runs are versions,
+# addresses and dates (1.2.3.4567, 161.99.252.2710, 3.1.21.537.1833)
+_DOTTED = re.compile(r"[0-9]+(?:\.[0-9]+)+")
+_DOTTED_PHONE = re.compile(r"(?:1\.)?[0-9]{3}\.[0-9]{3}\.[0-9]{4}")
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}$", re.IGNORECASE)
 
 
@@ -86,7 +95,26 @@ def is_iban(text: str) -> bool:
         >>> is_iban("GB82 WEST 1234 5698 7654 32"), is_iban("GB82 WEST 1234 5698 7654 33")
         (True, False)
     """
-    return bool(_iban.is_valid(text))
+    if _iban.is_valid(text):
+        return True
+    # groups split by slashes or underscores (GB82/WEST/1234/...), or the IBAN glued to
+    # what follows it in text ("DE89370400440532013000XY"): its country's length, read alone
+    compact = _IBAN_SEPARATORS.sub("", text).upper()
+    length = _iban_length(compact[:2])
+    return length is not None and len(compact) >= length and bool(
+        _iban.is_valid(compact[:length]))
+
+
+@functools.cache
+def _iban_length(country: str) -> int | None:
+    """The length of ``country``'s IBANs (from python-stdnum's registry), or ``None``."""
+    if not (len(country) == 2 and country.isalpha() and country.isascii()):
+        return None
+    info = _numdb.get("iban").info(country)
+    structure = info[0][1].get("bban") if info and info[0][1] else None
+    if not structure:
+        return None
+    return 4 + sum(int(n) for n in _IBAN_STRUCTURE.findall(structure))
 
 
 @validator("us_ssn")
@@ -144,7 +172,9 @@ def is_phone(text: str) -> bool:
     codes and zip+4 codes are not phones. IPv4 addresses are never phones. Groups split by
     slashes, underscores, asterisks or tildes count only after a ``+``, ``00`` or a trunk
     ``0`` (``+44/20/7946/0958``, ``030/1234567``): unprefixed, such digits are stamps and
-    paths (``20210419_012738``, ``844/85/2319``).
+    paths (``20210419_012738``, ``844/85/2319``). Digits split by dots alone, with no
+    ``+``, ``00`` or trunk ``0``, are a phone number only in the North American layout
+    (``555.123.4567``): ``1.2.3.4567`` is a version, ``161.99.252.2710`` an address.
 
     Example:
         >>> is_phone("030/12345678"), is_phone("+44_20_7946_0958"), is_phone("2021_0419_0127")
@@ -153,6 +183,8 @@ def is_phone(text: str) -> bool:
     if (_PHONE_SEPARATORS.search(text) or "/" in text) and not text.lstrip("( ").startswith(
             ("+", "0")):
         return False  # 20210419_012738, 844/85/2319: a stamp, a path, a fraction
+    if _DOTTED.fullmatch(text) and text[0] != "0" and not _DOTTED_PHONE.fullmatch(text):
+        return False  # 1.2.3.4567, 161.99.252.2710: a version, an address (555.123.4567 is)
     # "x41586", "ext. 12"; "+44(0)20 ..."
     text = _EXTENSION.sub("", _PHONE_SEPARATORS.sub(" ", text)).replace("(0)", "")
     digits = _NON_DIGITS.sub("", text)

@@ -20,7 +20,12 @@ import pandas as pd
 
 from lacuna.classify import builtin
 from lacuna.classify import terms as _terms
-from lacuna.classify.base import ValueRecognizer, name_recognizers, value_recognizers
+from lacuna.classify.base import (
+    ValueRecognizer,
+    name_recognizers,
+    validators,
+    value_recognizers,
+)
 from lacuna.classify.cascade import cascade_for
 from lacuna.classify.combine import combine
 from lacuna.classify.declared import apply_declared
@@ -31,11 +36,13 @@ from lacuna.classify.scan import (
     ColumnSample,
     PatternRecognizer,
     column_sample,
+    read_sample,
     sample_frame,
     sample_values,
 )
 from lacuna.classify.settings import ClassifySettings, from_config
 from lacuna.classify.shapes import fingerprint
+from lacuna.classify.spelled import spelled_down
 from lacuna.classify.tokens import DIGIT_LOOKALIKES
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ClassificationError
@@ -96,10 +103,14 @@ _MAYBE_DATA = re.compile(r"[0-9@]")  # every strongly recognized value has a dig
 # an ASCII name the value scan may read otherwise: an "@", "at" or "dot" set off or encoded
 # (an address written out: "ana(at-sign)example.com", "ana%2540example.com"), a letter
 # drawn like a digit beside a digit or a dotted digit, quotes or spaces around it
+_DIGIT_WORD = "(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _MAYBE_READ = re.compile(r"@|(?i:[\[({<#]\s*(?:at|dot|\.|arroba)|\sat[\s_-]|[_-]at[_-]|\(a\)"
                          r"|%(?:25)*40|&#|&amp;|&commat;|\\u0*40|\\x40)"
                          rf"|[a-z0-9]AT[a-z0-9]|[0-9][{DIGIT_LOOKALIKES}]|[{DIGIT_LOOKALIKES}][0-9]"
-                         r"|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$")
+                         r"|[0-9][.:/-][OoIl]|^[\s\"'`]|[\s\"'`]$"
+                         # spelled a character or a digit word at a time (lacuna.classify.spelled)
+                         r"|[0-9](?:[ \t\n._/|*~-][0-9]){6}"
+                         rf"|(?i:\b(?:{_DIGIT_WORD}[\s,-]+){{6}}{_DIGIT_WORD}\b)")
 
 
 def data_in_names(names: Iterable[str]) -> set[str]:
@@ -125,7 +136,17 @@ def _found_in(names: Iterable[str]) -> set[str]:
             pattern = re.compile(r.search)
             candidates = {m.group("value") for n in suspects for m in pattern.finditer(n)}
             values.update(v for v in candidates - {None} if r._check([v])[1])
+    ssn = validators.get("us_ssn")
+    values.update(v for n in suspects for m in _SPACED_SSN.finditer(n)
+                  if ssn(v := m.group("value")))
     return values
+
+
+# An SSN's groups split by spaces inside a name ("123 45 6789", "user 123 45 6789", a JSON
+# key or a query's name): free text's SSN search leaves them out ("030 123 45 6789" is a
+# phone number), so only where no other digits are beside the three groups.
+_SPACED_SSN = re.compile(r"(?<![0-9])(?<![0-9][ \t])"
+                         r"(?P<value>[0-9]{3}[ \t]{1,3}[0-9]{2}[ \t]{1,3}[0-9]{4})(?![ \t]?[0-9])")
 
 
 def read_otherwise(texts: Iterable[str]) -> dict[str, str]:
@@ -220,6 +241,11 @@ def _columns(
             known = _VALUE_MEMO.get(key) if key else None
             if known is None:
                 matches = [m for r in engine.values if (m := r.scan(sample))]
+                if (down := spelled_down(sample.values)) is not None:  # a character a cell
+                    spelled = read_sample(name, down)
+                    matches += [replace(m, mode="down", ratio=1.0, sampled=len(sample))
+                                for _, r in strong_recognizers()
+                                if (m := r.scan(spelled)) and not m.below]
                 known = combine(name, engine.names.analyze(name), matches, sample)
                 if key:
                     if len(_VALUE_MEMO) >= _MEMO_SIZE:

@@ -20,8 +20,9 @@ NATIONAL_ID_MODULES = ("es.dni", "es.nie", "it.codicefiscale", "fr.nir", "nl.bsn
                        "pl.pesel", "se.personnummer", "fi.hetu", "dk.cpr", "in_.aadhaar",
                        "ca.sin", "mx.curp", "be.nn", "us.itin")
 
+# groups split by spaces, dots, dashes or slashes (AB 12 34 56 C, AB.12.34.56.C)
 _NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
-                   r" ?\d{2} ?\d{2} ?\d{2} ?[A-D]$")
+                   r"[ ./-]?\d{2}[ ./-]?\d{2}[ ./-]?\d{2}[ ./-]?[A-D]$")
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 _VIN_VALUES = dict(zip("ABCDEFGHJKLMNPRSTUVWXYZ", [1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 7, 9,
                                                    2, 3, 4, 5, 6, 7, 8, 9], strict=True))

@@ -42,6 +42,7 @@ from pandas.api import types as ptypes
 
 from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
 from lacuna.classify.encoded import decoded
+from lacuna.classify.spelled import read_spelled
 from lacuna.classify.tokens import (
     DIGIT_LOOKALIKES,
     LOOKALIKE_LETTERS,
@@ -248,6 +249,8 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
     if not from_integers:  # percent-encoded, escaped, base64 or hex: read decoded
         values = decoded(values)
     values = _visible(values)
+    if not from_integers:  # a character or a digit word at a time: read as they spell
+        values = read_spelled(values)
     # quoted again by an export ('"Ada Lovelace"', "'Alan Turing'"): the value is inside
     values = pc.utf8_trim_whitespace(pc.utf8_trim(values, characters=QUOTES))
     return read_sample(name, values, from_integers=from_integers)

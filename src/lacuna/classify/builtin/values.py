@@ -105,8 +105,10 @@ def spelled_out(sample: ColumnSample) -> pa.Array | None:
     spelled = sample.count(SPELLED)
     # the joined words are in capitals, or hold "dot" (ana_at_example_dot_com)
     caps = sample.any_contains("AT") or sample.any_contains("dot", ignore_case=True)
-    spaced = sample.any_contains("@") and bool(sample.count(_SPACED_HINT))
-    if not spelled and not caps and not spaced:
+    at = sample.any_contains("@")
+    spaced = at and bool(sample.count(_SPACED_HINT))
+    commas = at and bool(sample.count(_COMMA_HINT))
+    if not spelled and not caps and not spaced and not commas:
         return None
     read, changed = sample.values, bool(spelled)
     if spelled:
@@ -120,12 +122,13 @@ def spelled_out(sample: ColumnSample) -> pa.Array | None:
             for pattern, replacement in _JOINED_READ:
                 rewritten = pc.replace_substring_regex(rewritten, pattern, replacement)
             read, changed = pc.if_else(mask, rewritten, read), True
-    if not changed and not spaced:
+    if not changed and not spaced and not commas:
         return None
     if not pc.any(pc.match_substring(read, "@")).as_py():
         return None  # "dot" alone ("polka dot dress") spells no address
     read, closed = _closed_up(read)
-    return read if changed or closed else None
+    read, dotted = _comma_dotted(read) if commas else (read, False)
+    return read if changed or closed or dotted else None
 
 
 # Spaces around the "@" or the dots of a domain ("ana @ example . com", "ana@ example.com",
@@ -154,6 +157,29 @@ def _closed_up(values: pa.Array) -> tuple[pa.Array, bool]:
         return values, False
     picked = pc.filter(values, hinted).to_pylist()
     read = [_SPACED_DOMAIN.sub(_close_up, v) for v in picked]
+    if read == picked:
+        return values, False
+    return pc.replace_with_mask(values, hinted, pa.array(read, type=pa.string())), True
+
+
+# A comma typed for a dot in the domain ("ana@example,com", "ana@mail,example,co,uk"): read
+# as a dot only from the "@" through a top-level domain mail goes to that is no English word
+# (as spaced addresses are read: "x@noon,it was" stays) and ends the address (no "@", dot or
+# letter after it), so a list of addresses ("a@x.org,b@y.org", "a@x.org,de@y.org") keeps its
+# commas. The hint (RE2) picks the values; the reading (Python's re) runs on those only.
+_COMMA_HINT = rf"(?i)@[a-z0-9-]+(?:[.,][a-z0-9-]+)*,(?:{_SPACED_TLD})(?:$|[^a-z0-9@._-])"
+_COMMA_DOMAIN = re.compile(
+    rf"(?i)@[a-z0-9-]+(?:[.,][a-z0-9-]+)*,(?:{_SPACED_TLD})(?![a-z0-9@._-])")
+
+
+def _comma_dotted(values: pa.Array) -> tuple[pa.Array, bool]:
+    """``values`` with the commas of a domain written with commas (``_COMMA_DOMAIN``) read as
+    dots, and whether any was."""
+    hinted = pc.fill_null(pc.match_substring_regex(values, _COMMA_HINT), False)
+    if not pc.any(hinted).as_py():
+        return values, False
+    picked = pc.filter(values, hinted).to_pylist()
+    read = [_COMMA_DOMAIN.sub(lambda m: m.group().replace(",", "."), v) for v in picked]
     if read == picked:
         return values, False
     return pc.replace_with_mask(values, hinted, pa.array(read, type=pa.string())), True
@@ -227,13 +253,32 @@ class IbanValues(PatternRecognizer):
 
     name, kind, pii_type, sensitivity = "iban", FIN, "iban", Sensitivity.HIGH
     label = "valid IBANs"
-    # groups split by spaces, dashes or dots (the validator drops them), in either case
-    prefilter = r"[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 .-]{11,40}"
-    search = (r"(?:^|[^A-Za-z0-9])"
-              r"(?P<value>[A-Z]{2}[0-9]{2}(?:[ .-]?[A-Z0-9]{4}){2,7}(?:[ .-]?[A-Z0-9]{1,3})?"
-              r"|[a-z]{2}[0-9]{2}(?:[ .-]?[a-z0-9]{4}){2,7}(?:[ .-]?[a-z0-9]{1,3})?)")
+    # groups split by spaces, dashes, dots, slashes or underscores (the validator drops
+    # them), in either case; in text also glued to the words around it in the other case
+    # ("ibanDE89370400440532013000", "payGB82WEST12345698765432thanks"), or to more letters
+    # and digits after it (the validator reads the country's length: "DE89...3000XY")
+    prefilter = r"[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ./_-]{11,40}"
+    search = (r"(?P<value>[A-Z]{2}[0-9]{2}(?:[ ./_-]?[A-Z0-9]{4}){2,7}(?:[ ./_-]?[A-Z0-9]{1,3})?"
+              r"|[a-z]{2}[0-9]{2}(?:[ ./_-]?[a-z0-9]{4}){2,7}(?:[ ./_-]?[a-z0-9]{1,3})?)")
     validator = "iban"
     strength = 0.95
+
+    def scan(self, sample: ColumnSample) -> ValueMatch | None:
+        found = super().scan(sample)
+        if (found is not None and not found.below) or not len(sample) or sample.from_integers:
+            return found
+        # An IBAN glued to a word before it ("ibanDE89370400440532013000") is neither a whole
+        # value nor, without a separator, free text: such values are searched as text too.
+        glued = pc.filter(sample.values, pc.fill_null(
+            pc.match_substring_regex(sample.values, _GLUED_IBAN), False))
+        if not len(glued):
+            return found
+        # (lengths (0, 0): the whole values are judged above; only the search runs here)
+        return super().scan(ColumnSample(sample.name, sample.values, glued)) or found
+
+
+_GLUED_IBAN = (r"[A-Za-z0-9](?:[A-Z]{2}[0-9]{2}[ ./_-]?[A-Z0-9]{4}"
+               r"|[a-z]{2}[0-9]{2}[ ./_-]?[a-z0-9]{4})")
 
 
 @value_recognizer
