@@ -1,0 +1,215 @@
+"""A fork server for the dbt runs of the test session: dbt is imported once, each run forked.
+
+A ``dbt`` process spends about two seconds of CPU importing dbt-core and its adapter before it
+reads the project, and the dbt tests start dozens of them. Here one Python process of dbt's
+own virtualenv imports dbt once (``serve``) and forks a child per run, which runs dbt's own
+command line (``dbt.cli.main.cli``, what the ``dbt`` script runs) with the caller's arguments,
+working folder, environment, stdin, stdout and stderr, and exits with its exit code: the child
+starts from the imported modules and nothing else (nothing ran in the server), so each run is
+the fresh dbt process it would be, less the import.
+
+The caller runs the *client*, an executable file ``tests/dbt/conftest.py`` writes and points
+``LACUNA_DBT`` at (so ``run_dbt``, ``load_project(parse=True)`` and ``lacuna`` subprocesses use
+it unchanged). The client hands its three standard streams to the server over a Unix socket,
+starts the server the first time (one per test process), and exits with the run's status.
+When the client dies (``run_dbt``'s timeout), its run is killed.
+
+This file runs under dbt's Python: the standard library and dbt only, no Lacuna, no pytest.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+STATUS = struct.Struct("!i")
+STARTUP_S = 120.0
+
+
+def _send(path: str, request: dict[str, object]) -> int:
+    """Run ``request`` in the server at ``path``; its exit status (or -1: no server)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return -1
+    with sock:
+        data = json.dumps(request).encode()
+        fds = array.array("i", [0, 1, 2])
+        sock.sendmsg([STATUS.pack(len(data)), data],
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        got = b""
+        while len(got) < STATUS.size:
+            chunk = sock.recv(STATUS.size - len(got))
+            if not chunk:
+                sys.stderr.write("dbt_zygote: the fork server closed the connection\n")
+                return 70
+            got += chunk
+        return int(STATUS.unpack(got)[0])
+
+
+def client(path: str, python: str, argv: list[str]) -> int:
+    """The client: run ``dbt ARGV`` in the server at ``path``, starting it if it is not up."""
+    request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+    status = _send(path, request)
+    if status != -1:
+        return status
+    import fcntl
+    import subprocess
+
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one starter: the others wait, then connect
+        status = _send(path, request)
+        if status != -1:
+            return status
+        # the server's environment carries none of the caller's dbt or Lacuna settings: each
+        # run gets its own caller's environment
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "LACUNA_"))}
+        with open(path + ".log", "ab") as log:
+            server = subprocess.Popen([python, __file__, "serve", path], env=env,
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                      start_new_session=True)
+        with open(path + ".pid", "w") as pid:
+            pid.write(str(server.pid))
+        deadline = time.monotonic() + STARTUP_S
+        while not os.path.exists(path):
+            if server.poll() is not None or time.monotonic() > deadline:
+                sys.stderr.write(f"dbt_zygote: the fork server did not start: {path}.log\n")
+                return 70
+            time.sleep(0.05)
+    status = _send(path, request)
+    return 70 if status == -1 else status
+
+
+def _run_child(request: dict[str, object], fds: list[int]) -> None:
+    """In the forked child: become the dbt process the caller asked for, and exit."""
+    code = 1
+    try:
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(str(request["cwd"]))
+        os.environ.clear()
+        os.environ.update(request["env"])  # type: ignore[arg-type]
+        sys.argv = ["dbt", *request["argv"]]  # type: ignore[misc]
+        from dbt.cli.main import cli
+
+        try:
+            cli()
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:  # reported as dbt would, on stderr
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _handle(conn: socket.socket) -> None:
+    """In a forked handler: fork the dbt child, wait for it (or for the client to go), answer."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    head, ancillary, _, _ = conn.recvmsg(STATUS.size, socket.CMSG_LEN(3 * 4))
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += array.array("i", data[: len(data) - len(data) % 4]).tolist()
+    size = STATUS.unpack(head)[0]
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            os._exit(0)
+        data += chunk
+    request = json.loads(data)
+    child = os.fork()
+    if child == 0:
+        conn.close()
+        _run_child(request, fds)
+    for fd in fds:
+        os.close(fd)
+    pidfd = os.pidfd_open(child)
+    while True:
+        ready, _, _ = select.select([pidfd, conn], [], [])
+        if conn in ready and not conn.recv(1):  # the client is gone (killed on a timeout)
+            os.kill(child, signal.SIGKILL)
+        if pidfd in ready or conn in ready:
+            done, status = os.waitpid(child, os.WNOHANG)
+            if done:
+                break
+    code = os.waitstatus_to_exitcode(status)
+    with contextlib.suppress(OSError):
+        conn.sendall(STATUS.pack(code if code >= 0 else 128 - code))
+    os._exit(0)
+
+
+def serve(path: str) -> None:
+    """The server: import dbt, then fork a handler per connection until killed."""
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(
+        os.path.abspath(__file__))]  # this folder's test modules shadow nothing of dbt's
+    import importlib
+
+    for module in ("dbt.cli.main", "dbt.adapters.factory", "dbt.adapters.duckdb"):
+        with contextlib.suppress(ImportError):  # the imports each run is spared
+            importlib.import_module(module)
+    signal.signal(signal.SIGTERM, lambda *_: _stop(path))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path + ".tmp")
+    listener.listen(16)
+    os.rename(path + ".tmp", path)  # clients see the socket once it accepts
+    while True:
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            listener.close()
+            _handle(conn)
+        conn.close()
+        _reap(os.WNOHANG)
+
+
+def _reap(flags: int) -> None:
+    """Wait for the finished handlers (each waited for its run: their CPU time adds up here)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, flags)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _stop(path: str) -> None:
+    """On SIGTERM: wait for the runs, write the CPU seconds of the server and every run it
+    forked to ``PATH.cpu`` (what ``LACUNA_TEST_DBT_CPU_LOG`` collects), and exit."""
+    import resource
+
+    _reap(0)
+    cpu = sum(getattr(resource.getrusage(who), field)
+              for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for field in ("ru_utime", "ru_stime"))
+    with open(path + ".cpu.tmp", "w") as out:
+        out.write(f"{cpu:.2f}\n")
+    os.rename(path + ".cpu.tmp", path + ".cpu")
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2])
+    else:
+        sys.exit(client(sys.argv[1], sys.argv[2], sys.argv[3:]))
