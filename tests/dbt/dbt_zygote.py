@@ -29,9 +29,11 @@ import socket
 import struct
 import sys
 import time
+from typing import NoReturn
 
 STATUS = struct.Struct("!i")
 STARTUP_S = 120.0
+IDLE_S = 1800.0  # a server nobody called for this long exits
 
 
 def _send(path: str, request: dict[str, object]) -> int:
@@ -90,9 +92,13 @@ def client(path: str, python: str, argv: list[str]) -> int:
     return 70 if status == -1 else status
 
 
-def _run_child(request: dict[str, object], fds: list[int]) -> None:
-    """In the forked child: become the dbt process the caller asked for, and exit."""
-    code = 1
+def _run_child(request: dict[str, object], fds: list[int]) -> NoReturn:
+    """In the forked child: become the dbt process the caller asked for, and exit as it does.
+
+    The exit is the ``dbt`` script's, ``sys.exit(cli())``, which unwinds to the top of this
+    file and ends the interpreter normally: its finalizers close what dbt left open (DuckDB
+    checkpoints its write-ahead log into the database file when its last connection goes),
+    which ``os._exit`` would skip."""
     try:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -102,23 +108,12 @@ def _run_child(request: dict[str, object], fds: list[int]) -> None:
         os.environ.update(request["env"])  # type: ignore[arg-type]
         sys.argv = ["dbt", *request["argv"]]  # type: ignore[misc]
         from dbt.cli.main import cli
-
-        try:
-            cli()
-            code = 0
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    except BaseException:  # reported as dbt would, on stderr
+    except BaseException:
         import traceback
 
         traceback.print_exc()
-        code = 1
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        os._exit(1)
+    sys.exit(cli())
 
 
 def _handle(conn: socket.socket) -> None:
@@ -159,7 +154,8 @@ def _handle(conn: socket.socket) -> None:
 
 
 def serve(path: str) -> None:
-    """The server: import dbt, then fork a handler per connection until killed."""
+    """The server: import dbt, then fork a handler per connection until stopped (SIGTERM,
+    or no call for ``IDLE_S``)."""
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(
         os.path.abspath(__file__))]  # this folder's test modules shadow nothing of dbt's
     import importlib
@@ -172,8 +168,14 @@ def serve(path: str) -> None:
     listener.bind(path + ".tmp")
     listener.listen(16)
     os.rename(path + ".tmp", path)  # clients see the socket once it accepts
+    listener.settimeout(IDLE_S)
     while True:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:  # its test process is gone without stopping it (or idle long)
+            os.unlink(path)  # the next client starts another
+            _stop(path)
+        conn.setblocking(True)
         if os.fork() == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             listener.close()
