@@ -119,17 +119,16 @@ def dbt_fork_server() -> Iterator[None]:
 
 
 def _collect_cpu(written: Path) -> None:
-    """With ``LACUNA_TEST_DBT_CPU_LOG`` set: append the fork server's CPU seconds (its own and
-    its runs', which no ``time`` of pytest counts) to that file, to measure the suite."""
-    log = os.environ.get("LACUNA_TEST_DBT_CPU_LOG")
-    if not log:
-        return
+    """Wait (10 s at most) for the stopped fork server's last file, its CPU seconds (its own
+    and its runs', which no ``time`` of pytest counts): with ``LACUNA_TEST_DBT_CPU_LOG`` set,
+    appended to that file, to measure the suite."""
     import time
 
     deadline = time.monotonic() + 10
     while not written.is_file() and time.monotonic() < deadline:
         time.sleep(0.05)
-    if written.is_file():
+    log = os.environ.get("LACUNA_TEST_DBT_CPU_LOG")
+    if log and written.is_file():
         with open(log, "a", encoding="utf-8") as out:
             out.write(written.read_text(encoding="utf-8"))
 

@@ -1,12 +1,13 @@
 """A fork server for the dbt runs of the test session: dbt is imported once, each run forked.
 
 A ``dbt`` process spends about two seconds of CPU importing dbt-core and its adapter before it
-reads the project, and the dbt tests start dozens of them. Here one Python process of dbt's
-own virtualenv imports dbt once (``serve``) and forks a child per run, which runs dbt's own
-command line (``dbt.cli.main.cli``, what the ``dbt`` script runs) with the caller's arguments,
-working folder, environment, stdin, stdout and stderr, and exits with its exit code: the child
-starts from the imported modules and nothing else (nothing ran in the server), so each run is
-the fresh dbt process it would be, less the import.
+reads the project, and about two more generating the code that (de)serialises its
+dataclasses; the dbt tests start dozens of them. Here one Python process of dbt's own
+virtualenv imports dbt and parses a tiny project of its own once (``serve``, :func:`_warm_up`),
+and forks a child per run, which runs dbt's own command line (``dbt.cli.main.cli``, what the
+``dbt`` script runs) with the caller's arguments, working folder, environment, stdin, stdout
+and stderr, and exits as that script does, with its exit code: each run is what dbt makes of a
+second invocation in one process (``dbtRunner``), less the start-up.
 
 The caller runs the *client*, an executable file ``tests/dbt/conftest.py`` writes and points
 ``LACUNA_DBT`` at (so ``run_dbt``, ``load_project(parse=True)`` and ``lacuna`` subprocesses use
@@ -163,6 +164,7 @@ def serve(path: str) -> None:
     for module in ("dbt.cli.main", "dbt.adapters.factory", "dbt.adapters.duckdb"):
         with contextlib.suppress(ImportError):  # the imports each run is spared
             importlib.import_module(module)
+    _warm_up(os.path.join(os.path.dirname(path), "warm"))
     signal.signal(signal.SIGTERM, lambda *_: _stop(path))
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
@@ -184,6 +186,49 @@ def serve(path: str) -> None:
         _reap(os.WNOHANG)
 
 
+WARM_FILES = {
+    "dbt_project.yml": 'name: warm\nversion: "1.0.0"\nconfig-version: 2\nprofile: warm\n',
+    "profiles.yml": ("warm:\n  target: dev\n  outputs:\n"
+                     "    dev: {type: duckdb, path: target/warm.duckdb, threads: 1}\n"),
+    "seeds/s.csv": "id,email\n1,a@example.com\n",
+    "models/m.sql": "select id, email from {{ ref('s') }}\n",
+    "models/schema.yml": ("version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n"
+                          "        data_tests: [not_null]\n"),
+}
+
+
+def _warm_up(folder: str) -> None:
+    """One ``dbt parse`` of a tiny project of its own, in the server, before any fork.
+
+    dbt generates the (de)serialisation code and JSON schemas of its dataclasses at first use
+    (mashumaro), about two more seconds of CPU per process: made once here, every run inherits
+    them. A run is then what dbt's own ``dbtRunner`` makes of a second invocation in one
+    process, which dbt supports: each invocation sets its flags, resets the adapters, sets up
+    its loggers; the deprecations already warned of are forgotten here so each run warns as a
+    fresh process. Parse connects to no warehouse and leaves no thread behind; without dbt's
+    static parser (``dbt_extractor``, native code whose state a fork breaks: a forked run
+    then hung in it), which each run starts for itself."""
+    for rel, text in WARM_FILES.items():
+        target = os.path.join(folder, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w", encoding="utf-8") as out:
+            out.write(text)
+    try:
+        from dbt.cli.main import dbtRunner
+
+        done = dbtRunner().invoke(["parse", "--quiet", "--no-static-parser", "--project-dir",
+                                   folder, "--profiles-dir", folder])
+        import dbt.deprecations
+
+        dbt.deprecations.reset_deprecations()
+    except Exception as exc:  # the runs work without it, only slower
+        sys.stderr.write(f"dbt_zygote: warm-up failed: {exc!r}\n")
+        return
+    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0
+    sys.stderr.write(f"dbt_zygote: warm-up {'done' if done.success else 'failed'}; OS threads: "
+                     f"{threads}\n")
+
+
 def _reap(flags: int) -> None:
     """Wait for the finished handlers (each waited for its run: their CPU time adds up here)."""
     while True:
@@ -196,17 +241,20 @@ def _reap(flags: int) -> None:
 
 
 def _stop(path: str) -> None:
-    """On SIGTERM: wait for the runs, write the CPU seconds of the server and every run it
-    forked to ``PATH.cpu`` (what ``LACUNA_TEST_DBT_CPU_LOG`` collects), and exit."""
+    """On SIGTERM (or idle): write the CPU seconds of the server and every finished run it
+    forked to ``PATH.cpu`` (what ``LACUNA_TEST_DBT_CPU_LOG`` collects), then end the server's
+    process group: itself, and any run still going (its test process is done with it)."""
     import resource
 
-    _reap(0)
+    _reap(os.WNOHANG)
     cpu = sum(getattr(resource.getrusage(who), field)
               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
               for field in ("ru_utime", "ru_stime"))
     with open(path + ".cpu.tmp", "w") as out:
         out.write(f"{cpu:.2f}\n")
     os.rename(path + ".cpu.tmp", path + ".cpu")
+    if os.getpgid(0) == os.getpid():  # started in a session of its own (the client does)
+        os.killpg(0, signal.SIGKILL)
     os._exit(0)
 
 
