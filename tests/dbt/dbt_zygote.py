@@ -78,6 +78,8 @@ def client(path: str, python: str, argv: list[str]) -> int:
         # run gets its own caller's environment
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "LACUNA_"))}
         env["DO_NOT_TRACK"] = "1"  # its warm-up sends dbt no usage event either
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a killed server's socket: its successor appears under this name
         with open(path + ".log", "ab") as log:
             server = subprocess.Popen([python, __file__, "serve", path], env=env,
                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log,
