@@ -5,12 +5,21 @@ at the ``lacuna`` dbt package of this checkout, and runs ``dbt deps`` and ``dbt 
 tests read the manifest, run results and the DuckDB warehouse it leaves. Without dbt the
 fixture skips with the reason. ``dbt_deps_copy`` is a fresh unbuilt copy per test, with its
 packages installed (``dbt deps`` runs once per session).
+
+Every dbt run of the session (the tests', ``load_project(parse=True)``'s, a ``lacuna``
+subprocess's) is forked from one process that has imported dbt already (``dbt_zygote.py``):
+``LACUNA_DBT`` points at its client for the session. ``LACUNA_TEST_DBT_FORK=0`` runs the
+``dbt`` executable instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -59,6 +68,69 @@ def _require_dbt() -> None:
     if find_dbt(EXAMPLE) is None:
         pytest.skip("dbt is not installed (scripts/setup.sh puts it in .venv-dbt; or set "
                     "LACUNA_DBT)")
+
+
+ZYGOTE = Path(__file__).resolve().with_name("dbt_zygote.py")
+
+
+def _dbt_python(dbt: Path) -> str | None:
+    """The Python of a ``dbt`` console script (its ``#!`` line), or None for anything else."""
+    try:
+        text = dbt.read_text(encoding="utf-8", errors="replace")[:2000]
+    except OSError:
+        return None
+    first = text.split("\n", 1)[0]
+    if not first.startswith("#!") or "from dbt.cli.main import cli" not in text:
+        return None
+    python = first[2:].strip()
+    return python if " " not in python and Path(python).is_file() else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_fork_server() -> Iterator[None]:
+    """``LACUNA_DBT`` is the fork server's client for the session (started at its first run)."""
+    dbt = find_dbt(EXAMPLE)
+    python = _dbt_python(dbt) if dbt is not None else None
+    if python is None or os.environ.get("LACUNA_TEST_DBT_FORK") == "0":
+        yield
+        return
+    folder = Path(tempfile.mkdtemp(prefix="dbtz-"))
+    sock = folder / "s"
+    client = folder / "dbt"
+    client.write_text(
+        f"#!{python} -S\nimport sys\nsys.path.insert(0, {str(ZYGOTE.parent)!r})\n"
+        f"import dbt_zygote\n"
+        f"sys.exit(dbt_zygote.client({str(sock)!r}, {python!r}, sys.argv[1:]))\n",
+        encoding="utf-8")
+    client.chmod(0o755)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LACUNA_DBT", str(client))
+        try:
+            yield
+        finally:
+            pid = folder / "s.pid"
+            if pid.is_file():
+                import signal
+
+                with contextlib.suppress(OSError, ValueError):
+                    os.kill(int(pid.read_text()), signal.SIGTERM)
+                _collect_cpu(folder / "s.cpu")
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _collect_cpu(written: Path) -> None:
+    """Wait (10 s at most) for the stopped fork server's last file, its CPU seconds (its own
+    and its runs', which no ``time`` of pytest counts): with ``LACUNA_TEST_DBT_CPU_LOG`` set,
+    appended to that file, to measure the suite."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while not written.is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = os.environ.get("LACUNA_TEST_DBT_CPU_LOG")
+    if log and written.is_file():
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(written.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")
