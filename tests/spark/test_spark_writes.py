@@ -242,6 +242,40 @@ def test_switching_governance_off_is_recorded_and_later_writes_are_flagged(gspar
         spark.conf.set("spark.lacuna.enabled", "true")
 
 
+def test_an_event_the_listener_reaches_late_is_judged_by_when_it_came(gspark, governed,
+                                                                       monkeypatch):
+    """The listener's worker reached a governed write's event after the grace had run out
+    (busy with earlier events, on a loaded machine) and flagged the write UNGOVERNED, with a
+    job of its own and a second audit record. The grace now runs to when the event came; a
+    write that was not governed is still flagged however late its event is handled."""
+    from lacuna.spark import listener, writes
+    from lacuna.spark.listener import flush
+
+    spark = gspark
+    real = listener.handle
+
+    def late(*args: object, **kwargs: object) -> None:
+        time.sleep(0.8)  # the worker busy elsewhere
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(listener, "handle", late)
+    monkeypatch.setattr(writes, "GRACE_S", 0.3)
+    gov = lacuna.governor.current()
+    rows = spark.createDataFrame([("north", 1)], ["region", "n"])
+    governed_out = governed / "governed" / "workspace" / "late_ok"
+    rows.write.parquet(str(governed_out))
+    ungoverned_out = governed / "governed" / "workspace" / "late_off"
+    try:
+        spark.conf.set("spark.lacuna.enabled", "false")
+        rows.write.parquet(str(ungoverned_out))
+    finally:
+        spark.conf.set("spark.lacuna.enabled", "true")
+    assert flush(spark, 30)
+    flagged = {name for r in gov.audit.list(limit=None) if "UNGOVERNED" in r.body
+               for name in ("late_ok", "late_off") if name in r.body}
+    assert flagged == {"late_off"}
+
+
 def test_a_label_copied_onto_another_table_is_not_trusted_there(gspark, governed):
     """The table label was bound to column names only: an analyst who copied a PUBLIC table's
     label properties onto a table of e-mails with the same column names made it read as PUBLIC,

@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,6 +47,7 @@ class _Event:
     spark: SparkSession
     plan: Any
     failed: bool
+    received: float  # time.monotonic() when Spark handed it over (see writes.claim)
 
 
 class QueryListener:
@@ -77,7 +79,7 @@ class QueryListener:
                 return
             with self._cond:
                 self.pending += 1
-            self.events.put(_Event(self.spark, plan, failed))
+            self.events.put(_Event(self.spark, plan, failed, time.monotonic()))
         except Exception as exc:  # never break Spark's listener bus
             log.error("lacuna query listener: %s", exc)
 
@@ -87,7 +89,7 @@ class QueryListener:
             if event is None:
                 return
             try:
-                handle(event.spark, event.plan, failed=event.failed)
+                handle(event.spark, event.plan, failed=event.failed, received=event.received)
             except Exception as exc:
                 log.error("lacuna query listener could not handle a write: %s", exc)
             finally:
@@ -171,8 +173,10 @@ def write_target(spark: SparkSession, plan: Any) -> tuple[Target | None, Any]:
     return table_target(spark, name, append=kind == "AppendData"), query
 
 
-def handle(spark: SparkSession, plan: Any, *, failed: bool) -> None:
-    """One executed write: governed (expected) or flagged as ungoverned."""
+def handle(spark: SparkSession, plan: Any, *, failed: bool, received: float | None = None
+           ) -> None:
+    """One executed write: governed (expected) or flagged as ungoverned. ``received``: when
+    the listener was handed its event (``time.monotonic()``), for ``writes.claim``."""
     from lacuna.spark.writes import claim
 
     target, query = write_target(spark, plan)
@@ -180,7 +184,7 @@ def handle(spark: SparkSession, plan: Any, *, failed: bool) -> None:
         log.warning("lacuna: a Spark write (%s) whose target Lacuna cannot name ran; it is "
                     "not governed", _jvm.kind(plan))
         return
-    if claim(target.key):
+    if claim(target.key, received):
         return
     if failed:
         return

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import threading
 import time
@@ -72,8 +73,12 @@ class Target:
 
 # Targets of governed writes: in flight (a count), then for GRACE_S seconds after they finish,
 # so the query listener (asynchronous; one write may emit several events, e.g. CTAS and its
-# insert) knows their events belong to a governed write.
+# insert) knows their events belong to a governed write. The grace is measured to when the
+# listener received the event, not to when its worker got to it: a worker busy with earlier
+# events (each a py4j round trip or more) may reach one long after. A finished write is
+# remembered for KEEP_S so that a late event still finds it.
 GRACE_S = 10.0
+KEEP_S = 600.0
 _IN_FLIGHT: collections.Counter[str] = collections.Counter()
 _DONE: dict[str, float] = {}
 _PENDING_LOCK = threading.Lock()
@@ -92,13 +97,16 @@ def finished(key: str) -> None:
         _DONE[key] = time.monotonic() + GRACE_S
 
 
-def claim(key: str) -> bool:
-    """Whether a listener event for ``key`` belongs to a governed write."""
+def claim(key: str, received: float | None = None) -> bool:
+    """Whether a listener event for ``key`` belongs to a governed write: one in flight now, or
+    one that had finished at most GRACE_S before the event was ``received`` (its
+    ``time.monotonic()``; now when not given)."""
     with _PENDING_LOCK:
         now = time.monotonic()
-        for k in [k for k, until in _DONE.items() if until < now]:
+        for k in [k for k, until in _DONE.items() if until + KEEP_S < now]:
             del _DONE[k]
-        return _IN_FLIGHT[key] > 0 or key in _DONE
+        at = now if received is None else received
+        return _IN_FLIGHT[key] > 0 or _DONE.get(key, -math.inf) >= at
 
 
 def qualify(spark: SparkSession, name: str) -> str:
