@@ -56,6 +56,21 @@ def test_hash_non_string_values_join_with_their_text() -> None:
     assert ints.dtype == object
 
 
+def test_an_integer_column_with_a_null_hashes_as_the_integers_do() -> None:
+    """pandas keeps integers with a null as float64: 1001.0 hashed as "1001.0" did not join
+    with the 1001 of the same ids in a column without nulls."""
+    ids = HashStrategy().apply(pd.Series([1001, 7]), ctx())
+    with_null = HashStrategy().apply(pd.Series([1001, None, 7]), ctx())
+    assert with_null.dtype == object
+    assert pd.isna(with_null[1])
+    assert [with_null[0], with_null[2]] == ids.tolist()
+    nullable = HashStrategy().apply(pd.Series([1001, None, 7], dtype="Int64"), ctx())
+    assert [nullable[0], nullable[2]] == ids.tolist()
+    fractions = HashStrategy().apply(pd.Series([1001.5, 1e300]), ctx())
+    texts = HashStrategy().apply(pd.Series(["1001.5", "1e+300"]), ctx())
+    assert fractions.tolist() == texts.tolist()  # not whole numbers (or too large): as written
+
+
 def test_hash_all_null_column() -> None:
     out = HashStrategy().apply(pd.Series([None, None], dtype=object), ctx())
     assert out.tolist() == [None, None]

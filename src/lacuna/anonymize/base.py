@@ -171,7 +171,8 @@ def describe(column: ColumnClass | None) -> str:
 
 def present_text(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """Where ``values`` is not null, and those values as Python strings (``str()`` of numbers,
-    dates, ...; bytes decoded), in order, on a fresh index."""
+    dates, ...; a float that is a whole number as that integer; bytes decoded), in order, on a
+    fresh index."""
     import pandas as pd
 
     mask = values.notna().to_numpy(dtype=bool)
@@ -202,4 +203,11 @@ def fill(
 def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "surrogateescape")
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_INTEGERS:
+        # an integer column with a null is float64 in pandas: its 1001.0 is the 1001 of the
+        # same ids elsewhere (a hash or token of "1001.0" would not join with "1001")
+        return str(int(value))
     return str(value)
+
+
+_EXACT_INTEGERS = 2.0**53  # every integer below it is exactly a float64
