@@ -276,6 +276,30 @@ def test_an_event_the_listener_reaches_late_is_judged_by_when_it_came(gspark, go
     assert flagged == {"late_off"}
 
 
+def test_a_table_a_temporary_view_shadows_is_written_governed_and_not_flagged(gspark, governed):
+    """With a temporary view named ``customers`` (the golden tests leave theirs), a governed
+    ``saveAsTable("customers")`` ran its insert as a second query that Spark reports as a file
+    write to the table's folder with no table: the listener flagged it UNGOVERNED ("policy
+    would have DENIED it"), ran a job to classify it and wrote a second audit record. The
+    table's folder is now expected with the table; a write there outside Lacuna still is not."""
+    from lacuna.spark.listener import flush
+
+    spark = gspark
+    df = spark.read.csv(data_file("customers.csv"), header=True)
+    gov = lacuna.governor.current()
+    df.createOrReplaceTempView("shadowed")
+    try:
+        df.write.mode("overwrite").saveAsTable("shadowed")
+        assert flush(spark, 30)
+        assert lacuna.spark.classification(spark.table("default.shadowed")).tier \
+            is Tier.PROPRIETARY
+        assert not [r for r in gov.audit.list(limit=None)
+                    if "UNGOVERNED" in r.body and "shadowed" in r.body]
+    finally:
+        spark.sql("DROP TABLE IF EXISTS default.shadowed")
+        spark.catalog.dropTempView("shadowed")
+
+
 def test_a_label_copied_onto_another_table_is_not_trusted_there(gspark, governed):
     """The table label was bound to column names only: an analyst who copied a PUBLIC table's
     label properties onto a table of e-mails with the same column names made it read as PUBLIC,

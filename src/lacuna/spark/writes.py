@@ -262,6 +262,21 @@ def _in_warehouse(spark: SparkSession, location: str) -> bool:
     return here != there and os.path.commonpath([here, there]) == there
 
 
+def _listener_keys(spark: SparkSession, target: Target) -> tuple[str, ...]:
+    """The keys under which the query listener may report this governed write: the target's,
+    and for a catalog table the folder its files go to. A ``saveAsTable`` creating a table that
+    a temporary view's name shadows runs its insert as a second query, which Spark reports as a
+    file write to that folder with no table: it was flagged UNGOVERNED (a Spark job, a second
+    audit record saying policy would have denied it)."""
+    if target.kind != "table":
+        return (target.key,)
+    found = _stored_location(spark, target.name)
+    folder = local_path(found[0]) if found is not None else None
+    if folder is None:
+        return (target.key,)
+    return (target.key, path_target(folder, append=target.append).key)
+
+
 def jdbc_target(url: str, table: str, *, append: bool) -> Target:
     bare = url[5:] if url.lower().startswith("jdbc:") else url
     try:
@@ -359,12 +374,15 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         # when its data was first seen: read before the job replaces the destination (its
         # sidecar says it only until then)
         seen = write_clock(df.sparkSession, gov, target, analysis)
-        expect(target.key)
+        keys = _listener_keys(df.sparkSession, target)
+        for key in keys:
+            expect(key)
         try:
             with _bypass.bypass():
                 result = run()
         finally:
-            finished(target.key)
+            for key in keys:
+                finished(key)
         if record is not None:  # what was written: the sweep removes that directory, no other
             from lacuna.exceptions import files
 
