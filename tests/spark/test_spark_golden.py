@@ -108,6 +108,8 @@ def run_spark(case: dict[str, Any], folder: Path, spark: Any) -> Outcome:
             decision, kinds = _decided(write)
         finally:
             lacuna.spark.disable(spark)
+            for name in TABLES:  # a view named customers shadows a later test's table
+                spark.catalog.dropTempView(name)
     return _outcome(c, decision, kinds)
 
 
