@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -427,14 +428,7 @@ def test_rows_picked_out_of_a_k_anonymous_dataset_are_checked_again(sandbox, ena
     from lacuna.errors import GovernanceViolation
 
     enabled()
-    n = 60
-    people = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
-                           "zip_code": [f"9410{i % 10}" for i in range(n)],
-                           "plan": ["a", "b", "c"] * (n // 3)})
-    with _off():
-        people.to_csv(sandbox / "people.csv", index=False)
-    lacuna.datasets.register("people_anon", "people.csv",
-                             {"email": "redact", "zip_code": "generalize"}, approved_by=STEWARD)
+    _register_people_anon(sandbox)
     df = lacuna.datasets.get("people_anon")
     assert get_state(df).classification.tier == lacuna.Tier.PUBLIC
     whole = home / "Downloads" / "people.csv"
@@ -447,6 +441,19 @@ def test_rows_picked_out_of_a_k_anonymous_dataset_are_checked_again(sandbox, ena
     assert not one.exists()
 
 
+def _register_people_anon(sandbox: Path, n: int = 60) -> int:
+    """``people.csv`` (``n`` e-mails, zip codes in groups of ``n / 10``, three plans) written
+    ungoverned, registered as ``people_anon`` (e-mails redacted, zip codes generalised)."""
+    people = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                           "zip_code": [f"9410{i % 10}" for i in range(n)],
+                           "plan": ["a", "b", "c"] * (n // 3)})
+    with _off():
+        people.to_csv(sandbox / "people.csv", index=False)
+    lacuna.datasets.register("people_anon", "people.csv",
+                             {"email": "redact", "zip_code": "generalize"}, approved_by=STEWARD)
+    return n
+
+
 def test_rows_picked_out_of_a_k_anonymous_dataset_read_by_polars_are_checked_again(
         sandbox, enabled, home):
     """A polars filter (or ``head``) keeps its parent's state and polars frames carry no content
@@ -456,14 +463,7 @@ def test_rows_picked_out_of_a_k_anonymous_dataset_read_by_polars_are_checked_aga
     from lacuna.errors import GovernanceViolation
 
     enabled()
-    n = 60
-    people = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
-                           "zip_code": [f"9410{i % 10}" for i in range(n)],
-                           "plan": ["a", "b", "c"] * (n // 3)})
-    with _off():
-        people.to_csv(sandbox / "people.csv", index=False)
-    lacuna.datasets.register("people_anon", "people.csv",
-                             {"email": "redact", "zip_code": "generalize"}, approved_by=STEWARD)
+    n = _register_people_anon(sandbox)
     df = lacuna.datasets.get("people_anon", engine="polars")
     downloads = home / "Downloads"
     df.write_csv(downloads / "people.csv")  # the whole dataset: allowed
