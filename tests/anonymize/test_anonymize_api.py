@@ -334,3 +334,10 @@ def test_rows_taken_out_of_a_k_anonymous_release_as_arrow_are_counted_again(gove
     with pytest.raises(GovernanceViolation, match="not anonymous any more"):
         relation.limit(1).write_csv(str(downloads / "limit.csv"))
     assert not (downloads / "limit.csv").exists()
+    anon = out  # noqa: F841  (scanned by name by DuckDB's SQL below)
+    duckdb.sql("select * from anon where plan = 'a'").write_csv(  # k=20: allowed
+        str(downloads / "sql_plan_a.csv"))
+    assert len(pd.read_csv(downloads / "sql_plan_a.csv")) == n // 3
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        duckdb.sql("select * from anon limit 1").write_csv(str(downloads / "sql_one.csv"))
+    assert not (downloads / "sql_one.csv").exists()

@@ -153,12 +153,17 @@ def _classify_column(
         how = best_flow.kind.value + (
             f" ({best_flow.description})" if best_flow.description else ""
         )
+        # a k-anonymity check's mark (ColumnClass.quasi_identifier) goes with the values: the
+        # rows a query keeps are counted again (`SELECT * FROM release LIMIT 1` in DuckDB was
+        # one person's row, PUBLIC)
+        marks = [e for _, c, _ in carried for e in c.evidence
+                 if e.rule.startswith("quasi_identifier:")][:1]
         col = replace(
             best,
             layer=Layer.INHERITED,
             reasoning=f"{best.classification.value} from {source} by {how}",
             evidence=(Evidence(source="inherited", rule=f"sql:{best_flow.kind.value}",
-                               detail=f"{source}: {how}"),),
+                               detail=f"{source}: {how}"), *marks),
         )  # fmt: skip
         return col, [t for _, _, t in carried], bool(masked_personal), ""
     if masked_personal:
