@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import functools
 import logging
-import math
 import os
 import threading
 import time
@@ -321,7 +320,7 @@ class ColumnClass:
             classification=ColumnKind.parse(data.get("classification", "public")),
             pii_type=data.get("pii_type") or None,
             sensitivity=Sensitivity.parse(data.get("sensitivity", "low")),
-            confidence=_confidence(data.get("confidence", 1.0)),
+            confidence=float(data.get("confidence", 1.0)),
             reasoning=str(data.get("reasoning", "")),
             layer=Layer(data["layer"]) if "layer" in data else layer,
         )
@@ -332,17 +331,6 @@ def _object(value: Any, what: str) -> Mapping[str, Any]:
         msg = f"{what} must be an object (a mapping), not {type(value).__name__}"
         raise TypeError(msg)
     return value
-
-
-def _confidence(value: Any) -> float:
-    """A stored confidence as a number. NaN and infinities are refused (``ValueError``, as any
-    unreadable value): ``NaN`` is not JSON, so a class holding it could be read but not sent
-    on (an OpenLineage event carrying it was refused whole by its receiver)."""
-    number = float(value)
-    if not math.isfinite(number):
-        msg = f"confidence must be a finite number, not {value!r}"
-        raise ValueError(msg)
-    return number
 
 
 def _texts(value: Any, what: str) -> tuple[str, ...]:
@@ -428,7 +416,7 @@ class Classification:
             columns=columns,
             floor=Tier.parse(data.get("floor", "PUBLIC")),
             table_tags=_texts(data.get("table_tags"), "table_tags"),
-            confidence=_confidence(data.get("confidence", 1.0)),
+            confidence=float(data.get("confidence", 1.0)),
             reasoning=_texts(data.get("reasoning"), "reasoning"),
             layer=Layer(data["layer"]) if "layer" in data else layer,
         )
