@@ -43,3 +43,20 @@ def vault(tmp_path: Path):
     lacuna.enable(str(config))
     yield tmp_path / "governed" / "workspace"
     lacuna.disable()
+
+
+@pytest.fixture
+def decrypted(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What ``SealedReader`` opened for decryption while the test ran, in order: a denied read
+    must leave it empty (decided before anything is decrypted)."""
+    from lacuna.storage import sealed
+
+    opened: list[object] = []
+    original = sealed.SealedReader.__init__
+
+    def spy(self: sealed.SealedReader, *args: object, **kwargs: object) -> None:
+        opened.append(args[0])
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sealed.SealedReader, "__init__", spy)
+    return opened

@@ -218,7 +218,8 @@ def test_reads_are_on_the_audit_trail(vault: Path, private: Path, tmp_path: Path
 ], ids=["pl.read_parquet", "pl.scan_parquet", "pq.read_table", "pa_ds.dataset",
         "duckdb.read_parquet"])
 def test_a_denied_read_decrypts_nothing(tmp_path: Path, read: Callable[[Path], Any],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        decrypted: list[object]) -> None:
     bundle = contractor_denying_bundle(tmp_path)
     lacuna.enable(str(write_config(tmp_path, policy={"dir": str(bundle)})))
     scratch = tmp_path / "scratch"
@@ -226,21 +227,13 @@ def test_a_denied_read_decrypts_nothing(tmp_path: Path, read: Callable[[Path], A
     monkeypatch.setattr(frames, "_SCRATCH_PARENT", str(scratch))
     path = tmp_path / "governed" / "workspace" / "customers.parquet"
     _pl().write_parquet(path)
-    opened: list[object] = []
-    original = sealed.SealedReader.__init__
-
-    def spy(self: sealed.SealedReader, *args: Any, **kwargs: Any) -> None:
-        opened.append(args[0])
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(sealed.SealedReader, "__init__", spy)
     with lacuna.governed(user={"id": "carl", "role": "contractor"}), pytest.raises(
             GovernanceViolation, match="contractors may not read"):
         read(path)
-    assert opened == []  # denied before anything was opened for decryption
+    assert decrypted == []  # denied before anything was opened for decryption
     assert os.listdir(scratch) == []  # and no plaintext copy was made
     assert len(_as_pandas(read(path))) == 4  # the analyst may
-    assert len(opened) == 1
+    assert len(decrypted) == 1
     records = current().audit.list(limit=None, user="carl", action="read")
     assert [r.allowed for r in records] == [False]
 

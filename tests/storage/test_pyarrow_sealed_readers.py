@@ -123,28 +123,20 @@ def test_parquet_file_close_puts_the_outcome_on_the_trail(vault: Path) -> None:
     assert pf._lacuna_read[1].closed  # the decrypted stream went with the reader
 
 
-def test_a_denied_read_decrypts_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_denied_read_decrypts_nothing(tmp_path: Path, decrypted: list[object]) -> None:
     bundle = contractor_denying_bundle(tmp_path)
     lacuna.enable(str(write_config(tmp_path, policy={"dir": str(bundle)})))
     try:
         root = tmp_path / "governed" / "workspace"
         _write(root)
-        opened: list[object] = []
-        original = sealed.SealedReader.__init__
-
-        def spy(self: sealed.SealedReader, *args: Any, **kwargs: Any) -> None:
-            opened.append(args[0])
-            original(self, *args, **kwargs)
-
-        monkeypatch.setattr(sealed.SealedReader, "__init__", spy)
         reads = {**READS, "read_metadata": ("c.parquet", lambda p: pq.read_metadata(p))}
         with lacuna.governed(user={"id": "carl", "role": "contractor"}):
             for name, (file, read) in reads.items():
                 with pytest.raises(GovernanceViolation, match="contractors may not read"):
                     read(root / file)
-                assert opened == [], name  # denied before anything was opened for decryption
+                assert decrypted == [], name  # denied before anything was opened for decryption
         assert pq.ParquetFile(root / "c.parquet").read().num_rows == 4  # the analyst may
-        assert len(opened) == 1
+        assert len(decrypted) == 1
     finally:
         lacuna.disable()
 
