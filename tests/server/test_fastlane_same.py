@@ -420,12 +420,8 @@ def test_a_copy_by_hand_takes_the_clock_of_its_content(app_client) -> None:
     content, or no fingerprint, is not that clock."""
     from datetime import UTC, datetime
 
-    from openlineage.client.serde import Serde
-
-    from lacuna.lineage.openlineage import run_to_events
-    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.lineage.records import DatasetRef
     from lacuna.lineage.seen import saw
-    from lacuna.model import Classification
 
     governed = app_client.state.governor.config.destinations.governed[0]
     original, copy, derived = (f"{governed}hand/{n}.csv" for n in ("a", "b", "c"))
@@ -442,13 +438,7 @@ def test_a_copy_by_hand_takes_the_clock_of_its_content(app_client) -> None:
 
     decide(original, [])
     saw(store, DatasetRef("file://host-a", original), old)
-    run = Run(id="6d1c7a52-0f43-4b8e-9a71-3c2d1e0f9a8b", operation="export",
-              status=RunStatus.SUCCEEDED, user_id="ana", outputs=(DatasetVersion(
-                  dataset=DatasetRef.of(original), classification=Classification(),
-                  fingerprint=fp),))
-    for event in run_to_events(run):
-        assert app_client.client.post("/api/v1/lineage", headers=h, json=json.loads(
-            Serde.to_json(event))).status_code == 201
+    _post_written(app_client, "6d1c7a52-0f43-4b8e-9a71-3c2d1e0f9a8b", original, fp, h)
     assert _clock_of(app_client, copy, "host-a") is None  # by name: never written
     assert _clock_of(app_client, copy, "host-a", "sha256:" + "cd" * 32) is None
     assert _clock_of(app_client, copy, "host-a", fp) == old.isoformat()  # by its content
@@ -469,6 +459,25 @@ def bound(app_client: Any) -> Iterator[Any]:
         yield app_client
     finally:
         state._hosts = before
+
+
+def _post_written(app: Any, run_id: str, path: str, fingerprint: str,
+                  headers: dict[str, str]) -> None:
+    """ana's succeeded export run that wrote ``path`` with content ``fingerprint``, sent to
+    the server as OpenLineage events."""
+    from openlineage.client.serde import Serde
+
+    from lacuna.lineage.openlineage import run_to_events
+    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.model import Classification
+
+    run = Run(id=run_id, operation="export", status=RunStatus.SUCCEEDED, user_id="ana",
+              outputs=(DatasetVersion(dataset=DatasetRef.of(path),
+                                      classification=Classification(),
+                                      fingerprint=fingerprint),))
+    for event in run_to_events(run):
+        assert app.client.post("/api/v1/lineage", headers=headers, json=json.loads(
+            Serde.to_json(event))).status_code == 201
 
 
 def _headers(app: Any, user: str, host: str | None) -> dict[str, str]:
@@ -584,12 +593,9 @@ def test_a_host_renamed_keeps_its_files_clocks_by_their_content(app_client) -> N
     write there afterwards does not start it again: the earlier clock wins. Without the
     fingerprint nothing is known of the new name (the client then takes its sidecar's, when
     trusted: tests/server/test_client_local_state.py)."""
-    from openlineage.client.serde import Serde
 
-    from lacuna.lineage.openlineage import run_to_events
-    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.lineage.records import DatasetRef
     from lacuna.lineage.seen import saw
-    from lacuna.model import Classification
 
     path = f"{app_client.state.governor.config.destinations.governed[0]}renamed/out.csv"
     store = app_client.state.governor.lineage_store
@@ -597,13 +603,8 @@ def test_a_host_renamed_keeps_its_files_clocks_by_their_content(app_client) -> N
     old = datetime(2021, 7, 8, tzinfo=UTC)
     assert _decide_write(app_client, "ana", "old-name", path).json()["decision"]["allowed"]
     saw(store, DatasetRef("file://old-name", path), old)
-    run = Run(id="0b5d1e1c-56b5-4c4e-a0a1-7d3f1d2c9e10", operation="export",
-              status=RunStatus.SUCCEEDED, user_id="ana", outputs=(DatasetVersion(
-                  dataset=DatasetRef.of(path), classification=Classification(),
-                  fingerprint=fp),))
-    for event in run_to_events(run):
-        assert app_client.client.post("/api/v1/lineage", json=json.loads(Serde.to_json(
-            event)), headers=_headers(app_client, "ana", "old-name")).status_code == 201
+    _post_written(app_client, "0b5d1e1c-56b5-4c4e-a0a1-7d3f1d2c9e10", path, fp,
+                  _headers(app_client, "ana", "old-name"))
     assert _known(app_client, "ana", "new-name", path).json()["first_seen"] is None
     answer = app_client.client.get("/api/v1/lineage/known", params={
         "dataset": path, "fingerprint": fp}, headers=_headers(app_client, "ana", "new-name"))
