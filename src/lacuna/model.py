@@ -615,6 +615,11 @@ class Operation:
     method: str = ""  # the host call, e.g. "pandas.DataFrame.to_csv"
     code_location: str | None = None  # the user's file:line
     variable: str | None = None  # the user's name for the data, for runnable alternatives
+    # server mode: the client host the request named (X-Lacuna-Host, lacuna.server.hosts),
+    # and whether the server vouches for it (the caller is bound to it by client_hosts) or
+    # took it on the client's word; kept on the audit record's ``who``
+    client_host: str | None = None
+    host_verified: bool = False
     id: str = field(default_factory=_new_id)
     timestamp: datetime = field(default_factory=utcnow)
 

@@ -574,6 +574,38 @@ def test_a_user_bound_to_several_hosts_names_one(bound) -> None:
     assert _decide_write(bound, "jane", "j-3", path).status_code == 403
 
 
+def test_the_audit_record_says_whether_the_server_vouches_for_the_host(bound) -> None:
+    """Each recorded decision names the host its request spoke for and whether the server
+    vouches for it: a bound user's (named in any case, or not named) is verified, an unbound
+    user's named host is their word (``host_verified`` false), on the route (a first token)
+    and the fast lane (a cached one) alike; a request naming none from an unbound user names
+    none. The chain verifies, and ``lacuna audit list`` marks the unverified host (before,
+    the record said nothing of the host: one taken on an unbound caller's word looked like
+    any other)."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app as cli
+
+    audit = bound.state.governor.audit
+    path = f"{bound.state.governor.config.destinations.governed[0]}bound/said.csv"
+    seen = []
+    for user, host in (("joe", "joe-desktop"), ("joe", "joe-desktop"), ("ana", "ANA-Laptop"),
+                       ("ana", None), ("joe", None)):
+        answer = _decide_write(bound, user, host, path)
+        assert answer.status_code == 200, answer.text
+        who = audit.get(answer.json()["audit"]["id"]).data["who"]
+        seen.append((who.get("host"), who.get("host_verified")))
+    assert seen == [("joe-desktop", False), ("joe-desktop", False), ("ana-laptop", True),
+                    ("ana-laptop", True), (None, None)]
+    assert audit.verify().ok
+    listed = CliRunner().invoke(cli, ["audit", "list", "--dataset", path, "--db",
+                                      str(audit.url)], env={"COLUMNS": "250"})
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.count("joe @joe-desktop (host not verified)") == 2
+    assert listed.output.count("ana @ana-laptop ") == 2
+    assert listed.output.count("not verified") == 2
+
+
 def test_client_hosts_settings_are_checked_at_start() -> None:
     """A user bound to no host, or a host no client can send, stops the start, named."""
     from lacuna.server.settings import load_settings

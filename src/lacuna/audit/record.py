@@ -7,7 +7,9 @@ values: only names (users, datasets, columns), classes, tags and the decision.
 Body, ``schema_version`` "1"::
 
     {"schema_version": "1", "id": ..., "seq": 7, "operation_id": ...,
-     "who":  {"user_id", "role", "session"},
+     "who":  {"user_id", "role", "session",
+              "host", "host_verified" (only from a server's client that named its host:
+              host_verified false when the server took the host on the client's word)},
      "what": {"action", "sources", "destination", "environment", "tier", "tags",
               "columns": {"<column>": "<class>[:<pii_type>]", ...}, "column_count",
               "tier_assumed" (only on a fail-closed denial: why the tier is assumed)},
@@ -182,7 +184,10 @@ def build_body(
         "id": record_id,
         "seq": seq,
         "operation_id": operation.id,
-        "who": {"user_id": p.user_id, "role": p.role, "session": p.session},
+        "who": {"user_id": p.user_id, "role": p.role, "session": p.session,
+                # a server client's host, and whether the server vouches for it
+                **({"host": operation.client_host, "host_verified": operation.host_verified}
+                   if operation.client_host is not None else {})},
         "what": {
             "action": p.action,
             "sources": list(p.sources),

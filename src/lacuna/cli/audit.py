@@ -197,7 +197,7 @@ def list_(
         # every value from the trail is shown as text: a file named "q4[/].csv" is no rich
         # markup (it made the listing fail), an ESC in it rewrites no line
         if dataset:
-            table.add_row(str(rec.seq), when, _visible(rec.user_id), _visible(rec.action),
+            table.add_row(str(rec.seq), when, _visible(_who(rec)), _visible(rec.action),
                           _visible(_part(rec, "how", "method")),
                           _visible(_part(rec, "why", "purpose")), decision, outcome)
             continue
@@ -205,11 +205,24 @@ def list_(
         # where an operation names its destination
         what = rec.destination or (rec.reasoning if rec.data.get("kind") not in (
             None, "outcome") and rec.reasoning else "—")
-        table.add_row(str(rec.seq), when, _visible(rec.user_id), _visible(rec.action),
+        table.add_row(str(rec.seq), when, _visible(_who(rec)), _visible(rec.action),
                       _visible(what), _visible(f"{rec.tier} (assumed)" if rec.tier_assumed
                                                else rec.tier or "—"), decision, outcome,
                       _visible(rec.policy_id or "—"))
     Console().print(table)
+
+
+def _who(rec: AuditRecord) -> str:
+    """The record's user, and the client host a server's client named (``who.host``): marked
+    ``(host not verified)`` when the server took it on the client's word (the caller is bound
+    to no host by the server's ``client_hosts``: docs/server.md, "Whose host")."""
+    who = rec.data.get("who")
+    host = who.get("host") if isinstance(who, dict) else None
+    if not isinstance(host, str):
+        return rec.user_id
+    assert isinstance(who, dict)
+    return (f"{rec.user_id} @{host}" if who.get("host_verified") is True
+            else f"{rec.user_id} @{host} (host not verified)")
 
 
 @app.command("config")

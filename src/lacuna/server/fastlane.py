@@ -151,12 +151,12 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
             await fallback(replay(raw, receive))
             return
         try:  # the host as the server's client_hosts lets the caller speak for it
-            host = state.hosts.speaks_for(principal.name, host)[0]
+            host, verified = state.hosts.speaks_for(principal.name, host)
         except HostRefused:  # FastAPI answers it (and audits a 403)
             await fallback(replay(raw, receive))
             return
         scope.setdefault("state", {})["principal"] = principal  # for the access log
-        answer = await _decide(state, parsed, principal, host)
+        answer = await _decide(state, parsed, principal, host, verified)
         if answer is None:
             await fallback(replay(raw, receive))
             return
@@ -200,14 +200,15 @@ def _parsed(raw: bytes) -> DecideBody | None:
 
 
 async def _decide(state: ServerState, request: DecideBody, principal: Principal,
-                  host: str | None = None) -> bytes | None:
+                  host: str | None = None, verified: bool = False) -> bytes | None:
     """The decide route's answer, or ``None`` when the operation is not valid (FastAPI's route
-    answers 422 and says why). ``host``: the client's, whose file a write's clock is for."""
+    answers 422 and says why). ``host``: the client's, whose file a write's clock is for
+    (``verified``: the server vouches for it, ``routes_api.hosted``)."""
     from lacuna.lineage.seen import clocks
-    from lacuna.server.routes_api import answered, bound, clocked, decide_and_record
+    from lacuna.server.routes_api import answered, bound, clocked, decide_and_record, hosted
 
     try:
-        operation = bound(state, request.operation, principal)
+        operation = hosted(bound(state, request.operation, principal), host, verified)
     except Exception:  # invalid operation: FastAPI's route answers 422 with the reason
         return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +115,17 @@ def bound(state: ServerState, parsed: WireOperation, principal: Principal) -> Op
 
 
 def client_host(request: Request) -> str | None:
+    """:func:`vouched_host`'s host."""
+    return vouched_host(request)[0]
+
+
+def vouched_host(request: Request) -> tuple[str | None, bool]:
     """The host a client names itself in :data:`~lacuna.lineage.seen.HOST_HEADER` (whose
     local paths its operations name: the retention clocks of its files are its own), as the
     server's ``client_hosts`` lets the caller speak for it (:mod:`lacuna.server.hosts`: a
-    bound caller's own host when it names none); None when it names none and is unbound.
+    bound caller's own host when it names none); None when it names none and is unbound. And
+    whether the server vouches for it: true for a bound caller's host, false for a host an
+    unbound caller names (their word), which the audit record says (:func:`hosted`).
     Call it after the route's role check (it reads the caller from ``request.state``).
 
     Raises:
@@ -136,23 +144,40 @@ def client_host(request: Request) -> str | None:
     if principal is None:  # every route that calls this checks the role first
         msg = "client_host called before the caller was authenticated"
         raise RuntimeError(msg)
-    return speaking_for(request, principal, host)
+    return vouched_for(request, principal, host)
 
 
 def speaking_for(request: Request, principal: Principal, host: str | None) -> str | None:
     """``host`` (a client's, None: not named) as ``principal`` may speak for it
     (:meth:`lacuna.server.hosts.HostBindings.speaks_for`); a refusal is raised as its HTTP
     answer, a 403 audited as every refusal is."""
+    return vouched_for(request, principal, host)[0]
+
+
+def vouched_for(request: Request, principal: Principal, host: str | None
+                ) -> tuple[str | None, bool]:
+    """:func:`speaking_for`, and whether the server vouches for the host (the caller is
+    bound to it)."""
     from lacuna.server.hosts import HostRefused
     from lacuna.server.security import refuse
 
     state = state_of(request)
     try:
-        return state.hosts.speaks_for(principal.name, host)[0]
+        return state.hosts.speaks_for(principal.name, host)
     except HostRefused as exc:
         if exc.status == 403:
             refuse(request, state, 403, exc.detail, principal)
         raise HTTPException(exc.status, exc.detail) from None
+
+
+def hosted(operation: Operation, host: str | None, verified: bool) -> Operation:
+    """``operation`` from the client host ``host`` (None: it named none), ``verified`` when
+    the server vouches for it: its audit record says so (``who.host``, ``who.host_verified``),
+    so a reader of the trail can tell a host the settings bind the caller to from one an
+    unbound caller only named (docs/server.md, "Whose host")."""
+    if host is None:
+        return operation
+    return replace(operation, client_host=host, host_verified=verified)
 
 
 def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
@@ -284,8 +309,8 @@ def decide(body: DecideRequest, request: Request, principal: AnyUser) -> dict[st
     this operation. With ``record`` (the default) the decision is on the audit trail before
     the answer is sent; ``audit`` names the record."""
     state = state_of(request)
-    host = client_host(request)
-    operation = operation_for(state, body.operation, principal)
+    host, verified = vouched_host(request)
+    operation = hosted(operation_for(state, body.operation, principal), host, verified)
     decision, audit = decide_and_record(state, operation, record=body.record,
                                         session=body.session, host=host)
     return {"decision": decision_to_wire(decision, operation), "audit": audit}
