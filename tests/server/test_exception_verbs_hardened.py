@@ -338,3 +338,43 @@ def test_a_sealed_files_decryption_is_not_taken_by_deciding_a_write_to_its_path(
     assert "more than one user" in taken["refused"]
     assert may(app_client.headers("ana"))["allowed"] is False  # whose file: not known now
     assert may(app_client.headers("jane")) == {"allowed": True}  # a default steward
+
+
+def test_a_sealed_files_writer_is_asked_on_its_host(app_client) -> None:
+    """A path is a file on one host (as its clock is): ana's ``P`` on ana-laptop and
+    mallory's ``P`` on mallory-pc are two files, each its writer's to decrypt, and neither
+    is the other's, whichever host she names (before, the path alone was asked: two writers
+    made both files a steward's, and a client on one host was judged by writes on another).
+    A write recorded without a host counts on every host (fail closed: beside another
+    writer, a steward decides)."""
+    import secrets
+
+    governed = app_client.state.governor.config.destinations.governed[0]
+    path = f"{governed}hosted-{secrets.token_hex(3)}.csv"
+    mallory = app_client.state.users.add(f"mallory-{secrets.token_hex(3)}", roles=("analyst",))
+    hm = {"Authorization": f"Bearer {mallory}"}
+    ha = app_client.headers("ana")
+
+    def decide(headers: dict[str, str], host: str | None) -> None:
+        named = headers if host is None else {**headers, "X-Lacuna-Host": host}
+        answer = app_client.client.post("/api/v1/decide", headers=named, json={"operation": {
+            "action": "write", "classification": {"tier": "PUBLIC"}, "destination": path}})
+        assert answer.json()["decision"]["allowed"] is True, answer.text
+
+    def may(headers: dict[str, str], host: str) -> bool:
+        answer = app_client.client.post("/api/v1/decrypt", headers=headers, json={
+            "path": path, "written_by": "ana", "host": host})
+        assert answer.status_code == 200, answer.text
+        return bool(answer.json()["allowed"])
+
+    decide(ha, "ana-laptop")
+    decide(hm, "mallory-pc")
+    assert may(ha, "ana-laptop") is True
+    assert may(ha, "ANA-LAPTOP") is True  # host names compare without case
+    assert may(hm, "mallory-pc") is True
+    assert may(hm, "ana-laptop") is False  # ana's file, whoever holds a copy
+    assert may(ha, "mallory-pc") is False
+    assert may(hm, "other-host") is False  # no write of it there
+    decide(app_client.headers("carla"), None)  # a write from no named host: any host's
+    assert may(ha, "ana-laptop") is False
+    assert may(app_client.headers("jane"), "ana-laptop") is True  # a default steward

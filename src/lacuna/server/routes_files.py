@@ -343,30 +343,31 @@ def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> d
     """Whether the caller may decrypt ``path``, a file governed storage sealed on the client
     without an exception: the rule of :func:`lacuna.exceptions.files.decrypt` (its writer or
     a default steward), audited (``decrypt``) either way. The writer is who this server's
-    trail says wrote that path (the one user whose allowed write or export decisions name
-    it: :func:`_last_writer`), not the name in the file's header (the client's own
-    ``user.id``, which its owner chooses); a path the trail names no write of, or writes of
-    by several users, is a default steward's to decrypt."""
+    trail says wrote that path on that host (the one user whose allowed write or export
+    decisions name it from ``host``, or from no host: :func:`_last_writer`), not the name in
+    the file's header (the client's own ``user.id``, which its owner chooses); a path the
+    trail names no write of there, or writes of by several users, is a default steward's to
+    decrypt."""
     from lacuna.exceptions import events
     from lacuna.exceptions.files import _refusal, on_host
 
     state = state_of(request)
-    speaking_for(request, principal, body.host)
-    detail: dict[str, Any] = {"path": on_host(body.host, body.path),
+    host = speaking_for(request, principal, body.host) or body.host
+    detail: dict[str, Any] = {"path": on_host(host, body.path),
                               "header_written_by": body.written_by}
     if body.output is not None:
-        detail["output"] = on_host(body.host, body.output)
+        detail["output"] = on_host(host, body.output)
     with acting_as(state, principal) as acting:
-        writer, others = _last_writer(state, body.path)
+        writer, others = _last_writer(state, body.path, host)
         why = _refusal(acting, {"written_by": writer}, None)
         if why is not None and others:
-            why = (f"this server's audit trail names allowed writes of {body.path} by more "
-                   f"than one user ({', '.join(others[:5])}), so it cannot tell whose file "
-                   "this is; only a default steward may read it (you are "
+            why = (f"this server's audit trail names allowed writes of {body.path} on "
+                   f"{host} by more than one user ({', '.join(others[:5])}), so it cannot "
+                   "tell whose file this is; only a default steward may read it (you are "
                    f"{principal.name}).")
         elif why is not None and not writer:
             why = (f"this server's audit trail names no allowed write of {body.path} on "
-                   f"{body.host}; only a default steward may read it (you are "
+                   f"{host}; only a default steward may read it (you are "
                    f"{principal.name}).")
         if why is not None:
             events.audit(acting, "decrypt", None, allowed=False,
@@ -381,21 +382,37 @@ def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> d
 _WRITES = ("write", "export")
 
 
-def _last_writer(state: ServerState, path: str) -> tuple[str, list[str]]:
-    """Who wrote ``path``, as this server's trail says: the one user whose allowed write or
-    export decisions name it (empty: none), and, when more than one user's do, none and all
-    of them. A decision is only asked for, not proof of a write: the newest one's user was
-    taken as the writer, so anyone could decide a write to another's path (without writing
-    it) and be allowed to decrypt that file, and its writer refused (fail closed: a steward
-    decides when the trail names several)."""
+def _last_writer(state: ServerState, path: str, host: str) -> tuple[str, list[str]]:
+    """Who wrote ``path`` on ``host``, as this server's trail says: the one user whose
+    allowed write or export decisions name it from that host (empty: none), and, when more
+    than one user's do, none and all of them. A decision is only asked for, not proof of a
+    write: the newest one's user was taken as the writer, so anyone could decide a write to
+    another's path (without writing it) and be allowed to decrypt that file, and its writer
+    refused (fail closed: a steward decides when the trail names several).
+
+    A path is a file on one host, as its retention clock is (docs/server.md, "Whose host"):
+    ``/data/out.csv`` written by ana on her laptop and by joe on his desktop are two files,
+    each its writer's (before, the path alone was asked, so the two writes made both files
+    a steward's). A decision recorded without a host (``who.host``: before hosts were
+    recorded, or a request that named none) could be any host's, so it counts on every host,
+    as a host-less clock does: beside another user's write it makes the file a steward's,
+    never anyone's to read."""
     users: dict[str, str] = {}
     for record in state.governor.audit.list(limit=None, naming=("destination", [path])):
         if (record.kind == "decision" and record.allowed and record.action in _WRITES
-                and record.destination == path):
+                and record.destination == path and _from_host(record.data, host)):
             users.setdefault(canonical_name(record.user_id), record.user_id)
     if len(users) == 1:
         return next(iter(users.values())), []
     return "", sorted(users.values())
+
+
+def _from_host(body: dict[str, Any], host: str) -> bool:
+    """Whether the decision record ``body`` was made from ``host`` (compared without case, as
+    host names are), or from no host it named."""
+    who = body.get("who")
+    named = who.get("host") if isinstance(who, dict) else None
+    return not isinstance(named, str) or named.lower() == host.lower()
 
 
 def _requester(state: ServerState, exception_id: str) -> str:
