@@ -606,6 +606,39 @@ def test_the_audit_record_says_whether_the_server_vouches_for_the_host(bound) ->
     assert listed.output.count("not verified") == 2
 
 
+def test_a_hostless_clock_only_ever_makes_a_hosts_clock_earlier(app_client) -> None:
+    """A clock recorded without a host (an unbound ``curl`` naming none) counts for that path
+    on every host, and only ever earlier (docs/server.md, "Whose host"): earlier than a host's
+    own, it is that host's, by name, by content and for a write there, and the host's write
+    records nothing later beside it; later than a host's own, it changes nothing there, and
+    neither does a later host-less write. So it can make a host's file due sooner, never
+    later, and no host's clock is lost behind it (rows are never removed)."""
+    from lacuna.lineage.records import DatasetRef
+    from lacuna.lineage.seen import first_seen_of, saw
+
+    store = app_client.state.governor.lineage_store
+    governed = app_client.state.governor.config.destinations.governed[0]
+    early, late = datetime(2020, 3, 4, tzinfo=UTC), datetime(2022, 5, 6, tzinfo=UTC)
+    fp = "sha256:" + "5e" * 32
+    p, q = f"{governed}hostless/p.csv", f"{governed}hostless/q.csv"
+    saw(store, DatasetRef("file://host-a", p), late)
+    saw(store, DatasetRef.of(p), early)  # host-less, earlier than host-a's own
+    assert _clock_of(app_client, p, "host-a") == early.isoformat()
+    assert _clock_of(app_client, p, "host-b") == early.isoformat()  # on every host
+    assert _clock_of(app_client, p, "host-a", fp) == early.isoformat()
+    assert _known(app_client, "joe", "host-a", p).status_code == 200
+    assert _decide_write(app_client, "joe", "host-a", p).json()["decision"]["allowed"]
+    assert first_seen_of(store, [DatasetRef("file://host-a", p)]) == {
+        DatasetRef("file://host-a", p): early}
+    assert _clock_of(app_client, p, "host-a") == early.isoformat()
+    saw(store, DatasetRef("file://host-a", q), early)
+    saw(store, DatasetRef.of(q), late)  # host-less, later than host-a's own
+    assert _decide_write(app_client, "joe", None, q).json()["decision"]["allowed"]
+    assert _clock_of(app_client, q, "host-a") == early.isoformat()
+    assert _clock_of(app_client, q, None) == late.isoformat()
+    assert _clock_of(app_client, q, "host-b") == late.isoformat()
+
+
 def test_client_hosts_settings_are_checked_at_start() -> None:
     """A user bound to no host, or a host no client can send, stops the start, named."""
     from lacuna.server.settings import load_settings
