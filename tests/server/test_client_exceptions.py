@@ -237,6 +237,11 @@ def test_another_users_token_neither_uses_nor_reports_files_for_the_exception(
     assert httpx.post(url, json=bad_host, headers=live.headers("ana")).status_code == 422
     dotted = {**body, "path": f"{target.parent}/../Downloads/{target.name}"}
     assert httpx.post(url, json=dotted, headers=live.headers("ana")).status_code == 422
+    # nor as written on another host than the one her write was decided from (that host's
+    # sweep would never be asked to delete it; the record names the decision's host)
+    moved = httpx.post(url, json={**body, "host": "another-host"}, headers=live.headers("ana"))
+    assert moved.status_code == 403, moved.text
+    assert "was made from host" in moved.json()["detail"]
     assert len(_file_rows(live, exc.id)) == 1  # the write's own record, nothing else
     # nor ask another user's files to sweep, nor close them
     due = httpx.get(f"{live.url}/api/v1/exceptions/files/due", params={"host": this_host()},

@@ -150,6 +150,11 @@ def _decision_refusal(state: ServerState, principal: Principal, exception_id: st
     if not _destination_is(record.destination, body.path):
         return (f"decision {body.operation_id} allowed a write to {record.destination}, not "
                 f"{body.path}")
+    if not _from_host(record.data, body.host):
+        # the file is on the host the write was decided from: reported as another host's,
+        # the sweep of the host it is on would never be asked to delete it
+        return (f"decision {body.operation_id} was made from host "
+                f"{record.data['who']['host']!r}, not {body.host!r}")
     return None
 
 
