@@ -85,19 +85,27 @@ class Guard:
             await _respond(send, 400, _NUL)
             self._done(scope, status, started, request_id)
             return
-        seen = 0
+        seen, over, answered = 0, False, False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    over = True
                     raise _TooLarge
             return message
 
         async def sending(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
+            if over:  # a body streamed past the limit (no content-length): a FastAPI route
+                # catches what reading it raised and answers 400 ("error parsing the body"),
+                # which says nothing of the limit; the 413 is sent instead
+                if not answered:
+                    answered, status = True, 413
+                    await _too_large(send, self.limit)
+                return
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 headers = message.setdefault("headers", [])
@@ -111,7 +119,8 @@ class Guard:
             await inner(scope, limited, sending)
         except _TooLarge:
             status = 413
-            await _too_large(send, self.limit)
+            if not answered:
+                await _too_large(send, self.limit)
         finally:
             self._done(scope, status, started, request_id)
 
