@@ -639,6 +639,47 @@ def test_a_hostless_clock_only_ever_makes_a_hosts_clock_earlier(app_client) -> N
     assert _clock_of(app_client, q, "host-b") == late.isoformat()
 
 
+def test_a_bound_users_exception_file_is_kept_under_the_hosts_one_spelling(bound) -> None:
+    """ana (bound to ana-laptop) reports a file written under her exception as on
+    ``ANA-LAPTOP``: it is recorded under the settings' spelling, so once the exception ends it
+    is due on ana-laptop (in any case) and her sweep closes it there (before, it was recorded
+    as spelt and never among the files due on ana-laptop: that host's sweep never deleted
+    it)."""
+    from lacuna.exceptions.files import on_client
+
+    app = bound
+    target = f"{app.state.governor.config.destinations.unmanaged[0]}/spelt.csv"
+    pii = {"action": "export", "classification": PII, "destination": target}
+    filed = app.client.post("/api/v1/exceptions", headers=app.headers("ana"), json={
+        "operation": pii, "purpose": "Board of Directors Q4 customer metrics presentation",
+        "business_justification": "The board needs per-customer numbers for its review"})
+    assert filed.status_code == 201, filed.text
+    exc = filed.json()["id"]
+    approved = app.client.post(f"/api/v1/exceptions/{exc}/approve",
+                               headers=app.headers("jane"), json={})
+    assert approved.status_code == 200, approved.text
+    decided = app.client.post("/api/v1/decide", headers=_headers(app, "ana", "ana-laptop"),
+                              json={"operation": {**pii, "exception_id": exc}})
+    assert decided.json()["decision"]["allowed"] is True, decided.text
+    reported = app.client.post(f"/api/v1/exceptions/{exc}/files", headers=app.headers("ana"),
+                               json={"operation_id": decided.json()["decision"]["operation_id"],
+                                     "host": "ANA-LAPTOP", "path": target})
+    assert reported.status_code == 201, reported.text
+    assert on_client(reported.json()["path"]) == ("ana-laptop", target)
+    assert app.client.post(f"/api/v1/exceptions/{exc}/deny", headers=app.headers("jane"),
+                           json={"comment": "the board met"}).status_code == 200
+    for host in ("ana-laptop", "Ana-Laptop"):
+        due = app.client.get("/api/v1/exceptions/files/due", params={"host": host},
+                             headers=app.headers("ana"))
+        assert [f["path"] for f in due.json()["files"] if f["exception_id"] == exc] == [target]
+    swept = app.client.post(f"/api/v1/exceptions/{exc}/files/swept", headers=app.headers("ana"),
+                            json={"host": "ana-LAPTOP", "path": target, "step": "file-deleted"})
+    assert swept.status_code == 200, swept.text
+    due = app.client.get("/api/v1/exceptions/files/due", params={"host": "ana-laptop"},
+                         headers=app.headers("ana"))
+    assert [f for f in due.json()["files"] if f["exception_id"] == exc] == []
+
+
 def test_client_hosts_settings_are_checked_at_start() -> None:
     """A user bound to no host, or a host no client can send, stops the start, named."""
     from lacuna.server.settings import load_settings

@@ -53,6 +53,24 @@ _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 SWEEPER = "lacuna-sweep"
 
 
+def _spoken(request: Request, principal: Principal, host: str) -> str:
+    """``host`` as the caller may speak for it (:func:`speaking_for`: a 403 otherwise), spelt
+    as the server's ``client_hosts`` spells it for a bound caller: a file is recorded, found
+    due and closed under one spelling of its host (a bound user's report under
+    ``ANA-LAPTOP`` was never among the files due on ``ana-laptop``, so that host's sweep
+    never deleted it)."""
+    return speaking_for(request, principal, host) or host
+
+
+def _at(recorded: str, host: str, path: str) -> bool:
+    """Whether the record path ``recorded`` is ``path`` on ``host`` (host names compare
+    without case)."""
+    from lacuna.exceptions.files import on_client
+
+    where = on_client(recorded)
+    return where is not None and where[0].lower() == host.lower() and where[1] == path
+
+
 def _host(value: str) -> str:
     if not _HOST.fullmatch(value):
         msg = "host must be a host name (letters, digits, '.', '_', '-')"
@@ -167,7 +185,7 @@ def exception_file(exception_id: str, body: FileReportBody, request: Request,
     from lacuna.exceptions.files import on_host
 
     state = state_of(request)
-    speaking_for(request, principal, body.host)
+    body = body.model_copy(update={"host": _spoken(request, principal, body.host)})
     _own(request, state, principal, exception_id)
     why = _decision_refusal(state, principal, exception_id, body)
     if why is not None:
@@ -217,15 +235,15 @@ def exception_files_due(host: str, request: Request, principal: AnyUser) -> dict
         _host(host)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    speaking_for(request, principal, host)
+    host = _spoken(request, principal, host)
     store = state_of(request).governor.exceptions
     at = utcnow()
     judged: dict[str, tuple[Any, str | None]] = {}
     due: dict[tuple[str, str], dict[str, Any]] = {}  # one per file: written twice, swept once
     for written in store.files(pending_only=True):
         where = on_client(written.path)
-        if where is None or where[0] != host or not same_name(written.written_by,
-                                                                principal.name):
+        if where is None or where[0].lower() != host.lower() or not same_name(
+                written.written_by, principal.name):
             continue
         untrusted = None
         if not store.file_verified(written):
@@ -252,18 +270,17 @@ def exception_file_swept(exception_id: str, body: SweptBody, request: Request,
                          principal: AnyUser) -> dict[str, Any]:
     from lacuna.errors import LacunaError
     from lacuna.exceptions import events
-    from lacuna.exceptions.files import on_host
     from lacuna.exceptions.sweep import over
     from lacuna.server.security import audit_refusal
 
     state = state_of(request)
-    speaking_for(request, principal, body.host)
+    body = body.model_copy(update={"host": _spoken(request, principal, body.host)})
     store = state.governor.exceptions
-    where = on_host(body.host, body.path)
     try:  # the caller's own records only: the requester's writes, a steward's decrypted copy
         item = store.get(exception_id)
         records = [w for w in store.files(exception_id, pending_only=True)
-                   if w.path == where and same_name(w.written_by, principal.name)]
+                   if _at(w.path, body.host, body.path)
+                   and same_name(w.written_by, principal.name)]
     except LacunaError as exc:
         from lacuna.server.app import state_unavailable
 
@@ -276,6 +293,7 @@ def exception_file_swept(exception_id: str, body: SweptBody, request: Request,
                       "records no such file of theirs", principal)
         raise HTTPException(404, f"no open record of {body.path} on {body.host} under "
                             f"exception {exception_id} of yours")
+    where = records[0].path  # as recorded (its host spelt as when it was reported)
     now = utcnow()
     if body.step == "file-deleted":
         if not (store.verified(item) and over(item, now)):
@@ -309,7 +327,7 @@ def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
     from lacuna.exceptions.files import _refusal, on_host
 
     state = state_of(request)
-    speaking_for(request, principal, body.host)
+    body = body.model_copy(update={"host": _spoken(request, principal, body.host)})
     if body.identity is not None:  # the copy was written: what it is, on its open record
         return _copy_written(state, principal, exception_id, body)
     detail: dict[str, Any] = {"path": on_host(body.host, body.path),
@@ -448,12 +466,10 @@ def _identified(state: ServerState, principal: Principal, exception_id: str, hos
                 path: str, identity: str) -> WrittenFile:
     """The caller's open, verified record of ``path`` on ``host`` under the exception that
     does not say yet what was written, now saying ``identity`` (a 409 when there is none)."""
-    from lacuna.exceptions.files import on_host
 
     store = state.governor.exceptions
-    where = on_host(host, path)
     found = [w for w in store.files(exception_id, pending_only=True)
-             if w.path == where and w.identity is None
+             if _at(w.path, host, path) and w.identity is None
              and same_name(w.written_by, principal.name) and store.file_verified(w)]
     if not found:
         raise HTTPException(409, f"no open record of {path} on {host} under "
