@@ -597,13 +597,20 @@ def test_the_audit_record_says_whether_the_server_vouches_for_the_host(bound) ->
         seen.append((who.get("host"), who.get("host_verified")))
     assert seen == [("joe-desktop", False), ("joe-desktop", False), ("ana-laptop", True),
                     ("ana-laptop", True), (None, None)]
+    refused = bound.client.post("/api/v1/audit/refusals", headers=_headers(
+        bound, "joe", "joe-desktop"), json={"operation": {"action": "write", "destination":
+                                                          path}, "reasoning": "held",
+                                            "policy_id": "lacuna.mount"})
+    assert refused.status_code == 201, refused.text
+    who = audit.get(refused.json()["audit"]["id"]).data["who"]
+    assert (who["host"], who["host_verified"]) == ("joe-desktop", False)
     assert audit.verify().ok
     listed = CliRunner().invoke(cli, ["audit", "list", "--dataset", path, "--db",
                                       str(audit.url)], env={"COLUMNS": "250"})
     assert listed.exit_code == 0, listed.output
-    assert listed.output.count("joe @joe-desktop (host not verified)") == 2
+    assert listed.output.count("joe @joe-desktop (host not verified)") == 3
     assert listed.output.count("ana @ana-laptop ") == 2
-    assert listed.output.count("not verified") == 2
+    assert listed.output.count("not verified") == 3
 
 
 def test_a_hostless_clock_only_ever_makes_a_hosts_clock_earlier(app_client) -> None:

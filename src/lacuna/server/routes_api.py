@@ -339,13 +339,15 @@ def refusal(body: RefusalBody, request: Request, principal: AnyUser) -> dict[str
     server's bundle, the egress proxy's ``lacuna.proxy``), recorded as the caller's: denied,
     its reasoning saying the client reported it. Only denials of those rules: another policy
     id is a 422 (a client cannot put denials of the server's policies on the trail), and
-    nothing allowed is ever taken from a client. The answer is the decide route's."""
+    nothing allowed is ever taken from a client. The answer is the decide route's; the
+    record names the client's host as a decision's does (:func:`hosted`)."""
     state = state_of(request)
+    host, verified = vouched_host(request)
     if not _client_rule(state, body.policy_id):
         raise HTTPException(422, f"policy_id {body.policy_id[:80]!r} is not a rule a client "
                                  f"refuses by ({', '.join(CLIENT_RULES)}, retention.hold.ID, "
                                  "or a retention rule package of this server's bundle)")
-    operation = operation_for(state, body.operation, principal)
+    operation = hosted(operation_for(state, body.operation, principal), host, verified)
     started = time.perf_counter()
     decision = Decision(
         allowed=False, operation_id=operation.id, operation=operation,
