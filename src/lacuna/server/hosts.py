@@ -17,8 +17,9 @@ whoever runs the server, like the users themselves):
   user has several (a host-less clock counts for the path on every host);
 - a host the setting binds to someone is theirs alone: an unbound user naming it is a 403 too;
 - an **unbound** user naming any other host is believed as before: the host is the client's
-  word (docs/server.md says what that leaves open). Bind every user whose clients write local
-  files.
+  word (docs/server.md says what that leaves open), and the audit record of the request's
+  decision says so (``who.host_verified`` false; true for a bound user's host). Bind every
+  user whose clients write local files.
 """
 
 from __future__ import annotations
