@@ -1345,9 +1345,16 @@ def _validate(run: Run) -> None:
             msg = (f"run {run.id}: inputs and outputs must be DatasetVersion, not "
                    f"{type(version).__name__}.")
             raise LineageError(msg)
+    outputs = {v.dataset for v in run.outputs}
     for edge in run.column_edges:
         if not isinstance(edge, ColumnEdge) or not isinstance(edge.kind, EdgeKind):
             msg = f"run {run.id}: column_edges must be ColumnEdge values with an EdgeKind."
+            raise LineageError(msg)
+        if edge.target not in outputs:  # kept here, it was left out of the run's OpenLineage
+            # events (the columnLineage facet sits on the output it describes) without a word
+            msg = (f"run {run.id}: the column edge {edge.source}.{edge.source_column!r} -> "
+                   f"{edge.target}.{edge.target_column!r} leads into a dataset that is not one "
+                   "of the run's outputs; add that dataset to the outputs, or drop the edge.")
             raise LineageError(msg)
 
 
