@@ -1286,3 +1286,127 @@ def test_a_process_that_only_reads_sends_what_a_killed_one_left(
     assert [(e["run"]["runId"], e["eventType"]) for e in sent] == [
         (ol_run_id("7" * 32), "START"), (ol_run_id("7" * 32), "COMPLETE")]
     assert all(problems(e) == [] for e in sent)
+
+
+# -- what an event cannot carry as the run says it ------------------------------------------
+
+
+def test_a_column_edge_into_a_dataset_not_among_the_outputs_is_refused_not_dropped(
+        sqlite_store: LineageStore) -> None:
+    """The columnLineage facet sits on the output it describes: an edge into any other dataset
+    had nowhere to go and was left out of the event without a word (the store kept it)."""
+    from dataclasses import replace
+
+    from lacuna.errors import LineageError
+
+    other = DatasetRef.of("/data/elsewhere.csv")
+    # allowed: an edge into an output's column its schema does not list is still carried
+    unlisted = ColumnEdge(source=SRC, source_column="email", target=DST, target_column="mail2")
+    run = replace(_run(), column_edges=(*_run().column_edges, unlisted))
+    end = event_to_dict(run_to_events(run)[1])
+    assert problems(end) == []
+    carried = end["outputs"][0]["facets"]["columnLineage"]["fields"]["mail2"]
+    assert carried["inputFields"][0]["field"] == "email"
+    (back,) = events_to_runs([event_to_dict(e) for e in run_to_events(run)])
+    assert unlisted in back.column_edges
+    sqlite_store.record(run)
+    # denied: an edge into a dataset that is not an output, by the events and by the store
+    stray = replace(_run(run_id="stray"), column_edges=(
+        *_run().column_edges, ColumnEdge(source=SRC, source_column="email", target=other,
+                                         target_column="email")))
+    with pytest.raises(LineageError, match=r"run stray: 1 column edge\(s\) lead into a dataset "
+                                           r"that is not one of the run's outputs \(first: "
+                                           r"/data/customers.csv.'email' -> "
+                                           r"/data/elsewhere.csv.'email'\)"):
+        run_to_events(stray)
+    with pytest.raises(LineageError, match=r"/data/elsewhere\.csv\.'email' leads into a dataset "
+                                           r"that is not one of the run's outputs"):
+        sqlite_store.record(stray)
+    assert sqlite_store.get_run("stray") is None
+
+
+@pytest.mark.parametrize("where", ["table", "column"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.5, 1.5])
+def test_a_confidence_that_is_not_from_0_to_1_is_refused_when_emitted(
+        where: str, value: float, caplog: pytest.LogCaptureFixture) -> None:
+    """A classification built in code with a NaN confidence went out as ``NaN``: not JSON, so
+    strict readers refused the event whole, and Lacuna's own import refused it too."""
+    from dataclasses import replace
+
+    from lacuna.errors import LineageError
+
+    run = _run()
+    c = run.outputs[0].classification
+    c = (replace(c, confidence=value) if where == "table" else replace(c, columns={
+        **c.columns, "email": replace(c.columns["email"], confidence=value)}))
+    bad = replace(run, outputs=(replace(run.outputs[0], classification=c),))
+    what = "confidence" if where == "table" else "column 'email' confidence"
+    with pytest.raises(LineageError, match=rf"run {run.id}: the classification of "
+                                           rf"postgres://db.internal:5432/crm.report has "
+                                           rf"{what} {value!r}, not a number from 0 to 1"):
+        run_to_events(bad)
+    emitter = ol_emit.Emitter(config_from_dict({}).lineage.openlineage)
+    emitter.transport = _Held()  # type: ignore[assignment]
+    with caplog.at_level(logging.WARNING, logger="lacuna.lineage.openlineage"):
+        assert emitter._emit_now(bad) is False
+    assert f"run {run.id} not sent: run {run.id}: the classification of" in caplog.text
+    # allowed: the edges of the range, and a confidence that rounds into it
+    ok = replace(c, confidence=1.00001) if where == "table" else replace(c, columns={
+        **c.columns, "email": replace(c.columns["email"], confidence=0.0)})
+    events = [json.loads(json.dumps(event_to_dict(e), allow_nan=False)) for e in run_to_events(
+        replace(run, outputs=(replace(run.outputs[0], classification=ok),)))]
+    assert all(problems(e) == [] for e in events)
+    assert events_to_runs(events)[0].outputs[0].classification.columns.keys() == c.columns.keys()
+
+
+def _tagged(tags: list[dict[str, Any]], lineage: dict[str, Any] | None = None) -> dict[str, Any]:
+    facets: dict[str, Any] = {"tags": {"tags": tags}}
+    if lineage is not None:
+        facets["columnLineage"] = {"fields": lineage}
+    return {"eventType": "COMPLETE", "eventTime": "2026-12-01T10:00:00Z", "producer": "x",
+            "run": {"runId": "r"}, "job": {"namespace": "j", "name": "n"},
+            "outputs": [{"namespace": "file", "name": "/data/c.csv", "facets": facets}]}
+
+
+def test_a_column_named_empty_is_a_column_not_the_table() -> None:
+    """A tag whose field is "" was read as a table tag: PII on the dataset with its tier left
+    PUBLIC. A column can be named "" (a frame's can; Lacuna classifies and emits it), so it is
+    a column wherever an event names it; a field that is not a string is refused."""
+    from dataclasses import replace
+
+    (run,) = events_to_runs([_tagged(
+        [{"key": "pii", "value": "email", "field": ""}],
+        {"": {"inputFields": [{"namespace": "file", "name": "/data/a.csv", "field": ""}]}})])
+    c = run.outputs[0].classification
+    assert (c.tier, c.tags, c.table_tags) == (Tier.PROPRIETARY, ("PII", "GDPR"), ())
+    assert c.columns[""].classification is ColumnKind.PII
+    assert c.columns[""].pii_type == "email"
+    assert [(e.source_column, e.target_column) for e in run.column_edges] == [("", "")]
+    # a table tag is still one (no field, or a null one)
+    (run,) = events_to_runs([_tagged([{"key": "pii", "value": "true"},
+                                      {"key": "pii", "value": "true", "field": None}])])
+    assert run.outputs[0].classification.table_tags == ("PII",)
+    assert run.outputs[0].classification.columns == {}
+    for field in (0, False, ["email"]):
+        with pytest.raises(EventError, match=r"facet tags: a tag's field names a column: a "
+                                             r"string, not "):
+            events_to_runs([_tagged([{"key": "pii", "value": "true", "field": field}])])
+    for src in ({"namespace": "file", "name": "/a"}, {"namespace": "file", "name": "/a",
+                                                       "field": 7}):
+        with pytest.raises(EventError, match="inputField of 'x': field must be a string"):
+            events_to_runs([_tagged([], {"x": {"inputFields": [src]}})])
+    # Lacuna's own events of such a column come back with it, by the tags alone too
+    col = replace(_run().outputs[0].classification.columns["email"])
+    out = replace(_run().outputs[0], classification=replace(
+        _run().outputs[0].classification, columns={"": col}), columns=("",))
+    emitted = replace(_run(), outputs=(out,), column_edges=(
+        ColumnEdge(source=SRC, source_column="", target=DST, target_column=""),))
+    events = [event_to_dict(e) for e in run_to_events(emitted)]
+    assert all(problems(e) == [] for e in events)
+    for e in events:
+        for ds in (*e.get("inputs", []), *e.get("outputs", [])):
+            del ds["facets"]["lacuna_classification"], ds["facets"]["floe_classification"]
+    back = events_to_runs(events)[0]
+    assert back.outputs[0].classification.columns[""].classification is ColumnKind.PII
+    assert list(back.outputs[0].classification.columns) == [""]
+    assert back.column_edges == emitted.column_edges

@@ -185,3 +185,32 @@ def test_a_parquet_sources_embedded_declaration_is_read_not_only_its_values(
         assert source.columns["bucket"].classification.value == "public"
         assert out.tier is stored.classification.tier is Tier.PUBLIC
         assert decision.allowed
+
+
+def test_a_read_of_some_columns_is_not_taken_as_the_sources_class(governed: Path) -> None:
+    """A run's input version is what it read: ``usecols=["region"]`` of customers.csv recorded
+    a PUBLIC version of it (no fingerprint), which register_lineage then took as the file's
+    class: the source and its copy were registered PUBLIC (and sent on to OpenLineage so)."""
+    import pandas as pd
+
+    src = governed / "customers.csv"
+    pd.read_csv(src, usecols=["region"]).to_csv(governed / "governed" / "workspace" / "r.csv",
+                                                index=False)
+    read = lineage.current_store().latest(DatasetRef.of(src))
+    assert read is not None
+    assert (read.classification.tier, read.fingerprint) == (Tier.PUBLIC, None)
+    run = lacuna.register_lineage(source=str(src), destination=str(governed / "copy.csv"),
+                                  operation="copy")
+    assert run.inputs[0].classification.tier == Tier.PROPRIETARY
+    assert run.inputs[0].classification.columns["email"].pii_type == "email"
+    assert "PII" in run.outputs[0].classification.tags
+    # allowed: the version Lacuna wrote of this very content is still the file's own class
+    full = governed / "governed" / "workspace" / "full.csv"
+    pd.read_csv(src).to_csv(full, index=False)
+    written = lineage.current_store().latest(DatasetRef.of(full))
+    assert written is not None
+    assert written.fingerprint is not None
+    again = lacuna.register_lineage(source=str(full), destination=str(governed / "copy2.csv"),
+                                    operation="copy")
+    assert again.inputs[0].classification == written.classification
+    assert again.inputs[0].fingerprint == written.fingerprint

@@ -567,3 +567,28 @@ def test_recording_in_chunks_stores_what_one_statement_does(
     assert count(select(func.count()).select_from(run_io).where(run_io.c.run_id == "r2")) == 9
     assert store.upstream(ref("out3.csv"), 1).parents(ref("out3.csv")) == tuple(
         sorted(v.dataset for v in inputs[:8]))
+
+
+def test_a_lower_read_of_the_known_content_is_not_the_datasets_state(tmp_path: Path) -> None:
+    """A run's input is what it read: a read of some columns of a PII file (``usecols``) is
+    classified PUBLIC without a fingerprint, and recorded as a new version it became the
+    file's latest, what the store knows of it: an ingested claim of PUBLIC was then taken
+    without a word, and register_lineage read the file as PUBLIC."""
+    from lacuna.config import ClassificationConfig
+    from lacuna.lineage.claims import ingest
+
+    with LineageStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        written = version("people.csv", Tier.PROPRIETARY, ("PII",), "fp-1", pii=True)
+        store.record(run("w", [], [written]))
+        part = DatasetVersion(dataset=ref("people.csv"), classification=Classification(
+            tier=Tier.PUBLIC, columns={"region": ColumnClass()}))
+        store.record(run("r", [part], [version("regions.csv", Tier.PUBLIC)], T0 + timedelta(1)))
+        assert store.latest(ref("people.csv")) == written
+        assert store.get_run("r").inputs == (part,)  # type: ignore[union-attr]  # as read
+        claim = run("claim", [], [version("people.csv", Tier.PUBLIC)], T0 + timedelta(2))
+        _, refused = ingest(claim, store, ClassificationConfig())
+        assert "tier PUBLIC refused, Lacuna knows it as PROPRIETARY" in "\n".join(refused)
+        # allowed: other content (another fingerprint) read lower is a version of its own
+        changed = version("people.csv", Tier.PUBLIC, fingerprint="fp-2")
+        store.record(run("r2", [changed], [version("more.csv")], T0 + timedelta(3)))
+        assert store.latest(ref("people.csv")) == changed

@@ -283,12 +283,20 @@ def _sources(source: Target | Sequence[Target]) -> tuple[DatasetRef, ...]:
 
 def _source_version(gov: LineageHost, lineage: LineageStore, ref: DatasetRef) -> DatasetVersion:
     """A source's classification: the version Lacuna's pipeline recorded for it (this content,
-    else the dataset's latest), else the file classified now; raised by anything ingested from
+    else the dataset's latest; for a file, one recorded without a fingerprint only raises what
+    the file is classified as now), else the file classified now; raised by anything ingested from
     outside for the same content or dataset, which may only add restrictions
     (:mod:`lacuna.lineage.claims`). Only an ingested claim known: it stands (nothing else is
     known to lower)."""
     fp = file_fingerprint(ref)
     own = _stored_version(lineage, ref, fp, trusted=True)
+    loose: DatasetVersion | None = None
+    if own is not None and fp is not None and own.fingerprint is None:
+        # Not known to be this content: a run's input version is what it read, some columns
+        # of the file when it read some (pd.read_csv(usecols=["region"])). Taken as the file's
+        # class, customers.csv was registered PUBLIC, and so was its copy (and sent on so).
+        # The file is classified now; what the store said only raises it.
+        own, loose = None, own
     claimed = _stored_version(lineage, ref, fp, trusted=False)
     base: DatasetVersion | None = None
     if own is not None:
@@ -298,13 +306,14 @@ def _source_version(gov: LineageHost, lineage: LineageStore, ref: DatasetRef) ->
         classification, columns = _classify_file(gov, ref.name)
         base = DatasetVersion(dataset=ref, classification=_as_stored(classification),
                               fingerprint=fp, columns=columns)
-    if base is not None and claimed is not None:
-        from lacuna.lineage.claims import at_least
+    for other in (loose, claimed):
+        if base is not None and other is not None:
+            from lacuna.lineage.claims import at_least
 
-        raised, _ = at_least(base.classification, claimed.classification,
-                             gov.config.classification, what=str(ref))
-        base = DatasetVersion(dataset=ref, classification=_as_stored(raised),
-                              fingerprint=base.fingerprint, columns=base.columns)
+            raised, _ = at_least(base.classification, other.classification,
+                                 gov.config.classification, what=str(ref))
+            base = DatasetVersion(dataset=ref, classification=_as_stored(raised),
+                                  fingerprint=base.fingerprint, columns=base.columns)
     if base is None and claimed is not None:
         base = DatasetVersion(dataset=ref, classification=claimed.classification,
                               fingerprint=fp or claimed.fingerprint, columns=claimed.columns)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna._forks import at_child_exit, keep, no_fork
 from lacuna.config import Config, OpenLineageConfig, lacuna_home
+from lacuna.errors import LineageError
 from lacuna.lineage import outbox
 from lacuna.redact import redact_text
 
@@ -177,6 +178,10 @@ class Emitter:
             from lacuna.lineage.openlineage import run_to_events
 
             events = run_to_events(run, namespace=self.config.namespace)
+        except LineageError as exc:  # a run its events cannot carry as it is: say why
+            log.warning("OpenLineage: run %s not sent: %s", run.id, redact_text(exc))
+            self.failed += 1
+            return False
         except Exception:
             log.warning("OpenLineage: could not build events for run %s", run.id, exc_info=True)
             self.failed += 1

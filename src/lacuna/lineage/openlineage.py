@@ -201,12 +201,48 @@ def _run_facet(run: Run) -> LacunaRunFacet:
     )
 
 
+def _emittable(run: Run) -> None:
+    """Refuse (``LineageError``) what the events could not carry as the run says it.
+
+    - A column edge into a dataset that is not one of the run's outputs: the ``columnLineage``
+      facet sits on the output it describes, so such an edge had nowhere to go and was left
+      out of the event without a word (the store kept it).
+    - A confidence that is not a number from 0 to 1 (NaN, an infinity): ``NaN`` is not JSON,
+      so the event went out as text strict readers (Marquez) refuse whole, and Lacuna's own
+      import refuses it too (:func:`_lacuna_facet`).
+    """
+    outputs = {v.dataset for v in run.outputs}
+    stray = [e for e in run.column_edges if e.target not in outputs]
+    if stray:
+        e = stray[0]
+        msg = (f"run {run.id}: {len(stray)} column edge(s) lead into a dataset that is not one "
+               f"of the run's outputs (first: {e.source}.{e.source_column!r} -> "
+               f"{e.target}.{e.target_column!r}); OpenLineage carries column lineage on the "
+               "output it describes. Add that dataset to the run's outputs, or drop the edge.")
+        raise LineageError(msg)
+    for v in (*run.inputs, *run.outputs):
+        c = v.classification
+        for what, value in (("confidence", c.confidence), *(
+                (f"column {name!r} confidence", col.confidence)
+                for name, col in c.columns.items())):
+            if not (isinstance(value, int | float) and 0 <= round(value, 4) <= 1):
+                msg = (f"run {run.id}: the classification of {v.dataset} has {what} {value!r}, "
+                       "not a number from 0 to 1 (NaN is not JSON: the event would be refused "
+                       "by its readers); fix the classifier that set it")
+                raise LineageError(msg)
+
+
 def run_to_events(run: Run, *, namespace: str = "lacuna") -> list[event_v2.RunEvent]:
     """START, then COMPLETE (succeeded) or FAIL (failed, denied), for one run.
 
     The job is ``<namespace>/<operation>``; a denied run's FAIL event lists the outputs it
     intended and says which policy stopped it.
+
+    Raises:
+        LineageError: a column edge leads into a dataset that is not one of the run's
+            outputs, or a classification's confidence is not a number from 0 to 1 (NaN).
     """
+    _emittable(run)
     job_facets: dict[str, Any] = {
         "jobType": facet_v2.job_type_job.JobTypeJobFacet(
             producer=PRODUCER, processingType="BATCH", integration="LACUNA",
@@ -457,8 +493,14 @@ def _from_tags(tags_facet: Any, columns: dict[str, ColumnClass],
             continue
         key, value = str(tag.get("key", "")).strip().lower(), tag.get("value", "")
         col = tag.get("field")
-        if col:
-            name = str(col)
+        if col is not None and not isinstance(col, str):
+            msg = f"facet tags: a tag's field names a column: a string, not {col!r}"
+            raise EventError(msg)
+        if col is not None:
+            # A column, whatever its name: "" too (a frame's column can be named "", and
+            # Lacuna's own facets keep it as a column). Read as a table tag, a field "" tagged
+            # pii made the dataset's tags PII with its tier left PUBLIC.
+            name = col
             current = columns.get(name, ColumnClass(layer=Layer.DECLARED,
                                                     reasoning=f"{reason} (column tags)"))
             if key in ("pii", "phi") and _truthy(value):
@@ -532,6 +574,18 @@ def _edge_kind(entry: Mapping[str, Any], transformation: Mapping[str, Any] | Non
         legacy, EdgeKind.TRANSFORMATION)
 
 
+def _field(value: Any, what: str) -> str:
+    """An input column's name: a string, ``""`` included (a frame's column can be named so,
+    and Lacuna emits its edges; refused, the run's own events could not be imported back)."""
+    if not isinstance(value, str):
+        msg = f"{what}: field must be a string (the input column's name)"
+        raise EventError(msg)
+    if len(value) > 4096:
+        msg = f"{what}: field is longer than 4096 characters"
+        raise EventError(msg)
+    return value
+
+
 def _edges(target: DatasetRef, facet: Any) -> list[ColumnEdge]:
     facet = _obj(facet, "facet columnLineage")
     fields = _obj(facet.get("fields") or {}, "columnLineage.fields")
@@ -558,8 +612,8 @@ def _edges(target: DatasetRef, facet: Any) -> list[ColumnEdge]:
             tr = direct[0] if direct else None
             description = str((tr or {}).get("description") or
                               entry.get("transformationDescription") or "")
-            out.append(ColumnEdge(source=ref, source_column=_str(src.get("field"),
-                                                                 "inputField.field"),
+            out.append(ColumnEdge(source=ref, source_column=_field(src.get("field"),
+                                                                   f"inputField of {column!r}"),
                                   target=target, target_column=str(column),
                                   kind=_edge_kind(entry, tr), description=description[:4096]))
     return out

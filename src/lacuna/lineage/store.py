@@ -291,6 +291,22 @@ def _body(version: DatasetVersion, *, trusted: bool) -> dict[str, Any]:
     return body
 
 
+def _lowers(read: Classification, stored: str) -> bool:
+    """Whether ``read`` says less than the stored classification JSON ``stored``: a lower tier
+    or floor, or one of its tags missing. False when ``stored`` cannot be read, or claims
+    raised it (its attribution: a steward's dismissal of them may since have lowered it, and
+    a lower read then is that dismissal's outcome)."""
+    try:
+        data = _unsigned(stored)
+        if not isinstance(data, dict) or attribution.KEY in data:
+            return False
+        known = Classification.from_dict(data)
+    except Exception:  # an unreadable row: recorded anew, as before
+        return False
+    return (read.tier < known.tier or read.floor < known.floor
+            or any(tag not in read.tags for tag in known.tags))
+
+
 def _unsigned(text: str) -> Any:
     """A stored classification column's JSON without its signatures (when it is an object)."""
     data = json.loads(text)
@@ -467,12 +483,17 @@ class LineageStore(Keyed):
         started = iso(run.started_at)
         for position, version in enumerate(run.inputs):
             did = ids[version.dataset]
-            vid = self._input_version(latest.get(did), version, trusted=trusted)
+            known = latest.get(did)
+            vid = self._input_version(known, version, trusted=trusted)
             if vid is None:  # a new version; an input read again after it is the same one
-                planned.append(self._version_row(did, version, run.id, started, produced=True,
-                                                 trusted=trusted))
+                # a read that says less of content the store knows is kept with the run, never
+                # as the dataset's state (see _reads_less)
+                less = self._reads_less(known, version, trusted=trusted)
+                planned.append(self._version_row(did, version, run.id, started,
+                                                 produced=not less, trusted=trusted))
                 vid = -len(planned)
-                latest[did] = _Planned(vid, planned[-1])
+                if not less:
+                    latest[did] = _Planned(vid, planned[-1])
             if vid not in seen:
                 seen.add(vid)
                 ios.append((vid, "in", position))
@@ -542,6 +563,21 @@ class LineageStore(Keyed):
                 not trusted or self._verifies(latest, version.dataset)):
             return int(latest.id)
         return None
+
+    def _reads_less(self, latest: Any, version: DatasetVersion, *, trusted: bool) -> bool:
+        """Whether input ``version`` says less than ``latest``, the dataset's version Lacuna
+        recorded (verified), of content not known to differ (no fingerprint, or the same).
+
+        What a run read of a dataset is not what the dataset is: a read of some of its columns
+        (``pd.read_csv(usecols=["region"])``) is classified PUBLIC, and recorded as a new
+        standing version it became the dataset's latest, what the store knows of it (the guard
+        of ingested claims took a claim of PUBLIC without a word; ``lineage show`` said
+        PUBLIC). Such a version is kept with the run (``produced`` false, as a denied run's
+        outputs), never as the dataset's state."""
+        return (latest is not None and trusted and bool(latest.trusted) and int(latest.id) > 0
+                and version.fingerprint in (None, latest.fingerprint)
+                and _lowers(version.classification, latest.classification)
+                and self._verifies(latest, version.dataset))
 
     def _version_row(self, did: int, version: DatasetVersion, run_id: str, created: str, *,
                      produced: bool, trusted: bool, edges: Sequence[Sequence[str]] = ()
@@ -1345,9 +1381,16 @@ def _validate(run: Run) -> None:
             msg = (f"run {run.id}: inputs and outputs must be DatasetVersion, not "
                    f"{type(version).__name__}.")
             raise LineageError(msg)
+    outputs = {v.dataset for v in run.outputs}
     for edge in run.column_edges:
         if not isinstance(edge, ColumnEdge) or not isinstance(edge.kind, EdgeKind):
             msg = f"run {run.id}: column_edges must be ColumnEdge values with an EdgeKind."
+            raise LineageError(msg)
+        if edge.target not in outputs:  # kept here, it was left out of the run's OpenLineage
+            # events (the columnLineage facet sits on the output it describes) without a word
+            msg = (f"run {run.id}: the column edge {edge.source}.{edge.source_column!r} -> "
+                   f"{edge.target}.{edge.target_column!r} leads into a dataset that is not one "
+                   "of the run's outputs; add that dataset to the outputs, or drop the edge.")
             raise LineageError(msg)
 
 
