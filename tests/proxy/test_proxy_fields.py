@@ -251,3 +251,25 @@ def test_names_spelled_a_character_at_a_time_are_refused(gate, body, query, kind
     refused = _post(gate, body, "text/plain" if query else "application/json", url=url)
     assert refused.status == 451
     assert refused.decision.operation.classification.columns["(in field names)"].pii_type == kind
+
+
+@pytest.mark.parametrize("fields", [
+    {"a": "ana.silva@", "b": "example.com"},
+    {"user": "ana.silva", "host": "@example.com"},
+    {"to": ["ana.silva", "@", "example.com"]},
+])
+def test_an_address_cut_at_its_at_sign_into_fields_is_found(gate, fields):
+    """Each piece alone was no address: the request was forwarded."""
+    refused = _post(gate, _json(fields))
+    assert refused.status == 451
+    assert "email" in refused.body.decode()
+
+
+@pytest.mark.parametrize("fields", [
+    {"a": "hello@", "b": "world"},  # no domain after it
+    {"tag": "@acme", "label": "widgets"},  # a mention
+    {"x1": "5 @", "x2": "3.50"},
+    {"note": "meet me @", "when": "noon today"},
+])
+def test_pieces_around_an_at_sign_that_are_no_address_pass(gate, fields):
+    assert _post(gate, _json(fields)).forward

@@ -129,6 +129,8 @@ class _Fields:
             return
         self.groups += 1
         values = list(values)
+        for address in at_joined(values):  # an address cut at its "@", each part a value
+            self.add(name, address)
         decoded = _pieces_decoded(values, self.inflated)
         if decoded is not None:
             _sniff(self, _join(name, DECODED), decoded, False)
@@ -467,6 +469,36 @@ def _pieces_decoded(values: Iterable[str], inflated: list[int] | None = None) ->
         texts = [t for t in map(_piece_text, pieces) if t is not None]
         text = "".join(texts) if len(texts) >= MIN_PIECES else None
     return text if text is not None and len(text.strip()) >= MIN_JOINED_TEXT else None
+
+
+_LOCAL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}")
+_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+
+
+def at_joined(values: Sequence[str]) -> list[str]:
+    """E-mail addresses cut at the ``@`` into sibling values, joined: ``{"a": "ana.silva@",
+    "b": "example.com"}``, ``["ana.silva", "@example.com"]``, ``["ana.silva", "@",
+    "example.com"]``, each piece sent alone was no address. Only a local part's characters
+    before the ``@`` and a domain's after it are joined; the e-mail validator judges the
+    rest."""
+    out: list[str] = []
+    parts = [v.strip() for v in values]
+    for k, part in enumerate(parts):
+        if "@" not in part or len(out) >= MAX_PIECES:
+            continue
+        before = parts[k - 1] if k else ""
+        after = parts[k + 1] if k + 1 < len(parts) else ""
+        if part == "@":
+            local, domain = before, after
+        elif part.endswith("@"):
+            local, domain = part[:-1], after
+        elif part.startswith("@"):
+            local, domain = before, part[1:]
+        else:
+            continue
+        if _LOCAL.fullmatch(local) and _DOMAIN.fullmatch(domain):
+            out.append(f"{local}@{domain}")
+    return out
 
 
 def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
