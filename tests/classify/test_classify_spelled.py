@@ -85,6 +85,10 @@ def grouped(iban, sep):
         ([f"card {c[:4]}-{c[4:8]} {c[8:12]}.{c[12:]} thanks" for c in CARDS], "card_number"),
         ([f"ssn {s[:3]}-{s[3:5]} {s[5:]} on file" for s in SSNS], "ssn"),
         ([f"ssn {s[:3]} {s[3:5]}-{s[5:]} on file" for s in SSNS], "ssn"),
+        # single digits whose separators change along the value
+        (["  ".join(" ".join(c[i : i + 4]) for i in range(0, 16, 4)) for c in CARDS],
+         "card_number"),  # 4 1 1 1  1 1 1 1 ...
+        (["-".join(" ".join(p) for p in (s[:3], s[3:5], s[5:])) for s in SSNS], "ssn"),
         # digit words in French, German, Spanish, Italian, Portuguese
         ([spelled(c, FR) for c in CARDS], "card_number"),  # quatre un un un ...
         ([spelled(s, DE) for s in SSNS], "ssn"),  # fünf drei sechs ...
@@ -131,6 +135,7 @@ _R = random.Random(5)
          "I O U", "U.S.A."] * 5,
         ["A-B-C-D-E-F-G-H", "x_x_x_x_x_x_x", "1-2-3-4-5-6-7"] * 8,
         ["2024-01-15", "12.03.2024", "v1.2.3", "10.0.0.1/24", "a/b/c/d/e/f/g"] * 6,
+        ["1 2 3  4 5 6  7 8 9", "9 8 7 - 6 5 4 - 3 2 1", "0 0 0 0  0 0 0 0  0", "1.0 - 2.5 3"] * 6,
         # commas in lists of addresses and in prose stay commas
         ["see him@home,then", "a@b,c", "price 5@3,50", "meet@noon,it was"] * 6,
         # codes that look like an IBAN glued to a word, and long capitals runs

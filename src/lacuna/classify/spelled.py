@@ -10,7 +10,8 @@ line) or its digits as English words (``four one one one ...``, ``plus four four
 - a run of at least ``MIN_RUN`` single characters split by one and the same separator (one
   to three spaces, a tab or two, one or two line breaks, ``.``, ``-``, ``_``, ``/``, ``|``,
   ``*``, ``~``), not glued to a letter or digit on either side, is read joined (``4 1 1 1``
-  is ``4111``);
+  is ``4111``); a run of single digits, also when its separators change along it (``4 1 1 1
+  1 1 1 1``, its groups two spaces apart; ``5 3 6 - 9 0 - 4 3 9 9``);
 - a run of at least ``MIN_RUN`` digit words (``zero``/``oh`` to ``nine``, ``double`` or
   ``triple`` one, digits among them; the digits' words in French, German, Spanish, Italian
   and Portuguese too: ``quatre un un un ...``, ``vier eins eins ...``, ``cuatro uno uno
@@ -49,6 +50,12 @@ _SEPARATORS = r" {1,3}|\t{1,2}|(?:\r?\n){1,2}|[._/|*~-]"
 _RUN_HINT = (r"(?:^|[^A-Za-z0-9])"
              + r"\S(?: {1,3}|\t{1,2}|(?:\r?\n){1,2}|[._/|*~-])" * (MIN_RUN - 1) + r"\S")
 _RUN = re.compile(rf"(?<![^\W_])\S({_SEPARATORS})(?:\S\1){{{MIN_RUN - 2},}}\S(?![^\W_])")
+# single digits split by separators that change along the run ("4 1 1 1  1 1 1 1 ...", its
+# groups two spaces apart; "5 3 6 - 9 0 - 4 3 9 9"): the digits, read as one number
+_DIGIT_RUN = re.compile(
+    r"(?<![^\W_])[0-9](?:(?: {0,3}[._/|*~-] {0,3}| {1,3}|\t{1,2}|(?:\r?\n){1,2})[0-9])"
+    rf"{{{MIN_RUN - 1},}}(?![^\W_])")
+_NOT_DIGIT = re.compile(r"[^0-9]")
 _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # the digits in French, German, Spanish, Italian and Portuguese, with and without their
 # accents ("quatre un un un ...", "vier eins eins ...", "cuatro uno uno ..."): each digit's
@@ -132,7 +139,8 @@ def _read(value: str) -> str:
 
 
 def _joined(value: str) -> str:
-    return _RUN.sub(lambda m: _laid_out(m.group()[:: len(m.group(1)) + 1]), value)
+    value = _RUN.sub(lambda m: _laid_out(m.group()[:: len(m.group(1)) + 1]), value)
+    return _DIGIT_RUN.sub(lambda m: _laid_out(_NOT_DIGIT.sub("", m.group())), value)
 
 
 def _digits(value: str) -> str:
