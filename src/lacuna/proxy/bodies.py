@@ -118,6 +118,13 @@ class _Fields:
         decoded = _decoded(text, inflated=self.inflated)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
+        elif len(text) > MIN_ENCODED and len(text.split(maxsplit=1)) > 1:
+            # words around an encoded value ("token YW5hQGV4YW1wbGUuY29t end"): each word
+            # long enough to be one, decoded alone (at most MAX_PIECES of them)
+            words = [w for w in dict.fromkeys(_TOKEN.findall(text)) if len(w) >= MIN_ENCODED]
+            for word in words[:MAX_PIECES]:
+                if (read := _decoded(word, inflated=self.inflated)) is not None:
+                    _sniff(self, _join(name or "$", DECODED), read, False)
 
     def add_pieces(self, name: str, values: Iterable[str], *, stretches: bool = False
                    ) -> None:
@@ -594,6 +601,8 @@ def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
     value, so a value encoded several times is read to its end. ``cut``: a piece of a longer
     value, read to its last whole byte or quad."""
     compact = "".join(value.split())
+    if compact[:2] in ("0x", "0X") and _HEX.fullmatch(compact, 2):
+        compact = compact[2:]  # hex written as one number: 0x616e61406578...
     raw: bytes | None = None
     if "." in compact and not cut and len(compact) == len(value) and _JWT.fullmatch(compact):
         return _jwt_decoded(compact)  # (a JWT is one token: ``Bearer <jwt>``'s is its own)
