@@ -256,3 +256,15 @@ def test_single_characters_that_spell_no_value_are_not_read_down(values):
     got = col(values)
     assert "one character each" not in got.reasoning
     assert got.pii_type in (None, "gender"), got.reasoning
+
+
+def test_the_digit_words_pattern_matches_each_word_and_no_part_of_one():
+    """``_WORD`` is the digit words factored by their starts (Python's ``re`` tries an
+    alternation's branches one by one: six languages' words cost five times English ones)."""
+    import re
+
+    from lacuna.classify import spelled as s
+
+    whole = re.compile(rf"(?i)\A{s._WORD}\Z")
+    assert all(whole.match(w) and whole.match(w.upper()) for w in s._DIGIT_OF)
+    assert not any(whole.match(w) for w in ("u", "do", "sep", "quat", "fünfe", "nu", "ones"))
