@@ -51,6 +51,10 @@ def b64(text):
         ([f"<p>write to {e.replace('@', '<i>@</i>')}</p>" for e in EMAILS], "email"),
         ([e.replace(".", "\u3002") for e in EMAILS], "email"),
         ([f"Ana <{e}>" for e in EMAILS], "email"),  # angle brackets: no tag
+        # hex as a dump writes it: "0x" first, its bytes split by spaces or colons
+        (["0x" + e.encode().hex() for e in EMAILS], "email"),
+        ([" ".join(f"{b:02x}" for b in e.encode()) for e in EMAILS], "email"),
+        ([":".join(f"{b:02X}" for b in c.encode()) for c in CARDS], "card_number"),
     ],
 )
 def test_encoded_values_are_read_decoded(values, pii_type):
@@ -71,6 +75,8 @@ _R = random.Random(7)
         [base64.b64encode(_R.randbytes(12)).decode() for _ in range(64)],
         [_R.randbytes(12).hex() for _ in range(64)],
         [hashlib.sha256(str(i).encode()).hexdigest() for i in range(64)],
+        ["0x" + _R.randbytes(8).hex() for _ in range(64)],  # addresses, hashes after "0x"
+        [" ".join(f"{b:02x}" for b in _R.randbytes(16)) for _ in range(64)],
         ["Password", "Construction", "Abcdefgh", "HelloWorld", "TestCase", "Sunflower"] * 8,
         [str(_R.randrange(10**15, 10**16)) for _ in range(64)],
         [b64("The quick brown fox jumps"), b64("status: shipped"), b64("hello world")] * 8,
@@ -90,3 +96,9 @@ def test_card_numbers_that_are_valid_hex_of_text_stay_card_numbers():
     encodes a number written out."""
     got = col(["5555555555554444", "4444333322221111", "5105105105105100"] * 20)
     assert (got.classification, got.pii_type) == (ColumnKind.PII, "card_number")
+
+
+def test_mac_addresses_are_not_read_as_hex_bytes():
+    """A MAC address is hex bytes split by colons: its column stays MAC addresses."""
+    macs = [":".join(f"{b:02x}" for b in _R.randbytes(6)) for _ in range(64)]
+    assert col(macs).pii_type == "device_id"

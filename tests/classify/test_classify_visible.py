@@ -32,6 +32,11 @@ def col(values, name="c1"):
         (["＋４４ ２０ ７９４６ ０９５８"] * 10, "phone"),  # fullwidth
         (["１２３-４５-６７８９", "078-05-１１２０"] * 10, "ssn"),
         (["DE89\u00ad3704\u00ad0044\u00ad0532\u00ad0130\u00ad00"] * 10, "iban"),  # soft hyphens
+        # combining marks over digits and letters (an overline, an underline, a stroke)
+        (["".join(c + "\u0305" for c in "4111111111111111")] * 10, "card_number"),
+        ([f"card {'5' + chr(0x20DD)}500 0055 5555 5559 ok"] * 10, "card_number"),
+        (["".join(c + "\u0332" for c in e) for e in EMAILS], "email"),
+        ([e.replace("@", "\u0336@") for e in EMAILS], "email"),
     ],
 )
 def test_invisible_and_compatibility_characters_hide_nothing(values, pii_type):
@@ -47,6 +52,8 @@ def test_invisible_and_compatibility_characters_hide_nothing(values, pii_type):
         ["東京タワー", "ｶﾀｶﾅ", "大阪城", "富士山"] * 10,  # places, halfwidth katakana
         ["ＡＢＣ", "ｘｙｚ", "status\u200bok"] * 10,
         ["٢٠٢٤", "١٩٩٩"] * 10,  # years
+        # accents NFKC does not compose, on words and numbers that are no value
+        ["q\u0303uantity", "n\u0332ote 12", "Nguyễn Văn", "x\u0305 = 4\u0305"] * 10,
     ],
 )
 def test_other_scripts_stay_public(values):

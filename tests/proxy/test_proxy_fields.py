@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -251,3 +252,49 @@ def test_names_spelled_a_character_at_a_time_are_refused(gate, body, query, kind
     refused = _post(gate, body, "text/plain" if query else "application/json", url=url)
     assert refused.status == 451
     assert refused.decision.operation.classification.columns["(in field names)"].pii_type == kind
+
+
+@pytest.mark.parametrize("fields", [
+    {"a": "ana.silva@", "b": "example.com"},
+    {"user": "ana.silva", "host": "@example.com"},
+    {"to": ["ana.silva", "@", "example.com"]},
+])
+def test_an_address_cut_at_its_at_sign_into_fields_is_found(gate, fields):
+    """Each piece alone was no address: the request was forwarded."""
+    refused = _post(gate, _json(fields))
+    assert refused.status == 451
+    assert "email" in refused.body.decode()
+
+
+@pytest.mark.parametrize("fields", [
+    {"a": "hello@", "b": "world"},  # no domain after it
+    {"tag": "@acme", "label": "widgets"},  # a mention
+    {"x1": "5 @", "x2": "3.50"},
+    {"note": "meet me @", "when": "noon today"},
+])
+def test_pieces_around_an_at_sign_that_are_no_address_pass(gate, fields):
+    assert _post(gate, _json(fields)).forward
+
+
+ADDRESS = b"ana.silva@example.com"
+
+
+@pytest.mark.parametrize("note", [
+    f"token {base64.b64encode(ADDRESS).decode()} end",  # an encoded word among words
+    f"ref={base64.urlsafe_b64encode(ADDRESS).decode().rstrip('=')} and more words",
+    "0x" + ADDRESS.hex(),  # hex written as one number
+    f"dump 0x{ADDRESS.hex()} done",
+])
+def test_an_encoded_word_among_words_is_decoded(gate, note):
+    """Only whole values were decoded: a base64 word in a sentence, or hex after ``0x``, was
+    forwarded."""
+    refused = _post(gate, _json({"note": note}))
+    assert refused.status == 451
+    assert "email" in refused.body.decode()
+
+
+def test_long_words_and_ids_among_words_pass(gate):
+    note = ("a professional representative of International Configuration sent "
+            "d41d8cd98f00b204e9800998ecf8427e and 0xDEADBEEF at 2024-01-15T10:00:00Z, "
+            "see 550e8400-e29b-41d4-a716-446655440000 Authorization")
+    assert _post(gate, _json({"note": note})).forward

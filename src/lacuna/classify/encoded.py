@@ -4,7 +4,8 @@ A user who owns the data can encode a column before writing it: percent-encoding
 URL writes it (``ana%40example.com``, ``%2B44%2020%207946%200958``), HTML character references
 (``&#97;&#110;&#97;&#64;example.com``), JSON or C escapes (``\\u0040``), HTML tags
 splitting a value (``ana<span>@</span>example.com``), base64
-(``YW5hQGV4YW1wbGUuY29t``) or hex (``616e61406578616d706c652e636f6d``). Each hid the value
+(``YW5hQGV4YW1wbGUuY29t``) or hex (``616e61406578616d706c652e636f6d``, ``0x616e6140...``,
+its bytes split as a dump writes them: ``61 6e 61 40 ...``, ``61:6e:61:40:...``). Each hid the value
 from every recognizer. :func:`decoded` reads such values back before any pattern runs:
 
 - percent-encoding, character references, escapes and HTML tags and comments (never one
@@ -47,6 +48,9 @@ _REFERENCE = re.compile(r"&#?[0-9A-Za-z]{2,8};")
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}|[A-Za-z0-9_-]{8,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){4,}")
+# hex as a dump writes it: its bytes split by one and the same separator ("61 6e 61 40 ...",
+# "61:6e:61:40:..."), or after "0x"
+_HEX_BYTES = re.compile(r"[0-9A-Fa-f]{2}([ :-])(?:[0-9A-Fa-f]{2}\1){2,}[0-9A-Fa-f]{2}")
 _NUMBER = re.compile(r"[+(]?[0-9][0-9 ().+-]{2,}[0-9]")
 
 
@@ -118,6 +122,10 @@ def _whole(values: pa.Array) -> pa.Array:
 def _as_text(value: str) -> str | None:
     """The printable text ``value`` encodes as hex or base64, or ``None``."""
     raw: bytes | None = None
+    if value[:2] in ("0x", "0X") and _HEX.fullmatch(value, 2):
+        value = value[2:]
+    elif (m := _HEX_BYTES.fullmatch(value)) is not None:
+        value = value.replace(m.group(1), "")
     if value.isdigit():  # a number is read as hex only when it encodes a number written out
         if not _HEX.fullmatch(value):  # (34313131... is "4111..."; 5555555555554444 stays)
             return None

@@ -357,7 +357,8 @@ def _python_pattern(pattern: str) -> re.Pattern[str] | None:
 
 def _visible(values: pa.Array) -> pa.Array:
     """The values as they read (the rule of :func:`lacuna.classify.tokens.visible`, in Arrow):
-    a zero-width space inside an e-mail address, a fullwidth ``＠``, Arabic-Indic or fullwidth
+    a zero-width space inside an e-mail address, combining marks over its letters or a card
+    number's digits, a fullwidth ``＠``, Arabic-Indic or fullwidth
     digits of a phone number, an en dash between a card number's groups, Cyrillic or Greek
     look-alike letters hide nothing from the
     patterns; nor do letters drawn like the digits 0 and 1 among digits (``+44 2O 7946 O958``,
@@ -368,6 +369,9 @@ def _visible(values: pa.Array) -> pa.Array:
     plain = pa.array([v if v is None or v.isascii() else _nfkc(v) for v in values.to_pylist()],
                      type=pa.string())
     plain = pc.replace_substring_regex(plain, r"\p{Cf}", "")
+    # combining marks NFKC leaves on an ASCII character (4̅1̅1̅1̅, a̲n̲a̲@example.com, "Zalgo"
+    # text): a line over or under a digit or a letter shows the same digit or letter
+    plain = pc.replace_substring_regex(plain, r"([\x00-\x7f])[\p{Mn}\p{Me}]+", r"\1")
     # dashes of every kind and the minus sign as "-" (4111–1111–1111–1111 with en dashes, a
     # non-breaking hyphen in 536‑90‑4399, as a word processor writes them)
     plain = pc.replace_substring_regex(plain, r"[\p{Pd}\x{2212}]", "-")

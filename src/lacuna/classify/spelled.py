@@ -10,12 +10,17 @@ line) or its digits as English words (``four one one one ...``, ``plus four four
 - a run of at least ``MIN_RUN`` single characters split by one and the same separator (one
   to three spaces, a tab or two, one or two line breaks, ``.``, ``-``, ``_``, ``/``, ``|``,
   ``*``, ``~``), not glued to a letter or digit on either side, is read joined (``4 1 1 1``
-  is ``4111``);
-- a run of at least ``MIN_RUN`` English digit words (``zero``/``oh`` to ``nine``, ``double``
-  or ``triple`` one, digits among them; split by spaces, commas or dashes; after ``plus``: a
-  ``+``) is read as its digits. Counting
-  (``one two three four five six seven eight nine``) is prose, not a number: a run whose
-  digits go up or down by one at every step is left as written.
+  is ``4111``); a run of single digits, also when its separators change along it (``4 1 1 1
+  1 1 1 1``, its groups two spaces apart; ``5 3 6 - 9 0 - 4 3 9 9``);
+- a run of at least ``MIN_RUN`` digit words (``zero``/``oh`` to ``nine``, ``double`` or
+  ``triple`` one, digits among them; the digits' words in French, German, Spanish, Italian
+  and Portuguese too: ``quatre un un un ...``, ``vier eins eins ...``, ``cuatro uno uno
+  ...``; split by spaces, commas or dashes; after ``plus``: a ``+``) is read as its digits.
+  Counting (``one two three four five six seven eight nine``, ``un deux trois ...``) is
+  prose, not a number: a run whose digits go up or down by one at every step is left as
+  written, and so is one digit over and over (``null, null, null, ...`` in an export, ``um
+  um um ...`` in a transcript: no card, SSN or phone number is one digit repeated). Prose
+  holds no seven digit words in a row otherwise.
 
 A value spelled down a column, one character per cell (``a``, ``n``, ``a``, ``@``, ... in
 consecutive rows), is read by :func:`spelled_down`: a column whose every sampled value is one
@@ -45,20 +50,66 @@ _SEPARATORS = r" {1,3}|\t{1,2}|(?:\r?\n){1,2}|[._/|*~-]"
 _RUN_HINT = (r"(?:^|[^A-Za-z0-9])"
              + r"\S(?: {1,3}|\t{1,2}|(?:\r?\n){1,2}|[._/|*~-])" * (MIN_RUN - 1) + r"\S")
 _RUN = re.compile(rf"(?<![^\W_])\S({_SEPARATORS})(?:\S\1){{{MIN_RUN - 2},}}\S(?![^\W_])")
+# single digits split by separators that change along the run ("4 1 1 1  1 1 1 1 ...", its
+# groups two spaces apart; "5 3 6 - 9 0 - 4 3 9 9"): the digits, read as one number
+_DIGIT_RUN = re.compile(
+    r"(?<![^\W_])[0-9](?:(?: {0,3}[._/|*~-] {0,3}| {1,3}|\t{1,2}|(?:\r?\n){1,2})[0-9])"
+    rf"{{{MIN_RUN - 1},}}(?![^\W_])")
+_NOT_DIGIT = re.compile(r"[^0-9]")
 _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_DIGIT_OF = {w: str(i) for i, w in enumerate(_WORDS)} | {"oh": "0"}
-_WORD = "(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+# the digits in French, German, Spanish, Italian and Portuguese, with and without their
+# accents ("quatre un un un ...", "vier eins eins ...", "cuatro uno uno ..."): each digit's
+# words, 0 to 9
+_FOREIGN = (
+    ("zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"),
+    ("null", "eins", "zwei zwo", "drei", "vier", "fünf fuenf funf", "sechs", "sieben", "acht",
+     "neun"),
+    ("cero", "uno", "dos", "tres três", "cuatro", "cinco", "seis", "siete", "ocho", "nueve"),
+    ("zero", "uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove"),
+    ("zero", "um", "dois", "tres três", "quatro", "cinco", "seis", "sete", "oito", "nove"),
+)
+_DIGIT_OF = ({w: str(i) for i, w in enumerate(_WORDS)} | {"oh": "0"}
+             | {w: str(i) for words in _FOREIGN for i, ws in enumerate(words)
+                for w in ws.split()})
+
+
+def _trie(words: list[str]) -> str:
+    """``words`` as one regex factored by their common starts (``d(?:eux|o(?:is|s)|...)``):
+    Python's ``re`` tries an alternation's branches one by one, and the digit words of six
+    languages, tried at every word of a hostile run, cost five times what English ones do.
+    A word that starts a longer one is matched longest first (``un(?:o)?``)."""
+    heads: dict[str, list[str]] = {}
+    ends = False
+    for word in words:
+        if word:
+            heads.setdefault(word[0], []).append(word[1:])
+        else:
+            ends = True
+    if not heads:
+        return ""
+    branches = [re.escape(c) + _trie(rest) for c, rest in sorted(heads.items())]
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if ends:
+        return body + "?" if len(branches) == 1 and len(body) == 1 else f"(?:{body})?"
+    return body
+
+
+_WORD = f"(?:{_trie(sorted(_DIGIT_OF))})"
 # a digit word, "double" or "triple" one ("double seven": 77, as phone numbers are read out),
 # or a digit among them ("four 1 one one")
 _TOKEN = rf"(?:(?:double|triple)[\s-]+{_WORD}|{_WORD}|[0-9])"
 # RE2, one pass (pyarrow compiles a pattern on every call: a hint of seven digit words cost
-# three times what two do): a value that may hold either kind of run; Python's re reads them
+# three times what two do): a value that may hold either kind of run; Python's re reads them.
+# Compiling the words of six languages costs ~0.4 ms a call: a small sample (at most
+# SMALL_CHARS characters) is hinted at in Python instead, its words looked up in a set.
 _HINT = f"{_RUN_HINT}|(?i:{_WORD}[\\s,-]+(?:{_WORD}|[0-9]|double|triple))"
+SMALL_CHARS = 32_768
 _WORD_RUN = re.compile(
     rf"(?i)\b(?:(plus)[\s,-]+)?({_TOKEN}(?:[\s,-]+{_TOKEN}){{{MIN_RUN - 1},}})\b")
 _WORD_SPLIT = re.compile(r"[\s,-]+")
 _TIMES = {"double": 2, "triple": 3}
 _DIGIT_WORDS = frozenset(_DIGIT_OF)
+_FOLLOWERS = _DIGIT_WORDS | {"double", "triple"}
 
 
 def read_spelled(values: pa.Array) -> pa.Array:
@@ -69,7 +120,7 @@ def read_spelled(values: pa.Array) -> pa.Array:
         >>> read_spelled(pa.array(["a n a @ e x a m p l e . c o m", "a b c", "plain"])).to_pylist()
         ['ana@example.com', 'a b c', 'plain']
     """
-    hit = pc.fill_null(pc.match_substring_regex(values, _HINT), False)
+    hit = _hinted(values)
     if not pc.any(hit).as_py():
         return values
     picked = pc.filter(values, hit).to_pylist()
@@ -78,6 +129,26 @@ def read_spelled(values: pa.Array) -> pa.Array:
     if read == picked:
         return values
     return pc.replace_with_mask(values, hit, pa.array(read, type=pa.string()))
+
+
+def _hinted(values: pa.Array) -> pa.Array:
+    """Which of ``values`` may hold a run (``_HINT``, or in Python for a small sample)."""
+    if not len(values) or (pc.sum(pc.utf8_length(values)).as_py() or 0) > SMALL_CHARS:
+        return pc.fill_null(pc.match_substring_regex(values, _HINT), False)
+    runs = pc.fill_null(pc.match_substring_regex(values, _RUN_HINT), False)
+    words = pa.array([v is not None and _two_words(v) for v in values.to_pylist()])
+    return pc.or_(runs, words)
+
+
+def _two_words(value: str) -> bool:
+    """Whether ``value`` holds a digit word followed by another, a digit, ``double`` or
+    ``triple`` (``_HINT``'s second half, split where its separators are)."""
+    after = False
+    for word in _WORD_SPLIT.split(value.lower()):
+        if after and (word in _FOLLOWERS or word.isdigit()):
+            return True
+        after = word in _DIGIT_WORDS
+    return False
 
 
 def _read(value: str) -> str:
@@ -90,7 +161,8 @@ def _read(value: str) -> str:
 
 
 def _joined(value: str) -> str:
-    return _RUN.sub(lambda m: _laid_out(m.group()[:: len(m.group(1)) + 1]), value)
+    value = _RUN.sub(lambda m: _laid_out(m.group()[:: len(m.group(1)) + 1]), value)
+    return _DIGIT_RUN.sub(lambda m: _laid_out(_NOT_DIGIT.sub("", m.group())), value)
 
 
 def _digits(value: str) -> str:
@@ -108,8 +180,8 @@ def _digits(value: str) -> str:
             parts.append((w if w.isdigit() else _DIGIT_OF[w]) * times)
             times = 1
         digits = "".join(parts)
-        if len(digits) > MAX_DIGITS or _counting(digits):
-            return m.group()
+        if len(digits) > MAX_DIGITS or _counting(digits) or len(set(digits)) == 1:
+            return m.group()  # counting, or one digit over and over ("null null ...", "um um")
         return ("+" + digits) if m.group(1) else _laid_out(digits)
 
     return _WORD_RUN.sub(spelled, value)

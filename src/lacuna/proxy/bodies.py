@@ -118,6 +118,13 @@ class _Fields:
         decoded = _decoded(text, inflated=self.inflated)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
+        elif len(text) > MIN_ENCODED and len(text.split(maxsplit=1)) > 1:
+            # words around an encoded value ("token YW5hQGV4YW1wbGUuY29t end"): each word
+            # long enough to be one, decoded alone (at most MAX_PIECES of them)
+            words = [w for w in dict.fromkeys(_TOKEN.findall(text)) if len(w) >= MIN_ENCODED]
+            for word in words[:MAX_PIECES]:
+                if (read := _decoded(word, inflated=self.inflated)) is not None:
+                    _sniff(self, _join(name or "$", DECODED), read, False)
 
     def add_pieces(self, name: str, values: Iterable[str], *, stretches: bool = False
                    ) -> None:
@@ -129,6 +136,8 @@ class _Fields:
             return
         self.groups += 1
         values = list(values)
+        for address in at_joined(values):  # an address cut at its "@", each part a value
+            self.add(name, address)
         decoded = _pieces_decoded(values, self.inflated)
         if decoded is not None:
             _sniff(self, _join(name, DECODED), decoded, False)
@@ -469,6 +478,36 @@ def _pieces_decoded(values: Iterable[str], inflated: list[int] | None = None) ->
     return text if text is not None and len(text.strip()) >= MIN_JOINED_TEXT else None
 
 
+_LOCAL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}")
+_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+
+
+def at_joined(values: Sequence[str]) -> list[str]:
+    """E-mail addresses cut at the ``@`` into sibling values, joined: ``{"a": "ana.silva@",
+    "b": "example.com"}``, ``["ana.silva", "@example.com"]``, ``["ana.silva", "@",
+    "example.com"]``, each piece sent alone was no address. Only a local part's characters
+    before the ``@`` and a domain's after it are joined; the e-mail validator judges the
+    rest."""
+    out: list[str] = []
+    parts = [v.strip() for v in values]
+    for k, part in enumerate(parts):
+        if "@" not in part or len(out) >= MAX_PIECES:
+            continue
+        before = parts[k - 1] if k else ""
+        after = parts[k + 1] if k + 1 < len(parts) else ""
+        if part == "@":
+            local, domain = before, after
+        elif part.endswith("@"):
+            local, domain = part[:-1], after
+        elif part.startswith("@"):
+            local, domain = before, part[1:]
+        else:
+            continue
+        if _LOCAL.fullmatch(local) and _DOMAIN.fullmatch(domain):
+            out.append(f"{local}@{domain}")
+    return out
+
+
 def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
     """The tokens sibling ``values`` decode to together (:func:`_pieces_decoded`, and the
     stretches of :func:`piece_stretches`; none when they do not), and which values are pieces
@@ -562,6 +601,8 @@ def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
     value, so a value encoded several times is read to its end. ``cut``: a piece of a longer
     value, read to its last whole byte or quad."""
     compact = "".join(value.split())
+    if compact[:2] in ("0x", "0X") and _HEX.fullmatch(compact, 2):
+        compact = compact[2:]  # hex written as one number: 0x616e61406578...
     raw: bytes | None = None
     if "." in compact and not cut and len(compact) == len(value) and _JWT.fullmatch(compact):
         return _jwt_decoded(compact)  # (a JWT is one token: ``Bearer <jwt>``'s is its own)

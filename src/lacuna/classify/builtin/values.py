@@ -127,7 +127,7 @@ def spelled_out(sample: ColumnSample) -> pa.Array | None:
     if not pc.any(pc.match_substring(read, "@")).as_py():
         return None  # "dot" alone ("polka dot dress") spells no address
     read, closed = _closed_up(read)
-    read, dotted = _comma_dotted(read) if commas else (read, False)
+    read, dotted = _domain_dotted(read)
     return read if changed or closed or dotted else None
 
 
@@ -162,27 +162,69 @@ def _closed_up(values: pa.Array) -> tuple[pa.Array, bool]:
     return pc.replace_with_mask(values, hinted, pa.array(read, type=pa.string())), True
 
 
-# A comma typed for a dot in the domain ("ana@example,com", "ana@mail,example,co,uk"): read
-# as a dot only from the "@" through a top-level domain mail goes to that is no English word
-# (as spaced addresses are read: "x@noon,it was" stays) and ends the address (no "@", dot or
-# letter after it), so a list of addresses ("a@x.org,b@y.org", "a@x.org,de@y.org") keeps its
-# commas. The hint (RE2) picks the values; the reading (Python's re) runs on those only.
-_COMMA_HINT = rf"(?i)@[a-z0-9-]+(?:[.,][a-z0-9-]+)*,(?:{_SPACED_TLD})(?:$|[^a-z0-9@._-])"
+# Something typed for a dot in the domain: a comma or a semicolon ("ana@example,com",
+# "ana@example;com", "ana@mail,example,co,uk"), spaced or not ("ana@example , com",
+# "ana@example; com"), a middle dot or bullet ("ana@example·com"), "dot" set off by
+# hyphens, underscores or quotes or glued before the top-level domain
+# ("ana@example-dot-com", "ana@example 'dot' com", "ana@exampledotcom"), a dot with a
+# space after it ("ana@example. com"). Read as a dot only from the "@" through a top-level
+# domain mail goes to that is no English word (as spaced addresses are read: "x@noon,it
+# was" stays) and ends the address (no "@", dot or letter after it), so a list of
+# addresses ("a@x.org,b@y.org", "a@x.org,de@y.org") keeps its commas. Where a space is
+# written around the separator the top-level domain is one that is no word in the
+# languages of the data either ("me@home, co workers", "gracias@maria, de verdad" stay
+# prose) and in lower case or capitals ("see x@noon. Net income rose": a sentence's first
+# word). The hint (RE2) picks the values; the reading (Python's re) runs on those only.
+_DOTS = "·•∙⋅‧"  # middle dot, bullet, bullet operator, dot operator, hyphenation point
+_WORD_TLD = "com|org|net|edu|gov|mil|info|biz|io"  # where "dot" may be glued before it
+_SEP_TLD = (f"{_WORD_TLD}|email|xyz|eu|uk|fr|nl|ch|dk|fi|pt|pl|cz|ie|ru|ua|jp|cn|kr|au|nz"
+            "|ca|br|mx|za|gr|tr|il")
+_SEP_HINT = (rf"\s*[.,;{_DOTS}]\s*|[\s_-]+['\"]?d[o0]t['\"]?[\s_-]+|['\"]d[o0]t['\"]")
+_COMMA_HINT = (rf"(?i)@\s*[a-z0-9-]+(?:(?:{_SEP_HINT})[a-z0-9-]+)*"
+               rf"(?:(?:[,;{_DOTS}]|\s*[,;{_DOTS}]\s*|\.\s+|[\s_-]+['\"]?d[o0]t['\"]?[\s_-]+"
+               rf"|['\"]d[o0]t['\"])(?:{_SPACED_TLD})|dot(?:{_WORD_TLD}))(?:$|[^a-z0-9@._-])")
+_LABEL = r"[a-z0-9]+(?:-(?!d[o0]t[-_\s])[a-z0-9]+)*"
+# a separator: its spaces are captured (a separator with spaces takes the narrower domains)
+_SEP = (rf"(\s*)[.,;{_DOTS}](\s*)|(?<=[a-z0-9])([\s_-]+)['\"]?d[o0]t['\"]?([\s_-]+)"
+        r"|(?<=[a-z0-9])['\"]d[o0]t['\"]")
 _COMMA_DOMAIN = re.compile(
-    rf"(?i)@[a-z0-9-]+(?:[.,][a-z0-9-]+)*,(?:{_SPACED_TLD})(?![a-z0-9@._-])")
+    rf"(?i)@\s*{_LABEL}(?:(?:{_SEP}){_LABEL}){{0,8}}"
+    rf"(?:(?:{_SEP})(?P<tld>{_SPACED_TLD})|dot(?P<glued>{_WORD_TLD}))(?![a-z0-9@._-])")
+_DOMAIN_PART = re.compile(
+    rf"(?i)({_LABEL})|(?:{_SEP})|dot(?=(?:{_WORD_TLD})$)")
 
 
-def _comma_dotted(values: pa.Array) -> tuple[pa.Array, bool]:
-    """``values`` with the commas of a domain written with commas (``_COMMA_DOMAIN``) read as
-    dots, and whether any was."""
+def _domain_dotted(values: pa.Array) -> tuple[pa.Array, bool]:
+    """``values`` with the separators typed for the dots of a domain (``_COMMA_DOMAIN``)
+    read as dots, and whether any was."""
     hinted = pc.fill_null(pc.match_substring_regex(values, _COMMA_HINT), False)
     if not pc.any(hinted).as_py():
         return values, False
     picked = pc.filter(values, hinted).to_pylist()
-    read = [_COMMA_DOMAIN.sub(lambda m: m.group().replace(",", "."), v) for v in picked]
+    read = [_COMMA_DOMAIN.sub(_dotted, v) for v in picked]
     if read == picked:
         return values, False
     return pc.replace_with_mask(values, hinted, pa.array(read, type=pa.string())), True
+
+
+_SEP_SPACED_TLD = re.compile(_SEP_TLD)
+
+
+def _dotted(m: re.Match[str]) -> str:
+    """The domain ``m`` matched with its labels joined by dots; as written when a spaced
+    separator comes before a top-level domain that may be a word, or in title case."""
+    text = m.group()
+    labels = [p.group(1) for p in _DOMAIN_PART.finditer(text, 1) if p.group(1)]
+    tld = m.group("tld")
+    if tld is not None:
+        spaced = any(c.isspace() for c in text[1:].strip())
+        if spaced and (not _SEP_SPACED_TLD.fullmatch(tld.lower())
+                       or not (tld.islower() or tld.isupper())):
+            return text
+    if m.group("glued"):
+        labels[-1] = labels[-1][: -len(m.group("glued")) - 3]
+        labels.append(m.group("glued"))
+    return "@" + ".".join(labels)
 
 
 def _close_up(m: re.Match[str]) -> str:
@@ -219,11 +261,13 @@ class SsnValues(PatternRecognizer):
     label = "valid US Social Security numbers"
     numeric = True
     # dashes, or spaces, dots, slashes or underscores (536 90 4399, 536.90.4399), spaced or
-    # not; in free text the same separator twice, and not spaces (030 123 45 6789 is a
-    # phone number)
+    # not; in free text the same separator twice, or a dash, dot, slash or underscore and
+    # a space (536-90 4399, 536 90-4399: one separator written two ways hides no SSN), but
+    # not spaces alone (030 123 45 6789 is a phone number)
     prefilter = r"[0-9]{3}[ \t./_-]{0,3}[0-9]{2}[ \t./_-]{0,3}[0-9]{4}"
     search = (r"(?:^|[^0-9./_-])(?P<value>[0-9]{3}(?:-[0-9]{2}-|\.[0-9]{2}\.|/[0-9]{2}/"
-              r"|_[0-9]{2}_| - [0-9]{2} - )[0-9]{4})(?:$|[^0-9./_-]|[./_-](?:$|[^0-9]))")
+              r"|_[0-9]{2}_| - [0-9]{2} - |[./_-][0-9]{2} | [0-9]{2}[./_-]|[./_-][0-9]{2}[./_-])"
+              r"[0-9]{4})(?:$|[^0-9./_-]|[./_-](?:$|[^0-9]))")
     bare = r"[0-9]{9}"
     validator = "us_ssn"
     min_ratio = 0.5
@@ -239,11 +283,13 @@ class CardValues(PatternRecognizer):
     # groups split by spaces or dashes, or by dots, slashes, underscores, asterisks, bars or
     # tildes, spaced or not (4111.1111.1111.1111, 4111 - 1111 - ...): the validator reads
     # the digits. In free text the other separators only between groups of four (or
-    # American Express's 4-6-5), so a list of decimals (36.5 37.1 38.2 ...) is no number.
+    # American Express's 4-6-5), so a list of decimals (36.5 37.1 38.2 ...) is no number;
+    # between those groups any separator, one group's not the next's (4111-1111 1111.1111).
     prefilter = r"[0-9](?:[0-9]|[ \t./_*|~-]){11,30}[0-9]"
     search = (r"(?:^|[^0-9])(?P<value>(?:[0-9][ -]?){12,18}[0-9]"
-              r"|[0-9]{4}(?:(?:[./_*|~]| [-./] )[0-9]{4}){2,3}(?:(?:[./_*|~]| [-./] )[0-9]{1,3})?"
-              r"|[0-9]{4}(?:[./_*|~]| [-./] )[0-9]{6}(?:[./_*|~]| [-./] )[0-9]{4,5})")
+              r"|[0-9]{4}(?:(?:[ ./_*|~-]| [-./] )[0-9]{4}){2,3}"
+              r"(?:(?:[ ./_*|~-]| [-./] )[0-9]{1,3})?"
+              r"|[0-9]{4}(?:[ ./_*|~-]| [-./] )[0-9]{6}(?:[ ./_*|~-]| [-./] )[0-9]{4,5})")
     validator = "luhn_card"
 
 
