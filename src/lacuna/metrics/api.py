@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from lacuna.metrics.requests import RequestFact
 
 METRICS = tuple(TARGETS)
-_SLACK = timedelta(days=1)  # more than any UTC offset (see GovernanceMetrics._exact)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,12 +185,8 @@ class GovernanceMetrics:
 
     def _exact(self, gov: Governor) -> Numbers:
         """Every record of the period read and classified (what the definitions say)."""
-        # the store compares the stored text, which sorts like the instant only in iso()'s
-        # form: a day either side keeps a record written with any UTC offset in, and the
-        # period test below is exact (reading to the end of the trail read every later record
-        # for a period in the past)
-        records = [r for r in gov.audit.list(limit=None, since=_moved(self.period.start, -1),
-                                             until=_moved(self.period.end, 1))
+        since, until = self.period.read_bounds()
+        records = [r for r in gov.audit.list(limit=None, since=since, until=until)
                    if r.timestamp in self.period]
         every, feedback, survey = classify(records)
         decisions = [d for d in every if self.filters.keep(d)]
@@ -255,14 +250,6 @@ class GovernanceMetrics:
     def __repr__(self) -> str:
         filters = "".join(f", {k}={v!r}" for k, v in self.filters.to_dict().items())
         return f"GovernanceMetrics(period={self.period.label!r}{filters})"
-
-
-def _moved(instant: datetime, days: int) -> datetime | None:
-    """``instant`` moved by ``days`` of :data:`_SLACK`; None (no bound) past the calendar."""
-    try:
-        return instant + days * _SLACK
-    except OverflowError:
-        return None
 
 
 def _or_none(value: float | None, unit: str, why: str) -> str:
