@@ -146,6 +146,9 @@ def _unraisable(monkeypatch: pytest.MonkeyPatch) -> list[BaseException | None]:
 def test_reconfiguring_while_threads_decide_drops_no_engine_on_the_wrong_thread(
     sandbox_config, monkeypatch
 ):
+    from thread_drops import collect_and_freeze
+
+    collect_and_freeze()  # the five collections below walk only what this test makes
     seen = _unraisable(monkeypatch)
     # A generous evaluation budget: this test is about threads, not a loaded machine's speed.
     config = sandbox_config(policy={"decision_log": {"type": "none"}, "eval_budget_ms": 60_000})

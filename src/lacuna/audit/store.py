@@ -716,6 +716,7 @@ class AuditStore:
         user: str | Sequence[str] | None = None,
         action: str | None = None,
         since: datetime | str | None = None,
+        until: datetime | str | None = None,
         before: int | None = None,
         after: int | None = None,
         policy_id: str | None = None,
@@ -730,6 +731,7 @@ class AuditStore:
             action: only this action (``read``, ``write``, ``export``, ``transform``).
             since: only operations at or after this instant (a datetime or ISO-8601 string;
                 naive values are taken as UTC).
+            until: only operations before this instant (as ``since``).
             before: only records before this ``seq`` (the next page of a list read newest
                 first: the oldest ``seq`` the last page held).
             after: only records after this ``seq``.
@@ -761,6 +763,8 @@ class AuditStore:
             stmt = stmt.where(_holds(records.c.action, [action]))
         if since is not None:
             stmt = stmt.where(records.c.timestamp >= iso(_as_datetime(since)))
+        if until is not None:
+            stmt = stmt.where(records.c.timestamp < iso(_as_datetime(until)))
         if limit is not None:  # past a 64-bit integer (-n 2**64): as many as there are
             stmt = stmt.limit(min(max(int(limit), 0), _MOST_ROWS))
         return [_to_record(row) for row in self.rows(stmt)]

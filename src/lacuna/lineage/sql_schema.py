@@ -10,7 +10,6 @@ classification (fail closed).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -58,13 +57,27 @@ class Schema:
     dialect: Dialect
     tables: dict[str, Table] = field(default_factory=dict)
     display: dict[str, str] = field(default_factory=dict)
+    # the names ``dialect`` normalised so far, shared by every Schema of its kind (its class
+    # and normalisation strategy): looked up by name alone, since hashing the dialect into
+    # each key (sqlglot hashes and compares dialects in Python) cost more than normalising
+    _names: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        d = self.dialect
+        self._names = _NORMALIZED.setdefault(
+            (type(d), getattr(d, "normalization_strategy", None)), {})
 
     def norm(self, name: str) -> str:
         """``name`` as the dialect normalises an unquoted identifier (``Email`` -> ``email``
         in most), remembered per dialect and strategy (a project's SQL names the same
         columns thousands of times)."""
-        d = self.dialect
-        return _normalized((type(d), getattr(d, "normalization_strategy", None)), name, d)
+        found = self._names.get(name)
+        if found is None:
+            found = str(self.dialect.normalize_identifier(exp.to_identifier(name)).name)
+            if len(self._names) >= _MOST_NAMES:  # hostile SQL of endless distinct names
+                self._names.clear()
+            self._names[name] = found
+        return found
 
     def show(self, name: str) -> str:
         return self.display.get(name, name)
@@ -100,11 +113,10 @@ class Schema:
         return matches[0] if len(matches) == 1 else None
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _normalized(_kind: tuple[type, Any], name: str, dialect: Dialect) -> str:
-    """:meth:`Schema.norm`. ``_kind`` (the dialect's class and normalisation strategy) is the
-    key: sqlglot's dialects compare equal by class alone, whatever their settings."""
-    return str(dialect.normalize_identifier(exp.to_identifier(name)).name)
+# (dialect class, normalisation strategy) -> {name: normalised name}; sqlglot's dialects
+# compare equal by class alone, whatever their settings, so the strategy is part of the key
+_NORMALIZED: dict[tuple[type, Any], dict[str, str]] = {}
+_MOST_NAMES = 1 << 16
 
 
 def build_schema(

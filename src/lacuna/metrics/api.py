@@ -185,7 +185,8 @@ class GovernanceMetrics:
 
     def _exact(self, gov: Governor) -> Numbers:
         """Every record of the period read and classified (what the definitions say)."""
-        records = [r for r in gov.audit.list(limit=None, since=self.period.start)
+        since, until = self.period.read_bounds()
+        records = [r for r in gov.audit.list(limit=None, since=since, until=until)
                    if r.timestamp in self.period]
         every, feedback, survey = classify(records)
         decisions = [d for d in every if self.filters.keep(d)]

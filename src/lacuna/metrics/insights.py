@@ -99,7 +99,8 @@ def insights(
 
     window = parse_period(period, now=now)
     gov = governor or current()
-    records = [r for r in gov.audit.list(limit=None, since=window.start)
+    since, until = window.read_bounds()
+    records = [r for r in gov.audit.list(limit=None, since=since, until=until)
                if r.timestamp in window]
     decisions, feedback, survey = classify(records)
     denials = [d for d in decisions if not d.allowed]

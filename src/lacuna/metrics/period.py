@@ -29,8 +29,28 @@ class Period:
     def __contains__(self, instant: datetime) -> bool:
         return self.start <= instant < self.end
 
+    def read_bounds(self) -> tuple[datetime | None, datetime | None]:
+        """``since=``/``until=`` for :meth:`lacuna.audit.AuditStore.list`, a day wider than the
+        period on each side: the store compares the stored ``when`` text, which sorts like the
+        instant only in :func:`lacuna.audit.record.iso`'s form (``02:30-05:00`` is 07:30 UTC
+        but sorts as 02:30), so the read keeps a record of any UTC offset and the caller
+        tests ``instant in period`` exactly. Without ``until`` a past period read every
+        later record of the trail."""
+        return _moved(self.start, -_SLACK), _moved(self.end, _SLACK)
+
     def to_dict(self) -> dict[str, str]:
         return {"label": self.label, "start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+_SLACK = timedelta(days=1)  # more than any UTC offset
+
+
+def _moved(instant: datetime, by: timedelta) -> datetime | None:
+    """``instant`` moved by ``by``; None (no bound) past the calendar's ends."""
+    try:
+        return instant + by
+    except OverflowError:
+        return None
 
 
 def _utc(value: datetime | date) -> datetime:

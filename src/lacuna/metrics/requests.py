@@ -93,7 +93,8 @@ def requests_in(gov: Governor, period: Period) -> Requests:
     unreadable: list[Exception] = []
     rows = {r.id: r for r in gov.exceptions.list(unreadable=unreadable)}
     found: dict[str, RequestFact] = {}
-    for record in gov.audit.list(limit=None, action="exception", since=period.start):
+    since, until = period.read_bounds()
+    for record in gov.audit.list(limit=None, action="exception", since=since, until=until):
         if record.timestamp not in period:
             continue
         exception_id = section(record.data, "what").get("exception_id")
