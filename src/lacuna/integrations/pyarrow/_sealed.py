@@ -218,7 +218,7 @@ def streaming_opener(method: str, decompressed: Callable[[Any, Any], Any],
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def open_(source: Any, *args: Any, **kwargs: Any) -> Any:
-            stream = open_source(source, method, kwargs) if _governing() else None
+            stream = open_source(source, method, kwargs)
             if stream is None:
                 with outermost():
                     return original(source, *args, **kwargs)
