@@ -236,3 +236,32 @@ def test_a_sealed_files_record_batches_carry_its_class(vault: Path, tmp_path: Pa
     # the read's outcome
     assert "PHI" in lpyarrow.classification(pa_csv.open_csv(str(vault / "h.csv")).read_all()
                                             ).tags
+
+
+def test_a_sealed_files_batches_never_carry_less_than_its_read_was_decided_on(
+        tmp_path: Path) -> None:
+    """The batches of a reader carry the state classified from its first one: for a file
+    without a sidecar whose content the lineage store does not know (another audit
+    database), a first block of placeholders made the emails of the later blocks PUBLIC,
+    though the read was decided PROPRIETARY with the PII sealed into the header. Each batch
+    now carries at least what the read was decided on."""
+    lacuna.enable(str(write_config(tmp_path)))
+    root = tmp_path / "governed" / "workspace"
+    emails = ["ann@example.com", "bob@example.org", "cy@example.net", "di@example.com"]
+    pd.DataFrame({"k": range(1, 9), "x1": ["-"] * 4 + emails}).to_csv(root / "m.csv",
+                                                                      index=False)
+    (root / ".m.csv.lacuna.json").unlink()
+    lacuna.disable()
+    fresh = {"url": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    lacuna.enable(str(write_config(tmp_path, audit=fresh)))
+    try:
+        batches = list(pa_csv.open_csv(str(root / "m.csv"),
+                                       read_options=pa_csv.ReadOptions(block_size=24)))
+        assert batches[0].column("x1").to_pylist() == ["-"] * 4  # it shows nothing
+        last = batches[-1]
+        assert set(last.column("x1").to_pylist()) <= set(emails)
+        assert {"PII", "GDPR"} <= set(lpyarrow.classification(last).tags)
+        with pytest.raises(GovernanceViolation, match="unmanaged"):
+            pa_csv.write_csv(last, str(tmp_path / "leak.csv"))
+    finally:
+        lacuna.disable()
