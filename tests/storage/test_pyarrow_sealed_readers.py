@@ -238,22 +238,31 @@ def test_a_sealed_files_record_batches_carry_its_class(vault: Path, tmp_path: Pa
                                             ).tags
 
 
-def test_a_sealed_files_batches_never_carry_less_than_its_read_was_decided_on(
+def test_what_is_read_from_a_sealed_file_never_carries_less_than_its_read_was_decided_on(
         tmp_path: Path) -> None:
-    """The batches of a reader carry the state classified from its first one: for a file
-    without a sidecar whose content the lineage store does not know (another audit
-    database), a first block of placeholders made the emails of the later blocks PUBLIC,
-    though the read was decided PROPRIETARY with the PII sealed into the header. Each batch
-    now carries at least what the read was decided on."""
+    """A sealed file without a sidecar whose content the lineage store does not know (its
+    owner deleted the sidecar and pointed the audit database at a new one) is read decided
+    PROPRIETARY with the tags sealed into its header, but what was read carried only what
+    its values showed: an HIV status renamed ``a`` (0s and 1s) came back PUBLIC from
+    pd.read_csv, pyarrow's and polars' read_csv, and a reader's first block of placeholders
+    made the emails of its later blocks PUBLIC too. Each was written to an unmanaged folder;
+    now what is read carries at least what its read was decided on."""
     lacuna.enable(str(write_config(tmp_path)))
     root = tmp_path / "governed" / "workspace"
     emails = ["ann@example.com", "bob@example.org", "cy@example.net", "di@example.com"]
     pd.DataFrame({"k": range(1, 9), "x1": ["-"] * 4 + emails}).to_csv(root / "m.csv",
                                                                       index=False)
-    (root / ".m.csv.lacuna.json").unlink()
+    pd.DataFrame({"k": [1, 2, 3, 4], "hiv_status": [0, 1, 0, 1]}).to_csv(root / "s.csv",
+                                                                          index=False)
+    pd.read_csv(root / "s.csv").rename(columns={"hiv_status": "a"}).to_csv(root / "h.csv",
+                                                                           index=False)
+    for name in ("m.csv", "h.csv"):
+        (root / f".{name}.lacuna.json").unlink()
     lacuna.disable()
     fresh = {"url": f"sqlite:///{tmp_path / 'fresh.db'}"}
     lacuna.enable(str(write_config(tmp_path, audit=fresh)))
+    out = tmp_path / "exports"
+    out.mkdir()
     try:
         batches = list(pa_csv.open_csv(str(root / "m.csv"),
                                        read_options=pa_csv.ReadOptions(block_size=24)))
@@ -262,6 +271,18 @@ def test_a_sealed_files_batches_never_carry_less_than_its_read_was_decided_on(
         assert set(last.column("x1").to_pylist()) <= set(emails)
         assert {"PII", "GDPR"} <= set(lpyarrow.classification(last).tags)
         with pytest.raises(GovernanceViolation, match="unmanaged"):
-            pa_csv.write_csv(last, str(tmp_path / "leak.csv"))
+            pa_csv.write_csv(last, str(out / "leak.csv"))
+        path = root / "h.csv"
+        exports: dict[str, Callable[[], Any]] = {
+            "pandas": lambda: pd.read_csv(path).to_csv(out / "leak.csv"),
+            "pyarrow": lambda: pa_csv.write_csv(pa_csv.read_csv(str(path)),
+                                                str(out / "leak.csv")),
+            "polars": lambda: pl.read_csv(path).write_csv(out / "leak.csv"),
+        }
+        for name, export in exports.items():
+            with pytest.raises(GovernanceViolation, match="PHI"):
+                export()
+            assert not (out / "leak.csv").exists(), name
+        assert len(pd.read_csv(path)) == 4  # the read itself is allowed
     finally:
         lacuna.disable()

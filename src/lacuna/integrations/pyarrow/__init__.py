@@ -680,7 +680,7 @@ def _carried_batch(batch: pa.RecordBatch, opened: _sealed.Opened) -> pa.RecordBa
     """``batch`` carrying the state of the sealed file ``opened`` (one token per reader, in
     its schema; its columns recorded as the file's)."""
     if opened.state is None or opened.token is None:
-        opened.state = _not_below(_batch_state(batch, opened), opened)
+        opened.state = _batch_state(batch, opened)
         opened.token = (_tokened(batch.schema, opened.state).metadata or {})[TOKEN_KEY]
     _TOKENS[opened.token] = opened.state  # kept while the reader is read (the LRU's newest)
     _TOKENS.move_to_end(opened.token)
@@ -689,34 +689,14 @@ def _carried_batch(batch: pa.RecordBatch, opened: _sealed.Opened) -> pa.RecordBa
                                           TOKEN_KEY: opened.token})
 
 
-def _not_below(state: DataState, opened: _sealed.Opened) -> DataState:
-    """``state`` (from a reader's first batch) raised to the tier and tags the read of the
-    file was decided on, which every later batch carries too: the first batch is a sample of
-    the file, the decision covers all of it. With a trusted sidecar they agree; without one
-    the read was decided PROPRIETARY with the tags sealed into the header, and a first batch
-    of placeholders (``-``) made the emails of the next ones PUBLIC."""
-    from dataclasses import replace
-
-    found, decided = state.classification, opened.decided
-    if decided is None:
-        return state
-    more = tuple(t for t in decided.tags if t not in found.tags)
-    if decided.tier <= found.tier and not more:
-        return state
-    top = max(found.tier, decided.tier)
-    raised = replace(
-        found, tier=top, floor=max(found.floor, top), tags=(*found.tags, *more),
-        table_tags=(*found.table_tags, *more),
-        reasoning=(*found.reasoning, f"{top}: every record batch of {opened.source} carries "
-                   "the class its read was decided on (its first batch is a sample)"))
-    return replace(state, classification=raised)
-
-
 def _batch_state(batch: pa.RecordBatch, opened: _sealed.Opened) -> DataState:
     """The state of the sealed file a reader reads, from its first batch (a sample of its
     rows) and the file's sidecar: classified and recorded as :func:`_dataset`'s sample is,
-    decided again only when it shows more than the decision at open covered. The metadata a
-    Parquet file embeds binds the whole file's rows, not a batch's: the sidecar declares it."""
+    decided again only when it shows more than the decision at open covered, and never below
+    that decision (``govern_read``), which covers every later batch: without a trusted
+    sidecar, a first block of placeholders made the emails of the next blocks PUBLIC. The
+    metadata a Parquet file embeds binds the whole file's rows, not a batch's: the sidecar
+    declares it."""
     n = batch.num_rows
     step = max(n // _settings().sample_rows, 1)
     sample = batch if step == 1 else batch.take(pa.array(range(0, n, step))[
