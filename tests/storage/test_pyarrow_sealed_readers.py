@@ -120,7 +120,7 @@ def test_parquet_file_close_puts_the_outcome_on_the_trail(vault: Path) -> None:
     records = current().audit.list(limit=None, action="read")
     outcomes = [r.data["outcome"]["status"] for r in records if r.data.get("kind") == "outcome"]
     assert outcomes == ["succeeded"]
-    assert pf._lacuna_read[1].closed  # the decrypted stream went with the reader
+    assert pf._lacuna_read.stream.closed  # the decrypted stream went with the reader
 
 
 def test_a_denied_read_decrypts_nothing(tmp_path: Path, decrypted: list[object]) -> None:
@@ -181,3 +181,108 @@ def test_what_cannot_decrypt_a_sealed_file_is_refused_with_what_to_do(
     buffer.seek(0)
     assert pq.read_table(buffer).num_rows == 4  # a stream of plaintext reads as it is
     assert pl.read_parquet(buffer.getvalue()).height == 4
+
+
+def _hidden(root: Path) -> pa.Table:
+    """A table whose class its names and values do not show: an HIV status and a salary read
+    from a sealed file and renamed ``a`` and ``b`` (0s and 1s, round numbers)."""
+    pd.DataFrame({"k": [1, 2, 3, 4], "hiv_status": [0, 1, 0, 1],
+                  "salary": [50000, 61000, 72000, 83000]}).to_parquet(root / "src.parquet")
+    renamed = pd.read_parquet(root / "src.parquet").rename(
+        columns={"hiv_status": "a", "salary": "b"})
+    return pa.Table.from_pandas(renamed, preserve_index=False)
+
+
+def test_a_sealed_files_record_batches_carry_its_class(vault: Path, tmp_path: Path) -> None:
+    """A record batch read from a sealed file was classified by its own values only: two rows
+    of a renamed HIV status (``iter_batches(batch_size=2)``, ``open_csv``'s blocks, an IPC
+    file's batches) were PUBLIC and written to an unmanaged folder. Each batch now carries
+    the file's class, as ``pq.read_table``'s table does: the export is denied, and a write
+    back into governed storage is allowed and sealed with it."""
+    table = _hidden(vault)
+    pq.write_table(table, vault / "h.parquet")
+    pa_csv.write_csv(table, str(vault / "h.csv"))
+    with pa_ipc.new_file(str(vault / "h.arrow"), table.schema) as writer:
+        writer.write_table(table, max_chunksize=2)
+    with pa_ipc.new_stream(str(vault / "h.arrows"), table.schema) as writer:
+        writer.write_table(table, max_chunksize=2)
+    pd.read_parquet(vault / "h.parquet").to_json(vault / "h.ndjson", orient="records",
+                                                 lines=True)
+    small = {"read_options": pa_csv.ReadOptions(block_size=16)}
+    batches: dict[str, Callable[[], Any]] = {
+        "ParquetFile.iter_batches": lambda: next(
+            pq.ParquetFile(vault / "h.parquet").iter_batches(batch_size=2)),
+        "csv.open_csv": lambda: list(pa_csv.open_csv(str(vault / "h.csv"), **small))[1],
+        "json.open_json": lambda: pa_json.open_json(
+            str(vault / "h.ndjson"),
+            read_options=pa_json.ReadOptions(block_size=48)).read_next_batch(),
+        "ipc.open_file": lambda: pa_ipc.open_file(str(vault / "h.arrow")).get_batch(1),
+        "ipc.open_stream": lambda: next(iter(pa_ipc.open_stream(str(vault / "h.arrows")))),
+    }
+    out = tmp_path / "exports"
+    out.mkdir()
+    for name, read in batches.items():
+        batch = read()
+        assert isinstance(batch, pa.RecordBatch), name
+        assert 0 < batch.num_rows < 4, name  # a piece of the file
+        assert {"PHI", "FINANCIAL"} <= set(lpyarrow.classification(batch).tags), name
+        with pytest.raises(GovernanceViolation, match="unmanaged"):
+            pa_csv.write_csv(batch, str(out / "leak.csv"))
+        assert not (out / "leak.csv").exists(), name
+    pa_csv.write_csv(batch, str(vault / "kept.csv"))  # into governed storage: allowed
+    assert (vault / "kept.csv").read_bytes().startswith(sealed.MAGIC)
+    assert "PHI" in lpyarrow.classification(pa_csv.read_csv(str(vault / "kept.csv"))).tags
+    # the streaming reader's whole table carries it too, and closing at the end records
+    # the read's outcome
+    assert "PHI" in lpyarrow.classification(pa_csv.open_csv(str(vault / "h.csv")).read_all()
+                                            ).tags
+
+
+def test_what_is_read_from_a_sealed_file_never_carries_less_than_its_read_was_decided_on(
+        tmp_path: Path) -> None:
+    """A sealed file without a sidecar whose content the lineage store does not know (its
+    owner deleted the sidecar and pointed the audit database at a new one) is read decided
+    PROPRIETARY with the tags sealed into its header, but what was read carried only what
+    its values showed: an HIV status renamed ``a`` (0s and 1s) came back PUBLIC from
+    pd.read_csv, pyarrow's and polars' read_csv, and a reader's first block of placeholders
+    made the emails of its later blocks PUBLIC too. Each was written to an unmanaged folder;
+    now what is read carries at least what its read was decided on."""
+    lacuna.enable(str(write_config(tmp_path)))
+    root = tmp_path / "governed" / "workspace"
+    emails = ["ann@example.com", "bob@example.org", "cy@example.net", "di@example.com"]
+    pd.DataFrame({"k": range(1, 9), "x1": ["-"] * 4 + emails}).to_csv(root / "m.csv",
+                                                                      index=False)
+    pd.DataFrame({"k": [1, 2, 3, 4], "hiv_status": [0, 1, 0, 1]}).to_csv(root / "s.csv",
+                                                                          index=False)
+    pd.read_csv(root / "s.csv").rename(columns={"hiv_status": "a"}).to_csv(root / "h.csv",
+                                                                           index=False)
+    for name in ("m.csv", "h.csv"):
+        (root / f".{name}.lacuna.json").unlink()
+    lacuna.disable()
+    fresh = {"url": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    lacuna.enable(str(write_config(tmp_path, audit=fresh)))
+    out = tmp_path / "exports"
+    out.mkdir()
+    try:
+        batches = list(pa_csv.open_csv(str(root / "m.csv"),
+                                       read_options=pa_csv.ReadOptions(block_size=24)))
+        assert batches[0].column("x1").to_pylist() == ["-"] * 4  # it shows nothing
+        last = batches[-1]
+        assert set(last.column("x1").to_pylist()) <= set(emails)
+        assert {"PII", "GDPR"} <= set(lpyarrow.classification(last).tags)
+        with pytest.raises(GovernanceViolation, match="unmanaged"):
+            pa_csv.write_csv(last, str(out / "leak.csv"))
+        path = root / "h.csv"
+        exports: dict[str, Callable[[], Any]] = {
+            "pandas": lambda: pd.read_csv(path).to_csv(out / "leak.csv"),
+            "pyarrow": lambda: pa_csv.write_csv(pa_csv.read_csv(str(path)),
+                                                str(out / "leak.csv")),
+            "polars": lambda: pl.read_csv(path).write_csv(out / "leak.csv"),
+        }
+        for name, export in exports.items():
+            with pytest.raises(GovernanceViolation, match="PHI"):
+                export()
+            assert not (out / "leak.csv").exists(), name
+        assert len(pd.read_csv(path)) == 4  # the read itself is allowed
+    finally:
+        lacuna.disable()

@@ -84,7 +84,43 @@ def test_storage_status_says_a_file_it_cannot_verify_is_not_fine(
     monkeypatch.setattr(keystore, "_DEFAULT", {})
     code, said = _status(path)
     assert code == 1, said
-    assert "not in this key store" in said
+    # it said "damaged or not verifiable here": an operator restored a whole file from a
+    # backup, when the key store was the one to fix
+    assert f"{path}: NOT VERIFIED, its key is not in this key store (key storage v1" in said
+    assert str(home / "storage.key") in said  # where it looked
+    assert "not known to be damaged" in said
+    assert f"{path}: damaged" not in said
+    # a key store whose key of that name and version is another one: said so, not "missing"
+    keystore.keystore_for(current().config).current("storage")  # v1, other material
+    code, said = _status(path)
+    assert code == 1, said
+    assert "NOT VERIFIED, the key store's key storage v1 (file) does not open it" in said
+
+
+def test_storage_status_without_a_key_store_still_checks_every_file(
+        vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key store that cannot be opened ended `status` at the first sealed file (exit 2):
+    the files after it were not looked at, not even their headers and lengths. Now each one
+    is checked without a key and reported, the whole ones as not verified."""
+    whole, cut = vault / "whole.csv", vault / "cut.csv"
+    customers().to_csv(whole, index=False)
+    cut.write_bytes(whole.read_bytes()[:_body(whole) + 10])  # inside the tag: found key-less
+    from lacuna import keystore
+    from lacuna.errors import ConfigError
+
+    def broken(config: object) -> None:
+        msg = "the vault backend is unreachable"
+        raise ConfigError(msg)
+
+    working = keystore.keystore_for
+    monkeypatch.setattr(keystore, "keystore_for", broken)
+    code, said = _status(whole, cut, whole)
+    assert code == 2, said
+    assert said.count(f"{whole}: NOT VERIFIED, sealed with key storage v1") == 2
+    assert "the vault backend is unreachable" in said
+    assert f"{cut}: damaged" in said
+    monkeypatch.setattr(keystore, "keystore_for", working)
+    assert _status(whole)[0] == 0
 
 
 def _with_header(raw: bytes, **changes: object) -> bytes:

@@ -2,14 +2,14 @@
 files: status, an audited read, re-wrapping after a rotation). See docs/storage.md.
 
 Exit codes: 0 ok, 1 a file could not be re-wrapped, a read or a key retirement was refused,
-2 a configuration error.
+a sealed file is damaged or not verified (``storage status``), 2 a configuration error.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to lacuna.yaml (default: search).")
 ]
 err = Console(stderr=True)
+
+if TYPE_CHECKING:
+    from lacuna.keystore import KeyStore
 
 
 def _governor(config: Path | None):  # type: ignore[no-untyped-def]
@@ -185,16 +188,19 @@ def status(
 ) -> None:
     """Whether each file is sealed and whole, and with which key version (no plaintext is
     shown). A sealed file is checked without reading it: its header, a key slot and a length
-    whole segments give, then its last segment is authenticated with the configured key store
-    (one segment read), so a file truncated anywhere is damaged. Exit 2 when a path is not a
-    file, 1 when a sealed file is damaged or cannot be verified (its key is not in the key
-    store)."""
+    whole segments give (no key needed), then its last segment is authenticated with the
+    configured key store (one segment read), so a file truncated anywhere is damaged. A file
+    whose key is not in the key store is NOT VERIFIED (its key-less checks passed; the line
+    says which key and what to do). Every path is reported; then exit 2 when a path is not a
+    file or the key store cannot be opened, 1 when a sealed file is damaged or not
+    verified."""
     from lacuna.errors import LacunaError, StorageError
     from lacuna.keystore import keystore_for
     from lacuna.storage.sealed import check, is_sealed, verify
 
-    missing = damaged = False
-    store = None
+    missing = damaged = unusable = False
+    store: KeyStore | None = None
+    store_error: str | None = None
     for path in paths:
         if not path.is_file():  # a mistyped path is not "NOT sealed"
             err.print(f"{escape(str(path))}: no such file: check the path", highlight=False)
@@ -209,23 +215,66 @@ def status(
             typer.echo(f"{path}: damaged ({exc})")
             damaged = True
             continue
-        if store is None:
+        if store is None and store_error is None:
             try:
                 store = keystore_for(_governor(config).config)
             except LacunaError as exc:  # the configuration: usage, not a damaged file
-                err.print(f"cannot verify sealed files: {escape(str(exc))}", highlight=False)
-                raise typer.Exit(2) from None
+                store_error = str(exc)
+        if store is None:  # the key-less checks still ran, for every path
+            typer.echo(f"{path}: NOT VERIFIED, sealed with {h.key}; its header, key slot and "
+                       "length are intact, but the key store cannot be opened to authenticate "
+                       f"its data ({store_error}). Fix the configuration (lacuna.yaml: "
+                       "anonymize.keystore, anonymize.key_dir) and run it again.")
+            unusable = True
+            continue
+        lacking = _key_missing(path, store)
+        if lacking is not None:
+            typer.echo(f"{path}: NOT VERIFIED, {lacking}")
+            damaged = True
+            continue
         try:
             verify(path, store)  # the last segment authenticates (truncated at a boundary)
         except (LacunaError, OSError) as exc:
-            typer.echo(f"{path}: damaged or not verifiable here, {h.key} ({exc})")
+            typer.echo(f"{path}: damaged, {h.key} ({exc})")
             damaged = True
             continue
         meta = h.meta
         typer.echo(f"{path}: sealed, {h.key}, written by {meta.get('written_by')} "
                    f"with {meta.get('method')} at {meta.get('written_at')}")
-    if missing or damaged:  # (each path reported first)
-        raise typer.Exit(2 if missing else 1)
+    if missing or damaged or unusable:  # (each path reported first)
+        raise typer.Exit(2 if missing or unusable else 1)
+
+
+def _key_missing(path: Path, store: KeyStore) -> str | None:
+    """Why no key of ``store`` opens the sealed file ``path`` (its header and length already
+    checked), as what to do: its key (version) is not in the store, or the store's key of
+    that name and version does not unwrap it. None when a key does (:func:`unwrapping_keys`).
+    A file whose key is missing is not damaged: restoring it from a backup would not help."""
+    from lacuna.errors import LacunaError
+    from lacuna.storage.sealed import unwrapping_keys, wrapping_keys
+
+    if unwrapping_keys(path, store):
+        return None
+    refs = wrapping_keys(path)
+    absent, wrong = [], []
+    for ref in refs:
+        try:
+            store.get(ref.id, ref.version)
+        except LacunaError as exc:
+            absent.append(f"{ref}: {exc}")
+            continue
+        wrong.append(str(ref))
+    if absent and not wrong:
+        return (f"its key is not in this key store ({'; '.join(absent)}). Its header, key "
+                "slot and length are intact: the file is not known to be damaged, but "
+                "nothing here can read it. Run this where the key store that sealed it is "
+                "configured (anonymize.keystore / key_dir in lacuna.yaml), or restore that "
+                "key file from its backup; if the key is lost, so is the file's data.")
+    return (f"the key store's {', '.join(wrong)} does not open it (a key of the same name "
+            "and version from another key store, or its key slot was altered). Run this "
+            "where the key store that sealed it is configured (anonymize.keystore / key_dir "
+            "in lacuna.yaml); if that one does not open it either, restore the file from a "
+            "backup.")
 
 
 @storage_app.command("cat")

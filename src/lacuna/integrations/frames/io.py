@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -103,7 +104,8 @@ def govern_read(
         embedded: a declaration found inside the file (Parquet metadata).
         how: the reader and its arguments, for the classification cache (eager reads only).
         decided: the classification a sealed file's read was already decided and audited on
-            (:func:`read_source`); decided again only when the values show more.
+            (:func:`read_source`); decided again only when the values show more, and what
+            is read never carries less (:func:`not_below_decided`).
     """
     from lacuna.governor import current
 
@@ -115,6 +117,7 @@ def govern_read(
     with _bypass.bypass():
         classification, upstream, run_id, raised, seen = gov.classify_read_raised(
             path, frame, embedded=embedded, how=how)
+    classification = not_below_decided(classification, decided, label)
     op = gov.operation(Action.READ, classification,
                        sources=[Source(name=label, classification=classification)],
                        method=method, code_location=code_location(user_frame()))
@@ -131,6 +134,29 @@ def govern_read(
     # (the read's, the write's) name a label that is a value by its position
     return DataState(classification=unnamed(classification, names), lineage=node,
                      origins=read_origins(ref, [str(c) for c in frame.columns], names))
+
+
+def not_below_decided(found: Classification, decided: Classification | None,
+                      where: str) -> Classification:
+    """``found`` (what a sealed file's values, sidecar and the lineage store say) raised to the
+    tier and tags its read was decided on (``decided``; None: not a sealed file's read). They
+    agree when the file has a trusted sidecar. Without one the read is decided PROPRIETARY
+    with the tags sealed into its header (fail closed), and the data read must carry that
+    too: an HIV status renamed ``a`` (0s and 1s), read from a sealed file whose owner had
+    deleted its sidecar and pointed the audit database at a new one, was PUBLIC and written
+    to an unmanaged folder."""
+    if decided is None:
+        return found
+    more = tuple(t for t in decided.tags if t not in found.tags)
+    if decided.tier <= found.tier and not more:
+        return found
+    top = max(found.tier, decided.tier)
+    return replace(
+        found, tier=top, floor=max(found.floor, top), tags=(*found.tags, *more),
+        table_tags=(*found.table_tags, *more),
+        reasoning=(*found.reasoning, f"{top}: the read of {where} was decided on "
+                   f"{decided.tier}" + (f" ({', '.join(decided.tags)})" if decided.tags
+                                        else "") + ", which what it read carries"))
 
 
 def _covered(found: Classification, decided: Classification | None) -> bool:

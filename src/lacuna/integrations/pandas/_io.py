@@ -30,7 +30,12 @@ from pandas.io.formats.style import Styler
 from lacuna import _bypass, storage
 from lacuna.classify.header import frame_names, read_header, unnamed
 from lacuna.errors import ConfigError, GovernanceViolation, StorageError
-from lacuna.integrations.frames.io import dataset_ref, read_source, value_digests
+from lacuna.integrations.frames.io import (
+    dataset_ref,
+    not_below_decided,
+    read_source,
+    value_digests,
+)
 from lacuna.integrations.pandas import _stores
 from lacuna.integrations.pandas._chunks import ChunkReader, is_chunked, never_weaker
 from lacuna.integrations.pandas._frames import (
@@ -369,6 +374,8 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
     if before is not None:  # a later chunk: never below what the earlier ones showed
         classification = never_weaker(gov, before.classification, before.node, classification,
                                       [names.get(str(c), str(c)) for c in frame.columns])
+    elif sql is None:  # a sealed file's frame: never below what its read was decided on
+        classification = not_below_decided(classification, decided, label)
     frame_ = user_frame()
     op = gov.operation(
         Action.READ,

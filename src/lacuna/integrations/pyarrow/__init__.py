@@ -290,9 +290,11 @@ def _frame_reader(method: str) -> Make:
 
 
 def _opener(method: str) -> Make:
-    """``pyarrow.ipc.open_file``/``open_stream``: a reader of record batches, not a table (its
-    batches are classified where they are written); a sealed governed file is decided,
-    audited and decrypted into memory first, which the reader reads."""
+    """``pyarrow.ipc.open_file``/``open_stream``: a reader of record batches, not a table; a
+    sealed governed file is decided, audited and decrypted into memory first, which the reader
+    reads, and what the reader hands on carries the file's state (:mod:`._sealed`: the reader
+    is the hooked ``RecordBatchFileReader``/``RecordBatchStreamReader``). Elsewhere its
+    batches are classified where they are written."""
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def open_(source: Any, *args: Any, **kwargs: Any) -> Any:
             def call(plain: Any) -> Any:  # source, or a sealed file's decrypted stream
@@ -301,7 +303,10 @@ def _opener(method: str) -> Make:
                 with outermost():
                     return original(plain, *args, **kwargs)
 
-            return read_source(source, call, method=method)[0]
+            reader, decided = read_source(source, call, method=method)
+            if decided is not None:  # a sealed file's: its batches carry its state
+                reader._lacuna_read = _sealed.Opened(source, None, method, decided)
+            return reader
 
         return open_
 
@@ -550,10 +555,11 @@ def _hooks() -> list[Hook]:
         (pq, "read_metadata", _reader("pyarrow.parquet.read_metadata"), Action.READ),
         (pq, "read_schema", _reader("pyarrow.parquet.read_schema"), Action.READ),
         (pa_json, "read_json", _reader("pyarrow.json.read_json"), Action.READ),
-        (pa_csv, "open_csv", _sealed.streaming_opener("pyarrow.csv.open_csv", _decompressed),
-         Action.READ),
+        (pa_csv, "open_csv", _sealed.streaming_opener("pyarrow.csv.open_csv", _decompressed,
+                                                      _classified), Action.READ),
         (pa_json, "open_json", _sealed.streaming_opener("pyarrow.json.open_json",
-                                                        _decompressed), Action.READ),
+                                                        _decompressed, _classified),
+         Action.READ),
         (pq, "write_table", _writer("pyarrow.parquet.write_table", True), Action.EXPORT),
         (pa_csv, "write_csv", _writer("pyarrow.csv.write_csv", False), Action.EXPORT),
         (pa_feather, "write_feather", _writer("pyarrow.feather.write_feather", False),
@@ -585,10 +591,13 @@ def _hooks() -> list[Hook]:
               for owner, name, schema_at in streams]
     # readers that keep their source open: a sealed file's decrypted stream (:mod:`._sealed`)
     files: list[tuple[Any, str, tuple[str, ...]]] = [
-        (pq, "ParquetFile", ("read", "read_row_group", "read_row_groups")),
+        (pq, "ParquetFile", ("read", "read_row_group", "read_row_groups", "iter_batches")),
         (pa_orc, "ORCFile", ("read", "read_stripe")),
-        (pa_ipc, "RecordBatchFileReader", ("read_all",)),
-        (pa_ipc, "RecordBatchStreamReader", ("read_all",))]
+        (pa_ipc, "RecordBatchFileReader", ("read_all", "get_batch", "get_record_batch",
+                                           "get_batch_with_custom_metadata")),
+        (pa_ipc, "RecordBatchStreamReader", ("read_all", "read_next_batch",
+                                             "read_next_batch_with_custom_metadata",
+                                             "iter_batches_with_custom_metadata"))]
     hooks += [ClassHook(owner, name, _file_class(f"{owner.__name__}.{name}", reads),
                         Action.READ, f"{owner.__name__}.{name}")
               for owner, name, reads in files]
@@ -643,15 +652,57 @@ def _refusing_class(method: str) -> Make:
     return make
 
 
-def _classified(result: Any, source: Any, method: str, decided: Any) -> Any:
-    """A table a reader kept on a sealed file returned (``ParquetFile.read``): classified, the
-    read recorded (decided again only when the values show more than the decision at open
-    covered) and the state carried, as :func:`_reader`'s tables."""
-    if not isinstance(result, pa.Table):
-        return result
-    state = govern_read(method=method, target=source, frame=as_pandas(result),
-                        embedded=metadata_declaration(result.schema.metadata), decided=decided)
-    return carrying(result, state)
+def _classified(result: Any, opened: _sealed.Opened) -> Any:
+    """What a reader kept on a sealed file returned, carrying the file's state: a table
+    (``ParquetFile.read``) classified, the read recorded (decided again only when the values
+    show more than the decision at open covered) and the state carried, as :func:`_reader`'s
+    tables; a record batch (``iter_batches``, ``read_next_batch``, ``get_batch``) the state of
+    the file, classified once per reader (:func:`_batch_state`); a batch with its metadata
+    and an iterator of batches, each batch so."""
+    if isinstance(result, pa.Table):
+        state = govern_read(method=opened.method, target=opened.source,
+                            frame=as_pandas(result),
+                            embedded=metadata_declaration(result.schema.metadata),
+                            decided=opened.decided)
+        return carrying(result, state)
+    if isinstance(result, pa.RecordBatch):
+        return _carried_batch(result, opened)
+    if isinstance(result, tuple) and result and isinstance(result[0], pa.RecordBatch):
+        batch = _carried_batch(result[0], opened)  # RecordBatchWithMetadata, a named tuple
+        return (result._replace(batch=batch) if hasattr(result, "_replace")
+                else (batch, *result[1:]))
+    if hasattr(result, "__next__"):  # ParquetFile.iter_batches, iter_batches_with_...
+        return (_classified(item, opened) for item in result)
+    return result
+
+
+def _carried_batch(batch: pa.RecordBatch, opened: _sealed.Opened) -> pa.RecordBatch:
+    """``batch`` carrying the state of the sealed file ``opened`` (one token per reader, in
+    its schema; its columns recorded as the file's)."""
+    if opened.state is None or opened.token is None:
+        opened.state = _batch_state(batch, opened)
+        opened.token = (_tokened(batch.schema, opened.state).metadata or {})[TOKEN_KEY]
+    _TOKENS[opened.token] = opened.state  # kept while the reader is read (the LRU's newest)
+    _TOKENS.move_to_end(opened.token)
+    _arrays.mark_table(batch, opened.state)
+    return batch.replace_schema_metadata({**(batch.schema.metadata or {}),
+                                          TOKEN_KEY: opened.token})
+
+
+def _batch_state(batch: pa.RecordBatch, opened: _sealed.Opened) -> DataState:
+    """The state of the sealed file a reader reads, from its first batch (a sample of its
+    rows) and the file's sidecar: classified and recorded as :func:`_dataset`'s sample is,
+    decided again only when it shows more than the decision at open covered, and never below
+    that decision (``govern_read``), which covers every later batch: without a trusted
+    sidecar, a first block of placeholders made the emails of the next blocks PUBLIC. The
+    metadata a Parquet file embeds binds the whole file's rows, not a batch's: the sidecar
+    declares it."""
+    n = batch.num_rows
+    step = max(n // _settings().sample_rows, 1)
+    sample = batch if step == 1 else batch.take(pa.array(range(0, n, step))[
+        : _settings().sample_rows])
+    return govern_read(method=opened.method, target=opened.source, frame=as_pandas(sample),
+                       rows=-1, decided=opened.decided)
 
 
 def _stream(method: str, schema_at: int | None) -> Make:

@@ -8,12 +8,21 @@ the call returns:
 - ``pyarrow.parquet.ParquetFile`` and ``pyarrow.orc.ORCFile`` (classes: a subclass opens a
   sealed source through :func:`lacuna.storage.open_governed`, decided and audited before
   anything is decrypted; the tables its ``read`` methods return are classified and carry the
-  state, as ``pq.read_table``'s do; ``close()`` closes the stream, which puts the read's
-  outcome on the audit trail);
+  state, as ``pq.read_table``'s do, and so do the record batches (``iter_batches``,
+  ``read_stripe``); ``close()`` closes the stream, which puts the read's outcome on the audit
+  trail);
 - ``pyarrow.ipc.RecordBatchFileReader`` and ``RecordBatchStreamReader`` made directly (as
-  the classes above; ``ipc.open_file`` and ``open_stream`` are hooked as functions);
+  the classes above, their batches too: ``get_batch``, ``read_next_batch``, iterating;
+  ``ipc.open_file`` and ``open_stream``, hooked as functions, return such a reader);
 - ``pyarrow.csv.open_csv`` and ``pyarrow.json.open_json`` (a streaming reader over the
-  decrypted stream, decompressed by the file's name as pyarrow does a file: ``x.csv.gz``).
+  decrypted stream, decompressed by the file's name as pyarrow does a file: ``x.csv.gz``; on
+  a sealed file it is a ``pyarrow.RecordBatchReader`` whose batches carry the state).
+
+A record batch is a piece of the file: classified by its values alone, a batch of a few rows
+(``iter_batches(batch_size=2)``) whose columns say nothing by their names or values (a renamed
+``hiv_status`` of 0s and 1s) was PUBLIC, and written on to an unmanaged folder. So each batch
+a reader hands on carries the state of the file (:class:`Opened`: classified once per reader,
+with the file's sidecar, from its first batch), as ``pq.read_table``'s table does.
 
 ``pyarrow.parquet.ParquetDataset`` opens its files by path itself (one fragment per file, read
 lazily), which cannot be given a decrypted stream: on a sealed file or a folder holding one it
@@ -36,6 +45,21 @@ from lacuna.integrations.frames.hooks import inside, outermost
 
 _DECRYPTING = ("pq.read_table(path)", "pq.ParquetFile(path)",
                "pyarrow.dataset.dataset(path)")
+
+
+class Opened:
+    """A reader's sealed file: where it is, its decrypted stream (None: read into memory
+    first, ``ipc.open_file``), the classification the read was decided on, and the state its
+    record batches carry once the first one is classified (see the module docstring)."""
+
+    def __init__(self, source: Any, stream: Any, method: str, decided: Any) -> None:
+        self.source, self.stream, self.method, self.decided = source, stream, method, decided
+        self.state: Any = None  # the file's DataState, set at the first batch
+        self.token: bytes | None = None  # the schema token that carries it
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
 
 
 def _governing() -> bool:
@@ -108,11 +132,12 @@ def _source(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
 
 
 def file_class(original: Any, method: str, reads: tuple[str, ...],
-               classify: Callable[[Any, Any, str, Any], Any]) -> type:
-    """A subclass of ``original`` (``ParquetFile``, ``ORCFile``) that opens a sealed source
-    decrypted (:func:`open_source`); the tables its ``reads`` methods return go through
-    ``classify(table, source, method, decided)`` (the pyarrow integration: classified, the read
-    recorded, the state carried)."""
+               classify: Callable[[Any, Opened], Any]) -> type:
+    """A subclass of ``original`` (``ParquetFile``, ``ORCFile``, the IPC readers) that opens a
+    sealed source decrypted (:func:`open_source`); what its ``reads`` methods return (a
+    table, a record batch, a batch with its metadata, an iterator of batches) goes through
+    ``classify(result, opened)`` (the pyarrow integration: classified, the read recorded, the
+    state carried)."""
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         self._lacuna_read = None
@@ -133,7 +158,8 @@ def file_class(original: Any, method: str, reads: tuple[str, ...],
             stream.close()
             raise
         # the sealed file's real path (a SubTreeFileSystem's path names it relative)
-        self._lacuna_read = (getattr(stream.raw, "name", source), stream)
+        self._lacuna_read = Opened(getattr(stream.raw, "name", source), stream, method,
+                                   stream.raw.decided_on)
 
     def reading(name: str) -> Callable[..., Any]:
         plain = getattr(original, name)
@@ -144,8 +170,7 @@ def file_class(original: Any, method: str, reads: tuple[str, ...],
                 return plain(self, *args, **kwargs)
             with outermost():
                 result = plain(self, *args, **kwargs)
-            source, stream = opened
-            return classify(result, source, method, stream.raw.decided_on)
+            return classify(result, opened)
 
         read.__name__ = read.__qualname__ = name
         read.__doc__ = plain.__doc__
@@ -157,11 +182,11 @@ def file_class(original: Any, method: str, reads: tuple[str, ...],
         finally:
             opened = getattr(self, "_lacuna_read", None)
             if opened is not None:
-                opened[1].close()
+                opened.close()
 
     namespace: dict[str, Any] = {"__init__": __init__, "__doc__": original.__doc__,
                                  "__module__": original.__module__}
-    namespace.update({name: reading(name) for name in reads})
+    namespace.update({name: reading(name) for name in reads if hasattr(original, name)})
     if hasattr(original, "close"):
         namespace["close"] = close
     return type(original.__name__, (original,), namespace)
@@ -181,11 +206,15 @@ def refusing_class(original: Any, method: str) -> type:
         "__init__": __init__, "__doc__": original.__doc__, "__module__": original.__module__})
 
 
-def streaming_opener(method: str, decompressed: Callable[[Any, Any], Any]
-                     ) -> Callable[..., Any]:
+def streaming_opener(method: str, decompressed: Callable[[Any, Any], Any],
+                     classify: Callable[[Any, Opened], Any]) -> Callable[..., Any]:
     """The hook maker of ``pyarrow.csv.open_csv`` and ``pyarrow.json.open_json`` (``method``):
-    a sealed file is read from its decrypted stream, which the returned reader keeps
-    (``decompressed(stream, source)``: by the file's name, as pyarrow does a file)."""
+    a sealed file is read from its decrypted stream (``decompressed(stream, source)``: by the
+    file's name, as pyarrow does a file). pyarrow's reader is compiled (no attribute can mark
+    it), so it is handed on inside a ``pyarrow.RecordBatchReader`` of the same schema whose
+    batches go through ``classify(batch, opened)`` (they carry the file's state); the
+    decrypted stream is closed when the last batch was read (the outcome on the audit trail),
+    or when the reader is."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def open_(source: Any, *args: Any, **kwargs: Any) -> Any:
@@ -195,7 +224,10 @@ def streaming_opener(method: str, decompressed: Callable[[Any, Any], Any]
                     return original(source, *args, **kwargs)
             try:
                 with outermost():
-                    return original(decompressed(stream, source), *args, **kwargs)
+                    reader = original(decompressed(stream, source), *args, **kwargs)
+                opened = Opened(getattr(stream.raw, "name", source), stream, method,
+                                stream.raw.decided_on)
+                return _carrying_reader(reader, opened, classify)
             except BaseException:
                 stream.close()
                 raise
@@ -203,3 +235,35 @@ def streaming_opener(method: str, decompressed: Callable[[Any, Any], Any]
         return open_
 
     return make
+
+
+def _carrying_reader(reader: Any, opened: Opened, classify: Callable[[Any, Opened], Any]) -> Any:
+    """``reader``'s batches, each through ``classify``, as a ``pyarrow.RecordBatchReader``
+    whose schema carries the state too (its ``read_all`` table is the file's). The first batch
+    is read now (pyarrow's CSV reader has parsed it already, to know the schema): the state
+    is the file's from the start."""
+    import pyarrow as pa
+
+    with outermost():
+        try:
+            first = reader.read_next_batch()
+        except StopIteration:
+            first = None
+    empty = pa.RecordBatch.from_pylist([], schema=reader.schema)
+    head = classify(first if first is not None else empty, opened)
+
+    def batches() -> Any:
+        try:
+            if first is not None:
+                yield head
+            while True:
+                with outermost():
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        return
+                yield classify(batch, opened)
+        finally:
+            opened.close()
+
+    return pa.RecordBatchReader.from_batches(head.schema, batches())
