@@ -180,3 +180,48 @@ def test_a_polars_or_arrow_column_given_to_pandas_keeps_its_class(staff, downloa
         assert target.read_text() == frame.to_csv(), route  # the bytes plain pandas writes
         values = pd.read_csv(target, index_col=0).to_numpy().ravel().tolist()
         assert values == staff["region"].tolist(), route
+
+
+def _batch_table(batch: Any) -> Any:
+    return pa.Table.from_batches([batch])
+
+
+# a pandas frame with one column, "code" -> an Arrow table holding it, built by Arrow's own
+# constructors from the pandas Series or the polars Series of it: Arrow copies the values into
+# new buffers, calling ``pyarrow.lib.array`` by name for each (``Table.from_pydict``,
+# ``Table.from_arrays``, ``RecordBatch.from_arrays`` are compiled methods, not hookable)
+ARROW_CONSTRUCTORS: dict[str, Callable[[pd.DataFrame], Any]] = {
+    "table({name: pandas Series})": lambda f: pa.table({"code": f["code"]}),
+    "Table.from_pydict(pandas Series)": lambda f: pa.Table.from_pydict({"code": f["code"]}),
+    "Table.from_arrays([pandas Series])": lambda f: pa.Table.from_arrays(
+        [f["code"]], names=["code"]),
+    "record_batch({name: pandas Series})": lambda f: _batch_table(
+        pa.record_batch({"code": f["code"]})),
+    "RecordBatch.from_arrays([pandas Series])": lambda f: _batch_table(
+        pa.RecordBatch.from_arrays([f["code"]], names=["code"])),
+    "array(pandas Series)": lambda f: pa.table({"code": pa.array(f["code"])}),
+    "Array.from_pandas(pandas Series)": lambda f: pa.table(
+        {"code": pa.Array.from_pandas(f["code"])}),
+    "chunked_array([pandas Series])": lambda f: pa.table(
+        {"code": pa.chunked_array([f["code"]])}),
+    "table({name: polars Series})": lambda f: pa.table({"code": pl.from_pandas(f)["code"]}),
+    "Table.from_pydict(polars Series)": lambda f: pa.Table.from_pydict(
+        {"code": pl.from_pandas(f)["code"]}),
+    "Table.from_arrays([polars Series])": lambda f: pa.Table.from_arrays(
+        [pl.from_pandas(f)["code"]], names=["code"]),
+    "record_batch({name: polars Series})": lambda f: _batch_table(
+        pa.record_batch({"code": pl.from_pandas(f)["code"]})),
+}
+
+
+def test_a_series_given_to_an_arrow_constructor_keeps_its_class(staff, downloads):
+    """(No Arrow value is recorded before the first route: the pandas and polars Series are
+    found as what they are, not by buffers recorded earlier.)"""
+    import pyarrow.parquet as pq
+
+    from lacuna.integrations.pyarrow import _arrays
+
+    assert not _arrays.recording()
+    assert _leaks(ARROW_CONSTRUCTORS, staff, _arrow_parquet, downloads, ".parquet") == []
+    read = lambda target: pq.read_table(target).column("code").to_pylist()  # noqa: E731
+    assert _broken(ARROW_CONSTRUCTORS, staff, _arrow_parquet, read, downloads, ".parquet") == []

@@ -36,7 +36,9 @@ replaced):
   they hold, recorded by their buffers (:mod:`._arrays`), down to a renamed column or one
   ``set_column`` put in place of another;
 - Arrow's copies: ``pa.concat_arrays`` (so ``ChunkedArray.combine_chunks``), ``concat_tables``,
-  ``concat_batches``, ``pa.array``; a whole column copied where no hook sees it
+  ``concat_batches``, ``pa.array`` (and ``pyarrow.lib.array``, which ``pa.table({...})``,
+  ``Table.from_pydict``/``from_arrays`` and ``RecordBatch.from_arrays`` call for each column:
+  a governed pandas or polars Series they copy keeps its class); a whole column copied where no hook sees it
   (``Table.combine_chunks``, bytes in memory read back) is matched by what it holds.
 
 A table's state is found by identity (:mod:`lacuna.integrations.frames.state`) or, for tables
