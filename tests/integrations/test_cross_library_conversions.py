@@ -225,3 +225,31 @@ def test_a_series_given_to_an_arrow_constructor_keeps_its_class(staff, downloads
     assert _leaks(ARROW_CONSTRUCTORS, staff, _arrow_parquet, downloads, ".parquet") == []
     read = lambda target: pq.read_table(target).column("code").to_pylist()  # noqa: E731
     assert _broken(ARROW_CONSTRUCTORS, staff, _arrow_parquet, read, downloads, ".parquet") == []
+
+
+def _pandas_parquet(frame: Any, target: Path) -> None:
+    frame.to_parquet(target)
+
+
+# a pandas frame with one column, "code" -> an Arrow table of it (``Table.from_pandas``) -> its
+# column out of Arrow by a compiled method no hook sees (``to_pandas``, ``to_pylist``,
+# ``to_numpy``), into pandas or back into Arrow
+OUT_OF_ARROW: dict[str, Callable[[pd.DataFrame], Any]] = {
+    "ChunkedArray.to_pandas()": lambda f: pa.Table.from_pandas(f)["code"].to_pandas().to_frame(),
+    "Array.to_pandas()": lambda f: pa.Table.from_pandas(f)["code"].chunk(0).to_pandas()
+    .rename("code").to_frame(),
+    "table(to_pylist())": lambda f: pa.table({"code": pa.Table.from_pandas(f)["code"].to_pylist()}),
+    "table(to_numpy())": lambda f: pa.table({"code": pa.Table.from_pandas(f)["code"].to_numpy()}),
+}
+
+
+def _any_parquet(data: Any, target: Path) -> None:
+    (_arrow_parquet if isinstance(data, pa.Table) else _pandas_parquet)(data, target)
+
+
+def test_a_column_taken_out_of_arrow_keeps_its_class(staff, downloads):
+    import pyarrow.parquet as pq
+
+    assert _leaks(OUT_OF_ARROW, staff, _any_parquet, downloads, ".parquet") == []
+    read = lambda target: pq.read_table(target).column("code").to_pylist()  # noqa: E731
+    assert _broken(OUT_OF_ARROW, staff, _any_parquet, read, downloads, ".parquet") == []
