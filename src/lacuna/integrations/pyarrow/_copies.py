@@ -122,9 +122,10 @@ def array(original: Callable[..., Any]) -> Callable[..., Any]:
 def series_sources(obj: Any) -> frozenset[Source]:
     """What a pandas or polars Series Arrow is given holds: the column of its frame's state a
     governed pandas Series holds (all of them when the state does not say which: fail
-    closed), or the sources the polars integration recorded for a Series taken out of a
-    governed frame. Empty for anything else, and for a Series Lacuna never saw (classified
-    from its values where it is written)."""
+    closed), or a pandas Index made of one (:func:`_index_sources`), or the sources the
+    polars integration recorded for a Series taken out of a governed frame. Empty for
+    anything else, and for a Series Lacuna never saw (classified from its values where it is
+    written)."""
     package = type(obj).__module__.partition(".")[0]  # pandas names its Series' module "pandas"
     if package == "pandas":
         return _pandas_sources(obj)
@@ -137,6 +138,8 @@ def series_sources(obj: Any) -> frozenset[Source]:
 
 def _pandas_sources(series: Any) -> frozenset[Source]:
     pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(series, pd.Index):
+        return _index_sources(series)
     if pd is None or not isinstance(series, pd.Series) or get_state(series) is None:
         return frozenset()
     from lacuna.governor import current
@@ -150,6 +153,20 @@ def _pandas_sources(series: Any) -> frozenset[Source]:
     if len(names) == 1:
         return frozenset((Source(whole, (names[0],)),))
     return frozenset((Source(whole, tuple(names)),))
+
+
+def _index_sources(index: Any) -> frozenset[Source]:
+    """A pandas Index that carries a governed column's content (``set_index``, a column made
+    an Index: :func:`lacuna.lineage.frames.index_content`): that column of its frame's state
+    (every column whose class it is, or all of them when none is: fail closed)."""
+    from lacuna.lineage.frames import index_content
+
+    content = index_content(index)
+    if content is None:
+        return frozenset()
+    columns = content.state.classification.columns
+    names = tuple(n for n, c in columns.items() if c is content.column) or tuple(columns)
+    return frozenset((Source(content.state, names),)) if names else frozenset()
 
 
 def _concatenated(state_of: Callable[[Any], DataState | None]) -> Make:
