@@ -132,7 +132,14 @@ def series_sources(obj: Any) -> frozenset[Source]:
     if package == "polars":
         polars_series = sys.modules.get("lacuna.integrations.polars._series")
         taken = polars_series.SERIES.get(obj) if polars_series is not None else None
-        return frozenset(taken.sources) if taken is not None else frozenset()
+        if taken is not None and taken.sources:
+            return frozenset(taken.sources)
+        if recording() and hasattr(obj, "__arrow_c_stream__"):
+            # a Series whose Arrow buffers are recorded (a polars frame or Series exports
+            # them as it hands them out): read them again, without a copy (only polars:
+            # another producer's stream may be one that can be read once, a reader)
+            with outermost():
+                return origin(pa.chunked_array(obj), deep=True)
     return frozenset()
 
 
