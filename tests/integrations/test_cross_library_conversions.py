@@ -180,3 +180,87 @@ def test_a_polars_or_arrow_column_given_to_pandas_keeps_its_class(staff, downloa
         assert target.read_text() == frame.to_csv(), route  # the bytes plain pandas writes
         values = pd.read_csv(target, index_col=0).to_numpy().ravel().tolist()
         assert values == staff["region"].tolist(), route
+
+
+def _batch_table(batch: Any) -> Any:
+    return pa.Table.from_batches([batch])
+
+
+# a pandas frame with one column, "code" -> an Arrow table holding it, built by Arrow's own
+# constructors from the pandas Series or the polars Series of it: Arrow copies the values into
+# new buffers, calling ``pyarrow.lib.array`` by name for each (``Table.from_pydict``,
+# ``Table.from_arrays``, ``RecordBatch.from_arrays`` are compiled methods, not hookable)
+ARROW_CONSTRUCTORS: dict[str, Callable[[pd.DataFrame], Any]] = {
+    "table({name: pandas Series})": lambda f: pa.table({"code": f["code"]}),
+    "Table.from_pydict(pandas Series)": lambda f: pa.Table.from_pydict({"code": f["code"]}),
+    "Table.from_arrays([pandas Series])": lambda f: pa.Table.from_arrays(
+        [f["code"]], names=["code"]),
+    "record_batch({name: pandas Series})": lambda f: _batch_table(
+        pa.record_batch({"code": f["code"]})),
+    "RecordBatch.from_arrays([pandas Series])": lambda f: _batch_table(
+        pa.RecordBatch.from_arrays([f["code"]], names=["code"])),
+    "array(pandas Series)": lambda f: pa.table({"code": pa.array(f["code"])}),
+    "Array.from_pandas(pandas Series)": lambda f: pa.table(
+        {"code": pa.Array.from_pandas(f["code"])}),
+    "chunked_array([pandas Series])": lambda f: pa.table(
+        {"code": pa.chunked_array([f["code"]])}),
+    "array(pandas Index)": lambda f: pa.table({"code": pa.array(f.set_index("code").index)}),
+    "table({name: pandas Index})": lambda f: pa.table({"code": f.set_index("code").index}),
+    "table({name: polars Series})": lambda f: pa.table({"code": pl.from_pandas(f)["code"]}),
+    "Table.from_pydict(polars Series)": lambda f: pa.Table.from_pydict(
+        {"code": pl.from_pandas(f)["code"]}),
+    "Table.from_arrays([polars Series])": lambda f: pa.Table.from_arrays(
+        [pl.from_pandas(f)["code"]], names=["code"]),
+    "record_batch({name: polars Series})": lambda f: _batch_table(
+        pa.record_batch({"code": pl.from_pandas(f)["code"]})),
+}
+
+
+def _unrecorded(convert: Callable[[pd.DataFrame], Any]) -> Callable[[pd.DataFrame], Any]:
+    """``convert`` with no Arrow value recorded before it (the routes before it recorded
+    theirs): what it gives holds the column because the Series is found as what it is, not
+    because its values match a column written before."""
+    from lacuna.integrations.pyarrow import _arrays
+
+    def fresh(frame: pd.DataFrame) -> Any:
+        _arrays.clear()
+        return convert(frame)
+
+    return fresh
+
+
+def test_a_series_given_to_an_arrow_constructor_keeps_its_class(staff, downloads):
+    import pyarrow.parquet as pq
+
+    routes = {route: _unrecorded(convert) for route, convert in ARROW_CONSTRUCTORS.items()}
+    assert _leaks(routes, staff, _arrow_parquet, downloads, ".parquet") == []
+    read = lambda target: pq.read_table(target).column("code").to_pylist()  # noqa: E731
+    assert _broken(routes, staff, _arrow_parquet, read, downloads, ".parquet") == []
+
+
+def _pandas_parquet(frame: Any, target: Path) -> None:
+    frame.to_parquet(target)
+
+
+# a pandas frame with one column, "code" -> an Arrow table of it (``Table.from_pandas``) -> its
+# column out of Arrow by a compiled method no hook sees (``to_pandas``, ``to_pylist``,
+# ``to_numpy``), into pandas or back into Arrow
+OUT_OF_ARROW: dict[str, Callable[[pd.DataFrame], Any]] = {
+    "ChunkedArray.to_pandas()": lambda f: pa.Table.from_pandas(f)["code"].to_pandas().to_frame(),
+    "Array.to_pandas()": lambda f: pa.Table.from_pandas(f)["code"].chunk(0).to_pandas()
+    .rename("code").to_frame(),
+    "table(to_pylist())": lambda f: pa.table({"code": pa.Table.from_pandas(f)["code"].to_pylist()}),
+    "table(to_numpy())": lambda f: pa.table({"code": pa.Table.from_pandas(f)["code"].to_numpy()}),
+}
+
+
+def _any_parquet(data: Any, target: Path) -> None:
+    (_arrow_parquet if isinstance(data, pa.Table) else _pandas_parquet)(data, target)
+
+
+def test_a_column_taken_out_of_arrow_keeps_its_class(staff, downloads):
+    import pyarrow.parquet as pq
+
+    assert _leaks(OUT_OF_ARROW, staff, _any_parquet, downloads, ".parquet") == []
+    read = lambda target: pq.read_table(target).column("code").to_pylist()  # noqa: E731
+    assert _broken(OUT_OF_ARROW, staff, _any_parquet, read, downloads, ".parquet") == []

@@ -34,10 +34,12 @@ from pandas.io.formats.style import Styler
 from lacuna.integrations.pandas._columns import (
     FRAME_MIXING,
     columns_axis,
+    from_arrow_owners,
     index_axis,
     mixing_methods,
     series_name,
     wrap_frame_mixing,
+    wrap_from_arrow,
     wrap_from_records,
     wrap_index_new,
     wrap_index_to,
@@ -179,6 +181,8 @@ def _patches() -> list[Replacement]:
         Patch(pd.DataFrame, "set_index", wrap_set_index),
         # an Index carrying a column's class (``IndexAxis``) put back under a label
         Replacement(pd.Series, "__init__", wrap_series_init),  # hot: behind no guard
+        # the values ``ChunkedArray.to_pandas()`` makes of a governed Arrow column
+        *(Replacement(owner, "__from_arrow__", wrap_from_arrow) for owner in from_arrow_owners()),
         Replacement(pd.Index, "__new__", wrap_index_new),
         *(Patch(pd.Index, m, wrap_index_to) for m in ("to_series", "to_frame")),
         # conversions and whole-table aggregations pandas builds without the input's attrs

@@ -31,6 +31,7 @@ import pandas as pd
 
 from lacuna import _bypass
 from lacuna.governor import governing
+from lacuna.integrations.frames.state import WeakRegistry
 from lacuna.integrations.pandas._frames import governed_here, settings
 from lacuna.lineage import frames
 from lacuna.lineage.content import label_of
@@ -118,6 +119,9 @@ def wrap_series_init(original: Callable[..., Any]) -> Callable[..., Any]:
             if type(data).__module__.startswith(("polars", "pyarrow")) and governed_here() \
                     and (content := foreign_content(data)) is not None:
                 frames.carry(self, content, settings())  # a polars Series, an Arrow array
+            elif _FROM_ARROW and (content := _FROM_ARROW.get(data)) is not None and \
+                    governed_here():  # the values pandas made of an Arrow array
+                frames.carry(self, content, settings())
         elif get_state(self) is None:
             state = get_state(data)
             if state is not None and governed_here():
@@ -127,6 +131,43 @@ def wrap_series_init(original: Callable[..., Any]) -> Callable[..., Any]:
                     set_state(self, state)
 
     return __init__
+
+
+# pandas arrays made of governed Arrow arrays (:func:`wrap_from_arrow`) -> what they hold
+_FROM_ARROW: WeakRegistry[frames.Content] = WeakRegistry()
+# the pandas dtypes whose ``__from_arrow__`` Arrow's ``to_pandas`` calls (strings: all of them
+# from pandas 3 on; ``types_mapper=``; nullable numbers and booleans; dates, periods, intervals)
+FROM_ARROW_DTYPES = ("StringDtype", "ArrowDtype", "BooleanDtype", "DatetimeTZDtype",
+                     "PeriodDtype", "IntervalDtype")
+
+
+def from_arrow_owners() -> list[Any]:
+    """The pandas dtype classes that define ``__from_arrow__`` (:data:`FROM_ARROW_DTYPES` and
+    the nullable numbers' base)."""
+    from pandas.core.arrays.numeric import NumericDtype
+
+    owners = [getattr(pd, name) for name in FROM_ARROW_DTYPES if hasattr(pd, name)]
+    return [o for o in (*owners, NumericDtype) if "__from_arrow__" in vars(o)]
+
+
+def wrap_from_arrow(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``ExtensionDtype.__from_arrow__(array)``, which Arrow's ``ChunkedArray.to_pandas()`` and
+    ``Array.to_pandas()`` (compiled methods, not hookable) call for a string column (and for
+    ``types_mapper=``), then build a Series of its result: a religion taken out of a governed
+    table, ``table["religion"].to_pandas().rename("code")``, was PUBLIC. The array pandas makes
+    is recorded as holding what the Arrow array held (:func:`foreign_content`), and a Series
+    built of it carries that (:func:`wrap_series_init`). Installed without the guard, as
+    ``Series.__init__``; values Arrow converts to NumPy (numbers, dates without a time zone)
+    never pass here (docs/integrations/frames.md)."""
+
+    @functools.wraps(original)
+    def __from_arrow__(self: Any, array: Any) -> Any:
+        result = original(self, array)
+        if governed_here() and (content := foreign_content(array)) is not None:
+            _FROM_ARROW.set(result, content)
+        return result
+
+    return __from_arrow__
 
 
 def wrap_index_new(original: Callable[..., Any]) -> staticmethod[Any, Any]:

@@ -36,8 +36,11 @@ replaced):
   they hold, recorded by their buffers (:mod:`._arrays`), down to a renamed column or one
   ``set_column`` put in place of another;
 - Arrow's copies: ``pa.concat_arrays`` (so ``ChunkedArray.combine_chunks``), ``concat_tables``,
-  ``concat_batches``, ``pa.array``; a whole column copied where no hook sees it
-  (``Table.combine_chunks``, bytes in memory read back) is matched by what it holds.
+  ``concat_batches``, ``pa.array`` (and ``pyarrow.lib.array``, which ``pa.table({...})``,
+  ``Table.from_pydict``/``from_arrays`` and ``RecordBatch.from_arrays`` call for each column:
+  a governed pandas or polars Series they copy keeps its class); a whole column copied where
+  no hook sees it (``Table.combine_chunks``, bytes in memory read back, ``to_pylist()``) is
+  matched by what it holds.
 
 A table's state is found by identity (:mod:`lacuna.integrations.frames.state`) or, for tables
 Arrow derives from it (``select``, ``filter``, ``slice``, ``rename_columns``, a dataset's
@@ -516,7 +519,12 @@ def _to_arrays(original: Callable[..., Any]) -> Callable[..., Any]:
             arrays, schema, n_rows = original(_without_state(df, None), *args, **kwargs)
         state = effective_state(df, _settings())
         for name, values in zip(schema.names, arrays, strict=False):
-            _arrays.mark(values, (_arrays.Source(state, (str(name),)),), how="merge")
+            sources = frozenset((_arrays.Source(state, (str(name),)),))
+            _arrays.mark(values, sources, how="merge")
+            # indexed by what it holds too, as a table read is (:func:`_arrays.mark_table`): a
+            # column through ``to_pylist()`` or ``to_numpy()`` and back into Arrow was PUBLIC
+            if not isinstance(values, pa.ChunkedArray) or values.num_chunks < 2:
+                _arrays.index(values, sources)
         return arrays, _tokened(schema, state), n_rows
 
     return dataframe_to_arrays
