@@ -203,3 +203,41 @@ def test_destinations_hostile_input_raises_integration_error(target, message) ->
     with pytest.raises(IntegrationError, match=message) as info:
         classify_destination(target, CONFIG)
     assert isinstance(info.value, LacunaError)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [" /governed/workspace/x.csv", "\u00a0/governed/workspace/x.csv",
+     "/governed/workspace/x.csv ", " https://api.external-service.com/upload"],
+)
+def test_destinations_surrounding_whitespace_is_refused_not_stripped(target: str) -> None:
+    # pandas writes " /governed/workspace/x.csv" under the current folder (here outside
+    # governed storage); classified stripped, it was governed storage. requests strips it.
+    with pytest.raises(IntegrationError, match="starts or ends with whitespace"):
+        classify_destination(target, CONFIG)
+    assert classify_destination(target.strip(), CONFIG).type in {GOV, HTTP}
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example\\@localhost/x", "https://evil.example\\.internal/x",
+     "https://evil.example\\@files.internal/gov/x"],
+)
+def test_destinations_backslash_in_a_url_host_is_refused(target: str) -> None:
+    # urlsplit's host is after the backslash (internal); requests and browsers connect to
+    # evil.example, the part before it.
+    config = DestinationConfig(governed=("https://files.internal/gov/",))
+    with pytest.raises(IntegrationError, match="backslash in its host part"):
+        classify_destination(target, config)
+    allowed = classify_destination("https://files.internal/gov/x", config)
+    assert (allowed.type, allowed.scope) == (GOV, INT)
+
+
+def test_destinations_governed_container_is_not_the_whole_account() -> None:
+    config = DestinationConfig(governed=("abfss://governed@acct.dfs.core.windows.net/",))
+    inside = classify_destination("abfss://governed@acct.dfs.core.windows.net/q/x.parquet", config)
+    assert (inside.type, inside.scope, inside.managed) == (GOV, INT, True)
+    for other in ("abfss://public@acct.dfs.core.windows.net/q/x.parquet",
+                  "abfss://acct.dfs.core.windows.net/q/x.parquet"):
+        d = classify_destination(other, config)
+        assert (d.type, d.scope, d.managed) == (OBJ, EXT, False), other

@@ -13,7 +13,9 @@ match wins:
    ``jdbc:...``): ``database``, internal; ``classification_support`` when the URL starts with one
    of ``destinations.classification_aware_databases`` (on a boundary, credentials ignored).
 3. **Object stores** (``s3://``, ``gs://``, ``gcs://``, ``abfs(s)://``, ``az://``, ...):
-   internal only when the bucket matches ``destinations.internal_buckets``.
+   internal only when the bucket matches ``destinations.internal_buckets``. A root's
+   ``container@`` (``abfss://governed@account.dfs.core.windows.net/``) is part of it: another
+   container of the account is not under it.
 4. **HTTP(S)**: internal only when the host matches ``destinations.internal_hosts`` (fnmatch).
 5. **Other URLs** (``ftp://``, unknown schemes): an external, unmanaged place (fail closed).
 6. **Local files**: scope ``destinations.local_files_scope`` (internal by default), managed.
@@ -26,9 +28,11 @@ local paths. Object-store and URL paths are normalized the same way before match
 replaced by ``***``: it is what users recognise and what the audit trail stores.
 
 A target that cannot be a destination at all (empty, not text, NUL or other control characters, a
-URL without a host) raises :class:`~lacuna.errors.IntegrationError`: it comes from the host call an
-integration is translating, and the message says how to fix the call. ``ConfigError`` stays
-reserved for problems in ``lacuna.yaml``.
+URL without a host), or one that writers read as different places (whitespace at either end:
+pandas keeps it, requests strips it; a backslash in a URL's host part, where urlsplit and
+requests find different hosts) raises :class:`~lacuna.errors.IntegrationError`: it comes
+from the host call an integration is translating, and the message says how to fix the call.
+``ConfigError`` stays reserved for problems in ``lacuna.yaml``.
 """
 
 from __future__ import annotations
@@ -125,6 +129,14 @@ def _as_text(target: object) -> str:
     if not text:
         msg = "destination is empty; pass the file path, URL or database URL the data goes to."
         raise IntegrationError(msg)
+    if text != target:
+        # Writers disagree on what such a target names: pandas opens " /governed/x.csv" under
+        # the current folder (" " is a folder's name), requests strips the space off
+        # " https://host/"; classified stripped, " /governed/x.csv" written in /tmp was
+        # governed storage. Refused rather than guessed.
+        msg = (f"destination {redact(target)!r} starts or ends with whitespace, which writers "
+               "read differently (a file name or folder of its own, or stripped); remove it.")
+        raise IntegrationError(msg)
     if _CONTROL.search(text):
         msg = ("destination contains a NUL or other control character, which no file system or "
                "URL accepts; remove it from the path.")
@@ -180,6 +192,12 @@ def _governed(uri: str, path: str, root: str) -> Destination:
 
 def _remote(url: str, scheme: str, config: DestinationConfig) -> Destination:
     parts = urlsplit(url)
+    if "\\" in parts.netloc:
+        # urlsplit reads "https://evil.com\\@files.internal/" as host files.internal; requests
+        # (urllib3) and browsers end the authority at the backslash and connect to evil.com.
+        msg = (f"URL {redact(url)!r} has a backslash in its host part, which clients read as "
+               "the end of the host (it would go elsewhere than it reads); use '/'.")
+        raise IntegrationError(msg)
     host = (parts.hostname or "").lower()
     if not host:
         msg = (f"URL {redact(url)!r} has no host or bucket; write it as "
@@ -288,11 +306,19 @@ def _url_roots(
 
 
 def _normal_url(url: str) -> str:
-    """Scheme alias, lower-case host, no credentials/query, ``..`` and ``//`` resolved."""
+    """Scheme alias, lower-case host, no credentials/query, ``..`` and ``//`` resolved.
+
+    An object store's user part is kept: in ``abfss://container@account.dfs.core.windows.net``
+    it names the container, so a governed container does not make every container of the
+    account governed (``abfss://public@...`` was governed storage under
+    ``abfss://governed@...``)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     scheme = _ALIASES.get(scheme, scheme)
-    host = parts.netloc.rsplit("@", 1)[-1].lower()
+    authority = parts.netloc.lower()
+    host = authority.rsplit("@", 1)[-1]
+    if scheme in OBJECT_STORE_SCHEMES and parts.username:
+        host = f"{parts.username.lower()}@{host}"
     path = posixpath.normpath("/" + unquote(parts.path)) if parts.path.strip("/") else ""
     return f"{scheme}://{host}{path.rstrip('/')}"
 
