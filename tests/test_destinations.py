@@ -205,17 +205,31 @@ def test_destinations_hostile_input_raises_integration_error(target, message) ->
     assert isinstance(info.value, LacunaError)
 
 
-@pytest.mark.parametrize(
-    "target",
-    [" /governed/workspace/x.csv", "\u00a0/governed/workspace/x.csv",
-     "/governed/workspace/x.csv ", " https://api.external-service.com/upload"],
-)
-def test_destinations_surrounding_whitespace_is_refused_not_stripped(target: str) -> None:
-    # pandas writes " /governed/workspace/x.csv" under the current folder (here outside
-    # governed storage); classified stripped, it was governed storage. requests strips it.
+@pytest.mark.parametrize("target",
+                         [" /governed/workspace/x.csv", "\u00a0/governed/workspace/x.csv"])
+def test_destinations_a_local_path_is_classified_as_given_spaces_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    # open() and pandas write " /governed/workspace/x.csv" under the current folder (an
+    # unmanaged one here); classified stripped, it was governed storage.
+    monkeypatch.chdir(tmp_path)
+    config = DestinationConfig(unmanaged=(str(tmp_path),))
+    d = classify_destination(target, config)
+    assert (d.type, d.scope, d.managed) == (FILE, EXT, False)
+    assert d.path == os.path.join(os.path.realpath(tmp_path), target)
+    allowed = classify_destination(target.strip(), config)
+    assert (allowed.type, allowed.scope) == (GOV, INT)
+    trailing = classify_destination("/governed/workspace/x.csv ", config)
+    assert (trailing.type, trailing.path) == (GOV, "/governed/workspace/x.csv ")
+
+
+@pytest.mark.parametrize("target", [" https://api.external-service.com/upload",
+                                    "s3://company-governed-data/x ", " jdbc:postgresql://h/db"])
+def test_destinations_a_url_with_surrounding_whitespace_is_refused(target: str) -> None:
+    # requests strips it and sends to the URL; pandas writes a local file of that name
     with pytest.raises(IntegrationError, match="starts or ends with whitespace"):
         classify_destination(target, CONFIG)
-    assert classify_destination(target.strip(), CONFIG).type in {GOV, HTTP}
+    assert classify_destination(target.strip(), CONFIG).type in {GOV, HTTP, DB}
 
 
 @pytest.mark.parametrize(

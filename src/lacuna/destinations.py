@@ -20,19 +20,22 @@ match wins:
 5. **Other URLs** (``ftp://``, unknown schemes): an external, unmanaged place (fail closed).
 6. **Local files**: scope ``destinations.local_files_scope`` (internal by default), managed.
 
-Local paths are expanded (``~``), made absolute against the current directory and resolved
-(``..`` and symlinks), so ``/governed/workspace/../../tmp/x`` is ``/tmp/x``. ``file://`` URLs are
-local paths. Object-store and URL paths are normalized the same way before matching.
+Local paths are taken as given, spaces at either end included (`` /x`` is a folder `` ``
+under the current one, as ``open()`` reads it), expanded (``~``), made absolute against the
+current directory and resolved (``..`` and symlinks), so ``/governed/workspace/../../tmp/x``
+is ``/tmp/x``. ``file://`` URLs are local paths. Object-store and URL paths are normalized the
+same way before matching.
 
 ``Destination.uri`` is the target as given, with any password and secret-looking query values
 replaced by ``***``: it is what users recognise and what the audit trail stores.
 
 A target that cannot be a destination at all (empty, not text, NUL or other control characters, a
-URL without a host), or one that writers read as different places (whitespace at either end:
-pandas keeps it, requests strips it; a backslash in a URL's host part, where urlsplit and
-requests find different hosts) raises :class:`~lacuna.errors.IntegrationError`: it comes
-from the host call an integration is translating, and the message says how to fix the call.
-``ConfigError`` stays reserved for problems in ``lacuna.yaml``.
+URL without a host), or one that writers read as different places (a URL with whitespace at
+either end: requests strips it, pandas writes a local file of that name; a backslash in a URL's
+host part, where urlsplit and requests find different hosts) raises
+:class:`~lacuna.errors.IntegrationError`: it comes from the host call an integration is
+translating, and the message says how to fix the call. ``ConfigError`` stays reserved for
+problems in ``lacuna.yaml``.
 """
 
 from __future__ import annotations
@@ -129,19 +132,21 @@ def _as_text(target: object) -> str:
     if not text:
         msg = "destination is empty; pass the file path, URL or database URL the data goes to."
         raise IntegrationError(msg)
-    if text != target:
-        # Writers disagree on what such a target names: pandas opens " /governed/x.csv" under
-        # the current folder (" " is a folder's name), requests strips the space off
-        # " https://host/"; classified stripped, " /governed/x.csv" written in /tmp was
-        # governed storage. Refused rather than guessed.
-        msg = (f"destination {redact(target)!r} starts or ends with whitespace, which writers "
-               "read differently (a file name or folder of its own, or stripped); remove it.")
+    if text != target and (_URL.match(text) or text.lower().startswith("jdbc:")):
+        # requests strips " https://host/"; pandas opens it as a local path under the
+        # current folder. Refused rather than guessed.
+        msg = (f"destination {redact(target)!r} starts or ends with whitespace: some clients "
+               "strip it and send to the URL, others write a local file of that name; "
+               "remove it.")
         raise IntegrationError(msg)
     if _CONTROL.search(text):
         msg = ("destination contains a NUL or other control character, which no file system or "
                "URL accepts; remove it from the path.")
         raise IntegrationError(msg)
-    return text
+    # A local path is the one the file system opens, spaces included: " /governed/x.csv" is
+    # a folder " " under the current one (pandas, open() and the mount write there); it was
+    # classified stripped, as governed storage, while written in /tmp.
+    return target
 
 
 def _resolve(path: str) -> str:
