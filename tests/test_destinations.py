@@ -255,3 +255,32 @@ def test_destinations_governed_container_is_not_the_whole_account() -> None:
                   "abfss://acct.dfs.core.windows.net/q/x.parquet"):
         d = classify_destination(other, config)
         assert (d.type, d.scope, d.managed) == (OBJ, EXT, False), other
+
+
+def test_destinations_file_colon_single_slash_is_the_root_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spark, pyarrow.parquet, polars and DuckDB write "file:/tmp/x" to /tmp/x; it was
+    # classified as a folder "file:" under the current one (here governed storage).
+    governed = tmp_path / "gov"
+    governed.mkdir()
+    monkeypatch.chdir(governed)
+    config = DestinationConfig(governed=(str(governed),), unmanaged=("/tmp",))
+    d = classify_destination("file:/tmp/x.parquet", config)
+    assert (d.type, d.scope, d.managed, d.path) == (FILE, EXT, False, "/tmp/x.parquet")
+    inside = classify_destination(f"file:{governed}/x.parquet", config)
+    assert (inside.type, inside.scope) == (GOV, INT)
+    (governed / "file:").mkdir()  # now open() would write in ./file:/tmp/: two places
+    with pytest.raises(IntegrationError, match="different places to different writers"):
+        classify_destination("file:/tmp/x.parquet", config)
+
+
+def test_destinations_file_url_escapes_read_both_ways(tmp_path: Path) -> None:
+    # pyarrow decodes %2e%2e (into gov/); polars and DuckDB write a folder "%2e%2e" in out/.
+    # Classified decoded only, it was governed storage.
+    config = DestinationConfig(governed=(str(tmp_path / "gov"),),
+                               unmanaged=(str(tmp_path / "out"),))
+    with pytest.raises(IntegrationError, match="different places to different writers"):
+        classify_destination(f"file://{tmp_path}/out/%2e%2e/gov/x.csv", config)
+    same = classify_destination(f"file://{tmp_path}/gov/a%20b.csv", config)
+    assert (same.type, same.path) == (GOV, f"{os.path.realpath(tmp_path)}/gov/a b.csv")

@@ -23,8 +23,10 @@ match wins:
 Local paths are taken as given, spaces at either end included (`` /x`` is a folder `` ``
 under the current one, as ``open()`` reads it), expanded (``~``), made absolute against the
 current directory and resolved (``..`` and symlinks), so ``/governed/workspace/../../tmp/x``
-is ``/tmp/x``. ``file://`` URLs are local paths. Object-store and URL paths are normalized the
-same way before matching.
+is ``/tmp/x``. ``file://`` URLs, and ``file:/x`` as Spark and pyarrow write them, are local
+paths; one that writers read as places governed differently (percent-escapes decoded by pyarrow,
+not by polars or DuckDB; ``file:/x`` where a folder ``file:`` exists here) is refused.
+Object-store and URL paths are normalized the same way before matching.
 
 ``Destination.uri`` is the target as given, with any password and secret-looking query values
 replaced by ``***``: it is what users recognise and what the audit trail stores.
@@ -107,11 +109,19 @@ def _classify(target: object, text: str, config: DestinationConfig) -> Destinati
     match = _URL.match(text)
     if match is None and text.lower().startswith("jdbc:"):
         return _database(text, text[5:], config)
+    if match is None and text[:6].lower() == "file:/":
+        # file:/tmp/x: Spark, Hadoop, pyarrow, polars and DuckDB write /tmp/x; it was
+        # classified as a folder "file:" under the current one (governed storage when run
+        # there); open() and pyarrow.csv write in that folder when it exists
+        readings = _file_url_paths(text)
+        if os.path.isdir("file:"):
+            readings = (*readings, _resolve(text))
+        return _one_place(text, readings, config)
     if match is None:
         return _local(text, _resolve(text), config)
     scheme = match.group(1).lower()
     if scheme == "file":
-        return _local(text, _file_url_path(text), config)
+        return _one_place(text, _file_url_paths(text), config)
     if "+" in scheme or scheme in DATABASE_SCHEMES:
         return _database(text, text, config)
     return _remote(text, scheme, config)
@@ -153,7 +163,10 @@ def _resolve(path: str) -> str:
     return os.path.realpath(os.path.abspath(os.path.expanduser(path)))
 
 
-def _file_url_path(url: str) -> str:
+def _file_url_paths(url: str) -> tuple[str, ...]:
+    """The local paths a ``file:`` URL names: percent-decoded (pyarrow, Spark) and as written
+    (polars and DuckDB do not decode: ``file:///tmp/%2e%2e/governed/x`` is a folder ``%2e%2e``
+    in /tmp to them)."""
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
         msg = (f"file URL {redact(url)!r} names host {parts.netloc!r}; Lacuna governs local files "
@@ -163,7 +176,21 @@ def _file_url_path(url: str) -> str:
     if not path or _CONTROL.search(path):
         msg = "file URL has an empty path or an encoded control character (%00?); fix the URL."
         raise IntegrationError(msg)
-    return _resolve(path)
+    return tuple(dict.fromkeys((_resolve(path), _resolve(parts.path))))
+
+
+def _one_place(uri: str, paths: tuple[str, ...], config: DestinationConfig) -> Destination:
+    """``uri`` classified at the first of ``paths``, the places writers read it as, when all
+    of them are the same kind of place; refused (fail closed) when they are not."""
+    found = [_local(uri, path, config) for path in paths]
+    kinds = {(d.type, d.scope, d.managed, d.encrypted, d.path_prefix) for d in found}
+    if len(kinds) > 1:
+        places = " and ".join(repr(p) for p in paths)
+        msg = (f"destination {redact(uri)!r} names different places to different writers "
+               f"({places}: percent-escapes decoded or not, a 'file:' folder here or the "
+               "root), which are not governed alike; write the plain local path instead.")
+        raise IntegrationError(msg)
+    return found[0]
 
 
 def _local(uri: str, path: str, config: DestinationConfig) -> Destination:
