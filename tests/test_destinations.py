@@ -284,3 +284,16 @@ def test_destinations_file_url_escapes_read_both_ways(tmp_path: Path) -> None:
         classify_destination(f"file://{tmp_path}/out/%2e%2e/gov/x.csv", config)
     same = classify_destination(f"file://{tmp_path}/gov/a%20b.csv", config)
     assert (same.type, same.path) == (GOV, f"{os.path.realpath(tmp_path)}/gov/a b.csv")
+
+
+@pytest.mark.parametrize("target", ["s3://b/public/../governed/x.csv", "s3://b//governed/x.csv",
+                                    "s3://b/%67overned/x.csv"])
+def test_destinations_an_object_key_is_literal(target: str) -> None:
+    # S3 stores "public/../governed/x.csv" as that key, under public/ (a bucket policy on
+    # public/* reaches it); resolved, it read as governed/x.csv: governed storage.
+    config = DestinationConfig(governed=("s3://b/governed/",), unmanaged=("s3://b/public/",))
+    with pytest.raises(IntegrationError, match="names a different place once"):
+        classify_destination(target, config)
+    for plain in ("s3://b/governed/x.csv", "s3://b/governed/./x.csv", "s3://b/governed/a%20b"):
+        assert classify_destination(plain, config).type is GOV, plain
+    assert classify_destination("s3://b/public/x.csv", config).scope is EXT

@@ -26,7 +26,9 @@ current directory and resolved (``..`` and symlinks), so ``/governed/workspace/.
 is ``/tmp/x``. ``file://`` URLs, and ``file:/x`` as Spark and pyarrow write them, are local
 paths; one that writers read as places governed differently (percent-escapes decoded by pyarrow,
 not by polars or DuckDB; ``file:/x`` where a folder ``file:`` exists here) is refused.
-Object-store and URL paths are normalized the same way before matching.
+Object-store and URL paths are normalized the same way before matching, and must fall under
+the same root as written too (an object store's key is literal: ``s3://b/public/../governed/x``
+is stored under ``public/``), else they are refused.
 
 ``Destination.uri`` is the target as given, with any password and secret-looking query values
 replaced by ``***``: it is what users recognise and what the audit trail stores.
@@ -236,8 +238,15 @@ def _remote(url: str, scheme: str, config: DestinationConfig) -> Destination:
                f"{scheme}://<host-or-bucket>/<path>.")
         raise IntegrationError(msg)
     shown = redact(url)
-    key = _normal_url(url)
-    root, governed = _best_root(key, _url_roots(config.governed, config.unmanaged))
+    roots = _url_roots(config.governed, config.unmanaged)
+    root, governed = _best_root(_normal_url(url), roots)
+    if (root, governed) != _best_root(_normal_url(url, literal=True), roots):
+        # an object store's key is literal: "s3://b/public/../governed/x" is stored under
+        # public/ (where a bucket policy on public/* reaches it), and read as governed/x
+        msg = (f"URL {redact(url)!r} names a different place once its '..', '.', '//' or "
+               "percent-escapes are resolved, and the two are not governed alike; write the "
+               "path plainly.")
+        raise IntegrationError(msg)
     path = posixpath.normpath(unquote(parts.path)) if parts.path else "/"
     if root is not None and governed:
         return _governed(url, path, root)
@@ -337,8 +346,9 @@ def _url_roots(
     )
 
 
-def _normal_url(url: str) -> str:
-    """Scheme alias, lower-case host, no credentials/query, ``..`` and ``//`` resolved.
+def _normal_url(url: str, *, literal: bool = False) -> str:
+    """Scheme alias, lower-case host, no credentials/query, ``..`` and ``//`` resolved (not
+    with ``literal``).
 
     An object store's user part is kept: in ``abfss://container@account.dfs.core.windows.net``
     it names the container, so a governed container does not make every container of the
@@ -351,7 +361,12 @@ def _normal_url(url: str) -> str:
     host = authority.rsplit("@", 1)[-1]
     if scheme in OBJECT_STORE_SCHEMES and parts.username:
         host = f"{parts.username.lower()}@{host}"
-    path = posixpath.normpath("/" + unquote(parts.path)) if parts.path.strip("/") else ""
+    if literal:  # the path as written (an object store's key is literal)
+        path = parts.path if parts.path.strip("/") else ""
+    else:
+        # (one leading "/": normpath keeps two, as POSIX allows, and the literal path has one)
+        path = "/" + posixpath.normpath(unquote(parts.path)).lstrip("/") \
+            if parts.path.strip("/") else ""
     return f"{scheme}://{host}{path.rstrip('/')}"
 
 
