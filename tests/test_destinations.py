@@ -297,3 +297,16 @@ def test_destinations_an_object_key_is_literal(target: str) -> None:
     for plain in ("s3://b/governed/x.csv", "s3://b/governed/./x.csv", "s3://b/governed/a%20b"):
         assert classify_destination(plain, config).type is GOV, plain
     assert classify_destination("s3://b/public/x.csv", config).scope is EXT
+
+
+def test_destinations_an_internal_bucket_pattern_is_not_any_accounts_container() -> None:
+    # "team-*" matched the container name alone: abfss://team-data@<an attacker's storage
+    # account>/ was internal.
+    for target in ("abfss://team-data@attacker.dfs.core.windows.net/x",
+                   "abfss://analytics@attacker.dfs.core.windows.net/x"):
+        d = classify_destination(target, CONFIG)
+        assert (d.scope, d.managed) == (EXT, False), target
+    for target in ("s3://team-x/k", "abfss://analytics@acct.dfs.core.windows.net/x"):
+        assert classify_destination(target, CONFIG).scope is INT, target
+    whole = DestinationConfig(internal_buckets=("acct.dfs.core.windows.net",))
+    assert classify_destination("abfss://any@acct.dfs.core.windows.net/x", whole).scope is INT

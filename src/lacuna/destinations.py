@@ -13,7 +13,8 @@ match wins:
    ``jdbc:...``): ``database``, internal; ``classification_support`` when the URL starts with one
    of ``destinations.classification_aware_databases`` (on a boundary, credentials ignored).
 3. **Object stores** (``s3://``, ``gs://``, ``gcs://``, ``abfs(s)://``, ``az://``, ...):
-   internal only when the bucket matches ``destinations.internal_buckets``. A root's
+   internal only when the bucket matches ``destinations.internal_buckets`` (for
+   ``container@account``: an entry with ``@`` names both, one without it the account). A root's
    ``container@`` (``abfss://governed@account.dfs.core.windows.net/``) is part of it: another
    container of the account is not under it.
 4. **HTTP(S)**: internal only when the host matches ``destinations.internal_hosts`` (fnmatch).
@@ -260,9 +261,12 @@ def _remote(url: str, scheme: str, config: DestinationConfig) -> Destination:
         )
     if kind is DestinationType.OBJECT_STORE:
         # abfs://container@account.dfs.core.windows.net: the container is urlsplit's "username".
+        # container@account: a pattern with "@" is matched against both, one without it
+        # against the account (all its containers). "team-*" matched the container (and the
+        # whole "team-data@evil.dfs...") and took anyone's account for internal.
         bucket = f"{parts.username.lower()}@{host}" if parts.username else host
-        names = {bucket, host, (parts.username or "").lower()} - {""}
-        inside = _matches(names, config.internal_buckets)
+        inside = _matches({bucket}, tuple(p for p in config.internal_buckets if "@" in p)) \
+            or _matches({host}, tuple(p for p in config.internal_buckets if "@" not in p))
         reasoning = (f"{shown} is in bucket {bucket!r}, "
                      + ("listed in destinations.internal_buckets." if inside else
                         "which is not in destinations.internal_buckets, so it counts as external."))
