@@ -310,3 +310,19 @@ def test_destinations_an_internal_bucket_pattern_is_not_any_accounts_container()
         assert classify_destination(target, CONFIG).scope is INT, target
     whole = DestinationConfig(internal_buckets=("acct.dfs.core.windows.net",))
     assert classify_destination("abfss://any@acct.dfs.core.windows.net/x", whole).scope is INT
+
+
+def test_destinations_an_unmanaged_root_in_another_case_or_normalization_is_unmanaged() -> None:
+    # On macOS and Windows "~/downloads" is ~/Downloads, and an NFD name the NFC one: such a
+    # target was an internal local file.
+    import unicodedata
+
+    nfc = unicodedata.normalize("NFC", "/home/ana/Téléchargements")
+    config = DestinationConfig(unmanaged=("~/Downloads", nfc), governed=("/srv/Gov/",))
+    for target in ("~/downloads/x.csv", "~/DOWNLOADS", unicodedata.normalize("NFD", nfc) + "/x"):
+        d = classify_destination(target, config)
+        assert (d.type, d.scope, d.managed) == (FILE, EXT, False), target
+    assert classify_destination("~/Downloads/x.csv", config).scope is EXT
+    assert classify_destination("~/Downloadsx/x.csv", config).scope is INT  # a boundary still
+    assert classify_destination("/srv/Gov/x.csv", config).type is GOV
+    assert classify_destination("/srv/gov/x.csv", config).type is FILE  # governed: exactly

@@ -6,7 +6,9 @@ match wins:
 
 1. **Governed and unmanaged roots** (``destinations.governed``, ``destinations.unmanaged``):
    the most specific root that contains the target wins, matched on path boundaries
-   (``/governed/workspace-evil/`` is not under ``/governed/workspace/``). A governed root gives
+   (``/governed/workspace-evil/`` is not under ``/governed/workspace/``); an unmanaged root
+   also in another case or Unicode normalization (``~/downloads``: the same folder on macOS
+   and Windows), a governed one exactly. A governed root gives
    ``governed_storage`` (encrypted, managed, internal); an unmanaged one gives an external,
    unmanaged place (``~/Downloads``, ``~/Desktop``, ``/tmp``).
 2. **Database URLs** (``postgresql://``, ``sqlite:///``, ``snowflake://``, any ``dialect+driver://``,
@@ -49,6 +51,7 @@ import fnmatch
 import os
 import posixpath
 import re
+import unicodedata
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -319,12 +322,22 @@ def redact(url: str) -> str:
 def _best_root(target: str, roots: tuple[tuple[str, str, bool], ...]) -> tuple[str | None, bool]:
     """The most specific (longest) root containing ``target``: (configured text, governed?)."""
     best: tuple[int, str, bool] | None = None
+    loose = _loose(target)
     for normal, shown, governed in roots:
-        if (target == normal or target.startswith(normal.rstrip("/") + "/")) and (
-            best is None or len(normal) > best[0]
-        ):
+        # An unmanaged root also holds its case and Unicode-normalization variants: on macOS
+        # (APFS, HFS+) and Windows "~/downloads/x.csv" and an NFD "Téléchargements" are the
+        # same folder as "~/Downloads" and the NFC name, and were internal local files. A
+        # governed root is matched exactly (a variant that is not it is not governed).
+        inside = (target == normal or target.startswith(normal.rstrip("/") + "/")) or (
+            not governed and (loose == _loose(normal)
+                              or loose.startswith(_loose(normal).rstrip("/") + "/")))
+        if inside and (best is None or len(normal) > best[0]):
             best = (len(normal), shown, governed)
     return (best[1], best[2]) if best else (None, False)
+
+
+def _loose(path: str) -> str:
+    return unicodedata.normalize("NFC", path).casefold()
 
 
 @lru_cache(maxsize=16)
