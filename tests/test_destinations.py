@@ -326,3 +326,18 @@ def test_destinations_an_unmanaged_root_in_another_case_or_normalization_is_unma
     assert classify_destination("~/Downloadsx/x.csv", config).scope is INT  # a boundary still
     assert classify_destination("/srv/Gov/x.csv", config).type is GOV
     assert classify_destination("/srv/gov/x.csv", config).type is FILE  # governed: exactly
+
+
+def test_destinations_a_root_made_a_symlink_later_still_holds_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The resolved roots were cached: ~/Downloads made a link to another folder after the first
+    # classification left its files (resolved there) under no root: internal.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = DestinationConfig(unmanaged=("~/Downloads",), governed=())
+    assert classify_destination("~/Downloads/x.csv", config).scope is EXT
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "Downloads").symlink_to(tmp_path / "elsewhere")
+    d = classify_destination("~/Downloads/x.csv", config)
+    assert (d.scope, d.managed, d.path) == (EXT, False, str(tmp_path / "elsewhere" / "x.csv"))
+    assert classify_destination(str(tmp_path / "x.csv"), config).scope is INT

@@ -200,7 +200,7 @@ def _one_place(uri: str, paths: tuple[str, ...], config: DestinationConfig) -> D
 
 
 def _local(uri: str, path: str, config: DestinationConfig) -> Destination:
-    roots = _local_roots(config.governed, config.unmanaged, os.path.expanduser("~"), os.getcwd())
+    roots = _local_roots(config.governed, config.unmanaged)
     root, governed = _best_root(path, roots)
     if root is not None and governed:
         return _governed(uri, path, root)
@@ -340,13 +340,25 @@ def _loose(path: str) -> str:
     return unicodedata.normalize("NFC", path).casefold()
 
 
-@lru_cache(maxsize=16)
 def _local_roots(
-    governed: tuple[str, ...], unmanaged: tuple[str, ...], home: str, cwd: str
+    governed: tuple[str, ...], unmanaged: tuple[str, ...]
 ) -> tuple[tuple[str, str, bool], ...]:
-    del home, cwd  # part of the cache key only: roots resolve against both
+    """The local roots, resolved now (a few microseconds each): the target is resolved now
+    too. Resolved once and cached, ``ln -s ~/elsewhere ~/Downloads`` after the first
+    classification left the cached root ``~/Downloads`` while its files resolved to
+    ``~/elsewhere``: under no root, internal."""
     return tuple(
         (_resolve(root), root, is_governed)
+        for root, is_governed in _local_root_texts(governed, unmanaged)
+    )
+
+
+@lru_cache(maxsize=16)
+def _local_root_texts(
+    governed: tuple[str, ...], unmanaged: tuple[str, ...]
+) -> tuple[tuple[str, bool], ...]:
+    return tuple(
+        (root, is_governed)
         for roots, is_governed in ((governed, True), (unmanaged, False))
         for root in roots if root.strip() and not _URL.match(root)
     )
