@@ -120,7 +120,7 @@ def _classify(target: object, text: str, config: DestinationConfig) -> Destinati
         # classified as a folder "file:" under the current one (governed storage when run
         # there); open() and pyarrow.csv write in that folder when it exists
         readings = _file_url_paths(text)
-        if os.path.isdir("file:"):
+        if os.path.isdir(text[:5]):  # ("file:" as written: FILE:/x is another folder)
             readings = (*readings, _resolve(text))
         return _one_place(text, readings, config)
     if match is None:
