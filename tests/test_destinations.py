@@ -203,3 +203,141 @@ def test_destinations_hostile_input_raises_integration_error(target, message) ->
     with pytest.raises(IntegrationError, match=message) as info:
         classify_destination(target, CONFIG)
     assert isinstance(info.value, LacunaError)
+
+
+@pytest.mark.parametrize("target",
+                         [" /governed/workspace/x.csv", "\u00a0/governed/workspace/x.csv"])
+def test_destinations_a_local_path_is_classified_as_given_spaces_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    # open() and pandas write " /governed/workspace/x.csv" under the current folder (an
+    # unmanaged one here); classified stripped, it was governed storage.
+    monkeypatch.chdir(tmp_path)
+    config = DestinationConfig(unmanaged=(str(tmp_path),))
+    d = classify_destination(target, config)
+    assert (d.type, d.scope, d.managed) == (FILE, EXT, False)
+    assert d.path == os.path.join(os.path.realpath(tmp_path), target)
+    allowed = classify_destination(target.strip(), config)
+    assert (allowed.type, allowed.scope) == (GOV, INT)
+    trailing = classify_destination("/governed/workspace/x.csv ", config)
+    assert (trailing.type, trailing.path) == (GOV, "/governed/workspace/x.csv ")
+
+
+@pytest.mark.parametrize("target", [" https://api.external-service.com/upload",
+                                    "s3://company-governed-data/x ", " jdbc:postgresql://h/db"])
+def test_destinations_a_url_with_surrounding_whitespace_is_refused(target: str) -> None:
+    # requests strips it and sends to the URL; pandas writes a local file of that name
+    with pytest.raises(IntegrationError, match="starts or ends with whitespace"):
+        classify_destination(target, CONFIG)
+    assert classify_destination(target.strip(), CONFIG).type in {GOV, HTTP, DB}
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example\\@localhost/x", "https://evil.example\\.internal/x",
+     "https://evil.example\\@files.internal/gov/x"],
+)
+def test_destinations_backslash_in_a_url_host_is_refused(target: str) -> None:
+    # urlsplit's host is after the backslash (internal); requests and browsers connect to
+    # evil.example, the part before it.
+    config = DestinationConfig(governed=("https://files.internal/gov/",))
+    with pytest.raises(IntegrationError, match="backslash in its host part"):
+        classify_destination(target, config)
+    allowed = classify_destination("https://files.internal/gov/x", config)
+    assert (allowed.type, allowed.scope) == (GOV, INT)
+
+
+def test_destinations_governed_container_is_not_the_whole_account() -> None:
+    config = DestinationConfig(governed=("abfss://governed@acct.dfs.core.windows.net/",))
+    inside = classify_destination("abfss://governed@acct.dfs.core.windows.net/q/x.parquet", config)
+    assert (inside.type, inside.scope, inside.managed) == (GOV, INT, True)
+    for other in ("abfss://public@acct.dfs.core.windows.net/q/x.parquet",
+                  "abfss://acct.dfs.core.windows.net/q/x.parquet"):
+        d = classify_destination(other, config)
+        assert (d.type, d.scope, d.managed) == (OBJ, EXT, False), other
+
+
+def test_destinations_file_colon_single_slash_is_the_root_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spark, pyarrow.parquet, polars and DuckDB write "file:/tmp/x" to /tmp/x; it was
+    # classified as a folder "file:" under the current one (here governed storage).
+    governed = tmp_path / "gov"
+    governed.mkdir()
+    monkeypatch.chdir(governed)
+    config = DestinationConfig(governed=(str(governed),), unmanaged=("/tmp",))
+    d = classify_destination("file:/tmp/x.parquet", config)
+    assert (d.type, d.scope, d.managed, d.path) == (FILE, EXT, False, "/tmp/x.parquet")
+    inside = classify_destination(f"file:{governed}/x.parquet", config)
+    assert (inside.type, inside.scope) == (GOV, INT)
+    (governed / "file:").mkdir()  # now open() would write in ./file:/tmp/: two places
+    with pytest.raises(IntegrationError, match="different places to different writers"):
+        classify_destination("file:/tmp/x.parquet", config)
+
+
+def test_destinations_file_url_escapes_read_both_ways(tmp_path: Path) -> None:
+    # pyarrow decodes %2e%2e (into gov/); polars and DuckDB write a folder "%2e%2e" in out/.
+    # Classified decoded only, it was governed storage.
+    config = DestinationConfig(governed=(str(tmp_path / "gov"),),
+                               unmanaged=(str(tmp_path / "out"),))
+    with pytest.raises(IntegrationError, match="different places to different writers"):
+        classify_destination(f"file://{tmp_path}/out/%2e%2e/gov/x.csv", config)
+    same = classify_destination(f"file://{tmp_path}/gov/a%20b.csv", config)
+    assert (same.type, same.path) == (GOV, f"{os.path.realpath(tmp_path)}/gov/a b.csv")
+
+
+@pytest.mark.parametrize("target", ["s3://b/public/../governed/x.csv", "s3://b//governed/x.csv",
+                                    "s3://b/%67overned/x.csv"])
+def test_destinations_an_object_key_is_literal(target: str) -> None:
+    # S3 stores "public/../governed/x.csv" as that key, under public/ (a bucket policy on
+    # public/* reaches it); resolved, it read as governed/x.csv: governed storage.
+    config = DestinationConfig(governed=("s3://b/governed/",), unmanaged=("s3://b/public/",))
+    with pytest.raises(IntegrationError, match="names a different place once"):
+        classify_destination(target, config)
+    for plain in ("s3://b/governed/x.csv", "s3://b/governed/./x.csv", "s3://b/governed/a%20b"):
+        assert classify_destination(plain, config).type is GOV, plain
+    assert classify_destination("s3://b/public/x.csv", config).scope is EXT
+
+
+def test_destinations_an_internal_bucket_pattern_is_not_any_accounts_container() -> None:
+    # "team-*" matched the container name alone: abfss://team-data@<an attacker's storage
+    # account>/ was internal.
+    for target in ("abfss://team-data@attacker.dfs.core.windows.net/x",
+                   "abfss://analytics@attacker.dfs.core.windows.net/x"):
+        d = classify_destination(target, CONFIG)
+        assert (d.scope, d.managed) == (EXT, False), target
+    for target in ("s3://team-x/k", "abfss://analytics@acct.dfs.core.windows.net/x"):
+        assert classify_destination(target, CONFIG).scope is INT, target
+    whole = DestinationConfig(internal_buckets=("acct.dfs.core.windows.net",))
+    assert classify_destination("abfss://any@acct.dfs.core.windows.net/x", whole).scope is INT
+
+
+def test_destinations_an_unmanaged_root_in_another_case_or_normalization_is_unmanaged() -> None:
+    # On macOS and Windows "~/downloads" is ~/Downloads, and an NFD name the NFC one: such a
+    # target was an internal local file.
+    import unicodedata
+
+    nfc = unicodedata.normalize("NFC", "/home/ana/Téléchargements")
+    config = DestinationConfig(unmanaged=("~/Downloads", nfc), governed=("/srv/Gov/",))
+    for target in ("~/downloads/x.csv", "~/DOWNLOADS", unicodedata.normalize("NFD", nfc) + "/x"):
+        d = classify_destination(target, config)
+        assert (d.type, d.scope, d.managed) == (FILE, EXT, False), target
+    assert classify_destination("~/Downloads/x.csv", config).scope is EXT
+    assert classify_destination("~/Downloadsx/x.csv", config).scope is INT  # a boundary still
+    assert classify_destination("/srv/Gov/x.csv", config).type is GOV
+    assert classify_destination("/srv/gov/x.csv", config).type is FILE  # governed: exactly
+
+
+def test_destinations_a_root_made_a_symlink_later_still_holds_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The resolved roots were cached: ~/Downloads made a link to another folder after the first
+    # classification left its files (resolved there) under no root: internal.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = DestinationConfig(unmanaged=("~/Downloads",), governed=())
+    assert classify_destination("~/Downloads/x.csv", config).scope is EXT
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "Downloads").symlink_to(tmp_path / "elsewhere")
+    d = classify_destination("~/Downloads/x.csv", config)
+    assert (d.scope, d.managed, d.path) == (EXT, False, str(tmp_path / "elsewhere" / "x.csv"))
+    assert classify_destination(str(tmp_path / "x.csv"), config).scope is INT

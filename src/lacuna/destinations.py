@@ -6,29 +6,43 @@ match wins:
 
 1. **Governed and unmanaged roots** (``destinations.governed``, ``destinations.unmanaged``):
    the most specific root that contains the target wins, matched on path boundaries
-   (``/governed/workspace-evil/`` is not under ``/governed/workspace/``). A governed root gives
+   (``/governed/workspace-evil/`` is not under ``/governed/workspace/``); an unmanaged root
+   also in another case or Unicode normalization (``~/downloads``: the same folder on macOS
+   and Windows), a governed one exactly. A governed root gives
    ``governed_storage`` (encrypted, managed, internal); an unmanaged one gives an external,
    unmanaged place (``~/Downloads``, ``~/Desktop``, ``/tmp``).
 2. **Database URLs** (``postgresql://``, ``sqlite:///``, ``snowflake://``, any ``dialect+driver://``,
    ``jdbc:...``): ``database``, internal; ``classification_support`` when the URL starts with one
    of ``destinations.classification_aware_databases`` (on a boundary, credentials ignored).
 3. **Object stores** (``s3://``, ``gs://``, ``gcs://``, ``abfs(s)://``, ``az://``, ...):
-   internal only when the bucket matches ``destinations.internal_buckets``.
+   internal only when the bucket matches ``destinations.internal_buckets`` (for
+   ``container@account``: an entry with ``@`` names both, one without it the account). A root's
+   ``container@`` (``abfss://governed@account.dfs.core.windows.net/``) is part of it: another
+   container of the account is not under it.
 4. **HTTP(S)**: internal only when the host matches ``destinations.internal_hosts`` (fnmatch).
 5. **Other URLs** (``ftp://``, unknown schemes): an external, unmanaged place (fail closed).
 6. **Local files**: scope ``destinations.local_files_scope`` (internal by default), managed.
 
-Local paths are expanded (``~``), made absolute against the current directory and resolved
-(``..`` and symlinks), so ``/governed/workspace/../../tmp/x`` is ``/tmp/x``. ``file://`` URLs are
-local paths. Object-store and URL paths are normalized the same way before matching.
+Local paths are taken as given, spaces at either end included (`` /x`` is a folder `` ``
+under the current one, as ``open()`` reads it), expanded (``~``), made absolute against the
+current directory and resolved (``..`` and symlinks), so ``/governed/workspace/../../tmp/x``
+is ``/tmp/x``. ``file://`` URLs, and ``file:/x`` as Spark and pyarrow write them, are local
+paths; one that writers read as places governed differently (percent-escapes decoded by pyarrow,
+not by polars or DuckDB; ``file:/x`` where a folder ``file:`` exists here) is refused.
+Object-store and URL paths are normalized the same way before matching, and must fall under
+the same root as written too (an object store's key is literal: ``s3://b/public/../governed/x``
+is stored under ``public/``), else they are refused.
 
 ``Destination.uri`` is the target as given, with any password and secret-looking query values
 replaced by ``***``: it is what users recognise and what the audit trail stores.
 
 A target that cannot be a destination at all (empty, not text, NUL or other control characters, a
-URL without a host) raises :class:`~lacuna.errors.IntegrationError`: it comes from the host call an
-integration is translating, and the message says how to fix the call. ``ConfigError`` stays
-reserved for problems in ``lacuna.yaml``.
+URL without a host), or one that writers read as different places (a URL with whitespace at
+either end: requests strips it, pandas writes a local file of that name; a backslash in a URL's
+host part, where urlsplit and requests find different hosts) raises
+:class:`~lacuna.errors.IntegrationError`: it comes from the host call an integration is
+translating, and the message says how to fix the call. ``ConfigError`` stays reserved for
+problems in ``lacuna.yaml``.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ import fnmatch
 import os
 import posixpath
 import re
+import unicodedata
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -100,11 +115,19 @@ def _classify(target: object, text: str, config: DestinationConfig) -> Destinati
     match = _URL.match(text)
     if match is None and text.lower().startswith("jdbc:"):
         return _database(text, text[5:], config)
+    if match is None and text[:6].lower() == "file:/":
+        # file:/tmp/x: Spark, Hadoop, pyarrow, polars and DuckDB write /tmp/x; it was
+        # classified as a folder "file:" under the current one (governed storage when run
+        # there); open() and pyarrow.csv write in that folder when it exists
+        readings = _file_url_paths(text)
+        if os.path.isdir(text[:5]):  # ("file:" as written: FILE:/x is another folder)
+            readings = (*readings, _resolve(text))
+        return _one_place(text, readings, config)
     if match is None:
         return _local(text, _resolve(text), config)
     scheme = match.group(1).lower()
     if scheme == "file":
-        return _local(text, _file_url_path(text), config)
+        return _one_place(text, _file_url_paths(text), config)
     if "+" in scheme or scheme in DATABASE_SCHEMES:
         return _database(text, text, config)
     return _remote(text, scheme, config)
@@ -125,18 +148,31 @@ def _as_text(target: object) -> str:
     if not text:
         msg = "destination is empty; pass the file path, URL or database URL the data goes to."
         raise IntegrationError(msg)
+    if text != target and (_URL.match(text) or text.lower().startswith("jdbc:")):
+        # requests strips " https://host/"; pandas opens it as a local path under the
+        # current folder. Refused rather than guessed.
+        msg = (f"destination {redact(target)!r} starts or ends with whitespace: some clients "
+               "strip it and send to the URL, others write a local file of that name; "
+               "remove it.")
+        raise IntegrationError(msg)
     if _CONTROL.search(text):
         msg = ("destination contains a NUL or other control character, which no file system or "
                "URL accepts; remove it from the path.")
         raise IntegrationError(msg)
-    return text
+    # A local path is the one the file system opens, spaces included: " /governed/x.csv" is
+    # a folder " " under the current one (pandas, open() and the mount write there); it was
+    # classified stripped, as governed storage, while written in /tmp.
+    return target
 
 
 def _resolve(path: str) -> str:
     return os.path.realpath(os.path.abspath(os.path.expanduser(path)))
 
 
-def _file_url_path(url: str) -> str:
+def _file_url_paths(url: str) -> tuple[str, ...]:
+    """The local paths a ``file:`` URL names: percent-decoded (pyarrow, Spark) and as written
+    (polars and DuckDB do not decode: ``file:///tmp/%2e%2e/governed/x`` is a folder ``%2e%2e``
+    in /tmp to them)."""
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
         msg = (f"file URL {redact(url)!r} names host {parts.netloc!r}; Lacuna governs local files "
@@ -146,11 +182,25 @@ def _file_url_path(url: str) -> str:
     if not path or _CONTROL.search(path):
         msg = "file URL has an empty path or an encoded control character (%00?); fix the URL."
         raise IntegrationError(msg)
-    return _resolve(path)
+    return tuple(dict.fromkeys((_resolve(path), _resolve(parts.path))))
+
+
+def _one_place(uri: str, paths: tuple[str, ...], config: DestinationConfig) -> Destination:
+    """``uri`` classified at the first of ``paths``, the places writers read it as, when all
+    of them are the same kind of place; refused (fail closed) when they are not."""
+    found = [_local(uri, path, config) for path in paths]
+    kinds = {(d.type, d.scope, d.managed, d.encrypted, d.path_prefix) for d in found}
+    if len(kinds) > 1:
+        places = " and ".join(repr(p) for p in paths)
+        msg = (f"destination {redact(uri)!r} names different places to different writers "
+               f"({places}: percent-escapes decoded or not, a 'file:' folder here or the "
+               "root), which are not governed alike; write the plain local path instead.")
+        raise IntegrationError(msg)
+    return found[0]
 
 
 def _local(uri: str, path: str, config: DestinationConfig) -> Destination:
-    roots = _local_roots(config.governed, config.unmanaged, os.path.expanduser("~"), os.getcwd())
+    roots = _local_roots(config.governed, config.unmanaged)
     root, governed = _best_root(path, roots)
     if root is not None and governed:
         return _governed(uri, path, root)
@@ -180,14 +230,27 @@ def _governed(uri: str, path: str, root: str) -> Destination:
 
 def _remote(url: str, scheme: str, config: DestinationConfig) -> Destination:
     parts = urlsplit(url)
+    if "\\" in parts.netloc:
+        # urlsplit reads "https://evil.com\\@files.internal/" as host files.internal; requests
+        # (urllib3) and browsers end the authority at the backslash and connect to evil.com.
+        msg = (f"URL {redact(url)!r} has a backslash in its host part, which clients read as "
+               "the end of the host (it would go elsewhere than it reads); use '/'.")
+        raise IntegrationError(msg)
     host = (parts.hostname or "").lower()
     if not host:
         msg = (f"URL {redact(url)!r} has no host or bucket; write it as "
                f"{scheme}://<host-or-bucket>/<path>.")
         raise IntegrationError(msg)
     shown = redact(url)
-    key = _normal_url(url)
-    root, governed = _best_root(key, _url_roots(config.governed, config.unmanaged))
+    roots = _url_roots(config.governed, config.unmanaged)
+    root, governed = _best_root(_normal_url(url), roots)
+    if (root, governed) != _best_root(_normal_url(url, literal=True), roots):
+        # an object store's key is literal: "s3://b/public/../governed/x" is stored under
+        # public/ (where a bucket policy on public/* reaches it), and read as governed/x
+        msg = (f"URL {redact(url)!r} names a different place once its '..', '.', '//' or "
+               "percent-escapes are resolved, and the two are not governed alike; write the "
+               "path plainly.")
+        raise IntegrationError(msg)
     path = posixpath.normpath(unquote(parts.path)) if parts.path else "/"
     if root is not None and governed:
         return _governed(url, path, root)
@@ -201,9 +264,12 @@ def _remote(url: str, scheme: str, config: DestinationConfig) -> Destination:
         )
     if kind is DestinationType.OBJECT_STORE:
         # abfs://container@account.dfs.core.windows.net: the container is urlsplit's "username".
+        # container@account: a pattern with "@" is matched against both, one without it
+        # against the account (all its containers). "team-*" matched the container (and the
+        # whole "team-data@evil.dfs...") and took anyone's account for internal.
         bucket = f"{parts.username.lower()}@{host}" if parts.username else host
-        names = {bucket, host, (parts.username or "").lower()} - {""}
-        inside = _matches(names, config.internal_buckets)
+        inside = _matches({bucket}, tuple(p for p in config.internal_buckets if "@" in p)) \
+            or _matches({host}, tuple(p for p in config.internal_buckets if "@" not in p))
         reasoning = (f"{shown} is in bucket {bucket!r}, "
                      + ("listed in destinations.internal_buckets." if inside else
                         "which is not in destinations.internal_buckets, so it counts as external."))
@@ -256,21 +322,43 @@ def redact(url: str) -> str:
 def _best_root(target: str, roots: tuple[tuple[str, str, bool], ...]) -> tuple[str | None, bool]:
     """The most specific (longest) root containing ``target``: (configured text, governed?)."""
     best: tuple[int, str, bool] | None = None
+    loose = _loose(target)
     for normal, shown, governed in roots:
-        if (target == normal or target.startswith(normal.rstrip("/") + "/")) and (
-            best is None or len(normal) > best[0]
-        ):
+        # An unmanaged root also holds its case and Unicode-normalization variants: on macOS
+        # (APFS, HFS+) and Windows "~/downloads/x.csv" and an NFD "Téléchargements" are the
+        # same folder as "~/Downloads" and the NFC name, and were internal local files. A
+        # governed root is matched exactly (a variant that is not it is not governed).
+        inside = (target == normal or target.startswith(normal.rstrip("/") + "/")) or (
+            not governed and (loose == _loose(normal)
+                              or loose.startswith(_loose(normal).rstrip("/") + "/")))
+        if inside and (best is None or len(normal) > best[0]):
             best = (len(normal), shown, governed)
     return (best[1], best[2]) if best else (None, False)
 
 
-@lru_cache(maxsize=16)
+def _loose(path: str) -> str:
+    return unicodedata.normalize("NFC", path).casefold()
+
+
 def _local_roots(
-    governed: tuple[str, ...], unmanaged: tuple[str, ...], home: str, cwd: str
+    governed: tuple[str, ...], unmanaged: tuple[str, ...]
 ) -> tuple[tuple[str, str, bool], ...]:
-    del home, cwd  # part of the cache key only: roots resolve against both
+    """The local roots, resolved now (a few microseconds each): the target is resolved now
+    too. Resolved once and cached, ``ln -s ~/elsewhere ~/Downloads`` after the first
+    classification left the cached root ``~/Downloads`` while its files resolved to
+    ``~/elsewhere``: under no root, internal."""
     return tuple(
         (_resolve(root), root, is_governed)
+        for root, is_governed in _local_root_texts(governed, unmanaged)
+    )
+
+
+@lru_cache(maxsize=16)
+def _local_root_texts(
+    governed: tuple[str, ...], unmanaged: tuple[str, ...]
+) -> tuple[tuple[str, bool], ...]:
+    return tuple(
+        (root, is_governed)
         for roots, is_governed in ((governed, True), (unmanaged, False))
         for root in roots if root.strip() and not _URL.match(root)
     )
@@ -287,13 +375,27 @@ def _url_roots(
     )
 
 
-def _normal_url(url: str) -> str:
-    """Scheme alias, lower-case host, no credentials/query, ``..`` and ``//`` resolved."""
+def _normal_url(url: str, *, literal: bool = False) -> str:
+    """Scheme alias, lower-case host, no credentials/query, ``..`` and ``//`` resolved (not
+    with ``literal``).
+
+    An object store's user part is kept: in ``abfss://container@account.dfs.core.windows.net``
+    it names the container, so a governed container does not make every container of the
+    account governed (``abfss://public@...`` was governed storage under
+    ``abfss://governed@...``)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     scheme = _ALIASES.get(scheme, scheme)
-    host = parts.netloc.rsplit("@", 1)[-1].lower()
-    path = posixpath.normpath("/" + unquote(parts.path)) if parts.path.strip("/") else ""
+    authority = parts.netloc.lower()
+    host = authority.rsplit("@", 1)[-1]
+    if scheme in OBJECT_STORE_SCHEMES and parts.username:
+        host = f"{parts.username.lower()}@{host}"
+    if literal:  # the path as written (an object store's key is literal)
+        path = parts.path if parts.path.strip("/") else ""
+    else:
+        # (one leading "/": normpath keeps two, as POSIX allows, and the literal path has one)
+        path = "/" + posixpath.normpath(unquote(parts.path)).lstrip("/") \
+            if parts.path.strip("/") else ""
     return f"{scheme}://{host}{path.rstrip('/')}"
 
 

@@ -404,7 +404,10 @@ class ProxyServer:
                 target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             default = 443 if origin.scheme == "https" else 80
             port = "" if origin.port == default else f":{origin.port}"
-            return f"{origin.scheme}://{origin.host}{port}{target}"
+            # an IPv6 address in brackets (CONNECT [::1]:8443): "https://::1/x" is no URL
+            # (its requests were refused as a Lacuna failure, or the connection dropped)
+            host = f"[{origin.host}]" if ":" in origin.host else origin.host
+            return f"{origin.scheme}://{host}{port}{target}"
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return None
         return target
