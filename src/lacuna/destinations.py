@@ -329,8 +329,8 @@ def _best_root(target: str, roots: tuple[tuple[str, str, bool], ...]) -> tuple[s
         # same folder as "~/Downloads" and the NFC name, and were internal local files. A
         # governed root is matched exactly (a variant that is not it is not governed).
         inside = (target == normal or target.startswith(normal.rstrip("/") + "/")) or (
-            not governed and (loose == _loose(normal)
-                              or loose.startswith(_loose(normal).rstrip("/") + "/")))
+            not governed and (loose == _loose_root(normal)
+                              or loose.startswith(_loose_root(normal).rstrip("/") + "/")))
         if inside and (best is None or len(normal) > best[0]):
             best = (len(normal), shown, governed)
     return (best[1], best[2]) if best else (None, False)
@@ -340,17 +340,51 @@ def _loose(path: str) -> str:
     return unicodedata.normalize("NFC", path).casefold()
 
 
+@lru_cache(maxsize=256)
+def _loose_root(path: str) -> str:
+    """:func:`_loose` of a root (a few, asked at every classification)."""
+    return _loose(path)
+
+
 def _local_roots(
     governed: tuple[str, ...], unmanaged: tuple[str, ...]
 ) -> tuple[tuple[str, str, bool], ...]:
-    """The local roots, resolved now (a few microseconds each): the target is resolved now
-    too. Resolved once and cached, ``ln -s ~/elsewhere ~/Downloads`` after the first
-    classification left the cached root ``~/Downloads`` while its files resolved to
-    ``~/elsewhere``: under no root, internal."""
-    return tuple(
-        (_resolve(root), root, is_governed)
-        for root, is_governed in _local_root_texts(governed, unmanaged)
-    )
+    """The local roots, resolved (``realpath``), as the target is. Resolved once per home and
+    working folder and kept while each root's own entry is what it was (an ``lstat`` each):
+    ``ln -s ~/elsewhere ~/Downloads`` after the first classification left the kept root
+    ``~/Downloads`` while its files resolved to ``~/elsewhere``, under no root: internal.
+    Resolving every root at every classification said so too, at 30 us a classification
+    (the server's decide binds a destination per request)."""
+    texts = _local_root_texts(governed, unmanaged)
+    key = (texts, os.path.expanduser("~"), os.getcwd())
+    kept = _RESOLVED.get(key)
+    if kept is not None and _entries(kept[0]) == kept[1]:
+        return kept[2]
+    literal = tuple(os.path.abspath(os.path.expanduser(root)) for root, _ in texts)
+    seen = _entries(literal)
+    roots = tuple((_resolve(root), root, is_governed) for root, is_governed in texts)
+    if len(_RESOLVED) >= 16:
+        _RESOLVED.clear()
+    _RESOLVED[key] = (literal, seen, roots)
+    return roots
+
+
+_RESOLVED: dict[tuple[object, ...], tuple[tuple[str, ...], tuple[object, ...],
+                                          tuple[tuple[str, str, bool], ...]]] = {}
+
+
+def _entries(paths: tuple[str, ...]) -> tuple[object, ...]:
+    """What each path's own directory entry is now (device, inode, type), None when missing: a
+    root replaced by a link, or made, changes it."""
+    out: list[object] = []
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_dev, st.st_ino, st.st_mode))
+    return tuple(out)
 
 
 @lru_cache(maxsize=16)
