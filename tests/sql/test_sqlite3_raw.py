@@ -386,3 +386,32 @@ def test_a_dict_row_factory_connection_is_decided_like_any_other(enabled, wareho
     with pytest.raises(GovernanceViolation):  # was a KeyError from reading the target's file
         con.backup(target)
     assert _tables(sandbox / "Downloads" / "copy.db") == []
+
+
+def test_a_function_the_program_defines_is_not_taken_for_sqlites_own(enabled, warehouse, sandbox):
+    """``con.create_function("substr", 3, …)`` replaces SQLite's ``substr``, and a ``sha256``
+    the program defines may return what it is given: Lacuna read ``substr(address, 1, 3)`` as
+    a short prefix and ``sha256(name || ?)`` with a strong key as a keyed hash, so the whole
+    address went into a table of a database that keeps no classification, and every name
+    (the key appended) into ~/Downloads as PUBLIC. A function the program defined is now one
+    the database's users defined: the statement is PROPRIETARY, fail closed."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    prefix = "CREATE TABLE z AS SELECT customer_id, substr(address, 1, 3) AS p FROM customers"
+    con.execute(prefix)  # SQLite's own substr: three characters, a generalisation
+    assert con.execute("SELECT count(*), max(length(p)) FROM z").fetchone() == (
+        len(pd.read_csv(sandbox / "customers.csv")), 3)
+    con.execute("DROP TABLE z")
+    con.create_function("substr", 3, lambda value, start, length: value)
+    con.create_function("sha256", 1, lambda value: value)
+    with pytest.raises(GovernanceViolation, match=r"calls substr, defined in the database"):
+        con.execute(prefix)
+    assert "z" not in _tables(warehouse)
+    out = sandbox / "Downloads" / "names.csv"
+    names = pd.read_sql("SELECT customer_id, sha256(name || ?) AS n FROM customers", con,
+                        params=("9f2c7d41e8b3a6051c4d2e7f8a9b0c1d2e3f4a5b6c7d8e9f",))
+    assert names.lacuna_classification.tier == Tier.PROPRIETARY
+    with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+        names.to_csv(out)
+    assert not out.exists()
+    con.close()

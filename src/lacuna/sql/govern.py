@@ -527,10 +527,12 @@ def session_held(c: Classification) -> Classification:
 def user_defined(c: Classification, names: Sequence[str]) -> Classification:
     """``c`` for a statement that calls functions or macros the database's users defined
     (``names``): PROPRIETARY (fail closed), since Lacuna does not read their bodies, which may
-    read any table (``CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)``)."""
+    read any table (``CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)``), or
+    (SQLite: Python's ``create_function``) return what they are given under a masking name."""
     return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
         f"PROPRIETARY (fail closed): the statement calls {', '.join(names)}, defined in the "
-        "database; Lacuna does not read what a user-defined function or macro reads",
+        "database (or, on SQLite, by the program: create_function); Lacuna does not read what "
+        "a user-defined function or macro reads or returns",
         *c.reasoning))
 
 
