@@ -415,3 +415,23 @@ def test_a_function_the_program_defines_is_not_taken_for_sqlites_own(enabled, wa
         names.to_csv(out)
     assert not out.exists()
     con.close()
+
+
+def test_executemany_is_sampled_over_all_its_rows(enabled, warehouse):
+    """``executemany`` was classified by its first 200 parameter sets: 200 regions, then 300
+    e-mails went into a database that keeps no classification as PUBLIC. The sets are now
+    sampled over the whole batch, as a frame's rows are."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE t (region TEXT)")
+    regions = [(r,) for r in ("AMER", "APAC", "EMEA", "LATAM")] * 125
+    con.executemany("INSERT INTO t VALUES (?)", regions)  # all public: runs, all rows land
+    con.commit()
+    assert con.execute("SELECT region FROM t").fetchall() == regions
+    emails = [(f"person{i}@example.com",) for i in range(300)]
+    with pytest.raises(GovernanceViolation, match="PII"):
+        con.executemany("INSERT INTO t VALUES (?)", regions[:200] + emails)
+    with pytest.raises(GovernanceViolation, match="PII"):  # an iterator: read once, all of it
+        con.executemany("INSERT INTO t VALUES (?)", iter(regions[:200] + emails))
+    assert con.execute("SELECT count(*) FROM t").fetchone() == (len(regions),)
+    con.close()

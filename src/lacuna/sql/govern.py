@@ -495,11 +495,12 @@ def read_of(gov: Governor, db: Database, stmt: Statement, *,
 
 def parameter_sets(parameters: Any, *, many: bool = False) -> tuple[Any, ...]:
     """The parameter sets a statement runs with (``many``: an ``executemany``'s), at most
-    :data:`MAX_SAMPLED_PARAMETERS` of them: what :attr:`Statement.bound` holds."""
+    :data:`MAX_SAMPLED_PARAMETERS` of them, spread over all of them (:func:`spread`): what
+    :attr:`Statement.bound` holds."""
     if parameters is None:
         return ()
     if many and isinstance(parameters, Sequence) and not isinstance(parameters, (str, bytes)):
-        return tuple(parameters[:MAX_SAMPLED_PARAMETERS])
+        return tuple(spread(parameters, MAX_SAMPLED_PARAMETERS))
     return (parameters,)
 
 
@@ -699,7 +700,8 @@ def _values(
     gov: Governor, db: Database, stmt: Statement, parameters: Any, many: bool
 ) -> tuple[Classification, tuple[str, ...]]:
     """``INSERT … VALUES``: the data comes from the client, so classify what it sends (column
-    names and up to :data:`MAX_SAMPLED_PARAMETERS` rows of parameters or literals)."""
+    names and as many rows of parameters or literals as a frame's classification samples,
+    ``classification.sample_rows``, spread over all of them: :func:`spread`)."""
     import pandas as pd
 
     from lacuna.classify import classify_frame
@@ -708,7 +710,7 @@ def _values(
     if not columns and stmt.target:
         info = db.table(stmt.target)
         columns = [c.name for c in info.columns] if info is not None else []
-    rows = _rows(stmt, parameters, many, columns)
+    rows = _rows(stmt, parameters, many, columns, gov.config.classification.sample_rows)
     width = max((len(r) for r in rows), default=len(columns))
     if len(columns) != width:  # e.g. INSERT INTO t VALUES (…) on a table Lacuna cannot see
         columns = [*columns, *(f"column_{i}" for i in range(len(columns), width))][:width]
@@ -719,10 +721,21 @@ def _values(
     return written, tuple(columns)
 
 
+def spread(items: Sequence[T], k: int) -> list[T]:
+    """At most ``k`` of ``items``, spread over all of them as a frame's sample is
+    (:func:`lacuna.classify.scan.sample_positions`): an ``executemany`` whose first rows are
+    innocent and whose later rows hold e-mails is sampled where the e-mails are (the first
+    ``k`` alone let 300 e-mails after 200 regions into a database as PUBLIC)."""
+    from lacuna.classify.scan import sample_positions
+
+    positions = sample_positions(len(items), k)
+    return list(items) if positions is None else [items[int(i)] for i in positions]
+
+
 def _rows(
-    stmt: Statement, parameters: Any, many: bool, columns: list[str]
+    stmt: Statement, parameters: Any, many: bool, columns: list[str], k: int,
 ) -> list[tuple[Any, ...]]:
-    batches: Sequence[Any] = (parameters or [])[:MAX_SAMPLED_PARAMETERS] if many else (
+    batches: Sequence[Any] = spread(parameters or [], k) if many else (
         [parameters] if parameters else [])
     rows: list[tuple[Any, ...]] = []
     for batch in batches:
@@ -738,7 +751,7 @@ def _rows(
         rows = [r[i:i + width] for r in rows for i in range(0, len(r), width)]
     if not rows:
         rows = _literal_rows(stmt)
-    return rows[:MAX_SAMPLED_PARAMETERS]
+    return spread(rows, k)
 
 
 def _literal_rows(stmt: Statement) -> list[tuple[Any, ...]]:
@@ -808,5 +821,5 @@ def _location() -> str | None:
 
 __all__ = ["FIRES_EVENT_TRIGGERS", "FIRES_TRIGGERS", "SqlRead", "event_fired", "event_triggering",
            "fired_by", "opaque_routines", "parameter_sets", "read_of",
-           "refuse_database_statement", "returned", "run_governed", "triggering",
+           "refuse_database_statement", "returned", "run_governed", "spread", "triggering",
            "ungovernable", "written_into"]
