@@ -206,9 +206,14 @@ class Database:
         if self.dialect == "sqlite":
             return _sqlite_defined(self, names)
         listed = ", ".join(literal(n) for n in names)
-        if self.dialect == "duckdb":
-            sql = ("SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
-                   f"WHERE NOT internal AND lower(function_name) IN ({listed})")
+        if self.dialect == "duckdb":  # a macro; or a Python function (create_function), listed
+            # as internal, with no extension, under a name DuckDB itself does not have
+            sql = ("SELECT DISTINCT lower(function_name), internal FROM duckdb_functions() "
+                   "WHERE (NOT internal OR extension_name IS NULL) "
+                   f"AND lower(function_name) IN ({listed})")
+            own = _duckdb_own_functions()
+            return frozenset(str(r[0]) for r in self.query(sql)[1]
+                             if not r[1] or str(r[0]) not in own)
         else:
             sql = ("SELECT DISTINCT lower(p.proname) FROM pg_proc p JOIN pg_namespace n ON "
                    "n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', "
@@ -461,6 +466,25 @@ def quote(name: str) -> str:
 
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+@functools.cache
+def _duckdb_own_functions() -> frozenset[str]:
+    """The names of DuckDB's own functions with no extension (lower case), as a new in-memory
+    connection lists them: a Python function a program adds (``create_function``) is listed
+    as internal too, and only its name tells it apart (DuckDB refuses one named as its own)."""
+    import duckdb
+
+    from lacuna import _bypass
+
+    with _bypass.bypass():
+        con = duckdb.connect(":memory:")
+        try:
+            rows = con.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                               "WHERE internal AND extension_name IS NULL").fetchall()
+        finally:
+            con.close()
+    return frozenset(str(r[0]) for r in rows)
 
 
 @functools.cache

@@ -274,7 +274,8 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     if reads_session(parsed[0]):
         sorted_ = replace(sorted_, session=True)
     called = called_functions(parsed[0])
-    if dialect == "sqlite":  # the host's create_function may define (or replace) any name
+    if dialect in ("sqlite", "duckdb"):  # the host's create_function may define a function
+        # under a name sqlglot knows (and on SQLite replace SQLite's own: substr)
         called = tuple(dict.fromkeys((*called, *called_by_name(sql, dialect))))
     if called:
         sorted_ = replace(sorted_, functions=called)
@@ -295,11 +296,12 @@ def called_functions(node: exp.Expr) -> tuple[str, ...]:
 
 def called_by_name(sql: str, dialect: str) -> tuple[str, ...]:
     """Every name ``sql`` calls as a function (a name followed by ``(``, lower case), sqlglot's
-    known functions among them. On SQLite the host defines functions in Python
-    (``sqlite3.Connection.create_function``), under any name and over SQLite's own
-    (``substr``), and sqlglot reads ``md5(…)`` or ``substr(…)`` as the function it knows,
-    whose name it drops. A table name written before a column list (``INSERT INTO t(a)``) is
-    among them too: looking it up finds no function (fail closed, never a miss)."""
+    known functions among them. On SQLite and DuckDB the host defines functions in Python
+    (``create_function``) under any name (on SQLite over SQLite's own: ``substr``; on DuckDB
+    one it lacks: ``sha2``), and sqlglot reads ``md5(…)``, ``sha2(…)`` or ``substr(…)`` as the
+    function it knows, whose name it drops. A table name written before a column list
+    (``INSERT INTO t(a)``) is among them too: looking it up finds no function (fail closed,
+    never a miss)."""
     tokens = _tokens(sql, dialect) or []
     return tuple(dict.fromkeys(
         token.text.lower() for token, after in itertools.pairwise(tokens)
