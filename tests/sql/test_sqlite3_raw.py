@@ -435,3 +435,26 @@ def test_executemany_is_sampled_over_all_its_rows(enabled, warehouse):
         con.executemany("INSERT INTO t VALUES (?)", iter(regions[:200] + emails))
     assert con.execute("SELECT count(*) FROM t").fetchone() == (len(regions),)
     con.close()
+
+
+def test_a_query_among_insert_values_is_classified_as_a_query(enabled, warehouse):
+    """``INSERT INTO z VALUES ((SELECT email FROM customers LIMIT 1), 'x')`` was classified by
+    its literals only ('x', and nothing for the subquery): the e-mail went into a database that
+    keeps no classification as PUBLIC, and a value bound next to a subquery was classified as
+    the first column's. Such VALUES are now the SELECT of their rows."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE z (r TEXT, s TEXT)")
+    with pytest.raises(GovernanceViolation, match=r"r: pii from customers\.email"):
+        con.execute("INSERT INTO z VALUES ((SELECT email FROM customers LIMIT 1), 'x')")
+    with pytest.raises(GovernanceViolation, match=r"r: pii from customers\.email"):
+        con.execute("INSERT INTO z VALUES ('a', 'b'), ((SELECT max(email) FROM customers), 'c')")
+    with pytest.raises(GovernanceViolation, match=r"- r: a value written or bound"):
+        con.execute("INSERT INTO z (s, r) VALUES ((SELECT count(*) FROM customers), ?)",
+                    ("kira.kowalski1@example.com",))
+    con.execute("INSERT INTO z VALUES ((SELECT count(*) FROM customers), 'x')")
+    con.execute("INSERT INTO z (s, r) VALUES ((SELECT min(region) FROM customers), ?)", ("AMER",))
+    assert con.execute("SELECT * FROM z").fetchall() == [
+        (str(len(pd.read_csv(warehouse.parent / "customers.csv"))), "x"),
+        ("AMER", min(pd.read_csv(warehouse.parent / "customers.csv")["region"]))]
+    con.close()

@@ -123,8 +123,9 @@ def run_governed(
     """Govern and run one statement; returns what ``run`` returns and, for a read, what it
     read. Raises ``GovernanceViolation`` on an enforced denial (``run`` is never called)."""
     stmt = analyse(sql, db.dialect)
-    if parameters is not None and not stmt.values:  # a hash keyed by a parameter masks
-        # only with a key bound to it (VALUES … are classified by the values themselves)
+    if parameters is not None and (not stmt.values or stmt.reads):  # a hash keyed by a
+        # parameter masks only with a key bound to it (VALUES … are classified by the values
+        # themselves, unless a query among them makes them a query's rows: _values_query)
         stmt = replace(stmt, keys=bound_keys(parameters, many=many),
                        bound=parameter_sets(parameters, many=many))
     method = f"sql.{db.dialect}.{stmt.verb}"
@@ -612,6 +613,10 @@ def _write(
     elif stmt.verb in ("export", "vacuum"):  # EXPORT DATABASE, VACUUM INTO: every table
         written, inputs = _whole_database(gov, db)
         sources = tuple(ref for ref, _ in inputs)
+    elif stmt.values and stmt.reads:  # VALUES ((SELECT email FROM customers)): a query's rows
+        read = read_of(gov, db, replace(stmt, query=_values_query(db, stmt)))
+        written, edges, sources = read.classification, read.edges, read.sources
+        columns = tuple(written.columns)
     elif stmt.values:  # VALUES (getvariable('v')) or (m()) are not the client's literals
         written, columns = _values(gov, db, stmt, parameters, many)
         written = _untracked(db, stmt, written)
@@ -730,6 +735,38 @@ def spread(items: Sequence[T], k: int) -> list[T]:
 
     positions = sample_positions(len(items), k)
     return list(items) if positions is None else [items[int(i)] for i in positions]
+
+
+def _values_query(db: Database, stmt: Statement) -> str:
+    """``INSERT … VALUES`` whose rows hold a query (``VALUES ((SELECT email FROM customers
+    LIMIT 1), ?)``) as the ``SELECT`` of those rows, each value named as the column it goes
+    into: its values were classified as the client's literals, the query's as none, and the
+    e-mail went into the table as PUBLIC. As a query, column lineage classifies what the
+    subquery reads, and the literals and bound values it holds by their values.
+
+    Raises:
+        IntegrationError: the statement holds no ``VALUES`` Lacuna can read (the caller fails
+            closed).
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    values = sqlglot.parse_one(stmt.sql, read=db.dialect).expression
+    if not isinstance(values, exp.Values) or not values.expressions:
+        msg = f"Lacuna cannot read the VALUES of {' '.join(stmt.sql.split())[:80]}"
+        raise IntegrationError(msg)
+    columns = list(stmt.columns)
+    if not columns and stmt.target:
+        info = db.table(stmt.target)
+        columns = [c.name for c in info.columns] if info is not None else []
+    query: exp.Query | None = None
+    for row in values.expressions:
+        items = row.expressions if isinstance(row, exp.Tuple) else [row]
+        names = [*columns, *(f"column_{i}" for i in range(len(columns), len(items)))]
+        select = exp.select(*(e.copy().as_(n) for e, n in zip(items, names, strict=False)))
+        query = select if query is None else exp.union(query, select, distinct=False)
+    assert query is not None
+    return str(query.sql(dialect=db.dialect))
 
 
 def _rows(
