@@ -458,3 +458,22 @@ def test_a_query_among_insert_values_is_classified_as_a_query(enabled, warehouse
         (str(len(pd.read_csv(warehouse.parent / "customers.csv"))), "x"),
         ("AMER", min(pd.read_csv(warehouse.parent / "customers.csv")["region"]))]
     con.close()
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO z VALUES ('kira' || '.kowalski1@example.com', 'x')",
+    "INSERT INTO z VALUES (lower('KIRA.KOWALSKI1@EXAMPLE.COM'), 'x')",
+])
+def test_values_written_in_the_sql_are_read_as_the_database_reads_them(enabled, warehouse, sql):
+    """An e-mail written in pieces was no value at all, and went into a database that keeps no
+    classification as PUBLIC."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE z (r TEXT, s TEXT)")
+    with pytest.raises(GovernanceViolation, match="e-mail"):
+        con.execute(sql)
+    con.execute(sql.replace("kira' || '.kowalski1@example.com", "AM' || 'ER").replace(
+        "KIRA.KOWALSKI1@EXAMPLE.COM", "AMER"))
+    assert con.execute("SELECT * FROM z").fetchall() == [("amer" if "lower" in sql else "AMER",
+                                                           "x")]
+    con.close()

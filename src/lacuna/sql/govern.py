@@ -715,7 +715,8 @@ def _values(
     if not columns and stmt.target:
         info = db.table(stmt.target)
         columns = [c.name for c in info.columns] if info is not None else []
-    rows = _rows(stmt, parameters, many, columns, gov.config.classification.sample_rows)
+    rows = _rows(stmt, parameters, many, columns, gov.config.classification.sample_rows,
+                 db.dialect)
     width = max((len(r) for r in rows), default=len(columns))
     if len(columns) != width:  # e.g. INSERT INTO t VALUES (…) on a table Lacuna cannot see
         columns = [*columns, *(f"column_{i}" for i in range(len(columns), width))][:width]
@@ -770,7 +771,7 @@ def _values_query(db: Database, stmt: Statement) -> str:
 
 
 def _rows(
-    stmt: Statement, parameters: Any, many: bool, columns: list[str], k: int,
+    stmt: Statement, parameters: Any, many: bool, columns: list[str], k: int, dialect: str,
 ) -> list[tuple[Any, ...]]:
     batches: Sequence[Any] = spread(parameters or [], k) if many else (
         [parameters] if parameters else [])
@@ -787,23 +788,39 @@ def _rows(
         width = len(columns)
         rows = [r[i:i + width] for r in rows for i in range(0, len(r), width)]
     if not rows:
-        rows = _literal_rows(stmt)
+        rows = _literal_rows(stmt, dialect)
     return spread(rows, k)
 
 
-def _literal_rows(stmt: Statement) -> list[tuple[Any, ...]]:
+def _literal_rows(stmt: Statement, dialect: str) -> list[tuple[Any, ...]]:
+    """The rows of ``INSERT … VALUES`` written in the SQL, read in the database's dialect
+    (read as ANSI, PostgreSQL's ``$$…$$`` or ``E'…'`` did not parse, and the values went
+    unclassified), each value by :func:`_constant`."""
     import sqlglot
     from sqlglot import exp
 
     try:
-        tree = sqlglot.parse_one(stmt.sql)
+        tree = sqlglot.parse_one(stmt.sql, read=dialect)
     except Exception:
         return []
     values = tree.find(exp.Values)
     if values is None:
         return []
-    return [tuple(e.name if isinstance(e, exp.Literal) else None for e in row.expressions)
+    return [tuple(_constant(e) for e in row.expressions)
             for row in values.expressions if isinstance(row, exp.Tuple)]
+
+
+def _constant(node: Any) -> Any:
+    """A value written in the SQL: a literal's value; for an expression of literals, its
+    strings joined in order (``'kira' || '.k@example.com'``, ``CAST('…' AS TEXT)``,
+    ``lower('…')``, ``('…')``: each was None, and an e-mail spelled so went in as PUBLIC);
+    None when it holds no string."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Literal):
+        return node.name
+    parts = [lit.name for lit in node.find_all(exp.Literal, bfs=False) if lit.is_string]
+    return "".join(parts) if parts else None
 
 
 def _whole_database(
