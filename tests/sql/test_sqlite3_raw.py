@@ -477,3 +477,21 @@ def test_values_written_in_the_sql_are_read_as_the_database_reads_them(enabled, 
     assert con.execute("SELECT * FROM z").fetchall() == [("amer" if "lower" in sql else "AMER",
                                                            "x")]
     con.close()
+
+
+def test_values_mixing_parameters_and_literals_are_classified_each_in_its_column(
+        enabled, warehouse):
+    """``VALUES (?, 'kira.kowalski1@example.com')`` with ``('AMER',)`` was classified by its
+    parameters alone (as the first columns), the e-mail written in the SQL not at all: it went
+    into a database that keeps no classification as PUBLIC."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE z (r TEXT, s TEXT)")
+    with pytest.raises(GovernanceViolation, match="- s: a value written or bound"):
+        con.execute("INSERT INTO z VALUES (?, 'kira.kowalski1@example.com')", ("AMER",))
+    with pytest.raises(GovernanceViolation, match="- s: a value written or bound"):
+        con.executemany("INSERT INTO z VALUES ('x', ?)",
+                        [("AMER",)] * 50 + [("kira.kowalski1@example.com",)] * 5)
+    con.executemany("INSERT INTO z VALUES ('x', ?)", [("AMER",), ("APAC",)])
+    assert con.execute("SELECT * FROM z").fetchall() == [("x", "AMER"), ("x", "APAC")]
+    con.close()

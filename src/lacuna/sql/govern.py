@@ -123,9 +123,9 @@ def run_governed(
     """Govern and run one statement; returns what ``run`` returns and, for a read, what it
     read. Raises ``GovernanceViolation`` on an enforced denial (``run`` is never called)."""
     stmt = analyse(sql, db.dialect)
-    if parameters is not None and (not stmt.values or stmt.reads):  # a hash keyed by a
-        # parameter masks only with a key bound to it (VALUES … are classified by the values
-        # themselves, unless a query among them makes them a query's rows: _values_query)
+    if parameters is not None and (not stmt.values or _query_values(stmt, db.dialect)):
+        # a hash keyed by a parameter masks only with a key bound to it (VALUES … are
+        # classified by the values themselves, unless they are a query's rows: _query_values)
         stmt = replace(stmt, keys=bound_keys(parameters, many=many),
                        bound=parameter_sets(parameters, many=many))
     method = f"sql.{db.dialect}.{stmt.verb}"
@@ -613,7 +613,8 @@ def _write(
     elif stmt.verb in ("export", "vacuum"):  # EXPORT DATABASE, VACUUM INTO: every table
         written, inputs = _whole_database(gov, db)
         sources = tuple(ref for ref, _ in inputs)
-    elif stmt.values and stmt.reads:  # VALUES ((SELECT email FROM customers)): a query's rows
+    elif stmt.values and _query_values(stmt, db.dialect):  # VALUES ((SELECT email FROM …)),
+        # or (?, 'kira@…'): a query's rows
         read = read_of(gov, db, replace(stmt, query=_values_query(db, stmt)))
         written, edges, sources = read.classification, read.edges, read.sources
         columns = tuple(written.columns)
@@ -736,6 +737,32 @@ def spread(items: Sequence[T], k: int) -> list[T]:
 
     positions = sample_positions(len(items), k)
     return list(items) if positions is None else [items[int(i)] for i in positions]
+
+
+def _query_values(stmt: Statement, dialect: str) -> bool:
+    """Whether ``INSERT … VALUES`` is classified as the ``SELECT`` of its rows
+    (:func:`_values_query`): its values hold a query (``VALUES ((SELECT email FROM customers
+    LIMIT 1))``), or bound parameters next to other values (``VALUES (?, 'kira@…')``: the
+    parameters were classified as the first columns and the literals not at all, so the
+    e-mail written in the SQL went in as PUBLIC). Parameters alone, or literals alone, are
+    classified as the rows they are (:func:`_values`)."""
+    if stmt.reads:
+        return True
+    if not stmt.placeholders:
+        return False
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        values = sqlglot.parse_one(stmt.sql, read=dialect).expression
+    except sqlglot.errors.ParseError:
+        return False
+    if not isinstance(values, exp.Values):
+        return False
+    items = [e for row in values.expressions
+             for e in (row.expressions if isinstance(row, exp.Tuple) else [row])]
+    return any(not isinstance(e, (exp.Placeholder, exp.Parameter)) for e in items) and any(
+        e.find(exp.Placeholder, exp.Parameter) is not None for e in items)
 
 
 def _values_query(db: Database, stmt: Statement) -> str:
