@@ -134,7 +134,9 @@ class Statement:
     session: bool = False  # reads a session variable (``getvariable``, ``current_setting``)
     returning: str | None = None  # ``… RETURNING``: the query whose rows come back
     rename: tuple[str, str] | None = None  # ``ALTER TABLE … RENAME``: (old name, new name)
-    functions: tuple[str, ...] = ()  # functions sqlglot does not know (maybe the user's own)
+    # functions sqlglot does not know (maybe the user's own); on SQLite and DuckDB every name
+    # called, since the host may define any (create_function): called_by_name
+    functions: tuple[str, ...] = ()
     fires: tuple[str, ...] = ()  # more tables whose triggers it fires (``TRUNCATE a, b``)
     keys: BoundKeys = NO_KEYS  # the parameters it runs with that hold a key (a keyed hash)
     # the parameter sets it runs with (at most MAX_SAMPLED_PARAMETERS): their values are data
