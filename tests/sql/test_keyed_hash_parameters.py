@@ -119,3 +119,27 @@ def test_without_its_values_a_parameter_keys_nothing():
     anonymous = "SELECT md5(date_of_birth || ?) AS h FROM kids WHERE person_id = ?"
     mixed = lacuna.classify_sql(anonymous, schema=schema, parameters=[KEY, "P001"])
     assert mixed.classification.columns["h"].is_personal  # which ? is the key: not known
+
+
+def test_a_python_function_on_duckdb_is_not_taken_for_a_keyed_hash(make_db, governed_engine):
+    """DuckDB lists a function a program adds (``create_function``) as internal, like its own,
+    so ``hmac_x(email, :k)``, named like a keyed hash, returning the e-mail whole, wrote every
+    e-mail into a database that keeps no classification as a pseudonym. Such a function is
+    now the users' own (PROPRIETARY, fail closed); DuckDB's ``sha256(email || :k)`` still is
+    a keyed hash."""
+    engine = governed_engine(make_db("duckdb", tables=("customers",)))
+    key = {"k": "9f2c7d41e8b3a6051c4d2e7f8a9b0c1d2e3f4a5b6c7d8e9f"}
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "CREATE TABLE kept AS SELECT customer_id, sha256(email || :k) AS h FROM customers"),
+            key)
+    with engine.connect() as conn:
+        conn.connection.driver_connection.create_function(
+            "hmac_x", lambda value, _key: value, ["VARCHAR", "VARCHAR"], "VARCHAR")
+        with pytest.raises(GovernanceViolation, match="calls hmac_x, defined in the database"):
+            conn.execute(sa.text(
+                "CREATE TABLE z AS SELECT customer_id, hmac_x(email, :k) AS h FROM customers"),
+                key)
+    with engine.connect() as conn:
+        names = {r[0] for r in conn.exec_driver_sql("SELECT table_name FROM duckdb_tables()")}
+    assert names == {"customers", "kept"}

@@ -386,3 +386,112 @@ def test_a_dict_row_factory_connection_is_decided_like_any_other(enabled, wareho
     with pytest.raises(GovernanceViolation):  # was a KeyError from reading the target's file
         con.backup(target)
     assert _tables(sandbox / "Downloads" / "copy.db") == []
+
+
+def test_a_function_the_program_defines_is_not_taken_for_sqlites_own(enabled, warehouse, sandbox):
+    """``con.create_function("substr", 3, …)`` replaces SQLite's ``substr``, and a ``sha256``
+    the program defines may return what it is given: Lacuna read ``substr(address, 1, 3)`` as
+    a short prefix and ``sha256(name || ?)`` with a strong key as a keyed hash, so the whole
+    address went into a table of a database that keeps no classification, and every name
+    (the key appended) into ~/Downloads as PUBLIC. A function the program defined is now one
+    the database's users defined: the statement is PROPRIETARY, fail closed."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    prefix = "CREATE TABLE z AS SELECT customer_id, substr(address, 1, 3) AS p FROM customers"
+    con.execute(prefix)  # SQLite's own substr: three characters, a generalisation
+    assert con.execute("SELECT count(*), max(length(p)) FROM z").fetchone() == (
+        len(pd.read_csv(sandbox / "customers.csv")), 3)
+    con.execute("DROP TABLE z")
+    con.create_function("substr", 3, lambda value, start, length: value)
+    con.create_function("sha256", 1, lambda value: value)
+    with pytest.raises(GovernanceViolation, match=r"calls substr, defined in the database"):
+        con.execute(prefix)
+    assert "z" not in _tables(warehouse)
+    out = sandbox / "Downloads" / "names.csv"
+    names = pd.read_sql("SELECT customer_id, sha256(name || ?) AS n FROM customers", con,
+                        params=("9f2c7d41e8b3a6051c4d2e7f8a9b0c1d2e3f4a5b6c7d8e9f",))
+    assert names.lacuna_classification.tier == Tier.PROPRIETARY
+    with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+        names.to_csv(out)
+    assert not out.exists()
+    con.close()
+
+
+def test_executemany_is_sampled_over_all_its_rows(enabled, warehouse):
+    """``executemany`` was classified by its first 200 parameter sets: 200 regions, then 300
+    e-mails went into a database that keeps no classification as PUBLIC. The sets are now
+    sampled over the whole batch, as a frame's rows are."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE t (region TEXT)")
+    regions = [(r,) for r in ("AMER", "APAC", "EMEA", "LATAM")] * 125
+    con.executemany("INSERT INTO t VALUES (?)", regions)  # all public: runs, all rows land
+    con.commit()
+    assert con.execute("SELECT region FROM t").fetchall() == regions
+    emails = [(f"person{i}@example.com",) for i in range(300)]
+    with pytest.raises(GovernanceViolation, match="PII"):
+        con.executemany("INSERT INTO t VALUES (?)", regions[:200] + emails)
+    with pytest.raises(GovernanceViolation, match="PII"):  # an iterator: read once, all of it
+        con.executemany("INSERT INTO t VALUES (?)", iter(regions[:200] + emails))
+    assert con.execute("SELECT count(*) FROM t").fetchone() == (len(regions),)
+    con.close()
+
+
+def test_a_query_among_insert_values_is_classified_as_a_query(enabled, warehouse):
+    """``INSERT INTO z VALUES ((SELECT email FROM customers LIMIT 1), 'x')`` was classified by
+    its literals only ('x', and nothing for the subquery): the e-mail went into a database that
+    keeps no classification as PUBLIC, and a value bound next to a subquery was classified as
+    the first column's. Such VALUES are now the SELECT of their rows."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE z (r TEXT, s TEXT)")
+    with pytest.raises(GovernanceViolation, match=r"r: pii from customers\.email"):
+        con.execute("INSERT INTO z VALUES ((SELECT email FROM customers LIMIT 1), 'x')")
+    with pytest.raises(GovernanceViolation, match=r"r: pii from customers\.email"):
+        con.execute("INSERT INTO z VALUES ('a', 'b'), ((SELECT max(email) FROM customers), 'c')")
+    with pytest.raises(GovernanceViolation, match=r"- r: a value written or bound"):
+        con.execute("INSERT INTO z (s, r) VALUES ((SELECT count(*) FROM customers), ?)",
+                    ("kira.kowalski1@example.com",))
+    con.execute("INSERT INTO z VALUES ((SELECT count(*) FROM customers), 'x')")
+    con.execute("INSERT INTO z (s, r) VALUES ((SELECT min(region) FROM customers), ?)", ("AMER",))
+    assert con.execute("SELECT * FROM z").fetchall() == [
+        (str(len(pd.read_csv(warehouse.parent / "customers.csv"))), "x"),
+        ("AMER", min(pd.read_csv(warehouse.parent / "customers.csv")["region"]))]
+    con.close()
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO z VALUES ('kira' || '.kowalski1@example.com', 'x')",
+    "INSERT INTO z VALUES (lower('KIRA.KOWALSKI1@EXAMPLE.COM'), 'x')",
+])
+def test_values_written_in_the_sql_are_read_as_the_database_reads_them(enabled, warehouse, sql):
+    """An e-mail written in pieces was no value at all, and went into a database that keeps no
+    classification as PUBLIC."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE z (r TEXT, s TEXT)")
+    with pytest.raises(GovernanceViolation, match="e-mail"):
+        con.execute(sql)
+    con.execute(sql.replace("kira' || '.kowalski1@example.com", "AM' || 'ER").replace(
+        "KIRA.KOWALSKI1@EXAMPLE.COM", "AMER"))
+    assert con.execute("SELECT * FROM z").fetchall() == [("amer" if "lower" in sql else "AMER",
+                                                           "x")]
+    con.close()
+
+
+def test_values_mixing_parameters_and_literals_are_classified_each_in_its_column(
+        enabled, warehouse):
+    """``VALUES (?, 'kira.kowalski1@example.com')`` with ``('AMER',)`` was classified by its
+    parameters alone (as the first columns), the e-mail written in the SQL not at all: it went
+    into a database that keeps no classification as PUBLIC."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE z (r TEXT, s TEXT)")
+    with pytest.raises(GovernanceViolation, match="- s: a value written or bound"):
+        con.execute("INSERT INTO z VALUES (?, 'kira.kowalski1@example.com')", ("AMER",))
+    with pytest.raises(GovernanceViolation, match="- s: a value written or bound"):
+        con.executemany("INSERT INTO z VALUES ('x', ?)",
+                        [("AMER",)] * 50 + [("kira.kowalski1@example.com",)] * 5)
+    con.executemany("INSERT INTO z VALUES ('x', ?)", [("AMER",), ("APAC",)])
+    assert con.execute("SELECT * FROM z").fetchall() == [("x", "AMER"), ("x", "APAC")]
+    con.close()

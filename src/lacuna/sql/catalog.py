@@ -8,6 +8,7 @@ PostgreSQL (``sqlglot`` names: ``sqlite``, ``duckdb``, ``postgres``).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -196,13 +197,23 @@ class Database:
     def user_functions(self, names: tuple[str, ...]) -> frozenset[str]:
         """Which of ``names`` (lower case) are functions or macros the database's users
         defined (DuckDB's ``CREATE MACRO``, PostgreSQL's ``CREATE FUNCTION``): their bodies may
-        read tables a statement does not name. SQLite defines none in SQL."""
-        if not names or self.dialect == "sqlite":
+        read tables a statement does not name. SQLite defines none in SQL, but its host does:
+        a function made with ``sqlite3.Connection.create_function`` (or ``create_aggregate``,
+        ``create_window_function``) runs Python under any name, SQLite's own among them (a
+        ``substr`` or an ``md5`` that returns its argument whole), :func:`_sqlite_defined`."""
+        if not names:
             return frozenset()
+        if self.dialect == "sqlite":
+            return _sqlite_defined(self, names)
         listed = ", ".join(literal(n) for n in names)
-        if self.dialect == "duckdb":
-            sql = ("SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
-                   f"WHERE NOT internal AND lower(function_name) IN ({listed})")
+        if self.dialect == "duckdb":  # a macro; or a Python function (create_function), listed
+            # as internal, with no extension, under a name DuckDB itself does not have
+            sql = ("SELECT DISTINCT lower(function_name), internal FROM duckdb_functions() "
+                   "WHERE (NOT internal OR extension_name IS NULL) "
+                   f"AND lower(function_name) IN ({listed})")
+            own = _duckdb_own_functions()
+            return frozenset(str(r[0]) for r in self.query(sql)[1]
+                             if not r[1] or str(r[0]) not in own)
         else:
             sql = ("SELECT DISTINCT lower(p.proname) FROM pg_proc p JOIN pg_namespace n ON "
                    "n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', "
@@ -455,6 +466,59 @@ def quote(name: str) -> str:
 
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+@functools.cache
+def _duckdb_own_functions() -> frozenset[str]:
+    """The names of DuckDB's own functions with no extension (lower case), as a new in-memory
+    connection lists them: a Python function a program adds (``create_function``) is listed
+    as internal too, and only its name tells it apart (DuckDB refuses one named as its own)."""
+    import duckdb
+
+    from lacuna import _bypass
+
+    with _bypass.bypass():
+        con = duckdb.connect(":memory:")
+        try:
+            rows = con.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                               "WHERE internal AND extension_name IS NULL").fetchall()
+        finally:
+            con.close()
+    return frozenset(str(r[0]) for r in rows)
+
+
+@functools.cache
+def _sqlite_own_extensions() -> frozenset[tuple[Any, ...]]:
+    """The functions SQLite's own compiled-in extensions (FTS, R*Tree) register on a new
+    connection: listed as not built in by ``pragma_function_list``, yet no host defined them."""
+    import sqlite3
+
+    con = sqlite3.Connection(":memory:")  # the class itself: a plain connection, never governed
+    try:
+        return frozenset(tuple(r) for r in con.execute(_SQLITE_APP_FUNCTIONS).fetchall())
+    finally:
+        con.close()
+
+
+_SQLITE_APP_FUNCTIONS = ("SELECT lower(name), type, narg, enc, flags FROM pragma_function_list "
+                         "WHERE builtin = 0")
+
+
+def _sqlite_defined(db: Database, names: tuple[str, ...]) -> frozenset[str]:
+    """Which of ``names`` the connection's host defined in Python (``create_function``): the
+    functions ``pragma_function_list`` lists as not built in, less those SQLite's compiled-in
+    extensions register on every connection. A host's function replaces SQLite's of the same
+    name and arity, and is then listed as not built in, so a ``substr`` made to return its
+    argument is found.
+
+    Raises:
+        sqlite3.Error: SQLite is older than 3.30 (no ``pragma_function_list``); the caller
+            fails closed.
+    """
+    wanted = set(names)
+    own = _sqlite_own_extensions()
+    return frozenset(str(r[0]) for r in db.query(_SQLITE_APP_FUNCTIONS)[1]
+                     if str(r[0]) in wanted and tuple(r) not in own)
 
 
 def sqlite_database(con: Any) -> Database:

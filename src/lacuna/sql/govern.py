@@ -123,8 +123,9 @@ def run_governed(
     """Govern and run one statement; returns what ``run`` returns and, for a read, what it
     read. Raises ``GovernanceViolation`` on an enforced denial (``run`` is never called)."""
     stmt = analyse(sql, db.dialect)
-    if parameters is not None and not stmt.values:  # a hash keyed by a parameter masks
-        # only with a key bound to it (VALUES … are classified by the values themselves)
+    if parameters is not None and (not stmt.values or _query_values(stmt, db.dialect)):
+        # a hash keyed by a parameter masks only with a key bound to it (VALUES … are
+        # classified by the values themselves, unless they are a query's rows: _query_values)
         stmt = replace(stmt, keys=bound_keys(parameters, many=many),
                        bound=parameter_sets(parameters, many=many))
     method = f"sql.{db.dialect}.{stmt.verb}"
@@ -495,11 +496,12 @@ def read_of(gov: Governor, db: Database, stmt: Statement, *,
 
 def parameter_sets(parameters: Any, *, many: bool = False) -> tuple[Any, ...]:
     """The parameter sets a statement runs with (``many``: an ``executemany``'s), at most
-    :data:`MAX_SAMPLED_PARAMETERS` of them: what :attr:`Statement.bound` holds."""
+    :data:`MAX_SAMPLED_PARAMETERS` of them, spread over all of them (:func:`spread`): what
+    :attr:`Statement.bound` holds."""
     if parameters is None:
         return ()
     if many and isinstance(parameters, Sequence) and not isinstance(parameters, (str, bytes)):
-        return tuple(parameters[:MAX_SAMPLED_PARAMETERS])
+        return tuple(spread(parameters, MAX_SAMPLED_PARAMETERS))
     return (parameters,)
 
 
@@ -527,10 +529,12 @@ def session_held(c: Classification) -> Classification:
 def user_defined(c: Classification, names: Sequence[str]) -> Classification:
     """``c`` for a statement that calls functions or macros the database's users defined
     (``names``): PROPRIETARY (fail closed), since Lacuna does not read their bodies, which may
-    read any table (``CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)``)."""
+    read any table (``CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)``), or
+    (SQLite: Python's ``create_function``) return what they are given under a masking name."""
     return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
         f"PROPRIETARY (fail closed): the statement calls {', '.join(names)}, defined in the "
-        "database; Lacuna does not read what a user-defined function or macro reads",
+        "database (or, on SQLite, by the program: create_function); Lacuna does not read what "
+        "a user-defined function or macro reads or returns",
         *c.reasoning))
 
 
@@ -609,6 +613,11 @@ def _write(
     elif stmt.verb in ("export", "vacuum"):  # EXPORT DATABASE, VACUUM INTO: every table
         written, inputs = _whole_database(gov, db)
         sources = tuple(ref for ref, _ in inputs)
+    elif stmt.values and _query_values(stmt, db.dialect):  # VALUES ((SELECT email FROM …)),
+        # or (?, 'kira@…'): a query's rows
+        read = read_of(gov, db, replace(stmt, query=_values_query(db, stmt)))
+        written, edges, sources = read.classification, read.edges, read.sources
+        columns = tuple(written.columns)
     elif stmt.values:  # VALUES (getvariable('v')) or (m()) are not the client's literals
         written, columns = _values(gov, db, stmt, parameters, many)
         written = _untracked(db, stmt, written)
@@ -697,7 +706,8 @@ def _values(
     gov: Governor, db: Database, stmt: Statement, parameters: Any, many: bool
 ) -> tuple[Classification, tuple[str, ...]]:
     """``INSERT … VALUES``: the data comes from the client, so classify what it sends (column
-    names and up to :data:`MAX_SAMPLED_PARAMETERS` rows of parameters or literals)."""
+    names and as many rows of parameters or literals as a frame's classification samples,
+    ``classification.sample_rows``, spread over all of them: :func:`spread`)."""
     import pandas as pd
 
     from lacuna.classify import classify_frame
@@ -706,7 +716,8 @@ def _values(
     if not columns and stmt.target:
         info = db.table(stmt.target)
         columns = [c.name for c in info.columns] if info is not None else []
-    rows = _rows(stmt, parameters, many, columns)
+    rows = _rows(stmt, parameters, many, columns, gov.config.classification.sample_rows,
+                 db.dialect)
     width = max((len(r) for r in rows), default=len(columns))
     if len(columns) != width:  # e.g. INSERT INTO t VALUES (…) on a table Lacuna cannot see
         columns = [*columns, *(f"column_{i}" for i in range(len(columns), width))][:width]
@@ -717,10 +728,79 @@ def _values(
     return written, tuple(columns)
 
 
+def spread(items: Sequence[T], k: int) -> list[T]:
+    """At most ``k`` of ``items``, spread over all of them as a frame's sample is
+    (:func:`lacuna.classify.scan.sample_positions`): an ``executemany`` whose first rows are
+    innocent and whose later rows hold e-mails is sampled where the e-mails are (the first
+    ``k`` alone let 300 e-mails after 200 regions into a database as PUBLIC)."""
+    from lacuna.classify.scan import sample_positions
+
+    positions = sample_positions(len(items), k)
+    return list(items) if positions is None else [items[int(i)] for i in positions]
+
+
+def _query_values(stmt: Statement, dialect: str) -> bool:
+    """Whether ``INSERT … VALUES`` is classified as the ``SELECT`` of its rows
+    (:func:`_values_query`): its values hold a query (``VALUES ((SELECT email FROM customers
+    LIMIT 1))``), or bound parameters next to other values (``VALUES (?, 'kira@…')``: the
+    parameters were classified as the first columns and the literals not at all, so the
+    e-mail written in the SQL went in as PUBLIC). Parameters alone, or literals alone, are
+    classified as the rows they are (:func:`_values`)."""
+    if stmt.reads:
+        return True
+    if not stmt.placeholders:
+        return False
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        values = sqlglot.parse_one(stmt.sql, read=dialect).expression
+    except sqlglot.errors.ParseError:
+        return False
+    if not isinstance(values, exp.Values):
+        return False
+    items = [e for row in values.expressions
+             for e in (row.expressions if isinstance(row, exp.Tuple) else [row])]
+    return any(not isinstance(e, (exp.Placeholder, exp.Parameter)) for e in items) and any(
+        e.find(exp.Placeholder, exp.Parameter) is not None for e in items)
+
+
+def _values_query(db: Database, stmt: Statement) -> str:
+    """``INSERT … VALUES`` whose rows hold a query (``VALUES ((SELECT email FROM customers
+    LIMIT 1), ?)``) as the ``SELECT`` of those rows, each value named as the column it goes
+    into: its values were classified as the client's literals, the query's as none, and the
+    e-mail went into the table as PUBLIC. As a query, column lineage classifies what the
+    subquery reads, and the literals and bound values it holds by their values.
+
+    Raises:
+        IntegrationError: the statement holds no ``VALUES`` Lacuna can read (the caller fails
+            closed).
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    values = sqlglot.parse_one(stmt.sql, read=db.dialect).expression
+    if not isinstance(values, exp.Values) or not values.expressions:
+        msg = f"Lacuna cannot read the VALUES of {' '.join(stmt.sql.split())[:80]}"
+        raise IntegrationError(msg)
+    columns = list(stmt.columns)
+    if not columns and stmt.target:
+        info = db.table(stmt.target)
+        columns = [c.name for c in info.columns] if info is not None else []
+    query: exp.Query | None = None
+    for row in values.expressions:
+        items = row.expressions if isinstance(row, exp.Tuple) else [row]
+        names = [*columns, *(f"column_{i}" for i in range(len(columns), len(items)))]
+        select = exp.select(*(e.copy().as_(n) for e, n in zip(items, names, strict=False)))
+        query = select if query is None else exp.union(query, select, distinct=False)
+    assert query is not None
+    return str(query.sql(dialect=db.dialect))
+
+
 def _rows(
-    stmt: Statement, parameters: Any, many: bool, columns: list[str]
+    stmt: Statement, parameters: Any, many: bool, columns: list[str], k: int, dialect: str,
 ) -> list[tuple[Any, ...]]:
-    batches: Sequence[Any] = (parameters or [])[:MAX_SAMPLED_PARAMETERS] if many else (
+    batches: Sequence[Any] = spread(parameters or [], k) if many else (
         [parameters] if parameters else [])
     rows: list[tuple[Any, ...]] = []
     for batch in batches:
@@ -735,23 +815,39 @@ def _rows(
         width = len(columns)
         rows = [r[i:i + width] for r in rows for i in range(0, len(r), width)]
     if not rows:
-        rows = _literal_rows(stmt)
-    return rows[:MAX_SAMPLED_PARAMETERS]
+        rows = _literal_rows(stmt, dialect)
+    return spread(rows, k)
 
 
-def _literal_rows(stmt: Statement) -> list[tuple[Any, ...]]:
+def _literal_rows(stmt: Statement, dialect: str) -> list[tuple[Any, ...]]:
+    """The rows of ``INSERT … VALUES`` written in the SQL, read in the database's dialect
+    (read as ANSI, PostgreSQL's ``$$…$$`` or ``E'…'`` did not parse, and the values went
+    unclassified), each value by :func:`_constant`."""
     import sqlglot
     from sqlglot import exp
 
     try:
-        tree = sqlglot.parse_one(stmt.sql)
+        tree = sqlglot.parse_one(stmt.sql, read=dialect)
     except Exception:
         return []
     values = tree.find(exp.Values)
     if values is None:
         return []
-    return [tuple(e.name if isinstance(e, exp.Literal) else None for e in row.expressions)
+    return [tuple(_constant(e) for e in row.expressions)
             for row in values.expressions if isinstance(row, exp.Tuple)]
+
+
+def _constant(node: Any) -> Any:
+    """A value written in the SQL: a literal's value; for an expression of literals, its
+    strings joined in order (``'kira' || '.k@example.com'``, ``CAST('…' AS TEXT)``,
+    ``lower('…')``, ``('…')``: each was None, and an e-mail spelled so went in as PUBLIC);
+    None when it holds no string."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Literal):
+        return node.name
+    parts = [lit.name for lit in node.find_all(exp.Literal, bfs=False) if lit.is_string]
+    return "".join(parts) if parts else None
 
 
 def _whole_database(
@@ -806,5 +902,5 @@ def _location() -> str | None:
 
 __all__ = ["FIRES_EVENT_TRIGGERS", "FIRES_TRIGGERS", "SqlRead", "event_fired", "event_triggering",
            "fired_by", "opaque_routines", "parameter_sets", "read_of",
-           "refuse_database_statement", "returned", "run_governed", "triggering",
+           "refuse_database_statement", "returned", "run_governed", "spread", "triggering",
            "ungovernable", "written_into"]

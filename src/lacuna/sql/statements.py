@@ -33,6 +33,7 @@ Nothing here touches a database: the caller resolves tables and decides.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 from dataclasses import dataclass, field, replace
@@ -133,7 +134,9 @@ class Statement:
     session: bool = False  # reads a session variable (``getvariable``, ``current_setting``)
     returning: str | None = None  # ``… RETURNING``: the query whose rows come back
     rename: tuple[str, str] | None = None  # ``ALTER TABLE … RENAME``: (old name, new name)
-    functions: tuple[str, ...] = ()  # functions sqlglot does not know (maybe the user's own)
+    # functions sqlglot does not know (maybe the user's own); on SQLite and DuckDB every name
+    # called, since the host may define any (create_function): called_by_name
+    functions: tuple[str, ...] = ()
     fires: tuple[str, ...] = ()  # more tables whose triggers it fires (``TRUNCATE a, b``)
     keys: BoundKeys = NO_KEYS  # the parameters it runs with that hold a key (a keyed hash)
     # the parameter sets it runs with (at most MAX_SAMPLED_PARAMETERS): their values are data
@@ -273,6 +276,9 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     if reads_session(parsed[0]):
         sorted_ = replace(sorted_, session=True)
     called = called_functions(parsed[0])
+    if dialect in ("sqlite", "duckdb"):  # the host's create_function may define a function
+        # under a name sqlglot knows (and on SQLite replace SQLite's own: substr)
+        called = tuple(dict.fromkeys((*called, *called_by_name(sql, dialect))))
     if called:
         sorted_ = replace(sorted_, functions=called)
         problem = side_effects(parsed[0], called, dialect)
@@ -288,6 +294,22 @@ def called_functions(node: exp.Expr) -> tuple[str, ...]:
     """The functions ``node`` calls that sqlglot does not know (lower case): a macro or
     function the database's users defined is among them (its body may read any table)."""
     return tuple(dict.fromkeys(f.name.lower() for f in node.find_all(exp.Anonymous)))
+
+
+def called_by_name(sql: str, dialect: str) -> tuple[str, ...]:
+    """Every name ``sql`` calls as a function (a name followed by ``(``, lower case), sqlglot's
+    known functions among them. On SQLite and DuckDB the host defines functions in Python
+    (``create_function``) under any name (on SQLite over SQLite's own: ``substr``; on DuckDB
+    one it lacks: ``sha2``), and sqlglot reads ``md5(…)``, ``sha2(…)`` or ``substr(…)`` as the
+    function it knows, whose name it drops. A table name written before a column list
+    (``INSERT INTO t(a)``) is among them too: looking it up finds no function (fail closed,
+    never a miss)."""
+    tokens = _tokens(sql, dialect) or []
+    return tuple(dict.fromkeys(
+        token.text.lower() for token, after in itertools.pairwise(tokens)
+        if after.token_type == TokenType.L_PAREN and token.token_type not in (
+            TokenType.STRING, TokenType.NUMBER, TokenType.L_PAREN, TokenType.R_PAREN,
+            TokenType.COMMA, TokenType.PARAMETER, TokenType.PLACEHOLDER)))
 
 
 def side_effects(node: exp.Expr, called: tuple[str, ...], dialect: str) -> str | None:
@@ -763,5 +785,5 @@ def is_catalog(table: exp.Table) -> bool:
     )
 
 
-__all__ = ["Statement", "analyse", "base_tables", "called_functions", "nested_writes",
-           "reads_session"]
+__all__ = ["Statement", "analyse", "base_tables", "called_by_name", "called_functions",
+           "nested_writes", "reads_session"]
