@@ -341,3 +341,27 @@ def test_destinations_a_root_made_a_symlink_later_still_holds_its_files(
     d = classify_destination("~/Downloads/x.csv", config)
     assert (d.scope, d.managed, d.path) == (EXT, False, str(tmp_path / "elsewhere" / "x.csv"))
     assert classify_destination(str(tmp_path / "x.csv"), config).scope is INT
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "duckdb", "sqlite+pysqlite"])
+def test_destinations_a_database_file_in_an_unmanaged_place_is_external(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    # Every database URL was internal: `lacuna check sales.csv --to sqlite:////root/Downloads/
+    # x.db` was allowed where `--to ~/Downloads/x.csv` was refused, though the file sits in
+    # Downloads like the CSV would.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Downloads").mkdir()
+    config = DestinationConfig(unmanaged=("~/Downloads",), governed=())
+    inside = classify_destination(f"{scheme}:///{tmp_path}/Downloads/x.db", config)
+    assert (inside.type, inside.scope, inside.managed) == (DestinationType.DATABASE, EXT, False)
+    assert inside.path == str(tmp_path / "Downloads" / "x.db")
+    assert "unmanaged" in inside.reasoning
+    relative = classify_destination(f"{scheme}:///Downloads/y.db", config)  # from the cwd
+    assert relative.scope is EXT
+    # the allowed path: a file elsewhere, or a database in memory, is an internal database
+    for url in (f"{scheme}:///{tmp_path}/work/x.db", f"{scheme}://", f"{scheme}:///:memory:",
+                "postgresql://db.internal/sales"):
+        d = classify_destination(url, config)
+        assert (d.type, d.scope) == (DestinationType.DATABASE, INT), url

@@ -13,7 +13,8 @@ match wins:
    unmanaged place (``~/Downloads``, ``~/Desktop``, ``/tmp``).
 2. **Database URLs** (``postgresql://``, ``sqlite:///``, ``snowflake://``, any ``dialect+driver://``,
    ``jdbc:...``): ``database``, internal; ``classification_support`` when the URL starts with one
-   of ``destinations.classification_aware_databases`` (on a boundary, credentials ignored).
+   of ``destinations.classification_aware_databases`` (on a boundary, credentials ignored). An
+   SQLite or DuckDB file under an unmanaged root is external, unmanaged, as any file there.
 3. **Object stores** (``s3://``, ``gs://``, ``gcs://``, ``abfs(s)://``, ``az://``, ...):
    internal only when the bucket matches ``destinations.internal_buckets`` (for
    ``container@account``: an entry with ``@`` names both, one without it the account). A root's
@@ -299,6 +300,16 @@ def _database(uri: str, url: str, config: DestinationConfig) -> Destination:
     )
     parts = urlsplit(bare)
     dialect = parts.scheme.split("+", 1)[0].lower() or "database"
+    file = _database_file(bare, dialect)
+    if file is not None:
+        root, governed = _best_root(file, _local_roots(config.governed, config.unmanaged))
+        if root is not None and not governed:
+            return Destination(
+                uri=shown, type=DestinationType.DATABASE, scope=Scope.EXTERNAL, managed=False,
+                classification_support=False, path=file, path_prefix=root,
+                reasoning=(f"{shown} is a {dialect} database file under {root}, an unmanaged "
+                           "place (destinations.unmanaged): the file can be copied or sent "
+                           "like any other there, so it counts as external."))
     return Destination(
         uri=shown, type=DestinationType.DATABASE, scope=Scope.INTERNAL,
         classification_support=aware, path=parts.path or None,
@@ -308,6 +319,18 @@ def _database(uri: str, url: str, config: DestinationConfig) -> Destination:
             "it is not in destinations.classification_aware_databases, so classification "
             "labels do not travel with the data.")),
     )
+
+
+def _database_file(url: str, dialect: str) -> str | None:
+    """The local file an SQLite or DuckDB URL names, resolved (``sqlite:////abs/x.db``,
+    ``duckdb:///rel.db``); None for another database or one in memory."""
+    if dialect not in ("sqlite", "duckdb"):
+        return None
+    rest = url.split("://", 1)[1].split("?", 1)[0]
+    path = rest[1:] if rest.startswith("/") else rest
+    if not path or path == ":memory:" or path.startswith(":memory:"):
+        return None
+    return _resolve(path)
 
 
 def redact(url: str) -> str:

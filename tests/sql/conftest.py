@@ -73,8 +73,12 @@ def governed_engine(sandbox_config: Callable[..., lacuna.Config]) -> Iterator[
     engines: list[sa.Engine] = []
 
     def make(url: str, *, aware: bool = False, **extra: object) -> sa.Engine:
+        # the sandbox and its database files are under /tmp, an unmanaged place by default,
+        # where a database file counts as external (lacuna.destinations): its Downloads/ is
+        # the unmanaged place here
         destinations: dict[str, object] = {
-            "unmanaged": [str(Path.cwd() / "Downloads"), *DestinationConfig().unmanaged]}
+            "unmanaged": [str(Path.cwd() / "Downloads"),
+                          *(u for u in DestinationConfig().unmanaged if u != "/tmp")]}
         if aware:
             destinations["classification_aware_databases"] = [url]
         lacuna.configure(sandbox_config(destinations=destinations, **extra))
