@@ -109,8 +109,13 @@ def load_cases() -> list[Case]:
 CASES = load_cases()
 
 
+OUTSIDE = "outside"  # the world's unmanaged place: its scratch databases sit beside it in /tmp
+
+
 def config(folder: Path, aware: str | None = None) -> lacuna.Config:
-    destinations: dict[str, Any] = {}
+    # /tmp, unmanaged by default, holds the world: a database file there would be external
+    # (lacuna.destinations); the unmanaged place here is the world's own "outside" folder
+    destinations: dict[str, Any] = {"unmanaged": [str(folder / OUTSIDE), "~/Downloads"]}
     if aware:
         destinations["classification_aware_databases"] = [aware]
     return config_from_dict({
@@ -132,8 +137,9 @@ def outcome(c: Classification, decision: str | None = None,
 
 
 def parquet_path(world: World, engine: str) -> Path:
-    """A fresh local file outside any governed root, for a write case's file write."""
-    return world.folder / f"{engine}-{uuid.uuid4().hex[:8]}.parquet"
+    """A fresh local file in the world's unmanaged place, for a write case's file write."""
+    (world.folder / OUTSIDE).mkdir(exist_ok=True)
+    return world.folder / OUTSIDE / f"{engine}-{uuid.uuid4().hex[:8]}.parquet"
 
 
 def decided_file(write: Callable[[], Any], path: Path) -> tuple[str, tuple[str, ...]]:

@@ -432,8 +432,11 @@ def test_duckdb_statements_that_hand_back_data_are_reads_of_it(folder: Path) -> 
         con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv('{folder / table}.csv')")
     config = config_from_dict({"user": {"id": "analyst_alice", "role": "data_analyst"},
                                "audit": {"url": f"sqlite:///{folder / 'audit.db'}"},
-                               "destinations": {"classification_aware_databases": [
-                                   f"duckdb:///{db}"]}})
+                               # (the folder is in /tmp, unmanaged by default, where a
+                               # database file is external)
+                               "destinations": {"unmanaged": ["~/Downloads"],
+                                                "classification_aware_databases": [
+                                                    f"duckdb:///{db}"]}})
     out = folder / "c.csv"
     with lacuna.governed(config):
         con.execute("SET VARIABLE v = (SELECT string_agg(email, ',') FROM customers)")

@@ -215,6 +215,10 @@ def test_to_sql_is_governed_with_the_database_as_destination(governed, sandbox_c
 
     import sqlalchemy
 
+    # the sandbox is in /tmp, unmanaged by default, where a database file is external: its
+    # Downloads/ is the unmanaged place here
+    outside = {"unmanaged": [str(governed / "Downloads")]}
+    lacuna.enable(sandbox_config(destinations=outside))
     customers = pd.read_csv("customers.csv")
     sales = pd.read_csv("sales.csv")
     db = governed / "warehouse.db"
@@ -229,7 +233,7 @@ def test_to_sql_is_governed_with_the_database_as_destination(governed, sandbox_c
         with pytest.raises(GovernanceViolation):
             customers.to_sql("customers", con)
     lacuna.enable(sandbox_config(
-        destinations={"classification_aware_databases": [f"sqlite:///{db}"]}))
+        destinations={**outside, "classification_aware_databases": [f"sqlite:///{db}"]}))
     customers.to_sql("customers", engine)  # a database that keeps classifications
     assert "customers" in sqlalchemy.inspect(engine).get_table_names()
     engine.dispose()

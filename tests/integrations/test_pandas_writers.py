@@ -297,7 +297,10 @@ def test_to_clipboard_is_an_export_to_an_unmanaged_place(governed, monkeypatch):
     assert "1" in copied[0]
 
 
-def test_series_and_frame_to_sql_are_governed(governed):
+def test_series_and_frame_to_sql_are_governed(governed, sandbox_config):
+    # the sandbox is in /tmp, unmanaged by default, where a database file is external: its
+    # Downloads/ is the unmanaged place here
+    lacuna.enable(sandbox_config(destinations={"unmanaged": [str(governed / "Downloads")]}))
     data = _customers()
     db = governed / "w.db"
     with sqlite3.connect(db) as con:

@@ -438,7 +438,9 @@ def test_an_export_of_a_frame_doubled_on_itself_names_its_inputs_at_once() -> No
     for _ in range(5000):
         chain = LineageNode(name=None, operation="filter", parents=(chain,))
     assert [v.dataset for v in inputs_of(chain, public)] == [DatasetRef.unknown("frame")]
-    assert time.perf_counter() - began < 1.0
+    # every path would be 2^60 walks (never done); once each is well under a second alone,
+    # and took 2.4 s in a loaded full run: the bound tells the two apart, not the machine
+    assert time.perf_counter() - began < 10.0
 
 
 def test_a_read_of_a_ladder_of_runs_names_its_sources_at_once(tmp_path: Path) -> None:

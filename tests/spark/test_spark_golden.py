@@ -37,7 +37,9 @@ class Outcome:
 
 
 def _config(folder: Path, aware: str | None = None) -> lacuna.Config:
-    destinations: dict[str, Any] = {}
+    # the scratch databases sit in /tmp, unmanaged by default, where a database file is
+    # external (lacuna.destinations): the unmanaged place here is the folder's "outside"
+    destinations: dict[str, Any] = {"unmanaged": [str(folder / "outside"), "~/Downloads"]}
     if aware:
         destinations["classification_aware_databases"] = [aware]
     return config_from_dict({
