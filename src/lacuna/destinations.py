@@ -328,7 +328,7 @@ def _database_file(url: str, dialect: str) -> str | None:
         return None
     rest = url.split("://", 1)[1].split("?", 1)[0]
     path = rest[1:] if rest.startswith("/") else rest
-    if not path or path == ":memory:" or path.startswith(":memory:"):
+    if not path or path.startswith(":memory:"):
         return None
     return _resolve(path)
 
