@@ -17,8 +17,11 @@ demo: setup
 # Two workers per run at most on a 2-core machine (`-n auto`); tests that share a heavy session
 # component (Spark, dbt, Chromium, PostgreSQL, a live server, the FUSE mount, the egress proxy)
 # stay on one worker (tests/xdist_groups.py: xdist groups), so each starts once.
+# Lacuna's own modules are compiled to bytecode first: this machine kind sets
+# PYTHONDONTWRITEBYTECODE, so each test's Python subprocess would compile them again (~0.25 s).
 test:
 	@LACUNA_EXTRAS=dev,embeddings bash scripts/setup.sh
+	@.venv/bin/python -m compileall -q -j 0 src >/dev/null
 	.venv/bin/python -m pytest -q -n auto --dist loadgroup
 
 lint:

@@ -17,7 +17,9 @@
 # Packages are installed with uv (a pip written in Rust, installed into .venv first): the same
 # resolution and the same wheels as pip, in about a quarter of pip's time on a clean machine.
 # pip's own find-links ($PIP_FIND_LINKS: where this machine kind keeps torch's CPU wheel) are
-# passed on. If uv cannot be installed or fails, pip does the install as before; LACUNA_PIP=pip
+# passed on, and the installed modules are compiled to bytecode as pip does (without it every
+# process, each test's subprocess included, would compile pandas & co. again: the machine sets
+# PYTHONDONTWRITEBYTECODE). If uv cannot be installed or fails, pip does the install as before; LACUNA_PIP=pip
 # forces pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +67,7 @@ install() {
   if [ -n "$uv" ]; then
     local links=() link
     for link in ${PIP_FIND_LINKS:-}; do links+=(--find-links "$link"); done
-    if "$uv" pip install --quiet --python "$python" "${links[@]}" "$@"; then
+    if "$uv" pip install --quiet --compile-bytecode --python "$python" "${links[@]}" "$@"; then
       return 0
     fi
     echo "setup: uv could not install $*; trying pip" >&2
