@@ -179,7 +179,7 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
 
 def _host(scope: Scope) -> tuple[bool, str | None]:
     """Whether the host header is valid, and the host the client names
-    (``routes_api.client_host``; None when it names none)."""
+    (``routes_api.vouched_host``; None when it names none)."""
     from lacuna.lineage.seen import HOST_HEADER, valid_host
 
     wanted = HOST_HEADER.lower().encode()
@@ -214,7 +214,7 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal,
 
     def run() -> bytes:
         decision, audit = decide_and_record(state, operation, record=request.record,
-                                            session=request.session, host=host)
+                                            session=request.session)
         return _answer(decision, audit, operation)
 
     writer = state.audit_writer
@@ -237,7 +237,7 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal,
         # first time) in the lineage store, on a worker thread. Only then: a denied write, the
         # usual answer to a write that matters, keeps the event loop and its inline commits
         # (making every recorded write hop to a thread halved the decisions/s).
-        decision = await to_thread.run_sync(clocked, state, decision, host)
+        decision = await to_thread.run_sync(clocked, state, decision)
     if request.record and writer is not None:
         stored, failure = await _recorded(state, writer, decision,
                                           request.session or state.governor.session)

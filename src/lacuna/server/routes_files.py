@@ -38,7 +38,7 @@ from pydantic import AfterValidator, Field
 from lacuna.exceptions.authority import TEXT_LIMITS
 from lacuna.identity import DATA_STEWARD, Principal, canonical_name, same_name
 from lacuna.model import utcnow
-from lacuna.server.routes_api import speaking_for
+from lacuna.server.routes_api import vouched_for
 from lacuna.server.routes_state import ShownJSON, acting_as
 from lacuna.server.schemas import _Body
 from lacuna.server.security import AnyUser, refuse, state_of
@@ -55,12 +55,12 @@ SWEEPER = "lacuna-sweep"
 
 
 def _spoken(request: Request, principal: Principal, host: str) -> str:
-    """``host`` as the caller may speak for it (:func:`speaking_for`: a 403 otherwise), spelt
+    """``host`` as the caller may speak for it (:func:`vouched_for`: a 403 otherwise), spelt
     as the server's ``client_hosts`` spells it for a bound caller: a file is recorded, found
     due and closed under one spelling of its host (a bound user's report under
     ``ANA-LAPTOP`` was never among the files due on ``ana-laptop``, so that host's sweep
     never deleted it)."""
-    return speaking_for(request, principal, host) or host
+    return vouched_for(request, principal, host)[0] or host
 
 
 def _at(recorded: str, host: str, path: str) -> bool:
@@ -380,7 +380,7 @@ def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> d
     from lacuna.exceptions.files import _refusal, on_host
 
     state = state_of(request)
-    host = speaking_for(request, principal, body.host) or body.host
+    host = vouched_for(request, principal, body.host)[0] or body.host
     detail: dict[str, Any] = {"path": on_host(host, body.path),
                               "header_written_by": body.written_by,
                               "sealed_by": body.operation_id}
