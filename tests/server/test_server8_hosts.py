@@ -75,3 +75,23 @@ def test_a_write_decided_through_the_worker_thread_keeps_its_host(live: Any) -> 
 
     assert clock("s8-host") is not None
     assert clock("s8-elsewhere") is None  # another host's file of that path: no clock
+
+
+def test_a_write_to_a_url_the_lineage_store_cannot_name_is_denied_not_a_500(live: Any) -> None:
+    """An allowed write's clock is kept by the server; a destination URL it cannot name as a
+    dataset (a port past 65535) made the fast lane's check raise: a 500 with the traceback in
+    the log. Now it is denied (fail closed), as the worker thread and the route deny it, and
+    the denial is on the trail; a well-formed URL is still allowed."""
+    def decide(destination: str) -> Any:
+        answer = httpx.post(f"{live.url}/api/v1/decide", headers=live.headers("ana"), json={
+            "operation": {"action": "write", "classification": {"tier": "PUBLIC"},
+                          "destination": destination}})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    # the allowed path first: the token is then known, and its next decide takes the fast lane
+    assert decide("postgresql://u@db.example.com:5433/sales")["decision"]["allowed"] is True
+    bad = decide("postgresql://u@db.example.com:99999/sales")
+    assert bad["decision"]["allowed"] is False
+    assert "Port out of range" in str(bad["decision"])
+    assert bad["audit"] is not None

@@ -137,7 +137,7 @@ def vouched_host(request: Request) -> tuple[str | None, bool]:
                                  "sends its percent-encoded host name)")
     principal = getattr(request.state, "principal", None)
     if principal is None:  # every route that calls this checks the role first
-        msg = "client_host called before the caller was authenticated"
+        msg = "vouched_host called before the caller was authenticated"
         raise RuntimeError(msg)
     return vouched_for(request, principal, host)
 
