@@ -36,3 +36,28 @@ def test_the_audit_page_shows_each_records_host_and_whether_it_was_verified(
     none = _cells(page.text, "none-host.csv")
     assert '<td class="host">—</td>' in none
     assert "verified" not in none
+
+
+def test_an_exceptions_history_says_from_which_host_its_grant_was_used(
+        app_and_tokens) -> None:  # noqa: F811
+    """A grant names a path, not a machine: the exception's history says from which client
+    host each use was decided, and whether the server vouched for that host."""
+    from tests.audit.conftest import make_decision, make_operation
+    from tests.console.test_console_pages import _file
+
+    app, tokens, _ = app_and_tokens
+    state = app.state.lacuna
+    [exception_id] = _file(state.governor.exceptions, 1)
+    for name, host, verified in (("bound", "ana-laptop", True), ("word", "joe-desktop", False),
+                                 ("none", None, False)):
+        op = dataclasses.replace(make_operation(destination=f"/data/{name}-use.csv"),
+                                 exception_id=exception_id, client_host=host,
+                                 host_verified=verified)
+        state.governor.audit.record(make_decision(op), op, session="s")
+    page = sign_in(app, tokens["sam"]).get(f"/console/exceptions/{exception_id}")
+    assert page.status_code == 200, page.text
+    assert "bound-use.csv (audit #" in page.text
+    assert ", from host ana-laptop (verified)" in page.text
+    assert ", from host joe-desktop (unverified: the client’s word)" in page.text
+    none = page.text.split("none-use.csv (audit #", 1)[1].split("</li>", 1)[0]
+    assert "from host" not in none
