@@ -114,6 +114,12 @@ def test_a_header_naming_no_decision_or_a_shared_id_is_a_stewards_to_decrypt(liv
         assert shared["allowed"] is False
         assert "more than one user" in shared["refused"]
     assert _may(live, live.headers("jane"), path, sealed_by) == {"allowed": True}
+    # a write named as the user named it (relative, under ~) is of the path it ends
+    for named in (f"s8-rel-{secrets.token_hex(3)}.csv", f"~/s8-home-{secrets.token_hex(3)}.csv"):
+        at = f"/home/ana/{named.removeprefix('~/')}"
+        mine = _decide(live, ha, named)
+        assert _may(live, ha, at, mine) == {"allowed": True}
+        assert _may(live, ha, f"/elsewhere-{named.removeprefix('~/')}", mine)["allowed"] is False
     records = httpx.get(f"{live.url}/api/v1/audit", params={"limit": 100},
                         headers=live.headers("carla")).json()["records"]
     decrypts = [(r["who"]["user_id"], r["decision"]["allowed"]) for r in records

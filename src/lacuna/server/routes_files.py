@@ -412,14 +412,15 @@ def _sealer(state: ServerState, operation_id: str | None, path: str, host: str
     tell.
 
     The writer is the user of the allowed write or export decision ``operation_id`` of
-    ``path`` from ``host`` (or from no host it named: any host's): the client puts its
-    decision's id in the header it seals, where the data key's tag authenticates it, so the
-    answer is for the bytes that decision sealed. The path alone was asked before: a user who
-    had a write to a path decided (writing nothing, or their own file) was answered as the
-    writer of any other user's sealed file put at that path. Fail closed: a header that names
-    no decision (sealed by an older Lacuna, or without a server), a decision of another path
-    or host, or an id the trail records decisions of more than one user under (clients
-    choose their operation ids) names no writer."""
+    ``path`` (as the client named it: relative, or under ``~``, its end,
+    :func:`_destination_is`) from ``host`` (or from no host it named: any host's): the
+    client puts its decision's id in the header it seals, where the data key's tag
+    authenticates it, so the answer is for the bytes that decision sealed. The path alone
+    was asked before: a user who had a write to a path decided (writing nothing, or their
+    own file) was answered as the writer of any other user's sealed file put at that path.
+    Fail closed: a header that names no decision (sealed by an older Lacuna, or without a
+    server), a decision of another path or host, or an id the trail records decisions of
+    more than one user under (clients choose their operation ids) names no writer."""
     if not operation_id:
         return "", ("its header names no decision of this server that sealed it (sealed by "
                     "an older Lacuna, or without a server), so this server cannot tell whose "
@@ -436,7 +437,8 @@ def _sealer(state: ServerState, operation_id: str | None, path: str, host: str
     if not sealing:
         return "", (f"this server's audit trail names no allowed write under the decision "
                     f"{operation_id} its header names, so it cannot tell whose file it is")
-    if not any(r.destination == path and _from_host(r.data, host) for r in sealing):
+    if not any(_destination_is(r.destination, path) and _from_host(r.data, host)
+               for r in sealing):
         first = sealing[0]
         return "", (f"the decision {operation_id} its header names ({first.user_id}'s) "
                     f"allowed a write of {first.destination} from host "
