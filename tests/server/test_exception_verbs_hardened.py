@@ -305,12 +305,12 @@ def test_a_warn_mode_client_records_that_a_denied_export_ran(live: Any) -> None:
 
 def test_a_sealed_files_decryption_is_not_taken_by_deciding_a_write_to_its_path(
         app_client) -> None:
-    """``POST /api/v1/decrypt``: the writer of a sealed file is who this server's trail says
-    wrote its path. A decision is only asked for, not proof of a write, and the newest one's
-    user was taken as the writer: an analyst who decided a write to another's path (writing
-    nothing) was allowed to decrypt that file, and its writer refused. When the trail names
-    allowed writes of the path by more than one user, neither is its writer (a default
-    steward decides); the one writer is allowed, others refused, either way audited."""
+    """``POST /api/v1/decrypt``: the writer of a sealed file is the user of the decision its
+    header names (``operation_id``), as this server's trail records it. A decision is only
+    asked for, not proof of a write: an analyst who decided a write to another's path
+    (writing nothing) was allowed to decrypt that file, and, later, its writer refused (two
+    users' writes of the path). Now the file's own decision answers: its writer is allowed
+    whoever else decided a write there, others refused, either way audited."""
     import secrets
 
     governed = app_client.state.governor.config.destinations.governed[0]
@@ -318,26 +318,28 @@ def test_a_sealed_files_decryption_is_not_taken_by_deciding_a_write_to_its_path(
     mallory = app_client.state.users.add(f"mallory-{secrets.token_hex(3)}", roles=("analyst",))
     hm = {"Authorization": f"Bearer {mallory}"}
 
-    def decide(headers: dict[str, str]) -> None:
+    def decide(headers: dict[str, str]) -> str:
         answer = app_client.client.post("/api/v1/decide", headers=headers, json={"operation": {
             "action": "write", "classification": {"tier": "PUBLIC"}, "destination": path}})
         assert answer.json()["decision"]["allowed"] is True, answer.text
+        return str(answer.json()["decision"]["operation_id"])
 
-    def may(headers: dict[str, str]) -> dict[str, Any]:
+    def may(headers: dict[str, str], sealed_by: str) -> dict[str, Any]:
         answer = app_client.client.post("/api/v1/decrypt", headers=headers, json={
-            "path": path, "written_by": "ana", "host": "ana-laptop"})
+            "path": path, "written_by": "ana", "host": "ana-laptop",
+            "operation_id": sealed_by})
         assert answer.status_code == 200, answer.text
         return answer.json()
 
-    decide(app_client.headers("ana"))
-    assert may(app_client.headers("ana")) == {"allowed": True}
-    assert may(hm)["allowed"] is False
+    anas = decide(app_client.headers("ana"))
+    assert may(app_client.headers("ana"), anas) == {"allowed": True}
+    assert may(hm, anas)["allowed"] is False
     decide(hm)  # mallory asks to write ana's path (and writes nothing)
-    taken = may(hm)
+    taken = may(hm, anas)  # ana's file, as its header says
     assert taken["allowed"] is False
-    assert "more than one user" in taken["refused"]
-    assert may(app_client.headers("ana"))["allowed"] is False  # whose file: not known now
-    assert may(app_client.headers("jane")) == {"allowed": True}  # a default steward
+    assert "written by ana" in taken["refused"]
+    assert may(app_client.headers("ana"), anas) == {"allowed": True}
+    assert may(app_client.headers("jane"), anas) == {"allowed": True}  # a default steward
 
 
 def test_a_sealed_files_writer_is_asked_on_its_host(app_client) -> None:
@@ -345,8 +347,7 @@ def test_a_sealed_files_writer_is_asked_on_its_host(app_client) -> None:
     mallory's ``P`` on mallory-pc are two files, each its writer's to decrypt, and neither
     is the other's, whichever host she names (before, the path alone was asked: two writers
     made both files a steward's, and a client on one host was judged by writes on another).
-    A write recorded without a host counts on every host (fail closed: beside another
-    writer, a steward decides)."""
+    A write decided without a host counts on every host."""
     import secrets
 
     governed = app_client.state.governor.config.destinations.governed[0]
@@ -355,26 +356,29 @@ def test_a_sealed_files_writer_is_asked_on_its_host(app_client) -> None:
     hm = {"Authorization": f"Bearer {mallory}"}
     ha = app_client.headers("ana")
 
-    def decide(headers: dict[str, str], host: str | None) -> None:
+    def decide(headers: dict[str, str], host: str | None) -> str:
         named = headers if host is None else {**headers, "X-Lacuna-Host": host}
         answer = app_client.client.post("/api/v1/decide", headers=named, json={"operation": {
             "action": "write", "classification": {"tier": "PUBLIC"}, "destination": path}})
         assert answer.json()["decision"]["allowed"] is True, answer.text
+        return str(answer.json()["decision"]["operation_id"])
 
-    def may(headers: dict[str, str], host: str) -> bool:
+    def may(headers: dict[str, str], host: str, sealed_by: str) -> bool:
         answer = app_client.client.post("/api/v1/decrypt", headers=headers, json={
-            "path": path, "written_by": "ana", "host": host})
+            "path": path, "written_by": "ana", "host": host, "operation_id": sealed_by})
         assert answer.status_code == 200, answer.text
         return bool(answer.json()["allowed"])
 
-    decide(ha, "ana-laptop")
-    decide(hm, "mallory-pc")
-    assert may(ha, "ana-laptop") is True
-    assert may(ha, "ANA-LAPTOP") is True  # host names compare without case
-    assert may(hm, "mallory-pc") is True
-    assert may(hm, "ana-laptop") is False  # ana's file, whoever holds a copy
-    assert may(ha, "mallory-pc") is False
-    assert may(hm, "other-host") is False  # no write of it there
-    decide(app_client.headers("carla"), None)  # a write from no named host: any host's
-    assert may(ha, "ana-laptop") is False
-    assert may(app_client.headers("jane"), "ana-laptop") is True  # a default steward
+    anas = decide(ha, "ana-laptop")
+    mallorys = decide(hm, "mallory-pc")
+    assert may(ha, "ana-laptop", anas) is True
+    assert may(ha, "ANA-LAPTOP", anas) is True  # host names compare without case
+    assert may(hm, "mallory-pc", mallorys) is True
+    assert may(hm, "ana-laptop", anas) is False  # ana's file, whoever holds a copy
+    assert may(hm, "ana-laptop", mallorys) is False  # her decision sealed a file elsewhere
+    assert may(ha, "mallory-pc", anas) is False
+    assert may(hm, "other-host", mallorys) is False  # no write of it there
+    carlas = decide(app_client.headers("carla"), None)  # from no named host: any host's
+    assert may(app_client.headers("carla"), "ana-laptop", carlas) is True
+    assert may(ha, "ana-laptop", carlas) is False
+    assert may(app_client.headers("jane"), "ana-laptop", anas) is True  # a default steward

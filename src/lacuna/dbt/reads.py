@@ -282,8 +282,11 @@ def _model_read(gov: Governor, operation: Operation,
                               "server.dbt.read", operation_id=operation.id,
                               exception_id=operation.exception_id,
                               code_location=operation.code_location)
+    # the model's operation is made anew: what the server's request said of it is kept
+    # (its client host too: the audit record names it, ``who.host``)
     governed = replace(governed, destination=operation.destination, purpose=operation.purpose,
-                       sources=operation.sources)
+                       sources=operation.sources, client_host=operation.client_host,
+                       host_verified=operation.host_verified)
     if decision.allowed:
         return governed, None
     return governed, replace(decision, operation_id=governed.id, operation=governed)

@@ -131,13 +131,19 @@ def discarded(gov: Context, records: list[WrittenFile], *, method: str) -> None:
 
 
 def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io.BytesIO], Any],
-                 *, exception_id: str | None, method: str) -> Any:
-    """Run ``write`` into memory, then write the bytes AES-256-GCM encrypted to ``path``."""
+                 *, exception_id: str | None, method: str, operation_id: str | None = None
+                 ) -> Any:
+    """Run ``write`` into memory, then write the bytes AES-256-GCM encrypted to ``path``.
+
+    ``operation_id``: the decision that allowed the write, named in the (authenticated)
+    header, so that a server asked who may decrypt the file answers for the bytes that
+    decision sealed, not for whatever sealed file lies at the path (``POST /api/v1/decrypt``).
+    """
     buffer = io.BytesIO()
     result = write(buffer)
     meta = {"written_by": gov.config.user.id, "exception_id": exception_id,
             "name": Path(os.fspath(path)).name, "method": method,
-            "written_at": utcnow().isoformat()}
+            "written_at": utcnow().isoformat(), "operation_id": operation_id}
     crypto.write_encrypted(_local(path), buffer.getvalue(), keystore_for(gov.config),
                            key_id=gov.config.exceptions.encryption_key, meta=meta)
     return result
@@ -213,8 +219,10 @@ def _decrypted_by_server(gov: Context, where: str, plain: bytes, meta: dict[str,
     refuses or cannot be asked."""
     target = os.path.abspath(_local(output)) if output is not None else None
     try:
+        sealed_by = meta.get("operation_id")
         why = gov.exceptions.decrypt_refusal(  # type: ignore[attr-defined]
-            exception_id, os.path.abspath(where), str(meta.get("written_by") or ""), target)
+            exception_id, os.path.abspath(where), str(meta.get("written_by") or ""), target,
+            operation_id=sealed_by if isinstance(sealed_by, str) else None)
     except LacunaError as exc:
         msg = (f"cannot decrypt {where}: the Lacuna server could not check or record the "
                f"decryption ({exc}); no plaintext is released unrecorded.")

@@ -655,12 +655,13 @@ class ServerExceptions:
                    {"host": host, "path": path, "step": step, "detail": detail[:2000]})
 
     def decrypt_refusal(self, exception_id: str | None, path: str, written_by: str,
-                        output: str | None) -> str | None:
+                        output: str | None, *, operation_id: str | None = None) -> str | None:
         """Why the token's user may not decrypt ``path`` (written under ``exception_id``, or
         sealed without one, None: ``POST /api/v1/decrypt``; ``written_by``: its header's
-        name), as the server judges and audits it (``decrypt``), or None; with ``output``
-        under an exception, the plaintext copy is recorded under it on the server, as the
-        file itself (the sweep here deletes it).
+        name; ``operation_id``: the decision its header says sealed it, which the server
+        judges a file sealed without an exception by), as the server judges and audits it
+        (``decrypt``), or None; with ``output`` under an exception, the plaintext copy is
+        recorded under it on the server, as the file itself (the sweep here deletes it).
 
         Raises:
             LacunaError: no answer (nothing is decrypted then).
@@ -669,8 +670,10 @@ class ServerExceptions:
 
         route = ("/api/v1/decrypt" if exception_id is None
                  else f"/api/v1/exceptions/{_q(exception_id)}/decrypt")
-        answer = self._call("POST", route, {
-            "path": path, "written_by": written_by, "host": this_host(), "output": output})
+        body = {"path": path, "written_by": written_by, "host": this_host(), "output": output}
+        if exception_id is None:
+            body["operation_id"] = operation_id
+        answer = self._call("POST", route, body)
         if not isinstance(answer, Mapping) or not isinstance(answer.get("allowed"), bool):
             msg = (f"Lacuna server {self.client.shown} answered the decryption check with "
                    "something that is not an answer")

@@ -179,7 +179,7 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
 
 def _host(scope: Scope) -> tuple[bool, str | None]:
     """Whether the host header is valid, and the host the client names
-    (``routes_api.client_host``; None when it names none)."""
+    (``routes_api.vouched_host``; None when it names none)."""
     from lacuna.lineage.seen import HOST_HEADER, valid_host
 
     wanted = HOST_HEADER.lower().encode()
@@ -214,7 +214,7 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal,
 
     def run() -> bytes:
         decision, audit = decide_and_record(state, operation, record=request.record,
-                                            session=request.session, host=host)
+                                            session=request.session)
         return _answer(decision, audit, operation)
 
     writer = state.audit_writer
@@ -232,16 +232,27 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal,
     started = time.perf_counter()
     decision = state.governor.decide(operation)
     stored, failure = None, None
-    if request.record and decision.allowed and clocks(operation):
+    if request.record and decision.allowed and _clocks(operation, clocks):
         # an allowed write of a local file: its retention clock is read (and written, the
         # first time) in the lineage store, on a worker thread. Only then: a denied write, the
         # usual answer to a write that matters, keeps the event loop and its inline commits
         # (making every recorded write hop to a thread halved the decisions/s).
-        decision = await to_thread.run_sync(clocked, state, decision, host)
+        decision = await to_thread.run_sync(clocked, state, decision)
     if request.record and writer is not None:
         stored, failure = await _recorded(state, writer, decision,
                                           request.session or state.governor.session)
     return _answer(*answered(state, decision, stored, failure, started), operation)
+
+
+def _clocks(operation: Operation, clocks: Callable[[Operation], bool]) -> bool:
+    """Whether ``operation``'s allowed write keeps a file's retention clock; true when that
+    cannot be told (a destination URL the lineage store cannot name, such as a port past
+    65535): :func:`~lacuna.server.routes_api.clocked` then denies it, as the route does (the
+    fast lane answered it with a 500)."""
+    try:
+        return clocks(operation)
+    except Exception:
+        return True
 
 
 def _answer(decision: Decision, audit: dict[str, Any] | None, sent: Operation) -> bytes:

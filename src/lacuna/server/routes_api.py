@@ -114,11 +114,6 @@ def bound(state: ServerState, parsed: WireOperation, principal: Principal) -> Op
         raise HTTPException(422, f"invalid operation: {exc}") from None
 
 
-def client_host(request: Request) -> str | None:
-    """:func:`vouched_host`'s host."""
-    return vouched_host(request)[0]
-
-
 def vouched_host(request: Request) -> tuple[str | None, bool]:
     """The host a client names itself in :data:`~lacuna.lineage.seen.HOST_HEADER` (whose
     local paths its operations name: the retention clocks of its files are its own), as the
@@ -142,22 +137,17 @@ def vouched_host(request: Request) -> tuple[str | None, bool]:
                                  "sends its percent-encoded host name)")
     principal = getattr(request.state, "principal", None)
     if principal is None:  # every route that calls this checks the role first
-        msg = "client_host called before the caller was authenticated"
+        msg = "vouched_host called before the caller was authenticated"
         raise RuntimeError(msg)
     return vouched_for(request, principal, host)
 
 
-def speaking_for(request: Request, principal: Principal, host: str | None) -> str | None:
-    """``host`` (a client's, None: not named) as ``principal`` may speak for it
-    (:meth:`lacuna.server.hosts.HostBindings.speaks_for`); a refusal is raised as its HTTP
-    answer, a 403 audited as every refusal is."""
-    return vouched_for(request, principal, host)[0]
-
-
 def vouched_for(request: Request, principal: Principal, host: str | None
                 ) -> tuple[str | None, bool]:
-    """:func:`speaking_for`, and whether the server vouches for the host (the caller is
-    bound to it)."""
+    """``host`` (a client's, None: not named) as ``principal`` may speak for it
+    (:meth:`lacuna.server.hosts.HostBindings.speaks_for`), and whether the server vouches for
+    it (the caller is bound to it); a refusal is raised as its HTTP answer, a 403 audited as
+    every refusal is. A caller that needs only the host takes the first element."""
     from lacuna.server.hosts import HostRefused
     from lacuna.server.security import refuse
 
@@ -181,12 +171,12 @@ def hosted(operation: Operation, host: str | None, verified: bool) -> Operation:
 
 
 def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
-                      session: str | None, host: str | None = None
-                      ) -> tuple[Decision, dict[str, Any] | None]:
+                      session: str | None) -> tuple[Decision, dict[str, Any] | None]:
     """Decide with the server's governor (exception grants, alternatives included) and, with
     ``record``, append it to the audit trail: an allowed decision that cannot be recorded
-    becomes a denial (fail closed). ``host``: the client's (:func:`client_host`), whose file
-    an allowed write's clock is recorded for."""
+    becomes a denial (fail closed). An allowed write's clock is recorded for the file on the
+    operation's client host (:func:`hosted`), which every step that rebuilds the operation
+    keeps (the held sources, a dbt model's read)."""
     gov = state.governor
     started = time.perf_counter()
     operation, denial = held_sources(state, operation)
@@ -198,22 +188,24 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     decision = denial if denial is not None else gov.decide(operation)
     stored, failure = None, None
     if record:
-        decision = clocked(state, decision, host)
+        decision = clocked(state, decision)
         stored, failure = _record(state, decision, session or gov.session)
     return answered(state, decision, stored, failure, started)
 
 
-def clocked(state: ServerState, decision: Decision, host: str | None = None) -> Decision:
-    """``decision``, once an allowed write's local destination (a file on ``host``) has its
-    retention clock recorded in the lineage store (:func:`lacuna.lineage.seen.record_write`:
-    the client's sidecar is its owner's word, so the server keeps the clock); a denial when
-    it cannot be recorded (fail closed: a file whose clock is not kept could outlive its window)."""
+def clocked(state: ServerState, decision: Decision) -> Decision:
+    """``decision``, once an allowed write's local destination (a file on the operation's
+    ``client_host``) has its retention clock recorded in the lineage store
+    (:func:`lacuna.lineage.seen.record_write`: the client's sidecar is its owner's word, so
+    the server keeps the clock); a denial when it cannot be recorded (fail closed: a file
+    whose clock is not kept could outlive its window)."""
     from lacuna.lineage.seen import record_write
 
     if not decision.allowed or decision.operation is None:
         return decision
+    operation = decision.operation
     try:
-        record_write(state.governor.lineage_store, decision.operation, host=host)
+        record_write(state.governor.lineage_store, operation, host=operation.client_host)
     except Exception as exc:
         log.error("could not record the retention clock of operation %s's destination; "
                   "denying (fail closed): %s", decision.operation_id, exc)
@@ -312,7 +304,7 @@ def decide(body: DecideRequest, request: Request, principal: AnyUser) -> dict[st
     host, verified = vouched_host(request)
     operation = hosted(operation_for(state, body.operation, principal), host, verified)
     decision, audit = decide_and_record(state, operation, record=body.record,
-                                        session=body.session, host=host)
+                                        session=body.session)
     return {"decision": decision_to_wire(decision, operation), "audit": audit}
 
 

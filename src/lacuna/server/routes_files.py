@@ -17,7 +17,8 @@ records them, and the client's sweep deletes them when the exception ends.
   under the exception (the rule of :func:`lacuna.exceptions.files.decrypt`), audited
   (``decrypt``); a plaintext copy (``output``) is recorded under the exception like the file.
 - ``POST /api/v1/decrypt``: the same for a sealed file written without an exception (only its
-  writer, as this server's trail names them, or a default steward), audited (``decrypt``).
+  writer, the user of the decision its header names as this server's trail records it, or a
+  default steward), audited (``decrypt``).
 
 The server cannot see a client's disk: it records what the client reports and audits what its
 sweep says it did. What that guarantees, and what it cannot: docs/exceptions.md, "Server mode".
@@ -37,7 +38,7 @@ from pydantic import AfterValidator, Field
 from lacuna.exceptions.authority import TEXT_LIMITS
 from lacuna.identity import DATA_STEWARD, Principal, canonical_name, same_name
 from lacuna.model import utcnow
-from lacuna.server.routes_api import speaking_for
+from lacuna.server.routes_api import vouched_for
 from lacuna.server.routes_state import ShownJSON, acting_as
 from lacuna.server.schemas import _Body
 from lacuna.server.security import AnyUser, refuse, state_of
@@ -54,12 +55,12 @@ SWEEPER = "lacuna-sweep"
 
 
 def _spoken(request: Request, principal: Principal, host: str) -> str:
-    """``host`` as the caller may speak for it (:func:`speaking_for`: a 403 otherwise), spelt
+    """``host`` as the caller may speak for it (:func:`vouched_for`: a 403 otherwise), spelt
     as the server's ``client_hosts`` spells it for a bound caller: a file is recorded, found
     due and closed under one spelling of its host (a bound user's report under
     ``ANA-LAPTOP`` was never among the files due on ``ana-laptop``, so that host's sweep
     never deleted it)."""
-    return speaking_for(request, principal, host) or host
+    return vouched_for(request, principal, host)[0] or host
 
 
 def _at(recorded: str, host: str, path: str) -> bool:
@@ -110,6 +111,10 @@ class DecryptBody(_Body):
     written_by: str = Field(max_length=255)
     host: HostName
     output: ClientPath | None = None
+    operation_id: str | None = Field(
+        default=None, max_length=64,
+        description="The decision that sealed the file, as its (authenticated) header names "
+                    "it: POST /api/v1/decrypt answers for the bytes that decision sealed.")
     identity: str | None = Field(default=None, max_length=200,
                                  description="Once the copy is written: what it is.")
 
@@ -363,34 +368,29 @@ def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
 @router.post("/decrypt", tags=["exceptions"], response_class=ShownJSON,
              summary="May you decrypt a sealed file written without an exception (audited)")
 def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> dict[str, Any]:
-    """Whether the caller may decrypt ``path``, a file governed storage sealed on the client
-    without an exception: the rule of :func:`lacuna.exceptions.files.decrypt` (its writer or
-    a default steward), audited (``decrypt``) either way. The writer is who this server's
-    trail says wrote that path on that host (the one user whose allowed write or export
-    decisions name it from ``host``, or from no host: :func:`_last_writer`), not the name in
-    the file's header (the client's own ``user.id``, which its owner chooses); a path the
-    trail names no write of there, or writes of by several users, is a default steward's to
-    decrypt."""
+    """Whether the caller may decrypt ``path``, a file sealed on the client with
+    ``encrypt=True`` without an exception: the rule of :func:`lacuna.exceptions.files.decrypt`
+    (its writer or a default steward), audited (``decrypt``) either way. The writer is who
+    this server's trail says sealed those bytes (:func:`_sealer`: the user of the allowed
+    write or export decision ``operation_id`` that the file's authenticated header names, of
+    ``path`` from ``host``), not the name in the header (the client's own ``user.id``, which
+    its owner chooses). A file whose header names no such decision (sealed by an older
+    Lacuna, without a server, or by another decision) is a default steward's to decrypt."""
     from lacuna.exceptions import events
     from lacuna.exceptions.files import _refusal, on_host
 
     state = state_of(request)
-    host = speaking_for(request, principal, body.host) or body.host
+    host = vouched_for(request, principal, body.host)[0] or body.host
     detail: dict[str, Any] = {"path": on_host(host, body.path),
-                              "header_written_by": body.written_by}
+                              "header_written_by": body.written_by,
+                              "sealed_by": body.operation_id}
     if body.output is not None:
         detail["output"] = on_host(host, body.output)
     with acting_as(state, principal) as acting:
-        writer, others = _last_writer(state, body.path, host)
+        writer, unknown = _sealer(state, body.operation_id, body.path, host)
         why = _refusal(acting, {"written_by": writer}, None)
-        if why is not None and others:
-            why = (f"this server's audit trail names allowed writes of {body.path} on "
-                   f"{host} by more than one user ({', '.join(others[:5])}), so it cannot "
-                   "tell whose file this is; only a default steward may read it (you are "
-                   f"{principal.name}).")
-        elif why is not None and not writer:
-            why = (f"this server's audit trail names no allowed write of {body.path} on "
-                   f"{host}; only a default steward may read it (you are "
+        if why is not None and unknown is not None:
+            why = (f"{unknown}; only a default steward may read it (you are "
                    f"{principal.name}).")
         if why is not None:
             events.audit(acting, "decrypt", None, allowed=False,
@@ -405,29 +405,52 @@ def sealed_decrypt(body: DecryptBody, request: Request, principal: AnyUser) -> d
 _WRITES = ("write", "export")
 
 
-def _last_writer(state: ServerState, path: str, host: str) -> tuple[str, list[str]]:
-    """Who wrote ``path`` on ``host``, as this server's trail says: the one user whose
-    allowed write or export decisions name it from that host (empty: none), and, when more
-    than one user's do, none and all of them. A decision is only asked for, not proof of a
-    write: the newest one's user was taken as the writer, so anyone could decide a write to
-    another's path (without writing it) and be allowed to decrypt that file, and its writer
-    refused (fail closed: a steward decides when the trail names several).
+def _sealer(state: ServerState, operation_id: str | None, path: str, host: str
+            ) -> tuple[str, str | None]:
+    """Who sealed the file at ``path`` on ``host`` whose header names the decision
+    ``operation_id``, as this server's trail says, and None; or no one and why it cannot
+    tell.
 
-    A path is a file on one host, as its retention clock is (docs/server.md, "Whose host"):
-    ``/data/out.csv`` written by ana on her laptop and by joe on his desktop are two files,
-    each its writer's (before, the path alone was asked, so the two writes made both files
-    a steward's). A decision recorded without a host (``who.host``: before hosts were
-    recorded, or a request that named none) could be any host's, so it counts on every host,
-    as a host-less clock does: beside another user's write it makes the file a steward's,
-    never anyone's to read."""
-    users: dict[str, str] = {}
-    for record in state.governor.audit.list(limit=None, naming=("destination", [path])):
-        if (record.kind == "decision" and record.allowed and record.action in _WRITES
-                and record.destination == path and _from_host(record.data, host)):
-            users.setdefault(canonical_name(record.user_id), record.user_id)
-    if len(users) == 1:
-        return next(iter(users.values())), []
-    return "", sorted(users.values())
+    The writer is the user of the allowed write or export decision ``operation_id`` of
+    ``path`` (as the client named it: relative, or under ``~``, its end,
+    :func:`_destination_is`) from ``host`` (or from no host it named: any host's): the
+    client puts its decision's id in the header it seals, where the data key's tag
+    authenticates it, so the answer is for the bytes that decision sealed. The path alone
+    was asked before: a user who had a write to a path decided (writing nothing, or their
+    own file) was answered as the writer of any other user's sealed file put at that path.
+    Fail closed: a header that names no decision (sealed by an older Lacuna, or without a
+    server), a decision of another path or host, or an id the trail records decisions of
+    more than one user under (clients choose their operation ids) names no writer."""
+    if not operation_id:
+        return "", ("its header names no decision of this server that sealed it (sealed by "
+                    "an older Lacuna, or without a server), so this server cannot tell whose "
+                    "file it is")
+    decisions = [r for r in state.governor.audit.list(limit=None, naming=(
+        "operation_id", [operation_id])) if r.kind == "decision"
+        and r.data.get("operation_id") == operation_id]
+    users = sorted({canonical_name(r.user_id): r.user_id for r in decisions}.values())
+    if len(users) > 1:
+        return "", (f"this server's audit trail records decisions of more than one user "
+                    f"({', '.join(users[:5])}) under the id {operation_id} its header names, "
+                    "so it cannot tell whose file it is")
+    sealing = [r for r in decisions if r.allowed and r.action in _WRITES]
+    if not sealing:
+        return "", (f"this server's audit trail names no allowed write under the decision "
+                    f"{operation_id} its header names, so it cannot tell whose file it is")
+    if not any(_destination_is(r.destination, path) and _from_host(r.data, host)
+               for r in sealing):
+        first = sealing[0]
+        return "", (f"the decision {operation_id} its header names ({first.user_id}'s) "
+                    f"allowed a write of {first.destination} from host "
+                    f"{_host_of(first.data)!r}, not of {path} on {host}: these are not "
+                    "bytes that decision sealed here")
+    return sealing[0].user_id, None
+
+
+def _host_of(body: dict[str, Any]) -> str | None:
+    who = body.get("who")
+    named = who.get("host") if isinstance(who, dict) else None
+    return named if isinstance(named, str) else None
 
 
 def _from_host(body: dict[str, Any], host: str) -> bool:

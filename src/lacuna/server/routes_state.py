@@ -443,12 +443,12 @@ def _named_host(request: Request, ref: Any) -> None:
     """A dataset named as a host's file (``file://<host>/path``: how the server keys a
     client host's clocks, :func:`lacuna.lineage.seen.on_host`) is asked of or recorded for
     only by a caller who may speak for that host, as the host header is
-    (:func:`lacuna.server.routes_api.speaking_for`: a 403, audited): else the header's rule
+    (:func:`lacuna.server.routes_api.vouched_for`: a 403, audited): else the header's rule
     was bypassed by naming the host in the dataset."""
-    from lacuna.server.routes_api import speaking_for
+    from lacuna.server.routes_api import vouched_for
 
     if ref.namespace.startswith("file://"):
-        speaking_for(request, request.state.principal, ref.namespace[len("file://"):])
+        vouched_for(request, request.state.principal, ref.namespace[len("file://"):])
 
 
 def _dataset(dataset: str) -> Any:
@@ -505,11 +505,11 @@ def lineage_known(request: Request, _: AnyUser, dataset: str,
     from lacuna.lineage.records import DatasetVersion
     from lacuna.lineage.seen import known as known_clock
     from lacuna.lineage.seen import on_host
-    from lacuna.server.routes_api import client_host
+    from lacuna.server.routes_api import vouched_host
 
     gov = state_of(request).governor
     ref = _dataset(dataset)
-    host = client_host(request)
+    host = vouched_host(request)[0]
     _named_host(request, ref)
     known = known_of(gov.lineage_store, DatasetVersion(
         dataset=ref, classification=Classification(), fingerprint=fingerprint or None),
@@ -600,12 +600,12 @@ def lineage_fingerprint(run_id: str, body: FingerprintBody, request: Request,
     the store knows of that content (409: a fingerprint is a claim about the content, which
     may only raise, as an ingested run's)."""
     from lacuna.lineage.claims import at_least
-    from lacuna.server.routes_api import client_host
+    from lacuna.server.routes_api import vouched_host
 
     gov = state_of(request).governor
     store = gov.lineage_store
     ref = _dataset(body.dataset)
-    host = client_host(request)
+    host = vouched_host(request)[0]
     _named_host(request, ref)
     run = store.get_run(run_id)
     out = next((v for v in (run.outputs if run is not None else ())
@@ -690,10 +690,10 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     ``refused``. The answer: ``{"recorded": run id or null while the run is open,
     "refused": [...]}``."""
     from lacuna.lineage.openlineage import EventError, finish, merge_event
-    from lacuna.server.routes_api import client_host
+    from lacuna.server.routes_api import vouched_host
     from lacuna.server.schemas import text_only
 
-    host = client_host(request)  # (refused before anything is taken)
+    host = vouched_host(request)[0]  # (refused before anything is taken)
     try:
         text_only(event, "the OpenLineage event")
     except ValueError as exc:

@@ -1073,7 +1073,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                                             target, buffer)
 
                     result = files.write_sealed(gov, target, into, exception_id=exception_id,
-                                                method=op.method)
+                                                method=op.method, operation_id=op.id)
                 elif seal:
                     appending = _appends(spec, target, kwargs)
                     with (_sealed_contents(gov, target, op.method, frame_) if appending

@@ -97,6 +97,12 @@ class AuditRow:
     status: str  # an outcome's succeeded/failed
     event: str  # an exception step's name (requested, approved, ...) for action "exception"
     hash: str
+    # the client host a server's client named (``who.host``; empty: none, or in-process), and
+    # whether the server vouched for it (``who.host_verified``: the caller is bound to it by
+    # ``client_hosts``) or took it on the client's word: a reader of the trail tells the two
+    # apart (docs/server.md, "Whose host")
+    host: str = ""
+    host_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +141,8 @@ def to_row(record: AuditRecord) -> AuditRow:
         status=record.status or "",
         event=str(what.get("event") or ""),
         hash=record.hash,
+        host=str(who.get("host") or ""),
+        host_verified=who.get("host_verified") is True,
     )
 
 

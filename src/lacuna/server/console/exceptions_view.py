@@ -168,6 +168,10 @@ def history(request: ExceptionRequest, uses: list[AuditRow], now: datetime
         outcome = "allowed" if row.allowed else "denied"
         what = f"used: {row.action} {outcome}" if row.kind == "decision" else (
             f"{row.action} {row.status or 'finished'}")
+        # from which client host (a grant names a path, not a machine), and whose word that is
+        host = "" if not row.host else (
+            f", from host {row.host} ("
+            f"{'verified' if row.host_verified else 'unverified: the client’s word'})")
         events.append(HistoryEvent(when=row.when, what=what, who=row.user,
-                                   detail=f"{row.destination} (audit #{row.seq})"))
+                                   detail=f"{row.destination} (audit #{row.seq}){host}"))
     return sorted(events, key=lambda e: (e.when is None, e.when or now))
