@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from lacuna.audit.record import OPERATION_ID_INDEXED, AuditRecord, iso
+from lacuna.audit.record import OPERATION_ID_INDEXED, AuditRecord, iso, parse_when
 from lacuna.audit.schema import records
+from lacuna.errors import AuditError
 from lacuna.metrics import compute, rollup, sums
 from lacuna.metrics.facts import FEEDBACK, SURVEY, DecisionFact, classify, decision
 from lacuna.metrics.scopes import scope_of
@@ -38,7 +39,12 @@ EVERYTHING = (0, "", "", "", "")  # the scope of no filter
 
 
 def _record(row: Any) -> AuditRecord:
-    return AuditRecord(seq=row.seq, id=row.id, timestamp=datetime.fromisoformat(row.timestamp),
+    when = parse_when(row.timestamp)
+    if when is None:  # never appended since the store refuses it; an edited column
+        msg = (f"audit record #{row.seq}'s timestamp {str(row.timestamp)[:60]!a} is not an "
+               "ISO-8601 time, so no period can count it. Run `lacuna audit verify`.")
+        raise AuditError(msg)
+    return AuditRecord(seq=row.seq, id=row.id, timestamp=when,
                        user_id=row.user_id, action=row.action, allowed=bool(row.allowed),
                        policy_id=row.policy_id, body=row.body, prev_hash=row.prev_hash,
                        hash=row.hash)

@@ -51,7 +51,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from lacuna.audit.record import escape_surrogates, iso
+from lacuna.audit.record import escape_surrogates, iso, parse_when
+from lacuna.errors import AuditError
 from lacuna.metrics import compute, facts
 from lacuna.metrics.facts import DecisionFact
 from lacuna.metrics.scopes import Key, Scope, key_of, scope_id, scopes, within
@@ -132,8 +133,14 @@ def hour_of(when: str) -> str:
 def fact_from_body(body: Mapping[str, Any]) -> DecisionFact:
     """A decision record's body as the metrics see it (what :func:`facts.decision` gives)."""
     who, what, dec = (facts.section(body, name) for name in ("who", "what", "decision"))
+    when = parse_when(body.get("when"))
+    if when is None:  # the store refuses to append one; a trail written before that may hold one
+        msg = (f"audit record {str(body.get('id'))[:40]!a}: its 'when' "
+               f"{str(body.get('when'))[:60]!a} is not an ISO-8601 time, so no period or hour "
+               "can count it. Run `lacuna audit verify`; the metrics cannot follow this trail.")
+        raise AuditError(msg)
     return facts.from_body(
-        body, record_id=str(body["id"]), when=datetime.fromisoformat(str(body["when"])),
+        body, record_id=str(body["id"]), when=when,
         user=str(who.get("user_id") or ""), action=str(what.get("action") or ""),
         allowed=bool(dec.get("allowed")), policy_id=dec.get("policy_id"))
 
