@@ -82,6 +82,18 @@ def test_records_count_by_their_instant(governor: Any) -> None:
     assert month.counts["violation_rate"] == {"denied": 4, "decisions": 8}
 
 
+def test_a_period_from_year_one_counts_every_record(governor: Any) -> None:
+    """The widest period the periods accept: the rollups' look an hour before its start
+    failed with an OverflowError."""
+    from datetime import date
+
+    widest = (date(1, 1, 1), date(9999, 12, 30))
+    fast = GovernanceMetrics(widest, governor=governor)
+    assert fast.source == "rollups"
+    assert fast.counts["violation_rate"] == {"denied": 4, "decisions": 8}
+    assert fast.to_dict() == GovernanceMetrics(widest, governor=governor, exact=True).to_dict()
+
+
 def test_rebuild_refuses_a_stored_when_that_is_not_a_time(tmp_path: Path) -> None:
     """A decision whose ``when`` is no time (appended before the store refused one, or
     edited): the rebuild names it instead of failing with a bare ``ValueError`` (or counting

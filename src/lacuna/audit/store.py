@@ -30,7 +30,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,9 @@ _SQL_INTO = ("lacuna_audit (seq, id, timestamp, user_id, action, allowed, policy
              "prev_hash, hash, signature, operation_id)")
 _SQL_UPDATE_HEAD = "UPDATE lacuna_audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UNSET: Any = object()
+# the instants a record's 'when' may name (the column's text sorts as they do)
+_EARLIEST = iso(datetime.min.replace(tzinfo=UTC) + timedelta(days=2))
+_LATEST = iso(datetime.max.replace(tzinfo=UTC) - timedelta(days=2))
 _MOST_ROWS = 2**63 - 1  # a LIMIT SQLite and PostgreSQL take (a bigger one was an OverflowError)
 # What a read returns: every column but the derived index column (layout 3), so a read-only
 # store reads a trail that no writer has migrated yet, as it did before layout 3.
@@ -1035,6 +1038,14 @@ def _column_time(body: dict[str, Any], where: str) -> str:
         msg = (f"cannot append to the audit trail {where}: the record's 'when' "
                f"{str(body.get('when'))[:60]!a} is not an ISO-8601 time (e.g. "
                "2026-01-20T14:00:00+00:00); nothing was recorded.")
+        raise AuditError(msg)
+    if not _EARLIEST <= text < _LATEST:
+        # the rollups look an hour back and the metrics a day around a period: at the
+        # calendar's ends that overflowed (a bare OverflowError from inside the append)
+        msg = (f"cannot append to the audit trail {where}: the record's 'when' "
+               f"{str(body.get('when'))[:60]!a} lies within a day of the calendar's ends "
+               f"(UTC {_EARLIEST[:10]} to {_LATEST[:10]}), which no operation does; nothing "
+               "was recorded.")
         raise AuditError(msg)
     return text
 
