@@ -129,12 +129,18 @@ def test_verify_still_reports_an_edited_timestamp(tmp_path: Path) -> None:
     assert "timestamp" in report.problem
 
 
-def test_migration_0016_rewrites_an_older_trail(tmp_path: Path) -> None:
+def test_migration_0016_rewrites_an_older_trail_sqlite(tmp_path: Path) -> None:
+    _rewrites_an_older_trail(f"sqlite:///{tmp_path / 'audit.db'}")
+
+
+def test_migration_0016_rewrites_an_older_trail_postgresql(postgres_url: str) -> None:
+    _rewrites_an_older_trail(new_postgres_database(postgres_url))
+
+
+def _rewrites_an_older_trail(url: str) -> None:
     """A trail written before the column was normalised (its column as the body spells
     ``when``, at revision 0015): a read-only verify accepts it as it is, and the next store to
     open it rewrites the column, after which ``list`` compares instants."""
-    path = tmp_path / "audit.db"
-    url = f"sqlite:///{path}"
     with AuditStore(url) as store:
         _fill(store)
     engine = create_engine(url)
