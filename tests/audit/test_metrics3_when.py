@@ -92,23 +92,27 @@ def test_list_since_until_compares_instants_postgresql(postgres_url: str) -> Non
         _check(store)
 
 
-@pytest.mark.parametrize("when", ["yesterday", "", "2026-13-01T00:00:00", None, 1764633600,
-                                  "2026-12-02T00:00:00+25:00",
-                                  # within a day of the calendar's ends (the rollups look an
-                                  # hour back: a bare OverflowError from inside the append)
-                                  "0001-01-01T00:30:00+00:00", "0001-01-01T00:30:00+01:00",
-                                  "9999-12-31T23:00:00+00:00"])
-def test_append_refuses_a_when_that_is_not_a_time(tmp_path: Path, when: Any) -> None:
+NOT_TIMES = ("yesterday", "", "2026-13-01T00:00:00", None, 1764633600,
+             "2026-12-02T00:00:00+25:00",
+             # within a day of the calendar's ends (the rollups look an hour back: a bare
+             # OverflowError from inside the append)
+             "0001-01-01T00:30:00+00:00", "0001-01-01T00:30:00+01:00",
+             "9999-12-31T23:00:00+00:00")
+
+
+def test_append_refuses_a_when_that_is_not_a_time(tmp_path: Path) -> None:
     with AuditStore(f"sqlite:///{tmp_path / 'audit.db'}") as store:
-        decision = {**_body("2026-12-02T00:00:00+00:00"), "when": when, "id": "a" * 32,
-                    "seq": 0}
-        event = {"kind": "feedback", "who": {"user_id": "u", "role": ""},
-                 "what": {"action": "feedback"}, "when": when,
-                 "decision": {"allowed": True, "policy_id": None}}
-        with pytest.raises(AuditError, match=REFUSED):
-            store._append_all([decision])
-        with pytest.raises(AuditError, match=REFUSED):
-            store.record_event(event)
+        for when in NOT_TIMES:  # one store for all (each refusal leaves it as it was)
+            decision = {**_body("2026-12-02T00:00:00+00:00"), "when": when, "id": "a" * 32,
+                        "seq": 0}
+            event = {"kind": "feedback", "who": {"user_id": "u", "role": ""},
+                     "what": {"action": "feedback"}, "when": when,
+                     "decision": {"allowed": True, "policy_id": None}}
+            with pytest.raises(AuditError, match=REFUSED):
+                store._append_all([decision])
+            with pytest.raises(AuditError, match=REFUSED):
+                store.record_event(event)
+            assert store.counts()["records"] == 0, when
         # the allowed path beside it: a time is taken, and only it is on the trail
         store.record_event({**event, "when": "2026-12-02T00:00:00-01:00"})
         assert store.counts()["records"] == 1
