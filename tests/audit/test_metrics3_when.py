@@ -164,3 +164,19 @@ def _rewrites_an_older_trail(url: str) -> None:
         stamps = [t for (t,) in conn.execute(text("SELECT timestamp FROM lacuna_audit"))]
     engine.dispose()
     assert all(len(t) == 32 and t.endswith("+00:00") for t in stamps)
+
+
+def test_verify_reports_a_column_put_back_to_its_offset_spelling(tmp_path: Path) -> None:
+    """Once the trail is at revision 0016 the column holds UTC only: put back to the body's own
+    spelling (which sorts the record at another time for ``since=``) it is an edit."""
+    path = tmp_path / "audit.db"
+    with AuditStore(f"sqlite:///{path}") as store:
+        _fill(store)
+        assert store.verify().ok  # the allowed path: offsets in the bodies, UTC in the column
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE lacuna_audit SET timestamp = ? WHERE seq = 1", (WHENS[0][0],))
+    with AuditStore(f"sqlite:///{path}", read_only=True) as store:
+        report = store.verify()
+        assert 1 not in [r.seq for r in store.list(limit=None, since=SINCE)]  # hidden
+    assert (report.ok, report.first_bad) == (False, 1)
+    assert "not its instant in UTC" in report.problem
