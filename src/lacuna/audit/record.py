@@ -72,6 +72,28 @@ def iso(ts: datetime) -> str:
         return edge.replace(tzinfo=UTC).isoformat(timespec="microseconds")
 
 
+def parse_when(when: object) -> datetime | None:
+    """A body's ``when`` as an aware instant (a time without an offset is UTC, as :func:`iso`
+    takes one), or None when it is not an ISO-8601 time. Lacuna writes UTC itself, but a body
+    from another writer may spell the same instant with any offset (``23:30-05:00``)."""
+    if not isinstance(when, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(when)
+    except ValueError:
+        return None
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
+
+
+def column_time(when: object) -> str | None:
+    """The ``timestamp`` column's text for a body's ``when``: its instant in :func:`iso`'s UTC
+    form, so the column sorts (and ``list(since=, until=)`` compares) by instant whatever
+    offset the body spells it with; None when ``when`` is not an ISO-8601 time. The body keeps
+    the spelling it was given (it is what is hashed)."""
+    instant = parse_when(when)
+    return None if instant is None else iso(instant)
+
+
 def canonical_json(body: Mapping[str, Any], *, plain: bool = False) -> str:
     """Sorted keys, no whitespace, non-ASCII kept as UTF-8: the exact text that is hashed.
 

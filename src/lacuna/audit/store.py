@@ -30,7 +30,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,12 @@ from lacuna.audit.record import (
     build_outcome_body,
     canonical_json,
     chain_hash,
+    column_time,
     escape_surrogates,
     indexed_operation_id,
     iso,
     link_payload,
+    parse_when,
     plain_float,
 )
 from lacuna.audit.schema import (
@@ -113,6 +115,9 @@ _SQL_INTO = ("lacuna_audit (seq, id, timestamp, user_id, action, allowed, policy
              "prev_hash, hash, signature, operation_id)")
 _SQL_UPDATE_HEAD = "UPDATE lacuna_audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UNSET: Any = object()
+# the instants a record's 'when' may name (the column's text sorts as they do)
+_EARLIEST = iso(datetime.min.replace(tzinfo=UTC) + timedelta(days=2))
+_LATEST = iso(datetime.max.replace(tzinfo=UTC) - timedelta(days=2))
 _MOST_ROWS = 2**63 - 1  # a LIMIT SQLite and PostgreSQL take (a bigger one was an OverflowError)
 # What a read returns: every column but the derived index column (layout 3), so a read-only
 # store reads a trail that no writer has migrated yet, as it did before layout 3.
@@ -406,7 +411,8 @@ class AuditStore:
             _column_text(who["user_id"], "user id", self.where)
             _column_text(what["action"], "action", self.where)
             prepared.append((body, {
-                "id": body["id"], "timestamp": body["when"], "user_id": who["user_id"],
+                "id": body["id"], "timestamp": _column_time(body, self.where),
+                "user_id": who["user_id"],
                 "action": what["action"], "allowed": dec["allowed"],
                 "policy_id": dec["policy_id"], "operation_id": indexed_operation_id(body)}))
         keyring = self.keyring
@@ -761,10 +767,12 @@ class AuditStore:
                                      else builtins.list(user)))
         if action is not None:
             stmt = stmt.where(_holds(records.c.action, [action]))
+        # the column holds each record's instant in iso()'s UTC form (_column_time; migration
+        # 0016 rewrote older records'), so comparing its text compares instants, on its index
         if since is not None:
-            stmt = stmt.where(records.c.timestamp >= iso(_as_datetime(since)))
+            stmt = stmt.where(records.c.timestamp >= iso(_as_datetime(since, "since")))
         if until is not None:
-            stmt = stmt.where(records.c.timestamp < iso(_as_datetime(until)))
+            stmt = stmt.where(records.c.timestamp < iso(_as_datetime(until, "until")))
         if limit is not None:  # past a 64-bit integer (-n 2**64): as many as there are
             stmt = stmt.limit(min(max(int(limit), 0), _MOST_ROWS))
         return [_to_record(row) for row in self.rows(stmt)]
@@ -1009,14 +1017,37 @@ def roll_up(conn: Any, bodies: Sequence[dict[str, Any]]) -> None:
     on_append_many(conn, bodies)
 
 
-def _as_datetime(value: datetime | str) -> datetime:
+def _as_datetime(value: datetime | str, name: str) -> datetime:
     if isinstance(value, datetime):
         return value
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        msg = f"since={value!r} is not an ISO-8601 date or time; use e.g. 2026-01-20T14:00."
+        msg = f"{name}={value!r} is not an ISO-8601 date or time; use e.g. 2026-01-20T14:00."
         raise AuditError(msg) from None
+
+
+def _column_time(body: dict[str, Any], where: str) -> str:
+    """The ``timestamp`` column of ``body``: its ``when`` as a UTC instant in one sortable form
+    (:func:`~lacuna.audit.record.column_time`), so ``list(since=, until=)`` and the rollups see
+    ``2026-12-01T23:30-05:00`` at 04:30 UTC on the 2nd. A ``when`` that is no time is refused:
+    it was stored (an event's; a decision's failed its rollup with a bare ValueError) and
+    then fell out of every period as if it had never happened."""
+    text = column_time(body.get("when"))
+    if text is None:
+        msg = (f"cannot append to the audit trail {where}: the record's 'when' "
+               f"{str(body.get('when'))[:60]!a} is not an ISO-8601 time (e.g. "
+               "2026-01-20T14:00:00+00:00); nothing was recorded.")
+        raise AuditError(msg)
+    if not _EARLIEST <= text < _LATEST:
+        # the rollups look an hour back and the metrics a day around a period: at the
+        # calendar's ends that overflowed (a bare OverflowError from inside the append)
+        msg = (f"cannot append to the audit trail {where}: the record's 'when' "
+               f"{str(body.get('when'))[:60]!a} lies within a day of the calendar's ends "
+               f"(UTC {_EARLIEST[:10]} to {_LATEST[:10]}), which no operation does; nothing "
+               "was recorded.")
+        raise AuditError(msg)
+    return text
 
 
 def _column_text(value: object, name: str, where: str) -> None:
@@ -1056,10 +1087,13 @@ def _holds(column: Any, values: Sequence[str]) -> Any:
 
 
 def _parse_time(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except (TypeError, ValueError):  # an edited column; verify() names the record
+    """The column's instant, aware (a column written before it was normalised may lack an
+    offset: UTC, as :func:`~lacuna.audit.record.iso` takes it; a naive one failed every
+    comparison with an aware period bound)."""
+    found = parse_when(text)
+    if found is None:  # an edited column; verify() names the record
         return datetime.min.replace(tzinfo=UTC)
+    return found
 
 
 def _to_record(row: Any) -> AuditRecord:

@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Connection, inspect, select
+from sqlalchemy import Column, Connection, inspect, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import Label
 
@@ -52,6 +52,7 @@ from lacuna.audit.record import (
     GENESIS_HASH,
     VerifyReport,
     chain_hash,
+    column_time,
     indexed_operation_id,
     link_payload,
 )
@@ -100,10 +101,19 @@ def _mismatched_columns(row: Any, body: dict[str, Any]) -> list[str]:
         "allowed": decision.get("allowed"),
         "policy_id": decision.get("policy_id"),
     }
-    bad = [name for name, value in expected.items() if getattr(row, name) != value]
+    bad = [name for name, value in expected.items() if getattr(row, name) != value
+           and not (name == "timestamp" and same_time(row.timestamp, value))]
     if "allowed" not in bad and getattr(row, "allowed_stored", True) is not True:
         bad.append("allowed")
     return bad
+
+
+def same_time(column: object, when: object) -> bool:
+    """Whether the ``timestamp`` column holds the body's ``when``: as the body spells it (every
+    record Lacuna writes, and one appended before the column was normalised: a trail not yet
+    migrated by 0016, which a read-only verify must not call edited), or as its instant in UTC
+    (:func:`~lacuna.audit.record.column_time`: a body spelled with another offset)."""
+    return column == when or (isinstance(column, str) and column == column_time(when))
 
 
 def check_signature(keyring: Keyring, chain: str, seq: int, digest: str,
@@ -202,7 +212,7 @@ def _intact(row: Any, seq: int, prev: str, signer: Signer) -> bool:
     # (a huge integer as a float) can only send a row to _check_row, never pass it
     if (type(body_seq) is not int or body_seq != seq or type(rid) is not str
             or rid != parsed.get("id") or type(timestamp) is not str
-            or timestamp != parsed.get("when") or type(user_id) is not str
+            or not same_time(timestamp, parsed.get("when")) or type(user_id) is not str
             or user_id != who.get("user_id") or type(action) is not str
             or action != what.get("action") or type(allowed) is not bool
             or allowed is not body_allowed or allowed_stored is not True
@@ -280,6 +290,20 @@ def lenient_text(conn: Connection, *, shown: bool = False) -> Iterator[None]:
         raw.text_factory = before
 
 
+_UTC_LENGTH = len("2026-01-20T14:00:00.000000+00:00")  # iso()'s form
+
+
+def _utc_column(conn: Connection) -> bool:
+    """Whether the trail's ``timestamp`` column holds UTC only: its state database is at
+    revision 0016 or later, which rewrote the older records' (a read-only verify of a trail
+    no writer has upgraded yet accepts the column as the body spells ``when``)."""
+    if not inspect(conn).has_table("lacuna_alembic_version"):
+        return False
+    found = [str(v) for (v,) in conn.execute(text("SELECT version_num FROM "
+                                                  "lacuna_alembic_version"))]
+    return any(v.isdigit() and int(v) >= 16 for v in found)
+
+
 def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
     """Walk the whole chain in ``seq`` order, in batches, inside the caller's transaction."""
     try:
@@ -303,6 +327,7 @@ def _walk(conn: Connection, keyring: Keyring) -> VerifyReport:
                stored_boolean(c.allowed), c.policy_id, c.body, c.prev_hash, c.hash, c.signature,
                *([c.operation_id] if "operation_id" in present else [])]
     signer = keyring.current
+    utc_column = _utc_column(conn)
     seq, prev, checked = 1, GENESIS_HASH, 0
     while True:
         rows = conn.execute(
@@ -314,6 +339,16 @@ def _walk(conn: Connection, keyring: Keyring) -> VerifyReport:
                 if failure is not None:
                     return VerifyReport(ok=False, checked=checked, first_bad=failure[0],
                                         problem=failure[1], head=prev)
+            # (the shape is enough: the row passed, so the column is its body's 'when' as
+            # spelled or as its instant in UTC, and only another offset's spelling differs)
+            if utc_column and (len(row.timestamp) != _UTC_LENGTH
+                               or not row.timestamp.endswith("+00:00")):
+                return VerifyReport(ok=False, checked=checked, first_bad=seq, head=prev, problem=(
+                    f"record #{seq}'s timestamp column holds {row.timestamp!a}, not its "
+                    "instant in UTC as this trail keeps it (state revision 0016): it was "
+                    "edited after it was written, and `lacuna audit list --since` and the "
+                    "metrics would place the record at another time. The body holds the true "
+                    "value; keep the database as evidence."))
             seq, prev, checked = seq + 1, row.hash, checked + 1
         if len(rows) < BATCH:
             break

@@ -168,16 +168,29 @@ def insights_command(
 def rebuild_command(config: ConfigOption = None) -> None:
     """Recompute the metrics' rollups from every audit record (after an upgrade, or when the
     rollups were started on a trail that already had records); until then metrics read the
-    records themselves."""
+    records themselves. Exits 1, after rebuilding, when the rollups had diverged from the
+    trail (records removed or edited outside Lacuna: run `lacuna audit verify`)."""
     from lacuna.governor import current
-    from lacuna.metrics.rollup import rebuild
+    from lacuna.metrics.rollup import rebuild_checked
 
     try:
         _configure(config)
-        count = rebuild(current().audit)
+        done = rebuild_checked(current().audit)
     except LacunaError as exc:
         raise _fail(exc) from exc
-    console.print(f"rolled up {count} decisions; metrics now read the rollups.", highlight=False)
+    console.print(f"rolled up {done.count} decisions; metrics now read the rollups.",
+                  highlight=False)
+    if done.diverged and done.before is not None:
+        # the metrics had silently counted what the trail no longer holds (or not what it does)
+        was, now = done.before, done.after
+        Console(stderr=True).print(
+            f"[red]the rollups had diverged from the audit trail:[/] they counted {was[0]} "
+            f"decisions ({was[1]} denied, {was[2]} resolved, {was[3]} workarounds); the "
+            f"trail's records give {now[0]} ({now[1]} denied, {now[2]} resolved, {now[3]} "
+            "workarounds). Records were removed or edited outside Lacuna since they were "
+            "rolled up; the metrics now follow the trail as it is. Run `lacuna audit verify` "
+            "and keep the database as evidence.", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 report_app = typer.Typer(help="Reports for reviews and auditors.", no_args_is_help=True)

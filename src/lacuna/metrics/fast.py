@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from lacuna.audit.record import OPERATION_ID_INDEXED, AuditRecord, iso
+from lacuna.audit.record import OPERATION_ID_INDEXED, AuditRecord, iso, parse_when
 from lacuna.audit.schema import records
+from lacuna.errors import AuditError
 from lacuna.metrics import compute, rollup, sums
 from lacuna.metrics.facts import FEEDBACK, SURVEY, DecisionFact, classify, decision
 from lacuna.metrics.scopes import scope_of
@@ -38,7 +39,12 @@ EVERYTHING = (0, "", "", "", "")  # the scope of no filter
 
 
 def _record(row: Any) -> AuditRecord:
-    return AuditRecord(seq=row.seq, id=row.id, timestamp=datetime.fromisoformat(row.timestamp),
+    when = parse_when(row.timestamp)
+    if when is None:  # never appended since the store refuses it; an edited column
+        msg = (f"audit record #{row.seq}'s timestamp {str(row.timestamp)[:60]!a} is not an "
+               "ISO-8601 time, so no period can count it. Run `lacuna audit verify`.")
+        raise AuditError(msg)
+    return AuditRecord(seq=row.seq, id=row.id, timestamp=when,
                        user_id=row.user_id, action=row.action, allowed=bool(row.allowed),
                        policy_id=row.policy_id, body=row.body, prev_hash=row.prev_hash,
                        hash=row.hash)
@@ -56,6 +62,16 @@ def _any_between(conn: Connection, start: datetime, end: datetime) -> bool:
     return conn.execute(select(records.c.seq).where(  # one seek on the timestamp index
         records.c.timestamp >= iso(start), records.c.timestamp < iso(end)).limit(1)).first() \
         is not None
+
+
+def _moved(instant: datetime, by: timedelta) -> datetime:
+    """``instant`` moved by ``by``, stopped at the calendar's ends: a period from year 1
+    (``0001-01-01..9999-12-30``, which the periods accept) failed with an OverflowError."""
+    try:
+        return instant + by
+    except OverflowError:
+        edge = datetime.min if by < timedelta(0) else datetime.max
+        return edge.replace(tzinfo=UTC)
 
 
 def _floor(instant: datetime) -> datetime:
@@ -119,9 +135,9 @@ def from_rollups(gov: Governor, period: Period, filters: Filters) -> Numbers | N
     with gov.audit.engine.connect() as conn:
         if not rollup.complete(conn):
             return None
-        first = rollup.next_hour(start if not _any_between(conn, start - window, start)
+        first = rollup.next_hour(start if not _any_between(conn, _moved(start, -window), start)
                                  else start + window)
-        last = _floor(end if not _any_between(conn, end, end + window) else end - window)
+        last = _floor(end if not _any_between(conn, end, _moved(end, window)) else end - window)
         if first > last:
             return None
         hours = (iso(first)[:13], iso(last)[:13])

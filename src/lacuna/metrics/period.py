@@ -31,11 +31,11 @@ class Period:
 
     def read_bounds(self) -> tuple[datetime | None, datetime | None]:
         """``since=``/``until=`` for :meth:`lacuna.audit.AuditStore.list`, a day wider than the
-        period on each side: the store compares the stored ``when`` text, which sorts like the
-        instant only in :func:`lacuna.audit.record.iso`'s form (``02:30-05:00`` is 07:30 UTC
-        but sorts as 02:30), so the read keeps a record of any UTC offset and the caller
-        tests ``instant in period`` exactly. Without ``until`` a past period read every
-        later record of the trail."""
+        period on each side, and the caller tests ``instant in period`` exactly. The store
+        compares instants since its ``timestamp`` column holds UTC (state revision 0016); the
+        slack still keeps every record of the period for a read-only store on a trail no
+        writer has upgraded yet, whose column sorts ``02:30-05:00`` (07:30 UTC) as 02:30.
+        Without ``until`` a past period read every later record of the trail."""
         return _moved(self.start, -_SLACK), _moved(self.end, _SLACK)
 
     def to_dict(self) -> dict[str, str]:

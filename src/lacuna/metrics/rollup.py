@@ -44,6 +44,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     inspect,
     select,
@@ -51,7 +52,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from lacuna.audit.record import escape_surrogates, iso
+from lacuna.audit.record import escape_surrogates, iso, parse_when
+from lacuna.errors import AuditError
 from lacuna.metrics import compute, facts
 from lacuna.metrics.facts import DecisionFact
 from lacuna.metrics.scopes import Key, Scope, key_of, scope_id, scopes, within
@@ -132,8 +134,14 @@ def hour_of(when: str) -> str:
 def fact_from_body(body: Mapping[str, Any]) -> DecisionFact:
     """A decision record's body as the metrics see it (what :func:`facts.decision` gives)."""
     who, what, dec = (facts.section(body, name) for name in ("who", "what", "decision"))
+    when = parse_when(body.get("when"))
+    if when is None:  # the store refuses to append one; a trail written before that may hold one
+        msg = (f"audit record {str(body.get('id'))[:40]!a}: its 'when' "
+               f"{str(body.get('when'))[:60]!a} is not an ISO-8601 time, so no period or hour "
+               "can count it. Run `lacuna audit verify`; the metrics cannot follow this trail.")
+        raise AuditError(msg)
     return facts.from_body(
-        body, record_id=str(body["id"]), when=datetime.fromisoformat(str(body["when"])),
+        body, record_id=str(body["id"]), when=when,
         user=str(who.get("user_id") or ""), action=str(what.get("action") or ""),
         allowed=bool(dec.get("allowed")), policy_id=dec.get("policy_id"))
 
@@ -517,15 +525,47 @@ def seen(conn: Connection) -> dict[str, set[str]] | None:
 
 # -- rebuild -----------------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    """What :func:`rebuild_checked` did: the decisions rolled up, and the rollups' totals
+    (decisions, denials, resolved, workarounds) before and after; ``before`` is None when the
+    rollups did not cover the whole trail (nothing to compare)."""
+
+    count: int
+    before: tuple[int, int, int, int] | None
+    after: tuple[int, int, int, int]
+
+    @property
+    def diverged(self) -> bool:
+        """The rollups counted other numbers than the trail's records give: records were
+        removed or edited around Lacuna since they were rolled up (an append rolls up in its
+        own transaction, and a rebuild of an untouched trail gives the same rows)."""
+        return self.before is not None and self.before != self.after
+
+
+def _totals(conn: Connection) -> tuple[int, int, int, int]:
+    row = conn.execute(select(*(func.coalesce(func.sum(c), 0) for c in (
+        hourly.c.decisions, hourly.c.denials, hourly.c.resolved, hourly.c.workarounds)))).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
 def rebuild(store: AuditStore, *, batch: int = 50_000) -> int:
     """Recompute the rollups from every record, in append order (``lacuna metrics rebuild``),
     in one write transaction (appends wait: none can be missed). Returns the number of
     decisions rolled up."""
+    return rebuild_checked(store, batch=batch).count
+
+
+def rebuild_checked(store: AuditStore, *, batch: int = 50_000) -> Rebuilt:
+    """:func:`rebuild`, saying whether the rollups had diverged from the trail (their totals
+    before and after, read in the rebuild's transaction, so no append falls between)."""
     with store.engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
-            return rebuild_in(conn, batch=batch)
+            before = _totals(conn) if complete(conn) else None
+            count = rebuild_in(conn, batch=batch)
+            return Rebuilt(count=count, before=before, after=_totals(conn))
 
 
 def rebuild_in(conn: Connection, *, batch: int = 50_000) -> int:

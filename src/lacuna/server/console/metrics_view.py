@@ -6,6 +6,10 @@
 - resolution time: how long requests waited for a decision (median, 90th percentile, slowest),
   over the newest ``MAX_RECORDS`` requests.
 
+A page view reads at most the newest ``MAX_RECORDS`` audit records of the window; when the
+window holds more, ``Metrics.partial`` is set and the page says its counts are of those only
+(``lacuna metrics`` and ``GovernanceMetrics`` count every record).
+
 Only decision records count (an operation's outcome record repeats its decision). The window
 is the last ``days`` days, by the time of the operation.
 """
@@ -41,6 +45,10 @@ class Metrics:
     pending: int
     approved: int
     resolution_hours: tuple[float, ...]  # per decided request
+    # the window held more than MAX_RECORDS records: only the newest were counted (the page
+    # said nothing, and its totals were lower than the trail's)
+    partial: bool = False
+    read: int = 0  # the records of the window read (decisions, outcomes and events)
 
     @property
     def median_resolution(self) -> float | None:
@@ -63,7 +71,10 @@ def compute(audit: AuditStore, exceptions: ExceptionStore, *, now: datetime,
     """The dashboard's numbers over the last ``days`` days up to ``now``."""
     start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     labels = [(start + timedelta(days=i)).date() for i in range(days)]
-    rows, _more = search(audit, AuditFilters(since=start, limit=MAX_RECORDS))
+    # up to now: a record dated later (another writer's clock) counted in the totals and in
+    # no day of the chart
+    rows, more = search(audit, AuditFilters(since=start, until=now, limit=MAX_RECORDS))
+    read = len(rows)
     rows = [r for r in rows if r.kind == "decision"]
     violations = Counter(r.when.date() for r in rows if not r.allowed)
     policies = Counter(r.policy_id or "(no policy)" for r in rows if not r.allowed)
@@ -94,4 +105,6 @@ def compute(audit: AuditStore, exceptions: ExceptionStore, *, now: datetime,
         pending=by_status.get("pending", 0),
         approved=by_status.get("approved", 0),
         resolution_hours=resolution,
+        partial=more,
+        read=read,
     )
