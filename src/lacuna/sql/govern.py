@@ -33,7 +33,7 @@ from lacuna import _bypass
 from lacuna.errors import IntegrationError, LineageError
 from lacuna.lineage.recording import Produced, input_version, run_for
 from lacuna.lineage.records import ColumnEdge, DatasetRef, RunStatus
-from lacuna.lineage.sql_masking import bound_keys
+from lacuna.lineage.sql_masking import NO_KEYS, bound_keys
 from lacuna.model import Action, Classification, Destination, Source, Tier
 from lacuna.sql import restrict
 from lacuna.sql.catalog import literal, quote
@@ -625,6 +625,8 @@ def _write(
         read = read_of(gov, db, stmt)
         written, edges, sources = read.classification, read.edges, read.sources
         columns = tuple(written.columns)
+    if stmt.upsert is not None:
+        written, edges, sources = _upserted(gov, db, stmt, written, edges, sources)
     for ref in sources:
         if not any(ref == r for r, _ in inputs):
             inputs.append((ref, _classification_of(gov, db, ref, written)))
@@ -652,6 +654,28 @@ def _write(
         columns=columns, column_edges=edges, fingerprint=stmt.kind == "export",
     )
     return op, produced
+
+
+def _upserted(
+    gov: Governor, db: Database, stmt: Statement, written: Classification,
+    edges: tuple[ColumnEdge, ...], sources: tuple[DatasetRef, ...],
+) -> tuple[Classification, tuple[ColumnEdge, ...], tuple[DatasetRef, ...]]:
+    """``INSERT … ON CONFLICT DO UPDATE SET``: what the inserted rows carry (``written``) and
+    what the update writes, together, each column at the stricter of the two: the update's
+    query (:attr:`Statement.upsert`, which may read other tables) and, for a column set from
+    another inserted column (``SET b = excluded.c``), that column's class."""
+    from lacuna.lineage.rules import combine
+
+    update = read_of(gov, db, replace(stmt, query=stmt.upsert, bound=(), keys=NO_KEYS))
+    parents = [written, update.classification]
+    moved = {col: written.columns[x] for col, x in stmt.moved if x in written.columns}
+    if moved:
+        parents.append(replace(written, columns=moved))
+    merged = combine(parents, gov.config.classification,
+                     names=("the inserted rows", "its DO UPDATE", "inserted columns it moves"))
+    merged = replace(merged, reasoning=(*merged.reasoning, *update.classification.reasoning))
+    return (merged, (*edges, *update.edges),
+            tuple(dict.fromkeys((*sources, *update.sources))))
 
 
 def _unreadable(gov: Governor, db: Database, stmt: Statement) -> Destination:
