@@ -305,6 +305,21 @@ def _file_state(con: Any, source_sql: str, label: str) -> DataState:
     return govern_read(method="duckdb.read", target=label, frame=frame, rows=-1)
 
 
+def _refuse_sealed_arguments(function: exp.Expr) -> None:
+    """A file function (``read_csv('…')``, ``read_parquet(['…', '…'])``) that names a sealed
+    governed file is refused as ``FROM 'sealed.csv'`` is, saying what to do instead: DuckDB
+    sniffed the ciphertext, and its error was reported as "Lacuna failed".
+
+    Raises:
+        StorageError: one of its string arguments is (or holds) a sealed governed file.
+    """
+    from lacuna.storage.frames import refuse_sealed_in_sql
+
+    for literal in function.find_all(exp.Literal):
+        if literal.is_string and literal.name:
+            refuse_sealed_in_sql(literal.name, "DuckDB")
+
+
 def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = None,
                     ) -> tuple[DataState, list[DataState]]:
     """The classification (with lineage) of what ``sql`` produces, and its sources' states.
@@ -336,6 +351,8 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             text = source.sql(dialect="duckdb") if is_function else f"'{name}'"
             label = (source.expressions[0].name if is_function and getattr(
                 source, "expressions", None) else name)
+            if is_function:  # read_csv('sealed.csv'), read_parquet([…]): the path is no label
+                _refuse_sealed_arguments(source)
             state = _file_state(con, text, label or text)
             alias = table.alias or None
             table.replace(exp.to_table(placeholder).as_(alias) if alias
