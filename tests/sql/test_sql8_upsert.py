@@ -6,6 +6,7 @@ was never classified, so an e-mail went in as the inserted values were, PUBLIC."
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 import lacuna
 from lacuna.errors import GovernanceViolation
@@ -46,9 +47,12 @@ def test_do_update_set_is_read_for_what_it_writes(dialect):
     assert set(analyse(stmt.upsert, dialect).reads) == {"customers", "t"}
     nothing = analyse("INSERT INTO t VALUES (1, 'x') ON CONFLICT DO NOTHING", dialect)
     assert nothing.upsert is None
-    bound = analyse("INSERT INTO t VALUES (1, 'x') ON CONFLICT (a) DO UPDATE SET b = ?", dialect)
-    assert bound.kind == "unknown"
-    assert "SET b = excluded.b" in (bound.problem or "")
+    bound = analyse("INSERT INTO t VALUES (?, ?) ON CONFLICT (a) DO UPDATE SET b = ?", dialect)
+    assert (bound.kind, bound.moved) == ("write", (("b", "?"),))  # any parameter's class
+    selected = analyse("INSERT INTO t SELECT a, b FROM u ON CONFLICT (a) DO UPDATE SET b = ?",
+                       dialect)
+    assert selected.kind == "unknown"
+    assert "SET b = excluded.b" in (selected.problem or "")
 
 
 def _rows(engine):
@@ -102,3 +106,28 @@ def test_a_column_set_from_another_inserted_column_takes_its_class(make_db, gove
         read = lacuna.sql.classification(conn.exec_driver_sql("SELECT b FROM t"))
     assert read is not None
     assert read.columns["b"].classification is ColumnKind.PII
+
+
+def test_sqlalchemy_on_conflict_do_update_is_decided_on_its_bound_values(
+        make_db, governed_engine):
+    """``insert(t).on_conflict_do_update(set_={"b": value})`` binds ``value`` as a parameter
+    of ``DO UPDATE SET``: classified with the rows' parameters, the column takes the strictest
+    class of them all (an e-mail there is PII, a region is not)."""
+    from sqlalchemy.dialects.sqlite import insert
+
+    engine = governed_engine(make_db("sqlite"))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c TEXT)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1, 'north', 'x')")
+    table = sa.Table("t", sa.MetaData(), autoload_with=engine)
+
+    def upsert(value: str) -> None:
+        stmt = insert(table).values(a=1, b="south", c="x")
+        with engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["a"], set_={"b": value}))
+
+    upsert("east")
+    assert _rows(engine) == [(1, "east", "x")]
+    with pytest.raises(GovernanceViolation, match="PII"):
+        upsert("kira.k@example.com")
+    assert _rows(engine) == [(1, "east", "x")]

@@ -20,6 +20,7 @@ data, with the reason in the classification's reasoning, and the policy decides 
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -37,7 +38,7 @@ from lacuna.lineage.sql_masking import NO_KEYS, bound_keys
 from lacuna.model import Action, Classification, Destination, Source, Tier
 from lacuna.sql import restrict
 from lacuna.sql.catalog import literal, quote
-from lacuna.sql.statements import Statement, analyse
+from lacuna.sql.statements import BOUND, Statement, analyse
 from lacuna.sql.tables import (
     COMMENT_PREFIX,
     changed,
@@ -669,6 +670,12 @@ def _upserted(
     update = read_of(gov, db, replace(stmt, query=stmt.upsert, bound=(), keys=NO_KEYS))
     parents = [written, update.classification]
     moved = {col: written.columns[x] for col, x in stmt.moved if x in written.columns}
+    if any(x == BOUND for _, x in stmt.moved) and written.columns:  # SET b = ?: any value
+        from lacuna.lineage.rules import stricter
+
+        strictest = functools.reduce(
+            lambda a, b: stricter(a, b, gov.config.classification), written.columns.values())
+        moved.update({col: strictest for col, x in stmt.moved if x == BOUND})
     if moved:
         parents.append(replace(written, columns=moved))
     merged = combine(parents, gov.config.classification,
@@ -827,10 +834,13 @@ def _rows(
     batches: Sequence[Any] = spread(parameters or [], k) if many else (
         [parameters] if parameters else [])
     rows: list[tuple[Any, ...]] = []
+    extra = any(x == BOUND for _, x in stmt.moved)  # … DO UPDATE SET b = :b_1: it is data
     for batch in batches:
         if isinstance(batch, dict):
             values = list(batch.values())
             named = [batch.get(c) for c in columns] if set(columns) <= set(batch) else values
+            if extra and named is not values:
+                named += [v for k, v in batch.items() if k not in columns]
             rows.append(tuple(named))
         elif isinstance(batch, (list, tuple)):
             rows.append(tuple(batch))

@@ -146,7 +146,8 @@ class Statement:
     # hook asks the database which are its users' tables (``CREATE TABLE pg_x`` is allowed)
     catalog_like: tuple[str, ...] = ()
     # ``INSERT … ON CONFLICT DO UPDATE SET``: the query whose rows the update writes, and the
-    # columns it sets from another inserted column, ``(col, x)`` (:func:`_upsert`)
+    # columns it sets from another inserted column, ``(col, x)``, or from a bound parameter,
+    # ``(col, BOUND)`` (:func:`_upsert`)
     upsert: str | None = None
     moved: tuple[tuple[str, str], ...] = ()
 
@@ -396,6 +397,10 @@ def _replace_as_insert(sql: str) -> str | None:
     return None
 
 
+# in Statement.moved: the column is set from a bound parameter (any of those it runs with)
+BOUND = "?"
+
+
 @functools.cache
 def _statement_tokenizer() -> Any:
     """SQLite's tokenizer, but reading ``REPLACE`` as a word: SQLite's own reads the rest of a
@@ -432,10 +437,15 @@ def _upsert(stmt: exp.Insert, dialect: str) -> tuple[str | None, tuple[tuple[str
             return None, (), "Lacuna cannot read what its DO UPDATE sets"
         column, value = assignment.this.name, assignment.expression.copy()
         if value.find(exp.Placeholder, exp.Parameter) is not None:
-            return None, (), (
-                "its DO UPDATE SET takes a bound parameter, which Lacuna cannot tell apart "
-                "from those of the inserted rows; set the column from the inserted row "
-                f"instead (SET {column} = excluded.{column})")
+            if isinstance(stmt.expression, exp.Values):  # VALUES (?, ?) … SET b = ?: every
+                # parameter is classified with the rows; b takes the strictest class of all
+                moved.setdefault((column, BOUND), None)
+                value = exp.Null()
+            else:
+                return None, (), (
+                    "its DO UPDATE SET takes a bound parameter, which Lacuna cannot tell "
+                    "apart from those of the rows its query inserts; set the column from "
+                    f"the inserted row instead (SET {column} = excluded.{column})")
         for ref in list(value.find_all(exp.Column)):
             if ref.table.lower() == "excluded":
                 if ref.name.lower() != column.lower():
