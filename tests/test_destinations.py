@@ -86,8 +86,10 @@ def _cwd_outside_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
         # databases
         ("postgresql://warehouse.internal/analytics", DB, INT, True, False, None),
         ("sqlite:///scratch.db", DB, INT, True, False, None),
-        ("mysql+pymysql://u:p@db/x", DB, INT, True, False, None),
-        ("jdbc:postgresql://h:5432/db", DB, INT, True, False, None),
+        ("mysql+pymysql://u:p@db/x", DB, EXT, False, False, None),  # db: not internal_hosts
+        ("mysql+pymysql://u:p@db.internal/x", DB, INT, True, False, None),
+        ("jdbc:postgresql://h:5432/db", DB, EXT, False, False, None),
+        ("jdbc:postgresql://localhost:5432/db", DB, INT, True, False, None),
         ("duckdb:///local.duckdb", DB, INT, True, False, None),
         # unknown schemes: external, unmanaged (fail closed)
         ("ftp://files.example.com/x.csv", FILE, EXT, False, False, None),

@@ -12,9 +12,12 @@ match wins:
    ``governed_storage`` (encrypted, managed, internal); an unmanaged one gives an external,
    unmanaged place (``~/Downloads``, ``~/Desktop``, ``/tmp``).
 2. **Database URLs** (``postgresql://``, ``sqlite:///``, ``snowflake://``, any ``dialect+driver://``,
-   ``jdbc:...``): ``database``, internal; ``classification_support`` when the URL starts with one
-   of ``destinations.classification_aware_databases`` (on a boundary, credentials ignored). An
-   SQLite or DuckDB file under an unmanaged root is external, unmanaged, as any file there.
+   ``jdbc:...``): ``database``; ``classification_support`` when the URL starts with one
+   of ``destinations.classification_aware_databases`` (on a boundary, credentials ignored).
+   Internal when every host it connects to is this machine (loopback, a Unix socket, no host)
+   or matches ``destinations.internal_hosts``, else external, unmanaged (``postgresql://
+   evil.com/db``; MotherDuck's ``duckdb:///md:db`` is host ``motherduck``). An SQLite or
+   DuckDB file is local: under an unmanaged root it is external, as any file there.
 3. **Object stores** (``s3://``, ``gs://``, ``gcs://``, ``abfs(s)://``, ``az://``, ...):
    internal only when the bucket matches ``destinations.internal_buckets`` (for
    ``container@account``: an entry with ``@`` names both, one without it the account). A root's
@@ -310,6 +313,16 @@ def _database(uri: str, url: str, config: DestinationConfig) -> Destination:
                 reasoning=(f"{shown} is a {dialect} database file under {root}, an unmanaged "
                            "place (destinations.unmanaged): the file can be copied or sent "
                            "like any other there, so it counts as external."))
+    outside = _outside_host(bare, dialect, file, config)
+    if outside is not None:
+        return Destination(
+            uri=shown, type=DestinationType.DATABASE, scope=Scope.EXTERNAL, managed=False,
+            classification_support=aware, path=parts.path or None,
+            reasoning=(f"{shown} is a {dialect} database on {outside}, which is not this "
+                       "machine (loopback, a Unix socket) and matches none of "
+                       "destinations.internal_hosts, so it counts as external" + (
+                           "; it keeps classification labels "
+                           "(destinations.classification_aware_databases)." if aware else ".")))
     return Destination(
         uri=shown, type=DestinationType.DATABASE, scope=Scope.INTERNAL,
         classification_support=aware, path=parts.path or None,
@@ -321,6 +334,63 @@ def _database(uri: str, url: str, config: DestinationConfig) -> Destination:
     )
 
 
+def _outside_host(url: str, dialect: str, file: str | None, config: DestinationConfig
+                  ) -> str | None:
+    """The first host a database URL connects to that is not internal, or None when all are:
+    a host is internal when it is this machine (``localhost``, ``127.0.0.0/8``, ``::1``, a Unix
+    socket directory, none at all) or matches ``destinations.internal_hosts``. Every database
+    URL was internal, ``postgresql://evil.com/db`` too. The hosts are the URL's (libpq's
+    ``h1:5432,h2:5432``) and its ``host``/``hostaddr`` parameters (``?host=evil.com``
+    overrides the URL's, for libpq and SQLAlchemy); with none, ``PGHOST`` where libpq reads
+    it. An SQLite or DuckDB file is local (the unmanaged-root rule decides it), but a DuckDB
+    URL to MotherDuck (``duckdb:///md:db``) is a cloud service's database, as a host named
+    ``motherduck``."""
+    url = url.split("#", 1)[0]  # <database URL>#<table>: the table is not the host
+    if dialect in ("sqlite", "duckdb"):
+        rest = url.split("://", 1)[1].split("?", 1)[0].lstrip("/").lower()
+        cloud = dialect == "duckdb" and file is None and rest.startswith(("md:", "motherduck:"))
+        return "motherduck" if cloud and not _internal_host("motherduck", config) else None
+    authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    hosts = [_without_port(h) for h in authority.split(",")]
+    query = url.split("?", 1)[1] if "?" in url else ""
+    for key, value in _query_pairs(query):
+        if key in ("host", "hostaddr"):
+            hosts += value.split(",")
+    if not any(hosts) and dialect in ("postgresql", "postgres", "redshift", "cockroachdb"):
+        hosts += os.environ.get("PGHOST", "").split(",")
+    return next((h for h in hosts if not _internal_host(h, config)), None)
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return [(k.lower(), v) for k, v in parse_qsl(query, keep_blank_values=True)]
+
+
+def _without_port(host: str) -> str:
+    """``host`` of ``host:port`` (``[::1]:5432`` is ``::1``)."""
+    host = unquote(host.strip())
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _internal_host(host: str, config: DestinationConfig) -> bool:
+    """Whether a database host is internal: none (the local default), a Unix socket
+    directory, loopback, or a match of ``destinations.internal_hosts``."""
+    import ipaddress
+
+    host = host.strip().lower().rstrip(".")
+    if not host or host.startswith("/") or host == "localhost":
+        return True
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return True
+    except ValueError:
+        pass
+    return _matches({host}, config.internal_hosts)
+
+
 def _database_file(url: str, dialect: str) -> str | None:
     """The local file an SQLite or DuckDB URL names, resolved (``sqlite:////abs/x.db``,
     ``duckdb:///rel.db``); None for another database or one in memory."""
@@ -328,8 +398,9 @@ def _database_file(url: str, dialect: str) -> str | None:
         return None
     rest = url.split("://", 1)[1].split("?", 1)[0]
     path = rest[1:] if rest.startswith("/") else rest
-    if not path or path.startswith(":memory:"):
-        return None
+    if not path or path.startswith(":memory:") or (
+            dialect == "duckdb" and path.lower().startswith(("md:", "motherduck:"))):
+        return None  # in memory, or MotherDuck's cloud (_outside_host)
     return _resolve(path)
 
 

@@ -373,6 +373,8 @@ class Database:
         if not path or path == ":memory:" or f"duckdb:///{path}" == self.url:
             return None
         scheme = {"postgres": "postgresql"}.get(kind, kind)
+        if kind in ("postgres", "mysql"):  # a server: where its connection string points
+            return _server_url(scheme, str(path))
         return f"{scheme}:///{path}"
 
     def comment_on(self, name: str, text: str, *, kind: str = "TABLE") -> None:
@@ -447,6 +449,32 @@ def _parse(sql: str, dialect: str, what: str) -> Any:
     except SqlglotError as exc:
         msg = f"Lacuna cannot read {what} ({exc}); it fails closed on the table"
         raise IntegrationError(msg) from exc
+
+
+def _server_url(scheme: str, dsn: str) -> str:
+    """The URL of a server database DuckDB attached (``ATTACH 'host=h dbname=d' AS p (TYPE
+    postgres)``, or a ``postgresql://`` URL), naming the hosts it connects to: as
+    ``postgresql:///host=evil.com dbname=d`` it had no host, so it was an internal database
+    whatever host it named (:func:`lacuna.destinations.classify_destination` decides on the
+    hosts). A ``key=value`` string's ``host`` and ``hostaddr`` (MySQL's too) are kept as the
+    URL's ``host`` parameters; what it does not name is libpq's default (``PGHOST``)."""
+    import shlex
+    from urllib.parse import quote as quote_url
+    from urllib.parse import urlencode
+
+    if "://" in dsn:
+        return f"{scheme}://{dsn.split('://', 1)[1]}"
+    try:
+        words = shlex.split(dsn)
+    except ValueError:  # an unbalanced quote: a host Lacuna cannot read is not this machine
+        return f"{scheme}://unreadable-connection-string/"
+    pairs = [w.partition("=") for w in words]
+    hosts = [(k.strip().lower(), v) for k, _, v in pairs if k.strip().lower() in (
+        "host", "hostaddr")]
+    name = next((v for k, _, v in pairs if k.strip().lower() in ("dbname", "database", "db")),
+                "")
+    query = urlencode(hosts)
+    return f"{scheme}:///{quote_url(name)}" + (f"?{query}" if query else "")
 
 
 def postgres_url(driver: str, info: Any) -> str:

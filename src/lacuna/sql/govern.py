@@ -20,6 +20,7 @@ data, with the reason in the classification's reasoning, and the policy decides 
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -33,11 +34,11 @@ from lacuna import _bypass
 from lacuna.errors import IntegrationError, LineageError
 from lacuna.lineage.recording import Produced, input_version, run_for
 from lacuna.lineage.records import ColumnEdge, DatasetRef, RunStatus
-from lacuna.lineage.sql_masking import bound_keys
+from lacuna.lineage.sql_masking import NO_KEYS, bound_keys
 from lacuna.model import Action, Classification, Destination, Source, Tier
 from lacuna.sql import restrict
 from lacuna.sql.catalog import literal, quote
-from lacuna.sql.statements import Statement, analyse
+from lacuna.sql.statements import BOUND, Statement, analyse
 from lacuna.sql.tables import (
     COMMENT_PREFIX,
     changed,
@@ -625,6 +626,8 @@ def _write(
         read = read_of(gov, db, stmt)
         written, edges, sources = read.classification, read.edges, read.sources
         columns = tuple(written.columns)
+    if stmt.upsert is not None:
+        written, edges, sources = _upserted(gov, db, stmt, written, edges, sources)
     for ref in sources:
         if not any(ref == r for r, _ in inputs):
             inputs.append((ref, _classification_of(gov, db, ref, written)))
@@ -652,6 +655,34 @@ def _write(
         columns=columns, column_edges=edges, fingerprint=stmt.kind == "export",
     )
     return op, produced
+
+
+def _upserted(
+    gov: Governor, db: Database, stmt: Statement, written: Classification,
+    edges: tuple[ColumnEdge, ...], sources: tuple[DatasetRef, ...],
+) -> tuple[Classification, tuple[ColumnEdge, ...], tuple[DatasetRef, ...]]:
+    """``INSERT … ON CONFLICT DO UPDATE SET``: what the inserted rows carry (``written``) and
+    what the update writes, together, each column at the stricter of the two: the update's
+    query (:attr:`Statement.upsert`, which may read other tables) and, for a column set from
+    another inserted column (``SET b = excluded.c``), that column's class."""
+    from lacuna.lineage.rules import combine
+
+    update = read_of(gov, db, replace(stmt, query=stmt.upsert, bound=(), keys=NO_KEYS))
+    parents = [written, update.classification]
+    moved = {col: written.columns[x] for col, x in stmt.moved if x in written.columns}
+    if any(x == BOUND for _, x in stmt.moved) and written.columns:  # SET b = ?: any value
+        from lacuna.lineage.rules import stricter
+
+        strictest = functools.reduce(
+            lambda a, b: stricter(a, b, gov.config.classification), written.columns.values())
+        moved.update({col: strictest for col, x in stmt.moved if x == BOUND})
+    if moved:
+        parents.append(replace(written, columns=moved))
+    merged = combine(parents, gov.config.classification,
+                     names=("the inserted rows", "its DO UPDATE", "inserted columns it moves"))
+    merged = replace(merged, reasoning=(*merged.reasoning, *update.classification.reasoning))
+    return (merged, (*edges, *update.edges),
+            tuple(dict.fromkeys((*sources, *update.sources))))
 
 
 def _unreadable(gov: Governor, db: Database, stmt: Statement) -> Destination:
@@ -803,10 +834,13 @@ def _rows(
     batches: Sequence[Any] = spread(parameters or [], k) if many else (
         [parameters] if parameters else [])
     rows: list[tuple[Any, ...]] = []
+    extra = any(x == BOUND for _, x in stmt.moved)  # … DO UPDATE SET b = :b_1: it is data
     for batch in batches:
         if isinstance(batch, dict):
             values = list(batch.values())
             named = [batch.get(c) for c in columns] if set(columns) <= set(batch) else values
+            if extra and named is not values:
+                named += [v for k, v in batch.items() if k not in columns]
             rows.append(tuple(named))
         elif isinstance(batch, (list, tuple)):
             rows.append(tuple(batch))

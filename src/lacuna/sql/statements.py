@@ -8,9 +8,10 @@
   it reads a session variable (``getvariable``, ``current_setting``: fail closed). Also reads:
   DuckDB's ``SUMMARIZE`` (real minima and maxima), a ``SET`` whose value is a query (``SET
   VARIABLE v = (SELECT …)``), ``DELETE … RETURNING``.
-- ``write``: data flows into a table: ``INSERT`` (``… SELECT`` or ``… VALUES``), ``CREATE TABLE
-  … AS``, ``UPDATE``, ``MERGE``, ``COPY … FROM``; with ``RETURNING``, also a read of what
-  comes back (:attr:`Statement.returning`).
+- ``write``: data flows into a table: ``INSERT`` (``… SELECT`` or ``… VALUES``; SQLite's
+  ``REPLACE INTO`` is its ``INSERT OR REPLACE``; what an upsert's ``DO UPDATE SET`` writes is
+  :attr:`Statement.upsert`), ``CREATE TABLE … AS``, ``UPDATE``, ``MERGE``, ``COPY … FROM``;
+  with ``RETURNING``, also a read of what comes back (:attr:`Statement.returning`).
 - ``export``: data leaves the database: ``COPY … TO``, DuckDB's ``EXPORT DATABASE``.
 - ``pass``: no data flows: DDL without a query, ``DELETE``, transactions, settings, ``PRAGMA``,
   ``SHOW``, ``EXPLAIN``, catalog reads. ``ALTER TABLE … RENAME`` is a pass that carries
@@ -144,6 +145,11 @@ class Statement:
     # tables left out of ``reads`` only for a catalog-like name (``pg_x``, ``duckdb_x``): the
     # hook asks the database which are its users' tables (``CREATE TABLE pg_x`` is allowed)
     catalog_like: tuple[str, ...] = ()
+    # ``INSERT … ON CONFLICT DO UPDATE SET``: the query whose rows the update writes, and the
+    # columns it sets from another inserted column, ``(col, x)``, or from a bound parameter,
+    # ``(col, BOUND)`` (:func:`_upsert`)
+    upsert: str | None = None
+    moved: tuple[tuple[str, str], ...] = ()
 
 
 # COPY … TO options (DuckDB) that write into a folder that exists and keep the files it holds
@@ -228,6 +234,10 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
         if first is None:
             return Statement(kind="pass", sql=sql, verb="empty")
         word, body = first.text.lower(), sql[first.start:]
+    if dialect == "sqlite" and word in ("replace", "with"):
+        insert = _replace_as_insert(sql)
+        if insert is not None:  # REPLACE INTO t …: SQLite's INSERT OR REPLACE INTO t …
+            return _analyse_one(insert, dialect)
     if word == "explain":
         return _explain(sql, body, dialect)
     if word == "vacuum":
@@ -362,6 +372,88 @@ def _rest(body: str, word: str, dialect: str) -> list[Token] | None:
     """The tokens after a statement's first word (sqlglot reads the rest of a command such as
     ``EXPLAIN`` or ``VACUUM`` as one string)."""
     return _tokens(body[len(word):], dialect)
+
+
+def _replace_as_insert(sql: str) -> str | None:
+    """SQLite's ``[WITH …] REPLACE INTO t …`` written as the ``INSERT OR REPLACE INTO t …`` it
+    is (SQLite's own alias), so that it is decided as that INSERT: sqlglot reads it as an
+    opaque command, and every ``REPLACE`` was unknown, denied even for public values. None when
+    ``sql`` holds no such ``REPLACE`` (the word at the top level, right after the start or a
+    ``WITH``'s last parenthesis, followed by ``INTO``)."""
+    try:
+        tokens = _statement_tokenizer().tokenize(sql)
+    except SqlglotError:
+        return None
+    depth = 0
+    for n, token in enumerate(tokens):
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and token.text.lower() == "replace" and n + 1 < len(tokens) \
+                and tokens[n + 1].text.lower() == "into" and (
+                    n == 0 or tokens[n - 1].token_type == TokenType.R_PAREN):
+            return f"{sql[:token.start]}INSERT OR REPLACE{sql[token.end + 1:]}"
+    return None
+
+
+# in Statement.moved: the column is set from a bound parameter (any of those it runs with)
+BOUND = "?"
+
+
+@functools.cache
+def _statement_tokenizer() -> Any:
+    """SQLite's tokenizer, but reading ``REPLACE`` as a word: SQLite's own reads the rest of a
+    statement that starts with it as one string (a command's)."""
+    from sqlglot.dialects.sqlite import SQLite
+
+    class _Tokenizer(SQLite.Tokenizer):
+        COMMANDS = SQLite.Tokenizer.COMMANDS - {TokenType.REPLACE}
+
+    return _Tokenizer(dialect=SQLite())
+
+
+def _upsert(stmt: exp.Insert, dialect: str) -> tuple[str | None, tuple[tuple[str, str], ...],
+                                                       str | None]:
+    """``INSERT … ON CONFLICT … DO UPDATE SET col = expr`` (PostgreSQL, SQLite, DuckDB): what
+    the update writes into each ``col`` is ``expr``, which may read any table (``SET b =
+    (SELECT email FROM customers …)``), the target's other columns or the inserted row's
+    (``excluded.x``); it was never classified, and an e-mail went into the table as what the
+    inserted values were. Returns the query whose rows the update writes (``SELECT expr AS
+    col, … FROM t``, ``excluded.x`` read as the target's ``x``: its stored class), the columns
+    fed from another inserted column (``(col, x)``: the inserted value's class goes into
+    ``col`` too), and why Lacuna cannot read it (None when it can)."""
+    conflict = stmt.args.get("conflict")
+    if not isinstance(conflict, exp.OnConflict) or not conflict.expressions:
+        return None, (), None
+    into = stmt.this.this if isinstance(stmt.this, exp.Schema) else stmt.this
+    if not isinstance(into, exp.Table):
+        return None, (), "Lacuna cannot read which table its DO UPDATE writes"
+    here = into.alias_or_name
+    items: list[exp.Expr] = []
+    moved: dict[tuple[str, str], None] = {}
+    for assignment in conflict.expressions:
+        if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
+            return None, (), "Lacuna cannot read what its DO UPDATE sets"
+        column, value = assignment.this.name, assignment.expression.copy()
+        if value.find(exp.Placeholder, exp.Parameter) is not None:
+            if isinstance(stmt.expression, exp.Values):  # VALUES (?, ?) … SET b = ?: every
+                # parameter is classified with the rows; b takes the strictest class of all
+                moved.setdefault((column, BOUND), None)
+                value = exp.Null()
+            else:
+                return None, (), (
+                    "its DO UPDATE SET takes a bound parameter, which Lacuna cannot tell "
+                    "apart from those of the rows its query inserts; set the column from "
+                    f"the inserted row instead (SET {column} = excluded.{column})")
+        for ref in list(value.find_all(exp.Column)):
+            if ref.table.lower() == "excluded":
+                if ref.name.lower() != column.lower():
+                    moved.setdefault((column, ref.name), None)
+                ref.replace(exp.column(ref.name, table=here))
+        items.append(exp.alias_(value, column))
+    query = exp.select(*items).from_(into.copy())
+    return query.sql(dialect=dialect), tuple(moved), None
 
 
 def _explain(sql: str, body: str, dialect: str) -> Statement:
@@ -502,9 +594,12 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         cols = tuple(c.name for c in into.expressions) if isinstance(into, exp.Schema) else ()
         table = into.this if isinstance(into, exp.Schema) else into
         values = not isinstance(stmt.expression, exp.Query)
+        upsert, moved, problem = _upsert(stmt, dialect)
+        if problem is not None:
+            return Statement(kind="unknown", sql=sql, verb="insert", problem=problem)
         return Statement(kind="write", sql=sql, verb="insert", reads=base_tables(stmt),
                          target=table_name(table), columns=cols, values=values,
-                         returning=_returning(stmt, dialect))
+                         returning=_returning(stmt, dialect), upsert=upsert, moved=moved)
     if _is_routine(stmt, dialect):
         assert isinstance(stmt, exp.Create)
         return _routine(stmt, sql)

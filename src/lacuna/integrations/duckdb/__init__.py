@@ -179,9 +179,10 @@ def _registration(*, module: bool, adds: bool) -> Make:
         return call
 
     return make
-# relations whose columns DuckDB knows only once they run (``rel.map(f)``): the states of
-# their inputs, combined into theirs when first asked (:func:`relation_state`)
-LATER: WeakRegistry[list[DataState]] = WeakRegistry()
+# ``rel.map(f)``: the relation each was made from. ``f`` is a Python function, which Lacuna
+# does not read: the result is PROPRIETARY (:func:`_mapped_state`), never sampled (sampling
+# ran ``f``, whose own errors were reported as Lacuna's failure)
+MAPPED: WeakRegistry[Any] = WeakRegistry()
 _FILE_FUNCTIONS = ("read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json",
                    "read_json_auto", "read_ndjson")
 
@@ -221,13 +222,33 @@ def relation_state(rel: Any) -> DataState:
             return rel.df()[list(names)]
 
     found = STATES.get(rel)
-    state = effective(found, list(rel.columns), sample, config)
-    later = LATER.get(rel) if found is None else None
-    if later:  # rel.map(f): what f made of its input, known once its columns are
-        state = _strictest("map", [str(c) for c in rel.columns], [*later, state])
+    mapped = MAPPED.get(rel) if found is None else None
+    if mapped is not None:  # rel.map(f): decided without running f
+        state = _mapped_state(rel, relation_state(mapped))
         STATES.set(rel, state)
+        return state
+    state = effective(found, list(rel.columns), sample, config)
     # a LIMIT or WHERE of a k-anonymous frame: k counted again on the rows it gives
     return k_again(state, [str(c) for c in rel.columns], read, config)
+
+
+def _mapped_state(rel: Any, source: DataState) -> DataState:
+    """The state of ``rel.map(f)``: each of its columns may hold any of ``source``'s (as a
+    method Lacuna does not know), and it is PROPRIETARY (fail closed), as the result of any
+    user-defined function is (:func:`lacuna.sql.govern.user_defined`): ``f`` is Python that
+    Lacuna does not read, and may return what it was given under any name, or bring in data
+    from anywhere. Its columns come from DuckDB's schema (given, or inferred from ``f``'s
+    output on an empty frame): ``f`` never runs on the data here."""
+    from dataclasses import replace
+
+    state = _strictest("map", [str(c) for c in rel.columns], [source])
+    c = state.classification
+    why = ("PROPRIETARY (fail closed): the relation is made by DuckDBPyRelation.map(f), a "
+           "Python function Lacuna does not read, which may return what it is given under any "
+           "name or bring in other data (a user-defined function); write the relation before "
+           "map, or do the transformation in SQL or pandas, for a decision on what it holds")
+    return replace(state, classification=replace(
+        c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(why, *c.reasoning)))
 
 
 def classification(rel: Any) -> Classification:
@@ -284,6 +305,21 @@ def _file_state(con: Any, source_sql: str, label: str) -> DataState:
     return govern_read(method="duckdb.read", target=label, frame=frame, rows=-1)
 
 
+def _refuse_sealed_arguments(function: exp.Expr) -> None:
+    """A file function (``read_csv('…')``, ``read_parquet(['…', '…'])``) that names a sealed
+    governed file is refused as ``FROM 'sealed.csv'`` is, saying what to do instead: DuckDB
+    sniffed the ciphertext, and its error was reported as "Lacuna failed".
+
+    Raises:
+        StorageError: one of its string arguments is (or holds) a sealed governed file.
+    """
+    from lacuna.storage.frames import refuse_sealed_in_sql
+
+    for literal in function.find_all(exp.Literal):
+        if literal.is_string and literal.name:
+            refuse_sealed_in_sql(literal.name, "DuckDB")
+
+
 def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = None,
                     ) -> tuple[DataState, list[DataState]]:
     """The classification (with lineage) of what ``sql`` produces, and its sources' states.
@@ -315,6 +351,8 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             text = source.sql(dialect="duckdb") if is_function else f"'{name}'"
             label = (source.expressions[0].name if is_function and getattr(
                 source, "expressions", None) else name)
+            if is_function:  # read_csv('sealed.csv'), read_parquet([…]): the path is no label
+                _refuse_sealed_arguments(source)
             state = _file_state(con, text, label or text)
             alias = table.alias or None
             table.replace(exp.to_table(placeholder).as_(alias) if alias
@@ -1133,8 +1171,7 @@ def _deriving(name: str) -> Make:
             with outermost():
                 result = original(self, *args, **kwargs)
             if name in _LAZY and isinstance(result, duckdb.DuckDBPyRelation):
-                if _tracked(self):  # its columns are asked for only when it is read
-                    LATER.set(result, [relation_state(self)])
+                MAPPED.set(result, self)  # decided when it is read (relation_state)
             elif isinstance(result, duckdb.DuckDBPyRelation):
                 state = derived_state(name, self, result, args, kwargs)
                 if state is not None:
@@ -1250,7 +1287,7 @@ def _grouped(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _tracked(rel: Any) -> bool:
-    return STATES.get(rel) is not None or LATER.get(rel) is not None
+    return STATES.get(rel) is not None or MAPPED.get(rel) is not None
 
 
 def _alias(rel: Any) -> str:
