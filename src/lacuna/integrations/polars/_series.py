@@ -26,9 +26,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 from polars.expr.whenthen import ChainedWhen, When
 
+from lacuna.integrations.frames.hooks import outermost
 from lacuna.integrations.frames.placing import Placed, Source, derived, state_with_placed
 from lacuna.integrations.frames.state import STATES, WeakRegistry
 from lacuna.integrations.polars import _ops
@@ -227,6 +229,9 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     returned ``result``: a Series result holds the values of ``owner`` and of every Series it
     was given; a frame result (``to_frame``, ``value_counts``, ``to_dummies``,
     ``struct.unnest``, ``pl.from_records``) has each column computed from all of them."""
+    if method in TAKING and isinstance(owner, pl.Series):
+        _taken(owner, result)
+        return result
     if result is not None and not isinstance(result, _CARRIERS) and \
             method not in ("to_pandas", "to_arrow"):
         return result  # a scalar, a list, an array: nothing to follow (s[0] stays cheap)
@@ -256,6 +261,27 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
         return attach(result, found_state.classification, found_state.lineage,
                       verified=False, origins=found_state.origins)
     return result
+
+
+# the Series methods that hand values out as a list, a NumPy array or an iterator of them
+TAKING = frozenset({"to_list", "to_numpy", "__iter__"})
+
+
+def _taken(series: Any, result: Any) -> None:
+    """Values a governed Series handed out as Python or NumPy values (``to_list()``,
+    ``to_numpy()``, ``list(s)``: ``result``, or the iterator's): indexed by what they hold,
+    as Arrow makes them of that object (:func:`lacuna.integrations.pyarrow._arrays.taken`), so
+    a religion coded ``f1``..``f5`` built from them into an Arrow table under another name
+    keeps its class."""
+    taken = SERIES.get(series)
+    if taken is None or not taken.sources:
+        return
+    from lacuna.integrations.pyarrow import _arrays
+
+    if not isinstance(result, (list, np.ndarray)):  # an iterator: the list it yields
+        with outermost():
+            result = series.to_list()
+    _arrays.taken(result, taken.sources)
 
 
 def constructed(series: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

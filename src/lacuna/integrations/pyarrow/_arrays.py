@@ -232,6 +232,37 @@ def _forget(counts: Counter[Any], key: Any) -> None:
         del counts[key]
 
 
+def _personal(sources: Iterable[Source]) -> frozenset[Source]:
+    """The sources that class the values they hold above public (what a content match may
+    add: evidence for a stricter class, never for a laxer one)."""
+    return frozenset(s for s in sources if any(
+        (c := s.state.classification.columns.get(name)) is not None and
+        c.classification is not ColumnKind.PUBLIC for name in s.columns))
+
+
+def taken(values: Any, sources: Iterable[Source]) -> None:
+    """Index ``values`` (a list, a NumPy array or an Arrow array) a pandas or polars Series
+    handed out of a governed column (``tolist()``, ``to_numpy()``, ``list(s)``) as holding
+    ``sources``, when those class it above public: a Python list or an array of objects keeps
+    no buffer Lacuna recorded, and a religion coded ``f1``..``f5`` taken out that way and built
+    into an Arrow table under another name (``pa.table({"code": s.tolist()})``) was classified
+    from its new name and values alone, and written as PUBLIC. The values are indexed as Arrow
+    makes them of that very object (``pa.array(values)``), so the same values built into Arrow
+    again match (:func:`_by_content`), after a ``pickle``, ``copy.deepcopy``, JSON or
+    ``np.concatenate`` of its parts too; values changed, reordered or cut (a sort, a slice)
+    no longer match, and are classified from their names and values."""
+    found = _personal(sources)
+    if not found or len(values) < 2:
+        return
+    try:
+        with _bypass.bypass(), outermost():
+            arrow = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else \
+                pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # no Arrow form
+        return
+    index(arrow, found)
+
+
 def _by_content(values: Any) -> frozenset[Source]:
     """The sources of values whose buffers Lacuna never saw, matched by what they hold: those
     that class the values above public only (a match is evidence for a stricter class, never
@@ -245,9 +276,7 @@ def _by_content(values: Any) -> frozenset[Source]:
     entry = _CONTENT.get(digest) if digest is not None else None
     if entry is None:
         return frozenset()
-    return frozenset(s for s in entry[1] if any(
-        (c := s.state.classification.columns.get(name)) is not None and
-        c.classification is not ColumnKind.PUBLIC for name in s.columns))
+    return _personal(entry[1])
 
 
 def origin(values: Any, *, deep: bool = False) -> frozenset[Source]:
@@ -257,7 +286,7 @@ def origin(values: Any, *, deep: bool = False) -> frozenset[Source]:
     dictionary) holds what its children hold; for the values an Arrow copy is made of and for
     a table about to be classified, not for ``pyarrow.compute`` inputs, whose zero-copy
     results (``struct_field``) share a child's buffers and would record every field there."""
-    if not isinstance(values, (pa.Array, pa.ChunkedArray)) or not _ORIGINS:
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)) or not (_ORIGINS or _SIZES):
         return frozenset()
     found: set[Source] = set()
     for chunk, key, bufs in _chunks(values):
@@ -312,7 +341,7 @@ def placed(table: Any, state: DataState | None = None) -> list[tuple[str, frozen
     no entry are recorded first, as what that match found or else as that column of ``state``
     (a table Arrow made without Python, a dataset's ``to_table``: its arrays are recorded when
     Lacuna looks at it), in the same pass: each chunk is fingerprinted once."""
-    if state is None and not _ORIGINS:
+    if state is None and not (_ORIGINS or _SIZES):
         return []
     out: list[tuple[str, frozenset[Source]]] = []
     for name, column in zip(table.schema.names, table.columns, strict=True):
@@ -364,7 +393,7 @@ def chunk_keys(values: Any) -> set[_Key]:
 
 def recording() -> bool:
     """Whether any values are recorded (else nothing can hold governed values)."""
-    return bool(_ORIGINS)
+    return bool(_ORIGINS or _SIZES)
 
 
 # -- pyarrow.compute --------------------------------------------------------------------------
@@ -416,7 +445,7 @@ def compute(original: Callable[..., Any], state_of: Callable[[Any], DataState | 
     def call(*args: Any, **kwargs: Any) -> Any:
         with outermost():
             result = original(*args, **kwargs)
-        if not _ORIGINS or not isinstance(result, (pa.Array, pa.ChunkedArray, pa.Table,
+        if not (_ORIGINS or _SIZES) or not isinstance(result, (pa.Array, pa.ChunkedArray, pa.Table,
                                                    pa.RecordBatch)):
             return result
         sources, tables = _inputs(args, kwargs, state_of)
@@ -480,4 +509,5 @@ def clear() -> None:
 
 
 __all__ = ["MAX_CHUNKS", "MAX_CONTENTS", "Source", "chunk_keys", "clear", "compute", "hooks",
-           "index", "mark", "mark_new", "mark_table", "matched", "origin", "placed", "recording"]
+           "index", "mark", "mark_new", "mark_table", "matched", "origin", "placed", "recording",
+           "taken"]
