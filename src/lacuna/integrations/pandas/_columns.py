@@ -116,7 +116,8 @@ def wrap_series_init(original: Callable[..., Any]) -> Callable[..., Any]:
         if isinstance(data, pd.Index):
             _from_index(self, data)
         elif not isinstance(data, pd.Series):
-            if type(data).__module__.startswith(("polars", "pyarrow")) and governed_here() \
+            if type(data).__module__.startswith(("polars", "pyarrow", "numpy")) and \
+                    governed_here() \
                     and (content := foreign_content(data)) is not None:
                 frames.carry(self, content, settings())  # a polars Series, an Arrow array
             elif _FROM_ARROW and (content := _FROM_ARROW.get(data)) is not None and \
@@ -378,6 +379,9 @@ def foreign(data: Any) -> tuple[DataState, list[Any]] | None:
     object Lacuna never saw (it is classified from its values, as any new data). Costs a
     look at the type's module for other data (``pd.Series`` is built everywhere)."""
     top = type(data).__module__.partition(".")[0]
+    if top == "numpy":
+        data = arrow_under(data)
+        top = "pyarrow" if data is not None else top
     if top == "polars":
         import polars as pl
 
@@ -404,6 +408,24 @@ def foreign(data: Any) -> tuple[DataState, list[Any]] | None:
                 return table_state(data), [str(n) for n in data.schema.names]
         elif isinstance(data, (pa.Array, pa.ChunkedArray)) and origin(data):
             return table_state(pa.table({"values": data})), ["values"]
+    return None
+
+
+def arrow_under(array: Any) -> Any:
+    """The Arrow array a NumPy array is a view of, or None. Arrow hands out the numbers of a
+    column without nulls as a view of its buffer (``ChunkedArray.to_pandas()``,
+    ``.to_numpy()``, ``Table.to_pandas()`` of one column), and pandas makes its Series of that
+    view with ``pd.Series(ndarray)``: no ``__from_arrow__`` of a pandas dtype runs, and a
+    salary taken out by ``table["salary"].to_pandas().rename("code")`` was PUBLIC. The view's
+    ``base`` chain (at most a few arrays deep) holds the Arrow array it came from; numbers
+    Arrow copied (a column with nulls, made floats) hold none."""
+    base = array
+    for _ in range(4):
+        base = getattr(base, "base", None)
+        if base is None:
+            return None
+        if type(base).__module__.partition(".")[0] == "pyarrow":
+            return base if hasattr(base, "buffers") or hasattr(base, "chunks") else None
     return None
 
 
