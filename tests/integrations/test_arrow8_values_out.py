@@ -105,6 +105,44 @@ def test_values_taken_out_of_a_public_column_export_as_the_plain_call_writes(sta
     assert broken == []
 
 
+# values -> a pandas or polars frame holding them under "code", and its writer
+INTO_FRAMES: dict[str, Callable[[Any, Path], None]] = {
+    "pd.DataFrame({...}).to_csv": lambda v, p: pd.DataFrame({"code": v}).to_csv(p),
+    "pd.Series(...).to_csv": lambda v, p: pd.Series(v, name="code").to_csv(p),
+    "pl.Series(...).write_csv": lambda v, p: pl.Series("code", v).to_frame().write_csv(p),
+    "pl.DataFrame({...}).write_csv": lambda v, p: pl.DataFrame({"code": v}).write_csv(p),
+}
+
+
+def test_values_taken_out_of_a_classified_column_keep_its_class_in_pandas_and_polars(
+        staff, downloads):
+    from lacuna.integrations.pyarrow import _arrays
+
+    leaked = []
+    for (taken, take), (into, write) in zip(
+            [(t, TAKEN[t]) for t in ("pandas tolist()", "polars to_numpy()",
+                                     "pandas list(s) through JSON", "polars list(s)")],
+            INTO_FRAMES.items(), strict=True):
+        _arrays.clear()
+        target = downloads / "code.csv"
+        try:
+            write(take(*staff, "religion"), target)
+        except GovernanceViolation:
+            assert not target.exists()
+        else:
+            leaked.append(f"{taken} -> {into}")
+            target.unlink()
+    assert leaked == []
+    # a public column's values write as plain pandas and polars write them
+    for into, write in INTO_FRAMES.items():
+        values = staff[0]["region"].tolist()
+        write(values, downloads / "code.csv")
+        with _bypass.bypass():
+            write(values, downloads / "plain.csv")
+        assert (downloads / "code.csv").read_bytes() == (downloads / "plain.csv").read_bytes(), \
+            into
+
+
 def test_values_changed_after_they_were_taken_are_classified_from_what_they_hold(staff,
                                                                                downloads):
     """A content match is evidence of the same values, nothing more: the religion list sorted is

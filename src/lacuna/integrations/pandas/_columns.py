@@ -23,6 +23,7 @@ arrays written in place) is caught at the boundary by the content check of
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -116,7 +117,7 @@ def wrap_series_init(original: Callable[..., Any]) -> Callable[..., Any]:
         if isinstance(data, pd.Index):
             _from_index(self, data)
         elif not isinstance(data, pd.Series):
-            if type(data).__module__.startswith(("polars", "pyarrow", "numpy")) and \
+            if type(data).__module__.startswith(("polars", "pyarrow", "numpy", "builtins")) and \
                     governed_here() \
                     and (content := foreign_content(data)) is not None:
                 frames.carry(self, content, settings())  # a polars Series, an Arrow array
@@ -379,8 +380,9 @@ def foreign(data: Any) -> tuple[DataState, list[Any]] | None:
     object Lacuna never saw (it is classified from its values, as any new data). Costs a
     look at the type's module for other data (``pd.Series`` is built everywhere)."""
     top = type(data).__module__.partition(".")[0]
-    if top == "numpy":
-        data = arrow_under(data)
+    if top in ("numpy", "builtins"):
+        arrow = arrow_under(data) if top == "numpy" else None
+        data = arrow if arrow is not None else indexed_values(data)
         top = "pyarrow" if data is not None else top
     if top == "polars":
         import polars as pl
@@ -427,6 +429,13 @@ def arrow_under(array: Any) -> Any:
         if type(base).__module__.partition(".")[0] == "pyarrow":
             return base if hasattr(base, "buffers") or hasattr(base, "chunks") else None
     return None
+
+
+def indexed_values(values: Any) -> Any:
+    """A list or NumPy array matched, by what it holds, to a column indexed above public
+    (:func:`lacuna.integrations.pyarrow._arrays.held`), as Arrow makes it; else None."""
+    arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+    return arrays.held(values) if arrays is not None else None
 
 
 def foreign_content(value: Any) -> frames.Content | None:

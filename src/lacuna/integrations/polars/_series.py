@@ -102,6 +102,10 @@ def taken_of(series: Any) -> Taken | None:
         found = origin(series)
         if found:
             return Taken(tuple(sorted(found, key=_source_order)))
+    if isinstance(series, (list, tuple, np.ndarray)):  # values a classified Series handed out
+        arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+        matched = arrays.held(series) if arrays is not None else None
+        return taken_of(matched) if matched is not None else None
     return _pandas_taken(series)
 
 
@@ -285,8 +289,11 @@ def _taken(series: Any, result: Any) -> None:
 
 
 def constructed(series: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """``pl.Series(name, values)`` of a Series' values: the new Series holds them."""
-    found = _operands([*args, *kwargs.values()])
+    """``pl.Series(name, values)`` of a Series' values, or of a list or array of values a
+    classified Series handed out (:func:`taken_of`): the new Series holds them."""
+    given = [*args, *kwargs.values()]
+    found = _operands(given) or [t for v in given if isinstance(v, (list, tuple, np.ndarray))
+                                 and (t := taken_of(v)) is not None]
     if found:
         SERIES.set(series, _union(found))
 

@@ -45,6 +45,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -163,6 +164,7 @@ _Look = tuple[Any, int, int]  # (type, length, hash of the first value): a cheap
 _CONTENT: OrderedDict[bytes, tuple[_Look, frozenset[Source]]] = OrderedDict()
 _LOOKS: Counter[_Look] = Counter()  # the entries' first looks
 _SIZES: Counter[tuple[Any, int]] = Counter()  # and their types and lengths: cheaper still
+_LENGTHS: Counter[int] = Counter()  # and their lengths alone (:func:`may_hold`)
 
 
 def _kind(type_: Any) -> Any:
@@ -219,11 +221,36 @@ def index(values: Any, sources: frozenset[Source]) -> None:
         if before is None:
             _LOOKS[look] += 1
             _SIZES[look[:2]] += 1
+            _LENGTHS[look[1]] += 1
         _CONTENT[digest] = (look, sources if before is None else _folded(before[1] | sources))
         while len(_CONTENT) > MAX_CONTENTS:
             _, (dropped, _) = _CONTENT.popitem(last=False)
             _forget(_LOOKS, dropped)
             _forget(_SIZES, dropped[:2])
+            _forget(_LENGTHS, dropped[1])
+
+
+def may_hold(n: int) -> bool:
+    """Whether values of length ``n`` may match a column indexed by what it holds (one
+    dictionary look-up: what a hook given a plain list or array pays before converting it)."""
+    return n in _LENGTHS
+
+
+def held(values: Any) -> Any:
+    """A list or 1-D NumPy array as Arrow makes it (``pa.array(values)``), when that matches by
+    what it holds a column indexed above public (:func:`taken`: values a classified pandas or
+    polars Series handed out, ``df["religion"].tolist()``), else None: pandas' and polars'
+    constructors given such values hold that column. Values of a length no indexed column has
+    cost one look-up (``pd.Series`` is built everywhere)."""
+    if not isinstance(values, (list, tuple, np.ndarray)) or len(values) < 2 or \
+            not may_hold(len(values)):
+        return None
+    try:
+        with _bypass.bypass(), outermost():
+            arrow = pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # no Arrow form
+        return None
+    return arrow if origin(arrow) else None
 
 
 def _forget(counts: Counter[Any], key: Any) -> None:
@@ -506,8 +533,9 @@ def clear() -> None:
         _CONTENT.clear()
         _LOOKS.clear()
         _SIZES.clear()
+        _LENGTHS.clear()
 
 
-__all__ = ["MAX_CHUNKS", "MAX_CONTENTS", "Source", "chunk_keys", "clear", "compute", "hooks",
-           "index", "mark", "mark_new", "mark_table", "matched", "origin", "placed", "recording",
-           "taken"]
+__all__ = ["MAX_CHUNKS", "MAX_CONTENTS", "Source", "chunk_keys", "clear", "compute", "held",
+           "hooks", "index", "mark", "mark_new", "mark_table", "matched", "may_hold", "origin",
+           "placed", "recording", "taken"]
