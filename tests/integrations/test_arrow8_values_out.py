@@ -132,6 +132,15 @@ def test_values_taken_out_of_a_classified_column_keep_its_class_in_pandas_and_po
         else:
             leaked.append(f"{taken} -> {into}")
             target.unlink()
+    # a pandas array of text is Arrow's: found by its buffers
+    for taken in ("array", "values"):
+        try:
+            pd.DataFrame({"code": getattr(staff[0]["religion"], taken)}).to_csv(
+                downloads / "code.csv")
+        except GovernanceViolation:
+            pass
+        else:
+            leaked.append(f"pandas .{taken} -> pd.DataFrame({{...}}).to_csv")
     assert leaked == []
     # a public column's values write as plain pandas and polars write them
     for into, write in INTO_FRAMES.items():

@@ -431,6 +431,22 @@ def arrow_under(array: Any) -> Any:
     return None
 
 
+def _arrow_backed(value: Any) -> Any:
+    """The Arrow array a pandas array holds (``s.array``, ``s.values`` of text: pandas 3 keeps
+    text in Arrow; ``pd.DataFrame({"code": df["religion"].array})`` was PUBLIC), found by its
+    buffers as any Arrow array; anything else as it is. Only for the frame constructor's
+    columns: pandas builds Series of its own arrays everywhere."""
+    if isinstance(value, pd.api.extensions.ExtensionArray) and \
+            isinstance(getattr(value, "_pa_array", None), _arrow_types()):
+        return value._pa_array
+    return value
+
+
+def _arrow_types() -> tuple[type, ...]:
+    arrow = sys.modules.get("pyarrow")
+    return (arrow.Array, arrow.ChunkedArray) if arrow is not None else ()
+
+
 def indexed_values(values: Any) -> Any:
     """A list or NumPy array matched, by what it holds, to a column indexed above public
     (:func:`lacuna.integrations.pyarrow._arrays.held`), as Arrow makes it; else None."""
@@ -511,7 +527,8 @@ def _constructed(frame: pd.DataFrame, data: Mapping[Any, Any] | list[Any] | tupl
     labels = {str(c) for c in frame.columns}
     if isinstance(data, Mapping):  # a column per key
         found = ((str(k), frames.content_of(v)
-                  if isinstance(v, (pd.Series, pd.DataFrame, pd.Index)) else foreign_content(v))
+                  if isinstance(v, (pd.Series, pd.DataFrame, pd.Index)) else
+                  foreign_content(_arrow_backed(v)))
                  for k, v in data.items() if str(k) in labels)
         return [(k, c) for k, c in found if c is not None]
     rows = [frames.content_of(v) for v in data if isinstance(v, pd.Series)]  # a row per Series
