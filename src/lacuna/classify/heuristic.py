@@ -31,6 +31,7 @@ from lacuna.classify.combine import combine
 from lacuna.classify.declared import apply_declared
 from lacuna.classify.names import NameAnalyzer
 from lacuna.classify.paths import classify_path
+from lacuna.classify.rawkey import raw_key
 from lacuna.classify.rollup import rollup
 from lacuna.classify.scan import (
     ColumnSample,
@@ -229,10 +230,18 @@ def _columns(
     for raw in names:
         name = str(raw)
         sample: ColumnSample | None = None
+        small: tuple[Any, ...] | None = None  # a small column's raw values (rawkey.py)
+        hit: tuple[ColumnSample, ColumnClass] | None = None
         if samples is not None and name in samples and limit > 0:
-            sample = column_sample(name, sample_values(samples[name], limit))
+            raw_values = raw_key(name, samples[name], limit) if memo else None
+            small = (raw_values, engine.version) if raw_values is not None else None
+            hit = _RAW_MEMO.get(small) if small is not None else None
+            sample = hit[0] if hit is not None else \
+                column_sample(name, sample_values(samples[name], limit))
         if sample is None:
             column = _by_name(name, engine.version)
+        elif hit is not None:  # the same small column as before: its sample and answer
+            column = hit[1]
         else:
             # The second time the same sample comes by (a frame read, then written), its
             # layer-1 answer is a dict lookup. Keyed by content, not shape: checksums tell a card
@@ -252,6 +261,10 @@ def _columns(
                         _VALUE_MEMO.clear()
                     _VALUE_MEMO[key] = known
             column = known
+            if small is not None:
+                if len(_RAW_MEMO) >= _MEMO_SIZE:
+                    _RAW_MEMO.clear()
+                _RAW_MEMO[small] = (sample, known)
         hits = _terms.in_name(name, compiled) if compiled else []
         if sample is not None and compiled:
             hits += _terms.in_values(sample, compiled)
@@ -266,6 +279,7 @@ def _columns(
 
 
 _VALUE_MEMO: dict[tuple[str, str, tuple[int, int]], ColumnClass] = {}
+_RAW_MEMO: dict[tuple[Any, ...], tuple[ColumnSample, ColumnClass]] = {}  # by raw_key
 _MEMO_SIZE = 65536
 
 

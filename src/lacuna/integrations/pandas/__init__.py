@@ -83,6 +83,7 @@ from lacuna.integrations.pandas._reshape import (
     wrap_window,
 )
 from lacuna.integrations.pandas._stores import wrap_excel_open, wrap_hdf_init, wrap_hdf_open
+from lacuna.integrations.pandas._values import TAKING, wrap_taking
 from lacuna.integrations.pandas._writers import (
     DATAFRAME_WRITERS,
     SERIES_WRITERS,
@@ -181,6 +182,8 @@ def _patches() -> list[Replacement]:
         Patch(pd.DataFrame, "set_index", wrap_set_index),
         # an Index carrying a column's class (``IndexAxis``) put back under a label
         Replacement(pd.Series, "__init__", wrap_series_init),  # hot: behind no guard
+        # values handed out as a list or NumPy array: indexed by what they hold (hot: no guard)
+        *(Replacement(pd.Series, name, wrap_taking(name)) for name in TAKING),
         # the values ``ChunkedArray.to_pandas()`` makes of a governed Arrow column
         *(Replacement(owner, "__from_arrow__", wrap_from_arrow) for owner in from_arrow_owners()),
         Replacement(pd.Index, "__new__", wrap_index_new),

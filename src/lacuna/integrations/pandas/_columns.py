@@ -23,6 +23,7 @@ arrays written in place) is caught at the boundary by the content check of
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -116,7 +117,8 @@ def wrap_series_init(original: Callable[..., Any]) -> Callable[..., Any]:
         if isinstance(data, pd.Index):
             _from_index(self, data)
         elif not isinstance(data, pd.Series):
-            if type(data).__module__.startswith(("polars", "pyarrow")) and governed_here() \
+            if type(data).__module__.startswith(("polars", "pyarrow", "numpy", "builtins")) and \
+                    governed_here() \
                     and (content := foreign_content(data)) is not None:
                 frames.carry(self, content, settings())  # a polars Series, an Arrow array
             elif _FROM_ARROW and (content := _FROM_ARROW.get(data)) is not None and \
@@ -378,6 +380,10 @@ def foreign(data: Any) -> tuple[DataState, list[Any]] | None:
     object Lacuna never saw (it is classified from its values, as any new data). Costs a
     look at the type's module for other data (``pd.Series`` is built everywhere)."""
     top = type(data).__module__.partition(".")[0]
+    if top in ("numpy", "builtins"):
+        arrow = arrow_under(data) if top == "numpy" else None
+        data = arrow if arrow is not None else indexed_values(data)
+        top = "pyarrow" if data is not None else top
     if top == "polars":
         import polars as pl
 
@@ -405,6 +411,47 @@ def foreign(data: Any) -> tuple[DataState, list[Any]] | None:
         elif isinstance(data, (pa.Array, pa.ChunkedArray)) and origin(data):
             return table_state(pa.table({"values": data})), ["values"]
     return None
+
+
+def arrow_under(array: Any) -> Any:
+    """The Arrow array a NumPy array is a view of, or None. Arrow hands out the numbers of a
+    column without nulls as a view of its buffer (``ChunkedArray.to_pandas()``,
+    ``.to_numpy()``, ``Table.to_pandas()`` of one column), and pandas makes its Series of that
+    view with ``pd.Series(ndarray)``: no ``__from_arrow__`` of a pandas dtype runs, and a
+    salary taken out by ``table["salary"].to_pandas().rename("code")`` was PUBLIC. The view's
+    ``base`` chain (at most a few arrays deep) holds the Arrow array it came from; numbers
+    Arrow copied (a column with nulls, made floats) hold none."""
+    base = array
+    for _ in range(4):
+        base = getattr(base, "base", None)
+        if base is None:
+            return None
+        if type(base).__module__.partition(".")[0] == "pyarrow":
+            return base if hasattr(base, "buffers") or hasattr(base, "chunks") else None
+    return None
+
+
+def _arrow_backed(value: Any) -> Any:
+    """The Arrow array a pandas array holds (``s.array``, ``s.values`` of text: pandas 3 keeps
+    text in Arrow; ``pd.DataFrame({"code": df["religion"].array})`` was PUBLIC), found by its
+    buffers as any Arrow array; anything else as it is. Only for the frame constructor's
+    columns: pandas builds Series of its own arrays everywhere."""
+    if isinstance(value, pd.api.extensions.ExtensionArray) and \
+            isinstance(getattr(value, "_pa_array", None), _arrow_types()):
+        return value._pa_array
+    return value
+
+
+def _arrow_types() -> tuple[type, ...]:
+    arrow = sys.modules.get("pyarrow")
+    return (arrow.Array, arrow.ChunkedArray) if arrow is not None else ()
+
+
+def indexed_values(values: Any) -> Any:
+    """A list or NumPy array matched, by what it holds, to a column indexed above public
+    (:func:`lacuna.integrations.pyarrow._arrays.held`), as Arrow makes it; else None."""
+    arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+    return arrays.held(values) if arrays is not None else None
 
 
 def foreign_content(value: Any) -> frames.Content | None:
@@ -480,7 +527,8 @@ def _constructed(frame: pd.DataFrame, data: Mapping[Any, Any] | list[Any] | tupl
     labels = {str(c) for c in frame.columns}
     if isinstance(data, Mapping):  # a column per key
         found = ((str(k), frames.content_of(v)
-                  if isinstance(v, (pd.Series, pd.DataFrame, pd.Index)) else foreign_content(v))
+                  if isinstance(v, (pd.Series, pd.DataFrame, pd.Index)) else
+                  foreign_content(_arrow_backed(v)))
                  for k, v in data.items() if str(k) in labels)
         return [(k, c) for k, c in found if c is not None]
     rows = [frames.content_of(v) for v in data if isinstance(v, pd.Series)]  # a row per Series

@@ -214,7 +214,7 @@ _OPERATORS = frozenset({
     "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__",
     "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__",
     "__pos__", "__abs__", "__invert__", "__copy__", "__deepcopy__", "__getitem__",
-    "__setitem__", "__array_ufunc__",
+    "__setitem__", "__array_ufunc__", "__iter__",
 })
 # the Series properties that return a namespace of methods building new Series
 _NAMESPACES = frozenset({"str", "dt", "list", "arr", "cat", "struct", "bin", "map", "ext"})

@@ -26,9 +26,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 from polars.expr.whenthen import ChainedWhen, When
 
+from lacuna.integrations.frames.hooks import outermost
 from lacuna.integrations.frames.placing import Placed, Source, derived, state_with_placed
 from lacuna.integrations.frames.state import STATES, WeakRegistry
 from lacuna.integrations.polars import _ops
@@ -100,6 +102,10 @@ def taken_of(series: Any) -> Taken | None:
         found = origin(series)
         if found:
             return Taken(tuple(sorted(found, key=_source_order)))
+    if isinstance(series, (list, tuple, np.ndarray)):  # values a classified Series handed out
+        arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+        matched = arrays.held(series) if arrays is not None else None
+        return taken_of(matched) if matched is not None else None
     return _pandas_taken(series)
 
 
@@ -227,6 +233,9 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     returned ``result``: a Series result holds the values of ``owner`` and of every Series it
     was given; a frame result (``to_frame``, ``value_counts``, ``to_dummies``,
     ``struct.unnest``, ``pl.from_records``) has each column computed from all of them."""
+    if method in TAKING and isinstance(owner, pl.Series):
+        _taken(owner, result)
+        return result
     if result is not None and not isinstance(result, _CARRIERS) and \
             method not in ("to_pandas", "to_arrow"):
         return result  # a scalar, a list, an array: nothing to follow (s[0] stays cheap)
@@ -258,9 +267,33 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     return result
 
 
+# the Series methods that hand values out as a list, a NumPy array or an iterator of them
+TAKING = frozenset({"to_list", "to_numpy", "__iter__"})
+
+
+def _taken(series: Any, result: Any) -> None:
+    """Values a governed Series handed out as Python or NumPy values (``to_list()``,
+    ``to_numpy()``, ``list(s)``: ``result``, or the iterator's): indexed by what they hold,
+    as Arrow makes them of that object (:func:`lacuna.integrations.pyarrow._arrays.taken`), so
+    a religion coded ``f1``..``f5`` built from them into an Arrow table under another name
+    keeps its class."""
+    taken = SERIES.get(series)
+    if taken is None or not taken.sources:
+        return
+    from lacuna.integrations.pyarrow import _arrays
+
+    if not isinstance(result, (list, np.ndarray)):  # an iterator: the list it yields
+        with outermost():
+            result = series.to_list()
+    _arrays.taken(result, taken.sources)
+
+
 def constructed(series: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """``pl.Series(name, values)`` of a Series' values: the new Series holds them."""
-    found = _operands([*args, *kwargs.values()])
+    """``pl.Series(name, values)`` of a Series' values, or of a list or array of values a
+    classified Series handed out (:func:`taken_of`): the new Series holds them."""
+    given = [*args, *kwargs.values()]
+    found = _operands(given) or [t for v in given if isinstance(v, (list, tuple, np.ndarray))
+                                 and (t := taken_of(v)) is not None]
     if found:
         SERIES.set(series, _union(found))
 

@@ -45,6 +45,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -163,6 +164,7 @@ _Look = tuple[Any, int, int]  # (type, length, hash of the first value): a cheap
 _CONTENT: OrderedDict[bytes, tuple[_Look, frozenset[Source]]] = OrderedDict()
 _LOOKS: Counter[_Look] = Counter()  # the entries' first looks
 _SIZES: Counter[tuple[Any, int]] = Counter()  # and their types and lengths: cheaper still
+_LENGTHS: Counter[int] = Counter()  # and their lengths alone (:func:`may_hold`)
 
 
 def _kind(type_: Any) -> Any:
@@ -219,17 +221,73 @@ def index(values: Any, sources: frozenset[Source]) -> None:
         if before is None:
             _LOOKS[look] += 1
             _SIZES[look[:2]] += 1
+            _LENGTHS[look[1]] += 1
         _CONTENT[digest] = (look, sources if before is None else _folded(before[1] | sources))
         while len(_CONTENT) > MAX_CONTENTS:
             _, (dropped, _) = _CONTENT.popitem(last=False)
             _forget(_LOOKS, dropped)
             _forget(_SIZES, dropped[:2])
+            _forget(_LENGTHS, dropped[1])
+
+
+def may_hold(n: int) -> bool:
+    """Whether values of length ``n`` may match a column indexed by what it holds (one
+    dictionary look-up: what a hook given a plain list or array pays before converting it)."""
+    return n in _LENGTHS
+
+
+def held(values: Any) -> Any:
+    """A list or 1-D NumPy array as Arrow makes it (``pa.array(values)``), when that matches by
+    what it holds a column indexed above public (:func:`taken`: values a classified pandas or
+    polars Series handed out, ``df["religion"].tolist()``), else None: pandas' and polars'
+    constructors given such values hold that column. Values of a length no indexed column has
+    cost one look-up (``pd.Series`` is built everywhere)."""
+    if not isinstance(values, (list, tuple, np.ndarray)) or len(values) < 2 or \
+            not may_hold(len(values)):
+        return None
+    try:
+        with _bypass.bypass(), outermost():
+            arrow = pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # no Arrow form
+        return None
+    return arrow if origin(arrow) else None
 
 
 def _forget(counts: Counter[Any], key: Any) -> None:
     counts[key] -= 1
     if counts[key] <= 0:
         del counts[key]
+
+
+def _personal(sources: Iterable[Source]) -> frozenset[Source]:
+    """The sources that class the values they hold above public (what a content match may
+    add: evidence for a stricter class, never for a laxer one)."""
+    return frozenset(s for s in sources if any(
+        (c := s.state.classification.columns.get(name)) is not None and
+        c.classification is not ColumnKind.PUBLIC for name in s.columns))
+
+
+def taken(values: Any, sources: Iterable[Source]) -> None:
+    """Index ``values`` (a list, a NumPy array or an Arrow array) a pandas or polars Series
+    handed out of a governed column (``tolist()``, ``to_numpy()``, ``list(s)``) as holding
+    ``sources``, when those class it above public: a Python list or an array of objects keeps
+    no buffer Lacuna recorded, and a religion coded ``f1``..``f5`` taken out that way and built
+    into an Arrow table under another name (``pa.table({"code": s.tolist()})``) was classified
+    from its new name and values alone, and written as PUBLIC. The values are indexed as Arrow
+    makes them of that very object (``pa.array(values)``), so the same values built into Arrow
+    again match (:func:`_by_content`), after a ``pickle``, ``copy.deepcopy``, JSON or
+    ``np.concatenate`` of its parts too; values changed, reordered or cut (a sort, a slice)
+    no longer match, and are classified from their names and values."""
+    found = _personal(sources)
+    if not found or len(values) < 2:
+        return
+    try:
+        with _bypass.bypass(), outermost():
+            arrow = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else \
+                pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # no Arrow form
+        return
+    index(arrow, found)
 
 
 def _by_content(values: Any) -> frozenset[Source]:
@@ -245,9 +303,7 @@ def _by_content(values: Any) -> frozenset[Source]:
     entry = _CONTENT.get(digest) if digest is not None else None
     if entry is None:
         return frozenset()
-    return frozenset(s for s in entry[1] if any(
-        (c := s.state.classification.columns.get(name)) is not None and
-        c.classification is not ColumnKind.PUBLIC for name in s.columns))
+    return _personal(entry[1])
 
 
 def origin(values: Any, *, deep: bool = False) -> frozenset[Source]:
@@ -257,7 +313,7 @@ def origin(values: Any, *, deep: bool = False) -> frozenset[Source]:
     dictionary) holds what its children hold; for the values an Arrow copy is made of and for
     a table about to be classified, not for ``pyarrow.compute`` inputs, whose zero-copy
     results (``struct_field``) share a child's buffers and would record every field there."""
-    if not isinstance(values, (pa.Array, pa.ChunkedArray)) or not _ORIGINS:
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)) or not (_ORIGINS or _SIZES):
         return frozenset()
     found: set[Source] = set()
     for chunk, key, bufs in _chunks(values):
@@ -312,7 +368,7 @@ def placed(table: Any, state: DataState | None = None) -> list[tuple[str, frozen
     no entry are recorded first, as what that match found or else as that column of ``state``
     (a table Arrow made without Python, a dataset's ``to_table``: its arrays are recorded when
     Lacuna looks at it), in the same pass: each chunk is fingerprinted once."""
-    if state is None and not _ORIGINS:
+    if state is None and not (_ORIGINS or _SIZES):
         return []
     out: list[tuple[str, frozenset[Source]]] = []
     for name, column in zip(table.schema.names, table.columns, strict=True):
@@ -364,7 +420,7 @@ def chunk_keys(values: Any) -> set[_Key]:
 
 def recording() -> bool:
     """Whether any values are recorded (else nothing can hold governed values)."""
-    return bool(_ORIGINS)
+    return bool(_ORIGINS or _SIZES)
 
 
 # -- pyarrow.compute --------------------------------------------------------------------------
@@ -416,7 +472,7 @@ def compute(original: Callable[..., Any], state_of: Callable[[Any], DataState | 
     def call(*args: Any, **kwargs: Any) -> Any:
         with outermost():
             result = original(*args, **kwargs)
-        if not _ORIGINS or not isinstance(result, (pa.Array, pa.ChunkedArray, pa.Table,
+        if not (_ORIGINS or _SIZES) or not isinstance(result, (pa.Array, pa.ChunkedArray, pa.Table,
                                                    pa.RecordBatch)):
             return result
         sources, tables = _inputs(args, kwargs, state_of)
@@ -477,7 +533,9 @@ def clear() -> None:
         _CONTENT.clear()
         _LOOKS.clear()
         _SIZES.clear()
+        _LENGTHS.clear()
 
 
-__all__ = ["MAX_CHUNKS", "MAX_CONTENTS", "Source", "chunk_keys", "clear", "compute", "hooks",
-           "index", "mark", "mark_new", "mark_table", "matched", "origin", "placed", "recording"]
+__all__ = ["MAX_CHUNKS", "MAX_CONTENTS", "Source", "chunk_keys", "clear", "compute", "held",
+           "hooks", "index", "mark", "mark_new", "mark_table", "matched", "may_hold", "origin",
+           "placed", "recording", "taken"]
