@@ -173,3 +173,43 @@ def test_a_tag_the_import_would_refuse_is_refused_when_emitted(tag: str, said: s
         run_to_events(bad)
     assert said in str(err.value)
     assert len(run_to_events(run)) == 2
+
+
+def _with(facets: dict[str, Any]) -> dict[str, Any]:
+    event = _event([])
+    event["outputs"][0]["facets"] = facets
+    return event
+
+
+@pytest.mark.parametrize(("facets", "said"), [
+    ({"lacuna_classification": "PROPRIETARY"}, "facet 'lacuna_classification' must be an object"),
+    ({"lacuna_classification": {"columns": {"ssn": {"classification": "pii"}}}}, "has no tier"),
+    ({"lacuna_classification": {"tier": "PUBLIC", "schemaVersion": "2"}},
+     "not version 1 of Lacuna's classification facet"),
+    ({"lacuna_classification": {"tier": "PUBLIC", "_schemaURL":
+                                "https://lacuna.dev/spec/facets/2-0-0/Lacuna.json"}},
+     "not version 1"),
+    ({"lacuna_classification": {"tier": "PUBLIC", "columns": {
+        "e": {"classification": "pii", "pii_type": {"type": "email"}}}}},
+     "pii_type must be a string"),
+    ({"floe_classification": {"columns": {"e": {"classification": "pii", "pii_type": ["a"]}}}},
+     "pii_type must be a string"),
+    ({"floe_classification": "pii"}, "facet 'floe_classification' must be an object"),
+    ({"schema": "email,ssn"}, "facet 'schema' must be an object"),
+    ({"schema": {"fields": [{"name": {"n": 1}}]}}, "a field's name must be a string"),
+    ({"schema": {"fields": "email"}}, "fields must be a list"),
+])
+def test_a_hostile_facet_is_refused_not_skipped(facets: dict[str, Any], said: str) -> None:
+    """Each was skipped (the dataset read as carrying no classification: an ssn column named
+    pii in a facet without a tier came in PUBLIC) or stored as given (a pii_type that is an
+    object broke every later listing of PII types: unhashable)."""
+    with pytest.raises(EventError) as err:
+        events_to_runs([_with(facets)])
+    assert said in str(err.value)
+
+
+def test_lacunas_own_facet_and_absent_facets_are_read() -> None:
+    event = event_to_dict(run_to_events(_tagged_run())[1])
+    event["outputs"][0]["facets"]["symlinks"] = None  # an absent facet, as some producers say
+    (run,) = events_to_runs([event])
+    assert run.outputs[0].classification.tier is Tier.PROPRIETARY

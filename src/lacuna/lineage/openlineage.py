@@ -382,8 +382,8 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
     base: Classification | None = None
     fp: str | None = None
     lacuna = facets.get(CLASSIFICATION_FACET)
-    if isinstance(lacuna, Mapping) and "tier" in lacuna:
-        base, fp = _lacuna_facet(lacuna)
+    if lacuna is not None:
+        base, fp = _lacuna_facet(_readable(lacuna))
         base = _at_least_its_columns(base, config)
     floe_columns: dict[str, ColumnClass] | None = None
     tag_columns: dict[str, ColumnClass] = {}
@@ -396,9 +396,14 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
             floe_columns = {}
             for name, col in _obj(floe.get("columns") or {}, "floe columns").items():
                 col = _obj(col, f"floe column {name!r}")
+                pii_type = col.get("pii_type") or None
+                if pii_type is not None and not isinstance(pii_type, str):
+                    msg = (f"floe column {name!r}: pii_type must be a string such as "
+                           f"'email', not {type(pii_type).__name__}")
+                    raise EventError(msg)
                 floe_columns[str(name)] = ColumnClass(
                     classification=ColumnKind.parse(col.get("classification", "public")),
-                    pii_type=col.get("pii_type") or None,
+                    pii_type=pii_type,
                     sensitivity=Sensitivity.parse(col.get("sensitivity", "low")),
                     layer=Layer.DECLARED, reasoning=f"{reason} (Floe classification facet)")
         floor, table_tags = _from_tags(facets.get("tags"), tag_columns, reason, config)
@@ -413,6 +418,32 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
         assert floe_columns is not None
         base, floe_columns = _rollup(floe_columns, config, Tier.PUBLIC, (), reason), None
     return _raised(base, (floe_columns or {}, tag_columns), floor, table_tags, config), fp
+
+
+def _readable(facet: Any) -> Mapping[str, Any]:
+    """Lacuna's classification facet, when this Lacuna can read all it says: an object with a
+    ``tier``, of the facet's version 1 (``schemaVersion`` and the ``_schemaURL``'s
+    ``1-0-0``). Anything else was skipped without a word, and the dataset read as if it
+    carried no classification: a facet naming an ``ssn`` column pii but no tier, PUBLIC with
+    confidence 0; a later version's facet, read as this one, loses what only it says.
+
+    Raises:
+        EventError: it is not such a facet; the message says what to fix.
+    """
+    found = _obj(facet, f"facet {CLASSIFICATION_FACET}")
+    url, version = found.get("_schemaURL"), found.get("schemaVersion", FACET_VERSION)
+    ours = _schema("LacunaClassificationDatasetFacet")
+    if (url is not None and url != ours) or str(version) != FACET_VERSION:
+        msg = (f"facet {CLASSIFICATION_FACET} is not version {FACET_VERSION} of Lacuna's "
+               f"classification facet (schemaVersion {str(version)[:20]!r}, _schemaURL "
+               f"{str(url)[:200]!r}; this Lacuna reads {ours}): written by another version of "
+               "Lacuna or another producer; import it with that version, or drop the facet")
+        raise EventError(msg)
+    if "tier" not in found:
+        msg = (f"facet {CLASSIFICATION_FACET} has no tier (it is required: PUBLIC, INTERNAL or "
+               "PROPRIETARY)")
+        raise EventError(msg)
+    return found
 
 
 def _at_least_its_columns(c: Classification, config: ClassificationConfig) -> Classification:
@@ -660,11 +691,25 @@ def _version(ds: Any, what: str, config: ClassificationConfig,
     ref = DatasetRef(_str(ds.get("namespace"), f"{what}.namespace"),
                      _str(ds.get("name"), f"{what}.name"))
     facets = _obj(ds.get("facets") or {}, f"{what}.facets")
+    for key, facet in facets.items():  # OpenLineage's DatasetFacet is an object (or absent)
+        if facet is not None:
+            _obj(facet, f"{what}: facet {str(key)[:80]!r}")
+    facets = {k: f for k, f in facets.items() if f is not None}
     classification, fingerprint = _classification(facets, config, producer)
     names: list[str] = []
     schema = facets.get("schema")
-    if isinstance(schema, Mapping) and isinstance(schema.get("fields"), list):
-        names = [str(f["name"]) for f in schema["fields"] if isinstance(f, Mapping) and "name" in f]
+    if schema is not None:
+        fields = schema.get("fields") or []
+        if not isinstance(fields, list):
+            msg = f"{what}: facet schema: fields must be a list"
+            raise EventError(msg)
+        for f in fields:
+            name = _obj(f, f"{what}: facet schema: a field").get("name")
+            if not isinstance(name, str) or len(name) > 4096:
+                msg = (f"{what}: facet schema: a field's name must be a string of at most "
+                       f"4096 characters (a column's name), not {type(name).__name__}")
+                raise EventError(msg)
+            names.append(name)
     if not names:
         names = list(classification.columns)
     if len(names) > MAX_COLUMNS:
