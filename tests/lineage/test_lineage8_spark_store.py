@@ -19,7 +19,8 @@ from lacuna.lineage.store import LineageStore
 from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
 from lacuna.spark.sources import Leaf, _from_store
 
-REMOTE = DatasetRef.of("s3://lake/raw/customers.csv")
+URI = "s3://lake/raw/customers.csv"
+REMOTE = DatasetRef.of(URI)
 REPORT = DatasetRef.of("s3://lake/reports/regions.csv")
 WHEN = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
@@ -94,3 +95,22 @@ def test_a_written_version_edited_by_hand_or_moved_to_a_read_declares_nothing(
         conn.exec_driver_sql("UPDATE lacuna_lineage_versions SET classification = ? "
                              "WHERE id = ?", (json.dumps(data), row.id))
     assert store.latest_written(REMOTE) is None
+
+
+def test_register_lineage_of_a_remote_source_known_from_part_of_it(governed: Path) -> None:
+    """register_lineage took the store's newest trusted version of a remote source as its class:
+    after a read of its region column, a copy of the whole customer file was registered PUBLIC
+    (the fingerprint rule guards local files only)."""
+    import lacuna
+    from lacuna.errors import LineageError
+
+    store = lacuna.governor.current().lineage_store
+    store.record(_run("read-some", read=_regions()), trusted=True)
+    with pytest.raises(LineageError, match="only from what runs read of it"):
+        lacuna.register_lineage(source=URI, destination="s3://lake/copy.csv", operation="copy")
+    store.record(_run("wrote", wrote=_whole(), minutes=1), trusted=True)
+    store.record(_run("read-again", read=_regions(), minutes=2), trusted=True)
+    run = lacuna.register_lineage(source=URI, destination="s3://lake/copy.csv", operation="copy")
+    copied = run.outputs[0].classification
+    assert (copied.tier, copied.columns["c3"].classification) == (Tier.PROPRIETARY,
+                                                                  ColumnKind.PII)
