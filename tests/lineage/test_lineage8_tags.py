@@ -213,3 +213,11 @@ def test_lacunas_own_facet_and_absent_facets_are_read() -> None:
     event["outputs"][0]["facets"]["symlinks"] = None  # an absent facet, as some producers say
     (run,) = events_to_runs([event])
     assert run.outputs[0].classification.tier is Tier.PROPRIETARY
+
+
+def test_lacunas_facet_url_is_read_with_or_without_its_fragment() -> None:
+    url = "https://lacuna.dev/spec/facets/1-0-0/LacunaClassificationDatasetFacet.json"
+    for said in (url, f"{url}#/$defs/LacunaClassificationDatasetFacet"):
+        (run,) = events_to_runs([_with({"lacuna_classification": {
+            "_schemaURL": said, "schemaVersion": "1", "tier": "INTERNAL"}})])
+        assert run.outputs[0].classification.tier is Tier.INTERNAL

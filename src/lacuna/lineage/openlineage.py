@@ -433,7 +433,8 @@ def _readable(facet: Any) -> Mapping[str, Any]:
     found = _obj(facet, f"facet {CLASSIFICATION_FACET}")
     url, version = found.get("_schemaURL"), found.get("schemaVersion", FACET_VERSION)
     ours = _schema("LacunaClassificationDatasetFacet")
-    if (url is not None and url != ours) or str(version) != FACET_VERSION:
+    if (url is not None and str(url).split("#", 1)[0] != ours.split("#", 1)[0]) or str(
+            version) != FACET_VERSION:  # the URL with or without its #/$defs/... fragment
         msg = (f"facet {CLASSIFICATION_FACET} is not version {FACET_VERSION} of Lacuna's "
                f"classification facet (schemaVersion {str(version)[:20]!r}, _schemaURL "
                f"{str(url)[:200]!r}; this Lacuna reads {ours}): written by another version of "
