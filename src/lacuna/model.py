@@ -310,6 +310,11 @@ class ColumnClass:
                           f"({exc})",
                 layer=layer,
             )  # fmt: skip
+        pii_type = data.get("pii_type") or None
+        if pii_type is not None and not isinstance(pii_type, str):
+            # stored as given, it broke whatever listed the PII types (unhashable, not text)
+            msg = f"pii_type must be a string such as 'email', not {type(pii_type).__name__}"
+            raise TypeError(msg)
         qi = data.get("quasi_identifier")
         marked = () if qi is None else (Evidence(
             source="privacy", rule=f"quasi_identifier:{qi}",
@@ -318,7 +323,7 @@ class ColumnClass:
             pieces=pieces,
             evidence=marked,
             classification=ColumnKind.parse(data.get("classification", "public")),
-            pii_type=data.get("pii_type") or None,
+            pii_type=pii_type,
             sensitivity=Sensitivity.parse(data.get("sensitivity", "low")),
             confidence=float(data.get("confidence", 1.0)),
             reasoning=str(data.get("reasoning", "")),

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as rich_escape
 from rich.table import Table
 from rich.tree import Tree
 
 from lacuna.errors import ConfigError, LacunaError
+from lacuna.exceptions.shown import visible
 
 if TYPE_CHECKING:
     from lacuna.lineage.graph import LineageGraph
@@ -52,8 +53,22 @@ class Format(StrEnum):
     MERMAID = "mermaid"
 
 
+def escape(text: str) -> str:
+    """``text`` for a rich console on one line: its markup escaped, and each character that
+    would change how a terminal shows it (an ESC sequence, a carriage return or line break, a
+    bidirectional override) written as its escape (``\\x1b``). Dataset, column, run and
+    producer names come from OpenLineage events anyone may import: a name holding
+    ``\\x1b]0;…\\x07`` or ``\\x1b[2J`` was printed as it was, and the terminal obeyed it."""
+    return rich_escape(visible(text, one_line=True))
+
+
+def _message(text: str) -> str:
+    """A message for the console (it may span lines): as :func:`escape`, line breaks kept."""
+    return rich_escape(visible(text, terminal=True))
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+    Console(stderr=True).print(f"[bold red]error:[/] {_message(message)}", highlight=False,
                                soft_wrap=True)
     return typer.Exit(code)
 
@@ -311,11 +326,11 @@ def import_(
                           "and were not recorded", highlight=False)
     err = Console(stderr=True)
     for line in report.errors:
-        err.print(f"[yellow]rejected:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]rejected:[/] {_message(line)}", highlight=False, soft_wrap=True)
     if report.rejected > len(report.errors):
         err.print(f"... and {report.rejected - len(report.errors)} more", highlight=False)
     for line in report.refused:
-        err.print(f"[yellow]lowering refused:[/] {escape(line)}", highlight=False,
+        err.print(f"[yellow]lowering refused:[/] {_message(line)}", highlight=False,
                   soft_wrap=True)
     if report.rejected or report.errors or report.refused:
         raise typer.Exit(1)
@@ -441,7 +456,7 @@ def dismiss(
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except LacunaError as exc:
-        Console(stderr=True).print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False,
+        Console(stderr=True).print(f"[red]refused:[/red] {_message(str(exc))}", highlight=False,
                                    soft_wrap=True)
         raise typer.Exit(1) from None
     if as_json:
@@ -584,7 +599,7 @@ def _plain(ref: DatasetRef, v: DatasetVersion | None) -> list[str]:
 def _dot(text: str) -> str:
     """``text`` as a DOT string: a name's backslash or quote cannot end the string early
     (a file named ``x\\"]; n0 [label="PUBLIC`` relabelled another node)."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = visible(text, terminal=True).replace("\\", "\\\\").replace('"', '\\"')
     return '"' + escaped.replace("\r", "").replace("\n", "\\n") + '"'
 
 
@@ -608,6 +623,7 @@ def to_dot(graph: LineageGraph, *, columns: bool = False) -> str:
 def _mermaid(text: str) -> str:
     """``text`` inside a quoted Mermaid label: quotes, ``<``/``>`` (read as HTML) and ``#``
     (which starts an entity) as Mermaid's entity codes, line breaks as spaces."""
+    text = visible(text, terminal=True)  # printed on a terminal first: no ESC sequence
     for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
         text = text.replace(char, code)
     return " ".join(text.splitlines())

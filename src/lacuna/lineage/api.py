@@ -284,8 +284,10 @@ def _sources(source: Target | Sequence[Target]) -> tuple[DatasetRef, ...]:
 def _source_version(gov: LineageHost, lineage: LineageStore, ref: DatasetRef) -> DatasetVersion:
     """A source's classification: the version Lacuna's pipeline recorded for it (this content,
     else the dataset's latest; for a file, one recorded without a fingerprint only raises what
-    the file is classified as now), else the file classified now; raised by anything ingested from
-    outside for the same content or dataset, which may only add restrictions
+    the file is classified as now; for a remote source, one a run read only raises the newest
+    one a run wrote, and alone is refused: it may be a part), else the file classified now;
+    raised by anything ingested from outside for the same content or dataset, which may only
+    add restrictions
     (:mod:`lacuna.lineage.claims`). Only an ingested claim known: it stands (nothing else is
     known to lower)."""
     fp = file_fingerprint(ref)
@@ -297,6 +299,14 @@ def _source_version(gov: LineageHost, lineage: LineageStore, ref: DatasetRef) ->
         # class, customers.csv was registered PUBLIC, and so was its copy (and sent on so).
         # The file is classified now; what the store said only raises it.
         own, loose = None, own
+    elif own is not None and fp is None:
+        # No content to compare (a remote source): the newest version a run wrote is the
+        # dataset as a whole; one a run read (pd.read_csv("s3://…", usecols=["region"]), its
+        # state when nothing was known before) only raises it. Taken as the source's class, a
+        # read of some columns registered a copy of the whole customer file as PUBLIC.
+        written = lineage.latest_written(ref)
+        if written != own:
+            own, loose = written, own
     claimed = _stored_version(lineage, ref, fp, trusted=False)
     base: DatasetVersion | None = None
     if own is not None:
@@ -306,6 +316,10 @@ def _source_version(gov: LineageHost, lineage: LineageStore, ref: DatasetRef) ->
         classification, columns = _classify_file(gov, ref.name)
         base = DatasetVersion(dataset=ref, classification=_as_stored(classification),
                               fingerprint=fp, columns=columns)
+    elif claimed is not None:  # only an ingested claim known: it stands, raised by the rest
+        base = DatasetVersion(dataset=ref, classification=claimed.classification,
+                              fingerprint=fp or claimed.fingerprint, columns=claimed.columns)
+        claimed = None
     for other in (loose, claimed):
         if base is not None and other is not None:
             from lacuna.lineage.claims import at_least
@@ -314,11 +328,14 @@ def _source_version(gov: LineageHost, lineage: LineageStore, ref: DatasetRef) ->
                                  gov.config.classification, what=str(ref))
             base = DatasetVersion(dataset=ref, classification=_as_stored(raised),
                                   fingerprint=base.fingerprint, columns=base.columns)
-    if base is None and claimed is not None:
-        base = DatasetVersion(dataset=ref, classification=claimed.classification,
-                              fingerprint=fp or claimed.fingerprint, columns=claimed.columns)
     if base is not None:
         return base
+    if loose is not None:
+        msg = (f"source {ref} is known to Lacuna only from what runs read of it, which may be "
+               "some of its columns or rows (usecols=, nrows=, skiprows=, a chunk): not a "
+               "classification of the whole dataset. Write it through Lacuna, or register the "
+               "lineage that produced it, then call again.")
+        raise LineageError(msg)
     msg = (f"source {ref} has no classification Lacuna knows: it is not in the lineage store "
            "and is not a readable file. Read it through Lacuna first (e.g. pd.read_csv with "
            "lacuna enabled) or register the lineage that produced it, then call again.")

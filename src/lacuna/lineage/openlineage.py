@@ -210,6 +210,9 @@ def _emittable(run: Run) -> None:
     - A confidence that is not a number from 0 to 1 (NaN, an infinity): ``NaN`` is not JSON,
       so the event went out as text strict readers (Marquez) refuse whole, and Lacuna's own
       import refuses it too (:func:`_lacuna_facet`).
+    - A tag that is not a well-formed tag key (:func:`tag_key`: a control character, more
+      than 128 characters) or is named ``TIER``: the import refuses it, so the run would not
+      come back.
     """
     outputs = {v.dataset for v in run.outputs}
     stray = [e for e in run.column_edges if e.target not in outputs]
@@ -222,6 +225,16 @@ def _emittable(run: Run) -> None:
         raise LineageError(msg)
     for v in (*run.inputs, *run.outputs):
         c = v.classification
+        for tag in c.tags:  # what the tags facet carries comes back in (tag_key)
+            try:
+                if tag_key(tag.lower()) == "tier":
+                    msg = "'tier' is the key of the tier's own tag"
+                    raise EventError(msg)
+            except EventError as exc:
+                msg = (f"run {run.id}: the classification of {v.dataset} has tag {tag[:40]!r}, "
+                       f"which the OpenLineage tags facet cannot carry ({exc}); rename it in "
+                       "the configuration that gives it")
+                raise LineageError(msg) from None
         for what, value in (("confidence", c.confidence), *(
                 (f"column {name!r} confidence", col.confidence)
                 for name, col in c.columns.items())):
@@ -240,7 +253,8 @@ def run_to_events(run: Run, *, namespace: str = "lacuna") -> list[event_v2.RunEv
 
     Raises:
         LineageError: a column edge leads into a dataset that is not one of the run's
-            outputs, or a classification's confidence is not a number from 0 to 1 (NaN).
+            outputs, a classification's confidence is not a number from 0 to 1 (NaN), or
+            one of its tags cannot travel in the tags facet.
     """
     _emittable(run)
     job_facets: dict[str, Any] = {
@@ -358,10 +372,6 @@ def _time(value: Any, what: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() not in ("", "false", "no", "0", "none", "null")
-
-
 def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
                     producer: str) -> tuple[Classification, str | None]:
     """A declared classification from every classification the dataset's facets carry, and a
@@ -372,8 +382,8 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
     base: Classification | None = None
     fp: str | None = None
     lacuna = facets.get(CLASSIFICATION_FACET)
-    if isinstance(lacuna, Mapping) and "tier" in lacuna:
-        base, fp = _lacuna_facet(lacuna)
+    if lacuna is not None:
+        base, fp = _lacuna_facet(_readable(lacuna))
         base = _at_least_its_columns(base, config)
     floe_columns: dict[str, ColumnClass] | None = None
     tag_columns: dict[str, ColumnClass] = {}
@@ -386,12 +396,17 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
             floe_columns = {}
             for name, col in _obj(floe.get("columns") or {}, "floe columns").items():
                 col = _obj(col, f"floe column {name!r}")
+                pii_type = col.get("pii_type") or None
+                if pii_type is not None and not isinstance(pii_type, str):
+                    msg = (f"floe column {name!r}: pii_type must be a string such as "
+                           f"'email', not {type(pii_type).__name__}")
+                    raise EventError(msg)
                 floe_columns[str(name)] = ColumnClass(
                     classification=ColumnKind.parse(col.get("classification", "public")),
-                    pii_type=col.get("pii_type") or None,
+                    pii_type=pii_type,
                     sensitivity=Sensitivity.parse(col.get("sensitivity", "low")),
                     layer=Layer.DECLARED, reasoning=f"{reason} (Floe classification facet)")
-        floor, table_tags = _from_tags(facets.get("tags"), tag_columns, reason)
+        floor, table_tags = _from_tags(facets.get("tags"), tag_columns, reason, config)
     except EventError:
         raise
     except Exception as exc:  # ConfigError: an unknown classification or sensitivity value
@@ -403,6 +418,33 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
         assert floe_columns is not None
         base, floe_columns = _rollup(floe_columns, config, Tier.PUBLIC, (), reason), None
     return _raised(base, (floe_columns or {}, tag_columns), floor, table_tags, config), fp
+
+
+def _readable(facet: Any) -> Mapping[str, Any]:
+    """Lacuna's classification facet, when this Lacuna can read all it says: an object with a
+    ``tier``, of the facet's version 1 (``schemaVersion`` and the ``_schemaURL``'s
+    ``1-0-0``). Anything else was skipped without a word, and the dataset read as if it
+    carried no classification: a facet naming an ``ssn`` column pii but no tier, PUBLIC with
+    confidence 0; a later version's facet, read as this one, loses what only it says.
+
+    Raises:
+        EventError: it is not such a facet; the message says what to fix.
+    """
+    found = _obj(facet, f"facet {CLASSIFICATION_FACET}")
+    url, version = found.get("_schemaURL"), found.get("schemaVersion", FACET_VERSION)
+    ours = _schema("LacunaClassificationDatasetFacet")
+    if (url is not None and str(url).split("#", 1)[0] != ours.split("#", 1)[0]) or str(
+            version) != FACET_VERSION:  # the URL with or without its #/$defs/... fragment
+        msg = (f"facet {CLASSIFICATION_FACET} is not version {FACET_VERSION} of Lacuna's "
+               f"classification facet (schemaVersion {str(version)[:20]!r}, _schemaURL "
+               f"{str(url)[:200]!r}; this Lacuna reads {ours}): written by another version of "
+               "Lacuna or another producer; import it with that version, or drop the facet")
+        raise EventError(msg)
+    if "tier" not in found:
+        msg = (f"facet {CLASSIFICATION_FACET} has no tier (it is required: PUBLIC, INTERNAL or "
+               "PROPRIETARY)")
+        raise EventError(msg)
+    return found
 
 
 def _at_least_its_columns(c: Classification, config: ClassificationConfig) -> Classification:
@@ -479,46 +521,148 @@ def _raised(base: Classification, others: Sequence[Mapping[str, ColumnClass]], f
                    confidence=min(result.confidence, base.confidence))
 
 
-def _from_tags(tags_facet: Any, columns: dict[str, ColumnClass],
-               reason: str) -> tuple[Tier, tuple[str, ...]]:
+MAX_TAG = 128  # characters of a tag's key (Lacuna's own tags are words like PII, PCI-DSS)
+MAX_TAGS = MAX_COLUMNS * 4  # tags in one dataset's facet: beyond this the event is refused
+# Unicode categories no tag key may hold: control, format (invisible), surrogate, private use,
+# unassigned, line and paragraph separators. A key holding one would print as something else
+# (a terminal escape, a right-to-left override) wherever the tag is shown.
+_NOT_IN_TAGS = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_ABSENT = frozenset({"false", "no", "0", "none", "null", "off"})
+
+
+def tag_key(raw: Any, what: str = "facet tags") -> str:
+    """A tags facet entry's key, lower-cased, when it is **well-formed**: a string of 1 to
+    :data:`MAX_TAG` characters once trimmed of white space at its ends, none of them a control,
+    invisible (format), unassigned, private-use or line-separating character. Letters of any
+    script, digits, punctuation and inner spaces are all kept (``pci-dss``, ``sox.404``,
+    ``iso:27001``, ``Legacy Data``): Lacuna's tags are whatever a configuration names, and
+    every tag it exports comes back (a key with a dash was dropped without a word).
+
+    Raises:
+        EventError: the key is not a string, is empty, too long, or holds such a character.
+    """
+    import unicodedata
+
+    if not isinstance(raw, str):
+        msg = f"{what}: a tag's key must be a string, not {type(raw).__name__}"
+        raise EventError(msg)
+    key = raw.strip()
+    if not key:
+        msg = f"{what}: a tag's key is empty; name the tag (e.g. 'pii', 'pci-dss')"
+        raise EventError(msg)
+    if len(key) > MAX_TAG:
+        msg = f"{what}: tag key {key[:40]!r}… is {len(key)} characters long (at most {MAX_TAG})"
+        raise EventError(msg)
+    bad = next((ch for ch in key if unicodedata.category(ch) in _NOT_IN_TAGS), None)
+    if bad is not None:
+        msg = (f"{what}: tag key {key[:40]!r} holds the character U+{ord(bad):04X} "
+               f"({unicodedata.category(bad)}: a control, invisible or unassigned character); "
+               "a tag key is printable text")
+        raise EventError(msg)
+    return key.lower()
+
+
+def _tag_value(raw: Any, key: str) -> str:
+    """A tag's value as text: a string (what the schema says), or a boolean or number a
+    producer wrote bare; a missing or null value is ``""``."""
+    if raw is None or isinstance(raw, str):
+        return (raw or "").strip()
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, int | float):
+        return str(raw)
+    msg = f"facet tags: the value of tag {key!r} must be a string, not {type(raw).__name__}"
+    raise EventError(msg)
+
+
+def _present(value: str) -> bool:
+    """Whether a tag is on the data: unless its value says it is not (``false``, ``no``, ...).
+    A missing or empty value (the schema requires one) keeps the tag: dropping it dropped
+    ``{"key": "pii"}`` without a word (fail closed)."""
+    return value.lower() not in _ABSENT
+
+
+def _from_tags(tags_facet: Any, columns: dict[str, ColumnClass], reason: str,
+               config: ClassificationConfig) -> tuple[Tier, tuple[str, ...]]:
+    """The floor and table tags an OpenLineage ``tags`` facet gives, and its column classes
+    (into ``columns``).
+
+    - ``tier``: a floor (the strictest one given).
+    - ``pii``/``phi`` (the value, unless ``true``, is the PII type), ``financial``,
+      ``classification`` and ``sensitivity`` with a ``field``: that column's class, each held
+      to the strictest any of its tags gives (:func:`lacuna.lineage.rules.held`: a later
+      ``classification: public`` does not take back an earlier ``pii``).
+    - any other well-formed tag (:func:`tag_key`), with or without a field: a table tag, as
+      ``tag.upper()``. A tag that a column class's rule in ``classification.mapping`` gives
+      (``PII``, ``GDPR``, ``PHI``, ``HIPAA``, ``FINANCIAL`` by default) makes that class's tier
+      the floor: a dataset tagged ``pii`` was PUBLIC with the tag PII, which the export policy
+      allows anywhere.
+
+    Raises:
+        EventError: the facet, a tag, its key, field or value is malformed, or it holds more
+            than :data:`MAX_TAGS` tags.
+    """
+    from lacuna.lineage.rules import held
+
     floor, table_tags = Tier.PUBLIC, []
-    if not isinstance(tags_facet, Mapping):
+    if tags_facet is None:
         return floor, ()
-    tags = tags_facet.get("tags") or []
+    tags = _obj(tags_facet, "facet tags").get("tags") or []
     if not isinstance(tags, list):
         msg = "facet tags: tags must be a list"
         raise EventError(msg)
-    for tag in tags[:MAX_COLUMNS * 4]:
-        if not isinstance(tag, Mapping):
-            continue
-        key, value = str(tag.get("key", "")).strip().lower(), tag.get("value", "")
+    if len(tags) > MAX_TAGS:
+        msg = f"facet tags: {len(tags)} tags (at most {MAX_TAGS})"
+        raise EventError(msg)
+    implied = _implied_tiers(config)
+    for tag in tags:
+        tag = _obj(tag, "facet tags: a tag")
+        key = tag_key(tag.get("key"))
+        value = _tag_value(tag.get("value"), key)
         col = tag.get("field")
         if col is not None and not isinstance(col, str):
             msg = f"facet tags: a tag's field names a column: a string, not {col!r}"
             raise EventError(msg)
-        if col is not None:
+        if not _present(value):
+            continue
+        if col is not None and key in _COLUMN_KEYS:
             # A column, whatever its name: "" too (a frame's column can be named "", and
             # Lacuna's own facets keep it as a column). Read as a table tag, a field "" tagged
             # pii made the dataset's tags PII with its tier left PUBLIC.
-            name = col
-            current = columns.get(name, ColumnClass(layer=Layer.DECLARED,
-                                                    reasoning=f"{reason} (column tags)"))
-            if key in ("pii", "phi") and _truthy(value):
-                pii_type = None if str(value).lower() == "true" else str(value)
-                current = _replace(current, classification=ColumnKind(key), pii_type=pii_type,
-                                   sensitivity=max(current.sensitivity, Sensitivity.HIGH))
+            blank = ColumnClass(layer=Layer.DECLARED, reasoning=f"{reason} (column tags)")
+            current = columns.get(col, blank)
+            if key in ("pii", "phi", "financial"):
+                pii_type = (None if key == "financial" or value.lower() in ("true", "")
+                            else value)
+                said = _replace(blank, classification=ColumnKind(key), pii_type=pii_type,
+                                sensitivity=(Sensitivity.HIGH if key != "financial"
+                                             else Sensitivity.MEDIUM))
             elif key == "classification":
-                current = _replace(current, classification=ColumnKind.parse(value))
-            elif key == "sensitivity":
-                current = _replace(current, sensitivity=Sensitivity.parse(value))
-            else:
-                continue
-            columns[name] = current
+                said = _replace(blank, classification=ColumnKind.parse(value))
+            else:  # sensitivity
+                said = _replace(current, sensitivity=max(current.sensitivity,
+                                                         Sensitivity.parse(value)))
+            columns[col] = said if col not in columns else held(current, said, config)
         elif key == "tier":
-            floor = Tier.parse(value)
-        elif key and _truthy(value) and key.replace("_", "").isalnum():
+            floor = max(floor, Tier.parse(value))
+        else:
             table_tags.append(key.upper())
+            floor = max(floor, implied.get(key.upper(), Tier.PUBLIC))
     return floor, tuple(table_tags)
+
+
+_COLUMN_KEYS = frozenset({"pii", "phi", "financial", "classification", "sensitivity"})
+
+
+def _implied_tiers(config: ClassificationConfig) -> dict[str, Tier]:
+    """Each tag a column class's rule gives (and each class's own name, upper-cased), with the
+    strictest tier a rule giving it has: what a table tag alone implies."""
+    out: dict[str, Tier] = {}
+    for kind, rule in config.mapping.items():
+        for tag in (kind.upper(), *rule.tags):
+            tag = tag.upper()
+            out[tag] = max(out.get(tag, Tier.PUBLIC), rule.tier)
+    return out
 
 
 def _replace(col: ColumnClass, **changes: Any) -> ColumnClass:
@@ -548,11 +692,25 @@ def _version(ds: Any, what: str, config: ClassificationConfig,
     ref = DatasetRef(_str(ds.get("namespace"), f"{what}.namespace"),
                      _str(ds.get("name"), f"{what}.name"))
     facets = _obj(ds.get("facets") or {}, f"{what}.facets")
+    for key, facet in facets.items():  # OpenLineage's DatasetFacet is an object (or absent)
+        if facet is not None:
+            _obj(facet, f"{what}: facet {str(key)[:80]!r}")
+    facets = {k: f for k, f in facets.items() if f is not None}
     classification, fingerprint = _classification(facets, config, producer)
     names: list[str] = []
     schema = facets.get("schema")
-    if isinstance(schema, Mapping) and isinstance(schema.get("fields"), list):
-        names = [str(f["name"]) for f in schema["fields"] if isinstance(f, Mapping) and "name" in f]
+    if schema is not None:
+        fields = schema.get("fields") or []
+        if not isinstance(fields, list):
+            msg = f"{what}: facet schema: fields must be a list"
+            raise EventError(msg)
+        for f in fields:
+            name = _obj(f, f"{what}: facet schema: a field").get("name")
+            if not isinstance(name, str) or len(name) > 4096:
+                msg = (f"{what}: facet schema: a field's name must be a string of at most "
+                       f"4096 characters (a column's name), not {type(name).__name__}")
+                raise EventError(msg)
+            names.append(name)
     if not names:
         names = list(classification.columns)
     if len(names) > MAX_COLUMNS:

@@ -662,6 +662,26 @@ class LineageStore(Keyed):
         rows = self._read(_LATEST_OF[trusted], params)
         return self._version(rows[0]) if rows else None
 
+    def latest_written(self, dataset: DatasetRef) -> DatasetVersion | None:
+        """The newest standing version of ``dataset`` that Lacuna's pipeline recorded (trusted,
+        verified) as what a run **wrote**: the whole dataset as the write left it.
+
+        :meth:`latest` also returns what a run *read*, which may be a part of the dataset:
+        ``pd.read_csv(uri, usecols=[...])``, ``nrows=``, ``skiprows=``, one chunk of a
+        ``chunksize=`` read, a filter pushed into the read. Such a read is classified by what
+        it holds (some columns of a customer file: PUBLIC), has no content fingerprint for a
+        remote source, and, when the store knew nothing of the dataset before, is recorded as
+        its state. Taken as the declaration of the whole source (a Spark read of a remote
+        file), its other columns were classified from their names only. A read only ever adds
+        restrictions; this is what may declare."""
+        wrote = select(run_io.c.version_id).where(
+            run_io.c.version_id == versions.c.id, run_io.c.run_id == versions.c.run_id,
+            run_io.c.direction == "out").exists()
+        stmt = (queries.versions_of(dataset).where(versions.c.trusted.is_(True), wrote)
+                .order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW))
+        row = self._first_verified(self._read(stmt))
+        return self._version(row) if row is not None else None
+
     def known(self, refs: Sequence[DatasetRef], fingerprints: Sequence[str] = ()
               ) -> tuple[dict[DatasetRef, DatasetVersion], dict[str, DatasetVersion]]:
         """:meth:`latest` of each of ``refs`` and :meth:`by_fingerprint` of each of

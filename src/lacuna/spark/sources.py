@@ -7,9 +7,10 @@ comes, first found wins:
    signed; see :mod:`lacuna.spark.labels`), or the signed sidecar beside the files
    (:mod:`lacuna.lineage.sidecar`); a trusted one is declared, an untrusted one only adds
    restrictions (the governor's ``classify_read``);
-2. the lineage store's latest version of the dataset that Lacuna's pipeline recorded (when it
-   wrote it); a newer version ingested from OpenLineage only adds restrictions (to this, or to
-   the sample below), never declares;
+2. the lineage store's latest version of the dataset that Lacuna's pipeline recorded as a run's
+   output (when it wrote it); a newer version ingested from OpenLineage, or one a run read
+   (possibly a part of it: some columns or rows), only adds restrictions (to this, or to the
+   sample below), never declares;
 3. a distributed sample: ``sample(fraction)`` over every partition, capped at
    ``classification.sample_rows`` rows, classified like a pandas read.
 
@@ -519,13 +520,17 @@ def _outside_label(embedded: str, names_only: Any, table: str | bool, location: 
 
 def _from_store(gov: Governor, leaf: Leaf) -> tuple[Classification | None, Classification | None]:
     """What the lineage store says of a source: the newest version Lacuna's pipeline recorded
-    (a declaration, when it classifies columns), and the newest version when it is newer and
-    was ingested (an OpenLineage claim: it only adds restrictions, docs/lineage.md)."""
+    as a run's output (a declaration, when it classifies columns: what a write put there, the
+    whole dataset), and the newest version when it is another one: ingested (an OpenLineage
+    claim) or what a run read of it, which may have been a part (``usecols=``, ``nrows=``, a
+    chunk: :meth:`LineageStore.latest_written`). That one only adds restrictions
+    (docs/lineage.md): a read of some columns of a remote file, taken as the declaration of
+    the whole file, left its other columns classified by their names."""
     if leaf.ref is None:
         return None, None
     store = gov.lineage_store
     try:
-        own, newest = store.latest(leaf.ref, trusted=True), store.latest(leaf.ref)
+        own, newest = store.latest_written(leaf.ref), store.latest(leaf.ref)
     except Exception as exc:
         log.error("could not read %s from the lineage store: %s", leaf.ref, exc)
         return None, None

@@ -637,6 +637,11 @@ def _write(
         destination = gov.destination(target) if target.upper() != "STDOUT" else None
         output = DatasetRef.of(target) if destination is not None else None
         action = Action.EXPORT if destination is not None else Action.READ
+        # The query's column edges lead into what the COPY writes, not into the query's own
+        # name (query_<hash>): edges into a dataset that is not an output made the store
+        # refuse the whole run (and OpenLineage not send it). To the client (STDOUT) no
+        # dataset is written: no edges.
+        edges = tuple(replace(e, target=output) for e in edges) if output is not None else ()
     elif stmt.target is None:  # a statement Lacuna cannot read: into the database itself
         destination, output, action = _unreadable(gov, db, stmt), None, Action.EXPORT
     else:  # into this database, or into a file ATTACHed to it: decided for that file
