@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from lacuna.classify.encoded import coded_text
 from lacuna.classify.scan import FIELD_NAMES
 from lacuna.model import FrozenDict
 
@@ -326,6 +327,8 @@ def _form(fields: _Fields, prefix: str, text: str) -> None:
         else:  # a name sent without a value is what is sent
             fields.add_once(_join(prefix, KEYS), key)
     fields.add_pieces(_join(prefix, JOINED), (value or key for key, value in pairs))
+    for value in split_values(pairs):  # a card or an address split into form fields
+        fields.add(_join(prefix, JOINED), value)
 
 
 def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
@@ -339,6 +342,8 @@ def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
         elif key:
             fields.add_once(f"?{KEYS}", key)
     fields.add_pieces(f"?{JOINED}", (value or key for key, value in pairs), stretches=True)
+    for value in split_values(pairs):  # a card or an address split into parameters
+        fields.add(f"?{JOINED}", value)
     return fields.payload("query", False, []).fields
 
 
@@ -508,6 +513,69 @@ def at_joined(values: Sequence[str]) -> list[str]:
     return out
 
 
+# Card numbers split into sibling fields, as card forms post them: exactly the groups a card
+# is printed in (4-4-4-4, 4-6-5 as American Express, 4-6-4 as Diners Club, 4-4-4-4-3), each
+# group a string of digits (a number loses a group's leading zeros: counts and amounts are
+# numbers, and no grouping).
+_CARD_GROUPS = ((4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3))
+_DIGITS = re.compile(r"[0-9]{3,6}")
+_KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+# an e-mail address split into its local part and its domain, by what the fields are named
+_LOCAL_WORDS = frozenset({"user", "username", "local", "localpart", "mailbox", "login",
+                          "account", "name", "handle", "email", "mail", "recipient", "addr",
+                          "address", "box", "alias", "to", "from", "cc", "bcc", "contact"})
+_MAIL_WORDS = frozenset({"mail", "email", "mailbox", "smtp"})
+_TLD = re.compile(r"\.[A-Za-z]{2,24}")
+
+
+def split_values(pairs: Sequence[tuple[str, Any]], *, whole: bool = True) -> list[str]:
+    """Card numbers and e-mail addresses split into sibling fields (an object's, a form's, a
+    query's ``(name, value)`` ``pairs``), joined: ``{"card1": "4111", "card2": "1111", ...}``
+    and ``{"user": "kira.ng", "domain": "example.org"}`` sent each piece alone, none of them a
+    value any recognizer finds. The validators judge what is joined (issuer and Luhn; an
+    address's shape); only pieces that fit:
+
+    - a card's digit groups (:data:`_CARD_GROUPS`), adjacent, under names that differ only by
+      a trailing number (``card1``, ``cc_2``), or all the values sent together (``whole``);
+    - a local part under a name such as ``user`` or ``mailbox`` and a domain under a name
+      with ``domain`` (or ``host`` beside an ``email_user``).
+    """
+    from lacuna.classify.base import validators
+
+    pairs = [(str(k), v) for k, v in pairs[:MAX_PIECES]]
+    out: list[str] = []
+    groups = [v if isinstance(v, str) and _DIGITS.fullmatch(v) else None for _, v in pairs]
+    is_card = validators.get("luhn_card")
+    for start in range(len(pairs)):
+        for shape in _CARD_GROUPS:
+            end = start + len(shape)
+            if end > len(pairs) or any(g is None or len(g) != n for g, n in
+                                       zip(groups[start:end], shape, strict=True)):
+                continue
+            keys = [k for k, _ in pairs[start:end]]
+            stems = {k.rstrip("0123456789").rstrip("_-. ") for k in keys}
+            numbered = len(stems) == 1 and all(k[-1:].isdigit() for k in keys)
+            if not (numbered or (whole and start == 0 and end == len(pairs))):
+                continue
+            number = "".join(g or "" for g in groups[start:end])
+            if is_card(number):
+                out.append(number)
+    words = [{w.lower() for w in _KEY_WORDS.findall(k)} for k, _ in pairs]
+    for i, (_, local) in enumerate(pairs):
+        if not (isinstance(local, str) and words[i] & _LOCAL_WORDS and "domain" not in words[i]
+                and _LOCAL.fullmatch(local) and any(c.isalpha() for c in local)):
+            continue
+        for j, (_, domain) in enumerate(pairs):
+            if j == i or not isinstance(domain, str) or not _DOMAIN.fullmatch(domain):
+                continue
+            if ("domain" in words[j] or (words[j] & {"host", "server"}
+                                         and (words[i] | words[j]) & _MAIL_WORDS)) and (
+                    (tld := _TLD.search(domain)) is not None and tld.end() == len(domain)):
+                out.append(f"{local}@{domain}")
+                break
+    return out
+
+
 def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
     """The tokens sibling ``values`` decode to together (:func:`_pieces_decoded`, and the
     stretches of :func:`piece_stretches`; none when they do not), and which values are pieces
@@ -596,7 +664,8 @@ def _jwt_decoded(value: str) -> str | None:
 def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
              ) -> str | None:
     """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
-    or holds percent-escapes: what a receiver can decode it to. None when it is none of these
+    character codes or base85 (:func:`lacuna.classify.encoded.coded_text`), or holds
+    percent-escapes: what a receiver can decode it to. None when it is none of these
     or decodes to binary (ids, hashes and keys decode to noise). Decoding always shortens a
     value, so a value encoded several times is read to its end. ``cut``: a piece of a longer
     value, read to its last whole byte or quad."""
@@ -622,6 +691,8 @@ def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
         return text if noise <= 0.1 * min(len(text), 4096) else None
     if raw is not None:
         return _decode(_uncompressed(raw, inflated), None)
+    if not cut and (coded := coded_text(value.strip())) is not None:
+        return coded  # character codes written out, base85 (lacuna.classify.encoded)
     if _PERCENT.search(value):
         return unquote(value)
     return None
@@ -846,6 +917,7 @@ def _may_comment(text: str) -> bool:
     return False
 
 
+MIN_CODES = 6  # a JSON list of this many small numbers or more may be text's character codes
 MAX_ROW_DIGITS = 6  # an object's keys read as row numbers: up to a million rows
 MAP_KEYS = 64  # an object of more keys than this, each naming an object, is a map of records
 
@@ -863,10 +935,18 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
             _flatten(fields, path if rows else _join(path, str(key)), value)
         fields.add_pieces(_join(path, JOINED), (v for v in data.values() if isinstance(v, str)))
+        for value in split_values(list(data.items())):  # a card or an address split
+            fields.add(_join(path, JOINED), value)
     elif isinstance(data, list):
         for item in data:
             _flatten(fields, path, item)
         fields.add_pieces(_join(path, JOINED), (v for v in data if isinstance(v, str)))
+        if 3 <= len(data) <= 5 and all(isinstance(v, str) for v in data):  # ["4111", ...]
+            for value in split_values([("", v) for v in data]):
+                fields.add(_join(path, JOINED), value)
+        if (len(data) >= MIN_CODES and all(type(v) is int for v in data)
+                and (text := coded_text(",".join(map(str, data)))) is not None):
+            _sniff(fields, _join(path, DECODED), text, False)  # [107, 105, ...]: characters
     else:
         fields.add(path, data)
 
