@@ -41,6 +41,9 @@ def _post(gate, body, content_type="application/json", url=EXTERNAL):
      "card"),
     ({"a": "5555", "b": "5555", "c": "5555", "d": "4444"}, "card"),  # all the values sent
     ({"card": ["4111", "1111", "1111", "1111"]}, "card"),
+    ({"card4": "1111", "exp": "12/29", "card1": "4111", "card3": "1111", "card2": "1111"},
+     "card"),  # in the numbers' order, whatever is between
+    ({"card1": 4111, "card2": 1111, "card3": 1111, "card4": 1111}, "card"),  # numbers
     ({"user": "kira.ng", "domain": "example.org"}, "e-mail"),
     ({"domain": "example.org", "plan": "gold", "mailbox": "kira.ng"}, "e-mail"),
     ({"box": "kira.ng", "mail_server": "example.org"}, "e-mail"),
@@ -52,18 +55,27 @@ def test_a_value_split_into_sibling_fields_is_found(gate, fields, kind):
     assert kind in refused.body.decode().lower()
 
 
-def test_a_value_split_into_form_fields_or_parameters_is_found(gate):
+def test_a_value_split_into_form_fields_parameters_or_headers_is_found(gate):
     split = {"user": "kira.ng", "domain": "example.org"}
     assert _post(gate, urlencode(split).encode(), "application/x-www-form-urlencoded"
                  ).status == 451
     assert gate.check(OutboundRequest(method="GET", url=f"{EXTERNAL}?{urlencode(split)}")
                       ).status == 451
+    repeated = "?c=4111&c=1111&c=1111&c=1111"  # one name sent again
+    assert gate.check(OutboundRequest(method="GET", url=EXTERNAL + repeated)).status == 451
+    headers = {f"x-part-{n}": group for n, group in enumerate(("4111", "1111", "1111", "1111"))}
+    assert gate.check(OutboundRequest(method="GET", url=EXTERNAL, headers=headers)).status == 451
+    headers["x-part-3"] = "1112"  # (no card: the same request passes)
+    assert gate.check(OutboundRequest(method="GET", url=EXTERNAL, headers=headers)).forward
+    assert gate.check(OutboundRequest(method="GET", url=EXTERNAL + repeated[:-1] + "2")).forward
 
 
 @pytest.mark.parametrize("fields", [
     {"y1": "2019", "y2": "2020", "y3": "2021", "y4": "2022"},  # no issuer's number
     {"shelf": "4111", "bin": "1111", "row": "1111", "room": "1111", "x": "y"},  # not numbered
-    {"q1": 4111, "q2": 1111, "q3": 1111, "q4": 1111},  # numbers, not a card's digit groups
+    {"q1": 4111, "q2": 1111, "q3": 1111, "q4": 1111},  # numbers not named card
+    {"a": "4111", "b": "1111", "c": "1111", "d": "1111", "e": "1111"},  # no card's grouping
+    {"a": "4111", "b": "1111", "c": "1111", "d": "1111", "e": "open"},  # not all of them
     {"card1": "411", "card2": "11111", "card3": "1111", "card4": "1111"},  # no card grouping
     {"user": "postgres", "host": "db.internal.corp"},  # a host is a domain beside a mailbox
     {"title": "Welcome", "url": "example.org"},

@@ -355,6 +355,7 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
     forwarded as sent (hop-by-hop headers, ``Host``) and the framing h11 checks."""
     fields = _Fields()
     sent = []
+    named: list[tuple[str, str]] = []
     for name, value in headers:
         field_name = f"{HEADER}{name.lower()}"
         fields.add(field_name, value)  # (one line: the value is its own ``lines``)
@@ -368,8 +369,11 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
                           if all(sep for _, sep, _ in pairs) else value.split(),
                           stretches=True)
         sent.append(value)
+        named.append((name.lower(), value.strip()))
     fields.add_pieces(f"(headers) {JOINED}", sent,  # pieces sent as headers of their own
                       stretches=True)
+    for value in split_values(named, whole=False):  # X-Card-1: 4111, X-Card-2: ...
+        fields.add(f"(headers) {JOINED}", value)
     return fields.payload("headers", False, []).fields
 
 
@@ -519,6 +523,8 @@ def at_joined(values: Sequence[str]) -> list[str]:
 # numbers, and no grouping).
 _CARD_GROUPS = ((4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3))
 _DIGITS = re.compile(r"[0-9]{3,6}")
+_NUMBERED = re.compile(r"(.*?)[_. -]?([0-9]{1,2})")  # card1, cc_2, part-3
+_CARD_WORDS = frozenset({"card", "cc", "ccn", "pan", "cardnumber", "creditcard", "cardno"})
 _KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 # an e-mail address split into its local part and its domain, by what the fields are named
 _LOCAL_WORDS = frozenset({"user", "username", "local", "localpart", "mailbox", "login",
@@ -535,8 +541,11 @@ def split_values(pairs: Sequence[tuple[str, Any]], *, whole: bool = True) -> lis
     value any recognizer finds. The validators judge what is joined (issuer and Luhn; an
     address's shape); only pieces that fit:
 
-    - a card's digit groups (:data:`_CARD_GROUPS`), adjacent, under names that differ only by
-      a trailing number (``card1``, ``cc_2``), or all the values sent together (``whole``);
+    - a card's digit groups (:data:`_CARD_GROUPS`), in order, under names that differ only by
+      a trailing number (``card1``, ``cc_2``; in the numbers' order, whatever the fields
+      between or the order sent) or under one name sent again (``?c=4111&c=1111...``), or all
+      the values sent together (``whole``); strings of digits, or numbers under a name that
+      says card (``card1: 4111``);
     - a local part under a name such as ``user`` or ``mailbox`` and a domain under a name
       with ``domain`` (or ``host`` beside an ``email_user``).
     """
@@ -544,22 +553,30 @@ def split_values(pairs: Sequence[tuple[str, Any]], *, whole: bool = True) -> lis
 
     pairs = [(str(k), v) for k, v in pairs[:MAX_PIECES]]
     out: list[str] = []
-    groups = [v if isinstance(v, str) and _DIGITS.fullmatch(v) else None for _, v in pairs]
     is_card = validators.get("luhn_card")
-    for start in range(len(pairs)):
-        for shape in _CARD_GROUPS:
-            end = start + len(shape)
-            if end > len(pairs) or any(g is None or len(g) != n for g, n in
-                                       zip(groups[start:end], shape, strict=True)):
-                continue
-            keys = [k for k, _ in pairs[start:end]]
-            stems = {k.rstrip("0123456789").rstrip("_-. ") for k in keys}
-            numbered = len(stems) == 1 and all(k[-1:].isdigit() for k in keys)
-            if not (numbered or (whole and start == 0 and end == len(pairs))):
-                continue
-            number = "".join(g or "" for g in groups[start:end])
-            if is_card(number):
-                out.append(number)
+    named: dict[str, list[tuple[int, str]]] = {}
+    for at, (key, value) in enumerate(pairs):
+        m = _NUMBERED.fullmatch(key)
+        stem, order = (m.group(1), int(m.group(2))) if m else (key, at)
+        if type(value) is int and value >= 0 and (
+                not m or not {w.lower() for w in _KEY_WORDS.findall(stem)} & _CARD_WORDS):
+            continue  # (numbers: counts and amounts, unless the name says card)
+        text = value if isinstance(value, str) else str(value) if type(value) is int else ""
+        if _DIGITS.fullmatch(text):
+            named.setdefault(("#" if m else "=") + stem, []).append((order, text))
+    runs = [[t for _, t in sorted(group)] for group in named.values() if len(group) >= 3]
+    alone = [v for _, v in pairs if isinstance(v, str)]
+    if whole and len(alone) == len(pairs) and all(_DIGITS.fullmatch(v) for v in alone):
+        runs.append(alone)  # (all of them: tried only as one number)
+    for n, run in enumerate(runs):
+        last = n == len(runs) - 1 and run is alone
+        for start in range(1 if last else len(run)):
+            for shape in _CARD_GROUPS:
+                piece = run[start:start + len(shape)]
+                if (len(piece) == len(shape) and (not last or len(piece) == len(run))
+                        and all(len(g) == k for g, k in zip(piece, shape, strict=True))
+                        and is_card(number := "".join(piece))):
+                    out.append(number)
     words = [{w.lower() for w in _KEY_WORDS.findall(k)} for k, _ in pairs]
     for i, (_, local) in enumerate(pairs):
         if not (isinstance(local, str) and words[i] & _LOCAL_WORDS and "domain" not in words[i]
@@ -573,7 +590,7 @@ def split_values(pairs: Sequence[tuple[str, Any]], *, whole: bool = True) -> lis
                     (tld := _TLD.search(domain)) is not None and tld.end() == len(domain)):
                 out.append(f"{local}@{domain}")
                 break
-    return out
+    return list(dict.fromkeys(out))
 
 
 def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
