@@ -34,6 +34,14 @@ def _grouped(card, separator):
     ([f"<~{base64.a85encode(e.encode()).decode()}~>" for e in EMAILS], "email"),
     ([base64.b85encode(e.encode()).decode() for e in EMAILS], "email"),
     ([base64.b32encode(e.encode()).decode() for e in EMAILS], "email"),
+    (["String.fromCharCode(" + ",".join(str(b) for b in e.encode()) + ")" for e in EMAILS],
+     "email"),
+    ([" ".join(f"{b:08b}" for b in e.encode()) for e in EMAILS], "email"),  # bits
+    (["".join(f"{b:08b}" for b in e.encode()) for e in EMAILS], "email"),
+    ([e.encode("utf-16-le").hex() for e in EMAILS], "email"),  # UTF-16 without a mark
+    ([base64.b64encode(e.encode("utf-16-be")).decode() for e in EMAILS], "email"),
+    (["".join(f"%u{b:04x}" for b in e.encode()) for e in EMAILS], "email"),  # escape()
+    (["".join(f"={b:02X}" for b in e.encode()) for e in EMAILS], "email"),  # quoted-printable
     ([_grouped(c, "x") for c in CARDS], "card_number"),
     ([_grouped(c, "+") for c in CARDS], "card_number"),
     ([_grouped(c, ":") for c in CARDS], "card_number"),
@@ -45,12 +53,14 @@ def test_encoded_values_are_read_decoded(values, kind):
 
 
 @pytest.mark.parametrize("value", [
+    "ana=40example.com",  # quoted-printable's "@" alone
     "ana\\100example.com",  # one octal escape: the "@"
     "\\u{61}na@example.com",  # ES6's code point escape
 ])
 def test_single_escapes_are_read(value):
     assert decoded(pa.array([value])).to_pylist() == [value.replace("\\100", "@")
-                                                      .replace("\\u{61}", "a")]
+                                                      .replace("\\u{61}", "a")
+                                                      .replace("=40", "@")]
 
 
 def test_an_octal_looking_folder_keeps_what_it_names():
@@ -69,6 +79,7 @@ def test_an_octal_looking_folder_keeps_what_it_names():
     "hello-world",
     "x9$kL!2qPz##",
     "d41d8cd98f00b204e9800998ecf8427e",
+    "01010101 11111111 00000000 10101010",  # bits that are no text
 ])
 def test_ordinary_values_are_not_character_codes_or_base85(value):
     assert coded_text(value) is None
@@ -84,6 +95,7 @@ def test_ordinary_values_are_not_character_codes_or_base85(value):
     ["16:9", "4:3", "21:9", "1:1"],
     ["78,85,92,67", "90,91,88,70", "55,60,65,70", "80,82,84,86"],
     ["DEUTDEFF", "JOHNSON", "PENDING", "SHIPPED"],  # base32's alphabet
+    ["width=40px", "a=1&b=2", "x=3D", "limit=40&offset=0"],  # no quoted-printable run
     ["SGVsbG8gd29ybGQ=", "dGVzdA==", "Zm9vYmFy", "YmFyYmF6"],  # base64 of words
 ])
 def test_ordinary_columns_stay_public(values):

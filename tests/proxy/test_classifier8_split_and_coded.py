@@ -101,6 +101,12 @@ def test_split_values_joins_only_validated_shapes():
     base64.a85encode(ADDRESS).decode(),
     f"<~{base64.a85encode(ADDRESS).decode()}~>",
     base64.b85encode(ADDRESS).decode(),
+    "String.fromCharCode(" + ",".join(str(b) for b in ADDRESS) + ")",
+    " ".join(f"{b:08b}" for b in ADDRESS),  # bits
+    "".join(f"{b:08b}" for b in ADDRESS),
+    ADDRESS.decode().encode("utf-16-le").hex(),  # UTF-16 without a mark, as hex
+    "".join(f"%u{b:04x}" for b in ADDRESS),  # JavaScript's escape()
+    "".join(f"={b:02X}" for b in ADDRESS),  # quoted-printable
     "4111x1111x1111x1111",
     "4111+1111+1111+1111",
     "4111:1111:1111:1111",
@@ -122,6 +128,8 @@ def test_a_json_list_of_character_codes_is_read_as_text():
     "2024-01-15T10:00:00Z",
     "550e8400-e29b-41d4-a716-446655440000",
     "4.2.1+build.77",
+    "width=40px; margin=0",
+    "0101010111111111",
 ])
 def test_ordinary_values_pass(gate, note):
     assert _post(gate, json.dumps({"note": note, "list": [1, 2, 3, 4, 5, 6]}).encode()).forward

@@ -42,14 +42,18 @@ MIN_DECODED = 4  # characters a decoded value needs to count as text
 # Percent-encoding, a character reference, a JSON or C escape: RE2 (the gate over a sample)
 # and Python (the reading) alike.
 ESCAPED = (r"%[0-9A-Fa-f]{2}|&#?[0-9A-Za-z]{2,8};|\\[ux][0-9A-Fa-f]{2}|\\u\{[0-9A-Fa-f]|<[/!A-Za-z]"
-           r"|\\[0-3][0-7]{2}")
+           r"|\\[0-3][0-7]{2}|%u[0-9A-Fa-f]{4}|=[0-9A-F]{2}")
 # An HTML tag or comment splitting a value ("ana<span>@</span>example.com",
 # "ana<!-- -->@example.com"); never one holding an "@" ("Ana <ana@example.com>" is an
 # address in angle brackets, not a tag).
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,20}(?:\s[^<>@]{0,200})?/?>")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _REFERENCE = re.compile(r"&#?[0-9A-Za-z]{2,8};")
-_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\u\{([0-9A-Fa-f]{1,6})\}")
+_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\u\{([0-9A-Fa-f]{1,6})\}"
+                     r"|%u([0-9A-Fa-f]{4})")  # (and JavaScript's escape(): %u0040)
+# quoted-printable (``=6B=69=72=61``, as mail writes it): a run of two or more, or the "@"
+# alone inside an address (``ana=40example.com``); never a lone ``=20`` in a formula
+_QUOTED = re.compile(r"(?:=[0-9A-F]{2}){2,}|(?<=[A-Za-z0-9._%+-])=40(?=[A-Za-z0-9])")
 # C's (and Python's, PHP's, printf's) octal escapes: a run of two or more (``\153\151``), or
 # one alone that writes an address's or a number's punctuation (``ana\100example.com``).
 # Never a single escape writing a letter or a digit: a Windows path's ``\123-45-6789.pdf``
@@ -96,8 +100,10 @@ def _unescape(value: str) -> str:
         value = unquote_plus(value, errors="replace")
     if _REFERENCE.search(value):
         value = html.unescape(value)
-    if "\\" in value:
+    if "\\" in value or "%u" in value:
         value = _OCTAL.sub(_octal, _ESCAPE.sub(_char, value))
+    if "=" in value:
+        value = _QUOTED.sub(_quoted, value)
     return value
 
 
@@ -113,10 +119,16 @@ def _without_comments(value: str) -> str:
 
 
 def _char(m: re.Match[str]) -> str:
-    code = int(m.group(1) or m.group(2) or m.group(3), 16)
+    code = int(m.group(1) or m.group(2) or m.group(3) or m.group(4), 16)
     if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:  # a lone surrogate, no character: as is
         return m.group()
     return chr(code)
+
+
+def _quoted(m: re.Match[str]) -> str:
+    raw = bytes.fromhex(m.group().replace("=", ""))
+    text = raw.decode("utf-8", "replace")
+    return text if text.isprintable() else m.group()
 
 
 def _octal(m: re.Match[str]) -> str:
@@ -142,6 +154,8 @@ def _as_text(value: str) -> str | None:
     elif (m := _HEX_BYTES.fullmatch(value)) is not None:
         value = value.replace(m.group(1), "")
     if value.isdigit():  # a number is read as hex only when it encodes a number written out
+        if _BINARY.fullmatch(value):  # (or as bits: 0110101101101001...)
+            return coded_text(value)
         if not _HEX.fullmatch(value):  # (34313131... is "4111..."; 5555555555554444 stays)
             return None
         number = bytes.fromhex(value).decode("latin-1")
@@ -164,13 +178,16 @@ def _as_text(value: str) -> str | None:
 
 
 def _printable(raw: bytes | None) -> str | None:
-    """``raw`` as printable UTF-8 text of at least ``MIN_DECODED`` bytes, or ``None``."""
+    """``raw`` as printable UTF-8 (or UTF-16) text of at least ``MIN_DECODED`` bytes, or
+    ``None``."""
     if raw is None or len(raw) < MIN_DECODED:
         return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    text = utf16(raw)
+    if text is None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     plain = " ".join(text.split())
     if not plain.isprintable() or not any(c.isalnum() for c in plain):
         return None
@@ -195,7 +212,10 @@ def _base32(value: str) -> bytes | None:
 # (``0x6b,0x69,...``), split by commas, semicolons or spaces; at least six of them (the
 # shortest address, a@b.io: a list of four scores is no text).
 _CODE = r"(?:0[xX][0-9A-Fa-f]{2}|[0-9]{2,3})"
-_CODES = re.compile(rf"[\[({{]?\s*({_CODE}(?:(?:\s*[,;]\s*|\s+){_CODE}){{5,}})\s*[\])}}]?")
+_CODES = re.compile(rf"(?:[A-Za-z_$][\w.$]{{0,40}})?[\[({{]?\s*({_CODE}(?:(?:\s*[,;]\s*|\s+)"
+                    rf"{_CODE}){{5,}})\s*[\])}}]?;?")  # (String.fromCharCode(107, ...))
+# bytes written in binary, eight bits each, split or not (01101011 01101001 ...)
+_BINARY = re.compile(r"[01]{8}(?:[ ,;:-]?[01]{8}){3,}")
 _CODE_SPLIT = re.compile(r"[\s,;]+")
 # base85: Adobe's ascii85 (``<~...~>``, or without its marks) and RFC 1924's (Python's b85encode,
 # git's), over the characters of neither base64 nor hex: a word, a number or a base64 value
@@ -218,7 +238,10 @@ def coded_text(value: str) -> str | None:
     if len(value) > MAX_CODED:
         return None
     raw: bytes | None = None
-    if (m := _CODES.fullmatch(value)) is not None:
+    if _BINARY.fullmatch(value):
+        bits = "".join(c for c in value if c in "01")
+        raw = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    elif (m := _CODES.fullmatch(value)) is not None:
         codes = [int(c, 16) if c[:2] in ("0x", "0X") else int(c)
                  for c in _CODE_SPLIT.split(m.group(1))]
         if all(32 <= c <= 126 for c in codes):
@@ -231,6 +254,18 @@ def coded_text(value: str) -> str | None:
         if raw is None and _B85.fullmatch(value):
             raw = _base85(value, base64.b85decode)
     return _printable(raw)
+
+
+def utf16(raw: bytes) -> str | None:
+    """``raw`` as UTF-16 text without a byte order mark, when every other byte is zero (ASCII
+    written as UTF-16, as Windows and JavaScript write strings: ``k\\0i\\0r\\0a\\0``); ``None``
+    otherwise. A byte order mark says it already (``"\\ufeff"``, read by the callers)."""
+    if len(raw) < 4 or len(raw) % 2:
+        return None
+    for zeros, codec in ((raw[1::2], "utf-16-le"), (raw[0::2], "utf-16-be")):
+        if not zeros.strip(b"\x00"):
+            return raw.decode(codec)
+    return None
 
 
 def _base85(value: str, decode: Any) -> bytes | None:

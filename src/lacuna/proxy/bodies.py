@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from lacuna.classify.encoded import coded_text
+from lacuna.classify.encoded import coded_text, utf16
 from lacuna.classify.scan import FIELD_NAMES
 from lacuna.model import FrozenDict
 
@@ -707,7 +707,9 @@ def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
                     for ch in text[:4096])
         return text if noise <= 0.1 * min(len(text), 4096) else None
     if raw is not None:
-        return _decode(_uncompressed(raw, inflated), None)
+        read = _decode(_uncompressed(raw, inflated), None)
+        if read is not None or (read := utf16(raw)) is not None:  # (UTF-16 without a mark)
+            return read
     if not cut and (coded := coded_text(value.strip())) is not None:
         return coded  # character codes written out, base85 (lacuna.classify.encoded)
     if _PERCENT.search(value):
