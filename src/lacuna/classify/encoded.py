@@ -30,7 +30,6 @@ import base64
 import binascii
 import html
 import re
-from typing import Any
 from urllib.parse import unquote_plus
 
 import pyarrow as pa
@@ -212,8 +211,9 @@ def _base32(value: str) -> bytes | None:
 # (``0x6b,0x69,...``), split by commas, semicolons or spaces; at least six of them (the
 # shortest address, a@b.io: a list of four scores is no text).
 _CODE = r"(?:0[xX][0-9A-Fa-f]{2}|[0-9]{2,3})"
-_CODES = re.compile(rf"(?:[A-Za-z_$][\w.$]{{0,40}})?[\[({{]?\s*({_CODE}(?:(?:\s*[,;]\s*|\s+)"
+_CODES = re.compile(rf"(?:[A-Za-z_$][\w.$]{{0,40}}\(\s*|[\[({{]\s*)?({_CODE}(?:(?:\s*[,;]\s*|\s+)"
                     rf"{_CODE}){{5,}})\s*[\])}}]?;?")  # (String.fromCharCode(107, ...))
+_CODES_END = frozenset("0123456789abcdefABCDEF)]};")  # how such a value ends
 # bytes written in binary, eight bits each, split or not (01101011 01101001 ...)
 _BINARY = re.compile(r"[01]{8}(?:[ ,;:-]?[01]{8}){3,}")
 _CODE_SPLIT = re.compile(r"[\s,;]+")
@@ -238,22 +238,56 @@ def coded_text(value: str) -> str | None:
     if len(value) > MAX_CODED:
         return None
     raw: bytes | None = None
-    if _BINARY.fullmatch(value):
+    last = value[-1:]
+    if last in ("0", "1") and _BINARY.fullmatch(value):
         bits = "".join(c for c in value if c in "01")
         raw = int(bits, 2).to_bytes(len(bits) // 8, "big")
-    elif (m := _CODES.fullmatch(value)) is not None:
+    elif last in _CODES_END and (m := _CODES.fullmatch(value)) is not None:
         codes = [int(c, 16) if c[:2] in ("0x", "0X") else int(c)
                  for c in _CODE_SPLIT.split(m.group(1))]
         if all(32 <= c <= 126 for c in codes):
             raw = bytes(codes)
     elif value[:2] == "<~" and value[-2:] == "~>" and _A85.fullmatch(value, 2, len(value) - 2):
-        raw = _base85(value[2:-2], base64.a85decode)
+        raw = _base85(value[2:-2], _A85_DIGITS)
     elif _NOT_BASE64.search(value):
-        if _A85.fullmatch(value):
-            raw = _base85(value, base64.a85decode)
-        if raw is None and _B85.fullmatch(value):
-            raw = _base85(value, base64.b85decode)
+        text = _printable(_base85(value, _A85_DIGITS)) if _A85.fullmatch(value) else None
+        if text is None and _B85.fullmatch(value):
+            text = _printable(_base85(value, _B85_DIGITS))
+        return text
     return _printable(raw)
+
+
+_A85_DIGITS = {chr(33 + n): n for n in range(85)}
+_B85_DIGITS = {c: n for n, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+                                          "tuvwxyz!#$%&()*+-;<=>?@^_`{|}~")}
+
+
+def _base85(value: str, digits: dict[str, int]) -> bytes | None:
+    """``value`` decoded as base85 in the alphabet of ``digits`` (ascii85's or RFC 1924's),
+    five digits to four bytes, the last group padded with the highest digit; ``None`` as soon
+    as a group's bytes are no text: printable ASCII or a line break (and, after the first
+    group, UTF-8's bytes). Most values that only happen to be base85 (a timestamp, a
+    password) stop at their first group, where Python's decoders read them whole."""
+    if len(value) % 5 == 1:
+        return None  # (no group of one digit)
+    pad = -len(value) % 5
+    padded = value + _PAD[id(digits)] * pad
+    out = bytearray()
+    for at in range(0, len(padded), 5):
+        number = 0
+        for c in padded[at:at + 5]:
+            number = number * 85 + digits[c]
+        if number >= 1 << 32:
+            return None
+        group = number.to_bytes(4, "big")
+        kept = group if at + 5 < len(padded) else group[:4 - pad]  # (the padding: cut)
+        if not all(32 <= b < 127 or b in (9, 10, 13) or (at and b >= 0x80) for b in kept):
+            return None
+        out += kept
+    return bytes(out)
+
+
+_PAD = {id(_A85_DIGITS): "u", id(_B85_DIGITS): "~"}  # each alphabet's highest digit
 
 
 def utf16(raw: bytes) -> str | None:
@@ -266,11 +300,3 @@ def utf16(raw: bytes) -> str | None:
         if not zeros.strip(b"\x00"):
             return raw.decode(codec)
     return None
-
-
-def _base85(value: str, decode: Any) -> bytes | None:
-    try:
-        raw = decode(value.encode("ascii"))
-    except (ValueError, TypeError):  # (binascii.Error is a ValueError)
-        return None
-    return raw if isinstance(raw, bytes) else None
