@@ -34,6 +34,9 @@ def _grouped(card, separator):
     ([f"<~{base64.a85encode(e.encode()).decode()}~>" for e in EMAILS], "email"),
     ([base64.b85encode(e.encode()).decode() for e in EMAILS], "email"),
     ([base64.b32encode(e.encode()).decode() for e in EMAILS], "email"),
+    ([base64.b32encode(e.encode()).decode() for e in ("ana@example.org", "bo.li@example.net",
+                                                      "kira@example.com", "cy@example.io")],
+     "email"),  # padded with 1, 3, 4 and 6 "="
     (["String.fromCharCode(" + ",".join(str(b) for b in e.encode()) + ")" for e in EMAILS],
      "email"),
     ([" ".join(f"{b:08b}" for b in e.encode()) for e in EMAILS], "email"),  # bits

@@ -167,8 +167,10 @@ def _as_text(value: str) -> str | None:
         try:
             raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
         except (binascii.Error, ValueError):
-            return None
+            raw = None
     if raw is None:
+        if _BASE32.fullmatch(value):  # (padded with more "=" than base64 has, or cut)
+            return _printable(_base32(value))
         return coded_text(value)
     text = _printable(raw)
     if text is None and _BASE32.fullmatch(value):  # (base32 is valid base64 too: read as
