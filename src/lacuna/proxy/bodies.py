@@ -549,24 +549,61 @@ def split_values(pairs: Sequence[tuple[str, Any]], *, whole: bool = True) -> lis
     - a local part under a name such as ``user`` or ``mailbox`` and a domain under a name
       with ``domain`` (or ``host`` beside an ``email_user``).
     """
-    from lacuna.classify.base import validators
-
     pairs = [(str(k), v) for k, v in pairs[:MAX_PIECES]]
     out: list[str] = []
+    # (only digit groups, and domains under a name that says so, cost more than a look: a
+    # large JSON body's every object comes by)
+    groups = [(at, k, v) for at, (k, v) in enumerate(pairs)
+              if (isinstance(v, str) and 3 <= len(v) <= 6 and v.isdigit())
+              or (type(v) is int and 100 <= v < 1_000_000
+                  and any(w in k.lower() for w in ("card", "cc", "pan")))]
+    if len(groups) >= 3:
+        out += _split_cards(groups, pairs if whole and len(groups) == len(pairs) else None)
+    domains = [j for j, (k, v) in enumerate(pairs)
+               if isinstance(v, str) and "." in v and v[-1:].isalpha() and _DOMAIN.fullmatch(v)
+               and any(w in k.lower() for w in ("domain", "host", "server"))]
+    if not domains:
+        return list(dict.fromkeys(out))
+    words = [_key_words(k) for k, _ in pairs]
+    for i, (_, local) in enumerate(pairs):
+        if not (isinstance(local, str) and words[i] & _LOCAL_WORDS and "domain" not in words[i]
+                and _LOCAL.fullmatch(local) and any(c.isalpha() for c in local)):
+            continue
+        for j in domains:
+            domain = pairs[j][1]
+            if j != i and ("domain" in words[j] or (words[j] & {"host", "server"}
+                                                    and (words[i] | words[j]) & _MAIL_WORDS)) and (
+                    (tld := _TLD.search(domain)) is not None and tld.end() == len(domain)):
+                out.append(f"{local}@{domain}")
+                break
+    return list(dict.fromkeys(out))
+
+
+@functools.lru_cache(maxsize=4096)  # (an array's objects repeat their keys)
+def _key_words(key: str) -> frozenset[str]:
+    """The words of a field's name, in lower case (``email_user``, ``mailHost``)."""
+    return frozenset(w.lower() for w in _KEY_WORDS.findall(key))
+
+
+def _split_cards(groups: list[tuple[int, str, Any]], whole: list[tuple[str, Any]] | None
+                 ) -> list[str]:
+    """The card numbers of :func:`split_values`: ``groups`` are the digit groups sent (their
+    positions, names and values); ``whole``, all the values when every one is a group."""
+    from lacuna.classify.base import validators
+
     is_card = validators.get("luhn_card")
+    out: list[str] = []
     named: dict[str, list[tuple[int, str]]] = {}
-    for at, (key, value) in enumerate(pairs):
+    for at, key, value in groups:
         m = _NUMBERED.fullmatch(key)
         stem, order = (m.group(1), int(m.group(2))) if m else (key, at)
-        if type(value) is int and value >= 0 and (
-                not m or not {w.lower() for w in _KEY_WORDS.findall(stem)} & _CARD_WORDS):
+        if type(value) is int and (not m or not _key_words(stem) & _CARD_WORDS):
             continue  # (numbers: counts and amounts, unless the name says card)
-        text = value if isinstance(value, str) else str(value) if type(value) is int else ""
-        if _DIGITS.fullmatch(text):
-            named.setdefault(("#" if m else "=") + stem, []).append((order, text))
+        text = str(value)
+        named.setdefault(("#" if m else "=") + stem, []).append((order, text))
     runs = [[t for _, t in sorted(group)] for group in named.values() if len(group) >= 3]
-    alone = [v for _, v in pairs if isinstance(v, str)]
-    if whole and len(alone) == len(pairs) and all(_DIGITS.fullmatch(v) for v in alone):
+    alone = [v for _, v in whole] if whole and all(isinstance(v, str) for _, v in whole) else []
+    if alone:
         runs.append(alone)  # (all of them: tried only as one number)
     for n, run in enumerate(runs):
         last = n == len(runs) - 1 and run is alone
@@ -577,20 +614,7 @@ def split_values(pairs: Sequence[tuple[str, Any]], *, whole: bool = True) -> lis
                         and all(len(g) == k for g, k in zip(piece, shape, strict=True))
                         and is_card(number := "".join(piece))):
                     out.append(number)
-    words = [{w.lower() for w in _KEY_WORDS.findall(k)} for k, _ in pairs]
-    for i, (_, local) in enumerate(pairs):
-        if not (isinstance(local, str) and words[i] & _LOCAL_WORDS and "domain" not in words[i]
-                and _LOCAL.fullmatch(local) and any(c.isalpha() for c in local)):
-            continue
-        for j, (_, domain) in enumerate(pairs):
-            if j == i or not isinstance(domain, str) or not _DOMAIN.fullmatch(domain):
-                continue
-            if ("domain" in words[j] or (words[j] & {"host", "server"}
-                                         and (words[i] | words[j]) & _MAIL_WORDS)) and (
-                    (tld := _TLD.search(domain)) is not None and tld.end() == len(domain)):
-                out.append(f"{local}@{domain}")
-                break
-    return list(dict.fromkeys(out))
+    return out
 
 
 def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
@@ -710,7 +734,7 @@ def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
         read = _decode(_uncompressed(raw, inflated), None)
         if read is not None or (read := utf16(raw)) is not None:  # (UTF-16 without a mark)
             return read
-    if not cut and (coded := coded_text(value.strip())) is not None:
+    if not cut and len(value) >= MIN_CODED and (coded := coded_text(value.strip())) is not None:
         return coded  # character codes written out, base85 (lacuna.classify.encoded)
     if _PERCENT.search(value):
         return unquote(value)
@@ -936,6 +960,7 @@ def _may_comment(text: str) -> bool:
     return False
 
 
+MIN_CODED = 10  # characters of the shortest value coded_text reads (six codes, base85)
 MIN_CODES = 6  # a JSON list of this many small numbers or more may be text's character codes
 MAX_ROW_DIGITS = 6  # an object's keys read as row numbers: up to a million rows
 MAP_KEYS = 64  # an object of more keys than this, each naming an object, is a map of records
@@ -953,9 +978,10 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
             _flatten(fields, path if rows else _join(path, str(key)), value)
+        joined = fields.groups < MAX_GROUPS  # (a large body's first objects, as add_pieces)
         fields.add_pieces(_join(path, JOINED), (v for v in data.values() if isinstance(v, str)))
-        for value in split_values(list(data.items())):  # a card or an address split
-            fields.add(_join(path, JOINED), value)
+        for value in split_values(list(data.items())) if joined else ():  # a card or an
+            fields.add(_join(path, JOINED), value)  # address split into fields
     elif isinstance(data, list):
         for item in data:
             _flatten(fields, path, item)
