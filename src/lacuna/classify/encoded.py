@@ -8,10 +8,12 @@ splitting a value (``ana<span>@</span>example.com``), base64
 its bytes split as a dump writes them: ``61 6e 61 40 ...``, ``61:6e:61:40:...``). Each hid the value
 from every recognizer. :func:`decoded` reads such values back before any pattern runs:
 
-- percent-encoding, character references, escapes and HTML tags and comments (never one
+- percent-encoding, character references, escapes (``\\u0040``, ``\\x40``, ``\\u{40}``,
+  C's octal ``\\100``: see ``_OCTAL``) and HTML tags and comments (never one
   holding an ``@``: ``<ana@example.com>`` is an address) in any value that holds them,
   decoded up to ``MAX_ROUNDS`` times (``%2540`` is ``%40`` is ``@``);
-- base64 and hex only as whole values, and only in a column where at least a quarter of the
+- base64, base32 and hex, character codes written out and base85 (:func:`coded_text`) only
+  as whole values, and only in a column where at least a quarter of the
   first ``PROBE`` values (and at least two) decode to printable text: random tokens, hashes
   and ids decode to bytes that are not text (nine random bytes are printable ASCII about
   once in 8,000), so they keep their form, and so does a word that happens to be valid
@@ -38,14 +40,24 @@ PROBE = 32  # values tried as base64 and hex before decoding a whole column
 MIN_DECODED = 4  # characters a decoded value needs to count as text
 # Percent-encoding, a character reference, a JSON or C escape: RE2 (the gate over a sample)
 # and Python (the reading) alike.
-ESCAPED = r"%[0-9A-Fa-f]{2}|&#?[0-9A-Za-z]{2,8};|\\[ux][0-9A-Fa-f]{2}|<[/!A-Za-z]"
+ESCAPED = (r"%[0-9A-Fa-f]{2}|&#?[0-9A-Za-z]{2,8};|\\[ux][0-9A-Fa-f]{2}|\\u\{[0-9A-Fa-f]|<[/!A-Za-z]"
+           r"|\\[0-3][0-7]{2}|%u[0-9A-Fa-f]{4}|=[0-9A-F]{2}")
 # An HTML tag or comment splitting a value ("ana<span>@</span>example.com",
 # "ana<!-- -->@example.com"); never one holding an "@" ("Ana <ana@example.com>" is an
 # address in angle brackets, not a tag).
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,20}(?:\s[^<>@]{0,200})?/?>")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _REFERENCE = re.compile(r"&#?[0-9A-Za-z]{2,8};")
-_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})")
+_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\u\{([0-9A-Fa-f]{1,6})\}"
+                     r"|%u([0-9A-Fa-f]{4})")  # (and JavaScript's escape(): %u0040)
+# quoted-printable (``=6B=69=72=61``, as mail writes it): a run of two or more, or the "@"
+# alone inside an address (``ana=40example.com``); never a lone ``=20`` in a formula
+_QUOTED = re.compile(r"(?:=[0-9A-F]{2}){2,}|(?<=[A-Za-z0-9._%+-])=40(?=[A-Za-z0-9])")
+# C's (and Python's, PHP's, printf's) octal escapes: a run of two or more (``\153\151``), or
+# one alone that writes an address's or a number's punctuation (``ana\100example.com``).
+# Never a single escape writing a letter or a digit: a Windows path's ``\123-45-6789.pdf``
+# keeps its folder's SSN as written.
+_OCTAL = re.compile(r"(?:\\[0-3][0-7]{2}){2,}|\\(?:100|056|055|053|137|040)")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}|[A-Za-z0-9_-]{8,}={0,2}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){4,}")
 # hex as a dump writes it: its bytes split by one and the same separator ("61 6e 61 40 ...",
@@ -87,8 +99,10 @@ def _unescape(value: str) -> str:
         value = unquote_plus(value, errors="replace")
     if _REFERENCE.search(value):
         value = html.unescape(value)
-    if "\\" in value:
-        value = _ESCAPE.sub(_char, value)
+    if "\\" in value or "%u" in value:
+        value = _OCTAL.sub(_octal, _ESCAPE.sub(_char, value))
+    if "=" in value:
+        value = _QUOTED.sub(_quoted, value)
     return value
 
 
@@ -104,8 +118,20 @@ def _without_comments(value: str) -> str:
 
 
 def _char(m: re.Match[str]) -> str:
-    code = int(m.group(1) or m.group(2), 16)
-    return m.group() if 0xD800 <= code <= 0xDFFF else chr(code)  # a lone surrogate: as is
+    code = int(m.group(1) or m.group(2) or m.group(3) or m.group(4), 16)
+    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:  # a lone surrogate, no character: as is
+        return m.group()
+    return chr(code)
+
+
+def _quoted(m: re.Match[str]) -> str:
+    raw = bytes.fromhex(m.group().replace("=", ""))
+    text = raw.decode("utf-8", "replace")
+    return text if text.isprintable() else m.group()
+
+
+def _octal(m: re.Match[str]) -> str:
+    return "".join(chr(int(code, 8)) for code in m.group().split("\\")[1:])
 
 
 def _whole(values: pa.Array) -> pa.Array:
@@ -127,10 +153,12 @@ def _as_text(value: str) -> str | None:
     elif (m := _HEX_BYTES.fullmatch(value)) is not None:
         value = value.replace(m.group(1), "")
     if value.isdigit():  # a number is read as hex only when it encodes a number written out
+        if _BINARY.fullmatch(value):  # (or as bits: 0110101101101001...)
+            return coded_text(value)
         if not _HEX.fullmatch(value):  # (34313131... is "4111..."; 5555555555554444 stays)
             return None
-        text = bytes.fromhex(value).decode("latin-1")
-        return text if _NUMBER.fullmatch(text) else None
+        number = bytes.fromhex(value).decode("latin-1")
+        return number if _NUMBER.fullmatch(number) else None
     if _HEX.fullmatch(value):
         raw = bytes.fromhex(value)
     elif _BASE64.fullmatch(value):
@@ -139,14 +167,138 @@ def _as_text(value: str) -> str | None:
         try:
             raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
         except (binascii.Error, ValueError):
-            return None
+            raw = None
+    if raw is None:
+        if _BASE32.fullmatch(value):  # (padded with more "=" than base64 has, or cut)
+            return _printable(_base32(value))
+        return coded_text(value)
+    text = _printable(raw)
+    if text is None and _BASE32.fullmatch(value):  # (base32 is valid base64 too: read as
+        text = _printable(_base32(value))  # base64, it is noise)
+    return text
+
+
+def _printable(raw: bytes | None) -> str | None:
+    """``raw`` as printable UTF-8 (or UTF-16) text of at least ``MIN_DECODED`` bytes, or
+    ``None``."""
     if raw is None or len(raw) < MIN_DECODED:
         return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    text = utf16(raw)
+    if text is None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     plain = " ".join(text.split())
     if not plain.isprintable() or not any(c.isalnum() for c in plain):
         return None
     return plain
+
+
+_BASE32 = re.compile(r"(?:[A-Z2-7]{8})*[A-Z2-7]{2,8}={0,6}")
+
+
+def _base32(value: str) -> bytes | None:
+    body = value.rstrip("=")
+    if len(body) % 8 in (1, 3, 6):
+        return None
+    try:
+        return base64.b32decode(body + "=" * (-len(body) % 8))
+    except (binascii.Error, ValueError):
+        return None
+
+
+# Character codes written out: decimal (``107,105,114,97``, ``[107, 105, ...]``, as
+# ``String.fromCharCode`` or ``list(b"...")`` print them) or hex bytes each after ``0x``
+# (``0x6b,0x69,...``), split by commas, semicolons or spaces; at least six of them (the
+# shortest address, a@b.io: a list of four scores is no text).
+_CODE = r"(?:0[xX][0-9A-Fa-f]{2}|[0-9]{2,3})"
+_CODES = re.compile(rf"(?:[A-Za-z_$][\w.$]{{0,40}}\(\s*|[\[({{]\s*)?({_CODE}(?:(?:\s*[,;]\s*|\s+)"
+                    rf"{_CODE}){{5,}})\s*[\])}}]?;?")  # (String.fromCharCode(107, ...))
+_CODES_END = frozenset("0123456789abcdefABCDEF)]};")  # how such a value ends
+# bytes written in binary, eight bits each, split or not (01101011 01101001 ...)
+_BINARY = re.compile(r"[01]{8}(?:[ ,;:-]?[01]{8}){3,}")
+_CODE_SPLIT = re.compile(r"[\s,;]+")
+# base85: Adobe's ascii85 (``<~...~>``, or without its marks) and RFC 1924's (Python's b85encode,
+# git's), over the characters of neither base64 nor hex: a word, a number or a base64 value
+# is never read as base85
+_A85 = re.compile(r"[!-u]{10,}")
+_B85 = re.compile(r"[0-9A-Za-z!#$%&()*+;<=>?@^_`{|}~-]{10,}")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=_-]")
+MAX_CODED = 8192  # characters of a value read as character codes or base85, at most
+
+
+def coded_text(value: str) -> str | None:
+    """The printable text ``value`` writes as character codes or base85 (see ``_CODES``,
+    ``_A85``), or ``None``: values that are neither, or that decode to bytes that are not
+    text (a list of measurements, a password's punctuation).
+
+    Example:
+        >>> coded_text("107,105,114,97,64,101,120,46,105,111"), coded_text("1,2,3,4")
+        ('kira@ex.io', None)
+    """
+    if len(value) > MAX_CODED:
+        return None
+    raw: bytes | None = None
+    last = value[-1:]
+    if last in ("0", "1") and _BINARY.fullmatch(value):
+        bits = "".join(c for c in value if c in "01")
+        raw = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    elif last in _CODES_END and (m := _CODES.fullmatch(value)) is not None:
+        codes = [int(c, 16) if c[:2] in ("0x", "0X") else int(c)
+                 for c in _CODE_SPLIT.split(m.group(1))]
+        if all(32 <= c <= 126 for c in codes):
+            raw = bytes(codes)
+    elif value[:2] == "<~" and value[-2:] == "~>" and _A85.fullmatch(value, 2, len(value) - 2):
+        raw = _base85(value[2:-2], _A85_DIGITS)
+    elif _NOT_BASE64.search(value):
+        text = _printable(_base85(value, _A85_DIGITS)) if _A85.fullmatch(value) else None
+        if text is None and _B85.fullmatch(value):
+            text = _printable(_base85(value, _B85_DIGITS))
+        return text
+    return _printable(raw)
+
+
+_A85_DIGITS = {chr(33 + n): n for n in range(85)}
+_B85_DIGITS = {c: n for n, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+                                          "tuvwxyz!#$%&()*+-;<=>?@^_`{|}~")}
+
+
+def _base85(value: str, digits: dict[str, int]) -> bytes | None:
+    """``value`` decoded as base85 in the alphabet of ``digits`` (ascii85's or RFC 1924's),
+    five digits to four bytes, the last group padded with the highest digit; ``None`` as soon
+    as a group's bytes are no text: printable ASCII or a line break (and, after the first
+    group, UTF-8's bytes). Most values that only happen to be base85 (a timestamp, a
+    password) stop at their first group, where Python's decoders read them whole."""
+    if len(value) % 5 == 1:
+        return None  # (no group of one digit)
+    pad = -len(value) % 5
+    padded = value + _PAD[id(digits)] * pad
+    out = bytearray()
+    for at in range(0, len(padded), 5):
+        number = 0
+        for c in padded[at:at + 5]:
+            number = number * 85 + digits[c]
+        if number >= 1 << 32:
+            return None
+        group = number.to_bytes(4, "big")
+        kept = group if at + 5 < len(padded) else group[:4 - pad]  # (the padding: cut)
+        if not all(32 <= b < 127 or b in (9, 10, 13) or (at and b >= 0x80) for b in kept):
+            return None
+        out += kept
+    return bytes(out)
+
+
+_PAD = {id(_A85_DIGITS): "u", id(_B85_DIGITS): "~"}  # each alphabet's highest digit
+
+
+def utf16(raw: bytes) -> str | None:
+    """``raw`` as UTF-16 text without a byte order mark, when every other byte is zero (ASCII
+    written as UTF-16, as Windows and JavaScript write strings: ``k\\0i\\0r\\0a\\0``); ``None``
+    otherwise. A byte order mark says it already (``"\\ufeff"``, read by the callers)."""
+    if len(raw) < 4 or len(raw) % 2:
+        return None
+    for zeros, codec in ((raw[1::2], "utf-16-le"), (raw[0::2], "utf-16-be")):
+        if not zeros.strip(b"\x00"):
+            return raw.decode(codec)
+    return None

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from lacuna.classify.encoded import coded_text, utf16
 from lacuna.classify.scan import FIELD_NAMES
 from lacuna.model import FrozenDict
 
@@ -326,6 +327,8 @@ def _form(fields: _Fields, prefix: str, text: str) -> None:
         else:  # a name sent without a value is what is sent
             fields.add_once(_join(prefix, KEYS), key)
     fields.add_pieces(_join(prefix, JOINED), (value or key for key, value in pairs))
+    for value in split_values(pairs):  # a card or an address split into form fields
+        fields.add(_join(prefix, JOINED), value)
 
 
 def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
@@ -339,6 +342,8 @@ def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
         elif key:
             fields.add_once(f"?{KEYS}", key)
     fields.add_pieces(f"?{JOINED}", (value or key for key, value in pairs), stretches=True)
+    for value in split_values(pairs):  # a card or an address split into parameters
+        fields.add(f"?{JOINED}", value)
     return fields.payload("query", False, []).fields
 
 
@@ -350,6 +355,7 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
     forwarded as sent (hop-by-hop headers, ``Host``) and the framing h11 checks."""
     fields = _Fields()
     sent = []
+    named: list[tuple[str, str]] = []
     for name, value in headers:
         field_name = f"{HEADER}{name.lower()}"
         fields.add(field_name, value)  # (one line: the value is its own ``lines``)
@@ -363,8 +369,11 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
                           if all(sep for _, sep, _ in pairs) else value.split(),
                           stretches=True)
         sent.append(value)
+        named.append((name.lower(), value.strip()))
     fields.add_pieces(f"(headers) {JOINED}", sent,  # pieces sent as headers of their own
                       stretches=True)
+    for value in split_values(named, whole=False):  # X-Card-1: 4111, X-Card-2: ...
+        fields.add(f"(headers) {JOINED}", value)
     return fields.payload("headers", False, []).fields
 
 
@@ -508,6 +517,106 @@ def at_joined(values: Sequence[str]) -> list[str]:
     return out
 
 
+# Card numbers split into sibling fields, as card forms post them: exactly the groups a card
+# is printed in (4-4-4-4, 4-6-5 as American Express, 4-6-4 as Diners Club, 4-4-4-4-3), each
+# group a string of digits (a number loses a group's leading zeros: counts and amounts are
+# numbers, and no grouping).
+_CARD_GROUPS = ((4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3))
+_DIGITS = re.compile(r"[0-9]{3,6}")
+_NUMBERED = re.compile(r"(.*?)[_. -]?([0-9]{1,2})")  # card1, cc_2, part-3
+_CARD_WORDS = frozenset({"card", "cc", "ccn", "pan", "cardnumber", "creditcard", "cardno"})
+_KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+# an e-mail address split into its local part and its domain, by what the fields are named
+_LOCAL_WORDS = frozenset({"user", "username", "local", "localpart", "mailbox", "login",
+                          "account", "name", "handle", "email", "mail", "recipient", "addr",
+                          "address", "box", "alias", "to", "from", "cc", "bcc", "contact"})
+_MAIL_WORDS = frozenset({"mail", "email", "mailbox", "smtp"})
+_TLD = re.compile(r"\.[A-Za-z]{2,24}")
+
+
+def split_values(pairs: Sequence[tuple[str, Any]], *, whole: bool = True) -> list[str]:
+    """Card numbers and e-mail addresses split into sibling fields (an object's, a form's, a
+    query's ``(name, value)`` ``pairs``), joined: ``{"card1": "4111", "card2": "1111", ...}``
+    and ``{"user": "kira.ng", "domain": "example.org"}`` sent each piece alone, none of them a
+    value any recognizer finds. The validators judge what is joined (issuer and Luhn; an
+    address's shape); only pieces that fit:
+
+    - a card's digit groups (:data:`_CARD_GROUPS`), in order, under names that differ only by
+      a trailing number (``card1``, ``cc_2``; in the numbers' order, whatever the fields
+      between or the order sent) or under one name sent again (``?c=4111&c=1111...``), or all
+      the values sent together (``whole``); strings of digits, or numbers under a name that
+      says card (``card1: 4111``);
+    - a local part under a name such as ``user`` or ``mailbox`` and a domain under a name
+      with ``domain`` (or ``host`` beside an ``email_user``).
+    """
+    pairs = [(str(k), v) for k, v in pairs[:MAX_PIECES]]
+    out: list[str] = []
+    # (only digit groups, and domains under a name that says so, cost more than a look: a
+    # large JSON body's every object comes by)
+    groups = [(at, k, v) for at, (k, v) in enumerate(pairs)
+              if (isinstance(v, str) and 3 <= len(v) <= 6 and v.isdigit())
+              or (type(v) is int and 100 <= v < 1_000_000
+                  and any(w in k.lower() for w in ("card", "cc", "pan")))]
+    if len(groups) >= 3:
+        out += _split_cards(groups, pairs if whole and len(groups) == len(pairs) else None)
+    domains = [j for j, (k, v) in enumerate(pairs)
+               if isinstance(v, str) and "." in v and v[-1:].isalpha() and _DOMAIN.fullmatch(v)
+               and any(w in k.lower() for w in ("domain", "host", "server"))]
+    if not domains:
+        return list(dict.fromkeys(out))
+    words = [_key_words(k) for k, _ in pairs]
+    for i, (_, local) in enumerate(pairs):
+        if not (isinstance(local, str) and words[i] & _LOCAL_WORDS and "domain" not in words[i]
+                and _LOCAL.fullmatch(local) and any(c.isalpha() for c in local)):
+            continue
+        for j in domains:
+            domain = pairs[j][1]
+            if j != i and ("domain" in words[j] or (words[j] & {"host", "server"}
+                                                    and (words[i] | words[j]) & _MAIL_WORDS)) and (
+                    (tld := _TLD.search(domain)) is not None and tld.end() == len(domain)):
+                out.append(f"{local}@{domain}")
+                break
+    return list(dict.fromkeys(out))
+
+
+@functools.lru_cache(maxsize=4096)  # (an array's objects repeat their keys)
+def _key_words(key: str) -> frozenset[str]:
+    """The words of a field's name, in lower case (``email_user``, ``mailHost``)."""
+    return frozenset(w.lower() for w in _KEY_WORDS.findall(key))
+
+
+def _split_cards(groups: list[tuple[int, str, Any]], whole: list[tuple[str, Any]] | None
+                 ) -> list[str]:
+    """The card numbers of :func:`split_values`: ``groups`` are the digit groups sent (their
+    positions, names and values); ``whole``, all the values when every one is a group."""
+    from lacuna.classify.base import validators
+
+    is_card = validators.get("luhn_card")
+    out: list[str] = []
+    named: dict[str, list[tuple[int, str]]] = {}
+    for at, key, value in groups:
+        m = _NUMBERED.fullmatch(key)
+        stem, order = (m.group(1), int(m.group(2))) if m else (key, at)
+        if type(value) is int and (not m or not _key_words(stem) & _CARD_WORDS):
+            continue  # (numbers: counts and amounts, unless the name says card)
+        text = str(value)
+        named.setdefault(("#" if m else "=") + stem, []).append((order, text))
+    runs = [[t for _, t in sorted(group)] for group in named.values() if len(group) >= 3]
+    alone = [v for _, v in whole] if whole and all(isinstance(v, str) for _, v in whole) else []
+    if alone:
+        runs.append(alone)  # (all of them: tried only as one number)
+    for n, run in enumerate(runs):
+        last = n == len(runs) - 1 and run is alone
+        for start in range(1 if last else len(run)):
+            for shape in _CARD_GROUPS:
+                piece = run[start:start + len(shape)]
+                if (len(piece) == len(shape) and (not last or len(piece) == len(run))
+                        and all(len(g) == k for g, k in zip(piece, shape, strict=True))
+                        and is_card(number := "".join(piece))):
+                    out.append(number)
+    return out
+
+
 def joined_pieces(values: list[str]) -> tuple[tuple[str, ...], tuple[bool, ...]]:
     """The tokens sibling ``values`` decode to together (:func:`_pieces_decoded`, and the
     stretches of :func:`piece_stretches`; none when they do not), and which values are pieces
@@ -596,7 +705,8 @@ def _jwt_decoded(value: str) -> str | None:
 def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
              ) -> str | None:
     """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
-    or holds percent-escapes: what a receiver can decode it to. None when it is none of these
+    character codes or base85 (:func:`lacuna.classify.encoded.coded_text`), or holds
+    percent-escapes: what a receiver can decode it to. None when it is none of these
     or decodes to binary (ids, hashes and keys decode to noise). Decoding always shortens a
     value, so a value encoded several times is read to its end. ``cut``: a piece of a longer
     value, read to its last whole byte or quad."""
@@ -621,7 +731,11 @@ def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
                     for ch in text[:4096])
         return text if noise <= 0.1 * min(len(text), 4096) else None
     if raw is not None:
-        return _decode(_uncompressed(raw, inflated), None)
+        read = _decode(_uncompressed(raw, inflated), None)
+        if read is not None or (read := utf16(raw)) is not None:  # (UTF-16 without a mark)
+            return read
+    if not cut and len(value) >= MIN_CODED and (coded := coded_text(value.strip())) is not None:
+        return coded  # character codes written out, base85 (lacuna.classify.encoded)
     if _PERCENT.search(value):
         return unquote(value)
     return None
@@ -846,6 +960,8 @@ def _may_comment(text: str) -> bool:
     return False
 
 
+MIN_CODED = 10  # characters of the shortest value coded_text reads (six codes, base85)
+MIN_CODES = 6  # a JSON list of this many small numbers or more may be text's character codes
 MAX_ROW_DIGITS = 6  # an object's keys read as row numbers: up to a million rows
 MAP_KEYS = 64  # an object of more keys than this, each naming an object, is a map of records
 
@@ -862,11 +978,20 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
             _flatten(fields, path if rows else _join(path, str(key)), value)
+        joined = fields.groups < MAX_GROUPS  # (a large body's first objects, as add_pieces)
         fields.add_pieces(_join(path, JOINED), (v for v in data.values() if isinstance(v, str)))
+        for value in split_values(list(data.items())) if joined else ():  # a card or an
+            fields.add(_join(path, JOINED), value)  # address split into fields
     elif isinstance(data, list):
         for item in data:
             _flatten(fields, path, item)
         fields.add_pieces(_join(path, JOINED), (v for v in data if isinstance(v, str)))
+        if 3 <= len(data) <= 5 and all(isinstance(v, str) for v in data):  # ["4111", ...]
+            for value in split_values([("", v) for v in data]):
+                fields.add(_join(path, JOINED), value)
+        if (len(data) >= MIN_CODES and all(type(v) is int for v in data)
+                and (text := coded_text(",".join(map(str, data)))) is not None):
+            _sniff(fields, _join(path, DECODED), text, False)  # [107, 105, ...]: characters
     else:
         fields.add(path, data)
 

@@ -285,11 +285,14 @@ class CardValues(PatternRecognizer):
     # the digits. In free text the other separators only between groups of four (or
     # American Express's 4-6-5), so a list of decimals (36.5 37.1 38.2 ...) is no number;
     # between those groups any separator, one group's not the next's (4111-1111 1111.1111).
-    prefilter = r"[0-9](?:[0-9]|[ \t./_*|~-]){11,30}[0-9]"
+    # An "x", a "+" or a colon splits a whole value's digits too (4111x1111x1111x1111,
+    # 4111:1111:...), and groups of four in free text; a size (1920x1080), a time or an
+    # all-digit IPv6 address is too short, too long or no issuer's number for the check.
+    prefilter = r"[0-9](?:[0-9]|[ \t./_*|~x+:-]){11,30}[0-9]"
     search = (r"(?:^|[^0-9])(?P<value>(?:[0-9][ -]?){12,18}[0-9]"
-              r"|[0-9]{4}(?:(?:[ ./_*|~-]| [-./] )[0-9]{4}){2,3}"
-              r"(?:(?:[ ./_*|~-]| [-./] )[0-9]{1,3})?"
-              r"|[0-9]{4}(?:[ ./_*|~-]| [-./] )[0-9]{6}(?:[ ./_*|~-]| [-./] )[0-9]{4,5})")
+              r"|[0-9]{4}(?:(?:[ ./_*|~x+:-]| [-./] )[0-9]{4}){2,3}"
+              r"(?:(?:[ ./_*|~x+:-]| [-./] )[0-9]{1,3})?"
+              r"|[0-9]{4}(?:[ ./_*|~x+:-]| [-./] )[0-9]{6}(?:[ ./_*|~x+:-]| [-./] )[0-9]{4,5})")
     validator = "luhn_card"
 
 
