@@ -754,10 +754,10 @@ def test_compressed_values_inflate_to_a_bound_per_request(gate):
     word = base64.b64encode(gzip.compress(b"word " * 200_000)).decode()
     body = json.dumps({"items": [word] * 50}).encode()
     url = "https://api.external-service.com/up"
-    start = time.monotonic()
+    start = time.process_time()  # CPU, not wall time: a loaded machine must not fail it
     v = gate.check(OutboundRequest(method="POST", url=url, body=body,
                                    headers={"content-type": "application/json"}))
-    assert time.monotonic() - start < 5
+    assert time.process_time() - start < 5
     assert v.status == 451
     assert "inflate to more than 4194304 bytes in all" in v.body.decode()
     csv = base64.b64encode(gzip.compress(CSV)).decode()
