@@ -129,3 +129,33 @@ def test_the_shown_path_is_part_of_what_is_kept(tmp_path: Path) -> None:
         (tmp_path / name / "p.rego").write_text(ALLOW_ALL, encoding="utf-8")
         found = read_bundle(tmp_path / name)
         assert [m.path for m in found.modules] == [str(tmp_path / name / "p.rego")]
+
+
+def test_a_file_holding_a_separator_is_not_taken_for_two() -> None:
+    """One file whose text holds NUL, a path, a version and more Rego is not the two files it
+    spells: what is kept is keyed by each part with its length."""
+    from lacuna.policy.bundle import Bundle, RegoModule
+
+    def made(*modules: tuple[str, str]) -> Bundle:
+        return Bundle(root="/b", modules=tuple(
+            RegoModule(path=path, relpath=path.lstrip("/"), source=source, package="p")
+            for path, source in modules))
+
+    two = made(("/b/a.rego", "package a\n\nx := 1\n"), ("/b/b.rego", "package b\n\ny := 2\n"))
+    one = made(("/b/a.rego", "package a\n\nx := 1\n\0/b/b.rego\0v1\0package b\n\ny := 2\n"))
+    assert compile_bundle(two, {}).get_packages() == ["data.a", "data.b"]
+    assert compile_bundle(one, {}).get_packages() == ["data.a"]  # regorus stops at the NUL
+    assert [m.package for m in bundle._parsed(two.modules, "auto")] == ["a", "b"]
+    assert [m.package for m in bundle._parsed(one.modules, "auto")] == ["a"]
+
+
+def test_an_analysis_is_not_taken_from_the_two_files_one_file_spells(write_bundle) -> None:
+    """The analysis kept per bundle (packages, input paths, non-deterministic calls) is keyed
+    by each part with its length too: a file spelling two files gets its own."""
+    a = 'package a\n\nimport rego.v1\n\nallow if input.action == "read"\n'
+    b = 'package b\n\nimport rego.v1\n\nallow if input.action == "read"\n'
+    root = write_bundle({"a.rego": a, "b.rego": b})
+    assert [p.name for p in PolicyEngine(root).packages] == ["a", "b"]
+    (root / "b.rego").unlink()
+    (root / "a.rego").write_text(f"{a}\0{root / 'b.rego'}\0v1\0{b}", encoding="utf-8")
+    assert [p.name for p in PolicyEngine(root).packages] == ["a"]

@@ -167,10 +167,10 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
     Raises:
         PolicyError: a file does not parse (never kept: read again, it raises again).
     """
-    digest = hashlib.sha256(rego_version.encode())
-    for m in modules:
-        for part in (m.path, m.relpath, m.source):
-            digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
+    digest = hashlib.sha256()
+    for part in (rego_version, *(p for m in modules for p in (m.path, m.relpath, m.source))):
+        raw = part.encode("utf-8", "surrogatepass")  # length first: no text passes for two
+        digest.update(len(raw).to_bytes(8, "big") + raw)
     key = digest.hexdigest()
     with _PARSED_LOCK:
         found = _PARSED.get(key)

@@ -122,10 +122,13 @@ def _clone(engine: Engine) -> Engine:
 
 
 def _compile_key(modules: tuple[RegoModule, ...], text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8"))
-    for m in modules:
-        for part in (m.path, m.rego_version, m.source):
-            digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
+    """What a compile is kept by. Each part goes in with its length first: with separators
+    alone, a file whose text holds the separator and what follows it (NUL, a path, a
+    version, more Rego) hashed as two files, and would have been handed the other's engine."""
+    digest = hashlib.sha256()
+    for part in (text, *(p for m in modules for p in (m.path, m.rego_version, m.source))):
+        raw = part.encode("utf-8", "surrogatepass")
+        digest.update(len(raw).to_bytes(8, "big") + raw)
     return digest.hexdigest()
 
 
