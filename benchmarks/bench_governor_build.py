@@ -1,7 +1,8 @@
 """A new governor: ``lacuna.enable(config)`` and its first governed read, A/B over two trees.
 
     python benchmarks/bench_governor_build.py --old /path/to/other/src [--new src] [--cycles 40]
-                                              [--old-name TEXT] [--new-name TEXT] [--write]
+                                              [--old-name TEXT] [--new-name TEXT] [--reads]
+                                              [--write]
 
 What a notebook pays when it switches user or reloads its configuration, a CLI command at
 start, a test per case: the policy engine is compiled and analysed, the state stores are opened
@@ -12,6 +13,11 @@ of user does), after one warm-up cycle; the trees run in turn, a round each, so 
 same load. Compared in the same run with the plain ``pd.read_csv`` the user does anyway.
 Reports the median of the rounds' per-cycle wall and CPU milliseconds; ``--write`` replaces
 this script's section of docs/benchmarks.md.
+
+``--reads`` adds two cases on one governor already built (the fixed cost of each later read):
+``read again``, the same file read again (its classification is cached by file), and ``new
+file``, a fresh copy of the same table each time (classified each time, as every test's own
+file is).
 """
 
 from __future__ import annotations
@@ -26,11 +32,12 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 TITLE = "## A new governor: enable() and its first read"
 
 
-def child(folder: str, cycles: int, rounds: int) -> None:
+def child(folder: str, cycles: int, rounds: int, reads: bool = False) -> None:
     import pandas as pd
 
     import lacuna
@@ -48,23 +55,48 @@ def child(folder: str, cycles: int, rounds: int) -> None:
     def plain() -> None:
         pd.read_csv("customers.csv")
 
+    copies = iter(range(1_000_000))
+    data = Path("customers.csv").read_bytes()
+
+    def fresh() -> str:
+        name = f"copy-{next(copies)}.csv"
+        Path(name).write_bytes(data)
+        return name
+
+    def read_again() -> None:
+        pd.read_csv("customers.csv")
+
+    def read_new(name: str) -> None:
+        pd.read_csv(name)  # looked up now: enable() replaces pd.read_csv
+
     governed()  # warm-up: imports, the classifier's tables, the state file's migrations
     lacuna.disable()
     plain()
-    out: dict[str, list[list[float]]] = {"governed": [], "plain": []}
+    cases: list[tuple[str, Any]] = [("governed", governed), ("plain", plain)]
+    if reads:
+        cases += [("read again", read_again), ("new file", read_new)]
+    out: dict[str, list[list[float]]] = {case: [] for case, _ in cases}
     for _ in range(rounds):
-        for case, fn in (("governed", governed), ("plain", plain)):
+        for case, fn in cases:
+            args: list[tuple[str, ...]] = [()] * cycles
+            if case in ("read again", "new file"):
+                lacuna.enable(config)
+                read_again()
+                if case == "new file":
+                    args = [(fresh(),) for _ in range(cycles)]
             w0, c0 = time.perf_counter(), time.process_time()
-            for _ in range(cycles):
-                fn()
+            for a in args:
+                fn(*a)
             out[case].append([(time.perf_counter() - w0) / cycles * 1e3,
                               (time.process_time() - c0) / cycles * 1e3])
             lacuna.disable()
     print(json.dumps(out))
 
 
-def run(src: str, folder: str, cycles: int) -> dict[str, list[list[float]]]:
-    done = subprocess.run([sys.executable, __file__, "--child", folder, "--cycles", str(cycles)],
+def run(src: str, folder: str, cycles: int, reads: bool) -> dict[str, list[list[float]]]:
+    extra = ["--reads"] if reads else []
+    done = subprocess.run([sys.executable, __file__, "--child", folder, "--cycles", str(cycles),
+                           *extra],
                           env={**os.environ, "PYTHONPATH": src}, capture_output=True, text=True,
                           check=True)
     result: dict[str, list[list[float]]] = json.loads(done.stdout.splitlines()[-1])
@@ -79,11 +111,13 @@ def main() -> None:
     parser.add_argument("--new-name", help="what the new tree is, in the table (its path)")
     parser.add_argument("--cycles", type=int, default=40, help="cycles per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per tree")
+    parser.add_argument("--reads", action="store_true",
+                        help="also time later reads on one governor (read again, new file)")
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.cycles, 1)
+        child(args.child, args.cycles, 1, args.reads)
         return
     if not args.old:
         parser.error("--old is required: the src folder of the tree to compare with")
@@ -92,8 +126,7 @@ def main() -> None:
 
     load = os.getloadavg()
     trees = {"old": args.old, "new": args.new}
-    rows: dict[str, dict[str, list[list[float]]]] = {t: {"governed": [], "plain": []}
-                                                       for t in trees}
+    rows: dict[str, dict[str, list[list[float]]]] = {t: {} for t in trees}
     with tempfile.TemporaryDirectory() as tmp:
         folders = {}
         for tree in trees:
@@ -103,9 +136,9 @@ def main() -> None:
             Path(folders[tree], "customers.csv").write_bytes(data.read_bytes())
         for i in range(args.rounds):
             for tree in (trees if i % 2 == 0 else list(trees)[::-1]):
-                got = run(trees[tree], folders[tree], args.cycles)
+                got = run(trees[tree], folders[tree], args.cycles, args.reads)
                 for case in got:
-                    rows[tree][case] += got[case]
+                    rows[tree].setdefault(case, []).extend(got[case])
 
     def median(tree: str, case: str, at: int) -> float:
         return statistics.median(r[at] for r in rows[tree][case])
@@ -125,6 +158,17 @@ def main() -> None:
                      f"{median(tree, 'governed', 1):.1f} | {median(tree, 'plain', 0):.2f} |")
     ratio = median("new", "governed", 0) / median("old", "governed", 0)
     lines += ["", f"new/old (governed wall): {ratio:.2f}."]
+    if args.reads:
+        lines += ["", "Later reads on one governor (`--reads`): `read again` is the same file "
+                  "read again (its classification cached by file), `new file` a fresh copy of "
+                  "the table each read (classified each time). Milliseconds per read.", "",
+                  "| tree | read again wall | read again CPU | new file wall | new file CPU |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        for tree in trees:
+            lines.append(f"| {tree} ({names[tree]}) | {median(tree, 'read again', 0):.1f} | "
+                         f"{median(tree, 'read again', 1):.1f} | "
+                         f"{median(tree, 'new file', 0):.1f} | "
+                         f"{median(tree, 'new file', 1):.1f} |")
     section = "\n".join(lines)
     print(section)
     if args.write:

@@ -22,6 +22,8 @@ import hashlib
 import json
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
@@ -141,15 +143,51 @@ def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bund
         msg = (f"policy folder {root} holds no .rego policy files. Add policies, or remove "
                "policy.dir to use the default bundle.")
         raise PolicyError(msg, path=str(root))
+    parsed = _parsed(tuple(modules), rego_version)
+    content_hash = digest.hexdigest()[:16]
+    names = tuple(relpaths)
+    on_disk = None if builtin(root) else Path(str(root))
+    return Bundle(root=str(root), modules=parsed, data=data, digest=content_hash,
+                  files=names, revision=bundle_revision(on_disk, content_hash, names, contents))
+
+
+# The modules of bundles parsed lately, tagged with their package and version, by what was
+# parsed (each file's shown path, relative path and text, and ``rego_version``): the same files
+# read again (a governor made again, a reload that found them unchanged) are not parsed again.
+# Only a bundle that parsed is kept, so a file that fails fails every time it is read.
+_PARSED: OrderedDict[str, tuple[RegoModule, ...]] = OrderedDict()
+_PARSED_KEPT = 16
+_PARSED_LOCK = threading.Lock()
+
+
+@releasing_engines
+def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoModule, ...]:
+    """``modules`` parsed, each tagged with its package and Rego version (:func:`add_module`).
+
+    Raises:
+        PolicyError: a file does not parse (never kept: read again, it raises again).
+    """
+    digest = hashlib.sha256()
+    for part in (rego_version, *(p for m in modules for p in (m.path, m.relpath, m.source))):
+        raw = part.encode("utf-8", "surrogatepass")  # length first: no text passes for two
+        digest.update(len(raw).to_bytes(8, "big") + raw)
+    key = digest.hexdigest()
+    with _PARSED_LOCK:
+        found = _PARSED.get(key)
+        if found is not None:
+            _PARSED.move_to_end(key)
+            return found
     checker = Engine()
     parsed: list[RegoModule] = []
     for m in modules:  # a loop: a generator's closure would keep the engine in a traceback
         parsed.append(add_module(checker, m, rego_version))
-    content_hash = digest.hexdigest()[:16]
-    names = tuple(relpaths)
-    on_disk = None if builtin(root) else Path(str(root))
-    return Bundle(root=str(root), modules=tuple(parsed), data=data, digest=content_hash,
-                  files=names, revision=bundle_revision(on_disk, content_hash, names, contents))
+    del checker  # released here, on this thread
+    done = tuple(parsed)
+    with _PARSED_LOCK:
+        _PARSED[key] = done
+        while len(_PARSED) > _PARSED_KEPT:
+            _PARSED.popitem(last=False)
+    return done
 
 
 @releasing_engines

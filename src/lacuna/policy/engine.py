@@ -487,11 +487,15 @@ def _analysed(engine: Engine, bundle: Bundle, data: Mapping[str, Any]) -> _Analy
         PolicyError: a package's metadata is malformed (never cached: asked again, it raises
             again).
     """
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8"))
-    for m in bundle.policy_modules:
-        for part in (m.path, m.rego_version or "", m.source):
-            digest.update(part.encode("utf-8"))
-            digest.update(b"\0")
+    # each part with its length first: with a separator after each, one file whose text held
+    # the separator, a path, a version and more Rego hashed as those two files, and took their
+    # analysis (their packages, the input paths the decision cache keeps)
+    digest = hashlib.sha256()
+    for part in (json.dumps(data, sort_keys=True),
+                 *(p for m in bundle.policy_modules for p in (m.path, m.rego_version or "",
+                                                              m.source))):
+        raw = part.encode("utf-8", "surrogatepass")
+        digest.update(len(raw).to_bytes(8, "big") + raw)
     key = digest.hexdigest()
     with _ANALYSES_LOCK:
         found = _ANALYSES.get(key)
