@@ -176,6 +176,82 @@ def _at_head(conn: Connection) -> SchemaStatus | None:
     return SchemaStatus(current=(head,), head=head) if [r[0] for r in rows] == [head] else None
 
 
+@dataclass(frozen=True)
+class _Head:
+    """What the migrations leave in a new SQLite database: its schema statements in the order
+    SQLite recorded them, and the rows they insert (the version table's, the database id's)."""
+
+    statements: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[str, ...], tuple[tuple[Any, ...], ...]], ...]
+
+
+@functools.cache
+def _head_template(head: str) -> _Head:  # noqa: ARG001 - the cache's key
+    """Every migration run once, in memory, in this process: what a new database is given."""
+    from alembic import command
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import StaticPool
+
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    try:
+        with engine.connect() as conn, conn.begin(), _bypass.bypass():
+            command.upgrade(alembic_config(connection=conn), "head")
+        raw = engine.raw_connection()
+        try:
+            entries = raw.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid").fetchall()
+            order = {"table": 0, "index": 1, "trigger": 2, "view": 3}
+            statements = tuple(sql for _, _, sql in sorted(
+                entries, key=lambda e: order.get(e[0], 4)))  # stable: rowid within a type
+            rows = []
+            for kind, name, _ in entries:
+                if kind != "table":
+                    continue
+                cursor = raw.execute(f'SELECT * FROM "{name}"')
+                found = tuple(cursor.fetchall())
+                if found:
+                    rows.append((name, tuple(d[0] for d in cursor.description), found))
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    return _Head(statements=statements, rows=tuple(rows))
+
+
+def _replayed(conn: Connection) -> bool:
+    """Give a new SQLite database (no table at all) the head schema in one go: the statements
+    and rows the migrations left in a database made in memory once per process
+    (:func:`_head_template`), with an id of its own. Sixteen migrations run through Alembic
+    cost ~100 ms at each new database (each test's, each new folder's first command); the
+    replay a few. The result is the migrated database itself, statement for statement
+    (``tests/state/test_migrations.py`` compares them). False when the database holds
+    anything: the migrations bring it to head."""
+    from sqlalchemy import text
+
+    from lacuna.state import database_id
+
+    existing = conn.exec_driver_sql(
+        "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+    ).scalar()
+    if existing:
+        return False
+    head = _head_template(head_revision())
+    for statement in head.statements:
+        conn.exec_driver_sql(statement)
+    for table, columns, rows in head.rows:
+        if table == database_id.TABLE:  # its own id, made now (revision 0008's row)
+            from datetime import UTC, datetime
+
+            rows = ((1, database_id.new_id(), datetime.now(UTC).isoformat()),)
+            columns = ("id", "database_id", "created_at")
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join(f":p{i}" for i in range(len(columns)))
+        conn.execute(text(f'INSERT INTO "{table}" ({names}) VALUES ({marks})'),
+                     [{f"p{i}": v for i, v in enumerate(row)} for row in rows])
+    return True
+
+
 def refuse_newer(found: SchemaStatus, where: str) -> None:
     if found.newer:
         msg = (f"the state database {where} was written by a newer Lacuna (schema revision "
@@ -210,7 +286,8 @@ def upgrade(engine: Engine, *, where: str, target: str = "head") -> SchemaStatus
                 from alembic import command
 
                 with _bypass.bypass():  # Lacuna's own DDL, not governed SQL (lacuna.sql)
-                    command.upgrade(alembic_config(connection=conn), target)
+                    if not (sqlite and target == "head" and _replayed(conn)):
+                        command.upgrade(alembic_config(connection=conn), target)
                 found = status(conn)
         return found
     except AuditError:
