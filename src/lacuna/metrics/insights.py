@@ -100,6 +100,7 @@ def insights(
     window = parse_period(period, now=now)
     gov = governor or current()
     since, until = window.read_bounds()
+    gov.audit.check_times()  # a column that is not a time is outside every read window
     records = [r for r in gov.audit.list(limit=None, since=since, until=until)
                if r.timestamp in window]
     decisions, feedback, survey = classify(records)
