@@ -163,3 +163,18 @@ def test_metrics4_a_server_answer_that_is_not_the_metrics_asked_for_is_refused(
     client = _Client(app_client, "carla", rewrite)
     with pytest.raises(ServerUnavailable, match=says):
         GovernanceMetrics(_window(), governor=_server_mode(client), user_group="analyst")
+
+
+def test_metrics4_report_and_insights_still_refuse_in_server_mode(app_client) -> None:
+    """They break the period down by the decisions, which the server does not send: they
+    refuse naming the server (before: the report went on past the server's numbers to an
+    AttributeError on the client's audit trail)."""
+    from lacuna.metrics import compliance_report
+    from lacuna.metrics.insights import insights
+    from lacuna.remote.client import NotOnThisHost
+
+    client = _Client(app_client, "carla")
+    for verb in (compliance_report, insights):
+        with pytest.raises(NotOnThisHost, match=r"http://testserver.*server's host"):
+            verb(_window(), governor=_server_mode(client))
+    assert client.paths == []  # nothing asked
