@@ -115,6 +115,9 @@ def test_metrics4_api_metrics_are_for_stewards_and_compliance_only(app_client) -
     ("period=2026-12-01..2026-11-01", "end is not after the start"),
     ("period=last_99999999_days", "calendar"),
     ("tier=secret", "unknown tier 'secret'"),
+    ("domain=", "domain filter is empty"),  # counted nothing, answered as unfiltered
+    ("user_group=%20", "user_group filter is empty"),
+    ("period=" + "9" * 5000, "5000 characters"),
 ])
 def test_metrics4_api_a_bad_period_or_filter_is_a_422(app_client, query: str,
                                                       says: str) -> None:

@@ -97,7 +97,7 @@ class GovernanceMetrics:
     hold each one's target, its flag against it and the numbers it was computed from.
 
     Raises:
-        ConfigError: the period is not understood.
+        ConfigError: the period is not understood, or a filter is empty.
         AuditError: the audit trail cannot be read.
     """
 
@@ -129,6 +129,13 @@ class GovernanceMetrics:
         from lacuna.governor import current
 
         self.period = parse_period(period, now=now)
+        for name, value in (("domain", domain), ("policy", policy), ("user_group", user_group),
+                            ("tier", tier)):
+            if value is not None and not str(value).strip():
+                # it counted nothing, while to_dict() said the metrics were unfiltered
+                msg = (f"metrics: the {name} filter is empty; give a {name.replace('_', ' ')} "
+                       "or leave the filter out.")
+                raise ConfigError(msg)
         self.filters = Filters(domain=domain, policy=policy, user_group=user_group, tier=tier)
         gov = governor or current()
         if gov.config.server is not None:  # the state is the server's: it computes them

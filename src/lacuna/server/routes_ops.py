@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from lacuna.server.state import ServerState
 
 router = APIRouter()
+PERIOD_CHARS = 100  # the longest period: two ISO times with microseconds and offsets, and ".."
 
 
 @router.get("/health", tags=["operations"], summary="Liveness (OPA-compatible, no auth)")
@@ -69,6 +70,10 @@ def governance(state: ServerState, period: str, *, domain: str | None, policy: s
     from lacuna.metrics import GovernanceMetrics
     from lacuna.model import Tier
 
+    if len(period) > PERIOD_CHARS:  # every form is far shorter; not echoed back whole
+        raise HTTPException(422, f"governance metrics: the period is {len(period)} characters, "
+                            f"more than {PERIOD_CHARS}: use e.g. last_30_days, 2026-Q4, 2026-11 "
+                            "or 2026-10-01..2026-12-31")
     try:
         if tier is not None:  # a misspelt tier would count nothing and meet every target
             tier = Tier.parse(tier).value
