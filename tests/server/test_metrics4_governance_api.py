@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from lacuna.errors import ConfigError
 from lacuna.governor import Governor
 from lacuna.metrics import GovernanceMetrics
 from lacuna.metrics.api import METRICS
@@ -94,6 +95,13 @@ def test_metrics4_governance_metrics_in_server_mode_read_the_server(app_client) 
     assert remote.counts["violation_rate"]["denied"] >= 1
     assert remote.source == f"server:{local.source}"
     assert "user_group=analyst" in client.paths[0]
+    # a tier in any spelling: the server's answer names it as Lacuna spells it
+    lower = GovernanceMetrics(period, governor=_server_mode(client), tier="proprietary")
+    assert lower.filters.tier == "PROPRIETARY"
+    assert lower.to_dict() == GovernanceMetrics(
+        period, governor=app_client.state.governor, tier="Proprietary").to_dict()
+    with pytest.raises(ConfigError, match="unknown tier 'secret'"):  # counted nothing
+        GovernanceMetrics(period, governor=app_client.state.governor, tier="secret")
     # a token that is neither a steward's nor a compliance officer's: the server's 403, loudly
     with pytest.raises(ServerUnavailable, match="403"):
         GovernanceMetrics(period, governor=_server_mode(_Client(app_client, "ana")))

@@ -97,7 +97,8 @@ class GovernanceMetrics:
     hold each one's target, its flag against it and the numbers it was computed from.
 
     Raises:
-        ConfigError: the period is not understood, or a filter is empty.
+        ConfigError: the period is not understood, a filter is empty, or the tier is not
+            one Lacuna knows.
         AuditError: the audit trail cannot be read.
     """
 
@@ -136,6 +137,10 @@ class GovernanceMetrics:
                 msg = (f"metrics: the {name} filter is empty; give a {name.replace('_', ' ')} "
                        "or leave the filter out.")
                 raise ConfigError(msg)
+        if tier is not None:  # a misspelt tier counted nothing and met every target
+            from lacuna.model import Tier
+
+            tier = Tier.parse(tier).value
         self.filters = Filters(domain=domain, policy=policy, user_group=user_group, tier=tier)
         gov = governor or current()
         if gov.config.server is not None:  # the state is the server's: it computes them
