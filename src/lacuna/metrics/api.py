@@ -75,8 +75,11 @@ class Filters:
         return any(p == self.domain or p.rsplit(".", 1)[-1] == self.domain for p in packages)
 
     def to_dict(self) -> dict[str, str]:
+        # an empty filter counts nothing: said as such, not dropped (the answer read as the
+        # whole trail's metrics)
         return {k: v for k, v in (("domain", self.domain), ("policy", self.policy),
-                                  ("user_group", self.user_group), ("tier", self.tier)) if v}
+                                  ("user_group", self.user_group), ("tier", self.tier))
+                if v is not None}
 
 
 class GovernanceMetrics:
@@ -97,8 +100,7 @@ class GovernanceMetrics:
     hold each one's target, its flag against it and the numbers it was computed from.
 
     Raises:
-        ConfigError: the period is not understood, a filter is empty, or the tier is not
-            one Lacuna knows.
+        ConfigError: the period is not understood.
         AuditError: the audit trail cannot be read.
     """
 
@@ -130,17 +132,6 @@ class GovernanceMetrics:
         from lacuna.governor import current
 
         self.period = parse_period(period, now=now)
-        for name, value in (("domain", domain), ("policy", policy), ("user_group", user_group),
-                            ("tier", tier)):
-            if value is not None and not str(value).strip():
-                # it counted nothing, while to_dict() said the metrics were unfiltered
-                msg = (f"metrics: the {name} filter is empty; give a {name.replace('_', ' ')} "
-                       "or leave the filter out.")
-                raise ConfigError(msg)
-        if tier is not None:  # a misspelt tier counted nothing and met every target
-            from lacuna.model import Tier
-
-            tier = Tier.parse(tier).value
         self.filters = Filters(domain=domain, policy=policy, user_group=user_group, tier=tier)
         gov = governor or current()
         if gov.config.server is not None:  # the state is the server's: it computes them
@@ -322,7 +313,7 @@ def _server_metrics(answer: Any, period: Period, filters: Filters
             or datetime.fromisoformat(bounds["end"]) != period.end):
         msg = f"metrics of {bounds['start']}..{bounds['end']}, not of the period asked for"
         raise ValueError(msg)
-    if g["filters"] != filters.to_dict():
+    if _tier_upper(g["filters"]) != _tier_upper(filters.to_dict()):  # (the server: Tier.parse)
         msg = f"metrics filtered by {g['filters']!r}, not by {filters.to_dict()!r}"
         raise ValueError(msg)
     out: dict[str, tuple[float | int | None, dict[str, int]]] = {}
@@ -343,6 +334,13 @@ def _server_metrics(answer: Any, period: Period, filters: Filters
             raise ValueError(msg)
         out[name] = (value, counts)
     return out
+
+
+def _tier_upper(filters: Any) -> Any:
+    """``filters`` with the tier as Lacuna spells it (tiers are compared case-insensitively)."""
+    if isinstance(filters, dict) and isinstance(filters.get("tier"), str):
+        return {**filters, "tier": filters["tier"].upper()}
+    return filters
 
 
 def _or_none(value: float | None, unit: str, why: str) -> str:
