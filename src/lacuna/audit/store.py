@@ -777,6 +777,29 @@ class AuditStore:
             stmt = stmt.limit(min(max(int(limit), 0), _MOST_ROWS))
         return [_to_record(row) for row in self.rows(stmt)]
 
+    def check_times(self) -> None:
+        """Refuse a trail holding a record whose ``timestamp`` column is not a time: a read by
+        time (``list(since=, until=)``) compares the column's text, so such a record fell
+        outside every window and was silently left out of exact metrics, insights and a
+        searched page. Every column a writer stores (and migration 0016 rewrote) has
+        :func:`~lacuna.audit.record.iso`'s shape; the database finds the others and each is
+        parsed (a read-only store on a trail not yet migrated may hold other spellings of a
+        time, which are fine).
+
+        Raises:
+            AuditError: the first such record, by seq and id, and ``lacuna audit verify``.
+        """
+        shaped = records.c.timestamp.like("____-__-__T__:__:__.______+00:00")
+        stmt = (select(records.c.seq, records.c.id, records.c.timestamp)
+                .where(or_(records.c.timestamp.is_(None), ~shaped))
+                .order_by(records.c.seq))
+        with self.snapshot() as conn:
+            if not inspect(conn).has_table(records.name):
+                return
+            for row in conn.execute(stmt):
+                if parse_when(row.timestamp) is None:
+                    raise untimed_error(row.seq, row.id, row.timestamp)
+
     def spellings(self, name: str) -> builtins.list[str]:
         """The user ids on the trail that name the person ``name`` names (compared as
         :func:`lacuna.identity.same_name` does: ``Jane``, ``jane`` and fullwidth ``ｊａｎｅ``
@@ -1086,18 +1109,37 @@ def _holds(column: Any, values: Sequence[str]) -> Any:
     return or_(*terms) if terms else false()
 
 
-def _parse_time(text: str) -> datetime:
+def untimed_error(seq: object, record_id: object, text: object) -> AuditError:
+    """The error for a record whose ``timestamp`` column is not a time: named, never left out
+    (it was read as year 1, so every period, search and page silently dropped it)."""
+    msg = (f"audit record #{seq} (id {str(record_id)[:40]!a}): its timestamp column "
+           f"{str(text)[:60]!a} is not an ISO-8601 time (a trail written before the column "
+           "was normalised, or an edited row), so no period, search or page can place it. "
+           "Run `lacuna audit verify` and keep the database as evidence.")
+    return AuditError(msg)
+
+
+def _parse_time(row: Any) -> datetime:
     """The column's instant, aware (a column written before it was normalised may lack an
     offset: UTC, as :func:`~lacuna.audit.record.iso` takes it; a naive one failed every
-    comparison with an aware period bound)."""
-    found = parse_when(text)
-    if found is None:  # an edited column; verify() names the record
-        return datetime.min.replace(tzinfo=UTC)
+    comparison with an aware period bound).
+
+    Raises:
+        AuditError: the column is not a time (naming the record and ``lacuna audit verify``).
+    """
+    found = parse_when(row.timestamp)
+    if found is None:
+        raise untimed_error(row.seq, row.id, row.timestamp)
     return found
 
 
-def _to_record(row: Any) -> AuditRecord:
-    return AuditRecord(seq=row.seq, id=row.id, timestamp=_parse_time(row.timestamp),
+def _to_record(row: Any, *, timed: bool = True) -> AuditRecord:
+    """The record of a row; ``timed=False`` for a caller that reads only its body (an outcome
+    looked for among later records): a column that is not a time is year 1 there, not an
+    error that stops recording."""
+    when = _parse_time(row) if timed else (parse_when(row.timestamp)
+                                           or datetime.min.replace(tzinfo=UTC))
+    return AuditRecord(seq=row.seq, id=row.id, timestamp=when,
                        user_id=row.user_id, action=row.action, allowed=bool(row.allowed),
                        policy_id=row.policy_id, body=row.body, prev_hash=row.prev_hash,
                        hash=row.hash)
@@ -1114,4 +1156,4 @@ def _has_outcome(conn: Connection, of: str) -> bool:
     stmt = select(*READ_COLUMNS).where(records.c.seq > found.seq,
                                        records.c.body.contains(needle, autoescape=True))
     return any(r.kind == OUTCOME and r.outcome_of == of
-               for r in (_to_record(row) for row in conn.execute(stmt)))
+               for r in (_to_record(row, timed=False) for row in conn.execute(stmt)))

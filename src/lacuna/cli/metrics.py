@@ -288,6 +288,8 @@ def _known_filter_values() -> dict[str, set[str]]:
     from lacuna.metrics import rollup
 
     gov = current()
+    if gov.config.server is not None:  # the rollups are the server's, not this host's
+        return {}
     with gov.audit.engine.connect() as conn:
         seen = rollup.seen(conn)
     if seen is None:

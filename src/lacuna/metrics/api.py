@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -74,8 +75,11 @@ class Filters:
         return any(p == self.domain or p.rsplit(".", 1)[-1] == self.domain for p in packages)
 
     def to_dict(self) -> dict[str, str]:
+        # an empty filter counts nothing: said as such, not dropped (the answer read as the
+        # whole trail's metrics)
         return {k: v for k, v in (("domain", self.domain), ("policy", self.policy),
-                                  ("user_group", self.user_group), ("tier", self.tier)) if v}
+                                  ("user_group", self.user_group), ("tier", self.tier))
+                if v is not None}
 
 
 class GovernanceMetrics:
@@ -110,7 +114,8 @@ class GovernanceMetrics:
     lineage_completeness_percent: float
     audit_completeness: float
     decisions: tuple[DecisionFact, ...]  # the decisions counted (empty when from rollups)
-    source: str  # "records" or "rollups"
+    source: str  # "records" or "rollups" (or "server:" and the server's)
+    counts: dict[str, dict[str, int]]
 
     def __init__(
         self,
@@ -128,12 +133,10 @@ class GovernanceMetrics:
 
         self.period = parse_period(period, now=now)
         self.filters = Filters(domain=domain, policy=policy, user_group=user_group, tier=tier)
-        from lacuna.remote.client import refuse_local_state
-
         gov = governor or current()
-        refuse_local_state(gov.config, "governance metrics", "Read them there: GET "
-                           "/api/v1/metrics (a data steward's or compliance officer's token) "
-                           "or the console's metrics page (/console/metrics).")
+        if gov.config.server is not None:  # the state is the server's: it computes them
+            self._from_server(gov, exact)
+            return
         # from the audit trail first (a row deleted from the exceptions table still counts);
         # a row that is not a request Lacuna wrote is said (counts' unreadable_requests)
         filed = requests_in(gov, self.period)
@@ -167,7 +170,7 @@ class GovernanceMetrics:
         self.data_coverage_percent = compute.percent(n.covered, n.assets)
         self.lineage_completeness_percent = round(100.0 * lineage.ratio, 2)
         self.audit_completeness = compute.percent(n.audited, n.intercepted)
-        self.counts: dict[str, dict[str, int]] = {
+        self.counts = {
             "violation_rate": {"denied": n.denials, "decisions": n.decisions},
             "false_positive_rate": {"reported_false_positive": n.false_positives,
                                     "denials": n.denials},
@@ -183,9 +186,47 @@ class GovernanceMetrics:
             "audit_completeness": {"audited": n.audited, "intercepted": n.intercepted},
         }
 
+    def _from_server(self, gov: Governor, exact: bool | None) -> None:
+        """The metrics the Lacuna server computes on its state (``GET /api/v1/metrics``) for
+        this period's exact bounds, checked before any is believed: an answer about another
+        period or filters, or a value that is not a number, is an error, never a metric.
+
+        Raises:
+            ServerUnavailable: no answer, an HTTP error (a 403 for a token that is neither a
+                data steward's nor a compliance officer's), or an answer that is not metrics.
+        """
+        import urllib.parse
+
+        from lacuna.remote.client import ServerUnavailable
+
+        query = {"period": f"{self.period.start.isoformat()}..{self.period.end.isoformat()}",
+                 **self.filters.to_dict()}
+        if exact is not None:
+            query["exact"] = "true" if exact else "false"
+        path = "/api/v1/metrics?" + urllib.parse.urlencode(query)
+        client = getattr(gov.engine, "client", None)
+        if client is None:  # pragma: no cover - a server's governor always has its client
+            msg = "governance metrics: lacuna.yaml names a server but no client talks to it"
+            raise ServerUnavailable(msg)
+        answer = client.call("GET", path)
+        try:
+            got = _server_metrics(answer, self.period, self.filters)
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = (f"governance metrics: the Lacuna server {client.shown} answered GET "
+                   f"/api/v1/metrics with something that is not the metrics asked for "
+                   f"({exc}); check that it runs this version of Lacuna")
+            raise ServerUnavailable(msg) from None
+        self.counts = {}
+        for name, (value, counts) in got.items():
+            setattr(self, name, value)
+            self.counts[name] = counts
+        self.decisions = ()
+        self.source = "server:" + str(answer["governance"]["source"])
+
     def _exact(self, gov: Governor) -> Numbers:
         """Every record of the period read and classified (what the definitions say)."""
         since, until = self.period.read_bounds()
+        gov.audit.check_times()  # a column that is not a time is outside every read window
         records = [r for r in gov.audit.list(limit=None, since=since, until=until)
                    if r.timestamp in self.period]
         every, feedback, survey = classify(records)
@@ -250,6 +291,56 @@ class GovernanceMetrics:
     def __repr__(self) -> str:
         filters = "".join(f", {k}={v!r}" for k, v in self.filters.to_dict().items())
         return f"GovernanceMetrics(period={self.period.label!r}{filters})"
+
+
+_MAY_BE_NONE = ("avg_resolution_time_minutes", "user_satisfaction")
+
+
+def _server_metrics(answer: Any, period: Period, filters: Filters
+                    ) -> dict[str, tuple[float | int | None, dict[str, int]]]:
+    """Each metric's value and counts in a server's ``/api/v1/metrics`` answer, after checking
+    it is about ``period`` and ``filters``.
+
+    Raises:
+        KeyError, TypeError, ValueError: the answer is not that (the message says what).
+    """
+    g = answer["governance"]
+    if not isinstance(g, dict) or not isinstance(g.get("metrics"), dict):
+        msg = "no governance metrics in the answer"
+        raise TypeError(msg)
+    bounds = g["period"]
+    if (datetime.fromisoformat(bounds["start"]) != period.start
+            or datetime.fromisoformat(bounds["end"]) != period.end):
+        msg = f"metrics of {bounds['start']}..{bounds['end']}, not of the period asked for"
+        raise ValueError(msg)
+    if _tier_upper(g["filters"]) != _tier_upper(filters.to_dict()):  # (the server: Tier.parse)
+        msg = f"metrics filtered by {g['filters']!r}, not by {filters.to_dict()!r}"
+        raise ValueError(msg)
+    out: dict[str, tuple[float | int | None, dict[str, int]]] = {}
+    for name in METRICS:
+        value, counts = g["metrics"][name]["value"], g["metrics"][name]["counts"]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number or (value is None and name in _MAY_BE_NONE)) or (
+                number and not math.isfinite(value)):
+            msg = f"{name} is {value!r}, not a number"
+            raise ValueError(msg)
+        if name == "workaround_attempts" and not isinstance(value, int):
+            msg = f"{name} is {value!r}, not a whole number"
+            raise ValueError(msg)
+        if not isinstance(counts, dict) or not all(
+                isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+                for k, v in counts.items()):
+            msg = f"{name}'s counts are {counts!r}, not whole numbers by name"
+            raise ValueError(msg)
+        out[name] = (value, counts)
+    return out
+
+
+def _tier_upper(filters: Any) -> Any:
+    """``filters`` with the tier as Lacuna spells it (tiers are compared case-insensitively)."""
+    if isinstance(filters, dict) and isinstance(filters.get("tier"), str):
+        return {**filters, "tier": filters["tier"].upper()}
+    return filters
 
 
 def _or_none(value: float | None, unit: str, why: str) -> str:

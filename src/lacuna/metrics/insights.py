@@ -96,10 +96,14 @@ def insights(
     """The policies ranked by violation, false-positive and exception rate, each flagged
     against the seed's targets, and the columns of the denials reported as false positives."""
     from lacuna.governor import current
+    from lacuna.remote.client import refuse_local_state
 
     window = parse_period(period, now=now)
     gov = governor or current()
+    refuse_local_state(gov.config, "metrics insights", "Run `lacuna metrics insights` on "
+                       "the server's host; the metrics: GET /api/v1/metrics.")
     since, until = window.read_bounds()
+    gov.audit.check_times()  # a column that is not a time is outside every read window
     records = [r for r in gov.audit.list(limit=None, since=since, until=until)
                if r.timestamp in window]
     decisions, feedback, survey = classify(records)

@@ -204,9 +204,14 @@ def compliance_report(
 ) -> ComplianceReport:
     """The compliance report of a period (quarterly review: ``period="2026-Q4"``)."""
     from lacuna.governor import current
+    from lacuna.remote.client import refuse_local_state
 
     window = parse_period(period, now=now)
     gov = governor or current()
+    # its decisions, verification and lineage are the state's: a server's client has none
+    # (GovernanceMetrics would read the server's numbers, but no decisions to break down)
+    refuse_local_state(gov.config, "the compliance report", "Run `lacuna metrics report` on "
+                       "the server's host; its numbers: GET /api/v1/metrics.")
     m = GovernanceMetrics(window, governor=gov, exact=True)
     policies: Counter[str] = Counter()
     policy_denials: Counter[str] = Counter()

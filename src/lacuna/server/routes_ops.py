@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
-from lacuna.server import state as server_state
+from lacuna.errors import ConfigError
 from lacuna.server.security import Auditor, Operator, state_of
 
+if TYPE_CHECKING:
+    from lacuna.server.state import ServerState
+
 router = APIRouter()
+PERIOD_CHARS = 100  # the longest period: two ISO times with microseconds and offsets, and ".."
 
 
 @router.get("/health", tags=["operations"], summary="Liveness (OPA-compatible, no auth)")
@@ -30,19 +34,51 @@ def prometheus(request: Request, _: Operator) -> str:
 
 
 @router.get("/api/v1/metrics", tags=["operations"], summary="Governance metrics (JSON)")
-def metrics(request: Request, _: Auditor) -> dict[str, Any]:
-    """What exists today: this process's counters, the audit trail's counts by result, the
-    exceptions by status, the policy revision. Issue 15's GovernanceMetrics plugs in through
-    :data:`lacuna.server.state.governance_metrics_hook` (reported under ``governance``)."""
+def metrics(request: Request, _: Auditor, period: str = "last_30_days",
+            domain: str | None = None, policy: str | None = None,
+            user_group: str | None = None, tier: str | None = None,
+            exact: bool | None = None) -> dict[str, Any]:
+    """This process's counters, the audit trail's counts by result, the exceptions by status,
+    the policy revision, and under ``governance`` the seed's governance metrics of ``period``
+    (:class:`~lacuna.metrics.GovernanceMetrics` on the server's own state, as ``lacuna
+    metrics --json`` computes them, plus ``source``). A data steward or compliance officer
+    only, as the console's metrics page. A period, tier or ``exact=false`` the rollups cannot
+    answer is a 422 that says what to send."""
     state = state_of(request)
     gov = state.governor
     exceptions = gov.exceptions.counts()  # counted by the database, none read
-    hook = server_state.governance_metrics_hook
     return {
         "uptime_s": round(time.time() - state.started, 1),
         "policy_revision": state.policy_engine.revision,
         "audit": gov.audit.counts(),
         "exceptions": exceptions,
         "process": state.metrics.summary(),
-        "governance": hook(state) if hook is not None else None,
+        "governance": governance(state, period, domain=domain, policy=policy,
+                                 user_group=user_group, tier=tier, exact=exact),
     }
+
+
+def governance(state: ServerState, period: str, *, domain: str | None, policy: str | None,
+               user_group: str | None, tier: str | None, exact: bool | None) -> dict[str, Any]:
+    """The governance metrics of ``period`` on the server's state (what a client's
+    ``GovernanceMetrics`` in server mode reads).
+
+    Raises:
+        HTTPException: 422, the period, tier or ``exact`` cannot be answered (the message
+            says why and what to send).
+    """
+    from lacuna.metrics import GovernanceMetrics
+    from lacuna.model import Tier
+
+    if len(period) > PERIOD_CHARS:  # every form is far shorter; not echoed back whole
+        raise HTTPException(422, f"governance metrics: the period is {len(period)} characters, "
+                            f"more than {PERIOD_CHARS}: use e.g. last_30_days, 2026-Q4, 2026-11 "
+                            "or 2026-10-01..2026-12-31")
+    try:
+        if tier is not None:  # a misspelt tier would count nothing and meet every target
+            tier = Tier.parse(tier).value
+        m = GovernanceMetrics(period, domain=domain, policy=policy, user_group=user_group,
+                              tier=tier, governor=state.governor, exact=exact)
+    except ConfigError as exc:
+        raise HTTPException(422, f"governance metrics: {exc}") from None
+    return {**m.to_dict(), "source": m.source}

@@ -41,12 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("lacuna.server")
 DESTINATION_TTL_S = 1.0
 
-# Issue 15 (GovernanceMetrics) is not built yet: when it is, it registers here and
-# GET /api/v1/metrics includes its report under "governance".
-GovernanceMetricsHook = Callable[["ServerState"], dict[str, Any]]
-governance_metrics_hook: GovernanceMetricsHook | None = None
-
-
 @dataclass
 class ServerState:
     settings: ServerSettings
