@@ -78,7 +78,8 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 def _state_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A state database migrated once per worker, that each sandbox's ``audit.db`` is a copy
     of (with an id of its own): opening a new one costs ~20 ms (its schema replayed, see
-    ``lacuna.state.schema._replayed``), a copy less, and ~1,700 tests use a sandbox. The migrations themselves are tested in tests/state (test_migrations.py)."""
+    ``lacuna.state.schema._replayed``), a copy less, and ~1,700 tests use a sandbox. The
+    migrations themselves are tested in tests/state (test_migrations.py)."""
     import sqlite3
 
     from lacuna.audit import AuditStore
