@@ -34,19 +34,21 @@ def test_native_copy_and_ctas_record_their_column_edges(sandbox: Path, sandbox_c
     try:
         con.execute(f"COPY ({query}) TO '{out}' (HEADER)")
         con.execute(f"CREATE TABLE t AS {query}")
+        con.execute(f"INSERT INTO t {query}")
         con.execute(f"COPY (SELECT oid AS ref, revenue * 2 AS double FROM t) TO '{again}' (HEADER)")
     finally:
         con.close()
     assert out.read_text().splitlines()[0] == "product_category,oid,revenue"
     store = lacuna.governor.current().lineage_store
     (copied,) = store.runs(DatasetRef.of(str(out)), limit=2)
-    (created,) = store.runs(table_ref(f"duckdb:///{db}", "t"), limit=2)
+    inserted, created = store.runs(table_ref(f"duckdb:///{db}", "t"), limit=3)
     expected = {("product_category", "product_category", EdgeKind.IDENTITY),
                 ("order_id", "oid", EdgeKind.TRANSFORMATION),
                 ("revenue", "revenue", EdgeKind.IDENTITY)}
     assert _edges(copied) == {(sales, s, str(out), t, k) for s, t, k in expected}
     into = created.outputs[0].dataset.name
     assert _edges(created) == {(sales, s, into, t, k) for s, t, k in expected}
+    assert (inserted.method, _edges(inserted)) == ("duckdb.insert", _edges(created))
     (table,) = store.runs(DatasetRef.of(str(again)), limit=2)  # a table of the database
     assert _edges(table) == {(into, "oid", str(again), "ref", EdgeKind.IDENTITY),
                              (into, "revenue", str(again), "double", EdgeKind.TRANSFORMATION)}
