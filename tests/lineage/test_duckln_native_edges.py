@@ -49,6 +49,9 @@ def test_native_copy_and_ctas_record_their_column_edges(sandbox: Path, sandbox_c
     into = created.outputs[0].dataset.name
     assert _edges(created) == {(sales, s, into, t, k) for s, t, k in expected}
     assert (inserted.method, _edges(inserted)) == ("duckdb.insert", _edges(created))
+    # the reasoning names the file the statement read, not Lacuna's placeholder for it
+    assert created.outputs[0].classification.columns["revenue"].reasoning == (
+        f"financial from '{sales}'.revenue by identity")
     (table,) = store.runs(DatasetRef.of(str(again)), limit=2)  # a table of the database
     assert _edges(table) == {(into, "oid", str(again), "ref", EdgeKind.IDENTITY),
                              (into, "revenue", str(again), "double", EdgeKind.TRANSFORMATION)}

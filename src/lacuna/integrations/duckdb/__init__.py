@@ -404,7 +404,7 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
                                config=gov.config.classification,
                                origins={**origins(db.url, names), **{
                                    names[n]: f"{db.url}#{n}" for n in files}})
-        result = lineage.classification
+        result = _named_files(lineage.classification, {names[n]: t for n, t in files.items()})
         traced = _column_origins(db.url, names, held, tables, lineage.edges)
     except Exception as exc:
         result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
@@ -419,6 +419,22 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
     node = LineageNode(name=None, operation="duckdb.sql",
                        parents=tuple(s.lineage for s in states))
     return DataState(classification=result, lineage=node, origins=traced), states
+
+
+def _named_files(c: Classification, files: dict[str, str]) -> Classification:
+    """``c`` with each file's placeholder in its reasoning (``pii from __lacuna_source_0.email``,
+    shown in a denial) named as the statement reads the file (``'customers.csv'``)."""
+    if not files:
+        return c
+    from dataclasses import replace
+
+    def said(text: str) -> str:
+        for placeholder in sorted(files, key=len, reverse=True):  # _1 is a prefix of _10
+            text = text.replace(f"{placeholder}.", f"{files[placeholder]}.")
+        return text
+
+    return replace(c, reasoning=tuple(said(r) for r in c.reasoning), columns={
+        name: replace(col, reasoning=said(col.reasoning)) for name, col in c.columns.items()})
 
 
 def _column_origins(url: str, names: dict[str, str], held: dict[str, DataState],
