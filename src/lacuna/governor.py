@@ -824,7 +824,7 @@ class Governor:
 
     def execute(
         self, operation: Operation, run: Callable[[], T], *, produced: Produced | None = None,
-        recorded: bool = False,
+        recorded: bool = False, decision: Decision | None = None,
     ) -> T:
         """Govern ``operation`` and, when it may proceed, run it: the one entry point for
         integrations that perform an operation (writes, exports).
@@ -846,11 +846,15 @@ class Governor:
         once the decision is on the audit trail, in every mode: a decision the trail could not
         take, or a failure before deciding, raises ``GovernanceViolation`` in ``warn`` and
         ``observe`` too.
+
+        ``decision``: as :meth:`govern`'s, this governor's :meth:`decide` of ``operation`` made a
+        moment ago (a denial its integration explained better), recorded and applied as it is.
         """
         from lacuna.lineage.sidecar import decided_on
 
         try:
-            finish, decision = self._begin(operation, produced=produced, recorded=recorded)
+            finish, decision = self._begin(operation, produced=produced, recorded=recorded,
+                                           decided=decision)
         except _Undecided:  # warn / observe: internal_error warned
             return run()
         try:  # what it labels carries the class it was decided and recorded on
@@ -878,11 +882,12 @@ class Governor:
         """
         return self._begin(operation, produced=produced, recorded=recorded)[0]
 
-    def _begin(self, operation: Operation, *, produced: Produced | None, recorded: bool
+    def _begin(self, operation: Operation, *, produced: Produced | None, recorded: bool,
+               decided: Decision | None = None,
                ) -> tuple[Callable[[BaseException | None], None], Decision]:
         """:meth:`begin`, and the decision made."""
         try:
-            decision, stored = self._govern(operation, recorded=recorded)
+            decision, stored = self._govern(operation, decided, recorded=recorded)
         except GovernanceViolation as exc:
             if produced is not None:
                 self._lineage_outcome(produced, operation, exc.decision, "denied")

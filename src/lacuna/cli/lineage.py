@@ -25,7 +25,7 @@ from lacuna.exceptions.shown import visible
 
 if TYPE_CHECKING:
     from lacuna.lineage.graph import LineageGraph
-    from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
+    from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion, Run
     from lacuna.lineage.store import LineageStore
 
 app = typer.Typer(
@@ -345,7 +345,9 @@ def runs(
     config: ConfigOption = None,
 ) -> None:
     """List recorded runs, newest first (with DATASET, those that read or wrote it): the run ids
-    `lacuna lineage dismiss` takes, who recorded each and which tool produced it."""
+    `lacuna lineage dismiss` takes, who recorded each and which tool produced it. A run imported
+    from OpenLineage events shows the events' producer, marked (imported), and the user and
+    producer its events claim, marked as claims."""
     store = _open(db, config)
     if store is None:
         msg = "no lineage recorded yet."
@@ -357,18 +359,36 @@ def runs(
         raise _fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps([{
-            "id": r.id, "operation": r.operation, "status": r.status.value, "user": r.user_id,
-            "producer": r.producer, "started_at": r.started_at.isoformat(),
+            "id": r.id, "operation": r.operation, "status": r.status.value,
+            **_provenance(r), "started_at": r.started_at.isoformat(),
             "outputs": [str(v.dataset) for v in r.outputs]} for r in found], indent=2))
         return
     table = Table(box=box.SIMPLE)
     for name in ("run", "started (UTC)", "user", "producer", "operation", "status", "outputs"):
         table.add_column(name)
     for r in found:
+        who = _provenance(r)
+        user = who["user"] if r.imported_from is None else (
+            f"{who['claimed_user']} (claimed)" if who["claimed_user"] else "")
+        producer = who["producer"] if r.imported_from is None else (
+            f"{who['producer']} (imported"
+            + (f"; claims {who['claimed_producer']})" if who["claimed_producer"] else ")"))
         table.add_row(escape(r.id), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      escape(r.user_id), escape(r.producer), escape(r.operation),
+                      escape(user), escape(producer), escape(r.operation),
                       r.status.value, escape(", ".join(str(v.dataset) for v in r.outputs)))
     console.print(table)
+
+
+def _provenance(run: Run) -> dict[str, Any]:
+    """Who recorded ``run`` and which tool produced it, as far as Lacuna knows. A run ingested
+    from OpenLineage events (``imported``) names the events' ``producer`` and no user: what its
+    ``lacuna_run`` facet says of them (``runProducer: "lacuna"``, ``userId: "ciso"``) anyone
+    sending events may write, so it is shown as a claim, never as Lacuna's own record."""
+    if run.imported_from is None:
+        return {"user": run.user_id, "producer": run.producer, "imported": False}
+    return {"user": None, "claimed_user": run.user_id or None, "producer": run.imported_from,
+            "claimed_producer": run.producer if run.producer != run.imported_from else None,
+            "imported": True}
 
 
 @app.command()

@@ -23,7 +23,7 @@ labels. Two mechanisms keep the column classes true to the content:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,7 +35,7 @@ from lacuna.classify.rollup import column_tier
 from lacuna.config import ClassificationConfig
 from lacuna.lineage import rules
 from lacuna.lineage.content import UNNAMED, fingerprints, label_of
-from lacuna.lineage.records import DatasetRef, EdgeKind
+from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind
 from lacuna.lineage.state import DataState, LineageNode, Origin, Origins, get_state, set_state
 from lacuna.model import Classification, ColumnClass, FrozenDict, Layer, Tier, unique
 
@@ -415,6 +415,26 @@ def read_origins(ref: DatasetRef | None, columns: Sequence[str],
         return FrozenDict()
     names = names or {}
     return FrozenDict({c: (Origin(ref, names.get(c, c)),) for c in columns})
+
+
+def traced_origins(edges: Iterable[ColumnEdge], parents: Mapping[DatasetRef, Origins]) -> Origins:
+    """Each output column's origins through a SQL statement's column edges (``edges``, as
+    :func:`lacuna.lineage.sql.classify_sql` gives them): an edge from a column of a parent
+    whose origins are held (``parents``, by the ref the statement's lineage names it) leads to
+    those origins, through one more edge of its kind. A parent column without origins (built
+    in memory) claims no edge, as a frame's does; nor does a parent not in ``parents``."""
+    out: dict[str, dict[Origin, None]] = {}
+    for edge in edges:
+        held = parents.get(edge.source)
+        if held is None:
+            continue
+        found = held.get(edge.source_column)
+        if found is None:  # the SQL's spelling of the column: DuckDB matches names by case
+            found = next((v for k, v in held.items()
+                          if k.lower() == edge.source_column.lower()), ())
+        for origin in found:
+            out.setdefault(edge.target_column, {})[origin.then(edge.kind, edge.description)] = None
+    return FrozenDict({column: tuple(found) for column, found in out.items()})
 
 
 def masked_origins(origins: Origins, strategies: Mapping[str, str]) -> Origins:

@@ -925,6 +925,8 @@ def _finished(p: _Pending) -> Run:
         error=text("error") if lac else (p.error if status is not RunStatus.SUCCEEDED else None),
         producer=str(lac.get("runProducer") or p.producer or namespace or "openlineage"),
         extra=tuple(_pair(p) for p in lac.get("extra") or ()),
+        # whatever its lacuna_run facet claims, the run came in as events: said where shown
+        imported_from=p.producer or namespace or "openlineage",
     ))
 
 

@@ -115,7 +115,14 @@ def load_run(conn: Connection, row: Any) -> Run:
         quality_checks=tuple(provenance.get("quality_checks", ())),
         decision_id=row.decision_id, policy_id=row.policy_id, error=row.error,
         producer=row.producer, extra=tuple((str(k), v) for k, v in provenance.get("extra", ())),
+        imported_from=_imported_from(provenance),
     )
+
+
+def _imported_from(provenance: dict[str, Any]) -> str | None:
+    """Where an ingested run came from (:attr:`Run.imported_from`); None for Lacuna's own."""
+    found = provenance.get("imported_from")
+    return None if found is None else str(found)
 
 
 def _dataset_id(conn: Connection, ref: DatasetRef) -> int | None:

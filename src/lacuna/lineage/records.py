@@ -155,6 +155,13 @@ class Run:
     error: str | None = None  # FAILED: the error type and message, never data values
     producer: str = "lacuna"  # another tool's name for imported OpenLineage runs
     extra: tuple[tuple[str, Any], ...] = ()  # facets kept verbatim from imported events
+    # Ingested from OpenLineage events (``lacuna lineage import``, ``POST /api/v1/lineage``):
+    # the ``producer`` those events named, which the sender chose; None for a run Lacuna's
+    # pipeline recorded. The run's user, role and ``producer`` are then what its events claim
+    # (a ``lacuna_run`` facet may say ``runProducer: "lacuna"``, ``userId: "ciso"``).
+    # Not compared: how a run reached this store, not what the run was (a run Lacuna emitted
+    # and another store imported is that run, as its round trip is tested to be).
+    imported_from: str | None = field(default=None, compare=False)
 
 
 __all__ = [

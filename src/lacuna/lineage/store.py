@@ -1421,11 +1421,13 @@ def _run_row(run: Run) -> dict[str, Any]:
     ``register_lineage`` its keys; the code hash stays the code's own."""
     from lacuna.redact import redact_text
 
-    provenance = {
+    provenance: dict[str, Any] = {
         "libraries": [list(pair) for pair in run.libraries],
         "quality_checks": list(run.quality_checks),
         "extra": [[k, v] for k, v in run.extra],
     }
+    if run.imported_from is not None:  # an ingested run: its user and producer are claims
+        provenance["imported_from"] = run.imported_from
     try:
         text = json.dumps(provenance, sort_keys=True)
     except (TypeError, ValueError) as exc:

@@ -35,7 +35,7 @@ from lacuna.errors import IntegrationError, LineageError
 from lacuna.lineage.recording import Produced, input_version, run_for
 from lacuna.lineage.records import ColumnEdge, DatasetRef, RunStatus
 from lacuna.lineage.sql_masking import NO_KEYS, bound_keys
-from lacuna.model import Action, Classification, Destination, Source, Tier
+from lacuna.model import Action, Classification, Decision, Destination, Operation, Source, Tier
 from lacuna.sql import restrict
 from lacuna.sql.catalog import literal, quote
 from lacuna.sql.statements import BOUND, Statement, analyse
@@ -190,6 +190,7 @@ def run_governed(
             )
         else:
             op, produced = _write(gov, db, stmt, parameters, many, method)
+            decided = _unparsed(gov, db, stmt, op) if stmt.unparsed is not None else None
             if stmt.returning:  # … RETURNING: the client reads what the write touched
                 read = returned(gov, db, stmt, produced.classification)
                 back = gov.operation(
@@ -220,10 +221,30 @@ def run_governed(
     try:
         if stmt.returning:
             gov.govern(back)  # decided before anything runs, like the write
-            return gov.execute(op, write, produced=produced), read
-        return gov.execute(op, write, produced=produced), None
+            return gov.execute(op, write, produced=produced, decision=decided), read
+        return gov.execute(op, write, produced=produced, decision=decided), None
     finally:
         HOST.reset(token)
+
+
+def _unparsed(gov: Governor, db: Database, stmt: Statement, op: Operation) -> Decision:
+    """The decision on a statement the dialect's parser refused, whose denial says so: the
+    policy's reason ("Cannot export PROPRIETARY data to a database without classification
+    support") was true only of the strictest class assumed for it, and sent its author to
+    classification support instead of to the statement. Still the policy's decision: denied
+    unless an exception a steward approved covers it (fail closed)."""
+    decision = gov.decide(op)
+    if decision.allowed:
+        return decision
+    return decision.evolve(
+        reasoning=(f"Lacuna could not parse this statement as {db.dialect} SQL ({stmt.unparsed}), "
+                   "so it cannot tell what it reads or writes: denied (fail closed)"),
+        why=(f"Lacuna decides a statement from what it reads and writes, read with sqlglot's "
+             f"{db.dialect!r} dialect; a statement it cannot parse is treated as writing the "
+             "strictest class (PROPRIETARY) to a database that keeps no classification.",
+             "Check the statement for a typo; if the database accepts it, write it in a form "
+             f"sqlglot's {db.dialect!r} dialect reads (docs/sql.md), or ask a steward for an "
+             "exception.", *decision.why))
 
 
 def copy_into_file(sql: str, path: str, method: str, what: str) -> str:

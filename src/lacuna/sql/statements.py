@@ -131,6 +131,10 @@ class Statement:
     query: str | None = None  # COPY … TO: the query whose rows leave (``SELECT * FROM t``)
     adds: bool = False  # COPY … TO a folder (APPEND, OVERWRITE_OR_IGNORE): keeps its files
     problem: str | None = None  # ``unknown``: why Lacuna cannot read it
+    # ``unknown`` because the dialect's parser refused it: the first line of the parser's message
+    # (what and where, not the statement's text, which may hold data values). A denial says so,
+    # not only that the data's class is unknown.
+    unparsed: str | None = None
     placeholders: bool = False  # holds a parameter (``?``, ``$1``, ``$name``) to bind
     session: bool = False  # reads a session variable (``getvariable``, ``current_setting``)
     returning: str | None = None  # ``… RETURNING``: the query whose rows come back
@@ -222,6 +226,15 @@ def _statements(sql: str, dialect: str) -> list[str] | None:
     return parts
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _plain(message: str) -> str:
+    """A parser's message without the terminal underline (``ESC[4m``) sqlglot marks the
+    offending token with, which showed as ``[4m`` in a denial and in the audit trail."""
+    return _ANSI.sub("", message)
+
+
 def _analyse_one(sql: str, dialect: str) -> Statement:
     match = _WORD.match(sql)
     if match is not None:
@@ -229,7 +242,8 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     else:  # a comment, a ';' or a parenthesis first: the dialect's tokenizer finds the word
         tokens = _tokens(sql, dialect)
         if tokens is None:
-            return Statement(kind="unknown", sql=sql, verb="", problem="it does not tokenize")
+            return Statement(kind="unknown", sql=sql, verb="", problem="it does not tokenize",
+                             unparsed="it does not tokenize")
         first = next((t for t in tokens if t.token_type != TokenType.SEMICOLON), None)
         if first is None:
             return Statement(kind="pass", sql=sql, verb="empty")
@@ -269,7 +283,9 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     try:
         parsed = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
     except SqlglotError as exc:
-        return Statement(kind="unknown", sql=sql, verb=word, problem=f"it does not parse: {exc}")
+        said = _plain(str(exc))
+        return Statement(kind="unknown", sql=sql, verb=word, problem=f"it does not parse: {said}",
+                         unparsed=said.splitlines()[0] if said.strip() else "it does not parse")
     finally:
         _quiet.setLevel(level)
     routine = _routine_kind(body, word, dialect)

@@ -60,9 +60,10 @@ from lacuna.classify.header import is_pseudo
 from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
 from lacuna.integrations.frames.io import govern_read, govern_write, read_source
 from lacuna.integrations.frames.state import STATES, WeakRegistry, effective, k_again
-from lacuna.lineage.frames import attach, effective_state, with_labels
-from lacuna.lineage.state import DataState, LineageNode
-from lacuna.model import Action, Classification, Source, Tier
+from lacuna.lineage.frames import attach, effective_state, traced_origins, with_labels
+from lacuna.lineage.records import ColumnEdge, DatasetRef
+from lacuna.lineage.state import DataState, LineageNode, Origin, Origins
+from lacuna.model import Action, Classification, FrozenDict, Source, Tier
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +363,8 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             states.append(state)
     rewritten = parsed.sql(dialect="duckdb")
     db = Database(_catalog(con), url_of(con), "duckdb")
+    held = dict(zip(schema, states, strict=True))  # the files' placeholders, by name
+    tables: set[str] = set()  # read from this database's catalog: each column is itself
     for table in parsed.find_all(exp.Table):
         name = table_name(table) or ""  # crm.customers is not the customers of this database
         if not name or name in schema:
@@ -389,9 +392,11 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             if c is not None:
                 found = DataState(classification=c, lineage=LineageNode(
                     name=f"{db.url}#{name}", operation="table"))
+                tables.add(name)
         if found is not None:
             schema[name] = found.classification
             states.append(found)
+            held[name] = found
     try:
         names = same_depth(schema, "duckdb")  # INSERT INTO o.t … FROM customers: one depth
         lineage = classify_sql(rewritten, schema={names[n]: c for n, c in schema.items()},
@@ -399,10 +404,12 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
                                config=gov.config.classification,
                                origins={**origins(db.url, names), **{
                                    names[n]: f"{db.url}#{n}" for n in files}})
-        result = lineage.classification
+        result = _named_files(lineage.classification, {names[n]: t for n, t in files.items()})
+        traced = _column_origins(db.url, names, held, tables, lineage.edges)
     except Exception as exc:
         result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
             f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB statement: {exc}",))
+        traced = FrozenDict()
     if reads_session(parsed):  # getvariable(): what SET VARIABLE put there is not tracked
         result = session_held(result)
     with _bypass.bypass(), outermost():
@@ -411,7 +418,43 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
         result = user_defined(result, defined)
     node = LineageNode(name=None, operation="duckdb.sql",
                        parents=tuple(s.lineage for s in states))
-    return DataState(classification=result, lineage=node), states
+    return DataState(classification=result, lineage=node, origins=traced), states
+
+
+def _named_files(c: Classification, files: dict[str, str]) -> Classification:
+    """``c`` with each file's placeholder in its reasoning (``pii from __lacuna_source_0.email``,
+    shown in a denial) named as the statement reads the file (``'customers.csv'``)."""
+    if not files:
+        return c
+    from dataclasses import replace
+
+    def said(text: str) -> str:
+        for placeholder in sorted(files, key=len, reverse=True):  # _1 is a prefix of _10
+            text = text.replace(f"{placeholder}.", f"{files[placeholder]}.")
+        return text
+
+    return replace(c, reasoning=tuple(said(r) for r in c.reasoning), columns={
+        name: replace(col, reasoning=said(col.reasoning)) for name, col in c.columns.items()})
+
+
+def _column_origins(url: str, names: dict[str, str], held: dict[str, DataState],
+                    tables: set[str], edges: tuple[ColumnEdge, ...]) -> Origins:
+    """The origins of each column ``statement_state``'s statement produces, from its column
+    edges: a table of this database is named as the SQL route names it
+    (:func:`lacuna.sql.tables.table_ref`), a file or a relation by the origins its state
+    holds. Without them a write recorded no column edges, although the SQL's were traced."""
+    from lacuna.sql.tables import table_ref
+
+    parents: dict[DatasetRef, Origins] = {}
+    for name, state in held.items():
+        ref = DatasetRef(url, names[name])
+        if name in tables:
+            table = table_ref(url, name)
+            parents[ref] = {e.source_column: (Origin(table, e.source_column),)
+                            for e in edges if e.source == ref}
+        else:
+            parents[ref] = state.origins
+    return traced_origins(edges, parents)
 
 
 def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...],
