@@ -379,7 +379,10 @@ def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
     assert client.get("/api/v1/lineage/upstream", headers=h("ana"), params={
         "dataset": "/data/joined.parquet", "limit": 10_001}).status_code == 422
     runs = client.get("/api/v1/lineage/runs", headers=h("carla")).json()["runs"]
-    assert any(r["user"] == "jane" and "/data/joined.parquet" in r["outputs"] for r in runs)
+    (joined,) = [r for r in runs if "/data/joined.parquet" in r["outputs"]]
+    # the caller, as the server authenticated them; the producer the events named, imported
+    assert (joined["user"], joined["imported"], joined["producer"]) == (
+        "jane", True, "https://example.com/airflow")
     assert client.post("/api/v1/lineage", json={"eventType": "COMPLETE"},
                        headers=h("jane")).status_code == 400
     unknown = client.post("/api/v1/lineage", json={

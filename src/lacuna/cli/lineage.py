@@ -25,7 +25,7 @@ from lacuna.exceptions.shown import visible
 
 if TYPE_CHECKING:
     from lacuna.lineage.graph import LineageGraph
-    from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion, Run
+    from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
     from lacuna.lineage.store import LineageStore
 
 app = typer.Typer(
@@ -360,14 +360,14 @@ def runs(
     if as_json:
         typer.echo(json.dumps([{
             "id": r.id, "operation": r.operation, "status": r.status.value,
-            **_provenance(r), "started_at": r.started_at.isoformat(),
+            **r.provenance(), "started_at": r.started_at.isoformat(),
             "outputs": [str(v.dataset) for v in r.outputs]} for r in found], indent=2))
         return
     table = Table(box=box.SIMPLE)
     for name in ("run", "started (UTC)", "user", "producer", "operation", "status", "outputs"):
         table.add_column(name)
     for r in found:
-        who = _provenance(r)
+        who = r.provenance()
         user = who["user"] if r.imported_from is None else (
             f"{who['claimed_user']} (claimed)" if who["claimed_user"] else "")
         producer = who["producer"] if r.imported_from is None else (
@@ -377,18 +377,6 @@ def runs(
                       escape(user), escape(producer), escape(r.operation),
                       r.status.value, escape(", ".join(str(v.dataset) for v in r.outputs)))
     console.print(table)
-
-
-def _provenance(run: Run) -> dict[str, Any]:
-    """Who recorded ``run`` and which tool produced it, as far as Lacuna knows. A run ingested
-    from OpenLineage events (``imported``) names the events' ``producer`` and no user: what its
-    ``lacuna_run`` facet says of them (``runProducer: "lacuna"``, ``userId: "ciso"``) anyone
-    sending events may write, so it is shown as a claim, never as Lacuna's own record."""
-    if run.imported_from is None:
-        return {"user": run.user_id, "producer": run.producer, "imported": False}
-    return {"user": None, "claimed_user": run.user_id or None, "producer": run.imported_from,
-            "claimed_producer": run.producer if run.producer != run.imported_from else None,
-            "imported": True}
 
 
 @app.command()

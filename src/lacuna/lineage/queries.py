@@ -116,6 +116,7 @@ def load_run(conn: Connection, row: Any) -> Run:
         decision_id=row.decision_id, policy_id=row.policy_id, error=row.error,
         producer=row.producer, extra=tuple((str(k), v) for k, v in provenance.get("extra", ())),
         imported_from=_imported_from(provenance),
+        user_vouched=provenance.get("user_vouched") is True,
     )
 
 

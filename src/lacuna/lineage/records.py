@@ -162,6 +162,26 @@ class Run:
     # Not compared: how a run reached this store, not what the run was (a run Lacuna emitted
     # and another store imported is that run, as its round trip is tested to be).
     imported_from: str | None = field(default=None, compare=False)
+    # An ingested run whose user is who sent its events, as a server authenticated them
+    # (``POST /api/v1/lineage`` records the caller as the run's user): then not a claim.
+    user_vouched: bool = field(default=False, compare=False)
+
+    def provenance(self) -> dict[str, Any]:
+        """Who recorded the run and which tool produced it, as far as Lacuna knows (``lacuna
+        lineage runs``, ``GET /api/v1/lineage/runs``). A run ingested from OpenLineage events
+        (``imported``) names the events' ``producer`` and no user: what its ``lacuna_run``
+        facet says of them (``runProducer: "lacuna"``, ``userId: "ciso"``) anyone sending
+        events may write, so it is a claim, never Lacuna's own record; its user is named only
+        when a server authenticated the sender as that user (:attr:`user_vouched`)."""
+        if self.imported_from is None:
+            return {"user": self.user_id, "producer": self.producer, "imported": False}
+        vouched = self.user_vouched and bool(self.user_id)
+        return {"user": self.user_id if vouched else None,
+                "claimed_user": None if vouched else (self.user_id or None),
+                "producer": self.imported_from,
+                "claimed_producer": (self.producer if self.producer != self.imported_from
+                                     else None),
+                "imported": True}
 
 
 __all__ = [

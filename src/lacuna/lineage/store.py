@@ -1428,6 +1428,8 @@ def _run_row(run: Run) -> dict[str, Any]:
     }
     if run.imported_from is not None:  # an ingested run: its user and producer are claims
         provenance["imported_from"] = run.imported_from
+        if run.user_vouched:
+            provenance["user_vouched"] = True
     try:
         text = json.dumps(provenance, sort_keys=True)
     except (TypeError, ValueError) as exc:

@@ -555,8 +555,8 @@ def lineage_runs(request: Request, _: Auditor, dataset: str | None = None,
     page = paging.newest(lambda n: store.runs(ref, limit=n), limit)
     runs = page.items
     return {"truncated": page.more, "runs": [
-        {"id": r.id, "operation": r.operation, "status": r.status.value, "user": r.user_id,
-         "started_at": r.started_at.isoformat(), "method": r.method, "producer": r.producer,
+        {"id": r.id, "operation": r.operation, "status": r.status.value, **r.provenance(),
+         "started_at": r.started_at.isoformat(), "method": r.method,
          "inputs": [str(v.dataset) for v in r.inputs],
          "outputs": [str(v.dataset) for v in r.outputs]} for r in runs]}
 
@@ -720,7 +720,7 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
         _pending.evict()
     moved: str | None = None
     if run is not None:
-        run = replace(run, user_id=principal.name, role=principal.role)
+        run = replace(run, user_id=principal.name, role=principal.role, user_vouched=True)
         try:
             run, refused, moved = _ingest_as(gov, run, principal)
         except RunDismissedError as exc:  # the dismissal stands; a new runId is a new claim
