@@ -1,6 +1,6 @@
 """Values a governed pandas Series hands out as Python or NumPy values stay findable.
 
-``Series.tolist()`` (``to_list``), ``to_numpy()`` of text and ``list(s)`` copy a column's
+``Series.tolist()`` (``to_list``), ``to_numpy()``, ``np.asarray(s)`` and ``list(s)`` copy a column's
 values out of pandas into objects that carry nothing: no ``attrs``, no Arrow buffer Lacuna
 recorded. A religion coded ``f1``..``f5`` (no classifier recognises the values; only the
 column name does) built from them into an Arrow table under another name
@@ -10,6 +10,17 @@ public, indexes what it returns by what it holds
 (:func:`lacuna.integrations.pyarrow._arrays.taken`): the same values reaching Arrow again are
 matched and keep the class. Installed without the guard (pandas iterates Series internally):
 a Series Lacuna never classified costs one dictionary look-up.
+
+``Series.values`` and ``Series.array`` hand out the same values as an array pandas itself
+holds (a column of numbers read by pandas is NumPy memory no Arrow buffer describes): they
+are indexed the same way. So are the whole-frame exits: ``DataFrame.to_numpy()``,
+``DataFrame.values``, ``to_records()`` and ``iterrows()`` index, for each column classed above
+public, that column's values as the result holds them (the 2-D array's column, the record
+array's field: the dtype pandas chose for the whole frame), so
+``pd.DataFrame({"code": df.to_numpy()[:, 1]})`` keeps the class. ``itertuples()`` and
+``to_dict()`` (every orient) iterate the frame's Series, and are indexed by ``__iter__`` and
+``tolist``. A value taken alone (``df.iloc[0, 1]``, one row) is not indexed: a content match
+needs at least two values.
 """
 
 from __future__ import annotations
@@ -23,7 +34,11 @@ from lacuna.integrations.pandas._frames import governed_here
 from lacuna.lineage.state import get_state
 
 # the Series methods that hand values out as a list, a NumPy array or an iterator of them
-TAKING = ("tolist", "to_list", "to_numpy", "__iter__")
+TAKING = ("tolist", "to_list", "to_numpy", "__iter__", "__array__")
+# the Series properties that hand out the array pandas holds
+TAKING_PROPERTIES = ("values", "array")
+# the DataFrame methods that hand every column's values out at once (``values``: a property)
+FRAME_TAKING = ("to_numpy", "to_records", "iterrows")
 
 
 def _index(series: Any, values: Any) -> None:
@@ -36,9 +51,9 @@ def _index(series: Any, values: Any) -> None:
 
 
 def wrap_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``Series.tolist``, ``to_list``, ``to_numpy`` and ``__iter__`` (``name``): what they hand
-    out of a governed column is indexed (module docstring); an iterator as the list it yields
-    (``list(s)``, ``[v for v in s]``)."""
+    """``Series.tolist``, ``to_list``, ``to_numpy``, ``__iter__`` and ``__array__`` (``name``:
+    ``np.asarray(s)``): what they hand out of a governed column is indexed (module
+    docstring); an iterator as the list it yields (``list(s)``, ``[v for v in s]``)."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
@@ -58,4 +73,104 @@ def wrap_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     return make
 
 
-__all__ = ["TAKING", "wrap_taking"]
+def wrap_taking_property(original: property) -> property:
+    """``Series.values`` and ``Series.array``: what they hand out of a governed column is
+    indexed (module docstring): an Arrow-backed array as it is, any other pandas array as
+    the NumPy array it wraps (as ``pd.DataFrame({"code": s.array})`` reads it)."""
+    fget = original.fget
+    assert fget is not None
+
+    def get(self: Any) -> Any:
+        result = fget(self)
+        if get_state(self) is None or not governed_here():
+            return result
+        values = result
+        if not isinstance(values, (list, sys.modules["numpy"].ndarray)) and \
+                not hasattr(values, "__arrow_array__"):
+            try:
+                values = values.to_numpy()
+            except (AttributeError, TypeError, ValueError):  # no NumPy form
+                return result
+        _index(self, values)
+        return result
+
+    return property(get, original.fset, original.fdel, original.__doc__)
+
+
+def _frame_columns(frame: Any) -> list[tuple[int, Any, frozenset[Any]]]:
+    """The position, label and sources of each column of a governed ``frame`` classed above
+    public (every column of the state when a label is not one of its names: fail closed)."""
+    arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+    if arrays is None or get_state(frame) is None:
+        return []
+    from lacuna.governor import current
+    from lacuna.lineage.frames import effective_state
+
+    whole = effective_state(frame, current().config.classification)
+    names = tuple(str(n) for n in whole.classification.columns)
+    out = []
+    for i, label in enumerate(frame.columns):
+        name = str(label)
+        found = arrays._personal((arrays.Source(whole, (name,) if name in names else names),))
+        if found:
+            out.append((i, label, found))
+    return out
+
+
+def _index_frame(frame: Any, name: str, result: Any) -> None:
+    """Index each classified column of ``frame`` as ``result`` (what ``name`` handed out)
+    holds it."""
+    columns = _frame_columns(frame)
+    if not columns:
+        return
+    arrays = sys.modules["lacuna.integrations.pyarrow._arrays"]
+    np = sys.modules["numpy"]
+    if name == "iterrows":  # each row is a row of the frame's values array
+        result = frame.values
+    for i, label, found in columns:
+        if isinstance(result, np.recarray) or getattr(result.dtype, "names", None):
+            field = str(label)
+            if field not in result.dtype.names:
+                continue
+            values = np.ascontiguousarray(result[field])
+        elif isinstance(result, np.ndarray) and result.ndim == 2:
+            values = np.ascontiguousarray(result[:, i])
+        else:  # pragma: no cover - every FRAME_TAKING result is one of the above
+            continue
+        arrays.taken(values, found)
+
+
+def wrap_frame_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``DataFrame.to_numpy``, ``to_records`` and ``iterrows`` (``name``): each classified
+    column's values in what they hand out are indexed (module docstring)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def taking(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(self, *args, **kwargs)
+            if get_state(self) is None or not governed_here():
+                return result
+            _index_frame(self, name, result)
+            return result
+
+        return taking
+
+    return make
+
+
+def wrap_frame_values(original: property) -> property:
+    """``DataFrame.values``: as ``DataFrame.to_numpy()`` (:func:`wrap_frame_taking`)."""
+    fget = original.fget
+    assert fget is not None
+
+    def get(self: Any) -> Any:
+        result = fget(self)
+        if get_state(self) is not None and governed_here():
+            _index_frame(self, "values", result)
+        return result
+
+    return property(get, original.fset, original.fdel, original.__doc__)
+
+
+__all__ = ["FRAME_TAKING", "TAKING", "TAKING_PROPERTIES", "wrap_frame_taking",
+           "wrap_frame_values", "wrap_taking", "wrap_taking_property"]
