@@ -126,7 +126,10 @@ def _index_frame(frame: Any, name: str, result: Any) -> None:
     arrays = sys.modules["lacuna.integrations.pyarrow._arrays"]
     np = sys.modules["numpy"]
     if name == "iterrows":  # each row is a row of the frame's values array
-        result = frame.values
+        from lacuna import _bypass
+
+        with _bypass.bypass():  # not indexed twice by the ``values`` hook
+            result = frame.values
     for i, label, found in columns:
         if isinstance(result, np.recarray) or getattr(result.dtype, "names", None):
             field = str(label)
