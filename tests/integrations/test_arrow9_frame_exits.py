@@ -129,3 +129,30 @@ def test_values_of_a_public_column_a_whole_frame_hands_out_export_as_plain(staff
             governed.unlink()
             plain.unlink()
     assert broken == []
+
+
+def test_a_category_column_handed_out_as_a_categorical_keeps_its_class_in_pandas(staff,
+                                                                                 downloads):
+    """``s.values`` of a category column is a ``Categorical`` (no Arrow buffer, no NumPy
+    memory of the frame's): matched as its NumPy form. A public one writes as plain pandas."""
+    from lacuna.integrations.pyarrow import _arrays
+
+    df = staff[0].astype({"religion": "category", "region": "category"})
+    target = downloads / "code.csv"
+    leaked = []
+    for taken in ("values", "array"):
+        _arrays.clear()
+        try:
+            _into_pandas(getattr(df["religion"], taken), target)
+        except GovernanceViolation:
+            assert not target.exists()
+        else:
+            leaked.append(taken)
+            target.unlink()
+        values = getattr(df["region"], taken)
+        _into_pandas(values, target)
+        with _bypass.bypass():
+            _into_pandas(values, downloads / "plain.csv")
+        assert target.read_bytes() == (downloads / "plain.csv").read_bytes()
+        target.unlink()
+    assert leaked == []

@@ -436,9 +436,9 @@ def _arrow_backed(value: Any) -> Any:
     text in Arrow; ``pd.DataFrame({"code": df["religion"].array})`` was PUBLIC), found by its
     buffers as any Arrow array; anything else as it is. Only for the frame constructor's
     columns: pandas builds Series of its own arrays everywhere. A pandas array of numbers
-    (``s.array`` of a column pandas read itself) is the NumPy array it wraps, matched as one
-    (:func:`foreign`)."""
-    if isinstance(value, pd.arrays.NumpyExtensionArray):
+    (``s.array`` of a column pandas read itself) or a ``Categorical`` (``s.values`` of a
+    category column) is its NumPy form, matched as one (:func:`foreign`)."""
+    if isinstance(value, (pd.arrays.NumpyExtensionArray, pd.Categorical)):
         return value.to_numpy()
     if isinstance(value, pd.api.extensions.ExtensionArray) and \
             isinstance(getattr(value, "_pa_array", None), _arrow_types()):

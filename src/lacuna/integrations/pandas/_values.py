@@ -75,8 +75,10 @@ def wrap_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
 def wrap_taking_property(original: property) -> property:
     """``Series.values`` and ``Series.array``: what they hand out of a governed column is
-    indexed (module docstring): an Arrow-backed array as it is, any other pandas array as
-    the NumPy array it wraps (as ``pd.DataFrame({"code": s.array})`` reads it)."""
+    indexed (module docstring): an Arrow-backed array as Arrow makes it, a pandas array not
+    backed by Arrow (numbers, a ``Categorical``) as its NumPy form, as
+    ``pd.DataFrame({"code": s.array})`` reads it (a ``Categorical`` built into Arrow is a
+    dictionary array: not matched)."""
     fget = original.fget
     assert fget is not None
 
@@ -85,9 +87,9 @@ def wrap_taking_property(original: property) -> property:
         if get_state(self) is None or not governed_here():
             return result
         values = result
-        if not isinstance(values, (list, sys.modules["numpy"].ndarray)) and \
+        if not isinstance(values, sys.modules["numpy"].ndarray) and \
                 not hasattr(values, "__arrow_array__"):
-            try:
+            try:  # as pandas' constructor reads it (:func:`_columns._arrow_backed`)
                 values = values.to_numpy()
             except (AttributeError, TypeError, ValueError):  # no NumPy form
                 return result
