@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -41,13 +42,58 @@ TAKING_PROPERTIES = ("values", "array")
 FRAME_TAKING = ("to_numpy", "to_records", "iterrows")
 
 
-def _index(series: Any, values: Any) -> None:
+# What a governed Series handed out, indexed -> (its anchor, weakly; the digest its values are
+# indexed by). A Series hands the same values out again and again (``s.values[i]`` and
+# ``df["salary"].values[i]`` in a loop), and indexing them costs what Arrow's conversion of the
+# whole column costs (0.7 ms for 200,000 numbers, where ``s.values`` itself costs 1 us): they
+# are indexed once while they live and stay indexed. A NumPy array is known by the memory it
+# views (its anchor: the array that owns it, so the memory is not another's until it is gone),
+# whatever Series object hands it out; anything else by the Series and what it was asked.
+# The same memory handed out by a Series of another name (renamed: another name's class) is
+# indexed again for it. Values changed in place afterwards keep the first values' entry.
+_TAKEN: dict[tuple[Any, ...], tuple[weakref.ref[Any], bytes]] = {}
+_TAKEN_KEPT = 4096
+
+
+def _taken_key(series: Any, what: str, result: Any) -> tuple[tuple[Any, ...], Any]:
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(result, np.ndarray):
+        owner = result
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        return ((id(owner), result.__array_interface__["data"][0], result.shape,
+                 result.strides, result.dtype.str, repr(series.name)), owner)
+    return ((id(series), what), series)
+
+
+def _indexed(series: Any, what: str, result: Any) -> bool:
+    """Whether what ``series`` handed out (``result`` of ``what``) was indexed before and is
+    still indexed."""
+    key, anchor = _taken_key(series, what, result)
+    kept = _TAKEN.get(key)
+    if kept is None or kept[0]() is not anchor:
+        return False
+    arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+    return arrays is not None and bool(arrays.still_indexed(kept[1]))
+
+
+def _index(series: Any, values: Any, what: str, result: Any) -> None:
     arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
     if arrays is None:  # the pyarrow integration is not loaded: nothing matches in Arrow
         return
     from lacuna.integrations.pyarrow._copies import series_sources
 
-    arrays.taken(values, series_sources(series))
+    digest = arrays.taken(values, series_sources(series))
+    if digest is None:
+        return
+    key, anchor = _taken_key(series, what, result)
+    try:
+        ref = weakref.ref(anchor)
+    except TypeError:  # pragma: no cover - Series and NumPy arrays take weak references
+        return
+    if len(_TAKEN) >= _TAKEN_KEPT:
+        _TAKEN.clear()
+    _TAKEN[key] = (ref, digest)
 
 
 def wrap_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -59,13 +105,13 @@ def wrap_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
         @functools.wraps(original)
         def taking(self: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(self, *args, **kwargs)
-            if get_state(self) is None or not governed_here():
+            if get_state(self) is None or not governed_here() or _indexed(self, name, result):
                 return result
             try:
                 values = self._values.tolist() if name == "__iter__" else result
             except (AttributeError, TypeError, ValueError):  # no list of its values
                 return result
-            _index(self, values)
+            _index(self, values, name, result)
             return result
 
         return taking
@@ -81,10 +127,11 @@ def wrap_taking_property(original: property) -> property:
     dictionary array: not matched)."""
     fget = original.fget
     assert fget is not None
+    what = fget.__name__  # values, array
 
     def get(self: Any) -> Any:
         result = fget(self)
-        if get_state(self) is None or not governed_here():
+        if get_state(self) is None or not governed_here() or _indexed(self, what, result):
             return result
         values = result
         if not isinstance(values, sys.modules["numpy"].ndarray) and \
@@ -93,7 +140,7 @@ def wrap_taking_property(original: property) -> property:
                 values = values.to_numpy()
             except (AttributeError, TypeError, ValueError):  # no NumPy form
                 return result
-        _index(self, values)
+        _index(self, values, what, result)
         return result
 
     return property(get, original.fset, original.fdel, original.__doc__)
