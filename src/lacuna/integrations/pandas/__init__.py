@@ -83,7 +83,15 @@ from lacuna.integrations.pandas._reshape import (
     wrap_window,
 )
 from lacuna.integrations.pandas._stores import wrap_excel_open, wrap_hdf_init, wrap_hdf_open
-from lacuna.integrations.pandas._values import TAKING, wrap_taking
+from lacuna.integrations.pandas._values import (
+    FRAME_TAKING,
+    TAKING,
+    TAKING_PROPERTIES,
+    wrap_frame_taking,
+    wrap_frame_values,
+    wrap_taking,
+    wrap_taking_property,
+)
 from lacuna.integrations.pandas._writers import (
     DATAFRAME_WRITERS,
     SERIES_WRITERS,
@@ -184,6 +192,9 @@ def _patches() -> list[Replacement]:
         Replacement(pd.Series, "__init__", wrap_series_init),  # hot: behind no guard
         # values handed out as a list or NumPy array: indexed by what they hold (hot: no guard)
         *(Replacement(pd.Series, name, wrap_taking(name)) for name in TAKING),
+        *(Replacement(pd.Series, name, wrap_taking_property) for name in TAKING_PROPERTIES),
+        *(Replacement(pd.DataFrame, name, wrap_frame_taking(name)) for name in FRAME_TAKING),
+        Replacement(pd.DataFrame, "values", wrap_frame_values),
         # the values ``ChunkedArray.to_pandas()`` makes of a governed Arrow column
         *(Replacement(owner, "__from_arrow__", wrap_from_arrow) for owner in from_arrow_owners()),
         Replacement(pd.Index, "__new__", wrap_index_new),

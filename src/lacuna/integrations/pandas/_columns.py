@@ -435,7 +435,11 @@ def _arrow_backed(value: Any) -> Any:
     """The Arrow array a pandas array holds (``s.array``, ``s.values`` of text: pandas 3 keeps
     text in Arrow; ``pd.DataFrame({"code": df["religion"].array})`` was PUBLIC), found by its
     buffers as any Arrow array; anything else as it is. Only for the frame constructor's
-    columns: pandas builds Series of its own arrays everywhere."""
+    columns: pandas builds Series of its own arrays everywhere. A pandas array of numbers
+    (``s.array`` of a column pandas read itself) or a ``Categorical`` (``s.values`` of a
+    category column) is its NumPy form, matched as one (:func:`foreign`)."""
+    if isinstance(value, (pd.arrays.NumpyExtensionArray, pd.Categorical)):
+        return value.to_numpy()
     if isinstance(value, pd.api.extensions.ExtensionArray) and \
             isinstance(getattr(value, "_pa_array", None), _arrow_types()):
         return value._pa_array

@@ -1,6 +1,6 @@
 """Values a governed pandas Series hands out as Python or NumPy values stay findable.
 
-``Series.tolist()`` (``to_list``), ``to_numpy()`` of text and ``list(s)`` copy a column's
+``Series.tolist()`` (``to_list``), ``to_numpy()``, ``np.asarray(s)`` and ``list(s)`` copy a column's
 values out of pandas into objects that carry nothing: no ``attrs``, no Arrow buffer Lacuna
 recorded. A religion coded ``f1``..``f5`` (no classifier recognises the values; only the
 column name does) built from them into an Arrow table under another name
@@ -10,12 +10,24 @@ public, indexes what it returns by what it holds
 (:func:`lacuna.integrations.pyarrow._arrays.taken`): the same values reaching Arrow again are
 matched and keep the class. Installed without the guard (pandas iterates Series internally):
 a Series Lacuna never classified costs one dictionary look-up.
+
+``Series.values`` and ``Series.array`` hand out the same values as an array pandas itself
+holds (a column of numbers read by pandas is NumPy memory no Arrow buffer describes): they
+are indexed the same way. So are the whole-frame exits: ``DataFrame.to_numpy()``,
+``DataFrame.values``, ``to_records()`` and ``iterrows()`` index, for each column classed above
+public, that column's values as the result holds them (the 2-D array's column, the record
+array's field: the dtype pandas chose for the whole frame), so
+``pd.DataFrame({"code": df.to_numpy()[:, 1]})`` keeps the class. ``itertuples()`` and
+``to_dict()`` (every orient) iterate the frame's Series, and are indexed by ``__iter__`` and
+``tolist``. A value taken alone (``df.iloc[0, 1]``, one row) is not indexed: a content match
+needs at least two values.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -23,34 +35,83 @@ from lacuna.integrations.pandas._frames import governed_here
 from lacuna.lineage.state import get_state
 
 # the Series methods that hand values out as a list, a NumPy array or an iterator of them
-TAKING = ("tolist", "to_list", "to_numpy", "__iter__")
+TAKING = ("tolist", "to_list", "to_numpy", "__iter__", "__array__")
+# the Series properties that hand out the array pandas holds
+TAKING_PROPERTIES = ("values", "array")
+# the DataFrame methods that hand every column's values out at once (``values``: a property)
+FRAME_TAKING = ("to_numpy", "to_records", "iterrows")
 
 
-def _index(series: Any, values: Any) -> None:
+# What a governed Series handed out, indexed -> (its anchor, weakly; the digest its values are
+# indexed by). A Series hands the same values out again and again (``s.values[i]`` and
+# ``df["salary"].values[i]`` in a loop), and indexing them costs what Arrow's conversion of the
+# whole column costs (0.7 ms for 200,000 numbers, where ``s.values`` itself costs 1 us): they
+# are indexed once while they live and stay indexed. A NumPy array is known by the memory it
+# views (its anchor: the array that owns it, so the memory is not another's until it is gone),
+# whatever Series object hands it out; anything else by the Series and what it was asked.
+# The same memory handed out by a Series of another name (renamed: another name's class) is
+# indexed again for it. Values changed in place afterwards keep the first values' entry.
+_TAKEN: dict[tuple[Any, ...], tuple[weakref.ref[Any], bytes]] = {}
+_TAKEN_KEPT = 4096
+
+
+def _taken_key(series: Any, what: str, result: Any) -> tuple[tuple[Any, ...], Any]:
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(result, np.ndarray):
+        owner = result
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        return ((id(owner), result.__array_interface__["data"][0], result.shape,
+                 result.strides, result.dtype.str, repr(series.name)), owner)
+    return ((id(series), what), series)
+
+
+def _indexed(series: Any, what: str, result: Any) -> bool:
+    """Whether what ``series`` handed out (``result`` of ``what``) was indexed before and is
+    still indexed."""
+    key, anchor = _taken_key(series, what, result)
+    kept = _TAKEN.get(key)
+    if kept is None or kept[0]() is not anchor:
+        return False
+    arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+    return arrays is not None and bool(arrays.still_indexed(kept[1]))
+
+
+def _index(series: Any, values: Any, what: str, result: Any) -> None:
     arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
     if arrays is None:  # the pyarrow integration is not loaded: nothing matches in Arrow
         return
     from lacuna.integrations.pyarrow._copies import series_sources
 
-    arrays.taken(values, series_sources(series))
+    digest = arrays.taken(values, series_sources(series))
+    if digest is None:
+        return
+    key, anchor = _taken_key(series, what, result)
+    try:
+        ref = weakref.ref(anchor)
+    except TypeError:  # pragma: no cover - Series and NumPy arrays take weak references
+        return
+    if len(_TAKEN) >= _TAKEN_KEPT:
+        _TAKEN.clear()
+    _TAKEN[key] = (ref, digest)
 
 
 def wrap_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``Series.tolist``, ``to_list``, ``to_numpy`` and ``__iter__`` (``name``): what they hand
-    out of a governed column is indexed (module docstring); an iterator as the list it yields
-    (``list(s)``, ``[v for v in s]``)."""
+    """``Series.tolist``, ``to_list``, ``to_numpy``, ``__iter__`` and ``__array__`` (``name``:
+    ``np.asarray(s)``): what they hand out of a governed column is indexed (module
+    docstring); an iterator as the list it yields (``list(s)``, ``[v for v in s]``)."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def taking(self: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(self, *args, **kwargs)
-            if get_state(self) is None or not governed_here():
+            if get_state(self) is None or not governed_here() or _indexed(self, name, result):
                 return result
             try:
                 values = self._values.tolist() if name == "__iter__" else result
             except (AttributeError, TypeError, ValueError):  # no list of its values
                 return result
-            _index(self, values)
+            _index(self, values, name, result)
             return result
 
         return taking
@@ -58,4 +119,110 @@ def wrap_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     return make
 
 
-__all__ = ["TAKING", "wrap_taking"]
+def wrap_taking_property(original: property) -> property:
+    """``Series.values`` and ``Series.array``: what they hand out of a governed column is
+    indexed (module docstring): an Arrow-backed array as Arrow makes it, a pandas array not
+    backed by Arrow (numbers, a ``Categorical``) as its NumPy form, as
+    ``pd.DataFrame({"code": s.array})`` reads it (a ``Categorical`` built into Arrow is a
+    dictionary array: not matched)."""
+    fget = original.fget
+    assert fget is not None
+    what = fget.__name__  # values, array
+
+    def get(self: Any) -> Any:
+        result = fget(self)
+        if get_state(self) is None or not governed_here() or _indexed(self, what, result):
+            return result
+        values = result
+        if not isinstance(values, sys.modules["numpy"].ndarray) and \
+                not hasattr(values, "__arrow_array__"):
+            try:  # as pandas' constructor reads it (:func:`_columns._arrow_backed`)
+                values = values.to_numpy()
+            except (AttributeError, TypeError, ValueError):  # no NumPy form
+                return result
+        _index(self, values, what, result)
+        return result
+
+    return property(get, original.fset, original.fdel, original.__doc__)
+
+
+def _frame_columns(frame: Any) -> list[tuple[int, Any, frozenset[Any]]]:
+    """The position, label and sources of each column of a governed ``frame`` classed above
+    public (every column of the state when a label is not one of its names: fail closed)."""
+    arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+    if arrays is None or get_state(frame) is None:
+        return []
+    from lacuna.governor import current
+    from lacuna.lineage.frames import effective_state
+
+    whole = effective_state(frame, current().config.classification)
+    names = tuple(str(n) for n in whole.classification.columns)
+    out = []
+    for i, label in enumerate(frame.columns):
+        name = str(label)
+        found = arrays._personal((arrays.Source(whole, (name,) if name in names else names),))
+        if found:
+            out.append((i, label, found))
+    return out
+
+
+def _index_frame(frame: Any, name: str, result: Any) -> None:
+    """Index each classified column of ``frame`` as ``result`` (what ``name`` handed out)
+    holds it."""
+    columns = _frame_columns(frame)
+    if not columns:
+        return
+    arrays = sys.modules["lacuna.integrations.pyarrow._arrays"]
+    np = sys.modules["numpy"]
+    if name == "iterrows":  # each row is a row of the frame's values array
+        from lacuna import _bypass
+
+        with _bypass.bypass():  # not indexed twice by the ``values`` hook
+            result = frame.values
+    for i, label, found in columns:
+        if isinstance(result, np.recarray) or getattr(result.dtype, "names", None):
+            field = str(label)
+            if field not in result.dtype.names:
+                continue
+            values = np.ascontiguousarray(result[field])
+        elif isinstance(result, np.ndarray) and result.ndim == 2:
+            values = np.ascontiguousarray(result[:, i])
+        else:  # pragma: no cover - every FRAME_TAKING result is one of the above
+            continue
+        arrays.taken(values, found)
+
+
+def wrap_frame_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``DataFrame.to_numpy``, ``to_records`` and ``iterrows`` (``name``): each classified
+    column's values in what they hand out are indexed (module docstring)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def taking(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(self, *args, **kwargs)
+            if get_state(self) is None or not governed_here():
+                return result
+            _index_frame(self, name, result)
+            return result
+
+        return taking
+
+    return make
+
+
+def wrap_frame_values(original: property) -> property:
+    """``DataFrame.values``: as ``DataFrame.to_numpy()`` (:func:`wrap_frame_taking`)."""
+    fget = original.fget
+    assert fget is not None
+
+    def get(self: Any) -> Any:
+        result = fget(self)
+        if get_state(self) is not None and governed_here():
+            _index_frame(self, "values", result)
+        return result
+
+    return property(get, original.fset, original.fdel, original.__doc__)
+
+
+__all__ = ["FRAME_TAKING", "TAKING", "TAKING_PROPERTIES", "wrap_frame_taking",
+           "wrap_frame_values", "wrap_taking", "wrap_taking_property"]

@@ -390,6 +390,8 @@ def _hooks() -> list[Hook]:
                 add(owner, name, _inheriting(name))
     for name in ("to_series", "to_struct", "to_dummies"):  # a column, all columns, a frame
         add(pl.DataFrame, name, _inheriting(name))
+    for name in ("to_dicts", "to_dict", "to_numpy"):  # every column's values: indexed
+        add(pl.DataFrame, name, _inheriting(name))
     add(pl.DataFrame, "vstack", _combining("polars.vstack"))
     for group in (GroupBy, LazyGroupBy, DynamicGroupBy, RollingGroupBy):
         add(group, "agg", _aggregating)

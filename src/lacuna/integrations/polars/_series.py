@@ -21,6 +21,7 @@ both through ``Governor.inherit``, so the decision, the audit record and the lin
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -178,10 +179,25 @@ def _operands(args: Iterable[Any]) -> list[Taken]:
 # -- out of a frame -----------------------------------------------------------------------------
 
 
+# DataFrame methods that hand every column's values out at once, as Python or NumPy values
+FRAME_TAKING = frozenset({"rows", "iter_rows", "rows_by_key", "to_dicts", "to_dict",
+                          "to_numpy"})
+
+
 def taken(frame: Any, method: str, result: Any) -> Any:
     """A DataFrame ``method`` returned ``result``: each Series in it is marked with the frame's
-    columns it holds (a generator of columns, ``iter_columns``, marks them as they come)."""
-    if isinstance(result, pl.Series):
+    columns it holds (a generator of columns, ``iter_columns``, marks them as they come); the
+    values of every column a whole-frame exit hands out (:data:`FRAME_TAKING`) are indexed
+    (:func:`_frame_taken`)."""
+    if method == "to_dict" and isinstance(result, dict) and \
+            all(isinstance(v, pl.Series) for v in result.values()):
+        for item in result.values():  # ``as_series=True``: each column, as get_column's
+            _take(frame, "get_column", item)
+    elif method in FRAME_TAKING and isinstance(frame, pl.DataFrame):
+        _frame_taken(frame, result)
+        if isinstance(result, Iterator):  # iter_rows: slices' rows(), polars' own calls
+            return _own_calls(result)
+    elif isinstance(result, pl.Series):
         _take(frame, method, result)
     elif isinstance(result, list) and method in COLUMN_GETTERS:
         for item in result:
@@ -190,6 +206,20 @@ def taken(frame: Any, method: str, result: Any) -> Any:
     elif isinstance(result, Iterator) and method in COLUMN_GETTERS:
         return _marking(frame, method, result)
     return result
+
+
+def _own_calls(items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, taken under :func:`outermost` a few hundred at a time (as polars buffers
+    them): ``iter_rows()`` runs after its hook returned, and calls ``rows()`` of a slice per
+    512 rows; hooked, each indexed its slice again (1,176 look-ups for 200,000 rows), values
+    the whole frame's index holds. A block per row cost more than the rows (200 ms for
+    200,000)."""
+    while True:
+        with outermost():
+            batch = list(itertools.islice(items, 512))
+        if not batch:
+            return
+        yield from batch
 
 
 def _marking(frame: Any, method: str, items: Iterator[Any]) -> Iterator[Any]:
@@ -213,6 +243,42 @@ def _take(frame: Any, method: str, series: pl.Series) -> None:
     if not all(c in known for c in columns):  # a column the frame gained: classified now
         tracked = state(frame)
     SERIES.set(series, Taken((Source(tracked, columns),), functions))
+
+
+def _frame_taken(frame: Any, result: Any) -> None:
+    """``rows()``, ``iter_rows()``, ``rows_by_key()``, ``to_dicts()``,
+    ``to_dict(as_series=False)`` and ``to_numpy()`` of a governed frame hand each column's
+    values out as Python or NumPy values that carry nothing: a religion coded ``f1``..``f5``
+    rebuilt from them under another name (``[r[1] for r in df.rows()]``) was classified from
+    its new name and values alone. Each column classed above public is indexed by what it
+    holds (:func:`lacuna.integrations.pyarrow._arrays.taken`): as its ``to_list()`` (the
+    Python values every row holds), or as its column of the 2-D array ``to_numpy()``
+    returned (the dtype polars chose for the whole frame; a field of
+    ``to_numpy(structured=True)``). ``iter_rows`` is indexed when it is called, before the
+    first row; a generator never started costs that too."""
+    tracked = STATES.get(frame)
+    if tracked is None:
+        return
+    from lacuna.integrations.pyarrow import _arrays
+
+    known = tracked.classification.columns
+    names = tuple(columns_of(frame))
+    for i, name in enumerate(frame.columns):
+        found = _arrays._personal((Source(tracked, (name,) if name in known else names),))
+        if not found:
+            continue
+        if isinstance(result, np.ndarray) and result.dtype.names:  # structured=True
+            if name not in result.dtype.names:
+                continue
+            values: Any = np.ascontiguousarray(result[name])
+        elif isinstance(result, np.ndarray):
+            if result.ndim != 2 or i >= result.shape[1]:
+                continue
+            values = np.ascontiguousarray(result[:, i])
+        else:
+            with outermost():
+                values = frame.get_column(name).to_list()
+        _arrays.taken(values, found)
 
 
 # -- from Series to Series ----------------------------------------------------------------------

@@ -210,12 +210,13 @@ def _content(values: Any) -> bytes | None:
     return hashlib.blake2b(seen, digest_size=16).digest()
 
 
-def index(values: Any, sources: frozenset[Source]) -> None:
-    """Index values as holding ``sources`` by what they hold (added to what is indexed)."""
+def index(values: Any, sources: frozenset[Source]) -> bytes | None:
+    """Index values as holding ``sources`` by what they hold (added to what is indexed); the
+    digest they are indexed by (None: not indexed)."""
     look = _look(values) if sources else None
     digest = _content(values) if look is not None else None
     if look is None or digest is None:
-        return
+        return None
     with _LOCK:
         before = _CONTENT.pop(digest, None)
         if before is None:
@@ -228,6 +229,17 @@ def index(values: Any, sources: frozenset[Source]) -> None:
             _forget(_LOOKS, dropped)
             _forget(_SIZES, dropped[:2])
             _forget(_LENGTHS, dropped[1])
+    return digest
+
+
+def still_indexed(digest: bytes) -> bool:
+    """Whether values indexed by ``digest`` (what :func:`index` returned) are still indexed,
+    kept as the newest when so (the index keeps :data:`MAX_CONTENTS` and drops the oldest)."""
+    with _LOCK:
+        if digest not in _CONTENT:
+            return False
+        _CONTENT.move_to_end(digest)
+        return True
 
 
 def may_hold(n: int) -> bool:
@@ -267,7 +279,7 @@ def _personal(sources: Iterable[Source]) -> frozenset[Source]:
         c.classification is not ColumnKind.PUBLIC for name in s.columns))
 
 
-def taken(values: Any, sources: Iterable[Source]) -> None:
+def taken(values: Any, sources: Iterable[Source]) -> bytes | None:
     """Index ``values`` (a list, a NumPy array or an Arrow array) a pandas or polars Series
     handed out of a governed column (``tolist()``, ``to_numpy()``, ``list(s)``) as holding
     ``sources``, when those class it above public: a Python list or an array of objects keeps
@@ -277,17 +289,18 @@ def taken(values: Any, sources: Iterable[Source]) -> None:
     makes them of that very object (``pa.array(values)``), so the same values built into Arrow
     again match (:func:`_by_content`), after a ``pickle``, ``copy.deepcopy``, JSON or
     ``np.concatenate`` of its parts too; values changed, reordered or cut (a sort, a slice)
-    no longer match, and are classified from their names and values."""
+    no longer match, and are classified from their names and values. Returns the digest they
+    are indexed by (None: not indexed)."""
     found = _personal(sources)
     if not found or len(values) < 2:
-        return
+        return None
     try:
         with _bypass.bypass(), outermost():
             arrow = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else \
                 pa.array(values)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):  # no Arrow form
-        return
-    index(arrow, found)
+        return None
+    return index(arrow, found)
 
 
 def _by_content(values: Any) -> frozenset[Source]:
