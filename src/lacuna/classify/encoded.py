@@ -170,11 +170,11 @@ def _as_text(value: str) -> str | None:
             raw = None
     if raw is None:
         if _BASE32.fullmatch(value):  # (padded with more "=" than base64 has, or cut)
-            return _printable(_base32(value))
+            return _printable(base32_bytes(value))
         return coded_text(value)
     text = _printable(raw)
     if text is None and _BASE32.fullmatch(value):  # (base32 is valid base64 too: read as
-        text = _printable(_base32(value))  # base64, it is noise)
+        text = _printable(base32_bytes(value))  # base64, it is noise)
     return text
 
 
@@ -198,8 +198,9 @@ def _printable(raw: bytes | None) -> str | None:
 _BASE32 = re.compile(r"(?:[A-Z2-7]{8})*[A-Z2-7]{2,8}={0,6}")
 
 
-def _base32(value: str) -> bytes | None:
-    body = value.rstrip("=")
+def base32_bytes(value: str) -> bytes | None:
+    """``value`` read as base32 (either case, padding optional), or None when it is not."""
+    body = value.rstrip("=").upper()
     if len(body) % 8 in (1, 3, 6):
         return None
     try:

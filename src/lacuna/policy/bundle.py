@@ -24,7 +24,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -151,6 +151,18 @@ def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bund
                   files=names, revision=bundle_revision(on_disk, content_hash, names, contents))
 
 
+def content_key(parts: Iterable[str]) -> str:
+    """A digest of ``parts`` in order, each with its length first: with a separator after
+    each instead, one file whose text held the separator, a path, a version and more Rego
+    hashed as those two files, and was handed what was kept for them (parsed modules, a
+    compiled engine, an analysis). What the policy caches are keyed by."""
+    digest = hashlib.sha256()
+    for part in parts:
+        raw = part.encode("utf-8", "surrogatepass")
+        digest.update(len(raw).to_bytes(8, "big") + raw)
+    return digest.hexdigest()
+
+
 # The modules of bundles parsed lately, tagged with their package and version, by what was
 # parsed (each file's shown path, relative path and text, and ``rego_version``): the same files
 # read again (a governor made again, a reload that found them unchanged) are not parsed again.
@@ -167,11 +179,8 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
     Raises:
         PolicyError: a file does not parse (never kept: read again, it raises again).
     """
-    digest = hashlib.sha256()
-    for part in (rego_version, *(p for m in modules for p in (m.path, m.relpath, m.source))):
-        raw = part.encode("utf-8", "surrogatepass")  # length first: no text passes for two
-        digest.update(len(raw).to_bytes(8, "big") + raw)
-    key = digest.hexdigest()
+    key = content_key((rego_version,
+                       *(p for m in modules for p in (m.path, m.relpath, m.source))))
     with _PARSED_LOCK:
         found = _PARSED.get(key)
         if found is not None:

@@ -7,7 +7,6 @@ evaluating ``true``) so unsafe variables and similar mistakes surface at load ti
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -22,7 +21,7 @@ from lacuna.model import PolicyRef
 from lacuna.policy.aggregate import data_ref
 from lacuna.policy.analysis import rule_names
 from lacuna.policy.annotations import Annotation, package_metadata, parse_annotations
-from lacuna.policy.bundle import add_module
+from lacuna.policy.bundle import add_module, content_key
 from lacuna.policy.diagnostics import diagnose
 from lacuna.policy.jsontext import MAX_DEPTH
 from lacuna.policy.unsendable import releasing_engines
@@ -122,14 +121,9 @@ def _clone(engine: Engine) -> Engine:
 
 
 def _compile_key(modules: tuple[RegoModule, ...], text: str) -> str:
-    """What a compile is kept by. Each part goes in with its length first: with separators
-    alone, a file whose text holds the separator and what follows it (NUL, a path, a
-    version, more Rego) hashed as two files, and would have been handed the other's engine."""
-    digest = hashlib.sha256()
-    for part in (text, *(p for m in modules for p in (m.path, m.rego_version, m.source))):
-        raw = part.encode("utf-8", "surrogatepass")
-        digest.update(len(raw).to_bytes(8, "big") + raw)
-    return digest.hexdigest()
+    """What a compile is kept by (:func:`~lacuna.policy.bundle.content_key`)."""
+    return content_key((text, *(p for m in modules for p in (m.path, m.rego_version,
+                                                             m.source))))
 
 
 @releasing_engines

@@ -40,7 +40,6 @@ evaluated on a worker process that is stopped at the budget (:mod:`lacuna.policy
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import logging
@@ -64,7 +63,14 @@ from lacuna.policy.budget import (
     BudgetExceeded,
     IsolatedEvaluator,
 )
-from lacuna.policy.bundle import Bundle, RegoModule, builtin, default_bundle_root, read_bundle
+from lacuna.policy.bundle import (
+    Bundle,
+    RegoModule,
+    builtin,
+    content_key,
+    default_bundle_root,
+    read_bundle,
+)
 from lacuna.policy.cache import DecisionCache, input_trie, prune
 from lacuna.policy.compile import PolicyPackage, all_packages, compile_bundle
 from lacuna.policy.decide import build, decide, engine_failure, explain
@@ -487,16 +493,9 @@ def _analysed(engine: Engine, bundle: Bundle, data: Mapping[str, Any]) -> _Analy
         PolicyError: a package's metadata is malformed (never cached: asked again, it raises
             again).
     """
-    # each part with its length first: with a separator after each, one file whose text held
-    # the separator, a path, a version and more Rego hashed as those two files, and took their
-    # analysis (their packages, the input paths the decision cache keeps)
-    digest = hashlib.sha256()
-    for part in (json.dumps(data, sort_keys=True),
-                 *(p for m in bundle.policy_modules for p in (m.path, m.rego_version or "",
-                                                              m.source))):
-        raw = part.encode("utf-8", "surrogatepass")
-        digest.update(len(raw).to_bytes(8, "big") + raw)
-    key = digest.hexdigest()
+    key = content_key((json.dumps(data, sort_keys=True),
+                       *(p for m in bundle.policy_modules
+                         for p in (m.path, m.rego_version or "", m.source))))
     with _ANALYSES_LOCK:
         found = _ANALYSES.get(key)
         if found is not None:

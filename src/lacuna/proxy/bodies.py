@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from lacuna.classify.encoded import coded_text, utf16
+from lacuna.classify.encoded import base32_bytes, coded_text, utf16
 from lacuna.classify.scan import FIELD_NAMES
 from lacuna.model import FrozenDict
 
@@ -724,7 +724,7 @@ def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
             raw = _base64(compact, cut=cut)
         if (not cut and _BASE32.fullmatch(compact)
                 and (raw is None or _decode(raw, None) is None)):
-            raw = _base32(compact) or raw  # (a DNS label: one case, no padding)
+            raw = base32_bytes(compact) or raw  # (a DNS label: one case, no padding)
     if raw is not None and cut:
         text = raw.decode("utf-8", "replace")
         noise = sum((not ch.isprintable() and ch not in "\r\n\t") or ch == "\ufffd"
@@ -783,16 +783,6 @@ def _base64(value: str, *, cut: bool = False) -> bytes | None:
         body = body[: len(body) // 4 * 4]
     try:
         return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _base32(value: str) -> bytes | None:
-    body = value.rstrip("=").upper()
-    if len(body) % 8 in (1, 3, 6):
-        return None
-    try:
-        return base64.b32decode(body + "=" * (-len(body) % 8))
     except (binascii.Error, ValueError):
         return None
 
