@@ -68,6 +68,11 @@ def test_a_value_split_into_form_fields_parameters_or_headers_is_found(gate):
     headers["x-part-3"] = "1112"  # (no card: the same request passes)
     assert gate.check(OutboundRequest(method="GET", url=EXTERNAL, headers=headers)).forward
     assert gate.check(OutboundRequest(method="GET", url=EXTERNAL + repeated[:-1] + "2")).forward
+    # a card's groups as path segments; dates and versions in a path pass
+    assert gate.check(OutboundRequest(method="GET", url=f"{EXTERNAL}/v1/4111/1111/1111/1111")
+                      ).status == 451
+    for path in ("/v1/4111/1111/1111/1112", "/archive/2024/1105/0930/1200", "/v2/1234/5678"):
+        assert gate.check(OutboundRequest(method="GET", url=EXTERNAL + path)).forward, path
 
 
 @pytest.mark.parametrize("fields", [

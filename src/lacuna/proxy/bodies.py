@@ -389,6 +389,9 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
         for value in _colon_values("\n".join(segments)):
             fields.add_once(_join(PATH, "text"), value)
         fields.add_pieces(f"{PATH} {JOINED}", segments, stretches=True)
+        # a card's digit groups as segments (/v1/4111/1111/1111/1111): one name sent again
+        for value in split_values([("", s) for s in segments], whole=False):
+            fields.add(f"{PATH} {JOINED}", value)
     return fields.payload("path", False, []).fields
 
 
