@@ -173,23 +173,15 @@ def _index_frame(frame: Any, name: str, result: Any) -> None:
     if not columns:
         return
     arrays = sys.modules["lacuna.integrations.pyarrow._arrays"]
-    np = sys.modules["numpy"]
     if name == "iterrows":  # each row is a row of the frame's values array
         from lacuna import _bypass
 
         with _bypass.bypass():  # not indexed twice by the ``values`` hook
             result = frame.values
     for i, label, found in columns:
-        if isinstance(result, np.recarray) or getattr(result.dtype, "names", None):
-            field = str(label)
-            if field not in result.dtype.names:
-                continue
-            values = np.ascontiguousarray(result[field])
-        elif isinstance(result, np.ndarray) and result.ndim == 2:
-            values = np.ascontiguousarray(result[:, i])
-        else:  # pragma: no cover - every FRAME_TAKING result is one of the above
-            continue
-        arrays.taken(values, found)
+        values = arrays.frame_column(result, i, str(label))
+        if values is not None:
+            arrays.taken(values, found)
 
 
 def wrap_frame_taking(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

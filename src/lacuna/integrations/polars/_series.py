@@ -267,14 +267,10 @@ def _frame_taken(frame: Any, result: Any) -> None:
         found = _arrays._personal((Source(tracked, (name,) if name in known else names),))
         if not found:
             continue
-        if isinstance(result, np.ndarray) and result.dtype.names:  # structured=True
-            if name not in result.dtype.names:
+        if isinstance(result, np.ndarray):  # to_numpy(), structured=True too
+            values = _arrays.frame_column(result, i, name)
+            if values is None:
                 continue
-            values: Any = np.ascontiguousarray(result[name])
-        elif isinstance(result, np.ndarray):
-            if result.ndim != 2 or i >= result.shape[1]:
-                continue
-            values = np.ascontiguousarray(result[:, i])
         else:
             with outermost():
                 values = frame.get_column(name).to_list()

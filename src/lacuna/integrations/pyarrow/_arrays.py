@@ -271,6 +271,21 @@ def _forget(counts: Counter[Any], key: Any) -> None:
         del counts[key]
 
 
+def frame_column(result: Any, position: int, name: str) -> Any:
+    """Column ``position`` (named ``name``) of what a whole-frame exit handed out as NumPy
+    values (pandas ``to_numpy()``/``values``/``to_records()``, polars ``to_numpy()``): the
+    2-D array's column, or the structured array's field, in the dtype the library chose for
+    the whole frame, contiguous as Arrow reads it; None when ``result`` holds no such
+    column (a structured array without that field, anything that is not a NumPy array)."""
+    if not isinstance(result, np.ndarray):
+        return None
+    if result.dtype.names:  # a record array, to_numpy(structured=True)
+        return np.ascontiguousarray(result[name]) if name in result.dtype.names else None
+    if result.ndim != 2 or position >= result.shape[1]:
+        return None
+    return np.ascontiguousarray(result[:, position])
+
+
 def _personal(sources: Iterable[Source]) -> frozenset[Source]:
     """The sources that class the values they hold above public (what a content match may
     add: evidence for a stricter class, never for a laxer one)."""
