@@ -297,10 +297,11 @@ def _utc_column(conn: Connection) -> bool:
     """Whether the trail's ``timestamp`` column holds UTC only: its state database is at
     revision 0016 or later, which rewrote the older records' (a read-only verify of a trail
     no writer has upgraded yet accepts the column as the body spells ``when``)."""
-    if not inspect(conn).has_table("lacuna_alembic_version"):
+    from lacuna.state.schema import VERSION_TABLE
+
+    if not inspect(conn).has_table(VERSION_TABLE):
         return False
-    found = [str(v) for (v,) in conn.execute(text("SELECT version_num FROM "
-                                                  "lacuna_alembic_version"))]
+    found = [str(v) for (v,) in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))]
     return any(v.isdigit() and int(v) >= 16 for v in found)
 
 
