@@ -3,8 +3,11 @@ key store whose key its owner knows."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import shutil
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -76,3 +79,44 @@ def test_a_write_is_sealed_under_the_key_store_moved_to_another_folder(
     finally:
         reader.close()
 
+
+
+def _unblock(fifo: Path) -> None:
+    """Release a reader stuck opening ``fifo`` (the old code), so the test ends."""
+    with contextlib.suppress(OSError):  # no reader waits
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def test_a_named_pipe_in_governed_storage_blocks_no_walk_of_it(vault: Path) -> None:
+    """Whoever owns the files puts a named pipe there, the sidecar of the file it replaced
+    left beside it: the first sealed write (looking for files sealed with a missing key), the
+    key store check, ``storage rewrap``, ``keys retire`` and the retention plan opened it to
+    read, and waited for a writer for ever (retention: nothing was ever due again)."""
+    from lacuna.governor import current
+    from lacuna.retention import build_plan
+    from lacuna.storage.rotation import local_roots, sealed_files
+
+    fifo = vault / "a.csv"
+    customers().to_csv(fifo, index=False)
+    fifo.unlink()
+    os.mkfifo(fifo)  # its sidecar is still there
+    (vault / "more").mkdir()
+    done: list[object] = []
+
+    def walk() -> None:
+        customers().to_csv(vault / "more" / "b.csv", index=False)  # the key store check
+        done.append(list(sealed_files(local_roots(current()))))
+        done.append(build_plan(current()))
+
+    worker = threading.Thread(target=walk, daemon=True)
+    worker.start()
+    worker.join(30)
+    if worker.is_alive():
+        for _ in range(3):
+            _unblock(fifo)
+            worker.join(5)
+    assert len(done) == 2, "a walk of governed storage waited on the named pipe"
+    assert done[0] == [vault / "more" / "b.csv"]
+    planned = {e.item.path for e in done[1].entries}  # type: ignore[attr-defined]
+    assert str(vault / "more" / "b.csv") in planned
+    assert str(fifo) not in planned

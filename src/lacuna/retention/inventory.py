@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -125,6 +126,9 @@ def governed_files(roots: list[str], settings: RetentionSettings,
             dirs.sort()
             for name in sorted(files):
                 path = os.path.join(folder, name)
+                if not _holds_data(path):
+                    continue  # a named pipe, socket or device (or a link to one): no data,
+                    # and reading it (its sidecar's fingerprint) waited for ever
                 if not has_sidecar(path) and (is_sidecar(path) or (
                         name.startswith(".lacuna-") and is_declaration(path))):
                     continue  # sidecars travel with their file; a sidecar's temp file is in
@@ -134,6 +138,17 @@ def governed_files(roots: list[str], settings: RetentionSettings,
                 if path not in seen:
                     seen.add(path)
                     yield from _described(path, root, settings, keystore)
+
+
+def _holds_data(path: str) -> bool:
+    """Whether ``path`` is a regular file (a symbolic link: names one), or is gone or dangling
+    (:func:`describe` says so). A named pipe put in governed storage by whoever owns the files,
+    its sidecar left beside it, hung ``lacuna retention plan`` and ``apply`` (and the server's
+    scheduled apply, holding the apply lock) on reading it: nothing was ever due again."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
 
 
 def _declared(path: str) -> Sidecar | SidecarError | None:
