@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -125,6 +126,9 @@ def governed_files(roots: list[str], settings: RetentionSettings,
             dirs.sort()
             for name in sorted(files):
                 path = os.path.join(folder, name)
+                if not _holds_data(path):
+                    continue  # a named pipe, socket or device (or a link to one): no data,
+                    # and reading it (its sidecar's fingerprint) waited for ever
                 if not has_sidecar(path) and (is_sidecar(path) or (
                         name.startswith(".lacuna-") and is_declaration(path))):
                     continue  # sidecars travel with their file; a sidecar's temp file is in
@@ -134,6 +138,17 @@ def governed_files(roots: list[str], settings: RetentionSettings,
                 if path not in seen:
                     seen.add(path)
                     yield from _described(path, root, settings, keystore)
+
+
+def _holds_data(path: str) -> bool:
+    """Whether ``path`` is a regular file (a symbolic link: names one), or is gone or dangling
+    (:func:`describe` says so). A named pipe put in governed storage by whoever owns the files,
+    its sidecar left beside it, hung ``lacuna retention plan`` and ``apply`` (and the server's
+    scheduled apply, holding the apply lock) on reading it: nothing was ever due again."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
 
 
 def _declared(path: str) -> Sidecar | SidecarError | None:
@@ -183,10 +198,14 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
         except SidecarError as exc:
             declared = exc
 
+    recorded: list[tuple[str, ...] | None] = [None]  # the tags its header records, if any
+
     def header(why: str) -> Item | None:
         sealed = sealed_origin(path, keystore)
-        return None if sealed is None else _not_after(
-            _from_header(path, root, settings, sealed, key, why), changed)
+        if sealed is None:
+            return None
+        recorded[0] = sealed[4]
+        return _not_after(_from_header(path, root, settings, sealed, key, why), changed)
 
     if isinstance(declared, SidecarError):
         why = f"sidecar unusable ({_first_line(declared)})"
@@ -211,14 +230,23 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
     why = f"untrusted sidecar ({declared.problem})"
     item = header(why)
     if item is not None:
-        if c.tier > item.tier or written > item.written_at + SIDECAR_SLACK:
+        # the tags are the header's (authenticated) when it records them: an untrusted sidecar
+        # naming others (a tag a Rego rule shortens or holds by) set the rules' input, so
+        # anyone who can write it deleted the data early or kept it. A header sealed before
+        # tags were keeps the sidecar's, as before
+        sealed = recorded[0]
+        tags = tuple(c.tags) if sealed is None else sealed
+        extra = [t for t in c.tags if sealed is not None and t not in sealed]
+        if c.tier > item.tier or written > item.written_at + SIDECAR_SLACK or extra:
             # the untrusted sidecar asks for more than the authenticated header gives: never
             # obeyed silently (anyone can write it), never overruled by deleting
-            return replace(item, tags=tuple(c.tags), doubt=(
+            more = f" tagged {', '.join(extra)}" if extra else ""
+            return replace(item, tags=tags, doubt=(
                 f"its sidecar is not trusted ({declared.problem}) and declares "
-                f"{c.tier} written {written:%Y-%m-%d}, where its sealed header says "
-                f"{item.tier} written {item.written_at:%Y-%m-%d}"))
-        return replace(item, tags=tuple(c.tags))
+                f"{c.tier}{more} written {written:%Y-%m-%d}, where its sealed header says "
+                f"{item.tier}{' tagged ' + ', '.join(sealed) if sealed else ''} written "
+                f"{item.written_at:%Y-%m-%d}"))
+        return replace(item, tags=tags)
     tier = max(c.tier, settings.unclassified_tier)
     return Item(kind="file", path=path, tier=tier, tags=tuple(c.tags),
                 written_at=max(written, mtime), written_by=declared.written_by,
@@ -273,12 +301,13 @@ def _trusted_clock(path: str, declared: Sidecar) -> tuple[datetime | None, str]:
 
 
 def sealed_origin(path: str, keystore: KeyStore | None) -> tuple[
-        datetime, Tier | None, str | None, datetime | None] | None:
-    """``(written_at, tier, written_by, first_seen)`` from the header of the sealed file at
-    ``path``, once the header authenticates (:func:`lacuna.lineage.clock.sealed_header`);
+        datetime, Tier | None, str | None, datetime | None, tuple[str, ...] | None] | None:
+    """``(written_at, tier, written_by, first_seen, tags)`` from the header of the sealed file
+    at ``path``, once the header authenticates (:func:`lacuna.lineage.clock.sealed_header`);
     None for a file that is not sealed, a header that does not open or does not say when it
-    was written. ``first_seen``: None in a header sealed before it carried one. Nothing of the
-    plaintext is kept or returned."""
+    was written. ``first_seen``: None in a header sealed before it carried one; ``tags``: None
+    in one sealed before it carried them (or by a mount write). Nothing of the plaintext is
+    kept or returned."""
     from lacuna.lineage import clock
 
     meta = clock.sealed_header(path, keystore)
@@ -290,16 +319,21 @@ def sealed_origin(path: str, keystore: KeyStore | None) -> tuple[
         by = str(meta["written_by"]) if meta.get("written_by") else None
     except (KeyError, ValueError, LacunaError):
         return None
+    raw = meta.get("tags")
+    tags = (tuple(dict.fromkeys(str(t)[:64] for t in raw[:64] if isinstance(t, str)))
+            if isinstance(raw, list) else None)
     return ((when if when.tzinfo is not None else when.replace(tzinfo=UTC)), tier, by,
-            clock.aware(meta.get(clock.FIELD)))
+            clock.aware(meta.get(clock.FIELD)), tags)
 
 
 def _from_header(path: str, root: str | None, settings: RetentionSettings,
-                 sealed: tuple[datetime, Tier | None, str | None, datetime | None],
+                 sealed: tuple[datetime, Tier | None, str | None, datetime | None,
+                               tuple[str, ...] | None],
                  key: tuple[int, int, int, int, int], why: str) -> Item:
-    when, tier, by, seen = sealed
+    when, tier, by, seen, tags = sealed
     tier = tier or settings.unclassified_tier
-    return _seen(Item(kind="file", path=path, tier=tier, written_at=when, written_by=by,
+    return _seen(Item(kind="file", path=path, tier=tier, tags=tags or (), written_at=when,
+                      written_by=by,
                       known_from=f"{why}: tier and write time from its sealed header "
                       "(authenticated)", root=root, stat=key), seen, "its sealed header")
 

@@ -31,6 +31,7 @@ import io
 import json
 import os
 import secrets
+import stat
 import struct
 import tempfile
 from collections.abc import Callable
@@ -68,12 +69,22 @@ class SealedHeader:
 
 
 def is_sealed(path: str | os.PathLike[str]) -> bool:
-    """Whether the file starts like a sealed governed file."""
+    """Whether the file starts like a sealed governed file. Only a regular file is: the open
+    does not wait (``O_NONBLOCK``), so a named pipe put in governed storage by whoever owns the
+    files is not read, where it blocked every walk of the roots (a write making the key,
+    ``storage rewrap``, ``keys retire``) until something wrote into it."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read(len(MAGIC)) == MAGIC
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        return os.pread(fd, len(MAGIC), 0) == MAGIC
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 # -- writing ----------------------------------------------------------------------------------
