@@ -458,16 +458,14 @@ def _upsert(stmt: exp.Insert, dialect: str) -> tuple[str | None, tuple[tuple[str
         if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
             return None, (), "Lacuna cannot read what its DO UPDATE sets"
         column, value = assignment.this.name, assignment.expression.copy()
-        if value.find(exp.Placeholder, exp.Parameter) is not None:
-            if isinstance(stmt.expression, exp.Values):  # VALUES (?, ?) … SET b = ?: every
-                # parameter is classified with the rows; b takes the strictest class of all
-                moved.setdefault((column, BOUND), None)
-                value = exp.Null()
-            else:
-                return None, (), (
-                    "its DO UPDATE SET takes a bound parameter, which Lacuna cannot tell "
-                    "apart from those of the rows its query inserts; set the column from "
-                    f"the inserted row instead (SET {column} = excluded.{column})")
+        if value.find(exp.Placeholder, exp.Parameter) is not None and isinstance(
+                stmt.expression, exp.Values):  # VALUES (?, ?) … SET b = ?: every parameter
+            # is classified with the rows; b takes the strictest class of all
+            moved.setdefault((column, BOUND), None)
+            value = exp.Null()
+        # after INSERT … SELECT the parameter stays in the update's query (SELECT ? AS b FROM
+        # t), whose bound values are data (Statement.bound): a named or numbered one by its
+        # own value, an anonymous ``?`` by every positional value the statement runs with
         for ref in list(value.find_all(exp.Column)):
             if ref.table.lower() == "excluded":
                 if ref.name.lower() != column.lower():
