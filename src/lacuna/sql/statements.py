@@ -294,6 +294,11 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     if len(parsed) != 1:
         return Statement(kind="unknown", sql=sql, verb=word,
                          problem=f"it holds {len(parsed)} statements; send them one by one")
+    if dialect == "sqlite" and _dollar_parameters(parsed[0]):
+        return Statement(kind="unknown", sql=sql, verb=word, placeholders=True, problem=(
+            "it binds a $name parameter, which SQLite reads as a parameter but Lacuna's parser "
+            "as a column name, so Lacuna cannot tell which values it binds; bind the value as "
+            ":name or ?"))
     sorted_ = _sort(parsed[0], sql, word, dialect)
     if sorted_.kind != "unknown" and dialect in ("postgres", "duckdb"):
         like = named_like_catalog(parsed[0])
@@ -314,6 +319,31 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     if any(True for _ in parsed[0].find_all(exp.Placeholder)):
         return replace(sorted_, placeholders=True)
     return sorted_
+
+
+def _dollar_parameters(node: exp.Expr) -> bool:
+    """Whether a SQLite statement binds a Tcl-style ``$name`` parameter where its value may
+    reach what the statement returns or writes: SQLite reads an unquoted name that starts with
+    ``$`` as a parameter, sqlglot as a column of that name, so the value bound to it was no
+    value at all (``CREATE TABLE u AS SELECT $v AS b`` with an e-mail bound to ``v`` was
+    PUBLIC). One that only filters rows (``WHERE id = $id``, ``LIMIT $n``) carries none."""
+    return any(not ident.quoted and ident.name.startswith("$") and not _filters(ident)
+               for ident in node.find_all(exp.Identifier))
+
+
+_FILTERS = (exp.Where, exp.Having, exp.Qualify, exp.Limit, exp.Offset, exp.Order)
+
+
+def _filters(node: exp.Expr) -> bool:
+    """Whether ``node`` is in a clause that only picks rows (a ``WHERE``, a join's ``ON``, a
+    ``LIMIT``, …), whose values are not the statement's output."""
+    child, parent = node, node.parent
+    while parent is not None:
+        if isinstance(parent, _FILTERS) or (
+                isinstance(parent, exp.Join) and child is parent.args.get("on")):
+            return True
+        child, parent = parent, parent.parent
+    return False
 
 
 def called_functions(node: exp.Expr) -> tuple[str, ...]:
