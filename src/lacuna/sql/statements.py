@@ -299,6 +299,12 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
             "it binds a $name parameter, which SQLite reads as a parameter but Lacuna's parser "
             "as a column name, so Lacuna cannot tell which values it binds; bind the value as "
             ":name or ?"))
+    if word not in ("pivot", "unpivot") and _pivot_statement(parsed[0]):
+        return Statement(kind="unknown", sql=sql, verb=word, problem=(
+            "it holds DuckDB's PIVOT or UNPIVOT statement as a query (FROM (UNPIVOT t ON a, b "
+            "…)), whose output columns Lacuna cannot trace to the columns they come from; "
+            "write it as a clause of the table, which Lacuna follows (FROM t UNPIVOT (v FOR k "
+            "IN (a, b)), FROM t PIVOT (first(x) FOR k IN (…)))"))
     sorted_ = _sort(parsed[0], sql, word, dialect)
     if sorted_.kind != "unknown" and dialect in ("postgres", "duckdb"):
         like = named_like_catalog(parsed[0])
@@ -319,6 +325,14 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     if any(True for _ in parsed[0].find_all(exp.Placeholder)):
         return replace(sorted_, placeholders=True)
     return sorted_
+
+
+def _pivot_statement(node: exp.Expr) -> bool:
+    """Whether ``node`` holds DuckDB's simplified ``PIVOT``/``UNPIVOT`` statement as a query
+    (in a subquery or a CTE), not as a clause of a table (``FROM t UNPIVOT (…)``, a table's
+    ``pivots``): column lineage did not follow it, so ``COPY (SELECT v FROM (UNPIVOT
+    customers ON email, region INTO NAME k VALUE v)) TO 'x.csv'`` wrote e-mails as PUBLIC."""
+    return any(p.arg_key != "pivots" for p in node.find_all(exp.Pivot))
 
 
 def _dollar_parameters(node: exp.Expr) -> bool:
