@@ -299,6 +299,12 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
             "it binds a $name parameter, which SQLite reads as a parameter but Lacuna's parser "
             "as a column name, so Lacuna cannot tell which values it binds; bind the value as "
             ":name or ?"))
+    if dialect == "sqlite" and _quoted_values(parsed[0]):
+        return Statement(kind="unknown", sql=sql, verb=word, problem=(
+            "it writes a value that looks like personal data in double quotes, which SQLite "
+            "reads as a column name or, when no column has that name, as a string; Lacuna "
+            "cannot tell which, so write a string in single quotes (or bind it as a "
+            "parameter)"))
     if word not in ("pivot", "unpivot") and _pivot_statement(parsed[0]):
         return Statement(kind="unknown", sql=sql, verb=word, problem=(
             "it holds DuckDB's PIVOT or UNPIVOT statement as a query (FROM (UNPIVOT t ON a, b "
@@ -325,6 +331,20 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     if any(True for _ in parsed[0].find_all(exp.Placeholder)):
         return replace(sorted_, placeholders=True)
     return sorted_
+
+
+def _quoted_values(node: exp.Expr) -> bool:
+    """Whether a SQLite statement holds a double-quoted name that a strong recognizer
+    validates as data (an e-mail, a card number): SQLite reads ``"kira@example.com"`` as a
+    string when no column has that name, sqlglot as a column, so ``INSERT INTO t VALUES (1,
+    "kira@example.com")`` went in as PUBLIC where the same value in single quotes is PII."""
+    names = [c.this.name for c in node.find_all(exp.Column)
+             if isinstance(c.this, exp.Identifier) and c.this.quoted and not c.table]
+    if not names:
+        return False
+    from lacuna.classify.heuristic import data_in_names
+
+    return bool(data_in_names(names))
 
 
 def _pivot_statement(node: exp.Expr) -> bool:
