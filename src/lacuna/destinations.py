@@ -313,6 +313,16 @@ def _database(uri: str, url: str, config: DestinationConfig) -> Destination:
                 reasoning=(f"{shown} is a {dialect} database file under {root}, an unmanaged "
                            "place (destinations.unmanaged): the file can be copied or sent "
                            "like any other there, so it counts as external."))
+    service = _service(bare, dialect)
+    if service is not None and not _matches({f"service:{service.lower()}"},
+                                            config.internal_hosts):
+        return Destination(
+            uri=shown, type=DestinationType.DATABASE, scope=Scope.EXTERNAL, managed=False,
+            classification_support=aware, path=parts.path or None,
+            reasoning=(f"{shown} is a {dialect} database whose host libpq reads from service "
+                       f"{service!r} (pg_service.conf, or PGSERVICE), a file Lacuna does not "
+                       "read, so it counts as external (fail closed); name the host in the URL, "
+                       f"or add 'service:{service}' to destinations.internal_hosts."))
     outside = _outside_host(bare, dialect, file, config)
     if outside is not None:
         return Destination(
@@ -356,9 +366,27 @@ def _outside_host(url: str, dialect: str, file: str | None, config: DestinationC
     for key, value in _query_pairs(query):
         if key in ("host", "hostaddr"):
             hosts += value.split(",")
-    if not any(hosts) and dialect in ("postgresql", "postgres", "redshift", "cockroachdb"):
-        hosts += os.environ.get("PGHOST", "").split(",")
+    if dialect in _LIBPQ:
+        if not any(hosts):
+            hosts += os.environ.get("PGHOST", "").split(",")
+        if not any(k == "hostaddr" for k, _ in _query_pairs(query)):
+            # libpq connects to PGHOSTADDR whatever host the URL names
+            hosts += os.environ.get("PGHOSTADDR", "").split(",")
     return next((h for h in hosts if not _internal_host(h, config)), None)
+
+
+_LIBPQ = ("postgresql", "postgres", "redshift", "cockroachdb")
+
+
+def _service(url: str, dialect: str) -> str | None:
+    """The libpq service a PostgreSQL URL connects through (``?service=name``, else
+    ``PGSERVICE``): ``pg_service.conf`` sets its host (and ``hostaddr``, which wins over the
+    URL's host), so where it connects is not in the URL. None for no service."""
+    if dialect not in _LIBPQ:
+        return None
+    query = url.split("#", 1)[0].split("?", 1)[1] if "?" in url else ""
+    named = next((v for k, v in _query_pairs(query) if k == "service"), None)
+    return named or os.environ.get("PGSERVICE") or None
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:

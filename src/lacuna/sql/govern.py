@@ -34,7 +34,7 @@ from lacuna import _bypass
 from lacuna.errors import IntegrationError, LineageError
 from lacuna.lineage.recording import Produced, input_version, run_for
 from lacuna.lineage.records import ColumnEdge, DatasetRef, RunStatus
-from lacuna.lineage.sql_masking import NO_KEYS, bound_keys
+from lacuna.lineage.sql_masking import bound_keys
 from lacuna.model import Action, Classification, Decision, Destination, Operation, Source, Tier
 from lacuna.sql import restrict
 from lacuna.sql.catalog import literal, quote
@@ -693,7 +693,9 @@ def _upserted(
     another inserted column (``SET b = excluded.c``), that column's class."""
     from lacuna.lineage.rules import combine
 
-    update = read_of(gov, db, replace(stmt, query=stmt.upsert, bound=(), keys=NO_KEYS))
+    # the parameters it runs with (INSERT … SELECT … DO UPDATE SET b = ?, which its query
+    # holds); after INSERT … VALUES they are the rows' (none: SET b = ? is moved as BOUND)
+    update = read_of(gov, db, replace(stmt, query=stmt.upsert))
     parents = [written, update.classification]
     moved = {col: written.columns[x] for col, x in stmt.moved if x in written.columns}
     if any(x == BOUND for _, x in stmt.moved) and written.columns:  # SET b = ?: any value

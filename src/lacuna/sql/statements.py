@@ -294,6 +294,23 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     if len(parsed) != 1:
         return Statement(kind="unknown", sql=sql, verb=word,
                          problem=f"it holds {len(parsed)} statements; send them one by one")
+    if dialect == "sqlite" and _dollar_parameters(parsed[0]):
+        return Statement(kind="unknown", sql=sql, verb=word, placeholders=True, problem=(
+            "it binds a $name parameter, which SQLite reads as a parameter but Lacuna's parser "
+            "as a column name, so Lacuna cannot tell which values it binds; bind the value as "
+            ":name or ?"))
+    if dialect == "sqlite" and _quoted_values(parsed[0]):
+        return Statement(kind="unknown", sql=sql, verb=word, problem=(
+            "it writes a value that looks like personal data in double quotes, which SQLite "
+            "reads as a column name or, when no column has that name, as a string; Lacuna "
+            "cannot tell which, so write a string in single quotes (or bind it as a "
+            "parameter)"))
+    if word not in ("pivot", "unpivot") and _pivot_statement(parsed[0]):
+        return Statement(kind="unknown", sql=sql, verb=word, problem=(
+            "it holds DuckDB's PIVOT or UNPIVOT statement as a query (FROM (UNPIVOT t ON a, b "
+            "…)), whose output columns Lacuna cannot trace to the columns they come from; "
+            "write it as a clause of the table, which Lacuna follows (FROM t UNPIVOT (v FOR k "
+            "IN (a, b)), FROM t PIVOT (first(x) FOR k IN (…)))"))
     sorted_ = _sort(parsed[0], sql, word, dialect)
     if sorted_.kind != "unknown" and dialect in ("postgres", "duckdb"):
         like = named_like_catalog(parsed[0])
@@ -314,6 +331,53 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     if any(True for _ in parsed[0].find_all(exp.Placeholder)):
         return replace(sorted_, placeholders=True)
     return sorted_
+
+
+def _quoted_values(node: exp.Expr) -> bool:
+    """Whether a SQLite statement holds a double-quoted name that a strong recognizer
+    validates as data (an e-mail, a card number): SQLite reads ``"kira@example.com"`` as a
+    string when no column has that name, sqlglot as a column, so ``INSERT INTO t VALUES (1,
+    "kira@example.com")`` went in as PUBLIC where the same value in single quotes is PII."""
+    names = [c.this.name for c in node.find_all(exp.Column)
+             if isinstance(c.this, exp.Identifier) and c.this.quoted and not c.table]
+    if not names:
+        return False
+    from lacuna.classify.heuristic import data_in_names
+
+    return bool(data_in_names(names))
+
+
+def _pivot_statement(node: exp.Expr) -> bool:
+    """Whether ``node`` holds DuckDB's simplified ``PIVOT``/``UNPIVOT`` statement as a query
+    (in a subquery or a CTE), not as a clause of a table (``FROM t UNPIVOT (…)``, a table's
+    ``pivots``): column lineage did not follow it, so ``COPY (SELECT v FROM (UNPIVOT
+    customers ON email, region INTO NAME k VALUE v)) TO 'x.csv'`` wrote e-mails as PUBLIC."""
+    return any(p.arg_key != "pivots" for p in node.find_all(exp.Pivot))
+
+
+def _dollar_parameters(node: exp.Expr) -> bool:
+    """Whether a SQLite statement binds a Tcl-style ``$name`` parameter where its value may
+    reach what the statement returns or writes: SQLite reads an unquoted name that starts with
+    ``$`` as a parameter, sqlglot as a column of that name, so the value bound to it was no
+    value at all (``CREATE TABLE u AS SELECT $v AS b`` with an e-mail bound to ``v`` was
+    PUBLIC). One that only filters rows (``WHERE id = $id``, ``LIMIT $n``) carries none."""
+    return any(not ident.quoted and ident.name.startswith("$") and not _filters(ident)
+               for ident in node.find_all(exp.Identifier))
+
+
+_FILTERS = (exp.Where, exp.Having, exp.Qualify, exp.Limit, exp.Offset, exp.Order)
+
+
+def _filters(node: exp.Expr) -> bool:
+    """Whether ``node`` is in a clause that only picks rows (a ``WHERE``, a join's ``ON``, a
+    ``LIMIT``, …), whose values are not the statement's output."""
+    child, parent = node, node.parent
+    while parent is not None:
+        if isinstance(parent, _FILTERS) or (
+                isinstance(parent, exp.Join) and child is parent.args.get("on")):
+            return True
+        child, parent = parent, parent.parent
+    return False
 
 
 def called_functions(node: exp.Expr) -> tuple[str, ...]:
@@ -458,16 +522,14 @@ def _upsert(stmt: exp.Insert, dialect: str) -> tuple[str | None, tuple[tuple[str
         if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
             return None, (), "Lacuna cannot read what its DO UPDATE sets"
         column, value = assignment.this.name, assignment.expression.copy()
-        if value.find(exp.Placeholder, exp.Parameter) is not None:
-            if isinstance(stmt.expression, exp.Values):  # VALUES (?, ?) … SET b = ?: every
-                # parameter is classified with the rows; b takes the strictest class of all
-                moved.setdefault((column, BOUND), None)
-                value = exp.Null()
-            else:
-                return None, (), (
-                    "its DO UPDATE SET takes a bound parameter, which Lacuna cannot tell "
-                    "apart from those of the rows its query inserts; set the column from "
-                    f"the inserted row instead (SET {column} = excluded.{column})")
+        if value.find(exp.Placeholder, exp.Parameter) is not None and isinstance(
+                stmt.expression, exp.Values):  # VALUES (?, ?) … SET b = ?: every parameter
+            # is classified with the rows; b takes the strictest class of all
+            moved.setdefault((column, BOUND), None)
+            value = exp.Null()
+        # after INSERT … SELECT the parameter stays in the update's query (SELECT ? AS b FROM
+        # t), whose bound values are data (Statement.bound): a named or numbered one by its
+        # own value, an anonymous ``?`` by every positional value the statement runs with
         for ref in list(value.find_all(exp.Column)):
             if ref.table.lower() == "excluded":
                 if ref.name.lower() != column.lower():

@@ -472,6 +472,13 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         kwargs = {**kwargs, "query": sql}
     stmt = analyse(sql, "duckdb")
     params = args[1] if len(args) > 1 else kwargs.get("parameters")
+    if many and isinstance(params, Iterator):  # executemany(sql, (row for row in …)): read
+        # once, so decided and run on the same list (len() of it failed: a fail-closed denial)
+        params = list(params)
+        if len(args) > 1:
+            args = (args[0], params, *args[2:])
+        else:
+            kwargs = {**kwargs, "parameters": params}
     if params is not None and _analysed(stmt) and stmt.placeholders:
         rest = {k: v for k, v in kwargs.items() if k not in ("query", "parameters")}
         if not many:  # decided and run with the values written in

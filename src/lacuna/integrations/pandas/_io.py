@@ -919,6 +919,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             database = database_file(target)
             if database is not None:
                 refuse_database(f"pandas.DataFrame.{spec.method}", database)
+            if callable(kwargs.get("method")):
+                kwargs["method"] = _governed_insert(kwargs["method"])
         if exception_id is None and isinstance(target, pd.HDFStore):  # opened under one
             exception_id = _stores.store_exception(target)
         from lacuna.governor import current
@@ -1106,6 +1108,21 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             raise
 
     return writer
+
+
+def _governed_insert(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``to_sql(method=fn)``: pandas calls ``fn(table, conn, keys, rows)`` to insert the rows,
+    from inside the write, which runs under Lacuna's bypass; ``fn`` is the program's code and
+    may run any SQL on ``conn`` (``COPY customers TO '~/Downloads/x.csv'``, ``CREATE TABLE x AS
+    SELECT email …``), which ran undecided. It runs governed: each statement it sends is
+    decided as any the program sends (its ``INSERT`` of the rows too, on their values)."""
+
+    @functools.wraps(method)
+    def governed(*args: Any, **kwargs: Any) -> Any:
+        with _bypass.lifted():
+            return method(*args, **kwargs)
+
+    return governed
 
 
 def _sql_side_effects(gov: Any, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
