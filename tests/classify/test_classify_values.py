@@ -64,9 +64,12 @@ def test_match_ratio_is_reported_in_evidence():
     assert c.evidence[0].detail == "30% of 100 sampled values are valid e-mail addresses"
 
 
-def test_mixed_column_below_ratio_is_not_classified_by_values():
-    c = col(emails(4) + ["n/a"] * 96)  # a few addresses (a shared inbox, a support address)
-    assert c.classification is PUBLIC
+def test_mixed_column_below_ratio_is_classified_by_a_persons_address_only():
+    # a few role addresses (a shared inbox, a support address) are no one's; four people's
+    # addresses are theirs however many "n/a" surround them (tests/classify/test_lone_values)
+    roles = ["support@example.com", "info@example.com", "noreply@example.com", "sales@x.org"]
+    assert col(roles + ["n/a"] * 96).classification is PUBLIC
+    assert col(emails(4) + ["n/a"] * 96).pii_type == "email"
 
 
 def test_addresses_hidden_among_filler_are_still_pii():
@@ -155,8 +158,11 @@ def test_addresses_joined_without_spaces_are_free_text(joined):
     assert col(["AMER,EMEA;APAC|LATAM"] * 4, name="x").classification is PUBLIC  # no address
 
 
-def test_one_email_in_large_free_text_is_not_enough():
+def test_one_persons_email_in_large_free_text_is_enough_a_role_address_is_not():
+    # one address is someone's (tests/classify/test_lone_values.py); a shared inbox no one's
     notes = ["write to ada@example.org"] + ["nothing to see here"] * 99
+    assert col(notes, name="notes").pii_type == "email"
+    notes = ["write to support@example.org"] + ["nothing to see here"] * 99
     assert col(notes, name="notes").classification is PUBLIC
 
 

@@ -617,6 +617,9 @@ class PatternRecognizer(ValueRecognizer):
     # or unrelated values (Luhn passes one number in ten) essentially never satisfy, so sixty
     # e-mail addresses hidden among two hundred "n/a" are still sixty people's addresses.
     sparse_hits: ClassVar[int | None] = None
+    # Sampled values of free text that must contain a valid one (or TEXT_MIN_RATIO of them):
+    # 1 for the formats ``sparse_hits = 1`` trusts, whose single value is a person's
+    text_min_hits: ClassVar[int] = TEXT_MIN_HITS
 
     def __init__(self) -> None:
         self._validate = validators.get(self.validator)
@@ -649,7 +652,7 @@ class PatternRecognizer(ValueRecognizer):
             if found:
                 checked, valid, _ = self._check(found)
                 hits = len(found) * valid / checked
-                if valid and (hits >= TEXT_MIN_HITS or hits / n >= TEXT_MIN_RATIO):
+                if valid and (hits >= self.text_min_hits or hits / n >= TEXT_MIN_RATIO):
                     score = round(0.8 * self.strength, 4)
                     return ValueMatch(self, "text", hits / n, n, checked, score)
         return below
