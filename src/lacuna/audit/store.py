@@ -39,6 +39,7 @@ from sqlalchemy import (
     Engine,
     LargeBinary,
     Text,
+    and_,
     cast,
     false,
     func,
@@ -784,18 +785,21 @@ class AuditStore:
         searched page. Every column a writer stores (and migration 0016 rewrote) has
         :func:`~lacuna.audit.record.iso`'s shape; the database finds the others and each is
         parsed (a read-only store on a trail not yet migrated may hold other spellings of a
-        time, which are fine).
+        time, which are fine). The database's test is of digits and of the date they name
+        (:func:`_surely_timed`): a ``LIKE`` of the shape let ``2026-0X-01T...`` (and month
+        13, 30 February, year 0) through unparsed, and such a record, sorting outside the
+        window, was left out of every period in silence.
 
         Raises:
             AuditError: the first such record, by seq and id, and ``lacuna audit verify``.
         """
-        shaped = records.c.timestamp.like("____-__-__T__:__:__.______+00:00")
-        stmt = (select(records.c.seq, records.c.id, records.c.timestamp)
-                .where(or_(records.c.timestamp.is_(None), ~shaped))
-                .order_by(records.c.seq))
         with self.snapshot() as conn:
             if not inspect(conn).has_table(records.name):
                 return
+            stmt = (select(records.c.seq, records.c.id, records.c.timestamp)
+                    .where(or_(records.c.timestamp.is_(None),
+                               ~_surely_timed(conn.dialect.name)))
+                    .order_by(records.c.seq))
             for row in conn.execute(stmt):
                 if parse_when(row.timestamp) is None:
                     raise untimed_error(row.seq, row.id, row.timestamp)
@@ -1107,6 +1111,33 @@ def _holds(column: Any, values: Sequence[str]) -> Any:
                 raw = value.encode("utf-8", "surrogateescape")
                 terms.append(column == cast(literal(raw, LargeBinary), Text))
     return or_(*terms) if terms else false()
+
+
+# iso()'s shape, in digits: PostgreSQL's test of a column (days 29 to 31 and years before 1000
+# are parsed by Python: whether the day exists depends on the month and the year)
+_TIMED_PG = (r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3])"
+             r":[0-5][0-9]:[0-5][0-9]\.[0-9]{6}\+00:00$")
+_TIMED_GLOB = ("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+               ".[0-9][0-9][0-9][0-9][0-9][0-9]+00:00")
+
+
+def _surely_timed(dialect: str) -> Any:
+    """A condition true only of ``timestamp`` columns that are surely a time :func:`iso` wrote
+    (every such column is; the few others are parsed one by one). SQLite: digits in iso()'s
+    shape, and a date and time to the second that SQLite gives back unchanged once moved by
+    nothing (``+0 seconds`` makes 30 February 2 March, 24:00 the next day; month 13 is NULL);
+    not year 0, which Python has not.
+    PostgreSQL: a regular expression of digits in range (days up to the 28th). Another
+    database: digits checked by nothing here, so every column is parsed."""
+    column = records.c.timestamp
+    if dialect == "sqlite":
+        seconds = func.substr(column, 1, 19)
+        again = func.strftime("%Y-%m-%dT%H:%M:%S", seconds, "+0 seconds")
+        return and_(column.op("GLOB", is_comparison=True)(_TIMED_GLOB),
+                    func.substr(column, 1, 4) != "0000", func.coalesce(again, "") == seconds)
+    if dialect == "postgresql":
+        return column.regexp_match(_TIMED_PG)
+    return false()
 
 
 def untimed_error(seq: object, record_id: object, text: object) -> AuditError:
