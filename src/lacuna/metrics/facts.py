@@ -103,18 +103,31 @@ def classify(records: list[AuditRecord]) -> tuple[
     feedback: list[FeedbackFact] = []
     survey: list[SurveyFact] = []
     for record in sorted(records, key=lambda r: r.seq):
-        body = record.data
-        kind = body.get("kind")
-        if kind is None:
-            decisions.append(decision(record, body))
-        elif kind == FEEDBACK:
-            fb = section(body, FEEDBACK)
-            feedback.append(FeedbackFact(
-                decision_record_id=str(fb.get("decision_record_id")), when=record.timestamp,
-                user=record.user_id, false_positive=bool(fb.get("false_positive")),
-                comment=str(fb.get("comment") or ""), policy_id=record.policy_id))
-        elif kind == SURVEY:
-            score = section(body, SURVEY).get("score")
-            if isinstance(score, int):
-                survey.append(SurveyFact(when=record.timestamp, user=record.user_id, score=score))
+        fact = fact_of(record)
+        if isinstance(fact, DecisionFact):
+            decisions.append(fact)
+        elif isinstance(fact, FeedbackFact):
+            feedback.append(fact)
+        elif fact is not None:
+            survey.append(fact)
     return decisions, feedback, survey
+
+
+def fact_of(record: AuditRecord) -> DecisionFact | FeedbackFact | SurveyFact | None:
+    """What one record is to the metrics: a decision (no ``kind``), a feedback or survey
+    event, or nothing (an outcome, another event, a survey answer without a whole score)."""
+    body = record.data
+    kind = body.get("kind")
+    if kind is None:
+        return decision(record, body)
+    if kind == FEEDBACK:
+        fb = section(body, FEEDBACK)
+        return FeedbackFact(
+            decision_record_id=str(fb.get("decision_record_id")), when=record.timestamp,
+            user=record.user_id, false_positive=bool(fb.get("false_positive")),
+            comment=str(fb.get("comment") or ""), policy_id=record.policy_id)
+    if kind == SURVEY:
+        score = section(body, SURVEY).get("score")
+        if isinstance(score, int):
+            return SurveyFact(when=record.timestamp, user=record.user_id, score=score)
+    return None
