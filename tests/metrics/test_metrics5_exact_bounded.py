@@ -16,7 +16,7 @@ from fastapi import HTTPException
 
 from lacuna.audit import AuditStore
 from lacuna.audit.record import iso
-from lacuna.errors import ConfigError
+from lacuna.errors import AuditError, ConfigError
 from lacuna.governor import Governor, build_config
 from lacuna.metrics import GovernanceMetrics, exact
 from lacuna.metrics.facts import classify
@@ -118,3 +118,27 @@ def test_metrics5_exact_refuses_a_period_of_more_records_than_it_reads(
                    tier=None, exact=True)
     assert refused.value.status_code == 422
     assert "holds more than 14 audit records" in str(refused.value.detail)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("destination", ["/d/x.csv"]), ("destination", 5), ("tier", ["INTERNAL"]),
+    ("sources", "/lake/a"), ("sources", [{"path": "/lake/a"}])])
+def test_metrics5_a_hand_edited_body_is_named_not_a_500_or_a_miscount(
+        gov: Any, field: str, value: Any) -> None:
+    """A destination edited into a list failed with a bare TypeError (the API's 500); sources
+    edited into one string counted each character as an asset. Named now, as an edit."""
+    import json
+
+    from sqlalchemy import text
+
+    before = GovernanceMetrics(PERIOD, governor=gov, exact=True)  # the allowed path
+    assert before.counts["violation_rate"]["decisions"] > 0
+    with gov.audit.engine.begin() as conn:
+        (body,) = conn.execute(text("SELECT body FROM lacuna_audit WHERE seq = 3")).one()
+        edited = json.loads(body)
+        edited["what"][field] = value
+        conn.execute(text("UPDATE lacuna_audit SET body = :b WHERE seq = 3"),
+                     {"b": json.dumps(edited)})
+    said = rf"audit record #3 \(id '0+2'\): its body's what\.{field} is not .*lacuna audit verify"
+    with pytest.raises(AuditError, match=said):
+        GovernanceMetrics(PERIOD, governor=gov, exact=True)
