@@ -45,13 +45,16 @@ def _window(since: datetime | None, until: datetime | None) -> list[ColumnElemen
 
 def check_size(gov: Governor, period: Period) -> None:
     """Refuse a period holding more than :data:`EXACT_RECORDS` records (counted up to one
-    more, on the ``timestamp`` index: the count's own work is bounded).
+    more, on the ``timestamp`` index: the count's own work is bounded). Counted within the
+    period itself, not its read window (a day wider each side, for trails no writer has
+    migrated): only the period's facts are kept, and a three-hour period of a busy trail
+    (too short for the rollups) would be refused for the two days around it.
 
     Raises:
         ConfigError: the period holds more (what to ask instead).
     """
-    since, until = period.read_bounds()
-    held = select(records.c.seq).where(*_window(since, until)).limit(EXACT_RECORDS + 1)
+    held = (select(records.c.seq).where(*_window(period.start, period.end))
+            .limit(EXACT_RECORDS + 1))
     (found,) = gov.audit.rows(select(func.count()).select_from(held.subquery()))[0]
     if int(found) > EXACT_RECORDS:
         msg = (f"metrics of {period.label}: the period holds more than {EXACT_RECORDS:,} audit "
