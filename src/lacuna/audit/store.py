@@ -1131,7 +1131,7 @@ def _surely_timed(dialect: str) -> Any:
     shape, not year 0 (which Python has not), and a month, day and hour in range, days up to
     the 28th; a day from the 29th is the date SQLite gives back unchanged once moved by
     nothing (``+0 seconds`` makes 30 February 2 March; month 13 is NULL): ``strftime`` on
-    every row cost 8 times the ``LIKE`` it replaces, on a tenth of them 4 times. PostgreSQL:
+    every row cost 8 times the ``LIKE`` it replaces, on a tenth of them 4 to 5 times. PostgreSQL:
     a regular expression of digits in range (days up to the 28th). Another database: digits
     checked by nothing here, so every column is parsed."""
     column = records.c.timestamp
