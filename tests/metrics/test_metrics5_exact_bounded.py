@@ -6,6 +6,8 @@ from the API) saying what to ask instead; the numbers are the same."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi import HTTPException
 
+from fixtures_postgres import new_postgres_database
 from lacuna.audit import AuditStore
 from lacuna.audit.record import iso
 from lacuna.errors import AuditError, ConfigError
@@ -66,16 +69,34 @@ def _bodies() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def gov(tmp_path: Path) -> Any:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    with _governed(f"sqlite:///{tmp_path / 'audit.db'}") as g:
+        yield g
+
+
+@contextmanager
+def _governed(url: str) -> Iterator[Governor]:
     with AuditStore(url, checkpoint=None) as store:
         store._append_all(_bodies())
     g = Governor(build_config(None, audit={"url": url}, user={"id": "t", "role": "x"}))
-    yield g
-    g.close()
+    try:
+        yield g
+    finally:
+        g.close()
 
 
 def test_metrics5_exact_reads_in_batches_and_counts_the_same(
         gov: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _same_in_batches(gov, monkeypatch)
+
+
+def test_metrics5_exact_reads_in_batches_postgresql(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batches' (timestamp, seq) order on PostgreSQL's collation and planner."""
+    with _governed(new_postgres_database(postgres_url)) as g:
+        _same_in_batches(g, monkeypatch)
+
+
+def _same_in_batches(gov: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     whole = GovernanceMetrics(PERIOD, governor=gov, exact=True)
     reads: list[int] = []
     rows = gov.audit.rows

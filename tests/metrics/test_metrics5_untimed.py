@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from fixtures_postgres import new_postgres_database
 from lacuna.audit import AuditStore
@@ -61,10 +61,14 @@ def _governor(url: str) -> Governor:
 
 def _set_column(url: str, column: str) -> None:
     engine = create_engine(url)
+    _set(engine, column)
+    engine.dispose()
+
+
+def _set(engine: Engine, column: str) -> None:
     with engine.begin() as conn:
         conn.execute(text("UPDATE lacuna_audit SET timestamp = :t WHERE seq = 2"),
                      {"t": column})
-    engine.dispose()
 
 
 def test_metrics5_a_time_shaped_column_that_is_no_time_fails_exact_metrics(
@@ -91,14 +95,18 @@ def test_metrics5_check_times_names_each_column_that_is_no_time(
     is no time is named."""
     url = (f"sqlite:///{tmp_path / 'audit.db'}" if dialect == "sqlite"
            else new_postgres_database(request.getfixturevalue("postgres_url")))
+    engine = create_engine(url)  # one for every edit (a PostgreSQL connection is not free)
     with AuditStore(url, checkpoint=None) as store:
         store._append_all([_denial(i, w) for i, w in enumerate(TIMES)])
         store.check_times()
         assert len(store.list(limit=None)) == len(TIMES)
         for column in SPELLINGS:
-            _set_column(url, column)
+            _set(engine, column)
             store.check_times()
-        for column in NOT_TIMES:
-            _set_column(url, column)
-            with pytest.raises(AuditError, match=r"audit record #2 \(id '0+1'\)"):
-                store.check_times()
+        try:
+            for column in NOT_TIMES:
+                _set(engine, column)
+                with pytest.raises(AuditError, match=r"audit record #2 \(id '0+1'\)"):
+                    store.check_times()
+        finally:
+            engine.dispose()
