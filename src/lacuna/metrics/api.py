@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from lacuna.errors import ConfigError
 from lacuna.metrics import compute
-from lacuna.metrics.facts import DecisionFact, SurveyFact, classify
+from lacuna.metrics.facts import DecisionFact, SurveyFact
 from lacuna.metrics.period import Period, parse_period
 from lacuna.metrics.requests import requests_in
 from lacuna.metrics.targets import TARGETS, Flag
@@ -224,12 +224,14 @@ class GovernanceMetrics:
         self.source = "server:" + str(answer["governance"]["source"])
 
     def _exact(self, gov: Governor) -> Numbers:
-        """Every record of the period read and classified (what the definitions say)."""
-        since, until = self.period.read_bounds()
+        """Every record of the period read and classified (what the definitions say), in
+        batches: only the facts are held, and a period of more than
+        :data:`~lacuna.metrics.exact.EXACT_RECORDS` records is a ``ConfigError``."""
+        from lacuna.metrics.exact import check_size, read_facts
+
         gov.audit.check_times()  # a column that is not a time is outside every read window
-        records = [r for r in gov.audit.list(limit=None, since=since, until=until)
-                   if r.timestamp in self.period]
-        every, feedback, survey = classify(records)
+        check_size(gov, self.period)
+        every, feedback, survey = read_facts(gov, self.period)
         decisions = [d for d in every if self.filters.keep(d)]
         denials = [d for d in decisions if not d.allowed]
         resolved = compute.resolutions(decisions)
@@ -367,14 +369,18 @@ def intercepted_operations(gov: Governor, period: Period) -> set[str]:
     t = log_sinks.table
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"  # the decision log's timestamps (UTC, microseconds)
     start, end = period.start.strftime(fmt), period.end.strftime(fmt)
-    try:
+    found: set[str] = set()
+    try:  # streamed (a server-side cursor on PostgreSQL): only the ids are kept, no body
         with engine.connect() as conn:
-            rows = conn.execute(select(t.c.operation_id, t.c.body).where(
-                t.c.timestamp >= start, t.c.timestamp < end)).all()
+            rows = conn.execution_options(yield_per=2000).execute(
+                select(t.c.operation_id, t.c.body).where(t.c.timestamp >= start,
+                                                         t.c.timestamp < end))
+            found.update(str(r.operation_id) for r in rows
+                         if r.operation_id and not _dry_run(r.body))
     finally:
         if shared is None:
             engine.dispose()
-    return {str(r.operation_id) for r in rows if r.operation_id and not _dry_run(r.body)}
+    return found
 
 
 def _dry_run(body: str) -> bool:

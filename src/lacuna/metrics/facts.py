@@ -67,9 +67,38 @@ def section(body: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 
 def decision(record: AuditRecord, body: Mapping[str, Any]) -> DecisionFact:
     """A stored decision record as the metrics see it: who, what and when from the record's
-    own columns, the rest from its body (:func:`from_body`)."""
+    own columns, the rest from its body (:func:`from_body`).
+
+    Raises:
+        AuditError: the body's destination, tier or sources are not what Lacuna writes (an
+            edited row): a destination written as a list failed the metrics with a bare
+            TypeError (an HTTP 500), and sources written as one string counted each of its
+            characters as an asset.
+    """
+    what = section(body, "what")
+    for name, ok, wanted in (("destination", _text, "a text or null"),
+                             ("tier", _text, "a text or null"),
+                             ("sources", _texts, "a list of texts")):
+        if not ok(what.get(name)):
+            from lacuna.errors import AuditError
+
+            msg = (f"audit record #{record.seq} (id {record.id[:40]!a}): its body's "
+                   f"what.{name} is not {wanted} as Lacuna writes it (a "
+                   f"{type(what.get(name)).__name__}: an edited row, or another writer), so "
+                   "no metric can count it. Run `lacuna audit verify` and keep the database "
+                   "as evidence.")
+            raise AuditError(msg)
     return from_body(body, record_id=record.id, when=record.timestamp, user=record.user_id,
                      action=record.action, allowed=record.allowed, policy_id=record.policy_id)
+
+
+def _text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _texts(value: object) -> bool:
+    return value is None or (isinstance(value, list | tuple)
+                             and all(isinstance(v, str) for v in value))
 
 
 def from_body(body: Mapping[str, Any], *, record_id: str, when: datetime, user: str,
@@ -103,18 +132,31 @@ def classify(records: list[AuditRecord]) -> tuple[
     feedback: list[FeedbackFact] = []
     survey: list[SurveyFact] = []
     for record in sorted(records, key=lambda r: r.seq):
-        body = record.data
-        kind = body.get("kind")
-        if kind is None:
-            decisions.append(decision(record, body))
-        elif kind == FEEDBACK:
-            fb = section(body, FEEDBACK)
-            feedback.append(FeedbackFact(
-                decision_record_id=str(fb.get("decision_record_id")), when=record.timestamp,
-                user=record.user_id, false_positive=bool(fb.get("false_positive")),
-                comment=str(fb.get("comment") or ""), policy_id=record.policy_id))
-        elif kind == SURVEY:
-            score = section(body, SURVEY).get("score")
-            if isinstance(score, int):
-                survey.append(SurveyFact(when=record.timestamp, user=record.user_id, score=score))
+        fact = fact_of(record)
+        if isinstance(fact, DecisionFact):
+            decisions.append(fact)
+        elif isinstance(fact, FeedbackFact):
+            feedback.append(fact)
+        elif fact is not None:
+            survey.append(fact)
     return decisions, feedback, survey
+
+
+def fact_of(record: AuditRecord) -> DecisionFact | FeedbackFact | SurveyFact | None:
+    """What one record is to the metrics: a decision (no ``kind``), a feedback or survey
+    event, or nothing (an outcome, another event, a survey answer without a whole score)."""
+    body = record.data
+    kind = body.get("kind")
+    if kind is None:
+        return decision(record, body)
+    if kind == FEEDBACK:
+        fb = section(body, FEEDBACK)
+        return FeedbackFact(
+            decision_record_id=str(fb.get("decision_record_id")), when=record.timestamp,
+            user=record.user_id, false_positive=bool(fb.get("false_positive")),
+            comment=str(fb.get("comment") or ""), policy_id=record.policy_id)
+    if kind == SURVEY:
+        score = section(body, SURVEY).get("score")
+        if isinstance(score, int):
+            return SurveyFact(when=record.timestamp, user=record.user_id, score=score)
+    return None

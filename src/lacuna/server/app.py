@@ -160,6 +160,12 @@ def _errors(app: FastAPI) -> None:
     async def reply(request: Request, exc: Exception) -> Response:
         if state_unavailable(exc) is not None:
             return unavailable(request, exc)
+        page = getattr(request.app.state, ERROR_PAGE, None)
+        if page is not None and request.url.path.startswith("/console"):
+            # a page in a browser: the console's error page, same words and status (a JSON
+            # body there was a page of raw text, the console's layout gone)
+            answer: Response = page(request, status_of(exc), unplaced(request, exc))
+            return answer
         return JSONResponse({"code": type(exc).__name__, "message": unplaced(request, exc)},
                             status_code=status_of(exc))
 
@@ -294,6 +300,8 @@ def _log_unavailable(request: Request, exc: BaseException) -> None:
 
 
 UNAVAILABLE_PAGE = "lacuna_unavailable_page"  # app.state: (request, message) -> a 503 page
+# app.state: (request, status, message) -> the page of one of Lacuna's errors on a console page
+ERROR_PAGE = "lacuna_error_page"
 
 
 ECHO_LIMIT = 256  # bytes of a rejected value a 422 repeats back

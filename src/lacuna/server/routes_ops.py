@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 router = APIRouter()
 PERIOD_CHARS = 100  # the longest period: two ISO times with microseconds and offsets, and ".."
+FILTER_CHARS = 200  # the longest filter: a policy id, a Rego package, a role or a tier
 
 
 @router.get("/health", tags=["operations"], summary="Liveness (OPA-compatible, no auth)")
@@ -74,6 +75,13 @@ def governance(state: ServerState, period: str, *, domain: str | None, policy: s
         raise HTTPException(422, f"governance metrics: the period is {len(period)} characters, "
                             f"more than {PERIOD_CHARS}: use e.g. last_30_days, 2026-Q4, 2026-11 "
                             "or 2026-10-01..2026-12-31")
+    for name, value in (("domain", domain), ("policy", policy), ("user_group", user_group),
+                        ("tier", tier)):
+        if value is not None and len(value) > FILTER_CHARS:  # not echoed back (a tier was,
+            # whole, in the 422; every filter in the answer's filters)
+            raise HTTPException(422, f"governance metrics: the {name} filter is {len(value)} "
+                                f"characters, more than {FILTER_CHARS}: a policy id, a policy "
+                                "domain, a role or a tier")
     try:
         if tier is not None:  # a misspelt tier would count nothing and meet every target
             tier = Tier.parse(tier).value

@@ -45,10 +45,26 @@ def install(app: FastAPI) -> None:
         return render(request, "error.html", None, status=503, title="Unavailable",
                       heading="The server's database is unavailable", message=message)
 
-    from lacuna.server.app import UNAVAILABLE_PAGE
+    def _failed(request: Request, status: int, message: str) -> Response:
+        # one of Lacuna's errors a page met (an audit record whose time is no time: the
+        # message names it and `lacuna audit verify`), said in the console's layout
+        from fastapi import HTTPException
+
+        from lacuna.errors import LacunaError
+
+        try:
+            session = current_session(request)
+        except (HTTPException, LacunaError):  # no session shown, the error still said
+            session = None
+        heading = {403: "Not allowed", 404: "Not found"}.get(status, "This page cannot be shown")
+        return render(request, "error.html", session, status=status, title=heading,
+                      heading=heading, message=message)
+
+    from lacuna.server.app import ERROR_PAGE, UNAVAILABLE_PAGE
     from lacuna.server.console.review_routes import router as review_router
 
     setattr(app.state, UNAVAILABLE_PAGE, _unavailable)  # the app's 503s of console pages
+    setattr(app.state, ERROR_PAGE, _failed)  # Lacuna's errors on console pages (the API: JSON)
     app.add_exception_handler(ConsoleRefusal, _refused)
     app.include_router(router)
     app.include_router(review_router)
