@@ -785,12 +785,12 @@ class AuditStore:
         searched page. Every column a writer stores (and migration 0016 rewrote) has
         :func:`~lacuna.audit.record.iso`'s shape; the database finds the others and each is
         parsed (a read-only store on a trail not yet migrated may hold other spellings of a
-        time, which are fine, as long as the text sorts within a day of the instant it names:
-    the reads' slack; ``20261103T090000`` and ``2026-W45-2T09:00`` are ISO-8601 times that sort
-    after every ``2026-12-...`` and were left out of their period). The database's test is of
-    digits and of the date they name
-        (:func:`_surely_timed`): a ``LIKE`` of the shape let ``2026-0X-01T...`` (and month
-        13, 30 February, year 0) through unparsed, and such a record, sorting outside the
+        time, which are fine as long as the text sorts within a day of the instant it names,
+        the reads' slack: ``20261103T090000`` and ``2026-W45-2T09:00`` are ISO-8601 times
+        that sort after every ``2026-12-...`` and were left out of their period). The
+        database's test is of digits and of the date they name (:func:`_surely_timed`): a
+        ``LIKE`` of the shape let ``2026-0X-01T...`` (and month 13, 30 February, year 0)
+        through unparsed, and such a record, sorting outside the
         window, was left out of every period in silence.
 
         Raises:
