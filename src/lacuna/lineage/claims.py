@@ -154,6 +154,8 @@ def ingest(run: Run, store: LineageStore, config: ClassificationConfig, *, by: s
         RunOwnedError: ``owner`` is given and another user recorded this run id.
         LineageError: the run is malformed, or the store cannot be written.
     """
+    if run.imported_from is None:  # marked ingested (and signed so): never shown as Lacuna's own
+        run = replace(run, imported_from=run.producer or "openlineage")
     held, refused = guard(run, store, config)
     store.record(held, trusted=False, owner=owner)
     if refused:

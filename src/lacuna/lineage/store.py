@@ -264,6 +264,21 @@ def version_payload(dataset: DatasetRef, run_id: str, fingerprint: str | None,
 
 
 _LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
+# Every own run's producer (:attr:`Run.producer`'s default): an unsigned run row naming another
+# was ingested from OpenLineage events (their producer, or their lacuna_run facet's claim).
+_OWN_PRODUCER = "lacuna"
+
+
+def run_payload(run_id: str, user_id: str, role: str, producer: str, operation: str,
+                method: str, provenance: dict[str, Any]) -> dict[str, Any]:
+    """What a run row's signature (``signature`` in its ``provenance`` JSON) covers: who and
+    what recorded it, and how it reached the store (``imported_from``, ``user_vouched``). So
+    an ingested run edited into one of Lacuna's own (its ``imported_from`` removed), or its
+    sender's claims made vouched, no longer verifies, and its origin is shown as unknown."""
+    return {"what": "lineage-run", "run_id": run_id, "user_id": user_id, "role": role,
+            "producer": producer, "operation": operation, "method": method,
+            "imported_from": provenance.get("imported_from"),
+            "user_vouched": provenance.get("user_vouched") is True}
 
 
 def edges_payload(run_id: str, target: DatasetRef, edges: Sequence[Sequence[str]]
@@ -336,6 +351,7 @@ class LineageStore(Keyed):
         self._id: str | None = None  # the store's id: its state database's (database_id)
         self._legacy: set[str] = set()  # runs whose version-1 dismissal the trail records
         self._said: set[str] = set()  # runs whose dismissal was refused, logged once
+        self._forged: set[str] = set()  # runs whose row's signature does not hold, logged once
         # Renewed (process-wide unique) on every write through this object: memos of what the
         # store holds (file lookups by content, recording.restore_declared) hold for one.
         self.generation = next(_GENERATIONS)
@@ -470,7 +486,7 @@ class LineageStore(Keyed):
         run_io rows and edges inserted in batches (one statement per :data:`_CHUNK` rows). One
         statement per input each (about six) made a run of 1,000 inputs 6,000 statements."""
         seq = conn.execute(_MAX_SEQ).scalar_one() + 1
-        conn.execute(_INSERT_RUN, {"seq": seq, **_run_row(run)})
+        conn.execute(_INSERT_RUN, {"seq": seq, **_run_row(run, self.keyring)})
         produced = run.status is RunStatus.SUCCEEDED
         ids = self._dataset_ids(conn, [
             *(v.dataset for v in run.inputs), *(v.dataset for v in run.outputs),
@@ -1113,7 +1129,8 @@ class LineageStore(Keyed):
             stmt = stmt.limit(max(int(limit), 0))
         try:
             with self._transaction(write=False) as conn:
-                return [queries.load_run(conn, row) for row in conn.execute(stmt).all()]
+                return [queries.load_run(conn, row, self._origin)
+                        for row in conn.execute(stmt).all()]
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
@@ -1122,9 +1139,49 @@ class LineageStore(Keyed):
         try:
             with self._transaction(write=False) as conn:
                 row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
-                return queries.load_run(conn, row) if row is not None else None
+                return queries.load_run(conn, row, self._origin) if row is not None else None
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
+
+    def _origin(self, row: Any, provenance: dict[str, Any], io_rows: Sequence[Any]
+                ) -> tuple[str | None, bool, bool]:
+        """How run ``row`` reached the store, as far as the store can vouch for it:
+        ``(imported_from, user_vouched, origin_unknown)`` (:class:`Run`'s fields).
+
+        A row this store signed (:func:`run_payload`) is what it says. A row without a
+        signature was recorded before runs were signed, and before ingested runs were marked
+        (``imported_from``): it is Lacuna's own when a version of its own that the store signed
+        as trusted says so (ingest never records a trusted version); ingested when it says so,
+        or names a producer other than Lacuna's; otherwise (a run that could be either: an
+        ingested event whose ``lacuna_run`` facet said ``runProducer: "lacuna"``, or a
+        ``register_lineage`` run) its origin is unknown, never Lacuna's own. A row whose
+        signature does not hold was edited: its origin is unknown too."""
+        run_id = str(row.id)
+        signature = provenance.get("signature")
+        if signature is not None:
+            if self.keyring.verify(run_payload(run_id, row.user_id, row.role, row.producer,
+                                               row.operation, row.method, provenance),
+                                   signature if isinstance(signature, str) else None):
+                found = provenance.get("imported_from")
+                imported = None if found is None else str(found)
+                return imported, imported is not None and provenance.get(
+                    "user_vouched") is True, False
+            if run_id not in self._forged:
+                self._forged.add(run_id)
+                log.warning("lineage run %s in %s does not match its signature (edited by "
+                            "hand, or signed with another key): whether Lacuna recorded it or "
+                            "it was imported is not known; its user and producer are shown as "
+                            "claims", run_id, self.where)
+            return None, False, True
+        if any(r.trusted and str(r.run_id) == run_id
+               and self._verifies(r, DatasetRef(r.namespace, r.name)) for r in io_rows):
+            return None, False, False
+        found = provenance.get("imported_from")
+        if found is not None:
+            return str(found), False, False
+        if row.producer != _OWN_PRODUCER:
+            return str(row.producer), False, False
+        return None, False, True
 
     def dismiss(self, run_id: str) -> tuple[DatasetVersion, ...]:
         """Dismiss the ingested run ``run_id``: its versions stay on record but no longer count
@@ -1414,11 +1471,12 @@ def _validate(run: Run) -> None:
             raise LineageError(msg)
 
 
-def _run_row(run: Run) -> dict[str, Any]:
-    """A run's row. Its code text and error are stored with secrets masked
-    (:func:`lacuna.redact.redact_text`), whoever recorded it: a dbt model's compiled SQL holds
-    what ``env_var()`` put into it (a connection string's password), a script registered with
-    ``register_lineage`` its keys; the code hash stays the code's own."""
+def _run_row(run: Run, keyring: Keyring) -> dict[str, Any]:
+    """A run's row, signed with ``keyring`` (:func:`run_payload`). Its code text and error are
+    stored with secrets masked (:func:`lacuna.redact.redact_text`), whoever recorded it: a dbt
+    model's compiled SQL holds what ``env_var()`` put into it (a connection string's
+    password), a script registered with ``register_lineage`` its keys; the code hash stays the
+    code's own."""
     from lacuna.redact import redact_text
 
     provenance: dict[str, Any] = {
@@ -1430,6 +1488,8 @@ def _run_row(run: Run) -> dict[str, Any]:
         provenance["imported_from"] = run.imported_from
         if run.user_vouched:
             provenance["user_vouched"] = True
+    provenance["signature"] = keyring.sign(run_payload(
+        run.id, run.user_id, run.role, run.producer, run.operation, run.method, provenance))
     try:
         text = json.dumps(provenance, sort_keys=True)
     except (TypeError, ValueError) as exc:
