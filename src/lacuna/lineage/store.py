@@ -264,6 +264,12 @@ def version_payload(dataset: DatasetRef, run_id: str, fingerprint: str | None,
 
 
 _LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
+# Which side of its run a trusted version was on, "in" (read) or "out" (written), kept in its
+# classification JSON and so covered by its signature: ``lacuna_lineage_run_io.direction`` is
+# a plain column anyone with the database can flip, and :meth:`LineageStore.latest_written`
+# takes a written version as the whole dataset (a read may be some of its columns).
+IO_KEY = "io"
+_SIGNED_WRITE = f'%"{IO_KEY}": "out"%'  # how json.dumps(sort_keys=True) writes it
 # Every own run's producer (:attr:`Run.producer`'s default): an unsigned run row naming another
 # was ingested from OpenLineage events (their producer, or their lacuna_run facet's claim).
 _OWN_PRODUCER = "lacuna"
@@ -323,11 +329,13 @@ def _lowers(read: Classification, stored: str) -> bool:
 
 
 def _unsigned(text: str) -> Any:
-    """A stored classification column's JSON without its signatures (when it is an object)."""
+    """A stored classification column's JSON without its signatures and the direction they
+    cover (when it is an object): the classification as a run recorded it."""
     data = json.loads(text)
     if isinstance(data, dict):
         data.pop("signature", None)
         data.pop("edges_signature", None)
+        data.pop(IO_KEY, None)
     return data
 
 class LineageStore(Keyed):
@@ -352,6 +360,7 @@ class LineageStore(Keyed):
         self._legacy: set[str] = set()  # runs whose version-1 dismissal the trail records
         self._said: set[str] = set()  # runs whose dismissal was refused, logged once
         self._forged: set[str] = set()  # runs whose row's signature does not hold, logged once
+        self._undirected: set[int] = set()  # versions listed as written, not signed so: logged
         # Renewed (process-wide unique) on every write through this object: memos of what the
         # store holds (file lookups by content, recording.restore_declared) hold for one.
         self.generation = next(_GENERATIONS)
@@ -506,7 +515,7 @@ class LineageStore(Keyed):
                 # as the dataset's state (see _reads_less)
                 less = self._reads_less(known, version, trusted=trusted)
                 planned.append(self._version_row(did, version, run.id, started,
-                                                 produced=not less, trusted=trusted))
+                                                 produced=not less, trusted=trusted, io="in"))
                 vid = -len(planned)
                 if not less:
                     latest[did] = _Planned(vid, planned[-1])
@@ -524,7 +533,7 @@ class LineageStore(Keyed):
         for position, version in enumerate(run.outputs):
             did = ids[version.dataset]
             planned.append(self._version_row(did, version, run.id, created, produced=produced,
-                                             trusted=trusted,
+                                             trusted=trusted, io="out",
                                              edges=into.get(version.dataset, [])))
             ios.append((-len(planned), "out", position))
             children.append(did)
@@ -596,12 +605,14 @@ class LineageStore(Keyed):
                 and self._verifies(latest, version.dataset))
 
     def _version_row(self, did: int, version: DatasetVersion, run_id: str, created: str, *,
-                     produced: bool, trusted: bool, edges: Sequence[Sequence[str]] = ()
-                     ) -> dict[str, Any]:
-        """A version's row, signed when ``trusted`` (with its column ``edges``)."""
+                     produced: bool, trusted: bool, io: str,
+                     edges: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
+        """A version's row, signed when ``trusted`` (with its column ``edges``, and ``io``:
+        whether its run read it, ``"in"``, or wrote it, ``"out"``)."""
         data = _body(version, trusted=trusted)
         columns = list(version.columns)
         if trusted:
+            data[IO_KEY] = io
             data["signature"] = self.keyring.sign(version_payload(  # signed before it is set
                 version.dataset, run_id, version.fingerprint, data, columns, produced))
             if edges:
@@ -689,14 +700,38 @@ class LineageStore(Keyed):
         remote source, and, when the store knew nothing of the dataset before, is recorded as
         its state. Taken as the declaration of the whole source (a Spark read of a remote
         file), its other columns were classified from their names only. A read only ever adds
-        restrictions; this is what may declare."""
+        restrictions; this is what may declare.
+
+        That a run wrote a version is what its signature says (:data:`IO_KEY`), not the
+        ``run_io`` row, a plain column: a read flipped to a write by hand (a PUBLIC read of
+        one column made the dataset's written class) is not taken, nor is a write hidden by
+        flipping it to a read. A version signed before the direction was (its ``run_io`` row
+        says written) is not vouched for: taken as a read, it only adds restrictions (logged
+        once; write the dataset again through Lacuna)."""
         wrote = select(run_io.c.version_id).where(
             run_io.c.version_id == versions.c.id, run_io.c.run_id == versions.c.run_id,
             run_io.c.direction == "out").exists()
-        stmt = (queries.versions_of(dataset).where(versions.c.trusted.is_(True), wrote)
+        stmt = (queries.versions_of(dataset)
+                .where(versions.c.trusted.is_(True),
+                       or_(wrote, versions.c.classification.like(_SIGNED_WRITE)))
                 .order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW))
-        row = self._first_verified(self._read(stmt))
-        return self._version(row) if row is not None else None
+        for row in self._read(stmt):
+            if self._first_verified([row]) is None:
+                continue  # logged there: held to as a claim by the reads that see it
+            io = json.loads(row.classification).get(IO_KEY)
+            if io == "out":
+                return self._version(row)
+            if row.id not in self._undirected:
+                self._undirected.add(row.id)
+                log.warning(
+                    "lineage version %s of %s:%s in %s is listed as written by run %s, but "
+                    "%s: taken as what the run read (it only adds restrictions); write the "
+                    "dataset again through Lacuna to record it as written", row.id,
+                    row.namespace, row.name, self.where, row.run_id,
+                    "was recorded before Lacuna signed which side of a run a version was on"
+                    if io is None else "its signature says the run read it (its run_io row "
+                    "was edited by hand)")
+        return None
 
     def known(self, refs: Sequence[DatasetRef], fingerprints: Sequence[str] = ()
               ) -> tuple[dict[DatasetRef, DatasetVersion], dict[str, DatasetVersion]]:
@@ -829,6 +864,9 @@ class LineageStore(Keyed):
                     values: dict[str, Any] = {"fingerprint": fingerprint}
                     if row.trusted and self._verifies(row, dataset):
                         data = _unsigned(row.classification)
+                        io = json.loads(row.classification).get(IO_KEY)
+                        if io is not None:  # which side of its run it was on: still signed
+                            data[IO_KEY] = io
                         kept = json.loads(row.classification).get("edges_signature")
                         values["classification"] = json.dumps({**data, **(
                             {"edges_signature": kept} if kept else {}), "signature": (
