@@ -175,3 +175,50 @@ def test_a_signed_run_row_edited_by_hand_is_of_unknown_origin(sandbox: Path) -> 
         engine.dispose()
     shown = _origins(url)
     assert set(shown.values()) == {(None, None, None)}
+
+
+def test_a_runs_facets_times_or_status_edited_by_hand_make_its_origin_unknown(
+        sandbox: Path) -> None:
+    """The signature covers the whole run row and its provenance JSON (facets kept from the
+    events, libraries, quality checks), but not a steward's dismissal added to it later (signed
+    on its own)."""
+    url = f"sqlite:///{sandbox / 'audit.db'}"
+    _populate(url)
+    with LineageStore(url) as store:
+        store.record(Run(id="faceted", operation="export", status=RunStatus.SUCCEEDED,
+                         user_id="alice", quality_checks=("not_null(email)",),
+                         extra=(("ticket", {"id": 7, "ratio": 0.1}),),
+                         outputs=(DatasetVersion(dataset=OUT, classification=Classification(
+                             tier=Tier.INTERNAL)),)))
+        store.dismiss("posing")  # a dismissal is written into the run's provenance
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            before = dict(conn.execute(text(
+                "SELECT id, provenance FROM lacuna_lineage_runs")).all())
+    finally:
+        engine.dispose()
+    assert "dismissal" in json.loads(before["posing"])
+    shown = _origins(url)
+    assert (shown["posing"], shown["faceted"]) == (
+        (True, None, "https://x.example/p"), (False, "alice", "lacuna"))
+
+    edits = {
+        "faceted": "UPDATE lacuna_lineage_runs SET provenance = :p WHERE id = 'faceted'",
+        "own": "UPDATE lacuna_lineage_runs SET started_at = '2020-01-01T00:00:00+00:00' "
+               "WHERE id = 'own'",
+        "registered": "UPDATE lacuna_lineage_runs SET status = 'denied' "
+                      "WHERE id = 'registered'",
+    }
+    facets = json.loads(before["faceted"])
+    facets["quality_checks"] = []
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in edits.values():
+                conn.execute(text(statement), {"p": json.dumps(facets)})
+    finally:
+        engine.dispose()
+    shown = _origins(url)
+    assert {k: shown[k] for k in edits} == dict.fromkeys(edits, (None, None, None))
+    assert shown["posing"] == (True, None, "https://x.example/p")

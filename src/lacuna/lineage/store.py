@@ -275,16 +275,29 @@ _SIGNED_WRITE = f'%"{IO_KEY}": "out"%'  # how json.dumps(sort_keys=True) writes 
 _OWN_PRODUCER = "lacuna"
 
 
-def run_payload(run_id: str, user_id: str, role: str, producer: str, operation: str,
-                method: str, provenance: dict[str, Any]) -> dict[str, Any]:
-    """What a run row's signature (``signature`` in its ``provenance`` JSON) covers: who and
-    what recorded it, and how it reached the store (``imported_from``, ``user_vouched``). So
-    an ingested run edited into one of Lacuna's own (its ``imported_from`` removed), or its
-    sender's claims made vouched, no longer verifies, and its origin is shown as unknown."""
-    return {"what": "lineage-run", "run_id": run_id, "user_id": user_id, "role": role,
-            "producer": producer, "operation": operation, "method": method,
-            "imported_from": provenance.get("imported_from"),
-            "user_vouched": provenance.get("user_vouched") is True}
+# The run row's columns its signature covers: all of them but its recording order (``seq``)
+# and ``provenance``, which holds the signature and is covered apart (:func:`run_payload`).
+_RUN_SIGNED = ("id", "operation", "status", "user_id", "role", "session", "started_at",
+               "ended_at", "purpose", "exception_id", "method", "code_location", "code_hash",
+               "code_text", "decision_id", "policy_id", "error", "producer")
+# Keys of the provenance JSON added after the run was recorded (a steward's dismissal, which
+# is signed on its own) or holding the signature itself: not covered by the run's signature.
+_RUN_UNSIGNED = frozenset({"signature", attribution.DISMISSAL_KEY,
+                           attribution.DISMISSAL_STORE_KEY})
+
+
+def run_payload(row: Any, provenance: dict[str, Any]) -> dict[str, Any]:
+    """What a run row's signature (``signature`` in its ``provenance`` JSON) covers: every
+    column of the row (who, when, what, how; :data:`_RUN_SIGNED`), and its provenance JSON
+    (libraries, quality checks, imported facets, and how it reached the store:
+    ``imported_from``, ``user_vouched``) as text. So an ingested run edited into one of
+    Lacuna's own (its ``imported_from`` removed), its sender's claims made vouched, or any of
+    its facets, times, user or status edited no longer verifies: its origin is shown as
+    unknown. ``row``: the row's values by column name (a mapping, or a stored row)."""
+    values = row if isinstance(row, dict) else row._mapping
+    return {"what": "lineage-run", "row": {k: values[k] for k in _RUN_SIGNED},
+            "provenance": json.dumps({k: v for k, v in provenance.items()
+                                      if k not in _RUN_UNSIGNED}, sort_keys=True)}
 
 
 def edges_payload(run_id: str, target: DatasetRef, edges: Sequence[Sequence[str]]
@@ -1197,8 +1210,7 @@ class LineageStore(Keyed):
         run_id = str(row.id)
         signature = provenance.get("signature")
         if signature is not None:
-            if self.keyring.verify(run_payload(run_id, row.user_id, row.role, row.producer,
-                                               row.operation, row.method, provenance),
+            if self.keyring.verify(run_payload(row, provenance),
                                    signature if isinstance(signature, str) else None):
                 found = provenance.get("imported_from")
                 imported = None if found is None else str(found)
@@ -1526,14 +1538,7 @@ def _run_row(run: Run, keyring: Keyring) -> dict[str, Any]:
         provenance["imported_from"] = run.imported_from
         if run.user_vouched:
             provenance["user_vouched"] = True
-    provenance["signature"] = keyring.sign(run_payload(
-        run.id, run.user_id, run.role, run.producer, run.operation, run.method, provenance))
-    try:
-        text = json.dumps(provenance, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        msg = f"run {run.id}: provenance is not JSON-serialisable ({exc})."
-        raise LineageError(msg) from None
-    return {
+    row = {
         "id": run.id, "operation": run.operation, "status": run.status.value,
         "user_id": run.user_id, "role": run.role, "session": run.session,
         "started_at": iso(run.started_at),
@@ -1543,8 +1548,15 @@ def _run_row(run: Run, keyring: Keyring) -> dict[str, Any]:
         "code_text": redact_text(run.code_text) if run.code_text else run.code_text,
         "decision_id": run.decision_id, "policy_id": run.policy_id,
         "error": redact_text(run.error) if run.error else run.error,
-        "producer": run.producer, "provenance": text,
+        "producer": run.producer,
     }
+    try:
+        provenance["signature"] = keyring.sign(run_payload(row, provenance))
+        row["provenance"] = json.dumps(provenance, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        msg = f"run {run.id}: provenance is not JSON-serialisable ({exc})."
+        raise LineageError(msg) from None
+    return row
 
 
 __all__ = ["PERSONAL_TAGS", "LineageStore"]
