@@ -54,7 +54,7 @@ def _run(run_id: str, *, read: Classification | None = None,
 
 
 @pytest.fixture
-def store(tmp_path: Path):
+def lite(tmp_path: Path):
     with LineageStore(f"sqlite:///{tmp_path / 'state.db'}") as s:
         yield s
 
@@ -76,16 +76,16 @@ def _spark_sees(store: LineageStore) -> tuple[Classification | None, Classificat
     return _from_store(SimpleNamespace(lineage_store=store), leaf)  # type: ignore[arg-type]
 
 
-def test_a_read_flipped_into_a_write_is_not_the_written_class(store: LineageStore) -> None:
-    store.record(_run("read-some", read=_regions()), trusted=True)
-    assert _written(store) is None
-    _flip(store, "read-some", "out")  # the run "wrote" the PUBLIC read of one column
-    assert _written(store) is None
-    assert _spark_sees(store) == (None, _regions())  # a read: it only adds restrictions
+def test_a_read_flipped_into_a_write_is_not_the_written_class(lite: LineageStore) -> None:
+    lite.record(_run("read-some", read=_regions()), trusted=True)
+    assert _written(lite) is None
+    _flip(lite, "read-some", "out")  # the run "wrote" the PUBLIC read of one column
+    assert _written(lite) is None
+    assert _spark_sees(lite) == (None, _regions())  # a read: it only adds restrictions
 
 
 def test_the_newest_write_flipped_into_a_read_stays_the_written_class(
-        store: LineageStore) -> None:
+        store: LineageStore) -> None:  # SQLite and PostgreSQL (the signed "io" is matched in SQL)
     store.record(_run("wrote-public", wrote=_regions()), trusted=True)
     assert _written(store) == _regions()  # the allowed path: a write is the written class
     store.record(_run("wrote-whole", wrote=_whole(), minutes=1), trusted=True)
@@ -108,32 +108,32 @@ def test_register_lineage_of_a_remote_source_whose_read_was_flipped(sandbox: Pat
 
 
 def test_a_write_signed_before_the_direction_was_only_restricts(
-        store: LineageStore, caplog: pytest.LogCaptureFixture) -> None:
+        lite: LineageStore, caplog: pytest.LogCaptureFixture) -> None:
     """A version signed as this store signed them before (no direction in the signature):
     its run_io row says written, which nothing vouches for. Not lost: it still raises what a
     read of the dataset is classified as."""
-    store.record(_run("wrote", wrote=_whole()), trusted=True)
-    with store.engine.begin() as conn:  # the row as the earlier signature left it
+    lite.record(_run("wrote", wrote=_whole()), trusted=True)
+    with lite.engine.begin() as conn:  # the row as the earlier signature left it
         row = conn.exec_driver_sql(
             "SELECT id, run_id, fingerprint, classification, columns, produced "
             "FROM lacuna_lineage_versions").one()
         data = json.loads(row.classification)
         for key in ("io", "signature"):
             data.pop(key)
-        data["signature"] = store.keyring.sign(version_payload(
+        data["signature"] = lite.keyring.sign(version_payload(
             REMOTE, row.run_id, row.fingerprint, data, json.loads(row.columns), row.produced))
         conn.exec_driver_sql("UPDATE lacuna_lineage_versions SET classification = ? "
                              "WHERE id = ?", (json.dumps(data, sort_keys=True), row.id))
-    known = store.latest(REMOTE, trusted=True)
+    known = lite.latest(REMOTE, trusted=True)
     assert known is not None
     assert known.classification == _whole()  # the version still verifies as Lacuna's own
     with caplog.at_level(logging.WARNING, logger="lacuna.lineage.store"):
-        assert _written(store) is None
-        assert _written(store) is None
+        assert _written(lite) is None
+        assert _written(lite) is None
     said = [r.getMessage() for r in caplog.records if "listed as written" in r.getMessage()]
     assert len(said) == 1
     assert "recorded before Lacuna signed which side of a run" in said[0]
-    assert _spark_sees(store) == (None, _whole())
+    assert _spark_sees(lite) == (None, _whole())
 
 
 def test_a_completed_files_fingerprint_keeps_it_written(tmp_path: Path) -> None:
