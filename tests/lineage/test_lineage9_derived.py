@@ -10,6 +10,7 @@ of it), so a run Lacuna emitted imports as it was."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,10 @@ def test_an_ingested_copy_that_declares_nothing_inherits_what_it_read(
     c = held.outputs[0].classification
     assert (c.tier, c.floor, c.tags, c.table_tags) == (
         Tier.PROPRIETARY, Tier.PROPRIETARY, ("PII",), ("PII",))
-    assert not any(str(COPY) in line for line in refused)  # nothing was claimed of the copy
+    # nothing was claimed, of the copy or of what it read: raised, but no lowering refused
+    assert refused == ()
+    (read,) = held.inputs
+    assert (read.classification.tier, read.classification.tags) == (Tier.PROPRIETARY, ("PII",))
     assert c.reasoning[0] == (f"PROPRIETARY: inherited from what the run read ({CUSTOMERS}): "
                               "its events declare no classification of it")
     stored = store.latest(COPY)
@@ -103,3 +107,13 @@ def test_a_failed_ingested_run_produced_nothing_to_hold(store: LineageStore) -> 
     assert held.status is RunStatus.FAILED
     assert held.outputs[0].classification.tier is Tier.PUBLIC
     assert store.latest(COPY) is None  # not the dataset's state: nothing was produced
+
+
+def test_an_input_the_events_classify_lower_is_still_refused_and_said(
+        store: LineageStore) -> None:
+    run = _copy_of(CUSTOMERS)
+    claimed = DatasetVersion(dataset=CUSTOMERS, classification=Classification())  # PUBLIC, sure
+    held, refused = ingest(replace(run, inputs=(claimed,)), store, CONFIG)
+    assert held.inputs[0].classification.tier is Tier.PROPRIETARY
+    assert f"{CUSTOMERS}: tier PUBLIC refused, Lacuna knows it as PROPRIETARY: kept " \
+           "PROPRIETARY" in refused

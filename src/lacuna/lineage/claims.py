@@ -126,17 +126,26 @@ def guard(run: Run, store: LineageStore, config: ClassificationConfig
     produced = run.status is RunStatus.SUCCEEDED
     checked = (*run.inputs, *run.outputs) if produced else run.inputs
     known = iter(known_of_all(store, checked, config))
+    changed = False
+    from lacuna.lineage.openlineage import _declares
 
     def held(version: DatasetVersion) -> DatasetVersion:
+        nonlocal changed
         kept, notes = at_least(version.classification, next(known), config,
                                what=str(version.dataset))
-        refused.extend(notes)
-        return version if kept is version.classification else replace(
-            version, classification=kept)
+        if kept is version.classification:
+            return version
+        changed = True
+        # A dataset the events say nothing of (no facet, no tags: Spark's listener reading a
+        # known file) claims nothing: it is raised all the same, but no lowering was refused
+        # (said, it made an honest import exit 1 and the server audit a denial)
+        if _declares(version.classification):
+            refused.extend(notes)
+        return replace(version, classification=kept)
 
     inputs = tuple(held(v) for v in run.inputs)
     outputs = tuple(held(v) for v in run.outputs) if produced else run.outputs
-    if not refused:
+    if not changed:
         return run, ()
     return replace(run, inputs=inputs, outputs=outputs), tuple(unique(refused))
 
