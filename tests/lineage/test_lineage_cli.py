@@ -141,7 +141,9 @@ def test_runs_and_dismiss_a_claim_from_the_command_line(tmp_path: Path) -> None:
     listed = runner.invoke(app, ["lineage", "runs", "--json", "--config", config("jane",
                                                                                   "data_steward")])
     assert listed.exit_code == 0, listed.output
-    assert [(r["id"], r["user"]) for r in json.loads(listed.output)] == [("r-claim", "ana")]
+    # ingested: its user is the run's claim (imported_from: lacuna.lineage.claims.ingest)
+    assert [(r["id"], r["user"], r["claimed_user"], r["imported"])
+            for r in json.loads(listed.output)] == [("r-claim", None, "ana", True)]
     reason = ["--reason", "checked: shared.csv holds nothing secret"]
     refused = runner.invoke(app, ["lineage", "dismiss", "r-claim", *reason,
                                   "--config", config("ana", "analyst")])

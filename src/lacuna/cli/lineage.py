@@ -347,7 +347,9 @@ def runs(
     """List recorded runs, newest first (with DATASET, those that read or wrote it): the run ids
     `lacuna lineage dismiss` takes, who recorded each and which tool produced it. A run imported
     from OpenLineage events shows the events' producer, marked (imported), and the user and
-    producer its events claim, marked as claims."""
+    producer its events claim, marked as claims. A run the store cannot vouch for either way
+    (recorded before imported runs were marked, or edited by hand) is marked (origin
+    unknown), its user and producer as claims."""
     store = _open(db, config)
     if store is None:
         msg = "no lineage recorded yet."
@@ -368,11 +370,16 @@ def runs(
         table.add_column(name)
     for r in found:
         who = r.provenance()
-        user = who["user"] if r.imported_from is None else (
-            f"{who['claimed_user']} (claimed)" if who["claimed_user"] else "")
-        producer = who["producer"] if r.imported_from is None else (
-            f"{who['producer']} (imported"
-            + (f"; claims {who['claimed_producer']})" if who["claimed_producer"] else ")"))
+        user = who["user"] or (
+            f"{who['claimed_user']} (claimed)" if who.get("claimed_user") else "")
+        if who["imported"] is None:  # the store cannot say whether Lacuna recorded it
+            producer = f"{who['claimed_producer'] or ''} (origin unknown)".lstrip()
+        elif who["imported"]:
+            producer = (f"{who['producer']} (imported"
+                        + (f"; claims {who['claimed_producer']})" if who["claimed_producer"]
+                           else ")"))
+        else:
+            producer = who["producer"]
         table.add_row(escape(r.id), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                       escape(user), escape(producer), escape(r.operation),
                       r.status.value, escape(", ".join(str(v.dataset) for v in r.outputs)))

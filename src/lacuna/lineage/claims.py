@@ -12,6 +12,8 @@ PUBLIC, an export allowed). So a claim is held to what the store already knows:
   version) or of the same content (its fingerprint, anywhere), the known class is kept, and the
   refusal is said: in the stored version's reasoning, in what :func:`ingest` returns (the
   server's answer, the import report), in the log.
+- **unclassified outputs inherit.** An output the events say nothing of (no facet, no tags)
+  is held to at least the tier and tags of what the run read (:func:`_from_inputs`).
 - **client claims too.** A decision asked over HTTP carries the client's classification of
   its sources; :func:`hold_sources` raises each named source to what the store knows of it.
 - **never the authority.** Ingested versions are stored ``trusted=False``. A read that restores
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from lacuna.lineage.records import DatasetVersion, Run, RunStatus
 from lacuna.lineage.rules import combine, held
-from lacuna.model import Classification, Operation, Source, unique
+from lacuna.model import Classification, Operation, Source, Tier, unique
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -124,25 +126,62 @@ def guard(run: Run, store: LineageStore, config: ClassificationConfig
     produced = run.status is RunStatus.SUCCEEDED
     checked = (*run.inputs, *run.outputs) if produced else run.inputs
     known = iter(known_of_all(store, checked, config))
+    changed = False
+    from lacuna.lineage.openlineage import _declares
 
     def held(version: DatasetVersion) -> DatasetVersion:
+        nonlocal changed
         kept, notes = at_least(version.classification, next(known), config,
                                what=str(version.dataset))
-        refused.extend(notes)
-        return version if kept is version.classification else replace(
-            version, classification=kept)
+        if kept is version.classification:
+            return version
+        changed = True
+        # A dataset the events say nothing of (no facet, no tags: Spark's listener reading a
+        # known file) claims nothing: it is raised all the same, but no lowering was refused
+        # (said, it made an honest import exit 1 and the server audit a denial)
+        if _declares(version.classification):
+            refused.extend(notes)
+        return replace(version, classification=kept)
 
     inputs = tuple(held(v) for v in run.inputs)
     outputs = tuple(held(v) for v in run.outputs) if produced else run.outputs
-    if not refused:
+    if not changed:
         return run, ()
     return replace(run, inputs=inputs, outputs=outputs), tuple(unique(refused))
+
+
+def _from_inputs(output: DatasetVersion, inputs: Sequence[DatasetVersion]) -> DatasetVersion:
+    """``output`` of an ingested run that declares nothing of it (no classification facet or
+    tags: Spark's listener, dbt-ol, Airflow), held to at least the tier and tags of what the
+    run read (``inputs``, as held to the store), as a table-level floor (no column classes are
+    added). An output the events classify is left as they say (held to what the store knows
+    of it by :func:`guard`): a run Lacuna emitted, masked output included, imports as it was.
+
+    Such an output was recorded as PUBLIC (what a dataset nobody classified reads as): a
+    Spark job copying ``customers.csv`` (PROPRIETARY, PII) to a new ``copy.csv`` made the copy
+    PUBLIC in the store, ``register_lineage`` from it registered PUBLIC data, and ``impact``
+    of the customer file did not list it. What the job did is not known, so it inherits (the
+    inherit rule, docs/lineage.md): fail closed."""
+    read = [v.classification for v in inputs]
+    tier = max((c.tier for c in read), default=Tier.PUBLIC)
+    tags = unique(t for c in read for t in (*c.tags, *c.table_tags))
+    if tier is Tier.PUBLIC and not tags:
+        return output
+    names = ", ".join(str(v.dataset) for v in inputs[:3]) + (", …" if len(inputs) > 3 else "")
+    c = output.classification
+    kept = replace(c, tier=max(c.tier, tier), floor=max(c.floor, tier),
+                   tags=unique([*c.tags, *tags]), table_tags=unique([*c.table_tags, *tags]),
+                   reasoning=(f"{tier.value}: inherited from what the run read ({names}): its "
+                              "events declare no classification of it", *c.reasoning))
+    return replace(output, classification=kept)
 
 
 def ingest(run: Run, store: LineageStore, config: ClassificationConfig, *, by: str = "",
            owner: str | None = None) -> tuple[Run, tuple[str, ...]]:
     """Record a run that arrived from outside the pipeline: held to what the store knows
-    (:func:`guard`) and stored untrusted. Returns the run as recorded and the refusals.
+    (:func:`guard`), an output its events do not classify to at least the tier and tags of
+    what it read (:func:`_from_inputs`), and stored untrusted.
+    Returns the run as recorded and the refusals.
 
     Every ingest route goes through here: the server's ``POST /api/v1/lineage``,
     ``lacuna lineage import`` (:func:`lacuna.lineage.ol_import.import_events`).
@@ -154,7 +193,18 @@ def ingest(run: Run, store: LineageStore, config: ClassificationConfig, *, by: s
         RunOwnedError: ``owner`` is given and another user recorded this run id.
         LineageError: the run is malformed, or the store cannot be written.
     """
+    if run.imported_from is None:  # marked ingested (and signed so): never shown as Lacuna's own
+        run = replace(run, imported_from=run.producer or "openlineage")
+    from lacuna.lineage.openlineage import _declares
+
+    # what the events left unclassified, before guard raised it to what the store knows of it
+    silent = {v.dataset for v in run.outputs if not _declares(v.classification)}
     held, refused = guard(run, store, config)
+    if held.status is RunStatus.SUCCEEDED and held.inputs and silent:
+        outputs = tuple(_from_inputs(v, held.inputs) if v.dataset in silent else v
+                        for v in held.outputs)
+        if outputs != held.outputs:
+            held = replace(held, outputs=outputs)
     store.record(held, trusted=False, owner=owner)
     if refused:
         log.warning("lineage run %s%s: lowering a classification from outside the pipeline is "

@@ -83,8 +83,15 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def load_run(conn: Connection, row: Any) -> Run:
-    """A stored run with its inputs, outputs and column edges, as it was recorded."""
+# What a store says of how a run reached it, from the run row, its provenance JSON and its
+# input and output version rows: (imported_from, user_vouched, origin_unknown), the fields of
+# :class:`Run` (:meth:`lacuna.lineage.store.LineageStore._origin` checks their signatures).
+RunOrigin = Callable[[Any, dict[str, Any], Sequence[Any]], tuple[str | None, bool, bool]]
+
+
+def load_run(conn: Connection, row: Any, origin: RunOrigin) -> Run:
+    """A stored run with its inputs, outputs and column edges, as it was recorded; whether it
+    was ingested is what ``origin`` vouches for, never the provenance JSON taken as it is."""
     io_rows = conn.execute(
         version_select().add_columns(run_io.c.direction, run_io.c.position)
         .join(run_io, run_io.c.version_id == versions.c.id)
@@ -99,6 +106,9 @@ def load_run(conn: Connection, row: Any) -> Run:
         .where(column_edges.c.run_id == row.id).order_by(column_edges.c.id)
     ).all()
     provenance = json.loads(row.provenance)
+    if not isinstance(provenance, dict):
+        provenance = {}
+    imported_from, user_vouched, unknown = origin(row, provenance, io_rows)
     return Run(
         id=row.id, operation=row.operation, status=RunStatus(row.status),
         inputs=tuple(to_version(r) for r in io_rows if r.direction == "in"),
@@ -115,15 +125,8 @@ def load_run(conn: Connection, row: Any) -> Run:
         quality_checks=tuple(provenance.get("quality_checks", ())),
         decision_id=row.decision_id, policy_id=row.policy_id, error=row.error,
         producer=row.producer, extra=tuple((str(k), v) for k, v in provenance.get("extra", ())),
-        imported_from=_imported_from(provenance),
-        user_vouched=provenance.get("user_vouched") is True,
+        imported_from=imported_from, user_vouched=user_vouched, origin_unknown=unknown,
     )
-
-
-def _imported_from(provenance: dict[str, Any]) -> str | None:
-    """Where an ingested run came from (:attr:`Run.imported_from`); None for Lacuna's own."""
-    found = provenance.get("imported_from")
-    return None if found is None else str(found)
 
 
 def _dataset_id(conn: Connection, ref: DatasetRef) -> int | None:

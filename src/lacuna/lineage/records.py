@@ -165,6 +165,11 @@ class Run:
     # An ingested run whose user is who sent its events, as a server authenticated them
     # (``POST /api/v1/lineage`` records the caller as the run's user): then not a claim.
     user_vouched: bool = field(default=False, compare=False)
+    # Read from a store that cannot say whether Lacuna's pipeline recorded the run or it was
+    # ingested: a row from before imported runs were marked (and signed) that no signed version
+    # of its own vouches for, or a row whose signature no longer holds (edited by hand). Its
+    # user and producer are then shown as claims, and it is neither "imported" nor "own".
+    origin_unknown: bool = field(default=False, compare=False)
 
     def provenance(self) -> dict[str, Any]:
         """Who recorded the run and which tool produced it, as far as Lacuna knows (``lacuna
@@ -172,7 +177,12 @@ class Run:
         (``imported``) names the events' ``producer`` and no user: what its ``lacuna_run``
         facet says of them (``runProducer: "lacuna"``, ``userId: "ciso"``) anyone sending
         events may write, so it is a claim, never Lacuna's own record; its user is named only
-        when a server authenticated the sender as that user (:attr:`user_vouched`)."""
+        when a server authenticated the sender as that user (:attr:`user_vouched`). A run
+        whose origin the store cannot vouch for (:attr:`origin_unknown`) is neither: its user
+        and producer are claims, and ``imported`` is None."""
+        if self.origin_unknown:
+            return {"user": None, "claimed_user": self.user_id or None, "producer": None,
+                    "claimed_producer": self.producer or None, "imported": None}
         if self.imported_from is None:
             return {"user": self.user_id, "producer": self.producer, "imported": False}
         vouched = self.user_vouched and bool(self.user_id)

@@ -264,6 +264,40 @@ def version_payload(dataset: DatasetRef, run_id: str, fingerprint: str | None,
 
 
 _LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
+# Which side of its run a trusted version was on, "in" (read) or "out" (written), kept in its
+# classification JSON and so covered by its signature: ``lacuna_lineage_run_io.direction`` is
+# a plain column anyone with the database can flip, and :meth:`LineageStore.latest_written`
+# takes a written version as the whole dataset (a read may be some of its columns).
+IO_KEY = "io"
+_SIGNED_WRITE = f'%"{IO_KEY}": "out"%'  # how json.dumps(sort_keys=True) writes it
+# Every own run's producer (:attr:`Run.producer`'s default): an unsigned run row naming another
+# was ingested from OpenLineage events (their producer, or their lacuna_run facet's claim).
+_OWN_PRODUCER = "lacuna"
+
+
+# The run row's columns its signature covers: all of them but its recording order (``seq``)
+# and ``provenance``, which holds the signature and is covered apart (:func:`run_payload`).
+_RUN_SIGNED = ("id", "operation", "status", "user_id", "role", "session", "started_at",
+               "ended_at", "purpose", "exception_id", "method", "code_location", "code_hash",
+               "code_text", "decision_id", "policy_id", "error", "producer")
+# Keys of the provenance JSON added after the run was recorded (a steward's dismissal, which
+# is signed on its own) or holding the signature itself: not covered by the run's signature.
+_RUN_UNSIGNED = frozenset({"signature", attribution.DISMISSAL_KEY,
+                           attribution.DISMISSAL_STORE_KEY})
+
+
+def run_payload(row: Any, provenance: dict[str, Any]) -> dict[str, Any]:
+    """What a run row's signature (``signature`` in its ``provenance`` JSON) covers: every
+    column of the row (who, when, what, how; :data:`_RUN_SIGNED`), and its provenance JSON
+    (libraries, quality checks, imported facets, and how it reached the store:
+    ``imported_from``, ``user_vouched``) as text. So an ingested run edited into one of
+    Lacuna's own (its ``imported_from`` removed), its sender's claims made vouched, or any of
+    its facets, times, user or status edited no longer verifies: its origin is shown as
+    unknown. ``row``: the row's values by column name (a mapping, or a stored row)."""
+    values = row if isinstance(row, dict) else row._mapping
+    return {"what": "lineage-run", "row": {k: values[k] for k in _RUN_SIGNED},
+            "provenance": json.dumps({k: v for k, v in provenance.items()
+                                      if k not in _RUN_UNSIGNED}, sort_keys=True)}
 
 
 def edges_payload(run_id: str, target: DatasetRef, edges: Sequence[Sequence[str]]
@@ -308,11 +342,13 @@ def _lowers(read: Classification, stored: str) -> bool:
 
 
 def _unsigned(text: str) -> Any:
-    """A stored classification column's JSON without its signatures (when it is an object)."""
+    """A stored classification column's JSON without its signatures and the direction they
+    cover (when it is an object): the classification as a run recorded it."""
     data = json.loads(text)
     if isinstance(data, dict):
         data.pop("signature", None)
         data.pop("edges_signature", None)
+        data.pop(IO_KEY, None)
     return data
 
 class LineageStore(Keyed):
@@ -336,6 +372,8 @@ class LineageStore(Keyed):
         self._id: str | None = None  # the store's id: its state database's (database_id)
         self._legacy: set[str] = set()  # runs whose version-1 dismissal the trail records
         self._said: set[str] = set()  # runs whose dismissal was refused, logged once
+        self._forged: set[str] = set()  # runs whose row's signature does not hold, logged once
+        self._undirected: set[int] = set()  # versions listed as written, not signed so: logged
         # Renewed (process-wide unique) on every write through this object: memos of what the
         # store holds (file lookups by content, recording.restore_declared) hold for one.
         self.generation = next(_GENERATIONS)
@@ -470,7 +508,7 @@ class LineageStore(Keyed):
         run_io rows and edges inserted in batches (one statement per :data:`_CHUNK` rows). One
         statement per input each (about six) made a run of 1,000 inputs 6,000 statements."""
         seq = conn.execute(_MAX_SEQ).scalar_one() + 1
-        conn.execute(_INSERT_RUN, {"seq": seq, **_run_row(run)})
+        conn.execute(_INSERT_RUN, {"seq": seq, **_run_row(run, self.keyring)})
         produced = run.status is RunStatus.SUCCEEDED
         ids = self._dataset_ids(conn, [
             *(v.dataset for v in run.inputs), *(v.dataset for v in run.outputs),
@@ -490,7 +528,7 @@ class LineageStore(Keyed):
                 # as the dataset's state (see _reads_less)
                 less = self._reads_less(known, version, trusted=trusted)
                 planned.append(self._version_row(did, version, run.id, started,
-                                                 produced=not less, trusted=trusted))
+                                                 produced=not less, trusted=trusted, io="in"))
                 vid = -len(planned)
                 if not less:
                     latest[did] = _Planned(vid, planned[-1])
@@ -508,7 +546,7 @@ class LineageStore(Keyed):
         for position, version in enumerate(run.outputs):
             did = ids[version.dataset]
             planned.append(self._version_row(did, version, run.id, created, produced=produced,
-                                             trusted=trusted,
+                                             trusted=trusted, io="out",
                                              edges=into.get(version.dataset, [])))
             ios.append((-len(planned), "out", position))
             children.append(did)
@@ -580,12 +618,14 @@ class LineageStore(Keyed):
                 and self._verifies(latest, version.dataset))
 
     def _version_row(self, did: int, version: DatasetVersion, run_id: str, created: str, *,
-                     produced: bool, trusted: bool, edges: Sequence[Sequence[str]] = ()
-                     ) -> dict[str, Any]:
-        """A version's row, signed when ``trusted`` (with its column ``edges``)."""
+                     produced: bool, trusted: bool, io: str,
+                     edges: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
+        """A version's row, signed when ``trusted`` (with its column ``edges``, and ``io``:
+        whether its run read it, ``"in"``, or wrote it, ``"out"``)."""
         data = _body(version, trusted=trusted)
         columns = list(version.columns)
         if trusted:
+            data[IO_KEY] = io
             data["signature"] = self.keyring.sign(version_payload(  # signed before it is set
                 version.dataset, run_id, version.fingerprint, data, columns, produced))
             if edges:
@@ -673,14 +713,38 @@ class LineageStore(Keyed):
         remote source, and, when the store knew nothing of the dataset before, is recorded as
         its state. Taken as the declaration of the whole source (a Spark read of a remote
         file), its other columns were classified from their names only. A read only ever adds
-        restrictions; this is what may declare."""
+        restrictions; this is what may declare.
+
+        That a run wrote a version is what its signature says (:data:`IO_KEY`), not the
+        ``run_io`` row, a plain column: a read flipped to a write by hand (a PUBLIC read of
+        one column made the dataset's written class) is not taken, nor is a write hidden by
+        flipping it to a read. A version signed before the direction was (its ``run_io`` row
+        says written) is not vouched for: taken as a read, it only adds restrictions (logged
+        once; write the dataset again through Lacuna)."""
         wrote = select(run_io.c.version_id).where(
             run_io.c.version_id == versions.c.id, run_io.c.run_id == versions.c.run_id,
             run_io.c.direction == "out").exists()
-        stmt = (queries.versions_of(dataset).where(versions.c.trusted.is_(True), wrote)
+        stmt = (queries.versions_of(dataset)
+                .where(versions.c.trusted.is_(True),
+                       or_(wrote, versions.c.classification.like(_SIGNED_WRITE)))
                 .order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW))
-        row = self._first_verified(self._read(stmt))
-        return self._version(row) if row is not None else None
+        for row in self._read(stmt):
+            if self._first_verified([row]) is None:
+                continue  # logged there: held to as a claim by the reads that see it
+            io = json.loads(row.classification).get(IO_KEY)
+            if io == "out":
+                return self._version(row)
+            if row.id not in self._undirected:
+                self._undirected.add(row.id)
+                log.warning(
+                    "lineage version %s of %s:%s in %s is listed as written by run %s, but "
+                    "%s: taken as what the run read (it only adds restrictions); write the "
+                    "dataset again through Lacuna to record it as written", row.id,
+                    row.namespace, row.name, self.where, row.run_id,
+                    "was recorded before Lacuna signed which side of a run a version was on"
+                    if io is None else "its signature says the run read it (its run_io row "
+                    "was edited by hand)")
+        return None
 
     def known(self, refs: Sequence[DatasetRef], fingerprints: Sequence[str] = ()
               ) -> tuple[dict[DatasetRef, DatasetVersion], dict[str, DatasetVersion]]:
@@ -813,6 +877,9 @@ class LineageStore(Keyed):
                     values: dict[str, Any] = {"fingerprint": fingerprint}
                     if row.trusted and self._verifies(row, dataset):
                         data = _unsigned(row.classification)
+                        io = json.loads(row.classification).get(IO_KEY)
+                        if io is not None:  # which side of its run it was on: still signed
+                            data[IO_KEY] = io
                         kept = json.loads(row.classification).get("edges_signature")
                         values["classification"] = json.dumps({**data, **(
                             {"edges_signature": kept} if kept else {}), "signature": (
@@ -1113,7 +1180,8 @@ class LineageStore(Keyed):
             stmt = stmt.limit(max(int(limit), 0))
         try:
             with self._transaction(write=False) as conn:
-                return [queries.load_run(conn, row) for row in conn.execute(stmt).all()]
+                return [queries.load_run(conn, row, self._origin)
+                        for row in conn.execute(stmt).all()]
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
@@ -1122,9 +1190,48 @@ class LineageStore(Keyed):
         try:
             with self._transaction(write=False) as conn:
                 row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
-                return queries.load_run(conn, row) if row is not None else None
+                return queries.load_run(conn, row, self._origin) if row is not None else None
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
+
+    def _origin(self, row: Any, provenance: dict[str, Any], io_rows: Sequence[Any]
+                ) -> tuple[str | None, bool, bool]:
+        """How run ``row`` reached the store, as far as the store can vouch for it:
+        ``(imported_from, user_vouched, origin_unknown)`` (:class:`Run`'s fields).
+
+        A row this store signed (:func:`run_payload`) is what it says. A row without a
+        signature was recorded before runs were signed, and before ingested runs were marked
+        (``imported_from``): it is Lacuna's own when a version of its own that the store signed
+        as trusted says so (ingest never records a trusted version); ingested when it says so,
+        or names a producer other than Lacuna's; otherwise (a run that could be either: an
+        ingested event whose ``lacuna_run`` facet said ``runProducer: "lacuna"``, or a
+        ``register_lineage`` run) its origin is unknown, never Lacuna's own. A row whose
+        signature does not hold was edited: its origin is unknown too."""
+        run_id = str(row.id)
+        signature = provenance.get("signature")
+        if signature is not None:
+            if self.keyring.verify(run_payload(row, provenance),
+                                   signature if isinstance(signature, str) else None):
+                found = provenance.get("imported_from")
+                imported = None if found is None else str(found)
+                return imported, imported is not None and provenance.get(
+                    "user_vouched") is True, False
+            if run_id not in self._forged:
+                self._forged.add(run_id)
+                log.warning("lineage run %s in %s does not match its signature (edited by "
+                            "hand, or signed with another key): whether Lacuna recorded it or "
+                            "it was imported is not known; its user and producer are shown as "
+                            "claims", run_id, self.where)
+            return None, False, True
+        if any(r.trusted and str(r.run_id) == run_id
+               and self._verifies(r, DatasetRef(r.namespace, r.name)) for r in io_rows):
+            return None, False, False
+        found = provenance.get("imported_from")
+        if found is not None:
+            return str(found), False, False
+        if row.producer != _OWN_PRODUCER:
+            return str(row.producer), False, False
+        return None, False, True
 
     def dismiss(self, run_id: str) -> tuple[DatasetVersion, ...]:
         """Dismiss the ingested run ``run_id``: its versions stay on record but no longer count
@@ -1414,11 +1521,12 @@ def _validate(run: Run) -> None:
             raise LineageError(msg)
 
 
-def _run_row(run: Run) -> dict[str, Any]:
-    """A run's row. Its code text and error are stored with secrets masked
-    (:func:`lacuna.redact.redact_text`), whoever recorded it: a dbt model's compiled SQL holds
-    what ``env_var()`` put into it (a connection string's password), a script registered with
-    ``register_lineage`` its keys; the code hash stays the code's own."""
+def _run_row(run: Run, keyring: Keyring) -> dict[str, Any]:
+    """A run's row, signed with ``keyring`` (:func:`run_payload`). Its code text and error are
+    stored with secrets masked (:func:`lacuna.redact.redact_text`), whoever recorded it: a dbt
+    model's compiled SQL holds what ``env_var()`` put into it (a connection string's
+    password), a script registered with ``register_lineage`` its keys; the code hash stays the
+    code's own."""
     from lacuna.redact import redact_text
 
     provenance: dict[str, Any] = {
@@ -1430,12 +1538,7 @@ def _run_row(run: Run) -> dict[str, Any]:
         provenance["imported_from"] = run.imported_from
         if run.user_vouched:
             provenance["user_vouched"] = True
-    try:
-        text = json.dumps(provenance, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        msg = f"run {run.id}: provenance is not JSON-serialisable ({exc})."
-        raise LineageError(msg) from None
-    return {
+    row = {
         "id": run.id, "operation": run.operation, "status": run.status.value,
         "user_id": run.user_id, "role": run.role, "session": run.session,
         "started_at": iso(run.started_at),
@@ -1445,8 +1548,15 @@ def _run_row(run: Run) -> dict[str, Any]:
         "code_text": redact_text(run.code_text) if run.code_text else run.code_text,
         "decision_id": run.decision_id, "policy_id": run.policy_id,
         "error": redact_text(run.error) if run.error else run.error,
-        "producer": run.producer, "provenance": text,
+        "producer": run.producer,
     }
+    try:
+        provenance["signature"] = keyring.sign(run_payload(row, provenance))
+        row["provenance"] = json.dumps(provenance, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        msg = f"run {run.id}: provenance is not JSON-serialisable ({exc})."
+        raise LineageError(msg) from None
+    return row
 
 
 __all__ = ["PERSONAL_TAGS", "LineageStore"]
