@@ -55,6 +55,7 @@ class ProxyEnv:
     config: Path
     ca: Path  # the proxy's CA certificate, exported with `lacuna proxy ca -o`
     log: Path
+    tmp: Path  # the proxy process's TMPDIR: its spooled bodies, apart from other processes'
 
 
 def _upstream(ctx: ssl.SSLContext | None) -> Upstream:
@@ -129,7 +130,9 @@ def proxy_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyEnv]:
     config = write_config(root, f"{{max_inspect_bytes: {MAX_INSPECT}, max_body_bytes: "
                                 f"{MAX_BODY}, ca_dir: '{root / 'proxy-ca'}', "
                                 f"upstream_ca: '{upstream_ca.cert_path}'}}")
-    env = {**os.environ, "LACUNA_HOME": str(root / "home"), "LACUNA_EMBEDDINGS_BUILD": "never"}
+    (root / "tmp").mkdir()
+    env = {**os.environ, "LACUNA_HOME": str(root / "home"), "LACUNA_EMBEDDINGS_BUILD": "never",
+           "TMPDIR": str(root / "tmp")}
     env.pop("LACUNA_CONFIG", None)
     from live_server import free_port
 
@@ -149,7 +152,7 @@ def proxy_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyEnv]:
     assert exported.wait(60) == 0
     try:
         yield ProxyEnv(url=f"http://127.0.0.1:{port}", http=plain, https=secure, config=config,
-                       ca=ca, log=log)
+                       ca=ca, log=log, tmp=root / "tmp")
     finally:
         proc.terminate()
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 import uuid
 
 import requests
@@ -39,8 +38,10 @@ def _decisions(env, path: str):
         store.close()
 
 
-def _spools() -> list[str]:
-    return glob.glob(os.path.join(tempfile.gettempdir(), "lacuna-proxy-body-*"))
+def _spools(env) -> list[str]:
+    """The proxy's spooled bodies (its own TMPDIR: another process's proxy tests, in CI's other
+    worker, spool in theirs)."""
+    return glob.glob(os.path.join(env.tmp, "lacuna-proxy-body-*"))
 
 
 def test_emails_only_past_the_inspected_start_are_refused(proxy_env):
@@ -84,7 +85,7 @@ def test_a_large_clean_body_is_forwarded_byte_identical(proxy_env):
     assert got.body == body
     [allowed] = _decisions(proxy_env, path)
     assert allowed.allowed
-    assert _spools() == []  # the spooled body is removed after the request
+    assert _spools(proxy_env) == []  # the spooled body is removed after the request
 
 
 def test_a_body_past_max_body_bytes_is_refused_with_413_and_recorded(proxy_env):
@@ -103,7 +104,7 @@ def test_a_body_past_max_body_bytes_is_refused_with_413_and_recorded(proxy_env):
     [denied] = _decisions(proxy_env, path)
     assert not denied.allowed
     assert denied.policy_id == "lacuna.proxy"
-    assert _spools() == []
+    assert _spools(proxy_env) == []
 
 
 def test_every_value_up_to_the_overlap_is_whole_in_some_window(tmp_path):
