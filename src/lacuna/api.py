@@ -92,6 +92,9 @@ def disable(*, flush_timeout: float = 5.0) -> None:
     for integration in _frame_integrations():
         integration.uninstall()
     _flush_records(flush_timeout)
+    from lacuna.state import engines
+
+    engines.drop_idle()  # the engines of closed governors' stores (lacuna.state.engines)
 
 
 def _flush_records(timeout: float) -> None:
