@@ -139,3 +139,26 @@ def test_engines_a_store_that_fails_to_open_gives_its_engine_back(tmp_path: Path
         AuditStore(f"sqlite:///{path}")
     assert engines.shared().get(_key(path), 0) == 0
     assert path.read_bytes().startswith(b"not a database")
+
+
+def test_engines_shared_never_shows_a_password() -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url("postgresql+psycopg://lacuna:s3cret-pw@db.invalid/lacuna")
+    lease = engines.lease(url)  # no connection is made
+    try:
+        again = engines.lease(make_url("postgresql+psycopg://lacuna:s3cret-pw@db.invalid/lacuna"))
+        other = engines.lease(make_url("postgresql+psycopg://lacuna:other-pw@db.invalid/lacuna"))
+        assert again.engine is lease.engine
+        assert other.engine is not lease.engine  # another login: another engine
+        shown = engines.shared()
+        assert not any("s3cret" in key or "other-pw" in key for key in shown)
+        assert shown["postgresql+psycopg://lacuna:***@db.invalid/lacuna"] == 3
+        again.release()
+        other.release()
+        other.release()  # a lease is given back once
+        assert engines.shared()["postgresql+psycopg://lacuna:***@db.invalid/lacuna"] == 1
+    finally:
+        lease.release()
+        engines.drop_idle()
+    assert "postgresql+psycopg://lacuna:***@db.invalid/lacuna" not in engines.shared()

@@ -156,9 +156,14 @@ class _Engines:
             gone.engine.dispose()
 
     def shared(self) -> dict[str, int]:
+        from lacuna.redact import redact_url
+
         self._release_pending()
-        with self._lock:
-            return {key: s.leases for key, s in self._by_key.items()}
+        shown: dict[str, int] = {}
+        with self._lock:  # a server database's key holds its password: shown without it
+            for key, entry in self._by_key.items():
+                shown[redact_url(key)] = shown.get(redact_url(key), 0) + entry.leases
+        return shown
 
 
 _ENGINES = _Engines()
@@ -182,5 +187,6 @@ def drop_idle() -> None:
 
 
 def shared() -> dict[str, int]:
-    """The shared engines' databases and how many stores lease each (tests, diagnostics)."""
+    """The shared engines' databases (passwords hidden) and how many stores lease each,
+    summed over the engines a hidden password tells apart (tests, diagnostics)."""
     return _ENGINES.shared()
