@@ -44,8 +44,9 @@ def test_integrations_warn_mode_says_what_runs_ungoverned(sandbox_config,
                                                           sandbox: Path) -> None:
     import pandas as pd
 
-    with pytest.warns(GovernanceFailureWarning, match=r"polars .* runs ungoverned"):
+    with pytest.warns(GovernanceFailureWarning, match=r"polars .* runs ungoverned") as caught:
         lacuna.enable(sandbox_config(mode="warn"))
+    assert {w.filename for w in caught} == {__file__}  # points at the caller's line
     assert lacuna.enabled()
     with pytest.warns(lacuna.governor.GovernanceWarning):  # pandas is still governed
         pd.read_csv(sandbox / "customers.csv").to_csv(sandbox / "Downloads" / "out.csv")

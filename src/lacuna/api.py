@@ -66,7 +66,8 @@ def _ungoverned(library: str, exc: ImportError, mode: str) -> None:
     if mode == "enforce":
         raise IntegrationError(msg) from exc
     warnings.warn(f"{msg} It runs ungoverned because the mode is {mode!r}.",
-                  _governor.GovernanceFailureWarning, stacklevel=3)
+                  _governor.GovernanceFailureWarning,
+                  stacklevel=_governor._user_stacklevel())  # at the user's enable()/with
 
 
 def enable(config: Config | str | None = None, **overrides: Any) -> None:
