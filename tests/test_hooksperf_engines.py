@@ -162,3 +162,23 @@ def test_engines_shared_never_shows_a_password() -> None:
         lease.release()
         engines.drop_idle()
     assert "postgresql+psycopg://lacuna:***@db.invalid/lacuna" not in engines.shared()
+
+
+def test_engines_another_driver_or_uri_options_get_another_engine(tmp_path: Path) -> None:
+    from sqlalchemy.engine import make_url
+
+    path = tmp_path / "d.db"
+    plain = engines.lease(make_url(f"sqlite:///{path}"))
+    named = engines.lease(make_url(f"sqlite+pysqlite:///{path}"))
+    options = engines.lease(make_url(f"sqlite:///{path}?timeout=1"))
+    try:
+        assert named.engine is not plain.engine
+        assert options.engine is not plain.engine  # options: an engine of its own
+        again = engines.lease(make_url(f"sqlite:///{path}"))
+        assert again.engine is plain.engine
+        again.release()
+    finally:
+        for lease in (plain, named, options, plain):  # a second release changes nothing
+            lease.release()
+    assert engines.shared()[_key(path)] == 0
+    engines.drop_idle()

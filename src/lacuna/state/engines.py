@@ -54,7 +54,7 @@ def _key(url: URL) -> str | None:
     path = sqlite_file(url)
     if path is None or not path.is_absolute() or url.query:
         return None  # in memory, relative to the working directory, or URI options: its own
-    return f"sqlite:{Path(path)}"
+    return f"{url.drivername}:{Path(path)}"  # the driver too: another driver, another engine
 
 
 @dataclass(eq=False)
