@@ -182,3 +182,16 @@ def test_engines_another_driver_or_uri_options_get_another_engine(tmp_path: Path
             lease.release()
     assert engines.shared()[_key(path)] == 0
     engines.drop_idle()
+
+
+def test_engines_a_shared_pool_is_as_large_as_the_two_it_replaces(sandbox_config) -> None:
+    """The audit trail's readers must not leave the decision log's writer waiting for a
+    connection: the shared pool holds what the two engines of their own did together."""
+    lacuna.enable(sandbox_config())
+    engine = governor.current().audit.engine
+    own = AuditStore("sqlite:///relative-own.db")  # an engine of its own: SQLAlchemy's pool
+    try:
+        assert engine.pool.size() == 2 * own.engine.pool.size()  # type: ignore[attr-defined]
+        assert engine.pool._max_overflow == 2 * own.engine.pool._max_overflow  # type: ignore[attr-defined]
+    finally:
+        own.close()

@@ -161,11 +161,14 @@ def explain(exc: BaseException, where: str, doing: str) -> str:
     return f"cannot {doing} the audit trail {where}: {detail}."
 
 
-def build_engine(url: URL, *, read_only: bool = False) -> Engine:
+def build_engine(url: URL, *, read_only: bool = False, stores: int = 1) -> Engine:
     """An engine with SQLite's locking made explicit; other backends as SQLAlchemy builds them.
 
     ``read_only`` opens a SQLite file with ``mode=ro``: SQLite itself refuses every write, so a
-    reader (``lacuna audit verify``) cannot change what it inspects.
+    reader (``lacuna audit verify``) cannot change what it inspects. ``stores``: how many
+    stores share the engine (:mod:`lacuna.state.engines`); its pool holds as many connections
+    as their engines of their own did together (SQLAlchemy's 5, and 10 more at a peak, each),
+    so one store's readers never make another's writer wait for a connection.
     """
     kwargs: dict[str, Any] = {}
     is_sqlite = url.get_backend_name() == "sqlite"
@@ -176,6 +179,8 @@ def build_engine(url: URL, *, read_only: bool = False) -> Engine:
             kwargs["poolclass"] = StaticPool  # one shared in-memory database
         elif read_only:
             kwargs["creator"] = _read_only_creator(path)
+    if stores > 1 and (path is not None or not is_sqlite):
+        kwargs["pool_size"], kwargs["max_overflow"] = 5 * stores, 10 * stores
     try:
         engine = create_engine(url, **kwargs)
     except ImportError as exc:

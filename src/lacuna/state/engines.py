@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 #: how many engines with no lease are kept for reuse (their connections closed)
 IDLE_KEPT = 4
+#: the stores that share an engine (the audit trail, the decision log): its pool is as large
+#: as their two pools were
+SHARED_BY = 2
 
 
 def _key(url: URL) -> str | None:
@@ -129,7 +132,7 @@ class _Engines:
         with self._lock:
             shared = self._by_key.get(key)
             if shared is None:
-                shared = self._by_key[key] = _Shared(build_engine(url))
+                shared = self._by_key[key] = _Shared(build_engine(url, stores=SHARED_BY))
             shared.leases += 1
             self._by_key.move_to_end(key)
             return Lease(shared.engine, self, _key=key)
