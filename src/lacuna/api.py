@@ -24,10 +24,18 @@ def _pandas_integration() -> Any:
     return integration
 
 
-def _frame_integrations() -> list[Any]:
+def _frame_integrations(mode: str | None = None) -> list[Any]:
     """The integrations of the other dataframe libraries that are installed here (polars,
     pyarrow, DuckDB's Python API) and of the DB-API drivers used directly (the standard
-    library's ``sqlite3``, psycopg, psycopg2, asyncpg): governed along with pandas."""
+    library's ``sqlite3``, psycopg, psycopg2, asyncpg): governed along with pandas.
+
+    A library that is installed but whose integration does not import (a version of it
+    Lacuna does not know: a module or name the integration needs is gone) would run
+    ungoverned: with ``mode`` (``enable()``, ``governed()``) that is refused in ``enforce``
+    mode (:class:`IntegrationError`) and warned about in ``warn``/``observe``
+    (:class:`~lacuna.governor.GovernanceFailureWarning`). A library that does not import
+    itself cannot run either, and is left out. Without ``mode`` (``disable()``), the
+    integrations that import are returned, quietly."""
     import importlib
     import importlib.util
 
@@ -37,9 +45,29 @@ def _frame_integrations() -> list[Any]:
             continue
         try:
             found.append(importlib.import_module(f"lacuna.integrations.{library}"))
-        except ImportError:  # pragma: no cover - a broken install of the library
-            continue
+        except ImportError as exc:
+            if mode is not None:
+                _ungoverned(library, exc, mode)
     return found
+
+
+def _ungoverned(library: str, exc: ImportError, mode: str) -> None:
+    import importlib
+    import warnings
+
+    try:
+        importlib.import_module(library)
+    except Exception:  # a broken install of the library itself: none of it can run
+        return
+    msg = (f"{library} is installed but Lacuna cannot govern it: its integration "
+           f"(lacuna.integrations.{library}) does not import ({type(exc).__name__}: {exc}). "
+           f"Its reads and writes would not be decided. Install a version of {library} this "
+           f"Lacuna supports, or uninstall {library}.")
+    if mode == "enforce":
+        raise IntegrationError(msg) from exc
+    warnings.warn(f"{msg} It runs ungoverned because the mode is {mode!r}.",
+                  _governor.GovernanceFailureWarning,
+                  stacklevel=_governor._user_stacklevel())  # at the user's enable()/with
 
 
 def enable(config: Config | str | None = None, **overrides: Any) -> None:
@@ -55,6 +83,10 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
             governor was made yet: its file, line and key).
         PolicyError: the configured policy bundle does not compile or cannot be read (file,
             line and column); nothing is governed then.
+        IntegrationError: in ``enforce`` mode, a library that is installed (polars, pyarrow,
+            DuckDB, a database driver) cannot be governed by this Lacuna (its integration does
+            not import); nothing is governed then. In ``warn``/``observe`` a
+            ``GovernanceFailureWarning`` says so and the rest is governed.
 
     Example:
         >>> import lacuna
@@ -63,9 +95,9 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         True
         >>> lacuna.disable()
     """
-    _governor.ready(config, **overrides)
-    _pandas_integration().install()
-    for integration in _frame_integrations():
+    gov = _governor.ready(config, **overrides)
+    integrations = [_pandas_integration(), *_frame_integrations(gov.config.mode)]
+    for integration in integrations:
         integration.install()
     _install_sql()
     _governor.set_enabled(True)
@@ -92,6 +124,9 @@ def disable(*, flush_timeout: float = 5.0) -> None:
     for integration in _frame_integrations():
         integration.uninstall()
     _flush_records(flush_timeout)
+    from lacuna.state import engines
+
+    engines.drop_idle()  # the engines of closed governors' stores (lacuna.state.engines)
 
 
 def _flush_records(timeout: float) -> None:
@@ -129,6 +164,8 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
     Raises:
         ConfigError: the configuration or an override is invalid.
         PolicyError: the configured policy bundle does not compile (file, line and column).
+        IntegrationError: in ``enforce`` mode, an installed library Lacuna cannot govern (as
+            for :func:`enable`).
 
     Example:
         >>> import lacuna
@@ -148,7 +185,12 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
     else:
         gov = _governor.current()
         gov.engine  # noqa: B018 - as in enable(): a broken bundle fails here, not at first use
-    integrations = [_pandas_integration(), *_frame_integrations()]
+    try:
+        integrations = [_pandas_integration(), *_frame_integrations(gov.config.mode)]
+    except BaseException:
+        if own:
+            gov.close()
+        raise
     _install_sql()
     held = []
     try:

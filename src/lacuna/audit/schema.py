@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -54,6 +54,9 @@ from sqlalchemy.pool import StaticPool
 from lacuna._forks import fresh_pool_in_child
 from lacuna.errors import AuditError
 from lacuna.redact import redact_url
+
+if TYPE_CHECKING:
+    from lacuna.state.engines import Lease
 
 LAYOUT_VERSION = 3  # 2: records carry a signature; 3: and their decision's operation id
 SQLITE_MAGIC = b"SQLite format 3\x00"  # what SQLite writes first (tests build files)
@@ -158,11 +161,14 @@ def explain(exc: BaseException, where: str, doing: str) -> str:
     return f"cannot {doing} the audit trail {where}: {detail}."
 
 
-def build_engine(url: URL, *, read_only: bool = False) -> Engine:
+def build_engine(url: URL, *, read_only: bool = False, stores: int = 1) -> Engine:
     """An engine with SQLite's locking made explicit; other backends as SQLAlchemy builds them.
 
     ``read_only`` opens a SQLite file with ``mode=ro``: SQLite itself refuses every write, so a
-    reader (``lacuna audit verify``) cannot change what it inspects.
+    reader (``lacuna audit verify``) cannot change what it inspects. ``stores``: how many
+    stores share the engine (:mod:`lacuna.state.engines`); its pool holds as many connections
+    as their engines of their own did together (SQLAlchemy's 5, and 10 more at a peak, each),
+    so one store's readers never make another's writer wait for a connection.
     """
     kwargs: dict[str, Any] = {}
     is_sqlite = url.get_backend_name() == "sqlite"
@@ -173,6 +179,8 @@ def build_engine(url: URL, *, read_only: bool = False) -> Engine:
             kwargs["poolclass"] = StaticPool  # one shared in-memory database
         elif read_only:
             kwargs["creator"] = _read_only_creator(path)
+    if stores > 1 and (path is not None or not is_sqlite):
+        kwargs["pool_size"], kwargs["max_overflow"] = 5 * stores, 10 * stores
     try:
         engine = create_engine(url, **kwargs)
     except ImportError as exc:
@@ -350,6 +358,29 @@ def ensure_tables(engine: Engine, tables: MetaData, *, where: str) -> None:
         except (SQLAlchemyError, sqlite3.Error) as exc:
             if attempt == attempts:
                 raise AuditError(explain(exc, where, "open")) from exc
+
+
+def lease_state_database(url: str, tables: MetaData, owner: object) -> Lease:
+    """:func:`open_state_database` on the engine this process shares for the database
+    (:mod:`lacuna.state.engines`), leased for ``owner``: release it when ``owner`` closes.
+
+    Raises:
+        AuditError: as :func:`open_state_database`.
+    """
+    from lacuna.state import engines
+
+    parsed = parse_url(url)
+    path = sqlite_file(parsed)
+    where = str(path) if path is not None else redact_url(parsed)
+    if path is not None:
+        check_sqlite_file(path, create=True)
+    lease = engines.lease(parsed).held_by(owner)
+    try:
+        ensure_tables(lease.engine, tables, where=where)
+    except AuditError:
+        lease.release()
+        raise
+    return lease
 
 
 def open_state_database(url: str, tables: MetaData) -> Engine:

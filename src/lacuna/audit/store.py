@@ -103,7 +103,7 @@ from lacuna.errors import AuditError, ConfigError
 from lacuna.model import Decision, Operation, ordered_id, ordered_ids, utcnow
 from lacuna.redact import redact_url
 from lacuna.signing import Keyring, default_keyring
-from lacuna.state import database_id
+from lacuna.state import database_id, engines
 from lacuna.state.schema import upgrade as upgrade_state
 
 CHAIN = "audit"
@@ -176,7 +176,11 @@ class AuditStore:
         # it once it has migrated the database; verify reads it in its snapshot)
         self.database_id: str | None = None
         self._sqlite = self.url.get_backend_name() == "sqlite"
-        self._engine = build_engine(self.url, read_only=read_only)
+        # a writer shares its engine with the decision log on the same database
+        # (lacuna.state.engines); a reader opens one of its own, read-only
+        self._lease = (engines.Lease(build_engine(self.url, read_only=True)) if read_only
+                       else engines.lease(self.url)).held_by(self)
+        self._engine = self._lease.engine
         self._lock = threading.Lock()  # threads of this process queue here, not on the database
         self._raw: Any = None  # the SQLite append connection, opened on first append
         self._raw_pid = 0
@@ -188,10 +192,10 @@ class AuditStore:
                 self._init_schema()
                 self._install_rollups()
         except AuditError:
-            self._engine.dispose()
+            self._lease.release()
             raise
         except (SQLAlchemyError, sqlite3.Error) as exc:
-            self._engine.dispose()
+            self._lease.release()
             raise AuditError(self._explain(exc, "open")) from exc
 
     @property
@@ -1003,7 +1007,7 @@ class AuditStore:
             self._turn.close()
             if self._wal is not None:
                 self._wal.close()
-        self._engine.dispose()
+        self._lease.release()  # the shared engine's connections close with its last store
 
     def __enter__(self) -> AuditStore:
         return self

@@ -26,7 +26,12 @@ from lacuna._forks import no_fork
 from lacuna.audit import ledger
 from lacuna.audit.checkpoint import CheckpointLog
 from lacuna.audit.record import ORJSON_CANONICAL
-from lacuna.audit.schema import open_state_database, parse_url, sqlite_file, write_transaction
+from lacuna.audit.schema import (
+    lease_state_database,
+    parse_url,
+    sqlite_file,
+    write_transaction,
+)
 from lacuna.audit.turn import Turn
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.errors import AuditError
@@ -71,7 +76,9 @@ class SqlDecisionLog(DecisionLogSink):
 
     def __init__(self, url: str, *, checkpoint_log: Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._engine = open_state_database(url, metadata)
+        # the engine the audit trail on the same database uses too (lacuna.state.engines)
+        self._lease = lease_state_database(url, metadata, self)
+        self._engine = self._lease.engine
         self._path = sqlite_file(parse_url(url))
         self.where = str(self._path) if self._path is not None else redact_url(url)
         self._checkpoint = ledger.checkpoint_file(ledger.checkpoint_path(self._path))
@@ -196,7 +203,7 @@ class SqlDecisionLog(DecisionLogSink):
             self._log.close()
         if self._wal is not None:
             self._wal.close()
-        self._engine.dispose()
+        self._lease.release()  # the shared engine's connections close with its last store
 
 
 def _refuse(value: Any) -> Any:

@@ -57,6 +57,13 @@ class Replacement:
     ``uninstall`` puts back exactly what ``owner.__dict__`` held (or removes the attribute when
     it was inherited). The replacement built for an original is kept and reused while the
     attribute still holds that original, so enable/disable cycles do not rebuild hooks.
+
+    Each ``lacuna.enable()`` installs some 2,100 of these (pandas, polars, pyarrow, DuckDB), so
+    :meth:`install` does as little as it can: when ``owner.__dict__`` holds the very object the
+    replacement was built from, it is swapped in without looking the attribute up again (a
+    lookup through the class's bases, whose method cache each install had just invalidated;
+    and a classmethod looked up is a new bound method each time, whose hook was rebuilt at
+    every enable).
     """
 
     owner: Any
@@ -65,6 +72,7 @@ class Replacement:
     installed: bool = field(default=False, kw_only=True)
     _own: Any = field(default=_MISSING, kw_only=True)  # what owner.__dict__ held before
     _wrapped: Any = field(default=_MISSING, kw_only=True)  # the original last built for
+    _built_own: Any = field(default=_MISSING, kw_only=True)  # owner.__dict__'s entry then
     _replacement: Any = field(default=None, kw_only=True)
 
     def build(self, original: Any) -> Any:
@@ -82,11 +90,15 @@ class Replacement:
     def install(self) -> None:
         if self.installed:
             return
-        self._own = vars(self.owner).get(self.name, _MISSING)
-        original = getattr(self.owner, self.name, None)
-        if original is not self._wrapped or self._replacement is None:
-            self._replacement = self.build(original)
-            self._wrapped = original
+        own = self._own = vars(self.owner).get(self.name, _MISSING)
+        if own is _MISSING or own is not self._built_own or self._replacement is None:
+            # inherited, changed since (another patcher, a reload), or never built
+            original = getattr(self.owner, self.name, None)
+            if original is not self._wrapped or self._replacement is None \
+                    or own is not self._built_own:
+                self._replacement = self.build(original)
+                self._wrapped = original
+            self._built_own = own
         setattr(self.owner, self.name, self._replacement)
         self.installed = True
 
