@@ -330,7 +330,8 @@ class CardValues(PatternRecognizer):
 
     def scan(self, sample: ColumnSample) -> ValueMatch | None:
         found = super().scan(sample)
-        if (found is not None and not found.below) or not len(sample) or sample.from_integers:
+        if (found is not None and not found.below) or not len(sample) or sample.from_integers \
+                or sample.lengths[1] < _GROUPED_CARD_MIN:
             return found
         # Fewer valid numbers than the shares ask (one in fifty values): the shares guard
         # against bare digits, which Luhn passes one time in ten. A number written in a
@@ -348,6 +349,7 @@ class CardValues(PatternRecognizer):
                           round(0.8 * self.strength, 4))
 
 
+_GROUPED_CARD_MIN = 17  # the shortest: American Express's 4-6-5 and two separators
 # A card number in its issuer's groups, one separator throughout (RE2: no back-references)
 _GROUPED_CARD = (r"(?:^|[^0-9])(?:[0-9]{4}(?: [0-9]{4}){3}|[0-9]{4}(?:-[0-9]{4}){3}"
                  r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5})(?:$|[^0-9])")
