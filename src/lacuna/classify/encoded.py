@@ -303,3 +303,78 @@ def utf16(raw: bytes) -> str | None:
         if not zeros.strip(b"\x00"):
             return raw.decode(codec)
     return None
+
+
+# Values turned rather than encoded: written backwards (``1111111111111114`` is 4111 1111 1111
+# 1111 read from its end, ``moc.elpmaxe@ana``) or in ROT47 (every printable ASCII character
+# shifted by 47: ``<:C2]?8o6I2>A=6]@C8`` is kira.ng@example.org, ``c```...`` a card number).
+# ROT13 needs no reading: it moves letters only, so an address keeps its shape (and is found as
+# one) and digits stay digits. Any text can be read turned, so :func:`turned` keeps a reading
+# only where it holds a value's shape, which the validators then judge: an address (an ``@``
+# between a local part and a dotted domain ending in letters), a run of 9 to 19 digits split
+# by spaces, dots or dashes at most (a card, an SSN, a phone number; a ``+`` at either end),
+# or an IBAN's country, check digits and account. Bare digits read backwards only at a card's
+# most common lengths, 15 and 16: an epoch time in seconds or milliseconds (10, 13 digits) and
+# a snowflake id (18, 19) backwards start with any digit, and would pass the issuer and Luhn
+# checks as a card as often as a random number does (about one in sixty).
+_ROT47 = str.maketrans({chr(c): chr(33 + (c - 33 + 47) % 94) for c in range(33, 127)})
+_TURNED_MAIL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*"
+                          r"\.[A-Za-z]{2,24}(?![A-Za-z0-9-])")
+# (a whole run: not glued to a letter or a digit, nor continued past a separator by a digit,
+# so the digits of a UUID backwards are no number)
+_TURNED_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?<![0-9][ .()-])(?<![0-9][ .()-]{2})"
+                            r"\+?(?:[0-9][ .()-]{0,3}){8,18}[0-9]"
+                            r"(?![0-9A-Za-z]|[ .()-]{1,3}[0-9])")
+_BARE = re.compile(r"(?<![0-9 .()+-])[0-9]+(?![0-9 .()+-])")
+_BACKWARDS_BARE = frozenset({15, 16})  # lengths of bare digits read backwards
+_TURNED_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+# what a value needs to hold to be worth reading turned at all: an "@" (or ROT47's "o" and
+# "]"), or a digit (ROT47's "_", "`", "a" to "h") run of nine characters or more
+_MAY_TURN = re.compile(r"@|[0-9][0-9 .()+-]{7,}[0-9]|[A-Z]{2}[0-9]{2}|[0-9]{2}[A-Z]{2}")
+_MAY_ROT47 = re.compile(r"[_`a-h][_`a-h \]WX\\Z]{7,}[_`a-h]|[p-~!-+]{2}[a-c]{2}")  # (and o, ])
+MAX_TURNED = 2048  # characters of a value read turned, at most (a line piece is 2,000)
+
+
+def rot47(text: str) -> str:
+    """``text`` with every printable ASCII character but the space turned by 47 (its own
+    inverse).
+
+    Example:
+        >>> rot47("kira.ng@example.org")
+        '<:C2]?8o6I2>A=6]@C8'
+        >>> rot47(rot47("4111 1111"))
+        '4111 1111'
+    """
+    return text.translate(_ROT47)
+
+
+def turned(value: str) -> tuple[str, ...]:
+    """``value`` read backwards and in ROT47, each reading that holds a value's shape (an
+    address, a run of digits, an IBAN; see above), for the validators to judge; none when
+    neither does, or ``value`` is longer than :data:`MAX_TURNED` characters.
+
+    Example:
+        >>> turned("1111111111111114"), turned("gro.elpmaxe@gn.arik"), turned("v1.2.3")
+        (('4111111111111111',), ('kira.ng@example.org',), ())
+    """
+    text = value.strip()
+    if not 9 <= len(text) <= MAX_TURNED:
+        return ()
+    out: list[str] = []
+    if _MAY_TURN.search(text) and _shaped(backwards := text[::-1], backwards=True):
+        out.append(backwards)
+    if (("o" in text and "]" in text) or _MAY_ROT47.search(text)) and _shaped(
+            shifted := rot47(text)):
+        out.append(shifted)
+    return tuple(out)
+
+
+def _shaped(text: str, *, backwards: bool = False) -> bool:
+    if _TURNED_MAIL.search(text) or _TURNED_IBAN.search(text):
+        return True
+    for m in _TURNED_NUMBER.finditer(text):
+        number = m.group()
+        bare = _BARE.fullmatch(number) is not None
+        if not backwards or not bare or len(number) in _BACKWARDS_BARE:
+            return True
+    return False

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from lacuna.classify.encoded import base32_bytes, coded_text, utf16
+from lacuna.classify.encoded import base32_bytes, coded_text, turned, utf16
 from lacuna.classify.scan import FIELD_NAMES
 from lacuna.model import FrozenDict
 
@@ -95,6 +95,8 @@ class _Fields:
         self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
         self.inflated = [0]  # bytes compressed values (base64 of gzip) inflated to, in all
         self.too_deep = False  # a value nested deeper than the parsers go (fail closed)
+        self.turning = False  # reading a value turned (backwards, ROT47): not turned again
+        self.turned_seen: dict[str, set[str]] = {}  # the values turned already, by field
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
@@ -126,6 +128,40 @@ class _Fields:
             for word in words[:MAX_PIECES]:
                 if (read := _decoded(word, inflated=self.inflated)) is not None:
                     _sniff(self, _join(name or "$", DECODED), read, False)
+        if not self.turning:
+            self._turned(name or "$", text, decoded is None)
+
+    def _turned(self, name: str, text: str, undecoded: bool) -> None:
+        """``text`` read backwards and in ROT47 where that holds a value's shape
+        (:func:`lacuna.classify.encoded.turned`), and an encoded value written backwards
+        (``base64(x)[::-1]``) decoded, each read under ``name.(decoded)``: a receiver turns it
+        back. Once per value and field (lines and values repeat), and not again: what they read
+        to is not turned."""
+        seen = self.turned_seen.setdefault(name, set())
+        if text in seen or len(seen) >= MAX_VALUES_PER_FIELD:
+            return
+        seen.add(text)
+        into = _join(name, DECODED)
+        for reading in turned(text):
+            if _TOKEN.fullmatch(reading):  # one value (an address, a card): as it is
+                values = self.data.setdefault(into, [])
+                if len(values) < MAX_VALUES_PER_FIELD:
+                    values.append(reading)
+            else:  # text turned: its tokens and lines
+                self.turning = True
+                try:
+                    _tokens(self, into, reading)
+                finally:
+                    self.turning = False
+        backwards = text.strip()[::-1]
+        if (undecoded and len(backwards) >= MIN_ENCODED and not backwards.isdigit()
+                and _BASE64.fullmatch(backwards)
+                and (read := _decoded(backwards, inflated=self.inflated)) is not None):
+            self.turning = True
+            try:
+                _sniff(self, into, read, False)  # (a file, base64-encoded backwards)
+            finally:
+                self.turning = False
 
     def add_pieces(self, name: str, values: Iterable[str], *, stretches: bool = False
                    ) -> None:
@@ -982,11 +1018,58 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
         if 3 <= len(data) <= 5 and all(isinstance(v, str) for v in data):  # ["4111", ...]
             for value in split_values([("", v) for v in data]):
                 fields.add(_join(path, JOINED), value)
+        elif 3 <= len(data) <= 5 and all(isinstance(v, dict) for v in data):
+            for value in _across_objects(data):  # [{"g": "4111"}, {"g": "1111"}, ...]
+                fields.add(_join(path, JOINED), value)
+        elif len(data) == 2 and all(isinstance(v, str) for v in data):  # ["kira.ng", "x.org"]
+            for value in _pair_address(data[0], data[1]):
+                fields.add(_join(path, JOINED), value)
         if (len(data) >= MIN_CODES and all(type(v) is int for v in data)
                 and (text := coded_text(",".join(map(str, data)))) is not None):
             _sniff(fields, _join(path, DECODED), text, False)  # [107, 105, ...]: characters
     else:
         fields.add(path, data)
+
+
+def _across_objects(objects: list[dict[str, Any]]) -> list[str]:
+    """Card numbers whose digit groups are spread over the 3 to 5 objects of one list, one
+    group each: under one name in every object (``[{"g": "4111"}, {"g": "1111"}, ...]``), or
+    as every value of objects that send nothing else (``[{"a": "4111"}, {"b": "1111"},
+    ...]``), tried as one number (:func:`split_values`: issuer and Luhn judge it). The list
+    is what is joined, as a list of strings is: a longer one (records with a time or a code
+    each) is not, where four of its values in a row pass the checks as often as random
+    digits do."""
+    keys = set(objects[0]).intersection(*objects[1:])
+    runs = [[o[k] for o in objects] for k in sorted(keys)]
+    if all(len(o) == 1 for o in objects):
+        runs.append([next(iter(o.values())) for o in objects])
+    out: list[str] = []
+    for run in runs:
+        if all(isinstance(v, str) and 3 <= len(v) <= 6 and v.isdigit() for v in run):
+            out += split_values([("", v) for v in run])
+    return list(dict.fromkeys(out))
+
+
+def _pair_address(local: str, domain: str) -> list[str]:
+    """An e-mail address split into a list of its local part and its domain alone
+    (``["kira.ng", "example.org"]``; :func:`at_joined` reads one cut at its ``@``): joined when
+    the second is a dotted domain ending in a top-level domain of letters and the first a
+    local part that is no host name itself (no dot), or whose words hold a known given or
+    family name (``kira.ng``: a list of two host names, ``["example.com", "example.org"]``,
+    stays apart)."""
+    local, domain = local.strip(), domain.strip()
+    if not (_LOCAL.fullmatch(local) and any(c.isalpha() for c in local)
+            and "." in domain and _DOMAIN.fullmatch(domain)
+            and (tld := _TLD.search(domain)) is not None and tld.end() == len(domain)):
+        return []
+    if "." in local:
+        from lacuna.classify.namelists import fold, known
+
+        names = known()
+        words = [fold(w) for w in re.split(r"[._+-]", local) if len(w) > 1]
+        if not any(w in names.given or w in names.family for w in words):
+            return []
+    return [f"{local}@{domain}"]
 
 
 def _ndjson(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
