@@ -291,14 +291,22 @@ def _inflated(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
         yield rest
 
 
+# a parameter of a Content-Type or Content-Disposition: a token, or a quoted string that may
+# hold a ";" (``boundary="a;b"`` was cut at it, and a multipart body unreadable)
+_PARAM = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
 def _media(content_type: str | None) -> tuple[str, dict[str, str]]:
     if not content_type:
         return "", {}
-    main, *params = content_type.split(";")
+    main, _, _ = content_type.partition(";")
     options = {}
-    for param in params:
-        key, _, value = param.strip().partition("=")
-        options[key.strip().lower()] = value.strip().strip('"')
+    for key, value in _PARAM.findall(content_type[len(main):]):
+        value = value.strip()
+        if value[:1] == '"' and value[-1:] == '"' and len(value) > 1:
+            value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
+        options[key.strip().lower()] = value
     return main.strip().lower(), options
 
 
@@ -1431,6 +1439,9 @@ def _transfer_decoded(content: bytes, encoding: str) -> bytes:
     return content
 
 
+FILENAME = "(file name)"  # the name a multipart part's file is sent under
+
+
 def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
                truncated: bool, unreadable: list[str]) -> str:
     if not boundary:
@@ -1452,6 +1463,13 @@ def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
         _, disposition = _media("x;" + headers.get("content-disposition", "").partition(";")[2])
         name = disposition.get("name", "")
         filename = disposition.get("filename")
+        for sent in (filename, disposition.get("filename*")):  # a file's name is sent too
+            if sent:  # (RFC 5987's filename*=UTF-8''ana%40example.com.csv, percent-decoded),
+                sent = unquote(sent.partition("''")[2] or sent)  # with and without its
+                stem = sent.rpartition("/")[2].rpartition("\\")[2]  # folder and extension
+                for value in dict.fromkeys((sent, stem, stem.rpartition(".")[0])):
+                    if value:
+                        fields.add(_join(prefix, _join(name, FILENAME)), value)
         part_type = headers.get("content-type")
         if filename and (part_type is None or part_type.startswith("application/octet-stream")):
             suffix = filename[filename.rfind("."):].lower() if "." in filename else ""
