@@ -51,6 +51,7 @@ def _get(gate, url):
     ({"v": base64.b64encode(CARD[::-1].encode()).decode()}, "card"),  # base64 of backwards
     ({"v": base64.b64encode(b"ana@example.com").decode()[::-1]}, "e-mail"),  # base64 backwards
     ({"v": rot47(CARD).encode().hex()}, "card"),  # hex of ROT47
+    ({"v": rot47(base64.b64encode(ADDRESS.encode()).decode())}, "e-mail"),  # ROT47 of base64
     (f"note: please charge {CARD[::-1]} today".encode(), "card"),  # in free text
 ])
 def test_a_value_written_backwards_or_in_rot47_is_found(gate, sent, kind):
@@ -112,6 +113,9 @@ def test_a_value_spread_over_a_lists_items_is_found(gate, sent, kind):
     ["example.com", "example.org"],  # two host names
     ["api.example.com", "cdn.example.com"],
     ["main.py", "setup.py"],
+    ["www", "example.com"],
+    ["https", "example.com"],
+    ["en", "wikipedia.org"],
     ["yes", "no"],
     ["key", "value"],
     [{"g": "4111"}, {"g": "1111"}, {"g": "1111"}, {"g": "1112"}],  # Luhn fails

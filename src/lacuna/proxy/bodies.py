@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from lacuna.classify.encoded import base32_bytes, coded_text, turned, utf16
+from lacuna.classify.encoded import base32_bytes, coded_text, rot47, turned, utf16
 from lacuna.classify.scan import FIELD_NAMES
 from lacuna.model import FrozenDict
 
@@ -135,8 +135,8 @@ class _Fields:
         """``text`` read backwards and in ROT47 where that holds a value's shape
         (:func:`lacuna.classify.encoded.turned`), and an encoded value written backwards
         (``base64(x)[::-1]``) decoded, each read under ``name.(decoded)``: a receiver turns it
-        back. Once per value and field (lines and values repeat), and not again: what they read
-        to is not turned."""
+        back; and base64 or hex in ROT47. Once per value and field (lines and values repeat), and
+        not again: what they read to is not turned."""
         seen = self.turned_seen.setdefault(name, set())
         if text in seen or len(seen) >= MAX_VALUES_PER_FIELD:
             return
@@ -153,15 +153,17 @@ class _Fields:
                     _tokens(self, into, reading)
                 finally:
                     self.turning = False
+        if not undecoded or len(text) < MIN_ENCODED:
+            return
         backwards = text.strip()[::-1]
-        if (undecoded and len(backwards) >= MIN_ENCODED and not backwards.isdigit()
-                and _BASE64.fullmatch(backwards)
-                and (read := _decoded(backwards, inflated=self.inflated)) is not None):
-            self.turning = True
-            try:
-                _sniff(self, into, read, False)  # (a file, base64-encoded backwards)
-            finally:
-                self.turning = False
+        for encoded in (backwards, rot47(backwards[::-1])):  # base64 backwards, or in ROT47
+            if (not encoded.isdigit() and "." not in encoded and _BASE64.fullmatch(encoded)
+                    and (read := _decoded(encoded, inflated=self.inflated)) is not None):
+                self.turning = True
+                try:
+                    _sniff(self, into, read, False)  # (a file, base64-encoded, turned)
+                finally:
+                    self.turning = False
 
     def add_pieces(self, name: str, values: Iterable[str], *, stretches: bool = False
                    ) -> None:
@@ -1058,18 +1060,30 @@ def _across_objects(objects: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+# words a list pairs with a host name that are no mailbox: a scheme, a host's first label, a
+# method (a language's or a country's code is two letters: also left apart)
+_NOT_LOCAL = frozenset({"http", "https", "ftp", "ftps", "ws", "wss", "www", "www1", "www2", "api",
+                        "cdn", "static", "assets", "img", "media", "app", "web", "dev", "test",
+                        "staging", "prod", "mail", "smtp", "imap", "pop", "pop3", "mx", "ns1",
+                        "ns2", "get", "post", "put", "patch", "delete", "head", "options",
+                        "localhost", "domain", "host", "hostname", "server", "url", "origin"})
+
+
 def _pair_address(local: str, domain: str) -> list[str]:
     """An e-mail address split into a list of its local part and its domain alone
     (``["kira.ng", "example.org"]``; :func:`at_joined` reads one cut at its ``@``): joined when
     the second is a dotted domain ending in a top-level domain of letters and the first a
-    local part that is no host name itself (no dot), or whose words hold a known given or
-    family name (``kira.ng``: a list of two host names, ``["example.com", "example.org"]``,
-    stays apart)."""
+    local part that is no host name itself (no dot; not two letters, a language's code, nor a
+    scheme or a host's label, :data:`_NOT_LOCAL`), or whose words hold a known given or family
+    name (``kira.ng``: a list of two host names, ``["example.com", "example.org"]``, stays
+    apart)."""
     local, domain = local.strip(), domain.strip()
     if not (_LOCAL.fullmatch(local) and any(c.isalpha() for c in local)
             and "." in domain and _DOMAIN.fullmatch(domain)
             and (tld := _TLD.search(domain)) is not None and tld.end() == len(domain)):
         return []
+    if "." not in local and (len(local) < 3 or local.lower() in _NOT_LOCAL):
+        return []  # (["en", "wikipedia.org"], ["https", "example.com"], ["www", ...])
     if "." in local:
         from lacuna.classify.namelists import fold, known
 
