@@ -134,3 +134,27 @@ def test_what_a_list_spreads_is_read_under_its_joined_field():
     cards = read_body(json.dumps([{"g": "4111"}, {"g": "1111"}, {"g": "1111"},
                                   {"g": "1111"}]).encode(), "application/json").fields
     assert cards["(joined)"] == (CARD,)
+
+
+def test_a_turned_value_past_the_inspected_start_is_found(tmp_path, proxy_yaml):
+    """The rest of a long body is scanned as text: values decoded were read there, values
+    written backwards or in ROT47 were not (the start's were), and it was forwarded."""
+    from lacuna.config import load_config
+
+    gov = Governor(load_config(proxy_yaml(tmp_path, "{max_inspect_bytes: 4096, "
+                                                    "fingerprints: false}")))
+    gate = Gate(gov)
+    clean = "region,n\n" + "".join(f"EU,{i}\n" for i in range(1000))
+    sent = [(f"{clean}EU,{hidden}\n", False) for hidden in (CARD[::-1], rot47(ADDRESS),
+                                                             "moc.elpmaxe@ana")]
+    try:
+        for text, allowed in (*sent, (clean, True)):
+            body = text.encode()
+            spooled = tmp_path / "body"
+            spooled.write_bytes(body)
+            v = gate.check(OutboundRequest(
+                method="POST", url=EXTERNAL, headers={"content-type": "text/csv"},
+                body=body[:4096], truncated=True, spooled=str(spooled), size=len(body)))
+            assert v.forward is allowed, text[-40:]
+    finally:
+        gov.close()

@@ -507,6 +507,19 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+def turned_tokens(data: bytes) -> tuple[str, ...]:
+    """The tokens of what the lines of ``data`` (in pieces of :data:`LINE_PIECE` characters,
+    overlapping) read to backwards and in ROT47 (:func:`lacuna.classify.encoded.turned`), for
+    the scan of a long body's rest, as :func:`read_body` reads its start."""
+    out: set[str] = set()
+    for line in data.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        for start in range(0, max(len(line) - LINE_OVERLAP, 1), LINE_PIECE - LINE_OVERLAP):
+            for reading in turned(line[start:start + LINE_PIECE]):
+                out.update(t for t in _token_values(reading) if t)
+    return tuple(sorted(out))
+
+
 def _pieces_decoded(values: Iterable[str], inflated: list[int] | None = None) -> str | None:
     """What sibling ``values`` decode to together, when some are shorter than
     :data:`MIN_ENCODED` (longer ones are each decoded alone): joined, then decoded (an encoded
