@@ -121,6 +121,8 @@ def test_a_value_spread_over_a_lists_items_is_found(gate, sent, kind):
     [{"g": "4111"}, {"g": "1111"}, {"g": "1111"}, {"g": "1112"}],  # Luhn fails
     [{"t": "0930"}, {"t": "1200"}, {"t": "1430"}, {"t": "1700"}],
     [{"y": "2019"}, {"y": "2020"}, {"y": "2021"}, {"y": "2022"}],
+    [{"id": "4003", "n": "a"}, {"id": "4004", "n": "b"}, {"id": "4005", "n": "c"},
+     {"id": "4006", "n": "d"}],  # ids counting up (4003400440054006 passes issuer and Luhn)
     [{"id": 1, "code": "4111"}, {"id": 2, "code": "1111"}],  # two objects: no card's groups
 ])
 def test_ordinary_lists_that_look_spread_still_pass(gate, sent):

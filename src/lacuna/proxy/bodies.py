@@ -1061,15 +1061,16 @@ def _across_objects(objects: list[dict[str, Any]]) -> list[str]:
     ...]``), tried as one number (:func:`split_values`: issuer and Luhn judge it). The list
     is what is joined, as a list of strings is: a longer one (records with a time or a code
     each) is not, where four of its values in a row pass the checks as often as random
-    digits do."""
+    digits do; nor are values that count up or down by one step (records' ids, years)."""
     keys = set(objects[0]).intersection(*objects[1:])
     runs = [[o[k] for o in objects] for k in sorted(keys)]
     if all(len(o) == 1 for o in objects):
         runs.append([next(iter(o.values())) for o in objects])
     out: list[str] = []
     for run in runs:
-        if all(isinstance(v, str) and 3 <= len(v) <= 6 and v.isdigit() for v in run):
-            out += split_values([("", v) for v in run])
+        if (all(isinstance(v, str) and 3 <= len(v) <= 6 and v.isdigit() for v in run)
+                and len({int(b) - int(a) for a, b in itertools.pairwise(run)}) > 1):
+            out += split_values([("", v) for v in run])  # (not ids counting up: 4001, 4002)
     return list(dict.fromkeys(out))
 
 
