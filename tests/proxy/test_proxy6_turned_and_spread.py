@@ -72,6 +72,7 @@ def test_a_value_turned_in_the_query_or_the_path_is_found(gate):
     {"ts": 1730799000444},  # epoch milliseconds: backwards, a Luhn-valid 13-digit Visa
     {"ts": "1730799000444", "at": "2024-11-05T09:30:00Z", "epoch": 1730799044},
     {"id": "1234567890123456784"},  # a snowflake id: backwards, a Luhn-valid 19-digit Visa
+    {"score": 63.12345678901234, "at": 1730799000.123456},  # floats as Python writes them
     {"ids": ["00000000-0000-0000-0000-000000000001", "4cb9a84a-caae-46a6-a1d5-83f4614c202b"]},
     {"versions": ["1.2.3", "10.4.12", "2024.11.0"], "build": "v1.2.3-rc.1+20241105"},
     {"sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
@@ -88,8 +89,8 @@ def test_turned_readings_are_values_shapes_only():
     assert turned("moc.elpmaxe@ana") == ("ana@example.com",)
     assert turned(rot47(ADDRESS)) == (ADDRESS,)
     assert turned("8590 6497 02 44+") == ("+44 20 7946 0958",)  # a phone number backwards
-    for ordinary in ("1730799000444", "v1.2.3", "the quick brown fox", "2024-11-05T09:30:00Z",
-                     "00000000-0000-0000-0000-000000000001", "x" * 5000):
+    for ordinary in ("1730799000444", "v1.2.3", "63.12345678901234", "the quick brown fox",
+                     "2024-11-05T09:30:00Z", "00000000-0000-0000-0000-000000000001", "x" * 5000):
         assert turned(ordinary) == (), ordinary
 
 

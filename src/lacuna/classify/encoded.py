@@ -376,12 +376,15 @@ def _shaped(text: str, *, backwards: bool = False) -> bool:
     for m in _DIGIT_RUN.finditer(text):
         if len(m.group()) > _LONGEST_RUN:
             continue
-        digits = sum(c.isdigit() for c in m.group())
+        run = m.group()
+        digits = len(run) - sum(run.count(c) for c in " .()-")
         before = text[m.start() - 1:m.start()]
         after = text[m.end():m.end() + 1]
         if not 9 <= digits <= 19 or before.isalnum() or after.isalnum():
             continue  # (glued to a word: an id's, a UUID's part)
-        bare = digits == len(m.group()) and before != "+" and after != "+"
+        bare = digits == len(run) and before != "+" and after != "+"
+        if backwards and run.count(".") == len(run) - digits == 1:
+            continue  # (a decimal number backwards: 63.123456789012345, an epoch time's)
         if not backwards or not bare or digits in _BACKWARDS_BARE:
             return True
     return False

@@ -156,8 +156,11 @@ class _Fields:
         if not undecoded or len(text) < MIN_ENCODED:
             return
         backwards = text.strip()[::-1]
-        for encoded in (backwards, rot47(backwards[::-1])):  # base64 backwards, or in ROT47
+        # base64 backwards, or in ROT47 (not hex backwards: hashes and ids are hex, and each
+        # would be decoded twice)
+        for encoded, hex_read in ((backwards, False), (rot47(backwards[::-1]), True)):
             if (not encoded.isdigit() and "." not in encoded and _BASE64.fullmatch(encoded)
+                    and (hex_read or not _HEX.fullmatch(encoded))
                     and (read := _decoded(encoded, inflated=self.inflated)) is not None):
                 self.turning = True
                 try:
