@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from lacuna.classify.encoded import base32_bytes, coded_text, utf16
+from lacuna.classify.encoded import base32_bytes, coded_text, rot47, turned, utf16
 from lacuna.classify.scan import FIELD_NAMES
 from lacuna.model import FrozenDict
 
@@ -95,6 +95,8 @@ class _Fields:
         self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
         self.inflated = [0]  # bytes compressed values (base64 of gzip) inflated to, in all
         self.too_deep = False  # a value nested deeper than the parsers go (fail closed)
+        self.turning = False  # reading a value turned (backwards, ROT47): not turned again
+        self.turned_seen: dict[str, set[str]] = {}  # the values turned already, by field
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
@@ -126,6 +128,45 @@ class _Fields:
             for word in words[:MAX_PIECES]:
                 if (read := _decoded(word, inflated=self.inflated)) is not None:
                     _sniff(self, _join(name or "$", DECODED), read, False)
+        if not self.turning:
+            self._turned(name or "$", text, decoded is None)
+
+    def _turned(self, name: str, text: str, undecoded: bool) -> None:
+        """``text`` read backwards and in ROT47 where that holds a value's shape
+        (:func:`lacuna.classify.encoded.turned`), and an encoded value written backwards
+        (``base64(x)[::-1]``) decoded, each read under ``name.(decoded)``: a receiver turns it
+        back; and base64 or hex in ROT47. Once per value and field (lines and values repeat), and
+        not again: what they read to is not turned."""
+        seen = self.turned_seen.setdefault(name, set())
+        if text in seen or len(seen) >= MAX_VALUES_PER_FIELD:
+            return
+        seen.add(text)
+        into = _join(name, DECODED)
+        for reading in turned(text):
+            if _TOKEN.fullmatch(reading):  # one value (an address, a card): as it is
+                values = self.data.setdefault(into, [])
+                if len(values) < MAX_VALUES_PER_FIELD:
+                    values.append(reading)
+            else:  # text turned: its tokens and lines
+                self.turning = True
+                try:
+                    _tokens(self, into, reading)
+                finally:
+                    self.turning = False
+        if not undecoded or len(text) < MIN_ENCODED:
+            return
+        backwards = text.strip()[::-1]
+        # base64 backwards, or in ROT47 (not hex backwards: hashes and ids are hex, and each
+        # would be decoded twice)
+        for encoded, hex_read in ((backwards, False), (rot47(backwards[::-1]), True)):
+            if (not encoded.isdigit() and "." not in encoded and _BASE64.fullmatch(encoded)
+                    and (hex_read or not _HEX.fullmatch(encoded))
+                    and (read := _decoded(encoded, inflated=self.inflated)) is not None):
+                self.turning = True
+                try:
+                    _sniff(self, into, read, False)  # (a file, base64-encoded, turned)
+                finally:
+                    self.turning = False
 
     def add_pieces(self, name: str, values: Iterable[str], *, stretches: bool = False
                    ) -> None:
@@ -255,14 +296,22 @@ def _inflated(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
         yield rest
 
 
+# a parameter of a Content-Type or Content-Disposition: a token, or a quoted string that may
+# hold a ";" (``boundary="a;b"`` was cut at it, and a multipart body unreadable)
+_PARAM = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
 def _media(content_type: str | None) -> tuple[str, dict[str, str]]:
     if not content_type:
         return "", {}
-    main, *params = content_type.split(";")
+    main, _, _ = content_type.partition(";")
     options = {}
-    for param in params:
-        key, _, value = param.strip().partition("=")
-        options[key.strip().lower()] = value.strip().strip('"')
+    for key, value in _PARAM.findall(content_type[len(main):]):
+        value = value.strip()
+        if value[:1] == '"' and value[-1:] == '"' and len(value) > 1:
+            value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
+        options[key.strip().lower()] = value
     return main.strip().lower(), options
 
 
@@ -458,6 +507,19 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
             if text is not None:
                 out.update(t for t in _token_values(text) if t)
                 break
+    return tuple(sorted(out))
+
+
+def turned_tokens(data: bytes) -> tuple[str, ...]:
+    """The tokens of what the lines of ``data`` (in pieces of :data:`LINE_PIECE` characters,
+    overlapping) read to backwards and in ROT47 (:func:`lacuna.classify.encoded.turned`), for
+    the scan of a long body's rest, as :func:`read_body` reads its start."""
+    out: set[str] = set()
+    for line in data.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        for start in range(0, max(len(line) - LINE_OVERLAP, 1), LINE_PIECE - LINE_OVERLAP):
+            for reading in turned(line[start:start + LINE_PIECE]):
+                out.update(t for t in _token_values(reading) if t)
     return tuple(sorted(out))
 
 
@@ -982,11 +1044,71 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
         if 3 <= len(data) <= 5 and all(isinstance(v, str) for v in data):  # ["4111", ...]
             for value in split_values([("", v) for v in data]):
                 fields.add(_join(path, JOINED), value)
+        elif 3 <= len(data) <= 5 and all(isinstance(v, dict) for v in data):
+            for value in _across_objects(data):  # [{"g": "4111"}, {"g": "1111"}, ...]
+                fields.add(_join(path, JOINED), value)
+        elif len(data) == 2 and all(isinstance(v, str) for v in data):  # ["kira.ng", "x.org"]
+            for value in _pair_address(data[0], data[1]):
+                fields.add(_join(path, JOINED), value)
         if (len(data) >= MIN_CODES and all(type(v) is int for v in data)
                 and (text := coded_text(",".join(map(str, data)))) is not None):
             _sniff(fields, _join(path, DECODED), text, False)  # [107, 105, ...]: characters
     else:
         fields.add(path, data)
+
+
+def _across_objects(objects: list[dict[str, Any]]) -> list[str]:
+    """Card numbers whose digit groups are spread over the 3 to 5 objects of one list, one
+    group each: under one name in every object (``[{"g": "4111"}, {"g": "1111"}, ...]``), or
+    as every value of objects that send nothing else (``[{"a": "4111"}, {"b": "1111"},
+    ...]``), tried as one number (:func:`split_values`: issuer and Luhn judge it). The list
+    is what is joined, as a list of strings is: a longer one (records with a time or a code
+    each) is not, where four of its values in a row pass the checks as often as random
+    digits do; nor are values that count up or down by one step (records' ids, years)."""
+    keys = set(objects[0]).intersection(*objects[1:])
+    runs = [[o[k] for o in objects] for k in sorted(keys)]
+    if all(len(o) == 1 for o in objects):
+        runs.append([next(iter(o.values())) for o in objects])
+    out: list[str] = []
+    for run in runs:
+        if (all(isinstance(v, str) and 3 <= len(v) <= 6 and v.isdigit() for v in run)
+                and len({int(b) - int(a) for a, b in itertools.pairwise(run)}) > 1):
+            out += split_values([("", v) for v in run])  # (not ids counting up: 4001, 4002)
+    return list(dict.fromkeys(out))
+
+
+# words a list pairs with a host name that are no mailbox: a scheme, a host's first label, a
+# method (a language's or a country's code is two letters: also left apart)
+_NOT_LOCAL = frozenset({"http", "https", "ftp", "ftps", "ws", "wss", "www", "www1", "www2", "api",
+                        "cdn", "static", "assets", "img", "media", "app", "web", "dev", "test",
+                        "staging", "prod", "mail", "smtp", "imap", "pop", "pop3", "mx", "ns1",
+                        "ns2", "get", "post", "put", "patch", "delete", "head", "options",
+                        "localhost", "domain", "host", "hostname", "server", "url", "origin"})
+
+
+def _pair_address(local: str, domain: str) -> list[str]:
+    """An e-mail address split into a list of its local part and its domain alone
+    (``["kira.ng", "example.org"]``; :func:`at_joined` reads one cut at its ``@``): joined when
+    the second is a dotted domain ending in a top-level domain of letters and the first a
+    local part that is no host name itself (no dot; not two letters, a language's code, nor a
+    scheme or a host's label, :data:`_NOT_LOCAL`), or whose words hold a known given or family
+    name (``kira.ng``: a list of two host names, ``["example.com", "example.org"]``, stays
+    apart)."""
+    local, domain = local.strip(), domain.strip()
+    if not (_LOCAL.fullmatch(local) and any(c.isalpha() for c in local)
+            and "." in domain and _DOMAIN.fullmatch(domain)
+            and (tld := _TLD.search(domain)) is not None and tld.end() == len(domain)):
+        return []
+    if "." not in local and (len(local) < 3 or local.lower() in _NOT_LOCAL):
+        return []  # (["en", "wikipedia.org"], ["https", "example.com"], ["www", ...])
+    if "." in local:
+        from lacuna.classify.namelists import fold, known
+
+        names = known()
+        words = [fold(w) for w in re.split(r"[._+-]", local) if len(w) > 1]
+        if not any(w in names.given or w in names.family for w in words):
+            return []
+    return [f"{local}@{domain}"]
 
 
 def _ndjson(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
@@ -1348,6 +1470,9 @@ def _transfer_decoded(content: bytes, encoding: str) -> bytes:
     return content
 
 
+FILENAME = "(file name)"  # the name a multipart part's file is sent under
+
+
 def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
                truncated: bool, unreadable: list[str]) -> str:
     if not boundary:
@@ -1369,6 +1494,13 @@ def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
         _, disposition = _media("x;" + headers.get("content-disposition", "").partition(";")[2])
         name = disposition.get("name", "")
         filename = disposition.get("filename")
+        for sent in (filename, disposition.get("filename*")):  # a file's name is sent too
+            if sent:  # (RFC 5987's filename*=UTF-8''ana%40example.com.csv, percent-decoded),
+                sent = unquote(sent.partition("''")[2] or sent)  # with and without its
+                stem = sent.rpartition("/")[2].rpartition("\\")[2]  # folder and extension
+                for value in dict.fromkeys((sent, stem, stem.rpartition(".")[0])):
+                    if value:
+                        fields.add(_join(prefix, _join(name, FILENAME)), value)
         part_type = headers.get("content-type")
         if filename and (part_type is None or part_type.startswith("application/octet-stream")):
             suffix = filename[filename.rfind("."):].lower() if "." in filename else ""

@@ -17,7 +17,8 @@ a decision. When Lacuna itself fails, ``enforce`` refuses (fail closed).
 
 A body longer than ``proxy.max_inspect_bytes`` arrives spooled (:mod:`lacuna.proxy.server`): its
 start is read by its type as above, its rest scanned as text in overlapping windows
-(:meth:`Gate._beyond`), and the request decided on both. One longer than
+(:meth:`Gate._beyond`; values decoded, written backwards or in ROT47 read as the start's are),
+and the request decided on both. One longer than
 ``proxy.max_body_bytes`` is refused with a 413 (:meth:`Gate.too_large`), recorded; one whose body
 does not arrive whole in time with a 408 (:meth:`Gate.timed_out`), recorded.
 """
@@ -71,6 +72,7 @@ from lacuna.proxy.bodies import (
     read_path,
     read_query,
     segment_values,
+    turned_tokens,
 )
 from lacuna.redact import MASK, redact_url
 
@@ -353,7 +355,8 @@ class Gate:
         try:
             for offset, window in stream_windows(data, start):
                 values = distinct_tokens(window)
-                values = (*values, *decoded_tokens(values))  # (a base64 file in a long body)
+                values = (*values, *decoded_tokens(values),  # (a base64 file in a long body)
+                          *turned_tokens(window))  # (and values written backwards, in ROT47)
                 found, matches = self.classify(_candidates(values), match_on={"body": values})
                 matched += matches
                 worst = _joined(worst, found, f"bytes {offset}-{offset + len(window)}")
