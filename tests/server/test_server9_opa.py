@@ -124,3 +124,25 @@ def test_server9_a_client_pointed_at_the_package_is_denied(app_client, monkeypat
     assert decision.allowed is False
     assert "package's document" in (decision.engine_error or "")
     assert "lacuna/decision/result" in (decision.engine_error or "")
+
+
+def test_server9_a_path_hundreds_of_segments_deep_is_undefined_not_a_500(app_client,
+                                                                          monkeypatch) -> None:
+    """The Rego parser refuses a reference some hundreds of segments deep: such a path,
+    where nothing is, answers as any undefined path does (it was a 500 once packages were
+    answered); a package deeper than the query names is still found, by its keys."""
+    root = app_client.headers("root")
+    deep = "package s9deep." + ".".join(["k"] * 70) + "\nimport rego.v1\nleaf := 1\n"
+    assert app_client.client.put("/v1/policies/s9deep.rego", content=deep,
+                                 headers=root).status_code == 200
+    try:
+        for answer in _post(app_client, monkeypatch, "lacuna/" + "a/" * 2000, {}):
+            assert "result" not in answer
+        for answer in _post(app_client, monkeypatch, "s9deep/" + "k/" * 70, {}):
+            assert answer["result"] == {"leaf": 1}
+        for answer in _post(app_client, monkeypatch, "s9deep/" + "k/" * 70 + "leaf", {}):
+            assert answer["result"] == 1
+        for answer in _post(app_client, monkeypatch, "s9deep/" + "k/" * 71, {}):
+            assert "result" not in answer
+    finally:
+        app_client.client.delete("/v1/policies/s9deep.rego", headers=root)

@@ -82,21 +82,33 @@ def _document(engine: Engine, parts: tuple[str, ...]) -> tuple[Any, bytes | None
     (:func:`rule_parts`); the query spells them as quoted keys (``data["lacuna"]["if"]``), so
     a keyword is a key as any other name.
 
+    The query names at most :data:`_QUERY_DEPTH` segments (the Rego parser refuses a
+    reference some hundreds deep: a long path was a 500); the rest are looked up in the
+    document it answers, as OPA looks keys up.
+
     Raises:
         PolicyError: evaluating a rule of the package failed.
     """
-    query = "data" + "".join(f"[{json.dumps(p)}]" for p in parts)
+    head, rest = parts[:_QUERY_DEPTH], parts[_QUERY_DEPTH:]
+    query = "data" + "".join(f"[{json.dumps(p)}]" for p in head)
     try:
         answer = json.loads(engine.eval_query_as_json(query))
     except RuntimeError as exc:
         message = str(exc).split("\nStack backtrace", 1)[0]
-        msg = f"evaluating data.{'.'.join(parts)}: {message}"
+        msg = f"evaluating data.{'.'.join(head)}: {message}"
         raise PolicyError(msg) from None
     found = answer.get("result") or []
     if not found:
         return None, None
     value = found[0]["expressions"][0]["value"]
+    for key in rest:
+        if not isinstance(value, dict) or key not in value:
+            return None, None
+        value = value[key]
     return value, orjson.dumps(value)
+
+
+_QUERY_DEPTH = 64
 
 
 class OpaData:
