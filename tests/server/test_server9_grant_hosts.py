@@ -106,3 +106,31 @@ def test_server9_an_unbound_requesters_grant_covers_any_host(app_client) -> None
     assert "host" not in grant
     for host in ("jane-laptop", "jane-desktop", None):
         assert _decide(app_client, "jane", dest, grant["id"], host)["allowed"] is True
+
+
+def test_server9_a_host_bound_grants_file_is_decrypted_on_its_host(bound) -> None:
+    """A file written under ana's grant from ana-laptop: she decrypts it there; asked from
+    ana-desktop (another host she is bound to) she is refused, saying which host, and the
+    refusal is audited; a steward still may from anywhere."""
+    dest = _dest(bound)
+    grant = _grant(bound, "ana", dest, "ana-laptop")
+
+    def may(user: str, host: str) -> dict[str, Any]:
+        r = bound.client.post(f"/api/v1/exceptions/{grant['id']}/decrypt", json={
+            "path": dest, "written_by": "ana", "host": host},
+            headers=bound.headers(user) | {"X-Lacuna-Host": host})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    assert may("ana", "ana-laptop") == {"allowed": True}
+    refused = may("ana", "ana-desktop")
+    assert refused["allowed"] is False
+    assert "requested from host ana-laptop" in refused["refused"]
+    assert may("jane", "jane-laptop") == {"allowed": True}
+    trail = bound.client.get("/api/v1/audit", params={"limit": 20},
+                             headers=bound.headers("carla")).json()["records"]
+    decrypts = [r["exception"].get("refused") is None for r in trail
+                if r["what"].get("event") == "decrypt"
+                and (r["what"].get("exception_id") == grant["id"]
+                     or (r.get("why") or {}).get("exception_id") == grant["id"])]
+    assert decrypts == [True, False, True]  # newest first

@@ -130,7 +130,7 @@ class ExceptionRequest:
                 False,
                 f"exception {self.id} was granted to {self.requested_by}, not {operation.user.id}",
             )
-        elsewhere = self._other_host(operation)
+        elsewhere = self.elsewhere(operation.client_host, operation.host_verified)
         if elsewhere:
             return False, elsewhere
         if operation.action.value != self.action:
@@ -166,15 +166,15 @@ class ExceptionRequest:
             return False, wider
         return True, f"exception {self.id} approved by {self.decided_by} ({self.decided_role})"
 
-    def _other_host(self, operation: Operation) -> str | None:
-        """Why ``operation`` is not from the host this grant was requested from, else None
-        (a grant with no host: any). The operation's host counts only when the server
-        vouches for it (``host_verified``): an unbound caller's word, or an in-process
-        operation with no client host, is not that host (fail closed)."""
+    def elsewhere(self, named: str | None, verified: bool) -> str | None:
+        """Why a use of this grant from the client host ``named`` (None: none named;
+        ``verified``: the server vouches for it) is not from the host the grant was requested
+        from, else None (a grant with no host: any). Only a host the server vouches for
+        counts: an unbound caller's word, or an in-process operation with no client host, is
+        not that host (fail closed)."""
         if self.host is None:
             return None
-        named = operation.client_host
-        if named is None or not operation.host_verified:
+        if named is None or not verified:
             said = ("names no client host" if named is None
                     else f"names host {named[:80]!r}, which the server does not vouch for")
             return (f"exception {self.id} was requested from host {self.host} and covers "

@@ -332,7 +332,8 @@ def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
     from lacuna.exceptions.files import _refusal, on_host
 
     state = state_of(request)
-    body = body.model_copy(update={"host": _spoken(request, principal, body.host)})
+    spoken, verified = vouched_for(request, principal, body.host)
+    body = body.model_copy(update={"host": spoken or body.host})
     if body.identity is not None:  # the copy was written: what it is, on its open record
         return _copy_written(state, principal, exception_id, body)
     detail: dict[str, Any] = {"path": on_host(body.host, body.path),
@@ -344,6 +345,8 @@ def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
         # the name in the file's header: the client's own user.id, which its owner chooses
         writer = item.requested_by if item is not None else _requester(state, exception_id)
         why = _refusal(acting, {"written_by": writer}, exception_id)
+        if why is None and item is not None:  # a host-bound grant's files: on its host only
+            why = item.elsewhere(body.host, verified)
         if why is not None:
             events.audit(acting, "decrypt", None, exception_id=exception_id, allowed=False,
                          detail={**detail, "refused": why})
