@@ -146,3 +146,23 @@ def test_server9_a_path_hundreds_of_segments_deep_is_undefined_not_a_500(app_cli
             assert "result" not in answer
     finally:
         app_client.client.delete("/v1/policies/s9deep.rego", headers=root)
+
+
+@pytest.mark.parametrize(("body", "fix"), [
+    (b'{"input": {"x": "\\ud800"}}', "lone surrogate"),
+    (b'{"input": {"x": ' + b"[" * 200 + b"]" * 200 + b"}}", "nested fewer than 128"),
+])
+def test_server9_an_input_the_engine_refuses_says_what_to_fix(app_client, monkeypatch,
+                                                              body: bytes, fix: str) -> None:
+    """A lone surrogate escape was told to nest its JSON less deeply: each refusal (400,
+    both lanes) names its own fix."""
+    h = app_client.headers("ana") | {"Content-Type": "application/json"}
+    answers = [app_client.client.post("/v1/data/lacuna/decision/result", content=body,
+                                      headers=h)]
+    with monkeypatch.context() as m:
+        m.setattr(fastlane, "wants", lambda scope: False)
+        answers.append(app_client.client.post("/v1/data/lacuna/decision/result",
+                                              content=body, headers=h))
+    for r in answers:
+        assert r.status_code == 400, r.text
+        assert fix in r.json()["message"]

@@ -194,9 +194,11 @@ class OpaData:
         try:
             engine.set_input_json(text)
         except RuntimeError as exc:  # the caller's document, not the engine, is at fault
-            message = str(exc).split("\nStack backtrace", 1)[0]
-            msg = (f"the input document cannot be evaluated ({message}); send JSON nested "
-                   "fewer than 128 levels deep")
+            message = str(exc).split("\nStack backtrace", 1)[0].strip()
+            fix = ("send JSON nested fewer than 128 levels deep" if "recursion" in message
+                   else "send its text as UTF-8 (no lone surrogate escape such as \\ud800)"
+                   if "escape" in message else "send a JSON document the engine can read")
+            msg = f"the input document cannot be evaluated ({message}); {fix}"
             raise InvalidInput(msg) from None
         parts = rule_parts(path)
         if parts is None:
