@@ -884,8 +884,8 @@ def test_the_data_api_logs_the_authenticated_caller_not_the_inputs_say_so(app_cl
 ])
 def test_every_spelling_of_the_decision_is_logged_and_counted(app_client, monkeypatch,
                                                                path: str) -> None:
-    """The evaluator reads these paths as the decision rule, or (the empty path) the whole
-    ``data`` document holding it: each answer is a decision the caller received, so none
+    """The evaluator reads these paths as the decision rule, or (the empty path, a package
+    above the rule) the document holding it: each answer is a decision the caller received, so none
     escapes the decision log or the metrics (the log names the decision's path,
     ``lacuna/decision/result``)."""
     from lacuna.policy.decision_log import MemoryDecisionLog
