@@ -879,11 +879,13 @@ def test_the_data_api_logs_the_authenticated_caller_not_the_inputs_say_so(app_cl
 
 @pytest.mark.parametrize("path", [
     "lacuna/decision/result", "lacuna//decision/result", "/lacuna/decision/result/", "",
+    # packages: OPA answers their document, which holds the decision
+    "lacuna/decision", "lacuna",
 ])
 def test_every_spelling_of_the_decision_is_logged_and_counted(app_client, monkeypatch,
                                                                path: str) -> None:
-    """The evaluator reads these paths as the decision rule, or (the empty path) the whole
-    ``data`` document holding it: each answer is a decision the caller received, so none
+    """The evaluator reads these paths as the decision rule, or (the empty path, a package
+    above the rule) the document holding it: each answer is a decision the caller received, so none
     escapes the decision log or the metrics (the log names the decision's path,
     ``lacuna/decision/result``)."""
     from lacuna.policy.decision_log import MemoryDecisionLog
@@ -909,15 +911,15 @@ def test_every_spelling_of_the_decision_is_logged_and_counted(app_client, monkey
 
 
 @pytest.mark.parametrize("path", [
-    "lacuna/nothing_here", "lacuna/decision", "lacuna",
+    "lacuna/nothing_here", "lacuna/decision/nothing_here", "nothing_here",
     # not Rego names: OPA looks such a key up and finds nothing (they once ran the rule
     # without a decision-log record)
     "lacuna.decision.result", "lacuna/decision.result", "lacuna%0A/decision/result",
     "lacuna/decision/%20result",
 ])
 def test_a_path_that_is_no_decision_is_not_logged(app_client, monkeypatch, path: str) -> None:
-    """A package, or a segment that is not a Rego name, is not a rule the evaluator answers
-    (undefined, as a rule that is not there): nothing was decided, nothing is logged, on the
+    """A path where nothing is (no rule, package or data), or a segment that is not a Rego
+    name, is undefined, as OPA answers it: nothing was decided, nothing is logged, on the
     fast lane and the FastAPI route alike."""
     from lacuna.policy.decision_log import MemoryDecisionLog
 

@@ -64,6 +64,7 @@ def request_exception(
     action: str = "export",
     known: Operation | None = None,
     read_source: bool = True,
+    host: str | None = None,
 ) -> ExceptionRequest:
     """File a request for an exception; a steward approves or denies it later.
 
@@ -87,6 +88,10 @@ def request_exception(
             never opened, and without ``known`` no policy is looked up (the default stewards
             decide). A client's path names a file on the server's disk, which is not theirs
             to have read or classified.
+        host: the client host the server vouches the request comes from (the server: a
+            caller bound to it by ``client_hosts``); the grant then covers operations from
+            that host only. None (in-process, or a host that is only the client's word):
+            any host.
 
     Returns:
         The pending request; ``str()`` explains what happens next.
@@ -159,6 +164,7 @@ def request_exception(
         policy_steward=deciding.steward if deciding else None,
         domains=_domains(deciding),
         packages=tuple(dict.fromkeys(p.package for p in deciding.policies)) if deciding else (),
+        host=host,
     )
     stored = gov.exceptions.add(request)
     _announce(gov, stored, "requested", {
@@ -167,7 +173,8 @@ def request_exception(
         "conditions": list(stored.conditions), "duration_hours": stored.duration_hours,
         "sources": list(stored.sources),
         # what the metrics' filters select a request by (lacuna.metrics.requests)
-        "tier": stored.tier, "packages": list(stored.packages), "domains": list(stored.domains)})
+        "tier": stored.tier, "packages": list(stored.packages), "domains": list(stored.domains),
+        **({"host": stored.host} if stored.host else {})})
     return stored
 
 

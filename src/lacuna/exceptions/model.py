@@ -102,6 +102,11 @@ class ExceptionRequest:
     # The Rego packages that evaluated that dry run (as a decision records them): what the
     # metrics' domain filter matches requests by, as it matches decisions.
     packages: tuple[str, ...] = ()
+    # The client host the request came from, when the server vouched for it (the requester
+    # is bound to it by the server's client_hosts): the grant covers operations from that
+    # host only. None: requested in-process, or from a host the server took on the client's
+    # word (an unbound user), and usable from any host (docs/exceptions.md, "Whose host").
+    host: str | None = None
     # Every step so far (requested, approved/denied, revoked/expired, files deleted).
     history: tuple[HistoryEntry, ...] = ()
     # Lacuna's signature over every other field (see lacuna.exceptions.authority).
@@ -125,6 +130,9 @@ class ExceptionRequest:
                 False,
                 f"exception {self.id} was granted to {self.requested_by}, not {operation.user.id}",
             )
+        elsewhere = self.elsewhere(operation.client_host, operation.host_verified)
+        if elsewhere:
+            return False, elsewhere
         if operation.action.value != self.action:
             return (
                 False,
@@ -157,6 +165,26 @@ class ExceptionRequest:
         if wider:
             return False, wider
         return True, f"exception {self.id} approved by {self.decided_by} ({self.decided_role})"
+
+    def elsewhere(self, named: str | None, verified: bool) -> str | None:
+        """Why a use of this grant from the client host ``named`` (None: none named;
+        ``verified``: the server vouches for it) is not from the host the grant was requested
+        from, else None (a grant with no host: any). Only a host the server vouches for
+        counts: an unbound caller's word, or an in-process operation with no client host, is
+        not that host (fail closed)."""
+        if self.host is None:
+            return None
+        if named is None or not verified:
+            said = ("names no client host" if named is None
+                    else f"names host {named[:80]!r}, which the server does not vouch for")
+            return (f"exception {self.id} was requested from host {self.host} and covers "
+                    f"operations from that host only; this operation {said} (use it from "
+                    f"{self.host}, through the Lacuna server that binds you to it)")
+        if named.lower() != self.host.lower():
+            return (f"exception {self.id} was requested from host {self.host} and covers "
+                    f"operations from that host only, not from {named[:80]} (request an "
+                    "exception from this host)")
+        return None
 
     def _wider_than_requested(self, operation: Operation) -> str | None:
         """Why ``operation``'s data is more restricted than the data the steward approved
@@ -193,6 +221,10 @@ class ExceptionRequest:
         out: dict[str, Any] = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
+            if name == "host" and value is None:
+                # not written when unset: rows signed before grants kept a host still verify,
+                # and a client older than the field reads every grant but a host-bound one
+                continue
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, tuple):
@@ -245,6 +277,8 @@ def render(request: ExceptionRequest) -> str:
         f"Approved by: {r.decided_by} ({(r.decided_role or '').replace('_', ' ').title()})",
         f"Valid: {start} - {end} UTC",
     ]
+    if r.host:
+        lines.append(f"From host: {r.host} (operations from other hosts are not covered)")
     if r.conditions:
         lines.append("Conditions:")
         lines += [f"• {c}" for c in r.conditions]

@@ -250,6 +250,13 @@ class RemoteEngine:
                    "load the Lacuna bundle there (lacuna policy bundle DIR -o "
                    "bundle.tar.gz) or fix policy.server.path")
             raise RemoteUnavailable(msg)
+        if isinstance(result, Mapping) and isinstance(result.get("result"), Mapping):
+            # a package's document (policy.server.path lacuna/decision): its rules' values,
+            # which hold a top-level `allowed` beside the decision but not the decision itself
+            msg = (f"OPA server {self.shown} returned a package's document for /v1/data/"
+                   f"{self.path}, not a Lacuna decision: point policy.server.path at the "
+                   "aggregator's rule (lacuna/decision/result)")
+            raise RemoteUnavailable(msg)
         if isinstance(result, Mapping) and not {"allowed", "votes"} & result.keys():
             msg = (f"OPA server {self.shown} returned a result for /v1/data/{self.path} that "
                    "is not a Lacuna decision (no allowed/votes): point policy.server.path "

@@ -62,7 +62,14 @@ _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 class ServerUnavailable(LacunaError):
-    """The Lacuna server gave no usable answer (the message says why and what to do)."""
+    """The Lacuna server gave no usable answer (the message says why and what to do);
+    ``status`` is the HTTP status of an error answer (None: no answer) and ``detail`` the
+    server's message in it."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
 
 
 class NotOnThisHost(LacunaError):
@@ -152,7 +159,7 @@ class ServerClient:
         if response.status >= 400:
             detail = message(response.body)
             msg = f"{where} answered HTTP {response.status} for {method} {path}: {detail}"
-            raise ServerUnavailable(msg)
+            raise ServerUnavailable(msg, status=response.status, detail=detail)
         if not 200 <= response.status < 300:  # a redirect: not followed (the token stays
             # here), and not an answer (an outcome "sent" to it was silently not recorded)
             msg = (f"{where} answered HTTP {response.status} for {method} {path}: a Lacuna "
@@ -671,9 +678,14 @@ class ServerExceptions:
         route = ("/api/v1/decrypt" if exception_id is None
                  else f"/api/v1/exceptions/{_q(exception_id)}/decrypt")
         body = {"path": path, "written_by": written_by, "host": this_host(), "output": output}
-        if exception_id is None:
-            body["operation_id"] = operation_id
-        answer = self._call("POST", route, body)
+        if exception_id is None and operation_id is not None:
+            body["operation_id"] = operation_id  # a header naming none: as before it was sent
+        try:
+            answer = self.client.call("POST", route, body)
+        except ServerUnavailable as exc:
+            if exc.status == 422 and "operation_id" in exc.detail:
+                raise LacunaError(_older_server(self.client.shown)) from None
+            raise LacunaError(str(exc)) from None
         if not isinstance(answer, Mapping) or not isinstance(answer.get("allowed"), bool):
             msg = (f"Lacuna server {self.client.shown} answered the decryption check with "
                    "something that is not an answer")
@@ -700,6 +712,18 @@ class ServerExceptions:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+def _older_server(server: str) -> str:
+    """Why a server that refused ``operation_id`` in ``POST /api/v1/decrypt`` (a 422: its
+    body takes no such field) cannot judge a sealed file, and what to do."""
+    from lacuna import __version__
+
+    return (f"the Lacuna server ({server}) is older than this client (Lacuna {__version__}): "
+            "it does not take operation_id, the decision this file's header says sealed it, "
+            "which is what a server judges a sealed file by. Upgrade the server (pip install "
+            f"-U 'lacuna>={__version__}' where it runs, then restart lacuna serve) and "
+            "try again; until then a default steward's client decrypts it")
 
 
 def _unrecorded(server: str, exception_id: str, path: str, why: str) -> Exception:

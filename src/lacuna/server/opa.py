@@ -2,7 +2,8 @@
 
 Paths as OPA documents them (https://www.openpolicyagent.org/docs/rest-api)::
 
-    POST /v1/data/{path}   {"input": ...} -> {"result": ..., "decision_id": ...}   ({} if undefined)
+    POST /v1/data/{path}   {"input": ...} -> {"result": ..., "decision_id": ...}   (no result
+                           when undefined; a package's path: its rules' values, as OPA)
     GET  /v1/data/{path}   the same without input
     GET  /v1/policies      {"result": [{"id": ..., "raw": ...}, ...]}
     GET  /v1/policies/{id} {"result": {"id": ..., "raw": ...}}
@@ -71,6 +72,43 @@ def rule_parts(path: str) -> tuple[str, ...] | None:
     the decision log's test of "is this the decision" both read paths through this."""
     parts = tuple(p for p in path.split("/") if p)
     return parts if all(_NAME.fullmatch(p) for p in parts) else None
+
+
+def _document(engine: Engine, parts: tuple[str, ...]) -> tuple[Any, bytes | None]:
+    """The document at ``data.<parts>`` that is not one rule: a package (an object of its
+    rules' values, the undefined ones left out, as OPA answers ``POST /v1/data/lacuna/
+    decision``) or the bundle's data under that path; ``(None, None)`` when nothing is there
+    (undefined: OPA answers no ``result``). Each segment is a Rego name
+    (:func:`rule_parts`); the query spells them as quoted keys (``data["lacuna"]["if"]``), so
+    a keyword is a key as any other name.
+
+    The query names at most :data:`_QUERY_DEPTH` segments (the Rego parser refuses a
+    reference some hundreds deep: a long path was a 500); the rest are looked up in the
+    document it answers, as OPA looks keys up.
+
+    Raises:
+        PolicyError: evaluating a rule of the package failed.
+    """
+    head, rest = parts[:_QUERY_DEPTH], parts[_QUERY_DEPTH:]
+    query = "data" + "".join(f"[{json.dumps(p)}]" for p in head)
+    try:
+        answer = json.loads(engine.eval_query_as_json(query))
+    except RuntimeError as exc:
+        message = str(exc).split("\nStack backtrace", 1)[0]
+        msg = f"evaluating data.{'.'.join(head)}: {message}"
+        raise PolicyError(msg) from None
+    found = answer.get("result") or []
+    if not found:
+        return None, None
+    value = found[0]["expressions"][0]["value"]
+    for key in rest:
+        if not isinstance(value, dict) or key not in value:
+            return None, None
+        value = value[key]
+    return value, orjson.dumps(value)
+
+
+_QUERY_DEPTH = 64
 
 
 class OpaData:
@@ -156,9 +194,11 @@ class OpaData:
         try:
             engine.set_input_json(text)
         except RuntimeError as exc:  # the caller's document, not the engine, is at fault
-            message = str(exc).split("\nStack backtrace", 1)[0]
-            msg = (f"the input document cannot be evaluated ({message}); send JSON nested "
-                   "fewer than 128 levels deep")
+            message = str(exc).split("\nStack backtrace", 1)[0].strip()
+            fix = ("send JSON nested fewer than 128 levels deep" if "recursion" in message
+                   else "send its text as UTF-8 (no lone surrogate escape such as \\ud800)"
+                   if "escape" in message else "send a JSON document the engine can read")
+            msg = f"the input document cannot be evaluated ({message}); {fix}"
             raise InvalidInput(msg) from None
         parts = rule_parts(path)
         if parts is None:
@@ -173,7 +213,7 @@ class OpaData:
         except RuntimeError as exc:
             message = str(exc).split("\nStack backtrace", 1)[0]
             if "not a valid rule path" in message:
-                return None, None
+                return _document(engine, parts)
             msg = f"evaluating {rule}: {message}"
             raise PolicyError(msg) from None
         if out == _UNDEFINED:

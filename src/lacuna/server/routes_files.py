@@ -332,7 +332,8 @@ def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
     from lacuna.exceptions.files import _refusal, on_host
 
     state = state_of(request)
-    body = body.model_copy(update={"host": _spoken(request, principal, body.host)})
+    spoken, verified = vouched_for(request, principal, body.host)
+    body = body.model_copy(update={"host": spoken or body.host})
     if body.identity is not None:  # the copy was written: what it is, on its open record
         return _copy_written(state, principal, exception_id, body)
     detail: dict[str, Any] = {"path": on_host(body.host, body.path),
@@ -344,6 +345,8 @@ def exception_decrypt(exception_id: str, body: DecryptBody, request: Request,
         # the name in the file's header: the client's own user.id, which its owner chooses
         writer = item.requested_by if item is not None else _requester(state, exception_id)
         why = _refusal(acting, {"written_by": writer}, exception_id)
+        if why is None and item is not None:  # a host-bound grant's files: on its host only
+            why = item.elsewhere(body.host, verified)
         if why is not None:
             events.audit(acting, "decrypt", None, exception_id=exception_id, allowed=False,
                          detail={**detail, "refused": why})
@@ -419,20 +422,19 @@ def _sealer(state: ServerState, operation_id: str | None, path: str, host: str
     was asked before: a user who had a write to a path decided (writing nothing, or their
     own file) was answered as the writer of any other user's sealed file put at that path.
     Fail closed: a header that names no decision (sealed by an older Lacuna, or without a
-    server), a decision of another path or host, or an id the trail records decisions of
-    more than one user under (clients choose their operation ids) names no writer."""
+    server), or a decision of another path or host, names no writer.
+
+    An id is its first recorder's (:func:`_first_recorder`): clients choose their operation
+    ids, and anyone who read a file's header could have a decision of their own recorded
+    under its id afterwards. Such a record once made the id "more than one user's", so the
+    file was a default steward's alone and its writer was locked out; now it is ignored."""
     if not operation_id:
         return "", ("its header names no decision of this server that sealed it (sealed by "
                     "an older Lacuna, or without a server), so this server cannot tell whose "
                     "file it is")
-    decisions = [r for r in state.governor.audit.list(limit=None, naming=(
+    decisions = _first_recorder([r for r in state.governor.audit.list(limit=None, naming=(
         "operation_id", [operation_id])) if r.kind == "decision"
-        and r.data.get("operation_id") == operation_id]
-    users = sorted({canonical_name(r.user_id): r.user_id for r in decisions}.values())
-    if len(users) > 1:
-        return "", (f"this server's audit trail records decisions of more than one user "
-                    f"({', '.join(users[:5])}) under the id {operation_id} its header names, "
-                    "so it cannot tell whose file it is")
+        and r.data.get("operation_id") == operation_id])
     sealing = [r for r in decisions if r.allowed and r.action in _WRITES]
     if not sealing:
         return "", (f"this server's audit trail names no allowed write under the decision "
@@ -445,6 +447,19 @@ def _sealer(state: ServerState, operation_id: str | None, path: str, host: str
                     f"{_host_of(first.data)!r}, not of {path} on {host}: these are not "
                     "bytes that decision sealed here")
     return sealing[0].user_id, None
+
+
+def _first_recorder(decisions: list[Any]) -> list[Any]:
+    """The decision records of the user who recorded the first of ``decisions`` (one
+    operation id's), oldest first: the id is bound to them. Another user's later record
+    under the same id (a client chooses its ids; the id is no secret once a file's header
+    names it) claims nothing. An earlier one needs the id before its owner recorded it: 74
+    random bits of a version-7 id (:func:`lacuna.model.ordered_id`), guessed."""
+    ordered = sorted(decisions, key=lambda r: r.seq)
+    if not ordered:
+        return []
+    owner = canonical_name(ordered[0].user_id)
+    return [r for r in ordered if canonical_name(r.user_id) == owner]
 
 
 def _host_of(body: dict[str, Any]) -> str | None:

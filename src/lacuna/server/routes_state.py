@@ -153,8 +153,10 @@ def _sees_all(principal: Principal) -> bool:
 def exception_request(body: ExceptionRequestBody, request: Request,
                       principal: AnyUser) -> dict[str, Any]:
     from lacuna.exceptions import request_exception
+    from lacuna.server.routes_api import vouched_host
 
     state = state_of(request)
+    host, verified = vouched_host(request)  # a grant is tied to a host the server vouches for
     target = body.destination or (body.operation.destination if body.operation else None)
     op: dict[str, Any] = {"action": body.operation.action if body.operation else body.action,
                           "destination": target}
@@ -166,7 +168,7 @@ def exception_request(body: ExceptionRequestBody, request: Request,
             operation=op, purpose=body.purpose, approver=body.approver or "",
             business_justification=body.business_justification or "",
             duration_hours=body.duration_hours, conditions=tuple(body.conditions),
-            known=known, read_source=False)
+            known=known, read_source=False, host=host if verified else None)
     return created.to_dict()
 
 
