@@ -236,7 +236,8 @@ class ExceptionStore(Keyed):
         """The error for an id nothing is stored under, naming the id it was likely meant to
         be (ids are case-sensitive: ``exc-2026-001`` is not ``EXC-2026-001``, and space around
         one counts)."""
-        msg = f"no exception {exception_id!r}."
+        shown = exception_id if len(exception_id) <= 80 else f"{exception_id[:60]}…"
+        msg = f"no exception {shown!r}."  # an id is short: a 10,000-character one not echoed
         wanted = exception_id.strip().upper() if isinstance(exception_id, str) else None
         if wanted and wanted != exception_id:
             with self._engine.connect() as conn:
