@@ -26,6 +26,9 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.engine import make_url
 
 from lacuna import _bypass
 from lacuna.redact import redact_url
@@ -177,8 +180,9 @@ def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any)
     if name is None and not explicit:
         return False  # the Database below refuses it for an explicitly governed engine
     connection = context.root_connection
-    url = redact_url(connection.engine.url)
-    db = Database(connection.connection.dbapi_connection, url, name or dialect.name)
+    dbapi = connection.connection.dbapi_connection
+    url = with_connected_hosts(redact_url(connection.engine.url), dbapi)
+    db = Database(dbapi, url, name or dialect.name)
     if expected is not None:
         expected.seen = True
     with _bypass.bypass():  # Lacuna's own statements (audit, stores) are not governed again
@@ -189,6 +193,48 @@ def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any)
         setattr(context, READ_KEY, read)
         _LAST.set(read)
     return True
+
+
+def with_connected_hosts(url: str, dbapi_connection: Any) -> str:
+    """``url`` with the host the DBAPI connection is actually connected to added as ``host``
+    (and ``hostaddr``) parameters, when the driver says (psycopg 3 and psycopg2:
+    ``connection.info.host``/``hostaddr``) and it is not the URL's own. ``connect_args=
+    {"host": ...}`` or a ``creator=`` sends an engine whose URL names ``localhost`` to another
+    server, and the database was named, and judged internal, by the URL alone
+    (:func:`lacuna.destinations.destination` reads every host the URL names: one outside
+    makes the database external)."""
+    info = getattr(dbapi_connection, "info", None)
+    if info is None:
+        return url
+    try:
+        named = (make_url(url).host or "").lower()
+    except Exception:  # not SQLAlchemy's URL form: every connected host is added
+        named = ""
+    added = []
+    for key in ("host", "hostaddr"):
+        try:
+            value = getattr(info, key, None)
+        except Exception:  # a closed connection, a driver without it: the URL stands
+            value = None
+        if isinstance(value, str) and not _this_machine(value) and value.lower() != named:
+            added.append(f"{key}={quote(value, safe='/:')}")
+    if not added:
+        return url
+    return url + ("&" if "?" in url else "?") + "&".join(added)
+
+
+def _this_machine(host: str) -> bool:
+    """A Unix socket directory or loopback: never what makes a database external (and the URL
+    is left as it was, its text in the decision the same)."""
+    import ipaddress
+
+    host = host.strip().lower()
+    if not host or host.startswith("/") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _from_lacuna() -> bool:
