@@ -1029,7 +1029,12 @@ class Governor:
             run = self.lineage_store.get_run(restored.run_id)
             original = restored.version.dataset
             kept = existing(original.name) if original.namespace == "file" else None
-            return earliest(kept, run.started_at if run is not None else None)
+            # a run row edited by hand (its signature no longer matches: origin unknown) or
+            # one that came from outside says nothing of when the content existed: a later
+            # started_at typed in would keep data past its retention
+            if run is None or run.origin_unknown or run.imported_from is not None:
+                return kept
+            return earliest(kept, run.started_at)
         except Exception as exc:
             log.error("could not read when the content of run %s's output was first seen: %s",
                       restored.run_id, exc)
