@@ -175,3 +175,21 @@ def recording_upstream() -> Iterator[Upstream]:
     finally:
         up.server.shutdown()
         up.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One proxy gate for a test module (a governor each costs ~0.3 s; its decisions only add
+    records): the default rules, ``localhost`` internal. A module needing other settings
+    defines its own ``gate``."""
+    from lacuna.config import config_from_dict
+    from lacuna.governor import Governor
+    from lacuna.proxy.gate import Gate
+
+    root = tmp_path_factory.mktemp("gate")
+    gov = Governor(config_from_dict({
+        "destinations": {"internal_hosts": ["localhost"]},
+        "audit": {"url": f"sqlite:///{root / 'audit.db'}"},
+    }))
+    yield Gate(gov)
+    gov.close()

@@ -9,25 +9,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from lacuna.config import config_from_dict
-from lacuna.governor import Governor
 from lacuna.proxy.bodies import read_body, split_values
-from lacuna.proxy.gate import Gate, OutboundRequest
+from lacuna.proxy.gate import OutboundRequest
 
 EXTERNAL = "https://api.external-service.com/v1"
 ADDRESS = b"kira.ng@example.org"
 
-
-@pytest.fixture(scope="module")
-def gate(tmp_path_factory):
-    root = tmp_path_factory.mktemp("classifier8")
-    config = config_from_dict({
-        "destinations": {"internal_hosts": ["localhost"]},
-        "audit": {"url": f"sqlite:///{root / 'audit.db'}"},
-    })
-    gov = Governor(config)
-    yield Gate(gov)
-    gov.close()
 
 
 def _post(gate, body, content_type="application/json", url=EXTERNAL):

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from lacuna.config import config_from_dict
-from lacuna.governor import Governor
 from lacuna.proxy.bodies import read_body
-from lacuna.proxy.gate import Gate, OutboundRequest
+from lacuna.proxy.gate import OutboundRequest
 
 EXTERNAL = "https://api.external-service.com/v1"
 
-
-@pytest.fixture(scope="module")
-def gate(tmp_path_factory):
-    root = tmp_path_factory.mktemp("proxy6mp")
-    config = config_from_dict({
-        "destinations": {"internal_hosts": ["localhost"]},
-        "audit": {"url": f"sqlite:///{root / 'audit.db'}"},
-    })
-    gov = Governor(config)
-    yield Gate(gov)
-    gov.close()
 
 
 def _upload(filename: str, content: bytes = b"hello world", boundary: str = "X") -> bytes:

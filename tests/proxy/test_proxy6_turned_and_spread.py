@@ -10,7 +10,6 @@ from urllib.parse import quote
 import pytest
 
 from lacuna.classify.encoded import rot47, turned
-from lacuna.config import config_from_dict
 from lacuna.governor import Governor
 from lacuna.proxy.bodies import read_body
 from lacuna.proxy.gate import Gate, OutboundRequest
@@ -19,17 +18,6 @@ EXTERNAL = "https://api.external-service.com/v1"
 ADDRESS = "kira.ng@example.org"
 CARD = "4111111111111111"
 
-
-@pytest.fixture(scope="module")
-def gate(tmp_path_factory):
-    root = tmp_path_factory.mktemp("proxy6")
-    config = config_from_dict({
-        "destinations": {"internal_hosts": ["localhost"]},
-        "audit": {"url": f"sqlite:///{root / 'audit.db'}"},
-    })
-    gov = Governor(config)
-    yield Gate(gov)
-    gov.close()
 
 
 def _post(gate, data, content_type="application/json"):
