@@ -58,6 +58,8 @@ SINGLE: dict[str, Callable[[pd.DataFrame, Any, str], list[Any]]] = {
     "pandas s.at[i]": lambda df, pf, c: [df[c].at[i] for i in range(len(df))],
     "pandas filtered s[i]": lambda df, pf, c: (
         lambda s: [s[i] for i in s.index])(df[df["qty"] > 2][c]),
+    "pandas computed s.iat[i]": lambda df, pf, c: (
+        lambda s: [s.iat[i] for i in range(len(s))])(df[c].sort_values()),
     "polars df[i, c]": lambda df, pf, c: [pf[i, c] for i in range(len(pf))],
     "polars df.item(i, c)": lambda df, pf, c: [pf.item(i, c) for i in range(len(pf))],
     "polars df.row(i)": lambda df, pf, c: [pf.row(i)[_at(pf, c)] for i in range(len(pf))],
@@ -150,6 +152,9 @@ def test_a_column_is_indexed_once_for_all_its_single_values(staff, monkeypatch):
     for i in range(40):
         assert df["salary"][i] == df.at[i, "salary"] == df["salary"].iloc[i]
     assert len(calls) == 2  # the Series' memory once, the frame's column once
+    rows = [df.iloc[i]["salary"] for i in range(40)] + [df.loc[i]["religion"] for i in range(40)]
+    assert len(rows) == 80
+    assert len(calls) == 2  # a row is not a column: a loop over rows indexes nothing
     values = [pf[i, "salary"] for i in range(40)] + [pf["salary"][i] for i in range(40)]
     assert len(calls) == 2 + 3  # emp, religion, salary: the frame's columns above public
     assert values[:40] == values[40:]

@@ -43,6 +43,7 @@ from typing import Any
 
 from lacuna import _bypass
 from lacuna.integrations.pandas._frames import governed_here
+from lacuna.lineage.content import label_of
 from lacuna.lineage.state import get_state
 
 # the Series methods that hand values out as a list, a NumPy array or an iterator of them
@@ -232,6 +233,14 @@ def _column_taken(series: Any) -> bytes | None:
     return arrays.taken(values, series_sources(series))  # type: ignore[no-any-return]
 
 
+def _a_column(series: Any, state: Any) -> bool:
+    """Whether ``series`` is a column its state classifies (one dictionary look-up), not one
+    row of a frame (``df.iloc[i]``, named by its row label): a loop over rows
+    (``df.iloc[i]["salary"]``) classified and indexed each row, 100 times slower than pandas
+    (a row is not indexed: docs/integrations/frames.md)."""
+    return label_of(series) in state.classification.columns
+
+
 def wrap_value(original: Callable[..., Any]) -> Callable[..., Any]:
     """``Series._ixs``: every single value taken out of a Series (``s[i]``, ``s.iloc[i]``,
     ``s.loc[i]``, ``s.at[i]``, ``s.iat[i]``) passes here; out of a governed column, the whole
@@ -246,7 +255,7 @@ def wrap_value(original: Callable[..., Any]) -> Callable[..., Any]:
         if state is None:
             return result
         key = (id(self),)  # this Series: a look-up per value
-        if _known(key, self, state) is None and governed_here():
+        if _known(key, self, state) is None and _a_column(self, state) and governed_here():
             # the memory it holds may be known (``df["salary"][i]`` in a loop: a new Series
             # each time over the same memory)
             held, anchor = _values_key(self._values, self.name)
