@@ -217,20 +217,28 @@ def _one_by_one(values: Any) -> Any:
     return values.tolist()
 
 
-def _column_taken(series: Any) -> bytes | None:
-    """Index the column ``series`` holds (a single value was taken out of it) by what it holds;
-    the digest it is indexed by (None: nothing indexed, a column classed public)."""
+def _column_taken(series: Any, state: Any, label: str) -> bytes | None:
+    """Index the column ``series`` holds (a single value was taken out of it, under ``label``
+    of ``state``) by what it holds; the digest it is indexed by (None: nothing indexed, a
+    column classed public, or fewer than two values). The column is the one ``state`` classes
+    under ``label``, read as the state says, without classifying the Series again (a lookup
+    of a few rows, ``df.head(5)["salary"][0]``, paid 2 ms for that at every value); a column
+    the state does not class yet (one the frame gained) is classified first, as it is at a
+    boundary."""
     arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
     pd = sys.modules["pandas"]
-    if arrays is None or not isinstance(series, pd.Series):  # nothing matches in Arrow
-        return None
+    if arrays is None or not isinstance(series, pd.Series) or len(series) < 2:
+        return None  # nothing matches in Arrow, or too few values to match
+    from lacuna.integrations.frames.placing import Source
     from lacuna.integrations.pyarrow._copies import series_sources
 
+    sources = (frozenset((Source(state, (label,)),)) if label in state.classification.columns
+               else series_sources(series))
     try:
         values = _one_by_one(series._values)
     except (AttributeError, TypeError, ValueError):  # no list of its values
         return None
-    return arrays.taken(values, series_sources(series))  # type: ignore[no-any-return]
+    return arrays.taken(values, sources)  # type: ignore[no-any-return]
 
 
 def _a_column(series: Any, state: Any) -> bool:
@@ -260,7 +268,8 @@ def wrap_value(original: Callable[..., Any]) -> Callable[..., Any]:
             # each time over the same memory)
             held, anchor = _values_key(self._values, self.name)
             kept = _known(held, anchor, state)
-            digest = kept[1] if kept is not None else _column_taken(self)
+            digest = kept[1] if kept is not None else _column_taken(self, state,
+                                                                      label_of(self))
             if kept is None:
                 _keep(held, anchor, state, digest)
             _keep(key, self, state, digest)
@@ -285,7 +294,8 @@ def wrap_frame_value(original: Callable[..., Any]) -> Callable[..., Any]:
             return result  # indexed already, or a public column: nothing to index
         with _bypass.bypass():
             series = self._ixs(col, axis=1) if takeable else self._get_item(col)
-        _keep(key, self, state, _column_taken(series))
+            label = str(self.columns[col] if takeable else col)
+        _keep(key, self, state, _column_taken(series, state, label))
         return result
 
     return _get_value

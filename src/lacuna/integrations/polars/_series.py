@@ -294,7 +294,9 @@ def _frame_single(frame: Any) -> None:
     """A single value was taken out of ``frame``: its columns classed above public are indexed,
     once while it lives with its state."""
     tracked = STATES.get(frame)
-    key = _single_seen(frame, tracked) if tracked is not None else None
+    if tracked is None or frame.height < 2:  # a match needs two values at least
+        return
+    key = _single_seen(frame, tracked)
     if key is not None:
         _single_kept(key, frame, _frame_taken(frame, None))
 
@@ -308,7 +310,7 @@ def _series_single(series: Any) -> None:
         _frame_single(frame)
         return
     taken = SERIES.get(series)
-    if taken is None or not taken.sources:
+    if taken is None or not taken.sources or len(series) < 2:
         return
     key = _single_seen(series, taken)
     if key is None:
