@@ -88,9 +88,11 @@ from lacuna.integrations.pandas._values import (
     TAKING,
     TAKING_PROPERTIES,
     wrap_frame_taking,
+    wrap_frame_value,
     wrap_frame_values,
     wrap_taking,
     wrap_taking_property,
+    wrap_value,
 )
 from lacuna.integrations.pandas._writers import (
     DATAFRAME_WRITERS,
@@ -195,6 +197,9 @@ def _patches() -> list[Replacement]:
         *(Replacement(pd.Series, name, wrap_taking_property) for name in TAKING_PROPERTIES),
         *(Replacement(pd.DataFrame, name, wrap_frame_taking(name)) for name in FRAME_TAKING),
         Replacement(pd.DataFrame, "values", wrap_frame_values),
+        # single values taken one at a time: their column indexed once (hot: no guard)
+        Replacement(pd.Series, "_ixs", wrap_value),
+        Replacement(pd.DataFrame, "_get_value", wrap_frame_value),
         # the values ``ChunkedArray.to_pandas()`` makes of a governed Arrow column
         *(Replacement(owner, "__from_arrow__", wrap_from_arrow) for owner in from_arrow_owners()),
         Replacement(pd.Index, "__new__", wrap_index_new),

@@ -19,8 +19,18 @@ public, that column's values as the result holds them (the 2-D array's column, t
 array's field: the dtype pandas chose for the whole frame), so
 ``pd.DataFrame({"code": df.to_numpy()[:, 1]})`` keeps the class. ``itertuples()`` and
 ``to_dict()`` (every orient) iterate the frame's Series, and are indexed by ``__iter__`` and
-``tolist``. A value taken alone (``df.iloc[0, 1]``, one row) is not indexed: a content match
-needs at least two values.
+``tolist``. One row is not indexed.
+
+Single values taken one at a time (``[df.iloc[i, 1] for i in range(len(df))]``, ``df.at``,
+``df.iat``, ``df.loc[i, c]``, ``s[i]``, ``s.iloc[i]``, ``s.at``, ``s.iat``) carry nothing
+either, and a column rebuilt from them under another name was classified from its new name
+and values alone. Every one of these passes through ``Series._ixs`` or
+``DataFrame._get_value``: the first value taken out of a column classed above public indexes
+that whole column, as single values come out of it (numbers as NumPy numbers, text as Python
+strings), once while it lives (:func:`wrap_value`, :func:`wrap_frame_value`); the same values
+rebuilt into a list and built into a frame or an Arrow table match it. A column of a Series of
+one value (``df.loc[df.emp == e, "salary"].item()``) is too short to be indexed: only values
+rebuilt in the column's order, all of them, match.
 """
 
 from __future__ import annotations
@@ -31,7 +41,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from lacuna import _bypass
 from lacuna.integrations.pandas._frames import governed_here
+from lacuna.lineage.content import label_of
 from lacuna.lineage.state import get_state
 
 # the Series methods that hand values out as a list, a NumPy array or an iterator of them
@@ -146,6 +158,149 @@ def wrap_taking_property(original: property) -> property:
     return property(get, original.fset, original.fdel, original.__doc__)
 
 
+# A column whose single values were taken -> (its anchor, weakly; the digest its values are
+# indexed by, None: a column classed public, nothing to index; the state it was classified
+# under: another state, another class). The first value taken out of a column indexes it
+# (0.7 ms for 200,000 numbers); every later one costs a look-up here.
+_VALUES: dict[tuple[Any, ...], tuple[weakref.ref[Any], bytes | None, Any]] = {}
+
+
+def _known(key: tuple[Any, ...], anchor: Any,
+           state: Any) -> tuple[weakref.ref[Any], bytes | None, Any] | None:
+    """What is known of ``anchor`` with ``state`` under ``key`` (None: nothing): indexed and
+    still indexed, or public."""
+    kept = _VALUES.get(key)
+    if kept is None or kept[0]() is not anchor or kept[2] is not state:
+        return None
+    if kept[1] is None:
+        return kept
+    arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+    return kept if arrays is not None and arrays.indexed(kept[1]) else None
+
+
+def _keep(key: tuple[Any, ...], anchor: Any, state: Any, digest: bytes | None) -> None:
+    try:
+        ref = weakref.ref(anchor)
+    except TypeError:  # pragma: no cover - Series, frames and their arrays take weak references
+        return
+    if len(_VALUES) >= _TAKEN_KEPT:
+        _VALUES.clear()
+    _VALUES[key] = (ref, digest, state)
+
+
+def _values_key(values: Any, label: Any) -> tuple[tuple[Any, ...], Any]:
+    """What a column's values are known by while they live (as :func:`_taken_key`): the
+    memory a NumPy array views, or the pandas array itself, with the label they go by."""
+    np = sys.modules["numpy"]
+    if isinstance(values, np.ndarray):
+        owner = values
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        return ((id(owner), values.__array_interface__["data"][0], values.shape,
+                 values.strides, values.dtype.str, repr(label)), owner)
+    return ((id(values), repr(label)), values)
+
+
+def _one_by_one(values: Any) -> Any:
+    """A column's values as its single values come out of pandas, rebuilt into a list, are
+    made into Arrow (:func:`lacuna.integrations.pyarrow._arrays.held`): NumPy numbers and
+    booleans as the array (``pa.array`` of a list of ``np.int64`` is the same ``int64``), text
+    pandas keeps in Arrow as that Arrow array (text is matched as text whatever its layout),
+    anything else as the Python values pandas hands out (``Timestamp``, the values of a
+    ``Categorical``)."""
+    np = sys.modules["numpy"]
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iufb":
+        return values
+    arrow = getattr(values, "_pa_array", None)
+    if arrow is not None:
+        return arrow
+    return values.tolist()
+
+
+def _column_taken(series: Any, state: Any, label: str) -> bytes | None:
+    """Index the column ``series`` holds (a single value was taken out of it, under ``label``
+    of ``state``) by what it holds; the digest it is indexed by (None: nothing indexed, a
+    column classed public, or fewer than two values). The column is the one ``state`` classes
+    under ``label``, read as the state says, without classifying the Series again (a lookup
+    of a few rows, ``df.head(5)["salary"][0]``, paid 2 ms for that at every value); a column
+    the state does not class yet (one the frame gained) is classified first, as it is at a
+    boundary."""
+    arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+    pd = sys.modules["pandas"]
+    if arrays is None or not isinstance(series, pd.Series) or len(series) < 2:
+        return None  # nothing matches in Arrow, or too few values to match
+    from lacuna.integrations.frames.placing import Source
+    from lacuna.integrations.pyarrow._copies import series_sources
+
+    sources = (frozenset((Source(state, (label,)),)) if label in state.classification.columns
+               else series_sources(series))
+    try:
+        values = _one_by_one(series._values)
+    except (AttributeError, TypeError, ValueError):  # no list of its values
+        return None
+    return arrays.taken(values, sources)  # type: ignore[no-any-return]
+
+
+def _a_column(series: Any, state: Any) -> bool:
+    """Whether ``series`` is a column its state classifies (one dictionary look-up), not one
+    row of a frame (``df.iloc[i]``, named by its row label): a loop over rows
+    (``df.iloc[i]["salary"]``) classified and indexed each row, 100 times slower than pandas
+    (a row is not indexed: docs/integrations/frames.md)."""
+    return label_of(series) in state.classification.columns
+
+
+def wrap_value(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Series._ixs``: every single value taken out of a Series (``s[i]``, ``s.iloc[i]``,
+    ``s.loc[i]``, ``s.at[i]``, ``s.iat[i]``) passes here; out of a governed column, the whole
+    column is indexed once (module docstring). Installed without the guard (pandas takes
+    values out of Series everywhere): a Series Lacuna never classified costs one dictionary
+    look-up."""
+
+    @functools.wraps(original)
+    def _ixs(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        state = get_state(self)
+        if state is None:
+            return result
+        key = (id(self),)  # this Series: a look-up per value
+        if _known(key, self, state) is None and _a_column(self, state) and governed_here():
+            # the memory it holds may be known (``df["salary"][i]`` in a loop: a new Series
+            # each time over the same memory)
+            held, anchor = _values_key(self._values, self.name)
+            kept = _known(held, anchor, state)
+            digest = kept[1] if kept is not None else _column_taken(self, state,
+                                                                      label_of(self))
+            if kept is None:
+                _keep(held, anchor, state, digest)
+            _keep(key, self, state, digest)
+        return result
+
+    return _ixs
+
+
+def wrap_frame_value(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DataFrame._get_value``: every single value taken out of a frame by row and column
+    (``df.at``, ``df.iat``, ``df.iloc[i, j]``, ``df.loc[i, c]``) passes here; out of a governed
+    column, the whole column is indexed once (module docstring), as ``Series._ixs`` does."""
+
+    @functools.wraps(original)
+    def _get_value(self: Any, index: Any, col: Any, takeable: bool = False) -> Any:
+        result = original(self, index, col, takeable)
+        state = get_state(self)
+        if state is None:
+            return result
+        key = (id(self), repr(col), takeable)
+        if _known(key, self, state) is not None or not governed_here():
+            return result  # indexed already, or a public column: nothing to index
+        with _bypass.bypass():
+            series = self._ixs(col, axis=1) if takeable else self._get_item(col)
+            label = str(self.columns[col] if takeable else col)
+        _keep(key, self, state, _column_taken(series, state, label))
+        return result
+
+    return _get_value
+
+
 def _frame_columns(frame: Any) -> list[tuple[int, Any, frozenset[Any]]]:
     """The position, label and sources of each column of a governed ``frame`` classed above
     public (every column of the state when a label is not one of its names: fail closed)."""
@@ -217,4 +372,5 @@ def wrap_frame_values(original: property) -> property:
 
 
 __all__ = ["FRAME_TAKING", "TAKING", "TAKING_PROPERTIES", "wrap_frame_taking",
-           "wrap_frame_values", "wrap_taking", "wrap_taking_property"]
+           "wrap_frame_value", "wrap_frame_values", "wrap_taking", "wrap_taking_property",
+           "wrap_value"]

@@ -58,7 +58,27 @@ def reshaped(name: str, parent: Any, result: Any, args: tuple[Any, ...],
                                       structs_only=name == "unnest")
     else:
         column_map, moved = _transposed(before, after, kwargs)
+        if isinstance(result, pl.DataFrame):
+            _rows_taken(tracked, before, result, bool(kwargs.get("include_header")))
     _derive(tracked, result, column_map, {}, f"polars {name}: {moved}", f"polars.{name}")
+
+
+def _rows_taken(tracked: Any, before: list[str], result: pl.DataFrame, header: bool) -> None:
+    """``transpose()``: row ``i`` of ``result`` holds column ``i`` of the parent (in the type
+    polars chose for every value, after the column name with ``include_header``), handed out
+    whole by ``result.row(i)`` or ``rows()``: a salary rebuilt from it under another name
+    (``pl.DataFrame({"code": pf.transpose().row(2)})``) was classified from its new name and
+    values alone. Each parent column classed above public is indexed as its row holds it
+    (:func:`lacuna.integrations.pyarrow._arrays.taken`)."""
+    from lacuna.integrations.frames.placing import Source
+    from lacuna.integrations.pyarrow import _arrays
+
+    for i, column in enumerate(before):
+        found = _arrays._personal((Source(tracked, (column,)),))
+        if found and i < result.height:
+            with outermost():
+                row = result.row(i)
+            _arrays.taken(list(row[1:] if header else row), found)
 
 
 Sources = tuple[tuple[int, str], ...]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -193,6 +194,9 @@ def taken(frame: Any, method: str, result: Any) -> Any:
             all(isinstance(v, pl.Series) for v in result.values()):
         for item in result.values():  # ``as_series=True``: each column, as get_column's
             _take(frame, "get_column", item)
+    elif method in FRAME_SINGLE and isinstance(frame, pl.DataFrame) and \
+            not isinstance(result, _CARRIERS):
+        _frame_single(frame)
     elif method in FRAME_TAKING and isinstance(frame, pl.DataFrame):
         _frame_taken(frame, result)
         if isinstance(result, Iterator):  # iter_rows: slices' rows(), polars' own calls
@@ -243,9 +247,82 @@ def _take(frame: Any, method: str, series: pl.Series) -> None:
     if not all(c in known for c in columns):  # a column the frame gained: classified now
         tracked = state(frame)
     SERIES.set(series, Taken((Source(tracked, columns),), functions))
+    if not functions and isinstance(frame, pl.DataFrame):  # one column, as the frame holds it
+        _COLUMN_OF.set(series, weakref.ref(frame))
 
 
-def _frame_taken(frame: Any, result: Any) -> None:
+# -- single values ------------------------------------------------------------------------------
+#
+# A value taken alone (``s[i]``, ``s.item(i)``, ``df[i, "salary"]``, ``df.item(i, "salary")``,
+# ``df.row(i)``) is a Python value that carries nothing: a column rebuilt from them one at a
+# time under another name (``pl.DataFrame({"code": [s[i] for i in range(len(s))]})``) was
+# classified from its new name and values alone. The first value taken out of a governed frame
+# indexes each of its columns classed above public by what it holds (as ``rows()`` does:
+# :func:`_frame_taken`), once while the frame lives with that state; so does the first value
+# of a Series that is a frame's column (``df["salary"][i]`` in a loop is a new Series each
+# time, the frame the same), and the first of any other governed Series, once while it lives.
+# Later values cost a look-up.
+
+# Series methods that hand out one value (or one row of values, ``row``)
+SINGLE = frozenset({"__getitem__", "item", "get", "first", "last"})
+FRAME_SINGLE = frozenset({"__getitem__", "item", "row"})
+# a Series that is a column of a frame, as ``df["x"]`` handed it out -> the frame
+_COLUMN_OF: WeakRegistry[weakref.ref[Any]] = WeakRegistry()
+# (frame or Series, its state) whose values were indexed -> (it, weakly; what was indexed)
+_SINGLES: dict[tuple[int, int], tuple[weakref.ref[Any], tuple[bytes, ...]]] = {}
+_SINGLES_KEPT = 4096
+
+
+def _single_seen(obj: Any, tracked: Any) -> tuple[int, int] | None:
+    """The key ``obj`` (with state ``tracked``) is indexed under, or None when it is indexed
+    already and still is."""
+    key = (id(obj), id(tracked))
+    kept = _SINGLES.get(key)
+    if kept is None or kept[0]() is not obj:
+        return key
+    arrays = sys.modules.get("lacuna.integrations.pyarrow._arrays")
+    return None if arrays is None or all(arrays.indexed(d) for d in kept[1]) else key
+
+
+def _single_kept(key: tuple[int, int], obj: Any, digests: list[bytes | None]) -> None:
+    if len(_SINGLES) >= _SINGLES_KEPT:
+        _SINGLES.clear()
+    _SINGLES[key] = (weakref.ref(obj), tuple(d for d in digests if d is not None))
+
+
+def _frame_single(frame: Any) -> None:
+    """A single value was taken out of ``frame``: its columns classed above public are indexed,
+    once while it lives with its state."""
+    tracked = STATES.get(frame)
+    if tracked is None or frame.height < 2:  # a match needs two values at least
+        return
+    key = _single_seen(frame, tracked)
+    if key is not None:
+        _single_kept(key, frame, _frame_taken(frame, None))
+
+
+def _series_single(series: Any) -> None:
+    """A single value was taken out of a governed ``series``: the frame it is a column of is
+    indexed (:func:`_frame_single`), else the Series itself, once while it lives."""
+    column_of = _COLUMN_OF.get(series)
+    frame = column_of() if column_of is not None else None
+    if frame is not None:
+        _frame_single(frame)
+        return
+    taken = SERIES.get(series)
+    if taken is None or not taken.sources or len(series) < 2:
+        return
+    key = _single_seen(series, taken)
+    if key is None:
+        return
+    from lacuna.integrations.pyarrow import _arrays
+
+    with outermost():
+        values = series.to_list()
+    _single_kept(key, series, [_arrays.taken(values, taken.sources)])
+
+
+def _frame_taken(frame: Any, result: Any) -> list[bytes | None]:
     """``rows()``, ``iter_rows()``, ``rows_by_key()``, ``to_dicts()``,
     ``to_dict(as_series=False)`` and ``to_numpy()`` of a governed frame hand each column's
     values out as Python or NumPy values that carry nothing: a religion coded ``f1``..``f5``
@@ -258,9 +335,10 @@ def _frame_taken(frame: Any, result: Any) -> None:
     first row; a generator never started costs that too."""
     tracked = STATES.get(frame)
     if tracked is None:
-        return
+        return []
     from lacuna.integrations.pyarrow import _arrays
 
+    digests = []
     known = tracked.classification.columns
     names = tuple(columns_of(frame))
     for i, name in enumerate(frame.columns):
@@ -274,7 +352,8 @@ def _frame_taken(frame: Any, result: Any) -> None:
         else:
             with outermost():
                 values = frame.get_column(name).to_list()
-        _arrays.taken(values, found)
+        digests.append(_arrays.taken(values, found))
+    return digests
 
 
 # -- from Series to Series ----------------------------------------------------------------------
@@ -297,6 +376,10 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     ``struct.unnest``, ``pl.from_records``) has each column computed from all of them."""
     if method in TAKING and isinstance(owner, pl.Series):
         _taken(owner, result)
+        return result
+    if method in SINGLE and isinstance(owner, pl.Series) and \
+            not isinstance(result, _CARRIERS):
+        _series_single(owner)
         return result
     if result is not None and not isinstance(result, _CARRIERS) and \
             method not in ("to_pandas", "to_arrow"):

@@ -11,9 +11,11 @@ table: classified from its names and values, as any untracked frame is); ``unreg
 ``SQLContext.execute`` (which ``pl.sql`` and ``DataFrame.sql`` run) gives its result the
 state of the statement: the SQL column lineage (:func:`lacuna.lineage.sql.classify_sql`) over
 the registered tables' classifications, each output column relabelled by position to the name
-polars gave it; a table function (``read_csv('x.csv')``, ``read_parquet``, ...) is classified
-as a read of its file (a sealed governed file is refused: polars would read ciphertext). A
-table Lacuna did not see registered (the context was made before ``lacuna.enable()``) is
+polars gave it, with each output column's origins traced through the statement's column
+edges (as DuckDB's path traces them: a governed write records the column lineage); a table
+function (``read_csv('x.csv')``, ``read_parquet``, ...) is classified as a read of its file
+(a sealed governed file is refused: polars would read ciphertext). A table Lacuna did not see
+registered (the context was made before ``lacuna.enable()``) is
 classified from its names and values. A statement Lacuna cannot resolve (a parse error, an
 output it cannot map) fails closed: the result carries the strictest state of every table
 registered, which is also its floor.
@@ -37,12 +39,15 @@ from lacuna import _bypass
 from lacuna.integrations.frames.hooks import outermost
 from lacuna.integrations.frames.state import STATES, WeakRegistry
 from lacuna.integrations.polars._ops import columns_of, settings, state
+from lacuna.lineage.frames import traced_origins
+from lacuna.lineage.records import DatasetRef
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.lineage.step import Step, StepInput, StepKind
 from lacuna.model import Classification, FrozenDict, Tier
 
 _DIALECT = "duckdb"  # the sqlglot dialect nearest polars' SQL (EXCLUDE, ILIKE, ORDER BY ALL)
 _OPERATION = "polars.sql"
+_NAMESPACE = "polars"  # the namespace the column lineage names the statement's tables in
 _UNNAMED = re.compile(r"_col_\d+$")  # sqlglot's name for an expression without an alias
 # polars SQL's table functions -> the scanner reading the same file
 _FILE_FUNCTIONS = {"read_csv": "scan_csv", "read_parquet": "scan_parquet",
@@ -175,6 +180,7 @@ def statement_state(ctx: Any, parsed: exp.Expr, result: pl.DataFrame | pl.LazyFr
     parsed = parsed.copy()
     schema: dict[str, Classification] = {}
     states: list[DataState] = []
+    held: dict[str, DataState] = {}  # each table the statement reads, as it names it
     try:
         for i, (table, kind, path) in enumerate(_files(parsed)):
             found = _file_state(kind, path, table.this.sql(dialect=_DIALECT))
@@ -184,6 +190,7 @@ def statement_state(ctx: Any, parsed: exp.Expr, result: pl.DataFrame | pl.LazyFr
                           else exp.to_table(placeholder))
             schema[placeholder] = found.classification
             states.append(found)
+            held[placeholder] = found
         named = {c.alias_or_name for c in parsed.find_all(exp.CTE)}
         for table in parsed.find_all(exp.Table):
             name = table.name
@@ -192,19 +199,27 @@ def statement_state(ctx: Any, parsed: exp.Expr, result: pl.DataFrame | pl.LazyFr
             found = known.get(name) or _unregistered(ctx, name)
             schema[name] = found.classification
             states.append(found)
+            held[name] = found
         lineage = classify_sql(parsed.sql(dialect=_DIALECT), schema=schema, dialect=_DIALECT,
-                               namespace="polars", config=settings())
+                               namespace=_NAMESPACE, config=settings())
         columns = columns_of(result)
         _same_outputs(parsed, lineage.columns, columns)
+        traced = traced_origins(lineage.edges, {DatasetRef(_NAMESPACE, name): state.origins
+                                                for name, state in held.items()})
     except Exception as exc:
         return _fail_closed({**known, **{f"input {i}": s for i, s in enumerate(states)}},
                             result, str(exc))
     given = lineage.classification
     moved = {new: given.columns[old] for old, new in zip(lineage.columns, columns, strict=True)
              if old in given.columns}
+    # the origins of each output column, through the statement's column edges, under the name
+    # polars gave it (a write recorded no column edges, where DuckDB's same statement does)
+    origins = {new: traced[old] for old, new in zip(lineage.columns, columns, strict=True)
+               if old in traced}
     node = LineageNode(name=None, operation=_OPERATION,
                        parents=tuple(s.lineage for s in states))
-    return DataState(classification=replace(given, columns=FrozenDict(moved)), lineage=node)
+    return DataState(classification=replace(given, columns=FrozenDict(moved)), lineage=node,
+                     origins=FrozenDict(origins))
 
 
 def _same_outputs(parsed: exp.Expr, named: Sequence[str], columns: Sequence[str]) -> None:

@@ -210,9 +210,24 @@ def _content(values: Any) -> bytes | None:
     return hashlib.blake2b(seen, digest_size=16).digest()
 
 
+def _decoded(values: Any) -> Any:
+    """Dictionary-encoded values as the values they stand for (a pandas ``Categorical`` Arrow
+    was given, ``pa.Table.from_pandas`` of a category column, ``dictionary_encode()``): what
+    they hold is matched whatever their encoding; None when they cannot be decoded."""
+    try:
+        with _bypass.bypass(), outermost():
+            return values.cast(values.type.value_type)
+    except (pa.ArrowException, TypeError, ValueError):  # no cast to its values' type
+        return None
+
+
 def index(values: Any, sources: frozenset[Source]) -> bytes | None:
     """Index values as holding ``sources`` by what they hold (added to what is indexed); the
     digest they are indexed by (None: not indexed)."""
+    if sources and pa.types.is_dictionary(values.type) and len(values) >= 2:
+        values = _decoded(values)
+        if values is None:
+            return None
     look = _look(values) if sources else None
     digest = _content(values) if look is not None else None
     if look is None or digest is None:
@@ -240,6 +255,13 @@ def still_indexed(digest: bytes) -> bool:
             return False
         _CONTENT.move_to_end(digest)
         return True
+
+
+def indexed(digest: bytes) -> bool:
+    """Whether values indexed by ``digest`` are still indexed, without keeping them as the
+    newest (one look-up: for a hook that runs at every single value, and indexes them again
+    once they are dropped)."""
+    return digest in _CONTENT
 
 
 def may_hold(n: int) -> bool:
@@ -322,7 +344,15 @@ def _by_content(values: Any) -> frozenset[Source]:
     """The sources of values whose buffers Lacuna never saw, matched by what they hold: those
     that class the values above public only (a match is evidence for a stricter class, never
     for a laxer one than their names and values give)."""
-    if not _SIZES or (_kind(values.type), len(values)) not in _SIZES:
+    if not _SIZES:
+        return frozenset()
+    if pa.types.is_dictionary(values.type):  # matched as the values it stands for
+        if (_kind(values.type.value_type), len(values)) not in _SIZES:
+            return frozenset()
+        values = _decoded(values)
+        if values is None:
+            return frozenset()
+    if (_kind(values.type), len(values)) not in _SIZES:
         return frozenset()
     look = _look(values)
     if look is None or look not in _LOOKS:
@@ -565,5 +595,5 @@ def clear() -> None:
 
 
 __all__ = ["MAX_CHUNKS", "MAX_CONTENTS", "Source", "chunk_keys", "clear", "compute", "held",
-           "hooks", "index", "mark", "mark_new", "mark_table", "matched", "may_hold", "origin",
-           "placed", "recording", "taken"]
+           "hooks", "index", "indexed", "mark", "mark_new", "mark_table", "matched", "may_hold",
+           "origin", "placed", "recording", "taken"]
