@@ -164,17 +164,23 @@ def test_a_denied_export_names_the_columns_by_position_in_every_record(
         write(target)
     assert not target.exists()
     columns = denied.value.decision.operation.classification.columns
+    if writer == "duckdb.pivot":
+        # DuckDB's PIVOT statement as a query is one Lacuna does not follow (tests/sql/
+        # test_sql9_pivot.py): denied as unknown before its header is read; nothing leaks
+        assert "PIVOT" in str(denied.value)
+        assert not any(e in str(denied.value) for e in EMAILS)
+        assert leaks(tmp_path, EMAILS) == []
+        return
     assert columns["(column labels)"].pii_type == "email"
     assert positions[0] in columns["(column labels)"].reasoning
-    # a DuckDB PIVOT's columns are unknown to the SQL's lineage: no class of their own
-    assert by_position(columns) == ([] if writer == "duckdb.pivot" else positions)
+    assert by_position(columns) == positions
     assert not any(e in n for n in columns for e in EMAILS)
     message = str(denied.value)
     assert "(column labels)" in message
     assert not any(e in message for e in EMAILS)
     logged = decision_log(tmp_path)
     assert any("(column labels)" in r for r in logged)
-    assert writer == "duckdb.pivot" or any(positions[0] in r for r in logged)
+    assert any(positions[0] in r for r in logged)
     assert lines_with(caplog.records) == []
     assert leaks(tmp_path, EMAILS) == []
 
