@@ -17,7 +17,8 @@ ROOTS = (*LIBRARIES, "_duckdb", "_sqlite3")
 
 # What lacuna.enable() replaced, observed (every module of these libraries and every class
 # they export, compared before and after), with the code before installing was made cheaper
-# (commit 745c3970) and the libraries of this environment. Regenerate with _observed() when a
+# (commit 745c3970) and the libraries of this environment, plus the single-value hooks added
+# since (pandas DataFrame._get_value and Series._ixs). Regenerate with _observed() when a
 # library's upgrade adds or drops a hooked method, and review the difference.
 PATCHED = {
     '_duckdb.DuckDBPyConnection': (
@@ -69,7 +70,7 @@ PATCHED = {
     ),
     'pandas.DataFrame': (
         "__init__ __setitem__ _arith_method _cmp_method _flex_arith_method _flex_cmp_method "
-        "_inplace_method _logical_method add_prefix add_suffix agg aggregate apply columns "
+        "_get_value _inplace_method _logical_method add_prefix add_suffix agg aggregate apply columns "
         "combine combine_first compare eval fillna from_records index insert iterrows join lacuna "
         "lacuna_classification lacuna_lineage lacuna_tags mask merge pivot rename set_index "
         "to_clipboard to_csv to_excel to_feather to_hdf to_html to_iceberg to_json to_latex "
@@ -96,7 +97,7 @@ PATCHED = {
     ),
     'pandas.Series': (
         "__array__ __init__ __iter__ __setitem__ _arith_method _cmp_method _inplace_method "
-        "_logical_method agg aggregate apply array combine combine_first compare explode fillna "
+        "_ixs _logical_method agg aggregate apply array combine combine_first compare explode fillna "
         "index lacuna lacuna_classification lacuna_lineage lacuna_tags map mask name to_clipboard "
         "to_csv to_excel to_frame to_hdf to_json to_latex to_list to_markdown to_numpy to_pickle "
         "to_sql to_string tolist unstack update value_counts values where"
