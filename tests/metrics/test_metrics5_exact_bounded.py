@@ -140,6 +140,11 @@ def test_metrics5_exact_refuses_a_period_of_more_records_than_it_reads(
                    tier=None, exact=True)
     assert refused.value.status_code == 422
     assert "holds more than 12 audit records" in str(refused.value.detail)
+    # the compliance report, which has no rollups to fall back on, says what it can do
+    from lacuna.metrics import compliance_report
+
+    with pytest.raises(ConfigError, match=r"report shorter periods.*--period 2026-11"):
+        compliance_report(PERIOD, governor=gov)
 
 
 @pytest.mark.parametrize(("field", "value"), [

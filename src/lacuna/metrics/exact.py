@@ -43,6 +43,10 @@ def _window(since: datetime | None, until: datetime | None) -> list[ColumnElemen
     return where
 
 
+class TooManyRecords(ConfigError):
+    """A period holds more records than the exact computation reads (:func:`check_size`)."""
+
+
 def check_size(gov: Governor, period: Period) -> None:
     """Refuse a period holding more than :data:`EXACT_RECORDS` records (counted up to one
     more, on the ``timestamp`` index: the count's own work is bounded). Counted within the
@@ -51,7 +55,7 @@ def check_size(gov: Governor, period: Period) -> None:
     (too short for the rollups) would be refused for the two days around it.
 
     Raises:
-        ConfigError: the period holds more (what to ask instead).
+        TooManyRecords: the period holds more (what to ask instead).
     """
     held = (select(records.c.seq).where(*_window(period.start, period.end))
             .limit(EXACT_RECORDS + 1))
@@ -61,7 +65,7 @@ def check_size(gov: Governor, period: Period) -> None:
                "records, more than the exact computation reads (it keeps each decision in "
                "memory). Leave exact unset, or exact=false, so the rollups answer it (run "
                "`lacuna metrics rebuild` if they are incomplete), or ask a shorter period.")
-        raise ConfigError(msg)
+        raise TooManyRecords(msg)
 
 
 def read_facts(gov: Governor, period: Period) -> tuple[

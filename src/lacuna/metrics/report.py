@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from lacuna.errors import ConfigError
 from lacuna.metrics.api import METRICS, GovernanceMetrics
+from lacuna.metrics.exact import TooManyRecords
 from lacuna.metrics.period import Period, parse_period
 from lacuna.model import utcnow
 
@@ -212,7 +214,15 @@ def compliance_report(
     # (GovernanceMetrics would read the server's numbers, but no decisions to break down)
     refuse_local_state(gov.config, "the compliance report", "Run `lacuna metrics report` on "
                        "the server's host; its numbers: GET /api/v1/metrics.")
-    m = GovernanceMetrics(window, governor=gov, exact=True)
+    try:  # every decision is broken down: the exact path, bounded (lacuna.metrics.exact)
+        m = GovernanceMetrics(window, governor=gov, exact=True)
+    except TooManyRecords as exc:
+        msg = (f"the compliance report of {window.label}: the period holds more audit records "
+               "than the report breaks down at once; report shorter periods (a month: `lacuna "
+               "metrics report compliance --period 2026-11`, or explicit dates "
+               "2026-11-01..2026-11-15) and put them side by side. The metrics of the whole "
+               "period come from the rollups: `lacuna metrics --period …`.")
+        raise ConfigError(msg) from exc
     policies: Counter[str] = Counter()
     policy_denials: Counter[str] = Counter()
     actions: Counter[str] = Counter()
