@@ -70,7 +70,8 @@ PATCHED = {
     ),
     'pandas.DataFrame': (
         "__init__ __setitem__ _arith_method _cmp_method _flex_arith_method _flex_cmp_method "
-        "_get_value _inplace_method _logical_method add_prefix add_suffix agg aggregate apply columns "
+        "_get_value _inplace_method _logical_method add_prefix add_suffix agg aggregate apply "
+        "columns "
         "combine combine_first compare eval fillna from_records index insert iterrows join lacuna "
         "lacuna_classification lacuna_lineage lacuna_tags mask merge pivot rename set_index "
         "to_clipboard to_csv to_excel to_feather to_hdf to_html to_iceberg to_json to_latex "
@@ -97,7 +98,8 @@ PATCHED = {
     ),
     'pandas.Series': (
         "__array__ __init__ __iter__ __setitem__ _arith_method _cmp_method _inplace_method "
-        "_ixs _logical_method agg aggregate apply array combine combine_first compare explode fillna "
+        "_ixs _logical_method agg aggregate apply array combine combine_first compare explode "
+        "fillna "
         "index lacuna lacuna_classification lacuna_lineage lacuna_tags map mask name to_clipboard "
         "to_csv to_excel to_frame to_hdf to_json to_latex to_list to_markdown to_numpy to_pickle "
         "to_sql to_string tolist unstack update value_counts values where"

@@ -109,6 +109,31 @@ def decrypt(blob: bytes, keystore: KeyStore, *, where: str = "the data") -> tupl
     return plain, header
 
 
+def key_opens(path: str | os.PathLike[str], keystore: KeyStore) -> tuple[str, bool] | None:
+    """The key id an encrypted file's data key is wrapped with, and whether ``keystore``
+    unwraps it (its header only is read: the wrapped data key's GCM tag proves the key);
+    None when ``path`` is not an envelope Lacuna can read."""
+    try:
+        with open(path, "rb") as fh:
+            start = fh.read(len(MAGIC) + _PREFIX.size)
+            if not start.startswith(MAGIC) or len(start) < len(MAGIC) + _PREFIX.size:
+                return None
+            (size,) = _PREFIX.unpack_from(start, len(MAGIC))
+            if size > MAX_HEADER_BYTES:
+                return None
+            header, raw, _, _ = _parse(start + fh.read(size), os.fspath(path))
+    except (OSError, DecryptionError):
+        return None
+    ref = header.key
+    try:
+        kek = keystore.get(ref.id, ref.version)
+        AESGCM(_aes_key(kek.material)).decrypt(
+            _unb64(raw["wrap_nonce"]), _unb64(raw["wrapped_key"]), _wrap_aad(ref))
+    except (LacunaError, InvalidTag, ValueError, KeyError, TypeError):
+        return ref.id, False
+    return ref.id, True
+
+
 def read_header(blob: bytes, *, where: str = "the data") -> EnvelopeHeader:
     """The header of an envelope, not authenticated (use :func:`decrypt` to trust it)."""
     return _parse(blob, where)[0]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lacuna import crypto
 from lacuna._files import identity
-from lacuna.errors import LacunaError
+from lacuna.errors import LacunaError, StorageError
 from lacuna.exceptions import authority, events
 from lacuna.exceptions.authority import ExceptionNotAuthorized
 from lacuna.exceptions.store import (
@@ -31,7 +32,7 @@ from lacuna.exceptions.store import (
     WrittenFile,
     rolled_back_note,
 )
-from lacuna.keystore import keystore_for
+from lacuna.keystore import KeyStore, keystore_for
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
@@ -139,14 +140,61 @@ def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io
     header, so that a server asked who may decrypt the file answers for the bytes that
     decision sealed, not for whatever sealed file lies at the path (``POST /api/v1/decrypt``).
     """
+    keystore, key_id = keystore_for(gov.config), gov.config.exceptions.encryption_key
+    _refuse_another_key_store(gov, keystore, key_id, path)
     buffer = io.BytesIO()
     result = write(buffer)
     meta = {"written_by": gov.config.user.id, "exception_id": exception_id,
             "name": Path(os.fspath(path)).name, "method": method,
             "written_at": utcnow().isoformat(), "operation_id": operation_id}
-    crypto.write_encrypted(_local(path), buffer.getvalue(), keystore_for(gov.config),
-                           key_id=gov.config.exceptions.encryption_key, meta=meta)
+    crypto.write_encrypted(_local(path), buffer.getvalue(), keystore, key_id=key_id, meta=meta)
     return result
+
+
+# key stores seen to open the files they seal for exceptions, by key id: checked once per
+# process and key store (its keys are cached for the process's life, lacuna.keystore)
+_OPENS: weakref.WeakKeyDictionary[KeyStore, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _refuse_another_key_store(gov: Context, keystore: KeyStore, key_id: str,
+                              path: str | os.PathLike[str]) -> None:
+    """Before sealing a file for an exception: when files sealed with ``key_id`` under
+    exceptions are still on disk and this key store opens none of them (a configuration
+    pointed at a key folder whose key its owner made or knows: ``anonymize.key_dir``,
+    ``anonymize.keystore``), it is not the key store that sealed them, and what it would seal
+    opens without Lacuna and off the audit trail (governed storage refuses the same:
+    lacuna.storage.access). A missing key would be made by that key store: the same refusal.
+    Raises :class:`~lacuna.errors.StorageError`; nothing is written."""
+    seen = _OPENS.setdefault(keystore, set())
+    if key_id in seen or getattr(gov.exceptions, "remote", False):
+        return  # a server's client: the records of the files are the server's (not checked)
+    example = None
+    try:
+        records = gov.exceptions.files(pending_only=True)
+    except (LacunaError, SQLAlchemyError) as exc:  # no record to compare: said, not guessed
+        log.warning("could not list the files written under exceptions to check the key "
+                    "store: %s", exc)
+        records = []
+    for record in reversed(records):  # the newest first: the usual key store opens it
+        if not record.encrypted or record.directory:
+            continue
+        found = crypto.key_opens(_local(record.path), keystore)
+        if found is None or found[0] != key_id:
+            continue
+        if found[1]:
+            break
+        example = example or record.path
+    else:
+        if example is not None:
+            msg = (f"cannot seal {os.fspath(path)}: the key {key_id!r} of this configuration's "
+                   f"key store opens none of the files sealed under exceptions with "
+                   f"{key_id!r} (e.g. {example}): it is not the key store that sealed them, and "
+                   "what it sealed would open wherever that key is known, without Lacuna and "
+                   "off the audit trail. Point the configuration at the key store that sealed "
+                   "them (anonymize.keystore, anonymize.key_dir), or restore its key file. "
+                   "Nothing was written.")
+            raise StorageError(msg)
+    seen.add(key_id)
 
 
 def decrypt(gov: Context, path: str | os.PathLike[str],
