@@ -99,6 +99,9 @@ async def post_data(path: str, request: Request, principal: AnyUser) -> Response
     except RecursionError:
         return _error(400, "invalid_parameter",
                       "the body is nested too deeply to read; send a flatter input document")
+    if body is not None and not isinstance(body, dict):  # as OPA: its request is an object
+        return _error(400, "invalid_parameter", "the body must be a JSON object: "
+                      '{"input": ...} (or empty, for no input)')
     input_doc = body.get("input") if isinstance(body, dict) else None
     # Evaluating is microseconds of regorus on this thread's engine (the decision log is a
     # queue): answered on the event loop, without a thread hop.
