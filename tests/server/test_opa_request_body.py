@@ -23,3 +23,12 @@ def test_no_body_or_an_empty_one_is_no_input(app_client, body) -> None:
                                         "content-type": "application/json"})
     assert r.status_code == 200, r.text
     assert "decision_id" in r.json()
+
+
+def test_a_number_too_long_to_read_is_named_not_called_no_json(app_client) -> None:
+    body = b'{"input": {"n": ' + b"9" * 5000 + b"}}"
+    r = app_client.client.post("/v1/data/lacuna/decision/result", content=body,
+                               headers={**app_client.headers("ana"),
+                                        "content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "4,300" in r.json()["message"]

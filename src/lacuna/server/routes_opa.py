@@ -94,7 +94,10 @@ async def post_data(path: str, request: Request, principal: AnyUser) -> Response
     raw = await request.body()
     try:
         body = json.loads(raw or b"{}")
-    except ValueError:
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):  # Python reads at most 4,300 digits
+            return _error(400, "invalid_parameter", "the body holds a number of more digits "
+                          "than can be read (4,300 at most); send it as a string")
         return _error(400, "invalid_parameter", "the body is not JSON")
     except RecursionError:
         return _error(400, "invalid_parameter",
