@@ -24,19 +24,12 @@ pl = pytest.importorskip("polars")
 pa = pytest.importorskip("pyarrow")
 pa_csv = pytest.importorskip("pyarrow.csv")
 
-FAITHS = ["f1", "f2", "f3", "f4", "f5"]
+from coded import at, staff_frames  # noqa: E402
 
 
 @pytest.fixture
 def staff(downloads: Path) -> tuple[pd.DataFrame, Any]:
-    Path("staff.csv").write_text("emp,religion,salary,region,qty\n" + "".join(
-        f"E{i:03},{FAITHS[(i * 7) % 5]},{30000 + (i * 7919) % 50000},R{i % 4},{i % 9}\n"
-        for i in range(40)))
-    return pd.read_csv("staff.csv"), pl.read_csv("staff.csv")
-
-
-def _at(frame: Any, column: str) -> int:
-    return list(frame.columns).index(column)
+    return staff_frames()
 
 
 # (pandas frame, polars frame, text column, number column, target): writes a frame built
@@ -51,7 +44,7 @@ ROUTES: dict[str, Callable[[pd.DataFrame, Any, str, str, Path], None]] = {
     "pandas astype(category)": lambda df, pf, t, n, p: pd.DataFrame(
         {"code": df[t].astype("category").values}).to_csv(p),
     "pandas df.T row": lambda df, pf, t, n, p: pd.DataFrame(
-        {"code": df.T.iloc[_at(df, n)].tolist()}).to_csv(p),
+        {"code": df.T.iloc[at(df, n)].tolist()}).to_csv(p),
     "polars concat_str": lambda df, pf, t, n, p: pl.DataFrame({"code": pf.select(
         pl.concat_str([pl.col("region"), pl.col(t)], separator=" "))["region"].to_list()}
     ).write_csv(p),
@@ -60,11 +53,11 @@ ROUTES: dict[str, Callable[[pd.DataFrame, Any, str, str, Path], None]] = {
     "polars cast(pl.Utf8)": lambda df, pf, t, n, p: pl.DataFrame(
         {"code": pf[n].cast(pl.Utf8).to_list()}).write_csv(p),
     "polars transpose().row(i)": lambda df, pf, t, n, p: pl.DataFrame(
-        {"code": pf.transpose().row(_at(pf, n))}).write_csv(p),
+        {"code": pf.transpose().row(at(pf, n))}).write_csv(p),
     "polars transpose().rows()": lambda df, pf, t, n, p: pa_csv.write_csv(
-        pa.table({"code": list(pf.transpose().rows()[_at(pf, t)])}), str(p)),
+        pa.table({"code": list(pf.transpose().rows()[at(pf, t)])}), str(p)),
     "polars transpose(include_header).row(i)": lambda df, pf, t, n, p: pd.DataFrame(
-        {"code": pf.transpose(include_header=True).row(_at(pf, n))[1:]}).to_csv(p),
+        {"code": pf.transpose(include_header=True).row(at(pf, n))[1:]}).to_csv(p),
 }
 
 

@@ -21,37 +21,24 @@ import pytest
 
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
-from lacuna.model import ColumnKind
 
 pl = pytest.importorskip("polars")
 pa = pytest.importorskip("pyarrow")
 pa_csv = pytest.importorskip("pyarrow.csv")
 
-FAITHS = ["f1", "f2", "f3", "f4", "f5"]
+from coded import at, into_arrow, into_pandas, into_polars, staff_frames  # noqa: E402
 
 
 @pytest.fixture
 def staff(downloads: Path) -> tuple[pd.DataFrame, Any]:
-    Path("staff.csv").write_text("emp,religion,salary,region,qty\n" + "".join(
-        f"E{i:03},{FAITHS[(i * 7) % 5]},{30000 + (i * 7919) % 50000},R{i % 4},{i % 9}\n"
-        for i in range(40)))
-    df, pf = pd.read_csv("staff.csv"), pl.read_csv("staff.csv")
-    kinds = {c: df.lacuna.columns[c].classification for c in ("religion", "salary", "region")}
-    assert kinds["religion"] is not ColumnKind.PUBLIC
-    assert kinds["salary"] is not ColumnKind.PUBLIC
-    assert kinds["region"] is ColumnKind.PUBLIC
-    return df, pf
-
-
-def _at(frame: Any, column: str) -> int:
-    return list(frame.columns).index(column)
+    return staff_frames()
 
 
 # (pandas frame, polars frame, column) -> the column's values, taken one at a time
 SINGLE: dict[str, Callable[[pd.DataFrame, Any, str], list[Any]]] = {
-    "pandas df.iloc[i, j]": lambda df, pf, c: [df.iloc[i, _at(df, c)] for i in range(len(df))],
+    "pandas df.iloc[i, j]": lambda df, pf, c: [df.iloc[i, at(df, c)] for i in range(len(df))],
     "pandas df.at[i, c]": lambda df, pf, c: [df.at[i, c] for i in range(len(df))],
-    "pandas df.iat[i, j]": lambda df, pf, c: [df.iat[i, _at(df, c)] for i in range(len(df))],
+    "pandas df.iat[i, j]": lambda df, pf, c: [df.iat[i, at(df, c)] for i in range(len(df))],
     "pandas df.loc[i, c]": lambda df, pf, c: [df.loc[i, c] for i in range(len(df))],
     "pandas df[c][i]": lambda df, pf, c: [df[c][i] for i in range(len(df))],
     "pandas s.iloc[i]": lambda df, pf, c: [df[c].iloc[i] for i in range(len(df))],
@@ -62,7 +49,7 @@ SINGLE: dict[str, Callable[[pd.DataFrame, Any, str], list[Any]]] = {
         lambda s: [s.iat[i] for i in range(len(s))])(df[c].sort_values()),
     "polars df[i, c]": lambda df, pf, c: [pf[i, c] for i in range(len(pf))],
     "polars df.item(i, c)": lambda df, pf, c: [pf.item(i, c) for i in range(len(pf))],
-    "polars df.row(i)": lambda df, pf, c: [pf.row(i)[_at(pf, c)] for i in range(len(pf))],
+    "polars df.row(i)": lambda df, pf, c: [pf.row(i)[at(pf, c)] for i in range(len(pf))],
     "polars df[c][i]": lambda df, pf, c: [pf[c][i] for i in range(len(pf))],
     "polars s.item(i)": lambda df, pf, c: (lambda s: [s.item(i) for i in range(len(s))])(pf[c]),
     "polars sorted s[i]": lambda df, pf, c: (
@@ -72,19 +59,7 @@ SINGLE: dict[str, Callable[[pd.DataFrame, Any, str], list[Any]]] = {
 }
 
 
-def _into_pandas(values: Any, target: Path) -> None:
-    pd.DataFrame({"code": values}).to_csv(target)
-
-
-def _into_arrow(values: Any, target: Path) -> None:
-    pa_csv.write_csv(pa.table({"code": values}), str(target))
-
-
-def _into_polars(values: Any, target: Path) -> None:
-    pl.DataFrame({"code": values}).write_csv(target)
-
-
-INTO = (_into_pandas, _into_arrow, _into_polars)
+INTO = (into_pandas, into_arrow, into_polars)
 
 
 @pytest.mark.parametrize("column", ["religion", "salary"])
@@ -160,7 +135,7 @@ def test_a_column_is_indexed_once_for_all_its_single_values(staff, monkeypatch):
     assert values[:40] == values[40:]
     _arrays.clear()  # the index dropped them: the next value indexes them again
     with pytest.raises(GovernanceViolation):
-        _into_pandas([df.iat[i, 2] for i in range(40)], Path("Downloads/pay.csv"))
+        into_pandas([df.iat[i, 2] for i in range(40)], Path("Downloads/pay.csv"))
     assert len(calls) == 6
 
 

@@ -23,30 +23,17 @@ import pytest
 
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
-from lacuna.model import ColumnKind
 
 pl = pytest.importorskip("polars")
 pa = pytest.importorskip("pyarrow")
 pa_csv = pytest.importorskip("pyarrow.csv")
 
-FAITHS = ["f1", "f2", "f3", "f4", "f5"]
+from coded import at, into_arrow, into_pandas, staff_frames  # noqa: E402
 
 
 @pytest.fixture
 def staff(downloads: Path) -> tuple[pd.DataFrame, Any]:
-    Path("staff.csv").write_text("emp,religion,salary,region,qty\n" + "".join(
-        f"E{i:03},{FAITHS[(i * 7) % 5]},{30000 + (i * 7919) % 50000},R{i % 4},{i % 9}\n"
-        for i in range(40)))
-    df, pf = pd.read_csv("staff.csv"), pl.read_csv("staff.csv")
-    kinds = {c: df.lacuna.columns[c].classification for c in ("religion", "salary", "region")}
-    assert kinds["religion"] is not ColumnKind.PUBLIC
-    assert kinds["salary"] is not ColumnKind.PUBLIC
-    assert kinds["region"] is ColumnKind.PUBLIC
-    return df, pf
-
-
-def _at(frame: Any, column: str) -> int:
-    return list(frame.columns).index(column)
+    return staff_frames()
 
 
 # (pandas frame, polars frame, column) -> the column's values, out of a whole-frame exit
@@ -54,33 +41,25 @@ TAKEN: dict[str, Callable[[pd.DataFrame, Any, str], Any]] = {
     "pandas s.values": lambda df, pf, c: df[c].values,
     "pandas s.array": lambda df, pf, c: df[c].array,
     "pandas np.asarray(s)": lambda df, pf, c: np.asarray(df[c]),
-    "pandas df.to_numpy()": lambda df, pf, c: df.to_numpy()[:, _at(df, c)],
-    "pandas df.values": lambda df, pf, c: df.values[:, _at(df, c)],
+    "pandas df.to_numpy()": lambda df, pf, c: df.to_numpy()[:, at(df, c)],
+    "pandas df.values": lambda df, pf, c: df.values[:, at(df, c)],
     "pandas df[[c, 'qty']].values": lambda df, pf, c: df[[c, "qty"]].values[:, 0],
     "pandas to_records()": lambda df, pf, c: df.to_records()[c],
-    "pandas to_records() rows": lambda df, pf, c: [r[_at(df, c) + 1] for r in df.to_records()],
+    "pandas to_records() rows": lambda df, pf, c: [r[at(df, c) + 1] for r in df.to_records()],
     "pandas iterrows()": lambda df, pf, c: [r[c] for _, r in df.iterrows()],
-    "pandas itertuples()": lambda df, pf, c: [r[_at(df, c) + 1] for r in df.itertuples()],
+    "pandas itertuples()": lambda df, pf, c: [r[at(df, c) + 1] for r in df.itertuples()],
     "pandas to_dict('records')": lambda df, pf, c: [r[c] for r in df.to_dict("records")],
-    "polars rows()": lambda df, pf, c: [r[_at(pf, c)] for r in pf.rows()],
+    "polars rows()": lambda df, pf, c: [r[at(pf, c)] for r in pf.rows()],
     "polars rows(named=True)": lambda df, pf, c: [r[c] for r in pf.rows(named=True)],
-    "polars iter_rows()": lambda df, pf, c: [r[_at(pf, c)] for r in pf.iter_rows()],
+    "polars iter_rows()": lambda df, pf, c: [r[at(pf, c)] for r in pf.iter_rows()],
     "polars to_dicts()": lambda df, pf, c: [r[c] for r in pf.to_dicts()],
     "polars to_dict()": lambda df, pf, c: pf.to_dict()[c],
     "polars to_dict(as_series=False)": lambda df, pf, c: pf.to_dict(as_series=False)[c],
-    "polars to_numpy()": lambda df, pf, c: pf.to_numpy()[:, _at(pf, c)],
+    "polars to_numpy()": lambda df, pf, c: pf.to_numpy()[:, at(pf, c)],
     "polars to_numpy(structured=True)": lambda df, pf, c: pf.to_numpy(structured=True)[c],
     "polars rows_by_key()": lambda df, pf, c: [
-        v[0][_at(pf, c) - 1] for v in pf.rows_by_key("emp").values()],
+        v[0][at(pf, c) - 1] for v in pf.rows_by_key("emp").values()],
 }
-
-
-def _into_pandas(values: Any, target: Path) -> None:
-    pd.DataFrame({"code": values}).to_csv(target)
-
-
-def _into_arrow(values: Any, target: Path) -> None:
-    pa_csv.write_csv(pa.table({"code": values}), str(target))
 
 
 @pytest.mark.parametrize("column", ["religion", "salary"])
@@ -91,7 +70,7 @@ def test_values_a_whole_frame_hands_out_keep_the_class_of_their_column(staff, do
     leaked = []
     target = downloads / "code.csv"
     for route, take in TAKEN.items():
-        for into in (_into_pandas, _into_arrow):
+        for into in (into_pandas, into_arrow):
             _arrays.clear()
             try:
                 into(take(*staff, column), target)
@@ -113,7 +92,7 @@ def test_values_of_a_public_column_a_whole_frame_hands_out_export_as_plain(staff
         expected = [str(v) for v in staff[0][column].tolist()]
         _arrays.clear()
         values = take(*staff, column)
-        for into in (_into_pandas, _into_arrow):
+        for into in (into_pandas, into_arrow):
             governed, plain = downloads / "code.csv", downloads / "plain.csv"
             try:
                 into(values, governed)
@@ -143,16 +122,16 @@ def test_a_category_column_handed_out_as_a_categorical_keeps_its_class_in_pandas
     for taken in ("values", "array"):
         _arrays.clear()
         try:
-            _into_pandas(getattr(df["religion"], taken), target)
+            into_pandas(getattr(df["religion"], taken), target)
         except GovernanceViolation:
             assert not target.exists()
         else:
             leaked.append(taken)
             target.unlink()
         values = getattr(df["region"], taken)
-        _into_pandas(values, target)
+        into_pandas(values, target)
         with _bypass.bypass():
-            _into_pandas(values, downloads / "plain.csv")
+            into_pandas(values, downloads / "plain.csv")
         assert target.read_bytes() == (downloads / "plain.csv").read_bytes()
         target.unlink()
     assert leaked == []
