@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from lacuna.audit import AuditStore
 
@@ -17,3 +18,17 @@ def methods(folder: Path) -> list[tuple[str, bool]]:
         return [((r.data.get("how") or {}).get("method", ""), r.allowed) for r in records]
     finally:
         store.close()
+
+
+def denial_body(i: int, when: str, *, tier: str | None = None) -> dict[str, Any]:
+    """The smallest decision body the audit store appends (``AuditStore._append_all``): a
+    denial of an export of ``/lake/a`` to ``/d`` at ``when`` (the column is written as it is),
+    record id ``i``; for tests that place records at chosen times."""
+    return {"id": f"{i:032x}", "seq": 0,
+            "who": {"user_id": "u", "role": "r", "session": "t"},
+            "what": {"action": "export", "sources": ["/lake/a"], "destination": "/d",
+                     "tier": tier, "columns": {}},
+            "when": when,
+            "decision": {"allowed": False, "policy_id": "P", "policies": [],
+                         "engine_error": None},
+            "why": {"exception_id": None}}

@@ -14,20 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from audit_rows import denial_body
 from lacuna.audit.record import iso
 
 BAD = "2026-0X-01T00:00:00.000000+00:00"  # a time's shape, no time
-
-
-def _denial(i: int, when: datetime) -> dict[str, Any]:
-    return {"id": f"{i:032x}", "seq": 0,
-            "who": {"user_id": "u", "role": "r", "session": "t"},
-            "what": {"action": "export", "sources": ["/lake/a"], "destination": "/d",
-                     "tier": "INTERNAL", "columns": {}},
-            "when": iso(when),
-            "decision": {"allowed": False, "policy_id": "P", "policies": [],
-                         "engine_error": None},
-            "why": {"exception_id": None}}
 
 
 @pytest.fixture
@@ -45,7 +35,7 @@ def console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     app = create_app(load_settings(None, environ={}, db=db, config=str(config)))
     now = datetime.now(UTC)
     app.state.lacuna.governor.audit._append_all(
-        [_denial(i, now - timedelta(hours=i + 1)) for i in range(3)])
+        [denial_body(i, iso(now - timedelta(hours=i + 1)), tier="INTERNAL") for i in range(3)])
     client = TestClient(app)
     form = client.get("/console/login").text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)

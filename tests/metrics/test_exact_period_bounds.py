@@ -8,23 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from audit_rows import denial_body
 from lacuna.audit import AuditStore
 from lacuna.governor import Governor, build_config
 from lacuna.metrics import GovernanceMetrics
 
 PERIOD = (datetime(2026, 11, 3, 7, tzinfo=UTC), datetime(2026, 11, 3, 12, tzinfo=UTC))
-
-
-def _denial(when: str) -> dict[str, Any]:
-    return {"who": {"user_id": "u", "role": "r", "session": "t"},
-            "what": {"action": "export", "sources": ["/lake/a"], "destination": "/d",
-                     "tier": None, "columns": {}},
-            "when": when,
-            "decision": {"allowed": False, "policy_id": "P", "policies": [],
-                         "engine_error": None},
-            "why": {"exception_id": None}}
 
 
 def test_exact_metrics_count_a_record_by_its_instant_not_its_spelling(tmp_path: Path) -> None:
@@ -36,7 +26,7 @@ def test_exact_metrics_count_a_record_by_its_instant_not_its_spelling(tmp_path: 
                "2026-11-03T11:30:00.000000-01:00",  # 12:30 UTC: sorts inside
                "2026-11-02T09:00:00.000000+00:00", "2026-11-04T09:00:00.000000+00:00")
     with AuditStore(url) as store:
-        store._append_all([{**_denial(w), "id": f"{i:032x}", "seq": 0}
+        store._append_all([denial_body(i, w)
                            for i, w in enumerate(sorted((*inside, *outside)))])
     gov = Governor(build_config(None, audit={"url": url}, user={"id": "t", "role": "x"}))
     try:

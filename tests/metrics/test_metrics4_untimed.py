@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from audit_rows import denial_body
 from lacuna.audit import AuditStore
 from lacuna.errors import AuditError
 from lacuna.governor import Governor, build_config
@@ -24,22 +24,11 @@ WHENS = ("2026-11-03T08:00:00.000000+00:00", "2026-11-03T09:00:00.000000+00:00",
          "2026-11-03T10:00:00.000000+00:00")
 
 
-def _denial(i: int, when: str) -> dict[str, Any]:
-    return {"id": f"{i:032x}", "seq": 0,
-            "who": {"user_id": "u", "role": "r", "session": "t"},
-            "what": {"action": "export", "sources": ["/lake/a"], "destination": "/d",
-                     "tier": None, "columns": {}},
-            "when": when,
-            "decision": {"allowed": False, "policy_id": "P", "policies": [],
-                         "engine_error": None},
-            "why": {"exception_id": None}}
-
-
 def _trail(tmp_path: Path, column: str | None) -> str:
     """Three denials in PERIOD; with ``column``, the second's timestamp column set to it."""
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     with AuditStore(url) as store:
-        store._append_all([_denial(i, w) for i, w in enumerate(WHENS)])
+        store._append_all([denial_body(i, w) for i, w in enumerate(WHENS)])
     if column is not None:
         engine = create_engine(url)
         with engine.begin() as conn:

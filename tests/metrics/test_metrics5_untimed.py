@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from audit_rows import denial_body
 from fixtures_postgres import new_postgres_database
 from lacuna.audit import AuditStore
 from lacuna.errors import AuditError
@@ -44,17 +44,6 @@ SPELLINGS = ("2026-11-03T09:00:00+00:00", "2026-11-03T09:00:00-05:00", "2026-11-
              "2026-11-03T09:00:00")
 
 
-def _denial(i: int, when: str) -> dict[str, Any]:
-    return {"id": f"{i:032x}", "seq": 0,
-            "who": {"user_id": "u", "role": "r", "session": "t"},
-            "what": {"action": "export", "sources": ["/lake/a"], "destination": "/d",
-                     "tier": None, "columns": {}},
-            "when": when,
-            "decision": {"allowed": False, "policy_id": "P", "policies": [],
-                         "engine_error": None},
-            "why": {"exception_id": None}}
-
-
 def _governor(url: str) -> Governor:
     return Governor(build_config(None, audit={"url": url}, user={"id": "t", "role": "x"}))
 
@@ -75,7 +64,7 @@ def test_metrics5_a_time_shaped_column_that_is_no_time_fails_exact_metrics(
         tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     with AuditStore(url, checkpoint=None) as store:
-        store._append_all([_denial(i, w) for i, w in enumerate(WHENS)])
+        store._append_all([denial_body(i, w) for i, w in enumerate(WHENS)])
     gov = _governor(url)
     try:  # the allowed path first: the three denials counted
         assert GovernanceMetrics(PERIOD, governor=gov, exact=True).counts[
@@ -97,7 +86,7 @@ def test_metrics5_check_times_names_each_column_that_is_no_time(
            else new_postgres_database(request.getfixturevalue("postgres_url")))
     engine = create_engine(url)  # one for every edit (a PostgreSQL connection is not free)
     with AuditStore(url, checkpoint=None) as store:
-        store._append_all([_denial(i, w) for i, w in enumerate(TIMES)])
+        store._append_all([denial_body(i, w) for i, w in enumerate(TIMES)])
         store.check_times()
         assert len(store.list(limit=None)) == len(TIMES)
         for column in SPELLINGS:
