@@ -37,7 +37,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from lacuna.errors import LacunaError
-from lacuna.keystore import KeyRef
+from lacuna.keystore import Key, KeyRef
 
 if TYPE_CHECKING:
     from lacuna.keystore import KeyStore
@@ -99,9 +99,7 @@ def decrypt(blob: bytes, keystore: KeyStore, *, where: str = "the data") -> tupl
                f"store ({exc}). Decrypt it where the key store that wrote it is configured.")
         raise DecryptionError(msg) from None
     try:
-        data_key = AESGCM(_aes_key(kek.material)).decrypt(
-            _unb64(raw["wrap_nonce"]), _unb64(raw["wrapped_key"]), _wrap_aad(ref))
-        plain = AESGCM(data_key).decrypt(_unb64(raw["nonce"]), body, prefix)
+        plain = AESGCM(_data_key(raw, kek)).decrypt(_unb64(raw["nonce"]), body, prefix)
     except (InvalidTag, ValueError, KeyError, TypeError):
         msg = (f"cannot decrypt {where}: it was altered after it was written, or key {ref.id} "
                f"v{ref.version} is not the key that wrote it. Nothing was decrypted.")
@@ -126,12 +124,16 @@ def key_opens(path: str | os.PathLike[str], keystore: KeyStore) -> tuple[str, bo
         return None
     ref = header.key
     try:
-        kek = keystore.get(ref.id, ref.version)
-        AESGCM(_aes_key(kek.material)).decrypt(
-            _unb64(raw["wrap_nonce"]), _unb64(raw["wrapped_key"]), _wrap_aad(ref))
+        _data_key(raw, keystore.get(ref.id, ref.version))
     except (LacunaError, InvalidTag, ValueError, KeyError, TypeError):
         return ref.id, False
     return ref.id, True
+
+
+def _data_key(raw: dict[str, Any], kek: Key) -> bytes:
+    """The envelope's data key, unwrapped by ``kek`` (its GCM tag proves the key)."""
+    return AESGCM(_aes_key(kek.material)).decrypt(
+        _unb64(raw["wrap_nonce"]), _unb64(raw["wrapped_key"]), _wrap_aad(kek.ref))
 
 
 def read_header(blob: bytes, *, where: str = "the data") -> EnvelopeHeader:

@@ -404,19 +404,24 @@ def _without_port(host: str) -> str:
 
 
 def _internal_host(host: str, config: DestinationConfig) -> bool:
-    """Whether a database host is internal: none (the local default), a Unix socket
-    directory, loopback, or a match of ``destinations.internal_hosts``."""
+    """Whether a database host is internal: this machine (:func:`this_machine`) or a match
+    of ``destinations.internal_hosts``."""
+    return this_machine(host) or _matches({host.strip().lower().rstrip(".")},
+                                          config.internal_hosts)
+
+
+def this_machine(host: str) -> bool:
+    """Whether a database host is this machine: none (the local default), a Unix socket
+    directory, ``localhost`` or a loopback address."""
     import ipaddress
 
     host = host.strip().lower().rstrip(".")
     if not host or host.startswith("/") or host == "localhost":
         return True
     try:
-        if ipaddress.ip_address(host).is_loopback:
-            return True
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        pass
-    return _matches({host}, config.internal_hosts)
+        return False
 
 
 def _database_file(url: str, dialect: str) -> str | None:

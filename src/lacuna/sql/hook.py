@@ -31,6 +31,7 @@ from urllib.parse import quote
 from sqlalchemy.engine import make_url
 
 from lacuna import _bypass
+from lacuna.destinations import this_machine
 from lacuna.redact import redact_url
 from lacuna.sql.catalog import DIALECTS, Database
 from lacuna.sql.govern import SqlRead, run_governed
@@ -216,25 +217,11 @@ def with_connected_hosts(url: str, dbapi_connection: Any) -> str:
             value = getattr(info, key, None)
         except Exception:  # a closed connection, a driver without it: the URL stands
             value = None
-        if isinstance(value, str) and not _this_machine(value) and value.lower() != named:
+        if isinstance(value, str) and not this_machine(value) and value.lower() != named:
             added.append(f"{key}={quote(value, safe='/:')}")
     if not added:
         return url
     return url + ("&" if "?" in url else "?") + "&".join(added)
-
-
-def _this_machine(host: str) -> bool:
-    """A Unix socket directory or loopback: never what makes a database external (and the URL
-    is left as it was, its text in the decision the same)."""
-    import ipaddress
-
-    host = host.strip().lower()
-    if not host or host.startswith("/") or host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _from_lacuna() -> bool:
