@@ -28,14 +28,15 @@ import re
 import secrets
 import stat
 import threading
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lacuna._registry import Registry
-from lacuna.errors import ConfigError
+from lacuna.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
     from lacuna.config import Config
@@ -443,3 +444,37 @@ def keystore_for(config: Config) -> KeyStore:
         if store is None:
             store = _DEFAULT[ident] = KeyStore.from_config(config)
     return store
+
+
+# Key stores seen to open the files they seal, by what the files are (governed storage, files
+# under exceptions), key id and versions: checked once per process (a key store's material is
+# cached for the process's life, :class:`KeyStore`)
+_OPENS: weakref.WeakKeyDictionary[KeyStore, set[tuple[str, str, tuple[int, ...]]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def refuse_another_key_store(keystore: KeyStore, key_id: str, versions: tuple[int, ...],
+                             kind: str, sealed: Iterable[tuple[str, bool]],
+                             refusal: Callable[[str], str]) -> None:
+    """Before sealing with ``key_id`` of ``keystore`` (its ``versions`` now): ``sealed`` yields
+    the files of ``kind`` sealed with ``key_id`` and whether this key store opens each, read
+    lazily (the first it opens ends the look). When there are such files and it opens none,
+    it is not the key store that sealed them: a configuration pointed at a key folder (or
+    environment) whose key its owner knows or would have made (``anonymize.key_dir``,
+    ``anonymize.keystore``), and what it sealed would open without Lacuna, off the audit
+    trail. Raises :class:`StorageError` with ``refusal(one such file)`` then. A key store
+    that opens one (any version: a rotated one seals with a version nothing was wrapped by
+    yet) is remembered for the process."""
+    seen = _OPENS.setdefault(keystore, set())
+    done = (kind, key_id, versions)
+    if done in seen:
+        return
+    example: str | None = None
+    for path, opens in sealed:
+        if opens:
+            break
+        example = example or path
+    else:
+        if example is not None:
+            raise StorageError(refusal(example))
+    seen.add(done)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import os
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lacuna import crypto
 from lacuna._files import identity
-from lacuna.errors import LacunaError, StorageError
+from lacuna.errors import LacunaError
 from lacuna.exceptions import authority, events
 from lacuna.exceptions.authority import ExceptionNotAuthorized
 from lacuna.exceptions.store import (
@@ -32,7 +31,7 @@ from lacuna.exceptions.store import (
     WrittenFile,
     rolled_back_note,
 )
-from lacuna.keystore import KeyStore, keystore_for
+from lacuna.keystore import KeyStore, keystore_for, refuse_another_key_store
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
@@ -151,50 +150,42 @@ def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io
     return result
 
 
-# key stores seen to open the files they seal for exceptions, by key id: checked once per
-# process and key store (its keys are cached for the process's life, lacuna.keystore)
-_OPENS: weakref.WeakKeyDictionary[KeyStore, set[str]] = weakref.WeakKeyDictionary()
-
-
 def _refuse_another_key_store(gov: Context, keystore: KeyStore, key_id: str,
                               path: str | os.PathLike[str]) -> None:
     """Before sealing a file for an exception: when files sealed with ``key_id`` under
-    exceptions are still on disk and this key store opens none of them (a configuration
-    pointed at a key folder whose key its owner made or knows: ``anonymize.key_dir``,
-    ``anonymize.keystore``), it is not the key store that sealed them, and what it would seal
-    opens without Lacuna and off the audit trail (governed storage refuses the same:
-    lacuna.storage.access). A missing key would be made by that key store: the same refusal.
-    Raises :class:`~lacuna.errors.StorageError`; nothing is written."""
-    seen = _OPENS.setdefault(keystore, set())
-    if key_id in seen or getattr(gov.exceptions, "remote", False):
+    exceptions are still on disk and this key store opens none of them, it is not the key
+    store that sealed them (:func:`lacuna.keystore.refuse_another_key_store`, as governed
+    storage refuses it: lacuna.storage.access). A missing key would be made by that key
+    store: the same refusal. Raises :class:`~lacuna.errors.StorageError`; nothing is
+    written."""
+    if getattr(gov.exceptions, "remote", False):
         return  # a server's client: the records of the files are the server's (not checked)
-    example = None
-    try:
-        records = gov.exceptions.files(pending_only=True)
-    except (LacunaError, SQLAlchemyError) as exc:  # no record to compare: said, not guessed
-        log.warning("could not list the files written under exceptions to check the key "
-                    "store: %s", exc)
-        records = []
-    for record in reversed(records):  # the newest first: the usual key store opens it
-        if not record.encrypted or record.directory:
-            continue
-        found = crypto.key_opens(_local(record.path), keystore)
-        if found is None or found[0] != key_id:
-            continue
-        if found[1]:
-            break
-        example = example or record.path
-    else:
-        if example is not None:
-            msg = (f"cannot seal {os.fspath(path)}: the key {key_id!r} of this configuration's "
-                   f"key store opens none of the files sealed under exceptions with "
-                   f"{key_id!r} (e.g. {example}): it is not the key store that sealed them, and "
-                   "what it sealed would open wherever that key is known, without Lacuna and "
-                   "off the audit trail. Point the configuration at the key store that sealed "
-                   "them (anonymize.keystore, anonymize.key_dir), or restore its key file. "
-                   "Nothing was written.")
-            raise StorageError(msg)
-    seen.add(key_id)
+
+    def sealed() -> Iterator[tuple[str, bool]]:
+        try:
+            records = gov.exceptions.files(pending_only=True)
+        except (LacunaError, SQLAlchemyError) as exc:  # no record to compare: said
+            log.warning("could not list the files written under exceptions to check the key "
+                        "store: %s", exc)
+            return
+        for record in reversed(records):  # the newest first: the usual key store opens it
+            if not record.encrypted or record.directory:
+                continue
+            found = crypto.key_opens(_local(record.path), keystore)
+            if found is not None and found[0] == key_id:
+                yield record.path, found[1]
+
+    def refusal(example: str) -> str:
+        return (f"cannot seal {os.fspath(path)}: the key {key_id!r} of this configuration's "
+                f"key store opens none of the files sealed under exceptions with "
+                f"{key_id!r} (e.g. {example}): it is not the key store that sealed them, and "
+                "what it sealed would open wherever that key is known, without Lacuna and "
+                "off the audit trail. Point the configuration at the key store that sealed "
+                "them (anonymize.keystore, anonymize.key_dir), or restore its key file. "
+                "Nothing was written.")
+
+    refuse_another_key_store(keystore, key_id, keystore.backend.versions(key_id),
+                             "exception files", sealed(), refusal)
 
 
 def decrypt(gov: Context, path: str | os.PathLike[str],

@@ -17,14 +17,12 @@ import codecs
 import contextlib
 import io
 import os
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna.errors import LacunaError, StorageError
-from lacuna.keystore import FileKeyBackend, keystore_for
+from lacuna.keystore import FileKeyBackend, keystore_for, refuse_another_key_store
 from lacuna.model import Action, Classification, DestinationType, Source, Tier, User, utcnow
 from lacuna.storage.sealed import SealedReader, SealedWriter, is_sealed, read_header
 
@@ -133,52 +131,38 @@ def refuse_a_new_key(what: str, keystore: KeyStore, key_id: str, gov: Governor) 
     raise StorageError(msg)
 
 
-# Key stores seen to open the governed storage they seal into, by key id and versions: checked
-# once per process (a key store's material is cached for the process's life, :class:`KeyStore`)
-_OPENS_STORAGE: weakref.WeakKeyDictionary[KeyStore, set[tuple[str, tuple[int, ...]]]] = (
-    weakref.WeakKeyDictionary())
-
-
 def _refuse_another_key_store(what: str, keystore: KeyStore, key_id: str,
                               versions: tuple[int, ...], gov: Governor) -> None:
     """Before sealing with a key store that has ``key_id``: when governed storage holds files
     sealed with ``key_id`` and not one of them is opened by this key store, it is not the key
-    store that sealed governed storage: a configuration pointed at a key folder (or
-    environment) whose key its owner knows (``anonymize.key_dir``, ``anonymize.keystore``,
-    ``$LACUNA_KEY_STORAGE``). Files sealed with it would open without Lacuna, unaudited, for
-    whoever made that key. Raises :class:`StorageError` then. A key store that opens one of
-    them (any version: a rotated one seals new files with a version nothing was wrapped by
-    yet) is remembered for the process."""
+    store that sealed governed storage (``$LACUNA_KEY_STORAGE`` too): raises
+    :class:`StorageError` (:func:`lacuna.keystore.refuse_another_key_store`)."""
     from lacuna.storage.rotation import local_roots, sealed_files
     from lacuna.storage.sealed import unwrapping_keys, wrapping_keys
 
-    seen = _OPENS_STORAGE.setdefault(keystore, set())
-    if (key_id, versions) in seen:
-        return
-    example: Path | None = None
-    for found in sealed_files(local_roots(gov)):
-        try:
-            if not any(k.id == key_id for k in wrapping_keys(found)):
+    def sealed() -> Iterator[tuple[str, bool]]:
+        for found in sealed_files(local_roots(gov)):
+            try:
+                if any(k.id == key_id for k in wrapping_keys(found)):
+                    yield str(found), any(k.id == key_id
+                                          for k in unwrapping_keys(found, keystore))
+            except (StorageError, OSError):
                 continue
-            example = example or found
-            if any(k.id == key_id for k in unwrapping_keys(found, keystore)):
-                break
-        except (StorageError, OSError):
-            continue
-    else:
-        if example is not None:
-            backend = keystore.backend
-            where = (str(backend.path(key_id)) if isinstance(backend, FileKeyBackend)
-                     else f"the {backend.name} key store")
-            msg = (f"{what}: the storage key {key_id!r} in {where} opens none of the files "
-                   f"governed storage holds sealed with {key_id!r} (e.g. {example}): it is "
-                   "not the key store that sealed them, and what it sealed would open "
-                   "wherever that key is known, without Lacuna and off the audit trail. Point "
-                   "the configuration at the key store that sealed governed storage "
-                   "(anonymize.keystore, anonymize.key_dir), or restore its key file. Nothing "
-                   "was written.")
-            raise StorageError(msg)
-    seen.add((key_id, versions))
+
+    def refusal(example: str) -> str:
+        backend = keystore.backend
+        where = (str(backend.path(key_id)) if isinstance(backend, FileKeyBackend)
+                 else f"the {backend.name} key store")
+        return (f"{what}: the storage key {key_id!r} in {where} opens none of the files "
+                f"governed storage holds sealed with {key_id!r} (e.g. {example}): it is "
+                "not the key store that sealed them, and what it sealed would open "
+                "wherever that key is known, without Lacuna and off the audit trail. Point "
+                "the configuration at the key store that sealed governed storage "
+                "(anonymize.keystore, anonymize.key_dir), or restore its key file. Nothing "
+                "was written.")
+
+    refuse_another_key_store(keystore, key_id, versions, "governed storage", sealed(),
+                             refusal)
 
 
 def refuse_held(*paths: str | os.PathLike[str], gov: Governor) -> None:
