@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import sys
 import threading
 import weakref
@@ -207,10 +208,7 @@ def with_connected_hosts(url: str, dbapi_connection: Any) -> str:
     info = getattr(dbapi_connection, "info", None)
     if info is None:
         return url
-    try:
-        named = (make_url(url).host or "").lower()
-    except Exception:  # not SQLAlchemy's URL form: every connected host is added
-        named = ""
+    named = _named_host(url)
     added = []
     for key in ("host", "hostaddr"):
         try:
@@ -222,6 +220,16 @@ def with_connected_hosts(url: str, dbapi_connection: Any) -> str:
     if not added:
         return url
     return url + ("&" if "?" in url else "?") + "&".join(added)
+
+
+@functools.lru_cache(maxsize=64)
+def _named_host(url: str) -> str:
+    """The host ``url`` names, lower case (parsed once per URL: every governed statement
+    asks); "" when it is not SQLAlchemy's URL form (every connected host is added then)."""
+    try:
+        return (make_url(url).host or "").lower()
+    except Exception:
+        return ""
 
 
 def _from_lacuna() -> bool:
