@@ -32,8 +32,9 @@ metadata, input paths) is kept per process by the modules and data compiled, so 
 again (another user, a reloaded configuration) walks no AST; decisions are cached on a
 normalized input unless the bundle reads the clock or another non-deterministic builtin
 (:mod:`lacuna.policy.cache`). **Budget.** A decision that evaluates longer than ``eval_budget_ms``
-is denied, saying so; with ``isolation`` ``process`` (or ``auto`` after a first overrun) it is
-evaluated on a worker process that is stopped at the budget (:mod:`lacuna.policy.budget`).
+is denied, saying so; with ``isolation`` ``process`` (or ``auto`` from a first in-process
+overrun on, that decision included) it is evaluated on a worker process that is stopped at the
+budget (:mod:`lacuna.policy.budget`).
 **Decision logs.** With a ``decision_log`` sink, every decision
 (cached or not) is handed to it (:mod:`lacuna.policy.decision_log`), off the hot path.
 """
@@ -62,6 +63,7 @@ from lacuna.policy.budget import (
     MAX_BUDGET_MS,
     BudgetExceeded,
     IsolatedEvaluator,
+    policy_cpu,
 )
 from lacuna.policy.bundle import (
     Bundle,
@@ -332,42 +334,51 @@ class PolicyEngine:
             except Exception as exc:  # pragma: no cover - the bundle compiled when it loaded
                 decision = engine_failure(exc, "the bundle", operation_id, revision, started)
             else:
-                cpu = time.thread_time()
+                cpu = policy_cpu()
                 decision = decide(engine, state.packages, pruned, operation_id=operation_id,
                                   revision=revision, docs_url=self.docs_url, started=started,
                                   operation=operation, input_json=text,
                                   explainer=state.explainer, by_name=state.by_name)
-                decision = self._within_budget(state, decision, operation_id, started,
-                                               time.thread_time() - cpu)
+                took = policy_cpu() - cpu
+                if took > self.eval_budget_s:
+                    decision = self._overran(state, decision, pruned, operation_id, started,
+                                             took)
         if cache is not None and not _over_budget(decision):
             cache.put(text, decision)
         if log:
             self._log(decision, doc, started, cached=False)
         return decision
 
-    def _within_budget(self, state: _Loaded, decision: Decision, operation_id: str,
-                       started: float, took: float) -> Decision:
-        """Deny an in-process decision whose evaluation took longer than the budget (it cannot
-        be stopped in-process); under ``auto``, evaluate this bundle on a worker from now on.
-        ``took`` is the CPU time of the evaluating thread (regorus holds the GIL and runs on
-        it): what the policy cost, not the time a busy host or another thread kept it waiting,
-        which would deny an operation for a stall that is not the policy's."""
-        if took <= self.eval_budget_s:
-            return decision
-        exc = BudgetExceeded(self.eval_budget_s * 1000, took * 1000, stopped=False)
+    def _overran(self, state: _Loaded, decision: Decision, pruned: Mapping[str, Any],
+                 operation_id: str, started: float, took: float) -> Decision:
+        """An in-process decision whose evaluation took ``took`` s of CPU, past the budget (it
+        could not be stopped in-process). ``took`` is the evaluating thread's CPU time, less
+        the garbage collector's (:func:`~lacuna.policy.budget.policy_cpu`): what the policy
+        cost, not the time a busy host or another thread kept it waiting.
+
+        Under ``auto`` the bundle moves to a worker process from now on, and the worker decides
+        this operation again, stopped at the budget: a slow policy is denied there, while an
+        overrun that was not the policy's (a host that took the CPU away) does not deny an
+        allowed operation. Under ``none`` there is no worker: the decision is denied."""
         if self.isolation == "auto":
-            log.warning("policy bundle %s: a decision took %.0f ms (budget %.0f ms); its "
-                        "decisions now run on a worker process stopped at the budget",
+            log.warning("policy bundle %s: a decision took %.0f ms of CPU (budget %.0f ms); "
+                        "its decisions now run on a worker process stopped at the budget",
                         state.bundle.revision, took * 1000, self.eval_budget_s * 1000)
-            self._evaluator(state)
+            return self._decide_isolated(state, pruned, operation_id, decision.operation,
+                                         started, budget_from=time.perf_counter())
+        exc = BudgetExceeded(self.eval_budget_s * 1000, took * 1000, stopped=False)
         denied = engine_failure(exc, "the bundle", operation_id, state.bundle.revision, started)
         return replace(denied, operation=decision.operation)
 
     def _decide_isolated(self, state: _Loaded, doc: Mapping[str, Any], operation_id: str,
-                         operation: Operation | None, started: float) -> Decision:
+                         operation: Operation | None, started: float, *,
+                         budget_from: float | None = None) -> Decision:
+        """Decide on the worker process, stopped when the budget counted from
+        ``budget_from`` (default ``started``) runs out."""
         revision = state.bundle.revision
         try:
-            left = self.eval_budget_s - (time.perf_counter() - started)
+            since = started if budget_from is None else budget_from
+            left = self.eval_budget_s - (time.perf_counter() - since)
             result = self._evaluator(state).collect(doc, max(left, 0.001))
             by_name = {p.name: p for p in state.packages}
             decision = build(result, by_name.__getitem__, doc, operation_id=operation_id,
