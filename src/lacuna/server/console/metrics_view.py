@@ -22,14 +22,31 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import TYPE_CHECKING
 
+from sqlalchemy import func, select
+
+from lacuna.audit.record import iso
 from lacuna.server.console.audit_view import AuditFilters, search
 
 if TYPE_CHECKING:
     from lacuna.audit import AuditStore
     from lacuna.exceptions import ExceptionStore
+    from lacuna.server.console.audit_view import AuditRow
 
 TIERS = ("PUBLIC", "INTERNAL", "PROPRIETARY", "UNKNOWN")
 MAX_RECORDS = 100_000  # a bound on what one page view reads
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollupCheck:
+    """The rollups' counts of the window's whole hours (up to the hour ``now`` is in) beside
+    the records': ``(decisions, denied)`` each; and how many of those decisions were appended
+    after a decision of the same user dated later (the rollups take records in append order,
+    so they count such a decision but do not pair it: docs/metrics.md)."""
+
+    until: datetime  # the whole hours compared end here (the window starts at midnight)
+    rollups: tuple[int, int]
+    records: tuple[int, int]
+    unordered: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +66,16 @@ class Metrics:
     # said nothing, and its totals were lower than the trail's)
     partial: bool = False
     read: int = 0  # the records of the window read (decisions, outcomes and events)
+    rollups: RollupCheck | None = None  # the rollups against the records read (not partial)
+
+    @property
+    def rollups_disagree(self) -> bool:
+        """The rollups (what ``lacuna metrics`` and ``GET /api/v1/metrics`` read) count other
+        decisions or denials than the records of the same whole hours, or some of those
+        records were appended after a later-dated one of their user (which the rollups count
+        but do not pair): their numbers for these days differ from ``exact=true``'s, or may."""
+        c = self.rollups
+        return c is not None and (c.rollups != c.records or c.unordered > 0)
 
     @property
     def median_resolution(self) -> float | None:
@@ -107,4 +134,39 @@ def compute(audit: AuditStore, exceptions: ExceptionStore, *, now: datetime,
         resolution_hours=resolution,
         partial=more,
         read=read,
+        rollups=None if more else _check_rollups(audit, rows, start, now),
     )
+
+
+def _check_rollups(audit: AuditStore, rows: list[AuditRow], start: datetime, now: datetime
+                   ) -> RollupCheck | None:
+    """The cheap comparison of the rollups with the decision records the page has read
+    (``rows``, newest first): the rollups' sums of the whole hours from ``start`` to the hour
+    of ``now`` (a few hundred rows by their ``hour`` key) against the same hours' records,
+    and the records appended out of time order. None when the rollups do not cover the
+    whole trail (the metrics read the records then) or no whole hour has passed."""
+    from lacuna.metrics import rollup
+
+    until = now.replace(minute=0, second=0, microsecond=0)
+    if until <= start:
+        return None
+    with audit.engine.connect() as conn:
+        if not rollup.complete(conn):
+            return None
+        n, denied = conn.execute(select(
+            func.coalesce(func.sum(rollup.hourly.c.decisions), 0),
+            func.coalesce(func.sum(rollup.hourly.c.denials), 0)).where(
+                rollup.hourly.c.hour >= iso(start)[:13],
+                rollup.hourly.c.hour < iso(until)[:13])).one()
+    whole = [r for r in rows if r.when < until]
+    latest: dict[str, datetime] = {}
+    unordered = 0
+    for r in reversed(rows):  # in append order
+        seen = latest.get(r.user)
+        if seen is not None and r.when < seen:
+            unordered += 1
+        else:
+            latest[r.user] = r.when
+    return RollupCheck(until=until, rollups=(int(n), int(denied)),
+                       records=(len(whole), sum(1 for r in whole if not r.allowed)),
+                       unordered=unordered)
