@@ -189,3 +189,18 @@ def _fact(rid: str, when: datetime) -> DecisionFact:
                         action="read", sources=("/a",), destination=None, tier=None,
                         allowed=True, policy_id=None, packages=(), policy_ids=(), columns=(),
                         engine_error=None, exception_id=None)
+
+
+def test_metrics6_report_equals_the_exact_path_postgresql(postgres_url: str) -> None:
+    """The stream's time order on PostgreSQL's collation and planner (the exact path's
+    records: denials, resolutions, workarounds, ties at one instant, feedback, survey)."""
+    from tests.metrics.test_metrics5_exact_bounded import PERIOD, _governed
+
+    from fixtures_postgres import new_postgres_database
+
+    with _governed(new_postgres_database(postgres_url)) as g:
+        report = compliance_report(PERIOD, governor=g)
+        held = GovernanceMetrics(PERIOD, governor=g, exact=True)
+        assert report.metrics == held.to_dict()
+        assert (report.by_policy, report.by_action) == _old_breakdown(held.decisions)
+        assert report.metrics["metrics"]["workaround_attempts"]["value"] >= 1
