@@ -204,3 +204,35 @@ def test_metrics6_report_equals_the_exact_path_postgresql(postgres_url: str) -> 
         assert report.metrics == held.to_dict()
         assert (report.by_policy, report.by_action) == _old_breakdown(held.decisions)
         assert report.metrics["metrics"]["workaround_attempts"]["value"] >= 1
+
+
+def test_metrics6_report_shows_policy_and_action_names_escaped(tmp_path) -> None:
+    """A policy id or an action holding an ESC sequence, a carriage return or U+202E (a
+    server's client names its action; an edited row holds anything) was printed as it is:
+    the auditor's terminal line rewritten, the page's text reordered. The allowed name
+    beside it is shown as it is."""
+    from lacuna.audit import AuditStore
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    t = datetime(2026, 11, 12, 10, tzinfo=UTC)
+    bad = _decision(t, "u", allowed=False, sources=["/a"], dest="/d", operation="o1")
+    bad["what"]["action"] = "export\x1b[2K\rread"
+    bad["decision"]["policy_id"] = "P-\u202eDENY"
+    with AuditStore(url) as store:
+        store._append_all([{**bad, "id": f"{1:032x}", "seq": 0},
+                           {**_decision(t, "u", allowed=True, sources=["/a"], dest=None,
+                                        operation="o2"), "id": f"{2:032x}", "seq": 0}])
+    g = Governor(build_config(None, audit={"url": url}, user={"id": "t", "role": "x"}))
+    try:
+        report = compliance_report("2026-11", governor=g)
+    finally:
+        g.close()
+    text, page = report.to_text(), report.to_html()
+    for shown in (text, page):
+        assert "\x1b" not in shown
+        assert "\u202e" not in shown
+        assert "\r" not in shown
+    assert "export\\x1b[2K\\rread" in text
+    assert "P-\\u202eDENY" in text
+    assert "P-EXPORT" in text
+    assert ("export\x1b[2K\rread", 1, 1) in report.by_action  # the JSON keeps the text

@@ -84,9 +84,11 @@ class ComplianceReport:
                  "Governance metrics:"]
         lines += [f"  {n:<30} {v:>10}  target {t}  [{f}]" for n, v, t, f in self._metric_rows()]
         lines += ["", "Decisions by policy (decisions / denials):"]
-        lines += [f"  {p:<20} {n:>6} {d:>6}" for p, n, d in self.by_policy] or ["  (none)"]
+        lines += [f"  {p:<20} {n:>6} {d:>6}" for p, n, d in _shown(self.by_policy)] or [
+            "  (none)"]
         lines += ["", "Decisions by action (decisions / denials):"]
-        lines += [f"  {a:<20} {n:>6} {d:>6}" for a, n, d in self.by_action] or ["  (none)"]
+        lines += [f"  {a:<20} {n:>6} {d:>6}" for a, n, d in _shown(self.by_action)] or [
+            "  (none)"]
         lines += ["", f"Exceptions ({len(self.exceptions)}):"]
         for e in self._shown_exceptions():
             lines.append(f"  {e['id']} {e['status']} {e['requested_by']} → {e['destination']}"
@@ -134,8 +136,8 @@ exclusive). Generated {self.generated_at:%Y-%m-%d %H:%M} UTC.</p>
 <h2>Audit chain</h2><p>{chain}: {self.audit_checked} records checked.</p>
 <h2>Governance metrics</h2>
 <table><tr><th>metric</th><th>value</th><th>target</th><th>flag</th></tr>{metric_rows}</table>
-<h2>Denials by policy</h2>{_bars(self.by_policy)}
-<h2>Decisions by action</h2>{_bars(self.by_action)}
+<h2>Denials by policy</h2>{_bars(_shown(self.by_policy))}
+<h2>Decisions by action</h2>{_bars(_shown(self.by_action))}
 <h2>Exceptions</h2>
 <table><tr><th>id</th><th>status</th><th>requested by</th><th>policy</th><th>destination</th>
 <th>justification</th><th>approver</th></tr>{exc_rows}</table>
@@ -210,6 +212,17 @@ def _broken_down(gov: Governor, window: Period) -> tuple[
     for d in m.decisions:
         counted.count(d)  # only its breakdown is read
     return (m, *counted.breakdown())
+
+
+def _shown(rows: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, int, int], ...]:
+    """``rows`` with each name as :func:`lacuna.exceptions.shown.visible` shows it on one
+    line: a policy id or an action is whatever the record holds (a server's client names its
+    action; an edited row anything), and an ESC sequence or a carriage return in one rewrote
+    the auditor's terminal line, a U+202E reordered the page's text, as the exceptions'
+    text could (:meth:`ComplianceReport._shown_exceptions`)."""
+    from lacuna.exceptions.shown import visible
+
+    return tuple((visible(name, one_line=True), n, d) for name, n, d in rows)
 
 
 def _bars(rows: tuple[tuple[str, int, int], ...]) -> str:
