@@ -16,7 +16,7 @@ is the last ``days`` days, by the time of the operation.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
@@ -28,6 +28,8 @@ from lacuna.audit.record import iso
 from lacuna.server.console.audit_view import AuditFilters, search
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from lacuna.audit import AuditStore
     from lacuna.exceptions import ExceptionStore
     from lacuna.server.console.audit_view import AuditRow
@@ -39,9 +41,9 @@ MAX_RECORDS = 100_000  # a bound on what one page view reads
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RollupCheck:
     """The rollups' counts of the window's whole hours (up to the hour ``now`` is in) beside
-    the records': ``(decisions, denied)`` each; and how many of those decisions were appended
-    after a decision of the same user dated later (the rollups take records in append order,
-    so they count such a decision but do not pair it: docs/metrics.md)."""
+    the records': ``(decisions, denied)`` each; and how many denials were appended after a
+    later-dated decision of their user that they could pair with (the rollups take records in
+    append order, so they count such a denial but do not pair it: docs/metrics.md)."""
 
     until: datetime  # the whole hours compared end here (the window starts at midnight)
     rollups: tuple[int, int]
@@ -159,14 +161,31 @@ def _check_rollups(audit: AuditStore, rows: list[AuditRow], start: datetime, now
                 rollup.hourly.c.hour >= iso(start)[:13],
                 rollup.hourly.c.hour < iso(until)[:13])).one()
     whole = [r for r in rows if r.when < until]
-    latest: dict[str, datetime] = {}
-    unordered = 0
-    for r in reversed(rows):  # in append order
-        seen = latest.get(r.user)
-        if seen is not None and r.when < seen:
-            unordered += 1
-        else:
-            latest[r.user] = r.when
+    unordered = _unpaired(reversed(rows))
     return RollupCheck(until=until, rollups=(int(n), int(denied)),
                        records=(len(whole), sum(1 for r in whole if not r.allowed)),
                        unordered=unordered)
+
+
+UNPAIRED_LOOKBACK = 200  # each user's last appended decisions a late denial is held against
+
+
+def _unpaired(appended: Iterable[AuditRow]) -> int:
+    """How many denials (naming a source) were appended after a decision of their user dated
+    within the hour after them and sharing a source: the pairs the exact path may make
+    (a resolution, a workaround) that the rollups, taking records in append order, cannot.
+    Writers racing by a few milliseconds put records out of order all the time; only such a
+    pair changes a number. Each denial is held against its user's last
+    :data:`UNPAIRED_LOOKBACK` appended decisions (a bound on the page's work)."""
+    from lacuna.metrics.rollup import WINDOW
+
+    recent: dict[str, deque[AuditRow]] = {}
+    found = 0
+    for r in appended:
+        mine = recent.setdefault(r.user, deque(maxlen=UNPAIRED_LOOKBACK))
+        if not r.allowed and r.sources and any(
+                r.when < p.when <= r.when + WINDOW and not set(p.sources).isdisjoint(r.sources)
+                for p in mine):
+            found += 1
+        mine.append(r)
+    return found
