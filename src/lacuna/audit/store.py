@@ -797,20 +797,32 @@ class AuditStore:
         through unparsed, and such a record, sorting outside the
         window, was left out of every period in silence.
 
+        The scan reads ``seq`` and ``timestamp`` only, which the ``timestamp`` index holds
+        (``seq`` is SQLite's rowid): SQLite reads that index, not the table, whose pages hold
+        every body (a million records: about 50 MB instead of 1.5 GB). It is not made
+        incremental (only the records appended since the last scan): an edit of an older
+        record's column would then go unnoticed, and its record left out of every period.
+
         Raises:
             AuditError: the first such record, by seq and id, and ``lacuna audit verify``.
         """
         with self.snapshot() as conn:
             if not inspect(conn).has_table(records.name):
                 return
-            stmt = (select(records.c.seq, records.c.id, records.c.timestamp)
+            stmt = (select(records.c.seq, records.c.timestamp)
+                    .with_hint(records, "INDEXED BY ix_lacuna_audit_timestamp", "sqlite")
                     .where(or_(records.c.timestamp.is_(None),
-                               ~_surely_timed(conn.dialect.name)))
-                    .order_by(records.c.seq))
+                               ~_surely_timed(conn.dialect.name))))
+            first: tuple[int, object] | None = None  # read in the index's order, not seq's
             for row in conn.execute(stmt):
                 when = parse_when(row.timestamp)
-                if when is None or not _sorts_near(str(row.timestamp), when):
-                    raise untimed_error(row.seq, row.id, row.timestamp)
+                if (when is None or not _sorts_near(str(row.timestamp), when)) and (
+                        first is None or row.seq < first[0]):
+                    first = (row.seq, row.timestamp)
+            if first is not None:
+                rid = conn.execute(select(records.c.id).where(
+                    records.c.seq == first[0])).scalar()
+                raise untimed_error(first[0], rid, first[1])
 
     def spellings(self, name: str) -> builtins.list[str]:
         """The user ids on the trail that name the person ``name`` names (compared as

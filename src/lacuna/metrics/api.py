@@ -18,6 +18,8 @@ from lacuna.metrics.requests import requests_in
 from lacuna.metrics.targets import TARGETS, Flag
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from lacuna.governor import Governor
     from lacuna.metrics.requests import RequestFact
 
@@ -137,11 +139,6 @@ class GovernanceMetrics:
         if gov.config.server is not None:  # the state is the server's: it computes them
             self._from_server(gov, exact)
             return
-        # from the audit trail first (a row deleted from the exceptions table still counts);
-        # a row that is not a request Lacuna wrote is said (counts' unreadable_requests)
-        filed = requests_in(gov, self.period)
-        requests = [r for r in filed.facts if self.filters.keep_exception(r)]
-        lineage = gov.lineage_store.completeness()
         fast = None
         if not exact:
             from lacuna.metrics.fast import from_rollups
@@ -160,6 +157,25 @@ class GovernanceMetrics:
             n = fast
             self.decisions = ()
             self.source = "rollups"
+        self._fill(gov, n)
+
+    @classmethod
+    def _of_numbers(cls, period: Period, gov: Governor, n: Numbers, source: str
+                    ) -> GovernanceMetrics:
+        """The unfiltered metrics of ``period`` from numbers computed elsewhere (the
+        compliance report's one read of the records, :mod:`lacuna.metrics.stream`)."""
+        m = cls.__new__(cls)
+        m.period, m.filters, m.decisions, m.source = period, Filters(), (), source
+        m._fill(gov, n)
+        return m
+
+    def _fill(self, gov: Governor, n: Numbers) -> None:
+        """Every metric, its counts and its flag from ``n`` and the stores'."""
+        # from the audit trail first (a row deleted from the exceptions table still counts);
+        # a row that is not a request Lacuna wrote is said (counts' unreadable_requests)
+        filed = requests_in(gov, self.period)
+        requests = [r for r in filed.facts if self.filters.keep_exception(r)]
+        lineage = gov.lineage_store.completeness()
         self.violation_rate = compute.percent(n.denials, n.decisions)
         self.false_positive_rate = compute.percent(n.false_positives, n.denials)
         self.avg_resolution_time_minutes = (
@@ -353,12 +369,18 @@ def _or_none(value: float | None, unit: str, why: str) -> str:
 def intercepted_operations(gov: Governor, period: Period) -> set[str]:
     """Operation ids in the decision log (SQL sink) in the period: every operation the engine
     decided, whether or not the audit trail took it."""
+    return set(logged_operations(gov, period))
+
+
+def logged_operations(gov: Governor, period: Period) -> Iterator[str]:
+    """The operation ids of the decision log (SQL sink) in the period, as they are read (an id
+    logged twice comes twice): :func:`intercepted_operations` without the set."""
     from lacuna.audit.schema import open_state_database
     from lacuna.policy import log_sinks
 
     settings = gov.config.policy.decision_log
     if settings is None or settings.type != "sql":
-        return set()
+        return
     sink = getattr(gov.engine, "decision_log", None)
     if sink is not None:
         sink.flush()
@@ -369,18 +391,16 @@ def intercepted_operations(gov: Governor, period: Period) -> set[str]:
     t = log_sinks.table
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"  # the decision log's timestamps (UTC, microseconds)
     start, end = period.start.strftime(fmt), period.end.strftime(fmt)
-    found: set[str] = set()
     try:  # streamed (a server-side cursor on PostgreSQL): only the ids are kept, no body
         with engine.connect() as conn:
             rows = conn.execution_options(yield_per=2000).execute(
                 select(t.c.operation_id, t.c.body).where(t.c.timestamp >= start,
                                                          t.c.timestamp < end))
-            found.update(str(r.operation_id) for r in rows
-                         if r.operation_id and not _dry_run(r.body))
+            yield from (str(r.operation_id) for r in rows
+                        if r.operation_id and not _dry_run(r.body))
     finally:
         if shared is None:
             engine.dispose()
-    return found
 
 
 def _dry_run(body: str) -> bool:

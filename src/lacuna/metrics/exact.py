@@ -21,6 +21,7 @@ from lacuna.errors import ConfigError
 from lacuna.metrics.facts import DecisionFact, FeedbackFact, SurveyFact, fact_of
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from datetime import datetime
 
     from sqlalchemy import ColumnElement
@@ -76,12 +77,30 @@ def read_facts(gov: Governor, period: Period) -> tuple[
     Raises:
         AuditError: the trail cannot be read, or a record's time is no time (named).
     """
-    from lacuna.audit.store import READ_COLUMNS, _to_record
-
     decisions: list[DecisionFact] = []
     feedback: list[FeedbackFact] = []
     survey: list[SurveyFact] = []
     seen: dict[Any, Any] = {}  # one object per distinct value: a user's name, the sources...
+    for fact in iter_facts(gov, period):
+        if isinstance(fact, DecisionFact):
+            decisions.append(_shared(fact, seen))
+        elif isinstance(fact, FeedbackFact):
+            feedback.append(fact)
+        else:
+            survey.append(fact)
+    return decisions, feedback, survey
+
+
+def iter_facts(gov: Governor, period: Period) -> Iterator[
+        DecisionFact | FeedbackFact | SurveyFact]:
+    """The facts of ``period``'s records, in the ``timestamp`` column's order (ties by
+    ``seq``), read :data:`BATCH` records at a time and none kept.
+
+    Raises:
+        AuditError: the trail cannot be read, or a record's time is no time (named).
+    """
+    from lacuna.audit.store import READ_COLUMNS, _to_record
+
     since, until = period.read_bounds()
     stmt = (select(*READ_COLUMNS).where(*_window(since, until))
             .order_by(records.c.timestamp, records.c.seq).limit(BATCH))
@@ -93,14 +112,10 @@ def read_facts(gov: Governor, period: Period) -> tuple[
             if record.timestamp not in period:
                 continue
             fact = fact_of(record)
-            if isinstance(fact, DecisionFact):
-                decisions.append(_shared(fact, seen))
-            elif isinstance(fact, FeedbackFact):
-                feedback.append(fact)
-            elif fact is not None:
-                survey.append(fact)
+            if fact is not None:
+                yield fact
         if len(rows) < BATCH:
-            return decisions, feedback, survey
+            return
         last = rows[-1]  # the next batch: after this one in (timestamp, seq) order
         after = stmt.where(records.c.timestamp >= last.timestamp,
                            or_(records.c.timestamp > last.timestamp,

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from lacuna.metrics import compute
-from lacuna.metrics.facts import classify
+from lacuna.metrics.exact import read_facts
 from lacuna.metrics.period import Period, parse_period
 from lacuna.metrics.requests import requests_in
 from lacuna.metrics.targets import TARGETS, Flag
@@ -102,11 +102,12 @@ def insights(
     gov = governor or current()
     refuse_local_state(gov.config, "metrics insights", "Run `lacuna metrics insights` on "
                        "the server's host; the metrics: GET /api/v1/metrics.")
-    since, until = window.read_bounds()
     gov.audit.check_times()  # a column that is not a time is outside every read window
-    records = [r for r in gov.audit.list(limit=None, since=since, until=until)
-               if r.timestamp in window]
-    decisions, feedback, survey = classify(records)
+    # the period's facts, read a batch at a time (lacuna.metrics.exact): every record of the
+    # period was held at once with its body (+474 MB for 200,000 records; about 4 times what
+    # the facts take). Oldest first by time (ties by seq), where it was by seq: the same
+    # order unless records were appended out of time order (then the examples may differ)
+    decisions, feedback, survey = read_facts(gov, window)
     denials = [d for d in decisions if not d.allowed]
     fps = compute.false_positives(denials, feedback)
     requests = Counter(r.policy_id for r in requests_in(gov, window).facts if r.policy_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -85,9 +84,11 @@ class ComplianceReport:
                  "Governance metrics:"]
         lines += [f"  {n:<30} {v:>10}  target {t}  [{f}]" for n, v, t, f in self._metric_rows()]
         lines += ["", "Decisions by policy (decisions / denials):"]
-        lines += [f"  {p:<20} {n:>6} {d:>6}" for p, n, d in self.by_policy] or ["  (none)"]
+        lines += [f"  {p:<20} {n:>6} {d:>6}" for p, n, d in _shown(self.by_policy)] or [
+            "  (none)"]
         lines += ["", "Decisions by action (decisions / denials):"]
-        lines += [f"  {a:<20} {n:>6} {d:>6}" for a, n, d in self.by_action] or ["  (none)"]
+        lines += [f"  {a:<20} {n:>6} {d:>6}" for a, n, d in _shown(self.by_action)] or [
+            "  (none)"]
         lines += ["", f"Exceptions ({len(self.exceptions)}):"]
         for e in self._shown_exceptions():
             lines.append(f"  {e['id']} {e['status']} {e['requested_by']} → {e['destination']}"
@@ -135,8 +136,8 @@ exclusive). Generated {self.generated_at:%Y-%m-%d %H:%M} UTC.</p>
 <h2>Audit chain</h2><p>{chain}: {self.audit_checked} records checked.</p>
 <h2>Governance metrics</h2>
 <table><tr><th>metric</th><th>value</th><th>target</th><th>flag</th></tr>{metric_rows}</table>
-<h2>Denials by policy</h2>{_bars(self.by_policy)}
-<h2>Decisions by action</h2>{_bars(self.by_action)}
+<h2>Denials by policy</h2>{_bars(_shown(self.by_policy))}
+<h2>Decisions by action</h2>{_bars(_shown(self.by_action))}
 <h2>Exceptions</h2>
 <table><tr><th>id</th><th>status</th><th>requested by</th><th>policy</th><th>destination</th>
 <th>justification</th><th>approver</th></tr>{exc_rows}</table>
@@ -179,6 +180,51 @@ def _untrusted(gov: Governor, request: ExceptionRequest) -> str | None:
     return None if ended is None else rolled_back_note(request, ended)
 
 
+def _broken_down(gov: Governor, window: Period) -> tuple[
+        GovernanceMetrics, tuple[tuple[str, int, int], ...], tuple[tuple[str, int, int], ...]]:
+    """The period's exact metrics and its decisions by policy and by action, from one read of
+    its records in bounded memory (:mod:`lacuna.metrics.stream`): the exact path held every
+    decision and refused a period of more than 500,000 records, so a year of a busy
+    deployment could not be reported. A trail whose ``timestamp`` column is not in time
+    order (a read-only store on a trail no writer has normalised) is read the exact way,
+    with its limit."""
+    from lacuna.metrics.api import Filters
+    from lacuna.metrics.stream import Tally, Unordered, tally
+
+    gov.audit.check_times()  # a column that is not a time is outside every read window
+    try:
+        numbers, counted = tally(gov, window, Filters())
+    except Unordered:
+        pass
+    else:
+        return (GovernanceMetrics._of_numbers(window, gov, numbers, "records"),
+                *counted.breakdown())
+    try:
+        m = GovernanceMetrics(window, governor=gov, exact=True)
+    except TooManyRecords as exc:
+        msg = (f"the compliance report of {window.label}: the audit trail's timestamp column "
+               "is not in time order (a trail no writer has opened since it was normalised), "
+               "and the period holds more audit records than are broken down at once that "
+               "way; open the trail once with a writer (any `lacuna` command that records), "
+               "or report shorter periods (a month: `--period 2026-11`).")
+        raise ConfigError(msg) from exc
+    counted = Tally(keep=lambda _: True)
+    for d in m.decisions:
+        counted.count(d)  # only its breakdown is read
+    return (m, *counted.breakdown())
+
+
+def _shown(rows: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, int, int], ...]:
+    """``rows`` with each name as :func:`lacuna.exceptions.shown.visible` shows it on one
+    line: a policy id or an action is whatever the record holds (a server's client names its
+    action; an edited row anything), and an ESC sequence or a carriage return in one rewrote
+    the auditor's terminal line, a U+202E reordered the page's text, as the exceptions'
+    text could (:meth:`ComplianceReport._shown_exceptions`)."""
+    from lacuna.exceptions.shown import visible
+
+    return tuple((visible(name, one_line=True), n, d) for name, n, d in rows)
+
+
 def _bars(rows: tuple[tuple[str, int, int], ...]) -> str:
     """An inline SVG bar chart: decisions (grey) and denials (red) per row."""
     if not rows:
@@ -214,31 +260,7 @@ def compliance_report(
     # (GovernanceMetrics would read the server's numbers, but no decisions to break down)
     refuse_local_state(gov.config, "the compliance report", "Run `lacuna metrics report` on "
                        "the server's host; its numbers: GET /api/v1/metrics.")
-    try:  # every decision is broken down: the exact path, bounded (lacuna.metrics.exact)
-        m = GovernanceMetrics(window, governor=gov, exact=True)
-    except TooManyRecords as exc:
-        msg = (f"the compliance report of {window.label}: the period holds more audit records "
-               "than the report breaks down at once; report shorter periods (a month: `lacuna "
-               "metrics report compliance --period 2026-11`, or explicit dates "
-               "2026-11-01..2026-11-15) and put them side by side. The metrics of the whole "
-               "period come from the rollups: `lacuna metrics --period …`.")
-        raise ConfigError(msg) from exc
-    policies: Counter[str] = Counter()
-    policy_denials: Counter[str] = Counter()
-    actions: Counter[str] = Counter()
-    action_denials: Counter[str] = Counter()
-    for d in m.decisions:
-        for pid in d.policy_ids or ((d.policy_id,) if d.policy_id else ()):
-            policies[pid] += 1
-        if not d.allowed:
-            policy_denials[d.policy_id or "(no policy)"] += 1
-            action_denials[d.action] += 1
-        actions[d.action] += 1
-    by_policy = tuple(sorted(((p, max(policies[p], policy_denials[p]), policy_denials[p])
-                              for p in set(policies) | set(policy_denials)),
-                             key=lambda r: (-r[2], -r[1], r[0])))
-    by_action = tuple(sorted(((a, actions[a], action_denials[a]) for a in actions),
-                             key=lambda r: (-r[2], -r[1], r[0])))
+    m, by_policy, by_action = _broken_down(gov, window)
     fields = ("id", "status", "requested_by", "policy_id", "destination", "purpose",
               "business_justification", "approver", "decided_by", "created_at", "valid_until")
     exceptions = tuple({**{f: (v.isoformat() if isinstance(v := getattr(r, f), datetime) else
