@@ -115,6 +115,11 @@ class DatasetVersion:
     # Which part of ``classification`` claims raised (a trusted version's, signed with it:
     # :mod:`lacuna.lineage.attribution`); None: none, or not known (an older row)
     raised: Raised | None = field(default=None, compare=False, repr=False)
+    # An ingested output whose event carried this installation's signature over its class as
+    # Lacuna computed it from the run's inputs (``lacuna_classification.signature``, checked
+    # by :func:`lacuna.lineage.openlineage.merge_event`): a class below what the run read is
+    # kept only then (:func:`lacuna.lineage.claims.ingest`). Never stored.
+    attested: bool = field(default=False, compare=False, repr=False)
 
 
 class RunStatus(enum.StrEnum):
