@@ -106,6 +106,9 @@ def test_lineage10_a_store_recorded_under_s3a_is_read_under_s3(tmp_path: Path) -
                      "'orders.csv') WHERE run_id = 'old-orders'")
         conn.execute("UPDATE lacuna_lineage_first_seen SET namespace = 's3a://lake' WHERE "
                      "name = 'orders.csv'")
+        # a file's clock kept without a dataset of its name (a server's client's file)
+        conn.execute("INSERT INTO lacuna_lineage_first_seen VALUES ('s3n://lake', 'loose.csv', "
+                     "'2025-06-01T00:00:00+00:00')")
     with LineageStore(f"sqlite:///{db}") as store:
         store.record(_written("new-orders", both, Classification(tier=Tier.INTERNAL)))
     with LineageStore(f"sqlite:///{db}") as store:  # merged on open
@@ -116,6 +119,8 @@ def test_lineage10_a_store_recorded_under_s3a_is_read_under_s3(tmp_path: Path) -
         assert newest is not None
         assert newest.classification.tier is Tier.INTERNAL  # the newest of both, by id
         assert seen.first_seen(store, ref) == datetime(2026, 1, 1, tzinfo=UTC)
+        assert seen.first_seen(store, DatasetRef.of("s3://lake/loose.csv")) == datetime(
+            2025, 6, 1, tzinfo=UTC)
     with sqlite3.connect(db) as conn:
         names = conn.execute("SELECT namespace, name FROM lacuna_lineage_datasets "
                              "ORDER BY name").fetchall()

@@ -484,32 +484,32 @@ class LineageStore(Keyed):
                     datasets.c.namespace < f"{alias}:/0"))  # '0' follows '/'
                 # a collation that orders by letters only (PostgreSQL's en_US) may match more
                 if canonical_namespace(row.namespace) != row.namespace]
-        if not old:
+            clocks = [(row.namespace, row.name) for alias in SCHEME_ALIASES
+                      for row in conn.execute(
+                          select(first_seen.c.namespace, first_seen.c.name).where(
+                              first_seen.c.namespace >= f"{alias}://",
+                              first_seen.c.namespace < f"{alias}:/0"))
+                      if canonical_namespace(row.namespace) != row.namespace]
+        if not old and not clocks:
             return
         with self._lock, self._transaction(write=True) as conn:
+            for namespace, name in clocks:  # a file's clock, with or without its dataset
+                self._move_clock(conn, namespace, name)
             for alias_id, namespace, name in old:
                 canon = canonical_namespace(namespace)
+                still = conn.execute(select(datasets.c.id).where(
+                    datasets.c.id == alias_id, datasets.c.namespace == namespace)).first()
+                if still is None:  # another process renamed it first (read before our turn)
+                    continue
                 found = conn.execute(select(datasets.c.id).where(
                     datasets.c.namespace == canon, datasets.c.name == name)).first()
-                seen = conn.execute(select(first_seen.c.first_seen).where(
-                    first_seen.c.namespace == namespace, first_seen.c.name == name)).first()
-                if seen is not None:
-                    conn.execute(delete(first_seen).where(first_seen.c.namespace == namespace,
-                                                          first_seen.c.name == name))
-                    mine = conn.execute(select(first_seen.c.first_seen).where(
-                        first_seen.c.namespace == canon, first_seen.c.name == name)).first()
-                    if mine is None:
-                        conn.execute(insert(first_seen).values(
-                            namespace=canon, name=name, first_seen=seen[0]))
-                    elif seen[0] < mine[0]:  # only ever moved earlier
-                        conn.execute(update(first_seen).where(
-                            first_seen.c.namespace == canon, first_seen.c.name == name)
-                            .values(first_seen=seen[0]))
                 if found is None:
                     conn.execute(update(datasets).where(datasets.c.id == alias_id)
                                  .values(namespace=canon))
                     continue
                 into = int(found[0])
+                if into == alias_id:  # pragma: no cover - the row was checked above
+                    continue
                 conn.execute(update(versions).where(versions.c.dataset_id == alias_id)
                              .values(dataset_id=into))
                 for column in (column_edges.c.source_id, column_edges.c.target_id):
@@ -527,7 +527,29 @@ class LineageStore(Keyed):
                     conn.execute(queries.insert_ignore(conn, edges), rows)
                 conn.execute(delete(datasets).where(datasets.c.id == alias_id))
         log.info("lineage store %s: %d dataset(s) named by another spelling of their store "
-                 "(s3a://, s3n://, gcs://) renamed to its canonical name", self.where, len(old))
+                 "(s3a://, s3n://, gcs://) renamed to its canonical name", self.where,
+                 len(old) + len(clocks))
+
+    @staticmethod
+    def _move_clock(conn: Connection, namespace: str, name: str) -> None:
+        """The retention clock kept under another spelling of a store's name, moved to the
+        canonical one (the earlier of both when both exist: a clock only moves earlier)."""
+        canon = canonical_namespace(namespace)
+        seen = conn.execute(select(first_seen.c.first_seen).where(
+            first_seen.c.namespace == namespace, first_seen.c.name == name)).first()
+        if seen is None:  # another process moved it first
+            return
+        conn.execute(delete(first_seen).where(first_seen.c.namespace == namespace,
+                                              first_seen.c.name == name))
+        mine = conn.execute(select(first_seen.c.first_seen).where(
+            first_seen.c.namespace == canon, first_seen.c.name == name)).first()
+        if mine is None:
+            conn.execute(insert(first_seen).values(namespace=canon, name=name,
+                                                   first_seen=seen[0]))
+        elif seen[0] < mine[0]:
+            conn.execute(update(first_seen).where(
+                first_seen.c.namespace == canon, first_seen.c.name == name)
+                .values(first_seen=seen[0]))
 
     def _layout(self) -> None:
         with self._transaction(write=False) as conn:
