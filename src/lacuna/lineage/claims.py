@@ -160,8 +160,9 @@ def _from_inputs(output: DatasetVersion, inputs: Sequence[DatasetVersion]) -> Da
     """``output`` of an ingested run that declares nothing of it (no classification facet or
     tags: Spark's listener, dbt-ol, Airflow), held to at least the tier and tags of what the
     run read (``inputs``, as held to the store), as a table-level floor (no column classes are
-    added). An output the events classify is left as they say (held to what the store knows
-    of it by :func:`guard`): a run Lacuna emitted, masked output included, imports as it was.
+    added). Also what :func:`_unattested` holds an output to that its events classify below
+    what the run read without Lacuna's signature; a run Lacuna emitted (signed), masked output
+    included, imports as it was.
 
     Such an output was recorded as PUBLIC (what a dataset nobody classified reads as): a
     Spark job copying ``customers.csv`` (PROPRIETARY, PII) to a new ``copy.csv`` made the copy
