@@ -129,3 +129,17 @@ def test_lineage10_a_moved_or_edited_signed_facet_does_not_lower(
     held, refused = ingest(run, store, CONFIG)
     tier, tags = _tiers(held)
     assert (tier, "PII" in tags, len(refused)) == (Tier.PROPRIETARY, True, 1)
+
+
+def test_lineage10_a_declared_copy_keeping_its_tier_is_held_as_a_floor(
+        store: LineageStore) -> None:
+    """Column classes the events lowered under a table class they kept (the e-mail column
+    declared public) cannot make a projection of it lower: the inputs' class is its floor."""
+    facet = {"tier": "PROPRIETARY", "tags": ["PII"],
+             "columns": {"email": {"classification": "public", "sensitivity": "low"}}}
+    (run,) = events_to_runs([_event(facet)], CONFIG)
+    held, refused = ingest(run, store, CONFIG)
+    c = held.outputs[0].classification
+    assert (c.tier, c.floor, c.table_tags, refused) == (
+        Tier.PROPRIETARY, Tier.PROPRIETARY, ("PII",), ())
+    assert c.reasoning[0].endswith("a floor, as its events are not signed by this Lacuna")

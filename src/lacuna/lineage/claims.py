@@ -156,7 +156,8 @@ def guard(run: Run, store: LineageStore, config: ClassificationConfig
     return replace(run, inputs=inputs, outputs=outputs), tuple(unique(refused))
 
 
-def _from_inputs(output: DatasetVersion, inputs: Sequence[DatasetVersion]) -> DatasetVersion:
+def _from_inputs(output: DatasetVersion, inputs: Sequence[DatasetVersion], *,
+                 why: str = "its events declare no classification of it") -> DatasetVersion:
     """``output`` of an ingested run that declares nothing of it (no classification facet or
     tags: Spark's listener, dbt-ol, Airflow), held to at least the tier and tags of what the
     run read (``inputs``, as held to the store), as a table-level floor (no column classes are
@@ -174,12 +175,12 @@ def _from_inputs(output: DatasetVersion, inputs: Sequence[DatasetVersion]) -> Da
     tags = unique(t for c in read for t in (*c.tags, *c.table_tags))
     if tier is Tier.PUBLIC and not tags:
         return output
-    names = ", ".join(str(v.dataset) for v in inputs[:3]) + (", …" if len(inputs) > 3 else "")
     c = output.classification
+    names = ", ".join(str(v.dataset) for v in inputs[:3]) + (", …" if len(inputs) > 3 else "")
     kept = replace(c, tier=max(c.tier, tier), floor=max(c.floor, tier),
                    tags=unique([*c.tags, *tags]), table_tags=unique([*c.table_tags, *tags]),
-                   reasoning=(f"{tier.value}: inherited from what the run read ({names}): its "
-                              "events declare no classification of it", *c.reasoning))
+                   reasoning=(f"{tier.value}: inherited from what the run read ({names}): "
+                              f"{why}", *c.reasoning))
     return replace(output, classification=kept)
 
 
@@ -202,7 +203,19 @@ def _unattested(held: Run) -> tuple[Run, tuple[str, ...]]:
     refused: list[str] = []
     outputs: list[DatasetVersion] = []
     for v in held.outputs:
-        if v.attested or not _below(v, held.inputs):
+        if v.attested:
+            outputs.append(v)
+            continue
+        if not _below(v, held.inputs):
+            # its tier and tags stand, but as a floor too: column classes the events lowered
+            # (an e-mail column declared public under a PROPRIETARY, PII table) would
+            # otherwise make a projection of them PUBLIC
+            c = v.classification
+            floor = max((i.classification.tier for i in held.inputs), default=Tier.PUBLIC)
+            if c.floor < floor or any(t not in c.table_tags for i in held.inputs for t in (
+                    *i.classification.tags, *i.classification.table_tags)):
+                v = _from_inputs(v, held.inputs,
+                                 why="a floor, as its events are not signed by this Lacuna")
             outputs.append(v)
             continue
         kept = _from_inputs(v, held.inputs)
@@ -211,7 +224,7 @@ def _unattested(held: Run) -> tuple[Run, tuple[str, ...]]:
                        f"over that class): kept {kept.classification.tier.value} and the "
                        "inputs' tags")
         outputs.append(kept)
-    if not refused:
+    if tuple(outputs) == held.outputs:
         return held, ()
     return replace(held, outputs=tuple(outputs)), tuple(refused)
 
