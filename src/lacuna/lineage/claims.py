@@ -14,6 +14,12 @@ PUBLIC, an export allowed). So a claim is held to what the store already knows:
   server's answer, the import report), in the log.
 - **unclassified outputs inherit.** An output the events say nothing of (no facet, no tags)
   is held to at least the tier and tags of what the run read (:func:`_from_inputs`).
+- **a declared lower class needs Lacuna's signature.** An output the events classify below
+  what the run read (a lower tier, an input's tag missing: ``public`` for a copy of a
+  ``restricted`` input) is held to the inputs the same way, and the lowering is refused,
+  unless its ``lacuna_classification`` facet carries this installation's signature over it,
+  the run and its inputs (:attr:`DatasetVersion.attested`): the evidence Lacuna writes when its
+  own pipeline masked or aggregated the data, so such a run round-trips.
 - **client claims too.** A decision asked over HTTP carries the client's classification of
   its sources; :func:`hold_sources` raises each named source to what the store knows of it.
 - **never the authority.** Ingested versions are stored ``trusted=False``. A read that restores
@@ -150,12 +156,14 @@ def guard(run: Run, store: LineageStore, config: ClassificationConfig
     return replace(run, inputs=inputs, outputs=outputs), tuple(unique(refused))
 
 
-def _from_inputs(output: DatasetVersion, inputs: Sequence[DatasetVersion]) -> DatasetVersion:
+def _from_inputs(output: DatasetVersion, inputs: Sequence[DatasetVersion], *,
+                 why: str = "its events declare no classification of it") -> DatasetVersion:
     """``output`` of an ingested run that declares nothing of it (no classification facet or
     tags: Spark's listener, dbt-ol, Airflow), held to at least the tier and tags of what the
     run read (``inputs``, as held to the store), as a table-level floor (no column classes are
-    added). An output the events classify is left as they say (held to what the store knows
-    of it by :func:`guard`): a run Lacuna emitted, masked output included, imports as it was.
+    added). Also what :func:`_unattested` holds an output to that its events classify below
+    what the run read without Lacuna's signature; a run Lacuna emitted (signed), masked output
+    included, imports as it was.
 
     Such an output was recorded as PUBLIC (what a dataset nobody classified reads as): a
     Spark job copying ``customers.csv`` (PROPRIETARY, PII) to a new ``copy.csv`` made the copy
@@ -167,13 +175,58 @@ def _from_inputs(output: DatasetVersion, inputs: Sequence[DatasetVersion]) -> Da
     tags = unique(t for c in read for t in (*c.tags, *c.table_tags))
     if tier is Tier.PUBLIC and not tags:
         return output
-    names = ", ".join(str(v.dataset) for v in inputs[:3]) + (", …" if len(inputs) > 3 else "")
     c = output.classification
+    names = ", ".join(str(v.dataset) for v in inputs[:3]) + (", …" if len(inputs) > 3 else "")
     kept = replace(c, tier=max(c.tier, tier), floor=max(c.floor, tier),
                    tags=unique([*c.tags, *tags]), table_tags=unique([*c.table_tags, *tags]),
-                   reasoning=(f"{tier.value}: inherited from what the run read ({names}): its "
-                              "events declare no classification of it", *c.reasoning))
+                   reasoning=(f"{tier.value}: inherited from what the run read ({names}): "
+                              f"{why}", *c.reasoning))
     return replace(output, classification=kept)
+
+
+def _below(output: DatasetVersion, inputs: Sequence[DatasetVersion]) -> bool:
+    """Whether ``output`` is classified below what the run read: a lower tier than the
+    highest of ``inputs``, or one of their tags (table tags included) missing."""
+    tier = max((v.classification.tier for v in inputs), default=Tier.PUBLIC)
+    c = output.classification
+    have = {*c.tags, *c.table_tags}
+    return c.tier < tier or any(t not in have for v in inputs
+                                for t in (*v.classification.tags, *v.classification.table_tags))
+
+
+def _unattested(held: Run) -> tuple[Run, tuple[str, ...]]:
+    """``held`` (a succeeded ingested run) with each output its events classify below what it
+    read, without Lacuna's signature over that class (:attr:`DatasetVersion.attested`), held
+    to the inputs (:func:`_from_inputs`); and a refusal line for each. An event is a claim
+    anyone allowed to send lineage can write: ``public`` declared for a copy of a
+    ``restricted`` input is not evidence that a job masked anything."""
+    refused: list[str] = []
+    outputs: list[DatasetVersion] = []
+    for v in held.outputs:
+        if v.attested:
+            outputs.append(v)
+            continue
+        if not _below(v, held.inputs):
+            # its tier and tags stand, but as a floor too: column classes the events lowered
+            # (an e-mail column declared public under a PROPRIETARY, PII table) would
+            # otherwise make a projection of them PUBLIC
+            c = v.classification
+            floor = max((i.classification.tier for i in held.inputs), default=Tier.PUBLIC)
+            if c.floor < floor or any(t not in c.table_tags for i in held.inputs for t in (
+                    *i.classification.tags, *i.classification.table_tags)):
+                v = _from_inputs(v, held.inputs,
+                                 why="a floor, as its events are not signed by this Lacuna")
+            outputs.append(v)
+            continue
+        kept = _from_inputs(v, held.inputs)
+        refused.append(f"{v.dataset}: tier {v.classification.tier.value} declared below what "
+                       f"the run read refused (its event carries no signature of this Lacuna "
+                       f"over that class): kept {kept.classification.tier.value} and the "
+                       "inputs' tags")
+        outputs.append(kept)
+    if tuple(outputs) == held.outputs:
+        return held, ()
+    return replace(held, outputs=tuple(outputs)), tuple(refused)
 
 
 def ingest(run: Run, store: LineageStore, config: ClassificationConfig, *, by: str = "",
@@ -205,6 +258,9 @@ def ingest(run: Run, store: LineageStore, config: ClassificationConfig, *, by: s
                         for v in held.outputs)
         if outputs != held.outputs:
             held = replace(held, outputs=outputs)
+    if held.status is RunStatus.SUCCEEDED and held.inputs:
+        held, lowered = _unattested(held)
+        refused = (*refused, *lowered)
     store.record(held, trusted=False, owner=owner)
     if refused:
         log.warning("lineage run %s%s: lowering a classification from outside the pipeline is "

@@ -14,6 +14,7 @@ Classifications come from Lacuna's facet, else Floe's, else column tags.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ CLASSIFICATION_FACET = "lacuna_classification"
 FLOE_FACET = "floe_classification"
 RUN_FACET = "lacuna_run"
 FACET_VERSION = "1"
+log = logging.getLogger(__name__)
 _RUN_NAMESPACE = uuid.UUID("5b0f2c4e-8c1d-4d7e-9a8e-6c4b1f3a2d10")
 
 
@@ -68,6 +70,10 @@ class LacunaClassificationDatasetFacet(facet_v2.DatasetFacet):
     columns: dict[str, dict[str, Any]] = attr.field(factory=dict)
     fingerprint: str | None = None
     schemaVersion: str = FACET_VERSION
+    # on a succeeded run's output: this installation's signature over the facet, the run and
+    # its inputs (:func:`attestation_payload`), what lets a class below the inputs' survive
+    # an import (lacuna.lineage.claims)
+    signature: str | None = None
 
     @staticmethod
     def _get_schema() -> str:
@@ -173,6 +179,41 @@ _SUBTYPE = {EdgeKind.IDENTITY: "IDENTITY", EdgeKind.TRANSFORMATION: "TRANSFORMAT
             EdgeKind.AGGREGATION: "AGGREGATION", EdgeKind.MASKING: "TRANSFORMATION"}
 
 
+# keys of a serialised facet that are not its content: who wrote it, its schema, its signature
+_NOT_SIGNED = frozenset({"_producer", "_schemaURL", "_deleted", "signature"})
+
+
+def attestation_payload(run_id: str, output: DatasetRef, inputs: Iterable[DatasetRef],
+                        facet: Mapping[str, Any]) -> dict[str, Any]:
+    """What the signature of an output's ``lacuna_classification`` facet covers: the run (its
+    Lacuna id), the output, every input of the run, and the facet as serialised (tier, tags,
+    floor, columns, ...; not its producer, schema URL or the signature itself). So the facet
+    moved to another output, run or set of inputs, or edited, does not verify."""
+    return {"what": "lineage-derived-output", "run_id": run_id,
+            "output": [output.namespace, output.name],
+            "inputs": sorted({(r.namespace, r.name) for r in inputs}),
+            "facet": {k: v for k, v in facet.items() if k not in _NOT_SIGNED}}
+
+
+def _attest(run: Run, output: DatasetRef, facet: LacunaClassificationDatasetFacet) -> None:
+    """Sign ``facet`` (an output of ``run``, a succeeded run that read something) with the
+    installation's key: the evidence that Lacuna, not the sender of an event, computed its
+    class from what the run read. A key that cannot be loaded leaves it unsigned (its import
+    then inherits the inputs' class: fail closed)."""
+    from lacuna.errors import ConfigError
+    from lacuna.signing import default_keyring
+
+    try:
+        keyring = default_keyring()
+    except (ConfigError, OSError) as exc:
+        log.warning("run %s: the classification of %s is not signed (%s): imported back, it "
+                    "is held to what the run read", run.id, output, exc)
+        return
+    body = Serde.to_dict(facet)
+    facet.signature = keyring.sign(attestation_payload(
+        run.id, output, (v.dataset for v in run.inputs), body))
+
+
 def _column_lineage(target: DatasetRef, edges: Sequence[ColumnEdge]) -> Any:
     cl = facet_v2.column_lineage_dataset
     fields: dict[str, Any] = {}
@@ -275,6 +316,8 @@ def run_to_events(run: Run, *, namespace: str = "lacuna") -> list[event_v2.RunEv
     outputs = []
     for v in run.outputs:
         facets = _dataset_facets(v)
+        if run.status is RunStatus.SUCCEEDED and run.inputs:
+            _attest(run, v.dataset, facets[CLASSIFICATION_FACET])
         lineage = _column_lineage(v.dataset, into.get(v.dataset, ()))
         if lineage is not None:
             facets["columnLineage"] = lineage
@@ -335,6 +378,9 @@ class _Pending:
     error: str | None = None
     code: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # outputs whose lacuna_classification facet carried a signature that holds: the inputs
+    # it was signed with (the run's inputs must be those, when it finishes)
+    attested: dict[DatasetRef, frozenset[DatasetRef]] = field(default_factory=dict)
 
     TERMINAL: ClassVar[frozenset[str]] = frozenset({"COMPLETE", "FAIL", "ABORT"})
     STATES: ClassVar[tuple[str, ...]] = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
@@ -342,7 +388,8 @@ class _Pending:
     def copy(self) -> _Pending:
         """A copy to merge one event into (the versions and edges are frozen: shared)."""
         return replace(self, inputs=dict(self.inputs), outputs=dict(self.outputs),
-                       edges=dict(self.edges), lacuna=dict(self.lacuna), extra=dict(self.extra))
+                       edges=dict(self.edges), lacuna=dict(self.lacuna), extra=dict(self.extra),
+                       attested=dict(self.attested))
 
 
 def _obj(value: Any, what: str) -> Mapping[str, Any]:
@@ -789,6 +836,33 @@ def _declares(c: Classification) -> bool:
                 or col.sensitivity > Sensitivity.LOW for col in c.columns.values()))
 
 
+def _attested(p: _Pending, rid: str, output: DatasetRef, event: Mapping[str, Any],
+              facets: Mapping[str, Any]) -> frozenset[DatasetRef] | None:
+    """The inputs ``output``'s ``lacuna_classification`` facet was signed with, when it
+    carries a signature of this installation's keys (:func:`attestation_payload`) that holds
+    for this event's inputs; else None. Without a key to check it with, None (fail closed)."""
+    facet = facets.get(CLASSIFICATION_FACET)
+    signature = facet.get("signature") if isinstance(facet, Mapping) else None
+    if not isinstance(signature, str) or not signature:
+        return None
+    from lacuna.errors import ConfigError
+    from lacuna.signing import default_keyring
+
+    try:
+        keyring = default_keyring(create=False)
+    except (ConfigError, OSError):
+        return None
+    inputs = frozenset(DatasetRef(str(ds.get("namespace")), str(ds.get("name")))
+                       for ds in event.get("inputs") or () if isinstance(ds, Mapping))
+    run_id = str(p.lacuna.get("id") or rid)[:64]
+    assert isinstance(facet, Mapping)
+    try:
+        holds = keyring.verify(attestation_payload(run_id, output, inputs, facet), signature)
+    except (TypeError, ValueError):  # not JSON-able as signed (NaN): not Lacuna's
+        holds = False
+    return inputs if holds else None
+
+
 def merge_event(pending: dict[str, _Pending], event: Any, config: ClassificationConfig) -> None:
     """Fold one event (a decoded JSON object) into the runs being gathered. A rejected event
     leaves its run as it was: nothing of it is merged.
@@ -855,6 +929,9 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
                 target[version.dataset] = version
             if direction == "outputs":
                 facets = ds.get("facets") or {}
+                signed = _attested(p, rid, version.dataset, event, facets)
+                if signed is not None:
+                    p.attested[version.dataset] = signed
                 if "columnLineage" in facets:
                     for e in _edges(version.dataset, facets["columnLineage"]):
                         p.edges[(e.source, e.source_column, e.target, e.target_column)] = e
@@ -909,10 +986,13 @@ def _finished(p: _Pending) -> Run:
         value = lac.get(key)
         return str(value) if value is not None else None
 
+    read = frozenset(p.inputs)
+    outputs = tuple(replace(v, attested=True) if p.attested.get(ref) == read else v
+                    for ref, v in p.outputs.items())
     return _fits(Run(
         id=str(lac.get("id") or p.run_id)[:64],
         operation=str(lac.get("operation") or operation or "openlineage"),
-        status=status, inputs=tuple(p.inputs.values()), outputs=tuple(p.outputs.values()),
+        status=status, inputs=tuple(p.inputs.values()), outputs=outputs,
         column_edges=tuple(p.edges.values()),
         user_id=str(lac.get("userId") or ""), role=str(lac.get("role") or ""),
         session=str(lac.get("session") or ""), started_at=started, ended_at=ended,

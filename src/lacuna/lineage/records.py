@@ -8,6 +8,11 @@ what happened in these terms; :mod:`lacuna.lineage.store` persists them, and
 Dataset naming follows the OpenLineage naming spec: a local file is namespace ``file`` and its
 absolute path; ``s3://bucket/key`` is namespace ``s3://bucket``, name ``key``; a database table is
 namespace ``postgres://host:port`` (``sqlite``, ``duckdb``, ...) and name ``db.schema.table``.
+
+One object store has one name: a namespace's scheme is lower-cased and Hadoop's and fsspec's
+other spellings of a store are its OpenLineage one (``s3a://`` and ``s3n://`` are ``s3://``,
+``gcs://`` is ``gs://``: :data:`SCHEME_ALIASES`), in every :class:`DatasetRef`, so a class
+recorded for ``s3a://bucket/x`` (Spark) is the class of ``s3://bucket/x`` (pandas, boto3).
 """
 
 from __future__ import annotations
@@ -27,6 +32,35 @@ SCHEMA_VERSION = "1"
 # The namespace of an input whose origin Lacuna could not name (a frame built in memory, a
 # query result of unknown source): it makes the output's lineage incomplete.
 UNKNOWN_NAMESPACE = "lacuna-unknown"
+# Other names of one store's scheme: the same objects through another client (Hadoop's S3A and
+# S3N file systems, fsspec's gcs), named as OpenLineage's naming spec names the store.
+SCHEME_ALIASES = {"s3a": "s3", "s3n": "s3", "gcs": "gs"}
+
+
+def canonical_namespace(namespace: str) -> str:
+    """``namespace`` with its scheme lower-cased and as OpenLineage names its store.
+
+    >>> canonical_namespace("s3a://lake")
+    's3://lake'
+    >>> canonical_namespace("file")
+    'file'
+    """
+    scheme, sep, rest = namespace.partition("://")
+    if not sep:
+        return namespace
+    low = scheme.lower()
+    canon = SCHEME_ALIASES.get(low, low)
+    return namespace if canon == scheme else f"{canon}://{rest}"
+
+
+def legacy_namespaces(namespace: str) -> tuple[str, ...]:
+    """The other spellings a canonical ``namespace`` was stored under before names were made
+    canonical (``s3://lake``: ``s3a://lake``, ``s3n://lake``)."""
+    scheme, sep, rest = namespace.partition("://")
+    if not sep:
+        return ()
+    return tuple(f"{alias}://{rest}" for alias, canon in SCHEME_ALIASES.items()
+                 if canon == scheme)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -35,6 +69,13 @@ class DatasetRef:
 
     namespace: str
     name: str
+
+    def __post_init__(self) -> None:
+        # one store, one name (the module docstring): s3a://bucket is s3://bucket
+        if "://" in self.namespace:
+            canon = canonical_namespace(self.namespace)
+            if canon != self.namespace:
+                object.__setattr__(self, "namespace", canon)
 
     def __str__(self) -> str:
         return self.name if self.namespace == "file" else f"{self.namespace}/{self.name}"
@@ -115,6 +156,11 @@ class DatasetVersion:
     # Which part of ``classification`` claims raised (a trusted version's, signed with it:
     # :mod:`lacuna.lineage.attribution`); None: none, or not known (an older row)
     raised: Raised | None = field(default=None, compare=False, repr=False)
+    # An ingested output whose event carried this installation's signature over its class as
+    # Lacuna computed it from the run's inputs (``lacuna_classification.signature``, checked
+    # by :func:`lacuna.lineage.openlineage.merge_event`): a class below what the run read is
+    # kept only then (:func:`lacuna.lineage.claims.ingest`). Never stored.
+    attested: bool = field(default=False, compare=False, repr=False)
 
 
 class RunStatus(enum.StrEnum):

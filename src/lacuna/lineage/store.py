@@ -27,6 +27,7 @@ import builtins
 import itertools
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -61,18 +62,22 @@ from lacuna.errors import (
 from lacuna.lineage import attribution, outbox, queries
 from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
 from lacuna.lineage.records import (
+    SCHEME_ALIASES,
     ColumnEdge,
     DatasetRef,
     DatasetVersion,
     EdgeKind,
     Run,
     RunStatus,
+    canonical_namespace,
+    legacy_namespaces,
 )
 from lacuna.lineage.schema import (
     LAYOUT_VERSION,
     column_edges,
     datasets,
     edges,
+    first_seen,
     layout,
     metadata,
     run_io,
@@ -253,7 +258,7 @@ _VERIFY_WINDOW = 64
 CLAIMS_NAMED = 64
 
 
-def version_payload(dataset: DatasetRef, run_id: str, fingerprint: str | None,
+def version_payload(dataset: DatasetRef | _Named, run_id: str, fingerprint: str | None,
                     classification: Any, columns: Any, produced: bool) -> dict[str, Any]:
     """What a trusted version's signature covers: everything a read believes of it (the
     dataset it belongs to, its content fingerprint, its classification and columns), so a row
@@ -264,11 +269,20 @@ def version_payload(dataset: DatasetRef, run_id: str, fingerprint: str | None,
 
 
 _LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
+_LATEST_ANY = _LATEST_OF[None].limit(_VERIFY_WINDOW)
 # Which side of its run a trusted version was on, "in" (read) or "out" (written), kept in its
 # classification JSON and so covered by its signature: ``lacuna_lineage_run_io.direction`` is
 # a plain column anyone with the database can flip, and :meth:`LineageStore.latest_written`
 # takes a written version as the whole dataset (a read may be some of its columns).
 IO_KEY = "io"
+# When a trusted version was recorded, kept in its classification JSON and so covered by its
+# signature: ``[the run's seq, the version's created time]``. A version row's ``id`` is the
+# order reads take ("latest"), and a plain column: a user who edits the state database could
+# give an older, lower version the highest id, and it read as the dataset's state, its
+# signature holding. Reads among trusted versions go by this signed order
+# (:meth:`LineageStore._first_verified`); a version signed before it was (no key) is older
+# than every version that has one.
+ORDER_KEY = "order"
 _SIGNED_WRITE = f'%"{IO_KEY}": "out"%'  # how json.dumps(sort_keys=True) writes it
 # Every own run's producer (:attr:`Run.producer`'s default): an unsigned run row naming another
 # was ingested from OpenLineage events (their producer, or their lacuna_run facet's claim).
@@ -300,7 +314,7 @@ def run_payload(row: Any, provenance: dict[str, Any]) -> dict[str, Any]:
                                       if k not in _RUN_UNSIGNED}, sort_keys=True)}
 
 
-def edges_payload(run_id: str, target: DatasetRef, edges: Sequence[Sequence[str]]
+def edges_payload(run_id: str, target: DatasetRef | _Named, edges: Sequence[Sequence[str]]
                   ) -> dict[str, Any]:
     """What the signature of a trusted run's column edges into ``target`` covers (kept beside
     the version's own, ``edges_signature``): each edge as ``[source namespace, source name,
@@ -308,6 +322,42 @@ def edges_payload(run_id: str, target: DatasetRef, edges: Sequence[Sequence[str]
     return {"what": "lineage-column-edges", "run_id": run_id,
             "target": [target.namespace, target.name],
             "edges": sorted([str(x) for x in e] for e in edges)}
+
+
+class _Named:
+    """A dataset's name as a signature spelled it (not canonicalised: see :func:`_spellings`)."""
+
+    __slots__ = ("name", "namespace")
+
+    def __init__(self, namespace: str, name: str) -> None:
+        self.namespace, self.name = namespace, name
+
+
+def _spellings(dataset: DatasetRef) -> Iterator[DatasetRef | _Named]:
+    """``dataset``, then its name as a signature made before names were canonical spelled it
+    (``s3a://lake`` for ``s3://lake``): a :class:`DatasetRef` would canonicalise it again."""
+    yield dataset
+    for namespace in legacy_namespaces(dataset.namespace):
+        yield _Named(namespace, dataset.name)
+
+
+# ``"order": [seq, ...`` and ``"io": "out"`` as json.dumps(sort_keys=True) writes them: read
+# without parsing the whole classification (a window of 64 rows of 30 columns each cost 7 ms
+# to parse per read). Inside a JSON string a quote is escaped, so a text cannot match.
+_ORDER_PEEK = re.compile(r'"order": \[(\d+), ')
+_OUT_PEEK = f'"{IO_KEY}": "out"'
+
+
+def _signed_order(row: Any) -> tuple[int, int, int]:
+    """Where a trusted version row stands among its dataset's, by what it says it is (read
+    before its signature is checked; only a row that verifies is taken): its run's ``seq``,
+    written after read within that run, then its id; a version without a signed order
+    (recorded before :data:`ORDER_KEY`, or unreadable) before every one with one, by id."""
+    text = row.classification if isinstance(row.classification, str) else ""
+    found = _ORDER_PEEK.search(text)
+    if found is None:
+        return -1, 0, int(row.id)
+    return int(found.group(1)), 1 if _OUT_PEEK in text else 0, int(row.id)
 
 
 def _edge_tuple(e: ColumnEdge) -> tuple[str, ...]:
@@ -349,6 +399,7 @@ def _unsigned(text: str) -> Any:
         data.pop("signature", None)
         data.pop("edges_signature", None)
         data.pop(IO_KEY, None)
+        data.pop(ORDER_KEY, None)
     return data
 
 class LineageStore(Keyed):
@@ -416,6 +467,91 @@ class LineageStore(Keyed):
         except AuditError as exc:
             msg = f"lineage store: {exc}"
             raise LineageError(msg) from None
+        self._layout()
+        self._canonical_names()
+
+    def _canonical_names(self) -> None:
+        """Datasets stored under another spelling of their store's name (``s3a://lake``,
+        recorded before :class:`DatasetRef` made names canonical) are renamed to it, or, when
+        the canonical dataset exists too, merged into it: their versions, edges and clock
+        become its (the order of versions is their ids', shared by both). A version's
+        signature names the dataset as it was signed, so :meth:`_verifies` also takes the
+        old spelling. One indexed range read per alias when there is nothing to do."""
+        with self._transaction(write=False) as conn:
+            old = [row for alias in SCHEME_ALIASES for row in conn.execute(
+                select(datasets.c.id, datasets.c.namespace, datasets.c.name).where(
+                    datasets.c.namespace >= f"{alias}://",
+                    datasets.c.namespace < f"{alias}:/0"))  # '0' follows '/'
+                # a collation that orders by letters only (PostgreSQL's en_US) may match more
+                if canonical_namespace(row.namespace) != row.namespace]
+            clocks = [(row.namespace, row.name) for alias in SCHEME_ALIASES
+                      for row in conn.execute(
+                          select(first_seen.c.namespace, first_seen.c.name).where(
+                              first_seen.c.namespace >= f"{alias}://",
+                              first_seen.c.namespace < f"{alias}:/0"))
+                      if canonical_namespace(row.namespace) != row.namespace]
+        if not old and not clocks:
+            return
+        with self._lock, self._transaction(write=True) as conn:
+            for namespace, name in clocks:  # a file's clock, with or without its dataset
+                self._move_clock(conn, namespace, name)
+            for alias_id, namespace, name in old:
+                canon = canonical_namespace(namespace)
+                still = conn.execute(select(datasets.c.id).where(
+                    datasets.c.id == alias_id, datasets.c.namespace == namespace)).first()
+                if still is None:  # another process renamed it first (read before our turn)
+                    continue
+                found = conn.execute(select(datasets.c.id).where(
+                    datasets.c.namespace == canon, datasets.c.name == name)).first()
+                if found is None:
+                    conn.execute(update(datasets).where(datasets.c.id == alias_id)
+                                 .values(namespace=canon))
+                    continue
+                into = int(found[0])
+                if into == alias_id:  # pragma: no cover - the row was checked above
+                    continue
+                conn.execute(update(versions).where(versions.c.dataset_id == alias_id)
+                             .values(dataset_id=into))
+                for column in (column_edges.c.source_id, column_edges.c.target_id):
+                    conn.execute(update(column_edges).where(column == alias_id)
+                                 .values({column.name: into}))
+                moved = [dict(r._mapping) for r in conn.execute(select(edges).where(or_(
+                    edges.c.parent_id == alias_id, edges.c.child_id == alias_id)))]
+                conn.execute(delete(edges).where(or_(edges.c.parent_id == alias_id,
+                                                     edges.c.child_id == alias_id)))
+                rows = [{**r, "parent_id": into if r["parent_id"] == alias_id else r["parent_id"],
+                         "child_id": into if r["child_id"] == alias_id else r["child_id"]}
+                        for r in moved]
+                rows = [r for r in rows if r["parent_id"] != r["child_id"]]
+                if rows:
+                    conn.execute(queries.insert_ignore(conn, edges), rows)
+                conn.execute(delete(datasets).where(datasets.c.id == alias_id))
+        log.info("lineage store %s: %d dataset(s) named by another spelling of their store "
+                 "(s3a://, s3n://, gcs://) renamed to its canonical name", self.where,
+                 len(old) + len(clocks))
+
+    @staticmethod
+    def _move_clock(conn: Connection, namespace: str, name: str) -> None:
+        """The retention clock kept under another spelling of a store's name, moved to the
+        canonical one (the earlier of both when both exist: a clock only moves earlier)."""
+        canon = canonical_namespace(namespace)
+        seen = conn.execute(select(first_seen.c.first_seen).where(
+            first_seen.c.namespace == namespace, first_seen.c.name == name)).first()
+        if seen is None:  # another process moved it first
+            return
+        conn.execute(delete(first_seen).where(first_seen.c.namespace == namespace,
+                                              first_seen.c.name == name))
+        mine = conn.execute(select(first_seen.c.first_seen).where(
+            first_seen.c.namespace == canon, first_seen.c.name == name)).first()
+        if mine is None:
+            conn.execute(insert(first_seen).values(namespace=canon, name=name,
+                                                   first_seen=seen[0]))
+        elif seen[0] < mine[0]:
+            conn.execute(update(first_seen).where(
+                first_seen.c.namespace == canon, first_seen.c.name == name)
+                .values(first_seen=seen[0]))
+
+    def _layout(self) -> None:
         with self._transaction(write=False) as conn:
             if inspect(conn).has_table(layout.name):
                 row = conn.execute(select(layout.c.version).where(layout.c.id == 1)).first()
@@ -528,7 +664,8 @@ class LineageStore(Keyed):
                 # as the dataset's state (see _reads_less)
                 less = self._reads_less(known, version, trusted=trusted)
                 planned.append(self._version_row(did, version, run.id, started,
-                                                 produced=not less, trusted=trusted, io="in"))
+                                                 produced=not less, trusted=trusted, io="in",
+                                                 seq=seq))
                 vid = -len(planned)
                 if not less:
                     latest[did] = _Planned(vid, planned[-1])
@@ -546,7 +683,7 @@ class LineageStore(Keyed):
         for position, version in enumerate(run.outputs):
             did = ids[version.dataset]
             planned.append(self._version_row(did, version, run.id, created, produced=produced,
-                                             trusted=trusted, io="out",
+                                             trusted=trusted, io="out", seq=seq,
                                              edges=into.get(version.dataset, [])))
             ios.append((-len(planned), "out", position))
             children.append(did)
@@ -618,14 +755,16 @@ class LineageStore(Keyed):
                 and self._verifies(latest, version.dataset))
 
     def _version_row(self, did: int, version: DatasetVersion, run_id: str, created: str, *,
-                     produced: bool, trusted: bool, io: str,
+                     produced: bool, trusted: bool, io: str, seq: int,
                      edges: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
-        """A version's row, signed when ``trusted`` (with its column ``edges``, and ``io``:
-        whether its run read it, ``"in"``, or wrote it, ``"out"``)."""
+        """A version's row, signed when ``trusted`` (with its column ``edges``, ``io``:
+        whether its run read it, ``"in"``, or wrote it, ``"out"``, and its order: its run's
+        ``seq`` and ``created``, :data:`ORDER_KEY`)."""
         data = _body(version, trusted=trusted)
         columns = list(version.columns)
         if trusted:
             data[IO_KEY] = io
+            data[ORDER_KEY] = [seq, created]
             data["signature"] = self.keyring.sign(version_payload(  # signed before it is set
                 version.dataset, run_id, version.fingerprint, data, columns, produced))
             if edges:
@@ -699,7 +838,11 @@ class LineageStore(Keyed):
                 datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
                 standing()))
             return queries.to_version(row) if row is not None else None
-        rows = self._read(_LATEST_OF[trusted], params)
+        rows = self._read(_LATEST_ANY, params)  # the newest by id, and the window after it
+        if rows and rows[0].trusted:  # the newest by id: newest by what it signed?
+            signed = self._first_verified([r for r in rows if r.trusted])
+            if signed is not None and _signed_order(signed) > _signed_order(rows[0]):
+                return self._version(signed)
         return self._version(rows[0]) if rows else None
 
     def latest_written(self, dataset: DatasetRef) -> DatasetVersion | None:
@@ -877,9 +1020,10 @@ class LineageStore(Keyed):
                     values: dict[str, Any] = {"fingerprint": fingerprint}
                     if row.trusted and self._verifies(row, dataset):
                         data = _unsigned(row.classification)
-                        io = json.loads(row.classification).get(IO_KEY)
-                        if io is not None:  # which side of its run it was on: still signed
-                            data[IO_KEY] = io
+                        stored = json.loads(row.classification)
+                        for key in (IO_KEY, ORDER_KEY):  # its side of its run, its order:
+                            if stored.get(key) is not None:  # still signed
+                                data[key] = stored[key]
                         kept = json.loads(row.classification).get("edges_signature")
                         values["classification"] = json.dumps({**data, **(
                             {"edges_signature": kept} if kept else {}), "signature": (
@@ -901,15 +1045,22 @@ class LineageStore(Keyed):
 
     def _verifies(self, row: Any, dataset: DatasetRef) -> bool:
         """Whether a stored version row's signature holds for ``dataset`` and the row's run,
-        fingerprint, classification, columns and produced flag."""
+        fingerprint, classification, columns and produced flag. A version signed before
+        dataset names were canonical names its dataset as it was then (``s3a://lake``: see
+        :meth:`_canonical_names`), which is the same dataset."""
         try:
             data = json.loads(row.classification)
             signature = data.pop("signature", None) if isinstance(data, dict) else None
             if isinstance(data, dict):
                 data.pop("edges_signature", None)
-            return self.keyring.verify(version_payload(
-                dataset, row.run_id, row.fingerprint, data, json.loads(row.columns),
-                row.produced), signature)
+                order = data.get(ORDER_KEY)
+                created = getattr(row, "created", None)
+                if isinstance(order, list) and created is not None and order[-1:] != [created]:
+                    return False  # its created time edited: not when it was recorded
+            columns = json.loads(row.columns)
+            return any(self.keyring.verify(version_payload(
+                ref, row.run_id, row.fingerprint, data, columns, row.produced), signature)
+                for ref in _spellings(dataset))
         except (LacunaError, ValueError, TypeError, AttributeError) as exc:
             log.debug("lineage version %s unreadable: %s", getattr(row, "id", "?"), exc)
             return False
@@ -923,8 +1074,8 @@ class LineageStore(Keyed):
             return False
         try:
             signature = json.loads(version.classification).get("edges_signature")
-            ok = self.keyring.verify(edges_payload(str(version.run_id), target, edges),
-                                     signature)
+            ok = any(self.keyring.verify(edges_payload(str(version.run_id), ref, edges),
+                                         signature) for ref in _spellings(target))
         except (LacunaError, ValueError, TypeError, AttributeError):
             ok = False
         if not ok and version.id not in self._distrusted:
@@ -954,11 +1105,25 @@ class LineageStore(Keyed):
         return max(found, key=lambda r: int(r.id)) if found else None
 
     def _first_verified(self, rows: Sequence[Any]) -> Any:
-        """The first of ``rows`` (trusted versions, newest first) whose signature holds; each
-        one that does not is logged once and skipped."""
+        """The newest of ``rows`` (trusted versions of one dataset, by id newest first) whose
+        signature holds, newest by the order it signed (:data:`ORDER_KEY`), not by its id:
+        an older version given a higher id by hand is not taken over the one recorded after
+        it (logged once). Each row that does not verify is logged once and skipped."""
+        best: Any = None
+        best_key: tuple[int, int, int] = (-2, 0, 0)
         for row in rows:
+            key = _signed_order(row)
+            if best is not None and key <= best_key:
+                continue  # older than what is taken, by what it says (checked if it would win)
             if self._verifies(row, DatasetRef(row.namespace, row.name)):
-                return row
+                if best is not None and row.id not in self._distrusted:
+                    self._distrusted.add(row.id)
+                    log.warning("lineage version %s of %s:%s in %s was recorded after version "
+                                "%s, which has a higher id (the ids were edited by hand): the "
+                                "one recorded last is taken", row.id, row.namespace, row.name,
+                                self.where, best.id)
+                best, best_key = row, key
+                continue
             if row.id not in self._distrusted:
                 self._distrusted.add(row.id)
                 log.warning("lineage version %s of %s:%s in %s is marked trusted but its "
@@ -966,7 +1131,7 @@ class LineageStore(Keyed):
                             "before versions were signed): not believed; the data is "
                             "classified from its content", row.id, row.namespace, row.name,
                             self.where)
-        return None
+        return best
 
     def _one(self, stmt: Any) -> DatasetVersion | None:
         rows = self._read(stmt.limit(1))

@@ -37,13 +37,13 @@ from lacuna.classify.readers import file_format
 from lacuna.errors import ClassificationError, GovernanceViolation, StorageError
 from lacuna.governor import Governor
 from lacuna.lineage import clock
+from lacuna.lineage.labels import is_label, label_problem
 from lacuna.lineage.records import DatasetRef, RunStatus
 from lacuna.lineage.sidecar import (
     SUFFIX,
     SidecarError,
     declaration_at,
     described,
-    is_declaration,
     is_sidecar,
     own_sidecar_paths,
     read_sidecar,
@@ -200,9 +200,11 @@ class MountGovernance:
         by a program that still held it open, was read as its words, PUBLIC, and cp exported
         it)."""
         backing = self.layout.backing(path)
-        if is_metadata(path) and (is_sidecar(backing) if pending is None
-                                  else is_declaration(pending)):
-            return  # a label, not data; anything else under a label's name is read as data
+        if is_metadata(path) and ((is_sidecar(backing) and is_label(backing)) if pending is None
+                                  else is_label(pending)):
+            # a label, not data; anything else under a label's name is read as data (a key
+            # Lacuna does not write, a text over its bound: lacuna.lineage.labels)
+            return
         with self._lock:
             try:
                 if pending is None:
@@ -291,13 +293,14 @@ class MountGovernance:
         (an append): the written file is no less. Raises on a denial."""
         target = self.layout.backing(path)
         if is_metadata(path) and not self._outside(target):
-            if is_declaration(data):
+            problem = label_problem(data)
+            if problem is None:
                 self.keep_label(path, pid, data, method="fuse.write")
             else:
                 self.refuse(Action.WRITE, path, pid,
                             f"Cannot write {path}: a file named like a Lacuna sidecar "
-                            f"(*{SUFFIX}) must be a classification declaration (a JSON object "
-                            "with a 'classification' object), and this is not one. Data is "
+                            f"(*{SUFFIX}) must be a classification declaration shaped as "
+                            f"Lacuna writes one, and this is not one ({problem[:300]}). Data is "
                             "not kept under a label's name, where it would be neither "
                             "decided nor encrypted at rest: give the file another name.",
                             method="fuse.write", destination=target)

@@ -39,10 +39,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, LacunaError, StorageError
+from lacuna.lineage.labels import is_label
 from lacuna.lineage.sidecar import (
     MAX_SIDECAR_BYTES,
     has_sidecar,
-    is_declaration,
     own_sidecar_paths,
     sidecar_path,
     sidecar_paths,
@@ -673,7 +673,7 @@ class GovernedFS:
             plain = os.path.join(folder, os.path.basename(dst))
             with self.governance.unsealed(src) as label, open(plain, "wb") as out:
                 out.write(label.read(MAX_SIDECAR_BYTES + 1))
-            if not is_declaration(plain):
+            if not is_label(plain):  # the shape Lacuna writes, nothing more (lineage.labels)
                 return False
             if os.path.lexists(dst):
                 self._keep_label(new, plain, f"rename {old} -> {new}", method="fuse.rename")
