@@ -64,10 +64,12 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
             governor was made yet: its file, line and key).
         PolicyError: the configured policy bundle does not compile or cannot be read (file,
             line and column); nothing is governed then.
-        IntegrationError: in ``enforce`` mode, a library that is installed (polars, pyarrow,
-            DuckDB, a database driver) cannot be governed by this Lacuna (its integration does
-            not import); nothing is governed then. In ``warn``/``observe`` a
-            ``GovernanceFailureWarning`` says so and the rest is governed.
+        IntegrationError: in ``enforce`` mode, a library that is imported already (polars,
+            pyarrow, DuckDB, a database driver) cannot be governed by this Lacuna (its
+            integration does not import); nothing is governed then. In ``warn``/``observe`` a
+            ``GovernanceFailureWarning`` says so and the rest is governed. A library imported
+            later is hooked by its own ``import`` (:mod:`lacuna.integrations.imports`): that
+            ``import`` raises ``IntegrationError`` (enforce) or warns instead.
 
     Example:
         >>> import lacuna

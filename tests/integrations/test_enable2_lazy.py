@@ -68,6 +68,7 @@ def _forget(monkeypatch: pytest.MonkeyPatch, *prefixes: str) -> None:
             monkeypatch.delitem(sys.modules, name)
     for prefix in prefixes:
         monkeypatch.delitem(imports._RESOLVED, prefix, raising=False)
+        monkeypatch.delitem(imports._MODULES, prefix, raising=False)
         monkeypatch.delattr(lacuna.integrations, prefix.rpartition(".")[2], raising=False)
 
 
@@ -217,6 +218,29 @@ def test_enable2_module_keeps_its_own_loader(sandbox_config, library: str) -> No
     assert type(module.__loader__).__name__ == "SourceFileLoader"
     assert module.__spec__ is not None
     assert module.__spec__.loader is module.__loader__
+
+
+@pytest.mark.parametrize("mode", ["enforce", "warn"])
+def test_enable2_a_hooked_library_imported_again_as_a_new_module_is_not_left_ungoverned(
+        sandbox_config, library: str, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """Its modules taken out of sys.modules and imported again, a library is a new module
+    the integration's hooks do not hold: refused (or warned about), never silently run."""
+    lacuna.enable(sandbox_config(mode=mode))
+    first = importlib.import_module(library)
+    for name in (library, f"{library}.core"):
+        monkeypatch.delitem(sys.modules, name)
+    if mode == "enforce":
+        with pytest.raises(IntegrationError, match=rf"{library} was imported again"):
+            importlib.import_module(library)
+        assert library not in sys.modules
+    else:
+        with pytest.warns(GovernanceFailureWarning, match="imported again"):
+            assert importlib.import_module(library) is not first
+    lacuna.disable()
+    if mode == "enforce":
+        importlib.import_module(library)  # while nothing is governed: imported
+    with pytest.raises(IntegrationError, match=rf"{library} was imported again"):
+        lacuna.enable(sandbox_config(mode="enforce"))  # and refused at the next enable
 
 
 @pytest.fixture

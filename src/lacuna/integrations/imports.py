@@ -54,6 +54,7 @@ _RELOADED = ("pandas", *LIBRARIES)  # whose hooks a reload takes off and puts ba
 # reentrant: installing a library's hooks may import another governed library (its finder)
 _LOCK = threading.RLock()
 _RESOLVED: dict[str, ModuleType] = {}  # library -> its integration, imported
+_MODULES: dict[str, ModuleType] = {}  # library -> the module its integration hooks
 _LOADING: set[str] = set()  # libraries whose first import runs now, through the finder
 _WANTED: str | None = None  # the mode of enable() while it is on
 _HELD: list[str] = []  # the modes of the governed() blocks open, in every thread
@@ -65,8 +66,18 @@ def integration_name(library: str) -> str:
     return f"lacuna.integrations.{library}"
 
 
+class AnewError(ImportError):
+    """A hooked library was imported again as a new module (its modules were taken out of
+    ``sys.modules``): its integration hooks the first one, so the new one cannot be governed."""
+
+
 def ungoverned_message(library: str, exc: BaseException) -> str:
     """What ``enable()`` and an import say of a library whose integration does not import."""
+    if isinstance(exc, AnewError):
+        return (f"{library} was imported again as a new module after Lacuna hooked it (its "
+                f"modules were removed from sys.modules): Lacuna's hooks hold the first one, so "
+                f"the new one's reads and writes would not be decided. Restart the Python "
+                f"process, and do not remove {library} from sys.modules.")
     return (f"{library} is installed but Lacuna cannot govern it: its integration "
             f"({integration_name(library)}) does not import ({type(exc).__name__}: {exc}). "
             f"Its reads and writes would not be decided. Install a version of {library} this "
@@ -85,8 +96,17 @@ def imported(mode: str, refuse: Callable[[str, ImportError, str], None]) -> Foun
     found = []
     for library in LIBRARIES:
         with _LOCK:
-            if library in _RESOLVED or library in _LOADING or sys.modules.get(library) is None:
+            module = sys.modules.get(library)
+            anew = library in _RESOLVED and module is not None and module is not _MODULES.get(
+                library, module)
+            # hooked: its integration imported, and still the one sys.modules holds
+            hooked = library in _RESOLVED and sys.modules.get(
+                integration_name(library)) is _RESOLVED[library]
+            if not anew and (hooked or library in _LOADING or module is None):
                 continue  # hooked, hooked by its import when it finishes, or not imported
+        if anew:
+            refuse(library, AnewError(library), mode)
+            continue
         try:
             found.append((library, importlib.import_module(integration_name(library))))
         except ImportError as exc:
@@ -96,9 +116,12 @@ def imported(mode: str, refuse: Callable[[str, ImportError, str], None]) -> Foun
 
 def _resolve_locked(library: str, integration: ModuleType) -> None:
     """``library`` is hooked from now on: as ``enable()`` and the open blocks want."""
-    if library in _RESOLVED:
+    if _RESOLVED.get(library) is integration:
         return
     _RESOLVED[library] = integration
+    module = sys.modules.get(library)
+    if module is not None:
+        _MODULES[library] = module
     if _WANTED is not None:
         integration.install()
     for _ in _HELD:
@@ -123,10 +146,13 @@ def uninstall() -> None:
     global _WANTED
     with _LOCK:
         _WANTED = None
+        integrations = {id(i): i for i in _RESOLVED.values()}
         for library in LIBRARIES:  # an integration imported by other means too
             integration = sys.modules.get(integration_name(library))
             if integration is not None:
-                integration.uninstall()
+                integrations.setdefault(id(integration), integration)
+        for integration in integrations.values():
+            integration.uninstall()
 
 
 def hold(mode: str, found: Found) -> None:
@@ -164,6 +190,9 @@ def _loaded(library: str) -> None:
     and the open ``governed()`` blocks want. Runs inside that import, before the ``import``
     statement returns; what it raises makes the import fail."""
     try:
+        with _LOCK:
+            if library in _RESOLVED:  # hooked before, and this is a new module: not hooked
+                raise AnewError(library)
         integration = importlib.import_module(integration_name(library))
     except ImportError as exc:
         with _LOCK:

@@ -1,7 +1,8 @@
 """The polars integration: eager and lazy frames under the same pipeline as pandas.
 
-``install()`` (``lacuna.enable()`` / ``lacuna.governed()`` call it when polars is installed)
-hooks, behind the pandas integration's guard:
+``install()`` (``lacuna.enable()`` / ``lacuna.governed()`` call it when polars is imported, or
+at polars' import: :mod:`lacuna.integrations.imports`) hooks, behind the pandas integration's
+guard:
 
 - readers and scanners (``pl.read_*``, ``pl.scan_*``): classified like a pandas read (sidecar,
   Parquet metadata, the lineage store, names and sampled values) and audited;
