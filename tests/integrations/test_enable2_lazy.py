@@ -12,6 +12,7 @@ extensions stay) and imported again after ``enable()``, restored after the test.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sqlite3 as _plain_sqlite3
 import sys
 import textwrap
@@ -241,6 +242,41 @@ def test_enable2_a_hooked_library_imported_again_as_a_new_module_is_not_left_ung
         importlib.import_module(library)  # while nothing is governed: imported
     with pytest.raises(IntegrationError, match=rf"{library} was imported again"):
         lacuna.enable(sandbox_config(mode="enforce"))  # and refused at the next enable
+
+
+def test_enable2_a_library_loaded_by_hand_is_left_to_its_loader(sandbox_config,
+                                                               library: str) -> None:
+    """``module_from_spec`` + ``exec_module`` (a plugin loader's way) runs the module as its
+    loader does; the library an ``import`` gives is still hooked."""
+    lacuna.enable(sandbox_config())
+    spec = importlib.util.find_spec(library)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # its relative import imports the package itself
+    assert module.export("a") == ("exported", "a")
+    imported = importlib.import_module(library)
+    assert imported is not module
+    imported.export("b")
+    assert _calls(library) == ["b"]
+
+
+def test_enable2_the_finder_goes_first_again_at_enable(sandbox_config, library: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finder another tool put before Lacuna's would load the library unwrapped."""
+    lacuna.enable(sandbox_config())
+    lacuna.disable()
+
+    class Nothing:
+        def find_spec(self, *_: object) -> None:
+            return None
+
+    monkeypatch.setattr(sys, "meta_path", [Nothing(), *sys.meta_path])
+    lacuna.enable(sandbox_config())
+    assert isinstance(sys.meta_path[0], imports._Finder)
+    assert sum(isinstance(f, imports._Finder) for f in sys.meta_path) == 1
+    importlib.import_module(library).export("a")
+    assert _calls(library) == ["a"]
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ another thread.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import threading
@@ -257,6 +258,9 @@ class _Loader(Loader):
         if self._reload:
             self._exec_reload(module, library)
             return
+        if sys.modules.get(self._name) is not module:  # loaded by hand (module_from_spec and
+            self._loader.exec_module(module)  # exec_module): not the library an import uses
+            return
         with _LOCK:
             _LOADING.add(library)
         try:
@@ -312,5 +316,8 @@ def _ensure_finder() -> None:
     with _LOCK:
         if _FINDER is None:
             _FINDER = _Finder()
-        if _FINDER not in sys.meta_path:
+        if not sys.meta_path or sys.meta_path[0] is not _FINDER:
+            # first: a finder put before it would load a governed library unwrapped
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(_FINDER)
             sys.meta_path.insert(0, _FINDER)
