@@ -279,6 +279,20 @@ def test_enable2_the_finder_goes_first_again_at_enable(sandbox_config, library: 
     assert _calls(library) == ["a"]
 
 
+def test_enable2_importing_an_integration_itself_hooks_its_library(sandbox_config,
+                                                                  library: str) -> None:
+    """``import lacuna.integrations.<library>`` imports the library from its first line, its
+    own module half made: the library is hooked once the integration is whole (before, the
+    half-made module was installed: AttributeError, and every disable() after failed)."""
+    lacuna.enable(sandbox_config())
+    integration = importlib.import_module(f"lacuna.integrations.{library}")
+    assert integration.installed()
+    sys.modules[library].export("a")
+    assert _calls(library) == ["a"]
+    lacuna.disable()
+    assert not integration.installed()
+
+
 @pytest.fixture
 def customers_db(sandbox: Path) -> Path:
     path = sandbox / "people.db"

@@ -57,6 +57,7 @@ _LOCK = threading.RLock()
 _RESOLVED: dict[str, ModuleType] = {}  # library -> its integration, imported
 _MODULES: dict[str, ModuleType] = {}  # library -> the module its integration hooks
 _LOADING: set[str] = set()  # libraries whose first import runs now, through the finder
+_INTEGRATING: set[str] = set()  # libraries whose integration's first import runs now
 _WANTED: str | None = None  # the mode of enable() while it is on
 _HELD: list[str] = []  # the modes of the governed() blocks open, in every thread
 _FINDER: _Finder | None = None
@@ -194,6 +195,9 @@ def _loaded(library: str) -> None:
         with _LOCK:
             if library in _RESOLVED:  # hooked before, and this is a new module: not hooked
                 raise AnewError(library)
+            if library in _INTEGRATING:  # imported by its integration's first import
+                _LOADING.discard(library)  # (``import lacuna.integrations.duckdb``):
+                return  # hooked when that import ends (_integrated)
         integration = importlib.import_module(integration_name(library))
     except ImportError as exc:
         with _LOCK:
@@ -237,6 +241,14 @@ def _internal(filename: str) -> bool:
     return "importlib" in filename and "_bootstrap" in filename
 
 
+def _integrated(library: str, integration: ModuleType) -> None:
+    """``library``'s integration was imported (by Lacuna or directly, through the finder):
+    hook ``library`` from now on as ``enable()`` and the open blocks want."""
+    with _LOCK:
+        if sys.modules.get(library) is not None and library not in _LOADING:
+            _resolve_locked(library, integration)
+
+
 class _Loader(Loader):
     """A library's own loader, running :func:`_loaded` after its first import's module code,
     or its integration's ``suspend()``/``resume()`` around a reload's. The module keeps its
@@ -261,6 +273,9 @@ class _Loader(Loader):
         if sys.modules.get(self._name) is not module:  # loaded by hand (module_from_spec and
             self._loader.exec_module(module)  # exec_module): not the library an import uses
             return
+        if self._name != library:  # lacuna.integrations.<library>
+            self._exec_integration(module, self._name.rpartition(".")[2])
+            return
         with _LOCK:
             _LOADING.add(library)
         try:
@@ -270,6 +285,16 @@ class _Loader(Loader):
                 _LOADING.discard(library)
             raise
         _loaded(library)
+
+    def _exec_integration(self, module: ModuleType, library: str) -> None:
+        with _LOCK:
+            _INTEGRATING.add(library)
+        try:
+            self._loader.exec_module(module)
+        finally:
+            with _LOCK:
+                _INTEGRATING.discard(library)
+        _integrated(library, module)
 
     def _exec_reload(self, module: ModuleType, library: str) -> None:
         integration = sys.modules.get(integration_name(library))
@@ -293,10 +318,14 @@ class _Finder(MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> ModuleSpec | None:
         library = fullname.partition(".")[0]
-        if library not in _RELOADED:
+        if library == "lacuna":  # an integration's first import: hooks its library after it
+            package, _, name = fullname.rpartition(".")
+            if target is not None or package != "lacuna.integrations" or name not in LIBRARIES:
+                return None
+        elif library not in _RELOADED:
             return None
         reload = target is not None
-        if not reload and (fullname != library or library == "pandas"):
+        if not reload and library != "lacuna" and (fullname != library or library == "pandas"):
             return None  # a submodule's first import; pandas is hooked by enable() itself
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
