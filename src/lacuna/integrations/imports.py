@@ -26,9 +26,17 @@ cost some 250 ms of CPU), and a script that uses pandas only paid for all of the
   silently left ``pl.read_csv``, ``duckdb.connect``, ``sqlite3.connect`` and ``pd.read_csv``
   ungoverned until the next ``enable()``.
 
+- a hooked library imported again as a new module (its modules taken out of ``sys.modules``)
+  is one the integration's hooks do not hold: its import is refused (enforce) or warned about,
+  and so is the next ``enable()``. A module loaded by hand (``module_from_spec`` and
+  ``exec_module``, not through ``import``) is left to its loader: it is not the module an
+  import gives. ``import lacuna.integrations.<library>`` itself imports the library from its
+  first line: the library is hooked once the integration's module has run.
+
 Once the finder is in place, a library imported while nothing is governed still gets its
 integration imported (hooks not installed), so a later ``enable()`` never races an import in
-another thread.
+another thread. Each ``enable()``/``governed()`` puts the finder first in ``sys.meta_path``
+again: a finder another tool put before it would load a governed library unwrapped.
 """
 
 from __future__ import annotations
