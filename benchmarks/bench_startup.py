@@ -1,10 +1,11 @@
 """Cold start of a pandas-only script: ``import pandas``, ``import lacuna``, the first
 ``lacuna.enable()`` and one governed ``to_csv``, each in a fresh interpreter.
 
-    python benchmarks/bench_startup.py [--rounds N] OLD_SRC NEW_SRC
+    python benchmarks/bench_startup.py [--quick] [--rounds N] [OLD_SRC NEW_SRC]
 
 ``OLD_SRC`` and ``NEW_SRC`` are ``src`` folders of two trees (a worktree of main and one of a
-branch); each round runs one child per tree, in turn, so both see the same load. The children
+branch); each round runs one child per tree, in turn, so both see the same load. Without them
+(``run_all.py``) it measures this tree's ``src`` alone. The children
 share one ``HOME``/``LACUNA_HOME`` in a temporary folder (a state database made by a first,
 untimed run) and write bytecode (``PYTHONDONTWRITEBYTECODE`` unset): what a user's second run
 costs. A last child per tree runs with ``python -X importtime``: the modules imported during
@@ -73,11 +74,15 @@ def by_package(stderr: str) -> tuple[float, list[tuple[str, float]]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("old")
-    parser.add_argument("new")
+    parser.add_argument("old", nargs="?")
+    parser.add_argument("new", nargs="?")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="2 rounds")
     args = parser.parse_args()
-    trees = {"old": args.old, "new": args.new}
+    if args.quick:
+        args.rounds = 2
+    here = str(Path(__file__).resolve().parents[1] / "src")
+    trees = {"old": args.old, "new": args.new} if args.old and args.new else {"this tree": here}
     results: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,12 +95,14 @@ def main() -> None:
         imports = {name: by_package(run(src, home, importtime=True)[1])
                    for name, src in trees.items()}
     load_after = Path("/proc/loadavg").read_text().split()[:3]
+    print("## Cold start of a pandas-only script (bench_startup.py)")
+    print()
     print(f"Load average (1/5/15 min) {'/'.join(load_before)} before, "
           f"{'/'.join(load_after)} after; {args.rounds} rounds, one child per tree each.")
     print()
-    print("| phase | old wall ms | old CPU ms | new wall ms | new CPU ms |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    phases = [*results["old"][0]["phases"], "total"]  # type: ignore[misc]
+    print("| phase | " + " | ".join(f"{n} wall ms | {n} CPU ms" for n in trees) + " |")
+    print("| --- |" + " ---: | ---: |" * len(trees))
+    phases = [*next(iter(results.values()))[0]["phases"], "total"]  # type: ignore[misc]
     for phase in phases:
         cells = []
         for name in trees:
