@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna import governor as _governor
 from lacuna.errors import ClassificationError, ConfigError, IntegrationError, LacunaError
+from lacuna.integrations import imports
 from lacuna.model import Action, Decision, Operation, Source
 
 if TYPE_CHECKING:
@@ -24,45 +25,25 @@ def _pandas_integration() -> Any:
     return integration
 
 
-def _frame_integrations(mode: str | None = None) -> list[Any]:
-    """The integrations of the other dataframe libraries that are installed here (polars,
-    pyarrow, DuckDB's Python API) and of the DB-API drivers used directly (the standard
-    library's ``sqlite3``, psycopg, psycopg2, asyncpg): governed along with pandas.
+def _frame_integrations(mode: str) -> imports.Found:
+    """The integrations of the other dataframe libraries (polars, pyarrow, DuckDB's Python
+    API) and of the DB-API drivers used directly (the standard library's ``sqlite3``,
+    psycopg, psycopg2, asyncpg) that are imported already: governed along with pandas. Those
+    imported later are hooked by their import (:mod:`lacuna.integrations.imports`): enabling
+    does not import a library the process does not use.
 
-    A library that is installed but whose integration does not import (a version of it
+    A library that is imported but whose integration does not import (a version of it
     Lacuna does not know: a module or name the integration needs is gone) would run
-    ungoverned: with ``mode`` (``enable()``, ``governed()``) that is refused in ``enforce``
-    mode (:class:`IntegrationError`) and warned about in ``warn``/``observe``
-    (:class:`~lacuna.governor.GovernanceFailureWarning`). A library that does not import
-    itself cannot run either, and is left out. Without ``mode`` (``disable()``), the
-    integrations that import are returned, quietly."""
-    import importlib
-    import importlib.util
-
-    found = []
-    for library in ("polars", "pyarrow", "duckdb", "sqlite3", "psycopg", "psycopg2", "asyncpg"):
-        if importlib.util.find_spec(library) is None:
-            continue
-        try:
-            found.append(importlib.import_module(f"lacuna.integrations.{library}"))
-        except ImportError as exc:
-            if mode is not None:
-                _ungoverned(library, exc, mode)
-    return found
+    ungoverned: that is refused in ``enforce`` mode (:class:`IntegrationError`) and warned
+    about in ``warn``/``observe`` (:class:`~lacuna.governor.GovernanceFailureWarning`), here
+    or, for a library imported later, at its ``import``."""
+    return imports.imported(mode, _ungoverned)
 
 
 def _ungoverned(library: str, exc: ImportError, mode: str) -> None:
-    import importlib
     import warnings
 
-    try:
-        importlib.import_module(library)
-    except Exception:  # a broken install of the library itself: none of it can run
-        return
-    msg = (f"{library} is installed but Lacuna cannot govern it: its integration "
-           f"(lacuna.integrations.{library}) does not import ({type(exc).__name__}: {exc}). "
-           f"Its reads and writes would not be decided. Install a version of {library} this "
-           f"Lacuna supports, or uninstall {library}.")
+    msg = imports.ungoverned_message(library, exc)
     if mode == "enforce":
         raise IntegrationError(msg) from exc
     warnings.warn(f"{msg} It runs ungoverned because the mode is {mode!r}.",
@@ -83,10 +64,12 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
             governor was made yet: its file, line and key).
         PolicyError: the configured policy bundle does not compile or cannot be read (file,
             line and column); nothing is governed then.
-        IntegrationError: in ``enforce`` mode, a library that is installed (polars, pyarrow,
-            DuckDB, a database driver) cannot be governed by this Lacuna (its integration does
-            not import); nothing is governed then. In ``warn``/``observe`` a
-            ``GovernanceFailureWarning`` says so and the rest is governed.
+        IntegrationError: in ``enforce`` mode, a library that is imported already (polars,
+            pyarrow, DuckDB, a database driver) cannot be governed by this Lacuna (its
+            integration does not import); nothing is governed then. In ``warn``/``observe`` a
+            ``GovernanceFailureWarning`` says so and the rest is governed. A library imported
+            later is hooked by its own ``import`` (:mod:`lacuna.integrations.imports`): that
+            ``import`` raises ``IntegrationError`` (enforce) or warns instead.
 
     Example:
         >>> import lacuna
@@ -96,9 +79,10 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         >>> lacuna.disable()
     """
     gov = _governor.ready(config, **overrides)
-    integrations = [_pandas_integration(), *_frame_integrations(gov.config.mode)]
-    for integration in integrations:
-        integration.install()
+    pandas = _pandas_integration()
+    found = _frame_integrations(gov.config.mode)  # refused here: nothing installed yet
+    pandas.install()
+    imports.install(gov.config.mode, found)
     _install_sql()
     _governor.set_enabled(True)
 
@@ -121,8 +105,7 @@ def disable(*, flush_timeout: float = 5.0) -> None:
     """
     _governor.set_enabled(False)
     _pandas_integration().uninstall()
-    for integration in _frame_integrations():
-        integration.uninstall()
+    imports.uninstall()
     _flush_records(flush_timeout)
     from lacuna.state import engines
 
@@ -185,8 +168,10 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
     else:
         gov = _governor.current()
         gov.engine  # noqa: B018 - as in enable(): a broken bundle fails here, not at first use
+    mode = gov.config.mode
     try:
-        integrations = [_pandas_integration(), *_frame_integrations(gov.config.mode)]
+        pandas = _pandas_integration()
+        found = _frame_integrations(mode)
     except BaseException:
         if own:
             gov.close()
@@ -194,14 +179,15 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
     _install_sql()
     held = []
     try:
-        for integration in integrations:
-            integration.hold()
-            held.append(integration)
+        pandas.hold()
+        held.append(pandas.release)
+        imports.hold(mode, found)
+        held.append(lambda: imports.release(mode))
         with _governor.scoped(gov):
             yield
     finally:
-        for integration in reversed(held):
-            integration.release()
+        for release in reversed(held):
+            release()
         if own:
             gov.close()
 

@@ -520,5 +520,6 @@ install, uninstall, hold, release, installed = (
     _HOOKS.release,
     _HOOKS.installed,
 )
+suspend, resume = _HOOKS.suspend, _HOOKS.resume  # importlib.reload (integrations.imports)
 
 __all__ = ["hold", "install", "installed", "release", "uninstall", "url_of"]

@@ -303,5 +303,6 @@ def _hooks() -> list[Hook]:
 _HOOKS = Hooks(_hooks)
 install, uninstall, hold, release, installed = (
     _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
+suspend, resume = _HOOKS.suspend, _HOOKS.resume  # importlib.reload (integrations.imports)
 
 __all__ = ["hold", "install", "installed", "release", "uninstall", "url_of"]

@@ -399,6 +399,7 @@ install, uninstall, hold, release, installed = (
     _HOOKS.release,
     _HOOKS.installed,
 )
+suspend, resume = _HOOKS.suspend, _HOOKS.resume  # importlib.reload (integrations.imports)
 
 __all__ = [
     "governing_here",

@@ -481,6 +481,7 @@ def _hooks() -> list[Hook]:
 _HOOKS = Hooks(_hooks)
 install, uninstall, hold, release, installed = (
     _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
+suspend, resume = _HOOKS.suspend, _HOOKS.resume  # importlib.reload (integrations.imports)
 
 __all__ = ["governing_here", "hold", "install", "installed", "is_governed", "lacunas_own",
            "release", "statements", "uninstall"]

@@ -196,6 +196,20 @@ class Hooks:
     def installed(self) -> bool:
         return bool(self._hooks)
 
+    def suspend(self) -> None:
+        """Take the hooks off for a moment, keeping who wants them: the library's module code
+        runs again (``importlib.reload``) and binds its own functions, never a hook
+        (:mod:`lacuna.integrations.imports`); :meth:`resume` puts them back."""
+        with self._lock:
+            self._uninstall()
+
+    def resume(self) -> None:
+        """Put the hooks back after :meth:`suspend`, around what the library holds now."""
+        with self._lock:
+            self._uninstall()  # installed meanwhile (a hold): around the old values
+            if self._wanted or self._holds:
+                self._install()
+
     def _install(self) -> None:
         if self._hooks:
             return

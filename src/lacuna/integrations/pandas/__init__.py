@@ -272,6 +272,22 @@ def release() -> None:
             _uninstall_locked()
 
 
+def suspend() -> None:
+    """Unpatch pandas while its module code runs again (``importlib.reload``: it binds its
+    own functions, never a hook); :func:`resume` patches it again."""
+    with _LOCK:
+        _uninstall_locked()
+
+
+def resume() -> None:
+    """Patch pandas again after :func:`suspend` if ``enable()`` or a ``governed()`` block
+    wants it, around what pandas holds now."""
+    with _LOCK:
+        _uninstall_locked()
+        if _WANTED or _HOLDS:
+            _install_locked()
+
+
 def _install_locked() -> None:
     global _BUILT
     if _PATCHES:
@@ -298,5 +314,6 @@ def installed() -> bool:
 
 
 __all__ = [
-    "LacunaAccessor", "Lineage", "hold", "install", "installed", "release", "uninstall",
+    "LacunaAccessor", "Lineage", "hold", "install", "installed", "release", "resume", "suspend",
+    "uninstall",
 ]

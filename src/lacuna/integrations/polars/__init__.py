@@ -1,7 +1,8 @@
 """The polars integration: eager and lazy frames under the same pipeline as pandas.
 
-``install()`` (``lacuna.enable()`` / ``lacuna.governed()`` call it when polars is installed)
-hooks, behind the pandas integration's guard:
+``install()`` (``lacuna.enable()`` / ``lacuna.governed()`` call it when polars is imported, or
+at polars' import: :mod:`lacuna.integrations.imports`) hooks, behind the pandas integration's
+guard:
 
 - readers and scanners (``pl.read_*``, ``pl.scan_*``): classified like a pandas read (sidecar,
   Parquet metadata, the lineage store, names and sampled values) and audited;
@@ -426,6 +427,7 @@ def _hooks() -> list[Hook]:
 _HOOKS = Hooks(_hooks)
 install, uninstall, hold, release, installed = (
     _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
+suspend, resume = _HOOKS.suspend, _HOOKS.resume  # importlib.reload (integrations.imports)
 
 
 def classification(frame: pl.DataFrame | pl.LazyFrame) -> Classification:

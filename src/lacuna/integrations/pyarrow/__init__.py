@@ -722,6 +722,7 @@ def _stream(method: str, schema_at: int | None) -> Make:
 
 _HOOKS = Hooks(_hooks)
 install, hold, installed = _HOOKS.install, _HOOKS.hold, _HOOKS.installed
+suspend, resume = _HOOKS.suspend, _HOOKS.resume  # importlib.reload (integrations.imports)
 
 
 def uninstall() -> None:
