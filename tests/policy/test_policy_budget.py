@@ -184,7 +184,9 @@ def test_a_garbage_collection_during_a_decision_is_not_the_policys_cost(
     import gc
 
     from lacuna.policy import engine as engine_module
+    from thread_drops import collect_and_freeze
 
+    collect_and_freeze()  # each collection below walks this test's heap, not the session's
     real = engine_module.decide
     heap = [[i] for i in range(300_000)]  # containers the collector walks
 
