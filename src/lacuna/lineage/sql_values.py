@@ -149,7 +149,8 @@ def _hashed(node: exp.Expr, root: exp.Expr) -> bool:
 def _bound(label: str, parameter_sets: Sequence[Any]) -> list[str]:
     """The values bound to the parameter ``label`` (a name, a number counted from 1, or ``?``,
     an anonymous one: every positional value, since which one it binds is not read off the
-    tree) in each parameter set."""
+    tree; so is a name bound by position, which SQLite's ``sqlite3`` accepts: ``:v`` with
+    ``("kira@example.com",)`` used to bind no value at all) in each parameter set."""
     values: list[Any] = []
     for params in parameter_sets[:MAX_VALUES]:
         if isinstance(params, Mapping):
@@ -160,7 +161,8 @@ def _bound(label: str, parameter_sets: Sequence[Any]) -> list[str]:
             if label.isdigit():
                 if 0 < int(label) <= len(params):
                     values.append(params[int(label) - 1])
-            elif label == "?":
+            else:  # ``?``, or a name bound by position (SQLite's ``:v``, ``@v``: the number
+                # it takes depends on the others): any of them (fail closed)
                 values.extend(params)
     return [str(v) for v in values if v is not None and not isinstance(v, (bytes, bytearray))]
 

@@ -47,6 +47,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokenizer_core import Token, TokenType
 
+from lacuna.lineage.sql_dialects import sqlglot_dialect, sqlite_misnumbered
 from lacuna.lineage.sql_masking import NO_KEYS, BoundKeys
 from lacuna.sql.catalog import literal
 
@@ -281,7 +282,8 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     level = _quiet.level
     _quiet.setLevel(logging.ERROR)  # "falling back to parsing as a Command" is ours to judge
     try:
-        parsed = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
+        parsed = [s for s in sqlglot.parse(sql, dialect=sqlglot_dialect(dialect))
+                  if s is not None]
     except SqlglotError as exc:
         said = _plain(str(exc))
         return Statement(kind="unknown", sql=sql, verb=word, problem=f"it does not parse: {said}",
@@ -299,6 +301,14 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
             "it binds a $name parameter, which SQLite reads as a parameter but Lacuna's parser "
             "as a column name, so Lacuna cannot tell which values it binds; bind the value as "
             ":name or ?"))
+    misnumbered = sqlite_misnumbered(sql) if dialect == "sqlite" and (
+        ":" in sql or "@" in sql) else None
+    if misnumbered is not None:
+        return Statement(kind="unknown", sql=sql, verb=word, placeholders=True, problem=(
+            f"its parameter {misnumbered} is named by a number that is not the one SQLite "
+            "gives it (SQLite numbers a named parameter by where it first appears), so Lacuna "
+            "cannot tell which value it binds; bind numbered values as ?1, ?2, … (or name "
+            "them :1, :2, … in the order they first appear)"))
     if dialect == "sqlite" and _quoted_values(parsed[0]):
         return Statement(kind="unknown", sql=sql, verb=word, problem=(
             "it writes a value that looks like personal data in double quotes, which SQLite "
@@ -328,7 +338,9 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
         if problem is not None:
             return replace(sorted_, kind="unknown", target=None, returning=None, query=None,
                            values=False, problem=problem)
-    if any(True for _ in parsed[0].find_all(exp.Placeholder)):
+    # SQLite's @name is sqlglot's Parameter (``VALUES (@a, 'kira@…')`` is a query's rows too)
+    holes = (exp.Placeholder, exp.Parameter) if dialect == "sqlite" else (exp.Placeholder,)
+    if any(True for _ in parsed[0].find_all(*holes)):
         return replace(sorted_, placeholders=True)
     return sorted_
 
