@@ -174,13 +174,33 @@ def _copy_adds(stmt: exp.Copy) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=1024)
+# statements longer than this are analysed each time, not cached: a program that sends large
+# statements that differ (a VALUES list of literals per batch) kept 1,024 of them, each with
+# its text and the queries read off it, alive for the process (gigabytes at a megabyte each)
+CACHED_LENGTH = 16_384
+
+
 def analyse(sql: str, dialect: str) -> Statement:
-    """Sort ``sql`` (one statement) into a kind, with the tables it reads and writes (cached:
-    applications send the same statements again and again). Several statements are ``pass``
-    when each is and none is a query, else unknown (fail closed): a first word that says no
-    data flows (``BEGIN; COPY t TO 'x.csv'``, ``PREPARE p AS COPY …; EXECUTE p``) said
-    nothing of what follows, which ran undecided."""
+    """Sort ``sql`` (one statement) into a kind, with the tables it reads and writes (cached
+    up to :data:`CACHED_LENGTH` characters: applications send the same statements again and
+    again). Several statements are ``pass`` when each is and none is a query, else unknown
+    (fail closed): a first word that says no data flows (``BEGIN; COPY t TO 'x.csv'``,
+    ``PREPARE p AS COPY …; EXECUTE p``) said nothing of what follows, which ran undecided. A
+    statement that nests deeper than the parser recurses (``SELECT ((((…1…))))``) is unknown:
+    the RecursionError used to escape to the caller, and in ``warn`` mode broke the program's
+    statement instead of warning."""
+    try:
+        if len(sql) > CACHED_LENGTH:
+            return _analyse(sql, dialect)
+        return _cached(sql, dialect)
+    except RecursionError:
+        return Statement(kind="unknown", sql=sql, verb=_first_word(sql, dialect), problem=(
+            "it nests deeper than Lacuna's parser reads (parentheses or subqueries inside "
+            "each other), so it cannot tell what it reads or writes; write it with fewer "
+            "levels (a CTE per level)"), unparsed="it nests too deeply to parse")
+
+
+def _analyse(sql: str, dialect: str) -> Statement:
     parts = _statements(sql, dialect) if ";" in sql and _first_word(
         sql, dialect) in _UNPARSED else None
     if parts is not None and len(parts) > 1:
@@ -191,6 +211,9 @@ def analyse(sql: str, dialect: str) -> Statement:
             f"it holds {len(parts)} statements; send them one by one, so that each is "
             "decided"))
     return _analyse_one(sql, dialect)
+
+
+_cached = functools.lru_cache(maxsize=1024)(_analyse)
 
 
 # first words whose statements are sorted without parsing the whole string (the others are
