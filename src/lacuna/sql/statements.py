@@ -764,6 +764,12 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         if stmt.args.get("kind"):  # COPY t FROM 'file': a load into the table
             return Statement(kind="write", sql=sql, verb="copy_from",
                              target=table_name(stmt.this), file=file)
+        if files and files[0].find(exp.Placeholder, exp.Parameter) is not None:
+            # COPY t TO ? (DuckDB binds it; psycopg2 writes %(f)s in): the file was the
+            # parameter's name ("?", "f"), a relative path, and the real one went undecided
+            return Statement(kind="unknown", sql=sql, verb="copy", placeholders=True, problem=(
+                "COPY … TO takes the file from a bound parameter, and Lacuna cannot read "
+                "which file it writes; write the path in the statement as a string"))
         reads = base_tables(stmt)
         source = stmt.this
         query = (source.this.sql(dialect=dialect) if isinstance(source, exp.Subquery)

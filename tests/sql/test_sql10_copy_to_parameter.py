@@ -1,0 +1,41 @@
+"""``COPY … TO ?``: DuckDB binds the file from a parameter (and psycopg2 writes ``%(f)s`` into
+the SQL), so the file Lacuna decided was the parameter's name, ``?`` (a relative path that is
+nowhere in particular), while the rows went to the bound path, ``~/Downloads/c.csv``
+included. Lacuna cannot read which file it writes: unknown, refused saying so; the path
+written in the statement is decided as before."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from lacuna.errors import GovernanceViolation
+from lacuna.sql.statements import analyse
+
+
+@pytest.mark.parametrize(("dialect", "sql"), [
+    ("duckdb", "COPY customers TO ? (HEADER)"),
+    ("duckdb", "COPY (SELECT email FROM customers) TO $1"),
+    ("postgres", "COPY customers TO %s"),
+    ("postgres", "COPY (SELECT email FROM customers) TO %(f)s WITH CSV"),
+])
+def test_a_copy_to_a_bound_file_is_unknown(dialect, sql):
+    stmt = analyse(sql, dialect)
+    assert (stmt.kind, stmt.file) == ("unknown", None)
+    assert "bound parameter" in (stmt.problem or "")
+
+
+def test_the_bound_file_is_refused_and_a_written_one_decided(make_db, governed_engine, sandbox):
+    engine = governed_engine(make_db("duckdb"))
+    out = sandbox / "Downloads" / "c.csv"
+    with pytest.raises(GovernanceViolation, match="bound parameter"), engine.begin() as conn:
+        conn.exec_driver_sql("COPY (SELECT email FROM customers) TO ? (HEADER)", (str(out),))
+    assert not out.exists()
+    with engine.begin() as conn:  # the allowed path: what DuckDB writes itself
+        conn.exec_driver_sql(f"COPY (SELECT DISTINCT region FROM customers ORDER BY 1) TO "
+                             f"'{out}' (HEADER)")
+    plain = duckdb.connect()
+    expected = plain.execute("SELECT DISTINCT region FROM read_csv(?) ORDER BY 1",
+                             [str(sandbox / "customers.csv")]).fetchall()
+    assert plain.execute("SELECT * FROM read_csv(?)", [str(out)]).fetchall() == expected
+    plain.close()
