@@ -157,6 +157,16 @@ class Statement:
     moved: tuple[tuple[str, str], ...] = ()
 
 
+def _file_name(node: exp.Expr) -> bool:
+    """Whether ``COPY``'s file is written as a name Lacuna reads: a string (``'x.csv'``,
+    ``E'…'``, ``$$…$$``) or a word (``STDOUT``, ``PROGRAM``, DuckDB's ``"x.csv"``), not a
+    parameter or an expression."""
+    if isinstance(node, exp.Literal):
+        return bool(node.is_string)
+    return isinstance(node, (exp.Identifier, exp.Var, exp.RawString, exp.ByteString,
+                             exp.National))
+
+
 # COPY … TO options (DuckDB) that write into a folder that exists and keep the files it holds
 _ADDING = frozenset({"APPEND", "OVERWRITE_OR_IGNORE"})
 
@@ -764,12 +774,15 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         if stmt.args.get("kind"):  # COPY t FROM 'file': a load into the table
             return Statement(kind="write", sql=sql, verb="copy_from",
                              target=table_name(stmt.this), file=file)
-        if files and files[0].find(exp.Placeholder, exp.Parameter) is not None:
-            # COPY t TO ? (DuckDB binds it; psycopg2 writes %(f)s in): the file was the
-            # parameter's name ("?", "f"), a relative path, and the real one went undecided
-            return Statement(kind="unknown", sql=sql, verb="copy", placeholders=True, problem=(
-                "COPY … TO takes the file from a bound parameter, and Lacuna cannot read "
-                "which file it writes; write the path in the statement as a string"))
+        if files and not _file_name(files[0]):
+            # COPY t TO ? (DuckDB binds it; psycopg2 writes %(f)s in), DuckDB's COPY t TO
+            # ('~/Downloads/' || 'x.csv'): the file was the parameter's name ("?", "f"), or ""
+            # (the client: STDOUT), and the real one went undecided
+            bound = files[0].find(exp.Placeholder, exp.Parameter) is not None
+            return Statement(kind="unknown", sql=sql, verb="copy", placeholders=bound, problem=(
+                f"COPY … TO takes the file from {'a bound parameter' if bound else 'an expression'}"
+                ", and Lacuna cannot read which file it writes; write the path in the "
+                "statement as a string"))
         reads = base_tables(stmt)
         source = stmt.this
         query = (source.this.sql(dialect=dialect) if isinstance(source, exp.Subquery)
