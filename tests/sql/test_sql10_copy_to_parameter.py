@@ -55,3 +55,15 @@ def test_the_bound_file_is_refused_and_a_written_one_decided(make_db, governed_e
                              [str(sandbox / "customers.csv")]).fetchall()
     assert plain.execute("SELECT * FROM read_csv(?)", [str(out)]).fetchall() == expected
     plain.close()
+
+
+@pytest.mark.parametrize(("sql", "file"), [
+    ("VACUUM INTO lower('/HOME/ME/DOWNLOADS/X.DB')", None),  # wrote /home/me/downloads/x.db
+    ("VACUUM INTO '/tmp/' || 'x.db'", None),
+    ("VACUUM main INTO ?", None),
+    ("VACUUM main INTO '/tmp/x.db';", "/tmp/x.db"),
+    ("/* c */ vacuum/**/into 'x.db'", "x.db"),
+])
+def test_vacuum_into_reads_only_a_written_path(sql, file):
+    stmt = analyse(sql, "sqlite")
+    assert (stmt.kind, stmt.file) == ("unknown" if file is None else "export", file)

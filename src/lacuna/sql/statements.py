@@ -628,11 +628,16 @@ def _vacuum(sql: str, body: str, dialect: str) -> Statement:
     words = [t.text.lower() for t in tokens if t.token_type != TokenType.STRING]
     if "into" not in words:
         return Statement(kind="pass", sql=sql, verb="vacuum")
-    files = [t.text for t in tokens if t.token_type == TokenType.STRING]
-    if len(files) != 1:
-        return Statement(kind="unknown", sql=sql, verb="vacuum",
-                         problem="Lacuna cannot read which file VACUUM INTO writes")
-    return Statement(kind="export", sql=sql, verb="vacuum", file=files[0])
+    # the file is what follows INTO, and only a string is read: SQLite takes an expression
+    # (VACUUM INTO lower('/X/V.DB') writes /x/v.db, where Lacuna read the string /X/V.DB)
+    at = next(i for i, t in enumerate(tokens) if t.token_type != TokenType.STRING
+              and t.text.lower() == "into")
+    after = [t for t in tokens[at + 1:] if t.token_type != TokenType.SEMICOLON]
+    if len(after) != 1 or after[0].token_type != TokenType.STRING:
+        return Statement(kind="unknown", sql=sql, verb="vacuum", problem=(
+            "Lacuna cannot read which file VACUUM INTO writes: write its path as a string, "
+            "not a parameter or an expression"))
+    return Statement(kind="export", sql=sql, verb="vacuum", file=after[0].text)
 
 
 def _may_flow(word: str, body: str, dialect: str) -> bool:
