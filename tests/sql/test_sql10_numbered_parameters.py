@@ -89,3 +89,27 @@ def test_an_at_parameter_next_to_a_literal_counts_the_literal(make_db, governed_
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO t (a, b) VALUES (@a, 'south')", {"a": "north"})
         assert conn.exec_driver_sql("SELECT a, b FROM t").fetchall() == [("north", "south")]
+
+
+def test_sqlalchemy_s_numeric_paramstyle_is_governed(make_db, governed_engine):
+    """``create_engine(url, paramstyle="numeric")`` sends ``VALUES (:1, :2)``: every statement
+    it sent was refused as one Lacuna could not parse."""
+    import sqlalchemy as sa
+
+    import lacuna.sql
+
+    url = make_db("sqlite", tables=())
+    governed_engine(url)  # configures Lacuna for the sandbox
+    engine = lacuna.sql.govern(sa.create_engine(url, paramstyle="numeric"))
+    table = sa.Table("t", sa.MetaData(), sa.Column("a", sa.Text), sa.Column("b", sa.Text))
+    try:
+        table.metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"a": "north", "b": "south"}, {"a": "west", "b": "x"}])
+            assert conn.execute(sa.select(table.c.b).where(table.c.a == "west")).all() == [
+                ("x",)]
+        with pytest.raises(GovernanceViolation, match="PII"), engine.begin() as conn:
+            conn.execute(table.insert(), [{"a": "north", "b": EMAIL}])
+    finally:
+        lacuna.sql.ungovern(engine)
+        engine.dispose()
