@@ -113,3 +113,16 @@ def test_sqlalchemy_s_numeric_paramstyle_is_governed(make_db, governed_engine):
     finally:
         lacuna.sql.ungovern(engine)
         engine.dispose()
+
+
+def test_a_sqlite3_connection_binds_them_too(governed, sandbox):
+    con = sqlite3.connect(sandbox / "w.db")
+    try:
+        con.execute("CREATE TABLE u AS SELECT ?1 AS b, ?1 AS c", ("north",))
+        assert con.execute("SELECT * FROM u").fetchall() == [("north", "north")]
+        with pytest.raises(GovernanceViolation):
+            con.execute("CREATE TABLE v AS SELECT ?2 AS b", ("north", EMAIL))
+        with pytest.raises(GovernanceViolation):
+            con.execute("CREATE TABLE w AS SELECT :v AS b", (EMAIL,))
+    finally:
+        con.close()
