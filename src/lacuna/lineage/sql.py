@@ -32,6 +32,7 @@ from lacuna.config import ClassificationConfig
 from lacuna.errors import LineageError
 from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind
 from lacuna.lineage.sql_classes import classify_outputs, identifier_cuts
+from lacuna.lineage.sql_dialects import sqlglot_dialect
 from lacuna.lineage.sql_masking import NO_KEYS, BoundKeys, bound_keys
 from lacuna.lineage.sql_schema import Schema, SchemaInput, build_schema
 from lacuna.lineage.sql_trace import Flow, Tracer, merge_kinds, output_names, rejoin
@@ -129,7 +130,7 @@ def classify_sql(
     config = config or ClassificationConfig()
     name = (dialect or "ansi").lower()
     try:
-        dia = Dialect.get_or_raise(None if name == "ansi" else name)
+        dia = Dialect.get_or_raise(None if name == "ansi" else sqlglot_dialect(name))
     except (ValueError, SqlglotError) as exc:
         msg = f"classify_sql: unknown SQL dialect {dialect!r}; try one of: {', '.join(DIALECTS)}"
         raise LineageError(msg) from exc
@@ -185,7 +186,7 @@ def bound_values(
     if not parameter_sets:
         return lineage.classification
     name = (dialect or "ansi").lower()
-    dia = Dialect.get_or_raise(None if name == "ansi" else name)
+    dia = Dialect.get_or_raise(None if name == "ansi" else sqlglot_dialect(name))
     tables = build_schema({}, dia, name, None)
     statement = _parse(sql, dia, tables)
     return _with_values(lineage.classification, statement, list(lineage.columns), tables,

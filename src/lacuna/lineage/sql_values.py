@@ -96,7 +96,33 @@ def _values(query: exp.Expr, parameter_sets: Sequence[Any], literals: bool, keys
                 nested.extend(_held(row, parameter_sets, literals, keys))
     if nested:
         found[(_EVERY, "")] = nested
-    return {i: v[:MAX_VALUES] for i, v in found.items()}
+    return _bounded(found)
+
+
+def _bounded(found: dict[tuple[int, str], list[str]]) -> dict[tuple[int, str], list[str]]:
+    """``found`` with at most :data:`MAX_VALUES` distinct values per output, those a strong
+    recognizer validates (an e-mail, a phone or card number) kept first: the first
+    ``MAX_VALUES`` alone dropped the rest, so ``SELECT ? AS c0, …, ? AS c299`` (each ``?`` may
+    bind any of the 300 values) with an e-mail last wrote it as PUBLIC."""
+    distinct = {i: list(dict.fromkeys(v)) for i, v in found.items()}
+    if all(len(v) <= MAX_VALUES for v in distinct.values()):
+        return distinct
+    from lacuna.classify.heuristic import data_in_names
+
+    # each value on its own: a recognizer finds the e-mail inside "to: kira@…" and names it
+    flagged = {x for x in {x for v in distinct.values() if len(v) > MAX_VALUES for x in v}
+               if data_in_names([x])}
+    out: dict[tuple[int, str], list[str]] = {}
+    for i, values in distinct.items():
+        if len(values) <= MAX_VALUES:
+            out[i] = values
+            continue
+        first = [x for x in values if x in flagged][:MAX_VALUES]
+        rest = [x for x in values if x not in flagged]
+        room = MAX_VALUES - len(first)
+        step = max(1, len(rest) // room) if room > 0 else 0
+        out[i] = first + (rest[::step][:room] if room > 0 else [])
+    return out
 
 
 def _branches(query: exp.Expr) -> list[exp.Select]:
@@ -149,7 +175,8 @@ def _hashed(node: exp.Expr, root: exp.Expr) -> bool:
 def _bound(label: str, parameter_sets: Sequence[Any]) -> list[str]:
     """The values bound to the parameter ``label`` (a name, a number counted from 1, or ``?``,
     an anonymous one: every positional value, since which one it binds is not read off the
-    tree) in each parameter set."""
+    tree; so is a name bound by position, which SQLite's ``sqlite3`` accepts: ``:v`` with
+    ``("kira@example.com",)`` used to bind no value at all) in each parameter set."""
     values: list[Any] = []
     for params in parameter_sets[:MAX_VALUES]:
         if isinstance(params, Mapping):
@@ -160,7 +187,8 @@ def _bound(label: str, parameter_sets: Sequence[Any]) -> list[str]:
             if label.isdigit():
                 if 0 < int(label) <= len(params):
                     values.append(params[int(label) - 1])
-            elif label == "?":
+            else:  # ``?``, or a name bound by position (SQLite's ``:v``, ``@v``: the number
+                # it takes depends on the others): any of them (fail closed)
                 values.extend(params)
     return [str(v) for v in values if v is not None and not isinstance(v, (bytes, bytearray))]
 

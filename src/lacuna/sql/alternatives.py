@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
+from lacuna.lineage.sql_dialects import sqlglot_dialect
 from lacuna.model import Alternative, Decision
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class SqlAlternatives:
         if self.stmt.values:
             return None, None, []
         try:
-            tree = sqlglot.parse_one(self.stmt.sql, dialect=self.db.dialect)
+            tree = sqlglot.parse_one(self.stmt.sql, dialect=sqlglot_dialect(self.db.dialect))
         except sqlglot.errors.SqlglotError:
             return None, None, []
         select = tree.expression if isinstance(tree, (exp.Insert, exp.Create)) else None

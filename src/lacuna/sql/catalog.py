@@ -444,8 +444,10 @@ def _parse(sql: str, dialect: str, what: str) -> Any:
     import sqlglot
     from sqlglot.errors import SqlglotError
 
+    from lacuna.lineage.sql_dialects import sqlglot_dialect
+
     try:
-        return sqlglot.parse_one(sql, dialect=dialect)
+        return sqlglot.parse_one(sql, dialect=sqlglot_dialect(dialect))
     except SqlglotError as exc:
         msg = f"Lacuna cannot read {what} ({exc}); it fails closed on the table"
         raise IntegrationError(msg) from exc

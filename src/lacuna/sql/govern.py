@@ -34,6 +34,7 @@ from lacuna import _bypass
 from lacuna.errors import IntegrationError, LineageError
 from lacuna.lineage.recording import Produced, input_version, run_for
 from lacuna.lineage.records import ColumnEdge, DatasetRef, RunStatus
+from lacuna.lineage.sql_dialects import sqlglot_dialect
 from lacuna.lineage.sql_masking import bound_keys
 from lacuna.model import Action, Classification, Decision, Destination, Operation, Source, Tier
 from lacuna.sql import restrict
@@ -813,7 +814,7 @@ def _query_values(stmt: Statement, dialect: str) -> bool:
     from sqlglot import exp
 
     try:
-        values = sqlglot.parse_one(stmt.sql, read=dialect).expression
+        values = sqlglot.parse_one(stmt.sql, read=sqlglot_dialect(dialect)).expression
     except sqlglot.errors.ParseError:
         return False
     if not isinstance(values, exp.Values):
@@ -838,7 +839,7 @@ def _values_query(db: Database, stmt: Statement) -> str:
     import sqlglot
     from sqlglot import exp
 
-    values = sqlglot.parse_one(stmt.sql, read=db.dialect).expression
+    values = sqlglot.parse_one(stmt.sql, read=sqlglot_dialect(db.dialect)).expression
     if not isinstance(values, exp.Values) or not values.expressions:
         msg = f"Lacuna cannot read the VALUES of {' '.join(stmt.sql.split())[:80]}"
         raise IntegrationError(msg)
@@ -889,7 +890,7 @@ def _literal_rows(stmt: Statement, dialect: str) -> list[tuple[Any, ...]]:
     from sqlglot import exp
 
     try:
-        tree = sqlglot.parse_one(stmt.sql, read=dialect)
+        tree = sqlglot.parse_one(stmt.sql, read=sqlglot_dialect(dialect))
     except Exception:
         return []
     values = tree.find(exp.Values)

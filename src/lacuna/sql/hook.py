@@ -199,27 +199,43 @@ def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any)
 
 def with_connected_hosts(url: str, dbapi_connection: Any) -> str:
     """``url`` with the host the DBAPI connection is actually connected to added as ``host``
-    (and ``hostaddr``) parameters, when the driver says (psycopg 3 and psycopg2:
-    ``connection.info.host``/``hostaddr``) and it is not the URL's own. ``connect_args=
+    (and ``hostaddr``) parameters, when the driver says and it is not the URL's own: psycopg 3
+    and psycopg2 (``connection.info.host``/``hostaddr``), asyncpg through SQLAlchemy's adapter
+    (``driver_connection._addr``, the address asyncpg connected to). ``connect_args=
     {"host": ...}`` or a ``creator=`` sends an engine whose URL names ``localhost`` to another
     server, and the database was named, and judged internal, by the URL alone
     (:func:`lacuna.destinations.destination` reads every host the URL names: one outside
-    makes the database external)."""
-    info = getattr(dbapi_connection, "info", None)
-    if info is None:
-        return url
+    makes the database external). Other drivers (pg8000) report no host: the URL stands."""
     named = _named_host(url)
-    added = []
-    for key in ("host", "hostaddr"):
-        try:
-            value = getattr(info, key, None)
-        except Exception:  # a closed connection, a driver without it: the URL stands
-            value = None
-        if isinstance(value, str) and not this_machine(value) and value.lower() != named:
-            added.append(f"{key}={quote(value, safe='/:')}")
+    added = [f"{key}={quote(value, safe='/:')}" for key, value in _connected(dbapi_connection)
+             if not this_machine(value) and value.lower() != named]
     if not added:
         return url
     return url + ("&" if "?" in url else "?") + "&".join(added)
+
+
+def _connected(dbapi_connection: Any) -> list[tuple[str, str]]:
+    """The hosts the driver says ``dbapi_connection`` went to, as ``(key, host)``: on it, or
+    on the driver's connection a SQLAlchemy adapter holds (``driver_connection``: asyncpg's,
+    psycopg's async one)."""
+    found: list[tuple[str, str]] = []
+    try:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+    except Exception:
+        driver = None
+    for con in (dbapi_connection, driver) if driver is not None else (dbapi_connection,):
+        info = getattr(con, "info", None)
+        for key in ("host", "hostaddr") if info is not None else ():
+            try:
+                value = getattr(info, key, None)
+            except Exception:  # a closed connection, a driver without it: the URL stands
+                value = None
+            if isinstance(value, str) and value:
+                found.append((key, value))
+        addr = getattr(con, "_addr", None)  # asyncpg: the (host, port) it connected to
+        if isinstance(addr, tuple) and addr and isinstance(addr[0], str) and addr[0]:
+            found.append(("host", addr[0]))  # a Unix socket's path is a str: this machine
+    return found
 
 
 @functools.lru_cache(maxsize=64)

@@ -47,6 +47,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokenizer_core import Token, TokenType
 
+from lacuna.lineage.sql_dialects import sqlglot_dialect, sqlite_misnumbered
 from lacuna.lineage.sql_masking import NO_KEYS, BoundKeys
 from lacuna.sql.catalog import literal
 
@@ -156,6 +157,16 @@ class Statement:
     moved: tuple[tuple[str, str], ...] = ()
 
 
+def _file_name(node: exp.Expr) -> bool:
+    """Whether ``COPY``'s file is written as a name Lacuna reads: a string (``'x.csv'``,
+    ``E'…'``, ``$$…$$``) or a word (``STDOUT``, ``PROGRAM``, DuckDB's ``"x.csv"``), not a
+    parameter or an expression."""
+    if isinstance(node, exp.Literal):
+        return bool(node.is_string)
+    return isinstance(node, (exp.Identifier, exp.Var, exp.RawString, exp.ByteString,
+                             exp.National))
+
+
 # COPY … TO options (DuckDB) that write into a folder that exists and keep the files it holds
 _ADDING = frozenset({"APPEND", "OVERWRITE_OR_IGNORE"})
 
@@ -173,13 +184,33 @@ def _copy_adds(stmt: exp.Copy) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=1024)
+# statements longer than this are analysed each time, not cached: a program that sends large
+# statements that differ (a VALUES list of literals per batch) kept 1,024 of them, each with
+# its text and the queries read off it, alive for the process (gigabytes at a megabyte each)
+CACHED_LENGTH = 16_384
+
+
 def analyse(sql: str, dialect: str) -> Statement:
-    """Sort ``sql`` (one statement) into a kind, with the tables it reads and writes (cached:
-    applications send the same statements again and again). Several statements are ``pass``
-    when each is and none is a query, else unknown (fail closed): a first word that says no
-    data flows (``BEGIN; COPY t TO 'x.csv'``, ``PREPARE p AS COPY …; EXECUTE p``) said
-    nothing of what follows, which ran undecided."""
+    """Sort ``sql`` (one statement) into a kind, with the tables it reads and writes (cached
+    up to :data:`CACHED_LENGTH` characters: applications send the same statements again and
+    again). Several statements are ``pass`` when each is and none is a query, else unknown
+    (fail closed): a first word that says no data flows (``BEGIN; COPY t TO 'x.csv'``,
+    ``PREPARE p AS COPY …; EXECUTE p``) said nothing of what follows, which ran undecided. A
+    statement that nests deeper than the parser recurses (``SELECT ((((…1…))))``) is unknown:
+    the RecursionError used to escape to the caller, and in ``warn`` mode broke the program's
+    statement instead of warning."""
+    try:
+        if len(sql) > CACHED_LENGTH:
+            return _analyse(sql, dialect)
+        return _cached(sql, dialect)
+    except RecursionError:
+        return Statement(kind="unknown", sql=sql, verb=_first_word(sql, dialect), problem=(
+            "it nests deeper than Lacuna's parser reads (parentheses or subqueries inside "
+            "each other), so it cannot tell what it reads or writes; write it with fewer "
+            "levels (a CTE per level)"), unparsed="it nests too deeply to parse")
+
+
+def _analyse(sql: str, dialect: str) -> Statement:
     parts = _statements(sql, dialect) if ";" in sql and _first_word(
         sql, dialect) in _UNPARSED else None
     if parts is not None and len(parts) > 1:
@@ -190,6 +221,9 @@ def analyse(sql: str, dialect: str) -> Statement:
             f"it holds {len(parts)} statements; send them one by one, so that each is "
             "decided"))
     return _analyse_one(sql, dialect)
+
+
+_cached = functools.lru_cache(maxsize=1024)(_analyse)
 
 
 # first words whose statements are sorted without parsing the whole string (the others are
@@ -281,7 +315,8 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     level = _quiet.level
     _quiet.setLevel(logging.ERROR)  # "falling back to parsing as a Command" is ours to judge
     try:
-        parsed = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
+        parsed = [s for s in sqlglot.parse(sql, dialect=sqlglot_dialect(dialect))
+                  if s is not None]
     except SqlglotError as exc:
         said = _plain(str(exc))
         return Statement(kind="unknown", sql=sql, verb=word, problem=f"it does not parse: {said}",
@@ -299,6 +334,14 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
             "it binds a $name parameter, which SQLite reads as a parameter but Lacuna's parser "
             "as a column name, so Lacuna cannot tell which values it binds; bind the value as "
             ":name or ?"))
+    misnumbered = sqlite_misnumbered(sql) if dialect == "sqlite" and (
+        ":" in sql or "@" in sql) else None
+    if misnumbered is not None:
+        return Statement(kind="unknown", sql=sql, verb=word, placeholders=True, problem=(
+            f"its parameter {misnumbered} is named by a number that is not the one SQLite "
+            "gives it (SQLite numbers a named parameter by where it first appears), so Lacuna "
+            "cannot tell which value it binds; bind numbered values as ?1, ?2, … (or name "
+            "them :1, :2, … in the order they first appear)"))
     if dialect == "sqlite" and _quoted_values(parsed[0]):
         return Statement(kind="unknown", sql=sql, verb=word, problem=(
             "it writes a value that looks like personal data in double quotes, which SQLite "
@@ -328,7 +371,9 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
         if problem is not None:
             return replace(sorted_, kind="unknown", target=None, returning=None, query=None,
                            values=False, problem=problem)
-    if any(True for _ in parsed[0].find_all(exp.Placeholder)):
+    # SQLite's @name is sqlglot's Parameter (``VALUES (@a, 'kira@…')`` is a query's rows too)
+    holes = (exp.Placeholder, exp.Parameter) if dialect == "sqlite" else (exp.Placeholder,)
+    if any(True for _ in parsed[0].find_all(*holes)):
         return replace(sorted_, placeholders=True)
     return sorted_
 
@@ -583,11 +628,16 @@ def _vacuum(sql: str, body: str, dialect: str) -> Statement:
     words = [t.text.lower() for t in tokens if t.token_type != TokenType.STRING]
     if "into" not in words:
         return Statement(kind="pass", sql=sql, verb="vacuum")
-    files = [t.text for t in tokens if t.token_type == TokenType.STRING]
-    if len(files) != 1:
-        return Statement(kind="unknown", sql=sql, verb="vacuum",
-                         problem="Lacuna cannot read which file VACUUM INTO writes")
-    return Statement(kind="export", sql=sql, verb="vacuum", file=files[0])
+    # the file is what follows INTO, and only a string is read: SQLite takes an expression
+    # (VACUUM INTO lower('/X/V.DB') writes /x/v.db, where Lacuna read the string /X/V.DB)
+    at = next(i for i, t in enumerate(tokens) if t.token_type != TokenType.STRING
+              and t.text.lower() == "into")
+    after = [t for t in tokens[at + 1:] if t.token_type != TokenType.SEMICOLON]
+    if len(after) != 1 or after[0].token_type != TokenType.STRING:
+        return Statement(kind="unknown", sql=sql, verb="vacuum", problem=(
+            "Lacuna cannot read which file VACUUM INTO writes: write its path as a string, "
+            "not a parameter or an expression"))
+    return Statement(kind="export", sql=sql, verb="vacuum", file=after[0].text)
 
 
 def _may_flow(word: str, body: str, dialect: str) -> bool:
@@ -729,6 +779,15 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         if stmt.args.get("kind"):  # COPY t FROM 'file': a load into the table
             return Statement(kind="write", sql=sql, verb="copy_from",
                              target=table_name(stmt.this), file=file)
+        if files and not _file_name(files[0]):
+            # COPY t TO ? (DuckDB binds it; psycopg2 writes %(f)s in), DuckDB's COPY t TO
+            # ('~/Downloads/' || 'x.csv'): the file was the parameter's name ("?", "f"), or ""
+            # (the client: STDOUT), and the real one went undecided
+            bound = files[0].find(exp.Placeholder, exp.Parameter) is not None
+            return Statement(kind="unknown", sql=sql, verb="copy", placeholders=bound, problem=(
+                f"COPY … TO takes the file from {'a bound parameter' if bound else 'an expression'}"
+                ", and Lacuna cannot read which file it writes; write the path in the "
+                "statement as a string"))
         reads = base_tables(stmt)
         source = stmt.this
         query = (source.this.sql(dialect=dialect) if isinstance(source, exp.Subquery)
