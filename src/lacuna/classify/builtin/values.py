@@ -336,26 +336,66 @@ class CardValues(PatternRecognizer):
               r"(?:(?:[ ./_*|~x+:-]| [-./] )[0-9]{1,3})?"
               r"|[0-9]{4}(?:[ ./_*|~x+:-]| [-./] )[0-9]{6}(?:[ ./_*|~x+:-]| [-./] )[0-9]{4,5})")
     validator = "luhn_card"
+    # Bare digits (4111111111111111) carry no card's formatting, and random numbers pass the
+    # issuer and Luhn checks about one time in 34 (16 digits; fewer at other lengths): below
+    # the shares, one counts alone only with context (:meth:`_lone`).
 
     def scan(self, sample: ColumnSample) -> ValueMatch | None:
         found = super().scan(sample)
-        if (found is not None and not found.below) or not len(sample) or sample.from_integers \
-                or sample.lengths[1] < _GROUPED_CARD_MIN:
+        if (found is not None and not found.below) or not len(sample):
             return found
-        # Fewer valid numbers than the shares ask (one in fifty values): the shares guard
-        # against bare digits, which Luhn passes one time in ten. A number written in a
-        # card's own groups (4111 1111 1111 1111, 3782 822463 10005), issuer and Luhn valid,
-        # is a card even alone.
+        return self._grouped(sample) or self._lone(sample) or found
+
+    def _grouped(self, sample: ColumnSample) -> ValueMatch | None:
+        """A number written in a card's own groups (4111 1111 1111 1111, 3782 822463 10005),
+        issuer and Luhn valid, is a card even alone: fewer valid numbers than the shares ask
+        (one in fifty values) were found below them."""
+        if sample.from_integers or sample.lengths[1] < _GROUPED_CARD_MIN:
+            return None
         grouped = pc.filter(sample.values, pc.fill_null(
             pc.match_substring_regex(sample.values, _GROUPED_CARD), False))
         numbers = [m.group(0) for text in grouped.to_pylist()[:self.max_checks]
                    for m in _GROUPED_CARD_RE.finditer(text)]
+        return self._found(sample, numbers)
+
+    def _lone(self, sample: ColumnSample) -> ValueMatch | None:
+        """One or two bare card numbers, issuer and Luhn valid, with context: the column's
+        other values are words (a note column, ``4111111111111111`` in its 26th row: an id
+        column holds other numbers), a word about cards or payment stands in the same value
+        (``charge 4111111111111111 today``), or in the column's name (``payment_notes``).
+        Without context one bare number is no card: random 16-digit ids pass as often as
+        one in 34, and a single order number, sent or read, was CRITICAL."""
+        if sample.from_integers:
+            return None
+        numbers: list[str] = []
+        if _CARD_CONTEXT_RE.search(sample.name.replace("_", " ")):
+            return self._found(sample, _digit_runs(sample.values, self.max_checks))
+        whole = sample.matching(_BARE_CARD)
+        if 0 < len(whole) <= _LONE_MAX and len(sample) - len(whole) >= _LONE_MIN_WORDS:
+            worded = sample.count(r"\pL")
+            if worded >= _LONE_WORDS_SHARE * (len(sample) - len(whole)):
+                numbers = whole.to_pylist()
+        if sample.lengths[1] >= _WORDED_MIN and sample.count(_CARD_CONTEXT, ignore_case=True):
+            said = pc.filter(sample.values, pc.fill_null(pc.match_substring_regex(
+                sample.values, _CARD_CONTEXT, ignore_case=True), False))
+            runs = _digit_runs(said, self.max_checks)
+            # (and backwards, as a card is hidden from a look: at a card's usual lengths)
+            numbers += runs + [r[::-1] for r in runs if len(r) in (15, 16)]
+        return self._found(sample, numbers)
+
+    def _found(self, sample: ColumnSample, numbers: list[str]) -> ValueMatch | None:
         valid = sum(1 for number in numbers if self._validate(number))
         if not valid:
-            return found
+            return None
         n = len(sample)
         return ValueMatch(self, "text", min(valid, n) / n, n, len(numbers),
                           round(0.8 * self.strength, 4))
+
+
+def _digit_runs(values: pa.Array, limit: int) -> list[str]:
+    """The bare numbers of a card's length in ``values`` (at most ``limit`` values read)."""
+    held = pc.filter(values, pc.fill_null(pc.match_substring_regex(values, _DIGIT_RUN), False))
+    return [m.group(0) for text in held.to_pylist()[:limit] for m in _DIGIT_RUN_RE.finditer(text)]
 
 
 _GROUPED_CARD_MIN = 17  # the shortest: American Express's 4-6-5 and two separators
@@ -364,6 +404,20 @@ _GROUPED_CARD = (r"(?:^|[^0-9])(?:[0-9]{4}(?: [0-9]{4}){3}|[0-9]{4}(?:-[0-9]{4})
                  r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5})(?:$|[^0-9])")
 _GROUPED_CARD_RE = re.compile(r"(?<![0-9])(?:[0-9]{4}(?: [0-9]{4}){3}|[0-9]{4}(?:-[0-9]{4}){3}"
                               r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5})(?![0-9])")
+_BARE_CARD = r"[0-9]{13,19}"  # a card number written as digits alone
+_LONE_MAX = 2  # bare numbers a column of words may hold, each judged alone
+_LONE_MIN_WORDS = 5  # other values, ...
+_LONE_WORDS_SHARE = 0.8  # ... this share of which holds a letter
+# a bare number of a card's length in free text (RE2, and Python's re to read them out)
+_DIGIT_RUN = r"(?:^|[^0-9])[0-9]{13,19}(?:$|[^0-9])"
+_WORDED_MIN = 15  # the shortest value holding a context word and a card number ("cc " + 12)
+_DIGIT_RUN_RE = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+# words that say a number beside them is a card's (RE2 and Python's re)
+_CARD_CONTEXT = (r"(?:^|[^a-z])(?:cards?|credit|debit|visa|master ?card|amex|american express"
+                 r"|maestro|discover|jcb|diners|union ?pay|cc|ccn|cvv|cvc|pan|expiry|expires"
+                 r"|charged?|payment|billing|kreditkarte|karte|tarjeta|carte|cart[aã]o|carta)"
+                 r"(?:$|[^a-z])")
+_CARD_CONTEXT_RE = re.compile(_CARD_CONTEXT, re.IGNORECASE)
 
 
 @value_recognizer

@@ -1,0 +1,59 @@
+"""A card number written as bare digits, alone: among a column's words, or with a word about
+cards or payment beside it, it is a card; a random 16-digit id or order number stays public
+(the issuer and Luhn checks pass one in about 34 of them, so one alone says nothing)."""
+
+import random
+
+import pytest
+
+from lacuna.classify import classify_columns
+from lacuna.classify.checks import is_card_number
+from lacuna.model import ColumnKind
+
+PII, PUBLIC = ColumnKind.PII, ColumnKind.PUBLIC
+WORDS = ["apple pie", "banana", "cherry tart", "delta", "echo", "foxtrot", "golf club",
+         "hotel", "india", "juliet"]
+
+
+def col(values, name="note"):
+    return classify_columns([name], {name: values})[name]
+
+
+def _ids(valid: bool, n: int, seed: int) -> list[str]:
+    """``n`` random 16-digit ids that pass (``valid``) or fail the card checks."""
+    rng, out = random.Random(seed), []
+    while len(out) < n:
+        number = str(rng.randrange(10**15, 10**16))
+        if is_card_number(number) is valid:
+            out.append(number)
+    return out
+
+
+@pytest.mark.parametrize("card", ["4111111111111111", "5500005555555559", "378282246310005"])
+def test_one_bare_card_among_words_is_a_card(card):
+    """The 26th of 51 values: the share a bare-digit column needs left the column PUBLIC."""
+    values = [*(WORDS * 5)[:25], card, *(WORDS * 5)[25:]]
+    c = col(values)
+    assert (c.classification, c.pii_type) == (PII, "card_number"), c.reasoning
+
+
+@pytest.mark.parametrize(("values", "name"), [
+    ([*WORDS, "paid by card 4111111111111111"], "note"),  # a card word in the value
+    ([*WORDS, "please charge 1111111111111114 today"], "note"),  # ... and written backwards
+    ([*WORDS, "Visa: 4012888888881881, exp 12/29"], "note"),
+    (["4111111111111111", "refund", "7"], "payment_note"),  # a payment word in the name
+])
+def test_a_bare_card_with_a_word_about_cards_is_a_card(values, name):
+    c = col(values, name)
+    assert (c.classification, c.pii_type) == (PII, "card_number"), c.reasoning
+
+
+@pytest.mark.parametrize("values", [
+    _ids(True, 1, 1) + [str(100000 + i) for i in range(50)],  # an id column: other numbers
+    [*WORDS, *_ids(True, 3, 3)],  # three bare numbers among words: ids, not a note's card
+    [*WORDS[:3], *_ids(True, 1, 4)],  # too few words to say the column is words
+    [*WORDS, "paid by card 4111111111111112"],  # the context, but no card's number
+    _ids(False, 49, 5) + _ids(True, 1, 6),  # random ids, one of which passes the checks
+])
+def test_a_random_id_stays_public(values):
+    assert col(values).classification is PUBLIC, col(values).reasoning
