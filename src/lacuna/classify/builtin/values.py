@@ -9,6 +9,7 @@ that kind of value; free text needs fewer (see ``PatternRecognizer``).
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import replace
 
@@ -20,6 +21,7 @@ from lacuna.classify.scan import ColumnSample, PatternRecognizer, read_sample
 from lacuna.model import ColumnKind, Sensitivity
 
 PII, FIN = ColumnKind.PII, ColumnKind.FINANCIAL
+_BARE_CARD = r"[0-9]{13,19}"  # a card number written as digits alone
 
 
 @value_recognizer
@@ -337,14 +339,20 @@ class CardValues(PatternRecognizer):
               r"|[0-9]{4}(?:[ ./_*|~x+:-]| [-./] )[0-9]{6}(?:[ ./_*|~x+:-]| [-./] )[0-9]{4,5})")
     validator = "luhn_card"
     # Bare digits (4111111111111111) carry no card's formatting, and random numbers pass the
-    # issuer and Luhn checks about one time in 34 (16 digits; fewer at other lengths): below
-    # the shares, one counts alone only with context (:meth:`_lone`).
+    # issuer and Luhn checks about one time in 34 (16 digits; fewer at other lengths): a
+    # column or a text of bare digits is a card's only when more of them pass than chance
+    # would make (:meth:`_significant`), or, one alone, with context (:meth:`_lone`).
+    bare = _BARE_CARD
+    bare_weak = False  # a column of real bare card numbers decides (its share is no chance)
 
     def scan(self, sample: ColumnSample) -> ValueMatch | None:
         found = super().scan(sample)
         if (found is not None and not found.below) or not len(sample):
             return found
         return self._grouped(sample) or self._lone(sample) or found
+
+    def _significant(self, hits: float, tried: int, bare: bool) -> bool:
+        return not bare or hits >= _hits_beyond_chance(tried)
 
     def _grouped(self, sample: ColumnSample) -> ValueMatch | None:
         """A number written in a card's own groups (4111 1111 1111 1111, 3782 822463 10005),
@@ -362,7 +370,8 @@ class CardValues(PatternRecognizer):
         """One or two bare card numbers, issuer and Luhn valid, with context: the column's
         other values are words (a note column, ``4111111111111111`` in its 26th row: an id
         column holds other numbers), a word about cards or payment stands in the same value
-        (``charge 4111111111111111 today``), or in the column's name (``payment_notes``).
+        (``charge 4111111111111111 today``) or in a short field's other values (a path's
+        ``/cards/4111111111111111``), or in the column's name (``payment_notes``).
         Without context one bare number is no card: random 16-digit ids pass as often as
         one in 34, and a single order number, sent or read, was CRITICAL."""
         if sample.from_integers:
@@ -375,9 +384,10 @@ class CardValues(PatternRecognizer):
             worded = sample.count(r"\pL")
             if worded >= _LONE_WORDS_SHARE * (len(sample) - len(whole)):
                 numbers = whole.to_pylist()
-        if sample.lengths[1] >= _WORDED_MIN and sample.count(_CARD_CONTEXT, ignore_case=True):
-            said = pc.filter(sample.values, pc.fill_null(pc.match_substring_regex(
-                sample.values, _CARD_CONTEXT, ignore_case=True), False))
+        if sample.lengths[1] >= 13 and sample.count(_CARD_CONTEXT, ignore_case=True):
+            said = sample.values if len(sample) <= _BESIDE else pc.filter(
+                sample.values, pc.fill_null(pc.match_substring_regex(
+                    sample.values, _CARD_CONTEXT, ignore_case=True), False))
             runs = _digit_runs(said, self.max_checks)
             # (and backwards, as a card is hidden from a look: at a card's usual lengths)
             numbers += runs + [r[::-1] for r in runs if len(r) in (15, 16)]
@@ -398,19 +408,37 @@ def _digit_runs(values: pa.Array, limit: int) -> list[str]:
     return [m.group(0) for text in held.to_pylist()[:limit] for m in _DIGIT_RUN_RE.finditer(text)]
 
 
-_GROUPED_CARD_MIN = 17  # the shortest: American Express's 4-6-5 and two separators
+@functools.cache
+def _hits_beyond_chance(tried: int, chance: float = 1 / 34, level: float = 1e-3) -> int:
+    """The fewest valid numbers among ``tried`` bare ones that random digits reach less often
+    than ``level`` (binomial tail, ``chance`` each: issuer prefixes and Luhn at 16 digits, the
+    loosest length). 1 of 1 never is; 2 of 2 are; 3 of 3 to 6; 4 of 10: the column's share
+    asks more from 15 values on."""
+    tail, k = 1.0, 0
+    while k <= tried:
+        if tail < level:
+            return k
+        tail -= math.exp(math.lgamma(tried + 1) - math.lgamma(k + 1) - math.lgamma(tried - k + 1)
+                         + k * math.log(chance) + (tried - k) * math.log1p(-chance))
+        k += 1
+    return tried + 1
+
+
+_GROUPED_CARD_MIN = 16  # the shortest: Diners Club's 4-6-4 and two separators
 # A card number in its issuer's groups, one separator throughout (RE2: no back-references)
-_GROUPED_CARD = (r"(?:^|[^0-9])(?:[0-9]{4}(?: [0-9]{4}){3}|[0-9]{4}(?:-[0-9]{4}){3}"
-                 r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5})(?:$|[^0-9])")
-_GROUPED_CARD_RE = re.compile(r"(?<![0-9])(?:[0-9]{4}(?: [0-9]{4}){3}|[0-9]{4}(?:-[0-9]{4}){3}"
-                              r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5})(?![0-9])")
-_BARE_CARD = r"[0-9]{13,19}"  # a card number written as digits alone
+# (4-4-4-4 and 4-4-4-4-3, 4-6-5 and 4-6-4: Visa and most brands, 19-digit ones, American
+# Express, Diners Club)
+_GROUPS = (r"(?:[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?"
+           r"|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5})")
+_GROUPED_CARD = rf"(?:^|[^0-9]){_GROUPS}(?:$|[^0-9])"
+_GROUPED_CARD_RE = re.compile(rf"(?<![0-9]){_GROUPS}(?![0-9])")
 _LONE_MAX = 2  # bare numbers a column of words may hold, each judged alone
 _LONE_MIN_WORDS = 5  # other values, ...
 _LONE_WORDS_SHARE = 0.8  # ... this share of which holds a letter
 # a bare number of a card's length in free text (RE2, and Python's re to read them out)
 _DIGIT_RUN = r"(?:^|[^0-9])[0-9]{13,19}(?:$|[^0-9])"
-_WORDED_MIN = 15  # the shortest value holding a context word and a card number ("cc " + 12)
+_BESIDE = 16  # a field of at most this many values (a URL's path: /cards/<number>, a short
+# list) has its words beside each of its numbers; a longer column, in the same value only
 _DIGIT_RUN_RE = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
 # words that say a number beside them is a card's (RE2 and Python's re)
 _CARD_CONTEXT = (r"(?:^|[^a-z])(?:cards?|credit|debit|visa|master ?card|amex|american express"
