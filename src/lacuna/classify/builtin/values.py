@@ -12,6 +12,7 @@ import functools
 import math
 import re
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +20,9 @@ import pyarrow.compute as pc
 from lacuna.classify.base import ValueMatch, value_recognizer
 from lacuna.classify.scan import ColumnSample, PatternRecognizer, read_sample
 from lacuna.model import ColumnKind, Sensitivity
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 PII, FIN = ColumnKind.PII, ColumnKind.FINANCIAL
 _BARE_CARD = r"[0-9]{13,19}"  # a card number written as digits alone
@@ -371,27 +375,45 @@ class CardValues(PatternRecognizer):
         other values are words (a note column, ``4111111111111111`` in its 26th row: an id
         column holds other numbers), a word about cards or payment stands in the same value
         (``charge 4111111111111111 today``) or in a short field's other values (a path's
-        ``/cards/4111111111111111``), or in the column's name (``payment_notes``).
-        Without context one bare number is no card: random 16-digit ids pass as often as
-        one in 34, and a single order number, sent or read, was CRITICAL."""
+        ``/cards/4111111111111111``), or in the column's name (``payment_notes``). More bare
+        numbers there count when more of them are valid than chance makes (a ``payment_id``
+        column of random ids holds a valid one in every 34). Without context one bare number
+        is no card: random 16-digit ids pass as often as one in 34, and a single order
+        number, sent or read, was CRITICAL."""
         if sample.from_integers:
             return None
-        numbers: list[str] = []
         if _CARD_CONTEXT_RE.search(sample.name.replace("_", " ")):
-            return self._found(sample, _digit_runs(sample.values, self.max_checks))
+            return self._beyond(sample, _digit_runs(sample.values, self.max_checks))
         whole = sample.matching(_BARE_CARD)
-        if 0 < len(whole) <= _LONE_MAX and len(sample) - len(whole) >= _LONE_MIN_WORDS:
+        if len(whole) and len(sample) - len(whole) >= _LONE_MIN_WORDS:
             worded = sample.count(r"\pL")
-            if worded >= _LONE_WORDS_SHARE * (len(sample) - len(whole)):
-                numbers = whole.to_pylist()
+            if worded >= _LONE_WORDS_SHARE * (len(sample) - len(whole)) and (
+                    found := self._beyond(sample, whole.to_pylist()[:self.max_checks])):
+                return found
         if sample.lengths[1] >= 13 and sample.count(_CARD_CONTEXT, ignore_case=True):
             said = sample.values if len(sample) <= _BESIDE else pc.filter(
                 sample.values, pc.fill_null(pc.match_substring_regex(
                     sample.values, _CARD_CONTEXT, ignore_case=True), False))
             runs = _digit_runs(said, self.max_checks)
             # (and backwards, as a card is hidden from a look: at a card's usual lengths)
-            numbers += runs + [r[::-1] for r in runs if len(r) in (15, 16)]
-        return self._found(sample, numbers)
+            return self._beyond(sample, runs, [r[::-1] for r in runs if len(r) in (15, 16)])
+        return None
+
+    def _beyond(self, sample: ColumnSample, numbers: list[str], backwards: Sequence[str] = ()
+                ) -> ValueMatch | None:
+        """:meth:`_found` for bare ``numbers`` (or their ``backwards`` readings) with
+        context: any valid one among at most ``_LONE_MAX``, else as many as
+        :func:`_hits_beyond_chance` asks."""
+        if not numbers:
+            return None
+        valid = sum(1 for number in numbers if self._validate(number))
+        valid += sum(1 for number in backwards if self._validate(number))
+        if not valid or (len(numbers) > _LONE_MAX
+                         and valid < _hits_beyond_chance(len(numbers) + len(backwards))):
+            return None
+        n = len(sample)
+        return ValueMatch(self, "text", min(valid, n) / n, n, len(numbers) + len(backwards),
+                          round(0.8 * self.strength, 4))
 
     def _found(self, sample: ColumnSample, numbers: list[str]) -> ValueMatch | None:
         valid = sum(1 for number in numbers if self._validate(number))
@@ -432,7 +454,7 @@ _GROUPS = (r"(?:[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(
            r"|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5})")
 _GROUPED_CARD = rf"(?:^|[^0-9]){_GROUPS}(?:$|[^0-9])"
 _GROUPED_CARD_RE = re.compile(rf"(?<![0-9]){_GROUPS}(?![0-9])")
-_LONE_MAX = 2  # bare numbers a column of words may hold, each judged alone
+_LONE_MAX = 2  # bare numbers in context judged each alone (more: beyond chance)
 _LONE_MIN_WORDS = 5  # other values, ...
 _LONE_WORDS_SHARE = 0.8  # ... this share of which holds a letter
 # a bare number of a card's length in free text (RE2, and Python's re to read them out)
