@@ -72,6 +72,8 @@ def test_private_ip_addresses_are_sent(gate, sent):
     ["2a00:1450:4001:81b::200e", "fd00::1"],
     {"hosts": ["10.0.0.1", "110.0.0.1"]},  # not read as 10.0.0.1 alone
     {"ip": "10.0.0.1", "email": "kira.ng@example.org"},  # the address's column aside
+    # what else a field of private addresses holds is classified without them
+    {"log": ["10.0.0.5 Kira Kowalski", "10.0.0.6 John Smith", "10.0.0.7 Maria Garcia"]},
 ])
 def test_public_ip_addresses_are_still_refused(gate, sent):
     assert _post(gate, sent).status == 451
