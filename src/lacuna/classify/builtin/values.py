@@ -380,8 +380,8 @@ class CardValues(PatternRecognizer):
         column of random ids holds a valid one in every 34). Without context one bare number
         is no card: random 16-digit ids pass as often as one in 34, and a single order
         number, sent or read, was CRITICAL."""
-        if sample.from_integers:
-            return None
+        if sample.from_integers or sample.lengths[1] < 13 or not _any_digit_run(sample):
+            return None  # (the common case: one look, no number of a card's length)
         if _CARD_CONTEXT_RE.search(sample.name.replace("_", " ")):
             return self._beyond(sample, _digit_runs(sample.values, self.max_checks))
         whole = sample.matching(_BARE_CARD)
@@ -390,7 +390,7 @@ class CardValues(PatternRecognizer):
             if worded >= _LONE_WORDS_SHARE * (len(sample) - len(whole)) and (
                     found := self._beyond(sample, whole.to_pylist()[:self.max_checks])):
                 return found
-        if sample.lengths[1] >= 13 and sample.count(_CARD_CONTEXT, ignore_case=True):
+        if sample.count(_CARD_CONTEXT, ignore_case=True):
             said = sample.values if len(sample) <= _BESIDE else pc.filter(
                 sample.values, pc.fill_null(pc.match_substring_regex(
                     sample.values, _CARD_CONTEXT, ignore_case=True), False))
@@ -422,6 +422,13 @@ class CardValues(PatternRecognizer):
         n = len(sample)
         return ValueMatch(self, "text", min(valid, n) / n, n, len(numbers),
                           round(0.8 * self.strength, 4))
+
+
+def _any_digit_run(sample: ColumnSample) -> bool:
+    """Whether a value holds a bare number of a card's length (a small sample's in Python)."""
+    if sample.strings is not None:
+        return any(_DIGIT_RUN_RE.search(v) for v in sample.strings)
+    return bool(sample.count(_DIGIT_RUN))
 
 
 def _digit_runs(values: pa.Array, limit: int) -> list[str]:
