@@ -79,7 +79,7 @@ def test_siblings_that_are_no_split_value_pass(gate, fields):
 
 def test_split_values_joins_only_validated_shapes():
     assert split_values([("n1", "4111"), ("n2", "1111"), ("n3", "1111"), ("n4", "1111")]) == [
-        "4111111111111111"]
+        "4111 1111 1111 1111"]  # (in its groups: a card's own writing)
     assert split_values([("n1", "4111"), ("n2", "1111"), ("n3", "1111"), ("n4", "1112")]) == []
     assert split_values([("login", "kira.ng"), ("domain", "example.org")]) == [
         "kira.ng@example.org"]

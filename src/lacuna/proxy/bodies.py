@@ -677,8 +677,8 @@ def _split_cards(groups: list[tuple[int, str, Any]], whole: list[tuple[str, Any]
                 piece = run[start:start + len(shape)]
                 if (len(piece) == len(shape) and (not last or len(piece) == len(run))
                         and all(len(g) == k for g, k in zip(piece, shape, strict=True))
-                        and is_card(number := "".join(piece))):
-                    out.append(number)
+                        and is_card(number := " ".join(piece))):
+                    out.append(number)  # in its groups: a card's own writing, even alone
     return out
 
 

@@ -424,6 +424,7 @@ class Gate:
             frame = _frame(payload)
             inferred = (self.gov.classify_read(None, frame)[0] if len(frame.columns)
                         else Classification())
+            inferred = _private_addresses(inferred, payload, self.gov)
         if key is not None:
             self._cache[key] = inferred
             if len(self._cache) > CACHED_PAYLOADS:
@@ -802,6 +803,75 @@ def _frame(payload: Payload) -> pd.DataFrame:
         padded = [*values, *([None] * (length - len(values)))]
         columns[name] = pd.Series(pd.array(padded, dtype="string"), index=index, copy=False)
     return pd.DataFrame(columns, index=index, copy=False)
+
+
+def _private_addresses(inferred: Classification, payload: Payload, gov: Governor
+                       ) -> Classification:
+    """``inferred`` with each field classified as IP addresses whose addresses are all
+    private ones (RFC 1918, loopback, link-local, unique-local: :func:`_public`) classified
+    again without them: such an address names a host inside a network, not a person outside
+    it, as an internal host name does (``{"host": "db.internal.corp"}`` passes); a list of
+    them (``["10.0.0.1", "192.168.1.20"]``, a service's inventory) was PII, refused to every
+    external host. What else the field holds (``10.0.0.5 Kira Kowalski``) is classified as
+    it would be alone; a name that says IP address, with only private ones, says nothing.
+    One public address among them, or a value that only looks like an IPv6 one, keeps the
+    field as it was (fail closed)."""
+    from lacuna.classify.rollup import rollup
+
+    config = gov.config
+    redone: dict[str, ColumnClass] = {}
+    for name, column in inferred.columns.items():
+        values = payload.fields.get(name, ())
+        if column.pii_type != "ip_address" or not _only_private(values):
+            continue
+        rest = tuple(r for v in values if (r := _COLONS.sub(" ", _QUAD_RUN.sub(" ", v)).strip()))
+        again = gov.classify_read(None, _frame(Payload(format="json", fields=FrozenDict(
+            {name: rest}))))[0].columns.get(name) if rest else None
+        if again is None or again.pii_type == "ip_address":  # (a name alone: "ip", "host_ip")
+            again = ColumnClass(classification=ColumnKind.PUBLIC, confidence=column.confidence,
+                                layer=column.layer, reasoning=(
+                                    "every IP address in it is a private one (a host inside a "
+                                    "network, not a person: as an internal host name)"))
+        redone[name] = again
+    if not redone:
+        return inferred
+    kept = [r for r in inferred.reasoning if "because of column(s)" not in r]
+    return rollup({**inferred.columns, **redone}, config.classification, floor=inferred.floor,
+                  extra_tags=inferred.table_tags, reasoning=kept, layer=inferred.layer)
+
+
+# every dotted quad between non-digits, overlapping ones too ("1.2.3.4.5" is "1.2.3.4" and
+# "2.3.4.5": a public reading of either keeps the field); a run of IPv6 characters with two
+# colons or more
+_QUAD = re.compile(r"(?<![0-9])(?=((?:[0-9]{1,3}\.){3}[0-9]{1,3})(?![0-9]))")
+_QUAD_RUN = re.compile(r"(?<![0-9])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9])")  # (taken out)
+_COLONS = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+_PRIVATE_READ = 256  # values read for addresses; a field with more keeps its class
+
+
+def _only_private(values: Sequence[str]) -> bool:
+    """Whether ``values`` hold an IP address, and every one they hold is private."""
+    if not values or len(values) > _PRIVATE_READ:
+        return False
+    seen = False
+    for value in values:
+        for m in _QUAD.finditer(value):
+            try:
+                address = ipaddress.IPv4Address(m.group(1))
+            except ValueError:
+                continue
+            if _public(str(address)):
+                return False
+            seen = True
+        for m in _COLONS.finditer(value):
+            try:
+                address6 = ipaddress.IPv6Address(m.group().rstrip("."))
+            except ValueError:
+                return False  # (an address with a port, a MAC, a time: not told apart here)
+            if _public(str(address6)):
+                return False
+            seen = True
+    return seen
 
 
 def _public(address: str) -> bool:

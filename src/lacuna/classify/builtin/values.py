@@ -9,8 +9,10 @@ that kind of value; free text needs fewer (see ``PatternRecognizer``).
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,7 +21,11 @@ from lacuna.classify.base import ValueMatch, value_recognizer
 from lacuna.classify.scan import ColumnSample, PatternRecognizer, read_sample
 from lacuna.model import ColumnKind, Sensitivity
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 PII, FIN = ColumnKind.PII, ColumnKind.FINANCIAL
+_BARE_CARD = r"[0-9]{13,19}"  # a card number written as digits alone
 
 
 @value_recognizer
@@ -336,34 +342,139 @@ class CardValues(PatternRecognizer):
               r"(?:(?:[ ./_*|~x+:-]| [-./] )[0-9]{1,3})?"
               r"|[0-9]{4}(?:[ ./_*|~x+:-]| [-./] )[0-9]{6}(?:[ ./_*|~x+:-]| [-./] )[0-9]{4,5})")
     validator = "luhn_card"
+    # Bare digits (4111111111111111) carry no card's formatting, and random numbers pass the
+    # issuer and Luhn checks about one time in 34 (16 digits; fewer at other lengths): a
+    # column or a text of bare digits is a card's only when more of them pass than chance
+    # would make (:meth:`_significant`), or, one alone, with context (:meth:`_lone`).
+    bare = _BARE_CARD
+    bare_weak = False  # a column of real bare card numbers decides (its share is no chance)
 
     def scan(self, sample: ColumnSample) -> ValueMatch | None:
         found = super().scan(sample)
-        if (found is not None and not found.below) or not len(sample) or sample.from_integers \
-                or sample.lengths[1] < _GROUPED_CARD_MIN:
+        if (found is not None and not found.below) or not len(sample):
             return found
-        # Fewer valid numbers than the shares ask (one in fifty values): the shares guard
-        # against bare digits, which Luhn passes one time in ten. A number written in a
-        # card's own groups (4111 1111 1111 1111, 3782 822463 10005), issuer and Luhn valid,
-        # is a card even alone.
+        return self._grouped(sample) or self._lone(sample) or found
+
+    def _significant(self, hits: float, tried: int, bare: bool) -> bool:
+        return not bare or hits >= _hits_beyond_chance(tried)
+
+    def _grouped(self, sample: ColumnSample) -> ValueMatch | None:
+        """A number written in a card's own groups (4111 1111 1111 1111, 3782 822463 10005),
+        issuer and Luhn valid, is a card even alone: fewer valid numbers than the shares ask
+        (one in fifty values) were found below them."""
+        if sample.from_integers or sample.lengths[1] < _GROUPED_CARD_MIN:
+            return None
         grouped = pc.filter(sample.values, pc.fill_null(
             pc.match_substring_regex(sample.values, _GROUPED_CARD), False))
         numbers = [m.group(0) for text in grouped.to_pylist()[:self.max_checks]
                    for m in _GROUPED_CARD_RE.finditer(text)]
+        return self._found(sample, numbers)
+
+    def _lone(self, sample: ColumnSample) -> ValueMatch | None:
+        """One or two bare card numbers, issuer and Luhn valid, with context: the column's
+        other values are words (a note column, ``4111111111111111`` in its 26th row: an id
+        column holds other numbers), a word about cards or payment stands in the same value
+        (``charge 4111111111111111 today``) or in a short field's other values (a path's
+        ``/cards/4111111111111111``), or in the column's name (``payment_notes``). More bare
+        numbers there count when more of them are valid than chance makes (a ``payment_id``
+        column of random ids holds a valid one in every 34). Without context one bare number
+        is no card: random 16-digit ids pass as often as one in 34, and a single order
+        number, sent or read, was CRITICAL."""
+        if sample.from_integers or sample.lengths[1] < 13 or not _any_digit_run(sample):
+            return None  # (the common case: one look, no number of a card's length)
+        if _CARD_CONTEXT_RE.search(sample.name.replace("_", " ")):
+            return self._beyond(sample, _digit_runs(sample.values, self.max_checks))
+        whole = sample.matching(_BARE_CARD)
+        if len(whole) and len(sample) - len(whole) >= _LONE_MIN_WORDS:
+            worded = sample.count(r"\pL")
+            if worded >= _LONE_WORDS_SHARE * (len(sample) - len(whole)) and (
+                    found := self._beyond(sample, whole.to_pylist()[:self.max_checks])):
+                return found
+        if sample.count(_CARD_CONTEXT, ignore_case=True):
+            said = sample.values if len(sample) <= _BESIDE else pc.filter(
+                sample.values, pc.fill_null(pc.match_substring_regex(
+                    sample.values, _CARD_CONTEXT, ignore_case=True), False))
+            runs = _digit_runs(said, self.max_checks)
+            # (and backwards, as a card is hidden from a look: at a card's usual lengths)
+            return self._beyond(sample, runs, [r[::-1] for r in runs if len(r) in (15, 16)])
+        return None
+
+    def _beyond(self, sample: ColumnSample, numbers: list[str], backwards: Sequence[str] = ()
+                ) -> ValueMatch | None:
+        """:meth:`_found` for bare ``numbers`` (or their ``backwards`` readings) with
+        context: any valid one among at most ``_LONE_MAX``, else as many as
+        :func:`_hits_beyond_chance` asks."""
+        if not numbers:
+            return None
+        valid = sum(1 for number in numbers if self._validate(number))
+        valid += sum(1 for number in backwards if self._validate(number))
+        if not valid or (len(numbers) > _LONE_MAX
+                         and valid < _hits_beyond_chance(len(numbers) + len(backwards))):
+            return None
+        n = len(sample)
+        return ValueMatch(self, "text", min(valid, n) / n, n, len(numbers) + len(backwards),
+                          round(0.8 * self.strength, 4))
+
+    def _found(self, sample: ColumnSample, numbers: list[str]) -> ValueMatch | None:
         valid = sum(1 for number in numbers if self._validate(number))
         if not valid:
-            return found
+            return None
         n = len(sample)
         return ValueMatch(self, "text", min(valid, n) / n, n, len(numbers),
                           round(0.8 * self.strength, 4))
 
 
-_GROUPED_CARD_MIN = 17  # the shortest: American Express's 4-6-5 and two separators
+def _any_digit_run(sample: ColumnSample) -> bool:
+    """Whether a value holds a bare number of a card's length (a small sample's in Python)."""
+    if sample.strings is not None:
+        return any(_DIGIT_RUN_RE.search(v) for v in sample.strings)
+    return bool(sample.count(_DIGIT_RUN))
+
+
+def _digit_runs(values: pa.Array, limit: int) -> list[str]:
+    """The bare numbers of a card's length in ``values`` (at most ``limit`` values read)."""
+    held = pc.filter(values, pc.fill_null(pc.match_substring_regex(values, _DIGIT_RUN), False))
+    return [m.group(0) for text in held.to_pylist()[:limit] for m in _DIGIT_RUN_RE.finditer(text)]
+
+
+@functools.cache
+def _hits_beyond_chance(tried: int, chance: float = 1 / 34, level: float = 1e-3) -> int:
+    """The fewest valid numbers among ``tried`` bare ones that random digits reach less often
+    than ``level`` (binomial tail, ``chance`` each: issuer prefixes and Luhn at 16 digits, the
+    loosest length). 1 of 1 never is; 2 of 2 are; 3 of 3 to 6; 4 of 10: the column's share
+    asks more from 15 values on."""
+    tail, k = 1.0, 0
+    while k <= tried:
+        if tail < level:
+            return k
+        tail -= math.exp(math.lgamma(tried + 1) - math.lgamma(k + 1) - math.lgamma(tried - k + 1)
+                         + k * math.log(chance) + (tried - k) * math.log1p(-chance))
+        k += 1
+    return tried + 1
+
+
+_GROUPED_CARD_MIN = 16  # the shortest: Diners Club's 4-6-4 and two separators
 # A card number in its issuer's groups, one separator throughout (RE2: no back-references)
-_GROUPED_CARD = (r"(?:^|[^0-9])(?:[0-9]{4}(?: [0-9]{4}){3}|[0-9]{4}(?:-[0-9]{4}){3}"
-                 r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5})(?:$|[^0-9])")
-_GROUPED_CARD_RE = re.compile(r"(?<![0-9])(?:[0-9]{4}(?: [0-9]{4}){3}|[0-9]{4}(?:-[0-9]{4}){3}"
-                              r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5})(?![0-9])")
+# (4-4-4-4 and 4-4-4-4-3, 4-6-5 and 4-6-4: Visa and most brands, 19-digit ones, American
+# Express, Diners Club)
+_GROUPS = (r"(?:[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?"
+           r"|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5})")
+_GROUPED_CARD = rf"(?:^|[^0-9]){_GROUPS}(?:$|[^0-9])"
+_GROUPED_CARD_RE = re.compile(rf"(?<![0-9]){_GROUPS}(?![0-9])")
+_LONE_MAX = 2  # bare numbers in context judged each alone (more: beyond chance)
+_LONE_MIN_WORDS = 5  # other values, ...
+_LONE_WORDS_SHARE = 0.8  # ... this share of which holds a letter
+# a bare number of a card's length in free text (RE2, and Python's re to read them out)
+_DIGIT_RUN = r"(?:^|[^0-9])[0-9]{13,19}(?:$|[^0-9])"
+_BESIDE = 16  # a field of at most this many values (a URL's path: /cards/<number>, a short
+# list) has its words beside each of its numbers; a longer column, in the same value only
+_DIGIT_RUN_RE = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+# words that say a number beside them is a card's (RE2 and Python's re)
+_CARD_CONTEXT = (r"(?:^|[^a-z])(?:cards?|credit|debit|visa|master ?card|amex|american express"
+                 r"|maestro|discover|jcb|diners|union ?pay|cc|ccn|cvv|cvc|pan|expiry|expires"
+                 r"|charged?|payment|billing|kreditkarte|karte|tarjeta|carte|cart[aã]o|carta)"
+                 r"(?:$|[^a-z])")
+_CARD_CONTEXT_RE = re.compile(_CARD_CONTEXT, re.IGNORECASE)
 
 
 @value_recognizer
