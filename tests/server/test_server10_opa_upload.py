@@ -80,3 +80,20 @@ def test_server10_a_good_upload_with_functions_and_its_own_package_works(app_cli
         assert _decision(app_client)["allowed"] is False
     finally:
         app_client.client.delete("/v1/policies/s10ok.rego", headers=root)
+
+
+@pytest.mark.parametrize("policy_id", ["", "%20", "a%09b.rego", "x" * 257])
+def test_server10_an_upload_under_an_unusable_id_is_refused(app_client, policy_id) -> None:
+    """An empty id, one of blanks, one holding a tab (shown in every error naming the
+    module) or a very long one was kept and listed; refused now, nothing kept."""
+    root = app_client.headers("root")
+    before = app_client.client.get("/v1/policies", headers=root).json()["result"]
+    r = app_client.client.put(f"/v1/policies/{policy_id}", content=b"package s10id\n",
+                              headers=root)
+    assert r.status_code == 400, r.text
+    assert "is not one a module can be kept under" in r.json()["message"]
+    assert app_client.client.get("/v1/policies", headers=root).json()["result"] == before
+    ok = app_client.client.put("/v1/policies/team/s10id.rego", content=b"package s10id\n",
+                               headers=root)
+    assert ok.status_code == 200, ok.text
+    app_client.client.delete("/v1/policies/team/s10id.rego", headers=root)

@@ -63,6 +63,7 @@ class InvalidInput(PolicyError, ValueError):
 _UNDEFINED = '"<undefined>"'
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CACHE_SIZE = 4096
+MAX_POLICY_ID = 256  # an uploaded module's id: its name in errors, listings and the engine
 
 
 def rule_parts(path: str) -> tuple[str, ...] | None:
@@ -243,6 +244,11 @@ class OpaData:
         Raises:
             PolicyError: the module does not parse or compile (with line and column).
         """
+        if (not policy_id.strip() or len(policy_id) > MAX_POLICY_ID
+                or any(c < " " or c == "\x7f" for c in policy_id)):
+            msg = (f"policy id {policy_id[:80]!r} is not one a module can be kept under: name "
+                   f"it with 1 to {MAX_POLICY_ID} printable characters (e.g. team/rules.rego)")
+            raise PolicyError(msg)
         if policy_id in {m.relpath for m in self.engine.bundle.policy_modules} | {FILENAME}:
             msg = (f"policy {policy_id!r} is part of the server's bundle; change it in the "
                    "policy folder (git), not over the API")
