@@ -82,3 +82,32 @@ def test_server10_a_function_calling_itself_is_refused_before_it_runs(write_bund
         "q.rego": "package q\nimport rego.v1\nf(x) := x * 2\n"})
     engine = PolicyEngine(fine, cache_size=0)
     assert engine.evaluate({"action": "read"}).allowed is True
+
+
+def test_server10_a_test_files_recursive_function_is_refused_when_tests_run(
+        write_bundle) -> None:
+    """Test files never reach decisions, so they are checked when they run (``lacuna policy
+    test``, which regorus crashed) and by ``lacuna policy check``, not on every read."""
+    from lacuna.policy.check import check_bundle
+
+    root = write_bundle({"p.rego": ALLOW, "p_test.rego": (
+        "package p_test\nimport rego.v1\nhelper(x) := helper(x)\n"
+        "test_allow if data.p.allow\n")})
+    engine = PolicyEngine(root, cache_size=0)  # decisions never see the test file
+    with pytest.raises(PolicyError, match=r"function p_test\.helper calls itself"):
+        engine.run_tests()
+    report = check_bundle(root)
+    assert [str(e) for e in report.errors if "helper calls itself" in str(e)], report.errors
+
+
+@pytest.mark.parametrize(("source", "defines"), [
+    ("f(x) := 1", True), ("  default f(_) := false", True), ("a if { true } f(x) := 1", True),
+    ("a.b.f(x) = y { y := 1 }", True), ("x := f(1)", False),
+    ('r contains sprintf("%s", [1]) if true', False), ('x := "f(1)"\n# f(x)', False),
+])
+def test_server10_which_files_may_define_a_function(source, defines) -> None:
+    """Only files that may define a function are parsed again for the cycle check (a rule
+    whose value is a call is not one: the default bundle's files are not parsed again)."""
+    from lacuna.policy.recursion import may_define_function
+
+    assert may_define_function(f"package p\n{source}\n") is defines

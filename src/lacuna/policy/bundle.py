@@ -196,7 +196,10 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
         parsed.append(add_module(checker, m, rego_version))
     del checker  # released here, on this thread
     done = tuple(parsed)
-    check_functions(done)  # a function calling itself would crash the process at evaluation
+    # a function calling itself would crash the process at evaluation; test files are checked
+    # when they run (lacuna.policy.rego_tests), not on every read (the default bundle's define
+    # functions: their AST costs ~7 ms)
+    check_functions(m for m in done if not m.is_test)
     with _PARSED_LOCK:
         _PARSED[key] = done
         while len(_PARSED) > _PARSED_KEPT:

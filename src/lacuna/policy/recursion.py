@@ -31,10 +31,11 @@ _HEADS = re.compile(TOKENS.pattern + r"| (?<![\w.])[A-Za-z_][\w.]*[ \t]*\(", re.
 
 
 def may_define_function(source: str) -> bool:
-    """Whether ``source`` may define a function: a name and ``(`` outside every bracket
-    (a function's head; also a rule whose value is a call, which costs only a closer look).
-    Only the files that may are parsed again for :func:`check_recursion`: a cycle of
-    functions passes through no other file."""
+    """Whether ``source`` may define a function: a name and ``(`` outside every bracket that
+    starts a statement (first on its line, after ``default``, or after a ``}`` or ``;`` that
+    ends one): a function's head. A call in a rule's head (``why := array.concat(...)``,
+    ``reasons contains sprintf(...)``) is not one. Only the files that may are parsed again
+    for :func:`check_recursion`: a cycle of functions passes through no other file."""
     depth = 0
     for m in _HEADS.finditer(source):
         ch = m.group()[0]
@@ -43,7 +44,10 @@ def may_define_function(source: str) -> bool:
         elif ch in "]}":
             depth = max(depth - 1, 0)
         elif depth == 0 and (ch.isalpha() or ch == "_"):
-            return True
+            before = source[source.rfind("\n", 0, m.start()) + 1:m.start()].rstrip()
+            if (not before or before.endswith(("}", ";"))
+                    or before.split()[-1:] == ["default"]):
+                return True
     return False
 
 
