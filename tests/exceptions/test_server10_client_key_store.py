@@ -68,6 +68,19 @@ def test_server10_a_client_seals_a_grants_next_file_only_with_its_key_store(tmp_
     assert second.read_bytes() != b"region,n\nnorth,3\n"
 
 
+def test_server10_a_fresh_grant_sealed_first_does_not_pass_a_key_store_for_all(tmp_path) -> None:
+    """A key store that sealed a new grant's first file (nothing to compare with) is not
+    taken for the right one for another grant, whose files it does not open."""
+    store = _Remote()
+    first = tmp_path / "first.csv"
+    _seal(_client(tmp_path / "keys", store), first)
+    _recorded(store, first)
+    own = _client(tmp_path / "own-keys", store)
+    _seal(own, tmp_path / "other-grant.csv", exception_id="EXC-new")  # nothing on record
+    with pytest.raises(StorageError, match=r"opens none of the files sealed under exceptions"):
+        _seal(own, tmp_path / "second.csv")
+
+
 def test_server10_a_clients_check_reads_only_its_own_files_on_this_host(tmp_path) -> None:
     """Records of another host, another user or another grant are not this client's files
     (a path on another machine, or someone else's): they neither refuse nor allow."""

@@ -205,8 +205,10 @@ def _refuse_another_key_store(gov: Context, keystore: KeyStore, key_id: str,
                 "them (anonymize.keystore, anonymize.key_dir), or restore its key file. "
                 "Nothing was written.")
 
-    refuse_another_key_store(keystore, key_id, keystore.backend.versions(key_id),
-                             "exception files", sealed(), refusal)
+    # remembered per grant on a client: one grant's files (or none yet) say nothing of another's
+    kind = f"exception files under {exception_id}" if remote else "exception files"
+    refuse_another_key_store(keystore, key_id, keystore.backend.versions(key_id), kind,
+                             sealed(), refusal)
 
 
 def decrypt(gov: Context, path: str | os.PathLike[str],
