@@ -76,7 +76,8 @@ def test_server10_a_fresh_grant_sealed_first_does_not_pass_a_key_store_for_all(t
     _seal(_client(tmp_path / "keys", store), first)
     _recorded(store, first)
     own = _client(tmp_path / "own-keys", store)
-    _seal(own, tmp_path / "other-grant.csv", exception_id="EXC-new")  # nothing on record
+    for name in ("new-1.csv", "new-2.csv"):  # nothing on record (the key made by the first)
+        _seal(own, tmp_path / name, exception_id="EXC-new")
     with pytest.raises(StorageError, match=r"opens none of the files sealed under exceptions"):
         _seal(own, tmp_path / "second.csv")
 
