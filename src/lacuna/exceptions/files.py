@@ -31,6 +31,7 @@ from lacuna.exceptions.store import (
     WrittenFile,
     rolled_back_note,
 )
+from lacuna.identity.names import same_name
 from lacuna.keystore import KeyStore, keystore_for, refuse_another_key_store
 from lacuna.model import utcnow
 
@@ -140,7 +141,7 @@ def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io
     decision sealed, not for whatever sealed file lies at the path (``POST /api/v1/decrypt``).
     """
     keystore, key_id = keystore_for(gov.config), gov.config.exceptions.encryption_key
-    _refuse_another_key_store(gov, keystore, key_id, path)
+    _refuse_another_key_store(gov, keystore, key_id, path, exception_id)
     buffer = io.BytesIO()
     result = write(buffer)
     meta = {"written_by": gov.config.user.id, "exception_id": exception_id,
@@ -151,29 +152,49 @@ def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io
 
 
 def _refuse_another_key_store(gov: Context, keystore: KeyStore, key_id: str,
-                              path: str | os.PathLike[str]) -> None:
+                              path: str | os.PathLike[str], exception_id: str | None) -> None:
     """Before sealing a file for an exception: when files sealed with ``key_id`` under
     exceptions are still on disk and this key store opens none of them, it is not the key
     store that sealed them (:func:`lacuna.keystore.refuse_another_key_store`, as governed
     storage refuses it: lacuna.storage.access). A missing key would be made by that key
     store: the same refusal. Raises :class:`~lacuna.errors.StorageError`; nothing is
-    written."""
-    if getattr(gov.exceptions, "remote", False):
-        return  # a server's client: the records of the files are the server's (not checked)
+    written.
+
+    On a server's client the records are the server's, and it lists them per exception only
+    (``GET /api/v1/exceptions/{id}/files``): the files compared are those this user wrote on
+    this host under ``exception_id`` (``file://<this host><path>``), still there. Skipped
+    before, a client switched to another key store sealed the next file of the same grant
+    with a key the files before it were not sealed with. A first file under a grant with no
+    file on this host yet has nothing to be compared with, there as in-process."""
+    remote = bool(getattr(gov.exceptions, "remote", False))
+    if remote and exception_id is None:
+        return  # nothing recorded to compare with
+
+    def records() -> list[tuple[str, WrittenFile]]:
+        if not remote:
+            return [(_local(r.path), r) for r in gov.exceptions.files(pending_only=True)]
+        here, me = this_host().lower(), gov.config.user.id
+        out = []
+        for r in gov.exceptions.files(exception_id):
+            where = on_client(r.path)
+            if (where is not None and where[0].lower() == here and r.deleted_at is None
+                    and same_name(r.written_by, me)):
+                out.append((_local(where[1]), r))
+        return out
 
     def sealed() -> Iterator[tuple[str, bool]]:
         try:
-            records = gov.exceptions.files(pending_only=True)
+            found_records = records()
         except (LacunaError, SQLAlchemyError) as exc:  # no record to compare: said
             log.warning("could not list the files written under exceptions to check the key "
                         "store: %s", exc)
             return
-        for record in reversed(records):  # the newest first: the usual key store opens it
+        for local, record in reversed(found_records):  # the newest first: the usual store
             if not record.encrypted or record.directory:
                 continue
-            found = crypto.key_opens(_local(record.path), keystore)
+            found = crypto.key_opens(local, keystore)
             if found is not None and found[0] == key_id:
-                yield record.path, found[1]
+                yield (local if remote else record.path), found[1]
 
     def refusal(example: str) -> str:
         return (f"cannot seal {os.fspath(path)}: the key {key_id!r} of this configuration's "
@@ -184,8 +205,10 @@ def _refuse_another_key_store(gov: Context, keystore: KeyStore, key_id: str,
                 "them (anonymize.keystore, anonymize.key_dir), or restore its key file. "
                 "Nothing was written.")
 
-    refuse_another_key_store(keystore, key_id, keystore.backend.versions(key_id),
-                             "exception files", sealed(), refusal)
+    # remembered per grant on a client: one grant's files (or none yet) say nothing of another's
+    kind = f"exception files under {exception_id}" if remote else "exception files"
+    refuse_another_key_store(keystore, key_id, keystore.backend.versions(key_id), kind,
+                             sealed(), refusal)
 
 
 def decrypt(gov: Context, path: str | os.PathLike[str],

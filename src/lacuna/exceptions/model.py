@@ -171,14 +171,25 @@ class ExceptionRequest:
         ``verified``: the server vouches for it) is not from the host the grant was requested
         from, else None (a grant with no host: any). Only a host the server vouches for
         counts: an unbound caller's word, or an in-process operation with no client host, is
-        not that host (fail closed)."""
+        not that host (fail closed). An in-process operation is not given this machine's name
+        instead: a process's host name is whatever its user sets, so a grant bound to a host
+        would then cover any process that claims the name."""
         if self.host is None:
             return None
-        if named is None or not verified:
-            said = ("names no client host" if named is None
-                    else f"names host {named[:80]!r}, which the server does not vouch for")
+        if named is None:  # in-process: a notebook, a script, the dbt runtime
+            return (f"exception {self.id} was requested through the Lacuna server from host "
+                    f"{self.host} and covers operations from that host only; this operation "
+                    "names no client host: it runs in this process (a script, a notebook, "
+                    "the dbt runtime), where no server vouches for the machine (its own host "
+                    "name is only its word), so a host-bound grant never covers it. Run it "
+                    f"from {self.host} with lacuna.yaml's server: set (the server checks the "
+                    "grant and vouches for the host), or request an exception that is bound "
+                    "to no host: in-process (lacuna.request_exception / lacuna exceptions "
+                    "request without server:)")
+        if not verified:
             return (f"exception {self.id} was requested from host {self.host} and covers "
-                    f"operations from that host only; this operation {said} (use it from "
+                    f"operations from that host only; this operation names host "
+                    f"{named[:80]!r}, which the server does not vouch for (use it from "
                     f"{self.host}, through the Lacuna server that binds you to it)")
         if named.lower() != self.host.lower():
             return (f"exception {self.id} was requested from host {self.host} and covers "

@@ -35,8 +35,11 @@ import yaml  # type: ignore[import-untyped, unused-ignore]
 from regorus import Engine
 
 from lacuna.errors import PolicyError
+from lacuna.policy.analysis import parse
 from lacuna.policy.diagnostics import diagnose
 from lacuna.policy.jsontext import MAX_DEPTH, too_deep
+from lacuna.policy.nesting import check_nesting
+from lacuna.policy.recursion import check_recursion, may_define_function
 from lacuna.policy.revision import bundle_revision
 from lacuna.policy.unsendable import releasing_engines
 
@@ -177,7 +180,8 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
     """``modules`` parsed, each tagged with its package and Rego version (:func:`add_module`).
 
     Raises:
-        PolicyError: a file does not parse (never kept: read again, it raises again).
+        PolicyError: a file does not parse, or functions call each other in a cycle
+            (:mod:`lacuna.policy.recursion`); never kept: read again, it raises again.
     """
     key = content_key((rego_version,
                        *(p for m in modules for p in (m.path, m.relpath, m.source))))
@@ -192,6 +196,10 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
         parsed.append(add_module(checker, m, rego_version))
     del checker  # released here, on this thread
     done = tuple(parsed)
+    # a function calling itself would crash the process at evaluation; test files are checked
+    # when they run (lacuna.policy.rego_tests), not on every read (the default bundle's define
+    # functions: their AST costs ~7 ms)
+    check_functions(m for m in done if not m.is_test)
     with _PARSED_LOCK:
         _PARSED[key] = done
         while len(_PARSED) > _PARSED_KEPT:
@@ -200,14 +208,36 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
 
 
 @releasing_engines
+def check_functions(modules: Iterable[RegoModule]) -> None:
+    """Refuse functions of ``modules`` that call each other in a cycle
+    (:mod:`lacuna.policy.recursion`); only the files that may define a function are parsed
+    again, on an engine of their own (each was parsed once already, with its version).
+
+    Raises:
+        PolicyError: a cycle, with the file and line of one of its functions.
+    """
+    candidates = [m for m in modules if may_define_function(m.source)]
+    if not candidates:
+        return
+    engine = Engine()
+    for m in candidates:  # a loop: a generator's closure would keep the engine in a traceback
+        _add(engine, m, m.rego_version)
+    ast = parse(engine)
+    del engine  # released here, on this thread
+    check_recursion(ast)
+
+
+@releasing_engines
 def add_module(engine: Engine, module: RegoModule, rego_version: str = "auto") -> RegoModule:
     """Parse ``module`` into ``engine`` in its Rego version; return it with version and package.
 
     Raises:
-        PolicyError: the file does not parse; with path, line, column and the offending line.
+        PolicyError: the file does not parse, or nests brackets too deeply to parse in
+            reasonable time (:mod:`lacuna.policy.nesting`); with path, line and column.
     """
     forced: RegoVersion | None = "v0" if rego_version == "v0" else (
         "v1" if rego_version == "v1" else None)
+    check_nesting(module.source, module.path)  # before regorus: its parse is 2**depth
     version = _declared_version(module.source) or forced
     tried: RegoVersion = version or "v1"
     try:

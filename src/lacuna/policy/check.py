@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 from regorus import Engine
 
 from lacuna.errors import PolicyError
-from lacuna.policy.bundle import RegoModule, _decode, _parse_data, _read, add_module, walk
+from lacuna.policy.bundle import (
+    RegoModule,
+    _decode,
+    _parse_data,
+    _read,
+    add_module,
+    check_functions,
+    walk,
+)
 from lacuna.policy.compile import compile_bundle
 
 if TYPE_CHECKING:
@@ -70,6 +78,7 @@ def check_bundle(root: Traversable | Path, **engine_args: Any) -> CheckReport:
     try:
         engine = PolicyEngine(root, **engine_args)
         compile_bundle(engine.bundle, engine.data, tests=True)
+        check_functions(engine.bundle.modules)  # test files too: `lacuna policy test` runs them
     except PolicyError as exc:
         return CheckReport(files=count, errors=(exc,))
     return CheckReport(files=count, engine=engine)

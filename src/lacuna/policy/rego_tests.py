@@ -18,9 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lacuna.policy.analysis import rule_sites
+from lacuna.policy.analysis import parse, rule_sites
 from lacuna.policy.compile import UNDEFINED, compile_bundle
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.recursion import check_recursion
 from lacuna.policy.unsendable import releasing_engines
 
 if TYPE_CHECKING:
@@ -116,7 +117,9 @@ def run_tests(bundle: Bundle, data: Mapping[str, Any], *,
     if coverage:
         engine.set_enable_coverage(True)
     test_files = {m.path for m in bundle.modules if m.is_test}
-    sites = sorted((s for s in rule_sites(engine, test_files) if s.name.startswith("test_")),
+    ast = parse(engine)
+    check_recursion(ast)  # a test file's function calling itself would crash this process
+    sites = sorted((s for s in rule_sites(ast, test_files) if s.name.startswith("test_")),
                    key=lambda s: (s.package, s.name, s.line))
     results = []
     seen: set[tuple[str, str]] = set()

@@ -77,6 +77,31 @@ class WireOperation:
                          **self.fields)
 
 
+SOURCE_KEYS = frozenset({"name", "classification"})
+CLASSIFICATION_KEYS = frozenset({"schema_version", "tier", "tags", "floor", "table_tags",
+                                 "confidence", "layer", "reasoning", "columns"})
+
+
+def _known(value: Any, keys: frozenset[str], where: str) -> Any:
+    """``value``, when it is an object of ``keys`` only (anything else is left to the reader
+    to refuse). A key Lacuna does not read was dropped: ``{"name": "crm", "tier":
+    "PROPRIETARY", "tags": ["PII"]}`` (the tier beside the source, not in its
+    classification) or ``{"Tier": ...}`` was decided as PUBLIC data, allowed anywhere.
+
+    Raises:
+        ValueError: an unknown key, named with the keys that are read.
+    """
+    if isinstance(value, Mapping):
+        unknown = sorted(str(k) for k in value if k not in keys)
+        if unknown:
+            hint = ("; a source's tier and tags go in its classification"
+                    if keys is SOURCE_KEYS else "")
+            msg = (f"{where} has {', '.join(repr(k[:40]) for k in unknown[:5])}, which Lacuna "
+                   f"does not read (it reads {', '.join(sorted(keys))}){hint}")
+            raise ValueError(msg)
+    return value
+
+
 def parse_operation(body: Mapping[str, Any]) -> WireOperation:
     """The server's half: ``body``'s fields parsed and checked (no user yet, destination not
     classified); :meth:`WireOperation.bind` makes the :class:`Operation` for the authenticated
@@ -91,11 +116,15 @@ def parse_operation(body: Mapping[str, Any]) -> WireOperation:
         allowed = ", ".join(a.value for a in Action)
         msg = f"operation.action must be one of: {allowed}"
         raise ValueError(msg) from None
-    classification = Classification.from_dict(body.get("classification") or {})
+    classification = Classification.from_dict(
+        _known(body.get("classification") or {}, CLASSIFICATION_KEYS, "operation.classification"))
     sources = tuple(
         Source(name=str(s["name"]),
-               classification=Classification.from_dict(s.get("classification") or {}))
-        for s in body.get("sources") or ())
+               classification=Classification.from_dict(_known(
+                   s.get("classification") or {}, CLASSIFICATION_KEYS,
+                   f"operation.sources[{i}].classification")))
+        for i, s in enumerate(_known(s, SOURCE_KEYS, f"operation.sources[{i}]")
+                              for i, s in enumerate(body.get("sources") or ())))
     target = body.get("destination")
     fields: dict[str, Any] = {
         "action": action,

@@ -38,8 +38,9 @@ from regorus import Engine
 from lacuna.errors import PolicyError
 from lacuna.model import ordered_id
 from lacuna.policy.aggregate import FILENAME
-from lacuna.policy.bundle import RegoModule, add_module
-from lacuna.policy.unsendable import ThreadSlot
+from lacuna.policy.bundle import RegoModule, add_module, check_functions
+from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.unsendable import ThreadSlot, releasing_engines
 
 if TYPE_CHECKING:
     from lacuna.policy.engine import PolicyEngine
@@ -62,6 +63,7 @@ class InvalidInput(PolicyError, ValueError):
 _UNDEFINED = '"<undefined>"'
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CACHE_SIZE = 4096
+MAX_POLICY_ID = 256  # an uploaded module's id: its name in errors, listings and the engine
 
 
 def rule_parts(path: str) -> tuple[str, ...] | None:
@@ -134,14 +136,30 @@ class OpaData:
     def policies(self) -> list[dict[str, str]]:
         return [{"id": name, "raw": source} for name, source, _ in self._modules()]
 
-    def _build(self, uploaded: Mapping[str, str]) -> Engine:
+    @releasing_engines
+    def _build(self, uploaded: Mapping[str, str],
+               parsed: list[RegoModule] | None = None) -> Engine:
+        """An engine of the bundle, its aggregator and ``uploaded``, compiled.
+
+        Raises:
+            PolicyError: a module does not parse, or the set does not compile (an unsafe
+                variable, a conflict with another module): regorus raises ``RuntimeError``
+                for the compile, which was a 500 for an upload that parsed but did not compile.
+        """
         engine = Engine()
         modules = self._modules()[: len(self.engine.bundle.policy_modules) + 1]
         modules += [(k, v, "auto") for k, v in sorted(uploaded.items())]
         for name, source, version in modules:
-            add_module(engine, RegoModule(path=name, relpath=name, source=source), version)
-        engine.add_data_json(json.dumps(self.engine.data, default=str))
-        engine.eval_query("true")
+            module = add_module(engine, RegoModule(path=name, relpath=name, source=source),
+                                version)
+            if parsed is not None:  # each with its package and version, for put's checks
+                parsed.append(module)
+        try:
+            engine.add_data_json(json.dumps(self.engine.data, default=str))
+            engine.eval_query("true")
+        except Exception as exc:  # regorus raises RuntimeError; translate whatever it raises
+            hint = "The uploaded module does not compile with the server's bundle: fix it there."
+            raise diagnose(exc).to_error(hint) from None
         return engine
 
     def _current(self) -> Engine:
@@ -226,12 +244,23 @@ class OpaData:
         Raises:
             PolicyError: the module does not parse or compile (with line and column).
         """
+        if (not policy_id.strip() or len(policy_id) > MAX_POLICY_ID
+                or any(c < " " or c == "\x7f" for c in policy_id)):
+            msg = (f"policy id {policy_id[:80]!r} is not one a module can be kept under: name "
+                   f"it with 1 to {MAX_POLICY_ID} printable characters (e.g. team/rules.rego)")
+            raise PolicyError(msg)
         if policy_id in {m.relpath for m in self.engine.bundle.policy_modules} | {FILENAME}:
             msg = (f"policy {policy_id!r} is part of the server's bundle; change it in the "
                    "policy folder (git), not over the API")
             raise PolicyError(msg)
         candidate = {**self.uploaded, policy_id: source}
-        self._build(candidate)  # raises PolicyError on a bad module
+        parsed: list[RegoModule] = []
+        self._build(candidate, parsed)  # raises PolicyError on a bad module
+        _own_packages(parsed[-len(candidate):][sorted(candidate).index(policy_id)],
+                      parsed[:-len(candidate)])
+        # a function that calls itself would crash the server at its first evaluation (a
+        # cycle may pass through the bundle's functions too)
+        check_functions(parsed)
         with self._lock:
             self.uploaded = candidate
             self._generation += 1
@@ -243,3 +272,32 @@ class OpaData:
             self.uploaded = {k: v for k, v in self.uploaded.items() if k != policy_id}
             self._generation += 1
             return True
+
+
+def _own_packages(module: RegoModule, bundle: list[RegoModule]) -> None:
+    """Refuse an upload into a package the server's bundle (or Lacuna) owns.
+
+    An uploaded module is added beside the bundle, so one declaring ``package
+    governance.export`` with ``allow := true`` joined the bundle's package: the Data API's
+    decision (``data.lacuna.decision``) then allowed what ``POST /api/v1/decide``, which
+    decides with the bundle alone, denied; one declaring ``package governance.export.deny``
+    turned the bundle's ``deny`` into a conflict, every Data API decision a 500.
+    ``data.lacuna`` is Lacuna's (the aggregator, the settings): a ``lacuna.decision`` upload
+    made every decision a 500 too. So an upload's package may not be one of the bundle's,
+    enclose one, or lie inside one, nor be ``lacuna`` or under it; change the policy folder
+    instead.
+
+    Raises:
+        PolicyError: the package is one of those, named.
+    """
+    name = module.package
+    owned = {m.package for m in bundle}
+    clash = next((p for p in sorted(owned) if p == name or p.startswith(f"{name}.")
+                  or name.startswith(f"{p}.")), None)
+    if name == "lacuna" or name.startswith("lacuna.") or clash is not None:
+        whose = ("Lacuna's own (data.lacuna)" if clash is None or clash.startswith("lacuna")
+                 else f"the server's bundle's ({clash})")
+        msg = (f"{module.path}: package {name} is {whose}; an uploaded module may not add "
+               "rules to it (the Data API would decide otherwise than the bundle). Upload it "
+               "under a package of its own, or change the policy folder.")
+        raise PolicyError(msg, path=module.path)

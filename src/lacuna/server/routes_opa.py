@@ -137,7 +137,12 @@ def get_policy(policy_id: str, request: Request, _: Auditor) -> JSONResponse:
 
 @router.put("/v1/policies/{policy_id:path}", summary="OPA: upload a policy module (admin)")
 async def put_policy(policy_id: str, request: Request, _: Admin) -> JSONResponse:
-    source = (await request.body()).decode("utf-8", errors="replace")
+    raw = await request.body()
+    try:  # not replaced: the module kept and listed must be the one sent
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _error(400, "invalid_parameter", f"{policy_id}: the module is not UTF-8 text "
+                      f"(byte {exc.start}); send Rego source encoded as UTF-8")
     try:
         state_of(request).opa.put(policy_id, source)
     except PolicyError as exc:
