@@ -23,9 +23,11 @@ from lacuna.model import (
     Classification,
     Decision,
     Destination,
+    Layer,
     Operation,
     PolicyRef,
     Source,
+    Tier,
     User,
     environment_category,
 )
@@ -102,6 +104,27 @@ def _known(value: Any, keys: frozenset[str], where: str) -> Any:
     return value
 
 
+def _of_sources(sources: tuple[Source, ...]) -> Classification:
+    """The data of an operation that declares no classification (none, or ``{}``) but names
+    classified sources: the strictest of them (tier, floor, tags). It was PUBLIC, so a
+    hand-written client that named PII sources and left the data's class out exported them
+    anywhere. A client that means public data declares it (``{"tier": "PUBLIC"}``); Lacuna's
+    own clients always declare what they classified."""
+    tier = max(s.classification.tier for s in sources)
+    floor = max(s.classification.floor for s in sources)
+    if tier == Tier.PUBLIC and floor == Tier.PUBLIC and not any(
+            s.classification.tags or s.classification.table_tags for s in sources):
+        return Classification()
+    return Classification(
+        tier=tier, floor=floor,
+        tags=tuple(dict.fromkeys(t for s in sources for t in s.classification.tags)),
+        table_tags=tuple(dict.fromkeys(t for s in sources for t in s.classification.table_tags)),
+        reasoning=(f"{tier.value}: the operation declared no classification; the strictest of "
+                   "its sources (" + ", ".join(
+                       f"{s.name} {s.classification.tier.value}" for s in sources[:10]) + ")",),
+        layer=Layer.INHERITED)
+
+
 def parse_operation(body: Mapping[str, Any]) -> WireOperation:
     """The server's half: ``body``'s fields parsed and checked (no user yet, destination not
     classified); :meth:`WireOperation.bind` makes the :class:`Operation` for the authenticated
@@ -125,6 +148,8 @@ def parse_operation(body: Mapping[str, Any]) -> WireOperation:
                    f"operation.sources[{i}].classification")))
         for i, s in enumerate(_known(s, SOURCE_KEYS, f"operation.sources[{i}]")
                               for i, s in enumerate(body.get("sources") or ())))
+    if sources and not body.get("classification"):
+        classification = _of_sources(sources)
     target = body.get("destination")
     fields: dict[str, Any] = {
         "action": action,
