@@ -137,3 +137,30 @@ def test_a_part_rebuilt_from_a_few_rows_is_not_taken_for_the_column(staff, downl
     some = [staff.iloc[i]["salary"] for i in range(10)]
     into_pandas(some, downloads / "some.csv")  # ten salaries under 'code': not the column
     assert (downloads / "some.csv").exists()
+
+
+def test_parts_put_together_and_rows_of_numbers_keep_the_class(staff, downloads):
+    """Each part's values (``df.iloc[i:i+10][c].tolist()``, polars
+    ``pf.slice(i, 10)[c].to_list()``) put together again hold the column; a row of a frame of
+    ints and floats holds the salary as floats, matched in that dtype. The same of a public
+    column export."""
+    from lacuna.integrations.pyarrow import _arrays
+
+    pf = staff_frames(Path("again.csv"))[1]
+    numbers = staff[["salary", "qty"]].astype({"qty": float})
+    routes = {
+        "pandas parts": lambda c: [v for i in range(0, 40, 10)
+                                   for v in staff.iloc[i:i + 10][c].tolist()],
+        "polars parts": lambda c: [v for i in range(0, 40, 10)
+                                   for v in pf.slice(i, 10)[c].to_list()],
+        "rows of numbers": lambda c: [numbers.iloc[i][c] for i in range(40)],
+    }
+    target = downloads / "code.csv"
+    for route, take in routes.items():
+        _arrays.clear()
+        with pytest.raises(GovernanceViolation):
+            into_pandas(take("salary"), target)
+        assert not target.exists(), route
+        _arrays.clear()
+        into_pandas(take("qty"), target)  # public: written
+        target.unlink()

@@ -333,6 +333,24 @@ def _governed() -> bool:
     return _governing() and not _bypass.active()
 
 
+# ancestors between a part and the first that is no part, met once (by identity, weakly)
+_MET: dict[int, weakref.ref[Any]] = {}
+
+
+def once_more(obj: Any) -> bool:
+    """Whether ``obj`` was met here before (it is remembered now)."""
+    met = _MET.get(id(obj))
+    if met is not None and met() is obj:
+        return True
+    if len(_MET) >= _TAKEN_KEPT:
+        _MET.clear()
+    try:
+        _MET[id(obj)] = weakref.ref(obj)
+    except TypeError:  # pragma: no cover - pandas and polars objects take weak references
+        return True
+    return False
+
+
 def _cut(obj: Any) -> tuple[Any, bool] | None:
     """What ``obj`` was cut from and whether it is a row (None: not a part); the ancestors of
     a part indexed (:func:`_index_ancestors`) when they are not yet."""
@@ -343,11 +361,16 @@ def _cut(obj: Any) -> tuple[Any, bool] | None:
 
 
 def _index_ancestors(obj: Any) -> None:
+    """Index what a part was cut from: the first ancestor that is no part itself, and an
+    ancestor between them once it is met a second time (``sub = df[df.qty > 2]`` looped over
+    row by row). One met once is a part made for one value (``s.iloc[k:]`` in
+    ``s.iloc[k:].head(1).item()``, a new one of up to the whole column at each ``k``):
+    indexing each cost a digest of the whole column per value."""
     for _ in range(_DEPTH):
-        state = get_state(obj)
-        if state is not None and len(obj) >= 2:
-            _index_whole(obj, state)
         parent = _PARENTS.get(obj)
+        state = get_state(obj)
+        if state is not None and len(obj) >= 2 and (parent is None or once_more(obj)):
+            _index_whole(obj, state)
         if parent is None:
             return
         obj = parent[0]

@@ -315,11 +315,19 @@ def cut(parent: Any, result: Any) -> None:
 
 
 def _ancestors(obj: Any) -> None:
-    """Index what ``obj`` was cut from, each ancestor once while it lives."""
+    """Index what ``obj`` was cut from, each ancestor once while it lives: the first that is
+    no part itself, and one between them once it is met a second time (a part made for one
+    value, ``s.slice(k)`` in ``s.slice(k).head(1).item()``, is met once: indexing each cost
+    the whole column per value, as pandas' :func:`~lacuna.integrations.pandas._values
+    ._index_ancestors`)."""
+    from lacuna.integrations.pandas._values import once_more
+
     for _ in range(_DEPTH):
         obj = _PART_OF.get(obj)
         if obj is None:
             return
+        if _PART_OF.get(obj) is not None and not once_more(obj):
+            continue
         if isinstance(obj, pl.DataFrame):
             _frame_indexed(obj)
         else:
@@ -474,6 +482,7 @@ def _taken(series: Any, result: Any) -> None:
     taken = SERIES.get(series)
     if taken is None or not taken.sources:
         return
+    _ancestors(series)  # a part's values put together again (``pf.slice(i, 10)[c]``)
     from lacuna.integrations.pyarrow import _arrays
 
     if not isinstance(result, (list, np.ndarray)):  # an iterator: the list it yields
