@@ -164,3 +164,19 @@ def test_parts_put_together_and_rows_of_numbers_keep_the_class(staff, downloads)
         _arrays.clear()
         into_pandas(take("qty"), target)  # public: written
         target.unlink()
+
+
+def test_values_taken_again_under_new_states_keep_a_bounded_entry(staff, downloads):
+    """The same values taken out again and again under states of their own (a computed Series
+    per loop) are one index entry with at most ``MAX_SOURCES`` sources, each of a class it
+    gives them (one source per state made every later match derive from each of them); the
+    values still hold the religion."""
+    from lacuna.integrations.pyarrow import _arrays
+
+    _arrays.clear()
+    for _ in range(40):
+        codes = (staff["religion"] + "").tolist()
+    assert 1 <= max(len(sources) for _, sources in _arrays._CONTENT.values()) \
+        <= _arrays.MAX_SOURCES
+    with pytest.raises(GovernanceViolation):
+        into_pandas(codes, downloads / "code.csv")

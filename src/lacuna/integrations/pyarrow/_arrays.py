@@ -324,7 +324,8 @@ def index(values: Any, sources: frozenset[Source]) -> bytes | None:
             _SIZES[look[:2]] += 1
             _LENGTHS[look[1]] += 1
             _keep_tokens(values, digest, picked)
-        _CONTENT[digest] = (look, sources if before is None else _folded(before[1] | sources))
+        _CONTENT[digest] = (look, sources if before is None else
+                            _bounded(_folded(before[1] | sources)))
         while len(_CONTENT) > MAX_CONTENTS:
             gone, (dropped, _) = _CONTENT.popitem(last=False)
             _forget(_LOOKS, dropped)
@@ -332,6 +333,28 @@ def index(values: Any, sources: frozenset[Source]) -> bytes | None:
             _forget(_LENGTHS, dropped[1])
             _drop_tokens(dropped[1], gone)
     return digest
+
+
+def _bounded(sources: frozenset[Source]) -> frozenset[Source]:
+    """At most one source per class it gives the values, past :data:`MAX_SOURCES`: the same
+    values taken out again and again under states of their own (``(s + "").tolist()`` in a
+    loop, each result a state) piled one source per state onto one entry, and every later
+    match was derived from each (60 of them: a ``pd.Series`` of the values cost 6 ms, and
+    growing). Sources that class the values alike decide alike: one is kept (the lineage
+    names one of their datasets, not all)."""
+    if len(sources) <= MAX_SOURCES:
+        return sources
+    kept: dict[tuple[Any, ...], Source] = {}
+    for source in sources:
+        found = source.state.classification
+        classes = tuple((c.classification, c.pii_type, c.sensitivity, c.pieces)
+                        for c in (found.columns.get(n) for n in source.columns) if c is not None)
+        kept.setdefault((found.tier, found.tags, found.floor, found.table_tags, classes),
+                        source)
+    if len(kept) > MAX_SOURCES:  # still more: the strictest tiers are kept
+        return frozenset(sorted(kept.values(), key=lambda s: s.state.classification.tier,
+                                reverse=True)[:MAX_SOURCES])
+    return frozenset(kept.values())
 
 
 def still_indexed(digest: bytes) -> bool:
