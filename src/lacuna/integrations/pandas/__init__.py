@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+from pandas.core.generic import NDFrame
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 from pandas.core.indexing import _LocationIndexer
 from pandas.core.strings.accessor import StringMethods
@@ -87,6 +88,7 @@ from lacuna.integrations.pandas._values import (
     FRAME_TAKING,
     TAKING,
     TAKING_PROPERTIES,
+    wrap_finalize,
     wrap_frame_taking,
     wrap_frame_value,
     wrap_frame_values,
@@ -200,6 +202,8 @@ def _patches() -> list[Replacement]:
         # single values taken one at a time: their column indexed once (hot: no guard)
         Replacement(pd.Series, "_ixs", wrap_value),
         Replacement(pd.DataFrame, "_get_value", wrap_frame_value),
+        # parts (a row, a filter, a slice) recorded with what they were cut from (hot: no guard)
+        Replacement(NDFrame, "__finalize__", wrap_finalize),
         # the values ``ChunkedArray.to_pandas()`` makes of a governed Arrow column
         *(Replacement(owner, "__from_arrow__", wrap_from_arrow) for owner in from_arrow_owners()),
         Replacement(pd.Index, "__new__", wrap_index_new),

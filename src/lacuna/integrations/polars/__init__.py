@@ -93,6 +93,7 @@ def _inheriting(name: str) -> Make:
             with outermost():
                 result = original(self, *args, **kwargs)
             result = _series.taken(self, name, _ops.inherit(self, result))
+            _series.cut(self, result)
             if name in _reshape.RESHAPES:
                 _reshape.reshaped(name, self, result, args, kwargs)
             if name in _PARTS:  # a list (or dict) of frames, each with rows of this one
@@ -118,6 +119,7 @@ def _selecting(keeps_others: bool) -> Make:
             with outermost():
                 result = original(self, *args, **kwargs)
             _ops.select(self, result, args, kwargs, keeps_others=keeps_others)
+            _series.cut(self, result)
             _series.selected("polars.with_columns" if keeps_others else "polars.select",
                              self, result, args, kwargs)
             return result

@@ -249,6 +249,7 @@ def _take(frame: Any, method: str, series: pl.Series) -> None:
     SERIES.set(series, Taken((Source(tracked, columns),), functions))
     if not functions and isinstance(frame, pl.DataFrame):  # one column, as the frame holds it
         _COLUMN_OF.set(series, weakref.ref(frame))
+        cut(frame, series)  # a column of a part: what the part was cut from
 
 
 # -- single values ------------------------------------------------------------------------------
@@ -290,9 +291,57 @@ def _single_kept(key: tuple[int, int], obj: Any, digests: list[bytes | None]) ->
     _SINGLES[key] = (weakref.ref(obj), tuple(d for d in digests if d is not None))
 
 
+# A part of a governed frame or Series (``filter``, ``head``, ``slice``, ``gather``, ``sample``,
+# a ``select`` of ``first()``: fewer rows than what it was made from), or anything made of one,
+# -> what it was cut from, held while the part lives (``df.filter(...)`` is dropped within
+# ``df.filter(...).select("salary").item()``). A value taken out of a part of one row was too
+# short to index anything, and a loop of them rebuilt the column under another name as PUBLIC:
+# what the part was cut from is indexed instead, each ancestor of two rows or more, once.
+_PART_OF: WeakRegistry[Any] = WeakRegistry()
+_DEPTH = 32
+
+
+def cut(parent: Any, result: Any) -> None:
+    """``result`` was made from ``parent`` (a frame or Series method): recorded when it is a
+    part of it, or made of a part (then with what that part was cut from)."""
+    if result is parent or not isinstance(result, (pl.DataFrame, pl.Series)) or \
+            not isinstance(parent, (pl.DataFrame, pl.Series)):
+        return
+    above = _PART_OF.get(parent)
+    if len(result) < len(parent):
+        _PART_OF.set(result, parent)
+    elif above is not None:
+        _PART_OF.set(result, above)
+
+
+def _ancestors(obj: Any) -> None:
+    """Index what ``obj`` was cut from, each ancestor once while it lives: the first that is
+    no part itself, and one between them once it is met a second time (a part made for one
+    value, ``s.slice(k)`` in ``s.slice(k).head(1).item()``, is met once: indexing each cost
+    the whole column per value, as pandas' :func:`~lacuna.integrations.pandas._values
+    ._index_ancestors`)."""
+    from lacuna.integrations.pandas._values import once_more
+
+    for _ in range(_DEPTH):
+        obj = _PART_OF.get(obj)
+        if obj is None:
+            return
+        if _PART_OF.get(obj) is not None and not once_more(obj):
+            continue
+        if isinstance(obj, pl.DataFrame):
+            _frame_indexed(obj)
+        else:
+            _series_indexed(obj)
+
+
 def _frame_single(frame: Any) -> None:
     """A single value was taken out of ``frame``: its columns classed above public are indexed,
-    once while it lives with its state."""
+    once while it lives with its state; so is what it was cut from."""
+    _frame_indexed(frame)
+    _ancestors(frame)
+
+
+def _frame_indexed(frame: Any) -> None:
     tracked = STATES.get(frame)
     if tracked is None or frame.height < 2:  # a match needs two values at least
         return
@@ -303,7 +352,13 @@ def _frame_single(frame: Any) -> None:
 
 def _series_single(series: Any) -> None:
     """A single value was taken out of a governed ``series``: the frame it is a column of is
-    indexed (:func:`_frame_single`), else the Series itself, once while it lives."""
+    indexed (:func:`_frame_single`), else the Series itself, once while it lives; so is what
+    it was cut from."""
+    _series_indexed(series)
+    _ancestors(series)
+
+
+def _series_indexed(series: Any) -> None:
     column_of = _COLUMN_OF.get(series)
     frame = column_of() if column_of is not None else None
     if frame is not None:
@@ -393,6 +448,8 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     values = _union(found).then(method)
     if isinstance(result, pl.Series):
         SERIES.set(result, values)
+        if isinstance(owner, pl.Series):
+            cut(owner, result)
     elif result is None and isinstance(owner, pl.Series):  # in place: s[mask] = other
         SERIES.set(owner, values)
     elif isinstance(result, (pl.DataFrame, pl.LazyFrame)):
@@ -425,6 +482,7 @@ def _taken(series: Any, result: Any) -> None:
     taken = SERIES.get(series)
     if taken is None or not taken.sources:
         return
+    _ancestors(series)  # a part's values put together again (``pf.slice(i, 10)[c]``)
     from lacuna.integrations.pyarrow import _arrays
 
     if not isinstance(result, (list, np.ndarray)):  # an iterator: the list it yields

@@ -193,21 +193,105 @@ def _look(values: Any) -> _Look | None:
     return _kind(values.type), n, hash(repr(first))
 
 
-def _content(values: Any) -> bytes | None:
-    """A digest of what ``values`` hold, independent of how they are chunked (None: a type
-    Arrow cannot take from)."""
-    n = len(values)
-    at = sorted({0, n - 1, *(n * k // _SPREAD for k in range(1, _SPREAD))})
+def _positions(n: int) -> list[int]:
+    """The positions a digest reads of ``n`` values: the first, the last, 15 between."""
+    return sorted({0, n - 1, *(n * k // _SPREAD for k in range(1, _SPREAD))})
+
+
+def _picked(values: Any) -> list[Any] | None:
+    """The values at :func:`_positions` (None: a type Arrow cannot take from)."""
+    at = _positions(len(values))
     try:
         with _bypass.bypass(), outermost():
             if _kind(values.type) == values.type:
-                picked = values.take(at).to_pylist()
-            else:  # text or bytes: views (polars' string_view) have no ``take`` kernel
-                picked = [values[i].as_py() for i in at]
+                return values.take(at).to_pylist()  # type: ignore[no-any-return]
+            # text or bytes: views (polars' string_view) have no ``take`` kernel
+            return [values[i].as_py() for i in at]
     except (pa.ArrowException, TypeError, ValueError):  # a type Arrow cannot take from
         return None
-    seen = repr((str(_kind(values.type)), n, values.null_count, picked)).encode()
+
+
+def _digest(values: Any, picked: list[Any]) -> bytes:
+    seen = repr((str(_kind(values.type)), len(values), values.null_count, picked)).encode()
     return hashlib.blake2b(seen, digest_size=16).digest()
+
+
+def _content(values: Any) -> bytes | None:
+    """A digest of what ``values`` hold, independent of how they are chunked (None: a type
+    Arrow cannot take from)."""
+    picked = _picked(values)
+    return None if picked is None else _digest(values, picked)
+
+
+# -- values joined in Python into new text ---------------------------------------------------------
+#
+# ``[" ".join(p) for p in zip(df["first"], df["last"])]``, ``[f"{e}:{s}" for e, s in ...]`` or
+# ``[str(v) for v in s]`` make new strings: no digest of the column finds them, and a coded
+# religion or salary numbers joined into a text column under another name exported as PUBLIC.
+# Each column indexed by what it holds also keeps its values at the digest's positions, as
+# text (:data:`_TOKENS`, by length); a text column of a length some of them have, whose values
+# at those positions contain each of one column's values as a whole token (bounded by the
+# text's ends or by characters that are not letters or digits), at every position, holds that
+# column. Only columns with at least :data:`_TOKENS_MIN` values there, two of them different,
+# are kept (a constant column would be found in any text that repeats its one value), and a
+# candidate whose texts there are all the same is not matched (a constant text, "yes or no",
+# carries no row's value). Values joined out of order, cut, or written otherwise
+# (``f"{v:.2f}"`` of 30000 is "30000.00", not the token "30000") are not found.
+
+_TOKENS_MIN = 4
+_TOKENS: dict[int, dict[bytes, tuple[str | None, ...]]] = {}  # length -> digest -> values
+
+
+def _keep_tokens(values: Any, digest: bytes, picked: list[Any]) -> None:
+    """Keep ``picked`` (the values at :func:`_positions`) as text for :func:`_joined` (held
+    ``_LOCK``)."""
+    if pa.types.is_boolean(values.type) or pa.types.is_nested(values.type) or \
+            pa.types.is_binary(_kind(values.type)):
+        return
+    texts = tuple(None if v is None or str(v) == "" else str(v) for v in picked)
+    kept = [t for t in texts if t is not None]
+    if len(kept) >= _TOKENS_MIN and len(set(kept)) >= 2:
+        _TOKENS.setdefault(len(values), {})[digest] = texts
+
+
+def _drop_tokens(length: int, digest: bytes) -> None:
+    by_digest = _TOKENS.get(length)
+    if by_digest is not None:
+        by_digest.pop(digest, None)
+        if not by_digest:
+            del _TOKENS[length]
+
+
+def _token_in(text: str, token: str) -> bool:
+    """Whether ``token`` occurs in ``text`` bounded by its ends or by characters that are not
+    letters or digits (``f1`` in ``"f1 E001"``, not in ``"f12"``)."""
+    start = text.find(token)
+    while start >= 0:
+        end = start + len(token)
+        if (start == 0 or not text[start - 1].isalnum()) and \
+                (end == len(text) or not text[end].isalnum()):
+            return True
+        start = text.find(token, start + 1)
+    return False
+
+
+def _joined(values: Any) -> frozenset[Source]:
+    """The sources of the indexed columns whose values the text ``values`` hold, each as a
+    whole token at every position a digest reads (the block above)."""
+    by_digest = _TOKENS.get(len(values))
+    if not by_digest or _kind(values.type) != pa.string():
+        return frozenset()
+    texts = _picked(values)
+    if texts is None or len(set(texts)) < 2:
+        return frozenset()
+    found: set[Source] = set()
+    for digest, tokens in list(by_digest.items()):
+        if all(token is None or (text is not None and _token_in(text, token))
+               for text, token in zip(texts, tokens, strict=True)):
+            entry = _CONTENT.get(digest)
+            if entry is not None:
+                found |= _personal(entry[1])
+    return frozenset(found)
 
 
 def _decoded(values: Any) -> Any:
@@ -229,22 +313,48 @@ def index(values: Any, sources: frozenset[Source]) -> bytes | None:
         if values is None:
             return None
     look = _look(values) if sources else None
-    digest = _content(values) if look is not None else None
-    if look is None or digest is None:
+    picked = _picked(values) if look is not None else None
+    if look is None or picked is None:
         return None
+    digest = _digest(values, picked)
     with _LOCK:
         before = _CONTENT.pop(digest, None)
         if before is None:
             _LOOKS[look] += 1
             _SIZES[look[:2]] += 1
             _LENGTHS[look[1]] += 1
-        _CONTENT[digest] = (look, sources if before is None else _folded(before[1] | sources))
+            _keep_tokens(values, digest, picked)
+        _CONTENT[digest] = (look, sources if before is None else
+                            _bounded(_folded(before[1] | sources)))
         while len(_CONTENT) > MAX_CONTENTS:
-            _, (dropped, _) = _CONTENT.popitem(last=False)
+            gone, (dropped, _) = _CONTENT.popitem(last=False)
             _forget(_LOOKS, dropped)
             _forget(_SIZES, dropped[:2])
             _forget(_LENGTHS, dropped[1])
+            _drop_tokens(dropped[1], gone)
     return digest
+
+
+def _bounded(sources: frozenset[Source]) -> frozenset[Source]:
+    """At most one source per class it gives the values, past :data:`MAX_SOURCES`: the same
+    values taken out again and again under states of their own (``(s + "").tolist()`` in a
+    loop, each result a state) piled one source per state onto one entry, and every later
+    match was derived from each (60 of them: a ``pd.Series`` of the values cost 6 ms, and
+    growing). Sources that class the values alike decide alike: one is kept (the lineage
+    names one of their datasets, not all)."""
+    if len(sources) <= MAX_SOURCES:
+        return sources
+    kept: dict[tuple[Any, ...], Source] = {}
+    for source in sources:
+        found = source.state.classification
+        classes = tuple((c.classification, c.pii_type, c.sensitivity, c.pieces)
+                        for c in (found.columns.get(n) for n in source.columns) if c is not None)
+        kept.setdefault((found.tier, found.tags, found.floor, found.table_tags, classes),
+                        source)
+    if len(kept) > MAX_SOURCES:  # still more: the strictest tiers are kept
+        return frozenset(sorted(kept.values(), key=lambda s: s.state.classification.tier,
+                                reverse=True)[:MAX_SOURCES])
+    return frozenset(kept.values())
 
 
 def still_indexed(digest: bytes) -> bool:
@@ -347,11 +457,16 @@ def _by_content(values: Any) -> frozenset[Source]:
     if not _SIZES:
         return frozenset()
     if pa.types.is_dictionary(values.type):  # matched as the values it stands for
-        if (_kind(values.type.value_type), len(values)) not in _SIZES:
+        if (_kind(values.type.value_type), len(values)) not in _SIZES and \
+                len(values) not in _TOKENS:
             return frozenset()
         values = _decoded(values)
         if values is None:
             return frozenset()
+    return _same_content(values) or _joined(values)
+
+
+def _same_content(values: Any) -> frozenset[Source]:
     if (_kind(values.type), len(values)) not in _SIZES:
         return frozenset()
     look = _look(values)
@@ -592,6 +707,7 @@ def clear() -> None:
         _LOOKS.clear()
         _SIZES.clear()
         _LENGTHS.clear()
+        _TOKENS.clear()
 
 
 __all__ = ["MAX_CHUNKS", "MAX_CONTENTS", "Source", "chunk_keys", "clear", "compute", "held",

@@ -1,0 +1,95 @@
+"""Values taken out of a one-row part of a governed polars frame or Series (``s.head(1).item()``,
+``df.select(pl.col(c).first()).item()``, ``df.filter(...).item()``, ``s.gather([k])[0]``),
+rebuilt into a column under another name, keep the class of the column they came from: what
+the part was cut from is indexed. A public column taken out the same way exports as plain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lacuna import _bypass
+from lacuna.errors import GovernanceViolation
+
+pl = pytest.importorskip("polars")
+pa_csv = pytest.importorskip("pyarrow.csv")
+
+from coded import into_arrow, into_pandas, into_polars, staff_frames  # noqa: E402
+
+
+@pytest.fixture
+def staff(downloads: Path) -> Any:
+    return staff_frames()[1]
+
+
+def _keys(pf: Any) -> list[Any]:
+    with _bypass.bypass():
+        return list(pf["emp"].to_list())
+
+
+PARTS: dict[str, Callable[[Any, str], list[Any]]] = {
+    "s.slice(k).head(1).item()": lambda pf, c: [
+        pf[c].slice(k).head(1).item() for k in range(len(pf))],
+    "df.slice(k).select(first()).item()": lambda pf, c: [
+        pf.slice(k).select(pl.col(c).first()).item() for k in range(len(pf))],
+    "df.filter(key).select(c).item()": lambda pf, c: [
+        pf.filter(pl.col("emp") == e).select(c).item() for e in _keys(pf)],
+    "df.filter(key)[c][0]": lambda pf, c: [pf.filter(pl.col("emp") == e)[c][0] for e in _keys(pf)],
+    "s.gather([k])[0]": lambda pf, c: [pf[c].gather([k])[0] for k in range(len(pf))],
+    "s.filter(key).first()": lambda pf, c: [
+        pf[c].filter(pf["emp"] == e).first() for e in _keys(pf)],
+}
+INTO = (into_polars, into_pandas, into_arrow)
+
+
+@pytest.mark.parametrize("column", ["religion", "salary"])
+def test_values_out_of_one_row_parts_keep_the_class(staff, downloads, column):
+    from lacuna.integrations.pyarrow import _arrays
+
+    leaked = []
+    target = downloads / "code.csv"
+    for n, (route, take) in enumerate(PARTS.items()):
+        into = INTO[n % len(INTO)]
+        _arrays.clear()
+        values = take(staff, column)
+        with _bypass.bypass():
+            assert values == staff[column].to_list(), route
+        try:
+            into(values, target)
+        except GovernanceViolation:
+            assert not target.exists(), route
+        else:
+            leaked.append(f"{route} -> {into.__name__}")
+            target.unlink()
+    assert leaked == []
+
+
+def test_values_out_of_one_row_parts_of_a_public_column_export_as_plain(staff, downloads):
+    from lacuna.integrations.pyarrow import _arrays
+
+    broken = []
+    for n, (route, take) in enumerate(PARTS.items()):
+        column = ("region", "qty")[n % 2]
+        into = INTO[(n // 2) % len(INTO)]
+        _arrays.clear()
+        values = take(staff, column)
+        governed, plain = downloads / "code.csv", downloads / "plain.csv"
+        try:
+            into(values, governed)
+        except GovernanceViolation:
+            broken.append(f"{route} -> {into.__name__}: denied")
+            continue
+        with _bypass.bypass():
+            into(values, plain)
+        if governed.read_bytes() != plain.read_bytes():
+            broken.append(f"{route} -> {into.__name__}: other bytes")
+        if [str(v) for v in pa_csv.read_csv(governed)["code"].to_pylist()] != \
+                [str(v) for v in values]:
+            broken.append(f"{route} -> {into.__name__}: other values")
+        governed.unlink()
+        plain.unlink()
+    assert broken == []
