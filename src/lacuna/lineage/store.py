@@ -126,20 +126,6 @@ _LATEST_VERSIONS = (
         .group_by(versions.c.dataset_id))))
 
 
-
-def _newest_by(column: Any, name: str) -> Any:
-    """The newest standing version row (whole, as a read resolves it) for each value of
-    ``column`` in the expanding parameter ``name``: what :meth:`LineageStore.latest` (by
-    dataset) and :meth:`LineageStore.by_fingerprint` (by content) read one at a time."""
-    return queries.version_select().where(versions.c.id.in_(
-        select(func.max(versions.c.id))
-        .where(column.in_(bindparam(name, expanding=True)), standing())
-        .group_by(column)))
-
-
-_NEWEST_OF_DATASETS = _newest_by(versions.c.dataset_id, "dataset_ids")
-
-
 def _newest_of_fingerprints() -> Any:
     """The newest standing version row of each fingerprint in the expanding parameter
     ``fingerprints``: for each one, the versions of that content newest first, from the
@@ -270,6 +256,23 @@ def version_payload(dataset: DatasetRef | _Named, run_id: str, fingerprint: str 
 
 _LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
 _LATEST_ANY = _LATEST_OF[None].limit(_VERIFY_WINDOW)
+
+
+def _windows_of_datasets() -> Any:
+    """The newest :data:`_VERIFY_WINDOW` standing version rows (by id) of each dataset id in
+    the expanding parameter ``dataset_ids``: what :meth:`LineageStore.latest` reads for one
+    dataset (``_LATEST_ANY``), for many in one statement (a window function, which SQLite
+    and PostgreSQL both have), so :meth:`LineageStore.known` picks each dataset's latest by
+    the order its versions signed, as ``latest`` does, not by the highest id."""
+    ranked = (select(versions.c.id.label("vid"), func.row_number().over(
+        partition_by=versions.c.dataset_id, order_by=versions.c.id.desc()).label("rn"))
+        .where(versions.c.dataset_id.in_(bindparam("dataset_ids", expanding=True)), standing())
+        .subquery("ranked"))
+    return queries.version_select().where(versions.c.id.in_(
+        select(ranked.c.vid).where(ranked.c.rn <= _VERIFY_WINDOW)))
+
+
+_WINDOWS_OF_DATASETS = _windows_of_datasets()
 # Which side of its run a trusted version was on, "in" (read) or "out" (written), kept in its
 # classification JSON and so covered by its signature: ``lacuna_lineage_run_io.direction`` is
 # a plain column anyone with the database can flip, and :meth:`LineageStore.latest_written`
@@ -838,12 +841,21 @@ class LineageStore(Keyed):
                 datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
                 standing()))
             return queries.to_version(row) if row is not None else None
-        rows = self._read(_LATEST_ANY, params)  # the newest by id, and the window after it
+        row = self._latest_row(self._read(_LATEST_ANY, params))
+        return self._version(row) if row is not None else None
+
+    def _latest_row(self, rows: Sequence[Any]) -> Any:
+        """Which of ``rows`` (a dataset's newest standing versions by id, newest first: the
+        window ``_LATEST_ANY`` reads) is its latest: the newest by id, unless that is trusted
+        and a trusted one that verifies signed a later order (:meth:`_first_verified`)."""
         if rows and rows[0].trusted:  # the newest by id: newest by what it signed?
-            signed = self._first_verified([r for r in rows if r.trusted])
-            if signed is not None and _signed_order(signed) > _signed_order(rows[0]):
-                return self._version(signed)
-        return self._version(rows[0]) if rows else None
+            # only a row that says it is later can win: none (ids never edited) costs no check
+            top = _signed_order(rows[0])
+            later = [r for r in rows[1:] if r.trusted and _signed_order(r) > top]
+            signed = self._first_verified([rows[0], *later]) if later else None
+            if signed is not None and _signed_order(signed) > top:
+                return signed
+        return rows[0] if rows else None
 
     def latest_written(self, dataset: DatasetRef) -> DatasetVersion | None:
         """The newest standing version of ``dataset`` that Lacuna's pipeline recorded (trusted,
@@ -891,7 +903,8 @@ class LineageStore(Keyed):
 
     def known(self, refs: Sequence[DatasetRef], fingerprints: Sequence[str] = ()
               ) -> tuple[dict[DatasetRef, DatasetVersion], dict[str, DatasetVersion]]:
-        """:meth:`latest` of each of ``refs`` and :meth:`by_fingerprint` of each of
+        """:meth:`latest` of each of ``refs`` (by the order its versions signed, as ``latest``
+        goes) and :meth:`by_fingerprint` of each of
         ``fingerprints`` (``trusted=None``: what the store knows, claims included), for those it
         has, read in one transaction with a statement per :data:`_CHUNK` datasets and per
         :data:`_CHUNK` fingerprints however many are asked: what
@@ -906,10 +919,15 @@ class LineageStore(Keyed):
         try:
             with self._transaction(write=False) as conn:
                 ids = _lookup_datasets(conn, list(dict.fromkeys(refs)))
-                newest: dict[int, Any] = {}  # dataset id -> its newest standing version row
+                window: dict[int, list[Any]] = {}  # dataset id -> its newest rows by id
                 for chunk in _chunks(list(dict.fromkeys(ids.values()))):
-                    for row in conn.execute(_NEWEST_OF_DATASETS, {"dataset_ids": list(chunk)}):
-                        newest[int(row.dataset_id)] = row
+                    for row in conn.execute(_WINDOWS_OF_DATASETS,
+                                            {"dataset_ids": list(chunk)}):
+                        window.setdefault(int(row.dataset_id), []).append(row)
+                newest: dict[int, Any] = {}  # dataset id -> its latest, as latest() takes it
+                for did, rows in window.items():
+                    rows.sort(key=lambda r: int(r.id), reverse=True)
+                    newest[did] = self._latest_row(rows)
                 by_content: dict[str, Any] = {}
                 for chunk in _chunks([f for f in dict.fromkeys(fingerprints) if f]):
                     for row in conn.execute(_NEWEST_OF_FINGERPRINTS,
