@@ -273,6 +273,15 @@ def _windows_of_datasets() -> Any:
 
 
 _WINDOWS_OF_DATASETS = _windows_of_datasets()
+# Each dataset's newest trusted standing version (by id): what a run's new trusted version of
+# it supersedes (LineageStore._supersede).
+_NEWEST_TRUSTED = queries.version_select().where(versions.c.id.in_(
+    select(func.max(versions.c.id))
+    .where(versions.c.dataset_id.in_(bindparam("dataset_ids", expanding=True)),
+           versions.c.trusted.is_(True), standing())
+    .group_by(versions.c.dataset_id)))
+_SET_CLASSIFICATION = (update(versions).where(versions.c.id == bindparam("vid"))
+                       .values(classification=bindparam("body")))
 # Which side of its run a trusted version was on, "in" (read) or "out" (written), kept in its
 # classification JSON and so covered by its signature: ``lacuna_lineage_run_io.direction`` is
 # a plain column anyone with the database can flip, and :meth:`LineageStore.latest_written`
@@ -286,6 +295,14 @@ IO_KEY = "io"
 # (:meth:`LineageStore._first_verified`); a version signed before it was (no key) is older
 # than every version that has one.
 ORDER_KEY = "order"
+# That a later trusted version of the dataset was recorded, kept in a trusted version's
+# classification JSON (``[the later one's run seq, its created time]``) and so covered by its
+# signature: set on the dataset's newest trusted version, re-signed, when a run records the
+# next one (:meth:`LineageStore._supersede`). A version row deleted by hand made the one before
+# it the latest, its signature holding; now a read that lands on a version saying it was
+# superseded, with nothing later standing, refuses (:meth:`LineageStore._not_superseded`).
+NEXT_KEY = "next"
+_NEXT_PEEK = f'"{NEXT_KEY}": ['
 _SIGNED_WRITE = f'%"{IO_KEY}": "out"%'  # how json.dumps(sort_keys=True) writes it
 # Every own run's producer (:attr:`Run.producer`'s default): an unsigned run row naming another
 # was ingested from OpenLineage events (their producer, or their lacuna_run facet's claim).
@@ -403,6 +420,7 @@ def _unsigned(text: str) -> Any:
         data.pop("edges_signature", None)
         data.pop(IO_KEY, None)
         data.pop(ORDER_KEY, None)
+        data.pop(NEXT_KEY, None)
     return data
 
 class LineageStore(Keyed):
@@ -690,6 +708,8 @@ class LineageStore(Keyed):
                                              edges=into.get(version.dataset, [])))
             ios.append((-len(planned), "out", position))
             children.append(did)
+        if trusted:
+            self._supersede(conn, [row for row in planned if row["produced"]], seq)
         stored = self._insert_versions(conn, planned)
         if ios:
             conn.execute(_INSERT_RUN_IO, [
@@ -708,6 +728,78 @@ class LineageStore(Keyed):
         } for e in run.column_edges]
         if rows:
             conn.execute(insert(column_edges), rows)
+
+    def _supersede(self, conn: Connection, rows: Sequence[dict[str, Any]], seq: int) -> None:
+        """Mark each dataset's newest trusted standing version (before ``rows``, the trusted
+        standing versions a run is about to insert) as superseded by the first of ``rows`` of
+        that dataset (:data:`NEXT_KEY`), re-signed: one read per :data:`_CHUNK` datasets and
+        one batched update. A version whose signature does not hold is left as it is (signing
+        it would vouch for an edit made by hand)."""
+        first: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            first.setdefault(int(row["dataset_id"]), row)
+        if not first:
+            return
+        updates: list[dict[str, Any]] = []
+        for chunk in _chunks(list(first)):
+            for old in conn.execute(_NEWEST_TRUSTED, {"dataset_ids": list(chunk)}):
+                ref = DatasetRef(old.namespace, old.name)
+                if self._verifies(old, ref):
+                    updates.append({"vid": old.id, "body": self._resigned(
+                        old, ref, [seq, first[int(old.dataset_id)]["created"]])})
+        if updates:
+            conn.execute(_SET_CLASSIFICATION, updates)
+
+    def _resigned(self, old: Any, ref: DatasetRef, later: list[Any] | None) -> str:
+        """The classification JSON of the verified version row ``old`` of ``ref`` marked
+        superseded by ``later`` (None: not superseded), signed again."""
+        data = json.loads(old.classification)
+        data.pop("signature", None)
+        edges_signature = data.pop("edges_signature", None)
+        if later is None:
+            data.pop(NEXT_KEY, None)
+        else:
+            data[NEXT_KEY] = later
+        data["signature"] = self.keyring.sign(version_payload(
+            ref, old.run_id, old.fingerprint, data, json.loads(old.columns), old.produced))
+        if edges_signature is not None:
+            data["edges_signature"] = edges_signature
+        return json.dumps(data, sort_keys=True)
+
+    def _unsupersede(self, conn: Connection, run_id: str) -> None:
+        """Before run ``run_id`` is forgotten (recorded again): the versions its versions
+        superseded are not superseded any more (re-signed), or a read would take the run's
+        replacement, when it no longer writes them, for a deletion by hand. A scan of the
+        versions that say so, on a replace only (most runs are new)."""
+        seq = conn.execute(select(runs.c.seq).where(runs.c.id == run_id)).scalar()
+        if seq is None:
+            return
+        marked = queries.version_select().where(
+            versions.c.trusted.is_(True), versions.c.run_id != run_id,
+            versions.c.classification.like(f'%"{NEXT_KEY}": [{int(seq)}, %'))
+        updates = [{"vid": old.id, "body": self._resigned(old, ref, None)}
+                   for old in conn.execute(marked)
+                   if self._verifies(old, ref := DatasetRef(old.namespace, old.name))]
+        if updates:
+            conn.execute(_SET_CLASSIFICATION, updates)
+
+    def _not_superseded(self, row: Any) -> Any:
+        """``row`` (the version a read takes as a dataset's latest), unless it says a later
+        trusted version of the dataset was recorded (:data:`NEXT_KEY`) that the read did not
+        find standing: that version was deleted (or edited) by hand, and this one would read as
+        the dataset's state in its place.
+
+        Raises:
+            LineageError: ``row`` was superseded by a version that is gone (fail closed).
+        """
+        if row is None or not row.trusted or _NEXT_PEEK not in str(row.classification):
+            return row
+        msg = (f"lineage version {row.id} of {DatasetRef(row.namespace, row.name)} in "
+               f"{self.where} was superseded by a later version Lacuna recorded, which is no "
+               "longer in the store (deleted or edited by hand): the older, possibly lower, "
+               "class is not taken as the dataset's state. Restore the state database from a "
+               "backup, or write the dataset again through Lacuna.")
+        raise LineageError(msg)
 
     def _dataset_ids(self, conn: Connection, refs: Sequence[DatasetRef]) -> dict[DatasetRef, int]:
         """The ids of ``refs``, the missing ones created: one lookup per namespace and
@@ -815,8 +907,8 @@ class LineageStore(Keyed):
             raise LineageError(msg)
         return found
 
-    @staticmethod
-    def _forget(conn: Connection, run_id: str) -> None:
+    def _forget(self, conn: Connection, run_id: str) -> None:
+        self._unsupersede(conn, run_id)
         conn.execute(delete(column_edges).where(column_edges.c.run_id == run_id))
         conn.execute(delete(edges).where(edges.c.run_id == run_id))
         conn.execute(delete(run_io).where(run_io.c.run_id == run_id))
@@ -834,7 +926,7 @@ class LineageStore(Keyed):
         (False)."""
         params = {"namespace": dataset.namespace, "name": dataset.name}
         if trusted:
-            row = self._first_verified(self._read(_LATEST_TRUSTED, params))
+            row = self._not_superseded(self._first_verified(self._read(_LATEST_TRUSTED, params)))
             return self._version(row) if row is not None else None
         if trusted is False:
             row = self._newest_claim(queries.version_select().where(
@@ -854,8 +946,8 @@ class LineageStore(Keyed):
             later = [r for r in rows[1:] if r.trusted and _signed_order(r) > top]
             signed = self._first_verified([rows[0], *later]) if later else None
             if signed is not None and _signed_order(signed) > top:
-                return signed
-        return rows[0] if rows else None
+                return self._not_superseded(signed)
+        return self._not_superseded(rows[0]) if rows else None
 
     def latest_written(self, dataset: DatasetRef) -> DatasetVersion | None:
         """The newest standing version of ``dataset`` that Lacuna's pipeline recorded (trusted,
