@@ -72,3 +72,13 @@ def test_lineage11_a_run_recorded_again_unmarks_what_it_superseded(db: Path) -> 
                          outputs=(DatasetVersion(dataset=REF, classification=PII),)))
         assert store.latest(REF).classification.tier is Tier.PUBLIC
         assert store.latest(REF, trusted=True).classification.tier is Tier.PUBLIC
+
+
+def test_lineage11_a_fingerprint_set_later_keeps_the_mark(db: Path) -> None:
+    """The older version given its fingerprint afterwards (a writer closed late) stays marked
+    superseded: the deletion of the newer one is still refused."""
+    with LineageStore(f"sqlite:///{db}") as store:
+        assert store.set_fingerprint("old", REF, "f" * 64) == 1
+    _delete(db, "new")
+    with LineageStore(f"sqlite:///{db}") as store, pytest.raises(LineageError):
+        store.latest(REF, trusted=True)

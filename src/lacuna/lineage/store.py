@@ -1131,7 +1131,7 @@ class LineageStore(Keyed):
                     if row.trusted and self._verifies(row, dataset):
                         data = _unsigned(row.classification)
                         stored = json.loads(row.classification)
-                        for key in (IO_KEY, ORDER_KEY):  # its side of its run, its order:
+                        for key in (IO_KEY, ORDER_KEY, NEXT_KEY):  # its side, order, successor:
                             if stored.get(key) is not None:  # still signed
                                 data[key] = stored[key]
                         kept = json.loads(row.classification).get("edges_signature")
