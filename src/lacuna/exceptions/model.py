@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from lacuna.identity.names import same_name
+from lacuna.lineage.records import canonical_uri
 from lacuna.model import Operation, Tier
 
 
@@ -54,15 +55,17 @@ def same_source(a: str, b: str) -> bool:
     """Whether two source names (as lineage records them) name the same dataset."""
     if a == b:
         return True
-    if "://" in a or "://" in b:
-        return a.rstrip("/") == b.rstrip("/")
+    if "://" in a or "://" in b:  # one store, one name: s3a://b/x is s3://b/x
+        return canonical_uri(a).rstrip("/") == canonical_uri(b).rstrip("/")
     return os.path.abspath(os.path.expanduser(a)) == os.path.abspath(os.path.expanduser(b))
 
 
 def normalize_target(target: str) -> str:
-    """One spelling per destination: ``~`` expanded and local paths made absolute."""
+    """One spelling per destination: ``~`` expanded and local paths made absolute, a URL's
+    scheme as the lineage store names its store (``s3a://b/x`` is ``s3://b/x``:
+    :func:`lacuna.lineage.records.canonical_uri`)."""
     if "://" in target:
-        return target.rstrip("/")
+        return canonical_uri(target).rstrip("/")
     return os.path.abspath(os.path.expanduser(target))
 
 
@@ -140,7 +143,8 @@ class ExceptionRequest:
                 f"not {operation.action.value!r}",
             )
         target = operation.destination.uri if operation.destination else ""
-        if normalize_target(target) != self.destination:
+        # (a grant stored before names were canonical keeps its spelling: compared as one)
+        if normalize_target(target) != normalize_target(self.destination):
             return (
                 False,
                 f"exception {self.id} covers the destination {self.destination}, "

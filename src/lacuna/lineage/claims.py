@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from lacuna.lineage.records import DatasetVersion, Run, RunStatus
 from lacuna.lineage.rules import combine, held
-from lacuna.model import Classification, Operation, Source, Tier, unique
+from lacuna.model import Classification, ColumnClass, Operation, Source, Tier, unique
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,6 +79,11 @@ def at_least(claim: Classification, known: Classification | None,
             columns[name] = mine
             continue
         kept = held(mine, theirs, config)
+        if kept is not theirs and _same_class(kept, theirs):
+            # as strict in every respect that governs (only its confidence, layer or wording
+            # differ: a client's read of a stored file declares what the store inferred):
+            # nothing is lowered, and nothing was refused
+            kept = theirs
         if kept is not theirs and theirs != mine:
             refused.append(f"{what}: column {name!r} claimed {theirs.classification.value}, "
                            f"Lacuna knows {mine.classification.value}"
@@ -91,6 +96,12 @@ def at_least(claim: Classification, known: Classification | None,
                      layer=claim.layer,
                      reasoning=unique([*refused, *claim.reasoning, *merged.reasoning]))
     return merged, tuple(refused)
+
+
+def _same_class(a: ColumnClass, b: ColumnClass) -> bool:
+    """Whether column classes ``a`` and ``b`` govern alike: kind, type, sensitivity, pieces."""
+    return (a.classification, a.pii_type, a.sensitivity, a.pieces) == (
+        b.classification, b.pii_type, b.sensitivity, b.pieces)
 
 
 def known_of(store: LineageStore, version: DatasetVersion,

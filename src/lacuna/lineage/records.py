@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,6 +52,22 @@ def canonical_namespace(namespace: str) -> str:
     low = scheme.lower()
     canon = SCHEME_ALIASES.get(low, low)
     return namespace if canon == scheme else f"{canon}://{rest}"
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def canonical_uri(uri: str) -> str:
+    """``uri`` named as the lineage store names it: the scheme of a URL lower-cased and as
+    OpenLineage names its store (:func:`canonical_namespace`), the rest as given; anything that
+    is not a URL (a local path) unchanged. The one name every store keys a dataset by (legal
+    holds, exception grants' destinations and sources), so ``s3a://b/x`` (Spark) and
+    ``s3://b/x`` (pandas, boto3) are one dataset everywhere, as in the lineage store.
+
+    >>> canonical_uri("s3a://lake/raw/x.csv"), canonical_uri("S3://lake/x"), canonical_uri("/t/x")
+    ('s3://lake/raw/x.csv', 's3://lake/x', '/t/x')
+    """
+    return canonical_namespace(uri) if _SCHEME.match(uri) else uri
 
 
 def legacy_namespaces(namespace: str) -> tuple[str, ...]:

@@ -126,20 +126,6 @@ _LATEST_VERSIONS = (
         .group_by(versions.c.dataset_id))))
 
 
-
-def _newest_by(column: Any, name: str) -> Any:
-    """The newest standing version row (whole, as a read resolves it) for each value of
-    ``column`` in the expanding parameter ``name``: what :meth:`LineageStore.latest` (by
-    dataset) and :meth:`LineageStore.by_fingerprint` (by content) read one at a time."""
-    return queries.version_select().where(versions.c.id.in_(
-        select(func.max(versions.c.id))
-        .where(column.in_(bindparam(name, expanding=True)), standing())
-        .group_by(column)))
-
-
-_NEWEST_OF_DATASETS = _newest_by(versions.c.dataset_id, "dataset_ids")
-
-
 def _newest_of_fingerprints() -> Any:
     """The newest standing version row of each fingerprint in the expanding parameter
     ``fingerprints``: for each one, the versions of that content newest first, from the
@@ -270,6 +256,32 @@ def version_payload(dataset: DatasetRef | _Named, run_id: str, fingerprint: str 
 
 _LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
 _LATEST_ANY = _LATEST_OF[None].limit(_VERIFY_WINDOW)
+
+
+def _windows_of_datasets() -> Any:
+    """The newest :data:`_VERIFY_WINDOW` standing version rows (by id) of each dataset id in
+    the expanding parameter ``dataset_ids``: what :meth:`LineageStore.latest` reads for one
+    dataset (``_LATEST_ANY``), for many in one statement (a window function, which SQLite
+    and PostgreSQL both have), so :meth:`LineageStore.known` picks each dataset's latest by
+    the order its versions signed, as ``latest`` does, not by the highest id."""
+    ranked = (select(versions.c.id.label("vid"), func.row_number().over(
+        partition_by=versions.c.dataset_id, order_by=versions.c.id.desc()).label("rn"))
+        .where(versions.c.dataset_id.in_(bindparam("dataset_ids", expanding=True)), standing())
+        .subquery("ranked"))
+    return queries.version_select().where(versions.c.id.in_(
+        select(ranked.c.vid).where(ranked.c.rn <= _VERIFY_WINDOW)))
+
+
+_WINDOWS_OF_DATASETS = _windows_of_datasets()
+# Each dataset's newest trusted standing version (by id): what a run's new trusted version of
+# it supersedes (LineageStore._supersede).
+_NEWEST_TRUSTED = queries.version_select().where(versions.c.id.in_(
+    select(func.max(versions.c.id))
+    .where(versions.c.dataset_id.in_(bindparam("dataset_ids", expanding=True)),
+           versions.c.trusted.is_(True), standing())
+    .group_by(versions.c.dataset_id)))
+_SET_CLASSIFICATION = (update(versions).where(versions.c.id == bindparam("vid"))
+                       .values(classification=bindparam("body")))
 # Which side of its run a trusted version was on, "in" (read) or "out" (written), kept in its
 # classification JSON and so covered by its signature: ``lacuna_lineage_run_io.direction`` is
 # a plain column anyone with the database can flip, and :meth:`LineageStore.latest_written`
@@ -283,6 +295,14 @@ IO_KEY = "io"
 # (:meth:`LineageStore._first_verified`); a version signed before it was (no key) is older
 # than every version that has one.
 ORDER_KEY = "order"
+# That a later trusted version of the dataset was recorded, kept in a trusted version's
+# classification JSON (``[the later one's run seq, its created time]``) and so covered by its
+# signature: set on the dataset's newest trusted version, re-signed, when a run records the
+# next one (:meth:`LineageStore._supersede`). A version row deleted by hand made the one before
+# it the latest, its signature holding; now a read that lands on a version saying it was
+# superseded, with nothing later standing, refuses (:meth:`LineageStore._not_superseded`).
+NEXT_KEY = "next"
+_NEXT_PEEK = f'"{NEXT_KEY}": ['
 _SIGNED_WRITE = f'%"{IO_KEY}": "out"%'  # how json.dumps(sort_keys=True) writes it
 # Every own run's producer (:attr:`Run.producer`'s default): an unsigned run row naming another
 # was ingested from OpenLineage events (their producer, or their lacuna_run facet's claim).
@@ -400,6 +420,7 @@ def _unsigned(text: str) -> Any:
         data.pop("edges_signature", None)
         data.pop(IO_KEY, None)
         data.pop(ORDER_KEY, None)
+        data.pop(NEXT_KEY, None)
     return data
 
 class LineageStore(Keyed):
@@ -687,6 +708,8 @@ class LineageStore(Keyed):
                                              edges=into.get(version.dataset, [])))
             ios.append((-len(planned), "out", position))
             children.append(did)
+        if trusted:
+            self._supersede(conn, [row for row in planned if row["produced"]], seq)
         stored = self._insert_versions(conn, planned)
         if ios:
             conn.execute(_INSERT_RUN_IO, [
@@ -705,6 +728,78 @@ class LineageStore(Keyed):
         } for e in run.column_edges]
         if rows:
             conn.execute(insert(column_edges), rows)
+
+    def _supersede(self, conn: Connection, rows: Sequence[dict[str, Any]], seq: int) -> None:
+        """Mark each dataset's newest trusted standing version (before ``rows``, the trusted
+        standing versions a run is about to insert) as superseded by the first of ``rows`` of
+        that dataset (:data:`NEXT_KEY`), re-signed: one read per :data:`_CHUNK` datasets and
+        one batched update. A version whose signature does not hold is left as it is (signing
+        it would vouch for an edit made by hand)."""
+        first: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            first.setdefault(int(row["dataset_id"]), row)
+        if not first:
+            return
+        updates: list[dict[str, Any]] = []
+        for chunk in _chunks(list(first)):
+            for old in conn.execute(_NEWEST_TRUSTED, {"dataset_ids": list(chunk)}):
+                ref = DatasetRef(old.namespace, old.name)
+                if self._verifies(old, ref):
+                    updates.append({"vid": old.id, "body": self._resigned(
+                        old, ref, [seq, first[int(old.dataset_id)]["created"]])})
+        if updates:
+            conn.execute(_SET_CLASSIFICATION, updates)
+
+    def _resigned(self, old: Any, ref: DatasetRef, later: list[Any] | None) -> str:
+        """The classification JSON of the verified version row ``old`` of ``ref`` marked
+        superseded by ``later`` (None: not superseded), signed again."""
+        data = json.loads(old.classification)
+        data.pop("signature", None)
+        edges_signature = data.pop("edges_signature", None)
+        if later is None:
+            data.pop(NEXT_KEY, None)
+        else:
+            data[NEXT_KEY] = later
+        data["signature"] = self.keyring.sign(version_payload(
+            ref, old.run_id, old.fingerprint, data, json.loads(old.columns), old.produced))
+        if edges_signature is not None:
+            data["edges_signature"] = edges_signature
+        return json.dumps(data, sort_keys=True)
+
+    def _unsupersede(self, conn: Connection, run_id: str) -> None:
+        """Before run ``run_id`` is forgotten (recorded again): the versions its versions
+        superseded are not superseded any more (re-signed), or a read would take the run's
+        replacement, when it no longer writes them, for a deletion by hand. A scan of the
+        versions that say so, on a replace only (most runs are new)."""
+        seq = conn.execute(select(runs.c.seq).where(runs.c.id == run_id)).scalar()
+        if seq is None:
+            return
+        marked = queries.version_select().where(
+            versions.c.trusted.is_(True), versions.c.run_id != run_id,
+            versions.c.classification.like(f'%"{NEXT_KEY}": [{int(seq)}, %'))
+        updates = [{"vid": old.id, "body": self._resigned(old, ref, None)}
+                   for old in conn.execute(marked)
+                   if self._verifies(old, ref := DatasetRef(old.namespace, old.name))]
+        if updates:
+            conn.execute(_SET_CLASSIFICATION, updates)
+
+    def _not_superseded(self, row: Any) -> Any:
+        """``row`` (the version a read takes as a dataset's latest), unless it says a later
+        trusted version of the dataset was recorded (:data:`NEXT_KEY`) that the read did not
+        find standing: that version was deleted (or edited) by hand, and this one would read as
+        the dataset's state in its place.
+
+        Raises:
+            LineageError: ``row`` was superseded by a version that is gone (fail closed).
+        """
+        if row is None or not row.trusted or _NEXT_PEEK not in str(row.classification):
+            return row
+        msg = (f"lineage version {row.id} of {DatasetRef(row.namespace, row.name)} in "
+               f"{self.where} was superseded by a later version Lacuna recorded, which is no "
+               "longer in the store (deleted or edited by hand): the older, possibly lower, "
+               "class is not taken as the dataset's state. Restore the state database from a "
+               "backup, or write the dataset again through Lacuna.")
+        raise LineageError(msg)
 
     def _dataset_ids(self, conn: Connection, refs: Sequence[DatasetRef]) -> dict[DatasetRef, int]:
         """The ids of ``refs``, the missing ones created: one lookup per namespace and
@@ -812,8 +907,8 @@ class LineageStore(Keyed):
             raise LineageError(msg)
         return found
 
-    @staticmethod
-    def _forget(conn: Connection, run_id: str) -> None:
+    def _forget(self, conn: Connection, run_id: str) -> None:
+        self._unsupersede(conn, run_id)
         conn.execute(delete(column_edges).where(column_edges.c.run_id == run_id))
         conn.execute(delete(edges).where(edges.c.run_id == run_id))
         conn.execute(delete(run_io).where(run_io.c.run_id == run_id))
@@ -831,19 +926,28 @@ class LineageStore(Keyed):
         (False)."""
         params = {"namespace": dataset.namespace, "name": dataset.name}
         if trusted:
-            row = self._first_verified(self._read(_LATEST_TRUSTED, params))
+            row = self._not_superseded(self._first_verified(self._read(_LATEST_TRUSTED, params)))
             return self._version(row) if row is not None else None
         if trusted is False:
             row = self._newest_claim(queries.version_select().where(
                 datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
                 standing()))
             return queries.to_version(row) if row is not None else None
-        rows = self._read(_LATEST_ANY, params)  # the newest by id, and the window after it
+        row = self._latest_row(self._read(_LATEST_ANY, params))
+        return self._version(row) if row is not None else None
+
+    def _latest_row(self, rows: Sequence[Any]) -> Any:
+        """Which of ``rows`` (a dataset's newest standing versions by id, newest first: the
+        window ``_LATEST_ANY`` reads) is its latest: the newest by id, unless that is trusted
+        and a trusted one that verifies signed a later order (:meth:`_first_verified`)."""
         if rows and rows[0].trusted:  # the newest by id: newest by what it signed?
-            signed = self._first_verified([r for r in rows if r.trusted])
-            if signed is not None and _signed_order(signed) > _signed_order(rows[0]):
-                return self._version(signed)
-        return self._version(rows[0]) if rows else None
+            # only a row that says it is later can win: none (ids never edited) costs no check
+            top = _signed_order(rows[0])
+            later = [r for r in rows[1:] if r.trusted and _signed_order(r) > top]
+            signed = self._first_verified([rows[0], *later]) if later else None
+            if signed is not None and _signed_order(signed) > top:
+                return self._not_superseded(signed)
+        return self._not_superseded(rows[0]) if rows else None
 
     def latest_written(self, dataset: DatasetRef) -> DatasetVersion | None:
         """The newest standing version of ``dataset`` that Lacuna's pipeline recorded (trusted,
@@ -891,7 +995,8 @@ class LineageStore(Keyed):
 
     def known(self, refs: Sequence[DatasetRef], fingerprints: Sequence[str] = ()
               ) -> tuple[dict[DatasetRef, DatasetVersion], dict[str, DatasetVersion]]:
-        """:meth:`latest` of each of ``refs`` and :meth:`by_fingerprint` of each of
+        """:meth:`latest` of each of ``refs`` (by the order its versions signed, as ``latest``
+        goes) and :meth:`by_fingerprint` of each of
         ``fingerprints`` (``trusted=None``: what the store knows, claims included), for those it
         has, read in one transaction with a statement per :data:`_CHUNK` datasets and per
         :data:`_CHUNK` fingerprints however many are asked: what
@@ -906,10 +1011,15 @@ class LineageStore(Keyed):
         try:
             with self._transaction(write=False) as conn:
                 ids = _lookup_datasets(conn, list(dict.fromkeys(refs)))
-                newest: dict[int, Any] = {}  # dataset id -> its newest standing version row
+                window: dict[int, list[Any]] = {}  # dataset id -> its newest rows by id
                 for chunk in _chunks(list(dict.fromkeys(ids.values()))):
-                    for row in conn.execute(_NEWEST_OF_DATASETS, {"dataset_ids": list(chunk)}):
-                        newest[int(row.dataset_id)] = row
+                    for row in conn.execute(_WINDOWS_OF_DATASETS,
+                                            {"dataset_ids": list(chunk)}):
+                        window.setdefault(int(row.dataset_id), []).append(row)
+                newest: dict[int, Any] = {}  # dataset id -> its latest, as latest() takes it
+                for did, rows in window.items():
+                    rows.sort(key=lambda r: int(r.id), reverse=True)
+                    newest[did] = self._latest_row(rows)
                 by_content: dict[str, Any] = {}
                 for chunk in _chunks([f for f in dict.fromkeys(fingerprints) if f]):
                     for row in conn.execute(_NEWEST_OF_FINGERPRINTS,
@@ -1021,7 +1131,7 @@ class LineageStore(Keyed):
                     if row.trusted and self._verifies(row, dataset):
                         data = _unsigned(row.classification)
                         stored = json.loads(row.classification)
-                        for key in (IO_KEY, ORDER_KEY):  # its side of its run, its order:
+                        for key in (IO_KEY, ORDER_KEY, NEXT_KEY):  # its side, order, successor:
                             if stored.get(key) is not None:  # still signed
                                 data[key] = stored[key]
                         kept = json.loads(row.classification).get("edges_signature")

@@ -445,7 +445,8 @@ def release_hold(ctx: Context, dataset: str) -> Hold:
         except HoldError:  # a hold the trail still places, its row released by hand
             key = dataset_key(dataset)
             found, in_table = next((h for h in _trail_holds(ctx)[0] if dataset == h.id
-                                    or h.dataset in (dataset, key)), None), False
+                                    or h.dataset == dataset
+                                    or dataset_key(h.dataset) == key), None), False
             if found is None:
                 raise
         hold, at = found, utcnow()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
 
 from lacuna.errors import LacunaError
+from lacuna.lineage.records import canonical_uri
 from lacuna.model import utcnow
 
 metadata = MetaData()
@@ -126,14 +127,16 @@ class Hold:
 
 
 def _resolved(path: str) -> str:
-    """``path`` with its symbolic links resolved (URLs as given)."""
-    return path if "://" in path else os.path.realpath(path)
+    """``path`` with its symbolic links resolved (URLs by their canonical name:
+    :func:`lacuna.lineage.records.canonical_uri`)."""
+    return canonical_uri(path) if "://" in path else os.path.realpath(path)
 
 
 def dataset_key(dataset: str) -> str:
-    """A dataset's key: local paths are absolute and normalised; URLs stay as given."""
+    """A dataset's key: local paths are absolute and normalised; URLs by the name the lineage
+    store gives them (``s3a://b/x`` is ``s3://b/x``: one dataset, one hold)."""
     if "://" in dataset:
-        return dataset.rstrip("/")
+        return canonical_uri(dataset).rstrip("/")
     return os.path.abspath(os.path.expanduser(dataset))
 
 
@@ -163,7 +166,7 @@ class HoldStore:
                    "that holds the data (lacuna retention plan lists them).")
             raise HoldError(msg)
         for hold in self.list():
-            if hold.dataset == key:
+            if dataset_key(hold.dataset) == key:  # a hold stored before names were canonical
                 msg = (f"{key} is already under hold {hold.id} ({hold.reason!r}, placed by "
                        f"{hold.placed_by}); release it first to change the reason")
                 raise HoldError(msg)
@@ -195,7 +198,8 @@ class HoldStore:
             HoldError: no active hold has that dataset or id.
         """
         key = dataset_key(dataset)
-        active = [h for h in self.list() if dataset in (h.id, h.dataset) or h.dataset == key]
+        active = [h for h in self.list()
+                  if dataset in (h.id, h.dataset) or dataset_key(h.dataset) == key]
         if not active:
             known = ", ".join(h.dataset for h in self.list()) or "none"
             msg = f"no active hold on {key}; active holds: {known} (lacuna retention list-holds)"

@@ -692,6 +692,7 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     ``refused``. The answer: ``{"recorded": run id or null while the run is open,
     "refused": [...]}``."""
     from lacuna.lineage.openlineage import EventError, finish, merge_event
+    from lacuna.server.evidence import vouched_outputs
     from lacuna.server.routes_api import vouched_host
     from lacuna.server.schemas import text_only
 
@@ -723,6 +724,9 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     moved: str | None = None
     if run is not None:
         run = replace(run, user_id=principal.name, role=principal.role, user_vouched=True)
+        # a masked output its client signed with its own key: this server's decision on it
+        # is the evidence (lacuna.server.evidence); else it is held to what the run read
+        run = vouched_outputs(state_of(request), run, principal, host)
         try:
             run, refused, moved = _ingest_as(gov, run, principal)
         except RunDismissedError as exc:  # the dismissal stands; a new runId is a new claim
