@@ -18,6 +18,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from lacuna import _bypass
+from lacuna.errors import GovernanceViolation
 from lacuna.model import ColumnKind
 
 FAITHS = ["f1", "f2", "f3", "f4", "f5"]
@@ -52,3 +54,37 @@ def into_arrow(values: Any, target: Path) -> None:
 
 def into_polars(values: Any, target: Path) -> None:
     pl.DataFrame({"code": values}).write_csv(target)
+
+
+def leaks(values: Any, into: Any, target: Path) -> bool:
+    """Whether ``values`` written by ``into`` to ``target`` got out (the file is removed
+    again); a denial must have written nothing."""
+    try:
+        into(values, target)
+    except GovernanceViolation:
+        assert not target.exists()
+        return False
+    target.unlink()
+    return True
+
+
+def unlike_plain(values: Any, into: Any, downloads: Path, *, read_back: bool = True
+                 ) -> list[str]:
+    """How ``values`` written by ``into`` to ``downloads`` differ from the plain call:
+    ``denied``, ``other bytes``, ``other values`` read back (``[]``: written as plain)."""
+    governed, plain = downloads / "code.csv", downloads / "plain.csv"
+    try:
+        into(values, governed)
+    except GovernanceViolation:
+        return ["denied"]
+    with _bypass.bypass():
+        into(values, plain)
+    wrong = []
+    if governed.read_bytes() != plain.read_bytes():
+        wrong.append("other bytes")
+    if read_back and [str(v) for v in pa_csv.read_csv(governed)["code"].to_pylist()] != [
+            str(v) for v in values]:
+        wrong.append("other values")
+    governed.unlink()
+    plain.unlink()
+    return wrong

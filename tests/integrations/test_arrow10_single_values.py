@@ -26,7 +26,14 @@ pl = pytest.importorskip("polars")
 pa = pytest.importorskip("pyarrow")
 pa_csv = pytest.importorskip("pyarrow.csv")
 
-from coded import at, into_arrow, into_pandas, into_polars, staff_frames  # noqa: E402
+from coded import (  # noqa: E402
+    at,
+    into_arrow,
+    into_pandas,
+    into_polars,
+    staff_frames,
+    unlike_plain,
+)
 
 
 @pytest.fixture
@@ -95,21 +102,8 @@ def test_single_values_of_a_public_column_export_as_plain(staff, downloads):
         values = take(*staff, column)
         assert len(values) >= 2
         into = INTO[(n // 2) % len(INTO)]  # text and numbers into each of them
-        governed, plain = downloads / "code.csv", downloads / "plain.csv"
-        try:
-            into(values, governed)
-        except GovernanceViolation:
-            broken.append(f"{route} -> {into.__name__}: denied")
-            continue
-        with _bypass.bypass():
-            into(values, plain)
-        if governed.read_bytes() != plain.read_bytes():
-            broken.append(f"{route} -> {into.__name__}: other bytes")
-        if [str(v) for v in pa_csv.read_csv(governed)["code"].to_pylist()] != \
-                [str(v) for v in values]:
-            broken.append(f"{route} -> {into.__name__}: other values")
-        governed.unlink()
-        plain.unlink()
+        broken += [f"{route} -> {into.__name__}: {wrong}"
+                   for wrong in unlike_plain(values, into, downloads)]
     assert broken == []
 
 

@@ -24,7 +24,14 @@ from lacuna.errors import GovernanceViolation
 
 pa_csv = pytest.importorskip("pyarrow.csv")
 
-from coded import into_arrow, into_pandas, into_polars, staff_frames  # noqa: E402
+from coded import (  # noqa: E402
+    into_arrow,
+    into_pandas,
+    into_polars,
+    leaks,
+    staff_frames,
+    unlike_plain,
+)
 
 
 @pytest.fixture
@@ -71,13 +78,8 @@ def test_values_out_of_rows_and_one_value_parts_keep_the_class(staff, downloads,
         values = take(staff, column)
         with _bypass.bypass():  # (not indexed: found by the parts alone)
             assert values == staff[column].tolist(), route
-        try:
-            into(values, target)
-        except GovernanceViolation:
-            assert not target.exists(), route
-        else:
+        if leaks(values, into, target):
             leaked.append(f"{route} -> {into.__name__}")
-            target.unlink()
     assert leaked == []
 
 
@@ -92,21 +94,8 @@ def test_values_out_of_parts_of_a_public_column_export_as_plain(staff, downloads
         into = INTO[(n // 2) % len(INTO)]
         _arrays.clear()
         values = take(staff, column)
-        governed, plain = downloads / "code.csv", downloads / "plain.csv"
-        try:
-            into(values, governed)
-        except GovernanceViolation:
-            broken.append(f"{route} -> {into.__name__}: denied")
-            continue
-        with _bypass.bypass():
-            into(values, plain)
-        if governed.read_bytes() != plain.read_bytes():
-            broken.append(f"{route} -> {into.__name__}: other bytes")
-        if [str(v) for v in pa_csv.read_csv(governed)["code"].to_pylist()] != \
-                [str(v) for v in values]:
-            broken.append(f"{route} -> {into.__name__}: other values")
-        governed.unlink()
-        plain.unlink()
+        broken += [f"{route} -> {into.__name__}: {wrong}"
+                   for wrong in unlike_plain(values, into, downloads)]
     assert broken == []
 
 
