@@ -65,7 +65,8 @@ def with_values(
             targets = match or names  # not found by name: any column (fail closed)
         for name in targets:
             per_column.setdefault(name, []).extend(values)
-    return _restricted(classification, per_column, config)
+    return by_value(classification, per_column, config,
+                    why="a value written or bound in the statement")
 
 
 def _width(query: exp.Expr) -> int:
@@ -115,10 +116,10 @@ def _held(root: exp.Expr, parameter_sets: Sequence[Any], literals: bool, keys: B
     values: list[str] = []
     for node in root.walk(prune=lambda n: isinstance(n, (exp.Subquery, exp.Select))
                           and n is not root):
-        if isinstance(node, exp.Literal) and literals and _holds_data(str(node.this)):
+        if isinstance(node, exp.Literal) and literals and holds_data(str(node.this)):
             values.append(str(node.this))
         elif literals and isinstance(node, _FOLDS) and not isinstance(node.parent, _CHAINS):
-            values.extend(v for v in _spelled(node) if _holds_data(v))
+            values.extend(v for v in _spelled(node) if holds_data(v))
         elif isinstance(node, (exp.Placeholder, exp.Parameter)):
             label = str(node.name).lstrip(":$@") or "?"
             if keys.holds(label) and _hashed(node, root):
@@ -140,15 +141,15 @@ def _spelled(node: exp.Expr) -> list[str]:
     e-mail; before, each piece was checked alone and none was one, so the column was PUBLIC.
     A concatenation that also holds a column (``x || 'kira.ng' || '@example.org'``) spells each
     run of literal pieces next to each other. Empty when nothing folds."""
-    whole = _folded(node)
+    whole = folded(node)
     if whole is not None:
         return [whole]
     runs: list[str] = []
     current: list[str] = []
     for piece in [*_pieces(node), None]:
-        folded = _folded(piece) if piece is not None else None
-        if folded is not None:
-            current.append(folded)
+        text = folded(piece) if piece is not None else None
+        if text is not None:
+            current.append(text)
             continue
         if len(current) > 1:
             runs.append("".join(current))
@@ -167,7 +168,7 @@ def _pieces(node: exp.Expr) -> list[exp.Expr]:
     return [node]
 
 
-def _folded(node: exp.Expr | None) -> str | None:
+def folded(node: exp.Expr | None) -> str | None:
     """The text ``node`` evaluates to when it is built from literals only by concatenation,
     case, trimming, replacing, reversing or formatting; None otherwise (a column, a function
     Lacuna does not fold, a NULL)."""
@@ -176,12 +177,12 @@ def _folded(node: exp.Expr | None) -> str | None:
     if isinstance(node, exp.Literal):
         return str(node.this)
     if isinstance(node, (exp.Paren, exp.Cast)):
-        return _folded(node.this)
+        return folded(node.this)
     if isinstance(node, exp.DPipe):
-        left, right = _folded(node.this), _folded(node.expression)
+        left, right = folded(node.this), folded(node.expression)
         return None if left is None or right is None else left + right
     if isinstance(node, (exp.Concat, exp.ConcatWs)):
-        parts = [_folded(e) for e in node.expressions]
+        parts = [folded(e) for e in node.expressions]
         if any(p is None for p in parts):
             return None
         texts = [p for p in parts if p is not None]
@@ -189,28 +190,28 @@ def _folded(node: exp.Expr | None) -> str | None:
             return texts[0].join(texts[1:]) if texts else None
         return "".join(texts)
     if isinstance(node, (exp.Lower, exp.Upper, exp.Reverse)):
-        text = _folded(node.this)
+        text = folded(node.this)
         if text is None:
             return None
         return (text.lower() if isinstance(node, exp.Lower) else text.upper()
                 if isinstance(node, exp.Upper) else text[::-1])
     if isinstance(node, exp.Trim):
-        text, chars = _folded(node.this), node.args.get("expression")
-        strip = _folded(chars) if chars is not None else None
+        text, chars = folded(node.this), node.args.get("expression")
+        strip = folded(chars) if chars is not None else None
         if text is None or (chars is not None and strip is None):
             return None
         position = str(node.args.get("position") or "").upper()
         return (text.lstrip(strip) if position == "LEADING" else text.rstrip(strip)
                 if position == "TRAILING" else text.strip(strip))
     if isinstance(node, exp.Replace):
-        text, old = _folded(node.this), _folded(node.expression)
-        new = _folded(node.args.get("replacement"))
+        text, old = folded(node.this), folded(node.expression)
+        new = folded(node.args.get("replacement"))
         return None if text is None or old is None or new is None else text.replace(old, new)
     if isinstance(node, exp.Format) or (isinstance(node, exp.Anonymous)
                                         and str(node.this).lower() in ("printf", "format")):
         items = ([node.this, *node.expressions] if isinstance(node, exp.Format)
                  else list(node.expressions))
-        found = [_folded(e) for e in items]
+        found = [folded(e) for e in items]
         texts = [t for t in found if t is not None]
         if not texts or len(texts) != len(found):
             return None
@@ -222,7 +223,7 @@ def _folded(node: exp.Expr | None) -> str | None:
     return None
 
 
-def _holds_data(literal: str) -> bool:
+def holds_data(literal: str) -> bool:
     """Whether a literal written in the SQL holds a value a strong recognizer validates (an
     e-mail, a phone or card number, ...). A word list is no evidence for a constant someone
     wrote in code: ``'Denver' AS city`` is a city, not a person's name (a bound value, which
@@ -263,8 +264,8 @@ def _bound(label: str, parameter_sets: Sequence[Any]) -> list[str]:
     return [str(v) for v in values if v is not None and not isinstance(v, (bytes, bytearray))]
 
 
-def _restricted(classification: Classification, per_column: dict[str, list[str]],
-                config: ClassificationConfig) -> Classification:
+def by_value(classification: Classification, per_column: Mapping[str, list[str]],
+             config: ClassificationConfig, *, why: str) -> Classification:
     """``classification`` with each column of ``per_column`` at least as strict as its values
     (classified by value alone, as pandas classifies a column; :func:`lacuna.lineage.rules.held`
     keeps the stricter, a personal class never traded for one that is not)."""
@@ -287,7 +288,7 @@ def _restricted(classification: Classification, per_column: dict[str, list[str]]
         if kept is guess or kept is None or claim is None:
             continue
         columns[name] = replace(kept, reasoning=(
-            f"a value written or bound in the statement: {claim.reasoning}"))
+            f"{why}: {claim.reasoning}"))
         changed = True
     if not changed:
         return classification
@@ -299,4 +300,4 @@ def _restricted(classification: Classification, per_column: dict[str, list[str]]
                                                   *classification.reasoning])))
 
 
-__all__ = ["MAX_VALUES", "with_values"]
+__all__ = ["MAX_VALUES", "by_value", "folded", "holds_data", "with_values"]

@@ -1,0 +1,219 @@
+"""Output columns of a DuckDB statement that no classified source column accounts for,
+classified by a sample of their values at the write.
+
+A DuckDB output column is classified by column lineage from its sources and by the values the
+SQL text spells (:mod:`lacuna.lineage.sql_values`). A column computed from a generator
+(``range``, ``generate_series``), ``random()``, a row number, or a public column mixed with
+literals has neither: ``SELECT 'person' || i || '@example.com' AS email FROM range(20) t(i)``
+was PUBLIC and ``write_csv`` put 20 e-mail addresses in ~/Downloads, while the same bytes
+through pandas were denied (classified by content at the write).
+
+:func:`remember` notes such columns when a statement is classified (per its state's lineage
+node, cheap: a pass over the lineage's edges); at a write (a relation's ``write_csv`` and
+friends, ``create``/``insert_into``, ``COPY … TO``, ``CREATE TABLE … AS``, ``INSERT …
+SELECT``) :func:`sampled` reads a bounded sample of only those columns (a projection with a
+``LIMIT``, governance bypassed as Lacuna's other internal reads) and each takes at least the
+class of its values, classified by value as a column of a pandas write is (not by its name).
+A column that is a constant (no input at all) keeps the rule for constants: only a value a
+strong recognizer validates counts (``'Denver' AS city`` is not a person's name). When every
+output column has a classified source the sample is skipped (a dictionary look-up). A sample
+that cannot run refuses the write, saying why (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, NoReturn
+
+from sqlglot import exp
+
+from lacuna.classify.header import is_pseudo
+from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind
+from lacuna.lineage.state import DataState, LineageNode
+from lacuna.model import Classification, ColumnKind, Tier
+
+STATEMENT = "duckdb.sql"  # the operation of a statement's lineage node (statement_state)
+_KEPT = 65536  # statements remembered; one forgotten is sampled in full (fail closed)
+# per statement node: each output column no classified source accounts for -> a constant?
+_COMPUTED: dict[str, Mapping[str, bool]] = {}
+# nodes whose data a one-shot source gives (a record batch reader): never sampled
+_ONCE: dict[str, None] = {}
+
+
+def _kept(table: dict[str, Any], key: str, value: Any) -> None:
+    if len(table) >= _KEPT:
+        del table[next(iter(table))]
+    table[key] = value
+
+
+def one_shot(obj: Any) -> bool:
+    """Whether DuckDB can scan ``obj`` once only (a record batch reader): a sample would
+    consume the rows the user's write is for."""
+    return hasattr(obj, "read_next_batch") and not hasattr(obj, "__len__")
+
+
+def once(node: LineageNode) -> None:
+    """Note that the data of ``node`` comes from a one-shot source (:func:`one_shot`)."""
+    _kept(_ONCE, node.id, None)
+
+
+def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[ColumnEdge],
+             sources: Mapping[DatasetRef, DataState], query: exp.Expr | None) -> None:
+    """Note which of a statement's output ``columns`` (name -> ColumnClass) no classified
+    source column accounts for. ``edges``: its column lineage; ``sources``: the state of each
+    dataset it reads, by the lineage's name for it; ``query``: its parsed query.
+
+    A column is accounted for by a copy of a source column (an identity edge), or by a
+    transformation of one that already made it more than PUBLIC (a sample could only confirm
+    it); a source column that is itself unaccounted for (a relation over a generated one)
+    accounts for nothing."""
+    below = {ref: unsourced(state, list(state.classification.columns))
+             for ref, state in sources.items()}
+    sourced: set[str] = set()
+    for edge in edges:
+        if edge.source not in sources or edge.source_column in below[edge.source]:
+            continue
+        target = columns.get(edge.target_column)
+        if edge.kind is EdgeKind.IDENTITY or (target is not None and (
+                target.is_personal or target.classification is not ColumnKind.PUBLIC)):
+            sourced.add(edge.target_column)
+    constants = _constants(query)
+    found = {name: name in constants for name, c in columns.items()
+             if name not in sourced and not c.is_personal and not is_pseudo(name)}
+    _kept(_COMPUTED, node.id, found)
+
+
+def _constants(query: exp.Expr | None) -> set[str]:
+    """The output names of ``query``'s projections that are constants in every branch (built
+    from literals only: :func:`lacuna.lineage.sql_values.folded`)."""
+    from lacuna.lineage.sql_values import folded
+
+    if query is None:
+        return set()
+    if isinstance(query, (exp.Create, exp.Insert)):
+        query = query.expression
+    branches: list[exp.Expr] = []
+    stack: list[exp.Expr | None] = [query]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, exp.SetOperation):
+            stack.extend((node.this, node.expression))
+        elif isinstance(node, exp.Subquery):
+            stack.append(node.this)
+        elif isinstance(node, exp.Select):
+            branches.append(node)
+        else:
+            return set()  # VALUES, a PIVOT, …: read as computed (their values classified)
+    found: set[str] | None = None
+    for select in branches:
+        here = {p.alias_or_name for p in select.expressions
+                if folded(p.this if isinstance(p, exp.Alias) else p) is not None}
+        found = here if found is None else found & here
+    return found or set()
+
+
+def unsourced(state: DataState, columns: Sequence[str]) -> dict[str, bool]:
+    """Which of ``columns`` of a relation of ``state`` no classified source column accounts
+    for (-> whether each is a constant). A state made from statements (a join, ``rename``, a
+    relation over one) whose own node was not noted: every column that is not already
+    personal, when a statement among its ancestors was not noted or left such a column (fail
+    closed); none when no statement made it (a frame, a file, a table: classified by content)."""
+    own = _COMPUTED.get(state.lineage.id)
+    if own is not None:
+        return {c: own[c] for c in columns if c in own}
+    seen: set[str] = set()
+    stack = [state.lineage]
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        noted = _COMPUTED.get(node.id)
+        if (noted is None and node.operation == STATEMENT) or noted:
+            classes = state.classification.columns
+            return {c: False for c in columns if not is_pseudo(c)
+                    and (c not in classes or not classes[c].is_personal)}
+        stack.extend(node.parents)
+    return {}
+
+
+def sampled(state: DataState, columns: Sequence[str],
+            sample: Callable[[list[str]], Any], config: Any) -> DataState:
+    """``state`` with each of ``columns`` no classified source accounts for at least as strict
+    as a sample of its values. ``sample(names)`` returns a pandas frame of at most
+    ``config.sample_rows`` rows of those columns. Raises IntegrationError when the sample
+    cannot be read (the write is refused, fail closed)."""
+    if state.classification.floor is Tier.PROPRIETARY:
+        return state  # PROPRIETARY whatever its values (fail closed, e.g. ``rel.map(f)``,
+        # whose f must not run before the decision): nothing a sample could add to the tier
+    todo = unsourced(state, columns)
+    if not todo:
+        return state
+    from lacuna import _bypass
+    from lacuna.errors import IntegrationError
+    from lacuna.lineage.sql_values import by_value, holds_data
+
+    names = list(todo)
+    if _from_one_shot(state.lineage):
+        msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
+               f"classified source accounts for (computed from generators, random values or "
+               f"literals), to classify their values before this DuckDB write: the relation "
+               f"reads a record batch reader, which can be read once only. The write is "
+               f"refused (fail closed); read the reader into a table first (reader.read_all())")
+        _refuse(IntegrationError(msg))
+    try:
+        with _bypass.bypass():
+            frame = sample(names)
+        per_column: dict[str, list[str]] = {}
+        for at, name in enumerate(names):
+            values = [str(v) for v in frame.iloc[:, at].dropna().tolist()][
+                : int(config.sample_rows)]
+            if todo[name]:  # a constant: only what a strong recognizer validates counts
+                values = [v for v in dict.fromkeys(values) if holds_data(v)]
+            if values:
+                per_column[name] = values
+    except Exception as exc:
+        msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
+               f"classified source accounts for (computed from generators, random values or "
+               f"literals), to classify their values before this DuckDB write: {exc}. The "
+               f"write is refused (fail closed); write a query whose columns come from tables, "
+               f"frames or files, or write it through pandas")
+        _refuse(IntegrationError(msg), exc)
+    if not per_column:
+        return state
+    c: Classification = by_value(
+        state.classification, per_column, config,
+        why="a value computed in the statement (a sample of the column at the write)")
+    return state if c is state.classification else replace(state, classification=c)
+
+
+def _refuse(exc: Exception, cause: BaseException | None = None) -> NoReturn:
+    """Raise ``exc``, the answer to the user's write (not an internal failure of Lacuna)."""
+    from lacuna.integrations.pandas._patch import users_error
+
+    users_error(exc)
+    raise exc from cause
+
+
+def _from_one_shot(node: LineageNode) -> bool:
+    if not _ONCE:
+        return False
+    seen: set[str] = set()
+    stack = [node]
+    while stack:
+        here = stack.pop()
+        if here.id in seen:
+            continue
+        if here.id in _ONCE:
+            return True
+        seen.add(here.id)
+        stack.extend(here.parents)
+    return False
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+__all__ = ["STATEMENT", "once", "one_shot", "quoted", "remember", "sampled", "unsourced"]
