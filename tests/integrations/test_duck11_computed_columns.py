@@ -152,3 +152,17 @@ def test_a_sample_that_cannot_run_refuses_the_write(governed: Path, con: Any) ->
     assert not out.exists()
     con.from_arrow(table.to_reader()).write_csv(str(out))  # a copy of its column: no sample
     assert out.read_text().split() == ["i", *map(str, range(5))]
+
+
+def test_frames_converted_from_a_generated_relation_carry_what_their_values_are(
+        governed: Path, con: Any) -> None:
+    """``.df()``, ``.pl()``, ``execute(…).df()`` handed the relation's PUBLIC state on to the
+    frame, whose write trusted it: classified from the frame's own first rows (no second read
+    of the source)."""
+    out = governed / "Downloads" / "f.csv"
+    _denied(lambda: con.sql(GENERATED).df().to_csv(out), out)
+    _denied(lambda: con.sql(GENERATED).pl().write_csv(out), out)
+    _denied(lambda: con.execute(GENERATED).df().to_csv(out), out)
+    frame = con.sql(ALLOWED[2]).df()
+    frame.to_csv(out, index=False)
+    assert pd.read_csv(out).equals(frame)

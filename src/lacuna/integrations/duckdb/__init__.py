@@ -1076,6 +1076,12 @@ def _converter(to: str) -> Make:
             with outermost(), _bypass.bypass():
                 result = original(self, *args, **kwargs)
             if to == "pandas":
+                if hasattr(result, "columns"):  # what no source accounts for: by its values
+                    rows = int(_gov().config.classification.sample_rows)
+                    state = computed.sampled(
+                        state, [str(c) for c in result.columns],
+                        lambda names: result.head(rows)[list(names)],
+                        _gov().config.classification, reads_source=False)
                 attach(result, state.classification, state.lineage, origins=state.origins)
                 return result
             return carrying(result, state)
@@ -1098,6 +1104,10 @@ def carrying(result: Any, state: DataState) -> Any:
     rows = int(config.sample_rows)
     if isinstance(result, pa.RecordBatchReader):
         return _carrying_reader(result, state)
+    if isinstance(result, (pd.DataFrame, pa.Table, pa.RecordBatch)) or type(
+            result).__module__.startswith("polars"):  # what no source accounts for: its values
+        state = computed.sampled(state, _names(result), lambda names: _head(result, rows)[
+            list(names)], config, reads_source=False)
     if isinstance(result, pd.DataFrame):
         now = effective(state, [str(c) for c in result.columns],
                         lambda names: result.head(rows)[list(names)], config)
@@ -1117,6 +1127,30 @@ def carrying(result: Any, state: DataState) -> Any:
         STATES.set(result, effective(state, list(result.collect_schema().names()), sample,
                                      config))
     return result
+
+
+def _names(result: Any) -> list[str]:
+    """The column names of a pandas, Arrow or polars frame."""
+    import pyarrow as pa
+
+    if isinstance(result, (pa.Table, pa.RecordBatch)):
+        return [str(n) for n in result.schema.names]
+    if hasattr(result, "collect_schema"):
+        return [str(n) for n in result.collect_schema().names()]  # polars, lazy too
+    return [str(c) for c in result.columns]
+
+
+def _head(result: Any, rows: int) -> Any:
+    """The first ``rows`` rows of a pandas, Arrow or polars frame, as pandas."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(result, pd.DataFrame):
+        return result.head(rows)
+    if isinstance(result, (pa.Table, pa.RecordBatch)):
+        return result.slice(0, rows).to_pandas()
+    head = result.head(rows)
+    return (head.collect() if hasattr(head, "collect") else head).to_pandas()  # polars
 
 
 def _carrying_reader(reader: Any, state: DataState) -> Any:

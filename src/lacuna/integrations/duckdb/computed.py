@@ -139,11 +139,15 @@ def unsourced(state: DataState, columns: Sequence[str]) -> dict[str, bool]:
 
 
 def sampled(state: DataState, columns: Sequence[str],
-            sample: Callable[[list[str]], Any], config: Any) -> DataState:
+            sample: Callable[[list[str]], Any], config: Any, *,
+            reads_source: bool = True) -> DataState:
     """``state`` with each of ``columns`` no classified source accounts for at least as strict
     as a sample of its values. ``sample(names)`` returns a pandas frame of at most
     ``config.sample_rows`` rows of those columns. Raises IntegrationError when the sample
-    cannot be read (the write is refused, fail closed)."""
+    cannot be read (the write is refused, fail closed). ``reads_source=False``: ``sample``
+    reads what the user already has (a frame a relation was converted to), not the source
+    again, so a one-shot source is no obstacle (and a result converted from the relation, a
+    frame, carries the class to its own writes)."""
     if state.classification.floor is Tier.PROPRIETARY:
         return state  # PROPRIETARY whatever its values (fail closed, e.g. ``rel.map(f)``,
         # whose f must not run before the decision): nothing a sample could add to the tier
@@ -155,7 +159,7 @@ def sampled(state: DataState, columns: Sequence[str],
     from lacuna.lineage.sql_values import by_value, holds_data
 
     names = list(todo)
-    if _from_one_shot(state.lineage):
+    if reads_source and _from_one_shot(state.lineage):
         msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
                f"classified source accounts for (computed from generators, random values or "
                f"literals), to classify their values before this DuckDB write: the relation "
