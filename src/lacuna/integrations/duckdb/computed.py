@@ -37,8 +37,15 @@ STATEMENT = "duckdb.sql"  # the operation of a statement's lineage node (stateme
 _KEPT = 65536  # statements remembered; one forgotten is sampled in full (fail closed)
 # per statement node: each output column no classified source accounts for -> a constant?
 _COMPUTED: dict[str, Mapping[str, bool]] = {}
-# nodes whose data a one-shot source gives (a record batch reader): never sampled
-_ONCE: dict[str, None] = {}
+# nodes a sample must not read again, and why: a one-shot source (a record batch reader) or a
+# sequence a second run would advance (nextval): refused instead of sampled
+_ONCE: dict[str, str] = {}
+_READER = ("the relation reads a record batch reader, which can be read once only; read it "
+           "into a table first (reader.read_all())")
+_SEQUENCE = ("the statement calls nextval, and a second run for the sample would advance the "
+             "sequence (the rows written would not be the rows asked for); write the sequence "
+             "numbers into a table first, or give each column a classified source")
+_STATEFUL = frozenset({"nextval", "currval", "setseed"})
 
 
 def _kept(table: dict[str, Any], key: str, value: Any) -> None:
@@ -53,9 +60,10 @@ def one_shot(obj: Any) -> bool:
     return hasattr(obj, "read_next_batch") and not hasattr(obj, "__len__")
 
 
-def once(node: LineageNode) -> None:
-    """Note that the data of ``node`` comes from a one-shot source (:func:`one_shot`)."""
-    _kept(_ONCE, node.id, None)
+def once(node: LineageNode, why: str = _READER) -> None:
+    """Note that the data of ``node`` must not be read again for a sample, and ``why`` (by
+    default: it comes from a one-shot source, :func:`one_shot`)."""
+    _kept(_ONCE, node.id, why)
 
 
 def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[ColumnEdge],
@@ -78,19 +86,24 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
         if edge.kind is EdgeKind.IDENTITY or (target is not None and (
                 target.is_personal or target.classification is not ColumnKind.PUBLIC)):
             sourced.add(edge.target_column)
-    constants = _constants(query)
+    constants, sequences = _constants(query)
     found = {name: name in constants for name, c in columns.items()
-             if name not in sourced and not c.is_personal and not is_pseudo(name)}
+             if name not in sourced and name not in sequences and not c.is_personal
+             and not is_pseudo(name)}
     _kept(_COMPUTED, node.id, found)
+    if found and query is not None and any(
+            f.name.lower() in _STATEFUL for f in query.find_all(exp.Anonymous)):
+        once(node, _SEQUENCE)
 
 
-def _constants(query: exp.Expr | None) -> set[str]:
+def _constants(query: exp.Expr | None) -> tuple[set[str], set[str]]:
     """The output names of ``query``'s projections that are constants in every branch (built
-    from literals only: :func:`lacuna.lineage.sql_values.folded`)."""
+    from literals only: :func:`lacuna.lineage.sql_values.folded`), and those that are a
+    sequence's next number in every branch (``nextval('s') AS id``: a number, not sampled)."""
     from lacuna.lineage.sql_values import folded
 
     if query is None:
-        return set()
+        return set(), set()
     if isinstance(query, (exp.Create, exp.Insert)):
         query = query.expression
     branches: list[exp.Expr] = []
@@ -104,13 +117,20 @@ def _constants(query: exp.Expr | None) -> set[str]:
         elif isinstance(node, exp.Select):
             branches.append(node)
         else:
-            return set()  # VALUES, a PIVOT, …: read as computed (their values classified)
+            return set(), set()  # VALUES, a PIVOT, …: computed (their values classified)
     found: set[str] | None = None
+    numbers: set[str] | None = None
     for select in branches:
-        here = {p.alias_or_name for p in select.expressions
-                if folded(p.this if isinstance(p, exp.Alias) else p) is not None}
+        here, counted = set(), set()
+        for p in select.expressions:
+            inner = p.this if isinstance(p, exp.Alias) else p
+            if folded(inner) is not None:
+                here.add(p.alias_or_name)
+            elif isinstance(inner, exp.Anonymous) and inner.name.lower() == "nextval":
+                counted.add(p.alias_or_name)
         found = here if found is None else found & here
-    return found or set()
+        numbers = counted if numbers is None else numbers & counted
+    return found or set(), numbers or set()
 
 
 def unsourced(state: DataState, columns: Sequence[str]) -> dict[str, bool]:
@@ -159,12 +179,12 @@ def sampled(state: DataState, columns: Sequence[str],
     from lacuna.lineage.sql_values import by_value, holds_data
 
     names = list(todo)
-    if reads_source and _from_one_shot(state.lineage):
+    why = _not_again(state.lineage) if reads_source else None
+    if why is not None:
         msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
                f"classified source accounts for (computed from generators, random values or "
-               f"literals), to classify their values before this DuckDB write: the relation "
-               f"reads a record batch reader, which can be read once only. The write is "
-               f"refused (fail closed); read the reader into a table first (reader.read_all())")
+               f"literals), to classify their values before this DuckDB write: {why}. The "
+               f"write is refused (fail closed)")
         _refuse(IntegrationError(msg))
     try:
         with _bypass.bypass():
@@ -200,9 +220,10 @@ def _refuse(exc: Exception, cause: BaseException | None = None) -> NoReturn:
     raise exc from cause
 
 
-def _from_one_shot(node: LineageNode) -> bool:
+def _not_again(node: LineageNode) -> str | None:
+    """Why the data of ``node`` must not be read again for a sample (:func:`once`), if so."""
     if not _ONCE:
-        return False
+        return None
     seen: set[str] = set()
     stack = [node]
     while stack:
@@ -210,10 +231,10 @@ def _from_one_shot(node: LineageNode) -> bool:
         if here.id in seen:
             continue
         if here.id in _ONCE:
-            return True
+            return _ONCE[here.id]
         seen.add(here.id)
         stack.extend(here.parents)
-    return False
+    return None
 
 
 def quoted(name: str) -> str:
