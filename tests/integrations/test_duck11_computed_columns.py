@@ -185,3 +185,16 @@ def test_a_sample_never_advances_a_sequence(governed: Path, con: Any) -> None:
     assert not out.exists()
     with _bypass.bypass():
         assert con.execute("SELECT currval('s')").fetchone() == before
+
+
+@pytest.mark.parametrize("query", [
+    # two outputs of one name: the second's values were never read (sampled by name)
+    "SELECT 'a' || range AS x, 'p' || range || '@example.com' AS x FROM range(20)",
+    "SELECT ['p' || range || '@example.com'] AS x FROM range(20)",  # read as "['p0@…']"
+    "SELECT {'mail': 'p' || range || '@example.com'} AS x FROM range(20)",
+    "SELECT ('p' || range || '@example.com')::BLOB AS x FROM range(20)",  # read as "b'p0@…'"
+])
+def test_values_in_any_shape_are_read(governed: Path, con: Any, query: str) -> None:
+    out = governed / "Downloads" / "shape.parquet"
+    _denied(lambda: con.sql(query).write_parquet(str(out)), out)
+    _denied(lambda: con.execute(f"COPY ({query}) TO '{out}' (FORMAT parquet)"), out)

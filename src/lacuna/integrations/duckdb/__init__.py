@@ -435,47 +435,40 @@ def _sampled_relation(rel: Any, state: DataState) -> DataState:
     classified by a sample of their values (:func:`computed.sampled`), before a write."""
     config = _gov().config.classification
 
-    def sample(names: list[str]) -> Any:
+    def sample(positions: list[int]) -> Any:
         with _bypass.bypass(), outermost():
-            return rel.project(", ".join(computed.quoted(n) for n in names)).limit(
+            return rel.project(", ".join(f"#{i + 1}" for i in positions)).limit(
                 int(config.sample_rows)).df()
 
     return computed.sampled(state, [str(c) for c in rel.columns], sample, config)
 
 
-def _sampled_query(con: Any, query: str, state: DataState, *, by_name: bool) -> DataState:
+def _sampled_query(con: Any, query: str, state: DataState,
+                   columns: list[str] | None = None) -> DataState:
     """``state`` of what ``query`` (a ``SELECT``, or the ``CREATE … AS``/``INSERT … SELECT``
     whose query it is) produces, with its columns that no classified source accounts for
-    classified by a sample of their values, before a write. ``by_name``: the query's own
-    column names are ``state``'s; otherwise they are taken by position (an ``INSERT``'s target
-    columns), and a query of another width refuses the write (fail closed)."""
+    classified by a sample of their values, before a write. ``columns``: the query's output
+    names in order (``COPY``: DuckDB's); default ``state``'s (an ``INSERT``'s target
+    columns). Read by position (``#n``): two outputs may share a name."""
     config = _gov().config.classification
-    outputs = list(state.classification.columns)
+    outputs = columns if columns is not None else list(state.classification.columns)
     if not computed.unsourced(state, outputs):
         return state
     text = query  # a COPY's query as written; a CREATE's or INSERT's as sqlglot writes it
-    if not by_name:
-        parsed = sqlglot.parse_one(query, dialect="duckdb")
-        inner = parsed.expression if isinstance(parsed, (exp.Create, exp.Insert)) else None
+    parsed = sqlglot.parse_one(query, dialect="duckdb")
+    if isinstance(parsed, (exp.Create, exp.Insert)):
+        inner = parsed.expression
         text = inner.sql(dialect="duckdb") if isinstance(inner, exp.Query) else ""
     limit = int(config.sample_rows)
 
-    def sample(names: list[str]) -> Any:
+    def sample(positions: list[int]) -> Any:
         if not text:
             msg = "the statement's query could not be read apart from its target"
             raise ValueError(msg)
+        picked = ", ".join(f"#{i + 1}" for i in positions)
         with _bypass.bypass(), outermost():
-            if by_name:
-                cols = ", ".join(computed.quoted(n) for n in names)
-                return con.sql(f"SELECT {cols} FROM ({text}) AS __lacuna_sample "
-                               f"LIMIT {limit}").df()
-            frame = con.sql(f"SELECT * FROM ({text}) AS __lacuna_sample LIMIT {limit}").df()
-        if len(frame.columns) != len(outputs):
-            msg = (f"the query makes {len(frame.columns)} columns, the statement writes "
-                   f"{len(outputs)}")
-            raise ValueError(msg)
-        frame.columns = outputs
-        return frame[names]
+            return con.sql(f"SELECT {picked} FROM ({text}) AS __lacuna_sample "
+                           f"LIMIT {limit}").df()
 
     return computed.sampled(state, outputs, sample, config)
 
@@ -581,7 +574,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if stmt.kind == "export" and stmt.query and stmt.file:
         state, _ = statement_state(con, stmt.query, known)
         columns = _written_columns(con, stmt.query, state)
-        state = _sampled_query(con, stmt.query, state, by_name=True)
+        state = _sampled_query(con, stmt.query, state, columns)
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
                             columns=columns, append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
@@ -590,13 +583,13 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
             state, _ = statement_state(con, sql, known)
             if stmt.verb != "create_view":  # a view holds no rows: its query is decided
-                state = _sampled_query(con, sql, state, by_name=False)  # where it is read
+                state = _sampled_query(con, sql, state)  # where it is read
             return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}",
                                 stmt=stmt)
         if not stmt.returning:  # … RETURNING into a file: run_governed decides both
             state, _ = statement_state(con, sql, known)
             if stmt.verb != "create_view":
-                state = _sampled_query(con, sql, state, by_name=False)
+                state = _sampled_query(con, sql, state)
             from lacuna.sql.tables import canonical
 
             return govern_write(None, state, f"{home}#{canonical(home, stmt.target)}", run,
@@ -1080,7 +1073,7 @@ def _converter(to: str) -> Make:
                     rows = int(_gov().config.classification.sample_rows)
                     state = computed.sampled(
                         state, [str(c) for c in result.columns],
-                        lambda names: result.head(rows)[list(names)],
+                        lambda at: result.head(rows).iloc[:, at],
                         _gov().config.classification, reads_source=False)
                 attach(result, state.classification, state.lineage, origins=state.origins)
                 return result
@@ -1106,8 +1099,8 @@ def carrying(result: Any, state: DataState) -> Any:
         return _carrying_reader(result, state)
     if isinstance(result, (pd.DataFrame, pa.Table, pa.RecordBatch)) or type(
             result).__module__.startswith("polars"):  # what no source accounts for: its values
-        state = computed.sampled(state, _names(result), lambda names: _head(result, rows)[
-            list(names)], config, reads_source=False)
+        state = computed.sampled(state, _names(result), lambda at: _head(result, rows).iloc[
+            :, at], config, reads_source=False)
     if isinstance(result, pd.DataFrame):
         now = effective(state, [str(c) for c in result.columns],
                         lambda names: result.head(rows)[list(names)], config)

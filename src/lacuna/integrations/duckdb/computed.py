@@ -159,15 +159,20 @@ def unsourced(state: DataState, columns: Sequence[str]) -> dict[str, bool]:
 
 
 def sampled(state: DataState, columns: Sequence[str],
-            sample: Callable[[list[str]], Any], config: Any, *,
+            sample: Callable[[list[int]], Any], config: Any, *,
             reads_source: bool = True) -> DataState:
-    """``state`` with each of ``columns`` no classified source accounts for at least as strict
-    as a sample of its values. ``sample(names)`` returns a pandas frame of at most
-    ``config.sample_rows`` rows of those columns. Raises IntegrationError when the sample
-    cannot be read (the write is refused, fail closed). ``reads_source=False``: ``sample``
-    reads what the user already has (a frame a relation was converted to), not the source
-    again, so a one-shot source is no obstacle (and a result converted from the relation, a
-    frame, carries the class to its own writes)."""
+    """``state`` with each of ``columns`` (the output's names in order, a name twice when two
+    columns have it) no classified source accounts for at least as strict as a sample of its
+    values. ``sample(positions)`` returns a pandas frame of at most ``config.sample_rows``
+    rows of the columns at those positions (from 0), in that order: by position, since two
+    output columns may share a name (the second one's e-mails were not read).
+
+    ``reads_source=False``: ``sample`` reads what the user already has (a frame a relation was
+    converted to), not the source again, so a one-shot source is no obstacle.
+
+    Raises:
+        IntegrationError: the sample cannot be read (the write is refused, fail closed).
+    """
     if state.classification.floor is Tier.PROPRIETARY:
         return state  # PROPRIETARY whatever its values (fail closed, e.g. ``rel.map(f)``,
         # whose f must not run before the decision): nothing a sample could add to the tier
@@ -179,6 +184,7 @@ def sampled(state: DataState, columns: Sequence[str],
     from lacuna.lineage.sql_values import by_value, holds_data
 
     names = list(todo)
+    positions = [i for i, c in enumerate(columns) if c in todo]
     why = _not_again(state.lineage) if reads_source else None
     if why is not None:
         msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
@@ -188,15 +194,25 @@ def sampled(state: DataState, columns: Sequence[str],
         _refuse(IntegrationError(msg))
     try:
         with _bypass.bypass():
-            frame = sample(names)
+            frame = sample(positions)
+        if len(frame.columns) != len(positions):
+            msg = f"the sample has {len(frame.columns)} columns, not {len(positions)}"
+            raise ValueError(msg)
+        limit = int(config.sample_rows)
         per_column: dict[str, list[str]] = {}
-        for at, name in enumerate(names):
-            values = [str(v) for v in frame.iloc[:, at].dropna().tolist()][
-                : int(config.sample_rows)]
+        for at, position in enumerate(positions):
+            name = columns[position]
+            values = per_column.setdefault(name, [])
+            for value in frame.iloc[:, at].tolist():
+                if len(values) >= 2 * limit:
+                    break
+                values.extend(_texts(value))
+        for name in list(per_column):
             if todo[name]:  # a constant: only what a strong recognizer validates counts
-                values = [v for v in dict.fromkeys(values) if holds_data(v)]
-            if values:
-                per_column[name] = values
+                per_column[name] = [v for v in dict.fromkeys(per_column[name])
+                                    if holds_data(v)]
+            if not per_column[name]:
+                del per_column[name]
     except Exception as exc:
         msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
                f"classified source accounts for (computed from generators, random values or "
@@ -210,6 +226,28 @@ def sampled(state: DataState, columns: Sequence[str],
         state.classification, per_column, config,
         why="a value computed in the statement (a sample of the column at the write)")
     return state if c is state.classification else replace(state, classification=c)
+
+
+def _texts(value: Any, depth: int = 0) -> list[str]:
+    """The texts a sampled value holds: itself, or (a list, a struct, a map) its items, and
+    bytes decoded; none for a null. Before, ``['kira@example.org']`` was read as the text
+    ``"['kira@example.org']"`` and ``'kira@…'::BLOB`` as ``"b'kira@…'"``, neither an e-mail."""
+    if value is None or depth > 4:
+        return []
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return [bytes(value).decode("utf-8", "replace")]
+    if isinstance(value, Mapping):
+        return [t for v in value.values() for t in _texts(v, depth + 1)]
+    if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and getattr(
+            value, "ndim", 0) > 0):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        return [t for v in list(items)[:100] for t in _texts(v, depth + 1)]
+    try:
+        if value != value:  # NaN, NaT
+            return []
+    except (TypeError, ValueError):  # pd.NA compares to nothing
+        return []
+    return [str(value)]
 
 
 def _refuse(exc: Exception, cause: BaseException | None = None) -> NoReturn:
