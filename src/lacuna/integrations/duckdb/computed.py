@@ -76,11 +76,15 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
     transformation of one that already made it more than PUBLIC (a sample could only confirm
     it); a source column that is itself unaccounted for (a relation over a generated one)
     accounts for nothing."""
-    below = {ref: unsourced(state, list(state.classification.columns))
-             for ref, state in sources.items()}
+    below: dict[DatasetRef, dict[str, bool]] = {}  # each source's own, looked up once
     sourced: set[str] = set()
     for edge in edges:
-        if edge.source not in sources or edge.source_column in below[edge.source]:
+        if edge.source not in sources:
+            continue
+        if edge.source not in below:
+            state = sources[edge.source]
+            below[edge.source] = unsourced(state, list(state.classification.columns))
+        if edge.source_column in below[edge.source]:
             continue
         target = columns.get(edge.target_column)
         if edge.kind is EdgeKind.IDENTITY or (target is not None and (
