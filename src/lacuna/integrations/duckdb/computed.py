@@ -23,6 +23,7 @@ that cannot run refuses the write, saying why (fail closed).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from typing import Any, NoReturn
 
@@ -49,8 +50,11 @@ _STATEFUL = frozenset({"nextval", "currval", "setseed"})
 
 
 def _kept(table: dict[str, Any], key: str, value: Any) -> None:
+    """``table[key] = value``, the oldest entry dropped past :data:`_KEPT` (a dropped node is
+    sampled in full: fail closed). Threads may race on the drop: one of them wins."""
     if len(table) >= _KEPT:
-        del table[next(iter(table))]
+        with suppress(RuntimeError, StopIteration):  # changed by another thread meanwhile
+            table.pop(next(iter(table)), None)
     table[key] = value
 
 
