@@ -32,7 +32,10 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
   database (``duckdb.connect()``, ``:memory:``), where the table is a derived relation this
   process holds, like a frame: nothing leaves, so it is governed as a read and the table
   carries the classification (its comment, which later statements read back);
-- other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement.
+- other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement;
+- at each of these writes, and when a relation is converted to a frame, the output columns no
+  classified source column accounts for (``'person' || i || '@example.com'`` over
+  ``range(20)``) are classified by a sample of their values (:mod:`.computed`).
 
 Parameters (``execute(sql, [...])``, ``?``, ``$1``, ``$name``) are bound into the statement
 before it is analysed, so ``COPY (…) TO ?`` is decided for the file it writes and
