@@ -16,6 +16,7 @@ parameter bound to a key (its hash is a pseudonym, the key does not leave).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -64,7 +65,8 @@ def with_values(
             targets = match or names  # not found by name: any column (fail closed)
         for name in targets:
             per_column.setdefault(name, []).extend(values)
-    return _restricted(classification, per_column, config)
+    return by_value(classification, per_column, config,
+                    why="a value written or bound in the statement")
 
 
 def _width(query: exp.Expr) -> int:
@@ -140,8 +142,10 @@ def _held(root: exp.Expr, parameter_sets: Sequence[Any], literals: bool, keys: B
     values: list[str] = []
     for node in root.walk(prune=lambda n: isinstance(n, (exp.Subquery, exp.Select))
                           and n is not root):
-        if isinstance(node, exp.Literal) and literals and _holds_data(str(node.this)):
+        if isinstance(node, exp.Literal) and literals and holds_data(str(node.this)):
             values.append(str(node.this))
+        elif literals and isinstance(node, _FOLDS) and not isinstance(node.parent, _CHAINS):
+            values.extend(v for v in _spelled(node) if holds_data(v))
         elif isinstance(node, (exp.Placeholder, exp.Parameter)):
             label = str(node.name).lstrip(":$@") or "?"
             if keys.holds(label) and _hashed(node, root):
@@ -150,7 +154,102 @@ def _held(root: exp.Expr, parameter_sets: Sequence[Any], literals: bool, keys: B
     return values
 
 
-def _holds_data(literal: str) -> bool:
+_FOLDS = (exp.DPipe, exp.Concat, exp.ConcatWs, exp.Format, exp.Lower, exp.Upper, exp.Trim,
+          exp.Replace, exp.Reverse, exp.Paren, exp.Cast, exp.Anonymous)
+_CHAINS = (exp.DPipe, exp.Concat, exp.Paren)  # folded with their operands, as runs
+_PRINTF = re.compile(r"%[-+ 0#]*\d*(?:\.\d+)?[sdiufgeExXo]")
+_BRACES = re.compile(r"\{[^{}]*\}")
+
+
+def _spelled(node: exp.Expr) -> list[str]:
+    """The values ``node``, an expression over literals, spells once folded: the literal split
+    across pieces is data written in the code. ``'kira.ng' || '@' || 'example.org'`` is the
+    e-mail; before, each piece was checked alone and none was one, so the column was PUBLIC.
+    A concatenation that also holds a column (``x || 'kira.ng' || '@example.org'``) spells each
+    run of literal pieces next to each other. Empty when nothing folds."""
+    whole = folded(node)
+    if whole is not None:
+        return [whole]
+    runs: list[str] = []
+    current: list[str] = []
+    for piece in [*_pieces(node), None]:
+        text = folded(piece) if piece is not None else None
+        if text is not None:
+            current.append(text)
+            continue
+        if len(current) > 1:
+            runs.append("".join(current))
+        current = []
+    return runs
+
+
+def _pieces(node: exp.Expr) -> list[exp.Expr]:
+    """The operands of a concatenation, in order (``a || b || c``, ``concat(a, b, c)``)."""
+    if isinstance(node, exp.DPipe):
+        return [*_pieces(node.this), *_pieces(node.expression)]
+    if isinstance(node, exp.Concat):
+        return [p for e in node.expressions for p in _pieces(e)]
+    if isinstance(node, exp.Paren):
+        return _pieces(node.this)
+    return [node]
+
+
+def folded(node: exp.Expr | None) -> str | None:
+    """The text ``node`` evaluates to when it is built from literals only by concatenation,
+    case, trimming, replacing, reversing or formatting; None otherwise (a column, a function
+    Lacuna does not fold, a NULL)."""
+    if node is None:
+        return None
+    if isinstance(node, exp.Literal):
+        return str(node.this)
+    if isinstance(node, (exp.Paren, exp.Cast)):
+        return folded(node.this)
+    if isinstance(node, exp.DPipe):
+        left, right = folded(node.this), folded(node.expression)
+        return None if left is None or right is None else left + right
+    if isinstance(node, (exp.Concat, exp.ConcatWs)):
+        parts = [folded(e) for e in node.expressions]
+        if any(p is None for p in parts):
+            return None
+        texts = [p for p in parts if p is not None]
+        if isinstance(node, exp.ConcatWs):
+            return texts[0].join(texts[1:]) if texts else None
+        return "".join(texts)
+    if isinstance(node, (exp.Lower, exp.Upper, exp.Reverse)):
+        text = folded(node.this)
+        if text is None:
+            return None
+        return (text.lower() if isinstance(node, exp.Lower) else text.upper()
+                if isinstance(node, exp.Upper) else text[::-1])
+    if isinstance(node, exp.Trim):
+        text, chars = folded(node.this), node.args.get("expression")
+        strip = folded(chars) if chars is not None else None
+        if text is None or (chars is not None and strip is None):
+            return None
+        position = str(node.args.get("position") or "").upper()
+        return (text.lstrip(strip) if position == "LEADING" else text.rstrip(strip)
+                if position == "TRAILING" else text.strip(strip))
+    if isinstance(node, exp.Replace):
+        text, old = folded(node.this), folded(node.expression)
+        new = folded(node.args.get("replacement"))
+        return None if text is None or old is None or new is None else text.replace(old, new)
+    if isinstance(node, exp.Format) or (isinstance(node, exp.Anonymous)
+                                        and str(node.this).lower() in ("printf", "format")):
+        items = ([node.this, *node.expressions] if isinstance(node, exp.Format)
+                 else list(node.expressions))
+        found = [folded(e) for e in items]
+        texts = [t for t in found if t is not None]
+        if not texts or len(texts) != len(found):
+            return None
+        template, args = texts[0], texts[1:]
+        printf = isinstance(node, exp.Anonymous) and str(node.this).lower() == "printf"
+        pattern = _PRINTF if printf else _BRACES
+        supply = iter(args)
+        return pattern.sub(lambda _m: next(supply, ""), template)
+    return None
+
+
+def holds_data(literal: str) -> bool:
     """Whether a literal written in the SQL holds a value a strong recognizer validates (an
     e-mail, a phone or card number, ...). A word list is no evidence for a constant someone
     wrote in code: ``'Denver' AS city`` is a city, not a person's name (a bound value, which
@@ -193,8 +292,8 @@ def _bound(label: str, parameter_sets: Sequence[Any]) -> list[str]:
     return [str(v) for v in values if v is not None and not isinstance(v, (bytes, bytearray))]
 
 
-def _restricted(classification: Classification, per_column: dict[str, list[str]],
-                config: ClassificationConfig) -> Classification:
+def by_value(classification: Classification, per_column: Mapping[str, list[str]],
+             config: ClassificationConfig, *, why: str) -> Classification:
     """``classification`` with each column of ``per_column`` at least as strict as its values
     (classified by value alone, as pandas classifies a column; :func:`lacuna.lineage.rules.held`
     keeps the stricter, a personal class never traded for one that is not)."""
@@ -217,7 +316,7 @@ def _restricted(classification: Classification, per_column: dict[str, list[str]]
         if kept is guess or kept is None or claim is None:
             continue
         columns[name] = replace(kept, reasoning=(
-            f"a value written or bound in the statement: {claim.reasoning}"))
+            f"{why}: {claim.reasoning}"))
         changed = True
     if not changed:
         return classification
@@ -229,4 +328,4 @@ def _restricted(classification: Classification, per_column: dict[str, list[str]]
                                                   *classification.reasoning])))
 
 
-__all__ = ["MAX_VALUES", "with_values"]
+__all__ = ["MAX_VALUES", "by_value", "folded", "holds_data", "with_values"]

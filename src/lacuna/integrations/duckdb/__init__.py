@@ -32,7 +32,10 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
   database (``duckdb.connect()``, ``:memory:``), where the table is a derived relation this
   process holds, like a frame: nothing leaves, so it is governed as a read and the table
   carries the classification (its comment, which later statements read back);
-- other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement.
+- other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement;
+- at each of these writes, and when a relation is converted to a frame, the output columns no
+  classified source column accounts for (``'person' || i || '@example.com'`` over
+  ``range(20)``) are classified by a sample of their values (:mod:`.computed`).
 
 Parameters (``execute(sql, [...])``, ``?``, ``$1``, ``$name``) are bound into the statement
 before it is analysed, so ``COPY (…) TO ?`` is decided for the file it writes and
@@ -57,6 +60,7 @@ from sqlglot import exp
 
 from lacuna import _bypass
 from lacuna.classify.header import is_pseudo
+from lacuna.integrations.duckdb import computed
 from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
 from lacuna.integrations.frames.io import govern_read, govern_write, read_source
 from lacuna.integrations.frames.state import STATES, WeakRegistry, effective, k_again
@@ -365,6 +369,7 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
     db = Database(_catalog(con), url_of(con), "duckdb")
     held = dict(zip(schema, states, strict=True))  # the files' placeholders, by name
     tables: set[str] = set()  # read from this database's catalog: each column is itself
+    streams = False  # a one-shot source (a record batch reader) is read: never sampled
     for table in parsed.find_all(exp.Table):
         name = table_name(table) or ""  # crm.customers is not the customers of this database
         if not name or name in schema:
@@ -379,6 +384,7 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             _variable(name) if found is None and name == table.name else None)  # by bare name
         if obj is not None:
             found = _object_state(obj)
+            streams = streams or computed.one_shot(obj)
         if registered is not None and found is not None and hasattr(registered, "__len__"):
             # the view may have been replaced since (CREATE OR REPLACE TEMP VIEW): what it
             # holds now counts too (a reader, which has no length, is never sampled)
@@ -406,19 +412,68 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
                                    names[n]: f"{db.url}#{n}" for n in files}})
         result = _named_files(lineage.classification, {names[n]: t for n, t in files.items()})
         traced = _column_origins(db.url, names, held, tables, lineage.edges)
+        edges, read = lineage.edges, {DatasetRef(db.url, names[n]): s for n, s in held.items()}
     except Exception as exc:
         result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
             f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB statement: {exc}",))
         traced = FrozenDict()
+        edges, read = (), {}
     if reads_session(parsed):  # getvariable(): what SET VARIABLE put there is not tracked
         result = session_held(result)
     with _bypass.bypass(), outermost():
         defined = sorted(db.user_functions(called))
     if defined:  # CREATE MACRO m() AS (SELECT … FROM customers): its body is not read
         result = user_defined(result, defined)
-    node = LineageNode(name=None, operation="duckdb.sql",
+    node = LineageNode(name=None, operation=computed.STATEMENT,
                        parents=tuple(s.lineage for s in states))
+    # the columns no classified source accounts for: sampled at a write (computed.sampled)
+    computed.remember(node, result.columns, edges, read, parsed)
+    if streams:
+        computed.once(node)
     return DataState(classification=result, lineage=node, origins=traced), states
+
+
+def _sampled_relation(rel: Any, state: DataState) -> DataState:
+    """``state`` of relation ``rel`` with its columns that no classified source accounts for
+    classified by a sample of their values (:func:`computed.sampled`), before a write."""
+    config = _gov().config.classification
+
+    def sample(positions: list[int]) -> Any:
+        with _bypass.bypass(), outermost():
+            return rel.project(", ".join(f"#{i + 1}" for i in positions)).limit(
+                int(config.sample_rows)).df()
+
+    return computed.sampled(state, [str(c) for c in rel.columns], sample, config)
+
+
+def _sampled_query(con: Any, query: str, state: DataState,
+                   columns: list[str] | None = None) -> DataState:
+    """``state`` of what ``query`` (a ``SELECT``, or the ``CREATE … AS``/``INSERT … SELECT``
+    whose query it is) produces, with its columns that no classified source accounts for
+    classified by a sample of their values, before a write. ``columns``: the query's output
+    names in order (``COPY``: DuckDB's); default ``state``'s (an ``INSERT``'s target
+    columns). Read by position (``#n``): two outputs may share a name."""
+    config = _gov().config.classification
+    outputs = columns if columns is not None else list(state.classification.columns)
+    if not computed.unsourced(state, outputs):
+        return state
+    text = query  # a COPY's query as written; a CREATE's or INSERT's as sqlglot writes it
+    parsed = sqlglot.parse_one(query, dialect="duckdb")
+    if isinstance(parsed, (exp.Create, exp.Insert)):
+        inner = parsed.expression
+        text = inner.sql(dialect="duckdb") if isinstance(inner, exp.Query) else ""
+    limit = int(config.sample_rows)
+
+    def sample(positions: list[int]) -> Any:
+        if not text:
+            msg = "the statement's query could not be read apart from its target"
+            raise ValueError(msg)
+        picked = ", ".join(f"#{i + 1}" for i in positions)
+        with _bypass.bypass(), outermost():
+            return con.sql(f"SELECT {picked} FROM ({text}) AS __lacuna_sample "
+                           f"LIMIT {limit}").df()
+
+    return computed.sampled(state, outputs, sample, config)
 
 
 def _named_files(c: Classification, files: dict[str, str]) -> Classification:
@@ -521,17 +576,23 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         return result
     if stmt.kind == "export" and stmt.query and stmt.file:
         state, _ = statement_state(con, stmt.query, known)
+        columns = _written_columns(con, stmt.query, state)
+        state = _sampled_query(con, stmt.query, state, columns)
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
-                            columns=_written_columns(con, stmt.query, state), append=stmt.adds)
+                            columns=columns, append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
             and stmt.verb in ("create", "insert", "create_view"):
         home = _home(con, stmt.target, new=stmt.verb != "insert")
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
             state, _ = statement_state(con, sql, known)
+            if stmt.verb != "create_view":  # a view holds no rows: its query is decided
+                state = _sampled_query(con, sql, state)  # where it is read
             return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}",
                                 stmt=stmt)
         if not stmt.returning:  # … RETURNING into a file: run_governed decides both
             state, _ = statement_state(con, sql, known)
+            if stmt.verb != "create_view":
+                state = _sampled_query(con, sql, state)
             from lacuna.sql.tables import canonical
 
             return govern_write(None, state, f"{home}#{canonical(home, stmt.target)}", run,
@@ -963,8 +1024,8 @@ def _relation_writer(name: str) -> Make:
                 with outermost():  # ``to``: sealed governed storage's scratch path
                     return original(self, file_name if to is None else to, *args, **kwargs)
 
-            return govern_write(self, relation_state(self), file_name, run,
-                                method=f"duckdb.DuckDBPyRelation.{name}",
+            return govern_write(self, _sampled_relation(self, relation_state(self)),
+                                file_name, run, method=f"duckdb.DuckDBPyRelation.{name}",
                                 columns=list(self.columns), exception_id=exception_id,
                                 purpose=purpose)
 
@@ -985,13 +1046,14 @@ def _table_writer(name: str) -> Make:
 
             home = (_home(self, table_name, new=name != "insert_into")
                     if isinstance(table_name, str) else url_of(self))
+            state = _sampled_relation(self, relation_state(self))
             if home == MEMORY and isinstance(table_name, str):
-                return _into_memory(self, table_name, relation_state(self), run,
+                return _into_memory(self, table_name, state, run,
                                     method=f"duckdb.DuckDBPyRelation.{name}")
             from lacuna.sql.tables import canonical
 
             target = canonical(home, table_name) if isinstance(table_name, str) else table_name
-            return govern_write(None, relation_state(self), f"{home}#{target}", run,
+            return govern_write(None, state, f"{home}#{target}", run,
                                 method=f"duckdb.DuckDBPyRelation.{name}",
                                 columns=list(self.columns))
 
@@ -1010,6 +1072,12 @@ def _converter(to: str) -> Make:
             with outermost(), _bypass.bypass():
                 result = original(self, *args, **kwargs)
             if to == "pandas":
+                if hasattr(result, "columns"):  # what no source accounts for: by its values
+                    rows = int(_gov().config.classification.sample_rows)
+                    state = computed.sampled(
+                        state, [str(c) for c in result.columns],
+                        lambda at: result.head(rows).iloc[:, at],
+                        _gov().config.classification, reads_source=False)
                 attach(result, state.classification, state.lineage, origins=state.origins)
                 return result
             return carrying(result, state)
@@ -1032,6 +1100,10 @@ def carrying(result: Any, state: DataState) -> Any:
     rows = int(config.sample_rows)
     if isinstance(result, pa.RecordBatchReader):
         return _carrying_reader(result, state)
+    if isinstance(result, (pd.DataFrame, pa.Table, pa.RecordBatch)) or type(
+            result).__module__.startswith("polars"):  # what no source accounts for: its values
+        state = computed.sampled(state, _names(result), lambda at: _head(result, rows).iloc[
+            :, at], config, reads_source=False)
     if isinstance(result, pd.DataFrame):
         now = effective(state, [str(c) for c in result.columns],
                         lambda names: result.head(rows)[list(names)], config)
@@ -1051,6 +1123,30 @@ def carrying(result: Any, state: DataState) -> Any:
         STATES.set(result, effective(state, list(result.collect_schema().names()), sample,
                                      config))
     return result
+
+
+def _names(result: Any) -> list[str]:
+    """The column names of a pandas, Arrow or polars frame."""
+    import pyarrow as pa
+
+    if isinstance(result, (pa.Table, pa.RecordBatch)):
+        return [str(n) for n in result.schema.names]
+    if hasattr(result, "collect_schema"):
+        return [str(n) for n in result.collect_schema().names()]  # polars, lazy too
+    return [str(c) for c in result.columns]
+
+
+def _head(result: Any, rows: int) -> Any:
+    """The first ``rows`` rows of a pandas, Arrow or polars frame, as pandas."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(result, pd.DataFrame):
+        return result.head(rows)
+    if isinstance(result, (pa.Table, pa.RecordBatch)):
+        return result.slice(0, rows).to_pandas()
+    head = result.head(rows)
+    return (head.collect() if hasattr(head, "collect") else head).to_pandas()  # polars
 
 
 def _carrying_reader(reader: Any, state: DataState) -> Any:
@@ -1124,6 +1220,12 @@ def _created(make_relation: Callable[[], Any], obj: Any, method: str) -> Any:
     with _users_own_errors(), outermost():
         rel = make_relation()
     if state is not None and isinstance(rel, duckdb.DuckDBPyRelation):
+        if computed.one_shot(obj):  # its rows are the user's to read once: never sampled
+            from dataclasses import replace
+
+            state = replace(state, lineage=LineageNode(name=None, operation=method,
+                                                       parents=(state.lineage,)))
+            computed.once(state.lineage)
         STATES.set(rel, state)
     return rel
 

@@ -1,0 +1,290 @@
+"""Output columns of a DuckDB statement that no classified source column accounts for,
+classified by a sample of their values at the write.
+
+A DuckDB output column is classified by column lineage from its sources and by the values the
+SQL text spells (:mod:`lacuna.lineage.sql_values`). A column computed from a generator
+(``range``, ``generate_series``), ``random()``, a row number, or a public column mixed with
+literals has neither: ``SELECT 'person' || i || '@example.com' AS email FROM range(20) t(i)``
+was PUBLIC and ``write_csv`` put 20 e-mail addresses in ~/Downloads, while the same bytes
+through pandas were denied (classified by content at the write).
+
+:func:`remember` notes such columns when a statement is classified (per its state's lineage
+node, cheap: a pass over the lineage's edges); at a write (a relation's ``write_csv`` and
+friends, ``create``/``insert_into``, ``COPY … TO``, ``CREATE TABLE … AS``, ``INSERT …
+SELECT``) :func:`sampled` reads a bounded sample of only those columns (a projection with a
+``LIMIT``, governance bypassed as Lacuna's other internal reads) and each takes at least the
+class of its values, classified by value as a column of a pandas write is (not by its name).
+A column that is a constant (no input at all) keeps the rule for constants: only a value a
+strong recognizer validates counts (``'Denver' AS city`` is not a person's name). When every
+output column has a classified source the sample is skipped (a dictionary look-up). A sample
+that cannot run refuses the write, saying why (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import replace
+from typing import Any, NoReturn
+
+from sqlglot import exp
+
+from lacuna.classify.header import is_pseudo
+from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind
+from lacuna.lineage.state import DataState, LineageNode
+from lacuna.model import Classification, ColumnKind, Tier
+
+STATEMENT = "duckdb.sql"  # the operation of a statement's lineage node (statement_state)
+_KEPT = 65536  # statements remembered; one forgotten is sampled in full (fail closed)
+# per statement node: each output column no classified source accounts for -> a constant?
+_COMPUTED: dict[str, Mapping[str, bool]] = {}
+# nodes a sample must not read again, and why: a one-shot source (a record batch reader) or a
+# sequence a second run would advance (nextval): refused instead of sampled
+_ONCE: dict[str, str] = {}
+_READER = ("the relation reads a record batch reader, which can be read once only; read it "
+           "into a table first (reader.read_all())")
+_SEQUENCE = ("the statement calls nextval, and a second run for the sample would advance the "
+             "sequence (the rows written would not be the rows asked for); write the sequence "
+             "numbers into a table first, or give each column a classified source")
+_STATEFUL = frozenset({"nextval", "currval", "setseed"})
+
+
+def _kept(table: dict[str, Any], key: str, value: Any) -> None:
+    """``table[key] = value``, the oldest entry dropped past :data:`_KEPT` (a dropped node is
+    sampled in full: fail closed). Threads may race on the drop: one of them wins."""
+    if len(table) >= _KEPT:
+        with suppress(RuntimeError, StopIteration):  # changed by another thread meanwhile
+            table.pop(next(iter(table)), None)
+    table[key] = value
+
+
+def one_shot(obj: Any) -> bool:
+    """Whether DuckDB can scan ``obj`` once only (a record batch reader): a sample would
+    consume the rows the user's write is for."""
+    return hasattr(obj, "read_next_batch") and not hasattr(obj, "__len__")
+
+
+def once(node: LineageNode, why: str = _READER) -> None:
+    """Note that the data of ``node`` must not be read again for a sample, and ``why`` (by
+    default: it comes from a one-shot source, :func:`one_shot`)."""
+    _kept(_ONCE, node.id, why)
+
+
+def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[ColumnEdge],
+             sources: Mapping[DatasetRef, DataState], query: exp.Expr | None) -> None:
+    """Note which of a statement's output ``columns`` (name -> ColumnClass) no classified
+    source column accounts for. ``edges``: its column lineage; ``sources``: the state of each
+    dataset it reads, by the lineage's name for it; ``query``: its parsed query.
+
+    A column is accounted for by a copy of a source column (an identity edge), or by a
+    transformation of one that already made it more than PUBLIC (a sample could only confirm
+    it); a source column that is itself unaccounted for (a relation over a generated one)
+    accounts for nothing."""
+    below: dict[DatasetRef, dict[str, bool]] = {}  # each source's own, looked up once
+    sourced: set[str] = set()
+    for edge in edges:
+        if edge.source not in sources:
+            continue
+        if edge.source not in below:
+            state = sources[edge.source]
+            below[edge.source] = unsourced(state, list(state.classification.columns))
+        if edge.source_column in below[edge.source]:
+            continue
+        target = columns.get(edge.target_column)
+        if edge.kind is EdgeKind.IDENTITY or (target is not None and (
+                target.is_personal or target.classification is not ColumnKind.PUBLIC)):
+            sourced.add(edge.target_column)
+    constants, sequences = _constants(query)
+    found = {name: name in constants for name, c in columns.items()
+             if name not in sourced and name not in sequences and not c.is_personal
+             and not is_pseudo(name)}
+    _kept(_COMPUTED, node.id, found)
+    if found and query is not None and any(
+            f.name.lower() in _STATEFUL for f in query.find_all(exp.Anonymous)):
+        once(node, _SEQUENCE)
+
+
+def _constants(query: exp.Expr | None) -> tuple[set[str], set[str]]:
+    """The output names of ``query``'s projections that are constants in every branch (built
+    from literals only: :func:`lacuna.lineage.sql_values.folded`), and those that are a
+    sequence's next number in every branch (``nextval('s') AS id``: a number, not sampled)."""
+    from lacuna.lineage.sql_values import folded
+
+    if query is None:
+        return set(), set()
+    if isinstance(query, (exp.Create, exp.Insert)):
+        query = query.expression
+    branches: list[exp.Expr] = []
+    stack: list[exp.Expr | None] = [query]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, exp.SetOperation):
+            stack.extend((node.this, node.expression))
+        elif isinstance(node, exp.Subquery):
+            stack.append(node.this)
+        elif isinstance(node, exp.Select):
+            branches.append(node)
+        else:
+            return set(), set()  # VALUES, a PIVOT, …: computed (their values classified)
+    found: set[str] | None = None
+    numbers: set[str] | None = None
+    for select in branches:
+        here, counted = set(), set()
+        for p in select.expressions:
+            inner = p.this if isinstance(p, exp.Alias) else p
+            if folded(inner) is not None:
+                here.add(p.alias_or_name)
+            elif isinstance(inner, exp.Anonymous) and inner.name.lower() == "nextval":
+                counted.add(p.alias_or_name)
+        found = here if found is None else found & here
+        numbers = counted if numbers is None else numbers & counted
+    return found or set(), numbers or set()
+
+
+def unsourced(state: DataState, columns: Sequence[str]) -> dict[str, bool]:
+    """Which of ``columns`` of a relation of ``state`` no classified source column accounts
+    for (-> whether each is a constant). A state made from statements (a join, ``rename``, a
+    relation over one) whose own node was not noted: every column that is not already
+    personal, when a statement among its ancestors was not noted or left such a column (fail
+    closed); none when no statement made it (a frame, a file, a table: classified by content)."""
+    own = _COMPUTED.get(state.lineage.id)
+    if own is not None:
+        return {c: own[c] for c in columns if c in own}
+    seen: set[str] = set()
+    stack = [state.lineage]
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        noted = _COMPUTED.get(node.id)
+        if (noted is None and node.operation == STATEMENT) or noted:
+            classes = state.classification.columns
+            return {c: False for c in columns if not is_pseudo(c)
+                    and (c not in classes or not classes[c].is_personal)}
+        stack.extend(node.parents)
+    return {}
+
+
+def sampled(state: DataState, columns: Sequence[str],
+            sample: Callable[[list[int]], Any], config: Any, *,
+            reads_source: bool = True) -> DataState:
+    """``state`` with each of ``columns`` (the output's names in order, a name twice when two
+    columns have it) no classified source accounts for at least as strict as a sample of its
+    values. ``sample(positions)`` returns a pandas frame of at most ``config.sample_rows``
+    rows of the columns at those positions (from 0), in that order: by position, since two
+    output columns may share a name (the second one's e-mails were not read).
+
+    ``reads_source=False``: ``sample`` reads what the user already has (a frame a relation was
+    converted to), not the source again, so a one-shot source is no obstacle.
+
+    Raises:
+        IntegrationError: the sample cannot be read (the write is refused, fail closed).
+    """
+    if state.classification.floor is Tier.PROPRIETARY:
+        return state  # PROPRIETARY whatever its values (fail closed, e.g. ``rel.map(f)``,
+        # whose f must not run before the decision): nothing a sample could add to the tier
+    todo = unsourced(state, columns)
+    if not todo:
+        return state
+    from lacuna import _bypass
+    from lacuna.errors import IntegrationError
+    from lacuna.lineage.sql_values import by_value, holds_data
+
+    names = list(todo)
+    positions = [i for i, c in enumerate(columns) if c in todo]
+    why = _not_again(state.lineage) if reads_source else None
+    if why is not None:
+        msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
+               f"classified source accounts for (computed from generators, random values or "
+               f"literals), to classify their values before this DuckDB write: {why}. The "
+               f"write is refused (fail closed)")
+        _refuse(IntegrationError(msg))
+    try:
+        with _bypass.bypass():
+            frame = sample(positions)
+        if len(frame.columns) != len(positions):
+            msg = f"the sample has {len(frame.columns)} columns, not {len(positions)}"
+            raise ValueError(msg)
+        limit = int(config.sample_rows)
+        per_column: dict[str, list[str]] = {}
+        for at, position in enumerate(positions):
+            name = columns[position]
+            values = per_column.setdefault(name, [])
+            for value in frame.iloc[:, at].tolist():
+                if len(values) >= 2 * limit:
+                    break
+                values.extend(_texts(value))
+        for name in list(per_column):
+            if todo[name]:  # a constant: only what a strong recognizer validates counts
+                per_column[name] = [v for v in dict.fromkeys(per_column[name])
+                                    if holds_data(v)]
+            if not per_column[name]:
+                del per_column[name]
+    except Exception as exc:
+        msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
+               f"classified source accounts for (computed from generators, random values or "
+               f"literals), to classify their values before this DuckDB write: {exc}. The "
+               f"write is refused (fail closed); write a query whose columns come from tables, "
+               f"frames or files, or write it through pandas")
+        _refuse(IntegrationError(msg), exc)
+    if not per_column:
+        return state
+    c: Classification = by_value(
+        state.classification, per_column, config,
+        why="a value computed in the statement (a sample of the column at the write)")
+    return state if c is state.classification else replace(state, classification=c)
+
+
+def _texts(value: Any, depth: int = 0) -> list[str]:
+    """The texts a sampled value holds: itself, or (a list, a struct, a map) its items, and
+    bytes decoded; none for a null. Before, ``['kira@example.org']`` was read as the text
+    ``"['kira@example.org']"`` and ``'kira@…'::BLOB`` as ``"b'kira@…'"``, neither an e-mail."""
+    if value is None or depth > 4:
+        return []
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return [bytes(value).decode("utf-8", "replace")]
+    if isinstance(value, Mapping):
+        return [t for v in value.values() for t in _texts(v, depth + 1)]
+    if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and getattr(
+            value, "ndim", 0) > 0):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        return [t for v in list(items)[:100] for t in _texts(v, depth + 1)]
+    try:
+        if value != value:  # NaN, NaT
+            return []
+    except (TypeError, ValueError):  # pd.NA compares to nothing
+        return []
+    return [str(value)]
+
+
+def _refuse(exc: Exception, cause: BaseException | None = None) -> NoReturn:
+    """Raise ``exc``, the answer to the user's write (not an internal failure of Lacuna)."""
+    from lacuna.integrations.pandas._patch import users_error
+
+    users_error(exc)
+    raise exc from cause
+
+
+def _not_again(node: LineageNode) -> str | None:
+    """Why the data of ``node`` must not be read again for a sample (:func:`once`), if so."""
+    if not _ONCE:
+        return None
+    seen: set[str] = set()
+    stack = [node]
+    while stack:
+        here = stack.pop()
+        if here.id in seen:
+            continue
+        if here.id in _ONCE:
+            return _ONCE[here.id]
+        seen.add(here.id)
+        stack.extend(here.parents)
+    return None
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+__all__ = ["STATEMENT", "once", "one_shot", "quoted", "remember", "sampled", "unsourced"]
