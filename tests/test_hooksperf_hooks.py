@@ -18,7 +18,8 @@ ROOTS = (*LIBRARIES, "_duckdb", "_sqlite3")
 # What lacuna.enable() replaced, observed (every module of these libraries and every class
 # they export, compared before and after), with the code before installing was made cheaper
 # (commit 745c3970) and the libraries of this environment, plus the single-value hooks added
-# since (pandas DataFrame._get_value and Series._ixs). Regenerate with _observed() when a
+# since (pandas DataFrame._get_value and Series._ixs; NDFrame.__finalize__, which records the
+# parts cut from a governed object). Regenerate with _observed() when a
 # library's upgrade adds or drops a hooked method, and review the difference.
 PATCHED = {
     '_duckdb.DuckDBPyConnection': (
@@ -133,6 +134,9 @@ PATCHED = {
     ),
     'pandas.core.arrays.numeric.NumericDtype': (
         "__from_arrow__"
+    ),
+    'pandas.core.generic.NDFrame': (
+        "__finalize__"
     ),
     'pandas.core.indexing._LocationIndexer': (
         "__setitem__"

@@ -703,7 +703,9 @@ def _analysed(stmt: Any) -> bool:
     ``INSERT … SELECT``): then its parameters are bound first. Other writes hand their
     parameters to :func:`lacuna.sql.govern.run_governed` with the statement."""
     return (stmt.kind in ("read", "export") or (stmt.kind == "pass" and stmt.verb == "select")
-            or (stmt.kind == "write" and not stmt.values and stmt.verb in ("create", "insert")))
+            or (stmt.kind == "write" and not stmt.values and stmt.verb in ("create", "insert"))
+            # COPY … TO ?: unknown while the file is a parameter; bound, the file is written in
+            or (stmt.kind == "unknown" and stmt.verb == "copy" and stmt.placeholders))
 
 
 def _parameter_sets(params: Any) -> list[Any]:
