@@ -121,6 +121,11 @@ class OpaData:
         self.uploaded: dict[str, str] = {}
         self._generation = 0
         self._lock = threading.Lock()
+        # One change of the uploaded set at a time, from its build to its swap: two uploads
+        # each built from the set before either, and the second swapped in dropped the first
+        # (a delete meanwhile was undone the same way). Evaluations take ``_lock`` only, so a
+        # slow compile never holds them.
+        self._changing = threading.Lock()
         self._local: ThreadSlot[tuple[tuple[str, int], Engine]] = ThreadSlot()
         self._answers: OrderedDict[tuple[str, str], tuple[Any, bytes | None]] = OrderedDict()
         self._answers_of: tuple[str, int] | None = None
@@ -253,20 +258,21 @@ class OpaData:
             msg = (f"policy {policy_id!r} is part of the server's bundle; change it in the "
                    "policy folder (git), not over the API")
             raise PolicyError(msg)
-        candidate = {**self.uploaded, policy_id: source}
-        parsed: list[RegoModule] = []
-        self._build(candidate, parsed)  # raises PolicyError on a bad module
-        _own_packages(parsed[-len(candidate):][sorted(candidate).index(policy_id)],
-                      parsed[:-len(candidate)])
-        # a function that calls itself would crash the server at its first evaluation (a
-        # cycle may pass through the bundle's functions too)
-        check_functions(parsed)
-        with self._lock:
-            self.uploaded = candidate
-            self._generation += 1
+        with self._changing:  # built from the set it replaces (see __init__)
+            candidate = {**self.uploaded, policy_id: source}
+            parsed: list[RegoModule] = []
+            self._build(candidate, parsed)  # raises PolicyError on a bad module
+            _own_packages(parsed[-len(candidate):][sorted(candidate).index(policy_id)],
+                          parsed[:-len(candidate)])
+            # a function that calls itself would crash the server at its first evaluation (a
+            # cycle may pass through the bundle's functions too)
+            check_functions(parsed)
+            with self._lock:
+                self.uploaded = candidate
+                self._generation += 1
 
     def delete(self, policy_id: str) -> bool:
-        with self._lock:
+        with self._changing, self._lock:
             if policy_id not in self.uploaded:
                 return False
             self.uploaded = {k: v for k, v in self.uploaded.items() if k != policy_id}
