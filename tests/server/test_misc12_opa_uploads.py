@@ -148,3 +148,38 @@ def test_misc12_an_upload_and_a_delete_at_once_neither_is_undone(app_client,
     finally:
         opa.delete("m12d.rego")
         opa.delete("m12u.rego")
+
+
+@pytest.mark.parametrize("source", ["package m12s\nimport rego.v1\nvalue := a\n",
+                                    "package m12s\nvalue := a\n"])
+def test_misc12_an_upload_that_cannot_be_evaluated_is_refused(app_client, source) -> None:
+    """regorus checks a rule's safety only when it evaluates it: ``value := a`` was accepted,
+    and then ``GET /v1/data/`` (the whole document) was a 500 for every caller."""
+    root, ana = app_client.headers("root"), app_client.headers("ana")
+    r = app_client.client.put("/v1/policies/m12s.rego", content=source.encode(), headers=root)
+    try:
+        assert r.status_code == 400, r.text
+        said = r.json()["message"]
+        assert "m12s.rego: package m12s cannot be evaluated" in said
+        assert "value := a" in said
+        assert "m12s.rego" not in _ids(app_client)
+        assert app_client.client.get("/v1/data/", headers=ana).status_code == 200
+    finally:  # kept (the old code): not left to break the module's later tests
+        app_client.client.delete("/v1/policies/m12s.rego", headers=root)
+
+
+def test_misc12_an_upload_whose_rules_need_input_is_kept(app_client) -> None:
+    """The allowed path: rules undefined without input (one that fails on the wrong input)
+    are no error; each answers with its input."""
+    root, ana = app_client.headers("root"), app_client.headers("ana")
+    source = ("package m12i\nimport rego.v1\nanswer := input.n * 2\n"
+              "ratio := 1 / input.zero\nnames contains n if some n in input.names\n")
+    r = app_client.client.put("/v1/policies/m12i.rego", content=source.encode(), headers=root)
+    assert r.status_code == 200, r.text
+    try:
+        got = app_client.client.post("/v1/data/m12i/answer", json={"input": {"n": 21}},
+                                     headers=ana)
+        assert got.json()["result"] == 42
+        assert app_client.client.get("/v1/data/", headers=ana).status_code == 200
+    finally:
+        app_client.client.delete("/v1/policies/m12i.rego", headers=root)
