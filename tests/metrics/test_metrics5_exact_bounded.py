@@ -127,10 +127,10 @@ def _same_in_batches(gov: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_metrics5_exact_refuses_a_period_of_more_records_than_it_reads(
         gov: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # the period holds 13 of the 15 records (its read window, a day either side, all 15):
-    # at the limit, read
-    monkeypatch.setattr(exact, "EXACT_RECORDS", 13)
+    # at the limit, read (past EXACT_RECORDS a period is streamed: STREAM_RECORDS refuses)
+    monkeypatch.setattr(exact, "STREAM_RECORDS", 13)
     assert GovernanceMetrics(PERIOD, governor=gov, exact=True).source == "records"
-    monkeypatch.setattr(exact, "EXACT_RECORDS", 12)
+    monkeypatch.setattr(exact, "STREAM_RECORDS", 12)
     said = r"holds more than 12 audit records.*Leave exact unset.*lacuna metrics rebuild"
     with pytest.raises(ConfigError, match=said):
         GovernanceMetrics(PERIOD, governor=gov, exact=True)

@@ -150,7 +150,8 @@ def test_metrics6_report_past_the_exact_limit(gov: Governor,
     """The exact path refuses the period (its limit lowered below the period's records); the
     report still gives its numbers, the ones the exact path gave under the limit."""
     before = compliance_report("2026-11", governor=gov)
-    monkeypatch.setattr(exact, "EXACT_RECORDS", 100)
+    monkeypatch.setattr(exact, "EXACT_RECORDS", 100)  # past it the exact path streams too,
+    monkeypatch.setattr(exact, "STREAM_RECORDS", 100)  # and past this it refuses
     with pytest.raises(exact.TooManyRecords):
         GovernanceMetrics("2026-11", governor=gov, exact=True)
     after = compliance_report("2026-11", governor=gov)

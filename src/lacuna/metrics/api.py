@@ -93,7 +93,9 @@ class GovernanceMetrics:
             ``2026-10-01..2026-12-31``, a ``(start, end)`` pair or a :class:`Period`.
         domain, policy, user_group, tier: count only matching decisions (see :class:`Filters`).
         now: the end of ``last_N_days`` periods (default: now).
-        exact: ``True`` reads every record of the period (and fills ``decisions``);
+        exact: ``True`` reads every record of the period (and fills ``decisions`` when it
+            holds at most :data:`~lacuna.metrics.exact.EXACT_RECORDS` records; a larger
+            period is counted as it is read, with the same numbers);
             ``False`` requires the incremental rollups (:mod:`lacuna.metrics.rollup`); ``None``
             (default) uses the rollups when they can answer, else the records. ``source`` says
             which was used.
@@ -241,13 +243,16 @@ class GovernanceMetrics:
 
     def _exact(self, gov: Governor) -> Numbers:
         """Every record of the period read and classified (what the definitions say), in
-        batches: only the facts are held, and a period of more than
-        :data:`~lacuna.metrics.exact.EXACT_RECORDS` records is a ``ConfigError``."""
-        from lacuna.metrics.exact import check_size, read_facts
+        batches: only the facts are held. A period of more than
+        :data:`~lacuna.metrics.exact.EXACT_RECORDS` records is counted as it is read instead
+        (:meth:`_streamed`), and one of more than
+        :data:`~lacuna.metrics.exact.STREAM_RECORDS` is a ``ConfigError``."""
+        from lacuna.metrics import exact
 
         gov.audit.check_times()  # a column that is not a time is outside every read window
-        check_size(gov, self.period)
-        every, feedback, survey = read_facts(gov, self.period)
+        if exact.check_size(gov, self.period) > exact.EXACT_RECORDS:
+            return self._streamed(gov)
+        every, feedback, survey = exact.read_facts(gov, self.period)
         decisions = [d for d in every if self.filters.keep(d)]
         denials = [d for d in decisions if not d.allowed]
         resolved = compute.resolutions(decisions)
@@ -262,6 +267,30 @@ class GovernanceMetrics:
             audited=len(audited),
             intercepted=len(audited | intercepted_operations(gov, self.period)),
             survey=tuple(survey))
+
+    def _streamed(self, gov: Governor) -> Numbers:
+        """The exact path's numbers from one read of the period in bounded memory
+        (:mod:`lacuna.metrics.stream`, as the compliance report reads it): holding each
+        decision refused a period of more than 500,000 records. ``decisions`` stays empty.
+
+        Raises:
+            TooManyRecords: the trail's ``timestamp`` column is not in time order here, so
+                the period can only be read by holding it, which is past its limit.
+        """
+        from lacuna.metrics import stream
+        from lacuna.metrics.exact import EXACT_RECORDS, TooManyRecords
+
+        try:
+            numbers, _ = stream.tally(gov, self.period, self.filters)
+        except stream.Unordered:
+            msg = (f"metrics of {self.period.label}: the audit trail's timestamp column is not "
+                   "in time order (a trail no writer has opened since it was normalised), and "
+                   f"the period holds more than {EXACT_RECORDS:,} records, more than are read "
+                   "that way; open the trail once with a writer (any `lacuna` command that "
+                   "records), leave exact unset so the rollups answer, or ask a shorter period.")
+            raise TooManyRecords(msg) from None
+        self.decisions = ()
+        return numbers
 
     @property
     def targets(self) -> dict[str, str]:

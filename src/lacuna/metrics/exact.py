@@ -3,9 +3,11 @@
 The exact computation held every record of the period at once (its body text, its parsed
 body and its facts): ``GET /api/v1/metrics?period=last_36500_days&exact=true`` read the whole
 trail into one process. Records are now read in batches of :data:`BATCH`, in time order
-(the ``timestamp`` index), each turned into its fact and dropped; and a period holding more
-than :data:`EXACT_RECORDS` records is refused before any is read, with what to do instead
-(the rollups answer any period in constant memory: ``lacuna metrics rebuild``).
+(the ``timestamp`` index), each turned into its fact and dropped. A period holding more than
+:data:`EXACT_RECORDS` records is counted as it is read (:mod:`lacuna.metrics.stream`) rather
+than held, and one holding more than :data:`STREAM_RECORDS` is refused before any is read,
+with what to do instead (the rollups answer any period in constant memory: ``lacuna metrics
+rebuild``).
 """
 
 from __future__ import annotations
@@ -30,9 +32,15 @@ if TYPE_CHECKING:
     from lacuna.metrics.period import Period
 
 BATCH = 2000  # records read (and held) at once
-# The most records of a period (decisions, outcomes and events) the exact path reads: each
-# decision's fact is kept (the pairs it computes span the period), about 1.1 kB of memory each
+# The most records of a period (decisions, outcomes and events) whose decisions the exact path
+# holds (``GovernanceMetrics.decisions``): the pairs it computes span the period, about 1.1 kB
+# of memory a decision. A larger period is counted as it is read instead, in bounded memory
+# (lacuna.metrics.stream), with the same numbers and no ``decisions``.
 EXACT_RECORDS = 500_000
+# The most records of a period the exact path reads at all: a bound on one request's time
+# (``GET /api/v1/metrics?exact=true`` holds a server thread while it reads; about a minute a
+# million records, measured with the compliance report's reading of the same stream).
+STREAM_RECORDS = 2_000_000
 
 
 def _window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
@@ -48,25 +56,27 @@ class TooManyRecords(ConfigError):
     """A period holds more records than the exact computation reads (:func:`check_size`)."""
 
 
-def check_size(gov: Governor, period: Period) -> None:
-    """Refuse a period holding more than :data:`EXACT_RECORDS` records (counted up to one
-    more, on the ``timestamp`` index: the count's own work is bounded). Counted within the
-    period itself, not its read window (a day wider each side, for trails no writer has
-    migrated): only the period's facts are kept, and a three-hour period of a busy trail
-    (too short for the rollups) would be refused for the two days around it.
+def check_size(gov: Governor, period: Period) -> int:
+    """How many records ``period`` holds (counted up to :data:`STREAM_RECORDS` and one more,
+    on the ``timestamp`` index: the count's own work is bounded); more than that is refused.
+    Counted within the period itself, not its read window (a day wider each side, for trails
+    no writer has migrated): only the period's facts are read, and a three-hour period of a
+    busy trail (too short for the rollups) would be refused for the two days around it.
 
     Raises:
         TooManyRecords: the period holds more (what to ask instead).
     """
     held = (select(records.c.seq).where(*_window(period.start, period.end))
-            .limit(EXACT_RECORDS + 1))
+            .limit(STREAM_RECORDS + 1))
     (found,) = gov.audit.rows(select(func.count()).select_from(held.subquery()))[0]
-    if int(found) > EXACT_RECORDS:
-        msg = (f"metrics of {period.label}: the period holds more than {EXACT_RECORDS:,} audit "
-               "records, more than the exact computation reads (it keeps each decision in "
-               "memory). Leave exact unset, or exact=false, so the rollups answer it (run "
-               "`lacuna metrics rebuild` if they are incomplete), or ask a shorter period.")
+    if int(found) > STREAM_RECORDS:
+        msg = (f"metrics of {period.label}: the period holds more than {STREAM_RECORDS:,} "
+               "audit records, more than the exact computation reads in one request (it "
+               "reads every record, about a minute a million). Leave exact unset, or "
+               "exact=false, so the rollups answer it (run `lacuna metrics rebuild` if they "
+               "are incomplete), or ask a shorter period.")
         raise TooManyRecords(msg)
+    return int(found)
 
 
 def read_facts(gov: Governor, period: Period) -> tuple[

@@ -121,6 +121,11 @@ class OpaData:
         self.uploaded: dict[str, str] = {}
         self._generation = 0
         self._lock = threading.Lock()
+        # One change of the uploaded set at a time, from its build to its swap: two uploads
+        # each built from the set before either, and the second swapped in dropped the first
+        # (a delete meanwhile was undone the same way). Evaluations take ``_lock`` only, so a
+        # slow compile never holds them.
+        self._changing = threading.Lock()
         self._local: ThreadSlot[tuple[tuple[str, int], Engine]] = ThreadSlot()
         self._answers: OrderedDict[tuple[str, str], tuple[Any, bytes | None]] = OrderedDict()
         self._answers_of: tuple[str, int] | None = None
@@ -238,11 +243,13 @@ class OpaData:
             return None, None
         return json.loads(out), out.encode()
 
+    @releasing_engines  # a refusal's traceback holds the candidate engine: released here
     def put(self, policy_id: str, source: str) -> None:
         """Add or replace an uploaded module; the old set stays when it does not compile.
 
         Raises:
-            PolicyError: the module does not parse or compile (with line and column).
+            PolicyError: the module does not parse or compile (with line and column), or its
+                package cannot be evaluated without input (:func:`_evaluates`).
         """
         if (not policy_id.strip() or len(policy_id) > MAX_POLICY_ID
                 or any(c < " " or c == "\x7f" for c in policy_id)):
@@ -253,25 +260,51 @@ class OpaData:
             msg = (f"policy {policy_id!r} is part of the server's bundle; change it in the "
                    "policy folder (git), not over the API")
             raise PolicyError(msg)
-        candidate = {**self.uploaded, policy_id: source}
-        parsed: list[RegoModule] = []
-        self._build(candidate, parsed)  # raises PolicyError on a bad module
-        _own_packages(parsed[-len(candidate):][sorted(candidate).index(policy_id)],
-                      parsed[:-len(candidate)])
-        # a function that calls itself would crash the server at its first evaluation (a
-        # cycle may pass through the bundle's functions too)
-        check_functions(parsed)
-        with self._lock:
-            self.uploaded = candidate
-            self._generation += 1
+        with self._changing:  # built from the set it replaces (see __init__)
+            candidate = {**self.uploaded, policy_id: source}
+            parsed: list[RegoModule] = []
+            engine = self._build(candidate, parsed)  # raises PolicyError on a bad module
+            module = parsed[-len(candidate):][sorted(candidate).index(policy_id)]
+            _own_packages(module, parsed[:-len(candidate)])
+            # a function that calls itself would crash the server at its first evaluation (a
+            # cycle may pass through the bundle's functions too)
+            check_functions(parsed)
+            _evaluates(engine, module)
+            del engine
+            with self._lock:
+                self.uploaded = candidate
+                self._generation += 1
 
     def delete(self, policy_id: str) -> bool:
-        with self._lock:
+        with self._changing, self._lock:
             if policy_id not in self.uploaded:
                 return False
             self.uploaded = {k: v for k, v in self.uploaded.items() if k != policy_id}
             self._generation += 1
             return True
+
+
+def _evaluates(engine: Engine, module: RegoModule) -> None:
+    """Refuse an upload whose package fails to evaluate without input.
+
+    regorus checks a rule's safety when the rule is evaluated, not when it compiles: ``value
+    := a`` (an unbound ``a``) was accepted, and then ``GET /v1/data`` (the whole document,
+    evaluated without input) was a 500 for every caller, as was any path into the package.
+    Its package is evaluated here, as that ``GET`` evaluates it (input ``{}``); a rule that
+    needs input is undefined without it, not an error.
+
+    Raises:
+        PolicyError: the evaluation failed (regorus' message, with line and column).
+    """
+    query = "data" + "".join(f"[{json.dumps(p)}]" for p in module.package.split("."))
+    try:
+        engine.set_input_json("{}")
+        engine.eval_query_as_json(query)
+    except RuntimeError as exc:
+        message = str(exc).split("\nStack backtrace", 1)[0].strip()
+        msg = (f"{module.path}: package {module.package} cannot be evaluated ({message}); "
+               "GET /v1/data would fail for every caller. Fix the rule it names.")
+        raise PolicyError(msg, path=module.path) from None
 
 
 def _own_packages(module: RegoModule, bundle: list[RegoModule]) -> None:

@@ -199,6 +199,10 @@ def taken(frame: Any, method: str, result: Any) -> Any:
         _frame_single(frame)
     elif method in FRAME_TAKING and isinstance(frame, pl.DataFrame):
         _frame_taken(frame, result)
+        # a part's rows put together again (``s.rows()`` of each ``pf.iter_slices(10)``, of
+        # ``pf.slice(i, 10)``) are the column's values: index what the part was cut from, as
+        # a part's ``to_list()`` does (:func:`_taken`)
+        _ancestors(frame)
         if isinstance(result, Iterator):  # iter_rows: slices' rows(), polars' own calls
             return _own_calls(result)
     elif isinstance(result, pl.Series):
