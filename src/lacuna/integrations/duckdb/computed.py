@@ -146,7 +146,10 @@ def unsourced(state: DataState, columns: Sequence[str]) -> dict[str, bool]:
     for (-> whether each is a constant). A state made from statements (a join, ``rename``, a
     relation over one) whose own node was not noted: every column that is not already
     personal, when a statement among its ancestors was not noted or left such a column (fail
-    closed); none when no statement made it (a frame, a file, a table: classified by content)."""
+    closed); none when no statement made it (a frame, a file, a table: classified by content).
+    A ``*`` is no column: the star of a source with no columns (``SELECT * FROM`` a frame of
+    none), which DuckDB refuses to write as the plain call does."""
+    columns = [c for c in columns if c != "*"]
     own = _COMPUTED.get(state.lineage.id)
     if own is not None:
         return {c: own[c] for c in columns if c in own}
