@@ -173,3 +173,25 @@ def test_in_memory_databases_are_not_files(governed: Path) -> None:
     _frame().to_sql("t", con, index=False)
     assert con.execute("SELECT count(*) FROM t").fetchone() == (3,)
     assert duckdb.connect(":memory:").execute("SELECT 1").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("attach", ["ATTACH DATABASE ? AS o", "ATTACH DATABASE lower(?) AS o"])
+def test_an_attach_whose_path_lacuna_cannot_read_is_refused_while_storage_seals(
+    governed: Path, attach: str
+) -> None:
+    """``ATTACH ?`` (or an expression) named no string, so the check above returned: a bound
+    path under the governed root wrote an unsealed database file there (public rows
+    allowed). Refused now, saying to write the path as a string; a string path outside
+    governed storage is attached as before."""
+    target = governed / "governed" / "workspace" / "x.db"
+    con = sqlite3.connect(":memory:")
+    try:
+        with pytest.raises(StorageError, match="named by a parameter or an expression"):
+            con.execute(attach, (str(target),))
+    finally:
+        con.close()
+    assert not target.exists()
+    elsewhere = governed / "elsewhere.db"
+    _sqlite_attach(elsewhere)
+    assert elsewhere.exists()
+    assert not sealed.is_sealed(elsewhere)

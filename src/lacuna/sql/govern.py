@@ -99,12 +99,20 @@ def refuse_database_statement(stmt: Statement, dialect: str, method: str) -> Non
         import sqlglot
         from sqlglot import exp
 
+        from lacuna.storage.frames import refuse_unread_database
+
         text = stmt.sql.lower()
         if "read_only" in text or "mode=ro" in text:
             return
         try:
             parsed = sqlglot.parse_one(stmt.sql, read=dialect)
         except sqlglot.errors.ParseError:
+            return
+        target = parsed.this if isinstance(parsed, exp.Attach) else None
+        if isinstance(target, exp.Alias):
+            target = target.this
+        if target is not None and not (isinstance(target, exp.Literal) and target.is_string):
+            refuse_unread_database(method)  # ATTACH ? / ATTACH lower('…'): no path to read
             return
         found = next((lit for lit in parsed.find_all(exp.Literal) if lit.is_string), None)
         if found is None:

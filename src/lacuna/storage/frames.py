@@ -408,6 +408,26 @@ def refuse_database(what: str, database: str, gov: Governor | None = None) -> No
     raise StorageError(msg)
 
 
+def refuse_unread_database(what: str, gov: Governor | None = None) -> None:
+    """Refuse a database file opened for writing by a path Lacuna cannot read (``ATTACH ?``,
+    ``ATTACH lower('...')``: a parameter or an expression) while sealed governed storage is
+    on: it may name a file under a governed root, where it would lie in plaintext (a bound
+    path there wrote an unsealed database file).
+
+    Raises:
+        StorageError: ``storage.encrypt`` is on and a governed root is configured.
+    """
+    g = _gov(gov)
+    if not (g.config.storage.encrypt and g.config.destinations.governed):
+        return
+    msg = (f"{what} opens a database file named by a parameter or an expression, which Lacuna "
+           "cannot read; it may be under a governed root (destinations.governed), where every "
+           "file is sealed and a live database file would lie in plaintext. Write its path in "
+           "the statement as a string (a database outside governed storage is then opened as "
+           "before). Nothing was written.")
+    raise StorageError(msg)
+
+
 # -- reads --------------------------------------------------------------------------------------
 
 
