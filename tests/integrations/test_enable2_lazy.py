@@ -6,14 +6,19 @@ The session imports polars, pyarrow, DuckDB and sqlite3 before any test (tests/c
 so "imported after enable()" is made here in-process: a small library written to tmp_path
 with an integration shaped as the real ones (it imports its library at its top and hooks a
 function re-exported by the package, through the real ``Hooks``, ``Hook`` and guard); and
-sqlite3 and DuckDB themselves, their Python modules taken out of ``sys.modules`` (their C
-extensions stay) and imported again after ``enable()``, restored after the test."""
+sqlite3 itself, its Python modules taken out of ``sys.modules`` (its C extension stays) and
+imported again after ``enable()``, restored after the test. DuckDB is imported after
+``enable()`` in a fresh interpreter instead: its C core makes relations of the class its last
+import registered (``duckdb._seam``), so a second import in the test process would leave every
+later relation an instance of a class the restored module does not name, and no hook held it."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import sqlite3 as _plain_sqlite3
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -327,23 +332,50 @@ def test_enable2_sqlite3_imported_after_enable_is_governed(
     lacuna.disable()
 
 
-def test_enable2_duckdb_imported_after_enable_is_governed(
-        sandbox_config, sandbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("duckdb")
-    _forget(monkeypatch, "duckdb", "lacuna.integrations.duckdb")
-    lacuna.enable(sandbox_config(destinations={"unmanaged": [str(sandbox / "Downloads")]}))
-    assert "duckdb" not in sys.modules
-    import duckdb
+DUCKDB_AFTER_ENABLE = """
+import json
+import sys
+from pathlib import Path
 
-    con = duckdb.connect()
-    rel = con.read_csv(str(sandbox / "customers.csv"))
-    out = sandbox / "Downloads" / "out.csv"
-    with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
-        rel.write_csv(str(out))
-    assert not out.exists()
-    assert len(rel.limit(3).fetchall()) == 3  # allowed: runs
-    con.close()
-    lacuna.disable()
+import lacuna
+from lacuna.config import config_from_dict
+from lacuna.errors import GovernanceViolation
+
+sandbox = Path(sys.argv[1])
+assert "duckdb" not in sys.modules, "imported before enable()"
+lacuna.enable(config_from_dict({
+    "user": {"id": "analyst_alice", "role": "data_analyst"},
+    "destinations": {"governed": [f"{sandbox / 'governed' / 'workspace'}/"],
+                     "unmanaged": [str(sandbox / "Downloads")]},
+    "audit": {"url": f"sqlite:///{sandbox / 'audit.db'}"},
+}))
+assert "duckdb" not in sys.modules, "imported by enable()"
+import duckdb
+
+con = duckdb.connect()
+rel = con.read_csv(str(sandbox / "customers.csv"))
+out = sandbox / "Downloads" / "out.csv"
+denied = None
+try:
+    rel.write_csv(str(out))
+except GovernanceViolation as exc:
+    denied = str(exc)
+rows = len(rel.limit(3).fetchall())  # allowed: runs
+con.close()
+lacuna.disable()
+print(json.dumps({"denied": denied, "written": out.exists(), "rows": rows}))
+"""
+
+
+def test_enable2_duckdb_imported_after_enable_is_governed(sandbox: Path) -> None:
+    pytest.importorskip("duckdb")
+    run = subprocess.run([sys.executable, "-c", DUCKDB_AFTER_ENABLE, str(sandbox)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout.splitlines()[-1])
+    assert "Cannot export PROPRIETARY" in (answer["denied"] or ""), answer
+    assert not answer["written"]
+    assert answer["rows"] == 3
 
 
 def test_enable2_disable_leaves_no_library_hooked_that_was_hooked_by_its_import(
