@@ -12,6 +12,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -135,6 +136,28 @@ def test_settings_come_from_file_then_environment_then_options(tmp_path: Path) -
         load_settings(environ={"LACUNA_SERVER_PORT": "eighty"})
     with pytest.raises(ConfigError, match="bogus"):
         load_settings(environ={"LACUNA_SERVER_BOGUS": "1"})
+
+
+def test_workers_get_the_health_check_time_the_settings_give(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn's supervisor kills a worker that does not answer its health check in 5 s, a
+    new worker's start included: on a loaded host every worker was killed mid-start and
+    replaced, and a two-worker server never started (seen in a test run beside other jobs)."""
+    import lacuna.server.logs as logs_module
+    import lacuna.server.workers as workers_module
+    from lacuna.server import run as run_module
+
+    handed: list[Any] = []
+    monkeypatch.setattr(workers_module, "serve_workers", handed.append)
+    monkeypatch.setattr(logs_module, "configure_logging", lambda **_: None)  # loggers kept
+    monkeypatch.delenv("_LACUNA_SERVER_RESOLVED", raising=False)
+    run_module.run(load_settings(environ={"LACUNA_SERVER_WORKERS": "2"}))
+    run_module.run(load_settings(environ={"LACUNA_SERVER_WORKERS": "2",
+                                          "LACUNA_SERVER_WORKER_HEALTHCHECK_S": "90"}))
+    assert [c.timeout_worker_healthcheck for c in handed] == [30, 90]
+    assert {c.workers for c in handed} == {2}
+    with pytest.raises(ConfigError, match="worker_healthcheck_s"):
+        load_settings(environ={"LACUNA_SERVER_WORKER_HEALTHCHECK_S": "0"})
 
 
 def _connections_by_worker(server: Live, status: str = "ESTABLISHED") -> dict[int, int]:

@@ -56,8 +56,9 @@ def run(settings: ServerSettings) -> int:
     if settings.workers > 1:
         from lacuna.server.workers import serve_workers
 
-        serve_workers(uvicorn.Config("lacuna.server.run:app_from_env", factory=True,
-                                     workers=settings.workers, **common))
+        serve_workers(uvicorn.Config(
+            "lacuna.server.run:app_from_env", factory=True, workers=settings.workers,
+            timeout_worker_healthcheck=max(1, round(settings.worker_healthcheck_s)), **common))
     else:
         uvicorn.run(app_from_env(), **common)
     return 0

@@ -12,6 +12,7 @@ File (``lacuna serve --settings server.yaml`` or ``LACUNA_SERVER_SETTINGS``)::
     trusted_proxies: 10.0.0.5                  # reverse proxies whose X-Forwarded-* count
     log_json: true                             # one JSON object per log line
     shutdown_timeout_s: 10
+    worker_healthcheck_s: 30                   # several workers: one silent this long is replaced
     audit_verify_interval_s: 60                # audit/verify walks the trail at most this often
     oidc: {issuer: https://idp.example.com/, audience: lacuna, jwks_file: jwks.json,
            roles_claim: roles, name_claim: preferred_username}
@@ -19,8 +20,9 @@ File (``lacuna serve --settings server.yaml`` or ``LACUNA_SERVER_SETTINGS``)::
 
 Environment: ``LACUNA_SERVER_HOST``, ``_PORT``, ``_DB``, ``_POLICY_DIR``, ``_CONFIG``,
 ``_MAX_BODY_BYTES``, ``_TRUSTED_PROXIES``, ``_LOG_JSON``, ``_ACCESS_LOG``,
-``_SHUTDOWN_TIMEOUT_S``, ``_AUDIT_VERIFY_INTERVAL_S``, ``_OIDC_ISSUER``, ``_OIDC_AUDIENCE``,
-``_OIDC_JWKS_FILE``, ``_OIDC_ROLES_CLAIM``, ``_OIDC_NAME_CLAIM``.
+``_SHUTDOWN_TIMEOUT_S``, ``_WORKERS``, ``_WORKER_HEALTHCHECK_S``, ``_AUDIT_VERIFY_INTERVAL_S``,
+``_OIDC_ISSUER``, ``_OIDC_AUDIENCE``, ``_OIDC_JWKS_FILE``, ``_OIDC_ROLES_CLAIM``,
+``_OIDC_NAME_CLAIM``.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ class ServerSettings(Section):
     log_json: bool = True
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     workers: int = Field(default=1, ge=1, le=64)
+    # With several workers: how long the supervisor waits for a worker's health-check answer
+    # before it kills and replaces it. uvicorn's 5 s also covers a new worker's start (its
+    # answering thread starts only once the worker has imported what it unpickles), which on
+    # a loaded host takes longer: each worker was killed mid-start and replaced, forever.
+    worker_healthcheck_s: float = Field(default=30.0, ge=1)
     demo: bool = False
     access_log: bool = True  # one JSON line per request
     # Refusals (401/403) recorded one by one per caller: this many at once, then this many a
