@@ -38,8 +38,10 @@ from regorus import Engine
 from lacuna.errors import PolicyError
 from lacuna.model import ordered_id
 from lacuna.policy.aggregate import FILENAME
+from lacuna.policy.analysis import parse
 from lacuna.policy.bundle import RegoModule, add_module, check_functions
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.safety import check_safety
 from lacuna.policy.unsendable import ThreadSlot, releasing_engines
 
 if TYPE_CHECKING:
@@ -269,6 +271,8 @@ class OpaData:
             # a function that calls itself would crash the server at its first evaluation (a
             # cycle may pass through the bundle's functions too)
             check_functions(parsed)
+            # an unsafe variable (`f(x) := y`): regorus finds it only when it evaluates it
+            check_safety(parse(engine), {module.path})
             _evaluates(engine, module)
             del engine
             with self._lock:
