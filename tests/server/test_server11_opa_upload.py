@@ -3,6 +3,8 @@ what an uploaded module may call. Every refusal a 400 naming the module, nothing
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 
@@ -50,3 +52,55 @@ def test_server11_an_upload_whose_variables_are_bound_is_kept(app_client) -> Non
         assert got.json()["result"] == {"answer": 42, "names": ["a"]}
     finally:
         app_client.client.delete("/v1/policies/s11k.rego", headers=app_client.headers("root"))
+
+
+@pytest.fixture
+def tight(app_client, monkeypatch):
+    """A 100 ms evaluation budget (policy.eval_budget_ms), so an overrun costs little here."""
+    monkeypatch.setattr(app_client.state.opa.engine, "eval_budget_s", 0.1)
+    return app_client
+
+
+def test_server11_an_upload_slow_to_evaluate_is_refused_at_its_budget(tight) -> None:
+    """The upload's evaluation without input had no limit: ~3 s of regorus here (hours for a
+    larger range) held the server, and once kept every GET /v1/data held it again."""
+    source = ("package s11s\nimport rego.v1\n"
+              "n := count([1 | some a in numbers.range(1, 3000000)])\n")
+    started = time.monotonic()
+    r = _put(tight, "s11s.rego", source)
+    try:
+        assert time.monotonic() - started < 2.0
+        assert r.status_code == 400, r.text
+        assert ("s11s.rego: package s11s takes longer to evaluate than the 100 ms budget"
+                in r.json()["message"])
+        assert "s11s.rego" not in _ids(tight)
+    finally:
+        tight.client.delete("/v1/policies/s11s.rego", headers=tight.headers("root"))
+
+
+def test_server11_a_kept_upload_slow_for_some_input_is_stopped_at_its_budget(tight) -> None:
+    """Undefined without input, so kept; a caller's input made it slow, and the server was
+    held for all callers for as long as it ran (POST on the event loop). Stopped now: a 500
+    saying so; the next, cheap, input answers again."""
+    source = ("package s11t\nimport rego.v1\n"
+              "n := count([1 | some a in numbers.range(1, input.n)])\n")
+    r = _put(tight, "s11t.rego", source)
+    assert r.status_code == 200, r.text
+    ana = tight.headers("ana")
+    try:
+        got = tight.client.post("/v1/data/s11t/n", json={"input": {"n": 5}}, headers=ana)
+        assert got.json()["result"] == 5
+        started = time.monotonic()
+        slow = tight.client.post("/v1/data/s11t/n", json={"input": {"n": 3000000}},
+                                 headers=ana)
+        assert time.monotonic() - started < 2.0
+        assert slow.status_code == 500, slow.text
+        assert "evaluating data.s11t.n: policy evaluation exceeded its 100 ms budget" in (
+            slow.json()["message"])
+        again = tight.client.post("/v1/data/s11t", json={"input": {"n": 7}}, headers=ana)
+        assert again.json()["result"] == {"n": 7}
+        whole = tight.client.get("/v1/data/s11t", headers=ana)
+        assert whole.status_code == 200, whole.text
+        assert whole.json()["result"] == {"n": 0}  # no input: an empty range, as in OPA
+    finally:
+        tight.client.delete("/v1/policies/s11t.rego", headers=tight.headers("root"))
