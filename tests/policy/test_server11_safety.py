@@ -94,3 +94,21 @@ def test_server11_a_bundle_with_an_unsafe_head_does_not_load(tmp_path) -> None:
         read_bundle(tmp_path)
     (tmp_path / "p.rego").write_text("package s11b\nimport rego.v1\nf(x) := x\n")
     assert [m.package for m in read_bundle(tmp_path).policy_modules] == ["s11b"]
+
+
+def test_server11_a_bundle_calling_http_send_does_not_load(tmp_path) -> None:
+    """regorus lists http.send but sends nothing: undefined, so the deny below never denied
+    (OPA would have sent the request, or failed the decision)."""
+    deny = ('package s11h\nimport rego.v1\ndeny contains "service down" if '
+            'http.send({"method": "get", "url": "http://127.0.0.1:9/"}).status_code != 200\n')
+    engine = Engine()
+    engine.add_policy("p.rego", deny)
+    assert json.loads(engine.eval_rule_as_json("data.s11h.deny")) == []
+    (tmp_path / "p.rego").write_text(deny)
+    with pytest.raises(PolicyError, match=r"p.rego:3:33: a policy may not call http.send: the "
+                       "embedded engine sends no request"):
+        read_bundle(tmp_path)
+    (tmp_path / "p.rego").write_text(deny.replace(
+        'http.send({"method": "get", "url": "http://127.0.0.1:9/"}).status_code',
+        "input.status"))
+    assert [m.package for m in read_bundle(tmp_path).policy_modules] == ["s11h"]

@@ -104,3 +104,73 @@ def test_server11_a_kept_upload_slow_for_some_input_is_stopped_at_its_budget(tig
         assert whole.json()["result"] == {"n": 0}  # no input: an empty range, as in OPA
     finally:
         tight.client.delete("/v1/policies/s11t.rego", headers=tight.headers("root"))
+
+
+@pytest.mark.parametrize(("source", "says"), [
+    # regorus lists http.send but never sends it: undefined, so this deny never denied
+    ('package s11h\nimport rego.v1\ndeny if http.send({"method": "get", "url": '
+     '"http://127.0.0.1:9/ok"}).status_code != 200\n',
+     "s11h.rego:3:9: a policy may not call http.send: the embedded engine sends no request"),
+    # no such builtin here: compiled, and failed each evaluation reaching it (a 500)
+    ('package s11h\nimport rego.v1\nips := net.lookup_ip_addr(input.host)\n',
+     "s11h.rego:3:8: could not find function net.lookup_ip_addr"),
+    # OPA resolves a function through an import, regorus does not: failed at each call
+    ('package s11h\nimport rego.v1\nimport data.s11lib\nw := s11lib.shout(input.w)\n',
+     "s11h.rego:4:6: could not find function s11lib.shout: the embedded engine does not "
+     "resolve a function through an import; call it by its full path, data.s11lib.shout(...)"),
+])
+def test_server11_an_upload_calling_what_the_engine_does_not_do_is_a_400(app_client, source,
+                                                                          says) -> None:
+    r = _put(app_client, "s11h.rego", source)
+    try:
+        assert r.status_code == 400, r.text
+        assert says in r.json()["message"]
+        assert "s11h.rego" not in _ids(app_client)
+    finally:
+        app_client.client.delete("/v1/policies/s11h.rego", headers=app_client.headers("root"))
+
+
+def test_server11_an_upload_calling_builtins_and_its_functions_is_kept(app_client) -> None:
+    """The allowed path: builtins (the clock included), a function of another uploaded
+    package called by its path."""
+    root, ana = app_client.headers("root"), app_client.headers("ana")
+    lib = "package s11lib\nimport rego.v1\nshout(s) := upper(s)\n"
+    use = ("package s11use\nimport rego.v1\n"
+           "word := data.s11lib.shout(sprintf(\"%s!\", [input.w]))\nnow := time.now_ns() > 0\n")
+    assert _put(app_client, "s11lib.rego", lib).status_code == 200
+    try:
+        r = _put(app_client, "s11use.rego", use)
+        assert r.status_code == 200, r.text
+        got = app_client.client.post("/v1/data/s11use", json={"input": {"w": "hi"}}, headers=ana)
+        assert got.json()["result"] == {"word": "HI!", "now": True}
+    finally:
+        app_client.client.delete("/v1/policies/s11use.rego", headers=root)
+        app_client.client.delete("/v1/policies/s11lib.rego", headers=root)
+
+
+def test_server11_an_upload_into_the_bundles_data_is_refused(tmp_path) -> None:
+    """An uploaded package's rules merge into the data document at its path: ``mallory :=
+    true`` under ``package approved`` joined the bundle's ``data.approved`` list of approved
+    users, and the Data API's decision allowed mallory where the bundle alone denied."""
+    from lacuna.errors import PolicyError
+    from lacuna.policy.engine import PolicyEngine
+    from lacuna.server.opa import OpaData
+
+    (tmp_path / "gate.rego").write_text(
+        "package gate\nimport rego.v1\nallowed if data.approved[input.user]\n")
+    (tmp_path / "approved").mkdir()
+    (tmp_path / "approved" / "data.json").write_text('{"carol": true}')
+    opa = OpaData(PolicyEngine(tmp_path))
+    assert opa.evaluate("gate/allowed", {"user": "mallory"})[0] is None
+    for package in ("approved", "approved.more"):
+        with pytest.raises(PolicyError, match=f"package {package} lies in the server bundle's "
+                           r"data \(data.approved\)"):
+            opa.put("mallory.rego", f"package {package}\nimport rego.v1\nmallory := true\n")
+        assert opa.evaluate("gate/allowed", {"user": "mallory"})[0] is None
+    try:
+        opa.put("team.rego", "package team\nimport rego.v1\nmallory := true\n")  # kept
+        assert opa.evaluate("team/mallory", None)[0] is True
+        assert opa.evaluate("gate/allowed", {"user": "carol"})[0] is True
+        assert opa.evaluate("gate/allowed", {"user": "mallory"})[0] is None
+    finally:
+        opa.close()

@@ -36,6 +36,7 @@ from regorus import Engine
 
 from lacuna.errors import PolicyError
 from lacuna.policy.analysis import parse
+from lacuna.policy.capabilities import check_calls
 from lacuna.policy.diagnostics import diagnose
 from lacuna.policy.jsontext import MAX_DEPTH, too_deep
 from lacuna.policy.nesting import check_nesting
@@ -200,7 +201,9 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
     done = tuple(parsed)
     # an unsafe variable regorus would find only when it evaluates the rule, or never (OPA
     # refuses the file); test files are checked when they run, as below
-    check_safety(ast, {m.path for m in done if not m.is_test})
+    policies = {m.path for m in done if not m.is_test}
+    check_safety(ast, policies)
+    check_calls(ast, policies, unknown=False)  # http.send: always undefined here
     del ast
     # a function calling itself would crash the process at evaluation; test files are checked
     # when they run (lacuna.policy.rego_tests), not on every read (the default bundle's define

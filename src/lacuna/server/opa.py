@@ -41,6 +41,7 @@ from lacuna.policy.aggregate import FILENAME
 from lacuna.policy.analysis import parse
 from lacuna.policy.budget import BudgetExceeded, IsolatedEvaluator
 from lacuna.policy.bundle import RegoModule, add_module, check_functions
+from lacuna.policy.capabilities import check_calls
 from lacuna.policy.diagnostics import diagnose
 from lacuna.policy.safety import check_safety
 from lacuna.policy.unsendable import ThreadSlot, releasing_engines
@@ -339,8 +340,11 @@ class OpaData:
             # cycle may pass through the bundle's functions too)
             check_functions(parsed)
             # an unsafe variable (`f(x) := y`): regorus finds it only when it evaluates it
-            check_safety(parse(engine), {module.path})
-            del engine
+            ast = parse(engine)
+            check_safety(ast, {module.path})
+            check_calls(ast, {module.path})  # http.send, a function that is none
+            _own_data(module, self.engine.data)
+            del engine, ast
             evaluator = _worker_of(parsed, self.engine.data)
             try:
                 _evaluates(evaluator, module, self.budget_s)
@@ -354,6 +358,14 @@ class OpaData:
                 self._worker = ((self.engine.revision, self._generation), evaluator)
             if old is not None:
                 old[1].close()
+
+    def close(self) -> None:
+        """Stop the uploaded set's worker process, if one runs (the next evaluation starts
+        another)."""
+        with self._lock:
+            old, self._worker = self._worker, None
+        if old is not None:
+            old[1].close()
 
     def delete(self, policy_id: str) -> bool:
         with self._changing:
@@ -405,6 +417,29 @@ def _evaluates(evaluator: IsolatedEvaluator, module: RegoModule, budget_s: float
         msg = (f"{module.path}: package {module.package} cannot be evaluated ({message}); "
                "GET /v1/data would fail for every caller. Fix the rule it names.")
         raise PolicyError(msg, path=module.path) from None
+
+
+def _own_data(module: RegoModule, data: Any) -> None:
+    """Refuse an upload into a document of the server bundle's data (``data.json``).
+
+    An uploaded package's rules are merged into the data document at its path: ``package
+    approved`` with ``mallory := true`` beside a bundle whose ``data.json`` holds
+    ``{"approved": {"carol": true}}`` added ``mallory`` to ``data.approved``, so a bundle rule
+    reading ``data.approved[input.user.id]`` decided otherwise over the Data API than over
+    ``POST /api/v1/decide``. A package may not be a path of the data, enclose one, or lie
+    inside one (its first segment a key of the data's top).
+
+    Raises:
+        PolicyError: the package overlaps the data, named.
+    """
+    parts = module.package.split(".")
+    if not isinstance(data, Mapping) or parts[0] not in data or parts[0] == "lacuna":
+        return  # ``lacuna`` is refused as Lacuna's own (_own_packages)
+    msg = (f"{module.path}: package {module.package} lies in the server bundle's data "
+           f"(data.{parts[0]}); an uploaded module may not add to it (the Data API would "
+           "decide otherwise than the bundle). Upload it under a package of its own, or "
+           "change the policy folder.")
+    raise PolicyError(msg, path=module.path)
 
 
 def _own_packages(module: RegoModule, bundle: list[RegoModule]) -> None:
