@@ -21,6 +21,13 @@ uploaded modules) when the bundle is deterministic (no clock, randomness or HTTP
 that allows :mod:`lacuna.policy.cache` for in-process decisions), keyed by the bundle revision,
 the path and the input (canonical JSON), least recently used dropped beyond ``CACHE_SIZE``.
 Each answer still gets its own ``decision_id`` and decision-log entry.
+
+**Uploaded modules are bounded.** Once a module is uploaded, answers are evaluated on a worker
+process holding the whole set (:class:`~lacuna.policy.budget.IsolatedEvaluator`), stopped at
+``policy.eval_budget_ms`` (a 500 saying so): regorus cannot be interrupted and holds the GIL,
+so an uploaded rule slow for some input held every caller. An upload is checked there too,
+and refused when it is unsafe (:mod:`lacuna.policy.safety`), calls what the engine does not do
+(:mod:`lacuna.policy.capabilities`) or joins the bundle's packages or data.
 """
 
 from __future__ import annotations
@@ -136,6 +143,7 @@ class OpaData:
         # The uploaded set's worker process (lacuna.policy.budget): an uploaded module is
         # evaluated there, stopped at the budget, never in this process (see _bounded)
         self._worker: tuple[tuple[str, int], IsolatedEvaluator] | None = None
+        self._starting = threading.Lock()
 
     @property
     def budget_s(self) -> float:
@@ -299,16 +307,21 @@ class OpaData:
 
     def _evaluator(self) -> IsolatedEvaluator:
         """The worker of the current uploaded set (started by :meth:`put`'s check, or here)."""
-        key = (self.engine.revision, self._generation)
         with self._lock:
-            worker = self._worker
+            key, worker = (self.engine.revision, self._generation), self._worker
         if worker is not None and worker[0] == key:
             return worker[1]
-        parsed: list[RegoModule] = []
-        self._build(dict(self.uploaded), parsed)
-        evaluator = _worker_of(parsed, self.engine.data)
-        with self._lock:
-            old, self._worker = self._worker, (key, evaluator)
+        with self._starting:  # one start per set: a second caller takes the first's worker
+            with self._lock:
+                key, worker = (self.engine.revision, self._generation), self._worker
+                uploaded = dict(self.uploaded)
+            if worker is not None and worker[0] == key:
+                return worker[1]
+            parsed: list[RegoModule] = []
+            self._build(uploaded, parsed)
+            evaluator = _worker_of(parsed, self.engine.data)
+            with self._lock:
+                old, self._worker = self._worker, (key, evaluator)
         if old is not None:
             old[1].close()
         return evaluator
