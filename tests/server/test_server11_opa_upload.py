@@ -175,3 +175,31 @@ def test_server11_an_upload_into_the_bundles_data_is_refused(tmp_path) -> None:
         assert opa.evaluate("gate/allowed", {"user": "mallory"})[0] is None
     finally:
         opa.close()
+
+
+def test_server11_a_bundle_slow_for_some_input_moves_to_the_worker(tmp_path) -> None:
+    """The bundle alone was evaluated in-process without any budget: one caller's input held
+    the server for as long as the rule ran, every time. Now, as for decisions (isolation
+    ``auto``), an answer over the budget moves the bundle to the worker, which answers again
+    within it; later slow inputs are stopped there. (Cheap answers on the worker: the upload
+    tests above; a 10 ms wall-clock budget is too tight to assert one on a loaded host.)"""
+    from lacuna.errors import PolicyError
+    from lacuna.policy.engine import PolicyEngine
+    from lacuna.server.opa import OpaData
+
+    (tmp_path / "slow.rego").write_text(
+        "package slow\nimport rego.v1\nn := count([1 | some a in numbers.range(1, input.n)])\n")
+    opa = OpaData(PolicyEngine(tmp_path, eval_budget_ms=10))
+    try:
+        assert opa.evaluate("slow/n", {"n": 5})[0] == 5
+        assert not opa.bounded
+        with pytest.raises(PolicyError, match="exceeded its 10 ms budget"):
+            opa.evaluate("slow/n", {"n": 200000})  # ~40 ms of CPU, then stopped on the worker
+        assert opa.bounded
+        started = time.monotonic()
+        with pytest.raises(PolicyError, match=r"evaluating data.slow.n: policy evaluation "
+                           r"exceeded its 10 ms budget \(stopped after"):
+            opa.evaluate("slow/n", {"n": 20000000})  # seconds in-process
+        assert time.monotonic() - started < 1.5
+    finally:
+        opa.close()

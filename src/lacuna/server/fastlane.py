@@ -173,8 +173,8 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
     from lacuna.server.routes_opa import answer_bytes
 
     args = (state, path[len(DATA_PREFIX):].strip("/"), body.get("input"), principal)
-    # with uploaded modules, evaluated on their worker up to the budget: off the event loop
-    status, out = (await to_thread.run_sync(answer_bytes, *args) if state.opa.uploaded
+    # evaluated on a worker process up to the budget (opa.bounded): off the event loop
+    status, out = (await to_thread.run_sync(answer_bytes, *args) if state.opa.bounded
                    else answer_bytes(*args))
     await respond(send, status, out)
 

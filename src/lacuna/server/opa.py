@@ -33,6 +33,7 @@ and refused when it is unsafe (:mod:`lacuna.policy.safety`), calls what the engi
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -46,7 +47,7 @@ from lacuna.errors import PolicyError
 from lacuna.model import ordered_id
 from lacuna.policy.aggregate import FILENAME
 from lacuna.policy.analysis import parse
-from lacuna.policy.budget import BudgetExceeded, IsolatedEvaluator
+from lacuna.policy.budget import BudgetExceeded, IsolatedEvaluator, policy_cpu
 from lacuna.policy.bundle import RegoModule, add_module, check_functions
 from lacuna.policy.capabilities import check_calls
 from lacuna.policy.diagnostics import diagnose
@@ -71,6 +72,7 @@ class InvalidInput(PolicyError, ValueError):
     """The Data API's input is JSON, but not a document the engine can take (OPA: 400)."""
 
 
+logger = logging.getLogger(__name__)
 _UNDEFINED = '"<undefined>"'
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CACHE_SIZE = 4096
@@ -144,6 +146,7 @@ class OpaData:
         # evaluated there, stopped at the budget, never in this process (see _bounded)
         self._worker: tuple[tuple[str, int], IsolatedEvaluator] | None = None
         self._starting = threading.Lock()
+        self._isolated: str | None = None  # a bundle revision answered on the worker
 
     @property
     def budget_s(self) -> float:
@@ -232,11 +235,42 @@ class OpaData:
                         self._answers.popitem(last=False)
         return answer
 
+    @property
+    def bounded(self) -> bool:
+        """Whether answers are evaluated on the worker (uploaded modules, a bundle that
+        overran its budget here, or ``policy.isolation: process``): a thread waits for them,
+        not the event loop."""
+        return (bool(self.uploaded) or self._isolated == self.engine.revision
+                or getattr(self.engine, "isolation", "auto") == "process")
+
     def _evaluate(self, path: str, text: str) -> tuple[Any, bytes | None]:
-        if self.uploaded:  # an admin's Rego: bounded on the worker (parts checked below)
+        """``data.<path>`` for the input ``text``: uploaded sets and bundles that overran their
+        budget on the worker; the bundle alone in this process, timed (``policy.isolation``
+        as for decisions: ``auto`` moves a bundle whose answer took longer than the budget to
+        the worker, which answers again within it; ``none`` refuses the overrun after it).
+
+        Raises:
+            PolicyError: the evaluation failed, or exceeded its budget.
+        """
+        if self.bounded:  # parts checked after the input, as below
             self._current_input(text)
             parts = rule_parts(path)
             return (None, None) if parts is None else self._bounded(parts, text)
+        started = policy_cpu()
+        answer = self._in_process(path, text)
+        took = policy_cpu() - started
+        if took <= self.budget_s:
+            return answer
+        if getattr(self.engine, "isolation", "auto") == "none":
+            raise BudgetExceeded(self.budget_s * 1000, took * 1000, stopped=False)
+        logger.warning("OPA Data API: data.%s of bundle %s took %.0f ms of CPU, over its "
+                       "%.0f ms budget; its answers are evaluated on a worker process from now",
+                       ".".join(rule_parts(path) or ()), self.engine.revision, took * 1000,
+                       self.budget_s * 1000)
+        self._isolated = self.engine.revision
+        return self._evaluate(path, text)
+
+    def _in_process(self, path: str, text: str) -> tuple[Any, bytes | None]:
         engine = self._current_input(text)
         parts = rule_parts(path)
         if parts is None:

@@ -108,7 +108,7 @@ async def post_data(path: str, request: Request, principal: AnyUser) -> Response
                       '{"input": ...} (or empty, for no input)')
     input_doc = body.get("input") if isinstance(body, dict) else None
     state = state_of(request)
-    if state.opa.uploaded:  # evaluated on the uploads' worker, up to the budget: a thread waits
+    if state.opa.bounded:  # evaluated on a worker process, up to the budget: a thread waits
         return await run_in_threadpool(_answer, state, path, input_doc, principal)
     # Evaluating the bundle is microseconds of regorus on this thread's engine (the decision
     # log is a queue): answered on the event loop, without a thread hop.
