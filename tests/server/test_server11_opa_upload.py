@@ -203,3 +203,35 @@ def test_server11_a_bundle_slow_for_some_input_moves_to_the_worker(tmp_path) -> 
         assert time.monotonic() - started < 1.5
     finally:
         opa.close()
+
+
+@pytest.mark.parametrize(("source", "says"), [
+    ("package s11c\nimport rego.v1\nnames := [n | some n in input.names] if input.names\n",
+     "s11c.rego:3:10: the embedded engine cannot evaluate a comprehension in the head of a "
+     "rule that has a body"),
+    ("package s11c\nimport rego.v1\npairs := [[y | some y in x] | some x in input.lists]\n",
+     "s11c.rego:3:11: the embedded engine cannot evaluate a comprehension in another "
+     "comprehension's term"),
+])
+def test_server11_an_upload_regorus_compiles_but_never_runs_is_a_400(app_client, source,
+                                                                      says) -> None:
+    """OPA evaluates both; regorus failed every evaluation reaching them ("statements not
+    scheduled"): kept, a 500 for each caller sending ``names`` / ``lists``."""
+    r = _put(app_client, "s11c.rego", source)
+    try:
+        assert r.status_code == 400, r.text
+        assert says in r.json()["message"]
+        assert "s11c.rego" not in _ids(app_client)
+    finally:
+        app_client.client.delete("/v1/policies/s11c.rego", headers=app_client.headers("root"))
+    # the rewrite the message gives works
+    fixed = ("package s11c\nimport rego.v1\nnames := v if { input.names; "
+             "v := [n | some n in input.names] }\n"
+             "pairs := [v | some x in input.lists; v := [y | some y in x]]\n")
+    assert _put(app_client, "s11c.rego", fixed).status_code == 200
+    try:
+        got = app_client.client.post("/v1/data/s11c", headers=app_client.headers("ana"),
+                                     json={"input": {"names": ["a"], "lists": [[1, 2]]}})
+        assert got.json()["result"] == {"names": ["a"], "pairs": [[1, 2]]}
+    finally:
+        app_client.client.delete("/v1/policies/s11c.rego", headers=app_client.headers("root"))

@@ -352,3 +352,62 @@ def _comprehensions(term: Any) -> Iterator[Mapping[str, Any]]:
             stack.append((item["Every"] or {}).get("domain"))
             continue
         stack.extend(v for k, v in item.items() if k != "span")
+
+
+def check_schedulable(ast: list[Any], only: set[str] | None = None) -> None:
+    """Refuse comprehensions regorus never schedules: one in the head of a rule that has a
+    body (``r := [x | ...] if { input.a }``), or one in a comprehension's term (``[[y | ...] |
+    some x in xs]``). OPA evaluates both; regorus compiles them and fails every evaluation
+    that reaches them ("statements not scheduled in query"): an uploaded module's was a 500
+    for each Data API caller whose input made the body hold (measured, regorus 0.x).
+
+    Raises:
+        PolicyError: ``<file>:<line>:<col>: ...``, with the rewrite that works.
+    """
+    for module in ast:
+        source = module.get("source") or {}
+        path = str(source.get("file"))
+        if only is not None and path not in only:
+            continue
+        raw = str(source.get("contents") or "").encode("utf-8", "surrogatepass")
+        for rule in (module.get("ast") or {}).get("rules") or ():
+            spec = rule.get("Spec") if type(rule) is dict else None
+            if type(spec) is not dict:
+                continue
+            _, head = _only(spec.get("head"))
+            if any(((b or {}).get("query") or {}).get("stmts") for b in spec.get("bodies") or ()):
+                terms = [head.get("refr"), head.get("key"), (head.get("assign") or {}).get(
+                    "value"), [(b or {}).get("assign") for b in spec.get("bodies") or ()]]
+                for compr in _comprehensions(terms):
+                    _unscheduled(path, raw, compr, "in the head of a rule that has a body",
+                                 "compute it in the body: `r := v if { ...; v := [x | ...] }`")
+            for compr in _all_comprehensions(rule):
+                _, node = _only(compr)
+                inner = [node.get(k) for k in ("term", "key", "value")]
+                for nested in _comprehensions(inner):
+                    _unscheduled(path, raw, nested, "in another comprehension's term",
+                                 "compute it in the outer one's body: `[v | some x in xs; "
+                                 "v := [y | ...]]`")
+
+
+def _unscheduled(path: str, raw: bytes, compr: Mapping[str, Any], where: str, fix: str) -> None:
+    _, node = _only(compr)
+    start = int((node.get("span") or {}).get("start") or 0)
+    line = raw.count(b"\n", 0, start) + 1
+    column = start - raw.rfind(b"\n", 0, start)
+    msg = (f"{path}:{line}:{column}: the embedded engine cannot evaluate a comprehension "
+           f"{where} (it compiles, then fails every evaluation that reaches it: \"statements "
+           f"not scheduled\"; OPA accepts it): {fix}")
+    raise PolicyError(msg, path=path, line=line, column=column)
+
+
+def _all_comprehensions(node: Any) -> Iterator[Mapping[str, Any]]:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if type(item) is list:
+            stack.extend(item)
+        elif type(item) is dict:
+            if len(item) == 1 and next(iter(item)) in _COMPREHENSIONS:
+                yield item
+            stack.extend(v for k, v in item.items() if k != "span")

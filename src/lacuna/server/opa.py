@@ -51,7 +51,7 @@ from lacuna.policy.budget import BudgetExceeded, IsolatedEvaluator, policy_cpu
 from lacuna.policy.bundle import RegoModule, add_module, check_functions
 from lacuna.policy.capabilities import check_calls
 from lacuna.policy.diagnostics import diagnose
-from lacuna.policy.safety import check_safety
+from lacuna.policy.safety import check_safety, check_schedulable
 from lacuna.policy.unsendable import ThreadSlot, releasing_engines
 
 if TYPE_CHECKING:
@@ -389,6 +389,7 @@ class OpaData:
             # an unsafe variable (`f(x) := y`): regorus finds it only when it evaluates it
             ast = parse(engine)
             check_safety(ast, {module.path})
+            check_schedulable(ast, {module.path})  # what regorus compiles but never runs
             check_calls(ast, {module.path})  # http.send, a function that is none
             _own_data(module, self.engine.data)
             del engine, ast
