@@ -5,7 +5,8 @@ Protocol over stdin/stdout, frames of a 4-byte big-endian length and a JSON body
 1. in: ``{"modules": [[path, source, "v0"|"v1"], ...], "data": {...}, "rule": "data...."}``;
    out: ``{"ready": true}`` or ``{"error": "..."}`` (then it exits);
 2. then, repeatedly, in: ``{"input": <the policy input>, "rule": null | "data...."}`` (null: the
-   setup's rule); out: ``{"result": <the rule's value>}`` or ``{"error": "..."}``.
+   setup's rule); out: ``{"result": <the rule's value>}`` or ``{"error": "..."}``; or in:
+   ``{"input": ..., "query": "data[...]"}``; out: ``{"result": <its value>, "defined": bool}``.
 
 It stops when stdin closes. The parent kills it when an answer takes longer than the budget.
 """
@@ -65,8 +66,14 @@ def main() -> None:
             return
         try:
             engine.set_input_json(json.dumps(request["input"], separators=(",", ":")))
-            text = engine.eval_rule_as_json(request.get("rule") or rule)
-            out = {"result": None if text == '"<undefined>"' else json.loads(text)}
+            if request.get("query"):  # a document that is not one rule: a package, ``data``
+                found = json.loads(engine.eval_query_as_json(request["query"]))
+                found = found.get("result") or []
+                out = ({"result": found[0]["expressions"][0]["value"], "defined": True}
+                       if found else {"result": None, "defined": False})
+            else:
+                text = engine.eval_rule_as_json(request.get("rule") or rule)
+                out = {"result": None if text == '"<undefined>"' else json.loads(text)}
         except Exception as exc:
             out = {"error": str(exc).split("\nStack backtrace")[0]}
         send(stdout, out)

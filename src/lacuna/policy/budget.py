@@ -122,6 +122,18 @@ class IsolatedEvaluator:
             raise PolicyError(msg)
         return result
 
+    @classmethod
+    def of_modules(cls, modules: Sequence[tuple[str, str, str]],
+                   data: Mapping[str, Any]) -> IsolatedEvaluator:
+        """A worker holding exactly ``modules`` (``(path, source, "v0"|"v1")``) and ``data``:
+        the OPA API's set, its uploaded modules beside the bundle and its aggregator."""
+        evaluator = cls.__new__(cls)
+        evaluator._setup = {"modules": [list(m) for m in modules], "data": dict(data),
+                            "rule": RULE}
+        evaluator._lock = threading.Lock()
+        evaluator._process = None
+        return evaluator
+
     def eval_rule(self, doc: Mapping[str, Any], rule: str | None, budget_s: float) -> Any:
         """The value of ``rule`` (``data.pkg.name``; ``None``: the decision) for ``doc``.
 
@@ -129,12 +141,26 @@ class IsolatedEvaluator:
             BudgetExceeded: no answer within the budget (the worker was killed).
             PolicyError: the policy failed in the worker, or the worker could not start.
         """
+        return self._ask({"input": doc, "rule": rule}, budget_s).get("result")
+
+    def eval_query(self, doc: Any, query: str, budget_s: float) -> tuple[bool, Any]:
+        """``(defined, value)`` of ``query`` (a document: ``data["pkg"]``, ``data``) for
+        ``doc``.
+
+        Raises:
+            BudgetExceeded: no answer within the budget (the worker was killed).
+            PolicyError: the policy failed in the worker, or the worker could not start.
+        """
+        answer = self._ask({"input": doc, "query": query}, budget_s)
+        return answer.get("defined") is True, answer.get("result")
+
+    def _ask(self, request: Mapping[str, Any], budget_s: float) -> dict[str, Any]:
         with self._lock:
             process = self._ensure()
             stdin, stdout = _pipes(process)
             started = time.monotonic()
             try:
-                send(stdin, {"input": doc, "rule": rule})
+                send(stdin, request)
                 ready, _, _ = select.select([stdout], [], [], budget_s)
                 if not ready:
                     self._stop()
@@ -147,7 +173,7 @@ class IsolatedEvaluator:
                 raise PolicyError(msg) from None
         if "error" in answer:
             raise PolicyError(str(answer["error"]))
-        return answer.get("result")
+        return answer
 
     def start(self) -> None:
         """Start the worker now, if it is not running (else the next call starts it).

@@ -36,11 +36,13 @@ from regorus import Engine
 
 from lacuna.errors import PolicyError
 from lacuna.policy.analysis import parse
+from lacuna.policy.capabilities import check_calls
 from lacuna.policy.diagnostics import diagnose
 from lacuna.policy.jsontext import MAX_DEPTH, too_deep
 from lacuna.policy.nesting import check_nesting
 from lacuna.policy.recursion import check_recursion, may_define_function
 from lacuna.policy.revision import bundle_revision
+from lacuna.policy.safety import check_safety
 from lacuna.policy.unsendable import releasing_engines
 
 RegoVersion = Literal["v0", "v1"]
@@ -194,8 +196,15 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
     parsed: list[RegoModule] = []
     for m in modules:  # a loop: a generator's closure would keep the engine in a traceback
         parsed.append(add_module(checker, m, rego_version))
+    ast = parse(checker)
     del checker  # released here, on this thread
     done = tuple(parsed)
+    # an unsafe variable regorus would find only when it evaluates the rule, or never (OPA
+    # refuses the file); test files are checked when they run, as below
+    policies = {m.path for m in done if not m.is_test}
+    check_safety(ast, policies)
+    check_calls(ast, policies, unknown=False)  # http.send: always undefined here
+    del ast
     # a function calling itself would crash the process at evaluation; test files are checked
     # when they run (lacuna.policy.rego_tests), not on every read (the default bundle's define
     # functions: their AST costs ~7 ms)

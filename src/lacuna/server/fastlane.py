@@ -172,8 +172,10 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
     scope.setdefault("state", {})["principal"] = principal  # for the access log
     from lacuna.server.routes_opa import answer_bytes
 
-    status, out = answer_bytes(state, path[len(DATA_PREFIX):].strip("/"), body.get("input"),
-                               principal)
+    args = (state, path[len(DATA_PREFIX):].strip("/"), body.get("input"), principal)
+    # evaluated on a worker process up to the budget (opa.bounded): off the event loop
+    status, out = (await to_thread.run_sync(answer_bytes, *args) if state.opa.bounded
+                   else answer_bytes(*args))
     await respond(send, status, out)
 
 

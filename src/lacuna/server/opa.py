@@ -21,11 +21,19 @@ uploaded modules) when the bundle is deterministic (no clock, randomness or HTTP
 that allows :mod:`lacuna.policy.cache` for in-process decisions), keyed by the bundle revision,
 the path and the input (canonical JSON), least recently used dropped beyond ``CACHE_SIZE``.
 Each answer still gets its own ``decision_id`` and decision-log entry.
+
+**Uploaded modules are bounded.** Once a module is uploaded, answers are evaluated on a worker
+process holding the whole set (:class:`~lacuna.policy.budget.IsolatedEvaluator`), stopped at
+``policy.eval_budget_ms`` (a 500 saying so): regorus cannot be interrupted and holds the GIL,
+so an uploaded rule slow for some input held every caller. An upload is checked there too,
+and refused when it is unsafe (:mod:`lacuna.policy.safety`), calls what the engine does not do
+(:mod:`lacuna.policy.capabilities`) or joins the bundle's packages or data.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -38,8 +46,12 @@ from regorus import Engine
 from lacuna.errors import PolicyError
 from lacuna.model import ordered_id
 from lacuna.policy.aggregate import FILENAME
+from lacuna.policy.analysis import parse
+from lacuna.policy.budget import BudgetExceeded, IsolatedEvaluator, policy_cpu
 from lacuna.policy.bundle import RegoModule, add_module, check_functions
+from lacuna.policy.capabilities import check_calls
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.safety import check_safety, check_schedulable
 from lacuna.policy.unsendable import ThreadSlot, releasing_engines
 
 if TYPE_CHECKING:
@@ -60,6 +72,7 @@ class InvalidInput(PolicyError, ValueError):
     """The Data API's input is JSON, but not a document the engine can take (OPA: 400)."""
 
 
+logger = logging.getLogger(__name__)
 _UNDEFINED = '"<undefined>"'
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CACHE_SIZE = 4096
@@ -129,6 +142,16 @@ class OpaData:
         self._local: ThreadSlot[tuple[tuple[str, int], Engine]] = ThreadSlot()
         self._answers: OrderedDict[tuple[str, str], tuple[Any, bytes | None]] = OrderedDict()
         self._answers_of: tuple[str, int] | None = None
+        # The uploaded set's worker process (lacuna.policy.budget): an uploaded module is
+        # evaluated there, stopped at the budget, never in this process (see _bounded)
+        self._worker: tuple[tuple[str, int], IsolatedEvaluator] | None = None
+        self._starting = threading.Lock()
+        self._isolated: str | None = None  # a bundle revision answered on the worker
+
+    @property
+    def budget_s(self) -> float:
+        """The evaluation budget of an uploaded set (the engine's ``policy.eval_budget_ms``)."""
+        return float(getattr(self.engine, "eval_budget_s", 0.5))
 
     def _modules(self) -> list[tuple[str, str, str]]:
         """(id, source, rego version) of everything loaded: bundle, aggregator, uploads."""
@@ -212,17 +235,43 @@ class OpaData:
                         self._answers.popitem(last=False)
         return answer
 
+    @property
+    def bounded(self) -> bool:
+        """Whether answers are evaluated on the worker (uploaded modules, a bundle that
+        overran its budget here, or ``policy.isolation: process``): a thread waits for them,
+        not the event loop."""
+        return (bool(self.uploaded) or self._isolated == self.engine.revision
+                or getattr(self.engine, "isolation", "auto") == "process")
+
     def _evaluate(self, path: str, text: str) -> tuple[Any, bytes | None]:
-        engine = self._current()
-        try:
-            engine.set_input_json(text)
-        except RuntimeError as exc:  # the caller's document, not the engine, is at fault
-            message = str(exc).split("\nStack backtrace", 1)[0].strip()
-            fix = ("send JSON nested fewer than 128 levels deep" if "recursion" in message
-                   else "send its text as UTF-8 (no lone surrogate escape such as \\ud800)"
-                   if "escape" in message else "send a JSON document the engine can read")
-            msg = f"the input document cannot be evaluated ({message}); {fix}"
-            raise InvalidInput(msg) from None
+        """``data.<path>`` for the input ``text``: uploaded sets and bundles that overran their
+        budget on the worker; the bundle alone in this process, timed (``policy.isolation``
+        as for decisions: ``auto`` moves a bundle whose answer took longer than the budget to
+        the worker, which answers again within it; ``none`` refuses the overrun after it).
+
+        Raises:
+            PolicyError: the evaluation failed, or exceeded its budget.
+        """
+        if self.bounded:  # parts checked after the input, as below
+            self._current_input(text)
+            parts = rule_parts(path)
+            return (None, None) if parts is None else self._bounded(parts, text)
+        started = policy_cpu()
+        answer = self._in_process(path, text)
+        took = policy_cpu() - started
+        if took <= self.budget_s:
+            return answer
+        if getattr(self.engine, "isolation", "auto") == "none":
+            raise BudgetExceeded(self.budget_s * 1000, took * 1000, stopped=False)
+        logger.warning("OPA Data API: data.%s of bundle %s took %.0f ms of CPU, over its "
+                       "%.0f ms budget; its answers are evaluated on a worker process from now",
+                       ".".join(rule_parts(path) or ()), self.engine.revision, took * 1000,
+                       self.budget_s * 1000)
+        self._isolated = self.engine.revision
+        return self._evaluate(path, text)
+
+    def _in_process(self, path: str, text: str) -> tuple[Any, bytes | None]:
+        engine = self._current_input(text)
         parts = rule_parts(path)
         if parts is None:
             return None, None
@@ -242,6 +291,74 @@ class OpaData:
         if out == _UNDEFINED:
             return None, None
         return json.loads(out), out.encode()
+
+    def _current_input(self, text: str) -> Engine:
+        """This thread's engine with ``text`` as its input.
+
+        Raises:
+            InvalidInput: the engine cannot read the input document.
+        """
+        engine = self._current()
+        try:
+            engine.set_input_json(text)
+        except RuntimeError as exc:  # the caller's document, not the engine, is at fault
+            message = str(exc).split("\nStack backtrace", 1)[0].strip()
+            fix = ("send JSON nested fewer than 128 levels deep" if "recursion" in message
+                   else "send its text as UTF-8 (no lone surrogate escape such as \\ud800)"
+                   if "escape" in message else "send a JSON document the engine can read")
+            msg = f"the input document cannot be evaluated ({message}); {fix}"
+            raise InvalidInput(msg) from None
+        return engine
+
+    def _bounded(self, parts: tuple[str, ...], text: str) -> tuple[Any, bytes | None]:
+        """``data.<parts>`` of the uploaded set, evaluated on its worker within the budget.
+
+        regorus cannot be interrupted and holds the GIL: an uploaded rule whose evaluation
+        is slow for some input (a comprehension over ``numbers.range(1, input.n)``) held the
+        whole server, every caller's request, for as long as it ran. On the worker it is
+        stopped at ``policy.eval_budget_ms`` and the request fails, saying so.
+
+        Raises:
+            PolicyError: the evaluation failed, or exceeded its budget.
+        """
+        head, rest = parts[:_QUERY_DEPTH], parts[_QUERY_DEPTH:]
+        query = "data" + "".join(f"[{json.dumps(p)}]" for p in head)
+        where = ".".join(["data", *head])
+        try:
+            defined, value = self._evaluator().eval_query(json.loads(text), query,
+                                                           self.budget_s)
+        except PolicyError as exc:
+            message = str(exc).split("\nStack backtrace", 1)[0].strip()
+            msg = f"evaluating {where}: {message}"
+            raise PolicyError(msg) from None
+        if not defined:
+            return None, None
+        for key in rest:
+            if not isinstance(value, dict) or key not in value:
+                return None, None
+            value = value[key]
+        return value, orjson.dumps(value)
+
+    def _evaluator(self) -> IsolatedEvaluator:
+        """The worker of the current uploaded set (started by :meth:`put`'s check, or here)."""
+        with self._lock:
+            key, worker = (self.engine.revision, self._generation), self._worker
+        if worker is not None and worker[0] == key:
+            return worker[1]
+        with self._starting:  # one start per set: a second caller takes the first's worker
+            with self._lock:
+                key, worker = (self.engine.revision, self._generation), self._worker
+                uploaded = dict(self.uploaded)
+            if worker is not None and worker[0] == key:
+                return worker[1]
+            parsed: list[RegoModule] = []
+            self._build(uploaded, parsed)
+            evaluator = _worker_of(parsed, self.engine.data)
+            with self._lock:
+                old, self._worker = self._worker, (key, evaluator)
+        if old is not None:
+            old[1].close()
+        return evaluator
 
     @releasing_engines  # a refusal's traceback holds the candidate engine: released here
     def put(self, policy_id: str, source: str) -> None:
@@ -269,42 +386,108 @@ class OpaData:
             # a function that calls itself would crash the server at its first evaluation (a
             # cycle may pass through the bundle's functions too)
             check_functions(parsed)
-            _evaluates(engine, module)
-            del engine
+            # an unsafe variable (`f(x) := y`): regorus finds it only when it evaluates it
+            ast = parse(engine)
+            check_safety(ast, {module.path})
+            check_schedulable(ast, {module.path})  # what regorus compiles but never runs
+            check_calls(ast, {module.path})  # http.send, a function that is none
+            _own_data(module, self.engine.data)
+            del engine, ast
+            evaluator = _worker_of(parsed, self.engine.data)
+            try:
+                _evaluates(evaluator, module, self.budget_s)
+            except PolicyError:
+                evaluator.close()
+                raise
             with self._lock:
                 self.uploaded = candidate
                 self._generation += 1
+                old = self._worker
+                self._worker = ((self.engine.revision, self._generation), evaluator)
+            if old is not None:
+                old[1].close()
+
+    def close(self) -> None:
+        """Stop the uploaded set's worker process, if one runs (the next evaluation starts
+        another)."""
+        with self._lock:
+            old, self._worker = self._worker, None
+        if old is not None:
+            old[1].close()
 
     def delete(self, policy_id: str) -> bool:
-        with self._changing, self._lock:
+        with self._changing:
             if policy_id not in self.uploaded:
                 return False
-            self.uploaded = {k: v for k, v in self.uploaded.items() if k != policy_id}
-            self._generation += 1
-            return True
+            with self._lock:
+                self.uploaded = {k: v for k, v in self.uploaded.items() if k != policy_id}
+                self._generation += 1
+                old, self._worker = self._worker, None
+        if old is not None:
+            old[1].close()
+        return True
 
 
-def _evaluates(engine: Engine, module: RegoModule) -> None:
+def _worker_of(parsed: list[RegoModule], data: Any) -> IsolatedEvaluator:
+    """A worker process holding ``parsed`` (bundle, aggregator, uploads: :meth:`OpaData._build`
+    's modules, each in the Rego version it parsed as) and the bundle's data."""
+    modules = [(m.path, m.source, m.rego_version or "v1") for m in parsed]
+    return IsolatedEvaluator.of_modules(modules, json.loads(json.dumps(data, default=str)))
+
+
+def _evaluates(evaluator: IsolatedEvaluator, module: RegoModule, budget_s: float) -> None:
     """Refuse an upload whose package fails to evaluate without input.
 
     regorus checks a rule's safety when the rule is evaluated, not when it compiles: ``value
     := a`` (an unbound ``a``) was accepted, and then ``GET /v1/data`` (the whole document,
     evaluated without input) was a 500 for every caller, as was any path into the package.
     Its package is evaluated here, as that ``GET`` evaluates it (input ``{}``); a rule that
-    needs input is undefined without it, not an error.
+    needs input is undefined without it, not an error. It is evaluated on the new set's
+    worker process, stopped at ``budget_s``: in this process a slow one (a comprehension
+    over a large ``numbers.range``) held the server for as long as it ran, and kept, held
+    every ``GET /v1/data`` again.
 
     Raises:
-        PolicyError: the evaluation failed (regorus' message, with line and column).
+        PolicyError: the evaluation failed (regorus' message, with line and column), or took
+            longer than the budget.
     """
     query = "data" + "".join(f"[{json.dumps(p)}]" for p in module.package.split("."))
     try:
-        engine.set_input_json("{}")
-        engine.eval_query_as_json(query)
-    except RuntimeError as exc:
+        evaluator.eval_query({}, query, budget_s)
+    except BudgetExceeded as exc:
+        msg = (f"{module.path}: package {module.package} takes longer to evaluate than the "
+               f"{exc.budget_ms:.0f} ms budget (policy.eval_budget_ms; stopped after "
+               f"{exc.took_ms:.0f} ms) without input; GET /v1/data would wait on it for every "
+               "caller. Make the slow rule cheaper (a smaller range or comprehension).")
+        raise PolicyError(msg, path=module.path) from None
+    except PolicyError as exc:
         message = str(exc).split("\nStack backtrace", 1)[0].strip()
         msg = (f"{module.path}: package {module.package} cannot be evaluated ({message}); "
                "GET /v1/data would fail for every caller. Fix the rule it names.")
         raise PolicyError(msg, path=module.path) from None
+
+
+def _own_data(module: RegoModule, data: Any) -> None:
+    """Refuse an upload into a document of the server bundle's data (``data.json``).
+
+    An uploaded package's rules are merged into the data document at its path: ``package
+    approved`` with ``mallory := true`` beside a bundle whose ``data.json`` holds
+    ``{"approved": {"carol": true}}`` added ``mallory`` to ``data.approved``, so a bundle rule
+    reading ``data.approved[input.user.id]`` decided otherwise over the Data API than over
+    ``POST /api/v1/decide``. A package may not be a path of the data, enclose one, or lie
+    inside one (its first segment a key of the data's top).
+
+    Raises:
+        PolicyError: the package overlaps the data, named.
+    """
+    parts = module.package.split(".")
+    if not isinstance(data, Mapping) or parts[0] not in data or parts[0] == "lacuna":
+        return  # ``lacuna`` is refused as Lacuna's own (_own_packages)
+    msg = (f"{module.path}: package {module.package} lies in the server bundle's data "
+           f"(data.{parts[0]}); an uploaded module may not add to it (the Data API would "
+           "decide otherwise than the bundle). Upload it under a package of its own, or "
+           "change the policy folder.")
+    raise PolicyError(msg, path=module.path)
 
 
 def _own_packages(module: RegoModule, bundle: list[RegoModule]) -> None:

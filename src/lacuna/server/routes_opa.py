@@ -107,9 +107,12 @@ async def post_data(path: str, request: Request, principal: AnyUser) -> Response
         return _error(400, "invalid_parameter", "the body must be a JSON object: "
                       '{"input": ...} (or empty, for no input)')
     input_doc = body.get("input") if isinstance(body, dict) else None
-    # Evaluating is microseconds of regorus on this thread's engine (the decision log is a
-    # queue): answered on the event loop, without a thread hop.
-    return _answer(state_of(request), path, input_doc, principal)
+    state = state_of(request)
+    if state.opa.bounded:  # evaluated on a worker process, up to the budget: a thread waits
+        return await run_in_threadpool(_answer, state, path, input_doc, principal)
+    # Evaluating the bundle is microseconds of regorus on this thread's engine (the decision
+    # log is a queue): answered on the event loop, without a thread hop.
+    return _answer(state, path, input_doc, principal)
 
 
 @router.post("/v1/data", summary="OPA Data API: evaluate data with input", include_in_schema=False)

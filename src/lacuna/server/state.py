@@ -125,6 +125,7 @@ class ServerState:
 
         write_suppressed(self, self.refusals.due())  # refusals counted but not yet recorded
         self.governor.close()
+        self.opa.close()  # the uploaded set's worker process
         self.users.close()
 
 
