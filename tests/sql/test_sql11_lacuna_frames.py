@@ -13,9 +13,12 @@ import pytest
 
 import lacuna.sql.hook as hook
 from lacuna.errors import GovernanceViolation
+from lacuna.integrations.callers import of_package
 
 EMAIL = "kira.k@example.com"
-RUN = "def run(conn, sql):\n    conn.exec_driver_sql(sql)\n\ndef gen():\n    yield\n"
+RUN = ("def run(conn, sql):\n    conn.exec_driver_sql(sql)\n\n"
+       "def run_sqlite(con, sql):\n    return con.execute(sql).fetchall()\n\n"
+       "def gen():\n    yield\n")
 
 
 def _module(name: str, filename: str) -> dict[str, object]:
@@ -44,12 +47,29 @@ def test_a_frame_that_only_claims_to_be_lacunas_is_governed(
 def test_lacunas_own_frames_are_known_and_cheap():
     own = hook.expecting("SELECT 1").gen.gi_frame  # a frame of a function of lacuna.sql.hook
     assert own is not None
-    assert hook._of_package(own, "lacuna", hook._LACUNA)
+    assert of_package(own, "lacuna")
     for name, filename in [("lacuna.etl", "/home/user/lacuna/etl.py"),
                            ("lacuna.sql.hook", hook.__file__),
                            ("lacuna_extras", str(Path(hook.__file__).with_name("x.py")))]:
         claimed = _module(name, filename)["gen"]().gi_frame  # type: ignore[operator]
-        assert not hook._of_package(claimed, "lacuna", hook._LACUNA)
-    per_call = min(timeit.repeat(lambda: hook._of_package(own, "lacuna", hook._LACUNA),
+        assert not of_package(claimed, "lacuna")
+    per_call = min(timeit.repeat(lambda: of_package(own, "lacuna"),
                                  number=2_000, repeat=3)) / 2_000
     assert per_call < 20e-6  # about a microsecond
+
+
+def test_sqlite3_statements_from_a_package_named_lacuna_are_decided(governed, sqlite_url):
+    """The driver integrations' rule (lacuna.integrations.callers) read the name too."""
+    import sqlite3
+
+    warehouse = governed / "warehouse.db"
+    leak = governed / "Downloads" / "leak.db"
+    space = _module("lacuna.etl", "/home/user/lacuna/etl.py")
+    con = sqlite3.connect(warehouse)
+    try:
+        with pytest.raises(GovernanceViolation):
+            space["run_sqlite"](con, f"VACUUM INTO '{leak}'")  # type: ignore[operator]
+        assert not leak.exists()
+        space["run_sqlite"](con, "SELECT count(*) FROM sales")  # type: ignore[operator]
+    finally:
+        con.close()

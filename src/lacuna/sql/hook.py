@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import os
 import sys
 import threading
 import weakref
@@ -35,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from lacuna import _bypass
 from lacuna.destinations import this_machine
+from lacuna.integrations.callers import of_package
 from lacuna.redact import redact_url
 from lacuna.sql.catalog import DIALECTS, Database
 from lacuna.sql.govern import SqlRead, run_governed
@@ -252,42 +252,19 @@ def _named_host(url: str) -> str:
 
 def _from_lacuna() -> bool:
     """Whether Lacuna itself sent the statement: its first caller outside SQLAlchemy is a
-    function of one of Lacuna's own modules (:func:`_lacunas`). It used to be one whose
-    globals said ``__name__ = "lacuna.…"``, which a user's package named ``lacuna`` (a company's
-    ``lacuna.etl``) or ``exec(code, {"__name__": "lacuna.x"})`` says too: its statements went
-    ungoverned. SQLAlchemy's frames are stepped over by their module's name, which its
-    generated functions (``langhelpers.decorator``) carry without a file of their own: a
-    frame that claims it only hands the judgment to its caller (``sqlalchemy_utils`` is not
-    SQLAlchemy's)."""
+    function of one of Lacuna's own modules (:func:`lacuna.integrations.callers.of_package`).
+    It used to be any frame whose globals said ``__name__ = "lacuna.…"``, as a user's package
+    named ``lacuna`` (``lacuna.etl``) or ``exec(code, {"__name__": "lacuna.x"})`` says too:
+    its statements went ungoverned. SQLAlchemy's frames are stepped over by their module's
+    name, which its generated functions (``langhelpers.decorator``) carry without a file of
+    their own: a frame that only claims it hands the judgment to its caller."""
     frame: FrameType | None = sys._getframe(3)  # past _handle and the listener
     while frame is not None:
         name = str(frame.f_globals.get("__name__", ""))
         if name != "sqlalchemy" and not name.startswith("sqlalchemy."):
-            return _of_package(frame, "lacuna", _LACUNA)
+            return of_package(frame, "lacuna")
         frame = frame.f_back
     return False
-
-
-_LACUNA = os.path.dirname(os.path.abspath(_bypass.__file__)) + os.sep
-
-
-def _of_package(frame: FrameType, package: str, folder: str) -> bool:
-    """Whether ``frame`` runs a function of a module of ``package`` that was imported from
-    ``folder`` (its installed files): the module its globals name is that package's, loaded
-    from a file in ``folder``, those globals are that module's own, and the code was compiled
-    from that file. A name alone (``__name__``) or a file name alone (``compile(src,
-    "…/lacuna/x.py", "exec")``) is not enough. The process owner can still run code in one of
-    Lacuna's modules (``exec(code, vars(lacuna.x))``), as they can switch governance off
-    (docs/sql.md): this check keeps a user's own code from passing for Lacuna's by accident or
-    by a name, not the process owner out. About a microsecond a frame."""
-    name = frame.f_globals.get("__name__")
-    if not isinstance(name, str) or not (name == package or name.startswith(package + ".")):
-        return False
-    module = sys.modules.get(name)
-    file = getattr(module, "__file__", None)
-    return (module is not None and vars(module) is frame.f_globals and isinstance(file, str)
-            and os.path.abspath(file).startswith(folder)
-            and frame.f_code.co_filename == file)
 
 
 __all__ = ["Expected", "expecting", "install", "last_read", "mark", "remember", "uninstall",
