@@ -62,3 +62,16 @@ def test_the_limits_deny_saying_so_and_a_statement_under_them_runs(
         c.exec_driver_sql(_or_chain(2_000))
     with pytest.raises(GovernanceViolation, match="over 5 set operations"), engine.begin() as c:
         c.exec_driver_sql(_union(6))
+
+
+def test_a_statement_is_tokenized_once(monkeypatch):
+    """Half of the time went to tokenizing: once for the parser, again for the names it calls
+    (``called_by_name``). The parser's tokens serve both now."""
+
+    def again(text: str, dialect: str) -> None:
+        raise AssertionError(text)
+
+    monkeypatch.setattr(statements, "_tokens", again)
+    stmt = analyse("CREATE TABLE u AS SELECT md5(a) AS h, ?1 AS b FROM t -- once", "sqlite")
+    assert (stmt.kind, stmt.placeholders) == ("write", True)
+    assert "md5" in stmt.functions

@@ -892,17 +892,26 @@ def _rows(
     return spread(rows, k)
 
 
-@functools.lru_cache(maxsize=4)
+_LAST_TREE: tuple[str, str, Any] | None = None
+
+
 def _tree(sql: str, dialect: str) -> Any:
     """``sql`` parsed in ``dialect`` (None when it does not parse), kept for the next reader
-    of the same statement: an ``INSERT … VALUES`` is read for its kind, its query values and
-    its rows, each a parse in time proportional to its length. Callers do not change it."""
+    of the same statement: an ``INSERT … VALUES`` is read for its query values and its rows,
+    each a parse in time proportional to its length. One tree only (a 500 kB statement's is
+    large); callers do not change it."""
+    global _LAST_TREE
     import sqlglot
 
+    last = _LAST_TREE
+    if last is not None and last[0] == sql and last[1] == dialect:
+        return last[2]
     try:
-        return sqlglot.parse_one(sql, read=sqlglot_dialect(dialect))
+        tree = sqlglot.parse_one(sql, read=sqlglot_dialect(dialect))
     except Exception:
-        return None
+        tree = None
+    _LAST_TREE = (sql, dialect, tree)
+    return tree
 
 
 def _literal_rows(stmt: Statement, dialect: str) -> list[tuple[Any, ...]]:

@@ -334,8 +334,9 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     level = _quiet.level
     _quiet.setLevel(logging.ERROR)  # "falling back to parsing as a Command" is ours to judge
     try:
-        parsed = [s for s in sqlglot.parse(sql, dialect=sqlglot_dialect(dialect))
-                  if s is not None]
+        reader = Dialect.get_or_raise(sqlglot_dialect(dialect))
+        tokens = reader.tokenize(sql)  # once: called_by_name reads them too (half the time)
+        parsed = [s for s in reader.parser().parse(tokens, sql) if s is not None]
     except SqlglotError as exc:
         said = _plain(str(exc))
         return Statement(kind="unknown", sql=sql, verb=word, problem=f"it does not parse: {said}",
@@ -389,7 +390,7 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     called = called_functions(parsed[0])
     if dialect in ("sqlite", "duckdb"):  # the host's create_function may define a function
         # under a name sqlglot knows (and on SQLite replace SQLite's own: substr)
-        called = tuple(dict.fromkeys((*called, *called_by_name(sql, dialect))))
+        called = tuple(dict.fromkeys((*called, *called_by_name(sql, dialect, tokens))))
     if called:
         sorted_ = replace(sorted_, functions=called)
         problem = side_effects(parsed[0], called, dialect)
@@ -456,15 +457,17 @@ def called_functions(node: exp.Expr) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f.name.lower() for f in node.find_all(exp.Anonymous)))
 
 
-def called_by_name(sql: str, dialect: str) -> tuple[str, ...]:
+def called_by_name(sql: str, dialect: str, tokens: list[Token] | None = None
+                   ) -> tuple[str, ...]:
     """Every name ``sql`` calls as a function (a name followed by ``(``, lower case), sqlglot's
     known functions among them. On SQLite and DuckDB the host defines functions in Python
     (``create_function``) under any name (on SQLite over SQLite's own: ``substr``; on DuckDB
     one it lacks: ``sha2``), and sqlglot reads ``md5(…)``, ``sha2(…)`` or ``substr(…)`` as the
     function it knows, whose name it drops. A table name written before a column list
     (``INSERT INTO t(a)``) is among them too: looking it up finds no function (fail closed,
-    never a miss)."""
-    tokens = _tokens(sql, dialect) or []
+    never a miss). ``tokens``: ``sql``'s, when the caller has them."""
+    if tokens is None:
+        tokens = _tokens(sql, dialect) or []
     return tuple(dict.fromkeys(
         token.text.lower() for token, after in itertools.pairwise(tokens)
         if after.token_type == TokenType.L_PAREN and token.token_type not in _NOT_CALLED))
