@@ -842,10 +842,10 @@ def _values_query(db: Database, stmt: Statement) -> str:
         IntegrationError: the statement holds no ``VALUES`` Lacuna can read (the caller fails
             closed).
     """
-    import sqlglot
     from sqlglot import exp
 
-    values = sqlglot.parse_one(stmt.sql, read=sqlglot_dialect(db.dialect)).expression
+    tree = _tree(stmt.sql, db.dialect)  # read already by _query_values: parsed once
+    values = tree.args.get("expression") if tree is not None else None
     if not isinstance(values, exp.Values) or not values.expressions:
         msg = f"Lacuna cannot read the VALUES of {' '.join(stmt.sql.split())[:80]}"
         raise IntegrationError(msg)
