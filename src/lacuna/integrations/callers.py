@@ -8,12 +8,12 @@ that pass a caller's statement on) and asks who called.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from types import FrameType
 
 GUARD = "lacuna.integrations.pandas._patch"  # the re-entry guard around every patched call
-DECIDED_ELSEWHERE = ("lacuna.", "sqlalchemy.")  # Lacuna's own, or the SQL hook decides them
 
 
 def module_of(frame: FrameType | None) -> str:
@@ -46,14 +46,37 @@ def among(modules: Iterable[str], *, packages: Iterable[str] = ()) -> Callable[[
 
 def decided_elsewhere(frame: FrameType | None) -> bool:
     """Whether the call comes from Lacuna or SQLAlchemy (``frame`` is the first caller outside
-    the integration)."""
-    module = module_of(frame)
-    return module.startswith(DECIDED_ELSEWHERE) or module == "lacuna"
+    the integration): a function of one of their modules (:func:`of_package`), not a frame
+    whose globals only say so (a user's package named ``lacuna`` or ``sqlalchemy.x``, whose
+    statements went undecided)."""
+    return frame is not None and (of_package(frame, "lacuna") or of_package(frame, "sqlalchemy"))
 
 
 def opened_by_lacuna(skip: Callable[[str], bool]) -> bool:
     """Whether Lacuna opens a connection: the first caller outside the integration and outside
-    SQLAlchemy is Lacuna's. One a user's engine opens (its pool, its ``creator=``) is governed:
-    SQLAlchemy's own statements on it pass, those on its raw connection are decided."""
+    SQLAlchemy is Lacuna's (:func:`of_package`). One a user's engine opens (its pool, its
+    ``creator=``) is governed: SQLAlchemy's own statements on it pass, those on its raw
+    connection are decided. SQLAlchemy's frames are stepped over by name: its generated
+    functions have no file of their own, and one that claims it hands the judgment on."""
     frame = first_caller(lambda module: skip(module) or module.startswith("sqlalchemy."))
-    return lacunas(module_of(frame))
+    return frame is not None and of_package(frame, "lacuna")
+
+
+def of_package(frame: FrameType, package: str) -> bool:
+    """Whether ``frame`` runs a function of a module of ``package`` (``lacuna`` or
+    ``sqlalchemy``) as installed: the module its globals name is that package's and was loaded
+    from a file in the package's folder, those globals are the module's own, and the code was
+    compiled from that file. A name alone (``__name__``) or a file name alone (``compile(src,
+    ".../lacuna/x.py", "exec")``) is not enough. The process owner can still run code inside
+    such a module (``exec(code, vars(lacuna.x))``), as they can switch governance off: this
+    keeps the program's own code from passing for Lacuna's, not its owner out (~2 µs)."""
+    name = frame.f_globals.get("__name__")
+    if not isinstance(name, str) or not (name == package or name.startswith(package + ".")):
+        return False
+    root, module = sys.modules.get(package), sys.modules.get(name)
+    folder, file = getattr(root, "__file__", None), getattr(module, "__file__", None)
+    if module is None or not isinstance(folder, str) or not isinstance(file, str):
+        return False
+    return (vars(module) is frame.f_globals and frame.f_code.co_filename == file
+            and os.path.abspath(file).startswith(os.path.dirname(os.path.abspath(folder))
+                                                 + os.sep))

@@ -38,6 +38,7 @@ from lacuna.lineage.sql_dialects import sqlglot_dialect
 from lacuna.lineage.sql_masking import bound_keys
 from lacuna.model import Action, Classification, Decision, Destination, Operation, Source, Tier
 from lacuna.sql import restrict
+from lacuna.sql.binding import value_rows
 from lacuna.sql.catalog import literal, quote
 from lacuna.sql.statements import BOUND, Statement, analyse
 from lacuna.sql.tables import (
@@ -818,13 +819,10 @@ def _query_values(stmt: Statement, dialect: str) -> bool:
         return True
     if not stmt.placeholders:
         return False
-    import sqlglot
     from sqlglot import exp
 
-    try:
-        values = sqlglot.parse_one(stmt.sql, read=sqlglot_dialect(dialect)).expression
-    except sqlglot.errors.ParseError:
-        return False
+    tree = _tree(stmt.sql, dialect)
+    values = tree.args.get("expression") if tree is not None else None
     if not isinstance(values, exp.Values):
         return False
     items = [e for row in values.expressions
@@ -844,10 +842,10 @@ def _values_query(db: Database, stmt: Statement) -> str:
         IntegrationError: the statement holds no ``VALUES`` Lacuna can read (the caller fails
             closed).
     """
-    import sqlglot
     from sqlglot import exp
 
-    values = sqlglot.parse_one(stmt.sql, read=sqlglot_dialect(db.dialect)).expression
+    tree = _tree(stmt.sql, db.dialect)  # read already by _query_values: parsed once
+    values = tree.args.get("expression") if tree is not None else None
     if not isinstance(values, exp.Values) or not values.expressions:
         msg = f"Lacuna cannot read the VALUES of {' '.join(stmt.sql.split())[:80]}"
         raise IntegrationError(msg)
@@ -870,8 +868,12 @@ def _rows(
 ) -> list[tuple[Any, ...]]:
     batches: Sequence[Any] = spread(parameters or [], k) if many else (
         [parameters] if parameters else [])
-    rows: list[tuple[Any, ...]] = []
     extra = any(x == BOUND for _, x in stmt.moved)  # … DO UPDATE SET b = :b_1: it is data
+    tree = _tree(stmt.sql, dialect) if batches and stmt.placeholders else None
+    bound = value_rows(tree, batches, extra=extra) if tree is not None else None
+    if bound is not None:  # each value where the parameter that binds it is (binding.py)
+        return spread(bound, k)
+    rows: list[tuple[Any, ...]] = []
     for batch in batches:
         if isinstance(batch, dict):
             values = list(batch.values())
@@ -890,18 +892,36 @@ def _rows(
     return spread(rows, k)
 
 
+_LAST_TREE: tuple[str, str, Any] | None = None
+
+
+def _tree(sql: str, dialect: str) -> Any:
+    """``sql`` parsed in ``dialect`` (None when it does not parse), kept for the next reader
+    of the same statement: an ``INSERT … VALUES`` is read for its query values and its rows,
+    each a parse in time proportional to its length. One tree only (a 500 kB statement's is
+    large); callers do not change it."""
+    global _LAST_TREE
+    import sqlglot
+
+    last = _LAST_TREE
+    if last is not None and last[0] == sql and last[1] == dialect:
+        return last[2]
+    try:
+        tree = sqlglot.parse_one(sql, read=sqlglot_dialect(dialect))
+    except Exception:
+        tree = None
+    _LAST_TREE = (sql, dialect, tree)
+    return tree
+
+
 def _literal_rows(stmt: Statement, dialect: str) -> list[tuple[Any, ...]]:
     """The rows of ``INSERT … VALUES`` written in the SQL, read in the database's dialect
     (read as ANSI, PostgreSQL's ``$$…$$`` or ``E'…'`` did not parse, and the values went
     unclassified), each value by :func:`_constant`."""
-    import sqlglot
     from sqlglot import exp
 
-    try:
-        tree = sqlglot.parse_one(stmt.sql, read=sqlglot_dialect(dialect))
-    except Exception:
-        return []
-    values = tree.find(exp.Values)
+    tree = _tree(stmt.sql, dialect)
+    values = tree.find(exp.Values) if tree is not None else None
     if values is None:
         return []
     return [tuple(_constant(e) for e in row.expressions)

@@ -26,6 +26,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from lacuna import _bypass
 from lacuna.destinations import this_machine
+from lacuna.integrations.callers import of_package
 from lacuna.redact import redact_url
 from lacuna.sql.catalog import DIALECTS, Database
 from lacuna.sql.govern import SqlRead, run_governed
@@ -249,13 +251,19 @@ def _named_host(url: str) -> str:
 
 
 def _from_lacuna() -> bool:
-    """Whether Lacuna itself sent the statement (its first caller outside SQLAlchemy)."""
-    frame = sys._getframe(3)  # past _handle and the listener: SQLAlchemy's frames
+    """Whether Lacuna itself sent the statement: its first caller outside SQLAlchemy is a
+    function of one of Lacuna's own modules (:func:`lacuna.integrations.callers.of_package`).
+    It used to be any frame whose globals said ``__name__ = "lacuna.…"``, as a user's package
+    named ``lacuna`` (``lacuna.etl``) or ``exec(code, {"__name__": "lacuna.x"})`` says too:
+    its statements went ungoverned. SQLAlchemy's frames are stepped over by their module's
+    name, which its generated functions (``langhelpers.decorator``) carry without a file of
+    their own: a frame that only claims it hands the judgment to its caller."""
+    frame: FrameType | None = sys._getframe(3)  # past _handle and the listener
     while frame is not None:
-        module = str(frame.f_globals.get("__name__", ""))
-        if not module.startswith("sqlalchemy"):
-            return module.startswith("lacuna.")
-        frame = frame.f_back  # type: ignore[assignment]
+        name = str(frame.f_globals.get("__name__", ""))
+        if name != "sqlalchemy" and not name.startswith("sqlalchemy."):
+            return of_package(frame, "lacuna")
+        frame = frame.f_back
     return False
 
 

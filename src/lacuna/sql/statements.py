@@ -188,6 +188,17 @@ def _copy_adds(stmt: exp.Copy) -> bool:
 # statements that differ (a VALUES list of literals per batch) kept 1,024 of them, each with
 # its text and the queries read off it, alive for the process (gigabytes at a megabyte each)
 CACHED_LENGTH = 16_384
+# statements longer than this are not analysed: unknown, denied saying so (fail closed). sqlglot
+# tokenizes and parses in pure Python, in time proportion to the text (~14 µs a token): a 280 kB
+# VALUES list took 3.7 s to analyse and 5 s to govern, a 440 kB UNION ALL chain minutes, and a
+# hostile or generated statement stalled the program's thread. 512 KiB holds SQLAlchemy's
+# insertmanyvalues batches (1,000 rows of ~35 columns on psycopg's ``%(a__0)s``) and is read in
+# well under 10 s; over it, send the rows as parameters (``executemany``) or in smaller batches.
+MAX_LENGTH = 524_288
+# set operations (``UNION ALL``, ``EXCEPT``…) in one statement: column lineage recurses once per
+# branch, and a chain of 800 ran out of Python's stack after seconds ("Lacuna failed", denied
+# without saying why). SQLite allows 500 (SQLITE_MAX_COMPOUND_SELECT).
+MAX_SET_OPERATIONS = 300
 
 
 def analyse(sql: str, dialect: str) -> Statement:
@@ -199,6 +210,14 @@ def analyse(sql: str, dialect: str) -> Statement:
     statement that nests deeper than the parser recurses (``SELECT ((((…1…))))``) is unknown:
     the RecursionError used to escape to the caller, and in ``warn`` mode broke the program's
     statement instead of warning."""
+    if len(sql) > MAX_LENGTH:  # its first word only: the tokenizer alone would take seconds
+        first = _WORD.match(sql)
+        return Statement(kind="unknown", sql=sql, verb=first.group(1).lower() if first else "",
+                         problem=(
+            f"it is {len(sql):,} characters long, over the {MAX_LENGTH:,} Lacuna reads "
+            "(reading it would stall the program); send its rows as parameters "
+            "(executemany) or in smaller statements"),
+            unparsed=f"it is over {MAX_LENGTH:,} characters long")
     try:
         if len(sql) > CACHED_LENGTH:
             return _analyse(sql, dialect)
@@ -315,8 +334,9 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     level = _quiet.level
     _quiet.setLevel(logging.ERROR)  # "falling back to parsing as a Command" is ours to judge
     try:
-        parsed = [s for s in sqlglot.parse(sql, dialect=sqlglot_dialect(dialect))
-                  if s is not None]
+        reader = Dialect.get_or_raise(sqlglot_dialect(dialect))
+        tokens = reader.tokenize(sql)  # once: called_by_name reads them too (half the time)
+        parsed = [s for s in reader.parser().parse(tokens, sql) if s is not None]
     except SqlglotError as exc:
         said = _plain(str(exc))
         return Statement(kind="unknown", sql=sql, verb=word, problem=f"it does not parse: {said}",
@@ -354,6 +374,12 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
             "…)), whose output columns Lacuna cannot trace to the columns they come from; "
             "write it as a clause of the table, which Lacuna follows (FROM t UNPIVOT (v FOR k "
             "IN (a, b)), FROM t PIVOT (first(x) FOR k IN (…)))"))
+    branches = sum(1 for _ in parsed[0].find_all(exp.SetOperation))
+    if branches > MAX_SET_OPERATIONS:
+        return Statement(kind="unknown", sql=sql, verb=word, problem=(
+            f"it holds {branches:,} set operations (UNION, EXCEPT, INTERSECT), over the "
+            f"{MAX_SET_OPERATIONS} Lacuna follows; insert the branches in several statements"),
+            unparsed=f"it holds over {MAX_SET_OPERATIONS} set operations")
     sorted_ = _sort(parsed[0], sql, word, dialect)
     if sorted_.kind != "unknown" and dialect in ("postgres", "duckdb"):
         like = named_like_catalog(parsed[0])
@@ -364,7 +390,7 @@ def _analyse_one(sql: str, dialect: str) -> Statement:
     called = called_functions(parsed[0])
     if dialect in ("sqlite", "duckdb"):  # the host's create_function may define a function
         # under a name sqlglot knows (and on SQLite replace SQLite's own: substr)
-        called = tuple(dict.fromkeys((*called, *called_by_name(sql, dialect))))
+        called = tuple(dict.fromkeys((*called, *called_by_name(sql, dialect, tokens))))
     if called:
         sorted_ = replace(sorted_, functions=called)
         problem = side_effects(parsed[0], called, dialect)
@@ -431,15 +457,17 @@ def called_functions(node: exp.Expr) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f.name.lower() for f in node.find_all(exp.Anonymous)))
 
 
-def called_by_name(sql: str, dialect: str) -> tuple[str, ...]:
+def called_by_name(sql: str, dialect: str, tokens: list[Token] | None = None
+                   ) -> tuple[str, ...]:
     """Every name ``sql`` calls as a function (a name followed by ``(``, lower case), sqlglot's
     known functions among them. On SQLite and DuckDB the host defines functions in Python
     (``create_function``) under any name (on SQLite over SQLite's own: ``substr``; on DuckDB
     one it lacks: ``sha2``), and sqlglot reads ``md5(…)``, ``sha2(…)`` or ``substr(…)`` as the
     function it knows, whose name it drops. A table name written before a column list
     (``INSERT INTO t(a)``) is among them too: looking it up finds no function (fail closed,
-    never a miss)."""
-    tokens = _tokens(sql, dialect) or []
+    never a miss). ``tokens``: ``sql``'s, when the caller has them."""
+    if tokens is None:
+        tokens = _tokens(sql, dialect) or []
     return tuple(dict.fromkeys(
         token.text.lower() for token, after in itertools.pairwise(tokens)
         if after.token_type == TokenType.L_PAREN and token.token_type not in _NOT_CALLED))
