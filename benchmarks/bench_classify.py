@@ -3,8 +3,10 @@
 Run:  python benchmarks/bench_classify.py [--quick]
 
 Prints a markdown section (``## Classification``) with one table: the median time per call, the
-budget where one applies, and for value scanning the throughput in source rows per second (the
-frame's rows divided by the time to classify it; sampling makes it grow with the frame). Layer-1
+budget where one applies (judged on the median CPU time, shown beside the wall time: on a
+shared host a call's wall time is mostly waiting for a core), and for value scanning the
+throughput in source rows per second (the frame's rows divided by the time to classify it;
+sampling makes it grow with the frame). Layer-1
 rows run with ``cascade=False``; the cascade rows run layer 2 (static embeddings) when the
 ``lacuna[embeddings]`` extra is installed, first on new names and then on the same names again
 (answers cached by name and value shape). ``--quick`` uses fewer repeats and a 100k-row frame
@@ -17,6 +19,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,14 +60,21 @@ def frame(rows: int) -> pd.DataFrame:
     })
 
 
-def median_seconds(fn: Callable[[int], Any], repeats: int) -> float:
+def median_times(fn: Callable[[int], Any], repeats: int) -> tuple[float, float]:
+    """The median wall and CPU (``time.process_time``) seconds of ``fn``'s calls: on a shared
+    host the wall time of a call of a few milliseconds is mostly waiting for a core."""
     fn(-1)  # warm-up: imports, registries, compiled patterns
-    times = []
+    times, cpu = [], []
     for run in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn(run)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(times), statistics.median(cpu)
+
+
+def median_seconds(fn: Callable[[int], Any], repeats: int) -> float:
+    return median_times(fn, repeats)[0]
 
 
 def fmt_ms(seconds: float) -> str:
@@ -109,12 +119,14 @@ def main(argv: list[str] | None = None) -> None:
     for width, budget in ((50, 1e-3), (500, 5e-3)):
         names = schema(width)
         warm = median_seconds(lambda _run, n=names: classify(n, cascade=False), repeats)
-        cold = median_seconds(lambda run, w=width: classify(schema(w, f"x{run}"), cascade=False),
-                              repeats)
+        cold, cold_cpu = median_times(
+            lambda run, w=width: classify(schema(w, f"x{run}"), cascade=False), repeats)
         table.append((f"layer 1: {width} columns by name (cached names)", "-", fmt_ms(warm),
                       "-", "-"))
-        table.append((f"layer 1: {width} columns by name (new names)", "-", fmt_ms(cold),
-                      f"< {budget * 1e3:g} ms", "yes" if cold < budget else "NO"))
+        # the budget is judged on CPU time: the wall time of a busy host's is mostly waiting
+        table.append((f"layer 1: {width} columns by name (new names)", "-",
+                      f"{fmt_ms(cold)} (CPU {fmt_ms(cold_cpu)})", f"< {budget * 1e3:g} ms CPU",
+                      "yes" if cold_cpu < budget else "NO"))
         odd = median_seconds(
             lambda run, w=width: classify(schema(w, f"x{run}", glued=True), cascade=False),
             repeats)
@@ -134,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     print("`lacuna.classify`: layer 1 (heuristics, `cascade=False`) and the cascade with layer 2 "
           "(static embeddings). Median of repeated calls; value scanning samples at most "
           "`sample_rows` = 1000 rows per frame, so time stays flat as frames grow and throughput "
-          "rises with them.\n")
+          "rises with them. Load average (1/5/15 min) "
+          f"{'/'.join(Path('/proc/loadavg').read_text().split()[:3])} at the end.\n")
     print("| case | rows | median | budget / throughput | within budget |")
     print("|---|---:|---:|---:|:---:|")
     for row in table:

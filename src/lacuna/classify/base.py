@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from lacuna._registry import Registry
+from lacuna.classify.slots import setters
 from lacuna.classify.tokens import phrase
 from lacuna.model import ColumnKind, Sensitivity
 
@@ -37,6 +38,25 @@ class NameMatch:
     @property
     def length(self) -> int:
         return self.end - self.start
+
+
+_new = object.__new__
+_NAME_MATCH = setters(NameMatch, ("recognizer", "start", "end", "phrase", "score"))
+
+
+def _name_match(recognizer: NameRecognizer, start: int, end: int, phrase: str,
+                score: float) -> NameMatch:
+    """``NameMatch(...)``, built by its slots (:mod:`lacuna.classify.slots`): one a name."""
+    if _NAME_MATCH is None:  # pragma: no cover - NameMatch's fields changed: the constructor
+        return NameMatch(recognizer, start, end, phrase, score)
+    obj = _new(NameMatch)
+    s_recognizer, s_start, s_end, s_phrase, s_score = _NAME_MATCH
+    s_recognizer(obj, recognizer)
+    s_start(obj, start)
+    s_end(obj, end)
+    s_phrase(obj, phrase)
+    s_score(obj, score)
+    return obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +150,9 @@ class PhraseRecognizer(NameRecognizer):
         # {first token: ((phrase tokens, their number, phrase, score), ...)}
         self._by_first = {k: tuple(v) for k, v in by_first.items()}
         self._whole = whole
+        # a whole phrase is the name's words: a name with none of their words is not one
+        self._whole_words = frozenset(t for form in whole for t in form)
+        self._whole_any = () in whole
         self._firsts = frozenset(by_first) | frozenset(k[0] for k in whole)
         forms = [*whole, *(form for entries in by_first.values() for form, *_ in entries)]
         self._vocabulary = frozenset(t for form in forms for t in form)
@@ -144,23 +167,24 @@ class PhraseRecognizer(NameRecognizer):
     def match(self, tokens: tuple[str, ...]) -> NameMatch | None:
         if self._firsts.isdisjoint(tokens):
             return None
-        if self._whole:
+        if self._whole and (self._whole_any or not self._whole_words.isdisjoint(tokens)):
             words = tuple(t for t in tokens if not t.isdigit())
             if words in self._whole:
                 text, score = self._whole[words]
-                return NameMatch(self, 0, len(tokens), text, score)
+                return _name_match(self, 0, len(tokens), text, score)
         # The best so far as plain values; the NameMatch is built once, for the winner.
         best: tuple[str, float] | None = None
         best_start = best_end = 0
+        by_first, not_after = self._by_first, self._not_after  # locals: the loop is hot
         for start, token in enumerate(tokens):
-            entries = self._by_first.get(token)
+            entries = by_first.get(token)
             if entries is None:
                 continue
             for seq, n, text, score in entries:
                 end = start + n
                 if n > 1 and tokens[start:end] != seq:
                     continue
-                if start > 0 and tokens[start - 1] in self._not_after:
+                if start > 0 and tokens[start - 1] in not_after:
                     continue
                 # Longest wins; between equally long matches the rightmost (the head noun).
                 if best is None or n > best_end - best_start or (
@@ -168,7 +192,7 @@ class PhraseRecognizer(NameRecognizer):
                     best, best_start, best_end = (text, score), start, end
         if best is None:
             return None
-        return NameMatch(self, best_start, best_end, *best)
+        return _name_match(self, best_start, best_end, *best)
 
 
 class ValueRecognizer(ABC):

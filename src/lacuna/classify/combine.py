@@ -33,6 +33,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from lacuna.classify import slots
 from lacuna.classify.base import ValueMatch
 from lacuna.classify.names import PRECEDENCE, NameResult
 from lacuna.classify.nearmiss import MISS_FACTOR, near_miss, veto
@@ -146,10 +147,8 @@ def _name_only(column: str, name: NameResult | None) -> ColumnClass:
         return ColumnClass(confidence=UNKNOWN_CONFIDENCE, evidence=(e,), layer=Layer.HEURISTIC,
                            reasoning=_capital(e.detail) + ", which is not enough alone.")
     kind, pii_type, sensitivity = _named(name)  # without building a _Proposal
-    return ColumnClass(classification=kind,
-                       pii_type=pii_type if kind is not ColumnKind.PUBLIC else None,
-                       sensitivity=sensitivity, confidence=round(e.score, 4),
-                       reasoning=_capital(e.detail) + ".", layer=Layer.HEURISTIC, evidence=(e,))
+    return slots.heuristic_class(kind, pii_type if kind is not ColumnKind.PUBLIC else None,
+                                 sensitivity, round(e.score, 4), _capital(e.detail) + ".", (e,))
 
 
 def _named(name: NameResult) -> tuple[ColumnKind, str | None, Sensitivity]:

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -67,6 +67,7 @@ class _Engine:
     version: tuple[int, int]
     names: NameAnalyzer
     values: tuple[ValueRecognizer, ...]
+    named: dict[str, ColumnClass] = field(default_factory=dict)  # _by_name's answers
 
 
 def _engine() -> _Engine:
@@ -80,10 +81,26 @@ def _engine_for(version: tuple[int, int]) -> _Engine:
     return _Engine(version, names, values)
 
 
-@lru_cache(maxsize=65536)
-def _by_name(name: str, _version: tuple[int, int]) -> ColumnClass:
-    """A column class from the name alone: immutable, so cached per name (the < 1 ms path)."""
-    return combine(name, _engine_for(_version).names.analyze(name, remember=False), (), None)
+def _by_name(name: str, version: tuple[int, int]) -> ColumnClass:
+    """A column class from the name alone: immutable, so cached per name (the < 1 ms path).
+
+    The cache is a plain dict per engine (``_Engine.named``), emptied when full, rather than
+    an ``lru_cache`` keyed by ``(name, version)``: no key tuple to hash and no eviction
+    bookkeeping per new name, and an engine's answers are never read for another version of
+    the registries (one registered later).
+    """
+    engine = _engine_for(version)
+    named = engine.named
+    column = named.get(name)
+    if column is None:
+        column = combine(name, engine.names.analyze(name, remember=False), (), None)
+        if len(named) >= _NAMED_SIZE:
+            named.clear()
+        named[name] = column
+    return column
+
+
+_NAMED_SIZE = 65536
 
 
 def strong_recognizers() -> tuple[tuple[int, PatternRecognizer], ...]:

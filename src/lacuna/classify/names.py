@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lacuna.classify import slots
 from lacuna.classify.base import NameMatch, NameRecognizer
 from lacuna.classify.tokens import split_words
 from lacuna.model import ColumnKind, Evidence
@@ -54,6 +55,8 @@ PRECEDENCE = {  # mutually exclusive classes: the more protective one wins a tie
     ColumnKind.PHI: 4, ColumnKind.PII: 3, ColumnKind.FINANCIAL: 2, ColumnKind.IDENTIFIER: 1,
     ColumnKind.PUBLIC: 0,
 }
+# every word a suffix or a qualifier descriptor can be (the prefix ones stand first)
+_DESCRIBING = META_SUFFIX | QUALIFIERS
 DESCRIPTOR_SCORE = 0.7
 _CACHE_SIZE = 65536
 _UNSEEN = object()  # not analyzed yet (None is a cached answer: nothing matched)
@@ -71,14 +74,30 @@ class NameResult:
         """The name evidence, without any value: only the name and the rule."""
         rec = self.match.recognizer
         if self.descriptor:
-            return Evidence(source="name", rule=f"name:{rec.name}:descriptor",
-                            detail=f"name {column!r} describes {rec.label} "
-                                   f"({self.descriptor!r}), not the value itself",
-                            score=DESCRIPTOR_SCORE)
-        return Evidence(source="name", rule=f"name:{rec.name}",
-                        detail=f"name {column!r} reads as {rec.label} "
-                               f"(matches {self.match.phrase!r})",
-                        score=self.match.score)
+            return slots.evidence("name", f"name:{rec.name}:descriptor",
+                                  f"name {column!r} describes {rec.label} "
+                                  f"({self.descriptor!r}), not the value itself",
+                                  DESCRIPTOR_SCORE)
+        return slots.evidence("name", f"name:{rec.name}",
+                              f"name {column!r} reads as {rec.label} "
+                              f"(matches {self.match.phrase!r})",
+                              self.match.score)
+
+
+_NAME_RESULT = slots.setters(NameResult, ("match", "tokens", "descriptor"))
+_new = object.__new__
+
+
+def _result(match: NameMatch, tokens: tuple[str, ...], descriptor: str | None) -> NameResult:
+    """``NameResult(...)``, built by its slots (:mod:`lacuna.classify.slots`): one a name."""
+    if _NAME_RESULT is None:  # pragma: no cover - NameResult's fields changed: the constructor
+        return NameResult(match, tokens, descriptor)
+    obj = _new(NameResult)
+    s_match, s_tokens, s_descriptor = _NAME_RESULT
+    s_match(obj, match)
+    s_tokens(obj, tokens)
+    s_descriptor(obj, descriptor)
+    return obj
 
 
 class NameAnalyzer:
@@ -115,8 +134,8 @@ class NameAnalyzer:
         return result
 
     def _analyze(self, name: str) -> NameResult | None:
-        fold = self._folded
-        tokens = tuple([fold[t] if t in fold else self._fold(t) for t in split_words(name)])
+        folded = self._folded.get  # a token's fold, once seen (never empty: tokens are not)
+        tokens = tuple([folded(t) or self._fold(t) for t in split_words(name)])
         if not tokens:
             return None
         best: NameMatch | None = None
@@ -137,8 +156,8 @@ class NameAnalyzer:
             # "address_type", "phone_count": the public word is a descriptor of the match.
             descriptor = _descriptor(tokens, sensitive)
             if descriptor is not None:
-                return NameResult(sensitive, tokens, descriptor)
-        return NameResult(best, tokens, _descriptor(tokens, best))
+                return _result(sensitive, tokens, descriptor)
+        return _result(best, tokens, _descriptor(tokens, best))
 
     def _asked(self, tokens: tuple[str, ...]) -> Iterable[NameRecognizer]:
         """The recognizers a name's tokens can trigger, each once, in the order the tokens
@@ -182,6 +201,8 @@ def _better(a: NameMatch, b: NameMatch) -> bool:
 def _descriptor(tokens: tuple[str, ...], match: NameMatch) -> str | None:
     if match.recognizer.kind is ColumnKind.PUBLIC:
         return None
+    if _DESCRIBING.isdisjoint(tokens) and tokens[0] not in META_PREFIX:
+        return None  # no word that describes: most names (a set look-up, not three loops)
     whether = WHETHER if match.recognizer.whether_is_personal else frozenset()
     for token in tokens[match.end :]:
         if token in META_SUFFIX and token not in whether:

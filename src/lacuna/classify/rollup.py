@@ -13,7 +13,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from lacuna.config import ClassificationConfig
-from lacuna.model import Classification, ColumnClass, ColumnKind, Layer, Tier, unique
+from lacuna.model import (
+    Classification,
+    ColumnClass,
+    ColumnKind,
+    Layer,
+    Sensitivity,
+    Tier,
+    unique,
+)
 
 
 def column_tier(column: ColumnClass, config: ClassificationConfig) -> Tier:
@@ -43,7 +51,16 @@ def rollup(
     Columns that hold different pieces of one source column (:func:`rejoin_pieces`) carry
     that column's class: side by side, the reader glues them back."""
     columns = rejoin_pieces(columns, config)
-    tiers = [column_tier(c, config) for c in columns.values()]
+    # a column's tier is its kind's and sensitivity's: looked up once per distinct pair (the
+    # configured mapping's look-up costs more than this dict's, 500 columns have a handful)
+    known: dict[tuple[ColumnKind, Sensitivity], Tier] = {}
+    tiers: list[Tier] = []
+    for c in columns.values():
+        pair = (c.classification, c.sensitivity)
+        found = known.get(pair)
+        if found is None:
+            found = known[pair] = column_tier(c, config)
+        tiers.append(found)
     tier = max({floor, *tiers})  # a handful of distinct tiers: compared once each
     tier_of = dict(zip(columns, tiers, strict=True))
     table_tags = unique(extra_tags)

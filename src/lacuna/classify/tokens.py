@@ -27,6 +27,8 @@ from functools import lru_cache
 # ASCII names: acronym before a capitalised word (IPAddress -> IP, Address), a capitalised or
 # lower-case word, an acronym, a run of digits.
 _ASCII_TOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# _ASCII_TOKEN on a name without capitals: the same tokens, found without trying the capitals
+_LOWER_TOKEN = re.compile(r"[a-z]+|[0-9]+")
 # Other scripts have no reliable case boundaries here: split on punctuation and digits only.
 _UNICODE_TOKEN = re.compile(r"[^\W\d_]+|\d+")
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -191,6 +193,8 @@ def split_words(text: str) -> tuple[str, ...]:
     remembers each name's answer; a second cache of the same names only costs)."""
     if not text.isascii():
         text = unconfused(visible(text))
+    elif text.islower():  # ASCII without a capital (snake_case): words and digit runs
+        return tuple(_LOWER_TOKEN.findall(text))
     pattern = _ASCII_TOKEN if text.isascii() else _UNICODE_TOKEN
     return tuple(" ".join(pattern.findall(text)).lower().split())
 
