@@ -37,6 +37,7 @@ A governed connection checks on each call whether governance is on in this conte
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -78,19 +79,38 @@ def _lacunas_connection() -> bool:
     return callers.opened_by_lacuna(_SKIP)
 
 
+# What SQLite reads as one token in which a ``;`` ends nothing: a string, a quoted identifier
+# ("…", `…`, […]) and a comment, each to its end or to the script's end when unterminated. A
+# ``;`` outside them is a cut to confirm with ``sqlite3.complete_statement``.
+_QUOTED_OR_CUT = re.compile(
+    r"'[^']*(?:''[^']*)*'?"
+    r'|"[^"]*(?:""[^"]*)*"?'
+    r"|`[^`]*(?:``[^`]*)*`?"
+    r"|\[[^\]]*\]?"
+    r"|--[^\n]*"
+    r"|/\*.*?(?:\*/|\Z)"
+    r"|;",
+    re.DOTALL)
+
+
 def statements(script: str) -> list[str]:
     """``script`` cut into its statements, as SQLite reads them: at each ``;`` that ends a
     complete statement (``sqlite3.complete_statement``: not one inside a string, a comment or a
     trigger's ``BEGIN … END``). What follows the last one (a statement without its ``;``) is
-    the last statement; pieces that hold only comments and blanks are left out."""
+    the last statement; pieces that hold only comments and blanks are left out.
+
+    The ``;`` inside strings, quoted names and comments are skipped in one pass before any is
+    confirmed: confirming each ``;`` of a string holding 100,000 of them re-read a growing
+    slice every time (4 s for one statement, before any decision)."""
     found: list[str] = []
     start = 0
-    at = script.find(";")
-    while at != -1:
-        if sqlite3.complete_statement(script[start:at + 1]):
-            found.append(script[start:at + 1])
-            start = at + 1
-        at = script.find(";", at + 1)
+    for match in _QUOTED_OR_CUT.finditer(script):
+        if match.group() != ";":
+            continue
+        at = match.end()
+        if sqlite3.complete_statement(script[start:at]):
+            found.append(script[start:at])
+            start = at
     found.append(script[start:])
     return [s for s in found if not _empty(s)]
 
