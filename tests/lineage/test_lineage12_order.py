@@ -214,3 +214,50 @@ def _rows_of():  # every column a read of a version has
     from lacuna.lineage.schema import versions
 
     return queries.version_select().where(versions.c.run_id == bindparam("run_id"))
+
+
+# -- a claim written by hand as the newest row ------------------------------------------------
+
+def _claim_by_hand(db: Path, vid: int, body: str = '{"tier": "PUBLIC"}') -> None:
+    """An untrusted (ingested-looking) row inserted by hand with id ``vid``: no guard held it
+    to what the store knew."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO lacuna_lineage_versions (id, dataset_id, run_id, fingerprint, tier, "
+            "classification, columns, created, produced, trusted, dismissed) SELECT ?, "
+            "dataset_id, 'claimed', NULL, 'PUBLIC', ?, '[]', created, 1, 0, 0 "
+            "FROM lacuna_lineage_versions WHERE run_id = 'new'", (vid, body))
+
+
+@pytest.mark.parametrize("claims", [1, 70])
+def test_lineage12_a_lower_claim_written_by_hand_is_not_the_latest(db: Path, claims: int) -> None:
+    """The newest row by id was taken whatever it said when it was untrusted: one PUBLIC row
+    inserted by hand made latest() and known() (the guard's and /decide's sources) PUBLIC
+    over Lacuna's own PII version; 70 of them pushed it out of the window read too."""
+    for i in range(claims):
+        _claim_by_hand(db, 1000 + i)
+    with LineageStore(f"sqlite:///{db}") as store:
+        assert store.latest(REF).classification == PII  # before: PUBLIC
+        assert store.known([REF])[0][REF].classification == PII
+
+
+def test_lineage12_a_claim_saying_more_is_still_the_latest(db: Path) -> None:
+    more = Classification(tier=Tier.PROPRIETARY, tags=("PII", "PHI"))
+    _claim_by_hand(db, 1000, json.dumps(more.to_dict()))
+    with LineageStore(f"sqlite:///{db}") as store:
+        assert set(store.latest(REF).classification.tags) == {"PHI", "PII"}
+        assert set(store.known([REF])[0][REF].classification.tags) == {"PHI", "PII"}
+
+
+def test_lineage12_a_claim_by_hand_does_not_hide_a_deleted_version(db: Path) -> None:
+    _delete(db, "new")
+    with sqlite3.connect(db) as conn:  # "new" is gone: the claim goes with "old"'s dataset
+        conn.execute(
+            "INSERT INTO lacuna_lineage_versions (id, dataset_id, run_id, fingerprint, tier, "
+            "classification, columns, created, produced, trusted, dismissed) SELECT 1000, "
+            "dataset_id, 'claimed', NULL, 'PUBLIC', '{\"tier\": \"PUBLIC\"}', '[]', created, "
+            "1, 0, 0 FROM lacuna_lineage_versions WHERE run_id = 'old'")
+    with LineageStore(f"sqlite:///{db}") as store:
+        for read in (lambda: store.latest(REF), lambda: store.known([REF])):
+            with pytest.raises(LineageError, match="superseded by a later version"):
+                read()  # before: the PUBLIC claim, the deletion unnoticed

@@ -240,16 +240,20 @@ _LATEST_ANY = _LATEST_OF[None].limit(_VERIFY_WINDOW)
 
 def _windows_of_datasets(trusted: bool) -> Any:
     """The newest :data:`_VERIFY_WINDOW` standing version rows (by id) of each dataset id in
-    the expanding parameter ``dataset_ids`` (``trusted``: of its trusted ones only): what
-    :meth:`LineageStore.latest` reads for one dataset (``_LATEST_ANY``, ``_LATEST_TRUSTED``),
+    the expanding parameter ``dataset_ids``, of each trust (``trusted``: of its trusted ones
+    only): what
+    :meth:`LineageStore.latest` reads for one dataset (``_LATEST_TRUSTED``),
     for many in one statement (a window function, which SQLite and PostgreSQL both have), so
     every read of a dataset's latest (:meth:`LineageStore._latest_rows`) picks it by the order
     its versions signed, as ``latest`` does, not by the highest id."""
     where = [versions.c.dataset_id.in_(bindparam("dataset_ids", expanding=True)), standing()]
     if trusted:
         where.append(versions.c.trusted.is_(True))
+    # of any trust: the newest of each trust, so rows written by hand (untrusted, the highest
+    # ids) cannot push Lacuna's own versions out of what a read compares them with
+    by = [versions.c.dataset_id] if trusted else [versions.c.dataset_id, versions.c.trusted]
     ranked = (select(versions.c.id.label("vid"), func.row_number().over(
-        partition_by=versions.c.dataset_id, order_by=versions.c.id.desc()).label("rn"))
+        partition_by=by, order_by=versions.c.id.desc()).label("rn"))
         .where(*where).subquery("ranked"))
     return queries.version_select().where(versions.c.id.in_(
         select(ranked.c.vid).where(ranked.c.rn <= _VERIFY_WINDOW)))
@@ -987,7 +991,12 @@ class LineageStore(Keyed):
                 datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
                 standing()))
             return queries.to_version(row) if row is not None else None
-        row = self._not_superseded(self._latest_row(self._read(_LATEST_ANY, params)))
+        rows = self._read(_LATEST_ANY, params)
+        if rows and not rows[0].trusted:  # a claim is newest: Lacuna's own to compare it with,
+            # whatever number of rows (written by hand) came after them (as _windows reads)
+            by_id = {int(r.id): r for r in (*rows, *self._read(_LATEST_TRUSTED, params))}
+            rows = [by_id[vid] for vid in sorted(by_id, reverse=True)]
+        row = self._not_superseded(self._latest_row(rows))
         return self._version(row) if row is not None else None
 
     def _windows(self, conn: Connection, dataset_ids: Iterable[int], *, trusted: bool
@@ -1019,17 +1028,46 @@ class LineageStore(Keyed):
         return found
 
     def _latest_row(self, rows: Sequence[Any]) -> Any:
-        """Which of ``rows`` (a dataset's newest standing versions by id, newest first: the
-        window ``_LATEST_ANY`` reads) is its latest: the newest by id, unless that is trusted
-        and a trusted one that verifies signed a later order (:meth:`_first_verified`)."""
-        if rows and rows[0].trusted:  # the newest by id: newest by what it signed?
+        """Which of ``rows`` (a dataset's newest standing versions by id of each trust, newest
+        first: the window :meth:`_windows` reads) is its latest: the newest by id, unless
+
+        - that is trusted and a trusted one that verifies signed a later order
+          (:meth:`_first_verified`);
+        - that is untrusted (a claim) and Lacuna's newest own version that verifies says more
+          than it (:func:`_lowers`), or says it was superseded: an ingested claim is held to at
+          least what the store knew when it arrived (:func:`lacuna.lineage.claims.guard`), so a
+          lower one is a row written by hand, and it made the dataset's state PUBLIC over a
+          PII version of Lacuna's own (or hid a deleted version behind it)."""
+        if not rows:
+            return None
+        if rows[0].trusted:  # the newest by id: newest by what it signed?
             # only a row that says it is later can win: none (ids never edited) costs no check
             top = _signed_order(rows[0])
             later = [r for r in rows[1:] if r.trusted and _signed_order(r) > top]
             signed = self._first_verified([rows[0], *later]) if later else None
             if signed is not None and _signed_order(signed) > top:
                 return signed
-        return rows[0] if rows else None
+            return rows[0]
+        mine = [r for r in rows if r.trusted]
+        own = self._first_verified(mine) if mine else None
+        if own is None:
+            return rows[0]
+        if _NEXT_PEEK in str(own.classification):
+            return own  # superseded by a version that is gone: the read refuses
+        try:
+            lower = _lowers(queries.to_version(rows[0]).classification, own.classification)
+        except Exception:  # an unreadable claim (written by hand) says nothing: fail closed
+            lower = True
+        if lower:
+            if rows[0].id not in self._distrusted:
+                self._distrusted.add(rows[0].id)
+                log.warning("lineage version %s of %s:%s in %s is a claim newer than Lacuna's "
+                            "own version %s but says less than it (written by hand: an "
+                            "ingested claim is held to what the store knew): version %s is "
+                            "taken", rows[0].id, rows[0].namespace, rows[0].name, self.where,
+                            own.id, own.id)
+            return own
+        return rows[0]
 
     def latest_written(self, dataset: DatasetRef) -> DatasetVersion | None:
         """The newest standing version of ``dataset`` that Lacuna's pipeline recorded (trusted,
@@ -1062,8 +1100,8 @@ class LineageStore(Keyed):
                 candidates = conn.execute(stmt).all()
                 if not candidates:
                     return None
-                did = int(candidates[0].dataset_id)
-                chain = self._windows(conn, [did], trusted=True).get(did, [])
+                chain = conn.execute(_LATEST_TRUSTED, {"namespace": dataset.namespace,
+                                                       "name": dataset.name}).all()
                 # the dataset's newest trusted version (any side) must not be superseded
                 self._not_superseded(self._first_verified(chain))
                 # the newest write by the order it signed, not by id (ids swapped by hand)
