@@ -200,6 +200,17 @@ def test_lineage12_a_deleted_old_version_is_refused_after_upgrade(
         assert store.latest(REF).classification == PII
 
 
+def test_lineage12_a_deleted_layout_row_does_not_skip_the_upgrade(old_db: Path) -> None:
+    with sqlite3.connect(old_db) as conn:
+        conn.execute("DELETE FROM lacuna_lineage_schema")
+    with LineageStore(f"sqlite:///{old_db}"):
+        pass  # the upgrade: the row is made again, at layout 1, and the chains marked
+    _delete(old_db, "v3")
+    with LineageStore(f"sqlite:///{old_db}") as store, pytest.raises(
+            LineageError, match="superseded by a later version"):
+        store.latest(REF)  # before: INTERNAL (a new row said layout 2: nothing was marked)
+
+
 def test_lineage12_a_deletion_before_the_upgrade_goes_unnoticed(old_db: Path) -> None:
     _delete(old_db, "v3")
     with LineageStore(f"sqlite:///{old_db}") as store:

@@ -592,9 +592,13 @@ class LineageStore(Keyed):
                 with self._transaction(write=True) as conn:
                     metadata.create_all(conn, checkfirst=True)
                     row = conn.execute(select(layout.c.version).where(layout.c.id == 1)).first()
-                    if row is None:
-                        conn.execute(insert(layout).values(id=1, version=LAYOUT_VERSION))
-                        return LAYOUT_VERSION
+                    if row is None:  # a new store; or its row was deleted by hand (then its
+                        # versions are marked as a layout 1 store's: that row is not signed)
+                        found = (1 if conn.execute(select(versions.c.id).where(
+                            versions.c.trusted.is_(True)).limit(1)).first() is not None
+                            else LAYOUT_VERSION)
+                        conn.execute(insert(layout).values(id=1, version=found))
+                        return found
                     self._check_version(row.version)
                     return int(row.version)
             except (IntegrityError, ProgrammingError, OperationalError):
