@@ -229,24 +229,28 @@ def _rows_of():  # every column a read of a version has
 
 # -- a claim written by hand as the newest row ------------------------------------------------
 
-def _claim_by_hand(db: Path, vid: int, body: str = '{"tier": "PUBLIC"}') -> None:
-    """An untrusted (ingested-looking) row inserted by hand with id ``vid``: no guard held it
-    to what the store knew."""
+def _claim_by_hand(db: Path, vid: int, body: str = '{"tier": "PUBLIC"}', *,
+                   trusted: int = 0) -> None:
+    """A row inserted by hand with id ``vid`` (untrusted: ingested-looking; or marked trusted,
+    unsigned): no guard held it to what the store knew."""
     with sqlite3.connect(db) as conn:
         conn.execute(
             "INSERT INTO lacuna_lineage_versions (id, dataset_id, run_id, fingerprint, tier, "
             "classification, columns, created, produced, trusted, dismissed) SELECT ?, "
-            "dataset_id, 'claimed', NULL, 'PUBLIC', ?, '[]', created, 1, 0, 0 "
-            "FROM lacuna_lineage_versions WHERE run_id = 'new'", (vid, body))
+            "dataset_id, 'claimed', NULL, 'PUBLIC', ?, '[]', created, 1, ?, 0 "
+            "FROM lacuna_lineage_versions WHERE run_id = 'new'", (vid, body, trusted))
 
 
-@pytest.mark.parametrize("claims", [1, 70])
-def test_lineage12_a_lower_claim_written_by_hand_is_not_the_latest(db: Path, claims: int) -> None:
-    """The newest row by id was taken whatever it said when it was untrusted: one PUBLIC row
-    inserted by hand made latest() and known() (the guard's and /decide's sources) PUBLIC
-    over Lacuna's own PII version; 70 of them pushed it out of the window read too."""
+@pytest.mark.parametrize(("claims", "trusted"), [(1, 0), (70, 0), (1, 1)])
+def test_lineage12_a_lower_claim_written_by_hand_is_not_the_latest(
+        db: Path, claims: int, trusted: int) -> None:
+    """The newest row by id was taken whatever it said when it was untrusted, or trusted with
+    an order it did not sign: one PUBLIC row inserted by hand made latest() and known() (the
+    guard's and /decide's sources) PUBLIC over Lacuna's own PII version; 70 untrusted ones
+    pushed it out of the window read too."""
+    body = '{"order": [99999, "2099-01-01T00:00:00"], "tier": "PUBLIC"}'
     for i in range(claims):
-        _claim_by_hand(db, 1000 + i)
+        _claim_by_hand(db, 1000 + i, body, trusted=trusted)
     with LineageStore(f"sqlite:///{db}") as store:
         assert store.latest(REF).classification == PII  # before: PUBLIC
         assert store.known([REF])[0][REF].classification == PII

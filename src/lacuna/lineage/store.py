@@ -450,6 +450,7 @@ class LineageStore(Keyed):
         self._said: set[str] = set()  # runs whose dismissal was refused, logged once
         self._forged: set[str] = set()  # runs whose row's signature does not hold, logged once
         self._undirected: set[int] = set()  # versions listed as written, not signed so: logged
+        self._lowered: set[int] = set()  # claims newer than, and lower than, Lacuna's own: logged
         # Renewed (process-wide unique) on every write through this object: memos of what the
         # store holds (file lookups by content, recording.restore_declared) hold for one.
         self.generation = next(_GENERATIONS)
@@ -1033,45 +1034,40 @@ class LineageStore(Keyed):
 
     def _latest_row(self, rows: Sequence[Any]) -> Any:
         """Which of ``rows`` (a dataset's newest standing versions by id of each trust, newest
-        first: the window :meth:`_windows` reads) is its latest: the newest by id, unless
-
-        - that is trusted and a trusted one that verifies signed a later order
-          (:meth:`_first_verified`);
-        - that is untrusted (a claim) and Lacuna's newest own version that verifies says more
-          than it (:func:`_lowers`), or says it was superseded: an ingested claim is held to at
-          least what the store knew when it arrived (:func:`lacuna.lineage.claims.guard`), so a
-          lower one is a row written by hand, and it made the dataset's state PUBLIC over a
-          PII version of Lacuna's own (or hid a deleted version behind it)."""
+        first: the window :meth:`_windows` reads) is its latest: Lacuna's newest own version
+        that verifies, newest by the order it signed (:meth:`_first_verified`), unless the
+        newest row by id is another one (a claim: ingested, or marked trusted without a
+        signature that holds) that says at least as much (:func:`_lowers`). An ingested claim
+        is held to at least what the store knew when it arrived
+        (:func:`lacuna.lineage.claims.guard`), so a lower one was written by hand: a PUBLIC row
+        inserted with the highest id (untrusted, or trusted with a forged order) made the
+        dataset's state PUBLIC over a PII version of Lacuna's own. A version of Lacuna's own
+        marked superseded is taken whatever the claim says (the read refuses: a version was
+        deleted). With no version of Lacuna's own that verifies, the newest row is taken."""
         if not rows:
             return None
-        if rows[0].trusted:  # the newest by id: newest by what it signed?
-            # only a row that says it is later can win: none (ids never edited) costs no check
-            top = _signed_order(rows[0])
-            later = [r for r in rows[1:] if r.trusted and _signed_order(r) > top]
-            signed = self._first_verified([rows[0], *later]) if later else None
-            if signed is not None and _signed_order(signed) > top:
-                return signed
-            return rows[0]
+        top = rows[0]
         mine = [r for r in rows if r.trusted]
         own = self._first_verified(mine) if mine else None
-        if own is None:
-            return rows[0]
+        if own is None or own is top:
+            return top
+        if top.trusted and self._verifies(top, DatasetRef(top.namespace, top.name)):
+            return own  # ids swapped: own signed a later order (said by _first_verified)
         if _NEXT_PEEK in str(own.classification):
             return own  # superseded by a version that is gone: the read refuses
         try:
-            lower = _lowers(queries.to_version(rows[0]).classification, own.classification)
+            lower = _lowers(queries.to_version(top).classification, own.classification)
         except Exception:  # an unreadable claim (written by hand) says nothing: fail closed
             lower = True
-        if lower:
-            if rows[0].id not in self._distrusted:
-                self._distrusted.add(rows[0].id)
-                log.warning("lineage version %s of %s:%s in %s is a claim newer than Lacuna's "
-                            "own version %s but says less than it (written by hand: an "
-                            "ingested claim is held to what the store knew): version %s is "
-                            "taken", rows[0].id, rows[0].namespace, rows[0].name, self.where,
-                            own.id, own.id)
-            return own
-        return rows[0]
+        if not lower:
+            return top
+        if top.id not in self._lowered:
+            self._lowered.add(top.id)
+            log.warning("lineage version %s of %s:%s in %s is newer than Lacuna's own version "
+                        "%s but says less than it (written by hand: an ingested claim is held "
+                        "to what the store knew): version %s is taken", top.id, top.namespace,
+                        top.name, self.where, own.id, own.id)
+        return own
 
     def latest_written(self, dataset: DatasetRef) -> DatasetVersion | None:
         """The newest standing version of ``dataset`` that Lacuna's pipeline recorded (trusted,
