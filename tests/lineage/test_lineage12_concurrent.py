@@ -40,7 +40,7 @@ def test_lineage12_concurrent_writers_of_one_dataset_make_one_chain(
     def slow(self: LineageStore, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         with contextlib.suppress(threading.BrokenBarrierError):
-            met.wait(timeout=0.3)
+            met.wait(timeout=0.2)
 
     monkeypatch.setattr(LineageStore, "_supersede", slow)
     stores = [LineageStore(store_url), LineageStore(store_url)]

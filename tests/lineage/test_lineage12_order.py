@@ -230,15 +230,16 @@ def _rows_of():  # every column a read of a version has
 # -- a claim written by hand as the newest row ------------------------------------------------
 
 def _claim_by_hand(db: Path, vid: int, body: str = '{"tier": "PUBLIC"}', *,
-                   trusted: int = 0) -> None:
-    """A row inserted by hand with id ``vid`` (untrusted: ingested-looking; or marked trusted,
-    unsigned): no guard held it to what the store knew."""
+                   trusted: int = 0, count: int = 1) -> None:
+    """``count`` rows inserted by hand from id ``vid`` (untrusted: ingested-looking; or marked
+    trusted, unsigned): no guard held them to what the store knew."""
     with sqlite3.connect(db) as conn:
-        conn.execute(
+        conn.executemany(
             "INSERT INTO lacuna_lineage_versions (id, dataset_id, run_id, fingerprint, tier, "
             "classification, columns, created, produced, trusted, dismissed) SELECT ?, "
             "dataset_id, 'claimed', NULL, 'PUBLIC', ?, '[]', created, 1, ?, 0 "
-            "FROM lacuna_lineage_versions WHERE run_id = 'new'", (vid, body, trusted))
+            "FROM lacuna_lineage_versions WHERE run_id = 'new'",
+            [(vid + i, body, trusted) for i in range(count)])
 
 
 @pytest.mark.parametrize(("claims", "trusted"), [(1, 0), (70, 0), (1, 1)])
@@ -249,8 +250,7 @@ def test_lineage12_a_lower_claim_written_by_hand_is_not_the_latest(
     guard's and /decide's sources) PUBLIC over Lacuna's own PII version; 70 untrusted ones
     pushed it out of the window read too."""
     body = '{"order": [99999, "2099-01-01T00:00:00"], "tier": "PUBLIC"}'
-    for i in range(claims):
-        _claim_by_hand(db, 1000 + i, body, trusted=trusted)
+    _claim_by_hand(db, 1000, body, trusted=trusted, count=claims)
     with LineageStore(f"sqlite:///{db}") as store:
         assert store.latest(REF).classification == PII  # before: PUBLIC
         assert store.known([REF])[0][REF].classification == PII
