@@ -19,10 +19,11 @@
 - ``lacuna_lineage_column_edges``: source column → target column, by kind, per run.
 - ``lacuna_lineage_schema``: one row with the layout version.
 
-Migrations: the layout is versioned (``LAYOUT_VERSION``) and created with
-``CREATE TABLE IF NOT EXISTS`` under the database's write lock, so concurrent first opens create
-it once. A store newer than this code is refused; an older one will be upgraded here, step by
-step, when the layout first changes (Alembic is not used: one ordered list of steps is enough).
+Migrations: the tables come from the state migrations (Alembic, :mod:`lacuna.state.schema`);
+the layout row (``LAYOUT_VERSION``) numbers the store's own data steps, which need its signing
+key and so run when the store opens, once, under the write lock
+(:meth:`lacuna.lineage.store.LineageStore._mark_chains`: layout 2 marks the versions recorded
+before superseded marks existed). A store newer than this code is refused.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
-LAYOUT_VERSION = 1
+# 2: every trusted version but each dataset's newest says it was superseded (signed "next";
+# LineageStore._mark_chains marks what layout 1 left unmarked, once, at open)
+LAYOUT_VERSION = 2
 
 metadata = MetaData()
 

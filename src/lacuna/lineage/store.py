@@ -88,6 +88,7 @@ from lacuna.lineage.schema import (
 from lacuna.model import Classification
 from lacuna.redact import redact_url
 from lacuna.signing import Keyed, Keyring
+from lacuna.state.locks import serialize
 from lacuna.state.schema import upgrade as upgrade_state
 
 log = logging.getLogger(__name__)
@@ -116,16 +117,6 @@ _MAX_VERSION_ID = select(func.coalesce(func.max(versions.c.id), 0))
 # well within SQLite's oldest limit of 999 bound parameters per IN list, PostgreSQL's 65,535.
 _CHUNK = 500
 _NAMESPACES = 50  # namespaces ORed in one lookup (SQLite's expression depth is 1,000)
-_LATEST_VERSIONS = (
-    select(versions.c.id, versions.c.dataset_id, versions.c.fingerprint,
-           versions.c.classification, versions.c.columns, versions.c.trusted, versions.c.run_id,
-           versions.c.produced)
-    .where(versions.c.id.in_(
-        select(func.max(versions.c.id))
-        .where(versions.c.dataset_id.in_(bindparam("dataset_ids", expanding=True)), standing())
-        .group_by(versions.c.dataset_id))))
-
-
 def _newest_of_fingerprints() -> Any:
     """The newest standing version row of each fingerprint in the expanding parameter
     ``fingerprints``: for each one, the versions of that content newest first, from the
@@ -182,17 +173,6 @@ def _lookup_datasets(conn: Connection, refs: Sequence[DatasetRef]) -> dict[Datas
             groups.append((namespace, chunk))
             size += len(chunk)
     flush()
-    return found
-
-
-def _latest_versions(conn: Connection, dataset_ids: Sequence[int]) -> dict[int, Any]:
-    """The latest standing version row of each of ``dataset_ids`` that has one (a query per
-    chunk): what an input is compared with before a new version of it is stored."""
-    wanted = list(dict.fromkeys(dataset_ids))
-    found: dict[int, Any] = {}
-    for chunk in _chunks(wanted):
-        for row in conn.execute(_LATEST_VERSIONS, {"dataset_ids": list(chunk)}):
-            found[int(row.dataset_id)] = row
     return found
 
 
@@ -258,28 +238,28 @@ _LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
 _LATEST_ANY = _LATEST_OF[None].limit(_VERIFY_WINDOW)
 
 
-def _windows_of_datasets() -> Any:
+def _windows_of_datasets(trusted: bool) -> Any:
     """The newest :data:`_VERIFY_WINDOW` standing version rows (by id) of each dataset id in
-    the expanding parameter ``dataset_ids``: what :meth:`LineageStore.latest` reads for one
-    dataset (``_LATEST_ANY``), for many in one statement (a window function, which SQLite
-    and PostgreSQL both have), so :meth:`LineageStore.known` picks each dataset's latest by
-    the order its versions signed, as ``latest`` does, not by the highest id."""
+    the expanding parameter ``dataset_ids``, of each trust (``trusted``: of its trusted ones
+    only): what
+    :meth:`LineageStore.latest` reads for one dataset (``_LATEST_TRUSTED``),
+    for many in one statement (a window function, which SQLite and PostgreSQL both have), so
+    every read of a dataset's latest (:meth:`LineageStore._latest_rows`) picks it by the order
+    its versions signed, as ``latest`` does, not by the highest id."""
+    where = [versions.c.dataset_id.in_(bindparam("dataset_ids", expanding=True)), standing()]
+    if trusted:
+        where.append(versions.c.trusted.is_(True))
+    # of any trust: the newest of each trust, so rows written by hand (untrusted, the highest
+    # ids) cannot push Lacuna's own versions out of what a read compares them with
+    by = [versions.c.dataset_id] if trusted else [versions.c.dataset_id, versions.c.trusted]
     ranked = (select(versions.c.id.label("vid"), func.row_number().over(
-        partition_by=versions.c.dataset_id, order_by=versions.c.id.desc()).label("rn"))
-        .where(versions.c.dataset_id.in_(bindparam("dataset_ids", expanding=True)), standing())
-        .subquery("ranked"))
+        partition_by=by, order_by=versions.c.id.desc()).label("rn"))
+        .where(*where).subquery("ranked"))
     return queries.version_select().where(versions.c.id.in_(
         select(ranked.c.vid).where(ranked.c.rn <= _VERIFY_WINDOW)))
 
 
-_WINDOWS_OF_DATASETS = _windows_of_datasets()
-# Each dataset's newest trusted standing version (by id): what a run's new trusted version of
-# it supersedes (LineageStore._supersede).
-_NEWEST_TRUSTED = queries.version_select().where(versions.c.id.in_(
-    select(func.max(versions.c.id))
-    .where(versions.c.dataset_id.in_(bindparam("dataset_ids", expanding=True)),
-           versions.c.trusted.is_(True), standing())
-    .group_by(versions.c.dataset_id)))
+_WINDOWS_OF_DATASETS = {trusted: _windows_of_datasets(trusted) for trusted in (False, True)}
 _SET_CLASSIFICATION = (update(versions).where(versions.c.id == bindparam("vid"))
                        .values(classification=bindparam("body")))
 # Which side of its run a trusted version was on, "in" (read) or "out" (written), kept in its
@@ -307,6 +287,12 @@ _SIGNED_WRITE = f'%"{IO_KEY}": "out"%'  # how json.dumps(sort_keys=True) writes 
 # Every own run's producer (:attr:`Run.producer`'s default): an unsigned run row naming another
 # was ingested from OpenLineage events (their producer, or their lacuna_run facet's claim).
 _OWN_PRODUCER = "lacuna"
+# What a writer of lineage takes its turn on (PostgreSQL: an advisory lock, held to commit;
+# SQLite's write transaction excludes every other already): two runs writing one dataset at
+# once both read its newest version, both marked it superseded, and the first of their two
+# new versions was left unmarked (deleting the second then went unnoticed); and both read the
+# same largest ``seq``, so the order they signed could not tell them apart.
+WRITE_TURN = "lineage-write"
 
 
 # The run row's columns its signature covers: all of them but its recording order (``seq``)
@@ -366,6 +352,24 @@ def _spellings(dataset: DatasetRef) -> Iterator[DatasetRef | _Named]:
 # to parse per read). Inside a JSON string a quote is escaped, so a text cannot match.
 _ORDER_PEEK = re.compile(r'"order": \[(\d+), ')
 _OUT_PEEK = f'"{IO_KEY}": "out"'
+# ``"order": [seq, "created"]`` and ``"next": [seq, "created"]`` whole: which version a mark
+# names (its successor's order), read only from rows that verify
+_ORDER_WHOLE = re.compile(r'"order": \[(\d+), "([^"\\]*)"\]')
+_NEXT_WHOLE = re.compile(r'"next": \[(\d+), "([^"\\]*)"\]')
+
+
+def _peek(pattern: re.Pattern[str], row: Any) -> tuple[int, str] | None:
+    text = row.classification if isinstance(row.classification, str) else ""
+    found = pattern.search(text)
+    return (int(found.group(1)), found.group(2)) if found is not None else None
+
+
+def _names(row: Any, successor: tuple[int, str]) -> bool:
+    """Whether a superseded mark's ``successor`` (``[seq, created]``) is ``row``: its signed
+    order, or, for a row signed before the order was (marked on upgrade by its run's seq),
+    its created time."""
+    order = _peek(_ORDER_WHOLE, row)
+    return order == successor if order is not None else row.created == successor[1]
 
 
 def _signed_order(row: Any) -> tuple[int, int, int]:
@@ -446,6 +450,7 @@ class LineageStore(Keyed):
         self._said: set[str] = set()  # runs whose dismissal was refused, logged once
         self._forged: set[str] = set()  # runs whose row's signature does not hold, logged once
         self._undirected: set[int] = set()  # versions listed as written, not signed so: logged
+        self._lowered: set[int] = set()  # claims newer than, and lower than, Lacuna's own: logged
         # Renewed (process-wide unique) on every write through this object: memos of what the
         # store holds (file lookups by content, recording.restore_declared) hold for one.
         self.generation = next(_GENERATIONS)
@@ -488,8 +493,10 @@ class LineageStore(Keyed):
         except AuditError as exc:
             msg = f"lineage store: {exc}"
             raise LineageError(msg) from None
-        self._layout()
+        found = self._layout()
         self._canonical_names()
+        if found < LAYOUT_VERSION:
+            self._mark_chains()
 
     def _canonical_names(self) -> None:
         """Datasets stored under another spelling of their store's name (``s3a://lake``,
@@ -572,26 +579,80 @@ class LineageStore(Keyed):
                 first_seen.c.namespace == canon, first_seen.c.name == name)
                 .values(first_seen=seen[0]))
 
-    def _layout(self) -> None:
+    def _layout(self) -> int:
+        """The store's layout version (a new store's is this Lacuna's, :data:`LAYOUT_VERSION`);
+        a newer one is refused."""
         with self._transaction(write=False) as conn:
             if inspect(conn).has_table(layout.name):
                 row = conn.execute(select(layout.c.version).where(layout.c.id == 1)).first()
                 if row is not None:
                     self._check_version(row.version)
-                    return
+                    return int(row.version)
         for attempt in (1, 2, 3):  # PostgreSQL processes may race to create the tables
             try:
                 with self._transaction(write=True) as conn:
                     metadata.create_all(conn, checkfirst=True)
                     row = conn.execute(select(layout.c.version).where(layout.c.id == 1)).first()
-                    if row is None:
-                        conn.execute(insert(layout).values(id=1, version=LAYOUT_VERSION))
-                    else:
-                        self._check_version(row.version)
-                return
+                    if row is None:  # a new store; or its row was deleted by hand (then its
+                        # versions are marked as a layout 1 store's: that row is not signed)
+                        found = (1 if conn.execute(select(versions.c.id).where(
+                            versions.c.trusted.is_(True)).limit(1)).first() is not None
+                            else LAYOUT_VERSION)
+                        conn.execute(insert(layout).values(id=1, version=found))
+                        return found
+                    self._check_version(row.version)
+                    return int(row.version)
             except (IntegrityError, ProgrammingError, OperationalError):
                 if attempt == 3 or self._sqlite:
                     raise
+        raise AssertionError  # pragma: no cover - the loop returns or raises
+
+    def _mark_chains(self) -> None:
+        """Layout 1 to 2: mark the versions recorded before :data:`NEXT_KEY` existed. Each
+        dataset's trusted standing versions that verify, in the order they signed
+        (:func:`_signed_order`), each but the newest marked superseded by the one after it
+        (re-signed; a row already marked keeps its mark, one that does not verify is left as
+        it is). Before, such a version was marked only when its dataset was written again, so
+        deleting the newest of them by hand made the one before it the latest unnoticed.
+        Nothing is deleted or lowered: a mark only makes a read refuse once its successor is
+        gone. Once per store, under the write lock (the layout row says it is done; a
+        Lacuna older than layout 2 refuses the store rather than write unmarked versions)."""
+        done = 0
+        with self._lock, self._transaction(write=True) as conn:
+            serialize(conn, WRITE_TURN)
+            row = conn.execute(select(layout.c.version).where(layout.c.id == 1)
+                               .with_for_update()).first()
+            if row is None or row.version >= LAYOUT_VERSION:
+                return  # another process upgraded it first
+            trusted = and_(versions.c.trusted.is_(True), standing())
+            ids = [int(r[0]) for r in conn.execute(
+                select(versions.c.dataset_id).where(trusted).distinct())]
+            for chunk in _chunks(ids):
+                chains: dict[int, list[Any]] = {}
+                for r in conn.execute(
+                        queries.version_select().add_columns(runs.c.seq.label("run_seq"))
+                        .outerjoin(runs, runs.c.id == versions.c.run_id)
+                        .where(versions.c.dataset_id.in_(list(chunk)), trusted)):
+                    if self._verifies(r, DatasetRef(r.namespace, r.name)):
+                        chains.setdefault(int(r.dataset_id), []).append(r)
+                updates = []
+                for chain in chains.values():
+                    chain.sort(key=_signed_order)
+                    for older, newer in itertools.pairwise(chain):
+                        if _NEXT_PEEK in older.classification:
+                            continue
+                        order = _peek(_ORDER_WHOLE, newer)
+                        later = list(order) if order else [int(newer.run_seq or 0), newer.created]
+                        updates.append({"vid": older.id, "body": self._resigned(
+                            older, DatasetRef(older.namespace, older.name), later)})
+                if updates:
+                    conn.execute(_SET_CLASSIFICATION, updates)
+                    done += len(updates)
+            conn.execute(update(layout).where(layout.c.id == 1)
+                         .values(version=LAYOUT_VERSION))
+        log.info("lineage store %s upgraded to layout %d: %d version(s) recorded before "
+                 "versions were marked superseded are marked now", self.where, LAYOUT_VERSION,
+                 done)
 
     def _check_version(self, version: int) -> None:
         if version > LAYOUT_VERSION:
@@ -648,6 +709,7 @@ class LineageStore(Keyed):
         self.generation = next(_GENERATIONS)  # what this process knows it holds changed
         try:
             with self._lock, self._transaction(write=True) as conn:
+                serialize(conn, WRITE_TURN)  # one chain of marks, one seq per run (PostgreSQL)
                 if owner is not None:
                     _owned_by(conn, run.id, owner)
                 if _replaceable(conn, run.id, trusted=trusted):
@@ -670,7 +732,9 @@ class LineageStore(Keyed):
         ids = self._dataset_ids(conn, [
             *(v.dataset for v in run.inputs), *(v.dataset for v in run.outputs),
             *(ref for e in run.column_edges for ref in (e.source, e.target))])
-        latest = _latest_versions(conn, [ids[v.dataset] for v in run.inputs])
+        # each input's latest, by the order its versions signed (not checked for a deleted
+        # successor: a read is compared with it, and only a read saying less is held back)
+        latest = self._latest_rows(conn, [ids[v.dataset] for v in run.inputs], check=False)
         planned: list[dict[str, Any]] = []  # version rows to insert, in this order
         ios: list[tuple[int, str, int]] = []  # (stored id, or -1 - index into planned, ...)
         parents: list[int] = []
@@ -730,23 +794,22 @@ class LineageStore(Keyed):
             conn.execute(insert(column_edges), rows)
 
     def _supersede(self, conn: Connection, rows: Sequence[dict[str, Any]], seq: int) -> None:
-        """Mark each dataset's newest trusted standing version (before ``rows``, the trusted
-        standing versions a run is about to insert) as superseded by the first of ``rows`` of
-        that dataset (:data:`NEXT_KEY`), re-signed: one read per :data:`_CHUNK` datasets and
-        one batched update. A version whose signature does not hold is left as it is (signing
-        it would vouch for an edit made by hand)."""
+        """Mark each dataset's newest trusted standing version that verifies (before ``rows``,
+        the trusted standing versions a run is about to insert), newest by the order it signed
+        (:meth:`_latest_rows`), as superseded by the first of ``rows`` of that dataset
+        (:data:`NEXT_KEY`), re-signed: one read per :data:`_CHUNK` datasets and one batched
+        update. A version whose signature does not hold is never marked (signing it would vouch
+        for an edit made by hand), nor taken for the one to mark: a row written by hand with
+        the highest id made the version before it stay unmarked."""
         first: dict[int, dict[str, Any]] = {}
         for row in rows:
             first.setdefault(int(row["dataset_id"]), row)
         if not first:
             return
-        updates: list[dict[str, Any]] = []
-        for chunk in _chunks(list(first)):
-            for old in conn.execute(_NEWEST_TRUSTED, {"dataset_ids": list(chunk)}):
-                ref = DatasetRef(old.namespace, old.name)
-                if self._verifies(old, ref):
-                    updates.append({"vid": old.id, "body": self._resigned(
-                        old, ref, [seq, first[int(old.dataset_id)]["created"]])})
+        updates = [{"vid": old.id, "body": self._resigned(
+            old, DatasetRef(old.namespace, old.name), [seq, first[did]["created"]])}
+            for did, old in self._latest_rows(conn, list(first), trusted=True,
+                                              check=False).items()]
         if updates:
             conn.execute(_SET_CLASSIFICATION, updates)
 
@@ -933,21 +996,78 @@ class LineageStore(Keyed):
                 datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
                 standing()))
             return queries.to_version(row) if row is not None else None
-        row = self._latest_row(self._read(_LATEST_ANY, params))
+        rows = self._read(_LATEST_ANY, params)
+        if rows and not rows[0].trusted:  # a claim is newest: Lacuna's own to compare it with,
+            # whatever number of rows (written by hand) came after them (as _windows reads)
+            by_id = {int(r.id): r for r in (*rows, *self._read(_LATEST_TRUSTED, params))}
+            rows = [by_id[vid] for vid in sorted(by_id, reverse=True)]
+        row = self._not_superseded(self._latest_row(rows))
         return self._version(row) if row is not None else None
 
+    def _windows(self, conn: Connection, dataset_ids: Iterable[int], *, trusted: bool
+                 ) -> dict[int, list[Any]]:
+        """Each of ``dataset_ids``' newest :data:`_VERIFY_WINDOW` standing version rows by id
+        (``trusted``: of its trusted ones), newest first: one statement per :data:`_CHUNK`
+        datasets."""
+        window: dict[int, list[Any]] = {}
+        for chunk in _chunks(list(dict.fromkeys(dataset_ids))):
+            for row in conn.execute(_WINDOWS_OF_DATASETS[trusted], {"dataset_ids": list(chunk)}):
+                window.setdefault(int(row.dataset_id), []).append(row)
+        for rows in window.values():
+            rows.sort(key=lambda r: int(r.id), reverse=True)
+        return window
+
+    def _latest_rows(self, conn: Connection, dataset_ids: Iterable[int], *,
+                     trusted: bool = False, check: bool = True) -> dict[int, Any]:
+        """Each of ``dataset_ids``' latest standing version row, as :meth:`latest` takes it
+        (``trusted``: its newest trusted version that verifies, :meth:`_first_verified`), by
+        the order its versions signed: what every read of "the latest" of many datasets goes
+        by (:meth:`known`, the record path's inputs, :meth:`_supersede`), so ids swapped by
+        hand make none of them take an older, lower version. With ``check``, a row marked
+        superseded by a version no longer standing refuses (:meth:`_not_superseded`)."""
+        found: dict[int, Any] = {}
+        for did, rows in self._windows(conn, dataset_ids, trusted=trusted).items():
+            row = self._first_verified(rows) if trusted else self._latest_row(rows)
+            if row is not None:
+                found[did] = self._not_superseded(row) if check else row
+        return found
+
     def _latest_row(self, rows: Sequence[Any]) -> Any:
-        """Which of ``rows`` (a dataset's newest standing versions by id, newest first: the
-        window ``_LATEST_ANY`` reads) is its latest: the newest by id, unless that is trusted
-        and a trusted one that verifies signed a later order (:meth:`_first_verified`)."""
-        if rows and rows[0].trusted:  # the newest by id: newest by what it signed?
-            # only a row that says it is later can win: none (ids never edited) costs no check
-            top = _signed_order(rows[0])
-            later = [r for r in rows[1:] if r.trusted and _signed_order(r) > top]
-            signed = self._first_verified([rows[0], *later]) if later else None
-            if signed is not None and _signed_order(signed) > top:
-                return self._not_superseded(signed)
-        return self._not_superseded(rows[0]) if rows else None
+        """Which of ``rows`` (a dataset's newest standing versions by id of each trust, newest
+        first: the window :meth:`_windows` reads) is its latest: Lacuna's newest own version
+        that verifies, newest by the order it signed (:meth:`_first_verified`), unless the
+        newest row by id is another one (a claim: ingested, or marked trusted without a
+        signature that holds) that says at least as much (:func:`_lowers`). An ingested claim
+        is held to at least what the store knew when it arrived
+        (:func:`lacuna.lineage.claims.guard`), so a lower one was written by hand: a PUBLIC row
+        inserted with the highest id (untrusted, or trusted with a forged order) made the
+        dataset's state PUBLIC over a PII version of Lacuna's own. A version of Lacuna's own
+        marked superseded is taken whatever the claim says (the read refuses: a version was
+        deleted). With no version of Lacuna's own that verifies, the newest row is taken."""
+        if not rows:
+            return None
+        top = rows[0]
+        mine = [r for r in rows if r.trusted]
+        own = self._first_verified(mine) if mine else None
+        if own is None or own is top:
+            return top
+        if top.trusted and self._verifies(top, DatasetRef(top.namespace, top.name)):
+            return own  # ids swapped: own signed a later order (said by _first_verified)
+        if _NEXT_PEEK in str(own.classification):
+            return own  # superseded by a version that is gone: the read refuses
+        try:
+            lower = _lowers(queries.to_version(top).classification, own.classification)
+        except Exception:  # an unreadable claim (written by hand) says nothing: fail closed
+            lower = True
+        if not lower:
+            return top
+        if top.id not in self._lowered:
+            self._lowered.add(top.id)
+            log.warning("lineage version %s of %s:%s in %s is newer than Lacuna's own version "
+                        "%s but says less than it (written by hand: an ingested claim is held "
+                        "to what the store knew): version %s is taken", top.id, top.namespace,
+                        top.name, self.where, own.id, own.id)
+        return own
 
     def latest_written(self, dataset: DatasetRef) -> DatasetVersion | None:
         """The newest standing version of ``dataset`` that Lacuna's pipeline recorded (trusted,
@@ -975,23 +1095,61 @@ class LineageStore(Keyed):
                 .where(versions.c.trusted.is_(True),
                        or_(wrote, versions.c.classification.like(_SIGNED_WRITE)))
                 .order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW))
-        for row in self._read(stmt):
-            if self._first_verified([row]) is None:
-                continue  # logged there: held to as a claim by the reads that see it
-            io = json.loads(row.classification).get(IO_KEY)
-            if io == "out":
-                return self._version(row)
-            if row.id not in self._undirected:
-                self._undirected.add(row.id)
-                log.warning(
-                    "lineage version %s of %s:%s in %s is listed as written by run %s, but "
-                    "%s: taken as what the run read (it only adds restrictions); write the "
-                    "dataset again through Lacuna to record it as written", row.id,
-                    row.namespace, row.name, self.where, row.run_id,
-                    "was recorded before Lacuna signed which side of a run a version was on"
-                    if io is None else "its signature says the run read it (its run_io row "
-                    "was edited by hand)")
+        try:
+            with self._transaction(write=False) as conn:
+                candidates = conn.execute(stmt).all()
+                if not candidates:
+                    return None
+                chain = conn.execute(_LATEST_TRUSTED, {"namespace": dataset.namespace,
+                                                       "name": dataset.name}).all()
+                # the dataset's newest trusted version (any side) must not be superseded
+                self._not_superseded(self._first_verified(chain))
+                # the newest write by the order it signed, not by id (ids swapped by hand)
+                for row in sorted(candidates, key=_signed_order, reverse=True):
+                    if self._first_verified([row]) is None:
+                        continue  # logged there: held to as a claim by the reads that see it
+                    io = json.loads(row.classification).get(IO_KEY)
+                    if io == "out":
+                        self._successors_stand(conn, row, chain)
+                        return self._version(row, conn)
+                    if row.id not in self._undirected:
+                        self._undirected.add(row.id)
+                        log.warning(
+                            "lineage version %s of %s:%s in %s is listed as written by run %s, "
+                            "but %s: taken as what the run read (it only adds restrictions); "
+                            "write the dataset again through Lacuna to record it as written",
+                            row.id, row.namespace, row.name, self.where, row.run_id,
+                            "was recorded before Lacuna signed which side of a run a version "
+                            "was on" if io is None else "its signature says the run read it "
+                            "(its run_io row was edited by hand)")
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
         return None
+
+    def _successors_stand(self, conn: Connection, row: Any, chain: Sequence[Any]) -> None:
+        """That no version recorded after ``row`` (a verified trusted version of one dataset)
+        was deleted: ``row`` and each verified version of ``chain`` (the dataset's newest
+        trusted standing rows) signed after it, when marked superseded (:data:`NEXT_KEY`), name
+        a successor that is standing and verifies. A read that takes an older version than the
+        latest (:meth:`latest_written`: the newest write, reads may follow it) would otherwise
+        not notice a write deleted between them. A successor outside ``chain`` is looked up.
+
+        Raises:
+            LineageError: a version was superseded by one no longer standing (fail closed).
+        """
+        since = _signed_order(row)
+        later = [r for r in chain if _signed_order(r) > since
+                 and self._verifies(r, DatasetRef(r.namespace, r.name))]
+        for marked in (row, *later):
+            successor = _peek(_NEXT_WHOLE, marked)
+            if successor is None or any(_names(r, successor) for r in (row, *later)):
+                continue
+            found = conn.execute(queries.version_select().where(
+                versions.c.dataset_id == marked.dataset_id, versions.c.trusted.is_(True),
+                versions.c.created == successor[1], standing())).all()
+            if not any(_names(r, successor)
+                       and self._verifies(r, DatasetRef(r.namespace, r.name)) for r in found):
+                self._not_superseded(marked)  # raises: it says it was superseded
 
     def known(self, refs: Sequence[DatasetRef], fingerprints: Sequence[str] = ()
               ) -> tuple[dict[DatasetRef, DatasetVersion], dict[str, DatasetVersion]]:
@@ -1011,15 +1169,7 @@ class LineageStore(Keyed):
         try:
             with self._transaction(write=False) as conn:
                 ids = _lookup_datasets(conn, list(dict.fromkeys(refs)))
-                window: dict[int, list[Any]] = {}  # dataset id -> its newest rows by id
-                for chunk in _chunks(list(dict.fromkeys(ids.values()))):
-                    for row in conn.execute(_WINDOWS_OF_DATASETS,
-                                            {"dataset_ids": list(chunk)}):
-                        window.setdefault(int(row.dataset_id), []).append(row)
-                newest: dict[int, Any] = {}  # dataset id -> its latest, as latest() takes it
-                for did, rows in window.items():
-                    rows.sort(key=lambda r: int(r.id), reverse=True)
-                    newest[did] = self._latest_row(rows)
+                newest = self._latest_rows(conn, ids.values())  # as latest() takes each
                 by_content: dict[str, Any] = {}
                 for chunk in _chunks([f for f in dict.fromkeys(fingerprints) if f]):
                     for row in conn.execute(_NEWEST_OF_FINGERPRINTS,
@@ -1122,6 +1272,7 @@ class LineageStore(Keyed):
         self.generation = next(_GENERATIONS)
         try:
             with self._lock, self._transaction(write=True) as conn:
+                serialize(conn, WRITE_TURN)  # a mark set meanwhile is not written over
                 rows = conn.execute(
                     select(versions.c.id, versions.c.run_id, versions.c.fingerprint,
                            versions.c.classification, versions.c.columns, versions.c.produced,
