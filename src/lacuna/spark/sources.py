@@ -525,15 +525,15 @@ def _from_store(gov: Governor, leaf: Leaf) -> tuple[Classification | None, Class
     claim) or what a run read of it, which may have been a part (``usecols=``, ``nrows=``, a
     chunk: :meth:`LineageStore.latest_written`). That one only adds restrictions
     (docs/lineage.md): a read of some columns of a remote file, taken as the declaration of
-    the whole file, left its other columns classified by their names."""
+    the whole file, left its other columns classified by their names.
+
+    A store that cannot answer raises (``LineageError``: unreadable, or a version it recorded
+    was deleted by hand): the read is refused saying so. It was logged and the source
+    classified from a sample of its values alone, below what the store had recorded of it."""
     if leaf.ref is None:
         return None, None
     store = gov.lineage_store
-    try:
-        own, newest = store.latest_written(leaf.ref), store.latest(leaf.ref)
-    except Exception as exc:
-        log.error("could not read %s from the lineage store: %s", leaf.ref, exc)
-        return None, None
+    own, newest = store.latest_written(leaf.ref), store.latest(leaf.ref)
     declared = own.classification if own is not None and own.classification.columns else None
     claimed = newest.classification if newest is not None and newest != own else None
     return declared, claimed
