@@ -1400,10 +1400,13 @@ def _colon_values(text: str) -> Iterator[str]:
 
 def segment_values(segment: str) -> tuple[str, ...]:
     """The values one (percent-decoded) path segment sends: itself, its tokens and their parts
-    (:func:`_colon_values`), and what it decodes to (:func:`decoded_tokens`). The gate masks
-    the segment in what it records when a recognizer validates any of them."""
+    (:func:`_colon_values`), what it decodes to (:func:`decoded_tokens`), and what they read
+    to backwards or in ROT47 (:func:`lacuna.classify.encoded.turned`: ``/cards/111...114``
+    was refused and recorded with the card in its destination). The gate masks the segment
+    in what it records when a recognizer validates any of them."""
     values = (segment, *_colon_values(segment))
-    return tuple(dict.fromkeys((*values, *decoded_tokens(values))))
+    values = (*values, *decoded_tokens(values))
+    return tuple(dict.fromkeys((*values, *(t for v in values for t in turned(v)))))
 
 
 def _tokens(fields: _Fields, prefix: str, text: str) -> None:

@@ -74,6 +74,7 @@ from lacuna.proxy.bodies import (
     segment_values,
     turned_tokens,
 )
+from lacuna.proxy.records import cards_in_records
 from lacuna.redact import MASK, redact_url
 
 if TYPE_CHECKING:
@@ -299,6 +300,9 @@ class Gate:
             payload = replace(payload, fields=_merged(payload.fields, kept.fields))
         payload = _named(payload, lookup)
         classification, matches = self.classify(payload, match_on=lookup)
+        # (a bare card number in a record beside a person's data: see lacuna.proxy.records)
+        classification = cards_in_records(payload, classification,
+                                          self.gov.config.classification)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
@@ -679,6 +683,11 @@ def _suspects(payload: Payload) -> Payload:
     values = [v for vs in payload.fields.values() for v in vs]
     validated = _validated(values, [n in keep for n in names])  # (kept ones: not again)
     keep.update(n for n, hit in zip(names, validated, strict=True) if hit)
+    # a value a recognizer validates only as decoded or turned (a card written backwards,
+    # /cards/1111111111111114) is judged with what was sent beside it: the field as sent
+    # (its words say card; the decoded field holds the number alone, which is no card)
+    keep.update(n[:n.index(f".{DECODED}")] for n in list(keep)
+                if f".{DECODED}" in n and any(_validated(list(payload.fields[n]), read=False)))
     fields = {n: v for n, v in payload.fields.items() if n in keep}
     if (fields and all(DECODED in n for n in fields)
             and sum(len(v) for v in fields.values()) <= FEW_DECODED):
