@@ -4,22 +4,25 @@ ordinary requests that look like them and still pass."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 
 import pytest
 
-from lacuna.proxy.bodies import segment_values
+from lacuna.proxy.bodies import read_body, segment_values
 from lacuna.proxy.gate import OutboundRequest
 from lacuna.proxy.records import _gtin
 
 EXTERNAL = "https://api.external-service.com/v1"
 CARD = "4111111111111111"
+RECORD = {"name": "Zorblat Quux", "v": CARD}
 
 
-def _post(gate, data, content_type="application/json"):
+def _post(gate, data, content_type="application/json", headers=()):
     body = data if isinstance(data, bytes) else json.dumps(data).encode()
     return gate.check(OutboundRequest(method="POST", url=EXTERNAL, body=body,
-                                      headers={"content-type": content_type}))
+                                      headers={"content-type": content_type, **dict(headers)}))
 
 
 def _get(gate, url):
@@ -133,3 +136,45 @@ def test_gtin_check_digits():
     assert _gtin("4006381333931")  # a real EAN-13
     assert not _gtin("4111111111111")  # a Visa test number's 13 digits
     assert not _gtin(CARD)
+
+
+@pytest.mark.parametrize("sent", [
+    {"payload": base64.b64encode(json.dumps(RECORD).encode()).decode()},  # base64 of a record
+    [RECORD, {"name": "Qix Vrump", "v": "n/a"}],  # other values beside the number
+])
+def test_a_record_read_inside_a_value_or_among_others_is_one(gate, sent):
+    """Both were forwarded: fields under a name the proxy made (``payload.(decoded).v``) were
+    no record's, and a field with any value but a bare number was passed over."""
+    assert _card_found(_post(gate, sent))
+
+
+def test_a_record_in_a_header_is_one(gate):
+    """``X-Meta: {"name": ..., "v": ...}``: the header's ``name`` was not classified (only
+    fields a recognizer validates are), and the card beside it was judged alone."""
+    refused = gate.check(OutboundRequest(method="GET", url=EXTERNAL,
+                                         headers={"x-meta": json.dumps(RECORD)}))
+    assert refused.status == 451
+    assert gate.check(OutboundRequest(method="GET", url=EXTERNAL, headers={
+        "x-meta": json.dumps({"event": "page_view", "v": CARD})})).forward
+
+
+@pytest.mark.parametrize("body", [
+    b"\x1f\x8b\x08\x00garbage",  # a gzip header, then no whole deflate stream
+    gzip.compress(json.dumps(RECORD).encode(), mtime=0)[:-6],  # cut inside its trailer
+    gzip.compress(json.dumps(RECORD).encode(), mtime=0)[:40],  # cut inside its data
+], ids=["garbage", "cut trailer", "cut data"])
+def test_a_gzip_body_that_stops_before_its_end_is_unreadable(gate, body):
+    """Each was forwarded: the decoder stopped where the bytes did, without an error, and
+    the body was read as what it had decoded (nothing, or a record's start): a receiver may
+    read it otherwise (and the proxy forwarded it whole)."""
+    payload = read_body(body, "application/json", encoding="gzip")
+    assert payload.format == "unreadable"
+    assert _post(gate, body, headers={"content-encoding": "gzip"}).status == 451
+
+
+def test_a_whole_gzip_body_and_a_cut_start_are_read():
+    whole = gzip.compress(b'{"plan": "gold", "n": 3}')
+    assert read_body(whole, "application/json", encoding="gzip").fields["plan"] == ("gold",)
+    start = gzip.compress(b"plan,n\n" + b"gold,3\n" * 5000)[:200]  # a spooled body's start
+    cut = read_body(start, "text/csv", encoding="gzip", truncated=True)
+    assert (cut.format, cut.unreadable) == ("csv", ())

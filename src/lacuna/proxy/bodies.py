@@ -207,7 +207,8 @@ def read_body(body: bytes, content_type: str | None, *, encoding: str | None = N
     unreadable: list[str] = []
     fields = _Fields()
     if encoding and encoding.strip().lower() not in ("identity", ""):
-        inflated = _inflate(body, encoding.strip().lower(), limit)
+        # (a cut body's start is a cut stream; a whole one must end where its coding says)
+        inflated = _inflate(body, encoding.strip().lower(), limit, whole=not truncated)
         if inflated is None:
             return Payload(format="unreadable", truncated=truncated,
                            unreadable=(f"a body compressed with {encoding!r}",))
@@ -226,12 +227,14 @@ def read_body(body: bytes, content_type: str | None, *, encoding: str | None = N
     return fields.payload(fmt, truncated, unreadable)
 
 
-def _inflate(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool] | None:
+def _inflate(body: bytes, encoding: str, limit: int, *, whole: bool = False
+             ) -> tuple[bytes, bool] | None:
     """``body`` decoded by its ``Content-Encoding``, up to ``limit`` bytes, and whether there is
-    more; None when it cannot be decoded (an unknown coding, a broken stream, bytes after it)."""
+    more; None when it cannot be decoded (an unknown coding, a broken stream, bytes after it,
+    and with ``whole`` a stream that stops before its end)."""
     out = bytearray()
     try:
-        for chunk in inflate([body], encoding):
+        for chunk in inflate([body], encoding, whole=whole):
             out += chunk
             if len(out) > limit:
                 return bytes(out[:limit]), True
@@ -240,7 +243,7 @@ def _inflate(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool] | Non
     return bytes(out), False
 
 
-def inflate(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+def inflate(chunks: Iterable[bytes], encoding: str, *, whole: bool = True) -> Iterator[bytes]:
     """``chunks`` of a body decoded by its ``Content-Encoding`` (``gzip``, ``deflate``, a list
     of them applied in order, ``identity``), in pieces of at most :data:`INFLATE_PIECE` bytes.
     A gzip body of several members is all of them, as receivers read it.
@@ -248,7 +251,9 @@ def inflate(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
     Raises:
         ValueError: an unknown coding, or bytes after the end of the compressed data (a
             receiver may read them; the proxy cannot say what they are).
-        zlib.error: a broken compressed stream.
+        zlib.error: a broken compressed stream, or (``whole``: the chunks are the whole body)
+            one that stops before its end: ``\x1f\x8b\x08\x00garbage`` decoded to nothing
+            and was forwarded as an empty body, which a receiver may read otherwise.
     """
     codings = [c.strip() for c in encoding.lower().split(",")]
     out: Iterable[bytes] = chunks
@@ -258,7 +263,7 @@ def inflate(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
         if coding not in ("gzip", "x-gzip", "deflate"):
             msg = f"unknown content coding {coding!r}"
             raise ValueError(msg)
-        out = _inflated(out, gzip=coding != "deflate")
+        out = _inflated(out, gzip=coding != "deflate", whole=whole)
     return iter(out)
 
 
@@ -266,11 +271,13 @@ INFLATE_PIECE = 256 * 1024  # decoded at a time
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _inflated(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
+def _inflated(chunks: Iterable[bytes], *, gzip: bool, whole: bool = True) -> Iterator[bytes]:
     wbits = 16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS
     inflater = zlib.decompressobj(wbits)
     after = b""  # bytes after a gzip member's end, until they show what they are
+    fed = False
     for chunk in itertools.chain(chunks, [None]):
+        fed = fed or bool(chunk)
         data = after + (chunk or b"")
         after = b""
         while data:
@@ -294,6 +301,9 @@ def _inflated(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
     rest = inflater.flush()
     if rest:
         yield rest
+    if whole and fed and not inflater.eof:
+        msg = "the compressed data stops before its end (a cut or broken stream)"
+        raise zlib.error(msg)
 
 
 # a parameter of a Content-Type or Content-Disposition: a token, or a quoted string that may

@@ -292,7 +292,9 @@ class Gate:
                 and request.spooled is None):
             if not around.fields:
                 return Verdict(forward=True)  # nothing is sent: nothing to decide
-            found, seen = self.classify(_named(kept, around.fields), match_on=around.fields)
+            aside = _named(kept, around.fields)
+            found, seen = self.classify(aside, match_on=around.fields)
+            found = cards_in_records(aside, found, self.gov.config.classification, around.fields)
             if found.tier is Tier.PUBLIC and not seen:
                 return Verdict(forward=True)  # headers and path carry nothing classified
         lookup = _merged(payload.fields, around.fields)
@@ -302,7 +304,7 @@ class Gate:
         classification, matches = self.classify(payload, match_on=lookup)
         # (a bare card number in a record beside a person's data: see lacuna.proxy.records)
         classification = cards_in_records(payload, classification,
-                                          self.gov.config.classification)
+                                          self.gov.config.classification, lookup)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)

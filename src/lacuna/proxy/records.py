@@ -8,17 +8,19 @@ sent alone was CRITICAL. A field of a structured body is not alone, though: in
 card number filed with a person's name, e-mail or phone number is cardholder data (PCI DSS),
 whatever its key says. That record passed whenever the name was no known one.
 
-The rule (:func:`cards_in_records`): a field whose every value is a bare number (13 to 19
-digits, a string or a JSON number) and whose numbers pass the issuer and Luhn checks (one or
-two of them, or more than chance makes among more), in the same object as a sibling field of
-a person's data (classified PII or PHI, or named as such: ``name``, ``email``, ``phone``), is
-a card number, unless the classifier read the field as something other than public data:
+The rule (:func:`cards_in_records`): a field whose bare numbers (values of 13 to 19 digits,
+a string or a JSON number; its other values may be anything) pass the issuer and Luhn checks
+(one or two of them, or more than chance makes among more; not a GTIN's check digit), in the
+same object as a sibling field of a person's data (classified PII or PHI, or named as such,
+``name``, ``email``, ``phone``, and holding words as a name is written), is a card number,
+unless the classifier read the field as something other than public data:
 its name says it is an identifier (``order_id``, ``sku``, ``tracking_number``, ``ref``: those
 numbers are the record's own, and are read as any id's), or its values are a kind of their
 own (an IMEI, a phone number). Siblings are the fields of one object: the same parent path
 (``customer.name`` and ``customer.v``; a list's items share their parent's path, a query's
-names and a form's are top-level). Names the proxy makes (``(keys)``, ``(path)``,
-``(header) ...``, ``.text``, ``.(decoded)``) are no record's fields.
+names and a form's are top-level). Names the proxy makes (``(keys)``, ``(path)``, ``.text``,
+``.(decoded)``) are no record's fields; the fields of a record read under one
+(``payload.(decoded).v``, a JSON record sent base64-encoded) are.
 """
 
 from __future__ import annotations
@@ -41,28 +43,33 @@ _WORDS = frozenset({"text", "lines"})  # a value read as free text: its tokens, 
 _WORDED = re.compile(r"[^\W\d_]+(?:[ '.,-]+[^\W\d_]+)*\.?")  # letters in words, as a name
 
 
-def cards_in_records(payload: Payload, found: Classification,
-                     config: ClassificationConfig) -> Classification:
+def cards_in_records(payload: Payload, found: Classification, config: ClassificationConfig,
+                     sent: Mapping[str, tuple[str, ...]] | None = None) -> Classification:
     """``found`` (the classification of ``payload``'s fields) with each field that holds
     bare card numbers beside a person's field of the same object classified as card numbers
     (see the module's docstring), the table rolled up again; ``found`` itself when there is
-    none (the common case: one look at each field's values)."""
+    none (the common case: one look at each field's values). Siblings are looked for among
+    ``sent`` (all the request's fields, also the headers' that were not classified: a JSON
+    header's ``name`` beside its ``v``), by default ``payload``'s."""
     from lacuna.classify.builtin.values import _hits_beyond_chance
     from lacuna.classify.checks import is_card_number
 
     cards: dict[str, ColumnClass] = {}
     for name, values in payload.fields.items():
-        if not values or _made(name) or not all(_BARE.fullmatch(v) for v in values):
+        if _made(name):
             continue
+        numbers = list(dict.fromkeys(v for v in values if _BARE.fullmatch(v)))
+        if not numbers:
+            continue  # (the common case)
         mine = found.columns.get(name)
         if mine is not None and mine.classification is not ColumnKind.PUBLIC:
             continue  # (a card already, an id by its name, an IMEI: the classifier's answer)
-        numbers = list(dict.fromkeys(values))
         valid = sum(1 for v in numbers if is_card_number(v) and not _gtin(v))
         if not valid or (len(numbers) > _LONE_MAX
                          and valid < _hits_beyond_chance(len(numbers))):
             continue
-        person = _person_beside(name, payload.fields, found.columns)
+        person = _person_beside(name, payload.fields if sent is None else sent,
+                                found.columns)
         if person is None:
             continue
         cards[name] = ColumnClass(
@@ -83,8 +90,12 @@ def cards_in_records(payload: Payload, found: Classification,
 
 
 def _made(name: str) -> bool:
-    """Whether ``name`` is one the proxy made (no field of a record as sent)."""
-    return any(c in name for c in _MADE) or name.rpartition(".")[2] in _WORDS
+    """Whether ``name`` is one the proxy made (no field of a record as sent: an object's
+    ``(keys)``, a value's tokens and lines); a record's fields under one it made (a JSON
+    record sent base64-encoded, ``payload.(decoded).v``; a header's, ``(header) x-meta.v``)
+    are fields of that record."""
+    leaf = name.rpartition(".")[2]
+    return any(c in leaf for c in _MADE) or leaf in _WORDS
 
 
 def _person_beside(name: str, fields: Mapping[str, tuple[str, ...]],
