@@ -688,8 +688,10 @@ def _suspects(payload: Payload) -> Payload:
     # a value a recognizer validates only as decoded or turned (a card written backwards,
     # /cards/1111111111111114) is judged with what was sent beside it: the field as sent
     # (its words say card; the decoded field holds the number alone, which is no card)
-    keep.update(n[:n.index(f".{DECODED}")] for n in list(keep)
-                if f".{DECODED}" in n and any(_validated(list(payload.fields[n]), read=False)))
+    read = {n: payload.fields[n] for n in keep if f".{DECODED}" in n}
+    distinct = list(dict.fromkeys(v for vs in read.values() for v in vs))  # (one look at all)
+    valid = {v for v, hit in zip(distinct, _validated(distinct, read=False), strict=True) if hit}
+    keep.update(n[:n.index(f".{DECODED}")] for n, vs in read.items() if valid.intersection(vs))
     fields = {n: v for n, v in payload.fields.items() if n in keep}
     if (fields and all(DECODED in n for n in fields)
             and sum(len(v) for v in fields.values()) <= FEW_DECODED):
