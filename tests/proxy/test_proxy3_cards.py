@@ -178,3 +178,28 @@ def test_a_whole_gzip_body_and_a_cut_start_are_read():
     start = gzip.compress(b"plan,n\n" + b"gold,3\n" * 5000)[:200]  # a spooled body's start
     cut = read_body(start, "text/csv", encoding="gzip", truncated=True)
     assert (cut.format, cut.unreadable) == ("csv", ())
+
+
+@pytest.mark.parametrize("sent", [
+    "?card1=41111111&card2=11111111",  # halves: no card's printed groups
+    "?pan_1=411111&pan_2=1111111111",
+    "?cc1=4111111&cc2=111111&cc3=111",
+])
+def test_a_card_cut_anywhere_under_numbered_names_that_say_card_is_found(gate, sent):
+    """Each was forwarded: only a card's printed groups (4-4-4-4, ...) were joined."""
+    assert _get(gate, f"{EXTERNAL}{sent}").status == 451
+    assert _post(gate, dict(p.split("=") for p in sent[1:].split("&"))).status == 451
+
+
+def test_a_card_cut_anywhere_under_one_name_that_says_card_sent_again_is_found(gate):
+    assert _get(gate, f"{EXTERNAL}?card=41111111&card=11111111").status == 451
+    assert _get(gate, f"{EXTERNAL}?card=41111111&card=11111112").forward
+
+
+@pytest.mark.parametrize("sent", [
+    "?card1=41111111&card2=11111112",  # Luhn fails
+    "?part1=41111111&part2=11111111",  # the names do not say card
+    "?card1=4111&card2=1111",  # too short for a card
+])
+def test_numbered_pieces_that_are_no_card_pass(gate, sent):
+    assert _get(gate, f"{EXTERNAL}{sent}").forward

@@ -634,6 +634,7 @@ def split_values(pairs: Sequence[tuple[str, Any]], *, whole: bool = True) -> lis
                   and any(w in k.lower() for w in ("card", "cc", "pan")))]
     if len(groups) >= 3:
         out += _split_cards(groups, pairs if whole and len(groups) == len(pairs) else None)
+    out += _cut_cards(pairs)
     domains = [j for j, (k, v) in enumerate(pairs)
                if isinstance(v, str) and "." in v and v[-1:].isalpha() and _DOMAIN.fullmatch(v)
                and any(w in k.lower() for w in ("domain", "host", "server"))]
@@ -689,6 +690,40 @@ def _split_cards(groups: list[tuple[int, str, Any]], whole: list[tuple[str, Any]
                         and all(len(g) == k for g, k in zip(piece, shape, strict=True))
                         and is_card(number := " ".join(piece))):
                     out.append(number)  # in its groups: a card's own writing, even alone
+    return out
+
+
+_PRINTED = {14: (4, 6, 4), 15: (4, 6, 5), 16: (4, 4, 4, 4), 19: (4, 4, 4, 4, 3)}
+
+
+def _cut_cards(pairs: Sequence[tuple[str, Any]]) -> list[str]:
+    """Card numbers cut anywhere into 2 to 5 strings of digits under numbered names that say
+    card (``?card1=41111111&card2=11111111``, ``pan_1`` ...), or under one such name sent
+    again (``?card=41111111&card=11111111``): not a card's printed groups, so
+    :func:`_split_cards` left them apart, and the name said what they were. Joined in the
+    numbers' order and written in the card's groups (a bare number alone is no card), for the
+    card validator to judge."""
+    from lacuna.classify.base import validators
+
+    cut: dict[str, list[tuple[int, str]]] = {}
+    for at, (key, value) in enumerate(pairs):
+        if not (isinstance(value, str) and value.isdigit() and value.isascii()):
+            continue
+        if (m := _NUMBERED.fullmatch(key)) and _key_words(m.group(1)) & _CARD_WORDS:
+            cut.setdefault("#" + m.group(1), []).append((int(m.group(2)), value))
+        elif _key_words(key) & _CARD_WORDS:  # (one name sent again: in the order sent)
+            cut.setdefault("=" + key, []).append((at, value))
+    out = []
+    for pieces in cut.values():
+        digits = "".join(v for _, v in sorted(pieces))
+        if not 2 <= len(pieces) <= 5 or len(digits) not in _PRINTED:
+            continue
+        at, groups = 0, []
+        for k in _PRINTED[len(digits)]:
+            groups.append(digits[at:at + k])
+            at += k
+        if validators.get("luhn_card")(number := " ".join(groups)):
+            out.append(number)
     return out
 
 
