@@ -697,12 +697,13 @@ _PRINTED = {14: (4, 6, 4), 15: (4, 6, 5), 16: (4, 4, 4, 4), 19: (4, 4, 4, 4, 3)}
 
 
 def _cut_cards(pairs: Sequence[tuple[str, Any]]) -> list[str]:
-    """Card numbers cut anywhere into 2 to 5 strings of digits under numbered names that say
+    """Card numbers cut anywhere into 2 or 3 strings of digits under numbered names that say
     card (``?card1=41111111&card2=11111111``, ``pan_1`` ...), or under one such name sent
     again (``?card=41111111&card=11111111``): not a card's printed groups, so
     :func:`_split_cards` left them apart, and the name said what they were. Joined in the
     numbers' order and written in the card's groups (a bare number alone is no card), for the
-    card validator to judge."""
+    card validator to judge. Four or five pieces are a card's only in its printed groups
+    (:func:`_split_cards`): ``card1..card4`` of 3-5-4-4 digits stay apart, as before."""
     from lacuna.classify.base import validators
 
     cut: dict[str, list[tuple[int, str]]] = {}
@@ -716,7 +717,7 @@ def _cut_cards(pairs: Sequence[tuple[str, Any]]) -> list[str]:
     out = []
     for pieces in cut.values():
         digits = "".join(v for _, v in sorted(pieces))
-        if not 2 <= len(pieces) <= 5 or len(digits) not in _PRINTED:
+        if not 2 <= len(pieces) <= 3 or len(digits) not in _PRINTED:
             continue
         at, groups = 0, []
         for k in _PRINTED[len(digits)]:
