@@ -62,6 +62,9 @@ def test_a_path_segment_read_backwards_is_a_value_the_destination_masks():
     {"name": "Zorblat Quux", "v": int(CARD)},  # the number as a JSON number
     {"customer": {"full_name": "Zorblat Quux", "n": CARD}, "plan": "gold"},
     [{"name": "Zorblat Quux", "v": CARD}, {"name": "Qix Vrump", "v": "5555555555554444"}],
+    {"name": "Zorblat Quux", "v": f" {CARD}."},  # marks around it
+    {"name": "Zorblat Quux", "v": f"\u200b{CARD}"},
+    {"name": "Zorblat Quux", "payment": {"v": CARD}},  # in an object the record holds
 ])
 def test_a_bare_card_in_a_record_beside_a_persons_field_is_a_card(gate, sent):
     """Each was forwarded as PUBLIC: one bare number was no card, and the name was none the

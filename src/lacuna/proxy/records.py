@@ -16,11 +16,13 @@ same object as a sibling field of a person's data (classified PII or PHI, or nam
 unless the classifier read the field as something other than public data:
 its name says it is an identifier (``order_id``, ``sku``, ``tracking_number``, ``ref``: those
 numbers are the record's own, and are read as any id's), or its values are a kind of their
-own (an IMEI, a phone number). Siblings are the fields of one object: the same parent path
-(``customer.name`` and ``customer.v``; a list's items share their parent's path, a query's
-names and a form's are top-level). Names the proxy makes (``(keys)``, ``(path)``, ``.text``,
-``.(decoded)``) are no record's fields; the fields of a record read under one
-(``payload.(decoded).v``, a JSON record sent base64-encoded) are.
+own (an IMEI, a phone number). Siblings are the fields of one object, or of an object that
+holds it (``customer.name`` beside ``customer.v`` or ``customer.payment.v``, not beside
+``order.v``; a list's items share their parent's path, a query's names and a form's are
+top-level). Names the proxy makes (``(keys)``, ``(path)``, ``.text``, ``.(decoded)``) are no
+record's fields; the fields of a record read under one (``payload.(decoded).v``, a JSON
+record sent base64-encoded) are. A number may have marks around it that are no letter or
+digit (``" 4111111111111111."``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ if TYPE_CHECKING:
     from lacuna.config import ClassificationConfig
     from lacuna.proxy.bodies import Payload
 
-_BARE = re.compile(r"[0-9]{13,19}")
+# a bare number, with at most marks around it that are no letter or digit (a space, a full
+# stop, a "+", a zero-width space: "4111111111111111 " passed where "4111111111111111" did not)
+_BARE = re.compile(r"[^\w]*([0-9]{13,19})[^\w]*")
 _LONE_MAX = 2  # numbers judged each alone (more: beyond chance, as the classifier asks)
 _MADE = ("(", ")")  # a name the proxy made holds one of these
 _WORDS = frozenset({"text", "lines"})  # a value read as free text: its tokens, its lines
@@ -58,7 +62,7 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
     for name, values in payload.fields.items():
         if _made(name):
             continue
-        numbers = list(dict.fromkeys(v for v in values if _BARE.fullmatch(v)))
+        numbers = list(dict.fromkeys(m.group(1) for v in values if (m := _BARE.fullmatch(v))))
         if not numbers:
             continue  # (the common case)
         mine = found.columns.get(name)
@@ -100,13 +104,13 @@ def _made(name: str) -> bool:
 
 def _person_beside(name: str, fields: Mapping[str, tuple[str, ...]],
                    columns: Mapping[str, ColumnClass]) -> str | None:
-    """The first sibling of ``name`` (the same parent path) that holds a person's data, as
-    classified or by its name alone; None when there is none."""
+    """The first field of ``name``'s object, or of an object that holds it, that holds a
+    person's data, as classified or by its name alone; None when there is none."""
     from lacuna.classify.heuristic import _by_name, _engine
 
     parent = _parent(name)
     for other in fields:
-        if other == name or _made(other) or _parent(other) != parent:
+        if other == name or _made(other) or not _within(parent, _parent(other)):
             continue
         column = columns.get(other)
         if column is not None and column.is_personal:
@@ -129,6 +133,12 @@ def _gtin(number: str) -> bool:
     body = [int(d) for d in number[:-1]]
     total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
     return (10 - total % 10) % 10 == int(number[-1])
+
+
+def _within(inner: str, outer: str) -> bool:
+    """Whether the object at path ``inner`` is the one at ``outer`` or inside it (a number
+    in ``{"name": ..., "payment": {"v": ...}}`` is in the person's record)."""
+    return not outer or inner == outer or inner.startswith(outer + ".")
 
 
 def _parent(name: str) -> str:
