@@ -44,6 +44,12 @@ def test_a_card_written_backwards_in_a_path_beside_cards_is_found(gate):
     assert _get(gate, f"{EXTERNAL}/cards/{CARD}").status == 451  # (as before)
 
 
+@pytest.mark.parametrize("path", [f"/v1/payments/{CARD}", f"/v1/charges/{CARD[::-1]}"])
+def test_a_card_in_a_path_beside_a_plural_word_of_payment_is_found(gate, path):
+    """Both were forwarded: "payment" and "charge" were words of payment, their plurals not."""
+    assert _get(gate, f"{EXTERNAL}{path}").status == 451
+
+
 @pytest.mark.parametrize("path", [
     f"/orders/{CARD[::-1]}",  # an id that reads as a card backwards, nothing saying card
     f"/orders/{CARD}",  # a lone bare number (last session's rule)

@@ -475,7 +475,7 @@ _DIGIT_RUN_RE = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
 # words that say a number beside them is a card's (RE2 and Python's re)
 _CARD_CONTEXT = (r"(?:^|[^a-z])(?:cards?|credit|debit|visa|master ?card|amex|american express"
                  r"|maestro|discover|jcb|diners|union ?pay|cc|ccn|cvv|cvc|pan|expiry|expires"
-                 r"|charged?|payment|billing|pay|paid|paying|kreditkarte|karte|tarjeta|carte|cart[aã]o|carta)"
+                 r"|charge[ds]?|payments?|billing|pay|paid|paying|kreditkarte|karte|tarjeta|carte|cart[aã]o|carta)"
                  r"(?:$|[^a-z])")
 _CARD_CONTEXT_RE = re.compile(_CARD_CONTEXT, re.IGNORECASE)
 
