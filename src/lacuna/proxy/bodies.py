@@ -207,7 +207,8 @@ def read_body(body: bytes, content_type: str | None, *, encoding: str | None = N
     unreadable: list[str] = []
     fields = _Fields()
     if encoding and encoding.strip().lower() not in ("identity", ""):
-        inflated = _inflate(body, encoding.strip().lower(), limit)
+        # (a cut body's start is a cut stream; a whole one must end where its coding says)
+        inflated = _inflate(body, encoding.strip().lower(), limit, whole=not truncated)
         if inflated is None:
             return Payload(format="unreadable", truncated=truncated,
                            unreadable=(f"a body compressed with {encoding!r}",))
@@ -226,12 +227,14 @@ def read_body(body: bytes, content_type: str | None, *, encoding: str | None = N
     return fields.payload(fmt, truncated, unreadable)
 
 
-def _inflate(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool] | None:
+def _inflate(body: bytes, encoding: str, limit: int, *, whole: bool = False
+             ) -> tuple[bytes, bool] | None:
     """``body`` decoded by its ``Content-Encoding``, up to ``limit`` bytes, and whether there is
-    more; None when it cannot be decoded (an unknown coding, a broken stream, bytes after it)."""
+    more; None when it cannot be decoded (an unknown coding, a broken stream, bytes after it,
+    and with ``whole`` a stream that stops before its end)."""
     out = bytearray()
     try:
-        for chunk in inflate([body], encoding):
+        for chunk in inflate([body], encoding, whole=whole):
             out += chunk
             if len(out) > limit:
                 return bytes(out[:limit]), True
@@ -240,7 +243,7 @@ def _inflate(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool] | Non
     return bytes(out), False
 
 
-def inflate(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+def inflate(chunks: Iterable[bytes], encoding: str, *, whole: bool = True) -> Iterator[bytes]:
     """``chunks`` of a body decoded by its ``Content-Encoding`` (``gzip``, ``deflate``, a list
     of them applied in order, ``identity``), in pieces of at most :data:`INFLATE_PIECE` bytes.
     A gzip body of several members is all of them, as receivers read it.
@@ -248,7 +251,9 @@ def inflate(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
     Raises:
         ValueError: an unknown coding, or bytes after the end of the compressed data (a
             receiver may read them; the proxy cannot say what they are).
-        zlib.error: a broken compressed stream.
+        zlib.error: a broken compressed stream, or (``whole``: the chunks are the whole body)
+            one that stops before its end: ``\x1f\x8b\x08\x00garbage`` decoded to nothing
+            and was forwarded as an empty body, which a receiver may read otherwise.
     """
     codings = [c.strip() for c in encoding.lower().split(",")]
     out: Iterable[bytes] = chunks
@@ -258,7 +263,7 @@ def inflate(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
         if coding not in ("gzip", "x-gzip", "deflate"):
             msg = f"unknown content coding {coding!r}"
             raise ValueError(msg)
-        out = _inflated(out, gzip=coding != "deflate")
+        out = _inflated(out, gzip=coding != "deflate", whole=whole)
     return iter(out)
 
 
@@ -266,11 +271,13 @@ INFLATE_PIECE = 256 * 1024  # decoded at a time
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _inflated(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
+def _inflated(chunks: Iterable[bytes], *, gzip: bool, whole: bool = True) -> Iterator[bytes]:
     wbits = 16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS
     inflater = zlib.decompressobj(wbits)
     after = b""  # bytes after a gzip member's end, until they show what they are
+    fed = False
     for chunk in itertools.chain(chunks, [None]):
+        fed = fed or bool(chunk)
         data = after + (chunk or b"")
         after = b""
         while data:
@@ -294,6 +301,9 @@ def _inflated(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
     rest = inflater.flush()
     if rest:
         yield rest
+    if whole and fed and not inflater.eof:
+        msg = "the compressed data stops before its end (a cut or broken stream)"
+        raise zlib.error(msg)
 
 
 # a parameter of a Content-Type or Content-Disposition: a token, or a quoted string that may
@@ -624,6 +634,7 @@ def split_values(pairs: Sequence[tuple[str, Any]], *, whole: bool = True) -> lis
                   and any(w in k.lower() for w in ("card", "cc", "pan")))]
     if len(groups) >= 3:
         out += _split_cards(groups, pairs if whole and len(groups) == len(pairs) else None)
+    out += _cut_cards(pairs)
     domains = [j for j, (k, v) in enumerate(pairs)
                if isinstance(v, str) and "." in v and v[-1:].isalpha() and _DOMAIN.fullmatch(v)
                and any(w in k.lower() for w in ("domain", "host", "server"))]
@@ -679,6 +690,41 @@ def _split_cards(groups: list[tuple[int, str, Any]], whole: list[tuple[str, Any]
                         and all(len(g) == k for g, k in zip(piece, shape, strict=True))
                         and is_card(number := " ".join(piece))):
                     out.append(number)  # in its groups: a card's own writing, even alone
+    return out
+
+
+_PRINTED = {14: (4, 6, 4), 15: (4, 6, 5), 16: (4, 4, 4, 4), 19: (4, 4, 4, 4, 3)}
+
+
+def _cut_cards(pairs: Sequence[tuple[str, Any]]) -> list[str]:
+    """Card numbers cut anywhere into 2 or 3 strings of digits under numbered names that say
+    card (``?card1=41111111&card2=11111111``, ``pan_1`` ...), or under one such name sent
+    again (``?card=41111111&card=11111111``): not a card's printed groups, so
+    :func:`_split_cards` left them apart, and the name said what they were. Joined in the
+    numbers' order and written in the card's groups (a bare number alone is no card), for the
+    card validator to judge. Four or five pieces are a card's only in its printed groups
+    (:func:`_split_cards`): ``card1..card4`` of 3-5-4-4 digits stay apart, as before."""
+    from lacuna.classify.base import validators
+
+    cut: dict[str, list[tuple[int, str]]] = {}
+    for at, (key, value) in enumerate(pairs):
+        if not (isinstance(value, str) and value.isdigit() and value.isascii()):
+            continue
+        if (m := _NUMBERED.fullmatch(key)) and _key_words(m.group(1)) & _CARD_WORDS:
+            cut.setdefault("#" + m.group(1), []).append((int(m.group(2)), value))
+        elif _key_words(key) & _CARD_WORDS:  # (one name sent again: in the order sent)
+            cut.setdefault("=" + key, []).append((at, value))
+    out = []
+    for pieces in cut.values():
+        digits = "".join(v for _, v in sorted(pieces))
+        if not 2 <= len(pieces) <= 3 or len(digits) not in _PRINTED:
+            continue
+        at, groups = 0, []
+        for k in _PRINTED[len(digits)]:
+            groups.append(digits[at:at + k])
+            at += k
+        if validators.get("luhn_card")(number := " ".join(groups)):
+            out.append(number)
     return out
 
 
@@ -1400,10 +1446,13 @@ def _colon_values(text: str) -> Iterator[str]:
 
 def segment_values(segment: str) -> tuple[str, ...]:
     """The values one (percent-decoded) path segment sends: itself, its tokens and their parts
-    (:func:`_colon_values`), and what it decodes to (:func:`decoded_tokens`). The gate masks
-    the segment in what it records when a recognizer validates any of them."""
+    (:func:`_colon_values`), what it decodes to (:func:`decoded_tokens`), and what they read
+    to backwards or in ROT47 (:func:`lacuna.classify.encoded.turned`: ``/cards/111...114``
+    was refused and recorded with the card in its destination). The gate masks the segment
+    in what it records when a recognizer validates any of them."""
     values = (segment, *_colon_values(segment))
-    return tuple(dict.fromkeys((*values, *decoded_tokens(values))))
+    values = (*values, *decoded_tokens(values))
+    return tuple(dict.fromkeys((*values, *(t for v in values for t in turned(v)))))
 
 
 def _tokens(fields: _Fields, prefix: str, text: str) -> None:

@@ -74,6 +74,7 @@ from lacuna.proxy.bodies import (
     segment_values,
     turned_tokens,
 )
+from lacuna.proxy.records import cards_in_records
 from lacuna.redact import MASK, redact_url
 
 if TYPE_CHECKING:
@@ -291,7 +292,9 @@ class Gate:
                 and request.spooled is None):
             if not around.fields:
                 return Verdict(forward=True)  # nothing is sent: nothing to decide
-            found, seen = self.classify(_named(kept, around.fields), match_on=around.fields)
+            aside = _named(kept, around.fields)
+            found, seen = self.classify(aside, match_on=around.fields)
+            found = cards_in_records(aside, found, self.gov.config.classification, around.fields)
             if found.tier is Tier.PUBLIC and not seen:
                 return Verdict(forward=True)  # headers and path carry nothing classified
         lookup = _merged(payload.fields, around.fields)
@@ -299,6 +302,9 @@ class Gate:
             payload = replace(payload, fields=_merged(payload.fields, kept.fields))
         payload = _named(payload, lookup)
         classification, matches = self.classify(payload, match_on=lookup)
+        # (a bare card number in a record beside a person's data: see lacuna.proxy.records)
+        classification = cards_in_records(payload, classification,
+                                          self.gov.config.classification, lookup)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
@@ -679,6 +685,13 @@ def _suspects(payload: Payload) -> Payload:
     values = [v for vs in payload.fields.values() for v in vs]
     validated = _validated(values, [n in keep for n in names])  # (kept ones: not again)
     keep.update(n for n, hit in zip(names, validated, strict=True) if hit)
+    # a value a recognizer validates only as decoded or turned (a card written backwards,
+    # /cards/1111111111111114) is judged with what was sent beside it: the field as sent
+    # (its words say card; the decoded field holds the number alone, which is no card)
+    read = {n: payload.fields[n] for n in keep if f".{DECODED}" in n}
+    distinct = list(dict.fromkeys(v for vs in read.values() for v in vs))  # (one look at all)
+    valid = {v for v, hit in zip(distinct, _validated(distinct, read=False), strict=True) if hit}
+    keep.update(n[:n.index(f".{DECODED}")] for n, vs in read.items() if valid.intersection(vs))
     fields = {n: v for n, v in payload.fields.items() if n in keep}
     if (fields and all(DECODED in n for n in fields)
             and sum(len(v) for v in fields.values()) <= FEW_DECODED):

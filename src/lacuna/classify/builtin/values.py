@@ -379,11 +379,14 @@ class CardValues(PatternRecognizer):
         numbers there count when more of them are valid than chance makes (a ``payment_id``
         column of random ids holds a valid one in every 34). Without context one bare number
         is no card: random 16-digit ids pass as often as one in 34, and a single order
-        number, sent or read, was CRITICAL."""
-        if sample.from_integers or sample.lengths[1] < 13 or not _any_digit_run(sample):
+        number, sent or read, was CRITICAL. A column of integers has no words: only its name
+        can say card (``{"card": "4111111111111111"}`` reads as a number, and passed)."""
+        if sample.lengths[1] < 13 or not _any_digit_run(sample):
             return None  # (the common case: one look, no number of a card's length)
         if _CARD_CONTEXT_RE.search(sample.name.replace("_", " ")):
             return self._beyond(sample, _digit_runs(sample.values, self.max_checks))
+        if sample.from_integers:
+            return None
         whole = sample.matching(_BARE_CARD)
         if len(whole) and len(sample) - len(whole) >= _LONE_MIN_WORDS:
             worded = sample.count(r"\pL")
@@ -472,7 +475,7 @@ _DIGIT_RUN_RE = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
 # words that say a number beside them is a card's (RE2 and Python's re)
 _CARD_CONTEXT = (r"(?:^|[^a-z])(?:cards?|credit|debit|visa|master ?card|amex|american express"
                  r"|maestro|discover|jcb|diners|union ?pay|cc|ccn|cvv|cvc|pan|expiry|expires"
-                 r"|charged?|payment|billing|kreditkarte|karte|tarjeta|carte|cart[aã]o|carta)"
+                 r"|charge[ds]?|payments?|billing|pay|paid|paying|kreditkarte|karte|tarjeta|carte|cart[aã]o|carta)"
                  r"(?:$|[^a-z])")
 _CARD_CONTEXT_RE = re.compile(_CARD_CONTEXT, re.IGNORECASE)
 

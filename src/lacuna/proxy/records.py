@@ -1,0 +1,145 @@
+"""A bare card number in a record beside a person's data: the record is its context.
+
+The classifier reads one bare number of a card's length (``4111111111111111``) as no card
+unless something around it says card (:class:`lacuna.classify.builtin.values.CardValues`):
+a random 16-digit id passes the issuer and Luhn checks one time in 34, and an order number
+sent alone was CRITICAL. A field of a structured body is not alone, though: in
+``{"name": "Ana Lopez", "v": "4111111111111111"}`` the number sits in a person's record, and a
+card number filed with a person's name, e-mail or phone number is cardholder data (PCI DSS),
+whatever its key says. That record passed whenever the name was no known one.
+
+The rule (:func:`cards_in_records`): a field whose bare numbers (values of 13 to 19 digits,
+a string or a JSON number; its other values may be anything) pass the issuer and Luhn checks
+(one or two of them, or more than chance makes among more; not a GTIN's check digit), in the
+same object as a sibling field of a person's data (classified PII or PHI, or named as such,
+``name``, ``email``, ``phone``, and holding words as a name is written), is a card number,
+unless the classifier read the field as something other than public data:
+its name says it is an identifier (``order_id``, ``sku``, ``tracking_number``, ``ref``: those
+numbers are the record's own, and are read as any id's), or its values are a kind of their
+own (an IMEI, a phone number). Siblings are the fields of one object, or of an object that
+holds it (``customer.name`` beside ``customer.v`` or ``customer.payment.v``, not beside
+``order.v``; a list's items share their parent's path, a query's names and a form's are
+top-level). Names the proxy makes (``(keys)``, ``(path)``, ``.text``, ``.(decoded)``) are no
+record's fields; the fields of a record read under one (``payload.(decoded).v``, a JSON
+record sent base64-encoded) are. A number may have marks around it that are no letter or
+digit (``" 4111111111111111."``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity
+
+if TYPE_CHECKING:
+    from lacuna.config import ClassificationConfig
+    from lacuna.proxy.bodies import Payload
+
+# a bare number, with at most marks around it that are no letter or digit (a space, a full
+# stop, a "+", a zero-width space: "4111111111111111 " passed where "4111111111111111" did not)
+_BARE = re.compile(r"[^\w]*([0-9]{13,19})[^\w]*")
+_LONE_MAX = 2  # numbers judged each alone (more: beyond chance, as the classifier asks)
+_MADE = ("(", ")")  # a name the proxy made holds one of these
+_WORDS = frozenset({"text", "lines"})  # a value read as free text: its tokens, its lines
+_WORDED = re.compile(r"[^\W\d_]+(?:[ '.,-]+[^\W\d_]+)*\.?")  # letters in words, as a name
+
+
+def cards_in_records(payload: Payload, found: Classification, config: ClassificationConfig,
+                     sent: Mapping[str, tuple[str, ...]] | None = None) -> Classification:
+    """``found`` (the classification of ``payload``'s fields) with each field that holds
+    bare card numbers beside a person's field of the same object classified as card numbers
+    (see the module's docstring), the table rolled up again; ``found`` itself when there is
+    none (the common case: one look at each field's values). Siblings are looked for among
+    ``sent`` (all the request's fields, also the headers' that were not classified: a JSON
+    header's ``name`` beside its ``v``), by default ``payload``'s."""
+    from lacuna.classify.builtin.values import _hits_beyond_chance
+    from lacuna.classify.checks import is_card_number
+
+    cards: dict[str, ColumnClass] = {}
+    for name, values in payload.fields.items():
+        if _made(name):
+            continue
+        numbers = list(dict.fromkeys(m.group(1) for v in values if (m := _BARE.fullmatch(v))))
+        if not numbers:
+            continue  # (the common case)
+        mine = found.columns.get(name)
+        if mine is not None and mine.classification is not ColumnKind.PUBLIC:
+            continue  # (a card already, an id by its name, an IMEI: the classifier's answer)
+        valid = sum(1 for v in numbers if is_card_number(v) and not _gtin(v))
+        if not valid or (len(numbers) > _LONE_MAX
+                         and valid < _hits_beyond_chance(len(numbers))):
+            continue
+        person = _person_beside(name, payload.fields if sent is None else sent,
+                                found.columns)
+        if person is None:
+            continue
+        cards[name] = ColumnClass(
+            classification=ColumnKind.PII, pii_type="card_number",
+            sensitivity=Sensitivity.CRITICAL, confidence=0.76, reasoning=(
+                f"{valid} of {len(numbers)} bare numbers pass a card's issuer and Luhn checks, "
+                f"in a record beside {person!r}, a person's data: cardholder data"))
+    if not cards:
+        return found
+    from lacuna.classify.rollup import rollup
+
+    columns = {**found.columns, **cards}
+    result = rollup(columns, config, floor=found.floor, extra_tags=found.table_tags,
+                    reasoning=[r for r in found.reasoning if " because of column(s): " not in r],
+                    layer=found.layer)
+    return replace(result, tags=tuple(dict.fromkeys([*result.tags, *found.tags])),
+                   assumed=found.assumed)
+
+
+def _made(name: str) -> bool:
+    """Whether ``name`` is one the proxy made (no field of a record as sent: an object's
+    ``(keys)``, a value's tokens and lines); a record's fields under one it made (a JSON
+    record sent base64-encoded, ``payload.(decoded).v``; a header's, ``(header) x-meta.v``)
+    are fields of that record."""
+    leaf = name.rpartition(".")[2]
+    return any(c in leaf for c in _MADE) or leaf in _WORDS
+
+
+def _person_beside(name: str, fields: Mapping[str, tuple[str, ...]],
+                   columns: Mapping[str, ColumnClass]) -> str | None:
+    """The first field of ``name``'s object, or of an object that holds it, that holds a
+    person's data, as classified or by its name alone; None when there is none."""
+    from lacuna.classify.heuristic import _by_name, _engine
+
+    parent = _parent(name)
+    for other in fields:
+        if other == name or _made(other) or not _within(parent, _parent(other)):
+            continue
+        column = columns.get(other)
+        if column is not None and column.is_personal:
+            return other
+        # named as a person's data, and holding words as a name is written (an unknown
+        # name, "Zorblat Quux"; not an event's or a metric's name, "page_view", "bytes_in")
+        own = other.rpartition(".")[2].lstrip("?")
+        if (_by_name(own, _engine().version).classification in (ColumnKind.PII, ColumnKind.PHI)
+                and any(_WORDED.fullmatch(v) for v in fields[other])):
+            return other
+    return None
+
+
+def _gtin(number: str) -> bool:
+    """Whether ``number`` (13 or 14 digits) has a GTIN's check digit (EAN-13, GTIN-14): a
+    product's barcode, which a 13-digit Visa number (long withdrawn) would match one time in
+    ten; a German EAN-13 (``400...``) passes a Visa's issuer check, and Luhn one time in ten."""
+    if len(number) not in (13, 14):
+        return False
+    body = [int(d) for d in number[:-1]]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == int(number[-1])
+
+
+def _within(inner: str, outer: str) -> bool:
+    """Whether the object at path ``inner`` is the one at ``outer`` or inside it (a number
+    in ``{"name": ..., "payment": {"v": ...}}`` is in the person's record)."""
+    return not outer or inner == outer or inner.startswith(outer + ".")
+
+
+def _parent(name: str) -> str:
+    return name.lstrip("?").rpartition(".")[0]
