@@ -438,12 +438,18 @@ def _sampled_relation(rel: Any, state: DataState) -> DataState:
     classified by a sample of their values (:func:`computed.sampled`), before a write."""
     config = _gov().config.classification
 
+    def picked(positions: list[int]) -> Any:
+        return rel.project(", ".join(f"#{i + 1}" for i in positions))
+
     def sample(positions: list[int]) -> Any:
         with _bypass.bypass(), outermost():
-            return rel.project(", ".join(f"#{i + 1}" for i in positions)).limit(
-                int(config.sample_rows)).df()
+            return picked(positions).limit(int(config.sample_rows)).df()
 
-    return computed.sampled(state, [str(c) for c in rel.columns], sample, config)
+    def whole(positions: list[int]) -> Any:
+        with _bypass.bypass(), outermost():
+            return picked(positions)
+
+    return computed.sampled(state, [str(c) for c in rel.columns], sample, config, whole=whole)
 
 
 def _sampled_query(con: Any, query: str, state: DataState,
@@ -464,16 +470,20 @@ def _sampled_query(con: Any, query: str, state: DataState,
         text = inner.sql(dialect="duckdb") if isinstance(inner, exp.Query) else ""
     limit = int(config.sample_rows)
 
-    def sample(positions: list[int]) -> Any:
+    def picked(positions: list[int], rest: str = "") -> Any:
         if not text:
             msg = "the statement's query could not be read apart from its target"
             raise ValueError(msg)
-        picked = ", ".join(f"#{i + 1}" for i in positions)
+        columns = ", ".join(f"#{i + 1}" for i in positions)
         with _bypass.bypass(), outermost():
-            return con.sql(f"SELECT {picked} FROM ({text}) AS __lacuna_sample "
-                           f"LIMIT {limit}").df()
+            return con.sql(f"SELECT {columns} FROM ({text}) AS __lacuna_sample{rest}")
 
-    return computed.sampled(state, outputs, sample, config)
+    def sample(positions: list[int]) -> Any:
+        rel = picked(positions, f" LIMIT {limit}")
+        with _bypass.bypass(), outermost():
+            return rel.df()
+
+    return computed.sampled(state, outputs, sample, config, whole=picked)
 
 
 def _named_files(c: Classification, files: dict[str, str]) -> Classification:
@@ -1079,7 +1089,8 @@ def _converter(to: str) -> Make:
                     state = computed.sampled(
                         state, [str(c) for c in result.columns],
                         lambda at: result.head(rows).iloc[:, at],
-                        _gov().config.classification, reads_source=False)
+                        _gov().config.classification, reads_source=False,
+                        whole=lambda at: _scannable(result, at))
                 attach(result, state.classification, state.lineage, origins=state.origins)
                 return result
             return carrying(result, state)
@@ -1105,7 +1116,7 @@ def carrying(result: Any, state: DataState) -> Any:
     if isinstance(result, (pd.DataFrame, pa.Table, pa.RecordBatch)) or type(
             result).__module__.startswith("polars"):  # what no source accounts for: its values
         state = computed.sampled(state, _names(result), lambda at: _head(result, rows).iloc[
-            :, at], config, reads_source=False)
+            :, at], config, reads_source=False, whole=lambda at: _scannable(result, at))
     if isinstance(result, pd.DataFrame):
         now = effective(state, [str(c) for c in result.columns],
                         lambda names: result.head(rows)[list(names)], config)
@@ -1125,6 +1136,34 @@ def carrying(result: Any, state: DataState) -> Any:
         STATES.set(result, effective(state, list(result.collect_schema().names()), sample,
                                      config))
     return result
+
+
+def _scannable(result: Any, positions: list[int]) -> Any:
+    """A DuckDB relation of the columns at ``positions`` of every row of ``result`` (a pandas,
+    Arrow or polars frame a relation was converted to), for :func:`computed.sampled`'s scan of
+    what the user holds (not a second run of the source). On a scratch in-memory connection
+    of Lacuna's, one cursor per call (a connection is not shared between threads)."""
+    import pyarrow as pa
+
+    global _SCRATCH
+    if _SCRATCH is None:
+        _SCRATCH = duckdb.connect()
+    con = _SCRATCH.cursor()
+    with _bypass.bypass(), outermost():
+        if isinstance(result, pa.RecordBatch):
+            result = pa.Table.from_batches([result])
+        if hasattr(result, "collect_schema"):  # polars
+            collected = result.collect() if hasattr(result, "collect") else result
+            rel = con.from_arrow(collected.to_arrow())
+        elif isinstance(result, pa.Table):
+            rel = con.from_arrow(result)
+        else:
+            rel = con.from_df(result.iloc[:, positions])
+            return rel.project(", ".join(f"#{i + 1}" for i in range(len(positions))))
+        return rel.project(", ".join(f"#{i + 1}" for i in positions))
+
+
+_SCRATCH: Any = None
 
 
 def _names(result: Any) -> list[str]:

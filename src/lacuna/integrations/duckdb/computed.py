@@ -171,15 +171,19 @@ def unsourced(state: DataState, columns: Sequence[str]) -> dict[str, bool]:
 
 def sampled(state: DataState, columns: Sequence[str],
             sample: Callable[[list[int]], Any], config: Any, *,
-            reads_source: bool = True) -> DataState:
+            reads_source: bool = True,
+            whole: Callable[[list[int]], Any] | None = None) -> DataState:
     """``state`` with each of ``columns`` (the output's names in order, a name twice when two
-    columns have it) no classified source accounts for at least as strict as a sample of its
-    values. ``sample(positions)`` returns a pandas frame of at most ``config.sample_rows``
-    rows of the columns at those positions (from 0), in that order: by position, since two
-    output columns may share a name (the second one's e-mails were not read).
+    columns have it) no classified source accounts for at least as strict as its values: a
+    sample of its first rows, and what a scan of every row finds (:func:`_scanned`).
+    ``sample(positions)`` returns a pandas frame of at most ``config.sample_rows`` rows of the
+    columns at those positions (from 0), in that order: by position, since two output columns
+    may share a name (the second one's e-mails were not read). ``whole(positions)`` returns a
+    DuckDB relation of every row of those columns (what is written), scanned in one pass; a
+    column that is a constant is not scanned (every row holds its one value).
 
-    ``reads_source=False``: ``sample`` reads what the user already has (a frame a relation was
-    converted to), not the source again, so a one-shot source is no obstacle.
+    ``reads_source=False``: ``sample`` and ``whole`` read what the user already has (a frame a
+    relation was converted to), not the source again, so a one-shot source is no obstacle.
 
     Raises:
         IntegrationError: the sample cannot be read (the write is refused, fail closed).
@@ -224,6 +228,11 @@ def sampled(state: DataState, columns: Sequence[str],
                                     if holds_data(v)]
             if not per_column[name]:
                 del per_column[name]
+        scanned = [p for p in positions if not todo[columns[p]]]
+        found: list[tuple[str, dict[str, list[str]]]] = []
+        if whole is not None and scanned:
+            with _bypass.bypass():
+                found = _scanned(whole(scanned), [columns[p] for p in scanned], limit)
     except Exception as exc:
         msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
                f"classified source accounts for (computed from generators, random values or "
@@ -231,12 +240,86 @@ def sampled(state: DataState, columns: Sequence[str],
                f"write is refused (fail closed); write a query whose columns come from tables, "
                f"frames or files, or write it through pandas")
         _refuse(IntegrationError(msg), exc)
-    if not per_column:
-        return state
-    c: Classification = by_value(
-        state.classification, per_column, config,
-        why="a value computed in the statement (a sample of the column at the write)")
+    c: Classification = state.classification
+    if per_column:
+        c = by_value(c, per_column, config, why="a value computed in the statement (a sample "
+                     "of the column's first rows at the write)")
+    for why, kind in found:
+        c = by_value(c, kind, config, why=f"a value computed in the statement ({why})")
     return state if c is state.classification else replace(state, classification=c)
+
+
+_SPREAD = "a spread of the column's values over every row written"
+_FOUND = ("values of the formats a strong recognizer validates, found by a scan of every row "
+          "written")
+
+
+def _scanned(rel: Any, names: Sequence[str], limit: int,
+             ) -> list[tuple[str, dict[str, list[str]]]]:
+    """What one pass over every row of ``rel`` (a DuckDB relation of the columns ``names``, in
+    order) finds in each column, for :func:`sampled` to classify beside its first rows: the
+    first rows alone let ``CASE WHEN i >= 1000 THEN 'p' || i || '@example.com' END`` leave as
+    PUBLIC. Per column, three bounded lists, each classified as a sample of its own:
+
+    - a spread of its values over every row (the ``limit`` of smallest hash: any value
+      frequent anywhere is in it, as in a reservoir sample, but the same rows every run);
+    - up to :data:`_HITS` values holding an ``@`` (e-mail addresses), and
+    - up to :data:`_HITS` values matching one of the strong recognizers' free-text patterns
+      (card, IBAN, IP, phone, SSN, street address: :func:`_gate`), wherever they are.
+
+    The patterns run inside DuckDB (RE2) on each value cast to text (a list's or a struct's
+    text holds its items); what they find is then validated by the classifier as any sample
+    is. A list's values are read as such (:func:`_texts`)."""
+    gate = _literal(_gate())
+    types = [str(getattr(t, "id", t)) for t in rel.types]
+    kept = [i for i, t in enumerate(types) if t not in _NO_TEXT]
+    if not kept:
+        return []
+    cols, aggs = [], []
+    for i, at in enumerate(kept):
+        pick = f"arg_min(__o{i}, hash(__o{i}), {{n}})"
+        cols.append(f"#{at + 1} AS __o{i}")
+        if types[at] in _INTEGERS:  # digits only: a card, phone or SSN has eight or more
+            gates = ["false", f"__o{i} >= 10000000 OR __o{i} <= -10000000"]
+        else:
+            cols.append(f"CAST(#{at + 1} AS VARCHAR) AS __c{i}")
+            gates = [f"contains(__c{i}, '@')", f"regexp_matches(__c{i}, {gate})"]
+        aggs += [pick.format(n=int(limit)),
+                 *(pick.format(n=_HITS) + f" FILTER (WHERE {g})" for g in gates)]
+    row = rel.project(", ".join(cols)).aggregate(", ".join(aggs)).fetchall()[0]
+    found: list[tuple[str, dict[str, list[str]]]] = [(_SPREAD, {}), (_FOUND, {}), (_FOUND, {})]
+    for i, name in enumerate(names[at] for at in kept):
+        for kind, (_, values) in enumerate(found):
+            texts = values.setdefault(name, [])
+            for value in row[3 * i + kind] or []:
+                texts.extend(_texts(value))
+    return [(why, {n: v for n, v in values.items() if v}) for why, values in found
+            if any(values.values())]
+
+
+_HITS = 50  # values of each kind a scan keeps per column
+_INTEGERS = frozenset({"integer", "bigint", "hugeint", "uinteger", "ubigint", "uhugeint"})
+# DuckDB types whose values no strong recognizer reads (a date, a time, a flag, a number of at
+# most five digits): not scanned (their first rows are still sampled); casting a million
+# timestamps to text to match them tripled the cost of a write
+_NO_TEXT = frozenset({
+    "boolean", "tinyint", "smallint", "utinyint", "usmallint", "date", "time",
+    "time with time zone", "time_ns", "timestamp", "timestamp with time zone", "timestamp_s",
+    "timestamp_ms", "timestamp_ns", "interval", "uuid"})
+
+
+def _gate() -> str:
+    """One RE2 pattern: any of the strong recognizers' free-text patterns but the e-mail's
+    (an ``@`` is looked for apart: a column of addresses would crowd the others out)."""
+    from lacuna.classify.heuristic import strong_recognizers
+
+    found = [r.search.replace("(?P<value>", "(?:") for _, r in strong_recognizers()
+             if r.search and "email" not in r.name]
+    return "|".join(f"(?:{p})" for p in dict.fromkeys(found))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _texts(value: Any, depth: int = 0) -> list[str]:

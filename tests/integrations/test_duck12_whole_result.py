@@ -1,0 +1,94 @@
+"""A DuckDB output column no classified source accounts for is classified by what every row
+written holds, not by its first rows only (:func:`lacuna.integrations.duckdb.computed._scanned`).
+
+Before, ``CASE WHEN range >= 1000 THEN 'p' || range || '@example.com' ELSE 'n/a' END`` over
+``range(2000)`` was sampled on its first 1,000 rows (all ``'n/a'``): PUBLIC, and the 1,000
+e-mail addresses after them were written to ~/Downloads by ``write_csv``, ``COPY … TO`` and a
+frame converted with ``.df()``. Real DuckDB, real files; the allowed paths are compared byte
+for byte with the same write without Lacuna."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lacuna import _bypass
+from lacuna.errors import GovernanceViolation
+
+duckdb = pytest.importorskip("duckdb")
+
+LATE = ("SELECT CASE WHEN range >= 1000 THEN 'p' || range || '@example.com' ELSE 'n/a' END "
+        "AS v FROM range(2000)")
+
+
+@pytest.fixture
+def con(governed: Path) -> Any:
+    return duckdb.connect()
+
+
+def _denied(write: Callable[[], Any], target: Path, why: str = "e-mail") -> None:
+    with pytest.raises(GovernanceViolation, match=why):
+        write()
+    assert not target.exists()
+
+
+def test_values_after_the_first_rows_are_found_at_every_write(governed: Path, con: Any) -> None:
+    out = governed / "Downloads" / "x.csv"
+    _denied(lambda: con.sql(LATE).write_csv(str(out)), out)
+    _denied(lambda: con.sql(LATE).write_parquet(str(out)), out)
+    _denied(lambda: con.execute(f"COPY ({LATE}) TO '{out}'"), out)
+    _denied(lambda: con.sql(LATE).df().to_csv(out), out)  # the frame the user holds, scanned
+    db = governed / "Downloads" / "o.db"
+    con.execute(f"ATTACH '{db}' AS o")
+    with pytest.raises(GovernanceViolation, match="e-mail"):
+        con.execute(f"CREATE TABLE o.t AS {LATE}")
+    con.execute(f"CREATE TABLE m AS {LATE}")  # into memory: the table carries what it holds
+    _denied(lambda: con.execute(f"COPY m TO '{out}'"), out, "PROPRIETARY")
+
+
+LATE_SHAPES = {
+    # a card number as an integer (4111111111111111 + 0: no literal, no text) after the first
+    # rows of small numbers
+    "card": "SELECT CASE WHEN range >= 1500 THEN 4111111111111111 + range % 1 ELSE range END "
+            "AS v FROM range(2000)",
+    # e-mails in a list, after the first rows
+    "e-mail": "SELECT CASE WHEN range >= 1500 THEN ['p' || range || '@example.com'] ELSE [] "
+              "END AS v FROM range(2000)",
+    # a handful of rows among many: found by the pattern scan, not by a spread of values
+    "e-mail ": "SELECT CASE WHEN range >= 1000 AND range % 500 = 499 THEN 'p' || range || "
+               "'@example.com' ELSE 'item-' || range END AS v FROM range(20000)",
+}
+
+
+@pytest.mark.parametrize("what", list(LATE_SHAPES))
+def test_late_values_in_any_shape_are_found(governed: Path, con: Any, what: str) -> None:
+    out = governed / "Downloads" / "s.parquet"
+    _denied(lambda: con.sql(LATE_SHAPES[what]).write_parquet(str(out)), out,
+            "card|PROPRIETARY|CONFIDENTIAL" if what == "card" else "e-mail")
+
+
+ALLOWED = [
+    # late values that look like data to a pattern but are none (order numbers, times)
+    "SELECT CASE WHEN range >= 1000 THEN 'order ' || (range * 7919) ELSE 'n/a' END AS v "
+    "FROM range(2000)",
+    "SELECT TIMESTAMP '2024-01-01' + to_seconds(range) AS t, range * 2 AS n, "
+    "'item-' || range AS item FROM range(2000)",
+    "SELECT CASE WHEN range >= 1000 THEN 'v' || range || '.0' ELSE 'n/a' END AS version, "
+    "range::VARCHAR || ':' || (range % 60)::VARCHAR AS code FROM range(2000)",
+]
+
+
+def test_generated_public_data_is_still_written_byte_for_byte(governed: Path,
+                                                              con: Any) -> None:
+    for i, query in enumerate(ALLOWED):
+        out, plain = governed / "Downloads" / f"ok{i}.csv", governed / f"plain{i}.csv"
+        con.sql(query).write_csv(str(out))
+        with _bypass.bypass():
+            con.sql(query).write_csv(str(plain))
+        assert out.read_bytes() == plain.read_bytes(), query
+        copied = governed / "Downloads" / f"copied{i}.csv"
+        con.execute(f"COPY ({query}) TO '{copied}'")
+        assert copied.read_bytes() == plain.read_bytes(), query
