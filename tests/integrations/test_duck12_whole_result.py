@@ -92,3 +92,42 @@ def test_generated_public_data_is_still_written_byte_for_byte(governed: Path,
         copied = governed / "Downloads" / f"copied{i}.csv"
         con.execute(f"COPY ({query}) TO '{copied}'")
         assert copied.read_bytes() == plain.read_bytes(), query
+
+
+DRAWN = "SELECT (random() * 100)::INT AS r, 'x' || (random() * 100)::INT AS s FROM range(50)"
+
+
+def _seeded(con: Any, write: Callable[[], Any]) -> None:
+    con.execute("SELECT setseed(0.42)").fetchall()
+    write()
+
+
+@pytest.mark.parametrize("how", ["relation", "copy", "create"])
+def test_random_rows_are_decided_on_and_written_as_plain_duckdb_writes_them(
+        governed: Path, con: Any, how: str) -> None:
+    """The sample ran a statement that draws random values again: it classified other rows
+    than those written, and after setseed the file differed from plain DuckDB's. The rows are
+    now drawn once, held, decided on and written."""
+    out, plain = governed / "Downloads" / "r.csv", governed / "plain.csv"
+    with _bypass.bypass():
+        _seeded(con, lambda: con.sql(DRAWN).write_csv(str(plain)))
+    if how == "relation":
+        _seeded(con, lambda: con.sql(DRAWN).write_csv(str(out)))
+    elif how == "copy":
+        _seeded(con, lambda: con.execute(f"COPY ({DRAWN}) TO '{out}'").fetchall())
+    else:
+        _seeded(con, lambda: con.execute(f"CREATE TABLE t AS {DRAWN}").fetchall())
+        with _bypass.bypass():
+            con.sql("FROM t").write_csv(str(out))
+    assert out.read_bytes() == plain.read_bytes()
+    with _bypass.bypass():  # nothing of Lacuna's is left behind
+        assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE "
+                       "'__lacuna%'").fetchall() == [(0,)]
+
+
+def test_random_rows_holding_e_mails_are_denied(governed: Path, con: Any) -> None:
+    query = ("SELECT CASE WHEN random() < 2 THEN 'p' || range || '@example.com' END AS v "
+             "FROM range(20)")
+    out = governed / "Downloads" / "e.csv"
+    _denied(lambda: con.sql(query).write_csv(str(out)), out)
+    _denied(lambda: con.execute(f"COPY ({query}) TO '{out}'"), out)

@@ -51,7 +51,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
 import duckdb
@@ -486,6 +486,49 @@ def _sampled_query(con: Any, query: str, state: DataState,
     return computed.sampled(state, outputs, sample, config, whole=picked)
 
 
+@contextmanager
+def _held_statement(con: Any, sql: str, state: DataState, columns: list[str] | None,
+                    held: list[str]) -> Iterator[str | None]:
+    """A ``COPY (query) TO``, ``CREATE TABLE … AS query`` or ``INSERT … query`` whose rows are
+    drawn anew at each run (``random()``, ``gen_random_uuid()`` in a column no source accounts
+    for: :func:`computed.draws`): its query run once into a temporary table, which the sample,
+    the scan and the statement (appended to ``held``, rewritten to read the table under the
+    query's own column names) all read, dropped afterwards. Yields the ``SELECT`` over the
+    table, or None (nothing held: the statement runs as written). Before, the sample ran the
+    query again: it classified other values than those written, and after ``setseed`` the
+    rows written were not those plain DuckDB writes."""
+    if not computed.draws(state.lineage) or not computed.unsourced(
+            state, columns if columns is not None else list(state.classification.columns)):
+        yield None
+        return
+    import uuid
+
+    parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    node = parsed.this if isinstance(parsed, exp.Copy) else parsed.expression
+    query = node.this if isinstance(node, exp.Subquery) else node
+    if not isinstance(query, exp.Query):
+        yield None  # COPY t TO: a table's (or a view's) rows, as written
+        return
+    table = f"__lacuna_drawn_{uuid.uuid4().hex}"
+    text = query.sql(dialect="duckdb")
+    with _bypass.bypass(), outermost():
+        names = [str(c) for c in con.sql(text).columns]
+        con.sql(f"CREATE TEMPORARY TABLE {table} AS {text}")
+    try:
+        read = "SELECT " + ", ".join(f"#{i + 1} AS {computed.quoted(n)}" for i, n in
+                                     enumerate(names)) + f" FROM {table}"
+        replacement = sqlglot.parse_one(read, dialect="duckdb")
+        if isinstance(parsed, exp.Copy):
+            parsed.set("this", exp.Subquery(this=replacement))
+        else:
+            parsed.set("expression", replacement)
+        held.append(parsed.sql(dialect="duckdb"))
+        yield read
+    finally:
+        with _bypass.bypass(), outermost(), suppress(Exception):
+            con.sql(f"DROP TABLE IF EXISTS {table}")
+
+
 def _named_files(c: Classification, files: dict[str, str]) -> Classification:
     """``c`` with each file's placeholder in its reasoning (``pii from __lacuna_source_0.email``,
     shown in a denial) named as the statement reads the file (``'customers.csv'``)."""
@@ -555,12 +598,16 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                                     many=True)
         return result
 
+    held: list[str] = []  # the statement reading its rows held once (_held_statement)
+
     def run(_declaration: Any = None, to: Any = None) -> Any:
-        a = args
+        a, kw, text = args, kwargs, held[0] if held else sql
         if to is not None:  # COPY … TO sealed governed storage: into a scratch path
-            a = (_copy_to(sql, stmt.file, to), *args[1:]) if args else args
+            text = _copy_to(text, stmt.file, to)
+        if text is not sql:
+            a, kw = ((text, *args[1:]), kwargs) if args else (args, {**kwargs, "query": text})
         with outermost():
-            return original(con, *a, **kwargs)
+            return original(con, *a, **kw)
 
     gov = _gov()
     from lacuna.sql.govern import refuse_database_statement
@@ -587,27 +634,34 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if stmt.kind == "export" and stmt.query and stmt.file:
         state, _ = statement_state(con, stmt.query, known)
         columns = _written_columns(con, stmt.query, state)
-        state = _sampled_query(con, stmt.query, state, columns)
-        return govern_write(None, state, stmt.file, run, method="duckdb.copy",
-                            columns=columns, append=stmt.adds)
+        with _held_statement(con, sql, state, columns, held) as rows:
+            state = _sampled_query(con, rows or stmt.query, state, columns)
+            return govern_write(None, state, stmt.file, run, method="duckdb.copy",
+                                columns=columns, append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
             and stmt.verb in ("create", "insert", "create_view"):
         home = _home(con, stmt.target, new=stmt.verb != "insert")
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
             state, _ = statement_state(con, sql, known)
-            if stmt.verb != "create_view":  # a view holds no rows: its query is decided
-                state = _sampled_query(con, sql, state)  # where it is read
-            return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}",
-                                stmt=stmt)
+            if stmt.verb == "create_view":  # a view holds no rows: its query is decided
+                return _into_memory(con, stmt.target, state, run,  # where it is read
+                                    method=f"duckdb.{stmt.verb}", stmt=stmt)
+            with _held_statement(con, sql, state, None, held) as rows:
+                state = _sampled_query(con, rows or sql, state)
+                return _into_memory(con, stmt.target, state, run,
+                                    method=f"duckdb.{stmt.verb}", stmt=stmt)
         if not stmt.returning:  # … RETURNING into a file: run_governed decides both
             state, _ = statement_state(con, sql, known)
-            if stmt.verb != "create_view":
-                state = _sampled_query(con, sql, state)
             from lacuna.sql.tables import canonical
 
-            return govern_write(None, state, f"{home}#{canonical(home, stmt.target)}", run,
-                                method=f"duckdb.{stmt.verb}",
-                                columns=list(state.classification.columns))
+            target = f"{home}#{canonical(home, stmt.target)}"
+            if stmt.verb == "create_view":
+                return govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
+                                    columns=list(state.classification.columns))
+            with _held_statement(con, sql, state, None, held) as rows:
+                state = _sampled_query(con, rows or sql, state)
+                return govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
+                                    columns=list(state.classification.columns))
     if stmt.kind == "export" and stmt.verb == "export" and stmt.file:
         _refuse_sealed_export(stmt.file)
     from lacuna.sql.catalog import Database
@@ -1032,11 +1086,13 @@ def _relation_writer(name: str) -> Make:
             exception_id = kwargs.pop("exception_id", None)
             purpose = kwargs.pop("purpose", None)
 
+            rel, state = _held(self)
+
             def run(_declaration: Any, to: Any = None) -> Any:
                 with outermost():  # ``to``: sealed governed storage's scratch path
-                    return original(self, file_name if to is None else to, *args, **kwargs)
+                    return original(rel, file_name if to is None else to, *args, **kwargs)
 
-            return govern_write(self, _sampled_relation(self, relation_state(self)),
+            return govern_write(rel, _sampled_relation(rel, state),
                                 file_name, run, method=f"duckdb.DuckDBPyRelation.{name}",
                                 columns=list(self.columns), exception_id=exception_id,
                                 purpose=purpose)
@@ -1046,19 +1102,38 @@ def _relation_writer(name: str) -> Make:
     return make
 
 
+def _held(rel: Any) -> tuple[Any, DataState]:
+    """``rel`` and its state, or, when its rows are drawn anew at each run (``random()``,
+    ``gen_random_uuid()`` in a column no source accounts for: :func:`computed.draws`), its
+    rows computed once and held in memory (``rel.materialize()``), which the sample, the
+    scan and the write all read: the rows decided on are the rows written, and a generator
+    seeded with ``setseed`` advances once, as in plain DuckDB (the sample drew from it first,
+    and the rows written were not those plain DuckDB writes)."""
+    state = relation_state(rel)
+    if not computed.draws(state.lineage) or not computed.unsourced(
+            state, [str(c) for c in rel.columns]):
+        return rel, state
+    with _bypass.bypass(), outermost():
+        held = rel.materialize()
+    STATES.set(held, state)
+    return held, state
+
+
 def _table_writer(name: str) -> Make:
     """``rel.create(t)``/``to_table(t)``/``insert_into(t)``: the relation's rows into a table,
     decided as ``CREATE TABLE t AS``/``INSERT … SELECT`` are (an export to ``<database>#t``)."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def write(self: Any, table_name: Any, *args: Any, **kwargs: Any) -> Any:
+            rel, state = _held(self)
+
             def run(_declaration: Any = None, _to: Any = None) -> Any:  # a table, never a file
                 with outermost():
-                    return original(self, table_name, *args, **kwargs)
+                    return original(rel, table_name, *args, **kwargs)
 
             home = (_home(self, table_name, new=name != "insert_into")
                     if isinstance(table_name, str) else url_of(self))
-            state = _sampled_relation(self, relation_state(self))
+            state = _sampled_relation(rel, state)
             if home == MEMORY and isinstance(table_name, str):
                 return _into_memory(self, table_name, state, run,
                                     method=f"duckdb.DuckDBPyRelation.{name}")

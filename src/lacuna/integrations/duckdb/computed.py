@@ -47,6 +47,13 @@ _SEQUENCE = ("the statement calls nextval, and a second run for the sample would
              "sequence (the rows written would not be the rows asked for); write the sequence "
              "numbers into a table first, or give each column a classified source")
 _STATEFUL = frozenset({"nextval", "currval", "setseed"})
+# nodes whose statement draws new values at every run (random(), gen_random_uuid()) in a
+# column no classified source accounts for: a second run for the sample classifies other
+# values than those written, and advances the generator (after setseed the rows written
+# were not plain DuckDB's); a relation of one is written from its rows held once (held())
+_DRAWS: dict[str, bool] = {}
+_DRAWING = frozenset({"uuidv4", "uuidv7", "current_query", "current_query_id",
+                      "current_transaction_id", "current_connection_id"})
 
 
 def _kept(table: dict[str, Any], key: str, value: Any) -> None:
@@ -102,6 +109,34 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
     if found and query is not None and any(
             f.name.lower() in _STATEFUL for f in query.find_all(exp.Anonymous)):
         once(node, _SEQUENCE)
+    if any(not constant for constant in found.values()) and query is not None and any(
+            isinstance(f, (exp.Rand, exp.Uuid)) or (
+                isinstance(f, exp.Anonymous) and f.name.lower() in _DRAWING)
+            for f in query.find_all(exp.Func)):
+        _kept(_DRAWS, node.id, True)
+
+
+def draws(node: LineageNode) -> bool:
+    """Whether the data of ``node`` is drawn anew at each run (``random()``,
+    ``gen_random_uuid()``, … in a column no classified source accounts for, here or in a
+    statement it is made from): then it is classified on the rows it writes, held once
+    (:func:`held`), not on a second run."""
+    return bool(_DRAWS) and _ancestor(node, _DRAWS) is not None
+
+
+def _ancestor(node: LineageNode, table: Mapping[str, Any]) -> Any:
+    """The entry of ``table`` for ``node`` or its nearest noted ancestor, if any."""
+    seen: set[str] = set()
+    stack = [node]
+    while stack:
+        here = stack.pop()
+        if here.id in seen:
+            continue
+        if here.id in table:
+            return table[here.id]
+        seen.add(here.id)
+        stack.extend(here.parents)
+    return None
 
 
 def _constants(query: exp.Expr | None) -> tuple[set[str], set[str]]:
@@ -356,21 +391,13 @@ def _not_again(node: LineageNode) -> str | None:
     """Why the data of ``node`` must not be read again for a sample (:func:`once`), if so."""
     if not _ONCE:
         return None
-    seen: set[str] = set()
-    stack = [node]
-    while stack:
-        here = stack.pop()
-        if here.id in seen:
-            continue
-        if here.id in _ONCE:
-            return _ONCE[here.id]
-        seen.add(here.id)
-        stack.extend(here.parents)
-    return None
+    found: str | None = _ancestor(node, _ONCE)
+    return found
 
 
 def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-__all__ = ["STATEMENT", "once", "one_shot", "quoted", "remember", "sampled", "unsourced"]
+__all__ = ["STATEMENT", "draws", "once", "one_shot", "quoted", "remember", "sampled",
+           "unsourced"]
