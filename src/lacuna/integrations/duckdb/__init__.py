@@ -35,7 +35,8 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
 - other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement;
 - at each of these writes, and when a relation is converted to a frame, the output columns no
   classified source column accounts for (``'person' || i || '@example.com'`` over
-  ``range(20)``) are classified by a sample of their values (:mod:`.computed`).
+  ``range(20)``) are classified by a sample of their values and a scan of every row
+  written (:mod:`.computed`); rows ``random()`` draws are drawn once and held for both.
 
 Parameters (``execute(sql, [...])``, ``?``, ``$1``, ``$name``) are bound into the statement
 before it is analysed, so ``COPY (…) TO ?`` is decided for the file it writes and

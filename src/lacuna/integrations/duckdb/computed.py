@@ -12,8 +12,11 @@ through pandas were denied (classified by content at the write).
 node, cheap: a pass over the lineage's edges); at a write (a relation's ``write_csv`` and
 friends, ``create``/``insert_into``, ``COPY … TO``, ``CREATE TABLE … AS``, ``INSERT …
 SELECT``) :func:`sampled` reads a bounded sample of only those columns (a projection with a
-``LIMIT``, governance bypassed as Lacuna's other internal reads) and each takes at least the
-class of its values, classified by value as a column of a pandas write is (not by its name).
+``LIMIT``, governance bypassed as Lacuna's other internal reads) and what one pass over every
+row written finds in them (:func:`_scanned`: a value after the first rows was not seen), and
+each takes at least the class of its values, classified by value as a column of a pandas
+write is (not by its name). Rows drawn anew at each run (``random()``: :func:`draws`) are
+drawn once and held by the caller, so the rows decided on are the rows written.
 A column that is a constant (no input at all) keeps the rule for constants: only a value a
 strong recognizer validates counts (``'Denver' AS city`` is not a person's name). When every
 output column has a classified source the sample is skipped (a dictionary look-up). A sample
