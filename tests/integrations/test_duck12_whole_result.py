@@ -55,11 +55,16 @@ LATE_SHAPES = {
     "card": "SELECT CASE WHEN range >= 1500 THEN 4111111111111111 + range % 1 ELSE range END "
             "AS v FROM range(2000)",
     # e-mails in a list, after the first rows
-    "e-mail": "SELECT CASE WHEN range >= 1500 THEN ['p' || range || '@example.com'] ELSE [] "
-              "END AS v FROM range(2000)",
+    "list": "SELECT CASE WHEN range >= 1500 THEN ['p' || range || '@example.com'] ELSE [] "
+            "END AS v FROM range(2000)",
+    # one long value (a list past its first 100 items, a text past 2,048 characters)
+    "long-list": "SELECT list(CASE WHEN range >= 500 THEN 'p' || range || '@example.com' "
+                 "ELSE 'n/a' END) AS v FROM range(1000)",
+    "long-text": "SELECT string_agg(CASE WHEN range >= 1500 THEN 'p' || range || "
+                 "'@example.com' ELSE 'n/a' END, ',') AS v FROM range(2000)",
     # a handful of rows among many: found by the pattern scan, not by a spread of values
-    "e-mail ": "SELECT CASE WHEN range >= 1000 AND range % 500 = 499 THEN 'p' || range || "
-               "'@example.com' ELSE 'item-' || range END AS v FROM range(20000)",
+    "few-rows": "SELECT CASE WHEN range >= 1000 AND range % 500 = 499 THEN 'p' || range || "
+                "'@example.com' ELSE 'item-' || range END AS v FROM range(20000)",
 }
 
 

@@ -25,6 +25,7 @@ that cannot run refuses the write, saying why (fail closed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import replace
@@ -309,6 +310,7 @@ def _scanned(rel: Any, names: Sequence[str], limit: int,
     text holds its items); what they find is then validated by the classifier as any sample
     is. A list's values are read as such (:func:`_texts`)."""
     gate = _literal(_gate())
+    anywhere = _literal(_gate(email=True))
     types = [str(getattr(t, "id", t)) for t in rel.types]
     kept = [i for i, t in enumerate(types) if t not in _NO_TEXT]
     if not kept:
@@ -317,25 +319,51 @@ def _scanned(rel: Any, names: Sequence[str], limit: int,
     for i, at in enumerate(kept):
         pick = f"arg_min(__o{i}, hash(__o{i}), {{n}})"
         cols.append(f"#{at + 1} AS __o{i}")
+        inside = "NULL"
         if types[at] in _INTEGERS:  # digits only: a card, phone or SSN has eight or more
             gates = ["false", f"__o{i} >= 10000000 OR __o{i} <= -10000000"]
         else:
             cols.append(f"CAST(#{at + 1} AS VARCHAR) AS __c{i}")
             gates = [f"contains(__c{i}, '@')", f"regexp_matches(__c{i}, {gate})"]
+            # a long text or a long list (a string_agg, a list() of a column) is read cut
+            # (_texts: 100 items; the classifier: 2,048 characters): what the patterns find
+            # inside it is kept as values of their own
+            cols.append(f"CASE WHEN length(CAST(#{at + 1} AS VARCHAR)) > {_LONG} THEN "
+                        f"regexp_extract_all(CAST(#{at + 1} AS VARCHAR), {anywhere})"
+                        f"[1:{_HITS}] END AS __x{i}")  # a CASE: only long values are cut
+            inside = (f"arg_min(__x{i}, hash(__c{i}), {_HITS}) FILTER (WHERE len(__x{i}) > 0)")
         aggs += [pick.format(n=int(limit)),
-                 *(pick.format(n=_HITS) + f" FILTER (WHERE {g})" for g in gates)]
+                 *(pick.format(n=_HITS) + f" FILTER (WHERE {g})" for g in gates), inside]
     row = rel.project(", ".join(cols)).aggregate(", ".join(aggs)).fetchall()[0]
-    found: list[tuple[str, dict[str, list[str]]]] = [(_SPREAD, {}), (_FOUND, {}), (_FOUND, {})]
+    found: list[tuple[str, dict[str, list[str]]]] = [
+        (_SPREAD, {}), (_FOUND, {}), (_FOUND, {}), (_INSIDE, {})]
     for i, name in enumerate(names[at] for at in kept):
         for kind, (_, values) in enumerate(found):
             texts = values.setdefault(name, [])
-            for value in row[3 * i + kind] or []:
-                texts.extend(_texts(value))
+            for value in row[4 * i + kind] or []:
+                texts.extend(_texts(value) if kind < 3 else _values_in(value))
     return [(why, {n: v for n, v in values.items() if v}) for why, values in found
             if any(values.values())]
 
 
+def _values_in(pieces: Any) -> list[str]:
+    """The values the strong recognizers' free-text patterns find in ``pieces`` (what the
+    scan cut out of a long text), without the character before one that some patterns
+    match (``(?:^|[^0-9])``)."""
+    from lacuna.classify.heuristic import strong_recognizers
+
+    found: list[str] = []
+    for piece in pieces or []:
+        for _, r in strong_recognizers():
+            if r.search:
+                found += [m.group("value") for m in re.finditer(r.search, str(piece))]
+    return found[:_HITS]
+
+
 _HITS = 50  # values of each kind a scan keeps per column
+_LONG = 200  # characters past which a value's text is also searched inside
+_INSIDE = ("values a strong recognizer's free-text pattern finds inside a long text or list, "
+           "found by a scan of every row written")
 _INTEGERS = frozenset({"integer", "bigint", "hugeint", "uinteger", "ubigint", "uhugeint"})
 # DuckDB types whose values no strong recognizer reads (a date, a time, a flag, a number of at
 # most five digits): not scanned (their first rows are still sampled); casting a million
@@ -346,13 +374,14 @@ _NO_TEXT = frozenset({
     "timestamp_ms", "timestamp_ns", "interval", "uuid"})
 
 
-def _gate() -> str:
-    """One RE2 pattern: any of the strong recognizers' free-text patterns but the e-mail's
-    (an ``@`` is looked for apart: a column of addresses would crowd the others out)."""
+def _gate(*, email: bool = False) -> str:
+    """One RE2 pattern: any of the strong recognizers' free-text patterns but (unless
+    ``email``) the e-mail's (an ``@`` is looked for apart: a column of addresses would crowd
+    the others out)."""
     from lacuna.classify.heuristic import strong_recognizers
 
     found = [r.search.replace("(?P<value>", "(?:") for _, r in strong_recognizers()
-             if r.search and "email" not in r.name]
+             if r.search and (email or "email" not in r.name)]
     return "|".join(f"(?:{p})" for p in dict.fromkeys(found))
 
 
