@@ -136,3 +136,13 @@ def test_random_rows_holding_e_mails_are_denied(governed: Path, con: Any) -> Non
     out = governed / "Downloads" / "e.csv"
     _denied(lambda: con.sql(query).write_csv(str(out)), out)
     _denied(lambda: con.execute(f"COPY ({query}) TO '{out}'"), out)
+
+
+def test_a_long_constant_is_classified_by_the_values_it_holds(governed: Path, con: Any) -> None:
+    """A constant was classified as its whole text, which the classifier reads cut at 2,048
+    characters: an e-mail at the end of a long literal went out as PUBLIC."""
+    out = governed / "Downloads" / "c.csv"
+    text = "n/a," * 1000
+    _denied(lambda: con.sql(f"SELECT '{text}kira@example.org' AS v").write_csv(str(out)), out)
+    con.sql(f"SELECT '{text}' AS v").write_csv(str(out))  # nothing in it: written
+    assert out.read_text().split() == ["v", f'"{text}"']

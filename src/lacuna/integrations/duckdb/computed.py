@@ -234,8 +234,9 @@ def sampled(state: DataState, columns: Sequence[str],
     if not todo:
         return state
     from lacuna import _bypass
+    from lacuna.classify.heuristic import data_in_names
     from lacuna.errors import IntegrationError
-    from lacuna.lineage.sql_values import by_value, holds_data
+    from lacuna.lineage.sql_values import by_value
 
     names = list(todo)
     positions = [i for i, c in enumerate(columns) if c in todo]
@@ -262,9 +263,10 @@ def sampled(state: DataState, columns: Sequence[str],
                     break
                 values.extend(_texts(value))
         for name in list(per_column):
-            if todo[name]:  # a constant: only what a strong recognizer validates counts
-                per_column[name] = [v for v in dict.fromkeys(per_column[name])
-                                    if holds_data(v)]
+            if todo[name]:  # a constant: only what a strong recognizer validates counts,
+                # as the values it finds (a long text was cut at 2,048 characters before the
+                # classifier read it: an e-mail at its end went unread, and out as PUBLIC)
+                per_column[name] = sorted(data_in_names(dict.fromkeys(per_column[name])))
             if not per_column[name]:
                 del per_column[name]
         scanned = [p for p in positions if not todo[columns[p]]]
