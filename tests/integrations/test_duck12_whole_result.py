@@ -146,3 +146,21 @@ def test_a_long_constant_is_classified_by_the_values_it_holds(governed: Path, co
     _denied(lambda: con.sql(f"SELECT '{text}kira@example.org' AS v").write_csv(str(out)), out)
     con.sql(f"SELECT '{text}' AS v").write_csv(str(out))  # nothing in it: written
     assert out.read_text().split() == ["v", f'"{text}"']
+
+
+def test_a_view_over_computed_columns_keeps_them_scanned(governed: Path, con: Any) -> None:
+    """``COPY v TO`` of a view made from generated e-mails was a copy of the view's columns,
+    classified by its comment and first rows only: written. The view's read is made from the
+    statement Lacuna saw make it."""
+    out = governed / "Downloads" / "v.csv"
+    con.execute(f"CREATE VIEW sv AS {LATE}").fetchall()
+    con.sql(LATE).create_view("rv")
+    for view in ("sv", "rv"):
+        _denied(lambda v=view: con.execute(f"COPY {v} TO '{out}'").fetchall(), out)
+        _denied(lambda v=view: con.sql(f"SELECT * FROM {v}").write_csv(str(out)), out)
+    con.execute(f"CREATE VIEW ok AS {ALLOWED[1]}").fetchall()
+    plain = governed / "plain.csv"
+    con.execute(f"COPY ok TO '{out}'").fetchall()
+    with _bypass.bypass():
+        con.execute(f"COPY ok TO '{plain}'").fetchall()
+    assert out.read_bytes() == plain.read_bytes()

@@ -397,8 +397,9 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             with _bypass.bypass(), outermost():
                 c = classify_table(gov, db, name)
             if c is not None:
-                found = DataState(classification=c, lineage=LineageNode(
-                    name=f"{db.url}#{name}", operation="table"))
+                found = DataState(classification=c, lineage=LineageNode(  # a view's query
+                    name=f"{db.url}#{name}", operation="table",  # when Lacuna saw it made
+                    parents=computed.view_parents(db.url, name)))
                 tables.add(name)
         if found is not None:
             schema[name] = found.classification
@@ -657,8 +658,10 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
 
             target = f"{home}#{canonical(home, stmt.target)}"
             if stmt.verb == "create_view":
-                return govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
+                made = govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
                                     columns=list(state.classification.columns))
+                computed.viewed(url_of(con), stmt.target, state.lineage)
+                return made
             with _held_statement(con, sql, state, None, held) as rows:
                 state = _sampled_query(con, rows or sql, state)
                 return govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
@@ -1469,6 +1472,7 @@ def _label_view(rel: Any, view: str, state: DataState | None = None) -> None:
 
     state = relation_state(rel) if state is None else state
     url = url_of(rel)
+    computed.viewed(url, view, state.lineage)
     try:
         with _bypass.bypass(), outermost():
             Database(_catalog(rel), url, "duckdb").comment_on(

@@ -56,11 +56,12 @@ _STATEFUL = frozenset({"nextval", "currval", "setseed"})
 # values than those written, and advances the generator (after setseed the rows written
 # were not plain DuckDB's); a relation of one is written from its rows held once (held())
 _DRAWS: dict[str, bool] = {}
+_VIEWS: dict[tuple[str, str], LineageNode] = {}  # (database URL, view) -> its statement
 _DRAWING = frozenset({"uuidv4", "uuidv7", "current_query", "current_query_id",
                       "current_transaction_id", "current_connection_id"})
 
 
-def _kept(table: dict[str, Any], key: str, value: Any) -> None:
+def _kept(table: dict[Any, Any], key: Any, value: Any) -> None:
     """``table[key] = value``, the oldest entry dropped past :data:`_KEPT` (a dropped node is
     sampled in full: fail closed). Threads may race on the drop: one of them wins."""
     if len(table) >= _KEPT:
@@ -118,6 +119,22 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
                 isinstance(f, exp.Anonymous) and f.name.lower() in _DRAWING)
             for f in query.find_all(exp.Func)):
         _kept(_DRAWS, node.id, True)
+
+
+def viewed(url: str, view: str, node: LineageNode) -> None:
+    """Note that view ``view`` of database ``url`` was made (``CREATE VIEW``,
+    ``rel.create_view``) from the statement of lineage ``node``: a read of the view is made
+    from it (:func:`view_parents`), so its columns no classified source accounts for are still
+    sampled and scanned at a write. Before, ``COPY v TO`` of a view over generated e-mails
+    was a copy of the view's columns, classified by its first rows only."""
+    _kept(_VIEWS, (url, view.lower()), node)
+
+
+def view_parents(url: str, name: str) -> tuple[LineageNode, ...]:
+    """The lineage a read of table ``name`` of ``url`` is made from: the statement a view of
+    that name was made from (:func:`viewed`), if Lacuna saw it made."""
+    node = _VIEWS.get((url, name.lower())) if _VIEWS else None
+    return (node,) if node is not None else ()
 
 
 def draws(node: LineageNode) -> bool:
@@ -434,4 +451,4 @@ def quoted(name: str) -> str:
 
 
 __all__ = ["STATEMENT", "draws", "once", "one_shot", "quoted", "remember", "sampled",
-           "unsourced"]
+           "unsourced", "view_parents", "viewed"]
