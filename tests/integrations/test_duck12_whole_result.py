@@ -164,3 +164,15 @@ def test_a_view_over_computed_columns_keeps_them_scanned(governed: Path, con: An
     with _bypass.bypass():
         con.execute(f"COPY ok TO '{plain}'").fetchall()
     assert out.read_bytes() == plain.read_bytes()
+
+
+def test_copy_through_a_relations_query_is_sampled_on_its_connection(governed: Path,
+                                                                     con: Any) -> None:
+    """``rel.query("x", "COPY x TO …")``: the sample ran ``rel.sql(…)``, which a relation
+    does not have, so every such write of a computed column was refused as a failure."""
+    out, plain = governed / "Downloads" / "q.csv", governed / "plain.csv"
+    _denied(lambda: con.sql(LATE).query("x", f"COPY x TO '{out}'"), out)
+    con.sql(ALLOWED[1]).query("x", f"COPY x TO '{out}'")
+    with _bypass.bypass():
+        con.sql(ALLOWED[1]).query("x", f"COPY x TO '{plain}'")
+    assert out.read_bytes() == plain.read_bytes()

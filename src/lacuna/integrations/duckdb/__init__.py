@@ -455,7 +455,8 @@ def _sampled_relation(rel: Any, state: DataState) -> DataState:
 
 
 def _sampled_query(con: Any, query: str, state: DataState,
-                   columns: list[str] | None = None) -> DataState:
+                   columns: list[str] | None = None, *,
+                   known: dict[str, DataState] | None = None) -> DataState:
     """``state`` of what ``query`` (a ``SELECT``, or the ``CREATE … AS``/``INSERT … SELECT``
     whose query it is) produces, with its columns that no classified source accounts for
     classified by a sample of their values, before a write. ``columns``: the query's output
@@ -478,7 +479,12 @@ def _sampled_query(con: Any, query: str, state: DataState,
             raise ValueError(msg)
         columns = ", ".join(f"#{i + 1}" for i in positions)
         with _bypass.bypass(), outermost():
-            return con.sql(f"SELECT {columns} FROM ({text}) AS __lacuna_sample{rest}")
+            sample = f"SELECT {columns} FROM ({text}) AS __lacuna_sample{rest}"
+            if isinstance(con, duckdb.DuckDBPyRelation):  # rel.query(name, "COPY name TO …")
+                # runs on the relation's connection, where ``name`` is the relation (a
+                # relation has no ``sql``: the sample failed and every such write was refused)
+                return con.query(next(iter(known or {}), _RELATION), sample)
+            return con.sql(sample)
 
     def sample(positions: list[int]) -> Any:
         rel = picked(positions, f" LIMIT {limit}")
@@ -499,9 +505,10 @@ def _held_statement(con: Any, sql: str, state: DataState, columns: list[str] | N
     table, or None (nothing held: the statement runs as written). Before, the sample ran the
     query again: it classified other values than those written, and after ``setseed`` the
     rows written were not those plain DuckDB writes."""
-    if not computed.draws(state.lineage) or not computed.unsourced(
+    if isinstance(con, duckdb.DuckDBPyRelation) or not computed.draws(
+            state.lineage) or not computed.unsourced(
             state, columns if columns is not None else list(state.classification.columns)):
-        yield None
+        yield None  # rel.query(name, "COPY …"): run as written (a second run is sampled)
         return
     import uuid
 
@@ -637,7 +644,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         state, _ = statement_state(con, stmt.query, known)
         columns = _written_columns(con, stmt.query, state)
         with _held_statement(con, sql, state, columns, held) as rows:
-            state = _sampled_query(con, rows or stmt.query, state, columns)
+            state = _sampled_query(con, rows or stmt.query, state, columns, known=known)
             return govern_write(None, state, stmt.file, run, method="duckdb.copy",
                                 columns=columns, append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
@@ -649,7 +656,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                 return _into_memory(con, stmt.target, state, run,  # where it is read
                                     method=f"duckdb.{stmt.verb}", stmt=stmt)
             with _held_statement(con, sql, state, None, held) as rows:
-                state = _sampled_query(con, rows or sql, state)
+                state = _sampled_query(con, rows or sql, state, known=known)
                 return _into_memory(con, stmt.target, state, run,
                                     method=f"duckdb.{stmt.verb}", stmt=stmt)
         if not stmt.returning:  # … RETURNING into a file: run_governed decides both
@@ -663,7 +670,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                 computed.viewed(url_of(con), stmt.target, state.lineage)
                 return made
             with _held_statement(con, sql, state, None, held) as rows:
-                state = _sampled_query(con, rows or sql, state)
+                state = _sampled_query(con, rows or sql, state, known=known)
                 return govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
                                     columns=list(state.classification.columns))
     if stmt.kind == "export" and stmt.verb == "export" and stmt.file:
