@@ -1122,8 +1122,8 @@ def _held(rel: Any) -> tuple[Any, DataState]:
     and the rows written were not those plain DuckDB writes)."""
     state = relation_state(rel)
     if not computed.draws(state.lineage) or not computed.unsourced(
-            state, [str(c) for c in rel.columns]):
-        return rel, state
+            state, [str(c) for c in rel.columns]) or computed.not_again(state.lineage):
+        return rel, state  # (over a one-shot reader: refused by the sample, not consumed)
     with _bypass.bypass(), outermost():
         held = rel.materialize()
     STATES.set(held, state)

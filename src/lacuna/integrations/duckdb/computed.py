@@ -257,7 +257,7 @@ def sampled(state: DataState, columns: Sequence[str],
 
     names = list(todo)
     positions = [i for i, c in enumerate(columns) if c in todo]
-    why = _not_again(state.lineage) if reads_source else None
+    why = not_again(state.lineage) if reads_source else None
     if why is not None:
         msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
                f"classified source accounts for (computed from generators, random values or "
@@ -438,7 +438,7 @@ def _refuse(exc: Exception, cause: BaseException | None = None) -> NoReturn:
     raise exc from cause
 
 
-def _not_again(node: LineageNode) -> str | None:
+def not_again(node: LineageNode) -> str | None:
     """Why the data of ``node`` must not be read again for a sample (:func:`once`), if so."""
     if not _ONCE:
         return None
@@ -450,5 +450,5 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-__all__ = ["STATEMENT", "draws", "once", "one_shot", "quoted", "remember", "sampled",
-           "unsourced", "view_parents", "viewed"]
+__all__ = ["STATEMENT", "draws", "not_again", "once", "one_shot", "quoted", "remember",
+           "sampled", "unsourced", "view_parents", "viewed"]
