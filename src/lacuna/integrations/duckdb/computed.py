@@ -339,7 +339,7 @@ def _scanned(rel: Any, names: Sequence[str], limit: int,
         pick = f"arg_min(__o{i}, hash(__o{i}), {{n}})"
         cols.append(f"#{at + 1} AS __o{i}")
         inside = "NULL"
-        if types[at] in _INTEGERS:  # digits only: a card, phone or SSN has eight or more
+        if types[at] in _NUMBERS:  # digits only: a card, phone or SSN has eight or more
             gates = ["false", f"__o{i} >= 10000000 OR __o{i} <= -10000000"]
         else:
             cols.append(f"CAST(#{at + 1} AS VARCHAR) AS __c{i}")
@@ -383,7 +383,10 @@ _HITS = 50  # values of each kind a scan keeps per column
 _LONG = 200  # characters past which a value's text is also searched inside
 _INSIDE = ("values a strong recognizer's free-text pattern finds inside a long text or list, "
            "found by a scan of every row written")
-_INTEGERS = frozenset({"integer", "bigint", "hugeint", "uinteger", "ubigint", "uhugeint"})
+# numbers: matched by magnitude, not as text (casting a million doubles to text to match
+# them cost more than the write)
+_NUMBERS = frozenset({"integer", "bigint", "hugeint", "uinteger", "ubigint", "uhugeint",
+                      "float", "double", "decimal"})
 # DuckDB types whose values no strong recognizer reads (a date, a time, a flag, a number of at
 # most five digits): not scanned (their first rows are still sampled); casting a million
 # timestamps to text to match them tripled the cost of a write
