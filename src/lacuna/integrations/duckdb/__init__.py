@@ -445,13 +445,23 @@ def _sampled_relation(rel: Any, state: DataState) -> DataState:
 
     def sample(positions: list[int]) -> Any:
         with _bypass.bypass(), outermost():
-            return picked(positions).limit(int(config.sample_rows)).df()
+            return _frame(picked(positions).limit(int(config.sample_rows)))
 
     def whole(positions: list[int]) -> Any:
         with _bypass.bypass(), outermost():
             return picked(positions)
 
     return computed.sampled(state, [str(c) for c in rel.columns], sample, config, whole=whole)
+
+
+def _frame(rel: Any) -> Any:
+    """``rel.df()`` for a sample, a column of a type DuckDB cannot hand to NumPy (``VARINT``)
+    read as its text: the sample failed and the write of ``range::VARINT`` was refused."""
+    types = [str(getattr(t, "id", t)) for t in rel.types]
+    if "bignum" not in types:
+        return rel.df()
+    return rel.project(", ".join(f"CAST(#{i + 1} AS VARCHAR)" if t == "bignum" else f"#{i + 1}"
+                                 for i, t in enumerate(types))).df()
 
 
 def _sampled_query(con: Any, query: str, state: DataState,
@@ -489,7 +499,7 @@ def _sampled_query(con: Any, query: str, state: DataState,
     def sample(positions: list[int]) -> Any:
         rel = picked(positions, f" LIMIT {limit}")
         with _bypass.bypass(), outermost():
-            return rel.df()
+            return _frame(rel)
 
     return computed.sampled(state, outputs, sample, config, whole=picked)
 
