@@ -35,7 +35,8 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
 - other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement;
 - at each of these writes, and when a relation is converted to a frame, the output columns no
   classified source column accounts for (``'person' || i || '@example.com'`` over
-  ``range(20)``) are classified by a sample of their values (:mod:`.computed`).
+  ``range(20)``) are classified by a sample of their values and a scan of every row
+  written (:mod:`.computed`); rows ``random()`` draws are drawn once and held for both.
 
 Parameters (``execute(sql, [...])``, ``?``, ``$1``, ``$name``) are bound into the statement
 before it is analysed, so ``COPY (…) TO ?`` is decided for the file it writes and
@@ -51,7 +52,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
 import duckdb
@@ -396,8 +397,9 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             with _bypass.bypass(), outermost():
                 c = classify_table(gov, db, name)
             if c is not None:
-                found = DataState(classification=c, lineage=LineageNode(
-                    name=f"{db.url}#{name}", operation="table"))
+                found = DataState(classification=c, lineage=LineageNode(  # a view's query
+                    name=f"{db.url}#{name}", operation="table",  # when Lacuna saw it made
+                    parents=computed.view_parents(db.url, name)))
                 tables.add(name)
         if found is not None:
             schema[name] = found.classification
@@ -438,16 +440,33 @@ def _sampled_relation(rel: Any, state: DataState) -> DataState:
     classified by a sample of their values (:func:`computed.sampled`), before a write."""
     config = _gov().config.classification
 
+    def picked(positions: list[int]) -> Any:
+        return rel.project(", ".join(f"#{i + 1}" for i in positions))
+
     def sample(positions: list[int]) -> Any:
         with _bypass.bypass(), outermost():
-            return rel.project(", ".join(f"#{i + 1}" for i in positions)).limit(
-                int(config.sample_rows)).df()
+            return _frame(picked(positions).limit(int(config.sample_rows)))
 
-    return computed.sampled(state, [str(c) for c in rel.columns], sample, config)
+    def whole(positions: list[int]) -> Any:
+        with _bypass.bypass(), outermost():
+            return picked(positions)
+
+    return computed.sampled(state, [str(c) for c in rel.columns], sample, config, whole=whole)
+
+
+def _frame(rel: Any) -> Any:
+    """``rel.df()`` for a sample, a column of a type DuckDB cannot hand to NumPy (``VARINT``)
+    read as its text: the sample failed and the write of ``range::VARINT`` was refused."""
+    types = [str(getattr(t, "id", t)) for t in rel.types]
+    if "bignum" not in types:
+        return rel.df()
+    return rel.project(", ".join(f"CAST(#{i + 1} AS VARCHAR)" if t == "bignum" else f"#{i + 1}"
+                                 for i, t in enumerate(types))).df()
 
 
 def _sampled_query(con: Any, query: str, state: DataState,
-                   columns: list[str] | None = None) -> DataState:
+                   columns: list[str] | None = None, *,
+                   known: dict[str, DataState] | None = None) -> DataState:
     """``state`` of what ``query`` (a ``SELECT``, or the ``CREATE … AS``/``INSERT … SELECT``
     whose query it is) produces, with its columns that no classified source accounts for
     classified by a sample of their values, before a write. ``columns``: the query's output
@@ -464,16 +483,69 @@ def _sampled_query(con: Any, query: str, state: DataState,
         text = inner.sql(dialect="duckdb") if isinstance(inner, exp.Query) else ""
     limit = int(config.sample_rows)
 
-    def sample(positions: list[int]) -> Any:
+    def picked(positions: list[int], rest: str = "") -> Any:
         if not text:
             msg = "the statement's query could not be read apart from its target"
             raise ValueError(msg)
-        picked = ", ".join(f"#{i + 1}" for i in positions)
+        columns = ", ".join(f"#{i + 1}" for i in positions)
         with _bypass.bypass(), outermost():
-            return con.sql(f"SELECT {picked} FROM ({text}) AS __lacuna_sample "
-                           f"LIMIT {limit}").df()
+            sample = f"SELECT {columns} FROM ({text}) AS __lacuna_sample{rest}"
+            if isinstance(con, duckdb.DuckDBPyRelation):  # rel.query(name, "COPY name TO …")
+                # runs on the relation's connection, where ``name`` is the relation (a
+                # relation has no ``sql``: the sample failed and every such write was refused)
+                return con.query(next(iter(known or {}), _RELATION), sample)
+            return con.sql(sample)
 
-    return computed.sampled(state, outputs, sample, config)
+    def sample(positions: list[int]) -> Any:
+        rel = picked(positions, f" LIMIT {limit}")
+        with _bypass.bypass(), outermost():
+            return _frame(rel)
+
+    return computed.sampled(state, outputs, sample, config, whole=picked)
+
+
+@contextmanager
+def _held_statement(con: Any, sql: str, state: DataState, columns: list[str] | None,
+                    held: list[str]) -> Iterator[str | None]:
+    """A ``COPY (query) TO``, ``CREATE TABLE … AS query`` or ``INSERT … query`` whose rows are
+    drawn anew at each run (``random()``, ``gen_random_uuid()`` in a column no source accounts
+    for: :func:`computed.draws`): its query run once into a temporary table, which the sample,
+    the scan and the statement (appended to ``held``, rewritten to read the table under the
+    query's own column names) all read, dropped afterwards. Yields the ``SELECT`` over the
+    table, or None (nothing held: the statement runs as written). Before, the sample ran the
+    query again: it classified other values than those written, and after ``setseed`` the
+    rows written were not those plain DuckDB writes."""
+    if isinstance(con, duckdb.DuckDBPyRelation) or not computed.draws(
+            state.lineage) or not computed.unsourced(
+            state, columns if columns is not None else list(state.classification.columns)):
+        yield None  # rel.query(name, "COPY …"): run as written (a second run is sampled)
+        return
+    import uuid
+
+    parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    node = parsed.this if isinstance(parsed, exp.Copy) else parsed.expression
+    query = node.this if isinstance(node, exp.Subquery) else node
+    if not isinstance(query, exp.Query):
+        yield None  # COPY t TO: a table's (or a view's) rows, as written
+        return
+    table = f"__lacuna_drawn_{uuid.uuid4().hex}"
+    text = query.sql(dialect="duckdb")
+    with _bypass.bypass(), outermost():
+        names = [str(c) for c in con.sql(text).columns]
+        con.sql(f"CREATE TEMPORARY TABLE {table} AS {text}")
+    try:
+        read = "SELECT " + ", ".join(f"#{i + 1} AS {computed.quoted(n)}" for i, n in
+                                     enumerate(names)) + f" FROM {table}"
+        replacement = sqlglot.parse_one(read, dialect="duckdb")
+        if isinstance(parsed, exp.Copy):
+            parsed.set("this", exp.Subquery(this=replacement))
+        else:
+            parsed.set("expression", replacement)
+        held.append(parsed.sql(dialect="duckdb"))
+        yield read
+    finally:
+        with _bypass.bypass(), outermost(), suppress(Exception):
+            con.sql(f"DROP TABLE IF EXISTS {table}")
 
 
 def _named_files(c: Classification, files: dict[str, str]) -> Classification:
@@ -545,12 +617,16 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                                     many=True)
         return result
 
+    held: list[str] = []  # the statement reading its rows held once (_held_statement)
+
     def run(_declaration: Any = None, to: Any = None) -> Any:
-        a = args
+        a, kw, text = args, kwargs, held[0] if held else sql
         if to is not None:  # COPY … TO sealed governed storage: into a scratch path
-            a = (_copy_to(sql, stmt.file, to), *args[1:]) if args else args
+            text = _copy_to(text, stmt.file, to)
+        if text is not sql:
+            a, kw = ((text, *args[1:]), kwargs) if args else (args, {**kwargs, "query": text})
         with outermost():
-            return original(con, *a, **kwargs)
+            return original(con, *a, **kw)
 
     gov = _gov()
     from lacuna.sql.govern import refuse_database_statement
@@ -577,27 +653,36 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if stmt.kind == "export" and stmt.query and stmt.file:
         state, _ = statement_state(con, stmt.query, known)
         columns = _written_columns(con, stmt.query, state)
-        state = _sampled_query(con, stmt.query, state, columns)
-        return govern_write(None, state, stmt.file, run, method="duckdb.copy",
-                            columns=columns, append=stmt.adds)
+        with _held_statement(con, sql, state, columns, held) as rows:
+            state = _sampled_query(con, rows or stmt.query, state, columns, known=known)
+            return govern_write(None, state, stmt.file, run, method="duckdb.copy",
+                                columns=columns, append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
             and stmt.verb in ("create", "insert", "create_view"):
         home = _home(con, stmt.target, new=stmt.verb != "insert")
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
             state, _ = statement_state(con, sql, known)
-            if stmt.verb != "create_view":  # a view holds no rows: its query is decided
-                state = _sampled_query(con, sql, state)  # where it is read
-            return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}",
-                                stmt=stmt)
+            if stmt.verb == "create_view":  # a view holds no rows: its query is decided
+                return _into_memory(con, stmt.target, state, run,  # where it is read
+                                    method=f"duckdb.{stmt.verb}", stmt=stmt)
+            with _held_statement(con, sql, state, None, held) as rows:
+                state = _sampled_query(con, rows or sql, state, known=known)
+                return _into_memory(con, stmt.target, state, run,
+                                    method=f"duckdb.{stmt.verb}", stmt=stmt)
         if not stmt.returning:  # … RETURNING into a file: run_governed decides both
             state, _ = statement_state(con, sql, known)
-            if stmt.verb != "create_view":
-                state = _sampled_query(con, sql, state)
             from lacuna.sql.tables import canonical
 
-            return govern_write(None, state, f"{home}#{canonical(home, stmt.target)}", run,
-                                method=f"duckdb.{stmt.verb}",
-                                columns=list(state.classification.columns))
+            target = f"{home}#{canonical(home, stmt.target)}"
+            if stmt.verb == "create_view":
+                made = govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
+                                    columns=list(state.classification.columns))
+                computed.viewed(url_of(con), stmt.target, state.lineage)
+                return made
+            with _held_statement(con, sql, state, None, held) as rows:
+                state = _sampled_query(con, rows or sql, state, known=known)
+                return govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
+                                    columns=list(state.classification.columns))
     if stmt.kind == "export" and stmt.verb == "export" and stmt.file:
         _refuse_sealed_export(stmt.file)
     from lacuna.sql.catalog import Database
@@ -1022,11 +1107,13 @@ def _relation_writer(name: str) -> Make:
             exception_id = kwargs.pop("exception_id", None)
             purpose = kwargs.pop("purpose", None)
 
+            rel, state = _held(self)
+
             def run(_declaration: Any, to: Any = None) -> Any:
                 with outermost():  # ``to``: sealed governed storage's scratch path
-                    return original(self, file_name if to is None else to, *args, **kwargs)
+                    return original(rel, file_name if to is None else to, *args, **kwargs)
 
-            return govern_write(self, _sampled_relation(self, relation_state(self)),
+            return govern_write(rel, _sampled_relation(rel, state),
                                 file_name, run, method=f"duckdb.DuckDBPyRelation.{name}",
                                 columns=list(self.columns), exception_id=exception_id,
                                 purpose=purpose)
@@ -1036,19 +1123,38 @@ def _relation_writer(name: str) -> Make:
     return make
 
 
+def _held(rel: Any) -> tuple[Any, DataState]:
+    """``rel`` and its state, or, when its rows are drawn anew at each run (``random()``,
+    ``gen_random_uuid()`` in a column no source accounts for: :func:`computed.draws`), its
+    rows computed once and held in memory (``rel.materialize()``), which the sample, the
+    scan and the write all read: the rows decided on are the rows written, and a generator
+    seeded with ``setseed`` advances once, as in plain DuckDB (the sample drew from it first,
+    and the rows written were not those plain DuckDB writes)."""
+    state = relation_state(rel)
+    if not computed.draws(state.lineage) or not computed.unsourced(
+            state, [str(c) for c in rel.columns]) or computed.not_again(state.lineage):
+        return rel, state  # (over a one-shot reader: refused by the sample, not consumed)
+    with _bypass.bypass(), outermost():
+        held = rel.materialize()
+    STATES.set(held, state)
+    return held, state
+
+
 def _table_writer(name: str) -> Make:
     """``rel.create(t)``/``to_table(t)``/``insert_into(t)``: the relation's rows into a table,
     decided as ``CREATE TABLE t AS``/``INSERT … SELECT`` are (an export to ``<database>#t``)."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def write(self: Any, table_name: Any, *args: Any, **kwargs: Any) -> Any:
+            rel, state = _held(self)
+
             def run(_declaration: Any = None, _to: Any = None) -> Any:  # a table, never a file
                 with outermost():
-                    return original(self, table_name, *args, **kwargs)
+                    return original(rel, table_name, *args, **kwargs)
 
             home = (_home(self, table_name, new=name != "insert_into")
                     if isinstance(table_name, str) else url_of(self))
-            state = _sampled_relation(self, relation_state(self))
+            state = _sampled_relation(rel, state)
             if home == MEMORY and isinstance(table_name, str):
                 return _into_memory(self, table_name, state, run,
                                     method=f"duckdb.DuckDBPyRelation.{name}")
@@ -1079,7 +1185,8 @@ def _converter(to: str) -> Make:
                     state = computed.sampled(
                         state, [str(c) for c in result.columns],
                         lambda at: result.head(rows).iloc[:, at],
-                        _gov().config.classification, reads_source=False)
+                        _gov().config.classification, reads_source=False,
+                        whole=lambda at: _scannable(result, at))
                 attach(result, state.classification, state.lineage, origins=state.origins)
                 return result
             return carrying(result, state)
@@ -1105,7 +1212,7 @@ def carrying(result: Any, state: DataState) -> Any:
     if isinstance(result, (pd.DataFrame, pa.Table, pa.RecordBatch)) or type(
             result).__module__.startswith("polars"):  # what no source accounts for: its values
         state = computed.sampled(state, _names(result), lambda at: _head(result, rows).iloc[
-            :, at], config, reads_source=False)
+            :, at], config, reads_source=False, whole=lambda at: _scannable(result, at))
     if isinstance(result, pd.DataFrame):
         now = effective(state, [str(c) for c in result.columns],
                         lambda names: result.head(rows)[list(names)], config)
@@ -1125,6 +1232,34 @@ def carrying(result: Any, state: DataState) -> Any:
         STATES.set(result, effective(state, list(result.collect_schema().names()), sample,
                                      config))
     return result
+
+
+def _scannable(result: Any, positions: list[int]) -> Any:
+    """A DuckDB relation of the columns at ``positions`` of every row of ``result`` (a pandas,
+    Arrow or polars frame a relation was converted to), for :func:`computed.sampled`'s scan of
+    what the user holds (not a second run of the source). On a scratch in-memory connection
+    of Lacuna's, one cursor per call (a connection is not shared between threads)."""
+    import pyarrow as pa
+
+    global _SCRATCH
+    if _SCRATCH is None:
+        _SCRATCH = duckdb.connect()
+    con = _SCRATCH.cursor()
+    with _bypass.bypass(), outermost():
+        if isinstance(result, pa.RecordBatch):
+            result = pa.Table.from_batches([result])
+        if hasattr(result, "collect_schema"):  # polars
+            collected = result.collect() if hasattr(result, "collect") else result
+            rel = con.from_arrow(collected.to_arrow())
+        elif isinstance(result, pa.Table):
+            rel = con.from_arrow(result)
+        else:
+            rel = con.from_df(result.iloc[:, positions])
+            return rel.project(", ".join(f"#{i + 1}" for i in range(len(positions))))
+        return rel.project(", ".join(f"#{i + 1}" for i in positions))
+
+
+_SCRATCH: Any = None
 
 
 def _names(result: Any) -> list[str]:
@@ -1354,6 +1489,7 @@ def _label_view(rel: Any, view: str, state: DataState | None = None) -> None:
 
     state = relation_state(rel) if state is None else state
     url = url_of(rel)
+    computed.viewed(url, view, state.lineage)
     try:
         with _bypass.bypass(), outermost():
             Database(_catalog(rel), url, "duckdb").comment_on(

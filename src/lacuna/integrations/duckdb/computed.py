@@ -12,8 +12,11 @@ through pandas were denied (classified by content at the write).
 node, cheap: a pass over the lineage's edges); at a write (a relation's ``write_csv`` and
 friends, ``create``/``insert_into``, ``COPY … TO``, ``CREATE TABLE … AS``, ``INSERT …
 SELECT``) :func:`sampled` reads a bounded sample of only those columns (a projection with a
-``LIMIT``, governance bypassed as Lacuna's other internal reads) and each takes at least the
-class of its values, classified by value as a column of a pandas write is (not by its name).
+``LIMIT``, governance bypassed as Lacuna's other internal reads) and what one pass over every
+row written finds in them (:func:`_scanned`: a value after the first rows was not seen), and
+each takes at least the class of its values, classified by value as a column of a pandas
+write is (not by its name). Rows drawn anew at each run (``random()``: :func:`draws`) are
+drawn once and held by the caller, so the rows decided on are the rows written.
 A column that is a constant (no input at all) keeps the rule for constants: only a value a
 strong recognizer validates counts (``'Denver' AS city`` is not a person's name). When every
 output column has a classified source the sample is skipped (a dictionary look-up). A sample
@@ -22,6 +25,7 @@ that cannot run refuses the write, saying why (fail closed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import replace
@@ -47,9 +51,17 @@ _SEQUENCE = ("the statement calls nextval, and a second run for the sample would
              "sequence (the rows written would not be the rows asked for); write the sequence "
              "numbers into a table first, or give each column a classified source")
 _STATEFUL = frozenset({"nextval", "currval", "setseed"})
+# nodes whose statement draws new values at every run (random(), gen_random_uuid()) in a
+# column no classified source accounts for: a second run for the sample classifies other
+# values than those written, and advances the generator (after setseed the rows written
+# were not plain DuckDB's); a relation of one is written from its rows held once (held())
+_DRAWS: dict[str, bool] = {}
+_VIEWS: dict[tuple[str, str], LineageNode] = {}  # (database URL, view) -> its statement
+_DRAWING = frozenset({"uuidv4", "uuidv7", "current_query", "current_query_id",
+                      "current_transaction_id", "current_connection_id"})
 
 
-def _kept(table: dict[str, Any], key: str, value: Any) -> None:
+def _kept(table: dict[Any, Any], key: Any, value: Any) -> None:
     """``table[key] = value``, the oldest entry dropped past :data:`_KEPT` (a dropped node is
     sampled in full: fail closed). Threads may race on the drop: one of them wins."""
     if len(table) >= _KEPT:
@@ -102,6 +114,50 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
     if found and query is not None and any(
             f.name.lower() in _STATEFUL for f in query.find_all(exp.Anonymous)):
         once(node, _SEQUENCE)
+    if any(not constant for constant in found.values()) and query is not None and any(
+            isinstance(f, (exp.Rand, exp.Uuid)) or (
+                isinstance(f, exp.Anonymous) and f.name.lower() in _DRAWING)
+            for f in query.find_all(exp.Func)):
+        _kept(_DRAWS, node.id, True)
+
+
+def viewed(url: str, view: str, node: LineageNode) -> None:
+    """Note that view ``view`` of database ``url`` was made (``CREATE VIEW``,
+    ``rel.create_view``) from the statement of lineage ``node``: a read of the view is made
+    from it (:func:`view_parents`), so its columns no classified source accounts for are still
+    sampled and scanned at a write. Before, ``COPY v TO`` of a view over generated e-mails
+    was a copy of the view's columns, classified by its first rows only."""
+    _kept(_VIEWS, (url, view.lower()), node)
+
+
+def view_parents(url: str, name: str) -> tuple[LineageNode, ...]:
+    """The lineage a read of table ``name`` of ``url`` is made from: the statement a view of
+    that name was made from (:func:`viewed`), if Lacuna saw it made."""
+    node = _VIEWS.get((url, name.lower())) if _VIEWS else None
+    return (node,) if node is not None else ()
+
+
+def draws(node: LineageNode) -> bool:
+    """Whether the data of ``node`` is drawn anew at each run (``random()``,
+    ``gen_random_uuid()``, … in a column no classified source accounts for, here or in a
+    statement it is made from): then it is classified on the rows it writes, held once
+    (:func:`held`), not on a second run."""
+    return bool(_DRAWS) and _ancestor(node, _DRAWS) is not None
+
+
+def _ancestor(node: LineageNode, table: Mapping[str, Any]) -> Any:
+    """The entry of ``table`` for ``node`` or its nearest noted ancestor, if any."""
+    seen: set[str] = set()
+    stack = [node]
+    while stack:
+        here = stack.pop()
+        if here.id in seen:
+            continue
+        if here.id in table:
+            return table[here.id]
+        seen.add(here.id)
+        stack.extend(here.parents)
+    return None
 
 
 def _constants(query: exp.Expr | None) -> tuple[set[str], set[str]]:
@@ -171,15 +227,19 @@ def unsourced(state: DataState, columns: Sequence[str]) -> dict[str, bool]:
 
 def sampled(state: DataState, columns: Sequence[str],
             sample: Callable[[list[int]], Any], config: Any, *,
-            reads_source: bool = True) -> DataState:
+            reads_source: bool = True,
+            whole: Callable[[list[int]], Any] | None = None) -> DataState:
     """``state`` with each of ``columns`` (the output's names in order, a name twice when two
-    columns have it) no classified source accounts for at least as strict as a sample of its
-    values. ``sample(positions)`` returns a pandas frame of at most ``config.sample_rows``
-    rows of the columns at those positions (from 0), in that order: by position, since two
-    output columns may share a name (the second one's e-mails were not read).
+    columns have it) no classified source accounts for at least as strict as its values: a
+    sample of its first rows, and what a scan of every row finds (:func:`_scanned`).
+    ``sample(positions)`` returns a pandas frame of at most ``config.sample_rows`` rows of the
+    columns at those positions (from 0), in that order: by position, since two output columns
+    may share a name (the second one's e-mails were not read). ``whole(positions)`` returns a
+    DuckDB relation of every row of those columns (what is written), scanned in one pass; a
+    column that is a constant is not scanned (every row holds its one value).
 
-    ``reads_source=False``: ``sample`` reads what the user already has (a frame a relation was
-    converted to), not the source again, so a one-shot source is no obstacle.
+    ``reads_source=False``: ``sample`` and ``whole`` read what the user already has (a frame a
+    relation was converted to), not the source again, so a one-shot source is no obstacle.
 
     Raises:
         IntegrationError: the sample cannot be read (the write is refused, fail closed).
@@ -191,12 +251,13 @@ def sampled(state: DataState, columns: Sequence[str],
     if not todo:
         return state
     from lacuna import _bypass
+    from lacuna.classify.heuristic import data_in_names
     from lacuna.errors import IntegrationError
-    from lacuna.lineage.sql_values import by_value, holds_data
+    from lacuna.lineage.sql_values import by_value
 
     names = list(todo)
     positions = [i for i, c in enumerate(columns) if c in todo]
-    why = _not_again(state.lineage) if reads_source else None
+    why = not_again(state.lineage) if reads_source else None
     if why is not None:
         msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
                f"classified source accounts for (computed from generators, random values or "
@@ -219,11 +280,17 @@ def sampled(state: DataState, columns: Sequence[str],
                     break
                 values.extend(_texts(value))
         for name in list(per_column):
-            if todo[name]:  # a constant: only what a strong recognizer validates counts
-                per_column[name] = [v for v in dict.fromkeys(per_column[name])
-                                    if holds_data(v)]
+            if todo[name]:  # a constant: only what a strong recognizer validates counts,
+                # as the values it finds (a long text was cut at 2,048 characters before the
+                # classifier read it: an e-mail at its end went unread, and out as PUBLIC)
+                per_column[name] = sorted(data_in_names(dict.fromkeys(per_column[name])))
             if not per_column[name]:
                 del per_column[name]
+        scanned = [p for p in positions if not todo[columns[p]]]
+        found: list[tuple[str, dict[str, list[str]]]] = []
+        if whole is not None and scanned:
+            with _bypass.bypass():
+                found = _scanned(whole(scanned), [columns[p] for p in scanned], limit)
     except Exception as exc:
         msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
                f"classified source accounts for (computed from generators, random values or "
@@ -231,12 +298,117 @@ def sampled(state: DataState, columns: Sequence[str],
                f"write is refused (fail closed); write a query whose columns come from tables, "
                f"frames or files, or write it through pandas")
         _refuse(IntegrationError(msg), exc)
-    if not per_column:
-        return state
-    c: Classification = by_value(
-        state.classification, per_column, config,
-        why="a value computed in the statement (a sample of the column at the write)")
+    c: Classification = state.classification
+    if per_column:
+        c = by_value(c, per_column, config, why="a value computed in the statement (a sample "
+                     "of the column's first rows at the write)")
+    for why, kind in found:
+        c = by_value(c, kind, config, why=f"a value computed in the statement ({why})")
     return state if c is state.classification else replace(state, classification=c)
+
+
+_SPREAD = "a spread of the column's values over every row written"
+_FOUND = ("values of the formats a strong recognizer validates, found by a scan of every row "
+          "written")
+
+
+def _scanned(rel: Any, names: Sequence[str], limit: int,
+             ) -> list[tuple[str, dict[str, list[str]]]]:
+    """What one pass over every row of ``rel`` (a DuckDB relation of the columns ``names``, in
+    order) finds in each column, for :func:`sampled` to classify beside its first rows: the
+    first rows alone let ``CASE WHEN i >= 1000 THEN 'p' || i || '@example.com' END`` leave as
+    PUBLIC. Per column, three bounded lists, each classified as a sample of its own:
+
+    - a spread of its values over every row (the ``limit`` of smallest hash: any value
+      frequent anywhere is in it, as in a reservoir sample, but the same rows every run);
+    - up to :data:`_HITS` values holding an ``@`` (e-mail addresses), and
+    - up to :data:`_HITS` values matching one of the strong recognizers' free-text patterns
+      (card, IBAN, IP, phone, SSN, street address: :func:`_gate`), wherever they are.
+
+    The patterns run inside DuckDB (RE2) on each value cast to text (a list's or a struct's
+    text holds its items); what they find is then validated by the classifier as any sample
+    is. A list's values are read as such (:func:`_texts`)."""
+    gate = _literal(_gate())
+    anywhere = _literal(_gate(email=True))
+    types = [str(getattr(t, "id", t)) for t in rel.types]
+    kept = [i for i, t in enumerate(types) if t not in _NO_TEXT]
+    if not kept:
+        return []
+    cols, aggs = [], []
+    for i, at in enumerate(kept):
+        pick = f"arg_min(__o{i}, hash(__o{i}), {{n}})"
+        cols.append(f"#{at + 1} AS __o{i}")
+        inside = "NULL"
+        if types[at] in _NUMBERS:  # digits only: a card, phone or SSN has eight or more
+            gates = ["false", f"__o{i} >= 10000000 OR __o{i} <= -10000000"]
+        else:
+            cols.append(f"CAST(#{at + 1} AS VARCHAR) AS __c{i}")
+            gates = [f"contains(__c{i}, '@')", f"regexp_matches(__c{i}, {gate})"]
+            # a long text or a long list (a string_agg, a list() of a column) is read cut
+            # (_texts: 100 items; the classifier: 2,048 characters): what the patterns find
+            # inside it is kept as values of their own
+            cols.append(f"CASE WHEN length(CAST(#{at + 1} AS VARCHAR)) > {_LONG} THEN "
+                        f"regexp_extract_all(CAST(#{at + 1} AS VARCHAR), {anywhere})"
+                        f"[1:{_HITS}] END AS __x{i}")  # a CASE: only long values are cut
+            inside = (f"arg_min(__x{i}, hash(__c{i}), {_HITS}) FILTER (WHERE len(__x{i}) > 0)")
+        aggs += [pick.format(n=int(limit)),
+                 *(pick.format(n=_HITS) + f" FILTER (WHERE {g})" for g in gates), inside]
+    row = rel.project(", ".join(cols)).aggregate(", ".join(aggs)).fetchall()[0]
+    found: list[tuple[str, dict[str, list[str]]]] = [
+        (_SPREAD, {}), (_FOUND, {}), (_FOUND, {}), (_INSIDE, {})]
+    for i, name in enumerate(names[at] for at in kept):
+        for kind, (_, values) in enumerate(found):
+            texts = values.setdefault(name, [])
+            for value in row[4 * i + kind] or []:
+                texts.extend(_texts(value) if kind < 3 else _values_in(value))
+    return [(why, {n: v for n, v in values.items() if v}) for why, values in found
+            if any(values.values())]
+
+
+def _values_in(pieces: Any) -> list[str]:
+    """The values the strong recognizers' free-text patterns find in ``pieces`` (what the
+    scan cut out of a long text), without the character before one that some patterns
+    match (``(?:^|[^0-9])``)."""
+    from lacuna.classify.heuristic import strong_recognizers
+
+    found: list[str] = []
+    for piece in pieces or []:
+        for _, r in strong_recognizers():
+            if r.search:
+                found += [m.group("value") for m in re.finditer(r.search, str(piece))]
+    return found[:_HITS]
+
+
+_HITS = 50  # values of each kind a scan keeps per column
+_LONG = 200  # characters past which a value's text is also searched inside
+_INSIDE = ("values a strong recognizer's free-text pattern finds inside a long text or list, "
+           "found by a scan of every row written")
+# numbers: matched by magnitude, not as text (casting a million doubles to text to match
+# them cost more than the write)
+_NUMBERS = frozenset({"integer", "bigint", "hugeint", "uinteger", "ubigint", "uhugeint",
+                      "float", "double", "decimal"})
+# DuckDB types whose values no strong recognizer reads (a date, a time, a flag, a number of at
+# most five digits): not scanned (their first rows are still sampled); casting a million
+# timestamps to text to match them tripled the cost of a write
+_NO_TEXT = frozenset({
+    "boolean", "tinyint", "smallint", "utinyint", "usmallint", "date", "time",
+    "time with time zone", "time_ns", "timestamp", "timestamp with time zone", "timestamp_s",
+    "timestamp_ms", "timestamp_ns", "interval", "uuid"})
+
+
+def _gate(*, email: bool = False) -> str:
+    """One RE2 pattern: any of the strong recognizers' free-text patterns but (unless
+    ``email``) the e-mail's (an ``@`` is looked for apart: a column of addresses would crowd
+    the others out)."""
+    from lacuna.classify.heuristic import strong_recognizers
+
+    found = [r.search.replace("(?P<value>", "(?:") for _, r in strong_recognizers()
+             if r.search and (email or "email" not in r.name)]
+    return "|".join(f"(?:{p})" for p in dict.fromkeys(found))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _texts(value: Any, depth: int = 0) -> list[str]:
@@ -269,25 +441,17 @@ def _refuse(exc: Exception, cause: BaseException | None = None) -> NoReturn:
     raise exc from cause
 
 
-def _not_again(node: LineageNode) -> str | None:
+def not_again(node: LineageNode) -> str | None:
     """Why the data of ``node`` must not be read again for a sample (:func:`once`), if so."""
     if not _ONCE:
         return None
-    seen: set[str] = set()
-    stack = [node]
-    while stack:
-        here = stack.pop()
-        if here.id in seen:
-            continue
-        if here.id in _ONCE:
-            return _ONCE[here.id]
-        seen.add(here.id)
-        stack.extend(here.parents)
-    return None
+    found: str | None = _ancestor(node, _ONCE)
+    return found
 
 
 def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-__all__ = ["STATEMENT", "once", "one_shot", "quoted", "remember", "sampled", "unsourced"]
+__all__ = ["STATEMENT", "draws", "not_again", "once", "one_shot", "quoted", "remember",
+           "sampled", "unsourced", "view_parents", "viewed"]
