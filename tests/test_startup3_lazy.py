@@ -22,31 +22,43 @@ import lacuna
 from lacuna.errors import GovernanceViolation
 
 
+def _lacuna(name: str) -> bool:
+    return name == "lacuna" or name.startswith("lacuna.")
+
+
 @pytest.fixture
-def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+def fresh() -> Iterator:
     """``fresh(module, *dropped)``: ``module`` imported again, with every module under each
     of ``dropped`` (packages or modules) taken out of ``sys.modules`` first; returns the new
-    module and the names of the modules its import loaded. The session's modules, and the
-    attributes that bind them on their parents, are put back afterwards."""
-    added: set[str] = set()
+    module and the names of the modules its import loaded.
+
+    Afterwards the session's ``lacuna`` modules are put back, and with them what their
+    packages bind (an import binds a submodule on its package, the root included); ``lacuna``
+    modules imported during the test are dropped (they may hold the copies). Other libraries
+    imported meanwhile stay: they are the only copy."""
+    modules = {n: m for n, m in sys.modules.items() if _lacuna(n)}
+    spaces = {n: dict(vars(m)) for n, m in modules.items() if hasattr(m, "__path__")}
 
     def _fresh(module: str, *dropped: str) -> tuple[types.ModuleType, set[str]]:
         for root in dropped:
             for name in [n for n in sys.modules if n == root or n.startswith(root + ".")]:
-                monkeypatch.delitem(sys.modules, name)
-                parent, _, child = name.rpartition(".")
-                if parent in sys.modules and child in vars(sys.modules[parent]):
-                    monkeypatch.setitem(vars(sys.modules[parent]), child,
-                                        vars(sys.modules[parent])[child])
+                del sys.modules[name]
         before = set(sys.modules)
         new = importlib.import_module(module)
-        loaded = set(sys.modules) - before
-        added.update(loaded)
-        return new, loaded
+        return new, set(sys.modules) - before
 
-    yield _fresh
-    for name in added:  # modules the session had not imported: not left bound to the copies
-        sys.modules.pop(name, None)
+    try:
+        yield _fresh
+    finally:
+        for name in [n for n in sys.modules if _lacuna(n) and n not in modules]:
+            del sys.modules[name]
+        sys.modules.update(modules)
+        for name, saved in spaces.items():
+            space = vars(modules[name])
+            for key in [k for k, v in space.items()
+                        if k not in saved and isinstance(v, types.ModuleType)]:
+                del space[key]
+            space.update((k, v) for k, v in saved.items() if space.get(k) is not v)
 
 
 def test_the_sql_hook_imports_without_the_statement_analysis(fresh):
