@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lacuna.policy.bundle import (
     Bundle,
     RegoModule,
@@ -29,8 +31,24 @@ from lacuna.policy.engine import PolicyEngine
 from lacuna.policy.factory import DecisionEngine, engine_from_config, watcher_from_config
 from lacuna.policy.inputs import build_input
 from lacuna.policy.rego_tests import RegoTestReport, RegoTestResult
-from lacuna.policy.remote import RemoteEngine
 from lacuna.policy.watch import PolicyWatcher
+
+if TYPE_CHECKING:
+    from lacuna.policy.remote import RemoteEngine
+
+
+def __getattr__(name: str) -> object:
+    """``RemoteEngine``, imported on first use: it imports httpx (and httpx its command line:
+    click, rich, pygments; ~50 ms of CPU), which a governor with an in-process engine never
+    uses (:func:`engine_from_config` imports it when ``policy.remote`` is set)."""
+    if name != "RemoteEngine":
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    from lacuna.policy.remote import RemoteEngine
+
+    globals()[name] = RemoteEngine
+    return RemoteEngine
+
 
 __all__ = [
     "Bundle",

@@ -35,7 +35,6 @@ from lacuna.audit.schema import (
 from lacuna.audit.turn import Turn
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.errors import AuditError
-from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
 from lacuna.policy.decision_log import DecisionLogSink
 from lacuna.redact import redact_url
 from lacuna.signing import default_keyring
@@ -255,7 +254,9 @@ def record_revision(record: Mapping[str, Any]) -> str | None:
 class HttpDecisionLog(DecisionLogSink):
     """Batches of records POSTed to a collector, gzip-compressed, as OPA does.
 
-    Requests go through :class:`lacuna.http.HttpClient` (httpx, configured in one place).
+    Requests go through :class:`lacuna.http.HttpClient` (httpx, configured in one place),
+    imported by the sink: the decision log's module is imported by every governor, most of
+    which log to the state database (httpx and its command line cost ~50 ms of CPU).
 
     Args:
         url: where to POST (e.g. ``https://logs.example.com/logs``).
@@ -276,6 +277,8 @@ class HttpDecisionLog(DecisionLogSink):
                  backoff_s: float = 0.2, headers: Mapping[str, str] | None = None,
                  tls_verify: bool = True, ca_file: str | None = None,
                  **kwargs: Any) -> None:
+        from lacuna.http import HttpClient, HttpSettings
+
         super().__init__(**kwargs)
         self.url = url
         self.timeout_s = timeout_s
@@ -296,6 +299,8 @@ class HttpDecisionLog(DecisionLogSink):
         Raises:
             OSError: the collector did not take the batch (the message says why).
         """
+        from lacuna.http import HttpFailure, message
+
         body = gzip.compress(json.dumps(list(records), default=str).encode("utf-8"))
         try:
             response = self._http.request("POST", self.url, content=body)

@@ -15,6 +15,8 @@ before they execute, with column lineage, and the written table's classification
 from __future__ import annotations
 
 import contextlib
+import sys as _sys
+import types as _types
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,12 +25,42 @@ from lacuna.errors import IntegrationError
 from lacuna.redact import redact_url
 from lacuna.sql import hook
 from lacuna.sql.catalog import DIALECTS, Database, dbapi_database
-from lacuna.sql.govern import SqlRead, read_of, run_governed
-from lacuna.sql.statements import Statement, analyse
-from lacuna.sql.tables import classify_table
 
 if TYPE_CHECKING:
     from lacuna.model import Classification
+    from lacuna.sql.govern import SqlRead
+    from lacuna.sql.statements import Statement
+
+# lacuna.sql.govern, .statements and .tables (sqlglot, through lacuna.lineage.sql_dialects:
+# ~70 ms of CPU) are imported where they are used, not with the package: `lacuna.enable()`
+# imports the package to install the SQLAlchemy hook (lacuna.sql.hook) in every process, most
+# of which never run a statement through it. `lacuna.sql.SqlRead` is imported on first use.
+_LAZY = {"SqlRead": "lacuna.sql.govern"}
+
+
+def __getattr__(name: str) -> object:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+class _Package(_types.ModuleType):
+    def __setattr__(self, name: str, value: object) -> None:
+        # The import system binds a submodule on its package when it is imported: the module
+        # lacuna.sql.govern, imported after this package now (first use), would replace the
+        # function govern() below. The function stays (as when the package imported it first).
+        if name == "govern" and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 T = TypeVar("T")
 
@@ -104,6 +136,7 @@ def table_classification(con: Any, table: str) -> Classification | None:
     """The classification of ``table`` (names, comments, sampled values, what Lacuna stored);
     None when there is no such table."""
     from lacuna.governor import current
+    from lacuna.sql.tables import classify_table
 
     with database(con) as db:
         return classify_table(current(), db, table)
@@ -120,7 +153,8 @@ def query_classification(con: Any, sql: Any, parameters: Any = None) -> SqlRead 
     from lacuna.governor import current
     from lacuna.lineage.sql_masking import bound_keys
     from lacuna.sql.catalog import quote
-    from lacuna.sql.govern import parameter_sets
+    from lacuna.sql.govern import parameter_sets, read_of
+    from lacuna.sql.statements import analyse
 
     text = statement_text(con, sql)
     if text is None:
@@ -191,6 +225,7 @@ def read_sql_statement(con: Any, sql: Any) -> Statement | None:
     triggers). None for a read, a table name, what is neither text nor a construct, or a
     database Lacuna does not govern: pandas' read decides those, as before."""
     from lacuna.sql.restrict import _where
+    from lacuna.sql.statements import analyse
 
     if con is None:
         return None
@@ -251,6 +286,7 @@ def run_read_sql(con: Any, sql: Any, parameters: Any, run: Callable[[], T]
     import logging
 
     from lacuna.governor import current
+    from lacuna.sql.govern import run_governed
 
     if isinstance(sql, str):  # a sqlite3, psycopg2 or psycopg connection: decided here
         with _bypass.bypass():

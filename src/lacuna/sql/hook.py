@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
@@ -37,7 +37,12 @@ from lacuna.destinations import this_machine
 from lacuna.integrations.callers import of_package
 from lacuna.redact import redact_url
 from lacuna.sql.catalog import DIALECTS, Database
-from lacuna.sql.govern import SqlRead, run_governed
+
+if TYPE_CHECKING:
+    # lacuna.sql.govern (sqlglot through lacuna.lineage.sql_dialects: ~70 ms of CPU) is
+    # imported by the first statement the hook governs, not by install(): enable() installs
+    # the hook in every process, most of which never run a statement through SQLAlchemy
+    from lacuna.sql.govern import SqlRead
 
 _EXPLICIT: weakref.WeakSet[Any] = weakref.WeakSet()  # dialects of engines given to govern()
 _LAST: contextvars.ContextVar[SqlRead | None] = contextvars.ContextVar("lacuna_sql_read",
@@ -187,6 +192,10 @@ def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any)
     dbapi = connection.connection.dbapi_connection
     url = with_connected_hosts(redact_url(connection.engine.url), dbapi)
     db = Database(dbapi, url, name or dialect.name)
+    # imported by the first statement governed (see the imports above): an import that
+    # fails raises here, out of SQLAlchemy's execute, and the statement does not run
+    from lacuna.sql.govern import run_governed
+
     if expected is not None:
         expected.seen = True
     with _bypass.bypass():  # Lacuna's own statements (audit, stores) are not governed again

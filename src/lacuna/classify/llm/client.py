@@ -13,12 +13,26 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lacuna.classify.settings import LlmSettings
-from lacuna.http import CircuitBreaker, HttpClient, HttpFailure, HttpSettings
+
+if TYPE_CHECKING:
+    # lacuna.http (httpx, and httpx's command line: click, rich, pygments; ~50 ms of CPU) is
+    # imported by the first client: the cascade imports this module to build its LLM layer
+    # at the first classification, also when no endpoint is configured (the layer is off)
+    from lacuna.http import CircuitBreaker
 
 __all__ = ["ChatClient", "CircuitBreaker", "LlmUnavailable"]
+
+
+def __getattr__(name: str) -> object:
+    if name != "CircuitBreaker":
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    from lacuna.http import CircuitBreaker
+
+    return CircuitBreaker
 
 
 class LlmUnavailable(Exception):
@@ -33,6 +47,8 @@ class ChatClient:
     """POSTs ``/chat/completions`` to an OpenAI-compatible endpoint and returns the JSON answer."""
 
     def __init__(self, settings: LlmSettings) -> None:
+        from lacuna.http import CircuitBreaker, HttpClient, HttpSettings
+
         if not settings.url:
             msg = "ChatClient needs classification.cascade.llm.url"
             raise ValueError(msg)
@@ -79,6 +95,8 @@ class ChatClient:
             "max_tokens": 160,
             "response_format": {"type": "json_object", "schema": schema},
         }
+        from lacuna.http import HttpFailure
+
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.settings.api_key_env) if self.settings.api_key_env else None
         if key:
