@@ -399,7 +399,13 @@ class Gate:
                 f"{m.matched} of {m.checked} values were read from {m.source} "
                 f"(column {m.column!r}, {m.column_class.classification.value})"))
             mine = columns.get(m.field)
-            if mine is None or column_tier(seen, config) >= column_tier(mine, config):
+            tier = column_tier(seen, config)
+            # a match raises a field, never lowers or relabels it within PUBLIC: an id column
+            # that held a card number (4111111111111111 is every test's card) read as
+            # IDENTIFIER made the field no public one, and the card beside a person's name
+            # (lacuna.proxy.records) was forwarded whenever the state held that read
+            if mine is None or tier > column_tier(mine, config) or (
+                    tier == column_tier(mine, config) and tier > Tier.PUBLIC):
                 columns[m.field] = seen
             notes.append(f"{m.field}: {seen.reasoning}")
         floor, reasoning = inferred.floor, list(inferred.reasoning)
