@@ -1,6 +1,7 @@
 """Egress proxy overhead: latency per request through ``lacuna proxy`` vs straight to the server.
 
     python benchmarks/bench_proxy.py [--quick] [--requests N]
+    python benchmarks/bench_proxy.py --gate [--requests N]
 
 Starts a loopback upstream (``http.server`` in its own process, answers every POST with a short
 JSON) and ``lacuna proxy`` (its own process, default bundle, SQLite state in a temporary folder,
@@ -11,6 +12,11 @@ alternating. Cases: an allowed JSON aggregate (~100 B), an allowed CSV aggregate
 Every request through the proxy is decided and, when allowed, audited. Also measures what the
 fingerprint recording adds to a governed ``pd.read_csv`` (proxy.fingerprints on vs off).
 Prints one markdown section.
+
+``--gate``: the gate alone, in process (no sockets, no proxy process): the CPU time of
+``Gate.check`` (this thread's, so other processes' load counts less) for a small GET (a number
+in the path, a query, two headers), a small JSON POST and a JSON list of 200 records, each
+request with values of its own (the gate remembers a payload it saw: a repeat costs nothing).
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 UPSTREAM = """
@@ -125,12 +133,74 @@ def _read_overhead(tmp: Path, writes: str = "wait") -> tuple[float, float, float
     return opened, first, first_cpu, statistics.median(again)
 
 
+def _gate_requests() -> dict[str, Callable[[int], Any]]:
+    from lacuna.proxy.gate import OutboundRequest
+
+    host = "https://api.external-service.com"
+    json_type = {"content-type": "application/json"}
+
+    def get(i: int) -> OutboundRequest:
+        return OutboundRequest(method="GET", url=f"{host}/v1/orders/{1000 + i}/items?page={i}"
+                               "&sort=asc", headers={"accept": "application/json",
+                                                     "user-agent": "python-requests/2.31"})
+
+    def post(i: int) -> OutboundRequest:
+        body = json.dumps({"region": "EU", "count": i, "status": "ok"}).encode()
+        return OutboundRequest(method="POST", url=f"{host}/v1/metrics", body=body,
+                               headers=json_type)
+
+    def records(i: int) -> OutboundRequest:
+        body = json.dumps([{"id": i * 1000 + k, "sku": f"SKU-{k % 50}", "qty": k % 9,
+                            "region": ["EU", "US"][k % 2], "price": round(k * 1.25, 2)}
+                           for k in range(200)]).encode()
+        return OutboundRequest(method="POST", url=f"{host}/v1/batch", body=body,
+                               headers=json_type)
+
+    return {"GET, a number in the path, a query, 2 headers": get,
+            "POST, small JSON object": post, "POST, JSON list of 200 records": records}
+
+
+def _gate(n: int) -> int:
+    """``Gate.check`` in process: CPU ms per request (see the module's docstring)."""
+    from lacuna.config import config_from_dict
+    from lacuna.governor import Governor
+    from lacuna.proxy.gate import Gate
+
+    with tempfile.TemporaryDirectory() as folder:
+        gov = Governor(config_from_dict({"audit": {"url": f"sqlite:///{folder}/state.db"}}))
+        gate = Gate(gov)
+        rows = []
+        for name, make in _gate_requests().items():
+            for i in range(3):  # warm (engine, classifier)
+                gate.check(make(-1 - i))
+            ms, verdicts = [], set()
+            for i in range(n):
+                request = make(i)
+                started = time.thread_time()
+                verdict = gate.check(request)
+                ms.append((time.thread_time() - started) * 1000)
+                verdicts.add(verdict.status or 200)
+            rows.append((name, statistics.median(ms), statistics.quantiles(ms, n=10)[8],
+                         sorted(verdicts)))
+        gov.close()
+    print(f"`python benchmarks/bench_proxy.py --gate` ({n} requests per case, in process; "
+          f"load average {os.getloadavg()[0]:.1f}).\n")
+    print("| request | CPU p50 | CPU p90 | answered |")
+    print("|---|---:|---:|---|")
+    for name, p50, p90, verdicts in rows:
+        print(f"| {name} | {p50:.1f} ms | {p90:.1f} ms | {', '.join(map(str, verdicts))} |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--gate", action="store_true", help="the gate alone, in process")
     args = parser.parse_args()
     n = 30 if args.quick else args.requests
+    if args.gate:
+        return _gate(n)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         env = {**os.environ, "LACUNA_HOME": str(tmp / "home"), "LACUNA_EMBEDDINGS_BUILD": "never",

@@ -298,6 +298,12 @@ def vet_patterns(*patterns: str) -> frozenset[str]:
     return frozenset(vetted)
 
 
+def vetted(pattern: str) -> re.Pattern[str] | None:
+    """``pattern`` compiled for Python's ``re`` when :func:`vet_patterns` vetted it (to be
+    used with ``fullmatch`` or ``search``, as in RE2), else None: run it in RE2."""
+    return _VETTED.get(pattern)
+
+
 def _python_pattern(pattern: str) -> re.Pattern[str] | None:
     """``pattern`` (RE2 syntax) compiled for Python's ``re`` with RE2's meaning: ASCII classes,
     RE2's whitespace for ``\\s``, end of text for ``$``; ``None`` for anything outside the

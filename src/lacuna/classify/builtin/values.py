@@ -384,7 +384,8 @@ class CardValues(PatternRecognizer):
         if sample.lengths[1] < 13 or not _any_digit_run(sample):
             return None  # (the common case: one look, no number of a card's length)
         if _CARD_CONTEXT_RE.search(sample.name.replace("_", " ")):
-            return self._beyond(sample, _digit_runs(sample.values, self.max_checks))
+            return self._beyond(sample, [*_digit_runs(sample.values, self.max_checks),
+                                         *_hex_digit_runs(sample.values, self.max_checks)])
         if sample.from_integers:
             return None
         whole = sample.matching(_BARE_CARD)
@@ -397,7 +398,8 @@ class CardValues(PatternRecognizer):
             said = sample.values if len(sample) <= _BESIDE else pc.filter(
                 sample.values, pc.fill_null(pc.match_substring_regex(
                     sample.values, _CARD_CONTEXT, ignore_case=True), False))
-            runs = _digit_runs(said, self.max_checks)
+            # (and written as the hex of its digits' characters, /cards/3431313131...)
+            runs = [*_digit_runs(said, self.max_checks), *_hex_digit_runs(said, self.max_checks)]
             # (and backwards, as a card is hidden from a look: at a card's usual lengths)
             return self._beyond(sample, runs, [r[::-1] for r in runs if len(r) in (15, 16)])
         return None
@@ -428,16 +430,32 @@ class CardValues(PatternRecognizer):
 
 
 def _any_digit_run(sample: ColumnSample) -> bool:
-    """Whether a value holds a bare number of a card's length (a small sample's in Python)."""
+    """Whether a value holds a bare number of a card's length, or one written as the hex of
+    its digits (:func:`_hex_digit_runs`; a small sample's in Python)."""
     if sample.strings is not None:
-        return any(_DIGIT_RUN_RE.search(v) for v in sample.strings)
-    return bool(sample.count(_DIGIT_RUN))
+        return any(_DIGIT_RUN_RE.search(v) or _HEX_DIGITS_RE.search(v) for v in sample.strings)
+    return bool(sample.count(_DIGIT_RUN)) or bool(sample.count(_HEX_DIGITS))
 
 
 def _digit_runs(values: pa.Array, limit: int) -> list[str]:
     """The bare numbers of a card's length in ``values`` (at most ``limit`` values read)."""
     held = pc.filter(values, pc.fill_null(pc.match_substring_regex(values, _DIGIT_RUN), False))
     return [m.group(0) for text in held.to_pylist()[:limit] for m in _DIGIT_RUN_RE.finditer(text)]
+
+
+# a card's digits written as the hex of their ASCII characters ("4" is 34), 13 to 19 of
+# them, not inside a longer hex run: random hex holds 13 such pairs in a row about once in
+# 10^18 (10 of 256 pairs each), so only a card's digits read this way
+_HEX_DIGITS = "(?:3[0-9]){13}"
+_HEX_DIGITS_RE = re.compile(r"(?<![0-9A-Fa-f])((?:3[0-9]){13,19})(?![0-9A-Fa-f])")
+
+
+def _hex_digit_runs(values: pa.Array, limit: int) -> list[str]:
+    """The numbers of a card's length in ``values`` written as the hex of their digits
+    (``34313131...`` is ``4111...``), read as digits (at most ``limit`` values read)."""
+    held = pc.filter(values, pc.fill_null(pc.match_substring_regex(values, _HEX_DIGITS), False))
+    return [bytes.fromhex(m.group(1)).decode("ascii") for text in held.to_pylist()[:limit]
+            for m in _HEX_DIGITS_RE.finditer(text)]
 
 
 @functools.cache
