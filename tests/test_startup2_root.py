@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,20 +15,32 @@ import lacuna
 LIGHT = {"lacuna", "lacuna.errors", "lacuna.model"}
 
 
-def _fresh_root(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, set[str], dict]:
-    """A new ``lacuna`` root imported with no ``lacuna`` module loaded (monkeypatch puts the
-    session's modules back afterwards); the ``lacuna`` modules its import loaded, and the
-    session's modules, to put back by hand."""
-    session = {n: m for n, m in sys.modules.items() if n == "lacuna" or n.startswith("lacuna.")}
+def _lacuna(name: str) -> bool:
+    return name == "lacuna" or name.startswith("lacuna.")
+
+
+@pytest.fixture
+def fresh_root() -> Iterator[tuple[types.ModuleType, set[str], dict[str, types.ModuleType]]]:
+    """A new ``lacuna`` root imported with no ``lacuna`` module loaded; the ``lacuna`` modules
+    its import loaded, and the session's modules. Afterwards ``sys.modules`` holds exactly the
+    session's ``lacuna`` modules again: a module first imported under the new root (a new
+    ``lacuna.governor``, holding a new ``Config`` class) left behind made every later test's
+    ``enable(config)`` fail (``isinstance`` against the other class)."""
+    session = {n: m for n, m in sys.modules.items() if _lacuna(n)}
     for name in session:
-        monkeypatch.delitem(sys.modules, name)
-    fresh = importlib.import_module("lacuna")
-    loaded = {n for n in sys.modules if n == "lacuna" or n.startswith("lacuna.")}
-    return fresh, loaded, session
+        del sys.modules[name]
+    try:
+        fresh = importlib.import_module("lacuna")
+        loaded = {n for n in sys.modules if _lacuna(n)}
+        yield fresh, loaded, session
+    finally:
+        for name in [n for n in sys.modules if _lacuna(n)]:
+            del sys.modules[name]
+        sys.modules.update(session)
 
 
-def test_root_import_loads_the_errors_and_the_model_only(monkeypatch):
-    fresh, loaded, _ = _fresh_root(monkeypatch)
+def test_root_import_loads_the_errors_and_the_model_only(fresh_root):
+    fresh, loaded, _ = fresh_root
     assert loaded <= LIGHT, sorted(loaded - LIGHT)
     assert fresh.Tier is sys.modules["lacuna.model"].Tier
     assert issubclass(fresh.GovernanceViolation, sys.modules["lacuna.errors"].LacunaError)
@@ -35,8 +48,8 @@ def test_root_import_loads_the_errors_and_the_model_only(monkeypatch):
     assert set(fresh.__all__) <= set(dir(fresh))  # listed before they are imported
 
 
-def test_lazy_names_are_the_objects_of_their_modules(monkeypatch):
-    fresh, _, session = _fresh_root(monkeypatch)
+def test_lazy_names_are_the_objects_of_their_modules(fresh_root):
+    fresh, _, session = fresh_root
     for name, module in session.items():  # the session's modules: no second copy is imported
         if name != "lacuna":
             sys.modules[name] = module
