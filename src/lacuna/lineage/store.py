@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import json
 import logging
@@ -44,6 +45,7 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
@@ -236,6 +238,35 @@ def version_payload(dataset: DatasetRef | _Named, run_id: str, fingerprint: str 
 
 _LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
 _LATEST_ANY = _LATEST_OF[None].limit(_VERIFY_WINDOW)
+# When a dataset's (or content's) newest window of trusted rows holds none that verifies, a read
+# reads on, a window at a time, older by id, for Lacuna's own (:meth:`LineageStore._read_on`):
+# rows marked trusted by hand (unsigned, the highest ids) crowded them out, and the read then
+# knew nothing of the dataset (``latest(trusted=True)`` None) or took the newest forged row.
+# Past this many rows it refuses: Lacuna's own version cannot be told (fail closed).
+_READ_FURTHER = 4096
+_TRUSTED_BELOW = (queries.version_select().where(
+    versions.c.dataset_id == bindparam("dataset_id"), versions.c.id < bindparam("below"),
+    versions.c.trusted.is_(True), standing()).order_by(versions.c.id.desc())
+    .limit(_VERIFY_WINDOW))
+_CONTENT_BELOW = (queries.version_select().where(
+    versions.c.fingerprint == bindparam("fingerprint"), versions.c.id < bindparam("below"),
+    versions.c.trusted.is_(True), standing()).order_by(versions.c.id.desc())
+    .limit(_VERIFY_WINDOW))
+_CONTENT_CHUNK = 50  # fingerprints whose trusted windows one statement reads (a UNION ALL)
+
+
+@functools.lru_cache(maxsize=_CONTENT_CHUNK)
+def _trusted_of_fingerprints(count: int) -> Any:
+    """The newest :data:`_VERIFY_WINDOW` trusted standing versions (by id) of each of
+    ``count`` fingerprints (bound as ``fp0`` ...): one limited index read each, joined by
+    UNION ALL, so content shared by many versions (an empty file's) costs a window, not a scan
+    of all of them (as :data:`_NEWEST_OF_FINGERPRINTS` reads each one's newest row)."""
+    parts = [select(versions.c.id).where(
+        versions.c.fingerprint == bindparam(f"fp{i}"), versions.c.trusted.is_(True),
+        standing()).order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW).subquery(f"w{i}")
+        for i in range(count)]
+    ids = union_all(*(select(part.c.id) for part in parts))
+    return queries.version_select().where(versions.c.id.in_(ids))
 
 
 def _windows_of_datasets(trusted: bool) -> Any:
@@ -356,6 +387,12 @@ _OUT_PEEK = f'"{IO_KEY}": "out"'
 # names (its successor's order), read only from rows that verify
 _ORDER_WHOLE = re.compile(r'"order": \[(\d+), "([^"\\]*)"\]')
 _NEXT_WHOLE = re.compile(r'"next": \[(\d+), "([^"\\]*)"\]')
+
+
+def _newest_first(*groups: Sequence[Any]) -> list[Any]:
+    """The version rows of ``groups``, each once, newest first by id."""
+    by_id = {int(r.id): r for group in groups for r in group}
+    return [by_id[vid] for vid in sorted(by_id, reverse=True)]
 
 
 def _peek(pattern: re.Pattern[str], row: Any) -> tuple[int, str] | None:
@@ -988,21 +1025,68 @@ class LineageStore(Keyed):
         with ``trusted``, only versions Lacuna's pipeline computed (True) or only ingested ones
         (False)."""
         params = {"namespace": dataset.namespace, "name": dataset.name}
-        if trusted:
-            row = self._not_superseded(self._first_verified(self._read(_LATEST_TRUSTED, params)))
-            return self._version(row) if row is not None else None
         if trusted is False:
             row = self._newest_claim(queries.version_select().where(
                 datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
                 standing()))
             return queries.to_version(row) if row is not None else None
-        rows = self._read(_LATEST_ANY, params)
-        if rows and not rows[0].trusted:  # a claim is newest: Lacuna's own to compare it with,
-            # whatever number of rows (written by hand) came after them (as _windows reads)
-            by_id = {int(r.id): r for r in (*rows, *self._read(_LATEST_TRUSTED, params))}
-            rows = [by_id[vid] for vid in sorted(by_id, reverse=True)]
-        row = self._not_superseded(self._latest_row(rows))
-        return self._version(row) if row is not None else None
+        try:
+            with self._transaction(write=False) as conn:
+                if trusted:
+                    mine = self._read_on(conn, conn.execute(_LATEST_TRUSTED, params).all())
+                    row = self._not_superseded(self._first_verified(mine))
+                    return self._version(row, conn) if row is not None else None
+                rows = list(conn.execute(_LATEST_ANY, params))
+                if rows and (not rows[0].trusted or self._first_verified(
+                        [r for r in rows if r.trusted]) is None):
+                    # a claim, or a row marked trusted that does not verify, is newest:
+                    # Lacuna's own to compare it with, whatever number of rows (written by
+                    # hand) came after them (as _windows reads, and on past forged ones)
+                    rows = _newest_first(rows, self._read_on(
+                        conn, conn.execute(_LATEST_TRUSTED, params).all()))
+                row = self._not_superseded(self._latest_row(rows))
+                return self._version(row, conn) if row is not None else None
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
+    def _read_on(self, conn: Connection, rows: Sequence[Any], *,
+                 fingerprint: str | None = None) -> builtins.list[Any]:
+        """``rows`` (the newest standing rows of one dataset, or of content ``fingerprint``, by
+        id, newest first, as a window reads them), with older trusted rows read on, a window
+        at a time, when the trusted ones of ``rows`` fill a window and none of them verifies:
+        rows marked trusted by hand (unsigned, the highest ids) no longer crowd Lacuna's own
+        out of what a read compares them with. Nothing more is read in the usual case (fewer
+        trusted rows than a window, or one that verifies).
+
+        Raises:
+            LineageError: more than :data:`_READ_FURTHER` trusted rows read, none verifying.
+        """
+        page = [r for r in rows if r.trusted]
+        if len(page) < _VERIFY_WINDOW or self._first_verified(page) is not None:
+            return list(rows)
+        key: dict[str, Any]
+        if fingerprint is None:
+            stmt, key, what = _TRUSTED_BELOW, {"dataset_id": int(page[0].dataset_id)}, (
+                f"dataset {DatasetRef(page[0].namespace, page[0].name)}")
+        else:
+            stmt, key, what = _CONTENT_BELOW, {"fingerprint": fingerprint}, (
+                f"content {fingerprint[:16]}…")
+        found, read = [list(rows)], len(page)
+        while len(page) >= _VERIFY_WINDOW:
+            if read >= _READ_FURTHER:
+                msg = (f"the lineage store in {self.where} holds more than {_READ_FURTHER} "
+                       f"rows of {what} marked trusted that do not verify (written or edited "
+                       "by hand, newer than every version Lacuna recorded): what Lacuna "
+                       "recorded of it cannot be told, so the read is refused. Restore the "
+                       "state database from a backup, or write the dataset again through "
+                       "Lacuna.")
+                raise LineageError(msg)
+            page = list(conn.execute(stmt, {**key, "below": min(int(r.id) for r in page)}))
+            found.append(page)
+            read += len(page)
+            if self._first_verified(page) is not None:
+                break
+        return _newest_first(*found)
 
     def _windows(self, conn: Connection, dataset_ids: Iterable[int], *, trusted: bool
                  ) -> dict[int, list[Any]]:
@@ -1026,13 +1110,14 @@ class LineageStore(Keyed):
         hand make none of them take an older, lower version. With ``check``, a row marked
         superseded by a version no longer standing refuses (:meth:`_not_superseded`)."""
         found: dict[int, Any] = {}
-        for did, rows in self._windows(conn, dataset_ids, trusted=trusted).items():
+        for did, window in self._windows(conn, dataset_ids, trusted=trusted).items():
+            rows = self._read_on(conn, window)  # past rows marked trusted by hand
             row = self._first_verified(rows) if trusted else self._latest_row(rows)
             if row is not None:
                 found[did] = self._not_superseded(row) if check else row
         return found
 
-    def _latest_row(self, rows: Sequence[Any]) -> Any:
+    def _latest_row(self, rows: Sequence[Any], *, marks: bool = True) -> Any:
         """Which of ``rows`` (a dataset's newest standing versions by id of each trust, newest
         first: the window :meth:`_windows` reads) is its latest: Lacuna's newest own version
         that verifies, newest by the order it signed (:meth:`_first_verified`), unless the
@@ -1043,7 +1128,9 @@ class LineageStore(Keyed):
         inserted with the highest id (untrusted, or trusted with a forged order) made the
         dataset's state PUBLIC over a PII version of Lacuna's own. A version of Lacuna's own
         marked superseded is taken whatever the claim says (the read refuses: a version was
-        deleted). With no version of Lacuna's own that verifies, the newest row is taken."""
+        deleted; ``marks`` False: rows of one content, not of one dataset, where a version
+        superseded by a later write of its dataset is still what that content was). With no
+        version of Lacuna's own that verifies, the newest row is taken."""
         if not rows:
             return None
         top = rows[0]
@@ -1053,7 +1140,7 @@ class LineageStore(Keyed):
             return top
         if top.trusted and self._verifies(top, DatasetRef(top.namespace, top.name)):
             return own  # ids swapped: own signed a later order (said by _first_verified)
-        if _NEXT_PEEK in str(own.classification):
+        if marks and _NEXT_PEEK in str(own.classification):
             return own  # superseded by a version that is gone: the read refuses
         try:
             lower = _lowers(queries.to_version(top).classification, own.classification)
@@ -1170,11 +1257,8 @@ class LineageStore(Keyed):
             with self._transaction(write=False) as conn:
                 ids = _lookup_datasets(conn, list(dict.fromkeys(refs)))
                 newest = self._latest_rows(conn, ids.values())  # as latest() takes each
-                by_content: dict[str, Any] = {}
-                for chunk in _chunks([f for f in dict.fromkeys(fingerprints) if f]):
-                    for row in conn.execute(_NEWEST_OF_FINGERPRINTS,
-                                            {"fingerprints": list(chunk)}):
-                        by_content[str(row.fingerprint)] = row
+                by_content = self._of_contents(
+                    conn, [f for f in dict.fromkeys(fingerprints) if f])
                 resolved = self._versions([*newest.values(), *by_content.values()], conn)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
@@ -1233,7 +1317,42 @@ class LineageStore(Keyed):
             row = self._first_verified(self._read(
                 stmt.order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW)))
             return self._version(row) if row is not None else None
-        return self._one(stmt.order_by(versions.c.id.desc()))
+        try:  # what the store knows of the content, as the ingest guard reads it (known())
+            with self._transaction(write=False) as conn:
+                row = self._of_contents(conn, [fingerprint]).get(fingerprint)
+                return self._version(row, conn) if row is not None else None
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
+    def _of_contents(self, conn: Connection, fingerprints: Sequence[str]) -> dict[str, Any]:
+        """The row each of ``fingerprints`` reads as (what the store knows of that content):
+        Lacuna's newest own version of it that verifies, newest by the order it signed
+        (:meth:`_first_verified`), unless the newest row of the content by id is another one
+        that says at least as much (:meth:`_latest_row`, as :meth:`latest` takes a dataset's).
+        The newest row by id was taken: a PUBLIC row inserted by hand with the fingerprint of
+        content Lacuna recorded as PII (or the ids of two versions of it swapped) was what the
+        ingest guard held a claim of that content to. A statement per :data:`_CHUNK`
+        fingerprints for their newest rows, one per :data:`_CONTENT_CHUNK` for their windows of
+        trusted rows."""
+        newest: dict[str, Any] = {}
+        for chunk in _chunks(fingerprints):
+            for row in conn.execute(_NEWEST_OF_FINGERPRINTS, {"fingerprints": list(chunk)}):
+                newest[str(row.fingerprint)] = row
+        known = [f for f in fingerprints if f in newest]
+        trusted: dict[str, list[Any]] = {}
+        for start in range(0, len(known), _CONTENT_CHUNK):
+            chunk = known[start:start + _CONTENT_CHUNK]
+            for row in conn.execute(_trusted_of_fingerprints(len(chunk)),
+                                    {f"fp{i}": fp for i, fp in enumerate(chunk)}):
+                trusted.setdefault(str(row.fingerprint), []).append(row)
+        found: dict[str, Any] = {}
+        for fp in known:
+            rows = self._read_on(conn, _newest_first([newest[fp]], trusted.get(fp, [])),
+                                 fingerprint=fp)
+            row = self._latest_row(rows, marks=False)
+            if row is not None:
+                found[fp] = row
+        return found
 
     def produced_with(
         self, fingerprint: str, dataset: DatasetRef | None = None, *, trusted: bool | None = None
