@@ -718,7 +718,8 @@ class LineageStore(Keyed):
         A run that did not succeed (denied, failed) is kept with its intended outputs, but those
         are not versions of the datasets and add no edges: the data was never produced.
         Recording a run id again replaces the earlier record (an OpenLineage START, then its
-        COMPLETE).
+        COMPLETE), never so that a dataset its earlier record made what it is says less
+        (:meth:`_keeps_class`).
 
         ``trusted`` says that Lacuna's pipeline computed the run's classifications (a governed
         operation, ``register_lineage``). A run that arrived from outside is recorded with
@@ -740,7 +741,8 @@ class LineageStore(Keyed):
             RunOwnedError: ``owner`` is given and another user recorded this run id; or the run
                 is untrusted and Lacuna's pipeline recorded this run id.
             RunDismissedError: a steward dismissed the run recorded under this id.
-            LineageError: the run is malformed, or the database could not be written.
+            LineageError: the run is malformed, recording this run id again would lower a
+                dataset, or the database could not be written.
         """
         _validate(run)
         self.generation = next(_GENERATIONS)  # what this process knows it holds changed
@@ -750,7 +752,7 @@ class LineageStore(Keyed):
                 if owner is not None:
                     _owned_by(conn, run.id, owner)
                 if _replaceable(conn, run.id, trusted=trusted):
-                    self._forget(conn, run.id)
+                    self._forget(conn, run.id, run)
                 self._insert_run(conn, run, trusted=trusted)
                 if pending is not None:
                     outbox.mark(conn, run.id, *pending)
@@ -866,22 +868,92 @@ class LineageStore(Keyed):
             data["edges_signature"] = edges_signature
         return json.dumps(data, sort_keys=True)
 
-    def _unsupersede(self, conn: Connection, run_id: str) -> None:
-        """Before run ``run_id`` is forgotten (recorded again): the versions its versions
-        superseded are not superseded any more (re-signed), or a read would take the run's
-        replacement, when it no longer writes them, for a deletion by hand. A scan of the
-        versions that say so, on a replace only (most runs are new)."""
+    def _unsupersede(self, conn: Connection, run_id: str, replacement: Run | None = None
+                     ) -> None:
+        """Before run ``run_id`` is forgotten (recorded again as ``replacement``): the versions
+        its versions superseded are not superseded any more (re-signed), or a read would take
+        the run's replacement, when it no longer writes them, for a deletion by hand; unless
+        that lowers a dataset (:meth:`_keeps_class`: refused).
+
+        A mark names its successor by ``[seq, created]``; the versions it unmarks are those
+        marked by one of the run's own verified versions that the replacement deletes, in that
+        version's dataset. Matched by ``seq`` alone, recording one run again unmarked another
+        run's predecessors where two runs shared a ``seq`` (PostgreSQL stores written before
+        writers took turns), so deleting that run's version went unnoticed. A scan of the
+        run's versions and of its datasets' marked versions, on a replace only."""
         seq = conn.execute(select(runs.c.seq).where(runs.c.id == run_id)).scalar()
         if seq is None:
             return
-        marked = queries.version_select().where(
-            versions.c.trusted.is_(True), versions.c.run_id != run_id,
-            versions.c.classification.like(f'%"{NEXT_KEY}": [{int(seq)}, %'))
-        updates = [{"vid": old.id, "body": self._resigned(old, ref, None)}
-                   for old in conn.execute(marked)
-                   if self._verifies(old, ref := DatasetRef(old.namespace, old.name))]
+        kept = select(run_io.c.version_id).where(run_io.c.run_id != run_id)  # read by others
+        mine = [r for r in conn.execute(queries.version_select().where(
+            versions.c.run_id == run_id, versions.c.trusted.is_(True),
+            versions.c.produced.is_(True), versions.c.id.not_in(kept)))
+            if self._verifies(r, DatasetRef(r.namespace, r.name))]
+        orders: dict[int, set[tuple[int, str]]] = {}
+        for r in mine:
+            order = _peek(_ORDER_WHOLE, r) or (int(seq), str(r.created))
+            orders.setdefault(int(r.dataset_id), set()).add(order)
+        marked: dict[int, Any] = {}
+        for chunk in _chunks(list(orders)):
+            seqs = sorted({o[0] for did in chunk for o in orders[did]})
+            for old in conn.execute(queries.version_select().where(
+                    versions.c.trusted.is_(True), versions.c.run_id != run_id,
+                    versions.c.dataset_id.in_(list(chunk)), or_(*(
+                        versions.c.classification.like(f'%"{NEXT_KEY}": [{n}, %')
+                        for n in seqs)))):
+                if (_peek(_NEXT_WHOLE, old) in orders[int(old.dataset_id)]
+                        and self._verifies(old, DatasetRef(old.namespace, old.name))):
+                    marked[int(old.dataset_id)] = old
+        if replacement is not None and mine:
+            self._keeps_class(conn, run_id, mine, marked, replacement)
+        updates = [{"vid": old.id, "body": self._resigned(
+            old, DatasetRef(old.namespace, old.name), None)} for old in marked.values()]
         if updates:
             conn.execute(_SET_CLASSIFICATION, updates)
+
+    def _keeps_class(self, conn: Connection, run_id: str, mine: Sequence[Any],
+                     marked: dict[int, Any], replacement: Run) -> None:
+        """That recording run ``run_id`` again as ``replacement`` lowers no dataset whose
+        latest is a version the earlier record produced (``mine``, verified, about to be
+        deleted): the replacement writes it again (a write is Lacuna's own verdict, as a new
+        run's), or it reads it as saying at least as much, or what stands without it (the
+        version it superseded, ``marked``; else nothing: PUBLIC) says at least as much.
+
+        A run id is the caller's to choose in places (``lacuna dbt record`` takes it from
+        ``run_results.json``'s invocation id and each node; a Python caller of
+        :meth:`record`): recorded again as failed, or without that output, it made the version
+        before it (PUBLIC, before a PII write) the dataset's state. Lowering is not a side
+        effect of recording again.
+
+        Raises:
+            LineageError: the replacement would lower a dataset: nothing is recorded.
+        """
+        gone = {int(r.id) for r in mine}
+        wrote = ({v.dataset for v in replacement.outputs}
+                 if replacement.status is RunStatus.SUCCEEDED else set())
+        for did, top in self._latest_rows(conn, {int(r.dataset_id) for r in mine},
+                                          check=False).items():
+            ref = DatasetRef(top.namespace, top.name)
+            if int(top.id) not in gone or ref in wrote or any(
+                    v.dataset == ref and not _lowers(v.classification, top.classification)
+                    for v in replacement.inputs):
+                continue
+            before = marked.get(did)
+            after = queries.to_version(before).classification if before is not None else None
+            if not _lowers(after or Classification(), top.classification):
+                continue
+            now = queries.to_version(top).classification
+            tags = "".join(f", {t}" for t in now.tags)
+            how = ("" if replacement.status is RunStatus.SUCCEEDED
+                   else f"as {replacement.status.value} ")
+            then = (f"the version before it ({after.tier.value}) its state" if after is not None
+                    else "the store forget what it is")
+            msg = (f"lineage run {run_id} in {self.where} produced {ref} as it stands now "
+                   f"({now.tier.value}{tags}); recording it again {how}without writing {ref} "
+                   f"would make {then}: refused, the earlier record stands. Record the new run "
+                   "under another run id (a dbt invocation is recorded once), or write the "
+                   "dataset again through Lacuna.")
+            raise LineageError(msg)
 
     def _not_superseded(self, row: Any) -> Any:
         """``row`` (the version a read takes as a dataset's latest), unless it says a later
@@ -1007,8 +1079,8 @@ class LineageStore(Keyed):
             raise LineageError(msg)
         return found
 
-    def _forget(self, conn: Connection, run_id: str) -> None:
-        self._unsupersede(conn, run_id)
+    def _forget(self, conn: Connection, run_id: str, replacement: Run | None = None) -> None:
+        self._unsupersede(conn, run_id, replacement)
         conn.execute(delete(column_edges).where(column_edges.c.run_id == run_id))
         conn.execute(delete(edges).where(edges.c.run_id == run_id))
         conn.execute(delete(run_io).where(run_io.c.run_id == run_id))
