@@ -159,3 +159,15 @@ def test_lineage13_by_content_on_each_database(store_url: str) -> None:
         found = store.known([], [FP, "e" * 64, "d" * 64])[1]
         assert {fp: v.classification for fp, v in found.items()} == {
             FP: PII, "e" * 64: INTERNAL}
+
+
+def test_lineage13_forged_writes_do_not_crowd_out_the_real_one(db: Path) -> None:
+    """``latest_written`` (Spark's and ``register_lineage``'s declaration of a remote source)
+    reads the newest 64 rows said to be writes: 64 rows marked trusted by hand, saying
+    ``"io": "out"``, made it return None (the source's columns classified by their names)."""
+    body = '{"io": "out", "order": [99999, "2099-01-01T00:00:00"], "tier": "PUBLIC"}'
+    _by_hand(db, 1000, body, trusted=1, count=70)
+    with LineageStore(f"sqlite:///{db}") as store:
+        written = store.latest_written(REF)
+        assert written is not None  # before: None
+        assert written.classification == PII

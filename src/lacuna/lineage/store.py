@@ -1122,13 +1122,14 @@ class LineageStore(Keyed):
             raise LineageError(self._explain(exc, "read")) from exc
 
     def _read_on(self, conn: Connection, rows: Sequence[Any], *,
-                 fingerprint: str | None = None) -> builtins.list[Any]:
+                 fingerprint: str | None = None, written: Any = None) -> builtins.list[Any]:
         """``rows`` (the newest standing rows of one dataset, or of content ``fingerprint``, by
         id, newest first, as a window reads them), with older trusted rows read on, a window
         at a time, when the trusted ones of ``rows`` fill a window and none of them verifies:
         rows marked trusted by hand (unsigned, the highest ids) no longer crowd Lacuna's own
         out of what a read compares them with. Nothing more is read in the usual case (fewer
-        trusted rows than a window, or one that verifies).
+        trusted rows than a window, or one that verifies). ``written``: the statement that
+        read ``rows`` (:meth:`latest_written`'s writes), read on below the lowest id.
 
         Raises:
             LineageError: more than :data:`_READ_FURTHER` trusted rows read, none verifying.
@@ -1137,7 +1138,10 @@ class LineageStore(Keyed):
         if len(page) < _VERIFY_WINDOW or self._first_verified(page) is not None:
             return list(rows)
         key: dict[str, Any]
-        if fingerprint is None:
+        if written is not None:
+            stmt, key = written.where(versions.c.id < bindparam("below")), {}
+            what = f"dataset {DatasetRef(page[0].namespace, page[0].name)}"
+        elif fingerprint is None:
             stmt, key, what = _TRUSTED_BELOW, {"dataset_id": int(page[0].dataset_id)}, (
                 f"dataset {DatasetRef(page[0].namespace, page[0].name)}")
         else:
@@ -1256,11 +1260,13 @@ class LineageStore(Keyed):
                 .order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW))
         try:
             with self._transaction(write=False) as conn:
-                candidates = conn.execute(stmt).all()
+                # past rows marked trusted by hand (a forged "io": "out" included)
+                candidates = self._read_on(conn, conn.execute(stmt).all(), written=stmt)
                 if not candidates:
                     return None
-                chain = conn.execute(_LATEST_TRUSTED, {"namespace": dataset.namespace,
-                                                       "name": dataset.name}).all()
+                chain = self._read_on(conn, conn.execute(
+                    _LATEST_TRUSTED, {"namespace": dataset.namespace, "name": dataset.name}
+                ).all())
                 # the dataset's newest trusted version (any side) must not be superseded
                 self._not_superseded(self._first_verified(chain))
                 # the newest write by the order it signed, not by id (ids swapped by hand)
