@@ -171,3 +171,15 @@ def test_lineage13_forged_writes_do_not_crowd_out_the_real_one(db: Path) -> None
         written = store.latest_written(REF)
         assert written is not None  # before: None
         assert written.classification == PII
+
+
+def test_lineage13_forged_rows_of_a_content_do_not_hide_its_declaration(db: Path) -> None:
+    """``produced_with(trusted=True)`` is the declaration a read of a file restores by its
+    content: 64 rows marked trusted by hand with its fingerprint made it find nothing."""
+    _by_hand(db, 1000, PUBLIC_BODY, trusted=1, count=70, fp=FP)
+    with LineageStore(f"sqlite:///{db}") as store:
+        found = store.produced_with(FP, REF, trusted=True)
+        assert found is not None  # before: None
+        assert (found[0].classification, found[1]) == (PII, "pii")
+        assert store.by_fingerprint(FP, trusted=True).classification == PII
+        assert store.by_fingerprint(FP).classification == PII
