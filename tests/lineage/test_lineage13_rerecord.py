@@ -117,3 +117,21 @@ def test_lineage13_recording_a_run_again_that_lowers_nothing_is_taken(
                 store.latest(REF)
         else:
             assert store.latest(REF).classification == INTERNAL
+
+
+def test_lineage13_a_run_recorded_again_in_the_middle_keeps_the_chain(tmp_path: object
+                                                                      ) -> None:
+    """A run whose version was superseded since, recorded again without it: the version before
+    it was unmarked, so deleting the later one by hand went unnoticed; it is now marked by that
+    later one."""
+    url = f"sqlite:///{tmp_path}/state.db"
+    with LineageStore(url) as store:
+        store.record(_written("old", Classification()))
+        store.record(_written("mid", INTERNAL))
+        store.record(_written("new", PII))
+        store.record(_written("mid", INTERNAL, status=RunStatus.FAILED))  # not the latest
+        assert store.latest(REF).classification == PII
+    _delete(url, "new")
+    with LineageStore(url) as store, pytest.raises(
+            LineageError, match="superseded by a later version"):
+        store.latest(REF)  # before: PUBLIC

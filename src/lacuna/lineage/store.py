@@ -873,7 +873,9 @@ class LineageStore(Keyed):
         """Before run ``run_id`` is forgotten (recorded again as ``replacement``): the versions
         its versions superseded are not superseded any more (re-signed), or a read would take
         the run's replacement, when it no longer writes them, for a deletion by hand; unless
-        that lowers a dataset (:meth:`_keeps_class`: refused).
+        that lowers a dataset (:meth:`_keeps_class`: refused). When the run's version was
+        itself superseded, the one before it is marked superseded by that later version
+        instead: the chain of marks stays whole.
 
         A mark names its successor by ``[seq, created]``; the versions it unmarks are those
         marked by one of the run's own verified versions that the replacement deletes, in that
@@ -890,9 +892,11 @@ class LineageStore(Keyed):
             versions.c.produced.is_(True), versions.c.id.not_in(kept)))
             if self._verifies(r, DatasetRef(r.namespace, r.name))]
         orders: dict[int, set[tuple[int, str]]] = {}
+        after: dict[tuple[int, tuple[int, str]], tuple[int, str] | None] = {}
         for r in mine:
             order = _peek(_ORDER_WHOLE, r) or (int(seq), str(r.created))
             orders.setdefault(int(r.dataset_id), set()).add(order)
+            after[int(r.dataset_id), order] = _peek(_NEXT_WHOLE, r)
         marked: dict[int, Any] = {}
         for chunk in _chunks(list(orders)):
             seqs = sorted({o[0] for did in chunk for o in orders[did]})
@@ -906,8 +910,13 @@ class LineageStore(Keyed):
                     marked[int(old.dataset_id)] = old
         if replacement is not None and mine:
             self._keeps_class(conn, run_id, mine, marked, replacement)
-        updates = [{"vid": old.id, "body": self._resigned(
-            old, DatasetRef(old.namespace, old.name), None)} for old in marked.values()]
+        # a version the run's one superseded in its turn is what the one before now names
+        # (the chain spliced): unmarked, deleting that later version went unnoticed
+        updates = []
+        for did, old in marked.items():
+            later = after.get((did, _peek(_NEXT_WHOLE, old) or (0, "")))
+            updates.append({"vid": old.id, "body": self._resigned(
+                old, DatasetRef(old.namespace, old.name), list(later) if later else None)})
         if updates:
             conn.execute(_SET_CLASSIFICATION, updates)
 
