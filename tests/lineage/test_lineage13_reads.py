@@ -183,3 +183,19 @@ def test_lineage13_forged_rows_of_a_content_do_not_hide_its_declaration(db: Path
         assert (found[0].classification, found[1]) == (PII, "pii")
         assert store.by_fingerprint(FP, trusted=True).classification == PII
         assert store.by_fingerprint(FP).classification == PII
+
+
+def test_lineage13_past_the_limit_a_run_recording_the_dataset_is_refused_too(
+        db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read of some columns recorded then would be the newest verified version: the latest,
+    whatever it says."""
+    import lacuna.lineage.store as module
+
+    monkeypatch.setattr(module, "_READ_FURTHER", 128)
+    _by_hand(db, 1000, PUBLIC_BODY, trusted=1, count=200)
+    with LineageStore(f"sqlite:///{db}") as store:
+        with pytest.raises(LineageError, match="do not verify"):
+            store.record(Run(id="part", operation="read", status=RunStatus.SUCCEEDED,
+                             inputs=(DatasetVersion(dataset=REF,
+                                                    classification=Classification()),)))
+        assert [r.id for r in store.runs()] == ["pii", "old"]  # nothing recorded

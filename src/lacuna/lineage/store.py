@@ -1163,9 +1163,9 @@ class LineageStore(Keyed):
                 msg = (f"the lineage store in {self.where} holds more than {_READ_FURTHER} "
                        f"rows of {what} marked trusted that do not verify (written or edited "
                        "by hand, newer than every version Lacuna recorded): what Lacuna "
-                       "recorded of it cannot be told, so the read is refused. Restore the "
-                       "state database from a backup, or write the dataset again through "
-                       "Lacuna.")
+                       "recorded of it cannot be told, so the read (and a run recording it) "
+                       "is refused. Restore the state database from a backup; `lacuna audit "
+                       "verify` checks the audit trail beside it.")
                 raise LineageError(msg)
             page = list(conn.execute(stmt, {**key, "below": min(int(r.id) for r in page)}))
             found.append(page)
