@@ -135,8 +135,10 @@ def test_lineage13_too_many_forged_rows_refuse_rather_than_forget(
                 read()
 
 
-def test_lineage13_by_content_on_each_database(store_url: str) -> None:
-    """The same read on PostgreSQL (its windows of content are one UNION ALL statement)."""
+def test_lineage13_reads_on_each_database(store_url: str) -> None:
+    """The same reads on PostgreSQL (the windows of content are one UNION ALL statement; the
+    reads on past forged rows statements of their own): a lower claim of known content and 70
+    rows marked trusted by hand, with that content's fingerprint, in its dataset."""
     from sqlalchemy import create_engine, insert, select
 
     from lacuna.lineage.schema import versions
@@ -144,21 +146,28 @@ def test_lineage13_by_content_on_each_database(store_url: str) -> None:
     with LineageStore(store_url) as store:
         store.record(_written("pii", PII, fp=FP))
         store.record(_written("other", INTERNAL, OTHER, fp="e" * 64))
+    forged = '{"io": "out", "order": [99999, "2099-01-01T00:00:00"], "tier": "PUBLIC"}'
     engine = create_engine(store_url)
     try:
         with engine.begin() as conn:
             row = conn.execute(select(versions).where(versions.c.run_id == "pii")).one()
-            conn.execute(insert(versions).values(
-                id=1000, dataset_id=row.dataset_id, run_id="byhand", fingerprint=FP,
-                tier="PUBLIC", classification=PUBLIC_BODY, columns="[]", created=row.created,
-                produced=True, trusted=False, dismissed=False))
+            conn.execute(insert(versions), [dict(
+                id=1000 + i, dataset_id=row.dataset_id, run_id="byhand", fingerprint=FP,
+                tier="PUBLIC", classification=PUBLIC_BODY if i == 70 else forged, columns="[]",
+                created=row.created, produced=True, trusted=i < 70, dismissed=False)
+                for i in range(71)])
     finally:
         engine.dispose()
     with LineageStore(store_url) as store:
         assert store.by_fingerprint(FP).classification == PII  # before: PUBLIC
-        found = store.known([], [FP, "e" * 64, "d" * 64])[1]
-        assert {fp: v.classification for fp, v in found.items()} == {
+        assert store.latest(REF, trusted=True).classification == PII  # before: None
+        assert store.latest(REF).classification == PII  # before: PUBLIC
+        latest, by_content = store.known([REF], [FP, "e" * 64, "d" * 64])
+        assert latest[REF].classification == PII
+        assert {fp: v.classification for fp, v in by_content.items()} == {
             FP: PII, "e" * 64: INTERNAL}
+        assert store.latest_written(REF).classification == PII
+        assert store.produced_with(FP, REF, trusted=True)[0].classification == PII
 
 
 def test_lineage13_forged_writes_do_not_crowd_out_the_real_one(db: Path) -> None:
