@@ -135,3 +135,26 @@ def test_lineage13_a_run_recorded_again_in_the_middle_keeps_the_chain(tmp_path: 
     with LineageStore(url) as store, pytest.raises(
             LineageError, match="superseded by a later version"):
         store.latest(REF)  # before: PUBLIC
+
+
+def test_lineage13_a_claim_is_not_taken_back_by_sending_its_run_again_as_failed(
+        tmp_path: object) -> None:
+    """Lowering is a steward's act (a dismissal), not a side effect of reporting lineage: an
+    OpenLineage sender's claim (PII over Lacuna's INTERNAL) was withdrawn by sending its runId
+    again as failed. Sent again as it was (a COMPLETE repeated), it is taken."""
+    from lacuna.config import ClassificationConfig
+    from lacuna.lineage.claims import ingest
+
+    url = f"sqlite:///{tmp_path}/state.db"
+    config = ClassificationConfig()
+    claim = Run(id="c1", operation="job", user_id="bob", status=RunStatus.SUCCEEDED,
+                outputs=(DatasetVersion(dataset=REF, classification=PII),))
+    with LineageStore(url) as store:
+        store.record(_written("own", INTERNAL))
+        ingest(claim, store, config, owner="bob")
+        ingest(claim, store, config, owner="bob")  # the same again: taken
+        assert store.latest(REF).classification.tags == ("PII",)
+        with pytest.raises(LineageError, match="recording it again"):
+            ingest(Run(id="c1", operation="job", user_id="bob", status=RunStatus.FAILED,
+                       outputs=claim.outputs), store, config, owner="bob")
+        assert store.latest(REF).classification.tags == ("PII",)  # before: INTERNAL

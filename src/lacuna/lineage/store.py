@@ -868,14 +868,13 @@ class LineageStore(Keyed):
             data["edges_signature"] = edges_signature
         return json.dumps(data, sort_keys=True)
 
-    def _unsupersede(self, conn: Connection, run_id: str, replacement: Run | None = None
-                     ) -> None:
-        """Before run ``run_id`` is forgotten (recorded again as ``replacement``): the versions
-        its versions superseded are not superseded any more (re-signed), or a read would take
-        the run's replacement, when it no longer writes them, for a deletion by hand; unless
-        that lowers a dataset (:meth:`_keeps_class`: refused). When the run's version was
-        itself superseded, the one before it is marked superseded by that later version
-        instead: the chain of marks stays whole.
+    def _unsupersede(self, conn: Connection, run_id: str) -> None:
+        """Before run ``run_id`` is forgotten (recorded again): the versions its versions
+        superseded are not superseded any more (re-signed), or a read would take the run's
+        replacement, when it no longer writes them, for a deletion by hand (a replacement
+        that lowers a dataset so is refused before: :meth:`_keeps_class`). When the run's
+        version was itself superseded, the one before it is marked superseded by that later
+        version instead: the chain of marks stays whole.
 
         A mark names its successor by ``[seq, created]``; the versions it unmarks are those
         marked by one of the run's own verified versions that the replacement deletes, in that
@@ -908,8 +907,6 @@ class LineageStore(Keyed):
                 if (_peek(_NEXT_WHOLE, old) in orders[int(old.dataset_id)]
                         and self._verifies(old, DatasetRef(old.namespace, old.name))):
                     marked[int(old.dataset_id)] = old
-        if replacement is not None and mine:
-            self._keeps_class(conn, run_id, mine, marked, replacement)
         # a version the run's one superseded in its turn is what the one before now names
         # (the chain spliced): unmarked, deleting that later version went unnoticed
         updates = []
@@ -920,35 +917,45 @@ class LineageStore(Keyed):
         if updates:
             conn.execute(_SET_CLASSIFICATION, updates)
 
-    def _keeps_class(self, conn: Connection, run_id: str, mine: Sequence[Any],
-                     marked: dict[int, Any], replacement: Run) -> None:
+    def _keeps_class(self, conn: Connection, run_id: str, replacement: Run) -> None:
         """That recording run ``run_id`` again as ``replacement`` lowers no dataset whose
-        latest is a version the earlier record produced (``mine``, verified, about to be
-        deleted): the replacement writes it again (a write is Lacuna's own verdict, as a new
-        run's), or it reads it as saying at least as much, or what stands without it (the
-        version it superseded, ``marked``; else nothing: PUBLIC) says at least as much.
+        latest (as reads take it) is a version the earlier record produced, about to be
+        deleted: the replacement writes it again (a write is Lacuna's own verdict, as a new
+        run's; an ingested one is held to what the store knows), or it reads it as saying at
+        least as much, or what stands without it (as reads would take it; nothing: PUBLIC)
+        says at least as much.
 
         A run id is the caller's to choose in places (``lacuna dbt record`` takes it from
         ``run_results.json``'s invocation id and each node; a Python caller of
-        :meth:`record`): recorded again as failed, or without that output, it made the version
-        before it (PUBLIC, before a PII write) the dataset's state. Lowering is not a side
-        effect of recording again.
+        :meth:`record`; an OpenLineage sender's runId): recorded again as failed, or without
+        that output, it made the version before it (PUBLIC, before a PII write) the dataset's
+        state, and an ingested claim's raise was taken back by its sender without a steward's
+        dismissal. Lowering is not a side effect of recording again. A read of the run's
+        versions and its datasets' windows, on a replace only.
 
         Raises:
             LineageError: the replacement would lower a dataset: nothing is recorded.
         """
-        gone = {int(r.id) for r in mine}
+        kept = select(run_io.c.version_id).where(run_io.c.run_id != run_id)  # read by others
+        gone = {int(r.id): int(r.dataset_id) for r in conn.execute(
+            select(versions.c.id, versions.c.dataset_id).where(
+                versions.c.run_id == run_id, standing(), versions.c.id.not_in(kept)))}
+        if not gone:
+            return
         wrote = ({v.dataset for v in replacement.outputs}
                  if replacement.status is RunStatus.SUCCEEDED else set())
-        for did, top in self._latest_rows(conn, {int(r.dataset_id) for r in mine},
-                                          check=False).items():
+        for window in self._windows(conn, set(gone.values()), trusted=False).values():
+            rows = self._read_on(conn, window)
+            top = self._latest_row(rows)
+            if top is None or int(top.id) not in gone:
+                continue
             ref = DatasetRef(top.namespace, top.name)
-            if int(top.id) not in gone or ref in wrote or any(
+            if ref in wrote or any(
                     v.dataset == ref and not _lowers(v.classification, top.classification)
                     for v in replacement.inputs):
                 continue
-            before = marked.get(did)
-            after = queries.to_version(before).classification if before is not None else None
+            left = self._latest_row([r for r in rows if int(r.id) not in gone], marks=False)
+            after = queries.to_version(left).classification if left is not None else None
             if not _lowers(after or Classification(), top.classification):
                 continue
             now = queries.to_version(top).classification
@@ -1089,7 +1096,9 @@ class LineageStore(Keyed):
         return found
 
     def _forget(self, conn: Connection, run_id: str, replacement: Run | None = None) -> None:
-        self._unsupersede(conn, run_id, replacement)
+        if replacement is not None:
+            self._keeps_class(conn, run_id, replacement)
+        self._unsupersede(conn, run_id)
         conn.execute(delete(column_edges).where(column_edges.c.run_id == run_id))
         conn.execute(delete(edges).where(edges.c.run_id == run_id))
         conn.execute(delete(run_io).where(run_io.c.run_id == run_id))
