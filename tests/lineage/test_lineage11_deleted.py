@@ -66,12 +66,15 @@ def test_lineage11_a_deleted_latest_version_is_refused_not_replaced(db: Path) ->
 def test_lineage11_a_run_recorded_again_unmarks_what_it_superseded(db: Path) -> None:
     """Recording a run id again replaces it (Lacuna's own API, not a deletion by hand): when
     the new record writes nothing, the version before it is the latest again, without a
-    refusal."""
+    refusal, as long as that lowers nothing (lineage13: here it would make the PII file
+    PUBLIC, so the record is refused and the earlier one stands; the unmarking itself is
+    tested there, with a version before it that says as much)."""
     with LineageStore(f"sqlite:///{db}") as store:
-        store.record(Run(id="new", operation="export", status=RunStatus.FAILED,
-                         outputs=(DatasetVersion(dataset=REF, classification=PII),)))
-        assert store.latest(REF).classification.tier is Tier.PUBLIC
-        assert store.latest(REF, trusted=True).classification.tier is Tier.PUBLIC
+        with pytest.raises(LineageError, match="recording it again"):
+            store.record(Run(id="new", operation="export", status=RunStatus.FAILED,
+                             outputs=(DatasetVersion(dataset=REF, classification=PII),)))
+        assert store.latest(REF).classification.tier is Tier.PROPRIETARY
+        assert store.latest(REF, trusted=True).classification.tier is Tier.PROPRIETARY
 
 
 def test_lineage11_a_fingerprint_set_later_keeps_the_mark(db: Path) -> None:
