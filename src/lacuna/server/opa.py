@@ -49,9 +49,8 @@ from lacuna.policy.aggregate import FILENAME
 from lacuna.policy.analysis import parse
 from lacuna.policy.budget import BudgetExceeded, IsolatedEvaluator, policy_cpu
 from lacuna.policy.bundle import RegoModule, add_module, check_functions
-from lacuna.policy.capabilities import check_calls
 from lacuna.policy.diagnostics import diagnose
-from lacuna.policy.safety import check_safety, check_schedulable
+from lacuna.policy.evaluable import check_evaluable
 from lacuna.policy.unsendable import ThreadSlot, releasing_engines
 
 if TYPE_CHECKING:
@@ -386,11 +385,10 @@ class OpaData:
             # a function that calls itself would crash the server at its first evaluation (a
             # cycle may pass through the bundle's functions too)
             check_functions(parsed)
-            # an unsafe variable (`f(x) := y`): regorus finds it only when it evaluates it
+            # an unsafe variable (`f(x) := y`), a comprehension never scheduled, http.send, a
+            # function that is none: regorus finds each only when it evaluates it
             ast = parse(engine)
-            check_safety(ast, {module.path})
-            check_schedulable(ast, {module.path})  # what regorus compiles but never runs
-            check_calls(ast, {module.path})  # http.send, a function that is none
+            check_evaluable(ast, {module.path})
             _own_data(module, self.engine.data)
             del engine, ast
             evaluator = _worker_of(parsed, self.engine.data)

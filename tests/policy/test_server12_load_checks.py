@@ -1,0 +1,93 @@
+"""A bundle regorus compiles but cannot evaluate is refused when it is read (server12).
+
+A call of a function that is neither a builtin nor defined, a call through an import, and a
+comprehension in the head of a rule that has a body each compiled, and then failed every
+evaluation reaching them: every decision of the package was denied as "the policy engine
+failed" (every read, here). Uploads were refused for the same (server11); a bundle now is too,
+by the same check (:mod:`lacuna.policy.evaluable`), with file, line and the rewrite, at
+``lacuna policy check``, ``enable()``/a server's start (``PolicyEngine``) and reload."""
+
+from __future__ import annotations
+
+import pytest
+
+from lacuna.errors import PolicyError
+from lacuna.policy import PolicyEngine
+from lacuna.policy.check import check_bundle
+
+HEAD = ('package p\nimport rego.v1\n'
+        'metadata := {"id": "P-12", "title": "t", "owner": "o", "version": "1", '
+        '"actions": ["read"]}\nallow := true\n')
+LIB = {"lib.rego": 'package lib\nimport rego.v1\nf(x) if x == "mallory"\n'}
+
+# (files with the problem, the same with the rewrite the message gives, the message's start)
+CASES = {
+    "unknown function": (
+        {"p.rego": HEAD + 'deny contains "no" if net.lookup_ip_addr(input.user.id)\n'},
+        {"p.rego": HEAD + 'deny contains "no" if input.user.id == "mallory"\n'},
+        "p.rego:5:23: could not find function net.lookup_ip_addr: it is neither a builtin"),
+    "call through an import": (
+        {**LIB, "p.rego": HEAD.replace("import rego.v1\n", "import rego.v1\nimport data.lib\n")
+         + 'deny contains "no" if lib.f(input.user.id)\n'},
+        {**LIB, "p.rego": HEAD + 'deny contains "no" if data.lib.f(input.user.id)\n'},
+        "p.rego:6:23: could not find function lib.f: the embedded engine does not resolve a "
+        "function through an import; call it by its full path, data.lib.f(...)"),
+    "comprehension in a head": (
+        {"p.rego": HEAD + 'ids := [u | some u in input.blocked] if input.action == "read"\n'
+         'deny contains "no" if input.user.id in ids\n'},
+        {"p.rego": HEAD + 'ids := v if { input.action == "read"; v := [u | some u in '
+         'input.blocked] }\ndeny contains "no" if input.user.id in ids\n'},
+        "p.rego:5:8: the embedded engine cannot evaluate a comprehension in the head of a rule "
+        "that has a body"),
+}
+
+
+def _read(user: str) -> dict[str, object]:
+    return {"action": "read", "user": {"id": user}, "blocked": ["mallory"]}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_server12_a_bundle_regorus_cannot_evaluate_is_refused_at_load(write_bundle,
+                                                                      case) -> None:
+    bad, fixed, says = CASES[case]
+    root = write_bundle(bad)
+    with pytest.raises(PolicyError) as info:
+        PolicyEngine(root, cache_size=0)  # what enable() and a server's start build
+    assert str(info.value).startswith(f"{root}/{says}"), str(info.value)
+    assert (info.value.path, info.value.line) == (str(root / "p.rego"),
+                                                  int(says.split(":")[1]))
+    report = check_bundle(root)  # lacuna policy check
+    assert not report.ok
+    assert [str(e).startswith(f"{root}/{says}") for e in report.errors] == [True]
+    # the rewrite the message gives loads and decides both ways
+    engine = PolicyEngine(write_bundle(fixed), cache_size=0)
+    assert engine.evaluate(_read("alice")).allowed is True
+    denied = engine.evaluate(_read("mallory"))
+    assert denied.allowed is False
+    assert "engine failed" not in denied.reasoning
+
+
+def test_server12_a_reload_into_such_a_bundle_keeps_the_old_one(write_bundle) -> None:
+    """A server's reload (the policy watcher) refuses the change; decisions go on with the
+    bundle that loaded, rather than denying every read from the reload on."""
+    bad, fixed, _ = CASES["unknown function"]
+    root = write_bundle(fixed)
+    engine = PolicyEngine(root, cache_size=0)
+    revision = engine.revision
+    (root / "p.rego").write_text(bad["p.rego"], encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"could not find function net\.lookup_ip_addr"):
+        engine.reload()
+    assert engine.revision == revision
+    assert engine.evaluate(_read("alice")).allowed is True
+    (root / "p.rego").write_text(fixed["p.rego"] + "# edited\n", encoding="utf-8")
+    assert engine.reload() != revision
+
+
+def test_server12_a_test_file_may_call_what_its_bundle_defines_only_in_tests(
+        write_bundle) -> None:
+    """``*_test.rego`` files never decide: not checked at load (a call they make that fails
+    fails their test when it runs), so a bundle with a broken test still decides."""
+    root = write_bundle({**CASES["unknown function"][1],
+                         "p_test.rego": ("package p_test\nimport rego.v1\n"
+                                         "test_x if net.lookup_ip_addr(\"x\")\n")})
+    assert PolicyEngine(root, cache_size=0).evaluate(_read("alice")).allowed is True
