@@ -91,3 +91,25 @@ def test_server12_a_test_file_may_call_what_its_bundle_defines_only_in_tests(
                          "p_test.rego": ("package p_test\nimport rego.v1\n"
                                          "test_x if net.lookup_ip_addr(\"x\")\n")})
     assert PolicyEngine(root, cache_size=0).evaluate(_read("alice")).allowed is True
+
+
+def test_server12_a_policy_calling_a_test_files_function_is_refused(write_bundle) -> None:
+    """A test file's functions are not loaded for decisions: a policy calling one (by its
+    full path, or from a test file of its own package) was accepted, its definition found in
+    the test file, and failed every decision reaching it."""
+    for caller, test_package in (("data.p_test.blocked", "p_test"), ("blocked", "p")):
+        root = write_bundle({"p.rego": HEAD + f'deny contains "no" if {caller}(input.user.id)\n',
+                             "p_test.rego": (f"package {test_package}\nimport rego.v1\n"
+                                             'blocked(x) if x == "mallory"\n'
+                                             "test_allow if data.p.allow\n")})
+        with pytest.raises(PolicyError) as info:
+            PolicyEngine(root, cache_size=0)
+        assert str(info.value).startswith(
+            f"{root}/p.rego:5:23: could not find function {caller}: it is neither a builtin of "
+            "the embedded engine nor a function of the policies (a *_test.rego file's are "
+            "loaded only to test)"), str(info.value)
+    moved = write_bundle({"p.rego": HEAD + 'deny contains "no" if blocked(input.user.id)\n'
+                          'blocked(x) if x == "mallory"\n'})
+    engine = PolicyEngine(moved, cache_size=0)
+    assert engine.evaluate(_read("alice")).allowed is True
+    assert engine.evaluate(_read("mallory")).allowed is False

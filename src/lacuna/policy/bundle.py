@@ -204,14 +204,21 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
     check_functions(m for m in done if not m.is_test)
     # an unsafe variable, a comprehension never scheduled, a call of a function that is not
     # there (regorus finds each only when it evaluates it: every decision reaching it failed,
-    # denied); test files are checked when they run, as above
-    check_evaluable(ast, {m.path for m in done if not m.is_test})
+    # denied); test files are checked when they run, as above. What they define is not there
+    # either when a decision is made: a policy calling a test file's function was accepted
+    policies = {m.path for m in done if not m.is_test}
+    check_evaluable([m for m in ast if _file_of(m) in policies], policies)
     del ast
     with _PARSED_LOCK:
         _PARSED[key] = done
         while len(_PARSED) > _PARSED_KEPT:
             _PARSED.popitem(last=False)
     return done
+
+
+def _file_of(module: Any) -> str:
+    """The file a module of regorus's AST was added as."""
+    return str(((module or {}).get("source") or {}).get("file"))
 
 
 @releasing_engines

@@ -92,7 +92,8 @@ def check_calls(ast: list[Any], only: set[str] | None = None) -> None:
                        f"call it by its full path, {full}(...)")
             else:
                 why = ("it is neither a builtin of the embedded engine nor a function of the "
-                       "policies; define it, or call a builtin")
+                       "policies (a *_test.rego file's are loaded only to test); define it, "
+                       "or call a builtin")
             msg = (f"{where}: could not find function {name}: {why} (every evaluation that "
                    "reaches the call would fail).")
             raise PolicyError(msg, path=path, line=line)
