@@ -9,6 +9,8 @@ by the same check (:mod:`lacuna.policy.evaluable`), with file, line and the rewr
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lacuna.errors import PolicyError
@@ -113,3 +115,44 @@ def test_server12_a_policy_calling_a_test_files_function_is_refused(write_bundle
     engine = PolicyEngine(moved, cache_size=0)
     assert engine.evaluate(_read("alice")).allowed is True
     assert engine.evaluate(_read("mallory")).allowed is False
+
+
+def test_server12_a_decision_on_the_bundle_before_a_reload_stops_no_newer_worker(
+        write_bundle, monkeypatch) -> None:
+    """With ``policy.isolation: process``: a decision still on the bundle before a reload
+    closed the new bundle's worker (the next decision started it again, or, now that a closed
+    worker stays closed, was denied), and a decision whose worker was closed under it started
+    a worker nothing stopped. Now each answers, and the newer worker keeps running."""
+    from lacuna.policy.engine import IsolatedEvaluator
+
+    root = write_bundle(CASES["unknown function"][1])
+    engine = PolicyEngine(root, cache_size=0, isolation="process")
+    before = engine._state
+    assert engine.evaluate(_read("alice")).allowed is True
+    first = engine._evaluator(before)
+    (root / "p.rego").write_text(HEAD + 'deny contains "no" if input.user.id == "alice"\n',
+                                 encoding="utf-8")
+    engine.reload()
+    assert engine.evaluate(_read("alice")).allowed is False  # the new bundle, its own worker
+    newer = engine._evaluator(engine._state)
+    assert newer is not first
+    assert newer.running
+    assert not first.running
+    real = type(engine)._evaluator
+    handed: list[IsolatedEvaluator] = []
+
+    def racing(self, state):  # the first ask gets the worker the reload's decision closed
+        handed.append(first if not handed else real(self, state))
+        return handed[-1]
+
+    monkeypatch.setattr(type(engine), "_evaluator", racing)
+    late = engine._decide_isolated(before, _read("alice"), "op", None, time.perf_counter())
+    monkeypatch.undo()
+    assert late.allowed is True, late.reasoning  # the bundle it began with
+    assert len(handed) == 2
+    assert not first.running
+    assert newer.running  # not closed by the older bundle's decision
+    assert engine.evaluate(_read("alice")).allowed is False
+    assert engine._evaluator(engine._state) is newer
+    for evaluator in handed[1:]:
+        evaluator.close()
