@@ -158,3 +158,25 @@ def test_server12_deterministic_upload_answers_are_cached(app_client, monkeypatc
         assert _ask(app_client, "s12c/v", {"k": "a"}).json()["result"] == ["a"]
     finally:
         _delete(app_client, "s12c.rego")
+
+
+def test_server12_cached_answers_are_bounded_in_bytes(app_client, monkeypatch) -> None:
+    """The answer cache was bounded by count alone: 4,096 distinct inputs of up to the body
+    limit (10 MB) were all kept, gigabytes one caller could make the server hold. Now by bytes
+    too, and an input too large to keep is answered, not kept."""
+    import lacuna.server.opa as opa_module
+
+    monkeypatch.setattr(opa_module, "CACHE_BYTES", 64 * 1024, raising=False)
+    opa = app_client.state.opa
+    assert opa.engine.cache is not None  # the default bundle: its answers are cached
+    for i in range(80):  # ~950 bytes each
+        got = _ask(app_client, "governance/baseline/allow", {"pad": "x" * 900, "i": i})
+        assert got.json()["result"] is True
+    kept = [key for key in opa._answers if key[0] == "governance/baseline/allow"]
+    assert 50 < len(kept) < 80
+    assert sum(len(p) + len(t) for p, t in opa._answers) <= 64 * 1024
+    assert (_ask(app_client, "governance/baseline/allow", {"pad": "x" * 2000, "i": 1})
+            .json()["result"] is True)
+    assert not any(len(t) > 1024 for _, t in opa._answers)  # answered, not kept
+    last = ("governance/baseline/allow", opa_module._input_text({"pad": "x" * 900, "i": 79}))
+    assert last in opa._answers  # the latest are the ones kept

@@ -20,8 +20,9 @@ answer is written to the decision log with the caller's identity.
 module are deterministic (no clock, randomness or HTTP; the same test that allows
 :mod:`lacuna.policy.cache` for in-process decisions), keyed by the bundle revision, the
 uploaded set's generation, the path and the input (canonical JSON), least recently used
-dropped beyond ``CACHE_SIZE``. Each answer still gets its own ``decision_id`` and
-decision-log entry.
+dropped beyond ``CACHE_SIZE`` answers or ``CACHE_BYTES`` of inputs and answers (an
+answer of more than 1/64 of it is not kept). Each answer still gets its own ``decision_id``
+and decision-log entry.
 
 **Uploaded modules are bounded.** Once a module is uploaded, answers are evaluated on worker
 processes holding the whole set (:class:`~lacuna.policy.budget.IsolatedEvaluator`), stopped at
@@ -83,6 +84,9 @@ logger = logging.getLogger(__name__)
 _UNDEFINED = '"<undefined>"'
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CACHE_SIZE = 4096
+# What the cached answers may hold (inputs and answers): by count alone, 4,096 distinct inputs
+# of up to the body limit (10 MB) were all kept, gigabytes a caller could make the server hold
+CACHE_BYTES = 64 * 1024 * 1024
 MAX_POLICY_ID = 256  # an uploaded module's id: its name in errors, listings and the engine
 # Worker processes answering for one uploaded set at once (~25 MB and ~0.1 s to start each,
 # started as callers need them): a slow input holds one of them, up to the budget
@@ -153,6 +157,8 @@ class OpaData:
         self._local: ThreadSlot[tuple[tuple[str, int], Engine]] = ThreadSlot()
         self._answers: OrderedDict[tuple[str, str], tuple[Any, bytes | None]] = OrderedDict()
         self._answers_of: tuple[str, int] | None = None
+        self._sizes: dict[tuple[str, str], int] = {}  # each answer's bytes: path, input, value
+        self._cached = 0  # their sum, at most CACHE_BYTES
         # The uploaded set's worker processes (lacuna.policy.budget): an uploaded module is
         # evaluated there, stopped at the budget, never in this process (see _bounded)
         self._worker: tuple[tuple[str, int], _Pool] | None = None
@@ -233,18 +239,24 @@ class OpaData:
                 current = (self.engine.revision, self._generation)
                 if self._answers_of != current:
                     self._answers.clear()
+                    self._sizes.clear()
+                    self._cached = 0
                     self._answers_of = current
                 hit = self._answers.get(key)
                 if hit is not None:
                     self._answers.move_to_end(key)
                     return hit
         answer = self._evaluate(path, text)
-        if cacheable:
+        size = len(key[0]) + len(text) + len(answer[1] or b"") if cacheable else 0
+        if cacheable and size <= CACHE_BYTES // 64:  # a large input is answered, not kept
             with self._lock:
-                if self._answers_of == current:
+                if self._answers_of == current and key not in self._answers:
                     self._answers[key] = answer
-                    while len(self._answers) > CACHE_SIZE:
-                        self._answers.popitem(last=False)
+                    self._sizes[key] = size
+                    self._cached += size
+                    while len(self._answers) > CACHE_SIZE or self._cached > CACHE_BYTES:
+                        old, _ = self._answers.popitem(last=False)
+                        self._cached -= self._sizes.pop(old)
         return answer
 
     @property
