@@ -180,3 +180,29 @@ def test_server12_cached_answers_are_bounded_in_bytes(app_client, monkeypatch) -
     assert not any(len(t) > 1024 for _, t in opa._answers)  # answered, not kept
     last = ("governance/baseline/allow", opa_module._input_text({"pad": "x" * 900, "i": 79}))
     assert last in opa._answers  # the latest are the ones kept
+
+
+def test_server12_an_upload_another_one_calls_stays_callable(app_client) -> None:
+    """Only the changed module was checked: replacing ``a`` without the ``f`` that ``b``
+    calls, or deleting ``a``, was kept, and every evaluation of ``b`` was a 500. Both are
+    now a 400 naming ``b``'s call (OPA refuses them too); the set stays, and changing
+    them in the right order works."""
+    h = app_client.headers("root")
+    a = "package s12a\nimport rego.v1\nf(x) := x + 1\n"
+    _put(app_client, "s12a.rego", a)
+    _put(app_client, "s12b.rego", "package s12b\nimport rego.v1\nv := data.s12a.f(input.n)\n")
+    try:
+        replaced = app_client.client.put("/v1/policies/s12a.rego", headers=h,
+                                         content=a.replace("f(x)", "g(x)").encode())
+        deleted = app_client.client.delete("/v1/policies/s12a.rego", headers=h)
+        for refused, change in ((replaced, "replacing"), (deleted, "deleting")):
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["message"].startswith(
+                f"{change} s12a.rego would leave another uploaded module unable to evaluate: "
+                "s12b.rego:3:6: could not find function data.s12a.f")
+        assert _ask(app_client, "s12b/v", {"n": 1}).json()["result"] == 2  # the set stayed
+        _delete(app_client, "s12b.rego")  # the caller first: then its callee may go
+        assert app_client.client.delete("/v1/policies/s12a.rego", headers=h).status_code == 200
+    finally:
+        _delete(app_client, "s12b.rego")
+        _delete(app_client, "s12a.rego")

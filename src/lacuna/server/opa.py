@@ -427,6 +427,7 @@ class OpaData:
             # function that is none: regorus finds each only when it evaluates it
             ast = parse(engine)
             check_evaluable(ast, {module.path})
+            _still_evaluable(ast, set(self.uploaded) - {policy_id}, f"replacing {policy_id}")
             _own_data(module, self.engine.data)
             # the clock or randomness: this set's answers are not cached (evaluate_text)
             volatile = {policy_id} if nondeterministic_calls(ast, {module.path}) else set()
@@ -454,10 +455,24 @@ class OpaData:
         if old is not None:
             old[1].close()
 
+    @releasing_engines  # a refusal's traceback holds the candidate engine: released here
     def delete(self, policy_id: str) -> bool:
+        """Remove an uploaded module; ``False`` when there is none of that id.
+
+        Raises:
+            PolicyError: another upload calls a function only this one defines (each of its
+                evaluations would fail); the set stays, as OPA keeps it.
+        """
         with self._changing:
             if policy_id not in self.uploaded:
                 return False
+            rest = {k: v for k, v in self.uploaded.items() if k != policy_id}
+            if rest:
+                engine = self._build(rest)
+                ast = parse(engine)
+                del engine
+                _still_evaluable(ast, set(rest), f"deleting {policy_id}")
+                del ast
             with self._lock:
                 self.uploaded = {k: v for k, v in self.uploaded.items() if k != policy_id}
                 self._volatile = self._volatile - {policy_id}
@@ -539,6 +554,23 @@ class _Pool:
             self._changed.notify_all()
         for evaluator in idle:
             evaluator.close()
+
+
+def _still_evaluable(ast: list[Any], others: set[str], change: str) -> None:
+    """Refuse a change of one upload that leaves another unable to evaluate: it calls a
+    function only the changed module defined (``data.a.f(x)`` after ``a`` is replaced without
+    ``f``, or deleted). Only the changed module was checked: the change was kept and every
+    evaluation of the other module failed, a 500 for each of its callers.
+
+    Raises:
+        PolicyError: naming the change and the other module's file, line and call.
+    """
+    try:
+        check_evaluable(ast, others)
+    except PolicyError as exc:
+        msg = (f"{change} would leave another uploaded module unable to evaluate: {exc} "
+               "Change that module first (or with this one), or keep what it calls.")
+        raise PolicyError(msg, path=exc.path, line=exc.line) from None
 
 
 def _worker_of(parsed: list[RegoModule], data: Any) -> IsolatedEvaluator:
