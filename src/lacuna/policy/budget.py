@@ -94,10 +94,18 @@ class BudgetExceeded(PolicyError):
             "policy.eval_budget_ms")
 
 
+class Retired(PolicyError):
+    """The evaluator was closed (its set replaced) before this request reached its worker:
+    ask the current one. A closed evaluator never starts a worker again; it did, for a
+    request that took it just before an upload replaced it, and that worker ran until the
+    server exited."""
+
+
 class IsolatedEvaluator:
     """One worker process holding a compiled bundle; :meth:`collect` with a budget.
 
-    Thread-safe: callers take turns (one worker, one decision at a time).
+    Thread-safe: callers take turns (one worker, one decision at a time). Once
+    :meth:`close` d, it answers nothing (:class:`Retired`).
     """
 
     def __init__(self, bundle: Bundle, data: Mapping[str, Any],
@@ -108,6 +116,7 @@ class IsolatedEvaluator:
         self._setup = {"modules": modules, "data": dict(data), "rule": RULE}
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._closed = False
 
     def collect(self, doc: Mapping[str, Any], budget_s: float) -> dict[str, Any]:
         """The aggregator's decision for ``doc`` (what :func:`.decide.collect` returns).
@@ -132,7 +141,23 @@ class IsolatedEvaluator:
                             "rule": RULE}
         evaluator._lock = threading.Lock()
         evaluator._process = None
+        evaluator._closed = False
         return evaluator
+
+    def spare(self) -> IsolatedEvaluator:
+        """Another evaluator of the same modules and data, its worker not started yet."""
+        evaluator = type(self).__new__(type(self))
+        evaluator._setup = self._setup  # never changed after __init__: shared, not copied
+        evaluator._lock = threading.Lock()
+        evaluator._process = None
+        evaluator._closed = False
+        return evaluator
+
+    @property
+    def running(self) -> bool:
+        """Whether its worker process is up (one stopped at the budget starts on next use)."""
+        process = self._process
+        return process is not None and process.poll() is None
 
     def eval_rule(self, doc: Mapping[str, Any], rule: str | None, budget_s: float) -> Any:
         """The value of ``rule`` (``data.pkg.name``; ``None``: the decision) for ``doc``.
@@ -185,6 +210,9 @@ class IsolatedEvaluator:
             self._ensure()
 
     def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._closed:
+            msg = "the policy set this request began with was replaced; ask again"
+            raise Retired(msg)
         if self._process is not None and self._process.poll() is None:
             return self._process
         self._stop()
@@ -211,7 +239,9 @@ class IsolatedEvaluator:
             _kill(process)
 
     def close(self) -> None:
-        """Stop the worker process."""
+        """Stop the worker process, for good: a request holding this evaluator gets
+        :class:`Retired`, rather than a worker started again that nothing would stop."""
+        self._closed = True  # before the lock: a request waiting for it must not start one
         with self._lock:
             self._stop()
 

@@ -36,13 +36,12 @@ from regorus import Engine
 
 from lacuna.errors import PolicyError
 from lacuna.policy.analysis import parse
-from lacuna.policy.capabilities import check_calls
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.evaluable import check_evaluable
 from lacuna.policy.jsontext import MAX_DEPTH, too_deep
 from lacuna.policy.nesting import check_nesting
 from lacuna.policy.recursion import check_recursion, may_define_function
 from lacuna.policy.revision import bundle_revision
-from lacuna.policy.safety import check_safety
 from lacuna.policy.unsendable import releasing_engines
 
 RegoVersion = Literal["v0", "v1"]
@@ -199,21 +198,27 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
     ast = parse(checker)
     del checker  # released here, on this thread
     done = tuple(parsed)
-    # an unsafe variable regorus would find only when it evaluates the rule, or never (OPA
-    # refuses the file); test files are checked when they run, as below
-    policies = {m.path for m in done if not m.is_test}
-    check_safety(ast, policies)
-    check_calls(ast, policies, unknown=False)  # http.send: always undefined here
-    del ast
     # a function calling itself would crash the process at evaluation; test files are checked
     # when they run (lacuna.policy.rego_tests), not on every read (the default bundle's define
     # functions: their AST costs ~7 ms)
     check_functions(m for m in done if not m.is_test)
+    # an unsafe variable, a comprehension never scheduled, a call of a function that is not
+    # there (regorus finds each only when it evaluates it: every decision reaching it failed,
+    # denied); test files are checked when they run, as above. What they define is not there
+    # either when a decision is made: a policy calling a test file's function was accepted
+    policies = {m.path for m in done if not m.is_test}
+    check_evaluable([m for m in ast if _file_of(m) in policies], policies)
+    del ast
     with _PARSED_LOCK:
         _PARSED[key] = done
         while len(_PARSED) > _PARSED_KEPT:
             _PARSED.popitem(last=False)
     return done
+
+
+def _file_of(module: Any) -> str:
+    """The file a module of regorus's AST was added as."""
+    return str(((module or {}).get("source") or {}).get("file"))
 
 
 @releasing_engines

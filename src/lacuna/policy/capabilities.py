@@ -12,8 +12,9 @@ embedded engine, regorus, decides what exists, and some of what it lists it does
 A function that is neither a builtin nor defined by the policies (``net.lookup_ip_addr``,
 ``io.jwt.decode_verify``, a typo), or one called through an import (``import data.lib``,
 ``lib.f(x)``: OPA resolves it, regorus does not), compiles, and fails each evaluation that
-reaches it (an uploaded module's, a 500 for the Data API's callers): :func:`check_calls`
-refuses it too, for an upload. The clock, randomness and ``opa.runtime`` (which holds no
+reaches it (a bundle's, a denial of every decision of its package; an uploaded module's, a
+500 for the Data API's callers): :func:`check_calls` refuses it too, at bundle load and upload
+(:mod:`lacuna.policy.evaluable`). The clock, randomness and ``opa.runtime`` (which holds no
 environment here) stay allowed; they make a bundle uncacheable (:mod:`lacuna.policy.cache`).
 """
 
@@ -47,10 +48,9 @@ def builtins() -> frozenset[str]:
     return frozenset(str(name) for name in answer) | {"print"}
 
 
-def check_calls(ast: list[Any], only: set[str] | None = None, *,
-                unknown: bool = True) -> None:
-    """Refuse a call of a function a policy may not call (:data:`REFUSED`), and, with
-    ``unknown``, of one that is neither a builtin nor defined by ``ast``'s modules.
+def check_calls(ast: list[Any], only: set[str] | None = None) -> None:
+    """Refuse a call of a function a policy may not call (:data:`REFUSED`), or of one that is
+    neither a builtin nor defined by ``ast``'s modules (a typo, a call through an import).
 
     Raises:
         PolicyError: ``<file>:<line>:<col>: ...``, naming the function and what to do.
@@ -84,7 +84,7 @@ def check_calls(ast: list[Any], only: set[str] | None = None, *,
             if name in REFUSED:
                 msg = f"{where}: a policy may not call {name}: {REFUSED[name]}."
                 raise PolicyError(msg, path=path, line=line)
-            if not unknown or name in known:
+            if name in known:
                 continue
             if parts[0] in aliases:  # OPA resolves it; regorus does not (measured)
                 full = ".".join(["data", aliases[parts[0]], *parts[1:]])
@@ -92,7 +92,8 @@ def check_calls(ast: list[Any], only: set[str] | None = None, *,
                        f"call it by its full path, {full}(...)")
             else:
                 why = ("it is neither a builtin of the embedded engine nor a function of the "
-                       "policies; define it, or call a builtin")
+                       "policies (a *_test.rego file's are loaded only to test); define it, "
+                       "or call a builtin")
             msg = (f"{where}: could not find function {name}: {why} (every evaluation that "
                    "reaches the call would fail).")
             raise PolicyError(msg, path=path, line=line)

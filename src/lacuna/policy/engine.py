@@ -63,6 +63,7 @@ from lacuna.policy.budget import (
     MAX_BUDGET_MS,
     BudgetExceeded,
     IsolatedEvaluator,
+    Retired,
     policy_cpu,
 )
 from lacuna.policy.bundle import (
@@ -379,7 +380,11 @@ class PolicyEngine:
         try:
             since = started if budget_from is None else budget_from
             left = self.eval_budget_s - (time.perf_counter() - since)
-            result = self._evaluator(state).collect(doc, max(left, 0.001))
+            try:
+                result = self._evaluator(state).collect(doc, max(left, 0.001))
+            except Retired:  # a newer bundle's decision closed this one's worker meanwhile
+                left = self.eval_budget_s - (time.perf_counter() - since)
+                result = self._evaluator(state).collect(doc, max(left, 0.001))
             by_name = {p.name: p for p in state.packages}
             decision = build(result, by_name.__getitem__, doc, operation_id=operation_id,
                              revision=revision, docs_url=self.docs_url, started=started)
@@ -388,15 +393,23 @@ class PolicyEngine:
         return decision.evolve(operation=operation) if operation is not None else decision
 
     def _evaluator(self, state: _Loaded) -> IsolatedEvaluator:
+        """``state``'s worker; an older bundle's is stopped (after the lock: closing waits for
+        its answer in progress). A decision still on an older bundle gets a worker of its own
+        and leaves the newer one running: it closed the newer one, which the next decision
+        started again (a closed worker now stays closed: ``Retired``)."""
         with self._isolated_lock:
             evaluator = self._isolated.get(state.generation)
+            older: list[IsolatedEvaluator] = []
             if evaluator is None:
-                for old in self._isolated.values():  # an older bundle's worker: stop it
-                    old.close()
+                older = [e for g, e in self._isolated.items() if g < state.generation]
                 evaluator = IsolatedEvaluator(state.bundle, state.data, state.packages)
-                self._isolated = {state.generation: evaluator}
+                self._isolated = {g: e for g, e in self._isolated.items()
+                                  if g > state.generation}
+                self._isolated[state.generation] = evaluator
                 weakref.finalize(self, evaluator.close)
-            return evaluator
+        for old in older:
+            old.close()
+        return evaluator
 
     def _log(self, decision: Decision, doc: Mapping[str, Any] | None, started: float, *,
              cached: bool) -> None:

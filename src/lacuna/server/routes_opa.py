@@ -156,6 +156,10 @@ async def put_policy(policy_id: str, request: Request, _: Admin) -> JSONResponse
 
 @router.delete("/v1/policies/{policy_id:path}", summary="OPA: delete an uploaded module (admin)")
 def delete_policy(policy_id: str, request: Request, _: Admin) -> JSONResponse:
-    if not state_of(request).opa.delete(policy_id):
+    try:
+        deleted = state_of(request).opa.delete(policy_id)
+    except PolicyError as exc:  # another upload depends on it: the set stays (OPA: 400)
+        return _error(400, "invalid_parameter", str(exc).split("\nStack backtrace", 1)[0])
+    if not deleted:
         return _error(404, "resource_not_found", f"no uploaded policy {policy_id!r}")
     return JSONResponse({})
