@@ -99,7 +99,8 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
             continue
         if edge.source not in below:
             state = sources[edge.source]
-            below[edge.source] = unsourced(state, list(state.classification.columns))
+            below[edge.source] = {**unsourced(state, list(state.classification.columns)),
+                                  **_first_rows(state)}
         if edge.source_column in below[edge.source]:
             continue
         target = columns.get(edge.target_column)
@@ -119,6 +120,26 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
                 isinstance(f, exp.Anonymous) and f.name.lower() in _DRAWING)
             for f in query.find_all(exp.Func)):
         _kept(_DRAWS, node.id, True)
+
+
+TABLE = "table"  # the operation of the lineage node of a table read from a DuckDB catalog
+
+
+def _first_rows(state: DataState) -> dict[str, bool]:
+    """The columns of a table read from the catalog (``state``'s node a :data:`TABLE`) that its
+    classification leaves PUBLIC: that class came from its names, a record of what was written
+    into it, and its first rows, and an ``UPDATE``, a late ``INSERT``, a ``DELETE`` of its
+    first rows or a write Lacuna did not see (another process, before ``lacuna.enable()``)
+    changes what its later rows hold without changing that. Such a column accounts for
+    nothing: at a write it is sampled and scanned over every row written, as a computed
+    column is (``COPY t TO`` of a table whose rows past the first 1,000 an ``UPDATE`` set to
+    e-mail addresses was written as PUBLIC). A column already more than PUBLIC keeps its
+    class (a scan could only confirm it), so a table Lacuna knows holds PII costs nothing."""
+    if state.lineage.operation != TABLE or state.lineage.parents:
+        return {}  # a file, a frame, a relation; a view Lacuna saw made: its statement's
+    return {name: False for name, c in state.classification.columns.items()
+            if not c.is_personal and c.classification is ColumnKind.PUBLIC
+            and not is_pseudo(name)}
 
 
 def viewed(url: str, view: str, node: LineageNode) -> None:
@@ -453,5 +474,5 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-__all__ = ["STATEMENT", "draws", "not_again", "once", "one_shot", "quoted", "remember",
+__all__ = ["STATEMENT", "TABLE", "draws", "not_again", "once", "one_shot", "quoted", "remember",
            "sampled", "unsourced", "view_parents", "viewed"]

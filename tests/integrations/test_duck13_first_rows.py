@@ -1,0 +1,157 @@
+"""DuckDB tables and files are classified by what all their rows hold, not by their first rows.
+
+Before: a table's class came from its first 1,000 rows (and Lacuna's record of what was
+written into it), so ``UPDATE t SET v = 'p' || rowid || '@example.com' WHERE rowid > 1400``,
+an ``INSERT`` after them or rows written without Lacuna were copied to ~/Downloads as PUBLIC;
+a file's class came from ``LIMIT 1000``, so a CSV of 1,500 ``n/a`` then 500 e-mail addresses
+was copied as PUBLIC (pandas, sampling evenly over the frame, denied it). Real DuckDB, real
+files; the allowed paths are compared with the same write without Lacuna."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lacuna import _bypass
+from lacuna.errors import GovernanceViolation, IntegrationError
+
+duckdb = pytest.importorskip("duckdb")
+
+FIRST = "CREATE TABLE {t} AS SELECT 'n/a' AS v, range AS i FROM range(1500)"
+
+
+@pytest.fixture
+def con(governed: Path) -> Any:
+    return duckdb.connect()
+
+
+def _denied(write: Callable[[], Any], target: Path, why: str = r"PII \(email\)") -> None:
+    with pytest.raises(GovernanceViolation, match=why):
+        write()
+    assert not target.exists()
+
+
+def _plain(con: Any, sql: str) -> None:
+    with _bypass.bypass():
+        con.execute(sql)
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE t SET v = 'p' || rowid || '@example.com' WHERE rowid > 1400",
+    "INSERT INTO t SELECT 'p' || range || '@example.com', range FROM range(100)",
+    "INSERT INTO t VALUES ('kira@example.org', 2000)",
+])
+def test_a_table_changed_after_its_first_rows_is_not_copied_as_public(
+        governed: Path, con: Any, change: str) -> None:
+    out = governed / "Downloads" / "t.csv"
+    con.execute(FIRST.format(t="t"))
+    con.execute(change)
+    _denied(lambda: con.execute(f"COPY t TO '{out}'"), out)
+    _denied(lambda: con.sql("SELECT v FROM t WHERE i > 0").write_csv(str(out)), out)
+
+
+def test_rows_written_without_lacuna_are_read_whole_at_a_write(governed: Path, con: Any) -> None:
+    """Rows Lacuna never saw written (before ``enable``, another process) and the first rows
+    deleted: the table's class from its first rows was PUBLIC."""
+    out = governed / "Downloads" / "t.csv"
+    _plain(con, "CREATE TABLE t AS SELECT CASE WHEN range >= 1500 THEN 'p' || range || "
+                "'@example.com' ELSE 'n/a' END AS v FROM range(2000)")
+    _denied(lambda: con.execute(f"COPY t TO '{out}'"), out)
+    con.execute("DELETE FROM t WHERE v = 'n/a'")
+    _denied(lambda: con.execute(f"COPY (SELECT * FROM t) TO '{out}'"), out)
+
+
+def test_a_public_table_is_still_written_as_plain_duckdb_writes_it(governed: Path,
+                                                                   con: Any) -> None:
+    out, plain = governed / "Downloads" / "t.csv", governed / "plain.csv"
+    con.execute(FIRST.format(t="t"))
+    con.execute("UPDATE t SET v = 'item-' || rowid WHERE rowid > 1400")
+    con.execute(f"COPY t TO '{out}'")
+    _plain(con, f"COPY t TO '{plain}'")
+    assert out.read_bytes() == plain.read_bytes()
+
+
+def _late_file(path: Path, late: Callable[[int], str]) -> None:
+    path.write_text("v\n" + "n/a\n" * 1500 + "".join(f"{late(i)}\n" for i in range(500)))
+
+
+@pytest.mark.parametrize("source", ["'late.csv'", "read_csv('late.csv')"])
+def test_a_file_with_late_values_is_sampled_over_all_its_rows(governed: Path, con: Any,
+                                                               source: str) -> None:
+    _late_file(governed / "late.csv", lambda i: f"p{i}@example.com")
+    out = governed / "Downloads" / "b.csv"
+    _denied(lambda: con.execute(f"COPY (SELECT * FROM {source}) TO '{out}'"), out)
+    _denied(lambda: con.sql(f"SELECT * FROM {source}").write_parquet(str(out)), out)
+
+
+def test_a_file_of_public_rows_is_still_written(governed: Path, con: Any) -> None:
+    _late_file(governed / "late.csv", lambda i: f"item-{i}")
+    out, plain = governed / "Downloads" / "b.csv", governed / "plain.csv"
+    con.execute(f"COPY (SELECT * FROM 'late.csv') TO '{out}'")
+    _plain(con, f"COPY (SELECT * FROM 'late.csv') TO '{plain}'")
+    assert out.read_bytes() == plain.read_bytes()
+
+
+def test_a_file_lacuna_declared_is_not_read_whole(governed: Path, con: Any) -> None:
+    """A trusted sidecar binds the file's content: its first rows are sample enough (a file
+    of a million rows is not read for a sample). Changed since, it is read whole again."""
+    from lacuna.integrations.duckdb import _declared
+
+    out = governed / "Downloads" / "d.parquet"
+    con.sql("SELECT 'item-' || range AS v FROM range(2000)").write_parquet(str(out))
+    assert _declared(str(out))
+    _plain(con, f"COPY (SELECT 'p' || range || '@example.com' AS v FROM range(9)) TO '{out}'")
+    assert not _declared(str(out))
+
+
+def _comment(con: Any, table: str) -> str:
+    with _bypass.bypass():
+        return str(con.sql("SELECT comment FROM duckdb_tables() WHERE table_name = "
+                           f"'{table}'").fetchall()[0][0])
+
+
+def test_values_written_into_an_in_memory_table_are_carried_by_it(governed: Path,
+                                                                    con: Any) -> None:
+    """``INSERT … VALUES`` and ``UPDATE`` into memory are reads, as ``CREATE TABLE … AS``
+    into memory is (they were refused as exports "to a database without classification
+    support"); the table carries what they wrote, by column."""
+    out = governed / "Downloads" / "m.csv"
+    con.execute("CREATE TABLE t (v VARCHAR, n INTEGER)")
+    con.execute("INSERT INTO t (n, v) VALUES (1, 'kira@example.org')")
+    assert '"v":{"classification":"pii","pii_type":"email"' in _comment(con, "t")
+    assert '"n":{"classification":"public"' in _comment(con, "t")
+    _denied(lambda: con.execute(f"COPY (SELECT v FROM t) TO '{out}'"), out)
+    con.execute(f"COPY (SELECT n FROM t) TO '{out}'")  # the other column: allowed
+    assert out.read_text().split() == ["n", "1"]
+    # a value from a classified table, which no pattern would find again (a name)
+    con.execute("CREATE TABLE c AS SELECT * FROM 'customers.csv'")
+    con.execute("CREATE TABLE s AS SELECT 'n/a' AS who, range AS i FROM range(3)")
+    con.execute("UPDATE s SET who = (SELECT max(name) FROM c) WHERE i = 2")
+    assert '"who":{"classification":"pii","pii_type":"name"' in _comment(con, "s")
+    named = governed / "Downloads" / "s.csv"
+    _denied(lambda: con.execute(f"COPY s TO '{named}'"), named, r"PII \(name\)")
+
+
+@pytest.mark.parametrize("sql", ["CREATE TYPE mood AS ENUM ('happy', 'sad')",
+                                 "CREATE TYPE pair AS STRUCT(a INTEGER, b VARCHAR)"])
+def test_a_type_holds_no_data_and_is_created(governed: Path, con: Any, sql: str) -> None:
+    con.execute(sql)
+    with _bypass.bypass():
+        assert con.sql("SELECT count(*) FROM duckdb_types() WHERE type_name IN "
+                       "('mood', 'pair')").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize(("sql", "why"), [
+    ("CREATE TYPE m AS ENUM ('kira@example.org', 'b')", "labels that are data"),
+    ("CREATE TYPE m AS ENUM (SELECT email FROM c)", "from a query"),
+])
+def test_an_enum_of_data_is_refused(governed: Path, con: Any, sql: str, why: str) -> None:
+    con.execute("CREATE TABLE c AS SELECT * FROM 'customers.csv'")
+    with pytest.raises(IntegrationError, match=why):
+        con.execute(sql)
+    with _bypass.bypass():
+        assert con.sql("SELECT count(*) FROM duckdb_types() WHERE type_name = 'm'"
+                       ).fetchall() == [(0,)]
