@@ -11,7 +11,8 @@ from what the statement reads:
 - Python objects DuckDB scans by name (a pandas or polars frame, an Arrow table, a relation):
   their tracked classification;
 - files (``FROM 'x.csv'``, ``read_csv(...)``/``read_parquet(...)``): a governed read of a
-  sample, classified like any file (sidecar, metadata, names and values).
+  sample, classified like any file (sidecar, metadata, names and values): a reservoir over
+  all its rows, or its first rows when a trusted sidecar binds it (:func:`_file_state`).
 
 A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). Then:
 
@@ -31,12 +32,16 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
   are a relation's ``create``/``to_table``/``insert_into``; except into an **in-memory**
   database (``duckdb.connect()``, ``:memory:``), where the table is a derived relation this
   process holds, like a frame: nothing leaves, so it is governed as a read and the table
-  carries the classification (its comment, which later statements read back);
+  carries the classification (its comment, which later statements read back); so are
+  ``INSERT … VALUES``, ``UPDATE``, ``MERGE`` and ``COPY … FROM`` into memory
+  (:func:`_dml_into_memory`); ``CREATE TYPE`` of no data runs (:func:`_created_type`);
 - other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement;
 - at each of these writes, and when a relation is converted to a frame, the output columns no
   classified source column accounts for (``'person' || i || '@example.com'`` over
   ``range(20)``) are classified by a sample of their values and a scan of every row
-  written (:mod:`.computed`); rows ``random()`` draws are drawn once and held for both.
+  written (:mod:`.computed`); rows ``random()`` draws are drawn once and held for both. A
+  table column left PUBLIC is one (its class came from its first rows, which an ``UPDATE``
+  past them does not change).
 
 Parameters (``execute(sql, [...])``, ``?``, ``$1``, ``$name``) are bound into the statement
 before it is analysed, so ``COPY (…) TO ?`` is decided for the file it writes and

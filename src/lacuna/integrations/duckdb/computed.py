@@ -19,8 +19,10 @@ write is (not by its name). Rows drawn anew at each run (``random()``: :func:`dr
 drawn once and held by the caller, so the rows decided on are the rows written.
 A column that is a constant (no input at all) keeps the rule for constants: only a value a
 strong recognizer validates counts (``'Denver' AS city`` is not a person's name). When every
-output column has a classified source the sample is skipped (a dictionary look-up). A sample
-that cannot run refuses the write, saying why (fail closed).
+output column has a classified source the sample is skipped (a dictionary look-up); a column
+of a catalog table left PUBLIC is no classified source (:func:`_first_rows`: its class came
+from the table's first rows). A sample that cannot run refuses the write, saying why (fail
+closed).
 """
 
 from __future__ import annotations
