@@ -155,3 +155,23 @@ def test_an_enum_of_data_is_refused(governed: Path, con: Any, sql: str, why: str
     with _bypass.bypass():
         assert con.sql("SELECT count(*) FROM duckdb_types() WHERE type_name = 'm'"
                        ).fetchall() == [(0,)]
+
+
+def test_a_refused_write_over_a_reader_leaves_the_reader_unread(governed: Path,
+                                                                con: Any) -> None:
+    """A reader Lacuna cannot see the rows of is PROPRIETARY (fail closed), and its rows are
+    the user's: ``project`` sampled the relation for the classes of its columns, which read
+    the reader, and the refused write left it empty."""
+    import pyarrow as pa
+
+    table = pa.table({"i": list(range(10))})
+    reader = table.to_reader()
+    out = governed / "Downloads" / "r.csv"
+    _denied(lambda: con.from_arrow(reader).project("random() AS r, i").write_csv(str(out)),
+            out, "PROPRIETARY")
+    assert reader.read_all() == table
+    reader = table.to_reader()  # the allowed path (governed storage): the write reads it
+    kept = governed / "governed" / "workspace" / "r.parquet"
+    con.from_arrow(reader).project("i").write_parquet(str(kept))
+    assert kept.stat().st_size > 0
+    assert reader.read_all().num_rows == 0

@@ -239,9 +239,29 @@ def relation_state(rel: Any) -> DataState:
         state = _mapped_state(rel, relation_state(mapped))
         STATES.set(rel, state)
         return state
+    if found is not None and computed.not_again(found.lineage) and any(
+            str(c) not in found.classification.columns for c in rel.columns):
+        found = _unsampled(found, [str(c) for c in rel.columns])
     state = effective(found, list(rel.columns), sample, config)
     # a LIMIT or WHERE of a k-anonymous frame: k counted again on the rows it gives
     return k_again(state, [str(c) for c in rel.columns], read, config)
+
+
+def _unsampled(found: DataState, columns: list[str]) -> DataState:
+    """``found``, the state of a relation over a one-shot source (a record batch reader
+    Lacuna cannot see the rows of: PROPRIETARY, fail closed, with no column classes), with a
+    class for each of ``columns`` it lacks, taken from the whole: their values are not
+    sampled. Before, the sample read the reader (``con.from_arrow(reader).project(…)``
+    consumed it), and the user's write, refused anyway, found it empty."""
+    from dataclasses import replace
+
+    from lacuna.model import ColumnClass
+
+    c = found.classification
+    why = ("not sampled: the relation reads a record batch reader, which can be read once "
+           "only; the relation's class stands for it")
+    return replace(found, classification=replace(c, columns={
+        **c.columns, **{n: ColumnClass(reasoning=why) for n in columns if n not in c.columns}}))
 
 
 def _mapped_state(rel: Any, source: DataState) -> DataState:
