@@ -175,3 +175,17 @@ def test_a_refused_write_over_a_reader_leaves_the_reader_unread(governed: Path,
     con.from_arrow(reader).project("i").write_parquet(str(kept))
     assert kept.stat().st_size > 0
     assert reader.read_all().num_rows == 0
+
+
+def test_an_insert_naming_its_columns_is_carried_into_those_columns(governed: Path,
+                                                                     con: Any) -> None:
+    """``INSERT INTO t (b, a) SELECT md5(email), region``: the hashes go into ``b``, whose
+    values no pattern reads as personal (their class is the lineage's); the table's record
+    put them in ``a`` (the table's first column) and ``b`` was copied out as PUBLIC."""
+    con.execute("CREATE TABLE c AS SELECT * FROM 'customers.csv'")
+    con.execute("CREATE TABLE t (a VARCHAR, b VARCHAR)")
+    con.execute("INSERT INTO t (b, a) SELECT md5(email), region FROM c")
+    out = governed / "Downloads" / "t.csv"
+    _denied(lambda: con.execute(f"COPY (SELECT b FROM t) TO '{out}'"), out, "PII")
+    con.execute(f"COPY (SELECT a FROM t) TO '{out}'")  # the regions: allowed
+    assert out.read_text().split()[0] == "a"

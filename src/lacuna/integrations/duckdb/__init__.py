@@ -1053,19 +1053,23 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
         return result
     with _bypass.bypass(), outermost():
         carried = state.classification if before is None else _appended(
-            gov, db, table, before, state, method, named=named)
+            gov, db, table, before, state, method, named=named,
+            into=tuple(stmt.columns) if stmt is not None and stmt.verb == "insert" else ())
         db.comment_on(table, comment_text(carried))
     changed(gov, MEMORY, table)
     return result
 
 
 def _appended(gov: Any, db: Any, table: str, before: Classification, state: DataState,
-              method: str, *, named: bool = False) -> Classification:
+              method: str, *, named: bool = False, into: tuple[str, ...] = ()
+              ) -> Classification:
     """What a table holds after rows were added to it: its rows before and the new ones,
     combined by the governor (a COMBINE step). The new rows' columns go into the table's
     columns by name when ``named`` (an ``UPDATE``'s or ``INSERT … VALUES``' columns are the
-    table's it writes), else by position; when their number differs (an ``INSERT`` naming
-    some columns), every table column is taken to hold any of them (fail closed)."""
+    table's it writes), else by position: into the columns an ``INSERT`` lists (``into``:
+    ``INSERT INTO t (b, a) SELECT name, region`` puts the names in ``b``, which was recorded
+    as ``a``'s), or the table's; when their number differs, every table column is taken to
+    hold any of them (fail closed)."""
     from lacuna.lineage.step import Step, StepInput, StepKind
 
     info = db.table(table)
@@ -1073,7 +1077,12 @@ def _appended(gov: Any, db: Any, table: str, before: Classification, state: Data
     added = list(state.classification.columns)
     column_map: dict[str, tuple[tuple[int, str], ...]]
     by_name = {n.lower(): n for n in added}
-    if named and added and len(by_name) == len(added) and all(
+    listed = {c.lower(): i for i, c in enumerate(into)}
+    if into and not named and len(into) == len(added) and len(listed) == len(into) and all(
+            c in {t.lower() for t in names} for c in listed):
+        column_map = {t: ((0, t), *(((1, added[listed[t.lower()]]),) if t.lower() in listed
+                                    else ())) for t in names}
+    elif named and added and len(by_name) == len(added) and all(
             n.lower() in {t.lower() for t in names} for n in added):
         # by name (UPDATE t SET v = …, INSERT INTO t (v) VALUES …: the columns it writes)
         column_map = {t: ((0, t), *(((1, by_name[t.lower()]),) if t.lower() in by_name
