@@ -189,3 +189,18 @@ def test_an_insert_naming_its_columns_is_carried_into_those_columns(governed: Pa
     _denied(lambda: con.execute(f"COPY (SELECT b FROM t) TO '{out}'"), out, "PII")
     con.execute(f"COPY (SELECT a FROM t) TO '{out}'")  # the regions: allowed
     assert out.read_text().split()[0] == "a"
+
+
+def test_a_column_classified_other_than_personal_is_scanned_too(governed: Path,
+                                                                 con: Any) -> None:
+    """A column declared financial holds no more than its first rows showed either: rows
+    changed where Lacuna did not see it are found at the write."""
+    con.execute("CREATE TABLE ids AS SELECT 'cust-' || range AS customer_id FROM range(1500)")
+    con.execute("COMMENT ON COLUMN ids.customer_id IS 'financial'")
+    from lacuna.integrations.duckdb import relation_state
+
+    held = relation_state(con.sql("SELECT * FROM ids")).classification.columns["customer_id"]
+    assert held.classification.value == "financial"
+    _plain(con, "UPDATE ids SET customer_id = 'p' || rowid || '@example.com' WHERE rowid > 1400")
+    out = governed / "Downloads" / "ids.csv"
+    _denied(lambda: con.execute(f"COPY ids TO '{out}'"), out)

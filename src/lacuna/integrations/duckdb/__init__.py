@@ -40,8 +40,8 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
   classified source column accounts for (``'person' || i || '@example.com'`` over
   ``range(20)``) are classified by a sample of their values and a scan of every row
   written (:mod:`.computed`); rows ``random()`` draws are drawn once and held for both. A
-  table column left PUBLIC is one (its class came from its first rows, which an ``UPDATE``
-  past them does not change).
+  table column that is not personal is one (its class came from its first rows, which an
+  ``UPDATE`` past them does not change).
 
 Parameters (``execute(sql, [...])``, ``?``, ``$1``, ``$name``) are bound into the statement
 before it is analysed, so ``COPY (…) TO ?`` is decided for the file it writes and

@@ -20,7 +20,7 @@ drawn once and held by the caller, so the rows decided on are the rows written.
 A column that is a constant (no input at all) keeps the rule for constants: only a value a
 strong recognizer validates counts (``'Denver' AS city`` is not a person's name). When every
 output column has a classified source the sample is skipped (a dictionary look-up); a column
-of a catalog table left PUBLIC is no classified source (:func:`_first_rows`: its class came
+of a catalog table that is not personal is no classified source (:func:`_first_rows`: its class came
 from the table's first rows). A sample that cannot run refuses the write, saying why (fail
 closed).
 """
@@ -129,19 +129,19 @@ TABLE = "table"  # the operation of the lineage node of a table read from a Duck
 
 def _first_rows(state: DataState) -> dict[str, bool]:
     """The columns of a table read from the catalog (``state``'s node a :data:`TABLE`) that its
-    classification leaves PUBLIC: that class came from its names, a record of what was written
-    into it, and its first rows, and an ``UPDATE``, a late ``INSERT``, a ``DELETE`` of its
-    first rows or a write Lacuna did not see (another process, before ``lacuna.enable()``)
-    changes what its later rows hold without changing that. Such a column accounts for
-    nothing: at a write it is sampled and scanned over every row written, as a computed
-    column is (``COPY t TO`` of a table whose rows past the first 1,000 an ``UPDATE`` set to
-    e-mail addresses was written as PUBLIC). A column already more than PUBLIC keeps its
-    class (a scan could only confirm it), so a table Lacuna knows holds PII costs nothing."""
+    classification leaves other than personal (PUBLIC, an identifier, financial): that class
+    came from its names, a record of what was written into it, and its first rows, and an
+    ``UPDATE``, a late ``INSERT``, a ``DELETE`` of its first rows or a write Lacuna did not see
+    (another process, before ``lacuna.enable()``) changes what its later rows hold without
+    changing that. Such a column accounts for nothing: at a write it is sampled and scanned
+    over every row written, as a computed column is (``COPY t TO`` of a table whose rows past
+    the first 1,000 an ``UPDATE`` set to e-mail addresses was written as PUBLIC). A personal
+    column (PII, PHI) keeps its class (a scan could only confirm it), so its copy costs a
+    look-up, as before."""
     if state.lineage.operation != TABLE or state.lineage.parents:
         return {}  # a file, a frame, a relation; a view Lacuna saw made: its statement's
     return {name: False for name, c in state.classification.columns.items()
-            if not c.is_personal and c.classification is ColumnKind.PUBLIC
-            and not is_pseudo(name)}
+            if not c.is_personal and not is_pseudo(name)}
 
 
 def viewed(url: str, view: str, node: LineageNode) -> None:
