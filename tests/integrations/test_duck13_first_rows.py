@@ -204,3 +204,13 @@ def test_a_column_classified_other_than_personal_is_scanned_too(governed: Path,
     _plain(con, "UPDATE ids SET customer_id = 'p' || rowid || '@example.com' WHERE rowid > 1400")
     out = governed / "Downloads" / "ids.csv"
     _denied(lambda: con.execute(f"COPY ids TO '{out}'"), out)
+
+
+@pytest.mark.parametrize("read", ["con.read_csv", "con.from_csv_auto", "duckdb.read_csv"])
+def test_a_file_a_relation_reads_is_sampled_over_all_its_rows(governed: Path, con: Any,
+                                                               read: str) -> None:
+    """``con.read_csv(…)`` and friends sampled the file's first rows (``rel.limit``)."""
+    _late_file(governed / "late.csv", lambda i: f"p{i}@example.com")
+    out = governed / "Downloads" / "b.csv"
+    reader = getattr(con if read.startswith("con.") else duckdb, read.split(".")[1])
+    _denied(lambda: reader("late.csv").write_csv(str(out)), out)

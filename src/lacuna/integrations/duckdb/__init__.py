@@ -337,20 +337,28 @@ def _file_state(con: Any, source_sql: str, label: str) -> DataState:
                 con, duckdb.DuckDBPyRelation) else con.sql(sql)
             return rel.df()
 
-    # one row more than a sample: fewer, and it is the whole file, in its order
-    frame = read(f"SELECT * FROM {source_sql} LIMIT {limit + 1}")
-    if len(frame) > limit and not _declared(label):
-        frame = read(f"SELECT * FROM {source_sql} USING SAMPLE reservoir({limit} ROWS) "
-                     f"REPEATABLE ({_SEED})")
-    elif len(frame) > limit:
-        frame = frame.iloc[:limit]
+    frame = _spread_sample(lambda rest: read(f"SELECT * FROM {source_sql}{rest}"), limit, label)
     return govern_read(method="duckdb.read", target=label, frame=frame, rows=-1)
 
 
 _SEED = 1013  # the reservoir sample of a file: the same rows at every read of the same file
 
 
-def _declared(label: str) -> bool:
+def _spread_sample(read: Callable[[str], Any], limit: int, label: Any) -> Any:
+    """A sample of at most ``limit`` rows of file ``label``, as pandas: ``read(rest)`` reads
+    the file's rows with ``rest`` after its ``FROM`` (a ``LIMIT``, a ``USING SAMPLE``). One
+    row more than a sample first: fewer, and that is the whole file, in its order; else a
+    reservoir over all its rows, unless a trusted sidecar binds the file (:func:`_declared`),
+    whose first rows are sample enough."""
+    frame = read(f" LIMIT {limit + 1}")
+    if len(frame) <= limit:
+        return frame
+    if _declared(label):
+        return frame.iloc[:limit]
+    return read(f" USING SAMPLE reservoir({limit} ROWS) REPEATABLE ({_SEED})")
+
+
+def _declared(label: Any) -> bool:
     """Whether file ``label`` has a trusted declaration (a sidecar Lacuna wrote, which binds
     its content): declared beats inferred, so its first rows are sample enough and it is not
     read whole. Any other file longer than a sample is sampled over all its rows (a
@@ -1252,8 +1260,12 @@ def _reader(method: str, on_connection: bool) -> Make:
 
             rel, decided = read_source(source, call, method=method, materialise=in_memory)
             config = _gov().config.classification
-            with _bypass.bypass(), outermost():
-                frame = rel.limit(config.sample_rows).df()
+
+            def sample(rest: str) -> Any:  # all its rows, not its first: _spread_sample
+                with _bypass.bypass(), outermost():
+                    return rel.query("lacuna_file", f"SELECT * FROM lacuna_file{rest}").df()
+
+            frame = _spread_sample(sample, int(config.sample_rows), source)
             STATES.set(rel, govern_read(method=method, target=source, frame=frame, rows=-1,
                                         decided=decided))
             return rel
