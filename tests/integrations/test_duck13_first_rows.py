@@ -214,3 +214,12 @@ def test_a_file_a_relation_reads_is_sampled_over_all_its_rows(governed: Path, co
     out = governed / "Downloads" / "b.csv"
     reader = getattr(con if read.startswith("con.") else duckdb, read.split(".")[1])
     _denied(lambda: reader("late.csv").write_csv(str(out)), out)
+
+
+def test_a_files_first_rows_are_still_in_its_sample(governed: Path, con: Any) -> None:
+    """Half the sample is the file's first rows, as before: a reservoir alone could miss
+    the few e-mails a file starts with."""
+    (governed / "early.csv").write_text("v\n" + "".join(f"p{i}@example.com\n" for i in range(5))
+                                        + "n/a\n" * 20000)
+    out = governed / "Downloads" / "e.csv"
+    _denied(lambda: con.execute(f"COPY (SELECT * FROM 'early.csv') TO '{out}'"), out)

@@ -347,15 +347,20 @@ _SEED = 1013  # the reservoir sample of a file: the same rows at every read of t
 def _spread_sample(read: Callable[[str], Any], limit: int, label: Any) -> Any:
     """A sample of at most ``limit`` rows of file ``label``, as pandas: ``read(rest)`` reads
     the file's rows with ``rest`` after its ``FROM`` (a ``LIMIT``, a ``USING SAMPLE``). One
-    row more than a sample first: fewer, and that is the whole file, in its order; else a
-    reservoir over all its rows, unless a trusted sidecar binds the file (:func:`_declared`),
-    whose first rows are sample enough."""
+    row more than a sample first: fewer, and that is the whole file, in its order; else half
+    of its first rows (what a reader sees first, as before) and half a reservoir over all its
+    rows, unless a trusted sidecar binds the file (:func:`_declared`), whose first rows are
+    sample enough."""
+    import pandas as pd
+
     frame = read(f" LIMIT {limit + 1}")
     if len(frame) <= limit:
         return frame
     if _declared(label):
         return frame.iloc[:limit]
-    return read(f" USING SAMPLE reservoir({limit} ROWS) REPEATABLE ({_SEED})")
+    head = limit // 2
+    spread = read(f" USING SAMPLE reservoir({limit - head} ROWS) REPEATABLE ({_SEED})")
+    return pd.concat([frame.iloc[:head], spread], ignore_index=True)
 
 
 def _declared(label: Any) -> bool:
