@@ -223,3 +223,17 @@ def test_a_files_first_rows_are_still_in_its_sample(governed: Path, con: Any) ->
                                         + "n/a\n" * 20000)
     out = governed / "Downloads" / "e.csv"
     _denied(lambda: con.execute(f"COPY (SELECT * FROM 'early.csv') TO '{out}'"), out)
+
+
+def test_a_read_of_a_table_sees_past_its_first_rows(governed: Path, con: Any) -> None:
+    """A read (no write, no scan) is classified on half the table's first rows and half a
+    reservoir over all of them: the e-mails an UPDATE wrote past the first 1,000 rows were
+    read (and audited) as PUBLIC."""
+    from lacuna.integrations.duckdb import relation_state
+
+    con.execute(FIRST.format(t="t"))
+    con.execute("UPDATE t SET v = 'p' || rowid || '@example.com' WHERE rowid >= 1000")
+    held = relation_state(con.sql("SELECT v FROM t")).classification.columns["v"]
+    assert held.pii_type == "email"
+    con.execute(FIRST.format(t="u"))
+    assert not relation_state(con.sql("SELECT v FROM u")).classification.columns["v"].is_personal
