@@ -157,9 +157,11 @@ def test_a_view_over_computed_columns_keeps_them_scanned(governed: Path, con: An
     out = governed / "Downloads" / "v.csv"
     con.execute(f"CREATE VIEW sv AS {LATE}").fetchall()
     con.sql(LATE).create_view("rv")
-    for view in ("sv", "rv"):
-        _denied(lambda v=view: con.execute(f"COPY {v} TO '{out}'").fetchall(), out)
-        _denied(lambda v=view: con.sql(f"SELECT * FROM {v}").write_csv(str(out)), out)
+    for view in ("sv", "rv"):  # (duck13: the view's own sample may find them first: email)
+        _denied(lambda v=view: con.execute(f"COPY {v} TO '{out}'").fetchall(), out,
+                "e-mail|email")
+        _denied(lambda v=view: con.sql(f"SELECT * FROM {v}").write_csv(str(out)), out,
+                "e-mail|email")
     con.execute(f"CREATE VIEW ok AS {ALLOWED[1]}").fetchall()
     plain = governed / "plain.csv"
     con.execute(f"COPY ok TO '{out}'").fetchall()

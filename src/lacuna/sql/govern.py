@@ -237,6 +237,18 @@ def run_governed(
         HOST.reset(token)
 
 
+def write_of(gov: Governor, db: Database, stmt: Statement, parameters: Any, *,
+             many: bool = False) -> Produced:
+    """What write ``stmt`` (run with ``parameters``) puts into its table, as
+    :func:`run_governed` classifies it, for a host that governs the write as something else:
+    DuckDB's in-memory tables, which nothing leaves (a read; the table's comment carries the
+    class, see :mod:`lacuna.integrations.duckdb`)."""
+    if parameters is not None and (not stmt.values or _query_values(stmt, db.dialect)):
+        stmt = replace(stmt, keys=bound_keys(parameters, many=many),
+                       bound=parameter_sets(parameters, many=many))
+    return _write(gov, db, stmt, parameters, many, f"sql.{db.dialect}.{stmt.verb}")[1]
+
+
 def _unparsed(gov: Governor, db: Database, stmt: Statement, op: Operation) -> Decision:
     """The decision on a statement the dialect's parser refused, whose denial says so: the
     policy's reason ("Cannot export PROPRIETARY data to a database without classification
@@ -994,4 +1006,4 @@ def _location() -> str | None:
 __all__ = ["FIRES_EVENT_TRIGGERS", "FIRES_TRIGGERS", "SqlRead", "event_fired", "event_triggering",
            "fired_by", "opaque_routines", "parameter_sets", "read_of",
            "refuse_database_statement", "returned", "run_governed", "spread", "triggering",
-           "ungovernable", "written_into"]
+           "ungovernable", "write_of", "written_into"]

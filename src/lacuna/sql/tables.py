@@ -4,7 +4,8 @@ Lacuna stored when it wrote the table. Cached, keyed so that a changed table is 
 Three sources meet, and only ever add restrictions to one another (fail closed):
 
 1. **Inferred**: the classification cascade over the column names and up to
-   ``classification.sample_rows`` sampled rows (as for a file read by pandas).
+   ``classification.sample_rows`` sampled rows (as for a file read by pandas): the first
+   ones, and on DuckDB half the first and half a reservoir over all rows (:func:`_spread`).
 2. **Comments**: a column or table comment that names a class (``pii``, ``pii:email``, ``phi``,
    ``financial``, ``identifier``) or holds the declaration Lacuna writes itself
    (``lacuna: {...}``, see :func:`comment_text`). Anyone who can ``COMMENT ON`` can write one,
@@ -217,10 +218,27 @@ def _inferred(gov: Governor, db: Database, info: TableInfo) -> Classification:
     config = gov.config.classification
     names, rows = db.sample(info.name, config.sample_rows) if info.rows else (
         [c.name for c in info.columns], [])
+    if db.dialect == "duckdb" and info.rows > config.sample_rows:
+        names, rows = _spread(db, info.name, config.sample_rows, rows)
     with _bypass.bypass():
         frame = pd.DataFrame.from_records(rows, columns=names)
         result = classify_frame(frame, config=config, cascade=gov.cascade)
     return _complete(result, [c.name for c in info.columns])
+
+
+def _spread(db: Database, name: str, limit: int, first: list[tuple[Any, ...]],
+            ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """A DuckDB table's sample: half its ``first`` rows and half a reservoir over all its
+    rows (one pass, the same rows at every read of the same table). Its first rows alone
+    showed nothing of what an ``UPDATE`` wrote past them, and a read of the table was
+    classified (and audited) as PUBLIC; a write of it is also scanned whole
+    (:mod:`lacuna.integrations.duckdb.computed`)."""
+    from lacuna.sql.catalog import quote
+
+    head = limit // 2
+    names, spread = db.query(f"SELECT * FROM {quote(name)} USING SAMPLE reservoir("
+                             f"{int(limit - head)} ROWS) REPEATABLE (1013)")
+    return names, [*first[:head], *spread]
 
 
 def _classify(

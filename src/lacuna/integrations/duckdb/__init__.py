@@ -11,7 +11,8 @@ from what the statement reads:
 - Python objects DuckDB scans by name (a pandas or polars frame, an Arrow table, a relation):
   their tracked classification;
 - files (``FROM 'x.csv'``, ``read_csv(...)``/``read_parquet(...)``): a governed read of a
-  sample, classified like any file (sidecar, metadata, names and values).
+  sample, classified like any file (sidecar, metadata, names and values): a reservoir over
+  all its rows, or its first rows when a trusted sidecar binds it (:func:`_file_state`).
 
 A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). Then:
 
@@ -31,12 +32,16 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
   are a relation's ``create``/``to_table``/``insert_into``; except into an **in-memory**
   database (``duckdb.connect()``, ``:memory:``), where the table is a derived relation this
   process holds, like a frame: nothing leaves, so it is governed as a read and the table
-  carries the classification (its comment, which later statements read back);
+  carries the classification (its comment, which later statements read back); so are
+  ``INSERT … VALUES``, ``UPDATE``, ``MERGE`` and ``COPY … FROM`` into memory
+  (:func:`_dml_into_memory`); ``CREATE TYPE`` of no data runs (:func:`_created_type`);
 - other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement;
 - at each of these writes, and when a relation is converted to a frame, the output columns no
   classified source column accounts for (``'person' || i || '@example.com'`` over
   ``range(20)``) are classified by a sample of their values and a scan of every row
-  written (:mod:`.computed`); rows ``random()`` draws are drawn once and held for both.
+  written (:mod:`.computed`); rows ``random()`` draws are drawn once and held for both. A
+  table column that is not personal is one (its class came from its first rows, which an
+  ``UPDATE`` past them does not change).
 
 Parameters (``execute(sql, [...])``, ``?``, ``$1``, ``$name``) are bound into the statement
 before it is analysed, so ``COPY (…) TO ?`` is decided for the file it writes and
@@ -50,6 +55,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -233,9 +239,29 @@ def relation_state(rel: Any) -> DataState:
         state = _mapped_state(rel, relation_state(mapped))
         STATES.set(rel, state)
         return state
+    if found is not None and computed.not_again(found.lineage) and any(
+            str(c) not in found.classification.columns for c in rel.columns):
+        found = _unsampled(found, [str(c) for c in rel.columns])
     state = effective(found, list(rel.columns), sample, config)
     # a LIMIT or WHERE of a k-anonymous frame: k counted again on the rows it gives
     return k_again(state, [str(c) for c in rel.columns], read, config)
+
+
+def _unsampled(found: DataState, columns: list[str]) -> DataState:
+    """``found``, the state of a relation over a one-shot source (a record batch reader
+    Lacuna cannot see the rows of: PROPRIETARY, fail closed, with no column classes), with a
+    class for each of ``columns`` it lacks, taken from the whole: their values are not
+    sampled. Before, the sample read the reader (``con.from_arrow(reader).project(…)``
+    consumed it), and the user's write, refused anyway, found it empty."""
+    from dataclasses import replace
+
+    from lacuna.model import ColumnClass
+
+    c = found.classification
+    why = ("not sampled: the relation reads a record batch reader, which can be read once "
+           "only; the relation's class stands for it")
+    return replace(found, classification=replace(c, columns={
+        **c.columns, **{n: ColumnClass(reasoning=why) for n in columns if n not in c.columns}}))
 
 
 def _mapped_state(rel: Any, source: DataState) -> DataState:
@@ -302,13 +328,59 @@ def _file_state(con: Any, source_sql: str, label: str) -> DataState:
 
     refuse_sealed_in_sql(label, "DuckDB")  # DuckDB would read ciphertext: say so, fail closed
     config = _gov().config.classification
-    with _bypass.bypass(), outermost():
-        sample = f"SELECT * FROM {source_sql} LIMIT {int(config.sample_rows)}"
-        # a relation's ``query`` (rel.query(name, "… read_csv(…)")) runs on its connection
-        rel: Any = con.query("lacuna_relation", sample) if isinstance(
-            con, duckdb.DuckDBPyRelation) else con.sql(sample)
-        frame = rel.df()
+    limit = int(config.sample_rows)
+
+    def read(sql: str) -> Any:
+        with _bypass.bypass(), outermost():
+            # a relation's ``query`` (rel.query(name, "… read_csv(…)")) runs on its connection
+            rel: Any = con.query("lacuna_relation", sql) if isinstance(
+                con, duckdb.DuckDBPyRelation) else con.sql(sql)
+            return rel.df()
+
+    frame = _spread_sample(lambda rest: read(f"SELECT * FROM {source_sql}{rest}"), limit, label)
     return govern_read(method="duckdb.read", target=label, frame=frame, rows=-1)
+
+
+_SEED = 1013  # the reservoir sample of a file: the same rows at every read of the same file
+
+
+def _spread_sample(read: Callable[[str], Any], limit: int, label: Any) -> Any:
+    """A sample of at most ``limit`` rows of file ``label``, as pandas: ``read(rest)`` reads
+    the file's rows with ``rest`` after its ``FROM`` (a ``LIMIT``, a ``USING SAMPLE``). One
+    row more than a sample first: fewer, and that is the whole file, in its order; else half
+    of its first rows (what a reader sees first, as before) and half a reservoir over all its
+    rows, unless a trusted sidecar binds the file (:func:`_declared`), whose first rows are
+    sample enough."""
+    import pandas as pd
+
+    frame = read(f" LIMIT {limit + 1}")
+    if len(frame) <= limit:
+        return frame
+    if _declared(label):
+        return frame.iloc[:limit]
+    head = limit // 2
+    spread = read(f" USING SAMPLE reservoir({limit - head} ROWS) REPEATABLE ({_SEED})")
+    return pd.concat([frame.iloc[:head], spread], ignore_index=True)
+
+
+def _declared(label: Any) -> bool:
+    """Whether file ``label`` has a trusted declaration (a sidecar Lacuna wrote, which binds
+    its content): declared beats inferred, so its first rows are sample enough and it is not
+    read whole. Any other file longer than a sample is sampled over all its rows (a
+    reservoir, one pass): its first rows alone let a CSV of 1,500 ``n/a`` then 500 e-mail
+    addresses be copied to ~/Downloads as PUBLIC, where pandas, sampling evenly over the
+    frame, denied it."""
+    from lacuna.integrations.frames.io import local_path
+    from lacuna.lineage.sidecar import read_sidecar
+
+    path = local_path(label)
+    if path is None or not os.path.isfile(path):
+        return False
+    try:
+        found = read_sidecar(path)
+    except Exception:  # an unreadable declaration declares nothing: sampled over all rows
+        return False
+    return found is not None and found.trusted
 
 
 def _refuse_sealed_arguments(function: exp.Expr) -> None:
@@ -397,9 +469,9 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             with _bypass.bypass(), outermost():
                 c = classify_table(gov, db, name)
             if c is not None:
-                found = DataState(classification=c, lineage=LineageNode(  # a view's query
-                    name=f"{db.url}#{name}", operation="table",  # when Lacuna saw it made
-                    parents=computed.view_parents(db.url, name)))
+                found = DataState(classification=c, lineage=LineageNode(
+                    name=f"{db.url}#{name}", operation=computed.TABLE,  # when Lacuna saw
+                    parents=computed.view_parents(db.url, name)))  # it made: a view's query
                 tables.add(name)
         if found is not None:
             schema[name] = found.classification
@@ -632,6 +704,8 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     from lacuna.sql.govern import refuse_database_statement
 
     refuse_database_statement(stmt, "duckdb", f"duckdb.{stmt.verb}")  # ATTACH into storage
+    if stmt.kind == "unknown" and _created_type(sql):  # a type: no rows, no values
+        return run()
     if stmt.verb == "comment":
         _keep_memory_record(con, sql)
     if stmt.kind == "pass" and stmt.verb != "select" and stmt.rename is None:
@@ -683,6 +757,9 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                 state = _sampled_query(con, rows or sql, state, known=known)
                 return govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
                                     columns=list(state.classification.columns))
+    if stmt.kind == "write" and stmt.target and stmt.verb in _DML and _home(
+            con, stmt.target, new=False) == MEMORY:
+        return _dml_into_memory(con, stmt, params, run, many=many)
     if stmt.kind == "export" and stmt.verb == "export" and stmt.file:
         _refuse_sealed_export(stmt.file)
     from lacuna.sql.catalog import Database
@@ -694,6 +771,88 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         _hand_on(result, DataState(classification=read.classification, lineage=LineageNode(
             name=None, operation="duckdb.sql")))
     return result
+
+
+_DML = ("insert", "update", "merge", "copy_from")  # INSERT … SELECT is decided above
+
+
+def _dml_into_memory(con: Any, stmt: Any, params: Any, run: Callable[[], Any], *,
+                     many: bool) -> Any:
+    """``INSERT … VALUES``, ``UPDATE``, ``MERGE`` or ``COPY … FROM`` into a table of an
+    in-memory database: what it writes (classified as :func:`lacuna.sql.govern.run_governed`
+    classifies it: literals and parameters by value, a query's columns by lineage) is a
+    derived relation this process holds, as ``CREATE TABLE … AS`` into memory is
+    (:func:`_into_memory`): governed as a read, and carried by the table's comment, combined
+    with what it held. Before, ``INSERT INTO t VALUES ('kira@example.org')`` was refused as
+    an export "to a database without classification support", which memory is not."""
+    from lacuna.sql.catalog import Database
+    from lacuna.sql.govern import write_of
+    from lacuna.sql.restrict import check
+
+    gov = _gov()
+    method = f"duckdb.{stmt.verb}"
+    check(gov, MEMORY, stmt, method)  # a dbt project's restrict rules, as run_governed's
+    db = Database(_catalog(con), MEMORY, "duckdb")
+    try:
+        with _bypass.bypass(), outermost():
+            produced = write_of(gov, db, stmt, params, many=many)
+        c = produced.classification
+    except Exception as exc:  # Lacuna failed before deciding: the strictest class
+        c = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
+            f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB {stmt.verb.upper()}"
+            f": {exc}",))
+    state = DataState(classification=c, lineage=LineageNode(name=None, operation=method))
+    return _into_memory(con, stmt.target, state, run, method=method, stmt=stmt,
+                        named=stmt.verb in ("insert", "update"))
+
+
+_CREATE_TYPE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TYPE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+                          r"(?P<name>[^\s]+)\s+AS\s+(?P<body>.*?)[\s;]*", re.IGNORECASE | re.DOTALL)
+
+
+def _created_type(sql: str) -> bool:
+    """Whether ``sql`` is DuckDB's ``CREATE TYPE name AS …`` of a type that holds no data: a
+    type (``STRUCT(a INT)``, ``VARCHAR``), or an ``ENUM`` of labels none of which is data a
+    strong recognizer validates (``ENUM ('happy', 'sad')``), which runs as a statement that
+    moves no data. Before, every ``CREATE TYPE`` was refused as a statement Lacuna does not
+    know. An ``ENUM`` of e-mail addresses, or of a query's rows (``ENUM (SELECT email FROM
+    customers)``), puts data into the catalog, which Lacuna reads as metadata (PUBLIC: it
+    holds names, not values): refused, saying so; anything else is not a type (False: the
+    statement stays unknown, fail closed).
+
+    Raises:
+        IntegrationError: an ``ENUM`` whose labels are data, or come from a query.
+    """
+    from sqlglot import TokenType
+
+    from lacuna.classify.heuristic import data_in_names
+
+    found = _CREATE_TYPE.fullmatch(sql)
+    if found is None:
+        return False
+    try:
+        tokens = list(sqlglot.Dialect.get_or_raise("duckdb").tokenize(found.group("body")))
+    except sqlglot.errors.SqlglotError:
+        return False
+    name = found.group("name")
+    if tokens and tokens[0].text.upper() == "ENUM":
+        inside = tokens[1:]
+        shape = {TokenType.L_PAREN, TokenType.R_PAREN, TokenType.COMMA, TokenType.STRING}
+        if any(t.token_type not in shape for t in inside):
+            _refuse(f"CREATE TYPE {name} AS ENUM (…) builds its labels from a query, which "
+                    "puts the values it reads into the database's catalog, where Lacuna "
+                    "reads names, never values (PUBLIC); it cannot govern them there. Nothing "
+                    "was run. List the labels as literals (ENUM ('a', 'b')), or keep the "
+                    "values in a table.")
+        labels = [t.text for t in inside if t.token_type is TokenType.STRING]
+        if data_in_names(labels):
+            _refuse(f"CREATE TYPE {name} AS ENUM (…) has labels that are data (an e-mail "
+                    "address, a card number, …): they would sit in the database's catalog, "
+                    "where Lacuna reads names, never values (PUBLIC), and could leave from "
+                    "there. Nothing was run. Keep such values in a table, where they are "
+                    "classified and governed.")
+        return True
+    return not any(t.token_type in (TokenType.STRING, TokenType.SELECT) for t in tokens)
 
 
 def _text(query: Any) -> Any:
@@ -872,7 +1031,7 @@ def _literal(value: Any) -> exp.Expr:
 
 
 def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any], *,
-                 method: str, stmt: Any = None) -> Any:
+                 method: str, stmt: Any = None, named: bool = False) -> Any:
     """A table written into an in-memory database: a derived relation this process holds, like
     a frame, not an export (nothing leaves the process). Governed (and audited) as a read of
     what it holds; then the table carries the classification, combined with what it held
@@ -907,25 +1066,41 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
         return result
     with _bypass.bypass(), outermost():
         carried = state.classification if before is None else _appended(
-            gov, db, table, before, state, method)
+            gov, db, table, before, state, method, named=named,
+            into=tuple(stmt.columns) if stmt is not None and stmt.verb == "insert" else ())
         db.comment_on(table, comment_text(carried))
     changed(gov, MEMORY, table)
     return result
 
 
 def _appended(gov: Any, db: Any, table: str, before: Classification, state: DataState,
-              method: str) -> Classification:
+              method: str, *, named: bool = False, into: tuple[str, ...] = ()
+              ) -> Classification:
     """What a table holds after rows were added to it: its rows before and the new ones,
     combined by the governor (a COMBINE step). The new rows' columns go into the table's
-    columns by position; when their number differs (an ``INSERT`` naming some columns), every
-    table column is taken to hold any of them (fail closed)."""
+    columns by name when ``named`` (an ``UPDATE``'s or ``INSERT … VALUES``' columns are the
+    table's it writes), else by position: into the columns an ``INSERT`` lists (``into``:
+    ``INSERT INTO t (b, a) SELECT name, region`` puts the names in ``b``, which was recorded
+    as ``a``'s), or the table's; when their number differs, every table column is taken to
+    hold any of them (fail closed)."""
     from lacuna.lineage.step import Step, StepInput, StepKind
 
     info = db.table(table)
     names = [c.name for c in info.columns] if info is not None else list(before.columns)
     added = list(state.classification.columns)
     column_map: dict[str, tuple[tuple[int, str], ...]]
-    if len(added) == len(names):
+    by_name = {n.lower(): n for n in added}
+    listed = {c.lower(): i for i, c in enumerate(into)}
+    if into and not named and len(into) == len(added) and len(listed) == len(into) and all(
+            c in {t.lower() for t in names} for c in listed):
+        column_map = {t: ((0, t), *(((1, added[listed[t.lower()]]),) if t.lower() in listed
+                                    else ())) for t in names}
+    elif named and added and len(by_name) == len(added) and all(
+            n.lower() in {t.lower() for t in names} for n in added):
+        # by name (UPDATE t SET v = …, INSERT INTO t (v) VALUES …: the columns it writes)
+        column_map = {t: ((0, t), *(((1, by_name[t.lower()]),) if t.lower() in by_name
+                                    else ())) for t in names}
+    elif len(added) == len(names):
         column_map = {t: ((0, t), (1, n)) for t, n in zip(names, added, strict=True)}
     else:
         column_map = {t: ((0, t), *((1, n) for n in added)) for t in names}
@@ -1090,8 +1265,12 @@ def _reader(method: str, on_connection: bool) -> Make:
 
             rel, decided = read_source(source, call, method=method, materialise=in_memory)
             config = _gov().config.classification
-            with _bypass.bypass(), outermost():
-                frame = rel.limit(config.sample_rows).df()
+
+            def sample(rest: str) -> Any:  # all its rows, not its first: _spread_sample
+                with _bypass.bypass(), outermost():
+                    return rel.query("lacuna_file", f"SELECT * FROM lacuna_file{rest}").df()
+
+            frame = _spread_sample(sample, int(config.sample_rows), source)
             STATES.set(rel, govern_read(method=method, target=source, frame=frame, rows=-1,
                                         decided=decided))
             return rel

@@ -19,8 +19,10 @@ write is (not by its name). Rows drawn anew at each run (``random()``: :func:`dr
 drawn once and held by the caller, so the rows decided on are the rows written.
 A column that is a constant (no input at all) keeps the rule for constants: only a value a
 strong recognizer validates counts (``'Denver' AS city`` is not a person's name). When every
-output column has a classified source the sample is skipped (a dictionary look-up). A sample
-that cannot run refuses the write, saying why (fail closed).
+output column has a classified source the sample is skipped (a dictionary look-up); a column
+of a catalog table that is not personal is no classified source (:func:`_first_rows`: its class came
+from the table's first rows). A sample that cannot run refuses the write, saying why (fail
+closed).
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
             continue
         if edge.source not in below:
             state = sources[edge.source]
-            below[edge.source] = unsourced(state, list(state.classification.columns))
+            below[edge.source] = {**unsourced(state, list(state.classification.columns)),
+                                  **_first_rows(state)}
         if edge.source_column in below[edge.source]:
             continue
         target = columns.get(edge.target_column)
@@ -119,6 +122,26 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
                 isinstance(f, exp.Anonymous) and f.name.lower() in _DRAWING)
             for f in query.find_all(exp.Func)):
         _kept(_DRAWS, node.id, True)
+
+
+TABLE = "table"  # the operation of the lineage node of a table read from a DuckDB catalog
+
+
+def _first_rows(state: DataState) -> dict[str, bool]:
+    """The columns of a table read from the catalog (``state``'s node a :data:`TABLE`) that its
+    classification leaves other than personal (PUBLIC, an identifier, financial): that class
+    came from its names, a record of what was written into it, and its first rows, and an
+    ``UPDATE``, a late ``INSERT``, a ``DELETE`` of its first rows or a write Lacuna did not see
+    (another process, before ``lacuna.enable()``) changes what its later rows hold without
+    changing that. Such a column accounts for nothing: at a write it is sampled and scanned
+    over every row written, as a computed column is (``COPY t TO`` of a table whose rows past
+    the first 1,000 an ``UPDATE`` set to e-mail addresses was written as PUBLIC). A personal
+    column (PII, PHI) keeps its class (a scan could only confirm it), so its copy costs a
+    look-up, as before."""
+    if state.lineage.operation != TABLE or state.lineage.parents:
+        return {}  # a file, a frame, a relation; a view Lacuna saw made: its statement's
+    return {name: False for name, c in state.classification.columns.items()
+            if not c.is_personal and not is_pseudo(name)}
 
 
 def viewed(url: str, view: str, node: LineageNode) -> None:
@@ -453,5 +476,5 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-__all__ = ["STATEMENT", "draws", "not_again", "once", "one_shot", "quoted", "remember",
+__all__ = ["STATEMENT", "TABLE", "draws", "not_again", "once", "one_shot", "quoted", "remember",
            "sampled", "unsourced", "view_parents", "viewed"]
