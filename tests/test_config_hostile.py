@@ -105,15 +105,15 @@ def test_reads_stay_fast_at_the_term_limits(tmp_path):
     lacuna.enable(str(tmp_path / "lacuna.yaml"))
     pd.read_csv(tmp_path / "notes.csv")  # the engine and the classifier built once (slow
     # under a loaded CI host, and not what this guards)
-    started = time.perf_counter()
-    read = pd.read_csv(tmp_path / "again.csv")
-    elapsed = time.perf_counter() - started
+    started = time.process_time()  # CPU time: a loaded host stretched the wall time past the
+    read = pd.read_csv(tmp_path / "again.csv")  # bound (3.3 s beside other jobs)
+    elapsed = time.process_time() - started
     from lacuna.lineage.state import get_state
 
     state = get_state(read)
     assert state is not None
     assert "SENSITIVE_TERM" in state.classification.tags
-    print(f"read at the term limits: {elapsed:.2f}s")
+    print(f"read at the term limits: {elapsed:.2f}s of CPU")
     assert elapsed < 2.5, elapsed
 
 
