@@ -102,6 +102,10 @@ class _Fields:
         if value is None or isinstance(value, (dict, list)):
             return
         text = value if isinstance(value, str) else json.dumps(value)
+        # a lone surrogate (JSON's "\ud800" escape) is text no UTF-8 holds: read as U+FFFD,
+        # the rest of the value classified as sent (it made the classifier fail, and the
+        # request was refused as "Lacuna failed" instead of being decided)
+        name, text = _unpaired(name), _unpaired(text)
         values = self.data.setdefault(name or "$", [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
@@ -970,6 +974,14 @@ def _json_text(text: str) -> bool:
     value: a JSON string, a form field, a query value)."""
     stripped = text.strip()
     return stripped[:1] + stripped[-1:] in ("{}", "[]") and len(stripped) > 2
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unpaired(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD (the replacement character)."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 def _json_loads(text: str) -> Any:
