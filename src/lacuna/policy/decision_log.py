@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 from lacuna._forks import at_child_exit, renew_in_child
 from lacuna._version import lacuna_version
 from lacuna.model import Decision, ordered_id, ordered_ids
+from lacuna.policy.unsendable import release_held
 from lacuna.redact import redact_name, redact_text
 
 log = logging.getLogger(__name__)
@@ -328,11 +329,16 @@ class DecisionLogSink(ABC):
                     continue
                 self._write(batch)
                 batch = []
+                release_held()  # before a flush returns, or the thread ends
                 if isinstance(item, threading.Event):
                     item.set()
                 elif item is _STOP:
                     return
             self._write(batch)
+            # the engines a denial's explanation compiled here (engine.py's _Explainer), not
+            # kept: this daemon thread is still running at exit, and the interpreter then
+            # dropped them on the main thread, which regorus refuses (unsendable.py)
+            release_held()
 
     def _write(self, batch: list[DecisionEvent]) -> None:
         if not batch:
