@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -69,15 +70,26 @@ class Resolved:
     origins: dict[str, str]
 
 
-_ENGINES: dict[str, Engine] = {}
+# The engines of the state databases tokenized against lately, most recently used last: a
+# process visiting many (a server's tenants, a test session) kept one engine per database, with
+# its pool and compiled statements, for good. An evicted one is disposed: its pooled
+# connections close, one still in use is discarded when it is given back.
+_ENGINES: OrderedDict[str, Engine] = OrderedDict()
+_ENGINES_KEPT = 4
 _ENGINES_LOCK = threading.Lock()
 
 
 def _engine(url: str) -> Engine:
+    evicted: list[Engine] = []
     with _ENGINES_LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
             engine = _ENGINES[url] = open_state_database(url, metadata)
+        _ENGINES.move_to_end(url)
+        while len(_ENGINES) > _ENGINES_KEPT:
+            evicted.append(_ENGINES.popitem(last=False)[1])
+    for old in evicted:
+        old.dispose()
     return engine
 
 

@@ -238,6 +238,10 @@ class Emitter:
                     self._settle(store, run.id, sent=ok, failed=not ok)
             finally:
                 self._queue.task_done()
+                # not kept while waiting for the next: the idle thread (one per emitter, for the
+                # life of the process) held the last run's lineage store, and with it the
+                # store's engine, pool and compiled statements
+                del run, store
 
     def _sweep(self, store: LineageStore) -> None:
         """Re-send, once per store and process, in the background, what dead processes left."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import os
 import threading
 import uuid
 import weakref
@@ -41,6 +42,7 @@ from typing import Any, ClassVar
 from lacuna._forks import at_child_exit, renew_in_child
 from lacuna._version import lacuna_version
 from lacuna.model import Decision, ordered_id, ordered_ids
+from lacuna.policy.unsendable import release_held
 from lacuna.redact import redact_name, redact_text
 
 log = logging.getLogger(__name__)
@@ -245,6 +247,7 @@ class DecisionLogSink(ABC):
         self._items = deque()
         self._wake = threading.Event()
         self._thread = None
+        _UNWRITTEN.pop(id(self), None)  # the parent's records: not this child's to keep
         self._start_lock = threading.Lock()
         self._counting = threading.Lock()
         self.dropped = self.written = 0
@@ -269,6 +272,7 @@ class DecisionLogSink(ABC):
                             self.name)
             return
         self._items.append(event)
+        _UNWRITTEN[id(self)] = self  # kept alive until written, even if dropped unclosed
         if len(self._items) >= self.batch_size:
             self._wake.set()
 
@@ -291,48 +295,58 @@ class DecisionLogSink(ABC):
             self._items.append(_STOP)
             self._wake.set()
             self._thread.join(timeout)
+        _UNWRITTEN.pop(id(self), None)
         self._release()
 
     def _release(self) -> None:  # noqa: B027 - optional hook, most sinks hold nothing
         """Release connections (override)."""
 
     def _start(self) -> None:
+        global _AT_EXIT_IN
         with self._start_lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._run, name=f"lacuna-decision-log-"
-                                            f"{self.name}", daemon=True)
+            # the thread holds the sink weakly (see _writer): a sink dropped unclosed (a
+            # Governor never closed) is collected, its thread ends and its state database
+            # lease is released; the thread held it, and its engine and compiled statements,
+            # for the life of the process
+            self._thread = threading.Thread(
+                target=_writer, args=(weakref.ref(self), self._wake, self.flush_interval_s),
+                name=f"lacuna-decision-log-{self.name}", daemon=True)
             self._thread.start()
-            ref = weakref.ref(self)
+            _RUNNING[id(self)] = self
+            with _AT_EXIT_LOCK:  # once per process, not a handler per sink for ever
+                if os.getpid() != _AT_EXIT_IN:
+                    _AT_EXIT_IN = os.getpid()
+                    atexit.register(_flush_all)
+                    # a multiprocessing child ends with os._exit, which runs no atexit handler
+                    at_child_exit(_flush_all)
 
-            def flush_at_exit() -> None:
-                if (sink := ref()) is not None:
-                    sink.flush(2.0)
-
-            atexit.register(flush_at_exit)
-            # a multiprocessing child ends with os._exit, which runs no atexit handler
-            at_child_exit(flush_at_exit)
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.flush_interval_s)
-            self._wake.clear()
-            batch: list[DecisionEvent] = []
-            while self._items:
-                item = self._items.popleft()
-                if isinstance(item, DecisionEvent):
-                    batch.append(item)
-                    if len(batch) >= self.batch_size:
-                        self._write(batch)
-                        batch = []
-                    continue
-                self._write(batch)
-                batch = []
-                if isinstance(item, threading.Event):
-                    item.set()
-                elif item is _STOP:
-                    return
+    def _drain(self) -> bool:
+        """Write what is queued (on the writer thread); True when told to stop."""
+        batch: list[DecisionEvent] = []
+        while self._items:
+            item = self._items.popleft()
+            if isinstance(item, DecisionEvent):
+                batch.append(item)
+                if len(batch) >= self.batch_size:
+                    self._write(batch)
+                    batch = []
+                continue
             self._write(batch)
+            batch = []
+            release_held()  # before a flush returns, or the thread ends
+            if isinstance(item, threading.Event):
+                item.set()
+            elif item is _STOP:
+                return True
+        self._write(batch)
+        # written: the sink no longer needs to be kept alive for its records (in this order:
+        # a record queued meanwhile keeps it)
+        _UNWRITTEN.pop(id(self), None)
+        if self._items:
+            _UNWRITTEN[id(self)] = self
+        return False
 
     def _write(self, batch: list[DecisionEvent]) -> None:
         if not batch:
@@ -347,6 +361,39 @@ class DecisionLogSink(ABC):
             return
         with self._counting:
             self.written += len(batch)
+
+
+# Sinks with records not written yet: kept alive by this set, not by their writer thread, until
+# their thread has written them (a sink dropped unclosed right after a decision still logs it)
+_UNWRITTEN: dict[int, DecisionLogSink] = {}  # by id: a plug-in sink may not hash
+_RUNNING: weakref.WeakValueDictionary[int, DecisionLogSink] = weakref.WeakValueDictionary()
+_AT_EXIT_IN: int | None = None  # the process whose exit handler flushes them
+_AT_EXIT_LOCK = threading.Lock()
+
+
+def _flush_all() -> None:
+    for sink in list(_RUNNING.values()):  # at exit
+        sink.flush(2.0)
+
+
+def _writer(ref: weakref.ref[DecisionLogSink], wake: threading.Event, interval: float) -> None:
+    """A sink's writer thread: wakes when records are due (or every ``interval`` seconds) and
+    writes them; ends when the sink is closed, or collected (it holds the sink only while it
+    writes). The engines a denial's explanation compiled here (engine.py's _Explainer) are
+    released here after each batch: this daemon thread is still running at exit, and the
+    interpreter then dropped them on the main thread, which regorus refuses (unsendable.py)."""
+    while True:
+        wake.wait(interval)
+        wake.clear()
+        sink = ref()
+        if sink is None:
+            break
+        stop = sink._drain()
+        del sink
+        release_held()
+        if stop:
+            break
+    release_held()
 
 
 class MemoryDecisionLog(DecisionLogSink):

@@ -57,6 +57,19 @@ class ThreadSlot(Generic[T]):
         held[id(self)] = (weakref.ref(self), value)
 
 
+def release_held() -> None:
+    """Drop, here, every value this thread holds in any slot.
+
+    For a long-lived thread that compiles engines only now and then and never decides with
+    them: a decision log's writer explaining a denial, a policy watcher reloading. Both are
+    daemon threads still running at exit, when the interpreter dropped what they held on the
+    main thread (``regoruspy::Engine is unsendable, but is being dropped on another thread``
+    after every test run). Such a thread calls this once it is done with them."""
+    held: dict[int, tuple[weakref.ref[Any], Any]] | None = getattr(_HELD, "held", None)
+    if held:
+        held.clear()
+
+
 def _held() -> dict[int, tuple[weakref.ref[Any], Any]]:
     held: dict[int, tuple[weakref.ref[Any], Any]] | None = getattr(_HELD, "held", None)
     if held is None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from lacuna._forks import renew_in_child
 from lacuna.errors import PolicyError
 from lacuna.policy.bundle import walk
+from lacuna.policy.unsendable import release_held
 
 if TYPE_CHECKING:
     from lacuna.policy.engine import PolicyEngine
@@ -154,6 +155,10 @@ class PolicyWatcher:
                 self.check()
             except Exception:  # never let the watcher die silently
                 log.exception("policy watcher for %s failed while polling", self.root)
+            # a reload compiled an engine here (PolicyEngine._load keeps it in this thread's
+            # slot): this thread never decides, and as a daemon still running at exit the
+            # interpreter dropped it on the main thread, which regorus refuses (unsendable.py)
+            release_held()
 
     def _fingerprint(self) -> Fingerprint:
         """Name, modification and change times, size and inode of every file the bundle reads

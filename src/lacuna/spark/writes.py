@@ -356,6 +356,12 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
             return unlocked()
 
     def unlocked() -> T:
+        before = UNREAD
+        if target.kind == "table" and target.append:  # once allowed: no job before a denial
+            try:
+                before = _before_append(df.sparkSession, gov, target)
+            except Exception as exc:  # enforce: refused, nothing runs; others: labelled after
+                gov.internal_error(exc, action=Action.EXPORT, method=method)
         appended_to = _appended_folder(target)
         if appended_to is not None:  # the sweep must still answer for the folder
             from lacuna.exceptions import appends
@@ -392,7 +398,7 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
 
             appends.supersede(gov, replaced, exception_id=exception_id, method=method)
         _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id,
-               first_seen=seen)
+               first_seen=seen, before=before)
         return result
 
     return gov.execute(op, write, produced=produced)
@@ -565,18 +571,54 @@ def _edges(analysis: Analysis, out: DatasetRef) -> tuple[ColumnEdge, ...]:
     return tuple(dict.fromkeys(edges))
 
 
+# an append whose table was not read before it ran: the listener's, or one whose read failed
+# in warn or observe mode (read after it, and labelled PROPRIETARY when that fails too)
+UNREAD: Any = object()
+
+
+def _before_append(spark: SparkSession, gov: Governor, target: Target) -> Classification | None:
+    """The classification of the table an append adds rows to, read before anything runs,
+    while its label is still bound to its files (the append makes it stale); None when there
+    is no such table yet (the append creates it).
+
+    Raises:
+        IntegrationError: the table is there but its classification cannot be read (its
+            lineage store cannot answer, the catalog fails): the append is refused in enforce
+            mode. Its label would have held the appended rows' classification alone, and a
+            table of e-mails appended public rows to was labelled PUBLIC.
+    """
+    from lacuna.errors import IntegrationError
+    from lacuna.spark.sources import classify_leaf, describe
+
+    try:
+        with _bypass.bypass():
+            if not spark.catalog.tableExists(labels.quoted_name(target.name)):
+                return None
+            return classify_leaf(gov, spark, describe(_table_plan(spark, target.name))
+                                 ).classification
+    except Exception as exc:
+        first = (str(exc).splitlines() or [""])[0][:300]
+        msg = (f"Lacuna could not read the classification of the table {target.name} before "
+               f"appending to it ({type(exc).__name__}: {first}); in enforce mode the append "
+               "is refused, since the table's label would then say what the appended rows "
+               "hold and not what the table held. Fix the cause (the lineage store, the "
+               "catalog), or write the combined data with mode('overwrite').")
+        raise IntegrationError(msg) from exc
+
+
 def _label(spark: SparkSession, gov: Governor, target: Target, c: Classification,
            analysis: Analysis, user: str, run_id: str, *,
-           first_seen: datetime | None = None) -> None:
+           first_seen: datetime | None = None, before: Any = UNREAD) -> None:
     """Store the written data's classification where the next read looks (never raises: the
     data is written; a label that cannot be stored is logged, and the lineage store still has
     the run). ``first_seen``: the write's clock (:func:`write_clock`), signed into a path's
-    sidecar or a table's label."""
+    sidecar or a table's label. ``before``: for an append to a table, its classification as
+    :func:`_before_append` read it (None: the append created it); UNREAD: read now."""
     sources = tuple(leaf.label for leaf, _ in analysis.leaves)
     try:
         if target.kind == "table":
             _label_table(spark, gov, target, c, analysis.columns, sources, user, run_id,
-                         first_seen=first_seen)
+                         first_seen=first_seen, before=before)
         elif target.kind == "path":
             path = local_path(target.name)
             if path is not None:
@@ -591,18 +633,24 @@ def _label(spark: SparkSession, gov: Governor, target: Target, c: Classification
 
 def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classification,
                  columns: tuple[str, ...], sources: tuple[str, ...], user: str,
-                 run_id: str, *, first_seen: datetime | None = None) -> None:
+                 run_id: str, *, first_seen: datetime | None = None,
+                 before: Any = UNREAD) -> None:
     from lacuna.lineage.rules import combine
-    from lacuna.spark.sources import Leaf, classify_leaf, describe, table_files
+    from lacuna.spark.sources import classify_leaf, describe, table_files
 
-    if target.append:  # what the table held before stays in its classification
-        try:
-            existing: Leaf = describe(_table_plan(spark, target.name))
-            old = classify_leaf(gov, spark, existing).classification
-            c = combine([old, c], gov.config.classification, names=["existing rows", "appended"])
-        except Exception as exc:
-            log.warning("could not read the classification of %s before appending: %s",
-                        target.name, exc)
+    if target.append and before is UNREAD:  # what the table held stays in its classification
+        try:  # after the write (the listener's): the stale label adds restrictions to a sample
+            with _bypass.bypass():
+                before = classify_leaf(gov, spark, describe(_table_plan(spark, target.name))
+                                       ).classification
+        except Exception as exc:  # unknown: never the appended rows' class alone
+            log.error("could not read the classification of %s after an append to it: %s; "
+                      "it is labelled PROPRIETARY (fail closed)", target.name, exc)
+            before = _unknown(c, f"the classification of {target.name} before the append "
+                                 f"could not be read ({type(exc).__name__}: {exc})")
+    if target.append and before is not None:
+        c = combine([before, c], gov.config.classification,
+                    names=["existing rows", "appended"])
     try:  # the files as written: the label is bound to them
         with _bypass.bypass():
             files = table_files(describe(_table_plan(spark, target.name)))
@@ -615,6 +663,16 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
+
+
+def _unknown(c: Classification, why: str) -> Classification:
+    """``c`` raised to the top tier (fail closed): rows of unknown classification with it."""
+    from dataclasses import replace
+
+    from lacuna.model import Tier
+
+    return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+                   reasoning=(f"PROPRIETARY (fail closed): {why}", *c.reasoning))
 
 
 def _table_plan(spark: SparkSession, name: str) -> Any:
