@@ -32,9 +32,11 @@ def test_a_store_that_cannot_answer_refuses_the_read(gspark, governed: Path,
     def refuses(self: LineageStore, *args: object, **kwargs: object) -> None:
         raise LineageError("a version of this dataset was deleted from the lineage store")
 
-    monkeypatch.setattr(type(current().lineage_store), "latest_written", refuses)
-    with pytest.raises(GovernanceViolation, match="deleted from the lineage store"):
-        lacuna.spark.classification(gspark.read.parquet(str(out)))  # type: ignore[attr-defined]
-    monkeypatch.undo()  # the store answers: what it recorded of the write classifies the read
+    with monkeypatch.context() as patched:  # (the fixtures' own patches stay)
+        patched.setattr(type(current().lineage_store), "latest_written", refuses)
+        with pytest.raises(GovernanceViolation, match="deleted from the lineage store"):
+            lacuna.spark.classification(
+                gspark.read.parquet(str(out)))  # type: ignore[attr-defined]
+    # the store answers: what it recorded of the write classifies the read
     read = gspark.read.parquet(str(out))  # type: ignore[attr-defined]
     assert lacuna.spark.classification(read).tier is Tier.PROPRIETARY
