@@ -21,14 +21,18 @@ def _run_in(module: str, source: str, **names: Any) -> Any:
     """Run ``source`` in the installed module ``module`` itself (its globals, its file name):
     a frame of that module's, as the process owner can make one."""
     space = vars(importlib.import_module(module))
-    added = [n for n in (*names, "result") if n not in space]
+    missing = object()
+    held = {n: space.get(n, missing) for n in (*names, "result")}
     space.update(names)
     try:
         exec(compile(source, space["__file__"], "exec"), space)
         return space["result"]
-    finally:
-        for name in added:
-            space.pop(name, None)
+    finally:  # the module as it was: a name it had (``lacuna.check``) gets its value back
+        for name, value in held.items():
+            if value is missing:
+                space.pop(name, None)
+            else:
+                space[name] = value
 
 
 def test_a_package_holds_its_modules_and_not_its_namesakes() -> None:
