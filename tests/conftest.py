@@ -78,8 +78,36 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
         gc.freeze()
 
 
+_PUBLIC: dict[str, object] = {}  # lacuna's public names as the session first bound them
+
+
+@pytest.fixture
+def _public_names_kept() -> Iterator[None]:
+    """Each test leaves ``lacuna``'s public names (and the root module) as it found them. Its
+    teardown runs after the test's monkeypatches are undone: ``_isolated`` (autouse) asks for
+    it before ``monkeypatch``. A test that ran code in the root's globals left its own
+    ``check()`` as ``lacuna.check``, and one that imported a fresh root left a second
+    ``lacuna.governor`` in ``sys.modules``: every later test of that xdist worker failed, far
+    from the cause. The test that does it fails here, and the names are put back."""
+    if not _PUBLIC:
+        _PUBLIC.update({name: getattr(lacuna, name) for name in lacuna.__all__},
+                       __module__=sys.modules["lacuna"])
+    yield
+    changed = [name for name, value in _PUBLIC.items() if name != "__module__"
+               and vars(lacuna).get(name, value) is not value]
+    moved = sys.modules.get("lacuna") is not _PUBLIC["__module__"]
+    for name in changed:
+        setattr(lacuna, name, _PUBLIC[name])
+    if moved:
+        sys.modules["lacuna"] = _PUBLIC["__module__"]  # type: ignore[assignment]
+    if changed or moved:
+        pytest.fail(f"the test left lacuna.{', lacuna.'.join(changed) or '<root module>'} "
+                    "rebound (restore what a test changes in lacuna's modules or sys.modules)")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated(_public_names_kept: None, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LACUNA_HOME", str(tmp_path / ".lacuna-home"))
     monkeypatch.delenv("LACUNA_CONFIG", raising=False)
     monkeypatch.delenv("LACUNA_USER", raising=False)
