@@ -108,7 +108,7 @@ def nondeterministic_calls(engine: Source, only: Collection[str]) -> list[tuple[
     if not any(name in text for name in NONDETERMINISTIC):
         return out  # the common case, without walking every node
     for path, ast in modules(parsed, only):
-        for node in _walk(ast.get("rules")):
+        for node in walk(ast.get("rules")):
             call = node.get("Call") if type(node) is dict else None
             if type(call) is dict:
                 name = ".".join(ref_path(call.get("fcn")))
@@ -117,7 +117,15 @@ def nondeterministic_calls(engine: Source, only: Collection[str]) -> list[tuple[
     return out
 
 
-def _walk(node: Any) -> Iterator[Any]:
+def calls(node: Any) -> Iterator[Mapping[str, Any]]:
+    """The body of every call (``{"Call": {"fcn": ..., "params": ...}}``) under ``node``."""
+    for item in walk(node):
+        if type(item) is dict and len(item) == 1 and type(item.get("Call")) is dict:
+            yield item["Call"]
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every node of a regorus AST under ``node`` (dicts, lists and leaves), depth first."""
     stack = [node]
     while stack:
         item = stack.pop()

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from lacuna.errors import PolicyError
-from lacuna.policy.analysis import package_of, ref_path
+from lacuna.policy.analysis import calls, package_of, ref_path
 
 REFUSED: Mapping[str, str] = {
     "http.send": ("the embedded engine sends no request (http.send is always undefined, so a "
@@ -107,20 +107,10 @@ def _aliases(tree: Mapping[str, Any], contents: str) -> dict[str, str]:
 
 def _calls(node: Any) -> Iterator[tuple[str, int]]:
     """``(function name as written, its byte offset)`` of every call under ``node``."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if type(item) is list:
-            stack.extend(item)
-            continue
-        if type(item) is not dict:
-            continue
-        call = item.get("Call") if len(item) == 1 else None
-        if type(call) is dict:
-            fcn = call.get("fcn")
-            name = ".".join(ref_path(fcn))
-            body: Any = next(iter(fcn.values()), None) if type(fcn) is dict else None
-            span = body.get("span") if type(body) is dict else None
-            if name:
-                yield name, int((span or {}).get("start") or 0)
-        stack.extend(item.values())
+    for call in calls(node):
+        fcn = call.get("fcn")
+        name = ".".join(ref_path(fcn))
+        body: Any = next(iter(fcn.values()), None) if type(fcn) is dict else None
+        span = body.get("span") if type(body) is dict else None
+        if name:
+            yield name, int((span or {}).get("start") or 0)

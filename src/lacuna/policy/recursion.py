@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from lacuna.errors import PolicyError
-from lacuna.policy.analysis import package_of, ref_path
+from lacuna.policy.analysis import calls, package_of, ref_path
 from lacuna.policy.nesting import TOKENS
 
 # TOKENS, and a name followed by "(" (a function's head where no bracket is open)
@@ -116,25 +116,16 @@ def _aliases(tree: Mapping[str, Any], contents: str) -> dict[str, str]:
 def _callees(rule: Any, package: str, aliases: Mapping[str, str]) -> Iterator[str]:
     """Every function a rule's calls may name, fully qualified (builtins too: the caller keeps
     the ones the bundle defines)."""
-    stack = [rule]
-    while stack:
-        item = stack.pop()
-        if type(item) is list:
-            stack.extend(item)
+    for call in calls(rule):
+        path = ref_path(call.get("fcn"))
+        if not path:
             continue
-        if type(item) is not dict:
-            continue
-        call = item.get("Call")
-        if type(call) is dict and len(item) == 1:
-            path = ref_path(call.get("fcn"))
-            if path:
-                if path[0] == "data":
-                    yield ".".join(path[1:])
-                else:
-                    if path[0] in aliases:
-                        yield ".".join([aliases[path[0]], *path[1:]])
-                    yield ".".join([package, *path])
-        stack.extend(item.values())
+        if path[0] == "data":
+            yield ".".join(path[1:])
+        else:
+            if path[0] in aliases:
+                yield ".".join([aliases[path[0]], *path[1:]])
+            yield ".".join([package, *path])
 
 
 def _cycle(calls: Mapping[str, set[str]]) -> tuple[str, ...] | None:

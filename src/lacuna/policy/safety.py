@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lacuna.errors import PolicyError
-from lacuna.policy.analysis import package_of, ref_path, rule_names
+from lacuna.policy.analysis import package_of, ref_path, rule_names, walk
 
 _COMPREHENSIONS = ("ArrayCompr", "SetCompr", "ObjectCompr")
 _ALWAYS = frozenset({"input", "data", "_"})
@@ -402,12 +402,5 @@ def _unscheduled(path: str, raw: bytes, compr: Mapping[str, Any], where: str, fi
 
 
 def _all_comprehensions(node: Any) -> Iterator[Mapping[str, Any]]:
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if type(item) is list:
-            stack.extend(item)
-        elif type(item) is dict:
-            if len(item) == 1 and next(iter(item)) in _COMPREHENSIONS:
-                yield item
-            stack.extend(v for k, v in item.items() if k != "span")
+    return (item for item in walk(node) if type(item) is dict and len(item) == 1
+            and next(iter(item)) in _COMPREHENSIONS)
