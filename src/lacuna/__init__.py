@@ -91,10 +91,10 @@ _LAZY: dict[str, str] = {
 }
 
 # The verbs `classify`, `anonymize` and `synthesize` share their names with the modules that
-# implement them. Importing a submodule binds it on its parent (`lacuna.classify = <module>`),
-# which would hide the verb whenever the module is imported after the root (by the governor, a
-# test, a user's `import lacuna.classify.rollup`): `_Root.__setattr__` binds the verb instead.
-_VERBS = frozenset({"anonymize", "classify", "synthesize"})
+# implement them: `lacuna.classify` is the verb, and `import lacuna.classify.rollup as r` the
+# module (see `_shadow` below, which `lacuna.sql`, `lacuna.exceptions` and `lacuna.metrics` use
+# for their own such names).
+_VERBS = ("anonymize", "classify", "synthesize")
 
 # The submodules `import lacuna` used to import: `lacuna.governor.current()`, `lacuna.privacy`
 # and `lacuna.datasets.get(...)` after a bare `import lacuna` keep working (imported on first
@@ -124,19 +124,118 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-class _Root(_types.ModuleType):
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in _VERBS and isinstance(value, _types.ModuleType):
-            # the import system binding the verb's module: bind the verb (or nothing yet, while
-            # the module is still running: `__getattr__` finds the verb once it is defined)
-            verb = getattr(value, name, None)
-            if verb is None or isinstance(verb, _types.ModuleType):
+class _Shadowing:
+    """A package's name that is bound to a function and is also the name of one of its
+    submodules: the root's verbs (``lacuna.classify``, the function; ``lacuna/classify/``, the
+    package), ``lacuna.sql.govern``, ``lacuna.exceptions.sweep``, ``lacuna.metrics.insights``.
+
+    Every look-up gives the function (``lacuna.classify(df)``, ``from lacuna import
+    classify``), except the one an ``import lacuna.classify.rollup as r`` (or ``import
+    lacuna.sql.govern as m``) statement makes: CPython binds ``r`` by looking each name up on
+    its parent (``IMPORT_FROM``, from the top package down), and that statement names the
+    module. With the function there, ``import lacuna.classify.rollup as r`` raised ImportError
+    and ``import lacuna.sql.govern as m`` bound the function. That look-up gets the module.
+
+    Setting the name keeps the function: the import system binds a submodule on its package
+    whenever it is imported (first use, a test, a user's import), which would replace the
+    function with the module. A submodule that defines the function of its name (``lacuna.
+    classify.classify``) binds that function, as the root's lazy ``__getattr__`` would; any
+    other value (a test's fake) is bound as given.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, package: _types.ModuleType | None, owner: type | None = None) -> object:
+        if package is None:
+            return self
+        space = vars(package)
+        if _imports_submodule(_sys._getframe(1), f"{package.__name__}.{self.name}", self.name):
+            module = _sys.modules.get(f"{package.__name__}.{self.name}")
+            if module is not None:
+                return module
+        try:
+            return space[self.name]
+        except KeyError:  # not bound yet: the package's __getattr__, if any, is asked next
+            raise AttributeError(self.name) from None
+
+    def __set__(self, package: _types.ModuleType, value: object) -> None:
+        space = vars(package)
+        if isinstance(value, _types.ModuleType) and (
+                value.__name__ == f"{package.__name__}.{self.name}"):
+            bound = space.get(self.name)
+            if bound is not None and not isinstance(bound, _types.ModuleType):
+                return  # the function stays
+            # the submodule's own function of that name; none yet (the module is still
+            # running) or none at all: nothing is bound (the package binds its function, or
+            # its __getattr__ imports it when it is first named)
+            value = vars(value).get(self.name)
+            if value is None or isinstance(value, _types.ModuleType):
                 return
-            value = verb
-        super().__setattr__(name, value)
+        space[self.name] = value
+
+    def __delete__(self, package: _types.ModuleType) -> None:
+        try:
+            del vars(package)[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
 
 
-_sys.modules[__name__].__class__ = _Root
+_OPCODES: tuple[int, int, int] | None = None  # IMPORT_NAME, IMPORT_FROM, EXTENDED_ARG
+
+
+def _imports_submodule(frame: _types.FrameType, module: str, name: str) -> bool:
+    """Whether ``frame`` is looking ``name`` up on its package for an ``import a.b[.c] as x``
+    statement that names ``module`` (or a module under it): the instruction it runs is an
+    ``IMPORT_FROM`` of ``name``, and the ``IMPORT_NAME`` before it imports ``module``. Any
+    other look-up (an attribute, ``from a import b``, ``getattr``) is not, nor is anything
+    this cannot read (then the function is given, as it always was)."""
+    global _OPCODES
+    if _OPCODES is None:
+        import opcode
+
+        _OPCODES = (opcode.opmap["IMPORT_NAME"], opcode.opmap["IMPORT_FROM"],
+                    opcode.opmap["EXTENDED_ARG"])
+    import_name, import_from, extended = _OPCODES
+    code = frame.f_code
+    raw = code.co_code  # two bytes per instruction (and per inline cache): opcode, argument
+    at = frame.f_lasti
+    if not 0 <= at < len(raw) or raw[at] != import_from or _name(code, at, extended) != name:
+        return False
+    at -= 2
+    while at >= 0 and raw[at] != import_name:  # its statement's IMPORT_NAME: the nearest one
+        at -= 2
+    if at < 0:
+        return False
+    imported = _name(code, at, extended)
+    return imported == module or (imported or "").startswith(f"{module}.")
+
+
+def _name(code: _types.CodeType, at: int, extended: int) -> str | None:
+    """The name the instruction at ``at`` of ``code`` takes (``co_names``), its argument
+    widened by the ``EXTENDED_ARG`` prefixes before it."""
+    raw = code.co_code
+    arg, shift, before = raw[at + 1], 8, at - 2
+    while before >= 0 and raw[before] == extended:
+        arg |= raw[before + 1] << shift
+        shift, before = shift + 8, before - 2
+    return code.co_names[arg] if arg < len(code.co_names) else None
+
+
+def _shadow(package: str, *names: str) -> None:
+    """Bind ``names`` of ``package`` (functions named like submodules of the package) as
+    :class:`_Shadowing` says. Lives in the root, which is imported before any of its
+    submodules, so that sharing it imports nothing more (``import lacuna`` loads the errors
+    and the model only: tests/test_startup2_root.py)."""
+    module = _sys.modules[package]
+    space: dict[str, object] = {name: _Shadowing(name) for name in names}
+    space["__slots__"] = ()
+    module.__class__ = type(f"_Package_{package.replace('.', '_')}", (type(module),), space)
+
+
+_shadow(__name__, *_VERBS)
 
 __version__ = "0.1.0"
 

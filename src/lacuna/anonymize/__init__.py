@@ -5,8 +5,8 @@
 ('fpe', 'generalize', 'hash', 'mask', 'noise', 'redact', 'synthesize', 'tokenize')
 
 The root verb ``lacuna.anonymize`` is the function :func:`anonymize`, which shadows this package's
-name on ``lacuna``: import from the package (``from lacuna.anonymize import ...``) rather than
-``import lacuna.anonymize as ...``.
+name on ``lacuna``: ``lacuna.anonymize`` and ``from lacuna import anonymize`` give the function,
+``import lacuna.anonymize as m`` and ``from lacuna.anonymize import ...`` this package.
 
 See :func:`anonymize` for the verb, :mod:`lacuna.anonymize.base` to write a strategy and
 :mod:`lacuna.anonymize.keys` and :mod:`lacuna.keystore` for where the keys come from, and

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from lacuna import _shadow
 from lacuna.destinations import classify_destination
 from lacuna.errors import ConfigError
 from lacuna.exceptions.appends import AppendRefused
@@ -47,6 +48,9 @@ from lacuna.exceptions.store import (
 )
 from lacuna.exceptions.sweep import SweepReport, sweep
 from lacuna.model import Decision, Operation, Tier, utcnow
+
+# `lacuna.exceptions.sweep` is the function; `import lacuna.exceptions.sweep as m`, the module
+_shadow(__name__, "sweep")
 
 log = logging.getLogger("lacuna.exceptions")
 

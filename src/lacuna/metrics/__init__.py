@@ -6,6 +6,7 @@ log, the exception store and the lineage store; docs/metrics.md defines each one
 
 from __future__ import annotations
 
+from lacuna import _shadow
 from lacuna.metrics.api import METRICS, Filters, GovernanceMetrics, time_series
 from lacuna.metrics.feedback import (
     SURVEY_QUESTION,
@@ -19,6 +20,9 @@ from lacuna.metrics.pdf import ReportError, html_to_pdf
 from lacuna.metrics.period import Period, parse_period
 from lacuna.metrics.report import ComplianceReport, compliance_report
 from lacuna.metrics.targets import TARGETS, Flag, Target
+
+# `lacuna.metrics.insights` is the function; `import lacuna.metrics.insights as m`, the module
+_shadow(__name__, "insights")
 
 __all__ = [
     "METRICS", "SURVEY_QUESTION", "TARGETS", "ComplianceReport", "DecisionNotFound", "Filters",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lacuna import _shadow
 from lacuna.spark.session import disable, enable
 
 if TYPE_CHECKING:
@@ -34,6 +35,12 @@ if TYPE_CHECKING:
     from lacuna.config import Config
     from lacuna.lineage.records import ColumnEdge
     from lacuna.model import Classification
+
+
+# anonymize() below imports the module lacuna.spark.anonymize on its first call, and the import
+# system binds that module on this package: `lacuna.spark.anonymize(df)` then raised "'module'
+# object is not callable" from its second call on. The function stays (lacuna._shadow).
+_shadow(__name__, "anonymize")
 
 
 def classification(df: DataFrame) -> Classification:

@@ -15,12 +15,10 @@ before they execute, with column lineage, and the written table's classification
 from __future__ import annotations
 
 import contextlib
-import sys as _sys
-import types as _types
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lacuna import _bypass
+from lacuna import _bypass, _shadow
 from lacuna.errors import IntegrationError
 from lacuna.redact import redact_url
 from lacuna.sql import hook
@@ -50,17 +48,10 @@ def __getattr__(name: str) -> object:
     return value
 
 
-class _Package(_types.ModuleType):
-    def __setattr__(self, name: str, value: object) -> None:
-        # The import system binds a submodule on its package when it is imported: the module
-        # lacuna.sql.govern, imported after this package now (first use), would replace the
-        # function govern() below. The function stays (as when the package imported it first).
-        if name == "govern" and isinstance(value, _types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package
+# The module lacuna.sql.govern, imported after this package (first use) and bound on it by the
+# import system, would replace the function govern() below: the function stays, and `import
+# lacuna.sql.govern as m` gives the module (lacuna._shadow).
+_shadow(__name__, "govern")
 
 T = TypeVar("T")
 
