@@ -24,6 +24,7 @@ from lacuna.errors import (
     LacunaError,
     PolicyError,
 )
+from lacuna.errors import needed as _needed
 from lacuna.model import (
     Classification,
     ColumnClass,
@@ -107,12 +108,17 @@ _SUBMODULES = frozenset({
 
 
 def __getattr__(name: str) -> object:
-    """Import a root name on first use (PEP 562) and bind it, so later look-ups are plain."""
+    """Import a root name on first use (PEP 562) and bind it, so later look-ups are plain. An
+    import that fails (a package it needs missing or broken) raises ComponentImportError,
+    saying what to install, and binds nothing: the next use tries again."""
     module_name = _LAZY.get(name)
     if module_name is not None:
-        value = getattr(_importlib.import_module(module_name), name)
+        with _needed(f"lacuna.{name} (the module {module_name})",
+                    f"lacuna.{name} is not available"):
+            value = getattr(_importlib.import_module(module_name), name)
     elif name in _SUBMODULES:
-        value = _importlib.import_module(f"{__name__}.{name}")
+        with _needed(f"lacuna.{name}", f"lacuna.{name} is not available"):
+            value = _importlib.import_module(f"{__name__}.{name}")
     else:
         msg = f"module {__name__!r} has no attribute {name!r}"
         raise AttributeError(msg)
@@ -260,7 +266,9 @@ def classify_sql(
         >>> out.classification.tier
         <Tier.PROPRIETARY: 'PROPRIETARY'>
     """
-    from lacuna.lineage.sql import classify_sql as _classify_sql
+    with _needed("Lacuna's SQL column lineage (lacuna.lineage.sql; sqlglot)",
+                "The statement was not classified"):
+        from lacuna.lineage.sql import classify_sql as _classify_sql
 
     return _classify_sql(sql, schema=schema, dialect=dialect, namespace=namespace, config=config,
                          origins=origins, parameters=parameters)

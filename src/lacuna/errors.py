@@ -13,6 +13,8 @@
     ├── StorageError           a sealed governed file: altered, truncated, or its key missing
     ├── GovernanceViolation    a denied operation (also a PermissionError)
     └── IntegrationError       a host system (pandas, IPython, ...) is missing or misused
+        └── ComponentImportError  a part of Lacuna imported on first use does not import
+                               (also an ImportError): the operation that needed it is refused
 
 Every message says what happened, where (file, line, column when known) and how to fix it.
 Data values never appear in messages: only names, paths and positions.
@@ -23,6 +25,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from lacuna.model import Decision
 
 
@@ -95,6 +99,108 @@ class StorageError(LacunaError):
 
 class IntegrationError(LacunaError):
     """A host integration is unavailable or was used in a way it cannot translate."""
+
+
+class ComponentImportError(IntegrationError, ImportError):
+    """A part of Lacuna imported on first use (the SQL statement analysis, the configuration,
+    a root verb's module) failed to import: a package it needs is missing or broken. The
+    operation that needed it is refused (fail closed). The message says which component, why
+    (the import error, also chained as ``__cause__``) and what to install.
+
+    Also an ``ImportError``, as the bare error it replaces was. ``component``: the component,
+    in words; ``name``: the module that failed to import (``ImportError.name``).
+    """
+
+    def __init__(self, component: str, refused: str, cause: ImportError) -> None:
+        self.component = component
+        msg = (f"{component} could not be imported ({type(cause).__name__}: {cause}). "
+               f"{refused}. Fix: {install_hint(cause.name)}")
+        super().__init__(msg, name=cause.name)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # what __init__ takes is not what the message holds: rebuilt from the message
+        return (_component_import_error, (str(self), self.component, self.name))
+
+
+def _component_import_error(message: str, component: str, name: str | None
+                            ) -> ComponentImportError:
+    """A :class:`ComponentImportError` as pickled (``__reduce__``)."""
+    error = ComponentImportError.__new__(ComponentImportError)
+    ImportError.__init__(error, message, name=name)
+    error.component = component
+    return error
+
+
+class needed:  # a context manager, named as the statement reads: `with needed(...):`
+    """Around the first-use import of a component of Lacuna: an ``ImportError`` raised by the
+    block becomes a :class:`ComponentImportError` naming ``component`` (words: what it is
+    and its module) and saying what is refused (``refused``: "the statement did not run")::
+
+        with needed("the SQL statement analysis (lacuna.sql.govern)", "It did not run"):
+            from lacuna.sql.govern import run_governed
+
+    Any other error, and a ``ComponentImportError`` from a component inside, pass through."""
+
+    __slots__ = ("component", "refused")
+
+    def __init__(self, component: str, refused: str) -> None:
+        self.component = component
+        self.refused = refused
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if isinstance(exc, ImportError) and not isinstance(exc, ComponentImportError):
+            raise ComponentImportError(self.component, self.refused, exc) from exc
+
+
+# Import names whose distribution on PyPI is named otherwise (lacuna's requirements and extras)
+_DISTRIBUTIONS = {
+    "crypto": "pycryptodome", "jwt": "pyjwt", "multipart": "python-multipart",
+    "openlineage": "openlineage-python", "psycopg2": "psycopg2-binary", "regorus": "celine-regorus",
+    "ruamel": "ruamel-yaml", "sklearn": "scikit-learn", "stdnum": "python-stdnum",
+    "yaml": "pyyaml",
+}
+
+
+def install_hint(module: str | None) -> str:
+    """What to install when ``module`` does not import: the requirement of Lacuna that provides
+    it (``pip install "sqlglot>=25"``), the extra that does (``pip install "lacuna[duckdb]"``),
+    or Lacuna again when the module is Lacuna's own or unknown (read from the installed
+    package's requirements; only on this error's path)."""
+    import re
+
+    top = (module or "").partition(".")[0]
+    reinstall = "pip install --force-reinstall lacuna (its installation is incomplete or broken)"
+    if not top or top == "lacuna":
+        return reinstall
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires("lacuna") or []
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        requires = []
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    wanted = canonical(_DISTRIBUTIONS.get(top.lower(), top))
+    extras = []
+    for line in requires:
+        spec, _, marker = line.partition(";")
+        found = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", spec.strip())
+        if found is None or canonical(found.group()) != wanted:
+            continue
+        extra = re.search(r"""extra\s*==\s*["']([^"']+)["']""", marker)
+        if extra is None:
+            return f'pip install "{spec.strip()}" (the package {top!r}, which Lacuna requires)'
+        extras.append(extra.group(1))
+    chosen = [e for e in extras if e not in ("dev", "bench")] or extras
+    if chosen:
+        return f'pip install "lacuna[{chosen[0]}]" (the extra that provides {top!r})'
+    return f"install the package that provides the module {top!r}, or {reinstall}"
 
 
 class GovernanceViolation(LacunaError, PermissionError):

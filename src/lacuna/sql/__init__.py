@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna import _bypass, _shadow
-from lacuna.errors import IntegrationError
+from lacuna.errors import IntegrationError, needed
 from lacuna.redact import redact_url
 from lacuna.sql import hook
 from lacuna.sql.catalog import DIALECTS, Database, dbapi_database
@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 # ~70 ms of CPU) are imported where they are used, not with the package: `lacuna.enable()`
 # imports the package to install the SQLAlchemy hook (lacuna.sql.hook) in every process, most
 # of which never run a statement through it. `lacuna.sql.SqlRead` is imported on first use.
+# An import of them that fails (sqlglot missing or broken) refuses what needed them with a
+# ComponentImportError that says what to install (lacuna.errors.needed), not a bare
+# ImportError from deep inside a governed call.
 _LAZY = {"SqlRead": "lacuna.sql.govern"}
+_ANALYSIS = "Lacuna's SQL statement analysis (lacuna.sql.govern, lacuna.sql.statements; sqlglot)"
 
 
 def __getattr__(name: str) -> object:
@@ -43,7 +47,8 @@ def __getattr__(name: str) -> object:
         raise AttributeError(msg)
     import importlib
 
-    value = getattr(importlib.import_module(module_name), name)
+    with needed(_ANALYSIS, f"lacuna.sql.{name} is not available"):
+        value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value
 
@@ -127,8 +132,9 @@ def table_classification(con: Any, table: str) -> Classification | None:
     """The classification of ``table`` (names, comments, sampled values, what Lacuna stored);
     None when there is no such table."""
     from lacuna.governor import current
-    from lacuna.sql.tables import classify_table
 
+    with needed(_ANALYSIS, f"The table {table!r} was not classified"):
+        from lacuna.sql.tables import classify_table
     with database(con) as db:
         return classify_table(current(), db, table)
 
@@ -142,10 +148,12 @@ def query_classification(con: Any, sql: Any, parameters: Any = None) -> SqlRead 
     from dataclasses import replace
 
     from lacuna.governor import current
-    from lacuna.lineage.sql_masking import bound_keys
     from lacuna.sql.catalog import quote
-    from lacuna.sql.govern import parameter_sets, read_of
-    from lacuna.sql.statements import analyse
+
+    with needed(_ANALYSIS, "What the query reads was not classified"):
+        from lacuna.lineage.sql_masking import bound_keys
+        from lacuna.sql.govern import parameter_sets, read_of
+        from lacuna.sql.statements import analyse
 
     text = statement_text(con, sql)
     if text is None:
@@ -215,8 +223,9 @@ def read_sql_statement(con: Any, sql: Any) -> Statement | None:
     (:func:`statement_text`); a ``DELETE … RETURNING`` (a read that fires the table's delete
     triggers). None for a read, a table name, what is neither text nor a construct, or a
     database Lacuna does not govern: pandas' read decides those, as before."""
-    from lacuna.sql.restrict import _where
-    from lacuna.sql.statements import analyse
+    with needed(_ANALYSIS, "The statement pd.read_sql runs was not decided"):
+        from lacuna.sql.restrict import _where
+        from lacuna.sql.statements import analyse
 
     if con is None:
         return None
@@ -239,7 +248,8 @@ def to_sql_runs(con: Any, name: str, schema: str | None, if_exists: str) -> str 
     the triggers and rules on the table (and the tables the write reaches, SQLite and
     PostgreSQL), and, on PostgreSQL, event triggers when it creates the table. None when it
     runs nothing else, or on a database Lacuna does not govern."""
-    from lacuna.sql.govern import event_fired, fired_by
+    with needed(_ANALYSIS, "What to_sql runs besides its statements was not found"):
+        from lacuna.sql.govern import event_fired, fired_by
 
     if isinstance(con, str):  # a URL: pandas opens an engine of its own; so does Lacuna
         import sqlalchemy
@@ -277,7 +287,9 @@ def run_read_sql(con: Any, sql: Any, parameters: Any, run: Callable[[], T]
     import logging
 
     from lacuna.governor import current
-    from lacuna.sql.govern import run_governed
+
+    with needed(_ANALYSIS, "The statement did not run: it cannot be decided without that analysis"):
+        from lacuna.sql.govern import run_governed
 
     if isinstance(sql, str):  # a sqlite3, psycopg2 or psycopg connection: decided here
         with _bypass.bypass():

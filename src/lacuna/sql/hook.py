@@ -194,7 +194,11 @@ def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any)
     db = Database(dbapi, url, name or dialect.name)
     # imported by the first statement governed (see the imports above): an import that
     # fails raises here, out of SQLAlchemy's execute, and the statement does not run
-    from lacuna.sql.govern import run_governed
+    from lacuna.errors import needed
+    from lacuna.sql import _ANALYSIS
+
+    with needed(_ANALYSIS, "The statement did not run: it cannot be decided without that analysis"):
+        from lacuna.sql.govern import run_governed
 
     if expected is not None:
         expected.seen = True
