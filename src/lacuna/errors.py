@@ -33,6 +33,23 @@ if TYPE_CHECKING:
 class LacunaError(Exception):
     """Base class of every error Lacuna raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled as its arguments and attributes, rebuilt without calling __init__: Python's
+        # default calls ``cls(*args)``, which for an error whose __init__ takes something else
+        # (GovernanceViolation's decision, a keyword-only ``column=``) failed to unpickle, so
+        # a denial raised in a worker process (multiprocessing, concurrent.futures) reached
+        # the parent as a TypeError instead.
+        return (_rebuilt, (type(self), self.args, dict(vars(self))))
+
+
+def _rebuilt(cls: type[LacunaError], args: tuple[object, ...], state: dict[str, object]
+             ) -> LacunaError:
+    """A :class:`LacunaError` as pickled (``LacunaError.__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    vars(error).update(state)
+    return error
+
 
 class ConfigError(LacunaError):
     """Configuration is malformed or names something that does not exist."""

@@ -53,6 +53,11 @@ def __getattr__(name: str) -> object:
     return value
 
 
+def __dir__() -> list[str]:
+    # the lazy names too (SqlRead), before their first use: dir(), completion, inspect
+    return sorted(set(globals()) | set(__all__))
+
+
 # The module lacuna.sql.govern, imported after this package (first use) and bound on it by the
 # import system, would replace the function govern() below: the function stays, and `import
 # lacuna.sql.govern as m` gives the module (lacuna._shadow).
