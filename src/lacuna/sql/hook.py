@@ -194,11 +194,18 @@ def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any)
     db = Database(dbapi, url, name or dialect.name)
     # imported by the first statement governed (see the imports above): an import that
     # fails raises here, out of SQLAlchemy's execute, and the statement does not run
-    from lacuna.errors import needed
-    from lacuna.sql import _ANALYSIS
-
-    with needed(_ANALYSIS, "The statement did not run: it cannot be decided without that analysis"):
+    # (a ComponentImportError that says what to install; no `with` on this path: it runs for
+    # every statement)
+    try:
         from lacuna.sql.govern import run_governed
+    except ImportError as exc:
+        from lacuna.errors import ComponentImportError
+        from lacuna.sql import _ANALYSIS
+
+        if isinstance(exc, ComponentImportError):
+            raise
+        refused = "The statement did not run: it cannot be decided without that analysis"
+        raise ComponentImportError(_ANALYSIS, refused, exc) from exc
 
     if expected is not None:
         expected.seen = True
