@@ -106,3 +106,16 @@ def test_binding_the_submodule_keeps_the_function_and_deleting_unbinds(monkeypat
         sql.govern  # noqa: B018
     sql.govern = module  # no function bound (monkeypatch binds it back): not the module either
     assert "govern" not in vars(sql)
+
+
+def test_a_look_up_from_c_with_no_python_frame_gives_the_function():
+    # a thread whose callable is C all the way down: the look-up has no Python caller
+    import _thread
+    import time
+
+    found: list[object] = []
+    _thread.start_new_thread(found.extend, (map(getattr, [lacuna], ["classify"]),))
+    deadline = time.monotonic() + 5
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert found == [lacuna.classify]

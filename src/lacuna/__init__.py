@@ -158,8 +158,13 @@ class _Shadowing:
         if package is None:
             return self
         space = vars(package)
-        if _imports_submodule(_sys._getframe(1), f"{package.__name__}.{self.name}", self.name):
-            module = _sys.modules.get(f"{package.__name__}.{self.name}")
+        try:
+            caller = _sys._getframe(1)
+        except ValueError:  # looked up from C with no Python frame below: not an import
+            caller = None
+        full = f"{package.__name__}.{self.name}"
+        if caller is not None and _imports_submodule(caller, full, self.name):
+            module = _sys.modules.get(full)
             if module is not None:
                 return module
         try:
