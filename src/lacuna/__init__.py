@@ -93,8 +93,8 @@ _LAZY: dict[str, str] = {
 
 # The verbs `classify`, `anonymize` and `synthesize` share their names with the modules that
 # implement them: `lacuna.classify` is the verb, and `import lacuna.classify.rollup as r` the
-# module (see `_shadow` below, which `lacuna.sql`, `lacuna.exceptions` and `lacuna.metrics` use
-# for their own such names).
+# module (see `_shadow` below, which `lacuna.sql`, `lacuna.exceptions`, `lacuna.metrics` and
+# `lacuna.spark` use for their own such names).
 _VERBS = ("anonymize", "classify", "synthesize")
 
 # The submodules `import lacuna` used to import: `lacuna.governor.current()`, `lacuna.privacy`
@@ -133,7 +133,8 @@ def __dir__() -> list[str]:
 class _Shadowing:
     """A package's name that is bound to a function and is also the name of one of its
     submodules: the root's verbs (``lacuna.classify``, the function; ``lacuna/classify/``, the
-    package), ``lacuna.sql.govern``, ``lacuna.exceptions.sweep``, ``lacuna.metrics.insights``.
+    package), ``lacuna.sql.govern``, ``lacuna.exceptions.sweep``, ``lacuna.metrics.insights``,
+    ``lacuna.spark.anonymize``.
 
     Every look-up gives the function (``lacuna.classify(df)``, ``from lacuna import
     classify``), except the one an ``import lacuna.classify.rollup as r`` (or ``import
