@@ -208,8 +208,9 @@ def _imports_submodule(frame: _types.FrameType, module: str, name: str) -> bool:
     if _OPCODES is None:
         import opcode
 
-        _OPCODES = (opcode.opmap["IMPORT_NAME"], opcode.opmap["IMPORT_FROM"],
-                    opcode.opmap["EXTENDED_ARG"])
+        # -1 (no byte) for one this Python lacks: no look-up is read as an import then
+        _OPCODES = (opcode.opmap.get("IMPORT_NAME", -1), opcode.opmap.get("IMPORT_FROM", -1),
+                    opcode.opmap.get("EXTENDED_ARG", -1))
     import_name, import_from, extended = _OPCODES
     code = frame.f_code
     raw = code.co_code  # two bytes per instruction (and per inline cache): opcode, argument
