@@ -119,3 +119,13 @@ def test_a_look_up_from_c_with_no_python_frame_gives_the_function():
     while not found and time.monotonic() < deadline:
         time.sleep(0.005)
     assert found == [lacuna.classify]
+
+
+def test_a_python_without_the_opcodes_gives_the_function(monkeypatch):
+    import opcode
+
+    monkeypatch.delitem(opcode.opmap, "IMPORT_FROM")
+    monkeypatch.setattr(lacuna, "_OPCODES", None)  # read again, without IMPORT_FROM
+    space: dict[str, object] = {}
+    exec("from lacuna import classify\nimport lacuna.classify as module", space)
+    assert space["classify"] is space["module"] is lacuna.classify  # as before: the function
