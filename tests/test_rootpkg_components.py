@@ -97,16 +97,17 @@ def test_a_statement_whose_analysis_module_is_missing_says_to_reinstall(
 
 def test_a_root_name_whose_module_does_not_import_is_refused_and_not_bound(monkeypatch):
     enable = vars(lacuna)["enable"]
-    monkeypatch.setitem(sys.modules, "lacuna.api", None)
     getattr_ = vars(lacuna)["__getattr__"]  # what `lacuna.enable` runs on its first use
-    with pytest.raises(ComponentImportError, match=r"^lacuna\.enable \(the module lacuna\.api\) "
-                       r"could not be imported .*lacuna\.enable is not available\. Fix: "):
-        getattr_("enable")
-    monkeypatch.setitem(sys.modules, "lacuna.keystore", None)  # a submodule, by its name
-    with pytest.raises(ComponentImportError, match=r"^lacuna\.keystore could not be imported"):
-        getattr_("keystore")
-    assert vars(lacuna)["enable"] is enable  # nothing bound by the failure
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "lacuna.api", None)
+        with pytest.raises(ComponentImportError, match=r"^lacuna\.enable \(the module lacuna\."
+                           r"api\) could not be imported .*lacuna\.enable is not available\. "
+                           r"Fix: "):
+            getattr_("enable")
+        patch.setitem(sys.modules, "lacuna.keystore", None)  # a submodule, by its name
+        with pytest.raises(ComponentImportError, match=r"^lacuna\.keystore could not be "):
+            getattr_("keystore")
+        assert vars(lacuna)["enable"] is enable  # nothing bound by the failure
     assert getattr_("enable") is sys.modules["lacuna.api"].enable  # the allowed path
 
 
@@ -121,19 +122,19 @@ def test_classify_sql_without_its_lineage_module_is_refused(monkeypatch):
 
 
 def test_the_sql_package_names_import_through_the_same_refusal(monkeypatch, tmp_path):
-    monkeypatch.delitem(lacuna.sql.__dict__, "SqlRead", raising=False)  # bound on first use
-    monkeypatch.setitem(sys.modules, "lacuna.sql.govern", None)
-    with pytest.raises(ComponentImportError, match=r"lacuna\.sql\.SqlRead is not available"):
-        lacuna.sql.SqlRead  # noqa: B018
     engine = sa.create_engine(_database(tmp_path / "r.db"))
     try:
-        monkeypatch.setitem(sys.modules, "lacuna.sql.tables", None)
-        with pytest.raises(ComponentImportError, match="The table 'counts' was not classified"):
-            lacuna.sql.table_classification(engine, "counts")
+        with monkeypatch.context() as patch:
+            patch.delitem(lacuna.sql.__dict__, "SqlRead", raising=False)  # bound on first use
+            patch.setitem(sys.modules, "lacuna.sql.govern", None)
+            with pytest.raises(ComponentImportError, match=r"lacuna\.sql\.SqlRead is not "):
+                lacuna.sql.SqlRead  # noqa: B018
+            patch.setitem(sys.modules, "lacuna.sql.tables", None)
+            with pytest.raises(ComponentImportError, match="The table 'counts' was not "):
+                lacuna.sql.table_classification(engine, "counts")
+        assert lacuna.sql.SqlRead is sys.modules["lacuna.sql.govern"].SqlRead
     finally:
         engine.dispose()
-    monkeypatch.undo()
-    assert lacuna.sql.SqlRead is sys.modules["lacuna.sql.govern"].SqlRead
 
 
 def test_other_errors_of_the_block_pass_through():
