@@ -32,6 +32,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -1526,11 +1527,72 @@ class LineageStore(Keyed):
             raise LineageError(self._explain(exc, "write to")) from exc
 
     def version_at(self, dataset: DatasetRef, when: datetime) -> DatasetVersion | None:
-        """What ``dataset`` looked like at ``when`` (naive: UTC): the newest version created at
-        or before it; None when it did not exist yet."""
-        stmt = (queries.versions_of(dataset).where(versions.c.created <= iso(when))
-                .order_by(versions.c.created.desc(), versions.c.id.desc()))
-        return self._one(stmt)
+        """What ``dataset`` looked like at ``when`` (naive: UTC), by the rule :meth:`latest`
+        reads by: Lacuna's newest own version recorded at or before ``when`` that verifies,
+        newest by the order it signed (:meth:`_first_verified`), unless the newest other row
+        of that time (a claim: ingested, or marked trusted without a signature that holds;
+        newer than it) says at least as much (:meth:`_latest_row`). The answer says which it
+        is (``verified``: True for Lacuna's own version, False for a claim). None when the
+        dataset had no version then. It went by the rows' times and ids alone: a PUBLIC row
+        inserted by hand with a past time was what a PII dataset "looked like" then.
+
+        Raises:
+            LineageError: the version taken was superseded at or before ``when`` by one that
+                is no longer in the store (deleted by hand: the older class is not taken), or
+                more than :data:`_READ_FURTHER` rows marked trusted by hand crowd that time.
+        """
+        at = iso(when)
+        then = queries.versions_of(dataset).where(versions.c.created <= at)
+        trusted = then.where(versions.c.trusted.is_(True)).order_by(
+            versions.c.id.desc()).limit(_VERIFY_WINDOW)
+        try:
+            with self._transaction(write=False) as conn:
+                rows = self._read_on(conn, conn.execute(trusted).all(), written=trusted)
+                own = self._first_verified(rows)
+                own = self._standing_at(conn, own, at) if own is not None else None
+                ingested = conn.execute(then.where(versions.c.trusted.is_(False)).order_by(
+                    versions.c.created.desc(), versions.c.id.desc()).limit(1)).first()
+                # the newest other row of that time: the newest ingested one, or the newest
+                # trusted one that does not verify (newest by its time, then id)
+                claim = None
+                since = str(own.created) if own is not None else ""
+                for r in sorted((r for r in (ingested, *rows) if r is not None),
+                                key=lambda r: (str(r.created), int(r.id)), reverse=True):
+                    if str(r.created) < since:
+                        break  # recorded before Lacuna's own version: superseded by it
+                    if r is not own and (own is None or not r.trusted or not self._verifies(
+                            r, DatasetRef(r.namespace, r.name))):
+                        claim = r
+                        break
+                row = own if claim is None else self._latest_row(
+                    [claim] if own is None else [claim, own], marks=False)
+                if row is None:
+                    return None
+                return replace(self._version(row, conn), verified=row is own)
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
+    def _standing_at(self, conn: Connection, row: Any, at: str) -> Any:
+        """``row`` (a verified version of a dataset, the newest of its own recorded at or
+        before ``at`` that a read found), unless it says a later version superseded it at or
+        before ``at`` (:data:`NEXT_KEY`): that version, when it stands and verifies (ids
+        edited by hand kept it out of the window read), else a refusal: it was deleted.
+
+        Raises:
+            LineageError: a version recorded at or before ``at`` is no longer in the store.
+        """
+        for _ in range(_READ_FURTHER):
+            successor = _peek(_NEXT_WHOLE, row)
+            if successor is None or successor[1] > at:
+                return row
+            found = [r for r in conn.execute(queries.version_select().where(
+                versions.c.dataset_id == row.dataset_id, versions.c.trusted.is_(True),
+                versions.c.created == successor[1], standing())).all()
+                if _names(r, successor) and self._verifies(r, DatasetRef(r.namespace, r.name))]
+            if not found:
+                return self._not_superseded(row)  # raises: it says it was superseded
+            row = found[0]
+        return self._not_superseded(row)  # pragma: no cover - a chain longer than read on
 
     def _verifies(self, row: Any, dataset: DatasetRef) -> bool:
         """Whether a stored version row's signature holds for ``dataset`` and the row's run,
