@@ -2190,7 +2190,7 @@ class LineageStore(Keyed):
         try:
             with self._transaction(write=False) as conn:
                 return queries.walk_from(conn, datasets, Direction.UPSTREAM, limit,
-                                         resolve=self._version)
+                                         latest=self._nodes_latest)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
@@ -2211,9 +2211,21 @@ class LineageStore(Keyed):
         try:
             with self._transaction(write=False) as conn:
                 return queries.walk(conn, dataset, direction, depth, limit,
-                                    resolve=self._version)
+                                    latest=self._nodes_latest)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
+
+    def _nodes_latest(self, conn: Connection, dataset_ids: builtins.list[int]
+                      ) -> dict[int, DatasetVersion]:
+        """The latest version of each of a graph's datasets (those that have one), as
+        :meth:`latest` reads it (:meth:`_latest_rows`: Lacuna's own in the order they signed;
+        a claim only when it says at least as much; a version deleted or marked by hand
+        refused). A graph's nodes were each dataset's highest version id, of any trust: a
+        PUBLIC row inserted by hand with the highest id made a PII dataset PUBLIC in
+        ``impact`` (left out of it), ``path`` and the parents a read restores."""
+        rows = self._latest_rows(conn, dataset_ids)
+        by_row = self._versions(list(rows.values()), conn)
+        return {did: by_row[int(row.id)] for did, row in rows.items()}
 
     def impact(self, dataset: DatasetRef, tag: str | None = None, *,
                personal_tags: Sequence[str] = PERSONAL_TAGS) -> builtins.list[DatasetVersion]:
