@@ -179,6 +179,16 @@ def _lookup_datasets(conn: Connection, refs: Sequence[DatasetRef]) -> dict[Datas
     return found
 
 
+_DATASET_ID = select(datasets.c.id).where(datasets.c.namespace == bindparam("namespace"),
+                                          datasets.c.name == bindparam("name"))
+
+
+def _id_of(conn: Connection, dataset: DatasetRef) -> list[int]:
+    """The stored id of ``dataset`` (none when it is unknown), by a statement built once."""
+    return [int(i) for i in conn.execute(
+        _DATASET_ID, {"namespace": dataset.namespace, "name": dataset.name}).scalars()]
+
+
 class _Planned:
     """A version row a run is about to insert, read as a stored one is (an input the run reads
     twice is compared with it); its ``id`` is negative until the row is inserted."""
@@ -1214,8 +1224,7 @@ class LineageStore(Keyed):
                     mine = self._read_on(conn, conn.execute(_LATEST_TRUSTED, params).all())
                     row = self._not_superseded(self._first_verified(mine))
                     if row is None:
-                        self._no_hidden(conn, dataset_ids=_lookup_datasets(
-                            conn, [dataset]).values())
+                        self._no_hidden(conn, dataset_ids=_id_of(conn, dataset))
                     return self._version(row, conn) if row is not None else None
                 rows = list(conn.execute(_LATEST_ANY, params))
                 if rows and (not rows[0].trusted or self._first_verified(
@@ -1227,8 +1236,7 @@ class LineageStore(Keyed):
                         conn, conn.execute(_LATEST_TRUSTED, params).all()))
                 row, own = self._latest_and_own(rows)
                 if own is None:  # Lacuna's own marked by hand as not counting
-                    self._no_hidden(conn, dataset_ids=_lookup_datasets(
-                        conn, [dataset]).values())
+                    self._no_hidden(conn, dataset_ids=_id_of(conn, dataset))
                 row = self._not_superseded(row)
                 return self._version(row, conn) if row is not None else None
         except SQLAlchemyError as exc:
@@ -1404,8 +1412,7 @@ class LineageStore(Keyed):
                 # past rows marked trusted by hand (a forged "io": "out" included)
                 candidates = self._read_on(conn, conn.execute(stmt).all(), written=stmt)
                 if self._first_verified(candidates) is None:
-                    self._no_hidden(conn, dataset_ids=_lookup_datasets(
-                        conn, [dataset]).values())
+                    self._no_hidden(conn, dataset_ids=_id_of(conn, dataset))
                 if not candidates:
                     return None
                 chain = self._read_on(conn, conn.execute(
@@ -1686,8 +1693,7 @@ class LineageStore(Keyed):
                 rows = self._read_on(conn, conn.execute(trusted).all(), written=trusted)
                 own = self._first_verified(rows)
                 if own is None:
-                    self._no_hidden(conn, dataset_ids=_lookup_datasets(
-                        conn, [dataset]).values())
+                    self._no_hidden(conn, dataset_ids=_id_of(conn, dataset))
                 own = self._standing_at(conn, own, at) if own is not None else None
                 ingested = conn.execute(then.where(versions.c.trusted.is_(False)).order_by(
                     versions.c.created.desc(), versions.c.id.desc()).limit(1)).first()
