@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import lacuna
-from lacuna.errors import GovernanceViolation, LineageError
+from lacuna.errors import GovernanceViolation, LineageError, NotDismissableError
 from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
 from lacuna.lineage.sidecar import sidecar_path
 from lacuna.lineage.store import LineageStore
@@ -136,3 +136,23 @@ def test_lineage14_a_file_whose_version_was_marked_by_hand_does_not_leave_lower(
     finally:
         lacuna.disable()
     assert not (sandbox / "Downloads" / "per_region.csv").exists()
+
+
+def test_lineage14_lacunas_own_version_made_untrusted_by_hand_is_no_claim_to_dismiss(
+        tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    with LineageStore(f"sqlite:///{db}") as store:
+        store.record(_written("pii", PII))
+        store.record(_written("claim", PII, OTHER, fp="e" * 64), trusted=False)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE lacuna_lineage_versions SET trusted = 0 WHERE run_id = 'pii'")
+    with LineageStore(f"sqlite:///{db}") as store:
+        with pytest.raises(NotDismissableError, match="Lacuna's own pipeline"):
+            store.dismiss("pii")  # before: dismissed, and the dataset read as unknown
+        assert store.latest(REF).classification == PII  # held to as a claim
+        store.dismiss("claim")  # the allowed path: an ingested claim
+        assert store.latest(OTHER) is None
+    _mark(db, "dismissed")  # and marked dismissed by hand too
+    with LineageStore(f"sqlite:///{db}") as store, pytest.raises(
+            LineageError, match="marked dismissed by hand"):
+        store.latest(REF)  # before: None

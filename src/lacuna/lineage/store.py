@@ -304,6 +304,12 @@ def _windows_of_datasets(trusted: bool) -> Any:
 _WINDOWS_OF_DATASETS = {trusted: _windows_of_datasets(trusted) for trusted in (False, True)}
 
 
+# ``"signature": `` as json.dumps writes a version's own signature key (inside a JSON string a
+# quote is escaped, so a text cannot match)
+_SIGNATURE_PEEK = '"signature": '
+_SIGNED = f"%{_SIGNATURE_PEEK}%"
+
+
 def _hidden_of(key: str, param: str) -> Any:
     """The newest :data:`_READ_FURTHER` + 1 trusted version rows that do not stand (dismissed,
     or not produced) of each value of ``key`` (``dataset_id`` or ``fingerprint``) in the
@@ -314,7 +320,8 @@ def _hidden_of(key: str, param: str) -> Any:
     column = versions.c[key]
     ranked = (select(versions.c.id.label("vid"), func.row_number().over(
         partition_by=column, order_by=versions.c.id.desc()).label("rn"))
-        .where(column.in_(bindparam(param, expanding=True)), versions.c.trusted.is_(True),
+        .where(column.in_(bindparam(param, expanding=True)),
+               or_(versions.c.trusted.is_(True), versions.c.classification.like(_SIGNED)),
                or_(versions.c.produced.is_(False), versions.c.dismissed.is_(True)))
         .subquery("ranked"))
     return queries.version_select().where(versions.c.id.in_(
@@ -333,8 +340,15 @@ _NEWEST_AND_HIDDEN = queries.version_select().where(versions.c.id.in_(union_all(
 
 
 def _hides(row: Any) -> bool:
-    """Whether ``row`` is a trusted version that does not stand (see :func:`_hidden_of`)."""
-    return bool(row.trusted) and (not row.produced or bool(row.dismissed))
+    """Whether ``row`` is a trusted (or signed) version that does not stand (see
+    :func:`_hidden_of`)."""
+    return _signed(row) and (not row.produced or bool(row.dismissed))
+
+
+def _signed(row: Any) -> bool:
+    """Whether ``row`` is marked trusted or carries a signature (a version of Lacuna's own
+    with ``trusted`` cleared by hand still does; an ingested one never has one)."""
+    return bool(row.trusted) or _SIGNATURE_PEEK in str(row.classification)
 _SET_CLASSIFICATION = (update(versions).where(versions.c.id == bindparam("vid"))
                        .values(classification=bindparam("body")))
 # Which side of its run a trusted version was on, "in" (read) or "out" (written), kept in its
@@ -2116,9 +2130,10 @@ class LineageStore(Keyed):
                     raise UnknownRunError(msg)
                 rows = conn.execute(queries.version_select().where(
                     versions.c.run_id == run_id, versions.c.produced.is_(True))).all()
-                # Lacuna's own: a trusted row whose signature holds (``trusted`` flipped on a
-                # claim's row by hand must not make the claim undismissable)
-                if any(r.trusted and self._verifies(r, DatasetRef(r.namespace, r.name))
+                # Lacuna's own: a row whose signature holds (``trusted`` flipped on a claim's
+                # row by hand must not make the claim undismissable, nor ``trusted`` cleared
+                # by hand on Lacuna's own make it a claim a dismissal hides: only Lacuna signs)
+                if any(_signed(r) and self._verifies(r, DatasetRef(r.namespace, r.name))
                        for r in rows):
                     msg = (f"lineage run {run_id} was recorded by Lacuna's own pipeline: its "
                            "classifications were computed from the data and are no claim to "
