@@ -359,7 +359,16 @@ class Governor:
                     self.merge_declared(raised.own, inferred, where=trusted.where)
                     if raised.own is not None else None, raised.claims, result=result)
         elif not declarations and name:
-            restored = self._restore_from_store(name)
+            try:
+                restored = self._restore_from_store(name)
+            except Exception as exc:  # the store cannot say what it recorded: fail closed
+                log.error("could not look %s up in the lineage store: %s", name, exc)
+                failed = replace(
+                    inferred, tier=max(inferred.tier, Tier.PROPRIETARY),
+                    floor=max(inferred.floor, Tier.PROPRIETARY),
+                    reasoning=("PROPRIETARY (fail closed): the lineage store could not say what "
+                               f"it recorded of this file: {exc}", *inferred.reasoning))
+                return failed, (), None, None, None
             if restored is not None:  # the store knows this exact content
                 c, raised = self._restored(restored, inferred)
                 return c, (), restored.run_id, raised, self._restored_clock(restored)
@@ -1042,21 +1051,18 @@ class Governor:
 
     def _restore_from_store(self, path: str) -> Restored | None:
         """A file read without a declaration: what the store recorded for exactly this content
-        (see :func:`lacuna.lineage.recording.restore_declared`). Any failure: None
-        (re-classify)."""
+        (see :func:`lacuna.lineage.recording.restore_declared`). A failure is raised: the
+        caller classifies the file PROPRIETARY (fail closed). Classified afresh from its
+        values, a file whose store refused (a version of it deleted or marked by hand, rows
+        forged) lost what only the store knew (``DERIVED_FROM_PII``, a declared class)."""
         from lacuna.lineage.api import store_exists
         from lacuna.lineage.recording import restore_declared
 
         if self.config.server is not None:
             return None  # the server's store answers no content lookups (docs/server.md)
-        try:
-            if not store_exists(self.config.audit_url):
-                return None  # nothing was ever recorded there; do not create it by looking
-            return restore_declared(self.lineage_store, path)
-        except Exception as exc:
-            log.error("could not look %s up in the lineage store (classifying it afresh): %s",
-                      path, exc)
-            return None
+        if not store_exists(self.config.audit_url):
+            return None  # nothing was ever recorded there; do not create it by looking
+        return restore_declared(self.lineage_store, path)
 
     def read_parents(self, path: str | None, run_id: str | None, upstream: Sequence[str]
                      ) -> tuple[LineageNode, ...]:

@@ -174,7 +174,9 @@ def path(dataset: Target, tag: str) -> list[LineageEdge]:
 
 
 def version_at(dataset: Target, when: datetime) -> DatasetVersion | None:
-    """What ``dataset`` looked like at ``when``."""
+    """What ``dataset`` looked like at ``when``, read as its latest is (see
+    :meth:`LineageStore.version_at`): the answer's ``verified`` says whether it is a version
+    of Lacuna's own (True) or a claim saying at least as much (False)."""
     return current_store().version_at(as_ref(dataset), when)
 
 

@@ -194,12 +194,17 @@ def walk_levels(conn: Connection, start: int | Iterable[int], direction: Directi
     return found, hops
 
 
+Latest = Callable[[Connection, list[int]], dict[int, DatasetVersion]]
+
+
 def walk(conn: Connection, dataset: DatasetRef, direction: Direction,
          depth: int | None, limit: int | None = None, *,
-         resolve: Callable[[Any, Connection], DatasetVersion] | None = None) -> LineageGraph:
+         resolve: Callable[[Any, Connection], DatasetVersion] | None = None,
+         latest: Latest | None = None) -> LineageGraph:
     """The graph walked from ``dataset``; ``resolve(row, conn)``: a node's latest version row
     (with ``trusted``, ``run_id``, ``produced``) as what the store knows, for the rows that
-    carry an attribution (``LineageStore._version``)."""
+    carry an attribution (``LineageStore._version``); ``latest(conn, ids)``: instead, the
+    latest version of each of those dataset ids (those it has), as the store reads it."""
     start = _dataset_id(conn, dataset)
     if start is None:
         return LineageGraph(root=dataset, direction=direction, nodes={dataset: None},
@@ -218,12 +223,14 @@ def walk(conn: Connection, dataset: DatasetRef, direction: Direction,
         hops = _hops(start, found, direction)
     else:
         found, hops = walk_levels(conn, start, direction, depth)
-    return _graph(conn, dataset, direction, found, hops, resolve, truncated=truncated)
+    return _graph(conn, dataset, direction, found, hops, resolve, truncated=truncated,
+                  latest=latest)
 
 
 def walk_from(conn: Connection, starts: Sequence[DatasetRef], direction: Direction,
               limit: int | None = None, *,
-              resolve: Callable[[Any, Connection], DatasetVersion] | None = None) -> LineageGraph:
+              resolve: Callable[[Any, Connection], DatasetVersion] | None = None,
+              latest: Latest | None = None) -> LineageGraph:
     """The graph walked from several datasets together, each at depth 0 (``root`` is the
     first): one breadth-first walk, a query per hop per 500 datasets of its frontier, where a
     walk each made one per dataset (a run of 10,000 inputs: 10,000 walks). With ``limit``, at
@@ -240,7 +247,8 @@ def walk_from(conn: Connection, starts: Sequence[DatasetRef], direction: Directi
     known = [ids[r] for r in wanted if r in ids]
     found, hops = walk_levels(conn, known, direction, UNBOUNDED_HOPS,
                               None if limit is None else len(known) + limit)
-    graph = _graph(conn, wanted[0], direction, found, hops, resolve, columns=False)
+    graph = _graph(conn, wanted[0], direction, found, hops, resolve, columns=False,
+                   latest=latest)
     unknown = {r: None for r in wanted if r not in ids}
     if not unknown:
         return graph
@@ -251,13 +259,18 @@ def walk_from(conn: Connection, starts: Sequence[DatasetRef], direction: Directi
 def _graph(conn: Connection, root: DatasetRef, direction: Direction,
            found: list[tuple[int, int, str]], hops: dict[int, int],
            resolve: Callable[[Any, Connection], DatasetVersion] | None, *,
-           truncated: bool = False, columns: bool = True) -> LineageGraph:
+           truncated: bool = False, columns: bool = True, latest: Latest | None = None
+           ) -> LineageGraph:
     """The graph of the walked edges ``found`` and the reached datasets' ``hops``."""
-    refs, latest = _nodes(conn, hops, resolve)
+    if latest is not None:
+        refs, versions_of_ids = _refs(conn, hops), latest(conn, list(hops))
+    else:
+        refs, versions_of_ids = _nodes(conn, hops, resolve)
     # Sort by rank (datasets in (namespace, name) order), not by building tuples of strings.
     rank = {i: n for n, i in enumerate(sorted(hops, key=lambda i: (refs[i].namespace,
                                                                    refs[i].name)))}
-    nodes = {refs[i]: latest.get(i) for i in sorted(hops, key=lambda i: (hops[i], rank[i]))}
+    nodes = {refs[i]: versions_of_ids.get(i)
+             for i in sorted(hops, key=lambda i: (hops[i], rank[i]))}
     found.sort(key=lambda e: (rank[e[0]], rank[e[1]], e[2]))
     run_ids = {r for _, _, r in found}
     return LineageGraph(

@@ -178,6 +178,10 @@ class DatasetVersion:
     # by :func:`lacuna.lineage.openlineage.merge_event`): a class below what the run read is
     # kept only then (:func:`lacuna.lineage.claims.ingest`). Never stored.
     attested: bool = field(default=False, compare=False, repr=False)
+    # What :meth:`lacuna.lineage.store.LineageStore.version_at` answered with: True, a version
+    # of Lacuna's own whose signature holds; False, a claim (ingested, or a row marked trusted
+    # whose signature does not hold) saying at least as much. None: not said (other reads).
+    verified: bool | None = field(default=None, compare=False)
 
 
 class RunStatus(enum.StrEnum):

@@ -32,6 +32,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -178,6 +179,16 @@ def _lookup_datasets(conn: Connection, refs: Sequence[DatasetRef]) -> dict[Datas
     return found
 
 
+_DATASET_ID = select(datasets.c.id).where(datasets.c.namespace == bindparam("namespace"),
+                                          datasets.c.name == bindparam("name"))
+
+
+def _id_of(conn: Connection, dataset: DatasetRef) -> list[int]:
+    """The stored id of ``dataset`` (none when it is unknown), by a statement built once."""
+    return [int(i) for i in conn.execute(
+        _DATASET_ID, {"namespace": dataset.namespace, "name": dataset.name}).scalars()]
+
+
 class _Planned:
     """A version row a run is about to insert, read as a stored one is (an input the run reads
     twice is compared with it); its ``id`` is negative until the row is inserted."""
@@ -291,6 +302,53 @@ def _windows_of_datasets(trusted: bool) -> Any:
 
 
 _WINDOWS_OF_DATASETS = {trusted: _windows_of_datasets(trusted) for trusted in (False, True)}
+
+
+# ``"signature": `` as json.dumps writes a version's own signature key (inside a JSON string a
+# quote is escaped, so a text cannot match)
+_SIGNATURE_PEEK = '"signature": '
+_SIGNED = f"%{_SIGNATURE_PEEK}%"
+
+
+def _hidden_of(key: str, param: str) -> Any:
+    """The newest :data:`_READ_FURTHER` + 1 trusted version rows that do not stand (dismissed,
+    or not produced) of each value of ``key`` (``dataset_id`` or ``fingerprint``) in the
+    expanding parameter ``param``: what :meth:`LineageStore._no_hidden` checks. Lacuna never
+    dismisses its own versions, nor marks one it produced as not produced (a denied or failed
+    run's outputs and a read saying less are signed as not produced), so one of these that
+    verifies as standing was marked by hand: its dataset read as unknown."""
+    column = versions.c[key]
+    ranked = (select(versions.c.id.label("vid"), func.row_number().over(
+        partition_by=column, order_by=versions.c.id.desc()).label("rn"))
+        .where(column.in_(bindparam(param, expanding=True)),
+               or_(versions.c.trusted.is_(True), versions.c.classification.like(_SIGNED)),
+               or_(versions.c.produced.is_(False), versions.c.dismissed.is_(True)))
+        .subquery("ranked"))
+    return queries.version_select().where(versions.c.id.in_(
+        select(ranked.c.vid).where(ranked.c.rn <= _READ_FURTHER + 1)))
+
+
+_HIDDEN_OF = {key: _hidden_of(key, "keys") for key in ("dataset_id", "fingerprint")}
+# the reads of many datasets' latest (``known``, the record path) and of many contents read
+# these rows in the statements they make anyway (UNION ALL): as many statements as before
+_WINDOWS_AND_HIDDEN = queries.version_select().where(versions.c.id.in_(union_all(
+    select(_WINDOWS_OF_DATASETS[False].subquery().c.id),
+    select(_hidden_of("dataset_id", "dataset_ids").subquery().c.id))))
+_NEWEST_AND_HIDDEN = queries.version_select().where(versions.c.id.in_(union_all(
+    select(_NEWEST_OF_FINGERPRINTS.subquery().c.id),
+    select(_hidden_of("fingerprint", "fingerprints").subquery().c.id))))
+
+
+def _hides(row: Any) -> bool:
+    """Whether ``row`` is a trusted (or signed) version that does not stand (see
+    :func:`_hidden_of`)."""
+    return _signed(row) and (not row.produced or bool(row.dismissed))
+
+
+def _signed(row: Any) -> bool:
+    """Whether ``row`` is marked trusted or carries a signature (a version of Lacuna's own
+    with ``trusted`` cleared by hand still does; an ingested one never has one)."""
+    return bool(row.trusted) or _SIGNATURE_PEEK in str(row.classification)
 _SET_CLASSIFICATION = (update(versions).where(versions.c.id == bindparam("vid"))
                        .values(classification=bindparam("body")))
 # Which side of its run a trusted version was on, "in" (read) or "out" (written), kept in its
@@ -847,8 +905,8 @@ class LineageStore(Keyed):
             return
         updates = [{"vid": old.id, "body": self._resigned(
             old, DatasetRef(old.namespace, old.name), [seq, first[did]["created"]])}
-            for did, old in self._latest_rows(conn, list(first), trusted=True,
-                                              check=False).items()]
+            for did, old in self._latest_rows(conn, list(first), trusted=True, check=False,
+                                              hidden=False).items()]
         if updates:
             conn.execute(_SET_CLASSIFICATION, updates)
 
@@ -989,6 +1047,60 @@ class LineageStore(Keyed):
                "backup, or write the dataset again through Lacuna.")
         raise LineageError(msg)
 
+    def _no_hidden(self, conn: Connection, *, dataset_ids: Iterable[int] = (),
+                   fingerprints: Iterable[str] = ()) -> None:
+        """That no version Lacuna recorded as a dataset's state (of ``dataset_ids``, or of
+        content ``fingerprints``) was marked by hand as not counting: ``dismissed`` (a steward
+        dismisses ingested claims only, never Lacuna's own versions) or ``produced`` false (its
+        signature says it was produced). Called where a read finds no version of Lacuna's own
+        that verifies: such a mark made a dataset whose only versions were Lacuna's read as
+        unknown, and a file written with a class its values do not show (``DERIVED_FROM_PII``,
+        a declared class) was classified from its values alone when read back. A statement per
+        :data:`_CHUNK` datasets and per :data:`_CHUNK` contents (none has such rows in the
+        usual case); a signature checked per row found.
+
+        Raises:
+            LineageError: such a version (tampering: fail closed), or more than
+                :data:`_READ_FURTHER` rows of one dataset or content to check.
+        """
+        groups: dict[tuple[str, Any], list[Any]] = {}
+        for key, values in (("dataset_id", list(dict.fromkeys(dataset_ids))),
+                            ("fingerprint", [f for f in dict.fromkeys(fingerprints) if f])):
+            for chunk in _chunks(values):
+                for row in conn.execute(_HIDDEN_OF[key], {"keys": list(chunk)}):
+                    groups.setdefault((key, row._mapping[key]), []).append(row)
+        self._check_hidden(groups.values())
+
+    def _check_hidden(self, groups: Iterable[builtins.list[Any]]) -> None:
+        """:meth:`_no_hidden` of rows already read: each group, the trusted rows that do not
+        stand of one dataset or content (:func:`_hidden_of`)."""
+        for rows in groups:
+            rows.sort(key=lambda r: int(r.id), reverse=True)
+            for row in rows[:_READ_FURTHER]:
+                ref = DatasetRef(row.namespace, row.name)
+                if not ((row.dismissed and self._verifies(row, ref)) or (
+                        not row.produced and self._verifies(row, ref, produced=True))):
+                    continue
+                mark = "dismissed" if row.dismissed else "not produced"
+                msg = (f"lineage version {row.id} of {ref} in {self.where} is a version "
+                       f"Lacuna recorded as the dataset's state (its signature holds), marked "
+                       f"{mark} by hand: a steward dismisses only ingested claims, and Lacuna "
+                       "never marks what it produced so. The database was edited, and the "
+                       "dataset would read as unknown (its class forgotten), so the read (and "
+                       "a run reading it) is refused. Restore the state database from a "
+                       "backup, or write the dataset again through Lacuna; `lacuna audit "
+                       "verify` checks the audit trail beside it.")
+                raise LineageError(msg)
+            if len(rows) > _READ_FURTHER:
+                row = rows[0]
+                msg = (f"the lineage store in {self.where} holds more than {_READ_FURTHER} "
+                       f"versions of {DatasetRef(row.namespace, row.name)} marked trusted "
+                       "that do not count (dismissed, or not produced), and none standing: "
+                       "whether one of Lacuna's was marked so by hand cannot be told, so the "
+                       "read is refused. Restore the state database from a backup, or write "
+                       "the dataset again through Lacuna.")
+                raise LineageError(msg)
+
     def _dataset_ids(self, conn: Connection, refs: Sequence[DatasetRef]) -> dict[DatasetRef, int]:
         """The ids of ``refs``, the missing ones created: one lookup per namespace and
         :data:`_CHUNK` names, one batched insert, and one more lookup for what it created."""
@@ -1125,6 +1237,8 @@ class LineageStore(Keyed):
                 if trusted:
                     mine = self._read_on(conn, conn.execute(_LATEST_TRUSTED, params).all())
                     row = self._not_superseded(self._first_verified(mine))
+                    if row is None:
+                        self._no_hidden(conn, dataset_ids=_id_of(conn, dataset))
                     return self._version(row, conn) if row is not None else None
                 rows = list(conn.execute(_LATEST_ANY, params))
                 if rows and (not rows[0].trusted or self._first_verified(
@@ -1134,7 +1248,10 @@ class LineageStore(Keyed):
                     # hand) came after them (as _windows reads, and on past forged ones)
                     rows = _newest_first(rows, self._read_on(
                         conn, conn.execute(_LATEST_TRUSTED, params).all()))
-                row = self._not_superseded(self._latest_row(rows))
+                row, own = self._latest_and_own(rows)
+                if own is None:  # Lacuna's own marked by hand as not counting
+                    self._no_hidden(conn, dataset_ids=_id_of(conn, dataset))
+                row = self._not_superseded(row)
                 return self._version(row, conn) if row is not None else None
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
@@ -1183,36 +1300,62 @@ class LineageStore(Keyed):
                 break
         return _newest_first(*found)
 
-    def _windows(self, conn: Connection, dataset_ids: Iterable[int], *, trusted: bool
-                 ) -> dict[int, list[Any]]:
+    def _windows(self, conn: Connection, dataset_ids: Iterable[int], *, trusted: bool,
+                 hidden: dict[int, list[Any]] | None = None) -> dict[int, list[Any]]:
         """Each of ``dataset_ids``' newest :data:`_VERIFY_WINDOW` standing version rows by id
         (``trusted``: of its trusted ones), newest first: one statement per :data:`_CHUNK`
-        datasets."""
+        datasets. ``hidden`` (with ``trusted`` false): filled, in the same statements, with
+        each dataset's trusted rows that do not stand (:func:`_hidden_of`)."""
         window: dict[int, list[Any]] = {}
+        stmt = _WINDOWS_AND_HIDDEN if hidden is not None and not trusted else (
+            _WINDOWS_OF_DATASETS[trusted])
         for chunk in _chunks(list(dict.fromkeys(dataset_ids))):
-            for row in conn.execute(_WINDOWS_OF_DATASETS[trusted], {"dataset_ids": list(chunk)}):
+            for row in conn.execute(stmt, {"dataset_ids": list(chunk)}):
+                if hidden is not None and _hides(row):
+                    hidden.setdefault(int(row.dataset_id), []).append(row)
+                    continue
                 window.setdefault(int(row.dataset_id), []).append(row)
         for rows in window.values():
             rows.sort(key=lambda r: int(r.id), reverse=True)
         return window
 
     def _latest_rows(self, conn: Connection, dataset_ids: Iterable[int], *,
-                     trusted: bool = False, check: bool = True) -> dict[int, Any]:
+                     trusted: bool = False, check: bool = True, hidden: bool = True
+                     ) -> dict[int, Any]:
         """Each of ``dataset_ids``' latest standing version row, as :meth:`latest` takes it
         (``trusted``: its newest trusted version that verifies, :meth:`_first_verified`), by
         the order its versions signed: what every read of "the latest" of many datasets goes
         by (:meth:`known`, the record path's inputs, :meth:`_supersede`), so ids swapped by
         hand make none of them take an older, lower version. With ``check``, a row marked
-        superseded by a version no longer standing refuses (:meth:`_not_superseded`)."""
+        superseded by a version no longer standing refuses (:meth:`_not_superseded`). With
+        ``hidden``, a dataset without a version of Lacuna's own that verifies is checked for
+        one marked by hand as not counting (:meth:`_no_hidden`: refused)."""
         found: dict[int, Any] = {}
-        for did, window in self._windows(conn, dataset_ids, trusted=trusted).items():
+        wanted = list(dict.fromkeys(dataset_ids))
+        owned: set[int] = set()
+        hides: dict[int, list[Any]] | None = {} if hidden and not trusted else None
+        for did, window in self._windows(conn, wanted, trusted=trusted, hidden=hides).items():
             rows = self._read_on(conn, window)  # past rows marked trusted by hand
-            row = self._first_verified(rows) if trusted else self._latest_row(rows)
+            if trusted:
+                row = own = self._first_verified(rows)
+            else:
+                row, own = self._latest_and_own(rows)
+            if own is not None:
+                owned.add(did)
             if row is not None:
                 found[did] = self._not_superseded(row) if check else row
+        if hides is not None:  # read with the windows
+            self._check_hidden(rows for did, rows in hides.items() if did not in owned)
+        elif hidden:
+            self._no_hidden(conn, dataset_ids=[d for d in wanted if d not in owned])
         return found
 
     def _latest_row(self, rows: Sequence[Any], *, marks: bool = True) -> Any:
+        """:meth:`_latest_and_own`'s latest row."""
+        return self._latest_and_own(rows, marks=marks)[0]
+
+    def _latest_and_own(self, rows: Sequence[Any], *, marks: bool = True
+                        ) -> tuple[Any, Any]:
         """Which of ``rows`` (a dataset's newest standing versions by id of each trust, newest
         first: the window :meth:`_windows` reads) is its latest: Lacuna's newest own version
         that verifies, newest by the order it signed (:meth:`_first_verified`), unless the
@@ -1225,31 +1368,32 @@ class LineageStore(Keyed):
         marked superseded is taken whatever the claim says (the read refuses: a version was
         deleted; ``marks`` False: rows of one content, not of one dataset, where a version
         superseded by a later write of its dataset is still what that content was). With no
-        version of Lacuna's own that verifies, the newest row is taken."""
+        version of Lacuna's own that verifies, the newest row is taken. Returns that row and
+        Lacuna's newest own version (None when none verifies)."""
         if not rows:
-            return None
+            return None, None
         top = rows[0]
         mine = [r for r in rows if r.trusted]
         own = self._first_verified(mine) if mine else None
         if own is None or own is top:
-            return top
+            return top, own
         if top.trusted and self._verifies(top, DatasetRef(top.namespace, top.name)):
-            return own  # ids swapped: own signed a later order (said by _first_verified)
+            return own, own  # ids swapped: own signed a later order (said by _first_verified)
         if marks and _NEXT_PEEK in str(own.classification):
-            return own  # superseded by a version that is gone: the read refuses
+            return own, own  # superseded by a version that is gone: the read refuses
         try:
             lower = _lowers(queries.to_version(top).classification, own.classification)
         except Exception:  # an unreadable claim (written by hand) says nothing: fail closed
             lower = True
         if not lower:
-            return top
+            return top, own
         if top.id not in self._lowered:
             self._lowered.add(top.id)
             log.warning("lineage version %s of %s:%s in %s is newer than Lacuna's own version "
                         "%s but says less than it (written by hand: an ingested claim is held "
                         "to what the store knew): version %s is taken", top.id, top.namespace,
                         top.name, self.where, own.id, own.id)
-        return own
+        return own, own
 
     def latest_written(self, dataset: DatasetRef) -> DatasetVersion | None:
         """The newest standing version of ``dataset`` that Lacuna's pipeline recorded (trusted,
@@ -1281,6 +1425,8 @@ class LineageStore(Keyed):
             with self._transaction(write=False) as conn:
                 # past rows marked trusted by hand (a forged "io": "out" included)
                 candidates = self._read_on(conn, conn.execute(stmt).all(), written=stmt)
+                if self._first_verified(candidates) is None:
+                    self._no_hidden(conn, dataset_ids=_id_of(conn, dataset))
                 if not candidates:
                     return None
                 chain = self._read_on(conn, conn.execute(
@@ -1411,7 +1557,7 @@ class LineageStore(Keyed):
         if trusted is not None:
             stmt = stmt.where(versions.c.trusted.is_(trusted))
         if trusted:
-            found = self._own_of(stmt)
+            found = self._own_of(stmt, fingerprint)
             return found[0] if found is not None else None
         try:  # what the store knows of the content, as the ingest guard reads it (known())
             with self._transaction(write=False) as conn:
@@ -1431,9 +1577,13 @@ class LineageStore(Keyed):
         fingerprints for their newest rows, one per :data:`_CONTENT_CHUNK` for their windows of
         trusted rows."""
         newest: dict[str, Any] = {}
+        hides: dict[str, list[Any]] = {}
         for chunk in _chunks(fingerprints):
-            for row in conn.execute(_NEWEST_OF_FINGERPRINTS, {"fingerprints": list(chunk)}):
-                newest[str(row.fingerprint)] = row
+            for row in conn.execute(_NEWEST_AND_HIDDEN, {"fingerprints": list(chunk)}):
+                if _hides(row):
+                    hides.setdefault(str(row.fingerprint), []).append(row)
+                else:
+                    newest[str(row.fingerprint)] = row
         known = [f for f in fingerprints if f in newest]
         trusted: dict[str, list[Any]] = {}
         for start in range(0, len(known), _CONTENT_CHUNK):
@@ -1442,12 +1592,16 @@ class LineageStore(Keyed):
                                     {f"fp{i}": fp for i, fp in enumerate(chunk)}):
                 trusted.setdefault(str(row.fingerprint), []).append(row)
         found: dict[str, Any] = {}
+        owned: set[str] = set()
         for fp in known:
             rows = self._read_on(conn, _newest_first([newest[fp]], trusted.get(fp, [])),
                                  fingerprint=fp)
-            row = self._latest_row(rows, marks=False)
+            row, own = self._latest_and_own(rows, marks=False)
+            if own is not None:
+                owned.add(fp)
             if row is not None:
                 found[fp] = row
+        self._check_hidden(rows for fp, rows in hides.items() if fp not in owned)
         return found
 
     def produced_with(
@@ -1465,21 +1619,25 @@ class LineageStore(Keyed):
             claim = self._newest_claim(stmt)
             return (queries.to_version(claim), str(claim.run_id)) if claim is not None else None
         if trusted:
-            return self._own_of(stmt.where(versions.c.trusted.is_(True)))
+            return self._own_of(stmt.where(versions.c.trusted.is_(True)), fingerprint)
         rows = self._read(stmt.order_by(versions.c.id.desc()).limit(1))
         return (self._version(rows[0]), str(rows[0].run_id)) if rows else None
 
-    def _own_of(self, stmt: Any) -> tuple[DatasetVersion, str] | None:
+    def _own_of(self, stmt: Any, fingerprint: str) -> tuple[DatasetVersion, str] | None:
         """The newest of ``stmt``'s trusted rows that verifies, by the order it signed, read
         on past rows marked trusted by hand (:meth:`_read_on`), with the id of its run: 64 of
         them with a content's fingerprint made ``by_fingerprint(trusted=True)`` and
         ``produced_with(trusted=True)`` (the declaration a read of that file restores) find
-        nothing, and the file was classified from its values alone."""
+        nothing, and the file was classified from its values alone. None found: the content
+        (``fingerprint``) is checked for a version of Lacuna's own marked by hand as not
+        counting (:meth:`_no_hidden`: refused)."""
         windowed = stmt.order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW)
         try:
             with self._transaction(write=False) as conn:
                 rows = self._read_on(conn, conn.execute(windowed).all(), written=windowed)
                 row = self._first_verified(rows)
+                if row is None:
+                    self._no_hidden(conn, fingerprints=[fingerprint])
                 return (self._version(row, conn), str(row.run_id)) if row is not None else None
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
@@ -1526,17 +1684,81 @@ class LineageStore(Keyed):
             raise LineageError(self._explain(exc, "write to")) from exc
 
     def version_at(self, dataset: DatasetRef, when: datetime) -> DatasetVersion | None:
-        """What ``dataset`` looked like at ``when`` (naive: UTC): the newest version created at
-        or before it; None when it did not exist yet."""
-        stmt = (queries.versions_of(dataset).where(versions.c.created <= iso(when))
-                .order_by(versions.c.created.desc(), versions.c.id.desc()))
-        return self._one(stmt)
+        """What ``dataset`` looked like at ``when`` (naive: UTC), by the rule :meth:`latest`
+        reads by: Lacuna's newest own version recorded at or before ``when`` that verifies,
+        newest by the order it signed (:meth:`_first_verified`), unless the newest other row
+        of that time (a claim: ingested, or marked trusted without a signature that holds;
+        newer than it) says at least as much (:meth:`_latest_row`). The answer says which it
+        is (``verified``: True for Lacuna's own version, False for a claim). None when the
+        dataset had no version then. It went by the rows' times and ids alone: a PUBLIC row
+        inserted by hand with a past time was what a PII dataset "looked like" then.
 
-    def _verifies(self, row: Any, dataset: DatasetRef) -> bool:
+        Raises:
+            LineageError: the version taken was superseded at or before ``when`` by one that
+                is no longer in the store (deleted by hand: the older class is not taken), or
+                more than :data:`_READ_FURTHER` rows marked trusted by hand crowd that time.
+        """
+        at = iso(when)
+        then = queries.versions_of(dataset).where(versions.c.created <= at)
+        trusted = then.where(versions.c.trusted.is_(True)).order_by(
+            versions.c.id.desc()).limit(_VERIFY_WINDOW)
+        try:
+            with self._transaction(write=False) as conn:
+                rows = self._read_on(conn, conn.execute(trusted).all(), written=trusted)
+                own = self._first_verified(rows)
+                if own is None:
+                    self._no_hidden(conn, dataset_ids=_id_of(conn, dataset))
+                own = self._standing_at(conn, own, at) if own is not None else None
+                ingested = conn.execute(then.where(versions.c.trusted.is_(False)).order_by(
+                    versions.c.created.desc(), versions.c.id.desc()).limit(1)).first()
+                # the newest other row of that time: the newest ingested one, or the newest
+                # trusted one that does not verify (newest by its time, then id)
+                claim = None
+                since = str(own.created) if own is not None else ""
+                for r in sorted((r for r in (ingested, *rows) if r is not None),
+                                key=lambda r: (str(r.created), int(r.id)), reverse=True):
+                    if str(r.created) < since:
+                        break  # recorded before Lacuna's own version: superseded by it
+                    if r is not own and (own is None or not r.trusted or not self._verifies(
+                            r, DatasetRef(r.namespace, r.name))):
+                        claim = r
+                        break
+                row = own if claim is None else self._latest_row(
+                    [claim] if own is None else [claim, own], marks=False)
+                if row is None:
+                    return None
+                return replace(self._version(row, conn), verified=row is own)
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
+    def _standing_at(self, conn: Connection, row: Any, at: str) -> Any:
+        """``row`` (a verified version of a dataset, the newest of its own recorded at or
+        before ``at`` that a read found), unless it says a later version superseded it at or
+        before ``at`` (:data:`NEXT_KEY`): that version, when it stands and verifies (ids
+        edited by hand kept it out of the window read), else a refusal: it was deleted.
+
+        Raises:
+            LineageError: a version recorded at or before ``at`` is no longer in the store.
+        """
+        for _ in range(_READ_FURTHER):
+            successor = _peek(_NEXT_WHOLE, row)
+            if successor is None or successor[1] > at:
+                return row
+            found = [r for r in conn.execute(queries.version_select().where(
+                versions.c.dataset_id == row.dataset_id, versions.c.trusted.is_(True),
+                versions.c.created == successor[1], standing())).all()
+                if _names(r, successor) and self._verifies(r, DatasetRef(r.namespace, r.name))]
+            if not found:
+                return self._not_superseded(row)  # raises: it says it was superseded
+            row = found[0]
+        return self._not_superseded(row)  # pragma: no cover - a chain longer than read on
+
+    def _verifies(self, row: Any, dataset: DatasetRef, *, produced: bool | None = None
+                  ) -> bool:
         """Whether a stored version row's signature holds for ``dataset`` and the row's run,
-        fingerprint, classification, columns and produced flag. A version signed before
-        dataset names were canonical names its dataset as it was then (``s3a://lake``: see
-        :meth:`_canonical_names`), which is the same dataset."""
+        fingerprint, classification, columns and produced flag (``produced``: as if it were
+        that). A version signed before dataset names were canonical names its dataset as it
+        was then (``s3a://lake``: see :meth:`_canonical_names`), which is the same dataset."""
         try:
             data = json.loads(row.classification)
             signature = data.pop("signature", None) if isinstance(data, dict) else None
@@ -1548,7 +1770,8 @@ class LineageStore(Keyed):
                     return False  # its created time edited: not when it was recorded
             columns = json.loads(row.columns)
             return any(self.keyring.verify(version_payload(
-                ref, row.run_id, row.fingerprint, data, columns, row.produced), signature)
+                ref, row.run_id, row.fingerprint, data, columns,
+                row.produced if produced is None else produced), signature)
                 for ref in _spellings(dataset))
         except (LacunaError, ValueError, TypeError, AttributeError) as exc:
             log.debug("lineage version %s unreadable: %s", getattr(row, "id", "?"), exc)
@@ -1907,9 +2130,10 @@ class LineageStore(Keyed):
                     raise UnknownRunError(msg)
                 rows = conn.execute(queries.version_select().where(
                     versions.c.run_id == run_id, versions.c.produced.is_(True))).all()
-                # Lacuna's own: a trusted row whose signature holds (``trusted`` flipped on a
-                # claim's row by hand must not make the claim undismissable)
-                if any(r.trusted and self._verifies(r, DatasetRef(r.namespace, r.name))
+                # Lacuna's own: a row whose signature holds (``trusted`` flipped on a claim's
+                # row by hand must not make the claim undismissable, nor ``trusted`` cleared
+                # by hand on Lacuna's own make it a claim a dismissal hides: only Lacuna signs)
+                if any(_signed(r) and self._verifies(r, DatasetRef(r.namespace, r.name))
                        for r in rows):
                     msg = (f"lineage run {run_id} was recorded by Lacuna's own pipeline: its "
                            "classifications were computed from the data and are no claim to "
@@ -1987,7 +2211,7 @@ class LineageStore(Keyed):
         try:
             with self._transaction(write=False) as conn:
                 return queries.walk_from(conn, datasets, Direction.UPSTREAM, limit,
-                                         resolve=self._version)
+                                         latest=self._nodes_latest)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
@@ -2008,9 +2232,21 @@ class LineageStore(Keyed):
         try:
             with self._transaction(write=False) as conn:
                 return queries.walk(conn, dataset, direction, depth, limit,
-                                    resolve=self._version)
+                                    latest=self._nodes_latest)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
+
+    def _nodes_latest(self, conn: Connection, dataset_ids: builtins.list[int]
+                      ) -> dict[int, DatasetVersion]:
+        """The latest version of each of a graph's datasets (those that have one), as
+        :meth:`latest` reads it (:meth:`_latest_rows`: Lacuna's own in the order they signed;
+        a claim only when it says at least as much; a version deleted or marked by hand
+        refused). A graph's nodes were each dataset's highest version id, of any trust: a
+        PUBLIC row inserted by hand with the highest id made a PII dataset PUBLIC in
+        ``impact`` (left out of it), ``path`` and the parents a read restores."""
+        rows = self._latest_rows(conn, dataset_ids)
+        by_row = self._versions(list(rows.values()), conn)
+        return {did: by_row[int(row.id)] for did, row in rows.items()}
 
     def impact(self, dataset: DatasetRef, tag: str | None = None, *,
                personal_tags: Sequence[str] = PERSONAL_TAGS) -> builtins.list[DatasetVersion]:

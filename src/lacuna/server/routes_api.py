@@ -229,11 +229,13 @@ def held_sources(state: ServerState, operation: Operation) -> tuple[Operation, D
     except Exception as exc:
         log.error("cannot check operation %s's sources against the lineage store; denying "
                   "(fail closed): %s", operation.id, exc)
+        # the caller is told the store's refusal (a version edited by hand, ...) without
+        # where the server keeps its state (file, host, account): the log has it whole
         return operation, Decision(
             allowed=False, operation_id=operation.id, operation=operation,
             reasoning=("Denied because the server could not check the sources' "
                        "classifications against its lineage store (fail closed)"),
-            engine_error=f"{type(exc).__name__}: {exc}")
+            engine_error=f"{type(exc).__name__}: {told(state, exc)}")
     if refused:
         log.warning("operation %s by %s claims less than the lineage store knows of its "
                     "sources; kept what is known:%s", operation.id, operation.user.id,
