@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna import _bypass
+from lacuna.errors import IntegrationError
 from lacuna.lineage.recording import Produced, as_stored
 from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
 from lacuna.model import Action, Destination, DestinationType, Scope, Source
@@ -61,6 +62,9 @@ class Target:
     replaces: bool = False  # a path written with mode("overwrite"), all of it replaced
     # a table's partitions located outside its folder: a write may put files there
     partitions: tuple[str, ...] = ()
+    # why the catalog could not say where an existing table's files are (None: it could):
+    # the write's destination is then unknown (:func:`destination` refuses to name one)
+    unreadable: str | None = None
 
     @property
     def key(self) -> str:
@@ -149,7 +153,14 @@ def table_target(spark: SparkSession, name: str, *, append: bool,
     if viewed is not None:  # a temporary view over files: a write to (and label beside) them
         return path_target(viewed, append=append, replaces=not append)
     full = qualify(spark, name)
-    path = table_location(spark, name) if path is None else local_path(path) or path
+    if path is None:
+        try:
+            path = table_location(spark, name)
+        except IntegrationError as exc:  # decided as a write to an unknown place: refused
+            log.error("%s", exc)
+            return Target("table", full, table_ref(full), append=append, unreadable=str(exc))
+    else:
+        path = local_path(path) or path
     return Target("table", full, table_ref(full), append=append, table_path=path,
                   partitions=_outside_partitions(spark, full))
 
@@ -161,23 +172,61 @@ def _outside_partitions(spark: SparkSession, name: str) -> tuple[str, ...]:
     write is decided as a write there too (before, it was decided as the managed table, and
     the e-mails went into ~/Downloads)."""
     from lacuna.spark import _jvm
-    from lacuna.spark.sources import outside_partitions
+    from lacuna.spark.sources import UNLISTED, outside_partitions
 
     parts = name.split(".")
     if parts[0] != CATALOG_NAMESPACE or len(parts) != 3:
         return ()
     try:
+        table = _catalog_table(spark, parts[1], parts[2])
+        if table is None:  # no such table (or database: Spark refuses the write itself)
+            return ()
         with _bypass.bypass():
-            catalog = spark._jsparkSession.sessionState().catalog()
-            ident = spark._jvm.org.apache.spark.sql.catalyst.TableIdentifier(  # type: ignore[union-attr]
-                parts[2], spark._jvm.scala.Some(parts[1]))  # type: ignore[union-attr]
-            if not catalog.tableExists(ident):
-                return ()
-            table = catalog.getTableMetadata(ident)
             uri = _jvm.option(table.storage().locationUri())
-    except Exception:  # a view, or no such database: Spark refuses the write itself
-        return ()
+    except Exception as exc:  # cannot tell where its partitions are: decided as unknown
+        log.error("could not list the partitions of %s: %s", name, exc)
+        return (UNLISTED,)
     return outside_partitions(table, None if uri is None else str(uri.toString()))
+
+
+def _session_catalog(spark: SparkSession) -> Any:
+    """The session catalog (``SessionCatalog``) of ``spark``, whose entries say where a
+    table's files are."""
+    return spark._jsparkSession.sessionState().catalog()
+
+
+def _catalog_table(spark: SparkSession, database: str, table: str) -> Any:
+    """The catalog entry (``CatalogTable``) of ``database.table`` in the session catalog, or
+    None when there is no such table or no such database (asked as such: nothing else is taken
+    as "not there").
+
+    Raises:
+        IntegrationError: the catalog cannot say (the entry of an existing table cannot be
+            read: a permission error, a corrupt metastore entry, the metastore down).
+    """
+    try:
+        with _bypass.bypass():
+            catalog = _session_catalog(spark)
+            if not catalog.databaseExists(database):
+                return None
+            ident = spark._jvm.org.apache.spark.sql.catalyst.TableIdentifier(  # type: ignore[union-attr]
+                table, spark._jvm.scala.Some(database))  # type: ignore[union-attr]
+            if not catalog.tableExists(ident):
+                return None
+            return catalog.getTableMetadata(ident)
+    except Exception as exc:
+        raise _unreadable(database, table, exc) from exc
+
+
+def _unreadable(database: str, table: str, exc: BaseException) -> IntegrationError:
+    first = (str(exc).splitlines() or [""])[0][:300]
+    name = f"{CATALOG_NAMESPACE}.{database}.{table}"
+    msg = (f"Spark's catalog could not say where the files of the table {name} are "
+           f"({type(exc).__name__}: {first}), so Lacuna cannot tell where a write to it goes "
+           "(an external table's folder, which may be outside governed storage, or the managed "
+           "warehouse): the write is refused in enforce mode. Fix the catalog entry or its "
+           "permissions (spark.catalog.getTable(name) must answer), or write to a path.")
+    return IntegrationError(msg)
 
 
 def table_location(spark: SparkSession, name: str) -> str | None:
@@ -185,7 +234,11 @@ def table_location(spark: SparkSession, name: str) -> str | None:
     catalog's managed warehouse (``spark.sql.warehouse.dir``): an external table's location
     (``CREATE TABLE … LOCATION``, ``saveAsTable`` with a path), a managed table moved out of
     the warehouse (``ALTER TABLE … SET LOCATION``), or, for a table not created yet, the folder
-    its database puts it in (``CREATE DATABASE … LOCATION``). None: a table in the warehouse."""
+    its database puts it in (``CREATE DATABASE … LOCATION``). None: a table in the warehouse.
+
+    Raises:
+        IntegrationError: the catalog cannot say (:func:`_stored_location`).
+    """
     found = _stored_location(spark, name)
     if found is None:
         return None
@@ -217,27 +270,42 @@ def _view_files(spark: SparkSession, name: str) -> str | None:
 
 def _stored_location(spark: SparkSession, name: str) -> tuple[str, bool] | None:
     """The location of the table ``name`` (its own, or ``<database location>/<table>`` for a
-    table not created yet), as a URI, and whether the table is external; None when the
-    catalog cannot tell."""
+    table not created yet), as a URI, and whether the table is external; None for a table of
+    another catalog (v2), a view, or a table in a database that does not exist (Spark refuses
+    the write itself).
+
+    Raises:
+        IntegrationError: the catalog cannot say where the table is (its entry or its
+            database's cannot be read). Before, any error was taken as "no location": the
+            write was decided as one to a managed table in the warehouse, and an external table
+            in ~/Downloads whose entry could not be read took e-mails as internal storage.
+    """
     from lacuna.spark import _jvm
 
     parts = qualify(spark, name).split(".")
     if parts[0] != CATALOG_NAMESPACE or len(parts) != 3:
         return None  # another catalog (v2): it keeps its own storage
+    table = _catalog_table(spark, parts[1], parts[2])
+    if table is None and not _database_exists(spark, parts[1], parts[2]):
+        return None  # Spark refuses the write itself
     try:
         with _bypass.bypass():
-            catalog = spark._jsparkSession.sessionState().catalog()
-            ident = spark._jvm.org.apache.spark.sql.catalyst.TableIdentifier(  # type: ignore[union-attr]
-                parts[2], spark._jvm.scala.Some(parts[1]))  # type: ignore[union-attr]
-            if catalog.tableExists(ident):
-                table = catalog.getTableMetadata(ident)
+            if table is not None:
                 uri = _jvm.option(table.storage().locationUri())
                 external = str(table.tableType().name()).upper() == "EXTERNAL"
                 return None if uri is None else (_uri_text(uri), external)
-            base = _uri_text(catalog.getDatabaseMetadata(parts[1]).locationUri())
-    except Exception:  # no such database (Spark refuses the write itself), or a view
-        return None
+            base = _uri_text(_session_catalog(spark).getDatabaseMetadata(parts[1]).locationUri())
+    except Exception as exc:
+        raise _unreadable(parts[1], parts[2], exc) from exc
     return base.rstrip("/") + "/" + parts[2], False
+
+
+def _database_exists(spark: SparkSession, database: str, table: str) -> bool:
+    try:
+        with _bypass.bypass():
+            return bool(_session_catalog(spark).databaseExists(database))
+    except Exception as exc:
+        raise _unreadable(database, table, exc) from exc
 
 
 def _uri_text(uri: Any) -> str:
@@ -268,9 +336,13 @@ def _listener_keys(spark: SparkSession, target: Target) -> tuple[str, ...]:
     a temporary view's name shadows runs its insert as a second query, which Spark reports as a
     file write to that folder with no table: it was flagged UNGOVERNED (a Spark job, a second
     audit record saying policy would have denied it)."""
-    if target.kind != "table":
+    if target.kind != "table" or target.unreadable is not None:
         return (target.key,)
-    found = _stored_location(spark, target.name)
+    try:
+        found = _stored_location(spark, target.name)
+    except IntegrationError as exc:  # the write was decided; its folder's event is flagged
+        log.error("%s", exc)
+        found = None
     folder = local_path(found[0]) if found is not None else None
     if folder is None:
         return (target.key,)
@@ -294,6 +366,8 @@ def destination(gov: Governor, target: Target) -> Destination:
         return gov.destination(target.name)
     if target.kind == "jdbc":
         return gov.destination(target.name.split("#", 1)[0])
+    if target.unreadable is not None:  # an external folder or the warehouse: cannot tell
+        raise IntegrationError(target.unreadable)
     if target.table_path is not None:
         return gov.destination(target.table_path)
     return Destination(
