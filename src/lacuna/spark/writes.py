@@ -453,7 +453,11 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
             record = remember_exception_write(gov, exception_id, target)
         # when its data was first seen: read before the job replaces the destination (its
         # sidecar says it only until then)
-        seen = write_clock(df.sparkSession, gov, target, analysis)
+        try:
+            seen = write_clock(df.sparkSession, gov, target, analysis)
+        except IntegrationError as exc:  # enforce: refused, nothing runs; others: from now
+            gov.internal_error(exc, action=Action.EXPORT, method=method)
+            seen = write_clock(df.sparkSession, gov, target, analysis, keep=False)
         keys = _listener_keys(df.sparkSession, target)
         for key in keys:
             expect(key)
@@ -578,13 +582,19 @@ def remember_exception_write(gov: Governor, exception_id: str,
 
 
 def write_clock(spark: SparkSession, gov: Governor, target: Target,
-                analysis: Analysis) -> datetime:
+                analysis: Analysis, *, before: datetime | None = None,
+                keep: bool = True) -> datetime:
     """When the data a write of ``analysis`` to ``target`` holds was first seen (the one rule:
     :func:`lacuna.lineage.clock.of_write`), read before the write replaces the destination:
     the destination's clock (a local path's trusted sidecar or authenticated sealed header, a
-    table's trusted label), each source's as its trusted sidecar or table label said when the
-    plan read it (a forged, unsigned or stale one says nothing), taken when it was read at a
-    tier no higher than the write's, and now."""
+    table's trusted label: :func:`_table_clock`, or ``before`` when given; ``keep=False``: a
+    table's is not read, it could not be), each source's as its trusted sidecar or table label
+    said when the plan read it (a forged, unsigned or stale one says nothing), taken when it
+    was read at a tier no higher than the write's, and now.
+
+    Raises:
+        IntegrationError: a table's label is there but cannot be read (:func:`_table_clock`).
+    """
     from lacuna.lineage import clock
     from lacuna.lineage.state import LineageNode
     from lacuna.model import utcnow
@@ -594,34 +604,54 @@ def write_clock(spark: SparkSession, gov: Governor, target: Target,
                   for leaf, s in analysis.leaves)
     written = LineageNode(name=None, operation="spark.write", parents=reads)
     path = local_path(target.name) if target.kind == "path" else None
-    before = _table_clock(spark, target.name) if target.kind == "table" else None
+    if before is None and keep and target.kind == "table":
+        before = _table_clock(spark, target.name)
     return clock.of_write(path, written, analysis.classification.tier, gov.config,
                           now=clock.earliest(utcnow(), before))
 
 
-def _table_clock(spark: SparkSession, name: str) -> datetime | None:
+def _table_clock(spark: SparkSession, name: str, *, stale: bool = False) -> datetime | None:
     """The clock of the catalog table ``name`` as its trusted label says (None: no such
-    table, no label, or one that is not trusted for this table)."""
+    table, no label, or one that is not trusted for this table). ``stale``: also a label whose
+    signature verifies but whose files changed since (the query listener's, after a write it
+    did not govern: Lacuna signed that clock for this table, the write made it stale).
+
+    Raises:
+        IntegrationError: the table is there but its label cannot be read (the catalog or py4j
+            fails, the label is malformed or cut short). Before, that restarted the table's
+            clock: an append to a table of data past its retention, whose label could not be
+            read for a moment, signed it as first seen now, and it (and what is written from
+            it) was kept for another full retention period.
+    """
     import pandas as pd
 
-    from lacuna.lineage.clock import of_declaration
-    from lacuna.lineage.sidecar import SidecarError, read_embedded
+    from lacuna.lineage.clock import aware, earliest, of_declaration
+    from lacuna.lineage.sidecar import read_embedded
     from lacuna.spark.sources import describe, table_files
 
     try:
         with _bypass.bypass():
+            if not spark.catalog.tableExists(labels.quoted_name(name)):
+                return None  # not there yet (a create): nothing to keep
             leaf = describe(_table_plan(spark, name))
-    except Exception:  # not there yet (a create): nothing to keep
-        return None
-    embedded = labels.read_table_label(dict(leaf.properties))
-    if embedded is None:
-        return None
-    try:
+        embedded = labels.read_table_label(dict(leaf.properties))
+        if embedded is None:
+            return None
         declared = read_embedded(embedded, data_path=None, table=leaf.table or True,
                                  location=table_files(leaf),
                                  frame=pd.DataFrame(columns=list(leaf.columns)))
-    except SidecarError:
-        return None
+    except Exception as exc:  # SidecarError too: a malformed label
+        first = (str(exc).splitlines() or [""])[0][:300]
+        msg = (f"Lacuna could not read the retention clock of the table {name} "
+               f"({type(exc).__name__}: {first}), so a write to it cannot keep when its data "
+               "was first seen: in enforce mode the write is refused (it would restart the "
+               "clock, and data past its retention would be kept for another period). Fix the "
+               "cause (the catalog; a malformed label: `ALTER TABLE … UNSET TBLPROPERTIES` "
+               "its lacuna.classification.* properties, which restarts its clock), then write "
+               "again.")
+        raise IntegrationError(msg) from exc
+    if stale and declared.trust == "stale":
+        return earliest(aware(declared.written_at), declared.first_seen)
     return of_declaration(declared)
 
 
