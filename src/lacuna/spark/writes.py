@@ -113,6 +113,15 @@ def claim(key: str, received: float | None = None) -> bool:
         return _IN_FLIGHT[key] > 0 or _DONE.get(key, -math.inf) >= at
 
 
+def claim_any(received: float | None = None) -> bool:
+    """Whether any governed write was in flight, or had finished at most GRACE_S before the
+    event was ``received``: a listener event whose target cannot be named may be its."""
+    with _PENDING_LOCK:
+        at = time.monotonic() if received is None else received
+        return any(n > 0 for n in _IN_FLIGHT.values()) or any(
+            until >= at for until in _DONE.values())
+
+
 def qualify(spark: SparkSession, name: str) -> str:
     """``catalog.database.table`` for a table name as the user wrote it."""
     parts = [p.strip().strip("`") for p in _split(name)]
@@ -767,6 +776,39 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
+
+
+def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: str) -> None:
+    """Label ``target`` after a write that ran outside Lacuna and that Lacuna could not
+    classify (the query listener's failure): unverified, PROPRIETARY with that floor (fail
+    closed), combined with what it held (an append's rule), so no later read trusts a lower
+    label made stale by the write. A table keeps its column names in the label; a path is
+    labelled only when it exists. Never raises (logged)."""
+    import uuid
+
+    from lacuna.model import Classification
+
+    c = _unknown(Classification(), why)
+    user = gov.config.user.to_user().id
+    run_id = uuid.uuid4().hex
+    try:
+        if target.kind == "table":
+            with _bypass.bypass():
+                columns = tuple(spark.table(labels.quoted_name(target.name)).columns)
+            from dataclasses import replace
+
+            _label_table(spark, gov, replace(target, append=True), c, columns, (), user,
+                         run_id)
+            forget(target.key)
+        elif target.kind == "path":
+            path = local_path(target.name)
+            if path is not None and os.path.exists(path):
+                _label_files(gov, path, c, (), user, run_id, append=True)
+                forget(target.key)
+                forget(f"file:{target.name}")
+    except Exception as exc:
+        log.error("could not label %s as unverified after an ungoverned write: %s",
+                  target.name, exc)
 
 
 def _unknown(c: Classification, why: str) -> Classification:
