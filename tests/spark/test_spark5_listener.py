@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from lacuna.governor import current
 from lacuna.model import Tier
+
+OLD = datetime.now(UTC) - timedelta(days=round(365.25 * 4))
 
 
 def _label_tier(spark, table: str) -> str:  # type: ignore[no-untyped-def]
@@ -53,6 +56,24 @@ def _settled(spark, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no
     monkeypatch.setattr(writes, "_DONE", {})
 
 
+def _aged(spark, table: str) -> None:  # type: ignore[no-untyped-def]
+    """``table`` as a governed write four years ago left it: its label signed with that clock."""
+    from lacuna.spark import writes
+    from lacuna.spark.plan import analyze
+
+    df = spark.table(table)
+    analysis = analyze(df, current())
+    writes._label(spark, current(), writes.table_target(spark, table, append=False),
+                  analysis.classification, analysis, "analyst_alice", "run-old", first_seen=OLD)
+    assert writes._table_clock(spark, f"spark_catalog.default.{table}") == OLD
+
+
+def _clock(spark, table: str) -> datetime | None:  # type: ignore[no-untyped-def]
+    from lacuna.spark import writes
+
+    return writes._table_clock(spark, f"spark_catalog.default.{table}")
+
+
 def _emails(spark):  # type: ignore[no-untyped-def]
     return spark.createDataFrame([("a@example.com",), ("b@example.org",)], ["contact"])
 
@@ -64,6 +85,7 @@ def test_an_outside_write_the_listener_cannot_classify_is_recorded_and_marked_un
     words.write.saveAsTable("s5_unverified")
     try:
         assert _label_tier(spark, "s5_unverified") == "PUBLIC"
+        _aged(spark, "s5_unverified")
         with monkeypatch.context() as m:
             _settled(spark, m)
             def broken(*args: object, **kwargs: object) -> None:
@@ -76,6 +98,7 @@ def test_an_outside_write_the_listener_cannot_classify_is_recorded_and_marked_un
         assert all("could not decide it" in r and "the plan cannot be classified" in r
                    for r in records)
         assert _label_tier(spark, "s5_unverified") == "PROPRIETARY"  # was: PUBLIC, stale
+        assert _clock(spark, "s5_unverified") == OLD  # its data is as old as it was
         # a governed write replaces it: labelled by what it holds again
         words.write.mode("overwrite").saveAsTable("s5_unverified")
         assert _label_tier(spark, "s5_unverified") == "PUBLIC"
@@ -90,6 +113,7 @@ def test_an_outside_write_whose_decision_fails_is_labelled_by_what_it_read(
     spark = gspark
     spark.createDataFrame([("hello",)], ["contact"]).write.saveAsTable("s5_known")
     try:
+        _aged(spark, "s5_known")
         with monkeypatch.context() as m:
             _settled(spark, m)
 
@@ -103,6 +127,7 @@ def test_an_outside_write_whose_decision_fails_is_labelled_by_what_it_read(
         assert all("the policy engine did not answer" in r
                    and "at least as high as what it read" in r for r in records)
         assert _label_tier(spark, "s5_known") == "PROPRIETARY"  # the e-mails it read
+        assert _clock(spark, "s5_known") == OLD  # was: restarted by the re-label
         c = lacuna.spark.classification(spark.table("s5_known"))
         assert c.tier is Tier.PROPRIETARY
         assert c.columns["contact"].pii_type == "email"

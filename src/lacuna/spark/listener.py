@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lacuna.spark import _jvm
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pyspark.sql import SparkSession
 
     from lacuna.model import Decision
@@ -261,10 +263,11 @@ def _record_unverified(spark: SparkSession, target: Target | None, command: str,
         gov = None
     if target is None or labelled or gov is None:
         return
-    from lacuna.spark.writes import label_unverified
+    from lacuna.spark.writes import label_unverified, prior_clock
 
     label_unverified(spark, gov, target, f"an UNGOVERNED write ({command}) that Lacuna could "
-                     f"not classify ({type(exc).__name__}: {exc})")
+                     f"not classify ({type(exc).__name__}: {exc})",
+                     first_seen=prior_clock(spark, target))
 
 
 def _flag_ungoverned(spark: SparkSession, target: Target, query: Any, command: str) -> None:
@@ -289,8 +292,15 @@ def _flag_ungoverned(spark: SparkSession, target: Target, query: Any, command: s
     # with what it read, so whatever fails next (the policy engine, the audit store) the target
     # is not left with a lower label than its content
     if target.kind == "table" or (target.kind == "path" and os.path.exists(target.name)):
+        before = writes.prior_clock(spark, target)  # what it held keeps its clock
+        seen: datetime | None
+        try:
+            seen = writes.write_clock(spark, gov, target, analysis, before=before, keep=False)
+        except Exception as exc:  # a server that does not answer: the label's clock stands
+            log.error("could not take the retention clock of %s: %s", target.name, exc)
+            seen = before
         writes._label(spark, gov, replace(target, append=True), analysis.classification,
-                      analysis, user, produced.run_id)
+                      analysis, user, produced.run_id, first_seen=seen)
     try:
         dest = writes.destination(gov, target)
     except IntegrationError:  # where it went cannot be told (its catalog entry): unknown

@@ -664,6 +664,32 @@ def _table_clock(spark: SparkSession, name: str, *, stale: bool = False) -> date
     return of_declaration(declared)
 
 
+def prior_clock(spark: SparkSession, target: Target) -> datetime | None:
+    """The clock ``target``'s label or sidecar was signed with, read after a write outside
+    Lacuna made it stale (the query listener's): its signature still verifies, so that clock is
+    Lacuna's for this table or folder, and the re-label keeps it. Before, the re-label was
+    signed without one, and its write time restarted the clock: an outside append to a table of
+    data past its retention kept all of it for another period. None: no such label, one that is
+    forged or unsigned, or one that cannot be read (logged)."""
+    from lacuna.lineage.clock import aware, earliest
+    from lacuna.lineage.sidecar import read_sidecar
+
+    try:
+        if target.kind == "table":
+            return _table_clock(spark, target.name, stale=True)
+        path = local_path(target.name) if target.kind == "path" else None
+        if path is None or not os.path.exists(path):
+            return None
+        declared = read_sidecar(path)
+        if declared is None or declared.trust not in ("verified", "stale"):
+            return None
+        return earliest(aware(declared.written_at), declared.first_seen)
+    except Exception as exc:
+        log.error("could not read the retention clock of %s after a write outside Lacuna: "
+                  "%s; its new label starts the clock now", target.name, exc)
+        return None
+
+
 def _inputs(analysis: Analysis) -> tuple[DatasetVersion, ...]:
     seen: dict[DatasetRef, DatasetVersion] = {}
     for leaf, s in analysis.leaves:
@@ -778,12 +804,14 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
         spark.sql(labels.set_properties_sql(target.name, props))
 
 
-def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: str) -> None:
+def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: str, *,
+                     first_seen: datetime | None = None) -> None:
     """Label ``target`` after a write that ran outside Lacuna and that Lacuna could not
     classify (the query listener's failure): unverified, PROPRIETARY with that floor (fail
     closed), combined with what it held (an append's rule), so no later read trusts a lower
     label made stale by the write. A table keeps its column names in the label; a path is
-    labelled only when it exists. Never raises (logged)."""
+    labelled only when it exists. ``first_seen``: the clock it keeps (:func:`prior_clock`).
+    Never raises (logged)."""
     import uuid
 
     from lacuna.model import Classification
@@ -798,12 +826,13 @@ def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: st
             from dataclasses import replace
 
             _label_table(spark, gov, replace(target, append=True), c, columns, (), user,
-                         run_id)
+                         run_id, first_seen=first_seen)
             forget(target.key)
         elif target.kind == "path":
             path = local_path(target.name)
             if path is not None and os.path.exists(path):
-                _label_files(gov, path, c, (), user, run_id, append=True)
+                _label_files(gov, path, c, (), user, run_id, append=True,
+                             first_seen=first_seen)
                 forget(target.key)
                 forget(f"file:{target.name}")
     except Exception as exc:
