@@ -157,10 +157,11 @@ def table_target(spark: SparkSession, name: str, *, append: bool,
     warehouse (:func:`table_location`): a write into it is a write to that folder, not to a
     managed database. ``views``: the write resolves ``name`` as a temporary view first
     (``insertInto``, ``INSERT INTO``, ``writeTo(…).append()``; ``saveAsTable`` and ``CREATE``
-    do not): a temporary view over files is a path, the write goes to its files."""
-    viewed = _view_files(spark, name) if views else None
-    if viewed is not None:  # a temporary view over files: a write to (and label beside) them
-        return path_target(viewed, append=append, replaces=not append)
+    do not): a temporary view over files is a path, the write goes to its files; one over a
+    JDBC table is that database table (:func:`_view_target`)."""
+    viewed = _view_target(spark, name, append=append) if views else None
+    if viewed is not None:  # a temporary view over a data source: a write to it
+        return viewed
     full = qualify(spark, name)
     if path is None:
         try:
@@ -257,10 +258,18 @@ def table_location(spark: SparkSession, name: str) -> str | None:
     return local_path(location) or location
 
 
-def _view_files(spark: SparkSession, name: str) -> str | None:
-    """The files a temporary view over a file source reads (``CREATE TEMPORARY VIEW … USING csv
-    OPTIONS (path …)``): the folder ``INSERT INTO`` the view writes to (before, it was decided
-    as the managed catalog, and the e-mails went into ~/Downloads). None for anything else."""
+# a temporary view over a data source Lacuna cannot name (neither files nor a JDBC table)
+UNNAMED_SOURCE = "unknown://a-data-source-lacuna-cannot-name"
+
+
+def _view_target(spark: SparkSession, name: str, *, append: bool) -> Target | None:
+    """Where ``INSERT INTO`` a temporary view over a data source writes (``CREATE TEMPORARY VIEW
+    … USING csv OPTIONS (path …)``, ``… USING jdbc OPTIONS (url …, dbtable …)``): the files it
+    reads (a path target, labelled beside them), the database table of a JDBC view, or, for
+    another source, a place Lacuna cannot name (decided as unknown, fail closed). Before, only
+    files were seen: INSERT INTO a view over a JDBC table was decided as a write to a managed
+    catalog table ("a database that keeps classification labels") and the rows went to the
+    view's database, ``postgresql://`` on another host too. None: no such temporary view."""
     from lacuna.spark import _jvm
     from lacuna.spark.sources import describe
 
@@ -271,10 +280,17 @@ def _view_files(spark: SparkSession, name: str) -> str | None:
             plan = spark._jsparkSession.table(name).queryExecution().analyzed()
     except Exception:  # no such table or view (yet)
         return None
-    leaf = describe(_jvm.leaf(plan))
-    if not leaf.key.startswith("file:"):
-        return None
-    return leaf.path or leaf.label
+    node = _jvm.leaf(plan)
+    leaf = describe(node)
+    if leaf.key.startswith("file:"):
+        return path_target(leaf.path or leaf.label, append=append, replaces=not append)
+    if _jvm.kind(node) != "LogicalRelation" or leaf.table is not None:
+        return None  # a view of a query or a catalog table: Spark refuses INSERT INTO it
+    relation = node.relation()
+    if _jvm.kind(relation) == "JDBCRelation":
+        options = relation.jdbcOptions()
+        return jdbc_target(str(options.url()), str(options.tableOrQuery()), append=append)
+    return path_target(UNNAMED_SOURCE, append=append)
 
 
 def _stored_location(spark: SparkSession, name: str) -> tuple[str, bool] | None:
