@@ -79,3 +79,24 @@ def test_a_table_or_database_not_there_is_not_an_unreadable_entry(
         dest = writes.destination(current(), created)
         assert (dest.type, dest.scope, dest.managed) == (
             DestinationType.DATABASE, Scope.INTERNAL, True)
+
+
+def test_the_session_catalog_in_another_case_is_the_same_catalog(gspark,
+                                                                 governed: Path) -> None:
+    """``SPARK_CATALOG.default.t`` is the session catalog's table ``t`` (Spark resolves the
+    catalog's name whatever its case): it was taken as another catalog, decided as a managed
+    table, and e-mails went into the external table's folder in ~/Downloads."""
+    spark = gspark
+    folder = governed / "Downloads" / "s5_case"
+    spark.sql(f"CREATE TABLE s5_case (contact STRING) USING parquet LOCATION '{folder}'")
+    try:
+        for name in ("s5_case", "default.s5_case", "SPARK_CATALOG.default.s5_case",
+                     "Spark_Catalog.DEFAULT.S5_CASE"):
+            target = writes.table_target(spark, name, append=True, views=True)
+            assert (target.name, target.table_path) == (
+                "spark_catalog.default.s5_case", str(folder)), name
+        with pytest.raises(GovernanceViolation, match="Downloads"):
+            _emails(spark).write.insertInto("SPARK_CATALOG.default.s5_case")
+        assert _parts(folder) == []
+    finally:
+        spark.sql("DROP TABLE IF EXISTS s5_case")

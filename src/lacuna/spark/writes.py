@@ -123,13 +123,30 @@ def claim_any(received: float | None = None) -> bool:
 
 
 def qualify(spark: SparkSession, name: str) -> str:
-    """``catalog.database.table`` for a table name as the user wrote it."""
+    """``catalog.database.table`` for a table name as the user wrote it. The session catalog
+    is named as Spark resolves it, whatever the case (``SPARK_CATALOG.Default.T`` is
+    ``spark_catalog.default.t``): before, another case was taken as another catalog (v2), whose
+    tables were decided as managed, so an external table in ~/Downloads written to as
+    ``SPARK_CATALOG.default.t`` took e-mails as internal storage."""
     parts = [p.strip().strip("`") for p in _split(name)]
     if len(parts) == 1:
-        return f"{CATALOG_NAMESPACE}.{spark.catalog.currentDatabase()}.{parts[0]}"
-    if len(parts) == 2:
-        return f"{CATALOG_NAMESPACE}.{parts[0]}.{parts[1]}"
+        parts = [CATALOG_NAMESPACE, spark.catalog.currentDatabase(), parts[0]]
+    elif len(parts) == 2:
+        parts = [CATALOG_NAMESPACE, *parts]
+    elif parts[0].lower() == CATALOG_NAMESPACE:
+        parts[0] = CATALOG_NAMESPACE
+    if parts[0] == CATALOG_NAMESPACE and len(parts) == 3 and not _case_sensitive(spark):
+        parts = [CATALOG_NAMESPACE, parts[1].lower(), parts[2].lower()]
     return ".".join(parts)
+
+
+def _case_sensitive(spark: SparkSession) -> bool:
+    """Whether the session catalog keeps the case of names (``spark.sql.caseSensitive``;
+    by default it lowercases them)."""
+    try:
+        return str(spark.conf.get("spark.sql.caseSensitive", "false")).lower() == "true"
+    except Exception:  # py4j: cannot tell; Spark's default
+        return False
 
 
 def _split(name: str) -> list[str]:
