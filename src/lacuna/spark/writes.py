@@ -65,6 +65,8 @@ class Target:
     # why the catalog could not say where an existing table's files are (None: it could):
     # the write's destination is then unknown (:func:`destination` refuses to name one)
     unreadable: str | None = None
+    # a table of another catalog (v2): where that catalog keeps its data (catalog_place)
+    place: str | None = None
 
     @property
     def key(self) -> str:
@@ -129,15 +131,69 @@ def qualify(spark: SparkSession, name: str) -> str:
     tables were decided as managed, so an external table in ~/Downloads written to as
     ``SPARK_CATALOG.default.t`` took e-mails as internal storage."""
     parts = [p.strip().strip("`") for p in _split(name)]
-    if len(parts) == 1:
+    current = _current_catalog(spark)
+    if len(parts) == 1 and current != CATALOG_NAMESPACE:  # USE CATALOG x: x's namespace
+        parts = [current, *_current_namespace(spark), parts[0]]
+    elif len(parts) == 1:
         parts = [CATALOG_NAMESPACE, spark.catalog.currentDatabase(), parts[0]]
+    elif len(parts) == 2 and _catalog_class(spark, parts[0]) is not None:
+        pass  # <catalog>.<table>: a table of a catalog configured by that name
     elif len(parts) == 2:
-        parts = [CATALOG_NAMESPACE, *parts]
-    elif parts[0].lower() == CATALOG_NAMESPACE:
+        parts = [current, *parts]
+    if parts[0].lower() == CATALOG_NAMESPACE:
         parts[0] = CATALOG_NAMESPACE
     if parts[0] == CATALOG_NAMESPACE and len(parts) == 3 and not _case_sensitive(spark):
         parts = [CATALOG_NAMESPACE, parts[1].lower(), parts[2].lower()]
     return ".".join(parts)
+
+
+def _current_catalog(spark: SparkSession) -> str:
+    try:
+        return str(spark.catalog.currentCatalog())
+    except Exception:  # py4j: the session catalog, Spark's default
+        return CATALOG_NAMESPACE
+
+
+def _current_namespace(spark: SparkSession) -> list[str]:
+    try:
+        return [str(p) for p in
+                spark._jsparkSession.sessionState().catalogManager().currentNamespace()]
+    except Exception:  # py4j: cannot tell; the namespace Spark starts with
+        return ["default"]
+
+
+def _catalog_class(spark: SparkSession, catalog: str) -> str | None:
+    """The plug-in configured for ``catalog`` (``spark.sql.catalog.<name>``), or None."""
+    if catalog.lower() == CATALOG_NAMESPACE:
+        return CATALOG_NAMESPACE
+    try:
+        found = spark.conf.get(f"spark.sql.catalog.{catalog}", None)
+    except Exception:  # py4j: cannot tell; taken as configured (decided as unknown)
+        return "unknown"
+    return None if found is None else str(found)
+
+
+# a table of another catalog (v2) that says neither a JDBC URL nor a warehouse
+UNLOCATED_CATALOG = "unknown://a-catalog-lacuna-cannot-locate"
+
+
+def catalog_place(spark: SparkSession, catalog: str) -> str | None:
+    """Where the tables of ``catalog`` keep their data, for a catalog other than the session
+    catalog (v2: ``spark.sql.catalog.<name>``): its JDBC URL (``….url``, JDBCTableCatalog), its
+    warehouse (``….warehouse``, Iceberg and Hadoop catalogs), else a place Lacuna cannot name
+    (decided as unknown, fail closed). Before, every such table was decided as a managed,
+    internal database that keeps labels, and a catalog configured on a database on another
+    host took e-mails as internal storage. None: the session catalog."""
+    if catalog == CATALOG_NAMESPACE:
+        return None
+    for key in ("url", "warehouse"):
+        try:
+            found = spark.conf.get(f"spark.sql.catalog.{catalog}.{key}", None)
+        except Exception:  # py4j: cannot tell
+            found = None
+        if found:
+            return str(found)
+    return UNLOCATED_CATALOG
 
 
 def _case_sensitive(spark: SparkSession) -> bool:
@@ -189,7 +245,8 @@ def table_target(spark: SparkSession, name: str, *, append: bool,
     else:
         path = local_path(path) or path
     return Target("table", full, table_ref(full), append=append, table_path=path,
-                  partitions=_outside_partitions(spark, full))
+                  partitions=_outside_partitions(spark, full),
+                  place=catalog_place(spark, full.split(".", 1)[0]))
 
 
 def _outside_partitions(spark: SparkSession, name: str) -> tuple[str, ...]:
@@ -410,6 +467,8 @@ def destination(gov: Governor, target: Target) -> Destination:
         return gov.destination(target.name.split("#", 1)[0])
     if target.unreadable is not None:  # an external folder or the warehouse: cannot tell
         raise IntegrationError(target.unreadable)
+    if target.place is not None:  # another catalog's storage (v2): its database or warehouse
+        return gov.destination(target.place)
     if target.table_path is not None:
         return gov.destination(target.table_path)
     return Destination(
