@@ -6,7 +6,9 @@ writers or ``spark.sql``) is expected: its target was registered before it ran
 a session Lacuna does not wrap, ``df._jdf.write()``) already ran: it is recorded in the audit
 trail as **ungoverned**, with what policy would have said, and as a run in the lineage store;
 a table Lacuna had labelled is re-labelled with the stricter of its label and what was written,
-so a write outside Lacuna cannot lower a table's classification.
+so a write outside Lacuna cannot lower a table's classification. When the listener fails on such
+a write, the failure is recorded UNGOVERNED too, and its target labelled unverified
+(:func:`handle_failure`).
 
 Events are handled on a worker thread, never on Spark's listener-bus callback.
 """
@@ -24,6 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lacuna.spark import _jvm
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pyspark.sql import SparkSession
 
     from lacuna.model import Decision
@@ -40,6 +44,9 @@ _TABLE_COMMANDS = ("CreateDataSourceTableAsSelectCommand", "InsertIntoDataSource
                    "OptimizedCreateHiveTableAsSelectCommand")
 _V2_COMMANDS = ("AppendData", "OverwriteByExpression", "OverwritePartitionsDynamic",
                 "CreateTableAsSelect", "ReplaceTableAsSelect")
+WRITE_COMMANDS = (*_FILE_COMMANDS, *_TABLE_COMMANDS, *_V2_COMMANDS, "SaveIntoDataSourceCommand")
+# the destination of a write whose target Lacuna cannot name or locate (an external place)
+_UNKNOWN_PLACE = "unknown://a-place-lacuna-cannot-name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +78,20 @@ class QueryListener:
     def _put(self, qe: Any, *, failed: bool) -> None:
         try:
             plan = qe.analyzed()
-        except Exception:  # it failed analysis (a table not there yet): nothing ran
+        except Exception as exc:  # it failed analysis (a table not there yet): nothing ran
+            if not failed:  # it ran: what it was cannot be told
+                log.error("lacuna query listener: the plan of a query that ran cannot be read "
+                          "(%s); if it was a write, it is not governed", exc)
             return
         try:
-            if _jvm.kind(plan) not in (*_FILE_COMMANDS, *_TABLE_COMMANDS, *_V2_COMMANDS,
-                                       "SaveIntoDataSourceCommand"):
+            if _jvm.kind(plan) not in WRITE_COMMANDS:
                 return
             with self._cond:
                 self.pending += 1
             self.events.put(_Event(self.spark, plan, failed, time.monotonic()))
         except Exception as exc:  # never break Spark's listener bus
-            log.error("lacuna query listener: %s", exc)
+            log.error("lacuna query listener: a query that ran cannot be told apart from a "
+                      "write (%s); if it was one, it is not governed", exc)
 
     def _work(self) -> None:
         while True:
@@ -90,8 +100,8 @@ class QueryListener:
                 return
             try:
                 handle(event.spark, event.plan, failed=event.failed, received=event.received)
-            except Exception as exc:
-                log.error("lacuna query listener could not handle a write: %s", exc)
+            except Exception as exc:  # recorded UNGOVERNED, its target labelled as unknown
+                handle_failure(event, exc)
             finally:
                 with self._cond:
                     self.pending -= 1
@@ -177,12 +187,16 @@ def handle(spark: SparkSession, plan: Any, *, failed: bool, received: float | No
            ) -> None:
     """One executed write: governed (expected) or flagged as ungoverned. ``received``: when
     the listener was handed its event (``time.monotonic()``), for ``writes.claim``."""
-    from lacuna.spark.writes import claim
+    from lacuna.spark.writes import claim, claim_any
 
     target, query = write_target(spark, plan)
-    if target is None:
-        log.warning("lacuna: a Spark write (%s) whose target Lacuna cannot name ran; it is "
-                    "not governed", _jvm.kind(plan))
+    if target is None:  # recorded, unless a governed write may be what ran (noop, a custom sink)
+        if not failed and not claim_any(received):
+            from lacuna.errors import IntegrationError
+
+            msg = (f"a Spark write ({_jvm.kind(plan)}) whose target Lacuna cannot name ran "
+                   "outside lacuna.spark's Python API")
+            _record_unverified(spark, None, _jvm.kind(plan), IntegrationError(msg))
         return
     if claim(target.key, received):
         return
@@ -191,7 +205,73 @@ def handle(spark: SparkSession, plan: Any, *, failed: bool, received: float | No
     _flag_ungoverned(spark, target, query, _jvm.kind(plan))
 
 
+def handle_failure(event: _Event, exc: BaseException) -> None:
+    """The listener could not handle the write of ``event`` (an exception inside it: the plan
+    cannot be read or classified, the lineage store or the policy engine fails): it was logged
+    and nothing else, so a write outside Lacuna was neither flagged nor re-labelled, and a
+    table it lowered kept its stale label. Now it is recorded UNGOVERNED (a fail-closed
+    denial, as :meth:`~lacuna.governor.Governor.failure_decision` words it, after the fact)
+    and its target, when Lacuna can name it, is labelled unverified (PROPRIETARY, fail closed).
+    Never raises."""
+    from lacuna.spark.writes import claim, claim_any
+
+    try:
+        target = write_target(event.spark, event.plan)[0]
+    except Exception:  # the plan cannot be read: the record says a place it cannot name
+        target = None
+    if event.failed or (claim(target.key, event.received) if target is not None
+                        else claim_any(event.received)):
+        return  # nothing ran, or a governed write: its own decision labels it
+    try:
+        command = _jvm.kind(event.plan)
+    except Exception:
+        command = "a write"
+    _record_unverified(event.spark, target, command, exc)
+
+
+def _record_unverified(spark: SparkSession, target: Target | None, command: str,
+                       exc: BaseException, *, labelled: bool = False) -> None:
+    """Record a write that ran outside Lacuna and that Lacuna could not classify: logged
+    loudly, recorded UNGOVERNED as a fail-closed denial, and its target (when named) labelled
+    unverified: PROPRIETARY, at least what it held (:func:`lacuna.spark.writes.label_unverified`),
+    so no later read trusts a lower, stale label. ``labelled``: it was labelled already (what
+    it read was known). Never raises."""
+    from lacuna.governor import current
+    from lacuna.model import Action
+
+    where = target.name if target is not None else "a place Lacuna cannot name"
+    try:
+        gov = current()
+        decision = gov.failure_decision(
+            exc, action=Action.EXPORT, ran=True,
+            method=f"spark.{command} ({UNGOVERNED}: ran outside lacuna.spark's Python API)")
+        label = ("its target is labelled unverified (PROPRIETARY, fail closed) until a governed "
+                 "write replaces it" if target is not None and not labelled else
+                 "its target is labelled at least as high as what it read" if labelled else
+                 "nothing could be labelled")
+        decision = replace(
+            decision,
+            reasoning=(f"UNGOVERNED write to {where}: it ran outside lacuna.spark's Python API "
+                       f"and Lacuna could not decide it ({decision.engine_error}); {label}"),
+            why=(*decision.why, f"{UNGOVERNED}: caught by the Spark query listener after it "
+                 "ran"))
+        gov.record(decision)
+        log.error("%s", decision.reasoning)
+    except Exception as err:  # the governor itself fails: the log is all there is
+        log.error("UNGOVERNED Spark write to %s could not be recorded (%s; the listener "
+                  "failed with %s)", where, err, exc)
+        gov = None
+    if target is None or labelled or gov is None:
+        return
+    from lacuna.spark.writes import label_unverified, prior_clock
+
+    label_unverified(spark, gov, target, f"an UNGOVERNED write ({command}) that Lacuna could "
+                     f"not classify ({type(exc).__name__}: {exc})",
+                     first_seen=prior_clock(spark, target))
+
+
 def _flag_ungoverned(spark: SparkSession, target: Target, query: Any, command: str) -> None:
+    from lacuna.errors import IntegrationError
     from lacuna.governor import current
     from lacuna.lineage.recording import Produced, run_for
     from lacuna.lineage.records import RunStatus
@@ -201,12 +281,35 @@ def _flag_ungoverned(spark: SparkSession, target: Target, query: Any, command: s
 
     gov = current()
     df = _jvm.dataframe_of(spark, query)
-    analysis = analyze(df, gov)
+    analysis = analyze(df, gov)  # raising: nothing is known, the worker records it (failed)
+    produced = Produced(
+        operation=f"spark.{UNGOVERNED}", inputs=writes._inputs(analysis),
+        outputs=(target.ref,), classification=analysis.classification,
+        columns=analysis.columns, column_edges=writes._edges(analysis, target.ref),
+        fingerprint=False)
+    user = gov.config.user.to_user().id
+    # a write outside Lacuna never lowers a labelled table's classification: labelled first,
+    # with what it read, so whatever fails next (the policy engine, the audit store) the target
+    # is not left with a lower label than its content
+    if target.kind == "table" or (target.kind == "path" and os.path.exists(target.name)):
+        before = writes.prior_clock(spark, target)  # what it held keeps its clock
+        seen: datetime | None
+        try:
+            seen = writes.write_clock(spark, gov, target, analysis, before=before, keep=False)
+        except Exception as exc:  # a server that does not answer: the label's clock stands
+            log.error("could not take the retention clock of %s: %s", target.name, exc)
+            seen = before
+        writes._label(spark, gov, replace(target, append=True), analysis.classification,
+                      analysis, user, produced.run_id, first_seen=seen)
+    try:
+        dest = writes.destination(gov, target)
+    except IntegrationError:  # where it went cannot be told (its catalog entry): unknown
+        dest = gov.destination(_UNKNOWN_PLACE)
     op = gov.operation(
         Action.EXPORT, analysis.classification,
         sources=[Source(name=leaf.label, classification=s.classification)
                  for leaf, s in analysis.leaves],
-        destination=writes.destination(gov, target),
+        destination=dest,
         method=f"spark.{command} ({UNGOVERNED}: ran outside lacuna.spark's Python API)",
     )
 
@@ -221,23 +324,14 @@ def _flag_ungoverned(spark: SparkSession, target: Target, query: Any, command: s
                  "ran"),
         )
 
-    flagged, _ = gov.record_decided(op, flag)  # with server:, decided and recorded there
+    try:
+        flagged, _ = gov.record_decided(op, flag)  # with server:, decided and recorded there
+    except Exception as exc:  # the policy engine fails: recorded as a failure, loudly
+        _record_unverified(spark, target, command, exc, labelled=True)
+        return
     log.warning("%s", flagged.reasoning)
-    produced = Produced(
-        operation=f"spark.{UNGOVERNED}", inputs=writes._inputs(analysis),
-        outputs=(target.ref,), classification=analysis.classification,
-        columns=analysis.columns, column_edges=writes._edges(analysis, target.ref),
-        fingerprint=False)
     try:
         gov.lineage_store.record(run_for(produced, op, flagged, status=RunStatus.SUCCEEDED,
                                          session=gov.session))
     except Exception as exc:
         log.error("could not record the ungoverned run: %s", exc)
-    # a write outside Lacuna never lowers a labelled table's classification
-    if target.kind == "table":
-        relabel = replace(target, append=True)
-        writes._label(spark, gov, relabel, analysis.classification, analysis, op.user.id,
-                      produced.run_id)
-    elif target.kind == "path" and os.path.exists(target.name):
-        writes._label(spark, gov, replace(target, append=True), analysis.classification,
-                      analysis, op.user.id, produced.run_id)

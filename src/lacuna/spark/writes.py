@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna import _bypass
+from lacuna.errors import IntegrationError
 from lacuna.lineage.recording import Produced, as_stored
 from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
 from lacuna.model import Action, Destination, DestinationType, Scope, Source
@@ -61,6 +62,11 @@ class Target:
     replaces: bool = False  # a path written with mode("overwrite"), all of it replaced
     # a table's partitions located outside its folder: a write may put files there
     partitions: tuple[str, ...] = ()
+    # why the catalog could not say where an existing table's files are (None: it could):
+    # the write's destination is then unknown (:func:`destination` refuses to name one)
+    unreadable: str | None = None
+    # a table of another catalog (v2): where that catalog keeps its data (catalog_place)
+    place: str | None = None
 
     @property
     def key(self) -> str:
@@ -109,14 +115,94 @@ def claim(key: str, received: float | None = None) -> bool:
         return _IN_FLIGHT[key] > 0 or _DONE.get(key, -math.inf) >= at
 
 
+def claim_any(received: float | None = None) -> bool:
+    """Whether any governed write was in flight, or had finished at most GRACE_S before the
+    event was ``received``: a listener event whose target cannot be named may be its."""
+    with _PENDING_LOCK:
+        at = time.monotonic() if received is None else received
+        return any(n > 0 for n in _IN_FLIGHT.values()) or any(
+            until >= at for until in _DONE.values())
+
+
 def qualify(spark: SparkSession, name: str) -> str:
-    """``catalog.database.table`` for a table name as the user wrote it."""
+    """``catalog.database.table`` for a table name as the user wrote it. The session catalog
+    is named as Spark resolves it, whatever the case (``SPARK_CATALOG.Default.T`` is
+    ``spark_catalog.default.t``): before, another case was taken as another catalog (v2), whose
+    tables were decided as managed, so an external table in ~/Downloads written to as
+    ``SPARK_CATALOG.default.t`` took e-mails as internal storage."""
     parts = [p.strip().strip("`") for p in _split(name)]
-    if len(parts) == 1:
-        return f"{CATALOG_NAMESPACE}.{spark.catalog.currentDatabase()}.{parts[0]}"
-    if len(parts) == 2:
-        return f"{CATALOG_NAMESPACE}.{parts[0]}.{parts[1]}"
+    current = _current_catalog(spark)
+    if len(parts) == 1 and current != CATALOG_NAMESPACE:  # USE CATALOG x: x's namespace
+        parts = [current, *_current_namespace(spark), parts[0]]
+    elif len(parts) == 1:
+        parts = [CATALOG_NAMESPACE, spark.catalog.currentDatabase(), parts[0]]
+    elif len(parts) == 2 and _catalog_class(spark, parts[0]) is not None:
+        pass  # <catalog>.<table>: a table of a catalog configured by that name
+    elif len(parts) == 2:
+        parts = [current, *parts]
+    if parts[0].lower() == CATALOG_NAMESPACE:
+        parts[0] = CATALOG_NAMESPACE
+    if parts[0] == CATALOG_NAMESPACE and len(parts) == 3 and not _case_sensitive(spark):
+        parts = [CATALOG_NAMESPACE, parts[1].lower(), parts[2].lower()]
     return ".".join(parts)
+
+
+def _current_catalog(spark: SparkSession) -> str:
+    try:
+        return str(spark.catalog.currentCatalog())
+    except Exception:  # py4j: the session catalog, Spark's default
+        return CATALOG_NAMESPACE
+
+
+def _current_namespace(spark: SparkSession) -> list[str]:
+    try:
+        return [str(p) for p in
+                spark._jsparkSession.sessionState().catalogManager().currentNamespace()]
+    except Exception:  # py4j: cannot tell; the namespace Spark starts with
+        return ["default"]
+
+
+def _catalog_class(spark: SparkSession, catalog: str) -> str | None:
+    """The plug-in configured for ``catalog`` (``spark.sql.catalog.<name>``), or None."""
+    if catalog.lower() == CATALOG_NAMESPACE:
+        return CATALOG_NAMESPACE
+    try:
+        found = spark.conf.get(f"spark.sql.catalog.{catalog}", None)
+    except Exception:  # py4j: cannot tell; taken as configured (decided as unknown)
+        return "unknown"
+    return None if found is None else str(found)
+
+
+# a table of another catalog (v2) that says neither a JDBC URL nor a warehouse
+UNLOCATED_CATALOG = "unknown://a-catalog-lacuna-cannot-locate"
+
+
+def catalog_place(spark: SparkSession, catalog: str) -> str | None:
+    """Where the tables of ``catalog`` keep their data, for a catalog other than the session
+    catalog (v2: ``spark.sql.catalog.<name>``): its JDBC URL (``….url``, JDBCTableCatalog), its
+    warehouse (``….warehouse``, Iceberg and Hadoop catalogs), else a place Lacuna cannot name
+    (decided as unknown, fail closed). Before, every such table was decided as a managed,
+    internal database that keeps labels, and a catalog configured on a database on another
+    host took e-mails as internal storage. None: the session catalog."""
+    if catalog == CATALOG_NAMESPACE:
+        return None
+    for key in ("url", "warehouse"):
+        try:
+            found = spark.conf.get(f"spark.sql.catalog.{catalog}.{key}", None)
+        except Exception:  # py4j: cannot tell
+            found = None
+        if found:
+            return str(found)
+    return UNLOCATED_CATALOG
+
+
+def _case_sensitive(spark: SparkSession) -> bool:
+    """Whether the session catalog keeps the case of names (``spark.sql.caseSensitive``;
+    by default it lowercases them)."""
+    try:
+        return str(spark.conf.get("spark.sql.caseSensitive", "false")).lower() == "true"
+    except Exception:  # py4j: cannot tell; Spark's default
+        return False
 
 
 def _split(name: str) -> list[str]:
@@ -144,14 +230,23 @@ def table_target(spark: SparkSession, name: str, *, append: bool,
     warehouse (:func:`table_location`): a write into it is a write to that folder, not to a
     managed database. ``views``: the write resolves ``name`` as a temporary view first
     (``insertInto``, ``INSERT INTO``, ``writeTo(…).append()``; ``saveAsTable`` and ``CREATE``
-    do not): a temporary view over files is a path, the write goes to its files."""
-    viewed = _view_files(spark, name) if views else None
-    if viewed is not None:  # a temporary view over files: a write to (and label beside) them
-        return path_target(viewed, append=append, replaces=not append)
+    do not): a temporary view over files is a path, the write goes to its files; one over a
+    JDBC table is that database table (:func:`_view_target`)."""
+    viewed = _view_target(spark, name, append=append) if views else None
+    if viewed is not None:  # a temporary view over a data source: a write to it
+        return viewed
     full = qualify(spark, name)
-    path = table_location(spark, name) if path is None else local_path(path) or path
+    if path is None:
+        try:
+            path = table_location(spark, name)
+        except IntegrationError as exc:  # decided as a write to an unknown place: refused
+            log.error("%s", exc)
+            return Target("table", full, table_ref(full), append=append, unreadable=str(exc))
+    else:
+        path = local_path(path) or path
     return Target("table", full, table_ref(full), append=append, table_path=path,
-                  partitions=_outside_partitions(spark, full))
+                  partitions=_outside_partitions(spark, full),
+                  place=catalog_place(spark, full.split(".", 1)[0]))
 
 
 def _outside_partitions(spark: SparkSession, name: str) -> tuple[str, ...]:
@@ -161,23 +256,61 @@ def _outside_partitions(spark: SparkSession, name: str) -> tuple[str, ...]:
     write is decided as a write there too (before, it was decided as the managed table, and
     the e-mails went into ~/Downloads)."""
     from lacuna.spark import _jvm
-    from lacuna.spark.sources import outside_partitions
+    from lacuna.spark.sources import UNLISTED, outside_partitions
 
     parts = name.split(".")
     if parts[0] != CATALOG_NAMESPACE or len(parts) != 3:
         return ()
     try:
+        table = _catalog_table(spark, parts[1], parts[2])
+        if table is None:  # no such table (or database: Spark refuses the write itself)
+            return ()
         with _bypass.bypass():
-            catalog = spark._jsparkSession.sessionState().catalog()
-            ident = spark._jvm.org.apache.spark.sql.catalyst.TableIdentifier(  # type: ignore[union-attr]
-                parts[2], spark._jvm.scala.Some(parts[1]))  # type: ignore[union-attr]
-            if not catalog.tableExists(ident):
-                return ()
-            table = catalog.getTableMetadata(ident)
             uri = _jvm.option(table.storage().locationUri())
-    except Exception:  # a view, or no such database: Spark refuses the write itself
-        return ()
+    except Exception as exc:  # cannot tell where its partitions are: decided as unknown
+        log.error("could not list the partitions of %s: %s", name, exc)
+        return (UNLISTED,)
     return outside_partitions(table, None if uri is None else str(uri.toString()))
+
+
+def _session_catalog(spark: SparkSession) -> Any:
+    """The session catalog (``SessionCatalog``) of ``spark``, whose entries say where a
+    table's files are."""
+    return spark._jsparkSession.sessionState().catalog()
+
+
+def _catalog_table(spark: SparkSession, database: str, table: str) -> Any:
+    """The catalog entry (``CatalogTable``) of ``database.table`` in the session catalog, or
+    None when there is no such table or no such database (asked as such: nothing else is taken
+    as "not there").
+
+    Raises:
+        IntegrationError: the catalog cannot say (the entry of an existing table cannot be
+            read: a permission error, a corrupt metastore entry, the metastore down).
+    """
+    try:
+        with _bypass.bypass():
+            catalog = _session_catalog(spark)
+            if not catalog.databaseExists(database):
+                return None
+            ident = spark._jvm.org.apache.spark.sql.catalyst.TableIdentifier(  # type: ignore[union-attr]
+                table, spark._jvm.scala.Some(database))  # type: ignore[union-attr]
+            if not catalog.tableExists(ident):
+                return None
+            return catalog.getTableMetadata(ident)
+    except Exception as exc:
+        raise _unreadable(database, table, exc) from exc
+
+
+def _unreadable(database: str, table: str, exc: BaseException) -> IntegrationError:
+    first = (str(exc).splitlines() or [""])[0][:300]
+    name = f"{CATALOG_NAMESPACE}.{database}.{table}"
+    msg = (f"Spark's catalog could not say where the files of the table {name} are "
+           f"({type(exc).__name__}: {first}), so Lacuna cannot tell where a write to it goes "
+           "(an external table's folder, which may be outside governed storage, or the managed "
+           "warehouse): the write is refused in enforce mode. Fix the catalog entry or its "
+           "permissions (spark.catalog.getTable(name) must answer), or write to a path.")
+    return IntegrationError(msg)
 
 
 def table_location(spark: SparkSession, name: str) -> str | None:
@@ -185,7 +318,11 @@ def table_location(spark: SparkSession, name: str) -> str | None:
     catalog's managed warehouse (``spark.sql.warehouse.dir``): an external table's location
     (``CREATE TABLE … LOCATION``, ``saveAsTable`` with a path), a managed table moved out of
     the warehouse (``ALTER TABLE … SET LOCATION``), or, for a table not created yet, the folder
-    its database puts it in (``CREATE DATABASE … LOCATION``). None: a table in the warehouse."""
+    its database puts it in (``CREATE DATABASE … LOCATION``). None: a table in the warehouse.
+
+    Raises:
+        IntegrationError: the catalog cannot say (:func:`_stored_location`).
+    """
     found = _stored_location(spark, name)
     if found is None:
         return None
@@ -195,10 +332,18 @@ def table_location(spark: SparkSession, name: str) -> str | None:
     return local_path(location) or location
 
 
-def _view_files(spark: SparkSession, name: str) -> str | None:
-    """The files a temporary view over a file source reads (``CREATE TEMPORARY VIEW … USING csv
-    OPTIONS (path …)``): the folder ``INSERT INTO`` the view writes to (before, it was decided
-    as the managed catalog, and the e-mails went into ~/Downloads). None for anything else."""
+# a temporary view over a data source Lacuna cannot name (neither files nor a JDBC table)
+UNNAMED_SOURCE = "unknown://a-data-source-lacuna-cannot-name"
+
+
+def _view_target(spark: SparkSession, name: str, *, append: bool) -> Target | None:
+    """Where ``INSERT INTO`` a temporary view over a data source writes (``CREATE TEMPORARY VIEW
+    … USING csv OPTIONS (path …)``, ``… USING jdbc OPTIONS (url …, dbtable …)``): the files it
+    reads (a path target, labelled beside them), the database table of a JDBC view, or, for
+    another source, a place Lacuna cannot name (decided as unknown, fail closed). Before, only
+    files were seen: INSERT INTO a view over a JDBC table was decided as a write to a managed
+    catalog table ("a database that keeps classification labels") and the rows went to the
+    view's database, ``postgresql://`` on another host too. None: no such temporary view."""
     from lacuna.spark import _jvm
     from lacuna.spark.sources import describe
 
@@ -209,35 +354,57 @@ def _view_files(spark: SparkSession, name: str) -> str | None:
             plan = spark._jsparkSession.table(name).queryExecution().analyzed()
     except Exception:  # no such table or view (yet)
         return None
-    leaf = describe(_jvm.leaf(plan))
-    if not leaf.key.startswith("file:"):
-        return None
-    return leaf.path or leaf.label
+    node = _jvm.leaf(plan)
+    leaf = describe(node)
+    if leaf.key.startswith("file:"):
+        return path_target(leaf.path or leaf.label, append=append, replaces=not append)
+    if _jvm.kind(node) != "LogicalRelation" or leaf.table is not None:
+        return None  # a view of a query or a catalog table: Spark refuses INSERT INTO it
+    relation = node.relation()
+    if _jvm.kind(relation) == "JDBCRelation":
+        options = relation.jdbcOptions()
+        return jdbc_target(str(options.url()), str(options.tableOrQuery()), append=append)
+    return path_target(UNNAMED_SOURCE, append=append)
 
 
 def _stored_location(spark: SparkSession, name: str) -> tuple[str, bool] | None:
     """The location of the table ``name`` (its own, or ``<database location>/<table>`` for a
-    table not created yet), as a URI, and whether the table is external; None when the
-    catalog cannot tell."""
+    table not created yet), as a URI, and whether the table is external; None for a table of
+    another catalog (v2), a view, or a table in a database that does not exist (Spark refuses
+    the write itself).
+
+    Raises:
+        IntegrationError: the catalog cannot say where the table is (its entry or its
+            database's cannot be read). Before, any error was taken as "no location": the
+            write was decided as one to a managed table in the warehouse, and an external table
+            in ~/Downloads whose entry could not be read took e-mails as internal storage.
+    """
     from lacuna.spark import _jvm
 
     parts = qualify(spark, name).split(".")
     if parts[0] != CATALOG_NAMESPACE or len(parts) != 3:
         return None  # another catalog (v2): it keeps its own storage
+    table = _catalog_table(spark, parts[1], parts[2])
+    if table is None and not _database_exists(spark, parts[1], parts[2]):
+        return None  # Spark refuses the write itself
     try:
         with _bypass.bypass():
-            catalog = spark._jsparkSession.sessionState().catalog()
-            ident = spark._jvm.org.apache.spark.sql.catalyst.TableIdentifier(  # type: ignore[union-attr]
-                parts[2], spark._jvm.scala.Some(parts[1]))  # type: ignore[union-attr]
-            if catalog.tableExists(ident):
-                table = catalog.getTableMetadata(ident)
+            if table is not None:
                 uri = _jvm.option(table.storage().locationUri())
                 external = str(table.tableType().name()).upper() == "EXTERNAL"
                 return None if uri is None else (_uri_text(uri), external)
-            base = _uri_text(catalog.getDatabaseMetadata(parts[1]).locationUri())
-    except Exception:  # no such database (Spark refuses the write itself), or a view
-        return None
+            base = _uri_text(_session_catalog(spark).getDatabaseMetadata(parts[1]).locationUri())
+    except Exception as exc:
+        raise _unreadable(parts[1], parts[2], exc) from exc
     return base.rstrip("/") + "/" + parts[2], False
+
+
+def _database_exists(spark: SparkSession, database: str, table: str) -> bool:
+    try:
+        with _bypass.bypass():
+            return bool(_session_catalog(spark).databaseExists(database))
+    except Exception as exc:
+        raise _unreadable(database, table, exc) from exc
 
 
 def _uri_text(uri: Any) -> str:
@@ -268,9 +435,13 @@ def _listener_keys(spark: SparkSession, target: Target) -> tuple[str, ...]:
     a temporary view's name shadows runs its insert as a second query, which Spark reports as a
     file write to that folder with no table: it was flagged UNGOVERNED (a Spark job, a second
     audit record saying policy would have denied it)."""
-    if target.kind != "table":
+    if target.kind != "table" or target.unreadable is not None:
         return (target.key,)
-    found = _stored_location(spark, target.name)
+    try:
+        found = _stored_location(spark, target.name)
+    except IntegrationError as exc:  # the write was decided; its folder's event is flagged
+        log.error("%s", exc)
+        found = None
     folder = local_path(found[0]) if found is not None else None
     if folder is None:
         return (target.key,)
@@ -294,6 +465,10 @@ def destination(gov: Governor, target: Target) -> Destination:
         return gov.destination(target.name)
     if target.kind == "jdbc":
         return gov.destination(target.name.split("#", 1)[0])
+    if target.unreadable is not None:  # an external folder or the warehouse: cannot tell
+        raise IntegrationError(target.unreadable)
+    if target.place is not None:  # another catalog's storage (v2): its database or warehouse
+        return gov.destination(target.place)
     if target.table_path is not None:
         return gov.destination(target.table_path)
     return Destination(
@@ -379,7 +554,11 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
             record = remember_exception_write(gov, exception_id, target)
         # when its data was first seen: read before the job replaces the destination (its
         # sidecar says it only until then)
-        seen = write_clock(df.sparkSession, gov, target, analysis)
+        try:
+            seen = write_clock(df.sparkSession, gov, target, analysis)
+        except IntegrationError as exc:  # enforce: refused, nothing runs; others: from now
+            gov.internal_error(exc, action=Action.EXPORT, method=method)
+            seen = write_clock(df.sparkSession, gov, target, analysis, keep=False)
         keys = _listener_keys(df.sparkSession, target)
         for key in keys:
             expect(key)
@@ -504,13 +683,19 @@ def remember_exception_write(gov: Governor, exception_id: str,
 
 
 def write_clock(spark: SparkSession, gov: Governor, target: Target,
-                analysis: Analysis) -> datetime:
+                analysis: Analysis, *, before: datetime | None = None,
+                keep: bool = True) -> datetime:
     """When the data a write of ``analysis`` to ``target`` holds was first seen (the one rule:
     :func:`lacuna.lineage.clock.of_write`), read before the write replaces the destination:
     the destination's clock (a local path's trusted sidecar or authenticated sealed header, a
-    table's trusted label), each source's as its trusted sidecar or table label said when the
-    plan read it (a forged, unsigned or stale one says nothing), taken when it was read at a
-    tier no higher than the write's, and now."""
+    table's trusted label: :func:`_table_clock`, or ``before`` when given; ``keep=False``: a
+    table's is not read, it could not be), each source's as its trusted sidecar or table label
+    said when the plan read it (a forged, unsigned or stale one says nothing), taken when it
+    was read at a tier no higher than the write's, and now.
+
+    Raises:
+        IntegrationError: a table's label is there but cannot be read (:func:`_table_clock`).
+    """
     from lacuna.lineage import clock
     from lacuna.lineage.state import LineageNode
     from lacuna.model import utcnow
@@ -520,35 +705,81 @@ def write_clock(spark: SparkSession, gov: Governor, target: Target,
                   for leaf, s in analysis.leaves)
     written = LineageNode(name=None, operation="spark.write", parents=reads)
     path = local_path(target.name) if target.kind == "path" else None
-    before = _table_clock(spark, target.name) if target.kind == "table" else None
+    if before is None and keep and target.kind == "table":
+        before = _table_clock(spark, target.name)
     return clock.of_write(path, written, analysis.classification.tier, gov.config,
                           now=clock.earliest(utcnow(), before))
 
 
-def _table_clock(spark: SparkSession, name: str) -> datetime | None:
+def _table_clock(spark: SparkSession, name: str, *, stale: bool = False) -> datetime | None:
     """The clock of the catalog table ``name`` as its trusted label says (None: no such
-    table, no label, or one that is not trusted for this table)."""
+    table, no label, or one that is not trusted for this table). ``stale``: also a label whose
+    signature verifies but whose files changed since (the query listener's, after a write it
+    did not govern: Lacuna signed that clock for this table, the write made it stale).
+
+    Raises:
+        IntegrationError: the table is there but its label cannot be read (the catalog or py4j
+            fails, the label is malformed or cut short). Before, that restarted the table's
+            clock: an append to a table of data past its retention, whose label could not be
+            read for a moment, signed it as first seen now, and it (and what is written from
+            it) was kept for another full retention period.
+    """
     import pandas as pd
 
-    from lacuna.lineage.clock import of_declaration
-    from lacuna.lineage.sidecar import SidecarError, read_embedded
+    from lacuna.lineage.clock import aware, earliest, of_declaration
+    from lacuna.lineage.sidecar import read_embedded
     from lacuna.spark.sources import describe, table_files
 
     try:
         with _bypass.bypass():
+            if not spark.catalog.tableExists(labels.quoted_name(name)):
+                return None  # not there yet (a create): nothing to keep
             leaf = describe(_table_plan(spark, name))
-    except Exception:  # not there yet (a create): nothing to keep
-        return None
-    embedded = labels.read_table_label(dict(leaf.properties))
-    if embedded is None:
-        return None
-    try:
+        embedded = labels.read_table_label(dict(leaf.properties))
+        if embedded is None:
+            return None
         declared = read_embedded(embedded, data_path=None, table=leaf.table or True,
                                  location=table_files(leaf),
                                  frame=pd.DataFrame(columns=list(leaf.columns)))
-    except SidecarError:
-        return None
+    except Exception as exc:  # SidecarError too: a malformed label
+        first = (str(exc).splitlines() or [""])[0][:300]
+        msg = (f"Lacuna could not read the retention clock of the table {name} "
+               f"({type(exc).__name__}: {first}), so a write to it cannot keep when its data "
+               "was first seen: in enforce mode the write is refused (it would restart the "
+               "clock, and data past its retention would be kept for another period). Fix the "
+               "cause (the catalog; a malformed label: `ALTER TABLE … UNSET TBLPROPERTIES` "
+               "its lacuna.classification.* properties, which restarts its clock), then write "
+               "again.")
+        raise IntegrationError(msg) from exc
+    if stale and declared.trust == "stale":
+        return earliest(aware(declared.written_at), declared.first_seen)
     return of_declaration(declared)
+
+
+def prior_clock(spark: SparkSession, target: Target) -> datetime | None:
+    """The clock ``target``'s label or sidecar was signed with, read after a write outside
+    Lacuna made it stale (the query listener's): its signature still verifies, so that clock is
+    Lacuna's for this table or folder, and the re-label keeps it. Before, the re-label was
+    signed without one, and its write time restarted the clock: an outside append to a table of
+    data past its retention kept all of it for another period. None: no such label, one that is
+    forged or unsigned, or one that cannot be read (logged)."""
+    from lacuna.lineage.clock import aware, earliest
+    from lacuna.lineage.sidecar import read_sidecar
+
+    try:
+        if target.kind == "table":
+            return _table_clock(spark, target.name, stale=True)
+        path = local_path(target.name) if target.kind == "path" else None
+        if path is None or not os.path.exists(path):
+            return None
+        declared = read_sidecar(path)
+        if declared is None or declared.trust not in ("verified", "stale"):
+            return None
+        return earliest(aware(declared.written_at), declared.first_seen)
+    except Exception as exc:
+        log.error("could not read the retention clock of %s after a write outside Lacuna: "
+                  "%s; its new label starts the clock now", target.name, exc)
+        return None
 
 
 def _inputs(analysis: Analysis) -> tuple[DatasetVersion, ...]:
@@ -663,6 +894,42 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
+
+
+def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: str, *,
+                     first_seen: datetime | None = None) -> None:
+    """Label ``target`` after a write that ran outside Lacuna and that Lacuna could not
+    classify (the query listener's failure): unverified, PROPRIETARY with that floor (fail
+    closed), combined with what it held (an append's rule), so no later read trusts a lower
+    label made stale by the write. A table keeps its column names in the label; a path is
+    labelled only when it exists. ``first_seen``: the clock it keeps (:func:`prior_clock`).
+    Never raises (logged)."""
+    import uuid
+
+    from lacuna.model import Classification
+
+    c = _unknown(Classification(), why)
+    user = gov.config.user.to_user().id
+    run_id = uuid.uuid4().hex
+    try:
+        if target.kind == "table":
+            with _bypass.bypass():
+                columns = tuple(spark.table(labels.quoted_name(target.name)).columns)
+            from dataclasses import replace
+
+            _label_table(spark, gov, replace(target, append=True), c, columns, (), user,
+                         run_id, first_seen=first_seen)
+            forget(target.key)
+        elif target.kind == "path":
+            path = local_path(target.name)
+            if path is not None and os.path.exists(path):
+                _label_files(gov, path, c, (), user, run_id, append=True,
+                             first_seen=first_seen)
+                forget(target.key)
+                forget(f"file:{target.name}")
+    except Exception as exc:
+        log.error("could not label %s as unverified after an ungoverned write: %s",
+                  target.name, exc)
 
 
 def _unknown(c: Classification, why: str) -> Classification:
