@@ -357,9 +357,11 @@ def _outside_host(url: str, dialect: str, file: str | None, config: DestinationC
     ``motherduck``."""
     url = url.split("#", 1)[0]  # <database URL>#<table>: the table is not the host
     if dialect in ("sqlite", "duckdb"):
-        rest = url.split("://", 1)[1].split("?", 1)[0].lstrip("/").lower()
+        rest = url.split(":", 1)[-1].split("?", 1)[0].lstrip("/").lower()
         cloud = dialect == "duckdb" and file is None and rest.startswith(("md:", "motherduck:"))
         return "motherduck" if cloud and not _internal_host("motherduck", config) else None
+    if "://" not in url:
+        return _opaque_host(url, dialect, config)
     authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
     hosts = [_without_port(h) for h in authority.split(",")]
     query = url.split("?", 1)[1] if "?" in url else ""
@@ -376,6 +378,29 @@ def _outside_host(url: str, dialect: str, file: str | None, config: DestinationC
 
 
 _LIBPQ = ("postgresql", "postgres", "redshift", "cockroachdb")
+# Databases that run inside the process that names them (JDBC's ``derby:memory:db``,
+# ``h2:mem:db``, ``hsqldb:mem:db``, ``h2:./file``): a URL of theirs without ``://`` is here.
+_EMBEDDED = ("derby", "h2", "hsqldb")
+
+
+def _opaque_host(url: str, dialect: str, config: DestinationConfig) -> str | None:
+    """The host of a database URL without an authority (``://``), as JDBC spells some:
+    Oracle's ``oracle:thin:@host:1521:sid``, ``oracle:thin:@//host:1521/service`` and
+    ``oracle:thin:@(DESCRIPTION=(ADDRESS=(HOST=h)…))`` name theirs after ``@`` (every
+    ``HOST=`` of a descriptor counts); an embedded database's (``derby:memory:db``) is this
+    machine. Anything else names no host Lacuna can read: it is outside (fail closed), where
+    these URLs raised an IndexError before."""
+    if "@" in url:
+        place = url.rsplit("@", 1)[1].lstrip("/")
+        hosts = (re.findall(r"\(\s*HOST\s*=\s*([^)\s]+)", place, flags=re.IGNORECASE)
+                 if place.startswith("(") else [re.split(r"[:/?;]", place, maxsplit=1)[0]])
+        hosts = [h for h in hosts if h.strip()]  # ``oci:@``: the host is in the environment
+        if not hosts:
+            return f"a host its URL does not name ({url.split(':', 1)[0]})"
+        return next((h for h in hosts if not _internal_host(h, config)), None)
+    if dialect in _EMBEDDED:
+        return None
+    return f"a host its URL does not name ({url.split(':', 1)[0]})"
 
 
 def _service(url: str, dialect: str) -> str | None:
@@ -426,11 +451,15 @@ def this_machine(host: str) -> bool:
 
 def _database_file(url: str, dialect: str) -> str | None:
     """The local file an SQLite or DuckDB URL names, resolved (``sqlite:////abs/x.db``,
-    ``duckdb:///rel.db``); None for another database or one in memory."""
+    ``duckdb:///rel.db``, JDBC's ``sqlite:/abs/x.db``); None for another database or one in
+    memory."""
     if dialect not in ("sqlite", "duckdb"):
         return None
-    rest = url.split("://", 1)[1].split("?", 1)[0]
-    path = rest[1:] if rest.startswith("/") else rest
+    if "://" in url:
+        rest = url.split("://", 1)[1].split("?", 1)[0]
+        path = rest[1:] if rest.startswith("/") else rest
+    else:  # JDBC: the path follows the scheme's colon
+        path = url.split(":", 1)[1].split("?", 1)[0]
     if not path or path.startswith(":memory:") or (
             dialect == "duckdb" and path.lower().startswith(("md:", "motherduck:"))):
         return None  # in memory, or MotherDuck's cloud (_outside_host)
