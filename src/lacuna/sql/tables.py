@@ -32,6 +32,7 @@ count is seen when the entry leaves the cache (least recently used first).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna import _bypass
 from lacuna.lineage.records import DatasetRef
-from lacuna.model import Classification, ColumnClass, Layer
+from lacuna.model import Classification, ColumnClass, Layer, Tier
 
 if TYPE_CHECKING:
     from lacuna.governor import Governor
@@ -51,7 +52,10 @@ if TYPE_CHECKING:
     from lacuna.lineage.records import DatasetVersion
     from lacuna.sql.catalog import Database, TableInfo
 
+log = logging.getLogger(__name__)
+
 CACHE_SIZE = 256
+_FAIL_CLOSED = "PROPRIETARY (fail closed)"
 STORE_CHECK_S = 5.0  # a table's newest claim in the store is read again at most this often
 COMMENT_PREFIX = "lacuna:"
 _CLASS_WORD = re.compile(r"\b(pii(?::[a-z_]+)?|phi|financial)\b", re.IGNORECASE)
@@ -256,6 +260,8 @@ def _classify(
     if stored is not None:
         result, _ = restrict(_by_column(stored), result, config,
                              where=f"Lacuna's record of {info.name} (lineage store)")
+        if stored.reasoning and stored.reasoning[0].startswith(_FAIL_CLOSED):
+            result = replace(result, reasoning=(stored.reasoning[0], *result.reasoning))
     return _derived(result, db.generated(info.name), config, info.name)
 
 
@@ -363,16 +369,25 @@ def _stored(gov: Governor, url: str, name: str) -> _Stored:
             own_known=(earlier is None or earlier.own is not None) and others is not None,
             claims=(*(earlier.claims if earlier is not None else ()),
                     (claim[1], claim[0].classification), *(others or ())))
-    except Exception:  # the store fails on its own; the values still decide
+    except Exception:  # attribution failed: the stored class alone (fail closed itself)
         return _Stored(full=stored_classification(gov, url, name))
 
 
 def stored_classification(gov: Governor, url: str, name: str) -> Classification | None:
-    """The class the lineage store holds for table ``name`` (:func:`stored_ref`), or None."""
+    """The class the lineage store holds for table ``name`` (:func:`stored_ref`), or None
+    when it holds none. When the store cannot say (unreachable, or it refuses a record as
+    tampered with), PROPRIETARY with a PROPRIETARY floor, saying why (fail closed): the
+    values alone decided before, and a table the store knew as PII whose values no longer
+    show it (a hand-edited record, a store down) was read as what its values showed."""
     try:
         version = stored_version(gov, url, name)[1]
-    except Exception:  # the store fails on its own; the values still decide
-        return None
+    except Exception as exc:
+        log.error("the lineage store cannot say what it recorded of table %s; treating it as "
+                  "PROPRIETARY (fail closed): %s", name, exc)
+        return Classification(
+            tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+            reasoning=(f"{_FAIL_CLOSED}: the lineage store could not say what it "
+                       f"recorded of table {name}: {type(exc).__name__}: {exc}",))
     return version.classification if version is not None else None
 
 
