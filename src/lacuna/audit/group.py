@@ -177,7 +177,9 @@ class GroupCommit:
         if outcomes:
             _settle(outcomes, here=loop)
         with self._wake:
-            if not self._items or self._closed:  # (closing: the writer commits the rest)
+            if not self._items:
+                return
+            if self._closed:  # the writer commits the rest before it stops
                 self._wake.notify()
                 return
             if not busy:  # committed a full group, more is queued: the next turn of the loop
