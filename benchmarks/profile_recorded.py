@@ -10,11 +10,13 @@ requests for the seed's denied export (``bench_server.OPERATION``) straight to
 ``lacuna.server.fastlane.handle``, C at a time on one asyncio loop, so the group commits see
 what they see under HTTP load. Per round: the processes' CPU time per decision (``os.times``,
 user and system, every thread: the group-commit writer and the decision log included),
-decisions/s, the groups committed, the load average and the share of CPU time the hypervisor
-stole (see ``docsection.cpu_ticks``). Then it checks what ``lacuna audit
-verify`` checks (chain, signatures, checkpoint) and that the metrics rollups count every
-decision. ``--dry-run`` sends ``record: false`` (no audit record) for comparison;
-``--profile FILE`` writes a cProfile of each process's last round (its event loop thread).
+decisions/s, the groups committed (and how many the event loop committed itself), the
+latency of a request as the fast lane answers it (p50, p99; closed loop, so mostly queueing),
+the load average and the share of CPU time the hypervisor stole (see
+``docsection.cpu_ticks``). Then it checks what ``lacuna audit verify`` checks (chain,
+signatures, checkpoint) and that the metrics rollups count every decision. ``--dry-run``
+sends ``record: false`` (no audit record) for comparison; ``--profile FILE`` writes a
+cProfile of each process's last round (its event loop thread).
 
 Not a ``bench_*.py`` section script (``run_all.py`` does not run it, and it writes no part of
 docs/benchmarks.md): a measuring and profiling tool for the recorded decision path, whose
@@ -49,7 +51,8 @@ class _Retry(Exception):
     """The fast lane handed a request on once: authenticated again, it is sent again."""
 
 
-async def _drive(state: Any, token: str, body: bytes, n: int, concurrency: int) -> int:
+async def _drive(state: Any, token: str, body: bytes, n: int, concurrency: int,
+                 latencies: list[float] | None = None) -> int:
     from lacuna.server import fastlane
 
     ok = 0
@@ -78,6 +81,7 @@ async def _drive(state: Any, token: str, body: bytes, n: int, concurrency: int) 
             sent.append(message)
 
         nonlocal handed_on
+        started = time.perf_counter()
         if state.authenticator.cached(token) is None:  # as the FastAPI route would, every 10 s
             state.authenticator.authenticate(token)
         try:
@@ -86,6 +90,8 @@ async def _drive(state: Any, token: str, body: bytes, n: int, concurrency: int) 
             sent.clear()
             await fastlane.handle(_scope(token), receive, send, state, fallback)
         handed_on = 0
+        if latencies is not None:
+            latencies.append(time.perf_counter() - started)
         answer = json.loads(sent[1]["body"])
         if sent[0]["status"] == 200 and answer["audit"] is not None:
             ok += 1
@@ -119,13 +125,14 @@ def _worker(db: str, token: str, args: argparse.Namespace, barrier: Any, out: An
                 import cProfile
 
                 profiler = cProfile.Profile()
-            groups = writer.groups
+            groups, inline, latencies = writer.groups, writer.inline_groups, []
             barrier.wait()
             threads_before = _thread_cpu()
             before, wall = os.times(), time.perf_counter()
             if profiler is not None:
                 profiler.enable()
-            ok = asyncio.run(_drive(state, token, body, args.requests, args.concurrency))
+            ok = asyncio.run(_drive(state, token, body, args.requests, args.concurrency,
+                                    latencies))
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(f"{args.profile}.{os.getpid()}")
@@ -133,7 +140,8 @@ def _worker(db: str, token: str, args: argparse.Namespace, barrier: Any, out: An
             threads = {name: cpu - threads_before.get(name, 0.0)
                        for name, cpu in _thread_cpu().items()}
             out.put((r, ok, after.user - before.user, after.system - before.system,
-                     time.perf_counter() - wall, writer.groups - groups, threads))
+                     time.perf_counter() - wall, writer.groups - groups, threads,
+                     writer.inline_groups - inline, latencies))
     finally:
         state.close()
 
@@ -199,11 +207,16 @@ def main() -> int:
             user, system = sum(g[2] for g in got), sum(g[3] for g in got)
             wall = max(g[4] for g in got)
             groups = sum(g[5] for g in got)
+            inline = sum(g[7] for g in got)
+            latencies = sorted(t for g in got for t in g[8])
             ok = sum(g[1] for g in got)
             print(f"round {r + 1}: {ok} decisions, CPU {(user + system) * 1e3 / n:.3f} ms/"
                   f"decision (user {user * 1e3 / n:.3f}, system {system * 1e3 / n:.3f}), "
                   f"{n / wall:,.0f} decisions/s, {groups} groups ({n / max(groups, 1):.1f} "
-                  f"records each), load {load:.2f}, CPU stolen "
+                  f"records each, {inline} committed on the event loop), in-process latency "
+                  f"p50 {latencies[len(latencies) // 2] * 1e3:.2f} ms, p99 "
+                  f"{latencies[int(len(latencies) * 0.99)] * 1e3:.2f} ms, load {load:.2f}, "
+                  f"CPU stolen "
                   f"{'-' if steal is None else format(steal, '.0%')}", flush=True)
             threads: dict[str, float] = {}
             for g in got:
