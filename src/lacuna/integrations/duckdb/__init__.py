@@ -755,8 +755,10 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                 return made
             with _held_statement(con, sql, state, None, held) as rows:
                 state = _sampled_query(con, rows or sql, state, known=known)
-                return govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
-                                    columns=list(state.classification.columns))
+                return govern_write(None, state, target, _carried(
+                    con, stmt.target, state, run, method=f"duckdb.{stmt.verb}",
+                    into=tuple(stmt.columns) if stmt.verb == "insert" else ()),
+                    method=f"duckdb.{stmt.verb}", columns=list(state.classification.columns))
     if stmt.kind == "write" and stmt.target and stmt.verb in _DML and _home(
             con, stmt.target, new=False) == MEMORY:
         return _dml_into_memory(con, stmt, params, run, many=many)
@@ -1073,6 +1075,42 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
     return result
 
 
+def _carried(con: Any, table: str, state: DataState, run: Callable[..., Any], *,
+             method: str, into: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """``run`` (an allowed write of ``state`` into ``table`` of a database file: ``CREATE
+    TABLE o.t AS``, ``INSERT INTO o.t SELECT``, a relation's ``create``/``insert_into``), then
+    the table's comment set to what it holds: what it held before (read before the write)
+    combined with what was written (:func:`_appended`), never lower. The comment lives in the
+    file, so it travels with the table to every session and alias that opens it, which the
+    lineage store's record (kept under the alias the write named, ``<file>#o.t``) does not:
+    a column declared PII copied into an attached file was read back, in this session as in
+    the next, from its values alone (PUBLIC), and ``COPY o.t TO '~/Downloads/…'`` let it out.
+    A comment that cannot be written is logged, as :func:`lacuna.sql.govern.run_governed`
+    logs it (the rows are written by then)."""
+    from lacuna.sql.catalog import Database
+    from lacuna.sql.tables import changed, classify_table, comment_text
+
+    gov = _gov()
+    db = Database(_catalog(con), url_of(con), "duckdb")
+    with _bypass.bypass(), outermost():
+        before = classify_table(gov, db, table)
+
+    def carried(*args: Any, **kwargs: Any) -> Any:
+        result = run(*args, **kwargs)
+        try:
+            with _bypass.bypass(), outermost():
+                held = state.classification if before is None else _appended(
+                    gov, db, table, before, state, method, into=into)
+                db.comment_on(table, comment_text(held))
+        except Exception as exc:
+            log.error("could not store the classification of %s as its comment: %s", table,
+                      exc)
+        changed(gov, db.url, table)
+        return result
+
+    return carried
+
+
 def _appended(gov: Any, db: Any, table: str, before: Classification, state: DataState,
               method: str, *, named: bool = False, into: tuple[str, ...] = ()
               ) -> Classification:
@@ -1105,7 +1143,7 @@ def _appended(gov: Any, db: Any, table: str, before: Classification, state: Data
     else:
         column_map = {t: ((0, t), *((1, n) for n in added)) for t in names}
     held = StepInput(classification=before, lineage=LineageNode(
-        name=f"{MEMORY}#{table}", operation="table"))
+        name=f"{db.url}#{table}", operation="table"))
     step = Step(kind=StepKind.COMBINE, operation=method, inputs=(held, StepInput.of(state)),
                 outputs=tuple(names), column_map=column_map)
     classification: Classification = gov.inherit(step).classification
@@ -1340,6 +1378,9 @@ def _table_writer(name: str) -> Make:
             from lacuna.sql.tables import canonical
 
             target = canonical(home, table_name) if isinstance(table_name, str) else table_name
+            if isinstance(table_name, str):  # the table carries what it holds (_carried)
+                run = _carried(self, table_name, state, run,
+                               method=f"duckdb.DuckDBPyRelation.{name}")
             return govern_write(None, state, f"{home}#{target}", run,
                                 method=f"duckdb.DuckDBPyRelation.{name}",
                                 columns=list(self.columns))

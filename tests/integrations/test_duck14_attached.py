@@ -1,0 +1,102 @@
+"""A table of an ATTACHed DuckDB file carries what was written into it, never lowered.
+
+Before: ``CREATE TABLE o.t AS …`` / ``INSERT INTO o.t SELECT …`` / ``rel.create('o.t')`` left
+no record a later read of ``o.t`` finds (the lineage store keeps it under the alias the write
+named, and a read looks under the connection's own URL): a column declared PII was read back
+from its values alone, PUBLIC, and ``COPY o.t TO '~/Downloads/…'`` let it out, in the same
+session as after ``DETACH``/``ATTACH … AS y``. And ``UPDATE o.t SET email = 'n/a'`` wrote
+the table's comment as ``email`` public, which the next session read so. Real DuckDB files; the
+database file is a classification-aware destination, so writing PII into it is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lacuna
+from lacuna import _bypass
+from lacuna.errors import GovernanceViolation
+
+duckdb = pytest.importorskip("duckdb")
+
+
+@pytest.fixture
+def con(sandbox: Path, sandbox_config: Callable[..., Any]) -> Any:
+    db = sandbox / "o.duckdb"
+    lacuna.enable(sandbox_config(destinations={
+        "classification_aware_databases": [f"duckdb:///{db}"],
+        "governed": [f"{sandbox / 'governed' / 'workspace'}/"],
+        "unmanaged": [str(sandbox / "Downloads")]}))
+    connection = duckdb.connect()
+    try:
+        connection.execute(f"ATTACH '{db}' AS o")
+        # a column declared PII whose values show nothing (codes): only its record says so
+        connection.execute("CREATE TABLE src AS SELECT 'code-' || range AS s, range AS i "
+                           "FROM range(30)")
+        connection.execute("COMMENT ON COLUMN src.s IS 'pii'")
+        yield connection
+    finally:
+        connection.close()
+        lacuna.disable()
+
+
+def _reattached(con: Any, sandbox: Path) -> str:
+    """The file detached and attached again under another alias (a later session's view)."""
+    con.execute("DETACH o")
+    con.execute(f"ATTACH '{sandbox / 'o.duckdb'}' AS y")
+    return "y"
+
+
+def _copy_denied(con: Any, table: str, out: Path) -> None:
+    with pytest.raises(GovernanceViolation, match="PII"):
+        con.execute(f"COPY {table} TO '{out}'")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("write", [
+    lambda con: con.execute("CREATE TABLE o.t AS SELECT s, i FROM src"),
+    lambda con: con.sql("SELECT s, i FROM src").create("o.t"),
+    lambda con: (con.execute("CREATE TABLE o.t (s VARCHAR, i BIGINT)"),
+                 con.execute("INSERT INTO o.t SELECT s, i FROM src")),
+])
+def test_a_class_written_into_an_attached_file_is_read_back_in_every_session(
+        sandbox: Path, con: Any, write: Callable[[Any], Any]) -> None:
+    out = sandbox / "Downloads" / "t.csv"
+    write(con)
+    _copy_denied(con, "o.t", out)
+    _copy_denied(con, f"{_reattached(con, sandbox)}.t", out)
+
+
+def test_public_rows_written_into_an_attached_file_still_leave(sandbox: Path, con: Any) -> None:
+    out, plain = sandbox / "Downloads" / "t.csv", sandbox / "plain.csv"
+    con.execute("CREATE TABLE o.t AS SELECT 'item-' || i AS v, i FROM src")
+    con.execute("UPDATE o.t SET v = 'other-' || i WHERE i > 3")
+    con.execute(f"COPY o.t TO '{out}'")
+    with _bypass.bypass():
+        con.execute(f"COPY o.t TO '{plain}'")
+    assert out.read_bytes() == plain.read_bytes()
+
+
+def test_an_update_writing_pii_into_an_attached_table_raises_it(sandbox: Path, con: Any) -> None:
+    out = sandbox / "Downloads" / "t.csv"
+    con.execute("CREATE TABLE o.t AS SELECT 'item-' || i AS v, i FROM src")
+    con.execute("CREATE TABLE o.u AS SELECT 'item-' || i AS v, i FROM src")
+    con.execute("UPDATE o.t SET v = 'kira@example.org' WHERE i = 3")  # a value
+    con.execute("UPDATE o.u SET v = src.s FROM src WHERE src.i = u.i AND u.i = 3")  # a column
+    _copy_denied(con, "o.t", out)
+    _copy_denied(con, "o.u", out)
+    alias = _reattached(con, sandbox)
+    _copy_denied(con, f"{alias}.t", out)
+    _copy_denied(con, f"{alias}.u", out)
+
+
+def test_an_update_of_public_values_never_lowers_an_attached_pii_column(
+        sandbox: Path, con: Any) -> None:
+    out = sandbox / "Downloads" / "t.csv"
+    con.execute("CREATE TABLE o.t AS SELECT s, i FROM src")
+    con.execute("UPDATE o.t SET s = 'n/a'")  # every row: its values now look public
+    _copy_denied(con, "o.t", out)
+    _copy_denied(con, f"{_reattached(con, sandbox)}.t", out)
