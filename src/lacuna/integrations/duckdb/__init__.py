@@ -39,7 +39,8 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
 - at each of these writes, and when a relation is converted to a frame, the output columns no
   classified source column accounts for (``'person' || i || '@example.com'`` over
   ``range(20)``) are classified by a sample of their values and a scan of every row
-  written (:mod:`.computed`); rows ``random()`` draws are drawn once and held for both. A
+  written (:mod:`.computed`); rows drawn anew at each run (``random()``, ``now()``, a
+  ``USING SAMPLE`` without a seed: :func:`computed.drawn`) are drawn once and held for both. A
   table column that is not personal is one (its class came from its first rows, which an
   ``UPDATE`` past them does not change).
 
@@ -414,6 +415,7 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
     parsed = sqlglot.parse_one(sql, dialect="duckdb")
     # before a table function is replaced below: ``FROM m()`` of a table macro calls it too
     called = called_functions(parsed)
+    anew = computed.drawn(parsed)  # as is: ``range(9) TABLESAMPLE …`` is replaced below
     schema: dict[str, Classification] = {}
     files: dict[str, str] = {}
     states: list[DataState] = []
@@ -501,7 +503,7 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
     node = LineageNode(name=None, operation=computed.STATEMENT,
                        parents=tuple(s.lineage for s in states))
     # the columns no classified source accounts for: sampled at a write (computed.sampled)
-    computed.remember(node, result.columns, edges, read, parsed)
+    computed.remember(node, result.columns, edges, read, parsed, anew=anew)
     if streams:
         computed.once(node)
     return DataState(classification=result, lineage=node, origins=traced), states
@@ -597,8 +599,16 @@ def _held_statement(con: Any, sql: str, state: DataState, columns: list[str] | N
     parsed = sqlglot.parse_one(sql, dialect="duckdb")
     node = parsed.this if isinstance(parsed, exp.Copy) else parsed.expression
     query = node.this if isinstance(node, exp.Subquery) else node
+    if isinstance(parsed, exp.Copy) and isinstance(query, (exp.Table, exp.Schema)):
+        # COPY v TO / COPY v (a, b) TO, of a view whose rows are drawn anew (a table's never
+        # are: not draws()); before, the sample read the view once and the COPY again
+        table = query.this if isinstance(query, exp.Schema) else query
+        picked = [c.copy() for c in query.expressions] if isinstance(
+            query, exp.Schema) else [exp.Star()]
+        query = exp.select(*picked).from_(table.copy()) if isinstance(
+            table, exp.Table) else None
     if not isinstance(query, exp.Query):
-        yield None  # COPY t TO: a table's (or a view's) rows, as written
+        yield None  # nothing held: the statement runs as written
         return
     table = f"__lacuna_drawn_{uuid.uuid4().hex}"
     text = query.sql(dialect="duckdb")
