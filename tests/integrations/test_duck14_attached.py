@@ -100,3 +100,18 @@ def test_an_update_of_public_values_never_lowers_an_attached_pii_column(
     con.execute("UPDATE o.t SET s = 'n/a'")  # every row: its values now look public
     _copy_denied(con, "o.t", out)
     _copy_denied(con, f"{_reattached(con, sandbox)}.t", out)
+
+
+def test_an_update_of_an_attached_table_is_recorded_in_the_lineage_store(
+        sandbox: Path, con: Any) -> None:
+    """The UPDATE's column edges named the table as the connection's (``:memory:#o.t``), not
+    the file's the run writes: the store refused the run, and its version was never kept."""
+    from lacuna.governor import current
+    from lacuna.lineage.records import DatasetRef
+
+    ref = DatasetRef.of(f"duckdb:///{sandbox / 'o.duckdb'}#o.t")
+    con.execute("CREATE TABLE o.t AS SELECT 'item-' || i AS v, i FROM src")
+    con.execute("UPDATE o.t SET v = src.s FROM src WHERE src.i = t.i AND t.i = 3")
+    latest = current().lineage_store.latest(ref)
+    assert latest is not None
+    assert latest.classification.columns["v"].is_personal

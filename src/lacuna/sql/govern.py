@@ -691,6 +691,11 @@ def _write(
         home = db.attached(stmt.target, new=stmt.verb in ("create", "create_view")) or db.url
         destination = gov.destination(f"{home}#{stmt.target}")
         output = written_ref(home, stmt.target, stmt.sql)
+        if home != db.url:  # the column lineage names the table as this database's (o.t):
+            # its edges lead into the file's, the run's output (else the store refused the
+            # whole run: an UPDATE of an attached table left no record)
+            here = written_ref(db.url, stmt.target, stmt.sql)
+            edges = tuple(replace(e, target=output) if e.target == here else e for e in edges)
         action = Action.EXPORT
     op = gov.operation(
         action, written, method=method, code_location=_location(), destination=destination,
