@@ -115,3 +115,17 @@ def test_an_update_of_an_attached_table_is_recorded_in_the_lineage_store(
     latest = current().lineage_store.latest(ref)
     assert latest is not None
     assert latest.classification.columns["v"].is_personal
+
+
+@pytest.mark.parametrize("table", ["m", "o.m"])  # in memory, in the attached file
+def test_insert_by_name_is_recorded_by_the_columns_it_fills(sandbox: Path, con: Any,
+                                                             table: str) -> None:
+    """``INSERT … BY NAME`` puts each column of the query into the table's column of its
+    name: it was recorded by position, ``a`` holding the codes, and ``b`` copied as PUBLIC."""
+    out = sandbox / "Downloads" / "t.csv"
+    con.execute(f"CREATE TABLE {table} (a VARCHAR, b VARCHAR)")
+    con.execute(f"INSERT INTO {table} BY NAME SELECT s AS b, 'x' AS a FROM src")
+    _copy_denied(con, f"(SELECT b FROM {table})", out)
+    con.execute(f"COPY (SELECT a FROM {table}) TO '{out}'")  # the literal column leaves
+    assert out.read_text().splitlines() == ["a", *["x"] * 30]
+    assert con.sql(f"SELECT count(*) FROM {table} WHERE b LIKE 'code-%'").fetchall() == [(30,)]

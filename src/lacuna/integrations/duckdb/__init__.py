@@ -699,6 +699,13 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                                     many=True)
         return result
 
+    if stmt.verb == "insert" and stmt.kind == "write" and not stmt.columns:
+        named = _by_name(con, sql)  # BY NAME: the columns it writes listed, as DuckDB reads
+        if named != sql:  # them; decided and run so
+            sql = named
+            args, kwargs = ((sql, *args[1:]), kwargs) if args else (args, {**kwargs,
+                                                                           "query": sql})
+            stmt = analyse(sql, "duckdb")
     held: list[str] = []  # the statement reading its rows held once (_held_statement)
 
     def run(_declaration: Any = None, to: Any = None) -> Any:
@@ -1083,6 +1090,34 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
         db.comment_on(table, comment_text(carried))
     changed(gov, MEMORY, table)
     return result
+
+
+def _by_name(con: Any, sql: str) -> str:
+    """``INSERT INTO t BY NAME SELECT …`` written as ``INSERT INTO t (<the query's column
+    names>) SELECT …``, which DuckDB runs alike (each of the query's columns into the table's
+    column of its name; any other column its default); any other statement as it is. Read by
+    position, the insert was recorded wrongly: ``SELECT email AS b, 'x' AS a`` into ``(a, b)``
+    made ``a`` hold the e-mails, and ``b``, which does, was copied out as PUBLIC. The names
+    are DuckDB's (``SELECT *`` has them too); a query it cannot bind is left as written (it
+    fails when it runs)."""
+    if isinstance(con, duckdb.DuckDBPyRelation) or "by" not in sql.lower():
+        return sql
+    try:
+        parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return sql
+    if not isinstance(parsed, exp.Insert) or not parsed.args.get("by_name") or not isinstance(
+            parsed.this, exp.Table) or not isinstance(parsed.expression, exp.Query):
+        return sql
+    try:
+        with _bypass.bypass(), outermost():
+            names = [str(c) for c in con.sql(parsed.expression.sql(dialect="duckdb")).columns]
+    except Exception:
+        return sql
+    parsed.set("this", exp.Schema(this=parsed.this.copy(), expressions=[
+        exp.to_identifier(n, quoted=True) for n in names]))
+    parsed.set("by_name", None)
+    return parsed.sql(dialect="duckdb")
 
 
 def _carried(con: Any, table: str, state: DataState, run: Callable[..., Any], *,
