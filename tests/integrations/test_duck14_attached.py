@@ -129,3 +129,28 @@ def test_insert_by_name_is_recorded_by_the_columns_it_fills(sandbox: Path, con: 
     con.execute(f"COPY (SELECT a FROM {table}) TO '{out}'")  # the literal column leaves
     assert out.read_text().splitlines() == ["a", *["x"] * 30]
     assert con.sql(f"SELECT count(*) FROM {table} WHERE b LIKE 'code-%'").fetchall() == [(30,)]
+
+
+def test_the_record_in_an_attached_tables_comment_cannot_be_replaced(sandbox: Path,
+                                                                     con: Any) -> None:
+    """The comment is the record that travels with the file: ``COMMENT ON TABLE o.t IS
+    'hello'`` wiped it (attached, or the file opened directly), and the codes left as
+    PUBLIC. A table without Lacuna's record still takes a comment."""
+    from lacuna.errors import IntegrationError
+
+    out = sandbox / "Downloads" / "t.csv"
+    con.execute("CREATE TABLE o.t AS SELECT s, i FROM src")
+    con.execute("CREATE TABLE o.notes (n VARCHAR)")
+    with pytest.raises(IntegrationError, match="COMMENT ON COLUMN"):
+        con.execute("COMMENT ON TABLE o.t IS 'hello'")
+    con.execute("COMMENT ON TABLE o.notes IS 'scratch'")
+    con.execute("DETACH o")
+    direct = duckdb.connect(str(sandbox / "o.duckdb"))
+    try:
+        with pytest.raises(IntegrationError, match="COMMENT ON COLUMN"):
+            direct.execute("COMMENT ON TABLE t IS NULL")
+        _copy_denied(direct, "t", out)
+        assert direct.sql("SELECT comment FROM duckdb_tables() WHERE table_name = 'notes'"
+                          ).fetchall() == [("scratch",)]
+    finally:
+        direct.close()

@@ -929,10 +929,14 @@ def _home(con: Any, table: str, *, new: bool) -> str:
 
 
 def _keep_memory_record(con: Any, sql: str) -> None:
-    """Refuse ``COMMENT ON TABLE t`` when ``t`` is an in-memory table whose comment is Lacuna's
-    record of what it holds (:func:`_into_memory`: the only record; the lineage store keeps
-    none for memory). Replaced, ``t`` would be classified by its names and values alone:
-    ``md5(name) AS s`` read as PUBLIC and ``COPY t TO`` let out. Nothing runs."""
+    """Refuse ``COMMENT ON TABLE t`` when ``t``'s comment is Lacuna's record of what it holds:
+    an in-memory table's (:func:`_into_memory`: the only record; the lineage store keeps none
+    for memory), or a database file's (:func:`_carried`, :func:`lacuna.sql.govern.run_governed`:
+    the record that travels with the file; the lineage store's is kept under the name the
+    write used, ``o.t`` of the alias it was attached as, which a session that attaches or
+    opens the file otherwise does not look up). Replaced, ``t`` would be classified by its
+    names and values alone: ``md5(name) AS s`` read as PUBLIC and ``COPY t TO`` let out.
+    Nothing runs."""
     from sqlglot.tokenizer_core import TokenType
 
     from lacuna.sql.catalog import Database
@@ -949,16 +953,24 @@ def _keep_memory_record(con: Any, sql: str) -> None:
     if not isinstance(parsed, exp.Comment) or str(parsed.args.get("kind")).upper() != "TABLE":
         return
     table = table_name(parsed.this)
-    if not table or _home(con, table, new=False) != MEMORY:
+    if not table:
         return
+    home = _home(con, table, new=False)
     with _bypass.bypass(), outermost():
-        info = Database(_catalog(con), MEMORY, "duckdb").table(table)
-    if info is not None and (info.comment or "").startswith(COMMENT_PREFIX):
+        info = Database(_catalog(con), url_of(con), "duckdb").table(table)
+    if info is None or not (info.comment or "").startswith(COMMENT_PREFIX):
+        return
+    if home == MEMORY:
         _refuse(f"COMMENT ON TABLE {table}: the comment of in-memory table {table} is where "
                 "Lacuna keeps the classification of what it holds (lacuna: {…}); replacing it "
                 "would let its rows be read by their names and values alone. Nothing was run. "
                 f"Comment on a column instead (COMMENT ON COLUMN {table}.c IS …), or write the "
                 "table to a database file, where the lineage store keeps its classification.")
+    _refuse(f"COMMENT ON TABLE {table}: the comment of table {table} ({home}) is where Lacuna "
+            "keeps the classification of what it holds (lacuna: {…}), the record that travels "
+            "with the database file to every session that attaches or opens it; replacing it "
+            "would let its rows be read by their names and values alone. Nothing was run. "
+            f"Comment on a column instead (COMMENT ON COLUMN {table}.c IS …).")
 
 
 def _analysed(stmt: Any) -> bool:
