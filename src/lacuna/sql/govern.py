@@ -691,6 +691,11 @@ def _write(
         home = db.attached(stmt.target, new=stmt.verb in ("create", "create_view")) or db.url
         destination = gov.destination(f"{home}#{stmt.target}")
         output = written_ref(home, stmt.target, stmt.sql)
+        if home != db.url:  # the column lineage names the table as this database's (o.t):
+            # its edges lead into the file's, the run's output (else the store refused the
+            # whole run: an UPDATE of an attached table left no record)
+            here = written_ref(db.url, stmt.target, stmt.sql)
+            edges = tuple(replace(e, target=output) if e.target == here else e for e in edges)
         action = Action.EXPORT
     op = gov.operation(
         action, written, method=method, code_location=_location(), destination=destination,
@@ -747,10 +752,13 @@ def _unreadable(gov: Governor, db: Database, stmt: Statement) -> Destination:
 
 
 def _after(gov: Governor, db: Database, stmt: Statement, written: Classification) -> Classification:
-    """The table's classification after an append (``INSERT``, ``COPY … FROM``): its old rows
-    stay, so each column keeps the stricter of its stored and its written class (an append of
-    innocent-looking values never launders a column stored as PII)."""
-    if stmt.verb not in ("insert", "copy_from") or stmt.target is None:
+    """The table's classification after an append (``INSERT``, ``COPY … FROM``) or a change
+    (``UPDATE``, ``MERGE``): its old rows stay, or may (an ``UPDATE`` of every row still held
+    them a moment before, and Lacuna does not count rows), so each column keeps the stricter
+    of its stored and its written class (innocent-looking values written never launder a
+    column stored as PII; a DuckDB table's comment said ``email`` was public after
+    ``UPDATE o.t SET email = 'n/a'``, and the next session read it so)."""
+    if stmt.verb not in ("insert", "copy_from", "update", "merge") or stmt.target is None:
         return written
     from lacuna.lineage.sidecar import restrict
 

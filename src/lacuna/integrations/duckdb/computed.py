@@ -52,7 +52,7 @@ _READER = ("the relation reads a record batch reader, which can be read once onl
 _SEQUENCE = ("the statement calls nextval, and a second run for the sample would advance the "
              "sequence (the rows written would not be the rows asked for); write the sequence "
              "numbers into a table first, or give each column a classified source")
-_STATEFUL = frozenset({"nextval", "currval", "setseed"})
+_STATEFUL = frozenset({"nextval", "currval", "setseed", "setval"})
 # nodes whose statement draws new values at every run (random(), gen_random_uuid()) in a
 # column no classified source accounts for: a second run for the sample classifies other
 # values than those written, and advances the generator (after setseed the rows written
@@ -60,7 +60,15 @@ _STATEFUL = frozenset({"nextval", "currval", "setseed"})
 _DRAWS: dict[str, bool] = {}
 _VIEWS: dict[tuple[str, str], LineageNode] = {}  # (database URL, view) -> its statement
 _DRAWING = frozenset({"uuidv4", "uuidv7", "current_query", "current_query_id",
-                      "current_transaction_id", "current_connection_id"})
+                      "current_transaction_id", "current_connection_id", "txid_current",
+                      # the clock: stable within one statement (DuckDB: within a transaction),
+                      # not between the sample's run and the write's (``WHERE
+                      # microsecond(now()) % 2 = 0`` wrote e-mails a sample of no rows let out)
+                      "now", "get_current_timestamp", "get_current_time",
+                      "transaction_timestamp", "current_localtime", "current_localtimestamp"})
+# sqlglot's own nodes for DuckDB's functions that draw anew (random(), uuid(), the clock)
+_DRAWN = (exp.Rand, exp.Uuid, exp.CurrentTimestamp, exp.CurrentTime, exp.CurrentDate,
+          exp.CurrentDatetime, exp.Localtimestamp, exp.Localtime)
 
 
 def _kept(table: dict[Any, Any], key: Any, value: Any) -> None:
@@ -85,10 +93,13 @@ def once(node: LineageNode, why: str = _READER) -> None:
 
 
 def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[ColumnEdge],
-             sources: Mapping[DatasetRef, DataState], query: exp.Expr | None) -> None:
+             sources: Mapping[DatasetRef, DataState], query: exp.Expr | None, *,
+             anew: bool | None = None) -> None:
     """Note which of a statement's output ``columns`` (name -> ColumnClass) no classified
     source column accounts for. ``edges``: its column lineage; ``sources``: the state of each
-    dataset it reads, by the lineage's name for it; ``query``: its parsed query.
+    dataset it reads, by the lineage's name for it; ``query``: its parsed query; ``anew``:
+    whether it gives other rows at each run (:func:`drawn`), when told apart from ``query``
+    (a ``TABLESAMPLE`` of a table function is gone once the function is replaced).
 
     A column is accounted for by a copy of a source column (an identity edge), or by a
     transformation of one that already made it more than PUBLIC (a sample could only confirm
@@ -117,11 +128,19 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
     if found and query is not None and any(
             f.name.lower() in _STATEFUL for f in query.find_all(exp.Anonymous)):
         once(node, _SEQUENCE)
-    if any(not constant for constant in found.values()) and query is not None and any(
-            isinstance(f, (exp.Rand, exp.Uuid)) or (
-                isinstance(f, exp.Anonymous) and f.name.lower() in _DRAWING)
-            for f in query.find_all(exp.Func)):
+    if any(not constant for constant in found.values()) and query is not None and (
+            anew if anew is not None else drawn(query)):
         _kept(_DRAWS, node.id, True)
+
+
+def drawn(query: exp.Expr) -> bool:
+    """Whether ``query`` gives other rows at each run: it calls a function that draws anew
+    (:data:`_DRAWN`, :data:`_DRAWING`), or samples a source without a seed (``USING SAMPLE
+    50%``, ``TABLESAMPLE``: other rows at each run, so a scan of one run missed what another
+    wrote)."""
+    return any(isinstance(f, _DRAWN) or (isinstance(f, exp.Anonymous) and f.name.lower()
+                                         in _DRAWING) for f in query.find_all(exp.Func)) or any(
+        s.args.get("seed") is None for s in query.find_all(exp.TableSample))
 
 
 TABLE = "table"  # the operation of the lineage node of a table read from a DuckDB catalog
@@ -476,5 +495,5 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-__all__ = ["STATEMENT", "TABLE", "draws", "not_again", "once", "one_shot", "quoted", "remember",
-           "sampled", "unsourced", "view_parents", "viewed"]
+__all__ = ["STATEMENT", "TABLE", "drawn", "draws", "not_again", "once", "one_shot", "quoted",
+           "remember", "sampled", "unsourced", "view_parents", "viewed"]

@@ -1,0 +1,309 @@
+"""A DuckDB statement classified (:func:`statement_state`), and what it writes sampled and
+held before the write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from lacuna import _bypass
+from lacuna.classify.header import is_pseudo
+from lacuna.integrations.duckdb import computed
+from lacuna.integrations.duckdb._base import (
+    _METADATA_SCHEMAS,
+    _RELATION,
+    REGISTERED,
+    _catalog,
+    _gov,
+    url_of,
+)
+from lacuna.integrations.duckdb._files import _file_state, _refuse_sealed_arguments
+from lacuna.integrations.duckdb._relations import _object_state, _variable, _with_view
+from lacuna.integrations.frames.hooks import outermost
+from lacuna.lineage.frames import traced_origins
+from lacuna.lineage.records import ColumnEdge, DatasetRef
+from lacuna.lineage.state import DataState, LineageNode, Origin, Origins
+from lacuna.model import Classification, FrozenDict, Tier
+
+
+def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = None,
+                    ) -> tuple[DataState, list[DataState]]:
+    """The classification (with lineage) of what ``sql`` produces, and its sources' states.
+
+    ``known``: names the statement reads that stand for a state Lacuna already holds (the
+    relation a ``rel.query(name, sql)`` or ``rel.project(...)`` runs over), looked up first."""
+    from lacuna.lineage.sql import classify_sql
+    from lacuna.sql.catalog import Database
+    from lacuna.sql.govern import session_held, user_defined
+    from lacuna.sql.statements import called_functions, reads_session, table_name
+    from lacuna.sql.tables import classify_table, origins, same_depth
+
+    gov = _gov()
+    parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    # before a table function is replaced below: ``FROM m()`` of a table macro calls it too
+    called = called_functions(parsed)
+    anew = computed.drawn(parsed)  # as is: ``range(9) TABLESAMPLE …`` is replaced below
+    schema: dict[str, Classification] = {}
+    files: dict[str, str] = {}
+    states: list[DataState] = []
+    for i, table in enumerate(list(parsed.find_all(exp.Table))):
+        source = table.this
+        name = table.name
+        is_function = isinstance(source, (exp.Anonymous, exp.Func)) and not isinstance(
+            source, exp.Identifier)
+        is_file = isinstance(source, exp.Identifier) and source.quoted and (
+            "/" in name or ("." in name and name.rsplit(".", 1)[-1] in ("csv", "parquet", "json")))
+        if is_function or is_file:
+            placeholder = f"__lacuna_source_{i}"
+            text = source.sql(dialect="duckdb") if is_function else f"'{name}'"
+            label = (source.expressions[0].name if is_function and getattr(
+                source, "expressions", None) else name)
+            if is_function:  # read_csv('sealed.csv'), read_parquet([…]): the path is no label
+                _refuse_sealed_arguments(source)
+            state = _file_state(con, text, label or text)
+            alias = table.alias or None
+            table.replace(exp.to_table(placeholder).as_(alias) if alias
+                          else exp.to_table(placeholder))
+            schema[placeholder] = state.classification
+            files[placeholder] = text  # its pieces are remembered by what it reads
+            states.append(state)
+    rewritten = parsed.sql(dialect="duckdb")
+    db = Database(_catalog(con), url_of(con), "duckdb")
+    held = dict(zip(schema, states, strict=True))  # the files' placeholders, by name
+    tables: set[str] = set()  # read from this database's catalog: each column is itself
+    streams = False  # a one-shot source (a record batch reader) is read: never sampled
+    for table in parsed.find_all(exp.Table):
+        name = table_name(table) or ""  # crm.customers is not the customers of this database
+        if not name or name in schema:
+            continue
+        if table.db.lower() in _METADATA_SCHEMAS:  # names, types, comments: no data values
+            schema[name] = Classification(reasoning=(
+                f"PUBLIC: {table.db}.{table.name} is catalog metadata, not data",))
+            continue
+        found = (known or {}).get(name)
+        registered = REGISTERED.get(con, name) if found is None and name == table.name else None
+        obj = registered if registered is not None else (
+            _variable(name) if found is None and name == table.name else None)  # by bare name
+        if obj is not None:
+            found = _object_state(obj)
+            streams = streams or computed.one_shot(obj)
+        if registered is not None and found is not None and hasattr(registered, "__len__"):
+            # the view may have been replaced since (CREATE OR REPLACE TEMP VIEW): what it
+            # holds now counts too (a reader, which has no length, is never sampled)
+            with _bypass.bypass(), outermost():
+                now = classify_table(gov, db, name)
+            if now is not None:
+                found = _with_view(gov, found, now, f"{db.url}#{name}")
+        if found is None:
+            with _bypass.bypass(), outermost():
+                c = classify_table(gov, db, name)
+            if c is not None:
+                found = DataState(classification=c, lineage=LineageNode(
+                    name=f"{db.url}#{name}", operation=computed.TABLE,  # when Lacuna saw
+                    parents=computed.view_parents(db.url, name)))  # it made: a view's query
+                tables.add(name)
+        if found is not None:
+            schema[name] = found.classification
+            states.append(found)
+            held[name] = found
+    try:
+        names = same_depth(schema, "duckdb")  # INSERT INTO o.t … FROM customers: one depth
+        lineage = classify_sql(rewritten, schema={names[n]: c for n, c in schema.items()},
+                               dialect="duckdb", namespace=db.url,
+                               config=gov.config.classification,
+                               origins={**origins(db.url, names), **{
+                                   names[n]: f"{db.url}#{n}" for n in files}})
+        result = _named_files(lineage.classification, {names[n]: t for n, t in files.items()})
+        traced = _column_origins(db.url, names, held, tables, lineage.edges)
+        edges, read = lineage.edges, {DatasetRef(db.url, names[n]): s for n, s in held.items()}
+    except Exception as exc:
+        result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
+            f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB statement: {exc}",))
+        traced = FrozenDict()
+        edges, read = (), {}
+    if reads_session(parsed):  # getvariable(): what SET VARIABLE put there is not tracked
+        result = session_held(result)
+    with _bypass.bypass(), outermost():
+        defined = sorted(db.user_functions(called))
+    if defined:  # CREATE MACRO m() AS (SELECT … FROM customers): its body is not read
+        result = user_defined(result, defined)
+    node = LineageNode(name=None, operation=computed.STATEMENT,
+                       parents=tuple(s.lineage for s in states))
+    # the columns no classified source accounts for: sampled at a write (computed.sampled)
+    computed.remember(node, result.columns, edges, read, parsed, anew=anew)
+    if streams:
+        computed.once(node)
+    return DataState(classification=result, lineage=node, origins=traced), states
+
+
+def _sampled_relation(rel: Any, state: DataState) -> DataState:
+    """``state`` of relation ``rel`` with its columns that no classified source accounts for
+    classified by a sample of their values (:func:`computed.sampled`), before a write."""
+    config = _gov().config.classification
+
+    def picked(positions: list[int]) -> Any:
+        return rel.project(", ".join(f"#{i + 1}" for i in positions))
+
+    def sample(positions: list[int]) -> Any:
+        with _bypass.bypass(), outermost():
+            return _frame(picked(positions).limit(int(config.sample_rows)))
+
+    def whole(positions: list[int]) -> Any:
+        with _bypass.bypass(), outermost():
+            return picked(positions)
+
+    return computed.sampled(state, [str(c) for c in rel.columns], sample, config, whole=whole)
+
+
+def _frame(rel: Any) -> Any:
+    """``rel.df()`` for a sample, a column of a type DuckDB cannot hand to NumPy (``VARINT``)
+    read as its text: the sample failed and the write of ``range::VARINT`` was refused."""
+    types = [str(getattr(t, "id", t)) for t in rel.types]
+    if "bignum" not in types:
+        return rel.df()
+    return rel.project(", ".join(f"CAST(#{i + 1} AS VARCHAR)" if t == "bignum" else f"#{i + 1}"
+                                 for i, t in enumerate(types))).df()
+
+
+def _sampled_query(con: Any, query: str, state: DataState,
+                   columns: list[str] | None = None, *,
+                   known: dict[str, DataState] | None = None) -> DataState:
+    """``state`` of what ``query`` (a ``SELECT``, or the ``CREATE … AS``/``INSERT … SELECT``
+    whose query it is) produces, with its columns that no classified source accounts for
+    classified by a sample of their values, before a write. ``columns``: the query's output
+    names in order (``COPY``: DuckDB's); default ``state``'s (an ``INSERT``'s target
+    columns). Read by position (``#n``): two outputs may share a name."""
+    config = _gov().config.classification
+    outputs = columns if columns is not None else list(state.classification.columns)
+    if not computed.unsourced(state, outputs):
+        return state
+    text = query  # a COPY's query as written; a CREATE's or INSERT's as sqlglot writes it
+    parsed = sqlglot.parse_one(query, dialect="duckdb")
+    if isinstance(parsed, (exp.Create, exp.Insert)):
+        inner = parsed.expression
+        text = inner.sql(dialect="duckdb") if isinstance(inner, exp.Query) else ""
+    limit = int(config.sample_rows)
+
+    def picked(positions: list[int], rest: str = "") -> Any:
+        if not text:
+            msg = "the statement's query could not be read apart from its target"
+            raise ValueError(msg)
+        columns = ", ".join(f"#{i + 1}" for i in positions)
+        with _bypass.bypass(), outermost():
+            sample = f"SELECT {columns} FROM ({text}) AS __lacuna_sample{rest}"
+            if isinstance(con, duckdb.DuckDBPyRelation):  # rel.query(name, "COPY name TO …")
+                # runs on the relation's connection, where ``name`` is the relation (a
+                # relation has no ``sql``: the sample failed and every such write was refused)
+                return con.query(next(iter(known or {}), _RELATION), sample)
+            return con.sql(sample)
+
+    def sample(positions: list[int]) -> Any:
+        rel = picked(positions, f" LIMIT {limit}")
+        with _bypass.bypass(), outermost():
+            return _frame(rel)
+
+    return computed.sampled(state, outputs, sample, config, whole=picked)
+
+
+@contextmanager
+def _held_statement(con: Any, sql: str, state: DataState, columns: list[str] | None,
+                    held: list[str]) -> Iterator[str | None]:
+    """A ``COPY (query) TO``, ``CREATE TABLE … AS query`` or ``INSERT … query`` whose rows are
+    drawn anew at each run (``random()``, ``gen_random_uuid()`` in a column no source accounts
+    for: :func:`computed.draws`): its query run once into a temporary table, which the sample,
+    the scan and the statement (appended to ``held``, rewritten to read the table under the
+    query's own column names) all read, dropped afterwards. Yields the ``SELECT`` over the
+    table, or None (nothing held: the statement runs as written). Before, the sample ran the
+    query again: it classified other values than those written, and after ``setseed`` the
+    rows written were not those plain DuckDB writes."""
+    if isinstance(con, duckdb.DuckDBPyRelation) or not computed.draws(
+            state.lineage) or not computed.unsourced(
+            state, columns if columns is not None else list(state.classification.columns)):
+        yield None  # rel.query(name, "COPY …"): run as written (a second run is sampled)
+        return
+    import uuid
+
+    parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    node = parsed.this if isinstance(parsed, exp.Copy) else parsed.expression
+    query = node.this if isinstance(node, exp.Subquery) else node
+    if isinstance(parsed, exp.Copy) and isinstance(query, (exp.Table, exp.Schema)):
+        # COPY v TO / COPY v (a, b) TO, of a view whose rows are drawn anew (a table's never
+        # are: not draws()); before, the sample read the view once and the COPY again
+        table = query.this if isinstance(query, exp.Schema) else query
+        picked = [c.copy() for c in query.expressions] if isinstance(
+            query, exp.Schema) else [exp.Star()]
+        query = exp.select(*picked).from_(table.copy()) if isinstance(
+            table, exp.Table) else None
+    if not isinstance(query, exp.Query):
+        yield None  # nothing held: the statement runs as written
+        return
+    table = f"__lacuna_drawn_{uuid.uuid4().hex}"
+    text = query.sql(dialect="duckdb")
+    with _bypass.bypass(), outermost():
+        names = [str(c) for c in con.sql(text).columns]
+        con.sql(f"CREATE TEMPORARY TABLE {table} AS {text}")
+    try:
+        read = "SELECT " + ", ".join(f"#{i + 1} AS {computed.quoted(n)}" for i, n in
+                                     enumerate(names)) + f" FROM {table}"
+        replacement = sqlglot.parse_one(read, dialect="duckdb")
+        if isinstance(parsed, exp.Copy):
+            parsed.set("this", exp.Subquery(this=replacement))
+        else:
+            parsed.set("expression", replacement)
+        held.append(parsed.sql(dialect="duckdb"))
+        yield read
+    finally:
+        with _bypass.bypass(), outermost(), suppress(Exception):
+            con.sql(f"DROP TABLE IF EXISTS {table}")
+
+
+def _named_files(c: Classification, files: dict[str, str]) -> Classification:
+    """``c`` with each file's placeholder in its reasoning (``pii from __lacuna_source_0.email``,
+    shown in a denial) named as the statement reads the file (``'customers.csv'``)."""
+    if not files:
+        return c
+    from dataclasses import replace
+
+    def said(text: str) -> str:
+        for placeholder in sorted(files, key=len, reverse=True):  # _1 is a prefix of _10
+            text = text.replace(f"{placeholder}.", f"{files[placeholder]}.")
+        return text
+
+    return replace(c, reasoning=tuple(said(r) for r in c.reasoning), columns={
+        name: replace(col, reasoning=said(col.reasoning)) for name, col in c.columns.items()})
+
+
+def _column_origins(url: str, names: dict[str, str], held: dict[str, DataState],
+                    tables: set[str], edges: tuple[ColumnEdge, ...]) -> Origins:
+    """The origins of each column ``statement_state``'s statement produces, from its column
+    edges: a table of this database is named as the SQL route names it
+    (:func:`lacuna.sql.tables.table_ref`), a file or a relation by the origins its state
+    holds. Without them a write recorded no column edges, although the SQL's were traced."""
+    from lacuna.sql.tables import table_ref
+
+    parents: dict[DatasetRef, Origins] = {}
+    for name, state in held.items():
+        ref = DatasetRef(url, names[name])
+        if name in tables:
+            table = table_ref(url, name)
+            parents[ref] = {e.source_column: (Origin(table, e.source_column),)
+                            for e in edges if e.source == ref}
+        else:
+            parents[ref] = state.origins
+    return traced_origins(edges, parents)
+
+
+def _written_columns(con: Any, query: str, state: DataState) -> list[str]:
+    """The column names ``COPY (query) TO`` writes as the file's header: DuckDB's (a PIVOT's
+    come from its values, which the SQL's lineage does not know), or, when DuckDB cannot bind
+    the query alone, the names the lineage knows."""
+    try:
+        with _bypass.bypass(), outermost():
+            return [str(c) for c in con.sql(query).columns]
+    except Exception:
+        return [c for c in state.classification.columns if not is_pseudo(c)]
