@@ -1,7 +1,7 @@
 """What a whole-file scan would cost a DuckDB copy of a file, next to the copy itself.
 
-Run: ``python benchmarks/bench_duckdb_file_scan.py [--rows N] [--runs N]``. Prints a markdown
-table to stdout.
+Run: ``python benchmarks/bench_duckdb_file_scan.py [--quick] [--rows N] [--runs N]``. Prints one
+markdown section to stdout (``run_all.py`` collects it).
 
 A file a DuckDB statement reads (``COPY (SELECT * FROM 'big.csv') TO …``) is classified from
 a sample: half its first rows and half a reservoir over all its rows
@@ -16,6 +16,7 @@ date; no Lacuna hooks installed), each case run ``--runs`` times interleaved, me
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -23,15 +24,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+from docsection import stamp
 
 from lacuna.integrations.duckdb import computed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="100,000 rows, 3 runs")
+    parser.add_argument("--rows", type=int, default=None, help="default 1,000,000")
+    parser.add_argument("--runs", type=int, default=None, help="default 7")
     args = parser.parse_args()
+    args.rows = args.rows or (100_000 if args.quick else 1_000_000)
+    args.runs = args.runs or (3 if args.quick else 7)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder:
         here = Path(folder)
         big = here / "big.csv"
@@ -62,7 +68,11 @@ def main() -> None:
                 case()
                 times[name].append(time.perf_counter() - start)
     copy = statistics.median(times["COPY to CSV (the copy itself)"])
-    print(f"{args.rows:,} rows, {args.runs} runs, medians\n")
+    print("## DuckDB: a whole-file scan of a copied file\n")
+    print(f"`python benchmarks/bench_duckdb_file_scan.py`: a CSV of {args.rows:,} rows, each "
+          f"case run {args.runs} times interleaved, medians of wall time. Why a file a DuckDB "
+          "statement copies is sampled, not scanned whole: docs/sql.md.\n")
+    print(stamp(load_before) + "\n")
     print("| case | seconds | x the CSV copy |\n|---|---:|---:|")
     for name, values in times.items():
         median = statistics.median(values)
