@@ -13,16 +13,19 @@ a string or a JSON number; its other values may be anything) pass the issuer and
 (one or two of them, or more than chance makes among more; not a GTIN's check digit), in the
 same object as a sibling field of a person's data (classified PII or PHI, or named as such,
 ``name``, ``email``, ``phone``, and holding words as a name is written), is a card number,
-unless the classifier read the field as something other than public data:
-its name says it is an identifier (``order_id``, ``sku``, ``tracking_number``, ``ref``: those
-numbers are the record's own, and are read as any id's), or its values are a kind of their
-own (an IMEI, a phone number). Siblings are the fields of one object, or of an object that
-holds it (``customer.name`` beside ``customer.v`` or ``customer.payment.v``, not beside
-``order.v``; a list's items share their parent's path, a query's names and a form's are
-top-level). Names the proxy makes (``(keys)``, ``(path)``, ``.text``, ``.(decoded)``) are no
-record's fields; the fields of a record read under one (``payload.(decoded).v``, a JSON
-record sent base64-encoded) are. A number may have marks around it that are no letter or
-digit (``" 4111111111111111."``).
+unless the classifier read the field as an identifier by its name (``order_id``, ``sku``,
+``tracking_number``, ``ref``: those numbers are the record's own, and are read as any id's),
+or as something no less strict than a card (a phone number). Any other class does not hide
+the card: a financial name (``{"name": ..., "balance": card}``) or a governed read's
+fingerprint of a financial column that held the number made the field FINANCIAL (INTERNAL),
+the rule skipped it, and the card went to internal hosts, where cardholder data may not go;
+the card's class now replaces it, and the table keeps the tags it had. Siblings are the
+fields of one object, or of an object that holds it (``customer.name`` beside ``customer.v``
+or ``customer.payment.v``, not beside ``order.v``; a list's items share their parent's path,
+a query's names and a form's are top-level). Names the proxy makes (``(keys)``, ``(path)``,
+``.text``, ``.(decoded)``) are no record's fields; the fields of a record read under one
+(``payload.(decoded).v``, a JSON record sent base64-encoded) are. A number may have marks
+around it that are no letter or digit (``" 4111111111111111."``).
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
     header's ``name`` beside its ``v``), by default ``payload``'s."""
     from lacuna.classify.builtin.values import _hits_beyond_chance
     from lacuna.classify.checks import is_card_number
+    from lacuna.classify.rollup import column_tier
 
+    card_tier = config.tier_for(ColumnKind.PII, Sensitivity.CRITICAL)
     cards: dict[str, ColumnClass] = {}
     for name, values in payload.fields.items():
         if _made(name):
@@ -66,8 +71,9 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
         if not numbers:
             continue  # (the common case)
         mine = found.columns.get(name)
-        if mine is not None and mine.classification is not ColumnKind.PUBLIC:
-            continue  # (a card already, an id by its name, an IMEI: the classifier's answer)
+        if mine is not None and (mine.classification is ColumnKind.IDENTIFIER
+                                 or column_tier(mine, config) >= card_tier):
+            continue  # (an id by its name: the classifier's answer; a card already, a phone)
         valid = sum(1 for v in numbers if is_card_number(v) and not _gtin(v))
         if not valid or (len(numbers) > _LONE_MAX
                          and valid < _hits_beyond_chance(len(numbers))):

@@ -1,0 +1,84 @@
+"""The card-in-a-record rule sees a card number whatever other class the field was given: a
+governed read's fingerprint of a financial column, or a financial name, no longer hides it.
+To an internal host (FINANCIAL data may go there, cardholder data may not). In process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+from lacuna.model import Classification, ColumnClass, ColumnKind, Tier
+from lacuna.proxy.gate import Gate, OutboundRequest
+
+INTERNAL = "http://localhost/v1/customers"
+CARD = "4111111111111111"
+NOT_A_CARD = "4111111111111112"  # (fails Luhn)
+
+
+@pytest.fixture(scope="module")
+def fresh_gate(tmp_path_factory) -> Iterator[Gate]:
+    """A gate of its own (its fingerprints are this module's), ``localhost`` internal."""
+    from lacuna.config import config_from_dict
+    from lacuna.governor import Governor
+
+    state = tmp_path_factory.mktemp("proxy5") / "state.db"
+    gov = Governor(config_from_dict({"audit": {"url": f"sqlite:///{state}"},
+                                     "destinations": {"internal_hosts": ["localhost"]}}))
+    yield Gate(gov)
+    gov.close()
+
+
+def _post(gate: Gate, data: object):
+    return gate.check(OutboundRequest(
+        method="POST", url=INTERNAL, body=json.dumps(data).encode(),
+        headers={"content-type": "application/json"}, addresses=("127.0.0.1",)))
+
+
+def _kinds(verdict) -> dict[str, tuple[str, str | None]]:
+    columns = verdict.decision.operation.classification.columns
+    return {k: (c.classification.value, c.pii_type) for k, c in columns.items()}
+
+
+@pytest.mark.parametrize("key", ["balance", "amount"])
+def test_proxy5_a_card_under_a_financial_name_beside_a_person_is_a_card(fresh_gate, key):
+    """``{"name": "Zorblat Quux", "balance": card}`` was FINANCIAL (the key's class), which
+    the card rule skipped: INTERNAL, forwarded to an internal host."""
+    refused = _post(fresh_gate, {"name": "Zorblat Quux", key: CARD})
+    assert refused.status == 451
+    assert _kinds(refused)[key] == ("pii", "card_number")
+    assert "FINANCIAL" in refused.decision.operation.classification.tags  # (kept)
+    # the allowed path: no card (Luhn fails), or no person beside it: financial data, inside
+    assert _post(fresh_gate, {"name": "Zorblat Quux", key: NOT_A_CARD}).forward
+    assert _post(fresh_gate, {key: CARD}).forward
+
+
+def test_proxy5_an_id_by_its_name_stays_the_records_own(fresh_gate):
+    """The rule's exception stands: a number under an id's name is the record's own."""
+    assert _post(fresh_gate, {"name": "Zorblat Quux", "order_id": CARD}).forward
+
+
+def test_proxy5_a_financial_fingerprint_does_not_hide_a_card_in_a_record(fresh_gate):
+    """A governed read of a financial column holding the number raised ``v`` to FINANCIAL
+    (INTERNAL, above the classifier's PUBLIC): the card rule then skipped a field no longer
+    public, and ``{"name": "Zorblat Quux", "v": [card]}`` went to an internal host."""
+    from lacuna.proxy.fingerprints import record_read, store_for
+
+    record = {"name": "Zorblat Quux", "v": [CARD]}
+    assert _post(fresh_gate, record).status == 451
+    config = fresh_gate.gov.config
+    frame = pd.DataFrame({"acct": [CARD, "4222222222222", "9999999999999999"]})
+    record_read(config, "accounts.csv", frame, Classification(columns={"acct": ColumnClass(
+        classification=ColumnKind.FINANCIAL, confidence=0.9)}))
+    store_for(config).flush()
+    fresh_gate._cache.clear()  # (classified again, with the fingerprints)
+    refused = _post(fresh_gate, record)
+    assert refused.status == 451
+    assert _kinds(refused)["v"] == ("pii", "card_number")
+    # the allowed path: the number alone is the read's financial data, which may go inside
+    alone = _post(fresh_gate, {"v": [CARD]})
+    assert alone.forward
+    assert alone.decision.operation.classification.tier is Tier.INTERNAL
+    assert _kinds(alone)["v"] == ("financial", None)
