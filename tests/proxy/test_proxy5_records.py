@@ -82,3 +82,24 @@ def test_proxy5_a_financial_fingerprint_does_not_hide_a_card_in_a_record(fresh_g
     assert alone.forward
     assert alone.decision.operation.classification.tier is Tier.INTERNAL
     assert _kinds(alone)["v"] == ("financial", None)
+
+
+EXTERNAL = "https://api.external-service.com/v1/customers"
+EINS = [f"12-345678{i}" for i in range(9)]  # US employer numbers: ids by their values
+
+
+def test_proxy5_ids_by_their_values_do_not_hide_a_card_in_a_record(fresh_gate):
+    """Nine EINs beside one card made the field ``identifier`` by its values, which the rule
+    took for an id by its name (the record's own numbers): the card went to an external
+    host with the person's name."""
+    def post(data: object):
+        return fresh_gate.check(OutboundRequest(
+            method="POST", url=EXTERNAL, body=json.dumps(data).encode(),
+            headers={"content-type": "application/json"}))
+
+    refused = post({"name": "Zorblat Quux", "v": [CARD, *EINS]})
+    assert refused.status == 451
+    assert _kinds(refused)["v"] == ("pii", "card_number")
+    # the allowed path: the same ids with no card, or under an id's name, pass
+    assert post({"name": "Zorblat Quux", "v": [NOT_A_CARD, *EINS]}).forward
+    assert post({"name": "Zorblat Quux", "employer_id": [CARD, *EINS]}).forward

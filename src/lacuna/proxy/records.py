@@ -16,10 +16,11 @@ same object as a sibling field of a person's data (classified PII or PHI, or nam
 unless the classifier read the field as an identifier by its name (``order_id``, ``sku``,
 ``tracking_number``, ``ref``: those numbers are the record's own, and are read as any id's),
 or as something no less strict than a card (a phone number). Any other class does not hide
-the card: a financial name (``{"name": ..., "balance": card}``) or a governed read's
-fingerprint of a financial column that held the number made the field FINANCIAL (INTERNAL),
-the rule skipped it, and the card went to internal hosts, where cardholder data may not go;
-the card's class now replaces it, and the table keeps the tags it had. Siblings are the
+the card: ids by their values (nine EINs beside one card: the card went out as an id), a
+financial name (``{"name": ..., "balance": card}``) or a governed read's fingerprint of a
+financial column that held the number (the field was FINANCIAL, INTERNAL, and the card went
+to internal hosts, where cardholder data may not go); the card's class replaces it, and the
+table keeps the tags it had. Siblings are the
 fields of one object, or of an object that holds it (``customer.name`` beside ``customer.v``
 or ``customer.payment.v``, not beside ``order.v``; a list's items share their parent's path,
 a query's names and a form's are top-level). Names the proxy makes (``(keys)``, ``(path)``,
@@ -71,9 +72,10 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
         if not numbers:
             continue  # (the common case)
         mine = found.columns.get(name)
-        if mine is not None and (mine.classification is ColumnKind.IDENTIFIER
-                                 or column_tier(mine, config) >= card_tier):
-            continue  # (an id by its name: the classifier's answer; a card already, a phone)
+        if mine is not None and (column_tier(mine, config) >= card_tier
+                                 or (mine.classification is ColumnKind.IDENTIFIER
+                                     and _id_by_name(name))):
+            continue  # (a card already, a phone; an id by its name: the record's own)
         valid = sum(1 for v in numbers if is_card_number(v) and not _gtin(v))
         if not valid or (len(numbers) > _LONE_MAX
                          and valid < _hits_beyond_chance(len(numbers))):
@@ -106,6 +108,16 @@ def _made(name: str) -> bool:
     are fields of that record."""
     leaf = name.rpartition(".")[2]
     return any(c in leaf for c in _MADE) or leaf in _WORDS
+
+
+def _id_by_name(name: str) -> bool:
+    """Whether ``name``'s last part reads as an identifier by itself (``order_id``, ``sku``):
+    a field read as ids by its values (nine EINs beside one card) is no id by its name, and
+    the card among them was forwarded."""
+    from lacuna.classify.heuristic import _by_name, _engine
+
+    own = name.rpartition(".")[2].lstrip("?")
+    return _by_name(own, _engine().version).classification is ColumnKind.IDENTIFIER
 
 
 def _person_beside(name: str, fields: Mapping[str, tuple[str, ...]],
