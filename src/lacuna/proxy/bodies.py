@@ -101,7 +101,7 @@ class _Fields:
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
             return
-        text = value if isinstance(value, str) else json.dumps(value)
+        text = value if isinstance(value, str) else _number_text(value)
         # a lone surrogate (JSON's "\ud800" escape) is text no UTF-8 holds: read as U+FFFD,
         # the rest of the value classified as sent (it made the classifier fail, and the
         # request was refused as "Lacuna failed" instead of being decided)
@@ -936,6 +936,21 @@ def _decode(body: bytes, charset: str | None) -> str | None:
     return text if printable >= 0.9 * min(len(text), 4096) else None
 
 
+MIN_WHOLE_FLOAT, MAX_WHOLE_FLOAT = 1e8, 1e20  # a whole number written as a float, read whole
+
+
+def _number_text(value: Any) -> str:
+    """A parsed value that is no string (a JSON or YAML number, a boolean) as text: a whole
+    number written as a float (``4111111111111111.0``, ``4.111111111111111e15``,
+    ``41111111111111110e-1``) of nine digits or more as the whole number a receiver reads
+    (JavaScript's, Python's, a database's integer column): as ``4111111111111111.0`` it was no
+    card's digits, and a card beside a person's name was forwarded."""
+    if (isinstance(value, float) and value.is_integer()
+            and MIN_WHOLE_FLOAT <= abs(value) < MAX_WHOLE_FLOAT):
+        return str(int(value))
+    return json.dumps(value) if isinstance(value, (bool, int, float)) else str(value)
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix and name else prefix or name
 
@@ -1281,8 +1296,10 @@ def _yaml(fields: _Fields, prefix: str, text: str) -> str:
         elif isinstance(data, list):
             for item in data:
                 flat(path, item)
+        elif isinstance(data, (str, float)):  # (a float: read as a JSON number is)
+            fields.add(path, data)
         else:
-            fields.add(path, data if isinstance(data, str) else str(data))
+            fields.add(path, str(data))
 
     try:
         for document in yaml.safe_load_all(text):

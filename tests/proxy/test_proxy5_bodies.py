@@ -1,0 +1,46 @@
+"""What the proxy reads of a body as a receiver reads it: numbers written as floats, XML
+entities, archives in a value. In process (no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lacuna.proxy.bodies import read_body
+from lacuna.proxy.gate import OutboundRequest
+
+EXTERNAL = "https://api.external-service.com/v1/customers"
+
+
+def _post(gate, body: bytes, content_type: str = "application/json"):
+    return gate.check(OutboundRequest(method="POST", url=EXTERNAL, body=body,
+                                      headers={"content-type": content_type}))
+
+
+@pytest.mark.parametrize("number", ["4.111111111111111e15", "4111111111111111.0",
+                                    "41111111111111110e-1", "4111111111111111E0"])
+def test_proxy5_a_card_written_as_a_float_beside_a_person_is_a_card(gate, number):
+    """A receiver reads ``4.111111111111111e15`` as the number 4111111111111111; the proxy
+    read the text ``4111111111111111.0``, no card's digits, and forwarded the record."""
+    body = b'{"name": "Zorblat Quux", "v": %s}' % number.encode()
+    refused = _post(gate, body)
+    assert refused.status == 451
+    assert refused.decision.operation.classification.columns["v"].pii_type == "card_number"
+
+
+def test_proxy5_whole_floats_are_read_as_the_numbers_a_receiver_reads():
+    read = read_body(b'{"v": 4.111111111111111e15, "n": 3.0, "p": 19.99, "big": 1e25}',
+                     "application/json").fields
+    assert read["v"] == ("4111111111111111",)
+    assert (read["n"], read["p"], read["big"]) == (("3.0",), ("19.99",), ("1e+25",))  # (as was)
+    yaml = read_body(b"- name: Zorblat Quux\n  v: 4.111111111111111e+15\n",
+                     "application/yaml").fields
+    assert yaml["v"] == ("4111111111111111",)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"name": "Zorblat Quux", "v": 4111111111111112.0}',  # fails Luhn
+    b'{"v": 4.111111111111111e15}',  # no person beside it (as the integer passes)
+    b'{"name": "Zorblat Quux", "score": 19.99, "count": 3.0}',
+])
+def test_proxy5_floats_that_are_no_card_in_a_record_pass(gate, body):
+    assert _post(gate, body).forward
