@@ -44,3 +44,26 @@ def test_proxy5_whole_floats_are_read_as_the_numbers_a_receiver_reads():
 ])
 def test_proxy5_floats_that_are_no_card_in_a_record_pass(gate, body):
     assert _post(gate, body).forward
+
+
+SPLIT = (b'<!DOCTYPE r [<!ENTITY a "ana.lopez"><!ENTITY b "example.com">]>'
+         b"<r><contact>&a;@&b;</contact></r>")
+
+
+def test_proxy5_xml_entities_are_read_expanded(gate):
+    """``&a;@&b;`` is ``ana.lopez@example.com`` to a parser that expands entities; each
+    declaration was read as text alone, and the request forwarded."""
+    assert read_body(SPLIT, "application/xml").fields["r.contact"] == ("ana.lopez@example.com",)
+    assert _post(gate, SPLIT, "application/xml").status == 451
+    # the allowed path: entities of ordinary text are read, and pass
+    plain = b'<!DOCTYPE r [<!ENTITY co "Acme Corp">]><r><company>&co;</company></r>'
+    assert read_body(plain, "application/xml").fields["r.company"] == ("Acme Corp",)
+    assert _post(gate, plain, "application/xml").forward
+
+
+def test_proxy5_xml_entities_that_expand_past_the_limit_are_unreadable():
+    """A billion laughs: not expanded (fail closed), and quickly."""
+    doc = '<!DOCTYPE l [<!ENTITY l0 "lol">'
+    doc += "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    read = read_body((doc + "]><l>&l9;</l>").encode(), "application/xml")
+    assert any("entities expand" in why for why in read.unreadable)

@@ -95,6 +95,7 @@ class _Fields:
         self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
         self.inflated = [0]  # bytes compressed values (base64 of gzip) inflated to, in all
         self.too_deep = False  # a value nested deeper than the parsers go (fail closed)
+        self.unread: list[str] = []  # what else could not be read, and why (fail closed)
         self.turning = False  # reading a value turned (backwards, ROT47): not turned again
         self.turned_seen: dict[str, set[str]] = {}  # the values turned already, by field
 
@@ -228,6 +229,7 @@ def read_body(body: bytes, content_type: str | None, *, encoding: str | None = N
         _tokens(fields, "", body.decode("utf-8", "replace"))
     if fields.too_deep:  # (a receiver that parses it reads what Lacuna did not)
         unreadable.append("data nested too deep to parse (JSON, XML or YAML)")
+    unreadable.extend(dict.fromkeys(fields.unread))
     return fields.payload(fmt, truncated, unreadable)
 
 
@@ -1231,8 +1233,14 @@ def _xml(fields: _Fields, prefix: str, text: str) -> str:
     from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
     _tokens(fields, prefix, text)
-    if "<!ENTITY" in text:  # (entities: read as text only; expat refuses their expansion)
-        return "xml"
+    if "<!ENTITY" in text:  # the text a receiver reads, its entities expanded
+        expanded = _entities_expanded(text)
+        if expanded is None:
+            fields.unread.append(f"{prefix or 'the body'}: XML whose entities expand to more "
+                                 f"than {MAX_ENTITY_TEXT} characters")
+            return "xml"
+        text = expanded
+        _tokens(fields, prefix, text)
     parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
     path: list[str] = []
     with contextlib.suppress(ParseError):  # what parsed before an error is read
@@ -1245,6 +1253,43 @@ def _xml(fields: _Fields, prefix: str, text: str) -> str:
 
 
 XML_PIECE = 64 * 1024  # characters of XML parsed at a time
+MAX_ENTITY_TEXT = 4 * 1024 * 1024  # characters an XML document's entities expand it to, at most
+MAX_ENTITY_DEPTH = 16  # entities named in entities, expanded this deep at most
+# an internal general entity's declaration (not a parameter entity, %; not an external one,
+# SYSTEM or PUBLIC, whose text is not in the body), and a reference to one
+_ENTITY_DECL = re.compile(r"""<!ENTITY\s+([A-Za-z_:][\w.:-]*)\s+(?:"([^"]*)"|'([^']*)')\s*>""")
+_ENTITY_REF = re.compile(r"&([A-Za-z_:][\w.:-]*);")
+_DOCTYPE = re.compile(r"<!DOCTYPE\b(?:[^\[>]|\[(?:[^\]\"']|\"[^\"]*\"|'[^']*')*\])*>")
+
+
+def _entities_expanded(text: str) -> str | None:
+    """``text`` (XML) with its internal entities expanded, as a parser that expands them reads
+    it (``<!ENTITY a "ana.lopez">``, ``&a;@&b;``: each declaration was read as text alone, and
+    the e-mail the document holds was no token of it), its DOCTYPE left out; None when they
+    expand to more than :data:`MAX_ENTITY_TEXT` characters (billions of laughs: fail closed).
+    The first declaration of a name wins, as in XML; the predefined ones (``&amp;``) are the
+    parser's."""
+    declared: dict[str, str] = {}
+    for m in _ENTITY_DECL.finditer(text):
+        name = m.group(1)
+        if name not in declared and name not in ("lt", "gt", "amp", "apos", "quot"):
+            declared[name] = m.group(2) if m.group(2) is not None else m.group(3)
+    body = _DOCTYPE.sub("", text, count=1)
+    if not declared:
+        return body
+    limit = max(MAX_ENTITY_TEXT, len(text))
+    for _ in range(MAX_ENTITY_DEPTH):
+        size = len(body)
+        for m in _ENTITY_REF.finditer(body):  # (what it would grow to, before it grows)
+            if m.group(1) in declared:
+                size += len(declared[m.group(1)]) - len(m.group())
+                if size > limit:
+                    return None
+        expanded = _ENTITY_REF.sub(lambda m: declared.get(m.group(1), m.group()), body)
+        if expanded == body:
+            return body
+        body = expanded
+    return None if any(m.group(1) in declared for m in _ENTITY_REF.finditer(body)) else body
 
 
 def _xml_events(fields: _Fields, prefix: str, parser: Any, path: list[str]) -> None:
