@@ -3,6 +3,12 @@ entities, archives in a value. In process (no sockets)."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import tarfile
+import zipfile
+
 import pytest
 
 from lacuna.proxy.bodies import read_body
@@ -67,3 +73,42 @@ def test_proxy5_xml_entities_that_expand_past_the_limit_are_unreadable():
     doc += "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
     read = read_body((doc + "]><l>&l9;</l>").encode(), "application/xml")
     assert any("entities expand" in why for why in read.unreadable)
+
+
+ROWS = b"name,email\nAna Lopez,ana.lopez@example.com\nBo Li,bo.li@example.org\n"
+
+
+def _zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("people.csv", ROWS)
+    return out.getvalue()
+
+
+def _tar_gz() -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        info = tarfile.TarInfo("people.csv")
+        info.size = len(ROWS)
+        archive.addfile(info, io.BytesIO(ROWS))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("data", "kind"), [(_zip, "ZIP archive"), (_tar_gz, "tar archive")])
+def test_proxy5_an_archive_encoded_in_a_value_is_unreadable(gate, data, kind):
+    """A ZIP (or .tar.gz) of a CSV of e-mails, base64-encoded in a JSON field, decoded to
+    binary and was forwarded as noise; the same archive sent as the body is unreadable."""
+    body = json.dumps({"file": base64.b64encode(data()).decode()}).encode()
+    assert any(kind in why for why in read_body(body, "application/json").unreadable)
+    refused = _post(gate, body)
+    assert refused.status == 451
+    assert kind in " ".join(refused.decision.operation.classification.reasoning)
+
+
+def test_proxy5_an_image_or_noise_encoded_in_a_value_still_passes(gate):
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    noise = bytes((i * 97 + 13) % 256 for i in range(600))
+    for data in (png, noise):
+        body = json.dumps({"file": base64.b64encode(data).decode()}).encode()
+        assert read_body(body, "application/json").unreadable == ()
+        assert _post(gate, body).forward

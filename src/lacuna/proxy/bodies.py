@@ -123,7 +123,8 @@ class _Fields:
                 self.too_deep = True
             except ValueError:
                 pass
-        decoded = _decoded(text, inflated=self.inflated)
+        files: list[str] = []  # files of data encoded in it (an archive): not read
+        decoded = _decoded(text, inflated=self.inflated, files=files)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
         elif len(text) > MIN_ENCODED and len(text.split(maxsplit=1)) > 1:
@@ -131,8 +132,10 @@ class _Fields:
             # long enough to be one, decoded alone (at most MAX_PIECES of them)
             words = [w for w in dict.fromkeys(_TOKEN.findall(text)) if len(w) >= MIN_ENCODED]
             for word in words[:MAX_PIECES]:
-                if (read := _decoded(word, inflated=self.inflated)) is not None:
+                if (read := _decoded(word, inflated=self.inflated, files=files)) is not None:
                     _sniff(self, _join(name or "$", DECODED), read, False)
+        self.unread += [f"{name or 'a value'}: {kind}, encoded (base64 or hex)"
+                        for kind in dict.fromkeys(files)]
         if not self.turning:
             self._turned(name or "$", text, decoded is None)
 
@@ -819,14 +822,15 @@ def _jwt_decoded(value: str) -> str | None:
     return "\n".join(texts) if json_seen else None
 
 
-def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
-             ) -> str | None:
+def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None,
+             files: list[str] | None = None) -> str | None:
     """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
     character codes or base85 (:func:`lacuna.classify.encoded.coded_text`), or holds
     percent-escapes: what a receiver can decode it to. None when it is none of these
     or decodes to binary (ids, hashes and keys decode to noise). Decoding always shortens a
     value, so a value encoded several times is read to its end. ``cut``: a piece of a longer
-    value, read to its last whole byte or quad."""
+    value, read to its last whole byte or quad. ``files``: where the kind of a file of data
+    it decodes to (:func:`data_file`: a ZIP archive, a Parquet file) is told."""
     compact = "".join(value.split())
     if compact[:2] in ("0x", "0X") and _HEX.fullmatch(compact, 2):
         compact = compact[2:]  # hex written as one number: 0x616e61406578...
@@ -848,14 +852,40 @@ def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
                     for ch in text[:4096])
         return text if noise <= 0.1 * min(len(text), 4096) else None
     if raw is not None:
-        read = _decode(_uncompressed(raw, inflated), None)
+        plain = _uncompressed(raw, inflated)
+        read = _decode(plain, None)
         if read is not None or (read := utf16(raw)) is not None:  # (UTF-16 without a mark)
             return read
+        if files is not None and (kind := data_file(plain)) is not None:
+            files.append(kind)
     if not cut and len(value) >= MIN_CODED and (coded := coded_text(value.strip())) is not None:
         return coded  # character codes written out, base85 (lacuna.classify.encoded)
     if _PERCENT.search(value):
         return unquote(value)
     return None
+
+
+# files that hold data (tables, documents, archives of files), by their first bytes; images,
+# audio and keys are not among them
+_DATA_FILES = (
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"), (b"PK\x05\x06", "a ZIP archive"),
+    (b"BZh", "a bzip2 stream"), (b"\xfd7zXZ\x00", "an xz stream"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"\x28\xb5\x2f\xfd", "a Zstandard stream"),
+    (b"\x04\x22\x4d\x18", "an LZ4 stream"), (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"PAR1", "a Parquet file"), (b"ARROW1", "an Arrow file"), (b"Obj\x01", "an Avro file"),
+    (b"ORC", "an ORC file"), (b"SQLite format 3\x00", "an SQLite database"),
+    (b"%PDF-", "a PDF document"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE2 document"),
+)
+
+
+def data_file(data: bytes) -> str | None:
+    """The kind of file of data ``data`` starts (binary: not read as text), or None: a
+    ZIP archive of a CSV, base64-encoded in a JSON field, was forwarded as noise, where the
+    same archive sent as the body is unreadable (``proxy.unparsed``)."""
+    for magic, kind in _DATA_FILES:
+        if data.startswith(magic):
+            return kind
+    return "a tar archive" if data[257:262] == b"ustar" else None
 
 
 def _uncompressed(raw: bytes, inflated: list[int] | None = None) -> bytes:
