@@ -112,3 +112,26 @@ def test_proxy5_an_image_or_noise_encoded_in_a_value_still_passes(gate):
         body = json.dumps({"file": base64.b64encode(data).decode()}).encode()
         assert read_body(body, "application/json").unreadable == ()
         assert _post(gate, body).forward
+
+
+@pytest.mark.parametrize("where", ["query", "header", "path"])
+def test_proxy5_an_archive_encoded_in_the_query_a_header_or_the_path_is_unreadable(gate, where):
+    """What a query, a header or the path could not read (an archive, JSON nested too deep)
+    was dropped: only a body's was told, and ``?file=<base64 of a ZIP>`` was forwarded."""
+    from urllib.parse import quote
+
+    def get(encoded: str):
+        url, headers = EXTERNAL, {}
+        if where == "query":
+            url += "?file=" + quote(encoded)
+        elif where == "header":
+            headers = {"x-data": encoded}
+        else:
+            url += "/" + encoded.replace("+", "-").replace("/", "_")
+        return gate.check(OutboundRequest(method="GET", url=url, headers=headers))
+
+    refused = get(base64.b64encode(_zip()).decode())
+    assert refused.status == 451
+    assert "ZIP archive" in " ".join(refused.decision.operation.classification.reasoning)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))  # the allowed path: an image passes
+    assert get(base64.b64encode(png).decode()).forward

@@ -203,6 +203,11 @@ class _Fields:
             seen.add(value)
             self.add(name, value)
 
+    def reasons(self) -> list[str]:
+        """Why parts of what was read could not be read (a request's query, headers, path)."""
+        deep = ["data nested too deep to parse (JSON, XML or YAML)"] if self.too_deep else []
+        return [*deep, *dict.fromkeys(self.unread)]
+
     def payload(self, fmt: str, truncated: bool, unreadable: list[str]) -> Payload:
         fields = FrozenDict({k: tuple(v) for k, v in self.data.items() if v})
         return Payload(fields=fields, format=fmt, truncated=truncated,
@@ -400,6 +405,11 @@ def _form(fields: _Fields, prefix: str, text: str) -> None:
 
 
 def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
+    """The fields of :func:`query_payload`."""
+    return query_payload(query).fields
+
+
+def query_payload(query: str) -> Payload:
     """A URL's query as fields named ``?name`` (a name sent without a value under
     ``?(keys)``: ``?ana@example.com`` sends an e-mail)."""
     fields = _Fields()
@@ -412,10 +422,15 @@ def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
     fields.add_pieces(f"?{JOINED}", (value or key for key, value in pairs), stretches=True)
     for value in split_values(pairs):  # a card or an address split into parameters
         fields.add(f"?{JOINED}", value)
-    return fields.payload("query", False, []).fields
+    return fields.payload("query", False, fields.reasons())
 
 
 def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, ...]]:
+    """The fields of :func:`headers_payload`."""
+    return headers_payload(headers).fields
+
+
+def headers_payload(headers: Iterable[tuple[str, str]]) -> Payload:
     """Request headers as fields named ``(header) name``: each value, and its tokens as free
     text (``(header) cookie.text``), so ``Cookie: d=ana@example.com,bo@example.org``
     or ``X-Data: <base64 of a CSV>`` sends what it holds; the names, each once, as
@@ -442,10 +457,15 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
                       stretches=True)
     for value in split_values(named, whole=False):  # X-Card-1: 4111, X-Card-2: ...
         fields.add(f"(headers) {JOINED}", value)
-    return fields.payload("headers", False, []).fields
+    return fields.payload("headers", False, fields.reasons())
 
 
 def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
+    """The fields of :func:`path_payload`."""
+    return path_payload(path).fields
+
+
+def path_payload(path: str) -> Payload:
     """A URL's path as the field ``(path)``: its segments (percent-decoded) and their tokens.
     The path says where a request goes, and can carry data too: ``/u/ana@example.com``."""
     fields = _Fields()
@@ -460,7 +480,7 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
         # a card's digit groups as segments (/v1/4111/1111/1111/1111): one name sent again
         for value in split_values([("", s) for s in segments], whole=False):
             fields.add(f"{PATH} {JOINED}", value)
-    return fields.payload("path", False, []).fields
+    return fields.payload("path", False, fields.reasons())
 
 
 def read_host(host: str) -> Mapping[str, tuple[str, ...]]:

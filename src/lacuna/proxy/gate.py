@@ -64,13 +64,13 @@ from lacuna.proxy.bodies import (
     Payload,
     decoded_tokens,
     distinct_tokens,
+    headers_payload,
     inflate,
     joined_pieces,
+    path_payload,
+    query_payload,
     read_body,
-    read_headers,
     read_host,
-    read_path,
-    read_query,
     segment_values,
     turned_tokens,
 )
@@ -169,20 +169,22 @@ class Gate:
             request.body, headers.get("content-type"), encoding=headers.get("content-encoding"),
             truncated=request.truncated, limit=self.settings.max_inspect_bytes,
         )
-        query = read_query(urlsplit(request.url).query)
-        if not query:
+        query = query_payload(urlsplit(request.url).query)
+        if not query.fields:
             return payload
         fmt = payload.format if payload.format != "empty" else "query"
-        return replace(payload, fields=_merged(payload.fields, query), format=fmt)
+        return replace(payload, fields=_merged(payload.fields, query.fields), format=fmt,
+                       unreadable=(*payload.unreadable, *query.unreadable))
 
     @staticmethod
     def around(request: OutboundRequest) -> Payload:
         """What the request sends besides its body and query: its headers (``(header) name``,
         all but :data:`NOT_DATA`), its URL's path (``(path)``) and host name (``(host)``)."""
-        headers = read_headers((k, v) for k, v in request.headers.items() if k not in NOT_DATA)
-        path = urlsplit(request.url).path
-        return Payload(fields=_merged(headers, read_path(path), read_host(_host(request.url))),
-                       format="headers")
+        headers = headers_payload((k, v) for k, v in request.headers.items()
+                                  if k not in NOT_DATA)
+        path = path_payload(urlsplit(request.url).path)
+        return Payload(fields=_merged(headers.fields, path.fields, read_host(_host(request.url))),
+                       format="headers", unreadable=(*headers.unreadable, *path.unreadable))
 
     def host_refusal(self, request: OutboundRequest) -> Verdict | None:
         """The refusal of a request whose host name carries classified data, decided before
@@ -297,8 +299,9 @@ class Gate:
             if found.tier is Tier.PUBLIC and not seen:
                 return Verdict(forward=True)  # headers and path carry nothing classified
         lookup = _merged(payload.fields, around.fields)
-        if kept.fields:
-            payload = replace(payload, fields=_merged(payload.fields, kept.fields))
+        if kept.fields or kept.unreadable:  # (an archive encoded in a header: unreadable)
+            payload = replace(payload, fields=_merged(payload.fields, kept.fields),
+                              unreadable=(*payload.unreadable, *kept.unreadable))
         payload = _named(payload, lookup)
         classification, matches = self.classify(payload, match_on=lookup)
         # (a bare card number in a record beside a person's data: see lacuna.proxy.records)
