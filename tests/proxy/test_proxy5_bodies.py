@@ -135,3 +135,23 @@ def test_proxy5_an_archive_encoded_in_the_query_a_header_or_the_path_is_unreadab
     assert "ZIP archive" in " ".join(refused.decision.operation.classification.reasoning)
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))  # the allowed path: an image passes
     assert get(base64.b64encode(png).decode()).forward
+
+
+FILLER = "lorem ipsum dolor sit amet " * 120  # 3,240 characters on one line
+
+
+@pytest.mark.parametrize("data", ["ana.lopez@example.com", "ssn 123-45-6789",
+                                  "card 4111 1111 1111 1111"])
+def test_proxy5_data_past_the_classifiers_cut_of_a_long_value_is_read(gate, data):
+    """The classifier reads a value's first 2,048 characters: a note on one line with an
+    e-mail, an SSN or a card number after 3,000 characters of words was forwarded."""
+    body = json.dumps({"note": f"{FILLER} {data} {FILLER}"}).encode()
+    assert _post(gate, body).status == 451
+
+
+def test_proxy5_a_long_value_of_words_or_one_long_token_still_passes(gate):
+    token = base64.b64encode(bytes((i * 97 + 13) % 256 for i in range(3000))).decode()
+    for value in (FILLER, token):
+        read = read_body(json.dumps({"note": value}).encode(), "application/json")
+        assert read.unreadable == ()
+        assert _post(gate, json.dumps({"note": value}).encode()).forward

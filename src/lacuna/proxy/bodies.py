@@ -110,8 +110,14 @@ class _Fields:
         values = self.data.setdefault(name or "$", [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
-        if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
-            _sniff(self, name or "$", text, False)
+        if "\n" in text.strip() or (len(text) > LINE_PIECE and not _TOKEN.fullmatch(text)):
+            # a file in a value (JSON string, form field, query), or text longer than the
+            # classifier reads of a value (a note of 6,000 characters on one line, an e-mail
+            # past its first 2,048: forwarded): read as a body too, its tokens and lines
+            try:
+                _sniff(self, name or "$", text, False)
+            except RecursionError:  # (JSON nested too deep: the body is then unreadable)
+                self.too_deep = True
         elif _graphql(self, name or "$", text):  # a GraphQL document: its arguments by name
             pass
         elif "<script" in text and not name.endswith("lines"):  # a page on one line: its JSON
