@@ -103,3 +103,29 @@ def test_proxy5_ids_by_their_values_do_not_hide_a_card_in_a_record(fresh_gate):
     # the allowed path: the same ids with no card, or under an id's name, pass
     assert post({"name": "Zorblat Quux", "v": [NOT_A_CARD, *EINS]}).forward
     assert post({"name": "Zorblat Quux", "employer_id": [CARD, *EINS]}).forward
+
+
+def _wide(digits: str) -> str:
+    return "".join(chr(ord(d) - ord("0") + ord("０")) for d in digits)
+
+
+@pytest.mark.parametrize("shape", ["{} 12/27 123", "{}|123", "{}/12/27", "wide"])
+def test_proxy5_a_card_with_its_expiry_and_code_or_in_full_width_digits_is_a_card(
+        fresh_gate, shape):
+    """Only a number with marks around it was bare: a card with its expiry date and code
+    (no letter in the value), or written in full-width digits (the classifier reads values as
+    NFKC), beside a person's name was forwarded."""
+    def post(data: object):
+        return fresh_gate.check(OutboundRequest(
+            method="POST", url=EXTERNAL, body=json.dumps(data).encode(),
+            headers={"content-type": "application/json"}))
+
+    def written(number: str) -> str:
+        return _wide(number) if shape == "wide" else shape.format(number)
+
+    refused = post({"name": "Zorblat Quux", "v": written(CARD)})
+    assert refused.status == 451
+    assert _kinds(refused)["v"] == ("pii", "card_number")
+    # the allowed path: no card (Luhn fails), times of day, a span of epoch milliseconds
+    for other in (written(NOT_A_CARD), "1733580000000-1733580099999", "2026-12-07 17:45:00"):
+        assert post({"name": "Zorblat Quux", "v": other}).forward, other

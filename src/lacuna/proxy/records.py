@@ -26,12 +26,15 @@ or ``customer.payment.v``, not beside ``order.v``; a list's items share their pa
 a query's names and a form's are top-level). Names the proxy makes (``(keys)``, ``(path)``,
 ``.text``, ``.(decoded)``) are no record's fields; the fields of a record read under one
 (``payload.(decoded).v``, a JSON record sent base64-encoded) are. A number may have marks
-around it that are no letter or digit (``" 4111111111111111."``).
+around it that are no letter or digit (``" 4111111111111111."``), or other numbers beside it
+in a value of no letters (a card with its expiry date and code, ``4111111111111111 12/27
+123``), and is read as NFKC (full-width digits).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
 # a bare number, with at most marks around it that are no letter or digit (a space, a full
 # stop, a "+", a zero-width space: "4111111111111111 " passed where "4111111111111111" did not)
 _BARE = re.compile(r"[^\w]*([0-9]{13,19})[^\w]*")
+_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")  # a card's length of digits, whole
+_NUMBERS_MAX = 256  # characters of a value of numbers read for runs (a row's few, not a file)
 _LONE_MAX = 2  # numbers judged each alone (more: beyond chance, as the classifier asks)
 _MADE = ("(", ")")  # a name the proxy made holds one of these
 _WORDS = frozenset({"text", "lines"})  # a value read as free text: its tokens, its lines
@@ -68,7 +73,7 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
     for name, values in payload.fields.items():
         if _made(name):
             continue
-        numbers = list(dict.fromkeys(m.group(1) for v in values if (m := _BARE.fullmatch(v))))
+        numbers = list(dict.fromkeys(n for v in values for n in _numbers(v)))
         if not numbers:
             continue  # (the common case)
         mine = found.columns.get(name)
@@ -99,6 +104,20 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
                     layer=found.layer)
     return replace(result, tags=tuple(dict.fromkeys([*result.tags, *found.tags])),
                    assumed=found.assumed)
+
+
+def _numbers(value: str) -> list[str]:
+    """The numbers of a card's length ``value`` holds bare: itself with marks around it, or,
+    in a value of no letters, each run of 13 to 19 digits (a card with its expiry date and
+    code, ``4111111111111111 12/27 123``, ``4111111111111111|123``: forwarded); read as
+    NFKC, as the classifier reads values (full-width digits, ``４１１１...``: forwarded)."""
+    if not value.isascii():
+        value = unicodedata.normalize("NFKC", value)
+    if (m := _BARE.fullmatch(value)) is not None:
+        return [m.group(1)]
+    if len(value) > _NUMBERS_MAX or any(c.isalpha() for c in value):
+        return []
+    return _RUN.findall(value)
 
 
 def _made(name: str) -> bool:
