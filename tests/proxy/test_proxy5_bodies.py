@@ -155,3 +155,29 @@ def test_proxy5_a_long_value_of_words_or_one_long_token_still_passes(gate):
         read = read_body(json.dumps({"note": value}).encode(), "application/json")
         assert read.unreadable == ()
         assert _post(gate, json.dumps({"note": value}).encode()).forward
+
+
+PEOPLE = {"name": ["Zorblat Quux", "Mirna Vell", "Oskar Pine"],
+          "ssn": ["123456789", "234567890", "345678901"]}
+
+
+@pytest.mark.parametrize("table", [
+    {"columns": ["name", "ssn"], "data": [list(r) for r in zip(*PEOPLE.values(), strict=True)]},
+    {"values": [["name", "ssn"], *(list(r) for r in zip(*PEOPLE.values(), strict=True))]},
+    {"columns": ["name", "v"], "data": [["Zorblat Quux", "4111111111111111"]]},
+])
+def test_proxy5_a_table_of_rows_under_a_header_is_read_by_its_names(gate, table):
+    """``df.to_json(orient="split")`` (and a spreadsheet's values, a header row first) put
+    every cell under ``data``, no name beside it: names and bare SSNs, or a card beside a
+    name, were public where ``orient="records"`` was refused."""
+    read = read_body(json.dumps(table).encode(), "application/json").fields
+    assert read.get("ssn", read.get("values.ssn", read.get("v")))  # (read by its name)
+    assert _post(gate, json.dumps(table).encode()).status == 451
+
+
+def test_proxy5_a_table_of_rows_that_holds_nothing_classified_still_passes(gate):
+    import pandas as pd
+
+    frame = pd.DataFrame({"product": ["Desk Lamp", "Chair"], "qty": [3, 5]})
+    for body in (frame.to_json(orient="split"), json.dumps([["a", "b"], [1, 2], [3, 4]])):
+        assert _post(gate, body.encode()).forward

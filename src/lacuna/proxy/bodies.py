@@ -1164,6 +1164,8 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
             _flatten(fields, path if rows else _join(path, str(key)), value)
+        if (table := _split_table(data)) is not None:  # pandas' orient="split": by name
+            _table_rows(fields, path, *table)
         joined = fields.groups < MAX_GROUPS  # (a large body's first objects, as add_pieces)
         fields.add_pieces(_join(path, JOINED), (v for v in data.values() if isinstance(v, str)))
         for value in split_values(list(data.items())) if joined else ():  # a card or an
@@ -1171,6 +1173,8 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
     elif isinstance(data, list):
         for item in data:
             _flatten(fields, path, item)
+        if (header := _header_row(data)) is not None:  # [["name", "ssn"], ["Ana", ...], ...]
+            _table_rows(fields, path, header, data[1:])
         fields.add_pieces(_join(path, JOINED), (v for v in data if isinstance(v, str)))
         if 3 <= len(data) <= 5 and all(isinstance(v, str) for v in data):  # ["4111", ...]
             for value in split_values([("", v) for v in data]):
@@ -1186,6 +1190,43 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
             _sniff(fields, _join(path, DECODED), text, False)  # [107, 105, ...]: characters
     else:
         fields.add(path, data)
+
+
+_COLUMN_NAME = re.compile(r"[^\W\d][\w .:/()#-]{0,63}")  # a header's name: a word first
+
+
+def _split_table(data: dict[str, Any]) -> tuple[list[str], list[Any]] | None:
+    """The column names and rows of a table sent as pandas' ``orient="split"`` (and
+    ``"tight"``) write it, ``{"columns": [...], "data": [[...], ...]}``, or None: its cells
+    were read under ``data`` alone, no column's name beside them, and a frame of names,
+    SSNs and birth dates sent so was public where ``orient="records"`` was refused."""
+    columns, rows = data.get("columns"), data.get("data")
+    if not (isinstance(columns, list) and isinstance(rows, list) and columns and rows
+            and all(isinstance(r, list) for r in rows)):
+        return None
+    names = [".".join(map(str, c)) if isinstance(c, list) else str(c) for c in columns]
+    return names, rows
+
+
+def _header_row(data: list[Any]) -> list[str] | None:
+    """The first row of ``data`` when it is a table's header (a spreadsheet's values, a CSV
+    parsed to lists: ``[["name", "ssn"], ["Ana Lopez", "123456789"], ...]``): names (a word
+    first) above at least one row of no more cells; None otherwise."""
+    if len(data) < 2 or not isinstance(data[0], list) or not data[0]:
+        return None
+    header = data[0]
+    if not all(isinstance(h, str) and _COLUMN_NAME.fullmatch(h) for h in header):
+        return None
+    if not all(isinstance(r, list) and len(r) <= len(header) for r in data[1:]):
+        return None
+    return header
+
+
+def _table_rows(fields: _Fields, path: str, names: list[str], rows: list[Any]) -> None:
+    """``rows`` (lists of cells) read by column ``names``, as CSV is: under ``path.name``."""
+    for row in rows:
+        for name, value in zip(names, row, strict=False):
+            _flatten(fields, _join(path, name), value)
 
 
 def _across_objects(objects: list[dict[str, Any]]) -> list[str]:
