@@ -181,3 +181,27 @@ def test_proxy5_a_table_of_rows_that_holds_nothing_classified_still_passes(gate)
     frame = pd.DataFrame({"product": ["Desk Lamp", "Chair"], "qty": [3, 5]})
     for body in (frame.to_json(orient="split"), json.dumps([["a", "b"], [1, 2], [3, 4]])):
         assert _post(gate, body.encode()).forward
+
+
+def _utf16_escaped(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text.encode("utf-16-le"))
+
+
+@pytest.mark.parametrize("charset", ["; charset=utf-16le", ""])
+def test_proxy5_a_form_percent_escaped_in_utf16_is_read_as_utf16(gate, charset):
+    """``e=%61%00%6E%00...``: UTF-16 bytes percent-escaped (a receiver honouring the form's
+    charset decodes them so) were read as UTF-8 text with zeros, and the e-mail forwarded."""
+    body = f"e={_utf16_escaped('ana.lopez@example.com')}&x=1".encode()
+    form = "application/x-www-form-urlencoded" + charset
+    assert read_body(body, form).fields["e.(decoded)"] == ("ana.lopez@example.com",)
+    assert _post(gate, body, form).status == 451
+    query = gate.check(OutboundRequest(
+        method="GET", url=f"{EXTERNAL}?e={_utf16_escaped('ana.lopez@example.com')}"))
+    assert query.status == 451
+    # the allowed path: UTF-8 escapes are read once, and ordinary text in UTF-16 passes
+    plain = read_body(b"city=caf%C3%A9&n=2", form).fields
+    assert plain["city"] == ("café",)
+    assert not any("(decoded)" in name for name in plain)
+    assert _post(gate, f"e={_utf16_escaped('hello world')}".encode(), form).forward

@@ -367,7 +367,7 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
         unreadable.append(f"{prefix or 'the body'}: {codec} text longer than "
                           "proxy.max_inspect_bytes (the rest of a long body is scanned as UTF-8)")
         return "unreadable"
-    declared = _declared(fields, prefix, text, truncated, media)
+    declared = _declared(fields, prefix, text, truncated, media, options.get("charset"))
     if declared is None:
         return _sniff(fields, prefix, text, truncated)
     fmt, kind = declared
@@ -377,12 +377,13 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
     return fmt
 
 
-def _declared(fields: _Fields, prefix: str, text: str, truncated: bool, media: str
+def _declared(fields: _Fields, prefix: str, text: str, truncated: bool, media: str,
+              charset: str | None = None
               ) -> tuple[str, str] | None:
     """``text`` read as its content type ``media`` says: the format read, and the shape such a
     body has (:func:`_looks`); None for a type that names no format (text, octet-stream)."""
     if media == "application/x-www-form-urlencoded":
-        _form(fields, prefix, text)
+        _form(fields, prefix, text, charset)
         return "form", "form"
     if media in ("application/x-ndjson", "application/jsonl", "application/json-seq",
                  "application/x-jsonlines"):
@@ -398,8 +399,10 @@ def _declared(fields: _Fields, prefix: str, text: str, truncated: bool, media: s
     return None
 
 
-def _form(fields: _Fields, prefix: str, text: str) -> None:
+def _form(fields: _Fields, prefix: str, text: str, charset: str | None = None) -> None:
     pairs = parse_qsl(text, keep_blank_values=True)
+    for key, value in _charset_values(text, charset):  # (percent-escapes of UTF-16)
+        fields.add(_join(_join(prefix, key), DECODED), value)
     for key, value in pairs:
         if value:
             fields.add(_join(prefix, key), value)
@@ -408,6 +411,32 @@ def _form(fields: _Fields, prefix: str, text: str) -> None:
     fields.add_pieces(_join(prefix, JOINED), (value or key for key, value in pairs))
     for value in split_values(pairs):  # a card or an address split into form fields
         fields.add(_join(prefix, JOINED), value)
+
+
+def _charset_values(text: str, charset: str | None) -> list[tuple[str, str]]:
+    """The values of a form or a query (``text``) whose percent-escaped bytes read otherwise
+    than as UTF-8: in the form's ``charset`` (``application/x-www-form-urlencoded;
+    charset=utf-16``, as a receiver that honours it decodes them), or as UTF-16 when they
+    hold zero bytes (``e=%00a%00n%00a...``): read as UTF-8 they were text with zeros, and the
+    e-mail address they are was forwarded."""
+    if "%" not in text:
+        return []
+    codec = charset.strip().lower() if charset else ""
+    if codec in ("utf-8", "utf8", "us-ascii", "ascii"):
+        codec = ""
+    out = []
+    for key, value in parse_qsl(text, keep_blank_values=True, encoding="latin-1"):
+        raw = value.encode("latin-1")
+        read: str | None = None
+        if codec:
+            with contextlib.suppress(LookupError, UnicodeError):
+                read = raw.decode(codec)
+        if read is None and b"\x00" in raw:
+            read = utf16(raw)
+        utf8 = raw.decode("utf-8", "replace")
+        if read is not None and read != utf8 and read.strip():
+            out.append((key.encode("latin-1").decode("utf-8", "replace"), read))
+    return out
 
 
 def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
@@ -420,6 +449,8 @@ def query_payload(query: str) -> Payload:
     ``?(keys)``: ``?ana@example.com`` sends an e-mail)."""
     fields = _Fields()
     pairs = parse_qsl(query, keep_blank_values=True)
+    for key, value in _charset_values(query, None):  # (percent-escapes of UTF-16)
+        fields.add(_join(f"?{key}", DECODED), value)
     for key, value in pairs:
         if value:
             fields.add(f"?{key}", value)
