@@ -205,3 +205,33 @@ def test_proxy5_a_form_percent_escaped_in_utf16_is_read_as_utf16(gate, charset):
     assert plain["city"] == ("café",)
     assert not any("(decoded)" in name for name in plain)
     assert _post(gate, f"e={_utf16_escaped('hello world')}".encode(), form).forward
+
+
+def test_proxy5_an_archive_past_the_start_of_a_long_body_is_unreadable(tmp_path, proxy_yaml):
+    """Past ``proxy.max_inspect_bytes`` the rest of a body is scanned as text: a ZIP of a
+    CSV base64-encoded there (JSON's ``\\/`` escapes, as PHP writes them) was noise, and
+    forwarded."""
+    from lacuna.config import load_config
+    from lacuna.governor import Governor
+    from lacuna.proxy.gate import Gate
+
+    gov = Governor(load_config(proxy_yaml(tmp_path, "{max_inspect_bytes: 4096, "
+                                                    "fingerprints: false}")))
+    gate = Gate(gov)
+    try:
+        def sent(value: str):
+            body = json.dumps({"pad": "lorem ipsum " * 800, "file": value}).encode()
+            body = body.replace(b"/", b"\\/")
+            spooled = tmp_path / "body"
+            spooled.write_bytes(body)
+            return gate.check(OutboundRequest(
+                method="POST", url=EXTERNAL, headers={"content-type": "application/json"},
+                body=body[:4096], truncated=True, spooled=str(spooled), size=len(body)))
+
+        refused = sent(base64.b64encode(_zip()).decode())
+        assert refused.status == 451
+        assert "ZIP archive" in " ".join(refused.decision.operation.classification.reasoning)
+        png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 2  # the allowed path: an image
+        assert sent(base64.b64encode(png).decode()).forward
+    finally:
+        gov.close()

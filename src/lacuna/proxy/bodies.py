@@ -945,6 +945,34 @@ def data_file(data: bytes) -> str | None:
     return "a tar archive" if data[257:262] == b"ustar" else None
 
 
+MIN_ENCODED_FILE = 64  # characters of a token that may be an encoded file's start
+
+
+def encoded_files(values: Iterable[str]) -> list[str]:
+    """The kinds of file of data (:func:`data_file`) that ``values`` (tokens of a long body's
+    rest, as the gate scans it) start, base64- or hex-encoded, gzipped or not: past
+    ``proxy.max_inspect_bytes`` only text was looked for, and an archive passed as noise.
+    Only a token's start is decoded (JSON's ``\\/`` and escaped line breaks read as a
+    receiver reads them)."""
+    kinds: list[str] = []
+    for value in values:
+        if len(value) < MIN_ENCODED_FILE:
+            continue
+        head = _ESCAPED_BREAK.sub("", value[:8192].replace("\\/", "/"))[:4096]
+        if _HEX.fullmatch(head[: len(head) // 2 * 2]):
+            raw: bytes | None = bytes.fromhex(head[: len(head) // 2 * 2])
+        else:
+            raw = _base64(head, cut=True) if _BASE64.fullmatch(head) else None
+        if not raw:
+            continue
+        if raw[:2] == GZIP_MAGIC:  # (a .tar.gz: its start inflated, as far as it goes)
+            with contextlib.suppress(zlib.error):
+                raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 1024)
+        if (kind := data_file(raw)) is not None:
+            kinds.append(kind)
+    return list(dict.fromkeys(kinds))
+
+
 def _uncompressed(raw: bytes, inflated: list[int] | None = None) -> bytes:
     """``raw`` inflated when it is a gzip or zlib stream (``base64(gzip(csv))`` in a JSON
     field is the CSV to a receiver), up to :data:`MAX_INFLATED_VALUE` bytes; else as it is.

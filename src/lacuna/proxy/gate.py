@@ -64,6 +64,7 @@ from lacuna.proxy.bodies import (
     Payload,
     decoded_tokens,
     distinct_tokens,
+    encoded_files,
     headers_payload,
     inflate,
     joined_pieces,
@@ -360,9 +361,11 @@ class Gate:
             start = 0 if request.spooled is not None else start
         worst = head
         matched: list[FieldMatch] = []
+        files: list[str] = []  # files of data encoded in the rest (an archive): not read
         try:
             for offset, window in stream_windows(data, start):
                 values = distinct_tokens(window)
+                files += encoded_files(values)
                 values = (*values, *decoded_tokens(values),  # (a base64 file in a long body)
                           *turned_tokens(window))  # (and values written backwards, in ROT47)
                 found, matches = self.classify(_candidates(values), match_on={"body": values})
@@ -373,6 +376,11 @@ class Gate:
                 f"a body of {size} bytes compressed with {encoding!r} ({exc})",))
             found, matches = self.classify(rest)
             return _joined(worst, found, "the decoded body"), (*matched, *matches)
+        if files:
+            found, _ = self.classify(Payload(format="unreadable", truncated=True, unreadable=(
+                f"past the first {start} bytes: "
+                + ", ".join(dict.fromkeys(files)) + ", encoded (base64 or hex)",)))
+            worst = _joined(worst, found, "the rest of the body")
         return worst, tuple(matched)
 
     def classify(self, payload: Payload, *, match_on: Mapping[str, tuple[str, ...]] | None = None
