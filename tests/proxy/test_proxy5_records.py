@@ -129,3 +129,29 @@ def test_proxy5_a_card_with_its_expiry_and_code_or_in_full_width_digits_is_a_car
     # the allowed path: no card (Luhn fails), times of day, a span of epoch milliseconds
     for other in (written(NOT_A_CARD), "1733580000000-1733580099999", "2026-12-07 17:45:00"):
         assert post({"name": "Zorblat Quux", "v": other}).forward, other
+
+
+@pytest.mark.parametrize("record", [
+    {"name": "Zorblat Quux", "v()": CARD}, {"name": "Zorblat Quux", "v (x)": CARD},
+    {"name": "Zorblat Quux", "text": CARD}, {"name": "Zorblat Quux", "lines": [CARD]},
+    {"name": "Zorblat Quux", "x": {"text": CARD}},
+])
+def test_proxy5_a_key_shaped_like_a_name_the_proxy_makes_is_a_records_field(fresh_gate,
+                                                                           record):
+    """Names the proxy makes (``(keys)``, a value's ``text`` and ``lines``) are no record's
+    fields; any key with a parenthesis, or a key ``text`` or ``lines``, was taken for one,
+    and the card under it beside a person's name forwarded."""
+    verdict = fresh_gate.check(OutboundRequest(
+        method="POST", url=EXTERNAL, body=json.dumps(record).encode(),
+        headers={"content-type": "application/json"}))
+    assert verdict.status == 451
+
+
+def test_proxy5_the_tokens_of_a_persons_note_are_still_no_records_field(fresh_gate):
+    """The allowed path: a note's tokens (``notes.text``, made by the proxy) hold the bare
+    number, but the note is text, not a card's field."""
+    note = {"name": "Zorblat Quux", "notes": f"shipped today\nparcel {CARD}"}
+    verdict = fresh_gate.check(OutboundRequest(
+        method="POST", url=EXTERNAL, body=json.dumps(note).encode(),
+        headers={"content-type": "application/json"}))
+    assert verdict.forward

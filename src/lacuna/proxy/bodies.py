@@ -46,6 +46,7 @@ LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole i
 KEYS = FIELD_NAMES  # the field of a JSON object's keys and of form names sent without a value
 HEADER = "(header) "  # a request header's field: ``(header) x-customer-name``
 HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
+_MADE_WORDS = ("text", "lines")  # the fields free text is read into (_tokens)
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
 MIN_ENCODED = 12  # characters: shorter encoded values are words and small numbers, not data
@@ -82,6 +83,9 @@ class Payload:
     format: str = "empty"  # json, ndjson, csv, form, multipart, text, empty, unreadable
     truncated: bool = False
     unreadable: tuple[str, ...] = ()  # why parts of the body could not be read
+    # the fields named ``text`` or ``lines`` by a key as sent (``{"text": ...}``), not made by
+    # the proxy (a value's tokens and lines: lacuna.proxy.records tells them apart)
+    keyed: frozenset[str] = frozenset()
 
     @property
     def values(self) -> int:
@@ -96,6 +100,7 @@ class _Fields:
         self.inflated = [0]  # bytes compressed values (base64 of gzip) inflated to, in all
         self.too_deep = False  # a value nested deeper than the parsers go (fail closed)
         self.unread: list[str] = []  # what else could not be read, and why (fail closed)
+        self.keyed: set[str] = set()  # fields named text or lines by a key sent (Payload)
         self.turning = False  # reading a value turned (backwards, ROT47): not turned again
         self.turned_seen: dict[str, set[str]] = {}  # the values turned already, by field
 
@@ -209,6 +214,13 @@ class _Fields:
             seen.add(value)
             self.add(name, value)
 
+    def key(self, name: str) -> str:
+        """``name``, a field named by a key as sent, remembered when its last part is one
+        the proxy also makes (``text``, ``lines``)."""
+        if name.rpartition(".")[2] in _MADE_WORDS:
+            self.keyed.add(name)
+        return name
+
     def reasons(self) -> list[str]:
         """Why parts of what was read could not be read (a request's query, headers, path)."""
         deep = ["data nested too deep to parse (JSON, XML or YAML)"] if self.too_deep else []
@@ -217,7 +229,7 @@ class _Fields:
     def payload(self, fmt: str, truncated: bool, unreadable: list[str]) -> Payload:
         fields = FrozenDict({k: tuple(v) for k, v in self.data.items() if v})
         return Payload(fields=fields, format=fmt, truncated=truncated,
-                       unreadable=tuple(unreadable))
+                       unreadable=tuple(unreadable), keyed=frozenset(self.keyed))
 
 
 def read_body(body: bytes, content_type: str | None, *, encoding: str | None = None,
@@ -405,7 +417,7 @@ def _form(fields: _Fields, prefix: str, text: str, charset: str | None = None) -
         fields.add(_join(_join(prefix, key), DECODED), value)
     for key, value in pairs:
         if value:
-            fields.add(_join(prefix, key), value)
+            fields.add(fields.key(_join(prefix, key)), value)
         else:  # a name sent without a value is what is sent
             fields.add_once(_join(prefix, KEYS), key)
     fields.add_pieces(_join(prefix, JOINED), (value or key for key, value in pairs))
@@ -1097,7 +1109,7 @@ def _graphql(fields: _Fields, name: str, text: str) -> bool:
                 value = json.loads(literal)
             except ValueError:
                 continue
-        fields.add(_join(name, arg), value)
+        fields.add(fields.key(_join(name, arg)), value)
     return True
 
 
@@ -1222,7 +1234,7 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
             len(data) > MAP_KEYS and all(isinstance(v, dict) for v in data.values()))
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
-            _flatten(fields, path if rows else _join(path, str(key)), value)
+            _flatten(fields, path if rows else fields.key(_join(path, str(key))), value)
         if (table := _split_table(data)) is not None:  # pandas' orient="split": by name
             _table_rows(fields, path, *table)
         joined = fields.groups < MAX_GROUPS  # (a large body's first objects, as add_pieces)
@@ -1285,7 +1297,7 @@ def _table_rows(fields: _Fields, path: str, names: list[str], rows: list[Any]) -
     """``rows`` (lists of cells) read by column ``names``, as CSV is: under ``path.name``."""
     for row in rows:
         for name, value in zip(names, row, strict=False):
-            _flatten(fields, _join(path, name), value)
+            _flatten(fields, fields.key(_join(path, name)), value)
 
 
 def _across_objects(objects: list[dict[str, Any]]) -> list[str]:
@@ -1373,7 +1385,7 @@ def _csv(fields: _Fields, prefix: str, text: str, truncated: bool, delimiter: st
     for row in rows:
         read += 1
         for i, value in enumerate(row):  # (values past the header's names are sent too)
-            fields.add(_join(prefix, names[i] if i < len(names) else f"column_{i}"),
+            fields.add(fields.key(_join(prefix, names[i] if i < len(names) else f"column_{i}")),
                        value.strip())
     if not read:  # all header: what it sends is that line, read as text
         _tokens(fields, prefix, text)
@@ -1459,11 +1471,11 @@ def _xml_events(fields: _Fields, prefix: str, parser: Any, path: list[str]) -> N
         if event == "start":
             path.append(_local(element.tag))
             for name, value in element.attrib.items():
-                fields.add(_join(prefix, ".".join([*path, _local(name)])), value)
+                fields.add(fields.key(_join(prefix, ".".join([*path, _local(name)]))), value)
             continue
         value = (element.text or "").strip()
         if value and not len(element):  # a leaf's text (mixed content is in ``text``)
-            fields.add(_join(prefix, ".".join(path)), value)
+            fields.add(fields.key(_join(prefix, ".".join(path))), value)
         path.pop()
         element.clear()
 
@@ -1493,7 +1505,7 @@ def _yaml(fields: _Fields, prefix: str, text: str) -> str:
         if isinstance(data, dict):
             for key, value in data.items():
                 fields.add_once(_join(path, KEYS), str(key))
-                flat(_join(path, str(key)), value)
+                flat(fields.key(_join(path, str(key))), value)
         elif isinstance(data, list):
             for item in data:
                 flat(path, item)
@@ -1789,7 +1801,8 @@ def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
             if text is None:
                 unreadable.append(f"multipart field {name!r}: binary data")
             else:
-                fields.add(_join(prefix, name), text)
+                fields.add(fields.key(_join(prefix, name)), text)
             continue
-        _read_into(fields, _join(prefix, name), content, part_type, truncated, unreadable)
+        _read_into(fields, fields.key(_join(prefix, name)), content, part_type, truncated,
+                   unreadable)
     return "multipart"

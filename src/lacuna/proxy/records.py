@@ -24,11 +24,12 @@ table keeps the tags it had. Siblings are the
 fields of one object, or of an object that holds it (``customer.name`` beside ``customer.v``
 or ``customer.payment.v``, not beside ``order.v``; a list's items share their parent's path,
 a query's names and a form's are top-level). Names the proxy makes (``(keys)``, ``(path)``,
-``.text``, ``.(decoded)``) are no record's fields; the fields of a record read under one
-(``payload.(decoded).v``, a JSON record sent base64-encoded) are. A number may have marks
-around it that are no letter or digit (``" 4111111111111111."``), or other numbers beside it
-in a value of no letters (a card with its expiry date and code, ``4111111111111111 12/27
-123``), and is read as NFKC (full-width digits).
+``.text``, ``.(decoded)``) are no record's fields, a key as sent is, whatever it looks like
+(``v()``, ``text``: :attr:`lacuna.proxy.bodies.Payload.keyed`); the fields of a record
+read under one (``payload.(decoded).v``, a JSON record sent base64-encoded) are. A number
+may have marks around it that are no letter or digit (``" 4111111111111111."``), or other
+numbers beside it in a value of no letters (a card with its expiry date and code,
+``4111111111111111 12/27 123``), and is read as NFKC (full-width digits).
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ _BARE = re.compile(r"[^\w]*([0-9]{13,19})[^\w]*")
 _RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")  # a card's length of digits, whole
 _NUMBERS_MAX = 256  # characters of a value of numbers read for runs (a row's few, not a file)
 _LONE_MAX = 2  # numbers judged each alone (more: beyond chance, as the classifier asks)
-_MADE = ("(", ")")  # a name the proxy made holds one of these
+_MADE = ("(", ")")  # a name the proxy made starts with one of its tags in parentheses
+_TAGS = frozenset({  # (lacuna.proxy.bodies and gate: KEYS, DECODED, JOINED, HEADER, ...)
+    "keys", "decoded", "joined", "script", "file name", "outside parts", "part", "path", "host",
+    "header", "headers", "header names", "in field names", "numbers in field names",
+    "headers and path", "past max_fields"})
 _WORDS = frozenset({"text", "lines"})  # a value read as free text: its tokens, its lines
 _WORDED = re.compile(r"[^\W\d_]+(?:[ '.,-]+[^\W\d_]+)*\.?")  # letters in words, as a name
 
@@ -71,7 +76,7 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
     card_tier = config.tier_for(ColumnKind.PII, Sensitivity.CRITICAL)
     cards: dict[str, ColumnClass] = {}
     for name, values in payload.fields.items():
-        if _made(name):
+        if _made(name) and name not in payload.keyed:  # ({"text": card}: a key as sent)
             continue
         numbers = list(dict.fromkeys(n for v in values for n in _numbers(v)))
         if not numbers:
@@ -124,9 +129,13 @@ def _made(name: str) -> bool:
     """Whether ``name`` is one the proxy made (no field of a record as sent: an object's
     ``(keys)``, a value's tokens and lines); a record's fields under one it made (a JSON
     record sent base64-encoded, ``payload.(decoded).v``; a header's, ``(header) x-meta.v``)
-    are fields of that record."""
+    are fields of that record. Made by the proxy: a name in parentheses that it writes
+    (:data:`_TAGS`), not any key with one (``{"name": ..., "v()": card}``, ``"v (x)"`` were
+    no record's fields, and the card was forwarded)."""
     leaf = name.rpartition(".")[2]
-    return any(c in leaf for c in _MADE) or leaf in _WORDS
+    if leaf in _WORDS:
+        return True
+    return leaf.startswith(_MADE[0]) and leaf[1:leaf.find(_MADE[1])] in _TAGS
 
 
 def _id_by_name(name: str) -> bool:
