@@ -1427,7 +1427,30 @@ MAX_ENTITY_DEPTH = 16  # entities named in entities, expanded this deep at most
 # SYSTEM or PUBLIC, whose text is not in the body), and a reference to one
 _ENTITY_DECL = re.compile(r"""<!ENTITY\s+([A-Za-z_:][\w.:-]*)\s+(?:"([^"]*)"|'([^']*)')\s*>""")
 _ENTITY_REF = re.compile(r"&([A-Za-z_:][\w.:-]*);")
-_DOCTYPE = re.compile(r"<!DOCTYPE\b(?:[^\[>]|\[(?:[^\]\"']|\"[^\"]*\"|'[^']*')*\])*>")
+
+
+def _without_doctype(text: str) -> str:
+    """``text`` without its DOCTYPE (its internal subset's brackets and quoted strings read as
+    a parser reads them), in one pass: a regular expression retried at each ``<!DOCTYPE`` of
+    ``<!DOCTYPE<!DOCTYPE...`` read the rest of the text from each (quadratic). A DOCTYPE that
+    does not end leaves ``text`` as it is."""
+    at = text.find("<!DOCTYPE")
+    if at < 0:
+        return text
+    depth, quote = 0, ""
+    for i in range(at + len("<!DOCTYPE"), len(text)):
+        ch = text[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif depth and ch in "\"'":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]" and depth:
+            depth -= 1
+        elif ch == ">" and not depth:
+            return text[:at] + text[i + 1:]
+    return text
 
 
 def _entities_expanded(text: str) -> str | None:
@@ -1442,7 +1465,7 @@ def _entities_expanded(text: str) -> str | None:
         name = m.group(1)
         if name not in declared and name not in ("lt", "gt", "amp", "apos", "quot"):
             declared[name] = m.group(2) if m.group(2) is not None else m.group(3)
-    body = _DOCTYPE.sub("", text, count=1)
+    body = _without_doctype(text)
     if not declared:
         return body
     limit = max(MAX_ENTITY_TEXT, len(text))
