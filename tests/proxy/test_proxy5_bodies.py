@@ -250,3 +250,17 @@ def test_proxy5_many_unclosed_doctypes_are_read_in_linear_time():
     with_subset = (b'<!DOCTYPE r [<!ENTITY a "]>x"><!ENTITY b "ana.lopez">]>'
                    b"<r><e>&b;@example.com</e></r>")
     assert read_body(with_subset, "application/xml").fields["r.e"] == ("ana.lopez@example.com",)
+
+
+def test_proxy5_tables_nested_in_tables_are_read_once():
+    """A table's rows were read again by its column names, nested tables included: each
+    level doubled the work (22 levels, 245 bytes: 39 s)."""
+    import time
+
+    nested: object = "ana.lopez@example.com"
+    for _ in range(40):
+        nested = [["email"], [nested]]
+    started = time.perf_counter()
+    read = read_body(json.dumps(nested).encode(), "application/json")
+    assert time.perf_counter() - started < 2.0
+    assert "ana.lopez@example.com" in read.fields["$"]  # (read where it is)
