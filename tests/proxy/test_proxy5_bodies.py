@@ -264,3 +264,16 @@ def test_proxy5_tables_nested_in_tables_are_read_once():
     read = read_body(json.dumps(nested).encode(), "application/json")
     assert time.perf_counter() - started < 2.0
     assert "ana.lopez@example.com" in read.fields["$"]  # (read where it is)
+
+
+def test_proxy5_xml_entities_may_expand_a_document_a_bounded_number_of_times():
+    """344 bytes of entities expanded to 2.7 million characters (a second of the decision
+    thread per request); a document may now grow 16 times (64 Ki characters at least)."""
+    def laughs(levels: int) -> bytes:
+        doc = '<!DOCTYPE r [<!ENTITY l0 "<e>u1@x.io</e>">'
+        doc += "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, levels + 1))
+        return (doc + f"]><r>&l{levels};</r>").encode()
+
+    assert read_body(laughs(3), "application/xml").unreadable == ()  # (15 Ki characters)
+    assert any("entities expand" in why
+               for why in read_body(laughs(5), "application/xml").unreadable)
