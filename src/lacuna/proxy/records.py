@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 # stop, a "+", a zero-width space: "4111111111111111 " passed where "4111111111111111" did not)
 _BARE = re.compile(r"[^\w]*([0-9]{13,19})[^\w]*")
 _RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")  # a card's length of digits, whole
+_NFKC_MAX = 4096  # characters of a value read as NFKC
 _NUMBERS_MAX = 256  # characters of a value of numbers read for runs (a row's few, not a file)
 _LONE_MAX = 2  # numbers judged each alone (more: beyond chance, as the classifier asks)
 _MADE = ("(", ")")  # a name the proxy made starts with one of its tags in parentheses
@@ -116,7 +117,7 @@ def _numbers(value: str) -> list[str]:
     in a value of no letters, each run of 13 to 19 digits (a card with its expiry date and
     code, ``4111111111111111 12/27 123``, ``4111111111111111|123``: forwarded); read as
     NFKC, as the classifier reads values (full-width digits, ``４１１１...``: forwarded)."""
-    if not value.isascii():
+    if len(value) <= _NFKC_MAX and not value.isascii():  # (a card's few digits, not a file)
         value = unicodedata.normalize("NFKC", value)
     if (m := _BARE.fullmatch(value)) is not None:
         return [m.group(1)]
