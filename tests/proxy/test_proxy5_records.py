@@ -155,3 +155,37 @@ def test_proxy5_the_tokens_of_a_persons_note_are_still_no_records_field(fresh_ga
         method="POST", url=EXTERNAL, body=json.dumps(note).encode(),
         headers={"content-type": "application/json"}))
     assert verdict.forward
+
+
+def test_proxy5_a_fingerprint_of_the_same_tier_keeps_the_persons_data_type(fresh_gate):
+    """An SSN read also in a PHI column (a tie: both PROPRIETARY) was relabelled a diagnosis:
+    ``ssn`` left the decision's ``pii_types``, which policies read. The field keeps its
+    type, and the decision the match's tags and source."""
+    from lacuna.model import Sensitivity
+    from lacuna.proxy.fingerprints import record_read, store_for
+
+    def post(data: object):
+        return fresh_gate.check(OutboundRequest(
+            method="POST", url=EXTERNAL, body=json.dumps(data).encode(),
+            headers={"content-type": "application/json"}))
+
+    ssns = {"v": ["123-45-6789", "234-56-7890"]}
+    assert post(ssns).decision.operation.classification.pii_types == ("ssn",)
+    config = fresh_gate.gov.config
+    frame = pd.DataFrame({"diag": ["123-45-6789", "234-56-7890", "XR-0001-K"]})
+    record_read(config, "visits.csv", frame, Classification(columns={"diag": ColumnClass(
+        classification=ColumnKind.PHI, pii_type="diagnosis", sensitivity=Sensitivity.HIGH,
+        confidence=0.9)}))
+    store_for(config).flush()
+    fresh_gate._cache.clear()
+    found = post(ssns).decision.operation.classification
+    assert found.pii_types == ("ssn",)
+    assert {"PII", "PHI"} <= set(found.tags)
+    assert "visits.csv" in " ".join(found.reasoning)
+    # the allowed path of the relabelling: a field read as nothing personal takes the class
+    raised = post({"v": ["XR-0001-K"]}).decision.operation.classification
+    assert _kinds_of(raised)["v"] == ("phi", "diagnosis")
+
+
+def _kinds_of(found: Classification) -> dict[str, tuple[str, str | None]]:
+    return {k: (c.classification.value, c.pii_type) for k, c in found.columns.items()}

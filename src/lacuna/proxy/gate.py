@@ -387,7 +387,7 @@ class Gate:
                  ) -> tuple[Classification, tuple[FieldMatch, ...]]:
         """The payload's classification: its values, plus fingerprints of governed reads
         (looked up for ``match_on``'s fields, by default the payload's)."""
-        from lacuna.classify.rollup import column_tier, rollup
+        from lacuna.classify.rollup import column_tier, kind_tags, rollup
 
         config = self.gov.config.classification
         payload = _capped(payload, self.settings.max_fields)
@@ -400,6 +400,7 @@ class Gate:
             matches = store_for(self.gov.config).match(lookup)
         columns = dict(inferred.columns)
         notes = []
+        kept_tags: list[str] = []  # the tags of matches that did not relabel their field
         numbers, _ = _numbers_as_data(payload.fields.get(NUMBERS_IN_NAMES, ()))
         if numbers is not None:  # (bare digits: weak as values; as names, fail closed)
             columns[NUMBERS_IN_NAMES] = numbers
@@ -414,9 +415,16 @@ class Gate:
             # that held a card number (4111111111111111 is every test's card) read as
             # IDENTIFIER made the field no public one, and the card beside a person's name
             # (lacuna.proxy.records) was forwarded whenever the state held that read
+            # a tie above PUBLIC relabels the field, unless the classifier named a person's
+            # data in it (an SSN read also in a PHI column stays an SSN: relabelled a
+            # diagnosis, "ssn" left the decision's pii_types, which policies read); the
+            # match's tags are kept either way
             if mine is None or tier > column_tier(mine, config) or (
-                    tier == column_tier(mine, config) and tier > Tier.PUBLIC):
+                    tier == column_tier(mine, config) and tier > Tier.PUBLIC
+                    and not (mine.is_personal and mine.pii_type)):
                 columns[m.field] = seen
+            elif tier > Tier.PUBLIC:
+                kept_tags.extend(kind_tags(seen.classification, config))
             notes.append(f"{m.field}: {seen.reasoning}")
         floor, reasoning = inferred.floor, list(inferred.reasoning)
         if payload.unreadable and self.settings.unparsed == "deny":
@@ -428,7 +436,8 @@ class Gate:
                              "were read by its type (proxy.max_inspect_bytes), the rest as text")
         if not matches and numbers is None and floor == inferred.floor:
             return replace(inferred, reasoning=tuple(reasoning)), ()
-        result = rollup(columns, config, floor=floor, extra_tags=inferred.table_tags,
+        result = rollup(columns, config, floor=floor,
+                        extra_tags=(*inferred.table_tags, *kept_tags),
                         reasoning=(*notes, *reasoning), layer=inferred.layer)
         return replace(result, tags=unique([*result.tags, *inferred.tags])), matches
 
