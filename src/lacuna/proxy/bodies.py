@@ -115,10 +115,13 @@ class _Fields:
         values = self.data.setdefault(name or "$", [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
-        if "\n" in text.strip() or (len(text) > LINE_PIECE and not _TOKEN.fullmatch(text)):
+        if "\n" in text.strip() or (len(text) > LINE_PIECE and not _TOKEN.fullmatch(text)
+                                     and not name.startswith(HEADER)):
             # a file in a value (JSON string, form field, query), or text longer than the
             # classifier reads of a value (a note of 6,000 characters on one line, an e-mail
-            # past its first 2,048: forwarded): read as a body too, its tokens and lines
+            # past its first 2,048: forwarded): read as a body too, its tokens and lines (a
+            # header's tokens are read already: read_headers; a cookie of 4 KB read again
+            # cost each GET 12 ms)
             try:
                 _sniff(self, name or "$", text, False)
             except RecursionError:  # (JSON nested too deep: the body is then unreadable)
