@@ -115,17 +115,8 @@ class _Fields:
         values = self.data.setdefault(name or "$", [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
-        if "\n" in text.strip() or (len(text) > LINE_PIECE and not _TOKEN.fullmatch(text)
-                                     and not name.startswith(HEADER)):
-            # a file in a value (JSON string, form field, query), or text longer than the
-            # classifier reads of a value (a note of 6,000 characters on one line, an e-mail
-            # past its first 2,048: forwarded): read as a body too, its tokens and lines (a
-            # header's tokens are read already: read_headers; a cookie of 4 KB read again
-            # cost each GET 12 ms)
-            try:
-                _sniff(self, name or "$", text, False)
-            except RecursionError:  # (JSON nested too deep: the body is then unreadable)
-                self.too_deep = True
+        if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
+            _sniff(self, name or "$", text, False)
         elif _graphql(self, name or "$", text):  # a GraphQL document: its arguments by name
             pass
         elif "<script" in text and not name.endswith("lines"):  # a page on one line: its JSON
@@ -137,6 +128,15 @@ class _Fields:
                 self.too_deep = True
             except ValueError:
                 pass
+        elif (len(text) > LINE_PIECE and not _TOKEN.fullmatch(text)
+              and not name.startswith(HEADER)):
+            # text longer than the classifier reads of a value (its first 2,048 characters: a
+            # note of 6,000 on one line with an e-mail past them was forwarded): the rest in
+            # pieces, as free text's lines (a header's tokens are read already: read_headers)
+            lines = _join(name or "$", "lines")
+            for start in range(LINE_PIECE - LINE_OVERLAP, len(text) - LINE_OVERLAP,
+                               LINE_PIECE - LINE_OVERLAP):
+                self.add(lines, text[start:start + LINE_PIECE])
         files: list[str] = []  # files of data encoded in it (an archive): not read
         decoded = _decoded(text, inflated=self.inflated, files=files)
         if decoded is not None:  # what a receiver decodes it to is what is sent
