@@ -43,7 +43,7 @@ def offer(decision: Decision, gov: Governor) -> Decision:
     from lacuna.alternatives import context_for
     from lacuna.datasets.api import fresh, lookup
     from lacuna.datasets.build import building
-    from lacuna.datasets.store import open_store
+    from lacuna.datasets.store import shared_store
     from lacuna.policy import PolicyEngine
 
     op = decision.operation
@@ -56,17 +56,17 @@ def offer(decision: Decision, gov: Governor) -> Decision:
         return engine.decide(o, log=False) if isinstance(engine, PolicyEngine) else engine.decide(o)
 
     roots = {_path(s.name) for s in op.sources if s.name}
-    with open_store(gov.config.audit_url) as store:
-        for declared in gov.config.datasets.entries:
-            lookup(store, declared, gov.config)
-        candidates = []
-        for entry in store.list():
-            if entry.source not in roots:
-                continue
-            try:  # never offer a dataset that cannot be read as it is now
-                candidates.append(fresh(store, entry, gov))
-            except Exception as exc:
-                log.warning("registered dataset %s not offered: %s", entry.name, exc)
+    store = shared_store(gov.config.audit_url)  # (kept open: each denial looks it up)
+    for declared in gov.config.datasets.entries:
+        lookup(store, declared, gov.config)
+    candidates = []
+    for entry in store.list():
+        if entry.source not in roots:
+            continue
+        try:  # never offer a dataset that cannot be read as it is now
+            candidates.append(fresh(store, entry, gov))
+        except Exception as exc:
+            log.warning("registered dataset %s not offered: %s", entry.name, exc)
     found = covering(op, candidates)
     if not found:
         return decision

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ from lacuna.datasets.registry import Dataset, DatasetError, DatasetNotFound
 from lacuna.signing import Keyed
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from lacuna.signing import Keyring
 
 log = logging.getLogger(__name__)
@@ -60,8 +64,9 @@ class DatasetStore(Keyed):
     """Registered datasets beside the audit trail, signed with ``keyring`` (default:
     :func:`lacuna.signing.default_keyring`, loaded on first use)."""
 
-    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
-        self._engine = open_state_database(url, metadata)
+    def __init__(self, url: str, keyring: Keyring | None = None, *,
+                 engine: Engine | None = None) -> None:
+        self._engine = engine if engine is not None else open_state_database(url, metadata)
         self._keyring = keyring
 
     def put(self, dataset: Dataset) -> Dataset:
@@ -149,3 +154,38 @@ def open_store(url: str) -> Iterator[DatasetStore]:
         yield store
     finally:
         store.close()
+
+
+_SHARED: OrderedDict[tuple[str, tuple[int, int] | None], Engine] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+MAX_SHARED = 2  # a process uses one state database; more (tests) close the oldest
+
+
+def shared_store(url: str) -> DatasetStore:
+    """A store on an engine kept open in this process, for the look-up every denial makes
+    (:mod:`lacuna.datasets.offer`): opening the state database (the file's checks, an engine,
+    the tables ensured) cost each denial about 10 ms, which a flood of requests the proxy
+    refuses multiplied. The rows are read on each call (a dataset registered meanwhile, by
+    any process, is seen), the signing keys loaded as :func:`open_store` loads them; the
+    engine is opened again when a SQLite file at ``url`` is another file than the one it
+    opened (deleted, replaced). At most :data:`MAX_SHARED` stay open, the least recently used
+    closed first. Never closed by the caller."""
+    from lacuna.audit.schema import parse_url, sqlite_file
+
+    path = sqlite_file(parse_url(url))
+    try:
+        stat = path.stat() if path is not None else None
+        ident = (url, (stat.st_dev, stat.st_ino) if stat is not None else None)
+    except OSError:  # (not there yet: created by the opening, and known as that file next)
+        ident = (url, None)
+    with _SHARED_LOCK:
+        engine = _SHARED.pop(ident, None)
+        if engine is None:
+            engine = open_state_database(url, metadata)
+            if ident[1] is None and path is not None:
+                stat = path.stat()
+                ident = (url, (stat.st_dev, stat.st_ino))
+        _SHARED[ident] = engine  # most recently used last
+        while len(_SHARED) > MAX_SHARED:
+            _SHARED.popitem(last=False)[1].dispose()
+    return DatasetStore(url, engine=engine)

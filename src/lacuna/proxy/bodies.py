@@ -46,6 +46,7 @@ LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole i
 KEYS = FIELD_NAMES  # the field of a JSON object's keys and of form names sent without a value
 HEADER = "(header) "  # a request header's field: ``(header) x-customer-name``
 HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
+_MADE_WORDS = ("text", "lines")  # the fields free text is read into (_tokens)
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
 MIN_ENCODED = 12  # characters: shorter encoded values are words and small numbers, not data
@@ -82,6 +83,9 @@ class Payload:
     format: str = "empty"  # json, ndjson, csv, form, multipart, text, empty, unreadable
     truncated: bool = False
     unreadable: tuple[str, ...] = ()  # why parts of the body could not be read
+    # the fields named ``text`` or ``lines`` by a key as sent (``{"text": ...}``), not made by
+    # the proxy (a value's tokens and lines: lacuna.proxy.records tells them apart)
+    keyed: frozenset[str] = frozenset()
 
     @property
     def values(self) -> int:
@@ -95,13 +99,15 @@ class _Fields:
         self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
         self.inflated = [0]  # bytes compressed values (base64 of gzip) inflated to, in all
         self.too_deep = False  # a value nested deeper than the parsers go (fail closed)
+        self.unread: list[str] = []  # what else could not be read, and why (fail closed)
+        self.keyed: set[str] = set()  # fields named text or lines by a key sent (Payload)
         self.turning = False  # reading a value turned (backwards, ROT47): not turned again
         self.turned_seen: dict[str, set[str]] = {}  # the values turned already, by field
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
             return
-        text = value if isinstance(value, str) else json.dumps(value)
+        text = value if isinstance(value, str) else _number_text(value)
         # a lone surrogate (JSON's "\ud800" escape) is text no UTF-8 holds: read as U+FFFD,
         # the rest of the value classified as sent (it made the classifier fail, and the
         # request was refused as "Lacuna failed" instead of being decided)
@@ -122,7 +128,17 @@ class _Fields:
                 self.too_deep = True
             except ValueError:
                 pass
-        decoded = _decoded(text, inflated=self.inflated)
+        elif (len(text) > LINE_PIECE and not _TOKEN.fullmatch(text)
+              and not name.startswith(HEADER)):
+            # text longer than the classifier reads of a value (its first 2,048 characters: a
+            # note of 6,000 on one line with an e-mail past them was forwarded): the rest in
+            # pieces, as free text's lines (a header's tokens are read already: read_headers)
+            lines = _join(name or "$", "lines")
+            for start in range(LINE_PIECE - LINE_OVERLAP, len(text) - LINE_OVERLAP,
+                               LINE_PIECE - LINE_OVERLAP):
+                self.add(lines, text[start:start + LINE_PIECE])
+        files: list[str] = []  # files of data encoded in it (an archive): not read
+        decoded = _decoded(text, inflated=self.inflated, files=files)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
         elif len(text) > MIN_ENCODED and len(text.split(maxsplit=1)) > 1:
@@ -130,8 +146,10 @@ class _Fields:
             # long enough to be one, decoded alone (at most MAX_PIECES of them)
             words = [w for w in dict.fromkeys(_TOKEN.findall(text)) if len(w) >= MIN_ENCODED]
             for word in words[:MAX_PIECES]:
-                if (read := _decoded(word, inflated=self.inflated)) is not None:
+                if (read := _decoded(word, inflated=self.inflated, files=files)) is not None:
                     _sniff(self, _join(name or "$", DECODED), read, False)
+        self.unread += [f"{name or 'a value'}: {kind}, encoded (base64 or hex)"
+                        for kind in dict.fromkeys(files)]
         if not self.turning:
             self._turned(name or "$", text, decoded is None)
 
@@ -199,10 +217,22 @@ class _Fields:
             seen.add(value)
             self.add(name, value)
 
+    def key(self, name: str) -> str:
+        """``name``, a field named by a key as sent, remembered when its last part is one
+        the proxy also makes (``text``, ``lines``)."""
+        if name.rpartition(".")[2] in _MADE_WORDS:
+            self.keyed.add(name)
+        return name
+
+    def reasons(self) -> list[str]:
+        """Why parts of what was read could not be read (a request's query, headers, path)."""
+        deep = ["data nested too deep to parse (JSON, XML or YAML)"] if self.too_deep else []
+        return [*deep, *dict.fromkeys(self.unread)]
+
     def payload(self, fmt: str, truncated: bool, unreadable: list[str]) -> Payload:
         fields = FrozenDict({k: tuple(v) for k, v in self.data.items() if v})
         return Payload(fields=fields, format=fmt, truncated=truncated,
-                       unreadable=tuple(unreadable))
+                       unreadable=tuple(unreadable), keyed=frozenset(self.keyed))
 
 
 def read_body(body: bytes, content_type: str | None, *, encoding: str | None = None,
@@ -228,6 +258,7 @@ def read_body(body: bytes, content_type: str | None, *, encoding: str | None = N
         _tokens(fields, "", body.decode("utf-8", "replace"))
     if fields.too_deep:  # (a receiver that parses it reads what Lacuna did not)
         unreadable.append("data nested too deep to parse (JSON, XML or YAML)")
+    unreadable.extend(dict.fromkeys(fields.unread))
     return fields.payload(fmt, truncated, unreadable)
 
 
@@ -351,7 +382,7 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
         unreadable.append(f"{prefix or 'the body'}: {codec} text longer than "
                           "proxy.max_inspect_bytes (the rest of a long body is scanned as UTF-8)")
         return "unreadable"
-    declared = _declared(fields, prefix, text, truncated, media)
+    declared = _declared(fields, prefix, text, truncated, media, options.get("charset"))
     if declared is None:
         return _sniff(fields, prefix, text, truncated)
     fmt, kind = declared
@@ -361,12 +392,13 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
     return fmt
 
 
-def _declared(fields: _Fields, prefix: str, text: str, truncated: bool, media: str
+def _declared(fields: _Fields, prefix: str, text: str, truncated: bool, media: str,
+              charset: str | None = None
               ) -> tuple[str, str] | None:
     """``text`` read as its content type ``media`` says: the format read, and the shape such a
     body has (:func:`_looks`); None for a type that names no format (text, octet-stream)."""
     if media == "application/x-www-form-urlencoded":
-        _form(fields, prefix, text)
+        _form(fields, prefix, text, charset)
         return "form", "form"
     if media in ("application/x-ndjson", "application/jsonl", "application/json-seq",
                  "application/x-jsonlines"):
@@ -382,11 +414,13 @@ def _declared(fields: _Fields, prefix: str, text: str, truncated: bool, media: s
     return None
 
 
-def _form(fields: _Fields, prefix: str, text: str) -> None:
+def _form(fields: _Fields, prefix: str, text: str, charset: str | None = None) -> None:
     pairs = parse_qsl(text, keep_blank_values=True)
+    for key, value in _charset_values(text, charset):  # (percent-escapes of UTF-16)
+        fields.add(_join(_join(prefix, key), DECODED), value)
     for key, value in pairs:
         if value:
-            fields.add(_join(prefix, key), value)
+            fields.add(fields.key(_join(prefix, key)), value)
         else:  # a name sent without a value is what is sent
             fields.add_once(_join(prefix, KEYS), key)
     fields.add_pieces(_join(prefix, JOINED), (value or key for key, value in pairs))
@@ -394,11 +428,44 @@ def _form(fields: _Fields, prefix: str, text: str) -> None:
         fields.add(_join(prefix, JOINED), value)
 
 
+def _charset_values(text: str, charset: str | None) -> list[tuple[str, str]]:
+    """The values of a form or a query (``text``) whose percent-escaped bytes read otherwise
+    than as UTF-8: in the form's ``charset`` (``application/x-www-form-urlencoded;
+    charset=utf-16``, as a receiver that honours it decodes them), or as UTF-16 when they
+    hold zero bytes (``e=%00a%00n%00a...``): read as UTF-8 they were text with zeros, and the
+    e-mail address they are was forwarded."""
+    if "%" not in text:
+        return []
+    codec = charset.strip().lower() if charset else ""
+    if codec in ("utf-8", "utf8", "us-ascii", "ascii"):
+        codec = ""
+    out = []
+    for key, value in parse_qsl(text, keep_blank_values=True, encoding="latin-1"):
+        raw = value.encode("latin-1")
+        read: str | None = None
+        if codec:
+            with contextlib.suppress(LookupError, UnicodeError):
+                read = raw.decode(codec)
+        if read is None and b"\x00" in raw:
+            read = utf16(raw)
+        utf8 = raw.decode("utf-8", "replace")
+        if read is not None and read != utf8 and read.strip():
+            out.append((key.encode("latin-1").decode("utf-8", "replace"), read))
+    return out
+
+
 def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
+    """The fields of :func:`query_payload`."""
+    return query_payload(query).fields
+
+
+def query_payload(query: str) -> Payload:
     """A URL's query as fields named ``?name`` (a name sent without a value under
     ``?(keys)``: ``?ana@example.com`` sends an e-mail)."""
     fields = _Fields()
     pairs = parse_qsl(query, keep_blank_values=True)
+    for key, value in _charset_values(query, None):  # (percent-escapes of UTF-16)
+        fields.add(_join(f"?{key}", DECODED), value)
     for key, value in pairs:
         if value:
             fields.add(f"?{key}", value)
@@ -407,10 +474,15 @@ def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
     fields.add_pieces(f"?{JOINED}", (value or key for key, value in pairs), stretches=True)
     for value in split_values(pairs):  # a card or an address split into parameters
         fields.add(f"?{JOINED}", value)
-    return fields.payload("query", False, []).fields
+    return fields.payload("query", False, fields.reasons())
 
 
 def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, ...]]:
+    """The fields of :func:`headers_payload`."""
+    return headers_payload(headers).fields
+
+
+def headers_payload(headers: Iterable[tuple[str, str]]) -> Payload:
     """Request headers as fields named ``(header) name``: each value, and its tokens as free
     text (``(header) cookie.text``), so ``Cookie: d=ana@example.com,bo@example.org``
     or ``X-Data: <base64 of a CSV>`` sends what it holds; the names, each once, as
@@ -437,10 +509,15 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
                       stretches=True)
     for value in split_values(named, whole=False):  # X-Card-1: 4111, X-Card-2: ...
         fields.add(f"(headers) {JOINED}", value)
-    return fields.payload("headers", False, []).fields
+    return fields.payload("headers", False, fields.reasons())
 
 
 def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
+    """The fields of :func:`path_payload`."""
+    return path_payload(path).fields
+
+
+def path_payload(path: str) -> Payload:
     """A URL's path as the field ``(path)``: its segments (percent-decoded) and their tokens.
     The path says where a request goes, and can carry data too: ``/u/ana@example.com``."""
     fields = _Fields()
@@ -455,7 +532,7 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
         # a card's digit groups as segments (/v1/4111/1111/1111/1111): one name sent again
         for value in split_values([("", s) for s in segments], whole=False):
             fields.add(f"{PATH} {JOINED}", value)
-    return fields.payload("path", False, []).fields
+    return fields.payload("path", False, fields.reasons())
 
 
 def read_host(host: str) -> Mapping[str, tuple[str, ...]]:
@@ -817,14 +894,15 @@ def _jwt_decoded(value: str) -> str | None:
     return "\n".join(texts) if json_seen else None
 
 
-def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
-             ) -> str | None:
+def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None,
+             files: list[str] | None = None) -> str | None:
     """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
     character codes or base85 (:func:`lacuna.classify.encoded.coded_text`), or holds
     percent-escapes: what a receiver can decode it to. None when it is none of these
     or decodes to binary (ids, hashes and keys decode to noise). Decoding always shortens a
     value, so a value encoded several times is read to its end. ``cut``: a piece of a longer
-    value, read to its last whole byte or quad."""
+    value, read to its last whole byte or quad. ``files``: where the kind of a file of data
+    it decodes to (:func:`data_file`: a ZIP archive, a Parquet file) is told."""
     compact = "".join(value.split())
     if compact[:2] in ("0x", "0X") and _HEX.fullmatch(compact, 2):
         compact = compact[2:]  # hex written as one number: 0x616e61406578...
@@ -846,14 +924,68 @@ def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
                     for ch in text[:4096])
         return text if noise <= 0.1 * min(len(text), 4096) else None
     if raw is not None:
-        read = _decode(_uncompressed(raw, inflated), None)
+        plain = _uncompressed(raw, inflated)
+        read = _decode(plain, None)
         if read is not None or (read := utf16(raw)) is not None:  # (UTF-16 without a mark)
             return read
+        if files is not None and (kind := data_file(plain)) is not None:
+            files.append(kind)
     if not cut and len(value) >= MIN_CODED and (coded := coded_text(value.strip())) is not None:
         return coded  # character codes written out, base85 (lacuna.classify.encoded)
     if _PERCENT.search(value):
         return unquote(value)
     return None
+
+
+# files that hold data (tables, documents, archives of files), by their first bytes; images,
+# audio and keys are not among them
+_DATA_FILES = (
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"), (b"PK\x05\x06", "a ZIP archive"),
+    (b"BZh", "a bzip2 stream"), (b"\xfd7zXZ\x00", "an xz stream"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"\x28\xb5\x2f\xfd", "a Zstandard stream"),
+    (b"\x04\x22\x4d\x18", "an LZ4 stream"), (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"PAR1", "a Parquet file"), (b"ARROW1", "an Arrow file"), (b"Obj\x01", "an Avro file"),
+    (b"ORC", "an ORC file"), (b"SQLite format 3\x00", "an SQLite database"),
+    (b"%PDF-", "a PDF document"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE2 document"),
+)
+
+
+def data_file(data: bytes) -> str | None:
+    """The kind of file of data ``data`` starts (binary: not read as text), or None: a
+    ZIP archive of a CSV, base64-encoded in a JSON field, was forwarded as noise, where the
+    same archive sent as the body is unreadable (``proxy.unparsed``)."""
+    for magic, kind in _DATA_FILES:
+        if data.startswith(magic):
+            return kind
+    return "a tar archive" if data[257:262] == b"ustar" else None
+
+
+MIN_ENCODED_FILE = 64  # characters of a token that may be an encoded file's start
+
+
+def encoded_files(values: Iterable[str]) -> list[str]:
+    """The kinds of file of data (:func:`data_file`) that ``values`` (tokens of a long body's
+    rest, as the gate scans it) start, base64- or hex-encoded, gzipped or not: past
+    ``proxy.max_inspect_bytes`` only text was looked for, and an archive passed as noise.
+    Only a token's start is decoded (JSON's ``\\/`` and escaped line breaks read as a
+    receiver reads them)."""
+    kinds: list[str] = []
+    for value in values:
+        if len(value) < MIN_ENCODED_FILE:
+            continue
+        head = _ESCAPED_BREAK.sub("", value[:8192].replace("\\/", "/"))[:4096]
+        if _HEX.fullmatch(head[: len(head) // 2 * 2]):
+            raw: bytes | None = bytes.fromhex(head[: len(head) // 2 * 2])
+        else:
+            raw = _base64(head, cut=True) if _BASE64.fullmatch(head) else None
+        if not raw:
+            continue
+        if raw[:2] == GZIP_MAGIC:  # (a .tar.gz: its start inflated, as far as it goes)
+            with contextlib.suppress(zlib.error):
+                raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 1024)
+        if (kind := data_file(raw)) is not None:
+            kinds.append(kind)
+    return list(dict.fromkeys(kinds))
 
 
 def _uncompressed(raw: bytes, inflated: list[int] | None = None) -> bytes:
@@ -936,6 +1068,21 @@ def _decode(body: bytes, charset: str | None) -> str | None:
     return text if printable >= 0.9 * min(len(text), 4096) else None
 
 
+MIN_WHOLE_FLOAT, MAX_WHOLE_FLOAT = 1e8, 1e20  # a whole number written as a float, read whole
+
+
+def _number_text(value: Any) -> str:
+    """A parsed value that is no string (a JSON or YAML number, a boolean) as text: a whole
+    number written as a float (``4111111111111111.0``, ``4.111111111111111e15``,
+    ``41111111111111110e-1``) of nine digits or more as the whole number a receiver reads
+    (JavaScript's, Python's, a database's integer column): as ``4111111111111111.0`` it was no
+    card's digits, and a card beside a person's name was forwarded."""
+    if (isinstance(value, float) and value.is_integer()
+            and MIN_WHOLE_FLOAT <= abs(value) < MAX_WHOLE_FLOAT):
+        return str(int(value))
+    return json.dumps(value) if isinstance(value, (bool, int, float)) else str(value)
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix and name else prefix or name
 
@@ -965,7 +1112,7 @@ def _graphql(fields: _Fields, name: str, text: str) -> bool:
                 value = json.loads(literal)
             except ValueError:
                 continue
-        fields.add(_join(name, arg), value)
+        fields.add(fields.key(_join(name, arg)), value)
     return True
 
 
@@ -1090,7 +1237,9 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
             len(data) > MAP_KEYS and all(isinstance(v, dict) for v in data.values()))
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
-            _flatten(fields, path if rows else _join(path, str(key)), value)
+            _flatten(fields, path if rows else fields.key(_join(path, str(key))), value)
+        if (table := _split_table(data)) is not None:  # pandas' orient="split": by name
+            _table_rows(fields, path, *table)
         joined = fields.groups < MAX_GROUPS  # (a large body's first objects, as add_pieces)
         fields.add_pieces(_join(path, JOINED), (v for v in data.values() if isinstance(v, str)))
         for value in split_values(list(data.items())) if joined else ():  # a card or an
@@ -1098,6 +1247,8 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
     elif isinstance(data, list):
         for item in data:
             _flatten(fields, path, item)
+        if (header := _header_row(data)) is not None:  # [["name", "ssn"], ["Ana", ...], ...]
+            _table_rows(fields, path, header, data[1:])
         fields.add_pieces(_join(path, JOINED), (v for v in data if isinstance(v, str)))
         if 3 <= len(data) <= 5 and all(isinstance(v, str) for v in data):  # ["4111", ...]
             for value in split_values([("", v) for v in data]):
@@ -1113,6 +1264,47 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
             _sniff(fields, _join(path, DECODED), text, False)  # [107, 105, ...]: characters
     else:
         fields.add(path, data)
+
+
+_COLUMN_NAME = re.compile(r"[^\W\d][\w .:/()#-]{0,63}")  # a header's name: a word first
+
+
+def _split_table(data: dict[str, Any]) -> tuple[list[str], list[Any]] | None:
+    """The column names and rows of a table sent as pandas' ``orient="split"`` (and
+    ``"tight"``) write it, ``{"columns": [...], "data": [[...], ...]}``, or None: its cells
+    were read under ``data`` alone, no column's name beside them, and a frame of names,
+    SSNs and birth dates sent so was public where ``orient="records"`` was refused."""
+    columns, rows = data.get("columns"), data.get("data")
+    if not (isinstance(columns, list) and isinstance(rows, list) and columns and rows
+            and all(isinstance(r, list) for r in rows)):
+        return None
+    names = [".".join(map(str, c)) if isinstance(c, list) else str(c) for c in columns]
+    return names, rows
+
+
+def _header_row(data: list[Any]) -> list[str] | None:
+    """The first row of ``data`` when it is a table's header (a spreadsheet's values, a CSV
+    parsed to lists: ``[["name", "ssn"], ["Ana Lopez", "123456789"], ...]``): names (a word
+    first) above at least one row of no more cells; None otherwise."""
+    if len(data) < 2 or not isinstance(data[0], list) or not data[0]:
+        return None
+    header = data[0]
+    if not all(isinstance(h, str) and _COLUMN_NAME.fullmatch(h) for h in header):
+        return None
+    if not all(isinstance(r, list) and len(r) <= len(header) for r in data[1:]):
+        return None
+    return header
+
+
+def _table_rows(fields: _Fields, path: str, names: list[str], rows: list[Any]) -> None:
+    """``rows`` (lists of cells) read by column ``names``, as CSV is: under ``path.name``.
+    Cells that are values only: a list or an object in a cell is read where it is already
+    (under ``path``), not again under the name (tables nested in tables were read again at
+    each level: 245 bytes of them took 39 s)."""
+    for row in rows:
+        for name, value in zip(names, row, strict=False):
+            if not isinstance(value, (dict, list)):
+                fields.add(fields.key(_join(path, name)), value)
 
 
 def _across_objects(objects: list[dict[str, Any]]) -> list[str]:
@@ -1200,7 +1392,7 @@ def _csv(fields: _Fields, prefix: str, text: str, truncated: bool, delimiter: st
     for row in rows:
         read += 1
         for i, value in enumerate(row):  # (values past the header's names are sent too)
-            fields.add(_join(prefix, names[i] if i < len(names) else f"column_{i}"),
+            fields.add(fields.key(_join(prefix, names[i] if i < len(names) else f"column_{i}")),
                        value.strip())
     if not read:  # all header: what it sends is that line, read as text
         _tokens(fields, prefix, text)
@@ -1216,8 +1408,14 @@ def _xml(fields: _Fields, prefix: str, text: str) -> str:
     from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
     _tokens(fields, prefix, text)
-    if "<!ENTITY" in text:  # (entities: read as text only; expat refuses their expansion)
-        return "xml"
+    if "<!ENTITY" in text:  # the text a receiver reads, its entities expanded
+        expanded = _entities_expanded(text)
+        if expanded is None:
+            fields.unread.append(f"{prefix or 'the body'}: XML whose entities expand to more "
+                                 f"than {_entity_limit(text)} characters")
+            return "xml"
+        text = expanded
+        _tokens(fields, prefix, text)
     parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
     path: list[str] = []
     with contextlib.suppress(ParseError):  # what parsed before an error is read
@@ -1230,6 +1428,75 @@ def _xml(fields: _Fields, prefix: str, text: str) -> str:
 
 
 XML_PIECE = 64 * 1024  # characters of XML parsed at a time
+MAX_ENTITY_TEXT = 4 * 1024 * 1024  # characters an XML document's entities expand it to, at most
+ENTITY_GROWTH, MIN_ENTITY_TEXT = 16, 64 * 1024  # ... and at most 16 times its length (or 64 Ki)
+MAX_ENTITY_DEPTH = 16  # entities named in entities, expanded this deep at most
+# an internal general entity's declaration (not a parameter entity, %; not an external one,
+# SYSTEM or PUBLIC, whose text is not in the body), and a reference to one
+_ENTITY_DECL = re.compile(r"""<!ENTITY\s+([A-Za-z_:][\w.:-]*)\s+(?:"([^"]*)"|'([^']*)')\s*>""")
+_ENTITY_REF = re.compile(r"&([A-Za-z_:][\w.:-]*);")
+
+
+def _without_doctype(text: str) -> str:
+    """``text`` without its DOCTYPE (its internal subset's brackets and quoted strings read as
+    a parser reads them), in one pass: a regular expression retried at each ``<!DOCTYPE`` of
+    ``<!DOCTYPE<!DOCTYPE...`` read the rest of the text from each (quadratic). A DOCTYPE that
+    does not end leaves ``text`` as it is."""
+    at = text.find("<!DOCTYPE")
+    if at < 0:
+        return text
+    depth, quote = 0, ""
+    for i in range(at + len("<!DOCTYPE"), len(text)):
+        ch = text[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif depth and ch in "\"'":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]" and depth:
+            depth -= 1
+        elif ch == ">" and not depth:
+            return text[:at] + text[i + 1:]
+    return text
+
+
+def _entity_limit(text: str) -> int:
+    """The characters an XML document ``text`` may expand to: :data:`ENTITY_GROWTH` times its
+    length, at least :data:`MIN_ENTITY_TEXT`, at most :data:`MAX_ENTITY_TEXT` (or its own
+    length, when longer)."""
+    return max(min(MAX_ENTITY_TEXT, max(ENTITY_GROWTH * len(text), MIN_ENTITY_TEXT)), len(text))
+
+
+def _entities_expanded(text: str) -> str | None:
+    """``text`` (XML) with its internal entities expanded, as a parser that expands them reads
+    it (``<!ENTITY a "ana.lopez">``, ``&a;@&b;``: each declaration was read as text alone, and
+    the e-mail the document holds was no token of it), its DOCTYPE left out; None when they
+    expand to more than :func:`_entity_limit` characters (billions of laughs: fail closed; a
+    body of 344 bytes expanded to 2.7 million characters held the decision thread a second).
+    The first declaration of a name wins, as in XML; the predefined ones (``&amp;``) are the
+    parser's."""
+    declared: dict[str, str] = {}
+    for m in _ENTITY_DECL.finditer(text):
+        name = m.group(1)
+        if name not in declared and name not in ("lt", "gt", "amp", "apos", "quot"):
+            declared[name] = m.group(2) if m.group(2) is not None else m.group(3)
+    body = _without_doctype(text)
+    if not declared:
+        return body
+    limit = _entity_limit(text)
+    for _ in range(MAX_ENTITY_DEPTH):
+        size = len(body)
+        for m in _ENTITY_REF.finditer(body):  # (what it would grow to, before it grows)
+            if m.group(1) in declared:
+                size += len(declared[m.group(1)]) - len(m.group())
+                if size > limit:
+                    return None
+        expanded = _ENTITY_REF.sub(lambda m: declared.get(m.group(1), m.group()), body)
+        if expanded == body:
+            return body
+        body = expanded
+    return None if any(m.group(1) in declared for m in _ENTITY_REF.finditer(body)) else body
 
 
 def _xml_events(fields: _Fields, prefix: str, parser: Any, path: list[str]) -> None:
@@ -1243,11 +1510,11 @@ def _xml_events(fields: _Fields, prefix: str, parser: Any, path: list[str]) -> N
         if event == "start":
             path.append(_local(element.tag))
             for name, value in element.attrib.items():
-                fields.add(_join(prefix, ".".join([*path, _local(name)])), value)
+                fields.add(fields.key(_join(prefix, ".".join([*path, _local(name)]))), value)
             continue
         value = (element.text or "").strip()
         if value and not len(element):  # a leaf's text (mixed content is in ``text``)
-            fields.add(_join(prefix, ".".join(path)), value)
+            fields.add(fields.key(_join(prefix, ".".join(path))), value)
         path.pop()
         element.clear()
 
@@ -1277,12 +1544,14 @@ def _yaml(fields: _Fields, prefix: str, text: str) -> str:
         if isinstance(data, dict):
             for key, value in data.items():
                 fields.add_once(_join(path, KEYS), str(key))
-                flat(_join(path, str(key)), value)
+                flat(fields.key(_join(path, str(key))), value)
         elif isinstance(data, list):
             for item in data:
                 flat(path, item)
+        elif isinstance(data, (str, float)):  # (a float: read as a JSON number is)
+            fields.add(path, data)
         else:
-            fields.add(path, data if isinstance(data, str) else str(data))
+            fields.add(path, str(data))
 
     try:
         for document in yaml.safe_load_all(text):
@@ -1571,7 +1840,8 @@ def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
             if text is None:
                 unreadable.append(f"multipart field {name!r}: binary data")
             else:
-                fields.add(_join(prefix, name), text)
+                fields.add(fields.key(_join(prefix, name)), text)
             continue
-        _read_into(fields, _join(prefix, name), content, part_type, truncated, unreadable)
+        _read_into(fields, fields.key(_join(prefix, name)), content, part_type, truncated,
+                   unreadable)
     return "multipart"

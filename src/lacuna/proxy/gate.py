@@ -64,13 +64,14 @@ from lacuna.proxy.bodies import (
     Payload,
     decoded_tokens,
     distinct_tokens,
+    encoded_files,
+    headers_payload,
     inflate,
     joined_pieces,
+    path_payload,
+    query_payload,
     read_body,
-    read_headers,
     read_host,
-    read_path,
-    read_query,
     segment_values,
     turned_tokens,
 )
@@ -169,20 +170,22 @@ class Gate:
             request.body, headers.get("content-type"), encoding=headers.get("content-encoding"),
             truncated=request.truncated, limit=self.settings.max_inspect_bytes,
         )
-        query = read_query(urlsplit(request.url).query)
-        if not query:
+        query = query_payload(urlsplit(request.url).query)
+        if not query.fields:
             return payload
         fmt = payload.format if payload.format != "empty" else "query"
-        return replace(payload, fields=_merged(payload.fields, query), format=fmt)
+        return replace(payload, fields=_merged(payload.fields, query.fields), format=fmt,
+                       unreadable=(*payload.unreadable, *query.unreadable))
 
     @staticmethod
     def around(request: OutboundRequest) -> Payload:
         """What the request sends besides its body and query: its headers (``(header) name``,
         all but :data:`NOT_DATA`), its URL's path (``(path)``) and host name (``(host)``)."""
-        headers = read_headers((k, v) for k, v in request.headers.items() if k not in NOT_DATA)
-        path = urlsplit(request.url).path
-        return Payload(fields=_merged(headers, read_path(path), read_host(_host(request.url))),
-                       format="headers")
+        headers = headers_payload((k, v) for k, v in request.headers.items()
+                                  if k not in NOT_DATA)
+        path = path_payload(urlsplit(request.url).path)
+        return Payload(fields=_merged(headers.fields, path.fields, read_host(_host(request.url))),
+                       format="headers", unreadable=(*headers.unreadable, *path.unreadable))
 
     def host_refusal(self, request: OutboundRequest) -> Verdict | None:
         """The refusal of a request whose host name carries classified data, decided before
@@ -297,8 +300,9 @@ class Gate:
             if found.tier is Tier.PUBLIC and not seen:
                 return Verdict(forward=True)  # headers and path carry nothing classified
         lookup = _merged(payload.fields, around.fields)
-        if kept.fields:
-            payload = replace(payload, fields=_merged(payload.fields, kept.fields))
+        if kept.fields or kept.unreadable:  # (an archive encoded in a header: unreadable)
+            payload = replace(payload, fields=_merged(payload.fields, kept.fields),
+                              unreadable=(*payload.unreadable, *kept.unreadable))
         payload = _named(payload, lookup)
         classification, matches = self.classify(payload, match_on=lookup)
         # (a bare card number in a record beside a person's data: see lacuna.proxy.records)
@@ -357,9 +361,11 @@ class Gate:
             start = 0 if request.spooled is not None else start
         worst = head
         matched: list[FieldMatch] = []
+        files: list[str] = []  # files of data encoded in the rest (an archive): not read
         try:
             for offset, window in stream_windows(data, start):
                 values = distinct_tokens(window)
+                files += encoded_files(values)
                 values = (*values, *decoded_tokens(values),  # (a base64 file in a long body)
                           *turned_tokens(window))  # (and values written backwards, in ROT47)
                 found, matches = self.classify(_candidates(values), match_on={"body": values})
@@ -370,13 +376,18 @@ class Gate:
                 f"a body of {size} bytes compressed with {encoding!r} ({exc})",))
             found, matches = self.classify(rest)
             return _joined(worst, found, "the decoded body"), (*matched, *matches)
+        if files:
+            found, _ = self.classify(Payload(format="unreadable", truncated=True, unreadable=(
+                f"past the first {start} bytes: "
+                + ", ".join(dict.fromkeys(files)) + ", encoded (base64 or hex)",)))
+            worst = _joined(worst, found, "the rest of the body")
         return worst, tuple(matched)
 
     def classify(self, payload: Payload, *, match_on: Mapping[str, tuple[str, ...]] | None = None
                  ) -> tuple[Classification, tuple[FieldMatch, ...]]:
         """The payload's classification: its values, plus fingerprints of governed reads
         (looked up for ``match_on``'s fields, by default the payload's)."""
-        from lacuna.classify.rollup import column_tier, rollup
+        from lacuna.classify.rollup import column_tier, kind_tags, rollup
 
         config = self.gov.config.classification
         payload = _capped(payload, self.settings.max_fields)
@@ -389,6 +400,7 @@ class Gate:
             matches = store_for(self.gov.config).match(lookup)
         columns = dict(inferred.columns)
         notes = []
+        kept_tags: list[str] = []  # the tags of matches that did not relabel their field
         numbers, _ = _numbers_as_data(payload.fields.get(NUMBERS_IN_NAMES, ()))
         if numbers is not None:  # (bare digits: weak as values; as names, fail closed)
             columns[NUMBERS_IN_NAMES] = numbers
@@ -403,9 +415,16 @@ class Gate:
             # that held a card number (4111111111111111 is every test's card) read as
             # IDENTIFIER made the field no public one, and the card beside a person's name
             # (lacuna.proxy.records) was forwarded whenever the state held that read
+            # a tie above PUBLIC relabels the field, unless the classifier named a person's
+            # data in it (an SSN read also in a PHI column stays an SSN: relabelled a
+            # diagnosis, "ssn" left the decision's pii_types, which policies read); the
+            # match's tags are kept either way
             if mine is None or tier > column_tier(mine, config) or (
-                    tier == column_tier(mine, config) and tier > Tier.PUBLIC):
+                    tier == column_tier(mine, config) and tier > Tier.PUBLIC
+                    and not (mine.is_personal and mine.pii_type)):
                 columns[m.field] = seen
+            elif tier > Tier.PUBLIC:
+                kept_tags.extend(kind_tags(seen.classification, config))
             notes.append(f"{m.field}: {seen.reasoning}")
         floor, reasoning = inferred.floor, list(inferred.reasoning)
         if payload.unreadable and self.settings.unparsed == "deny":
@@ -417,7 +436,8 @@ class Gate:
                              "were read by its type (proxy.max_inspect_bytes), the rest as text")
         if not matches and numbers is None and floor == inferred.floor:
             return replace(inferred, reasoning=tuple(reasoning)), ()
-        result = rollup(columns, config, floor=floor, extra_tags=inferred.table_tags,
+        result = rollup(columns, config, floor=floor,
+                        extra_tags=(*inferred.table_tags, *kept_tags),
                         reasoning=(*notes, *reasoning), layer=inferred.layer)
         return replace(result, tags=unique([*result.tags, *inferred.tags])), matches
 
@@ -432,7 +452,7 @@ class Gate:
             self._cache.move_to_end(key)
             return self._cache[key]
         with _bypass.bypass():
-            frame = _frame(payload)
+            frame = _frame(payload, self.gov.config.classification.sample_rows)
             inferred = (self.gov.classify_read(None, frame)[0] if len(frame.columns)
                         else Classification())
             inferred = _private_addresses(inferred, payload, self.gov)
@@ -828,16 +848,29 @@ def _joined(a: Classification, b: Classification, where: str) -> Classification:
 _NUMERIC = frozenset("0123456789+-.eE \t\n\r_,infatyINFATY")  # what pandas may read as a number
 
 
-def _frame(payload: Payload) -> pd.DataFrame:
+def _frame(payload: Payload, rows: int = 0) -> pd.DataFrame:
     """``payload``'s fields as columns (counts stay numbers), each padded to the longest one
     as pandas pads columns of different lengths. Built padded, and ``to_numeric`` tried only
-    on values that may be numbers: aligning 1,500 one-value columns cost 2.5 s."""
+    on values that may be numbers: aligning 1,500 one-value columns cost 2.5 s.
+
+    ``rows`` (``classification.sample_rows``): each field cut first to the sample the
+    classifier takes of a column of its own length (:func:`lacuna.classify.scan.sample_values`),
+    so the frame is at most that long. Padded to the longest field (the ``(keys)`` of 32,000
+    keys), the 256 classified fields of a 600 KB body made 8 million cells (3 s), and the
+    classifier sampled the padded frame's rows: a field of 500 values beside a longer one was
+    read by fewer of them than alone, where all 500 are read."""
     import pandas as pd
 
-    length = max((len(v) for v in payload.fields.values()), default=0)
+    from lacuna.classify.scan import sample_positions
+
+    fields: Mapping[str, Sequence[str]] = payload.fields
+    if rows > 0 and any(len(v) > rows for v in fields.values()):
+        fields = {name: values if (at := sample_positions(len(values), rows)) is None
+                  else [values[int(i)] for i in at] for name, values in fields.items()}
+    length = max((len(v) for v in fields.values()), default=0)
     index = pd.RangeIndex(length)
     columns: dict[str, pd.Series] = {}
-    for name, values in payload.fields.items():
+    for name, values in fields.items():
         if all(_NUMERIC.issuperset(v) for v in values):
             numbers = pd.to_numeric(pd.Series(values, dtype="string"), errors="coerce")
             if not numbers.isna().any():

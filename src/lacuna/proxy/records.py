@@ -13,21 +13,29 @@ a string or a JSON number; its other values may be anything) pass the issuer and
 (one or two of them, or more than chance makes among more; not a GTIN's check digit), in the
 same object as a sibling field of a person's data (classified PII or PHI, or named as such,
 ``name``, ``email``, ``phone``, and holding words as a name is written), is a card number,
-unless the classifier read the field as something other than public data:
-its name says it is an identifier (``order_id``, ``sku``, ``tracking_number``, ``ref``: those
-numbers are the record's own, and are read as any id's), or its values are a kind of their
-own (an IMEI, a phone number). Siblings are the fields of one object, or of an object that
-holds it (``customer.name`` beside ``customer.v`` or ``customer.payment.v``, not beside
-``order.v``; a list's items share their parent's path, a query's names and a form's are
-top-level). Names the proxy makes (``(keys)``, ``(path)``, ``.text``, ``.(decoded)``) are no
-record's fields; the fields of a record read under one (``payload.(decoded).v``, a JSON
-record sent base64-encoded) are. A number may have marks around it that are no letter or
-digit (``" 4111111111111111."``).
+unless the classifier read the field as an identifier by its name (``order_id``, ``sku``,
+``tracking_number``, ``ref``: those numbers are the record's own, and are read as any id's),
+or as something no less strict than a card (a phone number). Any other class does not hide
+the card: ids by their values (nine EINs beside one card: the card went out as an id), a
+financial name (``{"name": ..., "balance": card}``) or a governed read's fingerprint of a
+financial column that held the number (the field was FINANCIAL, INTERNAL, and the card went
+to internal hosts, where cardholder data may not go); the card's class replaces it, and the
+table keeps the tags it had. Siblings are the
+fields of one object, or of an object that holds it (``customer.name`` beside ``customer.v``
+or ``customer.payment.v``, not beside ``order.v``; a list's items share their parent's path,
+a query's names and a form's are top-level). Names the proxy makes (``(keys)``, ``(path)``,
+``.text``, ``.(decoded)``) are no record's fields, a key as sent is, whatever it looks like
+(``v()``, ``text``: :attr:`lacuna.proxy.bodies.Payload.keyed`); the fields of a record
+read under one (``payload.(decoded).v``, a JSON record sent base64-encoded) are. A number
+may have marks around it that are no letter or digit (``" 4111111111111111."``), or other
+numbers beside it in a value of no letters (a card with its expiry date and code,
+``4111111111111111 12/27 123``), and is read as NFKC (full-width digits).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -41,8 +49,15 @@ if TYPE_CHECKING:
 # a bare number, with at most marks around it that are no letter or digit (a space, a full
 # stop, a "+", a zero-width space: "4111111111111111 " passed where "4111111111111111" did not)
 _BARE = re.compile(r"[^\w]*([0-9]{13,19})[^\w]*")
+_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")  # a card's length of digits, whole
+_NFKC_MAX = 4096  # characters of a value read as NFKC
+_NUMBERS_MAX = 256  # characters of a value of numbers read for runs (a row's few, not a file)
 _LONE_MAX = 2  # numbers judged each alone (more: beyond chance, as the classifier asks)
-_MADE = ("(", ")")  # a name the proxy made holds one of these
+_MADE = ("(", ")")  # a name the proxy made starts with one of its tags in parentheses
+_TAGS = frozenset({  # (lacuna.proxy.bodies and gate: KEYS, DECODED, JOINED, HEADER, ...)
+    "keys", "decoded", "joined", "script", "file name", "outside parts", "part", "path", "host",
+    "header", "headers", "header names", "in field names", "numbers in field names",
+    "headers and path", "past max_fields"})
 _WORDS = frozenset({"text", "lines"})  # a value read as free text: its tokens, its lines
 _WORDED = re.compile(r"[^\W\d_]+(?:[ '.,-]+[^\W\d_]+)*\.?")  # letters in words, as a name
 
@@ -57,17 +72,21 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
     header's ``name`` beside its ``v``), by default ``payload``'s."""
     from lacuna.classify.builtin.values import _hits_beyond_chance
     from lacuna.classify.checks import is_card_number
+    from lacuna.classify.rollup import column_tier
 
+    card_tier = config.tier_for(ColumnKind.PII, Sensitivity.CRITICAL)
     cards: dict[str, ColumnClass] = {}
     for name, values in payload.fields.items():
-        if _made(name):
+        if _made(name) and name not in payload.keyed:  # ({"text": card}: a key as sent)
             continue
-        numbers = list(dict.fromkeys(m.group(1) for v in values if (m := _BARE.fullmatch(v))))
+        numbers = list(dict.fromkeys(n for v in values for n in _numbers(v)))
         if not numbers:
             continue  # (the common case)
         mine = found.columns.get(name)
-        if mine is not None and mine.classification is not ColumnKind.PUBLIC:
-            continue  # (a card already, an id by its name, an IMEI: the classifier's answer)
+        if mine is not None and (column_tier(mine, config) >= card_tier
+                                 or (mine.classification is ColumnKind.IDENTIFIER
+                                     and _id_by_name(name))):
+            continue  # (a card already, a phone; an id by its name: the record's own)
         valid = sum(1 for v in numbers if is_card_number(v) and not _gtin(v))
         if not valid or (len(numbers) > _LONE_MAX
                          and valid < _hits_beyond_chance(len(numbers))):
@@ -93,13 +112,41 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
                    assumed=found.assumed)
 
 
+def _numbers(value: str) -> list[str]:
+    """The numbers of a card's length ``value`` holds bare: itself with marks around it, or,
+    in a value of no letters, each run of 13 to 19 digits (a card with its expiry date and
+    code, ``4111111111111111 12/27 123``, ``4111111111111111|123``: forwarded); read as
+    NFKC, as the classifier reads values (full-width digits, ``４１１１...``: forwarded)."""
+    if len(value) <= _NFKC_MAX and not value.isascii():  # (a card's few digits, not a file)
+        value = unicodedata.normalize("NFKC", value)
+    if (m := _BARE.fullmatch(value)) is not None:
+        return [m.group(1)]
+    if len(value) > _NUMBERS_MAX or any(c.isalpha() for c in value):
+        return []
+    return _RUN.findall(value)
+
+
 def _made(name: str) -> bool:
     """Whether ``name`` is one the proxy made (no field of a record as sent: an object's
     ``(keys)``, a value's tokens and lines); a record's fields under one it made (a JSON
     record sent base64-encoded, ``payload.(decoded).v``; a header's, ``(header) x-meta.v``)
-    are fields of that record."""
+    are fields of that record. Made by the proxy: a name in parentheses that it writes
+    (:data:`_TAGS`), not any key with one (``{"name": ..., "v()": card}``, ``"v (x)"`` were
+    no record's fields, and the card was forwarded)."""
     leaf = name.rpartition(".")[2]
-    return any(c in leaf for c in _MADE) or leaf in _WORDS
+    if leaf in _WORDS:
+        return True
+    return leaf.startswith(_MADE[0]) and leaf[1:leaf.find(_MADE[1])] in _TAGS
+
+
+def _id_by_name(name: str) -> bool:
+    """Whether ``name``'s last part reads as an identifier by itself (``order_id``, ``sku``):
+    a field read as ids by its values (nine EINs beside one card) is no id by its name, and
+    the card among them was forwarded."""
+    from lacuna.classify.heuristic import _by_name, _engine
+
+    own = name.rpartition(".")[2].lstrip("?")
+    return _by_name(own, _engine().version).classification is ColumnKind.IDENTIFIER
 
 
 def _person_beside(name: str, fields: Mapping[str, tuple[str, ...]],
