@@ -1,5 +1,6 @@
-"""The server worker's collector settings (lacuna.server.collector), in a process of their own:
-they change the whole process, so never the test runner's."""
+"""The server worker's runtime settings (lacuna.server.collector: the garbage collector and
+the GIL's switch interval), in a process of their own: they change the whole process, so never
+the test runner's."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import sys
 
 CHECK = """
 import gc
-from lacuna.server.collector import YOUNG_THRESHOLD, settle
+import sys
+from lacuna.server.collector import SWITCH_INTERVAL_S, YOUNG_THRESHOLD, settle
 before = gc.get_threshold()
 settle()
 assert gc.get_freeze_count() > 1000, gc.get_freeze_count()
 assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:]), gc.get_threshold()
+assert abs(sys.getswitchinterval() - SWITCH_INTERVAL_S) < 1e-9, sys.getswitchinterval()
 class Node:
     pass
 a, b = Node(), Node()
@@ -26,7 +29,7 @@ print("ok")
 """
 
 
-def test_settle_freezes_the_start_up_heap_and_still_collects_cycles() -> None:
+def test_settle_freezes_the_heap_shortens_the_switch_interval_and_still_collects_cycles() -> None:
     result = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr

@@ -23,15 +23,18 @@ loop are appended by one callback at its end, if no other thread of the process 
 the writers' turn is free and SQLite's write lock is free (each tried without waiting). Then no
 thread is woken, no GIL is handed over and the callers' futures are answered in place: on a
 server with two workers and a handful of requests in flight per worker (groups of one to three
-records) those hand-overs cost as much CPU as the append itself. When any of the three is
-taken, the loop tries again every :data:`RETRY_S` (another worker's commit holds the turn
-for a few hundred microseconds) for up to :data:`PATIENCE_S`, and only then hands the group to
-the writer thread, which waits for them and answers the loop with one ``call_soon_threadsafe``
-per group. The writer thread is the slow way round on a busy worker: it must win the GIL from
-the event loop to commit, and CPython hands the GIL over only every switch interval (5 ms by
-default) while it already holds the writers' turn, so the other worker waits too. The loop
-never waits for a lock: at most it spends the commit's own CPU time (a few hundred
-microseconds for a small group), and a retry costs a non-blocking ``flock``. Only an
+records) those hand-overs cost as much CPU as the append itself. When the turn is taken (or
+this process's writer thread is committing), the loop tries again every :data:`RETRY_S`
+(another worker's commit holds the turn for a few hundred microseconds) for up to
+:data:`PATIENCE_S`, and only then hands the group to the writer thread, which waits for it and
+answers the loop with one ``call_soon_threadsafe`` per group; when SQLite's write lock is taken
+although the turn was free (a writer that takes no turn), at once. The writer thread is the
+slow way round on a busy worker: it must win the GIL back from the event loop after each
+SQLite call, which CPython hands over only every switch interval (5 ms by default; the
+server's workers use 0.5 ms: :mod:`lacuna.server.collector`), while it holds the writers'
+turn, so the other worker waits too. The loop never waits for a lock: at most it spends the
+commit's own CPU time (a few hundred microseconds for a small group), and a retry costs a
+non-blocking ``flock``. Only an
 SQLite file is committed on the loop (:attr:`AuditStore.appends_without_waiting
 <lacuna.audit.store.AuditStore.appends_without_waiting>`); PostgreSQL always goes through the
 thread.
@@ -161,17 +164,20 @@ class GroupCommit:
 
     def _drain(self, loop: asyncio.AbstractEventLoop, since: float | None = None) -> None:
         """On ``loop``: commit what is queued here and now if nothing has to be waited for
-        (see the module docstring); when something is taken, try again on the loop shortly
-        (``since``: when the first try failed) and, past :data:`PATIENCE_S`, hand it to the
-        writer thread."""
+        (see the module docstring). When the turn is taken (another worker, or this worker's
+        writer thread, is committing), try again on the loop shortly (``since``: when the first
+        try failed) and, past :data:`PATIENCE_S`, hand the group to the writer thread; when
+        SQLite's write lock is taken although the turn was free (a writer that takes no turn:
+        rare, and each try builds the group's records), hand it over at once."""
         with self._wake:
             self._scheduled.discard(loop)
-        outcomes, busy = None, True
+        outcomes, turn_taken, locked = None, True, False
         if self._committing.acquire(blocking=False):
             try:
                 with self.store.attempt_turn() as taken:
                     if taken:
-                        outcomes, busy = self._commit_now()
+                        turn_taken = False
+                        outcomes, locked = self._commit_now()
             finally:
                 self._committing.release()
         if outcomes:
@@ -179,10 +185,10 @@ class GroupCommit:
         with self._wake:
             if not self._items:
                 return
-            if self._closed:  # the writer commits the rest before it stops
+            if self._closed or locked:  # the writer commits the rest (before it stops)
                 self._wake.notify()
                 return
-            if not busy:  # committed a full group, more is queued: the next turn of the loop
+            if not turn_taken:  # committed a full group, more is queued: the next turn
                 self._scheduled.add(loop)
                 loop.call_soon(self._drain, loop)
                 return
