@@ -806,7 +806,25 @@ def _label(spark: SparkSession, gov: Governor, target: Target, c: Classification
         if target.kind == "path":
             forget(f"file:{target.name}")
     except Exception as exc:
-        log.error("could not store the classification of %s: %s", target.name, exc)
+        _unstored(target, exc)
+
+
+def _unstored(target: Target, exc: BaseException) -> None:
+    """The label of ``target`` could not be stored after a write: logged, and a table's old
+    label marked stale (:mod:`lacuna.spark.unstored`): a table on remote files binds its label
+    to the column names only, and the old, lower label stayed trusted over what was written."""
+    if target.kind == "table":
+        from lacuna.spark import unstored
+
+        unstored.failed(target.name, f"a write's label could not be stored "
+                                     f"({type(exc).__name__}: {exc})")
+        forget(target.key)
+        log.error("could not store the classification of the table %s: %s; its old label is "
+                  "not trusted in this process until a write stores one (it only adds "
+                  "restrictions to what the lineage store recorded or a sample shows); write "
+                  "the table again once its catalog takes properties", target.name, exc)
+        return
+    log.error("could not store the classification of %s: %s", target.name, exc)
 
 
 def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classification,
@@ -841,6 +859,9 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
+    from lacuna.spark import unstored
+
+    unstored.stored(target.name)
 
 
 def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: str, *,
@@ -877,6 +898,7 @@ def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: st
     except Exception as exc:
         log.error("could not label %s as unverified after an ungoverned write: %s",
                   target.name, exc)
+        _unstored(target, exc)
 
 
 def _unknown(c: Classification, why: str) -> Classification:
