@@ -62,14 +62,20 @@ _RUNNING: list[Window] = []
 _DONE: list[Window] = []
 
 
+_COUNTERS: dict[int, Any] = {}  # id of a py4j JVM view -> its counter method (looked up once)
+
+
 def next_id(spark: SparkSession) -> int | None:
     """A fresh number from Spark's ``QueryExecution`` counter (None: it cannot be read, logged).
     The counter's own method, else the id of a new, empty query (the same counter)."""
     try:
-        module = getattr(spark._jvm.org.apache.spark.sql.execution,  # type: ignore[union-attr]
-                         "QueryExecution$")
-        counter = getattr(getattr(module, "MODULE$"),
-                          "org$apache$spark$sql$execution$QueryExecution$$nextExecutionId")
+        counter = _COUNTERS.get(id(spark._jvm))
+        if counter is None:
+            module = getattr(spark._jvm.org.apache.spark.sql.execution,  # type: ignore[union-attr]
+                             "QueryExecution$")
+            counter = getattr(getattr(module, "MODULE$"),
+                              "org$apache$spark$sql$execution$QueryExecution$$nextExecutionId")
+            _COUNTERS[id(spark._jvm)] = counter
         return int(counter())
     except Exception:  # not this Spark's internal name: a query of its own
         pass
