@@ -52,3 +52,36 @@ def test_a_label_that_cannot_be_stored_leaves_the_old_one_untrusted(
     finally:
         spark.sql("DROP TABLE IF EXISTS s6_unstored")
         unstored.stored("spark_catalog.default.s6_unstored")
+
+
+@pytest.mark.parametrize("how", ["outside", "spark.sql"])
+def test_a_table_moved_onto_other_files_is_relabelled_by_what_they_hold(
+        gspark, governed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        how: str) -> None:
+    """``ALTER TABLE … SET LOCATION`` (Lacuna decides none) onto a folder of e-mails left a
+    table on remote files (label bound to its column names only) read at its old PUBLIC label.
+    The listener now takes the move as an outside write of what the table holds there."""
+    from lacuna.governor import current
+    from lacuna.spark import sources, unstored
+    from lacuna.spark.listener import flush
+
+    spark = gspark
+    table = f"s6_moved_{how.replace('.', '_')}"
+    monkeypatch.setattr(sources, "table_files", lambda leaf: None)  # as for remote files
+    spark.createDataFrame([("hello",)], ["contact"]).write.saveAsTable(table)
+    folder = tmp_path / "emails"
+    spark.createDataFrame([("a@example.com",)], ["contact"])._jdf.write().parquet(str(folder))
+    try:
+        assert lacuna.spark.classification(spark.table(table)).tier is Tier.PUBLIC
+        move = f"ALTER TABLE {table} SET LOCATION '{folder}'"
+        _ = spark._jsparkSession.sql(move) if how == "outside" else spark.sql(move)
+        spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(10_000)
+        assert flush(spark, 30)
+        c = lacuna.spark.classification(spark.table(table))
+        assert (c.tier, c.columns["contact"].pii_type) == (Tier.PROPRIETARY, "email")  # was PUBLIC
+        assert _label_tier(spark, table) == "PROPRIETARY"  # re-labelled
+        assert [r for r in current().audit.list(limit=None)
+                if "UNGOVERNED" in r.body and table in r.body and "SET LOCATION" in r.body]
+    finally:
+        spark.sql(f"DROP TABLE IF EXISTS {table}")
+        unstored.stored(f"spark_catalog.default.{table}")

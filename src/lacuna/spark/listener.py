@@ -45,6 +45,11 @@ _TABLE_COMMANDS = ("CreateDataSourceTableAsSelectCommand", "InsertIntoDataSource
 _V2_COMMANDS = ("AppendData", "OverwriteByExpression", "OverwritePartitionsDynamic",
                 "CreateTableAsSelect", "ReplaceTableAsSelect")
 WRITE_COMMANDS = (*_FILE_COMMANDS, *_TABLE_COMMANDS, *_V2_COMMANDS, "SaveIntoDataSourceCommand")
+# commands that point a table at other files (``ALTER TABLE … SET LOCATION``, Lacuna decides
+# none): what the table holds now was written by no governed write, as after an outside write.
+# A table on remote files binds its label to the column names only, so its label stayed trusted
+# over a folder of e-mails it was moved onto
+RELOCATIONS = ("AlterTableSetLocationCommand",)
 # the destination of a write whose target Lacuna cannot name or locate (an external place)
 _UNKNOWN_PLACE = "unknown://a-place-lacuna-cannot-name"
 
@@ -84,7 +89,7 @@ class QueryListener:
                           "(%s); if it was a write, it is not governed", exc)
             return
         try:
-            if _jvm.kind(plan) not in WRITE_COMMANDS:
+            if _jvm.kind(plan) not in WRITE_COMMANDS and _jvm.kind(plan) not in RELOCATIONS:
                 return
             execution = expected.execution_of(qe)
             with self._cond:
@@ -153,6 +158,14 @@ def write_target(spark: SparkSession, plan: Any) -> tuple[Target | None, Any]:
     from lacuna.spark.writes import jdbc_target, path_target, table_target
 
     kind = _jvm.kind(plan)
+    if kind in RELOCATIONS:  # the table as it reads now: the files it was moved onto
+        ident = plan.tableName()
+        db = _jvm.option(ident.database()) or "default"
+        target = table_target(spark, f"{db}.{ident.table()}", append=True)
+        from lacuna.spark.labels import quoted_name
+
+        return target, spark._jsparkSession.table(quoted_name(target.name)).queryExecution(
+            ).analyzed()
     query = plan.query()
     if kind in _FILE_COMMANDS:
         table = _jvm.option(plan.catalogTable())
@@ -203,7 +216,22 @@ def handle(spark: SparkSession, plan: Any, *, failed: bool, execution: int | Non
         return
     if failed:
         return
+    if _jvm.kind(plan) in RELOCATIONS:  # its label says what its old files held: not trusted
+        from lacuna.spark import unstored
+        from lacuna.spark.sources import forget
+
+        unstored.failed(target.name, "the table was moved onto other files (ALTER TABLE … "
+                                     "SET LOCATION)")
+        forget(target.key)
     _flag_ungoverned(spark, target, query, _jvm.kind(plan))
+
+
+def _how(command: str) -> str:
+    """How a write the listener caught ran, for its record."""
+    if command in RELOCATIONS:
+        return ("the table was moved onto other files (ALTER TABLE … SET LOCATION), which "
+                "Lacuna does not decide")
+    return "a write outside lacuna.spark's Python API"
 
 
 def handle_failure(event: _Event, exc: BaseException) -> None:
@@ -317,7 +345,7 @@ def _flag_ungoverned(spark: SparkSession, target: Target, query: Any, command: s
         return replace(
             decision,
             reasoning=(f"UNGOVERNED write to {target.name}: it ran before Lacuna could decide "
-                       f"(a write outside lacuna.spark's Python API); policy would have "
+                       f"({_how(command)}); policy would have "
                        f"{verdict} it: {decision.reasoning}"),
             why=(*decision.why, f"{UNGOVERNED}: caught by the Spark query listener after it "
                  "ran"),

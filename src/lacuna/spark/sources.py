@@ -402,10 +402,11 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
 
 
 def _stale_label(gov: Governor, spark: SparkSession, leaf: Leaf, why: str) -> Sourced:
-    """A table whose label a write could not replace (:mod:`lacuna.spark.unstored`): classified
-    as if unlabelled (the lineage store's record of the write, or a sample), the old label only
-    adding restrictions (an append kept the rows it labelled); one that cannot be read fails
-    closed (PROPRIETARY)."""
+    """A table whose label is stale (:mod:`lacuna.spark.unstored`: a write could not replace
+    it, or the table was moved onto other files): classified from a sample of what it holds,
+    the lineage store's records of it (which may be of its old files too) and the old label
+    only adding restrictions (an append kept the rows it labelled); a label that cannot be read
+    fails closed (PROPRIETARY)."""
     import pandas as pd
 
     from lacuna.lineage.sidecar import SidecarError, read_embedded
@@ -413,7 +414,11 @@ def _stale_label(gov: Governor, spark: SparkSession, leaf: Leaf, why: str) -> So
     from lacuna.spark.writes import _unknown
 
     bare, label = unstored.without_label(leaf)
-    found = _classify_own(gov, spark, bare)
+    sample = sample_frame(spark, bare.plan, len(bare.columns), gov.config.classification)
+    c, _, run_id = gov.classify_read(bare.path, sample)
+    stored, claimed = _from_store(gov, bare)
+    c = _restricted(gov, c, stored, bare, what="the version Lacuna recorded")
+    found = Sourced(_restricted(gov, c, claimed, bare), run_id)
     if bare.enclosing:
         found = _enclosed(gov, bare, found)
     if label is None:

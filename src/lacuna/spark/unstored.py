@@ -8,9 +8,10 @@ the column names only, and the old, lower label stayed trusted: e-mails written 
 table read as PUBLIC. Before, the failure was a log line.
 
 Now the table is marked here: in this process its label is not trusted until a label is
-stored for it again; it only adds restrictions to what the lineage store recorded of the write
-and a sample (:func:`lacuna.spark.sources.classify_leaf`). Another process cannot see the mark
-(see docs/spark.md).
+stored for it again (so is a table the query listener saw moved onto other files, ``ALTER
+TABLE … SET LOCATION``, until it re-labels it); it only adds restrictions to what the
+lineage store recorded of the write and a sample (:func:`lacuna.spark.sources.classify_leaf`).
+Another process cannot see the mark (see docs/spark.md).
 """
 
 from __future__ import annotations
