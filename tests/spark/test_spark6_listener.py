@@ -39,25 +39,11 @@ def _flagged(spark, table: str) -> list[str]:  # type: ignore[no-untyped-def]
             if "UNGOVERNED" in r.body and f"default.{table} " in r.body.replace(":", " ")]
 
 
-def test_an_outside_append_right_after_a_governed_write_is_flagged_and_relabelled(
-        gspark, governed: Path) -> None:
-    spark = gspark
-    words = spark.createDataFrame([("hello",), ("world",)], ["contact"])
-    emails = spark.createDataFrame([("a@example.com",), ("b@example.org",)], ["contact"])
-    try:
-        words.write.saveAsTable("s6_right_after")  # governed: PUBLIC
-        emails._jdf.write().mode("append").saveAsTable("s6_right_after")  # at once, outside
-        records = _flagged(spark, "s6_right_after")
-        assert records, "the outside append was taken as the governed write's own event"
-        assert _label_tier(spark, "s6_right_after") == "PROPRIETARY"  # was: PUBLIC
-    finally:
-        spark.sql("DROP TABLE IF EXISTS s6_right_after")
-
-
 def test_governed_writes_in_a_row_and_on_another_thread_are_not_flagged(
         gspark, governed: Path) -> None:
-    """Two governed writes to one table in a row, and a governed write on another thread while
-    an outside write runs on this one: only the outside write is flagged."""
+    """Two governed writes to one table in a row, then at once an outside append of e-mails to
+    it (was: taken as the governed writes' own, and the table kept their PUBLIC label), while
+    governed writes run on another thread: only the outside write is flagged."""
     spark = gspark
     words = spark.createDataFrame([("hello",)], ["contact"])
     emails = spark.createDataFrame([("a@example.com",)], ["contact"])
@@ -81,9 +67,9 @@ def test_governed_writes_in_a_row_and_on_another_thread_are_not_flagged(
         assert failures == []
         _settle(spark)
         assert _flagged(spark, "s6_thread") == []
-        assert len(_flagged(spark, "s6_in_a_row")) >= 1
+        assert len(_flagged(spark, "s6_in_a_row")) >= 1  # was: none
         assert _label_tier(spark, "s6_thread") == "PUBLIC"
-        assert _label_tier(spark, "s6_in_a_row") == "PROPRIETARY"
+        assert _label_tier(spark, "s6_in_a_row") == "PROPRIETARY"  # was: PUBLIC
     finally:
         spark.sql("DROP TABLE IF EXISTS s6_in_a_row")
         spark.sql("DROP TABLE IF EXISTS s6_thread")
