@@ -47,13 +47,13 @@ def _flagged(spark, table: str, wait: float = 30) -> list[str]:  # type: ignore[
 
 def _settled(spark, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """The governed writes so far handled by the listener, and no longer remembered: an event
-    for their targets in the next seconds would be taken as theirs (writes.GRACE_S)."""
-    from lacuna.spark import writes
+    for their targets is matched to theirs by its query (lacuna.spark.expected)."""
+    from lacuna.spark import expected
     from lacuna.spark.listener import flush
 
     spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(10_000)
     assert flush(spark, 30)
-    monkeypatch.setattr(writes, "_DONE", {})
+    monkeypatch.setattr(expected, "_DONE", [])
 
 
 def _aged(spark, table: str) -> None:  # type: ignore[no-untyped-def]
@@ -151,17 +151,17 @@ def test_an_outside_write_whose_target_cannot_be_named_is_recorded(
     """A write whose target Lacuna cannot name (``INSERT INTO`` a view over a data source of
     its own) was a log warning; outside Lacuna it is recorded UNGOVERNED now. While a governed
     write is in flight it may be that one's (whose own decision is the record): not flagged."""
-    from lacuna.spark import listener, writes
+    from lacuna.spark import expected, listener
 
     spark = gspark
-    monkeypatch.setattr(writes, "_DONE", {})
+    monkeypatch.setattr(expected, "_DONE", [])
     monkeypatch.setattr(listener, "write_target", lambda spark, plan: (None, None))
-    writes.expect("governed-elsewhere")
+    window = expected.expect(None, ("governed-elsewhere",))
     try:
         listener.handle(spark, _Command(), failed=False)
     finally:
-        writes.finished("governed-elsewhere")
-    monkeypatch.setattr(writes, "_DONE", {})
+        expected.finished(None, window)
+    monkeypatch.setattr(expected, "_DONE", [])
     assert _flagged(spark, "a place Lacuna cannot name", wait=0) == []
     listener.handle(spark, _Command(), failed=True)  # it failed: nothing ran
     assert _flagged(spark, "a place Lacuna cannot name", wait=0) == []

@@ -246,9 +246,10 @@ def test_an_event_the_listener_reaches_late_is_judged_by_when_it_came(gspark, go
                                                                        monkeypatch):
     """The listener's worker reached a governed write's event after the grace had run out
     (busy with earlier events, on a loaded machine) and flagged the write UNGOVERNED, with a
-    job of its own and a second audit record. The grace now runs to when the event came; a
-    write that was not governed is still flagged however late its event is handled."""
-    from lacuna.spark import listener, writes
+    job of its own and a second audit record. An event is now matched to a governed write by
+    its query (lacuna.spark.expected), not by time; a write that was not governed is still
+    flagged however late its event is handled."""
+    from lacuna.spark import listener
     from lacuna.spark.listener import flush
 
     spark = gspark
@@ -259,7 +260,6 @@ def test_an_event_the_listener_reaches_late_is_judged_by_when_it_came(gspark, go
         real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(listener, "handle", late)
-    monkeypatch.setattr(writes, "GRACE_S", 0.3)
     gov = lacuna.governor.current()
     rows = spark.createDataFrame([("north", 1)], ["region", "n"])
     governed_out = governed / "governed" / "workspace" / "late_ok"

@@ -1,8 +1,9 @@
 """A py4j ``QueryExecutionListener``: catches writes that did not go through Lacuna.
 
 Spark calls it after every query execution. A write Lacuna governed (through the wrapped
-writers or ``spark.sql``) is expected: its target was registered before it ran
-(:func:`lacuna.spark.writes.expect`) and is consumed here. Any other write (a JVM-side call,
+writers or ``spark.sql``) is expected: it registered its target and the numbers of the queries
+Spark creates for it (:mod:`lacuna.spark.expected`), and its events are recognised here by
+their query, not by when they come. Any other write (a JVM-side call,
 a session Lacuna does not wrap, ``df._jdf.write()``) already ran: it is recorded in the audit
 trail as **ungoverned**, with what policy would have said, and as a run in the lineage store;
 a table Lacuna had labelled is re-labelled with the stricter of its label and what was written,
@@ -19,11 +20,10 @@ import logging
 import os
 import queue
 import threading
-import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lacuna.spark import _jvm
+from lacuna.spark import _jvm, expected
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -45,6 +45,11 @@ _TABLE_COMMANDS = ("CreateDataSourceTableAsSelectCommand", "InsertIntoDataSource
 _V2_COMMANDS = ("AppendData", "OverwriteByExpression", "OverwritePartitionsDynamic",
                 "CreateTableAsSelect", "ReplaceTableAsSelect")
 WRITE_COMMANDS = (*_FILE_COMMANDS, *_TABLE_COMMANDS, *_V2_COMMANDS, "SaveIntoDataSourceCommand")
+# commands that point a table at other files (``ALTER TABLE … SET LOCATION``, Lacuna decides
+# none): what the table holds now was written by no governed write, as after an outside write.
+# A table on remote files binds its label to the column names only, so its label stayed trusted
+# over a folder of e-mails it was moved onto
+RELOCATIONS = ("AlterTableSetLocationCommand",)
 # the destination of a write whose target Lacuna cannot name or locate (an external place)
 _UNKNOWN_PLACE = "unknown://a-place-lacuna-cannot-name"
 
@@ -54,7 +59,7 @@ class _Event:
     spark: SparkSession
     plan: Any
     failed: bool
-    received: float  # time.monotonic() when Spark handed it over (see writes.claim)
+    execution: int | None  # the query's number (QueryExecution.id: lacuna.spark.expected)
 
 
 class QueryListener:
@@ -84,11 +89,12 @@ class QueryListener:
                           "(%s); if it was a write, it is not governed", exc)
             return
         try:
-            if _jvm.kind(plan) not in WRITE_COMMANDS:
+            if _jvm.kind(plan) not in WRITE_COMMANDS and _jvm.kind(plan) not in RELOCATIONS:
                 return
+            execution = expected.execution_of(qe)
             with self._cond:
                 self.pending += 1
-            self.events.put(_Event(self.spark, plan, failed, time.monotonic()))
+            self.events.put(_Event(self.spark, plan, failed, execution))
         except Exception as exc:  # never break Spark's listener bus
             log.error("lacuna query listener: a query that ran cannot be told apart from a "
                       "write (%s); if it was one, it is not governed", exc)
@@ -99,7 +105,7 @@ class QueryListener:
             if event is None:
                 return
             try:
-                handle(event.spark, event.plan, failed=event.failed, received=event.received)
+                handle(event.spark, event.plan, failed=event.failed, execution=event.execution)
             except Exception as exc:  # recorded UNGOVERNED, its target labelled as unknown
                 handle_failure(event, exc)
             finally:
@@ -152,6 +158,14 @@ def write_target(spark: SparkSession, plan: Any) -> tuple[Target | None, Any]:
     from lacuna.spark.writes import jdbc_target, path_target, table_target
 
     kind = _jvm.kind(plan)
+    if kind in RELOCATIONS:  # the table as it reads now: the files it was moved onto
+        ident = plan.tableName()
+        db = _jvm.option(ident.database()) or "default"
+        target = table_target(spark, f"{db}.{ident.table()}", append=True)
+        from lacuna.spark.labels import quoted_name
+
+        return target, spark._jsparkSession.table(quoted_name(target.name)).queryExecution(
+            ).analyzed()
     query = plan.query()
     if kind in _FILE_COMMANDS:
         table = _jvm.option(plan.catalogTable())
@@ -183,26 +197,41 @@ def write_target(spark: SparkSession, plan: Any) -> tuple[Target | None, Any]:
     return table_target(spark, name, append=kind == "AppendData"), query
 
 
-def handle(spark: SparkSession, plan: Any, *, failed: bool, received: float | None = None
+def handle(spark: SparkSession, plan: Any, *, failed: bool, execution: int | None = None
            ) -> None:
-    """One executed write: governed (expected) or flagged as ungoverned. ``received``: when
-    the listener was handed its event (``time.monotonic()``), for ``writes.claim``."""
-    from lacuna.spark.writes import claim, claim_any
-
+    """One executed write: governed (expected) or flagged as ungoverned. ``execution``: the
+    number of its query (``QueryExecution.id``), which tells a governed write's own events
+    (:mod:`lacuna.spark.expected`); None: it cannot be read, and the event is a governed
+    write's only while one to its target runs."""
     target, query = write_target(spark, plan)
     if target is None:  # recorded, unless a governed write may be what ran (noop, a custom sink)
-        if not failed and not claim_any(received):
+        if not failed and not expected.claim(None, execution):
             from lacuna.errors import IntegrationError
 
             msg = (f"a Spark write ({_jvm.kind(plan)}) whose target Lacuna cannot name ran "
                    "outside lacuna.spark's Python API")
             _record_unverified(spark, None, _jvm.kind(plan), IntegrationError(msg))
         return
-    if claim(target.key, received):
+    if expected.claim(target.key, execution):
         return
     if failed:
         return
+    if _jvm.kind(plan) in RELOCATIONS:  # its label says what its old files held: not trusted
+        from lacuna.spark import unstored
+        from lacuna.spark.sources import forget
+
+        unstored.failed(target.name, "the table was moved onto other files (ALTER TABLE … "
+                                     "SET LOCATION)")
+        forget(target.key)
     _flag_ungoverned(spark, target, query, _jvm.kind(plan))
+
+
+def _how(command: str) -> str:
+    """How a write the listener caught ran, for its record."""
+    if command in RELOCATIONS:
+        return ("the table was moved onto other files (ALTER TABLE … SET LOCATION), which "
+                "Lacuna does not decide")
+    return "a write outside lacuna.spark's Python API"
 
 
 def handle_failure(event: _Event, exc: BaseException) -> None:
@@ -213,14 +242,12 @@ def handle_failure(event: _Event, exc: BaseException) -> None:
     denial, as :meth:`~lacuna.governor.Governor.failure_decision` words it, after the fact)
     and its target, when Lacuna can name it, is labelled unverified (PROPRIETARY, fail closed).
     Never raises."""
-    from lacuna.spark.writes import claim, claim_any
-
     try:
         target = write_target(event.spark, event.plan)[0]
     except Exception:  # the plan cannot be read: the record says a place it cannot name
         target = None
-    if event.failed or (claim(target.key, event.received) if target is not None
-                        else claim_any(event.received)):
+    if event.failed or expected.claim(target.key if target is not None else None,
+                                      event.execution):
         return  # nothing ran, or a governed write: its own decision labels it
     try:
         command = _jvm.kind(event.plan)
@@ -318,7 +345,7 @@ def _flag_ungoverned(spark: SparkSession, target: Target, query: Any, command: s
         return replace(
             decision,
             reasoning=(f"UNGOVERNED write to {target.name}: it ran before Lacuna could decide "
-                       f"(a write outside lacuna.spark's Python API); policy would have "
+                       f"({_how(command)}); policy would have "
                        f"{verdict} it: {decision.reasoning}"),
             why=(*decision.why, f"{UNGOVERNED}: caught by the Spark query listener after it "
                  "ran"),

@@ -390,10 +390,50 @@ def classify_leaf(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
 
 
 def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
+    from lacuna.spark import unstored
+
+    why = unstored.stale(leaf.table)
+    if why is not None:  # a write's label could not be stored: the old one only restricts
+        return _stale_label(gov, spark, leaf, why)
     found = _classify_own(gov, spark, leaf)
     if not leaf.enclosing:
         return found
     return _enclosed(gov, leaf, found)
+
+
+def _stale_label(gov: Governor, spark: SparkSession, leaf: Leaf, why: str) -> Sourced:
+    """A table whose label is stale (:mod:`lacuna.spark.unstored`: a write could not replace
+    it, or the table was moved onto other files): classified from a sample of what it holds,
+    the lineage store's records of it (which may be of its old files too) and the old label
+    only adding restrictions (an append kept the rows it labelled); a label that cannot be read
+    fails closed (PROPRIETARY)."""
+    import pandas as pd
+
+    from lacuna.lineage.sidecar import SidecarError, read_embedded
+    from lacuna.spark import unstored
+    from lacuna.spark.writes import _unknown
+
+    bare, label = unstored.without_label(leaf)
+    sample = sample_frame(spark, bare.plan, len(bare.columns), gov.config.classification)
+    c, _, run_id = gov.classify_read(bare.path, sample)
+    stored, claimed = _from_store(gov, bare)
+    c = _restricted(gov, c, stored, bare, what="the version Lacuna recorded")
+    found = Sourced(_restricted(gov, c, claimed, bare), run_id)
+    if bare.enclosing:
+        found = _enclosed(gov, bare, found)
+    if label is None:
+        return found
+    where = f"the label of {leaf.table}, stale: {why}"
+    try:
+        old = read_embedded(label, data_path=None, table=leaf.table or True,
+                            location=table_files(leaf),
+                            frame=pd.DataFrame(columns=list(leaf.columns))).classification
+    except SidecarError as exc:
+        return Sourced(_unknown(found.classification, f"{where}; it cannot be read ({exc})"))
+    from lacuna.lineage.sidecar import restrict
+
+    kept, _ = restrict(old, found.classification, gov.config.classification, where=where)
+    return Sourced(kept, found.run_id)
 
 
 def _enclosed(gov: Governor, leaf: Leaf, found: Sourced) -> Sourced:

@@ -18,12 +18,8 @@ before the job runs, since the job replaces what the destination's label is boun
 
 from __future__ import annotations
 
-import collections
 import logging
-import math
 import os
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,7 +29,7 @@ from lacuna.errors import IntegrationError
 from lacuna.lineage.recording import Produced, as_stored
 from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
 from lacuna.model import Action, Destination, DestinationType, Scope, Source
-from lacuna.spark import _frames, labels
+from lacuna.spark import _frames, expected, labels
 from lacuna.spark.sources import CATALOG_NAMESPACE, forget, local_path, path_ref, table_ref
 
 if TYPE_CHECKING:
@@ -75,53 +71,6 @@ class Target:
             return f"table:{self.name}"
         path = local_path(self.name) if self.kind == "path" else None
         return os.path.abspath(os.path.expanduser(path)) if path is not None else self.name
-
-
-# Targets of governed writes: in flight (a count), then for GRACE_S seconds after they finish,
-# so the query listener (asynchronous; one write may emit several events, e.g. CTAS and its
-# insert) knows their events belong to a governed write. The grace is measured to when the
-# listener received the event, not to when its worker got to it: a worker busy with earlier
-# events (each a py4j round trip or more) may reach one long after. A finished write is
-# remembered for KEEP_S so that a late event still finds it.
-GRACE_S = 10.0
-KEEP_S = 600.0
-_IN_FLIGHT: collections.Counter[str] = collections.Counter()
-_DONE: dict[str, float] = {}
-_PENDING_LOCK = threading.Lock()
-
-
-def expect(key: str) -> None:
-    with _PENDING_LOCK:
-        _IN_FLIGHT[key] += 1
-
-
-def finished(key: str) -> None:
-    with _PENDING_LOCK:
-        _IN_FLIGHT[key] -= 1
-        if _IN_FLIGHT[key] <= 0:
-            del _IN_FLIGHT[key]
-        _DONE[key] = time.monotonic() + GRACE_S
-
-
-def claim(key: str, received: float | None = None) -> bool:
-    """Whether a listener event for ``key`` belongs to a governed write: one in flight now, or
-    one that had finished at most GRACE_S before the event was ``received`` (its
-    ``time.monotonic()``; now when not given)."""
-    with _PENDING_LOCK:
-        now = time.monotonic()
-        for k in [k for k, until in _DONE.items() if until + KEEP_S < now]:
-            del _DONE[k]
-        at = now if received is None else received
-        return _IN_FLIGHT[key] > 0 or _DONE.get(key, -math.inf) >= at
-
-
-def claim_any(received: float | None = None) -> bool:
-    """Whether any governed write was in flight, or had finished at most GRACE_S before the
-    event was ``received``: a listener event whose target cannot be named may be its."""
-    with _PENDING_LOCK:
-        at = time.monotonic() if received is None else received
-        return any(n > 0 for n in _IN_FLIGHT.values()) or any(
-            until >= at for until in _DONE.values())
 
 
 def qualify(spark: SparkSession, name: str) -> str:
@@ -559,15 +508,13 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         except IntegrationError as exc:  # enforce: refused, nothing runs; others: from now
             gov.internal_error(exc, action=Action.EXPORT, method=method)
             seen = write_clock(df.sparkSession, gov, target, analysis, keep=False)
-        keys = _listener_keys(df.sparkSession, target)
-        for key in keys:
-            expect(key)
+        # its queries are told from any other write's by their number (lacuna.spark.expected)
+        window = expected.expect(df.sparkSession, _listener_keys(df.sparkSession, target))
         try:
             with _bypass.bypass():
                 result = run()
         finally:
-            for key in keys:
-                finished(key)
+            expected.finished(df.sparkSession, window)
         if record is not None:  # what was written: the sweep removes that directory, no other
             from lacuna.exceptions import files
 
@@ -859,7 +806,25 @@ def _label(spark: SparkSession, gov: Governor, target: Target, c: Classification
         if target.kind == "path":
             forget(f"file:{target.name}")
     except Exception as exc:
-        log.error("could not store the classification of %s: %s", target.name, exc)
+        _unstored(target, exc)
+
+
+def _unstored(target: Target, exc: BaseException) -> None:
+    """The label of ``target`` could not be stored after a write: logged, and a table's old
+    label marked stale (:mod:`lacuna.spark.unstored`): a table on remote files binds its label
+    to the column names only, and the old, lower label stayed trusted over what was written."""
+    if target.kind == "table":
+        from lacuna.spark import unstored
+
+        unstored.failed(target.name, f"a write's label could not be stored "
+                                     f"({type(exc).__name__}: {exc})")
+        forget(target.key)
+        log.error("could not store the classification of the table %s: %s; its old label is "
+                  "not trusted in this process until a write stores one (it only adds "
+                  "restrictions to what the lineage store recorded or a sample shows); write "
+                  "the table again once its catalog takes properties", target.name, exc)
+        return
+    log.error("could not store the classification of %s: %s", target.name, exc)
 
 
 def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classification,
@@ -894,6 +859,9 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
+    from lacuna.spark import unstored
+
+    unstored.stored(target.name)
 
 
 def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: str, *,
@@ -930,6 +898,7 @@ def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: st
     except Exception as exc:
         log.error("could not label %s as unverified after an ungoverned write: %s",
                   target.name, exc)
+        _unstored(target, exc)
 
 
 def _unknown(c: Classification, why: str) -> Classification:
