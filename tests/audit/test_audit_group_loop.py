@@ -1,7 +1,6 @@
 """Group commit on the caller's event loop (lacuna.audit.group): when the turn and SQLite's
-write lock are free the loop commits its own group; when either is taken the loop never waits:
-it tries again for a while (``PATIENCE_S``), then the writer thread waits, and every caller is
-still answered only after its record is committed."""
+write lock are free the loop commits its own group; when either is taken the loop never waits,
+the writer thread does, and every caller is still answered only after its record is committed."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 import loops
-from lacuna.audit import AuditStore, group
+from lacuna.audit import AuditStore
 from lacuna.audit.group import GroupCommit
 from lacuna.audit.store import StoreBusy
 from lacuna.audit.turn import Turn
@@ -73,42 +72,6 @@ def test_a_taken_turn_goes_to_the_writer_thread_and_the_loop_keeps_running(
     assert ticks >= 10  # ~30 ticks of 10 ms: the loop never blocked on the turn
     assert writer.inline_groups == 0  # the one group went through the thread
     assert store.verify().ok
-
-
-def test_a_briefly_taken_turn_is_tried_again_on_the_loop(
-        store: AuditStore, mk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Another worker's commit holds the turn for a moment: the loop does not hand the group
-    to the writer thread (which would have to win the GIL from the busy loop while holding
-    the turn), it tries again a little later, keeps running meanwhile, and commits the group
-    itself once the turn is free."""
-    assert store.path is not None
-    monkeypatch.setattr(group, "PATIENCE_S", 30.0)  # "a moment", however slow the machine
-    other = Turn(store.path)
-    writer = GroupCommit(store)
-    op = mk.op()
-    writer.record(mk.decision(op), op, session="s")
-    handed = writer.groups - writer.inline_groups  # the thread's, so far
-    ticks = 0
-
-    async def main(release: threading.Event) -> list[int]:
-        nonlocal ticks
-        futures = [writer.submit_async(mk.decision(op), op, session="s") for _ in range(3)]
-        for _ in range(10):
-            ticks += 1
-            await asyncio.sleep(0.01)
-        assert not any(f.done() for f in futures)  # nothing answered before its commit
-        release.set()
-        return [r.seq for r in await asyncio.gather(*futures)]
-
-    seqs = loops.run(_with_turn_held(other, main))
-    writer.close()
-    other.close()
-    assert seqs == [2, 3, 4]
-    assert ticks == 10
-    assert writer.groups - writer.inline_groups == handed  # none went through the thread
-    assert writer.inline_groups >= 1
-    report = store.verify()
-    assert (report.ok, report.checked) == (True, 4), report.problem
 
 
 def test_a_held_write_lock_goes_to_the_writer_thread(store: AuditStore, mk: Any) -> None:

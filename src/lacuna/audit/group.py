@@ -23,18 +23,13 @@ loop are appended by one callback at its end, if no other thread of the process 
 the writers' turn is free and SQLite's write lock is free (each tried without waiting). Then no
 thread is woken, no GIL is handed over and the callers' futures are answered in place: on a
 server with two workers and a handful of requests in flight per worker (groups of one to three
-records) those hand-overs cost as much CPU as the append itself. When the turn is taken (or
-this process's writer thread is committing), the loop tries again every :data:`RETRY_S`
-(another worker's commit holds the turn for a few hundred microseconds) for up to
-:data:`PATIENCE_S`, and only then hands the group to the writer thread, which waits for it and
-answers the loop with one ``call_soon_threadsafe`` per group; when SQLite's write lock is taken
-although the turn was free (a writer that takes no turn), at once. The writer thread is the
-slow way round on a busy worker: it must win the GIL back from the event loop after each
-SQLite call, which CPython hands over only every switch interval (5 ms by default; the
-server's workers use 0.5 ms: :mod:`lacuna.server.collector`), while it holds the writers'
-turn, so the other worker waits too. The loop never waits for a lock: at most it spends the
-commit's own CPU time (a few hundred microseconds for a small group), and a retry costs a
-non-blocking ``flock``. Only an
+records) those hand-overs cost as much CPU as the append itself. When any of the three is
+taken, the group goes to the writer thread, which waits for them as before and answers the
+loop with one ``call_soon_threadsafe`` per group. The thread has to win the GIL back from the
+busy event loop after each SQLite call while it holds the writers' turn, which CPython hands
+over every switch interval: 5 ms by default, 0.5 ms in the server's workers
+(:mod:`lacuna.server.collector`). The loop never waits for a lock: at most it
+spends the commit's own CPU time (a few hundred microseconds for a small group). Only an
 SQLite file is committed on the loop (:attr:`AuditStore.appends_without_waiting
 <lacuna.audit.store.AuditStore.appends_without_waiting>`); PostgreSQL always goes through the
 thread.
@@ -76,9 +71,6 @@ if TYPE_CHECKING:
 # (decision, operation, session, waiter): the waiter is a concurrent Future, or (loop, future)
 # for an asyncio future of that loop
 _Item = tuple["Decision", "Operation", str, Any]
-
-RETRY_S = 0.0005  # an event loop tries a taken turn again this soon (a commit takes ~0.3 ms)
-PATIENCE_S = 0.010  # and for this long before the writer thread waits for it instead
 
 
 class GroupCommit:
@@ -162,62 +154,41 @@ class GroupCommit:
                 self._wake.notify()
         return True
 
-    def _drain(self, loop: asyncio.AbstractEventLoop, since: float | None = None) -> None:
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """On ``loop``: commit what is queued here and now if nothing has to be waited for
-        (see the module docstring). When the turn is taken (another worker, or this worker's
-        writer thread, is committing), try again on the loop shortly (``since``: when the first
-        try failed) and, past :data:`PATIENCE_S`, hand the group to the writer thread; when
-        SQLite's write lock is taken although the turn was free (a writer that takes no turn:
-        rare, and each try builds the group's records), hand it over at once."""
+        (see the module docstring), else hand it to the writer thread."""
         with self._wake:
             self._scheduled.discard(loop)
-        outcomes, turn_taken, locked = None, True, False
+        outcomes = None
         if self._committing.acquire(blocking=False):
             try:
                 with self.store.attempt_turn() as taken:
                     if taken:
-                        turn_taken = False
-                        outcomes, locked = self._commit_now()
+                        outcomes = self._commit_now()
             finally:
                 self._committing.release()
         if outcomes:
             _settle(outcomes, here=loop)
-        with self._wake:
-            if not self._items:
-                return
-            if self._closed or locked:  # the writer commits the rest (before it stops)
+        with self._wake:  # what is left (busy, or more than one group): the writer's
+            if self._items:
                 self._wake.notify()
-                return
-            if not turn_taken:  # committed a full group, more is queued: the next turn
-                self._scheduled.add(loop)
-                loop.call_soon(self._drain, loop)
-                return
-            now = loop.time()
-            first = now if since is None else since
-            if now - first < PATIENCE_S and loop not in self._scheduled:
-                self._scheduled.add(loop)
-                loop.call_later(RETRY_S, self._drain, loop, first)
-                return
-            self._wake.notify()  # waited long enough: the writer thread waits for the turn
 
-    def _commit_now(self) -> tuple[list[tuple[Any, AuditRecord | None, BaseException | None]]
-                                   | None, bool]:
+    def _commit_now(self) -> list[tuple[Any, AuditRecord | None, BaseException | None]] | None:
         """One group appended without waiting (the caller holds the turn and the committing
-        lock), and whether the database was busy (the group is then back at the queue's
-        head). No outcomes when the queue was empty (the writer thread took it)."""
+        lock); ``None`` when the database was busy (the group is back at the queue's head)."""
         with self._wake:
             group = [self._items.popleft()
                      for _ in range(min(len(self._items), self.max_group))]
         if not group:
-            return None, False
+            return None
         try:
             outcomes = self._commit(group, wait=False)
         except StoreBusy:
             with self._wake:
                 self._items.extendleft(reversed(group))
-            return None, True
+            return None
         self.inline_groups += 1
-        return outcomes, False
+        return outcomes
 
     def record(self, decision: Decision, operation: Operation, *, session: str,
                timeout: float | None = 30.0) -> AuditRecord:
