@@ -119,3 +119,23 @@ def test_the_llm_client_without_httpx_is_refused(monkeypatch):
     assert llm_client.CircuitBreaker is sys.modules["lacuna.http"].CircuitBreaker
     client = llm_client.ChatClient(settings)  # the allowed path
     assert client.breaker.state == "closed"
+
+
+def test_policy_eval_against_a_server_without_httpx_says_what_to_install(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from lacuna.cli.policy import app
+
+    doc = tmp_path / "input.json"
+    doc.write_text('{"action": "export"}')
+    args = ["eval", "--input", str(doc), "--server", _SERVER["url"]]
+    with monkeypatch.context() as patch:
+        patch.delitem(vars(lacuna.policy), "RemoteEngine", raising=False)
+        _without_httpx(patch)
+        result = CliRunner().invoke(app, args)
+    # a LacunaError: `lacuna` (cli.main) prints its one line and exits 2, not a traceback
+    assert isinstance(result.exception, ComponentImportError), result.output
+    _says_install_httpx(result.exception)
+    down = CliRunner().invoke(app, args)  # the allowed path: asked, and the server is down
+    assert not isinstance(down.exception, ImportError), down.output
+    assert down.exit_code == 1

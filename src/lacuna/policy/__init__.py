@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lacuna.errors import needed
+from lacuna.errors import needed as _needed
 from lacuna.policy.bundle import (
     Bundle,
     RegoModule,
@@ -29,12 +29,8 @@ from lacuna.policy.bundle import (
 from lacuna.policy.compile import PolicyPackage
 from lacuna.policy.decision_log import DecisionEvent, DecisionLogSink, MemoryDecisionLog
 from lacuna.policy.engine import PolicyEngine
-from lacuna.policy.factory import (
-    REMOTE,
-    DecisionEngine,
-    engine_from_config,
-    watcher_from_config,
-)
+from lacuna.policy.factory import REMOTE as _REMOTE
+from lacuna.policy.factory import DecisionEngine, engine_from_config, watcher_from_config
 from lacuna.policy.inputs import build_input
 from lacuna.policy.rego_tests import RegoTestReport, RegoTestResult
 from lacuna.policy.watch import PolicyWatcher
@@ -52,7 +48,7 @@ def __getattr__(name: str) -> object:
     if name != "RemoteEngine":
         msg = f"module {__name__!r} has no attribute {name!r}"
         raise AttributeError(msg)
-    with needed(REMOTE, f"lacuna.policy.{name} is not available"):
+    with _needed(_REMOTE, f"lacuna.policy.{name} is not available"):
         from lacuna.policy.remote import RemoteEngine
 
     globals()[name] = RemoteEngine
