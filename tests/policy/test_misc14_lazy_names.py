@@ -114,7 +114,8 @@ def test_the_llm_client_without_httpx_is_refused(monkeypatch):
                            r"CircuitBreaker is not available") as refused:
             getattr_("CircuitBreaker")
         _says_install_httpx(refused.value)
-        with pytest.raises(ComponentImportError, match="The LLM layer did not run"):
+        with pytest.raises(ComponentImportError, match="The classification that asked the "
+                           "LLM layer was not made"):
             llm_client.ChatClient(settings)
     assert llm_client.CircuitBreaker is sys.modules["lacuna.http"].CircuitBreaker
     client = llm_client.ChatClient(settings)  # the allowed path

@@ -29,8 +29,8 @@ __all__ = ["ChatClient", "CircuitBreaker", "LlmUnavailable"]
 
 # lacuna.http (httpx) that does not import: ComponentImportError, saying what to install. The
 # client is built at the first classification that asks the LLM layer (or its status): no
-# column is classified by a layer that cannot run (the classification fails, and the governor
-# denies what needed it in enforce mode).
+# column is classified by a layer that cannot run (the classification fails, and a governed
+# call that needed it is refused in every mode: the integrations' guard passes the error on).
 _HTTP = "Lacuna's HTTP client (lacuna.http; httpx), for the LLM classification layer"
 
 
@@ -61,7 +61,7 @@ class ChatClient:
     """POSTs ``/chat/completions`` to an OpenAI-compatible endpoint and returns the JSON answer."""
 
     def __init__(self, settings: LlmSettings) -> None:
-        with needed(_HTTP, "The LLM layer did not run: no column was classified by it"):
+        with needed(_HTTP, "The classification that asked the LLM layer was not made"):
             from lacuna.http import CircuitBreaker, HttpClient, HttpSettings
 
         if not settings.url:
