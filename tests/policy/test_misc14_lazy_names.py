@@ -140,3 +140,24 @@ def test_policy_eval_against_a_server_without_httpx_says_what_to_install(monkeyp
     down = CliRunner().invoke(app, args)  # the allowed path: asked, and the server is down
     assert not isinstance(down.exception, ImportError), down.output
     assert down.exit_code == 1
+
+
+def test_enable_without_the_rego_engine_says_what_to_install(monkeypatch, sandbox_config):
+    config = sandbox_config()
+    with monkeypatch.context() as patch:  # a process without regorus: lacuna.policy anew
+        for name in [n for n in sys.modules if n == "lacuna.policy"
+                     or n.startswith("lacuna.policy.")]:
+            patch.delitem(sys.modules, name)
+        patch.setitem(sys.modules, "regorus", None)
+        with pytest.raises(ComponentImportError, match=r"^Lacuna's policy engine \(lacuna\."
+                           r"policy; regorus\) could not be imported .*No operation is "
+                           r"decided until it imports\. Fix: ") as refused:
+            lacuna.enable(config)
+        assert not lacuna.enabled()
+        fix = str(refused.value).partition("Fix: ")[2]
+        assert "regorus" in fix
+        if _installed():
+            assert fix.startswith('pip install "celine-regorus')  # its distribution's name
+    lacuna.enable(config)  # the allowed path
+    assert lacuna.enabled()
+    lacuna.disable()
