@@ -122,8 +122,9 @@ def test_duckdb_without_the_analysis_runs_nothing_and_says_what_to_install(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_postgres_drivers_without_the_analysis_run_nothing(
-        pg, sandbox_config, monkeypatch, mode):
+        pg, sandbox_config, monkeypatch, tmp_path, mode):
     psycopg = pytest.importorskip("psycopg")
+    psycopg2 = pytest.importorskip("psycopg2")
     asyncpg = pytest.importorskip("asyncpg")
     _enable(sandbox_config, mode, pg)
     con = psycopg.connect(_dsn(pg), autocommit=True)
@@ -144,13 +145,26 @@ def test_postgres_drivers_without_the_analysis_run_nothing(
             finally:
                 await other.close()
 
-        with monkeypatch.context() as patch:
-            _without_sqlglot(patch)
-            _refused(lambda: con.execute("INSERT INTO counts VALUES (2)"))
-            _refused(lambda: con.cursor().executemany("INSERT INTO counts VALUES (%s)", [(3,)]))
+        old = psycopg2.connect(_dsn(pg))
+        try:
+            with old.cursor() as cur:
+                cur.execute("INSERT INTO counts VALUES (20)")  # allowed
+            old.commit()
+            with monkeypatch.context() as patch:
+                _without_sqlglot(patch)
+                _refused(lambda: con.execute("INSERT INTO counts VALUES (2)"))
+                _refused(lambda: con.cursor().executemany("INSERT INTO counts VALUES (%s)",
+                                                          [(3,)]))
+                _refused(lambda: old.cursor().execute("INSERT INTO counts VALUES (21)"))
+                with (tmp_path / "counts.csv").open("w") as out:
+                    _refused(lambda: old.cursor().copy_expert("COPY counts TO STDOUT", out))
+            old.rollback()
+        finally:
+            old.close()
         loops.run(on_asyncpg())
         rows = [n for (n,) in con.execute("SELECT n FROM counts ORDER BY n").fetchall()]
     finally:
         con.close()
         lacuna.disable()
-    assert rows == [1, 10]
+    assert rows == [1, 10, 20]
+    assert not (tmp_path / "counts.csv").read_text()  # nothing copied into the file
