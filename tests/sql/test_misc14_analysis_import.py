@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -36,12 +37,32 @@ def _installed() -> bool:
 
 
 def _without_sqlglot(patch: pytest.MonkeyPatch) -> None:
-    """A process without sqlglot: the analysis is imported again, and sqlglot is not there."""
+    """A process without sqlglot: the analysis is imported again, and sqlglot is not there.
+    Each module taken out is put back on its package too: one imported again meanwhile
+    (``lacuna.sql.tables`` needs no sqlglot) is bound there by the import system, and a later
+    test patching ``lacuna.sql.tables.X`` patched that copy, not the module the code uses."""
     for name in _ANALYSIS:
-        patch.delitem(sys.modules, name, raising=False)
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        patch.delitem(sys.modules, name)
+        package, _, attribute = name.rpartition(".")
+        patch.setattr(sys.modules[package], attribute, module)
     for name in [n for n in sys.modules if n.startswith("sqlglot.")]:
         patch.setitem(sys.modules, name, None)
     patch.setitem(sys.modules, "sqlglot", None)
+
+
+@pytest.fixture(autouse=True)
+def _modules_kept() -> Any:
+    """Each module of the analysis is, after the test, the one its package holds."""
+    yield
+    for name in _ANALYSIS:
+        package, _, attribute = name.rpartition(".")
+        module = sys.modules.get(name)
+        bound = getattr(sys.modules[package], attribute, module)
+        if module is not None and isinstance(bound, ModuleType):  # lacuna.sql.govern: a function
+            assert bound is module, name
 
 
 def _refused(run: Callable[[], Any], said: str = "The statement did not run") -> None:
