@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna.config import Config, install_active, load_config
-from lacuna.errors import AuditError, ConfigError, GovernanceViolation, LacunaError
+from lacuna.errors import AuditError, ConfigError, GovernanceViolation, LacunaError, needed
 from lacuna.model import (
     Action,
     Classification,
@@ -192,7 +192,11 @@ class Governor:
         return self._once("_engine", self._build_engine)
 
     def _build_engine(self) -> DecisionEngine:
-        from lacuna.policy import engine_from_config, watcher_from_config
+        # the policy package imports regorus (the Rego engine): when it does not import, the
+        # error says what to install, and nothing is decided (enable() refuses)
+        with needed("Lacuna's policy engine (lacuna.policy; regorus)",
+                    "No operation is decided until it imports"):
+            from lacuna.policy import engine_from_config, watcher_from_config
 
         if self.config.server is not None:  # a Lacuna server decides, records, grants
             from lacuna.remote.client import ServerClient, ServerEngine

@@ -218,7 +218,7 @@ def eval_(
     if query is None:
         if server is not None:
             from lacuna.errors import ConfigError
-            from lacuna.policy.remote import RemoteEngine
+            from lacuna.policy import RemoteEngine  # or ComponentImportError: what to install
 
             try:
                 with RemoteEngine(server) as remote:

@@ -24,7 +24,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from lacuna.errors import GovernanceViolation, IntegrationError, StorageError
+from lacuna.errors import (
+    ComponentImportError,
+    GovernanceViolation,
+    IntegrationError,
+    StorageError,
+)
 from lacuna.model import Action
 
 T = TypeVar("T")
@@ -105,12 +110,13 @@ class Run:
 async def decided(decide: Callable[[Run], Any], start: Callable[[], Awaitable[T]], label: str) -> T:
     """``decide(run)`` (which calls ``run`` if the statement is allowed) in a greenlet;
     ``run`` awaits ``start()``. A failure of Lacuna's own denies in enforce mode (warns, and
-    runs the statement, otherwise); the user's own error propagates unchanged."""
+    runs the statement, otherwise), except a part of Lacuna that does not import (refused in
+    every mode, saying what to install); the user's own error propagates unchanged."""
     run = Run(start)
     try:
         return cast("T", await bridged(lambda: decide(run)))
-    except (GovernanceViolation, StorageError):
-        raise
+    except (GovernanceViolation, StorageError, ComponentImportError):
+        raise  # as the guard: a decision, or refused in every mode (lacuna.integrations.pandas)
     except Exception as exc:
         if run.error is exc:
             raise  # the statement itself failed: the user's error, unchanged

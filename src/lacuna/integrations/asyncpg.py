@@ -153,8 +153,10 @@ class _BlockingCursor:
 def _decide(con: Any, sql: str, params: Any, run: Callable[[], Any], *, many: bool = False) -> Any:
     """Decide ``sql`` (run with ``params``) on ``con`` and call ``run`` if allowed."""
     from lacuna.governor import current
-    from lacuna.sql import hook
+    from lacuna.sql import hook, require_analysis
     from lacuna.sql.catalog import Database
+
+    require_analysis()  # or ComponentImportError, saying what to install: nothing runs
     from lacuna.sql.govern import run_governed
 
     db = Database(_Blocking(con), url_of(con), "postgres")
@@ -294,6 +296,9 @@ def _output_path(output: Any, method: str) -> str | None:
 
 def _copy_out(copy: str, output: Any, method: str) -> str:
     """``COPY … TO STDOUT`` into ``output``, as Lacuna decides it."""
+    from lacuna.sql import require_analysis
+
+    require_analysis()  # or ComponentImportError, saying what to install: nothing runs
     from lacuna.sql.govern import copy_into_file
 
     path = _output_path(output, method)

@@ -88,10 +88,18 @@ def ungoverned_message(library: str, exc: BaseException) -> str:
                 f"modules were removed from sys.modules): Lacuna's hooks hold the first one, so "
                 f"the new one's reads and writes would not be decided. Restart the Python "
                 f"process, and do not remove {library} from sys.modules.")
+    missing = getattr(exc, "name", None) or ""
+    if missing and missing.partition(".")[0] != library:
+        # what the integration needs besides the library (sqlglot for DuckDB's statements,
+        # a module of Lacuna): what to install, not another version of the library
+        from lacuna.errors import install_hint
+
+        fix = f"Fix: {install_hint(missing)}."
+    else:
+        fix = f"Install a version of {library} this Lacuna supports, or uninstall {library}."
     return (f"{library} is installed but Lacuna cannot govern it: its integration "
             f"({integration_name(library)}) does not import ({type(exc).__name__}: {exc}). "
-            f"Its reads and writes would not be decided. Install a version of {library} this "
-            f"Lacuna supports, or uninstall {library}.")
+            f"Its reads and writes would not be decided. {fix}")
 
 
 Found = list[tuple[str, ModuleType]]

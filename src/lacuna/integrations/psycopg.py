@@ -84,8 +84,10 @@ def _decide(cur: Any, query: Any, params: Any, run: Callable[[], Any], *,
     """Decide ``query`` and call ``run`` if allowed; the catalog look-ups run on ``dbapi``
     (by default the cursor's connection)."""
     from lacuna.governor import current
-    from lacuna.sql import hook
+    from lacuna.sql import hook, require_analysis
     from lacuna.sql.catalog import Database
+
+    require_analysis()  # or ComponentImportError, saying what to install: nothing runs
     from lacuna.sql.govern import run_governed
 
     con = cur.connection

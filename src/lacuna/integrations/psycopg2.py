@@ -117,8 +117,10 @@ def _text(cur: Any, query: Any) -> str:
 
 def _decide(cur: Any, sql: str, params: Any, run: Callable[[], Any], *, many: bool = False) -> Any:
     from lacuna.governor import current
-    from lacuna.sql import hook
+    from lacuna.sql import hook, require_analysis
     from lacuna.sql.catalog import psycopg2_database
+
+    require_analysis()  # or ComponentImportError, saying what to install: nothing runs
     from lacuna.sql.govern import run_governed
 
     db = psycopg2_database(cur.connection)  # plain tuple cursors for the look-ups
@@ -193,6 +195,9 @@ def _to_file(sql: str, file: Any, method: str) -> str:
     path (an export to that file; :func:`lacuna.sql.govern.copy_into_file`), else ``sql``
     (the client reads the rows into an in-memory buffer)."""
     from lacuna.integrations.pandas._frames import file_path
+    from lacuna.sql import require_analysis
+
+    require_analysis()  # or ComponentImportError, saying what to install: nothing runs
     from lacuna.sql.govern import copy_into_file
 
     path = file_path(file)

@@ -131,8 +131,10 @@ def _empty(piece: str) -> bool:
 
 def _decide(con: Any, sql: str, parameters: Any, run: Callable[[], Any], *,
             many: bool = False) -> Any:
-    from lacuna.sql import hook
+    from lacuna.sql import hook, require_analysis
     from lacuna.sql.catalog import sqlite_database
+
+    require_analysis()  # or ComponentImportError, saying what to install: nothing runs
     from lacuna.sql.govern import run_governed
 
     gov = _gov()
@@ -168,6 +170,9 @@ def _executescript(original: Callable[..., Any]) -> Callable[..., Any]:
     def executescript(self: Any, script: Any, /) -> Any:
         if not isinstance(script, str) or _others_call():
             return original(self, script)
+        from lacuna.sql import require_analysis
+
+        require_analysis()  # the script is cut with sqlglot's tokenizer: none of it runs
         con = self.connection
         pieces = statements(script)
         ran: list[str] = []

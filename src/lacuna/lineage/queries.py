@@ -397,27 +397,25 @@ def _column_edges(conn: Connection, run_ids: set[str], ids: set[int],
     return tuple(out)
 
 
-def completeness(conn: Connection) -> Completeness:
-    """See ``LineageStore.completeness`` for the definition."""
+def completeness(conn: Connection, latest: Latest) -> Completeness:
+    """See ``LineageStore.completeness`` for the definition. ``latest(conn, ids)``: the latest
+    version of each of those dataset ids, as the store reads it (its class is the dataset's
+    tier here: the highest version id of any trust was taken, so a PUBLIC row inserted by hand,
+    or a version's tier column edited, left a PROPRIETARY dataset out of the PROPRIETARY
+    counts)."""
     out_v = versions.alias("out_v")
     produced = (select(out_v.c.dataset_id, func.max(out_v.c.id).label("vid"))
                 .join(run_io, (run_io.c.version_id == out_v.c.id) & (run_io.c.direction == "out"))
                 .where(standing(out_v)).group_by(out_v.c.dataset_id)).subquery()
-    latest = {int(d): int(v) for d, v in conn.execute(select(produced.c.dataset_id,
-                                                             produced.c.vid)).all()}
+    produced_by = {int(d): int(v) for d, v in conn.execute(select(produced.c.dataset_id,
+                                                                  produced.c.vid)).all()}
     producer: dict[int, str] = {}
-    tiers: dict[int, str] = {}
-    for chunk in _chunks(latest.values()):
+    for chunk in _chunks(produced_by.values()):
         for row in conn.execute(select(versions.c.dataset_id, versions.c.run_id)
                                 .where(versions.c.id.in_(chunk))):
             producer[int(row.dataset_id)] = row.run_id
-    for chunk in _chunks(latest):
-        newest = (select(func.max(versions.c.id)).where(
-            versions.c.dataset_id.in_(chunk), standing())
-            .group_by(versions.c.dataset_id))
-        for row in conn.execute(select(versions.c.dataset_id, versions.c.tier)
-                                .where(versions.c.id.in_(newest))):
-            tiers[int(row.dataset_id)] = row.tier
+    tiers = {did: version.classification.tier.value
+             for did, version in latest(conn, list(producer)).items()}
     inputs: dict[str, list[str]] = {}
     for chunk in _chunks(set(producer.values())):
         for row in conn.execute(

@@ -2294,11 +2294,16 @@ class LineageStore(Keyed):
         placeholder ``DatasetRef.unknown()`` an integration records for data whose origin it
         could not name (a frame built in memory). Lineage of an input's own inputs is that
         input's completeness, not this one's. The PROPRIETARY figures count derived datasets
-        whose latest classification is PROPRIETARY.
+        whose latest classification is PROPRIETARY: each read as :meth:`latest` reads it
+        (:meth:`_nodes_latest`, batched), so a row inserted or edited by hand does not lower it.
+
+        Raises:
+            LineageError: the store cannot be read, or a derived dataset's latest is refused
+                as :meth:`latest` refuses it (a version deleted or marked by hand).
         """
         try:
             with self._transaction(write=False) as conn:
-                return queries.completeness(conn)
+                return queries.completeness(conn, self._nodes_latest)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lacuna.errors import needed as _needed
 from lacuna.policy.bundle import (
     Bundle,
     RegoModule,
@@ -28,6 +29,7 @@ from lacuna.policy.bundle import (
 from lacuna.policy.compile import PolicyPackage
 from lacuna.policy.decision_log import DecisionEvent, DecisionLogSink, MemoryDecisionLog
 from lacuna.policy.engine import PolicyEngine
+from lacuna.policy.factory import REMOTE as _REMOTE
 from lacuna.policy.factory import DecisionEngine, engine_from_config, watcher_from_config
 from lacuna.policy.inputs import build_input
 from lacuna.policy.rego_tests import RegoTestReport, RegoTestResult
@@ -40,14 +42,22 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> object:
     """``RemoteEngine``, imported on first use: it imports httpx (and httpx its command line:
     click, rich, pygments; ~50 ms of CPU), which a governor with an in-process engine never
-    uses (:func:`engine_from_config` imports it when ``policy.remote`` is set)."""
+    uses (:func:`engine_from_config` imports it when ``policy.server`` is set). An import that
+    fails (httpx missing or broken) raises ComponentImportError, saying what to install, and
+    binds nothing: the next use tries again."""
     if name != "RemoteEngine":
         msg = f"module {__name__!r} has no attribute {name!r}"
         raise AttributeError(msg)
-    from lacuna.policy.remote import RemoteEngine
+    with _needed(_REMOTE, f"lacuna.policy.{name} is not available"):
+        from lacuna.policy.remote import RemoteEngine
 
     globals()[name] = RemoteEngine
     return RemoteEngine
+
+
+def __dir__() -> list[str]:
+    # the lazy name too (RemoteEngine), before its first use: dir(), completion, inspect
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

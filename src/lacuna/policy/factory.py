@@ -22,12 +22,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lacuna.errors import needed
+
 if TYPE_CHECKING:
     from lacuna.model import Decision, Operation
     from lacuna.policy.decision_log import DecisionLogSink
     from lacuna.policy.engine import PolicyEngine
     from lacuna.policy.remote import RemoteEngine
     from lacuna.policy.watch import PolicyWatcher
+
+
+# The client of an OPA server (lacuna.policy.remote, over lacuna.http: httpx), imported only
+# when policy.server is set: when it does not import, no operation is decided by that server,
+# and the ComponentImportError says what to install (the governor denies each operation in
+# enforce mode, fail closed).
+REMOTE = "Lacuna's OPA server client (lacuna.policy.remote; httpx)"
 
 
 class DecisionEngine(Protocol):
@@ -67,11 +76,14 @@ def engine_from_config(config: Any, *, decision_log: DecisionLogSink | None = No
     Raises:
         PolicyError: the embedded bundle does not load.
         ConfigError: a malformed server or decision-log setting.
+        ComponentImportError: ``policy.server`` is set and its client does not import.
     """
     sink = decision_log if decision_log is not None else decision_log_from_config(config)
     server = getattr(config.policy, "server", None)
     if server:
-        from lacuna.policy.remote import RemoteEngine
+        with needed(REMOTE, "No operation is decided by the OPA server policy.server names "
+                    "until it imports"):
+            from lacuna.policy.remote import RemoteEngine
 
         return RemoteEngine.from_settings(server, docs_url=config.docs_url, decision_log=sink)
     from lacuna.policy.engine import PolicyEngine

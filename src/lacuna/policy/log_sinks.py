@@ -34,7 +34,7 @@ from lacuna.audit.schema import (
 )
 from lacuna.audit.turn import Turn
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
-from lacuna.errors import AuditError
+from lacuna.errors import AuditError, needed
 from lacuna.policy.decision_log import DecisionLogSink
 from lacuna.redact import redact_url
 from lacuna.signing import default_keyring
@@ -277,7 +277,10 @@ class HttpDecisionLog(DecisionLogSink):
                  backoff_s: float = 0.2, headers: Mapping[str, str] | None = None,
                  tls_verify: bool = True, ca_file: str | None = None,
                  **kwargs: Any) -> None:
-        from lacuna.http import HttpClient, HttpSettings
+        with needed("Lacuna's HTTP client (lacuna.http; httpx), for the decision log's "
+                    "collector", "The decision log (policy.decision_log: type http) was not "
+                    "built"):
+            from lacuna.http import HttpClient, HttpSettings
 
         super().__init__(**kwargs)
         self.url = url

@@ -15,11 +15,12 @@ before they execute, with column lineage, and the written table's classification
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna import _bypass, _shadow
-from lacuna.errors import IntegrationError, needed
+from lacuna.errors import ComponentImportError, IntegrationError, needed
 from lacuna.redact import redact_url
 from lacuna.sql import hook
 from lacuna.sql.catalog import DIALECTS, Database, dbapi_database
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 # ImportError from deep inside a governed call.
 _LAZY = {"SqlRead": "lacuna.sql.govern"}
 _ANALYSIS = "Lacuna's SQL statement analysis (lacuna.sql.govern, lacuna.sql.statements; sqlglot)"
+_NOT_RUN = "The statement did not run: it cannot be decided without that analysis"
+# what a statement's decision imports, directly or on its way (govern imports statements and
+# tables; the column lineage is imported by the functions that classify)
+_ANALYSIS_MODULES = ("lacuna.sql.govern", "lacuna.lineage.sql")
 
 
 def __getattr__(name: str) -> object:
@@ -51,6 +56,33 @@ def __getattr__(name: str) -> object:
         value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value
+
+
+def require_analysis() -> None:
+    """Import the SQL statement analysis, or refuse the statement: the DB-API and DuckDB
+    integrations (``sqlite3``, psycopg, psycopg2, asyncpg, DuckDB) call it before deciding a
+    statement, as the SQL hook imports it for SQLAlchemy's.
+
+    Raises:
+        ComponentImportError: it does not import (sqlglot missing or broken, a module of
+            Lacuna missing): the statement did not run, and the message says what to install.
+            It passes the integrations' guard in every mode (a ``warn``-mode fallback would
+            run every statement ungoverned), as the SQL hook's does.
+    """
+    modules = sys.modules
+    if modules.get(_ANALYSIS_MODULES[0]) is not None and modules.get(
+            _ANALYSIS_MODULES[1]) is not None:
+        return  # imported: the path of every statement after the first (~0.2 µs)
+    import importlib
+
+    # no `with needed(...)`: it would run for every statement (the hook's reason)
+    try:
+        for name in _ANALYSIS_MODULES:
+            importlib.import_module(name)
+    except ImportError as exc:
+        if isinstance(exc, ComponentImportError):
+            raise
+        raise ComponentImportError(_ANALYSIS, _NOT_RUN, exc) from exc
 
 
 def __dir__() -> list[str]:
@@ -228,7 +260,7 @@ def read_sql_statement(con: Any, sql: Any) -> Statement | None:
     (:func:`statement_text`); a ``DELETE … RETURNING`` (a read that fires the table's delete
     triggers). None for a read, a table name, what is neither text nor a construct, or a
     database Lacuna does not govern: pandas' read decides those, as before."""
-    with needed(_ANALYSIS, "The statement pd.read_sql runs was not decided"):
+    with needed(_ANALYSIS, "The statement pd.read_sql runs was not decided: it did not run"):
         from lacuna.sql.restrict import _where
         from lacuna.sql.statements import analyse
 
@@ -253,7 +285,8 @@ def to_sql_runs(con: Any, name: str, schema: str | None, if_exists: str) -> str 
     the triggers and rules on the table (and the tables the write reaches, SQLite and
     PostgreSQL), and, on PostgreSQL, event triggers when it creates the table. None when it
     runs nothing else, or on a database Lacuna does not govern."""
-    with needed(_ANALYSIS, "What to_sql runs besides its statements was not found"):
+    with needed(_ANALYSIS, "What to_sql runs besides its statements was not found: nothing "
+                "was written"):
         from lacuna.sql.govern import event_fired, fired_by
 
     if isinstance(con, str):  # a URL: pandas opens an engine of its own; so does Lacuna
@@ -293,7 +326,7 @@ def run_read_sql(con: Any, sql: Any, parameters: Any, run: Callable[[], T]
 
     from lacuna.governor import current
 
-    with needed(_ANALYSIS, "The statement did not run: it cannot be decided without that analysis"):
+    with needed(_ANALYSIS, _NOT_RUN):
         from lacuna.sql.govern import run_governed
 
     if isinstance(sql, str):  # a sqlite3, psycopg2 or psycopg connection: decided here

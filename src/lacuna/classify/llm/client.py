@@ -16,6 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from lacuna.classify.settings import LlmSettings
+from lacuna.errors import needed
 
 if TYPE_CHECKING:
     # lacuna.http (httpx, and httpx's command line: click, rich, pygments; ~50 ms of CPU) is
@@ -26,13 +27,26 @@ if TYPE_CHECKING:
 __all__ = ["ChatClient", "CircuitBreaker", "LlmUnavailable"]
 
 
+# lacuna.http (httpx) that does not import: ComponentImportError, saying what to install. The
+# client is built at the first classification that asks the LLM layer (or its status): no
+# column is classified by a layer that cannot run (the classification fails, and a governed
+# call that needed it is refused in every mode: the integrations' guard passes the error on).
+_HTTP = "Lacuna's HTTP client (lacuna.http; httpx), for the LLM classification layer"
+
+
 def __getattr__(name: str) -> object:
     if name != "CircuitBreaker":
         msg = f"module {__name__!r} has no attribute {name!r}"
         raise AttributeError(msg)
-    from lacuna.http import CircuitBreaker
+    with needed(_HTTP, f"{__name__}.{name} is not available"):
+        from lacuna.http import CircuitBreaker
 
     return CircuitBreaker
+
+
+def __dir__() -> list[str]:
+    # the lazy name too (CircuitBreaker), before its first use: dir(), completion, inspect
+    return sorted(set(globals()) | set(__all__))
 
 
 class LlmUnavailable(Exception):
@@ -47,7 +61,8 @@ class ChatClient:
     """POSTs ``/chat/completions`` to an OpenAI-compatible endpoint and returns the JSON answer."""
 
     def __init__(self, settings: LlmSettings) -> None:
-        from lacuna.http import CircuitBreaker, HttpClient, HttpSettings
+        with needed(_HTTP, "The classification that asked the LLM layer was not made"):
+            from lacuna.http import CircuitBreaker, HttpClient, HttpSettings
 
         if not settings.url:
             msg = "ChatClient needs classification.cascade.llm.url"

@@ -422,6 +422,26 @@ def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
     return connect
 
 
+def _analysis_first(make: Make) -> Make:
+    """``make``'s hook, run once Lacuna's SQL analysis has imported (each hook decides with
+    it: statements, relations, their classification). When it does not import (sqlglot or a
+    module of Lacuna missing or broken), the call is refused in every mode with a
+    ComponentImportError that says what to install (:func:`lacuna.sql.require_analysis`),
+    never denied naming a bare ImportError (enforce) or run ungoverned (warn)."""
+    from lacuna.sql import require_analysis
+
+    def wrapped(original: Callable[..., Any]) -> Callable[..., Any]:
+        hook = make(original)
+
+        def analysed(*args: Any, **kwargs: Any) -> Any:
+            require_analysis()
+            return hook(*args, **kwargs)
+
+        return analysed
+
+    return wrapped
+
+
 def _hooks() -> list[Hook]:
     con, rel = duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation
     specs: list[tuple[Any, str, Make, Action]] = []
@@ -466,7 +486,7 @@ def _hooks() -> list[Hook]:
     for name, then in _MODULE_ON_FRAMES.items():
         specs.append((duckdb, name, _module_delegate(name, then), Action.TRANSFORM))
     scoped = {"sql", "query", "execute", "executemany", "from_query"}
-    return [Hook(owner, name, outer(make),
+    return [Hook(owner, name, outer(_analysis_first(make)),
                  action, f"duckdb.{getattr(owner, '__name__', 'duckdb')}.{name}",
                  via=_from_user_scope if name in scoped else None)
             for owner, name, make, action in specs if hasattr(owner, name)] + [

@@ -29,7 +29,7 @@ from pandas.io.formats.style import Styler
 
 from lacuna import _bypass, storage
 from lacuna.classify.header import frame_names, read_header, unnamed
-from lacuna.errors import ConfigError, GovernanceViolation, StorageError
+from lacuna.errors import ComponentImportError, ConfigError, GovernanceViolation, StorageError
 from lacuna.integrations.frames.io import (
     dataset_ref,
     not_below_decided,
@@ -269,8 +269,8 @@ def _restrict_sql(gov: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keywo
     try:
         with _bypass.bypass():
             check_read_sql(gov, query, con, f"pandas.{name}")
-    except GovernanceViolation:
-        raise
+    except (GovernanceViolation, ComponentImportError):
+        raise  # a denial; the SQL analysis not importing: refused in every mode (the guard)
     except Exception as exc:  # cannot tell what it reads: fail closed (enforce denies)
         gov.internal_error(exc, action=Action.READ, method=f"pandas.{name}")
 
@@ -288,6 +288,8 @@ def _sql_statement(gov: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keyw
     try:
         with _bypass.bypass():
             return governed_sql.read_sql_statement(con, query)
+    except ComponentImportError:
+        raise  # the SQL analysis does not import: refused in every mode (the guard)
     except Exception as exc:  # cannot tell what it runs: fail closed (enforce denies)
         gov.internal_error(exc, action=Action.READ, method=f"pandas.{name}")
         return None
@@ -1141,6 +1143,8 @@ def _sql_side_effects(gov: Any, op: Any, args: tuple[Any, ...], kwargs: dict[str
         with _bypass.bypass():
             problem = governed_sql.to_sql_runs(con, name, kwargs.get("schema"),
                                                str(kwargs.get("if_exists", "fail")))
+    except ComponentImportError:
+        raise  # the SQL analysis does not import: refused in every mode (the guard)
     except Exception as exc:  # cannot tell what it runs: fail closed (enforce denies)
         gov.internal_error(exc, action=Action.EXPORT, method=op.method)
         return op

@@ -12,7 +12,11 @@ can break the user's job or allow by accident:
 - anything else a hook raises is an internal error of Lacuna: in ``enforce`` mode a denial that
   names it (:meth:`lacuna.governor.Governor.internal_error`), in ``warn``/``observe`` a warning,
   and the user's call runs (or, if it had already run, its result is returned). The call is
-  never run twice.
+  never run twice;
+- except a part of Lacuna that does not import (:class:`~lacuna.errors.ComponentImportError`:
+  the SQL statement analysis when sqlglot is missing, ...): it is refused in every mode, as
+  the SQL hook refuses it, with the error that says what to install. It is an installation to
+  fix, not a passing failure: in ``warn`` mode every later call would run ungoverned too.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lacuna import _bypass
-from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.errors import ComponentImportError, GovernanceViolation, StorageError
 from lacuna.governor import current, governing
 from lacuna.integrations.pandas._writers import NOT_WRITERS
 from lacuna.model import Action
@@ -191,8 +195,9 @@ def guard(
         token = _CALL.set(call)
         try:
             return hook(*args, **kwargs)
-        except (GovernanceViolation, StorageError):
-            raise  # a decision, or a sealed file that does not authenticate: fail closed
+        except (GovernanceViolation, StorageError, ComponentImportError):
+            raise  # a decision, a sealed file that does not authenticate, or a part of Lacuna
+            # that does not import (what to install): fail closed, in every mode
         except Exception as exc:
             if call.error is exc:
                 raise  # the user's own call failed: their error, unchanged
