@@ -534,7 +534,16 @@ class Governor:
 
     def decide(self, operation: Operation) -> Decision:
         """The policy answer for ``operation``, without side effects. Never raises: fails closed."""
-        if getattr(self.engine, "complete_decisions", False):
+        try:
+            remote = getattr(self.engine, "complete_decisions", False)
+        except Exception as exc:  # the engine cannot be built (e.g. a component not installed)
+            log.error("the policy engine could not be started; denying %s (fail closed): %s",
+                      operation.id, exc)
+            return Decision(
+                allowed=False, operation_id=operation.id, operation=operation,
+                reasoning="Denied because the policy engine could not be started (fail closed)",
+                engine_error=f"{type(exc).__name__}: {exc}")
+        if remote:
             return self._server_decision(operation, record=False)
         grant, note = self._grant(operation)
         try:
