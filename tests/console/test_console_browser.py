@@ -32,8 +32,18 @@ def sign_in(browser, server, user, *, viewport=LAPTOP):
 
 
 def shoot(page, folder, name):
+    """The page's screenshot, tried up to three times: on a loaded machine Chromium's
+    compositor can miss the frame (\"Protocol error (Page.captureScreenshot): Unable to capture
+    screenshot\", seen once in a full run with other jobs on both cores)."""
     path = folder / f"{name}.png"
-    page.screenshot(path=str(path))
+    for attempt in range(3):
+        try:
+            page.screenshot(path=str(path))
+            break
+        except Exception as exc:  # playwright's Error (playwright may not be installed)
+            if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                raise
+            page.wait_for_timeout(500)
     assert path.stat().st_size > 5_000  # a page, not a blank
     shrink(path)
 
