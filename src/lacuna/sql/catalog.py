@@ -90,6 +90,11 @@ class Database:
         rows = self.query(f"SELECT COUNT(*) FROM {self._quoted(name)}")[1]
         return TableInfo(name, columns, comment, int(rows[0][0]) if rows else 0)
 
+    def comment(self, name: str) -> str | None:
+        """The comment of table (or view) ``name``, as :meth:`table` reads it, without
+        counting its rows (a view's count runs its query)."""
+        return self._columns(name)[1]
+
     def sample(self, name: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
         return self.query(f"SELECT * FROM {self._quoted(name)} LIMIT {int(limit)}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -105,7 +106,8 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             if c is not None:
                 found = DataState(classification=c, lineage=LineageNode(
                     name=f"{db.url}#{name}", operation=computed.TABLE,  # when Lacuna saw
-                    parents=computed.view_parents(db.url, name)))  # it made: a view's query
+                    parents=computed.view_parents(  # it made: a view's query
+                        db.url, name, partial(_comment, db, name))))
                 tables.add(name)
         if found is not None:
             schema[name] = found.classification
@@ -139,6 +141,17 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
     if streams:
         computed.once(node)
     return DataState(classification=result, lineage=node, origins=traced), states
+
+
+def _comment(db: Any, name: str) -> str | None:
+    """The comment of ``name`` in ``db`` (a view's names the statement it was made from:
+    :func:`computed.view_parents`); None when it cannot be read."""
+    try:
+        with _bypass.bypass(), outermost():
+            found: str | None = db.comment(name)
+    except Exception:  # no comment read: no parent taken from it
+        return None
+    return found
 
 
 def _sampled_relation(rel: Any, state: DataState) -> DataState:

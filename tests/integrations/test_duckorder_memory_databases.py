@@ -1,0 +1,98 @@
+"""Two in-memory DuckDB databases (two ``duckdb.connect()``) share one URL,
+``duckdb:///:memory:``, but nothing else: what Lacuna noted of one's view must not describe
+the other's table (or view) of that name.
+
+Before, a view ``t`` made on connection ``a`` was taken as the statement connection ``b``'s
+own table ``t`` was made from (keyed by the URL and the name): ``b``'s columns counted as
+accounted for, never scanned at a write, and ``COPY t TO`` wrote the e-mail an ``UPDATE`` put
+past the rows its class came from. (Found as an order-dependent failure of
+``test_duck11_computed_columns``: a test of another file had made an in-memory view ``pub``.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from lacuna.errors import GovernanceViolation
+
+duckdb = pytest.importorskip("duckdb")
+
+ROWS = 20_000  # the one e-mail is past the rows the table's class is read from
+
+
+def _late_email_table(con: Any) -> None:
+    """Table ``t`` on ``con``: PUBLIC by its comment and its sampled rows, with one e-mail an
+    ``UPDATE`` (classified as PUBLIC: a computed value) put in row 17,777."""
+    con.execute(f"CREATE TABLE t AS SELECT 'c' || range AS c, range AS n FROM range({ROWS})")
+    con.execute("UPDATE t SET c = 'kira' || n || '@example.org' WHERE n = 17777")
+
+
+def _other_view(name: str = "t") -> Any:
+    """Another in-memory database with a view ``name`` of a public frame."""
+    other = duckdb.connect()
+    other.from_df(pd.DataFrame({"c": ["red", "green"] * 15})).create_view(name)
+    return other
+
+
+def test_another_connections_view_does_not_stand_for_this_ones_table(governed: Path) -> None:
+    from lacuna.integrations.duckdb import computed, relation_state
+
+    other = _other_view()
+    con = duckdb.connect()
+    _late_email_table(con)
+    rel = con.sql("SELECT * FROM t")  # the table's columns: scanned at a write
+    assert computed.unsourced(relation_state(rel), list(rel.columns)) == {"c": False,
+                                                                          "n": False}
+    out = governed / "Downloads" / "t.csv"
+    with pytest.raises(GovernanceViolation, match="PII"):
+        con.execute(f"COPY t TO '{out}'")
+    assert not out.exists()
+    with pytest.raises(GovernanceViolation, match="PII"):
+        con.sql("SELECT c FROM t").write_csv(str(out))
+    assert not out.exists()
+    # the view's own connection still reads it as made from its relation (nothing to scan)
+    view = other.sql("SELECT * FROM t")
+    assert computed.unsourced(relation_state(view), list(view.columns)) == {}
+    other.execute(f"COPY t TO '{out}'")
+    assert pd.read_csv(out)["c"].tolist() == ["red", "green"] * 15
+
+
+def test_a_view_dropped_and_replaced_by_a_table_is_no_longer_its_statement(
+        governed: Path) -> None:
+    """On one connection: ``DROP VIEW t`` then a table ``t``: the table is not the view's
+    statement either (its comment names none)."""
+    from lacuna.integrations.duckdb import computed, relation_state
+
+    con = _other_view()
+    con.execute("DROP VIEW t")
+    _late_email_table(con)
+    rel = con.sql("SELECT c FROM t")
+    assert computed.unsourced(relation_state(rel), list(rel.columns)) == {"c": False}
+    out = governed / "Downloads" / "d.csv"
+    with pytest.raises(GovernanceViolation, match="PII"):
+        con.execute(f"COPY t TO '{out}'")
+    assert not out.exists()
+
+
+def test_a_view_read_on_a_cursor_of_its_database_keeps_its_statement(governed: Path) -> None:
+    """The view's comment names its statement: a cursor (another connection to the same
+    in-memory database) reads it as made from that statement, as its own connection does
+    (rows drawn anew at each run: held once for the write)."""
+    from lacuna.integrations.duckdb import computed, relation_state
+
+    con = duckdb.connect()
+    con.execute("CREATE VIEW g AS SELECT 'p' || (random() * 1000)::INT || '@example.com' AS e "
+                "FROM range(20)")
+    out = governed / "Downloads" / "g.csv"
+    for reader in (con, con.cursor()):
+        rel = reader.sql("SELECT e FROM g")
+        assert computed.draws(relation_state(rel).lineage)
+        with pytest.raises(GovernanceViolation, match=r"e-mail|email"):
+            reader.execute(f"COPY g TO '{out}'")
+        assert not out.exists()
+    other = duckdb.connect()  # another database's view g: not made from that statement
+    other.execute("CREATE VIEW g AS SELECT 'n/a' AS e FROM range(20)")
+    assert not computed.draws(relation_state(other.sql("SELECT e FROM g")).lineage)
