@@ -96,3 +96,22 @@ def test_a_view_read_on_a_cursor_of_its_database_keeps_its_statement(governed: P
     other = duckdb.connect()  # another database's view g: not made from that statement
     other.execute("CREATE VIEW g AS SELECT 'n/a' AS e FROM range(20)")
     assert not computed.draws(relation_state(other.sql("SELECT e FROM g")).lineage)
+
+
+def test_a_table_is_not_read_as_another_in_memory_databases_table_of_that_shape(
+        governed: Path) -> None:
+    """Lacuna's cache of table classes was keyed by URL, name, columns, comment and row count:
+    connection ``b``'s table of e-mails (an ``UPDATE`` of computed values left its comment
+    PUBLIC) was read as PUBLIC once connection ``a``'s table of colours had been read."""
+    from lacuna.integrations.duckdb import relation_state
+    from lacuna.model import Tier
+
+    a, b = duckdb.connect(), duckdb.connect()
+    for con in (a, b):
+        con.execute("CREATE TABLE t AS SELECT 'c' || range AS c, range AS n FROM range(30)")
+    b.execute("UPDATE t SET c = 'kira' || n || '@example.org'")
+    for _ in range(2):  # each in turn, twice: neither takes the other's class
+        assert relation_state(a.sql("SELECT c FROM t")).classification.tier is Tier.PUBLIC
+        held = relation_state(b.sql("SELECT c FROM t")).classification
+        assert held.tier > Tier.PUBLIC
+        assert held.columns["c"].is_personal

@@ -65,6 +65,7 @@ _caches: weakref.WeakKeyDictionary[Governor, OrderedDict[tuple[Any, ...], _Class
     weakref.WeakKeyDictionary())
 _marks: weakref.WeakKeyDictionary[Governor, dict[tuple[str, str], tuple[float, str]]] = (
     weakref.WeakKeyDictionary())
+_databases: weakref.WeakKeyDictionary[Any, object] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -191,7 +192,7 @@ def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
     if info is None:
         return None
     key = (db.url, canonical(db.url, name), info.columns, info.comment, info.rows, dismissals(),
-           _store_mark(gov, db.url, name))
+           _store_mark(gov, db.url, name), _instance(db))
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
         found = cache.get(key)
@@ -211,6 +212,24 @@ def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
     return result
+
+
+def _instance(db: Database) -> object | None:
+    """Which in-memory database ``db`` is, for the cache key: every ``duckdb.connect()`` (and
+    ``sqlite3.connect(":memory:")``) has the one URL, so a table of one database took the
+    cached class of another's table of the same name, columns, comment and row count (a
+    table of e-mails read as PUBLIC because another connection's table of colours was read
+    first). The connection (``db.dbapi.database`` when it wraps one) stands for it, held
+    weakly: another connection, or a cursor of the same database, is classified afresh; one
+    that cannot be held never shares an entry. None for a database its URL names."""
+    if not db.url.endswith(":memory:"):
+        return None
+    holder = getattr(db.dbapi, "database", None) or db.dbapi
+    with _lock:
+        try:
+            return _databases.setdefault(holder, object())
+        except TypeError:  # not weakly referenceable (or hashable): never shared
+            return object()
 
 
 def _inferred(gov: Governor, db: Database, info: TableInfo) -> Classification:
