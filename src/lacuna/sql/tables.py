@@ -20,7 +20,8 @@ one), :func:`table_raise` says which part claims raised (:mod:`lacuna.lineage.at
 governed statement records it with the table's input version, so a steward's dismissal of the
 claim takes it back.
 
-The cache key is the database, the table, its columns (names, types, comments), its comment,
+The cache key is the database (an in-memory one: also its connection, :func:`_instance`), the
+table, its columns (names, types, comments), its comment,
 its row count, the dismissals this process made and the table's newest standing claim in the
 lineage store (read again at most every ``STORE_CHECK_S`` seconds); a governed write in this
 process drops the table's entry. So a new row, column or comment, a write through Lacuna, a
