@@ -115,3 +115,20 @@ def test_a_table_is_not_read_as_another_in_memory_databases_table_of_that_shape(
         held = relation_state(b.sql("SELECT c FROM t")).classification
         assert held.tier > Tier.PUBLIC
         assert held.columns["c"].is_personal
+
+
+def test_a_catalog_table_is_read_before_a_python_variable_of_its_name(governed: Path) -> None:
+    """DuckDB reads a catalog table before a Python variable of the same name (a replacement
+    scan is only tried for a name the catalog lacks); Lacuna classified the variable: with a
+    frame ``t`` of colours in scope, ``COPY (SELECT c FROM t)`` of table ``t``'s e-mails was
+    written. Without the table, the frame is what is read (and written)."""
+    con = duckdb.connect()
+    t = pd.DataFrame({"c": ["red", "green", "blue"]})
+    out = governed / "Downloads" / "v.csv"
+    con.execute(f"COPY (SELECT c FROM t) TO '{out}'")  # no table t: the frame
+    assert pd.read_csv(out)["c"].tolist() == t["c"].tolist()
+    out.unlink()
+    con.execute("CREATE TABLE t AS SELECT 'kira' || range || '@example.org' AS c FROM range(30)")
+    with pytest.raises(GovernanceViolation, match="PII"):
+        con.execute(f"COPY (SELECT c FROM t) TO '{out}'")
+    assert not out.exists()
