@@ -132,3 +132,28 @@ def test_a_catalog_table_is_read_before_a_python_variable_of_its_name(governed: 
     with pytest.raises(GovernanceViolation, match="PII"):
         con.execute(f"COPY (SELECT c FROM t) TO '{out}'")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("comment", ["COMMENT ON VIEW v IS NULL", "COMMENT ON VIEW v IS 'x'"])
+def test_an_in_memory_views_record_cannot_be_replaced(governed: Path, comment: str) -> None:
+    """A view's comment is Lacuna's record of what it holds as a table's is (and names the
+    statement it was made from): ``COMMENT ON VIEW v IS 'x'`` replaced it, and ``COPY v TO``
+    let ``md5(email)`` of every customer (an unkeyed hash: personal) out as PUBLIC."""
+    from lacuna import _bypass
+    from lacuna.errors import IntegrationError
+
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW v AS SELECT md5(email) AS s FROM '{governed / 'customers.csv'}'")
+    with pytest.raises(IntegrationError, match="COMMENT ON COLUMN"):
+        con.execute(comment)
+    (kept,) = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'v'").fetchone()
+    assert kept.startswith("lacuna:")  # nothing ran
+    out = governed / "Downloads" / "v.csv"
+    with pytest.raises(GovernanceViolation):
+        con.execute(f"COPY v TO '{out}'")
+    assert not out.exists()
+    with _bypass.bypass():  # a view without Lacuna's record: its comment is the user's
+        con.execute("CREATE VIEW w AS SELECT 1 AS one")
+    con.execute("COMMENT ON VIEW w IS 'scratch'")
+    assert con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'w'"
+                       ).fetchone() == ("scratch",)
