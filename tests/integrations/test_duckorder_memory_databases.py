@@ -157,3 +157,25 @@ def test_an_in_memory_views_record_cannot_be_replaced(governed: Path, comment: s
     con.execute("COMMENT ON VIEW w IS 'scratch'")
     assert con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'w'"
                        ).fetchone() == ("scratch",)
+
+
+def test_a_table_is_not_read_as_another_table_of_its_name_on_the_same_connection(
+        governed: Path) -> None:
+    """One connection, two tables ``t`` of one shape: ``memory.t``, and ``m2.t`` after ``USE
+    m2`` (an attached in-memory database has the same URL). The cache keyed by URL and name
+    gave the one of e-mails the class of the one of colours, read just before."""
+    from lacuna.integrations.duckdb import relation_state
+    from lacuna.model import Tier
+
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS m2")
+    for db in ("memory", "m2"):
+        con.execute(f"USE {db}")
+        con.execute("CREATE TABLE t AS SELECT 'c' || range AS c, range AS n FROM range(30)")
+    con.execute("UPDATE t SET c = 'kira' || n || '@example.org'")  # m2.t
+    for _ in range(2):
+        con.execute("USE memory")
+        assert relation_state(con.sql("SELECT c FROM t")).classification.tier is Tier.PUBLIC
+        con.execute("USE m2")
+        assert relation_state(con.sql("SELECT c FROM t")).classification.columns[
+            "c"].is_personal

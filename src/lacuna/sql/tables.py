@@ -192,8 +192,8 @@ def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
     info = db.table(name)
     if info is None:
         return None
-    key = (db.url, canonical(db.url, name), info.columns, info.comment, info.rows, dismissals(),
-           _store_mark(gov, db.url, name), _instance(db))
+    key = (db.url, canonical(db.url, name), info.where, info.columns, info.comment, info.rows,
+           dismissals(), _store_mark(gov, db.url, name), _instance(db))
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
         found = cache.get(key)
