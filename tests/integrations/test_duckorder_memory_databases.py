@@ -96,6 +96,8 @@ def test_a_view_read_on_a_cursor_of_its_database_keeps_its_statement(governed: P
     other = duckdb.connect()  # another database's view g: not made from that statement
     other.execute("CREATE VIEW g AS SELECT 'n/a' AS e FROM range(20)")
     assert not computed.draws(relation_state(other.sql("SELECT e FROM g")).lineage)
+    # and the first database's view g, made before, is still made from its own
+    assert computed.draws(relation_state(con.sql("SELECT e FROM g")).lineage)
 
 
 def test_a_table_is_not_read_as_another_in_memory_databases_table_of_that_shape(

@@ -170,8 +170,10 @@ def viewed(url: str, view: str, node: LineageNode) -> None:
     sampled and scanned at a write. Before, ``COPY v TO`` of a view over generated e-mails
     was a copy of the view's columns, classified by its first rows only."""
     _kept(_VIEWS, (url, view.lower()), node)
+    _kept(_NAMED, node.id, node)
 
 
+_NAMED: dict[str, LineageNode] = {}  # statements views were made from, by their node's id
 VIEW_KEY = "view"  # in an in-memory view's comment (lacuna: {…}): the statement it was made from
 
 
@@ -220,11 +222,10 @@ def view_parents(url: str, name: str, comment: Callable[[], str | None] | None =
     when it does not (another database's, a table, a view replaced or relabelled), the read
     has no such parent: a catalog table's columns are then sampled and scanned at a write."""
     node = _VIEWS.get((url, name.lower())) if _VIEWS else None
-    if node is None:
-        return ()
-    if url.endswith("/:memory:") and (comment is None or _named_node(comment()) != node.id):
-        return ()
-    return (node,)
+    if node is not None and url.endswith("/:memory:"):  # the one its comment names (two
+        named = _named_node(comment()) if comment is not None else None  # databases may
+        node = _NAMED.get(named) if named is not None else None  # each have a view t)
+    return (node,) if node is not None else ()
 
 
 def draws(node: LineageNode) -> bool:
