@@ -34,6 +34,9 @@ class TableInfo:
     columns: tuple[Column, ...]
     comment: str | None
     rows: int
+    # which table of that name the catalog found (DuckDB: its database and schema, for an
+    # unqualified name: a temporary table, or the one after USE/SET schema), for a cache key
+    where: str = ""
 
 
 def _by_position(cursor: Any) -> None:
@@ -84,11 +87,16 @@ class Database:
     def table(self, name: str) -> TableInfo | None:
         """The table (or view) ``name`` (``table`` or ``schema.table``); None when it does not
         exist."""
-        columns, comment = self._columns(name)
+        columns, comment, where = self._columns(name)
         if not columns:
             return None
         rows = self.query(f"SELECT COUNT(*) FROM {self._quoted(name)}")[1]
-        return TableInfo(name, columns, comment, int(rows[0][0]) if rows else 0)
+        return TableInfo(name, columns, comment, int(rows[0][0]) if rows else 0, where)
+
+    def comment(self, name: str) -> str | None:
+        """The comment of table (or view) ``name``, as :meth:`table` reads it, without
+        counting its rows (a view's count runs its query)."""
+        return self._columns(name)[1]
 
     def sample(self, name: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
         return self.query(f"SELECT * FROM {self._quoted(name)} LIMIT {int(limit)}")
@@ -116,17 +124,17 @@ class Database:
             raise IntegrationError(msg)
         return quote(name.lower())
 
-    def _columns(self, name: str) -> tuple[tuple[Column, ...], str | None]:
+    def _columns(self, name: str) -> tuple[tuple[Column, ...], str | None, str]:
         schema, _, table = name.rpartition(".")
         if self.dialect == "sqlite":
             prefix = f"{quote(schema)}." if schema else ""
             # table_xinfo: generated columns too (table_info leaves them out); hidden 1 is a
             # virtual table's hidden column
             _, rows = self.query(f"PRAGMA {prefix}table_xinfo({quote(table)})")
-            return tuple(Column(str(r[1]), str(r[2])) for r in rows if r[6] != 1), None
+            return tuple(Column(str(r[1]), str(r[2])) for r in rows if r[6] != 1), None, ""
         if self.dialect == "duckdb":
-            where = f"lower(table_name) = lower({literal(table)})" + (
-                _duckdb_qualifier(schema) if schema else self._duckdb_resolved(table))
+            found = _duckdb_qualifier(schema) if schema else self._duckdb_resolved(table)
+            where = f"lower(table_name) = lower({literal(table)})" + found
             _, rows = self.query(
                 f"SELECT column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
                 "ORDER BY column_index")
@@ -135,7 +143,8 @@ class Database:
                 f"SELECT comment FROM duckdb_tables() WHERE {where} UNION ALL "
                 f"SELECT comment FROM duckdb_views() WHERE {views}")
             comment = next((str(t[0]) for t in tables if t[0]), None)
-            return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment
+            return (tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment,
+                    found)
         regclass = f"to_regclass({literal(name)})"
         _, rows = self.query(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
@@ -144,7 +153,7 @@ class Database:
             "ORDER BY a.attnum")
         _, tables = self.query(f"SELECT obj_description({regclass}, 'pg_class')")
         comment = str(tables[0][0]) if tables and tables[0][0] else None
-        return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment
+        return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment, ""
 
     def _duckdb_resolved(self, table: str) -> str:
         """The catalog filter for an unqualified ``table`` on DuckDB: the one table DuckDB

@@ -20,7 +20,8 @@ one), :func:`table_raise` says which part claims raised (:mod:`lacuna.lineage.at
 governed statement records it with the table's input version, so a steward's dismissal of the
 claim takes it back.
 
-The cache key is the database, the table, its columns (names, types, comments), its comment,
+The cache key is the database (an in-memory one: also its connection, :func:`_instance`), the
+table, its columns (names, types, comments), its comment,
 its row count, the dismissals this process made and the table's newest standing claim in the
 lineage store (read again at most every ``STORE_CHECK_S`` seconds); a governed write in this
 process drops the table's entry. So a new row, column or comment, a write through Lacuna, a
@@ -65,6 +66,7 @@ _caches: weakref.WeakKeyDictionary[Governor, OrderedDict[tuple[Any, ...], _Class
     weakref.WeakKeyDictionary())
 _marks: weakref.WeakKeyDictionary[Governor, dict[tuple[str, str], tuple[float, str]]] = (
     weakref.WeakKeyDictionary())
+_databases: weakref.WeakKeyDictionary[Any, object] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -190,8 +192,8 @@ def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
     info = db.table(name)
     if info is None:
         return None
-    key = (db.url, canonical(db.url, name), info.columns, info.comment, info.rows, dismissals(),
-           _store_mark(gov, db.url, name))
+    key = (db.url, canonical(db.url, name), info.where, info.columns, info.comment, info.rows,
+           dismissals(), _store_mark(gov, db.url, name), _instance(db))
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
         found = cache.get(key)
@@ -211,6 +213,24 @@ def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
     return result
+
+
+def _instance(db: Database) -> object | None:
+    """Which in-memory database ``db`` is, for the cache key: every ``duckdb.connect()`` (and
+    ``sqlite3.connect(":memory:")``) has the one URL, so a table of one database took the
+    cached class of another's table of the same name, columns, comment and row count (a
+    table of e-mails read as PUBLIC because another connection's table of colours was read
+    first). The connection (``db.dbapi.database`` when it wraps one) stands for it, held
+    weakly: another connection, or a cursor of the same database, is classified afresh; one
+    that cannot be held never shares an entry. None for a database its URL names."""
+    if not db.url.endswith(":memory:"):
+        return None
+    holder = getattr(db.dbapi, "database", None) or db.dbapi
+    with _lock:
+        try:
+            return _databases.setdefault(holder, object())
+        except TypeError:  # not weakly referenceable (or hashable): never shared
+            return object()
 
 
 def _inferred(gov: Governor, db: Database, info: TableInfo) -> Classification:

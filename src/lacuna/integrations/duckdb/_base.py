@@ -174,6 +174,12 @@ class _Session:
         self.con = con
         self.result: Any = None
 
+    @property
+    def database(self) -> Any:
+        """What stands for the database in a cache key (:func:`lacuna.sql.tables._instance`):
+        the user's connection (an in-memory database has no name of its own)."""
+        return self.con
+
     def cursor(self) -> _Session:
         return _Session(self.con)
 
@@ -203,6 +209,11 @@ class _ViaRelation:
 
     def __init__(self, rel: Any) -> None:
         self.rel = rel
+
+    @property
+    def database(self) -> Any:
+        """The relation (its connection is out of reach): its own cache entries."""
+        return self.rel
 
     def cursor(self) -> _ViaRelation:
         return self

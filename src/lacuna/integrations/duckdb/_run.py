@@ -257,27 +257,29 @@ def _keep_memory_record(con: Any, sql: str) -> None:
         parsed = sqlglot.parse_one(sql[:cut] + "IS ''", dialect="duckdb")
     except (StopIteration, sqlglot.errors.SqlglotError):
         return  # no table to comment on: DuckDB refuses it as well
-    if not isinstance(parsed, exp.Comment) or str(parsed.args.get("kind")).upper() != "TABLE":
-        return
+    kind = str(parsed.args.get("kind")).upper() if isinstance(parsed, exp.Comment) else ""
+    if kind not in ("TABLE", "VIEW"):  # a view's comment is its record too (_label_view):
+        return  # COMMENT ON VIEW v IS '…' let md5(email) through v be copied out as PUBLIC
     table = table_name(parsed.this)
     if not table:
         return
     home = _home(con, table, new=False)
-    with _bypass.bypass(), outermost():
-        info = Database(_catalog(con), url_of(con), "duckdb").table(table)
-    if info is None or not (info.comment or "").startswith(COMMENT_PREFIX):
+    with _bypass.bypass(), outermost():  # its comment only: a view's row count runs it
+        comment = Database(_catalog(con), url_of(con), "duckdb").comment(table)
+    if not (comment or "").startswith(COMMENT_PREFIX):
         return
+    what = f"COMMENT ON {kind} {table}: the comment of {kind.lower()} {table}"
     if home == MEMORY:
-        _refuse(f"COMMENT ON TABLE {table}: the comment of in-memory table {table} is where "
-                "Lacuna keeps the classification of what it holds (lacuna: {…}); replacing it "
-                "would let its rows be read by their names and values alone. Nothing was run. "
-                f"Comment on a column instead (COMMENT ON COLUMN {table}.c IS …), or write the "
-                "table to a database file, where the lineage store keeps its classification.")
-    _refuse(f"COMMENT ON TABLE {table}: the comment of table {table} ({home}) is where Lacuna "
-            "keeps the classification of what it holds (lacuna: {…}), the record that travels "
-            "with the database file to every session that attaches or opens it; replacing it "
-            "would let its rows be read by their names and values alone. Nothing was run. "
-            f"Comment on a column instead (COMMENT ON COLUMN {table}.c IS …).")
+        _refuse(f"{what} (in memory) is where Lacuna keeps the classification of what it "
+                "holds (lacuna: {…}); replacing it would let its rows be read by their names "
+                "and values alone. Nothing was run. Comment on a column instead (COMMENT ON "
+                f"COLUMN {table}.c IS …), or write the table to a database file, where the "
+                "lineage store keeps its classification.")
+    _refuse(f"{what} ({home}) is where Lacuna keeps the classification of what it holds "
+            "(lacuna: {…}), the record that travels with the database file to every session "
+            "that attaches or opens it; replacing it would let its rows be read by their names "
+            f"and values alone. Nothing was run. Comment on a column instead (COMMENT ON "
+            f"COLUMN {table}.c IS …).")
 
 
 def _analysed(stmt: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -87,8 +88,14 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             continue
         found = (known or {}).get(name)
         registered = REGISTERED.get(con, name) if found is None and name == table.name else None
+        catalog: Classification | None = None
+        if found is None and registered is None:  # DuckDB reads a catalog table (or view) of
+            with _bypass.bypass(), outermost():  # the name before a Python variable of it:
+                catalog = classify_table(gov, db, name)  # a frame ``t`` in scope was taken
+                # for table ``t`` of e-mails, and COPY (SELECT c FROM t) TO wrote them
         obj = registered if registered is not None else (
-            _variable(name) if found is None and name == table.name else None)  # by bare name
+            _variable(name) if found is None and catalog is None and name == table.name
+            else None)  # by bare name, as DuckDB's replacement scan finds it
         if obj is not None:
             found = _object_state(obj)
             streams = streams or computed.one_shot(obj)
@@ -99,14 +106,12 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
                 now = classify_table(gov, db, name)
             if now is not None:
                 found = _with_view(gov, found, now, f"{db.url}#{name}")
-        if found is None:
-            with _bypass.bypass(), outermost():
-                c = classify_table(gov, db, name)
-            if c is not None:
-                found = DataState(classification=c, lineage=LineageNode(
-                    name=f"{db.url}#{name}", operation=computed.TABLE,  # when Lacuna saw
-                    parents=computed.view_parents(db.url, name)))  # it made: a view's query
-                tables.add(name)
+        if found is None and catalog is not None:
+            found = DataState(classification=catalog, lineage=LineageNode(
+                name=f"{db.url}#{name}", operation=computed.TABLE,  # when Lacuna saw
+                parents=computed.view_parents(  # it made: a view's query
+                    db.url, name, partial(_comment, db, name))))
+            tables.add(name)
         if found is not None:
             schema[name] = found.classification
             states.append(found)
@@ -139,6 +144,17 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
     if streams:
         computed.once(node)
     return DataState(classification=result, lineage=node, origins=traced), states
+
+
+def _comment(db: Any, name: str) -> str | None:
+    """The comment of ``name`` in ``db`` (a view's names the statement it was made from:
+    :func:`computed.view_parents`); None when it cannot be read."""
+    try:
+        with _bypass.bypass(), outermost():
+            found: str | None = db.comment(name)
+    except Exception:  # no comment read: no parent taken from it
+        return None
+    return found
 
 
 def _sampled_relation(rel: Any, state: DataState) -> DataState:

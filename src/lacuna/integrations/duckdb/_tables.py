@@ -178,8 +178,8 @@ def _label_view(rel: Any, view: str, state: DataState | None = None) -> None:
     computed.viewed(url, view, state.lineage)
     try:
         with _bypass.bypass(), outermost():
-            Database(_catalog(rel), url, "duckdb").comment_on(
-                view, comment_text(state.classification), kind="VIEW")
+            Database(_catalog(rel), url, "duckdb").comment_on(view, computed.view_comment(
+                comment_text(state.classification), state.lineage), kind="VIEW")
     except Exception as exc:  # the view exists unlabelled: read later from its values
         log.warning("could not label the DuckDB view %s with its relation's classification "
                     "(%s): reads of it are classified from its names and values", view, exc)

@@ -170,12 +170,61 @@ def viewed(url: str, view: str, node: LineageNode) -> None:
     sampled and scanned at a write. Before, ``COPY v TO`` of a view over generated e-mails
     was a copy of the view's columns, classified by its first rows only."""
     _kept(_VIEWS, (url, view.lower()), node)
+    _kept(_NAMED, node.id, node)
 
 
-def view_parents(url: str, name: str) -> tuple[LineageNode, ...]:
+_NAMED: dict[str, LineageNode] = {}  # statements views were made from, by their node's id
+VIEW_KEY = "view"  # in an in-memory view's comment (lacuna: {…}): the statement it was made from
+
+
+def view_comment(text: str, node: LineageNode) -> str:
+    """``text``, the comment Lacuna writes on a view (:func:`lacuna.sql.tables.comment_text`),
+    naming the statement the view was made from (``node``), which :func:`view_parents` asks
+    of an in-memory view: the view itself says which database it is in."""
+    import json
+
+    from lacuna.sql.tables import COMMENT_PREFIX
+
+    data = json.loads(text[len(COMMENT_PREFIX):])
+    data[VIEW_KEY] = node.id
+    return f"{COMMENT_PREFIX} {json.dumps(data, sort_keys=True, separators=(',', ':'))}"
+
+
+def _named_node(comment: str | None) -> str | None:
+    """The statement an in-memory view's comment names (:func:`view_comment`), if any."""
+    import json
+
+    from lacuna.sql.tables import COMMENT_PREFIX
+
+    text = (comment or "").strip()
+    if not text.startswith(COMMENT_PREFIX):
+        return None
+    try:
+        data = json.loads(text[len(COMMENT_PREFIX):])
+    except ValueError:
+        return None
+    found = data.get(VIEW_KEY) if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def view_parents(url: str, name: str, comment: Callable[[], str | None] | None = None,
+                 ) -> tuple[LineageNode, ...]:
     """The lineage a read of table ``name`` of ``url`` is made from: the statement a view of
-    that name was made from (:func:`viewed`), if Lacuna saw it made."""
+    that name was made from (:func:`viewed`), if Lacuna saw it made.
+
+    Every in-memory database has the one URL ``duckdb:///:memory:``, so the name alone does
+    not say which database's view it was: another connection's table (or view) of that name
+    took the view's statement as its own, and its columns counted as accounted for, never
+    scanned at a write (connection ``a`` made a view ``t`` of a frame; connection ``b``'s
+    table ``t``, PUBLIC by its comment and first rows, was copied to ~/Downloads with the
+    e-mail an ``UPDATE`` put past them). For an in-memory database the view read must name
+    that statement in its comment (``comment()``, read only then: :func:`view_comment`);
+    when it does not (another database's, a table, a view replaced or relabelled), the read
+    has no such parent: a catalog table's columns are then sampled and scanned at a write."""
     node = _VIEWS.get((url, name.lower())) if _VIEWS else None
+    if node is not None and url.endswith("/:memory:"):  # the one its comment names (two
+        named = _named_node(comment()) if comment is not None else None  # databases may
+        node = _NAMED.get(named) if named is not None else None  # each have a view t)
     return (node,) if node is not None else ()
 
 
@@ -495,5 +544,6 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-__all__ = ["STATEMENT", "TABLE", "drawn", "draws", "not_again", "once", "one_shot", "quoted",
-           "remember", "sampled", "unsourced", "view_parents", "viewed"]
+__all__ = ["STATEMENT", "TABLE", "VIEW_KEY", "drawn", "draws", "not_again", "once", "one_shot",
+           "quoted", "remember", "sampled", "unsourced", "view_comment", "view_parents",
+           "viewed"]
