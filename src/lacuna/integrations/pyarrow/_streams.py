@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lacuna import _bypass
-from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.errors import ComponentImportError, GovernanceViolation, StorageError
 from lacuna.integrations.frames.hooks import inside, outermost
 from lacuna.integrations.pyarrow import _raw
 from lacuna.lineage.state import DataState, LineageNode
@@ -332,8 +332,10 @@ def governed_writer(original: Any, method: str, *, schema_at: int | None) -> typ
             schema = (args[schema_at] if schema_at is not None and len(args) > schema_at
                       else kwargs.get("schema"))
             stream.open(schema)
-        except (GovernanceViolation, StorageError):
-            if stream is not None:  # refused at open: its private folder goes too
+        except (GovernanceViolation, StorageError, ComponentImportError):
+            # refused at open, or a part of Lacuna that does not import (what to install):
+            # fail closed in every mode, as the other hooks do; its private folder goes too
+            if stream is not None:
                 stream.discard()
             raise
         except Exception as exc:  # Lacuna failed: enforce denies; warn/observe run ungoverned
