@@ -390,17 +390,17 @@ def _opaque_host(url: str, dialect: str, config: DestinationConfig) -> str | Non
     ``HOST=`` of a descriptor counts); an embedded database's (``derby:memory:db``) is this
     machine. Anything else names no host Lacuna can read: it is outside (fail closed), where
     these URLs raised an IndexError before."""
+    hosts: list[str] = []
     if "@" in url:
         place = url.rsplit("@", 1)[1].lstrip("/")
         hosts = (re.findall(r"\(\s*HOST\s*=\s*([^)\s]+)", place, flags=re.IGNORECASE)
                  if place.startswith("(") else [re.split(r"[:/?;]", place, maxsplit=1)[0]])
         hosts = [h for h in hosts if h.strip()]  # ``oci:@``: the host is in the environment
-        if not hosts:
-            return f"a host its URL does not name ({url.split(':', 1)[0]})"
-        return next((h for h in hosts if not _internal_host(h, config)), None)
-    if dialect in _EMBEDDED:
+    elif dialect in _EMBEDDED:
         return None
-    return f"a host its URL does not name ({url.split(':', 1)[0]})"
+    if not hosts:
+        return f"a host its URL does not name ({url.split(':', 1)[0]})"
+    return next((h for h in hosts if not _internal_host(h, config)), None)
 
 
 def _service(url: str, dialect: str) -> str | None:
