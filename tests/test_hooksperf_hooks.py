@@ -17,10 +17,14 @@ ROOTS = (*LIBRARIES, "_duckdb", "_sqlite3")
 
 # What lacuna.enable() replaced, observed (every module of these libraries and every class
 # they export, compared before and after), with the code before installing was made cheaper
-# (commit 745c3970) and the libraries of this environment, plus the single-value hooks added
+# (commit 745c3970) and the libraries named in RECORDED_WITH, plus the single-value hooks added
 # since (pandas DataFrame._get_value and Series._ixs; NDFrame.__finalize__, which records the
-# parts cut from a governed object). Regenerate with _observed() when a
-# library's upgrade adds or drops a hooked method, and review the difference.
+# parts cut from a governed object). polars 2.2 added Expr.x_log_y, the binary find/find_many,
+# str.from_code_point and polars.date_diff, hooked by the same rule as their neighbours.
+# Regenerate with _observed() when a library's upgrade adds or drops a hooked method, review
+# the difference, and update RECORDED_WITH.
+RECORDED_WITH = {"pandas": "3.1.2", "polars": "2.2.0", "pyarrow": "26.0.1", "duckdb": "2.0.1",
+                 "psycopg": "3.3.9", "psycopg2": "2.9.13", "asyncpg": "0.32.0"}
 PATCHED = {
     '_duckdb.DuckDBPyConnection': (
         "df execute executemany fetch_df fetch_df_chunk fetchdf fetchnumpy from_arrow "
@@ -154,20 +158,21 @@ PATCHED = {
         "align_frames all all_horizontal any any_horizontal approx_n_unique arange arctan2 "
         "arg_sort_by arg_where build_info business_day_count coalesce collect_all "
         "collect_all_async concat concat_arr concat_list concat_str corr count cov cum_count "
-        "cum_fold cum_reduce cum_sum cum_sum_horizontal date date_range date_ranges datetime "
-        "datetime_range datetime_ranges defer delete_iceberg disable_string_cache dtype_of "
-        "duration element enable_string_cache escape_regex exclude explain_all field first fold "
-        "format from_arrow from_dataframe from_dict from_dicts from_epoch from_numpy from_pandas "
-        "from_records from_repr from_torch get_extension_type get_index_type head implode "
-        "int_range int_ranges json_normalize last len linear_space linear_spaces list lit "
-        "map_batches map_groups max max_horizontal mean mean_horizontal median merge_sorted min "
-        "min_horizontal n_unique nth ones pipe_with_dtype quantile read_avro read_clipboard "
+        "cum_fold cum_reduce cum_sum cum_sum_horizontal date date_diff date_range date_ranges "
+        "datetime datetime_range datetime_ranges defer delete_iceberg disable_string_cache "
+        "dtype_of duration element enable_string_cache escape_regex exclude explain_all field "
+        "first fold format from_arrow from_dataframe from_dict from_dicts from_epoch from_numpy "
+        "from_pandas from_records from_repr from_torch get_extension_type get_index_type head "
+        "implode int_range int_ranges json_normalize last len linear_space linear_spaces list "
+        "lit map_batches map_groups max max_horizontal mean mean_horizontal median merge_sorted "
+        "min min_horizontal n_unique nth ones pipe_with_dtype quantile read_avro read_clipboard "
         "read_csv read_delta read_excel read_ipc read_ipc_schema read_ipc_stream read_json "
         "read_ndjson read_ods read_parquet read_parquet_metadata read_parquet_schema reduce "
         "register_extension_type repeat rolling_corr rolling_cov row_index scan_csv scan_delta "
-        "scan_iceberg scan_ipc scan_ndjson scan_parquet self_dtype set_random_seed show_versions "
-        "sql sql_expr std struct struct_with_fields sum sum_horizontal tail thread_pool_size time "
-        "time_range time_ranges union unregister_extension_type using_string_cache var when zeros"
+        "scan_iceberg scan_ipc scan_ndjson scan_parquet self_dtype set_random_seed "
+        "show_versions sql sql_expr std struct struct_with_fields sum sum_horizontal tail "
+        "thread_pool_size time time_range time_ranges union unregister_extension_type "
+        "using_string_cache var when zeros"
     ),
     'polars.dataframe.frame.DataFrame': (
         "__arrow_c_stream__ __getitem__ __init__ bottom_k cast clear clone columns corr count "
@@ -201,7 +206,8 @@ PATCHED = {
         "to_struct unique var"
     ),
     'polars.expr.binary.ExprBinaryNameSpace': (
-        "contains decode encode ends_with get head reinterpret size slice starts_with tail"
+        "contains decode encode ends_with find find_many get head reinterpret size slice "
+        "starts_with tail"
     ),
     'polars.expr.categorical.ExprCatNameSpace': (
         "ends_with len_bytes len_chars physical slice starts_with to"
@@ -217,31 +223,32 @@ PATCHED = {
     'polars.expr.expr.Expr': (
         "__abs__ __add__ __and__ __array_ufunc__ __eq__ __floordiv__ __ge__ __gt__ __invert__ "
         "__le__ __lt__ __mod__ __mul__ __ne__ __neg__ __or__ __pos__ __pow__ __radd__ __rand__ "
-        "__rfloordiv__ __rmod__ __rmul__ __ror__ __rpow__ __rsub__ __rtruediv__ __rxor__ __sub__ "
-        "__truediv__ __xor__ abs add alias all and_ any append approx_n_unique approx_quantile "
-        "arccos arccosh arcsin arcsinh arctan arctanh arg_max arg_min arg_sort arg_true "
-        "arg_unique arr backward_fill bin bin_intervals bin_quantiles bin_ranks bitwise_and "
-        "bitwise_count_ones bitwise_count_zeros bitwise_leading_ones bitwise_leading_zeros "
-        "bitwise_or bitwise_trailing_ones bitwise_trailing_zeros bitwise_xor bottom_k bottom_k_by "
-        "cast cat cbrt ceil clip cos cosh cot count cum_count cum_max cum_min cum_prod cum_sum "
-        "cumulative_eval cut degrees diff dot drop_nans drop_nulls dt entropy eq eq_missing erf "
-        "erfc ewm_mean ewm_mean_by ewm_std ewm_sum ewm_sum_by ewm_var exclude exp explode ext "
-        "extend_constant fill_nan fill_null filter first floor floordiv forward_fill gather "
-        "gather_every ge get gt has_nulls hash head hist implode index_of inspect interpolate "
-        "interpolate_by is_between is_close is_duplicated is_empty is_finite is_first_distinct "
-        "is_in is_infinite is_last_distinct is_nan is_not_nan is_not_null is_null is_sorted "
-        "is_unique item kurtosis last le len limit list log log10 log1p lower_bound lt map "
-        "map_batches map_elements max max_by mean median min min_by mod mode mul n_unique name "
-        "nan_max nan_min ne ne_missing neg not_ null_count or_ over pct_change peak_max peak_min "
-        "pipe pipe_with_dtype pow product qcut quantile radians rank reinterpret repeat_by "
-        "replace replace_strict reshape reverse rle rle_id rolling rolling_kurtosis rolling_map "
-        "rolling_max rolling_max_by rolling_mean rolling_mean_by rolling_median rolling_median_by "
-        "rolling_min rolling_min_by rolling_quantile rolling_quantile_by rolling_rank "
-        "rolling_rank_by rolling_skew rolling_std rolling_std_by rolling_sum rolling_sum_by "
-        "rolling_var rolling_var_by round round_sig_figs sample search_sorted set_sorted shift "
-        "shuffle sign sin sinh skew slice sort sort_by sqrt std str struct sub sum tail tan tanh "
-        "to_physical top_k top_k_by truediv truncate truncdiv unique unique_counts upper_bound "
-        "value_counts var xor"
+        "__rfloordiv__ __rmod__ __rmul__ __ror__ __rpow__ __rsub__ __rtruediv__ __rxor__ "
+        "__sub__ __truediv__ __xor__ abs add alias all and_ any append approx_n_unique "
+        "approx_quantile arccos arccosh arcsin arcsinh arctan arctanh arg_max arg_min arg_sort "
+        "arg_true arg_unique arr backward_fill bin bin_intervals bin_quantiles bin_ranks "
+        "bitwise_and bitwise_count_ones bitwise_count_zeros bitwise_leading_ones "
+        "bitwise_leading_zeros bitwise_or bitwise_trailing_ones bitwise_trailing_zeros "
+        "bitwise_xor bottom_k bottom_k_by cast cat cbrt ceil clip cos cosh cot count cum_count "
+        "cum_max cum_min cum_prod cum_sum cumulative_eval cut degrees diff dot drop_nans "
+        "drop_nulls dt entropy eq eq_missing erf erfc ewm_mean ewm_mean_by ewm_std ewm_sum "
+        "ewm_sum_by ewm_var exclude exp explode ext extend_constant fill_nan fill_null filter "
+        "first floor floordiv forward_fill gather gather_every ge get gt has_nulls hash head "
+        "hist implode index_of inspect interpolate interpolate_by is_between is_close "
+        "is_duplicated is_empty is_finite is_first_distinct is_in is_infinite is_last_distinct "
+        "is_nan is_not_nan is_not_null is_null is_sorted is_unique item kurtosis last le len "
+        "limit list log log10 log1p lower_bound lt map map_batches map_elements max max_by mean "
+        "median min min_by mod mode mul n_unique name nan_max nan_min ne ne_missing neg not_ "
+        "null_count or_ over pct_change peak_max peak_min pipe pipe_with_dtype pow product qcut "
+        "quantile radians rank reinterpret repeat_by replace replace_strict reshape reverse rle "
+        "rle_id rolling rolling_kurtosis rolling_map rolling_max rolling_max_by rolling_mean "
+        "rolling_mean_by rolling_median rolling_median_by rolling_min rolling_min_by "
+        "rolling_quantile rolling_quantile_by rolling_rank rolling_rank_by rolling_skew "
+        "rolling_std rolling_std_by rolling_sum rolling_sum_by rolling_var rolling_var_by round "
+        "round_sig_figs sample search_sorted set_sorted shift shuffle sign sin sinh skew slice "
+        "sort sort_by sqrt std str struct sub sum tail tan tanh to_physical top_k top_k_by "
+        "truediv truncate truncdiv unique unique_counts upper_bound value_counts var x_log_y "
+        "xor"
     ),
     'polars.expr.ext.ExprExtensionNameSpace': (
         "storage to"
@@ -262,11 +269,12 @@ PATCHED = {
     ),
     'polars.expr.string.ExprStringNameSpace': (
         "contains contains_any count_matches decode encode ends_with escape_regex extract "
-        "extract_all extract_groups extract_many find find_many head join json_decode "
-        "json_path_match len_bytes len_chars normalize pad_end pad_start replace replace_all "
-        "replace_many reverse slice split split_exact splitn starts_with strip_chars "
-        "strip_chars_end strip_chars_start strip_prefix strip_suffix strptime tail to_date "
-        "to_datetime to_decimal to_integer to_lowercase to_time to_titlecase to_uppercase zfill"
+        "extract_all extract_groups extract_many find find_many from_code_point head join "
+        "json_decode json_path_match len_bytes len_chars normalize pad_end pad_start replace "
+        "replace_all replace_many reverse slice split split_exact splitn starts_with "
+        "strip_chars strip_chars_end strip_chars_start strip_prefix strip_suffix strptime tail "
+        "to_date to_datetime to_decimal to_integer to_lowercase to_time to_titlecase "
+        "to_uppercase zfill"
     ),
     'polars.expr.struct.ExprStructNameSpace': (
         "__getitem__ drop eval field json_encode rename_fields unnest with_fields"
@@ -303,7 +311,8 @@ PATCHED = {
         "to_struct unique var"
     ),
     'polars.series.binary.BinaryNameSpace': (
-        "contains decode encode ends_with get head reinterpret size slice starts_with tail"
+        "contains decode encode ends_with find find_many get head reinterpret size slice "
+        "starts_with tail"
     ),
     'polars.series.categorical.CatNameSpace': (
         "ends_with len_bytes len_chars physical slice starts_with to"
@@ -331,11 +340,11 @@ PATCHED = {
         "contains_key entries get keys len values"
     ),
     'polars.series.series.Series': (
-        "__abs__ __add__ __and__ __array_ufunc__ __arrow_c_stream__ __copy__ __deepcopy__ __eq__ "
-        "__floordiv__ __ge__ __getitem__ __gt__ __init__ __invert__ __iter__ __le__ __lt__ "
-        "__matmul__ __mod__ __mul__ __ne__ __neg__ __or__ __pos__ __pow__ __radd__ __rand__ "
-        "__rfloordiv__ __rmatmul__ __rmod__ __rmul__ __ror__ __rpow__ __rsub__ __rtruediv__ "
-        "__rxor__ __setitem__ __sub__ __truediv__ __xor__ abs alias all any append "
+        "__abs__ __add__ __and__ __array_ufunc__ __arrow_c_stream__ __copy__ __deepcopy__ "
+        "__eq__ __floordiv__ __ge__ __getitem__ __gt__ __init__ __invert__ __iter__ __le__ "
+        "__lt__ __matmul__ __mod__ __mul__ __ne__ __neg__ __or__ __pos__ __pow__ __radd__ "
+        "__rand__ __rfloordiv__ __rmatmul__ __rmod__ __rmul__ __ror__ __rpow__ __rsub__ "
+        "__rtruediv__ __rxor__ __setitem__ __sub__ __truediv__ __xor__ abs alias all any append "
         "approx_n_unique approx_quantile arccos arccosh arcsin arcsinh arctan arctanh arg_max "
         "arg_min arg_sort arg_true arg_unique arr backward_fill bin bin_intervals bin_quantiles "
         "bin_ranks bitwise_and bitwise_count_ones bitwise_count_zeros bitwise_leading_ones "
@@ -349,26 +358,27 @@ PATCHED = {
         "interpolate_by is_between is_close is_duplicated is_empty is_finite is_first_distinct "
         "is_in is_infinite is_last_distinct is_nan is_not_nan is_not_null is_null is_sorted "
         "is_unique item kurtosis last le len limit list log log10 log1p lower_bound lt map "
-        "map_elements max max_by mean median min min_by mode n_chunks n_unique nan_max nan_min ne "
-        "ne_missing new_from_index not_ null_count pct_change peak_max peak_min pow product qcut "
-        "quantile radians rank rechunk reinterpret rename repeat_by replace replace_strict "
+        "map_elements max max_by mean median min min_by mode n_chunks n_unique nan_max nan_min "
+        "ne ne_missing new_from_index not_ null_count pct_change peak_max peak_min pow product "
+        "qcut quantile radians rank rechunk reinterpret rename repeat_by replace replace_strict "
         "reshape reverse rle rle_id rolling_kurtosis rolling_map rolling_max rolling_max_by "
-        "rolling_mean rolling_mean_by rolling_median rolling_median_by rolling_min rolling_min_by "
-        "rolling_quantile rolling_quantile_by rolling_rank rolling_rank_by rolling_skew "
-        "rolling_std rolling_std_by rolling_sum rolling_sum_by rolling_var rolling_var_by round "
-        "round_sig_figs sample scatter search_sorted set set_sorted shift shrink_dtype "
-        "shrink_to_fit shuffle sign sin sinh skew slice sort sql sqrt std str struct sum tail tan "
-        "tanh to_arrow to_dummies to_frame to_init_repr to_jax to_list to_numpy to_pandas "
-        "to_physical to_torch top_k top_k_by truncate unique unique_counts upper_bound "
-        "value_counts var zip_with"
+        "rolling_mean rolling_mean_by rolling_median rolling_median_by rolling_min "
+        "rolling_min_by rolling_quantile rolling_quantile_by rolling_rank rolling_rank_by "
+        "rolling_skew rolling_std rolling_std_by rolling_sum rolling_sum_by rolling_var "
+        "rolling_var_by round round_sig_figs sample scatter search_sorted set set_sorted shift "
+        "shrink_dtype shrink_to_fit shuffle sign sin sinh skew slice sort sql sqrt std str "
+        "struct sum tail tan tanh to_arrow to_dummies to_frame to_init_repr to_jax to_list "
+        "to_numpy to_pandas to_physical to_torch top_k top_k_by truncate unique unique_counts "
+        "upper_bound value_counts var x_log_y zip_with"
     ),
     'polars.series.string.StringNameSpace': (
         "contains contains_any count_matches decode encode ends_with escape_regex extract "
-        "extract_all extract_groups extract_many find find_many head join json_decode "
-        "json_path_match len_bytes len_chars normalize pad_end pad_start replace replace_all "
-        "replace_many reverse slice split split_exact splitn starts_with strip_chars "
-        "strip_chars_end strip_chars_start strip_prefix strip_suffix strptime tail to_date "
-        "to_datetime to_decimal to_integer to_lowercase to_time to_titlecase to_uppercase zfill"
+        "extract_all extract_groups extract_many find find_many from_code_point head join "
+        "json_decode json_path_match len_bytes len_chars normalize pad_end pad_start replace "
+        "replace_all replace_many reverse slice split split_exact splitn starts_with "
+        "strip_chars strip_chars_end strip_chars_start strip_prefix strip_suffix strptime tail "
+        "to_date to_datetime to_decimal to_integer to_lowercase to_time to_titlecase "
+        "to_uppercase zfill"
     ),
     'polars.series.struct.StructNameSpace': (
         "__getitem__ drop eval field json_encode rename_fields unnest"
@@ -534,15 +544,70 @@ def _expected() -> set[str]:
     return {f"{owner}:{name}" for owner, names in PATCHED.items() for name in names.split()}
 
 
+def _library(label: str) -> str:
+    return label.split(".")[0].split(":")[0].lstrip("_")
+
+
+def _upgraded() -> set[str]:
+    """The libraries installed at another version than PATCHED was recorded with."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    moved = set()
+    for library, recorded in RECORDED_WITH.items():
+        try:
+            installed = version(library)
+        except PackageNotFoundError:  # psycopg2 ships as psycopg2-binary
+            installed = version(f"{library}-binary")
+        if installed != recorded:
+            moved.add(library)
+    return moved
+
+
+def _differences(patched: set[str]) -> tuple[list[str], list[str]]:
+    """(hooked now, not before; hooked before, not now), exact for the libraries at the
+    versions PATCHED was recorded with. For an upgraded library a method its new version adds
+    may be hooked by the same rule as its neighbours, and one it dropped cannot be: those are
+    not differences; a hooked method that still exists and is no longer hooked always is."""
+    expected = _expected()
+    moved = _upgraded()
+    added = sorted(label for label in patched - expected if _library(label) not in moved)
+    lost = []
+    for label in sorted(expected - patched):
+        owner_label, name = label.rsplit(":", 1)
+        owners = [owner for found, owner in _owners() if found == owner_label]
+        if _library(label) in moved and not any(name in vars(owner) for owner in owners):
+            continue  # the upgrade removed it
+        lost.append(label)
+    return added, lost
+
+
 @pytest.mark.usefixtures("libraries")
 def test_hooks_patch_the_same_callables_as_before() -> None:
     before = _snapshot()
     lacuna.enable(mode="observe")
     patched = _changed(before)
     lacuna.disable()
+    added, lost = _differences(patched)
+    assert not added, f"hooked now, not before: {added}"
+    assert not lost, f"hooked before, not now: {lost}"
+
+
+def test_hooks_differences_are_exact_at_the_recorded_versions(monkeypatch) -> None:
+    """The upgrade allowance cannot hide a change: at the recorded versions an extra hook and a
+    missing one are both differences, and an upgrade excuses only its own library."""
+    import polars as pl
+
+    monkeypatch.setattr(sys.modules[__name__], "_upgraded", lambda: set())
     expected = _expected()
-    assert not patched - expected, f"hooked now, not before: {sorted(patched - expected)}"
-    assert not expected - patched, f"hooked before, not now: {sorted(expected - patched)}"
+    extra = "polars.dataframe.frame.DataFrame:not_a_method"
+    dropped = "polars.dataframe.frame.DataFrame:write_csv"
+    assert dropped in expected
+    assert "write_csv" in vars(pl.DataFrame)
+    assert _differences((expected | {extra}) - {dropped}) == ([extra], [dropped])
+    monkeypatch.setattr(sys.modules[__name__], "_upgraded", lambda: {"pandas"})
+    assert _differences((expected | {extra}) - {dropped}) == ([extra], [dropped])
+    monkeypatch.setattr(sys.modules[__name__], "_upgraded", lambda: {"polars"})
+    assert _differences((expected | {extra}) - {dropped}) == ([], [dropped])
 
 
 @pytest.mark.usefixtures("libraries")
@@ -551,11 +616,12 @@ def test_hooks_disable_restores_every_original_exactly() -> None:
     lacuna.enable(mode="observe")
     with lacuna.governed():  # held and released inside an enable
         pass
-    assert len(_changed(before)) == len(_expected())
+    patched = _changed(before)
+    assert _differences(patched) == ([], [])
     lacuna.disable()
     assert _changed(before) == set()
     with lacuna.governed(mode="observe"):
-        assert len(_changed(before)) == len(_expected())
+        assert _changed(before) == patched
     for _label, owner, held in before.values():  # the very objects, and no name added
         now = vars(owner)
         assert now.keys() == held.keys()
