@@ -89,7 +89,9 @@ class SqlDecisionLog(DecisionLogSink):
         # busy handler, and makes them wait on the turn rather than on SQLite.
         self._turn = Turn(self._path)
         self._wal: WalCheckpointer | None = None  # see checkpoint_in_background()
-        self._migrate()
+        if "decision-log:chained" not in self._lease.settled:  # once per leased engine
+            self._migrate()
+            self._lease.settled.add("decision-log:chained")
         # SQLite: batches go through the raw driver connection with prepared statements.
         self._sqlite = (ledger.sqlite_statements(table, heads)
                         if self._engine.dialect.name == "sqlite" else None)

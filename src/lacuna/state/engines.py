@@ -69,6 +69,10 @@ class Lease:
     _released: bool = field(default=False, repr=False)
     _key: str = field(default="", repr=False)
     _finalizer: weakref.finalize[[], Any] | None = field(default=None, repr=False)
+    #: what the stores leasing this engine have checked of its database (e.g. that the state
+    #: schema is at head and a store's tables exist), kept while the engine is leased without
+    #: a break; an engine of its own starts with nothing checked at every lease
+    settled: set[str] = field(default_factory=set, repr=False)
 
     def release(self) -> None:
         """Give the engine back (idempotent). An engine of its own is disposed; a shared one
@@ -104,6 +108,9 @@ class Lease:
 class _Shared:
     engine: Engine
     leases: int = 0
+    # Lease.settled of every lease, emptied when the last one is given back: an idle engine's
+    # database may be removed, replaced or migrated by another process before its next lease
+    settled: set[str] = field(default_factory=set)
 
 
 class _Engines:
@@ -135,7 +142,7 @@ class _Engines:
                 shared = self._by_key[key] = _Shared(build_engine(url, stores=SHARED_BY))
             shared.leases += 1
             self._by_key.move_to_end(key)
-            return Lease(shared.engine, self, _key=key)
+            return Lease(shared.engine, self, _key=key, settled=shared.settled)
 
     def give_back(self, key: str) -> None:
         with self._lock:
@@ -143,6 +150,7 @@ class _Engines:
             shared.leases -= 1
             if shared.leases > 0:
                 return
+            shared.settled.clear()
             self._by_key.move_to_end(key)
             idle = [k for k, s in self._by_key.items() if not s.leases]
             evicted = [self._by_key.pop(k) for k in idle[:max(len(idle) - IDLE_KEPT, 0)]]
