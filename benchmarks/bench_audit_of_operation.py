@@ -145,7 +145,7 @@ def main() -> None:
     lines = [
         "## Audit trail: a decision by its operation id",
         "",
-        docsection.stamp(load),
+        docsection.stamp(load, clock="wall"),
         "",
         f"`python benchmarks/bench_audit_of_operation.py`: one SQLite trail of {built:,} "
         f"records{short}, built with `record_many` in groups of {GROUP:,} in {build_s:.0f} s "

@@ -72,7 +72,7 @@ def main() -> None:
     print(f"`python benchmarks/bench_duckdb_file_scan.py`: a CSV of {args.rows:,} rows, each "
           f"case run {args.runs} times interleaved, medians of wall time. Why a file a DuckDB "
           "statement copies is sampled, not scanned whole: docs/sql.md.\n")
-    print(stamp(load_before) + "\n")
+    print(stamp(load_before, clock="wall") + "\n")
     print("| case | seconds | x the CSV copy |\n|---|---:|---:|")
     for name, values in times.items():
         median = statistics.median(values)

@@ -100,7 +100,7 @@ def main(argv: list[str]) -> None:
         f"{args.repeat} runs on a CSV the page cache holds; `pandas.read_csv` of the same file "
         "is the read the fingerprint is paid on.",
         "",
-        stamp(load),
+        stamp(load, clock="wall"),
         "",
         "| file | Lacuna's fingerprint (mode) | sha256 whole file | old sampled blocks | "
         "`pd.read_csv` | fingerprint / read |",

@@ -77,16 +77,20 @@ def timed(fn: Callable[[], object], n: int, rounds: int) -> float:
     return statistics.median(walls)
 
 
-def stamp(load_before: tuple[float, float, float]) -> str:
-    """``Measured <date> on <machine>; load average before/after``."""
+def stamp(load_before: tuple[float, float, float], *, clock: str = "cpu") -> str:
+    """``Measured <date> on <machine>; load average before/after``, and which clock the times
+    are read from: ``clock="cpu"`` (process CPU time) or ``"wall"`` (``time.perf_counter``)."""
     cpu = cpu_model()
     after = os.getloadavg()
+    said = ("CPU times are `time.process_time` (in-process) or the processes' user + system "
+            "time (psutil): steadier than wall time when other work shares the cores."
+            if clock == "cpu" else
+            "Times are wall-clock (`time.perf_counter`): compare them within one run, on a "
+            "quiet machine (the load averages say how quiet it was).")
     return (f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}; load average (1/5/15 min) "
             f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f} before, "
-            f"{after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f} after. CPU times are "
-            "`time.process_time` (in-process) or the processes' user + system time (psutil): "
-            "steadier than wall time when other work shares the cores.")
+            f"{after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f} after. {said}")
 
 
 def write(section: str, doc: Path = DOC) -> None:
