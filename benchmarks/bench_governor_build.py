@@ -9,8 +9,9 @@ start, a test per case: the policy engine is compiled and analysed, the state st
 (their schema checked) and the configuration recorded, then one ``pd.read_csv`` of the bundled
 60-row customers table is decided and audited. One child interpreter per tree (``PYTHONPATH``
 set to that tree's ``src``), the same configuration and state file every cycle (as a switch
-of user does), after one warm-up cycle; the trees run in turn, a round each, so both see the
-same load. Compared in the same run with the plain ``pd.read_csv`` the user does anyway.
+of user does), after one warm-up cycle, and again in a new folder each cycle (``new place``: a
+state file and a configuration of its own, as a command run in another project or each test
+pays); the trees run in turn, a round each, so both see the same load. Compared in the same run with the plain ``pd.read_csv`` the user does anyway.
 Reports the median of the rounds' per-cycle wall and CPU milliseconds; ``--write`` replaces
 this script's section of docs/benchmarks.md.
 
@@ -69,10 +70,20 @@ def child(folder: str, cycles: int, rounds: int, reads: bool = False) -> None:
     def read_new(name: str) -> None:
         pd.read_csv(name)  # looked up now: enable() replaces pd.read_csv
 
+    def new_place() -> None:  # a new project folder: its own state file and configuration
+        where = Path(tempfile.mkdtemp(prefix="place-", dir=folder))
+        (where / "customers.csv").write_bytes(data)
+        lacuna.enable(config_from_dict({
+            "user": {"id": "analyst_alice", "role": "data_analyst"},
+            "audit": {"url": f"sqlite:///{where}/audit.db"},
+            "destinations": {"governed": [f"{where}/governed/"]}}))
+        pd.read_csv(where / "customers.csv")
+
     governed()  # warm-up: imports, the classifier's tables, the state file's migrations
     lacuna.disable()
     plain()
-    cases: list[tuple[str, Any]] = [("governed", governed), ("plain", plain)]
+    cases: list[tuple[str, Any]] = [("governed", governed), ("new place", new_place),
+                                    ("plain", plain)]
     if reads:
         cases += [("read again", read_again), ("new file", read_new)]
     out: dict[str, list[list[float]]] = {case: [] for case, _ in cases}
@@ -148,16 +159,22 @@ def main() -> None:
              "cycles per tree, one child interpreter per round, the trees in turn. A cycle is "
              "`lacuna.enable(config)` (the same configuration and state file each time, as a "
              "switch of user) plus the first governed `pd.read_csv` of the 60-row customers "
-             "table; `plain` is the read alone, without Lacuna. Medians of the rounds, "
-             "milliseconds per cycle.", "",
-             "| tree | governed wall | governed CPU | plain read wall |",
-             "| --- | ---: | ---: | ---: |"]
+             "table; `new place` is the same in a new folder each cycle, with a state file "
+             "and a configuration of its own (a command run in another project, each test); "
+             "`plain` is the read alone, without Lacuna. Medians of the rounds, milliseconds "
+             "per cycle.", "",
+             "| tree | governed wall | governed CPU | new place wall | new place CPU "
+             "| plain read wall |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     names = {"old": args.old_name or args.old, "new": args.new_name or args.new}
     for tree in trees:
         lines.append(f"| {tree} ({names[tree]}) | {median(tree, 'governed', 0):.1f} | "
-                     f"{median(tree, 'governed', 1):.1f} | {median(tree, 'plain', 0):.2f} |")
-    ratio = median("new", "governed", 0) / median("old", "governed", 0)
-    lines += ["", f"new/old (governed wall): {ratio:.2f}."]
+                     f"{median(tree, 'governed', 1):.1f} | {median(tree, 'new place', 0):.1f} | "
+                     f"{median(tree, 'new place', 1):.1f} | {median(tree, 'plain', 0):.2f} |")
+    ratios = {case: median("new", case, 0) / median("old", case, 0)
+              for case in ("governed", "new place")}
+    lines += ["", f"new/old (wall): governed {ratios['governed']:.2f}, "
+                  f"new place {ratios['new place']:.2f}."]
     if args.reads:
         lines += ["", "Later reads on one governor (`--reads`): `read again` is the same file "
                   "read again (its classification cached by file), `new file` a fresh copy of "
