@@ -11,9 +11,10 @@ start, a test per case: the policy engine is compiled and analysed, the state st
 set to that tree's ``src``), the same configuration and state file every cycle (as a switch
 of user does), after one warm-up cycle, and again in a new folder each cycle (``new place``: a
 state file and a configuration of its own, as a command run in another project or each test
-pays); the trees run in turn, a round each, so both see the same load. Compared in the same run with the plain ``pd.read_csv`` the user does anyway.
-Reports the median of the rounds' per-cycle wall and CPU milliseconds; ``--write`` replaces
-this script's section of docs/benchmarks.md.
+pays); the trees run in turn, a round each, so both see the same load. Compared in the same
+run with the plain ``pd.read_csv`` the user does anyway. Reports the median of the rounds'
+per-cycle wall and CPU milliseconds; ``--write`` replaces this script's section of
+docs/benchmarks.md.
 
 ``--reads`` adds two cases on one governor already built (the fixed cost of each later read):
 ``read again``, the same file read again (its classification is cached by file), and ``new
