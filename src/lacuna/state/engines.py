@@ -7,8 +7,11 @@ now lease one engine per database from here (:func:`lease`), and a new governor 
 database (the next ``enable(config)``, the next test) reuses it.
 
 What is written does not change: the engine is built exactly as :func:`lacuna.audit.schema.
-build_engine` builds it for either store (same connection settings, same ``BEGIN`` handling),
-and every store still checks and migrates the schema when it opens.
+build_engine` builds it for either store (same connection settings, same ``BEGIN`` handling).
+Every store checks and migrates the schema when it first opens on an engine; a store opened
+again while the engine is still leased skips what :attr:`Lease.settled` says was checked (a
+decision log per ``enable()`` on the audit trail's engine). Across databases, every SQLite
+engine shares one cache of compiled statements (``lacuna.audit.schema.SQLITE_STATEMENTS``).
 
 Lifetime:
 
