@@ -119,6 +119,15 @@ def _describe(exc: BaseException) -> str:
     return f"{detail} (at {where})" if where else detail
 
 
+def _fail_closed(operation: Operation, what: str, exc: Exception) -> Decision:
+    """The denial of ``operation`` when the policy engine ``what`` ("could not be started",
+    "could not decide"): logged as an error, with the engine's error on the decision."""
+    log.error("the policy engine %s; denying %s (fail closed): %s", what, operation.id, exc)
+    return Decision(allowed=False, operation_id=operation.id, operation=operation,
+                    reasoning=f"Denied because the policy engine {what} (fail closed)",
+                    engine_error=f"{type(exc).__name__}: {exc}")
+
+
 class Governor:
     """Runs every governed operation through the five steps.
 
@@ -537,12 +546,9 @@ class Governor:
         try:
             remote = getattr(self.engine, "complete_decisions", False)
         except Exception as exc:  # the engine cannot be built (e.g. a component not installed)
-            log.error("the policy engine could not be started; denying %s (fail closed): %s",
-                      operation.id, exc)
-            return Decision(
-                allowed=False, operation_id=operation.id, operation=operation,
-                reasoning="Denied because the policy engine could not be started (fail closed)",
-                engine_error=f"{type(exc).__name__}: {exc}")
+            # no alternative and no registered dataset is offered: each must be allowed by a
+            # dry run of the engine that could not be built
+            return _fail_closed(operation, "could not be started", exc)
         if remote:
             return self._server_decision(operation, record=False)
         grant, note = self._grant(operation)
@@ -553,13 +559,7 @@ class Governor:
             if note:
                 decision = replace(decision, why=(*decision.why, note))
         except Exception as exc:
-            log.error("policy engine failed; denying %s (fail closed): %s", operation.id, exc)
-            decision = Decision(
-                allowed=False,
-                operation_id=operation.id,
-                reasoning="Denied because the policy engine could not decide (fail closed)",
-                engine_error=f"{type(exc).__name__}: {exc}",
-            )
+            decision = _fail_closed(operation, "could not decide", exc)
         decision = decision.evolve(operation=operation, exception_approved=grant is not None)
         if decision.denied and any(a.kind for a in decision.alternatives):
             decision = self._alternatives(decision)

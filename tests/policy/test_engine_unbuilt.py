@@ -39,3 +39,28 @@ def test_an_engine_that_cannot_be_built_denies_saying_why(
         assert decision.operation is not None
     allowed = Governor(current().config).decide(_operation())  # the engine builds: decided
     assert allowed.allowed, allowed.reasoning
+
+
+def test_an_engine_that_fails_while_deciding_denies_the_same_way(
+        sandbox_config: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Built, then failing in ``decide``: the same fail-closed denial, said as such and logged
+    as an error, with the engine's error and the operation on the decision."""
+    lacuna.configure(sandbox_config())
+    operation = _operation()
+
+    class Broken:
+        complete_decisions = False
+
+        def decide(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("the engine broke (test)")
+
+    gov = Governor(current().config, engine=Broken())  # type: ignore[arg-type]
+    with caplog.at_level("ERROR", logger="lacuna.governor"):
+        decision = gov.decide(operation)
+    assert decision.denied
+    assert decision.reasoning == ("Denied because the policy engine could not decide "
+                                  "(fail closed)")
+    assert decision.engine_error == "RuntimeError: the engine broke (test)"
+    assert decision.operation is operation
+    assert any("could not decide" in r.getMessage() and operation.id in r.getMessage()
+               for r in caplog.records)
