@@ -48,7 +48,10 @@ def test_xdist_reports_failures_holding_lone_surrogates(tmp_path: Path) -> None:
            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "xdist.plugin", "-n", "1",
-         "-p", "no:cacheprovider", "-rf", str(tmp_path)],
+         "-p", "no:cacheprovider", "-rf",
+         # a temporary folder of its own: with pytest's default one, the nested run's cleanup
+         # deleted the older runs' folders under /tmp/pytest-of-<user> (15 s after a full run)
+         "--basetemp", str(tmp_path / "basetemp"), str(tmp_path)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     out = done.stdout + done.stderr
     assert "INTERNALERROR" not in out, out

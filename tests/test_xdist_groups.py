@@ -92,7 +92,10 @@ def test_each_heavy_component_runs_on_one_worker(tmp_path: Path) -> None:
               for arg in ("-p", f"no:{name}")]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup",
-         "-p", "no:cacheprovider", *unused, "-W", "error", str(suite)],
+         "-p", "no:cacheprovider", *unused, "-W", "error",
+         # a temporary folder of its own: with pytest's default one, the nested run's cleanup
+         # deleted the older runs' folders under /tmp/pytest-of-<user> (GBs after a full run)
+         "--basetemp", str(tmp_path / "basetemp"), str(suite)],
         cwd=suite, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     where = {p.name: p.read_text() for p in out.iterdir()}
