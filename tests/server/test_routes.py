@@ -135,9 +135,17 @@ def database_down(app_client: Any, error: str = "unable to open database file"
     raises it (the pools emptied, so no connection opened before is reused), then works
     again."""
     db = str(app_client.state.db)
-    engines = [e for e in gc.get_objects()  # type(), not isinstance: that reads __class__,
-               # which some objects answer with a warning (torch's deprecated reduce_op)
-               if issubclass(type(e), Engine) and e.url.render_as_string(False) == db]
+    # gc.get_objects() leaves out what gc.freeze() froze, and tests/conftest.py freezes what
+    # the tests before left alive every 100 tests: the module's app may have been made before
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+    try:
+        engines = [e for e in gc.get_objects()  # type(), not isinstance: that reads __class__,
+                   # which some objects answer with a warning (torch's deprecated reduce_op)
+                   if issubclass(type(e), Engine) and e.url.render_as_string(False) == db]
+    finally:
+        if frozen:
+            gc.freeze()
     assert engines
 
     def fail(*_: Any, **__: Any) -> None:
