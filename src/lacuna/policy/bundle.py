@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import yaml  # type: ignore[import-untyped, unused-ignore]
 from regorus import Engine
@@ -167,13 +167,41 @@ def content_key(parts: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class Recent(Generic[_K, _V]):
+    """A small map of what was used most recently (at most ``kept`` entries), safe across
+    threads: the policy caches keyed by :func:`content_key`."""
+
+    def __init__(self, kept: int) -> None:
+        self._kept, self._lock = kept, threading.Lock()
+        self._held: OrderedDict[_K, _V] = OrderedDict()
+
+    def get(self, key: _K) -> _V | None:
+        with self._lock:
+            found = self._held.get(key)
+            if found is not None:
+                self._held.move_to_end(key)
+            return found
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def put(self, key: _K, value: _V) -> None:
+        with self._lock:
+            self._held[key] = value
+            while len(self._held) > self._kept:
+                self._held.popitem(last=False)
+
+
 # The modules of bundles parsed lately, tagged with their package and version, by what was
 # parsed (each file's shown path, relative path and text, and ``rego_version``): the same files
 # read again (a governor made again, a reload that found them unchanged) are not parsed again.
 # Only a bundle that parsed is kept, so a file that fails fails every time it is read.
-_PARSED: OrderedDict[str, tuple[RegoModule, ...]] = OrderedDict()
 _PARSED_KEPT = 16
-_PARSED_LOCK = threading.Lock()
+_PARSED: Recent[str, tuple[RegoModule, ...]] = Recent(_PARSED_KEPT)
 
 
 @releasing_engines
@@ -186,11 +214,9 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
     """
     key = content_key((rego_version,
                        *(p for m in modules for p in (m.path, m.relpath, m.source))))
-    with _PARSED_LOCK:
-        found = _PARSED.get(key)
-        if found is not None:
-            _PARSED.move_to_end(key)
-            return found
+    found = _PARSED.get(key)
+    if found is not None:
+        return found
     checker = Engine()
     parsed: list[RegoModule] = []
     for m in modules:  # a loop: a generator's closure would keep the engine in a traceback
@@ -209,10 +235,7 @@ def _parsed(modules: tuple[RegoModule, ...], rego_version: str) -> tuple[RegoMod
     policies = {m.path for m in done if not m.is_test}
     check_evaluable([m for m in ast if _file_of(m) in policies], policies)
     del ast
-    with _PARSED_LOCK:
-        _PARSED[key] = done
-        while len(_PARSED) > _PARSED_KEPT:
-            _PARSED.popitem(last=False)
+    _PARSED.put(key, done)
     return done
 
 

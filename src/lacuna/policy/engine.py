@@ -48,11 +48,10 @@ import os
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import PolicyError
 from lacuna.model import Explanation
@@ -68,6 +67,7 @@ from lacuna.policy.budget import (
 )
 from lacuna.policy.bundle import (
     Bundle,
+    Recent,
     RegoModule,
     builtin,
     content_key,
@@ -466,16 +466,17 @@ class PolicyEngine:
         data: dict[str, Any] = {**bundle.data, "lacuna": lacuna}
         engine = compile_bundle(bundle, data)
         found = _analysed(engine, bundle, data)
+        shape = found.shape
         cache = None
-        if self.cache_size > 0 and not found.nondeterministic:
-            cache = DecisionCache(found.paths, self.cache_size)
+        if self.cache_size > 0 and not shape.nondeterministic:
+            cache = DecisionCache(shape.paths, self.cache_size)
         generation = next(self._generations)
         self._key.set((generation, engine))  # this thread's engine for the new generation
         packages = tuple(p for p in found.everything if p.votes)
         explainer = _Explainer(weakref.ref(self._key), bundle, data, generation)
         return _Loaded(bundle=bundle, data=data, everything=found.everything, packages=packages,
-                       generation=generation, cache=cache, nondeterministic=found.nondeterministic,
-                       trie=found.trie, by_name={p.name: p for p in packages},
+                       generation=generation, cache=cache, nondeterministic=shape.nondeterministic,
+                       trie=shape.trie, by_name={p.name: p for p in packages},
                        explainer=explainer)
 
     def _engine(self, state: _Loaded) -> Engine:
@@ -505,37 +506,10 @@ class _Shape:
 @dataclass(frozen=True)
 class _Analysis:
     """What the bundle's ASTs say, the same for every engine compiled from the same modules and
-    data: its packages and their metadata, the non-deterministic calls, the input paths read."""
+    data: its packages and their metadata, and the modules' shape."""
 
     everything: tuple[PolicyPackage, ...]
-    nondeterministic: tuple[tuple[str, int, str], ...]
-    paths: list[tuple[str, ...]] | None
-    trie: dict[str, Any] | None
-
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-class _Recent(Generic[_K, _V]):
-    """A small most-recently-used map, safe across threads."""
-
-    def __init__(self, kept: int) -> None:
-        self._kept, self._lock = kept, threading.Lock()
-        self._held: OrderedDict[_K, _V] = OrderedDict()
-
-    def get(self, key: _K) -> _V | None:
-        with self._lock:
-            found = self._held.get(key)
-            if found is not None:
-                self._held.move_to_end(key)
-            return found
-
-    def put(self, key: _K, value: _V) -> None:
-        with self._lock:
-            self._held[key] = value
-            while len(self._held) > self._kept:
-                self._held.popitem(last=False)
+    shape: _Shape
 
 
 # The analysis of recently compiled bundles, by what was compiled: a governor made again (a
@@ -544,8 +518,8 @@ class _Recent(Generic[_K, _V]):
 # configuration (its destinations are in data.lacuna) changes the data, not the AST, and
 # parsing and walking the AST is ~8 of the ~11 ms a new engine costs; only the packages'
 # metadata, which a rule may compute from data, is read again.
-_SHAPES: _Recent[str, _Shape] = _Recent(16)
-_ANALYSES: _Recent[str, _Analysis] = _Recent(16)
+_SHAPES: Recent[str, _Shape] = Recent(16)
+_ANALYSES: Recent[str, _Analysis] = Recent(16)
 
 
 def _analysed(engine: Engine, bundle: Bundle, data: Mapping[str, Any]) -> _Analysis:
@@ -555,16 +529,14 @@ def _analysed(engine: Engine, bundle: Bundle, data: Mapping[str, Any]) -> _Analy
         PolicyError: a package's metadata is malformed (never cached: asked again, it raises
             again).
     """
-    modules = tuple(p for m in bundle.policy_modules for p in (m.path, m.rego_version or "",
-                                                               m.source))
-    key = content_key((json.dumps(data, sort_keys=True), *modules))
+    modules = content_key(p for m in bundle.policy_modules
+                          for p in (m.path, m.rego_version or "", m.source))
+    key = content_key((json.dumps(data, sort_keys=True), modules))
     found = _ANALYSES.get(key)
     if found is not None:
         return found
-    shape = _shaped(engine, bundle, content_key(modules))
-    found = _Analysis(everything=all_packages(engine, bundle, shape.ast),
-                      nondeterministic=shape.nondeterministic, paths=shape.paths,
-                      trie=shape.trie)
+    shape = _shaped(engine, bundle, modules)
+    found = _Analysis(everything=all_packages(engine, bundle, shape.ast), shape=shape)
     _ANALYSES.put(key, found)
     return found
 
