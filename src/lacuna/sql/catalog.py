@@ -98,6 +98,21 @@ class Database:
         counting its rows (a view's count runs its query)."""
         return self._columns(name)[1]
 
+    def view_sql(self, name: str) -> str | None:
+        """The ``CREATE VIEW`` text of DuckDB view ``name``, resolved as :meth:`table`
+        resolves it; None when ``name`` is no view (a table, nothing) or not on DuckDB. Read
+        from the catalog: the view's query does not run."""
+        if self.dialect != "duckdb":
+            return None
+        schema, _, view = name.rpartition(".")
+        where = f"lower(view_name) = lower({literal(view)}) AND NOT internal"
+        _, rows = self.query(f"SELECT sql FROM duckdb_views() WHERE {where}")
+        if not rows:  # no view of that name anywhere (a table): one look-up
+            return None
+        found = _duckdb_qualifier(schema) if schema else self._duckdb_resolved(view)
+        _, rows = self.query(f"SELECT sql FROM duckdb_views() WHERE {where}{found}")
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
     def sample(self, name: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
         return self.query(f"SELECT * FROM {self._quoted(name)} LIMIT {int(limit)}")
 

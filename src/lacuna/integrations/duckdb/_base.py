@@ -124,6 +124,19 @@ def url_of(con: Any) -> str:
     return f"duckdb:///{path}"
 
 
+def column_names(con: Any, query: str) -> list[str]:
+    """The output column names of ``query`` (a ``SELECT``) on connection ``con``, as DuckDB
+    binds it, without running it: ``DESCRIBE`` binds only. ``con.sql(query).columns`` runs a
+    query that changes the database at the call (a sequence's ``nextval``): it advanced the
+    sequence before Lacuna decided, so a refused ``COPY (SELECT nextval('s') …) TO`` left it
+    moved and an allowed one wrote other numbers than plain DuckDB.
+
+    Raises:
+        duckdb.Error: DuckDB cannot bind ``query``."""
+    with _bypass.bypass(), outermost():
+        return [str(r[0]) for r in con.sql(f"DESCRIBE {query}").fetchall()]
+
+
 def _hand_on(result: Any, state: DataState) -> None:
     """What a statement returns carries its state: a relation, or the connection whose pending
     result it is (``execute``), which its fetchers (``.df()``, ``.fetchdf()``, …) hand on."""

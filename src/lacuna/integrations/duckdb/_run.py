@@ -21,6 +21,7 @@ from lacuna.integrations.duckdb._base import (
     _hand_on,
     _home,
     _refuse,
+    column_names,
     url_of,
 )
 from lacuna.integrations.duckdb._statements import (
@@ -377,8 +378,7 @@ def _by_name(con: Any, sql: str) -> str:
             parsed.this, exp.Table) or not isinstance(parsed.expression, exp.Query):
         return sql
     try:
-        with _bypass.bypass(), outermost():
-            names = [str(c) for c in con.sql(parsed.expression.sql(dialect="duckdb")).columns]
+        names = column_names(con, parsed.expression.sql(dialect="duckdb"))  # bound, not run
     except Exception:
         return sql
     parsed.set("this", exp.Schema(this=parsed.this.copy(), expressions=[

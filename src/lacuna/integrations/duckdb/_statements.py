@@ -21,6 +21,7 @@ from lacuna.integrations.duckdb._base import (
     REGISTERED,
     _catalog,
     _gov,
+    column_names,
     url_of,
 )
 from lacuna.integrations.duckdb._files import _file_state, _refuse_sealed_arguments
@@ -89,6 +90,8 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
         found = (known or {}).get(name)
         registered = REGISTERED.get(con, name) if found is None and name == table.name else None
         catalog: Classification | None = None
+        if found is None and registered is None:
+            found = _stateful_view(con, db, name)  # its query must not run for a look
         if found is None and registered is None:  # DuckDB reads a catalog table (or view) of
             with _bypass.bypass(), outermost():  # the name before a Python variable of it:
                 catalog = classify_table(gov, db, name)  # a frame ``t`` in scope was taken
@@ -144,6 +147,40 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
     if streams:
         computed.once(node)
     return DataState(classification=result, lineage=node, origins=traced), states
+
+
+def _stateful_view(con: Any, db: Any, name: str) -> DataState | None:
+    """The state of view ``name`` of ``db`` when its query changes the database as it runs (a
+    sequence's ``nextval``/``setval``): classified from that query (its sources' classes, by
+    the SQL column lineage), never by running it, and marked as not to be read again for a
+    sample (:func:`computed.once`): a write whose columns need one is refused before anything
+    runs. Before, the view's values were counted and sampled like a table's, each look
+    advancing the sequence: a refused ``COPY v TO`` left it moved, and an allowed read wrote
+    other numbers than plain DuckDB. None for any other name (a table, a view that only
+    reads). A view Lacuna cannot read so is PROPRIETARY (fail closed)."""
+    with _bypass.bypass(), outermost():
+        text = db.view_sql(name)
+    if not text or not any(f in text.lower() for f in computed.STATEFUL):
+        return None
+    try:
+        parsed = sqlglot.parse_one(text, dialect="duckdb")
+        query = parsed.expression if isinstance(parsed, exp.Create) else None
+        if not isinstance(query, exp.Query):
+            msg = f"its definition is not a query: {text[:200]}"
+            raise ValueError(msg)
+        if not computed.stateful(query):
+            return None
+        inner, _ = statement_state(con, query.sql(dialect="duckdb"))
+    except Exception as exc:
+        inner = DataState(classification=Classification(
+            tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
+                f"PROPRIETARY (fail closed): Lacuna cannot classify view {name}, whose query "
+                f"advances a sequence (so it is not sampled), from its definition: {exc}",)),
+            lineage=LineageNode(name=None, operation=computed.STATEMENT))
+    node = LineageNode(name=f"{db.url}#{name}", operation=computed.TABLE,
+                       parents=(inner.lineage,))
+    computed.once(node, computed.SEQUENCE)
+    return DataState(classification=inner.classification, lineage=node, origins=inner.origins)
 
 
 def _comment(db: Any, name: str) -> str | None:
@@ -238,9 +275,12 @@ def _held_statement(con: Any, sql: str, state: DataState, columns: list[str] | N
     query again: it classified other values than those written, and after ``setseed`` the
     rows written were not those plain DuckDB writes."""
     if isinstance(con, duckdb.DuckDBPyRelation) or not computed.draws(
-            state.lineage) or not computed.unsourced(
+            state.lineage) or computed.not_again(state.lineage) or not computed.unsourced(
             state, columns if columns is not None else list(state.classification.columns)):
-        yield None  # rel.query(name, "COPY …"): run as written (a second run is sampled)
+        # rel.query(name, "COPY …"): run as written (a second run is sampled); a statement
+        # that must not run twice (nextval: computed.once) is refused by the sample before
+        # anything runs, not held (holding it ran nextval, and the refusal left it moved)
+        yield None
         return
     import uuid
 
@@ -260,8 +300,8 @@ def _held_statement(con: Any, sql: str, state: DataState, columns: list[str] | N
         return
     table = f"__lacuna_drawn_{uuid.uuid4().hex}"
     text = query.sql(dialect="duckdb")
+    names = column_names(con, text)  # bound, not run: the table below runs it once
     with _bypass.bypass(), outermost():
-        names = [str(c) for c in con.sql(text).columns]
         con.sql(f"CREATE TEMPORARY TABLE {table} AS {text}")
     try:
         read = "SELECT " + ", ".join(f"#{i + 1} AS {computed.quoted(n)}" for i, n in
@@ -319,7 +359,6 @@ def _written_columns(con: Any, query: str, state: DataState) -> list[str]:
     come from its values, which the SQL's lineage does not know), or, when DuckDB cannot bind
     the query alone, the names the lineage knows."""
     try:
-        with _bypass.bypass(), outermost():
-            return [str(c) for c in con.sql(query).columns]
+        return column_names(con, query)  # bound, not run (a nextval would advance)
     except Exception:
         return [c for c in state.classification.columns if not is_pseudo(c)]

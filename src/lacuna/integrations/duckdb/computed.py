@@ -49,10 +49,10 @@ _COMPUTED: dict[str, Mapping[str, bool]] = {}
 _ONCE: dict[str, str] = {}
 _READER = ("the relation reads a record batch reader, which can be read once only; read it "
            "into a table first (reader.read_all())")
-_SEQUENCE = ("the statement calls nextval, and a second run for the sample would advance the "
+SEQUENCE = ("the statement calls nextval, and a second run for the sample would advance the "
              "sequence (the rows written would not be the rows asked for); write the sequence "
              "numbers into a table first, or give each column a classified source")
-_STATEFUL = frozenset({"nextval", "currval", "setseed", "setval"})
+STATEFUL = frozenset({"nextval", "currval", "setseed", "setval"})
 # nodes whose statement draws new values at every run (random(), gen_random_uuid()) in a
 # column no classified source accounts for: a second run for the sample classifies other
 # values than those written, and advances the generator (after setseed the rows written
@@ -125,12 +125,17 @@ def remember(node: LineageNode, columns: Mapping[str, Any], edges: Sequence[Colu
              if name not in sourced and name not in sequences and not c.is_personal
              and not is_pseudo(name)}
     _kept(_COMPUTED, node.id, found)
-    if found and query is not None and any(
-            f.name.lower() in _STATEFUL for f in query.find_all(exp.Anonymous)):
-        once(node, _SEQUENCE)
+    if found and query is not None and stateful(query):
+        once(node, SEQUENCE)
     if any(not constant for constant in found.values()) and query is not None and (
             anew if anew is not None else drawn(query)):
         _kept(_DRAWS, node.id, True)
+
+
+def stateful(query: exp.Expr) -> bool:
+    """Whether ``query`` calls a function whose run changes (or reads) a sequence's or the
+    random generator's state (:data:`STATEFUL`): a second run, or a look, is not free."""
+    return any(f.name.lower() in STATEFUL for f in query.find_all(exp.Anonymous))
 
 
 def drawn(query: exp.Expr) -> bool:
@@ -544,6 +549,6 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-__all__ = ["STATEMENT", "TABLE", "VIEW_KEY", "drawn", "draws", "not_again", "once", "one_shot",
-           "quoted", "remember", "sampled", "unsourced", "view_comment", "view_parents",
-           "viewed"]
+__all__ = ["SEQUENCE", "STATEFUL", "STATEMENT", "TABLE", "VIEW_KEY", "drawn", "draws",
+           "not_again", "once", "one_shot", "quoted", "remember", "sampled", "stateful",
+           "unsourced", "view_comment", "view_parents", "viewed"]
