@@ -91,7 +91,9 @@ def test_a_refused_write_leaves_the_sequence_where_it_was(governed: Path,
     ["CREATE VIEW v AS SELECT nextval('s') AS id, c FROM people",
      "SELECT c, id FROM v ORDER BY id"],
     ["SELECT nextval('s') AS id, c FROM things ORDER BY id"],
-], ids=["copy", "view-read-twice", "view-of-pii-read", "query"])
+    ["CREATE VIEW v AS SELECT nextval('s') AS id, c FROM things",
+     "CREATE VIEW w AS SELECT id, c FROM v", "SELECT * FROM w ORDER BY id"],
+], ids=["copy", "view-read-twice", "view-of-pii-read", "query", "view-of-a-view"])
 def test_an_allowed_statement_advances_the_sequence_as_plain_duckdb(
         governed: Path, statements: list[str]) -> None:
     out = governed / "Downloads" / "t.csv"

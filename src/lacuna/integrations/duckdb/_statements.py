@@ -160,7 +160,7 @@ def _stateful_view(con: Any, db: Any, name: str) -> DataState | None:
     reads). A view Lacuna cannot read so is PROPRIETARY (fail closed)."""
     with _bypass.bypass(), outermost():
         text = db.view_sql(name)
-    if not text or not any(f in text.lower() for f in computed.STATEFUL):
+    if not text or not _advances(db, text):
         return None
     try:
         parsed = sqlglot.parse_one(text, dialect="duckdb")
@@ -168,8 +168,6 @@ def _stateful_view(con: Any, db: Any, name: str) -> DataState | None:
         if not isinstance(query, exp.Query):
             msg = f"its definition is not a query: {text[:200]}"
             raise ValueError(msg)
-        if not computed.stateful(query):
-            return None
         inner, _ = statement_state(con, query.sql(dialect="duckdb"))
     except Exception as exc:
         inner = DataState(classification=Classification(
@@ -181,6 +179,33 @@ def _stateful_view(con: Any, db: Any, name: str) -> DataState | None:
                        parents=(inner.lineage,))
     computed.once(node, computed.SEQUENCE)
     return DataState(classification=inner.classification, lineage=node, origins=inner.origins)
+
+
+def _advances(db: Any, text: str, depth: int = 0) -> bool:
+    """Whether view definition ``text`` calls a sequence function (:data:`computed.STATEFUL`),
+    itself or in a view it reads (``CREATE VIEW w AS SELECT * FROM v``, ``v`` calling
+    ``nextval``: reading ``w`` advances the sequence too). One that cannot be read, or views
+    nested past 16 deep, count as advancing (fail closed: classified from the definition)."""
+    if depth > 16:
+        return True
+    try:
+        parsed = sqlglot.parse_one(text, dialect="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return any(f in text.lower() for f in computed.STATEFUL)
+    if computed.stateful(parsed):
+        return True
+    from lacuna.sql.statements import table_name
+
+    query = parsed.expression if isinstance(parsed, exp.Create) else parsed  # not the view
+    for table in query.find_all(exp.Table) if query is not None else ():
+        name = table_name(table)
+        if not name or not isinstance(table.this, exp.Identifier):
+            continue
+        with _bypass.bypass(), outermost():
+            inner = db.view_sql(name)
+        if inner and _advances(db, inner, depth + 1):
+            return True
+    return False
 
 
 def _comment(db: Any, name: str) -> str | None:
