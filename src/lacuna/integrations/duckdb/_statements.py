@@ -184,8 +184,8 @@ def _stateful_view(con: Any, db: Any, name: str) -> DataState | None:
 def _advances(db: Any, text: str, depth: int = 0) -> bool:
     """Whether view definition ``text`` calls a sequence function (:data:`computed.STATEFUL`),
     itself or in a view it reads (``CREATE VIEW w AS SELECT * FROM v``, ``v`` calling
-    ``nextval``: reading ``w`` advances the sequence too). One that cannot be read, or views
-    nested past 16 deep, count as advancing (fail closed: classified from the definition)."""
+    ``nextval``: reading ``w`` advances the sequence too). One sqlglot cannot parse counts
+    when its text names such a function; views nested past 16 deep count (fail closed)."""
     if depth > 16:
         return True
     try:
