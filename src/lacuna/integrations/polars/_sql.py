@@ -18,7 +18,10 @@ function (``read_csv('x.csv')``, ``read_parquet``, ...) is classified as a read 
 registered (the context was made before ``lacuna.enable()``) is
 classified from its names and values. A statement Lacuna cannot resolve (a parse error, an
 output it cannot map) fails closed: the result carries the strictest state of every table
-registered, which is also its floor.
+registered, which is also its floor. When the SQL analysis does not import (sqlglot, or a
+module of Lacuna, missing or broken), ``execute`` is refused in every mode before polars runs
+it, as the DB-API and DuckDB integrations refuse a statement
+(:func:`lacuna.sql.require_analysis`: a ComponentImportError that says what to install).
 
 These hooks run for polars' own calls too (``pl.sql`` and ``DataFrame.sql`` call them from
 inside a hooked call): registration and execution are where the tables are known.
@@ -132,7 +135,12 @@ def unregistering(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def executing(original: Callable[..., Any]) -> Callable[..., Any]:
+    from lacuna.sql import require_analysis
+
     def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # or ComponentImportError, saying what to install, in every mode: nothing runs (the
+        # result was classified as the strictest registered table, naming the ImportError)
+        require_analysis()
         query = _given(args, kwargs, "query").get("query")
         if isinstance(query, str):
             _refuse_sealed(query)
