@@ -46,7 +46,7 @@ from lacuna.lineage.frames import traced_origins
 from lacuna.lineage.records import DatasetRef
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.lineage.step import Step, StepInput, StepKind
-from lacuna.model import Classification, FrozenDict, Tier
+from lacuna.model import Classification, FrozenDict
 
 _DIALECT = "duckdb"  # the sqlglot dialect nearest polars' SQL (EXCLUDE, ILIKE, ORDER BY ALL)
 _OPERATION = "polars.sql"
@@ -311,9 +311,8 @@ def _fail_closed(states: Mapping[str, DataState], result: pl.DataFrame | pl.Lazy
     reason = (f"the polars SQL statement cannot be followed column by column ({why}): the "
               "result carries the strictest class of every registered table (fail closed)")
     if not states:
-        return DataState(classification=Classification(
-            tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
-            reasoning=(f"PROPRIETARY (fail closed): {reason}; no table is registered",)),
+        return DataState(classification=Classification.fail_closed(
+            f"{reason}; no table is registered"),
             lineage=LineageNode(name=None, operation=_OPERATION))
     step = Step(kind=StepKind.COMBINE, operation=_OPERATION,
                 inputs=tuple(StepInput.of(s) for s in inputs),
