@@ -138,8 +138,8 @@ def executing(original: Callable[..., Any]) -> Callable[..., Any]:
     from lacuna.sql import require_analysis
 
     def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
-        # or ComponentImportError, saying what to install, in every mode: nothing runs (the
-        # result was classified as the strictest registered table, naming the ImportError)
+        # or ComponentImportError, saying what to install, in every mode: nothing runs (before,
+        # polars ran it and the result took the strictest registered table's class)
         require_analysis()
         query = _given(args, kwargs, "query").get("query")
         if isinstance(query, str):
