@@ -55,3 +55,43 @@ def test_a_jdbc_sqlite_file_is_decided_by_where_it_lies() -> None:
     assert jdbc.path == plain.path == "/tmp/x.db"
     assert jdbc.scope is plain.scope is Scope.EXTERNAL
     assert not jdbc.managed
+
+
+@pytest.mark.parametrize(("url", "scope", "named"), [
+    # an IPv6 address is in brackets: the host is the address, not "[" (before, "[" or
+    # "[2001": loopback was external and an internal address matched nothing)
+    ("jdbc:oracle:thin:@[::1]:1521:ORCL", Scope.INTERNAL, None),
+    ("jdbc:oracle:thin:@//[::1]:1521/ORCL", Scope.INTERNAL, None),
+    ("jdbc:oracle:thin:scott/tiger@//[::1]:1521/ORCL", Scope.INTERNAL, None),
+    ("jdbc:oracle:oci:@[::1]:1521/ORCL", Scope.INTERNAL, None),
+    ("jdbc:oracle:thin:@[2001:db8::1]:1521/svc", Scope.EXTERNAL, "on 2001:db8::1,"),
+    ("jdbc:oracle:thin:@//[2001:db8::1]:1521/svc", Scope.EXTERNAL, "on 2001:db8::1,"),
+    ("jdbc:oracle:thin:@//[2001:db8::7]:1521/svc", Scope.INTERNAL, None),
+    ("jdbc:oracle:thin:@(DESCRIPTION=(ADDRESS=(PROTOCOL=TCP)(HOST=[::1])(PORT=1521)))",
+     Scope.INTERNAL, None),
+    ("jdbc:oracle:thin:@(DESCRIPTION=(ADDRESS_LIST=(ADDRESS=(HOST=[::1])(PORT=1521))"
+     "(ADDRESS=(HOST=[2001:db8::1])(PORT=1521))))", Scope.EXTERNAL, "on 2001:db8::1,"),
+    ("jdbc:db2:@[2001:db8::1]:50000/x", Scope.EXTERNAL, "on 2001:db8::1,"),
+    # bracketed but not an IPv6 address: no host Lacuna can read, outside whatever
+    # destinations.internal_hosts says ("*" matches every host)
+    ("jdbc:oracle:thin:@[zz::1]:1521/svc", Scope.EXTERNAL, "not an IPv6 address"),
+    ("jdbc:oracle:thin:@//[::1:1521/svc", Scope.EXTERNAL, "not an IPv6 address"),
+    ("jdbc:oracle:thin:@[]:1521/svc", Scope.EXTERNAL, "not an IPv6 address"),
+    ("jdbc:oracle:thin:@(DESCRIPTION=(ADDRESS=(HOST=[db.internal])(PORT=1521)))",
+     Scope.EXTERNAL, "not an IPv6 address"),
+    # the other forms as before
+    ("jdbc:oracle:thin:@127.0.0.1:1521:ORCL", Scope.INTERNAL, None),
+    ("jdbc:oracle:thin:@//db.internal:1521/svc", Scope.INTERNAL, None),
+    ("jdbc:oracle:thin:@//192.0.2.1:1521/svc", Scope.EXTERNAL, "on 192.0.2.1,"),
+])
+@pytest.mark.parametrize("internal", [("db.internal", "2001:db8::7"), ("*",)])
+def test_an_ipv6_host_in_brackets_is_the_address(
+        url: str, scope: Scope, named: str | None, internal: tuple[str, ...]) -> None:
+    place = classify_destination(url, DestinationConfig(internal_hosts=internal))
+    if internal == ("*",) and named != "not an IPv6 address":
+        scope, named = Scope.INTERNAL, None  # every host is internal
+    assert place.type is DestinationType.DATABASE
+    assert place.scope is scope, place.reasoning
+    assert "[" not in place.reasoning.split(" database", 1)[1], place.reasoning
+    if named is not None:
+        assert named in place.reasoning

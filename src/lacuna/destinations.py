@@ -387,20 +387,48 @@ def _opaque_host(url: str, dialect: str, config: DestinationConfig) -> str | Non
     """The host of a database URL without an authority (``://``), as JDBC spells some:
     Oracle's ``oracle:thin:@host:1521:sid``, ``oracle:thin:@//host:1521/service`` and
     ``oracle:thin:@(DESCRIPTION=(ADDRESS=(HOST=h)…))`` name theirs after ``@`` (every
-    ``HOST=`` of a descriptor counts); an embedded database's (``derby:memory:db``) is this
-    machine. Anything else names no host Lacuna can read: it is outside (fail closed), where
-    these URLs raised an IndexError before."""
+    ``HOST=`` of a descriptor counts; an IPv6 address is in brackets, ``@[::1]:1521/svc``);
+    an embedded database's (``derby:memory:db``) is this machine. Anything else names no host
+    Lacuna can read, a bracketed one that is not an IPv6 address too: it is outside (fail
+    closed), where these URLs raised an IndexError before."""
     hosts: list[str] = []
     if "@" in url:
         place = url.rsplit("@", 1)[1].lstrip("/")
-        hosts = (re.findall(r"\(\s*HOST\s*=\s*([^)\s]+)", place, flags=re.IGNORECASE)
-                 if place.startswith("(") else [re.split(r"[:/?;]", place, maxsplit=1)[0]])
+        if place.startswith("("):
+            hosts = re.findall(r"\(\s*HOST\s*=\s*([^)\s]+)", place, flags=re.IGNORECASE)
+        elif place.startswith("["):  # ``[2001:db8::1]:1521``: the address has colons too
+            hosts = ["".join(place.partition("]")[:2])]
+        else:
+            hosts = [re.split(r"[:/?;]", place, maxsplit=1)[0]]
         hosts = [h for h in hosts if h.strip()]  # ``oci:@``: the host is in the environment
     elif dialect in _EMBEDDED:
         return None
     if not hosts:
         return f"a host its URL does not name ({url.split(':', 1)[0]})"
-    return next((h for h in hosts if not _internal_host(h, config)), None)
+    for host in hosts:
+        address = _ipv6_literal(host)
+        if address is None:
+            return f"a bracketed host that is not an IPv6 address ({url.split(':', 1)[0]})"
+        if not _internal_host(address, config):
+            return address
+    return None
+
+
+def _ipv6_literal(host: str) -> str | None:
+    """``host`` without the brackets of an IPv6 literal (``[::1]`` is ``::1``); ``host``
+    itself when it has none; None when it is bracketed but not an IPv6 address (``[zz::1]``,
+    ``[::1`` unclosed, ``[]``), which no check may read as a host, internal or not."""
+    import ipaddress
+
+    if not host.startswith("[") and "]" not in host:
+        return host
+    if not (host.startswith("[") and host.endswith("]")):
+        return None
+    try:
+        ipaddress.IPv6Address(host[1:-1])
+    except ValueError:
+        return None
+    return host[1:-1]
 
 
 def _service(url: str, dialect: str) -> str | None:

@@ -351,12 +351,7 @@ class Governor:
                     embedded, data_path=name, frame=frame, table=table, location=location))
         except sc.SidecarError as exc:
             log.error("%s", exc)
-            failed = replace(
-                inferred,
-                tier=Tier.PROPRIETARY,
-                floor=Tier.PROPRIETARY,
-                reasoning=(f"PROPRIETARY (fail closed): {exc}", *inferred.reasoning),
-            )
+            failed = Classification.fail_closed(str(exc), over=inferred)
             return failed, (), None, None, None
         result = inferred
         raised: Raised | None = None
@@ -376,11 +371,9 @@ class Governor:
                 restored = self._restore_from_store(name)
             except Exception as exc:  # the store cannot say what it recorded: fail closed
                 log.error("could not look %s up in the lineage store: %s", name, exc)
-                failed = replace(
-                    inferred, tier=max(inferred.tier, Tier.PROPRIETARY),
-                    floor=max(inferred.floor, Tier.PROPRIETARY),
-                    reasoning=("PROPRIETARY (fail closed): the lineage store could not say what "
-                               f"it recorded of this file: {exc}", *inferred.reasoning))
+                failed = Classification.fail_closed(
+                    f"the lineage store could not say what it recorded of this file: {exc}",
+                    over=inferred)
                 return failed, (), None, None, None
             if restored is not None:  # the store knows this exact content
                 c, raised = self._restored(restored, inferred)
@@ -421,10 +414,7 @@ class Governor:
             known, seen = self.lineage_store.knows(name)  # type: ignore[attr-defined]
         except Exception as exc:
             log.error("%s", exc)
-            return replace(result, tier=max(result.tier, Tier.PROPRIETARY),
-                           floor=max(result.floor, Tier.PROPRIETARY),
-                           reasoning=(f"PROPRIETARY (fail closed): {exc}", *result.reasoning)
-                           ), None
+            return Classification.fail_closed(str(exc), over=result), None
         if known is None:
             return result, seen
         raised, _ = sc.restrict(known, result, self.config.classification, where=where)

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
@@ -369,6 +369,9 @@ class Classification:
     # classify or decide on takes the strictest tier (None: the tier is what was found). Set by
     # Lacuna only; never read from a file or a client (from_dict), never in to_dict's lineage.
     assumed: str | None = None
+    # The first reason of a classification Lacuna took as the strictest because it could not
+    # tell what the data holds (:meth:`fail_closed`): "PROPRIETARY (fail closed): <why>".
+    FAIL_CLOSED: ClassVar[str] = "PROPRIETARY (fail closed)"
 
     def __post_init__(self) -> None:
         if not isinstance(self.columns, FrozenDict):
@@ -382,6 +385,34 @@ class Classification:
     def __deepcopy__(self, memo: dict[int, Any]) -> Classification:
         # Immutable: pandas deep-copies DataFrame.attrs on every operation; sharing is free.
         return self
+
+    @classmethod
+    def fail_closed(cls, reason: str, *, over: Classification | None = None) -> Classification:
+        """The most restrictive classification, for data Lacuna could not classify or decide
+        on (fail closed): tier and floor PROPRIETARY (nothing downstream lowers it), and
+        first in its reasoning ``"PROPRIETARY (fail closed): <reason>"``
+        (:attr:`FAIL_CLOSED`).
+
+        Args:
+            reason: why Lacuna could not tell, and what to do where there is something, without
+                the prefix.
+            over: what Lacuna found before it could not go on, raised to PROPRIETARY: its tags,
+                columns and reasoning (after ``reason``) are kept. None: nothing was found.
+
+        Example:
+            >>> c = Classification.fail_closed("the sidecar of x.csv does not parse")
+            >>> (c.tier.value, c.floor.value)
+            ('PROPRIETARY', 'PROPRIETARY')
+            >>> c.reasoning
+            ('PROPRIETARY (fail closed): the sidecar of x.csv does not parse',)
+            >>> Classification.fail_closed("why", over=Classification(tags=("PII",))).tags
+            ('PII',)
+        """
+        why = f"{cls.FAIL_CLOSED}: {reason}"
+        if over is None:
+            return cls(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(why,))
+        return replace(over, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+                       reasoning=(why, *over.reasoning))
 
     @property
     def personal_columns(self) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 does not import, a statement sent on a ``sqlite3``, DuckDB, psycopg or asyncpg connection was
 denied naming a bare ImportError (enforce; nothing said what to install) or, in ``warn`` mode,
 run ungoverned. Each is now refused in every mode, as the SQLAlchemy hook refuses it, with the
-ComponentImportError that says what to install; nothing runs. In-process: the import is made
+ComponentImportError that says what to install; nothing runs. polars SQL (``SQLContext.execute``,
+``pl.sql``, ``DataFrame.sql``) is refused the same way (its result was classified as the
+strictest registered table, a reason naming the ImportError). In-process: the import is made
 to fail through ``sys.modules`` (monkeypatch puts every module back), after the allowed path
 ran (so every module the analysis imports is loaded before, and restored after)."""
 
@@ -23,6 +25,7 @@ import lacuna
 import loops
 from fixtures_postgres import libpq_dsn as _dsn
 from lacuna.errors import ComponentImportError, IntegrationError
+from lacuna.model import Tier
 
 MODES = ("enforce", "warn")
 _ANALYSIS = ("lacuna.sql.govern", "lacuna.sql.statements", "lacuna.sql.tables",
@@ -189,3 +192,46 @@ def test_postgres_drivers_without_the_analysis_run_nothing(
         lacuna.disable()
     assert rows == [1, 10, 20]
     assert not (tmp_path / "counts.csv").read_text()  # nothing copied into the file
+
+
+def _kind(column: Any) -> tuple[Any, ...]:
+    """What a column's class says (not how it was found: by lineage or by its values)."""
+    return (column.classification, column.pii_type, column.sensitivity)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_polars_sql_without_the_analysis_runs_nothing_and_says_what_to_install(
+        sandbox_config, monkeypatch, mode):
+    pl = pytest.importorskip("polars")
+    from lacuna.integrations import polars as lpolars
+
+    _enable(sandbox_config, mode)
+    try:
+        people = pl.DataFrame({"email": [f"user{i}@example.com" for i in range(20)],
+                               "n": list(range(20))})
+        email = lpolars.classification(people).columns["email"]
+        assert email.classification.value == "pii"
+        personal = lpolars.classification(people.select("email")).tier
+        assert personal is not Tier.PUBLIC
+        ctx = pl.SQLContext(t=people)
+        # allowed, with the analysis importable: classified column by column
+        picked = ctx.execute("SELECT email AS contact, n FROM t", eager=True)
+        assert _kind(lpolars.classification(picked).columns["contact"]) == _kind(email)
+        with monkeypatch.context() as patch:
+            _without_sqlglot(patch)
+            _refused(lambda: ctx.execute("SELECT n FROM t", eager=True))
+            _refused(lambda: ctx.execute("CREATE TABLE z AS SELECT email FROM t"))
+            _refused(lambda: pl.SQLContext(t=people).execute("SELECT n FROM t"))  # lazy
+            _refused(lambda: people.sql("SELECT n FROM self"))
+            _refused(lambda: people.lazy().sql("SELECT n FROM self"))
+            _refused(lambda: pl.sql("SELECT n FROM people", eager=True))
+            assert "z" not in ctx.tables()  # the CREATE TABLE did not run
+        # importable again: decided column by column
+        counted = pl.sql("SELECT n FROM people", eager=True)
+        contacts = people.sql("SELECT email AS contact FROM self")
+    finally:
+        lacuna.disable()
+    assert counted["n"].to_list() == list(range(20))
+    assert lpolars.classification(counted).tier is Tier.PUBLIC
+    assert _kind(lpolars.classification(contacts).columns["contact"]) == _kind(email)
+    assert lpolars.classification(contacts).tier is personal

@@ -180,8 +180,7 @@ class MountGovernance:
             label = read_sidecar(backing)
         except SidecarError as exc:
             log.error("%s", exc)
-            return replace(found, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
-                           reasoning=(f"PROPRIETARY (fail closed): {exc}", *found.reasoning))
+            return Classification.fail_closed(str(exc), over=found)
         if label is None or label.classification.tier < found.tier:
             return found
         return label.classification

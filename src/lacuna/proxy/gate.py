@@ -265,8 +265,7 @@ class Gate:
         gov = self.gov
         try:
             op = gov.operation(
-                Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
-                    f"PROPRIETARY (fail closed): {what}, and was not inspected",)),
+                Action.EXPORT, Classification.fail_closed(f"{what}, and was not inspected"),
                 destination=_shown(self.destination(request)),  # (data in the path: masked)
                 method=f"http.{request.method}", code_location=request.client,
             )

@@ -587,14 +587,14 @@ def govern_rdd_write(path: str, method: str, run: Callable[[], T]) -> T:
     PROPRIETARY going to ``path`` (fail closed: a governed folder is allowed, ~/Downloads is
     not). ``df.write`` of a DataFrame is decided on what it holds."""
     from lacuna.governor import current
-    from lacuna.model import Classification, Tier
+    from lacuna.model import Classification
 
     gov = current()
     frame = _frames.user_frame()
-    c = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
-        f"PROPRIETARY (fail closed): {method} writes an RDD, whose rows Lacuna cannot classify "
-        "(no plan, no columns). Write a DataFrame instead (spark.createDataFrame(rdd) or "
-        "df.write before df.rdd) so it is decided on what it holds",))
+    c = Classification.fail_closed(
+        f"{method} writes an RDD, whose rows Lacuna cannot classify (no plan, no columns). "
+        "Write a DataFrame instead (spark.createDataFrame(rdd) or df.write before df.rdd) so "
+        "it is decided on what it holds")
     target = path_target(path, append=False)
     op = gov.operation(Action.EXPORT, c, destination=destination(gov, target), method=method,
                        code_location=_frames.code_location(frame))
@@ -903,12 +903,9 @@ def label_unverified(spark: SparkSession, gov: Governor, target: Target, why: st
 
 def _unknown(c: Classification, why: str) -> Classification:
     """``c`` raised to the top tier (fail closed): rows of unknown classification with it."""
-    from dataclasses import replace
+    from lacuna.model import Classification
 
-    from lacuna.model import Tier
-
-    return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
-                   reasoning=(f"PROPRIETARY (fail closed): {why}", *c.reasoning))
+    return Classification.fail_closed(why, over=c)
 
 
 def _table_plan(spark: SparkSession, name: str) -> Any:

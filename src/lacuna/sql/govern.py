@@ -36,7 +36,7 @@ from lacuna.lineage.recording import Produced, input_version, run_for
 from lacuna.lineage.records import ColumnEdge, DatasetRef, RunStatus
 from lacuna.lineage.sql_dialects import sqlglot_dialect
 from lacuna.lineage.sql_masking import bound_keys
-from lacuna.model import Action, Classification, Decision, Destination, Operation, Source, Tier
+from lacuna.model import Action, Classification, Decision, Destination, Operation, Source
 from lacuna.sql import restrict
 from lacuna.sql.binding import value_rows
 from lacuna.sql.catalog import literal, quote
@@ -564,10 +564,9 @@ def session_held(c: Classification) -> Classification:
     """``c`` for a statement that reads a session variable (``getvariable``,
     ``current_setting``): PROPRIETARY (fail closed), since Lacuna does not track what a ``SET
     VARIABLE`` or ``set_config`` put there."""
-    return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
-        "PROPRIETARY (fail closed): the statement reads a session variable (getvariable, "
-        "current_setting), which may hold any data a SET read; Lacuna does not track it",
-        *c.reasoning))
+    return Classification.fail_closed(
+        "the statement reads a session variable (getvariable, current_setting), which may "
+        "hold any data a SET read; Lacuna does not track it", over=c)
 
 
 def user_defined(c: Classification, names: Sequence[str]) -> Classification:
@@ -575,11 +574,10 @@ def user_defined(c: Classification, names: Sequence[str]) -> Classification:
     (``names``): PROPRIETARY (fail closed), since Lacuna does not read their bodies, which may
     read any table (``CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)``), or
     (SQLite: Python's ``create_function``) return what they are given under a masking name."""
-    return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
-        f"PROPRIETARY (fail closed): the statement calls {', '.join(names)}, defined in the "
-        "database (or, on SQLite, by the program: create_function); Lacuna does not read what "
-        "a user-defined function or macro reads or returns",
-        *c.reasoning))
+    return Classification.fail_closed(
+        f"the statement calls {', '.join(names)}, defined in the database (or, on SQLite, by "
+        "the program: create_function); Lacuna does not read what a user-defined function or "
+        "macro reads or returns", over=c)
 
 
 def _lineage(gov: Governor, db: Database, stmt: Statement, tables: dict[str, Classification]
@@ -635,11 +633,7 @@ def _trace_lineage(
 
 
 def _unknown(problem: str) -> Classification:
-    return Classification(
-        tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
-        reasoning=(f"PROPRIETARY (fail closed): Lacuna cannot classify this statement: "
-                   f"{problem}",),
-    )
+    return Classification.fail_closed(f"Lacuna cannot classify this statement: {problem}")
 
 
 def _write(

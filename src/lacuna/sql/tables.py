@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna import _bypass
 from lacuna.lineage.records import DatasetRef
-from lacuna.model import Classification, ColumnClass, Layer, Tier
+from lacuna.model import Classification, ColumnClass, Layer
 
 if TYPE_CHECKING:
     from lacuna.governor import Governor
@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 256
-_FAIL_CLOSED = "PROPRIETARY (fail closed)"
 STORE_CHECK_S = 5.0  # a table's newest claim in the store is read again at most this often
 COMMENT_PREFIX = "lacuna:"
 _CLASS_WORD = re.compile(r"\b(pii(?::[a-z_]+)?|phi|financial)\b", re.IGNORECASE)
@@ -280,7 +279,7 @@ def _classify(
     if stored is not None:
         result, _ = restrict(_by_column(stored), result, config,
                              where=f"Lacuna's record of {info.name} (lineage store)")
-        if stored.reasoning and stored.reasoning[0].startswith(_FAIL_CLOSED):
+        if stored.reasoning and stored.reasoning[0].startswith(Classification.FAIL_CLOSED):
             result = replace(result, reasoning=(stored.reasoning[0], *result.reasoning))
     return _derived(result, db.generated(info.name), config, info.name)
 
@@ -404,10 +403,9 @@ def stored_classification(gov: Governor, url: str, name: str) -> Classification 
     except Exception as exc:
         log.error("the lineage store cannot say what it recorded of table %s; treating it as "
                   "PROPRIETARY (fail closed): %s", name, exc)
-        return Classification(
-            tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
-            reasoning=(f"{_FAIL_CLOSED}: the lineage store could not say what it "
-                       f"recorded of table {name}: {type(exc).__name__}: {exc}",))
+        return Classification.fail_closed(
+            f"the lineage store could not say what it recorded of table {name}: "
+            f"{type(exc).__name__}: {exc}")
     return version.classification if version is not None else None
 
 

@@ -366,11 +366,8 @@ def declared_classification(path: str, *, opened: Any = None) -> Classification:
 
     tags = sealed_tags(opened if opened is not None else path) or ()
     kept = f"; the tags sealed into its header are kept: {', '.join(tags)}" if tags else ""
-    return Classification(
-        tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, tags=tags,
-        reasoning=(f"PROPRIETARY (fail closed): the declaration of {path} cannot be trusted: "
-                   f"{why}{kept}",),
-    )
+    return replace(Classification.fail_closed(
+        f"the declaration of {path} cannot be trusted: {why}{kept}"), tags=tags)
 
 
 def not_below_header(declared: Classification, path: str, opened: Any = None) -> Classification:

@@ -14,7 +14,7 @@ from lacuna.integrations.frames.hooks import outermost
 from lacuna.integrations.frames.state import STATES, effective, k_again
 from lacuna.lineage.frames import effective_state, with_labels
 from lacuna.lineage.state import DataState, LineageNode
-from lacuna.model import Classification, Tier
+from lacuna.model import Classification
 
 
 def _with_view(gov: Any, registered: DataState, view: Classification, name: str) -> DataState:
@@ -87,12 +87,11 @@ def _mapped_state(rel: Any, source: DataState) -> DataState:
 
     state = _strictest("map", [str(c) for c in rel.columns], [source])
     c = state.classification
-    why = ("PROPRIETARY (fail closed): the relation is made by DuckDBPyRelation.map(f), a "
-           "Python function Lacuna does not read, which may return what it is given under any "
-           "name or bring in other data (a user-defined function); write the relation before "
-           "map, or do the transformation in SQL or pandas, for a decision on what it holds")
-    return replace(state, classification=replace(
-        c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(why, *c.reasoning)))
+    why = ("the relation is made by DuckDBPyRelation.map(f), a Python function Lacuna does "
+           "not read, which may return what it is given under any name or bring in other data "
+           "(a user-defined function); write the relation before map, or do the transformation "
+           "in SQL or pandas, for a decision on what it holds")
+    return replace(state, classification=Classification.fail_closed(why, over=c))
 
 
 def classification(rel: Any) -> Classification:

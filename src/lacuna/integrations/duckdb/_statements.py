@@ -30,7 +30,7 @@ from lacuna.integrations.frames.hooks import outermost
 from lacuna.lineage.frames import traced_origins
 from lacuna.lineage.records import ColumnEdge, DatasetRef
 from lacuna.lineage.state import DataState, LineageNode, Origin, Origins
-from lacuna.model import Classification, FrozenDict, Tier
+from lacuna.model import Classification, FrozenDict
 
 
 def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = None,
@@ -130,8 +130,8 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
         traced = _column_origins(db.url, names, held, tables, lineage.edges)
         edges, read = lineage.edges, {DatasetRef(db.url, names[n]): s for n, s in held.items()}
     except Exception as exc:
-        result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
-            f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB statement: {exc}",))
+        result = Classification.fail_closed(
+            f"Lacuna cannot classify this DuckDB statement: {exc}")
         traced = FrozenDict()
         edges, read = (), {}
     if reads_session(parsed):  # getvariable(): what SET VARIABLE put there is not tracked

@@ -12,7 +12,7 @@ from lacuna.integrations.duckdb._base import MEMORY, _catalog, _gov, _hand_on, l
 from lacuna.integrations.duckdb._relations import relation_state
 from lacuna.integrations.frames.hooks import outermost
 from lacuna.lineage.state import DataState, LineageNode
-from lacuna.model import Action, Classification, Source, Tier
+from lacuna.model import Action, Classification, Source
 
 _DML = ("insert", "update", "merge", "copy_from")  # INSERT … SELECT is decided above
 
@@ -39,9 +39,8 @@ def _dml_into_memory(con: Any, stmt: Any, params: Any, run: Callable[[], Any], *
             produced = write_of(gov, db, stmt, params, many=many)
         c = produced.classification
     except Exception as exc:  # Lacuna failed before deciding: the strictest class
-        c = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
-            f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB {stmt.verb.upper()}"
-            f": {exc}",))
+        c = Classification.fail_closed(
+            f"Lacuna cannot classify this DuckDB {stmt.verb.upper()}: {exc}")
     state = DataState(classification=c, lineage=LineageNode(name=None, operation=method))
     return _into_memory(con, stmt.target, state, run, method=method, stmt=stmt,
                         named=stmt.verb in ("insert", "update"))

@@ -1133,7 +1133,6 @@ def _sql_side_effects(gov: Any, op: Any, args: tuple[Any, ...], kwargs: dict[str
     database that keeps no classification, with the reason, as the SQL hook decides such a
     statement. ``op`` as it was otherwise."""
     from lacuna import sql as governed_sql
-    from lacuna.model import Tier
 
     name = args[0] if args else kwargs.get("name")
     con = args[1] if len(args) > 1 else kwargs.get("con")
@@ -1150,9 +1149,8 @@ def _sql_side_effects(gov: Any, op: Any, args: tuple[Any, ...], kwargs: dict[str
         return op
     if problem is None:
         return op
-    why = f"PROPRIETARY (fail closed): Lacuna cannot classify this write: {problem}"
-    classification = replace(op.classification, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
-                             reasoning=(why, *op.classification.reasoning))
+    classification = Classification.fail_closed(
+        f"Lacuna cannot classify this write: {problem}", over=op.classification)
     destination = op.destination if op.destination is None else replace(
         op.destination, classification_support=False, reasoning=problem)
     return replace(op, classification=classification, destination=destination)

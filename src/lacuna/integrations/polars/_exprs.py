@@ -44,7 +44,7 @@ from lacuna.integrations.polars._series import (
     taken_of,
 )
 from lacuna.lineage.state import DataState, LineageNode
-from lacuna.model import Classification, Tier
+from lacuna.model import Classification
 
 # a Series literal as polars prints an expression: ``Series[email]``, ``Series``,
 # ``is_in([Series[email]])``; not a quoted name (``col("Series")``, ``lit("Series")``)
@@ -128,15 +128,14 @@ def _opaque(item: Any) -> bool:
 
 def _unknown(column: str) -> Taken:
     """Values of an expression's Series literal that no hook saw wrapped: PROPRIETARY."""
-    reason = (f"PROPRIETARY (fail closed): column '{column}' is computed from a polars Series "
-              "held in an expression as a literal that Lacuna did not see wrapped (an "
-              "expression built by a polars function imported before lacuna.enable(), "
-              "deserialized, or inside a callback), so where its values came from is unknown. "
-              "Build the expression after lacuna.enable() (pl.lit(s), Expr methods), or put "
-              "the Series in itself: with_columns(s).")
+    reason = (f"column '{column}' is computed from a polars Series held in an expression as "
+              "a literal that Lacuna did not see wrapped (an expression built by a polars "
+              "function imported before lacuna.enable(), deserialized, or inside a callback), "
+              "so where its values came from is unknown. Build the expression after "
+              "lacuna.enable() (pl.lit(s), Expr methods), or put the Series in itself: "
+              "with_columns(s).")
     found = DataState(
-        classification=Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
-                                      reasoning=(reason,)),
+        classification=Classification.fail_closed(reason),
         # the combine rule names its inputs only: the node's name for it carries the why
         lineage=LineageNode(name=None, operation=(
             f"polars.lit: a Series literal of unknown origin in column '{column}' (fail "

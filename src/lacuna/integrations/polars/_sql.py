@@ -18,7 +18,10 @@ function (``read_csv('x.csv')``, ``read_parquet``, ...) is classified as a read 
 registered (the context was made before ``lacuna.enable()``) is
 classified from its names and values. A statement Lacuna cannot resolve (a parse error, an
 output it cannot map) fails closed: the result carries the strictest state of every table
-registered, which is also its floor.
+registered, which is also its floor. When the SQL analysis does not import (sqlglot, or a
+module of Lacuna, missing or broken), ``execute`` is refused in every mode before polars runs
+it, as the DB-API and DuckDB integrations refuse a statement
+(:func:`lacuna.sql.require_analysis`: a ComponentImportError that says what to install).
 
 These hooks run for polars' own calls too (``pl.sql`` and ``DataFrame.sql`` call them from
 inside a hooked call): registration and execution are where the tables are known.
@@ -43,7 +46,7 @@ from lacuna.lineage.frames import traced_origins
 from lacuna.lineage.records import DatasetRef
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.lineage.step import Step, StepInput, StepKind
-from lacuna.model import Classification, FrozenDict, Tier
+from lacuna.model import Classification, FrozenDict
 
 _DIALECT = "duckdb"  # the sqlglot dialect nearest polars' SQL (EXCLUDE, ILIKE, ORDER BY ALL)
 _OPERATION = "polars.sql"
@@ -132,7 +135,12 @@ def unregistering(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def executing(original: Callable[..., Any]) -> Callable[..., Any]:
+    from lacuna.sql import require_analysis
+
     def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # or ComponentImportError, saying what to install, in every mode: nothing runs (before,
+        # polars ran it and the result took the strictest registered table's class)
+        require_analysis()
         query = _given(args, kwargs, "query").get("query")
         if isinstance(query, str):
             _refuse_sealed(query)
@@ -303,9 +311,8 @@ def _fail_closed(states: Mapping[str, DataState], result: pl.DataFrame | pl.Lazy
     reason = (f"the polars SQL statement cannot be followed column by column ({why}): the "
               "result carries the strictest class of every registered table (fail closed)")
     if not states:
-        return DataState(classification=Classification(
-            tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
-            reasoning=(f"PROPRIETARY (fail closed): {reason}; no table is registered",)),
+        return DataState(classification=Classification.fail_closed(
+            f"{reason}; no table is registered"),
             lineage=LineageNode(name=None, operation=_OPERATION))
     step = Step(kind=StepKind.COMBINE, operation=_OPERATION,
                 inputs=tuple(StepInput.of(s) for s in inputs),

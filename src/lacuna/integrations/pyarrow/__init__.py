@@ -498,11 +498,9 @@ def _dataset_state(data: Any) -> DataState:
 
 def _unseen(data: Any) -> DataState:
     from lacuna.lineage.state import LineageNode
-    from lacuna.model import Tier
 
-    c = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
-        f"PROPRIETARY (fail closed): Lacuna cannot see the rows of a {type(data).__name__}; "
-        "write a Table or a dataset instead",))
+    c = Classification.fail_closed(f"Lacuna cannot see the rows of a {type(data).__name__}; "
+                                   "write a Table or a dataset instead")
     return DataState(classification=c, lineage=LineageNode(name="<stream>", operation="stream"))
 
 
