@@ -170,10 +170,9 @@ def _stateful_view(con: Any, db: Any, name: str) -> DataState | None:
             raise ValueError(msg)
         inner, _ = statement_state(con, query.sql(dialect="duckdb"))
     except Exception as exc:
-        inner = DataState(classification=Classification(
-            tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
-                f"PROPRIETARY (fail closed): Lacuna cannot classify view {name}, whose query "
-                f"advances a sequence (so it is not sampled), from its definition: {exc}",)),
+        inner = DataState(classification=Classification.fail_closed(
+            f"Lacuna cannot classify view {name}, whose query advances a sequence (so it is "
+            f"not sampled), from its definition: {exc}"),
             lineage=LineageNode(name=None, operation=computed.STATEMENT))
     node = LineageNode(name=f"{db.url}#{name}", operation=computed.TABLE,
                        parents=(inner.lineage,))
