@@ -348,6 +348,10 @@ def parse(raw: bytes | str, where: str) -> dict[str, Any]:
         raise SidecarError(msg) from None
     except RecursionError:
         data = None
+    except ValueError as exc:  # valid JSON that Python refuses (an integer of > 4,300 digits)
+        msg = (f"{where}: the classification sidecar cannot be read ({exc}). Fix it, or delete "
+               "it and re-export the data under Lacuna.")
+        raise SidecarError(msg) from None
     if data is None or _depth(data) > MAX_DEPTH:
         msg = (f"{where}: the classification sidecar is nested deeper than {MAX_DEPTH} levels; "
                "refused. Delete it and re-export the data under Lacuna.")
