@@ -29,7 +29,7 @@ from lacuna.errors import IntegrationError
 from lacuna.lineage.recording import Produced, as_stored
 from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
 from lacuna.model import Action, Destination, DestinationType, Scope, Source
-from lacuna.spark import _frames, expected, labels
+from lacuna.spark import _frames, _jvm, expected, labels
 from lacuna.spark.sources import CATALOG_NAMESPACE, forget, local_path, path_ref, table_ref
 
 if TYPE_CHECKING:
@@ -508,26 +508,43 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         except IntegrationError as exc:  # enforce: refused, nothing runs; others: from now
             gov.internal_error(exc, action=Action.EXPORT, method=method)
             seen = write_clock(df.sparkSession, gov, target, analysis, keep=False)
-        # its queries are told from any other write's by their number (lacuna.spark.expected)
-        window = expected.expect(df.sparkSession, _listener_keys(df.sparkSession, target))
+        # its queries are told from any other write's by their number and what they write
+        # (lacuna.spark.expected)
+        window = expected.expect(df.sparkSession, _listener_keys(df.sparkSession, target),
+                                 _written_plan(df))
         try:
-            with _bypass.bypass():
-                result = run()
-        finally:
-            expected.finished(df.sparkSession, window)
-        if record is not None:  # what was written: the sweep removes that directory, no other
-            from lacuna.exceptions import files
+            try:
+                with _bypass.bypass():
+                    result = run()
+            finally:
+                expected.finished(df.sparkSession, window)
+            if record is not None:  # what was written: the sweep removes that directory only
+                from lacuna.exceptions import files
 
-            files.written(gov, record)
-        if replaced is not None:  # the folder's content is gone: their records are closed
-            from lacuna.exceptions import appends
+                files.written(gov, record)
+            if replaced is not None:  # the folder's content is gone: their records are closed
+                from lacuna.exceptions import appends
 
-            appends.supersede(gov, replaced, exception_id=exception_id, method=method)
-        _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id,
-               first_seen=seen, before=before)
+                appends.supersede(gov, replaced, exception_id=exception_id, method=method)
+            _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id,
+                   first_seen=seen, before=before)
+        finally:  # an outside write caught meanwhile is re-labelled after this label
+            expected.labelled(window)
         return result
 
     return gov.execute(op, write, produced=produced)
+
+
+def _written_plan(df: DataFrame) -> Any:
+    """The analyzed plan of what a governed write of ``df`` writes, which tells its listener
+    events from another thread's write to the same target (:mod:`lacuna.spark.expected`);
+    None when it cannot be read (logged: its window then claims any write to its target)."""
+    try:
+        return _jvm.analyzed(df)
+    except Exception as exc:
+        log.error("could not read the plan of a governed Spark write (%s): a write outside "
+                  "Lacuna to its target while it runs is taken as its own", exc)
+        return None
 
 
 def _through_partitions(df: DataFrame, partitions: list[str], table: Target, method: str,
