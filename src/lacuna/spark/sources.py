@@ -393,6 +393,11 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     from lacuna.spark import unstored
 
     why = unstored.stale(leaf.table)
+    if why is None and leaf.table is not None:  # marked by another process (or session)
+        from lacuna.spark.labels import read_table_label
+
+        why = unstored.persisted(gov.lineage_store, leaf.table,
+                                 read_table_label(dict(leaf.properties)))
     if why is not None:  # a write's label could not be stored: the old one only restricts
         return _stale_label(gov, spark, leaf, why)
     found = _classify_own(gov, spark, leaf)
