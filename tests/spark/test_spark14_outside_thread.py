@@ -127,7 +127,8 @@ def test_an_outside_write_to_a_folder_meanwhile_is_flagged_and_relabelled(
 
 
 @pytest.mark.parametrize("how", ["saveAsTable", "insertInto", "writeTo", "sql_insert",
-                                 "sql_ctas", "parquet", "sql_directory"])
+                                 "sql_values", "sql_params", "sql_ctas", "parquet",
+                                 "sql_directory"])
 def test_governed_writes_are_not_flagged(gspark, governed: Path, how: str) -> None:
     """The allowed path: each governed writer's own queries are recognised (no UNGOVERNED
     record), and what it wrote reads back."""
@@ -138,7 +139,7 @@ def test_governed_writes_are_not_flagged(gspark, governed: Path, how: str) -> No
     words.createOrReplaceTempView("s14_words")
     since = _seen()
     try:
-        if how in ("insertInto", "sql_insert"):
+        if how in ("insertInto", "sql_insert", "sql_values", "sql_params"):
             words.limit(0).write.saveAsTable(table)
         if how == "saveAsTable":
             words.write.saveAsTable(table)
@@ -148,6 +149,11 @@ def test_governed_writes_are_not_flagged(gspark, governed: Path, how: str) -> No
             words.writeTo(table).create()
         elif how == "sql_insert":
             spark.sql(f"INSERT INTO {table} SELECT * FROM s14_words")
+        elif how == "sql_values":
+            spark.sql(f"INSERT INTO {table} VALUES ('hello'), ('world')")
+        elif how == "sql_params":
+            spark.sql(f"INSERT INTO {table} SELECT :a UNION ALL SELECT :b",
+                      args={"a": "hello", "b": "world"})
         elif how == "sql_ctas":
             spark.sql(f"CREATE TABLE {table} USING parquet AS SELECT * FROM s14_words")
         elif how == "parquet":
