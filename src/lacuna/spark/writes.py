@@ -692,7 +692,7 @@ def _table_clock(spark: SparkSession, name: str, *, stale: bool = False) -> date
 
     from lacuna.lineage.clock import aware, earliest, of_declaration
     from lacuna.lineage.sidecar import read_embedded
-    from lacuna.spark.sources import describe, table_files
+    from lacuna.spark.sources import describe, table_files, table_listing
 
     try:
         with _bypass.bypass():
@@ -703,7 +703,7 @@ def _table_clock(spark: SparkSession, name: str, *, stale: bool = False) -> date
         if embedded is None:
             return None
         declared = read_embedded(embedded, data_path=None, table=leaf.table or True,
-                                 location=table_files(leaf),
+                                 location=table_files(leaf), listing=table_listing(leaf),
                                  frame=pd.DataFrame(columns=list(leaf.columns)))
     except Exception as exc:  # SidecarError too: a malformed label
         first = (str(exc).splitlines() or [""])[0][:300]
@@ -849,7 +849,7 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
                  run_id: str, *, first_seen: datetime | None = None,
                  before: Any = UNREAD) -> None:
     from lacuna.lineage.rules import combine
-    from lacuna.spark.sources import classify_leaf, describe, table_files
+    from lacuna.spark.sources import classify_leaf, describe, table_files, table_listing
 
     if target.append and before is UNREAD:  # what the table held stays in its classification
         try:  # after the write (the listener's): the stale label adds restrictions to a sample
@@ -864,15 +864,17 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
     if target.append and before is not None:
         c = combine([before, c], gov.config.classification,
                     names=["existing rows", "appended"])
-    try:  # the files as written: the label is bound to them
+    try:  # the files as written: the label is bound to them (remote ones: their listing)
         with _bypass.bypass():
-            files = table_files(describe(_table_plan(spark, target.name)))
+            written = describe(_table_plan(spark, target.name))
+            files = table_files(written)
+            listing = table_listing(written) or None
     except Exception as exc:  # the label then binds the names only (and is not trusted)
         log.warning("could not find the files of %s: %s", target.name, exc)
-        files = None
+        files = listing = None
     declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id,
                                          table=target.name, first_seen=first_seen,
-                                         location=files)
+                                         location=files, listing=listing)
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
