@@ -302,23 +302,25 @@ class Governor:
     def classify_read(
         self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
         how: str | None = None, table: bool | str = False, location: str | None = None,
-        sidecars: Sequence[Sidecar] | None = None,
+        sidecars: Sequence[Sidecar] | None = None, listing: str | None = None,
     ) -> tuple[Classification, tuple[str, ...], str | None]:
         """:meth:`classify_source`, plus the lineage run id the trusted declaration names (the
         run that wrote the file), or None. ``table``: ``embedded`` is a Spark table's label and
         ``frame`` holds the table's column names only; given as the table's qualified name, the
         label must have been signed for that table, and, given the ``location`` of its files,
-        for those files (see :func:`lacuna.lineage.sidecar.read_embedded`)."""
+        for those files; ``listing``: of its remote files (see
+        :func:`lacuna.lineage.sidecar.read_embedded`)."""
         c, sources, run_id, _, _ = self.classify_read_raised(name, frame, embedded=embedded,
                                                              how=how, table=table,
                                                              location=location,
-                                                             sidecars=sidecars)
+                                                             sidecars=sidecars,
+                                                             listing=listing)
         return c, sources, run_id
 
     def classify_read_raised(
         self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
         how: str | None = None, table: bool | str = False, location: str | None = None,
-        sidecars: Sequence[Sidecar] | None = None,
+        sidecars: Sequence[Sidecar] | None = None, listing: str | None = None,
     ) -> tuple[Classification, tuple[str, ...], str | None, Raised | None, datetime | None]:
         """:meth:`classify_read`, plus which part of the classification ingested claims
         raised (:mod:`lacuna.lineage.attribution`): a governed read records it with its input
@@ -348,7 +350,8 @@ class Governor:
                 declarations += sc.read_declarations(name)
             if embedded is not None:
                 declarations.append(sc.read_embedded(
-                    embedded, data_path=name, frame=frame, table=table, location=location))
+                    embedded, data_path=name, frame=frame, table=table, location=location,
+                    listing=listing))
         except sc.SidecarError as exc:
             log.error("%s", exc)
             failed = Classification.fail_closed(str(exc), over=inferred)

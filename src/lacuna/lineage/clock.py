@@ -19,6 +19,7 @@ follows the file when it is renamed by hand, and a copy made in another session.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, overload
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from lacuna.keystore import KeyStore
     from lacuna.lineage.sidecar import Sidecar
     from lacuna.lineage.state import LineageNode
+
+log = logging.getLogger(__name__)
 
 FIELD = "first_seen"  # in a sidecar's body and a sealed header's meta
 
@@ -103,7 +106,10 @@ def sealed_header(path: str, keystore: KeyStore | None) -> dict[str, Any] | None
 def existing(path: str, keystore: KeyStore | None = None) -> datetime | None:
     """The clock the data at ``path`` has now, read before it is written again: its trusted
     sidecar's, or its authenticated sealed header's, whichever is earlier. None when neither
-    is trusted (an unsigned, forged or stale sidecar says nothing here)."""
+    is trusted (an unsigned, forged or stale sidecar says nothing here). A sidecar that cannot
+    be read (malformed JSON, wrong types, a folder or a device under its name, binary junk)
+    says nothing either, and is reported: logged as an error naming it and what the write's
+    clock is then (never a clock it claims, neither earlier nor later)."""
     from lacuna.lineage.sidecar import SidecarError, read_sidecar
 
     path = os.path.expanduser(path)
@@ -111,7 +117,11 @@ def existing(path: str, keystore: KeyStore | None = None) -> datetime | None:
         return None
     try:
         declared = of_declaration(read_sidecar(path))
-    except (SidecarError, OSError):
+    except (SidecarError, OSError) as exc:
+        log.error("the retention clock of %s is not known: its sidecar cannot be read (%s); "
+                  "it says nothing, so the write takes the clock of its sources, or now "
+                  "(docs/retention.md). Delete the damaged sidecar; the write signs a new one",
+                  path, exc)
         declared = None
     meta = sealed_header(path, keystore)
     return earliest(declared, of_header(meta) if meta is not None else None)

@@ -348,6 +348,10 @@ def parse(raw: bytes | str, where: str) -> dict[str, Any]:
         raise SidecarError(msg) from None
     except RecursionError:
         data = None
+    except ValueError as exc:  # valid JSON that Python refuses (an integer of > 4,300 digits)
+        msg = (f"{where}: the classification sidecar cannot be read ({exc}). Fix it, or delete "
+               "it and re-export the data under Lacuna.")
+        raise SidecarError(msg) from None
     if data is None or _depth(data) > MAX_DEPTH:
         msg = (f"{where}: the classification sidecar is nested deeper than {MAX_DEPTH} levels; "
                "refused. Delete it and re-export the data under Lacuna.")
@@ -776,6 +780,7 @@ def embedded_declaration(
     run_id: str | None = None,
     first_seen: datetime | None = None,
     location: str | None = None,
+    listing: str | None = None,
 ) -> dict[str, Any]:
     """A signed, JSON-able declaration to store inside a data file (Parquet metadata).
 
@@ -787,7 +792,9 @@ def embedded_declaration(
     column names and, given as a string, its qualified name (a label copied onto another table
     is not trusted there), and trusted only as a table's label, never inside a file. ``location``:
     the local folder a table's files are in, bound by its content fingerprint (a table moved to
-    other files, or files copied into its folder, is not what was labelled).
+    other files, or files copied into its folder, is not what was labelled). ``listing``: for
+    a table whose files are not a local folder (remote), the digest of the files Spark reads
+    for it (:func:`lacuna.spark.sources.table_listing`), bound the same way.
     """
     body = _body(classification, sources, written_by, run_id, first_seen=first_seen)
     body["shape"] = _shape(columns, rows)
@@ -800,13 +807,15 @@ def embedded_declaration(
     if table and location is not None:
         body["location"] = os.path.realpath(location)
         body["content"] = _content_digest(location)
+    elif table and listing is not None:
+        body["listing"] = listing
     body["signature"] = _signer().sign(body)
     return body
 
 
 def read_embedded(
     raw: Any, *, data_path: str | None, frame: Any, table: bool | str = False,
-    location: str | None = None,
+    location: str | None = None, listing: str | None = None,
 ) -> Sidecar:
     """Check a declaration found inside a data file (see :func:`embedded_declaration`).
 
@@ -821,7 +830,9 @@ def read_embedded(
     (the local folder the table's files are in now), that folder and its content fingerprint as
     signed: a label signed for other files (the table moved by ``ALTER TABLE … SET LOCATION``,
     files copied into its folder) is stale, and one signed before labels bound the content is
-    unbound, until the table is written again.
+    unbound, until the table is written again. With ``listing`` instead (a table whose files
+    are remote: the digest of the files Spark reads for it now, ``""`` when they cannot be
+    listed), that digest as signed, the same way.
 
     Raises:
         SidecarError: the declaration is not JSON-able, too large, too deep or malformed.
@@ -850,7 +861,7 @@ def read_embedded(
                 and {str(c) for c in frame.columns} <= {str(n) for n in names}):
             return "stale"
         if table:
-            return _table_content(body, location)
+            return _table_content(body, location, listing)
         from lacuna.lineage.content import digests
 
         signed = signed_values if isinstance(signed_values, dict) else {}
@@ -868,11 +879,19 @@ def _content_digest(location: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _table_content(body: Mapping[str, Any], location: str | None) -> Trust:
+def _table_content(body: Mapping[str, Any], location: str | None,
+                   listing: str | None = None) -> Trust:
     """Whether a table's label was signed for the files at ``location`` as they are now (None:
-    not a local folder, nothing to bind)."""
+    not a local folder), or for the remote files whose digest is ``listing`` (None: not a
+    table over files, nothing to bind; ``""``: they cannot be listed, never what was
+    signed)."""
     if location is None:
-        return "verified"
+        if listing is None:
+            return "verified"
+        signed_listing = body.get("listing")
+        if not isinstance(signed_listing, str):
+            return "unbound"
+        return "verified" if listing and signed_listing == listing else "stale"
     signed = body.get("location")
     if not isinstance(signed, str):
         return "unbound"

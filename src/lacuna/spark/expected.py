@@ -14,9 +14,21 @@ write (``df._jdf.write().mode("append").saveAsTable(t)``) right after a governed
 was neither flagged UNGOVERNED nor re-labelled, and the table kept the governed write's lower
 label over the e-mails it appended.
 
-What the counter cannot tell: a query created on another thread *while* a governed write to
-the same target runs (the event says which query, not which thread). Such a write is taken as
-the governed one's, as any write to that target in flight was before.
+The counter cannot tell a query created on another thread *while* a governed write to the
+same target runs (the event says which query, not which thread): such a write outside Lacuna
+(``df._jdf.write()`` of other rows to that table) was taken as the governed one's, neither
+flagged UNGOVERNED nor re-labelled, and the table kept the governed write's lower label. So a
+governed write also registers the plan of what it writes (its DataFrame's analyzed plan), and
+an event is its own only when the query the event wrote is that plan or holds it (Spark may
+put a projection or a cast over it: ``sameResult``, expression ids aside). An event numbered in
+its window that writes anything else is flagged; one whose query cannot be compared is flagged
+too (fail closed: a flag re-labels with the stricter of the label and what was written, never
+lower). What is left: another thread writing *the same DataFrame* to the same target meanwhile
+is taken as the governed write's (it writes what was decided).
+
+An outside write caught while a governed write to its target is in flight is handled once that
+write has stored its label (:func:`settle`): otherwise the governed write, which read the
+table's classification before it ran, labelled it after the listener's re-label, over it.
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,6 +59,8 @@ class Window:
     last: int | None = None
     running: bool = True
     forget_at: float = math.inf
+    plan: Any = None  # the analyzed plan of what it writes (None: not known, any query is)
+    labelled: threading.Event = field(default_factory=threading.Event)
 
     def holds(self, key: str | None, execution: int | None) -> bool:
         if key is not None and key not in self.keys:
@@ -97,9 +111,10 @@ def execution_of(qe: Any) -> int | None:
         return None
 
 
-def expect(spark: SparkSession | None, keys: tuple[str, ...]) -> Window:
-    """A governed write to ``keys`` starts: its queries are numbered from now."""
-    window = Window(keys, next_id(spark) if spark is not None else None)
+def expect(spark: SparkSession | None, keys: tuple[str, ...], plan: Any = None) -> Window:
+    """A governed write to ``keys`` of the analyzed plan ``plan`` starts: its queries are
+    numbered from now, and write ``plan``."""
+    window = Window(keys, next_id(spark) if spark is not None else None, plan=plan)
     with _LOCK:
         _RUNNING.append(window)
     return window
@@ -116,13 +131,65 @@ def finished(spark: SparkSession | None, window: Window) -> None:
         _DONE.append(window)
 
 
-def claim(key: str | None, execution: int | None) -> bool:
-    """Whether the listener event of query ``execution`` writing to ``key`` is a governed
-    write's own (``key`` None: a target Lacuna cannot name, any governed write's)."""
+def labelled(window: Window) -> None:
+    """The governed write of ``window`` stored its label (or failed): an outside write to its
+    target caught meanwhile can be re-labelled now (:func:`settle`)."""
+    window.labelled.set()
+
+
+SETTLE_S = 300.0  # how long the listener waits for a governed write in flight to label
+
+
+def settle(key: str, timeout: float = SETTLE_S) -> None:
+    """Wait until every governed write to ``key`` in flight stored its label: the listener
+    re-labels an outside write to ``key`` after it (logged when one does not within
+    ``timeout``: the re-label then goes first, and that write may label over it)."""
+    with _LOCK:
+        waiting = [w for w in (*_RUNNING, *_DONE) if key in w.keys and not w.labelled.is_set()]
+    deadline = time.monotonic() + timeout
+    for window in waiting:
+        if not window.labelled.wait(max(0.0, deadline - time.monotonic())):
+            log.error("lacuna query listener: a governed write to %s has not stored its label "
+                      "after %.0f s; an outside write to it is re-labelled now, and that write "
+                      "may label over it (write the table again under Lacuna)", key, timeout)
+            return
+
+
+def claim(key: str | None, execution: int | None, written: Any = None) -> bool:
+    """Whether the listener event of query ``execution`` writing ``written`` (the write
+    command's query; None: not known) to ``key`` is a governed write's own (``key`` None: a
+    target Lacuna cannot name, any governed write's). Numbered within a governed write's
+    window, it must also write that write's plan (:func:`writes`); a comparison that fails
+    is no match (logged)."""
     with _LOCK:
         now = time.monotonic()
         _DONE[:] = [w for w in _DONE if w.forget_at >= now]
-        return any(w.holds(key, execution) for w in (*_RUNNING, *_DONE))
+        found = [w for w in (*_RUNNING, *_DONE) if w.holds(key, execution)]
+    return any(w.plan is None or written is None or writes(written, w.plan) for w in found)
 
 
-__all__ = ["KEEP_S", "Window", "claim", "execution_of", "expect", "finished", "next_id"]
+MAX_NODES = 10_000  # nodes of a written query compared (a bigger one is not the plan: flagged)
+
+
+def writes(written: Any, plan: Any) -> bool:
+    """Whether the query ``written`` (an event's) is the analyzed ``plan`` or holds it: a node
+    of it whose result is the same (``sameResult``: expression ids aside). False when it cannot
+    be compared (logged)."""
+    from lacuna.spark import _jvm
+
+    try:
+        stack, seen = [written], 0
+        while stack and seen < MAX_NODES:
+            node = stack.pop()
+            seen += 1
+            if node.sameResult(plan):
+                return True
+            stack.extend(_jvm.children(node))
+    except Exception as exc:
+        log.error("lacuna query listener: a write's query cannot be compared with a governed "
+                  "write's (%s); it is taken as a write outside Lacuna", exc)
+    return False
+
+
+__all__ = ["KEEP_S", "MAX_NODES", "SETTLE_S", "Window", "claim", "execution_of", "expect",
+           "finished", "labelled", "next_id", "settle", "writes"]

@@ -10,7 +10,11 @@ count and values are not known without a job, so they are not bound (a write mad
 is caught by the query listener, :mod:`lacuna.spark.listener`, which re-labels or flags the
 table). A table whose files are a local folder is also bound to that folder and its content
 fingerprint (no job: the files' hashes, as a folder's sidecar binds them), so moving the table
-(``ALTER TABLE … SET LOCATION``) or copying files into its folder makes the label stale.
+(``ALTER TABLE … SET LOCATION``) or copying files into its folder makes the label stale. A
+table whose files are remote (``s3a://``, ``hdfs://``) is bound to the files Spark reads for
+it (their names and total size, from its file index: no job;
+:func:`lacuna.spark.sources.table_listing`): part files copied into its location, or left
+there by a write outside Lacuna that failed half-way, make the label stale the same way.
 The signed body says ``"binding": "table"``: such a label is trusted only as a table's
 label, never inside a file (where a declaration must carry digests of its values), and a file's
 declaration copied into table properties is not trusted either. A label written before the
@@ -74,12 +78,15 @@ def quoted_name(table: str) -> str:
 def declaration_for(classification: Any, columns: Sequence[str], *, sources: Sequence[str],
                     user: str, run_id: str, table: str | bool = True,
                     first_seen: datetime | None = None,
-                    location: str | None = None) -> dict[str, Any]:
+                    location: str | None = None, listing: str | None = None) -> dict[str, Any]:
     """The signed label of a table written now; ``first_seen``: the write's retention clock
     (:func:`lacuna.spark.writes.write_clock`), signed with it; ``location``: the local folder of
-    the table's files, bound by their content (:func:`lacuna.lineage.sidecar.read_embedded`)."""
+    the table's files, bound by their content (:func:`lacuna.lineage.sidecar.read_embedded`);
+    ``listing``: for remote files, the digest of those Spark reads
+    (:func:`lacuna.spark.sources.table_listing`), bound instead."""
     from lacuna.lineage.sidecar import embedded_declaration
 
     return embedded_declaration(classification, columns=columns, rows=UNBOUND_ROWS, table=table,
                                 sources=sources, written_by=user, run_id=run_id,
-                                first_seen=first_seen, location=location)
+                                first_seen=first_seen, location=location,
+                                listing=listing)

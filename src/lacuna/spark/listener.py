@@ -205,17 +205,19 @@ def handle(spark: SparkSession, plan: Any, *, failed: bool, execution: int | Non
     write's only while one to its target runs."""
     target, query = write_target(spark, plan)
     if target is None:  # recorded, unless a governed write may be what ran (noop, a custom sink)
-        if not failed and not expected.claim(None, execution):
+        if not failed and not expected.claim(None, execution, query):
             from lacuna.errors import IntegrationError
 
             msg = (f"a Spark write ({_jvm.kind(plan)}) whose target Lacuna cannot name ran "
                    "outside lacuna.spark's Python API")
             _record_unverified(spark, None, _jvm.kind(plan), IntegrationError(msg))
         return
-    if expected.claim(target.key, execution):
+    if expected.claim(target.key, execution, query):
         return
     if failed:
         return
+    # a governed write to it in flight labels first: the re-label goes over it, not under it
+    expected.settle(target.key)
     if _jvm.kind(plan) in RELOCATIONS:  # its label says what its old files held: not trusted
         from lacuna.spark import unstored
         from lacuna.spark.sources import forget
@@ -243,12 +245,14 @@ def handle_failure(event: _Event, exc: BaseException) -> None:
     and its target, when Lacuna can name it, is labelled unverified (PROPRIETARY, fail closed).
     Never raises."""
     try:
-        target = write_target(event.spark, event.plan)[0]
+        target, query = write_target(event.spark, event.plan)
     except Exception:  # the plan cannot be read: the record says a place it cannot name
-        target = None
+        target, query = None, None
     if event.failed or expected.claim(target.key if target is not None else None,
-                                      event.execution):
+                                      event.execution, query):
         return  # nothing ran, or a governed write: its own decision labels it
+    if target is not None:
+        expected.settle(target.key)
     try:
         command = _jvm.kind(event.plan)
     except Exception:

@@ -10,7 +10,10 @@ comes, first found wins:
 2. the lineage store's latest version of the dataset that Lacuna's pipeline recorded as a run's
    output (when it wrote it); a newer version ingested from OpenLineage, or one a run read
    (possibly a part of it: some columns or rows), only adds restrictions (to this, or to the
-   sample below), never declares;
+   sample below), never declares; files read by a remote path, and a remote table whose label
+   is not trusted for the files it lists now, are sampled instead, the store only adding
+   restrictions (nothing binds what their files hold now: :func:`_remote_files`,
+   :func:`table_listing`);
 3. a distributed sample: ``sample(fraction)`` over every partition, capped at
    ``classification.sample_rows`` rows, classified like a pandas read.
 
@@ -393,6 +396,11 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     from lacuna.spark import unstored
 
     why = unstored.stale(leaf.table)
+    if why is None and leaf.table is not None:  # marked by another process (or session)
+        from lacuna.spark.labels import read_table_label
+
+        why = unstored.persisted(gov.lineage_store, leaf.table,
+                                 read_table_label(dict(leaf.properties)))
     if why is not None:  # a write's label could not be stored: the old one only restricts
         return _stale_label(gov, spark, leaf, why)
     found = _classify_own(gov, spark, leaf)
@@ -426,7 +434,7 @@ def _stale_label(gov: Governor, spark: SparkSession, leaf: Leaf, why: str) -> So
     where = f"the label of {leaf.table}, stale: {why}"
     try:
         old = read_embedded(label, data_path=None, table=leaf.table or True,
-                            location=table_files(leaf),
+                            location=table_files(leaf), listing=table_listing(leaf),
                             frame=pd.DataFrame(columns=list(leaf.columns))).classification
     except SidecarError as exc:
         return Sourced(_unknown(found.classification, f"{where}; it cannot be read ({exc})"))
@@ -470,12 +478,13 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     embedded = read_table_label(dict(leaf.properties)) if leaf.table else None
     binding = leaf.table or True
     files = table_files(leaf)
+    listing = table_listing(leaf) if embedded is not None else None
     label: dict[str, Any] = (
-        {"embedded": embedded, "table": binding, "location": files}
+        {"embedded": embedded, "table": binding, "location": files, "listing": listing}
         if embedded is not None else {})
     with _bypass.bypass():
         if embedded is not None and not leaf.partitions and _label_trusted(
-                embedded, names_only, binding, files) is not False:
+                embedded, names_only, binding, files, listing) is not False:
             # a table Lacuna labelled: declared beats inferred, no job (a malformed label:
             # classify_read fails closed and says why)
             c, _, run_id, _, seen = gov.classify_read_raised(None, names_only, **label)
@@ -496,13 +505,18 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
                                                                  sidecars=found)
                 return Sourced(c, run_id, seen)
         if leaf.partitions and embedded is not None:
-            outside = _outside_label(embedded, names_only, binding, files, leaf.partitions)
+            outside = _outside_label(embedded, names_only, binding, files, leaf.partitions,
+                                     listing)
             if outside is not None:  # a label that cannot be read: classify_read fails closed
                 found, label = [outside], {}
         stored, claimed = _from_store(gov, leaf)
         local = files if leaf.table else (
             leaf.path if leaf.path is not None and os.path.exists(leaf.path) else None)
-        if stored is not None and local is None and not leaf.partitions:
+        # remote files a label binds by their listing, the label not trusted for them (files
+        # added, or a label from before the binding): as local ones, sampled, the store's
+        # record of the table only adding restrictions
+        if (stored is not None and local is None and listing is None and not leaf.partitions
+                and not _remote_files(leaf)):
             c = gov.merge_declared(stored, gov.classify_read(None, names_only, **label)[0],
                                    where=f"the lineage store ({leaf.ref})")
             return Sourced(_restricted(gov, c, claimed, leaf))
@@ -517,6 +531,15 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
         return Sourced(_restricted(gov, c, claimed, leaf), run_id)
 
 
+def _remote_files(leaf: Leaf) -> bool:
+    """Whether ``leaf`` reads files by a path that is not local (``s3a://``, ``hdfs://``):
+    no sidecar is beside them, so nothing binds what they hold now, and the lineage store's
+    record of the last governed write there cannot say it (part files copied in, or left by a
+    write outside Lacuna that failed half-way, were read at that record's lower class). They
+    are sampled, the record only adding restrictions (what it declared of a column stays)."""
+    return leaf.table is None and leaf.path is None and leaf.key.startswith("file:")
+
+
 def table_files(leaf: Leaf) -> str | None:
     """The local folder a catalog table's files are in (its label is bound to them), or None
     (not a table, a remote location, no folder yet)."""
@@ -525,21 +548,52 @@ def table_files(leaf: Leaf) -> str | None:
     return leaf.path
 
 
+def table_listing(leaf: Leaf) -> str | None:
+    """For a catalog table whose files are not a local folder (remote: ``s3a://``,
+    ``hdfs://``), the digest its label binds instead of their content: the files Spark reads
+    for it now (their names and total size, from the table's file index: a listing, no job).
+    Part files copied into its location, or left there by a write outside Lacuna that failed
+    half-way, change it. None: a local folder (bound by content: :func:`table_files`) or not
+    a table over files; ``""`` when the files cannot be listed (logged): never the digest a
+    label was signed with (fail closed)."""
+    if leaf.table is None or leaf.plan is None or table_files(leaf) is not None:
+        return None
+    try:
+        if _jvm.kind(leaf.plan) != "LogicalRelation":
+            return None
+        relation = leaf.plan.relation()
+        if _jvm.kind(relation) != "HadoopFsRelation":
+            return None
+        index = relation.location()
+        from pyspark import SparkContext
+
+        jvm = SparkContext._jvm
+        assert jvm is not None
+        names = str(jvm.scala.Predef.wrapRefArray(index.inputFiles()).mkString("\n"))
+        size = str(index.sizeInBytes())
+    except Exception as exc:
+        log.error("could not list the files of the table %s (%s): its label is not trusted",
+                  leaf.table, exc)
+        return ""
+    text = "\n".join([size, *sorted(n for n in names.split("\n") if n)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _label_trusted(embedded: str, names_only: Any, table: str | bool,
-                   location: str | None) -> bool | None:
+                   location: str | None, listing: str | None = None) -> bool | None:
     """Whether a table's label is trusted for this table and its files (None: it cannot be
     read)."""
     from lacuna.lineage.sidecar import SidecarError, read_embedded
 
     try:
         return read_embedded(embedded, data_path=None, frame=names_only, table=table,
-                             location=location).trusted
+                             location=location, listing=listing).trusted
     except SidecarError:
         return None
 
 
 def _outside_label(embedded: str, names_only: Any, table: str | bool, location: str | None,
-                   partitions: tuple[str, ...]) -> Any:
+                   partitions: tuple[str, ...], listing: str | None = None) -> Any:
     """A table's label as a declaration that is not trusted for the whole table: it is bound
     to the table's folder, and some partitions' files lie outside it (trust
     ``"partitions"``: it only adds restrictions to a sample, which reads those files too).
@@ -550,7 +604,7 @@ def _outside_label(embedded: str, names_only: Any, table: str | bool, location: 
 
     try:
         found = read_embedded(embedded, data_path=None, frame=names_only, table=table,
-                              location=location)
+                              location=location, listing=listing)
     except SidecarError:
         return None
     if not found.trusted:

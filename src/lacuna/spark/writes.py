@@ -29,7 +29,7 @@ from lacuna.errors import IntegrationError
 from lacuna.lineage.recording import Produced, as_stored
 from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
 from lacuna.model import Action, Destination, DestinationType, Scope, Source
-from lacuna.spark import _frames, expected, labels
+from lacuna.spark import _frames, _jvm, expected, labels
 from lacuna.spark.sources import CATALOG_NAMESPACE, forget, local_path, path_ref, table_ref
 
 if TYPE_CHECKING:
@@ -508,26 +508,43 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         except IntegrationError as exc:  # enforce: refused, nothing runs; others: from now
             gov.internal_error(exc, action=Action.EXPORT, method=method)
             seen = write_clock(df.sparkSession, gov, target, analysis, keep=False)
-        # its queries are told from any other write's by their number (lacuna.spark.expected)
-        window = expected.expect(df.sparkSession, _listener_keys(df.sparkSession, target))
+        # its queries are told from any other write's by their number and what they write
+        # (lacuna.spark.expected)
+        window = expected.expect(df.sparkSession, _listener_keys(df.sparkSession, target),
+                                 _written_plan(df))
         try:
-            with _bypass.bypass():
-                result = run()
-        finally:
-            expected.finished(df.sparkSession, window)
-        if record is not None:  # what was written: the sweep removes that directory, no other
-            from lacuna.exceptions import files
+            try:
+                with _bypass.bypass():
+                    result = run()
+            finally:
+                expected.finished(df.sparkSession, window)
+            if record is not None:  # what was written: the sweep removes that directory only
+                from lacuna.exceptions import files
 
-            files.written(gov, record)
-        if replaced is not None:  # the folder's content is gone: their records are closed
-            from lacuna.exceptions import appends
+                files.written(gov, record)
+            if replaced is not None:  # the folder's content is gone: their records are closed
+                from lacuna.exceptions import appends
 
-            appends.supersede(gov, replaced, exception_id=exception_id, method=method)
-        _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id,
-               first_seen=seen, before=before)
+                appends.supersede(gov, replaced, exception_id=exception_id, method=method)
+            _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id,
+                   first_seen=seen, before=before)
+        finally:  # an outside write caught meanwhile is re-labelled after this label
+            expected.labelled(window)
         return result
 
     return gov.execute(op, write, produced=produced)
+
+
+def _written_plan(df: DataFrame) -> Any:
+    """The analyzed plan of what a governed write of ``df`` writes, which tells its listener
+    events from another thread's write to the same target (:mod:`lacuna.spark.expected`);
+    None when it cannot be read (logged: its window then claims any write to its target)."""
+    try:
+        return _jvm.analyzed(df)
+    except Exception as exc:
+        log.error("could not read the plan of a governed Spark write (%s): a write outside "
+                  "Lacuna to its target while it runs is taken as its own", exc)
+        return None
 
 
 def _through_partitions(df: DataFrame, partitions: list[str], table: Target, method: str,
@@ -675,7 +692,7 @@ def _table_clock(spark: SparkSession, name: str, *, stale: bool = False) -> date
 
     from lacuna.lineage.clock import aware, earliest, of_declaration
     from lacuna.lineage.sidecar import read_embedded
-    from lacuna.spark.sources import describe, table_files
+    from lacuna.spark.sources import describe, table_files, table_listing
 
     try:
         with _bypass.bypass():
@@ -686,7 +703,7 @@ def _table_clock(spark: SparkSession, name: str, *, stale: bool = False) -> date
         if embedded is None:
             return None
         declared = read_embedded(embedded, data_path=None, table=leaf.table or True,
-                                 location=table_files(leaf),
+                                 location=table_files(leaf), listing=table_listing(leaf),
                                  frame=pd.DataFrame(columns=list(leaf.columns)))
     except Exception as exc:  # SidecarError too: a malformed label
         first = (str(exc).splitlines() or [""])[0][:300]
@@ -832,7 +849,7 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
                  run_id: str, *, first_seen: datetime | None = None,
                  before: Any = UNREAD) -> None:
     from lacuna.lineage.rules import combine
-    from lacuna.spark.sources import classify_leaf, describe, table_files
+    from lacuna.spark.sources import classify_leaf, describe, table_files, table_listing
 
     if target.append and before is UNREAD:  # what the table held stays in its classification
         try:  # after the write (the listener's): the stale label adds restrictions to a sample
@@ -847,15 +864,17 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
     if target.append and before is not None:
         c = combine([before, c], gov.config.classification,
                     names=["existing rows", "appended"])
-    try:  # the files as written: the label is bound to them
+    try:  # the files as written: the label is bound to them (remote ones: their listing)
         with _bypass.bypass():
-            files = table_files(describe(_table_plan(spark, target.name)))
+            written = describe(_table_plan(spark, target.name))
+            files = table_files(written)
+            listing = table_listing(written) or None
     except Exception as exc:  # the label then binds the names only (and is not trusted)
         log.warning("could not find the files of %s: %s", target.name, exc)
-        files = None
+        files = listing = None
     declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id,
                                          table=target.name, first_seen=first_seen,
-                                         location=files)
+                                         location=files, listing=listing)
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
