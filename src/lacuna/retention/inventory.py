@@ -105,7 +105,8 @@ def governed_files(roots: list[str], settings: RetentionSettings,
     for root in roots:
         if not os.path.isdir(root):
             continue
-        for folder, dirs, files in os.walk(root):
+        unlisted: list[OSError] = []
+        for folder, dirs, files in os.walk(root, onerror=unlisted.append):
             if archive is not None and (folder == archive
                                         or folder.startswith(archive + os.sep)):
                 dirs[:] = []
@@ -138,6 +139,25 @@ def governed_files(roots: list[str], settings: RetentionSettings,
                 if path not in seen:
                     seen.add(path)
                     yield from _described(path, root, settings, keystore)
+        for problem in unlisted:  # after the walk: what it could not list
+            if not isinstance(problem, FileNotFoundError):  # not removed while walked
+                yield _unlisted(problem, root, settings)
+
+
+def _unlisted(problem: OSError, root: str, settings: RetentionSettings) -> Item:
+    """A folder under ``root`` that the walk could not list (no permission to read it, a
+    path longer than the system allows): what is in it is not known, so it is an item of its
+    own, **review** (:attr:`Item.unverified`, dated now: never due), never skipped. A sealed file
+    of PII moved into a folder made unreadable (``chmod 000``), or nested deeper than
+    ``PATH_MAX``, was left out of the plan in silence: never due, and ``apply`` exited 0."""
+    where = os.fsdecode(problem.filename) if problem.filename is not None else root
+    why = (f"its folder could not be listed ({type(problem).__name__}: "
+           f"{problem.strerror or problem}), so what it holds is not known; make it readable "
+           "(chmod u+rx) or move what it holds to a shorter path under the root, then plan "
+           "again")
+    return Item(kind="file", path=where, tier=settings.unclassified_tier,
+                written_at=datetime.now(UTC), known_from=f"not listed: {why}", root=root,
+                unverified=why)
 
 
 def _holds_data(path: str) -> bool:
