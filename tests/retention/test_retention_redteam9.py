@@ -199,3 +199,40 @@ def test_a_file_renamed_past_the_sidecar_name_limit_is_planned_not_a_crash(proje
     assert sorted(json.loads(done.stdout)["deleted"]) == sorted([str(long), str(other)])
     assert not long.exists()
     assert not other.exists()
+
+
+def test_a_folder_moved_out_and_linked_back_is_to_review(project):
+    """A folder holding a due file moved out of the governed root, a symbolic link left in its
+    place: the file still read through the governed path, but the walk does not follow links,
+    so the plan had no entry for it and apply exited 0 (a link to a single file out there is an
+    error). Now the link is an item to review (kept, apply exits 1); moved back, the file is
+    deleted. A link to a folder inside the governed root adds nothing: its files are walked
+    where they are."""
+    import shutil
+
+    old = write_at(project, years_ago(4), "sales.csv", "sub/old.csv")
+    inside = old.parent.parent / "alias"
+    inside.symlink_to(old.parent)
+    assert set(_entries(project)) == {str(old), str(project / "audit.db")}
+    inside.unlink()
+    sub, out = old.parent, project / "outside"
+    shutil.move(sub, out)
+    sub.symlink_to(out)
+    lacuna.enable(str(project / "lacuna.yaml"))
+    try:
+        assert len(pd.read_csv(old)) == len(pd.read_csv(project / "sales.csv"))
+    finally:
+        lacuna.disable()
+    entries = _entries(project)
+    assert str(old) not in entries
+    assert entries[str(sub)]["action"] == "review"
+    assert f"symbolic link to the folder {out}" in entries[str(sub)]["reason"]
+    done = run(project, "retention", "apply", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["review"] == [str(sub)]
+    assert (out / "old.csv").exists()
+    sub.unlink()
+    shutil.move(out, sub)
+    done = run(project, "retention", "apply", "--json")
+    assert done.returncode == 0, done.stdout
+    assert json.loads(done.stdout)["deleted"] == [str(old)]
