@@ -136,7 +136,9 @@ def test_cat_output_is_private_even_over_an_open_file(sealed_csv, tmp_path: Path
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert pd.read_csv(out).equals(customers())
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []
+    # no temporary file left; the copy's signed sidecar beside it (its class and clock)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == [
+        ".out.csv.lacuna.json"]
 
 
 def test_cat_of_a_damaged_file_leaves_no_partial_plaintext(sealed_csv, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -127,7 +127,9 @@ def retire(
             why = (f"{len(still)} sealed file(s) are wrapped only by {name} v{version} and "
                    f"could not be opened after it is retired ({shown}). Run `lacuna storage "
                    "rewrap` first (a file that vanished while it was checked was being "
-                   "written: run the retirement again).")
+                   "written: run the retirement again; a folder that could not be listed may "
+                   "hold such files: make it readable, or move them to a shorter path, and "
+                   "run both again).")
             raise refuse(why, 1)
     if (shared or not storage_key) and not force:
         uses = "exception files encrypted with it" if shared else (
@@ -287,9 +289,15 @@ def cat(
 ) -> None:
     """Read a sealed file's plaintext, if the policy allows it (decided and audited first).
     With -o, the plaintext appears there (a new file, mode 0600) only once all of it
-    authenticated; never under a governed root, where files are sealed. Exit 1 when refused."""
+    authenticated, with a signed sidecar saying the class it was read as and when its data
+    was first seen; never under a governed root, where files are sealed. Exit 1 when
+    refused."""
     from lacuna.errors import GovernanceViolation, StorageError
-    from lacuna.storage.access import open_governed, refuse_plaintext_output
+    from lacuna.storage.access import (
+        label_plaintext_copy,
+        open_governed,
+        refuse_plaintext_output,
+    )
 
     gov = _governor(config)
     try:
@@ -307,6 +315,8 @@ def cat(
                 sys.stdout.flush()
             else:
                 _write_private(fh, output)
+                # labelled as what was read: its class and its data's retention clock
+                label_plaintext_copy(output, fh, gov)
         except (StorageError, OSError) as exc:  # a damaged segment; -o's folder missing
             err.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None

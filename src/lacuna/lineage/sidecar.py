@@ -41,6 +41,7 @@ sealed files never makes a sidecar stale. Sidecars signed over the bytes of a se
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -168,8 +169,20 @@ def own_sidecar_paths(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
 
 
 def has_sidecar(data_path: str | os.PathLike[str]) -> bool:
-    """Whether a regular file sits under one of the sidecar names of ``data_path``."""
-    return any(p.is_file() for p in sidecar_paths(data_path))
+    """Whether a regular file sits under one of the sidecar names of ``data_path``. A name too
+    long for its sidecar's (``.<name>.lacuna.json`` past the file system's limit) has none:
+    asking raised, and one file renamed so in governed storage stopped every retention plan
+    (nothing was deleted anywhere)."""
+    return any(_regular(p) for p in sidecar_paths(data_path))
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return False
+        raise
 
 
 def described(path: str | os.PathLike[str]) -> tuple[str, ...]:

@@ -354,7 +354,9 @@ def _delete(path: str, *, tree: bool = True) -> None:
         with contextlib.suppress(FileNotFoundError):  # already gone: the decision stands
             os.unlink(path)
     for side in sides:
-        side.unlink(missing_ok=True)
+        # a name that cannot be (the data file's name is too long for its sidecar's): none
+        if os.path.lexists(side):
+            side.unlink(missing_ok=True)
 
 
 def _archive(entry: Entry, settings: RetentionSettings) -> None:
@@ -378,7 +380,7 @@ def _archive(entry: Entry, settings: RetentionSettings) -> None:
              if side in own]
     shutil.move(item.path, target)
     for side, moved in sides:  # each name to the same name there
-        if side.exists():
+        if os.path.lexists(side):  # never raises, for a name too long to be one either
             shutil.move(side, moved)
 
 

@@ -102,10 +102,12 @@ def governed_files(roots: list[str], settings: RetentionSettings,
     archive = (os.path.abspath(os.path.expanduser(settings.archive_dir))  # as _archive does
                if settings.archive_dir else None)
     seen: set[str] = set()
+    real_roots = [os.path.realpath(r) for r in roots]
     for root in roots:
         if not os.path.isdir(root):
             continue
-        for folder, dirs, files in os.walk(root):
+        unlisted: list[OSError] = []
+        for folder, dirs, files in os.walk(root, onerror=unlisted.append):
             if archive is not None and (folder == archive
                                         or folder.startswith(archive + os.sep)):
                 dirs[:] = []
@@ -115,14 +117,17 @@ def governed_files(roots: list[str], settings: RetentionSettings,
                 # a folder dataset is one item only on a trusted sidecar: a hand-written one
                 # next to a folder would otherwise hide every file in it (kept as PROPRIETARY,
                 # never due); under an untrusted one, the folder's files are items of their own
-                if not has_sidecar(path):
-                    continue
-                declared = _declared(path)
-                if isinstance(declared, Sidecar) and declared.trusted:
-                    dirs.remove(name)
-                    if path not in seen:
-                        seen.add(path)
-                        yield from _described(path, root, settings, keystore, declared)
+                if has_sidecar(path):
+                    declared = _declared(path)
+                    if isinstance(declared, Sidecar) and declared.trusted:
+                        dirs.remove(name)
+                        if path not in seen:
+                            seen.add(path)
+                            yield from _described(path, root, settings, keystore, declared)
+                        continue
+                if os.path.islink(path) and path not in seen and not _under(path, real_roots):
+                    seen.add(path)
+                    yield _linked_out(path, root, settings)
             dirs.sort()
             for name in sorted(files):
                 path = os.path.join(folder, name)
@@ -138,6 +143,45 @@ def governed_files(roots: list[str], settings: RetentionSettings,
                 if path not in seen:
                     seen.add(path)
                     yield from _described(path, root, settings, keystore)
+        for problem in unlisted:  # after the walk: what it could not list
+            if not isinstance(problem, FileNotFoundError):  # not removed while walked
+                yield _unlisted(problem, root, settings)
+
+
+def _under(path: str, real_roots: list[str]) -> bool:
+    """Whether ``path`` resolves into one of the governed roots (walked there)."""
+    real = os.path.realpath(path)
+    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in real_roots)
+
+
+def _linked_out(path: str, root: str, settings: RetentionSettings) -> Item:
+    """A symbolic link under ``root`` to a folder outside the governed roots (a folder moved
+    out and a link left in its place: its files still read through the governed path). The
+    walk does not follow links, so its files were no items and nothing said so: it is an item
+    to **review** (dated now: never due; deleting the link would leave the data), as a due
+    link to a file out there is an error (:func:`lacuna.retention.api._linked_elsewhere`)."""
+    why = (f"it is a symbolic link to the folder {os.path.realpath(path)}, outside the governed "
+           "roots, whose files retention does not walk; move the folder back in place of the "
+           f"link (mv {os.path.realpath(path)} {path}) or remove the link, then plan again")
+    return Item(kind="file", path=path, tier=settings.unclassified_tier,
+                written_at=datetime.now(UTC), known_from=f"not walked: {why}", root=root,
+                unverified=why)
+
+
+def _unlisted(problem: OSError, root: str, settings: RetentionSettings) -> Item:
+    """A folder under ``root`` that the walk could not list (no permission to read it, a
+    path longer than the system allows): what is in it is not known, so it is an item of its
+    own, **review** (:attr:`Item.unverified`, dated now: never due), never skipped. A sealed file
+    of PII moved into a folder made unreadable (``chmod 000``), or nested deeper than
+    ``PATH_MAX``, was left out of the plan in silence: never due, and ``apply`` exited 0."""
+    where = os.fsdecode(problem.filename) if problem.filename is not None else root
+    why = (f"its folder could not be listed ({type(problem).__name__}: "
+           f"{problem.strerror or problem}), so what it holds is not known; make it readable "
+           "(chmod u+rx) or move what it holds to a shorter path under the root, then plan "
+           "again")
+    return Item(kind="file", path=where, tier=settings.unclassified_tier,
+                written_at=datetime.now(UTC), known_from=f"not listed: {why}", root=root,
+                unverified=why)
 
 
 def _holds_data(path: str) -> bool:

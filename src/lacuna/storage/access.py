@@ -399,6 +399,53 @@ def not_below_header(declared: Classification, path: str, opened: Any = None) ->
                    f"written as {said}, more than its sidecar declares; the header is kept"))
 
 
+def label_plaintext_copy(output: str | os.PathLike[str], opened: io.BufferedReader,
+                         gov: Governor) -> None:
+    """Sign the sidecar of ``output``, the plaintext copy Lacuna wrote (``lacuna storage cat
+    -o``) of the sealed file read through ``opened`` (what :func:`open_governed` returned): the
+    class its read was decided on
+    (:attr:`SealedReader.decided_on`: the trusted sidecar's, never below the sealed header's,
+    or PROPRIETARY with the header's tags) and its data's clock (the authenticated header's
+    ``first_seen``, or the file's trusted clock when earlier). Unlabelled, the copy was
+    classified by its values alone (codes whose class came from where they were derived read
+    back PUBLIC) and a governed write of it started a new retention clock while the sealed
+    original was due. A device or pipe (``-o /dev/stdout``) gets none, as stdout does.
+
+    Raises:
+        StorageError: the sidecar could not be signed; ``output`` is removed (no plaintext
+            copy is left unlabelled).
+    """
+    from lacuna.lineage import clock
+    from lacuna.lineage.sidecar import write_sidecar
+
+    target = os.fspath(output)
+    if not os.path.isfile(target) or os.path.islink(target):
+        return
+    reader = opened.raw
+    where = getattr(reader, "name", "a sealed file")
+    try:
+        if not isinstance(reader, SealedReader):
+            msg = f"{type(reader).__name__} is not the reader open_governed returns"
+            raise TypeError(msg)
+        decided = reader.decided_on
+        try:  # the file's trusted sidecar (or, with server:, the server's clock) may be earlier
+            kept = clock.of_file(reader.name, gov.config)
+        except LacunaError:
+            kept = None
+        seen = clock.earliest(clock.of_header(reader.header.meta), kept)
+        write_sidecar(target, decided if decided is not None else Classification.fail_closed(
+            f"the read of {reader.name} was decided on no classification"),
+            sources=(reader.name,), written_by=gov.config.user.id, first_seen=seen)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+        msg = (f"the plaintext of {where} was not left at {target}: its classification "
+               f"sidecar could not be signed ({type(exc).__name__}: {exc}), and unlabelled it "
+               "would read as whatever its values show. Fix that (the signing key under "
+               "$LACUNA_HOME, the folder's permissions) and run it again.")
+        raise StorageError(msg) from exc
+
+
 def refuse_plaintext_output(what: str, output: str | os.PathLike[str], config: Config) -> None:
     """Plaintext Lacuna writes to a file a user names (``lacuna storage cat -o``, ``lacuna
     decrypt -o``) never lands under a sealed governed root, where every file is encrypted.

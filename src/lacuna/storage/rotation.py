@@ -72,13 +72,19 @@ def sealed_files(roots: Iterable[Path], vanished: list[Path] | None = None) -> I
     """Every sealed file under ``roots`` (sorted, symlinks not followed). ``vanished``: where
     to list the files the walk found but that were gone when they were looked at (a sealed
     write in flight renames its temporary file into place: the walk may see neither name as a
-    sealed file)."""
+    sealed file), and the folders it could not list (no permission to read them, a path longer
+    than the system allows), which may hold sealed files: ``keys retire`` counted none in
+    them and destroyed the only key that opened them."""
+    def unlisted(problem: OSError) -> None:
+        if vanished is not None and not isinstance(problem, FileNotFoundError):
+            vanished.append(Path(os.fsdecode(problem.filename or root)))
+
     for root in roots:
         if root.is_file():
             if is_sealed(root):
                 yield root
             continue
-        for folder, _, names in sorted(os.walk(root)):
+        for folder, _, names in sorted(os.walk(root, onerror=unlisted)):
             for name in sorted(names):
                 path = Path(folder) / name
                 if path.is_symlink():
@@ -131,7 +137,8 @@ def wrapped_only_by(roots: Iterable[Path], key_id: str, version: int,
     the files, not the key) would otherwise let the retirement destroy the only key that
     opens the file. A file that cannot be read is counted (fail closed), and so is a file that
     vanished while the roots were walked: a sealed write renaming its temporary file into
-    place, which may be wrapped by that version (the retirement is refused; run it again)."""
+    place, which may be wrapped by that version (the retirement is refused; run it again), and
+    a folder the walk could not list (what it holds is not known)."""
     from lacuna.storage.sealed import unwrapping_keys, wrapping_keys
 
     versions: dict[str, set[int]] = {}  # read once per key id, not once per file
