@@ -16,7 +16,9 @@ pending (docs/proxy.md).
 Only hashes are stored, never values; without the key they cannot be tested against guesses.
 Values are normalised (trimmed, case-folded) and short ones are skipped: a value of fewer than 4
 characters, or a number of fewer than 6 digits, or a decimal amount, would match innocent data
-(counts, years, prices) by chance.
+(counts, years, prices) by chance; so are literals every API sends (:data:`COMMON`) and a
+column's categories (a value repeated in its sample, :func:`distinctive`). A request that
+carries :data:`BODY_MATCHES` values of one dataset is matched however much else it carries.
 """
 
 from __future__ import annotations
@@ -67,10 +69,21 @@ fingerprints = Table(
 )
 
 
+# literals every API sends (booleans, nulls, placeholders): in no column are they its data
+COMMON = frozenset({"true", "false", "null", "none", "nil", "undefined", "n/a", "unknown",
+                    "empty", "default", "other", "missing", "not set", "nan", "-inf"})
+BODY_MATCHES = 3  # distinct values of one dataset that make a body carry it, however padded
+# a value this many times in a column's sample (and at least twice) is a category of it
+# (a country, a status), no value of a record: not fingerprinted
+REPEATS_SHARE = 0.01
+
+
 def normalise(value: Any) -> str | None:
-    """The form a value is hashed in, or None when it is too short to tell anything."""
+    """The form a value is hashed in, or None when it is too short or too common to tell
+    anything."""
     text = str(value).strip().casefold()
-    if len(text) < 4 or _DECIMAL.match(text) or (_NUMBER.match(text) and len(text) < 6):
+    if (len(text) < 4 or _DECIMAL.match(text) or (_NUMBER.match(text) and len(text) < 6)
+            or text in COMMON):
         return None
     return text
 
@@ -78,7 +91,22 @@ def normalise(value: Any) -> str | None:
 def _enough(matched: int, checked: int) -> bool:
     """Whether ``matched`` of a field's ``checked`` distinct values seen in a column make the
     field that column's: three, or at least half (one id alone in a JSON object does)."""
-    return matched >= 3 or matched * 2 >= checked
+    return matched >= BODY_MATCHES or matched * 2 >= checked
+
+
+def distinctive(values: Iterable[Any]) -> list[Any]:
+    """``values`` (a column's sample) without those repeated in it: each value that occurs
+    at least twice and in at least :data:`REPEATS_SHARE` of the sample is a category of the
+    column (a country, a flag, a status), shared with every other dataset; fingerprinted, a
+    body sending ``{"country": "Germany"}`` was refused as the customers file's data."""
+    values = list(values)
+    counts: dict[str, int] = {}
+    for value in values:
+        text = normalise(value)
+        if text is not None:
+            counts[text] = counts.get(text, 0) + 1
+    least = max(2, REPEATS_SHARE * len(values))
+    return [v for v in values if counts.get(normalise(v) or "", 0) < least]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +119,10 @@ class FieldMatch:
     column: str  # the column they were seen in
     source: str  # the dataset it was read from
     column_class: ColumnClass
+    # distinct values of ``source`` the whole request carries (all its fields; with
+    # ``carried``, the windows of a long body before): at least BODY_MATCHES match each field
+    # holding one, whatever its share
+    in_body: int = 0
 
 
 class FingerprintStore:
@@ -200,7 +232,8 @@ class FingerprintStore:
         # elsewhere a duplicate fails the batch (logged by the caller)
         return f"INSERT INTO {table} ({names}) VALUES ({values})"
 
-    def match(self, fields: Mapping[str, Sequence[str]]) -> tuple[FieldMatch, ...]:
+    def match(self, fields: Mapping[str, Sequence[str]],
+              carried: dict[str, set[str]] | None = None) -> tuple[FieldMatch, ...]:
         """The fields of a body whose values were seen in classified columns.
 
         A field matches when at least one of its distinct values was seen and either three were
@@ -208,6 +241,13 @@ class FingerprintStore:
         enough; one common word among thousands of values is not). It matches the column most
         of them were seen in, and each other column that many of them were seen in (values of
         two columns in one field, free text or a scanned window: one match each).
+
+        And whatever the shares: when the body carries :data:`BODY_MATCHES` distinct values of
+        one dataset or more, in all its fields, each field holding one of them matches the
+        column it was seen in. The amount of governed data sent decides, not its share of the
+        body: 50 of a file's rows among 5,000 made-up ones, or its values spread over many
+        padded fields, two in each, passed. ``carried``: the digests of each dataset seen in
+        the same request before (the windows of a long body), updated.
         """
         by_field: dict[str, dict[str, str]] = {}
         for name, values in fields.items():
@@ -231,22 +271,32 @@ class FingerprintStore:
                                fingerprints.c.column_class, fingerprints.c.source)
                 for row in conn.execute(query.where(fingerprints.c.digest.in_(chunk))):
                     found[row[0]] = (row[1], row[2], row[3])
+        # the distinct values of each dataset the request carries, in all its fields
+        by_source = {} if carried is None else carried
+        for digest, (_, _, source) in found.items():
+            by_source.setdefault(source, set()).add(digest)
         matches = []
         for name, digests in by_field.items():
             hits = [found[d] for d in digests if d in found]
-            if not hits or not _enough(len(hits), len(digests)):
+            if not hits:
                 continue
             # the column most of them were seen in, and every other column enough of them
             # were: ten order ids do not make three customer refs beside them an order id
-            # (the gate keeps the strictest class per field)
+            # (the gate keeps the strictest class per field); and every column of a dataset
+            # the request carries enough of
             common = max(set(hits), key=hits.count)
             for column, described, source in sorted(set(hits), key=hits.count, reverse=True):
                 seen = hits.count((column, described, source))
-                if (column, described, source) != common and not _enough(seen, len(digests)):
+                carries = len(by_source.get(source, ()))
+                if (not _enough(seen, len(digests))
+                        and not ((column, described, source) == common
+                                 and _enough(len(hits), len(digests)))
+                        and carries < BODY_MATCHES):
                     continue
                 cls = ColumnClass.from_dict(json.loads(described), layer=Layer.DECLARED)
                 matches.append(FieldMatch(field=name, matched=seen, checked=len(digests),
-                                          column=column, source=source, column_class=cls))
+                                          column=column, source=source, column_class=cls,
+                                          in_body=carries))
         return tuple(matches)
 
     def close(self) -> None:
@@ -406,7 +456,7 @@ def record_read(config: Config, source: str, frame: pd.DataFrame,
             if seen in store.recorded:  # the same file read again: its sample is stored
                 continue
             values = sample_values(series.dropna(), config.proxy.fingerprint_sample)
-            batch.append((str(name), column_class, values.tolist()))
+            batch.append((str(name), column_class, distinctive(values.tolist())))
             keys.append(seen)
         if batch:
             if config.proxy.fingerprint_writes == "background":
