@@ -254,6 +254,7 @@ def test_proxy7_a_card_with_an_expiry_in_padded_records_is_refused(fresh_gate):
     {"v": "4111111111111112", "exp": "12/27"},  # no valid card (Luhn)
     {"v": CARDS[0], "exp": 1700000000},  # an epoch time is no card's expiry
     {"v": CARDS[0], "expiry_note": "12/27"},  # no expiry's name
+    {"v": CARDS[0], "cid": "123"},  # a customer's or a content id, no card's code
 ])
 def test_proxy7_no_card_with_its_expiry_passes(fresh_gate, record):
     verdict = _post(fresh_gate, record)

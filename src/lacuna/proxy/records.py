@@ -200,7 +200,8 @@ _EXPIRY_NAME = re.compile(r"(?:card)?(?:exp|expiry|expiration|validthru|validthr
                           r"validuntil|goodthru)(?:date)?")
 _MONTH_NAME = re.compile(r"(?:card)?(?:exp|expiry|expiration)(?:month|mon|mm)")
 _YEAR_NAME = re.compile(r"(?:card)?(?:exp|expiry|expiration)(?:year|yr|yy|yyyy)")
-_CODE_NAME = re.compile(r"(?:card)?(?:cvv|cvv2|cvc|cvc2|csc|cid|securitycode|verificationcode)")
+# (not "cid", a customer's or a content id, nor "verification_code", a one-time code)
+_CODE_NAME = re.compile(r"(?:card)?(?:cvv|cvv2|cvc|cvc2|csc|securitycode)")
 _EXPIRY = re.compile(r"\s*(?:(?:0?[1-9]|1[0-2])\s*[/.-]\s*(?:[0-9]{2}|20[0-9]{2})"
                      r"|20[0-9]{2}\s*[/-]\s*(?:0?[1-9]|1[0-2])|(?:0[1-9]|1[0-2])[0-9]{2})\s*")
 _MONTH = re.compile(r"\s*(?:0?[1-9]|1[0-2])\s*")
