@@ -48,6 +48,12 @@ HEADER = "(header) "  # a request header's field: ``(header) x-customer-name``
 HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
 _MADE_WORDS = ("text", "lines")  # the fields free text is read into (_tokens)
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
+# a value shorter than MIN_TURNED characters of these holds nothing read further: no file or
+# JSON ("\n", "{", "["), no script ("<"), no percent-escape, and too short to be decoded
+# (MIN_ENCODED, MIN_CODED) or turned; with a "." only when no letter is in it (a JWT's dotted
+# segments decode to JSON from a letter; "1.25", "10.0.0.1" are numbers)
+MIN_TURNED = 9  # lacuna.classify.encoded.turned reads values of 9 characters or more
+_PLAIN_SHORT = re.compile(r"[^\n\r{\[<%.]*|[^A-Za-z\n\r{\[<%]*")
 DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
 MIN_ENCODED = 12  # characters: shorter encoded values are words and small numbers, not data
 MAX_INFLATED_VALUE = 1024 * 1024  # bytes a compressed encoded value is read to, at most
@@ -103,18 +109,52 @@ class _Fields:
         self.keyed: set[str] = set()  # fields named text or lines by a key sent (Payload)
         self.turning = False  # reading a value turned (backwards, ROT47): not turned again
         self.turned_seen: dict[str, set[str]] = {}  # the values turned already, by field
+        self.appended = 0  # values appended to any field, in all
+        # by field, the values whose reading (decoded, turned, as a file) added nothing: read
+        # again (a CSV column's dates, statuses, its repeated values), it adds nothing again
+        self.barren: dict[str, set[str]] = {}
 
     def add(self, name: str, value: Any) -> None:
+        """``value`` under ``name``, and what it holds read too (:meth:`_read`): decoded,
+        turned, a file or JSON in it. A short value of plain characters
+        (:data:`_PLAIN_SHORT`) holds nothing, and a value whose reading added nothing under
+        the same name is not read again: a 2 MB CSV sent as one JSON string is 290,000
+        values, and reading each took 5-12 s."""
         if value is None or isinstance(value, (dict, list)):
             return
         text = value if isinstance(value, str) else _number_text(value)
         # a lone surrogate (JSON's "\ud800" escape) is text no UTF-8 holds: read as U+FFFD,
         # the rest of the value classified as sent (it made the classifier fail, and the
         # request was refused as "Lacuna failed" instead of being decided)
-        name, text = _unpaired(name), _unpaired(text)
-        values = self.data.setdefault(name or "$", [])
+        if not name.isascii():
+            name = _unpaired(name)
+        if not text.isascii():
+            text = _unpaired(text)
+        field = name or "$"
+        values = self.data.setdefault(field, [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
+            self.appended += 1
+        if len(text) < MIN_TURNED and _PLAIN_SHORT.fullmatch(text):
+            return  # (the common case: a count, a code, a word)
+        if self.turning:
+            self._read(name, text)
+            return
+        barren = self.barren.setdefault(field, set())
+        if text in barren:
+            return
+        before = (self.appended, len(self.unread), self.too_deep)
+        self._read(name, text)
+        if (before == (self.appended, len(self.unread), self.too_deep)
+                and len(barren) < MAX_VALUES_PER_FIELD):
+            barren.add(text)
+
+    def _read(self, name: str, text: str) -> None:
+        """What ``text`` (a value under ``name``) holds, read under ``name`` or a name below
+        it: a file or JSON in it, a GraphQL document, its rest past what the classifier reads,
+        what it decodes to, and it turned (:meth:`_turned`). Reads add to what the fields hold
+        and never remove: a value read once to nothing reads to nothing again (the budgets,
+        of groups and of bytes inflated, only shrink)."""
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
         elif _graphql(self, name or "$", text):  # a GraphQL document: its arguments by name
@@ -169,6 +209,7 @@ class _Fields:
                 values = self.data.setdefault(into, [])
                 if len(values) < MAX_VALUES_PER_FIELD:
                     values.append(reading)
+                    self.appended += 1
             else:  # text turned: its tokens and lines
                 self.turning = True
                 try:
@@ -950,13 +991,17 @@ _DATA_FILES = (
 )
 
 
+_DATA_FILE_STARTS = frozenset(magic[:1] for magic, _ in _DATA_FILES)
+
+
 def data_file(data: bytes) -> str | None:
     """The kind of file of data ``data`` starts (binary: not read as text), or None: a
     ZIP archive of a CSV, base64-encoded in a JSON field, was forwarded as noise, where the
     same archive sent as the body is unreadable (``proxy.unparsed``)."""
-    for magic, kind in _DATA_FILES:
-        if data.startswith(magic):
-            return kind
+    if data[:1] in _DATA_FILE_STARTS:  # (one look for most: random bytes, a hash decoded)
+        for magic, kind in _DATA_FILES:
+            if data.startswith(magic):
+                return kind
     return "a tar archive" if data[257:262] == b"ustar" else None
 
 
@@ -1057,9 +1102,12 @@ def _decode(body: bytes, charset: str | None) -> str | None:
     """``body`` as text (its byte order mark's encoding, else ``charset``, else UTF-8), or
     None when it is binary. A mark names the encoding and is not text: JSON after a UTF-8 mark
     did not parse, and was read as words."""
+    codec = _codec(body, charset)
     try:
-        text = body.decode(_codec(body, charset))
+        text = body.decode(codec)
     except (LookupError, UnicodeError):  # (punycode raises a UnicodeError)
+        if codec == "utf-8":  # (not again: a decoded id's random bytes, most often)
+            return None
         try:
             text = body.decode("utf-8", errors="strict")
         except UnicodeDecodeError:
@@ -1388,12 +1436,14 @@ def _csv(fields: _Fields, prefix: str, text: str, truncated: bool, delimiter: st
     if not header:
         return "csv"
     names = [h.strip() or f"column_{i}" for i, h in enumerate(header)]
+    keys = [fields.key(_join(prefix, n)) for n in names]  # (once, not for every cell)
     read = 0
+    add = fields.add
     for row in rows:
         read += 1
         for i, value in enumerate(row):  # (values past the header's names are sent too)
-            fields.add(fields.key(_join(prefix, names[i] if i < len(names) else f"column_{i}")),
-                       value.strip())
+            add(keys[i] if i < len(keys) else fields.key(_join(prefix, f"column_{i}")),
+                value.strip())
     if not read:  # all header: what it sends is that line, read as text
         _tokens(fields, prefix, text)
         return "text"

@@ -303,12 +303,13 @@ class Gate:
             payload = replace(payload, fields=_merged(payload.fields, kept.fields),
                               unreadable=(*payload.unreadable, *kept.unreadable))
         payload = _named(payload, lookup)
-        classification, matches = self.classify(payload, match_on=lookup)
+        carried: dict[str, set[str]] = {}  # each dataset's values the request carries
+        classification, matches = self.classify(payload, match_on=lookup, carried=carried)
         # (a bare card number in a record beside a person's data: see lacuna.proxy.records)
         classification = cards_in_records(payload, classification,
                                           self.gov.config.classification, lookup)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
-            classification, more = self._beyond(request, classification)
+            classification, more = self._beyond(request, classification, carried)
             matches = (*matches, *more)
         classification = _masked_names(  # (and the numbers validated as data in names)
             classification, self.gov.config,
@@ -337,16 +338,20 @@ class Gate:
             return self._refuse(request, exc.decision, note)
         return Verdict(forward=True, decision=decision)
 
-    def _beyond(self, request: OutboundRequest, head: Classification
+    def _beyond(self, request: OutboundRequest, head: Classification,
+                carried: dict[str, set[str]] | None = None
                 ) -> tuple[Classification, tuple[FieldMatch, ...]]:
         """``head`` (the classification of the body's start) with what the rest of a spooled
         body holds: scanned as text in overlapping windows (value recognizers and
         fingerprints, as for free text), so a value cut at a window's end is whole in the next.
         A compressed body is decoded as it is scanned (all of it: gzip members, nested codings),
         up to ``proxy.max_body_bytes`` decoded; what cannot be decoded, or decodes to more, is
-        unreadable (``proxy.unparsed``).
+        unreadable (``proxy.unparsed``). ``carried``: each dataset's values the start carries
+        (:meth:`lacuna.proxy.fingerprints.FingerprintStore.match`), with each window's added:
+        a dataset's values spread two to a window are all counted.
         """
         start = self.settings.max_inspect_bytes
+        carried = {} if carried is None else carried
         data: Iterable[bytes]
         if request.spooled is not None:
             data, size = _chunks(request.spooled), request.size
@@ -367,7 +372,8 @@ class Gate:
                 files += encoded_files(values)
                 values = (*values, *decoded_tokens(values),  # (a base64 file in a long body)
                           *turned_tokens(window))  # (and values written backwards, in ROT47)
-                found, matches = self.classify(_candidates(values), match_on={"body": values})
+                found, matches = self.classify(_candidates(values), match_on={"body": values},
+                                               carried=carried)
                 matched += matches
                 worst = _joined(worst, found, f"bytes {offset}-{offset + len(window)}")
         except (ValueError, zlib.error) as exc:  # cannot be decoded: fail closed
@@ -382,10 +388,12 @@ class Gate:
             worst = _joined(worst, found, "the rest of the body")
         return worst, tuple(matched)
 
-    def classify(self, payload: Payload, *, match_on: Mapping[str, tuple[str, ...]] | None = None
+    def classify(self, payload: Payload, *, match_on: Mapping[str, tuple[str, ...]] | None = None,
+                 carried: dict[str, set[str]] | None = None
                  ) -> tuple[Classification, tuple[FieldMatch, ...]]:
         """The payload's classification: its values, plus fingerprints of governed reads
-        (looked up for ``match_on``'s fields, by default the payload's)."""
+        (looked up for ``match_on``'s fields, by default the payload's; ``carried``: each
+        dataset's values found in the request before, updated)."""
         from lacuna.classify.rollup import column_tier, kind_tags, rollup
 
         config = self.gov.config.classification
@@ -396,7 +404,7 @@ class Gate:
         if self.settings.fingerprints and lookup:
             from lacuna.proxy.fingerprints import store_for
 
-            matches = store_for(self.gov.config).match(lookup)
+            matches = store_for(self.gov.config).match(lookup, carried)
         columns = dict(inferred.columns)
         notes = []
         kept_tags: list[str] = []  # the tags of matches that did not relabel their field
@@ -405,9 +413,11 @@ class Gate:
             columns[NUMBERS_IN_NAMES] = numbers
             notes.append(f"{NUMBERS_IN_NAMES}: {numbers.reasoning}")
         for m in matches:
+            carries = (f"; the request carries {m.in_body} values of {m.source}"
+                       if m.in_body > m.matched else "")
             seen = replace(m.column_class, reasoning=(
                 f"{m.matched} of {m.checked} values were read from {m.source} "
-                f"(column {m.column!r}, {m.column_class.classification.value})"))
+                f"(column {m.column!r}, {m.column_class.classification.value}){carries}"))
             mine = columns.get(m.field)
             tier = column_tier(seen, config)
             # a match raises a field, never lowers or relabels it within PUBLIC: an id column

@@ -10,9 +10,13 @@ whatever its key says. That record passed whenever the name was no known one.
 
 The rule (:func:`cards_in_records`): a field whose bare numbers (values of 13 to 19 digits,
 a string or a JSON number; its other values may be anything) pass the issuer and Luhn checks
-(one or two of them, or more than chance makes among more; not a GTIN's check digit), in the
-same object as a sibling field of a person's data (classified PII or PHI, or named as such,
-``name``, ``email``, ``phone``, and holding words as a name is written), is a card number,
+(any one of them, however many others are beside it: each record is judged as it would be
+alone, and five cards among 495 numbers that fail the checks, fewer than chance makes, hid
+the list; not a GTIN's check digit), in the same object as a sibling field of a person's data
+(classified PII or PHI, or named as such, ``name``, ``email``, ``phone``, and holding words
+as a name is written), or of a card's own data (named as its expiry date or security code,
+``exp``, ``exp_month``, ``cvv``, with a value of that shape: a card with its expiry date is
+payment card data with no person beside it, PCI DSS), is a card number,
 unless the classifier read the field as an identifier by its name (``order_id``, ``sku``,
 ``tracking_number``, ``ref``: those numbers are the record's own, and are read as any id's),
 or as something no less strict than a card (a phone number). Any other class does not hide
@@ -52,7 +56,6 @@ _BARE = re.compile(r"[^\w]*([0-9]{13,19})[^\w]*")
 _RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")  # a card's length of digits, whole
 _NFKC_MAX = 4096  # characters of a value read as NFKC
 _NUMBERS_MAX = 256  # characters of a value of numbers read for runs (a row's few, not a file)
-_LONE_MAX = 2  # numbers judged each alone (more: beyond chance, as the classifier asks)
 _MADE = ("(", ")")  # a name the proxy made starts with one of its tags in parentheses
 _TAGS = frozenset({  # (lacuna.proxy.bodies and gate: KEYS, DECODED, JOINED, HEADER, ...)
     "keys", "decoded", "joined", "script", "file name", "outside parts", "part", "path", "host",
@@ -70,7 +73,6 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
     none (the common case: one look at each field's values). Siblings are looked for among
     ``sent`` (all the request's fields, also the headers' that were not classified: a JSON
     header's ``name`` beside its ``v``), by default ``payload``'s."""
-    from lacuna.classify.builtin.values import _hits_beyond_chance
     from lacuna.classify.checks import is_card_number
     from lacuna.classify.rollup import column_tier
 
@@ -79,7 +81,7 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
     for name, values in payload.fields.items():
         if _made(name) and name not in payload.keyed:  # ({"text": card}: a key as sent)
             continue
-        numbers = list(dict.fromkeys(n for v in values for n in _numbers(v)))
+        numbers = _field_numbers(values)
         if not numbers:
             continue  # (the common case)
         mine = found.columns.get(name)
@@ -88,18 +90,25 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
                                      and _id_by_name(name))):
             continue  # (a card already, a phone; an id by its name: the record's own)
         valid = sum(1 for v in numbers if is_card_number(v) and not _gtin(v))
-        if not valid or (len(numbers) > _LONE_MAX
-                         and valid < _hits_beyond_chance(len(numbers))):
+        if not valid:
             continue
-        person = _person_beside(name, payload.fields if sent is None else sent,
-                                found.columns)
-        if person is None:
+        # beside a card's expiry date or security code: payment card data on its own (PCI
+        # DSS), whoever holds the card; beside a person's data, cardholder data. Each valid
+        # number however many others surround it: a record is judged as it would be alone
+        # (five cards padded with 495 numbers that fail the checks were fewer than chance
+        # makes, and the list of records passed where each card record alone was refused)
+        siblings = payload.fields if sent is None else sent
+        if (beside := _card_data_beside(name, siblings)) is not None:
+            why = f"beside {beside!r}, a card's expiry date or security code: payment card data"
+        elif (person := _person_beside(name, siblings, found.columns)) is not None:
+            why = f"in a record beside {person!r}, a person's data: cardholder data"
+        else:
             continue
         cards[name] = ColumnClass(
             classification=ColumnKind.PII, pii_type="card_number",
             sensitivity=Sensitivity.CRITICAL, confidence=0.76, reasoning=(
                 f"{valid} of {len(numbers)} bare numbers pass a card's issuer and Luhn checks, "
-                f"in a record beside {person!r}, a person's data: cardholder data"))
+                f"{why}"))
     if not cards:
         return found
     from lacuna.classify.rollup import rollup
@@ -110,6 +119,19 @@ def cards_in_records(payload: Payload, found: Classification, config: Classifica
                     layer=found.layer)
     return replace(result, tags=tuple(dict.fromkeys([*result.tags, *found.tags])),
                    assumed=found.assumed)
+
+
+_THIRTEEN = re.compile(r"[0-9]{13}")
+
+
+def _field_numbers(values: tuple[str, ...]) -> list[str]:
+    """The distinct numbers of a card's length ``values`` hold bare (:func:`_numbers`); one
+    search of them joined first (a large body's fields: 290,000 values looked at one by one
+    took a third of a second), as ASCII values hold one only in a run of 13 digits."""
+    joined = "\n".join(values)
+    if joined.isascii() and _THIRTEEN.search(joined) is None:
+        return []
+    return list(dict.fromkeys(n for v in values for n in _numbers(v)))
 
 
 def _numbers(value: str) -> list[str]:
@@ -168,6 +190,42 @@ def _person_beside(name: str, fields: Mapping[str, tuple[str, ...]],
         if (_by_name(own, _engine().version).classification in (ColumnKind.PII, ColumnKind.PHI)
                 and any(_WORDED.fullmatch(v) for v in fields[other])):
             return other
+    return None
+
+
+# a card's other data, by its field's last part (separators and case aside; ``card_`` before
+# it or not): its expiry date (``exp``, ``expiry_date``, ``exp_month``, ``valid_thru``) and
+# its security code (``cvv``, ``cvc2``, ``csc``), each with a value of that shape
+_EXPIRY_NAME = re.compile(r"(?:card)?(?:exp|expiry|expiration|validthru|validthrough|"
+                          r"validuntil|goodthru)(?:date)?")
+_MONTH_NAME = re.compile(r"(?:card)?(?:exp|expiry|expiration)(?:month|mon|mm)")
+_YEAR_NAME = re.compile(r"(?:card)?(?:exp|expiry|expiration)(?:year|yr|yy|yyyy)")
+# (not "cid", a customer's or a content id, nor "verification_code", a one-time code)
+_CODE_NAME = re.compile(r"(?:card)?(?:cvv|cvv2|cvc|cvc2|csc|securitycode)")
+_EXPIRY = re.compile(r"\s*(?:(?:0?[1-9]|1[0-2])\s*[/.-]\s*(?:[0-9]{2}|20[0-9]{2})"
+                     r"|20[0-9]{2}\s*[/-]\s*(?:0?[1-9]|1[0-2])|(?:0[1-9]|1[0-2])[0-9]{2})\s*")
+_MONTH = re.compile(r"\s*(?:0?[1-9]|1[0-2])\s*")
+_YEAR = re.compile(r"\s*(?:[0-9]{2}|20[0-9]{2})\s*")
+_CODE = re.compile(r"\s*[0-9]{3,4}\s*")
+_CARD_DATA = ((_EXPIRY_NAME, _EXPIRY), (_MONTH_NAME, _MONTH), (_YEAR_NAME, _YEAR),
+              (_CODE_NAME, _CODE))
+_NAME_MARKS = re.compile(r"[\W_]+")
+
+
+def _card_data_beside(name: str, fields: Mapping[str, tuple[str, ...]]) -> str | None:
+    """The first field of ``name``'s object, or of an object that holds it, named as a
+    card's expiry date or security code and holding a value of its shape (``12/27``,
+    ``2027-12``, ``1227``; a month, a year; three or four digits); None when there is none.
+    A card number with its expiry date is payment card data without a person's name (PCI
+    DSS): ``{"v": "4111111111111111", "exp": "12/27"}`` was forwarded."""
+    parent = _parent(name)
+    for other in fields:
+        if other == name or _made(other) or not _within(parent, _parent(other)):
+            continue
+        own = _NAME_MARKS.sub("", other.rpartition(".")[2].lstrip("?").casefold())
+        for named, shaped in _CARD_DATA:
+            if named.fullmatch(own) and any(shaped.fullmatch(v) for v in fields[other][:64]):
+                return other
     return None
 
 
