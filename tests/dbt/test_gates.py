@@ -238,3 +238,20 @@ def test_gates_config_option_is_read_alone(tmp_path):
     other.write_text("governance:\n  quality_gates: {enforcement: warn}\n")
     gates, source = load_project_gates(tmp_path, other)
     assert (gates.quality_gates.enforcement, source) == ("warn", str(other))
+
+
+def test_gates_a_file_counts_only_for_its_own_sections(tmp_path):
+    """floe.yaml with quality: alone brings no quality_gates defaults into the merge: the
+    platform's own block_on_failure: false and classification_escalation: false stand."""
+    (tmp_path / "manifest.yaml").write_text(
+        "governance:\n  quality_gates: {enforcement: strict, block_on_failure: false,\n"
+        "    classification_escalation: false}\n"
+        "quality:\n  dbt_tests: {enabled: false}\n")
+    (tmp_path / "floe.yaml").write_text(
+        "quality:\n  dbt_tests: {fail_on_warning: true}\n")
+    gates = load_project_gates(tmp_path)[0]
+    qg = gates.quality_gates
+    assert (qg.enforcement, qg.block_on_failure, qg.classification_escalation) == (
+        "strict", False, False)
+    assert (gates.quality.dbt_tests.enabled, gates.quality.dbt_tests.fail_on_warning) == (
+        True, True)

@@ -206,10 +206,14 @@ def strictest(configs: Sequence[GatesConfig]) -> GatesConfig:
     coverage minimums and ``block_on_failure``/``classification_escalation`` if any file sets
     them, every file's required tests, per layer too); ``layer_detection`` is the first file's
     that sets it; ``quality``'s gates are every file's, ``dbt_tests`` on if any file has them on.
+    A file counts only for the sections it has (a file of ``quality:`` alone does not bring
+    ``quality_gates``' defaults, which would undo another file's ``block_on_failure: false``).
     One config is returned unchanged."""
     if len(configs) == 1:
         return configs[0]
-    qgs = [c.quality_gates for c in configs]
+    qgs = [c.quality_gates for c in configs if "quality_gates" in c.model_fields_set] \
+        or [QualityGates()]
+    configs = [c for c in configs if "quality" in c.model_fields_set] or [GatesConfig()]
     layers: dict[Layer, LayerRequirement] = {}
     for name in LAYERS:
         reqs = [qg.layers[name] for qg in qgs if name in qg.layers]
