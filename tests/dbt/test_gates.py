@@ -141,7 +141,7 @@ def test_gates_layer_detection_is_configurable():
     assert detect_layer(_node("stg_sales"), detection) is None
 
 
-def test_gates_project_files_floe_then_lacuna(tmp_path):
+def test_gates_project_files_floe_and_lacuna_at_their_strictest(tmp_path):
     (tmp_path / "lacuna.yaml").write_text("quality_gates: {enforcement: warn}\n")
     gates, source = load_project_gates(tmp_path)
     assert (gates.quality_gates.enforcement, source) == ("warn", str(tmp_path / "lacuna.yaml"))
@@ -149,8 +149,12 @@ def test_gates_project_files_floe_then_lacuna(tmp_path):
         "governance:\n  quality_gates: {enforcement: strict}\n"
         "quality:\n  gates: [{name: g, checks: [{type: row_count, min: 1}]}]\n")
     gates, source = load_project_gates(tmp_path)
-    assert (gates.quality_gates.enforcement, source) == ("strict", str(tmp_path / "floe.yaml"))
+    assert (gates.quality_gates.enforcement, source) == (
+        "strict", f"{tmp_path / 'floe.yaml'}, {tmp_path / 'lacuna.yaml'}")
     assert len(gates.quality.gates) == 1
+    (tmp_path / "floe.yaml").write_text("governance:\n  quality_gates: {enforcement: 'off'}\n")
+    (tmp_path / "lacuna.yaml").write_text("quality_gates: {enforcement: strict}\n")
+    assert load_project_gates(tmp_path)[0].quality_gates.enforcement == "strict"
 
 
 def test_gates_project_file_error_names_the_file(tmp_path):
@@ -184,3 +188,70 @@ def test_gates_in_lacuna_yaml_under_governance_load_for_compile_and_for_lacuna(t
     path.write_text("quality:\n  gates: []\n")  # the floe.yaml form is not lacuna.yaml's
     with pytest.raises(ConfigError, match="quality: unknown setting"):
         load_config(path)
+
+
+def test_gates_platform_quality_gates_kept_beside_project_quality_section(tmp_path):
+    """ADR-0012's own layout: the platform team's `governance.quality_gates` in manifest.yaml,
+    the project's `quality:` gates in floe.yaml. The first file with either section was taken
+    whole, so floe.yaml's `quality:` hid the platform's strict minimums (defaults: warn, 0 %)."""
+    (tmp_path / "manifest.yaml").write_text(
+        "governance:\n  quality_gates: {enforcement: strict, minimum_test_coverage: 80}\n")
+    (tmp_path / "floe.yaml").write_text(
+        "quality:\n  gates: [{name: g, scope: {layer: gold}, "
+        "checks: [{type: row_count, min: 1}]}]\n")
+    gates, source = load_project_gates(tmp_path)
+    assert gates.quality_gates.enforcement == "strict"
+    assert gates.quality_gates.minimum_test_coverage == 80
+    assert [g.name for g in gates.quality.gates] == ["g"]
+    assert "manifest.yaml" in source
+    assert "floe.yaml" in source
+
+
+def test_gates_project_file_cannot_lower_the_platform_minimums(tmp_path):
+    """The platform's quality_gates are minimums: a project file's own quality_gates may
+    raise them, never lower them (floe.yaml's `enforcement: off` undid manifest.yaml's strict)."""
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump({"governance": {
+        "quality_gates": ADR_GATES}}))
+    (tmp_path / "floe.yaml").write_text(yaml.safe_dump({"governance": {"quality_gates": {
+        "enforcement": "off", "block_on_failure": False, "minimum_test_coverage": 90,
+        "required_tests": ["documentation"], "classification_escalation": False,
+        "layers": {"gold": {"required_tests": ["not_null_pk"], "minimum_coverage": 10},
+                   "bronze": {"required_tests": ["documentation"]}}}}}))
+    qg = load_project_gates(tmp_path)[0].quality_gates
+    assert (qg.enforcement, qg.block_on_failure, qg.classification_escalation) == (
+        "strict", True, True)
+    assert qg.minimum_test_coverage == 90  # raised by the project
+    assert set(qg.required_tests) == {"not_null", "unique", "freshness", "documentation"}
+    gold = ADR_GATES["layers"]["gold"]
+    assert qg.layers["gold"].minimum_coverage == gold["minimum_coverage"]
+    assert set(qg.layers["gold"].required_tests) == set(gold["required_tests"])
+    assert set(qg.layers["bronze"].required_tests) == {"not_null_pk", "documentation"}
+    assert qg.layers["bronze"].minimum_coverage == ADR_GATES["layers"]["bronze"][
+        "minimum_coverage"]
+    assert set(qg.layers) == set(ADR_GATES["layers"])
+
+
+def test_gates_config_option_is_read_alone(tmp_path):
+    """--config names the one file to read: the project's files are not merged in."""
+    (tmp_path / "floe.yaml").write_text("governance:\n  quality_gates: {enforcement: strict}\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("governance:\n  quality_gates: {enforcement: warn}\n")
+    gates, source = load_project_gates(tmp_path, other)
+    assert (gates.quality_gates.enforcement, source) == ("warn", str(other))
+
+
+def test_gates_a_file_counts_only_for_its_own_sections(tmp_path):
+    """floe.yaml with quality: alone brings no quality_gates defaults into the merge: the
+    platform's own block_on_failure: false and classification_escalation: false stand."""
+    (tmp_path / "manifest.yaml").write_text(
+        "governance:\n  quality_gates: {enforcement: strict, block_on_failure: false,\n"
+        "    classification_escalation: false}\n"
+        "quality:\n  dbt_tests: {enabled: false}\n")
+    (tmp_path / "floe.yaml").write_text(
+        "quality:\n  dbt_tests: {fail_on_warning: true}\n")
+    gates = load_project_gates(tmp_path)[0]
+    qg = gates.quality_gates
+    assert (qg.enforcement, qg.block_on_failure, qg.classification_escalation) == (
+        "strict", False, False)
+    assert (gates.quality.dbt_tests.enabled, gates.quality.dbt_tests.fail_on_warning) == (
+        True, True)

@@ -86,6 +86,45 @@ def test_record_without_macros_uses_run_results_only(built_copy: Path) -> None:
     assert not bronze.unrecorded  # the denial is on the audit trail
 
 
+def test_a_hand_written_apply_note_vouches_for_nothing(built_copy: Path) -> None:
+    """target/ is the project's: a lacuna_applied.json written there by hand (naming this dbt
+    invocation, environment and warehouse, every column treated) vouched for a development
+    build that Lacuna never treated, so the raw e-mails were recorded as allowed. The note is
+    signed by lacuna dbt apply now; one without its signature, or edited after, vouches for
+    nothing."""
+    from lacuna.dbt.manifest import load_project
+    from lacuna.dbt.runtime import APPLIED, _where, applied, load_plan
+
+    con = duckdb.connect(str(built_copy / "target" / "warehouse.duckdb"))
+    con.execute("drop table lacuna_audit.lacuna_events")  # no hook rows: apply's note only
+    con.close()
+    invocation = json.loads((built_copy / "target" / "run_results.json").read_text())[
+        "metadata"]["invocation_id"]
+    gp = load_plan(built_copy, environment="development")
+    nodes = {uid: {name: effect.action.value for name, (_, effect) in gp.checked(uid).items()}
+             for uid in gp.classification.nodes}
+    note = {"invocation_id": invocation, "environment": "development",
+            "database": _where(built_copy / "target" / "warehouse.duckdb"), "nodes": nodes}
+    (built_copy / "target" / APPLIED).write_text(json.dumps(note))
+    report = record_run(built_copy, environment="development")
+    [bronze] = [n for n in report.nodes if n.unique_id.endswith(".bronze_customers")]
+    assert bronze.decision is not None
+    assert not bronze.decision.allowed
+    assert "email (redact)" in bronze.decision.reasoning
+    project = load_project(built_copy)
+    assert applied(project, invocation, "development") == {}
+    # what apply signed vouches; the same note with a column added to it does not
+    from lacuna.dbt.runtime import apply_environment
+
+    apply_environment(built_copy, environment="development", seed=7)
+    signed = json.loads((built_copy / "target" / APPLIED).read_text())
+    assert applied(project, invocation, "development")[
+        "model.lacuna_example.bronze_customers"] >= {"email", "first_name"}
+    signed["nodes"]["model.lacuna_example.gold_revenue"] = {"revenue": "redact"}
+    (built_copy / "target" / APPLIED).write_text(json.dumps(signed))
+    assert applied(project, invocation, "development") == {}
+
+
 @cache
 def _validator() -> Any:
     from jsonschema import Draft202012Validator, FormatChecker

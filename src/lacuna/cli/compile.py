@@ -71,8 +71,10 @@ def compile_command(
     # the policies are validated before anything passes (ADR-0012: compile-time validation):
     # a typo in them would otherwise surface only when a production read is decided
     load_governance(project_dir, config=gates_config)
+    names = source if source == "defaults" else \
+        ", ".join(Path(s).name for s in source.split(", "))
     console.print(f"  {OK} Quality gates: {gates.rules_loaded} rules loaded "
-                  f"({escape(Path(source).name if source != 'defaults' else source)})")
+                  f"({escape(names)})")
     console.print("[bold][2/5] Analyzing dbt project[/bold]")
     project = load_project(project_dir, parse=parse, verify=not no_verify_manifest,
                            target=target)

@@ -39,6 +39,7 @@ from lacuna.dbt.gates import (
     escalation_for,
     load_gates,
     normalize_tests,
+    strictest,
 )
 from lacuna.dbt.report import CompileReport, Finding, LayerCoverage, Level, ModelCoverage
 from lacuna.model import ColumnKind
@@ -60,18 +61,23 @@ _FRESHNESS_TESTS = ("recency", "freshness", "expect_row_values_to_have_recent_da
 
 def load_project_gates(project_dir: str | os.PathLike[str],
                        config: str | os.PathLike[str] | None = None) -> tuple[GatesConfig, str]:
-    """The gates of a project, and where they came from.
+    """The gates of a project, and where they came from (the files, comma-separated).
 
-    Looks in ``config`` when given, else in the project folder for ``floe.yaml``, then
-    ``lacuna.yaml``, then the platform's ``manifest.yaml``: ``governance.quality_gates`` (or a
-    top-level ``quality_gates``) and a top-level ``quality`` (or ``governance.quality``).
-    Defaults (warn, no minimums) when none has them.
+    Reads ``config`` alone when given, else every one of ``floe.yaml``, ``lacuna.yaml`` and the
+    platform's ``manifest.yaml`` in the project folder that has ``governance.quality_gates`` (or
+    a top-level ``quality_gates``) or a top-level ``quality`` (or ``governance.quality``), and
+    combines them at their strictest (:func:`lacuna.dbt.gates.strictest`): ADR-0012 puts the
+    platform team's ``quality_gates`` in ``manifest.yaml`` and the project's ``quality`` in
+    ``floe.yaml``, and neither hides the other, nor can a project file lower the platform's
+    minimums. Defaults (warn, no minimums) when none has them.
 
     Raises:
         ConfigError: a file is not YAML, or the sections fail validation (path + nearest key).
     """
     from lacuna.dbt.governance import config_files
 
+    found: list[GatesConfig] = []
+    sources: list[str] = []
     for path, raw, _ in config_files(project_dir, config=config, names=CONFIG_FILES):
         if not isinstance(raw, Mapping):
             continue
@@ -84,8 +90,11 @@ def load_project_gates(project_dir: str | os.PathLike[str],
         quality = raw.get("quality", gov.get("quality"))
         if qg is None and quality is None:
             continue
-        return load_gates(qg, quality, where=str(path), prefix=qg_prefix), str(path)
-    return GatesConfig(), "defaults"
+        found.append(load_gates(qg, quality, where=str(path), prefix=qg_prefix))
+        sources.append(str(path))
+    if not found:
+        return GatesConfig(), "defaults"
+    return strictest(found), ", ".join(sources)
 
 
 # -- steps 2-4 ---------------------------------------------------------------------------------

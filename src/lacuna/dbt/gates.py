@@ -197,6 +197,56 @@ class GatesConfig(Section):
         return base + len(qg.layers) + len(self.quality.gates)
 
 
+_ENFORCEMENT_ORDER: tuple[Enforcement, ...] = ("off", "warn", "strict")
+
+
+def strictest(configs: Sequence[GatesConfig]) -> GatesConfig:
+    """Several files' gates as one, each setting at its strictest: ``quality_gates`` are
+    minimums, so a file may raise them and never lower them (the highest ``enforcement``,
+    coverage minimums and ``block_on_failure``/``classification_escalation`` if any file sets
+    them, every file's required tests, per layer too); ``layer_detection`` is the first file's
+    that sets it; ``quality``'s gates are every file's, ``dbt_tests`` on if any file has them on.
+    A file counts only for the sections it has (a file of ``quality:`` alone does not bring
+    ``quality_gates``' defaults, which would undo another file's ``block_on_failure: false``).
+    One config is returned unchanged."""
+    if len(configs) == 1:
+        return configs[0]
+    qgs = [c.quality_gates for c in configs if "quality_gates" in c.model_fields_set] \
+        or [QualityGates()]
+    configs = [c for c in configs if "quality" in c.model_fields_set] or [GatesConfig()]
+    layers: dict[Layer, LayerRequirement] = {}
+    for name in LAYERS:
+        reqs = [qg.layers[name] for qg in qgs if name in qg.layers]
+        if reqs:
+            minimums = [r.minimum_coverage for r in reqs if r.minimum_coverage is not None]
+            layers[name] = LayerRequirement(
+                required_tests=_union(r.required_tests for r in reqs),
+                minimum_coverage=max(minimums) if minimums else None)
+    detection = next((qg.layer_detection for qg in qgs
+                      if "layer_detection" in qg.model_fields_set), LayerDetection())
+    gates = QualityGates(
+        minimum_test_coverage=max(qg.minimum_test_coverage for qg in qgs),
+        required_tests=_union(qg.required_tests for qg in qgs),
+        enforcement=max((qg.enforcement for qg in qgs), key=_ENFORCEMENT_ORDER.index),
+        block_on_failure=any(qg.block_on_failure for qg in qgs),
+        layers=layers, layer_detection=detection,
+        classification_escalation=any(qg.classification_escalation for qg in qgs))
+    quality = Quality(
+        dbt_tests=DbtTests(enabled=any(c.quality.dbt_tests.enabled for c in configs),
+                           fail_on_warning=any(c.quality.dbt_tests.fail_on_warning
+                                               for c in configs)),
+        gates=tuple(g for i, c in enumerate(configs) for g in c.quality.gates
+                    if all(g not in o.quality.gates for o in configs[:i])))
+    return GatesConfig(quality_gates=gates, quality=quality)
+
+
+def _union(groups: Any) -> tuple[str, ...]:
+    out: list[str] = []
+    for group in groups:
+        out.extend(t for t in group if t not in out)
+    return tuple(out)
+
+
 # -- escalation -------------------------------------------------------------------------------
 
 
@@ -309,4 +359,5 @@ __all__ = [
     "explain",
     "load_gates",
     "normalize_tests",
+    "strictest",
 ]

@@ -23,6 +23,7 @@ The dbt side: the ``lacuna.govern()`` post-hook records that a node wants this t
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -75,6 +76,8 @@ POLICY_ID = "lacuna.dbt.governance"
 # how a read's decision names a model's output columns Lacuna cannot name
 UNNAMED = "(columns Lacuna cannot name: untraceable SQL, an expression without an alias)"
 DATA_KINDS = ("model", "seed", "snapshot")
+
+log = logging.getLogger("lacuna.dbt")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,8 +234,35 @@ def _anonymized(frame: pd.DataFrame, column: str, strategy: str) -> Any:
 
 
 # What `lacuna dbt apply` treated, for `lacuna dbt record` (target/, next to run_results.json):
-# {"invocation_id": dbt's, "environment": ..., "nodes": {unique_id: {column: action}}}
+# {"invocation_id": dbt's, "environment": ..., "database": ..., "nodes": {unique_id: {column:
+# action}}, "signature": the installation key's signature of the rest}. target/ is the dbt
+# project's to write, so an unsigned or edited note vouches for nothing.
 APPLIED = "lacuna_applied.json"
+_APPLIED_WHAT = "lacuna-dbt-applied"
+
+
+def _applied_payload(note: Mapping[str, Any]) -> dict[str, Any]:
+    return {"what": _APPLIED_WHAT, **{k: v for k, v in note.items() if k != "signature"}}
+
+
+def _signed_note(path: Path) -> dict[str, Any] | None:
+    """The note at ``path`` when Lacuna's key signed it (:mod:`lacuna.signing`), else None
+    (missing, unreadable, unsigned or edited: logged when it is there but does not verify)."""
+    import json
+
+    from lacuna.signing import default_keyring
+
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    if not default_keyring().verify(_applied_payload(raw), raw.get("signature")):
+        log.warning("%s is not signed by this installation's key (written or edited outside "
+                    "lacuna dbt apply): it vouches for nothing", path)
+        return None
+    return raw
 
 
 def _invocation(project: DbtProject) -> str | None:
@@ -257,20 +287,23 @@ def _mark_applied(project: DbtProject, environment: str,
     invocation = _invocation(project)
     if invocation is None:
         return  # no run to vouch for: `lacuna dbt record` needs run_results.json anyway
+    from lacuna.signing import default_keyring
+
     path = project.target_dir / APPLIED
     done: dict[str, dict[str, str]] = {}
+    old = _signed_note(path) if path.exists() else None
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-        if (old.get("invocation_id"), old.get("environment"), old.get("database")) \
-                == (invocation, environment, database):
+        if old is not None and (old.get("invocation_id"), old.get("environment"),
+                                old.get("database")) == (invocation, environment, database):
             done = {str(k): dict(v) for k, v in old["nodes"].items()}
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         pass
     for uid, cols in nodes.items():
         done.setdefault(uid, {}).update(cols)
-    path.write_text(json.dumps({"invocation_id": invocation, "environment": environment,
-                                "database": database, "nodes": done}, indent=1),
-                    encoding="utf-8")
+    note: dict[str, Any] = {"invocation_id": invocation, "environment": environment,
+                            "database": database, "nodes": done}
+    note["signature"] = default_keyring().sign(_applied_payload(note))
+    path.write_text(json.dumps(note, indent=1), encoding="utf-8")
 
 
 def _where(database: str | Path) -> str:
@@ -287,11 +320,12 @@ def applied(project: DbtProject, invocation: str, environment: str,
     """Per node, the columns ``lacuna dbt apply`` treated for ``environment`` after dbt
     invocation ``invocation`` (:data:`APPLIED`), in ``database`` when given (a DuckDB
     file's path or a warehouse URL: an apply to a copy of the warehouse vouches for
-    nothing); empty when it did not run for them."""
-    import json
-
+    nothing); empty when it did not run for them, or when the note is not signed by this
+    installation's key (target/ is the project's: a note written or edited by hand)."""
+    raw = _signed_note(project.target_dir / APPLIED)
+    if raw is None:
+        return {}
     try:
-        raw = json.loads((project.target_dir / APPLIED).read_text(encoding="utf-8"))
         if raw.get("invocation_id") != invocation or raw.get("environment") != environment:
             return {}
         if database is not None and raw.get("database") != _where(database):
