@@ -19,6 +19,11 @@ from lacuna.cli.dbt import TargetOption
 from lacuna.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from lacuna.dbt.classify import Sampler
+    from lacuna.dbt.manifest import DbtNode, DbtProject
     from lacuna.dbt.report import CompileReport, Finding
 
 console = Console(highlight=False, soft_wrap=True)
@@ -96,8 +101,13 @@ def compile_command(
     mode = enforcement or gates.quality_gates.enforcement
     report = compile_project(project, gates, enforcement=mode,  # type: ignore[arg-type]
                              evidence=evidence, checks=checks, checks_ran=run_checks,
-                             built_columns=warehouse_columns(db) if db else None)
+                             built_columns=warehouse_columns(db) if db else None,
+                             sampler=_sampler(project, db))
     console.print(f"  {OK} {report.models} models, {report.tests} tests")
+    for f in report.findings:  # the classification's findings (lacuna.classification.*)
+        if f.step == 2:
+            console.print(f"  {_mark(f.level)} {escape(f.message)}")
+            console.print(f"      Fix: {escape(f.fix)}")
     _print(report)
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_dict(), indent=2, default=str),
@@ -105,6 +115,24 @@ def compile_command(
     if sarif_out is not None:
         write_sarif(report, sarif_out, tool_version=__version__)
     raise typer.Exit(1 if report.failed else 0)
+
+
+def _sampler(project: DbtProject, db: Path | None) -> Sampler:
+    """Seeds' values from their CSV files; a source's from its table in the DuckDB file when
+    there is one (what ``lacuna dbt record`` samples too), so that a source column declared
+    below what its values show is reported before the run."""
+    from lacuna.dbt.classify import seed_sampler
+    from lacuna.dbt.warehouse import sampler as warehouse_sampler
+
+    seeds = seed_sampler(project)
+    if db is None or not Path(db).is_file():
+        return seeds
+    tables = warehouse_sampler(Path(db), fallback=seeds)
+
+    def sample(node: DbtNode, names: Sequence[str]) -> Mapping[str, Sequence[Any]] | None:
+        return tables(node, names) if node.resource_type == "source" else seeds(node, names)
+
+    return sample
 
 
 def _audit_store():  # type: ignore[no-untyped-def]

@@ -13,6 +13,11 @@ Per column, first match wins:
 3. **suggested** — the classifier, from the column's name, its description and sample values
    (a seed's CSV, or the warehouse when a sampler is given).
 
+A declaration never lowers a column below what it inherits, nor, on a seed or source (where
+data enters the project), below what its sampled values show to a strong recognizer
+(:func:`value_evidence`: e-mails declared ``public`` are held as ``pii``/``email``); either is
+an :class:`Overruled` record, reported by ``lacuna dbt classify`` and ``lacuna compile``.
+
 Per node, model-level meta (the seed's ``+meta: {classification: PROPRIETARY, tags: [PII,
 CUSTOMER_DATA]}``, or ``meta.lacuna.tier``/``meta.lacuna.tags``) sets the table's floor and
 tags; dbt tags written in upper case (``PII``, ``GDPR``) are governance tags too. A node's floor
@@ -75,10 +80,18 @@ class Overruled:
     # column, what the column may hold (a Python model, an UNPIVOT: `email` renamed where
     # Lacuna cannot see it is no less an e-mail)
     guessed: bool = False
+    # ``inherited`` is what the column's sampled values are (a seed's CSV, a source's table):
+    # a strong recognizer's match (:func:`value_evidence`), not lineage
+    by_values: bool = False
 
     @property
     def message(self) -> str:
         d, i = self.declared, self.inherited
+        if self.by_values:
+            return (f"{self.column}: declared {_label(d)} "
+                    f"({d.reasoning.removeprefix('declared in ')}), but its sampled values are "
+                    f"{_label(i)} ({i.reasoning}); a declaration may raise a column's class, "
+                    f"never lower it below what its values show, so it is held as {_label(i)}")
         may = "may hold" if self.guessed else "inherits"
         return (f"{self.column}: declared {_label(d)} ({d.reasoning.removeprefix('declared in ')}"
                 f"), but it {may} {_label(i)} ({i.reasoning}); a declaration may raise a "
@@ -86,6 +99,16 @@ class Overruled:
 
     @property
     def fix(self) -> str:
+        if self.by_values:
+            i = self.inherited
+            block = f"classification: {i.classification.value}" + (
+                f", pii_type: {i.pii_type}" if i.pii_type else "") + \
+                f", sensitivity: {i.sensitivity.value}"
+            return (f"declare {self.column} as what it holds in its YAML (meta: floe: "
+                    f"{{{block}}}), or take the {i.pii_type or i.classification.value} values "
+                    "out of the data before it reaches the project (a keyed hash or a "
+                    "redaction upstream); a column whose values are "
+                    f"{i.pii_type or i.classification.value}s is never public")
         if self.guessed:
             return (f"Lacuna cannot trace this model's code, so it cannot see that "
                     f"{self.column} no longer holds {self.inherited.classification.value} "
@@ -124,12 +147,16 @@ class NodeClassification:
     # the parents whose columns Lacuna knows none of (a source whose YAML lists no columns):
     # nothing the compiled SQL takes from them is governed here
     unknown_reads: tuple[str, ...] = ()
+    # declared columns held at what their sampled values are (a strong recognizer's match
+    # above the declaration: ``overruled`` says so); held like inherited ones, never suggestions
+    raised: tuple[str, ...] = ()
 
     @property
     def undeclared(self) -> dict[str, ColumnClass]:
-        """Every filled-in column class (inherited or suggested) that is not plain public."""
+        """Every filled-in column class (inherited, raised by values or suggested) that is not
+        plain public."""
         cols = self.classification.columns
-        return {n: cols[n] for n in (*self.inherited, *self.suggested)
+        return {n: cols[n] for n in (*self.inherited, *self.raised, *self.suggested)
                 if n in cols and cols[n].classification is not ColumnKind.PUBLIC}
 
 
@@ -393,8 +420,13 @@ def _classify_node(
     traced = _respelled(traced, spelling, config)
     suggested: dict[str, ColumnClass] = {}
     unknown = [n for n in names if n not in declared and n not in traced]
+    # where data enters the project (seeds, sources: nothing upstream to inherit from), a
+    # declaration below personal is checked against the column's sampled values
+    lowish = [n for n in declared if not declared[n].is_personal and n not in traced] \
+        if node.resource_type in VALUE_CHECKED else []
+    samples = _sample(node, [*unknown, *lowish], sampler) if unknown or lowish else None
     if unknown:
-        suggested = _suggest(node, unknown, sampler, config)
+        suggested = _suggest(node, unknown, samples, config)
     # untraceable code (SQL sqlglot cannot read, a Python model): the guess is what a column
     # may hold, and a declaration below it is overruled as well (fail closed: `email as
     # contact` in a Python model declared public). A SQL model whose manifest has no compiled
@@ -404,12 +436,21 @@ def _classify_node(
     overruled = [] if not checked else [
         Overruled(column=n, declared=declared[n], inherited=traced[n], guessed=guessed)
         for n in declared if n in traced and _lowers(declared[n], traced[n], config)]
+    raised: dict[str, ColumnClass] = {}
+    for n in lowish:
+        values = samples.get(n) if samples else None
+        shown = value_evidence(n, values, config) if values is not None else None
+        if shown is not None and _lowers(declared[n], shown, config):
+            overruled.append(Overruled(column=n, declared=declared[n], inherited=shown,
+                                       by_values=True))
+            raised[n] = shown
     for each in overruled:
         del declared[each.column]
         notes.append(f"{node.name}.{each.message}")
     columns: dict[str, ColumnClass] = {}
     for name in names:
-        columns[name] = declared.get(name) or traced.get(name) or suggested[name]
+        columns[name] = declared.get(name) or raised.get(name) or traced.get(name) or \
+            suggested[name]
         if opaque is not None and name not in declared:
             columns[name] = _most_sensitive([columns[name], opaque], config) or opaque
     layer = Layer.DECLARED if declared else (Layer.INHERITED if traced else Layer.HEURISTIC)
@@ -419,7 +460,8 @@ def _classify_node(
         node=node, classification=classification, declared=tuple(declared),
         inherited=tuple(n for n in names if n not in declared and n in traced),
         suggested=tuple(suggested), edges=edges, notes=tuple(notes),
-        overruled=tuple(overruled), unnamed=unnamed, unknown_reads=unread)
+        overruled=tuple(overruled), unnamed=unnamed, unknown_reads=unread,
+        raised=tuple(raised))
 
 
 UNNAMED = re.compile(r"_col_\d+")  # sqlglot's name for an output it cannot name
@@ -652,16 +694,64 @@ def _most_sensitive(
     return best
 
 
+def _sample(node: DbtNode, names: Sequence[str], sampler: Sampler
+            ) -> Mapping[str, Sequence[Any]] | None:
+    """The sampler's values of ``names`` (one call per node), or None when it has none."""
+    try:
+        return sampler(node, names) or None
+    except LacunaError:
+        return None
+
+
+# Where a declaration is checked against sampled values: the nodes data enters the project by
+# (models inherit from them, and their declarations are checked against that)
+VALUE_CHECKED = ("seed", "source")
+# The personal types whose values a strong recognizer (a format and its check: an e-mail's
+# syntax, the SSN's number ranges, the card number's Luhn digit) tells apart from anything
+# else, so that their match outweighs a lower declaration; and the share of the sampled
+# (non-null) values that must be valid ones. Weaker evidence (a phone-like or name-like
+# value, free text that contains one) never overrules a declaration: `lacuna dbt suggest`
+# shows it for undeclared columns only.
+STRONG_VALUE_TYPES = frozenset({"email", "ssn", "card_number", "national_id"})
+STRONG_VALUE_RATIO = 0.5
+
+
+def value_evidence(name: str, values: Sequence[Any], config: ClassificationConfig
+                   ) -> ColumnClass | None:
+    """What a column's sampled values are when a strong recognizer says so with high
+    confidence (a :data:`STRONG_VALUE_TYPES` format, validated, in at least
+    :data:`STRONG_VALUE_RATIO` of the sampled values, the column's values themselves rather
+    than text around them), as a column class from the values alone (the column's name plays
+    no part); None otherwise."""
+    from lacuna.classify.combine import combine
+    from lacuna.classify.heuristic import strong_recognizers
+    from lacuna.classify.scan import column_sample, sample_values
+
+    sample = column_sample(name, sample_values(values, config.sample_rows))
+    if not len(sample):
+        return None
+    matches = [m for _, r in strong_recognizers() if (m := r.scan(sample)) is not None
+               and m.mode == "column" and not m.below and not m.weak
+               and m.ratio >= STRONG_VALUE_RATIO
+               and getattr(r, "pii_type", None) in STRONG_VALUE_TYPES]
+    if not matches:
+        return None
+    found = combine(name, None, matches, sample)
+    if not found.is_personal:
+        return None
+    detail = "; ".join(m.detail for m in matches)
+    return replace(found, layer=Layer.HEURISTIC,
+                   reasoning=f"sampled values: {detail}")
+
+
 def _suggest(
     node: DbtNode,
     names: Sequence[str],
-    sampler: Sampler,
+    samples: Mapping[str, Sequence[Any]] | None,
     config: ClassificationConfig,
 ) -> dict[str, ColumnClass]:
-    try:
-        samples = sampler(node, names)
-    except LacunaError:
-        samples = None
+    if samples is not None:
+        samples = {n: samples[n] for n in names if n in samples}
     found = classify_columns(names, samples or None, config, cascade=False)
     out: dict[str, ColumnClass] = {}
     for name in names:

@@ -45,7 +45,7 @@ from lacuna.dbt.report import CompileReport, Finding, LayerCoverage, Level, Mode
 from lacuna.model import ColumnKind
 
 if TYPE_CHECKING:
-    from lacuna.dbt.classify import ProjectClassification
+    from lacuna.dbt.classify import ProjectClassification, Sampler
     from lacuna.dbt.evidence import Evidence
     from lacuna.dbt.manifest import DbtNode, DbtProject, DbtTest
     from lacuna.model import ColumnClass
@@ -110,6 +110,7 @@ class _Ctx:
     yaml_paths: Mapping[str, str]
     built_columns: Mapping[str, tuple[str, ...]]
     cache: dict[str, Any]
+    sampler: Sampler | None = None
 
     def path(self, node: DbtNode) -> str:
         return self.yaml_paths.get(node.name) or node.original_file_path
@@ -124,7 +125,8 @@ class _Ctx:
             from lacuna.errors import LacunaError
 
             try:
-                self.cache["classification"] = classify_project(self.project)
+                self.cache["classification"] = classify_project(self.project,
+                                                                sampler=self.sampler)
             except LacunaError as exc:
                 self.cache["classification"] = str(exc)
             except Exception as exc:  # a bug, not the project's: still a finding, never a crash
@@ -144,7 +146,8 @@ class _Ctx:
         columns = nc.classification.columns
         if suggested:
             return columns
-        return {c: columns[c] for c in (*nc.declared, *nc.inherited) if c in columns}
+        return {c: columns[c] for c in (*nc.declared, *nc.inherited, *nc.raised)
+                if c in columns}
 
     def classified_pii(self, node: DbtNode) -> list[str]:
         """Columns the project classification (suggestions too) finds personal."""
@@ -160,6 +163,7 @@ def compile_project(
     checks: Sequence[Any] = (),
     checks_ran: bool = False,
     built_columns: Mapping[str, tuple[str, ...]] | None = None,
+    sampler: Sampler | None = None,
 ) -> CompileReport:
     """Check ``project`` against ``gates``; the report says what is missing and how to fix it.
 
@@ -174,6 +178,9 @@ def compile_project(
         built_columns: ``schema.table`` (lower-case) → the built table's columns
             (:func:`lacuna.dbt.checks.warehouse_columns`); columns the YAML does not declare
             count as untested.
+        sampler: the values the classification samples (default: seeds' CSV files;
+            :func:`lacuna.dbt.warehouse.sampler` for the built tables): a seed's or source's
+            column declared below what its values show is held at it and reported.
     """
     started = time.perf_counter()
     qg = gates.quality_gates
@@ -184,7 +191,7 @@ def compile_project(
         evidence.project = project.name
     ctx = _Ctx(project, gates, mode, functools.cache(lambda: _freshness_sources(project)),
                evidence,
-               _yaml_index(project, models), built_columns or {}, {})
+               _yaml_index(project, models), built_columns or {}, {}, sampler)
     coverages: list[ModelCoverage] = []
     findings: list[Finding] = []
     for node in models:
@@ -218,8 +225,9 @@ def compile_project(
 
 def _classification_findings(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Finding]:
     """A classification that could not be computed (escalation then rests on declared meta
-    alone), and every declaration lower than what its column inherits."""
-    from lacuna.dbt.classify import unknown_fix
+    alone), and every declaration lower than what its column inherits or, on a seed or
+    source, than what its sampled values show (``lacuna.classification.overruled``)."""
+    from lacuna.dbt.classify import VALUE_CHECKED, unknown_fix
 
     pc = ctx.classification
     if isinstance(pc, str):
@@ -257,6 +265,20 @@ def _classification_findings(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Findi
                          f"({unnamed.sensitivity.value}), the most sensitive they may hold"),
                 fix=(f"alias every output expression of {node.name} (`upper(email) as "
                      "email_upper`) and list pattern-selected columns in its YAML")))
+    # where data enters: a seed's or source's column declared below what its values show
+    for nc in pc.nodes.values():
+        node = nc.node
+        if node.resource_type not in VALUE_CHECKED or \
+                node.package_name not in ("", ctx.project.name):
+            continue
+        for over in nc.overruled:
+            if over.by_values:
+                out.append(Finding(
+                    rule_id="lacuna.classification.overruled", level=Level.ERROR, step=2,
+                    model=node.unique_id, model_name=node.dataset_name, column=over.column,
+                    path=node.patch_path or node.original_file_path or None,
+                    message=f"{node.resource_type} '{node.dataset_name}': {over.message}",
+                    fix=over.fix))
     return out
 
 

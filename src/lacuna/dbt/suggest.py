@@ -50,14 +50,15 @@ def suggestions(pc: ProjectClassification, *, include_packages: bool = False
             continue
         if not include_packages and node.package_name != pc.project.name:
             continue
-        overruled = {o.column: o.declared for o in nc.overruled}
+        overruled = {o.column: o for o in nc.overruled}
         for name, col in nc.undeclared.items():
             if UNNAMED.fullmatch(name):  # not a built column's name (compile says so)
                 continue
             source = "inherited" if name in nc.inherited else "inferred"
             if name in overruled:  # listed to fix by hand: --apply never rewrites a declaration
-                source = (f"inherited, declared {overruled[name].classification.value} "
-                          "(lower: overruled)")
+                over = overruled[name]
+                source = (f"{'values' if over.by_values else 'inherited'}, declared "
+                          f"{over.declared.classification.value} (lower: overruled)")
             out.append(Suggestion(node=node, column=name, column_class=col, source=source))
     return out
 
