@@ -117,11 +117,12 @@ def classify(
                       title_justify="left")
         for head in ("column", "class", "pii_type", "sensitivity", "source"):
             table.add_column(head)
-        overruled = {o.column: o.declared for o in nc.overruled}
+        overruled = {o.column: o for o in nc.overruled}
         for name, col in c.columns.items():
             source = ("declared" if name in nc.declared else
-                      f"inherited (declared {overruled[name].classification.value}: lower, "
-                      "so overruled)" if name in overruled else
+                      f"{'values' if overruled[name].by_values else 'inherited'} (declared "
+                      f"{overruled[name].declared.classification.value}: lower, so overruled)"
+                      if name in overruled else
                       "inherited" if name in nc.inherited else "suggested")
             table.add_row(escape(name), col.classification.value, escape(col.pii_type or ""),
                           col.sensitivity.value, source)
@@ -278,7 +279,10 @@ def record(
     target: TargetOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Record the last dbt run: lineage runs, decisions, audit and OpenLineage per node."""
+    """Record the last dbt run: lineage runs, decisions, audit and OpenLineage per node.
+
+    Exits 1 when a node is denied or its decision is not recorded, and when its dbt tests fail
+    quality.dbt_tests under strict enforcement with block_on_failure (docs/dbt.md)."""
     from lacuna.dbt.record import record_run
     from lacuna.lineage.ol_emit import flush_all
 
@@ -295,15 +299,29 @@ def record(
         lost = "" if n.unrecorded is None else f" DECISION NOT RECORDED: {n.unrecorded}"
         console.print(f"{n.unique_id}: {n.status}{verdict}{lost}{hook}", highlight=False,
                       markup=False)
+        for failure in n.quality_failures:
+            console.print(f"  quality gate dbt_tests FAILED: {failure}", highlight=False,
+                          markup=False)
     console.print(f"recorded {len(report.nodes)} node run(s) of dbt invocation "
                   f"{report.invocation_id} ({report.hook_rows} hook row(s))", highlight=False,
                   markup=False)
+    if report.quality_failed:
+        level = ("error" if report.quality_blocks else
+                 "note" if report.enforcement == "off" else "warning")
+        tail = "" if report.quality_blocks else (
+            f" (enforcement {report.enforcement}, block_on_failure "
+            f"{str(report.block_on_failure).lower()}: not blocking)")
+        err_console.print(f"{level}: {len(report.quality_failed)} node(s) fail the quality gate "
+                          f"quality.dbt_tests (their dbt tests failed or did not run){tail}; "
+                          "fix the data or the tests, run dbt build and lacuna dbt record "
+                          "again",
+                          highlight=False, markup=False)
     if report.unrecorded:
         err_console.print(f"error: {len(report.unrecorded)} decision(s) are not on the audit "
                           "trail; fix the audit store (lacuna.yaml's audit) or the policies and "
                           "run lacuna dbt record again",
                           highlight=False, markup=False)
-    raise typer.Exit(1 if report.denied or report.unrecorded else 0)
+    raise typer.Exit(1 if report.denied or report.unrecorded or report.quality_blocks else 0)
 
 
 @app.command("vars")

@@ -172,6 +172,11 @@ class Gate(Section):
 
 
 class DbtTests(Section):
+    """ADR-0012's Tier 1: the dbt tests of the run must pass. Enforced after the run by
+    ``lacuna dbt record`` on ``run_results.json`` (:func:`lacuna.dbt.record.dbt_test_failures`:
+    a failed, errored, skipped or not-run test fails the gate for its node; a warned one with
+    ``fail_on_warning``); ``enabled: false`` turns exactly that check off."""
+
     enabled: bool = True
     fail_on_warning: bool = False
 

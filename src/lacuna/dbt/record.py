@@ -13,7 +13,14 @@ per model, seed and snapshot dbt ran:
 - a **decision** of the current policies on writing that node, recorded in the **audit trail**
   with its outcome (dbt's status), so a model built against policy shows up as a denial;
 - **OpenLineage** events for each run (the governor's emitter: Lacuna's and Floe's
-  classification facets and column ``tags``).
+  classification facets and column ``tags``);
+- ADR-0012's Tier 1 **quality gate** ``quality.dbt_tests`` (floe.yaml / lacuna.yaml, read by
+  :func:`lacuna.dbt.compile.load_project_gates`): with ``enabled`` (the default), a node whose
+  dbt test failed, errored, was skipped or did not run in the invocation (with
+  ``fail_on_warning``, also one that warned) fails the gate: the run's quality checks say
+  ``lacuna:quality_gate(dbt_tests):fail`` and the report names each test
+  (:attr:`RecordedNode.quality_failures`); ``lacuna dbt record`` exits 1 for it under
+  ``strict`` enforcement with ``block_on_failure``.
 
 Projects that cannot install the macros get the same records: only run_results.json and the
 manifest are required.
@@ -36,6 +43,7 @@ from lacuna.dbt.classify import (
     classify_project,
     seed_sampler,
 )
+from lacuna.dbt.gates import DbtTests, Enforcement, GatesConfig
 from lacuna.dbt.manifest import RUN_RESULTS, DbtNode, DbtProject, load_project, read_json
 from lacuna.dbt.runtime import POLICY_ID as GOVERNANCE_POLICY
 from lacuna.dbt.runtime import UNNAMED, GovernancePlan, plan
@@ -52,6 +60,24 @@ CODE_TEXT_LIMIT = 64 * 1024
 EVENTS_TABLE = "lacuna_audit.lacuna_events"
 _STATUS = {"success": RunStatus.SUCCEEDED, "error": RunStatus.FAILED, "fail": RunStatus.FAILED,
            "runtime error": RunStatus.FAILED}
+# a dbt test's statuses (run_results.json) that fail the dbt_tests gate; "warn" too with
+# fail_on_warning. A skipped test did not run: nothing was verified (fail closed)
+_TEST_FAILED = frozenset({"fail", "error", "runtime error", "skipped"})
+QUALITY_GATE = "lacuna:quality_gate(dbt_tests)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestFailure:
+    """A dbt test that fails ``quality.dbt_tests`` for a node (ADR-0012 Tier 1)."""
+
+    test: str  # the test's name in the manifest (not_null_orders_id)
+    node: str  # the tested node's name (its dataset name: orders, dim_contacts.v2)
+    status: str  # dbt's: fail | error | skipped | warn, or "not run" (absent from the results)
+    message: str = ""  # dbt's message ("Got 3 results, configured to fail if != 0")
+
+    def __str__(self) -> str:
+        said = f": {self.message}" if self.message else ""
+        return f"dbt test {self.test} on {self.node}: {self.status}{said}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +89,8 @@ class RecordedNode:
     tracked: bool  # the lacuna.track_lineage() post-hook wrote a row for it
     # why the decision is not on the audit trail (the policies or the audit store failed)
     unrecorded: str | None = None
+    # the dbt tests that fail quality.dbt_tests for it (() when they pass or it is off)
+    quality_failures: tuple[TestFailure, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +101,20 @@ class RecordReport:
     hook_rows: int  # rows the package's hooks left for this invocation (0: no macros)
     warehouse: str | None = None  # the DuckDB file read (hooks' rows, sampled values)
     notes: tuple[str, ...] = ()  # why no DuckDB file was read, when one should have been
+    # quality_gates' enforcement and block_on_failure: whether a failed gate blocks
+    enforcement: Enforcement = "warn"
+    block_on_failure: bool = True
+
+    @property
+    def quality_failed(self) -> tuple[RecordedNode, ...]:
+        """Nodes that fail ``quality.dbt_tests`` (their tests failed, or did not run)."""
+        return tuple(n for n in self.nodes if n.quality_failures)
+
+    @property
+    def quality_blocks(self) -> bool:
+        """Whether the failed gate fails the command (strict, with block_on_failure)."""
+        return bool(self.quality_failed) and self.enforcement == "strict" and \
+            self.block_on_failure
 
     @property
     def denied(self) -> tuple[RecordedNode, ...]:
@@ -102,15 +144,20 @@ def record_run(
     database: str | Path | None = None,
     environment: str | None = None,
     target: str | None = None,
+    gates: GatesConfig | None = None,
 ) -> RecordReport:
     """Record the last dbt invocation of the project (see the module docstring; ``target``:
     the profile's output dbt ran with, :func:`lacuna.dbt.manifest.load_project`; the DuckDB
-    file: ``database``, else that output's ``path``, :func:`lacuna.dbt.locate.locate`).
+    file: ``database``, else that output's ``path``, :func:`lacuna.dbt.locate.locate`;
+    ``gates``: the quality configuration, default the project's,
+    :func:`lacuna.dbt.compile.load_project_gates`).
 
     Raises:
-        ConfigError: ``database`` is given and is not a file. Any other missing warehouse is a
-            note on the report (the run's records do not need it).
+        ConfigError: ``database`` is given and is not a file, or the project's quality
+            sections are invalid. Any other missing warehouse is a note on the report (the
+            run's records do not need it).
     """
+    from lacuna.dbt.compile import load_project_gates
     from lacuna.dbt.governance import (
         check_environment,
         default_environment,
@@ -122,6 +169,8 @@ def record_run(
     gov = governor or current()
     check_environment(environment, gov.config, project_dir)  # as load_plan
     project = load_project(project_dir, target=target)
+    if gates is None:  # before anything is written: a bad section fails the command
+        gates, _ = load_project_gates(project.project_dir)
     results = read_json(project.target_dir / RUN_RESULTS, what="dbt run results",
                         project_dir=project.project_dir)
     invocation = str((results.get("metadata") or {}).get("invocation_id") or "unknown")
@@ -133,6 +182,7 @@ def record_run(
     pc = classify_project(project, gov.config.classification, sampler=sampler)
     raw_results = [r for r in results.get("results") or () if isinstance(r, Mapping)]
     checks = _test_results(project, raw_results)
+    failures = dbt_test_failures(project, raw_results, gates.quality.dbt_tests)
     tracked = {r["node_id"] for r in hook_rows if r.get("event") == "node_built"}
     governance, _ = load_governance(project.project_dir)
     if environment is None:  # as load_plan and --environment's help
@@ -155,22 +205,31 @@ def record_run(
         if node is None or status not in _STATUS:
             continue  # tests (their results become quality checks), skipped nodes
         untreated = treated.untreated(uid, required.get(uid, {})) if treated else {}
-        run, decision, why = _run(gov, project, pc, node, raw, invocation, checks.get(uid, ()),
+        failed = failures.get(uid, ()) if status == "success" else ()
+        node_checks = checks.get(uid, ())
+        if gates.quality.dbt_tests.enabled and status == "success":
+            node_checks = (*node_checks, f"{QUALITY_GATE}:{'fail' if failed else 'pass'}")
+        run, decision, why = _run(gov, project, pc, node, raw, invocation, node_checks,
                                   env, untreated)
         store = gov.lineage_store
         store.record(run, **pending(store, gov.config))  # pending: lacuna.lineage.outbox
         after_run_recorded(run, gov.config, store)  # queued; never raises
         recorded.append(RecordedNode(unique_id=uid, run_id=run.id, status=run.status.value,
                                      decision=decision, tracked=uid in tracked,
-                                     unrecorded=why))
+                                     unrecorded=why, quality_failures=failed))
     # fail closed, and say so: what a model takes from parents of no known column is
     # recorded as unknown (pii, high) until those columns are declared
     notes += tuple(note for r in recorded for note in pc.nodes[r.unique_id].notes
                    if UNKNOWN_NOTE in note)
+    # and a seed's or source's declaration below what its values show is held at the values
+    notes += tuple(f"{nc.node.name}.{o.message}" for nc in pc.nodes.values()
+                   if nc.node.package_name in ("", project.name)
+                   for o in nc.overruled if o.by_values)
     return RecordReport(project=project.name, invocation_id=invocation, nodes=tuple(recorded),
                         hook_rows=len(hook_rows),
                         warehouse=str(warehouse) if warehouse is not None else None,
-                        notes=notes)
+                        notes=notes, enforcement=gates.quality_gates.enforcement,
+                        block_on_failure=gates.quality_gates.block_on_failure)
 
 
 def _time(value: Any) -> datetime | None:
@@ -207,6 +266,48 @@ def _test_results(project: DbtProject, results: Sequence[Mapping[str, Any]]
             label += f"({test.column_name})"
         for uid in test.nodes:
             out.setdefault(uid, []).append(f"dbt:{label}:{raw.get('status')}")
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def dbt_test_failures(project: DbtProject, results: Sequence[Mapping[str, Any]],
+                      setting: DbtTests) -> dict[str, tuple[TestFailure, ...]]:
+    """Per node (unique id), the dbt tests that fail ``quality.dbt_tests`` in one invocation's
+    results: a test that failed, errored or was skipped, one that warned with
+    ``fail_on_warning``, and a test of the project's on a node the invocation built that is not
+    in the results at all (``dbt run`` without the tests: nothing verified it). A test fails
+    the gate for every node it tests (:attr:`DbtTest.nodes`). ``{}`` when ``enabled`` is off.
+    """
+    if not setting.enabled:
+        return {}
+    failing = _TEST_FAILED | ({"warn"} if setting.fail_on_warning else set())
+    out: dict[str, list[TestFailure]] = {}
+    ran: set[str] = set()
+    built: set[str] = set()
+    for raw in results:
+        uid = str(raw.get("unique_id") or "")
+        status = str(raw.get("status") or "").lower()
+        test = project.tests.get(uid)
+        if test is None:
+            if uid in project.nodes and status == "success":
+                built.add(uid)
+            continue
+        ran.add(uid)
+        if status not in failing:
+            continue
+        message = " ".join(str(raw.get("message") or "").split())[:300]
+        for node in test.nodes:
+            name = project.nodes[node].dataset_name if node in project.nodes else node
+            out.setdefault(node, []).append(TestFailure(test=test.name, node=name,
+                                                        status=status, message=message))
+    for test in project.tests.values():
+        if test.unique_id in ran:
+            continue
+        for node in test.nodes:
+            if node in built:
+                out.setdefault(node, []).append(TestFailure(
+                    test=test.name, node=project.nodes[node].dataset_name, status="not run",
+                    message="the invocation built it without running this test (run dbt "
+                            "build, or dbt test before lacuna dbt record)"))
     return {k: tuple(v) for k, v in out.items()}
 
 
