@@ -97,10 +97,10 @@ def test_disabled_turns_exactly_the_dbt_tests_check_off(tmp_path: Path) -> None:
 
 
 def test_only_strict_enforcement_with_block_on_failure_blocks() -> None:
-    from lacuna.dbt.record import RecordedNode, TestFailure
+    from lacuna.dbt.record import DbtTestFailure, RecordedNode
 
     failed = RecordedNode(unique_id=ORDERS, run_id="r", status="succeeded", decision=None,
-                          tracked=False, quality_failures=(TestFailure(
+                          tracked=False, quality_failures=(DbtTestFailure(
                               test="not_null_orders_id", node="orders", status="fail"),))
     passed = RecordedNode(unique_id=ORDERS, run_id="r", status="succeeded", decision=None,
                           tracked=False)

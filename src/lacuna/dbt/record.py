@@ -67,7 +67,7 @@ QUALITY_GATE = "lacuna:quality_gate(dbt_tests)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TestFailure:
+class DbtTestFailure:
     """A dbt test that fails ``quality.dbt_tests`` for a node (ADR-0012 Tier 1)."""
 
     test: str  # the test's name in the manifest (not_null_orders_id)
@@ -90,7 +90,7 @@ class RecordedNode:
     # why the decision is not on the audit trail (the policies or the audit store failed)
     unrecorded: str | None = None
     # the dbt tests that fail quality.dbt_tests for it (() when they pass or it is off)
-    quality_failures: tuple[TestFailure, ...] = ()
+    quality_failures: tuple[DbtTestFailure, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -270,7 +270,7 @@ def _test_results(project: DbtProject, results: Sequence[Mapping[str, Any]]
 
 
 def dbt_test_failures(project: DbtProject, results: Sequence[Mapping[str, Any]],
-                      setting: DbtTests) -> dict[str, tuple[TestFailure, ...]]:
+                      setting: DbtTests) -> dict[str, tuple[DbtTestFailure, ...]]:
     """Per node (unique id), the dbt tests that fail ``quality.dbt_tests`` in one invocation's
     results: a test that failed, errored or was skipped, one that warned with
     ``fail_on_warning``, and a test of the project's on a node the invocation built that is not
@@ -280,7 +280,7 @@ def dbt_test_failures(project: DbtProject, results: Sequence[Mapping[str, Any]],
     if not setting.enabled:
         return {}
     failing = _TEST_FAILED | ({"warn"} if setting.fail_on_warning else set())
-    out: dict[str, list[TestFailure]] = {}
+    out: dict[str, list[DbtTestFailure]] = {}
     ran: set[str] = set()
     built: set[str] = set()
     for raw in results:
@@ -297,17 +297,17 @@ def dbt_test_failures(project: DbtProject, results: Sequence[Mapping[str, Any]],
         message = " ".join(str(raw.get("message") or "").split())[:300]
         for node in test.nodes:
             name = project.nodes[node].dataset_name if node in project.nodes else node
-            out.setdefault(node, []).append(TestFailure(test=test.name, node=name,
+            out.setdefault(node, []).append(DbtTestFailure(test=test.name, node=name,
                                                         status=status, message=message))
     for test in project.tests.values():
         if test.unique_id in ran:
             continue
         for node in test.nodes:
             if node in built:
-                out.setdefault(node, []).append(TestFailure(
+                out.setdefault(node, []).append(DbtTestFailure(
                     test=test.name, node=project.nodes[node].dataset_name, status="not run",
-                    message="the invocation built it without running this test (run dbt "
-                            "build, or dbt test before lacuna dbt record)"))
+                    message="the invocation built it without running this test (dbt run "
+                            "alone): record a dbt build, which runs both"))
     return {k: tuple(v) for k, v in out.items()}
 
 
