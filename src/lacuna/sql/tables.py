@@ -81,7 +81,9 @@ def canonical(url: str, table: str) -> str:
     spells it (``table``, ``schema.table`` or ``database.schema.table``, as
     :func:`lacuna.sql.statements.table_name` gives it, quotes removed): lower case, without
     the default schema (``main.``; ``public.`` on PostgreSQL). So ``a``, ``main.a``, ``"A"``
-    and ``MAIN.A`` are one table; an attached database's prefix stays (``o.a``).
+    and ``MAIN.A`` are one table. A prefix that names another database stays (``o.a``):
+    a table of a file ATTACHed as ``o`` is named by that file's URL and its name there
+    (:meth:`lacuna.sql.catalog.Database.located`: ``b.duckdb#a``), not here.
 
     SQLite and DuckDB match every name without regard to case, quoted or not. PostgreSQL folds
     an unquoted name to lower case and keeps a quoted one; the quotes are gone by the time a
@@ -158,13 +160,18 @@ def same_depth(names: Iterable[str], dialect: str) -> dict[str, str]:
     return padded
 
 
-def origins(url: str, names: dict[str, str]) -> dict[str, str]:
+def origins(url: str, names: dict[str, str],
+            homes: dict[str, tuple[str, str]] | None = None) -> dict[str, str]:
     """The stable name of each table a statement reads (``names``: table -> the name the column
     lineage is given it, see :func:`same_depth`): what a piece of one of its columns is
     remembered by (:class:`~lacuna.model.Piece`), the same in every statement and whichever
     way a statement spells or qualifies the table: lower case, without the default schema
-    (``main.``; ``public.`` on PostgreSQL), so ``main.people`` and ``people`` are one."""
-    return {given: str(table_ref(url, name)) for name, given in names.items()}
+    (``main.``; ``public.`` on PostgreSQL), so ``main.people`` and ``people`` are one.
+    ``homes``: a table's database and its name there when it is not ``url``'s
+    (:meth:`~lacuna.sql.catalog.Database.located`: ``o.people`` of an attached file is that
+    file's ``people``)."""
+    homes = homes or {}
+    return {given: str(table_ref(*homes.get(name, (url, name)))) for name, given in names.items()}
 
 
 def default_schema(dialect: str) -> str:
@@ -192,15 +199,16 @@ def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
     info = db.table(name)
     if info is None:
         return None
-    key = (db.url, canonical(db.url, name), info.where, info.columns, info.comment, info.rows,
-           dismissals(), _store_mark(gov, db.url, name), _instance(db))
+    url, local = db.located(name)  # o.t of an attached b.duckdb: b.duckdb's t, in the store
+    key = (url, canonical(url, local), info.where, info.columns, info.comment, info.rows,
+           dismissals(), _store_mark(gov, url, local), _instance(db))
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
         found = cache.get(key)
         if found is not None:
             cache.move_to_end(key)
             return found
-    stored = _stored(gov, db.url, name)
+    stored = _stored(gov, url, local)
     base = _inferred(gov, db, info)
     classification = _classify(gov, db, info, stored.full, base)
     raised = None
@@ -465,6 +473,17 @@ def changed(gov: Governor, url: str, name: str) -> None:
             del cache[key]
 
 
+def table_changed(gov: Governor, db: Database, name: str) -> None:
+    """:func:`changed` for table ``name`` as a statement on ``db`` names it: by the database
+    it is in and its name there (:meth:`~lacuna.sql.catalog.Database.located`), as
+    :func:`classify_table` caches it; when that cannot be told, as the statement names it."""
+    try:
+        url, local = db.located(name)
+    except Exception:  # the statement ran; its cache entry leaves on its own (LRU)
+        url, local = db.url, name
+    changed(gov, url, local)
+
+
 def forget(gov: Governor) -> None:
     """Drop the governor's cached table classifications (tests, a changed configuration)."""
     with _lock:
@@ -473,5 +492,5 @@ def forget(gov: Governor) -> None:
 
 
 __all__ = ["canonical", "classify_table", "comment_text", "forget", "from_comments", "origins",
-           "same_depth", "stored_ref", "stored_version", "table_raise", "table_ref",
-           "written_ref"]
+           "same_depth", "stored_ref", "stored_version", "table_changed", "table_raise",
+           "table_ref", "written_ref"]

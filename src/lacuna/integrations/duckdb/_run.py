@@ -20,6 +20,7 @@ from lacuna.integrations.duckdb._base import (
     _gov,
     _hand_on,
     _home,
+    _located,
     _refuse,
     column_names,
     url_of,
@@ -122,7 +123,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                                 columns=columns, append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
             and stmt.verb in ("create", "insert", "create_view"):
-        home = _home(con, stmt.target, new=stmt.verb != "insert")
+        home, local = _located(con, stmt.target, new=stmt.verb != "insert")
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
             state, _ = statement_state(con, sql, known)
             if stmt.verb == "create_view":  # a view holds no rows: its query is decided
@@ -136,7 +137,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
             state, _ = statement_state(con, sql, known)
             from lacuna.sql.tables import canonical
 
-            target = f"{home}#{canonical(home, stmt.target)}"
+            target = f"{home}#{canonical(home, local)}"  # o.t of b.duckdb: b.duckdb#t
             if stmt.verb == "create_view":
                 made = govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
                                     columns=list(state.classification.columns))
@@ -240,11 +241,10 @@ def _keep_memory_record(con: Any, sql: str) -> None:
     """Refuse ``COMMENT ON TABLE t`` when ``t``'s comment is Lacuna's record of what it holds:
     an in-memory table's (:func:`_into_memory`: the only record; the lineage store keeps none
     for memory), or a database file's (:func:`_carried`, :func:`lacuna.sql.govern.run_governed`:
-    the record that travels with the file; the lineage store's is kept under the name the
-    write used, ``o.t`` of the alias it was attached as, which a session that attaches or
-    opens the file otherwise does not look up). Replaced, ``t`` would be classified by its
-    names and values alone: ``md5(name) AS s`` read as PUBLIC and ``COPY t TO`` let out.
-    Nothing runs."""
+    the record that travels with the file, and that another process's writes keep up to
+    date where this process's lineage store does not see them). Replaced, ``t`` would be
+    classified by its names and values alone: ``md5(name) AS s`` read as PUBLIC and
+    ``COPY t TO`` let out. Nothing runs."""
     from sqlglot.tokenizer_core import TokenType
 
     from lacuna.sql.catalog import Database

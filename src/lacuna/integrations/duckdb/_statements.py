@@ -77,7 +77,9 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
     rewritten = parsed.sql(dialect="duckdb")
     db = Database(_catalog(con), url_of(con), "duckdb")
     held = dict(zip(schema, states, strict=True))  # the files' placeholders, by name
-    tables: set[str] = set()  # read from this database's catalog: each column is itself
+    # read from this database's catalog (each column is itself): each one's database and its
+    # name there (Database.located)
+    homes: dict[str, tuple[str, str]] = {}
     streams = False  # a one-shot source (a record batch reader) is read: never sampled
     for table in parsed.find_all(exp.Table):
         name = table_name(table) or ""  # crm.customers is not the customers of this database
@@ -110,11 +112,12 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             if now is not None:
                 found = _with_view(gov, found, now, f"{db.url}#{name}")
         if found is None and catalog is not None:
+            with _bypass.bypass(), outermost():  # o.t of an attached file: the file's t
+                homes[name] = db.located(name)
             found = DataState(classification=catalog, lineage=LineageNode(
-                name=f"{db.url}#{name}", operation=computed.TABLE,  # when Lacuna saw
+                name="#".join(homes[name]), operation=computed.TABLE,  # when Lacuna saw
                 parents=computed.view_parents(  # it made: a view's query
                     db.url, name, partial(_comment, db, name))))
-            tables.add(name)
         if found is not None:
             schema[name] = found.classification
             states.append(found)
@@ -124,10 +127,10 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
         lineage = classify_sql(rewritten, schema={names[n]: c for n, c in schema.items()},
                                dialect="duckdb", namespace=db.url,
                                config=gov.config.classification,
-                               origins={**origins(db.url, names), **{
+                               origins={**origins(db.url, names, homes), **{
                                    names[n]: f"{db.url}#{n}" for n in files}})
         result = _named_files(lineage.classification, {names[n]: t for n, t in files.items()})
-        traced = _column_origins(db.url, names, held, tables, lineage.edges)
+        traced = _column_origins(db.url, names, held, homes, lineage.edges)
         edges, read = lineage.edges, {DatasetRef(db.url, names[n]): s for n, s in held.items()}
     except Exception as exc:
         result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
@@ -360,18 +363,20 @@ def _named_files(c: Classification, files: dict[str, str]) -> Classification:
 
 
 def _column_origins(url: str, names: dict[str, str], held: dict[str, DataState],
-                    tables: set[str], edges: tuple[ColumnEdge, ...]) -> Origins:
+                    tables: dict[str, tuple[str, str]], edges: tuple[ColumnEdge, ...],
+                    ) -> Origins:
     """The origins of each column ``statement_state``'s statement produces, from its column
-    edges: a table of this database is named as the SQL route names it
-    (:func:`lacuna.sql.tables.table_ref`), a file or a relation by the origins its state
-    holds. Without them a write recorded no column edges, although the SQL's were traced."""
+    edges: a table of a database (``tables``: each one's database and name there) is named as
+    the SQL route names it (:func:`lacuna.sql.tables.table_ref`), a file or a relation by the
+    origins its state holds. Without them a write recorded no column edges, although the
+    SQL's were traced."""
     from lacuna.sql.tables import table_ref
 
     parents: dict[DatasetRef, Origins] = {}
     for name, state in held.items():
         ref = DatasetRef(url, names[name])
         if name in tables:
-            table = table_ref(url, name)
+            table = table_ref(*tables[name])
             parents[ref] = {e.source_column: (Origin(table, e.source_column),)
                             for e in edges if e.source == ref}
         else:
