@@ -73,6 +73,23 @@ class Database:
         self.dbapi = dbapi
         self.url = url
         self.dialect = dialect
+        # the catalog's answers kept for this object's life (see :meth:`remembering`)
+        self._memo: dict[tuple[str, str], Any] | None = None
+
+    def remembering(self) -> Database:
+        """This database, its catalog look-ups (a table's columns and comment, which table an
+        unqualified name is) each made once for as long as this object lives: for a caller
+        that only reads the catalog, once, before a statement runs (one statement's
+        classification asked them up to three times). Returns ``self``."""
+        self._memo = {}
+        return self
+
+    def _kept(self, kind: str, key: str, make: Any) -> Any:
+        if self._memo is None:
+            return make()
+        if (kind, key) not in self._memo:
+            self._memo[(kind, key)] = make()
+        return self._memo[(kind, key)]
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         cursor = self.dbapi.cursor()
@@ -140,6 +157,11 @@ class Database:
         return quote(name.lower())
 
     def _columns(self, name: str) -> tuple[tuple[Column, ...], str | None, str]:
+        found: tuple[tuple[Column, ...], str | None, str] = self._kept(
+            "columns", name, lambda: self._read_columns(name))
+        return found
+
+    def _read_columns(self, name: str) -> tuple[tuple[Column, ...], str | None, str]:
         schema, _, table = name.rpartition(".")
         if self.dialect == "sqlite":
             prefix = f"{quote(schema)}." if schema else ""
@@ -176,6 +198,11 @@ class Database:
         or ``USE db.s``, then the current database's ``main``), not every schema's ``table``:
         with ``s2.contacts`` and ``main.contacts``, the other one's comment (its class) was
         taken as often as not. No such table: a filter that matches none."""
+        found: str = self._kept("resolved", table, lambda: self._read_resolved(table))
+        return found
+
+    def _read_resolved(self, table: str) -> str:
+        """The look-up :meth:`_duckdb_resolved` keeps."""
         found = f"lower(table_name) = lower({literal(table)})"
         views = found.replace("table_name", "view_name")
         _, rows = self.query(
@@ -199,6 +226,12 @@ class Database:
             IntegrationError: the table's definition has generated columns Lacuna cannot
                 read (the caller fails closed).
         """
+        found: dict[str, tuple[str, ...]] = self._kept(
+            "generated", name, lambda: self._read_generated(name))
+        return found
+
+    def _read_generated(self, name: str) -> dict[str, tuple[str, ...]]:
+        """The look-up :meth:`generated` keeps."""
         schema, _, table = name.rpartition(".")
         if self.dialect == "postgres":
             _, rows = self.query(

@@ -115,7 +115,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         _hand_on(result, state)
         return result
     if stmt.kind == "export" and stmt.query and stmt.file:
-        state, _ = statement_state(con, stmt.query, known)
+        state, _ = statement_state(con, stmt.query, known, whole=True)  # sampled below
         columns = _written_columns(con, stmt.query, state)
         with _held_statement(con, sql, state, columns, held) as rows:
             state = _sampled_query(con, rows or stmt.query, state, columns, known=known)
@@ -125,7 +125,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
             and stmt.verb in ("create", "insert", "create_view"):
         home, local = _located(con, stmt.target, new=stmt.verb != "insert")
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
-            state, _ = statement_state(con, sql, known)
+            state, _ = statement_state(con, sql, known, whole=stmt.verb != "create_view")
             if stmt.verb == "create_view":  # a view holds no rows: its query is decided
                 return _into_memory(con, stmt.target, state, run,  # where it is read
                                     method=f"duckdb.{stmt.verb}", stmt=stmt)
@@ -134,7 +134,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                 return _into_memory(con, stmt.target, state, run,
                                     method=f"duckdb.{stmt.verb}", stmt=stmt)
         if not stmt.returning:  # … RETURNING into a file: run_governed decides both
-            state, _ = statement_state(con, sql, known)
+            state, _ = statement_state(con, sql, known, whole=stmt.verb != "create_view")
             from lacuna.sql.tables import canonical
 
             target = f"{home}#{canonical(home, local)}"  # o.t of b.duckdb: b.duckdb#t
