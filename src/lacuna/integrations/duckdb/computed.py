@@ -98,8 +98,9 @@ def spread_later(node: LineageNode,
     """Note that statement ``node`` writes its one catalog table whole (``COPY v TO``,
     ``CREATE TABLE t AS SELECT * FROM v``) and that the table was classified from its first
     rows only: :func:`sampled` scans every column of what it writes and ``classify(names,
-    rows)`` classifies some of its first rows and a spread of all of them, taken in that same
-    pass (the table's own reservoir sample was a second pass over every row of a view)."""
+    rows)`` classifies some of its first rows beside each column's spread over all rows,
+    taken in that same pass (the table's own reservoir sample was a second pass over every
+    row of a view)."""
     _kept(_SPREADS, node.id, classify)
 
 
@@ -466,9 +467,10 @@ def _scanned(rel: Any, names: Sequence[str], limit: int, *,
     text holds its items); what they find is then validated by the classifier as any sample
     is. A list's values are read as such (:func:`_texts`).
 
-    ``only``: the positions of the columns to scan (default: every one); ``rows``: also a
-    spread of that many whole rows (the smallest hash of each row), returned second, taken in
-    the same pass (:func:`spread_later`)."""
+    ``only``: the positions of the columns to scan (default: every one); ``rows``: also that
+    many rows of every column's spread (its values of smallest hash, the scan's own for a
+    column it scans), side by side, returned second: no more than the pass already computes
+    (a spread of whole rows, hashed as rows, cost more than the reservoir pass it replaced)."""
     gate = _literal(_gate())
     anywhere = _literal(_gate(email=True))
     types = [str(getattr(t, "id", t)) for t in rel.types]
@@ -494,9 +496,10 @@ def _scanned(rel: Any, names: Sequence[str], limit: int, *,
             inside = (f"arg_min(__x{i}, hash(__c{i}), {_HITS}) FILTER (WHERE len(__x{i}) > 0)")
         aggs += [pick.format(n=int(limit)),
                  *(pick.format(n=_HITS) + f" FILTER (WHERE {g})" for g in gates), inside]
-    if rows:  # whole rows, as a table's sample holds them
-        cols.append("ROW(" + ", ".join(f"#{j + 1}" for j in range(len(types))) + ") AS __row")
-        aggs.append(f"arg_min(__row, hash(__row), {int(rows)})")
+    rest = [i for i in range(len(types)) if i not in kept] if rows else []
+    for j, at in enumerate(rest):  # a column not scanned: its spread alone (as its values)
+        cols.append(f"#{at + 1} AS __n{j}")
+        aggs.append(f"arg_min(__n{j}, hash(__n{j}), {int(rows)})")
     row = rel.project(", ".join(cols)).aggregate(", ".join(aggs)).fetchall()[0]
     found: list[tuple[str, dict[str, list[str]]]] = [
         (_SPREAD, {}), (_FOUND, {}), (_FOUND, {}), (_INSIDE, {})]
@@ -505,8 +508,13 @@ def _scanned(rel: Any, names: Sequence[str], limit: int, *,
             texts = values.setdefault(name, [])
             for value in row[4 * i + kind] or []:
                 texts.extend(_texts(value) if kind < 3 else _values_in(value))
-    spread = [tuple(r.values()) if isinstance(r, Mapping) else tuple(r)
-              for r in (row[-1] or [])] if rows else []
+    spread: list[tuple[Any, ...]] = []
+    if rows:  # each column's spread, its values as DuckDB gives them, side by side
+        lists = {at: list(row[4 * i] or [])[:rows] for i, at in enumerate(kept)}
+        lists.update({at: list(row[4 * len(kept) + j] or []) for j, at in enumerate(rest)})
+        longest = max((len(v) for v in lists.values()), default=0)
+        spread = [tuple(lists[at][k] if k < len(lists[at]) else None
+                        for at in range(len(types))) for k in range(longest)]
     return [(why, {n: v for n, v in values.items() if v}) for why, values in found
             if any(values.values())], spread
 
