@@ -77,8 +77,9 @@ class Database:
         self._memo: dict[tuple[str, str], Any] | None = None
 
     def remembering(self) -> Database:
-        """This database, its catalog look-ups (a table's columns and comment, which table an
-        unqualified name is) each made once for as long as this object lives: for a caller
+        """This database, its catalog look-ups (a table's columns, comment and generated
+        columns, which table an unqualified name is, which database a qualified one is in)
+        each made once for as long as this object lives: for a caller
         that only reads the catalog, once, before a statement runs (one statement's
         classification asked them up to three times). Returns ``self``."""
         self._memo = {}
@@ -414,7 +415,10 @@ class Database:
         if self.dialect == "sqlite":
             return self._sqlite_attached(name, new=new)
         if self.dialect == "duckdb":  # an unqualified name is the current database's (url_of)
-            return self._duckdb_attached(name) if "." in name else (None, name)
+            found: tuple[str | None, str] = self._kept(
+                "home", name, lambda: self._duckdb_attached(name)) if "." in name else (
+                None, name)
+            return found
         return None, name
 
     def _sqlite_attached(self, name: str, *, new: bool) -> tuple[str | None, str]:
