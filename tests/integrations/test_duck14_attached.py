@@ -109,7 +109,7 @@ def test_an_update_of_an_attached_table_is_recorded_in_the_lineage_store(
     from lacuna.governor import current
     from lacuna.lineage.records import DatasetRef
 
-    ref = DatasetRef.of(f"duckdb:///{sandbox / 'o.duckdb'}#o.t")
+    ref = DatasetRef.of(f"duckdb:///{sandbox / 'o.duckdb'}#t")  # the file's t
     con.execute("CREATE TABLE o.t AS SELECT 'item-' || i AS v, i FROM src")
     con.execute("UPDATE o.t SET v = src.s FROM src WHERE src.i = t.i AND t.i = 3")
     latest = current().lineage_store.latest(ref)

@@ -73,6 +73,24 @@ class Database:
         self.dbapi = dbapi
         self.url = url
         self.dialect = dialect
+        # the catalog's answers kept for this object's life (see :meth:`remembering`)
+        self._memo: dict[tuple[str, str], Any] | None = None
+
+    def remembering(self) -> Database:
+        """This database, its catalog look-ups (a table's columns, comment and generated
+        columns, which table an unqualified name is, which database a qualified one is in)
+        each made once for as long as this object lives: for a caller
+        that only reads the catalog, once, before a statement runs (one statement's
+        classification asked them up to three times). Returns ``self``."""
+        self._memo = {}
+        return self
+
+    def _kept(self, kind: str, key: str, make: Any) -> Any:
+        if self._memo is None:
+            return make()
+        if (kind, key) not in self._memo:
+            self._memo[(kind, key)] = make()
+        return self._memo[(kind, key)]
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         cursor = self.dbapi.cursor()
@@ -140,6 +158,11 @@ class Database:
         return quote(name.lower())
 
     def _columns(self, name: str) -> tuple[tuple[Column, ...], str | None, str]:
+        found: tuple[tuple[Column, ...], str | None, str] = self._kept(
+            "columns", name, lambda: self._read_columns(name))
+        return found
+
+    def _read_columns(self, name: str) -> tuple[tuple[Column, ...], str | None, str]:
         schema, _, table = name.rpartition(".")
         if self.dialect == "sqlite":
             prefix = f"{quote(schema)}." if schema else ""
@@ -176,6 +199,11 @@ class Database:
         or ``USE db.s``, then the current database's ``main``), not every schema's ``table``:
         with ``s2.contacts`` and ``main.contacts``, the other one's comment (its class) was
         taken as often as not. No such table: a filter that matches none."""
+        found: str = self._kept("resolved", table, lambda: self._read_resolved(table))
+        return found
+
+    def _read_resolved(self, table: str) -> str:
+        """The look-up :meth:`_duckdb_resolved` keeps."""
         found = f"lower(table_name) = lower({literal(table)})"
         views = found.replace("table_name", "view_name")
         _, rows = self.query(
@@ -199,6 +227,12 @@ class Database:
             IntegrationError: the table's definition has generated columns Lacuna cannot
                 read (the caller fails closed).
         """
+        found: dict[str, tuple[str, ...]] = self._kept(
+            "generated", name, lambda: self._read_generated(name))
+        return found
+
+    def _read_generated(self, name: str) -> dict[str, tuple[str, ...]]:
+        """The look-up :meth:`generated` keeps."""
         schema, _, table = name.rpartition(".")
         if self.dialect == "postgres":
             _, rows = self.query(
@@ -363,13 +397,31 @@ class Database:
         DuckDB's ``USE o``), or None when it is this connection's own database (or in memory).
         ``new``: the statement creates the table (an unqualified name goes to the main or
         current database). PostgreSQL attaches nothing: always None."""
+        return self._home(name, new=new)[0]
+
+    def located(self, name: str, *, new: bool = False) -> tuple[str, str]:
+        """Where table ``name`` lives and what that database calls it: the URL of the file
+        it is in (:meth:`attached`; else this database's) and the name without the alias or
+        database name the statement reached it by (``o.t`` after ``ATTACH 'b.duckdb' AS o``:
+        ``('duckdb:///b.duckdb', 't')``; ``o.s.t``: ``s.t``). So a table of a file is one
+        name (one dataset in the lineage store) whichever alias attached the file, and the
+        same as when the file is opened itself (``duckdb.connect('b.duckdb')``: ``t``); an
+        alias kept in the name made ``b.duckdb#x.t`` and ``b.duckdb#z.t`` two datasets, one
+        of them a stale, lower class. A name that does not name a database is as given."""
+        found, local = self._home(name, new=new)
+        return found or self.url, local
+
+    def _home(self, name: str, *, new: bool) -> tuple[str | None, str]:
         if self.dialect == "sqlite":
             return self._sqlite_attached(name, new=new)
-        if self.dialect == "duckdb":
-            return self._duckdb_attached(name)
-        return None
+        if self.dialect == "duckdb":  # an unqualified name is the current database's (url_of)
+            found: tuple[str | None, str] = self._kept(
+                "home", name, lambda: self._duckdb_attached(name)) if "." in name else (
+                None, name)
+            return found
+        return None, name
 
-    def _sqlite_attached(self, name: str, *, new: bool) -> str | None:
+    def _sqlite_attached(self, name: str, *, new: bool) -> tuple[str | None, str]:
         _, rows = self.query("PRAGMA database_list")  # (seq, name, file): main, temp, attached
         files = {str(r[1]).lower(): str(r[2] or "") for r in rows}
         schema, _, table = name.rpartition(".")
@@ -380,26 +432,32 @@ class Database:
                 f"SELECT 1 FROM {quote(a)}.sqlite_master WHERE type IN ('table', 'view') "
                 f"AND lower(name) = lower({literal(table)})")[1]), "main")
         file = files.get(alias, "")
-        if alias in ("main", "temp") or not file or file == files.get("main"):
-            return None
-        return f"sqlite:///{file}"
+        if alias in ("main", "temp") or not file:
+            return None, name
+        if file == files.get("main"):  # the main file attached again: its table is main's
+            return None, table if schema else name
+        return f"sqlite:///{file}", table
 
-    def _duckdb_attached(self, name: str) -> str | None:
+    def _duckdb_attached(self, name: str) -> tuple[str | None, str]:
         _, rows = self.query("SELECT database_name, path, type FROM duckdb_databases() "
                              "WHERE NOT internal")
-        _, current = self.query("SELECT current_database()")
+        _, now = self.query("SELECT current_database()")
         paths = {str(r[0]).lower(): (r[1], str(r[2]).lower()) for r in rows}
-        parts = name.lower().split(".")
-        catalog = str(current[0][0]).lower() if current else ""
-        if len(parts) == 3 or (len(parts) == 2 and parts[0] in paths):
-            catalog = parts[0]  # DuckDB refuses a name that is a schema and a catalog both
+        current = str(now[0][0]).lower() if now else ""
+        parts = name.split(".")
+        catalog = current
+        named = len(parts) == 3 or (len(parts) == 2 and parts[0].lower() in paths)
+        if named:
+            catalog = parts[0].lower()  # DuckDB refuses a name that is a schema and a catalog
+        local = ".".join(parts[1:]) if named else name  # the name inside that database
         path, kind = paths.get(catalog, (None, "duckdb"))
         if not path or path == ":memory:" or f"duckdb:///{path}" == self.url:
-            return None
+            return None, local if catalog == current or (
+                path and f"duckdb:///{path}" == self.url) else name
         scheme = {"postgres": "postgresql"}.get(kind, kind)
         if kind in ("postgres", "mysql"):  # a server: where its connection string points
-            return _server_url(scheme, str(path))
-        return f"{scheme}:///{path}"
+            return _server_url(scheme, str(path)), local
+        return f"{scheme}:///{path}", local
 
     def comment_on(self, name: str, text: str, *, kind: str = "TABLE") -> None:
         """Store ``text`` as the table's (``kind``: ``VIEW``, the view's) comment (PostgreSQL

@@ -43,13 +43,13 @@ from lacuna.sql.catalog import literal, quote
 from lacuna.sql.statements import BOUND, Statement, analyse
 from lacuna.sql.tables import (
     COMMENT_PREFIX,
-    changed,
     classify_table,
     comment_text,
     from_comments,
     origins,
     same_depth,
     stored_version,
+    table_changed,
     table_raise,
     table_ref,
     written_ref,
@@ -220,7 +220,7 @@ def run_governed(
             result = run()
         finally:
             if stmt.target:
-                changed(gov, db.url, stmt.target)
+                table_changed(gov, db, stmt.target)
         _comment(db, stmt, produced)
         return result
 
@@ -471,7 +471,7 @@ def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]
     try:
         before = classify_table(gov, db, stmt.target)
         raised = table_raise(gov, db, stmt.target) if before is not None else None
-        source, version = stored_version(gov, db.url, stmt.target)
+        source, version = stored_version(gov, *db.located(stmt.target))
         stored = version.classification if version is not None else None
         info = db.table(stmt.target)
         declared = from_comments(info, gov) if info is not None and (
@@ -480,11 +480,11 @@ def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]
         gov.internal_error(exc, action=Action.TRANSFORM, method=method)
         return run()
     result = run()
-    changed(gov, db.url, stmt.target)
+    table_changed(gov, db, stmt.target)
     if stmt.verb == "rename_table":
         schema = stmt.target.rpartition(".")[0]
         name = f"{schema}.{new}" if schema and "." not in new else new
-        changed(gov, db.url, name)
+        table_changed(gov, db, name)
     else:
         name = stmt.target
     try:
@@ -499,12 +499,12 @@ def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]
                 own is not None and own.classification == stored))
             produced = Produced(
                 operation=method, inputs=(input_version(source, before, raised),),
-                outputs=(table_ref(db.url, name),), classification=moved,
+                outputs=(table_ref(*db.located(name)),), classification=moved,
                 columns=tuple(moved.columns), fingerprint=False)
             op = gov.operation(Action.TRANSFORM, moved, method=method, code_location=_location())
             gov.lineage_store.record(run_for(produced, op, None, status=RunStatus.SUCCEEDED),
                                      trusted=mine)
-            changed(gov, db.url, name)
+            table_changed(gov, db, name)
         if declared is not None and stmt.verb == "rename_column":
             db.comment_on(name, comment_text(_renamed_column(declared, old, new)))
     except Exception as exc:  # the statement ran; say so loudly, never fail it afterwards
@@ -682,13 +682,13 @@ def _write(
     elif stmt.target is None:  # a statement Lacuna cannot read: into the database itself
         destination, output, action = _unreadable(gov, db, stmt), None, Action.EXPORT
     else:  # into this database, or into a file ATTACHed to it: decided for that file
-        home = db.attached(stmt.target, new=stmt.verb in ("create", "create_view")) or db.url
+        home, local = db.located(stmt.target, new=stmt.verb in ("create", "create_view"))
         destination = gov.destination(f"{home}#{stmt.target}")
-        output = written_ref(home, stmt.target, stmt.sql)
-        if home != db.url:  # the column lineage names the table as this database's (o.t):
+        output = written_ref(home, local, stmt.sql)  # o.t of b.duckdb: b.duckdb#t
+        here = written_ref(db.url, stmt.target, stmt.sql)
+        if here != output:  # the column lineage names the table as this database's (o.t):
             # its edges lead into the file's, the run's output (else the store refused the
             # whole run: an UPDATE of an attached table left no record)
-            here = written_ref(db.url, stmt.target, stmt.sql)
             edges = tuple(replace(e, target=output) if e.target == here else e for e in edges)
         action = Action.EXPORT
     op = gov.operation(

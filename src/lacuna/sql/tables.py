@@ -80,7 +80,9 @@ def canonical(url: str, table: str) -> str:
     spells it (``table``, ``schema.table`` or ``database.schema.table``, as
     :func:`lacuna.sql.statements.table_name` gives it, quotes removed): lower case, without
     the default schema (``main.``; ``public.`` on PostgreSQL). So ``a``, ``main.a``, ``"A"``
-    and ``MAIN.A`` are one table; an attached database's prefix stays (``o.a``).
+    and ``MAIN.A`` are one table. A prefix that names another database stays (``o.a``):
+    a table of a file ATTACHed as ``o`` is named by that file's URL and its name there
+    (:meth:`lacuna.sql.catalog.Database.located`: ``b.duckdb#a``), not here.
 
     SQLite and DuckDB match every name without regard to case, quoted or not. PostgreSQL folds
     an unquoted name to lower case and keeps a quoted one; the quotes are gone by the time a
@@ -157,13 +159,18 @@ def same_depth(names: Iterable[str], dialect: str) -> dict[str, str]:
     return padded
 
 
-def origins(url: str, names: dict[str, str]) -> dict[str, str]:
+def origins(url: str, names: dict[str, str],
+            homes: dict[str, tuple[str, str]] | None = None) -> dict[str, str]:
     """The stable name of each table a statement reads (``names``: table -> the name the column
     lineage is given it, see :func:`same_depth`): what a piece of one of its columns is
     remembered by (:class:`~lacuna.model.Piece`), the same in every statement and whichever
     way a statement spells or qualifies the table: lower case, without the default schema
-    (``main.``; ``public.`` on PostgreSQL), so ``main.people`` and ``people`` are one."""
-    return {given: str(table_ref(url, name)) for name, given in names.items()}
+    (``main.``; ``public.`` on PostgreSQL), so ``main.people`` and ``people`` are one.
+    ``homes``: a table's database and its name there when it is not ``url``'s
+    (:meth:`~lacuna.sql.catalog.Database.located`: ``o.people`` of an attached file is that
+    file's ``people``)."""
+    homes = homes or {}
+    return {given: str(table_ref(*homes.get(name, (url, name)))) for name, given in names.items()}
 
 
 def default_schema(dialect: str) -> str:
@@ -171,10 +178,49 @@ def default_schema(dialect: str) -> str:
     return "public" if dialect == "postgres" else "main"
 
 
-def classify_table(gov: Governor, db: Database, name: str) -> Classification | None:
-    """The classification of table ``name`` in ``db``; None when there is no such table."""
-    found = _classified(gov, db, name)
+def classify_table(gov: Governor, db: Database, name: str, *, spread: bool = True,
+                   ) -> Classification | None:
+    """The classification of table ``name`` in ``db``; None when there is no such table.
+
+    ``spread=False``: a DuckDB table's sample is its first rows only, without the reservoir
+    over all its rows (:func:`_spread`, one pass over every row): for a caller that writes the
+    table whole and classifies a spread of all its rows in its own pass over them, as this
+    one would (:func:`spread_class`). Cached apart: a read never takes it."""
+    found = _classified(gov, db, name, spread=spread)
     return found[0] if found is not None else None
+
+
+def spread_class(gov: Governor, names: list[str], rows: list[tuple[Any, ...]],
+                 ) -> Classification:
+    """What ``rows`` (of a table whose columns are ``names``: some of its first rows and a
+    spread over all of them) show, classified as :func:`_inferred` classifies a table's
+    sample (names and values, the configured cascade). Cached with the tables' classes: a
+    table unchanged gives its write's scan the same rows (the spread is by hash)."""
+    import pandas as pd
+
+    from lacuna.classify import classify_frame
+
+    try:
+        key: tuple[Any, ...] | None = ("spread", tuple(names), tuple(rows))
+        hash(key)
+    except TypeError:  # a list or a map among the values: classified each time
+        key = None
+    with _lock:
+        cache = _caches.setdefault(gov, OrderedDict())
+        found = cache.get(key) if key is not None else None
+        if key is not None and found is not None:
+            cache.move_to_end(key)
+            return found[0]
+    with _bypass.bypass():
+        frame = pd.DataFrame.from_records(rows, columns=names)
+        result = classify_frame(frame, config=gov.config.classification, cascade=gov.cascade)
+    classified = _by_column(_complete(result, names))
+    if key is not None:
+        with _lock:
+            cache[key] = (classified, None)
+            while len(cache) > CACHE_SIZE:
+                cache.popitem(last=False)
+    return classified
 
 
 def table_raise(gov: Governor, db: Database, name: str) -> Raised | None:
@@ -184,23 +230,25 @@ def table_raise(gov: Governor, db: Database, name: str) -> Raised | None:
     return found[1] if found is not None else None
 
 
-def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
+def _classified(gov: Governor, db: Database, name: str, *, spread: bool = True,
+                ) -> _Classified | None:
     from lacuna.lineage import attribution
     from lacuna.lineage.store import dismissals
 
     info = db.table(name)
     if info is None:
         return None
-    key = (db.url, canonical(db.url, name), info.where, info.columns, info.comment, info.rows,
-           dismissals(), _store_mark(gov, db.url, name), _instance(db))
+    url, local = db.located(name)  # o.t of an attached b.duckdb: b.duckdb's t, in the store
+    key = (url, canonical(url, local), info.where, info.columns, info.comment, info.rows,
+           dismissals(), _store_mark(gov, url, local), _instance(db), spread)
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
         found = cache.get(key)
         if found is not None:
             cache.move_to_end(key)
             return found
-    stored = _stored(gov, db.url, name)
-    base = _inferred(gov, db, info)
+    stored = _stored(gov, url, local)
+    base = _inferred(gov, db, info, spread=spread)
     classification = _classify(gov, db, info, stored.full, base)
     raised = None
     if stored.claims:
@@ -232,8 +280,10 @@ def _instance(db: Database) -> object | None:
             return object()
 
 
-def _inferred(gov: Governor, db: Database, info: TableInfo) -> Classification:
-    """What the table's names and sampled values show."""
+def _inferred(gov: Governor, db: Database, info: TableInfo, *, spread: bool = True,
+              ) -> Classification:
+    """What the table's names and sampled values show (``spread=False``: its first rows only,
+    see :func:`classify_table`)."""
     import pandas as pd
 
     from lacuna.classify import classify_frame
@@ -241,7 +291,7 @@ def _inferred(gov: Governor, db: Database, info: TableInfo) -> Classification:
     config = gov.config.classification
     names, rows = db.sample(info.name, config.sample_rows) if info.rows else (
         [c.name for c in info.columns], [])
-    if db.dialect == "duckdb" and info.rows > config.sample_rows:
+    if spread and db.dialect == "duckdb" and info.rows > config.sample_rows:
         names, rows = _spread(db, info.name, config.sample_rows, rows)
     with _bypass.bypass():
         frame = pd.DataFrame.from_records(rows, columns=names)
@@ -463,6 +513,17 @@ def changed(gov: Governor, url: str, name: str) -> None:
             del cache[key]
 
 
+def table_changed(gov: Governor, db: Database, name: str) -> None:
+    """:func:`changed` for table ``name`` as a statement on ``db`` names it: by the database
+    it is in and its name there (:meth:`~lacuna.sql.catalog.Database.located`), as
+    :func:`classify_table` caches it; when that cannot be told, as the statement names it."""
+    try:
+        url, local = db.located(name)
+    except Exception:  # the statement ran; its cache entry leaves on its own (LRU)
+        url, local = db.url, name
+    changed(gov, url, local)
+
+
 def forget(gov: Governor) -> None:
     """Drop the governor's cached table classifications (tests, a changed configuration)."""
     with _lock:
@@ -471,5 +532,5 @@ def forget(gov: Governor) -> None:
 
 
 __all__ = ["canonical", "classify_table", "comment_text", "forget", "from_comments", "origins",
-           "same_depth", "stored_ref", "stored_version", "table_raise", "table_ref",
-           "written_ref"]
+           "same_depth", "spread_class", "stored_ref", "stored_version", "table_changed",
+           "table_raise", "table_ref", "written_ref"]

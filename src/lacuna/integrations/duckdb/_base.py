@@ -150,11 +150,17 @@ def _home(con: Any, table: str, *, new: bool) -> str:
     """The URL of the database a write into ``table`` lands in: the connection's own, or a
     file ATTACHed to it (``o.t`` after ``ATTACH 'file' AS o``), which even an in-memory
     connection writes to disk."""
+    return _located(con, table, new=new)[0]
+
+
+def _located(con: Any, table: str, *, new: bool) -> tuple[str, str]:
+    """:func:`_home` and the table's name there, without the alias it was attached by
+    (:meth:`lacuna.sql.catalog.Database.located`): what the lineage store names it by."""
     from lacuna.sql.catalog import Database
 
     url = url_of(con)
     with _bypass.bypass(), outermost():
-        return Database(_catalog(con), url, "duckdb").attached(table, new=new) or url
+        return Database(_catalog(con), url, "duckdb").located(table, new=new)
 
 
 def _refuse(message: str) -> NoReturn:

@@ -19,7 +19,7 @@ from lacuna.integrations.duckdb._base import (
     REGISTERED,
     Make,
     _gov,
-    _home,
+    _located,
     _refuse,
     url_of,
 )
@@ -197,15 +197,15 @@ def _table_writer(name: str) -> Make:
                 with outermost():
                     return original(rel, table_name, *args, **kwargs)
 
-            home = (_home(self, table_name, new=name != "insert_into")
-                    if isinstance(table_name, str) else url_of(self))
+            home, local = (_located(self, table_name, new=name != "insert_into")
+                           if isinstance(table_name, str) else (url_of(self), table_name))
             state = _sampled_relation(rel, state)
             if home == MEMORY and isinstance(table_name, str):
                 return _into_memory(self, table_name, state, run,
                                     method=f"duckdb.DuckDBPyRelation.{name}")
             from lacuna.sql.tables import canonical
 
-            target = canonical(home, table_name) if isinstance(table_name, str) else table_name
+            target = canonical(home, local) if isinstance(local, str) else local
             if isinstance(table_name, str):  # the table carries what it holds (_carried)
                 run = _carried(self, table_name, state, run,
                                method=f"duckdb.DuckDBPyRelation.{name}")

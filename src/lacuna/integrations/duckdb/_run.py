@@ -20,6 +20,7 @@ from lacuna.integrations.duckdb._base import (
     _gov,
     _hand_on,
     _home,
+    _located,
     _refuse,
     column_names,
     url_of,
@@ -114,7 +115,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         _hand_on(result, state)
         return result
     if stmt.kind == "export" and stmt.query and stmt.file:
-        state, _ = statement_state(con, stmt.query, known)
+        state, _ = statement_state(con, stmt.query, known, whole=True)  # sampled below
         columns = _written_columns(con, stmt.query, state)
         with _held_statement(con, sql, state, columns, held) as rows:
             state = _sampled_query(con, rows or stmt.query, state, columns, known=known)
@@ -122,9 +123,9 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                                 columns=columns, append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
             and stmt.verb in ("create", "insert", "create_view"):
-        home = _home(con, stmt.target, new=stmt.verb != "insert")
+        home, local = _located(con, stmt.target, new=stmt.verb != "insert")
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
-            state, _ = statement_state(con, sql, known)
+            state, _ = statement_state(con, sql, known, whole=stmt.verb != "create_view")
             if stmt.verb == "create_view":  # a view holds no rows: its query is decided
                 return _into_memory(con, stmt.target, state, run,  # where it is read
                                     method=f"duckdb.{stmt.verb}", stmt=stmt)
@@ -133,10 +134,10 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                 return _into_memory(con, stmt.target, state, run,
                                     method=f"duckdb.{stmt.verb}", stmt=stmt)
         if not stmt.returning:  # … RETURNING into a file: run_governed decides both
-            state, _ = statement_state(con, sql, known)
+            state, _ = statement_state(con, sql, known, whole=stmt.verb != "create_view")
             from lacuna.sql.tables import canonical
 
-            target = f"{home}#{canonical(home, stmt.target)}"
+            target = f"{home}#{canonical(home, local)}"  # o.t of b.duckdb: b.duckdb#t
             if stmt.verb == "create_view":
                 made = govern_write(None, state, target, run, method=f"duckdb.{stmt.verb}",
                                     columns=list(state.classification.columns))
@@ -240,11 +241,10 @@ def _keep_memory_record(con: Any, sql: str) -> None:
     """Refuse ``COMMENT ON TABLE t`` when ``t``'s comment is Lacuna's record of what it holds:
     an in-memory table's (:func:`_into_memory`: the only record; the lineage store keeps none
     for memory), or a database file's (:func:`_carried`, :func:`lacuna.sql.govern.run_governed`:
-    the record that travels with the file; the lineage store's is kept under the name the
-    write used, ``o.t`` of the alias it was attached as, which a session that attaches or
-    opens the file otherwise does not look up). Replaced, ``t`` would be classified by its
-    names and values alone: ``md5(name) AS s`` read as PUBLIC and ``COPY t TO`` let out.
-    Nothing runs."""
+    the record that travels with the file, and that another process's writes keep up to
+    date where this process's lineage store does not see them). Replaced, ``t`` would be
+    classified by its names and values alone: ``md5(name) AS s`` read as PUBLIC and
+    ``COPY t TO`` let out. Nothing runs."""
     from sqlglot.tokenizer_core import TokenType
 
     from lacuna.sql.catalog import Database

@@ -33,12 +33,18 @@ from lacuna.lineage.state import DataState, LineageNode, Origin, Origins
 from lacuna.model import Classification, FrozenDict
 
 
-def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = None,
-                    ) -> tuple[DataState, list[DataState]]:
+def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = None, *,
+                    whole: bool = False) -> tuple[DataState, list[DataState]]:
     """The classification (with lineage) of what ``sql`` produces, and its sources' states.
 
     ``known``: names the statement reads that stand for a state Lacuna already holds (the
-    relation a ``rel.query(name, sql)`` or ``rel.project(...)`` runs over), looked up first."""
+    relation a ``rel.query(name, sql)`` or ``rel.project(...)`` runs over), looked up first.
+    ``whole``: the caller writes what ``sql`` produces and samples it first
+    (:func:`_sampled_query`, which scans every row written); then a statement that writes one
+    catalog table whole (:func:`_whole_table`) has it classified from its first rows here and
+    from a spread of all its rows in that scan (:func:`computed.spread_later`), not also in a
+    pass of its own (a view's reservoir sample ran the view over every row before the scan
+    ran it again)."""
     from lacuna.lineage.sql import classify_sql
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import session_held, user_defined
@@ -75,9 +81,12 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             files[placeholder] = text  # its pieces are remembered by what it reads
             states.append(state)
     rewritten = parsed.sql(dialect="duckdb")
-    db = Database(_catalog(con), url_of(con), "duckdb")
+    db = Database(_catalog(con), url_of(con), "duckdb").remembering()  # read once each
     held = dict(zip(schema, states, strict=True))  # the files' placeholders, by name
-    tables: set[str] = set()  # read from this database's catalog: each column is itself
+    later = _whole_table(parsed) if whole else None  # classified from a spread at the write
+    # read from this database's catalog (each column is itself): each one's database and its
+    # name there (Database.located)
+    homes: dict[str, tuple[str, str]] = {}
     streams = False  # a one-shot source (a record batch reader) is read: never sampled
     for table in parsed.find_all(exp.Table):
         name = table_name(table) or ""  # crm.customers is not the customers of this database
@@ -94,8 +103,12 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             found = _stateful_view(con, db, name)  # its query must not run for a look
         if found is None and registered is None:  # DuckDB reads a catalog table (or view) of
             with _bypass.bypass(), outermost():  # the name before a Python variable of it:
-                catalog = classify_table(gov, db, name)  # a frame ``t`` in scope was taken
-                # for table ``t`` of e-mails, and COPY (SELECT c FROM t) TO wrote them
+                # a frame ``t`` in scope was taken for table ``t`` of e-mails, and COPY
+                # (SELECT c FROM t) TO wrote them
+                spread = name != later or bool(db.generated(name))  # (generated: _derived)
+                catalog = classify_table(gov, db, name, spread=spread)
+                if not spread and catalog is not None:
+                    later = _SPREAD_LATER
         obj = registered if registered is not None else (
             _variable(name) if found is None and catalog is None and name == table.name
             else None)  # by bare name, as DuckDB's replacement scan finds it
@@ -110,11 +123,12 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
             if now is not None:
                 found = _with_view(gov, found, now, f"{db.url}#{name}")
         if found is None and catalog is not None:
+            with _bypass.bypass(), outermost():  # o.t of an attached file: the file's t
+                homes[name] = db.located(name)
             found = DataState(classification=catalog, lineage=LineageNode(
-                name=f"{db.url}#{name}", operation=computed.TABLE,  # when Lacuna saw
+                name="#".join(homes[name]), operation=computed.TABLE,  # when Lacuna saw
                 parents=computed.view_parents(  # it made: a view's query
                     db.url, name, partial(_comment, db, name))))
-            tables.add(name)
         if found is not None:
             schema[name] = found.classification
             states.append(found)
@@ -124,10 +138,10 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
         lineage = classify_sql(rewritten, schema={names[n]: c for n, c in schema.items()},
                                dialect="duckdb", namespace=db.url,
                                config=gov.config.classification,
-                               origins={**origins(db.url, names), **{
+                               origins={**origins(db.url, names, homes), **{
                                    names[n]: f"{db.url}#{n}" for n in files}})
         result = _named_files(lineage.classification, {names[n]: t for n, t in files.items()})
-        traced = _column_origins(db.url, names, held, tables, lineage.edges)
+        traced = _column_origins(db.url, names, held, homes, lineage.edges)
         edges, read = lineage.edges, {DatasetRef(db.url, names[n]): s for n, s in held.items()}
     except Exception as exc:
         result = Classification.fail_closed(
@@ -142,11 +156,54 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
         result = user_defined(result, defined)
     node = LineageNode(name=None, operation=computed.STATEMENT,
                        parents=tuple(s.lineage for s in states))
+    if later is _SPREAD_LATER:  # the table's spread: in the write's scan (computed.sampled)
+        computed.spread_later(node, _spread_class)
     # the columns no classified source accounts for: sampled at a write (computed.sampled)
     computed.remember(node, result.columns, edges, read, parsed, anew=anew)
     if streams:
         computed.once(node)
     return DataState(classification=result, lineage=node, origins=traced), states
+
+
+_SPREAD_LATER = "\x00spread later"  # statement_state: the whole table was classified so
+
+
+def _spread_class(names: list[str], rows: list[tuple[Any, ...]]) -> Classification:
+    """:func:`lacuna.sql.tables.spread_class` for the governor of the write (none is held)."""
+    from lacuna.sql.tables import spread_class
+
+    return spread_class(_gov(), names, rows)
+
+
+def _whole_table(parsed: exp.Expr) -> str | None:
+    """The one catalog table (or view) a statement writes whole, as it names it: its query
+    is ``SELECT * FROM t`` (``COPY t TO``, ``CREATE TABLE u AS SELECT * FROM t``, ``INSERT
+    INTO u SELECT * FROM t``), with no filter, grouping, join, limit, sample, ``DISTINCT`` or
+    other source, so every row and column of ``t`` is written and a scan of what is written
+    is a scan of ``t``. None for any other statement."""
+    from lacuna.sql.statements import table_name
+
+    query = parsed.expression if isinstance(parsed, (exp.Create, exp.Insert)) else parsed
+    if not isinstance(query, exp.Select) or len(query.expressions) != 1 or not isinstance(
+            query.expressions[0], exp.Star) or any(query.expressions[0].args.values()):
+        return None  # SELECT * EXCLUDE (a) / REPLACE (…) / RENAME (…): not the table whole
+    if any(query.args.get(k) for k in _NOT_WHOLE):
+        return None
+    source = query.args.get("from") or query.args.get("from_")
+    tables = list(query.find_all(exp.Table))
+    if source is None or len(tables) != 1 or source.this is not tables[0]:
+        return None  # a subquery, a table function, a file, two tables
+    table = tables[0]
+    if not isinstance(table.this, exp.Identifier) or any(
+            table.args.get(k) for k in ("sample", "joins", "pivots", "laterals")):
+        return None
+    return table_name(table) or None
+
+
+# a query's parts any of which writes other than every row of its table once
+_NOT_WHOLE = ("with", "with_", "joins", "where", "group", "having", "qualify", "limit",
+              "offset", "distinct", "sample", "laterals", "pivots", "windows", "into",
+              "connect", "prewhere")
 
 
 def _stateful_view(con: Any, db: Any, name: str) -> DataState | None:
@@ -257,7 +314,7 @@ def _sampled_query(con: Any, query: str, state: DataState,
     columns). Read by position (``#n``): two outputs may share a name."""
     config = _gov().config.classification
     outputs = columns if columns is not None else list(state.classification.columns)
-    if not computed.unsourced(state, outputs):
+    if not computed.unsourced(state, outputs) and not computed.spreads(state.lineage):
         return state
     text = query  # a COPY's query as written; a CREATE's or INSERT's as sqlglot writes it
     parsed = sqlglot.parse_one(query, dialect="duckdb")
@@ -359,18 +416,20 @@ def _named_files(c: Classification, files: dict[str, str]) -> Classification:
 
 
 def _column_origins(url: str, names: dict[str, str], held: dict[str, DataState],
-                    tables: set[str], edges: tuple[ColumnEdge, ...]) -> Origins:
+                    tables: dict[str, tuple[str, str]], edges: tuple[ColumnEdge, ...],
+                    ) -> Origins:
     """The origins of each column ``statement_state``'s statement produces, from its column
-    edges: a table of this database is named as the SQL route names it
-    (:func:`lacuna.sql.tables.table_ref`), a file or a relation by the origins its state
-    holds. Without them a write recorded no column edges, although the SQL's were traced."""
+    edges: a table of a database (``tables``: each one's database and name there) is named as
+    the SQL route names it (:func:`lacuna.sql.tables.table_ref`), a file or a relation by the
+    origins its state holds. Without them a write recorded no column edges, although the
+    SQL's were traced."""
     from lacuna.sql.tables import table_ref
 
     parents: dict[DatasetRef, Origins] = {}
     for name, state in held.items():
         ref = DatasetRef(url, names[name])
         if name in tables:
-            table = table_ref(url, name)
+            table = table_ref(*tables[name])
             parents[ref] = {e.source_column: (Origin(table, e.source_column),)
                             for e in edges if e.source == ref}
         else:

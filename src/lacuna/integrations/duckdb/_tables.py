@@ -58,7 +58,7 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
     decided before anything runs; its relation carries that classification."""
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import returned
-    from lacuna.sql.tables import changed, classify_table, comment_text
+    from lacuna.sql.tables import classify_table, comment_text, table_changed
 
     gov = _gov()
     db = Database(_catalog(con), MEMORY, "duckdb")
@@ -85,7 +85,7 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
             gov, db, table, before, state, method, named=named,
             into=tuple(stmt.columns) if stmt is not None and stmt.verb == "insert" else ())
         db.comment_on(table, comment_text(carried))
-    changed(gov, MEMORY, table)
+    table_changed(gov, db, table)
     return result
 
 
@@ -96,13 +96,14 @@ def _carried(con: Any, table: str, state: DataState, run: Callable[..., Any], *,
     the table's comment set to what it holds: what it held before (read before the write)
     combined with what was written (:func:`_appended`), never lower. The comment lives in the
     file, so it travels with the table to every session and alias that opens it, which the
-    lineage store's record (kept under the alias the write named, ``<file>#o.t``) does not:
+    lineage store's record (``<file>#t``, whatever alias the write named) may not (another
+    process's store):
     a column declared PII copied into an attached file was read back, in this session as in
     the next, from its values alone (PUBLIC), and ``COPY o.t TO '~/Downloads/…'`` let it out.
     A comment that cannot be written is logged, as :func:`lacuna.sql.govern.run_governed`
     logs it (the rows are written by then)."""
     from lacuna.sql.catalog import Database
-    from lacuna.sql.tables import changed, classify_table, comment_text
+    from lacuna.sql.tables import classify_table, comment_text, table_changed
 
     gov = _gov()
     db = Database(_catalog(con), url_of(con), "duckdb")
@@ -119,7 +120,7 @@ def _carried(con: Any, table: str, state: DataState, run: Callable[..., Any], *,
         except Exception as exc:
             log.error("could not store the classification of %s as its comment: %s", table,
                       exc)
-        changed(gov, db.url, table)
+        table_changed(gov, db, table)
         return result
 
     return carried
@@ -170,7 +171,7 @@ def _label_view(rel: Any, view: str, state: DataState | None = None) -> None:
     comment, as a table written into an in-memory database does, so a later ``SELECT … FROM
     view`` is decided on it (a comment only adds restrictions), not on its names and values."""
     from lacuna.sql.catalog import Database
-    from lacuna.sql.tables import changed, comment_text
+    from lacuna.sql.tables import comment_text, table_changed
 
     state = relation_state(rel) if state is None else state
     url = url_of(rel)
@@ -183,4 +184,5 @@ def _label_view(rel: Any, view: str, state: DataState | None = None) -> None:
         log.warning("could not label the DuckDB view %s with its relation's classification "
                     "(%s): reads of it are classified from its names and values", view, exc)
         return
-    changed(_gov(), url, view)
+    with _bypass.bypass(), outermost():
+        table_changed(_gov(), Database(_catalog(rel), url, "duckdb"), view)

@@ -86,6 +86,29 @@ def one_shot(obj: Any) -> bool:
     return hasattr(obj, "read_next_batch") and not hasattr(obj, "__len__")
 
 
+# statement nodes whose one catalog table, written whole, was classified from its first rows
+# only (lacuna.sql.tables.classify_table(spread=False)): the write's scan classifies a spread
+# of all its rows with the function kept here, as the table's own sample would have been
+_SPREADS: dict[str, Callable[[list[str], list[tuple[Any, ...]]], Classification]] = {}
+
+
+def spread_later(node: LineageNode,
+                 classify: Callable[[list[str], list[tuple[Any, ...]]], Classification],
+                 ) -> None:
+    """Note that statement ``node`` writes its one catalog table whole (``COPY v TO``,
+    ``CREATE TABLE t AS SELECT * FROM v``) and that the table was classified from its first
+    rows only: :func:`sampled` scans every column of what it writes and ``classify(names,
+    rows)`` classifies some of its first rows beside each column's spread over all rows,
+    taken in that same pass (the table's own reservoir sample was a second pass over every
+    row of a view)."""
+    _kept(_SPREADS, node.id, classify)
+
+
+def spreads(node: LineageNode) -> bool:
+    """Whether a write of ``node`` classifies a spread of its rows (:func:`spread_later`)."""
+    return bool(_SPREADS) and node.id in _SPREADS
+
+
 def once(node: LineageNode, why: str = _READER) -> None:
     """Note that the data of ``node`` must not be read again for a sample, and ``why`` (by
     default: it comes from a one-shot source, :func:`one_shot`)."""
@@ -344,6 +367,10 @@ def sampled(state: DataState, columns: Sequence[str],
         return state  # PROPRIETARY whatever its values (fail closed, e.g. ``rel.map(f)``,
         # whose f must not run before the decision): nothing a sample could add to the tier
     todo = unsourced(state, columns)
+    table = _SPREADS.get(state.lineage.id) if _SPREADS and whole is not None else None
+    if table is not None:  # a catalog table written whole, classified from its first rows:
+        # every column it writes is sampled and scanned (a constant's one value is sampled)
+        todo = {c: todo.get(c, False) for c in columns if c != "*" and not is_pseudo(c)}
     if not todo:
         return state
     from lacuna import _bypass
@@ -384,9 +411,17 @@ def sampled(state: DataState, columns: Sequence[str],
                 del per_column[name]
         scanned = [p for p in positions if not todo[columns[p]]]
         found: list[tuple[str, dict[str, list[str]]]] = []
-        if whole is not None and scanned:
+        spread: list[tuple[Any, ...]] = []
+        if table is not None and whole is not None:  # every column, and a spread of rows
+            every = list(range(len(columns)))
             with _bypass.bypass():
-                found = _scanned(whole(scanned), [columns[p] for p in scanned], limit)
+                found, spread = _scanned(whole(every), columns, limit, only=set(scanned),
+                                         rows=limit - limit // 2)
+                first = [tuple(r) for r in whole(every).limit(limit // 2).fetchall()]
+            spread = [*first, *spread]
+        elif whole is not None and scanned:
+            with _bypass.bypass():
+                found, _ = _scanned(whole(scanned), [columns[p] for p in scanned], limit)
     except Exception as exc:
         msg = (f"Lacuna cannot read a sample of the column(s) {', '.join(names)}, which no "
                f"classified source accounts for (computed from generators, random values or "
@@ -400,6 +435,12 @@ def sampled(state: DataState, columns: Sequence[str],
                      "of the column's first rows at the write)")
     for why, kind in found:
         c = by_value(c, kind, config, why=f"a value computed in the statement ({why})")
+    if table is not None:
+        from lacuna.lineage.sidecar import restrict
+
+        c, _ = restrict(table(list(columns), spread), c, config, where=(
+            "a spread of the table's rows (some of its first rows and the same number over "
+            "all of them), taken by the scan of every row written"))
     return state if c is state.classification else replace(state, classification=c)
 
 
@@ -408,8 +449,9 @@ _FOUND = ("values of the formats a strong recognizer validates, found by a scan 
           "written")
 
 
-def _scanned(rel: Any, names: Sequence[str], limit: int,
-             ) -> list[tuple[str, dict[str, list[str]]]]:
+def _scanned(rel: Any, names: Sequence[str], limit: int, *,
+             only: set[int] | None = None, rows: int = 0,
+             ) -> tuple[list[tuple[str, dict[str, list[str]]]], list[tuple[Any, ...]]]:
     """What one pass over every row of ``rel`` (a DuckDB relation of the columns ``names``, in
     order) finds in each column, for :func:`sampled` to classify beside its first rows: the
     first rows alone let ``CASE WHEN i >= 1000 THEN 'p' || i || '@example.com' END`` leave as
@@ -423,13 +465,18 @@ def _scanned(rel: Any, names: Sequence[str], limit: int,
 
     The patterns run inside DuckDB (RE2) on each value cast to text (a list's or a struct's
     text holds its items); what they find is then validated by the classifier as any sample
-    is. A list's values are read as such (:func:`_texts`)."""
+    is. A list's values are read as such (:func:`_texts`).
+
+    ``only``: the positions of the columns to scan (default: every one); ``rows``: also that
+    many rows of every column's spread (its values of smallest hash, the scan's own for a
+    column it scans), side by side, returned second: no more than the pass already computes
+    (a spread of whole rows, hashed as rows, cost more than the reservoir pass it replaced)."""
     gate = _literal(_gate())
     anywhere = _literal(_gate(email=True))
     types = [str(getattr(t, "id", t)) for t in rel.types]
-    kept = [i for i, t in enumerate(types) if t not in _NO_TEXT]
-    if not kept:
-        return []
+    kept = [i for i, t in enumerate(types) if t not in _NO_TEXT and (only is None or i in only)]
+    if not kept and not rows:
+        return [], []
     cols, aggs = [], []
     for i, at in enumerate(kept):
         pick = f"arg_min(__o{i}, hash(__o{i}), {{n}})"
@@ -449,6 +496,10 @@ def _scanned(rel: Any, names: Sequence[str], limit: int,
             inside = (f"arg_min(__x{i}, hash(__c{i}), {_HITS}) FILTER (WHERE len(__x{i}) > 0)")
         aggs += [pick.format(n=int(limit)),
                  *(pick.format(n=_HITS) + f" FILTER (WHERE {g})" for g in gates), inside]
+    rest = [i for i in range(len(types)) if i not in kept] if rows else []
+    for j, at in enumerate(rest):  # a column not scanned: its spread alone (as its values)
+        cols.append(f"#{at + 1} AS __n{j}")
+        aggs.append(f"arg_min(__n{j}, hash(__n{j}), {int(rows)})")
     row = rel.project(", ".join(cols)).aggregate(", ".join(aggs)).fetchall()[0]
     found: list[tuple[str, dict[str, list[str]]]] = [
         (_SPREAD, {}), (_FOUND, {}), (_FOUND, {}), (_INSIDE, {})]
@@ -457,8 +508,15 @@ def _scanned(rel: Any, names: Sequence[str], limit: int,
             texts = values.setdefault(name, [])
             for value in row[4 * i + kind] or []:
                 texts.extend(_texts(value) if kind < 3 else _values_in(value))
+    spread: list[tuple[Any, ...]] = []
+    if rows:  # each column's spread, its values as DuckDB gives them, side by side
+        lists = {at: list(row[4 * i] or [])[:rows] for i, at in enumerate(kept)}
+        lists.update({at: list(row[4 * len(kept) + j] or []) for j, at in enumerate(rest)})
+        longest = max((len(v) for v in lists.values()), default=0)
+        spread = [tuple(lists[at][k] if k < len(lists[at]) else None
+                        for at in range(len(types))) for k in range(longest)]
     return [(why, {n: v for n, v in values.items() if v}) for why, values in found
-            if any(values.values())]
+            if any(values.values())], spread
 
 
 def _values_in(pieces: Any) -> list[str]:
@@ -550,5 +608,5 @@ def quoted(name: str) -> str:
 
 
 __all__ = ["SEQUENCE", "STATEFUL", "STATEMENT", "TABLE", "VIEW_KEY", "drawn", "draws",
-           "not_again", "once", "one_shot", "quoted", "remember", "sampled", "stateful",
-           "unsourced", "view_comment", "view_parents", "viewed"]
+           "not_again", "once", "one_shot", "quoted", "remember", "sampled", "spread_later",
+           "spreads", "stateful", "unsourced", "view_comment", "view_parents", "viewed"]
