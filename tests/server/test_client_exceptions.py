@@ -147,6 +147,14 @@ def test_a_write_under_an_approved_exception_works_and_is_recorded_on_the_server
         got = lacuna.decrypt(sealed, plain)
     pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(got)), frame)
     assert plain.read_bytes() == got
+    from lacuna.lineage.sidecar import read_sidecar
+
+    # labelled as the sealed file was written (docs/exceptions.md), as without a server
+    written_as, label = read_sidecar(sealed), read_sidecar(plain)
+    assert written_as is not None
+    assert label is not None
+    assert label.trusted
+    assert label.classification.tier is written_as.classification.tier
     host = this_host()
     rows = _file_rows(live, exc.id)
     assert [(w.path, w.written_by, w.deleted_at, w.encrypted) for w in rows] == [

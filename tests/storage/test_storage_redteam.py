@@ -141,6 +141,40 @@ def test_cat_output_is_private_even_over_an_open_file(sealed_csv, tmp_path: Path
         ".out.csv.lacuna.json"]
 
 
+def test_cat_output_through_a_link_is_a_new_file_the_target_untouched(  # type: ignore[no-untyped-def]
+        sealed_csv, tmp_path: Path) -> None:
+    """A link at OUT (put there by whoever can write the folder) to a file elsewhere: the
+    plaintext is a new file at OUT, the link's target keeps its bytes (the writer
+    lacuna decrypt -o shares: lacuna.storage.access.write_plaintext_copy)."""
+    config, path = sealed_csv
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out.csv"
+    out.symlink_to(victim)
+    result = _cat(config, path, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "precious\n"
+    assert not out.is_symlink()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert pd.read_csv(out).equals(customers())
+
+
+def test_cat_to_dev_stdout_redirected_to_a_file(sealed_csv, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """-o /dev/stdout when stdout is a regular file: written into it as it is, never a new
+    file made in /dev (as root, /dev/stdout itself was replaced by one)."""
+    config, path = sealed_csv
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    into = tmp_path / "redirected.csv"
+    with into.open("wb") as fh:
+        done = subprocess.run([sys.executable, "-m", "lacuna", "storage", "cat", str(path),
+                               "--config", str(config), "-o", "/dev/stdout"], stdout=fh,
+                              stderr=subprocess.PIPE, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert os.path.islink("/dev/stdout")
+    assert pd.read_csv(into).equals(customers())
+
+
 def test_cat_of_a_damaged_file_leaves_no_partial_plaintext(sealed_csv, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config, _ = sealed_csv
     big = tmp_path / "governed" / "workspace" / "big.csv"

@@ -288,12 +288,17 @@ def report(
 def decrypt_command(
     path: Annotated[Path, typer.Argument(help="A file written with encrypt=True.")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the plaintext here "
-                                  "(default: standard output).")
+        Path | None, typer.Option("--output", "-o", help="Write the plaintext here: a new "
+                                  "file, mode 0600, with a signed sidecar (default: standard "
+                                  "output).")
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Decrypt a file Lacuna encrypted, if you may read it (audited). Exit 1 when refused."""
+    """Decrypt a file Lacuna encrypted, if you may read it (audited). With -o, the plaintext
+    is a new file (mode 0600; a file or link there is replaced, never written through) with a
+    signed sidecar saying the class it was written as and when its data was first seen;
+    written under an exception, the sweep deletes it when the exception ends. Exit 1 when
+    refused."""
     import sys
 
     import lacuna

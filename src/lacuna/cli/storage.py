@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -297,6 +297,7 @@ def cat(
         label_plaintext_copy,
         open_governed,
         refuse_plaintext_output,
+        write_plaintext_copy,
     )
 
     gov = _governor(config)
@@ -314,38 +315,12 @@ def cat(
                     sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
             else:
-                _write_private(fh, output)
-                # labelled as what was read: its class and its data's retention clock
-                label_plaintext_copy(output, fh, gov)
+                if write_plaintext_copy(output, iter(lambda: fh.read(1 << 20), b"")):
+                    # labelled as what was read: its class and its data's retention clock
+                    label_plaintext_copy(output, fh, gov)
         except (StorageError, OSError) as exc:  # a damaged segment; -o's folder missing
             err.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
-
-
-def _write_private(fh: BinaryIO, output: Path) -> None:
-    """Copy ``fh`` into ``output``: a new file of mode 0600 renamed into place once the whole
-    plaintext was read (an existing file, world-readable or a link, is replaced, never written
-    into; nothing is left when a segment fails to authenticate). A device or pipe (``-o
-    /dev/stdout``) is written as it is."""
-    import os
-    import stat
-    import tempfile
-
-    if os.path.exists(output) and not stat.S_ISREG(os.stat(output).st_mode):
-        with open(output, "wb") as out:
-            while chunk := fh.read(1 << 20):
-                out.write(chunk)
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp",
-                               dir=output.parent if str(output.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := fh.read(1 << 20):
-                out.write(chunk)
-        os.replace(tmp, output)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _event(gov, event: str, detail: dict[str, object], *,  # type: ignore[no-untyped-def]

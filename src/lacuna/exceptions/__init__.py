@@ -336,7 +336,10 @@ def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None 
 
     Args:
         path: the encrypted file.
-        output: also write the plaintext there (mode 0600).
+        output: also write the plaintext there: a new file of mode 0600 (a file or link
+            there is replaced, never written through) with a signed sidecar carrying the
+            class the file was written as and its data's clock; written under an exception,
+            recorded under it for the sweep. A device (``/dev/stdout``) is written as it is.
 
     Returns:
         The plaintext bytes, e.g. ``pd.read_csv(io.BytesIO(lacuna.decrypt(path)))``.
@@ -345,6 +348,8 @@ def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None 
         DecryptionError: not a Lacuna envelope, altered, or its key is missing.
         DecryptionRefused: the configured user may not read it (the exception expired, was
             revoked, or belongs to someone else).
+        StorageError: ``output`` is under a sealed governed root, is a pipe or device another
+            user made, or its sidecar could not be signed (the copy is removed).
     """
     from lacuna.exceptions import files
 

@@ -10,10 +10,12 @@ writer, or a default steward. Every attempt, allowed or refused, is on the audit
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +35,11 @@ from lacuna.exceptions.store import (
 )
 from lacuna.identity.names import same_name
 from lacuna.keystore import KeyStore, keystore_for, refuse_another_key_store
-from lacuna.model import utcnow
+from lacuna.model import Classification, utcnow
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from lacuna.exceptions.context import Context
 
 log = logging.getLogger("lacuna.exceptions")
@@ -51,17 +55,21 @@ def _local(path: str | os.PathLike[str]) -> str:
 
 
 def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
-             encrypted: bool, directory: bool = False) -> WrittenFile:
+             encrypted: bool, directory: bool = False, replaces_links: bool = False
+             ) -> WrittenFile:
     """Record that ``path`` (a directory when ``directory``: a Spark write) is being written
     under ``exception_id`` (before it is written, so a file that exists is always known to the
     sweep): a signed row of ``lacuna_exception_files`` and a ``file-written`` event on the
     audit trail (the sweep reports a file on the trail whose row went missing). Raises when
     either cannot be recorded, or when ``path`` is a symbolic link a plain write would follow
     (the data would land where the exception does not reach and the sweep would delete only
-    the link): the write must not happen then. An encrypted write replaces a link with the
-    file itself. Once the write returned, pass the record to :func:`written`."""
+    the link): the write must not happen then. An encrypted write, and one that
+    ``replaces_links`` (a decrypted copy: :func:`lacuna.storage.access.write_plaintext_copy`),
+    replaces a link with the file itself. Once the write returned, pass the record to
+    :func:`written`."""
     where = os.path.abspath(_local(path))
-    if not encrypted and os.path.islink(where):  # the write would land at the link's target
+    # a plain write would land at the link's target
+    if not (encrypted or replaces_links) and os.path.islink(where):
         msg = (f"{where} is a symbolic link to {os.path.realpath(where)}: a file written under "
                f"exception {exception_id} must be written at the path the exception names "
                "(the sweep deletes it there when the exception ends), not through a link to "
@@ -217,34 +225,46 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
 
     Args:
         path: the encrypted file.
-        output: also write the plaintext there (mode 0600); for a file written under an
-            exception, recorded under it: the sweep deletes it when the exception ends.
+        output: also write the plaintext there (:func:`_write_copy`): a new file of mode
+            0600 (a link or file there is replaced, never written through) with a signed
+            sidecar carrying the class the encrypted file was written as and its data's
+            clock; for a file written under an exception, recorded under it: the sweep
+            deletes it when the exception ends. A device or descriptor (``/dev/stdout``) is
+            written as it is.
 
     Returns:
         The plaintext bytes (``pd.read_csv(io.BytesIO(lacuna.decrypt(p)))``).
 
     Raises:
         DecryptionError: not a Lacuna envelope, altered, or its key is missing.
-        StorageError: ``output`` is under a sealed governed root (nothing decrypted).
+        StorageError: ``output`` is under a sealed governed root (nothing decrypted), is a
+            pipe or device another user made, or its sidecar could not be signed (the
+            plaintext copy is removed).
         DecryptionRefused: the configured user may not read it (the exception expired, was
             revoked, or belongs to someone else), or the audit trail could not record the
             decryption (nothing is released unrecorded).
     """
     where = _local(path)
+    declared = None
     if output is not None:
         from lacuna.storage.access import refuse_plaintext_output
 
         refuse_plaintext_output("lacuna decrypt -o", _local(output), gov.config)
     try:
-        plain, header = crypto.read_encrypted(where, keystore_for(gov.config))
+        with open(where, "rb") as fh:
+            plain, header = crypto.decrypt(fh.read(), keystore_for(gov.config), where=where)
+            if output is not None:  # what it was written as: its sidecar, bound to these bytes
+                declared = _declared(where, fh)
     except (crypto.DecryptionError, OSError) as exc:
         events.audit(gov, "decrypt", None, allowed=False,
                      detail={"path": os.path.abspath(where), "refused": str(exc)})
         raise
     exception_id = header.meta.get("exception_id")
+    copy = None if output is None or declared is None else _Copy(
+        where, plain, declared, header.meta)
     if getattr(gov.exceptions, "remote", False):  # the server judges it
         return _decrypted_by_server(gov, where, plain, header.meta,
-                                    str(exception_id) if exception_id else None, output)
+                                    str(exception_id) if exception_id else None, output, copy)
     why = _refusal(gov, header.meta, exception_id)
     detail = {"path": os.path.abspath(where), "key": str(header.key),
               "written_by": header.meta.get("written_by")}
@@ -258,32 +278,101 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
                "(the error is logged above), and no plaintext is released unrecorded. Fix the "
                "audit trail (lacuna audit verify; audit.url in lacuna.yaml), then try again.")
         raise DecryptionRefused(msg)
-    if output is not None:
-        target = Path(_local(output))
-        # the plaintext of a file written under an exception lives no longer than the
-        # exception: recorded for the sweep like the file itself (it outlived it, untracked)
-        record = (remember(gov, str(exception_id), target, encrypted=False)
-                  if exception_id else None)
-        _write_plain(target, plain)
-        if record is not None:
-            written(gov, record)
+    if output is not None and copy is not None:
+        _write_copy(gov, copy, os.path.abspath(_local(output)),
+                    str(exception_id) if exception_id else None)
     return plain
 
 
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """A plaintext copy to write: of the encrypted file ``source``, its bytes ``plain``, the
+    class it was written as (``declared``) and its authenticated header's ``meta``."""
+
+    source: str
+    plain: bytes
+    declared: Classification
+    meta: dict[str, Any]
+
+
+def _declared(where: str, opened: Any) -> Classification:
+    """The class the encrypted file at ``where`` (held ``opened``) was written as: its trusted
+    sidecar's, signed over these bytes when it was written, or PROPRIETARY (fail closed) when
+    it has none that can be trusted (:func:`lacuna.storage.access.declared_classification`)."""
+    from lacuna.storage.access import declared_classification
+
+    return declared_classification(where, opened=opened)
+
+
+def _write_copy(gov: Context, copy: _Copy, target: str, exception_id: str | None) -> None:
+    """Write the plaintext copy at ``target`` (:func:`_put_copy`). Written under an exception,
+    a new file is recorded under it first (as every file written under it: the plaintext lives
+    no longer than the exception, and the sweep deletes it then; see docs/exceptions.md), in
+    the path's turn (:func:`~lacuna.exceptions.pathlock.path_lock`); a device is not. When
+    the copy is not left (its sidecar not signed, the folder not writable), the record is
+    closed (``file-discarded``): the sweep does not report a file that is not there."""
+    from lacuna.exceptions.pathlock import path_lock
+
+    records: list[WrittenFile] = []
+
+    def record(path: str) -> None:
+        if exception_id is not None:
+            records.append(remember(gov, exception_id, path, encrypted=False,
+                                    replaces_links=True))
+
+    with path_lock(target) if exception_id is not None else contextlib.nullcontext():
+        try:
+            _put_copy(gov, copy, target, before_new_file=record)
+        except BaseException:
+            discarded(gov, records, method="lacuna decrypt -o")
+            raise
+        for made in records:
+            written(gov, made)
+
+
+def _put_copy(gov: Context, copy: _Copy, target: str, *,
+              before_new_file: Callable[[str], None] | None = None) -> bool:
+    """Write ``copy``'s plaintext at ``target`` and sign its sidecar, as ``lacuna storage cat
+    -o`` does its copy (:func:`lacuna.storage.access.write_plaintext_copy`,
+    :func:`~lacuna.storage.access.sign_plaintext_copy`): the class the encrypted file was
+    written as, and its data's clock (its trusted sidecar's ``first_seen``, or when it was
+    encrypted, whichever is earlier), so the copy never reads back below that class and a
+    governed write of it keeps the data's retention clock. Whether a new file was made."""
+    from lacuna.lineage import clock
+    from lacuna.storage.access import sign_plaintext_copy, write_plaintext_copy
+
+    def label() -> tuple[Classification, datetime | None]:
+        try:  # the file's trusted sidecar (or, with server:, the server's clock)
+            kept = clock.of_file(copy.source, gov.config)
+        except LacunaError:
+            kept = None
+        return copy.declared, clock.earliest(clock.of_header(copy.meta), kept)
+
+    made = write_plaintext_copy(target, (copy.plain,), before_new_file=before_new_file)
+    if made:
+        sign_plaintext_copy(target, os.path.abspath(copy.source), label, gov.config,
+                            written=copy.plain)
+    return made
+
+
 def _decrypted_by_server(gov: Context, where: str, plain: bytes, meta: dict[str, Any],
-                         exception_id: str | None, output: str | os.PathLike[str] | None
-                         ) -> bytes:
+                         exception_id: str | None, output: str | os.PathLike[str] | None,
+                         copy: _Copy | None = None) -> bytes:
     """:func:`decrypt` with ``server:``: the server judges who may (the rule of
     :func:`_refusal`, on its own record of the exception, or, for a file sealed without one,
     of who its trail says wrote it) and audits it; a plaintext copy (``output``) of a file
     written under an exception is recorded on the server under it before it is written, so
     this host's sweep deletes it when the exception ends. Nothing is decrypted when the server
     refuses or cannot be asked."""
+    from lacuna.storage.access import writes_in_place
+
     target = os.path.abspath(_local(output)) if output is not None else None
+    # a device or descriptor (-o /dev/stdout) is not a file the sweep could delete
+    recorded = None if target is None or writes_in_place(target) else target
     try:
         sealed_by = meta.get("operation_id")
         why = gov.exceptions.decrypt_refusal(  # type: ignore[attr-defined]
-            exception_id, os.path.abspath(where), str(meta.get("written_by") or ""), target,
+            exception_id, os.path.abspath(where), str(meta.get("written_by") or ""), recorded,
             operation_id=sealed_by if isinstance(sealed_by, str) else None)
     except LacunaError as exc:
         msg = (f"cannot decrypt {where}: the Lacuna server could not check or record the "
@@ -292,9 +381,8 @@ def _decrypted_by_server(gov: Context, where: str, plain: bytes, meta: dict[str,
     if why is not None:
         msg = f"cannot decrypt {where}: {why}"
         raise DecryptionRefused(msg)
-    if target is not None:
-        _write_plain(target, plain)
-    if target is not None and exception_id is not None:
+    made = target is not None and copy is not None and _put_copy(gov, copy, target)
+    if made and target is not None and exception_id is not None:
         try:  # what was written: the sweep deletes that file, whenever it was made
             gov.exceptions.copy_written(  # type: ignore[attr-defined]
                 exception_id, os.path.abspath(where), target,
@@ -303,14 +391,6 @@ def _decrypted_by_server(gov: Context, where: str, plain: bytes, meta: dict[str,
             log.error("could not record what was written at %s under exception %s: %s",
                       target, exception_id, exc)
     return plain
-
-
-def _write_plain(target: str | os.PathLike[str], plain: bytes) -> None:
-    """Write a decrypted copy, mode 0600 (also over an existing file)."""
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(plain)
 
 
 def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | None:

@@ -17,7 +17,9 @@ import codecs
 import contextlib
 import io
 import os
-from collections.abc import Callable, Iterator
+import stat
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -399,6 +401,106 @@ def not_below_header(declared: Classification, path: str, opened: Any = None) ->
                    f"written as {said}, more than its sidecar declares; the header is kept"))
 
 
+# Folders whose entries name the system's devices and the process's own descriptors (``-o
+# /dev/stdout``, ``/dev/fd/3`` of a shell's ``>(...)``, ``/proc/self/fd/1``, ``/dev/null``): a
+# plaintext copy is written where they lead, as to stdout, and no file is ever made in them.
+_DEVICE_FOLDERS = ("/dev/", "/proc/")
+
+
+def write_plaintext_copy(output: str | os.PathLike[str], chunks: Iterable[bytes], *,
+                         before_new_file: Callable[[str], None] | None = None) -> bool:
+    """Write the plaintext ``chunks`` to ``output``, the file a user named (``lacuna storage
+    cat -o``, ``lacuna decrypt -o``): a new file of mode 0600, made in ``output``'s folder
+    (``O_EXCL``) and renamed into place once every chunk was written. An existing file (a
+    world-readable one, another user's, one of several hard links) is replaced, never written
+    into, and a symbolic link at ``output`` is replaced, never followed (a link to a file
+    elsewhere, put there by whoever can write the folder, would have received the plaintext);
+    nothing is left when a chunk fails (a segment that does not authenticate).
+
+    A device, pipe or descriptor is written as it is, with no new file: a path under /dev or
+    /proc (``-o /dev/stdout``, appended to, never truncated nor created), or a pipe or device
+    elsewhere made by this user (or root) and reached through a link of theirs.
+
+    ``before_new_file``: called with the absolute path just before a new file is made (the
+    record of a copy written under an exception, which a device does not get).
+
+    Returns:
+        Whether a new file was made (:func:`label_plaintext_copy` labels it); False for a
+        device, pipe or descriptor written in place.
+
+    Raises:
+        StorageError: a pipe, socket or device at ``output`` (or a link to one) that another
+            user made, which would receive the plaintext; nothing is written.
+        OSError: the folder does not exist or cannot be written, a /dev or /proc path that
+            does not exist.
+    """
+    target = os.path.abspath(os.fspath(output))
+    fd = _opened_in_place(target)
+    if fd is not None:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        return False
+    if before_new_file is not None:
+        before_new_file(target)
+    folder, name = os.path.split(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(tmp, target)  # a link at target is replaced, not followed
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def writes_in_place(output: str | os.PathLike[str]) -> bool:
+    """Whether :func:`write_plaintext_copy` writes into what ``output`` names as it is (a
+    device, pipe or descriptor), not a new file: a path under /dev or /proc, or one that
+    leads to something that is neither a regular file nor a folder."""
+    target = os.path.abspath(os.fspath(output))
+    if target.startswith(_DEVICE_FOLDERS):
+        return True
+    try:
+        st = os.stat(target)
+    except OSError:  # nothing there, a dangling link: a new file
+        return False
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
+
+
+def _opened_in_place(target: str) -> int | None:
+    """A descriptor open for writing on the device, pipe or descriptor ``target`` names, or
+    None when a new file is to be made there (nothing there, a regular file, a link to one, a
+    dangling link, a folder: replacing it fails). See :func:`writes_in_place`."""
+    if not writes_in_place(target):
+        return None
+    if target.startswith(_DEVICE_FOLDERS):  # never creates or truncates a file there
+        return os.open(target, os.O_WRONLY | os.O_APPEND | os.O_NOCTTY)
+    st = os.stat(target)
+    entry = os.lstat(target)
+    trusted = {os.geteuid(), 0}
+    if st.st_uid not in trusted or entry.st_uid not in trusted:
+        made_by = entry.st_uid if entry.st_uid not in trusted else st.st_uid
+        kind = "a symbolic link to a pipe or device" if stat.S_ISLNK(entry.st_mode) else (
+            "a pipe or device")
+        msg = (f"{target} is {kind} made by another user (uid {made_by}): the plaintext "
+               "written there would go to them. Remove it, or name a path in a folder only "
+               "you can write. Nothing was written.")
+        raise StorageError(msg)
+    fd = os.open(target, os.O_WRONLY | os.O_NOCTTY)  # no O_CREAT, no O_TRUNC
+    opened = os.fstat(fd)
+    if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+        os.close(fd)
+        msg = (f"{target} was replaced while it was opened (another process changed the "
+               "folder): nothing was written. Run it again, or name a path in a folder only "
+               "you can write.")
+        raise StorageError(msg)
+    return fd
+
+
 def label_plaintext_copy(output: str | os.PathLike[str], opened: io.BufferedReader,
                          gov: Governor) -> None:
     """Sign the sidecar of ``output``, the plaintext copy Lacuna wrote (``lacuna storage cat
@@ -406,24 +508,16 @@ def label_plaintext_copy(output: str | os.PathLike[str], opened: io.BufferedRead
     class its read was decided on
     (:attr:`SealedReader.decided_on`: the trusted sidecar's, never below the sealed header's,
     or PROPRIETARY with the header's tags) and its data's clock (the authenticated header's
-    ``first_seen``, or the file's trusted clock when earlier). Unlabelled, the copy was
-    classified by its values alone (codes whose class came from where they were derived read
-    back PUBLIC) and a governed write of it started a new retention clock while the sealed
-    original was due. A device or pipe (``-o /dev/stdout``) gets none, as stdout does.
+    ``first_seen``, or the file's trusted clock when earlier). See :func:`sign_plaintext_copy`.
 
     Raises:
-        StorageError: the sidecar could not be signed; ``output`` is removed (no plaintext
-            copy is left unlabelled).
+        StorageError: the sidecar could not be signed; ``output`` is removed.
     """
     from lacuna.lineage import clock
-    from lacuna.lineage.sidecar import write_sidecar
 
-    target = os.fspath(output)
-    if not os.path.isfile(target) or os.path.islink(target):
-        return
     reader = opened.raw
-    where = getattr(reader, "name", "a sealed file")
-    try:
+
+    def label() -> tuple[Classification, datetime | None]:
         if not isinstance(reader, SealedReader):
             msg = f"{type(reader).__name__} is not the reader open_governed returns"
             raise TypeError(msg)
@@ -433,13 +527,42 @@ def label_plaintext_copy(output: str | os.PathLike[str], opened: io.BufferedRead
         except LacunaError:
             kept = None
         seen = clock.earliest(clock.of_header(reader.header.meta), kept)
-        write_sidecar(target, decided if decided is not None else Classification.fail_closed(
-            f"the read of {reader.name} was decided on no classification"),
-            sources=(reader.name,), written_by=gov.config.user.id, first_seen=seen)
+        return decided if decided is not None else Classification.fail_closed(
+            f"the read of {reader.name} was decided on no classification"), seen
+
+    sign_plaintext_copy(output, str(getattr(reader, "name", "a sealed file")), label,
+                        gov.config)
+
+
+def sign_plaintext_copy(output: str | os.PathLike[str], source: str,
+                        label: Callable[[], tuple[Classification, datetime | None]],
+                        config: Config, *, written: bytes | None = None) -> None:
+    """Sign the sidecar of ``output``, a plaintext copy Lacuna wrote
+    (:func:`write_plaintext_copy`) of the encrypted file ``source``: ``label()`` gives the
+    class the copy carries (what its read was decided on) and its data's clock (when it was
+    first seen). Unlabelled, the copy was classified by its values alone (codes whose class came
+    from where they were derived read back PUBLIC) and a governed write of it started a new
+    retention clock while the original was due. ``written``: the bytes written there, which
+    the signature binds (else what the file holds now). A device or pipe (``-o
+    /dev/stdout``) gets none, as stdout does.
+
+    Raises:
+        StorageError: the label could not be made or the sidecar signed; ``output`` is removed
+            (no plaintext copy is left unlabelled).
+    """
+    from lacuna.lineage.sidecar import write_sidecar
+
+    target = os.fspath(output)
+    if not os.path.isfile(target) or os.path.islink(target):
+        return
+    try:
+        classification, seen = label()
+        write_sidecar(target, classification, sources=(source,), written_by=config.user.id,
+                      first_seen=seen, written=written)
     except Exception as exc:
         with contextlib.suppress(OSError):
             os.unlink(target)
-        msg = (f"the plaintext of {where} was not left at {target}: its classification "
+        msg = (f"the plaintext of {source} was not left at {target}: its classification "
                f"sidecar could not be signed ({type(exc).__name__}: {exc}), and unlabelled it "
                "would read as whatever its values show. Fix that (the signing key under "
                "$LACUNA_HOME, the folder's permissions) and run it again.")
@@ -528,6 +651,7 @@ __all__ = [
     "declared_classification",
     "governed_path",
     "is_sealed",
+    "label_plaintext_copy",
     "open_governed",
     "open_sealed_writer",
     "read_governed",
@@ -535,5 +659,8 @@ __all__ = [
     "refuse_unnamed_file",
     "refuse_unsealable",
     "seals",
+    "sign_plaintext_copy",
     "write_governed",
+    "write_plaintext_copy",
+    "writes_in_place",
 ]
