@@ -341,3 +341,61 @@ def test_rows_taken_out_of_a_k_anonymous_release_as_arrow_are_counted_again(gove
     with pytest.raises(GovernanceViolation, match="not anonymous any more"):
         duckdb.sql("select * from anon limit 1").write_csv(str(downloads / "sql_one.csv"))
     assert not (downloads / "sql_one.csv").exists()
+
+
+def test_rows_copied_out_of_a_k_anonymous_release_by_duckdb_are_counted_again(governed) -> None:
+    """``COPY (SELECT … FROM anon WHERE …) TO`` over a frame DuckDB scans by name wrote one
+    person's row of a k-anonymous release to Downloads: a relation's write counted k again on
+    its rows, a ``COPY`` never did."""
+    duckdb = pytest.importorskip("duckdb")
+
+    from lacuna.errors import GovernanceViolation
+
+    n = 60
+    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                        "zip_code": [f"9410{i % 10}" for i in range(n)],
+                        "plan": ["a", "b", "c"] * (n // 3)})
+    with _bypass.bypass():
+        raw.to_csv(governed / "people.csv", index=False)
+    people = pd.read_csv(governed / "people.csv")
+    anon = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
+                     key="0123456789abcdef")
+    assert state(anon).classification.tier == Tier.PUBLIC
+    downloads = governed / "Downloads"
+    bob = anon["email"][7]
+    for i, run in enumerate((duckdb.sql, duckdb.connect().execute)):
+        for where in (f"WHERE email = '{bob}'", "LIMIT 1"):
+            target = downloads / f"one_{i}_{len(where)}.csv"
+            with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+                run(f"COPY (SELECT * FROM anon {where}) TO '{target}' (HEADER)")
+            assert not target.exists()
+        # the whole release, and rows whose groups all keep k (20 a plan): allowed, as written
+        everyone, plan_a = downloads / f"all_{i}.csv", downloads / f"plan_a_{i}.csv"
+        run(f"COPY (SELECT * FROM anon) TO '{everyone}' (HEADER)")
+        run(f"COPY (SELECT * FROM anon WHERE plan = 'a') TO '{plan_a}' (HEADER)")
+        back = pd.read_csv(everyone)
+        assert back["email"].tolist() == anon["email"].tolist()
+        assert back["zip_code"].tolist() == anon["zip_code"].tolist()
+        assert len(pd.read_csv(plan_a)) == n // 3
+    # a record batch reader can be read once only: k cannot be counted on what it gives, so
+    # the COPY is refused (it wrote the row before), saying how to write it instead
+    import pyarrow as pa
+
+    from lacuna.errors import IntegrationError
+
+    reader = pa.Table.from_pandas(anon).to_reader()  # noqa: F841  (scanned by name below)
+    with pytest.raises(IntegrationError, match=r"cannot count k-anonymity again.*read_all"):
+        duckdb.sql(f"COPY (SELECT * FROM reader LIMIT 1) TO '{downloads / 'r.csv'}' (HEADER)")
+    assert not (downloads / "r.csv").exists()
+    # the same rows into a table of another database file (CREATE TABLE … AS, INSERT … SELECT)
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{downloads / 'out.duckdb'}' AS out")
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        con.execute(f"CREATE TABLE out.bob AS SELECT * FROM anon WHERE email = '{bob}'")
+    con.execute("CREATE TABLE out.everyone AS SELECT * FROM anon")  # allowed
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        con.execute("INSERT INTO out.everyone SELECT * FROM anon LIMIT 1")
+    with _bypass.bypass():
+        assert con.execute("SELECT count(*) FROM out.everyone").fetchone() == (n,)
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'bob'"
+                           ).fetchone() == (0,)
