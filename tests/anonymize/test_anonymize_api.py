@@ -399,3 +399,53 @@ def test_rows_copied_out_of_a_k_anonymous_release_by_duckdb_are_counted_again(go
         assert con.execute("SELECT count(*) FROM out.everyone").fetchone() == (n,)
         assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'bob'"
                            ).fetchone() == (0,)
+
+
+def test_a_row_of_a_k_anonymous_release_taken_out_as_a_series_is_counted_again(
+        governed) -> None:
+    """A row taken out as a Series (``iloc[7]``, ``loc``, ``xs``) or through a transpose
+    (``anon.T[[7]]``) holds the quasi-identifiers' values under new labels: the row check saw
+    no marked column, and one person's row of the release was written to Downloads as
+    PUBLIC. The whole release transposed keeps its verdict."""
+    from lacuna.errors import GovernanceViolation
+
+    n = 60
+    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                        "zip_code": [f"9410{i % 10}" for i in range(n)],
+                        "plan": ["a", "b", "c"] * (n // 3)})
+    with _bypass.bypass():
+        raw.to_csv(governed / "people.csv", index=False)
+    people = pd.read_csv(governed / "people.csv")
+    anon = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
+                     key="0123456789abcdef")
+    assert state(anon).classification.tier == Tier.PUBLIC
+    downloads = governed / "Downloads"
+    rows = {"iloc": lambda: anon.iloc[7], "loc": lambda: anon.loc[7],
+            "xs": lambda: anon.xs(7), "to_frame": lambda: anon.iloc[7].to_frame(),
+            "T": lambda: anon.T[[7]], "T of rows": lambda: anon.iloc[[7, 8]].T,
+            # a row-wise apply feeds every column from every column: the strictest class (the
+            # hashed e-mail's) came without the ZIP band's mark, and its rows were not counted
+            "apply": lambda: anon.apply(lambda r: r.str.upper(), axis=1).iloc[[7]]}
+    for how, row in rows.items():
+        target = downloads / f"{how}.csv"
+        with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+            row().to_csv(target)
+        assert not target.exists()
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        anon.loc[7].to_json(downloads / "row.json")
+    # the whole release transposed, and a transposed subset whose groups keep k: allowed
+    anon.T.to_csv(downloads / "all.csv")
+    back = pd.read_csv(downloads / "all.csv", index_col=0)
+    assert back.loc["email"].tolist() == anon["email"].tolist()
+    assert back.loc["zip_code"].tolist() == anon["zip_code"].tolist()
+    anon.apply(lambda r: r.str.upper(), axis=1).to_csv(downloads / "upper.csv")
+    assert pd.read_csv(downloads / "upper.csv", index_col=0)["zip_code"].tolist() == \
+        anon["zip_code"].str.upper().tolist()
+    # summaries per column hold numbers, no one's row: allowed as before
+    anon.isna().sum().to_csv(downloads / "nulls.csv")
+    anon.nunique().to_csv(downloads / "distinct.csv")
+    assert pd.read_csv(downloads / "distinct.csv", index_col=0).iloc[:, 0].to_dict() == \
+        {"email": n, "zip_code": 1, "plan": 3}
+    plan_a = [i for i in range(n) if anon["plan"][i] == "a"]  # 20 rows, one ZIP band
+    anon.T[plan_a].to_csv(downloads / "plan_a.csv")
+    assert pd.read_csv(downloads / "plan_a.csv", index_col=0).shape == (3, n // 3)
