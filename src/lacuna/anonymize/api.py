@@ -172,7 +172,7 @@ def anonymize(
             result = guard(out, df, source, result, [str(c) for c in results], label, config)
         else:
             result = source
-        spend(config, charges, by=config.user.id)  # all or nothing; refused: no frame
+        spend(config, charges)  # all or nothing; refused: no frame
         lineage = LineageNode(name=None, operation=f"anonymize.{label}",
                               parents=(source_state.lineage,))
         attach(out, result, lineage,  # with fingerprints of the anonymized content

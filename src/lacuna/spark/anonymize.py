@@ -189,7 +189,7 @@ def _released_once(out: DataFrame, result: Classification, charges: list[Charge]
 
     once = out.localCheckpoint(eager=True)
     try:
-        spend(config, charges, by=config.user.id)
+        spend(config, charges)
     except BaseException:  # refused: the noised rows are dropped, not left among the
         _jvm.leaf(_jvm.analyzed(once)).rdd().unpersist(False)  # session's persistent RDDs
         raise
