@@ -736,6 +736,23 @@ def guard(
     return guard_for_k(k, source, result, qis, config, advice)
 
 
+def at_governors_k(config: Config) -> Config:
+    """``config``, checked at the enabled governor's ``classification.k_anonymity`` when that is
+    higher: a configuration passed to ``anonymize(df, config=...)`` says how to anonymize, not
+    how small a group the governor lets be called anonymous. Before, ``config=`` with
+    ``k_anonymity: 2`` declared a release anonymous under a governor that asked for 50 (the
+    privacy budget already took the lower of the two limits)."""
+    from lacuna.config import enabled_config
+
+    governing = enabled_config()
+    if governing is None or governing.classification.k_anonymity <= \
+            config.classification.k_anonymity:
+        return config
+    stricter = config.classification.model_copy(
+        update={"k_anonymity": governing.classification.k_anonymity})
+    return config.model_copy(update={"classification": stricter})
+
+
 def guard_needed(source: Classification, names: Sequence[str], config: Config,
                  result: Classification | None = None) -> tuple[str, ...]:
     """The quasi-identifiers :func:`guard` checks for an anonymized frame with columns

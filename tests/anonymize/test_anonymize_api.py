@@ -449,3 +449,43 @@ def test_a_row_of_a_k_anonymous_release_taken_out_as_a_series_is_counted_again(
     plan_a = [i for i in range(n) if anon["plan"][i] == "a"]  # 20 rows, one ZIP band
     anon.T[plan_a].to_csv(downloads / "plan_a.csv")
     assert pd.read_csv(downloads / "plan_a.csv", index_col=0).shape == (3, n // 3)
+
+
+def test_a_config_passed_to_anonymize_cannot_lower_the_governors_k(
+        sandbox, sandbox_config) -> None:  # type: ignore[no-untyped-def]
+    """``config=`` says how to anonymize, not how small a group the governor lets be called
+    anonymous: ``k_anonymity: 2`` passed in declared a release of groups of 60 anonymous, and
+    it was written to Downloads, under a governor that asked for 100."""
+    import lacuna
+    from lacuna.errors import GovernanceViolation
+
+    n = 60
+    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                        "zip_code": [f"9410{i % 10}" for i in range(n)]})
+    raw.to_csv(sandbox / "people.csv", index=False)
+    weak = sandbox_config(classification={"k_anonymity": 2})
+    lacuna.enable(sandbox_config(classification={"k_anonymity": 100}))
+    try:
+        people = pd.read_csv(sandbox / "people.csv")
+        out = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
+                        key="0123456789abcdef", config=weak)
+        cls = state(out).classification
+        assert cls.tier == Tier.PROPRIETARY
+        assert "k=60 < 100" in cls.columns["zip_code"].reasoning
+        with pytest.raises(GovernanceViolation):
+            out.to_csv(sandbox / "Downloads" / "weak.csv")
+        assert not (sandbox / "Downloads" / "weak.csv").exists()
+    finally:
+        lacuna.disable()
+    # under a governor at the default k (5) the same release is anonymous and is written
+    lacuna.enable(sandbox_config())
+    try:
+        people = pd.read_csv(sandbox / "people.csv")
+        out = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
+                        key="0123456789abcdef", config=weak)
+        assert state(out).classification.tier == Tier.PUBLIC
+        out.to_csv(sandbox / "Downloads" / "ok.csv", index=False)
+        assert pd.read_csv(sandbox / "Downloads" / "ok.csv")["zip_code"].tolist() == \
+            ["941**"] * n
+    finally:
+        lacuna.disable()

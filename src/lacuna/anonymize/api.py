@@ -167,9 +167,10 @@ def anonymize(
         label = "+".join(names) if names else default
         if treated:
             result = reclassify(source, list(results), label, config, results=results)
-            from lacuna.privacy import guard  # anonymous only when k-anonymity holds
+            from lacuna.privacy import at_governors_k, guard  # anonymous only when k holds
 
-            result = guard(out, df, source, result, [str(c) for c in results], label, config)
+            result = guard(out, df, source, result, [str(c) for c in results], label,
+                           at_governors_k(config))
         else:
             result = source
         spend(config, charges)  # all or nothing; refused: no frame

@@ -120,7 +120,9 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
     out = df.withColumns(replaced)
     label = "+".join(sorted(set(chosen.values())))
     result = reclassify(source, treated, label, cfg, results=results)
-    result = _guard(out, source, result, cfg)
+    from lacuna.privacy import at_governors_k
+
+    result = _guard(out, source, result, at_governors_k(cfg))
     if charges:
         return _released_once(out, result, charges, cfg)
     with _LOCK:
