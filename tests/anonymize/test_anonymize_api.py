@@ -451,11 +451,12 @@ def test_a_row_of_a_k_anonymous_release_taken_out_as_a_series_is_counted_again(
     assert pd.read_csv(downloads / "plan_a.csv", index_col=0).shape == (3, n // 3)
 
 
-def test_a_config_passed_to_anonymize_cannot_lower_the_governors_k(
+def test_a_config_passed_to_anonymize_cannot_lower_the_governors_classification(
         sandbox, sandbox_config) -> None:  # type: ignore[no-untyped-def]
-    """``config=`` says how to anonymize, not how small a group the governor lets be called
-    anonymous: ``k_anonymity: 2`` passed in declared a release of groups of 60 anonymous, and
-    it was written to Downloads, under a governor that asked for 100."""
+    """``config=`` says how to anonymize, not what the output is classified as: ``k_anonymity:
+    2`` passed in declared a release of groups of 60 anonymous under a governor that asked for
+    100, and a mapping of ``pii`` to PUBLIC made raw names PUBLIC; both were written to
+    Downloads."""
     import lacuna
     from lacuna.errors import GovernanceViolation
 
@@ -475,6 +476,14 @@ def test_a_config_passed_to_anonymize_cannot_lower_the_governors_k(
         with pytest.raises(GovernanceViolation):
             out.to_csv(sandbox / "Downloads" / "weak.csv")
         assert not (sandbox / "Downloads" / "weak.csv").exists()
+        names = pd.read_csv(sandbox / "customers.csv")  # raw names, phones, addresses
+        lax = sandbox_config(classification={"mapping": {"pii": {"tier": "PUBLIC"}}})
+        out = anonymize(names, ["email"], strategy="hash", key="0123456789abcdef", config=lax)
+        assert state(out).classification.tier == Tier.PROPRIETARY
+        assert out["name"].tolist() == names["name"].tolist()
+        with pytest.raises(GovernanceViolation):
+            out.to_csv(sandbox / "Downloads" / "names.csv")
+        assert not (sandbox / "Downloads" / "names.csv").exists()
     finally:
         lacuna.disable()
     # under a governor at the default k (5) the same release is anonymous and is written
