@@ -736,6 +736,26 @@ def guard(
     return guard_for_k(k, source, result, qis, config, advice)
 
 
+def under_governor(config: Config) -> Config:
+    """``config`` with the enabled governor's ``classification`` section (its mapping of kinds
+    to tiers, its personal tags) and the higher of the two ``k_anonymity`` thresholds: a
+    configuration passed to ``anonymize(df, config=...)`` says how to anonymize (strategies,
+    epsilon, keys), not what its output is classified as. Before, ``config=`` with
+    ``k_anonymity: 2`` declared a release anonymous under a governor that asked for 100, and
+    one mapping ``pii`` to ``PUBLIC`` made a frame of raw names and phone numbers PUBLIC (the
+    privacy budget already took the lower of the two limits). ``config`` itself without a
+    governor, or when it is the governor's."""
+    from lacuna.config import enabled_config
+
+    governing = enabled_config()
+    if governing is None or governing is config:
+        return config
+    held = governing.classification
+    if config.classification.k_anonymity > held.k_anonymity:
+        held = held.model_copy(update={"k_anonymity": config.classification.k_anonymity})
+    return config.model_copy(update={"classification": held})
+
+
 def guard_needed(source: Classification, names: Sequence[str], config: Config,
                  result: Classification | None = None) -> tuple[str, ...]:
     """The quasi-identifiers :func:`guard` checks for an anonymized frame with columns

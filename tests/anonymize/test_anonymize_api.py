@@ -341,3 +341,160 @@ def test_rows_taken_out_of_a_k_anonymous_release_as_arrow_are_counted_again(gove
     with pytest.raises(GovernanceViolation, match="not anonymous any more"):
         duckdb.sql("select * from anon limit 1").write_csv(str(downloads / "sql_one.csv"))
     assert not (downloads / "sql_one.csv").exists()
+
+
+def test_rows_copied_out_of_a_k_anonymous_release_by_duckdb_are_counted_again(governed) -> None:
+    """``COPY (SELECT … FROM anon WHERE …) TO`` over a frame DuckDB scans by name wrote one
+    person's row of a k-anonymous release to Downloads: a relation's write counted k again on
+    its rows, a ``COPY`` never did."""
+    duckdb = pytest.importorskip("duckdb")
+
+    from lacuna.errors import GovernanceViolation
+
+    n = 60
+    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                        "zip_code": [f"9410{i % 10}" for i in range(n)],
+                        "plan": ["a", "b", "c"] * (n // 3)})
+    with _bypass.bypass():
+        raw.to_csv(governed / "people.csv", index=False)
+    people = pd.read_csv(governed / "people.csv")
+    anon = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
+                     key="0123456789abcdef")
+    assert state(anon).classification.tier == Tier.PUBLIC
+    downloads = governed / "Downloads"
+    bob = anon["email"][7]
+    for i, run in enumerate((duckdb.sql, duckdb.connect().execute)):
+        for where in (f"WHERE email = '{bob}'", "LIMIT 1"):
+            target = downloads / f"one_{i}_{len(where)}.csv"
+            with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+                run(f"COPY (SELECT * FROM anon {where}) TO '{target}' (HEADER)")
+            assert not target.exists()
+        # the whole release, and rows whose groups all keep k (20 a plan): allowed, as written
+        everyone, plan_a = downloads / f"all_{i}.csv", downloads / f"plan_a_{i}.csv"
+        run(f"COPY (SELECT * FROM anon) TO '{everyone}' (HEADER)")
+        run(f"COPY (SELECT * FROM anon WHERE plan = 'a') TO '{plan_a}' (HEADER)")
+        back = pd.read_csv(everyone)
+        assert back["email"].tolist() == anon["email"].tolist()
+        assert back["zip_code"].tolist() == anon["zip_code"].tolist()
+        assert len(pd.read_csv(plan_a)) == n // 3
+    # a record batch reader can be read once only: k cannot be counted on what it gives, so
+    # the COPY is refused (it wrote the row before), saying how to write it instead
+    import pyarrow as pa
+
+    from lacuna.errors import IntegrationError
+
+    reader = pa.Table.from_pandas(anon).to_reader()  # noqa: F841  (scanned by name below)
+    with pytest.raises(IntegrationError, match=r"cannot count k-anonymity again.*read_all"):
+        duckdb.sql(f"COPY (SELECT * FROM reader LIMIT 1) TO '{downloads / 'r.csv'}' (HEADER)")
+    assert not (downloads / "r.csv").exists()
+    # the same rows into a table of another database file (CREATE TABLE … AS, INSERT … SELECT)
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{downloads / 'out.duckdb'}' AS out")
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        con.execute(f"CREATE TABLE out.bob AS SELECT * FROM anon WHERE email = '{bob}'")
+    con.execute("CREATE TABLE out.everyone AS SELECT * FROM anon")  # allowed
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        con.execute("INSERT INTO out.everyone SELECT * FROM anon LIMIT 1")
+    with _bypass.bypass():
+        assert con.execute("SELECT count(*) FROM out.everyone").fetchone() == (n,)
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'bob'"
+                           ).fetchone() == (0,)
+
+
+def test_a_row_of_a_k_anonymous_release_taken_out_as_a_series_is_counted_again(
+        governed) -> None:
+    """A row taken out as a Series (``iloc[7]``, ``loc``, ``xs``) or through a transpose
+    (``anon.T[[7]]``) holds the quasi-identifiers' values under new labels: the row check saw
+    no marked column, and one person's row of the release was written to Downloads as
+    PUBLIC. The whole release transposed keeps its verdict."""
+    from lacuna.errors import GovernanceViolation
+
+    n = 60
+    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                        "zip_code": [f"9410{i % 10}" for i in range(n)],
+                        "plan": ["a", "b", "c"] * (n // 3)})
+    with _bypass.bypass():
+        raw.to_csv(governed / "people.csv", index=False)
+    people = pd.read_csv(governed / "people.csv")
+    anon = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
+                     key="0123456789abcdef")
+    assert state(anon).classification.tier == Tier.PUBLIC
+    downloads = governed / "Downloads"
+    rows = {"iloc": lambda: anon.iloc[7], "loc": lambda: anon.loc[7],
+            "xs": lambda: anon.xs(7), "to_frame": lambda: anon.iloc[7].to_frame(),
+            "T": lambda: anon.T[[7]], "T of rows": lambda: anon.iloc[[7, 8]].T,
+            # a row-wise apply feeds every column from every column: the strictest class (the
+            # hashed e-mail's) came without the ZIP band's mark, and its rows were not counted
+            "apply": lambda: anon.apply(lambda r: r.str.upper(), axis=1).iloc[[7]]}
+    for how, row in rows.items():
+        target = downloads / f"{how}.csv"
+        with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+            row().to_csv(target)
+        assert not target.exists()
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        anon.loc[7].to_json(downloads / "row.json")
+    # the whole release transposed, and a transposed subset whose groups keep k: allowed
+    anon.T.to_csv(downloads / "all.csv")
+    back = pd.read_csv(downloads / "all.csv", index_col=0)
+    assert back.loc["email"].tolist() == anon["email"].tolist()
+    assert back.loc["zip_code"].tolist() == anon["zip_code"].tolist()
+    anon.apply(lambda r: r.str.upper(), axis=1).to_csv(downloads / "upper.csv")
+    assert pd.read_csv(downloads / "upper.csv", index_col=0)["zip_code"].tolist() == \
+        anon["zip_code"].str.upper().tolist()
+    # summaries per column hold numbers, no one's row: allowed as before
+    anon.isna().sum().to_csv(downloads / "nulls.csv")
+    anon.nunique().to_csv(downloads / "distinct.csv")
+    assert pd.read_csv(downloads / "distinct.csv", index_col=0).iloc[:, 0].to_dict() == \
+        {"email": n, "zip_code": 1, "plan": 3}
+    plan_a = [i for i in range(n) if anon["plan"][i] == "a"]  # 20 rows, one ZIP band
+    anon.T[plan_a].to_csv(downloads / "plan_a.csv")
+    assert pd.read_csv(downloads / "plan_a.csv", index_col=0).shape == (3, n // 3)
+
+
+def test_a_config_passed_to_anonymize_cannot_lower_the_governors_classification(
+        sandbox, sandbox_config) -> None:  # type: ignore[no-untyped-def]
+    """``config=`` says how to anonymize, not what the output is classified as: ``k_anonymity:
+    2`` passed in declared a release of groups of 60 anonymous under a governor that asked for
+    100, and a mapping of ``pii`` to PUBLIC made raw names PUBLIC; both were written to
+    Downloads."""
+    import lacuna
+    from lacuna.errors import GovernanceViolation
+
+    n = 60
+    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                        "zip_code": [f"9410{i % 10}" for i in range(n)]})
+    raw.to_csv(sandbox / "people.csv", index=False)
+    weak = sandbox_config(classification={"k_anonymity": 2})
+    lacuna.enable(sandbox_config(classification={"k_anonymity": 100}))
+    try:
+        people = pd.read_csv(sandbox / "people.csv")
+        out = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
+                        key="0123456789abcdef", config=weak)
+        cls = state(out).classification
+        assert cls.tier == Tier.PROPRIETARY
+        assert "k=60 < 100" in cls.columns["zip_code"].reasoning
+        with pytest.raises(GovernanceViolation):
+            out.to_csv(sandbox / "Downloads" / "weak.csv")
+        assert not (sandbox / "Downloads" / "weak.csv").exists()
+        names = pd.read_csv(sandbox / "customers.csv")  # raw names, phones, addresses
+        lax = sandbox_config(classification={"mapping": {"pii": {"tier": "PUBLIC"}}})
+        out = anonymize(names, ["email"], strategy="hash", key="0123456789abcdef", config=lax)
+        assert state(out).classification.tier == Tier.PROPRIETARY
+        assert out["name"].tolist() == names["name"].tolist()
+        with pytest.raises(GovernanceViolation):
+            out.to_csv(sandbox / "Downloads" / "names.csv")
+        assert not (sandbox / "Downloads" / "names.csv").exists()
+    finally:
+        lacuna.disable()
+    # under a governor at the default k (5) the same release is anonymous and is written
+    lacuna.enable(sandbox_config())
+    try:
+        people = pd.read_csv(sandbox / "people.csv")
+        out = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
+                        key="0123456789abcdef", config=weak)
+        assert state(out).classification.tier == Tier.PUBLIC
+        out.to_csv(sandbox / "Downloads" / "ok.csv", index=False)
+        assert pd.read_csv(sandbox / "Downloads" / "ok.csv")["zip_code"].tolist() == \
+            ["941**"] * n
+    finally:
+        lacuna.disable()

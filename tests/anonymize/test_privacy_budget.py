@@ -172,6 +172,26 @@ def test_a_configuration_passed_to_anonymize_spends_from_the_governors_ledger(
     assert [(s.epsilon, s.releases) for s in ledger(current().config)] == [(8.0, 2)] * 2
 
 
+def test_the_ledger_names_the_governors_user_not_the_one_a_config_claims(
+        patients: Path, sandbox: Path, sandbox_config) -> None:  # type: ignore[no-untyped-def]
+    """The release is spent from the governor's ledger, so it is recorded as its user's, as the
+    audit trail records the call: before, ``config=`` with ``user.id: someone_else`` wrote that
+    name into the ledger."""
+    import sqlite3
+    from contextlib import closing
+
+    df = pd.read_csv(patients)
+    claimed = sandbox_config(anonymize={"noise_sensitivity": 100, "epsilon": 4},
+                             user={"id": "someone_else", "role": "data_analyst"})
+    anonymize(df, ["age"], strategy="noise", config=claimed)
+    anonymize(df[["visits"]].assign(age=df["age"] + 1), ["age"], strategy="noise")
+    with closing(sqlite3.connect(sandbox / "audit.db")) as conn:
+        rows = conn.execute("SELECT spent_by, epsilon FROM lacuna_privacy_budget").fetchall()
+    assert current().config.user.id == "analyst_alice"
+    assert sorted(set(rows)) == [("analyst_alice", 4.0)]
+    assert len(rows) == 4  # two releases, each on its source column and its values
+
+
 def test_the_same_numbers_out_of_their_lineage_or_from_a_copy_share_the_budget(
         patients: Path) -> None:
     """A source column's release also spends on its values: a copy of the file, or the ages

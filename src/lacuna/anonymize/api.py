@@ -119,8 +119,10 @@ def anonymize(
     elif strategy is not None:
         for name in strategy.values():
             strategies.get(name)
-    config = config if config is not None else active_config()
-    from lacuna.privacy import plain
+    from lacuna.privacy import plain, under_governor
+
+    # classified as the governor classifies (its mapping, the higher k): config= says how
+    config = under_governor(config if config is not None else active_config())
 
     with bypass():
         source_state = effective_state(df, config.classification)  # the frame as it is now
@@ -172,7 +174,7 @@ def anonymize(
             result = guard(out, df, source, result, [str(c) for c in results], label, config)
         else:
             result = source
-        spend(config, charges, by=config.user.id)  # all or nothing; refused: no frame
+        spend(config, charges)  # all or nothing; refused: no frame
         lineage = LineageNode(name=None, operation=f"anonymize.{label}",
                               parents=(source_state.lineage,))
         attach(out, result, lineage,  # with fingerprints of the anonymized content

@@ -156,8 +156,11 @@ def _governing(config: Config) -> Config:
     return enabled_config() or config
 
 
-def spend(config: Config, charges: Iterable[Charge], *, by: str) -> None:
-    """Spend every charge's epsilon on its subjects, or none of them.
+def spend(config: Config, charges: Iterable[Charge]) -> None:
+    """Spend every charge's epsilon on its subjects, or none of them, recorded as spent by the
+    user of the configuration whose ledger it is (the enabled governor's, as in its audit
+    trail; before, ``anonymize(df, config=other)`` recorded ``other``'s ``user.id``, any name
+    its caller wrote there).
 
     Raises:
         BudgetExhausted: a subject's spent epsilon plus this call's would pass the limit
@@ -168,6 +171,7 @@ def spend(config: Config, charges: Iterable[Charge], *, by: str) -> None:
     if not charges:
         return
     governing = _governing(config)
+    by = governing.user.id
     limit = min(limit_of(config), limit_of(governing))
     wanted: dict[str, float] = {}
     named: dict[str, Subject] = {}

@@ -100,6 +100,9 @@ def effective_state(
     if isinstance(obj, pd.DataFrame):
         classification = _k_of_subset(obj, classification, changed, config,
                                       stored=state.classification)
+    if unknown and recheck:
+        classification = _k_of_rows(obj, classification, unknown, config,
+                                    stored=state.classification)
     if reason and not any(reason in r for r in classification.reasoning):
         line = f"{classification.tier.value}: {reason}"
         classification = replace(classification, reasoning=(line, *classification.reasoning))
@@ -169,6 +172,56 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
                    "anonymized frame, or anonymize (and generalise) this subset on its own")
     return guard_for_k(k, classification, classification, (*marked, *joined), config,
                        taken_out=message)
+
+
+def _k_of_rows(obj: pd.DataFrame | pd.Series, classification: Classification,
+               unknown: list[str], config: ClassificationConfig, *,
+               stored: Classification) -> Classification:
+    """The k-anonymity verdict again, for rows of a k-anonymous frame turned into columns.
+
+    A row taken out as a Series (``anon.iloc[7]``, ``anon.loc[7]``, ``anon.xs(7)``) or a
+    transposed frame (``anon.T[[7]]``) holds the marked quasi-identifiers' values under the
+    frame's column labels, in its index, and its own labels (``7``) are new: the row check
+    (:func:`_k_of_subset`) saw no marked column and one person's row of the release was written
+    to ~/Downloads as PUBLIC. Here each column of such an object is one row of the frame it was
+    cut from (a Series, one row): k is counted over those rows, and below the threshold the
+    new labels are personal data (the whole release transposed, ``anon.T``, keeps its verdict).
+
+    Only objects that hold text: a row of a frame with text columns is text (``object``), while
+    a summary per column (``count()``, ``isna().sum()``, ``nunique()``, ``mean()``) holds numbers
+    and is no one's row. A summary of values (``min()``, ``mode().iloc[0]``) holds text and is
+    counted as one row (fail closed).
+    """
+    from lacuna.privacy import guard_for_k, k_of
+
+    marked = {n for n, c in stored.columns.items()
+              if not c.is_personal and c.quasi_identifier is not None}
+    if not marked or obj.index.nlevels != 1:
+        return classification
+    dtypes = [obj.dtype] if isinstance(obj, pd.Series) else list(obj.dtypes)
+    if not any(pd.api.types.is_string_dtype(d) or pd.api.types.is_object_dtype(d)
+               or isinstance(d, pd.CategoricalDtype) for d in dtypes):
+        return classification
+    at = [i for i, label in enumerate(obj.index) if str(label) in marked] if len(
+        obj.index) <= _MAX_ROW_LABELS else []  # a long index holds rows, not column labels
+    if not at:
+        return classification
+    with _bypass.bypass():
+        records = (obj.to_frame() if isinstance(obj, pd.Series) else obj).iloc[at].T
+        qis = [str(obj.index[i]) for i in at]
+        k = k_of([records.iloc[:, j] for j in range(len(at))], len(records))
+    target = config.k_anonymity
+    if k >= target:
+        return classification
+    message = (f"not anonymous any more: row(s) of a k-anonymous frame made column(s) (a row "
+               f"taken out as a Series, or the frame transposed), and over its "
+               f"quasi-identifiers {', '.join(dict.fromkeys(qis))} the smallest group here "
+               f"has k={k} < {target} rows, so they are personal data again; release the "
+               "whole anonymized frame, or anonymize (and generalise) this subset on its own")
+    return guard_for_k(k, classification, classification, unknown, config, taken_out=message)
+
+
+_MAX_ROW_LABELS = 10_000  # a frame's columns, as the index of a row or a transposed frame
 
 
 def _held_header(parent: Classification, kept: list[str]) -> list[str]:

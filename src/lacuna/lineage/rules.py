@@ -108,6 +108,23 @@ def carrying_pieces(best: ColumnClass, sources: Iterable[ColumnClass]) -> Column
     return best if pieces == best.pieces else replace(best, pieces=pieces)
 
 
+def keeping_mark(best: ColumnClass, label: str,
+                 sources: Iterable[tuple[str, ColumnClass]]) -> ColumnClass:
+    """``best`` (the strictest of ``sources``, the input columns that fed output ``label``)
+    still marked as a quasi-identifier of a k-anonymous frame when the source of the same label
+    was (evidence ``quasi_identifier:<type>``). The strictest class of several inputs is one of
+    them: ``anon.apply(f, axis=1)`` (every column fed by every column) took the hashed e-mail's
+    class, without the mark, for the ZIP band, and one person's row of its result was no
+    longer counted (:func:`lacuna.lineage.frames._k_of_subset`)."""
+    if best.is_personal or best.quasi_identifier is not None:
+        return best
+    for name, col in sources:
+        if name == label and not col.is_personal and col.quasi_identifier is not None:
+            marks = tuple(e for e in col.evidence if e.rule.startswith("quasi_identifier:"))
+            return replace(best, evidence=(*best.evidence, *marks))
+    return best
+
+
 def project(
     parent: Classification, kept: Iterable[str], config: ClassificationConfig
 ) -> Classification:

@@ -155,7 +155,9 @@ def _derive(step: Step, config: ClassificationConfig) -> StepResult:
             best = rules.stricter(best, found, config)
         if best is None:
             continue  # untraceable: classified from its values at the next boundary
-        assigned[out] = rules.carrying_pieces(best, (parent.columns[c] for _, c in sources))
+        assigned[out] = rules.keeping_mark(
+            rules.carrying_pieces(best, (parent.columns[c] for _, c in sources)), out,
+            ((c, parent.columns[c]) for _, c in sources))
         how = step.functions.get(out)
         found_origins = _union(
             o if how is None else o.then(EdgeKind.TRANSFORMATION, how)
@@ -177,15 +179,16 @@ def _join(step: Step, config: ClassificationConfig, lineage: LineageNode) -> Ste
     for out in step.outputs:
         sources = _sources(step, out, columns)
         best: ColumnClass | None = None
-        founds: list[ColumnClass] = []
+        founds: list[tuple[str, ColumnClass]] = []
         for index, col in sources:
             found = step.inputs[index].classification.columns.get(col)
             if found is not None:
                 best = rules.stricter(best, found, config)
-                founds.append(found)
+                founds.append((col, found))
         mapped = step.column_map is not None and out in step.column_map
         if best is not None and (mapped or out not in columns):
-            columns[out] = rules.carrying_pieces(best, founds)
+            columns[out] = rules.keeping_mark(
+                rules.carrying_pieces(best, (f for _, f in founds)), out, founds)
         merged = _union(o for index, col in sources
                         for o in step.inputs[index].origins.get(col, ()))
         if merged:

@@ -84,7 +84,10 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
     elif strategy is not None:
         for name in strategy.values():
             strategies.get(name)
-    cfg = config if config is not None else current().config
+    from lacuna.privacy import under_governor
+
+    # classified as the governor classifies (its mapping, the higher k): config= says how
+    cfg = under_governor(config if config is not None else current().config)
     gov = current()
     analysis = analyze(df, gov)
     source = analysis.classification
@@ -189,7 +192,7 @@ def _released_once(out: DataFrame, result: Classification, charges: list[Charge]
 
     once = out.localCheckpoint(eager=True)
     try:
-        spend(config, charges, by=config.user.id)
+        spend(config, charges)
     except BaseException:  # refused: the noised rows are dropped, not left among the
         _jvm.leaf(_jvm.analyzed(once)).rdd().unpersist(False)  # session's persistent RDDs
         raise

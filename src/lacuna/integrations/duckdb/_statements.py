@@ -3,9 +3,9 @@ held before the write."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import duckdb
@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from lacuna import _bypass
 from lacuna.classify.header import is_pseudo
+from lacuna.errors import IntegrationError
 from lacuna.integrations.duckdb import computed
 from lacuna.integrations.duckdb._base import (
     _METADATA_SCHEMAS,
@@ -27,6 +28,7 @@ from lacuna.integrations.duckdb._base import (
 from lacuna.integrations.duckdb._files import _file_state, _refuse_sealed_arguments
 from lacuna.integrations.duckdb._relations import _object_state, _variable, _with_view
 from lacuna.integrations.frames.hooks import outermost
+from lacuna.integrations.frames.state import k_again
 from lacuna.lineage.frames import traced_origins
 from lacuna.lineage.records import ColumnEdge, DatasetRef
 from lacuna.lineage.state import DataState, LineageNode, Origin, Origins
@@ -314,16 +316,18 @@ def _sampled_query(con: Any, query: str, state: DataState,
     columns). Read by position (``#n``): two outputs may share a name."""
     config = _gov().config.classification
     outputs = columns if columns is not None else list(state.classification.columns)
-    if not computed.unsourced(state, outputs) and not computed.spreads(state.lineage):
-        return state
-    text = query  # a COPY's query as written; a CREATE's or INSERT's as sqlglot writes it
-    parsed = sqlglot.parse_one(query, dialect="duckdb")
-    if isinstance(parsed, (exp.Create, exp.Insert)):
-        inner = parsed.expression
-        text = inner.sql(dialect="duckdb") if isinstance(inner, exp.Query) else ""
     limit = int(config.sample_rows)
 
+    @cache
+    def query_text() -> str:  # a COPY's query as written; a CREATE's or INSERT's as sqlglot
+        parsed = sqlglot.parse_one(query, dialect="duckdb")  # writes it
+        if isinstance(parsed, (exp.Create, exp.Insert)):
+            inner = parsed.expression
+            return inner.sql(dialect="duckdb") if isinstance(inner, exp.Query) else ""
+        return query
+
     def picked(positions: list[int], rest: str = "") -> Any:
+        text = query_text()
         if not text:
             msg = "the statement's query could not be read apart from its target"
             raise ValueError(msg)
@@ -341,7 +345,30 @@ def _sampled_query(con: Any, query: str, state: DataState,
         with _bypass.bypass(), outermost():
             return _frame(rel)
 
-    return computed.sampled(state, outputs, sample, config, whole=picked)
+    def read(names: Sequence[str]) -> Any:
+        """Every row of the columns ``names`` (the quasi-identifiers of a k-anonymous source),
+        by their first position among the outputs."""
+        why = computed.not_again(state.lineage)
+        if why is not None:
+            msg = (f"Lacuna cannot count k-anonymity again on the rows this DuckDB write "
+                   f"takes from a k-anonymous frame (quasi-identifiers {', '.join(names)}): "
+                   f"{why}. The write is refused (fail closed); read the source into a frame "
+                   "first, then write from it")
+            from lacuna.integrations.pandas._patch import users_error
+
+            exc = IntegrationError(msg)
+            users_error(exc)  # the answer to the user's write, not a failure of Lacuna
+            raise exc
+        with _bypass.bypass(), outermost():
+            frame = _frame(picked([outputs.index(n) for n in names]))
+        return frame.set_axis(list(names), axis=1)
+
+    if computed.unsourced(state, outputs) or computed.spreads(state.lineage):
+        state = computed.sampled(state, outputs, sample, config, whole=picked)
+    # rows taken out of a k-anonymous frame (COPY (SELECT * FROM anon WHERE …) TO, a frame
+    # scanned by name): k counted again on the rows written, as for a relation
+    # (relation_state). Before, one person's row of the release was written to ~/Downloads.
+    return k_again(state, outputs, read, config)
 
 
 @contextmanager
