@@ -296,6 +296,17 @@ def test_a_column_named_like_an_index_level_stays_personal_while_the_index_holds
     assert set(back["contact"]) == set(back["email"]) == {"[REDACTED]"}
 
 
+def _people(folder: Any, n: int) -> pd.DataFrame:
+    """``n`` people (an e-mail each, a ZIP code shared by a tenth, a plan shared by a third),
+    written ungoverned to ``folder``/people.csv and read back governed: PII to anonymize."""
+    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                        "zip_code": [f"9410{i % 10}" for i in range(n)],
+                        "plan": ["a", "b", "c"] * (n // 3)})
+    with _bypass.bypass():
+        raw.to_csv(folder / "people.csv", index=False)
+    return pd.read_csv(folder / "people.csv")
+
+
 def test_rows_taken_out_of_a_k_anonymous_release_as_arrow_are_counted_again(governed) -> None:
     """An Arrow slice or take (a DuckDB relation's ``limit``) keeps its table's state, and
     neither carries content fingerprints: one person's row of a k-anonymous release (a ZIP
@@ -308,12 +319,7 @@ def test_rows_taken_out_of_a_k_anonymous_release_as_arrow_are_counted_again(gove
     from lacuna.errors import GovernanceViolation
 
     n = 60
-    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
-                        "zip_code": [f"9410{i % 10}" for i in range(n)],
-                        "plan": ["a", "b", "c"] * (n // 3)})
-    with _bypass.bypass():
-        raw.to_csv(governed / "people.csv", index=False)
-    people = pd.read_csv(governed / "people.csv")
+    people = _people(governed, n)
     out = anonymize(people, strategy={"email": "redact", "zip_code": "generalize"})
     assert state(out).classification.tier == Tier.PUBLIC
     table = pa.Table.from_pandas(out, preserve_index=False)
@@ -352,12 +358,7 @@ def test_rows_copied_out_of_a_k_anonymous_release_by_duckdb_are_counted_again(go
     from lacuna.errors import GovernanceViolation
 
     n = 60
-    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
-                        "zip_code": [f"9410{i % 10}" for i in range(n)],
-                        "plan": ["a", "b", "c"] * (n // 3)})
-    with _bypass.bypass():
-        raw.to_csv(governed / "people.csv", index=False)
-    people = pd.read_csv(governed / "people.csv")
+    people = _people(governed, n)
     anon = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
                      key="0123456789abcdef")
     assert state(anon).classification.tier == Tier.PUBLIC
@@ -410,12 +411,7 @@ def test_a_row_of_a_k_anonymous_release_taken_out_as_a_series_is_counted_again(
     from lacuna.errors import GovernanceViolation
 
     n = 60
-    raw = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
-                        "zip_code": [f"9410{i % 10}" for i in range(n)],
-                        "plan": ["a", "b", "c"] * (n // 3)})
-    with _bypass.bypass():
-        raw.to_csv(governed / "people.csv", index=False)
-    people = pd.read_csv(governed / "people.csv")
+    people = _people(governed, n)
     anon = anonymize(people, strategy={"email": "hash", "zip_code": "generalize"},
                      key="0123456789abcdef")
     assert state(anon).classification.tier == Tier.PUBLIC
